@@ -1,0 +1,96 @@
+//! The `switchyard` command line, as a library so tests can run it in-process.
+//!
+//! `main` only calls [`run`] and exits with its code: 0 everything held, 1 an expectation
+//! failed, 2 bad input or usage.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: everything held.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an expectation failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: bad input or usage.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Route LLM traffic over several providers, and prove the routing holds"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check router config files: parse, validate, and report every error with its file,
+    /// line, column and field.
+    Validate {
+        /// Router config files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs the command line `args` (the first is the program name); returns the exit code.
+pub fn run(
+    args: impl IntoIterator<Item = String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_OK
+            };
+            let _ = if code == EXIT_OK {
+                write!(out, "{e}")
+            } else {
+                write!(err, "{e}")
+            };
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Validate { files } => validate(&files, out, err),
+    }
+}
+
+fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let mut code = EXIT_OK;
+    for file in files {
+        let name = file.display().to_string();
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                let _ = writeln!(err, "{name}: cannot read: {e}");
+                code = EXIT_BAD_INPUT;
+                continue;
+            }
+        };
+        match switchyard_core::config::load_router(&text, &name) {
+            Ok(params) => {
+                let _ = writeln!(
+                    out,
+                    "{name}: ok ({} targets, {} routes, {} rules)",
+                    params.targets.len(),
+                    params.routes.len(),
+                    params.rules.len()
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(err, "{e}");
+                code = EXIT_BAD_INPUT;
+            }
+        }
+    }
+    code
+}

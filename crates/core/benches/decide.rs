@@ -1,0 +1,70 @@
+//! Decision cost: `begin → next → record → next` for one request on a route of 8 targets.
+//! Target (issue 2): median under 300 ns per request on the project machine.
+#![expect(clippy::panic, reason = "a bench whose setup fails must stop loudly")]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use switchyard_core::config::load_router;
+use switchyard_core::outcome::{AttemptReport, Outcome};
+use switchyard_core::plan::Action;
+use switchyard_core::request::Request;
+use switchyard_core::rng::Rng;
+use switchyard_core::router::Router;
+use switchyard_core::time::{Duration, Instant};
+
+fn router(policy: &str) -> Router {
+    let mut yaml = String::from("targets:\n");
+    for i in 0..8 {
+        yaml.push_str(&format!(
+            "  - {{ name: t{i}, provider: p{i}, model: m{i}, price: {{ input: {i}, output: {i} }} }}\n"
+        ));
+    }
+    let targets = "[t0, t1, t2, t3, t4, t5, t6, t7]";
+    yaml.push_str(&format!(
+        "routes:\n  - name: chat\n    policy: {policy}\n    targets: {targets}\n"
+    ));
+    if policy == "weighted" {
+        yaml.push_str("    weights: [8, 7, 6, 5, 4, 3, 2, 1]\n");
+    }
+    match load_router(&yaml, "bench.yaml") {
+        Ok(params) => Router::new(params, Rng::new(7)),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn decide(c: &mut Criterion) {
+    let request = Request {
+        route: "chat".into(),
+        max_tokens: 256,
+        estimated_prompt_tokens: 800,
+        ..Request::default()
+    };
+    for policy in ["weighted", "least_latency"] {
+        let mut r = router(policy);
+        let mut now = Instant::ZERO;
+        let mut i = 0u64;
+        c.bench_function(&format!("decide/{policy}"), |b| {
+            b.iter(|| {
+                // Time advances 1 ms per request, so windows and series see realistic motion.
+                now += Duration::from_millis(1);
+                i += 1;
+                let mut plan = r.begin(black_box(&request), now);
+                let Action::Send { attempt, .. } = r.next(&mut plan, now) else {
+                    panic!("expected a send")
+                };
+                let latency = Duration::from_millis(200 + i % 100);
+                let report = AttemptReport {
+                    first_token: Some(latency),
+                    prompt_tokens: 800,
+                    completion_tokens: 200,
+                    ..AttemptReport::new(Outcome::Success, latency)
+                };
+                r.record(&mut plan, attempt, report, now);
+                black_box(r.next(&mut plan, now))
+            })
+        });
+    }
+}
+
+criterion_group!(benches, decide);
+criterion_main!(benches);

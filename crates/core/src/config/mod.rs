@@ -1,0 +1,287 @@
+//! Router configuration: serde `*Config` types read from YAML, validated into `*Params`.
+//!
+//! Every config struct denies unknown fields, names its fields in `snake_case` and takes
+//! durations as humane strings (`250ms`, `2m`). Defaults are documented on the fields.
+//! [`load_router`] parses and validates a file's text; any error names the file, line,
+//! column and field path, whether serde found it (a wrong type, an unknown field) or
+//! validation did (an unknown target in a route, a fallback cycle, zero weights).
+
+mod locate;
+mod validate;
+
+use serde::Deserialize;
+
+use crate::router::RouterParams;
+use crate::time::Duration;
+
+pub use locate::locate;
+pub use validate::ValidationError;
+
+/// A router: its targets, routes, rules and the knobs of failover.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    pub targets: Vec<TargetConfig>,
+    pub routes: Vec<RouteConfig>,
+    /// Checked in order before the route lookup; the first match picks the route.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    #[serde(default)]
+    pub plan: PlanConfig,
+    #[serde(default)]
+    pub retry_budget: BudgetConfig,
+    /// Breaker defaults for every target (a target's own `breaker` overrides fields).
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    #[serde(default)]
+    pub latency: LatencyConfig,
+    /// `fail_fast` (default) or `bypass`: what a route does when every target is open.
+    #[serde(default)]
+    pub panic_mode: PanicModeConfig,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PanicModeConfig {
+    #[default]
+    FailFast,
+    Bypass,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: String,
+    /// The provider account (`openai`, `anthropic-prod`).
+    pub provider: String,
+    /// The vendor's model name.
+    pub model: String,
+    /// Prompt plus output tokens; default 128000.
+    #[serde(default = "default_context_window")]
+    pub context_window: u32,
+    /// Any of `streaming`, `tools`, `json_mode`, `vision`; default `[streaming]`.
+    #[serde(default = "default_capabilities")]
+    pub capabilities: Vec<String>,
+    /// USD per million tokens; default free.
+    #[serde(default)]
+    pub price: PriceConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+}
+
+fn default_context_window() -> u32 {
+    128_000
+}
+
+fn default_capabilities() -> Vec<String> {
+    vec!["streaming".to_owned()]
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    /// USD per million input (prompt) tokens.
+    #[serde(default)]
+    pub input: f64,
+    /// USD per million output (completion) tokens.
+    #[serde(default)]
+    pub output: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Client-side request bucket; default none.
+    pub requests_per_minute: Option<u64>,
+    /// Client-side token bucket (prompt + max output); default none.
+    pub tokens_per_minute: Option<u64>,
+    /// Learn limits from rate-limit headers; default true.
+    pub learn: Option<bool>,
+    /// How long a 429 without Retry-After parks the target; default 1s.
+    pub default_park: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Trip after this many counted failures in a row (0 = off); default 5.
+    pub consecutive_failures: Option<u32>,
+    /// Trip at this failure rate over the window (0..1]; default 0.5.
+    pub failure_rate: Option<f64>,
+    /// Trip at this slow-call rate over the window (0..1]; default 1.0.
+    pub slow_call_rate: Option<f64>,
+    /// A first token later than this is a slow call; default 30s.
+    pub slow_call: Option<Duration>,
+    /// Sliding window; default 30s.
+    pub window: Option<Duration>,
+    /// Calls in the window before the rate rules apply; default 20.
+    pub min_calls: Option<u32>,
+    /// First cooldown; default 5s.
+    pub open_for: Option<Duration>,
+    /// Longest cooldown; default 2m.
+    pub open_max: Option<Duration>,
+    /// Probes in flight at once while half-open; default 1.
+    pub probes: Option<u32>,
+    /// Successful probes before recovering; default 3.
+    pub probe_successes: Option<u32>,
+    /// Length of the ramp back to full share; default 30s.
+    pub recovery: Option<Duration>,
+    /// Share at the start of the ramp (0..1]; default 0.1.
+    pub recovery_start_share: Option<f64>,
+}
+
+/// The policy kinds, as written in config.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    Static,
+    Priority,
+    Weighted,
+    RoundRobin,
+    Random,
+    LeastLatency,
+    LeastCost,
+    CapabilityMatch,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    pub policy: PolicyKind,
+    /// The route's targets, in order (for `priority`, give `tiers` instead).
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// `weighted` only: one weight per target.
+    #[serde(default)]
+    pub weights: Vec<u32>,
+    /// `priority` only: tiers of targets, most preferred first.
+    #[serde(default)]
+    pub tiers: Vec<Vec<String>>,
+    /// A route to continue with when no target of this one can take the request.
+    pub fallback: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    #[serde(default)]
+    pub when: RuleMatchConfig,
+    /// The route a matching request goes to.
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMatchConfig {
+    /// The route name the request asked for (may be a virtual name such as `auto`).
+    pub route: Option<String>,
+    pub task: Option<String>,
+    pub min_prompt_tokens: Option<u32>,
+    pub max_prompt_tokens: Option<u32>,
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    /// Attempts per request, the first included (1..=8); default 3.
+    pub max_attempts: Option<u32>,
+    /// Longest single attempt; default 60s.
+    pub attempt_timeout: Option<Duration>,
+    /// Longest wait for an attempt's first token; default none.
+    pub first_token_timeout: Option<Duration>,
+    /// Overall limit per request, retries and fallbacks included; default 2m.
+    pub deadline: Option<Duration>,
+    /// First backoff before retrying the same target; default 100ms.
+    pub backoff_base: Option<Duration>,
+    /// Longest backoff; default 5s.
+    pub backoff_max: Option<Duration>,
+    /// Hedge to another target after this long without a first token; default off.
+    pub hedge_after: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Retries allowed per request (0.2 = 20 % extra load); default 0.2.
+    pub ratio: Option<f64>,
+    /// Retries allowed per second regardless of traffic; default 10.
+    pub min_per_second: Option<f64>,
+    /// How far back traffic counts; default 10s.
+    pub window: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyConfig {
+    /// Time constant of the peak-EWMA decay; default 10s.
+    pub decay: Option<Duration>,
+    /// Latency a failure or a 429 counts as; default 5s.
+    pub failure_penalty: Option<Duration>,
+}
+
+/// A config file that could not be used, with where and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {}{message}", field_prefix(.path))]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// The field path (`routes[0].weights`), empty for the document itself.
+    pub path: String,
+    pub message: String,
+}
+
+fn field_prefix(path: &str) -> String {
+    if path.is_empty() || path == "." {
+        String::new()
+    } else {
+        format!("field `{path}`: ")
+    }
+}
+
+/// Parses YAML text into `T`, with errors that name file, line, column and field path.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+) -> Result<T, ConfigError> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let (line, column) = inner
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .or_else(|| locate(text, &path))
+            .unwrap_or((1, 1));
+        // serde_yaml appends its own " at line L column C": the prefix says it already.
+        let message = inner.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        ConfigError {
+            file: file.to_owned(),
+            line,
+            column,
+            path,
+            message,
+        }
+    })
+}
+
+/// Parses and validates a router config.
+pub fn load_router(text: &str, file: &str) -> Result<RouterParams, ConfigError> {
+    let config: RouterConfig = parse_yaml(text, file)?;
+    RouterParams::try_from(&config).map_err(|e| e.at(text, file))
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,528 @@
+//! `RouterConfig` → `RouterParams`: every check that serde cannot do.
+
+use super::{
+    BreakerConfig, BudgetConfig, ConfigError, LatencyConfig, LimitsConfig, PanicModeConfig,
+    PlanConfig, PolicyKind, RouteConfig, RouterConfig, locate,
+};
+use crate::health::{BreakerParams, LatencyParams, LimitParams};
+use crate::id::{Interner, RouteId, TargetId};
+use crate::plan::{BudgetParams, MAX_ATTEMPTS, PlanParams};
+use crate::policy::{MAX_ROUTE_TARGETS, Mask, Policy};
+use crate::request::Capabilities;
+use crate::router::{PanicMode, RouteParams, RouterParams};
+use crate::rule::{RuleMatch, RuleParams};
+use crate::target::{Price, TargetParams};
+use crate::time::Duration;
+
+/// A semantic error: which field, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("field `{path}`: {message}")]
+pub struct ValidationError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ValidationError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Places the error in the file it came from.
+    pub fn at(self, text: &str, file: &str) -> ConfigError {
+        let (line, column) = locate(text, &self.path).unwrap_or((1, 1));
+        ConfigError {
+            file: file.to_owned(),
+            line,
+            column,
+            path: self.path,
+            message: self.message,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ValidationError>;
+
+fn positive(path: String, d: Option<Duration>, default: Duration) -> Result<Duration> {
+    match d {
+        Some(d) if d.is_zero() => Err(ValidationError::new(path, "must be longer than zero")),
+        Some(d) => Ok(d),
+        None => Ok(default),
+    }
+}
+
+fn fraction(path: String, v: Option<f64>, default: f64) -> Result<f64> {
+    match v {
+        Some(v) if !(v > 0.0 && v <= 1.0) => Err(ValidationError::new(
+            path,
+            format!("must be more than 0 and at most 1, not {v}"),
+        )),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+fn at_least_one(path: String, v: Option<u32>, default: u32) -> Result<u32> {
+    match v {
+        Some(0) => Err(ValidationError::new(path, "must be at least 1")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+fn capabilities(path: &str, names: &[String]) -> Result<Capabilities> {
+    names
+        .iter()
+        .enumerate()
+        .try_fold(Capabilities::NONE, |acc, (i, name)| {
+            Capabilities::from_name(name).map(|c| acc.union(c)).ok_or_else(|| {
+            ValidationError::new(
+                format!("{path}[{i}]"),
+                format!("unknown capability `{name}`; known: streaming, tools, json_mode, vision"),
+            )
+        })
+        })
+}
+
+impl BreakerConfig {
+    fn resolve(&self, path: &str, base: &BreakerParams) -> Result<BreakerParams> {
+        let p = |f: &str| format!("{path}.{f}");
+        let params = BreakerParams {
+            consecutive_failures: self
+                .consecutive_failures
+                .unwrap_or(base.consecutive_failures),
+            failure_rate: fraction(p("failure_rate"), self.failure_rate, base.failure_rate)?,
+            slow_call_rate: fraction(
+                p("slow_call_rate"),
+                self.slow_call_rate,
+                base.slow_call_rate,
+            )?,
+            slow_call: positive(p("slow_call"), self.slow_call, base.slow_call)?,
+            window: positive(p("window"), self.window, base.window)?,
+            min_calls: self.min_calls.unwrap_or(base.min_calls),
+            open_for: positive(p("open_for"), self.open_for, base.open_for)?,
+            open_max: positive(p("open_max"), self.open_max, base.open_max)?,
+            probes: at_least_one(p("probes"), self.probes, base.probes)?,
+            probe_successes: at_least_one(
+                p("probe_successes"),
+                self.probe_successes,
+                base.probe_successes,
+            )?,
+            recovery: positive(p("recovery"), self.recovery, base.recovery)?,
+            recovery_start_share: fraction(
+                p("recovery_start_share"),
+                self.recovery_start_share,
+                base.recovery_start_share,
+            )?,
+        };
+        if params.open_max < params.open_for {
+            return Err(ValidationError::new(
+                p("open_max"),
+                format!(
+                    "must be at least open_for ({}), not {}",
+                    params.open_for, params.open_max
+                ),
+            ));
+        }
+        Ok(params)
+    }
+}
+
+impl LimitsConfig {
+    fn resolve(&self, path: &str) -> Result<LimitParams> {
+        let defaults = LimitParams::default();
+        for (field, v) in [
+            ("requests_per_minute", self.requests_per_minute),
+            ("tokens_per_minute", self.tokens_per_minute),
+        ] {
+            if v == Some(0) {
+                return Err(ValidationError::new(
+                    format!("{path}.{field}"),
+                    "must be at least 1 (leave it out for no limit)",
+                ));
+            }
+        }
+        Ok(LimitParams {
+            requests_per_minute: self.requests_per_minute,
+            tokens_per_minute: self.tokens_per_minute,
+            learn: self.learn.unwrap_or(defaults.learn),
+            default_park: positive(
+                format!("{path}.default_park"),
+                self.default_park,
+                defaults.default_park,
+            )?,
+        })
+    }
+}
+
+impl PlanConfig {
+    fn resolve(&self) -> Result<PlanParams> {
+        let d = PlanParams::default();
+        let max_attempts = at_least_one(
+            "plan.max_attempts".into(),
+            self.max_attempts,
+            d.max_attempts,
+        )?;
+        if max_attempts as usize > MAX_ATTEMPTS {
+            return Err(ValidationError::new(
+                "plan.max_attempts",
+                format!("must be at most {MAX_ATTEMPTS}, not {max_attempts}"),
+            ));
+        }
+        let backoff_base = positive(
+            "plan.backoff_base".into(),
+            self.backoff_base,
+            d.backoff_base,
+        )?;
+        let backoff_max = positive(
+            "plan.backoff_max".into(),
+            self.backoff_max,
+            d.backoff_max.max(backoff_base),
+        )?;
+        if backoff_max < backoff_base {
+            return Err(ValidationError::new(
+                "plan.backoff_max",
+                format!("must be at least backoff_base ({backoff_base})"),
+            ));
+        }
+        Ok(PlanParams {
+            max_attempts,
+            attempt_timeout: positive(
+                "plan.attempt_timeout".into(),
+                self.attempt_timeout,
+                d.attempt_timeout,
+            )?,
+            first_token_timeout: self
+                .first_token_timeout
+                .map(|t| positive("plan.first_token_timeout".into(), Some(t), t))
+                .transpose()?,
+            deadline: positive("plan.deadline".into(), self.deadline, d.deadline)?,
+            backoff_base,
+            backoff_max,
+            hedge_after: self
+                .hedge_after
+                .map(|t| positive("plan.hedge_after".into(), Some(t), t))
+                .transpose()?,
+        })
+    }
+}
+
+impl BudgetConfig {
+    fn resolve(&self) -> Result<BudgetParams> {
+        let d = BudgetParams::default();
+        let non_negative = |field: &str, v: Option<f64>, default: f64| match v {
+            Some(v) if !(v >= 0.0 && v.is_finite()) => Err(ValidationError::new(
+                format!("retry_budget.{field}"),
+                format!("must be zero or more, not {v}"),
+            )),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        Ok(BudgetParams {
+            ratio: non_negative("ratio", self.ratio, d.ratio)?,
+            min_per_second: non_negative("min_per_second", self.min_per_second, d.min_per_second)?,
+            window: positive("retry_budget.window".into(), self.window, d.window)?,
+        })
+    }
+}
+
+impl LatencyConfig {
+    fn resolve(&self) -> Result<LatencyParams> {
+        let d = LatencyParams::default();
+        Ok(LatencyParams {
+            decay: positive("latency.decay".into(), self.decay, d.decay)?,
+            failure_penalty: positive(
+                "latency.failure_penalty".into(),
+                self.failure_penalty,
+                d.failure_penalty,
+            )?,
+        })
+    }
+}
+
+fn route_targets(
+    i: usize,
+    route: &RouteConfig,
+    targets: &[TargetParams],
+) -> Result<(Vec<TargetId>, Policy)> {
+    let path = format!("routes[{i}]");
+    let lookup = |field: String, name: &str| {
+        targets
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| TargetId::new(i as u32))
+            .ok_or_else(|| ValidationError::new(field, format!("unknown target `{name}`")))
+    };
+    let refuse = |field: &str, why: &str| {
+        Err(ValidationError::new(
+            format!("{path}.{field}"),
+            why.to_owned(),
+        ))
+    };
+    if route.policy != PolicyKind::Weighted && !route.weights.is_empty() {
+        return refuse("weights", "only a `weighted` route takes weights");
+    }
+    if route.policy != PolicyKind::Priority && !route.tiers.is_empty() {
+        return refuse("tiers", "only a `priority` route takes tiers");
+    }
+    let mut members = Vec::new();
+    let mut tiers: Vec<Mask> = Vec::new();
+    if route.policy == PolicyKind::Priority {
+        if !route.targets.is_empty() {
+            return refuse("targets", "a `priority` route lists its targets in `tiers`");
+        }
+        if route.tiers.is_empty() {
+            return refuse("tiers", "a `priority` route needs at least one tier");
+        }
+        for (t, tier) in route.tiers.iter().enumerate() {
+            if tier.is_empty() {
+                return refuse(&format!("tiers[{t}]"), "a tier needs at least one target");
+            }
+            let mut mask = 0;
+            for (k, name) in tier.iter().enumerate() {
+                mask |= 1u64.checked_shl(members.len() as u32).unwrap_or(0);
+                members.push((format!("{path}.tiers[{t}][{k}]"), name.as_str()));
+            }
+            tiers.push(mask);
+        }
+    } else {
+        if route.targets.is_empty() {
+            return refuse("targets", "a route needs at least one target");
+        }
+        members = route
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(k, n)| (format!("{path}.targets[{k}]"), n.as_str()))
+            .collect();
+    }
+    if members.len() > MAX_ROUTE_TARGETS {
+        return refuse(
+            "targets",
+            &format!("a route has at most {MAX_ROUTE_TARGETS} targets"),
+        );
+    }
+    let mut ids: Vec<TargetId> = Vec::with_capacity(members.len());
+    for (field, name) in members {
+        let id = lookup(field.clone(), name)?;
+        if ids.contains(&id) {
+            return Err(ValidationError::new(
+                field,
+                format!("target `{name}` appears twice in this route"),
+            ));
+        }
+        ids.push(id);
+    }
+    let policy = match route.policy {
+        PolicyKind::Static if ids.len() != 1 => {
+            return refuse("targets", "a `static` route has exactly one target");
+        }
+        PolicyKind::Static => Policy::Static,
+        PolicyKind::Priority => Policy::Priority { tiers },
+        PolicyKind::Weighted => {
+            if route.weights.len() != ids.len() {
+                return refuse(
+                    "weights",
+                    &format!(
+                        "needs one weight per target: {} targets, {} weights",
+                        ids.len(),
+                        route.weights.len()
+                    ),
+                );
+            }
+            if route.weights.iter().all(|&w| w == 0) {
+                return refuse(
+                    "weights",
+                    "weights sum to zero: no target would ever be picked",
+                );
+            }
+            Policy::Weighted {
+                weights: route.weights.clone(),
+            }
+        }
+        PolicyKind::RoundRobin => Policy::RoundRobin,
+        PolicyKind::Random => Policy::Random,
+        PolicyKind::LeastLatency => Policy::LeastLatency,
+        PolicyKind::LeastCost => Policy::LeastCost,
+        PolicyKind::CapabilityMatch => Policy::CapabilityMatch,
+    };
+    Ok((ids, policy))
+}
+
+fn duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<(usize, &'a str)> {
+    let mut seen = std::collections::BTreeSet::new();
+    names.enumerate().find(|(_, n)| !seen.insert(*n))
+}
+
+impl TryFrom<&RouterConfig> for RouterParams {
+    type Error = ValidationError;
+
+    fn try_from(config: &RouterConfig) -> Result<Self> {
+        if config.targets.is_empty() {
+            return Err(ValidationError::new(
+                "targets",
+                "a router needs at least one target",
+            ));
+        }
+        if config.routes.is_empty() {
+            return Err(ValidationError::new(
+                "routes",
+                "a router needs at least one route",
+            ));
+        }
+        if let Some((i, name)) = duplicate(config.targets.iter().map(|t| t.name.as_str())) {
+            return Err(ValidationError::new(
+                format!("targets[{i}].name"),
+                format!("target `{name}` is defined twice"),
+            ));
+        }
+        if let Some((i, name)) = duplicate(config.routes.iter().map(|r| r.name.as_str())) {
+            return Err(ValidationError::new(
+                format!("routes[{i}].name"),
+                format!("route `{name}` is defined twice"),
+            ));
+        }
+        let default_breaker = config
+            .breaker
+            .resolve("breaker", &BreakerParams::default())?;
+        let mut providers = Interner::default();
+        let mut targets = Vec::with_capacity(config.targets.len());
+        for (i, t) in config.targets.iter().enumerate() {
+            let path = format!("targets[{i}]");
+            if t.name.trim().is_empty() {
+                return Err(ValidationError::new(
+                    format!("{path}.name"),
+                    "must not be empty",
+                ));
+            }
+            if t.context_window == 0 {
+                return Err(ValidationError::new(
+                    format!("{path}.context_window"),
+                    "must be at least 1",
+                ));
+            }
+            for (field, v) in [("input", t.price.input), ("output", t.price.output)] {
+                if !(v >= 0.0 && v.is_finite()) {
+                    return Err(ValidationError::new(
+                        format!("{path}.price.{field}"),
+                        format!("must be zero or more, not {v}"),
+                    ));
+                }
+            }
+            targets.push(TargetParams {
+                name: t.name.clone(),
+                provider: crate::id::ProviderId::new(providers.intern(&t.provider)),
+                model: t.model.clone(),
+                context_window: t.context_window,
+                capabilities: capabilities(&format!("{path}.capabilities"), &t.capabilities)?,
+                price: Price {
+                    input_per_mtok: t.price.input,
+                    output_per_mtok: t.price.output,
+                },
+                breaker: t
+                    .breaker
+                    .resolve(&format!("{path}.breaker"), &default_breaker)?,
+                limits: t.limits.resolve(&format!("{path}.limits"))?,
+            });
+        }
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for (i, r) in config.routes.iter().enumerate() {
+            let (members, policy) = route_targets(i, r, &targets)?;
+            let fallback = match &r.fallback {
+                None => None,
+                Some(name) if *name == r.name => {
+                    return Err(ValidationError::new(
+                        format!("routes[{i}].fallback"),
+                        "a route cannot fall back to itself",
+                    ));
+                }
+                Some(name) => Some(
+                    config
+                        .routes
+                        .iter()
+                        .position(|x| x.name == *name)
+                        .map(|k| RouteId::new(k as u32))
+                        .ok_or_else(|| {
+                            ValidationError::new(
+                                format!("routes[{i}].fallback"),
+                                format!("unknown route `{name}`"),
+                            )
+                        })?,
+                ),
+            };
+            routes.push(RouteParams {
+                name: r.name.clone(),
+                members,
+                policy,
+                fallback,
+            });
+        }
+        // Fallback chains must end: follow each one, at most one visit per route.
+        for (i, start) in routes.iter().enumerate() {
+            let mut seen = vec![false; routes.len()];
+            seen[i] = true;
+            let mut chain = vec![start.name.as_str()];
+            let mut next = start.fallback;
+            while let Some(id) = next {
+                chain.push(&routes[id.index()].name);
+                if seen[id.index()] {
+                    return Err(ValidationError::new(
+                        format!("routes[{i}].fallback"),
+                        format!("fallback cycle: {}", chain.join(" -> ")),
+                    ));
+                }
+                seen[id.index()] = true;
+                next = routes[id.index()].fallback;
+            }
+        }
+        let mut rules = Vec::with_capacity(config.rules.len());
+        for (i, rule) in config.rules.iter().enumerate() {
+            let path = format!("rules[{i}]");
+            let route = routes
+                .iter()
+                .position(|r| r.name == rule.route)
+                .map(|k| RouteId::new(k as u32))
+                .ok_or_else(|| {
+                    ValidationError::new(
+                        format!("{path}.route"),
+                        format!("unknown route `{}`", rule.route),
+                    )
+                })?;
+            let w = &rule.when;
+            if let (Some(lo), Some(hi)) = (w.min_prompt_tokens, w.max_prompt_tokens)
+                && lo > hi
+            {
+                return Err(ValidationError::new(
+                    format!("{path}.when.max_prompt_tokens"),
+                    format!("is below min_prompt_tokens ({lo})"),
+                ));
+            }
+            rules.push(RuleParams {
+                when: RuleMatch {
+                    route: w.route.clone(),
+                    task: w.task.clone(),
+                    min_prompt_tokens: w.min_prompt_tokens,
+                    max_prompt_tokens: w.max_prompt_tokens,
+                    stream: w.stream,
+                    needs: capabilities(&format!("{path}.when.needs"), &w.needs)?,
+                },
+                route,
+            });
+        }
+        Ok(RouterParams {
+            providers,
+            targets,
+            routes,
+            rules,
+            plan: config.plan.resolve()?,
+            budget: config.retry_budget.resolve()?,
+            latency: config.latency.resolve()?,
+            panic_mode: match config.panic_mode {
+                PanicModeConfig::FailFast => PanicMode::FailFast,
+                PanicModeConfig::Bypass => PanicMode::Bypass,
+            },
+        })
+    }
+}

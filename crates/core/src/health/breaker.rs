@@ -1,0 +1,376 @@
+//! The circuit breaker of one target.
+//!
+//! A breaker watches the outcomes that count against health (see `outcome`) and stops
+//! sending traffic to a target that is failing, then brings traffic back carefully.
+//!
+//! Transitions (numbered as in the tests):
+//!
+//! 1. Closed → Open: `consecutive_failures` in a row, or — once the sliding window holds at
+//!    least `min_calls` — a failure rate ≥ `failure_rate`, or a slow-call rate ≥
+//!    `slow_call_rate` (a call is slow when its time to first token exceeds `slow_call`).
+//! 2. Open → HalfOpen: the cooldown elapsed. The cooldown is `open_for · 2^reopens`, capped
+//!    at `open_max`, or the provider's Retry-After when that is longer.
+//! 3. HalfOpen → Recovering: `probe_successes` probes succeeded. At most `probes` probes are
+//!    in flight at once; other requests see the target as unavailable.
+//! 4. HalfOpen → Open: a probe failed; `reopens` grows, so the next cooldown is longer.
+//! 5. Recovering → Closed: `recovery` elapsed without a failure. Meanwhile the target's share
+//!    of traffic ramps linearly from `recovery_start_share` to 1.
+//! 6. Recovering → Open: a failure while recovering; `reopens` grows.
+//!
+//! Manual modes set by an operator win over all of this: `ForcedOpen` admits nothing,
+//! `Disabled` admits everything and tracks nothing, `MetricsOnly` runs the automaton and
+//! reports its transitions but admits everything. `restore` returns to automatic, Closed.
+//! Rate-limit replies never reach the breaker: they park the target instead (`limits`).
+
+use super::window::Window;
+use crate::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BreakerParams {
+    /// Trip after this many counted failures in a row; 0 turns the rule off.
+    pub consecutive_failures: u32,
+    /// Trip when counted failures / calls in the window reach this (0 < r ≤ 1).
+    pub failure_rate: f64,
+    /// Trip when slow calls / calls in the window reach this (0 < r ≤ 1).
+    pub slow_call_rate: f64,
+    /// A call whose first token took longer than this is slow.
+    pub slow_call: Duration,
+    /// Span of the sliding window.
+    pub window: Duration,
+    /// The rate rules apply only once the window holds this many calls.
+    pub min_calls: u32,
+    /// First cooldown.
+    pub open_for: Duration,
+    /// Longest cooldown.
+    pub open_max: Duration,
+    /// Probes allowed in flight at once while half-open (≥ 1).
+    pub probes: u32,
+    /// Successful probes needed to start recovering (≥ 1).
+    pub probe_successes: u32,
+    /// How long the ramp back to full share lasts.
+    pub recovery: Duration,
+    /// Share of traffic at the start of the ramp (0 < s ≤ 1).
+    pub recovery_start_share: f64,
+}
+
+impl Default for BreakerParams {
+    fn default() -> Self {
+        BreakerParams {
+            consecutive_failures: 5,
+            failure_rate: 0.5,
+            slow_call_rate: 1.0,
+            slow_call: Duration::from_secs(30),
+            window: Duration::from_secs(30),
+            min_calls: 20,
+            open_for: Duration::from_secs(5),
+            open_max: Duration::from_secs(120),
+            probes: 1,
+            probe_successes: 3,
+            recovery: Duration::from_secs(30),
+            recovery_start_share: 0.1,
+        }
+    }
+}
+
+/// Where the automaton is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open { until: Instant },
+    HalfOpen,
+    Recovering { since: Instant },
+}
+
+/// Who decides admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerMode {
+    Automatic,
+    ForcedOpen,
+    Disabled,
+    MetricsOnly,
+}
+
+impl BreakerMode {
+    pub const fn label(self) -> &'static str {
+        match self {
+            BreakerMode::Automatic => "automatic",
+            BreakerMode::ForcedOpen => "forced_open",
+            BreakerMode::Disabled => "disabled",
+            BreakerMode::MetricsOnly => "metrics_only",
+        }
+    }
+}
+
+impl BreakerState {
+    pub const fn label(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open { .. } => "open",
+            BreakerState::HalfOpen => "half_open",
+            BreakerState::Recovering { .. } => "recovering",
+        }
+    }
+}
+
+/// Why a transition happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransitionReason {
+    ConsecutiveFailures,
+    FailureRate,
+    SlowCalls,
+    CooldownElapsed,
+    ProbesSucceeded,
+    ProbeFailed,
+    RecoveryComplete,
+    FailedWhileRecovering,
+}
+
+impl TransitionReason {
+    pub const fn label(self) -> &'static str {
+        match self {
+            TransitionReason::ConsecutiveFailures => "consecutive_failures",
+            TransitionReason::FailureRate => "failure_rate",
+            TransitionReason::SlowCalls => "slow_calls",
+            TransitionReason::CooldownElapsed => "cooldown_elapsed",
+            TransitionReason::ProbesSucceeded => "probes_succeeded",
+            TransitionReason::ProbeFailed => "probe_failed",
+            TransitionReason::RecoveryComplete => "recovery_complete",
+            TransitionReason::FailedWhileRecovering => "failed_while_recovering",
+        }
+    }
+}
+
+/// A change of state, for telemetry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub from: BreakerState,
+    pub to: BreakerState,
+    pub reason: TransitionReason,
+}
+
+/// What the breaker thinks of one result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    Failure,
+    /// Says nothing about health (rate limits, bad requests, cancelled hedges).
+    Neutral,
+}
+
+/// Whether a new attempt may go to the target.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Admission {
+    Denied,
+    /// Admitted; `share` < 1 while recovering (the caller admits with that probability).
+    Allowed {
+        share: f64,
+    },
+    /// Admitted as a half-open probe: the caller must call `probe_started`.
+    Probe,
+}
+
+#[derive(Clone, Debug)]
+pub struct Breaker {
+    params: BreakerParams,
+    mode: BreakerMode,
+    state: BreakerState,
+    window: Window,
+    consecutive: u32,
+    reopens: u32,
+    probes_in_flight: u32,
+    probe_successes: u32,
+}
+
+impl Breaker {
+    pub fn new(params: BreakerParams) -> Self {
+        Breaker {
+            window: Window::new(params.window),
+            params,
+            mode: BreakerMode::Automatic,
+            state: BreakerState::Closed,
+            consecutive: 0,
+            reopens: 0,
+            probes_in_flight: 0,
+            probe_successes: 0,
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+    pub fn mode(&self) -> BreakerMode {
+        self.mode
+    }
+    pub fn probes_in_flight(&self) -> u32 {
+        self.probes_in_flight
+    }
+    pub fn params(&self) -> &BreakerParams {
+        &self.params
+    }
+
+    /// Applies time-driven transitions (2 and 5) due at `now`.
+    pub fn poll(&mut self, now: Instant) -> Option<Transition> {
+        match self.state {
+            BreakerState::Open { until } if now >= until => {
+                self.probes_in_flight = 0;
+                self.probe_successes = 0;
+                Some(self.go(BreakerState::HalfOpen, TransitionReason::CooldownElapsed))
+            }
+            BreakerState::Recovering { since }
+                if now.saturating_since(since) >= self.params.recovery =>
+            {
+                self.reopens = 0;
+                self.consecutive = 0;
+                self.window.clear();
+                Some(self.go(BreakerState::Closed, TransitionReason::RecoveryComplete))
+            }
+            _ => None,
+        }
+    }
+
+    /// May an attempt go to this target now? Call `poll` first.
+    pub fn admission(&self, now: Instant) -> Admission {
+        match self.mode {
+            BreakerMode::ForcedOpen => return Admission::Denied,
+            BreakerMode::Disabled | BreakerMode::MetricsOnly => {
+                return Admission::Allowed { share: 1.0 };
+            }
+            BreakerMode::Automatic => {}
+        }
+        match self.state {
+            BreakerState::Closed => Admission::Allowed { share: 1.0 },
+            BreakerState::Open { .. } => Admission::Denied,
+            BreakerState::HalfOpen if self.probes_in_flight < self.params.probes => {
+                Admission::Probe
+            }
+            BreakerState::HalfOpen => Admission::Denied,
+            BreakerState::Recovering { since } => Admission::Allowed {
+                share: self.share(since, now),
+            },
+        }
+    }
+
+    fn share(&self, since: Instant, now: Instant) -> f64 {
+        let ramp = self.params.recovery.as_nanos().max(1) as f64;
+        let progress = (now.saturating_since(since).as_nanos() as f64 / ramp).min(1.0);
+        let start = self.params.recovery_start_share;
+        start + (1.0 - start) * progress
+    }
+
+    /// A probe was sent (after `admission` said `Probe`).
+    pub fn probe_started(&mut self) {
+        self.probes_in_flight += 1;
+    }
+
+    /// Folds in the result of an attempt. `probe` says whether it was admitted as a probe;
+    /// `retry_after` is the provider's hint, which lengthens a cooldown.
+    pub fn record(
+        &mut self,
+        now: Instant,
+        verdict: Verdict,
+        slow: bool,
+        probe: bool,
+        retry_after: Option<Duration>,
+    ) -> Option<Transition> {
+        if self.mode == BreakerMode::Disabled {
+            return None;
+        }
+        if probe && self.state == BreakerState::HalfOpen {
+            self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
+        }
+        let failed = match verdict {
+            Verdict::Neutral => return None,
+            Verdict::Failure => true,
+            Verdict::Success => false,
+        };
+        self.window.record(now, failed, slow);
+        self.consecutive = if failed { self.consecutive + 1 } else { 0 };
+        match (self.state, failed) {
+            (BreakerState::Closed, _) if slow || failed => self
+                .trip_reason(now)
+                .map(|reason| self.open(now, reason, retry_after)),
+            (BreakerState::HalfOpen, true) if probe => {
+                self.reopens += 1;
+                Some(self.open(now, TransitionReason::ProbeFailed, retry_after))
+            }
+            (BreakerState::HalfOpen, false) if probe => {
+                self.probe_successes += 1;
+                (self.probe_successes >= self.params.probe_successes).then(|| {
+                    self.probes_in_flight = 0;
+                    self.go(
+                        BreakerState::Recovering { since: now },
+                        TransitionReason::ProbesSucceeded,
+                    )
+                })
+            }
+            (BreakerState::Recovering { .. }, true) => {
+                self.reopens += 1;
+                Some(self.open(now, TransitionReason::FailedWhileRecovering, retry_after))
+            }
+            _ => None,
+        }
+    }
+
+    fn trip_reason(&self, now: Instant) -> Option<TransitionReason> {
+        let p = &self.params;
+        if p.consecutive_failures > 0 && self.consecutive >= p.consecutive_failures {
+            return Some(TransitionReason::ConsecutiveFailures);
+        }
+        let totals = self.window.totals(now);
+        if totals.calls < p.min_calls.max(1) {
+            return None;
+        }
+        let calls = f64::from(totals.calls);
+        if f64::from(totals.failures) / calls >= p.failure_rate {
+            Some(TransitionReason::FailureRate)
+        } else if f64::from(totals.slow) / calls >= p.slow_call_rate {
+            Some(TransitionReason::SlowCalls)
+        } else {
+            None
+        }
+    }
+
+    /// The cooldown for the current number of re-opens.
+    pub fn cooldown(&self, retry_after: Option<Duration>) -> Duration {
+        let factor = 1u64 << self.reopens.min(20);
+        let grown = self
+            .params
+            .open_for
+            .saturating_mul(factor)
+            .min(self.params.open_max);
+        grown.max(retry_after.unwrap_or(Duration::ZERO))
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        reason: TransitionReason,
+        retry_after: Option<Duration>,
+    ) -> Transition {
+        let until = now + self.cooldown(retry_after);
+        self.consecutive = 0;
+        self.probes_in_flight = 0;
+        self.probe_successes = 0;
+        self.go(BreakerState::Open { until }, reason)
+    }
+
+    fn go(&mut self, to: BreakerState, reason: TransitionReason) -> Transition {
+        let from = self.state;
+        self.state = to;
+        Transition { from, to, reason }
+    }
+
+    /// An operator sets the mode (forced open, disabled, metrics only).
+    pub fn force(&mut self, mode: BreakerMode) {
+        self.mode = mode;
+    }
+
+    /// Back to automatic, Closed, with a clean window.
+    pub fn restore(&mut self) {
+        *self = Breaker::new(self.params);
+    }
+}
+
+#[cfg(test)]
+#[path = "breaker_tests.rs"]
+mod tests;

@@ -1,0 +1,259 @@
+//! Rate-limit awareness for one target: parking and client-side buckets.
+//!
+//! A 429 does not mean the target is unhealthy, only that it is full: the target is *parked*
+//! until its limit resets (the Retry-After, or a default) and the breaker never hears of it.
+//!
+//! Optional token buckets (requests per minute, tokens per minute) let traffic spill to other
+//! targets *before* the provider starts refusing. Their capacity comes from config or is
+//! learned from the dialect's rate-limit headers (`x-ratelimit-remaining-requests` and
+//! friends), which also set the current level: the provider knows best what is left.
+
+use crate::time::{Duration, Instant};
+
+/// A continuous-refill bucket holding up to `capacity` units, refilled over one minute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bucket {
+    capacity: f64,
+    level: f64,
+    stamp: Instant,
+}
+
+const MINUTE_NANOS: f64 = 60e9;
+
+impl Bucket {
+    pub fn per_minute(capacity: u64) -> Self {
+        Bucket {
+            capacity: capacity as f64,
+            level: capacity as f64,
+            stamp: Instant::ZERO,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_since(self.stamp).as_nanos() as f64;
+        self.level = (self.level + self.capacity * elapsed / MINUTE_NANOS).min(self.capacity);
+        self.stamp = self.stamp.max(now);
+    }
+
+    pub fn has_room(&mut self, now: Instant, units: u64) -> bool {
+        self.refill(now);
+        // A request bigger than the whole bucket is let through when the bucket is full,
+        // or it could never be sent at all.
+        self.level >= (units as f64).min(self.capacity)
+    }
+
+    pub fn take(&mut self, now: Instant, units: u64) {
+        self.refill(now);
+        self.level -= units as f64;
+    }
+
+    /// The provider said how much is left.
+    pub fn set_level(&mut self, now: Instant, remaining: u64) {
+        self.refill(now);
+        self.level = (remaining as f64).min(self.capacity);
+    }
+
+    pub fn level(&self) -> f64 {
+        self.level
+    }
+}
+
+/// Rate-limit state a dialect read from one reply's headers. Every field is optional.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitSnapshot {
+    pub limit_requests: Option<u64>,
+    pub remaining_requests: Option<u64>,
+    pub reset_requests: Option<Duration>,
+    pub limit_tokens: Option<u64>,
+    pub remaining_tokens: Option<u64>,
+    pub reset_tokens: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitParams {
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+    /// Learn limits from rate-limit headers when none are configured.
+    pub learn: bool,
+    /// How long a 429 without Retry-After parks the target.
+    pub default_park: Duration,
+}
+
+impl Default for LimitParams {
+    fn default() -> Self {
+        LimitParams {
+            requests_per_minute: None,
+            tokens_per_minute: None,
+            learn: true,
+            default_park: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    params: LimitParams,
+    parked_until: Instant,
+    requests: Option<Bucket>,
+    tokens: Option<Bucket>,
+}
+
+impl Limits {
+    pub fn new(params: LimitParams) -> Self {
+        Limits {
+            parked_until: Instant::ZERO,
+            requests: params.requests_per_minute.map(Bucket::per_minute),
+            tokens: params.tokens_per_minute.map(Bucket::per_minute),
+            params,
+        }
+    }
+
+    pub fn is_parked(&self, now: Instant) -> bool {
+        now < self.parked_until
+    }
+
+    pub fn parked_until(&self) -> Instant {
+        self.parked_until
+    }
+
+    /// Parks the target after a 429. Returns true when it was not parked before.
+    pub fn park(&mut self, now: Instant, retry_after: Option<Duration>) -> bool {
+        let was_parked = self.is_parked(now);
+        let until = now + retry_after.unwrap_or(self.params.default_park);
+        self.parked_until = self.parked_until.max(until);
+        !was_parked
+    }
+
+    pub fn unpark(&mut self) {
+        self.parked_until = Instant::ZERO;
+    }
+
+    /// Would a request of `tokens` fit in the buckets now?
+    pub fn has_room(&mut self, now: Instant, tokens: u64) -> bool {
+        self.requests.as_mut().is_none_or(|b| b.has_room(now, 1))
+            && self.tokens.as_mut().is_none_or(|b| b.has_room(now, tokens))
+    }
+
+    /// Spends one request and `tokens` from the buckets.
+    pub fn take(&mut self, now: Instant, tokens: u64) {
+        if let Some(b) = self.requests.as_mut() {
+            b.take(now, 1);
+        }
+        if let Some(b) = self.tokens.as_mut() {
+            b.take(now, tokens);
+        }
+    }
+
+    /// Folds in what the provider's headers said. Exhausted limits park the target until
+    /// their reset. Returns true when that parked a target that was not parked.
+    pub fn observe(&mut self, now: Instant, snap: &LimitSnapshot) -> bool {
+        if self.params.learn {
+            learn(
+                &mut self.requests,
+                now,
+                snap.limit_requests,
+                snap.remaining_requests,
+            );
+            learn(
+                &mut self.tokens,
+                now,
+                snap.limit_tokens,
+                snap.remaining_tokens,
+            );
+        }
+        let exhausted = |remaining: Option<u64>, reset: Option<Duration>| match (remaining, reset) {
+            (Some(0), Some(reset)) => Some(reset),
+            _ => None,
+        };
+        let reset = exhausted(snap.remaining_requests, snap.reset_requests)
+            .into_iter()
+            .chain(exhausted(snap.remaining_tokens, snap.reset_tokens))
+            .max();
+        reset.is_some_and(|reset| self.park(now, Some(reset)))
+    }
+}
+
+fn learn(bucket: &mut Option<Bucket>, now: Instant, limit: Option<u64>, remaining: Option<u64>) {
+    if bucket.is_none() {
+        *bucket = limit.map(Bucket::per_minute);
+    }
+    if let (Some(b), Some(remaining)) = (bucket.as_mut(), remaining) {
+        b.set_level(now, remaining);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Instant {
+        Instant::ZERO + Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_429_parks_until_retry_after() {
+        let mut l = Limits::new(LimitParams::default());
+        assert!(l.park(secs(0), Some(Duration::from_secs(7))));
+        assert!(l.is_parked(secs(6)));
+        assert!(!l.is_parked(secs(7)));
+        assert!(!l.park(secs(1), None), "already parked");
+        assert!(l.park(secs(8), None), "default park of 1 s");
+        assert!(l.is_parked(Instant::ZERO + Duration::from_millis(8_999)));
+        l.unpark();
+        assert!(!l.is_parked(secs(8)));
+    }
+
+    #[test]
+    fn buckets_spill_before_the_limit_and_refill() {
+        let params = LimitParams {
+            requests_per_minute: Some(2),
+            ..LimitParams::default()
+        };
+        let mut l = Limits::new(params);
+        assert!(l.has_room(secs(0), 10));
+        l.take(secs(0), 10);
+        l.take(secs(0), 10);
+        assert!(!l.has_room(secs(0), 10));
+        assert!(
+            l.has_room(secs(30), 10),
+            "half a minute refills one request"
+        );
+    }
+
+    #[test]
+    fn token_bucket_lets_an_oversized_request_through_when_full() {
+        let params = LimitParams {
+            tokens_per_minute: Some(1000),
+            ..LimitParams::default()
+        };
+        let mut l = Limits::new(params);
+        assert!(l.has_room(secs(0), 5000));
+        l.take(secs(0), 5000);
+        assert!(!l.has_room(secs(59), 1));
+    }
+
+    #[test]
+    fn headers_teach_limits_and_park_on_exhaustion() {
+        let mut l = Limits::new(LimitParams::default());
+        let snap = LimitSnapshot {
+            limit_requests: Some(100),
+            remaining_requests: Some(1),
+            reset_requests: Some(Duration::from_millis(600)),
+            ..LimitSnapshot::default()
+        };
+        assert!(!l.observe(secs(0), &snap));
+        assert!(l.has_room(secs(0), 0));
+        l.take(secs(0), 0);
+        assert!(
+            !l.has_room(secs(0), 0),
+            "learned: one was left and it is spent"
+        );
+        let empty = LimitSnapshot {
+            remaining_requests: Some(0),
+            reset_requests: Some(Duration::from_secs(6)),
+            ..snap
+        };
+        assert!(l.observe(secs(1), &empty));
+        assert!(l.is_parked(secs(6)) && !l.is_parked(secs(7)));
+    }
+}

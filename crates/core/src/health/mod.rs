@@ -1,0 +1,32 @@
+//! Health of each target: its breaker, its latency estimate, its rate-limit state and the
+//! attempts it has in flight. The router owns one [`TargetHealth`] per target, indexed by
+//! `TargetId`; policies read it, `Router::record` writes it.
+
+pub mod breaker;
+pub mod latency;
+pub mod limits;
+pub mod window;
+
+pub use breaker::{Admission, Breaker, BreakerMode, BreakerParams, BreakerState, Transition};
+pub use latency::{LatencyParams, PeakEwma};
+pub use limits::{LimitParams, LimitSnapshot, Limits};
+
+/// Everything the router knows about one target's health.
+#[derive(Clone, Debug)]
+pub struct TargetHealth {
+    pub breaker: Breaker,
+    pub latency: PeakEwma,
+    pub limits: Limits,
+    pub in_flight: u32,
+}
+
+impl TargetHealth {
+    pub fn new(breaker: BreakerParams, limits: LimitParams) -> Self {
+        TargetHealth {
+            breaker: Breaker::new(breaker),
+            latency: PeakEwma::default(),
+            limits: Limits::new(limits),
+            in_flight: 0,
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The outcome taxonomy: one vocabulary for how an attempt ended, whatever the vendor.
+//!
+//! Dialect codecs map each vendor's statuses, bodies and transport failures onto
+//! [`ErrorKind`]; everything downstream (plans, breakers, telemetry, reports) reasons only in
+//! these terms. Each kind answers three questions, and the answers are the policy:
+//!
+//! | kind | retry same target | fail over | counts against health |
+//! |---|---|---|---|
+//! | `rate_limited` | yes, after its reset | yes | no (parks the target instead) |
+//! | `unauthorized`, `forbidden` | no | yes | yes |
+//! | `bad_request` | no | no (the request is at fault) | no |
+//! | `context_length_exceeded` | no | only to a larger context window | no |
+//! | `content_filtered` | no | yes | no |
+//! | `overloaded`, `server_error`, `timeout`, `connect_failed`, `malformed_response`, `stream_interrupted` | yes | yes | yes |
+//!
+//! Outcomes are data, not Rust errors: a failed attempt is a normal, expected event.
+
+use crate::id::TargetId;
+use crate::time::{Duration, Instant};
+
+/// How a failed attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    RateLimited,
+    Unauthorized,
+    Forbidden,
+    BadRequest,
+    ContextLengthExceeded,
+    ContentFiltered,
+    Overloaded,
+    ServerError,
+    Timeout,
+    ConnectFailed,
+    MalformedResponse,
+    StreamInterrupted,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::RateLimited,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::BadRequest,
+        ErrorKind::ContextLengthExceeded,
+        ErrorKind::ContentFiltered,
+        ErrorKind::Overloaded,
+        ErrorKind::ServerError,
+        ErrorKind::Timeout,
+        ErrorKind::ConnectFailed,
+        ErrorKind::MalformedResponse,
+        ErrorKind::StreamInterrupted,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Dense index into per-kind arrays (the position in [`ErrorKind::ALL`]).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The low-cardinality label used in metrics and reports.
+    pub const fn label(self) -> &'static str {
+        match self {
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::ContextLengthExceeded => "context_length_exceeded",
+            ErrorKind::ContentFiltered => "content_filtered",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::ServerError => "server_error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::ConnectFailed => "connect_failed",
+            ErrorKind::MalformedResponse => "malformed_response",
+            ErrorKind::StreamInterrupted => "stream_interrupted",
+        }
+    }
+
+    pub fn from_label(label: &str) -> Option<ErrorKind> {
+        Self::ALL.into_iter().find(|k| k.label() == label)
+    }
+
+    /// May the same target be tried again (after a backoff, or its rate-limit reset)?
+    pub const fn is_retryable(self) -> bool {
+        !matches!(
+            self,
+            ErrorKind::Unauthorized
+                | ErrorKind::Forbidden
+                | ErrorKind::BadRequest
+                | ErrorKind::ContextLengthExceeded
+                | ErrorKind::ContentFiltered
+        )
+    }
+
+    /// May another target be tried? (`context_length_exceeded` only to a larger window: the
+    /// plan enforces that constraint.)
+    pub const fn fails_over(self) -> bool {
+        !matches!(self, ErrorKind::BadRequest)
+    }
+
+    /// Does this outcome say something about the target's health (feed its breaker)?
+    pub const fn counts_against_health(self) -> bool {
+        !matches!(
+            self,
+            ErrorKind::RateLimited
+                | ErrorKind::BadRequest
+                | ErrorKind::ContextLengthExceeded
+                | ErrorKind::ContentFiltered
+        )
+    }
+}
+
+/// How an attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Error {
+        kind: ErrorKind,
+        /// The provider's Retry-After (or its dialect's equivalent), when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The driver abandoned the attempt (a hedge that lost, a caller that went away).
+    /// Says nothing about the target's health.
+    Cancelled,
+}
+
+impl Outcome {
+    pub const fn error(kind: ErrorKind) -> Outcome {
+        Outcome::Error {
+            kind,
+            retry_after: None,
+        }
+    }
+    pub const fn is_success(self) -> bool {
+        matches!(self, Outcome::Success)
+    }
+    pub const fn error_kind(self) -> Option<ErrorKind> {
+        match self {
+            Outcome::Error { kind, .. } => Some(kind),
+            Outcome::Success | Outcome::Cancelled => None,
+        }
+    }
+    pub const fn retry_after(self) -> Option<Duration> {
+        match self {
+            Outcome::Error { retry_after, .. } => retry_after,
+            Outcome::Success | Outcome::Cancelled => None,
+        }
+    }
+    pub const fn label(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Error { kind, .. } => kind.label(),
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What a driver tells the router about one finished attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptReport {
+    pub outcome: Outcome,
+    /// From send to the last byte (or to the failure).
+    pub latency: Duration,
+    /// From send to the first token, when one arrived.
+    pub first_token: Option<Duration>,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// For streaming requests: whether any token already reached the caller. A stream that
+    /// broke after that cannot fail over: the caller has seen part of an answer.
+    pub delivered_tokens: bool,
+}
+
+impl AttemptReport {
+    /// A report with only an outcome and a latency (no tokens).
+    pub const fn new(outcome: Outcome, latency: Duration) -> Self {
+        AttemptReport {
+            outcome,
+            latency,
+            first_token: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            delivered_tokens: false,
+        }
+    }
+}
+
+/// One attempt of a request, as it appears in the request's story.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub target: TargetId,
+    pub started: Instant,
+    pub outcome: Outcome,
+    pub latency: Duration,
+    /// Whether this attempt was a hedge sent while another was still in flight.
+    pub hedge: bool,
+}
+
+/// Why a request ended without a reply from any target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    /// The last attempt's error, when the plan had nothing left to try.
+    Attempt(ErrorKind),
+    /// The overall deadline passed.
+    DeadlineExceeded,
+    /// No target of the route (or its fallbacks) could take the request: all open, parked,
+    /// drained, or unable to meet its constraints.
+    NoTargetAvailable,
+    /// The retry budget refused a retry, and the last attempt's error stands.
+    BudgetExhausted(ErrorKind),
+    /// The request named a route that does not exist and no rule matched it.
+    UnknownRoute,
+}
+
+impl FailureReason {
+    pub const fn label(self) -> &'static str {
+        match self {
+            FailureReason::Attempt(kind) => kind.label(),
+            FailureReason::DeadlineExceeded => "deadline_exceeded",
+            FailureReason::NoTargetAvailable => "no_target_available",
+            FailureReason::BudgetExhausted(_) => "budget_exhausted",
+            FailureReason::UnknownRoute => "unknown_route",
+        }
+    }
+}
+
+/// The final outcome of a whole request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalOutcome {
+    /// Served by this target.
+    Served(TargetId),
+    Failed(FailureReason),
+}
+
+impl FinalOutcome {
+    pub const fn is_success(self) -> bool {
+        matches!(self, FinalOutcome::Served(_))
+    }
+    pub const fn label(self) -> &'static str {
+        match self {
+            FinalOutcome::Served(_) => "success",
+            FinalOutcome::Failed(reason) => reason.label(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_and_round_trip() {
+        for (i, kind) in ErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i);
+            assert_eq!(ErrorKind::from_label(kind.label()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_label("nope"), None);
+    }
+
+    #[test]
+    fn taxonomy_matches_the_table() {
+        use ErrorKind::*;
+        // (kind, retryable, fails over, counts against health)
+        let table = [
+            (RateLimited, true, true, false),
+            (Unauthorized, false, true, true),
+            (Forbidden, false, true, true),
+            (BadRequest, false, false, false),
+            (ContextLengthExceeded, false, true, false),
+            (ContentFiltered, false, true, false),
+            (Overloaded, true, true, true),
+            (ServerError, true, true, true),
+            (Timeout, true, true, true),
+            (ConnectFailed, true, true, true),
+            (MalformedResponse, true, true, true),
+            (StreamInterrupted, true, true, true),
+        ];
+        assert_eq!(table.len(), ErrorKind::COUNT);
+        for (kind, retry, over, health) in table {
+            assert_eq!(kind.is_retryable(), retry, "{kind:?} retryable");
+            assert_eq!(kind.fails_over(), over, "{kind:?} fails over");
+            assert_eq!(kind.counts_against_health(), health, "{kind:?} health");
+        }
+    }
+
+    #[test]
+    fn outcome_labels() {
+        assert_eq!(Outcome::Success.label(), "success");
+        assert_eq!(Outcome::error(ErrorKind::Timeout).label(), "timeout");
+        assert_eq!(
+            FinalOutcome::Failed(FailureReason::NoTargetAvailable).label(),
+            "no_target_available"
+        );
+        assert!(FinalOutcome::Served(TargetId::new(0)).is_success());
+    }
+}

@@ -1,0 +1,120 @@
+//! Which members of a route may take the next attempt of a plan.
+//!
+//! Checks, cheapest and most absolute first: drained; capabilities and context window
+//! (including a larger window after `context_length_exceeded`); excluded by a non-retryable
+//! outcome of this request; pinned or frozen routes (the operator's word, which skips every
+//! automatic check below); not yet tried (fresh pass only); parked by a rate limit; room in
+//! the client-side buckets; and last the breaker. Members blocked only by their breaker are
+//! remembered, so panic mode can bypass the breakers; members skipped only by a recovering
+//! breaker's ramp are remembered, so a ramp never leaves a request with no target at all.
+
+use super::{PanicMode, Router};
+use crate::health::Admission;
+use crate::id::RouteId;
+use crate::plan::Plan;
+use crate::telemetry::EventKind;
+use crate::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pass {
+    /// Only targets this request has not tried.
+    Fresh,
+    /// Targets tried before count too (after a backoff).
+    Retry,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Choice {
+    pub mask: u64,
+    /// Members that would be admitted as half-open probes.
+    pub probes: u64,
+    /// The earliest time a member skipped for being parked unparks.
+    pub unparks_at: Option<Instant>,
+}
+
+impl Router {
+    pub(super) fn eligible(
+        &mut self,
+        plan: &Plan,
+        route: RouteId,
+        now: Instant,
+        pass: Pass,
+    ) -> Choice {
+        let r = &self.params.routes[route.index()];
+        let frozen = self.overrides.is_frozen(route);
+        let pinned = self.overrides.pin(route);
+        let tokens = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens);
+        let first = plan.first_target();
+        let mut choice = Choice::default();
+        let mut ramp_skipped = 0u64;
+        let mut breaker_blocked = 0u64;
+        for (m, &tid) in r.members.iter().enumerate() {
+            let bit = 1u64 << m;
+            let t = &self.params.targets[tid.index()];
+            if self.overrides.is_drained(tid)
+                || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
+                || t.context_window < plan.min_context
+                || plan.excluded(tid)
+                || pinned.is_some_and(|p| p != tid)
+                || (frozen && first.is_some_and(|f| f != tid))
+                || (pass == Pass::Fresh && plan.tried(tid))
+            {
+                continue;
+            }
+            if pinned.is_some() || frozen {
+                choice.mask |= bit;
+                continue;
+            }
+            let h = &mut self.health[tid.index()];
+            if let Some(tr) = h.breaker.poll(now) {
+                let mode = h.breaker.mode();
+                self.telemetry.events.push(
+                    now,
+                    EventKind::Breaker {
+                        target: tid,
+                        from: tr.from,
+                        to: tr.to,
+                        reason: tr.reason,
+                        mode,
+                    },
+                );
+            }
+            if h.limits.is_parked(now) {
+                let until = h.limits.parked_until();
+                choice.unparks_at = Some(choice.unparks_at.map_or(until, |u| u.min(until)));
+                continue;
+            }
+            if !h.limits.has_room(now, tokens) {
+                continue;
+            }
+            match h.breaker.admission(now) {
+                Admission::Denied => breaker_blocked |= bit,
+                Admission::Probe => {
+                    choice.mask |= bit;
+                    choice.probes |= bit;
+                }
+                Admission::Allowed { share } if share >= 1.0 || self.rng.chance(share) => {
+                    choice.mask |= bit;
+                }
+                Admission::Allowed { .. } => ramp_skipped |= bit,
+            }
+        }
+        if choice.mask == 0 {
+            choice.mask = ramp_skipped;
+        }
+        let panicking =
+            choice.mask == 0 && breaker_blocked != 0 && self.params.panic_mode == PanicMode::Bypass;
+        if panicking {
+            choice.mask = breaker_blocked;
+        }
+        if panicking != self.panicking[route.index()] && pass == Pass::Fresh {
+            self.panicking[route.index()] = panicking;
+            if panicking {
+                self.telemetry
+                    .events
+                    .push(now, EventKind::PanicBypass { route });
+            }
+        }
+        choice
+    }
+}

@@ -1,0 +1,513 @@
+//! The router: the decision seam that both drivers run.
+//!
+//! ```text
+//! let mut plan = router.begin(&request, now);
+//! loop {
+//!     match router.next(&mut plan, now) {
+//!         Action::Send { attempt, target, .. } => /* send; later: */ router.record(&mut plan, attempt, report, later),
+//!         Action::Wait { until } => /* sleep until `until`, or until an attempt reports */,
+//!         Action::Await => /* wait for an outstanding attempt to report */,
+//!         Action::Finish(outcome) => break,
+//!     }
+//! }
+//! ```
+//!
+//! The router owns every target's health, the retry budget, the overrides, the telemetry and
+//! an RNG seeded by the driver. It never reads a clock: `now` is always an argument, so the
+//! simulator and the live driver make the same decisions from the same inputs. Every
+//! request that `begin` accepts ends in exactly one `Finish`, and is counted exactly once.
+
+mod eligibility;
+mod params;
+#[cfg(test)]
+mod tests;
+
+use crate::health::breaker::{Transition, Verdict};
+use crate::health::{LimitSnapshot, TargetHealth};
+use crate::id::{RouteId, TargetId};
+use crate::outcome::{
+    AttemptRecord, AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome,
+};
+use crate::overrides::{Override, Overrides, Scope};
+use crate::plan::{Action, AttemptId, MAX_ATTEMPTS, Phase, Plan, RetryBudget};
+use crate::policy::{SelectionInputs, members};
+use crate::request::Request;
+use crate::rng::Rng;
+use crate::rule;
+use crate::telemetry::{EventKind, Telemetry};
+use crate::time::{Duration, Instant};
+
+pub use params::{PanicMode, RouteParams, RouterParams};
+
+use eligibility::Pass;
+
+#[derive(Debug)]
+pub struct Router {
+    params: RouterParams,
+    health: Vec<TargetHealth>,
+    cursors: Vec<usize>,
+    budget: RetryBudget,
+    overrides: Overrides,
+    telemetry: Telemetry,
+    rng: Rng,
+    /// Per route: whether panic mode is bypassing the breakers (for edge-triggered events).
+    panicking: Vec<bool>,
+    /// When the last `BudgetExhausted` event was logged (at most one per budget window).
+    last_budget_event: Option<Instant>,
+}
+
+impl Router {
+    pub fn new(params: RouterParams, rng: Rng) -> Self {
+        let health = params
+            .targets
+            .iter()
+            .map(|t| TargetHealth::new(t.breaker, t.limits))
+            .collect();
+        Router {
+            health,
+            cursors: vec![0; params.routes.len()],
+            budget: RetryBudget::new(params.budget),
+            overrides: Overrides::new(params.targets.len(), params.routes.len()),
+            telemetry: Telemetry::new(params.targets.len(), params.routes.len()),
+            panicking: vec![false; params.routes.len()],
+            last_budget_event: None,
+            params,
+            rng,
+        }
+    }
+
+    pub fn params(&self) -> &RouterParams {
+        &self.params
+    }
+    pub fn health(&self, target: TargetId) -> &TargetHealth {
+        &self.health[target.index()]
+    }
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+    pub fn overrides(&self) -> &Overrides {
+        &self.overrides
+    }
+
+    /// Starts a request: resolves its route (rules first) and makes its plan.
+    pub fn begin(&mut self, request: &Request, now: Instant) -> Plan {
+        let route = rule::pick(&self.params.rules, request)
+            .or_else(|| self.params.route_id(&request.route));
+        self.budget.deposit(now);
+        let mut plan = Plan {
+            route,
+            home_route: route,
+            needs: request.required_capabilities(),
+            prompt_tokens: request.estimated_prompt_tokens,
+            max_tokens: request.max_tokens,
+            stream: request.stream,
+            started: now,
+            deadline: now + self.params.plan.deadline,
+            slots: [None; MAX_ATTEMPTS],
+            len: 0,
+            in_flight: 0,
+            phase: Phase::Ready,
+            hedged: false,
+            first_token: false,
+            backoffs: 0,
+            fallback_hops: 0,
+            min_context: 0,
+        };
+        if route.is_none() {
+            self.finish(
+                &mut plan,
+                FinalOutcome::Failed(FailureReason::UnknownRoute),
+                now,
+            );
+        }
+        plan
+    }
+
+    /// What the driver should do next for this plan.
+    pub fn next(&mut self, plan: &mut Plan, now: Instant) -> Action {
+        if let Phase::Done(outcome) = plan.phase {
+            return Action::Finish(outcome);
+        }
+        if plan.in_flight > 0 {
+            return self.next_while_in_flight(plan, now);
+        }
+        if now >= plan.deadline {
+            return self.finish(
+                plan,
+                FinalOutcome::Failed(FailureReason::DeadlineExceeded),
+                now,
+            );
+        }
+        let (retrying, waited) = match plan.phase {
+            Phase::Backoff { until } | Phase::Parked { until } if now < until => {
+                return Action::Wait { until };
+            }
+            Phase::Backoff { .. } => (true, true),
+            Phase::Parked { .. } => (true, true),
+            _ => (false, false),
+        };
+        plan.phase = Phase::Ready;
+        if plan.attempts() >= self.params.plan.max_attempts as usize {
+            return self.finish_with_last_error(plan, now);
+        }
+        loop {
+            let Some(route) = plan.route else {
+                return self.finish_with_last_error(plan, now);
+            };
+            // 1. failover to a target not tried yet (or, after a backoff, any retryable one).
+            let pass = if retrying { Pass::Retry } else { Pass::Fresh };
+            let choice = self.eligible(plan, route, now, pass);
+            if let Some(member) = self.choose(route, choice.mask, plan) {
+                return self.send(plan, route, member, choice.probes, now, false);
+            }
+            // 2. retry a target tried before, after a backoff.
+            if !retrying && plan.attempts() > 0 {
+                let retry = self.eligible(plan, route, now, Pass::Retry);
+                if retry.mask != 0 {
+                    return self.back_off(plan, now);
+                }
+            }
+            // 3. wait for a parked target, if it unparks before the deadline.
+            let unparks_at = match (
+                choice.unparks_at,
+                self.eligible(plan, route, now, Pass::Retry).unparks_at,
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(until) = unparks_at.filter(|&u| u < plan.deadline && !waited) {
+                plan.phase = Phase::Parked { until };
+                return Action::Wait { until };
+            }
+            // 4. the fallback route.
+            match self.params.route(route).fallback {
+                Some(next) if usize::from(plan.fallback_hops) < self.params.routes.len() => {
+                    plan.route = Some(next);
+                    plan.fallback_hops += 1;
+                }
+                // 5. nothing left.
+                _ => return self.finish_with_last_error(plan, now),
+            }
+        }
+    }
+
+    fn next_while_in_flight(&mut self, plan: &mut Plan, now: Instant) -> Action {
+        let Some(after) = self.params.plan.hedge_after else {
+            return Action::Await;
+        };
+        if plan.hedged
+            || plan.first_token
+            || plan.attempts() >= self.params.plan.max_attempts as usize
+        {
+            return Action::Await;
+        }
+        let last_sent = plan.history().last().map_or(plan.started, |r| r.started);
+        let at = last_sent + after;
+        if now < at {
+            return Action::Wait { until: at };
+        }
+        plan.hedged = true;
+        let Some(route) = plan.route else {
+            return Action::Await;
+        };
+        let choice = self.eligible(plan, route, now, Pass::Fresh);
+        match self.choose(route, choice.mask, plan) {
+            Some(member) => self.send(plan, route, member, choice.probes, now, true),
+            None => Action::Await,
+        }
+    }
+
+    fn choose(&mut self, route: RouteId, mask: u64, plan: &Plan) -> Option<usize> {
+        let r = &self.params.routes[route.index()];
+        if let Some(pin) = self.overrides.pin(route) {
+            return members(mask).find(|&m| r.members[m] == pin);
+        }
+        let inputs = SelectionInputs {
+            members: &r.members,
+            targets: &self.params.targets,
+            health: &self.health,
+            prompt_tokens: plan.prompt_tokens,
+            max_tokens: plan.max_tokens,
+        };
+        r.policy.select(
+            mask,
+            &mut self.cursors[route.index()],
+            &inputs,
+            &mut self.rng,
+        )
+    }
+
+    fn send(
+        &mut self,
+        plan: &mut Plan,
+        route: RouteId,
+        member: usize,
+        probes: u64,
+        now: Instant,
+        hedge: bool,
+    ) -> Action {
+        let target = self.params.routes[route.index()].members[member];
+        if plan.attempts() > 0 && !self.budget.withdraw(now) {
+            let window = self.params.budget.window;
+            if self
+                .last_budget_event
+                .is_none_or(|at| now.saturating_since(at) >= window)
+            {
+                self.last_budget_event = Some(now);
+                self.telemetry.events.push(
+                    now,
+                    EventKind::BudgetExhausted {
+                        route: plan.home_route,
+                    },
+                );
+            }
+            if hedge {
+                return Action::Await;
+            }
+            let last = plan.last_error().unwrap_or(ErrorKind::ServerError);
+            return self.finish(
+                plan,
+                FinalOutcome::Failed(FailureReason::BudgetExhausted(last)),
+                now,
+            );
+        }
+        let probe = probes & (1 << member) != 0;
+        let h = &mut self.health[target.index()];
+        h.in_flight += 1;
+        if probe {
+            h.breaker.probe_started();
+        }
+        h.limits.take(
+            now,
+            u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens),
+        );
+        let record = AttemptRecord {
+            target,
+            started: now,
+            outcome: Outcome::Cancelled,
+            latency: Duration::ZERO,
+            hedge,
+        };
+        let attempt = plan.push(record, probe);
+        self.telemetry.attempt_sent(target, hedge);
+        let p = &self.params.plan;
+        Action::Send {
+            attempt,
+            target,
+            timeout: p.attempt_timeout.min(plan.deadline.saturating_since(now)),
+            first_token_timeout: p.first_token_timeout,
+            hedge,
+        }
+    }
+
+    fn back_off(&mut self, plan: &mut Plan, now: Instant) -> Action {
+        let p = &self.params.plan;
+        let grown = p
+            .backoff_base
+            .saturating_mul(1 << plan.backoffs.min(20))
+            .min(p.backoff_max);
+        let half = grown.as_nanos() / 2;
+        let delay = Duration::from_nanos(half + self.rng.below(half + 1));
+        plan.backoffs = plan.backoffs.saturating_add(1);
+        let until = now + delay;
+        if until >= plan.deadline {
+            return self.finish(
+                plan,
+                FinalOutcome::Failed(FailureReason::DeadlineExceeded),
+                now,
+            );
+        }
+        plan.phase = Phase::Backoff { until };
+        Action::Wait { until }
+    }
+
+    /// The driver saw the first token of `attempt`: no more hedging, and for a stream that
+    /// token reaches the caller, so failover is over too.
+    pub fn first_token(&mut self, plan: &mut Plan, _attempt: AttemptId) {
+        plan.first_token = true;
+    }
+
+    /// The driver reports how an attempt ended. Every `Send` gets exactly one `record`.
+    pub fn record(
+        &mut self,
+        plan: &mut Plan,
+        attempt: AttemptId,
+        report: AttemptReport,
+        now: Instant,
+    ) {
+        let Some(slot) = plan.complete(attempt, report.outcome, report.latency) else {
+            return; // unknown or already reported: ignore rather than double count
+        };
+        let target = slot.record.target;
+        let t = &self.params.targets[target.index()];
+        let cost = t.price.cost(crate::request::Usage {
+            prompt_tokens: report.prompt_tokens,
+            completion_tokens: report.completion_tokens,
+        });
+        let slow_after = t.breaker.slow_call;
+        let h = &mut self.health[target.index()];
+        h.in_flight = h.in_flight.saturating_sub(1);
+        let verdict = match report.outcome {
+            Outcome::Success => Verdict::Success,
+            Outcome::Error { kind, .. } if kind.counts_against_health() => Verdict::Failure,
+            _ => Verdict::Neutral,
+        };
+        let slow = report.first_token.unwrap_or(report.latency) > slow_after;
+        let retry_after = report.outcome.retry_after();
+        let transition = h
+            .breaker
+            .record(now, verdict, slow, slot.probe, retry_after);
+        match report.outcome {
+            Outcome::Success => {
+                h.latency.observe(
+                    &self.params.latency,
+                    now,
+                    report.first_token.unwrap_or(report.latency),
+                );
+            }
+            Outcome::Error {
+                kind: ErrorKind::RateLimited,
+                retry_after,
+            } => {
+                h.latency.penalize(&self.params.latency, now);
+                if h.limits.park(now, retry_after) {
+                    let until = h.limits.parked_until();
+                    self.telemetry
+                        .events
+                        .push(now, EventKind::Parked { target, until });
+                }
+            }
+            Outcome::Error { .. } if verdict == Verdict::Failure => {
+                h.latency.penalize(&self.params.latency, now);
+            }
+            _ => {}
+        }
+        self.log_transition(target, transition, now);
+        self.telemetry.attempt_finished(target, &report, cost, now);
+
+        if plan.outcome().is_some() {
+            return; // a hedge that lost
+        }
+        match report.outcome {
+            Outcome::Success => {
+                self.finish(plan, FinalOutcome::Served(target), now);
+            }
+            Outcome::Cancelled => {}
+            Outcome::Error { kind, .. } => {
+                if plan.stream && (report.delivered_tokens || plan.first_token) {
+                    // The caller saw part of an answer: no failover now.
+                    self.finish(
+                        plan,
+                        FinalOutcome::Failed(FailureReason::Attempt(kind)),
+                        now,
+                    );
+                } else if !kind.fails_over() && !kind.is_retryable() {
+                    self.finish(
+                        plan,
+                        FinalOutcome::Failed(FailureReason::Attempt(kind)),
+                        now,
+                    );
+                } else if kind == ErrorKind::ContextLengthExceeded {
+                    plan.min_context = plan
+                        .min_context
+                        .max(t_window(&self.params, target).saturating_add(1));
+                }
+            }
+        }
+    }
+
+    /// Folds in the rate-limit state a reply's headers gave.
+    pub fn observe_limits(&mut self, target: TargetId, snapshot: &LimitSnapshot, now: Instant) {
+        let Some(h) = self.health.get_mut(target.index()) else {
+            return;
+        };
+        if h.limits.observe(now, snapshot) {
+            let until = h.limits.parked_until();
+            self.telemetry
+                .events
+                .push(now, EventKind::Parked { target, until });
+        }
+    }
+
+    /// Applies an operator's override and logs it.
+    pub fn apply(&mut self, command: Override, now: Instant) {
+        let o = &mut self.overrides;
+        match command {
+            Override::Drain(t) => o.drained[t.index()] = true,
+            Override::Pin(r, t) => o.pinned[r.index()] = Some(t),
+            Override::Freeze(Some(r)) => o.frozen[r.index()] = true,
+            Override::Freeze(None) => o.frozen.iter_mut().for_each(|f| *f = true),
+            Override::Force(t, mode) => self.health[t.index()].breaker.force(mode),
+            Override::Restore(scope) => self.restore(scope),
+        }
+        self.telemetry
+            .events
+            .push(now, EventKind::Override(command));
+    }
+
+    fn restore(&mut self, scope: Scope) {
+        let restore_target = |router: &mut Router, t: TargetId| {
+            router.overrides.drained[t.index()] = false;
+            let h = &mut router.health[t.index()];
+            h.breaker.restore();
+            h.limits.unpark();
+        };
+        match scope {
+            Scope::Target(t) => restore_target(self, t),
+            Scope::Route(r) => {
+                self.overrides.pinned[r.index()] = None;
+                self.overrides.frozen[r.index()] = false;
+            }
+            Scope::All => {
+                for i in 0..self.params.targets.len() {
+                    restore_target(self, TargetId::new(i as u32));
+                }
+                self.overrides =
+                    Overrides::new(self.params.targets.len(), self.params.routes.len());
+            }
+        }
+    }
+
+    fn log_transition(&mut self, target: TargetId, transition: Option<Transition>, now: Instant) {
+        if let Some(t) = transition {
+            let mode = self.health[target.index()].breaker.mode();
+            self.telemetry.events.push(
+                now,
+                EventKind::Breaker {
+                    target,
+                    from: t.from,
+                    to: t.to,
+                    reason: t.reason,
+                    mode,
+                },
+            );
+        }
+    }
+
+    fn finish_with_last_error(&mut self, plan: &mut Plan, now: Instant) -> Action {
+        let reason = match plan.last_error() {
+            Some(kind) => FailureReason::Attempt(kind),
+            None => FailureReason::NoTargetAvailable,
+        };
+        self.finish(plan, FinalOutcome::Failed(reason), now)
+    }
+
+    fn finish(&mut self, plan: &mut Plan, outcome: FinalOutcome, now: Instant) -> Action {
+        if plan.outcome().is_none() {
+            plan.phase = Phase::Done(outcome);
+            let latency = now.saturating_since(plan.started);
+            self.telemetry.request_finished(
+                plan.home_route,
+                outcome,
+                latency,
+                plan.attempts(),
+                now,
+            );
+        }
+        Action::Finish(plan.outcome().unwrap_or(outcome))
+    }
+}
+
+fn t_window(params: &RouterParams, target: TargetId) -> u32 {
+    params.targets[target.index()].context_window
+}

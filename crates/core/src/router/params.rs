@@ -1,0 +1,67 @@
+//! The validated router configuration (built from `config::RouterConfig`).
+
+use crate::health::LatencyParams;
+use crate::id::{Interner, RouteId, TargetId};
+use crate::plan::{BudgetParams, PlanParams};
+use crate::policy::Policy;
+use crate::rule::RuleParams;
+use crate::target::TargetParams;
+
+/// What a route does when every one of its targets is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PanicMode {
+    /// Fail the request at once (`no_target_available`).
+    #[default]
+    FailFast,
+    /// Ignore the breakers and spread over all targets: better a degraded answer than none.
+    Bypass,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteParams {
+    pub name: String,
+    /// The route's targets, in member order (at most 64).
+    pub members: Vec<TargetId>,
+    pub policy: Policy,
+    /// Where requests go when no target of this route can take them.
+    pub fallback: Option<RouteId>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouterParams {
+    pub providers: Interner,
+    pub targets: Vec<TargetParams>,
+    pub routes: Vec<RouteParams>,
+    pub rules: Vec<RuleParams>,
+    pub plan: PlanParams,
+    pub budget: BudgetParams,
+    pub latency: LatencyParams,
+    pub panic_mode: PanicMode,
+}
+
+impl PartialEq for Interner {
+    fn eq(&self, other: &Self) -> bool {
+        self.names().eq(other.names())
+    }
+}
+
+impl RouterParams {
+    pub fn target_id(&self, name: &str) -> Option<TargetId> {
+        self.targets
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| TargetId::new(i as u32))
+    }
+    pub fn route_id(&self, name: &str) -> Option<RouteId> {
+        self.routes
+            .iter()
+            .position(|r| r.name == name)
+            .map(|i| RouteId::new(i as u32))
+    }
+    pub fn target(&self, id: TargetId) -> &TargetParams {
+        &self.targets[id.index()]
+    }
+    pub fn route(&self, id: RouteId) -> &RouteParams {
+        &self.routes[id.index()]
+    }
+}

@@ -1,0 +1,692 @@
+//! Scripted plans with explicit times.
+
+use super::*;
+use crate::config::load_router;
+use crate::health::{BreakerMode, BreakerState};
+use crate::overrides::Override;
+use crate::plan::Action;
+
+const BASE: &str = "\
+targets:
+  - { name: a, provider: pa, model: ma, context_window: 8000, price: { input: 1, output: 2 } }
+  - { name: b, provider: pb, model: mb, context_window: 32000 }
+  - { name: c, provider: pc, model: mc, context_window: 128000 }
+routes:
+  - { name: chat, policy: priority, tiers: [[a], [b], [c]] }
+  - { name: solo, policy: static, targets: [a] }
+  - { name: spread, policy: round_robin, targets: [a, b, c] }
+  - { name: backup, policy: static, targets: [c] }
+  - { name: primary, policy: static, targets: [a], fallback: backup }
+rules:
+  - { when: { route: auto, min_prompt_tokens: 10000 }, route: backup }
+  - { when: { route: auto }, route: chat }
+plan:
+  max_attempts: 3
+  attempt_timeout: 10s
+  deadline: 30s
+  backoff_base: 100ms
+  backoff_max: 1s
+retry_budget: { ratio: 0.2, min_per_second: 10, window: 10s }
+breaker:
+  consecutive_failures: 3
+  open_for: 5s
+  probes: 1
+  probe_successes: 1
+  recovery: 10s
+";
+
+fn router_with(extra: &str) -> Router {
+    let yaml = format!("{BASE}{extra}");
+    Router::new(load_router(&yaml, "test.yaml").unwrap(), Rng::new(1))
+}
+
+fn router() -> Router {
+    router_with("")
+}
+
+fn router_with_plan(line: &str) -> Router {
+    let yaml = BASE.replace("plan:\n", &format!("plan:\n  {line}\n"));
+    Router::new(load_router(&yaml, "test.yaml").unwrap(), Rng::new(1))
+}
+
+fn disable_breakers(r: &mut Router) {
+    for i in 0..r.params().targets.len() {
+        r.apply(
+            Override::Force(TargetId::new(i as u32), BreakerMode::Disabled),
+            t(0),
+        );
+    }
+}
+
+fn req(route: &str) -> Request {
+    Request {
+        route: route.into(),
+        max_tokens: 100,
+        estimated_prompt_tokens: 100,
+        ..Request::default()
+    }
+}
+
+fn t(ms: u64) -> Instant {
+    Instant::ZERO + Duration::from_millis(ms)
+}
+
+fn id(r: &Router, name: &str) -> TargetId {
+    r.params().target_id(name).unwrap()
+}
+
+fn ok(ms: u64) -> AttemptReport {
+    AttemptReport {
+        outcome: Outcome::Success,
+        latency: Duration::from_millis(ms),
+        first_token: Some(Duration::from_millis(ms / 2)),
+        prompt_tokens: 100,
+        completion_tokens: 50,
+        delivered_tokens: true,
+    }
+}
+
+fn fail(kind: ErrorKind) -> AttemptReport {
+    AttemptReport::new(Outcome::error(kind), Duration::from_millis(10))
+}
+
+fn send(action: Action) -> (AttemptId, TargetId, Duration) {
+    match action {
+        Action::Send {
+            attempt,
+            target,
+            timeout,
+            ..
+        } => (attempt, target, timeout),
+        other => panic!("expected Send, got {other:?}"),
+    }
+}
+
+/// Runs one request to the end, one attempt at a time: `answer(target)` says how each attempt
+/// ends; attempts take their report's latency. Returns the final outcome, the targets tried
+/// and the time it ended.
+fn drive(
+    r: &mut Router,
+    request: &Request,
+    start: Instant,
+    mut answer: impl FnMut(TargetId) -> AttemptReport,
+) -> (FinalOutcome, Vec<TargetId>, Instant) {
+    let mut plan = r.begin(request, start);
+    let mut now = start;
+    let mut tried = Vec::new();
+    for _ in 0..100 {
+        match r.next(&mut plan, now) {
+            Action::Send {
+                attempt,
+                target,
+                timeout,
+                ..
+            } => {
+                tried.push(target);
+                let mut report = answer(target);
+                if report.latency > timeout {
+                    // The driver gives up at the attempt's timeout.
+                    report = AttemptReport::new(Outcome::error(ErrorKind::Timeout), timeout);
+                }
+                now += report.latency;
+                r.record(&mut plan, attempt, report, now);
+            }
+            Action::Wait { until } => {
+                assert!(until > now, "a wait must move time forward");
+                now = until;
+            }
+            Action::Await => panic!("nothing in flight to await"),
+            Action::Finish(outcome) => return (outcome, tried, now),
+        }
+    }
+    panic!("plan did not finish in 100 steps");
+}
+
+#[test]
+fn success_on_the_first_attempt() {
+    let mut r = router();
+    let (outcome, tried, _) = drive(&mut r, &req("chat"), t(0), |_| ok(200));
+    assert_eq!(outcome, FinalOutcome::Served(id(&r, "a")));
+    assert_eq!(tried, [id(&r, "a")]);
+    let tel = r.telemetry();
+    assert_eq!(
+        (
+            tel.routes[0].requests,
+            tel.routes[0].served,
+            tel.routes[0].attempts
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(tel.targets[0].successes, 1);
+    // 100 prompt tokens at $1/M + 50 completion at $2/M.
+    assert!((tel.targets[0].cost_success - 0.0002).abs() < 1e-12);
+}
+
+#[test]
+fn fails_over_down_the_tiers_immediately() {
+    let mut r = router();
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    let mut plan = r.begin(&req("chat"), t(0));
+    let (att, target, _) = send(r.next(&mut plan, t(0)));
+    assert_eq!(target, a);
+    r.record(&mut plan, att, fail(ErrorKind::ServerError), t(10));
+    let (att, target, _) = send(r.next(&mut plan, t(10)));
+    assert_eq!(target, b, "failover needs no backoff");
+    r.record(&mut plan, att, ok(100), t(110));
+    assert_eq!(
+        r.next(&mut plan, t(110)),
+        Action::Finish(FinalOutcome::Served(b))
+    );
+    assert_eq!(
+        plan.history()
+            .map(|h| h.outcome.label())
+            .collect::<Vec<_>>(),
+        ["server_error", "success"]
+    );
+}
+
+#[test]
+fn retries_the_same_target_after_a_jittered_backoff() {
+    let mut r = router();
+    let mut plan = r.begin(&req("solo"), t(0));
+    let (att, _, _) = send(r.next(&mut plan, t(0)));
+    r.record(&mut plan, att, fail(ErrorKind::Timeout), t(10));
+    let Action::Wait { until } = r.next(&mut plan, t(10)) else {
+        panic!()
+    };
+    let wait = until.saturating_since(t(10));
+    assert!(
+        wait >= Duration::from_millis(50) && wait <= Duration::from_millis(100),
+        "{wait}"
+    );
+    assert_eq!(
+        r.next(&mut plan, t(11)),
+        Action::Wait { until },
+        "still backing off"
+    );
+    let (att, target, _) = send(r.next(&mut plan, until));
+    assert_eq!(target, id(&r, "a"));
+    r.record(
+        &mut plan,
+        att,
+        fail(ErrorKind::Timeout),
+        until + Duration::from_millis(10),
+    );
+    let now = until + Duration::from_millis(10);
+    let Action::Wait { until: second } = r.next(&mut plan, now) else {
+        panic!()
+    };
+    let wait = second.saturating_since(now);
+    assert!(
+        wait >= Duration::from_millis(100) && wait <= Duration::from_millis(200),
+        "doubles: {wait}"
+    );
+}
+
+#[test]
+fn never_more_than_max_attempts() {
+    let mut r = router();
+    let (outcome, tried, _) = drive(&mut r, &req("solo"), t(0), |_| fail(ErrorKind::ServerError));
+    assert_eq!(tried.len(), 3);
+    assert_eq!(
+        outcome,
+        FinalOutcome::Failed(FailureReason::Attempt(ErrorKind::ServerError))
+    );
+    assert_eq!(r.telemetry().routes[1].attempts, 3);
+}
+
+#[test]
+fn attempt_timeouts_are_capped_by_the_deadline() {
+    let mut r = router();
+    let mut plan = r.begin(&req("solo"), t(0));
+    let (_, _, timeout) = send(r.next(&mut plan, t(0)));
+    assert_eq!(timeout, Duration::from_secs(10));
+    let mut plan = r.begin(&req("solo"), t(0));
+    // Hold the first attempt for 25 s: the retry gets only what is left of the 30 s.
+    let (att, _, _) = send(r.next(&mut plan, t(0)));
+    r.record(&mut plan, att, fail(ErrorKind::Timeout), t(25_000));
+    let Action::Wait { until } = r.next(&mut plan, t(25_000)) else {
+        panic!()
+    };
+    let (_, _, timeout) = send(r.next(&mut plan, until));
+    assert_eq!(timeout, t(30_000).saturating_since(until));
+}
+
+#[test]
+fn the_deadline_ends_the_request() {
+    let mut r = router();
+    let slow = |_| AttemptReport::new(Outcome::error(ErrorKind::Timeout), Duration::from_secs(29));
+    let (outcome, tried, end) = drive(&mut r, &req("solo"), t(0), slow);
+    // Each attempt is cut at its 10 s timeout; the third gets what is left of the 30 s.
+    assert_eq!(tried.len(), 3);
+    assert_eq!(
+        outcome,
+        FinalOutcome::Failed(FailureReason::DeadlineExceeded)
+    );
+    assert_eq!(end, t(30_000));
+}
+
+#[test]
+fn a_429_parks_the_target_without_tripping_its_breaker() {
+    let mut r = router();
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    let limited = AttemptReport::new(
+        Outcome::Error {
+            kind: ErrorKind::RateLimited,
+            retry_after: Some(Duration::from_secs(7)),
+        },
+        Duration::from_millis(5),
+    );
+    for i in 0..10 {
+        let (outcome, _, _) = drive(&mut r, &req("chat"), t(i), |tg| {
+            if tg == a { limited } else { ok(50) }
+        });
+        assert_eq!(outcome, FinalOutcome::Served(b));
+    }
+    assert_eq!(r.health(a).breaker.state(), BreakerState::Closed);
+    assert!(r.health(a).limits.is_parked(t(6_000)));
+    // While parked, a is not even tried.
+    let (_, tried, _) = drive(&mut r, &req("chat"), t(100), |_| ok(50));
+    assert_eq!(tried, [b]);
+    let (_, tried, _) = drive(&mut r, &req("chat"), t(8_000), |_| ok(50));
+    assert_eq!(tried, [a], "unparked after the Retry-After");
+    let parked: Vec<_> = r
+        .telemetry()
+        .events
+        .events()
+        .iter()
+        .filter(|e| e.kind.label() == "parked")
+        .collect();
+    assert_eq!(parked.len(), 1, "parking is logged once, not per 429");
+}
+
+#[test]
+fn a_parked_single_target_is_waited_for_within_the_deadline() {
+    let mut r = router();
+    let mut plan = r.begin(&req("solo"), t(0));
+    let (att, _, _) = send(r.next(&mut plan, t(0)));
+    let limited = Outcome::Error {
+        kind: ErrorKind::RateLimited,
+        retry_after: Some(Duration::from_secs(2)),
+    };
+    r.record(
+        &mut plan,
+        att,
+        AttemptReport::new(limited, Duration::from_millis(5)),
+        t(5),
+    );
+    assert_eq!(r.next(&mut plan, t(5)), Action::Wait { until: t(2_005) });
+    let (_, target, _) = send(r.next(&mut plan, t(2_005)));
+    assert_eq!(target, id(&r, "a"));
+}
+
+#[test]
+fn context_length_fails_over_only_to_a_larger_window() {
+    let mut r = router();
+    let (a, b, c) = (id(&r, "a"), id(&r, "b"), id(&r, "c"));
+    let mut plan = r.begin(&req("spread"), t(0));
+    let (att, target, _) = send(r.next(&mut plan, t(0)));
+    assert_eq!(target, a);
+    r.record(&mut plan, att, fail(ErrorKind::ContextLengthExceeded), t(1));
+    let (att, target, _) = send(r.next(&mut plan, t(1)));
+    assert_eq!(target, b, "b's window (32k) is larger than a's (8k)");
+    r.record(&mut plan, att, fail(ErrorKind::ContextLengthExceeded), t(2));
+    let (att, target, _) = send(r.next(&mut plan, t(2)));
+    assert_eq!(target, c);
+    r.record(&mut plan, att, fail(ErrorKind::ContextLengthExceeded), t(3));
+    assert_eq!(
+        r.next(&mut plan, t(3)),
+        Action::Finish(FinalOutcome::Failed(FailureReason::Attempt(
+            ErrorKind::ContextLengthExceeded
+        )))
+    );
+}
+
+#[test]
+fn requests_too_big_for_a_window_skip_it_from_the_start() {
+    let mut r = router();
+    let big = Request {
+        estimated_prompt_tokens: 20_000,
+        ..req("chat")
+    };
+    let (outcome, tried, _) = drive(&mut r, &big, t(0), |_| ok(10));
+    assert_eq!(tried, [id(&r, "b")]);
+    assert!(outcome.is_success());
+}
+
+#[test]
+fn bad_requests_end_at_once_and_content_filters_fail_over() {
+    let mut r = router();
+    let (outcome, tried, _) = drive(&mut r, &req("chat"), t(0), |_| fail(ErrorKind::BadRequest));
+    assert_eq!(tried.len(), 1);
+    assert_eq!(
+        outcome,
+        FinalOutcome::Failed(FailureReason::Attempt(ErrorKind::BadRequest))
+    );
+    let a = id(&r, "a");
+    let (outcome, tried, _) = drive(&mut r, &req("chat"), t(0), |tg| {
+        if tg == a {
+            fail(ErrorKind::ContentFiltered)
+        } else {
+            ok(5)
+        }
+    });
+    assert_eq!(tried, [a, id(&r, "b")]);
+    assert!(outcome.is_success());
+    // On a single-target route a content filter is not retried.
+    let (_, tried, _) = drive(&mut r, &req("solo"), t(0), |_| {
+        fail(ErrorKind::ContentFiltered)
+    });
+    assert_eq!(tried.len(), 1);
+}
+
+#[test]
+fn streams_fail_over_only_before_the_first_token() {
+    let mut r = router();
+    let stream = Request {
+        stream: true,
+        ..req("chat")
+    };
+    let cut_early = AttemptReport {
+        delivered_tokens: false,
+        ..fail(ErrorKind::StreamInterrupted)
+    };
+    let (outcome, tried, _) = drive(&mut r, &stream, t(0), |tg| {
+        if tried_first(tg) { cut_early } else { ok(5) }
+    });
+    assert!(outcome.is_success());
+    assert_eq!(tried.len(), 2);
+    let cut_late = AttemptReport {
+        delivered_tokens: true,
+        ..fail(ErrorKind::StreamInterrupted)
+    };
+    let (outcome, tried, _) = drive(&mut r, &stream, t(0), |_| cut_late);
+    assert_eq!(tried.len(), 1);
+    assert_eq!(
+        outcome,
+        FinalOutcome::Failed(FailureReason::Attempt(ErrorKind::StreamInterrupted))
+    );
+}
+
+fn tried_first(target: TargetId) -> bool {
+    target.index() == 0
+}
+
+#[test]
+fn hedges_after_the_threshold_and_the_first_reply_wins() {
+    let mut r = router_with_plan("hedge_after: 500ms");
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    let mut plan = r.begin(&req("chat"), t(0));
+    let (first, target, _) = send(r.next(&mut plan, t(0)));
+    assert_eq!(target, a);
+    assert_eq!(r.next(&mut plan, t(100)), Action::Wait { until: t(500) });
+    let Action::Send {
+        attempt: hedge,
+        target,
+        hedge: true,
+        ..
+    } = r.next(&mut plan, t(500))
+    else {
+        panic!()
+    };
+    assert_eq!(target, b);
+    assert_eq!(
+        r.next(&mut plan, t(600)),
+        Action::Await,
+        "one hedge at most"
+    );
+    r.record(&mut plan, hedge, ok(100), t(600));
+    assert_eq!(
+        r.next(&mut plan, t(600)),
+        Action::Finish(FinalOutcome::Served(b))
+    );
+    // The driver cancels the loser; it counts as cancelled, not as a failure.
+    r.record(
+        &mut plan,
+        first,
+        AttemptReport::new(Outcome::Cancelled, Duration::from_millis(600)),
+        t(600),
+    );
+    let tel = r.telemetry();
+    assert_eq!(
+        (
+            tel.targets[a.index()].cancelled,
+            tel.targets[b.index()].hedges
+        ),
+        (1, 1)
+    );
+    assert_eq!(tel.routes[0].requests, 1, "counted once");
+    assert_eq!(r.health(a).in_flight, 0);
+}
+
+#[test]
+fn no_hedge_after_the_first_token() {
+    let mut r = router_with_plan("hedge_after: 500ms");
+    let mut plan = r.begin(&req("chat"), t(0));
+    let (first, _, _) = send(r.next(&mut plan, t(0)));
+    r.first_token(&mut plan, first);
+    assert_eq!(r.next(&mut plan, t(900)), Action::Await);
+}
+
+#[test]
+fn the_breaker_trips_probes_and_ramps_back() {
+    let mut r = router();
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    for i in 0..3 {
+        drive(&mut r, &req("chat"), t(i), |tg| {
+            if tg == a {
+                fail(ErrorKind::Overloaded)
+            } else {
+                ok(5)
+            }
+        });
+    }
+    assert!(matches!(
+        r.health(a).breaker.state(),
+        BreakerState::Open { .. }
+    ));
+    let (_, tried, _) = drive(&mut r, &req("chat"), t(100), |_| ok(5));
+    assert_eq!(tried, [b], "open: a is skipped");
+    // After the 5 s cooldown, one probe goes to a; it succeeds, a starts recovering.
+    let (_, tried, _) = drive(&mut r, &req("chat"), t(5_100), |_| ok(5));
+    assert_eq!(tried, [a]);
+    assert!(matches!(
+        r.health(a).breaker.state(),
+        BreakerState::Recovering { .. }
+    ));
+    // Early in the ramp a gets a small share, which grows.
+    let share = |r: &mut Router, from: u64| {
+        (0..1000)
+            .filter(|i| drive(r, &req("chat"), t(from + i), |_| ok(1)).1 == [a])
+            .count()
+    };
+    let early = share(&mut r, 5_200);
+    let late = share(&mut r, 13_000);
+    assert!(
+        early < 300 && late > early + 300,
+        "early {early}, late {late}"
+    );
+    drive(&mut r, &req("chat"), t(16_000), |_| ok(5));
+    assert_eq!(r.health(a).breaker.state(), BreakerState::Closed);
+    let labels: Vec<_> = r
+        .telemetry()
+        .events
+        .events()
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Breaker { to, .. } => Some(to.label()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(labels, ["open", "half_open", "recovering", "closed"]);
+}
+
+#[test]
+fn panic_mode_fail_fast_and_bypass() {
+    let open_all = |r: &mut Router| {
+        for name in ["a", "b", "c"] {
+            let tid = id(r, name);
+            r.apply(Override::Force(tid, BreakerMode::ForcedOpen), t(0));
+        }
+    };
+    let mut r = router();
+    open_all(&mut r);
+    let (outcome, tried, _) = drive(&mut r, &req("chat"), t(1), |_| ok(5));
+    assert_eq!(
+        outcome,
+        FinalOutcome::Failed(FailureReason::NoTargetAvailable)
+    );
+    assert!(tried.is_empty());
+    let mut r = router_with("panic_mode: bypass\n");
+    open_all(&mut r);
+    let (outcome, _, _) = drive(&mut r, &req("chat"), t(1), |_| ok(5));
+    assert!(outcome.is_success());
+    assert!(
+        r.telemetry()
+            .events
+            .events()
+            .iter()
+            .any(|e| e.kind.label() == "panic_bypass")
+    );
+}
+
+#[test]
+fn the_retry_budget_caps_retries() {
+    // Floor 1/s over 10 s = 10 retries, plus 20 % of requests.
+    let mut r = router_with("").clone_with_budget(0.2, 1.0);
+    disable_breakers(&mut r);
+    let mut retries = 0;
+    let mut refused = 0;
+    for i in 0..100 {
+        let (outcome, tried, _) =
+            drive(&mut r, &req("solo"), t(i), |_| fail(ErrorKind::ServerError));
+        retries += tried.len().saturating_sub(1);
+        if matches!(
+            outcome,
+            FinalOutcome::Failed(FailureReason::BudgetExhausted(_))
+        ) {
+            refused += 1;
+        }
+    }
+    assert!(retries <= 10 + 20, "{retries} retries");
+    assert!(refused > 50, "{refused}");
+    let exhausted = r
+        .telemetry()
+        .events
+        .events()
+        .iter()
+        .filter(|e| e.kind.label() == "budget_exhausted")
+        .count();
+    assert_eq!(
+        exhausted, 1,
+        "logged once per budget window, not per refusal"
+    );
+}
+
+impl Router {
+    fn clone_with_budget(mut self, ratio: f64, min_per_second: f64) -> Router {
+        self.params.budget.ratio = ratio;
+        self.params.budget.min_per_second = min_per_second;
+        self.budget = RetryBudget::new(self.params.budget);
+        self
+    }
+}
+
+#[test]
+fn rules_pick_routes_and_unknown_routes_fail() {
+    let mut r = router();
+    let big = Request {
+        estimated_prompt_tokens: 20_000,
+        ..req("auto")
+    };
+    let (outcome, _, _) = drive(&mut r, &big, t(0), |_| ok(5));
+    assert_eq!(outcome, FinalOutcome::Served(id(&r, "c")));
+    let (outcome, _, _) = drive(&mut r, &req("auto"), t(0), |_| ok(5));
+    assert_eq!(outcome, FinalOutcome::Served(id(&r, "a")));
+    let (outcome, tried, _) = drive(&mut r, &req("nope"), t(0), |_| ok(5));
+    assert_eq!(outcome, FinalOutcome::Failed(FailureReason::UnknownRoute));
+    assert!(tried.is_empty());
+    assert_eq!(r.telemetry().unrouted.requests, 1);
+}
+
+#[test]
+fn a_route_falls_back_to_its_fallback_route() {
+    let mut r = router();
+    let a = id(&r, "a");
+    let (outcome, tried, _) = drive(&mut r, &req("primary"), t(0), |tg| {
+        if tg == a {
+            fail(ErrorKind::Unauthorized)
+        } else {
+            ok(5)
+        }
+    });
+    assert_eq!(tried, [a, id(&r, "c")]);
+    assert!(outcome.is_success());
+    assert_eq!(
+        r.telemetry().routes[4].served,
+        1,
+        "counted on the route asked for"
+    );
+}
+
+#[test]
+fn overrides_drain_pin_freeze_force_restore() {
+    let mut r = router();
+    let (a, b, c) = (id(&r, "a"), id(&r, "b"), id(&r, "c"));
+    let chat = r.params().route_id("chat").unwrap();
+    r.apply(Override::Drain(a), t(0));
+    assert_eq!(drive(&mut r, &req("chat"), t(1), |_| ok(5)).1, [b]);
+    r.apply(Override::Pin(chat, c), t(2));
+    assert_eq!(drive(&mut r, &req("chat"), t(3), |_| ok(5)).1, [c]);
+    r.apply(Override::Restore(Scope::Route(chat)), t(4));
+    r.apply(Override::Restore(Scope::Target(a)), t(4));
+    assert_eq!(drive(&mut r, &req("chat"), t(5), |_| ok(5)).1, [a]);
+    // Frozen: failures stay on the first target (retries only), breakers are ignored.
+    r.apply(Override::Freeze(Some(chat)), t(6));
+    let (_, tried, _) = drive(&mut r, &req("chat"), t(7), |_| fail(ErrorKind::ServerError));
+    assert_eq!(tried, [a, a, a]);
+    r.apply(Override::Restore(Scope::All), t(8));
+    r.apply(Override::Force(a, BreakerMode::ForcedOpen), t(9));
+    assert_eq!(drive(&mut r, &req("chat"), t(10), |_| ok(5)).1, [b]);
+    let overrides = r
+        .telemetry()
+        .events
+        .events()
+        .iter()
+        .filter(|e| e.kind.label() == "override")
+        .count();
+    assert_eq!(overrides, 7, "every override is an event");
+}
+
+#[test]
+fn rate_limit_headers_park_a_target() {
+    let mut r = router();
+    let a = id(&r, "a");
+    let snap = LimitSnapshot {
+        remaining_requests: Some(0),
+        reset_requests: Some(Duration::from_secs(3)),
+        ..LimitSnapshot::default()
+    };
+    r.observe_limits(a, &snap, t(0));
+    assert_eq!(
+        drive(&mut r, &req("chat"), t(1), |_| ok(5)).1,
+        [id(&r, "b")]
+    );
+    assert_eq!(drive(&mut r, &req("chat"), t(3_001), |_| ok(5)).1, [a]);
+}
+
+#[test]
+fn double_reports_are_ignored() {
+    let mut r = router();
+    let mut plan = r.begin(&req("chat"), t(0));
+    let (att, _, _) = send(r.next(&mut plan, t(0)));
+    r.record(&mut plan, att, ok(5), t(5));
+    r.record(&mut plan, att, fail(ErrorKind::ServerError), t(6));
+    r.record(&mut plan, AttemptId(7), ok(5), t(6));
+    assert_eq!(r.telemetry().targets[0].attempts, 1);
+    assert_eq!(r.telemetry().targets[0].errors_total(), 0);
+    assert_eq!(r.telemetry().routes[0].requests, 1);
+}
+
+#[path = "props.rs"]
+mod props;

@@ -1,0 +1,70 @@
+//! Targets: one provider plus one concrete model, with what it can do and what it costs.
+
+use crate::health::{BreakerParams, LimitParams};
+use crate::id::ProviderId;
+use crate::request::{Capabilities, Usage};
+
+/// USD per million tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+impl Price {
+    /// The cost of a reply with this usage.
+    pub fn cost(&self, usage: Usage) -> f64 {
+        (f64::from(usage.prompt_tokens) * self.input_per_mtok
+            + f64::from(usage.completion_tokens) * self.output_per_mtok)
+            / 1e6
+    }
+
+    /// The worst-case cost of a request before it is sent.
+    pub fn estimate(&self, prompt_tokens: u32, max_tokens: u32) -> f64 {
+        self.cost(Usage {
+            prompt_tokens,
+            completion_tokens: max_tokens,
+        })
+    }
+}
+
+/// A validated target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetParams {
+    pub name: String,
+    pub provider: ProviderId,
+    pub model: String,
+    /// Prompt plus output tokens the model accepts.
+    pub context_window: u32,
+    pub capabilities: Capabilities,
+    pub price: Price,
+    pub breaker: BreakerParams,
+    pub limits: LimitParams,
+}
+
+impl TargetParams {
+    /// Can this target take a request with these traits at all?
+    pub fn fits(&self, needs: Capabilities, prompt_tokens: u32, max_tokens: u32) -> bool {
+        self.capabilities.contains(needs)
+            && u64::from(prompt_tokens) + u64::from(max_tokens) <= u64::from(self.context_window)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_per_million_tokens() {
+        let p = Price {
+            input_per_mtok: 2.5,
+            output_per_mtok: 10.0,
+        };
+        let c = p.cost(Usage {
+            prompt_tokens: 1_000_000,
+            completion_tokens: 100_000,
+        });
+        assert!((c - 3.5).abs() < 1e-12);
+        assert!((p.estimate(1000, 1000) - 0.0125).abs() < 1e-12);
+    }
+}

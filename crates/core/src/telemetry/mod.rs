@@ -1,0 +1,307 @@
+//! Telemetry: every decision and outcome as counters, histograms, sums, a time series and
+//! events, per target and per route (per provider and overall are sums of targets, done by
+//! the report writers so that there is one source of truth).
+//!
+//! Memory is fixed: histograms (hdrhistogram, 2 significant figures, 1 µs to 1 h), counters,
+//! series that compact themselves, and a capped event log. Nothing here keeps a sample per
+//! request, so a simulated week costs what a simulated minute costs.
+
+pub mod event;
+pub mod series;
+
+use hdrhistogram::Histogram;
+
+use crate::id::{RouteId, TargetId};
+use crate::outcome::{AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome};
+use crate::time::{Duration, Instant};
+
+pub use event::{Event, EventKind, EventLog};
+pub use series::{Point, Series};
+
+/// Latency in microseconds, 1 µs to 1 h, 2 significant figures.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        #[expect(
+            clippy::expect_used,
+            reason = "constant bounds that hdrhistogram accepts"
+        )]
+        let h = Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid histogram bounds");
+        LatencyHistogram(h)
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, d: Duration) {
+        self.0.saturating_record(d.as_micros().max(1));
+    }
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+    /// The value at quantile `q` (0..=1); zero when empty.
+    pub fn quantile(&self, q: f64) -> Duration {
+        if self.0.is_empty() {
+            return Duration::ZERO;
+        }
+        Duration::from_micros(self.0.value_at_quantile(q))
+    }
+    pub fn max(&self) -> Duration {
+        Duration::from_micros(self.0.max())
+    }
+    pub fn mean(&self) -> Duration {
+        Duration::from_secs_f64(self.0.mean() / 1e6)
+    }
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        // Both histograms share the same bounds, so adding cannot fail.
+        let _ = self.0.add(&other.0);
+    }
+}
+
+/// Attempts of one target in one time-series point.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TargetPoint {
+    pub attempts: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub cost: f64,
+}
+
+impl Point for TargetPoint {
+    fn merge(&mut self, o: &Self) {
+        self.attempts += o.attempts;
+        self.successes += o.successes;
+        self.errors += o.errors;
+        self.cost += o.cost;
+    }
+}
+
+/// Requests of one route in one time-series point.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoutePoint {
+    pub requests: u64,
+    pub failures: u64,
+}
+
+impl Point for RoutePoint {
+    fn merge(&mut self, o: &Self) {
+        self.requests += o.requests;
+        self.failures += o.failures;
+    }
+}
+
+/// Everything counted about one target's attempts.
+#[derive(Clone, Debug, Default)]
+pub struct TargetStats {
+    pub attempts: u64,
+    pub hedges: u64,
+    pub successes: u64,
+    pub cancelled: u64,
+    /// Errors by `ErrorKind::index`.
+    pub errors: [u64; ErrorKind::COUNT],
+    pub latency: LatencyHistogram,
+    pub first_token: LatencyHistogram,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_success: f64,
+    pub cost_failed: f64,
+    pub series: Series<TargetPoint>,
+}
+
+impl TargetStats {
+    pub fn errors_total(&self) -> u64 {
+        self.errors.iter().sum()
+    }
+
+    /// Share of finished attempts that did not fail against the target's health (rate
+    /// limits and the caller's own mistakes do not make a target unavailable). 1 when idle.
+    pub fn availability(&self) -> f64 {
+        let health_failures: u64 = ErrorKind::ALL
+            .iter()
+            .filter(|k| k.counts_against_health())
+            .map(|k| self.errors[k.index()])
+            .sum();
+        let finished = self.successes + self.errors_total();
+        if finished == 0 {
+            1.0
+        } else {
+            1.0 - health_failures as f64 / finished as f64
+        }
+    }
+}
+
+/// Number of distinct `FailureReason` labels (every error kind, plus four of the router's own).
+pub const FAILURE_REASONS: usize = ErrorKind::COUNT + 4;
+
+/// Dense index of a failure reason.
+pub fn failure_index(reason: FailureReason) -> usize {
+    match reason {
+        FailureReason::Attempt(kind) => kind.index(),
+        FailureReason::DeadlineExceeded => ErrorKind::COUNT,
+        FailureReason::NoTargetAvailable => ErrorKind::COUNT + 1,
+        FailureReason::BudgetExhausted(_) => ErrorKind::COUNT + 2,
+        FailureReason::UnknownRoute => ErrorKind::COUNT + 3,
+    }
+}
+
+/// The label of a dense failure index.
+pub fn failure_label(index: usize) -> &'static str {
+    match index.checked_sub(ErrorKind::COUNT) {
+        None => ErrorKind::ALL[index].label(),
+        Some(0) => "deadline_exceeded",
+        Some(1) => "no_target_available",
+        Some(2) => "budget_exhausted",
+        _ => "unknown_route",
+    }
+}
+
+/// Everything counted about one route's requests.
+#[derive(Clone, Debug, Default)]
+pub struct RouteStats {
+    pub requests: u64,
+    pub served: u64,
+    /// Failed requests by `failure_index`.
+    pub failures: [u64; FAILURE_REASONS],
+    /// Attempts made by finished requests (attempts per request = this / finished).
+    pub attempts: u64,
+    pub latency: LatencyHistogram,
+    pub series: Series<RoutePoint>,
+}
+
+impl RouteStats {
+    pub fn failed(&self) -> u64 {
+        self.failures.iter().sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Telemetry {
+    pub targets: Vec<TargetStats>,
+    pub routes: Vec<RouteStats>,
+    /// Requests whose route was unknown (no route to count them under).
+    pub unrouted: RouteStats,
+    pub events: EventLog,
+}
+
+impl Telemetry {
+    pub fn new(targets: usize, routes: usize) -> Self {
+        Telemetry {
+            targets: vec![TargetStats::default(); targets],
+            routes: vec![RouteStats::default(); routes],
+            unrouted: RouteStats::default(),
+            events: EventLog::default(),
+        }
+    }
+
+    pub(crate) fn attempt_sent(&mut self, target: TargetId, hedge: bool) {
+        let t = &mut self.targets[target.index()];
+        t.attempts += 1;
+        t.hedges += u64::from(hedge);
+    }
+
+    pub(crate) fn attempt_finished(
+        &mut self,
+        target: TargetId,
+        report: &AttemptReport,
+        cost: f64,
+        now: Instant,
+    ) {
+        let t = &mut self.targets[target.index()];
+        let point = t.series.at(now.second());
+        point.attempts += 1;
+        point.cost += cost;
+        match report.outcome {
+            Outcome::Success => {
+                t.successes += 1;
+                t.cost_success += cost;
+                point.successes += 1;
+            }
+            Outcome::Error { kind, .. } => {
+                t.errors[kind.index()] += 1;
+                t.cost_failed += cost;
+                point.errors += 1;
+            }
+            Outcome::Cancelled => {
+                t.cancelled += 1;
+                t.cost_failed += cost;
+            }
+        }
+        if !matches!(report.outcome, Outcome::Cancelled) {
+            t.latency.record(report.latency);
+        }
+        if let Some(ttft) = report.first_token {
+            t.first_token.record(ttft);
+        }
+        t.prompt_tokens += u64::from(report.prompt_tokens);
+        t.completion_tokens += u64::from(report.completion_tokens);
+    }
+
+    pub(crate) fn request_finished(
+        &mut self,
+        route: Option<RouteId>,
+        outcome: FinalOutcome,
+        latency: Duration,
+        attempts: usize,
+        now: Instant,
+    ) {
+        let r = match route {
+            Some(id) => &mut self.routes[id.index()],
+            None => &mut self.unrouted,
+        };
+        r.requests += 1;
+        r.attempts += attempts as u64;
+        r.latency.record(latency);
+        let point = r.series.at(now.second());
+        point.requests += 1;
+        match outcome {
+            FinalOutcome::Served(_) => r.served += 1,
+            FinalOutcome::Failed(reason) => {
+                r.failures[failure_index(reason)] += 1;
+                point.failures += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!(h.quantile(0.5), Duration::ZERO);
+        for ms in 1..=100 {
+            h.record(Duration::from_millis(ms));
+        }
+        assert_eq!(h.count(), 100);
+        let p50 = h.quantile(0.5).as_millis();
+        let p99 = h.quantile(0.99).as_millis();
+        assert!((49..=51).contains(&p50), "{p50}");
+        assert!((98..=100).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn failure_labels_round_trip() {
+        for reason in [
+            FailureReason::Attempt(ErrorKind::Timeout),
+            FailureReason::DeadlineExceeded,
+            FailureReason::NoTargetAvailable,
+            FailureReason::BudgetExhausted(ErrorKind::ServerError),
+            FailureReason::UnknownRoute,
+        ] {
+            assert_eq!(failure_label(failure_index(reason)), reason.label());
+        }
+    }
+
+    #[test]
+    fn availability_ignores_rate_limits_and_bad_requests() {
+        let mut t = TargetStats::default();
+        assert_eq!(t.availability(), 1.0);
+        t.successes = 6;
+        t.errors[ErrorKind::RateLimited.index()] = 2;
+        t.errors[ErrorKind::ServerError.index()] = 2;
+        assert!((t.availability() - 0.8).abs() < 1e-12);
+    }
+}

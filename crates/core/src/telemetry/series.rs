@@ -1,0 +1,91 @@
+//! A per-second time series with fixed memory.
+//!
+//! Points start one second wide. When the run outlasts [`SERIES_SLOTS`] points, neighbouring
+//! points merge pairwise and the width doubles, so an hour-long and a week-long run both fit
+//! in the same memory while still covering the whole run.
+
+pub const SERIES_SLOTS: usize = 512;
+
+/// A point of a series: counters that add up when points merge.
+pub trait Point: Default + Clone {
+    fn merge(&mut self, other: &Self);
+}
+
+#[derive(Clone, Debug)]
+pub struct Series<P> {
+    width_secs: u64,
+    points: Vec<P>,
+}
+
+impl<P: Point> Default for Series<P> {
+    fn default() -> Self {
+        Series {
+            width_secs: 1,
+            points: Vec::new(),
+        }
+    }
+}
+
+impl<P: Point> Series<P> {
+    /// The point covering second `second` of the run, created (and compacted) as needed.
+    pub fn at(&mut self, second: u64) -> &mut P {
+        while second / self.width_secs >= SERIES_SLOTS as u64 {
+            self.compact();
+        }
+        let index = (second / self.width_secs) as usize;
+        if self.points.len() <= index {
+            self.points.resize(index + 1, P::default());
+        }
+        &mut self.points[index]
+    }
+
+    fn compact(&mut self) {
+        let merged = self
+            .points
+            .chunks(2)
+            .map(|pair| {
+                let mut p = pair[0].clone();
+                if let Some(q) = pair.get(1) {
+                    p.merge(q);
+                }
+                p
+            })
+            .collect();
+        self.points = merged;
+        self.width_secs *= 2;
+    }
+
+    /// Seconds each point covers.
+    pub fn width_secs(&self) -> u64 {
+        self.width_secs
+    }
+
+    pub fn points(&self) -> &[P] {
+        &self.points
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default, Debug, PartialEq)]
+    struct N(u64);
+    impl Point for N {
+        fn merge(&mut self, other: &Self) {
+            self.0 += other.0;
+        }
+    }
+
+    #[test]
+    fn memory_stays_fixed_and_totals_are_kept() {
+        let mut s: Series<N> = Series::default();
+        for second in 0..10_000u64 {
+            s.at(second).0 += 1;
+        }
+        assert!(s.points().len() <= SERIES_SLOTS);
+        assert_eq!(s.width_secs(), 32);
+        assert_eq!(s.points().iter().map(|p| p.0).sum::<u64>(), 10_000);
+        assert_eq!(s.points()[0], N(32));
+    }
+}
