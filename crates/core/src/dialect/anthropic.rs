@@ -1,0 +1,377 @@
+//! Anthropic Messages (`POST /v1/messages`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{HeaderSource, kind_for_status, parse_rfc3339, retry_after};
+use crate::health::LimitSnapshot;
+use crate::outcome::{ErrorKind, Outcome};
+use crate::request::{Capabilities, FinishReason, Message, Request, Role, Usage};
+use crate::time::Duration;
+
+pub const PATH: &str = "/v1/messages";
+pub const VERSION: &str = "2023-06-01";
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessagesRequest {
+    pub model: String,
+    pub max_tokens: u32,
+    pub messages: Vec<InputMessage>,
+    /// A string or an array of text blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputMessage {
+    pub role: String,
+    /// A string or an array of content blocks.
+    pub content: Value,
+}
+
+fn blocks_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+impl MessagesRequest {
+    pub fn from_normalized(request: &Request, model: &str) -> Self {
+        let system: Vec<&str> = request
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        MessagesRequest {
+            model: model.to_owned(),
+            max_tokens: request.max_tokens.max(1),
+            messages: request
+                .messages
+                .iter()
+                .filter(|m| m.role != Role::System)
+                .map(|m| InputMessage {
+                    role: if m.role == Role::Assistant {
+                        "assistant"
+                    } else {
+                        "user"
+                    }
+                    .to_owned(),
+                    content: Value::String(m.content.clone()),
+                })
+                .collect(),
+            system: (!system.is_empty()).then(|| Value::String(system.join("\n"))),
+            stream: request.stream.then_some(true),
+            ..MessagesRequest::default()
+        }
+    }
+
+    pub fn to_normalized(&self) -> Request {
+        let mut messages = Vec::new();
+        if let Some(system) = &self.system {
+            messages.push(Message {
+                role: Role::System,
+                content: blocks_text(system),
+            });
+        }
+        messages.extend(self.messages.iter().map(|m| Message {
+            role: if m.role == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            },
+            content: blocks_text(&m.content),
+        }));
+        let needs = if self.tools.is_some() {
+            Capabilities::TOOLS
+        } else {
+            Capabilities::NONE
+        };
+        Request {
+            route: self.model.clone(),
+            estimated_prompt_tokens: messages
+                .iter()
+                .map(|m| super::estimate_tokens(&m.content) + 4)
+                .sum(),
+            messages,
+            max_tokens: self.max_tokens,
+            stream: self.stream.unwrap_or(false),
+            task: None,
+            needs,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageResponse {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub role: String,
+    pub model: String,
+    pub content: Vec<ContentBlock>,
+    pub stop_reason: Option<String>,
+    pub stop_sequence: Option<String>,
+    pub usage: MessageUsage,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContentBlock {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageUsage {
+    #[serde(default)]
+    pub input_tokens: u32,
+    #[serde(default)]
+    pub output_tokens: u32,
+}
+
+pub fn stop_label(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop => "end_turn",
+        FinishReason::Length => "max_tokens",
+        FinishReason::ToolCalls => "tool_use",
+        FinishReason::ContentFilter => "refusal",
+    }
+}
+
+pub fn parse_stop(label: &str) -> FinishReason {
+    match label {
+        "max_tokens" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    }
+}
+
+impl MessageResponse {
+    pub fn new(id: String, model: &str, text: String, finish: FinishReason, usage: Usage) -> Self {
+        MessageResponse {
+            id,
+            kind: "message".to_owned(),
+            role: "assistant".to_owned(),
+            model: model.to_owned(),
+            content: vec![ContentBlock {
+                kind: "text".to_owned(),
+                text,
+            }],
+            stop_reason: Some(stop_label(finish).to_owned()),
+            stop_sequence: None,
+            usage: MessageUsage {
+                input_tokens: usage.prompt_tokens,
+                output_tokens: usage.completion_tokens,
+            },
+        }
+    }
+
+    pub fn text(&self) -> (String, FinishReason) {
+        let text = self
+            .content
+            .iter()
+            .filter(|b| b.kind == "text")
+            .map(|b| b.text.as_str())
+            .collect();
+        (
+            text,
+            self.stop_reason
+                .as_deref()
+                .map_or(FinishReason::Stop, parse_stop),
+        )
+    }
+}
+
+/// Streaming events, tagged by `type` (the SSE `event:` line repeats it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent {
+    MessageStart {
+        message: MessageResponse,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: ContentBlock,
+    },
+    Ping,
+    ContentBlockDelta {
+        index: u32,
+        delta: BlockDelta,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: MessageDeltaBody,
+        usage: MessageUsage,
+    },
+    MessageStop,
+    Error {
+        error: ErrorDetail,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlockDelta {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageDeltaBody {
+    pub stop_reason: Option<String>,
+    pub stop_sequence: Option<String>,
+}
+
+impl StreamEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::MessageStart { .. } => "message_start",
+            StreamEvent::ContentBlockStart { .. } => "content_block_start",
+            StreamEvent::Ping => "ping",
+            StreamEvent::ContentBlockDelta { .. } => "content_block_delta",
+            StreamEvent::ContentBlockStop { .. } => "content_block_stop",
+            StreamEvent::MessageDelta { .. } => "message_delta",
+            StreamEvent::MessageStop => "message_stop",
+            StreamEvent::Error { .. } => "error",
+        }
+    }
+
+    pub fn text_delta(text: String) -> Self {
+        StreamEvent::ContentBlockDelta {
+            index: 0,
+            delta: BlockDelta {
+                kind: "text_delta".to_owned(),
+                text,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(kind: &str, message: impl Into<String>) -> Self {
+        ErrorBody {
+            kind: "error".to_owned(),
+            error: ErrorDetail {
+                kind: kind.to_owned(),
+                message: message.into(),
+            },
+        }
+    }
+
+    /// The status and body Anthropic answers with for an error of this kind.
+    pub fn for_kind(kind: ErrorKind) -> (u16, ErrorBody) {
+        let (status, t, m) = match kind {
+            ErrorKind::RateLimited => (
+                429,
+                "rate_limit_error",
+                "Number of request tokens has exceeded your per-minute rate limit (https://docs.anthropic.com/en/api/rate-limits); see the response headers for current usage. Please reduce the prompt length or the maximum tokens requested, or try again later.",
+            ),
+            ErrorKind::Unauthorized => (401, "authentication_error", "invalid x-api-key"),
+            ErrorKind::Forbidden => (
+                403,
+                "permission_error",
+                "Your API key does not have permission to use the specified resource.",
+            ),
+            ErrorKind::BadRequest => (400, "invalid_request_error", "messages: field required"),
+            ErrorKind::ContextLengthExceeded => (
+                400,
+                "invalid_request_error",
+                "prompt is too long: 210000 tokens > 200000 maximum",
+            ),
+            ErrorKind::ContentFiltered => (
+                400,
+                "invalid_request_error",
+                "Output blocked by content filtering policy",
+            ),
+            ErrorKind::Overloaded => (529, "overloaded_error", "Overloaded"),
+            _ => (500, "api_error", "Internal server error"),
+        };
+        (status, ErrorBody::new(t, m))
+    }
+}
+
+/// Maps an error reply (or an `error` stream event's body) to the taxonomy.
+pub fn classify(status: u16, headers: &dyn HeaderSource, body: &[u8]) -> Outcome {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let kind = match parsed
+        .as_ref()
+        .map(|b| (b.error.kind.as_str(), b.error.message.as_str()))
+    {
+        Some(("invalid_request_error", m)) if m.contains("prompt is too long") => {
+            ErrorKind::ContextLengthExceeded
+        }
+        Some(("invalid_request_error", m)) if m.contains("content filtering") => {
+            ErrorKind::ContentFiltered
+        }
+        Some(("rate_limit_error", _)) => ErrorKind::RateLimited,
+        Some(("authentication_error", _)) => ErrorKind::Unauthorized,
+        Some(("permission_error" | "not_found_error", _)) => ErrorKind::Forbidden,
+        Some(("overloaded_error", _)) => ErrorKind::Overloaded,
+        Some(("api_error", _)) => ErrorKind::ServerError,
+        _ => kind_for_status(status),
+    };
+    Outcome::Error {
+        kind,
+        retry_after: retry_after(headers),
+    }
+}
+
+/// The `anthropic-ratelimit-*` headers; resets are RFC 3339 times, turned into durations from
+/// `wall_now` (Unix seconds, supplied by the driver: the core has no clock).
+pub fn limits(headers: &dyn HeaderSource, wall_now: u64) -> LimitSnapshot {
+    let num = |name: &str| {
+        headers
+            .header(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let reset = |name: &str| {
+        headers
+            .header(name)
+            .and_then(parse_rfc3339)
+            .map(|at| Duration::from_secs(at.saturating_sub(wall_now)))
+    };
+    LimitSnapshot {
+        limit_requests: num("anthropic-ratelimit-requests-limit"),
+        remaining_requests: num("anthropic-ratelimit-requests-remaining"),
+        reset_requests: reset("anthropic-ratelimit-requests-reset"),
+        limit_tokens: num("anthropic-ratelimit-tokens-limit"),
+        remaining_tokens: num("anthropic-ratelimit-tokens-remaining"),
+        reset_tokens: reset("anthropic-ratelimit-tokens-reset"),
+    }
+}

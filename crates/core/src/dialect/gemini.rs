@@ -1,0 +1,337 @@
+//! Google Gemini (`POST /v1beta/models/{model}:generateContent`, and
+//! `:streamGenerateContent?alt=sse`, whose events are bare `data:` lines with no `[DONE]`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{HeaderSource, kind_for_status, retry_after};
+use crate::outcome::{ErrorKind, Outcome};
+use crate::request::{FinishReason, Message, Request, Role, Usage};
+use crate::time::Duration;
+
+/// `/v1beta/models/{model}:generateContent` or `:streamGenerateContent`.
+pub fn path(model: &str, stream: bool) -> String {
+    let method = if stream {
+        "streamGenerateContent"
+    } else {
+        "generateContent"
+    };
+    format!("/v1beta/models/{model}:{method}")
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateRequest {
+    pub contents: Vec<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_instruction: Option<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_config: Option<GenerationConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_settings: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_count: Option<u32>,
+}
+
+impl Content {
+    pub fn text(&self) -> String {
+        self.parts
+            .iter()
+            .filter_map(|p| p.text.as_deref())
+            .collect()
+    }
+    fn of(role: Option<&str>, text: &str) -> Self {
+        Content {
+            role: role.map(str::to_owned),
+            parts: vec![Part {
+                text: Some(text.to_owned()),
+            }],
+        }
+    }
+}
+
+impl GenerateRequest {
+    pub fn from_normalized(request: &Request) -> Self {
+        let system: Vec<&str> = request
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        GenerateRequest {
+            contents: request
+                .messages
+                .iter()
+                .filter(|m| m.role != Role::System)
+                .map(|m| {
+                    Content::of(
+                        Some(if m.role == Role::Assistant {
+                            "model"
+                        } else {
+                            "user"
+                        }),
+                        &m.content,
+                    )
+                })
+                .collect(),
+            system_instruction: (!system.is_empty()).then(|| Content::of(None, &system.join("\n"))),
+            generation_config: Some(GenerationConfig {
+                max_output_tokens: Some(request.max_tokens),
+                ..GenerationConfig::default()
+            }),
+            ..GenerateRequest::default()
+        }
+    }
+
+    /// The normalized request; Gemini names the model in the path, so the caller gives it.
+    pub fn to_normalized(&self, model: &str, stream: bool) -> Request {
+        let mut messages = Vec::new();
+        if let Some(system) = &self.system_instruction {
+            messages.push(Message {
+                role: Role::System,
+                content: system.text(),
+            });
+        }
+        messages.extend(self.contents.iter().map(|c| Message {
+            role: if c.role.as_deref() == Some("model") {
+                Role::Assistant
+            } else {
+                Role::User
+            },
+            content: c.text(),
+        }));
+        Request {
+            route: model.to_owned(),
+            estimated_prompt_tokens: messages
+                .iter()
+                .map(|m| super::estimate_tokens(&m.content) + 4)
+                .sum(),
+            messages,
+            max_tokens: self
+                .generation_config
+                .as_ref()
+                .and_then(|g| g.max_output_tokens)
+                .unwrap_or(0),
+            stream,
+            task: None,
+            needs: crate::request::Capabilities::NONE,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateResponse {
+    pub candidates: Vec<Candidate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_metadata: Option<UsageMetadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    #[serde(default)]
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub index: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMetadata {
+    #[serde(default)]
+    pub prompt_token_count: u32,
+    #[serde(default)]
+    pub candidates_token_count: u32,
+    #[serde(default)]
+    pub total_token_count: u32,
+}
+
+pub fn finish_label(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop | FinishReason::ToolCalls => "STOP",
+        FinishReason::Length => "MAX_TOKENS",
+        FinishReason::ContentFilter => "SAFETY",
+    }
+}
+
+pub fn parse_finish(label: &str) -> FinishReason {
+    match label {
+        "MAX_TOKENS" => FinishReason::Length,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" => {
+            FinishReason::ContentFilter
+        }
+        _ => FinishReason::Stop,
+    }
+}
+
+impl GenerateResponse {
+    /// A response (or one stream event) with `text`; `finish` only on the last.
+    pub fn new(
+        model: &str,
+        id: &str,
+        text: String,
+        finish: Option<FinishReason>,
+        usage: Option<Usage>,
+    ) -> Self {
+        GenerateResponse {
+            candidates: vec![Candidate {
+                content: Content {
+                    role: Some("model".to_owned()),
+                    parts: vec![Part { text: Some(text) }],
+                },
+                finish_reason: finish.map(|f| finish_label(f).to_owned()),
+                index: 0,
+            }],
+            usage_metadata: usage.map(|u| UsageMetadata {
+                prompt_token_count: u.prompt_tokens,
+                candidates_token_count: u.completion_tokens,
+                total_token_count: u.total(),
+            }),
+            model_version: Some(model.to_owned()),
+            response_id: Some(id.to_owned()),
+        }
+    }
+
+    pub fn text(&self) -> (String, Option<FinishReason>) {
+        self.candidates.first().map_or((String::new(), None), |c| {
+            (
+                c.content.text(),
+                c.finish_reason.as_deref().map(parse_finish),
+            )
+        })
+    }
+}
+
+/// The status and body Gemini answers with for an error of this kind.
+pub fn error_for_kind(kind: ErrorKind, retry_delay: Option<Duration>) -> (u16, Value) {
+    let (code, status, message) = match kind {
+        ErrorKind::Unauthorized => (
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+        ),
+        ErrorKind::Forbidden => (
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+        ),
+        ErrorKind::BadRequest => (400, "INVALID_ARGUMENT", "Invalid JSON payload received."),
+        ErrorKind::ContextLengthExceeded => (
+            400,
+            "INVALID_ARGUMENT",
+            "The input token count (1048577) exceeds the maximum number of tokens allowed (1048576).",
+        ),
+        ErrorKind::ContentFiltered => (
+            400,
+            "INVALID_ARGUMENT",
+            "The request was blocked by safety filters.",
+        ),
+        ErrorKind::RateLimited => (
+            429,
+            "RESOURCE_EXHAUSTED",
+            "You exceeded your current quota, please check your plan and billing details.",
+        ),
+        ErrorKind::Overloaded => (
+            503,
+            "UNAVAILABLE",
+            "The model is overloaded. Please try again later.",
+        ),
+        ErrorKind::Timeout => (
+            504,
+            "DEADLINE_EXCEEDED",
+            "The request timed out. Please try again.",
+        ),
+        _ => (
+            500,
+            "INTERNAL",
+            "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+        ),
+    };
+    let mut details = Vec::new();
+    if kind == ErrorKind::Unauthorized {
+        details.push(json!({ "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com" }));
+    }
+    if let Some(delay) = retry_delay {
+        details.push(json!({ "@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{}s", delay.as_secs_f64().ceil() as u64) }));
+    }
+    let mut error = json!({ "code": code, "message": message, "status": status });
+    if !details.is_empty() {
+        error["details"] = Value::Array(details);
+    }
+    (code, json!({ "error": error }))
+}
+
+/// Maps an error reply to the taxonomy; the retry delay comes from a `RetryInfo` detail.
+pub fn classify(status: u16, headers: &dyn HeaderSource, body: &[u8]) -> Outcome {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let grpc = parsed
+        .pointer("/error/status")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let message = parsed
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let details = parsed.pointer("/error/details").and_then(Value::as_array);
+    let detail = |key: &str| {
+        details
+            .and_then(|d| d.iter().find_map(|x| x.get(key).and_then(Value::as_str)))
+            .map(str::to_owned)
+    };
+    let kind = match grpc {
+        "INVALID_ARGUMENT" if detail("reason").as_deref() == Some("API_KEY_INVALID") => {
+            ErrorKind::Unauthorized
+        }
+        "INVALID_ARGUMENT" if message.contains("maximum number of tokens") => {
+            ErrorKind::ContextLengthExceeded
+        }
+        "INVALID_ARGUMENT" if message.contains("safety") => ErrorKind::ContentFiltered,
+        "INVALID_ARGUMENT" | "FAILED_PRECONDITION" => ErrorKind::BadRequest,
+        "UNAUTHENTICATED" => ErrorKind::Unauthorized,
+        "PERMISSION_DENIED" | "NOT_FOUND" => ErrorKind::Forbidden,
+        "RESOURCE_EXHAUSTED" => ErrorKind::RateLimited,
+        "UNAVAILABLE" => ErrorKind::Overloaded,
+        "DEADLINE_EXCEEDED" => ErrorKind::Timeout,
+        "INTERNAL" => ErrorKind::ServerError,
+        _ => kind_for_status(status),
+    };
+    let delay = detail("retryDelay").and_then(|d| d.parse::<Duration>().ok());
+    Outcome::Error {
+        kind,
+        retry_after: delay.or_else(|| retry_after(headers)),
+    }
+}

@@ -1,0 +1,517 @@
+//! OpenAI Chat Completions (`POST /v1/chat/completions`), also the base of Azure OpenAI.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{HeaderSource, kind_for_status, retry_after};
+use crate::health::LimitSnapshot;
+use crate::outcome::{ErrorKind, Outcome};
+use crate::request::{Capabilities, FinishReason, Message, Request, Role, Usage};
+
+pub const PATH: &str = "/v1/chat/completions";
+pub const MODELS_PATH: &str = "/v1/models";
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    /// A string, or an array of content parts (`{"type":"text","text":...}`).
+    #[serde(default)]
+    pub content: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The text of a message's content, whichever form it takes.
+pub fn content_text(content: &Option<Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+pub fn parse_role(name: &str) -> Option<Role> {
+    match name {
+        "system" | "developer" => Some(Role::System),
+        "user" => Some(Role::User),
+        "assistant" => Some(Role::Assistant),
+        "tool" | "function" => Some(Role::Tool),
+        _ => None,
+    }
+}
+
+impl ChatRequest {
+    /// The wire request for a normalized one, sent to `model`.
+    pub fn from_normalized(request: &Request, model: &str) -> Self {
+        ChatRequest {
+            model: model.to_owned(),
+            messages: request
+                .messages
+                .iter()
+                .map(|m| ChatMessage {
+                    role: role_name(m.role).to_owned(),
+                    content: Some(Value::String(m.content.clone())),
+                    name: None,
+                })
+                .collect(),
+            max_completion_tokens: Some(request.max_tokens),
+            stream: request.stream.then_some(true),
+            stream_options: request.stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            ..ChatRequest::default()
+        }
+    }
+
+    /// The normalized request this wire request asks for; its route is the model name.
+    pub fn to_normalized(&self) -> Request {
+        let messages: Vec<Message> = self
+            .messages
+            .iter()
+            .map(|m| Message {
+                role: parse_role(&m.role).unwrap_or(Role::User),
+                content: content_text(&m.content),
+            })
+            .collect();
+        let mut needs = Capabilities::NONE;
+        if self.tools.as_ref().is_some_and(|t| !t.is_null()) {
+            needs = needs.union(Capabilities::TOOLS);
+        }
+        let json = self
+            .response_format
+            .as_ref()
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| t != "text");
+        if json {
+            needs = needs.union(Capabilities::JSON_MODE);
+        }
+        Request {
+            route: self.model.clone(),
+            estimated_prompt_tokens: messages
+                .iter()
+                .map(|m| super::estimate_tokens(&m.content) + 4)
+                .sum(),
+            messages,
+            max_tokens: self.max_completion_tokens.or(self.max_tokens).unwrap_or(0),
+            stream: self.stream.unwrap_or(false),
+            task: None,
+            needs,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    #[serde(default)]
+    pub usage: Option<CompletionUsage>,
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+    /// Azure OpenAI only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_filter_results: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    /// Azure OpenAI only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_filter_results: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub refusal: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionUsage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+impl From<Usage> for CompletionUsage {
+    fn from(u: Usage) -> Self {
+        CompletionUsage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total(),
+        }
+    }
+}
+
+impl From<CompletionUsage> for Usage {
+    fn from(u: CompletionUsage) -> Self {
+        Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+        }
+    }
+}
+
+pub fn finish_label(reason: FinishReason) -> &'static str {
+    reason.label()
+}
+
+pub fn parse_finish(label: &str) -> FinishReason {
+    match label {
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    }
+}
+
+impl ChatCompletion {
+    pub fn new(
+        id: String,
+        created: u64,
+        model: &str,
+        text: String,
+        finish: FinishReason,
+        usage: Usage,
+    ) -> Self {
+        ChatCompletion {
+            id,
+            object: "chat.completion".to_owned(),
+            created,
+            model: model.to_owned(),
+            choices: vec![Choice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant".to_owned(),
+                    content: Some(text),
+                    refusal: None,
+                },
+                logprobs: None,
+                finish_reason: Some(finish_label(finish).to_owned()),
+                content_filter_results: None,
+            }],
+            usage: Some(usage.into()),
+            system_fingerprint: Some("fp_switchyard".to_owned()),
+            prompt_filter_results: None,
+        }
+    }
+
+    /// The first choice's text and finish reason.
+    pub fn text(&self) -> (String, FinishReason) {
+        self.choices
+            .first()
+            .map_or((String::new(), FinishReason::Stop), |c| {
+                (
+                    c.message.content.clone().unwrap_or_default(),
+                    c.finish_reason
+                        .as_deref()
+                        .map_or(FinishReason::Stop, parse_finish),
+                )
+            })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletionChunk {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub model: String,
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+    pub choices: Vec<ChunkChoice>,
+    /// With `include_usage`: `null` (`Some(None)`) on every chunk but the last, which carries
+    /// the value. Absent (`None`) otherwise. (Reading `null` gives `None`, which is as good.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<CompletionUsage>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+impl ChatCompletionChunk {
+    /// A content chunk: `role` on the first, `finish` on the last.
+    pub fn delta(
+        id: &str,
+        created: u64,
+        model: &str,
+        role: bool,
+        content: Option<String>,
+        finish: Option<FinishReason>,
+        with_usage_field: bool,
+    ) -> Self {
+        ChatCompletionChunk {
+            id: id.to_owned(),
+            object: "chat.completion.chunk".to_owned(),
+            created,
+            model: model.to_owned(),
+            system_fingerprint: Some("fp_switchyard".to_owned()),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta: Delta {
+                    role: role.then(|| "assistant".to_owned()),
+                    content,
+                },
+                logprobs: None,
+                finish_reason: finish.map(|f| finish_label(f).to_owned()),
+            }],
+            usage: with_usage_field.then_some(None),
+        }
+    }
+
+    /// The final usage chunk (`choices: []`) sent when `stream_options.include_usage` is set.
+    pub fn usage(id: &str, created: u64, model: &str, usage: Usage) -> Self {
+        ChatCompletionChunk {
+            id: id.to_owned(),
+            object: "chat.completion.chunk".to_owned(),
+            created,
+            model: model.to_owned(),
+            system_fingerprint: Some("fp_switchyard".to_owned()),
+            choices: Vec::new(),
+            usage: Some(Some(usage.into())),
+        }
+    }
+}
+
+pub const DONE: &str = "[DONE]";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub message: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub code: Option<Value>,
+}
+
+impl ErrorBody {
+    pub fn new(
+        message: impl Into<String>,
+        kind: &str,
+        param: Option<&str>,
+        code: Option<&str>,
+    ) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                message: message.into(),
+                kind: Some(kind.to_owned()),
+                param: param.map(str::to_owned),
+                code: code.map(|c| Value::String(c.to_owned())),
+            },
+        }
+    }
+
+    /// The body and status OpenAI answers with for an error of this kind.
+    pub fn for_kind(kind: ErrorKind, model: &str) -> (u16, ErrorBody) {
+        match kind {
+            ErrorKind::RateLimited => (
+                429,
+                ErrorBody::new(
+                    format!(
+                        "Rate limit reached for {model} in organization org-switchyard on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again later."
+                    ),
+                    "requests",
+                    None,
+                    Some("rate_limit_exceeded"),
+                ),
+            ),
+            ErrorKind::Unauthorized => (
+                401,
+                ErrorBody::new(
+                    "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+                    "invalid_request_error",
+                    None,
+                    Some("invalid_api_key"),
+                ),
+            ),
+            ErrorKind::Forbidden => (
+                403,
+                ErrorBody::new(
+                    "You are not allowed to sample from this model",
+                    "invalid_request_error",
+                    None,
+                    Some("model_not_allowed"),
+                ),
+            ),
+            ErrorKind::BadRequest => (
+                400,
+                ErrorBody::new(
+                    "Invalid request: the request body is not valid.",
+                    "invalid_request_error",
+                    None,
+                    None,
+                ),
+            ),
+            ErrorKind::ContextLengthExceeded => (
+                400,
+                ErrorBody::new(
+                    format!(
+                        "This model's maximum context length is 128000 tokens. However, your messages resulted in more tokens. Please reduce the length of the messages. ({model})"
+                    ),
+                    "invalid_request_error",
+                    Some("messages"),
+                    Some("context_length_exceeded"),
+                ),
+            ),
+            ErrorKind::ContentFiltered => (
+                400,
+                ErrorBody::new(
+                    "Your request was rejected as a result of our safety system.",
+                    "invalid_request_error",
+                    Some("prompt"),
+                    Some("content_policy_violation"),
+                ),
+            ),
+            ErrorKind::Overloaded => (
+                503,
+                ErrorBody::new(
+                    "The engine is currently overloaded, please try again later.",
+                    "server_error",
+                    None,
+                    None,
+                ),
+            ),
+            _ => (
+                500,
+                ErrorBody::new(
+                    "The server had an error while processing your request. Sorry about that!",
+                    "server_error",
+                    None,
+                    None,
+                ),
+            ),
+        }
+    }
+
+    fn code(&self) -> Option<&str> {
+        self.error.code.as_ref().and_then(Value::as_str)
+    }
+}
+
+/// Maps an error reply to the taxonomy.
+pub fn classify(status: u16, headers: &dyn HeaderSource, body: &[u8]) -> Outcome {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let code = parsed.as_ref().and_then(ErrorBody::code).unwrap_or("");
+    let message = parsed.as_ref().map_or("", |b| b.error.message.as_str());
+    let kind = match (status, code) {
+        (429, "insufficient_quota") => ErrorKind::Forbidden,
+        (400, "context_length_exceeded") => ErrorKind::ContextLengthExceeded,
+        (400, "content_policy_violation" | "content_filter") => ErrorKind::ContentFiltered,
+        (400, _) if message.contains("maximum context length") => ErrorKind::ContextLengthExceeded,
+        (s, _) => kind_for_status(s),
+    };
+    Outcome::Error {
+        kind,
+        retry_after: retry_after(headers),
+    }
+}
+
+/// The `x-ratelimit-*` headers.
+pub fn limits(headers: &dyn HeaderSource) -> LimitSnapshot {
+    let num = |name: &str| {
+        headers
+            .header(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let dur = |name: &str| headers.header(name).and_then(|v| v.trim().parse().ok());
+    LimitSnapshot {
+        limit_requests: num("x-ratelimit-limit-requests"),
+        remaining_requests: num("x-ratelimit-remaining-requests"),
+        reset_requests: dur("x-ratelimit-reset-requests"),
+        limit_tokens: num("x-ratelimit-limit-tokens"),
+        remaining_tokens: num("x-ratelimit-remaining-tokens"),
+        reset_tokens: dur("x-ratelimit-reset-tokens"),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelList {
+    pub object: String,
+    pub data: Vec<ModelEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    pub id: String,
+    pub object: String,
+    pub created: u64,
+    pub owned_by: String,
+}
