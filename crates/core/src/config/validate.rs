@@ -23,7 +23,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         ValidationError {
             path: path.into(),
             message: message.into(),

@@ -56,6 +56,25 @@ impl Bucket {
     pub fn level(&self) -> f64 {
         self.level
     }
+
+    pub fn capacity(&self) -> f64 {
+        self.capacity
+    }
+
+    /// How long until `units` fit (zero if they fit now). Call after `has_room`, which refills.
+    pub fn wait_for(&self, units: u64) -> Duration {
+        let missing = (units as f64).min(self.capacity) - self.level;
+        if missing <= 0.0 || self.capacity <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(missing * 60.0 / self.capacity)
+        }
+    }
+
+    /// How long until the bucket is full again.
+    pub fn time_to_full(&self) -> Duration {
+        self.wait_for(self.capacity as u64)
+    }
 }
 
 /// Rate-limit state a dialect read from one reply's headers. Every field is optional.

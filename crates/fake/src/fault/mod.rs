@@ -1,0 +1,383 @@
+//! Faults: typed misbehaviour, each active on a schedule.
+//!
+//! A fault is a kind (what goes wrong) and an activation (when). Written in profiles, in
+//! scenario timelines and in `POST /_fake/faults` bodies as one flat map:
+//!
+//! ```yaml
+//! - { kind: http, status: 503, at: 10m, for: 5m }           # an outage
+//! - { kind: http, status: 429, retry_after: 7s, rate: 0.2 } # 20 % rate-limited
+//! - { kind: http, status: 500, first: 1 }                   # a 500 once, then healthy
+//! - { kind: http, status: 529, every: 60s, for: 20s }       # flapping: 20 s down a minute
+//! - { kind: slow_down, factor: 4, at: 2m, for: 3m }         # a brown-out
+//! - { kind: stream_cut, after_tokens: 20 }
+//! ```
+//!
+//! Kinds: `http` (any status, optional `retry_after`), `reset` (connection closed before any
+//! byte), `hang` (accepted, never answered), `slow_down` (`factor` on every delay),
+//! `slow_first_token` (`extra` delay), `stream_cut` (after N tokens, no terminating event),
+//! `stream_stall` (silent for `stall` after N tokens, then closed), `malformed_chunk` (after N
+//! tokens), `missing_done` (a stream ends without its terminating event), `malformed_json`
+//! (a 200 whose body is not JSON), `context_length`, `content_filter`, and
+//! `rate_limit_squeeze` (limits lowered to `requests_per_minute`/`tokens_per_minute`).
+//!
+//! Activation: `at` (default 0: from the start) and `for` (default: forever); `every` makes it
+//! periodic (active the first `for` of each period — flapping); `rate` fires it on that share
+//! of matching requests; `first` on only the first N requests it matches.
+
+use serde::{Deserialize, Serialize};
+use switchyard_core::rng::Rng;
+use switchyard_core::time::{Duration, Instant};
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultConfig {
+    pub kind: FaultKindName,
+    /// `http`: the status to answer with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// `http` (429, 503, 529): the Retry-After to send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<Duration>,
+    /// `slow_down`: the factor on every delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    /// `slow_first_token`: the delay added to the first token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Duration>,
+    /// Stream faults: tokens sent before the fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_tokens: Option<u32>,
+    /// `stream_stall`: how long the stream stays silent before it is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<Duration>,
+    /// `rate_limit_squeeze`: the lowered limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<u64>,
+    /// When it starts (from the start of the run, or of the injection for runtime faults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Duration>,
+    /// How long it lasts (default: forever); with `every`, how long in each period.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+    /// Period of a flapping fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Duration>,
+    /// Share of matching requests it fires on (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Fire on only the first N matching requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKindName {
+    Http,
+    Reset,
+    Hang,
+    SlowDown,
+    SlowFirstToken,
+    StreamCut,
+    StreamStall,
+    MalformedChunk,
+    MissingDone,
+    MalformedJson,
+    ContextLength,
+    ContentFilter,
+    RateLimitSqueeze,
+}
+
+/// What goes wrong, validated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FaultKind {
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    Reset,
+    Hang,
+    SlowDown {
+        factor: f64,
+    },
+    SlowFirstToken {
+        extra: Duration,
+    },
+    StreamCut {
+        after_tokens: u32,
+    },
+    StreamStall {
+        after_tokens: u32,
+        stall: Duration,
+    },
+    MalformedChunk {
+        after_tokens: u32,
+    },
+    MissingDone,
+    MalformedJson,
+    ContextLength,
+    ContentFilter,
+    RateLimitSqueeze {
+        requests_per_minute: Option<u64>,
+        tokens_per_minute: Option<u64>,
+    },
+}
+
+impl FaultKind {
+    pub const fn label(&self) -> &'static str {
+        match self {
+            FaultKind::Http { .. } => "http",
+            FaultKind::Reset => "reset",
+            FaultKind::Hang => "hang",
+            FaultKind::SlowDown { .. } => "slow_down",
+            FaultKind::SlowFirstToken { .. } => "slow_first_token",
+            FaultKind::StreamCut { .. } => "stream_cut",
+            FaultKind::StreamStall { .. } => "stream_stall",
+            FaultKind::MalformedChunk { .. } => "malformed_chunk",
+            FaultKind::MissingDone => "missing_done",
+            FaultKind::MalformedJson => "malformed_json",
+            FaultKind::ContextLength => "context_length",
+            FaultKind::ContentFilter => "content_filter",
+            FaultKind::RateLimitSqueeze { .. } => "rate_limit_squeeze",
+        }
+    }
+
+    /// Faults that decide the whole answer (the first active one wins).
+    pub const fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::Http { .. }
+                | FaultKind::Reset
+                | FaultKind::Hang
+                | FaultKind::MalformedJson
+                | FaultKind::ContextLength
+                | FaultKind::ContentFilter
+        )
+    }
+}
+
+/// When a fault is active.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Activation {
+    pub start: Instant,
+    pub duration: Option<Duration>,
+    pub every: Option<Duration>,
+    pub rate: f64,
+    pub first: Option<u64>,
+}
+
+impl Activation {
+    /// Is the fault's window open at `now`?
+    pub fn in_window(&self, now: Instant) -> bool {
+        if now < self.start {
+            return false;
+        }
+        let elapsed = now.saturating_since(self.start);
+        match (self.every, self.duration) {
+            (Some(period), Some(on)) if !period.is_zero() => {
+                Duration::from_nanos(elapsed.as_nanos() % period.as_nanos()) < on
+            }
+            (_, Some(on)) => elapsed < on,
+            (_, None) => true,
+        }
+    }
+}
+
+/// A validated fault with its own count of requests it matched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub activation: Activation,
+    pub matched: u64,
+    pub fired: u64,
+    pub config: FaultConfig,
+}
+
+impl Fault {
+    /// Whether the fault fires for a request arriving at `now`. Draws from `rng` only when a
+    /// `rate` below 1 needs it, so adding a fault without a rate does not shift other draws.
+    pub fn fires(&mut self, now: Instant, rng: &mut Rng) -> bool {
+        if !self.activation.in_window(now) {
+            return false;
+        }
+        self.matched += 1;
+        if self.activation.first.is_some_and(|n| self.matched > n) {
+            return false;
+        }
+        let fires = self.activation.rate >= 1.0 || rng.chance(self.activation.rate);
+        self.fired += u64::from(fires);
+        fires
+    }
+}
+
+impl FaultConfig {
+    /// Validates, with `origin` as the start of the run's clock for `at`.
+    pub fn resolve(&self, origin: Instant) -> Result<Fault, String> {
+        let need = |v: Option<u32>, what: &str| {
+            v.ok_or_else(|| format!("`{what}` is required for this kind"))
+        };
+        let kind = match self.kind {
+            FaultKindName::Http => {
+                let status = self.status.ok_or("`status` is required for kind `http`")?;
+                if !(400..=599).contains(&status) {
+                    return Err(format!("status {status} is not an error status (400-599)"));
+                }
+                FaultKind::Http {
+                    status,
+                    retry_after: self.retry_after,
+                }
+            }
+            FaultKindName::Reset => FaultKind::Reset,
+            FaultKindName::Hang => FaultKind::Hang,
+            FaultKindName::SlowDown => {
+                let factor = self
+                    .factor
+                    .ok_or("`factor` is required for kind `slow_down`")?;
+                if !(factor.is_finite() && factor > 0.0) {
+                    return Err(format!("factor must be more than zero, not {factor}"));
+                }
+                FaultKind::SlowDown { factor }
+            }
+            FaultKindName::SlowFirstToken => FaultKind::SlowFirstToken {
+                extra: self
+                    .extra
+                    .ok_or("`extra` is required for kind `slow_first_token`")?,
+            },
+            FaultKindName::StreamCut => FaultKind::StreamCut {
+                after_tokens: need(self.after_tokens, "after_tokens")?,
+            },
+            FaultKindName::StreamStall => FaultKind::StreamStall {
+                after_tokens: need(self.after_tokens, "after_tokens")?,
+                stall: self
+                    .stall
+                    .ok_or("`stall` is required for kind `stream_stall`")?,
+            },
+            FaultKindName::MalformedChunk => FaultKind::MalformedChunk {
+                after_tokens: need(self.after_tokens, "after_tokens")?,
+            },
+            FaultKindName::MissingDone => FaultKind::MissingDone,
+            FaultKindName::MalformedJson => FaultKind::MalformedJson,
+            FaultKindName::ContextLength => FaultKind::ContextLength,
+            FaultKindName::ContentFilter => FaultKind::ContentFilter,
+            FaultKindName::RateLimitSqueeze => {
+                if self.requests_per_minute.is_none() && self.tokens_per_minute.is_none() {
+                    return Err(
+                        "`rate_limit_squeeze` needs requests_per_minute or tokens_per_minute"
+                            .to_owned(),
+                    );
+                }
+                if self.requests_per_minute == Some(0) || self.tokens_per_minute == Some(0) {
+                    return Err("squeezed limits must be at least 1".to_owned());
+                }
+                FaultKind::RateLimitSqueeze {
+                    requests_per_minute: self.requests_per_minute,
+                    tokens_per_minute: self.tokens_per_minute,
+                }
+            }
+        };
+        let rate = self.rate.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("rate must be between 0 and 1, not {rate}"));
+        }
+        if self.duration.is_some_and(Duration::is_zero) {
+            return Err("`for` must be longer than zero".to_owned());
+        }
+        if let Some(every) = self.every
+            && (every.is_zero() || self.duration.is_none_or(|d| d >= every))
+        {
+            return Err("`every` needs a `for` shorter than the period".to_owned());
+        }
+        Ok(Fault {
+            kind,
+            activation: Activation {
+                start: origin + self.at.unwrap_or(Duration::ZERO),
+                duration: self.duration,
+                every: self.every,
+                rate,
+                first: self.first,
+            },
+            matched: 0,
+            fired: 0,
+            config: self.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(yaml: &str) -> Result<Fault, String> {
+        let config: FaultConfig = serde_json::from_str(yaml).map_err(|e| e.to_string())?;
+        config.resolve(Instant::ZERO)
+    }
+
+    fn secs(s: u64) -> Instant {
+        Instant::ZERO + Duration::from_secs(s)
+    }
+
+    #[test]
+    fn windows_periods_rates_and_first_n() {
+        let mut rng = Rng::new(1);
+        let mut window = fault(r#"{"kind":"http","status":503,"at":"10s","for":"5s"}"#).unwrap();
+        assert!(!window.fires(secs(9), &mut rng));
+        assert!(window.fires(secs(10), &mut rng) && window.fires(secs(14), &mut rng));
+        assert!(!window.fires(secs(15), &mut rng));
+        let mut flap = fault(r#"{"kind":"http","status":529,"every":"60s","for":"20s"}"#).unwrap();
+        assert!(
+            flap.fires(secs(5), &mut rng)
+                && !flap.fires(secs(30), &mut rng)
+                && flap.fires(secs(65), &mut rng)
+        );
+        let mut once = fault(r#"{"kind":"http","status":500,"first":1}"#).unwrap();
+        assert!(once.fires(secs(0), &mut rng));
+        assert!(!once.fires(secs(0), &mut rng));
+        let mut some = fault(r#"{"kind":"reset","rate":0.25}"#).unwrap();
+        let fired = (0..10_000)
+            .filter(|_| some.fires(secs(0), &mut rng))
+            .count();
+        assert!((2_300..2_700).contains(&fired), "{fired}");
+    }
+
+    #[test]
+    fn bad_faults_say_why() {
+        assert!(fault(r#"{"kind":"http"}"#).unwrap_err().contains("status"));
+        assert!(
+            fault(r#"{"kind":"http","status":200}"#)
+                .unwrap_err()
+                .contains("not an error")
+        );
+        assert!(
+            fault(r#"{"kind":"slow_down","factor":0}"#)
+                .unwrap_err()
+                .contains("factor")
+        );
+        assert!(
+            fault(r#"{"kind":"stream_cut"}"#)
+                .unwrap_err()
+                .contains("after_tokens")
+        );
+        assert!(
+            fault(r#"{"kind":"reset","rate":2}"#)
+                .unwrap_err()
+                .contains("rate")
+        );
+        assert!(
+            fault(r#"{"kind":"reset","every":"10s","for":"20s"}"#)
+                .unwrap_err()
+                .contains("every")
+        );
+        assert!(
+            fault(r#"{"kind":"rate_limit_squeeze"}"#)
+                .unwrap_err()
+                .contains("needs")
+        );
+        assert!(
+            fault(r#"{"kind":"explode"}"#)
+                .unwrap_err()
+                .contains("unknown variant")
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! `switchyard-fake`: fake LLM providers that speak the vendors' wire formats and misbehave
+//! on command.
+//!
+//! - [`model`]: the pure behaviour model — given a request, the time and an RNG, it decides
+//!   latency, token timing, the rate-limit verdict and any fault. No I/O, no clock.
+//! - [`profile`]: what a provider is like (YAML in `fake-providers/`).
+//! - [`fault`]: typed faults and when they are active.
+//! - `server` (default feature): axum servers per dialect that render the model's answers as
+//!   real HTTP, plus the `/_fake/` control API.
+
+pub mod distribution;
+pub mod fault;
+pub mod model;
+pub mod profile;
+pub mod text;
+
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use model::{Answer, FakeRequest, Model, Reply, StreamFault, Verdict};
+pub use profile::{ProfileParams, load_profile};

@@ -1,0 +1,399 @@
+//! The behaviour model: given a request, the time and an RNG, what the provider does.
+//!
+//! Pure and synchronous (DESIGN.md's behaviour seam): `respond(request, now, rng) -> Answer`.
+//! The simulator schedules events from the answer; the HTTP server sleeps with tokio and
+//! renders it in the provider's dialect. For one seed, both misbehave alike.
+//!
+//! Order of decisions for one request: every fault is asked whether it fires (so fault
+//! counters are exact); the rate limiter (with any squeeze) may refuse it with a 429; a
+//! request too long for the model's window is refused as the vendor would; then the first
+//! terminal fault that fired decides the answer, or else a reply is drawn from the profile's
+//! distributions, stretched by slow-downs and marked with any stream fault.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use switchyard_core::health::LimitSnapshot;
+use switchyard_core::health::limits::Bucket;
+use switchyard_core::outcome::ErrorKind;
+use switchyard_core::request::FinishReason;
+use switchyard_core::rng::Rng;
+use switchyard_core::time::{Duration, Instant};
+
+use crate::fault::{Fault, FaultConfig, FaultKind};
+use crate::profile::ProfileParams;
+
+/// What the model needs to know about a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FakeRequest<'a> {
+    pub model: &'a str,
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+    pub stream: bool,
+}
+
+/// A fault that strikes a stream after some tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamFault {
+    /// The connection drops after N tokens, with no terminating event.
+    Cut { after_tokens: u32 },
+    /// Silence for `stall` after N tokens, then the connection drops.
+    Stall { after_tokens: u32, stall: Duration },
+    /// A chunk that is not valid JSON after N tokens; the stream then goes on.
+    MalformedChunk { after_tokens: u32 },
+    /// The stream ends cleanly but without its terminating event (`[DONE]`, `message_stop`).
+    MissingDone,
+}
+
+/// A successful reply's shape and timing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reply {
+    pub first_token: Duration,
+    /// Between consecutive tokens.
+    pub token_interval: Duration,
+    pub output_tokens: u32,
+    pub prompt_tokens: u32,
+    pub finish: FinishReason,
+    pub stream_fault: Option<StreamFault>,
+    /// Seeds the reply's text.
+    pub text_seed: u64,
+}
+
+impl Reply {
+    /// When the last token is ready.
+    pub fn total(&self) -> Duration {
+        self.first_token
+            + self
+                .token_interval
+                .saturating_mul(u64::from(self.output_tokens.saturating_sub(1)))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    Reply(Reply),
+    /// An error reply: the dialect renders `kind`; `status` overrides its usual status.
+    Error {
+        kind: ErrorKind,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    },
+    /// The connection is closed before any byte of a response.
+    Reset,
+    /// The request is accepted and never answered.
+    Hang,
+    /// A 200 whose body is not valid JSON.
+    MalformedJson,
+}
+
+impl Verdict {
+    pub const fn label(&self) -> &'static str {
+        match self {
+            Verdict::Reply(_) => "reply",
+            Verdict::Error { .. } => "error",
+            Verdict::Reset => "reset",
+            Verdict::Hang => "hang",
+            Verdict::MalformedJson => "malformed_json",
+        }
+    }
+}
+
+/// A verdict plus what goes in the reply's rate-limit headers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Answer {
+    pub verdict: Verdict,
+    pub limits: LimitSnapshot,
+}
+
+/// What the fake has seen and done, for `/_fake/counters` and for tests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counters {
+    pub requests: u64,
+    /// Answers by verdict label.
+    pub verdicts: BTreeMap<&'static str, u64>,
+    /// HTTP statuses sent, filled in by the server.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Faults fired, by kind label.
+    pub faults_fired: BTreeMap<&'static str, u64>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Squeeze {
+    requests: Option<Bucket>,
+    tokens: Option<Bucket>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    profile: ProfileParams,
+    faults: Vec<Fault>,
+    squeezes: Vec<Option<Squeeze>>,
+    requests: Option<Bucket>,
+    tokens: Option<Bucket>,
+    counters: Counters,
+}
+
+impl Model {
+    pub fn new(profile: ProfileParams) -> Self {
+        let mut model = Model {
+            faults: Vec::new(),
+            squeezes: Vec::new(),
+            requests: profile.requests_per_minute.map(Bucket::per_minute),
+            tokens: profile.tokens_per_minute.map(Bucket::per_minute),
+            counters: Counters::default(),
+            profile,
+        };
+        model.faults = model.profile.default_faults(Instant::ZERO);
+        model.squeezes = vec![None; model.faults.len()];
+        model
+    }
+
+    pub fn profile(&self) -> &ProfileParams {
+        &self.profile
+    }
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// Adds a fault whose `at` counts from `now`.
+    pub fn add_fault(&mut self, config: &FaultConfig, now: Instant) -> Result<(), String> {
+        self.faults.push(config.resolve(now)?);
+        self.squeezes.push(None);
+        Ok(())
+    }
+
+    /// Removes every fault, the profile's defaults included.
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+        self.squeezes.clear();
+    }
+
+    /// Back to the profile: default faults, full buckets, zero counters.
+    pub fn reset(&mut self) {
+        *self = Model::new(self.profile.clone());
+    }
+
+    pub fn respond(&mut self, request: &FakeRequest<'_>, now: Instant, rng: &mut Rng) -> Answer {
+        self.counters.requests += 1;
+        let tokens = u64::from(request.prompt_tokens) + u64::from(request.max_tokens);
+        let mut terminal: Option<FaultKind> = None;
+        let mut factor = 1.0;
+        let mut extra = Duration::ZERO;
+        let mut stream_fault = None;
+        let mut squeezed = false;
+        for i in 0..self.faults.len() {
+            let fault = &mut self.faults[i];
+            if !fault.fires(now, rng) {
+                self.squeezes[i] = None;
+                continue;
+            }
+            *self
+                .counters
+                .faults_fired
+                .entry(fault.kind.label())
+                .or_default() += 1;
+            match fault.kind {
+                k if k.is_terminal() => terminal = terminal.or(Some(k)),
+                FaultKind::SlowDown { factor: f } => factor *= f,
+                FaultKind::SlowFirstToken { extra: e } => extra = extra + e,
+                FaultKind::StreamCut { after_tokens } => {
+                    stream_fault = stream_fault.or(Some(StreamFault::Cut { after_tokens }));
+                }
+                FaultKind::StreamStall {
+                    after_tokens,
+                    stall,
+                } => {
+                    stream_fault = stream_fault.or(Some(StreamFault::Stall {
+                        after_tokens,
+                        stall,
+                    }));
+                }
+                FaultKind::MalformedChunk { after_tokens } => {
+                    stream_fault =
+                        stream_fault.or(Some(StreamFault::MalformedChunk { after_tokens }));
+                }
+                FaultKind::MissingDone => {
+                    stream_fault = stream_fault.or(Some(StreamFault::MissingDone))
+                }
+                FaultKind::RateLimitSqueeze {
+                    requests_per_minute,
+                    tokens_per_minute,
+                } => {
+                    let squeeze = self.squeezes[i].get_or_insert_with(|| Squeeze {
+                        requests: requests_per_minute.map(|n| bucket_at(n, now)),
+                        tokens: tokens_per_minute.map(|n| bucket_at(n, now)),
+                    });
+                    if !admit(&mut squeeze.requests, &mut squeeze.tokens, now, tokens) {
+                        squeezed = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let verdict = self.decide(
+            request,
+            now,
+            rng,
+            tokens,
+            terminal,
+            squeezed,
+            factor,
+            extra,
+            stream_fault,
+        );
+        let limits = self.snapshot();
+        *self.counters.verdicts.entry(verdict.label()).or_default() += 1;
+        if let Verdict::Reply(r) = &verdict {
+            self.counters.prompt_tokens += u64::from(r.prompt_tokens);
+            self.counters.completion_tokens += u64::from(r.output_tokens);
+        }
+        Answer { verdict, limits }
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one private step of respond, named for readability"
+    )]
+    fn decide(
+        &mut self,
+        request: &FakeRequest<'_>,
+        now: Instant,
+        rng: &mut Rng,
+        tokens: u64,
+        terminal: Option<FaultKind>,
+        squeezed: bool,
+        factor: f64,
+        extra: Duration,
+        stream_fault: Option<StreamFault>,
+    ) -> Verdict {
+        if squeezed || !admit(&mut self.requests, &mut self.tokens, now, tokens) {
+            let wait = [&self.requests, &self.tokens]
+                .into_iter()
+                .flatten()
+                .map(|b| b.wait_for(1))
+                .max()
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_secs(1));
+            return Verdict::Error {
+                kind: ErrorKind::RateLimited,
+                status: Some(429),
+                retry_after: Some(wait),
+            };
+        }
+        let window = self
+            .profile
+            .model(request.model)
+            .map_or(u32::MAX, |m| m.context_window);
+        if tokens > u64::from(window) {
+            return Verdict::Error {
+                kind: ErrorKind::ContextLengthExceeded,
+                status: None,
+                retry_after: None,
+            };
+        }
+        match terminal {
+            Some(FaultKind::Http {
+                status,
+                retry_after,
+            }) => {
+                let kind = switchyard_core::dialect::kind_for_status(status);
+                return Verdict::Error {
+                    kind,
+                    status: Some(status),
+                    retry_after,
+                };
+            }
+            Some(FaultKind::Reset) => return Verdict::Reset,
+            Some(FaultKind::Hang) => return Verdict::Hang,
+            Some(FaultKind::MalformedJson) => return Verdict::MalformedJson,
+            Some(FaultKind::ContextLength) => {
+                return Verdict::Error {
+                    kind: ErrorKind::ContextLengthExceeded,
+                    status: None,
+                    retry_after: None,
+                };
+            }
+            Some(FaultKind::ContentFilter) => {
+                return Verdict::Error {
+                    kind: ErrorKind::ContentFiltered,
+                    status: None,
+                    retry_after: None,
+                };
+            }
+            _ => {}
+        }
+        let first_token =
+            Duration::from_secs_f64(self.profile.first_token.sample(rng) * factor) + extra;
+        let tps = self.profile.tokens_per_second.sample(rng).max(1.0);
+        let token_interval = Duration::from_secs_f64(factor / tps);
+        let drawn = self.profile.output_tokens.sample(rng).round().max(1.0) as u32;
+        let (output_tokens, finish) = if request.max_tokens > 0 && drawn > request.max_tokens {
+            (request.max_tokens, FinishReason::Length)
+        } else {
+            (drawn, FinishReason::Stop)
+        };
+        Verdict::Reply(Reply {
+            first_token,
+            token_interval,
+            output_tokens,
+            prompt_tokens: request.prompt_tokens,
+            finish,
+            stream_fault: if request.stream { stream_fault } else { None },
+            text_seed: rng.next_u64(),
+        })
+    }
+
+    fn snapshot(&self) -> LimitSnapshot {
+        let part = |b: &Option<Bucket>| {
+            b.as_ref().map(|b| {
+                (
+                    b.capacity() as u64,
+                    b.level().max(0.0).floor() as u64,
+                    b.time_to_full(),
+                )
+            })
+        };
+        let (r, t) = (part(&self.requests), part(&self.tokens));
+        LimitSnapshot {
+            limit_requests: r.map(|x| x.0),
+            remaining_requests: r.map(|x| x.1),
+            reset_requests: r.map(|x| x.2),
+            limit_tokens: t.map(|x| x.0),
+            remaining_tokens: t.map(|x| x.1),
+            reset_tokens: t.map(|x| x.2),
+        }
+    }
+}
+
+fn bucket_at(per_minute: u64, now: Instant) -> Bucket {
+    let mut b = Bucket::per_minute(per_minute);
+    b.set_level(now, per_minute);
+    b
+}
+
+/// Takes one request and `tokens` from the buckets if both have room.
+fn admit(requests: &mut Option<Bucket>, tokens: &mut Option<Bucket>, now: Instant, n: u64) -> bool {
+    let room = requests.as_mut().is_none_or(|b| b.has_room(now, 1))
+        && tokens.as_mut().is_none_or(|b| b.has_room(now, n));
+    if room {
+        if let Some(b) = requests.as_mut() {
+            b.take(now, 1);
+        }
+        if let Some(b) = tokens.as_mut() {
+            b.take(now, n);
+        }
+    }
+    room
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

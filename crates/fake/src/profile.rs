@@ -1,0 +1,270 @@
+//! Provider profiles: what a fake provider is like when nothing goes wrong, and which faults
+//! it carries by default. YAML files in `fake-providers/`.
+
+use serde::Deserialize;
+use switchyard_core::config::{ConfigError, ValidationError, parse_yaml};
+use switchyard_core::dialect::Dialect;
+use switchyard_core::time::{Duration, Instant};
+
+use crate::distribution::{Distribution, DistributionConfig};
+use crate::fault::{Fault, FaultConfig};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// The provider's name (what `fake serve` prints, what scenarios refer to).
+    pub name: String,
+    /// `openai`, `anthropic`, `gemini` or `azure-openai`.
+    pub dialect: Dialect,
+    /// The models (for Azure: the deployments) it serves.
+    pub models: Vec<ModelConfig>,
+    #[serde(default)]
+    pub latency: LatencyConfig,
+    /// Output tokens per reply, before the request's `max_tokens` caps it; default uniform 50..400.
+    #[serde(default)]
+    pub output_tokens: Option<DistributionConfig<f64>>,
+    /// Keys it accepts; empty accepts any non-empty key.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Faults active from the start of every run (scenarios add their own).
+    #[serde(default)]
+    pub faults: Vec<FaultConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    /// Prompt plus output tokens; default 128000.
+    #[serde(default = "default_window")]
+    pub context_window: u32,
+    /// USD per million tokens.
+    #[serde(default)]
+    pub price: PriceConfig,
+}
+
+fn default_window() -> u32 {
+    128_000
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    #[serde(default)]
+    pub input: f64,
+    #[serde(default)]
+    pub output: f64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyConfig {
+    /// Time to first token; default lognormal p50 400ms, p99 2s.
+    pub first_token: Option<DistributionConfig<Duration>>,
+    /// Output tokens per second; default normal mean 80, stddev 15.
+    pub tokens_per_second: Option<DistributionConfig<f64>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelParams {
+    pub name: String,
+    pub context_window: u32,
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+/// A validated profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfileParams {
+    pub name: String,
+    pub dialect: Dialect,
+    pub models: Vec<ModelParams>,
+    pub first_token: Distribution,
+    pub tokens_per_second: Distribution,
+    pub output_tokens: Distribution,
+    pub keys: Vec<String>,
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+    pub faults: Vec<FaultConfig>,
+}
+
+impl ProfileParams {
+    pub fn model(&self, name: &str) -> Option<&ModelParams> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Does the profile take this key?
+    pub fn accepts(&self, key: &str) -> bool {
+        !key.is_empty() && (self.keys.is_empty() || self.keys.iter().any(|k| k == key))
+    }
+
+    /// The profile's default faults, validated, starting at `origin`.
+    pub fn default_faults(&self, origin: Instant) -> Vec<Fault> {
+        // Validated in `try_from`, so every one resolves.
+        self.faults
+            .iter()
+            .filter_map(|f| f.resolve(origin).ok())
+            .collect()
+    }
+}
+
+impl TryFrom<&ProfileConfig> for ProfileParams {
+    type Error = ValidationError;
+
+    fn try_from(c: &ProfileConfig) -> Result<Self, ValidationError> {
+        if c.name.trim().is_empty() {
+            return Err(ValidationError::new("name", "must not be empty"));
+        }
+        if c.models.is_empty() {
+            return Err(ValidationError::new(
+                "models",
+                "a profile needs at least one model",
+            ));
+        }
+        let mut models = Vec::with_capacity(c.models.len());
+        for (i, m) in c.models.iter().enumerate() {
+            if models.iter().any(|x: &ModelParams| x.name == m.name) {
+                return Err(ValidationError::new(
+                    format!("models[{i}].name"),
+                    format!("model `{}` is listed twice", m.name),
+                ));
+            }
+            if m.context_window == 0 {
+                return Err(ValidationError::new(
+                    format!("models[{i}].context_window"),
+                    "must be at least 1",
+                ));
+            }
+            for (field, v) in [("input", m.price.input), ("output", m.price.output)] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(ValidationError::new(
+                        format!("models[{i}].price.{field}"),
+                        format!("must be zero or more, not {v}"),
+                    ));
+                }
+            }
+            models.push(ModelParams {
+                name: m.name.clone(),
+                context_window: m.context_window,
+                input_per_mtok: m.price.input,
+                output_per_mtok: m.price.output,
+            });
+        }
+        let dist = |path: &str, r: Result<Distribution, String>| {
+            r.map_err(|e| ValidationError::new(path, e))
+        };
+        let first_token = match &c.latency.first_token {
+            Some(d) => dist("latency.first_token", d.resolve())?,
+            None => dist(
+                "latency.first_token",
+                DistributionConfig::Lognormal { p50: 0.4, p99: 2.0 }.resolve(),
+            )?,
+        };
+        let tokens_per_second = match &c.latency.tokens_per_second {
+            Some(d) => dist("latency.tokens_per_second", d.resolve())?,
+            None => Distribution::Normal {
+                mean: 80.0,
+                stddev: 15.0,
+            },
+        };
+        let output_tokens = match &c.output_tokens {
+            Some(d) => dist("output_tokens", d.resolve())?,
+            None => Distribution::Uniform {
+                min: 50.0,
+                max: 400.0,
+            },
+        };
+        for (field, v) in [
+            ("requests_per_minute", c.limits.requests_per_minute),
+            ("tokens_per_minute", c.limits.tokens_per_minute),
+        ] {
+            if v == Some(0) {
+                return Err(ValidationError::new(
+                    format!("limits.{field}"),
+                    "must be at least 1 (leave it out for no limit)",
+                ));
+            }
+        }
+        for (i, f) in c.faults.iter().enumerate() {
+            f.resolve(Instant::ZERO)
+                .map_err(|e| ValidationError::new(format!("faults[{i}]"), e))?;
+        }
+        Ok(ProfileParams {
+            name: c.name.clone(),
+            dialect: c.dialect,
+            models,
+            first_token,
+            tokens_per_second,
+            output_tokens,
+            keys: c.keys.clone(),
+            requests_per_minute: c.limits.requests_per_minute,
+            tokens_per_minute: c.limits.tokens_per_minute,
+            faults: c.faults.clone(),
+        })
+    }
+}
+
+/// Parses and validates a profile; errors name the file, line, column and field.
+pub fn load_profile(text: &str, file: &str) -> Result<ProfileParams, ConfigError> {
+    let config: ProfileConfig = parse_yaml(text, file)?;
+    ProfileParams::try_from(&config).map_err(|e| e.at(text, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROFILE: &str = "\
+name: openai
+dialect: openai
+models:
+  - { name: gpt-4o, context_window: 128000, price: { input: 2.5, output: 10 } }
+latency:
+  first_token: { lognormal: { p50: 300ms, p99: 2s } }
+  tokens_per_second: { normal: { mean: 90, stddev: 10 } }
+output_tokens: { uniform: { min: 10, max: 20 } }
+keys: [sk-test]
+limits: { requests_per_minute: 60 }
+faults:
+  - { kind: http, status: 500, first: 1 }
+";
+
+    #[test]
+    fn a_profile_loads() {
+        let p = load_profile(PROFILE, "openai.yaml").unwrap();
+        assert_eq!((p.name.as_str(), p.dialect), ("openai", Dialect::Openai));
+        assert!(p.accepts("sk-test") && !p.accepts("sk-other") && !p.accepts(""));
+        assert_eq!(p.model("gpt-4o").unwrap().context_window, 128_000);
+        assert_eq!(p.default_faults(Instant::ZERO).len(), 1);
+    }
+
+    #[test]
+    fn bad_profiles_name_line_and_field() {
+        let e = load_profile(
+            &PROFILE.replace("dialect: openai", "dialect: openia"),
+            "p.yaml",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.path.as_str()), (2, "dialect"));
+        let e = load_profile(&PROFILE.replace("p99: 2s", "p99: 2"), "p.yaml").unwrap_err();
+        assert!(e.message.contains("no unit"), "{e}");
+        let e = load_profile(&PROFILE.replace("p99: 2s", "p99: 100ms"), "p.yaml").unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("latency.first_token", 6), "{e}");
+        let e = load_profile(&PROFILE.replace("status: 500", "status: 200"), "p.yaml").unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("faults[0]", 12), "{e}");
+        let e = load_profile(&PROFILE.replace("keys:", "kees:"), "p.yaml").unwrap_err();
+        assert!(e.message.contains("unknown field `kees`"), "{e}");
+        assert_eq!(e.line, 9);
+        let e = load_profile("name: x\n", "p.yaml").unwrap_err();
+        assert!(e.message.contains("missing field"), "{e}");
+    }
+}
