@@ -62,6 +62,14 @@ impl HeaderSource for [(&str, &str)] {
     }
 }
 
+impl HeaderSource for Vec<(String, String)> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 impl<const N: usize> HeaderSource for [(&str, &str); N] {
     fn header(&self, name: &str) -> Option<&str> {
         self.as_slice().header(name)

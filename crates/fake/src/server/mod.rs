@@ -1,1 +1,252 @@
+//! HTTP servers for the fakes: one axum `Router` per profile, speaking the profile's dialect,
+//! plus the `/_fake/` control API.
+//!
+//! The handler asks the behaviour model for an answer (under a mutex: the model is a plain
+//! state machine), then renders it: it sleeps with tokio for the answer's delays and writes
+//! the dialect's JSON, SSE stream or error. Two answers need more than a response:
+//! a *reset* closes the connection before any byte (the [`serve`] loop does that when a
+//! response carries [`ResetConnection`]), and a *hang* never answers at all.
+//!
+//! Control API (JSON): `GET /_fake/faults`, `POST /_fake/faults` (one fault, its `at` counted
+//! from now), `DELETE /_fake/faults`, `GET /_fake/counters`, `POST /_fake/reset`.
 
+mod anthropic;
+mod azure;
+mod gemini;
+mod openai;
+mod respond;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use switchyard_core::dialect::Dialect;
+use switchyard_core::rng::Rng;
+use switchyard_core::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+use crate::fault::FaultConfig;
+use crate::model::Model;
+use crate::profile::ProfileParams;
+
+/// Marks a response that must not be sent: the connection is closed instead.
+#[derive(Clone, Copy, Debug)]
+pub struct ResetConnection;
+
+#[derive(Debug)]
+struct Inner {
+    model: Model,
+    rng: Rng,
+}
+
+/// State shared by a fake's handlers.
+#[derive(Debug)]
+pub struct Shared {
+    profile: ProfileParams,
+    inner: Mutex<Inner>,
+    start: tokio::time::Instant,
+    wall_start_unix: u64,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the model half-updated in a way that
+        // matters to a fake; keep serving.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The model's time: since this server started, on tokio's clock (paused in tests).
+    fn now(&self) -> Instant {
+        Instant::ZERO + Duration::from(self.start.elapsed())
+    }
+
+    fn wall_now(&self) -> u64 {
+        self.wall_start_unix + self.start.elapsed().as_secs()
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn count_status(&self, status: u16) {
+        *self
+            .lock()
+            .model
+            .counters_mut()
+            .statuses
+            .entry(status)
+            .or_default() += 1;
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the fake stamps real wall-clock times into `created` fields and RFC 3339 reset headers"
+)]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The axum router of a fake for `profile`, its randomness seeded by `seed`.
+pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
+    let rng = Rng::substream(seed, &format!("fake/{}", profile.name));
+    let shared = Arc::new(Shared {
+        inner: Mutex::new(Inner {
+            model: Model::new(profile.clone()),
+            rng,
+        }),
+        profile,
+        start: tokio::time::Instant::now(),
+        wall_start_unix: unix_now(),
+        next_id: AtomicU64::new(1),
+    });
+    let api = match shared.profile.dialect {
+        Dialect::Openai => axum::Router::new()
+            .route(switchyard_core::dialect::openai::PATH, post(openai::chat))
+            .route(
+                switchyard_core::dialect::openai::MODELS_PATH,
+                get(openai::models),
+            ),
+        Dialect::Anthropic => axum::Router::new().route(
+            switchyard_core::dialect::anthropic::PATH,
+            post(anthropic::messages),
+        ),
+        Dialect::Gemini => {
+            axum::Router::new().route("/v1beta/models/{call}", post(gemini::generate))
+        }
+        Dialect::AzureOpenai => axum::Router::new().route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(azure::chat),
+        ),
+    };
+    api.route(
+        "/_fake/faults",
+        get(list_faults).post(add_fault).delete(clear_faults),
+    )
+    .route("/_fake/counters", get(counters))
+    .route("/_fake/reset", post(reset))
+    .with_state(shared)
+}
+
+async fn list_faults(State(shared): State<Arc<Shared>>) -> Response {
+    let inner = shared.lock();
+    let faults: Vec<serde_json::Value> = inner
+        .model
+        .faults()
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "fault": f.config,
+                "active": f.activation.in_window(shared.now()),
+                "matched": f.matched,
+                "fired": f.fired,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "faults": faults })).into_response()
+}
+
+async fn add_fault(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let config: FaultConfig = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": e.to_string() })),
+            )
+                .into_response();
+        }
+    };
+    let now = shared.now();
+    match shared.lock().model.add_fault(&config, now) {
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "added": config })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": e })),
+        )
+            .into_response(),
+    }
+}
+
+async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.lock().model.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn counters(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock().model.counters().clone()).into_response()
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.lock().model.reset();
+    StatusCode::NO_CONTENT
+}
+
+/// Serves `app` on `listener` until `shutdown` completes. HTTP/1.1 with keep-alive; a
+/// response marked [`ResetConnection`] closes its connection before any byte is written.
+pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(_) => continue,
+            },
+            () = &mut shutdown => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        let response =
+                            tower::ServiceExt::oneshot(app, request.map(axum::body::Body::new))
+                                .await
+                                .unwrap_or_else(|e: Infallible| match e {});
+                        if response.extensions().get::<ResetConnection>().is_some() {
+                            return Err(ResetError);
+                        }
+                        Ok(response)
+                    }
+                },
+            );
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
+#[derive(Debug)]
+struct ResetError;
+
+impl std::fmt::Display for ResetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by fault")
+    }
+}
+
+impl std::error::Error for ResetError {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,336 @@
+//! From a model's answer to an HTTP response, whatever the dialect: delays, errors with
+//! Retry-After and rate-limit headers, JSON replies, and SSE streams with their faults.
+
+use std::time::Duration as StdDuration;
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+use switchyard_core::dialect::{Dialect, openai_reset, rfc3339};
+use switchyard_core::health::LimitSnapshot;
+use switchyard_core::outcome::ErrorKind;
+use switchyard_core::time::Duration;
+
+use super::{Inner, ResetConnection, Shared, anthropic, azure, gemini, openai};
+use crate::model::{FakeRequest, Reply, StreamFault, Verdict};
+
+/// What the handlers parsed from a request.
+#[derive(Clone, Debug)]
+pub(super) struct Parsed {
+    pub model: String,
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+    pub stream: bool,
+    /// OpenAI's `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+/// The wire events of one streamed reply, before timing.
+#[derive(Debug, Default)]
+pub(super) struct StreamShape {
+    /// Sent at once, with the headers.
+    pub prelude: Vec<String>,
+    /// One per token, at the token's time.
+    pub tokens: Vec<String>,
+    /// After the last token.
+    pub closing: Vec<String>,
+    /// The terminating event (`[DONE]`, `message_stop`), which `missing_done` leaves out.
+    pub terminator: Option<String>,
+}
+
+/// Ids and times stamped on one reply.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Stamp {
+    pub id: u64,
+    pub created: u64,
+}
+
+/// A JSON response with a status.
+pub(super) fn json(status: u16, body: &Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn header(response: &mut Response, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        response.headers_mut().insert(n, v);
+    }
+}
+
+/// The dialect's rate-limit and request-id headers.
+fn decorate(response: &mut Response, dialect: Dialect, limits: &LimitSnapshot, stamp: Stamp) {
+    let request_id = format!("req_{:024x}", stamp.id);
+    match dialect {
+        Dialect::Openai | Dialect::AzureOpenai => {
+            header(response, "x-request-id", &request_id);
+            if dialect == Dialect::AzureOpenai {
+                header(response, "apim-request-id", &request_id);
+            }
+            let parts = [
+                (
+                    "requests",
+                    limits.limit_requests,
+                    limits.remaining_requests,
+                    limits.reset_requests,
+                ),
+                (
+                    "tokens",
+                    limits.limit_tokens,
+                    limits.remaining_tokens,
+                    limits.reset_tokens,
+                ),
+            ];
+            for (what, limit, remaining, reset) in parts {
+                if let (Some(l), Some(r), Some(t)) = (limit, remaining, reset) {
+                    header(
+                        response,
+                        &format!("x-ratelimit-limit-{what}"),
+                        &l.to_string(),
+                    );
+                    header(
+                        response,
+                        &format!("x-ratelimit-remaining-{what}"),
+                        &r.to_string(),
+                    );
+                    header(
+                        response,
+                        &format!("x-ratelimit-reset-{what}"),
+                        &openai_reset(t),
+                    );
+                }
+            }
+        }
+        Dialect::Anthropic => {
+            header(response, "request-id", &request_id);
+            let parts = [
+                (
+                    "requests",
+                    limits.limit_requests,
+                    limits.remaining_requests,
+                    limits.reset_requests,
+                ),
+                (
+                    "tokens",
+                    limits.limit_tokens,
+                    limits.remaining_tokens,
+                    limits.reset_tokens,
+                ),
+            ];
+            for (what, limit, remaining, reset) in parts {
+                if let (Some(l), Some(r), Some(t)) = (limit, remaining, reset) {
+                    let at = stamp.created + t.as_secs_f64().ceil() as u64;
+                    header(
+                        response,
+                        &format!("anthropic-ratelimit-{what}-limit"),
+                        &l.to_string(),
+                    );
+                    header(
+                        response,
+                        &format!("anthropic-ratelimit-{what}-remaining"),
+                        &r.to_string(),
+                    );
+                    header(
+                        response,
+                        &format!("anthropic-ratelimit-{what}-reset"),
+                        &rfc3339(at),
+                    );
+                }
+            }
+        }
+        Dialect::Gemini => {}
+    }
+}
+
+/// Asks the model, then renders its answer in the profile's dialect.
+pub(super) async fn answer(shared: &Shared, parsed: Parsed) -> Response {
+    let now = shared.now();
+    let answer = {
+        let mut guard = shared.lock();
+        let Inner { model, rng } = &mut *guard;
+        let request = FakeRequest {
+            model: &parsed.model,
+            prompt_tokens: parsed.prompt_tokens,
+            max_tokens: parsed.max_tokens,
+            stream: parsed.stream,
+        };
+        model.respond(&request, now, rng)
+    };
+    let dialect = shared.profile.dialect;
+    let stamp = Stamp {
+        id: shared.next_id(),
+        created: shared.wall_now(),
+    };
+    let mut response = match answer.verdict {
+        Verdict::Reset => {
+            let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            r.extensions_mut().insert(ResetConnection);
+            return r;
+        }
+        Verdict::Hang => std::future::pending().await,
+        Verdict::MalformedJson => {
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+            (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                MALFORMED_BODY,
+            )
+                .into_response()
+        }
+        Verdict::Error {
+            kind,
+            status,
+            retry_after,
+        } => {
+            let mut r = error(dialect, kind, status, retry_after, &parsed.model);
+            if let Some(after) = retry_after {
+                header(
+                    &mut r,
+                    "retry-after",
+                    &(after.as_secs_f64().ceil() as u64).to_string(),
+                );
+                if matches!(dialect, Dialect::Openai | Dialect::AzureOpenai) {
+                    header(&mut r, "retry-after-ms", &after.as_millis().to_string());
+                }
+            }
+            r
+        }
+        Verdict::Reply(reply) if parsed.stream => stream(dialect, &reply, &parsed, stamp),
+        Verdict::Reply(reply) => {
+            tokio::time::sleep(reply.total().into()).await;
+            let text = crate::text::text(reply.text_seed, reply.output_tokens);
+            let body = match dialect {
+                Dialect::Openai => openai::reply(&reply, &parsed, stamp, text),
+                Dialect::AzureOpenai => azure::reply(&reply, &parsed, stamp, text),
+                Dialect::Anthropic => anthropic::reply(&reply, &parsed, stamp, text),
+                Dialect::Gemini => gemini::reply(&reply, &parsed, stamp, text),
+            };
+            let mut r = json(200, &body);
+            header(
+                &mut r,
+                "openai-processing-ms",
+                &reply.total().as_millis().to_string(),
+            );
+            r
+        }
+    };
+    decorate(&mut response, dialect, &answer.limits, stamp);
+    shared.count_status(response.status().as_u16());
+    response
+}
+
+/// A truncated completion: what a proxy that gave up half-way delivers.
+const MALFORMED_BODY: &str = "{\"id\": \"chatcmpl-broken\", \"object\": \"chat.completion\", \"choices\": [{\"index\": 0, \"message\": {\"role\": \"assis";
+
+/// A chunk that is not JSON, in the middle of a stream.
+const MALFORMED_CHUNK: &str =
+    "data: {\"id\": \"broken\", \"choices\": [{\"delta\": {\"content\": \"\n\n";
+
+/// The dialect's error response for `kind`, with `status` overriding the usual one.
+pub(super) fn error(
+    dialect: Dialect,
+    kind: ErrorKind,
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    model: &str,
+) -> Response {
+    let (usual, body) = match dialect {
+        Dialect::Openai => {
+            let (s, b) = switchyard_core::dialect::openai::ErrorBody::for_kind(kind, model);
+            (s, serde_json::to_value(b).unwrap_or(Value::Null))
+        }
+        Dialect::AzureOpenai => switchyard_core::dialect::azure_openai::error_for_kind(kind),
+        Dialect::Anthropic => {
+            let (s, b) = switchyard_core::dialect::anthropic::ErrorBody::for_kind(kind);
+            (s, serde_json::to_value(b).unwrap_or(Value::Null))
+        }
+        Dialect::Gemini => switchyard_core::dialect::gemini::error_for_kind(kind, retry_after),
+    };
+    json(status.unwrap_or(usual), &body)
+}
+
+enum Piece {
+    Bytes(Bytes),
+    /// Drop the connection: no terminating chunk, so the client sees an incomplete body.
+    Abort,
+}
+
+fn stream(dialect: Dialect, reply: &Reply, parsed: &Parsed, stamp: Stamp) -> Response {
+    let shape = match dialect {
+        Dialect::Openai | Dialect::AzureOpenai => {
+            openai::stream_shape(reply, parsed, stamp, dialect)
+        }
+        Dialect::Anthropic => anthropic::stream_shape(reply, parsed, stamp),
+        Dialect::Gemini => gemini::stream_shape(reply, parsed, stamp),
+    };
+    let token_at = |i: u32| reply.first_token + reply.token_interval.saturating_mul(u64::from(i));
+    let mut schedule: Vec<(Duration, Piece)> = Vec::with_capacity(shape.tokens.len() + 8);
+    for event in shape.prelude {
+        schedule.push((Duration::ZERO, Piece::Bytes(Bytes::from(event))));
+    }
+    let n = shape.tokens.len() as u32;
+    let mut tokens = shape.tokens.into_iter();
+    for i in 0..=n {
+        let at = token_at(i);
+        match reply.stream_fault {
+            Some(StreamFault::Cut { after_tokens }) if after_tokens.min(n) == i => {
+                schedule.push((at, Piece::Abort));
+                break;
+            }
+            Some(StreamFault::Stall {
+                after_tokens,
+                stall,
+            }) if after_tokens.min(n) == i => {
+                schedule.push((at + stall, Piece::Abort));
+                break;
+            }
+            Some(StreamFault::MalformedChunk { after_tokens }) if after_tokens.min(n) == i => {
+                schedule.push((
+                    at,
+                    Piece::Bytes(Bytes::from_static(MALFORMED_CHUNK.as_bytes())),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(token) = tokens.next() {
+            schedule.push((at, Piece::Bytes(Bytes::from(token))));
+        } else {
+            let end = reply.total();
+            for event in shape.closing.iter().cloned() {
+                schedule.push((end, Piece::Bytes(Bytes::from(event))));
+            }
+            if reply.stream_fault != Some(StreamFault::MissingDone)
+                && let Some(t) = shape.terminator.clone()
+            {
+                schedule.push((end, Piece::Bytes(Bytes::from(t))));
+            }
+        }
+    }
+    let start = tokio::time::Instant::now();
+    let body = futures_util::stream::iter(schedule).then(move |(offset, piece)| async move {
+        tokio::time::sleep_until(start + StdDuration::from(offset)).await;
+        match piece {
+            Piece::Bytes(b) => Ok(b),
+            Piece::Abort => Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "stream cut by fault",
+            )),
+        }
+    });
+    let content_type = match dialect {
+        Dialect::Openai | Dialect::AzureOpenai | Dialect::Anthropic | Dialect::Gemini => {
+            "text/event-stream; charset=utf-8"
+        }
+    };
+    let mut response = Response::new(Body::from_stream(body));
+    header(&mut response, "content-type", content_type);
+    header(&mut response, "cache-control", "no-cache");
+    response
+}
