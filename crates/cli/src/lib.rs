@@ -3,7 +3,10 @@
 //! `main` only calls [`run`] and exits with its code: 0 everything held, 1 an expectation
 //! failed, 2 bad input or usage.
 
+mod fake;
+
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +38,28 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Fake providers that speak the vendors' wire formats and misbehave on command.
+    Fake {
+        #[command(subcommand)]
+        command: FakeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FakeCommand {
+    /// Serve one fake per profile; prints `NAME DIALECT http://HOST:PORT` per server, then
+    /// serves until Ctrl-C.
+    Serve {
+        /// A profile file, or a name in fake-providers/ (`openai`, `anthropic`, ...).
+        #[arg(long = "profile", required = true)]
+        profiles: Vec<PathBuf>,
+        /// Where to listen; port 0 picks a free port per server, a fixed port counts up.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Seeds the fakes' randomness.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// Runs the command line `args` (the first is the program name); returns the exit code.
@@ -61,6 +86,14 @@ pub fn run(
     };
     match cli.command {
         Command::Validate { files } => validate(&files, out, err),
+        Command::Fake {
+            command:
+                FakeCommand::Serve {
+                    profiles,
+                    listen,
+                    seed,
+                },
+        } => fake::serve(&profiles, listen, seed, out, err),
     }
 }
 

@@ -33,7 +33,10 @@ pub(super) async fn messages(
     body: Bytes,
 ) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match header("x-api-key") {
+    // Anthropic takes `x-api-key`; newer SDKs send the key as a bearer token.
+    let key = header("x-api-key")
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
+    match key {
         None => {
             return reject(
                 &shared,

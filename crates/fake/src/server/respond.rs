@@ -256,6 +256,9 @@ pub(super) fn error(
     json(status.unwrap_or(usual), &body)
 }
 
+/// The least time between the last token written and a cut.
+const CUT_GAP: Duration = Duration::from_millis(5);
+
 enum Piece {
     Bytes(Bytes),
     /// Drop the connection: no terminating chunk, so the client sees an incomplete body.
@@ -281,7 +284,14 @@ fn stream(dialect: Dialect, reply: &Reply, parsed: &Parsed, stamp: Stamp) -> Res
         let at = token_at(i);
         match reply.stream_fault {
             Some(StreamFault::Cut { after_tokens }) if after_tokens.min(n) == i => {
-                schedule.push((at, Piece::Abort));
+                // At least a few milliseconds after the last token, so the tokens before the
+                // cut are on the wire (an abort in the same tick would discard them unsent).
+                let last = if i == 0 {
+                    Duration::ZERO
+                } else {
+                    token_at(i - 1)
+                };
+                schedule.push((at.max(last + CUT_GAP), Piece::Abort));
                 break;
             }
             Some(StreamFault::Stall {

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# SDK fidelity: installs the official SDKs in a venv (tests/sdk/.venv) and runs fidelity.py
+# against the fakes. Usage: tests/sdk/run.sh [PATH_TO_SWITCHYARD_BINARY]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+binary="${1:-$root/target/debug/switchyard}"
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+"$venv/bin/python" -c 'import openai, anthropic; print("openai", openai.__version__, "anthropic", anthropic.__version__)'
+exec "$venv/bin/python" "$here/fidelity.py" "$binary"
