@@ -117,9 +117,9 @@ fn usage(reply: &Reply) -> Usage {
     }
 }
 
-pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> Value {
+pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> String {
     let body = MessageResponse::new(id(stamp), &parsed.model, text, reply.finish, usage(reply));
-    serde_json::to_value(body).unwrap_or(Value::Null)
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 fn event(e: &StreamEvent) -> String {

@@ -61,11 +61,12 @@ pub(super) async fn chat(
     respond::answer(&shared, parsed).await
 }
 
-pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> Value {
-    let mut body = super::openai::reply(reply, parsed, stamp, text);
+pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> String {
+    let mut body: Value = serde_json::from_str(&super::openai::reply(reply, parsed, stamp, text))
+        .unwrap_or(Value::Null);
     body["prompt_filter_results"] = prompt_filter_results();
     if let Some(choice) = body.pointer_mut("/choices/0") {
         choice["content_filter_results"] = filter_results_passed();
     }
-    body
+    body.to_string()
 }

@@ -115,7 +115,7 @@ fn usage(reply: &Reply) -> Usage {
     }
 }
 
-pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> Value {
+pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> String {
     let body = GenerateResponse::new(
         &parsed.model,
         &id(stamp),
@@ -123,7 +123,7 @@ pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) 
         Some(reply.finish),
         Some(usage(reply)),
     );
-    serde_json::to_value(body).unwrap_or(Value::Null)
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 fn event(r: &GenerateResponse) -> String {

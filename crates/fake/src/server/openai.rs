@@ -156,7 +156,7 @@ fn usage(reply: &Reply) -> Usage {
     }
 }
 
-pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> Value {
+pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> String {
     let body = ChatCompletion::new(
         id(stamp),
         stamp.created,
@@ -165,7 +165,7 @@ pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) 
         reply.finish,
         usage(reply),
     );
-    serde_json::to_value(body).unwrap_or(Value::Null)
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 fn event<T: serde::Serialize>(chunk: &T) -> String {

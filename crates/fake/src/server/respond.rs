@@ -50,11 +50,15 @@ pub(super) struct Stamp {
 
 /// A JSON response with a status.
 pub(super) fn json(status: u16, body: &Value) -> Response {
+    json_text(status, body.to_string())
+}
+
+fn json_text(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        body,
     )
         .into_response()
 }
@@ -204,7 +208,9 @@ pub(super) async fn answer(shared: &Shared, parsed: Parsed) -> Response {
         }
         Verdict::Reply(reply) if parsed.stream => stream(dialect, &reply, &parsed, stamp),
         Verdict::Reply(reply) => {
-            tokio::time::sleep(reply.total().into()).await;
+            if !reply.total().is_zero() {
+                tokio::time::sleep(reply.total().into()).await;
+            }
             let text = crate::text::text(reply.text_seed, reply.output_tokens);
             let body = match dialect {
                 Dialect::Openai => openai::reply(&reply, &parsed, stamp, text),
@@ -212,7 +218,7 @@ pub(super) async fn answer(shared: &Shared, parsed: Parsed) -> Response {
                 Dialect::Anthropic => anthropic::reply(&reply, &parsed, stamp, text),
                 Dialect::Gemini => gemini::reply(&reply, &parsed, stamp, text),
             };
-            let mut r = json(200, &body);
+            let mut r = json_text(200, body);
             header(
                 &mut r,
                 "openai-processing-ms",
