@@ -12,6 +12,7 @@
 //! [`telemetry`]. [`config`] turns YAML into validated params.
 
 pub mod config;
+pub mod credentials;
 pub mod dialect;
 pub mod health;
 pub mod id;

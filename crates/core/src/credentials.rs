@@ -1,0 +1,429 @@
+//! Credentials: which key each provider is called with, where the key comes from, and how
+//! fresh it is — without the key ever being printed.
+//!
+//! The model here is pure: a [`Secret`] type that redacts itself everywhere, key *sources*
+//! (`env:NAME`, `file:PATH`, or a literal, allowed only in development), auth styles per
+//! dialect, environments, and rotation status from dates the driver supplies (the core has no
+//! clock). Reading environment variables and files happens in the live driver.
+//!
+//! Rotation: a provider holds several keys, each with an optional validity window, so an old
+//! and a new key can overlap. The key in use is the newest one valid today that has not been
+//! revoked (a 401 revokes it). Status per key: `expired` (past `valid_until`), `not_yet_valid`,
+//! `stale` (older than the rotation period), `due_soon` (within 14 days of it), `fresh`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::config::ValidationError;
+use crate::dialect::Dialect;
+
+/// A secret value. Debug, Display and Serialize print `[redacted]`; only [`Secret::expose`]
+/// gives the value, at the one place that writes it into a request.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value itself. Call it only where the key goes on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+/// A calendar day, as days since 1970-01-01.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(pub u32);
+
+impl Date {
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Option<Date> {
+        let t = text.trim();
+        if t.len() != 10 {
+            return None;
+        }
+        crate::dialect::parse_rfc3339(&format!("{t}T00:00:00Z"))
+            .and_then(|s| u32::try_from(s / 86_400).ok())
+            .map(Date)
+    }
+    pub fn from_unix(secs: u64) -> Date {
+        Date(u32::try_from(secs / 86_400).unwrap_or(u32::MAX))
+    }
+    pub fn days_until(self, later: Date) -> i64 {
+        i64::from(later.0) - i64::from(self.0)
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = crate::dialect::rfc3339(u64::from(self.0) * 86_400);
+        f.write_str(&s[..10])
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Date::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{text}` is not a date; write YYYY-MM-DD"))
+        })
+    }
+}
+
+/// Where a key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    Env(String),
+    File(String),
+    /// A literal in the config file: development only.
+    Literal(Secret),
+}
+
+impl KeySource {
+    /// `env:NAME`, `file:PATH`, or anything else as a literal.
+    pub fn parse(text: &str) -> KeySource {
+        if let Some(name) = text.strip_prefix("env:") {
+            KeySource::Env(name.to_owned())
+        } else if let Some(path) = text.strip_prefix("file:") {
+            KeySource::File(path.to_owned())
+        } else {
+            KeySource::Literal(Secret::new(text))
+        }
+    }
+}
+
+impl fmt::Display for KeySource {
+    /// The source, never the key: `env:OPENAI_API_KEY`, `file:/run/keys/openai`, `literal`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Env(n) => write!(f, "env:{n}"),
+            KeySource::File(p) => write!(f, "file:{p}"),
+            KeySource::Literal(_) => f.write_str("literal"),
+        }
+    }
+}
+
+/// How the key goes on the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer KEY` (OpenAI).
+    Bearer,
+    /// `x-api-key: KEY` (Anthropic).
+    XApiKey,
+    /// `api-key: KEY` (Azure OpenAI).
+    ApiKeyHeader,
+    /// `x-goog-api-key: KEY` (Gemini).
+    GoogApiKey,
+    /// `?NAME=KEY` in the URL.
+    Query(String),
+}
+
+impl AuthStyle {
+    pub fn default_for(dialect: Dialect) -> AuthStyle {
+        match dialect {
+            Dialect::Openai => AuthStyle::Bearer,
+            Dialect::Anthropic => AuthStyle::XApiKey,
+            Dialect::AzureOpenai => AuthStyle::ApiKeyHeader,
+            Dialect::Gemini => AuthStyle::GoogApiKey,
+        }
+    }
+
+    fn parse(text: &str) -> Option<AuthStyle> {
+        Some(match text {
+            "bearer" => AuthStyle::Bearer,
+            "x_api_key" => AuthStyle::XApiKey,
+            "api_key" => AuthStyle::ApiKeyHeader,
+            "x_goog_api_key" => AuthStyle::GoogApiKey,
+            q => AuthStyle::Query(q.strip_prefix("query:")?.to_owned()),
+        })
+    }
+}
+
+/// Headers every request of a dialect carries.
+pub fn default_headers(dialect: Dialect) -> BTreeMap<String, String> {
+    let mut h = BTreeMap::new();
+    if dialect == Dialect::Anthropic {
+        h.insert(
+            "anthropic-version".to_owned(),
+            crate::dialect::anthropic::VERSION.to_owned(),
+        );
+    }
+    h
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// Every provider talks to its fake with a mock key, unless overridden to `live`.
+    #[default]
+    Development,
+    /// Every provider in use needs a live key from env or file; startup refuses otherwise.
+    Production,
+}
+
+/// Per provider: use the real vendor or its fake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Live,
+    Fake,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// `env:NAME`, `file:PATH`, or a literal (development only).
+    pub source: String,
+    pub valid_from: Option<Date>,
+    pub valid_until: Option<Date>,
+    pub last_rotated: Option<Date>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub dialect: Dialect,
+    /// The vendor's URL (`https://api.openai.com`).
+    pub base_url: String,
+    /// The fake's URL, used in development.
+    pub fake_base_url: Option<String>,
+    /// Overrides the environment for this provider.
+    pub mode: Option<Mode>,
+    /// `bearer`, `x_api_key`, `api_key`, `x_goog_api_key` or `query:NAME`; default per dialect.
+    pub auth: Option<String>,
+    /// Extra fixed headers (`OpenAI-Organization`, `anthropic-beta`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Rotate keys this often (days).
+    pub rotation_days: Option<u32>,
+    #[serde(default)]
+    pub keys: Vec<KeyConfig>,
+    /// The key used against the fake in development; default `switchyard-dev`.
+    pub mock_key: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyParams {
+    pub source: KeySource,
+    pub valid_from: Option<Date>,
+    pub valid_until: Option<Date>,
+    pub last_rotated: Option<Date>,
+}
+
+/// A provider's validated connection and credential settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderParams {
+    pub name: String,
+    pub dialect: Dialect,
+    pub mode: Mode,
+    /// The URL in use (the fake's in fake mode).
+    pub base_url: String,
+    pub auth: AuthStyle,
+    pub headers: BTreeMap<String, String>,
+    pub rotation_days: Option<u32>,
+    /// In fake mode: one literal mock key. In live mode: the configured keys.
+    pub keys: Vec<KeyParams>,
+}
+
+/// A key's rotation state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyStatus {
+    Fresh,
+    DueSoon,
+    Stale,
+    NotYetValid,
+    Expired,
+}
+
+impl KeyStatus {
+    pub const fn label(self) -> &'static str {
+        match self {
+            KeyStatus::Fresh => "fresh",
+            KeyStatus::DueSoon => "due soon",
+            KeyStatus::Stale => "stale",
+            KeyStatus::NotYetValid => "not yet valid",
+            KeyStatus::Expired => "expired",
+        }
+    }
+}
+
+/// Days before the rotation date that a key counts as due soon.
+pub const DUE_SOON_DAYS: i64 = 14;
+
+impl KeyParams {
+    pub fn is_valid_on(&self, today: Date) -> bool {
+        self.valid_from.is_none_or(|d| d <= today) && self.valid_until.is_none_or(|d| today <= d)
+    }
+
+    pub fn status(&self, today: Date, rotation_days: Option<u32>) -> KeyStatus {
+        if self.valid_until.is_some_and(|d| today > d) {
+            return KeyStatus::Expired;
+        }
+        if self.valid_from.is_some_and(|d| today < d) {
+            return KeyStatus::NotYetValid;
+        }
+        let (Some(period), Some(rotated)) = (rotation_days, self.last_rotated.or(self.valid_from))
+        else {
+            return KeyStatus::Fresh;
+        };
+        let due = Date(rotated.0.saturating_add(period));
+        match today.days_until(due) {
+            d if d < 0 => KeyStatus::Stale,
+            d if d <= DUE_SOON_DAYS => KeyStatus::DueSoon,
+            _ => KeyStatus::Fresh,
+        }
+    }
+}
+
+impl ProviderParams {
+    /// The index of the key to use today: the newest valid one not in `revoked`.
+    pub fn active_key(&self, today: Date, revoked: &[bool]) -> Option<usize> {
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(|(i, k)| k.is_valid_on(today) && !revoked.get(*i).copied().unwrap_or(false))
+            .max_by_key(|(i, k)| (k.valid_from, *i))
+            .map(|(i, _)| i)
+    }
+}
+
+/// Validates provider configs for an environment. `used` names the providers the router's
+/// targets use: production refuses to start unless each has a live key source.
+pub fn resolve_providers(
+    configs: &[ProviderConfig],
+    environment: Environment,
+    used: &[&str],
+) -> Result<Vec<ProviderParams>, ValidationError> {
+    let mut out = Vec::with_capacity(configs.len());
+    for (i, c) in configs.iter().enumerate() {
+        let path = format!("providers[{i}]");
+        if out.iter().any(|p: &ProviderParams| p.name == c.name) {
+            return Err(ValidationError::new(
+                format!("{path}.name"),
+                format!("provider `{}` is defined twice", c.name),
+            ));
+        }
+        let mode = c.mode.unwrap_or(match environment {
+            Environment::Development => Mode::Fake,
+            Environment::Production => Mode::Live,
+        });
+        let auth = match &c.auth {
+            None => AuthStyle::default_for(c.dialect),
+            Some(a) => AuthStyle::parse(a).ok_or_else(|| {
+                ValidationError::new(format!("{path}.auth"), format!("unknown auth style `{a}`; use bearer, x_api_key, api_key, x_goog_api_key or query:NAME"))
+            })?,
+        };
+        let mut headers = default_headers(c.dialect);
+        headers.extend(c.headers.clone());
+        let (base_url, keys) = match mode {
+            Mode::Fake => {
+                let url = c.fake_base_url.clone().ok_or_else(|| {
+                    ValidationError::new(
+                        format!("{path}.fake_base_url"),
+                        format!(
+                            "provider `{}` runs against its fake here but has no fake_base_url",
+                            c.name
+                        ),
+                    )
+                })?;
+                let mock = c
+                    .mock_key
+                    .clone()
+                    .unwrap_or_else(|| "switchyard-dev".to_owned());
+                let key = KeyParams {
+                    source: KeySource::Literal(Secret::new(mock)),
+                    valid_from: None,
+                    valid_until: None,
+                    last_rotated: None,
+                };
+                (url, vec![key])
+            }
+            Mode::Live => {
+                let mut keys = Vec::with_capacity(c.keys.len());
+                for (k, key) in c.keys.iter().enumerate() {
+                    let source = KeySource::parse(&key.source);
+                    if matches!(source, KeySource::Literal(_))
+                        && environment == Environment::Production
+                    {
+                        return Err(ValidationError::new(
+                            format!("{path}.keys[{k}].source"),
+                            "a literal key is allowed only in development; use env:NAME or file:PATH",
+                        ));
+                    }
+                    if let (Some(from), Some(until)) = (key.valid_from, key.valid_until)
+                        && until < from
+                    {
+                        return Err(ValidationError::new(
+                            format!("{path}.keys[{k}].valid_until"),
+                            format!("is before valid_from ({from})"),
+                        ));
+                    }
+                    keys.push(KeyParams {
+                        source,
+                        valid_from: key.valid_from,
+                        valid_until: key.valid_until,
+                        last_rotated: key.last_rotated,
+                    });
+                }
+                if keys.is_empty() && used.contains(&c.name.as_str()) {
+                    return Err(ValidationError::new(
+                        format!("{path}.keys"),
+                        format!("provider `{}` is live but has no keys", c.name),
+                    ));
+                }
+                (c.base_url.clone(), keys)
+            }
+        };
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(ValidationError::new(
+                format!("{path}.base_url"),
+                format!("`{base_url}` is not an http(s) URL"),
+            ));
+        }
+        out.push(ProviderParams {
+            name: c.name.clone(),
+            dialect: c.dialect,
+            mode,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            auth,
+            headers,
+            rotation_days: c.rotation_days,
+            keys,
+        });
+    }
+    for name in used {
+        if !out.iter().any(|p| p.name == *name) {
+            return Err(ValidationError::new(
+                "providers",
+                format!("targets use provider `{name}`, which is not defined here"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "credentials_tests.rs"]
+mod tests;

@@ -1,0 +1,170 @@
+use super::*;
+
+fn day(s: &str) -> Date {
+    Date::parse(s).unwrap()
+}
+
+fn provider(yaml: &str) -> ProviderConfig {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+const OPENAI: &str = "
+name: openai
+dialect: openai
+base_url: https://api.openai.com/
+fake_base_url: http://127.0.0.1:9001
+rotation_days: 90
+headers: { OpenAI-Organization: org-1 }
+keys:
+  - { source: env:OPENAI_OLD, valid_from: 2026-01-01, valid_until: 2026-12-01, last_rotated: 2026-01-01 }
+  - { source: env:OPENAI_NEW, valid_from: 2026-11-20, last_rotated: 2026-11-20 }
+";
+
+#[test]
+fn secrets_never_print() {
+    let s = Secret::new("sk-live-123456");
+    assert_eq!(format!("{s:?}"), "Secret([redacted])");
+    assert_eq!(s.to_string(), "[redacted]");
+    assert_eq!(serde_json::to_string(&s).unwrap(), "\"[redacted]\"");
+    let source = KeySource::parse("sk-live-123456");
+    assert_eq!(source.to_string(), "literal");
+    assert!(!format!("{source:?}").contains("sk-live"));
+    let p = resolve_providers(
+        &[provider(
+            &OPENAI.replace("env:OPENAI_NEW", "sk-live-123456"),
+        )],
+        Environment::Development,
+        &[],
+    )
+    .unwrap();
+    assert!(!format!("{p:?}").contains("sk-live"), "{p:?}");
+    assert_eq!(s.expose(), "sk-live-123456");
+}
+
+#[test]
+fn dates_parse_and_print() {
+    assert_eq!(day("2026-11-25").to_string(), "2026-11-25");
+    assert_eq!(Date::from_unix(1_795_564_800), day("2026-11-25"));
+    assert_eq!(day("2026-11-25").days_until(day("2026-12-25")), 30);
+    assert!(Date::parse("25/11/2026").is_none());
+}
+
+#[test]
+fn sources_and_auth_styles() {
+    assert_eq!(KeySource::parse("env:X"), KeySource::Env("X".into()));
+    assert_eq!(KeySource::parse("file:/k"), KeySource::File("/k".into()));
+    assert_eq!(
+        AuthStyle::parse("query:key"),
+        Some(AuthStyle::Query("key".into()))
+    );
+    assert_eq!(AuthStyle::parse("telepathy"), None);
+    assert_eq!(
+        AuthStyle::default_for(Dialect::Anthropic),
+        AuthStyle::XApiKey
+    );
+    assert_eq!(
+        default_headers(Dialect::Anthropic)["anthropic-version"],
+        "2023-06-01"
+    );
+}
+
+#[test]
+fn development_uses_fakes_and_mock_keys() {
+    let p =
+        &resolve_providers(&[provider(OPENAI)], Environment::Development, &["openai"]).unwrap()[0];
+    assert_eq!(p.mode, Mode::Fake);
+    assert_eq!(p.base_url, "http://127.0.0.1:9001");
+    assert_eq!(p.keys.len(), 1);
+    assert!(matches!(&p.keys[0].source, KeySource::Literal(s) if s.expose() == "switchyard-dev"));
+    // An explicit override to live in development keeps the live URL and keys.
+    let live = provider(&format!("{OPENAI}mode: live\n"));
+    let p = &resolve_providers(&[live], Environment::Development, &["openai"]).unwrap()[0];
+    assert_eq!(
+        (p.mode, p.base_url.as_str(), p.keys.len()),
+        (Mode::Live, "https://api.openai.com", 2)
+    );
+    assert_eq!(p.headers["OpenAI-Organization"], "org-1");
+}
+
+#[test]
+fn production_rules() {
+    let p =
+        &resolve_providers(&[provider(OPENAI)], Environment::Production, &["openai"]).unwrap()[0];
+    assert_eq!(p.mode, Mode::Live);
+    let literal = provider(&OPENAI.replace("env:OPENAI_NEW", "sk-in-the-file"));
+    let e = resolve_providers(&[literal], Environment::Production, &["openai"]).unwrap_err();
+    assert_eq!(e.path, "providers[0].keys[1].source");
+    assert!(e.message.contains("only in development") && !e.message.contains("sk-in-the-file"));
+    let keyless = provider("name: openai\ndialect: openai\nbase_url: https://api.openai.com\n");
+    let e = resolve_providers(&[keyless], Environment::Production, &["openai"]).unwrap_err();
+    assert!(e.message.contains("no keys"), "{e}");
+    let e = resolve_providers(
+        &[provider(OPENAI)],
+        Environment::Production,
+        &["openai", "anthropic"],
+    )
+    .unwrap_err();
+    assert!(e.message.contains("`anthropic`"), "{e}");
+    let no_fake = provider("name: x\ndialect: gemini\nbase_url: https://g\n");
+    let e = resolve_providers(&[no_fake], Environment::Development, &["x"]).unwrap_err();
+    assert_eq!(e.path, "providers[0].fake_base_url");
+}
+
+#[test]
+fn rotation_states_and_the_active_key() {
+    let p =
+        &resolve_providers(&[provider(OPENAI)], Environment::Production, &["openai"]).unwrap()[0];
+    let (old, new) = (&p.keys[0], &p.keys[1]);
+    // Old key rotated 2026-01-01 with a 90-day period: stale by April.
+    assert_eq!(
+        old.status(day("2026-03-01"), p.rotation_days),
+        KeyStatus::Fresh
+    );
+    assert_eq!(
+        old.status(day("2026-03-25"), p.rotation_days),
+        KeyStatus::DueSoon
+    );
+    assert_eq!(
+        old.status(day("2026-05-01"), p.rotation_days),
+        KeyStatus::Stale
+    );
+    assert_eq!(
+        old.status(day("2026-12-02"), p.rotation_days),
+        KeyStatus::Expired
+    );
+    assert_eq!(
+        new.status(day("2026-11-19"), p.rotation_days),
+        KeyStatus::NotYetValid
+    );
+    assert_eq!(
+        new.status(day("2026-11-25"), p.rotation_days),
+        KeyStatus::Fresh
+    );
+    // Overlap: before the new key starts, the old one; during the overlap, the newer one.
+    assert_eq!(p.active_key(day("2026-11-01"), &[]), Some(0));
+    assert_eq!(p.active_key(day("2026-11-25"), &[]), Some(1));
+    // The new key revoked by a 401: back to the old one while it lasts.
+    assert_eq!(p.active_key(day("2026-11-25"), &[false, true]), Some(0));
+    assert_eq!(p.active_key(day("2026-12-05"), &[false, true]), None);
+}
+
+#[test]
+fn bad_provider_configs() {
+    let e = resolve_providers(
+        &[provider(&format!("{OPENAI}auth: smoke_signals\n"))],
+        Environment::Development,
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "providers[0].auth");
+    let twice = [provider(OPENAI), provider(OPENAI)];
+    assert!(
+        resolve_providers(&twice, Environment::Development, &[])
+            .unwrap_err()
+            .message
+            .contains("twice")
+    );
+    let backwards = provider(&OPENAI.replace("valid_until: 2026-12-01", "valid_until: 2025-12-01"));
+    let e = resolve_providers(&[backwards], Environment::Production, &[]).unwrap_err();
+    assert_eq!(e.path, "providers[0].keys[0].valid_until");
+}
