@@ -176,6 +176,8 @@ pub(super) async fn answer(shared: &Shared, parsed: Parsed) -> Response {
         Verdict::Reset => {
             let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             r.extensions_mut().insert(ResetConnection);
+            // For in-process transports, which see the response but not the connection.
+            header(&mut r, "x-switchyard-reset", "1");
             return r;
         }
         Verdict::Hang => std::future::pending().await,

@@ -1,0 +1,93 @@
+//! A live router over in-process fakes: one provider per dialect.
+#![allow(dead_code, reason = "each test file uses a different part")]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers: a failed setup is a failed test")]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request as HttpRequest;
+use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
+use switchyard_core::request::{Message, Request, Role};
+use switchyard_live::credentials::CredentialStore;
+use switchyard_live::{InProcess, LiveRouter};
+use tower::ServiceExt;
+
+pub const DIALECTS: [(&str, &str); 4] = [
+    ("openai", "openai"),
+    ("anthropic", "anthropic"),
+    ("gemini", "gemini"),
+    ("azure", "azure-openai"),
+];
+
+pub struct Rig {
+    pub router: LiveRouter,
+    /// The fakes' routers, by provider name, for the control API.
+    pub fakes: Vec<(String, axum::Router)>,
+}
+
+pub fn profile(name: &str, dialect: &str) -> switchyard_fake::ProfileParams {
+    let text = format!(
+        "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m-{name}, context_window: 100000 }}\n\
+         latency:\n  first_token: {{ fixed: 100ms }}\n  tokens_per_second: {{ fixed: 100 }}\n\
+         output_tokens: {{ fixed: 10 }}\nkeys: [dev-key]\n"
+    );
+    switchyard_fake::load_profile(&text, "rig.yaml").unwrap()
+}
+
+/// `routes` is the router's YAML `routes:` list; targets are `t-<provider>`.
+pub fn rig(providers: &[(&str, &str)], routes: &str, plan: &str) -> Rig {
+    let mut transport = InProcess::new();
+    let mut fakes = Vec::new();
+    let mut provider_yaml = String::new();
+    let mut targets = String::new();
+    for (name, dialect) in providers {
+        let fake = switchyard_fake::server::router(profile(name, dialect), 1);
+        transport = transport.with(&format!("{name}.fake"), fake.clone());
+        fakes.push(((*name).to_owned(), fake));
+        provider_yaml.push_str(&format!(
+            "  - {{ name: {name}, dialect: {dialect}, base_url: 'https://{name}.example', fake_base_url: 'http://{name}.fake', mock_key: dev-key }}\n"
+        ));
+        targets.push_str(&format!(
+            "  - {{ name: t-{name}, provider: {name}, model: m-{name}, context_window: 100000 }}\n"
+        ));
+    }
+    let configs: Vec<ProviderConfig> = serde_yaml::from_str(&provider_yaml).unwrap();
+    let router_yaml = format!("targets:\n{targets}routes:\n{routes}plan:\n{plan}");
+    let params = switchyard_core::config::load_router(&router_yaml, "rig.yaml").unwrap();
+    let used: Vec<&str> = providers.iter().map(|p| p.0).collect();
+    let resolved = resolve_providers(&configs, Environment::Development, &used).unwrap();
+    let store = CredentialStore::load(
+        resolved,
+        Environment::Development,
+        &used,
+        Date(20_000),
+        &|_| None,
+    )
+    .unwrap();
+    let router = LiveRouter::new(params, store, Arc::new(transport), 7).unwrap();
+    Rig { router, fakes }
+}
+
+impl Rig {
+    pub async fn inject(&self, provider: &str, fault: &str) {
+        let fake = &self.fakes.iter().find(|f| f.0 == provider).unwrap().1;
+        let req = HttpRequest::post("/_fake/faults")
+            .body(Body::from(fault.to_owned()))
+            .unwrap();
+        let resp = fake.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 201, "fault {fault} refused");
+    }
+}
+
+pub fn request(route: &str) -> Request {
+    Request {
+        route: route.to_owned(),
+        messages: vec![Message {
+            role: Role::User,
+            content: "hello there".to_owned(),
+        }],
+        max_tokens: 100,
+        estimated_prompt_tokens: 10,
+        ..Request::default()
+    }
+}
