@@ -3,6 +3,7 @@
 //! `main` only calls [`run`] and exits with its code: 0 everything held, 1 an expectation
 //! failed, 2 bad input or usage.
 
+mod creds;
 mod fake;
 
 use std::io::Write;
@@ -38,10 +39,29 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Credentials of a live config.
+    Creds {
+        #[command(subcommand)]
+        command: CredsCommand,
+    },
     /// Fake providers that speak the vendors' wire formats and misbehave on command.
     Fake {
         #[command(subcommand)]
         command: FakeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CredsCommand {
+    /// Each provider's keys: fresh, due soon, stale or expired, with their sources (never
+    /// the keys).
+    Status {
+        /// A live config (environment, providers, router).
+        #[arg(long)]
+        config: PathBuf,
+        /// Judge as of this date (YYYY-MM-DD) instead of today.
+        #[arg(long)]
+        today: Option<String>,
     },
 }
 
@@ -86,6 +106,9 @@ pub fn run(
     };
     match cli.command {
         Command::Validate { files } => validate(&files, out, err),
+        Command::Creds {
+            command: CredsCommand::Status { config, today },
+        } => creds::status(&config, today.as_deref(), out, err),
         Command::Fake {
             command:
                 FakeCommand::Serve {
@@ -109,11 +132,22 @@ fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 
                 continue;
             }
         };
-        match switchyard_core::config::load_router(&text, &name) {
-            Ok(params) => {
+        let is_live = text.lines().any(|l| l.starts_with("router:"));
+        let loaded = if is_live {
+            switchyard_live::config::load_live(&text, &name).map(|p| (p.router, p.providers.len()))
+        } else {
+            switchyard_core::config::load_router(&text, &name).map(|p| (p, 0))
+        };
+        match loaded {
+            Ok((params, providers)) => {
+                let providers = if is_live {
+                    format!("{providers} providers, ")
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     out,
-                    "{name}: ok ({} targets, {} routes, {} rules)",
+                    "{name}: ok ({providers}{} targets, {} routes, {} rules)",
                     params.targets.len(),
                     params.routes.len(),
                     params.rules.len()

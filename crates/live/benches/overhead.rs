@@ -1,1 +1,96 @@
-fn main() {}
+//! The live driver's own latency: a request through `LiveRouter::chat` versus the same HTTP
+//! request sent directly with the same pooled client, both to one zero-latency fake on
+//! loopback (both read and decode the reply). The difference of the medians is what the
+//! router adds.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "bench setup")]
+
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http_body_util::BodyExt;
+use switchyard_core::credentials::{
+    AuthStyle, Date, Environment, ProviderConfig, Secret, resolve_providers,
+};
+use switchyard_core::dialect::Dialect;
+use switchyard_core::request::{Message, Request, Role};
+use switchyard_live::adapter::{Endpoint, build};
+use switchyard_live::credentials::CredentialStore;
+use switchyard_live::{HttpClient, LiveRouter, Transport};
+
+const PROFILE: &str = "name: zero\ndialect: openai\nmodels:\n  - { name: zero-1 }\nlatency:\n  first_token: { fixed: 0ms }\n  tokens_per_second: { fixed: 1000000000000 }\noutput_tokens: { fixed: 16 }\n";
+
+fn overhead(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fake = switchyard_fake::server::router(
+            switchyard_fake::load_profile(PROFILE, "zero.yaml").unwrap(),
+            1,
+        );
+        tokio::spawn(switchyard_fake::server::serve(
+            listener,
+            fake,
+            std::future::pending(),
+        ));
+        url
+    });
+    let client = HttpClient::new();
+    let providers: Vec<ProviderConfig> = serde_yaml::from_str(&format!(
+        "- {{ name: zero, dialect: openai, base_url: 'https://x', fake_base_url: '{url}' }}\n"
+    ))
+    .unwrap();
+    let store = CredentialStore::load(
+        resolve_providers(&providers, Environment::Development, &["zero"]).unwrap(),
+        Environment::Development,
+        &["zero"],
+        Date(20_000),
+        &|_| None,
+    )
+    .unwrap();
+    let yaml = "targets:\n  - { name: z, provider: zero, model: zero-1 }\nroutes:\n  - { name: r, policy: static, targets: [z] }\n";
+    let params = switchyard_core::config::load_router(yaml, "b.yaml").unwrap();
+    let router =
+        rt.block_on(async { LiveRouter::new(params, store, Arc::new(client.clone()), 1).unwrap() });
+    let request = Request {
+        route: "r".into(),
+        messages: vec![Message {
+            role: Role::User,
+            content: "hello".into(),
+        }],
+        max_tokens: 16,
+        estimated_prompt_tokens: 5,
+        ..Request::default()
+    };
+    let key = Secret::new("switchyard-dev");
+    let headers = std::collections::BTreeMap::new();
+    let endpoint = Endpoint {
+        dialect: Dialect::Openai,
+        base_url: &url,
+        model: "zero-1",
+        auth: &AuthStyle::Bearer,
+        headers: &headers,
+        key: &key,
+    };
+    let mut group = c.benchmark_group("overhead");
+    group.bench_function("direct_http", |b| {
+        b.to_async(&rt).iter(|| async {
+            let response = client.send(build(&endpoint, &request)).await.unwrap();
+            // What any client does with the reply: read it and decode it.
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            switchyard_live::adapter::decode(Dialect::Openai, &body).unwrap()
+        })
+    });
+    group.bench_function("live_router", |b| {
+        b.to_async(&rt)
+            .iter(|| async { router.chat(request.clone()).await.expect("reply") })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, overhead);
+criterion_main!(benches);

@@ -200,19 +200,24 @@ async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
 
 /// Serves `app` on `listener` until `shutdown` completes. HTTP/1.1 with keep-alive; a
 /// response marked [`ResetConnection`] closes its connection before any byte is written.
+/// On shutdown, open connections finish their current request (for at most a second: a
+/// hanging request is cut) and close.
 pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let (stream, _peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
                 Err(_) => continue,
             },
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        tokio::spawn(async move {
+        let mut closing = closing_rx.clone();
+        connections.spawn(async move {
             let service = hyper::service::service_fn(
                 move |request: hyper::Request<hyper::body::Incoming>| {
                     let app = app.clone();
@@ -229,11 +234,31 @@ pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: impl Futu
                 },
             );
             let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
-                .serve_connection(io, service)
-                .await;
+                .serve_connection(io, service);
+            tokio::pin!(conn);
+            let closed = async move {
+                let _ = closing.wait_for(|c| *c).await;
+            };
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = closed => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
         });
+        // Reap finished connections so the set does not grow with the run.
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = closing_tx.send(true);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(1), drain)
+        .await
+        .is_err()
+    {
+        connections.abort_all();
     }
 }
 

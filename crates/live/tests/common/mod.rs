@@ -1,6 +1,10 @@
 //! A live router over in-process fakes: one provider per dialect.
 #![allow(dead_code, reason = "each test file uses a different part")]
-#![allow(clippy::unwrap_used, clippy::panic, reason = "test helpers: a failed setup is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failed setup is a failed test"
+)]
 
 use std::sync::Arc;
 

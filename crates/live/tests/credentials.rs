@@ -1,0 +1,61 @@
+//! Keys in a running router: revocation on 401, and no key anywhere it could leak.
+
+mod common;
+
+use std::sync::Arc;
+
+use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
+use switchyard_core::outcome::ErrorKind;
+use switchyard_live::credentials::CredentialStore;
+use switchyard_live::{InProcess, LiveRouter};
+
+const SECRET: &str = "sk-secret-must-never-print-4242";
+
+#[tokio::test(start_paused = true)]
+async fn a_revoked_key_is_taken_out_of_use_and_never_printed() {
+    let fake = switchyard_fake::server::router(common::profile("openai", "openai"), 1);
+    let transport = InProcess::new().with("openai.fake", fake);
+    // Two keys: the newer is not accepted by the provider (revoked upstream); the older is.
+    let providers: Vec<ProviderConfig> = serde_yaml::from_str(&format!(
+        "- name: openai\n  dialect: openai\n  base_url: http://openai.fake\n  mode: live\n  keys:\n    \
+         - {{ source: dev-key, valid_from: 2020-01-01 }}\n    - {{ source: {SECRET}, valid_from: 2021-01-01 }}\n"
+    ))
+    .unwrap();
+    let resolved = resolve_providers(&providers, Environment::Development, &["openai"]).unwrap();
+    let store = CredentialStore::load(
+        resolved,
+        Environment::Development,
+        &["openai"],
+        Date(20_000),
+        &|_| None,
+    )
+    .unwrap();
+    let router_yaml = "targets:\n  - { name: t-openai, provider: openai, model: m-openai }\nroutes:\n  - { name: solo, policy: static, targets: [t-openai] }\n";
+    let params = switchyard_core::config::load_router(router_yaml, "r.yaml").unwrap();
+    let router = LiveRouter::new(params, store, Arc::new(transport), 1).unwrap();
+
+    let err = router.chat(common::request("solo")).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Unauthorized));
+    let revocations = router.credentials().revocations();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].source, "literal");
+    // The next request uses the other key and succeeds.
+    let reply = router.chat(common::request("solo")).await.unwrap();
+    assert_eq!(reply.usage.completion_tokens, 10);
+
+    // Nowhere a person or a tool could read it: errors, debug output, snapshots, telemetry,
+    // status reports.
+    let texts = [
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{router:?}"),
+        format!("{:?}", router.telemetry()),
+        serde_json::to_string(&router.snapshot()).unwrap(),
+        serde_json::to_string(&router.credentials().status(Date(20_000))).unwrap(),
+        serde_json::to_string(&revocations).unwrap(),
+        format!("{:?}", router.credentials()),
+    ];
+    for text in texts {
+        assert!(!text.contains(SECRET), "leaked: {text}");
+    }
+}
