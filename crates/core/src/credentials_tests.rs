@@ -172,7 +172,11 @@ fn bad_provider_configs() {
 #[test]
 fn a_panic_that_formats_a_secret_does_not_show_it() {
     let s = Secret::new("sk-panic-secret");
-    let payload = std::panic::catch_unwind(|| panic!("request failed with {s:?} / {s}")).unwrap_err();
+    let payload =
+        std::panic::catch_unwind(|| panic!("request failed with {s:?} / {s}")).unwrap_err();
     let message = payload.downcast_ref::<String>().unwrap();
-    assert!(message.contains("[redacted]") && !message.contains("sk-panic-secret"), "{message}");
+    assert!(
+        message.contains("[redacted]") && !message.contains("sk-panic-secret"),
+        "{message}"
+    );
 }
