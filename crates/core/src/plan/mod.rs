@@ -143,6 +143,10 @@ impl Plan {
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
+    /// The request's estimated prompt tokens and its `max_tokens`.
+    pub fn traits(&self) -> (u32, u32) {
+        (self.prompt_tokens, self.max_tokens)
+    }
     /// Attempts sent so far.
     pub fn attempts(&self) -> usize {
         usize::from(self.len)

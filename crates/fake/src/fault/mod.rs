@@ -31,6 +31,10 @@ use switchyard_core::time::{Duration, Instant};
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FaultConfig {
+    /// A name for reports and expectations (`primary-outage`): its window becomes the phases
+    /// `before:NAME`, `during:NAME` and `after:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub kind: FaultKindName,
     /// `http`: the status to answer with.
     #[serde(default, skip_serializing_if = "Option::is_none")]

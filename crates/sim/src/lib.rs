@@ -1,0 +1,521 @@
+//! `switchyard-sim`: the discrete-event driver.
+//!
+//! The routing core and the fakes' behaviour model run in virtual time: an event queue
+//! ordered by (time, sequence) holds arrivals, attempt completions, first tokens, plan timers
+//! and operator actions; the loop pops the earliest, advances the virtual clock to it and
+//! lets the core decide. No sockets, no tokio, no clock: hours of traffic take seconds, and a
+//! seed reproduces a run exactly. Memory holds only requests in flight, the event queue and
+//! fixed-size telemetry, so it does not grow with simulated duration.
+//!
+//! An attempt's fate is decided when it is sent, from the fake's verdict: when its first
+//! token arrives, when it ends, and how (timeouts are applied here exactly as the live driver
+//! applies them).
+
+pub mod traffic;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use switchyard_core::id::TargetId;
+use switchyard_core::outcome::{AttemptReport, ErrorKind, FinalOutcome, Outcome};
+use switchyard_core::overrides::Override;
+use switchyard_core::plan::{Action, AttemptId, MAX_ATTEMPTS, Plan};
+use switchyard_core::rng::Rng;
+use switchyard_core::router::{Router, RouterParams};
+use switchyard_core::time::{Duration, Instant};
+use switchyard_fake::{FakeRequest, Model, ProfileParams, StreamFault, Verdict};
+
+use traffic::{Generator, TrafficParams};
+
+/// A fake provider in the simulation.
+#[derive(Clone, Debug)]
+pub struct SimProvider {
+    pub name: String,
+    pub profile: ProfileParams,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimParams {
+    pub router: RouterParams,
+    /// By the name the router's targets use for their provider.
+    pub providers: Vec<SimProvider>,
+    pub traffic: TrafficParams,
+    /// Operator actions, in time order.
+    pub operator: Vec<(Instant, Override)>,
+    pub duration: Duration,
+    pub seed: u64,
+    /// How long an error or a reset takes to come back.
+    pub network_delay: Duration,
+}
+
+/// One finished request, for the observer.
+#[derive(Debug)]
+pub struct Finished<'a> {
+    pub class: usize,
+    /// When it was meant to be sent (its arrival).
+    pub start: Instant,
+    pub end: Instant,
+    pub outcome: FinalOutcome,
+    /// The request's plan: `history()` lists its attempts.
+    pub plan: &'a Plan,
+    /// From the start to the first token the caller saw.
+    pub first_token: Option<Duration>,
+    pub stream: bool,
+    /// Cost of every attempt, and of those that did not serve the reply.
+    pub cost: f64,
+    pub wasted_cost: f64,
+}
+
+/// Gets every finished request.
+pub trait Observer {
+    fn finished(&mut self, request: &Finished<'_>);
+}
+
+/// What a run leaves behind.
+#[derive(Debug)]
+pub struct SimOutcome {
+    pub router: Router,
+    pub requests: u64,
+    pub events: u64,
+    /// Virtual time when the last request finished.
+    pub end: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Operator,
+    AttemptDone,
+    FirstToken,
+    Timer,
+    Arrival,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Event {
+    at: Instant,
+    seq: u64,
+    kind: Kind,
+    slot: u32,
+    generation: u32,
+    attempt: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    report: AttemptReport,
+    first_token_at: Option<Instant>,
+    cost: f64,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    plan: Plan,
+    class: usize,
+    start: Instant,
+    stream: bool,
+    pending: [Option<Pending>; MAX_ATTEMPTS],
+    timer_at: Option<Instant>,
+    first_token: Option<Instant>,
+    cost: f64,
+    wasted: f64,
+}
+
+struct Sim<'a, O> {
+    params: &'a SimParams,
+    router: Router,
+    models: Vec<Model>,
+    provider_rngs: Vec<Rng>,
+    /// Per target: which provider model serves it.
+    target_provider: Vec<usize>,
+    queue: BinaryHeap<Reverse<Event>>,
+    seq: u64,
+    slots: Vec<Option<InFlight>>,
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    observer: &'a mut O,
+    requests: u64,
+    events: u64,
+    now: Instant,
+}
+
+/// Why a simulation could not start.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SetupError(pub String);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// Runs a simulation to its end: arrivals stop at `duration`; requests in flight then finish.
+pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutcome, SetupError> {
+    let mut target_provider = Vec::with_capacity(params.router.targets.len());
+    for t in &params.router.targets {
+        let name = params.router.providers.name(t.provider.index() as u32);
+        let p = params
+            .providers
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| {
+                SetupError(format!(
+                    "target `{}` uses provider `{name}`, which the scenario does not define",
+                    t.name
+                ))
+            })?;
+        if params.providers[p].profile.model(&t.model).is_none() {
+            return Err(SetupError(format!(
+                "target `{}` asks provider `{name}` for model `{}`, which its profile does not serve",
+                t.name, t.model
+            )));
+        }
+        target_provider.push(p);
+    }
+    let mut sim = Sim {
+        params,
+        router: Router::new(params.router.clone(), Rng::substream(params.seed, "router")),
+        models: params
+            .providers
+            .iter()
+            .map(|p| Model::new(p.profile.clone()))
+            .collect(),
+        provider_rngs: params
+            .providers
+            .iter()
+            .map(|p| Rng::substream(params.seed, &format!("provider/{}", p.name)))
+            .collect(),
+        target_provider,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        slots: Vec::new(),
+        generations: Vec::new(),
+        free: Vec::new(),
+        observer,
+        requests: 0,
+        events: 0,
+        now: Instant::ZERO,
+    };
+    let mut generator = Generator::new(&params.traffic, params.seed);
+    for (i, (at, _)) in params.operator.iter().enumerate() {
+        sim.push(*at, Kind::Operator, i as u32, 0, 0);
+    }
+    let first = generator.next_arrival(&params.traffic.arrival, Instant::ZERO, params.duration);
+    sim.push(first, Kind::Arrival, 0, 0, 0);
+    let end_of_arrivals = Instant::ZERO + params.duration;
+    while let Some(Reverse(event)) = sim.queue.pop() {
+        sim.now = event.at;
+        sim.events += 1;
+        match event.kind {
+            Kind::Arrival => {
+                if event.at >= end_of_arrivals
+                    || params
+                        .traffic
+                        .max_requests
+                        .is_some_and(|n| sim.requests >= n)
+                {
+                    continue;
+                }
+                let (class, request) = generator.draw();
+                let stream = request.stream;
+                let plan = sim.router.begin(request, event.at);
+                sim.requests += 1;
+                let slot = sim.alloc(InFlight {
+                    plan,
+                    class,
+                    start: event.at,
+                    stream,
+                    pending: [None; MAX_ATTEMPTS],
+                    timer_at: None,
+                    first_token: None,
+                    cost: 0.0,
+                    wasted: 0.0,
+                });
+                sim.drive(slot);
+                let next =
+                    generator.next_arrival(&params.traffic.arrival, event.at, params.duration);
+                sim.push(next, Kind::Arrival, 0, 0, 0);
+            }
+            Kind::Operator => {
+                let (_, command) = params.operator[event.slot as usize];
+                sim.router.apply(command, event.at);
+            }
+            Kind::AttemptDone | Kind::FirstToken | Kind::Timer => {
+                if sim.generations.get(event.slot as usize) != Some(&event.generation) {
+                    continue; // the request already finished
+                }
+                sim.wake(event);
+            }
+        }
+    }
+    Ok(SimOutcome {
+        router: sim.router,
+        requests: sim.requests,
+        events: sim.events,
+        end: sim.now,
+    })
+}
+
+impl<O: Observer> Sim<'_, O> {
+    fn push(&mut self, at: Instant, kind: Kind, slot: u32, generation: u32, attempt: u8) {
+        self.seq += 1;
+        self.queue.push(Reverse(Event {
+            at,
+            seq: self.seq,
+            kind,
+            slot,
+            generation,
+            attempt,
+        }));
+    }
+
+    fn alloc(&mut self, request: InFlight) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(request);
+                slot
+            }
+            None => {
+                self.slots.push(Some(request));
+                self.generations.push(0);
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn wake(&mut self, event: Event) {
+        let slot = event.slot;
+        let now = self.now;
+        let Some(r) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        match event.kind {
+            Kind::FirstToken => {
+                if r.first_token.is_none() {
+                    r.first_token = Some(now);
+                }
+                self.router
+                    .first_token(&mut r.plan, AttemptId(event.attempt));
+                return;
+            }
+            Kind::AttemptDone => {
+                let Some(p) = r.pending[usize::from(event.attempt)].take() else {
+                    return;
+                };
+                if p.report.outcome.is_success() {
+                    r.cost += p.cost;
+                    if r.first_token.is_none() {
+                        r.first_token = p.first_token_at;
+                    }
+                } else {
+                    r.cost += p.cost;
+                    r.wasted += p.cost;
+                }
+                self.router
+                    .record(&mut r.plan, AttemptId(event.attempt), p.report, now);
+            }
+            Kind::Timer => {
+                if r.timer_at == Some(now) {
+                    r.timer_at = None;
+                }
+            }
+            Kind::Arrival | Kind::Operator => {}
+        }
+        self.drive(slot);
+    }
+
+    /// Loops on the plan until it needs to wait.
+    fn drive(&mut self, slot: u32) {
+        let now = self.now;
+        loop {
+            let Some(r) = self.slots[slot as usize].as_mut() else {
+                return;
+            };
+            match self.router.next(&mut r.plan, now) {
+                Action::Send {
+                    attempt,
+                    target,
+                    timeout,
+                    first_token_timeout,
+                    ..
+                } => {
+                    let (prompt, max_tokens) = r.plan.traits();
+                    let stream = r.stream;
+                    let pending = self.attempt(
+                        target,
+                        prompt,
+                        max_tokens,
+                        stream,
+                        timeout,
+                        first_token_timeout,
+                    );
+                    let generation = self.generations[slot as usize];
+                    let Some(r) = self.slots[slot as usize].as_mut() else {
+                        return;
+                    };
+                    r.pending[usize::from(attempt.0)] = Some(pending);
+                    let done_at = now + pending.report.latency;
+                    if let Some(ft) = pending.first_token_at.filter(|&ft| ft < done_at) {
+                        self.push(ft, Kind::FirstToken, slot, generation, attempt.0);
+                    }
+                    self.push(done_at, Kind::AttemptDone, slot, generation, attempt.0);
+                }
+                Action::Wait { until } => {
+                    if r.timer_at != Some(until) {
+                        r.timer_at = Some(until);
+                        let generation = self.generations[slot as usize];
+                        self.push(until, Kind::Timer, slot, generation, 0);
+                    }
+                    return;
+                }
+                Action::Await => return,
+                Action::Finish(outcome) => {
+                    self.finish(slot, outcome);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Asks the provider's model what happens to this attempt, and turns the verdict into
+    /// when it ends and how, under the attempt's timeouts.
+    fn attempt(
+        &mut self,
+        target: TargetId,
+        prompt_tokens: u32,
+        max_tokens: u32,
+        stream: bool,
+        timeout: Duration,
+        first_token_timeout: Option<Duration>,
+    ) -> Pending {
+        let now = self.now;
+        let p = self.target_provider[target.index()];
+        let t = &self.params.router.targets[target.index()];
+        let request = FakeRequest {
+            model: &t.model,
+            prompt_tokens,
+            max_tokens,
+            stream,
+        };
+        let answer = self.models[p].respond(&request, now, &mut self.provider_rngs[p]);
+        let net = self.params.network_delay;
+        let ttft_limit = first_token_timeout.map_or(timeout, |f| f.min(timeout));
+        let fail = |kind: ErrorKind, after: Duration, retry_after| Pending {
+            report: AttemptReport::new(Outcome::Error { kind, retry_after }, after),
+            first_token_at: None,
+            cost: 0.0,
+        };
+        let mut pending = match answer.verdict {
+            Verdict::Error {
+                kind, retry_after, ..
+            } => fail(kind, net.min(ttft_limit), retry_after),
+            Verdict::Reset => fail(ErrorKind::ConnectFailed, net.min(ttft_limit), None),
+            Verdict::Hang => fail(ErrorKind::Timeout, ttft_limit, None),
+            Verdict::MalformedJson => fail(ErrorKind::MalformedResponse, net.min(ttft_limit), None),
+            Verdict::Reply(reply) => {
+                let first = reply.first_token + net;
+                let total = reply.total() + net;
+                let token_at = |n: u32| first + reply.token_interval.saturating_mul(u64::from(n));
+                // Non-streaming replies show their first token with the whole body.
+                let visible_first = if stream { first } else { total };
+                if visible_first > ttft_limit && (stream || first > ttft_limit) {
+                    fail(ErrorKind::Timeout, ttft_limit, None)
+                } else {
+                    let usage_out = reply.output_tokens;
+                    let delivered = |n: u32, kind: ErrorKind, at: Duration| Pending {
+                        report: AttemptReport {
+                            first_token: Some(first),
+                            completion_tokens: n,
+                            prompt_tokens: reply.prompt_tokens,
+                            delivered_tokens: true,
+                            ..AttemptReport::new(Outcome::error(kind), at)
+                        },
+                        first_token_at: Some(now + first),
+                        cost: 0.0,
+                    };
+                    let fault = if stream { reply.stream_fault } else { None };
+                    match fault {
+                        Some(StreamFault::Cut { after_tokens: 0 }) => {
+                            fail(ErrorKind::StreamInterrupted, first, None)
+                        }
+                        Some(StreamFault::MalformedChunk { after_tokens: 0 }) => {
+                            fail(ErrorKind::MalformedResponse, first, None)
+                        }
+                        Some(StreamFault::Stall {
+                            after_tokens: 0, ..
+                        }) => fail(ErrorKind::Timeout, ttft_limit, None),
+                        Some(StreamFault::Cut { after_tokens: n })
+                        | Some(StreamFault::MalformedChunk { after_tokens: n })
+                            if n < usage_out =>
+                        {
+                            delivered(n, ErrorKind::StreamInterrupted, token_at(n).min(timeout))
+                        }
+                        Some(StreamFault::Stall {
+                            after_tokens: n, ..
+                        }) if n < usage_out => delivered(n, ErrorKind::StreamInterrupted, timeout),
+                        Some(StreamFault::MissingDone) => {
+                            delivered(usage_out, ErrorKind::StreamInterrupted, total.min(timeout))
+                        }
+                        _ if total > timeout => {
+                            if stream {
+                                delivered(usage_out, ErrorKind::StreamInterrupted, timeout)
+                            } else {
+                                fail(ErrorKind::Timeout, timeout, None)
+                            }
+                        }
+                        _ => Pending {
+                            report: AttemptReport {
+                                outcome: Outcome::Success,
+                                latency: total,
+                                first_token: Some(visible_first),
+                                prompt_tokens: reply.prompt_tokens,
+                                completion_tokens: usage_out,
+                                delivered_tokens: stream,
+                            },
+                            first_token_at: Some(now + visible_first),
+                            cost: 0.0,
+                        },
+                    }
+                }
+            }
+        };
+        pending.cost = t.price.cost(switchyard_core::request::Usage {
+            prompt_tokens: pending.report.prompt_tokens,
+            completion_tokens: pending.report.completion_tokens,
+        });
+        pending
+    }
+
+    fn finish(&mut self, slot: u32, outcome: FinalOutcome) {
+        let now = self.now;
+        let Some(mut r) = self.slots[slot as usize].take() else {
+            return;
+        };
+        // Attempts still in flight lost (a hedge): cancel them now.
+        for (i, p) in r.pending.iter_mut().enumerate() {
+            if p.take().is_some() {
+                let sent_at = r.plan.history().nth(i).map_or(now, |a| a.started);
+                let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(sent_at));
+                self.router
+                    .record(&mut r.plan, AttemptId(i as u8), report, now);
+            }
+        }
+        self.observer.finished(&Finished {
+            class: r.class,
+            start: r.start,
+            end: now,
+            outcome,
+            plan: &r.plan,
+            first_token: r.first_token.map(|ft| ft.saturating_since(r.start)),
+            stream: r.stream,
+            cost: r.cost,
+            wasted_cost: r.wasted,
+        });
+        self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
+        self.free.push(slot);
+    }
+}
+
+#[cfg(test)]
+mod tests;

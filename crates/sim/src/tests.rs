@@ -1,0 +1,204 @@
+use super::*;
+use switchyard_core::request::Capabilities;
+use switchyard_fake::distribution::Distribution;
+use traffic::{Arrival, ClassParams};
+
+fn profile(name: &str, faults: &str) -> ProfileParams {
+    let text = format!(
+        "name: {name}\ndialect: openai\nmodels:\n  - {{ name: m, context_window: 100000, price: {{ input: 1, output: 2 }} }}\n\
+         latency:\n  first_token: {{ lognormal: {{ p50: 300ms, p99: 1500ms }} }}\n  tokens_per_second: {{ fixed: 100 }}\n\
+         output_tokens: {{ fixed: 20 }}\n{faults}"
+    );
+    switchyard_fake::load_profile(&text, "p.yaml").unwrap()
+}
+
+fn params(routes: &str, faults_a: &str, rate: f64, secs: u64) -> SimParams {
+    let yaml = format!(
+        "targets:\n  - {{ name: a, provider: pa, model: m, price: {{ input: 1, output: 2 }} }}\n  - {{ name: b, provider: pb, model: m }}\n\
+         routes:\n{routes}plan: {{ max_attempts: 3, attempt_timeout: 10s, deadline: 30s }}\n"
+    );
+    let class = |name: &str, weight: f64, stream: f64| ClassParams {
+        name: name.into(),
+        weight,
+        route: "r".into(),
+        task: None,
+        prompt_tokens: Distribution::Fixed(200.0),
+        max_tokens: 100,
+        stream,
+        needs: Capabilities::NONE,
+    };
+    SimParams {
+        router: switchyard_core::config::load_router(&yaml, "r.yaml").unwrap(),
+        providers: vec![
+            SimProvider {
+                name: "pa".into(),
+                profile: profile("pa", faults_a),
+            },
+            SimProvider {
+                name: "pb".into(),
+                profile: profile("pb", ""),
+            },
+        ],
+        traffic: TrafficParams {
+            arrival: Arrival::Poisson { rate },
+            classes: vec![class("chat", 30.0, 1.0), class("docs", 70.0, 0.0)],
+            max_requests: None,
+        },
+        operator: Vec::new(),
+        duration: Duration::from_secs(secs),
+        seed: 9,
+        network_delay: Duration::from_millis(2),
+    }
+}
+
+#[derive(Default, Debug, PartialEq)]
+struct Tally {
+    requests: u64,
+    served: [u64; 2],
+    failed: u64,
+    attempts: u64,
+    classes: [u64; 2],
+    latency_ms: u64,
+}
+
+impl Observer for Tally {
+    fn finished(&mut self, r: &Finished<'_>) {
+        self.requests += 1;
+        self.classes[r.class] += 1;
+        self.attempts += r.plan.history().count() as u64;
+        self.latency_ms += r.end.saturating_since(r.start).as_millis();
+        match r.outcome {
+            FinalOutcome::Served(t) => self.served[t.index()] += 1,
+            FinalOutcome::Failed(_) => self.failed += 1,
+        }
+    }
+}
+
+const SPLIT: &str = "  - { name: r, policy: weighted, targets: [a, b], weights: [30, 70] }\n";
+
+#[test]
+fn every_request_is_accounted_for_and_the_split_holds() {
+    let mut tally = Tally::default();
+    let out = run(&params(SPLIT, "", 50.0, 600), &mut tally).unwrap();
+    assert_eq!(tally.requests, out.requests);
+    assert_eq!(
+        tally.served[0] + tally.served[1] + tally.failed,
+        tally.requests
+    );
+    assert_eq!(tally.failed, 0);
+    let share = tally.served[0] as f64 / tally.requests as f64;
+    assert!((share - 0.3).abs() < 0.02, "{share}");
+    assert!(
+        (29_000..31_000).contains(&tally.requests),
+        "{}",
+        tally.requests
+    );
+    let tel = out.router.telemetry();
+    assert_eq!(
+        tel.routes[0].requests, tally.requests,
+        "the core counted the same requests"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run_and_another_seed_another() {
+    let run_with = |seed| {
+        let mut p = params(
+            SPLIT,
+            "faults:\n  - { kind: http, status: 503, rate: 0.1 }\n",
+            50.0,
+            120,
+        );
+        p.seed = seed;
+        let mut tally = Tally::default();
+        let out = run(&p, &mut tally).unwrap();
+        (tally, out.events)
+    };
+    assert_eq!(run_with(1), run_with(1));
+    assert_ne!(run_with(1), run_with(2));
+}
+
+#[test]
+fn an_outage_fails_over_and_the_breaker_opens() {
+    let routes = "  - { name: r, policy: priority, tiers: [[a], [b]] }\n";
+    let faults = "faults:\n  - { name: outage, kind: http, status: 503, at: 60s, for: 60s }\n";
+    let mut tally = Tally::default();
+    let out = run(&params(routes, faults, 50.0, 180), &mut tally).unwrap();
+    assert_eq!(tally.failed, 0, "every request fails over: {tally:?}");
+    assert!(
+        tally.served[1] > 2_500,
+        "the standby served the outage: {tally:?}"
+    );
+    let opened = out.router.telemetry().events.events().iter().any(|e| {
+        matches!(
+            e.kind,
+            switchyard_core::telemetry::EventKind::Breaker {
+                to: switchyard_core::health::BreakerState::Open { .. },
+                ..
+            }
+        )
+    });
+    assert!(opened);
+    // After the outage the primary takes the traffic back.
+    let series = out.router.telemetry().targets[0].series.points();
+    assert!(series[170].successes > 30, "{:?}", series[170]);
+}
+
+#[test]
+fn hangs_cost_their_timeout_and_hedges_are_cancelled() {
+    let routes = "  - { name: r, policy: priority, tiers: [[a], [b]] }\n";
+    let faults = "faults:\n  - { kind: hang, rate: 0.5 }\n";
+    let mut p = params(routes, faults, 5.0, 120);
+    p.router.plan.hedge_after = Some(Duration::from_secs(2));
+    p.router.targets[0].breaker.consecutive_failures = 0;
+    p.router.targets[0].breaker.min_calls = 100_000;
+    let mut tally = Tally::default();
+    let out = run(&p, &mut tally).unwrap();
+    assert_eq!(tally.failed, 0);
+    let tel = out.router.telemetry();
+    assert!(tel.targets[1].hedges > 100, "{}", tel.targets[1].hedges);
+    let cancelled = tel.targets[0].cancelled + tel.targets[1].cancelled;
+    assert_eq!(
+        cancelled, tel.targets[1].hedges,
+        "every hedged request cancels its loser"
+    );
+    assert_eq!(
+        out.router
+            .health(switchyard_core::id::TargetId::new(0))
+            .in_flight,
+        0
+    );
+}
+
+#[test]
+fn operator_actions_apply_at_their_time() {
+    let mut p = params(SPLIT, "", 20.0, 120);
+    p.operator = vec![(
+        Instant::ZERO + Duration::from_secs(60),
+        Override::Drain(TargetId::new(0)),
+    )];
+    let mut tally = Tally::default();
+    let out = run(&p, &mut tally).unwrap();
+    let series = out.router.telemetry().targets[0].series.points();
+    assert!(series[30].attempts > 0 && series.iter().skip(61).all(|s| s.attempts == 0));
+}
+
+#[test]
+fn unknown_providers_and_models_are_refused() {
+    let mut p = params(SPLIT, "", 1.0, 1);
+    p.providers.pop();
+    assert!(
+        run(&p, &mut Tally::default())
+            .unwrap_err()
+            .0
+            .contains("provider `pb`")
+    );
+    let mut p = params(SPLIT, "", 1.0, 1);
+    p.router.targets[0].model = "nope".into();
+    assert!(
+        run(&p, &mut Tally::default())
+            .unwrap_err()
+            .0
+            .contains("model `nope`")
+    );
+}
