@@ -32,6 +32,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run scenarios: replay their traffic against misbehaving fakes, check expectations,
+    /// write reports (exit 0 all held, 1 one failed, 2 bad input).
+    Run {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// `sim` (virtual time, the default) or `live` (fakes on loopback, real time).
+        #[arg(long, default_value = "sim")]
+        mode: String,
+        /// Overrides each scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write (each scenario in its own folder); default reports/.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check router config files: parse, validate, and report every error with its file,
     /// line, column and field.
     Validate {
@@ -105,6 +121,12 @@ pub fn run(
         }
     };
     match cli.command {
+        Command::Run {
+            scenarios,
+            mode,
+            seed,
+            out: dir,
+        } => run_scenarios(&scenarios, &mode, seed, dir, out, err),
         Command::Validate { files } => validate(&files, out, err),
         Command::Creds {
             command: CredsCommand::Status { config, today },
@@ -118,6 +140,58 @@ pub fn run(
                 },
         } => fake::serve(&profiles, listen, seed, out, err),
     }
+}
+
+fn run_scenarios(
+    scenarios: &[PathBuf],
+    mode: &str,
+    seed: Option<u64>,
+    dir: Option<PathBuf>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let mode = match mode {
+        "sim" => switchyard_runner::Mode::Sim,
+        "live" => switchyard_runner::Mode::Live,
+        other => {
+            let _ = writeln!(err, "--mode `{other}`: use sim or live");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let mut code = EXIT_OK;
+    for path in scenarios {
+        let name = path
+            .file_stem()
+            .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+        let options = switchyard_runner::RunOptions {
+            mode,
+            seed,
+            out: dir.as_ref().map(|d| d.join(&name)),
+            live_duration: None,
+        };
+        match switchyard_runner::run(path, &options) {
+            Ok(outcome) => {
+                let _ = write!(
+                    out,
+                    "{}",
+                    switchyard_runner::report::summary(&outcome.report)
+                );
+                let _ = writeln!(
+                    out,
+                    "  report: {}",
+                    outcome.dir.join("report.json").display()
+                );
+                if !outcome.report.passed && code == EXIT_OK {
+                    code = EXIT_FAILED;
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(err, "{e}");
+                code = EXIT_BAD_INPUT;
+            }
+        }
+    }
+    code
 }
 
 fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 {

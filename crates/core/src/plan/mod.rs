@@ -137,6 +137,11 @@ impl Plan {
     pub fn route(&self) -> Option<RouteId> {
         self.route
     }
+    /// The route the request resolved to at the start (before any fallback): its telemetry
+    /// is counted there.
+    pub fn home_route(&self) -> Option<RouteId> {
+        self.home_route
+    }
     pub fn started(&self) -> Instant {
         self.started
     }

@@ -177,6 +177,8 @@ impl RouteStats {
 
 #[derive(Clone, Debug)]
 pub struct Telemetry {
+    /// Width of every series point, shared so that series line up.
+    series_width: u64,
     pub targets: Vec<TargetStats>,
     pub routes: Vec<RouteStats>,
     /// Requests whose route was unknown (no route to count them under).
@@ -187,11 +189,17 @@ pub struct Telemetry {
 impl Telemetry {
     pub fn new(targets: usize, routes: usize) -> Self {
         Telemetry {
+            series_width: 1,
             targets: vec![TargetStats::default(); targets],
             routes: vec![RouteStats::default(); routes],
             unrouted: RouteStats::default(),
             events: EventLog::default(),
         }
+    }
+
+    /// Seconds each series point covers (the same for every series).
+    pub fn series_width(&self) -> u64 {
+        self.series_width
     }
 
     pub(crate) fn attempt_sent(&mut self, target: TargetId, hedge: bool) {
@@ -207,8 +215,9 @@ impl Telemetry {
         cost: f64,
         now: Instant,
     ) {
+        self.series_width = series::width_for(now.second(), self.series_width);
         let t = &mut self.targets[target.index()];
-        let point = t.series.at(now.second());
+        let point = t.series.at(now.second(), self.series_width);
         point.attempts += 1;
         point.cost += cost;
         match report.outcome {
@@ -245,6 +254,7 @@ impl Telemetry {
         attempts: usize,
         now: Instant,
     ) {
+        self.series_width = series::width_for(now.second(), self.series_width);
         let r = match route {
             Some(id) => &mut self.routes[id.index()],
             None => &mut self.unrouted,
@@ -252,7 +262,7 @@ impl Telemetry {
         r.requests += 1;
         r.attempts += attempts as u64;
         r.latency.record(latency);
-        let point = r.series.at(now.second());
+        let point = r.series.at(now.second(), self.series_width);
         point.requests += 1;
         match outcome {
             FinalOutcome::Served(_) => r.served += 1,

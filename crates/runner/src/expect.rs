@@ -1,0 +1,332 @@
+//! Expectations: a metric, a scope, a comparison and a value — checked after the run, each
+//! reported as observed against expected.
+//!
+//! ```yaml
+//! expect:
+//!   - { metric: success_rate, phase: during:primary-outage, op: ">=", value: 0.999 }
+//!   - { metric: p99_latency, route: chat, op: "<=", value: 3s }
+//!   - { metric: share, target: openai-4o, phase: during:primary-outage, op: "<=", value: 0.01 }
+//!   - { metric: time_to_failover, fault: primary-outage, op: "<=", value: 30s }
+//!   - { metric: cost, op: "<=", value: 12 }
+//! ```
+//!
+//! Scopes: `route`, `class`, `phase` (`before:F`, `during:F`, `after:F` for a named fault F)
+//! or `window: { from, to }`; `target` for per-target metrics; `fault` for failover figures.
+
+use serde::{Deserialize, Serialize};
+use switchyard_core::config::ValidationError;
+use switchyard_core::router::RouterParams;
+use switchyard_core::time::{Duration, Instant};
+use switchyard_sim::traffic::TrafficParams;
+
+use crate::scenario::{FaultWindow, Phase};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectationConfig {
+    /// A label for reports; default: the metric and its scope.
+    pub name: Option<String>,
+    pub metric: String,
+    pub route: Option<String>,
+    pub class: Option<String>,
+    pub target: Option<String>,
+    pub phase: Option<String>,
+    pub window: Option<WindowConfig>,
+    pub fault: Option<String>,
+    /// `<`, `<=`, `>`, `>=`, `==`.
+    pub op: String,
+    /// A number, or a duration for time metrics (`2s`).
+    pub value: serde_yaml_value::Value,
+}
+
+/// A tiny owned copy of what a YAML scalar can be, so that `value` takes numbers and
+/// duration strings alike.
+pub mod serde_yaml_value {
+    #[derive(Clone, Debug, serde::Deserialize)]
+    #[serde(untagged)]
+    pub enum Value {
+        Number(f64),
+        Text(String),
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    pub from: Duration,
+    pub to: Duration,
+}
+
+/// What an expectation measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Requests,
+    Succeeded,
+    Failed,
+    SuccessRate,
+    FailureRate,
+    P50Latency,
+    P90Latency,
+    P99Latency,
+    P999Latency,
+    P50Ttft,
+    P99Ttft,
+    AttemptsPerRequest,
+    Cost,
+    WastedCost,
+    /// Attempts sent to `target` / all attempts in the scope.
+    Share,
+    /// Requests served by `target` / succeeded requests in the scope.
+    ServedShare,
+    /// The target's availability over the run.
+    Availability,
+    TimeToDetect,
+    TimeToFailover,
+    TimeToFailback,
+    BreakerOpens,
+    BudgetExhausted,
+}
+
+const METRICS: [(&str, Metric); 22] = [
+    ("requests", Metric::Requests),
+    ("succeeded", Metric::Succeeded),
+    ("failed", Metric::Failed),
+    ("success_rate", Metric::SuccessRate),
+    ("failure_rate", Metric::FailureRate),
+    ("p50_latency", Metric::P50Latency),
+    ("p90_latency", Metric::P90Latency),
+    ("p99_latency", Metric::P99Latency),
+    ("p999_latency", Metric::P999Latency),
+    ("p50_ttft", Metric::P50Ttft),
+    ("p99_ttft", Metric::P99Ttft),
+    ("attempts_per_request", Metric::AttemptsPerRequest),
+    ("cost", Metric::Cost),
+    ("wasted_cost", Metric::WastedCost),
+    ("share", Metric::Share),
+    ("served_share", Metric::ServedShare),
+    ("availability", Metric::Availability),
+    ("time_to_detect", Metric::TimeToDetect),
+    ("time_to_failover", Metric::TimeToFailover),
+    ("time_to_failback", Metric::TimeToFailback),
+    ("breaker_opens", Metric::BreakerOpens),
+    ("budget_exhausted", Metric::BudgetExhausted),
+];
+
+impl Metric {
+    pub fn is_time(self) -> bool {
+        matches!(
+            self,
+            Metric::P50Latency
+                | Metric::P90Latency
+                | Metric::P99Latency
+                | Metric::P999Latency
+                | Metric::P50Ttft
+                | Metric::P99Ttft
+                | Metric::TimeToDetect
+                | Metric::TimeToFailover
+                | Metric::TimeToFailback
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Op {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl Op {
+    pub fn holds(self, observed: f64, expected: f64) -> bool {
+        match self {
+            Op::Lt => observed < expected,
+            Op::Le => observed <= expected,
+            Op::Gt => observed > expected,
+            Op::Ge => observed >= expected,
+            Op::Eq => (observed - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+        }
+    }
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+        }
+    }
+}
+
+/// A validated expectation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExpectationParams {
+    pub name: String,
+    pub metric: Metric,
+    pub route: Option<String>,
+    pub class: Option<String>,
+    pub target: Option<String>,
+    /// A phase name, from a fault or a window.
+    pub phase: Option<String>,
+    pub fault: Option<String>,
+    pub op: Op,
+    /// Seconds for time metrics.
+    pub value: f64,
+}
+
+impl ExpectationConfig {
+    pub(crate) fn resolve(
+        &self,
+        path: &str,
+        router: &RouterParams,
+        traffic: &TrafficParams,
+        faults: &[FaultWindow],
+        phases: &mut Vec<Phase>,
+        end: Instant,
+    ) -> Result<ExpectationParams, ValidationError> {
+        let e = |field: &str, m: String| ValidationError::new(format!("{path}.{field}"), m);
+        let metric = METRICS
+            .iter()
+            .find(|(n, _)| *n == self.metric)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| {
+                e(
+                    "metric",
+                    format!(
+                        "unknown metric `{}`; known: {}",
+                        self.metric,
+                        METRICS.map(|m| m.0).join(", ")
+                    ),
+                )
+            })?;
+        let op = match self.op.as_str() {
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "==" => Op::Eq,
+            o => {
+                return Err(e(
+                    "op",
+                    format!("unknown comparison `{o}`; use <, <=, >, >= or =="),
+                ));
+            }
+        };
+        let value = match (&self.value, metric.is_time()) {
+            (serde_yaml_value::Value::Number(n), false) => *n,
+            (serde_yaml_value::Value::Text(t), true) => t
+                .parse::<Duration>()
+                .map_err(|x| e("value", x.to_string()))?
+                .as_secs_f64(),
+            (serde_yaml_value::Value::Number(n), true) if *n == 0.0 => 0.0,
+            (serde_yaml_value::Value::Number(_), true) => {
+                return Err(e(
+                    "value",
+                    format!("`{}` is a time: write a duration such as 2s", self.metric),
+                ));
+            }
+            (serde_yaml_value::Value::Text(t), false) => {
+                return Err(e(
+                    "value",
+                    format!("`{}` takes a number, not `{t}`", self.metric),
+                ));
+            }
+        };
+        if let Some(r) = &self.route
+            && router.route_id(r).is_none()
+        {
+            return Err(e("route", format!("unknown route `{r}`")));
+        }
+        if let Some(c) = &self.class
+            && !traffic.classes.iter().any(|x| x.name == *c)
+        {
+            return Err(e("class", format!("unknown class `{c}`")));
+        }
+        if let Some(t) = &self.target
+            && router.target_id(t).is_none()
+        {
+            return Err(e("target", format!("unknown target `{t}`")));
+        }
+        let needs_target = matches!(
+            metric,
+            Metric::Share | Metric::ServedShare | Metric::Availability
+        );
+        if needs_target && self.target.is_none() {
+            return Err(e("target", format!("`{}` needs a target", self.metric)));
+        }
+        let needs_fault = matches!(
+            metric,
+            Metric::TimeToDetect | Metric::TimeToFailover | Metric::TimeToFailback
+        );
+        if needs_fault {
+            let Some(f) = &self.fault else {
+                return Err(e("fault", format!("`{}` needs a fault", self.metric)));
+            };
+            if !faults.iter().any(|w| w.name == *f) {
+                return Err(e("fault", format!("no fault named `{f}`")));
+            }
+        }
+        let phase = match (&self.phase, &self.window) {
+            (Some(_), Some(_)) => {
+                return Err(e("window", "give a phase or a window, not both".to_owned()));
+            }
+            (Some(p), None) => {
+                if !phases.iter().any(|x| x.name == *p) {
+                    let known: Vec<&str> = phases.iter().map(|x| x.name.as_str()).collect();
+                    return Err(e(
+                        "phase",
+                        format!(
+                            "no phase `{p}`; phases come from named faults: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                Some(p.clone())
+            }
+            (None, Some(w)) => {
+                if w.to <= w.from {
+                    return Err(e("window.to", "must be after `from`".to_owned()));
+                }
+                let name = format!("window:{}-{}", w.from, w.to);
+                if !phases.iter().any(|x| x.name == name) {
+                    phases.push(Phase {
+                        name: name.clone(),
+                        from: Instant::ZERO + w.from,
+                        to: (Instant::ZERO + w.to).min(end),
+                    });
+                }
+                Some(name)
+            }
+            (None, None) => None,
+        };
+        if self.route.is_some() && self.class.is_some() {
+            return Err(e("class", "give a route or a class, not both".to_owned()));
+        }
+        let mut name = self.metric.clone();
+        for part in [&self.route, &self.class, &self.target, &phase, &self.fault]
+            .into_iter()
+            .flatten()
+        {
+            name.push(' ');
+            name.push_str(part);
+        }
+        Ok(ExpectationParams {
+            name: self.name.clone().unwrap_or(name),
+            metric,
+            route: self.route.clone(),
+            class: self.class.clone(),
+            target: self.target.clone(),
+            phase,
+            fault: self.fault.clone(),
+            op,
+            value,
+        })
+    }
+}

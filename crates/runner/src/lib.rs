@@ -1,0 +1,162 @@
+//! `switchyard-runner`: scenario files in, verdicts and reports out.
+//!
+//! [`run`] loads a scenario, runs it in simulated time (or live, against fakes on loopback),
+//! folds every request into results, checks the expectations and writes `report.json`.
+
+pub mod expect;
+pub mod live;
+pub mod report;
+pub mod results;
+pub mod scenario;
+
+use std::path::{Path, PathBuf};
+
+use switchyard_core::config::ConfigError;
+use switchyard_core::time::Duration;
+use switchyard_sim::{SimParams, SimProvider};
+
+pub use report::Report;
+pub use scenario::ScenarioParams;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Sim,
+    Live,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub mode: Mode,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Where to write; default `reports/<scenario>/`.
+    pub out: Option<PathBuf>,
+    /// For live mode: scale the scenario's duration down (a live run takes real time).
+    pub live_duration: Option<Duration>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            mode: Mode::Sim,
+            seed: None,
+            out: None,
+            live_duration: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario is wrong: exit code 2.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// It could not be run as written: exit code 2.
+    #[error("{file}: {message}")]
+    Setup { file: String, message: String },
+    #[error("cannot write {path}: {message}")]
+    Io { path: String, message: String },
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub report: Report,
+    pub json: String,
+    pub dir: PathBuf,
+}
+
+/// Runs in simulation and returns the report (nothing written).
+pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
+    let params = SimParams {
+        router: s.router.clone(),
+        providers: s
+            .providers
+            .iter()
+            .map(|p| SimProvider {
+                name: p.name.clone(),
+                profile: p.profile.clone(),
+            })
+            .collect(),
+        traffic: s.traffic.clone(),
+        operator: s.operator.clone(),
+        duration: s.duration,
+        seed,
+        network_delay: Duration::from_millis(2),
+    };
+    let mut collector = results::Collector::new(s);
+    let clock = WallClock::start();
+    let outcome = switchyard_sim::run(&params, &mut collector).map_err(|e| RunError::Setup {
+        file: s.file.clone(),
+        message: e.0,
+    })?;
+    let elapsed = clock.elapsed_secs();
+    let wall = report::Wall {
+        elapsed_secs: elapsed,
+        requests_per_sec: if elapsed > 0.0 {
+            outcome.requests as f64 / elapsed
+        } else {
+            0.0
+        },
+        events: outcome.events,
+    };
+    Ok(report::build(
+        s,
+        "sim",
+        seed,
+        &collector,
+        &outcome.router,
+        wall,
+    ))
+}
+
+/// Loads, runs and writes one scenario.
+pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
+    let s = scenario::load(path)?;
+    let seed = options.seed.unwrap_or(s.seed);
+    let report = match options.mode {
+        Mode::Sim => simulate(&s, seed)?,
+        Mode::Live => live::run(&s, seed, options.live_duration)?,
+    };
+    let dir = options
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("reports").join(&s.name));
+    let json = write(&dir, &report)?;
+    Ok(RunOutcome { report, json, dir })
+}
+
+fn write(dir: &Path, report: &Report) -> Result<String, RunError> {
+    let io = |e: std::io::Error| RunError::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| RunError::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(dir.join("report.json"), &json).map_err(io)?;
+    Ok(json)
+}
+
+/// The one place the runner reads the wall clock: how long a run took, for the `wall` section.
+#[expect(
+    clippy::disallowed_types,
+    reason = "wall-clock time of the run, reported under `wall` only"
+)]
+struct WallClock(std::time::Instant);
+
+#[expect(
+    clippy::disallowed_types,
+    clippy::disallowed_methods,
+    reason = "wall-clock time of the run, reported under `wall` only"
+)]
+impl WallClock {
+    fn start() -> Self {
+        WallClock(std::time::Instant::now())
+    }
+    fn elapsed_secs(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}

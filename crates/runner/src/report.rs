@@ -1,0 +1,593 @@
+//! `report.json`: the full result of a run, the contract for tools. Deterministic for a
+//! scenario and seed in simulation, except its `wall` section.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use switchyard_core::health::BreakerState;
+use switchyard_core::overrides::{Override, Scope};
+use switchyard_core::router::Router;
+use switchyard_core::telemetry::EventKind;
+use switchyard_core::time::{Duration, Instant};
+
+use crate::expect::{ExpectationParams, Metric};
+use crate::results::{BucketReport, Collector, TargetReport, round3, round6, target_reports};
+use crate::scenario::ScenarioParams;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub scenario: String,
+    pub description: String,
+    pub mode: &'static str,
+    pub seed: u64,
+    pub duration_secs: f64,
+    pub passed: bool,
+    pub expectations: Vec<ExpectationResult>,
+    pub totals: BucketReport,
+    pub routes: BTreeMap<String, BucketReport>,
+    pub classes: BTreeMap<String, BucketReport>,
+    pub phases: Vec<PhaseReport>,
+    pub targets: Vec<TargetReport>,
+    pub providers: Vec<ProviderReport>,
+    pub failover: Vec<FailoverReport>,
+    pub events: Vec<EventReport>,
+    pub series: SeriesReport,
+    /// Wall-clock facts: the only part that differs between identical runs.
+    pub wall: Wall,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PhaseReport {
+    pub name: String,
+    pub from_secs: f64,
+    pub to_secs: f64,
+    #[serde(flatten)]
+    pub figures: BucketReport,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderReport {
+    pub name: String,
+    pub attempts: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub availability: f64,
+    pub cost_usd: f64,
+    pub wasted_cost_usd: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FailoverReport {
+    pub fault: String,
+    pub provider: String,
+    pub from_secs: f64,
+    pub to_secs: f64,
+    /// From the fault's start to the first breaker opening on the provider's targets.
+    pub time_to_detect_secs: Option<f64>,
+    /// From the fault's start until the provider's share of attempts fell below 5 %.
+    pub time_to_failover_secs: Option<f64>,
+    /// From the fault's end until the provider's share came back to 90 % of its share before.
+    pub time_to_failback_secs: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EventReport {
+    pub at_secs: f64,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesReport {
+    pub width_secs: u64,
+    /// Per target: attempts, successes, errors per point.
+    pub targets: BTreeMap<String, TargetSeries>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetSeries {
+    pub attempts: Vec<u64>,
+    pub successes: Vec<u64>,
+    pub errors: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExpectationResult {
+    pub name: String,
+    pub metric: Metric,
+    pub op: &'static str,
+    pub expected: f64,
+    /// `None` when the run never showed the metric (a failover that never happened).
+    pub observed: Option<f64>,
+    pub passed: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Wall {
+    pub elapsed_secs: f64,
+    pub requests_per_sec: f64,
+    pub events: u64,
+}
+
+fn secs(i: Instant) -> f64 {
+    round3(i.since_start().as_secs_f64())
+}
+
+fn describe(router: &Router, kind: &EventKind) -> String {
+    let p = router.params();
+    let t = |id: switchyard_core::id::TargetId| p.target(id).name.clone();
+    let r = |id: switchyard_core::id::RouteId| p.route(id).name.clone();
+    match *kind {
+        EventKind::Breaker {
+            target,
+            from,
+            to,
+            reason,
+            mode,
+        } => {
+            let suffix = if mode == switchyard_core::health::BreakerMode::MetricsOnly {
+                " (metrics only)"
+            } else {
+                ""
+            };
+            format!(
+                "{}: {} -> {} ({}){suffix}",
+                t(target),
+                from.label(),
+                to.label(),
+                reason.label()
+            )
+        }
+        EventKind::Parked { target, until } => {
+            format!("{} parked until {}s", t(target), secs(until))
+        }
+        EventKind::BudgetExhausted { route } => format!(
+            "retry budget exhausted on {}",
+            route.map_or("?".to_owned(), r)
+        ),
+        EventKind::PanicBypass { route } => {
+            format!("{}: every target open, breakers bypassed", r(route))
+        }
+        EventKind::Override(o) => match o {
+            Override::Drain(x) => format!("drain {}", t(x)),
+            Override::Pin(route, x) => format!("pin {} to {}", r(route), t(x)),
+            Override::Freeze(None) => "freeze all routes".to_owned(),
+            Override::Freeze(Some(route)) => format!("freeze {}", r(route)),
+            Override::Force(x, mode) => format!("force {} {}", t(x), mode.label()),
+            Override::Restore(Scope::All) => "restore all".to_owned(),
+            Override::Restore(Scope::Target(x)) => format!("restore {}", t(x)),
+            Override::Restore(Scope::Route(route)) => format!("restore {}", r(route)),
+        },
+    }
+}
+
+/// The provider's share of attempts per series point.
+fn provider_share(router: &Router, provider: &str) -> (u64, Vec<f64>) {
+    let p = router.params();
+    let tel = router.telemetry();
+    let width = tel.series_width();
+    let series: Vec<Vec<switchyard_core::telemetry::TargetPoint>> = tel
+        .targets
+        .iter()
+        .map(|t| t.series.aligned(width))
+        .collect();
+    let len = series.iter().map(Vec::len).max().unwrap_or(0);
+    let mut share = vec![f64::NAN; len];
+    for (i, s) in share.iter_mut().enumerate() {
+        let mut all = 0;
+        let mut mine = 0;
+        for (t, points) in p.targets.iter().zip(&series) {
+            let n = points.get(i).map_or(0, |x| x.attempts);
+            all += n;
+            if p.providers.name(t.provider.index() as u32) == provider {
+                mine += n;
+            }
+        }
+        if all > 0 {
+            *s = mine as f64 / all as f64;
+        }
+    }
+    (width, share)
+}
+
+fn failover(s: &ScenarioParams, router: &Router) -> Vec<FailoverReport> {
+    let p = router.params();
+    s.faults
+        .iter()
+        .map(|f| {
+            let detect = router
+                .telemetry()
+                .events
+                .events()
+                .iter()
+                .find_map(|e| match e.kind {
+                    EventKind::Breaker {
+                        target,
+                        to: BreakerState::Open { .. },
+                        ..
+                    } if e.at >= f.from
+                        && p.providers.name(p.target(target).provider.index() as u32)
+                            == f.provider =>
+                    {
+                        Some(e.at.saturating_since(f.from).as_secs_f64())
+                    }
+                    _ => None,
+                });
+            let (width, share) = provider_share(router, &f.provider);
+            let point = |t: Instant| (t.second() / width) as usize;
+            let (start, end) = (point(f.from), point(f.to));
+            let before: Vec<f64> = share[..start.min(share.len())]
+                .iter()
+                .copied()
+                .filter(|x| !x.is_nan())
+                .collect();
+            let base = if before.is_empty() {
+                None
+            } else {
+                Some(before.iter().sum::<f64>() / before.len() as f64)
+            };
+            let over = (start..end.min(share.len()))
+                .find(|&i| share[i] < 0.05)
+                .map(|i| ((i - start) as u64 * width) as f64);
+            let back = base.filter(|b| *b > 0.0).and_then(|b| {
+                (end..share.len())
+                    .find(|&i| share[i] >= 0.9 * b)
+                    .map(|i| ((i - end) as u64 * width) as f64)
+            });
+            FailoverReport {
+                fault: f.name.clone(),
+                provider: f.provider.clone(),
+                from_secs: secs(f.from),
+                to_secs: secs(f.to),
+                time_to_detect_secs: detect.map(round3),
+                time_to_failover_secs: over,
+                time_to_failback_secs: back,
+            }
+        })
+        .collect()
+}
+
+/// Builds the report and checks the expectations.
+pub fn build(
+    s: &ScenarioParams,
+    mode: &'static str,
+    seed: u64,
+    collector: &Collector,
+    router: &Router,
+    wall: Wall,
+) -> Report {
+    let p = router.params();
+    let names: Vec<String> = p.targets.iter().map(|t| t.name.clone()).collect();
+    let phase_index = |name: &str| s.phases.iter().position(|x| x.name == name);
+    let totals = BucketReport::of(collector.bucket(None, None, None), &names);
+    let routes = p
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                r.name.clone(),
+                BucketReport::of(collector.bucket(Some(i), None, None), &names),
+            )
+        })
+        .collect();
+    let classes = s
+        .traffic
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                c.name.clone(),
+                BucketReport::of(collector.bucket(None, Some(i), None), &names),
+            )
+        })
+        .collect();
+    let phases = s
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(i, ph)| PhaseReport {
+            name: ph.name.clone(),
+            from_secs: secs(ph.from),
+            to_secs: secs(ph.to),
+            figures: BucketReport::of(collector.bucket(None, None, Some(i)), &names),
+        })
+        .collect();
+    let targets = target_reports(router);
+    let providers = p
+        .providers
+        .names()
+        .map(|name| {
+            let mine: Vec<&TargetReport> = targets.iter().filter(|t| t.provider == name).collect();
+            let attempts: u64 = mine.iter().map(|t| t.attempts).sum();
+            let successes: u64 = mine.iter().map(|t| t.successes).sum();
+            let errors: u64 = mine.iter().map(|t| t.errors.values().sum::<u64>()).sum();
+            let health_errors: u64 = p
+                .targets
+                .iter()
+                .zip(&router.telemetry().targets)
+                .filter(|(t, _)| p.providers.name(t.provider.index() as u32) == name)
+                .map(|(_, st)| {
+                    switchyard_core::outcome::ErrorKind::ALL
+                        .iter()
+                        .filter(|k| k.counts_against_health())
+                        .map(|k| st.errors[k.index()])
+                        .sum::<u64>()
+                })
+                .sum();
+            ProviderReport {
+                name: name.to_owned(),
+                attempts,
+                successes,
+                errors,
+                availability: if successes + errors == 0 {
+                    1.0
+                } else {
+                    round6(1.0 - health_errors as f64 / (successes + errors) as f64)
+                },
+                cost_usd: round6(
+                    mine.iter()
+                        .map(|t| t.cost_success_usd + t.cost_failed_usd)
+                        .sum(),
+                ),
+                wasted_cost_usd: round6(mine.iter().map(|t| t.cost_failed_usd).sum()),
+            }
+        })
+        .collect();
+    let failover = failover(s, router);
+    let events: Vec<EventReport> = router
+        .telemetry()
+        .events
+        .events()
+        .iter()
+        .map(|e| EventReport {
+            at_secs: secs(e.at),
+            kind: e.kind.label(),
+            detail: describe(router, &e.kind),
+        })
+        .collect();
+    let tel = router.telemetry();
+    let series = SeriesReport {
+        width_secs: tel.series_width(),
+        targets: p
+            .targets
+            .iter()
+            .zip(&tel.targets)
+            .map(|(t, st)| {
+                // Series that saw nothing late in the run are shorter; pad them to line up.
+                let width = tel.series_width();
+                let pts = st.series.aligned(width);
+                let len = tel
+                    .targets
+                    .iter()
+                    .map(|x| x.series.aligned(width).len())
+                    .max()
+                    .unwrap_or(0);
+                let get = |f: fn(&switchyard_core::telemetry::TargetPoint) -> u64| {
+                    (0..len)
+                        .map(|i| pts.get(i).map_or(0, f))
+                        .collect::<Vec<u64>>()
+                };
+                (
+                    t.name.clone(),
+                    TargetSeries {
+                        attempts: get(|x| x.attempts),
+                        successes: get(|x| x.successes),
+                        errors: get(|x| x.errors),
+                    },
+                )
+            })
+            .collect(),
+    };
+    let expectations: Vec<ExpectationResult> = s
+        .expectations
+        .iter()
+        .map(|e| {
+            let observed = observe(
+                e,
+                s,
+                collector,
+                router,
+                &targets,
+                &failover,
+                &events,
+                phase_index(e.phase.as_deref().unwrap_or("")),
+            );
+            ExpectationResult {
+                name: e.name.clone(),
+                metric: e.metric,
+                op: e.op.symbol(),
+                expected: e.value,
+                observed: observed.map(round6),
+                passed: observed.is_some_and(|o| e.op.holds(o, e.value)),
+            }
+        })
+        .collect();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        scenario: s.name.clone(),
+        description: s.description.clone(),
+        mode,
+        seed,
+        duration_secs: s.duration.as_secs_f64(),
+        passed: expectations.iter().all(|e| e.passed),
+        expectations,
+        totals,
+        routes,
+        classes,
+        phases,
+        targets,
+        providers,
+        failover,
+        events,
+        series,
+        wall,
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one lookup over every part of the results"
+)]
+fn observe(
+    e: &ExpectationParams,
+    s: &ScenarioParams,
+    c: &Collector,
+    router: &Router,
+    targets: &[TargetReport],
+    failover: &[FailoverReport],
+    events: &[EventReport],
+    phase: Option<usize>,
+) -> Option<f64> {
+    let p = router.params();
+    let route = e
+        .route
+        .as_deref()
+        .and_then(|r| p.route_id(r))
+        .map(|r| r.index());
+    let class = e
+        .class
+        .as_deref()
+        .and_then(|n| s.traffic.classes.iter().position(|x| x.name == n));
+    let b = c.bucket(route, class, phase);
+    let target = e
+        .target
+        .as_deref()
+        .and_then(|t| p.target_id(t))
+        .map(|t| t.index());
+    let fault = e
+        .fault
+        .as_deref()
+        .and_then(|f| failover.iter().find(|x| x.fault == f));
+    let secs = |d: Duration| d.as_secs_f64();
+    Some(match e.metric {
+        Metric::Requests => b.requests as f64,
+        Metric::Succeeded => b.succeeded as f64,
+        Metric::Failed => b.failed() as f64,
+        Metric::SuccessRate => b.success_rate(),
+        Metric::FailureRate => 1.0 - b.success_rate(),
+        Metric::P50Latency => secs(b.latency.quantile(0.5)),
+        Metric::P90Latency => secs(b.latency.quantile(0.9)),
+        Metric::P99Latency => secs(b.latency.quantile(0.99)),
+        Metric::P999Latency => secs(b.latency.quantile(0.999)),
+        Metric::P50Ttft => secs(b.ttft.quantile(0.5)),
+        Metric::P99Ttft => secs(b.ttft.quantile(0.99)),
+        Metric::AttemptsPerRequest => b.attempts as f64 / b.requests.max(1) as f64,
+        Metric::Cost => b.cost,
+        Metric::WastedCost => b.wasted_cost,
+        Metric::Share => b.attempts_by_target[target?] as f64 / b.attempts.max(1) as f64,
+        Metric::ServedShare => b.served_by_target[target?] as f64 / b.succeeded.max(1) as f64,
+        Metric::Availability => targets[target?].availability,
+        Metric::TimeToDetect => fault?.time_to_detect_secs?,
+        Metric::TimeToFailover => fault?.time_to_failover_secs?,
+        Metric::TimeToFailback => fault?.time_to_failback_secs?,
+        Metric::BreakerOpens => {
+            let name = e.target.as_deref();
+            events
+                .iter()
+                .filter(|ev| {
+                    ev.kind == "breaker"
+                        && ev.detail.contains("-> open")
+                        && name.is_none_or(|n| ev.detail.starts_with(&format!("{n}:")))
+                })
+                .count() as f64
+        }
+        Metric::BudgetExhausted => {
+            b.failures[switchyard_core::telemetry::failure_index(
+                switchyard_core::outcome::FailureReason::BudgetExhausted(
+                    switchyard_core::outcome::ErrorKind::ServerError,
+                ),
+            )] as f64
+        }
+    })
+}
+
+/// A short text summary for the terminal.
+pub fn summary(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let t = &r.totals;
+    let _ = writeln!(
+        out,
+        "{} ({} mode, seed {}): {} requests, {:.3}% succeeded, p50 {:.0} ms, p99 {:.0} ms, {:.2} attempts/request, ${:.4}",
+        r.scenario,
+        r.mode,
+        r.seed,
+        t.requests,
+        t.success_rate * 100.0,
+        t.latency_ms.p50,
+        t.latency_ms.p99,
+        t.attempts_per_request,
+        t.cost_usd
+    );
+    let _ = writeln!(
+        out,
+        "  {:<24} {:>9} {:>9} {:>8} {:>9} {:>9}",
+        "target", "attempts", "share", "avail", "p50 ms", "p99 ms"
+    );
+    for x in &r.targets {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>9} {:>8.2}% {:>7.2}% {:>9.0} {:>9.0}",
+            x.name,
+            x.attempts,
+            x.share * 100.0,
+            x.availability * 100.0,
+            x.latency_ms.p50,
+            x.latency_ms.p99
+        );
+    }
+    for f in &r.failover {
+        let show = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.1}s"));
+        let _ = writeln!(
+            out,
+            "  fault {} on {}: detected {}, failed over {}, failed back {}",
+            f.fault,
+            f.provider,
+            show(f.time_to_detect_secs),
+            show(f.time_to_failover_secs),
+            show(f.time_to_failback_secs)
+        );
+    }
+    for e in &r.expectations {
+        let observed = e
+            .observed
+            .map_or("not observed".to_owned(), |o| format!("{o}"));
+        let _ = writeln!(
+            out,
+            "  [{}] {}: {} {} {} (observed {observed})",
+            if e.passed { "PASS" } else { "FAIL" },
+            e.name,
+            e.metric_name(),
+            e.op,
+            e.expected
+        );
+    }
+    out
+}
+
+impl ExpectationResult {
+    fn metric_name(&self) -> String {
+        serde_json::to_value(self.metric)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// `report.json` without its `wall` section, for comparisons of runs.
+pub fn without_wall(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(mut v) => {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("wall");
+            }
+            v.to_string()
+        }
+        Err(_) => json.to_owned(),
+    }
+}

@@ -1,0 +1,284 @@
+//! Results: every finished request folded into fixed-size buckets (overall, per route, per
+//! class, per phase and their crossings), then turned into the report.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use switchyard_core::outcome::{ErrorKind, FinalOutcome};
+use switchyard_core::router::Router;
+use switchyard_core::telemetry::{FAILURE_REASONS, LatencyHistogram, failure_label};
+use switchyard_core::time::Instant;
+use switchyard_sim::{Finished, Observer};
+
+use crate::scenario::ScenarioParams;
+
+/// Counts for one scope.
+#[derive(Clone, Debug, Default)]
+pub struct Bucket {
+    pub requests: u64,
+    pub succeeded: u64,
+    pub failures: Vec<u64>,
+    pub latency: LatencyHistogram,
+    pub ttft: LatencyHistogram,
+    pub attempts: u64,
+    pub attempts_by_target: Vec<u64>,
+    pub served_by_target: Vec<u64>,
+    pub cost: f64,
+    pub wasted_cost: f64,
+}
+
+impl Bucket {
+    fn new(targets: usize) -> Self {
+        Bucket {
+            failures: vec![0; FAILURE_REASONS],
+            attempts_by_target: vec![0; targets],
+            served_by_target: vec![0; targets],
+            ..Bucket::default()
+        }
+    }
+
+    fn add(&mut self, r: &Finished<'_>) {
+        self.requests += 1;
+        self.latency.record(r.end.saturating_since(r.start));
+        match r.outcome {
+            FinalOutcome::Served(t) => {
+                self.succeeded += 1;
+                self.served_by_target[t.index()] += 1;
+                if let Some(ft) = r.first_token {
+                    self.ttft.record(ft);
+                }
+            }
+            FinalOutcome::Failed(reason) => {
+                self.failures[switchyard_core::telemetry::failure_index(reason)] += 1
+            }
+        }
+        for a in r.plan.history() {
+            self.attempts += 1;
+            self.attempts_by_target[a.target.index()] += 1;
+        }
+        self.cost += r.cost;
+        self.wasted_cost += r.wasted_cost;
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.requests - self.succeeded
+    }
+
+    pub fn success_rate(&self) -> f64 {
+        if self.requests == 0 {
+            1.0
+        } else {
+            self.succeeded as f64 / self.requests as f64
+        }
+    }
+}
+
+/// Collects finished requests into buckets, indexed densely: group × phase slot.
+#[derive(Debug)]
+pub struct Collector {
+    /// Groups: 0 = all, then one per route, one for unrouted, then one per class.
+    routes: usize,
+    phases: Vec<(Instant, Instant)>,
+    buckets: Vec<Bucket>,
+    pub issued: u64,
+}
+
+impl Collector {
+    pub fn new(s: &ScenarioParams) -> Self {
+        let routes = s.router.routes.len();
+        let groups = 1 + routes + 1 + s.traffic.classes.len();
+        let phases: Vec<(Instant, Instant)> = s.phases.iter().map(|p| (p.from, p.to)).collect();
+        let targets = s.router.targets.len();
+        Collector {
+            routes,
+            buckets: vec![Bucket::new(targets); groups * (phases.len() + 1)],
+            phases,
+            issued: 0,
+        }
+    }
+
+    fn index(&self, group: usize, slot: usize) -> usize {
+        group * (self.phases.len() + 1) + slot
+    }
+
+    /// The bucket for a scope: route or class (or neither), phase (or none).
+    pub fn bucket(
+        &self,
+        route: Option<usize>,
+        class: Option<usize>,
+        phase: Option<usize>,
+    ) -> &Bucket {
+        let group = match (route, class) {
+            (Some(r), _) => 1 + r,
+            (None, Some(c)) => 2 + self.routes + c,
+            (None, None) => 0,
+        };
+        &self.buckets[self.index(group, phase.map_or(0, |p| p + 1))]
+    }
+}
+
+impl Observer for Collector {
+    fn finished(&mut self, r: &Finished<'_>) {
+        self.issued += 1;
+        let route_group = 1 + r.plan.home_route().map_or(self.routes, |id| id.index());
+        let class_group = 2 + self.routes + r.class;
+        let per_phase = self.phases.len() + 1;
+        for group in [0, route_group, class_group] {
+            self.buckets[group * per_phase].add(r);
+            for (p, &(from, to)) in self.phases.iter().enumerate() {
+                if r.start >= from && r.start < to {
+                    self.buckets[group * per_phase + p + 1].add(r);
+                }
+            }
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    pub fn of(h: &LatencyHistogram) -> Self {
+        let ms = |d: switchyard_core::time::Duration| round3(d.as_secs_f64() * 1e3);
+        Percentiles {
+            p50: ms(h.quantile(0.5)),
+            p90: ms(h.quantile(0.9)),
+            p99: ms(h.quantile(0.99)),
+            p999: ms(h.quantile(0.999)),
+            max: if h.count() == 0 { 0.0 } else { ms(h.max()) },
+            mean: if h.count() == 0 { 0.0 } else { ms(h.mean()) },
+        }
+    }
+}
+
+/// Rounds to 3 decimals, so reports do not carry float noise.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// A bucket as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct BucketReport {
+    pub requests: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub success_rate: f64,
+    /// Failed requests by final reason.
+    pub failures: BTreeMap<&'static str, u64>,
+    pub latency_ms: Percentiles,
+    pub ttft_ms: Percentiles,
+    pub attempts_per_request: f64,
+    pub cost_usd: f64,
+    pub wasted_cost_usd: f64,
+    /// Requests served, by target.
+    pub served_by: BTreeMap<String, u64>,
+    /// Attempts, by target.
+    pub attempts_by_target: BTreeMap<String, u64>,
+}
+
+impl BucketReport {
+    pub fn of(b: &Bucket, target_names: &[String]) -> Self {
+        let by_target = |v: &[u64]| -> BTreeMap<String, u64> {
+            v.iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (target_names[i].clone(), *n))
+                .collect()
+        };
+        BucketReport {
+            requests: b.requests,
+            succeeded: b.succeeded,
+            failed: b.failed(),
+            success_rate: round6(b.success_rate()),
+            failures: b
+                .failures
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (failure_label(i), *n))
+                .collect(),
+            latency_ms: Percentiles::of(&b.latency),
+            ttft_ms: Percentiles::of(&b.ttft),
+            attempts_per_request: if b.requests == 0 {
+                0.0
+            } else {
+                round6(b.attempts as f64 / b.requests as f64)
+            },
+            cost_usd: round6(b.cost),
+            wasted_cost_usd: round6(b.wasted_cost),
+            served_by: by_target(&b.served_by_target),
+            attempts_by_target: by_target(&b.attempts_by_target),
+        }
+    }
+}
+
+/// One target over the whole run, from the router's telemetry.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetReport {
+    pub name: String,
+    pub provider: String,
+    pub model: String,
+    pub attempts: u64,
+    pub successes: u64,
+    pub errors: BTreeMap<&'static str, u64>,
+    pub cancelled: u64,
+    pub hedges: u64,
+    pub availability: f64,
+    pub latency_ms: Percentiles,
+    pub ttft_ms: Percentiles,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_success_usd: f64,
+    pub cost_failed_usd: f64,
+    /// Share of all attempts of the run.
+    pub share: f64,
+}
+
+pub fn target_reports(router: &Router) -> Vec<TargetReport> {
+    let params = router.params();
+    let tel = router.telemetry();
+    let total: u64 = tel.targets.iter().map(|t| t.attempts).sum();
+    params
+        .targets
+        .iter()
+        .zip(&tel.targets)
+        .map(|(t, s)| TargetReport {
+            name: t.name.clone(),
+            provider: params.providers.name(t.provider.index() as u32).to_owned(),
+            model: t.model.clone(),
+            attempts: s.attempts,
+            successes: s.successes,
+            errors: ErrorKind::ALL
+                .iter()
+                .filter(|k| s.errors[k.index()] > 0)
+                .map(|k| (k.label(), s.errors[k.index()]))
+                .collect(),
+            cancelled: s.cancelled,
+            hedges: s.hedges,
+            availability: round6(s.availability()),
+            latency_ms: Percentiles::of(&s.latency),
+            ttft_ms: Percentiles::of(&s.first_token),
+            prompt_tokens: s.prompt_tokens,
+            completion_tokens: s.completion_tokens,
+            cost_success_usd: round6(s.cost_success),
+            cost_failed_usd: round6(s.cost_failed),
+            share: if total == 0 {
+                0.0
+            } else {
+                round6(s.attempts as f64 / total as f64)
+            },
+        })
+        .collect()
+}

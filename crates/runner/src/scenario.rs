@@ -1,0 +1,565 @@
+//! Scenario files: the providers and their faults, the router, the traffic, the operator's
+//! timeline and the expectations. One YAML file per situation worth proving.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use switchyard_core::config::{ConfigError, RouterConfig, ValidationError, parse_yaml};
+use switchyard_core::health::BreakerMode;
+use switchyard_core::overrides::{Override, Scope};
+use switchyard_core::request::Capabilities;
+use switchyard_core::router::RouterParams;
+use switchyard_core::time::{Duration, Instant};
+use switchyard_fake::distribution::DistributionConfig;
+use switchyard_fake::fault::FaultConfig;
+use switchyard_fake::profile::ProfileParams;
+use switchyard_sim::traffic::{Arrival, ClassParams, TrafficParams};
+
+use crate::expect::{ExpectationConfig, ExpectationParams};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioConfig {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seeds every random choice; `--seed` overrides it. Default 1.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// How long traffic arrives (requests in flight then finish).
+    pub duration: Duration,
+    pub providers: Vec<ScenarioProviderConfig>,
+    pub router: RouterConfig,
+    pub traffic: TrafficConfig,
+    #[serde(default)]
+    pub operator: Vec<OperatorConfig>,
+    #[serde(default)]
+    pub expect: Vec<ExpectationConfig>,
+    /// Named router alternatives, for comparisons.
+    #[serde(default)]
+    pub variants: Vec<VariantConfig>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioProviderConfig {
+    /// The name router targets use as their `provider`.
+    pub name: String,
+    /// A profile name in `fake-providers/`, or a path ending in `.yaml` relative to the scenario.
+    pub profile: String,
+    /// Faults on the scenario's timeline (added to the profile's own).
+    #[serde(default)]
+    pub faults: Vec<FaultConfig>,
+    /// Overrides of the profile's rate limits.
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficConfig {
+    /// Exactly one of `constant`, `poisson` (requests per second), `ramp`, `bursts`.
+    pub arrival: ArrivalConfig,
+    pub classes: Vec<ClassConfig>,
+    /// Stop after this many requests even if the duration has not passed.
+    pub max_requests: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalConfig {
+    pub constant: Option<f64>,
+    pub poisson: Option<f64>,
+    pub ramp: Option<RampConfig>,
+    pub bursts: Option<BurstsConfig>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RampConfig {
+    pub from: f64,
+    pub to: f64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstsConfig {
+    pub rate: f64,
+    pub burst_rate: f64,
+    pub every: Duration,
+    #[serde(rename = "for")]
+    pub length: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassConfig {
+    pub name: String,
+    /// Relative share of the traffic.
+    pub weight: f64,
+    /// The route the application asks for.
+    pub route: String,
+    pub task: Option<String>,
+    /// Prompt tokens, as a distribution (`{ fixed: 300 }`, `{ lognormal: { p50: 300, p99: 4000 } }`).
+    pub prompt_tokens: DistributionConfig<f64>,
+    /// The requests' `max_tokens`; default 512.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Share of requests that stream (0..1); default 0.
+    #[serde(default)]
+    pub stream: f64,
+    #[serde(default)]
+    pub needs: Vec<String>,
+}
+
+fn default_max_tokens() -> u32 {
+    512
+}
+
+/// One operator action: `at` plus exactly one of the actions.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    pub at: Duration,
+    /// Drain this target.
+    pub drain: Option<String>,
+    /// Pin a route: `{ route: chat, target: claude }`.
+    pub pin: Option<PinConfig>,
+    /// Freeze automatic failover on a route, or `all`.
+    pub freeze: Option<String>,
+    /// Force a breaker: `{ target: openai-4o, mode: forced_open }`.
+    pub force: Option<ForceConfig>,
+    /// Undo overrides on a target or a route name, or `all`.
+    pub restore: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinConfig {
+    pub route: String,
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForceConfig {
+    pub target: String,
+    /// `forced_open`, `disabled`, `metrics_only` or `automatic`.
+    pub mode: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantConfig {
+    pub name: String,
+    pub router: RouterConfig,
+}
+
+/// A provider in a validated scenario.
+#[derive(Clone, Debug)]
+pub struct ScenarioProvider {
+    pub name: String,
+    pub profile: ProfileParams,
+    /// The scenario's own faults (the profile's defaults are inside `profile`).
+    pub faults: Vec<FaultConfig>,
+}
+
+/// A named window of the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub from: Instant,
+    pub to: Instant,
+}
+
+/// A named fault's window and provider, for failover figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultWindow {
+    pub name: String,
+    pub provider: String,
+    pub from: Instant,
+    pub to: Instant,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScenarioParams {
+    pub name: String,
+    pub description: String,
+    pub file: String,
+    pub seed: u64,
+    pub duration: Duration,
+    pub providers: Vec<ScenarioProvider>,
+    pub router: RouterParams,
+    pub traffic: TrafficParams,
+    pub operator: Vec<(Instant, Override)>,
+    pub expectations: Vec<ExpectationParams>,
+    pub variants: Vec<(String, RouterParams)>,
+    pub faults: Vec<FaultWindow>,
+    pub phases: Vec<Phase>,
+}
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
+    ValidationError::new(path, message)
+}
+
+fn find_profile(scenario_dir: &Path, profile: &str) -> Option<PathBuf> {
+    if profile.ends_with(".yaml") || profile.ends_with(".yml") {
+        let p = scenario_dir.join(profile);
+        return p.exists().then_some(p);
+    }
+    let file = format!("{profile}.yaml");
+    scenario_dir
+        .ancestors()
+        .take(4)
+        .map(|d| d.join("fake-providers").join(&file))
+        .find(|p| p.exists())
+}
+
+/// Loads a scenario file: parses, validates, reads its profiles.
+pub fn load(path: &Path) -> Result<ScenarioParams, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: 1,
+        column: 1,
+        path: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let config: ScenarioConfig = parse_yaml(&text, &file)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    resolve(&config, dir, &file).map_err(|e| e.at(&text, &file))
+}
+
+fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams, ValidationError> {
+    if c.duration.is_zero() {
+        return Err(err("duration", "must be longer than zero"));
+    }
+    let router = RouterParams::try_from(&c.router).map_err(|mut e| {
+        e.path = format!("router.{}", e.path);
+        e
+    })?;
+    let mut providers = Vec::new();
+    let mut faults = Vec::new();
+    for (i, p) in c.providers.iter().enumerate() {
+        let path = format!("providers[{i}]");
+        let found = find_profile(dir, &p.profile).ok_or_else(|| {
+            err(
+                format!("{path}.profile"),
+                format!(
+                    "no profile `{}` (looked for fake-providers/{}.yaml near the scenario)",
+                    p.profile, p.profile
+                ),
+            )
+        })?;
+        let text = std::fs::read_to_string(&found).map_err(|e| {
+            err(
+                format!("{path}.profile"),
+                format!("cannot read {}: {e}", found.display()),
+            )
+        })?;
+        let mut profile = switchyard_fake::load_profile(&text, &found.display().to_string())
+            .map_err(|e| err(format!("{path}.profile"), e.to_string()))?;
+        profile.name = p.name.clone();
+        if p.requests_per_minute.is_some() {
+            profile.requests_per_minute = p.requests_per_minute;
+        }
+        if p.tokens_per_minute.is_some() {
+            profile.tokens_per_minute = p.tokens_per_minute;
+        }
+        for (k, f) in p.faults.iter().enumerate() {
+            let resolved = f
+                .resolve(Instant::ZERO)
+                .map_err(|e| err(format!("{path}.faults[{k}]"), e))?;
+            if let Some(name) = &f.name {
+                let from = resolved.activation.start;
+                // A periodic (flapping) fault lasts to the end of the run.
+                let to = match (resolved.activation.every, resolved.activation.duration) {
+                    (None, Some(d)) => from + d,
+                    _ => Instant::ZERO + c.duration,
+                };
+                if faults.iter().any(|w: &FaultWindow| w.name == *name) {
+                    return Err(err(
+                        format!("{path}.faults[{k}].name"),
+                        format!("fault `{name}` is named twice"),
+                    ));
+                }
+                faults.push(FaultWindow {
+                    name: name.clone(),
+                    provider: p.name.clone(),
+                    from,
+                    to,
+                });
+            }
+            profile.faults.push(f.clone());
+        }
+        providers.push(ScenarioProvider {
+            name: p.name.clone(),
+            profile,
+            faults: p.faults.clone(),
+        });
+    }
+    for (i, t) in router.targets.iter().enumerate() {
+        let pname = router.providers.name(t.provider.index() as u32);
+        let Some(p) = providers.iter().find(|p| p.name == pname) else {
+            return Err(err(
+                format!("router.targets[{i}].provider"),
+                format!("no provider `{pname}` in this scenario's providers"),
+            ));
+        };
+        if p.profile.model(&t.model).is_none() {
+            let models: Vec<&str> = p.profile.models.iter().map(|m| m.name.as_str()).collect();
+            return Err(err(
+                format!("router.targets[{i}].model"),
+                format!(
+                    "provider `{pname}` serves {}, not `{}`",
+                    models.join(", "),
+                    t.model
+                ),
+            ));
+        }
+    }
+    let traffic = resolve_traffic(&c.traffic, &router)?;
+    let operator = resolve_operator(&c.operator, &router, c.duration)?;
+    let mut phases = Vec::new();
+    let end = Instant::ZERO + c.duration;
+    for f in &faults {
+        phases.push(Phase {
+            name: format!("before:{}", f.name),
+            from: Instant::ZERO,
+            to: f.from,
+        });
+        phases.push(Phase {
+            name: format!("during:{}", f.name),
+            from: f.from,
+            to: f.to.min(end),
+        });
+        phases.push(Phase {
+            name: format!("after:{}", f.name),
+            from: f.to.min(end),
+            to: end,
+        });
+    }
+    let mut expectations = Vec::new();
+    for (i, e) in c.expect.iter().enumerate() {
+        expectations.push(e.resolve(
+            &format!("expect[{i}]"),
+            &router,
+            &traffic,
+            &faults,
+            &mut phases,
+            end,
+        )?);
+    }
+    let mut variants = Vec::new();
+    for (i, v) in c.variants.iter().enumerate() {
+        let r = RouterParams::try_from(&v.router).map_err(|mut e| {
+            e.path = format!("variants[{i}].router.{}", e.path);
+            e
+        })?;
+        variants.push((v.name.clone(), r));
+    }
+    Ok(ScenarioParams {
+        name: c.name.clone(),
+        description: c.description.clone(),
+        file: file.to_owned(),
+        seed: c.seed,
+        duration: c.duration,
+        providers,
+        router,
+        traffic,
+        operator,
+        expectations,
+        variants,
+        faults,
+        phases,
+    })
+}
+
+fn resolve_traffic(
+    t: &TrafficConfig,
+    router: &RouterParams,
+) -> Result<TrafficParams, ValidationError> {
+    let a = &t.arrival;
+    let rate_ok = |path: &str, r: f64| {
+        if r.is_finite() && r > 0.0 {
+            Ok(r)
+        } else {
+            Err(err(path, format!("must be a rate above zero, not {r}")))
+        }
+    };
+    let mut arrivals = Vec::new();
+    if let Some(r) = a.constant {
+        arrivals.push(Arrival::Constant {
+            rate: rate_ok("traffic.arrival.constant", r)?,
+        });
+    }
+    if let Some(r) = a.poisson {
+        arrivals.push(Arrival::Poisson {
+            rate: rate_ok("traffic.arrival.poisson", r)?,
+        });
+    }
+    if let Some(RampConfig { from, to }) = a.ramp {
+        arrivals.push(Arrival::Ramp {
+            from: rate_ok("traffic.arrival.ramp.from", from)?,
+            to: rate_ok("traffic.arrival.ramp.to", to)?,
+        });
+    }
+    if let Some(b) = a.bursts {
+        if b.every.is_zero() || b.length >= b.every {
+            return Err(err(
+                "traffic.arrival.bursts",
+                "`for` must be shorter than `every`",
+            ));
+        }
+        arrivals.push(Arrival::Bursts {
+            rate: rate_ok("traffic.arrival.bursts.rate", b.rate)?,
+            burst_rate: rate_ok("traffic.arrival.bursts.burst_rate", b.burst_rate)?,
+            every: b.every,
+            length: b.length,
+        });
+    }
+    if arrivals.len() != 1 {
+        return Err(err(
+            "traffic.arrival",
+            "write exactly one of constant, poisson, ramp, bursts",
+        ));
+    }
+    if t.classes.is_empty() {
+        return Err(err("traffic.classes", "traffic needs at least one class"));
+    }
+    let mut classes = Vec::new();
+    for (i, c) in t.classes.iter().enumerate() {
+        let path = format!("traffic.classes[{i}]");
+        if !(c.weight.is_finite() && c.weight > 0.0) {
+            return Err(err(format!("{path}.weight"), "must be above zero"));
+        }
+        if !(0.0..=1.0).contains(&c.stream) {
+            return Err(err(format!("{path}.stream"), "is a share between 0 and 1"));
+        }
+        let routable = router.route_id(&c.route).is_some()
+            || router
+                .rules
+                .iter()
+                .any(|r| r.when.route.as_deref() == Some(c.route.as_str()));
+        if !routable {
+            return Err(err(
+                format!("{path}.route"),
+                format!("no route `{}` (and no rule matches that name)", c.route),
+            ));
+        }
+        let mut needs = Capabilities::NONE;
+        for (k, n) in c.needs.iter().enumerate() {
+            needs = needs.union(Capabilities::from_name(n).ok_or_else(|| {
+                err(
+                    format!("{path}.needs[{k}]"),
+                    format!("unknown capability `{n}`"),
+                )
+            })?);
+        }
+        classes.push(ClassParams {
+            name: c.name.clone(),
+            weight: c.weight,
+            route: c.route.clone(),
+            task: c.task.clone(),
+            prompt_tokens: c
+                .prompt_tokens
+                .resolve()
+                .map_err(|e| err(format!("{path}.prompt_tokens"), e))?,
+            max_tokens: c.max_tokens.max(1),
+            stream: c.stream,
+            needs,
+        });
+    }
+    Ok(TrafficParams {
+        arrival: arrivals.remove(0),
+        classes,
+        max_requests: t.max_requests,
+    })
+}
+
+fn resolve_operator(
+    ops: &[OperatorConfig],
+    router: &RouterParams,
+    duration: Duration,
+) -> Result<Vec<(Instant, Override)>, ValidationError> {
+    let mut out = Vec::new();
+    for (i, o) in ops.iter().enumerate() {
+        let path = format!("operator[{i}]");
+        let target = |field: &str, name: &str| {
+            router.target_id(name).ok_or_else(|| {
+                err(
+                    format!("{path}.{field}"),
+                    format!("unknown target `{name}`"),
+                )
+            })
+        };
+        let route = |field: &str, name: &str| {
+            router
+                .route_id(name)
+                .ok_or_else(|| err(format!("{path}.{field}"), format!("unknown route `{name}`")))
+        };
+        let mut actions = Vec::new();
+        if let Some(t) = &o.drain {
+            actions.push(Override::Drain(target("drain", t)?));
+        }
+        if let Some(p) = &o.pin {
+            actions.push(Override::Pin(
+                route("pin.route", &p.route)?,
+                target("pin.target", &p.target)?,
+            ));
+        }
+        if let Some(r) = &o.freeze {
+            actions.push(Override::Freeze(if r == "all" {
+                None
+            } else {
+                Some(route("freeze", r)?)
+            }));
+        }
+        if let Some(f) = &o.force {
+            let mode = match f.mode.as_str() {
+                "forced_open" => BreakerMode::ForcedOpen,
+                "disabled" => BreakerMode::Disabled,
+                "metrics_only" => BreakerMode::MetricsOnly,
+                "automatic" => BreakerMode::Automatic,
+                m => {
+                    return Err(err(
+                        format!("{path}.force.mode"),
+                        format!(
+                            "unknown mode `{m}`; use forced_open, disabled, metrics_only or automatic"
+                        ),
+                    ));
+                }
+            };
+            actions.push(Override::Force(target("force.target", &f.target)?, mode));
+        }
+        if let Some(r) = &o.restore {
+            let scope = if r == "all" {
+                Scope::All
+            } else if let Some(t) = router.target_id(r) {
+                Scope::Target(t)
+            } else {
+                Scope::Route(route("restore", r)?)
+            };
+            actions.push(Override::Restore(scope));
+        }
+        if actions.len() != 1 {
+            return Err(err(
+                path,
+                "write exactly one of drain, pin, freeze, force, restore",
+            ));
+        }
+        if o.at > duration {
+            return Err(err(
+                format!("{path}.at"),
+                format!("is after the end of the run ({duration})"),
+            ));
+        }
+        out.push((Instant::ZERO + o.at, actions.remove(0)));
+    }
+    out.sort_by_key(|(at, _)| *at);
+    Ok(out)
+}
