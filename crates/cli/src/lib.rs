@@ -206,6 +206,26 @@ fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 
                 continue;
             }
         };
+        let is_scenario = text.lines().any(|l| l.starts_with("traffic:"));
+        if is_scenario {
+            match switchyard_runner::scenario::load(file) {
+                Ok(s) => {
+                    let _ = writeln!(
+                        out,
+                        "{name}: ok (scenario `{}`: {} providers, {} classes, {} expectations)",
+                        s.name,
+                        s.providers.len(),
+                        s.traffic.classes.len(),
+                        s.expectations.len()
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
+                    code = EXIT_BAD_INPUT;
+                }
+            }
+            continue;
+        }
         let is_live = text.lines().any(|l| l.starts_with("router:"));
         let loaded = if is_live {
             switchyard_live::config::load_live(&text, &name).map(|p| (p.router, p.providers.len()))
