@@ -240,6 +240,11 @@ impl LiveRouter {
         self.core().params().clone()
     }
 
+    /// Runs `f` on the routing core (for reports that read its telemetry and params).
+    pub fn inspect<T>(&self, f: impl FnOnce(&CoreRouter) -> T) -> T {
+        f(&self.core())
+    }
+
     /// A copy of the telemetry so far.
     pub fn telemetry(&self) -> Telemetry {
         self.core().telemetry().clone()

@@ -1,7 +1,12 @@
 //! Simulated requests per wall-clock second on the 30/70 scenario at a high rate, and the
 //! process's peak memory as the simulated duration grows from 1 hour to 24 hours.
 //! `cargo bench -p switchyard-runner --bench sim_throughput`
-#![expect(clippy::unwrap_used, clippy::disallowed_methods, clippy::disallowed_types, reason = "a bench measures wall time")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "a bench measures wall time"
+)]
 
 use std::path::Path;
 
@@ -11,7 +16,11 @@ use switchyard_sim::traffic::Arrival;
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 

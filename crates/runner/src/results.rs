@@ -52,7 +52,7 @@ impl Bucket {
                 self.failures[switchyard_core::telemetry::failure_index(reason)] += 1
             }
         }
-        for a in r.plan.history() {
+        for a in r.attempts {
             self.attempts += 1;
             self.attempts_by_target[a.target.index()] += 1;
         }
@@ -120,7 +120,7 @@ impl Collector {
 impl Observer for Collector {
     fn finished(&mut self, r: &Finished<'_>) {
         self.issued += 1;
-        let route_group = 1 + r.plan.home_route().map_or(self.routes, |id| id.index());
+        let route_group = 1 + r.route.map_or(self.routes, |id| id.index());
         let class_group = 2 + self.routes + r.class;
         let per_phase = self.phases.len() + 1;
         for group in [0, route_group, class_group] {

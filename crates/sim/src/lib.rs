@@ -17,7 +17,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use switchyard_core::id::TargetId;
-use switchyard_core::outcome::{AttemptReport, ErrorKind, FinalOutcome, Outcome};
+use switchyard_core::outcome::{AttemptRecord, AttemptReport, ErrorKind, FinalOutcome, Outcome};
 use switchyard_core::overrides::Override;
 use switchyard_core::plan::{Action, AttemptId, MAX_ATTEMPTS, Plan};
 use switchyard_core::rng::Rng;
@@ -56,8 +56,10 @@ pub struct Finished<'a> {
     pub start: Instant,
     pub end: Instant,
     pub outcome: FinalOutcome,
-    /// The request's plan: `history()` lists its attempts.
-    pub plan: &'a Plan,
+    /// The route it resolved to (before any fallback); `None` for an unknown route.
+    pub route: Option<switchyard_core::id::RouteId>,
+    /// Its attempts, in order.
+    pub attempts: &'a [AttemptRecord],
     /// From the start to the first token the caller saw.
     pub first_token: Option<Duration>,
     pub stream: bool,
@@ -501,12 +503,27 @@ impl<O: Observer> Sim<'_, O> {
                     .record(&mut r.plan, AttemptId(i as u8), report, now);
             }
         }
+        // The attempts, on the stack: nothing is allocated per request.
+        let blank = AttemptRecord {
+            target: TargetId::new(0),
+            started: now,
+            outcome: Outcome::Cancelled,
+            latency: Duration::ZERO,
+            hedge: false,
+        };
+        let mut attempts = [blank; MAX_ATTEMPTS];
+        let mut n = 0;
+        for (slot, a) in attempts.iter_mut().zip(r.plan.history()) {
+            *slot = *a;
+            n += 1;
+        }
         self.observer.finished(&Finished {
             class: r.class,
             start: r.start,
             end: now,
             outcome,
-            plan: &r.plan,
+            route: r.plan.home_route(),
+            attempts: &attempts[..n],
             first_token: r.first_token.map(|ft| ft.saturating_since(r.start)),
             stream: r.stream,
             cost: r.cost,

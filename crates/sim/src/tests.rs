@@ -65,7 +65,7 @@ impl Observer for Tally {
     fn finished(&mut self, r: &Finished<'_>) {
         self.requests += 1;
         self.classes[r.class] += 1;
-        self.attempts += r.plan.history().count() as u64;
+        self.attempts += r.attempts.len() as u64;
         self.latency_ms += r.end.saturating_since(r.start).as_millis();
         match r.outcome {
             FinalOutcome::Served(t) => self.served[t.index()] += 1,
