@@ -55,6 +55,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of scenario files (for editor autocompletion).
+    Schema,
     /// Credentials of a live config.
     Creds {
         #[command(subcommand)]
@@ -128,6 +130,10 @@ pub fn run(
             out: dir,
         } => run_scenarios(&scenarios, &mode, seed, dir, out, err),
         Command::Validate { files } => validate(&files, out, err),
+        Command::Schema => {
+            let _ = writeln!(out, "{}", switchyard_runner::schema());
+            EXIT_OK
+        }
         Command::Creds {
             command: CredsCommand::Status { config, today },
         } => creds::status(&config, today.as_deref(), out, err),

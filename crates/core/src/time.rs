@@ -276,6 +276,20 @@ impl<'de> serde::Deserialize<'de> for Duration {
     }
 }
 
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(0|([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+)$",
+            "description": "A duration: a number and a unit (ns, us, ms, s, m, h), such as 250ms, 1.5s, 2m or 1h30m",
+            "examples": ["250ms", "2s", "5m"]
+        })
+    }
+}
+
 impl serde::Serialize for Instant {
     /// Serialized as the duration since the start of the run, in the humane form.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -48,7 +48,7 @@ pub enum DistributionConfig<T> {
 }
 
 /// The written form: a map with exactly one of these keys.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DistributionFields<T> {
     fixed: Option<T>,
@@ -58,25 +58,34 @@ pub struct DistributionFields<T> {
     empirical: Option<Vec<(f64, T)>>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MinMax<T> {
     min: T,
     max: T,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeanStddev<T> {
     mean: T,
     stddev: T,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct P50P99<T> {
     p50: T,
     p99: T,
+}
+
+impl<T: schemars::JsonSchema> schemars::JsonSchema for DistributionConfig<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Distribution_{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        DistributionFields::<T>::json_schema(generator)
+    }
 }
 
 impl<T> TryFrom<DistributionFields<T>> for DistributionConfig<T> {

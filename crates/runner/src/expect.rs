@@ -21,7 +21,7 @@ use switchyard_sim::traffic::TrafficParams;
 
 use crate::scenario::{FaultWindow, Phase};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectationConfig {
     /// A label for reports; default: the metric and its scope.
@@ -42,7 +42,7 @@ pub struct ExpectationConfig {
 /// A tiny owned copy of what a YAML scalar can be, so that `value` takes numbers and
 /// duration strings alike.
 pub mod serde_yaml_value {
-    #[derive(Clone, Debug, serde::Deserialize)]
+    #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
     #[serde(untagged)]
     pub enum Value {
         Number(f64),
@@ -50,7 +50,7 @@ pub mod serde_yaml_value {
     }
 }
 
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
     pub from: Duration,

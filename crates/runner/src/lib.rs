@@ -66,6 +66,12 @@ pub struct RunOutcome {
     pub dir: PathBuf,
 }
 
+/// The JSON Schema of scenario files, for editors.
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(scenario::ScenarioConfig);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
 /// Runs in simulation and returns the report (nothing written).
 pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
     let params = SimParams {

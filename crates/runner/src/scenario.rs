@@ -17,7 +17,7 @@ use switchyard_sim::traffic::{Arrival, ClassParams, TrafficParams};
 
 use crate::expect::{ExpectationConfig, ExpectationParams};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioConfig {
     pub name: String,
@@ -44,7 +44,7 @@ fn default_seed() -> u64 {
     1
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioProviderConfig {
     /// The name router targets use as their `provider`.
@@ -59,7 +59,7 @@ pub struct ScenarioProviderConfig {
     pub tokens_per_minute: Option<u64>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficConfig {
     /// Exactly one of `constant`, `poisson` (requests per second), `ramp`, `bursts`.
@@ -69,7 +69,7 @@ pub struct TrafficConfig {
     pub max_requests: Option<u64>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArrivalConfig {
     pub constant: Option<f64>,
@@ -78,14 +78,14 @@ pub struct ArrivalConfig {
     pub bursts: Option<BurstsConfig>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RampConfig {
     pub from: f64,
     pub to: f64,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BurstsConfig {
     pub rate: f64,
@@ -95,7 +95,7 @@ pub struct BurstsConfig {
     pub length: Duration,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassConfig {
     pub name: String,
@@ -121,7 +121,7 @@ fn default_max_tokens() -> u32 {
 }
 
 /// One operator action: `at` plus exactly one of the actions.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
     pub at: Duration,
@@ -137,14 +137,14 @@ pub struct OperatorConfig {
     pub restore: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PinConfig {
     pub route: String,
     pub target: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForceConfig {
     pub target: String,
@@ -152,7 +152,7 @@ pub struct ForceConfig {
     pub mode: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantConfig {
     pub name: String,

@@ -9,6 +9,7 @@
 mod locate;
 mod validate;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::router::RouterParams;
@@ -18,7 +19,7 @@ pub use locate::locate;
 pub use validate::ValidationError;
 
 /// A router: its targets, routes, rules and the knobs of failover.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouterConfig {
     pub targets: Vec<TargetConfig>,
@@ -40,7 +41,7 @@ pub struct RouterConfig {
     pub panic_mode: PanicModeConfig,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PanicModeConfig {
     #[default]
@@ -48,7 +49,7 @@ pub enum PanicModeConfig {
     Bypass,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub name: String,
@@ -79,7 +80,7 @@ fn default_capabilities() -> Vec<String> {
     vec!["streaming".to_owned()]
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceConfig {
     /// USD per million input (prompt) tokens.
@@ -90,7 +91,7 @@ pub struct PriceConfig {
     pub output: f64,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Client-side request bucket; default none.
@@ -103,7 +104,7 @@ pub struct LimitsConfig {
     pub default_park: Option<Duration>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Trip after this many counted failures in a row (0 = off); default 5.
@@ -133,7 +134,7 @@ pub struct BreakerConfig {
 }
 
 /// The policy kinds, as written in config.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyKind {
     Static,
@@ -146,7 +147,7 @@ pub enum PolicyKind {
     CapabilityMatch,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
@@ -164,7 +165,7 @@ pub struct RouteConfig {
     pub fallback: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     #[serde(default)]
@@ -173,7 +174,7 @@ pub struct RuleConfig {
     pub route: String,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleMatchConfig {
     /// The route name the request asked for (may be a virtual name such as `auto`).
@@ -186,7 +187,7 @@ pub struct RuleMatchConfig {
     pub needs: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanConfig {
     /// Attempts per request, the first included (1..=8); default 3.
@@ -205,7 +206,7 @@ pub struct PlanConfig {
     pub hedge_after: Option<Duration>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Retries allowed per request (0.2 = 20 % extra load); default 0.2.
@@ -216,7 +217,7 @@ pub struct BudgetConfig {
     pub window: Option<Duration>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyConfig {
     /// Time constant of the peak-EWMA decay; default 10s.

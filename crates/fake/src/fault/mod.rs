@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_core::rng::Rng;
 use switchyard_core::time::{Duration, Instant};
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultConfig {
     /// A name for reports and expectations (`primary-outage`): its window becomes the phases
@@ -76,7 +76,7 @@ pub struct FaultConfig {
     pub first: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKindName {
     Http,
