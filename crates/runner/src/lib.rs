@@ -82,6 +82,7 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
             .map(|p| SimProvider {
                 name: p.name.clone(),
                 profile: p.profile.clone(),
+                keys: p.keys.clone(),
             })
             .collect(),
         traffic: s.traffic.clone(),
@@ -112,6 +113,7 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
         seed,
         &collector,
         &outcome.router,
+        &outcome.key_events,
         wall,
     ))
 }

@@ -191,7 +191,7 @@ async fn run_async(s: &ScenarioParams, seed: u64, duration: Duration) -> Result<
     };
     let mut s = s.clone();
     s.duration = duration;
-    Ok(router.inspect(|core| report::build(&s, "live", seed, &collector, core, wall)))
+    Ok(router.inspect(|core| report::build(&s, "live", seed, &collector, core, &[], wall)))
 }
 
 async fn one(

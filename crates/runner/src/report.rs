@@ -257,6 +257,7 @@ pub fn build(
     seed: u64,
     collector: &Collector,
     router: &Router,
+    key_events: &[switchyard_sim::KeyEvent],
     wall: Wall,
 ) -> Report {
     let p = router.params();
@@ -339,7 +340,7 @@ pub fn build(
         })
         .collect();
     let failover = failover(s, router);
-    let events: Vec<EventReport> = router
+    let mut events: Vec<EventReport> = router
         .telemetry()
         .events
         .events()
@@ -350,6 +351,13 @@ pub fn build(
             detail: describe(router, &e.kind),
         })
         .collect();
+    events.extend(key_events.iter().map(|k| EventReport {
+        at_secs: secs(k.at),
+        kind: "credential",
+        detail: format!("{}: key `{}` {}", k.provider, k.key, k.what),
+    }));
+    // Stable: events at the same instant keep their order (router events first).
+    events.sort_by(|a, b| a.at_secs.total_cmp(&b.at_secs));
     let tel = router.telemetry();
     let series = SeriesReport {
         width_secs: tel.series_width(),

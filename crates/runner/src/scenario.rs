@@ -57,6 +57,19 @@ pub struct ScenarioProviderConfig {
     /// Overrides of the profile's rate limits.
     pub requests_per_minute: Option<u64>,
     pub tokens_per_minute: Option<u64>,
+    /// Follow credentials: the router uses the newest valid key; the provider refuses a key
+    /// from its `refused_from` on (a 401, after which the key is taken out of use).
+    #[serde(default)]
+    pub keys: Vec<ScenarioKeyConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioKeyConfig {
+    pub name: String,
+    pub valid_from: Option<Duration>,
+    pub valid_until: Option<Duration>,
+    pub refused_from: Option<Duration>,
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
@@ -166,6 +179,7 @@ pub struct ScenarioProvider {
     pub profile: ProfileParams,
     /// The scenario's own faults (the profile's defaults are inside `profile`).
     pub faults: Vec<FaultConfig>,
+    pub keys: Vec<switchyard_sim::SimKey>,
 }
 
 /// A named window of the timeline.
@@ -296,10 +310,22 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
             }
             profile.faults.push(f.clone());
         }
+        let at = |d: Option<Duration>| d.map(|d| Instant::ZERO + d);
+        let keys = p
+            .keys
+            .iter()
+            .map(|k| switchyard_sim::SimKey {
+                name: k.name.clone(),
+                valid_from: at(k.valid_from),
+                valid_until: at(k.valid_until),
+                refused_from: at(k.refused_from),
+            })
+            .collect();
         providers.push(ScenarioProvider {
             name: p.name.clone(),
             profile,
             faults: p.faults.clone(),
+            keys,
         });
     }
     for (i, t) in router.targets.iter().enumerate() {

@@ -32,6 +32,29 @@ use traffic::{Generator, TrafficParams};
 pub struct SimProvider {
     pub name: String,
     pub profile: ProfileParams,
+    /// The provider's keys, when the scenario follows credentials (empty: it does not).
+    pub keys: Vec<SimKey>,
+}
+
+/// One key of a provider, as the router is configured to use it and as the provider treats it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimKey {
+    pub name: String,
+    /// The router uses the key from here (the newest valid key wins).
+    pub valid_from: Option<Instant>,
+    /// ... until here.
+    pub valid_until: Option<Instant>,
+    /// The provider refuses the key (401) from here: revoked upstream.
+    pub refused_from: Option<Instant>,
+}
+
+/// Something that happened to a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEvent {
+    pub at: Instant,
+    pub provider: String,
+    pub key: String,
+    pub what: &'static str,
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +104,8 @@ pub struct SimOutcome {
     pub events: u64,
     /// Virtual time when the last request finished.
     pub end: Instant,
+    /// Keys switched to or taken out of use.
+    pub key_events: Vec<KeyEvent>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -135,6 +160,11 @@ struct Sim<'a, O> {
     generations: Vec<u32>,
     free: Vec<u32>,
     observer: &'a mut O,
+    /// Per provider, per key: taken out of use after a 401.
+    revoked: Vec<Vec<bool>>,
+    /// Per provider: the key last used, to report switches.
+    key_in_use: Vec<Option<usize>>,
+    key_events: Vec<KeyEvent>,
     requests: u64,
     events: u64,
     now: Instant,
@@ -195,6 +225,13 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
         generations: Vec::new(),
         free: Vec::new(),
         observer,
+        revoked: params
+            .providers
+            .iter()
+            .map(|p| vec![false; p.keys.len()])
+            .collect(),
+        key_in_use: vec![None; params.providers.len()],
+        key_events: Vec::new(),
         requests: 0,
         events: 0,
         now: Instant::ZERO,
@@ -256,6 +293,7 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
         requests: sim.requests,
         events: sim.events,
         end: sim.now,
+        key_events: sim.key_events,
     })
 }
 
@@ -393,6 +431,15 @@ impl<O: Observer> Sim<'_, O> {
     ) -> Pending {
         let now = self.now;
         let p = self.target_provider[target.index()];
+        let net = self.params.network_delay;
+        if let Some(refused) = self.credential_check(p, now) {
+            let report = AttemptReport::new(Outcome::error(refused), net);
+            return Pending {
+                report,
+                first_token_at: None,
+                cost: 0.0,
+            };
+        }
         let t = &self.params.router.targets[target.index()];
         let request = FakeRequest {
             model: &t.model,
@@ -401,7 +448,6 @@ impl<O: Observer> Sim<'_, O> {
             stream,
         };
         let answer = self.models[p].respond(&request, now, &mut self.provider_rngs[p]);
-        let net = self.params.network_delay;
         let ttft_limit = first_token_timeout.map_or(timeout, |f| f.min(timeout));
         let fail = |kind: ErrorKind, after: Duration, retry_after| Pending {
             report: AttemptReport::new(Outcome::Error { kind, retry_after }, after),
@@ -487,6 +533,49 @@ impl<O: Observer> Sim<'_, O> {
             completion_tokens: pending.report.completion_tokens,
         });
         pending
+    }
+
+    /// With keys modelled: picks the key in use (the newest valid, not revoked); a key the
+    /// provider refuses gets a 401 and is taken out of use, as the live credential store does.
+    fn credential_check(&mut self, p: usize, now: Instant) -> Option<ErrorKind> {
+        let provider = &self.params.providers[p];
+        if provider.keys.is_empty() {
+            return None;
+        }
+        let chosen = provider
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(i, k)| {
+                !self.revoked[p][*i]
+                    && k.valid_from.is_none_or(|f| f <= now)
+                    && k.valid_until.is_none_or(|u| now <= u)
+            })
+            .max_by_key(|(i, k)| (k.valid_from, *i))
+            .map(|(i, _)| i);
+        let Some(key) = chosen else {
+            return Some(ErrorKind::Unauthorized);
+        };
+        if self.key_in_use[p] != Some(key) {
+            self.key_in_use[p] = Some(key);
+            self.key_events.push(KeyEvent {
+                at: now,
+                provider: provider.name.clone(),
+                key: provider.keys[key].name.clone(),
+                what: "in use",
+            });
+        }
+        if provider.keys[key].refused_from.is_some_and(|r| r <= now) {
+            self.revoked[p][key] = true;
+            self.key_events.push(KeyEvent {
+                at: now,
+                provider: provider.name.clone(),
+                key: provider.keys[key].name.clone(),
+                what: "refused (401): taken out of use",
+            });
+            return Some(ErrorKind::Unauthorized);
+        }
+        None
     }
 
     fn finish(&mut self, slot: u32, outcome: FinalOutcome) {

@@ -33,10 +33,12 @@ fn params(routes: &str, faults_a: &str, rate: f64, secs: u64) -> SimParams {
             SimProvider {
                 name: "pa".into(),
                 profile: profile("pa", faults_a),
+                keys: Vec::new(),
             },
             SimProvider {
                 name: "pb".into(),
                 profile: profile("pb", ""),
+                keys: Vec::new(),
             },
         ],
         traffic: TrafficParams {
@@ -200,5 +202,66 @@ fn unknown_providers_and_models_are_refused() {
             .unwrap_err()
             .0
             .contains("model `nope`")
+    );
+}
+
+#[test]
+fn keys_rotate_and_a_refused_key_is_taken_out_of_use() {
+    let at = |s: u64| Some(Instant::ZERO + Duration::from_secs(s));
+    let key = |name: &str, from, until, refused| SimKey {
+        name: name.into(),
+        valid_from: from,
+        valid_until: until,
+        refused_from: refused,
+    };
+    // A clean rotation: the new key starts at 60 s, the old one is revoked upstream at 90 s.
+    let mut p = params(
+        "  - { name: r, policy: priority, tiers: [[a], [b]] }\n",
+        "",
+        10.0,
+        120,
+    );
+    p.providers[0].keys = vec![
+        key("old", at(0), at(100), at(90)),
+        key("new", at(60), None, None),
+    ];
+    let mut tally = Tally::default();
+    let out = run(&p, &mut tally).unwrap();
+    assert_eq!(
+        (tally.failed, tally.served[1]),
+        (0, 0),
+        "nothing failed, nothing moved: {tally:?}"
+    );
+    let what: Vec<(&str, &str)> = out
+        .key_events
+        .iter()
+        .map(|e| (e.key.as_str(), e.what))
+        .collect();
+    assert_eq!(what, [("old", "in use"), ("new", "in use")]);
+    assert!(out.key_events[1].at >= Instant::ZERO + Duration::from_secs(60));
+    // Revoked before the new key is valid: 401s, traffic moves to b, the key is reported.
+    let mut p = params(
+        "  - { name: r, policy: priority, tiers: [[a], [b]] }\n",
+        "",
+        10.0,
+        120,
+    );
+    p.providers[0].keys = vec![
+        key("old", at(0), None, at(30)),
+        key("new", at(60), None, None),
+    ];
+    let mut tally = Tally::default();
+    let out = run(&p, &mut tally).unwrap();
+    assert_eq!(tally.failed, 0);
+    assert!(tally.served[1] > 100, "{tally:?}");
+    assert!(
+        out.key_events
+            .iter()
+            .any(|e| e.key == "old" && e.what.starts_with("refused"))
+    );
+    assert!(
+        out.key_events
+            .iter()
+            .any(|e| e.key == "new" && e.what == "in use")
     );
 }
