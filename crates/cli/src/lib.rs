@@ -174,6 +174,7 @@ fn run_scenarios(
             seed,
             out: dir.as_ref().map(|d| d.join(&name)),
             live_duration: None,
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         };
         match switchyard_runner::run(path, &options) {
             Ok(outcome) => {

@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// For live mode: scale the scenario's duration down (a live run takes real time).
     pub live_duration: Option<Duration>,
+    /// For live mode: a progress line on stderr (the CLI sets it on a terminal only).
+    pub progress: bool,
 }
 
 impl Default for RunOptions {
@@ -42,6 +44,7 @@ impl Default for RunOptions {
             seed: None,
             out: None,
             live_duration: None,
+            progress: false,
         }
     }
 }
@@ -124,7 +127,7 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let seed = options.seed.unwrap_or(s.seed);
     let report = match options.mode {
         Mode::Sim => simulate(&s, seed)?,
-        Mode::Live => live::run(&s, seed, options.live_duration)?,
+        Mode::Live => live::run_with_progress(&s, seed, options.live_duration, options.progress)?,
     };
     let dir = options
         .out

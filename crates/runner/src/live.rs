@@ -36,6 +36,16 @@ struct Done {
 }
 
 pub fn run(s: &ScenarioParams, seed: u64, duration: Option<Duration>) -> Result<Report, RunError> {
+    run_with_progress(s, seed, duration, false)
+}
+
+/// As [`run`], with a progress line on stderr when `progress` is set.
+pub fn run_with_progress(
+    s: &ScenarioParams,
+    seed: u64,
+    duration: Option<Duration>,
+    progress: bool,
+) -> Result<Report, RunError> {
     let setup = |message: String| RunError::Setup {
         file: s.file.clone(),
         message,
@@ -44,10 +54,15 @@ pub fn run(s: &ScenarioParams, seed: u64, duration: Option<Duration>) -> Result<
         .enable_all()
         .build()
         .map_err(|e| setup(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(run_async(s, seed, duration.unwrap_or(s.duration)))
+    runtime.block_on(run_async(s, seed, duration.unwrap_or(s.duration), progress))
 }
 
-async fn run_async(s: &ScenarioParams, seed: u64, duration: Duration) -> Result<Report, RunError> {
+async fn run_async(
+    s: &ScenarioParams,
+    seed: u64,
+    duration: Duration,
+    progress: bool,
+) -> Result<Report, RunError> {
     let setup = |message: String| RunError::Setup {
         file: s.file.clone(),
         message,
@@ -121,6 +136,7 @@ async fn run_async(s: &ScenarioParams, seed: u64, duration: Duration) -> Result<
     let end = Instant::ZERO + duration;
     let mut issued = 0u64;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut last_shown = u64::MAX;
     while intended < end && s.traffic.max_requests.is_none_or(|n| issued < n) {
         tokio::time::sleep_until(at(intended)).await;
         let (class, request) = generator.draw();
@@ -136,6 +152,18 @@ async fn run_async(s: &ScenarioParams, seed: u64, duration: Duration) -> Result<
         issued += 1;
         intended = generator.next_arrival(&s.traffic.arrival, intended, duration);
         while tasks.try_join_next().is_some() {}
+        if progress && intended.second() != last_shown {
+            last_shown = intended.second();
+            eprint!(
+                "\r[live] {}s / {}s, {issued} requests issued, {} in flight   ",
+                last_shown,
+                duration.as_secs_f64() as u64,
+                tasks.len()
+            );
+        }
+    }
+    if progress {
+        eprintln!();
     }
     drop(tx);
     // 5. Let requests in flight finish, within their deadline (and a little).

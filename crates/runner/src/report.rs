@@ -263,7 +263,8 @@ pub fn build(
     let p = router.params();
     let names: Vec<String> = p.targets.iter().map(|t| t.name.clone()).collect();
     let phase_index = |name: &str| s.phases.iter().position(|x| x.name == name);
-    let totals = BucketReport::of(collector.bucket(None, None, None), &names);
+    let span = s.duration.as_secs_f64();
+    let totals = BucketReport::of(collector.bucket(None, None, None), &names, span);
     let routes = p
         .routes
         .iter()
@@ -271,7 +272,7 @@ pub fn build(
         .map(|(i, r)| {
             (
                 r.name.clone(),
-                BucketReport::of(collector.bucket(Some(i), None, None), &names),
+                BucketReport::of(collector.bucket(Some(i), None, None), &names, span),
             )
         })
         .collect();
@@ -283,7 +284,7 @@ pub fn build(
         .map(|(i, c)| {
             (
                 c.name.clone(),
-                BucketReport::of(collector.bucket(None, Some(i), None), &names),
+                BucketReport::of(collector.bucket(None, Some(i), None), &names, span),
             )
         })
         .collect();
@@ -295,7 +296,11 @@ pub fn build(
             name: ph.name.clone(),
             from_secs: secs(ph.from),
             to_secs: secs(ph.to),
-            figures: BucketReport::of(collector.bucket(None, None, Some(i)), &names),
+            figures: BucketReport::of(
+                collector.bucket(None, None, Some(i)),
+                &names,
+                ph.to.saturating_since(ph.from).as_secs_f64(),
+            ),
         })
         .collect();
     let targets = target_reports(router);

@@ -180,6 +180,8 @@ pub struct BucketReport {
     pub latency_ms: Percentiles,
     pub ttft_ms: Percentiles,
     pub attempts_per_request: f64,
+    /// Successful requests per second of the scope.
+    pub goodput_per_sec: f64,
     pub cost_usd: f64,
     pub wasted_cost_usd: f64,
     /// Requests served, by target.
@@ -189,7 +191,8 @@ pub struct BucketReport {
 }
 
 impl BucketReport {
-    pub fn of(b: &Bucket, target_names: &[String]) -> Self {
+    /// `span_secs`: how long the scope lasted, for goodput.
+    pub fn of(b: &Bucket, target_names: &[String], span_secs: f64) -> Self {
         let by_target = |v: &[u64]| -> BTreeMap<String, u64> {
             v.iter()
                 .enumerate()
@@ -215,6 +218,11 @@ impl BucketReport {
                 0.0
             } else {
                 round6(b.attempts as f64 / b.requests as f64)
+            },
+            goodput_per_sec: if span_secs > 0.0 {
+                round6(b.succeeded as f64 / span_secs)
+            } else {
+                0.0
             },
             cost_usd: round6(b.cost),
             wasted_cost_usd: round6(b.wasted_cost),

@@ -75,7 +75,7 @@ fn the_same_seed_gives_byte_identical_reports_and_another_seed_does_not() {
             mode: Mode::Sim,
             seed: Some(seed),
             out: Some(out.path().join(name)),
-            live_duration: None,
+            ..RunOptions::default()
         };
         run(&file, &options).unwrap().json
     };
