@@ -5,6 +5,7 @@
 
 pub mod expect;
 pub mod live;
+pub mod render;
 pub mod report;
 pub mod results;
 pub mod scenario;
@@ -148,6 +149,9 @@ fn write(dir: &Path, report: &Report) -> Result<String, RunError> {
         message: e.to_string(),
     })?;
     std::fs::write(dir.join("report.json"), &json).map_err(io)?;
+    std::fs::write(dir.join("report.md"), render::markdown::render(report)).map_err(io)?;
+    std::fs::write(dir.join("report.html"), render::html::render(report)).map_err(io)?;
+    std::fs::write(dir.join("junit.xml"), render::junit::render(report)).map_err(io)?;
     Ok(json)
 }
 

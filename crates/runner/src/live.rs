@@ -175,7 +175,9 @@ async fn run_async(
     {
         tasks.abort_all();
     }
-    let mut collector = Collector::new(s);
+    let mut scoped = s.clone();
+    scoped.duration = duration;
+    let mut collector = Collector::new(&scoped);
     let mut finished = 0u64;
     while let Ok(d) = rx.try_recv() {
         finished += 1;
@@ -217,9 +219,7 @@ async fn run_async(
         requests_per_sec: issued as f64 / elapsed.max(1e-9),
         events: 0,
     };
-    let mut s = s.clone();
-    s.duration = duration;
-    Ok(router.inspect(|core| report::build(&s, "live", seed, &collector, core, &[], wall)))
+    Ok(router.inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], wall)))
 }
 
 async fn one(

@@ -35,6 +35,7 @@ pub struct Report {
     pub failover: Vec<FailoverReport>,
     pub events: Vec<EventReport>,
     pub series: SeriesReport,
+    pub timeline: TimelineReport,
     /// Wall-clock facts: the only part that differs between identical runs.
     pub wall: Wall,
 }
@@ -78,6 +79,11 @@ pub struct EventReport {
     pub at_secs: f64,
     pub kind: &'static str,
     pub detail: String,
+    /// Breaker events: the target and the state it entered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -92,6 +98,20 @@ pub struct TargetSeries {
     pub attempts: Vec<u64>,
     pub successes: Vec<u64>,
     pub errors: Vec<u64>,
+    pub cost_usd: Vec<f64>,
+    /// Errors per point, by kind (kinds that occurred).
+    pub errors_by_kind: BTreeMap<&'static str, Vec<u64>>,
+}
+
+/// Latency and time to first token over the run, in fixed windows.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineReport {
+    pub width_secs: f64,
+    pub requests: Vec<u64>,
+    pub p50_ms: Vec<f64>,
+    pub p99_ms: Vec<f64>,
+    pub ttft_p50_ms: Vec<f64>,
+    pub ttft_p99_ms: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -350,16 +370,28 @@ pub fn build(
         .events
         .events()
         .iter()
-        .map(|e| EventReport {
-            at_secs: secs(e.at),
-            kind: e.kind.label(),
-            detail: describe(router, &e.kind),
+        .map(|e| {
+            let (target, state) = match e.kind {
+                EventKind::Breaker { target, to, .. } => {
+                    (Some(p.target(target).name.clone()), Some(to.label()))
+                }
+                _ => (None, None),
+            };
+            EventReport {
+                at_secs: secs(e.at),
+                kind: e.kind.label(),
+                detail: describe(router, &e.kind),
+                target,
+                state,
+            }
         })
         .collect();
     events.extend(key_events.iter().map(|k| EventReport {
         at_secs: secs(k.at),
         kind: "credential",
         detail: format!("{}: key `{}` {}", k.provider, k.key, k.what),
+        target: None,
+        state: None,
     }));
     // Stable: events at the same instant keep their order (router events first).
     events.sort_by(|a, b| a.at_secs.total_cmp(&b.at_secs));
@@ -385,12 +417,26 @@ pub fn build(
                         .map(|i| pts.get(i).map_or(0, f))
                         .collect::<Vec<u64>>()
                 };
+                let errors_by_kind = switchyard_core::outcome::ErrorKind::ALL
+                    .iter()
+                    .filter(|k| st.errors[k.index()] > 0)
+                    .map(|k| {
+                        let v = (0..len)
+                            .map(|i| pts.get(i).map_or(0, |x| u64::from(x.kinds[k.index()])))
+                            .collect();
+                        (k.label(), v)
+                    })
+                    .collect();
                 (
                     t.name.clone(),
                     TargetSeries {
                         attempts: get(|x| x.attempts),
                         successes: get(|x| x.successes),
                         errors: get(|x| x.errors),
+                        cost_usd: (0..len)
+                            .map(|i| pts.get(i).map_or(0.0, |x| round6(x.cost)))
+                            .collect(),
+                        errors_by_kind,
                     },
                 )
             })
@@ -438,6 +484,30 @@ pub fn build(
         failover,
         events,
         series,
+        timeline: TimelineReport {
+            width_secs: collector.timeline_width.as_secs_f64(),
+            requests: collector.timeline.iter().map(|(l, _)| l.count()).collect(),
+            p50_ms: collector
+                .timeline
+                .iter()
+                .map(|(l, _)| round3(l.quantile(0.5).as_secs_f64() * 1e3))
+                .collect(),
+            p99_ms: collector
+                .timeline
+                .iter()
+                .map(|(l, _)| round3(l.quantile(0.99).as_secs_f64() * 1e3))
+                .collect(),
+            ttft_p50_ms: collector
+                .timeline
+                .iter()
+                .map(|(_, t)| round3(t.quantile(0.5).as_secs_f64() * 1e3))
+                .collect(),
+            ttft_p99_ms: collector
+                .timeline
+                .iter()
+                .map(|(_, t)| round3(t.quantile(0.99).as_secs_f64() * 1e3))
+                .collect(),
+        },
         wall,
     }
 }

@@ -78,6 +78,9 @@ impl Bucket {
 pub struct Collector {
     /// Groups: 0 = all, then one per route, one for unrouted, then one per class.
     routes: usize,
+    /// Latency and time to first token over time: [`TIMELINE_POINTS`] windows across the run.
+    pub timeline: Vec<(LatencyHistogram, LatencyHistogram)>,
+    pub timeline_width: switchyard_core::time::Duration,
     phases: Vec<(Instant, Instant)>,
     buckets: Vec<Bucket>,
     pub issued: u64,
@@ -89,8 +92,13 @@ impl Collector {
         let groups = 1 + routes + 1 + s.traffic.classes.len();
         let phases: Vec<(Instant, Instant)> = s.phases.iter().map(|p| (p.from, p.to)).collect();
         let targets = s.router.targets.len();
+        let width = switchyard_core::time::Duration::from_nanos(
+            (s.duration.as_nanos() / TIMELINE_POINTS as u64).max(1_000_000_000),
+        );
         Collector {
             routes,
+            timeline: vec![Default::default(); TIMELINE_POINTS],
+            timeline_width: width,
             buckets: vec![Bucket::new(targets); groups * (phases.len() + 1)],
             phases,
             issued: 0,
@@ -117,9 +125,19 @@ impl Collector {
     }
 }
 
+/// Windows of the latency timeline.
+pub const TIMELINE_POINTS: usize = 60;
+
 impl Observer for Collector {
     fn finished(&mut self, r: &Finished<'_>) {
         self.issued += 1;
+        let w = ((r.start.as_nanos() / self.timeline_width.as_nanos().max(1)) as usize)
+            .min(TIMELINE_POINTS - 1);
+        let (latency, ttft) = &mut self.timeline[w];
+        latency.record(r.end.saturating_since(r.start));
+        if let (FinalOutcome::Served(_), Some(ft)) = (r.outcome, r.first_token) {
+            ttft.record(ft);
+        }
         let route_group = 1 + r.route.map_or(self.routes, |id| id.index());
         let class_group = 2 + self.routes + r.class;
         let per_phase = self.phases.len() + 1;

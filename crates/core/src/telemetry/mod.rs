@@ -65,6 +65,8 @@ pub struct TargetPoint {
     pub attempts: u64,
     pub successes: u64,
     pub errors: u64,
+    /// Errors by `ErrorKind::index`.
+    pub kinds: [u32; ErrorKind::COUNT],
     pub cost: f64,
 }
 
@@ -73,6 +75,9 @@ impl Point for TargetPoint {
         self.attempts += o.attempts;
         self.successes += o.successes;
         self.errors += o.errors;
+        for (a, b) in self.kinds.iter_mut().zip(o.kinds) {
+            *a += b;
+        }
         self.cost += o.cost;
     }
 }
@@ -230,6 +235,7 @@ impl Telemetry {
                 t.errors[kind.index()] += 1;
                 t.cost_failed += cost;
                 point.errors += 1;
+                point.kinds[kind.index()] += 1;
             }
             Outcome::Cancelled => {
                 t.cancelled += 1;

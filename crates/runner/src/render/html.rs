@@ -1,0 +1,126 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no network fetches) — the
+//! verdict first, then pictures, then tables.
+
+use std::fmt::Write;
+
+use super::{Table, charts, tables, verdicts};
+use crate::report::Report;
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1160px;color:#222}\
+h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}\
+.badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}.pass{background:#2c9f2c}.fail{background:#d62728}\
+table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}\
+td:first-child,th:first-child{text-align:left}th{background:#f5f5f5}tr.failed td{background:#fdecea}tr.passed td{background:#eef8ee}\
+.muted{color:#666}.chart{margin:12px 0}";
+
+fn table(out: &mut String, t: &Table) {
+    let _ = writeln!(out, "<h2>{}</h2>\n<table>", escape(t.title));
+    let _ = writeln!(
+        out,
+        "<tr>{}</tr>",
+        t.headers
+            .iter()
+            .map(|h| format!("<th>{}</th>", escape(h)))
+            .collect::<String>()
+    );
+    for row in &t.rows {
+        let _ = writeln!(
+            out,
+            "<tr>{}</tr>",
+            row.iter()
+                .map(|c| format!("<td>{}</td>", escape(c)))
+                .collect::<String>()
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — switchyard report</title><style>{STYLE}</style></head><body>\n",
+        escape(&r.scenario)
+    );
+    let (class, word) = if r.passed {
+        ("pass", "PASSED")
+    } else {
+        ("fail", "FAILED")
+    };
+    let _ = writeln!(
+        out,
+        "<h1 id=\"verdict\">{} <span class=\"badge {class}\">{word}</span></h1>",
+        escape(&r.scenario)
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"muted\">{}</p>",
+        escape(r.description.trim())
+    );
+    let t = &r.totals;
+    let _ = writeln!(
+        out,
+        "<p>{} mode, seed {}, {:.0} s simulated: <b>{} requests</b>, {:.3}% succeeded, p99 {:.0} ms, {:.3} attempts per request, ${:.4}.</p>",
+        r.mode,
+        r.seed,
+        r.duration_secs,
+        t.requests,
+        t.success_rate * 100.0,
+        t.latency_ms.p99,
+        t.attempts_per_request,
+        t.cost_usd
+    );
+    out.push_str("<h2 id=\"expectations\">Expectations</h2>\n<table><tr><th>expectation</th><th>observed</th><th>expected</th><th>verdict</th></tr>\n");
+    for (passed, name, observed, expected) in verdicts(r) {
+        let (row, v) = if passed {
+            ("passed", "pass")
+        } else {
+            ("failed", "FAIL")
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"{row}\"><td>{}</td><td>{}</td><td>{}</td><td>{v}</td></tr>",
+            escape(&name),
+            escape(&observed),
+            escape(&expected)
+        );
+    }
+    out.push_str("</table>\n<h2 id=\"charts\">Charts</h2>\n");
+    for (id, svg) in [
+        ("chart-share", charts::share(r)),
+        ("chart-latency", charts::latency(r)),
+        ("chart-errors", charts::errors(r)),
+        ("chart-breakers", charts::breakers(r)),
+        ("chart-cost", charts::cost(r)),
+    ] {
+        let _ = writeln!(out, "<div class=\"chart\" id=\"{id}\">{svg}</div>");
+    }
+    for t in tables(r) {
+        table(&mut out, &t);
+    }
+    let shown = r.events.len().min(300);
+    let _ = writeln!(
+        out,
+        "<h2 id=\"events\">Events ({} of {})</h2>\n<table><tr><th>time</th><th>kind</th><th>what</th></tr>",
+        shown,
+        r.events.len()
+    );
+    for e in r.events.iter().take(shown) {
+        let _ = writeln!(
+            out,
+            "<tr><td>{:.3} s</td><td>{}</td><td>{}</td></tr>",
+            e.at_secs,
+            escape(e.kind),
+            escape(&e.detail)
+        );
+    }
+    out.push_str("</table>\n</body></html>\n");
+    out
+}

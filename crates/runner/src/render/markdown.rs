@@ -1,0 +1,79 @@
+//! `report.md`: the verdict and the tables, for a CI job summary or a pull-request comment.
+
+use std::fmt::Write;
+
+use super::{Table, tables, verdicts};
+use crate::report::Report;
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn table(out: &mut String, t: &Table) {
+    let _ = writeln!(out, "\n### {}\n", t.title);
+    let _ = writeln!(
+        out,
+        "| {} |",
+        t.headers
+            .iter()
+            .map(|h| cell(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "|{}|",
+        t.headers
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+            .collect::<Vec<_>>()
+            .join("|")
+    );
+    for row in &t.rows {
+        let _ = writeln!(
+            out,
+            "| {} |",
+            row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+        );
+    }
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let verdict = if r.passed { "✅ passed" } else { "❌ failed" };
+    let _ = writeln!(out, "## Scenario `{}`: {verdict}\n", r.scenario);
+    if !r.description.is_empty() {
+        let _ = writeln!(out, "> {}\n", r.description.trim());
+    }
+    let t = &r.totals;
+    let _ = writeln!(
+        out,
+        "{} mode, seed {}, {:.0} s: **{} requests**, {:.3}% succeeded, p99 {:.0} ms, {:.3} attempts per request, ${:.4}.",
+        r.mode,
+        r.seed,
+        r.duration_secs,
+        t.requests,
+        t.success_rate * 100.0,
+        t.latency_ms.p99,
+        t.attempts_per_request,
+        t.cost_usd
+    );
+    let _ = writeln!(out, "\n### Expectations\n");
+    let _ = writeln!(out, "| | expectation | observed | expected |");
+    let _ = writeln!(out, "|---|---|---:|---:|");
+    for (passed, name, observed, expected) in verdicts(r) {
+        let mark = if passed { "✅" } else { "❌" };
+        let _ = writeln!(
+            out,
+            "| {mark} | {} | {} | {} |",
+            cell(&name),
+            cell(&observed),
+            cell(&expected)
+        );
+    }
+    for t in tables(r) {
+        table(&mut out, &t);
+    }
+    out
+}

@@ -1,0 +1,202 @@
+//! Report writers: `report.md`, `report.html` and `junit.xml`, all from the `Report` that
+//! `report.json` serializes. Tables are built once ([`tables`]) and rendered by each format.
+
+pub mod charts;
+pub mod html;
+pub mod junit;
+pub mod markdown;
+
+use crate::report::Report;
+
+/// A table, format-neutral.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub title: &'static str,
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+fn ms(x: f64) -> String {
+    if x >= 10_000.0 {
+        format!("{:.1} s", x / 1000.0)
+    } else {
+        format!("{x:.0} ms")
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", x * 100.0)
+}
+
+fn usd(x: f64) -> String {
+    format!("${x:.4}")
+}
+
+fn opt_secs(x: Option<f64>) -> String {
+    x.map_or("—".to_owned(), |v| format!("{v:.1} s"))
+}
+
+/// The verdict line of each expectation: (passed, name, observed, expected).
+pub fn verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
+    r.expectations
+        .iter()
+        .map(|e| {
+            let time = matches!(
+                e.metric,
+                crate::expect::Metric::P50Latency
+                    | crate::expect::Metric::P90Latency
+                    | crate::expect::Metric::P99Latency
+                    | crate::expect::Metric::P999Latency
+                    | crate::expect::Metric::P50Ttft
+                    | crate::expect::Metric::P99Ttft
+                    | crate::expect::Metric::TimeToDetect
+                    | crate::expect::Metric::TimeToFailover
+                    | crate::expect::Metric::TimeToFailback
+            );
+            let show = |v: f64| {
+                if time {
+                    format!("{v:.3} s")
+                } else {
+                    format!("{v}")
+                }
+            };
+            let observed = e.observed.map_or("not observed".to_owned(), show);
+            (
+                e.passed,
+                e.name.clone(),
+                observed,
+                format!("{} {}", e.op, show(e.expected)),
+            )
+        })
+        .collect()
+}
+
+/// The report's tables, in reading order.
+pub fn tables(r: &Report) -> Vec<Table> {
+    let targets = Table {
+        title: "Targets",
+        headers: vec![
+            "target",
+            "provider",
+            "attempts",
+            "share",
+            "successes",
+            "availability",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "TTFT p50",
+            "TTFT p99",
+            "tokens in",
+            "tokens out",
+            "cost",
+            "wasted",
+        ],
+        rows: r
+            .targets
+            .iter()
+            .map(|t| {
+                vec![
+                    t.name.clone(),
+                    t.provider.clone(),
+                    t.attempts.to_string(),
+                    pct(t.share),
+                    t.successes.to_string(),
+                    pct(t.availability),
+                    ms(t.latency_ms.p50),
+                    ms(t.latency_ms.p90),
+                    ms(t.latency_ms.p99),
+                    ms(t.latency_ms.p999),
+                    ms(t.ttft_ms.p50),
+                    ms(t.ttft_ms.p99),
+                    t.prompt_tokens.to_string(),
+                    t.completion_tokens.to_string(),
+                    usd(t.cost_success_usd + t.cost_failed_usd),
+                    usd(t.cost_failed_usd),
+                ]
+            })
+            .collect(),
+    };
+    let bucket_row = |name: &str, b: &crate::results::BucketReport| {
+        vec![
+            name.to_owned(),
+            b.requests.to_string(),
+            pct(b.success_rate),
+            b.failed.to_string(),
+            ms(b.latency_ms.p50),
+            ms(b.latency_ms.p90),
+            ms(b.latency_ms.p99),
+            ms(b.latency_ms.p999),
+            ms(b.ttft_ms.p50),
+            format!("{:.3}", b.attempts_per_request),
+            format!("{:.2}/s", b.goodput_per_sec),
+            usd(b.cost_usd),
+        ]
+    };
+    let bucket_headers = vec![
+        "",
+        "requests",
+        "success",
+        "failed",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "TTFT p50",
+        "attempts/request",
+        "goodput",
+        "cost",
+    ];
+    let mut classes = Table {
+        title: "Classes",
+        headers: bucket_headers.clone(),
+        rows: vec![bucket_row("all", &r.totals)],
+    };
+    classes
+        .rows
+        .extend(r.classes.iter().map(|(n, b)| bucket_row(n, b)));
+    let routes = Table {
+        title: "Routes",
+        headers: bucket_headers.clone(),
+        rows: r.routes.iter().map(|(n, b)| bucket_row(n, b)).collect(),
+    };
+    let phases = Table {
+        title: "Phases",
+        headers: bucket_headers,
+        rows: r
+            .phases
+            .iter()
+            .map(|p| bucket_row(&p.name, &p.figures))
+            .collect(),
+    };
+    let failover = Table {
+        title: "Failover per fault",
+        headers: vec![
+            "fault",
+            "provider",
+            "window",
+            "time to detect",
+            "time to fail over",
+            "time to fail back",
+        ],
+        rows: r
+            .failover
+            .iter()
+            .map(|f| {
+                vec![
+                    f.fault.clone(),
+                    f.provider.clone(),
+                    format!("{:.0}–{:.0} s", f.from_secs, f.to_secs),
+                    opt_secs(f.time_to_detect_secs),
+                    opt_secs(f.time_to_failover_secs),
+                    opt_secs(f.time_to_failback_secs),
+                ]
+            })
+            .collect(),
+    };
+    vec![targets, classes, routes, phases, failover]
+        .into_iter()
+        .filter(|t| !t.rows.is_empty())
+        .collect()
+}
