@@ -1,7 +1,8 @@
-"""Every scenario in scenarios/ validates against `switchyard schema`, and a scenario with an
-unknown field does not (so the schema really constrains what editors autocomplete).
+"""Schemas shipped in schemas/: every scenario validates against scenario.schema.json (and a
+misspelled field is refused), every report.json under REPORTS validates against
+report.schema.json.
 
-Usage: python check.py SCHEMA_JSON SCENARIO_DIR
+Usage: python check.py SCHEMA_DIR SCENARIO_DIR REPORTS_DIR
 """
 
 import glob
@@ -11,17 +12,32 @@ import sys
 import jsonschema
 import yaml
 
-schema = json.load(open(sys.argv[1]))
-files = sorted(glob.glob(sys.argv[2] + "/*.yaml"))
+schemas, scenarios, reports = sys.argv[1:4]
+scenario_schema = json.load(open(schemas + "/scenario.schema.json"))
+report_schema = json.load(open(schemas + "/report.schema.json"))
+
+files = sorted(glob.glob(scenarios + "/*.yaml"))
 assert files, "no scenarios found"
 for f in files:
-    jsonschema.validate(yaml.safe_load(open(f)), schema)
-    print("valid", f)
+    try:
+        jsonschema.validate(yaml.safe_load(open(f)), scenario_schema)
+    except jsonschema.ValidationError as e:
+        raise SystemExit("%s: %s at %s" % (f, e.message, "/".join(map(str, e.absolute_path))))
+print("scenarios valid:", len(files))
 bad = yaml.safe_load(open(files[0]))
 bad["tarffic"] = bad.pop("traffic")
 try:
-    jsonschema.validate(bad, schema)
+    jsonschema.validate(bad, scenario_schema)
 except jsonschema.ValidationError:
-    print("a misspelled field is refused")
+    print("a misspelled scenario field is refused")
 else:
-    raise SystemExit("the schema accepted a misspelled field")
+    raise SystemExit("the scenario schema accepted a misspelled field")
+
+found = sorted(glob.glob(reports + "/**/report.json", recursive=True))
+assert found, "no reports found"
+for f in found:
+    try:
+        jsonschema.validate(json.load(open(f)), report_schema)
+    except jsonschema.ValidationError as e:
+        raise SystemExit("%s: %s at %s" % (f, e.message, "/".join(map(str, e.absolute_path))))
+print("reports valid:", len(found))

@@ -70,6 +70,12 @@ pub struct RunOutcome {
     pub dir: PathBuf,
 }
 
+/// The JSON Schema of `report.json` (shipped as `schemas/report.schema.json`).
+pub fn report_schema() -> String {
+    let schema = schemars::schema_for!(report::Report);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
 /// The JSON Schema of scenario files, for editors.
 pub fn schema() -> String {
     let schema = schemars::schema_for!(scenario::ScenarioConfig);

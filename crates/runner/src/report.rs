@@ -16,7 +16,7 @@ use crate::scenario::ScenarioParams;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema_version: u32,
     pub scenario: String,
@@ -40,7 +40,7 @@ pub struct Report {
     pub wall: Wall,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PhaseReport {
     pub name: String,
     pub from_secs: f64,
@@ -49,7 +49,7 @@ pub struct PhaseReport {
     pub figures: BucketReport,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ProviderReport {
     pub name: String,
     pub attempts: u64,
@@ -60,7 +60,7 @@ pub struct ProviderReport {
     pub wasted_cost_usd: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct FailoverReport {
     pub fault: String,
     pub provider: String,
@@ -74,7 +74,7 @@ pub struct FailoverReport {
     pub time_to_failback_secs: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct EventReport {
     pub at_secs: f64,
     pub kind: &'static str,
@@ -86,14 +86,14 @@ pub struct EventReport {
     pub state: Option<&'static str>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SeriesReport {
     pub width_secs: u64,
     /// Per target: attempts, successes, errors per point.
     pub targets: BTreeMap<String, TargetSeries>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct TargetSeries {
     pub attempts: Vec<u64>,
     pub successes: Vec<u64>,
@@ -104,7 +104,7 @@ pub struct TargetSeries {
 }
 
 /// Latency and time to first token over the run, in fixed windows.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct TimelineReport {
     pub width_secs: f64,
     pub requests: Vec<u64>,
@@ -114,7 +114,7 @@ pub struct TimelineReport {
     pub ttft_p99_ms: Vec<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ExpectationResult {
     pub name: String,
     pub metric: Metric,
@@ -125,7 +125,7 @@ pub struct ExpectationResult {
     pub passed: bool,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Wall {
     pub elapsed_secs: f64,
     pub requests_per_sec: f64,

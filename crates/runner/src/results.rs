@@ -153,7 +153,7 @@ impl Observer for Collector {
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
@@ -187,7 +187,7 @@ pub fn round6(x: f64) -> f64 {
 }
 
 /// A bucket as the report shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BucketReport {
     pub requests: u64,
     pub succeeded: u64,
@@ -251,7 +251,7 @@ impl BucketReport {
 }
 
 /// One target over the whole run, from the router's telemetry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct TargetReport {
     pub name: String,
     pub provider: String,
