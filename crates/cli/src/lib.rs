@@ -47,6 +47,36 @@ enum Command {
         /// Where to write (each scenario in its own folder); default reports/.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Compare with a stored report (a file, or a folder of `<scenario>.json`); a figure
+        /// that regresses past the tolerance fails the run (exit 1).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Relative tolerance for baseline comparisons.
+        #[arg(long, default_value_t = 0.05)]
+        tolerance: f64,
+        /// Store each run's figures as a baseline in this folder.
+        #[arg(long)]
+        save_baseline: Option<PathBuf>,
+        /// Print nothing; the exit code says it all.
+        #[arg(long)]
+        quiet: bool,
+        /// `text` (a summary table) or `json` (the reports, for scripts).
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Run a scenario's router variants on the same traffic and seeds; write compare.json,
+    /// compare.md and compare.html.
+    Compare {
+        scenario: PathBuf,
+        /// Variants to run (comma-separated); default all.
+        #[arg(long, value_delimiter = ',')]
+        variants: Option<Vec<String>>,
+        /// Seeds per variant (the scenario's seed and the next ones).
+        #[arg(long, default_value_t = 1)]
+        seeds: u32,
+        /// Where to write; default reports/<scenario>/compare/.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Check router config files: parse, validate, and report every error with its file,
     /// line, column and field.
@@ -128,8 +158,31 @@ pub fn run(
             mode,
             seed,
             out: dir,
-        } => run_scenarios(&scenarios, &mode, seed, dir, out, err),
+            baseline,
+            tolerance,
+            save_baseline,
+            quiet,
+            format,
+        } => {
+            let opts = RunFlags {
+                mode,
+                seed,
+                dir,
+                baseline,
+                tolerance,
+                save_baseline,
+                quiet,
+                format,
+            };
+            run_scenarios(&scenarios, &opts, out, err)
+        }
         Command::Validate { files } => validate(&files, out, err),
+        Command::Compare {
+            scenario,
+            variants,
+            seeds,
+            out: dir,
+        } => compare(&scenario, variants.as_deref(), seeds, dir, out, err),
         Command::Schema => {
             let _ = writeln!(out, "{}", switchyard_runner::schema());
             EXIT_OK
@@ -148,15 +201,30 @@ pub fn run(
     }
 }
 
-fn run_scenarios(
-    scenarios: &[PathBuf],
-    mode: &str,
+/// `switchyard run`'s flags.
+struct RunFlags {
+    mode: String,
     seed: Option<u64>,
     dir: Option<PathBuf>,
+    baseline: Option<PathBuf>,
+    tolerance: f64,
+    save_baseline: Option<PathBuf>,
+    quiet: bool,
+    format: String,
+}
+
+fn colorize(text: &str) -> String {
+    text.replace("[PASS]", "\x1b[32m[PASS]\x1b[0m")
+        .replace("[FAIL]", "\x1b[1;31m[FAIL]\x1b[0m")
+}
+
+fn run_scenarios(
+    scenarios: &[PathBuf],
+    flags: &RunFlags,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let mode = match mode {
+    let mode = match flags.mode.as_str() {
         "sim" => switchyard_runner::Mode::Sim,
         "live" => switchyard_runner::Mode::Live,
         other => {
@@ -164,41 +232,118 @@ fn run_scenarios(
             return EXIT_BAD_INPUT;
         }
     };
+    let json = match flags.format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => {
+            let _ = writeln!(err, "--format `{other}`: use text or json");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let color = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut code = EXIT_OK;
+    let mut reports = Vec::new();
     for path in scenarios {
         let name = path
             .file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
         let options = switchyard_runner::RunOptions {
             mode,
-            seed,
-            out: dir.as_ref().map(|d| d.join(&name)),
+            seed: flags.seed,
+            out: flags.dir.as_ref().map(|d| d.join(&name)),
             live_duration: None,
-            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            progress: !flags.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         };
-        match switchyard_runner::run(path, &options) {
-            Ok(outcome) => {
-                let _ = write!(
-                    out,
-                    "{}",
-                    switchyard_runner::report::summary(&outcome.report)
-                );
-                let _ = writeln!(
-                    out,
-                    "  report: {}",
-                    outcome.dir.join("report.json").display()
-                );
-                if !outcome.report.passed && code == EXIT_OK {
-                    code = EXIT_FAILED;
-                }
-            }
+        let outcome = match switchyard_runner::run(path, &options) {
+            Ok(o) => o,
             Err(e) => {
                 let _ = writeln!(err, "{e}");
                 code = EXIT_BAD_INPUT;
+                continue;
+            }
+        };
+        let mut failed = !outcome.report.passed;
+        let mut lines = switchyard_runner::report::summary(&outcome.report);
+        lines.push_str(&format!(
+            "  report: {}\n",
+            outcome.dir.join("report.html").display()
+        ));
+        if let Some(base) = &flags.baseline {
+            match switchyard_runner::baseline::check(base, &outcome.report, flags.tolerance) {
+                Ok(regressions) if regressions.is_empty() => {
+                    lines.push_str("  [PASS] no regression against the baseline\n")
+                }
+                Ok(regressions) => {
+                    failed = true;
+                    for r in regressions {
+                        lines.push_str(&format!("  [FAIL] regression: {r}\n"));
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
+                    code = EXIT_BAD_INPUT;
+                }
             }
         }
+        if let Some(dir) = &flags.save_baseline
+            && let Err(e) = switchyard_runner::baseline::save(dir, &outcome.report)
+        {
+            let _ = writeln!(err, "{e}");
+            code = EXIT_BAD_INPUT;
+        }
+        if failed && code == EXIT_OK {
+            code = EXIT_FAILED;
+        }
+        if json {
+            reports.push(outcome.json);
+        } else if !flags.quiet {
+            let _ = write!(out, "{}", if color { colorize(&lines) } else { lines });
+        }
+    }
+    if json && !flags.quiet {
+        let _ = writeln!(
+            out,
+            "{}",
+            if reports.len() == 1 {
+                reports.remove(0)
+            } else {
+                format!("[{}]", reports.join(","))
+            }
+        );
     }
     code
+}
+
+fn compare(
+    path: &std::path::Path,
+    variants: Option<&[String]>,
+    seeds: u32,
+    dir: Option<PathBuf>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let s = match switchyard_runner::scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let result = switchyard_runner::compare::compare(&s, variants, seeds).and_then(|c| {
+        let dir = dir.unwrap_or_else(|| PathBuf::from("reports").join(&s.name).join("compare"));
+        switchyard_runner::compare::write(&dir, &c).map(|d| (c, d))
+    });
+    match result {
+        Ok((c, dir)) => {
+            let _ = write!(out, "{}", switchyard_runner::compare::markdown(&c));
+            let _ = writeln!(out, "\nwritten: {}/compare.{{json,md,html}}", dir.display());
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            EXIT_BAD_INPUT
+        }
+    }
 }
 
 fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 {

@@ -74,3 +74,96 @@ fn run_exit_codes_say_held_failed_or_bad_input() {
     ]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+#[test]
+fn a_regression_against_the_baseline_fails_the_run() {
+    let dir = TempDir::new("cli-baseline");
+    let base = std::fs::read_to_string(format!(
+        "{}/reports/baselines/manual-failover-drill.json",
+        root()
+    ))
+    .unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&base).unwrap();
+    let p99 = json["totals"]["latency_ms"]["p99"].as_f64().unwrap();
+    json["totals"]["latency_ms"]["p99"] = serde_json::json!(p99 / 2.0);
+    let strict = dir.write("baseline.json", &json.to_string());
+    let out = dir.path().to_str().unwrap();
+    let (code, stdout, _) = switchyard(&[
+        "run",
+        "scenarios/manual-failover-drill.yaml",
+        "--out",
+        out,
+        "--baseline",
+        strict.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("[FAIL] regression: p99 latency"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = switchyard(&[
+        "run",
+        "scenarios/manual-failover-drill.yaml",
+        "--out",
+        out,
+        "--baseline",
+        "reports/baselines",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("no regression against the baseline"));
+    let (code, stdout, _) = switchyard(&[
+        "run",
+        "scenarios/manual-failover-drill.yaml",
+        "--out",
+        out,
+        "--quiet",
+    ]);
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    let (code, stdout, _) = switchyard(&[
+        "run",
+        "scenarios/manual-failover-drill.yaml",
+        "--out",
+        out,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["scenario"], "manual-failover-drill");
+}
+
+#[test]
+fn compare_writes_three_files_with_a_column_per_variant() {
+    let dir = TempDir::new("cli-compare");
+    let out = dir.path().to_str().unwrap();
+    let (code, stdout, stderr) = switchyard(&[
+        "compare",
+        "scenarios/policy-comparison.yaml",
+        "--seeds",
+        "2",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for f in ["compare.json", "compare.md", "compare.html"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    let md = std::fs::read_to_string(dir.path().join("compare.md")).unwrap();
+    let header = md.lines().find(|l| l.starts_with("| figure |")).unwrap();
+    assert!(
+        header.matches('|').count() >= 6,
+        "at least four variants: {header}"
+    );
+    assert!(md.contains("**"), "the best value is marked");
+    assert!(stdout.contains("least-cost"));
+    let (code, _, stderr) = switchyard(&[
+        "compare",
+        "scenarios/policy-comparison.yaml",
+        "--variants",
+        "nope",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no variant `nope`"));
+}

@@ -3,6 +3,8 @@
 //! [`run`] loads a scenario, runs it in simulated time (or live, against fakes on loopback),
 //! folds every request into results, checks the expectations and writes `report.json`.
 
+pub mod baseline;
+pub mod compare;
 pub mod expect;
 pub mod live;
 pub mod render;

@@ -442,3 +442,53 @@ pub fn cost(r: &Report) -> String {
         HEIGHT,
     )
 }
+
+/// Lines overlaid, one per series (a variant), on a shared time axis.
+pub fn overlay(
+    y_desc: &str,
+    series: &std::collections::BTreeMap<String, Vec<f64>>,
+    width_secs: f64,
+) -> String {
+    draw(
+        |root| {
+            let len = series.values().map(Vec::len).max().unwrap_or(1);
+            let top = series.values().flatten().copied().fold(1.0, f64::max) * 1.1;
+            let mut chart = ChartBuilder::on(root)
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..(len as f64 * width_secs).max(1.0), 0f64..top)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc("time (s)")
+                .y_desc(y_desc)
+                .draw()
+                .map_err(err)?;
+            for (i, (name, values)) in series.iter().enumerate() {
+                let c = color(i);
+                let points: Vec<(f64, f64)> = values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v > 0.0)
+                    .map(|(p, v)| (p as f64 * width_secs + width_secs / 2.0, *v))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
+                    .map_err(err)?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)
+        },
+        HEIGHT,
+    )
+}
