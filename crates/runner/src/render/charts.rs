@@ -161,6 +161,8 @@ pub fn share(r: &Report) -> String {
                         Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
                     });
             }
+            // Over the areas, so fault windows and operator marks stay visible.
+            context(&mut chart, r, (0.0, 1.05))?;
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::LowerRight)
