@@ -18,10 +18,10 @@ dom="$(chromium "${flags[@]}" --dump-dom "file://$html" 2>/dev/null)"
 chromium "${flags[@]}" --screenshot="$png" --window-size=1400,2600 "file://$html" >/dev/null 2>&1
 rm -rf "$profile"
 svgs=$(grep -o '<svg' <<<"$dom" | wc -l)
-[ "$svgs" -eq 5 ] || { echo "expected 5 charts in the rendered page, found $svgs" >&2; exit 1; }
-for caption in "Traffic share per target" "Latency over time" "Errors per second by kind" "Breaker state per target" "Cumulative cost per provider"; do
+[ "$svgs" -eq 6 ] || { echo "expected 6 charts in the rendered page, found $svgs" >&2; exit 1; }
+for caption in "Traffic share per target" "Latency over time" "Errors per second by kind" "Breaker state per target" "Cumulative cost per provider" "Availability per target"; do
   grep -q "$caption" <<<"$dom" || { echo "missing chart: $caption" >&2; exit 1; }
 done
 grep -q 'id="expectations"' <<<"$dom" || { echo "no verdict table" >&2; exit 1; }
 [ -s "$png" ] || { echo "no screenshot" >&2; exit 1; }
-echo "rendered $html in Chromium: 5 charts, verdict table present; screenshot $png"
+echo "rendered $html in Chromium: 6 charts, verdict table present; screenshot $png"

@@ -40,6 +40,17 @@ pub struct TargetParams {
     pub price: Price,
     pub breaker: BreakerParams,
     pub limits: LimitParams,
+    /// Stop routing to the target once it spent this much in the current window.
+    pub budget: Option<CostBudget>,
+    /// The availability objective (0.999 = 99.9 %), for reports and expectations.
+    pub sla: Option<f64>,
+}
+
+/// A spending cap per time window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CostBudget {
+    pub usd: f64,
+    pub window: crate::time::Duration,
 }
 
 impl TargetParams {

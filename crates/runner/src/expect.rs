@@ -30,6 +30,8 @@ pub struct ExpectationConfig {
     pub route: Option<String>,
     pub class: Option<String>,
     pub target: Option<String>,
+    /// For `cost`: one provider's.
+    pub provider: Option<String>,
     pub phase: Option<String>,
     pub window: Option<WindowConfig>,
     pub fault: Option<String>,
@@ -86,9 +88,15 @@ pub enum Metric {
     TimeToFailback,
     BreakerOpens,
     BudgetExhausted,
+    /// Latency alerts raised (on `target`, or on any).
+    Alerts,
+    /// From a fault's start to the first alert on its provider's targets.
+    TimeToAlert,
+    /// Share of the target's error budget (1 - sla) spent.
+    ErrorBudgetSpent,
 }
 
-const METRICS: [(&str, Metric); 22] = [
+const METRICS: [(&str, Metric); 25] = [
     ("requests", Metric::Requests),
     ("succeeded", Metric::Succeeded),
     ("failed", Metric::Failed),
@@ -111,6 +119,9 @@ const METRICS: [(&str, Metric); 22] = [
     ("time_to_failback", Metric::TimeToFailback),
     ("breaker_opens", Metric::BreakerOpens),
     ("budget_exhausted", Metric::BudgetExhausted),
+    ("alerts", Metric::Alerts),
+    ("time_to_alert", Metric::TimeToAlert),
+    ("error_budget_spent", Metric::ErrorBudgetSpent),
 ];
 
 impl Metric {
@@ -126,6 +137,7 @@ impl Metric {
                 | Metric::TimeToDetect
                 | Metric::TimeToFailover
                 | Metric::TimeToFailback
+                | Metric::TimeToAlert
         )
     }
 }
@@ -173,6 +185,7 @@ pub struct ExpectationParams {
     pub route: Option<String>,
     pub class: Option<String>,
     pub target: Option<String>,
+    pub provider: Option<String>,
     /// A phase name, from a fault or a window.
     pub phase: Option<String>,
     pub fault: Option<String>,
@@ -323,6 +336,7 @@ impl ExpectationConfig {
             route: self.route.clone(),
             class: self.class.clone(),
             target: self.target.clone(),
+            provider: self.provider.clone(),
             phase,
             fault: self.fault.clone(),
             op,

@@ -99,6 +99,8 @@ pub struct TargetSeries {
     pub successes: Vec<u64>,
     pub errors: Vec<u64>,
     pub cost_usd: Vec<f64>,
+    /// Availability per point (the configured error kinds count against it); null when idle.
+    pub availability: Vec<Option<f64>>,
     /// Errors per point, by kind (kinds that occurred).
     pub errors_by_kind: BTreeMap<&'static str, Vec<u64>>,
 }
@@ -171,6 +173,29 @@ fn describe(router: &Router, kind: &EventKind) -> String {
         EventKind::PanicBypass { route } => {
             format!("{}: every target open, breakers bypassed", r(route))
         }
+        EventKind::Alert {
+            target,
+            raised,
+            evidence,
+        } => {
+            let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1e3);
+            let baseline = evidence.baseline.map_or("-".to_owned(), ms);
+            let peers = evidence.peers.map_or("-".to_owned(), ms);
+            let what = if raised {
+                "latency alert raised"
+            } else {
+                "latency alert cleared"
+            };
+            format!(
+                "{}: {what}: recent p95 {}, baseline {baseline}, peers {peers}",
+                t(target),
+                ms(evidence.recent)
+            )
+        }
+        EventKind::BudgetSpent { target, spent_usd } => format!(
+            "{}: cost budget spent (${spent_usd:.2}); no traffic until the next window",
+            t(target)
+        ),
         EventKind::Override(o) => match o {
             Override::Drain(x) => format!("drain {}", t(x)),
             Override::Pin(route, x) => format!("pin {} to {}", r(route), t(x)),
@@ -375,6 +400,10 @@ pub fn build(
                 EventKind::Breaker { target, to, .. } => {
                     (Some(p.target(target).name.clone()), Some(to.label()))
                 }
+                EventKind::Alert { target, raised, .. } => {
+                    let state = if raised { "alert" } else { "alert_cleared" };
+                    (Some(p.target(target).name.clone()), Some(state))
+                }
                 _ => (None, None),
             };
             EventReport {
@@ -435,6 +464,18 @@ pub fn build(
                         errors: get(|x| x.errors),
                         cost_usd: (0..len)
                             .map(|i| pts.get(i).map_or(0.0, |x| round6(x.cost)))
+                            .collect(),
+                        availability: (0..len)
+                            .map(|i| {
+                                let x = pts.get(i)?;
+                                let finished = x.successes + x.errors;
+                                let bad: u64 = switchyard_core::outcome::ErrorKind::ALL
+                                    .iter()
+                                    .filter(|k| tel.availability_kinds[k.index()])
+                                    .map(|k| u64::from(x.kinds[k.index()]))
+                                    .sum();
+                                (finished > 0).then(|| round6(1.0 - bad as f64 / finished as f64))
+                            })
                             .collect(),
                         errors_by_kind,
                     },
@@ -560,7 +601,15 @@ fn observe(
         Metric::P50Ttft => secs(b.ttft.quantile(0.5)),
         Metric::P99Ttft => secs(b.ttft.quantile(0.99)),
         Metric::AttemptsPerRequest => b.attempts as f64 / b.requests.max(1) as f64,
-        Metric::Cost => b.cost,
+        Metric::Cost => match (target, e.provider.as_deref()) {
+            (Some(t), _) => targets[t].cost_success_usd + targets[t].cost_failed_usd,
+            (None, Some(name)) => targets
+                .iter()
+                .filter(|t| t.provider == name)
+                .map(|t| t.cost_success_usd + t.cost_failed_usd)
+                .sum(),
+            (None, None) => b.cost,
+        },
         Metric::WastedCost => b.wasted_cost,
         Metric::Share => b.attempts_by_target[target?] as f64 / b.attempts.max(1) as f64,
         Metric::ServedShare => b.served_by_target[target?] as f64 / b.succeeded.max(1) as f64,
@@ -579,6 +628,36 @@ fn observe(
                 })
                 .count() as f64
         }
+        Metric::Alerts => events
+            .iter()
+            .filter(|ev| {
+                ev.kind == "alert"
+                    && ev.state == Some("alert")
+                    && e.target
+                        .as_deref()
+                        .is_none_or(|n| ev.target.as_deref() == Some(n))
+            })
+            .count() as f64,
+        Metric::TimeToAlert => {
+            let f = s
+                .faults
+                .iter()
+                .find(|w| Some(w.name.as_str()) == e.fault.as_deref())?;
+            let from = f.from.since_start().as_secs_f64();
+            events.iter().find_map(|ev| {
+                let on_provider = ev
+                    .target
+                    .as_deref()
+                    .and_then(|t| targets.iter().find(|x| x.name == t))
+                    .is_some_and(|t| t.provider == f.provider);
+                (ev.kind == "alert"
+                    && ev.state == Some("alert")
+                    && on_provider
+                    && ev.at_secs >= from)
+                    .then_some(ev.at_secs - from)
+            })?
+        }
+        Metric::ErrorBudgetSpent => targets[target?].error_budget_spent?,
         Metric::BudgetExhausted => {
             b.failures[switchyard_core::telemetry::failure_index(
                 switchyard_core::outcome::FailureReason::BudgetExhausted(

@@ -262,6 +262,10 @@ pub struct TargetReport {
     pub cancelled: u64,
     pub hedges: u64,
     pub availability: f64,
+    /// The availability objective, when the target has one.
+    pub sla: Option<f64>,
+    /// Share of the error budget (1 - sla) spent: above 1 means the objective was missed.
+    pub error_budget_spent: Option<f64>,
     pub latency_ms: Percentiles,
     pub ttft_ms: Percentiles,
     pub prompt_tokens: u64,
@@ -280,7 +284,8 @@ pub fn target_reports(router: &Router) -> Vec<TargetReport> {
         .targets
         .iter()
         .zip(&tel.targets)
-        .map(|(t, s)| TargetReport {
+        .enumerate()
+        .map(|(i, (t, s))| TargetReport {
             name: t.name.clone(),
             provider: params.providers.name(t.provider.index() as u32).to_owned(),
             model: t.model.clone(),
@@ -293,7 +298,14 @@ pub fn target_reports(router: &Router) -> Vec<TargetReport> {
                 .collect(),
             cancelled: s.cancelled,
             hedges: s.hedges,
-            availability: round6(s.availability()),
+            availability: round6(tel.availability(switchyard_core::id::TargetId::new(i as u32))),
+            sla: t.sla,
+            error_budget_spent: t.sla.map(|sla| {
+                round6(
+                    (1.0 - tel.availability(switchyard_core::id::TargetId::new(i as u32)))
+                        / (1.0 - sla),
+                )
+            }),
             latency_ms: Percentiles::of(&s.latency),
             ttft_ms: Percentiles::of(&s.first_token),
             prompt_tokens: s.prompt_tokens,

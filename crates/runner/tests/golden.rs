@@ -114,7 +114,7 @@ fn report_html_structure_is_pinned_and_self_contained() {
         !html.contains("<script src") && !html.contains("<link "),
         "self-contained"
     );
-    assert_eq!(html.matches("<svg").count(), 5);
+    assert_eq!(html.matches("<svg").count(), 6);
     golden(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/active-passive-outage.html.txt"),
         &structure(&html),

@@ -39,6 +39,48 @@ pub struct RouterConfig {
     /// `fail_fast` (default) or `bypass`: what a route does when every target is open.
     #[serde(default)]
     pub panic_mode: PanicModeConfig,
+    /// Latency alerts: a target's recent percentile against its baseline and its peers.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// How availability is counted.
+    #[serde(default)]
+    pub availability: AvailabilityConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// The recent window; default 1m.
+    pub short: Option<Duration>,
+    /// The baseline window before it; default 15m.
+    pub long: Option<Duration>,
+    /// Evaluation step; default 10s.
+    pub slot: Option<Duration>,
+    /// Percentile compared (0..1); default 0.95.
+    pub quantile: Option<f64>,
+    /// Alert when recent > this × baseline; default 2. `0` turns the rule off.
+    pub vs_baseline: Option<f64>,
+    /// Alert when recent > this × the median of the other targets; default off.
+    pub vs_peers: Option<f64>,
+    /// Samples needed in a window; default 20.
+    pub min_samples: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityConfig {
+    /// Error kinds that count against availability; default: those that count against
+    /// health (not rate limits, bad requests, context length or content filters).
+    pub counts: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostBudgetConfig {
+    /// USD per window.
+    pub usd: f64,
+    /// The window; default 1h.
+    pub window: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, JsonSchema)]
@@ -70,6 +112,10 @@ pub struct TargetConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub breaker: BreakerConfig,
+    /// Stop routing to this target once it spent this much in the window.
+    pub budget: Option<CostBudgetConfig>,
+    /// Availability objective, such as 0.999.
+    pub sla: Option<f64>,
 }
 
 fn default_context_window() -> u32 {

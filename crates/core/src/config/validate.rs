@@ -228,6 +228,39 @@ impl BudgetConfig {
     }
 }
 
+impl super::AlertsConfig {
+    fn resolve(&self) -> Result<crate::telemetry::alert::AlertParams> {
+        let d = crate::telemetry::alert::AlertParams::default();
+        let factor = |field: &str, v: Option<f64>, default: Option<f64>| match v {
+            Some(0.0) => Ok(None),
+            Some(x) if !(x.is_finite() && x > 1.0) => Err(ValidationError::new(
+                format!("alerts.{field}"),
+                format!("must be above 1 (or 0 to turn it off), not {x}"),
+            )),
+            Some(x) => Ok(Some(x)),
+            None => Ok(default),
+        };
+        let quantile = match self.quantile {
+            Some(q) if !(q > 0.0 && q < 1.0) => {
+                return Err(ValidationError::new(
+                    "alerts.quantile",
+                    "must be between 0 and 1",
+                ));
+            }
+            q => q.unwrap_or(d.quantile),
+        };
+        Ok(crate::telemetry::alert::AlertParams {
+            short: positive("alerts.short".into(), self.short, d.short)?,
+            long: positive("alerts.long".into(), self.long, d.long)?,
+            slot: positive("alerts.slot".into(), self.slot, d.slot)?,
+            quantile,
+            vs_baseline: factor("vs_baseline", self.vs_baseline, d.vs_baseline)?,
+            vs_peers: factor("vs_peers", self.vs_peers, d.vs_peers)?,
+            min_samples: self.min_samples.unwrap_or(d.min_samples),
+        })
+    }
+}
+
 impl LatencyConfig {
     fn resolve(&self) -> Result<LatencyParams> {
         let d = LatencyParams::default();
@@ -425,6 +458,32 @@ impl TryFrom<&RouterConfig> for RouterParams {
                     .breaker
                     .resolve(&format!("{path}.breaker"), &default_breaker)?,
                 limits: t.limits.resolve(&format!("{path}.limits"))?,
+                budget: match t.budget {
+                    None => None,
+                    Some(b) if !(b.usd.is_finite() && b.usd > 0.0) => {
+                        return Err(ValidationError::new(
+                            format!("{path}.budget.usd"),
+                            "must be above zero",
+                        ));
+                    }
+                    Some(b) => Some(crate::target::CostBudget {
+                        usd: b.usd,
+                        window: positive(
+                            format!("{path}.budget.window"),
+                            b.window,
+                            Duration::from_secs(3600),
+                        )?,
+                    }),
+                },
+                sla: match t.sla {
+                    Some(x) if !(x > 0.0 && x < 1.0) => {
+                        return Err(ValidationError::new(
+                            format!("{path}.sla"),
+                            format!("is a ratio between 0 and 1, such as 0.999, not {x}"),
+                        ));
+                    }
+                    x => x,
+                },
             });
         }
         let mut routes = Vec::with_capacity(config.routes.len());
@@ -519,6 +578,23 @@ impl TryFrom<&RouterConfig> for RouterParams {
             plan: config.plan.resolve()?,
             budget: config.retry_budget.resolve()?,
             latency: config.latency.resolve()?,
+            alerts: config.alerts.resolve()?,
+            availability_kinds: match &config.availability.counts {
+                None => crate::telemetry::default_availability_kinds(),
+                Some(names) => {
+                    let mut kinds = [false; crate::outcome::ErrorKind::COUNT];
+                    for (i, n) in names.iter().enumerate() {
+                        let k = crate::outcome::ErrorKind::from_label(n).ok_or_else(|| {
+                            ValidationError::new(
+                                format!("availability.counts[{i}]"),
+                                format!("unknown error kind `{n}`"),
+                            )
+                        })?;
+                        kinds[k.index()] = true;
+                    }
+                    kinds
+                }
+            },
             panic_mode: match config.panic_mode {
                 PanicModeConfig::FailFast => PanicMode::FailFast,
                 PanicModeConfig::Bypass => PanicMode::Bypass,

@@ -26,6 +26,8 @@ impl Fixture {
                 },
                 breaker: BreakerParams::default(),
                 limits: LimitParams::default(),
+                budget: None,
+                sla: None,
             })
             .collect();
         Fixture {

@@ -52,6 +52,7 @@ impl Router {
             let bit = 1u64 << m;
             let t = &self.params.targets[tid.index()];
             if self.overrides.is_drained(tid)
+                || self.over_budget(tid, now)
                 || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
                 || t.context_window < plan.min_context
                 || plan.excluded(tid)

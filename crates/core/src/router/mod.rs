@@ -54,6 +54,8 @@ pub struct Router {
     panicking: Vec<bool>,
     /// When the last `BudgetExhausted` event was logged (at most one per budget window).
     last_budget_event: Option<Instant>,
+    /// Per target: (window index, USD spent in it), for cost budgets.
+    spend: Vec<(u64, f64)>,
 }
 
 impl Router {
@@ -68,7 +70,13 @@ impl Router {
             cursors: vec![0; params.routes.len()],
             budget: RetryBudget::new(params.budget),
             overrides: Overrides::new(params.targets.len(), params.routes.len()),
-            telemetry: Telemetry::new(params.targets.len(), params.routes.len()),
+            telemetry: Telemetry::with_params(
+                params.targets.len(),
+                params.routes.len(),
+                params.alerts,
+                params.availability_kinds,
+            ),
+            spend: vec![(u64::MAX, 0.0); params.targets.len()],
             panicking: vec![false; params.routes.len()],
             last_budget_event: None,
             params,
@@ -384,6 +392,11 @@ impl Router {
         }
         self.log_transition(target, transition, now);
         self.telemetry.attempt_finished(target, &report, cost, now);
+        if report.outcome.is_success() {
+            self.telemetry
+                .track_latency(target, report.first_token.unwrap_or(report.latency), now);
+        }
+        self.spend_budget(target, cost, now);
 
         if plan.outcome().is_some() {
             return; // a hedge that lost
@@ -414,6 +427,36 @@ impl Router {
                 }
             }
         }
+    }
+
+    fn spend_budget(&mut self, target: TargetId, cost: f64, now: Instant) {
+        let Some(b) = self.params.targets[target.index()].budget else {
+            return;
+        };
+        let window = now.as_nanos() / b.window.as_nanos().max(1);
+        let (w, spent) = &mut self.spend[target.index()];
+        if *w != window {
+            *w = window;
+            *spent = 0.0;
+        }
+        let before = *spent;
+        *spent += cost;
+        if before < b.usd && *spent >= b.usd {
+            let spent_usd = *spent;
+            self.telemetry
+                .events
+                .push(now, EventKind::BudgetSpent { target, spent_usd });
+        }
+    }
+
+    /// Whether the target spent its cost budget for the current window.
+    pub(crate) fn over_budget(&self, target: TargetId, now: Instant) -> bool {
+        let Some(b) = self.params.targets[target.index()].budget else {
+            return false;
+        };
+        let window = now.as_nanos() / b.window.as_nanos().max(1);
+        let (w, spent) = self.spend[target.index()];
+        w == window && spent >= b.usd
     }
 
     /// Folds in the rate-limit state a reply's headers gave.

@@ -37,6 +37,9 @@ pub struct RouterParams {
     pub budget: BudgetParams,
     pub latency: LatencyParams,
     pub panic_mode: PanicMode,
+    pub alerts: crate::telemetry::alert::AlertParams,
+    /// Which error kinds count against availability.
+    pub availability_kinds: [bool; crate::outcome::ErrorKind::COUNT],
 }
 
 impl PartialEq for Interner {

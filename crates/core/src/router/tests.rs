@@ -690,3 +690,94 @@ fn double_reports_are_ignored() {
 
 #[path = "props.rs"]
 mod props;
+
+#[test]
+fn availability_counts_the_configured_kinds() {
+    // By hand: 996 successes, 2 server errors, 2 timeouts, 5 rate limits. Rate limits do not
+    // count by default: availability = 1 - 4 / 1005.
+    let mut r = router();
+    let a = id(&r, "a");
+    let mut outcomes = vec![Outcome::Success; 996];
+    outcomes.extend(
+        [
+            ErrorKind::ServerError,
+            ErrorKind::ServerError,
+            ErrorKind::Timeout,
+            ErrorKind::Timeout,
+        ]
+        .map(Outcome::error),
+    );
+    outcomes.extend([Outcome::error(ErrorKind::RateLimited); 5]);
+    for (i, o) in outcomes.into_iter().enumerate() {
+        let mut plan = r.begin(&req("solo"), t(i as u64 * 10_000));
+        let (att, _, _) = send(r.next(&mut plan, t(i as u64 * 10_000)));
+        r.record(
+            &mut plan,
+            att,
+            AttemptReport::new(o, Duration::from_millis(5)),
+            t(i as u64 * 10_000 + 5),
+        );
+        r.apply(Override::Restore(Scope::All), t(i as u64 * 10_000 + 6));
+    }
+    let expected = 1.0 - 4.0 / 1005.0;
+    assert!((r.telemetry().availability(a) - expected).abs() < 1e-12);
+    // Counting rate limits too (configured): 1 - 9 / 1005.
+    let mut strict =
+        router_with("availability: { counts: [server_error, timeout, rate_limited] }\n");
+    strict.telemetry =
+        Telemetry::with_params(3, 5, strict.params.alerts, strict.params.availability_kinds);
+    strict.telemetry.targets[0] = r.telemetry().targets[0].clone();
+    assert!((strict.telemetry().availability(a) - (1.0 - 9.0 / 1005.0)).abs() < 1e-12);
+}
+
+#[test]
+fn a_cost_budget_stops_traffic_until_the_next_window() {
+    let mut r = router_with("");
+    let a = id(&r, "a");
+    r.params.targets[a.index()].budget = Some(crate::target::CostBudget {
+        usd: 0.001,
+        window: Duration::from_secs(60),
+    });
+    // Each reply: 100 prompt tokens at $1/M + 50 completion at $2/M = $0.0002: five of them spend it.
+    let served: Vec<TargetId> = (0..8)
+        .map(|i| drive(&mut r, &req("chat"), t(i * 100), |_| ok(10)).1[0])
+        .collect();
+    assert_eq!(&served[..5], &[a; 5]);
+    assert!(
+        served[5..].iter().all(|&x| x != a),
+        "over budget: {served:?}"
+    );
+    assert!(
+        r.telemetry()
+            .events
+            .events()
+            .iter()
+            .any(|e| e.kind.label() == "cost_budget_spent")
+    );
+    // A new window: a is back.
+    assert_eq!(drive(&mut r, &req("chat"), t(60_000), |_| ok(10)).1, [a]);
+}
+
+#[test]
+fn prometheus_exposition_has_every_family_with_low_cardinality_labels() {
+    let mut r = router();
+    drive(&mut r, &req("chat"), t(0), |_| ok(200));
+    drive(&mut r, &req("solo"), t(1), |_| fail(ErrorKind::ServerError));
+    let text = crate::telemetry::prometheus::render(&r);
+    for line in [
+        "switchyard_requests_total{route=\"chat\",outcome=\"success\"} 1",
+        "switchyard_attempts_total{provider=\"pa\",target=\"a\",outcome=\"success\"} 1",
+        "switchyard_attempts_total{provider=\"pa\",target=\"a\",outcome=\"server_error\"} 3",
+        "switchyard_attempt_duration_seconds_bucket{provider=\"pa\",target=\"a\",le=\"+Inf\"} 4",
+        "switchyard_tokens_total{provider=\"pa\",target=\"a\",direction=\"prompt\"} 100",
+        "switchyard_breaker_state{provider=\"pa\",target=\"a\",state=\"open\"} 1",
+        "# TYPE switchyard_first_token_seconds histogram",
+    ] {
+        assert!(text.contains(line), "missing {line}\n{text}");
+    }
+    // Every sample line is `name{labels} value` with a finite value.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = l.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok_and(f64::is_finite), "{l}");
+    }
+}

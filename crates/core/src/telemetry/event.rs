@@ -28,6 +28,14 @@ pub enum EventKind {
     PanicBypass { route: RouteId },
     /// An operator's override.
     Override(Override),
+    /// A target's latency alert was raised or cleared, with the evidence.
+    Alert {
+        target: TargetId,
+        raised: bool,
+        evidence: crate::telemetry::alert::Evidence,
+    },
+    /// A target spent its cost budget for the window and takes no traffic until the next.
+    BudgetSpent { target: TargetId, spent_usd: f64 },
 }
 
 impl EventKind {
@@ -38,6 +46,8 @@ impl EventKind {
             EventKind::BudgetExhausted { .. } => "budget_exhausted",
             EventKind::PanicBypass { .. } => "panic_bypass",
             EventKind::Override(_) => "override",
+            EventKind::Alert { .. } => "alert",
+            EventKind::BudgetSpent { .. } => "cost_budget_spent",
         }
     }
 }

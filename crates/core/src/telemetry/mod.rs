@@ -6,7 +6,9 @@
 //! series that compact themselves, and a capped event log. Nothing here keeps a sample per
 //! request, so a simulated week costs what a simulated minute costs.
 
+pub mod alert;
 pub mod event;
+pub mod prometheus;
 pub mod series;
 
 use hdrhistogram::Histogram;
@@ -52,6 +54,14 @@ impl LatencyHistogram {
     }
     pub fn mean(&self) -> Duration {
         Duration::from_secs_f64(self.0.mean() / 1e6)
+    }
+    /// Recorded values at or below `d`.
+    pub fn count_le(&self, d: Duration) -> u64 {
+        self.0.count_between(0, d.as_micros().max(1))
+    }
+    /// Sum of recorded values, in seconds (from the histogram's buckets).
+    pub fn sum_secs(&self) -> f64 {
+        self.0.mean() * self.0.len() as f64 / 1e6
     }
     pub fn merge(&mut self, other: &LatencyHistogram) {
         // Both histograms share the same bounds, so adding cannot fail.
@@ -136,6 +146,11 @@ impl TargetStats {
     }
 }
 
+/// The kinds that count against availability by default: those that count against health.
+pub fn default_availability_kinds() -> [bool; ErrorKind::COUNT] {
+    ErrorKind::ALL.map(ErrorKind::counts_against_health)
+}
+
 /// Number of distinct `FailureReason` labels (every error kind, plus four of the router's own).
 pub const FAILURE_REASONS: usize = ErrorKind::COUNT + 4;
 
@@ -184,6 +199,11 @@ impl RouteStats {
 pub struct Telemetry {
     /// Width of every series point, shared so that series line up.
     series_width: u64,
+    pub alert_params: alert::AlertParams,
+    /// Per target: recent latencies for alerts.
+    pub rings: Vec<alert::LatencyRing>,
+    /// Which error kinds count against availability.
+    pub availability_kinds: [bool; ErrorKind::COUNT],
     pub targets: Vec<TargetStats>,
     pub routes: Vec<RouteStats>,
     /// Requests whose route was unknown (no route to count them under).
@@ -193,12 +213,86 @@ pub struct Telemetry {
 
 impl Telemetry {
     pub fn new(targets: usize, routes: usize) -> Self {
+        Self::with_params(
+            targets,
+            routes,
+            alert::AlertParams::default(),
+            default_availability_kinds(),
+        )
+    }
+
+    pub fn with_params(
+        targets: usize,
+        routes: usize,
+        alerts: alert::AlertParams,
+        availability_kinds: [bool; ErrorKind::COUNT],
+    ) -> Self {
         Telemetry {
             series_width: 1,
+            rings: vec![alert::LatencyRing::new(&alerts); targets],
+            alert_params: alerts,
+            availability_kinds,
             targets: vec![TargetStats::default(); targets],
             routes: vec![RouteStats::default(); routes],
             unrouted: RouteStats::default(),
             events: EventLog::default(),
+        }
+    }
+
+    /// A target's availability with the configured error kinds: the share of finished
+    /// attempts that did not fail with a kind that counts. 1 when idle.
+    pub fn availability(&self, target: TargetId) -> f64 {
+        let t = &self.targets[target.index()];
+        let bad: u64 = ErrorKind::ALL
+            .iter()
+            .filter(|k| self.availability_kinds[k.index()])
+            .map(|k| t.errors[k.index()])
+            .sum();
+        let finished = t.successes + t.errors_total();
+        if finished == 0 {
+            1.0
+        } else {
+            1.0 - bad as f64 / finished as f64
+        }
+    }
+
+    /// Feeds a successful attempt's latency to the target's alert tracking; at each slot
+    /// rollover, judges the target against its baseline and peers and logs any change.
+    pub(crate) fn track_latency(&mut self, target: TargetId, latency: Duration, now: Instant) {
+        let p = self.alert_params;
+        if p.vs_baseline.is_none() && p.vs_peers.is_none() {
+            return;
+        }
+        if !self.rings[target.index()].record(now, latency) {
+            return;
+        }
+        let ring = &self.rings[target.index()];
+        let recent = ring.recent(&p, now);
+        let baseline = if ring.alerting {
+            ring.frozen_baseline
+        } else {
+            ring.baseline(&p, now)
+        };
+        let peers: Vec<Duration> = self
+            .rings
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != target.index())
+            .filter_map(|(_, r)| r.recent(&p, now))
+            .collect();
+        let (alert, evidence) = alert::judge(&p, recent, baseline, &peers);
+        let ring = &mut self.rings[target.index()];
+        if alert != ring.alerting {
+            ring.alerting = alert;
+            ring.frozen_baseline = if alert { evidence.baseline } else { None };
+            self.events.push(
+                now,
+                EventKind::Alert {
+                    target,
+                    raised: alert,
+                    evidence,
+                },
+            );
         }
     }
 

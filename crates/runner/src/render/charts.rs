@@ -52,6 +52,27 @@ fn context(chart: &mut Chart<'_, '_>, r: &Report, y: (f64, f64)) -> Result<(), S
             )))
             .map_err(err)?;
     }
+    for e in r
+        .events
+        .iter()
+        .filter(|e| e.kind == "alert" && e.state == Some("alert"))
+    {
+        let marker = RGBColor(200, 0, 120);
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(e.at_secs, y.0), (e.at_secs, y.1)],
+                marker.stroke_width(2),
+            )))
+            .map_err(err)?;
+        let label = format!("alert: {}", e.target.as_deref().unwrap_or(""));
+        chart
+            .draw_series(std::iter::once(Text::new(
+                label,
+                (e.at_secs, y.0 + (y.1 - y.0) * 0.8),
+                ("sans-serif", 11).into_font().color(&marker),
+            )))
+            .map_err(err)?;
+    }
     for e in r.events.iter().filter(|e| e.kind == "override") {
         chart
             .draw_series(std::iter::once(PathElement::new(
@@ -486,6 +507,76 @@ pub fn overlay(
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)
+        },
+        HEIGHT,
+    )
+}
+
+/// Availability per target over time, with each target's SLA as a dashed line.
+pub fn availability(r: &Report) -> String {
+    draw(
+        |root| {
+            let w = r.series.width_secs as f64;
+            let lowest = r
+                .series
+                .targets
+                .values()
+                .flat_map(|s| s.availability.iter().flatten())
+                .copied()
+                .chain(r.targets.iter().filter_map(|t| t.sla))
+                .fold(1.0, f64::min);
+            let bottom = (lowest - (1.0 - lowest) * 0.2).clamp(0.0, 0.999);
+            let mut chart = ChartBuilder::on(root)
+                .caption("Availability per target (dashed: SLA)", ("sans-serif", 16))
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..end(r), bottom..1.0005f64)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc("time (s)")
+                .y_desc("availability")
+                .draw()
+                .map_err(err)?;
+            context(&mut chart, r, (bottom, 1.0005))?;
+            for (i, t) in r.targets.iter().enumerate() {
+                let c = color(i);
+                let Some(s) = r.series.targets.get(&t.name) else {
+                    continue;
+                };
+                let points: Vec<(f64, f64)> = s
+                    .availability
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(p, a)| a.map(|a| (p as f64 * w + w / 2.0, a)))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
+                    .map_err(err)?
+                    .label(t.name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
+                    });
+                if let Some(sla) = t.sla {
+                    // Dashes: short segments along the SLA level.
+                    let step = end(r) / 60.0;
+                    let dashes = (0..60).map(move |k| {
+                        PathElement::new(
+                            vec![(k as f64 * step, sla), (k as f64 * step + step * 0.6, sla)],
+                            c.stroke_width(1),
+                        )
+                    });
+                    chart.draw_series(dashes).map_err(err)?;
+                }
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerLeft)
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .draw()

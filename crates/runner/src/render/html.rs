@@ -99,6 +99,7 @@ pub fn render(r: &Report) -> String {
         ("chart-errors", charts::errors(r)),
         ("chart-breakers", charts::breakers(r)),
         ("chart-cost", charts::cost(r)),
+        ("chart-availability", charts::availability(r)),
     ] {
         let _ = writeln!(out, "<div class=\"chart\" id=\"{id}\">{svg}</div>");
     }

@@ -41,18 +41,7 @@ pub fn verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
     r.expectations
         .iter()
         .map(|e| {
-            let time = matches!(
-                e.metric,
-                crate::expect::Metric::P50Latency
-                    | crate::expect::Metric::P90Latency
-                    | crate::expect::Metric::P99Latency
-                    | crate::expect::Metric::P999Latency
-                    | crate::expect::Metric::P50Ttft
-                    | crate::expect::Metric::P99Ttft
-                    | crate::expect::Metric::TimeToDetect
-                    | crate::expect::Metric::TimeToFailover
-                    | crate::expect::Metric::TimeToFailback
-            );
+            let time = e.metric.is_time();
             let show = |v: f64| {
                 if time {
                     format!("{v:.3} s")
@@ -104,6 +93,9 @@ pub fn tables(r: &Report) -> Vec<Table> {
                     pct(t.share),
                     t.successes.to_string(),
                     pct(t.availability),
+                    t.sla
+                        .map_or("—".to_owned(), |x| format!("{:.3}%", x * 100.0)),
+                    t.error_budget_spent.map_or("—".to_owned(), pct),
                     ms(t.latency_ms.p50),
                     ms(t.latency_ms.p90),
                     ms(t.latency_ms.p99),
@@ -195,8 +187,47 @@ pub fn tables(r: &Report) -> Vec<Table> {
             })
             .collect(),
     };
-    vec![targets, classes, routes, phases, failover]
-        .into_iter()
-        .filter(|t| !t.rows.is_empty())
-        .collect()
+    let providers = Table {
+        title: "Providers",
+        headers: vec![
+            "provider",
+            "attempts",
+            "successes",
+            "errors",
+            "availability",
+            "cost",
+            "wasted",
+        ],
+        rows: r
+            .providers
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.attempts.to_string(),
+                    p.successes.to_string(),
+                    p.errors.to_string(),
+                    pct(p.availability),
+                    usd(p.cost_usd),
+                    usd(p.wasted_cost_usd),
+                ]
+            })
+            .collect(),
+    };
+    let alerts = Table {
+        title: "Alerts",
+        headers: vec!["time", "what"],
+        rows: r
+            .events
+            .iter()
+            .filter(|e| e.kind == "alert" || e.kind == "cost_budget_spent")
+            .map(|e| vec![format!("{:.0} s", e.at_secs), e.detail.clone()])
+            .collect(),
+    };
+    vec![
+        targets, providers, classes, routes, phases, failover, alerts,
+    ]
+    .into_iter()
+    .filter(|t| !t.rows.is_empty())
+    .collect()
 }

@@ -1,0 +1,186 @@
+//! Prometheus text exposition (format 0.0.4) of a router's telemetry, with low-cardinality
+//! labels only: provider, target, route, outcome kind. For the gateway's `/metrics` and for
+//! live runs.
+
+use std::fmt::Write;
+
+use super::LatencyHistogram;
+use crate::id::TargetId;
+use crate::outcome::ErrorKind;
+use crate::router::Router;
+use crate::time::Duration;
+
+/// Histogram bucket bounds, in seconds.
+const BOUNDS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+];
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, h: &LatencyHistogram) {
+    for b in BOUNDS {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels},le=\"{b}\"}} {}",
+            h.count_le(Duration::from_secs_f64(b))
+        );
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count());
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum_secs());
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count());
+}
+
+/// The whole exposition.
+pub fn render(router: &Router) -> String {
+    let p = router.params();
+    let tel = router.telemetry();
+    let mut out = String::new();
+    let target_labels = |i: usize| {
+        let t = &p.targets[i];
+        format!(
+            "provider=\"{}\",target=\"{}\"",
+            label(p.providers.name(t.provider.index() as u32)),
+            label(&t.name)
+        )
+    };
+
+    out.push_str("# HELP switchyard_requests_total Requests finished, by route and final outcome.\n# TYPE switchyard_requests_total counter\n");
+    for (r, stats) in p.routes.iter().zip(&tel.routes) {
+        let _ = writeln!(
+            out,
+            "switchyard_requests_total{{route=\"{}\",outcome=\"success\"}} {}",
+            label(&r.name),
+            stats.served
+        );
+        for (i, n) in stats.failures.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let _ = writeln!(
+                out,
+                "switchyard_requests_total{{route=\"{}\",outcome=\"{}\"}} {n}",
+                label(&r.name),
+                super::failure_label(i)
+            );
+        }
+    }
+
+    out.push_str("# HELP switchyard_attempts_total Attempts finished, by target and outcome.\n# TYPE switchyard_attempts_total counter\n");
+    for (i, t) in tel.targets.iter().enumerate() {
+        let l = target_labels(i);
+        let _ = writeln!(
+            out,
+            "switchyard_attempts_total{{{l},outcome=\"success\"}} {}",
+            t.successes
+        );
+        let _ = writeln!(
+            out,
+            "switchyard_attempts_total{{{l},outcome=\"cancelled\"}} {}",
+            t.cancelled
+        );
+        for k in ErrorKind::ALL.iter().filter(|k| t.errors[k.index()] > 0) {
+            let _ = writeln!(
+                out,
+                "switchyard_attempts_total{{{l},outcome=\"{}\"}} {}",
+                k.label(),
+                t.errors[k.index()]
+            );
+        }
+    }
+
+    out.push_str("# HELP switchyard_attempt_duration_seconds Attempt latency, send to last byte.\n# TYPE switchyard_attempt_duration_seconds histogram\n");
+    for (i, t) in tel.targets.iter().enumerate() {
+        histogram(
+            &mut out,
+            "switchyard_attempt_duration_seconds",
+            &target_labels(i),
+            &t.latency,
+        );
+    }
+    out.push_str("# HELP switchyard_first_token_seconds Time to first token.\n# TYPE switchyard_first_token_seconds histogram\n");
+    for (i, t) in tel.targets.iter().enumerate() {
+        histogram(
+            &mut out,
+            "switchyard_first_token_seconds",
+            &target_labels(i),
+            &t.first_token,
+        );
+    }
+
+    out.push_str("# HELP switchyard_tokens_total Tokens, by direction.\n# TYPE switchyard_tokens_total counter\n");
+    for (i, t) in tel.targets.iter().enumerate() {
+        let l = target_labels(i);
+        let _ = writeln!(
+            out,
+            "switchyard_tokens_total{{{l},direction=\"prompt\"}} {}",
+            t.prompt_tokens
+        );
+        let _ = writeln!(
+            out,
+            "switchyard_tokens_total{{{l},direction=\"completion\"}} {}",
+            t.completion_tokens
+        );
+    }
+    out.push_str("# HELP switchyard_cost_usd_total Cost in USD, of attempts that succeeded and of those that did not.\n# TYPE switchyard_cost_usd_total counter\n");
+    for (i, t) in tel.targets.iter().enumerate() {
+        let l = target_labels(i);
+        let _ = writeln!(
+            out,
+            "switchyard_cost_usd_total{{{l},result=\"success\"}} {}",
+            t.cost_success
+        );
+        let _ = writeln!(
+            out,
+            "switchyard_cost_usd_total{{{l},result=\"failed\"}} {}",
+            t.cost_failed
+        );
+    }
+
+    out.push_str("# HELP switchyard_availability_ratio Share of attempts that did not fail against the target.\n# TYPE switchyard_availability_ratio gauge\n");
+    for i in 0..tel.targets.len() {
+        let _ = writeln!(
+            out,
+            "switchyard_availability_ratio{{{}}} {}",
+            target_labels(i),
+            tel.availability(TargetId::new(i as u32))
+        );
+    }
+    out.push_str("# HELP switchyard_breaker_state Breaker state (1 for the current one).\n# TYPE switchyard_breaker_state gauge\n");
+    for i in 0..tel.targets.len() {
+        let current = router
+            .health(TargetId::new(i as u32))
+            .breaker
+            .state()
+            .label();
+        for state in ["closed", "open", "half_open", "recovering"] {
+            let _ = writeln!(
+                out,
+                "switchyard_breaker_state{{{},state=\"{state}\"}} {}",
+                target_labels(i),
+                u8::from(state == current)
+            );
+        }
+    }
+    out.push_str(
+        "# HELP switchyard_in_flight Attempts in flight.\n# TYPE switchyard_in_flight gauge\n",
+    );
+    for i in 0..tel.targets.len() {
+        let _ = writeln!(
+            out,
+            "switchyard_in_flight{{{}}} {}",
+            target_labels(i),
+            router.health(TargetId::new(i as u32)).in_flight
+        );
+    }
+    out.push_str("# HELP switchyard_latency_alert Whether a latency alert is raised on the target.\n# TYPE switchyard_latency_alert gauge\n");
+    for (i, r) in tel.rings.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "switchyard_latency_alert{{{}}} {}",
+            target_labels(i),
+            u8::from(r.alerting)
+        );
+    }
+    out
+}

@@ -1,0 +1,91 @@
+//! Monitoring: alerts on a brown-out, cost sums, availability against the SLA.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+use std::path::Path;
+
+fn report() -> (switchyard_runner::ScenarioParams, switchyard_runner::Report) {
+    let s = switchyard_runner::scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/monitoring.yaml"),
+    )
+    .unwrap();
+    let r = switchyard_runner::simulate(&s, s.seed).unwrap();
+    (s, r)
+}
+
+#[test]
+fn a_brownout_raises_an_alert_within_the_window_and_clears_after() {
+    let (_, r) = report();
+    let alerts: Vec<(f64, &str)> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == "alert")
+        .map(|e| (e.at_secs, e.state.unwrap()))
+        .collect();
+    // The brown-out runs from 1200 s to 1680 s; slots are 10 s and the recent window 1 min.
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let (raised, cleared) = (alerts[0], alerts[1]);
+    assert_eq!((raised.1, cleared.1), ("alert", "alert_cleared"));
+    assert!(
+        raised.0 > 1200.0 && raised.0 <= 1200.0 + 70.0,
+        "raised at {}",
+        raised.0
+    );
+    assert!(
+        cleared.0 > 1680.0 && cleared.0 <= 1680.0 + 130.0,
+        "cleared at {}",
+        cleared.0
+    );
+    assert!(
+        r.events
+            .iter()
+            .filter(|e| e.kind == "alert")
+            .all(|e| e.target.as_deref() == Some("openai-4o"))
+    );
+}
+
+#[test]
+fn cost_sums_match_tokens_times_prices() {
+    let (s, r) = report();
+    for t in &r.targets {
+        let price = &s.router.target(s.router.target_id(&t.name).unwrap()).price;
+        let expected = (t.prompt_tokens as f64 * price.input_per_mtok
+            + t.completion_tokens as f64 * price.output_per_mtok)
+            / 1e6;
+        let reported = t.cost_success_usd + t.cost_failed_usd;
+        // The report rounds to 6 decimals.
+        assert!(
+            (expected - reported).abs() < 2e-6,
+            "{}: {expected} vs {reported}",
+            t.name
+        );
+        assert!(expected > 1.0);
+    }
+    let by_provider: f64 = r.providers.iter().map(|p| p.cost_usd).sum();
+    assert!(
+        (by_provider - r.totals.cost_usd).abs() < 1e-3,
+        "{by_provider} vs {}",
+        r.totals.cost_usd
+    );
+}
+
+#[test]
+fn availability_and_the_error_budget_against_the_sla() {
+    let (_, r) = report();
+    let openai = r.targets.iter().find(|t| t.name == "openai-4o").unwrap();
+    let failures: u64 = openai.errors.values().sum();
+    let by_hand = 1.0 - failures as f64 / (openai.successes + failures) as f64;
+    assert!(
+        (openai.availability - by_hand).abs() < 1e-6,
+        "{} vs {by_hand}",
+        openai.availability
+    );
+    assert_eq!(openai.sla, Some(0.999));
+    let spent = openai.error_budget_spent.unwrap();
+    assert!((spent - (1.0 - openai.availability) / 0.001).abs() < 1e-3);
+    assert!(spent > 0.0 && spent < 1.0, "{spent}");
+    // The cost budget kept Anthropic to about $3 per 10 minutes.
+    let anthropic = r.providers.iter().find(|p| p.name == "anthropic").unwrap();
+    assert!(anthropic.cost_usd <= 13.0, "{}", anthropic.cost_usd);
+    assert!(r.events.iter().any(|e| e.kind == "cost_budget_spent"));
+    assert!(r.passed, "{:#?}", r.expectations);
+}
