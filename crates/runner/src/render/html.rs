@@ -16,7 +16,7 @@ pub fn escape(s: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1160px;color:#222}\
 h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}\
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}.pass{background:#2c9f2c}.fail{background:#d62728}\
-table{border-collapse:collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}\
+table{border-collapse:collapse;font-size:13px;margin:8px 0;display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}\
 td:first-child,th:first-child{text-align:left}th{background:#f5f5f5}tr.failed td{background:#fdecea}tr.passed td{background:#eef8ee}\
 .muted{color:#666}.chart{margin:12px 0}";
 
