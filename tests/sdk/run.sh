@@ -11,4 +11,5 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 "$venv/bin/python" -c 'import openai, anthropic; print("openai", openai.__version__, "anthropic", anthropic.__version__)'
-exec "$venv/bin/python" "$here/fidelity.py" "$binary"
+"$venv/bin/python" "$here/fidelity.py" "$binary"
+exec "$venv/bin/python" "$here/gateway.py" "$binary"

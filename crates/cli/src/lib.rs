@@ -85,6 +85,16 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Serve the router behind an OpenAI-compatible endpoint (reload on SIGHUP, graceful stop
+    /// on Ctrl-C).
+    Gateway {
+        /// A live config (environment, providers, router, gateway).
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to listen; default the config's gateway.listen, else 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
     /// Print the JSON Schema of scenario files (for editor autocompletion).
     Schema,
     /// Credentials of a live config.
@@ -183,6 +193,7 @@ pub fn run(
             seeds,
             out: dir,
         } => compare(&scenario, variants.as_deref(), seeds, dir, out, err),
+        Command::Gateway { config, listen } => gateway(&config, listen, out, err),
         Command::Schema => {
             let _ = writeln!(out, "{}", switchyard_runner::schema());
             EXIT_OK
@@ -312,6 +323,77 @@ fn run_scenarios(
         );
     }
     code
+}
+
+fn gateway(
+    config: &std::path::Path,
+    listen: Option<SocketAddr>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "cannot start the runtime: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    runtime.block_on(async move {
+        let transport = std::sync::Arc::new(switchyard_live::HttpClient::new());
+        let gw = match switchyard_gateway::Gateway::from_file(config.to_owned(), transport) {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = writeln!(err, "{e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let text = std::fs::read_to_string(config).unwrap_or_default();
+        let configured = switchyard_live::config::load_live(&text, "")
+            .ok()
+            .and_then(|p| p.gateway.listen);
+        let addr = listen
+            .or_else(|| configured.and_then(|l| l.parse().ok()))
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = writeln!(err, "cannot listen on {addr}: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        let _ = writeln!(out, "gateway http://{bound}");
+        let _ = out.flush();
+        // SIGHUP reloads the config; requests in flight keep the router they started with.
+        let reloader = gw.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                if let Err(e) = reloader.reload() {
+                    eprintln!("reload failed, keeping the running config: {e}");
+                }
+            }
+        });
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match switchyard_gateway::serve(listener, gw, shutdown, std::time::Duration::from_secs(30))
+            .await
+        {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                let _ = writeln!(err, "{e}");
+                EXIT_BAD_INPUT
+            }
+        }
+    })
 }
 
 fn compare(

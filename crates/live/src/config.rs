@@ -16,6 +16,33 @@ pub struct LiveConfig {
     pub environment: Environment,
     pub providers: Vec<ProviderConfig>,
     pub router: RouterConfig,
+    /// Settings for `switchyard gateway` (ignored elsewhere).
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where to listen; default 127.0.0.1:8080 (the command line's `--listen` wins).
+    pub listen: Option<String>,
+    /// Largest request body accepted; default 1 MiB.
+    pub max_body_bytes: Option<usize>,
+    /// SHA-256 (hex) of the admin token for `/admin/`; without it the admin API is off.
+    pub admin_token_sha256: Option<String>,
+    /// Client keys, stored hashed; without any, clients need no key (development only).
+    #[serde(default)]
+    pub keys: Vec<GatewayKeyConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayKeyConfig {
+    pub name: String,
+    /// SHA-256 (hex) of the key.
+    pub sha256: String,
+    /// Per-key limit; default none.
+    pub requests_per_minute: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -23,6 +50,7 @@ pub struct LiveParams {
     pub environment: Environment,
     pub providers: Vec<ProviderParams>,
     pub router: RouterParams,
+    pub gateway: GatewayConfig,
 }
 
 /// Parses and validates a live config; errors name the file, line, column and field.
@@ -39,5 +67,6 @@ pub fn load_live(text: &str, file: &str) -> Result<LiveParams, ConfigError> {
         environment: config.environment,
         providers,
         router,
+        gateway: config.gateway,
     })
 }

@@ -1,0 +1,145 @@
+//! `/admin/`: state, overrides and reload, behind the admin token. Every action is logged
+//! (overrides also become router events, in reports and telemetry).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use switchyard_core::health::BreakerMode;
+use switchyard_core::overrides::{Override, Scope};
+
+use crate::errors::ApiError;
+use crate::{Gateway, sha256_hex};
+
+fn check(gw: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
+    let expected = gw
+        .admin_hash
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let Some(expected) = expected else {
+        return Err(ApiError::forbidden(
+            "The admin API is off: set gateway.admin_token_sha256.",
+        ));
+    };
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token {
+        Some(t) if sha256_hex(t.trim()) == expected => Ok(()),
+        _ => Err(ApiError::unauthorized("A valid admin token is required.")),
+    }
+}
+
+pub(crate) async fn state(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(e) = check(&gw, &headers) {
+        return e.into_response();
+    }
+    let router = gw.router();
+    let alerts: Vec<bool> =
+        router.inspect(|core| core.telemetry().rings.iter().map(|r| r.alerting).collect());
+    let targets: Vec<serde_json::Value> = router
+        .snapshot()
+        .into_iter()
+        .zip(alerts)
+        .map(|(t, alerting)| {
+            let mut v = serde_json::to_value(t).unwrap_or_default();
+            v["alerting"] = serde_json::json!(alerting);
+            v
+        })
+        .collect();
+    let log: Vec<serde_json::Value> = gw
+        .log
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .cloned()
+        .collect();
+    let revocations = router.credentials().revocations();
+    axum::Json(
+        serde_json::json!({ "targets": targets, "admin_log": log, "key_revocations": revocations }),
+    )
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OverrideRequest {
+    /// `drain`, `pin`, `freeze`, `force` or `restore`.
+    action: String,
+    target: Option<String>,
+    route: Option<String>,
+    /// For `force`: forced_open, disabled, metrics_only, automatic.
+    mode: Option<String>,
+}
+
+pub(crate) async fn overrides(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(e) = check(&gw, &headers) {
+        return e.into_response();
+    }
+    let req: OverrideRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return ApiError::bad_request(&format!("Invalid override: {e}"), None).into_response();
+        }
+    };
+    let router = gw.router();
+    let params = router.params();
+    let target = req.target.as_deref().map(|t| params.target_id(t).ok_or(t));
+    let route = req.route.as_deref().map(|r| params.route_id(r).ok_or(r));
+    let command = match (req.action.as_str(), target, route) {
+        (_, Some(Err(t)), _) => {
+            return ApiError::bad_request(&format!("unknown target `{t}`"), None).into_response();
+        }
+        (_, _, Some(Err(r))) => {
+            return ApiError::bad_request(&format!("unknown route `{r}`"), None).into_response();
+        }
+        ("drain", Some(Ok(t)), _) => Override::Drain(t),
+        ("pin", Some(Ok(t)), Some(Ok(r))) => Override::Pin(r, t),
+        ("freeze", None, r) => Override::Freeze(r.and_then(Result::ok)),
+        ("force", Some(Ok(t)), _) => {
+            let mode = match req.mode.as_deref() {
+                Some("forced_open") => BreakerMode::ForcedOpen,
+                Some("disabled") => BreakerMode::Disabled,
+                Some("metrics_only") => BreakerMode::MetricsOnly,
+                Some("automatic") => BreakerMode::Automatic,
+                other => {
+                    return ApiError::bad_request(&format!("unknown mode {other:?}"), None)
+                        .into_response();
+                }
+            };
+            Override::Force(t, mode)
+        }
+        ("restore", Some(Ok(t)), None) => Override::Restore(Scope::Target(t)),
+        ("restore", None, Some(Ok(r))) => Override::Restore(Scope::Route(r)),
+        ("restore", None, None) => Override::Restore(Scope::All),
+        (a, _, _) => {
+            return ApiError::bad_request(&format!("`{a}` with these fields is not an override; use drain, pin, freeze, force or restore"), None)
+                .into_response();
+        }
+    };
+    router.apply(command);
+    gw.record(serde_json::json!({ "action": req.action, "target": req.target, "route": req.route, "mode": req.mode }));
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({ "applied": req.action })),
+    )
+        .into_response()
+}
+
+pub(crate) async fn reload(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(e) = check(&gw, &headers) {
+        return e.into_response();
+    }
+    match gw.reload() {
+        Ok(()) => axum::Json(serde_json::json!({ "reloaded": true })).into_response(),
+        Err(e) => ApiError::bad_request(&e.to_string(), Some("reload_failed")).into_response(),
+    }
+}

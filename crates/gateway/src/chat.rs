@@ -1,0 +1,222 @@
+//! `POST /v1/chat/completions`, `GET /v1/models`, `GET /metrics`.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use switchyard_core::dialect::SseEvent;
+use switchyard_core::dialect::openai::{
+    ChatCompletion, ChatCompletionChunk, ChatRequest, DONE, ModelEntry, ModelList,
+};
+use switchyard_live::StreamEvent;
+
+use crate::Gateway;
+use crate::errors::ApiError;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the `created` field of replies is wall-clock time"
+)]
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn header(r: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+pub(crate) async fn completions(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = gw.authenticate(bearer(&headers)) {
+        return e.into_response();
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return ApiError::bad_request("We could not parse the JSON body of your request.", None)
+            .into_response();
+    };
+    for field in ["model", "messages"] {
+        if value.get(field).is_none() {
+            return ApiError::bad_request(
+                &format!("Missing required parameter: '{field}'."),
+                Some("missing_required_parameter"),
+            )
+            .into_response();
+        }
+    }
+    let request: ChatRequest = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            return ApiError::bad_request(&format!("Invalid request: {e}"), Some("invalid_value"))
+                .into_response();
+        }
+    };
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let normalized = request.to_normalized();
+    let router = gw.router();
+    let id = format!("chatcmpl-{:016x}", gw.start.elapsed().as_nanos());
+    let created = unix_now();
+    if !normalized.stream {
+        return match router.chat(normalized).await {
+            Ok(reply) => {
+                let params = router.params();
+                let target = params.target(reply.served_by);
+                let body = ChatCompletion::new(
+                    id,
+                    created,
+                    &target.model,
+                    reply.text,
+                    reply.finish_reason,
+                    reply.usage,
+                );
+                let mut r = (StatusCode::OK, axum::Json(body)).into_response();
+                header(&mut r, "x-switchyard-target", &target.name);
+                header(
+                    &mut r,
+                    "x-switchyard-attempts",
+                    &reply.attempts.len().to_string(),
+                );
+                r
+            }
+            Err(e) => ApiError::from_route(&e, &request.model).into_response(),
+        };
+    }
+    let stream = match router.chat_stream(normalized).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from_route(&e, &request.model).into_response(),
+    };
+    let (target, attempts) = (stream.target.clone(), stream.attempts.len());
+    let body = sse_body(stream, id, created, include_usage);
+    let mut r = Response::new(body);
+    header(&mut r, "content-type", "text/event-stream; charset=utf-8");
+    header(&mut r, "cache-control", "no-cache");
+    header(&mut r, "x-switchyard-target", &target);
+    header(&mut r, "x-switchyard-attempts", &attempts.to_string());
+    r
+}
+
+/// The SSE body: a role chunk, text chunks as they arrive, then the finish chunk, the usage
+/// chunk when asked, and `[DONE]`. A stream that breaks ends the body with an error, so the
+/// client sees a cut connection, never a clean but truncated answer.
+fn sse_body(
+    mut stream: switchyard_live::ChatStream,
+    id: String,
+    created: u64,
+    include_usage: bool,
+) -> Body {
+    let model = stream.model.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let event = |c: &ChatCompletionChunk| {
+            Ok(Bytes::from(
+                SseEvent::data(serde_json::to_string(c).unwrap_or_default()).to_wire(),
+            ))
+        };
+        let first = ChatCompletionChunk::delta(
+            &id,
+            created,
+            &model,
+            true,
+            Some(String::new()),
+            None,
+            include_usage,
+        );
+        if tx.send(event(&first)).await.is_err() {
+            return;
+        }
+        while let Some(item) = stream.next().await {
+            let out = match item {
+                Ok(StreamEvent::Delta(text)) => event(&ChatCompletionChunk::delta(
+                    &id,
+                    created,
+                    &model,
+                    false,
+                    Some(text),
+                    None,
+                    include_usage,
+                )),
+                Ok(StreamEvent::End { finish, usage }) => {
+                    let _ = tx
+                        .send(event(&ChatCompletionChunk::delta(
+                            &id,
+                            created,
+                            &model,
+                            false,
+                            None,
+                            Some(finish),
+                            include_usage,
+                        )))
+                        .await;
+                    if include_usage {
+                        let _ = tx
+                            .send(event(&ChatCompletionChunk::usage(
+                                &id, created, &model, usage,
+                            )))
+                            .await;
+                    }
+                    let _ = tx
+                        .send(Ok(Bytes::from(SseEvent::data(DONE.to_owned()).to_wire())))
+                        .await;
+                    return;
+                }
+                Err(e) => Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    e.to_string(),
+                )),
+            };
+            let stop = out.is_err();
+            if tx.send(out).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+pub(crate) async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(e) = gw.authenticate(bearer(&headers)) {
+        return e.into_response();
+    }
+    let params = gw.router().params();
+    let list = ModelList {
+        object: "list".to_owned(),
+        data: params
+            .routes
+            .iter()
+            .map(|r| ModelEntry {
+                id: r.name.clone(),
+                object: "model".to_owned(),
+                created: 1_700_000_000,
+                owned_by: "switchyard".to_owned(),
+            })
+            .collect(),
+    };
+    axum::Json(list).into_response()
+}
+
+pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let text = gw
+        .router()
+        .inspect(switchyard_core::telemetry::prometheus::render);
+    let mut r = text.into_response();
+    header(&mut r, "content-type", "text/plain; version=0.0.4");
+    r
+}

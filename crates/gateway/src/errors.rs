@@ -1,0 +1,130 @@
+//! Errors in OpenAI's format, with the status a client expects.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use switchyard_core::dialect::openai::ErrorBody;
+use switchyard_core::outcome::{ErrorKind, FailureReason};
+use switchyard_core::time::Duration;
+use switchyard_live::RouteError;
+
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    body: Box<ErrorBody>,
+    retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Self {
+        ApiError {
+            status,
+            body: Box::new(ErrorBody::new(message, kind, None, code)),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn unauthorized(message: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            message,
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        )
+    }
+
+    pub(crate) fn rate_limited(key: &str, wait: Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Rate limit reached for key `{key}`. Please try again later."),
+            "requests",
+            Some("rate_limit_exceeded"),
+        );
+        e.retry_after = Some(wait.max(Duration::from_secs(1)));
+        e
+    }
+
+    pub(crate) fn bad_request(message: &str, code: Option<&str>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            message,
+            "invalid_request_error",
+            code,
+        )
+    }
+
+    pub(crate) fn forbidden(message: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            message,
+            "invalid_request_error",
+            None,
+        )
+    }
+
+    /// The status and body for a request the router could not serve.
+    pub(crate) fn from_route(e: &RouteError, model: &str) -> Self {
+        let message = format!("{e}");
+        let (status, kind, code) = match e.outcome {
+            FailureReason::UnknownRoute => {
+                return Self::new(
+                    StatusCode::NOT_FOUND,
+                    &format!("The model `{model}` does not exist or you do not have access to it."),
+                    "invalid_request_error",
+                    Some("model_not_found"),
+                );
+            }
+            FailureReason::DeadlineExceeded => {
+                (StatusCode::GATEWAY_TIMEOUT, "server_error", "timeout")
+            }
+            FailureReason::NoTargetAvailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "no_target_available",
+            ),
+            FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => match k {
+                ErrorKind::RateLimited => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "requests",
+                    "rate_limit_exceeded",
+                ),
+                ErrorKind::BadRequest => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    "invalid_request",
+                ),
+                ErrorKind::ContextLengthExceeded => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    "context_length_exceeded",
+                ),
+                ErrorKind::ContentFiltered => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    "content_policy_violation",
+                ),
+                ErrorKind::Overloaded => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "overloaded",
+                ),
+                ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "server_error", "timeout"),
+                _ => (StatusCode::BAD_GATEWAY, "server_error", k.label()),
+            },
+        };
+        let mut err = Self::new(status, &message, kind, Some(code));
+        err.retry_after = e.retry_after;
+        err
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, axum::Json(*self.body)).into_response();
+        if let Some(after) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&(after.as_secs_f64().ceil() as u64).to_string())
+        {
+            r.headers_mut().insert("retry-after", v);
+        }
+        r
+    }
+}

@@ -1,0 +1,281 @@
+//! `switchyard-gateway`: the router the scenarios proved, behind an OpenAI-compatible HTTP
+//! endpoint, so any application can use it by pointing its OpenAI SDK here.
+//!
+//! - `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models` (the routes), `GET /healthz`,
+//!   `GET /metrics` (Prometheus text);
+//! - client keys stored as SHA-256 hashes, per-key request rates, a body size limit;
+//! - `/admin/` behind its own token: `GET /admin/state`, `POST /admin/overrides`,
+//!   `POST /admin/reload` (also on SIGHUP), every action logged.
+//!
+//! The router sits behind a lock that is held only to clone it: a reload swaps it, and
+//! requests already running finish on the one they started with.
+
+mod admin;
+mod chat;
+mod errors;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use sha2::{Digest, Sha256};
+use switchyard_core::credentials::Date;
+use switchyard_core::health::limits::Bucket;
+use switchyard_live::config::{LiveParams, load_live};
+use switchyard_live::credentials::CredentialStore;
+use switchyard_live::{LiveRouter, Transport};
+
+/// SHA-256 of `text`, lower-case hex: how keys and the admin token are stored.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug)]
+struct ClientKey {
+    name: String,
+    hash: String,
+    bucket: Option<Mutex<Bucket>>,
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct Gateway {
+    router: RwLock<LiveRouter>,
+    keys: RwLock<Vec<ClientKey>>,
+    admin_hash: RwLock<Option<String>>,
+    config: Option<PathBuf>,
+    transport: Arc<dyn Transport>,
+    start: tokio::time::Instant,
+    /// Admin actions, newest last (bounded).
+    log: Mutex<VecDeque<serde_json::Value>>,
+    pub max_body: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    Config(#[from] switchyard_core::config::ConfigError),
+    #[error("{0}")]
+    Credentials(#[from] switchyard_live::credentials::CredentialError),
+    #[error("{0}")]
+    Build(#[from] switchyard_live::router::BuildError),
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "key validity is by calendar date"
+)]
+fn today() -> Date {
+    Date::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+fn keys_of(params: &LiveParams) -> Vec<ClientKey> {
+    params
+        .gateway
+        .keys
+        .iter()
+        .map(|k| ClientKey {
+            name: k.name.clone(),
+            hash: k.sha256.to_ascii_lowercase(),
+            bucket: k
+                .requests_per_minute
+                .map(|n| Mutex::new(Bucket::per_minute(n))),
+        })
+        .collect()
+}
+
+/// Builds the router for a config: credentials resolved from the environment.
+fn build_router(
+    params: &LiveParams,
+    transport: Arc<dyn Transport>,
+) -> Result<LiveRouter, GatewayError> {
+    let used: Vec<&str> = params.router.providers.names().collect();
+    let env = |name: &str| std::env::var(name).ok();
+    let store = CredentialStore::load(
+        params.providers.clone(),
+        params.environment,
+        &used,
+        today(),
+        &env,
+    )?;
+    Ok(LiveRouter::new(params.router.clone(), store, transport, 1)?)
+}
+
+fn read_config(path: &std::path::Path) -> Result<LiveParams, GatewayError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| GatewayError::Read {
+        path: name.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(load_live(&text, &name)?)
+}
+
+impl Gateway {
+    /// A gateway for a config file (which `reload` re-reads).
+    pub fn from_file(
+        path: PathBuf,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Arc<Gateway>, GatewayError> {
+        let params = read_config(&path)?;
+        Self::new(&params, Some(path), transport)
+    }
+
+    /// A gateway for parsed params (no reload from disk).
+    pub fn new(
+        params: &LiveParams,
+        config: Option<PathBuf>,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Arc<Gateway>, GatewayError> {
+        let router = build_router(params, transport.clone())?;
+        Ok(Arc::new(Gateway {
+            router: RwLock::new(router),
+            keys: RwLock::new(keys_of(params)),
+            admin_hash: RwLock::new(
+                params
+                    .gateway
+                    .admin_token_sha256
+                    .as_ref()
+                    .map(|h| h.to_ascii_lowercase()),
+            ),
+            config,
+            transport,
+            start: tokio::time::Instant::now(),
+            log: Mutex::new(VecDeque::new()),
+            max_body: params.gateway.max_body_bytes.unwrap_or(1 << 20),
+        }))
+    }
+
+    /// The router in force (a cheap clone).
+    pub fn router(&self) -> LiveRouter {
+        self.router
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Re-reads the config file and swaps the router in; requests in flight keep theirs.
+    pub fn reload(&self) -> Result<(), GatewayError> {
+        let Some(path) = &self.config else {
+            return Ok(());
+        };
+        let params = read_config(path)?;
+        let router = build_router(&params, self.transport.clone())?;
+        *self
+            .router
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = router;
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys_of(&params);
+        *self
+            .admin_hash
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = params
+            .gateway
+            .admin_token_sha256
+            .as_ref()
+            .map(|h| h.to_ascii_lowercase());
+        self.record(
+            serde_json::json!({ "action": "reload", "config": path.display().to_string() }),
+        );
+        Ok(())
+    }
+
+    fn record(&self, mut entry: serde_json::Value) {
+        entry["at_secs"] = serde_json::json!(self.start.elapsed().as_secs_f64());
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if log.len() >= 1000 {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// Which client key (by name) a bearer token is, when keys are configured; `Ok(None)`
+    /// when the gateway takes no keys. `Err` when the key is missing, wrong or over its rate.
+    fn authenticate(&self, bearer: Option<&str>) -> Result<Option<String>, errors::ApiError> {
+        let keys = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let Some(token) = bearer else {
+            return Err(errors::ApiError::unauthorized(
+                "You didn't provide an API key.",
+            ));
+        };
+        let hash = sha256_hex(token);
+        let Some(key) = keys.iter().find(|k| k.hash == hash) else {
+            return Err(errors::ApiError::unauthorized(
+                "Incorrect API key provided.",
+            ));
+        };
+        if let Some(bucket) = &key.bucket {
+            let now = switchyard_core::time::Instant::ZERO
+                + switchyard_core::time::Duration::from(self.start.elapsed());
+            let mut b = bucket
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !b.has_room(now, 1) {
+                let wait = b.wait_for(1);
+                return Err(errors::ApiError::rate_limited(&key.name, wait));
+            }
+            b.take(now, 1);
+        }
+        Ok(Some(key.name.clone()))
+    }
+}
+
+/// The gateway's HTTP routes.
+pub fn app(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.max_body;
+    Router::new()
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/models", get(chat::models))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(chat::metrics))
+        .route("/admin/state", get(admin::state))
+        .route("/admin/overrides", post(admin::overrides))
+        .route("/admin/reload", post(admin::reload))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish for at most
+/// `grace`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app(gateway)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = tx.send(());
+    });
+    let server = tokio::spawn(async move { server.await });
+    // Once shutdown starts, give in-flight requests `grace`, then stop waiting.
+    let _ = rx.await;
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(result)) => result,
+        _ => Ok(()),
+    }
+}
