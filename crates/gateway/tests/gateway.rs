@@ -1,0 +1,289 @@
+//! The gateway in process: fakes behind the in-process transport, requests by `oneshot`.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use switchyard_gateway::{Gateway, app, sha256_hex};
+use switchyard_live::InProcess;
+use tower::ServiceExt;
+
+fn fake(name: &str) -> axum::Router {
+    let text = format!(
+        "name: {name}\ndialect: openai\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: 5 }}\n"
+    );
+    switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1)
+}
+
+fn config(route: &str, rpm: u64) -> String {
+    format!(
+        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n\
+         router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: {route}, policy: static, targets: [ta] }}\n  plan: {{ max_attempts: 1 }}\n\
+         gateway:\n  max_body_bytes: 2000\n  admin_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {}, requests_per_minute: {rpm} }}\n",
+        sha256_hex("admin"),
+        sha256_hex("key")
+    )
+}
+
+struct Rig {
+    gw: Arc<Gateway>,
+    fake: axum::Router,
+    path: std::path::PathBuf,
+}
+
+fn rig(rpm: u64) -> Rig {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("switchyard-gw-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gw.yaml");
+    std::fs::write(&path, config("chat", rpm)).unwrap();
+    let fake = fake("a");
+    let transport = Arc::new(InProcess::new().with("a.fake", fake.clone()));
+    Rig {
+        gw: Gateway::from_file(path.clone(), transport).unwrap(),
+        fake,
+        path,
+    }
+}
+
+async fn call(
+    gw: &Arc<Gateway>,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: String,
+) -> (u16, axum::http::HeaderMap, String) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app(gw.clone())
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+const CHAT: &str = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
+
+#[tokio::test(start_paused = true)]
+async fn keys_rates_and_bodies() {
+    let r = rig(2);
+    assert_eq!(
+        call(&r.gw, "POST", "/v1/chat/completions", None, CHAT.into())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("wrong"),
+            CHAT.into()
+        )
+        .await
+        .0,
+        401
+    );
+    let (status, headers, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        CHAT.into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-switchyard-attempts"], "1");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["model"], "m");
+    assert_eq!(reply["usage"]["completion_tokens"], 5);
+    assert_eq!(
+        call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("key"),
+            CHAT.into()
+        )
+        .await
+        .0,
+        200
+    );
+    // Two a minute: the third is refused with a Retry-After.
+    let (status, headers, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        CHAT.into(),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert!(body.contains("rate_limit_exceeded"));
+    let r = rig(100);
+    let (status, _, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        "{nope".into(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("\"error\""), "OpenAI's format: {body}");
+    let big = format!(
+        r#"{{"model":"chat","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(5000)
+    );
+    assert_eq!(
+        call(&r.gw, "POST", "/v1/chat/completions", Some("key"), big)
+            .await
+            .0,
+        413
+    );
+    let (status, _, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        CHAT.replace("chat", "nope"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(body.contains("model_not_found"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_rate_limits_come_back_as_429_with_retry_after() {
+    let r = rig(100);
+    let fault = Request::post("/_fake/faults")
+        .body(Body::from(
+            r#"{"kind":"http","status":429,"retry_after":"9s"}"#,
+        ))
+        .unwrap();
+    r.fake.clone().oneshot(fault).await.unwrap();
+    let (status, headers, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        CHAT.into(),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(headers["retry-after"], "9");
+}
+
+#[tokio::test(start_paused = true)]
+async fn admin_and_reload() {
+    let r = rig(100);
+    assert_eq!(
+        call(&r.gw, "GET", "/admin/state", None, String::new())
+            .await
+            .0,
+        401
+    );
+    let (status, _, body) = call(&r.gw, "GET", "/admin/state", Some("admin"), String::new()).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"breaker\":\"closed\""), "{body}");
+    let (status, _, _) = call(
+        &r.gw,
+        "POST",
+        "/admin/overrides",
+        Some("admin"),
+        r#"{"action":"force","target":"ta","mode":"forced_open"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("key"),
+            CHAT.into()
+        )
+        .await
+        .0,
+        503
+    );
+    let (status, _, _) = call(
+        &r.gw,
+        "POST",
+        "/admin/overrides",
+        Some("admin"),
+        r#"{"action":"drain","target":"nope"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // A new route name on disk; reload swaps the router.
+    std::fs::write(&r.path, config("assistant", 100)).unwrap();
+    assert_eq!(
+        call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new())
+            .await
+            .0,
+        200
+    );
+    let (_, _, models) = call(&r.gw, "GET", "/v1/models", Some("key"), String::new()).await;
+    assert!(
+        models.contains("assistant") && !models.contains("\"chat\""),
+        "{models}"
+    );
+    assert_eq!(
+        call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("key"),
+            CHAT.replace("chat", "assistant")
+        )
+        .await
+        .0,
+        200
+    );
+    // A broken config on disk: reload refuses and the running router stays.
+    std::fs::write(&r.path, "router: {").unwrap();
+    assert_eq!(
+        call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("key"),
+            CHAT.replace("chat", "assistant")
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, _, state) = call(&r.gw, "GET", "/admin/state", Some("admin"), String::new()).await;
+    assert!(
+        state.contains("\"action\":\"force\"") && state.contains("\"action\":\"reload\""),
+        "{state}"
+    );
+    let (status, _, metrics) = call(&r.gw, "GET", "/metrics", None, String::new()).await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("switchyard_attempts_total"));
+}
