@@ -116,8 +116,46 @@ async fn run_async(
         &|_| None,
     )
     .map_err(|e| setup(e.to_string()))?;
-    let router = LiveRouter::new(s.router.clone(), store, Arc::new(HttpClient::new()), seed)
-        .map_err(|e| setup(e.to_string()))?;
+    let (router, gateway_url) = if s.through_gateway {
+        // This project's gateway, in front of the fakes; the load goes to it over HTTP.
+        let params = switchyard_live::config::LiveParams {
+            environment: Environment::Development,
+            providers: resolve_providers(&providers, Environment::Development, &used)
+                .map_err(|e| setup(e.to_string()))?,
+            router: s.router.clone(),
+            gateway: Default::default(),
+        };
+        drop(store);
+        let gw = switchyard_gateway::Gateway::new(&params, None, Arc::new(HttpClient::new()))
+            .map_err(|e| setup(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| setup(format!("cannot listen: {e}")))?;
+        let url = format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| setup(e.to_string()))?
+        );
+        let mut stop = stop_rx.clone();
+        let router = gw.router();
+        servers.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let _ = switchyard_gateway::serve(
+                listener,
+                gw,
+                shutdown,
+                std::time::Duration::from_secs(5),
+            )
+            .await;
+        }));
+        (router, Some(url))
+    } else {
+        let router = LiveRouter::new(s.router.clone(), store, Arc::new(HttpClient::new()), seed)
+            .map_err(|e| setup(e.to_string()))?;
+        (router, None)
+    };
+    let client = HttpClient::new();
     // 3. Operator actions on the timeline.
     let start = tokio::time::Instant::now();
     let at = |t: Instant| start + std::time::Duration::from(t.since_start());
@@ -145,8 +183,17 @@ async fn run_async(
             .or_else(|| s.router.route_id(&request.route));
         let (r, tx, params) = (router.clone(), tx.clone(), s.router.clone());
         let started = intended;
+        let via = gateway_url.clone().map(|u| (u, client.clone()));
         tasks.spawn(async move {
-            let done = one(&r, &params, request, class, started, start, route).await;
+            let done = match via {
+                Some((url, client)) => {
+                    through_gateway(
+                        &client, &url, &params, request, class, started, start, route,
+                    )
+                    .await
+                }
+                None => one(&r, &params, request, class, started, start, route).await,
+            };
             let _ = tx.send(done);
         });
         issued += 1;
@@ -294,6 +341,137 @@ async fn one(
         first_token,
         stream,
         cost,
+        route,
+    }
+}
+
+/// One request through a gateway over HTTP, judged by what the client sees: the status, the
+/// body (or the stream and its `[DONE]`), and the gateway's headers naming the target and
+/// the attempts made.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the same inputs as `one`, plus the gateway"
+)]
+async fn through_gateway(
+    client: &HttpClient,
+    url: &str,
+    params: &switchyard_core::router::RouterParams,
+    request: Request,
+    class: usize,
+    intended: Instant,
+    base: tokio::time::Instant,
+    route: Option<switchyard_core::id::RouteId>,
+) -> Done {
+    use http_body_util::BodyExt;
+    use switchyard_live::Transport;
+    let now = || Instant::ZERO + Duration::from(base.elapsed());
+    let stream = request.stream;
+    let body = serde_json::json!({
+        "model": request.route,
+        "messages": [{ "role": "user", "content": "x".repeat(request.estimated_prompt_tokens.saturating_sub(4) as usize * 4) }],
+        "max_tokens": request.max_tokens,
+        "stream": stream,
+    });
+    let http = axum::http::Request::post(format!("{url}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap_or_default();
+    let failed = |reason: FailureReason| Done {
+        class,
+        start: intended,
+        end: now(),
+        outcome: FinalOutcome::Failed(reason),
+        attempts: Vec::new(),
+        first_token: None,
+        stream,
+        cost: 0.0,
+        route,
+    };
+    use switchyard_core::outcome::ErrorKind;
+    let Ok(response) = client.send(http).await else {
+        return failed(FailureReason::Attempt(ErrorKind::ConnectFailed));
+    };
+    let status = response.status().as_u16();
+    let (target, attempts) = {
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let target = header("x-switchyard-target").and_then(|t| params.target_id(&t));
+        let attempts: usize = header("x-switchyard-attempts")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1);
+        (target, attempts)
+    };
+    if status != 200 {
+        let reason = match status {
+            429 => FailureReason::Attempt(ErrorKind::RateLimited),
+            503 => FailureReason::NoTargetAvailable,
+            504 => FailureReason::DeadlineExceeded,
+            404 => FailureReason::UnknownRoute,
+            400 => FailureReason::Attempt(ErrorKind::BadRequest),
+            _ => FailureReason::Attempt(ErrorKind::ServerError),
+        };
+        return failed(reason);
+    }
+    let Some(target) = target else {
+        return failed(FailureReason::Attempt(ErrorKind::MalformedResponse));
+    };
+    let mut body = response.into_body();
+    let mut first = None;
+    let mut complete = !stream;
+    let mut usage = switchyard_core::request::Usage::default();
+    let mut text = Vec::new();
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Err(_)) => return failed(FailureReason::Attempt(ErrorKind::StreamInterrupted)),
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if stream && first.is_none() && data.windows(9).any(|w| w == b"\"content") {
+                    first = Some(now().saturating_since(intended));
+                }
+                if stream && data.windows(6).any(|w| w == b"[DONE]") {
+                    complete = true;
+                }
+                text.extend_from_slice(&data);
+            }
+        }
+    }
+    if !complete {
+        return failed(FailureReason::Attempt(ErrorKind::StreamInterrupted));
+    }
+    if !stream {
+        if let Ok(reply) =
+            serde_json::from_slice::<switchyard_core::dialect::openai::ChatCompletion>(&text)
+        {
+            usage = reply.usage.map(Into::into).unwrap_or_default();
+        }
+        first = Some(now().saturating_since(intended));
+    }
+    let record = AttemptRecord {
+        target,
+        started: intended,
+        outcome: switchyard_core::outcome::Outcome::Success,
+        latency: Duration::ZERO,
+        hedge: false,
+    };
+    Done {
+        class,
+        start: intended,
+        end: now(),
+        outcome: FinalOutcome::Served(target),
+        attempts: vec![record; attempts.max(1)],
+        first_token: first,
+        stream,
+        cost: params.target(target).price.cost(usage),
         route,
     }
 }

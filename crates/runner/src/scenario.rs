@@ -33,6 +33,9 @@ pub struct ScenarioConfig {
     pub traffic: TrafficConfig,
     #[serde(default)]
     pub operator: Vec<OperatorConfig>,
+    /// In live mode, send the traffic through a gateway: `switchyard` starts this project's
+    /// gateway with the scenario's router in front of the fakes.
+    pub gateway: Option<String>,
     #[serde(default)]
     pub expect: Vec<ExpectationConfig>,
     /// Named router alternatives, for comparisons.
@@ -214,6 +217,8 @@ pub struct ScenarioParams {
     pub variants: Vec<(String, RouterParams)>,
     pub faults: Vec<FaultWindow>,
     pub phases: Vec<Phase>,
+    /// Live mode through the gateway.
+    pub through_gateway: bool,
 }
 
 fn err(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
@@ -402,6 +407,18 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
         variants,
         faults,
         phases,
+        through_gateway: match c.gateway.as_deref() {
+            None => false,
+            Some("switchyard") => true,
+            Some(other) => {
+                return Err(err(
+                    "gateway",
+                    format!(
+                        "`{other}`: only `switchyard` (this project's gateway) is supported here"
+                    ),
+                ));
+            }
+        },
     })
 }
 
