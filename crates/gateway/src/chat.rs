@@ -33,6 +33,24 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+fn describe_bad_body(body: &[u8]) -> ApiError {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return ApiError::bad_request("We could not parse the JSON body of your request.", None);
+    };
+    for field in ["model", "messages"] {
+        if value.get(field).is_none() {
+            return ApiError::bad_request(
+                &format!("Missing required parameter: '{field}'."),
+                Some("missing_required_parameter"),
+            );
+        }
+    }
+    match serde_json::from_value::<ChatRequest>(value) {
+        Err(e) => ApiError::bad_request(&format!("Invalid request: {e}"), Some("invalid_value")),
+        Ok(_) => ApiError::bad_request("Invalid request.", None),
+    }
+}
+
 fn header(r: &mut Response, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         r.headers_mut().insert(name, v);
@@ -47,25 +65,10 @@ pub(crate) async fn completions(
     if let Err(e) = gw.authenticate(bearer(&headers)) {
         return e.into_response();
     }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return ApiError::bad_request("We could not parse the JSON body of your request.", None)
-            .into_response();
-    };
-    for field in ["model", "messages"] {
-        if value.get(field).is_none() {
-            return ApiError::bad_request(
-                &format!("Missing required parameter: '{field}'."),
-                Some("missing_required_parameter"),
-            )
-            .into_response();
-        }
-    }
-    let request: ChatRequest = match serde_json::from_value(value) {
+    // One parse on the fast path; the slow path finds out what exactly is wrong.
+    let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return ApiError::bad_request(&format!("Invalid request: {e}"), Some("invalid_value"))
-                .into_response();
-        }
+        Err(_) => return describe_bad_body(&body).into_response(),
     };
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
     let normalized = request.to_normalized();
