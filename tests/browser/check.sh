@@ -7,6 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 html="${1:-$root/reports/active-passive-outage/report.html}"
 png="${2:-/tmp/switchyard-report.png}"
+[ -f "$html" ] && html="$(realpath "$html")"
 if [ ! -f "$html" ]; then
   (cd "$root" && cargo run --release --quiet -- run scenarios/active-passive-outage.yaml >/dev/null || true)
 fi
@@ -14,7 +15,11 @@ command -v chromium >/dev/null || apt-get install -y chromium >/dev/null
 profile="$(mktemp -d)"
 flags=(--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update
        --disable-sync --no-first-run --user-data-dir="$profile")
-dom="$(chromium "${flags[@]}" --dump-dom "file://$html" 2>/dev/null)"
+# A first start with a fresh profile sometimes dumps the page before it is parsed: try again.
+for _ in 1 2 3; do
+  dom="$(chromium "${flags[@]}" --virtual-time-budget=2000 --dump-dom "file://$html" 2>/dev/null)"
+  [ "$(grep -o '<svg' <<<"$dom" | wc -l)" -ge 6 ] && break
+done
 chromium "${flags[@]}" --screenshot="$png" --window-size=1400,2600 "file://$html" >/dev/null 2>&1
 rm -rf "$profile"
 svgs=$(grep -o '<svg' <<<"$dom" | wc -l)

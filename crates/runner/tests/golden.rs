@@ -138,3 +138,12 @@ fn junit_has_a_case_per_expectation_and_failures_say_why() {
     );
     assert!(junit.contains("failures=\"1\""));
 }
+
+#[test]
+fn every_table_row_has_as_many_cells_as_headers() {
+    for t in switchyard_runner::render::tables(&report()) {
+        for row in &t.rows {
+            assert_eq!(row.len(), t.headers.len(), "table {}: {row:?}", t.title);
+        }
+    }
+}

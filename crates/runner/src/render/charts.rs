@@ -112,6 +112,47 @@ fn draw(
     }
 }
 
+/// A time chart: caption, a time x axis to `x_end`, a y axis over `y` described by `y_desc`.
+fn time_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    y_desc: &str,
+    x_end: f64,
+    y: (f64, f64),
+) -> Result<Chart<'a, 'b>, String> {
+    let mut builder = ChartBuilder::on(root);
+    if !caption.is_empty() {
+        builder.caption(caption, ("sans-serif", 16));
+    }
+    let mut chart = builder
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..x_end, y.0..y.1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("time (s)")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+/// The legend box, at `position`.
+fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
 fn end(r: &Report) -> f64 {
     r.duration_secs.max(1.0)
 }
@@ -129,19 +170,13 @@ pub fn share(r: &Report) -> String {
                 .map(|s| s.attempts.len())
                 .max()
                 .unwrap_or(0);
-            let mut chart = ChartBuilder::on(root)
-                .caption("Traffic share per target (attempts)", ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(30)
-                .y_label_area_size(50)
-                .build_cartesian_2d(0f64..end(r), 0f64..1.05f64)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("time (s)")
-                .y_desc("share")
-                .draw()
-                .map_err(err)?;
+            let mut chart = time_chart(
+                root,
+                "Traffic share per target (attempts)",
+                "share",
+                end(r),
+                (0f64, 1.05f64),
+            )?;
             context(&mut chart, r, (0.0, 1.05))?;
             let totals: Vec<u64> = (0..len)
                 .map(|i| {
@@ -184,13 +219,7 @@ pub fn share(r: &Report) -> String {
             }
             // Over the areas, so fault windows and operator marks stay visible.
             context(&mut chart, r, (0.0, 1.05))?;
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)
+            legend(&mut chart, SeriesLabelPosition::LowerRight)
         },
         HEIGHT,
     )
@@ -208,19 +237,13 @@ pub fn latency(r: &Report) -> String {
                 .copied()
                 .fold(1.0, f64::max)
                 * 1.1;
-            let mut chart = ChartBuilder::on(root)
-                .caption("Latency over time (from intended send)", ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(30)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..end(r), 0f64..top)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("time (s)")
-                .y_desc("ms")
-                .draw()
-                .map_err(err)?;
+            let mut chart = time_chart(
+                root,
+                "Latency over time (from intended send)",
+                "ms",
+                end(r),
+                (0f64, top),
+            )?;
             context(&mut chart, r, (0.0, top))?;
             let lines: [(&str, &Vec<f64>, usize); 4] = [
                 ("latency p50", &t.p50_ms, 0),
@@ -244,13 +267,7 @@ pub fn latency(r: &Report) -> String {
                         PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)
+            legend(&mut chart, SeriesLabelPosition::UpperRight)
         },
         HEIGHT,
     )
@@ -272,19 +289,13 @@ pub fn errors(r: &Report) -> String {
                 }
             }
             let top = kinds.values().flatten().copied().max().unwrap_or(0) as f64 / w * 1.15 + 1.0;
-            let mut chart = ChartBuilder::on(root)
-                .caption("Errors per second by kind", ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(30)
-                .y_label_area_size(50)
-                .build_cartesian_2d(0f64..end(r), 0f64..top)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("time (s)")
-                .y_desc("errors/s")
-                .draw()
-                .map_err(err)?;
+            let mut chart = time_chart(
+                root,
+                "Errors per second by kind",
+                "errors/s",
+                end(r),
+                (0f64, top),
+            )?;
             context(&mut chart, r, (0.0, top))?;
             for (i, (kind, values)) in kinds.iter().enumerate() {
                 let c = color(i + 3);
@@ -311,13 +322,7 @@ pub fn errors(r: &Report) -> String {
                     .map_err(err)?;
                 return Ok(());
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)
+            legend(&mut chart, SeriesLabelPosition::UpperRight)
         },
         HEIGHT,
     )
@@ -425,19 +430,13 @@ pub fn cost(r: &Report) -> String {
                 .fold(0.0, f64::max)
                 * 1.1
                 + 1e-6;
-            let mut chart = ChartBuilder::on(root)
-                .caption("Cumulative cost per provider (USD)", ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(30)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..end(r), 0f64..top)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("time (s)")
-                .y_desc("USD")
-                .draw()
-                .map_err(err)?;
+            let mut chart = time_chart(
+                root,
+                "Cumulative cost per provider (USD)",
+                "USD",
+                end(r),
+                (0f64, top),
+            )?;
             context(&mut chart, r, (0.0, top))?;
             for (i, (name, values)) in per_provider.iter().enumerate() {
                 let c = color(i);
@@ -454,13 +453,7 @@ pub fn cost(r: &Report) -> String {
                         PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)
         },
         HEIGHT,
     )
@@ -504,13 +497,7 @@ pub fn overlay(
                         PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)
+            legend(&mut chart, SeriesLabelPosition::UpperRight)
         },
         HEIGHT,
     )
@@ -530,19 +517,13 @@ pub fn availability(r: &Report) -> String {
                 .chain(r.targets.iter().filter_map(|t| t.sla))
                 .fold(1.0, f64::min);
             let bottom = (lowest - (1.0 - lowest) * 0.2).clamp(0.0, 0.999);
-            let mut chart = ChartBuilder::on(root)
-                .caption("Availability per target (dashed: SLA)", ("sans-serif", 16))
-                .margin(10)
-                .x_label_area_size(30)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..end(r), bottom..1.0005f64)
-                .map_err(err)?;
-            chart
-                .configure_mesh()
-                .x_desc("time (s)")
-                .y_desc("availability")
-                .draw()
-                .map_err(err)?;
+            let mut chart = time_chart(
+                root,
+                "Availability per target (dashed: SLA)",
+                "availability",
+                end(r),
+                (bottom, 1.0005f64),
+            )?;
             context(&mut chart, r, (bottom, 1.0005))?;
             for (i, t) in r.targets.iter().enumerate() {
                 let c = color(i);
@@ -574,13 +555,7 @@ pub fn availability(r: &Report) -> String {
                     chart.draw_series(dashes).map_err(err)?;
                 }
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)
+            legend(&mut chart, SeriesLabelPosition::LowerLeft)
         },
         HEIGHT,
     )

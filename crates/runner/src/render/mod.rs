@@ -71,6 +71,8 @@ pub fn tables(r: &Report) -> Vec<Table> {
             "share",
             "successes",
             "availability",
+            "SLA",
+            "error budget spent",
             "p50",
             "p90",
             "p99",
