@@ -298,12 +298,13 @@ impl KeyParams {
 }
 
 impl ProviderParams {
-    /// The index of the key to use today: the newest valid one not in `revoked`.
-    pub fn active_key(&self, today: Date, revoked: &[bool]) -> Option<usize> {
+    /// The index of the key to use today: the newest valid one that `blocked` does not
+    /// rule out (revoked, or not resolvable).
+    pub fn active_key(&self, today: Date, blocked: impl Fn(usize) -> bool) -> Option<usize> {
         self.keys
             .iter()
             .enumerate()
-            .filter(|(i, k)| k.is_valid_on(today) && !revoked.get(*i).copied().unwrap_or(false))
+            .filter(|(i, k)| k.is_valid_on(today) && !blocked(*i))
             .max_by_key(|(i, k)| (k.valid_from, *i))
             .map(|(i, _)| i)
     }

@@ -141,11 +141,11 @@ fn rotation_states_and_the_active_key() {
         KeyStatus::Fresh
     );
     // Overlap: before the new key starts, the old one; during the overlap, the newer one.
-    assert_eq!(p.active_key(day("2026-11-01"), &[]), Some(0));
-    assert_eq!(p.active_key(day("2026-11-25"), &[]), Some(1));
+    assert_eq!(p.active_key(day("2026-11-01"), |_| false), Some(0));
+    assert_eq!(p.active_key(day("2026-11-25"), |_| false), Some(1));
     // The new key revoked by a 401: back to the old one while it lasts.
-    assert_eq!(p.active_key(day("2026-11-25"), &[false, true]), Some(0));
-    assert_eq!(p.active_key(day("2026-12-05"), &[false, true]), None);
+    assert_eq!(p.active_key(day("2026-11-25"), |i| i == 1), Some(0));
+    assert_eq!(p.active_key(day("2026-12-05"), |i| i == 1), None);
 }
 
 #[test]

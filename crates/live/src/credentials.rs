@@ -146,14 +146,16 @@ impl CredentialStore {
     /// The key in use for `provider` today: the newest valid, resolved, unrevoked one.
     pub fn key(&self, provider: usize, today: Date) -> Option<(usize, Secret)> {
         let p = self.providers.get(provider)?;
-        let mut blocked = self.revoked().get(provider).cloned().unwrap_or_default();
-        for (i, v) in self.values[provider].iter().enumerate() {
-            if v.is_none() && i < blocked.len() {
-                blocked[i] = true;
-            }
-        }
-        let i = p.active_key(today, &blocked)?;
-        Some((i, self.values[provider][i].clone()?))
+        let values = &self.values[provider];
+        // On every attempt: read the revocations in place, allocate nothing.
+        let i = {
+            let revoked = self.revoked();
+            let row = revoked.get(provider);
+            p.active_key(today, |i| {
+                values[i].is_none() || row.is_some_and(|r| r.get(i).copied().unwrap_or(false))
+            })?
+        };
+        Some((i, values[i].clone()?))
     }
 
     /// A key got a 401: take it out of use and report it.

@@ -72,84 +72,50 @@ fn header(response: &mut Response, name: &str, value: &str) {
 /// The dialect's rate-limit and request-id headers.
 fn decorate(response: &mut Response, dialect: Dialect, limits: &LimitSnapshot, stamp: Stamp) {
     let request_id = format!("req_{:024x}", stamp.id);
+    let anthropic = dialect == Dialect::Anthropic;
     match dialect {
-        Dialect::Openai | Dialect::AzureOpenai => {
+        Dialect::Gemini => return,
+        Dialect::Anthropic => header(response, "request-id", &request_id),
+        Dialect::Openai => header(response, "x-request-id", &request_id),
+        Dialect::AzureOpenai => {
             header(response, "x-request-id", &request_id);
-            if dialect == Dialect::AzureOpenai {
-                header(response, "apim-request-id", &request_id);
-            }
-            let parts = [
-                (
-                    "requests",
-                    limits.limit_requests,
-                    limits.remaining_requests,
-                    limits.reset_requests,
-                ),
-                (
-                    "tokens",
-                    limits.limit_tokens,
-                    limits.remaining_tokens,
-                    limits.reset_tokens,
-                ),
-            ];
-            for (what, limit, remaining, reset) in parts {
-                if let (Some(l), Some(r), Some(t)) = (limit, remaining, reset) {
-                    header(
-                        response,
-                        &format!("x-ratelimit-limit-{what}"),
-                        &l.to_string(),
-                    );
-                    header(
-                        response,
-                        &format!("x-ratelimit-remaining-{what}"),
-                        &r.to_string(),
-                    );
-                    header(
-                        response,
-                        &format!("x-ratelimit-reset-{what}"),
-                        &openai_reset(t),
-                    );
-                }
-            }
+            header(response, "apim-request-id", &request_id);
         }
-        Dialect::Anthropic => {
-            header(response, "request-id", &request_id);
-            let parts = [
-                (
-                    "requests",
-                    limits.limit_requests,
-                    limits.remaining_requests,
-                    limits.reset_requests,
-                ),
-                (
-                    "tokens",
-                    limits.limit_tokens,
-                    limits.remaining_tokens,
-                    limits.reset_tokens,
-                ),
-            ];
-            for (what, limit, remaining, reset) in parts {
-                if let (Some(l), Some(r), Some(t)) = (limit, remaining, reset) {
-                    let at = stamp.created + t.as_secs_f64().ceil() as u64;
-                    header(
-                        response,
-                        &format!("anthropic-ratelimit-{what}-limit"),
-                        &l.to_string(),
-                    );
-                    header(
-                        response,
-                        &format!("anthropic-ratelimit-{what}-remaining"),
-                        &r.to_string(),
-                    );
-                    header(
-                        response,
-                        &format!("anthropic-ratelimit-{what}-reset"),
-                        &rfc3339(at),
-                    );
-                }
+    }
+    let parts = [
+        (
+            "requests",
+            limits.limit_requests,
+            limits.remaining_requests,
+            limits.reset_requests,
+        ),
+        (
+            "tokens",
+            limits.limit_tokens,
+            limits.remaining_tokens,
+            limits.reset_tokens,
+        ),
+    ];
+    for (what, limit, remaining, until) in parts {
+        let (Some(l), Some(r), Some(t)) = (limit, remaining, until) else {
+            continue;
+        };
+        let name = |field: &str| {
+            if anthropic {
+                format!("anthropic-ratelimit-{what}-{field}")
+            } else {
+                format!("x-ratelimit-{field}-{what}")
             }
-        }
-        Dialect::Gemini => {}
+        };
+        // OpenAI writes resets as durations, Anthropic as RFC 3339 times.
+        let reset = if anthropic {
+            rfc3339(stamp.created + t.as_secs_f64().ceil() as u64)
+        } else {
+            openai_reset(t)
+        };
+        header(response, &name("limit"), &l.to_string());
+        header(response, &name("remaining"), &r.to_string());
+        header(response, &name("reset"), &reset);
     }
 }
 
