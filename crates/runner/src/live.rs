@@ -20,6 +20,7 @@ use switchyard_sim::traffic::Generator;
 use tokio::sync::mpsc;
 
 use crate::results::Collector;
+use crate::scenario::GatewayMode;
 use crate::{Report, RunError, ScenarioParams, report};
 
 /// One finished live request, on its way to the collector.
@@ -71,25 +72,32 @@ async fn run_async(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     let mut providers = Vec::new();
+    let mut fake_urls: Vec<(String, String)> = Vec::new();
     for p in &s.providers {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| setup(format!("cannot listen: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| setup(e.to_string()))?;
-        let app = switchyard_fake::server::router(p.profile.clone(), seed);
-        let mut stop = stop_rx.clone();
-        servers.push(tokio::spawn(switchyard_fake::server::serve(
-            listener,
-            app,
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
-        )));
+        let base = if let Some(url) = &p.url {
+            url.clone()
+        } else {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| setup(format!("cannot listen: {e}")))?;
+            let addr = listener.local_addr().map_err(|e| setup(e.to_string()))?;
+            let app = switchyard_fake::server::router(p.profile.clone(), seed);
+            let mut stop = stop_rx.clone();
+            servers.push(tokio::spawn(switchyard_fake::server::serve(
+                listener,
+                app,
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                },
+            )));
+            format!("http://{addr}")
+        };
+        fake_urls.push((p.name.clone(), base.clone()));
         providers.push(ProviderConfig {
             name: p.name.clone(),
             dialect: p.profile.dialect,
-            base_url: format!("http://{addr}"),
-            fake_base_url: Some(format!("http://{addr}")),
+            base_url: base.clone(),
+            fake_base_url: Some(base),
             mode: None,
             auth: None,
             headers: Default::default(),
@@ -116,7 +124,7 @@ async fn run_async(
         &|_| None,
     )
     .map_err(|e| setup(e.to_string()))?;
-    let (router, gateway_url) = if s.through_gateway {
+    let (router, gateway_url) = if s.gateway == GatewayMode::Switchyard {
         // This project's gateway, in front of the fakes; the load goes to it over HTTP.
         let params = switchyard_live::config::LiveParams {
             environment: Environment::Development,
@@ -156,6 +164,25 @@ async fn run_async(
         (router, None)
     };
     let client = HttpClient::new();
+    // Fakes the runner did not start: back to their profile, then the scenario's faults,
+    // whose `at` counts from now, the start of the run.
+    for p in s.providers.iter().filter(|p| p.url.is_some()) {
+        let url = p.url.clone().unwrap_or_default();
+        control(
+            &client,
+            "POST",
+            &format!("{url}/_fake/reset"),
+            String::new(),
+        )
+        .await
+        .map_err(|e| setup(format!("fake `{}` at {url}: {e}", p.name)))?;
+        for f in &p.faults {
+            let body = serde_json::to_string(f).unwrap_or_default();
+            control(&client, "POST", &format!("{url}/_fake/faults"), body)
+                .await
+                .map_err(|e| setup(format!("fake `{}`: {e}", p.name)))?;
+        }
+    }
     // 3. Operator actions on the timeline.
     let start = tokio::time::Instant::now();
     let at = |t: Instant| start + std::time::Duration::from(t.since_start());
@@ -183,7 +210,7 @@ async fn run_async(
             .or_else(|| s.router.route_id(&request.route));
         let (r, tx, params) = (router.clone(), tx.clone(), s.router.clone());
         let started = intended;
-        let via = gateway_url.clone().map(|u| (u, client.clone()));
+        let via: Option<(String, HttpClient)> = gateway_url.clone().map(|u| (u, client.clone()));
         tasks.spawn(async move {
             let done = match via {
                 Some((url, client)) => {
@@ -256,6 +283,20 @@ async fn run_async(
             wasted_cost: 0.0,
         });
     }
+    let mut fake_counters = std::collections::BTreeMap::new();
+    for (name, url) in &fake_urls {
+        if let Ok(text) = control(
+            &client,
+            "GET",
+            &format!("{url}/_fake/counters"),
+            String::new(),
+        )
+        .await
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            fake_counters.insert(name.clone(), v);
+        }
+    }
     let _ = stop_tx.send(true);
     for s in servers {
         let _ = s.await;
@@ -266,7 +307,10 @@ async fn run_async(
         requests_per_sec: issued as f64 / elapsed.max(1e-9),
         events: 0,
     };
-    Ok(router.inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], wall)))
+    let mut report =
+        router.inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], wall));
+    report.fake_counters = fake_counters;
+    Ok(report)
 }
 
 async fn one(
@@ -345,6 +389,37 @@ async fn one(
     }
 }
 
+/// A call to a fake's control API; the body of a 2xx reply.
+async fn control(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: String,
+) -> Result<String, String> {
+    use http_body_util::BodyExt;
+    use switchyard_live::Transport;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let response = client.send(request).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(format!("{status}: {text}"))
+    }
+}
+
 /// One request through a gateway over HTTP, judged by what the client sees: the status, the
 /// body (or the stream and its `[DONE]`), and the gateway's headers naming the target and
 /// the attempts made.
@@ -419,9 +494,9 @@ async fn through_gateway(
         };
         return failed(reason);
     }
-    let Some(target) = target else {
-        return failed(FailureReason::Attempt(ErrorKind::MalformedResponse));
-    };
+    // A black-box gateway does not say which target served: the reply's model (or, for a
+    // stream, the first chunk's) names it, read below.
+    let mut target = target;
     let mut body = response.into_body();
     let mut first = None;
     let mut complete = !stream;
@@ -448,6 +523,25 @@ async fn through_gateway(
     if !complete {
         return failed(FailureReason::Attempt(ErrorKind::StreamInterrupted));
     }
+    if target.is_none() {
+        let model = if stream {
+            String::from_utf8_lossy(&text)
+                .split("\"model\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned)
+        } else {
+            serde_json::from_slice::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["model"].as_str().map(str::to_owned))
+        };
+        target = model
+            .and_then(|m| params.targets.iter().position(|t| t.model == m))
+            .map(|i| switchyard_core::id::TargetId::new(i as u32));
+    }
+    let Some(target) = target else {
+        return failed(FailureReason::Attempt(ErrorKind::MalformedResponse));
+    };
     if !stream {
         if let Ok(reply) =
             serde_json::from_slice::<switchyard_core::dialect::openai::ChatCompletion>(&text)

@@ -36,6 +36,9 @@ pub struct Report {
     pub events: Vec<EventReport>,
     pub series: SeriesReport,
     pub timeline: TimelineReport,
+    /// Live mode: each fake provider's own counters at the end (what reached it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fake_counters: BTreeMap<String, serde_json::Value>,
     /// Wall-clock facts: the only part that differs between identical runs.
     pub wall: Wall,
 }
@@ -525,6 +528,7 @@ pub fn build(
         failover,
         events,
         series,
+        fake_counters: BTreeMap::new(),
         timeline: TimelineReport {
             width_secs: collector.timeline_width.as_secs_f64(),
             requests: collector.timeline.iter().map(|(l, _)| l.count()).collect(),

@@ -34,7 +34,9 @@ pub struct ScenarioConfig {
     #[serde(default)]
     pub operator: Vec<OperatorConfig>,
     /// In live mode, send the traffic through a gateway: `switchyard` starts this project's
-    /// gateway with the scenario's router in front of the fakes.
+    /// gateway with the scenario's router in front of the fakes; a URL sends it to any
+    /// OpenAI-compatible gateway (black box: the report shows what the client saw, and the
+    /// fakes' counters what reached each provider).
     pub gateway: Option<String>,
     #[serde(default)]
     pub expect: Vec<ExpectationConfig>,
@@ -60,6 +62,10 @@ pub struct ScenarioProviderConfig {
     /// Overrides of the profile's rate limits.
     pub requests_per_minute: Option<u64>,
     pub tokens_per_minute: Option<u64>,
+    /// Live mode: a fake already running at this URL (started with `switchyard fake serve`)
+    /// instead of one the runner starts; the runner resets it and injects the scenario's
+    /// faults through its `/_fake/` control API. Needed to put another gateway in front.
+    pub url: Option<String>,
     /// Follow credentials: the router uses the newest valid key; the provider refuses a key
     /// from its `refused_from` on (a 401, after which the key is taken out of use).
     #[serde(default)]
@@ -183,6 +189,19 @@ pub struct ScenarioProvider {
     /// The scenario's own faults (the profile's defaults are inside `profile`).
     pub faults: Vec<FaultConfig>,
     pub keys: Vec<switchyard_sim::SimKey>,
+    /// A fake already running there (live mode).
+    pub url: Option<String>,
+}
+
+/// Where live traffic goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GatewayMode {
+    /// To the router, in process.
+    Direct,
+    /// Through this project's gateway, started by the runner.
+    Switchyard,
+    /// Through any OpenAI-compatible gateway at this URL.
+    External(String),
 }
 
 /// A named window of the timeline.
@@ -217,8 +236,8 @@ pub struct ScenarioParams {
     pub variants: Vec<(String, RouterParams)>,
     pub faults: Vec<FaultWindow>,
     pub phases: Vec<Phase>,
-    /// Live mode through the gateway.
-    pub through_gateway: bool,
+    /// Live mode: where the traffic goes.
+    pub gateway: GatewayMode,
 }
 
 fn err(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
@@ -327,6 +346,7 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
             })
             .collect();
         providers.push(ScenarioProvider {
+            url: p.url.as_ref().map(|u| u.trim_end_matches('/').to_owned()),
             name: p.name.clone(),
             profile,
             faults: p.faults.clone(),
@@ -407,14 +427,17 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
         variants,
         faults,
         phases,
-        through_gateway: match c.gateway.as_deref() {
-            None => false,
-            Some("switchyard") => true,
+        gateway: match c.gateway.as_deref() {
+            None => GatewayMode::Direct,
+            Some("switchyard") => GatewayMode::Switchyard,
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                GatewayMode::External(url.trim_end_matches('/').to_owned())
+            }
             Some(other) => {
                 return Err(err(
                     "gateway",
                     format!(
-                        "`{other}`: only `switchyard` (this project's gateway) is supported here"
+                        "`{other}`: write `switchyard` or the URL of an OpenAI-compatible gateway"
                     ),
                 ));
             }

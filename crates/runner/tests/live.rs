@@ -47,3 +47,65 @@ fn sim_and_live_agree_on_the_30_70_split() {
         live.totals.failures
     );
 }
+
+#[test]
+fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
+    // Two fakes and a gateway running on their own, as another team's setup would be.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let profile = root.join("fake-providers/small-fast.yaml");
+    let (fakes, gateway) = rt.block_on(async {
+        let mut urls = Vec::new();
+        for name in ["primary", "standby"] {
+            let mut p = switchyard_fake::load_profile(&std::fs::read_to_string(&profile).unwrap(), "p.yaml").unwrap();
+            p.name = name.to_owned();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            urls.push(format!("http://{}", listener.local_addr().unwrap()));
+            tokio::spawn(switchyard_fake::server::serve(listener, switchyard_fake::server::router(p, 1), std::future::pending()));
+        }
+        let config = format!(
+            "providers:\n  - {{ name: primary, dialect: openai, base_url: 'https://x', fake_base_url: '{}' }}\n  - {{ name: standby, dialect: openai, base_url: 'https://y', fake_base_url: '{}' }}\n\
+             router:\n  targets:\n    - {{ name: a, provider: primary, model: small-fast-1, context_window: 32000 }}\n    - {{ name: b, provider: standby, model: small-fast-1, context_window: 32000 }}\n\
+             \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[a], [b]] }}\n",
+            urls[0], urls[1]
+        );
+        let params = switchyard_live::config::load_live(&config, "gw.yaml").unwrap();
+        let gw = switchyard_gateway::Gateway::new(&params, None, std::sync::Arc::new(switchyard_live::HttpClient::new())).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(switchyard_gateway::serve(listener, gw, std::future::pending(), std::time::Duration::from_secs(1)));
+        (urls, url)
+    });
+    let dir = switchyard_testkit::TempDir::new("black-box");
+    let scenario = format!(
+        "name: black-box\nduration: 6s\ngateway: {gateway}\nproviders:\n  - name: primary\n    profile: {}\n    url: {}\n    faults:\n      - {{ name: outage, kind: http, status: 503, at: 2s, for: 2s }}\n\
+         \x20 - {{ name: standby, profile: {}, url: {} }}\nrouter:\n  targets:\n    - {{ name: a, provider: primary, model: small-fast-1, context_window: 32000 }}\n    - {{ name: b, provider: standby, model: small-fast-1, context_window: 32000 }}\n\
+         \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[a], [b]] }}\ntraffic:\n  arrival: {{ poisson: 25 }}\n  classes:\n    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }}, max_tokens: 50 }}\n\
+         expect:\n  - {{ metric: success_rate, op: \">=\", value: 0.98 }}\n",
+        profile.display(),
+        fakes[0],
+        profile.display(),
+        fakes[1]
+    );
+    let file = dir.write("black-box.yaml", &scenario);
+    let s = switchyard_runner::scenario::load(&file).unwrap();
+    let r = switchyard_runner::live::run(&s, 1, None).unwrap();
+    assert!(r.totals.requests > 80, "{}", r.totals.requests);
+    assert!(r.totals.success_rate >= 0.98, "{:?}", r.totals.failures);
+    // The client saw both targets serve (named by the replies' model and the gateway's header).
+    let counters = &r.fake_counters;
+    assert_eq!(counters.len(), 2);
+    assert!(
+        counters["primary"]["statuses"]["503"].as_u64().unwrap() > 0,
+        "{counters:?}"
+    );
+    assert!(
+        counters["standby"]["requests"].as_u64().unwrap() > 0,
+        "the standby served the outage: {counters:?}"
+    );
+    drop(rt);
+}
