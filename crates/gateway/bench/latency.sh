@@ -4,7 +4,8 @@
 # gateway (open loop, latency corrected for coordinated omission); the difference of the
 # percentiles is what the gateway adds. Then the gateway's maximum throughput, and its peak
 # memory (VmHWM). Needs oha (`cargo install oha`).
-# Usage: crates/gateway/bench/latency.sh [SECONDS]
+# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] crates/gateway/bench/latency.sh [SECONDS]
+# (tokio worker threads of the fake and the gateway; 2 each by default)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 secs="${1:-10}"
@@ -12,7 +13,7 @@ cd "$root"
 cargo build --release --quiet
 work="$(mktemp -d)"
 trap 'kill -INT $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-target/release/switchyard fake serve --profile fake-providers/zero-latency.yaml > "$work/fake.txt" &
+TOKIO_WORKER_THREADS="${FAKE_THREADS:-2}" target/release/switchyard fake serve --profile fake-providers/zero-latency.yaml > "$work/fake.txt" &
 for _ in $(seq 50); do [ -s "$work/fake.txt" ] && break; sleep 0.1; done
 fake="$(awk '{print $3}' "$work/fake.txt")"
 cat > "$work/gateway.yaml" <<YAML
@@ -25,7 +26,7 @@ router:
   routes:
     - { name: zero-1, policy: static, targets: [zero-1] }
 YAML
-target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" &
+TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" &
 gwpid=$!
 for _ in $(seq 50); do [ -s "$work/gw.txt" ] && break; sleep 0.1; done
 gateway="$(awk '{print $2}' "$work/gw.txt")"
