@@ -23,8 +23,11 @@ pub(super) fn encode(model: &str, request: &Request, azure: bool) -> (String, Ve
     } else {
         PATH.to_owned()
     };
+    if !azure {
+        return (path, serde_json::to_vec(&body).unwrap_or_default());
+    }
     let mut json = serde_json::to_value(&body).unwrap_or_default();
-    if azure && let Some(map) = json.as_object_mut() {
+    if let Some(map) = json.as_object_mut() {
         map.remove("model");
     }
     (path, json.to_string().into_bytes())
