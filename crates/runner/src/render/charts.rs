@@ -139,6 +139,21 @@ fn time_chart<'a, 'b>(
     Ok(chart)
 }
 
+/// A labelled line, with its legend entry.
+fn line<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    points: Vec<(f64, f64)>,
+    c: RGBColor,
+    label: &str,
+) -> Result<(), String> {
+    chart
+        .draw_series(LineSeries::new(points, c.stroke_width(2)))
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
+    Ok(())
+}
+
 /// The legend box, at `position`.
 fn legend<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
@@ -259,13 +274,7 @@ pub fn latency(r: &Report) -> String {
                     .filter(|(i, _)| t.requests.get(*i).copied().unwrap_or(0) > 0)
                     .map(|(i, v)| (i as f64 * t.width_secs + t.width_secs / 2.0, *v))
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(name)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
-                    });
+                line(&mut chart, points, c, name)?;
             }
             legend(&mut chart, SeriesLabelPosition::UpperRight)
         },
@@ -304,13 +313,7 @@ pub fn errors(r: &Report) -> String {
                     .enumerate()
                     .map(|(p, v)| (p as f64 * w + w / 2.0, *v as f64 / w))
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(*kind)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
-                    });
+                line(&mut chart, points, c, kind)?;
             }
             if kinds.is_empty() {
                 chart
@@ -445,13 +448,7 @@ pub fn cost(r: &Report) -> String {
                     .enumerate()
                     .map(|(p, v)| ((p + 1) as f64 * w, *v))
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(*name)
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
-                    });
+                line(&mut chart, points, c, name)?;
             }
             legend(&mut chart, SeriesLabelPosition::UpperLeft)
         },
@@ -489,13 +486,7 @@ pub fn overlay(
                     .filter(|(_, v)| **v > 0.0)
                     .map(|(p, v)| (p as f64 * width_secs + width_secs / 2.0, *v))
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
-                    });
+                line(&mut chart, points, c, name.as_str())?;
             }
             legend(&mut chart, SeriesLabelPosition::UpperRight)
         },
@@ -536,13 +527,7 @@ pub fn availability(r: &Report) -> String {
                     .enumerate()
                     .filter_map(|(p, a)| a.map(|a| (p as f64 * w + w / 2.0, a)))
                     .collect();
-                chart
-                    .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(t.name.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
-                    });
+                line(&mut chart, points, c, t.name.as_str())?;
                 if let Some(sla) = t.sla {
                     // Dashes: short segments along the SLA level.
                     let step = end(r) / 60.0;
