@@ -6,6 +6,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use switchyard_core::dialect::SseEvent;
 use switchyard_core::dialect::openai::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, DONE, ModelEntry, ModelList,
@@ -57,14 +58,45 @@ fn header(r: &mut Response, name: &'static str, value: &str) {
     }
 }
 
+/// A 200 with `body` as JSON, written into a buffer of about the right size at once (axum's
+/// `Json` starts small and grows it several times for a typical reply).
+fn json_response(body: &impl serde::Serialize, capacity: usize) -> Response {
+    let mut buf = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buf, body) {
+        Ok(()) => {
+            let mut r = Response::new(Body::from(buf));
+            r.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
 pub(crate) async fn completions(
     State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
-    if let Err(e) = gw.authenticate(bearer(&headers)) {
+    let (parts, body) = request.into_parts();
+    if let Err(e) = gw.authenticate(bearer(&parts.headers)) {
         return e.into_response();
     }
+    // The body after the key: a stranger's request is refused before it is read.
+    let body = match http_body_util::Limited::new(body, gw.max_body)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return ApiError::too_large(gw.max_body).into_response();
+        }
+        Err(_) => {
+            return ApiError::bad_request("The request body could not be read.", None)
+                .into_response();
+        }
+    };
     // One parse on the fast path; the slow path finds out what exactly is wrong.
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -78,18 +110,18 @@ pub(crate) async fn completions(
     if !normalized.stream {
         return match router.chat(normalized).await {
             Ok(reply) => {
-                let params = router.params();
-                let target = params.target(reply.served_by);
+                let (name, model) = router.target_names(reply.served_by);
+                let text_len = reply.text.len();
                 let body = ChatCompletion::new(
                     id,
                     created,
-                    &target.model,
+                    model,
                     reply.text,
                     reply.finish_reason,
                     reply.usage,
                 );
-                let mut r = (StatusCode::OK, axum::Json(body)).into_response();
-                header(&mut r, "x-switchyard-target", &target.name);
+                let mut r = json_response(&body, 256 + body.model.len() + text_len);
+                header(&mut r, "x-switchyard-target", name);
                 header(
                     &mut r,
                     "x-switchyard-attempts",

@@ -61,6 +61,15 @@ impl ApiError {
         )
     }
 
+    pub(crate) fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("The request body is larger than this gateway's limit of {limit} bytes."),
+            "invalid_request_error",
+            Some("request_too_large"),
+        )
+    }
+
     /// The status and body for a request the router could not serve.
     pub(crate) fn from_route(e: &RouteError, model: &str) -> Self {
         let message = format!("{e}");

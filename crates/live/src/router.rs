@@ -236,6 +236,12 @@ impl LiveRouter {
         self.core().apply(command, now);
     }
 
+    /// A target's name and model (what a reply says served it), without copying the params.
+    pub fn target_names(&self, id: TargetId) -> (&str, &str) {
+        let b = &self.inner.bindings[id.index()];
+        (&b.name, &b.model)
+    }
+
     pub fn params(&self) -> RouterParams {
         self.core().params().clone()
     }

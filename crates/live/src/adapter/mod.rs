@@ -11,7 +11,8 @@ mod openai;
 
 use std::collections::BTreeMap;
 
-use axum::http::{HeaderMap, Request};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use bytes::Bytes;
 use http_body_util::Full;
 use switchyard_core::credentials::{AuthStyle, Secret};
@@ -35,8 +36,14 @@ pub struct Decoded {
 pub struct Headers<'a>(pub &'a HeaderMap);
 
 impl HeaderSource for Headers<'_> {
+    /// A scan rather than a hashed lookup: a reply has a handful of headers, and the dialects
+    /// ask for several that are usually absent (rate-limit headers), where parsing and hashing
+    /// the name for `HeaderMap::get` costs more than comparing it with each one.
     fn header(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.to_str().ok())
     }
 }
 
@@ -59,32 +66,67 @@ pub fn build(endpoint: &Endpoint<'_>, request: &ChatRequest) -> Request<Full<Byt
         Dialect::Anthropic => anthropic::encode(endpoint.model, request),
         Dialect::Gemini => gemini::encode(endpoint.model, request),
     };
-    let mut url = format!("{}{path}", endpoint.base_url);
+    let mut url = String::with_capacity(endpoint.base_url.len() + path.len() + 64);
+    url.push_str(endpoint.base_url);
+    url.push_str(&path);
     if let AuthStyle::Query(name) = endpoint.auth {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        url = format!("{url}{sep}{name}={}", endpoint.key.expose());
-    }
-    let mut builder = Request::post(url).header("content-type", "application/json");
-    match endpoint.auth {
-        AuthStyle::Bearer => {
-            builder = builder.header("authorization", format!("Bearer {}", endpoint.key.expose()))
-        }
-        AuthStyle::XApiKey => builder = builder.header("x-api-key", endpoint.key.expose()),
-        AuthStyle::ApiKeyHeader => builder = builder.header("api-key", endpoint.key.expose()),
-        AuthStyle::GoogApiKey => builder = builder.header("x-goog-api-key", endpoint.key.expose()),
-        AuthStyle::Query(_) => {}
-    }
-    if request.stream {
-        builder = builder.header("accept", "text/event-stream");
-    }
-    for (k, v) in endpoint.headers {
-        builder = builder.header(k.as_str(), v.as_str());
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(name);
+        url.push('=');
+        url.push_str(endpoint.key.expose());
     }
     // Only a base URL or header value that is not valid HTTP can fail here; config
     // validation checks base URLs, so an empty request (which the transport refuses) will do.
-    builder
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_default()
+    let Ok(uri) = Uri::try_from(url) else {
+        return Request::default();
+    };
+    let mut http = Request::new(Full::new(Bytes::from(body)));
+    *http.method_mut() = Method::POST;
+    *http.uri_mut() = uri;
+    let headers = http.headers_mut();
+    headers.reserve(4 + endpoint.headers.len());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let secret = |value: &str| {
+        let mut v = HeaderValue::from_str(value).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    };
+    let auth = match endpoint.auth {
+        AuthStyle::Bearer => Some((
+            AUTHORIZATION,
+            secret(&format!("Bearer {}", endpoint.key.expose())),
+        )),
+        AuthStyle::XApiKey => Some((
+            HeaderName::from_static("x-api-key"),
+            secret(endpoint.key.expose()),
+        )),
+        AuthStyle::ApiKeyHeader => Some((
+            HeaderName::from_static("api-key"),
+            secret(endpoint.key.expose()),
+        )),
+        AuthStyle::GoogApiKey => Some((
+            HeaderName::from_static("x-goog-api-key"),
+            secret(endpoint.key.expose()),
+        )),
+        AuthStyle::Query(_) => None,
+    };
+    if let Some((name, value)) = auth {
+        let Some(value) = value else {
+            return Request::default();
+        };
+        headers.insert(name, value);
+    }
+    if request.stream {
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    }
+    for (k, v) in endpoint.headers {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v))
+        else {
+            return Request::default();
+        };
+        headers.append(name, value);
+    }
+    http
 }
 
 /// A complete JSON reply, or `malformed_response`.

@@ -1,10 +1,14 @@
 //! OpenAI and Azure OpenAI (the same bodies; Azure names the model in the path).
 
+use std::borrow::Cow;
 use switchyard_core::dialect::azure_openai;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use switchyard_core::dialect::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, DONE, PATH, parse_finish,
+    ChatCompletionChunk, ChatRequest, CompletionUsage, DONE, PATH, parse_finish,
 };
-use switchyard_core::request::{Request, Usage};
+use switchyard_core::request::{FinishReason, Request, Usage};
 
 use super::{Decoded, Step, StreamDecoder, malformed};
 use crate::sse::Event;
@@ -33,10 +37,55 @@ pub(super) fn encode(model: &str, request: &Request, azure: bool) -> (String, Ve
     (path, json.to_string().into_bytes())
 }
 
+/// What `decode` reads of a `chat.completion`: the fields it needs, borrowed from the body,
+/// with the rest skipped (but `id`, `object`, `created` and `model` still required, as in
+/// [`ChatCompletion`](switchyard_core::dialect::openai::ChatCompletion)). Half the work of building the whole `ChatCompletion`, on every reply.
+#[derive(Deserialize)]
+struct Reply<'a> {
+    #[serde(rename = "id")]
+    _id: IgnoredAny,
+    #[serde(rename = "object")]
+    _object: IgnoredAny,
+    #[serde(rename = "created")]
+    _created: IgnoredAny,
+    #[serde(rename = "model")]
+    _model: IgnoredAny,
+    #[serde(borrow)]
+    choices: Vec<ReplyChoice<'a>>,
+    #[serde(default)]
+    usage: Option<CompletionUsage>,
+}
+
+#[derive(Deserialize)]
+struct ReplyChoice<'a> {
+    #[serde(borrow)]
+    message: ReplyMessage<'a>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ReplyMessage<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
 pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
-    let reply: ChatCompletion = serde_json::from_slice(body).ok()?;
+    let reply: Reply<'_> = serde_json::from_slice(body).ok()?;
     let usage = reply.usage.map(Usage::from)?;
-    let (text, finish) = reply.text();
+    let (text, finish) =
+        reply
+            .choices
+            .into_iter()
+            .next()
+            .map_or((String::new(), FinishReason::Stop), |c| {
+                (
+                    c.message.content.map(Cow::into_owned).unwrap_or_default(),
+                    c.finish_reason
+                        .as_deref()
+                        .map_or(FinishReason::Stop, parse_finish),
+                )
+            });
     Some(Decoded {
         text,
         finish,
