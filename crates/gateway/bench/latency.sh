@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 # The gateway's added latency and its throughput, against a zero-latency fake on loopback.
+#
 # For each rate, oha sends the same non-streaming request directly to the fake and through the
-# gateway (open loop, latency corrected for coordinated omission); the difference of the
-# percentiles is what the gateway adds. Then the gateway's maximum throughput, and its peak
-# memory (VmHWM). Needs oha (`cargo install oha`).
-# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] crates/gateway/bench/latency.sh [SECONDS]
+# gateway (open loop, latency corrected for coordinated omission), in ROUNDS interleaved rounds
+# of SECONDS each; the script prints the median over rounds of each percentile, and the
+# difference from direct calls is what the gateway adds. Interleaving and medians matter here:
+# on a shared 2-core machine one run's p50 moves by ±0.05 ms from whatever else is running.
+#
+# When nginx is on PATH (`apt-get install nginx-light`), the same rounds also go through a bare
+# nginx reverse proxy (keep-alive upstream, no logging): what forwarding alone costs on this
+# machine, the floor any gateway starts from.
+#
+# Then the maximum throughput (direct and through the gateway) and the gateway's peak memory
+# (VmHWM). Needs oha (`cargo install oha`).
+# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
 # (tokio worker threads of the fake and the gateway; 2 each by default)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
-secs="${1:-10}"
+secs="${1:-5}"
+rounds="${2:-5}"
 cd "$root"
 cargo build --release --quiet
 work="$(mktemp -d)"
-trap 'kill -INT $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+  kill -INT $(jobs -p) 2>/dev/null
+  sleep 0.2
+  rm -rf "$work"
+}
+trap cleanup EXIT
 TOKIO_WORKER_THREADS="${FAKE_THREADS:-2}" target/release/switchyard fake serve --profile fake-providers/zero-latency.yaml > "$work/fake.txt" &
 for _ in $(seq 50); do [ -s "$work/fake.txt" ] && break; sleep 0.1; done
 fake="$(awk '{print $3}' "$work/fake.txt")"
@@ -30,21 +46,66 @@ TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway -
 gwpid=$!
 for _ in $(seq 50); do [ -s "$work/gw.txt" ] && break; sleep 0.1; done
 gateway="$(awk '{print $2}' "$work/gw.txt")"
+targets=("direct $fake" "gateway $gateway")
+if command -v nginx > /dev/null; then
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream fake { server ${fake#http://}; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port;
+    location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log"
+  targets+=("nginx http://127.0.0.1:$port")
+else
+  echo "(nginx not found: install nginx-light to measure a bare reverse proxy beside the gateway)"
+fi
 body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
-run() { # url qps(0 = as fast as possible)
+run() { # url qps(0 = as fast as possible) seconds
   local rate=()
   [ "$2" != 0 ] && rate=(-q "$2" --latency-correction)
-  oha --no-tui --output-format json -z "${secs}s" -c 64 "${rate[@]}" -m POST -H 'content-type: application/json' \
+  oha --no-tui --output-format json -z "${3}s" -c 64 "${rate[@]}" -m POST -H 'content-type: application/json' \
       -H 'authorization: Bearer bench' -d "$body" "$1/v1/chat/completions"
 }
 pct() { python3 -c "import json,sys; d=json.load(sys.stdin); p=d['latencyPercentiles']; s=d['summary']; print('%.3f %.3f %.0f %.4f' % (p['p50']*1e3, p['p99']*1e3, s['requestsPerSec'], s['successRate']))"; }
-echo "rate    | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 / p99 ms"
+: > "$work/rounds.txt"
 for rate in 1000 5000; do
-  read -r d50 d99 _ _ < <(run "$fake" "$rate" | pct)
-  read -r g50 g99 _ gok < <(run "$gateway" "$rate" | pct)
-  python3 -c "print('%5d/s | %8.3f / %8.3f | %8.3f / %8.3f | %8.3f / %8.3f  (gateway success %s)' % ($rate, $d50, $d99, $g50, $g99, $g50-$d50, $g99-$d99, '$gok'))"
+  for round in $(seq "$rounds"); do
+    for t in "${targets[@]}"; do
+      read -r name url <<< "$t"
+      echo "$rate $name $(run "$url" "$rate" "$secs" | pct)" >> "$work/rounds.txt"
+    done
+  done
 done
-read -r _ _ dmax _ < <(run "$fake" 0 | pct)
-read -r _ _ gmax gok < <(run "$gateway" 0 | pct)
+python3 - "$work/rounds.txt" "$rounds" "$secs" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+print(f"median of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s each (ms)")
+print("rate    | path    | p50    | p99    | added p50 | added p99 | success")
+for rate in ("1000", "5000"):
+    by = {}
+    for r in rows:
+        if r[0] == rate:
+            by.setdefault(r[1], []).append(r)
+    med = {n: (statistics.median(float(x[2]) for x in v), statistics.median(float(x[3]) for x in v),
+               min(float(x[5]) for x in v)) for n, v in by.items()}
+    d50, d99, _ = med["direct"]
+    for name, (p50, p99, ok) in med.items():
+        added = "" if name == "direct" else f"{p50 - d50:+.3f}    | {p99 - d99:+.3f}   "
+        print(f"{rate:>5}/s | {name:7} | {p50:.3f}  | {p99:.3f}  | {added or '          |          '} | {ok:.4f}")
+    runs = {n: [x[2] for x in v] for n, v in by.items()}
+    print(f"        p50 of each round: {runs}")
+PY
+read -r _ _ dmax _ < <(run "$fake" 0 10 | pct)
+read -r _ _ gmax gok < <(run "$gateway" 0 10 | pct)
 echo "max throughput: direct ${dmax} req/s, through the gateway ${gmax} req/s (success ${gok})"
 echo "gateway peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwpid/status)"
