@@ -141,6 +141,9 @@ class Gateway(unittest.TestCase):
             self.assertEqual(r.model, "claude-sonnet-4")
             self.assertEqual(len(r.choices[0].message.content.split(" ")), 12)
             self.assertEqual(raw.headers["x-switchyard-attempts"], "2")
+            # Every attempt, in order: the primary's 503, then the standby's reply.
+            log = [entry.split(" ") for entry in raw.headers["x-switchyard-attempt-log"].split(", ")]
+            self.assertEqual([(t, o) for t, o, _ in log], [("primary-gpt", "overloaded"), ("backup-claude", "success")])
 
     def test_a_cut_stream_is_an_error_to_the_client(self):
         fault("sdk-openai", {"kind": "stream_cut", "after_tokens": 3})

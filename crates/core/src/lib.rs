@@ -11,6 +11,7 @@
 //! [`router::Router::record`] folds each attempt's [`outcome::Outcome`] back into health and
 //! [`telemetry`]. [`config`] turns YAML into validated params.
 
+pub mod attempt_log;
 pub mod config;
 pub mod credentials;
 pub mod dialect;

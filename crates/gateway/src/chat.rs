@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use switchyard_core::attempt_log;
 use switchyard_core::dialect::SseEvent;
 use switchyard_core::dialect::openai::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, DONE, ModelEntry, ModelList,
@@ -51,6 +52,9 @@ fn describe_bad_body(body: &[u8]) -> ApiError {
         Ok(_) => ApiError::bad_request("Invalid request.", None),
     }
 }
+
+/// Every attempt, in order (see [`attempt_log`]).
+pub(crate) const ATTEMPT_LOG: &str = "x-switchyard-attempt-log";
 
 fn header(r: &mut Response, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
@@ -127,6 +131,14 @@ pub(crate) async fn completions(
                     "x-switchyard-attempts",
                     &reply.attempts.len().to_string(),
                 );
+                let log = attempt_log::format(reply.attempts.iter().map(|a| {
+                    (
+                        router.target_names(a.target).0,
+                        a.outcome.label(),
+                        a.latency,
+                    )
+                }));
+                header(&mut r, ATTEMPT_LOG, &log);
                 r
             }
             Err(e) => ApiError::from_route(&e, &request.model).into_response(),
@@ -137,12 +149,22 @@ pub(crate) async fn completions(
         Err(e) => return ApiError::from_route(&e, &request.model).into_response(),
     };
     let (target, attempts) = (stream.target.clone(), stream.attempts.len());
+    // The last attempt is the stream being answered: still flowing.
+    let log = attempt_log::format(stream.attempts.iter().enumerate().map(|(i, a)| {
+        let label = if i + 1 == attempts {
+            attempt_log::STREAMING
+        } else {
+            a.outcome.label()
+        };
+        (router.target_names(a.target).0, label, a.latency)
+    }));
     let body = sse_body(stream, id, created, include_usage);
     let mut r = Response::new(body);
     header(&mut r, "content-type", "text/event-stream; charset=utf-8");
     header(&mut r, "cache-control", "no-cache");
     header(&mut r, "x-switchyard-target", &target);
     header(&mut r, "x-switchyard-attempts", &attempts.to_string());
+    header(&mut r, ATTEMPT_LOG, &log);
     r
 }
 

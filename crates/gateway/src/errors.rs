@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use switchyard_core::attempt_log;
 use switchyard_core::dialect::openai::ErrorBody;
 use switchyard_core::outcome::{ErrorKind, FailureReason};
 use switchyard_core::time::Duration;
@@ -12,6 +13,8 @@ pub(crate) struct ApiError {
     status: StatusCode,
     body: Box<ErrorBody>,
     retry_after: Option<Duration>,
+    /// The attempts made, for `x-switchyard-attempt-log`.
+    attempt_log: Option<String>,
 }
 
 impl ApiError {
@@ -20,6 +23,7 @@ impl ApiError {
             status,
             body: Box::new(ErrorBody::new(message, kind, None, code)),
             retry_after: None,
+            attempt_log: None,
         }
     }
 
@@ -122,6 +126,10 @@ impl ApiError {
         };
         let mut err = Self::new(status, &message, kind, Some(code));
         err.retry_after = e.retry_after;
+        err.attempt_log =
+            Some(attempt_log::format(e.attempts.iter().map(|(name, a)| {
+                (name.as_str(), a.outcome.label(), a.latency)
+            })));
         err
     }
 }
@@ -133,6 +141,11 @@ impl IntoResponse for ApiError {
             && let Ok(v) = HeaderValue::from_str(&(after.as_secs_f64().ceil() as u64).to_string())
         {
             r.headers_mut().insert("retry-after", v);
+        }
+        if let Some(log) = self.attempt_log
+            && let Ok(v) = HeaderValue::from_str(&log)
+        {
+            r.headers_mut().insert(crate::chat::ATTEMPT_LOG, v);
         }
         r
     }

@@ -287,3 +287,61 @@ async fn admin_and_reload() {
     assert_eq!(status, 200);
     assert!(metrics.contains("switchyard_attempts_total"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_attempt_log_tells_every_attempt_of_a_failover() {
+    let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }\n  \
+                - { name: b, dialect: openai, base_url: 'https://y', fake_base_url: 'http://b.fake' }\n\
+                router:\n  targets:\n    - { name: 'first one', provider: a, model: m }\n    - { name: second, provider: b, model: m }\n  \
+                routes:\n    - { name: chat, policy: priority, tiers: [['first one'], [second]] }\n";
+    let params = switchyard_live::config::load_live(text, "gw.yaml").unwrap();
+    let (a, b) = (fake("a"), fake("b"));
+    let transport = Arc::new(
+        InProcess::new()
+            .with("a.fake", a.clone())
+            .with("b.fake", b.clone()),
+    );
+    let gw = Gateway::new(&params, None, transport).unwrap();
+    let outage = || {
+        Request::post("/_fake/faults")
+            .body(Body::from(r#"{"kind":"http","status":503}"#))
+            .unwrap()
+    };
+    a.clone().oneshot(outage()).await.unwrap();
+    let (status, headers, body) =
+        call(&gw, "POST", "/v1/chat/completions", None, CHAT.into()).await;
+    assert_eq!(status, 200, "{body}");
+    let log = headers["x-switchyard-attempt-log"].to_str().unwrap();
+    let entries = switchyard_core::attempt_log::parse(log).unwrap();
+    let story: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.target.as_str(), e.label))
+        .collect();
+    assert_eq!(
+        story,
+        [("first one", "overloaded"), ("second", "success")],
+        "{log}"
+    );
+    assert!(log.starts_with("first%20one overloaded "), "{log}");
+
+    let streamed = CHAT.replace("}]}", "}],\"stream\":true}");
+    let (status, headers, _) = call(&gw, "POST", "/v1/chat/completions", None, streamed).await;
+    assert_eq!(status, 200);
+    let log = headers["x-switchyard-attempt-log"].to_str().unwrap();
+    assert!(log.starts_with("first%20one overloaded "), "{log}");
+    assert!(log.contains(", second streaming "), "{log}");
+
+    b.clone().oneshot(outage()).await.unwrap();
+    let (status, headers, _) = call(&gw, "POST", "/v1/chat/completions", None, CHAT.into()).await;
+    assert_eq!(status, 503);
+    let log = headers["x-switchyard-attempt-log"].to_str().unwrap();
+    let labels: Vec<&str> = switchyard_core::attempt_log::parse(log)
+        .unwrap()
+        .iter()
+        .map(|e| e.label)
+        .collect();
+    assert!(
+        !labels.is_empty() && labels.iter().all(|l| *l == "overloaded"),
+        "{log}"
+    );
+}

@@ -420,6 +420,51 @@ async fn control(
     }
 }
 
+/// The attempts an `x-switchyard-attempt-log` line tells, and which one (if any) is a stream
+/// still flowing when the gateway answered. `None` when the line does not parse or names a
+/// target this scenario does not have.
+fn attempt_records(
+    line: &str,
+    params: &switchyard_core::router::RouterParams,
+    intended: Instant,
+) -> Option<(Vec<AttemptRecord>, Option<usize>)> {
+    let entries = switchyard_core::attempt_log::parse(line)?;
+    let mut streaming = None;
+    let mut records = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let outcome = match e.outcome {
+            Some(o) => o,
+            None if e.label == switchyard_core::attempt_log::STREAMING => {
+                streaming = Some(i);
+                switchyard_core::outcome::Outcome::Success
+            }
+            None => return None,
+        };
+        records.push(AttemptRecord {
+            target: params.target_id(&e.target)?,
+            started: intended,
+            outcome,
+            latency: e.latency,
+            hedge: false,
+        });
+    }
+    Some((records, streaming))
+}
+
+/// A stream's attempts when it broke after it was committed: the streaming one ends `kind`.
+fn stream_log(
+    log: Option<(Vec<AttemptRecord>, Option<usize>)>,
+    kind: switchyard_core::outcome::ErrorKind,
+) -> Vec<AttemptRecord> {
+    let Some((mut records, streaming)) = log else {
+        return Vec::new();
+    };
+    if let Some(last) = streaming.and_then(|i| records.get_mut(i)) {
+        last.outcome = switchyard_core::outcome::Outcome::error(kind);
+    }
+    records
+}
+
 /// One request through a gateway over HTTP, judged by what the client sees: the status, the
 /// body (or the stream and its `[DONE]`), and the gateway's headers naming the target and
 /// the attempts made.
@@ -453,12 +498,12 @@ async fn through_gateway(
             body.to_string(),
         )))
         .unwrap_or_default();
-    let failed = |reason: FailureReason| Done {
+    let failed = |reason: FailureReason, attempts: Vec<AttemptRecord>| Done {
         class,
         start: intended,
         end: now(),
         outcome: FinalOutcome::Failed(reason),
-        attempts: Vec::new(),
+        attempts,
         first_token: None,
         stream,
         cost: 0.0,
@@ -466,10 +511,10 @@ async fn through_gateway(
     };
     use switchyard_core::outcome::ErrorKind;
     let Ok(response) = client.send(http).await else {
-        return failed(FailureReason::Attempt(ErrorKind::ConnectFailed));
+        return failed(FailureReason::Attempt(ErrorKind::ConnectFailed), Vec::new());
     };
     let status = response.status().as_u16();
-    let (target, attempts) = {
+    let (target, attempts, log) = {
         let header = |name: &str| {
             response
                 .headers()
@@ -481,7 +526,9 @@ async fn through_gateway(
         let attempts: usize = header("x-switchyard-attempts")
             .and_then(|a| a.parse().ok())
             .unwrap_or(1);
-        (target, attempts)
+        let log = header("x-switchyard-attempt-log")
+            .and_then(|line| attempt_records(&line, params, intended));
+        (target, attempts, log)
     };
     if status != 200 {
         let reason = match status {
@@ -492,7 +539,8 @@ async fn through_gateway(
             400 => FailureReason::Attempt(ErrorKind::BadRequest),
             _ => FailureReason::Attempt(ErrorKind::ServerError),
         };
-        return failed(reason);
+        let attempts = log.map(|(records, _)| records).unwrap_or_default();
+        return failed(reason, attempts);
     }
     // A black-box gateway does not say which target served: the reply's model (or, for a
     // stream, the first chunk's) names it, read below.
@@ -505,7 +553,12 @@ async fn through_gateway(
     loop {
         match body.frame().await {
             None => break,
-            Some(Err(_)) => return failed(FailureReason::Attempt(ErrorKind::StreamInterrupted)),
+            Some(Err(_)) => {
+                return failed(
+                    FailureReason::Attempt(ErrorKind::StreamInterrupted),
+                    stream_log(log, ErrorKind::StreamInterrupted),
+                );
+            }
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else {
                     continue;
@@ -521,7 +574,10 @@ async fn through_gateway(
         }
     }
     if !complete {
-        return failed(FailureReason::Attempt(ErrorKind::StreamInterrupted));
+        return failed(
+            FailureReason::Attempt(ErrorKind::StreamInterrupted),
+            stream_log(log, ErrorKind::StreamInterrupted),
+        );
     }
     if target.is_none() {
         let model = if stream {
@@ -540,7 +596,10 @@ async fn through_gateway(
             .map(|i| switchyard_core::id::TargetId::new(i as u32));
     }
     let Some(target) = target else {
-        return failed(FailureReason::Attempt(ErrorKind::MalformedResponse));
+        return failed(
+            FailureReason::Attempt(ErrorKind::MalformedResponse),
+            Vec::new(),
+        );
     };
     if !stream {
         if let Ok(reply) =
@@ -550,22 +609,95 @@ async fn through_gateway(
         }
         first = Some(now().saturating_since(intended));
     }
-    let record = AttemptRecord {
-        target,
-        started: intended,
-        outcome: switchyard_core::outcome::Outcome::Success,
-        latency: Duration::ZERO,
-        hedge: false,
+    // The gateway's attempt log tells every attempt; without it (another gateway), the
+    // attempt count is all there is, each one told as the serving target's.
+    let attempts = match log {
+        Some((records, _)) => records,
+        None => {
+            let record = AttemptRecord {
+                target,
+                started: intended,
+                outcome: switchyard_core::outcome::Outcome::Success,
+                latency: Duration::ZERO,
+                hedge: false,
+            };
+            vec![record; attempts.max(1)]
+        }
     };
     Done {
         class,
         start: intended,
         end: now(),
         outcome: FinalOutcome::Served(target),
-        attempts: vec![record; attempts.max(1)],
+        attempts,
         first_token: first,
         stream,
         cost: params.target(target).price.cost(usage),
         route,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::outcome::{ErrorKind, Outcome};
+
+    fn params() -> switchyard_core::router::RouterParams {
+        switchyard_core::config::load_router(
+            "targets:\n  - { name: 'first one', provider: p, model: m }\n  - { name: b, provider: q, model: m }\n\
+             routes:\n  - { name: chat, policy: priority, tiers: [['first one'], [b]] }\n",
+            "r.yaml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_gateway_attempt_log_becomes_attempt_records() {
+        let p = params();
+        let at = Instant::ZERO + Duration::from_secs(3);
+        let (records, streaming) =
+            attempt_records("first%20one overloaded 0.400, b success 1.500", &p, at).unwrap();
+        assert_eq!(streaming, None);
+        let story: Vec<_> = records
+            .iter()
+            .map(|r| (r.target.index(), r.outcome, r.latency, r.started))
+            .collect();
+        assert_eq!(
+            story,
+            [
+                (
+                    0,
+                    Outcome::error(ErrorKind::Overloaded),
+                    Duration::from_micros(400),
+                    at
+                ),
+                (1, Outcome::Success, Duration::from_micros(1500), at),
+            ]
+        );
+        // Another gateway's names, or a line that is not one: nothing is made up.
+        assert!(attempt_records("elsewhere success 1.0", &p, at).is_none());
+        assert!(attempt_records("b frobnicated 1.0", &p, at).is_none());
+        assert!(attempt_records("b success", &p, at).is_none());
+    }
+
+    #[test]
+    fn a_stream_that_broke_after_its_commit_ends_interrupted() {
+        let p = params();
+        let log = attempt_records(
+            "first%20one timeout 30.000, b streaming 0.100",
+            &p,
+            Instant::ZERO,
+        );
+        assert_eq!(log.as_ref().unwrap().1, Some(1));
+        assert_eq!(log.as_ref().unwrap().0[1].outcome, Outcome::Success);
+        let records = stream_log(log, ErrorKind::StreamInterrupted);
+        assert_eq!(
+            records.iter().map(|r| r.outcome).collect::<Vec<_>>(),
+            [
+                Outcome::error(ErrorKind::Timeout),
+                Outcome::error(ErrorKind::StreamInterrupted)
+            ]
+        );
+        assert!(stream_log(None, ErrorKind::StreamInterrupted).is_empty());
     }
 }
