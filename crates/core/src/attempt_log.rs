@@ -27,9 +27,17 @@ pub struct Entry<'a> {
     pub label: &'a str,
 }
 
+fn safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._~-".contains(&b)
+}
+
 fn encode_name(name: &str, out: &mut String) {
+    if name.bytes().all(safe) {
+        out.push_str(name);
+        return;
+    }
     for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"._~-".contains(&b) {
+        if safe(b) {
             out.push(char::from(b));
         } else {
             let _ = write!(out, "%{b:02X}");
@@ -56,13 +64,17 @@ fn decode_name(text: &str) -> Option<String> {
 
 /// The line for `attempts`: (target name, outcome label, latency).
 pub fn format<'a>(attempts: impl IntoIterator<Item = (&'a str, &'a str, Duration)>) -> String {
-    let mut line = String::new();
+    let mut line = String::with_capacity(64);
     for (i, (target, label, latency)) in attempts.into_iter().enumerate() {
         if i > 0 {
             line.push_str(", ");
         }
         encode_name(target, &mut line);
-        let _ = write!(line, " {label} {:.3}", latency.as_secs_f64() * 1e3);
+        line.push(' ');
+        line.push_str(label);
+        // Milliseconds with three decimals, from integer microseconds (rounded).
+        let micros = (latency.as_nanos() + 500) / 1000;
+        let _ = write!(line, " {}.{:03}", micros / 1000, micros % 1000);
     }
     line
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use switchyard_core::attempt_log;
@@ -54,9 +55,13 @@ fn describe_bad_body(body: &[u8]) -> ApiError {
 }
 
 /// Every attempt, in order (see [`attempt_log`]).
-pub(crate) const ATTEMPT_LOG: &str = "x-switchyard-attempt-log";
+pub(crate) const ATTEMPT_LOG: HeaderName = HeaderName::from_static("x-switchyard-attempt-log");
+/// The target that served the request.
+const TARGET: HeaderName = HeaderName::from_static("x-switchyard-target");
+/// How many attempts the request took.
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 
-fn header(r: &mut Response, name: &'static str, value: &str) {
+fn header(r: &mut Response, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         r.headers_mut().insert(name, v);
     }
@@ -69,10 +74,8 @@ fn json_response(body: &impl serde::Serialize, capacity: usize) -> Response {
     match serde_json::to_writer(&mut buf, body) {
         Ok(()) => {
             let mut r = Response::new(Body::from(buf));
-            r.headers_mut().insert(
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -125,12 +128,8 @@ pub(crate) async fn completions(
                     reply.usage,
                 );
                 let mut r = json_response(&body, 256 + body.model.len() + text_len);
-                header(&mut r, "x-switchyard-target", name);
-                header(
-                    &mut r,
-                    "x-switchyard-attempts",
-                    &reply.attempts.len().to_string(),
-                );
+                header(&mut r, TARGET, name);
+                header(&mut r, ATTEMPTS, &reply.attempts.len().to_string());
                 let log = attempt_log::format(reply.attempts.iter().map(|a| {
                     (
                         router.target_names(a.target).0,
@@ -160,10 +159,10 @@ pub(crate) async fn completions(
     }));
     let body = sse_body(stream, id, created, include_usage);
     let mut r = Response::new(body);
-    header(&mut r, "content-type", "text/event-stream; charset=utf-8");
-    header(&mut r, "cache-control", "no-cache");
-    header(&mut r, "x-switchyard-target", &target);
-    header(&mut r, "x-switchyard-attempts", &attempts.to_string());
+    header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    header(&mut r, CACHE_CONTROL, "no-cache");
+    header(&mut r, TARGET, &target);
+    header(&mut r, ATTEMPTS, &attempts.to_string());
     header(&mut r, ATTEMPT_LOG, &log);
     r
 }
@@ -274,6 +273,6 @@ pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
         .router()
         .inspect(switchyard_core::telemetry::prometheus::render);
     let mut r = text.into_response();
-    header(&mut r, "content-type", "text/plain; version=0.0.4");
+    header(&mut r, CONTENT_TYPE, "text/plain; version=0.0.4");
     r
 }
