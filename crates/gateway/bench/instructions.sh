@@ -12,25 +12,12 @@ cd "$root"
 cargo build --release --quiet
 work="$(mktemp -d)"
 trap 'kill -INT $(jobs -p) 2>/dev/null; sleep 0.5; rm -rf "$work"' EXIT
-target/release/switchyard fake serve --profile fake-providers/zero-latency.yaml > "$work/fake.txt" &
-for _ in $(seq 50); do [ -s "$work/fake.txt" ] && break; sleep 0.1; done
-fake="$(awk '{print $3}' "$work/fake.txt")"
-cat > "$work/gateway.yaml" <<YAML
-environment: development
-providers:
-  - { name: zero, dialect: openai, base_url: "https://api.openai.com", fake_base_url: "$fake" }
-router:
-  targets:
-    - { name: zero-1, provider: zero, model: zero-1 }
-  routes:
-    - { name: zero-1, policy: static, targets: [zero-1] }
-YAML
+. crates/gateway/bench/rig.sh
 TOKIO_WORKER_THREADS=2 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
   target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/valgrind.txt" &
-for _ in $(seq 300); do [ -s "$work/gw.txt" ] && break; sleep 0.1; done
+wait_for "$work/gw.txt" 30
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 pid="$(pgrep -f "callgrind-out-file=$work/cg.out")"
-body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
 load() {
   oha --no-tui -n "$1" -c 4 -m POST -H 'content-type: application/json' -H 'authorization: Bearer bench' \
     -d "$body" "$gateway/v1/chat/completions" | awk '/Success rate/ {print $3}'

@@ -29,22 +29,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-TOKIO_WORKER_THREADS="${FAKE_THREADS:-2}" target/release/switchyard fake serve --profile fake-providers/zero-latency.yaml > "$work/fake.txt" &
-for _ in $(seq 50); do [ -s "$work/fake.txt" ] && break; sleep 0.1; done
-fake="$(awk '{print $3}' "$work/fake.txt")"
-cat > "$work/gateway.yaml" <<YAML
-environment: development
-providers:
-  - { name: zero, dialect: openai, base_url: "https://api.openai.com", fake_base_url: "$fake" }
-router:
-  targets:
-    - { name: zero-1, provider: zero, model: zero-1 }
-  routes:
-    - { name: zero-1, policy: static, targets: [zero-1] }
-YAML
+. crates/gateway/bench/rig.sh
 TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" &
 gwpid=$!
-for _ in $(seq 50); do [ -s "$work/gw.txt" ] && break; sleep 0.1; done
+wait_for "$work/gw.txt" 5
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 targets=("direct $fake" "gateway $gateway")
 if command -v nginx > /dev/null; then
@@ -69,7 +57,6 @@ CONF
 else
   echo "(nginx not found: install nginx-light to measure a bare reverse proxy beside the gateway)"
 fi
-body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
 run() { # url qps(0 = as fast as possible) seconds
   local rate=()
   [ "$2" != 0 ] && rate=(-q "$2" --latency-correction)
