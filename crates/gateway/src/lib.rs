@@ -2,7 +2,10 @@
 //! endpoint, so any application can use it by pointing its OpenAI SDK here.
 //!
 //! - `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models` (the routes), `GET /healthz`,
-//!   `GET /metrics` (Prometheus text);
+//!   `GET /metrics` (Prometheus text); replies name the model that served them, and carry
+//!   `x-switchyard-target`, `x-switchyard-attempts` and `x-switchyard-attempt-log` (every
+//!   attempt's target, outcome and latency: [`switchyard_core::attempt_log`]; errors carry the
+//!   log too);
 //! - client keys stored as SHA-256 hashes, per-key request rates, a body size limit;
 //! - `/admin/` behind its own token: `GET /admin/state`, `POST /admin/overrides`,
 //!   `POST /admin/reload` (also on SIGHUP), every action logged.
