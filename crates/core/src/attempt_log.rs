@@ -6,7 +6,8 @@
 //! The line is `TARGET OUTCOME MILLISECONDS` per attempt, in order, separated by `, `:
 //! `primary-gpt overloaded 0.412, standby success 0.620`. Target names are percent-encoded
 //! outside `[A-Za-z0-9._~-]`, so any name fits in a header; the outcome is an
-//! [`Outcome::label`], or `streaming` for a stream still flowing when the line was written.
+//! [`Outcome::label`], or `streaming` for a stream still flowing when the line was written
+//! (its milliseconds are then the time to its first token).
 
 use std::fmt::Write as _;
 

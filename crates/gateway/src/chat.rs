@@ -148,14 +148,14 @@ pub(crate) async fn completions(
         Err(e) => return ApiError::from_route(&e, &request.model).into_response(),
     };
     let (target, attempts) = (stream.target.clone(), stream.attempts.len());
-    // The last attempt is the stream being answered: still flowing.
+    // The committed attempt is the stream being answered: still flowing, first token so far.
     let log = attempt_log::format(stream.attempts.iter().enumerate().map(|(i, a)| {
-        let label = if i + 1 == attempts {
-            attempt_log::STREAMING
+        let name = router.target_names(a.target).0;
+        if i == stream.committed {
+            (name, attempt_log::STREAMING, stream.first_token)
         } else {
-            a.outcome.label()
-        };
-        (router.target_names(a.target).0, label, a.latency)
+            (name, a.outcome.label(), a.latency)
+        }
     }));
     let body = sse_body(stream, id, created, include_usage);
     let mut r = Response::new(body);

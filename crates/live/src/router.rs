@@ -83,8 +83,13 @@ pub struct ChatStream {
     pub served_by: TargetId,
     pub target: String,
     pub model: String,
-    /// Attempts before this stream was committed (this one last).
+    /// The attempts so far, in the order they were sent. The stream's own attempt is at
+    /// `committed` (not always last: a hedge sent after it is among them, cancelled); its
+    /// record's outcome is not known yet.
     pub attempts: Vec<AttemptRecord>,
+    pub committed: usize,
+    /// From sending the stream's attempt to its first token.
+    pub first_token: Duration,
     receiver: mpsc::Receiver<Result<StreamEvent, RouteError>>,
 }
 
@@ -330,6 +335,8 @@ impl LiveRouter {
             target: binding.name.clone(),
             model: binding.model.clone(),
             attempts: plan.history().copied().collect(),
+            committed: usize::from(attempt.0),
+            first_token: Duration::from(open.first_token),
             receiver: rx,
         };
         let router = self.clone();

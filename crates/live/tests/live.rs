@@ -368,3 +368,34 @@ async fn overrides_take_effect_on_the_next_request() {
         "t-openai"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_wins_before_its_hedge_says_which_attempt_it_is() {
+    let rig = rig(
+        &[("openai", "openai"), ("anthropic", "anthropic")],
+        "  - { name: r, policy: priority, tiers: [[t-openai], [t-anthropic]] }\n",
+        "  max_attempts: 3\n  hedge_after: 500ms\n",
+    );
+    // The first attempt's first token comes after the hedge left but before the hedge's.
+    rig.inject("openai", r#"{"kind":"slow_first_token","extra":"450ms"}"#)
+        .await;
+    let mut stream = rig
+        .router
+        .chat_stream(switchyard_core::request::Request {
+            stream: true,
+            ..request("r")
+        })
+        .await
+        .unwrap();
+    assert_eq!(stream.target, "t-openai");
+    assert_eq!(stream.attempts.len(), 2, "{:?}", stream.attempts);
+    assert!(stream.attempts[1].hedge);
+    assert_eq!(stream.attempts[1].outcome, Outcome::Cancelled);
+    assert_eq!(stream.committed, 0);
+    assert!(stream.first_token.as_millis() >= 450);
+    let mut ended = false;
+    while let Some(event) = stream.next().await {
+        ended |= matches!(event, Ok(StreamEvent::End { .. }));
+    }
+    assert!(ended);
+}
