@@ -178,6 +178,9 @@ class Gateway(unittest.TestCase):
         with self.assertRaises(openai.NotFoundError):
             self.client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
         self.assertEqual([m.id for m in self.client.models.list()], ["chat"])
+        self.assertEqual(self.client.models.retrieve("chat").id, "chat")
+        with self.assertRaises(openai.NotFoundError):
+            self.client.models.retrieve("nope")
         status, body = http("GET", GATEWAY + "/metrics")
         self.assertEqual(status, 200)
         self.assertIn(b"switchyard_requests_total", body)

@@ -247,14 +247,10 @@ fn sse_body(
     }))
 }
 
-pub(crate) async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(e) = gw.authenticate(bearer(&headers)) {
-        return e.into_response();
-    }
-    let params = gw.router().params();
-    let list = ModelList {
-        object: "list".to_owned(),
-        data: params
+/// The routes, as OpenAI lists models: what a client may name in `model`.
+fn model_entries(gw: &Gateway) -> Vec<ModelEntry> {
+    gw.router().inspect(|core| {
+        core.params()
             .routes
             .iter()
             .map(|r| ModelEntry {
@@ -263,9 +259,34 @@ pub(crate) async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -
                 created: 1_700_000_000,
                 owned_by: "switchyard".to_owned(),
             })
-            .collect(),
+            .collect()
+    })
+}
+
+pub(crate) async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(e) = gw.authenticate(bearer(&headers)) {
+        return e.into_response();
+    }
+    let list = ModelList {
+        object: "list".to_owned(),
+        data: model_entries(&gw),
     };
     axum::Json(list).into_response()
+}
+
+/// `GET /v1/models/{model}`: one route, or OpenAI's 404.
+pub(crate) async fn model(
+    State(gw): State<Arc<Gateway>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = gw.authenticate(bearer(&headers)) {
+        return e.into_response();
+    }
+    match model_entries(&gw).into_iter().find(|m| m.id == id) {
+        Some(entry) => axum::Json(entry).into_response(),
+        None => ApiError::model_not_found(&id).into_response(),
+    }
 }
 
 pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {

@@ -65,6 +65,15 @@ impl ApiError {
         )
     }
 
+    pub(crate) fn model_not_found(model: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            &format!("The model `{model}` does not exist or you do not have access to it."),
+            "invalid_request_error",
+            Some("model_not_found"),
+        )
+    }
+
     pub(crate) fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -78,14 +87,7 @@ impl ApiError {
     pub(crate) fn from_route(e: &RouteError, model: &str) -> Self {
         let message = format!("{e}");
         let (status, kind, code) = match e.outcome {
-            FailureReason::UnknownRoute => {
-                return Self::new(
-                    StatusCode::NOT_FOUND,
-                    &format!("The model `{model}` does not exist or you do not have access to it."),
-                    "invalid_request_error",
-                    Some("model_not_found"),
-                );
-            }
+            FailureReason::UnknownRoute => return Self::model_not_found(model),
             FailureReason::DeadlineExceeded => {
                 (StatusCode::GATEWAY_TIMEOUT, "server_error", "timeout")
             }

@@ -1,7 +1,7 @@
 //! `switchyard-gateway`: the router the scenarios proved, behind an OpenAI-compatible HTTP
 //! endpoint, so any application can use it by pointing its OpenAI SDK here.
 //!
-//! - `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models` (the routes), `GET /healthz`,
+//! - `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models[/{model}]` (the routes), `GET /healthz`,
 //!   `GET /metrics` (Prometheus text); replies name the model that served them, and carry
 //!   `x-switchyard-target`, `x-switchyard-attempts` and `x-switchyard-attempt-log` (every
 //!   attempt's target, outcome and latency: [`switchyard_core::attempt_log`]; errors carry the
@@ -252,6 +252,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/models", get(chat::models))
+        .route("/v1/models/{model}", get(chat::model))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(chat::metrics))
         .route("/admin/state", get(admin::state))

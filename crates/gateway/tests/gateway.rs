@@ -246,6 +246,31 @@ async fn admin_and_reload() {
         models.contains("assistant") && !models.contains("\"chat\""),
         "{models}"
     );
+    let (status, _, one) = call(
+        &r.gw,
+        "GET",
+        "/v1/models/assistant",
+        Some("key"),
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(one.contains("\"id\":\"assistant\""), "{one}");
+    let (status, _, gone) = call(&r.gw, "GET", "/v1/models/chat", Some("key"), String::new()).await;
+    assert_eq!(status, 404);
+    assert!(gone.contains("model_not_found"), "{gone}");
+    assert_eq!(
+        call(
+            &r.gw,
+            "GET",
+            "/v1/models/assistant",
+            Some("wrong"),
+            String::new()
+        )
+        .await
+        .0,
+        401
+    );
     assert_eq!(
         call(
             &r.gw,
