@@ -1,6 +1,7 @@
-# Sourced by the gateway's bench scripts: a zero-latency fake on loopback and a gateway config
-# in front of it. Expects $work (a scratch folder) and the repository root as the current
-# folder. Sets $fake (the fake's URL) and writes $work/gateway.yaml; $body is the request.
+# Sourced by the gateway's bench scripts: a zero-latency fake on loopback (or $RIG_PROFILE, a
+# profile serving model zero-1) and a gateway config in front of it. Expects $work (a scratch
+# folder) and the repository root as the current folder. Sets $fake (the fake's URL) and
+# writes $work/gateway.yaml; $body is the request.
 
 # Waits until FILE has content (a server printed its address), for at most SECONDS.
 wait_for() {
@@ -10,7 +11,7 @@ wait_for() {
 }
 
 TOKIO_WORKER_THREADS="${FAKE_THREADS:-2}" target/release/switchyard fake serve \
-  --profile fake-providers/zero-latency.yaml > "$work/fake.txt" &
+  --profile "${RIG_PROFILE:-fake-providers/zero-latency.yaml}" > "$work/fake.txt" &
 wait_for "$work/fake.txt" 5
 fake="$(awk '{print $3}' "$work/fake.txt")"
 cat > "$work/gateway.yaml" <<YAML

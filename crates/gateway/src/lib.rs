@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use sha2::{Digest, Sha256};
 use switchyard_core::credentials::Date;
 use switchyard_core::health::limits::Bucket;
@@ -271,6 +272,11 @@ pub async fn serve(
     grace: std::time::Duration,
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // No Nagle: a stream's chunks are small writes, and waiting for the client's (delayed)
+    // ACK before each one added tens of milliseconds to a streamed reply.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app(gateway)).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = tx.send(());

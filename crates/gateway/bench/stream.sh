@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# What the gateway adds to a streamed reply: 50 tokens at 2 000 tokens/s (first token after
+# 1 ms), one request at a time, direct to the fake and through the gateway. The difference
+# is the gateway's per-chunk cost; a proxy that leaves Nagle's algorithm on shows it here as
+# tens of milliseconds (each small chunk waits for the client's delayed ACK).
+# Needs oha. Usage: crates/gateway/bench/stream.sh [REQUESTS]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
+n="${1:-200}"
+cd "$root"
+cargo build --release --quiet
+work="$(mktemp -d)"
+trap 'kill -INT $(jobs -p) 2>/dev/null; sleep 0.2; rm -rf "$work"' EXIT
+cat > "$work/stream.yaml" <<YAML
+name: zero
+dialect: openai
+models:
+  - { name: zero-1, context_window: 128000 }
+latency:
+  first_token: { fixed: 1ms }
+  tokens_per_second: { fixed: 2000 }
+output_tokens: { fixed: 50 }
+YAML
+RIG_PROFILE="$work/stream.yaml"
+. crates/gateway/bench/rig.sh
+target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" &
+wait_for "$work/gw.txt" 5
+gateway="$(awk '{print $2}' "$work/gw.txt")"
+stream_body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":50,"stream":true}'
+run() {
+  oha --no-tui --output-format json -n "$n" -c 1 -m POST -H 'content-type: application/json' \
+      -H 'authorization: Bearer bench' -d "$stream_body" "$1/v1/chat/completions" |
+    python3 -c "import json,sys; d=json.load(sys.stdin); p=d['latencyPercentiles']; print('%.2f %.2f' % (p['p50']*1e3, p['p99']*1e3))"
+}
+read -r d50 d99 < <(run "$fake")
+read -r g50 g99 < <(run "$gateway")
+python3 -c "print('streamed reply (50 tokens at 2000/s), %d requests: direct p50 %s / p99 %s ms, gateway p50 %s / p99 %s ms, added p50 %+.2f ms' % ($n, '$d50', '$d99', '$g50', '$g99', $g50 - $d50))"
