@@ -9,9 +9,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 n="${1:-2000}"
 cd "$root"
-cargo build --release --quiet
-work="$(mktemp -d)"
-trap 'kill -INT $(jobs -p) 2>/dev/null; sleep 0.5; rm -rf "$work"' EXIT
 . crates/gateway/bench/rig.sh
 TOKIO_WORKER_THREADS=2 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
   target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/valgrind.txt" &

@@ -20,15 +20,10 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 secs="${1:-5}"
 rounds="${2:-5}"
 cd "$root"
-cargo build --release --quiet
-work="$(mktemp -d)"
-cleanup() {
+rig_cleanup() {
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
-  kill -INT $(jobs -p) 2>/dev/null
-  sleep 0.2
-  rm -rf "$work"
+  return 0
 }
-trap cleanup EXIT
 . crates/gateway/bench/rig.sh
 TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" &
 gwpid=$!

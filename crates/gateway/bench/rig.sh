@@ -1,7 +1,23 @@
-# Sourced by the gateway's bench scripts: a zero-latency fake on loopback (or $RIG_PROFILE, a
-# profile serving model zero-1) and a gateway config in front of it. Expects $work (a scratch
-# folder) and the repository root as the current folder. Sets $fake (the fake's URL) and
-# writes $work/gateway.yaml; $body is the request.
+# Sourced by the gateway's bench scripts, from the repository root: builds the release binary,
+# makes a scratch folder $work (removed on exit, with every background job stopped), starts a
+# zero-latency fake on loopback (or the profile $RIG_PROFILE_YAML, serving model zero-1) and
+# writes a gateway config in front of it. Sets $fake (the fake's URL), $work/gateway.yaml and
+# $body (the request). A script with more to stop defines rig_cleanup before sourcing this.
+
+cargo build --release --quiet
+work="$(mktemp -d)"
+rig_stop() {
+  if declare -F rig_cleanup > /dev/null; then rig_cleanup; fi
+  kill -INT $(jobs -p) 2>/dev/null
+  sleep 0.3
+  rm -rf "$work"
+}
+trap rig_stop EXIT
+profile=fake-providers/zero-latency.yaml
+if [ -n "${RIG_PROFILE_YAML:-}" ]; then
+  profile="$work/profile.yaml"
+  printf '%s\n' "$RIG_PROFILE_YAML" > "$profile"
+fi
 
 # Waits until FILE has content (a server printed its address), for at most SECONDS.
 wait_for() {
@@ -11,7 +27,7 @@ wait_for() {
 }
 
 TOKIO_WORKER_THREADS="${FAKE_THREADS:-2}" target/release/switchyard fake serve \
-  --profile "${RIG_PROFILE:-fake-providers/zero-latency.yaml}" > "$work/fake.txt" &
+  --profile "$profile" > "$work/fake.txt" &
 wait_for "$work/fake.txt" 5
 fake="$(awk '{print $3}' "$work/fake.txt")"
 cat > "$work/gateway.yaml" <<YAML

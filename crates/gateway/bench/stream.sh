@@ -8,20 +8,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 n="${1:-200}"
 cd "$root"
-cargo build --release --quiet
-work="$(mktemp -d)"
-trap 'kill -INT $(jobs -p) 2>/dev/null; sleep 0.2; rm -rf "$work"' EXIT
-cat > "$work/stream.yaml" <<YAML
-name: zero
+RIG_PROFILE_YAML='name: zero
 dialect: openai
 models:
   - { name: zero-1, context_window: 128000 }
 latency:
   first_token: { fixed: 1ms }
   tokens_per_second: { fixed: 2000 }
-output_tokens: { fixed: 50 }
-YAML
-RIG_PROFILE="$work/stream.yaml"
+output_tokens: { fixed: 50 }'
 . crates/gateway/bench/rig.sh
 target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" &
 wait_for "$work/gw.txt" 5

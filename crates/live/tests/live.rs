@@ -313,15 +313,24 @@ async fn the_retry_budget_holds_under_a_full_outage() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn hedging_sends_a_second_attempt_and_cancels_the_first() {
+/// OpenAI first, Anthropic as its hedge after 500 ms; OpenAI's first token `extra` late.
+async fn hedged(extra: &str) -> common::Rig {
     let rig = rig(
         &[("openai", "openai"), ("anthropic", "anthropic")],
         "  - { name: r, policy: priority, tiers: [[t-openai], [t-anthropic]] }\n",
         "  max_attempts: 3\n  hedge_after: 500ms\n",
     );
-    rig.inject("openai", r#"{"kind":"slow_first_token","extra":"30s"}"#)
-        .await;
+    rig.inject(
+        "openai",
+        &format!(r#"{{"kind":"slow_first_token","extra":"{extra}"}}"#),
+    )
+    .await;
+    rig
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedging_sends_a_second_attempt_and_cancels_the_first() {
+    let rig = hedged("30s").await;
     let start = tokio::time::Instant::now();
     let reply = rig.router.chat(request("r")).await.unwrap();
     assert_eq!(
@@ -371,14 +380,8 @@ async fn overrides_take_effect_on_the_next_request() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_wins_before_its_hedge_says_which_attempt_it_is() {
-    let rig = rig(
-        &[("openai", "openai"), ("anthropic", "anthropic")],
-        "  - { name: r, policy: priority, tiers: [[t-openai], [t-anthropic]] }\n",
-        "  max_attempts: 3\n  hedge_after: 500ms\n",
-    );
     // The first attempt's first token comes after the hedge left but before the hedge's.
-    rig.inject("openai", r#"{"kind":"slow_first_token","extra":"450ms"}"#)
-        .await;
+    let rig = hedged("450ms").await;
     let mut stream = rig
         .router
         .chat_stream(switchyard_core::request::Request {
