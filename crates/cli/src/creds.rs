@@ -9,22 +9,10 @@ use switchyard_live::credentials::{CredentialStore, worst};
 
 use crate::{EXIT_BAD_INPUT, EXIT_OK};
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "key status is by today's calendar date"
-)]
-fn today() -> Date {
-    Date::from_unix(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
 pub fn status(config: &Path, on: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let name = config.display().to_string();
     let today = match on {
-        None => today(),
+        None => switchyard_live::wall::today(),
         Some(text) => match Date::parse(text) {
             Some(d) => d,
             None => {

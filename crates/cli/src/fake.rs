@@ -51,15 +51,8 @@ pub fn serve(
     let Some(profiles) = load_profiles(args, err) else {
         return EXIT_BAD_INPUT;
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(err, "cannot start the runtime: {e}");
-            return EXIT_BAD_INPUT;
-        }
+    let Some(runtime) = crate::runtime(err) else {
+        return EXIT_BAD_INPUT;
     };
     runtime.block_on(async move {
         let mut servers = Vec::new();
@@ -85,14 +78,11 @@ pub fn serve(
                 profile.dialect.label()
             );
             let app = switchyard_fake::server::router(profile, seed);
-            let mut stop = stop_rx.clone();
-            servers.push(tokio::spawn(switchyard_fake::server::serve(
+            servers.push(switchyard_fake::server::spawn_until(
                 listener,
                 app,
-                async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                },
-            )));
+                stop_rx.clone(),
+            ));
         }
         let _ = out.flush();
         let _ = tokio::signal::ctrl_c().await;

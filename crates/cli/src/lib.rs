@@ -140,6 +140,20 @@ enum FakeCommand {
     },
 }
 
+/// A multi-thread tokio runtime for the commands that serve, or `None` after saying why not.
+fn runtime(err: &mut dyn Write) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            let _ = writeln!(err, "cannot start the runtime: {e}");
+            None
+        }
+    }
+}
+
 /// Runs the command line `args` (the first is the program name); returns the exit code.
 pub fn run(
     args: impl IntoIterator<Item = String>,
@@ -331,15 +345,8 @@ fn gateway(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(err, "cannot start the runtime: {e}");
-            return EXIT_BAD_INPUT;
-        }
+    let Some(runtime) = crate::runtime(err) else {
+        return EXIT_BAD_INPUT;
     };
     runtime.block_on(async move {
         let transport = std::sync::Arc::new(switchyard_live::HttpClient::new());

@@ -26,16 +26,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the `created` field of replies is wall-clock time"
-)]
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 fn describe_bad_body(body: &[u8]) -> ApiError {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return ApiError::bad_request("We could not parse the JSON body of your request.", None);
@@ -113,7 +103,7 @@ pub(crate) async fn completions(
     let normalized = request.to_normalized();
     let router = gw.router();
     let id = format!("chatcmpl-{:016x}", gw.start.elapsed().as_nanos());
-    let created = unix_now();
+    let created = switchyard_live::wall::unix_now();
     if !normalized.stream {
         return match router.chat(normalized).await {
             Ok(reply) => {

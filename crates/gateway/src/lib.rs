@@ -26,7 +26,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use sha2::{Digest, Sha256};
-use switchyard_core::credentials::Date;
 use switchyard_core::health::limits::Bucket;
 use switchyard_live::config::{LiveParams, load_live};
 use switchyard_live::credentials::CredentialStore;
@@ -73,18 +72,6 @@ pub enum GatewayError {
     Read { path: String, message: String },
 }
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "key validity is by calendar date"
-)]
-fn today() -> Date {
-    Date::from_unix(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    )
-}
-
 fn keys_of(params: &LiveParams) -> Vec<ClientKey> {
     params
         .gateway
@@ -111,7 +98,7 @@ fn build_router(
         params.providers.clone(),
         params.environment,
         &used,
-        today(),
+        switchyard_live::wall::today(),
         &env,
     )?;
     Ok(LiveRouter::new(params.router.clone(), store, transport, 1)?)

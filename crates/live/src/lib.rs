@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod router;
 pub mod sse;
 pub mod transport;
+pub mod wall;
 
 pub use router::{ChatStream, LiveRouter, RouteError, StreamEvent, TargetSnapshot};
 pub use transport::{HttpClient, InProcess, Transport};

@@ -149,16 +149,6 @@ pub enum BuildError {
     UnknownProvider { target: String, provider: String },
 }
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the driver owns the wall clock: key validity is by calendar date"
-)]
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// A winning attempt, before its outcome is recorded.
 enum Won {
     Reply {
@@ -211,7 +201,7 @@ impl LiveRouter {
                 store,
                 transport,
                 start: tokio::time::Instant::now(),
-                wall_start: unix_now(),
+                wall_start: crate::wall::unix_now(),
             }),
         })
     }

@@ -82,14 +82,11 @@ async fn run_async(
                 .map_err(|e| setup(format!("cannot listen: {e}")))?;
             let addr = listener.local_addr().map_err(|e| setup(e.to_string()))?;
             let app = switchyard_fake::server::router(p.profile.clone(), seed);
-            let mut stop = stop_rx.clone();
-            servers.push(tokio::spawn(switchyard_fake::server::serve(
+            servers.push(switchyard_fake::server::spawn_until(
                 listener,
                 app,
-                async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                },
-            )));
+                stop_rx.clone(),
+            ));
             format!("http://{addr}")
         };
         fake_urls.push((p.name.clone(), base.clone()));

@@ -198,6 +198,17 @@ async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// Spawns [`serve`] for `app` on `listener` until `stop` turns true.
+pub fn spawn_until(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(serve(listener, app, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }))
+}
+
 /// Serves `app` on `listener` until `shutdown` completes. HTTP/1.1 with keep-alive; a
 /// response marked [`ResetConnection`] closes its connection before any byte is written.
 /// On shutdown, open connections finish their current request (for at most a second: a
