@@ -55,6 +55,9 @@ pub fn serve(
         return EXIT_BAD_INPUT;
     };
     runtime.block_on(async move {
+        // Listen for Ctrl-C before saying where the fakes are: a caller that reads the
+        // addresses and interrupts at once must get the clean stop, not the default death.
+        let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
         let mut servers = Vec::new();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         for (i, profile) in profiles.into_iter().enumerate() {
@@ -85,7 +88,14 @@ pub fn serve(
             ));
         }
         let _ = out.flush();
-        let _ = tokio::signal::ctrl_c().await;
+        match interrupt {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
         let _ = stop_tx.send(true);
         for s in servers {
             let _ = s.await;

@@ -1,11 +1,18 @@
-//! Decision cost: `begin → next → record → next` for one request on a route of 8 targets.
-//! Target (issue 2): median under 300 ns per request on the project machine.
+//! Decision cost for one request on a route of 8 targets.
+//! - `decide/weighted`, `decide/least_latency`: the success path, `begin → next → record →
+//!   next`. Goal: median under 300 ns per request on the project machine.
+//! - `decide/failover`: the first tier's only target fails every time (its breaker trips and
+//!   re-trips, kept admitting by `metrics_only` so every request pays for it): `begin → next →
+//!   record(overloaded) → next (failover, a retry from the budget) → record → next`. Goal:
+//!   median under 1 µs.
 #![expect(clippy::panic, reason = "a bench whose setup fails must stop loudly")]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use switchyard_core::config::load_router;
-use switchyard_core::outcome::{AttemptReport, Outcome};
+use switchyard_core::health::BreakerMode;
+use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
+use switchyard_core::overrides::Override;
 use switchyard_core::plan::Action;
 use switchyard_core::request::Request;
 use switchyard_core::rng::Rng;
@@ -13,16 +20,26 @@ use switchyard_core::router::Router;
 use switchyard_core::time::{Duration, Instant};
 
 fn router(policy: &str) -> Router {
-    let mut yaml = String::from("targets:\n");
+    let mut yaml = String::from(
+        "retry_budget: { ratio: 1.0, min_per_second: 100000 }\n\
+         breaker: { consecutive_failures: 3, open_for: 1s }\ntargets:\n",
+    );
     for i in 0..8 {
         yaml.push_str(&format!(
             "  - {{ name: t{i}, provider: p{i}, model: m{i}, price: {{ input: {i}, output: {i} }} }}\n"
         ));
     }
     let targets = "[t0, t1, t2, t3, t4, t5, t6, t7]";
-    yaml.push_str(&format!(
-        "routes:\n  - name: chat\n    policy: {policy}\n    targets: {targets}\n"
-    ));
+    if policy == "failover" {
+        yaml.push_str(
+            "routes:\n  - name: chat\n    policy: priority\n    \
+             tiers: [[t0], [t1, t2, t3, t4, t5, t6, t7]]\n",
+        );
+    } else {
+        yaml.push_str(&format!(
+            "routes:\n  - name: chat\n    policy: {policy}\n    targets: {targets}\n"
+        ));
+    }
     if policy == "weighted" {
         yaml.push_str("    weights: [8, 7, 6, 5, 4, 3, 2, 1]\n");
     }
@@ -66,5 +83,52 @@ fn decide(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, decide);
+fn failover(c: &mut Criterion) {
+    let request = Request {
+        route: "chat".into(),
+        max_tokens: 256,
+        estimated_prompt_tokens: 800,
+        ..Request::default()
+    };
+    let mut r = router("failover");
+    let Some(t0) = r.params().target_id("t0") else {
+        panic!("no t0")
+    };
+    r.apply(Override::Force(t0, BreakerMode::MetricsOnly), Instant::ZERO);
+    let mut now = Instant::ZERO;
+    let mut i = 0u64;
+    c.bench_function("decide/failover", |b| {
+        b.iter(|| {
+            now += Duration::from_millis(1);
+            i += 1;
+            let mut plan = r.begin(black_box(&request), now);
+            let Action::Send {
+                attempt, target, ..
+            } = r.next(&mut plan, now)
+            else {
+                panic!("expected a send")
+            };
+            assert_eq!(target, t0);
+            let failed = AttemptReport::new(
+                Outcome::error(ErrorKind::Overloaded),
+                Duration::from_millis(20),
+            );
+            r.record(&mut plan, attempt, failed, now);
+            let Action::Send { attempt, .. } = r.next(&mut plan, now) else {
+                panic!("expected a failover")
+            };
+            let latency = Duration::from_millis(200 + i % 100);
+            let report = AttemptReport {
+                first_token: Some(latency),
+                prompt_tokens: 800,
+                completion_tokens: 200,
+                ..AttemptReport::new(Outcome::Success, latency)
+            };
+            r.record(&mut plan, attempt, report, now);
+            black_box(r.next(&mut plan, now))
+        })
+    });
+}
+
+criterion_group!(benches, decide, failover);
 criterion_main!(benches);

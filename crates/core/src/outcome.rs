@@ -168,6 +168,8 @@ pub struct AttemptReport {
     /// For streaming requests: whether any token already reached the caller. A stream that
     /// broke after that cannot fail over: the caller has seen part of an answer.
     pub delivered_tokens: bool,
+    /// The reply carried no usage: the token counts are the driver's estimates.
+    pub usage_missing: bool,
 }
 
 impl AttemptReport {
@@ -180,6 +182,7 @@ impl AttemptReport {
             prompt_tokens: 0,
             completion_tokens: 0,
             delivered_tokens: false,
+            usage_missing: false,
         }
     }
 }
@@ -209,6 +212,8 @@ pub enum FailureReason {
     BudgetExhausted(ErrorKind),
     /// The request named a route that does not exist and no rule matched it.
     UnknownRoute,
+    /// The caller went away (disconnected, timed out) before the request finished.
+    Abandoned,
 }
 
 impl FailureReason {
@@ -219,6 +224,7 @@ impl FailureReason {
             FailureReason::NoTargetAvailable => "no_target_available",
             FailureReason::BudgetExhausted(_) => "budget_exhausted",
             FailureReason::UnknownRoute => "unknown_route",
+            FailureReason::Abandoned => "abandoned",
         }
     }
 }

@@ -96,6 +96,12 @@ impl ApiError {
                 "server_error",
                 "no_target_available",
             ),
+            // Nobody reads this one: the client left (nginx's 499 in the logs).
+            FailureReason::Abandoned => (
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                "server_error",
+                "client_closed_request",
+            ),
             FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => match k {
                 ErrorKind::RateLimited => (
                     StatusCode::TOO_MANY_REQUESTS,

@@ -1,15 +1,23 @@
 //! The async router: runs the core's plans over HTTP with tokio timers.
 //!
 //! `chat` and `chat_stream` are the one interface a Rust service needs. Each request loops on
-//! the core's decision seam (`begin` / `next` / `record`); attempts run concurrently when the
-//! plan hedges, and the first to win cancels the rest (dropping an attempt drops its HTTP
-//! request, and it is recorded as `cancelled`). Every attempt gets exactly one `record`.
+//! the core's decision seam (`begin` / `next` / `record` / `first_token`); attempts run
+//! concurrently when the plan hedges. The core makes every decision: the first stream attempt
+//! to yield a token is committed and the core cancels the others (their futures are dropped,
+//! which drops their HTTP requests).
 //!
-//! Timeouts: an attempt is bounded by the plan's per-attempt timeout (already capped by the
-//! overall deadline); a non-streaming attempt's response headers and a streaming attempt's
-//! first token must also come within the time-to-first-token timeout. A stream that has
-//! delivered its first token is committed: if it breaks later the caller gets
-//! `stream_interrupted`, never a truncated success.
+//! Drop safety: a request's plan lives in a [`PlanGuard`] for as long as the request does —
+//! in `chat`'s future, or in the [`ChatStream`] a caller reads. Dropping either at any await
+//! (a client that disconnects, an SDK timeout, a `tokio::time::timeout` around `chat`) drops
+//! the guard, which abandons the plan in the core: every outstanding attempt is recorded
+//! `cancelled`, its `in_flight` and any half-open probe slot released, and the request is
+//! counted once, as `abandoned`. Nothing is ever sent to close a plan.
+//!
+//! Timeouts (see `switchyard_core::plan`): a non-streaming attempt is bounded as a whole; a
+//! stream by its first-token timeout until its first token, then by the idle timeout between
+//! chunks and the optional stream cap. A stream that has delivered its first token is
+//! committed: if it breaks later the caller gets `stream_interrupted`, never a truncated
+//! success. A stream that ends cleanly after its finish reason is complete, `[DONE]` or not.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,6 +26,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use http_body_util::BodyExt;
 use serde::Serialize;
+use std::collections::VecDeque;
 use switchyard_core::credentials::Date;
 use switchyard_core::dialect::Dialect;
 use switchyard_core::id::TargetId;
@@ -25,13 +34,12 @@ use switchyard_core::outcome::{
     AttemptRecord, AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome,
 };
 use switchyard_core::overrides::Override;
-use switchyard_core::plan::{Action, AttemptId, Plan};
+use switchyard_core::plan::{Action, AttemptId, Plan, Timeouts};
 use switchyard_core::request::{FinishReason, Request, Response, Usage};
 use switchyard_core::rng::Rng;
 use switchyard_core::router::{Router as CoreRouter, RouterParams};
 use switchyard_core::telemetry::Telemetry;
 use switchyard_core::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 use crate::adapter::{self, Endpoint, StreamDecoder};
 use crate::credentials::CredentialStore;
@@ -77,7 +85,8 @@ pub enum StreamEvent {
     End { finish: FinishReason, usage: Usage },
 }
 
-/// A streaming reply: which target serves it, and its events.
+/// A streaming reply: which target serves it, and its events. It owns its request's plan:
+/// dropping it before the end abandons the request (recorded `cancelled` / `abandoned`).
 #[derive(Debug)]
 pub struct ChatStream {
     pub served_by: TargetId,
@@ -90,13 +99,110 @@ pub struct ChatStream {
     pub committed: usize,
     /// From sending the stream's attempt to its first token.
     pub first_token: Duration,
-    receiver: mpsc::Receiver<Result<StreamEvent, RouteError>>,
+    guard: PlanGuard,
+    attempt: AttemptId,
+    open: Box<OpenStream>,
+    queued: VecDeque<String>,
+    /// Set once the stream ended: what `next` yields after the queued text.
+    end: Option<Result<StreamEvent, RouteError>>,
+    over: bool,
 }
 
 impl ChatStream {
     /// The next event; `None` after `End` or an error.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, RouteError>> {
-        self.receiver.recv().await
+        loop {
+            if let Some(text) = self.queued.pop_front() {
+                return Some(Ok(StreamEvent::Delta(text)));
+            }
+            if self.over {
+                return None;
+            }
+            if let Some(end) = self.end.take() {
+                self.over = true;
+                return Some(end);
+            }
+            let ended = self.pull().await;
+            if let Some(result) = ended {
+                self.end = Some(self.close(result));
+            }
+        }
+    }
+
+    /// Reads the upstream until it yields text or ends; `Some` when it ended.
+    async fn pull(&mut self) -> Option<Result<(FinishReason, Usage), ErrorKind>> {
+        let open = &mut self.open;
+        if open.decoder.done {
+            return Some(open.decoder.finish());
+        }
+        let idle = open.timeouts.idle.map_or(open.cap, |i| {
+            open.cap.min(tokio::time::Instant::now() + i.into())
+        });
+        match tokio::time::timeout_at(idle, open.body.frame()).await {
+            // Silent past the idle timeout, or past the stream cap.
+            Err(_) => Some(Err(ErrorKind::StreamInterrupted)),
+            Ok(None) => Some(open.decoder.finish()),
+            Ok(Some(Err(_))) => Some(Err(ErrorKind::StreamInterrupted)),
+            Ok(Some(Ok(frame))) => {
+                let data = frame.into_data().ok()?;
+                match open.decoder.feed(&data) {
+                    Ok(texts) => {
+                        self.queued.extend(texts);
+                        None
+                    }
+                    // After the first token, any breakage is an interrupted stream.
+                    Err(_) => Some(Err(ErrorKind::StreamInterrupted)),
+                }
+            }
+        }
+    }
+
+    /// Records how the committed attempt ended and turns it into the stream's last event.
+    fn close(
+        &mut self,
+        result: Result<(FinishReason, Usage), ErrorKind>,
+    ) -> Result<StreamEvent, RouteError> {
+        let latency = Duration::from(self.open.started.elapsed());
+        let first_token = Some(Duration::from(self.open.first_token));
+        let report = match &result {
+            Ok((_, usage)) => AttemptReport {
+                first_token,
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                delivered_tokens: true,
+                ..AttemptReport::new(Outcome::Success, latency)
+            },
+            Err(kind) => AttemptReport {
+                first_token,
+                delivered_tokens: true,
+                ..AttemptReport::new(Outcome::error(*kind), latency)
+            },
+        };
+        let router = self.guard.router.clone();
+        let now = router.now();
+        router
+            .core()
+            .record(&mut self.guard.plan, self.attempt, report, now);
+        match result {
+            Ok((finish, usage)) => Ok(StreamEvent::End { finish, usage }),
+            Err(_) => Err(router.error(&self.guard.plan)),
+        }
+    }
+}
+
+/// Owns a request's plan while the request lives; dropping it abandons the plan in the core
+/// (outstanding attempts recorded `cancelled`, the request counted once). After the plan
+/// finished, the drop only cancels attempts still outstanding (hedges that lost).
+#[derive(Debug)]
+struct PlanGuard {
+    router: LiveRouter,
+    plan: Plan,
+}
+
+impl Drop for PlanGuard {
+    fn drop(&mut self) {
+        let now = self.router.now();
+        self.router.core().abandon(&mut self.plan, now);
     }
 }
 
@@ -158,17 +264,20 @@ enum Won {
     Stream(Box<OpenStream>),
 }
 
+#[derive(Debug)]
 struct OpenStream {
     body: Body,
     decoder: StreamDecoder,
     first: Vec<String>,
     started: tokio::time::Instant,
     first_token: std::time::Duration,
-    deadline: tokio::time::Instant,
+    timeouts: Timeouts,
+    /// The stream cap (`timeouts.total` from the send), or far away.
+    cap: tokio::time::Instant,
 }
 
 type AttemptFuture =
-    futures_util::future::BoxFuture<'static, (AttemptId, Result<Won, AttemptReport>)>;
+    futures_util::future::BoxFuture<'static, (AttemptId, TargetId, Result<Won, AttemptReport>)>;
 
 impl LiveRouter {
     pub fn new(
@@ -287,51 +396,64 @@ impl LiveRouter {
             .collect()
     }
 
-    /// Sends a request through the router and waits for the whole reply.
+    /// Starts a request: its plan, in a guard that abandons it if dropped.
+    fn begin(&self, request: &Request) -> PlanGuard {
+        let now = self.now();
+        let plan = self.core().begin(request, now);
+        PlanGuard {
+            router: self.clone(),
+            plan,
+        }
+    }
+
+    /// Sends a request through the router and waits for the whole reply. Dropping the future
+    /// abandons the request (see the module doc).
     pub async fn chat(&self, request: Request) -> Result<Response, RouteError> {
         let request = Arc::new(Request {
             stream: false,
             ..request
         });
-        let mut plan = { self.core().begin(&request, self.now()) };
-        match self.run(&mut plan, &request).await {
-            Ok((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
+        let mut guard = self.begin(&request);
+        match self.run(&mut guard.plan, &request).await {
+            Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
                 text: decoded.text,
                 finish_reason: decoded.finish,
                 usage: decoded.usage,
                 served_by: target,
-                attempts: plan.history().copied().collect(),
+                attempts: guard.plan.history().copied().collect(),
             }),
-            Ok((Won::Stream(_), _, _)) | Err(()) => Err(self.error(&plan)),
+            Some((Won::Stream(_), _, _)) | None => Err(self.error(&guard.plan)),
         }
     }
 
     /// Sends a streaming request. Returns once a target delivered its first token (failing
-    /// over until then); the stream then yields the rest as it arrives.
+    /// over until then); the stream then yields the rest as it arrives. Dropping the future,
+    /// or the stream before its end, abandons the request.
     pub async fn chat_stream(&self, request: Request) -> Result<ChatStream, RouteError> {
         let request = Arc::new(Request {
             stream: true,
             ..request
         });
-        let mut plan = { self.core().begin(&request, self.now()) };
-        let (open, attempt, target) = match self.run(&mut plan, &request).await {
-            Ok((Won::Stream(open), attempt, target)) => (open, attempt, target),
-            Ok((Won::Reply { .. }, _, _)) | Err(()) => return Err(self.error(&plan)),
+        let mut guard = self.begin(&request);
+        let (mut open, attempt, target) = match self.run(&mut guard.plan, &request).await {
+            Some((Won::Stream(open), attempt, target)) => (open, attempt, target),
+            Some((Won::Reply { .. }, _, _)) | None => return Err(self.error(&guard.plan)),
         };
-        let (tx, rx) = mpsc::channel(64);
         let binding = &self.inner.bindings[target.index()];
-        let stream = ChatStream {
+        Ok(ChatStream {
             served_by: target,
             target: binding.name.clone(),
             model: binding.model.clone(),
-            attempts: plan.history().copied().collect(),
+            attempts: guard.plan.history().copied().collect(),
             committed: usize::from(attempt.0),
             first_token: Duration::from(open.first_token),
-            receiver: rx,
-        };
-        let router = self.clone();
-        tokio::spawn(async move { router.forward(plan, attempt, *open, tx).await });
-        Ok(stream)
+            queued: std::mem::take(&mut open.first).into(),
+            guard,
+            attempt,
+            open,
+            end: None,
+            over: false,
+        })
     }
 
     fn error(&self, plan: &Plan) -> RouteError {
@@ -343,65 +465,39 @@ impl LiveRouter {
             .history()
             .map(|a| (self.inner.bindings[a.target.index()].name.clone(), *a))
             .collect();
-        // Every target rate-limited: tell the caller when the first one unparks.
-        let all_limited = !attempts.is_empty()
-            && attempts
-                .iter()
-                .all(|(_, a)| a.outcome.error_kind() == Some(ErrorKind::RateLimited));
-        let retry_after = all_limited.then(|| {
-            let now = self.now();
-            let core = self.core();
-            attempts
-                .iter()
-                .map(|(_, a)| {
-                    core.health(a.target)
-                        .limits
-                        .parked_until()
-                        .saturating_since(now)
-                })
-                .min()
-                .unwrap_or(Duration::from_secs(1))
-        });
         RouteError {
             outcome,
             attempts,
-            retry_after: retry_after.map(|d| d.max(Duration::from_secs(1))),
+            // The core says when parked targets come back (rate limits, a Retry-After).
+            retry_after: plan.retry_after().map(|d| d.max(Duration::from_secs(1))),
         }
     }
 
-    /// Loops on the plan until it finishes (or, for a stream, until an attempt wins).
+    /// Loops on the plan until it finishes (or, for a stream, until an attempt is committed).
+    /// Attempts still running when it returns were cancelled by the core (a commit, or the
+    /// plan's guard); dropping them here drops their HTTP requests.
     async fn run(
         &self,
         plan: &mut Plan,
         request: &Arc<Request>,
-    ) -> Result<(Won, AttemptId, TargetId), ()> {
+    ) -> Option<(Won, AttemptId, TargetId)> {
         let mut inflight: FuturesUnordered<AttemptFuture> = FuturesUnordered::new();
-        let mut pending: Vec<(AttemptId, TargetId, tokio::time::Instant)> = Vec::new();
-        let mut won: Option<(Won, AttemptId, TargetId)> = None;
         loop {
             let action = { self.core().next(plan, self.now()) };
             let finished = match action {
                 Action::Send {
                     attempt,
                     target,
-                    timeout,
-                    first_token_timeout,
+                    timeouts,
                     ..
                 } => {
-                    pending.push((attempt, target, tokio::time::Instant::now()));
                     inflight.push(
-                        self.attempt(
-                            attempt,
-                            target,
-                            request.clone(),
-                            timeout,
-                            first_token_timeout,
-                        )
-                        .boxed(),
+                        self.attempt(attempt, target, request.clone(), timeouts)
+                            .boxed(),
                     );
                     continue;
                 }
-                Action::Finish(_) => break,
+                Action::Finish(_) => return None,
                 Action::Wait { until } => {
                     tokio::select! {
                         () = tokio::time::sleep_until(self.tokio_at(until)) => None,
@@ -410,58 +506,44 @@ impl LiveRouter {
                 }
                 Action::Await => inflight.next().await,
             };
-            let Some((attempt, result)) = finished else {
+            let Some((attempt, target, result)) = finished else {
                 continue;
             };
-            let Some(pos) = pending.iter().position(|p| p.0 == attempt) else {
-                continue;
-            };
-            let (_, target, _) = pending.swap_remove(pos);
+            if !plan.is_outstanding(attempt) {
+                continue; // cancelled by the core meanwhile: its result does not count
+            }
             let now = self.now();
             match result {
                 Err(report) => self.core().record(plan, attempt, report, now),
                 Ok(Won::Reply { decoded, report }) => {
                     self.core().record(plan, attempt, report, now);
-                    won = Some((Won::Reply { decoded, report }, attempt, target));
+                    if plan.outcome() == Some(FinalOutcome::Served(target)) {
+                        return Some((Won::Reply { decoded, report }, attempt, target));
+                    }
                 }
                 Ok(Won::Stream(open)) => {
-                    self.core().first_token(plan, attempt);
-                    won = Some((Won::Stream(open), attempt, target));
-                    break;
+                    // Committed: the core cancels every other attempt (dropped on return).
+                    self.core().first_token(plan, attempt, now);
+                    return Some((Won::Stream(open), attempt, target));
                 }
             }
         }
-        // Whatever is still in flight lost: cancel it (dropping its request) and say so.
-        drop(inflight);
-        let now = self.now();
-        for (attempt, _, started) in pending {
-            let report = AttemptReport::new(Outcome::Cancelled, Duration::from(started.elapsed()));
-            self.core().record(plan, attempt, report, now);
-        }
-        won.ok_or(())
     }
 
-    /// One attempt: send, wait for headers (and for a stream, its first token), classify.
+    /// One attempt: send, wait for the reply (for a stream, its first token), classify.
     fn attempt(
         &self,
         attempt: AttemptId,
         target: TargetId,
         request: Arc<Request>,
-        timeout: Duration,
-        first_token_timeout: Option<Duration>,
-    ) -> impl std::future::Future<Output = (AttemptId, Result<Won, AttemptReport>)> + Send + 'static
-    {
+        timeouts: Timeouts,
+    ) -> impl std::future::Future<Output = (AttemptId, TargetId, Result<Won, AttemptReport>)>
+    + Send
+    + 'static {
         let router = self.clone();
         async move {
-            let started = tokio::time::Instant::now();
-            let deadline = started + std::time::Duration::from(timeout);
-            let first_deadline = first_token_timeout.map_or(deadline, |t| {
-                deadline.min(started + std::time::Duration::from(t))
-            });
-            let result = router
-                .try_attempt(target, &request, started, deadline, first_deadline)
-                .await;
-            (attempt, result)
+            let result = router.try_attempt(target, &request, timeouts).await;
+            (attempt, target, result)
         }
     }
 
@@ -469,10 +551,11 @@ impl LiveRouter {
         &self,
         target: TargetId,
         request: &Request,
-        started: tokio::time::Instant,
-        deadline: tokio::time::Instant,
-        first_deadline: tokio::time::Instant,
+        timeouts: Timeouts,
     ) -> Result<Won, AttemptReport> {
+        let started = tokio::time::Instant::now();
+        // Non-streaming: the whole reply. Streaming: until the first token.
+        let deadline = started + std::time::Duration::from(timeouts.first);
         let fail = |kind: ErrorKind| {
             AttemptReport::new(Outcome::error(kind), Duration::from(started.elapsed()))
         };
@@ -491,7 +574,7 @@ impl LiveRouter {
         };
         let http = adapter::build(&endpoint, request);
         let response =
-            match tokio::time::timeout_at(first_deadline, self.inner.transport.send(http)).await {
+            match tokio::time::timeout_at(deadline, self.inner.transport.send(http)).await {
                 Err(_) => return Err(fail(ErrorKind::Timeout)),
                 Ok(Err(_)) => return Err(fail(ErrorKind::ConnectFailed)),
                 Ok(Ok(r)) => r,
@@ -540,6 +623,7 @@ impl LiveRouter {
                 prompt_tokens: decoded.usage.prompt_tokens,
                 completion_tokens: decoded.usage.completion_tokens,
                 delivered_tokens: true,
+                usage_missing: false,
             };
             return Ok(Won::Reply { decoded, report });
         }
@@ -547,7 +631,7 @@ impl LiveRouter {
         let mut body = body;
         let mut decoder = StreamDecoder::new(binding.dialect);
         loop {
-            let frame = match tokio::time::timeout_at(first_deadline, body.frame()).await {
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
                 Err(_) => return Err(fail(ErrorKind::Timeout)),
                 Ok(None) => {
                     // Ended before any token: complete-but-empty, or cut.
@@ -567,82 +651,19 @@ impl LiveRouter {
                 .feed(&data)
                 .map_err(|o| AttemptReport::new(o, Duration::from(started.elapsed())))?;
             if !texts.is_empty() || decoder.done {
+                let far = started + std::time::Duration::from_secs(10 * 365 * 86_400);
                 return Ok(Won::Stream(Box::new(OpenStream {
                     body,
                     decoder,
                     first: texts,
                     started,
                     first_token: started.elapsed(),
-                    deadline,
+                    timeouts,
+                    cap: timeouts
+                        .total
+                        .map_or(far, |t| started + std::time::Duration::from(t)),
                 })));
             }
         }
-    }
-
-    /// Passes a committed stream to the caller, then records how it ended.
-    async fn forward(
-        self,
-        mut plan: Plan,
-        attempt: AttemptId,
-        mut open: OpenStream,
-        tx: mpsc::Sender<Result<StreamEvent, RouteError>>,
-    ) {
-        let mut caller_gone = false;
-        for t in std::mem::take(&mut open.first) {
-            caller_gone |= tx.send(Ok(StreamEvent::Delta(t))).await.is_err();
-        }
-        let end: Result<(FinishReason, Usage), ErrorKind> = loop {
-            if caller_gone || open.decoder.done {
-                break open.decoder.finish();
-            }
-            match tokio::time::timeout_at(open.deadline, open.body.frame()).await {
-                Err(_) => break Err(ErrorKind::StreamInterrupted),
-                Ok(None) => break open.decoder.finish(),
-                Ok(Some(Err(_))) => break Err(ErrorKind::StreamInterrupted),
-                Ok(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    match open.decoder.feed(&data) {
-                        Ok(texts) => {
-                            for t in texts {
-                                caller_gone |= tx.send(Ok(StreamEvent::Delta(t))).await.is_err();
-                            }
-                        }
-                        // After the first token, any breakage is an interrupted stream.
-                        Err(_) => break Err(ErrorKind::StreamInterrupted),
-                    }
-                }
-            }
-        };
-        let latency = Duration::from(open.started.elapsed());
-        let report = match (&end, caller_gone) {
-            (_, true) => AttemptReport::new(Outcome::Cancelled, latency),
-            (Ok((_, usage)), false) => AttemptReport {
-                outcome: Outcome::Success,
-                latency,
-                first_token: Some(Duration::from(open.first_token)),
-                prompt_tokens: usage.prompt_tokens,
-                completion_tokens: usage.completion_tokens,
-                delivered_tokens: true,
-            },
-            (Err(kind), false) => AttemptReport {
-                first_token: Some(Duration::from(open.first_token)),
-                delivered_tokens: true,
-                ..AttemptReport::new(Outcome::error(*kind), latency)
-            },
-        };
-        let now = self.now();
-        {
-            let mut core = self.core();
-            core.record(&mut plan, attempt, report, now);
-            // A cancelled stream leaves the plan waiting: close it now.
-            let _ = core.next(&mut plan, now);
-        }
-        let message = match end {
-            Ok((finish, usage)) => Ok(StreamEvent::End { finish, usage }),
-            Err(_) => Err(self.error(&plan)),
-        };
-        let _ = tx.send(message).await;
     }
 }

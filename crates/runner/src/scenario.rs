@@ -136,6 +136,9 @@ pub struct ClassConfig {
     pub stream: f64,
     #[serde(default)]
     pub needs: Vec<String>,
+    /// Callers give up on (disconnect from) a request still running this long after it was
+    /// sent, as a client-side timeout does; the request is counted `abandoned`. Default never.
+    pub abandon_after: Option<Duration>,
 }
 
 fn default_max_tokens() -> u32 {
@@ -538,6 +541,12 @@ fn resolve_traffic(
             max_tokens: c.max_tokens.max(1),
             stream: c.stream,
             needs,
+            abandon_after: match c.abandon_after {
+                Some(d) if d == Duration::ZERO => {
+                    return Err(err(format!("{path}.abandon_after"), "must be above zero"));
+                }
+                other => other,
+            },
         });
     }
     Ok(TrafficParams {

@@ -9,7 +9,10 @@
 //!
 //! An attempt's fate is decided when it is sent, from the fake's verdict: when its first
 //! token arrives, when it ends, and how (timeouts are applied here exactly as the live driver
-//! applies them).
+//! applies them: see `switchyard_core::plan`). The core makes every decision: a stream's first
+//! token commits it (`first_token` cancels the other attempts, whose later events are
+//! ignored), and a caller that gives up (`abandon_after` on its traffic class) abandons its
+//! plan (`abandon`).
 
 pub mod traffic;
 
@@ -19,7 +22,7 @@ use std::collections::BinaryHeap;
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{AttemptRecord, AttemptReport, ErrorKind, FinalOutcome, Outcome};
 use switchyard_core::overrides::Override;
-use switchyard_core::plan::{Action, AttemptId, MAX_ATTEMPTS, Plan};
+use switchyard_core::plan::{Action, AttemptId, MAX_ATTEMPTS, Plan, Timeouts};
 use switchyard_core::rng::Rng;
 use switchyard_core::router::{Router, RouterParams};
 use switchyard_core::time::{Duration, Instant};
@@ -114,6 +117,8 @@ enum Kind {
     AttemptDone,
     FirstToken,
     Timer,
+    /// The caller gives up on the request.
+    Abandon,
     Arrival,
 }
 
@@ -258,6 +263,7 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
                 }
                 let (class, request) = generator.draw();
                 let stream = request.stream;
+                let abandon_after = params.traffic.classes[class].abandon_after;
                 let plan = sim.router.begin(request, event.at);
                 sim.requests += 1;
                 let slot = sim.alloc(InFlight {
@@ -271,6 +277,10 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
                     cost: 0.0,
                     wasted: 0.0,
                 });
+                if let Some(after) = abandon_after {
+                    let generation = sim.generations[slot as usize];
+                    sim.push(event.at + after, Kind::Abandon, slot, generation, 0);
+                }
                 sim.drive(slot);
                 let next =
                     generator.next_arrival(&params.traffic.arrival, event.at, params.duration);
@@ -280,7 +290,7 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
                 let (_, command) = params.operator[event.slot as usize];
                 sim.router.apply(command, event.at);
             }
-            Kind::AttemptDone | Kind::FirstToken | Kind::Timer => {
+            Kind::AttemptDone | Kind::FirstToken | Kind::Timer | Kind::Abandon => {
                 if sim.generations.get(event.slot as usize) != Some(&event.generation) {
                     continue; // the request already finished
                 }
@@ -332,12 +342,25 @@ impl<O: Observer> Sim<'_, O> {
         };
         match event.kind {
             Kind::FirstToken => {
-                if r.first_token.is_none() {
+                let attempt = AttemptId(event.attempt);
+                if r.pending[usize::from(event.attempt)].is_none() {
+                    return; // cancelled before its first token
+                }
+                let cancelled = self.router.first_token(&mut r.plan, attempt, now);
+                if r.plan.committed() == Some(attempt) && r.first_token.is_none() {
                     r.first_token = Some(now);
                 }
-                self.router
-                    .first_token(&mut r.plan, AttemptId(event.attempt));
+                // The core cancelled the others: their events no longer count.
+                for other in cancelled.iter() {
+                    r.pending[usize::from(other.0)] = None;
+                }
                 return;
+            }
+            Kind::Abandon => {
+                for p in &mut r.pending {
+                    *p = None;
+                }
+                self.router.abandon(&mut r.plan, now);
             }
             Kind::AttemptDone => {
                 let Some(p) = r.pending[usize::from(event.attempt)].take() else {
@@ -376,20 +399,12 @@ impl<O: Observer> Sim<'_, O> {
                 Action::Send {
                     attempt,
                     target,
-                    timeout,
-                    first_token_timeout,
+                    timeouts,
                     ..
                 } => {
                     let (prompt, max_tokens) = r.plan.traits();
                     let stream = r.stream;
-                    let pending = self.attempt(
-                        target,
-                        prompt,
-                        max_tokens,
-                        stream,
-                        timeout,
-                        first_token_timeout,
-                    );
+                    let pending = self.attempt(target, prompt, max_tokens, stream, timeouts);
                     let generation = self.generations[slot as usize];
                     let Some(r) = self.slots[slot as usize].as_mut() else {
                         return;
@@ -426,8 +441,7 @@ impl<O: Observer> Sim<'_, O> {
         prompt_tokens: u32,
         max_tokens: u32,
         stream: bool,
-        timeout: Duration,
-        first_token_timeout: Option<Duration>,
+        timeouts: Timeouts,
     ) -> Pending {
         let now = self.now;
         let p = self.target_provider[target.index()];
@@ -448,86 +462,11 @@ impl<O: Observer> Sim<'_, O> {
             stream,
         };
         let answer = self.models[p].respond(&request, now, &mut self.provider_rngs[p]);
-        let ttft_limit = first_token_timeout.map_or(timeout, |f| f.min(timeout));
-        let fail = |kind: ErrorKind, after: Duration, retry_after| Pending {
-            report: AttemptReport::new(Outcome::Error { kind, retry_after }, after),
-            first_token_at: None,
-            cost: 0.0,
-        };
-        let mut pending = match answer.verdict {
-            Verdict::Error {
-                kind, retry_after, ..
-            } => fail(kind, net.min(ttft_limit), retry_after),
-            Verdict::Reset => fail(ErrorKind::ConnectFailed, net.min(ttft_limit), None),
-            Verdict::Hang => fail(ErrorKind::Timeout, ttft_limit, None),
-            Verdict::MalformedJson => fail(ErrorKind::MalformedResponse, net.min(ttft_limit), None),
-            Verdict::Reply(reply) => {
-                let first = reply.first_token + net;
-                let total = reply.total() + net;
-                let token_at = |n: u32| first + reply.token_interval.saturating_mul(u64::from(n));
-                // Non-streaming replies show their first token with the whole body.
-                let visible_first = if stream { first } else { total };
-                if visible_first > ttft_limit && (stream || first > ttft_limit) {
-                    fail(ErrorKind::Timeout, ttft_limit, None)
-                } else {
-                    let usage_out = reply.output_tokens;
-                    let delivered = |n: u32, kind: ErrorKind, at: Duration| Pending {
-                        report: AttemptReport {
-                            first_token: Some(first),
-                            completion_tokens: n,
-                            prompt_tokens: reply.prompt_tokens,
-                            delivered_tokens: true,
-                            ..AttemptReport::new(Outcome::error(kind), at)
-                        },
-                        first_token_at: Some(now + first),
-                        cost: 0.0,
-                    };
-                    let fault = if stream { reply.stream_fault } else { None };
-                    match fault {
-                        Some(StreamFault::Cut { after_tokens: 0 }) => {
-                            fail(ErrorKind::StreamInterrupted, first, None)
-                        }
-                        Some(StreamFault::MalformedChunk { after_tokens: 0 }) => {
-                            fail(ErrorKind::MalformedResponse, first, None)
-                        }
-                        Some(StreamFault::Stall {
-                            after_tokens: 0, ..
-                        }) => fail(ErrorKind::Timeout, ttft_limit, None),
-                        Some(StreamFault::Cut { after_tokens: n })
-                        | Some(StreamFault::MalformedChunk { after_tokens: n })
-                            if n < usage_out =>
-                        {
-                            delivered(n, ErrorKind::StreamInterrupted, token_at(n).min(timeout))
-                        }
-                        Some(StreamFault::Stall {
-                            after_tokens: n, ..
-                        }) if n < usage_out => delivered(n, ErrorKind::StreamInterrupted, timeout),
-                        Some(StreamFault::MissingDone) => {
-                            delivered(usage_out, ErrorKind::StreamInterrupted, total.min(timeout))
-                        }
-                        _ if total > timeout => {
-                            if stream {
-                                delivered(usage_out, ErrorKind::StreamInterrupted, timeout)
-                            } else {
-                                fail(ErrorKind::Timeout, timeout, None)
-                            }
-                        }
-                        _ => Pending {
-                            report: AttemptReport {
-                                outcome: Outcome::Success,
-                                latency: total,
-                                first_token: Some(visible_first),
-                                prompt_tokens: reply.prompt_tokens,
-                                completion_tokens: usage_out,
-                                delivered_tokens: stream,
-                            },
-                            first_token_at: Some(now + visible_first),
-                            cost: 0.0,
-                        },
-                    }
-                }
-            }
-        };
+        // Gemini's finish reason comes in its last chunk: without it, its stream is cut.
+        let finish_ends_stream =
+            self.params.providers[p].profile.dialect != switchyard_core::dialect::Dialect::Gemini;
+        let mut pending = outcome(answer.verdict, stream, net, timeouts, finish_ends_stream);
+        pending.first_token_at = pending.first_token_at.map(|ft| now + ft.since_start());
         pending.cost = t.price.cost(switchyard_core::request::Usage {
             prompt_tokens: pending.report.prompt_tokens,
             completion_tokens: pending.report.completion_tokens,
@@ -583,15 +522,9 @@ impl<O: Observer> Sim<'_, O> {
         let Some(mut r) = self.slots[slot as usize].take() else {
             return;
         };
-        // Attempts still in flight lost (a hedge): cancel them now.
-        for (i, p) in r.pending.iter_mut().enumerate() {
-            if p.take().is_some() {
-                let sent_at = r.plan.history().nth(i).map_or(now, |a| a.started);
-                let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(sent_at));
-                self.router
-                    .record(&mut r.plan, AttemptId(i as u8), report, now);
-            }
-        }
+        // Attempts still in flight lost (a hedge): the core cancels them; the outcome stands.
+        r.pending = [None; MAX_ATTEMPTS];
+        self.router.abandon(&mut r.plan, now);
         // The attempts, on the stack: nothing is allocated per request.
         let blank = AttemptRecord {
             target: TargetId::new(0),
@@ -620,6 +553,146 @@ impl<O: Observer> Sim<'_, O> {
         });
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free.push(slot);
+    }
+}
+
+/// How an attempt ends, from the fake's verdict, under the attempt's timeouts (the same rules
+/// as the live driver's). Times are from the send; `first_token_at` is too (as an `Instant`
+/// offset from zero), until the caller shifts it.
+fn outcome(
+    verdict: Verdict,
+    stream: bool,
+    net: Duration,
+    timeouts: Timeouts,
+    finish_ends_stream: bool,
+) -> Pending {
+    let bound = timeouts.first;
+    let fail = |kind: ErrorKind, after: Duration, retry_after| Pending {
+        report: AttemptReport::new(Outcome::Error { kind, retry_after }, after),
+        first_token_at: None,
+        cost: 0.0,
+    };
+    let reply = match verdict {
+        Verdict::Error {
+            kind, retry_after, ..
+        } => return fail(kind, net.min(bound), retry_after),
+        Verdict::Reset => return fail(ErrorKind::ConnectFailed, net.min(bound), None),
+        Verdict::Hang => return fail(ErrorKind::Timeout, bound, None),
+        Verdict::MalformedJson => return fail(ErrorKind::MalformedResponse, net.min(bound), None),
+        Verdict::Reply(reply) => reply,
+    };
+    let first = reply.first_token + net;
+    let total = reply.total() + net;
+    let at = |d: Duration| Some(Instant::ZERO + d);
+    if !stream {
+        // A whole reply: headers and body come together, bounded by the attempt's timeout.
+        if total > bound {
+            return fail(ErrorKind::Timeout, bound, None);
+        }
+        return Pending {
+            report: AttemptReport {
+                outcome: Outcome::Success,
+                latency: total,
+                first_token: Some(total),
+                prompt_tokens: reply.prompt_tokens,
+                completion_tokens: reply.output_tokens,
+                delivered_tokens: false,
+                usage_missing: false,
+            },
+            first_token_at: at(total),
+            cost: 0.0,
+        };
+    }
+    if first > bound {
+        return fail(ErrorKind::Timeout, bound, None);
+    }
+    let token_at = |n: u32| first + reply.token_interval.saturating_mul(u64::from(n));
+    // After the first token: an idle gap longer than `idle`, or the whole stream past
+    // `total`, ends it as interrupted, with what was delivered by then.
+    let idle = timeouts.idle.unwrap_or(Duration::MAX);
+    let cap = timeouts.total.unwrap_or(Duration::MAX);
+    let delivered = |n: u32, end: Duration| {
+        let (n, end) = if end > cap {
+            let by_cap = if reply.token_interval == Duration::ZERO {
+                n
+            } else {
+                let since_first = cap - first;
+                u32::try_from(since_first.as_nanos() / reply.token_interval.as_nanos())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(1)
+                    .min(n)
+            };
+            (by_cap, cap)
+        } else {
+            (n, end)
+        };
+        Pending {
+            report: AttemptReport {
+                first_token: Some(first),
+                completion_tokens: n,
+                prompt_tokens: reply.prompt_tokens,
+                delivered_tokens: true,
+                ..AttemptReport::new(Outcome::error(ErrorKind::StreamInterrupted), end)
+            },
+            first_token_at: at(first),
+            cost: 0.0,
+        }
+    };
+    let out = reply.output_tokens;
+    if reply.token_interval > idle && out > 1 {
+        return delivered(1, first + idle);
+    }
+    match reply.stream_fault {
+        Some(StreamFault::Cut { after_tokens: 0 }) => {
+            return fail(ErrorKind::StreamInterrupted, first, None);
+        }
+        Some(StreamFault::MalformedChunk { after_tokens: 0 }) => {
+            return fail(ErrorKind::MalformedResponse, first, None);
+        }
+        Some(StreamFault::Stall {
+            after_tokens: 0,
+            stall,
+        }) => {
+            // Silence before any token: the first-token timeout, or the drop, whichever first.
+            return if first + stall < bound {
+                fail(ErrorKind::StreamInterrupted, first + stall, None)
+            } else {
+                fail(ErrorKind::Timeout, bound, None)
+            };
+        }
+        Some(StreamFault::Cut { after_tokens: n })
+        | Some(StreamFault::MalformedChunk { after_tokens: n })
+            if n < out =>
+        {
+            return delivered(n, token_at(n));
+        }
+        Some(StreamFault::Stall {
+            after_tokens: n,
+            stall,
+        }) if n < out => {
+            return delivered(n, token_at(n) + stall.min(idle));
+        }
+        // A clean end after the finish reason is complete, with or without `[DONE]`.
+        Some(StreamFault::MissingDone) if !finish_ends_stream => {
+            return delivered(out, total);
+        }
+        Some(_) | None => {}
+    }
+    if total > cap {
+        return delivered(out, total);
+    }
+    Pending {
+        report: AttemptReport {
+            outcome: Outcome::Success,
+            latency: total,
+            first_token: Some(first),
+            prompt_tokens: reply.prompt_tokens,
+            completion_tokens: out,
+            delivered_tokens: true,
+            usage_missing: false,
+        },
+        first_token_at: at(first),
+        cost: 0.0,
     }
 }
 

@@ -18,6 +18,7 @@ fn params(routes: &str, faults_a: &str, rate: f64, secs: u64) -> SimParams {
          routes:\n{routes}plan: {{ max_attempts: 3, attempt_timeout: 10s, deadline: 30s }}\n"
     );
     let class = |name: &str, weight: f64, stream: f64| ClassParams {
+        abandon_after: None,
         name: name.into(),
         weight,
         route: "r".into(),

@@ -74,6 +74,8 @@ pub struct ClassParams {
     /// Share of its requests that stream.
     pub stream: f64,
     pub needs: Capabilities,
+    /// Callers give up (disconnect) on a request still running this long after its start.
+    pub abandon_after: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -170,6 +172,7 @@ mod tests {
 
     fn traffic() -> TrafficParams {
         let class = |name: &str, weight| ClassParams {
+            abandon_after: None,
             name: name.into(),
             weight,
             route: name.into(),

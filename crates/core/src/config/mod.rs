@@ -238,10 +238,21 @@ pub struct RuleMatchConfig {
 pub struct PlanConfig {
     /// Attempts per request, the first included (1..=8); default 3.
     pub max_attempts: Option<u32>,
-    /// Longest single attempt; default 60s.
+    /// Longest non-streaming attempt, the whole reply; default 60s. Also a streaming
+    /// attempt's wait for its first token unless `first_token_timeout` is set.
     pub attempt_timeout: Option<Duration>,
-    /// Longest wait for an attempt's first token; default none.
+    /// Longest a streaming attempt waits for its first token; default `attempt_timeout`.
     pub first_token_timeout: Option<Duration>,
+    /// Longest gap between two chunks of a stream after its first token; default 30s.
+    pub idle_timeout: Option<Duration>,
+    /// Longest a whole stream may last from its send; default none (only `idle_timeout`).
+    pub stream_timeout: Option<Duration>,
+    /// The longest a provider's Retry-After or rate-limit reset is taken to mean, for parking,
+    /// same-target retries and breaker cooldowns (which `open_max` also caps); default 20s.
+    pub retry_after_max: Option<Duration>,
+    /// The longest a request waits for a parked target (or a same-target Retry-After) before
+    /// it fails fast with `rate_limited` and a Retry-After for the caller; default 2s.
+    pub park_wait_max: Option<Duration>,
     /// Overall limit per request, retries and fallbacks included; default 2m.
     pub deadline: Option<Duration>,
     /// First backoff before retrying the same target; default 100ms.

@@ -198,6 +198,21 @@ impl PlanConfig {
                 .first_token_timeout
                 .map(|t| positive("plan.first_token_timeout".into(), Some(t), t))
                 .transpose()?,
+            idle_timeout: Some(positive(
+                "plan.idle_timeout".into(),
+                self.idle_timeout,
+                d.idle_timeout.unwrap_or(Duration::from_secs(30)),
+            )?),
+            stream_timeout: self
+                .stream_timeout
+                .map(|t| positive("plan.stream_timeout".into(), Some(t), t))
+                .transpose()?,
+            retry_after_max: positive(
+                "plan.retry_after_max".into(),
+                self.retry_after_max,
+                d.retry_after_max,
+            )?,
+            park_wait_max: self.park_wait_max.unwrap_or(d.park_wait_max),
             deadline: positive("plan.deadline".into(), self.deadline, d.deadline)?,
             backoff_base,
             backoff_max,

@@ -12,10 +12,16 @@
 //!    at `open_max`, or the provider's Retry-After when that is longer.
 //! 3. HalfOpen → Recovering: `probe_successes` probes succeeded. At most `probes` probes are
 //!    in flight at once; other requests see the target as unavailable.
-//! 4. HalfOpen → Open: a probe failed; `reopens` grows, so the next cooldown is longer.
+//! 4. HalfOpen → Open: a probe failed, or its lease ran out (a probe unreported after its
+//!    attempt's timeout counts as failed, so a lost probe cannot wedge the breaker half-open);
+//!    `reopens` grows, so the next cooldown is longer (capped at `open_max`).
 //! 5. Recovering → Closed: `recovery` elapsed without a failure. Meanwhile the target's share
 //!    of traffic ramps linearly from `recovery_start_share` to 1.
 //! 6. Recovering → Open: a failure while recovering; `reopens` grows.
+//!
+//! Probes carry a [`ProbeTicket`]: the half-open period's generation and a lease. A report
+//! from a probe of an earlier half-open period (a stale ticket) is taken as an ordinary call,
+//! never as this period's probe.
 //!
 //! Manual modes set by an operator win over all of this: `ForcedOpen` admits nothing,
 //! `Disabled` admits everything and tracks nothing, `MetricsOnly` runs the automaton and
@@ -41,7 +47,8 @@ pub struct BreakerParams {
     pub min_calls: u32,
     /// First cooldown.
     pub open_for: Duration,
-    /// Longest cooldown.
+    /// Longest cooldown, whatever the number of re-opens or the provider's Retry-After: a
+    /// provider that recovers is probed again at most this long after its recovery.
     pub open_max: Duration,
     /// Probes allowed in flight at once while half-open (≥ 1).
     pub probes: u32,
@@ -63,7 +70,7 @@ impl Default for BreakerParams {
             window: Duration::from_secs(30),
             min_calls: 20,
             open_for: Duration::from_secs(5),
-            open_max: Duration::from_secs(120),
+            open_max: Duration::from_secs(20),
             probes: 1,
             probe_successes: 3,
             recovery: Duration::from_secs(30),
@@ -121,6 +128,8 @@ pub enum TransitionReason {
     CooldownElapsed,
     ProbesSucceeded,
     ProbeFailed,
+    /// A probe's lease ran out before it reported.
+    ProbeExpired,
     RecoveryComplete,
     FailedWhileRecovering,
 }
@@ -134,6 +143,7 @@ impl TransitionReason {
             TransitionReason::CooldownElapsed => "cooldown_elapsed",
             TransitionReason::ProbesSucceeded => "probes_succeeded",
             TransitionReason::ProbeFailed => "probe_failed",
+            TransitionReason::ProbeExpired => "probe_expired",
             TransitionReason::RecoveryComplete => "recovery_complete",
             TransitionReason::FailedWhileRecovering => "failed_while_recovering",
         }
@@ -169,6 +179,20 @@ pub enum Admission {
     Probe,
 }
 
+/// Identifies one half-open probe: which half-open period it belongs to, and its lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeTicket {
+    generation: u32,
+    lease: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Lease {
+    id: u32,
+    /// When the probe counts as failed if it has not reported.
+    expires: Instant,
+}
+
 #[derive(Clone, Debug)]
 pub struct Breaker {
     params: BreakerParams,
@@ -177,7 +201,11 @@ pub struct Breaker {
     window: Window,
     consecutive: u32,
     reopens: u32,
-    probes_in_flight: u32,
+    /// Probes out in the current half-open period (at most `probes`).
+    leases: Vec<Lease>,
+    /// Counts half-open periods, so a probe from an earlier one is recognised.
+    generation: u32,
+    next_lease: u32,
     probe_successes: u32,
 }
 
@@ -190,7 +218,9 @@ impl Breaker {
             state: BreakerState::Closed,
             consecutive: 0,
             reopens: 0,
-            probes_in_flight: 0,
+            leases: Vec::new(),
+            generation: 0,
+            next_lease: 0,
             probe_successes: 0,
         }
     }
@@ -202,19 +232,30 @@ impl Breaker {
         self.mode
     }
     pub fn probes_in_flight(&self) -> u32 {
-        self.probes_in_flight
+        self.leases.len() as u32
     }
     pub fn params(&self) -> &BreakerParams {
         &self.params
     }
 
-    /// Applies time-driven transitions (2 and 5) due at `now`.
+    /// Applies the next time-driven transition (2, 4 on an expired lease, or 5) due at `now`.
+    /// Call it until it returns `None`: a late poll may find two due (4, then 2).
     pub fn poll(&mut self, now: Instant) -> Option<Transition> {
+        if self.mode == BreakerMode::Disabled {
+            return None;
+        }
         match self.state {
             BreakerState::Open { until } if now >= until => {
-                self.probes_in_flight = 0;
+                self.leases.clear();
                 self.probe_successes = 0;
+                self.generation = self.generation.wrapping_add(1);
                 Some(self.go(BreakerState::HalfOpen, TransitionReason::CooldownElapsed))
+            }
+            BreakerState::HalfOpen if self.leases.iter().any(|l| now >= l.expires) => {
+                // Opened as of the moment the lease ran out, however late this poll is.
+                let expired = self.leases.iter().map(|l| l.expires).min().unwrap_or(now);
+                self.reopens = self.reopens.saturating_add(1);
+                Some(self.open(expired, TransitionReason::ProbeExpired, None))
             }
             BreakerState::Recovering { since }
                 if now.saturating_since(since) >= self.params.recovery =>
@@ -240,7 +281,7 @@ impl Breaker {
         match self.state {
             BreakerState::Closed => Admission::Allowed { share: 1.0 },
             BreakerState::Open { .. } => Admission::Denied,
-            BreakerState::HalfOpen if self.probes_in_flight < self.params.probes => {
+            BreakerState::HalfOpen if self.probes_in_flight() < self.params.probes => {
                 Admission::Probe
             }
             BreakerState::HalfOpen => Admission::Denied,
@@ -257,46 +298,86 @@ impl Breaker {
         start + (1.0 - start) * progress
     }
 
-    /// A probe was sent (after `admission` said `Probe`).
-    pub fn probe_started(&mut self) {
-        self.probes_in_flight += 1;
+    /// A probe was sent (after `admission` said `Probe`). Unless it reports within `lease`, it
+    /// counts as failed (see `poll`).
+    pub fn probe_started(&mut self, now: Instant, lease: Duration) -> ProbeTicket {
+        let id = self.next_lease;
+        self.next_lease = self.next_lease.wrapping_add(1);
+        self.leases.push(Lease {
+            id,
+            expires: now + lease,
+        });
+        ProbeTicket {
+            generation: self.generation,
+            lease: id,
+        }
     }
 
-    /// Folds in the result of an attempt. `probe` says whether it was admitted as a probe;
-    /// `retry_after` is the provider's hint, which lengthens a cooldown.
+    /// The probe is a stream that delivered its first token: the target answers, and the
+    /// stream may run for long, so its lease no longer expires (its report still comes).
+    pub fn probe_answered(&mut self, ticket: ProbeTicket) {
+        if ticket.generation == self.generation
+            && let Some(l) = self.leases.iter_mut().find(|l| l.id == ticket.lease)
+        {
+            l.expires = Instant::MAX;
+        }
+    }
+
+    /// Ends the lease of `ticket`; true when it was a live probe of this half-open period.
+    fn release(&mut self, ticket: Option<ProbeTicket>) -> bool {
+        let Some(t) = ticket else {
+            return false;
+        };
+        if t.generation != self.generation || self.state != BreakerState::HalfOpen {
+            return false;
+        }
+        match self.leases.iter().position(|l| l.id == t.lease) {
+            Some(i) => {
+                self.leases.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Folds in the result of an attempt. `probe` is the ticket it got if it was admitted as
+    /// a probe; `retry_after` is the provider's hint, which lengthens a cooldown (up to
+    /// `open_max`).
     pub fn record(
         &mut self,
         now: Instant,
         verdict: Verdict,
         slow: bool,
-        probe: bool,
+        probe: Option<ProbeTicket>,
         retry_after: Option<Duration>,
     ) -> Option<Transition> {
         if self.mode == BreakerMode::Disabled {
             return None;
         }
-        if probe && self.state == BreakerState::HalfOpen {
-            self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
-        }
+        let probe = self.release(probe);
         let failed = match verdict {
             Verdict::Neutral => return None,
             Verdict::Failure => true,
             Verdict::Success => false,
         };
         self.window.record(now, failed, slow);
-        self.consecutive = if failed { self.consecutive + 1 } else { 0 };
+        self.consecutive = if failed {
+            self.consecutive.saturating_add(1)
+        } else {
+            0
+        };
         match (self.state, failed) {
             (BreakerState::Closed, _) if slow || failed => self
                 .trip_reason(now)
                 .map(|reason| self.open(now, reason, retry_after)),
             (BreakerState::HalfOpen, true) if probe => {
-                self.reopens += 1;
+                self.reopens = self.reopens.saturating_add(1);
                 Some(self.open(now, TransitionReason::ProbeFailed, retry_after))
             }
             (BreakerState::HalfOpen, false) if probe => {
-                self.probe_successes += 1;
+                self.probe_successes = self.probe_successes.saturating_add(1);
                 (self.probe_successes >= self.params.probe_successes).then(|| {
-                    self.probes_in_flight = 0;
+                    self.leases.clear();
                     self.go(
                         BreakerState::Recovering { since: now },
                         TransitionReason::ProbesSucceeded,
@@ -304,7 +385,7 @@ impl Breaker {
                 })
             }
             (BreakerState::Recovering { .. }, true) => {
-                self.reopens += 1;
+                self.reopens = self.reopens.saturating_add(1);
                 Some(self.open(now, TransitionReason::FailedWhileRecovering, retry_after))
             }
             _ => None,
@@ -330,15 +411,13 @@ impl Breaker {
         }
     }
 
-    /// The cooldown for the current number of re-opens.
+    /// The cooldown for the current number of re-opens: `open_for · 2^reopens`, or the
+    /// provider's Retry-After when longer, never more than `open_max`.
     pub fn cooldown(&self, retry_after: Option<Duration>) -> Duration {
         let factor = 1u64 << self.reopens.min(20);
-        let grown = self
-            .params
-            .open_for
-            .saturating_mul(factor)
-            .min(self.params.open_max);
-        grown.max(retry_after.unwrap_or(Duration::ZERO))
+        let max = self.params.open_max.max(self.params.open_for);
+        let grown = self.params.open_for.saturating_mul(factor).min(max);
+        grown.max(retry_after.unwrap_or(Duration::ZERO).min(max))
     }
 
     fn open(
@@ -349,7 +428,7 @@ impl Breaker {
     ) -> Transition {
         let until = now + self.cooldown(retry_after);
         self.consecutive = 0;
-        self.probes_in_flight = 0;
+        self.leases.clear();
         self.probe_successes = 0;
         self.go(BreakerState::Open { until }, reason)
     }

@@ -8,6 +8,9 @@ fn ms(m: u64) -> Instant {
     Instant::ZERO + Duration::from_millis(m)
 }
 
+/// How long a probe may stay unreported before it counts as failed.
+const LEASE: Duration = Duration::from_secs(60);
+
 fn params() -> BreakerParams {
     BreakerParams {
         consecutive_failures: 3,
@@ -26,11 +29,11 @@ fn params() -> BreakerParams {
 }
 
 fn fail(b: &mut Breaker, now: Instant) -> Option<Transition> {
-    b.record(now, Verdict::Failure, false, false, None)
+    b.record(now, Verdict::Failure, false, None, None)
 }
 
 fn ok(b: &mut Breaker, now: Instant) -> Option<Transition> {
-    b.record(now, Verdict::Success, false, false, None)
+    b.record(now, Verdict::Success, false, None, None)
 }
 
 /// Drives a fresh breaker to Open at t=0 by consecutive failures.
@@ -96,16 +99,13 @@ fn t1_slow_calls_trip() {
     p.consecutive_failures = 0;
     let mut b = Breaker::new(p);
     for _ in 0..4 {
-        assert_eq!(
-            b.record(secs(1), Verdict::Success, false, false, None),
-            None
-        );
+        assert_eq!(b.record(secs(1), Verdict::Success, false, None, None), None);
     }
     for _ in 0..5 {
-        assert_eq!(b.record(secs(1), Verdict::Success, true, false, None), None);
+        assert_eq!(b.record(secs(1), Verdict::Success, true, None, None), None);
     }
     let t = b
-        .record(secs(1), Verdict::Success, true, false, None)
+        .record(secs(1), Verdict::Success, true, None, None)
         .unwrap();
     assert_eq!(t.reason, TransitionReason::SlowCalls);
 }
@@ -114,10 +114,7 @@ fn t1_slow_calls_trip() {
 fn neutral_outcomes_do_not_count() {
     let mut b = Breaker::new(params());
     for _ in 0..100 {
-        assert_eq!(
-            b.record(secs(0), Verdict::Neutral, false, false, None),
-            None
-        );
+        assert_eq!(b.record(secs(0), Verdict::Neutral, false, None, None), None);
     }
     assert_eq!(b.state(), BreakerState::Closed);
 }
@@ -138,16 +135,19 @@ fn half_open_admits_a_bounded_number_of_probes() {
     let mut b = opened();
     b.poll(secs(5));
     assert_eq!(b.admission(secs(5)), Admission::Probe);
-    b.probe_started();
+    let p = b.probe_started(secs(5), LEASE);
     assert_eq!(b.admission(secs(5)), Admission::Probe);
-    b.probe_started();
+    b.probe_started(secs(5), LEASE);
     assert_eq!(
         b.admission(secs(5)),
         Admission::Denied,
         "two probes in flight"
     );
     // One probe comes back fine: a slot frees up.
-    assert_eq!(b.record(secs(6), Verdict::Success, false, true, None), None);
+    assert_eq!(
+        b.record(secs(6), Verdict::Success, false, Some(p), None),
+        None
+    );
     assert_eq!(b.admission(secs(6)), Admission::Probe);
 }
 
@@ -155,11 +155,14 @@ fn half_open_admits_a_bounded_number_of_probes() {
 fn t3_probes_succeed_into_recovering_and_t5_ramp_completes() {
     let mut b = opened();
     b.poll(secs(5));
-    b.probe_started();
-    b.probe_started();
-    assert_eq!(b.record(secs(6), Verdict::Success, false, true, None), None);
+    let p1 = b.probe_started(secs(5), LEASE);
+    let p2 = b.probe_started(secs(5), LEASE);
+    assert_eq!(
+        b.record(secs(6), Verdict::Success, false, Some(p1), None),
+        None
+    );
     let t = b
-        .record(secs(6), Verdict::Success, false, true, None)
+        .record(secs(6), Verdict::Success, false, Some(p2), None)
         .unwrap();
     assert_eq!(t.to, BreakerState::Recovering { since: secs(6) });
     assert_eq!(t.reason, TransitionReason::ProbesSucceeded);
@@ -192,8 +195,10 @@ fn t4_probe_failure_reopens_with_a_longer_cooldown_up_to_the_cap() {
         now = until;
         b.poll(now);
         assert_eq!(b.admission(now), Admission::Probe);
-        b.probe_started();
-        let t = b.record(now, Verdict::Failure, false, true, None).unwrap();
+        let p = b.probe_started(now, LEASE);
+        let t = b
+            .record(now, Verdict::Failure, false, Some(p), None)
+            .unwrap();
         assert_eq!(t.reason, TransitionReason::ProbeFailed);
     }
     assert_eq!(
@@ -213,11 +218,11 @@ fn retry_after_lengthens_the_cooldown() {
             secs(0),
             Verdict::Failure,
             false,
-            false,
-            Some(Duration::from_secs(60)),
+            None,
+            Some(Duration::from_secs(25)),
         )
         .unwrap();
-    assert_eq!(t.to, BreakerState::Open { until: secs(60) });
+    assert_eq!(t.to, BreakerState::Open { until: secs(25) });
     // A shorter hint does not shorten it.
     assert_eq!(
         b.cooldown(Some(Duration::from_secs(1))),
@@ -230,8 +235,8 @@ fn t6_failure_while_recovering_reopens() {
     let mut b = opened();
     b.poll(secs(5));
     for _ in 0..2 {
-        b.probe_started();
-        b.record(secs(5), Verdict::Success, false, true, None);
+        let p = b.probe_started(secs(5), LEASE);
+        b.record(secs(5), Verdict::Success, false, Some(p), None);
     }
     assert!(matches!(b.state(), BreakerState::Recovering { .. }));
     let t = fail(&mut b, secs(7)).unwrap();
@@ -268,6 +273,80 @@ fn manual_modes_win() {
         (b.mode(), b.state()),
         (BreakerMode::Automatic, BreakerState::Closed)
     );
+}
+
+#[test]
+fn t4_a_probe_that_never_reports_counts_as_failed_when_its_lease_runs_out() {
+    let mut b = opened();
+    b.poll(secs(5));
+    let _lost = b.probe_started(secs(5), Duration::from_secs(3));
+    b.probe_started(secs(5), Duration::from_secs(3));
+    assert_eq!(b.admission(secs(6)), Admission::Denied, "both slots taken");
+    assert_eq!(b.poll(secs(7)), None, "leases still running");
+    let t = b.poll(secs(8)).unwrap();
+    assert_eq!(t.reason, TransitionReason::ProbeExpired);
+    assert_eq!(
+        t.to,
+        BreakerState::Open { until: secs(18) },
+        "a failed probe: the second cooldown, 10 s"
+    );
+    assert_eq!(b.probes_in_flight(), 0);
+    // The breaker is not wedged: after the cooldown it probes again.
+    b.poll(secs(18));
+    assert_eq!(b.admission(secs(18)), Admission::Probe);
+}
+
+#[test]
+fn an_answered_probe_stream_keeps_its_lease() {
+    let mut b = opened();
+    b.poll(secs(5));
+    let p = b.probe_started(secs(5), Duration::from_secs(3));
+    b.probe_answered(p);
+    assert_eq!(b.poll(secs(100)), None, "a long stream is not a lost probe");
+    assert_eq!(b.probes_in_flight(), 1);
+    assert_eq!(
+        b.record(secs(100), Verdict::Success, false, Some(p), None),
+        None
+    );
+    assert_eq!(b.probes_in_flight(), 0);
+}
+
+#[test]
+fn a_probe_from_an_earlier_half_open_period_is_not_this_periods_probe() {
+    let mut b = opened();
+    b.poll(secs(5));
+    let stale = b.probe_started(secs(5), LEASE);
+    let p = b.probe_started(secs(5), LEASE);
+    // The second probe fails: open again, then half-open again at 15 s.
+    b.record(secs(5), Verdict::Failure, false, Some(p), None);
+    b.poll(secs(15));
+    assert_eq!(b.state(), BreakerState::HalfOpen);
+    let fresh = b.probe_started(secs(15), LEASE);
+    // The stale probe reports success twice over: it neither frees a slot nor counts
+    // towards `probe_successes`.
+    b.record(secs(16), Verdict::Success, false, Some(stale), None);
+    b.record(secs(16), Verdict::Success, false, Some(stale), None);
+    assert_eq!(b.state(), BreakerState::HalfOpen);
+    assert_eq!(b.probes_in_flight(), 1, "the fresh probe is still out");
+    b.record(secs(16), Verdict::Success, false, Some(fresh), None);
+    assert_eq!(b.probes_in_flight(), 0);
+}
+
+#[test]
+fn retry_after_never_stretches_a_cooldown_past_open_max() {
+    let mut b = Breaker::new(params());
+    fail(&mut b, secs(0));
+    fail(&mut b, secs(0));
+    let t = b
+        .record(
+            secs(0),
+            Verdict::Failure,
+            false,
+            None,
+            Some(Duration::from_secs(3600)),
+        )
+        .unwrap();
+    assert_eq!(t.to, BreakerState::Open { until: secs(30) });
 }
 
 mod props {
@@ -307,33 +386,31 @@ mod props {
         ) {
             let mut b = Breaker::new(BreakerParams { probes, ..params() });
             let mut now = Instant::ZERO;
-            let mut in_flight = 0u32;
+            let mut in_flight: Vec<ProbeTicket> = Vec::new();
             for s in steps {
                 b.poll(now);
                 match s {
                     Step::Admit => {
                         if b.admission(now) == Admission::Probe {
-                            b.probe_started();
-                            in_flight += 1;
+                            in_flight.push(b.probe_started(now, LEASE));
                         }
                     }
-                    Step::ProbeDone(ok) if in_flight > 0 => {
-                        in_flight -= 1;
-                        let v = if ok { Verdict::Success } else { Verdict::Failure };
-                        b.record(now, v, false, true, None);
+                    Step::ProbeDone(ok) => {
+                        // Tickets of earlier half-open periods report too: they are stale.
+                        if let Some(p) = in_flight.pop() {
+                            let v = if ok { Verdict::Success } else { Verdict::Failure };
+                            b.record(now, v, false, Some(p), None);
+                        }
                     }
-                    Step::ProbeDone(_) => {}
                     Step::CallDone(ok) => {
                         let v = if ok { Verdict::Success } else { Verdict::Failure };
-                        b.record(now, v, false, false, None);
+                        b.record(now, v, false, None, None);
                     }
                     Step::Tick(ms) => now += Duration::from_millis(ms),
                 }
                 prop_assert!(b.probes_in_flight() <= probes, "{} > {probes}", b.probes_in_flight());
                 if b.state() != BreakerState::HalfOpen {
                     prop_assert_eq!(b.probes_in_flight(), 0);
-                    // Probes from an earlier half-open phase no longer count.
-                    in_flight = 0;
                 }
             }
         }

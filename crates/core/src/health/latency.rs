@@ -6,6 +6,11 @@
 //! observed as a *penalty* latency: a target that fails fast must never look fastest.
 //! The cost a policy compares is the estimate times (in-flight + 1), which spreads load away
 //! from a target already holding many requests.
+//!
+//! The estimate also decays when it is *read* (towards zero, with the same time constant, as
+//! Finagle's peak EWMA does): a target that lost every comparison after one failure gets no
+//! new samples, so without this its penalty would stand for ever. With it, a target not
+//! heard from for a few time constants looks fast again, wins a pick, and is measured anew.
 
 use crate::time::{Duration, Instant};
 
@@ -54,14 +59,25 @@ impl PeakEwma {
         self.observe(params, now, params.failure_penalty);
     }
 
-    /// The current estimate (zero before any observation, so a new target gets tried).
+    /// The estimate as of the last observation (zero before any, so a new target gets tried).
     pub fn estimate(&self) -> Duration {
         Duration::from_nanos(self.estimate_nanos as u64)
     }
 
-    /// The load-aware cost policies compare.
-    pub fn cost(&self, in_flight: u32) -> f64 {
-        self.estimate_nanos * f64::from(in_flight + 1)
+    /// The estimate at `now`: the last one, decayed for the time since it was made.
+    pub fn estimate_at(&self, params: &LatencyParams, now: Instant) -> Duration {
+        Duration::from_nanos(self.decayed(params, now) as u64)
+    }
+
+    fn decayed(&self, params: &LatencyParams, now: Instant) -> f64 {
+        let elapsed = now.saturating_since(self.stamp).as_nanos() as f64;
+        let tau = params.decay.as_nanos().max(1) as f64;
+        self.estimate_nanos * (-elapsed / tau).exp()
+    }
+
+    /// The load-aware cost policies compare, at `now`.
+    pub fn cost(&self, params: &LatencyParams, now: Instant, in_flight: u32) -> f64 {
+        self.decayed(params, now) * (f64::from(in_flight) + 1.0)
     }
 }
 
@@ -99,6 +115,29 @@ mod tests {
         e.observe(&p, Instant::ZERO, Duration::from_millis(50));
         e.penalize(&p, Instant::ZERO);
         assert_eq!(e.estimate(), p.failure_penalty);
-        assert!(e.cost(1) > e.cost(0));
+        assert!(e.cost(&p, Instant::ZERO, 1) > e.cost(&p, Instant::ZERO, 0));
+    }
+
+    #[test]
+    fn a_penalty_decays_when_read_so_the_target_wins_again() {
+        let p = LatencyParams::default();
+        let mut failed = PeakEwma::default();
+        failed.penalize(&p, Instant::ZERO);
+        let mut healthy = PeakEwma::default();
+        let cost_at = |e: &PeakEwma, s: u64| e.cost(&p, Instant::ZERO + Duration::from_secs(s), 0);
+        // The healthy target keeps being measured at 300 ms; the failed one is not measured.
+        for s in 0..=60 {
+            healthy.observe(
+                &p,
+                Instant::ZERO + Duration::from_secs(s),
+                Duration::from_millis(300),
+            );
+        }
+        assert!(cost_at(&failed, 1) > cost_at(&healthy, 1));
+        assert!(
+            cost_at(&failed, 60) < cost_at(&healthy, 60),
+            "after six time constants the 5 s penalty reads {:?}",
+            failed.estimate_at(&p, Instant::ZERO + Duration::from_secs(60))
+        );
     }
 }

@@ -19,9 +19,30 @@
 //! streaming request fails over only until its first token reached the caller. With hedging,
 //! a second attempt goes to another target when the first has not produced a first token
 //! after `hedge_after`; the first reply wins and the driver cancels the other.
+//!
+//! Commit and abandon: the first attempt of a stream to yield a token is *committed*
+//! (`Router::first_token`): every other attempt is cancelled there and then, and from then on
+//! only the committed attempt decides the request. A caller that goes away ends the plan with
+//! `Router::abandon`: outstanding attempts are recorded `cancelled` and the request is counted
+//! once, as `abandoned`. No attempt is ever chosen to close a plan.
+//!
+//! Provider hints are bounded: a Retry-After (or a rate-limit reset) counts for at most
+//! `retry_after_max`; a same-target retry after an error that carried one waits for it; and a
+//! request waits for a parked target at most `park_wait_max`, else it fails fast with the
+//! time the caller should retry after (`Plan::retry_after`).
+//!
+//! Timeouts, the same in every driver:
+//! - a non-streaming attempt: `attempt_timeout` for the whole reply;
+//! - a streaming attempt, before its first token: `first_token_timeout` (default
+//!   `attempt_timeout`); after it: `idle_timeout` between chunks, and `stream_timeout` over
+//!   the whole stream when set;
+//! - the request's `deadline` bounds the time until an answer is committed (a whole reply, or
+//!   a stream's first token), every retry and fallback included; a committed stream is then
+//!   bounded by its idle and stream timeouts only.
 
 pub mod budget;
 
+use crate::health::breaker::ProbeTicket;
 use crate::id::{RouteId, TargetId};
 use crate::outcome::{AttemptRecord, ErrorKind, FinalOutcome, Outcome};
 use crate::request::Capabilities;
@@ -36,10 +57,20 @@ pub const MAX_ATTEMPTS: usize = 8;
 pub struct PlanParams {
     /// Attempts per request, first one included (1..=8).
     pub max_attempts: u32,
-    /// Longest one attempt may take.
+    /// Longest a non-streaming attempt may take (and, unless `first_token_timeout` is set, a
+    /// streaming attempt's wait for its first token).
     pub attempt_timeout: Duration,
-    /// Longest wait for an attempt's first token (streaming or not), if set.
+    /// Longest a streaming attempt may wait for its first token, if set.
     pub first_token_timeout: Option<Duration>,
+    /// Longest gap between two chunks of a stream after its first token, if set.
+    pub idle_timeout: Option<Duration>,
+    /// Longest a whole stream may take from its send, if set.
+    pub stream_timeout: Option<Duration>,
+    /// The longest a provider's Retry-After or rate-limit reset is taken to mean.
+    pub retry_after_max: Duration,
+    /// The longest a request waits for a parked target (or a same-target Retry-After) before
+    /// it fails fast.
+    pub park_wait_max: Duration,
     /// Overall limit for the request, every retry and fallback included.
     pub deadline: Duration,
     pub backoff_base: Duration,
@@ -54,6 +85,10 @@ impl Default for PlanParams {
             max_attempts: 3,
             attempt_timeout: Duration::from_secs(60),
             first_token_timeout: None,
+            idle_timeout: Some(Duration::from_secs(30)),
+            stream_timeout: None,
+            retry_after_max: Duration::from_secs(20),
+            park_wait_max: Duration::from_secs(2),
             deadline: Duration::from_secs(120),
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
@@ -66,16 +101,48 @@ impl Default for PlanParams {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AttemptId(pub u8);
 
+/// A set of a plan's attempts (the ones `Router::first_token` cancelled).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttemptSet(u8);
+
+impl AttemptSet {
+    pub const EMPTY: AttemptSet = AttemptSet(0);
+    pub(crate) fn insert(&mut self, a: AttemptId) {
+        self.0 |= 1u8.checked_shl(u32::from(a.0)).unwrap_or(0);
+    }
+    pub fn contains(self, a: AttemptId) -> bool {
+        self.0 & 1u8.checked_shl(u32::from(a.0)).unwrap_or(0) != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = AttemptId> {
+        (0..MAX_ATTEMPTS as u8)
+            .map(AttemptId)
+            .filter(move |&a| self.contains(a))
+    }
+}
+
+/// How long an attempt may take, by phase (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Non-streaming: the whole attempt. Streaming: until the first token. Already capped by
+    /// the request's deadline.
+    pub first: Duration,
+    /// Streaming, after the first token: the longest gap between chunks.
+    pub idle: Option<Duration>,
+    /// Streaming: the longest the whole stream may take from its send.
+    pub total: Option<Duration>,
+}
+
 /// What the driver should do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Send attempt `attempt` to `target`, giving up after `timeout` (already capped by the
-    /// deadline), or after `first_token_timeout` without a first token.
+    /// Send attempt `attempt` to `target`, within `timeouts`.
     Send {
         attempt: AttemptId,
         target: TargetId,
-        timeout: Duration,
-        first_token_timeout: Option<Duration>,
+        timeouts: Timeouts,
         hedge: bool,
     },
     /// Nothing to do before `until` (a backoff, a parked target, a hedge timer), unless an
@@ -105,7 +172,8 @@ pub(crate) enum Phase {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
     pub record: AttemptRecord,
-    pub probe: bool,
+    /// The breaker's ticket when the attempt went as a half-open probe.
+    pub probe: Option<ProbeTicket>,
     pub done: bool,
 }
 
@@ -126,7 +194,10 @@ pub struct Plan {
     pub(crate) in_flight: u8,
     pub(crate) phase: Phase,
     pub(crate) hedged: bool,
-    pub(crate) first_token: bool,
+    /// The attempt whose first token reached the caller: it alone decides the request now.
+    pub(crate) committed: Option<AttemptId>,
+    /// When the plan failed fast on parked targets: how long the caller should wait.
+    pub(crate) retry_after: Option<Duration>,
     pub(crate) backoffs: u8,
     pub(crate) fallback_hops: u8,
     /// After `context_length_exceeded`, only targets with at least this window qualify.
@@ -159,6 +230,22 @@ impl Plan {
     pub fn in_flight(&self) -> usize {
         usize::from(self.in_flight)
     }
+    /// The attempt committed to the caller (a stream's first token), if any.
+    pub fn committed(&self) -> Option<AttemptId> {
+        self.committed
+    }
+    /// When the request failed because its targets were parked (rate limits, Retry-After):
+    /// how long the caller should wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+    /// Whether this attempt was sent and has not reported yet.
+    pub fn is_outstanding(&self, attempt: AttemptId) -> bool {
+        self.slot(attempt).is_some_and(|s| !s.done)
+    }
+    pub(crate) fn slot(&self, attempt: AttemptId) -> Option<&Slot> {
+        self.slots.get(usize::from(attempt.0))?.as_ref()
+    }
     /// The final outcome, once there is one.
     pub fn outcome(&self) -> Option<FinalOutcome> {
         match self.phase {
@@ -182,6 +269,14 @@ impl Plan {
         })
     }
 
+    /// When this request may retry `target` again, if its last attempt there carried a
+    /// Retry-After (already bounded by `retry_after_max`).
+    pub(crate) fn not_before(&self, target: TargetId) -> Option<Instant> {
+        let last = self.history().filter(|r| r.target == target).last()?;
+        let wait = last.outcome.retry_after()?;
+        Some(last.started + last.latency + wait)
+    }
+
     /// The last error any finished attempt of this request returned.
     pub(crate) fn last_error(&self) -> Option<ErrorKind> {
         self.history().filter_map(|r| r.outcome.error_kind()).last()
@@ -192,7 +287,7 @@ impl Plan {
         self.history().next().map(|r| r.target)
     }
 
-    pub(crate) fn push(&mut self, record: AttemptRecord, probe: bool) -> AttemptId {
+    pub(crate) fn push(&mut self, record: AttemptRecord, probe: Option<ProbeTicket>) -> AttemptId {
         let id = self.len;
         if let Some(slot) = self.slots.get_mut(usize::from(id)) {
             *slot = Some(Slot {

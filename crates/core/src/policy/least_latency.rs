@@ -20,7 +20,7 @@ pub(super) fn select(eligible: Mask, inputs: &SelectionInputs<'_>, rng: &mut Rng
     let b = nth_member(eligible, rank_b)?;
     let cost = |m: usize| {
         let h = inputs.health(m);
-        h.latency.cost(h.in_flight)
+        h.latency.cost(inputs.latency, inputs.now, h.in_flight)
     };
     Some(if cost(b) < cost(a) { b } else { a })
 }

@@ -96,6 +96,9 @@ pub struct SelectionInputs<'a> {
     pub health: &'a [TargetHealth],
     pub prompt_tokens: u32,
     pub max_tokens: u32,
+    /// How latency estimates decay, and the time to decay them to.
+    pub latency: &'a crate::health::LatencyParams,
+    pub now: crate::time::Instant,
 }
 
 impl SelectionInputs<'_> {

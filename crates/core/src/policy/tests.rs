@@ -40,12 +40,18 @@ impl Fixture {
     }
 
     fn inputs(&self) -> SelectionInputs<'_> {
+        const LATENCY: crate::health::LatencyParams = crate::health::LatencyParams {
+            decay: crate::time::Duration::from_secs(10),
+            failure_penalty: crate::time::Duration::from_secs(5),
+        };
         SelectionInputs {
             members: &self.members,
             targets: &self.targets,
             health: &self.health,
             prompt_tokens: 1000,
             max_tokens: 500,
+            latency: &LATENCY,
+            now: Instant::ZERO,
         }
     }
 

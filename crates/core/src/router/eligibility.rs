@@ -3,7 +3,8 @@
 //! Checks, cheapest and most absolute first: drained; capabilities and context window
 //! (including a larger window after `context_length_exceeded`); excluded by a non-retryable
 //! outcome of this request; pinned or frozen routes (the operator's word, which skips every
-//! automatic check below); not yet tried (fresh pass only); parked by a rate limit; room in
+//! automatic check below); not yet tried (fresh pass only); parked by a rate limit, or (retry
+//! pass) inside the Retry-After its last error on this request carried; room in
 //! the client-side buckets; and last the breaker. Members blocked only by their breaker are
 //! remembered, so panic mode can bypass the breakers; members skipped only by a recovering
 //! breaker's ramp are remembered, so a ramp never leaves a request with no target at all.
@@ -67,7 +68,11 @@ impl Router {
                 continue;
             }
             let h = &mut self.health[tid.index()];
-            if let Some(tr) = h.breaker.poll(now) {
+            // At most two transitions can be due at once (a lease expired, then its cooldown).
+            for _ in 0..3 {
+                let Some(tr) = h.breaker.poll(now) else {
+                    break;
+                };
                 let mode = h.breaker.mode();
                 self.telemetry.events.push(
                     now,
@@ -80,8 +85,13 @@ impl Router {
                     },
                 );
             }
-            if h.limits.is_parked(now) {
-                let until = h.limits.parked_until();
+            let parked = h.limits.is_parked(now).then(|| h.limits.parked_until());
+            // A retry on the same target waits for the Retry-After its error carried.
+            let retry_at = match pass {
+                Pass::Retry => plan.not_before(tid).filter(|&t| t > now),
+                Pass::Fresh => None,
+            };
+            if let Some(until) = parked.max(retry_at) {
                 choice.unparks_at = Some(choice.unparks_at.map_or(until, |u| u.min(until)));
                 continue;
             }

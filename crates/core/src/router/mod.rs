@@ -10,6 +10,8 @@
 //!         Action::Finish(outcome) => break,
 //!     }
 //! }
+//! // A stream's first token: `router.first_token(&mut plan, attempt, now)` commits it and
+//! // cancels the others. A caller that left: `router.abandon(&mut plan, now)`.
 //! ```
 //!
 //! The router owns every target's health, the retry budget, the overrides, the telemetry and
@@ -29,7 +31,9 @@ use crate::outcome::{
     AttemptRecord, AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome,
 };
 use crate::overrides::{Override, Overrides, Scope};
-use crate::plan::{Action, AttemptId, MAX_ATTEMPTS, Phase, Plan, RetryBudget};
+use crate::plan::{
+    Action, AttemptId, AttemptSet, MAX_ATTEMPTS, Phase, Plan, RetryBudget, Timeouts,
+};
 use crate::policy::{SelectionInputs, members};
 use crate::request::Request;
 use crate::rng::Rng;
@@ -116,7 +120,8 @@ impl Router {
             in_flight: 0,
             phase: Phase::Ready,
             hedged: false,
-            first_token: false,
+            committed: None,
+            retry_after: None,
             backoffs: 0,
             fallback_hops: 0,
             min_context: 0,
@@ -158,6 +163,7 @@ impl Router {
         if plan.attempts() >= self.params.plan.max_attempts as usize {
             return self.finish_with_last_error(plan, now);
         }
+        let mut parked_until: Option<Instant> = None;
         loop {
             let Some(route) = plan.route else {
                 return self.finish_with_last_error(plan, now);
@@ -165,7 +171,7 @@ impl Router {
             // 1. failover to a target not tried yet (or, after a backoff, any retryable one).
             let pass = if retrying { Pass::Retry } else { Pass::Fresh };
             let choice = self.eligible(plan, route, now, pass);
-            if let Some(member) = self.choose(route, choice.mask, plan) {
+            if let Some(member) = self.choose(route, choice.mask, plan, now) {
                 return self.send(plan, route, member, choice.probes, now, false);
             }
             // 2. retry a target tried before, after a backoff.
@@ -175,7 +181,8 @@ impl Router {
                     return self.back_off(plan, now);
                 }
             }
-            // 3. wait for a parked target, if it unparks before the deadline.
+            // 3. wait for a parked target (or a same-target Retry-After), if it unparks before
+            //    the deadline and within `park_wait_max`.
             let unparks_at = match (
                 choice.unparks_at,
                 self.eligible(plan, route, now, Pass::Retry).unparks_at,
@@ -183,9 +190,13 @@ impl Router {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if let Some(until) = unparks_at.filter(|&u| u < plan.deadline && !waited) {
+            let wait_limit = plan.deadline.min(now + self.params.plan.park_wait_max);
+            if let Some(until) = unparks_at.filter(|&u| u <= wait_limit && !waited) {
                 plan.phase = Phase::Parked { until };
                 return Action::Wait { until };
+            }
+            if let Some(until) = unparks_at {
+                parked_until = Some(parked_until.map_or(until, |p: Instant| p.min(until)));
             }
             // 4. the fallback route.
             match self.params.route(route).fallback {
@@ -193,8 +204,8 @@ impl Router {
                     plan.route = Some(next);
                     plan.fallback_hops += 1;
                 }
-                // 5. nothing left.
-                _ => return self.finish_with_last_error(plan, now),
+                // 5. nothing left: fail, fast, with when to come back if targets are parked.
+                _ => return self.finish_parked_or_last_error(plan, parked_until, now),
             }
         }
     }
@@ -204,7 +215,7 @@ impl Router {
             return Action::Await;
         };
         if plan.hedged
-            || plan.first_token
+            || plan.committed.is_some()
             || plan.attempts() >= self.params.plan.max_attempts as usize
         {
             return Action::Await;
@@ -219,13 +230,13 @@ impl Router {
             return Action::Await;
         };
         let choice = self.eligible(plan, route, now, Pass::Fresh);
-        match self.choose(route, choice.mask, plan) {
+        match self.choose(route, choice.mask, plan, now) {
             Some(member) => self.send(plan, route, member, choice.probes, now, true),
             None => Action::Await,
         }
     }
 
-    fn choose(&mut self, route: RouteId, mask: u64, plan: &Plan) -> Option<usize> {
+    fn choose(&mut self, route: RouteId, mask: u64, plan: &Plan, now: Instant) -> Option<usize> {
         let r = &self.params.routes[route.index()];
         if let Some(pin) = self.overrides.pin(route) {
             return members(mask).find(|&m| r.members[m] == pin);
@@ -236,6 +247,8 @@ impl Router {
             health: &self.health,
             prompt_tokens: plan.prompt_tokens,
             max_tokens: plan.max_tokens,
+            latency: &self.params.latency,
+            now,
         };
         r.policy.select(
             mask,
@@ -279,12 +292,29 @@ impl Router {
                 now,
             );
         }
-        let probe = probes & (1 << member) != 0;
+        let p = &self.params.plan;
+        let remaining = plan.deadline.saturating_since(now);
+        let timeouts = if plan.stream {
+            Timeouts {
+                first: p
+                    .first_token_timeout
+                    .unwrap_or(p.attempt_timeout)
+                    .min(remaining),
+                idle: p.idle_timeout,
+                total: p.stream_timeout,
+            }
+        } else {
+            Timeouts {
+                first: p.attempt_timeout.min(remaining),
+                idle: None,
+                total: None,
+            }
+        };
         let h = &mut self.health[target.index()];
-        h.in_flight += 1;
-        if probe {
-            h.breaker.probe_started();
-        }
+        h.in_flight = h.in_flight.saturating_add(1);
+        // A probe unreported by its timeout (and a second's grace) counts as failed.
+        let probe = (probes & (1 << member) != 0)
+            .then(|| h.breaker.probe_started(now, timeouts.first + PROBE_GRACE));
         h.limits.take(
             now,
             u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens),
@@ -298,12 +328,10 @@ impl Router {
         };
         let attempt = plan.push(record, probe);
         self.telemetry.attempt_sent(target, hedge);
-        let p = &self.params.plan;
         Action::Send {
             attempt,
             target,
-            timeout: p.attempt_timeout.min(plan.deadline.saturating_since(now)),
-            first_token_timeout: p.first_token_timeout,
+            timeouts,
             hedge,
         }
     }
@@ -329,10 +357,51 @@ impl Router {
         Action::Wait { until }
     }
 
-    /// The driver saw the first token of `attempt`: no more hedging, and for a stream that
-    /// token reaches the caller, so failover is over too.
-    pub fn first_token(&mut self, plan: &mut Plan, _attempt: AttemptId) {
-        plan.first_token = true;
+    /// The driver saw the first token of `attempt`, and for a stream that token reaches the
+    /// caller: the request is committed to this attempt. Every other outstanding attempt is
+    /// recorded `cancelled` now and returned, for the driver to drop; from here on only the
+    /// committed attempt's report decides the request (no hedging, no failover). Calls for an
+    /// attempt that is not outstanding, or after a commit, change nothing.
+    pub fn first_token(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) -> AttemptSet {
+        let mut cancel = AttemptSet::EMPTY;
+        if plan.outcome().is_some() || plan.committed.is_some() || !plan.is_outstanding(attempt) {
+            return cancel;
+        }
+        plan.committed = Some(attempt);
+        if let Some(slot) = plan.slot(attempt)
+            && let Some(ticket) = slot.probe
+        {
+            self.health[slot.record.target.index()]
+                .breaker
+                .probe_answered(ticket);
+        }
+        for i in 0..plan.len {
+            let other = AttemptId(i);
+            if other != attempt && plan.is_outstanding(other) {
+                self.cancel(plan, other, now);
+                cancel.insert(other);
+            }
+        }
+        cancel
+    }
+
+    /// The caller went away: every outstanding attempt is recorded `cancelled` (the driver
+    /// stops them) and the request is counted once, as `abandoned` — unless it had already
+    /// finished, which stands. Nothing is sent afterwards: `next` only says `Finish`.
+    pub fn abandon(&mut self, plan: &mut Plan, now: Instant) {
+        for i in 0..plan.len {
+            let attempt = AttemptId(i);
+            if plan.is_outstanding(attempt) {
+                self.cancel(plan, attempt, now);
+            }
+        }
+        self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
+    }
+
+    fn cancel(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) {
+        let started = plan.slot(attempt).map_or(now, |s| s.record.started);
+        let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
+        self.record(plan, attempt, report, now);
     }
 
     /// The driver reports how an attempt ended. Every `Send` gets exactly one `record`.
@@ -343,6 +412,18 @@ impl Router {
         report: AttemptReport,
         now: Instant,
     ) {
+        // Provider hints are bounded before anything reads them.
+        let max = self.params.plan.retry_after_max;
+        let report = AttemptReport {
+            outcome: match report.outcome {
+                Outcome::Error { kind, retry_after } => Outcome::Error {
+                    kind,
+                    retry_after: retry_after.map(|d| d.min(max)),
+                },
+                o => o,
+            },
+            ..report
+        };
         let Some(slot) = plan.complete(attempt, report.outcome, report.latency) else {
             return; // unknown or already reported: ignore rather than double count
         };
@@ -407,7 +488,7 @@ impl Router {
             }
             Outcome::Cancelled => {}
             Outcome::Error { kind, .. } => {
-                if plan.stream && (report.delivered_tokens || plan.first_token) {
+                if plan.committed == Some(attempt) || report.delivered_tokens {
                     // The caller saw part of an answer: no failover now.
                     self.finish(
                         plan,
@@ -464,7 +545,13 @@ impl Router {
         let Some(h) = self.health.get_mut(target.index()) else {
             return;
         };
-        if h.limits.observe(now, snapshot) {
+        let max = self.params.plan.retry_after_max;
+        let snapshot = LimitSnapshot {
+            reset_requests: snapshot.reset_requests.map(|d| d.min(max)),
+            reset_tokens: snapshot.reset_tokens.map(|d| d.min(max)),
+            ..*snapshot
+        };
+        if h.limits.observe(now, &snapshot) {
             let until = h.limits.parked_until();
             self.telemetry
                 .events
@@ -527,7 +614,37 @@ impl Router {
         }
     }
 
+    /// Nothing left to try now. When targets are only parked (rate limits, a Retry-After)
+    /// beyond what the request may wait, it fails fast — with the last error, or
+    /// `rate_limited` if it made no attempt — and says when to come back.
+    fn finish_parked_or_last_error(
+        &mut self,
+        plan: &mut Plan,
+        parked_until: Option<Instant>,
+        now: Instant,
+    ) -> Action {
+        let Some(until) = parked_until else {
+            return self.finish_with_last_error(plan, now);
+        };
+        plan.retry_after = Some(until.saturating_since(now));
+        let kind = plan.last_error().unwrap_or(ErrorKind::RateLimited);
+        self.finish(
+            plan,
+            FinalOutcome::Failed(FailureReason::Attempt(kind)),
+            now,
+        )
+    }
+
     fn finish_with_last_error(&mut self, plan: &mut Plan, now: Instant) -> Action {
+        if plan.last_error() == Some(ErrorKind::RateLimited) {
+            // Every way out is rate-limited: the caller may come back when the first unparks.
+            plan.retry_after = plan
+                .history()
+                .map(|a| self.health[a.target.index()].limits.parked_until())
+                .filter(|&until| until > now)
+                .min()
+                .map(|until| until.saturating_since(now));
+        }
         let reason = match plan.last_error() {
             Some(kind) => FailureReason::Attempt(kind),
             None => FailureReason::NoTargetAvailable,
@@ -550,6 +667,9 @@ impl Router {
         Action::Finish(plan.outcome().unwrap_or(outcome))
     }
 }
+
+/// Grace beyond a probe's timeout for its report to arrive before its lease expires.
+const PROBE_GRACE: Duration = Duration::from_secs(1);
 
 fn t_window(params: &RouterParams, target: TargetId) -> u32 {
     params.targets[target.index()].context_window

@@ -77,3 +77,146 @@ proptest! {
         prop_assert!(retries as f64 <= allowance, "{retries} retries for {n} requests");
     }
 }
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// A new request on route `0..4`, streaming or not.
+    Begin(u8, bool),
+    /// The driver asks the plan what to do next (and sends, if told to).
+    Next(u8),
+    /// An outstanding attempt reports: `None` is a success, else that error.
+    Report(u8, u8, Option<ErrorKind>, Option<u16>),
+    /// An outstanding attempt yields its first token.
+    FirstToken(u8, u8),
+    /// The caller of a plan goes away.
+    Abandon(u8),
+    /// Time passes (milliseconds).
+    Tick(u32),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0u8..5, any::<bool>()).prop_map(|(r, s)| Op::Begin(r, s)),
+        5 => any::<u8>().prop_map(Op::Next),
+        4 => (any::<u8>(), any::<u8>(), kind_strategy(), proptest::option::of(0u16..40))
+            .prop_map(|(p, a, k, ra)| Op::Report(p, a, k, ra)),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(p, a)| Op::FirstToken(p, a)),
+        1 => any::<u8>().prop_map(Op::Abandon),
+        2 => (1u32..90_000).prop_map(Op::Tick),
+    ]
+}
+
+/// One request as the test's driver sees it.
+struct Driven {
+    plan: Plan,
+    /// Attempts sent and not yet reported or cancelled, by the driver's own books.
+    outstanding: Vec<AttemptId>,
+    finished: bool,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any interleaving of begin / next / record / first_token / abandon and time jumps keeps
+    /// the books exact: nothing is sent after a plan finished, every target's `in_flight`
+    /// equals the attempts really outstanding (so it never underflows) and returns to 0, a
+    /// breaker never has more probes out than configured, and every begun request is counted
+    /// exactly once.
+    #[test]
+    fn any_interleaving_keeps_exact_books(
+        ops in proptest::collection::vec(op(), 1..400),
+        hedge in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let extra = if hedge { "  hedge_after: 300ms\n" } else { "" };
+        let yaml = BASE.replace("plan:\n", &format!("plan:\n{extra}"));
+        let mut r = Router::new(load_router(&yaml, "t.yaml").unwrap(), Rng::new(seed));
+        let routes = ["chat", "solo", "spread", "primary", "nowhere"];
+        let mut reqs: Vec<Driven> = Vec::new();
+        let mut now = t(0);
+        for op in ops {
+            match op {
+                Op::Begin(route, stream) => {
+                    let request = Request { stream, ..req(routes[usize::from(route)]) };
+                    let plan = r.begin(&request, now);
+                    reqs.push(Driven { plan, outstanding: Vec::new(), finished: false });
+                }
+                Op::Next(p) if !reqs.is_empty() => {
+                    let n = reqs.len();
+                    let d = &mut reqs[usize::from(p) % n];
+                    match r.next(&mut d.plan, now) {
+                        Action::Send { attempt, .. } => {
+                            prop_assert!(!d.finished, "sent after the plan finished");
+                            d.outstanding.push(attempt);
+                        }
+                        Action::Finish(_) => d.finished = true,
+                        Action::Wait { until } => prop_assert!(until > now),
+                        Action::Await => prop_assert!(!d.outstanding.is_empty()),
+                    }
+                }
+                Op::Report(p, a, kind, retry_after) if !reqs.is_empty() => {
+                    let n = reqs.len();
+                    let d = &mut reqs[usize::from(p) % n];
+                    if !d.outstanding.is_empty() {
+                        let attempt = d.outstanding.remove(usize::from(a) % d.outstanding.len());
+                        let outcome = match kind {
+                            None => Outcome::Success,
+                            Some(kind) => Outcome::Error {
+                                kind,
+                                retry_after: retry_after.map(|s| Duration::from_secs(u64::from(s))),
+                            },
+                        };
+                        let report = AttemptReport::new(outcome, Duration::from_millis(5));
+                        r.record(&mut d.plan, attempt, report, now);
+                    }
+                }
+                Op::FirstToken(p, a) if !reqs.is_empty() => {
+                    let n = reqs.len();
+                    let d = &mut reqs[usize::from(p) % n];
+                    if !d.outstanding.is_empty() {
+                        let attempt = d.outstanding[usize::from(a) % d.outstanding.len()];
+                        let cancelled = r.first_token(&mut d.plan, attempt, now);
+                        prop_assert!(!cancelled.contains(attempt));
+                        d.outstanding.retain(|x| !cancelled.contains(*x));
+                    }
+                }
+                Op::Abandon(p) if !reqs.is_empty() => {
+                    let n = reqs.len();
+                    let d = &mut reqs[usize::from(p) % n];
+                    r.abandon(&mut d.plan, now);
+                    d.outstanding.clear();
+                    d.finished = true;
+                }
+                Op::Tick(ms) => now += Duration::from_millis(u64::from(ms)),
+                _ => {}
+            }
+            let mut by_target = vec![0u32; r.params().targets.len()];
+            for d in &reqs {
+                prop_assert_eq!(d.plan.in_flight(), d.outstanding.len());
+                for a in &d.outstanding {
+                    by_target[d.plan.slot(*a).unwrap().record.target.index()] += 1;
+                }
+            }
+            for (i, h) in r.health.iter().enumerate() {
+                prop_assert_eq!(h.in_flight, by_target[i], "target {}", i);
+                prop_assert!(h.breaker.probes_in_flight() <= h.breaker.params().probes);
+            }
+        }
+        // Every caller leaves: the books close.
+        for d in &mut reqs {
+            r.abandon(&mut d.plan, now);
+            prop_assert!(d.plan.outcome().is_some());
+            let sent = matches!(r.next(&mut d.plan, now), Action::Send { .. });
+            prop_assert!(!sent, "sent after abandon");
+        }
+        for h in &r.health {
+            prop_assert_eq!(h.in_flight, 0);
+        }
+        let tel = r.telemetry();
+        let counted: u64 = tel.routes.iter().map(|s| s.requests).sum::<u64>() + tel.unrouted.requests;
+        let ended: u64 = tel.routes.iter().map(|s| s.served + s.failed()).sum::<u64>()
+            + tel.unrouted.served + tel.unrouted.failed();
+        prop_assert_eq!(counted, reqs.len() as u64, "each request counted once");
+        prop_assert_eq!(ended, reqs.len() as u64, "each request has one final outcome");
+    }
+}

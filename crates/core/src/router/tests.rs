@@ -83,6 +83,7 @@ fn ok(ms: u64) -> AttemptReport {
         prompt_tokens: 100,
         completion_tokens: 50,
         delivered_tokens: true,
+        usage_missing: false,
     }
 }
 
@@ -95,9 +96,9 @@ fn send(action: Action) -> (AttemptId, TargetId, Duration) {
         Action::Send {
             attempt,
             target,
-            timeout,
+            timeouts,
             ..
-        } => (attempt, target, timeout),
+        } => (attempt, target, timeouts.first),
         other => panic!("expected Send, got {other:?}"),
     }
 }
@@ -119,9 +120,10 @@ fn drive(
             Action::Send {
                 attempt,
                 target,
-                timeout,
+                timeouts,
                 ..
             } => {
+                let timeout = timeouts.first;
                 tried.push(target);
                 let mut report = answer(target);
                 if report.latency > timeout {
@@ -464,7 +466,7 @@ fn no_hedge_after_the_first_token() {
     let mut r = router_with_plan("hedge_after: 500ms");
     let mut plan = r.begin(&req("chat"), t(0));
     let (first, _, _) = send(r.next(&mut plan, t(0)));
-    r.first_token(&mut plan, first);
+    r.first_token(&mut plan, first, t(100));
     assert_eq!(r.next(&mut plan, t(900)), Action::Await);
 }
 
@@ -690,6 +692,9 @@ fn double_reports_are_ignored() {
 
 #[path = "props.rs"]
 mod props;
+
+#[path = "exact_tests.rs"]
+mod exact;
 
 #[test]
 fn availability_counts_the_configured_kinds() {

@@ -119,6 +119,8 @@ pub struct TargetStats {
     pub first_token: LatencyHistogram,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Replies that carried no usage (their tokens are estimated).
+    pub usage_missing: u64,
     pub cost_success: f64,
     pub cost_failed: f64,
     pub series: Series<TargetPoint>,
@@ -151,8 +153,8 @@ pub fn default_availability_kinds() -> [bool; ErrorKind::COUNT] {
     ErrorKind::ALL.map(ErrorKind::counts_against_health)
 }
 
-/// Number of distinct `FailureReason` labels (every error kind, plus four of the router's own).
-pub const FAILURE_REASONS: usize = ErrorKind::COUNT + 4;
+/// Number of distinct `FailureReason` labels (every error kind, plus five of the router's own).
+pub const FAILURE_REASONS: usize = ErrorKind::COUNT + 5;
 
 /// Dense index of a failure reason.
 pub fn failure_index(reason: FailureReason) -> usize {
@@ -162,6 +164,7 @@ pub fn failure_index(reason: FailureReason) -> usize {
         FailureReason::NoTargetAvailable => ErrorKind::COUNT + 1,
         FailureReason::BudgetExhausted(_) => ErrorKind::COUNT + 2,
         FailureReason::UnknownRoute => ErrorKind::COUNT + 3,
+        FailureReason::Abandoned => ErrorKind::COUNT + 4,
     }
 }
 
@@ -172,7 +175,8 @@ pub fn failure_label(index: usize) -> &'static str {
         Some(0) => "deadline_exceeded",
         Some(1) => "no_target_available",
         Some(2) => "budget_exhausted",
-        _ => "unknown_route",
+        Some(3) => "unknown_route",
+        _ => "abandoned",
     }
 }
 
@@ -344,6 +348,7 @@ impl Telemetry {
         }
         t.prompt_tokens += u64::from(report.prompt_tokens);
         t.completion_tokens += u64::from(report.completion_tokens);
+        t.usage_missing += u64::from(report.usage_missing);
     }
 
     pub(crate) fn request_finished(
@@ -400,6 +405,7 @@ mod tests {
             FailureReason::NoTargetAvailable,
             FailureReason::BudgetExhausted(ErrorKind::ServerError),
             FailureReason::UnknownRoute,
+            FailureReason::Abandoned,
         ] {
             assert_eq!(failure_label(failure_index(reason)), reason.label());
         }

@@ -213,12 +213,14 @@ impl StreamDecoder {
         Ok(texts)
     }
 
-    /// At the end of the body: complete only if the terminating event came.
+    /// How the stream ended, once its body closed cleanly: complete when the terminating
+    /// event came, or when the finish reason did (a clean close after it, without `[DONE]` or
+    /// `message_stop`, is how several providers and proxies end streams); else interrupted.
     pub fn finish(&self) -> Result<(FinishReason, Usage), ErrorKind> {
-        if self.done {
-            Ok((self.finish.unwrap_or(FinishReason::Stop), self.usage))
-        } else {
-            Err(ErrorKind::StreamInterrupted)
+        match (self.done, self.finish) {
+            (true, finish) => Ok((finish.unwrap_or(FinishReason::Stop), self.usage)),
+            (false, Some(finish)) => Ok((finish, self.usage)),
+            (false, None) => Err(ErrorKind::StreamInterrupted),
         }
     }
 }
