@@ -160,80 +160,98 @@ pub(crate) async fn completions(
 /// The SSE body: a role chunk, text chunks as they arrive, then the finish chunk, the usage
 /// chunk when asked, and `[DONE]`. A stream that breaks ends the body with an error, so the
 /// client sees a cut connection, never a clean but truncated answer.
+///
+/// The body pulls from the router's stream (no task in between): when the client disconnects,
+/// hyper drops the body, which drops the `ChatStream`, which abandons the request at once —
+/// even while the upstream is silent.
 fn sse_body(
-    mut stream: switchyard_live::ChatStream,
+    stream: switchyard_live::ChatStream,
     id: String,
     created: u64,
     include_usage: bool,
 ) -> Body {
-    let model = stream.model.clone();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    tokio::spawn(async move {
-        let event = |c: &ChatCompletionChunk| {
-            Ok(Bytes::from(
-                SseEvent::data(serde_json::to_string(c).unwrap_or_default()).to_wire(),
-            ))
-        };
-        let first = ChatCompletionChunk::delta(
-            &id,
-            created,
-            &model,
-            true,
-            Some(String::new()),
-            None,
-            include_usage,
-        );
-        if tx.send(event(&first)).await.is_err() {
-            return;
+    struct State {
+        stream: switchyard_live::ChatStream,
+        id: String,
+        created: u64,
+        model: String,
+        include_usage: bool,
+        /// Frames decided but not yet sent (the end sends up to three).
+        queued: std::collections::VecDeque<Result<Bytes, std::io::Error>>,
+        started: bool,
+        over: bool,
+    }
+    impl State {
+        fn chunk(
+            &self,
+            text: Option<String>,
+            finish: Option<switchyard_core::request::FinishReason>,
+            role: bool,
+        ) -> Bytes {
+            let c = ChatCompletionChunk::delta(
+                &self.id,
+                self.created,
+                &self.model,
+                role,
+                text,
+                finish,
+                self.include_usage,
+            );
+            event(&c)
         }
-        while let Some(item) = stream.next().await {
-            let out = match item {
-                Ok(StreamEvent::Delta(text)) => event(&ChatCompletionChunk::delta(
-                    &id,
-                    created,
-                    &model,
-                    false,
-                    Some(text),
-                    None,
-                    include_usage,
-                )),
-                Ok(StreamEvent::End { finish, usage }) => {
-                    let _ = tx
-                        .send(event(&ChatCompletionChunk::delta(
-                            &id,
-                            created,
-                            &model,
-                            false,
-                            None,
-                            Some(finish),
-                            include_usage,
-                        )))
-                        .await;
-                    if include_usage {
-                        let _ = tx
-                            .send(event(&ChatCompletionChunk::usage(
-                                &id, created, &model, usage,
-                            )))
-                            .await;
-                    }
-                    let _ = tx
-                        .send(Ok(Bytes::from(SseEvent::data(DONE.to_owned()).to_wire())))
-                        .await;
-                    return;
+    }
+    fn event(c: &ChatCompletionChunk) -> Bytes {
+        Bytes::from(SseEvent::data(serde_json::to_string(c).unwrap_or_default()).to_wire())
+    }
+    let model = stream.model.clone();
+    let state = State {
+        stream,
+        id,
+        created,
+        model,
+        include_usage,
+        queued: std::collections::VecDeque::new(),
+        started: false,
+        over: false,
+    };
+    Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(frame) = st.queued.pop_front() {
+                return Some((frame, st));
+            }
+            if st.over {
+                return None;
+            }
+            if !st.started {
+                st.started = true;
+                let first = st.chunk(Some(String::new()), None, true);
+                return Some((Ok(first), st));
+            }
+            match st.stream.next().await {
+                None => st.over = true,
+                Some(Ok(StreamEvent::Delta(text))) => {
+                    let c = st.chunk(Some(text), None, false);
+                    return Some((Ok(c), st));
                 }
-                Err(e) => Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    e.to_string(),
-                )),
-            };
-            let stop = out.is_err();
-            if tx.send(out).await.is_err() || stop {
-                return;
+                Some(Ok(StreamEvent::End { finish, usage })) => {
+                    st.over = true;
+                    let c = st.chunk(None, Some(finish), false);
+                    st.queued.push_back(Ok(c));
+                    if st.include_usage {
+                        let u = ChatCompletionChunk::usage(&st.id, st.created, &st.model, usage);
+                        st.queued.push_back(Ok(event(&u)));
+                    }
+                    st.queued
+                        .push_back(Ok(Bytes::from(SseEvent::data(DONE.to_owned()).to_wire())));
+                }
+                Some(Err(e)) => {
+                    st.over = true;
+                    let cut =
+                        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e.to_string());
+                    return Some((Err(cut), st));
+                }
             }
         }
-    });
-    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
     }))
 }
 

@@ -370,3 +370,39 @@ async fn the_attempt_log_tells_every_attempt_of_a_failover() {
         "{log}"
     );
 }
+
+/// A client that disconnects mid-stream: hyper drops the body, which abandons the request at
+/// once (even while the upstream is silent), with nothing left in flight.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_leaves_mid_stream_abandons_its_request() {
+    let rig = rig(100);
+    // The upstream goes silent after two tokens, when the client leaves.
+    let slow = r#"{"kind":"stream_stall","after_tokens":2,"stall":"10m"}"#;
+    let req = Request::post("/_fake/faults")
+        .body(Body::from(slow))
+        .unwrap();
+    assert_eq!(rig.fake.clone().oneshot(req).await.unwrap().status(), 201);
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer key")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = app(rig.gw.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    let in_flight = |gw: &Gateway| {
+        gw.router()
+            .inspect(|c| c.health(switchyard_core::id::TargetId::new(0)).in_flight)
+    };
+    assert_eq!(in_flight(&rig.gw), 1);
+    drop(body);
+    assert_eq!(in_flight(&rig.gw), 0, "abandoned as the body dropped");
+    let tel = rig.gw.router().telemetry();
+    let abandoned = tel.routes[0].failures[switchyard_core::telemetry::failure_index(
+        switchyard_core::outcome::FailureReason::Abandoned,
+    )];
+    assert_eq!((tel.routes[0].requests, abandoned), (1, 1));
+}

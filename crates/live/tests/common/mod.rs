@@ -81,6 +81,16 @@ impl Rig {
         let resp = fake.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), 201, "fault {fault} refused");
     }
+
+    /// The provider recovers: its faults are cleared.
+    pub async fn clear(&self, provider: &str) {
+        let fake = &self.fakes.iter().find(|f| f.0 == provider).unwrap().1;
+        let req = HttpRequest::delete("/_fake/faults")
+            .body(Body::empty())
+            .unwrap();
+        let resp = fake.clone().oneshot(req).await.unwrap();
+        assert!(resp.status().is_success(), "faults not cleared");
+    }
 }
 
 pub fn request(route: &str) -> Request {
