@@ -208,15 +208,39 @@ async fn run_async(
         let (r, tx, params) = (router.clone(), tx.clone(), s.router.clone());
         let started = intended;
         let via: Option<(String, HttpClient)> = gateway_url.clone().map(|u| (u, client.clone()));
+        // A caller that gives up drops its request (the router abandons it), as in the sim.
+        let give_up = s.traffic.classes[class]
+            .abandon_after
+            .map(|after| at(started) + std::time::Duration::from(after));
+        let stream = request.stream;
         tasks.spawn(async move {
-            let done = match via {
-                Some((url, client)) => {
-                    through_gateway(
-                        &client, &url, &params, request, class, started, start, route,
-                    )
-                    .await
+            let work = async {
+                match via {
+                    Some((url, client)) => {
+                        through_gateway(
+                            &client, &url, &params, request, class, started, start, route,
+                        )
+                        .await
+                    }
+                    None => one(&r, &params, request, class, started, start, route).await,
                 }
-                None => one(&r, &params, request, class, started, start, route).await,
+            };
+            let done = match give_up {
+                None => work.await,
+                Some(deadline) => match tokio::time::timeout_at(deadline, work).await {
+                    Ok(done) => done,
+                    Err(_) => Done {
+                        class,
+                        start: started,
+                        end: Instant::ZERO + Duration::from(start.elapsed()),
+                        outcome: FinalOutcome::Failed(FailureReason::Abandoned),
+                        attempts: Vec::new(),
+                        first_token: None,
+                        stream,
+                        cost: 0.0,
+                        route,
+                    },
+                },
             };
             let _ = tx.send(done);
         });
