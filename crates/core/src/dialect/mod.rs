@@ -107,7 +107,12 @@ pub fn kind_for_status(status: u16) -> ErrorKind {
 
 /// A rough prompt-token estimate (four characters a token), for when no tokenizer is at hand.
 pub fn estimate_tokens(text: &str) -> u32 {
-    u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+    estimate_tokens_from_chars(text.chars().count())
+}
+
+/// [`estimate_tokens`] for text of `chars` characters: `ceil(chars / 4)`, saturating.
+pub fn estimate_tokens_from_chars(chars: usize) -> u32 {
+    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
 }
 
 /// One server-sent event as a dialect writes it.
