@@ -17,6 +17,14 @@ use crate::time::Duration;
 /// The label of an attempt that is a stream still in progress.
 pub const STREAMING: &str = "streaming";
 
+/// The longest line [`parse`] reads (16 KiB, what HTTP servers commonly allow a header).
+pub const MAX_LINE_BYTES: usize = 16 << 10;
+
+/// The most attempts [`parse`] reads: far more than a plan makes (its attempts, hedges
+/// included, are bounded by `plan::MAX_ATTEMPTS`), few enough that a hostile line costs
+/// little.
+pub const MAX_ENTRIES: usize = 64;
+
 /// One attempt as the line tells it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry<'a> {
@@ -52,7 +60,11 @@ fn decode_name(text: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // Two hex digits exactly (`from_str_radix` alone would take `+F`).
             let hex = text.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -74,7 +86,7 @@ pub fn format<'a>(attempts: impl IntoIterator<Item = (&'a str, &'a str, Duration
         line.push(' ');
         line.push_str(label);
         // Milliseconds with three decimals, from integer microseconds (rounded).
-        let micros = (latency.as_nanos() + 500) / 1000;
+        let micros = latency.as_nanos().saturating_add(500) / 1000;
         let _ = write!(line, " {}.{:03}", micros / 1000, micros % 1000);
     }
     line
@@ -91,10 +103,17 @@ pub fn outcome_of(label: &str) -> Option<Outcome> {
 }
 
 /// Reads a line back; `None` when it is not one (the caller then knows nothing of the
-/// attempts, rather than something wrong).
+/// attempts, rather than something wrong), and for lines longer than [`MAX_LINE_BYTES`] or
+/// with more than [`MAX_ENTRIES`] attempts. Never panics, whatever the line.
 pub fn parse(line: &str) -> Option<Vec<Entry<'_>>> {
+    if line.len() > MAX_LINE_BYTES {
+        return None;
+    }
     if line.trim().is_empty() {
         return Some(Vec::new());
+    }
+    if line.split(',').count() > MAX_ENTRIES {
+        return None;
     }
     line.split(',')
         .map(|entry| {
@@ -171,8 +190,41 @@ mod tests {
             "a%2 success 1",
             "a success 1, b",
             "a%FF success 1",
+            "a%+F success 1",
+            "a%-1 success 1",
+            "a%é success 1",
+            "a%",
+            "a success NaN",
+            "a success inf",
+            "a success 1e400",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hostile_lines_are_bounded_and_extremes_do_not_overflow() {
+        let many = vec!["a success 1"; MAX_ENTRIES + 1].join(", ");
+        assert_eq!(parse(&many), None);
+        let most = vec!["a success 1"; MAX_ENTRIES].join(", ");
+        assert_eq!(parse(&most).map(|e| e.len()), Some(MAX_ENTRIES));
+        let long = format!("{} success 1", "a".repeat(MAX_LINE_BYTES));
+        assert_eq!(parse(&long), None);
+        let line = format([("a", "success", Duration::MAX)]);
+        let back = parse(&line).expect("our own line parses");
+        assert!(back[0].latency > Duration::from_secs(1 << 33));
+        let huge = format!("a success {}", "9".repeat(400));
+        assert_eq!(
+            parse(&huge),
+            None,
+            "too many digits for an f64 is not a latency"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_line_parses_or_is_refused_without_panicking(line in "\\PC{0,64}|[a-z%0-9A-F ,.]{0,64}") {
+            let _ = parse(&line);
         }
     }
 }

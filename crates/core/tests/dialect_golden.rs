@@ -419,3 +419,73 @@ fn requests_round_trip_through_each_dialect() {
     assert_eq!((g.messages, g.max_tokens), (request.messages, 64));
     assert!(o.estimated_prompt_tokens > 0);
 }
+
+#[test]
+fn hostile_rate_limit_headers_give_sane_values() {
+    let h = [
+        ("x-ratelimit-limit-requests", "-1"),
+        ("x-ratelimit-remaining-requests", "99999999999999999999999"),
+        ("x-ratelimit-reset-requests", "inf"),
+        ("x-ratelimit-limit-tokens", "18446744073709551615"),
+        ("x-ratelimit-remaining-tokens", "0"),
+        ("x-ratelimit-reset-tokens", "99999999999999999999h1m"),
+    ];
+    let l = openai::limits(&h);
+    assert_eq!((l.limit_requests, l.remaining_requests), (None, None));
+    assert_eq!(l.reset_requests, None);
+    assert_eq!(l.limit_tokens, Some(u64::MAX));
+    assert_eq!(
+        l.reset_tokens,
+        Some(switchyard_core::dialect::MAX_HEADER_DELAY)
+    );
+
+    let h = [
+        ("anthropic-ratelimit-requests-remaining", "0"),
+        ("anthropic-ratelimit-requests-reset", "9999-12-31T23:59:59Z"),
+        ("anthropic-ratelimit-tokens-reset", "99999-01-01T00:00:00Z"),
+    ];
+    let l = anthropic::limits(&h, 1_795_564_800);
+    assert_eq!(
+        l.reset_requests,
+        Some(switchyard_core::dialect::MAX_HEADER_DELAY)
+    );
+    assert_eq!(l.reset_tokens, None);
+    let past = [("anthropic-ratelimit-requests-reset", "2000-01-01T00:00:00Z")];
+    assert_eq!(
+        anthropic::limits(&past, 1_795_564_800).reset_requests,
+        Some(Duration::ZERO)
+    );
+
+    let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"q","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e308s"}]}}"#;
+    let h = [("retry-after", "3")];
+    assert_eq!(
+        gemini::classify(429, &h, body),
+        Outcome::Error {
+            kind: ErrorKind::RateLimited,
+            retry_after: Some(Duration::from_secs(3)),
+        },
+        "a retryDelay that is not a duration defers to Retry-After"
+    );
+    let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"q","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"999999999999s"}]}}"#;
+    assert_eq!(
+        gemini::classify(429, &h, body).retry_after(),
+        Some(switchyard_core::dialect::MAX_HEADER_DELAY)
+    );
+}
+
+#[test]
+fn readers_skip_event_types_they_do_not_know() {
+    let e: anthropic::StreamEvent =
+        serde_json::from_str(r#"{"type":"content_block_citation","x":{"y":[1]}}"#).unwrap();
+    assert_eq!(e, anthropic::StreamEvent::Unknown);
+    let e: anthropic::StreamEvent = serde_json::from_str(
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null}}"#,
+    )
+    .unwrap();
+    assert_eq!(e.name(), "message_delta");
+    let r: gemini::GenerateResponse = serde_json::from_str(
+        r#"{"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":4}}"#,
+    )
+    .unwrap();
+    assert!(r.candidates.is_empty());
+}

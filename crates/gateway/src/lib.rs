@@ -101,7 +101,13 @@ fn build_router(
         switchyard_live::wall::today(),
         &env,
     )?;
-    Ok(LiveRouter::new(params.router.clone(), store, transport, 1)?)
+    Ok(LiveRouter::with_limits(
+        params.router.clone(),
+        store,
+        transport,
+        1,
+        params.limits,
+    )?)
 }
 
 fn read_config(path: &std::path::Path) -> Result<LiveParams, GatewayError> {

@@ -2,11 +2,13 @@
 //! router. One YAML file, the same one the gateway reads.
 
 use serde::Deserialize;
-use switchyard_core::config::{ConfigError, RouterConfig, parse_yaml};
+use switchyard_core::config::{ConfigError, RouterConfig, ValidationError, parse_yaml};
 use switchyard_core::credentials::{
     Environment, ProviderConfig, ProviderParams, resolve_providers,
 };
 use switchyard_core::router::RouterParams;
+
+use crate::adapter::InputLimits;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +21,9 @@ pub struct LiveConfig {
     /// Settings for `switchyard gateway` (ignored elsewhere).
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// How much the live driver reads from an upstream; every limit has a default.
+    #[serde(default)]
+    pub limits: InputLimitsConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -45,12 +50,124 @@ pub struct GatewayKeyConfig {
     pub requests_per_minute: Option<u64>,
 }
 
+/// The `limits:` section: sizes as plain byte counts or humane strings (`64KiB`, `32MiB`,
+/// `1GB`; `KiB`/`MiB`/`GiB` are powers of 1024, `KB`/`MB`/`GB` of 1000).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputLimitsConfig {
+    /// Largest complete reply body; default 32 MiB; 1 KiB to 1 GiB.
+    pub max_body_bytes: Option<ByteSize>,
+    /// Most of an error body read for classifying it; default 64 KiB; 1 KiB to 16 MiB.
+    pub max_error_body_bytes: Option<ByteSize>,
+    /// Largest single stream event; default 1 MiB; 1 KiB to 64 MiB.
+    pub max_event_bytes: Option<ByteSize>,
+}
+
+impl InputLimitsConfig {
+    /// Validates against the bounds; errors carry the field path under `limits.`.
+    pub fn to_params(&self) -> Result<InputLimits, ValidationError> {
+        const KIB: u64 = 1 << 10;
+        const MIB: u64 = 1 << 20;
+        let d = InputLimits::default();
+        let field = |name: &str, v: Option<ByteSize>, default: usize, max: u64| match v {
+            None => Ok(default),
+            Some(ByteSize(n)) if (KIB..=max).contains(&n) => usize::try_from(n).map_err(|_| {
+                ValidationError::new(format!("limits.{name}"), "too large for this machine")
+            }),
+            Some(ByteSize(n)) => Err(ValidationError::new(
+                format!("limits.{name}"),
+                format!("must be from 1KiB to {}MiB, not {n} bytes", max / MIB),
+            )),
+        };
+        Ok(InputLimits {
+            max_body_bytes: field(
+                "max_body_bytes",
+                self.max_body_bytes,
+                d.max_body_bytes,
+                1024 * MIB,
+            )?,
+            max_error_body_bytes: field(
+                "max_error_body_bytes",
+                self.max_error_body_bytes,
+                d.max_error_body_bytes,
+                16 * MIB,
+            )?,
+            max_event_bytes: field(
+                "max_event_bytes",
+                self.max_event_bytes,
+                d.max_event_bytes,
+                64 * MIB,
+            )?,
+        })
+    }
+}
+
+/// A size in bytes, written as an integer or a humane string (`64KiB`, `32 MiB`, `1GB`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        let scale: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KB" => 1_000,
+            "KiB" => 1 << 10,
+            "MB" => 1_000_000,
+            "MiB" => 1 << 20,
+            "GB" => 1_000_000_000,
+            "GiB" => 1 << 30,
+            _ => {
+                return Err(format!(
+                    "`{t}` is not a size; write bytes or a whole number and a unit (B, KB, KiB, MB, MiB, GB, GiB), such as 64KiB"
+                ));
+            }
+        };
+        digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{t}` is not a size in bytes that fits in 64 bits"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size: a number of bytes or a string such as 64KiB")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("{v} is negative; sizes are zero or more")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LiveParams {
     pub environment: Environment,
     pub providers: Vec<ProviderParams>,
     pub router: RouterParams,
     pub gateway: GatewayConfig,
+    /// From the `limits:` section.
+    pub limits: InputLimits,
 }
 
 /// Parses and validates a live config; errors name the file, line, column and field.
@@ -63,10 +180,90 @@ pub fn load_live(text: &str, file: &str) -> Result<LiveParams, ConfigError> {
     let used: Vec<&str> = router.providers.names().collect();
     let providers = resolve_providers(&config.providers, config.environment, &used)
         .map_err(|e| e.at(text, file))?;
+    let limits = config.limits.to_params().map_err(|e| e.at(text, file))?;
     Ok(LiveParams {
         environment: config.environment,
         providers,
         router,
         gateway: config.gateway,
+        limits,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }\n\
+                        router:\n  targets:\n    - { name: ta, provider: a, model: m }\n  routes:\n    - { name: chat, policy: static, targets: [ta] }\n";
+
+    fn with_limits(limits: &str) -> Result<LiveParams, ConfigError> {
+        load_live(&format!("{BASE}limits:\n{limits}"), "live.yaml")
+    }
+
+    #[test]
+    fn limits_default_when_absent_and_read_humane_sizes_or_integers() {
+        let params = load_live(BASE, "live.yaml").unwrap();
+        assert_eq!(params.limits, InputLimits::default());
+        let params = with_limits(
+            "  max_body_bytes: 8MiB\n  max_error_body_bytes: 4096\n  max_event_bytes: 256 KiB\n",
+        )
+        .unwrap();
+        assert_eq!(
+            params.limits,
+            InputLimits {
+                max_body_bytes: 8 << 20,
+                max_error_body_bytes: 4096,
+                max_event_bytes: 256 << 10,
+            }
+        );
+        let params = with_limits("  max_body_bytes: 2GB\n").unwrap_err();
+        assert_eq!(params.path, "limits.max_body_bytes");
+    }
+
+    #[test]
+    fn limits_out_of_bounds_or_unknown_are_located() {
+        for (limits, path, line) in [
+            ("  max_event_bytes: 100\n", "limits.max_event_bytes", 9),
+            ("  max_body_bytes: 1\n", "limits.max_body_bytes", 9),
+            (
+                "  max_error_body_bytes: 17MiB\n",
+                "limits.max_error_body_bytes",
+                9,
+            ),
+            (
+                "  max_body_bytes: 1MiB\n  max_event_bytes: 99999999999999999999KiB\n",
+                "limits.max_event_bytes",
+                10,
+            ),
+            ("  max_body_bytes: 1 parsec\n", "limits.max_body_bytes", 9),
+            ("  max_body_bytes: -5\n", "limits.max_body_bytes", 9),
+            ("  max_reply_bytes: 5\n", "limits", 9),
+        ] {
+            let err = with_limits(limits).unwrap_err();
+            assert!(err.path.starts_with(path), "{limits}: {err:?}");
+            assert_eq!(
+                (err.file.as_str(), err.line),
+                ("live.yaml", line),
+                "{limits}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_parse_with_checked_arithmetic() {
+        assert_eq!("64KiB".parse(), Ok(ByteSize(65_536)));
+        assert_eq!("1GB".parse(), Ok(ByteSize(1_000_000_000)));
+        assert_eq!(" 12 ".parse(), Ok(ByteSize(12)));
+        for bad in [
+            "",
+            "KiB",
+            "1.5MiB",
+            "18446744073709551615KiB",
+            "-1",
+            "1 kib",
+        ] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
+        }
+    }
 }

@@ -130,10 +130,10 @@ impl ChatStream {
     }
 
     /// Reads the upstream until it yields text or ends; `Some` when it ended.
-    async fn pull(&mut self) -> Option<Result<(FinishReason, Usage), ErrorKind>> {
+    async fn pull(&mut self) -> Option<Result<adapter::StreamEnd, ErrorKind>> {
         let open = &mut self.open;
         if open.decoder.done {
-            return Some(open.decoder.finish());
+            return Some(open.decoder.end());
         }
         let idle = open.timeouts.idle.map_or(open.cap, |i| {
             open.cap.min(tokio::time::Instant::now() + i.into())
@@ -141,7 +141,7 @@ impl ChatStream {
         match tokio::time::timeout_at(idle, open.body.frame()).await {
             // Silent past the idle timeout, or past the stream cap.
             Err(_) => Some(Err(ErrorKind::StreamInterrupted)),
-            Ok(None) => Some(open.decoder.finish()),
+            Ok(None) => Some(open.decoder.end()),
             Ok(Some(Err(_))) => Some(Err(ErrorKind::StreamInterrupted)),
             Ok(Some(Ok(frame))) => {
                 let data = frame.into_data().ok()?;
@@ -160,16 +160,23 @@ impl ChatStream {
     /// Records how the committed attempt ended and turns it into the stream's last event.
     fn close(
         &mut self,
-        result: Result<(FinishReason, Usage), ErrorKind>,
+        result: Result<adapter::StreamEnd, ErrorKind>,
     ) -> Result<StreamEvent, RouteError> {
         let latency = Duration::from(self.open.started.elapsed());
         let first_token = Some(Duration::from(self.open.first_token));
+        let result = result.map(|mut end| {
+            if end.usage_missing && end.usage.prompt_tokens == 0 {
+                end.usage.prompt_tokens = self.open.prompt_estimate;
+            }
+            end
+        });
         let report = match &result {
-            Ok((_, usage)) => AttemptReport {
+            Ok(end) => AttemptReport {
                 first_token,
-                prompt_tokens: usage.prompt_tokens,
-                completion_tokens: usage.completion_tokens,
+                prompt_tokens: end.usage.prompt_tokens,
+                completion_tokens: end.usage.completion_tokens,
                 delivered_tokens: true,
+                usage_missing: end.usage_missing,
                 ..AttemptReport::new(Outcome::Success, latency)
             },
             Err(kind) => AttemptReport {
@@ -184,7 +191,10 @@ impl ChatStream {
             .core()
             .record(&mut self.guard.plan, self.attempt, report, now);
         match result {
-            Ok((finish, usage)) => Ok(StreamEvent::End { finish, usage }),
+            Ok(end) => Ok(StreamEvent::End {
+                finish: end.finish,
+                usage: end.usage,
+            }),
             Err(_) => Err(router.error(&self.guard.plan)),
         }
     }
@@ -220,6 +230,8 @@ struct Inner {
     bindings: Vec<Binding>,
     store: CredentialStore,
     transport: Arc<dyn Transport>,
+    /// Caps on what an upstream may send (reply bodies, error bodies, stream events).
+    limits: adapter::InputLimits,
     start: tokio::time::Instant,
     wall_start: u64,
 }
@@ -270,6 +282,8 @@ struct OpenStream {
     decoder: StreamDecoder,
     first: Vec<String>,
     started: tokio::time::Instant,
+    /// The request's own prompt estimate, for a stream that reports no usage.
+    prompt_estimate: u32,
     first_token: std::time::Duration,
     timeouts: Timeouts,
     /// The stream cap (`timeouts.total` from the send), or far away.
@@ -280,11 +294,29 @@ type AttemptFuture =
     futures_util::future::BoxFuture<'static, (AttemptId, TargetId, Result<Won, AttemptReport>)>;
 
 impl LiveRouter {
+    /// A router with the default input limits.
     pub fn new(
         params: RouterParams,
         store: CredentialStore,
         transport: Arc<dyn Transport>,
         seed: u64,
+    ) -> Result<Self, BuildError> {
+        Self::with_limits(
+            params,
+            store,
+            transport,
+            seed,
+            adapter::InputLimits::default(),
+        )
+    }
+
+    /// A router whose upstream input is capped by `limits` (the live config's `limits:`).
+    pub fn with_limits(
+        params: RouterParams,
+        store: CredentialStore,
+        transport: Arc<dyn Transport>,
+        seed: u64,
+        limits: adapter::InputLimits,
     ) -> Result<Self, BuildError> {
         let mut bindings = Vec::with_capacity(params.targets.len());
         for t in &params.targets {
@@ -309,6 +341,7 @@ impl LiveRouter {
                 bindings,
                 store,
                 transport,
+                limits,
                 start: tokio::time::Instant::now(),
                 wall_start: crate::wall::unix_now(),
             }),
@@ -589,11 +622,13 @@ impl LiveRouter {
             let now = self.now();
             self.core().observe_limits(target, &limits, now);
         }
+        let limits = &self.inner.limits;
         if !parts.status.is_success() {
-            let bytes = match tokio::time::timeout_at(deadline, body.collect()).await {
-                Ok(Ok(b)) => b.to_bytes(),
-                _ => bytes::Bytes::new(),
-            };
+            // Classified on status, headers and what was read of the body, within its cap.
+            let read = adapter::read_error_body(body, limits.max_error_body_bytes);
+            let bytes = tokio::time::timeout_at(deadline, read)
+                .await
+                .unwrap_or_default();
             let outcome = adapter::classify(
                 binding.dialect,
                 parts.status.as_u16(),
@@ -609,12 +644,17 @@ impl LiveRouter {
             ));
         }
         if !request.stream {
-            let bytes = match tokio::time::timeout_at(deadline, body.collect()).await {
+            let read = adapter::read_capped(body, limits.max_body_bytes);
+            let bytes = match tokio::time::timeout_at(deadline, read).await {
                 Err(_) => return Err(fail(ErrorKind::Timeout)),
+                // Too large, or cut mid-body.
                 Ok(Err(_)) => return Err(fail(ErrorKind::MalformedResponse)),
-                Ok(Ok(b)) => b.to_bytes(),
+                Ok(Ok(b)) => b,
             };
-            let decoded = adapter::decode(binding.dialect, &bytes).map_err(fail)?;
+            let mut decoded = adapter::decode(binding.dialect, &bytes).map_err(fail)?;
+            if decoded.usage_missing && decoded.usage.prompt_tokens == 0 {
+                decoded.usage.prompt_tokens = request.estimated_prompt_tokens;
+            }
             let latency = Duration::from(started.elapsed());
             let report = AttemptReport {
                 outcome: Outcome::Success,
@@ -623,13 +663,13 @@ impl LiveRouter {
                 prompt_tokens: decoded.usage.prompt_tokens,
                 completion_tokens: decoded.usage.completion_tokens,
                 delivered_tokens: true,
-                usage_missing: false,
+                usage_missing: decoded.usage_missing,
             };
             return Ok(Won::Reply { decoded, report });
         }
         // A stream: wait for its first token.
         let mut body = body;
-        let mut decoder = StreamDecoder::new(binding.dialect);
+        let mut decoder = StreamDecoder::with_limits(binding.dialect, limits);
         loop {
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
                 Err(_) => return Err(fail(ErrorKind::Timeout)),
@@ -657,6 +697,7 @@ impl LiveRouter {
                     decoder,
                     first: texts,
                     started,
+                    prompt_estimate: request.estimated_prompt_tokens,
                     first_token: started.elapsed(),
                     timeouts,
                     cap: timeouts

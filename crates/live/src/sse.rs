@@ -1,5 +1,19 @@
 //! An incremental server-sent-events parser: bytes in as they arrive, events out as soon as
-//! their blank line does. Nothing buffers more than one event.
+//! their blank line does.
+//!
+//! Invariants, because the bytes come from an upstream we do not control:
+//!
+//! - Nothing buffers more than one event, and one event is at most `max_event_bytes`
+//!   ([`DEFAULT_MAX_EVENT_BYTES`] unless set): a stream that never sends its blank line, or
+//!   sends one enormous event, is refused with [`EventTooLarge`] instead of growing memory.
+//! - Each byte is scanned once (plus at most two bytes again per feed, where a blank line may
+//!   straddle two reads), so a long event that trickles in costs linear time, not quadratic.
+//!
+//! Events end at a blank line: `\n\n`, `\r\n\r\n` or a mix (`\r\n\n`, `\n\r\n`). A lone `\r`
+//! as a line ending (legal in the spec, used by no vendor) is not recognised.
+
+/// The largest event accepted unless configured: 1 MiB, far above any vendor's chunk.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// One event: its `event:` name (if any) and its `data:` lines joined by newlines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -8,23 +22,71 @@ pub struct Event {
     pub data: String,
 }
 
-#[derive(Debug, Default)]
+/// One event was larger than the parser's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a server-sent event exceeded {limit} bytes")]
+pub struct EventTooLarge {
+    pub limit: usize,
+}
+
+#[derive(Debug)]
 pub struct Parser {
     buf: Vec<u8>,
+    /// Where the search for the next blank line resumes: everything before it is known not
+    /// to hold one.
+    scanned: usize,
+    max_event_bytes: usize,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Parser::with_max_event_bytes(DEFAULT_MAX_EVENT_BYTES)
+    }
 }
 
 impl Parser {
-    /// Feeds bytes; returns the events they complete.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+    /// A parser that refuses any event longer than `max_event_bytes` (its blank line not
+    /// counted).
+    pub fn with_max_event_bytes(max_event_bytes: usize) -> Self {
+        Parser {
+            buf: Vec::new(),
+            scanned: 0,
+            max_event_bytes,
+        }
+    }
+
+    /// Feeds bytes; returns the events they complete, or the error once one event is too
+    /// large (the parser is then spent: the stream is broken).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Event>, EventTooLarge> {
         self.buf.extend_from_slice(bytes);
         let mut events = Vec::new();
-        while let Some((end, sep)) = find_blank_line(&self.buf) {
-            let block: Vec<u8> = self.buf.drain(..end + sep).collect();
-            if let Some(e) = parse_block(&block[..end]) {
+        let mut start = 0;
+        while let Some((end, next)) = find_blank_line(&self.buf, self.scanned.max(start)) {
+            self.check(end - start)?;
+            if let Some(e) = parse_block(&self.buf[start..end]) {
                 events.push(e);
             }
+            start = next;
         }
-        events
+        // One drain per feed, not one per event: the rest moves once.
+        self.buf.drain(..start);
+        // A blank line can straddle reads: the last two bytes may start one.
+        self.scanned = self.buf.len().saturating_sub(2);
+        // An incomplete blank line (up to three bytes) may still trail the event.
+        self.check(self.buf.len().saturating_sub(3))?;
+        Ok(events)
+    }
+
+    fn check(&mut self, event_len: usize) -> Result<(), EventTooLarge> {
+        if event_len > self.max_event_bytes {
+            // Drop what was buffered: nothing more will be parsed from this stream.
+            self.buf = Vec::new();
+            self.scanned = 0;
+            return Err(EventTooLarge {
+                limit: self.max_event_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Bytes received after the last complete event.
@@ -33,17 +95,29 @@ impl Parser {
     }
 }
 
-/// The end of the first event block and the length of its separator.
-fn find_blank_line(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i + 1 < buf.len() {
-        if buf[i] == b'\n' && buf[i + 1] == b'\n' {
-            return Some((i, 2));
+/// The first blank line at or after `from`: where the event before it ends (its last line
+/// ending excluded) and where the next one starts.
+fn find_blank_line(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut i = from;
+    while let Some(offset) = buf.get(i..)?.iter().position(|&b| b == b'\n') {
+        let nl = i + offset;
+        let rest = buf.get(nl + 1..).unwrap_or_default();
+        let next = if rest.starts_with(b"\n") {
+            Some(nl + 2)
+        } else if rest.starts_with(b"\r\n") {
+            Some(nl + 3)
+        } else {
+            None
+        };
+        if let Some(next) = next {
+            let end = if nl > 0 && buf[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            return Some((end, next));
         }
-        if buf[i..].starts_with(b"\r\n\r\n") {
-            return Some((i, 4));
-        }
-        i += 1;
+        i = nl + 1;
     }
     None
 }
@@ -53,6 +127,7 @@ fn parse_block(block: &[u8]) -> Option<Event> {
     let mut event = Event::default();
     let mut has_data = false;
     for line in text.lines() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
         if let Some(v) = line.strip_prefix("data:") {
             if has_data {
                 event.data.push('\n');
@@ -73,8 +148,8 @@ mod tests {
     #[test]
     fn events_split_across_reads() {
         let mut p = Parser::default();
-        assert!(p.feed(b"event: ping\nda").is_empty());
-        let events = p.feed(b"ta: {\"a\":1}\n\ndata: x\r\n\r\ndata: y");
+        assert!(p.feed(b"event: ping\nda").unwrap().is_empty());
+        let events = p.feed(b"ta: {\"a\":1}\n\ndata: x\r\n\r\ndata: y").unwrap();
         assert_eq!(
             events,
             [
@@ -89,7 +164,69 @@ mod tests {
             ]
         );
         assert_eq!(p.pending(), 7);
-        assert_eq!(p.feed(b"\ndata: z\n\n")[0].data, "y\nz");
-        assert!(p.feed(b": comment\n\n").is_empty());
+        assert_eq!(p.feed(b"\ndata: z\n\n").unwrap()[0].data, "y\nz");
+        assert!(p.feed(b": comment\n\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn blank_lines_split_anywhere_are_found() {
+        // Every way to cut `data: a<sep>data: b<sep>` into two reads gives the same events,
+        // for each separator a server might write.
+        for sep in ["\n\n", "\r\n\r\n", "\r\n\n", "\n\r\n"] {
+            let wire = format!("data: a{sep}data: b{sep}");
+            for cut in 0..=wire.len() {
+                let mut p = Parser::default();
+                let mut events = p.feed(&wire.as_bytes()[..cut]).unwrap();
+                events.extend(p.feed(&wire.as_bytes()[cut..]).unwrap());
+                let data: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
+                assert_eq!(data, ["a", "b"], "{sep:?} cut at {cut}");
+                assert_eq!(p.pending(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_over_the_limit_is_refused_whole_or_trickled() {
+        let mut p = Parser::with_max_event_bytes(16);
+        // Exactly at the limit is fine, in one piece or byte by byte.
+        let ok = b"data: 0123456789\n\n";
+        assert_eq!(p.feed(ok).unwrap().len(), 1);
+        for b in ok {
+            p.feed(std::slice::from_ref(b)).unwrap();
+        }
+        // One byte more, arriving complete.
+        assert_eq!(
+            p.feed(b"data: 0123456789x\n\n"),
+            Err(EventTooLarge { limit: 16 })
+        );
+        // One that never ends is refused as soon as it outgrows the limit.
+        let mut p = Parser::with_max_event_bytes(16);
+        let mut refused = None;
+        for (i, b) in b"data: 0123456789abcdefghij".iter().enumerate() {
+            if p.feed(std::slice::from_ref(b)).is_err() {
+                refused = Some(i);
+                break;
+            }
+        }
+        assert_eq!(
+            refused,
+            Some(19),
+            "16 bytes plus 3 that could begin a blank line"
+        );
+        assert_eq!(p.pending(), 0, "the buffer is released");
+    }
+
+    #[test]
+    fn a_long_event_trickling_in_is_scanned_once() {
+        // 512 KiB one byte at a time: rescanning from the start would take minutes in debug.
+        // Each feed resumes at most two bytes before the end of what was already scanned.
+        let mut p = Parser::default();
+        p.feed(b"data: ").unwrap();
+        for _ in 0..(512 << 10) {
+            assert!(p.feed(b"x").unwrap().is_empty());
+            assert!(p.scanned + 2 >= p.pending(), "resumes near the end");
+        }
+        let events = p.feed(b"\n\n").unwrap();
+        assert_eq!(events[0].data.len(), 512 << 10);
     }
 }

@@ -129,6 +129,7 @@ async fn run_async(
                 .map_err(|e| setup(e.to_string()))?,
             router: s.router.clone(),
             gateway: Default::default(),
+            limits: Default::default(),
         };
         drop(store);
         let gw = switchyard_gateway::Gateway::new(&params, None, Arc::new(HttpClient::new()))

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{HeaderSource, kind_for_status, parse_rfc3339, retry_after};
+use super::{HeaderSource, MAX_HEADER_DELAY, kind_for_status, parse_rfc3339, retry_after};
 use crate::health::LimitSnapshot;
 use crate::outcome::{ErrorKind, Outcome};
 use crate::request::{Capabilities, FinishReason, Message, Request, Role, Usage};
@@ -201,7 +201,9 @@ impl MessageResponse {
     }
 }
 
-/// Streaming events, tagged by `type` (the SSE `event:` line repeats it).
+/// Streaming events, tagged by `type` (the SSE `event:` line repeats it). A reader meets
+/// types added after this was written as [`StreamEvent::Unknown`] and skips them, as
+/// Anthropic's versioning policy asks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
@@ -222,12 +224,17 @@ pub enum StreamEvent {
     },
     MessageDelta {
         delta: MessageDeltaBody,
+        /// Zero when absent (the live adapter reads its own type, which tells absent apart).
+        #[serde(default)]
         usage: MessageUsage,
     },
     MessageStop,
     Error {
         error: ErrorDetail,
     },
+    /// Any other `type`; written as `{"type":"unknown"}`.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -255,6 +262,7 @@ impl StreamEvent {
             StreamEvent::MessageDelta { .. } => "message_delta",
             StreamEvent::MessageStop => "message_stop",
             StreamEvent::Error { .. } => "error",
+            StreamEvent::Unknown => "unknown",
         }
     }
 
@@ -353,7 +361,8 @@ pub fn classify(status: u16, headers: &dyn HeaderSource, body: &[u8]) -> Outcome
 }
 
 /// The `anthropic-ratelimit-*` headers; resets are RFC 3339 times, turned into durations from
-/// `wall_now` (Unix seconds, supplied by the driver: the core has no clock).
+/// `wall_now` (Unix seconds, supplied by the driver: the core has no clock), saturated at
+/// [`MAX_HEADER_DELAY`]; a reset in the past is zero.
 pub fn limits(headers: &dyn HeaderSource, wall_now: u64) -> LimitSnapshot {
     let num = |name: &str| {
         headers
@@ -364,7 +373,7 @@ pub fn limits(headers: &dyn HeaderSource, wall_now: u64) -> LimitSnapshot {
         headers
             .header(name)
             .and_then(parse_rfc3339)
-            .map(|at| Duration::from_secs(at.saturating_sub(wall_now)))
+            .map(|at| Duration::from_secs(at.saturating_sub(wall_now)).min(MAX_HEADER_DELAY))
     };
     LimitSnapshot {
         limit_requests: num("anthropic-ratelimit-requests-limit"),

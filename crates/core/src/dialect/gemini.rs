@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{HeaderSource, kind_for_status, retry_after};
+use super::{HeaderSource, header_duration, kind_for_status, retry_after};
 use crate::outcome::{ErrorKind, Outcome};
 use crate::request::{FinishReason, Message, Request, Role, Usage};
 use crate::time::Duration;
@@ -149,6 +149,9 @@ impl GenerateRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateResponse {
+    /// Absent when the prompt itself was blocked (`promptFeedback` says why) and on a
+    /// usage-only chunk.
+    #[serde(default)]
     pub candidates: Vec<Candidate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_metadata: Option<UsageMetadata>,
@@ -329,7 +332,7 @@ pub fn classify(status: u16, headers: &dyn HeaderSource, body: &[u8]) -> Outcome
         "INTERNAL" => ErrorKind::ServerError,
         _ => kind_for_status(status),
     };
-    let delay = detail("retryDelay").and_then(|d| d.parse::<Duration>().ok());
+    let delay = detail("retryDelay").and_then(|d| header_duration(&d));
     Outcome::Error {
         kind,
         retry_after: delay.or_else(|| retry_after(headers)),

@@ -76,20 +76,89 @@ impl<const N: usize> HeaderSource for [(&str, &str); N] {
     }
 }
 
-/// `retry-after-ms` (OpenAI's precise form) or `retry-after` in seconds. The HTTP-date form of
-/// `retry-after` is ignored: turning it into a duration needs a clock the core does not have.
-pub fn retry_after(headers: &dyn HeaderSource) -> Option<Duration> {
-    if let Some(ms) = headers
-        .header("retry-after-ms")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-    {
-        return Some(Duration::from_secs_f64(ms / 1e3));
+/// The longest delay or reset any header parser here returns: one day. Headers come from
+/// upstreams we do not control, so the rule is: a value written as a number (digits and at
+/// most one `.`, or Go's `1h2m3.5s` form) that is above one day — a daily quota's "tomorrow"
+/// or plain garbage — saturates to it, however many digits it has, rather than parking a
+/// target for years or overflowing; anything else (`inf`, `NaN`, negative, exponents, no
+/// unit) is no value (`None`). The router may cap Retry-After lower still; parsers only
+/// promise finite, sane values.
+pub const MAX_HEADER_DELAY: Duration = Duration::from_secs(86_400);
+
+/// `secs` as a duration, saturated at [`MAX_HEADER_DELAY`] (`secs` is finite or `+inf`,
+/// never negative or NaN: callers parse only digits and dots).
+fn saturated(secs: f64) -> Duration {
+    if secs >= MAX_HEADER_DELAY.as_secs_f64() {
+        MAX_HEADER_DELAY
+    } else {
+        Duration::from_secs_f64(secs)
     }
-    headers
-        .header("retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+}
+
+/// A decimal number of digits and at most one `.`; `+inf` when it has too many digits for
+/// an `f64`.
+fn plain_number(text: &str) -> Option<f64> {
+    if !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// A header's number of `unit`s (in seconds: 1.0 or 1e-3) as a duration; see
+/// [`MAX_HEADER_DELAY`] for what is refused and what saturates.
+fn header_delay(text: &str, unit: f64) -> Option<Duration> {
+    plain_number(text.trim()).map(|n| saturated(n * unit))
+}
+
+/// A duration header in Go's form (`20ms`, `6m0s`, `1h2m3.5s`: parts of a plain number and
+/// a unit `ns`, `us`, `ms`, `s`, `m` or `h`), or `0`; see [`MAX_HEADER_DELAY`].
+pub fn header_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut secs = 0.0_f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = plain_number(rest.get(..n)?)?;
+        rest = rest.get(n..)?;
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match rest.get(..u)? {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        // Sums of non-negative parts: at worst `+inf`, which saturates.
+        secs += number * unit;
+        rest = rest.get(u..)?;
+    }
+    Some(saturated(secs))
+}
+
+/// `retry-after-ms` (OpenAI's precise form) or `retry-after` in seconds, each saturated at
+/// [`MAX_HEADER_DELAY`]; a `retry-after-ms` that is not a number defers to `retry-after`.
+/// The HTTP-date form of `retry-after` is ignored: turning it into a duration needs a clock
+/// the core does not have.
+pub fn retry_after(headers: &dyn HeaderSource) -> Option<Duration> {
+    let ms = headers
+        .header("retry-after-ms")
+        .and_then(|v| header_delay(v, 1e-3));
+    ms.or_else(|| {
+        headers
+            .header("retry-after")
+            .and_then(|v| header_delay(v, 1.0))
+    })
 }
 
 /// The error kind an HTTP status means when the body says nothing more specific.
@@ -107,7 +176,12 @@ pub fn kind_for_status(status: u16) -> ErrorKind {
 
 /// A rough prompt-token estimate (four characters a token), for when no tokenizer is at hand.
 pub fn estimate_tokens(text: &str) -> u32 {
-    u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+    estimate_tokens_from_chars(text.chars().count())
+}
+
+/// [`estimate_tokens`] for text of `chars` characters: `ceil(chars / 4)`, saturating.
+pub fn estimate_tokens_from_chars(chars: usize) -> u32 {
+    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
 }
 
 /// One server-sent event as a dialect writes it.
@@ -173,20 +247,60 @@ pub fn rfc3339(unix_secs: u64) -> String {
     )
 }
 
-/// Parses an RFC 3339 UTC time (`Z` or `+00:00`, fractional seconds ignored) to Unix seconds.
+/// An unsigned decimal of exactly `len` ASCII digits (no sign, no spaces).
+fn digits(text: &str, len: usize) -> Option<i64> {
+    if text.len() != len || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Parses an RFC 3339 time (`2026-11-25T12:00:00Z`, `...T12:00:00.5+01:00`; fractional
+/// seconds ignored) to Unix seconds. `None` for anything else, times before 1970 included:
+/// fields must have their RFC 3339 widths and ranges (years 0000–9999, a leap second
+/// allowed), so the arithmetic below cannot overflow whatever an upstream sends.
 pub fn parse_rfc3339(text: &str) -> Option<u64> {
     let t = text.trim();
-    let (date, time) = t.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.trim_end_matches('Z').trim_end_matches("+00:00");
-    let mut parts = time.split(':');
-    let (hh, mm) = (
-        parts.next()?.parse::<u64>().ok()?,
-        parts.next()?.parse::<u64>().ok()?,
-    );
-    let ss = parts.next()?.split('.').next()?.parse::<u64>().ok()?;
-    // Days-from-civil.
+    let (date, time) = t.split_once(['T', 't', ' '])?;
+    let mut d = date.split('-');
+    let y = digits(d.next()?, 4)?;
+    let m = digits(d.next()?, 2)?;
+    let day = digits(d.next()?, 2)?;
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // The clock, then optional fractional seconds, then the offset.
+    let hh = digits(time.get(0..2)?, 2)?;
+    let mm = digits(time.get(3..5)?, 2)?;
+    let ss = digits(time.get(6..8)?, 2)?;
+    if time.get(2..3)? != ":" || time.get(5..6)? != ":" || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let mut rest = time.get(8..)?;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        rest = frac.get(n..)?;
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.get(0..1)? {
+                "+" => 1,
+                "-" => -1,
+                _ => return None,
+            };
+            let oh = digits(rest.get(1..3)?, 2)?;
+            let om = digits(rest.get(4..)?, 2)?;
+            if rest.get(3..4)? != ":" || oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    // Days-from-civil (Howard Hinnant's algorithm); every value is small here.
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -194,9 +308,8 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days)
-        .ok()
-        .map(|d| d * 86_400 + hh * 3600 + mm * 60 + ss)
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset;
+    u64::try_from(secs).ok()
 }
 
 #[cfg(test)]
@@ -216,6 +329,126 @@ mod tests {
             None
         );
         assert_eq!(retry_after(&[("x", "1")]), None);
+    }
+
+    #[test]
+    fn retry_after_refuses_what_is_not_a_delay_and_saturates_what_is_too_long() {
+        for bad in [
+            "inf", "-inf", "infinity", "NaN", "-1", "-0.5", "1e", "1e400", "1e3", "", " ", "0x10",
+            "1.2.3", ".", "+5",
+        ] {
+            assert_eq!(retry_after(&[("retry-after-ms", bad)]), None, "ms {bad:?}");
+            assert_eq!(retry_after(&[("retry-after", bad)]), None, "s {bad:?}");
+        }
+        let digits = "9".repeat(400);
+        for huge in ["18446744073709551616", "86400001", &digits] {
+            assert_eq!(
+                retry_after(&[("retry-after-ms", huge)]),
+                Some(MAX_HEADER_DELAY),
+                "{huge}"
+            );
+        }
+        assert_eq!(
+            retry_after(&[("retry-after", "86401")]),
+            Some(MAX_HEADER_DELAY)
+        );
+        assert_eq!(
+            retry_after(&[("retry-after-ms", "86399999")]),
+            Some(Duration::from_millis(86_399_999))
+        );
+        assert_eq!(
+            retry_after(&[("retry-after-ms", "0.5")]),
+            Some(Duration::from_micros(500))
+        );
+        // A nonsense precise value defers to the plain one.
+        assert_eq!(
+            retry_after(&[("retry-after-ms", "NaN"), ("retry-after", "2")]),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn reset_headers_refuse_nonsense_and_saturate_what_is_too_long() {
+        assert_eq!(header_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(
+            header_duration("1h2m3.5s"),
+            Some(Duration::from_millis(3_723_500))
+        );
+        assert_eq!(header_duration(" 20ms "), Some(Duration::from_millis(20)));
+        for bad in ["1e308h", "inf", "NaN", "-1s", "6m-1s", "1..5s", "s", ""] {
+            assert_eq!(header_duration(bad), None, "{bad:?}");
+        }
+        let digits = format!("{}h", "9".repeat(400));
+        for long in [
+            "25h",
+            "9999999h",
+            "99999999999999999999h",
+            "1000000000000000000000ns",
+            &digits,
+        ] {
+            assert_eq!(header_duration(long), Some(MAX_HEADER_DELAY), "{long}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_refuses_extremes_without_overflow() {
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:59Z"), Some(253_402_300_799));
+        assert_eq!(
+            parse_rfc3339("2026-11-25T00:00:60Z"),
+            Some(1_795_564_860),
+            "a leap second"
+        );
+        let many_digits = format!("2026-11-25T00:00:01.{}Z", "9".repeat(100_000));
+        assert_eq!(parse_rfc3339(&many_digits), Some(1_795_564_801));
+        assert_eq!(
+            parse_rfc3339("2026-11-25T01:30:00+01:30"),
+            Some(1_795_564_800)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-24T23:00:00-01:00"),
+            Some(1_795_564_800)
+        );
+        for bad in [
+            "10000-01-01T00:00:00Z",
+            "99999999999999999999-01-01T00:00:00Z",
+            "9223372036854775807-12-31T23:59:59Z",
+            "2026-99999999999999999-01T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-11-32T00:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T00:60:00Z",
+            "2026-11-25T00:00:61Z",
+            "2026-11-25T99999999999999999999:00:00Z",
+            "2026-11-25T00:00:00.Z",
+            "2026-11-25T00:00:00",
+            "2026-11-25T00:00:00+24:00",
+            "2026-11-25T00:00:00+01",
+            "+2026-11-25T00:00:00Z",
+            "2026-+1-25T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "0000-01-01T00:00:00Z",
+            "1970-01-01T00:00:00+00:01",
+            "2026-11-25T0é:00:00Z",
+            "2026-11-25Té",
+            "T",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn header_parsers_never_panic_and_stay_within_a_day(text in "\\PC{0,40}|[0-9.:TZ+hms-]{0,40}") {
+            for d in [
+                header_duration(&text),
+                retry_after(&[("retry-after-ms", text.as_str())]),
+                retry_after(&[("retry-after", text.as_str())]),
+            ] {
+                proptest::prop_assert!(d.is_none_or(|d| d <= MAX_HEADER_DELAY));
+            }
+            let _ = parse_rfc3339(&text);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{HeaderSource, kind_for_status, retry_after};
+use super::{HeaderSource, header_duration, kind_for_status, retry_after};
 use crate::health::LimitSnapshot;
 use crate::outcome::{ErrorKind, Outcome};
 use crate::request::{Capabilities, FinishReason, Message, Request, Role, Usage};
@@ -484,14 +484,15 @@ pub fn classify(status: u16, headers: &dyn HeaderSource, body: &[u8]) -> Outcome
     }
 }
 
-/// The `x-ratelimit-*` headers.
+/// The `x-ratelimit-*` headers: counts as `u64`s, resets as durations saturated at
+/// [`MAX_HEADER_DELAY`](super::MAX_HEADER_DELAY); anything else is `None`.
 pub fn limits(headers: &dyn HeaderSource) -> LimitSnapshot {
     let num = |name: &str| {
         headers
             .header(name)
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
-    let dur = |name: &str| headers.header(name).and_then(|v| v.trim().parse().ok());
+    let dur = |name: &str| headers.header(name).and_then(header_duration);
     LimitSnapshot {
         limit_requests: num("x-ratelimit-limit-requests"),
         remaining_requests: num("x-ratelimit-remaining-requests"),

@@ -77,6 +77,10 @@ impl Bucket {
     }
 }
 
+/// The longest a rate-limit reset header can park a target: one day (the dialects' header
+/// parsers saturate there too; this holds for a snapshot built any other way).
+pub const MAX_RESET: Duration = Duration::from_secs(86_400);
+
 /// Rate-limit state a dialect read from one reply's headers. Every field is optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LimitSnapshot {
@@ -164,7 +168,12 @@ impl Limits {
     }
 
     /// Folds in what the provider's headers said. Exhausted limits park the target until
-    /// their reset. Returns true when that parked a target that was not parked.
+    /// their reset, at most [`MAX_RESET`] away. Returns true when that parked a target that
+    /// was not parked.
+    ///
+    /// The snapshot comes from an upstream: any value must leave the limits usable. A limit
+    /// of zero is ignored (no bucket could ever refill), remaining counts above the limit
+    /// are clamped to it, and resets are capped.
     pub fn observe(&mut self, now: Instant, snap: &LimitSnapshot) -> bool {
         if self.params.learn {
             learn(
@@ -181,7 +190,7 @@ impl Limits {
             );
         }
         let exhausted = |remaining: Option<u64>, reset: Option<Duration>| match (remaining, reset) {
-            (Some(0), Some(reset)) => Some(reset),
+            (Some(0), Some(reset)) => Some(reset.min(MAX_RESET)),
             _ => None,
         };
         let reset = exhausted(snap.remaining_requests, snap.reset_requests)
@@ -194,7 +203,7 @@ impl Limits {
 
 fn learn(bucket: &mut Option<Bucket>, now: Instant, limit: Option<u64>, remaining: Option<u64>) {
     if bucket.is_none() {
-        *bucket = limit.map(Bucket::per_minute);
+        *bucket = limit.filter(|&l| l > 0).map(Bucket::per_minute);
     }
     if let (Some(b), Some(remaining)) = (bucket.as_mut(), remaining) {
         b.set_level(now, remaining);
@@ -249,6 +258,39 @@ mod tests {
         assert!(l.has_room(secs(0), 5000));
         l.take(secs(0), 5000);
         assert!(!l.has_room(secs(59), 1));
+    }
+
+    #[test]
+    fn hostile_snapshots_leave_the_limits_usable() {
+        let mut l = Limits::new(LimitParams::default());
+        let forever = LimitSnapshot {
+            limit_requests: Some(0),
+            remaining_requests: Some(0),
+            reset_requests: Some(Duration::MAX),
+            limit_tokens: Some(u64::MAX),
+            remaining_tokens: Some(u64::MAX),
+            reset_tokens: Some(Duration::MAX),
+        };
+        assert!(l.observe(secs(0), &forever));
+        assert_eq!(l.parked_until(), Instant::ZERO + MAX_RESET);
+        // A limit of zero taught nothing: once unparked, requests flow.
+        let after = secs(86_400);
+        assert!(!l.is_parked(after));
+        for _ in 0..10 {
+            assert!(l.has_room(after, 1_000));
+            l.take(after, 1_000);
+        }
+        // Remaining above the limit is the limit.
+        let mut l = Limits::new(LimitParams::default());
+        let snap = LimitSnapshot {
+            limit_requests: Some(2),
+            remaining_requests: Some(u64::MAX),
+            ..LimitSnapshot::default()
+        };
+        assert!(!l.observe(secs(0), &snap));
+        l.take(secs(0), 0);
+        l.take(secs(0), 0);
+        assert!(!l.has_room(secs(0), 0));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use switchyard_core::dialect::gemini::{GenerateRequest, GenerateResponse, path};
 use switchyard_core::outcome::Outcome;
 use switchyard_core::request::{FinishReason, Request, Usage};
 
-use super::{Decoded, Step, StreamDecoder, malformed};
+use super::{Decoded, Step, StreamDecoder, estimated_usage, foreign_event, malformed};
 use crate::sse::Event;
 
 pub(super) fn encode(model: &str, request: &Request) -> (String, Vec<u8>) {
@@ -26,18 +26,25 @@ fn usage(r: &GenerateResponse) -> Option<Usage> {
 pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
     let reply: GenerateResponse = serde_json::from_slice(body).ok()?;
     let (text, finish) = reply.text();
+    let usage = usage(&reply);
     Some(Decoded {
+        usage: usage.unwrap_or_else(|| estimated_usage(&text)),
+        usage_missing: usage.is_none(),
         text,
         finish: finish.unwrap_or(FinishReason::Stop),
-        usage: usage(&reply)?,
     })
 }
 
 pub(super) fn step(d: &mut StreamDecoder, event: &Event) -> Result<Step, Outcome> {
+    if foreign_event(event) {
+        return Ok(Step::Nothing);
+    }
     let chunk: GenerateResponse = serde_json::from_str(&event.data).map_err(|_| malformed())?;
     let (text, finish) = chunk.text();
     if let Some(u) = usage(&chunk) {
-        d.usage = u;
+        // Each chunk's usage is the running total: the last one wins.
+        d.report_prompt(u.prompt_tokens);
+        d.report_completion(u.completion_tokens);
     }
     if let Some(f) = finish {
         // The last chunk: its text (if any) still goes to the caller.

@@ -4,10 +4,18 @@
 //! ends as an outcome: a status and body are classified by the dialect, a body that is not
 //! what the dialect promises is `malformed_response`, a stream that ends without its
 //! terminating event is `stream_interrupted` — never a truncated success.
+//!
+//! What the adapters forgive, because real providers do it: stream events of a type they do
+//! not know (and `ping`s) are skipped, not errors; a reply or stream without usage is a
+//! success with estimated usage (see [`estimated_usage`]) and `usage_missing` set. Everything
+//! an upstream sends is read within [`InputLimits`].
 
 mod anthropic;
 mod gemini;
+mod input;
 mod openai;
+
+pub use input::{InputLimits, ReadError, read_capped, read_error_body};
 
 use std::collections::BTreeMap;
 
@@ -16,7 +24,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use bytes::Bytes;
 use http_body_util::Full;
 use switchyard_core::credentials::{AuthStyle, Secret};
-use switchyard_core::dialect::{Dialect, HeaderSource};
+use switchyard_core::dialect::{
+    Dialect, HeaderSource, estimate_tokens, estimate_tokens_from_chars,
+};
 use switchyard_core::health::LimitSnapshot;
 use switchyard_core::outcome::{ErrorKind, Outcome};
 use switchyard_core::request::{FinishReason, Request as ChatRequest, Usage};
@@ -28,7 +38,22 @@ use crate::sse;
 pub struct Decoded {
     pub text: String,
     pub finish: FinishReason,
+    /// As reported, or [`estimated_usage`] when the reply had none (then `usage_missing`).
     pub usage: Usage,
+    /// The reply carried no usage: `usage` is an estimate, its prompt tokens 0 (the driver
+    /// knows its own prompt estimate and substitutes it).
+    pub usage_missing: bool,
+}
+
+/// Usage for a reply that reported none: no prompt tokens (unknown here) and completion
+/// tokens estimated at four characters a token, rounded up (`ceil(chars / 4)`), the same
+/// rule as the core's prompt estimate. Good to within a factor of about two for English
+/// prose; it exists so books stay roughly right, not exact.
+pub fn estimated_usage(text: &str) -> Usage {
+    Usage {
+        prompt_tokens: 0,
+        completion_tokens: estimate_tokens(text),
+    }
 }
 
 /// Response headers as the core's `HeaderSource`.
@@ -171,6 +196,16 @@ pub enum Step {
     Done,
 }
 
+/// How a complete stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamEnd {
+    pub finish: FinishReason,
+    /// As reported; where the stream did not report a part, that part is estimated
+    /// (prompt tokens 0, completion tokens from the text delivered) and `usage_missing` set.
+    pub usage: Usage,
+    pub usage_missing: bool,
+}
+
 /// Decodes one stream, event by event.
 #[derive(Debug)]
 pub struct StreamDecoder {
@@ -179,23 +214,38 @@ pub struct StreamDecoder {
     pub finish: Option<FinishReason>,
     pub usage: Usage,
     pub done: bool,
+    /// Whether the stream reported prompt and completion tokens (else they are estimated).
+    prompt_reported: bool,
+    completion_reported: bool,
+    /// Characters of text delivered, for the estimate.
+    chars: usize,
 }
 
 impl StreamDecoder {
+    /// A decoder with the default [`InputLimits`].
     pub fn new(dialect: Dialect) -> Self {
+        Self::with_limits(dialect, &InputLimits::default())
+    }
+
+    pub fn with_limits(dialect: Dialect, limits: &InputLimits) -> Self {
         StreamDecoder {
             dialect,
-            parser: sse::Parser::default(),
+            parser: sse::Parser::with_max_event_bytes(limits.max_event_bytes),
             finish: None,
             usage: Usage::default(),
             done: false,
+            prompt_reported: false,
+            completion_reported: false,
+            chars: 0,
         }
     }
 
-    /// Feeds body bytes; returns the text they carry, in order, or the error they reveal.
+    /// Feeds body bytes; returns the text they carry, in order, or the error they reveal
+    /// (an event over the size limit is `malformed_response`).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, Outcome> {
         let mut texts = Vec::new();
-        for event in self.parser.feed(bytes) {
+        let events = self.parser.feed(bytes).map_err(|_| malformed())?;
+        for event in events {
             if self.done {
                 break;
             }
@@ -205,7 +255,10 @@ impl StreamDecoder {
                 Dialect::Gemini => gemini::step(self, &event),
             }?;
             match step {
-                Step::Text(t) if !t.is_empty() => texts.push(t),
+                Step::Text(t) if !t.is_empty() => {
+                    self.chars = self.chars.saturating_add(t.chars().count());
+                    texts.push(t);
+                }
                 Step::Done => self.done = true,
                 _ => {}
             }
@@ -213,16 +266,52 @@ impl StreamDecoder {
         Ok(texts)
     }
 
+    /// The stream reported its prompt tokens.
+    fn report_prompt(&mut self, tokens: u32) {
+        self.usage.prompt_tokens = tokens;
+        self.prompt_reported = true;
+    }
+
+    /// The stream reported its completion tokens.
+    fn report_completion(&mut self, tokens: u32) {
+        self.usage.completion_tokens = tokens;
+        self.completion_reported = true;
+    }
+
     /// How the stream ended, once its body closed cleanly: complete when the terminating
     /// event came, or when the finish reason did (a clean close after it, without `[DONE]` or
     /// `message_stop`, is how several providers and proxies end streams); else interrupted.
-    pub fn finish(&self) -> Result<(FinishReason, Usage), ErrorKind> {
-        match (self.done, self.finish) {
-            (true, finish) => Ok((finish.unwrap_or(FinishReason::Stop), self.usage)),
-            (false, Some(finish)) => Ok((finish, self.usage)),
-            (false, None) => Err(ErrorKind::StreamInterrupted),
+    pub fn end(&self) -> Result<StreamEnd, ErrorKind> {
+        if !self.done && self.finish.is_none() {
+            return Err(ErrorKind::StreamInterrupted);
         }
+        let mut usage = self.usage;
+        if !self.prompt_reported {
+            usage.prompt_tokens = 0;
+        }
+        if !self.completion_reported {
+            usage.completion_tokens = estimate_tokens_from_chars(self.chars);
+        }
+        Ok(StreamEnd {
+            finish: self.finish.unwrap_or(FinishReason::Stop),
+            usage,
+            usage_missing: !(self.prompt_reported && self.completion_reported),
+        })
     }
+
+    /// [`end`](Self::end) without the `usage_missing` flag.
+    pub fn finish(&self) -> Result<(FinishReason, Usage), ErrorKind> {
+        self.end().map(|e| (e.finish, e.usage))
+    }
+}
+
+/// Whether an event's `event:` name says it is not a data chunk, for the dialects whose data
+/// events are unnamed (OpenAI, Gemini): named events they do not define are skipped.
+fn foreign_event(event: &sse::Event) -> bool {
+    event
+        .name
+        .as_deref()
+        .is_some_and(|name| !name.is_empty() && name != "message")
 }
 
 fn malformed() -> Outcome {

@@ -10,7 +10,7 @@ use switchyard_core::dialect::openai::{
 };
 use switchyard_core::request::{FinishReason, Request, Usage};
 
-use super::{Decoded, Step, StreamDecoder, malformed};
+use super::{Decoded, Step, StreamDecoder, estimated_usage, foreign_event, malformed};
 use crate::sse::Event;
 use switchyard_core::outcome::Outcome;
 
@@ -72,7 +72,6 @@ struct ReplyMessage<'a> {
 
 pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
     let reply: Reply<'_> = serde_json::from_slice(body).ok()?;
-    let usage = reply.usage.map(Usage::from)?;
     let (text, finish) =
         reply
             .choices
@@ -86,14 +85,19 @@ pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
                         .map_or(FinishReason::Stop, parse_finish),
                 )
             });
+    let usage = reply.usage.map(Usage::from);
     Some(Decoded {
+        usage: usage.unwrap_or_else(|| estimated_usage(&text)),
+        usage_missing: usage.is_none(),
         text,
         finish,
-        usage,
     })
 }
 
 pub(super) fn step(d: &mut StreamDecoder, event: &Event) -> Result<Step, Outcome> {
+    if foreign_event(event) {
+        return Ok(Step::Nothing);
+    }
     if event.data == DONE {
         return Ok(Step::Done);
     }
@@ -103,7 +107,8 @@ pub(super) fn step(d: &mut StreamDecoder, event: &Event) -> Result<Step, Outcome
         Err(_) => return Err(malformed()),
     };
     if let Some(Some(u)) = chunk.usage {
-        d.usage = u.into();
+        d.report_prompt(u.prompt_tokens);
+        d.report_completion(u.completion_tokens);
     }
     let mut text = String::new();
     for choice in &chunk.choices {

@@ -110,11 +110,7 @@ fn openai_reply_decodes_text_finish_and_usage_with_escapes() {
 fn openai_reply_missing_what_the_format_promises_is_malformed() {
     let whole = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
     assert!(decode(Dialect::Openai, whole.as_bytes()).is_ok());
-    for field in [
-        "\"id\":\"c\",",
-        "\"model\":\"m\",",
-        ",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}",
-    ] {
+    for field in ["\"id\":\"c\",", "\"model\":\"m\","] {
         let body = whole.replace(field, "");
         assert_eq!(
             decode(Dialect::Openai, body.as_bytes()),
@@ -140,4 +136,187 @@ fn header_lookup_ignores_case_and_skips_values_that_are_not_text() {
     assert_eq!(h.header("Retry-After"), Some("7"));
     assert_eq!(h.header("x-ratelimit-remaining-requests"), None);
     assert_eq!(h.header("x-ratelimit-limit-requests"), None);
+}
+
+/// One reply per dialect without usage (Azure's bodies are OpenAI's).
+const NO_USAGE_REPLIES: [(Dialect, &str); 4] = [
+    (
+        Dialect::Openai,
+        r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"abcdefghi"},"finish_reason":"stop"}]}"#,
+    ),
+    (
+        Dialect::AzureOpenai,
+        r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"abcdefghi"},"finish_reason":"stop"}],"usage":null}"#,
+    ),
+    (
+        Dialect::Anthropic,
+        r#"{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"abcdefghi"}],"stop_reason":"end_turn","stop_sequence":null}"#,
+    ),
+    (
+        Dialect::Gemini,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"abcdefghi"}]},"finishReason":"STOP","index":0}]}"#,
+    ),
+];
+
+#[test]
+fn a_reply_without_usage_succeeds_with_estimated_usage_and_the_flag() {
+    for (dialect, body) in NO_USAGE_REPLIES {
+        let d = decode(dialect, body.as_bytes()).expect("a reply without usage is a reply");
+        assert_eq!(d.text, "abcdefghi", "{dialect:?}");
+        assert!(d.usage_missing, "{dialect:?}");
+        assert_eq!(
+            (d.usage.prompt_tokens, d.usage.completion_tokens),
+            (0, 3),
+            "{dialect:?}: no prompt tokens, ceil(9 chars / 4) completion tokens"
+        );
+    }
+    let with = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#;
+    let d = decode(Dialect::Openai, with.as_bytes()).expect("a valid reply");
+    assert!(!d.usage_missing);
+    assert_eq!((d.usage.prompt_tokens, d.usage.completion_tokens), (4, 1));
+}
+
+fn stream(dialect: Dialect, wire: &str) -> (String, Result<StreamEnd, ErrorKind>) {
+    let mut d = StreamDecoder::new(dialect);
+    let text = match d.feed(wire.as_bytes()) {
+        Ok(t) => t.concat(),
+        Err(o) => panic!("{dialect:?}: {o:?}"),
+    };
+    (text, d.end())
+}
+
+const ANTHROPIC_STREAM: &str = concat!(
+    "event: message_start\n",
+    r#"data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":7,"output_tokens":1}}}"#,
+    "\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n",
+    "event: content_block_start\n",
+    r#"data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+    "\n\nevent: brand_new_event\ndata: {\"type\":\"brand_new_event\",\"x\":[1]}\n\n",
+    "event: content_block_delta\n",
+    r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello world"}}"#,
+    "\n\nevent: content_block_delta\n",
+    r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+    "\n\nevent: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\n",
+    r#"data: {"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":3}}"#,
+    "\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+);
+
+const OPENAI_STREAM: &str = concat!(
+    r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}],"usage":null}"#,
+    "\n\nevent: keepalive\ndata: {\"anything\": true}\n\n",
+    r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" world"},"finish_reason":"stop"}],"usage":null}"#,
+    "\n\n",
+    r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#,
+    "\n\ndata: [DONE]\n\n",
+);
+
+const GEMINI_STREAM: &str = concat!(
+    r#"data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hello"}]},"index":0}]}"#,
+    "\n\nevent: keepalive\ndata: {}\n\n",
+    r#"data: {"candidates":[{"content":{"role":"model","parts":[{"text":" world"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":3,"totalTokenCount":10}}"#,
+    "\n\n",
+);
+
+#[test]
+fn unknown_and_ping_events_are_skipped_in_every_dialect() {
+    for (dialect, wire, finish) in [
+        (Dialect::Anthropic, ANTHROPIC_STREAM, FinishReason::Length),
+        (Dialect::Openai, OPENAI_STREAM, FinishReason::Stop),
+        (Dialect::AzureOpenai, OPENAI_STREAM, FinishReason::Stop),
+        (Dialect::Gemini, GEMINI_STREAM, FinishReason::Stop),
+    ] {
+        let (text, end) = stream(dialect, wire);
+        assert_eq!(text, "Hello world", "{dialect:?}");
+        assert_eq!(
+            end,
+            Ok(StreamEnd {
+                finish,
+                usage: Usage {
+                    prompt_tokens: 7,
+                    completion_tokens: 3
+                },
+                usage_missing: false,
+            }),
+            "{dialect:?}"
+        );
+    }
+}
+
+#[test]
+fn a_stream_without_usage_completes_with_estimated_usage_and_the_flag() {
+    let strip =
+        |wire: &str, cut: &[&str]| cut.iter().fold(wire.to_owned(), |w, c| w.replace(c, ""));
+    let anthropic = strip(
+        ANTHROPIC_STREAM,
+        &[
+            r#","usage":{"input_tokens":7,"output_tokens":1}"#,
+            r#","usage":{"output_tokens":3}"#,
+        ],
+    );
+    let openai = strip(
+        OPENAI_STREAM,
+        &[concat!(
+            r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#,
+            "\n\n"
+        )],
+    );
+    let gemini = strip(
+        GEMINI_STREAM,
+        &[
+            r#","usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":3,"totalTokenCount":10}"#,
+        ],
+    );
+    for (dialect, wire) in [
+        (Dialect::Anthropic, anthropic.as_str()),
+        (Dialect::Openai, openai.as_str()),
+        (Dialect::AzureOpenai, openai.as_str()),
+        (Dialect::Gemini, gemini.as_str()),
+    ] {
+        let (text, end) = stream(dialect, wire);
+        assert_eq!(text, "Hello world", "{dialect:?}");
+        let end = end.expect("complete");
+        assert!(end.usage_missing, "{dialect:?}");
+        assert_eq!(
+            (end.usage.prompt_tokens, end.usage.completion_tokens),
+            (0, 3),
+            "{dialect:?}: ceil(11 chars / 4)"
+        );
+    }
+    // Half reported is still flagged; the half that came is kept.
+    let (_, end) = stream(
+        Dialect::Anthropic,
+        &strip(ANTHROPIC_STREAM, &[r#","usage":{"output_tokens":3}"#]),
+    );
+    let end = end.expect("complete");
+    assert!(end.usage_missing);
+    assert_eq!(
+        (end.usage.prompt_tokens, end.usage.completion_tokens),
+        (7, 3)
+    );
+}
+
+#[test]
+fn an_event_over_the_limit_is_malformed() {
+    let limits = InputLimits {
+        max_event_bytes: 64,
+        ..InputLimits::default()
+    };
+    for dialect in Dialect::ALL {
+        let mut d = StreamDecoder::with_limits(dialect, &limits);
+        let huge = format!("data: {}", "x".repeat(100));
+        assert_eq!(
+            d.feed(huge.as_bytes()),
+            Err(Outcome::error(ErrorKind::MalformedResponse)),
+            "{dialect:?}"
+        );
+    }
+    assert_eq!(
+        InputLimits::default(),
+        InputLimits {
+            max_body_bytes: 32 << 20,
+            max_error_body_bytes: 64 << 10,
+            max_event_bytes: 1 << 20,
+        }
+    );
 }

@@ -40,12 +40,26 @@ pub fn profile(name: &str, dialect: &str) -> switchyard_fake::ProfileParams {
 
 /// `routes` is the router's YAML `routes:` list; targets are `t-<provider>`.
 pub fn rig(providers: &[(&str, &str)], routes: &str, plan: &str) -> Rig {
+    let servers = providers
+        .iter()
+        .map(|(name, dialect)| switchyard_fake::server::router(profile(name, dialect), 1))
+        .collect();
+    rig_with(providers, servers, routes, plan, Default::default())
+}
+
+/// As `rig`, with the upstream servers given (one per provider) and input limits.
+pub fn rig_with(
+    providers: &[(&str, &str)],
+    servers: Vec<axum::Router>,
+    routes: &str,
+    plan: &str,
+    limits: switchyard_live::adapter::InputLimits,
+) -> Rig {
     let mut transport = InProcess::new();
     let mut fakes = Vec::new();
     let mut provider_yaml = String::new();
     let mut targets = String::new();
-    for (name, dialect) in providers {
-        let fake = switchyard_fake::server::router(profile(name, dialect), 1);
+    for ((name, dialect), fake) in providers.iter().zip(servers) {
         transport = transport.with(&format!("{name}.fake"), fake.clone());
         fakes.push(((*name).to_owned(), fake));
         provider_yaml.push_str(&format!(
@@ -68,7 +82,7 @@ pub fn rig(providers: &[(&str, &str)], routes: &str, plan: &str) -> Rig {
         &|_| None,
     )
     .unwrap();
-    let router = LiveRouter::new(params, store, Arc::new(transport), 7).unwrap();
+    let router = LiveRouter::with_limits(params, store, Arc::new(transport), 7, limits).unwrap();
     Rig { router, fakes }
 }
 
