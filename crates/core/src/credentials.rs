@@ -11,6 +11,8 @@
 //! revoked (a 401 revokes it). Status per key: `expired` (past `valid_until`), `not_yet_valid`,
 //! `stale` (older than the rotation period), `due_soon` (within 14 days of it), `fresh`.
 
+pub mod keyring;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
