@@ -72,7 +72,8 @@ pub fn status(config: &Path, on: Option<&str>, out: &mut dyn Write, err: &mut dy
         "credentials on {today} ({:?} environment)",
         params.environment
     );
-    for p in store.status(today) {
+    // A fresh store: nothing revoked yet. The router's own view is its admin state.
+    for p in store.status(today, switchyard_core::time::Instant::ZERO) {
         let rotation = p
             .rotation_days
             .map_or(String::new(), |d| format!(", rotate every {d} days"));
@@ -105,8 +106,15 @@ pub fn status(config: &Path, on: Option<&str>, out: &mut dyn Write, err: &mut dy
             if !k.resolved {
                 flags.push("not set");
             }
-            if k.revoked {
+            let revoked;
+            if let Some(secs) = k.reprobe_in_secs {
+                revoked = format!("revoked, re-probe in {secs:.0}s");
+                flags.push(&revoked);
+            } else if k.revoked {
                 flags.push("revoked");
+            }
+            if k.reprobing {
+                flags.push("re-probing");
             }
             let flags = if flags.is_empty() {
                 String::new()

@@ -2,14 +2,22 @@
 //! fresh it is — without the key ever being printed.
 //!
 //! The model here is pure: a [`Secret`] type that redacts itself everywhere, key *sources*
-//! (`env:NAME`, `file:PATH`, or a literal, allowed only in development), auth styles per
-//! dialect, environments, and rotation status from dates the driver supplies (the core has no
-//! clock). Reading environment variables and files happens in the live driver.
+//! (`env:NAME`, `file:PATH`, or `literal:VALUE`, the last allowed only in development for
+//! keys), auth styles per dialect, environments, and rotation status from dates the driver
+//! supplies (the core has no clock). Reading environment variables and files happens in the
+//! live driver. A source must carry one of the three prefixes, spelled in lower case: a typo
+//! such as `ENV:X` is refused rather than taken for a literal key. Extra header values take
+//! the same sources (literals allowed in production: an organisation id is not a key) and are
+//! held as secrets too.
 //!
 //! Rotation: a provider holds several keys, each with an optional validity window, so an old
 //! and a new key can overlap. The key in use is the newest one valid today that has not been
-//! revoked (a 401 revokes it). Status per key: `expired` (past `valid_until`), `not_yet_valid`,
-//! `stale` (older than the rotation period), `due_soon` (within 14 days of it), `fresh`.
+//! revoked; revocation after repeated 401s, and the re-probe after a cool-off, are the
+//! [`keyring`] state machine's. Status per key: `expired` (past `valid_until`),
+//! `not_yet_valid`, `stale` (older than the rotation period), `due_soon` (within 14 days of
+//! it), `fresh`.
+
+pub mod keyring;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +26,9 @@ use serde::Deserialize;
 
 use crate::config::ValidationError;
 use crate::dialect::Dialect;
+#[cfg(doc)]
+use keyring::KeyRing;
+use keyring::{RevocationConfig, RevocationParams};
 
 /// A secret value. Debug, Display and Serialize print `[redacted]`; only [`Secret::expose`]
 /// gives the value, at the one place that writes it into a request.
@@ -101,14 +112,26 @@ pub enum KeySource {
 }
 
 impl KeySource {
-    /// `env:NAME`, `file:PATH`, or anything else as a literal.
-    pub fn parse(text: &str) -> KeySource {
+    /// `env:NAME`, `file:PATH` or `literal:VALUE`. Anything else is refused, with a message
+    /// that never repeats the text (it may be a key pasted without its prefix).
+    pub fn parse(text: &str) -> Result<KeySource, String> {
         if let Some(name) = text.strip_prefix("env:") {
-            KeySource::Env(name.to_owned())
+            Ok(KeySource::Env(name.to_owned()))
         } else if let Some(path) = text.strip_prefix("file:") {
-            KeySource::File(path.to_owned())
+            Ok(KeySource::File(path.to_owned()))
+        } else if let Some(value) = text.strip_prefix("literal:") {
+            Ok(KeySource::Literal(Secret::new(value)))
         } else {
-            KeySource::Literal(Secret::new(text))
+            let hint = text
+                .split_once(':')
+                .map(|(prefix, _)| prefix.to_ascii_lowercase())
+                .filter(|p| ["env", "file", "literal"].contains(&p.as_str()))
+                .map_or(String::new(), |p| {
+                    format!(" (prefixes are lower case: `{p}:`)")
+                });
+            Err(format!(
+                "a source is `env:NAME`, `file:PATH` or `literal:VALUE`{hint}"
+            ))
         }
     }
 }
@@ -161,12 +184,12 @@ impl AuthStyle {
 }
 
 /// Headers every request of a dialect carries.
-pub fn default_headers(dialect: Dialect) -> BTreeMap<String, String> {
+pub fn default_headers(dialect: Dialect) -> BTreeMap<String, KeySource> {
     let mut h = BTreeMap::new();
     if dialect == Dialect::Anthropic {
         h.insert(
             "anthropic-version".to_owned(),
-            crate::dialect::anthropic::VERSION.to_owned(),
+            KeySource::Literal(Secret::new(crate::dialect::anthropic::VERSION)),
         );
     }
     h
@@ -193,7 +216,7 @@ pub enum Mode {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
-    /// `env:NAME`, `file:PATH`, or a literal (development only).
+    /// `env:NAME`, `file:PATH`, or `literal:KEY` (development only).
     pub source: String,
     pub valid_from: Option<Date>,
     pub valid_until: Option<Date>,
@@ -213,9 +236,13 @@ pub struct ProviderConfig {
     pub mode: Option<Mode>,
     /// `bearer`, `x_api_key`, `api_key`, `x_goog_api_key` or `query:NAME`; default per dialect.
     pub auth: Option<String>,
-    /// Extra fixed headers (`OpenAI-Organization`, `anthropic-beta`).
+    /// Extra headers (`OpenAI-Organization`, `anthropic-beta`); each value is a source:
+    /// `env:NAME`, `file:PATH` or `literal:VALUE`. Held as secrets; default none.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// When a key the provider refuses is taken out of use and tried again; default 3 401s
+    /// within `60s`, a `5m` cool-off doubling up to `1h` (see [`keyring`]).
+    pub revocation: Option<RevocationConfig>,
     /// Rotate keys this often (days).
     pub rotation_days: Option<u32>,
     #[serde(default)]
@@ -241,10 +268,12 @@ pub struct ProviderParams {
     /// The URL in use (the fake's in fake mode).
     pub base_url: String,
     pub auth: AuthStyle,
-    pub headers: BTreeMap<String, String>,
+    /// Header name to the source of its value (the dialect's fixed ones as literals).
+    pub headers: BTreeMap<String, KeySource>,
     pub rotation_days: Option<u32>,
     /// In fake mode: one literal mock key. In live mode: the configured keys.
     pub keys: Vec<KeyParams>,
+    pub revocation: RevocationParams,
 }
 
 /// A key's rotation state.
@@ -298,15 +327,11 @@ impl KeyParams {
 }
 
 impl ProviderParams {
-    /// The index of the key to use today: the newest valid one that `blocked` does not
-    /// rule out (revoked, or not resolvable).
-    pub fn active_key(&self, today: Date, blocked: impl Fn(usize) -> bool) -> Option<usize> {
-        self.keys
-            .iter()
-            .enumerate()
-            .filter(|(i, k)| k.is_valid_on(today) && !blocked(*i))
-            .max_by_key(|(i, k)| (k.valid_from, *i))
-            .map(|(i, _)| i)
+    /// A key's rank for [`KeyRing::choose`] on `today`: newer `valid_from` first, then the
+    /// later in the list; `None` when the key is not valid today.
+    pub fn rank(&self, key: usize, today: Date) -> Option<(Option<Date>, usize)> {
+        let k = self.keys.get(key)?;
+        k.is_valid_on(today).then_some((k.valid_from, key))
     }
 }
 
@@ -337,7 +362,24 @@ pub fn resolve_providers(
             })?,
         };
         let mut headers = default_headers(c.dialect);
-        headers.extend(c.headers.clone());
+        for (name, value) in &c.headers {
+            let source = KeySource::parse(value)
+                .map_err(|m| ValidationError::new(format!("{path}.headers.{name}"), m))?;
+            headers.insert(name.clone(), source);
+        }
+        let revocation = match &c.revocation {
+            None => RevocationParams::default(),
+            Some(r) => RevocationParams::from_config(r, &format!("{path}.revocation"))?,
+        };
+        // Every key's source is checked, in fake mode too: a typo must not wait for the day
+        // the provider goes live.
+        let mut sources = Vec::with_capacity(c.keys.len());
+        for (k, key) in c.keys.iter().enumerate() {
+            sources.push(
+                KeySource::parse(&key.source)
+                    .map_err(|m| ValidationError::new(format!("{path}.keys[{k}].source"), m))?,
+            );
+        }
         let (base_url, keys) = match mode {
             Mode::Fake => {
                 let url = c.fake_base_url.clone().ok_or_else(|| {
@@ -363,8 +405,7 @@ pub fn resolve_providers(
             }
             Mode::Live => {
                 let mut keys = Vec::with_capacity(c.keys.len());
-                for (k, key) in c.keys.iter().enumerate() {
-                    let source = KeySource::parse(&key.source);
+                for (k, (key, source)) in c.keys.iter().zip(sources).enumerate() {
                     if matches!(source, KeySource::Literal(_))
                         && environment == Environment::Production
                     {
@@ -412,6 +453,7 @@ pub fn resolve_providers(
             headers,
             rotation_days: c.rotation_days,
             keys,
+            revocation,
         });
     }
     for name in used {

@@ -14,7 +14,7 @@ dialect: openai
 base_url: https://api.openai.com/
 fake_base_url: http://127.0.0.1:9001
 rotation_days: 90
-headers: { OpenAI-Organization: org-1 }
+headers: { OpenAI-Organization: 'literal:org-1', X-Team: env:TEAM_HEADER }
 keys:
   - { source: env:OPENAI_OLD, valid_from: 2026-01-01, valid_until: 2026-12-01, last_rotated: 2026-01-01 }
   - { source: env:OPENAI_NEW, valid_from: 2026-11-20, last_rotated: 2026-11-20 }
@@ -26,18 +26,24 @@ fn secrets_never_print() {
     assert_eq!(format!("{s:?}"), "Secret([redacted])");
     assert_eq!(s.to_string(), "[redacted]");
     assert_eq!(serde_json::to_string(&s).unwrap(), "\"[redacted]\"");
-    let source = KeySource::parse("sk-live-123456");
+    let source = KeySource::parse("literal:sk-live-123456").unwrap();
     assert_eq!(source.to_string(), "literal");
     assert!(!format!("{source:?}").contains("sk-live"));
     let p = resolve_providers(
         &[provider(
-            &OPENAI.replace("env:OPENAI_NEW", "sk-live-123456"),
+            &OPENAI
+                .replace("env:OPENAI_NEW", "literal:sk-live-123456")
+                .replace("literal:org-1", "literal:sk-header-secret"),
         )],
         Environment::Development,
         &[],
     )
     .unwrap();
-    assert!(!format!("{p:?}").contains("sk-live"), "{p:?}");
+    let text = format!("{p:?}");
+    assert!(
+        !text.contains("sk-live") && !text.contains("sk-header-secret"),
+        "{text}"
+    );
     assert_eq!(s.expose(), "sk-live-123456");
 }
 
@@ -51,8 +57,25 @@ fn dates_parse_and_print() {
 
 #[test]
 fn sources_and_auth_styles() {
-    assert_eq!(KeySource::parse("env:X"), KeySource::Env("X".into()));
-    assert_eq!(KeySource::parse("file:/k"), KeySource::File("/k".into()));
+    assert_eq!(KeySource::parse("env:X"), Ok(KeySource::Env("X".into())));
+    assert_eq!(
+        KeySource::parse("file:/k"),
+        Ok(KeySource::File("/k".into()))
+    );
+    assert_eq!(
+        KeySource::parse("literal:k"),
+        Ok(KeySource::Literal(Secret::new("k")))
+    );
+    // A typo in the prefix, or no prefix, is not a literal key.
+    for bad in ["ENV:X", "Env:X", "sk-bare-key", "File:/k", ""] {
+        let e = KeySource::parse(bad).unwrap_err();
+        assert!(e.contains("`literal:VALUE`"), "{bad}: {e}");
+        assert!(
+            bad.is_empty() || !e.contains(bad),
+            "never echoes the text: {e}"
+        );
+    }
+    assert!(KeySource::parse("ENV:X").unwrap_err().contains("`env:`"));
     assert_eq!(
         AuthStyle::parse("query:key"),
         Some(AuthStyle::Query("key".into()))
@@ -64,7 +87,7 @@ fn sources_and_auth_styles() {
     );
     assert_eq!(
         default_headers(Dialect::Anthropic)["anthropic-version"],
-        "2023-06-01"
+        KeySource::Literal(Secret::new("2023-06-01"))
     );
 }
 
@@ -83,7 +106,12 @@ fn development_uses_fakes_and_mock_keys() {
         (p.mode, p.base_url.as_str(), p.keys.len()),
         (Mode::Live, "https://api.openai.com", 2)
     );
-    assert_eq!(p.headers["OpenAI-Organization"], "org-1");
+    assert_eq!(
+        p.headers["OpenAI-Organization"],
+        KeySource::Literal(Secret::new("org-1"))
+    );
+    assert_eq!(p.headers["X-Team"], KeySource::Env("TEAM_HEADER".into()));
+    assert_eq!(p.revocation, keyring::RevocationParams::default());
 }
 
 #[test]
@@ -91,7 +119,7 @@ fn production_rules() {
     let p =
         &resolve_providers(&[provider(OPENAI)], Environment::Production, &["openai"]).unwrap()[0];
     assert_eq!(p.mode, Mode::Live);
-    let literal = provider(&OPENAI.replace("env:OPENAI_NEW", "sk-in-the-file"));
+    let literal = provider(&OPENAI.replace("env:OPENAI_NEW", "literal:sk-in-the-file"));
     let e = resolve_providers(&[literal], Environment::Production, &["openai"]).unwrap_err();
     assert_eq!(e.path, "providers[0].keys[1].source");
     assert!(e.message.contains("only in development") && !e.message.contains("sk-in-the-file"));
@@ -141,11 +169,17 @@ fn rotation_states_and_the_active_key() {
         KeyStatus::Fresh
     );
     // Overlap: before the new key starts, the old one; during the overlap, the newer one.
-    assert_eq!(p.active_key(day("2026-11-01"), |_| false), Some(0));
-    assert_eq!(p.active_key(day("2026-11-25"), |_| false), Some(1));
-    // The new key revoked by a 401: back to the old one while it lasts.
-    assert_eq!(p.active_key(day("2026-11-25"), |i| i == 1), Some(0));
-    assert_eq!(p.active_key(day("2026-12-05"), |i| i == 1), None);
+    let mut ring = keyring::KeyRing::new(p.keys.len(), p.revocation);
+    let t0 = crate::time::Instant::ZERO;
+    let choose = |ring: &mut keyring::KeyRing, today| ring.choose(t0, |i| p.rank(i, today), |_| {});
+    assert_eq!(choose(&mut ring, day("2026-11-01")), Some(0));
+    assert_eq!(choose(&mut ring, day("2026-11-25")), Some(1));
+    // The new key revoked by 401s: back to the old one while it lasts.
+    for _ in 0..3 {
+        ring.unauthorized(1, t0);
+    }
+    assert_eq!(choose(&mut ring, day("2026-11-25")), Some(0));
+    assert_eq!(choose(&mut ring, day("2026-12-05")), None);
 }
 
 #[test]
@@ -164,6 +198,18 @@ fn bad_provider_configs() {
             .message
             .contains("twice")
     );
+    // A typo in a key's prefix, in fake mode too, or in a header's.
+    for env in [Environment::Development, Environment::Production] {
+        let typo = provider(&OPENAI.replace("env:OPENAI_NEW", "ENV:OPENAI_NEW"));
+        let e = resolve_providers(&[typo], env, &[]).unwrap_err();
+        assert_eq!(e.path, "providers[0].keys[1].source");
+    }
+    let header = provider(&OPENAI.replace("'literal:org-1'", "org-1"));
+    let e = resolve_providers(&[header], Environment::Development, &[]).unwrap_err();
+    assert_eq!(e.path, "providers[0].headers.OpenAI-Organization");
+    let revocation = provider(&format!("{OPENAI}revocation: {{ after_401s: 0 }}\n"));
+    let e = resolve_providers(&[revocation], Environment::Development, &[]).unwrap_err();
+    assert_eq!(e.path, "providers[0].revocation.after_401s");
     let backwards = provider(&OPENAI.replace("valid_until: 2026-12-01", "valid_until: 2025-12-01"));
     let e = resolve_providers(&[backwards], Environment::Production, &[]).unwrap_err();
     assert_eq!(e.path, "providers[0].keys[0].valid_until");

@@ -1,13 +1,23 @@
-//! The credential store: resolves key sources (environment variables, files, development
-//! literals), hands the adapter the key in use for each provider, takes a key out of use when
-//! it gets a 401, and reports status — by source, never by value.
+//! The credential store: resolves key and header sources (environment variables, files,
+//! literals), hands the adapter the key in use for each provider and its extra headers, and
+//! reports status — by source, never by value.
+//!
+//! Which key is in use, when 401s take one out of use and when it is tried again is the core's
+//! [`KeyRing`], one per provider, behind a lock; this driver hands it `now` (the router's
+//! clock) and keeps the events it reports, the most recent [`EVENTS_KEPT`].
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
+use switchyard_core::credentials::keyring::{KeyEvent, KeyEventKind, KeyRing, KeyState};
 use switchyard_core::credentials::{
     Date, Environment, KeySource, KeyStatus, Mode, ProviderParams, Secret,
 };
+use switchyard_core::time::Instant;
+
+/// Key events kept for reports; older ones are dropped, so memory does not grow with uptime.
+pub const EVENTS_KEPT: usize = 256;
 
 /// Startup refused: what is missing, by provider and source.
 #[derive(Debug, thiserror::Error)]
@@ -25,13 +35,29 @@ pub struct Revocation {
     pub reason: &'static str,
 }
 
+/// Something that happened to a key: switched to, taken out of use, tried again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyEventReport {
+    /// Seconds on the router's clock.
+    pub at_secs: f64,
+    pub provider: String,
+    /// The key's source, never the key.
+    pub source: String,
+    /// `in use`, `refused (401): taken out of use` or `cool-off over: re-probing`.
+    pub what: &'static str,
+    /// For a revocation: how long until the key is tried again.
+    pub cool_off_secs: Option<f64>,
+}
+
 #[derive(Debug)]
 pub struct CredentialStore {
     providers: Vec<ProviderParams>,
     /// Resolved values, by provider then key; `None` when the source gave nothing.
     values: Vec<Vec<Option<Secret>>>,
-    revoked: Mutex<Vec<Vec<bool>>>,
-    revocations: Mutex<Vec<Revocation>>,
+    /// Resolved extra headers, by provider; a header whose source gave nothing is left out.
+    headers: Vec<BTreeMap<String, Secret>>,
+    rings: Mutex<Vec<KeyRing>>,
+    events: Mutex<VecDeque<KeyEventReport>>,
 }
 
 /// One key's line in `creds status`.
@@ -43,7 +69,12 @@ pub struct KeyReport {
     pub valid_until: Option<String>,
     pub last_rotated: Option<String>,
     pub resolved: bool,
+    /// Taken out of use after 401s (its cool-off not over).
     pub revoked: bool,
+    /// Seconds until a revoked key is tried again.
+    pub reprobe_in_secs: Option<f64>,
+    /// Tried again after its cool-off: a 401 now takes it out of use at once.
+    pub reprobing: bool,
     pub in_use: bool,
 }
 
@@ -81,9 +112,24 @@ impl CredentialStore {
             .map(|p| p.keys.iter().map(|k| resolve(&k.source, env)).collect())
             .collect();
         let mut missing = Vec::new();
+        let mut headers = Vec::with_capacity(providers.len());
         for (p, vals) in providers.iter().zip(&values) {
             let needed = used.contains(&p.name.as_str())
                 && (p.mode == Mode::Live || environment == Environment::Production);
+            let mut resolved = BTreeMap::new();
+            for (name, source) in &p.headers {
+                match resolve(source, env) {
+                    Some(v) => {
+                        resolved.insert(name.clone(), v);
+                    }
+                    None if needed => missing.push(format!(
+                        "provider `{}`: header `{name}`: {source} (not set)",
+                        p.name
+                    )),
+                    None => {}
+                }
+            }
+            headers.push(resolved);
             if !needed {
                 continue;
             }
@@ -117,15 +163,16 @@ impl CredentialStore {
         if !missing.is_empty() {
             return Err(CredentialError { missing });
         }
-        let revoked = providers
+        let rings = providers
             .iter()
-            .map(|p| vec![false; p.keys.len()])
+            .map(|p| KeyRing::new(p.keys.len(), p.revocation))
             .collect();
         Ok(CredentialStore {
             providers,
             values,
-            revoked: Mutex::new(revoked),
-            revocations: Mutex::new(Vec::new()),
+            headers,
+            rings: Mutex::new(rings),
+            events: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -137,69 +184,130 @@ impl CredentialStore {
         self.providers.iter().position(|p| p.name == name)
     }
 
-    fn revoked(&self) -> std::sync::MutexGuard<'_, Vec<Vec<bool>>> {
-        self.revoked
+    fn rings(&self) -> std::sync::MutexGuard<'_, Vec<KeyRing>> {
+        self.rings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The key in use for `provider` today: the newest valid, resolved, unrevoked one.
-    pub fn key(&self, provider: usize, today: Date) -> Option<(usize, Secret)> {
-        let p = self.providers.get(provider)?;
-        let values = &self.values[provider];
-        // On every attempt: read the revocations in place, allocate nothing.
-        let i = {
-            let revoked = self.revoked();
-            let row = revoked.get(provider);
-            p.active_key(today, |i| {
-                values[i].is_none() || row.is_some_and(|r| r.get(i).copied().unwrap_or(false))
-            })?
-        };
-        Some((i, values[i].clone()?))
+    fn events_log(&self) -> std::sync::MutexGuard<'_, VecDeque<KeyEventReport>> {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A key got a 401: take it out of use and report it.
-    pub fn revoke(&self, provider: usize, key: usize) {
-        let mut revoked = self.revoked();
-        let Some(slot) = revoked.get_mut(provider).and_then(|r| r.get_mut(key)) else {
+    fn record(&self, provider: usize, event: KeyEvent) {
+        let Some(p) = self.providers.get(provider) else {
             return;
         };
-        if *slot {
-            return;
+        let report = KeyEventReport {
+            at_secs: event.at.since_start().as_secs_f64(),
+            provider: p.name.clone(),
+            source: p
+                .keys
+                .get(event.key)
+                .map(|k| k.source.to_string())
+                .unwrap_or_default(),
+            what: event.kind.label(),
+            cool_off_secs: match event.kind {
+                KeyEventKind::Revoked { cool_off } => Some(cool_off.as_secs_f64()),
+                _ => None,
+            },
+        };
+        let mut log = self.events_log();
+        if log.len() >= EVENTS_KEPT {
+            log.pop_front();
         }
-        *slot = true;
-        drop(revoked);
+        log.push_back(report);
+    }
+
+    /// Key `i` of `provider` can be used on `today`: resolved and within its window.
+    fn rank(
+        &self,
+        provider: usize,
+        today: Date,
+    ) -> impl Fn(usize) -> Option<(Option<Date>, usize)> {
         let p = &self.providers[provider];
-        let source = p
-            .keys
-            .get(key)
-            .map(|k| k.source.to_string())
-            .unwrap_or_default();
-        self.revocations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Revocation {
-                provider: p.name.clone(),
-                source,
-                reason: "unauthorized (401)",
-            });
+        let values = &self.values[provider];
+        move |i| {
+            values
+                .get(i)
+                .is_some_and(Option::is_some)
+                .then(|| p.rank(i, today))
+                .flatten()
+        }
     }
 
+    /// The key in use for `provider` at `now` (the router's clock) on `today`: the newest
+    /// valid, resolved key that is not revoked. Call it for every attempt: a key whose cool-off
+    /// is over is re-probed here. Allocates nothing unless a key event happens.
+    pub fn key(&self, provider: usize, today: Date, now: Instant) -> Option<(usize, Secret)> {
+        self.providers.get(provider)?;
+        let mut events: [Option<KeyEvent>; 2] = [None; 2];
+        let chosen = {
+            let mut rings = self.rings();
+            let ring = rings.get_mut(provider)?;
+            let mut n = 0;
+            ring.choose(now, self.rank(provider, today), |e| {
+                if let Some(slot) = events.get_mut(n) {
+                    *slot = Some(e);
+                }
+                n += 1;
+            })
+        };
+        for e in events.into_iter().flatten() {
+            self.record(provider, e);
+        }
+        let i = chosen?;
+        Some((i, self.values[provider][i].clone()?))
+    }
+
+    /// A key got a 401 at `now`: counted, and the key taken out of use when that was the
+    /// last straw (reported in [`CredentialStore::events`] and [`CredentialStore::revocations`]).
+    pub fn revoke(&self, provider: usize, key: usize, now: Instant) {
+        let event = self
+            .rings()
+            .get_mut(provider)
+            .and_then(|r| r.unauthorized(key, now));
+        if let Some(e) = event {
+            self.record(provider, e);
+        }
+    }
+
+    /// Extra headers for `provider`'s requests, resolved.
+    pub fn headers(&self, provider: usize) -> &BTreeMap<String, Secret> {
+        static NONE: BTreeMap<String, Secret> = BTreeMap::new();
+        self.headers.get(provider).unwrap_or(&NONE)
+    }
+
+    /// The most recent key events, oldest first.
+    pub fn events(&self) -> Vec<KeyEventReport> {
+        self.events_log().iter().cloned().collect()
+    }
+
+    /// The revocations among the most recent key events.
     pub fn revocations(&self) -> Vec<Revocation> {
-        self.revocations
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.events_log()
+            .iter()
+            .filter(|e| e.cool_off_secs.is_some())
+            .map(|e| Revocation {
+                provider: e.provider.clone(),
+                source: e.source.clone(),
+                reason: "unauthorized (401)",
+            })
+            .collect()
     }
 
-    /// Every provider's keys with their status on `today`.
-    pub fn status(&self, today: Date) -> Vec<ProviderReport> {
-        let revoked = self.revoked().clone();
+    /// Every provider's keys with their status on `today`, and revocations as of `now`.
+    /// Changes nothing (a key due for a re-probe shows as usable).
+    pub fn status(&self, today: Date, now: Instant) -> Vec<ProviderReport> {
+        let rings = self.rings().clone();
         self.providers
             .iter()
             .enumerate()
             .map(|(pi, p)| {
-                let in_use = self.key(pi, today).map(|(i, _)| i);
+                let ring = &rings[pi];
+                let in_use = ring.peek(now, self.rank(pi, today));
                 ProviderReport {
                     name: p.name.clone(),
                     mode: match p.mode {
@@ -212,15 +320,25 @@ impl CredentialStore {
                         .keys
                         .iter()
                         .enumerate()
-                        .map(|(ki, k)| KeyReport {
-                            source: k.source.to_string(),
-                            status: k.status(today, p.rotation_days).label(),
-                            valid_from: k.valid_from.map(|d| d.to_string()),
-                            valid_until: k.valid_until.map(|d| d.to_string()),
-                            last_rotated: k.last_rotated.map(|d| d.to_string()),
-                            resolved: self.values[pi][ki].is_some(),
-                            revoked: revoked[pi][ki],
-                            in_use: in_use == Some(ki),
+                        .map(|(ki, k)| {
+                            let state = ring.state(ki, now);
+                            KeyReport {
+                                source: k.source.to_string(),
+                                status: k.status(today, p.rotation_days).label(),
+                                valid_from: k.valid_from.map(|d| d.to_string()),
+                                valid_until: k.valid_until.map(|d| d.to_string()),
+                                last_rotated: k.last_rotated.map(|d| d.to_string()),
+                                resolved: self.values[pi][ki].is_some(),
+                                revoked: matches!(state, KeyState::Revoked { .. }),
+                                reprobe_in_secs: match state {
+                                    KeyState::Revoked { until } => {
+                                        Some(until.saturating_since(now).as_secs_f64())
+                                    }
+                                    _ => None,
+                                },
+                                reprobing: matches!(state, KeyState::Reprobing { .. }),
+                                in_use: in_use == Some(ki),
+                            }
                         })
                         .collect(),
                 }

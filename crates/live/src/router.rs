@@ -594,7 +594,11 @@ impl LiveRouter {
         };
         let binding = &self.inner.bindings[target.index()];
         let provider = &self.inner.store.providers()[binding.provider];
-        let Some((key_index, key)) = self.inner.store.key(binding.provider, self.today()) else {
+        let Some((key_index, key)) =
+            self.inner
+                .store
+                .key(binding.provider, self.today(), self.now())
+        else {
             return Err(fail(ErrorKind::Unauthorized));
         };
         let endpoint = Endpoint {
@@ -602,7 +606,7 @@ impl LiveRouter {
             base_url: &provider.base_url,
             model: &binding.model,
             auth: &provider.auth,
-            headers: &provider.headers,
+            headers: self.inner.store.headers(binding.provider),
             key: &key,
         };
         let http = adapter::build(&endpoint, request);
@@ -636,7 +640,9 @@ impl LiveRouter {
                 &bytes,
             );
             if outcome.error_kind() == Some(ErrorKind::Unauthorized) {
-                self.inner.store.revoke(binding.provider, key_index);
+                self.inner
+                    .store
+                    .revoke(binding.provider, key_index, self.now());
             }
             return Err(AttemptReport::new(
                 outcome,

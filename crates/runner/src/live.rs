@@ -98,6 +98,7 @@ async fn run_async(
             mode: None,
             auth: None,
             headers: Default::default(),
+            revocation: None,
             rotation_days: None,
             keys: Vec::new(),
             mock_key: Some(

@@ -67,7 +67,8 @@ pub struct ScenarioProviderConfig {
     /// faults through its `/_fake/` control API. Needed to put another gateway in front.
     pub url: Option<String>,
     /// Follow credentials: the router uses the newest valid key; the provider refuses a key
-    /// from its `refused_from` on (a 401, after which the key is taken out of use).
+    /// from its `refused_from` on (401s: three within 60s take the key out of use; it is
+    /// re-probed after a 5m cool-off, which doubles, up to 1h, each time the re-probe fails).
     #[serde(default)]
     pub keys: Vec<ScenarioKeyConfig>,
 }

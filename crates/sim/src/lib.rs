@@ -19,6 +19,7 @@ pub mod traffic;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use switchyard_core::credentials::keyring::{KeyRing, RevocationParams};
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{AttemptRecord, AttemptReport, ErrorKind, FinalOutcome, Outcome};
 use switchyard_core::overrides::Override;
@@ -165,10 +166,8 @@ struct Sim<'a, O> {
     generations: Vec<u32>,
     free: Vec<u32>,
     observer: &'a mut O,
-    /// Per provider, per key: taken out of use after a 401.
-    revoked: Vec<Vec<bool>>,
-    /// Per provider: the key last used, to report switches.
-    key_in_use: Vec<Option<usize>>,
+    /// Per provider: the core's key ring (key in use, revocation after 401s, re-probes).
+    key_rings: Vec<KeyRing>,
     key_events: Vec<KeyEvent>,
     requests: u64,
     events: u64,
@@ -230,12 +229,11 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
         generations: Vec::new(),
         free: Vec::new(),
         observer,
-        revoked: params
+        key_rings: params
             .providers
             .iter()
-            .map(|p| vec![false; p.keys.len()])
+            .map(|p| KeyRing::new(p.keys.len(), RevocationParams::default()))
             .collect(),
-        key_in_use: vec![None; params.providers.len()],
         key_events: Vec::new(),
         requests: 0,
         events: 0,
@@ -474,44 +472,34 @@ impl<O: Observer> Sim<'_, O> {
         pending
     }
 
-    /// With keys modelled: picks the key in use (the newest valid, not revoked); a key the
-    /// provider refuses gets a 401 and is taken out of use, as the live credential store does.
+    /// With keys modelled: the core's key ring picks the key in use (the newest valid, not
+    /// revoked, as the live credential store does); a key the provider refuses gets a 401,
+    /// counted by the ring, which takes it out of use and later re-probes it.
     fn credential_check(&mut self, p: usize, now: Instant) -> Option<ErrorKind> {
         let provider = &self.params.providers[p];
         if provider.keys.is_empty() {
             return None;
         }
-        let chosen = provider
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(i, k)| {
-                !self.revoked[p][*i]
-                    && k.valid_from.is_none_or(|f| f <= now)
-                    && k.valid_until.is_none_or(|u| now <= u)
-            })
-            .max_by_key(|(i, k)| (k.valid_from, *i))
-            .map(|(i, _)| i);
-        let Some(key) = chosen else {
+        let ring = &mut self.key_rings[p];
+        let events = &mut self.key_events;
+        let report = |e: switchyard_core::credentials::keyring::KeyEvent| KeyEvent {
+            at: e.at,
+            provider: provider.name.clone(),
+            key: provider.keys[e.key].name.clone(),
+            what: e.kind.label(),
+        };
+        let rank = |i: usize| {
+            let k = &provider.keys[i];
+            (k.valid_from.is_none_or(|f| f <= now) && k.valid_until.is_none_or(|u| now <= u))
+                .then_some((k.valid_from, i))
+        };
+        let Some(key) = ring.choose(now, rank, |e| events.push(report(e))) else {
             return Some(ErrorKind::Unauthorized);
         };
-        if self.key_in_use[p] != Some(key) {
-            self.key_in_use[p] = Some(key);
-            self.key_events.push(KeyEvent {
-                at: now,
-                provider: provider.name.clone(),
-                key: provider.keys[key].name.clone(),
-                what: "in use",
-            });
-        }
         if provider.keys[key].refused_from.is_some_and(|r| r <= now) {
-            self.revoked[p][key] = true;
-            self.key_events.push(KeyEvent {
-                at: now,
-                provider: provider.name.clone(),
-                key: provider.keys[key].name.clone(),
-                what: "refused (401): taken out of use",
-            });
+            if let Some(e) = ring.unauthorized(key, now) {
+                events.push(report(e));
+            }
             return Some(ErrorKind::Unauthorized);
         }
         None

@@ -266,3 +266,45 @@ fn keys_rotate_and_a_refused_key_is_taken_out_of_use() {
             .any(|e| e.key == "new" && e.what == "in use")
     );
 }
+
+#[test]
+fn a_refused_key_is_reprobed_after_its_cool_off() {
+    // One key, refused from 30 s on for good: three 401s take it out of use; after the 5-minute
+    // cool-off it is tried again, and one 401 takes it out for 10 minutes.
+    let mut p = params(
+        "  - { name: r, policy: priority, tiers: [[a], [b]] }\n",
+        "",
+        10.0,
+        1300,
+    );
+    p.providers[0].keys = vec![SimKey {
+        name: "only".into(),
+        valid_from: None,
+        valid_until: None,
+        refused_from: Some(Instant::ZERO + Duration::from_secs(30)),
+    }];
+    let mut tally = Tally::default();
+    let out = run(&p, &mut tally).unwrap();
+    assert_eq!(tally.failed, 0, "b serves while the key is out: {tally:?}");
+    let what: Vec<&str> = out.key_events.iter().map(|e| e.what).collect();
+    assert_eq!(
+        what,
+        [
+            "in use",
+            "refused (401): taken out of use",
+            "cool-off over: re-probing",
+            "refused (401): taken out of use",
+            "cool-off over: re-probing",
+            "refused (401): taken out of use",
+        ]
+    );
+    // The re-probe is the first attempt after the cool-off; with no key a's breaker is open,
+    // and it lets an attempt through at most `open_max` (2 min) later.
+    let secs = |i: usize| out.key_events[i].at.since_start().as_secs_f64();
+    assert!(
+        (300.0..425.0).contains(&(secs(2) - secs(1))),
+        "5 min cool-off"
+    );
+    assert_eq!(secs(3), secs(2), "a 401 on the re-probe revokes at once");
+    assert!((600.0..725.0).contains(&(secs(4) - secs(3))), "then 10 min");
+}

@@ -79,7 +79,8 @@ pub struct Endpoint<'a> {
     pub base_url: &'a str,
     pub model: &'a str,
     pub auth: &'a AuthStyle,
-    pub headers: &'a BTreeMap<String, String>,
+    /// Extra headers, values held as secrets (they may come from env or file).
+    pub headers: &'a BTreeMap<String, Secret>,
     pub key: &'a Secret,
 }
 
@@ -145,8 +146,7 @@ pub fn build(endpoint: &Endpoint<'_>, request: &ChatRequest) -> Request<Full<Byt
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     }
     for (k, v) in endpoint.headers {
-        let (Ok(name), Ok(value)) = (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v))
-        else {
+        let (Ok(name), Some(value)) = (HeaderName::try_from(k.as_str()), secret(v.expose())) else {
             return Request::default();
         };
         headers.append(name, value);

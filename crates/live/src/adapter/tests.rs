@@ -22,7 +22,7 @@ fn request(stream: bool) -> ChatRequest {
 fn endpoint<'a>(
     dialect: Dialect,
     auth: &'a AuthStyle,
-    headers: &'a BTreeMap<String, String>,
+    headers: &'a BTreeMap<String, Secret>,
     key: &'a Secret,
 ) -> Endpoint<'a> {
     Endpoint {
@@ -38,7 +38,7 @@ fn endpoint<'a>(
 #[test]
 fn openai_request_carries_the_key_as_a_sensitive_bearer_token() {
     let key = Secret::new("sk-test-1");
-    let extra = BTreeMap::from([("openai-organization".to_owned(), "org-1".to_owned())]);
+    let extra = BTreeMap::from([("openai-organization".to_owned(), Secret::new("org-1"))]);
     let http = build(
         &endpoint(Dialect::Openai, &AuthStyle::Bearer, &extra, &key),
         &request(true),
@@ -54,6 +54,10 @@ fn openai_request_carries_the_key_as_a_sensitive_bearer_token() {
     assert_eq!(http.headers()["content-type"], "application/json");
     assert_eq!(http.headers()["accept"], "text/event-stream");
     assert_eq!(http.headers()["openai-organization"], "org-1");
+    assert!(
+        http.headers()["openai-organization"].is_sensitive(),
+        "extra header values may be secrets"
+    );
 }
 
 #[test]

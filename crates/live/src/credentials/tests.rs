@@ -12,6 +12,7 @@ const YAML: &str = "
 - name: anthropic
   dialect: anthropic
   base_url: https://api.anthropic.com
+  headers: { anthropic-beta: 'env:ANTHROPIC_BETA' }
   keys:
     - { source: 'file:KEYFILE' }
 ";
@@ -24,6 +25,10 @@ fn providers(env: Environment, keyfile: &str) -> Vec<ProviderParams> {
 
 fn today() -> Date {
     Date::parse("2026-11-25").unwrap()
+}
+
+fn at(secs: u64) -> Instant {
+    Instant::ZERO + switchyard_core::time::Duration::from_secs(secs)
 }
 
 fn env_with(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
@@ -40,7 +45,11 @@ fn env_and_file_sources_resolve_and_the_newest_valid_key_is_used() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("anthropic.key");
     std::fs::write(&file, "sk-ant-from-file\n").unwrap();
-    let env = env_with(&[("OPENAI_KEY_OLD", "sk-old"), ("OPENAI_KEY_NEW", "sk-new")]);
+    let env = env_with(&[
+        ("OPENAI_KEY_OLD", "sk-old"),
+        ("OPENAI_KEY_NEW", "sk-new"),
+        ("ANTHROPIC_BETA", "beta-from-env"),
+    ]);
     let store = CredentialStore::load(
         providers(Environment::Production, file.to_str().unwrap()),
         Environment::Production,
@@ -51,26 +60,40 @@ fn env_and_file_sources_resolve_and_the_newest_valid_key_is_used() {
     .unwrap();
     assert_eq!(
         store
-            .key(0, today())
+            .key(0, today(), at(0))
             .map(|(i, k)| (i, k.expose().to_owned())),
         Some((1, "sk-new".to_owned()))
     );
     assert_eq!(
-        store.key(1, today()).map(|(_, k)| k.expose().to_owned()),
+        store
+            .key(1, today(), at(0))
+            .map(|(_, k)| k.expose().to_owned()),
         Some("sk-ant-from-file".to_owned()),
         "trimmed"
     );
     // Before the new key's window opens, the old one.
     assert_eq!(
         store
-            .key(0, Date::parse("2026-11-01").unwrap())
+            .key(0, Date::parse("2026-11-01").unwrap(), at(0))
             .map(|(i, _)| i),
         Some(0)
     );
-    // A 401 on the new key: back to the old one, and the revocation is reported by source.
-    store.revoke(0, 1);
-    store.revoke(0, 1);
-    assert_eq!(store.key(0, today()).map(|(i, _)| i), Some(0));
+    assert_eq!(
+        store.headers(1)["anthropic-beta"].expose(),
+        "beta-from-env",
+        "header values resolve like keys"
+    );
+    assert!(store.headers(0).is_empty());
+    // Two 401s on the new key: still in use. The third within a minute takes it out of use:
+    // back to the old one, and the revocation is reported by source.
+    assert_eq!(store.key(0, today(), at(0)).map(|(i, _)| i), Some(1));
+    let before = store.events().len();
+    store.revoke(0, 1, at(1));
+    store.revoke(0, 1, at(2));
+    assert_eq!(store.key(0, today(), at(3)).map(|(i, _)| i), Some(1));
+    store.revoke(0, 1, at(4));
+    store.revoke(0, 1, at(5));
+    assert_eq!(store.key(0, today(), at(6)).map(|(i, _)| i), Some(0));
     assert_eq!(
         store.revocations(),
         [Revocation {
@@ -79,6 +102,39 @@ fn env_and_file_sources_resolve_and_the_newest_valid_key_is_used() {
             reason: "unauthorized (401)"
         }]
     );
+    let status = store.status(today(), at(6));
+    assert!(status[0].keys[1].revoked && status[0].keys[0].in_use);
+    assert_eq!(status[0].keys[1].reprobe_in_secs, Some(298.0));
+    // After the 5-minute cool-off the new key is tried again; a 401 then revokes it at once,
+    // for twice as long.
+    assert_eq!(store.key(0, today(), at(304)).map(|(i, _)| i), Some(1));
+    assert!(store.status(today(), at(304))[0].keys[1].reprobing);
+    store.revoke(0, 1, at(305));
+    assert_eq!(store.key(0, today(), at(306)).map(|(i, _)| i), Some(0));
+    let events = store.events();
+    let what: Vec<(&str, &str, Option<f64>)> = events[before..]
+        .iter()
+        .map(|e| {
+            let key = if e.source.ends_with("NEW") {
+                "new"
+            } else {
+                "old"
+            };
+            (key, e.what, e.cool_off_secs)
+        })
+        .collect();
+    assert_eq!(
+        what,
+        [
+            ("new", "refused (401): taken out of use", Some(300.0)),
+            ("old", "in use", None),
+            ("new", "cool-off over: re-probing", None),
+            ("new", "in use", None),
+            ("new", "refused (401): taken out of use", Some(600.0)),
+            ("old", "in use", None),
+        ]
+    );
+    assert_eq!(store.revocations().len(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -101,6 +157,12 @@ fn production_refuses_to_start_naming_what_is_missing() {
         text.contains("provider `anthropic`: no usable key: file:/nonexistent/key (not set)"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "provider `anthropic`: header `anthropic-beta`: env:ANTHROPIC_BETA (not set)"
+        ),
+        "{text}"
+    );
     assert!(!text.contains("sk-old-secret"), "never the key itself");
     // A provider no target uses is not required.
     let ok = CredentialStore::load(
@@ -121,7 +183,9 @@ fn development_needs_nothing_from_the_environment() {
     let store = CredentialStore::load(p, Environment::Development, &["openai"], today(), &|_| None)
         .unwrap();
     assert_eq!(
-        store.key(0, today()).map(|(_, k)| k.expose().to_owned()),
+        store
+            .key(0, today(), at(0))
+            .map(|(_, k)| k.expose().to_owned()),
         Some("switchyard-dev".to_owned())
     );
 }
@@ -131,6 +195,7 @@ fn status_reports_sources_and_states_never_keys() {
     let env = env_with(&[
         ("OPENAI_KEY_OLD", "sk-old-secret"),
         ("OPENAI_KEY_NEW", "sk-new-secret"),
+        ("ANTHROPIC_BETA", "beta-header-secret"),
     ]);
     let store = CredentialStore::load(
         providers(Environment::Production, "/nonexistent/key"),
@@ -140,7 +205,7 @@ fn status_reports_sources_and_states_never_keys() {
         &env,
     )
     .unwrap();
-    let report = store.status(today());
+    let report = store.status(today(), at(0));
     let openai = &report[0];
     assert_eq!(
         openai.keys[0].status, "stale",
@@ -153,8 +218,50 @@ fn status_reports_sources_and_states_never_keys() {
     let json = serde_json::to_string(&report).unwrap();
     assert!(json.contains("env:OPENAI_KEY_OLD"));
     assert!(!json.contains("secret"), "{json}");
+    assert_eq!(
+        store.headers(1)["anthropic-beta"].expose(),
+        "beta-header-secret"
+    );
     assert!(
         !format!("{store:?}").contains("secret"),
-        "Debug of the store redacts"
+        "Debug of the store redacts keys and header values: {store:?}"
     );
+}
+
+#[test]
+fn a_source_with_a_typo_is_refused_where_it_is_written() {
+    let live = include_str!("../../../../scenarios/routers/live.yaml");
+    assert!(crate::config::load_live(live, "live.yaml").is_ok());
+    let cases = [
+        (
+            "env:OPENAI_API_KEY_PREVIOUS",
+            "ENV:OPENAI_API_KEY_PREVIOUS",
+            "live.yaml:18:7: field `providers[0].keys[1].source`",
+        ),
+        (
+            "file:/run/secrets/anthropic",
+            "sk-ant-pasted-bare",
+            "live.yaml:26:7: field `providers[1].keys[0].source`",
+        ),
+        (
+            "\"literal:org-switchyard\"",
+            "Env:ORG",
+            "live.yaml:13:5: field `providers[0].headers.OpenAI-Organization`",
+        ),
+    ];
+    for (good, bad, place) in cases {
+        let text = live.replacen(good, bad, 1);
+        let e = crate::config::load_live(&text, "live.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(place), "{e}");
+        assert!(
+            e.contains("`env:NAME`, `file:PATH` or `literal:VALUE`"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("sk-ant-pasted-bare"),
+            "never echoes the text: {e}"
+        );
+    }
 }
