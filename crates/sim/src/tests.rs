@@ -308,3 +308,40 @@ fn a_refused_key_is_reprobed_after_its_cool_off() {
     assert_eq!(secs(3), secs(2), "a 401 on the re-probe revokes at once");
     assert!((600.0..725.0).contains(&(secs(4) - secs(3))), "then 10 min");
 }
+
+/// Records when the first request served by target `a` started, at or after `from`.
+struct FirstServedBy {
+    from: Instant,
+    first: Option<Instant>,
+}
+
+impl Observer for FirstServedBy {
+    fn finished(&mut self, r: &Finished<'_>) {
+        if r.start >= self.from && r.outcome == FinalOutcome::Served(TargetId::new(0)) {
+            self.first = Some(self.first.map_or(r.start, |f: Instant| f.min(r.start)));
+        }
+    }
+}
+
+/// A provider that recovers gets traffic back within 30 s of its recovery, whatever the
+/// length of its outage, with the default breaker: in the simulator, as in the core's and the
+/// live driver's tests.
+#[test]
+fn traffic_returns_within_30_s_of_recovery_after_any_outage() {
+    const PRIORITY: &str = "  - { name: r, policy: priority, tiers: [[a], [b]] }\n";
+    for outage in [10u64, 60, 600] {
+        let faults = format!("faults:\n  - {{ kind: http, status: 503, for: {outage}s }}\n");
+        let p = params(PRIORITY, &faults, 2.0, outage + 60);
+        let recovered = Instant::ZERO + Duration::from_secs(outage);
+        let mut o = FirstServedBy {
+            from: recovered,
+            first: None,
+        };
+        run(&p, &mut o).unwrap();
+        let back = o.first.map(|f| f.saturating_since(recovered));
+        assert!(
+            back.is_some_and(|b| b <= Duration::from_secs(30)),
+            "after a {outage} s outage traffic came back after {back:?}"
+        );
+    }
+}
