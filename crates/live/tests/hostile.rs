@@ -167,3 +167,98 @@ async fn a_stream_without_usage_or_done_is_served_with_estimates() {
         (1, 1)
     );
 }
+
+/// An SSE upstream that sends `tokens` chunks `interval` apart, then the finish chunk and
+/// `[DONE]`, unless `stall_after` (then it goes silent for a day).
+fn slow_stream(
+    tokens: u32,
+    interval: std::time::Duration,
+    stall_after: Option<u32>,
+) -> axum::Router {
+    axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || async move {
+            let chunk = |delta: &str, finish: &str| {
+                format!(
+                    "data: {{\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m-a\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+                )
+            };
+            let body = futures_util::stream::unfold(0u32, move |i| async move {
+                if i > tokens {
+                    return None;
+                }
+                if stall_after == Some(i) {
+                    tokio::time::sleep(std::time::Duration::from_secs(86_400)).await;
+                }
+                if i > 0 {
+                    tokio::time::sleep(interval).await;
+                }
+                let data = if i == tokens {
+                    format!("{}data: [DONE]\n\n", chunk("{}", "\"stop\""))
+                } else {
+                    chunk("{\"content\":\"tok \"}", "null")
+                };
+                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(data)), i + 1))
+            });
+            axum::http::Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(axum::body::Body::from_stream(body))
+                .unwrap()
+        }),
+    )
+}
+
+fn stream_request() -> switchyard_core::request::Request {
+    switchyard_core::request::Request {
+        stream: true,
+        ..request("r")
+    }
+}
+
+/// A healthy stream of one token every 0.6 s runs for 36 s, well past the 10 s attempt
+/// timeout: it is not cut (the first version cut it at the attempt timeout).
+#[tokio::test(start_paused = true)]
+async fn a_slow_healthy_stream_outlives_the_attempt_timeout() {
+    let upstream = slow_stream(60, std::time::Duration::from_millis(600), None);
+    let rig = rig_with(&[("a", "openai")], vec![upstream], ROUTE, PLAN, limits());
+    let started = tokio::time::Instant::now();
+    let mut stream = rig.router.chat_stream(stream_request()).await.unwrap();
+    let mut deltas = 0;
+    while let StreamEvent::Delta(_) = stream.next().await.unwrap().unwrap() {
+        deltas += 1;
+    }
+    assert_eq!(deltas, 60);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(35));
+    drop(stream);
+    assert_eq!(rig.router.telemetry().targets[0].successes, 1);
+}
+
+/// Silence between chunks longer than the idle timeout interrupts the stream, at the idle
+/// timeout (5 s here), not at the attempt's or the request's bound.
+#[tokio::test(start_paused = true)]
+async fn silence_past_the_idle_timeout_interrupts_the_stream() {
+    let upstream = slow_stream(60, std::time::Duration::from_millis(100), Some(3));
+    let plan = "  max_attempts: 1\n  attempt_timeout: 60s\n  idle_timeout: 5s\n";
+    let rig = rig_with(&[("a", "openai")], vec![upstream], ROUTE, plan, limits());
+    let mut stream = rig.router.chat_stream(stream_request()).await.unwrap();
+    loop {
+        match stream.next().await.unwrap() {
+            Ok(StreamEvent::Delta(_)) => {}
+            Ok(end) => panic!("{end:?}"),
+            Err(e) => {
+                assert_eq!(e.kind(), Some(ErrorKind::StreamInterrupted));
+                break;
+            }
+        }
+    }
+    let tel = rig.router.telemetry();
+    assert_eq!(
+        tel.targets[0].errors[ErrorKind::StreamInterrupted.index()],
+        1
+    );
+    let latency_ms = tel.targets[0].latency.quantile(1.0).as_millis();
+    assert!(
+        (5_000..6_000).contains(&latency_ms),
+        "cut after {latency_ms} ms: the idle timeout after ~0.3 s of tokens"
+    );
+}

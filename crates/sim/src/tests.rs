@@ -345,3 +345,147 @@ fn traffic_returns_within_30_s_of_recovery_after_any_outage() {
         );
     }
 }
+
+mod stream_timeouts {
+    use super::*;
+    use switchyard_core::request::FinishReason;
+
+    fn reply(first_ms: u64, interval_ms: u64, tokens: u32, fault: Option<StreamFault>) -> Verdict {
+        Verdict::Reply(switchyard_fake::Reply {
+            first_token: Duration::from_millis(first_ms),
+            token_interval: Duration::from_millis(interval_ms),
+            output_tokens: tokens,
+            prompt_tokens: 10,
+            finish: FinishReason::Stop,
+            stream_fault: fault,
+            text_seed: 1,
+        })
+    }
+
+    fn timeouts(first: u64, idle: Option<u64>, total: Option<u64>) -> Timeouts {
+        Timeouts {
+            first: Duration::from_secs(first),
+            idle: idle.map(Duration::from_secs),
+            total: total.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn a_slow_healthy_stream_outlives_the_attempt_timeout() {
+        // One token every 0.6 s for 60 tokens: 36 s, past a 10 s first-token bound.
+        let p = outcome(
+            reply(200, 600, 60, None),
+            true,
+            Duration::ZERO,
+            timeouts(10, Some(30), None),
+            true,
+        );
+        assert_eq!(p.report.outcome, Outcome::Success);
+        assert_eq!(p.report.completion_tokens, 60);
+    }
+
+    #[test]
+    fn an_idle_gap_longer_than_the_idle_timeout_interrupts() {
+        let p = outcome(
+            reply(200, 600, 60, None),
+            true,
+            Duration::ZERO,
+            timeouts(10, Some(0), None),
+            true,
+        );
+        assert_eq!(
+            p.report.outcome,
+            Outcome::error(ErrorKind::StreamInterrupted)
+        );
+        // A stall of a minute after 4 tokens, with a 30 s idle timeout: cut at 30 s of silence.
+        let stall = Some(StreamFault::Stall {
+            after_tokens: 4,
+            stall: Duration::from_secs(60),
+        });
+        let p = outcome(
+            reply(200, 10, 60, stall),
+            true,
+            Duration::ZERO,
+            timeouts(10, Some(30), None),
+            true,
+        );
+        assert_eq!(
+            (
+                p.report.outcome,
+                p.report.latency,
+                p.report.completion_tokens
+            ),
+            (
+                Outcome::error(ErrorKind::StreamInterrupted),
+                Duration::from_millis(30_240),
+                4
+            )
+        );
+    }
+
+    #[test]
+    fn the_stream_cap_bounds_the_whole_stream() {
+        let p = outcome(
+            reply(200, 600, 60, None),
+            true,
+            Duration::ZERO,
+            timeouts(10, Some(30), Some(20)),
+            true,
+        );
+        assert_eq!(
+            (p.report.outcome, p.report.latency),
+            (
+                Outcome::error(ErrorKind::StreamInterrupted),
+                Duration::from_secs(20)
+            )
+        );
+        assert_eq!(
+            p.report.completion_tokens, 34,
+            "tokens at 0.2 s + 0.6 s·k, k = 0..=33"
+        );
+    }
+
+    #[test]
+    fn a_whole_reply_is_bound_by_the_attempt_timeout_only() {
+        // Non-streaming: 36 s of generation, 40 s bound: served.
+        let p = outcome(
+            reply(200, 600, 60, None),
+            false,
+            Duration::ZERO,
+            timeouts(40, None, None),
+            true,
+        );
+        assert_eq!(p.report.outcome, Outcome::Success);
+        let p = outcome(
+            reply(200, 600, 60, None),
+            false,
+            Duration::ZERO,
+            timeouts(30, None, None),
+            true,
+        );
+        assert_eq!(p.report.outcome, Outcome::error(ErrorKind::Timeout));
+    }
+
+    #[test]
+    fn a_clean_end_without_done_is_complete_except_for_gemini() {
+        let p = outcome(
+            reply(200, 10, 20, Some(StreamFault::MissingDone)),
+            true,
+            Duration::ZERO,
+            timeouts(10, Some(30), None),
+            true,
+        );
+        assert_eq!(p.report.outcome, Outcome::Success);
+        let p = outcome(
+            reply(200, 10, 20, Some(StreamFault::MissingDone)),
+            true,
+            Duration::ZERO,
+            timeouts(10, Some(30), None),
+            false,
+        );
+        assert_eq!(
+            p.report.outcome,
+            Outcome::error(ErrorKind::StreamInterrupted)
+        );
+    }
+}
