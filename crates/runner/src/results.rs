@@ -270,6 +270,8 @@ pub struct TargetReport {
     pub ttft_ms: Percentiles,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Replies that carried no usage: their tokens (in the two counts above) are estimates.
+    pub usage_missing: u64,
     pub cost_success_usd: f64,
     pub cost_failed_usd: f64,
     /// Share of all attempts of the run.
@@ -310,6 +312,7 @@ pub fn target_reports(router: &Router) -> Vec<TargetReport> {
             ttft_ms: Percentiles::of(&s.first_token),
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,
+            usage_missing: s.usage_missing,
             cost_success_usd: round6(s.cost_success),
             cost_failed_usd: round6(s.cost_failed),
             share: if total == 0 {
