@@ -557,7 +557,10 @@ impl LiveRouter {
                 Ok(Won::Stream(open)) => {
                     // Committed: the core cancels every other attempt (dropped on return).
                     self.core().first_token(plan, attempt, now);
-                    return Some((Won::Stream(open), attempt, target));
+                    if plan.committed() == Some(attempt) {
+                        return Some((Won::Stream(open), attempt, target));
+                    }
+                    // Not committed (the plan had ended): drop it; the guard records it.
                 }
             }
         }
