@@ -488,4 +488,22 @@ mod stream_timeouts {
             Outcome::error(ErrorKind::StreamInterrupted)
         );
     }
+
+    #[test]
+    fn a_fault_before_the_first_token_fails_over_whatever_the_token_gap() {
+        // Tokens 2 s apart with a 1 s idle timeout, and a cut before the first token: the
+        // attempt fails before any commit, as live sees it, so the request may fail over.
+        let cut = Some(StreamFault::Cut { after_tokens: 0 });
+        let p = outcome(
+            reply(200, 2_000, 20, cut),
+            true,
+            Duration::ZERO,
+            timeouts(10, Some(1), None),
+            true,
+        );
+        assert_eq!(
+            (p.report.outcome, p.report.delivered_tokens, p.first_token_at),
+            (Outcome::error(ErrorKind::StreamInterrupted), false, None)
+        );
+    }
 }

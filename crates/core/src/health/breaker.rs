@@ -313,14 +313,14 @@ impl Breaker {
         }
     }
 
-    /// The probe is a stream that delivered its first token: the target answers, and the
-    /// stream may run for long, so its lease no longer expires (its report still comes).
-    pub fn probe_answered(&mut self, ticket: ProbeTicket) {
-        if ticket.generation == self.generation
-            && let Some(l) = self.leases.iter_mut().find(|l| l.id == ticket.lease)
-        {
-            l.expires = Instant::MAX;
+    /// The probe is a stream that delivered its first token: the target answers, which is
+    /// what a probe asks. It counts as a successful probe now (a long stream must not hold
+    /// the half-open slot to its end); the stream's own end is then an ordinary call.
+    pub fn probe_answered(&mut self, now: Instant, ticket: ProbeTicket) -> Option<Transition> {
+        if self.mode == BreakerMode::Disabled {
+            return None;
         }
+        self.record(now, Verdict::Success, false, Some(ticket), None)
     }
 
     /// Ends the lease of `ticket`; true when it was a live probe of this half-open period.

@@ -297,18 +297,22 @@ fn t4_a_probe_that_never_reports_counts_as_failed_when_its_lease_runs_out() {
 }
 
 #[test]
-fn an_answered_probe_stream_keeps_its_lease() {
+fn an_answered_probe_stream_counts_at_its_first_token_and_frees_its_slot() {
     let mut b = opened();
     b.poll(secs(5));
-    let p = b.probe_started(secs(5), Duration::from_secs(3));
-    b.probe_answered(p);
-    assert_eq!(b.poll(secs(100)), None, "a long stream is not a lost probe");
-    assert_eq!(b.probes_in_flight(), 1);
+    let p1 = b.probe_started(secs(5), Duration::from_secs(3));
+    let p2 = b.probe_started(secs(5), Duration::from_secs(3));
+    assert_eq!(b.probe_answered(secs(6), p1), None, "one of two successes");
+    assert_eq!(b.probes_in_flight(), 1, "its slot is free for the next probe");
+    let t = b.probe_answered(secs(6), p2).unwrap();
+    assert_eq!(t.reason, TransitionReason::ProbesSucceeded);
+    // The streams end after their leases would have run out: ordinary calls now.
+    assert_eq!(b.poll(secs(9)), None);
     assert_eq!(
-        b.record(secs(100), Verdict::Success, false, Some(p), None),
+        b.record(secs(9), Verdict::Success, false, Some(p1), None),
         None
     );
-    assert_eq!(b.probes_in_flight(), 0);
+    assert!(matches!(b.state(), BreakerState::Recovering { .. }));
 }
 
 #[test]

@@ -386,3 +386,25 @@ routes:
         }
     }
 }
+
+#[test]
+fn a_streaming_probe_frees_its_slot_at_its_first_token() {
+    let mut r = router();
+    let a = id(&r, "a");
+    for i in 0..3 {
+        drive(&mut r, &req("solo"), t(i), |_| fail(ErrorKind::ServerError));
+    }
+    let mut plan = r.begin(&stream("solo"), t(6_000));
+    let (probe, _, _) = send(r.next(&mut plan, t(6_000)));
+    assert_eq!(r.health(a).breaker.probes_in_flight(), 1);
+    r.first_token(&mut plan, probe, t(6_300));
+    assert_eq!(r.health(a).breaker.probes_in_flight(), 0);
+    assert!(
+        matches!(r.health(a).breaker.state(), BreakerState::Recovering { .. }),
+        "the answer was the probe's success (probe_successes: 1)"
+    );
+    // The long stream ends well: an ordinary success, counted once.
+    r.record(&mut plan, probe, ok(60_000), t(66_300));
+    assert_eq!(plan.outcome(), Some(FinalOutcome::Served(a)));
+    assert_eq!(r.telemetry().targets[a.index()].successes, 1);
+}

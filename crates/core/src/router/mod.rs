@@ -368,12 +368,15 @@ impl Router {
             return cancel;
         }
         plan.committed = Some(attempt);
-        if let Some(slot) = plan.slot(attempt)
-            && let Some(ticket) = slot.probe
+        // A probe that answers has done its job: it frees its half-open slot now.
+        if let Some(slot) = plan.slots.get_mut(usize::from(attempt.0)).and_then(Option::as_mut)
+            && let Some(ticket) = slot.probe.take()
         {
-            self.health[slot.record.target.index()]
+            let target = slot.record.target;
+            let transition = self.health[target.index()]
                 .breaker
-                .probe_answered(ticket);
+                .probe_answered(now, ticket);
+            self.log_transition(target, transition, now);
         }
         for i in 0..plan.len {
             let other = AttemptId(i);
