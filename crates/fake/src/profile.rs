@@ -9,6 +9,24 @@ use switchyard_core::time::{Duration, Instant};
 use crate::distribution::{Distribution, DistributionConfig};
 use crate::fault::{Fault, FaultConfig};
 
+/// The most output tokens a reply may typically have (`output_tokens`' p99 or max): the
+/// fake writes out the text of every token in memory, ~7 bytes each.
+pub const MAX_OUTPUT_TOKENS: f64 = 2_000_000.0;
+/// The longest typical first-token latency: longer is a `hang` fault, not a latency.
+pub const MAX_FIRST_TOKEN: Duration = Duration::from_secs(3600);
+
+/// A distribution's typical largest value: its max, p99, or mean plus three deviations.
+/// Bounds on distributions apply to this (a long tail may still draw past it, rarely).
+pub fn typical_max(d: &Distribution) -> f64 {
+    match d {
+        Distribution::Fixed(v) => *v,
+        Distribution::Uniform { max, .. } => *max,
+        Distribution::Normal { mean, stddev } => mean + 3.0 * stddev,
+        Distribution::LogNormal { mu, sigma } => (mu + 2.326_347_874 * sigma).exp(),
+        Distribution::Empirical(points) => points.last().map_or(0.0, |&(_, v)| v),
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
@@ -21,6 +39,7 @@ pub struct ProfileConfig {
     #[serde(default)]
     pub latency: LatencyConfig,
     /// Output tokens per reply, before the request's `max_tokens` caps it; default uniform 50..400.
+    /// Its p99 (or max) is at most 2 000 000.
     #[serde(default)]
     pub output_tokens: Option<DistributionConfig<f64>>,
     /// Keys it accepts; empty accepts any non-empty key.
@@ -61,7 +80,7 @@ pub struct PriceConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyConfig {
-    /// Time to first token; default lognormal p50 400ms, p99 2s.
+    /// Time to first token; default lognormal p50 400ms, p99 2s. Its p99 (or max) is at most 1h.
     pub first_token: Option<DistributionConfig<Duration>>,
     /// Output tokens per second; default normal mean 80, stddev 15.
     pub tokens_per_second: Option<DistributionConfig<f64>>,
@@ -183,6 +202,23 @@ impl TryFrom<&ProfileConfig> for ProfileParams {
                 max: 400.0,
             },
         };
+        if typical_max(&first_token) > MAX_FIRST_TOKEN.as_secs_f64() {
+            return Err(ValidationError::new(
+                "latency.first_token",
+                format!(
+                    "must stay under {MAX_FIRST_TOKEN} (p99 or max); write a `hang` fault for longer"
+                ),
+            ));
+        }
+        if typical_max(&output_tokens) > MAX_OUTPUT_TOKENS {
+            return Err(ValidationError::new(
+                "output_tokens",
+                format!(
+                    "reaches {} tokens (p99 or max); at most {MAX_OUTPUT_TOKENS}",
+                    typical_max(&output_tokens)
+                ),
+            ));
+        }
         for (field, v) in [
             ("requests_per_minute", c.limits.requests_per_minute),
             ("tokens_per_minute", c.limits.tokens_per_minute),
@@ -266,5 +302,56 @@ faults:
         assert_eq!(e.line, 9);
         let e = load_profile("name: x\n", "p.yaml").unwrap_err();
         assert!(e.message.contains("missing field"), "{e}");
+    }
+
+    /// Reply lengths the fake would write out in memory, and first tokens that are really
+    /// hangs, are refused with their line; the edges load.
+    #[test]
+    fn profiles_too_big_to_serve_are_refused_with_their_place() {
+        for (from, to, path, line) in [
+            (
+                "{ uniform: { min: 10, max: 20 } }",
+                "{ fixed: 5e9 }",
+                "output_tokens",
+                8,
+            ),
+            (
+                "{ uniform: { min: 10, max: 20 } }",
+                "{ lognormal: { p50: 10, p99: 3e6 } }",
+                "output_tokens",
+                8,
+            ),
+            (
+                "{ uniform: { min: 10, max: 20 } }",
+                "{ normal: { mean: 1e6, stddev: 4e5 } }",
+                "output_tokens",
+                8,
+            ),
+            (
+                "{ lognormal: { p50: 300ms, p99: 2s } }",
+                "{ fixed: 2h }",
+                "latency.first_token",
+                6,
+            ),
+            (
+                "{ lognormal: { p50: 300ms, p99: 2s } }",
+                "{ empirical: [[50, 1s], [100, 61m]] }",
+                "latency.first_token",
+                6,
+            ),
+        ] {
+            let e = load_profile(&PROFILE.replace(from, to), "p.yaml").unwrap_err();
+            assert_eq!((e.path.as_str(), e.line), (path, line), "{to}: {e}");
+            assert!(
+                e.message.contains("at most") || e.message.contains("under"),
+                "{e}"
+            );
+        }
+        for (from, to) in [
+            ("{ uniform: { min: 10, max: 20 } }", "{ fixed: 2000000 }"),
+            ("{ lognormal: { p50: 300ms, p99: 2s } }", "{ fixed: 1h }"),
+        ] {
+            load_profile(&PROFILE.replace(from, to), "p.yaml").unwrap();
+        }
     }
 }

@@ -31,7 +31,8 @@ pub struct LiveConfig {
 pub struct GatewayConfig {
     /// Where to listen; default 127.0.0.1:8080 (the command line's `--listen` wins).
     pub listen: Option<String>,
-    /// Largest request body accepted; default 1 MiB.
+    /// Largest request body accepted; default 1 MiB, at most 256 MiB (a body is held in
+    /// memory while it is read).
     pub max_body_bytes: Option<usize>,
     /// SHA-256 (hex) of the admin token for `/admin/`; without it the admin API is off.
     pub admin_token_sha256: Option<String>,
@@ -170,6 +171,9 @@ pub struct LiveParams {
     pub limits: InputLimits,
 }
 
+/// The largest `gateway.max_body_bytes`: 256 MiB.
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+
 /// Parses and validates a live config; errors name the file, line, column and field.
 pub fn load_live(text: &str, file: &str) -> Result<LiveParams, ConfigError> {
     let config: LiveConfig = parse_yaml(text, file)?;
@@ -177,6 +181,15 @@ pub fn load_live(text: &str, file: &str) -> Result<LiveParams, ConfigError> {
         e.path = format!("router.{}", e.path);
         e.at(text, file)
     })?;
+    if let Some(n) = config.gateway.max_body_bytes
+        && !(1..=MAX_BODY_BYTES).contains(&n)
+    {
+        let e = switchyard_core::config::ValidationError::new(
+            "gateway.max_body_bytes",
+            format!("must be between 1 and {MAX_BODY_BYTES}, not {n}"),
+        );
+        return Err(e.at(text, file));
+    }
     let used: Vec<&str> = router.providers.names().collect();
     let providers = resolve_providers(&config.providers, config.environment, &used)
         .map_err(|e| e.at(text, file))?;

@@ -26,7 +26,8 @@ pub struct ScenarioConfig {
     /// Seeds every random choice; `--seed` overrides it. Default 1.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// How long traffic arrives (requests in flight then finish).
+    /// How long traffic arrives (requests in flight then finish); at most 30 days, and
+    /// at most 10 000 000 requests at the peak rate (or set `traffic.max_requests`).
     pub duration: Duration,
     pub providers: Vec<ScenarioProviderConfig>,
     pub router: RouterConfig,
@@ -92,6 +93,7 @@ pub struct TrafficConfig {
     pub max_requests: Option<u64>,
 }
 
+/// Rates are requests per second, above zero and at most 100 000.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArrivalConfig {
@@ -127,9 +129,10 @@ pub struct ClassConfig {
     /// The route the application asks for.
     pub route: String,
     pub task: Option<String>,
-    /// Prompt tokens, as a distribution (`{ fixed: 300 }`, `{ lognormal: { p50: 300, p99: 4000 } }`).
+    /// Prompt tokens, as a distribution (`{ fixed: 300 }`, `{ lognormal: { p50: 300, p99: 4000 } }`);
+    /// its p99 (or max) at most 2 000 000.
     pub prompt_tokens: DistributionConfig<f64>,
-    /// The requests' `max_tokens`; default 512.
+    /// The requests' `max_tokens`; default 512, at most 2 000 000.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
     /// Share of requests that stream (0..1); default 0.
@@ -244,6 +247,20 @@ pub struct ScenarioParams {
     pub gateway: GatewayMode,
 }
 
+/// Bounds that keep every scenario that validates runnable: a run's requests are simulated
+/// one by one (or sent for real, in live mode), so rates times duration is work and memory.
+///
+/// The longest run: a month, simulated or live.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The highest arrival rate, requests per second (any arrival kind, bursts included).
+pub const MAX_RATE: f64 = 100_000.0;
+/// Requests in one run, `peak rate × duration` or `max_requests` if lower: a hundred times
+/// the largest shipped scenario, a few minutes of simulation.
+pub const MAX_REQUESTS: u64 = 10_000_000;
+/// A class's `max_tokens`, and the typical largest prompt (`prompt_tokens`' p99 or max): the
+/// fakes write out every token of a reply, and live mode sends every token of a prompt.
+pub const MAX_TOKENS: u32 = 2_000_000;
+
 fn err(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
     ValidationError::new(path, message)
 }
@@ -271,14 +288,25 @@ pub fn load(path: &Path) -> Result<ScenarioParams, ConfigError> {
         path: String::new(),
         message: format!("cannot read: {e}"),
     })?;
-    let config: ScenarioConfig = parse_yaml(&text, &file)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    resolve(&config, dir, &file).map_err(|e| e.at(&text, &file))
+    load_text(&text, &file, path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Parses and validates a scenario's text, named `file` in errors; profiles are looked up
+/// near `dir` as [`load`] does (the only files it reads).
+pub fn load_text(text: &str, file: &str, dir: &Path) -> Result<ScenarioParams, ConfigError> {
+    let config: ScenarioConfig = parse_yaml(text, file)?;
+    resolve(&config, dir, file).map_err(|e| e.at(text, file))
 }
 
 fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams, ValidationError> {
     if c.duration.is_zero() {
         return Err(err("duration", "must be longer than zero"));
+    }
+    if c.duration > MAX_DURATION {
+        return Err(err(
+            "duration",
+            format!("must be at most {MAX_DURATION}, not {}", c.duration),
+        ));
     }
     let router = RouterParams::try_from(&c.router).map_err(|mut e| {
         e.path = format!("router.{}", e.path);
@@ -377,7 +405,7 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
             ));
         }
     }
-    let traffic = resolve_traffic(&c.traffic, &router)?;
+    let traffic = resolve_traffic(&c.traffic, &router, c.duration)?;
     let operator = resolve_operator(&c.operator, &router, c.duration)?;
     let mut phases = Vec::new();
     let end = Instant::ZERO + c.duration;
@@ -452,13 +480,19 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
 fn resolve_traffic(
     t: &TrafficConfig,
     router: &RouterParams,
+    duration: Duration,
 ) -> Result<TrafficParams, ValidationError> {
     let a = &t.arrival;
     let rate_ok = |path: &str, r: f64| {
-        if r.is_finite() && r > 0.0 {
-            Ok(r)
-        } else {
+        if !(r.is_finite() && r > 0.0) {
             Err(err(path, format!("must be a rate above zero, not {r}")))
+        } else if r > MAX_RATE {
+            Err(err(
+                path,
+                format!("must be at most {MAX_RATE} requests per second, not {r}"),
+            ))
+        } else {
+            Ok(r)
         }
     };
     let mut arrivals = Vec::new();
@@ -498,6 +532,25 @@ fn resolve_traffic(
             "write exactly one of constant, poisson, ramp, bursts",
         ));
     }
+    // The peak rate over the whole run bounds the requests it makes.
+    let peak = match arrivals.first() {
+        Some(Arrival::Constant { rate } | Arrival::Poisson { rate }) => *rate,
+        Some(Arrival::Ramp { from, to }) => from.max(*to),
+        Some(Arrival::Bursts {
+            rate, burst_rate, ..
+        }) => rate.max(*burst_rate),
+        None => 0.0,
+    };
+    let requests = (peak * duration.as_secs_f64()).ceil();
+    if requests > MAX_REQUESTS as f64 && t.max_requests.is_none_or(|n| n > MAX_REQUESTS) {
+        return Err(err(
+            "traffic.arrival",
+            format!(
+                "{peak}/s for {duration} is up to {requests} requests; at most {MAX_REQUESTS} \
+                 per run (lower the rate or the duration, or set traffic.max_requests)"
+            ),
+        ));
+    }
     if t.classes.is_empty() {
         return Err(err("traffic.classes", "traffic needs at least one class"));
     }
@@ -530,15 +583,29 @@ fn resolve_traffic(
                 )
             })?);
         }
+        if c.max_tokens > MAX_TOKENS {
+            return Err(err(
+                format!("{path}.max_tokens"),
+                format!("must be at most {MAX_TOKENS}, not {}", c.max_tokens),
+            ));
+        }
+        let prompt_tokens = c
+            .prompt_tokens
+            .resolve()
+            .map_err(|e| err(format!("{path}.prompt_tokens"), e))?;
+        let typical = switchyard_fake::profile::typical_max(&prompt_tokens);
+        if typical > f64::from(MAX_TOKENS) {
+            return Err(err(
+                format!("{path}.prompt_tokens"),
+                format!("reaches {typical} tokens (p99 or max); at most {MAX_TOKENS}"),
+            ));
+        }
         classes.push(ClassParams {
             name: c.name.clone(),
             weight: c.weight,
             route: c.route.clone(),
             task: c.task.clone(),
-            prompt_tokens: c
-                .prompt_tokens
-                .resolve()
-                .map_err(|e| err(format!("{path}.prompt_tokens"), e))?,
+            prompt_tokens,
             max_tokens: c.max_tokens.max(1),
             stream: c.stream,
             needs,
@@ -639,3 +706,7 @@ fn resolve_operator(
     out.sort_by_key(|(at, _)| *at);
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "scenario_tests.rs"]
+mod tests;

@@ -16,7 +16,7 @@ use crate::router::RouterParams;
 use crate::time::Duration;
 
 pub use locate::locate;
-pub use validate::ValidationError;
+pub use validate::{MAX_ALERT_SLOTS, MAX_ALERT_SPAN, MIN_ALERT_SLOT, ValidationError};
 
 /// A router: its targets, routes, rules and the knobs of failover.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
@@ -50,11 +50,12 @@ pub struct RouterConfig {
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
-    /// The recent window; default 1m.
+    /// The recent window; default 1m, at most 30 days.
     pub short: Option<Duration>,
-    /// The baseline window before it; default 15m.
+    /// The baseline window before it; default 15m, at most 30 days.
     pub long: Option<Duration>,
-    /// Evaluation step; default 10s.
+    /// Evaluation step; default 10s. At least 1ms, and `(short + long) / slot` is at most
+    /// 10 000: every target keeps a ring of that many slots in memory.
     pub slot: Option<Duration>,
     /// Percentile compared (0..1); default 0.95.
     pub quantile: Option<f64>,

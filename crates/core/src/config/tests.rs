@@ -231,3 +231,42 @@ fn not_yaml_at_all() {
     let e = err("");
     assert!(!e.message.is_empty());
 }
+
+/// `alerts: { slot: 1ns }` validated, then asked for a ring of 9.6e11 slots per target and
+/// aborted `run`, `gateway` and a gateway reload. Every alert setting that sizes the ring is
+/// now refused, with its line; the largest ring validation lets through builds.
+#[test]
+fn alert_rings_that_would_not_fit_in_memory_are_refused() {
+    let with = |alerts: &str| format!("{GOOD}alerts: {{ {alerts} }}\n");
+    let line = GOOD.lines().count() + 1;
+    for (alerts, path, message) in [
+        ("slot: 1ns", "alerts.slot", "at least 1ms"),
+        ("slot: 999us", "alerts.slot", "at least 1ms"),
+        ("slot: 10ms", "alerts.slot", "at most 10000"),
+        (
+            "short: 1m, long: 10000h, slot: 1h",
+            "alerts.long",
+            "at most",
+        ),
+        ("short: 31d, slot: 1h", "alerts.short", "unit"),
+        ("short: 800h, slot: 1h", "alerts.short", "at most"),
+        ("slot: 1000h", "alerts.slot", "at most"),
+    ] {
+        let e = err(&with(alerts));
+        assert_eq!((e.path.as_str(), e.line), (path, line), "{alerts}: {e}");
+        assert!(e.message.contains(message), "{alerts}: {e}");
+        assert!(
+            e.to_string().starts_with(&format!("router.yaml:{line}:")),
+            "{e}"
+        );
+    }
+    // The edges are accepted, and the router they make is built (one ring per target).
+    for alerts in [
+        "short: 1s, long: 9s, slot: 1ms",
+        "short: 720h, long: 720h, slot: 720h",
+        "short: 1m, long: 15m, slot: 96ms",
+    ] {
+        let params = load_router(&with(alerts), "router.yaml").unwrap();
+        let _router = crate::router::Router::new(params, crate::rng::Rng::new(1));
+    }
+}

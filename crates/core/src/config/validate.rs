@@ -45,6 +45,18 @@ impl ValidationError {
 
 type Result<T> = std::result::Result<T, ValidationError>;
 
+/// Bounds on the settings that size memory. Anything validation accepts must be buildable:
+/// an alert ring holds `(short + long) / slot` slots per target, allocated up front, so a
+/// 1 ns slot over a 15 min window asked for ~284 TB and aborted the process.
+///
+/// The shortest alert slot: finer steps say nothing a percentile could use.
+pub const MIN_ALERT_SLOT: Duration = Duration::from_millis(1);
+/// The longest alert slot, and the longest `short` or `long` window.
+pub const MAX_ALERT_SPAN: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Slots in an alert ring, `(short + long) / slot`: ~3 MB per target at most (the default
+/// 1m + 15m at 10s is 96).
+pub const MAX_ALERT_SLOTS: u64 = 10_000;
+
 fn positive(path: String, d: Option<Duration>, default: Duration) -> Result<Duration> {
     match d {
         Some(d) if d.is_zero() => Err(ValidationError::new(path, "must be longer than zero")),
@@ -264,10 +276,42 @@ impl super::AlertsConfig {
             }
             q => q.unwrap_or(d.quantile),
         };
+        let span = |field: &str, v: Option<Duration>, default: Duration| {
+            let path = format!("alerts.{field}");
+            let v = positive(path.clone(), v, default)?;
+            if v > MAX_ALERT_SPAN {
+                return Err(ValidationError::new(
+                    path,
+                    format!("must be at most {MAX_ALERT_SPAN}, not {v}"),
+                ));
+            }
+            Ok(v)
+        };
+        let short = span("short", self.short, d.short)?;
+        let long = span("long", self.long, d.long)?;
+        let slot = span("slot", self.slot, d.slot)?;
+        if slot < MIN_ALERT_SLOT {
+            return Err(ValidationError::new(
+                "alerts.slot",
+                format!("must be at least {MIN_ALERT_SLOT}, not {slot}"),
+            ));
+        }
+        // Both spans are at most MAX_ALERT_SPAN, so the sum cannot overflow.
+        let slots = (short + long).as_nanos().div_ceil(slot.as_nanos());
+        if slots > MAX_ALERT_SLOTS {
+            return Err(ValidationError::new(
+                "alerts.slot",
+                format!(
+                    "short + long ({}) is {slots} slots of {slot}; at most {MAX_ALERT_SLOTS} \
+                     (each target keeps one per slot): make the slot longer",
+                    short + long
+                ),
+            ));
+        }
         Ok(crate::telemetry::alert::AlertParams {
-            short: positive("alerts.short".into(), self.short, d.short)?,
-            long: positive("alerts.long".into(), self.long, d.long)?,
-            slot: positive("alerts.slot".into(), self.slot, d.slot)?,
+            short,
+            long,
+            slot,
             quantile,
             vs_baseline: factor("vs_baseline", self.vs_baseline, d.vs_baseline)?,
             vs_peers: factor("vs_peers", self.vs_peers, d.vs_peers)?,

@@ -1,0 +1,3 @@
+//! Fuzz targets for Switchyard's parsers, decoders and config loaders (see `targets`).
+
+pub mod targets;
