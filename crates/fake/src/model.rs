@@ -334,7 +334,13 @@ impl Model {
             Duration::from_secs_f64(self.profile.first_token.sample(rng) * factor) + extra;
         let tps = self.profile.tokens_per_second.sample(rng).max(1.0);
         let token_interval = Duration::from_secs_f64(factor / tps);
-        let drawn = self.profile.output_tokens.sample(rng).round().max(1.0) as u32;
+        // A long tail may draw past what a profile may ask for: never more than that.
+        let drawn = self
+            .profile
+            .output_tokens
+            .sample(rng)
+            .round()
+            .clamp(1.0, crate::profile::MAX_OUTPUT_TOKENS) as u32;
         let (output_tokens, finish) = if request.max_tokens > 0 && drawn > request.max_tokens {
             (request.max_tokens, FinishReason::Length)
         } else {

@@ -383,7 +383,9 @@ impl LiveRouter {
         self.core().params().clone()
     }
 
-    /// Runs `f` on the routing core (for reports that read its telemetry and params).
+    /// Runs `f` on the routing core (for reports that read its telemetry and params), under
+    /// the core's lock: `f` must not drop a `ChatStream` or a `chat` future of this router
+    /// (their guards take the same lock).
     pub fn inspect<T>(&self, f: impl FnOnce(&CoreRouter) -> T) -> T {
         f(&self.core())
     }
@@ -537,6 +539,9 @@ impl LiveRouter {
                         Some(done) = inflight.next() => Some(done),
                     }
                 }
+                // The core awaits an attempt this loop no longer holds: it cannot come (a
+                // disagreement of the books); end rather than spin. The guard records it.
+                Action::Await if inflight.is_empty() => return None,
                 Action::Await => inflight.next().await,
             };
             let Some((attempt, target, result)) = finished else {

@@ -8,8 +8,9 @@
 //! fault differ by sampling noise. Where the scenario makes the outcome certain by design
 //! (commit beats a late hedge, a timeout, a parked target, an impatient caller), the
 //! tolerance is 2 points (a stray request or two near a threshold); where it rests on a
-//! `rate:` fault, 3 standard deviations of the difference of two binomial shares at the
-//! scenario's size (8 points for ~90 requests at p ≈ 0.03–0.3).
+//! random draw (a `rate:` fault, a latency tail), 3 standard deviations of the difference of
+//! two binomial shares at the scenario's size (5 points for ~160 requests at p ≈ 0.02, 8 for
+//! ~90 at p ≈ 0.03–0.3).
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 use std::path::Path;
@@ -63,9 +64,13 @@ fn target<'a>(r: &'a Report, name: &str) -> &'a switchyard_runner::results::Targ
 #[test]
 fn a_hedge_failing_after_the_primarys_first_token_fails_nothing() {
     let (sim, live) = both("hedged-stream.yaml");
-    agree(&sim, &live, 2.0);
+    // The standby's first token wins for the ~2 % of requests whose primary is slow: a
+    // random share, so 3 standard deviations at this size (without the commit, the sim
+    // fails ~14 % of requests).
+    agree(&sim, &live, 5.0);
     for r in [&sim, &live] {
-        assert!(r.totals.success_rate >= 0.99, "{}: {:?}", r.mode, r.totals);
+        // Only the few requests whose hedge's first token won (then was cut) fail.
+        assert!(r.totals.success_rate >= 0.97, "{}: {:?}", r.mode, r.totals);
         let standby = target(r, "standby-1");
         assert!(standby.hedges > 20, "{}: hedges were sent", r.mode);
         assert!(standby.cancelled > 0, "{}: and cancelled at commit", r.mode);

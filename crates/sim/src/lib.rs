@@ -630,7 +630,9 @@ fn outcome(
     // Faults before the first token come first: they fail the attempt before any commit.
     if let Some(StreamFault::Cut { after_tokens: 0 })
     | Some(StreamFault::MalformedChunk { after_tokens: 0 })
-    | Some(StreamFault::Stall { after_tokens: 0, .. }) = reply.stream_fault
+    | Some(StreamFault::Stall {
+        after_tokens: 0, ..
+    }) = reply.stream_fault
     {
     } else if reply.token_interval > idle && out > 1 {
         return delivered(1, first + idle);

@@ -502,7 +502,11 @@ mod stream_timeouts {
             true,
         );
         assert_eq!(
-            (p.report.outcome, p.report.delivered_tokens, p.first_token_at),
+            (
+                p.report.outcome,
+                p.report.delivered_tokens,
+                p.first_token_at
+            ),
             (Outcome::error(ErrorKind::StreamInterrupted), false, None)
         );
     }

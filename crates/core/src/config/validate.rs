@@ -199,13 +199,25 @@ impl PlanConfig {
                 format!("must be at least backoff_base ({backoff_base})"),
             ));
         }
+        let attempt_timeout = positive(
+            "plan.attempt_timeout".into(),
+            self.attempt_timeout,
+            d.attempt_timeout,
+        )?;
+        // The stream cap counts from the send: below the first-token bound, a stream would be
+        // cut the moment it was committed.
+        let first_bound = self.first_token_timeout.unwrap_or(attempt_timeout);
+        if let Some(cap) = self.stream_timeout
+            && cap < first_bound
+        {
+            return Err(ValidationError::new(
+                "plan.stream_timeout",
+                format!("must be at least the first-token bound ({first_bound})"),
+            ));
+        }
         Ok(PlanParams {
             max_attempts,
-            attempt_timeout: positive(
-                "plan.attempt_timeout".into(),
-                self.attempt_timeout,
-                d.attempt_timeout,
-            )?,
+            attempt_timeout,
             first_token_timeout: self
                 .first_token_timeout
                 .map(|t| positive("plan.first_token_timeout".into(), Some(t), t))

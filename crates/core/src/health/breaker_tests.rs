@@ -303,7 +303,11 @@ fn an_answered_probe_stream_counts_at_its_first_token_and_frees_its_slot() {
     let p1 = b.probe_started(secs(5), Duration::from_secs(3));
     let p2 = b.probe_started(secs(5), Duration::from_secs(3));
     assert_eq!(b.probe_answered(secs(6), p1), None, "one of two successes");
-    assert_eq!(b.probes_in_flight(), 1, "its slot is free for the next probe");
+    assert_eq!(
+        b.probes_in_flight(),
+        1,
+        "its slot is free for the next probe"
+    );
     let t = b.probe_answered(secs(6), p2).unwrap();
     assert_eq!(t.reason, TransitionReason::ProbesSucceeded);
     // The streams end after their leases would have run out: ordinary calls now.

@@ -408,3 +408,15 @@ fn a_streaming_probe_frees_its_slot_at_its_first_token() {
     assert_eq!(plan.outcome(), Some(FinalOutcome::Served(a)));
     assert_eq!(r.telemetry().targets[a.index()].successes, 1);
 }
+
+#[test]
+fn a_stream_cap_below_the_first_token_bound_is_refused() {
+    let yaml = BASE.replace("plan:\n", "plan:\n  stream_timeout: 5s\n");
+    let err = load_router(&yaml, "t.yaml").unwrap_err();
+    assert_eq!(err.path, "plan.stream_timeout", "{err}");
+    let yaml = BASE.replace(
+        "plan:\n",
+        "plan:\n  stream_timeout: 5s\n  first_token_timeout: 2s\n",
+    );
+    assert!(load_router(&yaml, "t.yaml").is_ok());
+}

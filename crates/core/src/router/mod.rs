@@ -369,7 +369,10 @@ impl Router {
         }
         plan.committed = Some(attempt);
         // A probe that answers has done its job: it frees its half-open slot now.
-        if let Some(slot) = plan.slots.get_mut(usize::from(attempt.0)).and_then(Option::as_mut)
+        if let Some(slot) = plan
+            .slots
+            .get_mut(usize::from(attempt.0))
+            .and_then(Option::as_mut)
             && let Some(ticket) = slot.probe.take()
         {
             let target = slot.record.target;

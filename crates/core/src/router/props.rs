@@ -86,8 +86,10 @@ enum Op {
     Next(u8),
     /// An outstanding attempt reports: `None` is a success, else that error.
     Report(u8, u8, Option<ErrorKind>, Option<u16>),
-    /// An outstanding attempt yields its first token.
+    /// An attempt (outstanding or not) yields its first token.
     FirstToken(u8, u8),
+    /// A late report for an attempt that already reported or was cancelled.
+    Stale(u8, u8, Option<ErrorKind>, bool),
     /// The caller of a plan goes away.
     Abandon(u8),
     /// Time passes (milliseconds).
@@ -101,6 +103,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (any::<u8>(), any::<u8>(), kind_strategy(), proptest::option::of(0u16..40))
             .prop_map(|(p, a, k, ra)| Op::Report(p, a, k, ra)),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(p, a)| Op::FirstToken(p, a)),
+        2 => (any::<u8>(), any::<u8>(), kind_strategy(), any::<bool>())
+            .prop_map(|(p, a, k, d)| Op::Stale(p, a, k, d)),
         1 => any::<u8>().prop_map(Op::Abandon),
         2 => (1u32..90_000).prop_map(Op::Tick),
     ]
@@ -173,11 +177,46 @@ proptest! {
                 Op::FirstToken(p, a) if !reqs.is_empty() => {
                     let n = reqs.len();
                     let d = &mut reqs[usize::from(p) % n];
-                    if !d.outstanding.is_empty() {
-                        let attempt = d.outstanding[usize::from(a) % d.outstanding.len()];
+                    if d.plan.attempts() > 0 {
+                        let attempt = AttemptId(a % d.plan.attempts() as u8);
+                        let before = d.plan.committed();
                         let cancelled = r.first_token(&mut d.plan, attempt, now);
                         prop_assert!(!cancelled.contains(attempt));
+                        for c in cancelled.iter() {
+                            prop_assert!(d.outstanding.contains(&c), "cancelled {c:?} twice");
+                        }
+                        if !d.outstanding.contains(&attempt) || before.is_some() {
+                            prop_assert!(cancelled.is_empty());
+                            prop_assert_eq!(d.plan.committed(), before);
+                        }
                         d.outstanding.retain(|x| !cancelled.contains(*x));
+                    }
+                }
+                Op::Stale(p, a, kind, delivered) if !reqs.is_empty() => {
+                    let n = reqs.len();
+                    let d = &mut reqs[usize::from(p) % n];
+                    let done: Vec<AttemptId> = (0..d.plan.attempts() as u8)
+                        .map(AttemptId)
+                        .filter(|x| !d.outstanding.contains(x))
+                        .collect();
+                    if !done.is_empty() {
+                        let attempt = done[usize::from(a) % done.len()];
+                        let outcome = kind.map_or(Outcome::Success, Outcome::error);
+                        let report = AttemptReport {
+                            delivered_tokens: delivered,
+                            ..AttemptReport::new(outcome, Duration::from_millis(5))
+                        };
+                        let finished = |r: &Router| -> u64 {
+                            r.telemetry()
+                                .targets
+                                .iter()
+                                .map(|t| t.successes + t.errors_total() + t.cancelled)
+                                .sum()
+                        };
+                        let (before, outcome_before) = (finished(&r), d.plan.outcome());
+                        r.record(&mut d.plan, attempt, report, now);
+                        prop_assert_eq!(finished(&r), before, "a stale report was counted");
+                        prop_assert_eq!(d.plan.outcome(), outcome_before, "a stale report decided");
                     }
                 }
                 Op::Abandon(p) if !reqs.is_empty() => {
@@ -193,6 +232,10 @@ proptest! {
             let mut by_target = vec![0u32; r.params().targets.len()];
             for d in &reqs {
                 prop_assert_eq!(d.plan.in_flight(), d.outstanding.len());
+                // After a commit only the committed attempt is still out.
+                if let Some(c) = d.plan.committed() {
+                    prop_assert!(d.outstanding.iter().all(|x| *x == c), "a loser outlived the commit");
+                }
                 for a in &d.outstanding {
                     by_target[d.plan.slot(*a).unwrap().record.target.index()] += 1;
                 }
