@@ -49,6 +49,17 @@ fn router(policy: &str) -> Router {
     }
 }
 
+/// A successful attempt of request `i`: 200–299 ms, 800 tokens in, 200 out.
+fn served(i: u64) -> AttemptReport {
+    let latency = Duration::from_millis(200 + i % 100);
+    AttemptReport {
+        first_token: Some(latency),
+        prompt_tokens: 800,
+        completion_tokens: 200,
+        ..AttemptReport::new(Outcome::Success, latency)
+    }
+}
+
 fn decide(c: &mut Criterion) {
     let request = Request {
         route: "chat".into(),
@@ -69,14 +80,7 @@ fn decide(c: &mut Criterion) {
                 let Action::Send { attempt, .. } = r.next(&mut plan, now) else {
                     panic!("expected a send")
                 };
-                let latency = Duration::from_millis(200 + i % 100);
-                let report = AttemptReport {
-                    first_token: Some(latency),
-                    prompt_tokens: 800,
-                    completion_tokens: 200,
-                    ..AttemptReport::new(Outcome::Success, latency)
-                };
-                r.record(&mut plan, attempt, report, now);
+                r.record(&mut plan, attempt, served(i), now);
                 black_box(r.next(&mut plan, now))
             })
         });
@@ -117,14 +121,7 @@ fn failover(c: &mut Criterion) {
             let Action::Send { attempt, .. } = r.next(&mut plan, now) else {
                 panic!("expected a failover")
             };
-            let latency = Duration::from_millis(200 + i % 100);
-            let report = AttemptReport {
-                first_token: Some(latency),
-                prompt_tokens: 800,
-                completion_tokens: 200,
-                ..AttemptReport::new(Outcome::Success, latency)
-            };
-            r.record(&mut plan, attempt, report, now);
+            r.record(&mut plan, attempt, served(i), now);
             black_box(r.next(&mut plan, now))
         })
     });
