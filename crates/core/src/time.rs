@@ -188,6 +188,8 @@ pub enum DurationParseError {
     Invalid(String),
     #[error("`{0}` is negative; durations must be zero or more")]
     Negative(String),
+    #[error("`{0}` is too long: a duration is at most about 584 years")]
+    TooLong(String),
 }
 
 impl FromStr for Duration {
@@ -233,8 +235,8 @@ impl FromStr for Duration {
             total += number * scale;
             rest = &rest[unit_len..];
         }
-        if total >= u64::MAX as f64 {
-            return Err(invalid());
+        if !total.is_finite() || total >= u64::MAX as f64 {
+            return Err(DurationParseError::TooLong(s.to_owned()));
         }
         Ok(Duration(total.round() as u64))
     }
@@ -300,6 +302,15 @@ impl serde::Serialize for Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_too_long_says_so() {
+        assert_eq!(
+            "999999999999h".parse::<Duration>(),
+            Err(DurationParseError::TooLong("999999999999h".into()))
+        );
+        assert!("584y".parse::<Duration>().is_err());
+    }
 
     #[test]
     fn parses_humane_durations() {

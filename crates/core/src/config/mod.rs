@@ -252,7 +252,8 @@ pub struct PlanConfig {
     /// same-target retries and breaker cooldowns (which `open_max` also caps); default 20s.
     pub retry_after_max: Option<Duration>,
     /// The longest a request waits for a parked target (or a same-target Retry-After) before
-    /// it fails fast with `rate_limited` and a Retry-After for the caller; default 2s.
+    /// it fails fast, with a Retry-After for the caller: as `rate_limited` when it could make
+    /// no attempt, else with its last error (e.g. `overloaded` after a 529); default 2s.
     pub park_wait_max: Option<Duration>,
     /// Overall limit per request, retries and fallbacks included; default 2m.
     pub deadline: Option<Duration>,
