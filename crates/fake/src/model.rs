@@ -1,6 +1,7 @@
 //! The behaviour model: given a request, the time and an RNG, what the provider does.
 //!
-//! Pure and synchronous (DESIGN.md's behaviour seam): `respond(request, now, rng) -> Answer`.
+//! Pure and synchronous (the behaviour seam; see docs/ARCHITECTURE.md):
+//! `respond(request, now, rng) -> Answer`.
 //! The simulator schedules events from the answer; the HTTP server sleeps with tokio and
 //! renders it in the provider's dialect. For one seed, both misbehave alike.
 //!
