@@ -168,7 +168,8 @@ pub struct BreakerConfig {
     pub min_calls: Option<u32>,
     /// First cooldown; default 5s.
     pub open_for: Option<Duration>,
-    /// Longest cooldown; default 2m.
+    /// Longest cooldown, whatever the re-opens or a Retry-After; default 20s (so a provider
+    /// that recovers is probed within 20 s and gets traffic back within 30 s).
     pub open_max: Option<Duration>,
     /// Probes in flight at once while half-open; default 1.
     pub probes: Option<u32>,
