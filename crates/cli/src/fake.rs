@@ -5,15 +5,29 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use switchyard_fake::ProfileParams;
+use switchyard_fake::profile::builtin;
 
 use crate::{EXIT_BAD_INPUT, EXIT_OK};
 
-/// A profile argument: a file path, or a name in `fake-providers/`.
-fn profile_path(arg: &Path) -> PathBuf {
+/// A profile argument: a file path; or a name, looked up as `fake-providers/NAME.yaml` in the
+/// working directory, else the built-in profile NAME.
+enum ProfileSource {
+    File(PathBuf),
+    Builtin(&'static str),
+}
+
+fn profile_source(arg: &Path) -> ProfileSource {
     if arg.exists() || arg.extension().is_some() || arg.components().count() > 1 {
-        arg.to_owned()
-    } else {
-        Path::new("fake-providers").join(arg).with_extension("yaml")
+        return ProfileSource::File(arg.to_owned());
+    }
+    let local = Path::new("fake-providers").join(arg).with_extension("yaml");
+    if local.exists() {
+        return ProfileSource::File(local);
+    }
+    match arg.to_str().and_then(builtin::builtin) {
+        Some(text) => ProfileSource::Builtin(text),
+        // Not built in either: report the file it would have been.
+        None => ProfileSource::File(local),
     }
 }
 
@@ -22,18 +36,31 @@ pub fn load_profiles(args: &[PathBuf], err: &mut dyn Write) -> Option<Vec<Profil
     let mut profiles = Vec::new();
     let mut ok = true;
     for arg in args {
-        let path = profile_path(arg);
-        let name = path.display().to_string();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match switchyard_fake::load_profile(&text, &name) {
-                Ok(p) => profiles.push(p),
-                Err(e) => {
-                    let _ = writeln!(err, "{e}");
-                    ok = false;
+        let (text, name) = match profile_source(arg) {
+            ProfileSource::Builtin(text) => (
+                text.to_owned(),
+                builtin::builtin_file_name(&arg.display().to_string()),
+            ),
+            ProfileSource::File(path) => {
+                let name = path.display().to_string();
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => (text, name),
+                    Err(e) => {
+                        let _ = writeln!(
+                            err,
+                            "{name}: cannot read: {e} (built-in profiles: {})",
+                            builtin::builtin_names()
+                        );
+                        ok = false;
+                        continue;
+                    }
                 }
-            },
+            }
+        };
+        match switchyard_fake::load_profile(&text, &name) {
+            Ok(p) => profiles.push(p),
             Err(e) => {
-                let _ = writeln!(err, "{name}: cannot read: {e}");
+                let _ = writeln!(err, "{e}");
                 ok = false;
             }
         }

@@ -128,7 +128,9 @@ enum FakeCommand {
     /// Serve one fake per profile; prints `NAME DIALECT http://HOST:PORT` per server, then
     /// serves until Ctrl-C.
     Serve {
-        /// A profile file, or a name in fake-providers/ (`openai`, `anthropic`, ...).
+        /// A profile file, or a name: fake-providers/NAME.yaml in the working directory, else
+        /// the built-in profile NAME (`openai`, `anthropic`, `gemini`, `azure-openai`,
+        /// `small-fast`, `zero-latency`).
         #[arg(long = "profile", required = true)]
         profiles: Vec<PathBuf>,
         /// Where to listen; port 0 picks a free port per server, a fixed port counts up.

@@ -52,6 +52,57 @@ fn serves_each_profile_prints_its_address_and_stops_on_ctrl_c() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
+/// The shipped profiles are built in: `--profile openai` works from a folder without
+/// `fake-providers/`, and a `fake-providers/openai.yaml` in the working directory overrides it.
+#[test]
+fn a_builtin_profile_serves_from_any_folder_and_a_local_file_overrides_it() {
+    let dir = TempDir::new("builtin-serve");
+    let models = |dir: &std::path::Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .current_dir(dir)
+            .args(["fake", "serve", "--profile", "openai"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let first = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap();
+        let addr = first
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .trim_start_matches("http://");
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.write_all(b"GET /v1/models HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).unwrap();
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        reply
+    };
+    let reply = models(dir.path());
+    assert!(
+        reply.starts_with("HTTP/1.1 200") && reply.contains("gpt-4o-mini"),
+        "{reply}"
+    );
+    std::fs::create_dir_all(dir.path().join("fake-providers")).unwrap();
+    dir.write(
+        "fake-providers/openai.yaml",
+        "name: openai\ndialect: openai\nmodels:\n  - { name: local-model }\n",
+    );
+    let reply = models(dir.path());
+    assert!(
+        reply.contains("local-model") && !reply.contains("gpt-4o-mini"),
+        "{reply}"
+    );
+}
+
 #[test]
 fn a_bad_profile_exits_2_naming_file_line_and_field() {
     let dir = TempDir::new("bad-profile");

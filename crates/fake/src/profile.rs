@@ -1,5 +1,8 @@
 //! Provider profiles: what a fake provider is like when nothing goes wrong, and which faults
-//! it carries by default. YAML files in `fake-providers/`.
+//! it carries by default. YAML files in `fake-providers/`; the shipped ones are also built
+//! into the binary ([`builtin`]).
+
+pub mod builtin;
 
 use serde::Deserialize;
 use switchyard_core::config::{ConfigError, ValidationError, parse_yaml};

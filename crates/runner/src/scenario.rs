@@ -55,7 +55,9 @@ fn default_seed() -> u64 {
 pub struct ScenarioProviderConfig {
     /// The name router targets use as their `provider`.
     pub name: String,
-    /// A profile name in `fake-providers/`, or a path ending in `.yaml` relative to the scenario.
+    /// A profile name: `fake-providers/NAME.yaml` near the scenario, else the built-in profile
+    /// NAME (`openai`, `anthropic`, `gemini`, `azure-openai`, `small-fast`, `zero-latency`); or a
+    /// path ending in `.yaml` relative to the scenario.
     pub profile: String,
     /// Faults on the scenario's timeline (added to the profile's own).
     #[serde(default)]
@@ -265,10 +267,18 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
     ValidationError::new(path, message)
 }
 
-fn find_profile(scenario_dir: &Path, profile: &str) -> Option<PathBuf> {
+/// Where a scenario's profile comes from: a file, or the binary.
+enum ProfileSource {
+    File(PathBuf),
+    Builtin(&'static str),
+}
+
+/// `fake-providers/NAME.yaml` in the scenario's folder or up to three above it, else the
+/// built-in profile NAME; a `.yaml` path is relative to the scenario and never built in.
+fn find_profile(scenario_dir: &Path, profile: &str) -> Option<ProfileSource> {
     if profile.ends_with(".yaml") || profile.ends_with(".yml") {
         let p = scenario_dir.join(profile);
-        return p.exists().then_some(p);
+        return p.exists().then_some(ProfileSource::File(p));
     }
     let file = format!("{profile}.yaml");
     scenario_dir
@@ -276,6 +286,8 @@ fn find_profile(scenario_dir: &Path, profile: &str) -> Option<PathBuf> {
         .take(4)
         .map(|d| d.join("fake-providers").join(&file))
         .find(|p| p.exists())
+        .map(ProfileSource::File)
+        .or_else(|| switchyard_fake::profile::builtin::builtin(profile).map(ProfileSource::Builtin))
 }
 
 /// Loads a scenario file: parses, validates, reads its profiles.
@@ -320,18 +332,29 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
             err(
                 format!("{path}.profile"),
                 format!(
-                    "no profile `{}` (looked for fake-providers/{}.yaml near the scenario)",
-                    p.profile, p.profile
+                    "no profile `{}` (looked for fake-providers/{}.yaml near the scenario; built in: {})",
+                    p.profile,
+                    p.profile,
+                    switchyard_fake::profile::builtin::builtin_names()
                 ),
             )
         })?;
-        let text = std::fs::read_to_string(&found).map_err(|e| {
-            err(
-                format!("{path}.profile"),
-                format!("cannot read {}: {e}", found.display()),
-            )
-        })?;
-        let mut profile = switchyard_fake::load_profile(&text, &found.display().to_string())
+        let (text, name) = match found {
+            ProfileSource::File(found) => {
+                let text = std::fs::read_to_string(&found).map_err(|e| {
+                    err(
+                        format!("{path}.profile"),
+                        format!("cannot read {}: {e}", found.display()),
+                    )
+                })?;
+                (text, found.display().to_string())
+            }
+            ProfileSource::Builtin(text) => (
+                text.to_owned(),
+                switchyard_fake::profile::builtin::builtin_file_name(&p.profile),
+            ),
+        };
+        let mut profile = switchyard_fake::load_profile(&text, &name)
             .map_err(|e| err(format!("{path}.profile"), e.to_string()))?;
         profile.name = p.name.clone();
         if p.requests_per_minute.is_some() {

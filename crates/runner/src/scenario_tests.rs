@@ -100,3 +100,35 @@ fn scenarios_too_big_to_run_are_refused_with_their_place() {
         }
     }
 }
+
+/// A scenario anywhere can name a shipped profile: it is built in. A file of that name near
+/// the scenario still wins, and a name that is neither says what is built in.
+#[test]
+fn shipped_profiles_are_built_in_and_a_nearby_file_overrides_them() {
+    let dir = switchyard_testkit::TempDir::new("builtin-profile");
+    let live_smoke = std::fs::read_to_string(scenarios().join("live-smoke.yaml")).unwrap();
+    let file = dir.write("smoke.yaml", &live_smoke);
+    let s = super::load(&file).unwrap();
+    let primary = &s.providers[0].profile;
+    assert_eq!(primary.name, "primary");
+    assert_eq!(primary.models[0].name, "small-fast-1");
+
+    std::fs::create_dir_all(dir.path().join("fake-providers")).unwrap();
+    let local = switchyard_fake::profile::builtin::builtin("small-fast")
+        .unwrap()
+        .replace("context_window: 32000", "context_window: 16000");
+    dir.write("fake-providers/small-fast.yaml", &local);
+    let s = super::load(&file).unwrap();
+    assert_eq!(s.providers[0].profile.models[0].context_window, 16_000);
+
+    let e = super::load(&dir.write(
+        "typo.yaml",
+        &live_smoke.replace("profile: small-fast\n", "profile: smal-fast\n"),
+    ))
+    .unwrap_err();
+    assert_eq!(e.path, "providers[0].profile", "{e}");
+    assert!(
+        e.message.contains("no profile `smal-fast`") && e.message.contains("small-fast"),
+        "{e}"
+    );
+}
