@@ -6,7 +6,8 @@
 //! - [`profile`]: what a provider is like (YAML in `fake-providers/`).
 //! - [`fault`]: typed faults and when they are active.
 //! - `server` (default feature): axum servers per dialect that render the model's answers as
-//!   real HTTP, plus the `/_fake/` control API.
+//!   real HTTP, plus the `/_fake/` control API (faults, counters, and a journal of the
+//!   requests received, keys redacted).
 
 pub mod distribution;
 pub mod fault;

@@ -8,11 +8,15 @@
 //! response carries [`ResetConnection`]), and a *hang* never answers at all.
 //!
 //! Control API (JSON): `GET /_fake/faults`, `POST /_fake/faults` (one fault, its `at` counted
-//! from now), `DELETE /_fake/faults`, `GET /_fake/counters`, `POST /_fake/reset`.
+//! from now), `DELETE /_fake/faults`, `GET /_fake/counters`, `GET /_fake/journal` (the last
+//! [`journal::CAPACITY`] requests received, newest first: method, path, headers and body,
+//! keys redacted; see [`journal`]), `DELETE /_fake/journal`, `POST /_fake/reset` (counters,
+//! faults back to the profile's, and the journal cleared).
 
 mod anthropic;
 mod azure;
 mod gemini;
+pub mod journal;
 mod openai;
 mod respond;
 
@@ -44,6 +48,7 @@ pub struct ResetConnection;
 struct Inner {
     model: Model,
     rng: Rng,
+    journal: journal::Journal,
 }
 
 /// State shared by a fake's handlers.
@@ -106,6 +111,7 @@ pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
         inner: Mutex::new(Inner {
             model: Model::new(profile.clone()),
             rng,
+            journal: journal::Journal::default(),
         }),
         profile,
         start: tokio::time::Instant::now(),
@@ -136,7 +142,12 @@ pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
         get(list_faults).post(add_fault).delete(clear_faults),
     )
     .route("/_fake/counters", get(counters))
+    .route("/_fake/journal", get(list_journal).delete(clear_journal))
     .route("/_fake/reset", post(reset))
+    .layer(axum::middleware::from_fn_with_state(
+        shared.clone(),
+        journal::record,
+    ))
     .with_state(shared)
 }
 
@@ -193,8 +204,19 @@ async fn counters(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.lock().model.counters().clone()).into_response()
 }
 
+async fn list_journal(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.lock().journal.to_json()).into_response()
+}
+
+async fn clear_journal(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.lock().journal.clear();
+    StatusCode::NO_CONTENT
+}
+
 async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.lock().model.reset();
+    let mut inner = shared.lock();
+    inner.model.reset();
+    inner.journal.clear();
     StatusCode::NO_CONTENT
 }
 

@@ -124,7 +124,7 @@ pub(super) async fn answer(shared: &Shared, parsed: Parsed) -> Response {
     let now = shared.now();
     let answer = {
         let mut guard = shared.lock();
-        let Inner { model, rng } = &mut *guard;
+        let Inner { model, rng, .. } = &mut *guard;
         let request = FakeRequest {
             model: &parsed.model,
             prompt_tokens: parsed.prompt_tokens,

@@ -686,3 +686,107 @@ async fn over_real_sockets_a_reset_closes_the_connection_and_a_cut_stream_breaks
     let _ = stop.send(());
     server.await.unwrap();
 }
+
+async fn journal(app: &axum::Router) -> Value {
+    let r = send(
+        app,
+        Request::get("/_fake/journal").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200);
+    let text = r.body.unwrap();
+    assert!(!text.contains(KEY), "the journal never holds a key: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_journal_shows_each_request_as_received_newest_first_keys_redacted() {
+    for dialect in Dialect::ALL {
+        let app = app(dialect, "");
+        let req = request(dialect, false);
+        let sent_path = req.uri().to_string();
+        send(&app, req).await.unwrap();
+        // A path no route takes is journaled too (what an SDK on the wrong path sends).
+        let stray = Request::post("/v2/nowhere?key=sk-test-key&alt=sse")
+            .header("x-goog-api-key", KEY)
+            .body(Body::from("not json"))
+            .unwrap();
+        assert_eq!(send(&app, stray).await.unwrap().status, 404);
+        let j = journal(&app).await;
+        let entries = j["entries"].as_array().unwrap();
+        assert_eq!(
+            entries.len(),
+            2,
+            "{dialect:?}: the control API is not journaled"
+        );
+        let (newest, first) = (&entries[0], &entries[1]);
+        assert_eq!(newest["path"], "/v2/nowhere?key=[redacted]&alt=sse");
+        assert_eq!(
+            newest["body"], "not json",
+            "a body that is not JSON, as text"
+        );
+        assert_eq!(newest["headers"]["x-goog-api-key"], "[redacted]");
+        assert_eq!(first["method"], "POST");
+        assert_eq!(first["path"], sent_path.as_str());
+        assert_eq!(first["headers"]["content-type"], "application/json");
+        assert_eq!(first["truncated"], false);
+        assert!(first["seq"].as_u64() < newest["seq"].as_u64());
+        let sent = request(dialect, false).into_body().collect().await.unwrap();
+        let sent: Value = serde_json::from_slice(&sent.to_bytes()).unwrap();
+        assert_eq!(first["body"], sent, "{dialect:?}: the body as received");
+        let key_header = match dialect {
+            Dialect::Openai => "authorization",
+            Dialect::AzureOpenai => "api-key",
+            Dialect::Anthropic => "x-api-key",
+            Dialect::Gemini => "x-goog-api-key",
+        };
+        assert_eq!(first["headers"][key_header], "[redacted]", "{dialect:?}");
+        if dialect == Dialect::Anthropic {
+            assert_eq!(first["headers"]["anthropic-version"], an::VERSION);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_journal_is_bounded_cuts_big_bodies_and_clears() {
+    let app = app(Dialect::Openai, "");
+    let models = || Request::get("/v1/models").body(Body::empty()).unwrap();
+    for _ in 0..super::journal::CAPACITY + 10 {
+        send(&app, models()).await.unwrap();
+    }
+    let j = journal(&app).await;
+    assert_eq!(
+        j["entries"].as_array().unwrap().len(),
+        super::journal::CAPACITY
+    );
+    assert_eq!(j["dropped"], 10);
+    assert_eq!(j["entries"][0]["seq"], super::journal::CAPACITY as u64 + 10);
+    assert_eq!(j["entries"][0]["body"], Value::Null);
+
+    let mut big = request(Dialect::Openai, false);
+    let prompt = "word ".repeat(20_000);
+    *big.body_mut() = Body::from(
+        json!({ "model": "m1", "messages": [{ "role": "user", "content": prompt }] }).to_string(),
+    );
+    send(&app, big).await.unwrap();
+    let j = journal(&app).await;
+    let newest = &j["entries"][0];
+    assert_eq!(newest["truncated"], true);
+    assert_eq!(
+        newest["body"].as_str().unwrap().len(),
+        super::journal::BODY_CAP
+    );
+
+    let clear = Request::delete("/_fake/journal")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, clear).await.unwrap().status, 204);
+    assert_eq!(journal(&app).await["entries"], json!([]));
+    assert_eq!(journal(&app).await["dropped"], 0);
+    send(&app, models()).await.unwrap();
+    assert_eq!(journal(&app).await["entries"].as_array().unwrap().len(), 1);
+    let reset = Request::post("/_fake/reset").body(Body::empty()).unwrap();
+    assert_eq!(send(&app, reset).await.unwrap().status, 204);
+    assert_eq!(journal(&app).await["entries"], json!([]));
+}
