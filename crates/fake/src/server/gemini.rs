@@ -1,11 +1,12 @@
 //! Gemini's `POST /v1beta/models/{model}:generateContent` and
-//! `:streamGenerateContent?alt=sse`; the key in `x-goog-api-key` or `?key=`.
+//! `:streamGenerateContent?alt=sse`, and the same under `/v1` (the stable API version, which
+//! newer google-genai SDKs call); the key in `x-goog-api-key` or `?key=`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
@@ -29,9 +30,15 @@ pub(super) async fn generate(
     State(shared): State<Arc<Shared>>,
     Path(call): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let version = if uri.path().starts_with("/v1beta/") {
+        "v1beta"
+    } else {
+        "v1"
+    };
     let Some((model, method)) = call.rsplit_once(':') else {
         return reject(&shared, 404, "Method not found.", "NOT_FOUND");
     };
@@ -89,7 +96,7 @@ pub(super) async fn generate(
     };
     if shared.profile.model(model).is_none() {
         let message = format!(
-            "models/{model} is not found for API version v1beta, or is not supported for generateContent."
+            "models/{model} is not found for API version {version}, or is not supported for generateContent."
         );
         return reject(&shared, 404, &message, "NOT_FOUND");
     }

@@ -129,9 +129,10 @@ pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
             switchyard_core::dialect::anthropic::PATH,
             post(anthropic::messages),
         ),
-        Dialect::Gemini => {
-            axum::Router::new().route("/v1beta/models/{call}", post(gemini::generate))
-        }
+        // The google-genai SDKs call `/v1beta` or `/v1` depending on version and options.
+        Dialect::Gemini => axum::Router::new()
+            .route("/v1beta/models/{call}", post(gemini::generate))
+            .route("/v1/models/{call}", post(gemini::generate)),
         Dialect::AzureOpenai => axum::Router::new().route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure::chat),

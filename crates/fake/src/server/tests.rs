@@ -790,3 +790,42 @@ async fn the_journal_is_bounded_cuts_big_bodies_and_clears() {
     assert_eq!(send(&app, reset).await.unwrap().status, 204);
     assert_eq!(journal(&app).await["entries"], json!([]));
 }
+
+/// Newer google-genai SDKs call `/v1`; older ones `/v1beta`. Both serve, JSON and stream.
+#[tokio::test(start_paused = true)]
+async fn gemini_serves_v1_as_well_as_v1beta() {
+    let app = app(Dialect::Gemini, "");
+    for version in ["v1beta", "v1"] {
+        for stream in [false, true] {
+            let mut r = request(Dialect::Gemini, stream);
+            let uri = r
+                .uri()
+                .to_string()
+                .replacen("/v1beta/", &format!("/{version}/"), 1);
+            *r.uri_mut() = uri.parse().unwrap();
+            let r = send(&app, r).await.unwrap();
+            assert_eq!(r.status, 200, "{uri}: {:?}", r.body);
+            let body = r.body.unwrap();
+            let text = if stream {
+                let (text, done) = stream_text(Dialect::Gemini, &body);
+                assert!(done, "{uri}");
+                text
+            } else {
+                json_text(Dialect::Gemini, &body)
+            };
+            assert_eq!(text.split(' ').count(), 10, "{uri}");
+        }
+        let mut r = request(Dialect::Gemini, false);
+        *r.uri_mut() = format!("/{version}/models/nope:generateContent")
+            .parse()
+            .unwrap();
+        let r = send(&app, r).await.unwrap();
+        assert_eq!(r.status, 404);
+        assert!(
+            r.body
+                .unwrap()
+                .contains(&format!("for API version {version},")),
+            "{version}"
+        );
+    }
+}
