@@ -87,6 +87,25 @@ pub(super) async fn messages(
             );
         }
     };
+    // Only the last message, if the assistant's, may be empty (a prefill to continue).
+    let last = request.messages.len().saturating_sub(1);
+    if let Some(i) = request.messages.iter().enumerate().position(|(i, m)| {
+        let empty = match &m.content {
+            Value::String(s) => s.is_empty(),
+            Value::Array(blocks) => blocks.is_empty(),
+            _ => false,
+        };
+        empty && !(i == last && m.role == "assistant")
+    }) {
+        return reject(
+            &shared,
+            400,
+            "invalid_request_error",
+            &format!(
+                "messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+            ),
+        );
+    }
     if shared.profile.model(&request.model).is_none() {
         return reject(
             &shared,

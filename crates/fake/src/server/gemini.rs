@@ -75,7 +75,11 @@ pub(super) async fn generate(
             "INVALID_ARGUMENT",
         );
     };
-    if value.get("contents").is_none() {
+    // An empty list is "not specified" too (proto3 has no empty repeated field).
+    if value
+        .get("contents")
+        .is_none_or(|c| c.as_array().is_some_and(Vec::is_empty))
+    {
         return reject(
             &shared,
             400,
@@ -94,6 +98,16 @@ pub(super) async fn generate(
             );
         }
     };
+    if let Some(i) = request.contents.iter().position(|c| c.parts.is_empty()) {
+        return reject(
+            &shared,
+            400,
+            &format!(
+                "* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.\n"
+            ),
+            "INVALID_ARGUMENT",
+        );
+    }
     if shared.profile.model(model).is_none() {
         let message = format!(
             "models/{model} is not found for API version {version}, or is not supported for generateContent."

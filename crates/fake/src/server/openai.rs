@@ -17,6 +17,16 @@ use super::Shared;
 use super::respond::{self, Parsed, Stamp, StreamShape};
 use crate::model::Reply;
 
+/// The message roles OpenAI takes (`function` is deprecated, still accepted).
+const ROLES: [&str; 6] = [
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+
 /// An error in OpenAI's format, counted.
 pub(super) fn reject(
     shared: &Shared,
@@ -30,7 +40,8 @@ pub(super) fn reject(
     respond::json(status, &serde_json::to_value(body).unwrap_or(Value::Null))
 }
 
-/// Checks the body the way OpenAI does; `Err` is the response to send.
+/// Checks the body the way OpenAI does, before the model is looked up: required fields, a
+/// non-empty `messages`, known roles. `Err` is the response to send.
 #[expect(
     clippy::result_large_err,
     reason = "the error is the response itself, built once per bad request"
@@ -72,6 +83,32 @@ pub(super) fn parse(
             Some("invalid_value"),
         )
     })?;
+    if request.messages.is_empty() {
+        return Err(reject(
+            shared,
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            Some("messages"),
+            Some("empty_array"),
+        ));
+    }
+    if let Some((i, m)) = request
+        .messages
+        .iter()
+        .enumerate()
+        .find(|(_, m)| !ROLES.contains(&m.role.as_str()))
+    {
+        return Err(reject(
+            shared,
+            400,
+            &format!(
+                "Invalid value: '{}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
+                m.role
+            ),
+            Some(&format!("messages[{i}].role")),
+            Some("invalid_value"),
+        ));
+    }
     let normalized = request.to_normalized();
     let parsed = Parsed {
         model: request.model.clone(),

@@ -504,7 +504,9 @@ async fn bad_requests_get_each_vendors_errors() {
     // Unknown models.
     let openai = app(Dialect::Openai, "");
     let mut r = request(Dialect::Openai, false);
-    *r.body_mut() = Body::from(json!({ "model": "gpt-9", "messages": [] }).to_string());
+    *r.body_mut() = Body::from(
+        json!({ "model": "gpt-9", "messages": [{ "role": "user", "content": "hi" }] }).to_string(),
+    );
     let r = send(&openai, r).await.unwrap();
     assert_eq!(r.status, 404);
     assert!(r.body.unwrap().contains("model_not_found"));
@@ -827,5 +829,135 @@ async fn gemini_serves_v1_as_well_as_v1beta() {
                 .contains(&format!("for API version {version},")),
             "{version}"
         );
+    }
+}
+
+/// A request body: the dialect's well-formed one, with `edit` applied to its JSON.
+async fn edited(dialect: Dialect, edit: impl FnOnce(&mut Value)) -> Request<Body> {
+    let (parts, body) = request(dialect, false).into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap();
+    edit(&mut value);
+    Request::from_parts(parts, Body::from(value.to_string()))
+}
+
+/// What each vendor refuses with a 400 the fakes refuse too, with the vendor's error body,
+/// before looking at the model; what the vendor takes still passes.
+#[tokio::test(start_paused = true)]
+async fn requests_the_vendors_refuse_get_their_400s() {
+    let refused: Vec<(Dialect, Request<Body>, &str)> = vec![
+        (
+            Dialect::Openai,
+            edited(Dialect::Openai, |v| v["messages"] = json!([])).await,
+            "empty_array",
+        ),
+        (
+            Dialect::AzureOpenai,
+            edited(Dialect::AzureOpenai, |v| v["messages"] = json!([])).await,
+            "empty_array",
+        ),
+        (
+            Dialect::Openai,
+            edited(Dialect::Openai, |v| {
+                v["model"] = json!("not-a-model");
+                v["messages"][0]["role"] = json!("human");
+            })
+            .await,
+            "Invalid value: 'human'",
+        ),
+        (
+            Dialect::Anthropic,
+            edited(Dialect::Anthropic, |v| {
+                v.as_object_mut().unwrap().remove("max_tokens");
+            })
+            .await,
+            "max_tokens: Field required",
+        ),
+        (
+            Dialect::Anthropic,
+            edited(Dialect::Anthropic, |v| {
+                v["messages"][0]["content"] = json!("")
+            })
+            .await,
+            "messages.0: all messages must have non-empty content",
+        ),
+        (
+            Dialect::Anthropic,
+            edited(Dialect::Anthropic, |v| {
+                v["messages"] = json!([
+                    { "role": "user", "content": "hi" },
+                    { "role": "assistant", "content": [] },
+                    { "role": "user", "content": "again" },
+                ]);
+            })
+            .await,
+            "messages.1: all messages must have non-empty content",
+        ),
+        (
+            Dialect::Gemini,
+            edited(Dialect::Gemini, |v| v["contents"] = json!([])).await,
+            "contents is not specified",
+        ),
+        (
+            Dialect::Gemini,
+            edited(Dialect::Gemini, |v| v["contents"][0]["parts"] = json!([])).await,
+            "contents[0].parts: contents.parts must not be empty",
+        ),
+    ];
+    for (dialect, req, message) in refused {
+        let r = send(&app(dialect, ""), req).await.unwrap();
+        let body = r.body.as_deref().unwrap_or("");
+        assert_eq!(r.status, 400, "{dialect:?} {message}: {body}");
+        assert_eq!(
+            classify(dialect, &r).error_kind(),
+            Some(ErrorKind::BadRequest),
+            "{dialect:?}: {body}"
+        );
+        assert!(body.contains(message), "{dialect:?}: {body}");
+    }
+    // The role check names the message.
+    let r = send(
+        &app(Dialect::Openai, ""),
+        edited(Dialect::Openai, |v| {
+            v["messages"] =
+                json!([{ "role": "user", "content": "a" }, { "role": "robot", "content": "b" }]);
+        })
+        .await,
+    )
+    .await
+    .unwrap();
+    let error: Value = serde_json::from_str(r.body.as_ref().unwrap()).unwrap();
+    assert_eq!(error["error"]["param"], "messages[1].role");
+    assert_eq!(error["error"]["code"], "invalid_value");
+
+    let accepted: Vec<(Dialect, Request<Body>)> = vec![
+        (
+            Dialect::Openai,
+            edited(Dialect::Openai, |v| {
+                v["messages"] = json!([
+                    { "role": "developer", "content": "be brief" },
+                    { "role": "system", "content": "be kind" },
+                    { "role": "user", "content": [{ "type": "text", "text": "hi" }] },
+                    { "role": "assistant", "content": null },
+                    { "role": "user", "content": "" },
+                ]);
+            })
+            .await,
+        ),
+        // A final assistant message may be empty: a prefill.
+        (
+            Dialect::Anthropic,
+            edited(Dialect::Anthropic, |v| {
+                v["messages"] = json!([
+                    { "role": "user", "content": [{ "type": "text", "text": "hi" }] },
+                    { "role": "assistant", "content": "" },
+                ]);
+            })
+            .await,
+        ),
+    ];
+    for (dialect, req) in accepted {
+        let r = send(&app(dialect, ""), req).await.unwrap();
+        assert_eq!(r.status, 200, "{dialect:?}: {:?}", r.body);
     }
 }
