@@ -85,8 +85,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Serve the router behind an OpenAI-compatible endpoint (reload on SIGHUP, graceful stop
-    /// on Ctrl-C).
+    /// Serve the router behind an OpenAI-compatible endpoint (reload on SIGHUP; SIGTERM or
+    /// SIGINT stop accepting, let requests in flight finish for up to 30s, and exit 0).
+    /// Refuses to start (exit 2) in production without client keys.
     Gateway {
         /// A live config (environment, providers, router, gateway).
         #[arg(long)]
@@ -94,6 +95,10 @@ enum Command {
         /// Where to listen; default the config's gateway.listen, else 127.0.0.1:8080.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Serve a non-loopback address without client keys (development only: anyone who
+        /// reaches the address can use the providers' keys).
+        #[arg(long)]
+        allow_unauthenticated: bool,
     },
     /// Print the JSON Schema of scenario files (for editor autocompletion).
     Schema,
@@ -209,7 +214,11 @@ pub fn run(
             seeds,
             out: dir,
         } => compare(&scenario, variants.as_deref(), seeds, dir, out, err),
-        Command::Gateway { config, listen } => gateway(&config, listen, out, err),
+        Command::Gateway {
+            config,
+            listen,
+            allow_unauthenticated,
+        } => gateway(&config, listen, allow_unauthenticated, out, err),
         Command::Schema => {
             let _ = writeln!(out, "{}", switchyard_runner::schema());
             EXIT_OK
@@ -341,31 +350,64 @@ fn run_scenarios(
     code
 }
 
+/// How long requests in flight get to finish once SIGTERM or SIGINT arrives.
+const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn gateway(
     config: &std::path::Path,
     listen: Option<SocketAddr>,
+    allow_unauthenticated: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
     let Some(runtime) = crate::runtime(err) else {
         return EXIT_BAD_INPUT;
     };
     runtime.block_on(async move {
+        // Every signal the gateway answers is registered before anything else: from the
+        // moment the address is printed, SIGTERM and SIGINT drain and SIGHUP reloads (their
+        // default action, ending the process at once, never applies).
+        let (mut term, mut int, mut hup) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                let _ = writeln!(err, "cannot handle signals: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let params = match switchyard_gateway::read_config(config) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = writeln!(err, "{e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let configured = params
+            .gateway
+            .listen
+            .as_deref()
+            .and_then(|l| l.parse().ok());
+        let addr = listen
+            .or(configured)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        // Before the credentials are resolved: a refusal must not depend on the keys at hand.
+        if let Err(e) = switchyard_gateway::check_exposure(&params, addr, allow_unauthenticated) {
+            let _ = writeln!(err, "{e}");
+            return EXIT_BAD_INPUT;
+        }
         let transport = std::sync::Arc::new(switchyard_live::HttpClient::new());
-        let gw = match switchyard_gateway::Gateway::from_file(config.to_owned(), transport) {
+        let gw = match switchyard_gateway::Gateway::new(&params, Some(config.to_owned()), transport)
+        {
             Ok(g) => g,
             Err(e) => {
                 let _ = writeln!(err, "{e}");
                 return EXIT_BAD_INPUT;
             }
         };
-        let text = std::fs::read_to_string(config).unwrap_or_default();
-        let configured = switchyard_live::config::load_live(&text, "")
-            .ok()
-            .and_then(|p| p.gateway.listen);
-        let addr = listen
-            .or_else(|| configured.and_then(|l| l.parse().ok()))
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(e) => {
@@ -379,23 +421,24 @@ fn gateway(
         // SIGHUP reloads the config; requests in flight keep the router they started with.
         let reloader = gw.clone();
         tokio::spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
             while hup.recv().await.is_some() {
                 if let Err(e) = reloader.reload() {
                     eprintln!("reload failed, keeping the running config: {e}");
                 }
             }
         });
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        // SIGTERM (orchestrators) or SIGINT (Ctrl-C): stop accepting, drain, exit 0.
+        let shutdown = async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            eprintln!(
+                "{name}: draining, requests in flight get up to {}s",
+                GATEWAY_GRACE.as_secs()
+            );
         };
-        match switchyard_gateway::serve(listener, gw, shutdown, std::time::Duration::from_secs(30))
-            .await
-        {
+        match switchyard_gateway::serve(listener, gw, shutdown, GATEWAY_GRACE).await {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 let _ = writeln!(err, "{e}");

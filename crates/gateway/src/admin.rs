@@ -79,11 +79,16 @@ pub(crate) struct OverrideRequest {
 pub(crate) async fn overrides(
     State(gw): State<Arc<Gateway>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     if let Err(e) = check(&gw, &headers) {
         return e.into_response();
     }
+    // The body after the token, under the same size and time limits as a chat request.
+    let body = match crate::chat::read_body(&gw, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     let req: OverrideRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -72,6 +72,24 @@ fn json_response(body: &impl serde::Serialize, capacity: usize) -> Response {
     }
 }
 
+/// A request body, whole: at most `max_body` bytes (413), within `body_read_timeout` of the
+/// first poll (408). A client that trickles its body, or sends none after its headers, would
+/// otherwise hold a connection and a permit for as long as it likes.
+pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiError> {
+    let read = http_body_util::Limited::new(body, gw.max_body).collect();
+    match tokio::time::timeout(gw.body_read_timeout, read).await {
+        Err(_) => Err(ApiError::body_timeout(gw.body_read_timeout)),
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::too_large(gw.max_body))
+        }
+        Ok(Err(_)) => Err(ApiError::bad_request(
+            "The request body could not be read.",
+            None,
+        )),
+    }
+}
+
 pub(crate) async fn completions(
     State(gw): State<Arc<Gateway>>,
     request: axum::extract::Request,
@@ -81,18 +99,9 @@ pub(crate) async fn completions(
         return e.into_response();
     }
     // The body after the key: a stranger's request is refused before it is read.
-    let body = match http_body_util::Limited::new(body, gw.max_body)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return ApiError::too_large(gw.max_body).into_response();
-        }
-        Err(_) => {
-            return ApiError::bad_request("The request body could not be read.", None)
-                .into_response();
-        }
+    let body = match read_body(&gw, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
     // One parse on the fast path; the slow path finds out what exactly is wrong.
     let request: ChatRequest = match serde_json::from_slice(&body) {

@@ -83,6 +83,33 @@ impl ApiError {
         )
     }
 
+    /// Shed: the gateway is at `gateway.max_in_flight`. A 503 the SDKs retry, soon.
+    pub(crate) fn overloaded(limit: usize) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "This gateway is serving its limit of {limit} requests at once. Please retry shortly."
+            ),
+            "server_error",
+            Some("overloaded"),
+        );
+        e.retry_after = Some(Duration::from_secs(1));
+        e
+    }
+
+    /// The client did not send its whole body within `gateway.body_read_timeout`.
+    pub(crate) fn body_timeout(timeout: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "The request body did not arrive within this gateway's limit of {}.",
+                Duration::from(timeout)
+            ),
+            "invalid_request_error",
+            Some("request_timeout"),
+        )
+    }
+
     /// The status and body for a request the router could not serve.
     pub(crate) fn from_route(e: &RouteError, model: &str) -> Self {
         let message = format!("{e}");

@@ -1,12 +1,16 @@
 //! `switchyard-gateway`: the router the scenarios proved, behind an OpenAI-compatible HTTP
 //! endpoint, so any application can use it by pointing its OpenAI SDK here.
 //!
-//! - `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models[/{model}]` (the routes), `GET /healthz`,
+//! - `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models[/{model}]` (the routes),
 //!   `GET /metrics` (Prometheus text); replies name the model that served them, and carry
 //!   `x-switchyard-target`, `x-switchyard-attempts` and `x-switchyard-attempt-log` (every
 //!   attempt's target, outcome and latency: [`switchyard_core::attempt_log`]; errors carry the
 //!   log too);
-//! - client keys stored as SHA-256 hashes, per-key request rates, a body size limit;
+//! - client keys stored as SHA-256 hashes, per-key request rates, a body size limit and a
+//!   deadline for reading it (408), a limit on `/v1/` requests in flight past which requests
+//!   are shed (503 `overloaded`; the `shed` module);
+//! - `GET /healthz` (alive) and `GET /readyz` (a target to send to, and not draining), no key
+//!   needed (the `probe` module);
 //! - `/admin/` behind its own token: `GET /admin/state`, `POST /admin/overrides`,
 //!   `POST /admin/reload` (also on SIGHUP), every action logged.
 //!
@@ -16,9 +20,12 @@
 mod admin;
 mod chat;
 mod errors;
+mod probe;
+mod shed;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
@@ -58,6 +65,12 @@ pub struct Gateway {
     /// Admin actions, newest last (bounded).
     log: Mutex<VecDeque<serde_json::Value>>,
     pub max_body: usize,
+    /// `gateway.body_read_timeout`.
+    pub body_read_timeout: std::time::Duration,
+    /// Permits for `/v1/` requests (`gateway.max_in_flight`).
+    in_flight: shed::Limit,
+    /// Set once shutdown starts: `/readyz` says 503 from then on.
+    draining: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +83,35 @@ pub enum GatewayError {
     Build(#[from] switchyard_live::router::BuildError),
     #[error("cannot read {path}: {message}")]
     Read { path: String, message: String },
+    #[error("{0}")]
+    Unsafe(String),
+}
+
+/// Refuses a start that would serve strangers: `production` without client keys, always;
+/// a non-loopback `listen` without client keys, unless `allow_unauthenticated`.
+pub fn check_exposure(
+    params: &LiveParams,
+    listen: std::net::SocketAddr,
+    allow_unauthenticated: bool,
+) -> Result<(), GatewayError> {
+    if !params.gateway.keys.is_empty() {
+        return Ok(());
+    }
+    if params.environment == switchyard_core::credentials::Environment::Production {
+        return Err(GatewayError::Unsafe(
+            "refusing to start: environment is production but gateway.keys is empty, so anyone \
+             could spend the providers' keys; add client keys (SHA-256 hashes) to gateway.keys"
+                .to_owned(),
+        ));
+    }
+    if !listen.ip().is_loopback() && !allow_unauthenticated {
+        return Err(GatewayError::Unsafe(format!(
+            "refusing to listen on {listen} without client keys: any host that reaches it could \
+             use the gateway; add gateway.keys, listen on loopback, or pass \
+             --allow-unauthenticated"
+        )));
+    }
+    Ok(())
 }
 
 fn keys_of(params: &LiveParams) -> Vec<ClientKey> {
@@ -110,7 +152,8 @@ fn build_router(
     )?)
 }
 
-fn read_config(path: &std::path::Path) -> Result<LiveParams, GatewayError> {
+/// Reads and validates a live config file.
+pub fn read_config(path: &std::path::Path) -> Result<LiveParams, GatewayError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| GatewayError::Read {
         path: name.clone(),
@@ -151,7 +194,22 @@ impl Gateway {
             start: tokio::time::Instant::now(),
             log: Mutex::new(VecDeque::new()),
             max_body: params.gateway.max_body_bytes.unwrap_or(1 << 20),
+            body_read_timeout: params.gateway.body_read_timeout(),
+            in_flight: shed::Limit::new(params.gateway.max_in_flight()),
+            draining: AtomicBool::new(false),
         }))
+    }
+
+    /// Marks the gateway as draining: `/readyz` answers 503 from now on, so a load balancer
+    /// stops sending new requests while those in flight finish. [`serve`] calls it when its
+    /// shutdown starts.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has started.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The router in force (a cheap clone).
@@ -241,13 +299,23 @@ impl Gateway {
 }
 
 /// The gateway's HTTP routes.
+///
+/// Only the `/v1/` routes count against `gateway.max_in_flight`: probes, metrics and the admin
+/// API must answer when the gateway is at its limit, which is when they are needed.
 pub fn app(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.max_body;
-    Router::new()
+    let api = Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/models", get(chat::models))
         .route("/v1/models/{model}", get(chat::model))
-        .route("/healthz", get(|| async { "ok" }))
+        .route_layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            shed::middleware,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(probe::healthz))
+        .route("/readyz", get(probe::readyz))
         .route("/metrics", get(chat::metrics))
         .route("/admin/state", get(admin::state))
         .route("/admin/overrides", post(admin::overrides))
@@ -256,8 +324,9 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-/// Serves until `shutdown` completes, then lets requests in flight finish for at most
-/// `grace`.
+/// Serves until `shutdown` completes, then stops accepting (the listener is closed: a new
+/// connection is refused), marks the gateway draining, and lets requests in flight finish for
+/// at most `grace`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
@@ -270,8 +339,10 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let drained = gateway.clone();
     let server = axum::serve(listener, app(gateway)).with_graceful_shutdown(async move {
         shutdown.await;
+        drained.start_draining();
         let _ = tx.send(());
     });
     let server = tokio::spawn(async move { server.await });

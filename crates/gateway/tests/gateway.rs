@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use switchyard_gateway::{Gateway, app, sha256_hex};
 use switchyard_live::InProcess;
@@ -18,10 +19,15 @@ fn fake(name: &str) -> axum::Router {
 }
 
 fn config(route: &str, rpm: u64) -> String {
+    config_with(route, rpm, "")
+}
+
+/// `extra`: more lines for the `gateway:` section.
+fn config_with(route: &str, rpm: u64, extra: &str) -> String {
     format!(
         "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n\
          router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: {route}, policy: static, targets: [ta] }}\n  plan: {{ max_attempts: 1 }}\n\
-         gateway:\n  max_body_bytes: 2000\n  admin_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {}, requests_per_minute: {rpm} }}\n",
+         gateway:\n  max_body_bytes: 2000\n  admin_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {}, requests_per_minute: {rpm} }}\n{extra}",
         sha256_hex("admin"),
         sha256_hex("key")
     )
@@ -34,12 +40,16 @@ struct Rig {
 }
 
 fn rig(rpm: u64) -> Rig {
+    rig_with(rpm, "")
+}
+
+fn rig_with(rpm: u64, extra: &str) -> Rig {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("switchyard-gw-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gw.yaml");
-    std::fs::write(&path, config("chat", rpm)).unwrap();
+    std::fs::write(&path, config_with("chat", rpm, extra)).unwrap();
     let fake = fake("a");
     let transport = Arc::new(InProcess::new().with("a.fake", fake.clone()));
     Rig {
@@ -405,4 +415,146 @@ async fn a_client_that_leaves_mid_stream_abandons_its_request() {
         switchyard_core::outcome::FailureReason::Abandoned,
     )];
     assert_eq!((tel.routes[0].requests, abandoned), (1, 1));
+}
+
+async fn admin(gw: &Arc<Gateway>, body: &str) {
+    let (status, _, reply) = call(gw, "POST", "/admin/overrides", Some("admin"), body.into()).await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn probes_say_alive_and_ready_without_a_key() {
+    let r = rig(100);
+    let (status, _, body) = call(&r.gw, "GET", "/healthz", None, String::new()).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, _, body) = call(&r.gw, "GET", "/readyz", None, String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    // The only target forced open: nothing to send to.
+    admin(
+        &r.gw,
+        r#"{"action":"force","target":"ta","mode":"forced_open"}"#,
+    )
+    .await;
+    let (status, _, body) = call(&r.gw, "GET", "/readyz", None, String::new()).await;
+    assert_eq!(status, 503, "{body}");
+    let why: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(why["reason"], "no_target_available", "{body}");
+    assert_eq!(why["targets"][0]["target"], "ta", "{body}");
+    assert_eq!(why["targets"][0]["state"], "forced_open", "{body}");
+    admin(&r.gw, r#"{"action":"restore"}"#).await;
+    assert_eq!(
+        call(&r.gw, "GET", "/readyz", None, String::new()).await.0,
+        200
+    );
+    // Drained by an operator: the same.
+    admin(&r.gw, r#"{"action":"drain","target":"ta"}"#).await;
+    let (status, _, body) = call(&r.gw, "GET", "/readyz", None, String::new()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(r#""state":"drained""#), "{body}");
+    admin(&r.gw, r#"{"action":"restore"}"#).await;
+    assert_eq!(
+        call(&r.gw, "GET", "/readyz", None, String::new()).await.0,
+        200
+    );
+    // Shutting down: not ready, still alive.
+    r.gw.start_draining();
+    let (status, _, body) = call(&r.gw, "GET", "/readyz", None, String::new()).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(r#""reason":"draining""#), "{body}");
+    assert_eq!(
+        call(&r.gw, "GET", "/healthz", None, String::new()).await.0,
+        200
+    );
+}
+
+fn stream_request() -> Request<Body> {
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer key")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// Two streams in flight at `max_in_flight: 2`: a third request is shed with OpenAI's 503
+/// and `Retry-After: 1`; probes still answer; when one stream's body is dropped, the next
+/// request is admitted.
+#[tokio::test(start_paused = true)]
+async fn requests_past_max_in_flight_are_shed_until_a_stream_ends() {
+    let r = rig_with(100, "  max_in_flight: 2\n");
+    let stall = r#"{"kind":"stream_stall","after_tokens":2,"stall":"10m"}"#;
+    let req = Request::post("/_fake/faults")
+        .body(Body::from(stall))
+        .unwrap();
+    assert_eq!(r.fake.clone().oneshot(req).await.unwrap().status(), 201);
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let resp = app(r.gw.clone()).oneshot(stream_request()).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.into_body();
+        assert!(body.frame().await.unwrap().unwrap().is_data());
+        open.push(body);
+    }
+    assert_eq!(r.gw.in_flight(), 2);
+    let (status, headers, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        CHAT.into(),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "server_error", "{body}");
+    assert_eq!(error["error"]["code"], "overloaded", "{body}");
+    assert_eq!(
+        call(&r.gw, "GET", "/healthz", None, String::new()).await.0,
+        200
+    );
+    assert_eq!(
+        call(&r.gw, "GET", "/readyz", None, String::new()).await.0,
+        200
+    );
+    drop(open.pop());
+    assert_eq!(r.gw.in_flight(), 1, "the dropped body released its permit");
+    let resp = app(r.gw.clone()).oneshot(stream_request()).await.unwrap();
+    assert_eq!(resp.status(), 200, "the next request is admitted");
+    open.push(resp.into_body());
+    assert_eq!(r.gw.in_flight(), 2);
+    drop(open);
+    assert_eq!(r.gw.in_flight(), 0);
+}
+
+/// A client that sends part of its body and then nothing: a 408 in OpenAI's format once
+/// `body_read_timeout` has passed (paused clock: the wait is virtual).
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_completes_gets_408_after_the_deadline() {
+    let r = rig_with(100, "  body_read_timeout: 2s\n");
+    let start = tokio::time::Instant::now();
+    let trickle = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        b"{\"model\":",
+    ))])
+    .chain(futures_util::stream::pending());
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer key")
+        .body(Body::from_stream(trickle))
+        .unwrap();
+    // Bounded, so that a gateway that waits forever fails the test rather than hanging it.
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        app(r.gw.clone()).oneshot(req),
+    )
+    .await
+    .expect("a 408 before the test's own bound")
+    .unwrap();
+    assert_eq!(resp.status(), 408);
+    assert_eq!(start.elapsed(), std::time::Duration::from_secs(2));
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["code"], "request_timeout", "{error}");
+    assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
+    assert_eq!(r.gw.in_flight(), 0);
 }

@@ -29,16 +29,86 @@ pub struct LiveConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// Where to listen; default 127.0.0.1:8080 (the command line's `--listen` wins).
+    /// Where to listen (`IP:PORT`); default 127.0.0.1:8080 (the command line's `--listen`
+    /// wins). A non-loopback address without client `keys` needs `--allow-unauthenticated`.
     pub listen: Option<String>,
     /// Largest request body accepted; default 1 MiB, at most 256 MiB (a body is held in
     /// memory while it is read).
     pub max_body_bytes: Option<usize>,
     /// SHA-256 (hex) of the admin token for `/admin/`; without it the admin API is off.
     pub admin_token_sha256: Option<String>,
-    /// Client keys, stored hashed; without any, clients need no key (development only).
+    /// Client keys, stored hashed; without any, clients need no key (development only: the
+    /// gateway refuses to start in `production` without keys).
     #[serde(default)]
     pub keys: Vec<GatewayKeyConfig>,
+    /// Most `/v1/` requests served at once, a streamed reply counting until its body ends;
+    /// one more is shed with a 503 (`overloaded`, `Retry-After: 1`). Default 1024
+    /// ([`DEFAULT_MAX_IN_FLIGHT`]); 1 to 65536. Read at start (a reload keeps it).
+    pub max_in_flight: Option<usize>,
+    /// How long a client may take to send a request body, from the moment the gateway starts
+    /// reading it; a slower one gets a 408 (`request_timeout`). Default 10s
+    /// ([`DEFAULT_BODY_READ_TIMEOUT`]); 100ms to 10m. Read at start (a reload keeps it).
+    pub body_read_timeout: Option<switchyard_core::time::Duration>,
+}
+
+/// `gateway.max_in_flight` when unset.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// The largest `gateway.max_in_flight`.
+pub const MAX_IN_FLIGHT: usize = 1 << 16;
+/// `gateway.body_read_timeout` when unset.
+pub const DEFAULT_BODY_READ_TIMEOUT: switchyard_core::time::Duration =
+    switchyard_core::time::Duration::from_secs(10);
+
+impl GatewayConfig {
+    /// `max_in_flight`, or its default.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+    }
+
+    /// `body_read_timeout`, or its default.
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        self.body_read_timeout
+            .unwrap_or(DEFAULT_BODY_READ_TIMEOUT)
+            .into()
+    }
+
+    /// Checks the bounds; errors carry the field path under `gateway.`.
+    fn validate(&self) -> Result<(), ValidationError> {
+        use switchyard_core::time::Duration;
+        if let Some(listen) = &self.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ValidationError::new(
+                "gateway.listen",
+                format!("`{listen}` is not an address; write IP:PORT, such as 127.0.0.1:8080"),
+            ));
+        }
+        if let Some(n) = self.max_body_bytes
+            && !(1..=MAX_BODY_BYTES).contains(&n)
+        {
+            return Err(ValidationError::new(
+                "gateway.max_body_bytes",
+                format!("must be between 1 and {MAX_BODY_BYTES}, not {n}"),
+            ));
+        }
+        if let Some(n) = self.max_in_flight
+            && !(1..=MAX_IN_FLIGHT).contains(&n)
+        {
+            return Err(ValidationError::new(
+                "gateway.max_in_flight",
+                format!("must be between 1 and {MAX_IN_FLIGHT}, not {n}"),
+            ));
+        }
+        if let Some(d) = self.body_read_timeout
+            && !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&d)
+        {
+            return Err(ValidationError::new(
+                "gateway.body_read_timeout",
+                format!("must be from 100ms to 10m, not {d}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -181,15 +251,7 @@ pub fn load_live(text: &str, file: &str) -> Result<LiveParams, ConfigError> {
         e.path = format!("router.{}", e.path);
         e.at(text, file)
     })?;
-    if let Some(n) = config.gateway.max_body_bytes
-        && !(1..=MAX_BODY_BYTES).contains(&n)
-    {
-        let e = switchyard_core::config::ValidationError::new(
-            "gateway.max_body_bytes",
-            format!("must be between 1 and {MAX_BODY_BYTES}, not {n}"),
-        );
-        return Err(e.at(text, file));
-    }
+    config.gateway.validate().map_err(|e| e.at(text, file))?;
     let used: Vec<&str> = router.providers.names().collect();
     let providers = resolve_providers(&config.providers, config.environment, &used)
         .map_err(|e| e.at(text, file))?;
@@ -260,6 +322,38 @@ mod tests {
                 ("live.yaml", line),
                 "{limits}: {err:?}"
             );
+        }
+    }
+
+    #[test]
+    fn gateway_settings_default_and_out_of_bounds_are_located() {
+        let params = load_live(BASE, "live.yaml").unwrap();
+        assert_eq!(params.gateway.max_in_flight(), DEFAULT_MAX_IN_FLIGHT);
+        assert_eq!(
+            params.gateway.body_read_timeout(),
+            std::time::Duration::from_secs(10)
+        );
+        let params = load_live(
+            &format!("{BASE}gateway:\n  max_in_flight: 8\n  body_read_timeout: 2s\n"),
+            "live.yaml",
+        )
+        .unwrap();
+        assert_eq!(params.gateway.max_in_flight(), 8);
+        assert_eq!(
+            params.gateway.body_read_timeout(),
+            std::time::Duration::from_secs(2)
+        );
+        for (gateway, path) in [
+            ("  max_in_flight: 0\n", "gateway.max_in_flight"),
+            ("  max_in_flight: 65537\n", "gateway.max_in_flight"),
+            ("  body_read_timeout: 1ms\n", "gateway.body_read_timeout"),
+            ("  body_read_timeout: 11m\n", "gateway.body_read_timeout"),
+            ("  listen: localhost\n", "gateway.listen"),
+            ("  max_body_bytes: 0\n", "gateway.max_body_bytes"),
+        ] {
+            let err = load_live(&format!("{BASE}gateway:\n{gateway}"), "live.yaml").unwrap_err();
+            assert_eq!(err.path, path, "{gateway}: {err:?}");
+            assert_eq!(err.file, "live.yaml", "{gateway}: {err:?}");
         }
     }
 

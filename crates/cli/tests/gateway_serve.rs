@@ -1,0 +1,239 @@
+//! `switchyard gateway` as a process: signals, draining, and the starts it refuses.
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use switchyard_testkit::TempDir;
+
+fn binary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    c
+}
+
+/// A child process, killed if the test ends before it does.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Starts a process that prints its address first; returns it and that line.
+fn start(mut command: Command) -> (Running, String) {
+    let mut child = Running(
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(!line.is_empty(), "the process printed no address");
+    (child, line.trim().to_owned())
+}
+
+fn gateway_config(dir: &TempDir, environment: &str, upstream: &str) -> std::path::PathBuf {
+    dir.write(
+        "gw.yaml",
+        &format!(
+            "environment: {environment}\n\
+             providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}', keys: [{{ source: 'env:SWITCHYARD_TEST_UNSET_KEY' }}] }}\n\
+             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n"
+        ),
+    )
+}
+
+fn gateway(config: &Path, listen: &str) -> Command {
+    let mut c = binary();
+    c.args([
+        "gateway",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        listen,
+    ]);
+    c
+}
+
+/// Reads from `conn` until `text` has arrived (or the stream ends).
+fn read_until(conn: &mut TcpStream, text: &str) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(text) {
+        let n = conn.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// SIGTERM while a slow stream is being served: new connections are refused at once, the
+/// stream still ends with `[DONE]`, and the process exits 0.
+#[test]
+fn sigterm_drains_the_request_in_flight_refuses_new_ones_and_exits_0() {
+    let dir = TempDir::new("gw-drain");
+    // 15 tokens at 10 a second: a stream of about 1.5s.
+    let profile = dir.write(
+        "slow.yaml",
+        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 15 }\n",
+    );
+    let mut fake = binary();
+    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
+    let (_fake, line) = start(fake);
+    let upstream = line.rsplit("http://").next().unwrap().to_owned();
+    let config = gateway_config(&dir, "development", &upstream);
+    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let first = read_until(&mut conn, "data: ");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(!first.contains("[DONE]"), "still streaming: {first}");
+
+    signal(&gw.0, "-TERM");
+    let mut stderr = BufReader::new(gw.0.stderr.take().unwrap()).lines();
+    let said = stderr.next().unwrap().unwrap();
+    assert!(said.starts_with("SIGTERM: draining"), "{said}");
+    refused_soon(&addr);
+    let rest = read_until(&mut conn, "data: [DONE]");
+    assert!(rest.contains("data: [DONE]"), "the stream finished: {rest}");
+    assert_eq!(exit_code(&mut gw), Some(0));
+}
+
+/// The exit code, within a bound: a process that ignores its signal fails the test rather
+/// than hanging it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "waiting on another process: std offers no wait with a timeout"
+)]
+fn exit_code(child: &mut Running) -> Option<i32> {
+    for _ in 0..500 {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("still running after 10s");
+}
+
+/// The listener closes just after the drain starts (the line on stderr); until then a
+/// connect may still succeed, so poll, briefly and within a bound.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "polling another process's socket: there is no event to wait for"
+)]
+fn refused_soon(addr: &str) {
+    for _ in 0..500 {
+        match TcpStream::connect(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    panic!("{addr} still accepts connections 10s after SIGTERM");
+}
+
+/// The handlers are in place before the address is printed: a signal sent the moment it is
+/// read still gets the clean stop, for SIGTERM and SIGINT alike.
+#[test]
+fn a_signal_right_after_the_address_stops_cleanly() {
+    let dir = TempDir::new("gw-early-signal");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    for name in ["-TERM", "-INT"] {
+        let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
+        assert!(line.starts_with("gateway http://127.0.0.1:"), "{line}");
+        signal(&gw.0, name);
+        assert_eq!(exit_code(&mut gw), Some(0), "{name}");
+    }
+}
+
+/// Runs a start that must be refused: exit 2, no address, the reason on stderr.
+fn refused(command: &mut Command) -> String {
+    let mut child = Running(
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Bounded: a gateway that starts anyway fails the test rather than hanging it.
+    let code = exit_code(&mut child);
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let mut stdout = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "no address printed: {stdout}");
+    stderr
+}
+
+#[test]
+fn production_without_client_keys_is_refused() {
+    let dir = TempDir::new("gw-prod-no-keys");
+    let config = gateway_config(&dir, "production", "127.0.0.1:9");
+    let err = refused(&mut gateway(&config, "127.0.0.1:0"));
+    assert!(
+        err.contains("environment is production but gateway.keys is empty"),
+        "{err}"
+    );
+    // The flag is for development; it does not open production.
+    let err = refused(gateway(&config, "127.0.0.1:0").arg("--allow-unauthenticated"));
+    assert!(err.contains("gateway.keys is empty"), "{err}");
+}
+
+#[test]
+fn a_non_loopback_address_without_keys_needs_the_flag() {
+    let dir = TempDir::new("gw-exposed");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let err = refused(&mut gateway(&config, "0.0.0.0:0"));
+    assert!(
+        err.contains("0.0.0.0:0") && err.contains("--allow-unauthenticated"),
+        "{err}"
+    );
+    let mut allowed = gateway(&config, "0.0.0.0:0");
+    allowed.arg("--allow-unauthenticated");
+    let (mut gw, line) = start(allowed);
+    assert!(line.starts_with("gateway http://0.0.0.0:"), "{line}");
+    signal(&gw.0, "-TERM");
+    assert_eq!(exit_code(&mut gw), Some(0));
+}

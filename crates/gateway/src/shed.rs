@@ -1,0 +1,73 @@
+//! Load shedding: at most `gateway.max_in_flight` `/v1/` requests are served at once, and one
+//! more is refused at once with OpenAI's 503 `overloaded` and `Retry-After: 1` (the SDKs retry
+//! it), rather than queued where it would wait, hold memory, and time out anyway.
+//!
+//! A request holds its permit from the moment it is admitted until its response body is
+//! dropped: for a streamed reply, until the stream ends or the client leaves. The permit lives
+//! in the middleware's future and then in the body, so a request dropped at any `.await`
+//! releases it (nothing has to remember to give it back).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::Gateway;
+use crate::errors::ApiError;
+
+/// A fixed number of permits.
+#[derive(Debug)]
+pub(crate) struct Limit {
+    permits: Arc<Semaphore>,
+    size: usize,
+}
+
+impl Limit {
+    pub(crate) fn new(size: usize) -> Self {
+        Limit {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+        }
+    }
+
+    /// A permit, or `None` at the limit (never waits).
+    fn try_admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Requests being served now.
+    pub(crate) fn in_use(&self) -> usize {
+        self.size.saturating_sub(self.permits.available_permits())
+    }
+}
+
+impl Gateway {
+    /// `/v1/` requests being served now (streams count until their body is dropped).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.in_use()
+    }
+}
+
+/// Admits a request or sheds it; an admitted one's permit travels with its response body.
+pub(crate) async fn middleware(
+    State(gw): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(permit) = gw.in_flight.try_admit() else {
+        return ApiError::overloaded(gw.in_flight.size).into_response();
+    };
+    let response = next.run(request).await;
+    response.map(|body| {
+        // The closure owns the permit, the body owns the closure: dropping the body (done,
+        // failed, or the client gone) releases it.
+        Body::new(body.map_frame(move |frame| {
+            let _held = &permit;
+            frame
+        }))
+    })
+}
