@@ -160,7 +160,13 @@ async fn run_async(
     } else {
         let router = LiveRouter::new(s.router.clone(), store, Arc::new(HttpClient::new()), seed)
             .map_err(|e| setup(e.to_string()))?;
-        (router, None)
+        // A black box: every request goes to that gateway; this router only names the
+        // scenario's targets and routes for the report (its own telemetry stays empty).
+        let url = match &s.gateway {
+            GatewayMode::External(url) => Some(url.clone()),
+            _ => None,
+        };
+        (router, url)
     };
     let client = HttpClient::new();
     // Fakes the runner did not start: back to their profile, then the scenario's faults,

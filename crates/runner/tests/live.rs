@@ -58,7 +58,7 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
         .unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let profile = root.join("fake-providers/small-fast.yaml");
-    let (fakes, gateway) = rt.block_on(async {
+    let (fakes, gateway, gateway_router) = rt.block_on(async {
         let mut urls = Vec::new();
         for name in ["primary", "standby"] {
             let mut p = switchyard_fake::load_profile(&std::fs::read_to_string(&profile).unwrap(), "p.yaml").unwrap();
@@ -77,8 +77,9 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
         let gw = switchyard_gateway::Gateway::new(&params, None, std::sync::Arc::new(switchyard_live::HttpClient::new())).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let gateway_router = gw.router();
         tokio::spawn(switchyard_gateway::serve(listener, gw, std::future::pending(), std::time::Duration::from_secs(1)));
-        (urls, url)
+        (urls, url, gateway_router)
     });
     let dir = switchyard_testkit::TempDir::new("black-box");
     let scenario = format!(
@@ -107,5 +108,32 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
         counters["standby"]["requests"].as_u64().unwrap() > 0,
         "the standby served the outage: {counters:?}"
     );
+    // Every request went through the gateway under test, none around it.
+    let seen = gateway_router.telemetry().routes[0].requests;
+    assert_eq!(seen, r.totals.requests, "the gateway saw every request");
     drop(rt);
+}
+
+/// A black box that is not there: every request fails; the run cannot pass on nothing.
+#[test]
+fn a_dead_black_box_url_gives_failures_not_a_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // A port that was free a moment ago: nothing listens there now.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let dir = switchyard_testkit::TempDir::new("dead-black-box");
+    let scenario = format!(
+        "name: dead\nduration: 2s\ngateway: {url}\nproviders:\n  - {{ name: primary, profile: {} }}\n\
+         router:\n  targets:\n    - {{ name: a, provider: primary, model: small-fast-1, context_window: 32000 }}\n\
+         \x20 routes:\n    - {{ name: chat, policy: static, targets: [a] }}\ntraffic:\n  arrival: {{ poisson: 20 }}\n  classes:\n    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }}, max_tokens: 50 }}\n\
+         expect:\n  - {{ metric: success_rate, op: \">=\", value: 0.98 }}\n",
+        root.join("fake-providers/small-fast.yaml").display(),
+    );
+    let file = dir.write("dead.yaml", &scenario);
+    let s = switchyard_runner::scenario::load(&file).unwrap();
+    let r = switchyard_runner::live::run(&s, 1, None).unwrap();
+    assert!(r.totals.requests > 10);
+    assert_eq!(r.totals.succeeded, 0, "{:?}", r.totals.failures);
+    assert!(!r.passed);
 }
