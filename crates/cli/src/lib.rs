@@ -44,13 +44,26 @@ enum Command {
         /// Overrides each scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Where to write (each scenario in its own folder); default reports/.
+        /// Where to write (each scenario in its own folder, plus a combined summary.md and
+        /// junit.xml with every scenario's verdict); default reports/.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Compare with a stored report (a file, or a folder of `<scenario>.json`); a figure
-        /// that regresses past the tolerance fails the run (exit 1).
+        /// that regresses past the tolerance, or that only one side has, fails the run (exit 1)
+        /// and the reports say so. A missing baseline, or one of another mode or seed, is
+        /// refused (exit 2). A baseline without mode and seed counts as sim with the
+        /// scenario's seed.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// Compare with a baseline of another seed.
+        #[arg(long)]
+        baseline_any_seed: bool,
+        /// Compare with a baseline of another mode (sim against live).
+        #[arg(long)]
+        baseline_any_mode: bool,
+        /// Compare with a baseline of any mode and seed.
+        #[arg(long)]
+        baseline_force: bool,
         /// Relative tolerance for baseline comparisons.
         #[arg(long, default_value_t = 0.05)]
         tolerance: f64,
@@ -190,16 +203,24 @@ pub fn run(
             seed,
             out: dir,
             baseline,
+            baseline_any_seed,
+            baseline_any_mode,
+            baseline_force,
             tolerance,
             save_baseline,
             quiet,
             format,
         } => {
+            let allow = switchyard_runner::baseline::Allow {
+                any_seed: baseline_any_seed || baseline_force,
+                any_mode: baseline_any_mode || baseline_force,
+            };
             let opts = RunFlags {
                 mode,
                 seed,
                 dir,
                 baseline,
+                allow,
                 tolerance,
                 save_baseline,
                 quiet,
@@ -243,6 +264,7 @@ struct RunFlags {
     seed: Option<u64>,
     dir: Option<PathBuf>,
     baseline: Option<PathBuf>,
+    allow: switchyard_runner::baseline::Allow,
     tolerance: f64,
     save_baseline: Option<PathBuf>,
     quiet: bool,
@@ -279,6 +301,16 @@ fn run_scenarios(
     let color = !json && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let mut code = EXIT_OK;
     let mut reports = Vec::new();
+    let mut ran = Vec::new();
+    let mut errors = Vec::new();
+    let gate = flags
+        .baseline
+        .as_ref()
+        .map(|path| switchyard_runner::baseline::Gate {
+            path: path.clone(),
+            tolerance: flags.tolerance,
+            allow: flags.allow,
+        });
     for path in scenarios {
         let name = path
             .file_stem()
@@ -289,36 +321,28 @@ fn run_scenarios(
             out: flags.dir.as_ref().map(|d| d.join(&name)),
             live_duration: None,
             progress: !flags.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            baseline: gate.clone(),
         };
         let outcome = match switchyard_runner::run(path, &options) {
             Ok(o) => o,
             Err(e) => {
                 let _ = writeln!(err, "{e}");
+                errors.push((ran.len(), name, e.to_string()));
                 code = EXIT_BAD_INPUT;
                 continue;
             }
         };
-        let mut failed = !outcome.report.passed;
         let mut lines = switchyard_runner::report::summary(&outcome.report);
         lines.push_str(&format!(
             "  report: {}\n",
             outcome.dir.join("report.html").display()
         ));
-        if let Some(base) = &flags.baseline {
-            match switchyard_runner::baseline::check(base, &outcome.report, flags.tolerance) {
-                Ok(regressions) if regressions.is_empty() => {
-                    lines.push_str("  [PASS] no regression against the baseline\n")
-                }
-                Ok(regressions) => {
-                    failed = true;
-                    for r in regressions {
-                        lines.push_str(&format!("  [FAIL] regression: {r}\n"));
-                    }
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "{e}");
-                    code = EXIT_BAD_INPUT;
-                }
+        if let Some(verdicts) = &outcome.report.baseline {
+            if verdicts.passed {
+                lines.push_str("  [PASS] no regression against the baseline\n");
+            }
+            for f in verdicts.figures.iter().filter(|f| !f.passed) {
+                lines.push_str(&format!("  [FAIL] regression: {}\n", f.message));
             }
         }
         if let Some(dir) = &flags.save_baseline
@@ -327,14 +351,35 @@ fn run_scenarios(
             let _ = writeln!(err, "{e}");
             code = EXIT_BAD_INPUT;
         }
-        if failed && code == EXIT_OK {
+        if !outcome.report.passed && code == EXIT_OK {
             code = EXIT_FAILED;
         }
         if json {
-            reports.push(outcome.json);
+            reports.push(outcome.json.clone());
         } else if !flags.quiet {
             let _ = write!(out, "{}", if color { colorize(&lines) } else { lines });
         }
+        ran.push(outcome.report);
+    }
+    // The combined summary goes where the scenarios' folders are: `--out`, else reports/.
+    let summary_dir = flags
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports"));
+    let mut entries: Vec<switchyard_runner::render::summary::Entry<'_>> = ran
+        .iter()
+        .map(switchyard_runner::render::summary::Entry::Ran)
+        .collect();
+    // Errors keep their place in the order the scenarios were given.
+    for (at, scenario, message) in errors.into_iter().rev() {
+        entries.insert(
+            at,
+            switchyard_runner::render::summary::Entry::Error { scenario, message },
+        );
+    }
+    if let Err(e) = write_summary(&summary_dir, &entries) {
+        let _ = writeln!(err, "{e}");
+        code = EXIT_BAD_INPUT;
     }
     if json && !flags.quiet {
         let _ = writeln!(
@@ -348,6 +393,18 @@ fn run_scenarios(
         );
     }
     code
+}
+
+/// Writes `summary.md` and `junit.xml` with every scenario's verdict into `dir`.
+fn write_summary(
+    dir: &std::path::Path,
+    entries: &[switchyard_runner::render::summary::Entry<'_>],
+) -> Result<(), String> {
+    use switchyard_runner::render::summary;
+    let io = |e: std::io::Error| format!("cannot write {}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::write(dir.join("summary.md"), summary::markdown(entries)).map_err(io)?;
+    std::fs::write(dir.join("junit.xml"), summary::junit(entries)).map_err(io)
 }
 
 /// How long requests in flight get to finish once SIGTERM or SIGINT arrives.

@@ -101,6 +101,32 @@ fn a_regression_against_the_baseline_fails_the_run() {
         stdout.contains("[FAIL] regression: p99 latency"),
         "{stdout}"
     );
+    // Every report file says what the exit code says.
+    let drill = dir.path().join("manual-failover-drill");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(drill.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["baseline"]["passed"], false);
+    let p99 = report["baseline"]["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "p99 latency (ms)")
+        .unwrap();
+    assert_eq!(p99["passed"], false, "{p99}");
+    assert!(p99["baseline"].as_f64().is_some() && p99["limit"].as_f64().is_some());
+    let md = std::fs::read_to_string(drill.join("report.md")).unwrap();
+    assert!(
+        md.contains("❌ failed") && md.contains("### Baseline"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(drill.join("report.html")).unwrap();
+    assert!(html.contains("FAILED") && html.contains("p99 latency (ms)"));
+    let junit = std::fs::read_to_string(drill.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"baseline: p99 latency (ms)\">\n      <failure"),
+        "{junit}"
+    );
     let (code, stdout, _) = switchyard(&[
         "run",
         "scenarios/manual-failover-drill.yaml",
@@ -166,4 +192,141 @@ fn compare_writes_three_files_with_a_column_per_variant() {
     ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("no variant `nope`"));
+}
+
+/// The library baseline of manual-failover-drill, edited by `edit`, written to a file.
+fn edited_baseline(dir: &TempDir, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let base = std::fs::read_to_string(format!(
+        "{}/reports/baselines/manual-failover-drill.json",
+        root()
+    ))
+    .unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&base).unwrap();
+    edit(&mut json);
+    let file = dir.write("baseline.json", &json.to_string());
+    file.to_str().unwrap().to_owned()
+}
+
+fn drill_against(dir: &TempDir, baseline: &str, extra: &[&str]) -> (i32, String, String) {
+    let out = dir.path().to_str().unwrap();
+    let mut args = vec![
+        "run",
+        "scenarios/manual-failover-drill.yaml",
+        "--out",
+        out,
+        "--baseline",
+        baseline,
+    ];
+    args.extend_from_slice(extra);
+    switchyard(&args)
+}
+
+#[test]
+fn a_baseline_of_another_seed_or_mode_is_refused_unless_allowed() {
+    let dir = TempDir::new("cli-baseline-seed");
+    let other_seed = edited_baseline(&dir, |j| j["seed"] = serde_json::json!(14));
+    let (code, _, stderr) = drill_against(&dir, &other_seed, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("seed 14") && stderr.contains("--baseline-any-seed"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = drill_against(&dir, &other_seed, &["--baseline-any-seed"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let live = edited_baseline(&dir, |j| j["mode"] = serde_json::json!("live"));
+    let (code, _, stderr) = drill_against(&dir, &live, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("live run") && stderr.contains("--baseline-any-mode"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = drill_against(&dir, &live, &["--baseline-force"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // A baseline from before mode and seed were stored: sim with the scenario's seed.
+    let old = edited_baseline(&dir, |j| {
+        let m = j.as_object_mut().unwrap();
+        m.remove("mode");
+        m.remove("seed");
+    });
+    let (code, stdout, stderr) = drill_against(&dir, &old, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, _, stderr) = drill_against(&dir, &old, &["--seed", "99"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn a_figure_only_one_side_has_fails_the_gate_by_name() {
+    let dir = TempDir::new("cli-baseline-missing-figure");
+    let no_ttft = edited_baseline(&dir, |j| {
+        j["totals"].as_object_mut().unwrap().remove("ttft_ms");
+    });
+    let (code, stdout, _) = drill_against(&dir, &no_ttft, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout
+            .contains("[FAIL] regression: p99 TTFT (ms) is in the report but not in the baseline"),
+        "{stdout}"
+    );
+    let extra_fault = edited_baseline(&dir, |j| {
+        j["failover"] = serde_json::json!([{"fault": "ghost", "time_to_failover_secs": 1.0}]);
+    });
+    let (code, stdout, _) = drill_against(&dir, &extra_fault, &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("failover for `ghost` is in the baseline but not in the report"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_missing_baseline_says_where_and_how_to_create_it() {
+    let dir = TempDir::new("cli-baseline-none");
+    std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+    let empty = dir.path().join("empty");
+    let (code, _, stderr) = drill_against(&dir, empty.to_str().unwrap(), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the baseline for scenario `manual-failover-drill` is missing at")
+            && stderr.contains("empty/manual-failover-drill.json")
+            && stderr.contains("--save-baseline"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cannot write"), "{stderr}");
+}
+
+#[test]
+fn a_run_of_several_scenarios_writes_a_combined_summary() {
+    let dir = TempDir::new("cli-summary");
+    let out = dir.path().join("out");
+    let strict = edited_baseline(&dir, |j| {
+        let p99 = j["totals"]["latency_ms"]["p99"].as_f64().unwrap();
+        j["totals"]["latency_ms"]["p99"] = serde_json::json!(p99 / 2.0);
+    });
+    let (code, stdout, _) = switchyard(&[
+        "run",
+        "scenarios/manual-failover-drill.yaml",
+        "scenarios/split-30-70.yaml",
+        "--out",
+        out.to_str().unwrap(),
+        "--baseline",
+        &strict,
+        "--baseline-force",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("❌ 2 of 2 failed"), "{md}");
+    assert!(
+        md.contains("| ❌ | manual-failover-drill | sim | 13 | 3 of 3 held | p99 latency"),
+        "{md}"
+    );
+    assert!(md.contains("| ❌ | split-30-70 |"), "{md}");
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testsuite name=\"manual-failover-drill\"")
+            && junit.contains("<testsuite name=\"split-30-70\""),
+        "{junit}"
+    );
+    assert!(junit.contains("name=\"baseline: p99 latency (ms)\">\n      <failure"));
 }

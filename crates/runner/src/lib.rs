@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub live_duration: Option<Duration>,
     /// For live mode: a progress line on stderr (the CLI sets it on a terminal only).
     pub progress: bool,
+    /// Compare with a baseline before the reports are written, so they carry its verdicts.
+    pub baseline: Option<baseline::Gate>,
 }
 
 impl Default for RunOptions {
@@ -48,6 +50,7 @@ impl Default for RunOptions {
             out: None,
             live_duration: None,
             progress: false,
+            baseline: None,
         }
     }
 }
@@ -62,6 +65,9 @@ pub enum RunError {
     Setup { file: String, message: String },
     #[error("cannot write {path}: {message}")]
     Io { path: String, message: String },
+    /// The baseline is missing, unreadable, or of another mode or seed: exit code 2.
+    #[error("{0}")]
+    Baseline(String),
 }
 
 /// What a run produced.
@@ -134,10 +140,15 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
 pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let s = scenario::load(path)?;
     let seed = options.seed.unwrap_or(s.seed);
-    let report = match options.mode {
+    let mut report = match options.mode {
         Mode::Sim => simulate(&s, seed)?,
         Mode::Live => live::run_with_progress(&s, seed, options.live_duration, options.progress)?,
     };
+    // Before writing: every report file must say what the gate said.
+    if let Some(gate) = &options.baseline {
+        let verdicts = baseline::check(gate, &report, s.seed)?;
+        report.apply_baseline(verdicts);
+    }
     let dir = options
         .out
         .clone()

@@ -24,8 +24,13 @@ pub struct Report {
     pub mode: &'static str,
     pub seed: u64,
     pub duration_secs: f64,
+    /// Every expectation held, and the baseline gate (when one was asked for) found no
+    /// regression.
     pub passed: bool,
     pub expectations: Vec<ExpectationResult>,
+    /// The baseline gate's verdicts, when the run was compared with a baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineReport>,
     pub totals: BucketReport,
     pub routes: BTreeMap<String, BucketReport>,
     pub classes: BTreeMap<String, BucketReport>,
@@ -41,6 +46,45 @@ pub struct Report {
     pub fake_counters: BTreeMap<String, serde_json::Value>,
     /// Wall-clock facts: the only part that differs between identical runs.
     pub wall: Wall,
+}
+
+/// The baseline gate: what the run was compared with and each figure's verdict.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct BaselineReport {
+    /// The baseline file.
+    pub compared_with: String,
+    /// The baseline's mode and seed (`sim` and the scenario's seed for a baseline that does
+    /// not record them).
+    pub mode: String,
+    pub seed: u64,
+    /// The relative tolerance the figures were judged with.
+    pub tolerance: f64,
+    /// No figure regressed.
+    pub passed: bool,
+    pub figures: Vec<BaselineFigure>,
+}
+
+/// One figure the baseline gate checked.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct BaselineFigure {
+    pub name: String,
+    /// The baseline's value (`null`: the baseline lacks it, or records it did not happen).
+    pub baseline: Option<f64>,
+    /// This run's value (`null`: it did not happen).
+    pub observed: Option<f64>,
+    /// The worst value that still passes (a floor for the success rate, a ceiling otherwise).
+    pub limit: Option<f64>,
+    pub passed: bool,
+    /// Why it failed; empty when it passed.
+    pub message: String,
+}
+
+impl Report {
+    /// Records the baseline gate's verdicts; a regression fails the report.
+    pub fn apply_baseline(&mut self, gate: BaselineReport) {
+        self.passed = self.passed && gate.passed;
+        self.baseline = Some(gate);
+    }
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -519,6 +563,7 @@ pub fn build(
         duration_secs: s.duration.as_secs_f64(),
         passed: expectations.iter().all(|e| e.passed),
         expectations,
+        baseline: None,
         totals,
         routes,
         classes,

@@ -1,12 +1,12 @@
-//! `junit.xml`: one test case per expectation, so any CI shows a failed expectation as a
-//! failed test.
+//! `junit.xml`: one test case per expectation and per figure of the baseline gate, so any CI
+//! shows a failed expectation or a regression as a failed test.
 
 use std::fmt::Write;
 
-use super::verdicts;
+use super::{baseline_verdicts, verdicts};
 use crate::report::Report;
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -14,16 +14,37 @@ fn escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
+/// The test cases of a report: its expectations, then the baseline gate's figures.
+fn cases(r: &Report) -> Vec<(bool, String, String, String)> {
+    let mut cases = verdicts(r);
+    cases.extend(baseline_verdicts(r));
+    cases
+}
+
+/// (tests, failures) of a report's suite.
+pub(crate) fn counts(r: &Report) -> (usize, usize) {
+    let cases = cases(r);
+    (cases.len(), cases.iter().filter(|c| !c.0).count())
+}
+
 pub fn render(r: &Report) -> String {
-    let cases = verdicts(r);
-    let failures = cases.iter().filter(|c| !c.0).count();
+    let (tests, failures) = counts(r);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let name = escape(&r.scenario);
     let _ = writeln!(
         out,
-        "<testsuites name=\"switchyard\" tests=\"{}\" failures=\"{failures}\">",
-        cases.len()
+        "<testsuites name=\"switchyard\" tests=\"{tests}\" failures=\"{failures}\">"
     );
+    out.push_str(&suite(r));
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// One `<testsuite>` for a report.
+pub(crate) fn suite(r: &Report) -> String {
+    let cases = cases(r);
+    let failures = cases.iter().filter(|c| !c.0).count();
+    let mut out = String::new();
+    let name = escape(&r.scenario);
     let _ = writeln!(
         out,
         "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\">",
@@ -47,6 +68,6 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
+    out.push_str("  </testsuite>\n");
     out
 }

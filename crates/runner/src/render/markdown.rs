@@ -72,6 +72,21 @@ pub fn render(r: &Report) -> String {
             cell(&expected)
         );
     }
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(
+            out,
+            "\nBaseline gate: compared with `{}` ({} mode, seed {}, tolerance {}): {}.",
+            b.compared_with,
+            b.mode,
+            b.seed,
+            b.tolerance,
+            if b.passed {
+                "no regression"
+            } else {
+                "❌ regression"
+            }
+        );
+    }
     for t in tables(r) {
         table(&mut out, &t);
     }

@@ -5,6 +5,7 @@ pub mod charts;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod summary;
 
 use crate::report::Report;
 
@@ -58,6 +59,64 @@ pub fn verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
             )
         })
         .collect()
+}
+
+fn opt_num(x: Option<f64>) -> String {
+    x.map_or("—".to_owned(), |v| format!("{v:.4}"))
+}
+
+/// The baseline gate's verdict of each figure: (passed, name, observed, expected), as
+/// [`verdicts`] gives them for expectations; empty without a baseline.
+pub fn baseline_verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
+    let Some(b) = &r.baseline else {
+        return Vec::new();
+    };
+    b.figures
+        .iter()
+        .map(|f| {
+            let expected = match (f.baseline, f.limit) {
+                (Some(base), Some(limit)) => {
+                    format!("baseline {base:.4}, limit {limit:.4}")
+                }
+                (base, _) => format!("baseline {}", opt_num(base)),
+            };
+            (
+                f.passed,
+                format!("baseline: {}", f.name),
+                if f.passed {
+                    opt_num(f.observed)
+                } else {
+                    f.message.clone()
+                },
+                expected,
+            )
+        })
+        .collect()
+}
+
+fn baseline_table(r: &Report) -> Table {
+    Table {
+        title: "Baseline",
+        headers: vec!["figure", "baseline", "observed", "limit", "verdict"],
+        rows: r
+            .baseline
+            .iter()
+            .flat_map(|b| &b.figures)
+            .map(|f| {
+                vec![
+                    f.name.clone(),
+                    opt_num(f.baseline),
+                    opt_num(f.observed),
+                    opt_num(f.limit),
+                    if f.passed {
+                        "pass".to_owned()
+                    } else {
+                        format!("FAIL: {}", f.message)
+                    },
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// The report's tables, in reading order.
@@ -227,7 +286,14 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .collect(),
     };
     vec![
-        targets, providers, classes, routes, phases, failover, alerts,
+        baseline_table(r),
+        targets,
+        providers,
+        classes,
+        routes,
+        phases,
+        failover,
+        alerts,
     ]
     .into_iter()
     .filter(|t| !t.rows.is_empty())
