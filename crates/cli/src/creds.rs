@@ -1,15 +1,57 @@
 //! `switchyard creds status`: each provider's keys as fresh / due soon / stale / expired, by
 //! source. Never the key.
+//!
+//! A provider is judged by the key in use, not by the worst of its keys (a retired key that
+//! expired is history, not a problem); a provider with no usable key is `missing` (or
+//! `expired` / `not yet valid` when its keys are set but none is valid today). The command
+//! exits 1 when any provider's judgement is stale, expired, not yet valid or missing, so
+//! that a cron job or CI step notices; `--warn-only` reports the same and exits 0.
 
 use std::io::Write;
 use std::path::Path;
 
+use switchyard_core::credentials::KeyStatus;
 use switchyard_core::credentials::{Date, Environment};
-use switchyard_live::credentials::{CredentialStore, worst};
+use switchyard_live::credentials::{CredentialStore, KeyReport};
 
-use crate::{EXIT_BAD_INPUT, EXIT_OK};
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 
-pub fn status(config: &Path, on: Option<&str>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// A provider's one-word state: its key in use's status; with no key in use, `missing` when
+/// no key is set, else why the set keys cannot be used (`expired`, `not yet valid`).
+fn judge(keys: &[KeyReport]) -> &'static str {
+    if let Some(k) = keys.iter().find(|k| k.in_use) {
+        return k.status;
+    }
+    let set: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.resolved)
+        .map(|k| k.status)
+        .collect();
+    if set.is_empty() {
+        "missing"
+    } else if set.contains(&KeyStatus::Expired.label()) {
+        KeyStatus::Expired.label()
+    } else if set.contains(&KeyStatus::NotYetValid.label()) {
+        KeyStatus::NotYetValid.label()
+    } else {
+        // Set and valid, yet not chosen: nothing the router would use.
+        "not in use"
+    }
+}
+
+/// Whether a provider in this state needs someone now: no usable key, or one past its
+/// rotation deadline. `due soon` is a warning that still exits 0.
+fn needs_attention(state: &str) -> bool {
+    state != KeyStatus::Fresh.label() && state != KeyStatus::DueSoon.label()
+}
+
+pub fn status(
+    config: &Path,
+    on: Option<&str>,
+    warn_only: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let name = config.display().to_string();
     let today = match on {
         None => switchyard_live::wall::today(),
@@ -73,17 +115,19 @@ pub fn status(config: &Path, on: Option<&str>, out: &mut dyn Write, err: &mut dy
         params.environment
     );
     // A fresh store: nothing revoked yet. The router's own view is its admin state.
+    let mut attention = Vec::new();
     for p in store.status(today, switchyard_core::time::Instant::ZERO) {
+        let state = judge(&p.keys);
+        if needs_attention(state) {
+            attention.push(format!("{} ({state})", p.name));
+        }
         let rotation = p
             .rotation_days
             .map_or(String::new(), |d| format!(", rotate every {d} days"));
         let _ = writeln!(
             out,
             "{}: {} ({}, {}{rotation})",
-            p.name,
-            worst(&p.keys),
-            p.mode,
-            p.base_url
+            p.name, state, p.mode, p.base_url
         );
         let width = p.keys.iter().map(|k| k.source.len()).max().unwrap_or(0);
         for k in &p.keys {
@@ -128,5 +172,18 @@ pub fn status(config: &Path, on: Option<&str>, out: &mut dyn Write, err: &mut dy
             );
         }
     }
-    EXIT_OK
+    if attention.is_empty() {
+        return EXIT_OK;
+    }
+    let _ = writeln!(
+        err,
+        "credentials need attention: {}{}",
+        attention.join(", "),
+        if warn_only {
+            " (--warn-only: exit 0)"
+        } else {
+            ""
+        }
+    );
+    if warn_only { EXIT_OK } else { EXIT_FAILED }
 }

@@ -130,7 +130,8 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum CredsCommand {
     /// Each provider's keys: fresh, due soon, stale or expired, with their sources (never
-    /// the keys).
+    /// the keys). A provider is judged by its key in use (`missing` without one); exits 1
+    /// when any provider's is stale, expired or missing.
     Status {
         /// A live config (environment, providers, router).
         #[arg(long)]
@@ -138,6 +139,9 @@ enum CredsCommand {
         /// Judge as of this date (YYYY-MM-DD) instead of today.
         #[arg(long)]
         today: Option<String>,
+        /// Report problems but exit 0.
+        #[arg(long)]
+        warn_only: bool,
     },
 }
 
@@ -245,8 +249,13 @@ pub fn run(
             EXIT_OK
         }
         Command::Creds {
-            command: CredsCommand::Status { config, today },
-        } => creds::status(&config, today.as_deref(), out, err),
+            command:
+                CredsCommand::Status {
+                    config,
+                    today,
+                    warn_only,
+                },
+        } => creds::status(&config, today.as_deref(), warn_only, out, err),
         Command::Fake {
             command:
                 FakeCommand::Serve {

@@ -19,7 +19,7 @@ use switchyard_core::router::RouterParams;
 use switchyard_core::time::{Duration, Instant};
 use switchyard_sim::traffic::TrafficParams;
 
-use crate::scenario::{FaultWindow, Phase};
+use crate::scenario::{FaultWindow, Phase, ScenarioProvider};
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +142,62 @@ impl Metric {
     }
 }
 
+/// Whether a metric takes a scope field: never, optionally, or always.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Takes {
+    No,
+    May,
+    Must,
+}
+
+/// The scope fields a metric honours. A field it does not honour is refused at validation:
+/// ignored silently, it would report a number for a scope nobody measured.
+struct Scopes {
+    /// `route`, `class`, `phase` and `window`: the metric is counted per request.
+    requests: bool,
+    target: Takes,
+    /// `provider`, for `cost` only.
+    provider: bool,
+    fault: Takes,
+}
+
+impl Metric {
+    fn scopes(self) -> Scopes {
+        let (requests, target, provider, fault) = match self {
+            Metric::Requests
+            | Metric::Succeeded
+            | Metric::Failed
+            | Metric::SuccessRate
+            | Metric::FailureRate
+            | Metric::P50Latency
+            | Metric::P90Latency
+            | Metric::P99Latency
+            | Metric::P999Latency
+            | Metric::P50Ttft
+            | Metric::P99Ttft
+            | Metric::AttemptsPerRequest
+            | Metric::WastedCost
+            | Metric::BudgetExhausted => (true, Takes::No, false, Takes::No),
+            Metric::Cost => (true, Takes::No, true, Takes::No),
+            Metric::Share | Metric::ServedShare => (true, Takes::Must, false, Takes::No),
+            Metric::Availability | Metric::ErrorBudgetSpent => {
+                (false, Takes::Must, false, Takes::No)
+            }
+            Metric::BreakerOpens | Metric::Alerts => (false, Takes::May, false, Takes::No),
+            Metric::TimeToDetect
+            | Metric::TimeToFailover
+            | Metric::TimeToFailback
+            | Metric::TimeToAlert => (false, Takes::No, false, Takes::Must),
+        };
+        Scopes {
+            requests,
+            target,
+            provider,
+            fault,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Op {
     #[serde(rename = "<")]
@@ -195,12 +251,17 @@ pub struct ExpectationParams {
 }
 
 impl ExpectationConfig {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "every part of the scenario an expectation can name"
+    )]
     pub(crate) fn resolve(
         &self,
         path: &str,
         router: &RouterParams,
         traffic: &TrafficParams,
         faults: &[FaultWindow],
+        providers: &[ScenarioProvider],
         phases: &mut Vec<Phase>,
         end: Instant,
     ) -> Result<ExpectationParams, ValidationError> {
@@ -267,24 +328,62 @@ impl ExpectationConfig {
         {
             return Err(e("target", format!("unknown target `{t}`")));
         }
-        let needs_target = matches!(
-            metric,
-            Metric::Share | Metric::ServedShare | Metric::Availability
-        );
-        if needs_target && self.target.is_none() {
-            return Err(e("target", format!("`{}` needs a target", self.metric)));
+        let scopes = metric.scopes();
+        let m = &self.metric;
+        let per_request = [
+            ("route", self.route.is_some()),
+            ("class", self.class.is_some()),
+            ("phase", self.phase.is_some()),
+            ("window", self.window.is_some()),
+        ];
+        for (field, given) in per_request {
+            if !given {
+                continue;
+            }
+            if !scopes.requests {
+                return Err(e(
+                    field,
+                    format!("`{m}` is a figure of the whole run: it cannot be scoped by {field}"),
+                ));
+            }
+            if self.provider.is_some() {
+                return Err(e(
+                    field,
+                    format!("`{m}` by provider is over the whole run: drop {field} or provider"),
+                ));
+            }
         }
-        let needs_fault = matches!(
-            metric,
-            Metric::TimeToDetect | Metric::TimeToFailover | Metric::TimeToFailback
-        );
-        if needs_fault {
-            let Some(f) = &self.fault else {
-                return Err(e("fault", format!("`{}` needs a fault", self.metric)));
-            };
-            if !faults.iter().any(|w| w.name == *f) {
+        match (scopes.target, &self.target) {
+            (Takes::No, Some(_)) => {
+                return Err(e("target", format!("`{m}` cannot be scoped by target")));
+            }
+            (Takes::Must, None) => return Err(e("target", format!("`{m}` needs a target"))),
+            _ => {}
+        }
+        if let Some(p) = &self.provider {
+            if !scopes.provider {
+                return Err(e(
+                    "provider",
+                    format!("`{m}` cannot be scoped by provider (only `cost` can)"),
+                ));
+            }
+            if !providers.iter().any(|x| x.name == *p) {
+                let known: Vec<&str> = providers.iter().map(|x| x.name.as_str()).collect();
+                return Err(e(
+                    "provider",
+                    format!("no provider `{p}`; providers: {}", known.join(", ")),
+                ));
+            }
+        }
+        match (scopes.fault, &self.fault) {
+            (Takes::No, Some(_)) => {
+                return Err(e("fault", format!("`{m}` cannot be scoped by fault")));
+            }
+            (Takes::Must, None) => return Err(e("fault", format!("`{m}` needs a fault"))),
+            (_, Some(f)) if !faults.iter().any(|w| w.name == *f) => {
                 return Err(e("fault", format!("no fault named `{f}`")));
             }
+            _ => {}
         }
         let phase = match (&self.phase, &self.window) {
             (Some(_), Some(_)) => {

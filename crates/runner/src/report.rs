@@ -169,8 +169,12 @@ pub struct ExpectationResult {
     pub metric: Metric,
     pub op: &'static str,
     pub expected: f64,
-    /// `None` when the run never showed the metric (a failover that never happened).
+    /// `None` when the run never showed the metric (a failover that never happened, a rate
+    /// over a scope without requests); such an expectation fails.
     pub observed: Option<f64>,
+    /// Why the metric was not observed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub passed: bool,
 }
 
@@ -544,12 +548,17 @@ pub fn build(
                 &events,
                 phase_index(e.phase.as_deref().unwrap_or("")),
             );
+            let (observed, reason) = match observed {
+                Ok(o) => (Some(o), None),
+                Err(why) => (None, Some(why)),
+            };
             ExpectationResult {
                 name: e.name.clone(),
                 metric: e.metric,
                 op: e.op.symbol(),
                 expected: e.value,
                 observed: observed.map(round6),
+                reason,
                 passed: observed.is_some_and(|o| e.op.holds(o, e.value)),
             }
         })
@@ -615,7 +624,7 @@ fn observe(
     failover: &[FailoverReport],
     events: &[EventReport],
     phase: Option<usize>,
-) -> Option<f64> {
+) -> Result<f64, String> {
     let p = router.params();
     let route = e
         .route
@@ -626,6 +635,27 @@ fn observe(
         .class
         .as_deref()
         .and_then(|n| s.traffic.classes.iter().position(|x| x.name == n));
+    // The scope, for the reasons below: `route chat window:20m-30m`, or `the run`.
+    let scope = {
+        let parts: Vec<&str> = [&e.route, &e.class, &e.phase]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if parts.is_empty() {
+            "the run".to_owned()
+        } else {
+            parts.join(" ")
+        }
+    };
+    if let Some(x) = phase.and_then(|i| s.phases.get(i))
+        && x.from >= x.to
+    {
+        return Err(format!(
+            "{} is empty: it lies outside the run (0s..{})",
+            x.name, s.duration
+        ));
+    }
     let b = c.bucket(route, class, phase);
     let target = e
         .target
@@ -637,35 +667,87 @@ fn observe(
         .as_deref()
         .and_then(|f| failover.iter().find(|x| x.fault == f));
     let secs = |d: Duration| d.as_secs_f64();
-    Some(match e.metric {
+    // Rates and percentiles of nothing are not 1 or 0: they were not observed.
+    let nonempty = |n: u64, what: &str| {
+        if n == 0 {
+            Err(format!("no {what} in {scope}"))
+        } else {
+            Ok(())
+        }
+    };
+    let the_target = || {
+        let i = target.ok_or_else(|| "no target".to_owned())?;
+        let t = &targets[i];
+        if t.successes + t.errors.values().sum::<u64>() == 0 {
+            return Err(format!("{} finished no attempts", t.name));
+        }
+        Ok(t)
+    };
+    let never = |what: &str| format!("{what} never happened");
+    Ok(match e.metric {
         Metric::Requests => b.requests as f64,
         Metric::Succeeded => b.succeeded as f64,
         Metric::Failed => b.failed() as f64,
-        Metric::SuccessRate => b.success_rate(),
-        Metric::FailureRate => 1.0 - b.success_rate(),
-        Metric::P50Latency => secs(b.latency.quantile(0.5)),
-        Metric::P90Latency => secs(b.latency.quantile(0.9)),
-        Metric::P99Latency => secs(b.latency.quantile(0.99)),
-        Metric::P999Latency => secs(b.latency.quantile(0.999)),
-        Metric::P50Ttft => secs(b.ttft.quantile(0.5)),
-        Metric::P99Ttft => secs(b.ttft.quantile(0.99)),
-        Metric::AttemptsPerRequest => b.attempts as f64 / b.requests.max(1) as f64,
-        Metric::Cost => match (target, e.provider.as_deref()) {
-            (Some(t), _) => targets[t].cost_success_usd + targets[t].cost_failed_usd,
-            (None, Some(name)) => targets
+        Metric::SuccessRate => {
+            nonempty(b.requests, "requests")?;
+            b.success_rate()
+        }
+        Metric::FailureRate => {
+            nonempty(b.requests, "requests")?;
+            1.0 - b.success_rate()
+        }
+        Metric::P50Latency | Metric::P90Latency | Metric::P99Latency | Metric::P999Latency => {
+            nonempty(b.latency.count(), "requests")?;
+            let q = match e.metric {
+                Metric::P50Latency => 0.5,
+                Metric::P90Latency => 0.9,
+                Metric::P99Latency => 0.99,
+                _ => 0.999,
+            };
+            secs(b.latency.quantile(q))
+        }
+        Metric::P50Ttft | Metric::P99Ttft => {
+            nonempty(b.ttft.count(), "first tokens")?;
+            let q = if e.metric == Metric::P50Ttft {
+                0.5
+            } else {
+                0.99
+            };
+            secs(b.ttft.quantile(q))
+        }
+        Metric::AttemptsPerRequest => {
+            nonempty(b.requests, "requests")?;
+            b.attempts as f64 / b.requests as f64
+        }
+        Metric::Cost => match e.provider.as_deref() {
+            Some(name) => targets
                 .iter()
                 .filter(|t| t.provider == name)
                 .map(|t| t.cost_success_usd + t.cost_failed_usd)
                 .sum(),
-            (None, None) => b.cost,
+            None => b.cost,
         },
         Metric::WastedCost => b.wasted_cost,
-        Metric::Share => b.attempts_by_target[target?] as f64 / b.attempts.max(1) as f64,
-        Metric::ServedShare => b.served_by_target[target?] as f64 / b.succeeded.max(1) as f64,
-        Metric::Availability => targets[target?].availability,
-        Metric::TimeToDetect => fault?.time_to_detect_secs?,
-        Metric::TimeToFailover => fault?.time_to_failover_secs?,
-        Metric::TimeToFailback => fault?.time_to_failback_secs?,
+        Metric::Share => {
+            nonempty(b.attempts, "attempts")?;
+            let t = target.ok_or_else(|| "no target".to_owned())?;
+            b.attempts_by_target[t] as f64 / b.attempts as f64
+        }
+        Metric::ServedShare => {
+            nonempty(b.succeeded, "successful requests")?;
+            let t = target.ok_or_else(|| "no target".to_owned())?;
+            b.served_by_target[t] as f64 / b.succeeded as f64
+        }
+        Metric::Availability => the_target()?.availability,
+        Metric::TimeToDetect => fault
+            .and_then(|f| f.time_to_detect_secs)
+            .ok_or_else(|| never("detection of the fault"))?,
+        Metric::TimeToFailover => fault
+            .and_then(|f| f.time_to_failover_secs)
+            .ok_or_else(|| never("failover"))?,
+        Metric::TimeToFailback => fault
+            .and_then(|f| f.time_to_failback_secs)
+            .ok_or_else(|| never("failback"))?,
         Metric::BreakerOpens => {
             let name = e.target.as_deref();
             events
@@ -691,22 +773,30 @@ fn observe(
             let f = s
                 .faults
                 .iter()
-                .find(|w| Some(w.name.as_str()) == e.fault.as_deref())?;
+                .find(|w| Some(w.name.as_str()) == e.fault.as_deref())
+                .ok_or_else(|| "no fault".to_owned())?;
             let from = f.from.since_start().as_secs_f64();
-            events.iter().find_map(|ev| {
-                let on_provider = ev
-                    .target
-                    .as_deref()
-                    .and_then(|t| targets.iter().find(|x| x.name == t))
-                    .is_some_and(|t| t.provider == f.provider);
-                (ev.kind == "alert"
-                    && ev.state == Some("alert")
-                    && on_provider
-                    && ev.at_secs >= from)
-                    .then_some(ev.at_secs - from)
-            })?
+            events
+                .iter()
+                .find_map(|ev| {
+                    let on_provider = ev
+                        .target
+                        .as_deref()
+                        .and_then(|t| targets.iter().find(|x| x.name == t))
+                        .is_some_and(|t| t.provider == f.provider);
+                    (ev.kind == "alert"
+                        && ev.state == Some("alert")
+                        && on_provider
+                        && ev.at_secs >= from)
+                        .then_some(ev.at_secs - from)
+                })
+                .ok_or_else(|| never("an alert on the fault's provider"))?
         }
-        Metric::ErrorBudgetSpent => targets[target?].error_budget_spent?,
+        Metric::ErrorBudgetSpent => {
+            let t = the_target()?;
+            t.error_budget_spent
+                .ok_or_else(|| format!("{} has no sla", t.name))?
+        }
         Metric::BudgetExhausted => {
             b.failures[switchyard_core::telemetry::failure_index(
                 switchyard_core::outcome::FailureReason::BudgetExhausted(
@@ -765,9 +855,10 @@ pub fn summary(r: &Report) -> String {
         );
     }
     for e in &r.expectations {
-        let observed = e
-            .observed
-            .map_or("not observed".to_owned(), |o| format!("{o}"));
+        let observed = e.observed.map_or_else(
+            || format!("not observed: {}", e.reason.as_deref().unwrap_or("")),
+            |o| format!("{o}"),
+        );
         let _ = writeln!(
             out,
             "  [{}] {}: {} {} {} (observed {observed})",

@@ -310,7 +310,26 @@ pub fn load_text(text: &str, file: &str, dir: &Path) -> Result<ScenarioParams, C
     resolve(&config, dir, file).map_err(|e| e.at(text, file))
 }
 
+/// A scenario's name names its report folder (`reports/NAME/`), so it must be one safe file
+/// name: letters, digits, `.`, `_` and `-`, not starting with `.` (no `..`, no `/`).
+fn check_name(name: &str) -> Result<(), ValidationError> {
+    let safe = name
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'));
+    if name.is_empty() || name.starts_with('.') || !safe {
+        return Err(err(
+            "name",
+            format!(
+                "`{name}` cannot name a report folder: use letters, digits, `.`, `_` and `-`, \
+                 not starting with `.`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams, ValidationError> {
+    check_name(&c.name)?;
     if c.duration.is_zero() {
         return Err(err("duration", "must be longer than zero"));
     }
@@ -456,6 +475,7 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
             &router,
             &traffic,
             &faults,
+            &providers,
             &mut phases,
             end,
         )?);

@@ -132,3 +132,115 @@ fn shipped_profiles_are_built_in_and_a_nearby_file_overrides_them() {
         "{e}"
     );
 }
+
+/// A scope a metric cannot honour, or a name that names nothing, is refused with its place:
+/// silently ignored it reported a figure for a scope nobody measured (or a 0).
+#[test]
+fn expectation_scopes_a_metric_cannot_honour_are_refused() {
+    let good = drill();
+    let line = "  - { metric: success_rate, op: \"==\", value: 1 }";
+    assert!(good.contains(line));
+    let cases = [
+        (
+            "{ metric: availability, target: openai-4o, phase: before:x, op: \">=\", value: 0.9 }",
+            "expect[0].phase",
+            "cannot be scoped by phase",
+        ),
+        (
+            "{ metric: availability, target: openai-4o, window: { from: 1m, to: 2m }, op: \">=\", value: 0.9 }",
+            "expect[0].window",
+            "cannot be scoped by window",
+        ),
+        (
+            "{ metric: cost, phase: during:x, provider: openai, op: \"<=\", value: 1 }",
+            "expect[0].phase",
+            "drop phase or provider",
+        ),
+        (
+            "{ metric: cost, target: openai-4o, op: \"<=\", value: 1 }",
+            "expect[0].target",
+            "cannot be scoped by target",
+        ),
+        (
+            "{ metric: breaker_opens, route: chat, op: \"==\", value: 0 }",
+            "expect[0].route",
+            "cannot be scoped by route",
+        ),
+        (
+            "{ metric: alerts, class: chat, op: \"==\", value: 0 }",
+            "expect[0].class",
+            "cannot be scoped by class",
+        ),
+        (
+            "{ metric: success_rate, target: openai-4o, op: \">=\", value: 0.9 }",
+            "expect[0].target",
+            "cannot be scoped by target",
+        ),
+        (
+            "{ metric: cost, provider: opeani, op: \"<=\", value: 1 }",
+            "expect[0].provider",
+            "no provider `opeani`",
+        ),
+        (
+            "{ metric: requests, provider: openai, op: \">=\", value: 1 }",
+            "expect[0].provider",
+            "only `cost` can",
+        ),
+        (
+            "{ metric: time_to_alert, fault: nope, op: \"<=\", value: 1s }",
+            "expect[0].fault",
+            "no fault named `nope`",
+        ),
+        (
+            "{ metric: requests, fault: nope, op: \">=\", value: 1 }",
+            "expect[0].fault",
+            "cannot be scoped by fault",
+        ),
+    ];
+    for (expectation, path, message) in cases {
+        // A named fault so that `before:x` and `during:x` exist.
+        let text = good
+            .replacen(line, &format!("  - {expectation}"), 1)
+            .replacen(
+                "profile: openai,",
+                "profile: openai, faults: [{ name: x, kind: http, status: 503, at: 1m, for: 1m }],",
+                1,
+            );
+        let e = load(&text).unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), (path, 25), "{expectation}: {e}");
+        assert!(e.message.contains(message), "{expectation}: {e}");
+        assert!(e.column > 1, "{e}");
+    }
+    // What the metrics do honour still validates.
+    for expectation in [
+        "{ metric: cost, provider: anthropic, op: \"<=\", value: 1 }",
+        "{ metric: cost, route: chat, window: { from: 1m, to: 2m }, op: \"<=\", value: 1 }",
+        "{ metric: alerts, target: openai-4o, op: \"==\", value: 0 }",
+        "{ metric: availability, target: openai-4o, op: \">=\", value: 0.9 }",
+    ] {
+        if let Err(e) = load(&good.replacen(line, &format!("  - {expectation}"), 1)) {
+            panic!("{expectation}: {e}");
+        }
+    }
+}
+
+/// The name names the report folder: one that would write elsewhere is refused.
+#[test]
+fn scenario_names_must_be_safe_file_names() {
+    let good = drill();
+    for bad in ["../../x", "a/b", ".hidden", "", "a b", "x\\\\y"] {
+        let text = good.replacen(
+            "name: manual-failover-drill",
+            &format!("name: \"{bad}\""),
+            1,
+        );
+        let e = load(&text).unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), ("name", 1), "{bad}: {e}");
+    }
+    for ok in ["drill_2.v1", "A-b"] {
+        let text = good.replacen("name: manual-failover-drill", &format!("name: {ok}"), 1);
+        if let Err(e) = load(&text) {
+            panic!("{ok}: {e}");
+        }
+    }
+}

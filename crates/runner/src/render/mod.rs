@@ -50,7 +50,13 @@ pub fn verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
                     format!("{v}")
                 }
             };
-            let observed = e.observed.map_or("not observed".to_owned(), show);
+            let observed = e.observed.map_or_else(
+                || match &e.reason {
+                    Some(why) => format!("not observed: {why}"),
+                    None => "not observed".to_owned(),
+                },
+                show,
+            );
             (
                 e.passed,
                 e.name.clone(),
