@@ -92,10 +92,11 @@ fn read_until(conn: &mut TcpStream, text: &str) -> String {
 #[test]
 fn sigterm_drains_the_request_in_flight_refuses_new_ones_and_exits_0() {
     let dir = TempDir::new("gw-drain");
-    // 15 tokens at 10 a second: a stream of about 1.5s.
+    // 60 tokens at 10 a second: a stream of about 6 s, long enough that a stalled test thread
+    // still reads it mid-way.
     let profile = dir.write(
         "slow.yaml",
-        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 15 }\n",
+        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 60 }\n",
     );
     let mut fake = binary();
     fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);

@@ -226,6 +226,23 @@ impl Gateway {
             return Ok(());
         };
         let params = read_config(path)?;
+        // A reload may not turn client authentication off: the start-time checks
+        // (`check_exposure`) decide whether a gateway may run keyless, and they need a restart.
+        if params.gateway.keys.is_empty() {
+            let had_keys = !self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_empty();
+            if had_keys
+                || params.environment == switchyard_core::credentials::Environment::Production
+            {
+                return Err(GatewayError::Unsafe(
+                    "refusing to reload: the new config has no gateway.keys, which would let                      anyone use the gateway; keep client keys, or restart to run without them"
+                        .to_owned(),
+                ));
+            }
+        }
         let router = build_router(&params, self.transport.clone())?;
         *self
             .router

@@ -558,3 +558,40 @@ async fn a_body_that_never_completes_gets_408_after_the_deadline() {
     assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
     assert_eq!(r.gw.in_flight(), 0);
 }
+
+/// A reload cannot turn client authentication off (a SIGHUP or `POST /admin/reload` with a
+/// keyless config would otherwise open the gateway to anyone): it is refused and the old keys
+/// stay.
+#[tokio::test]
+async fn a_reload_that_would_drop_every_client_key_is_refused() {
+    let rig = rig(100);
+    let keyless = config("chat", 100).replace(
+        &format!(
+            "  keys:\n    - {{ name: app, sha256: {}, requests_per_minute: 100 }}\n",
+            sha256_hex("key")
+        ),
+        "",
+    );
+    assert!(!keyless.contains("keys:"), "{keyless}");
+    std::fs::write(&rig.path, keyless).unwrap();
+    let err = rig.gw.reload().unwrap_err();
+    assert!(err.to_string().contains("gateway.keys"), "{err}");
+    let (status, _, _) = call(
+        &rig.gw,
+        "POST",
+        "/v1/chat/completions",
+        None,
+        CHAT.to_owned(),
+    )
+    .await;
+    assert_eq!(status, 401, "still needs a key");
+    let (status, _, _) = call(
+        &rig.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        CHAT.to_owned(),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
