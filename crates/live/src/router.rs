@@ -165,9 +165,7 @@ impl ChatStream {
         let latency = Duration::from(self.open.started.elapsed());
         let first_token = Some(Duration::from(self.open.first_token));
         let result = result.map(|mut end| {
-            if end.usage_missing && end.usage.prompt_tokens == 0 {
-                end.usage.prompt_tokens = self.open.prompt_estimate;
-            }
+            estimate_prompt(&mut end.usage, end.usage_missing, self.open.prompt_estimate);
             end
         });
         let report = match &result {
@@ -666,9 +664,11 @@ impl LiveRouter {
                 Ok(Ok(b)) => b,
             };
             let mut decoded = adapter::decode(binding.dialect, &bytes).map_err(fail)?;
-            if decoded.usage_missing && decoded.usage.prompt_tokens == 0 {
-                decoded.usage.prompt_tokens = request.estimated_prompt_tokens;
-            }
+            estimate_prompt(
+                &mut decoded.usage,
+                decoded.usage_missing,
+                request.estimated_prompt_tokens,
+            );
             let latency = Duration::from(started.elapsed());
             let report = AttemptReport {
                 outcome: Outcome::Success,
@@ -720,5 +720,12 @@ impl LiveRouter {
                 })));
             }
         }
+    }
+}
+
+/// A reply that reported no prompt tokens counts the request's own estimate instead.
+fn estimate_prompt(usage: &mut Usage, usage_missing: bool, estimate: u32) {
+    if usage_missing && usage.prompt_tokens == 0 {
+        usage.prompt_tokens = estimate;
     }
 }
