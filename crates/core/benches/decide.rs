@@ -63,7 +63,7 @@ fn served(i: u64) -> AttemptReport {
 fn decide(c: &mut Criterion) {
     let request = Request {
         route: "chat".into(),
-        max_tokens: 256,
+        max_tokens: Some(256),
         estimated_prompt_tokens: 800,
         ..Request::default()
     };
@@ -90,7 +90,7 @@ fn decide(c: &mut Criterion) {
 fn failover(c: &mut Criterion) {
     let request = Request {
         route: "chat".into(),
-        max_tokens: 256,
+        max_tokens: Some(256),
         estimated_prompt_tokens: 800,
         ..Request::default()
     };

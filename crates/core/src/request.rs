@@ -59,24 +59,173 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// The result of a tool call (OpenAI's `tool` role; Anthropic and Gemini carry results in
+    /// user turns, and their codecs translate).
     Tool,
 }
 
-/// One message of a conversation.
+/// Where an image comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageSource {
+    /// An `https:` (or other) URL the vendor fetches.
+    Url(String),
+    /// Inline bytes: a media type (`image/png`) and bare base64 (no `data:` prefix).
+    Base64 { media_type: String, data: String },
+}
+
+/// An image in a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    pub source: ImageSource,
+    /// OpenAI's `detail` (`auto`, `low`, `high`); no other vendor has it.
+    pub detail: Option<String>,
+}
+
+/// An assistant's call of a tool.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ToolCall {
+    /// The call's id, echoed by its result (synthesised where a vendor has none).
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text (OpenAI's form; it may be invalid JSON from a model).
+    pub arguments: String,
+}
+
+/// The result of one tool call.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ToolResult {
+    /// The id of the call this answers.
+    pub call_id: String,
+    /// The result as text.
+    pub content: String,
+    /// The tool failed (Anthropic's `is_error`, Gemini's `error` key).
+    pub is_error: bool,
+}
+
+/// One piece of a message's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    Image(Image),
+    /// In assistant messages.
+    ToolCall(ToolCall),
+    /// In tool messages.
+    ToolResult(ToolResult),
+}
+
+/// One message of a conversation: a role and its content, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub role: Role,
-    pub content: String,
+    pub content: Vec<Part>,
+    /// OpenAI's participant `name`; no other vendor has it.
+    pub name: Option<String>,
+}
+
+impl Message {
+    /// A message of one text part.
+    pub fn text(role: Role, text: impl Into<String>) -> Message {
+        Message {
+            role,
+            content: vec![Part::Text(text.into())],
+            name: None,
+        }
+    }
+
+    /// The text parts, joined.
+    pub fn text_content(&self) -> String {
+        let mut out = String::new();
+        for p in &self.content {
+            if let Part::Text(t) = p {
+                out.push_str(t);
+            }
+        }
+        out
+    }
+
+    /// Characters of text, tool-call arguments and tool results: what a token estimate counts.
+    pub fn chars(&self) -> usize {
+        self.content
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.chars().count(),
+                Part::Image(_) => 0,
+                Part::ToolCall(c) => c.name.len().saturating_add(c.arguments.chars().count()),
+                Part::ToolResult(r) => r.content.chars().count(),
+            })
+            .fold(0usize, usize::saturating_add)
+    }
+}
+
+/// A tool the model may call.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Tool {
+    pub name: String,
+    pub description: Option<String>,
+    /// The arguments' JSON Schema (`None`: no arguments).
+    pub parameters: Option<serde_json::Value>,
+    /// OpenAI's and Anthropic's `strict`.
+    pub strict: Option<bool>,
+}
+
+/// Whether and which tool the model must call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    /// At least one call (OpenAI `required`, Anthropic `any`, Gemini `ANY`).
+    Required,
+    /// This tool.
+    Named(String),
+}
+
+/// The shape the reply's text must have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResponseFormat {
+    Text,
+    /// Any valid JSON object (OpenAI `json_object`).
+    JsonObject,
+    /// JSON valid against `schema` (OpenAI `json_schema`).
+    JsonSchema {
+        name: String,
+        description: Option<String>,
+        schema: serde_json::Value,
+        strict: Option<bool>,
+    },
+}
+
+/// Sampling parameters; `None` leaves the vendor's default.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Sampling {
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    /// Anthropic and Gemini only.
+    pub top_k: Option<u32>,
+    pub stop: Vec<String>,
+    /// OpenAI and Gemini only.
+    pub seed: Option<i64>,
+    pub presence_penalty: Option<f64>,
+    pub frequency_penalty: Option<f64>,
+}
+
+/// A client's request body as it arrived, in its dialect: a target of the same dialect is
+/// sent this (with the model and stream options rewritten), so fields Switchyard does not
+/// know reach it unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Original {
+    pub dialect: crate::dialect::Dialect,
+    pub body: std::sync::Arc<[u8]>,
 }
 
 /// A request as the application made it, before any vendor's format.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Request {
     /// The logical model name the application asked for (`chat`, `summarize-long`).
     pub route: String,
     pub messages: Vec<Message>,
-    /// Upper bound on output tokens.
-    pub max_tokens: u32,
+    /// Upper bound on output tokens; `None` leaves the vendor's default (targets whose vendor
+    /// requires one send their `default_max_tokens`).
+    pub max_tokens: Option<u32>,
     pub stream: bool,
     /// A free-form tag rules can match on (`summarize`, `classify`).
     pub task: Option<String>,
@@ -84,6 +233,18 @@ pub struct Request {
     pub estimated_prompt_tokens: u32,
     /// Capabilities the request needs beyond plain text (streaming is implied by `stream`).
     pub needs: Capabilities,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    /// `false`: at most one tool call per reply.
+    pub parallel_tool_calls: Option<bool>,
+    pub response_format: Option<ResponseFormat>,
+    pub sampling: Sampling,
+    /// Choices wanted (OpenAI `n`, Gemini `candidateCount`); `None` is one.
+    pub n: Option<u32>,
+    /// The end user's id (OpenAI `user`, Anthropic `metadata.user_id`).
+    pub user: Option<String>,
+    /// The client's own body, for same-dialect pass-through.
+    pub original: Option<Original>,
 }
 
 impl Request {
@@ -94,6 +255,11 @@ impl Request {
         } else {
             self.needs
         }
+    }
+
+    /// `max_tokens` where one is set, else 0 (the router's reading: no output reserved).
+    pub fn max_tokens_or_zero(&self) -> u32 {
+        self.max_tokens.unwrap_or(0)
     }
 }
 
@@ -124,8 +290,12 @@ impl FinishReason {
 /// Tokens used by one reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Usage {
+    /// Input tokens, cached ones included (OpenAI's and Gemini's reading; Anthropic's
+    /// `input_tokens` excludes cache reads and writes, and its codec adds them).
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// Of `prompt_tokens`, those read from the vendor's prompt cache.
+    pub cached_prompt_tokens: u32,
 }
 
 impl Usage {
@@ -138,6 +308,8 @@ impl Usage {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {
     pub text: String,
+    /// Tool calls, in order (then `finish_reason` is usually `ToolCalls`).
+    pub tool_calls: Vec<ToolCall>,
     pub finish_reason: FinishReason,
     pub usage: Usage,
     /// The target that actually served the reply.
@@ -175,7 +347,8 @@ mod tests {
         assert_eq!(
             Usage {
                 prompt_tokens: 3,
-                completion_tokens: 4
+                completion_tokens: 4,
+                cached_prompt_tokens: 0,
             }
             .total(),
             7

@@ -24,6 +24,7 @@ impl Price {
         self.cost(Usage {
             prompt_tokens,
             completion_tokens: max_tokens,
+            cached_prompt_tokens: 0,
         })
     }
 }
@@ -74,6 +75,7 @@ mod tests {
         let c = p.cost(Usage {
             prompt_tokens: 1_000_000,
             completion_tokens: 100_000,
+            cached_prompt_tokens: 0,
         });
         assert!((c - 3.5).abs() < 1e-12);
         assert!((p.estimate(1000, 1000) - 0.0125).abs() < 1e-12);

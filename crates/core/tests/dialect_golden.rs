@@ -52,6 +52,7 @@ fn same_shape(golden: &Value, ours: &Value, at: &str) {
 const USAGE: Usage = Usage {
     prompt_tokens: 9,
     completion_tokens: 12,
+    cached_prompt_tokens: 0,
 };
 
 #[test]
@@ -392,31 +393,25 @@ fn requests_round_trip_through_each_dialect() {
     let request = Request {
         route: "chat".into(),
         messages: vec![
-            Message {
-                role: Role::System,
-                content: "be brief".into(),
-            },
-            Message {
-                role: Role::User,
-                content: "hello there".into(),
-            },
+            Message::text(Role::System, "be brief"),
+            Message::text(Role::User, "hello there"),
         ],
-        max_tokens: 64,
+        max_tokens: Some(64),
         stream: true,
         ..Request::default()
     };
     let o = openai::ChatRequest::from_normalized(&request, "gpt-4o").to_normalized();
     assert_eq!(
         (o.messages.clone(), o.max_tokens, o.stream, o.route.as_str()),
-        (request.messages.clone(), 64, true, "gpt-4o")
+        (request.messages.clone(), Some(64), true, "gpt-4o")
     );
     let a = anthropic::MessagesRequest::from_normalized(&request, "claude").to_normalized();
     assert_eq!(
         (a.messages.clone(), a.max_tokens, a.stream),
-        (request.messages.clone(), 64, true)
+        (request.messages.clone(), Some(64), true)
     );
     let g = gemini::GenerateRequest::from_normalized(&request).to_normalized("gemini", true);
-    assert_eq!((g.messages, g.max_tokens), (request.messages, 64));
+    assert_eq!((g.messages, g.max_tokens), (request.messages, Some(64)));
     assert!(o.estimated_prompt_tokens > 0);
 }
 

@@ -58,11 +58,8 @@ fn overhead(c: &mut Criterion) {
         rt.block_on(async { LiveRouter::new(params, store, Arc::new(client.clone()), 1).unwrap() });
     let request = Request {
         route: "r".into(),
-        messages: vec![Message {
-            role: Role::User,
-            content: "hello".into(),
-        }],
-        max_tokens: 16,
+        messages: vec![Message::text(Role::User, "hello")],
+        max_tokens: Some(16),
         estimated_prompt_tokens: 5,
         ..Request::default()
     };

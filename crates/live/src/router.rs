@@ -450,6 +450,7 @@ impl LiveRouter {
         match self.run(&mut guard.plan, &request).await {
             Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
                 text: decoded.text,
+                tool_calls: Vec::new(),
                 finish_reason: decoded.finish,
                 usage: decoded.usage,
                 served_by: target,

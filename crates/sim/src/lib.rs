@@ -468,6 +468,7 @@ impl<O: Observer> Sim<'_, O> {
         pending.cost = t.price.cost(switchyard_core::request::Usage {
             prompt_tokens: pending.report.prompt_tokens,
             completion_tokens: pending.report.completion_tokens,
+            cached_prompt_tokens: 0,
         });
         pending
     }

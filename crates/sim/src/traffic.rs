@@ -114,15 +114,13 @@ impl Generator {
             .iter()
             .map(|c| Request {
                 route: c.route.clone(),
-                messages: vec![Message {
-                    role: Role::User,
-                    content: format!("a `{}` request", c.name),
-                }],
-                max_tokens: c.max_tokens,
+                messages: vec![Message::text(Role::User, format!("a `{}` request", c.name))],
+                max_tokens: Some(c.max_tokens),
                 stream: false,
                 task: c.task.clone(),
                 estimated_prompt_tokens: 0,
                 needs: c.needs,
+                ..Request::default()
             })
             .collect();
         Generator {

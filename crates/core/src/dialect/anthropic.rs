@@ -11,6 +11,9 @@ use crate::time::Duration;
 
 pub const PATH: &str = "/v1/messages";
 pub const VERSION: &str = "2023-06-01";
+/// `max_tokens` sent when the request has none (Anthropic requires it): a target's
+/// `default_max_tokens` overrides it.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessagesRequest {
@@ -53,15 +56,15 @@ fn blocks_text(v: &Value) -> String {
 
 impl MessagesRequest {
     pub fn from_normalized(request: &Request, model: &str) -> Self {
-        let system: Vec<&str> = request
+        let system: Vec<String> = request
             .messages
             .iter()
             .filter(|m| m.role == Role::System)
-            .map(|m| m.content.as_str())
+            .map(Message::text_content)
             .collect();
         MessagesRequest {
             model: model.to_owned(),
-            max_tokens: request.max_tokens.max(1),
+            max_tokens: request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).max(1),
             messages: request
                 .messages
                 .iter()
@@ -73,7 +76,7 @@ impl MessagesRequest {
                         "user"
                     }
                     .to_owned(),
-                    content: Value::String(m.content.clone()),
+                    content: Value::String(m.text_content()),
                 })
                 .collect(),
             system: (!system.is_empty()).then(|| Value::String(system.join("\n"))),
@@ -85,18 +88,17 @@ impl MessagesRequest {
     pub fn to_normalized(&self) -> Request {
         let mut messages = Vec::new();
         if let Some(system) = &self.system {
-            messages.push(Message {
-                role: Role::System,
-                content: blocks_text(system),
-            });
+            messages.push(Message::text(Role::System, blocks_text(system)));
         }
-        messages.extend(self.messages.iter().map(|m| Message {
-            role: if m.role == "assistant" {
-                Role::Assistant
-            } else {
-                Role::User
-            },
-            content: blocks_text(&m.content),
+        messages.extend(self.messages.iter().map(|m| {
+            Message::text(
+                if m.role == "assistant" {
+                    Role::Assistant
+                } else {
+                    Role::User
+                },
+                blocks_text(&m.content),
+            )
         }));
         let needs = if self.tools.is_some() {
             Capabilities::TOOLS
@@ -107,13 +109,13 @@ impl MessagesRequest {
             route: self.model.clone(),
             estimated_prompt_tokens: messages
                 .iter()
-                .map(|m| super::estimate_tokens(&m.content) + 4)
+                .map(|m| super::estimate_tokens_from_chars(m.chars()) + 4)
                 .sum(),
             messages,
-            max_tokens: self.max_tokens,
+            max_tokens: Some(self.max_tokens),
             stream: self.stream.unwrap_or(false),
-            task: None,
             needs,
+            ..Request::default()
         }
     }
 }

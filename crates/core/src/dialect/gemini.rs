@@ -79,11 +79,11 @@ impl Content {
 
 impl GenerateRequest {
     pub fn from_normalized(request: &Request) -> Self {
-        let system: Vec<&str> = request
+        let system: Vec<String> = request
             .messages
             .iter()
             .filter(|m| m.role == Role::System)
-            .map(|m| m.content.as_str())
+            .map(Message::text_content)
             .collect();
         GenerateRequest {
             contents: request
@@ -97,13 +97,13 @@ impl GenerateRequest {
                         } else {
                             "user"
                         }),
-                        &m.content,
+                        &m.text_content(),
                     )
                 })
                 .collect(),
             system_instruction: (!system.is_empty()).then(|| Content::of(None, &system.join("\n"))),
             generation_config: Some(GenerationConfig {
-                max_output_tokens: Some(request.max_tokens),
+                max_output_tokens: request.max_tokens,
                 ..GenerationConfig::default()
             }),
             ..GenerateRequest::default()
@@ -114,34 +114,31 @@ impl GenerateRequest {
     pub fn to_normalized(&self, model: &str, stream: bool) -> Request {
         let mut messages = Vec::new();
         if let Some(system) = &self.system_instruction {
-            messages.push(Message {
-                role: Role::System,
-                content: system.text(),
-            });
+            messages.push(Message::text(Role::System, system.text()));
         }
-        messages.extend(self.contents.iter().map(|c| Message {
-            role: if c.role.as_deref() == Some("model") {
-                Role::Assistant
-            } else {
-                Role::User
-            },
-            content: c.text(),
+        messages.extend(self.contents.iter().map(|c| {
+            Message::text(
+                if c.role.as_deref() == Some("model") {
+                    Role::Assistant
+                } else {
+                    Role::User
+                },
+                c.text(),
+            )
         }));
         Request {
             route: model.to_owned(),
             estimated_prompt_tokens: messages
                 .iter()
-                .map(|m| super::estimate_tokens(&m.content) + 4)
+                .map(|m| super::estimate_tokens_from_chars(m.chars()) + 4)
                 .sum(),
             messages,
             max_tokens: self
                 .generation_config
                 .as_ref()
-                .and_then(|g| g.max_output_tokens)
-                .unwrap_or(0),
+                .and_then(|g| g.max_output_tokens),
             stream,
-            task: None,
-            needs: crate::request::Capabilities::NONE,
+            ..Request::default()
         }
     }
 }

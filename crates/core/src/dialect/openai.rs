@@ -93,11 +93,11 @@ impl ChatRequest {
                 .iter()
                 .map(|m| ChatMessage {
                     role: role_name(m.role).to_owned(),
-                    content: Some(Value::String(m.content.clone())),
+                    content: Some(Value::String(m.text_content())),
                     name: None,
                 })
                 .collect(),
-            max_completion_tokens: Some(request.max_tokens),
+            max_completion_tokens: request.max_tokens,
             stream: request.stream.then_some(true),
             stream_options: request.stream.then_some(StreamOptions {
                 include_usage: true,
@@ -111,9 +111,11 @@ impl ChatRequest {
         let messages: Vec<Message> = self
             .messages
             .iter()
-            .map(|m| Message {
-                role: parse_role(&m.role).unwrap_or(Role::User),
-                content: content_text(&m.content),
+            .map(|m| {
+                Message::text(
+                    parse_role(&m.role).unwrap_or(Role::User),
+                    content_text(&m.content),
+                )
             })
             .collect();
         let mut needs = Capabilities::NONE;
@@ -133,13 +135,13 @@ impl ChatRequest {
             route: self.model.clone(),
             estimated_prompt_tokens: messages
                 .iter()
-                .map(|m| super::estimate_tokens(&m.content) + 4)
+                .map(|m| super::estimate_tokens_from_chars(m.chars()) + 4)
                 .sum(),
             messages,
-            max_tokens: self.max_completion_tokens.or(self.max_tokens).unwrap_or(0),
+            max_tokens: self.max_completion_tokens.or(self.max_tokens),
             stream: self.stream.unwrap_or(false),
-            task: None,
             needs,
+            ..Request::default()
         }
     }
 }
@@ -204,6 +206,7 @@ impl From<CompletionUsage> for Usage {
         Usage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
+            cached_prompt_tokens: 0,
         }
     }
 }

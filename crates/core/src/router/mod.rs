@@ -111,7 +111,7 @@ impl Router {
             home_route: route,
             needs: request.required_capabilities(),
             prompt_tokens: request.estimated_prompt_tokens,
-            max_tokens: request.max_tokens,
+            max_tokens: request.max_tokens_or_zero(),
             stream: request.stream,
             started: now,
             deadline: now + self.params.plan.deadline,
@@ -438,6 +438,7 @@ impl Router {
         let cost = t.price.cost(crate::request::Usage {
             prompt_tokens: report.prompt_tokens,
             completion_tokens: report.completion_tokens,
+            cached_prompt_tokens: 0,
         });
         let slow_after = t.breaker.slow_call;
         let h = &mut self.health[target.index()];

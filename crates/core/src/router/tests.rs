@@ -61,7 +61,7 @@ fn disable_breakers(r: &mut Router) {
 fn req(route: &str) -> Request {
     Request {
         route: route.into(),
-        max_tokens: 100,
+        max_tokens: Some(100),
         estimated_prompt_tokens: 100,
         ..Request::default()
     }

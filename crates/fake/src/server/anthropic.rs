@@ -118,7 +118,7 @@ pub(super) async fn messages(
     let parsed = Parsed {
         model: request.model,
         prompt_tokens: normalized.estimated_prompt_tokens,
-        max_tokens: normalized.max_tokens,
+        max_tokens: normalized.max_tokens_or_zero(),
         stream: normalized.stream,
         include_usage: false,
     };
@@ -133,6 +133,7 @@ fn usage(reply: &Reply) -> Usage {
     Usage {
         prompt_tokens: reply.prompt_tokens,
         completion_tokens: reply.output_tokens,
+        cached_prompt_tokens: 0,
     }
 }
 
@@ -158,6 +159,7 @@ pub(super) fn stream_shape(reply: &Reply, parsed: &Parsed, stamp: Stamp) -> Stre
         Usage {
             prompt_tokens: reply.prompt_tokens,
             completion_tokens: 1,
+            cached_prompt_tokens: 0,
         },
     );
     start.content.clear();

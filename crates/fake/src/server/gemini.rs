@@ -118,7 +118,7 @@ pub(super) async fn generate(
     let parsed = Parsed {
         model: model.to_owned(),
         prompt_tokens: normalized.estimated_prompt_tokens,
-        max_tokens: normalized.max_tokens,
+        max_tokens: normalized.max_tokens_or_zero(),
         stream,
         include_usage: false,
     };
@@ -133,6 +133,7 @@ fn usage(reply: &Reply) -> Usage {
     Usage {
         prompt_tokens: reply.prompt_tokens,
         completion_tokens: reply.output_tokens,
+        cached_prompt_tokens: 0,
     }
 }
 

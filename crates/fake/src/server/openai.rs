@@ -113,7 +113,7 @@ pub(super) fn parse(
     let parsed = Parsed {
         model: request.model.clone(),
         prompt_tokens: normalized.estimated_prompt_tokens,
-        max_tokens: normalized.max_tokens,
+        max_tokens: normalized.max_tokens_or_zero(),
         stream: normalized.stream,
         include_usage: request.stream_options.is_some_and(|o| o.include_usage),
     };
@@ -190,6 +190,7 @@ fn usage(reply: &Reply) -> Usage {
     Usage {
         prompt_tokens: reply.prompt_tokens,
         completion_tokens: reply.output_tokens,
+        cached_prompt_tokens: 0,
     }
 }
 

@@ -58,6 +58,7 @@ pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
     let usage = reply.usage.map(|u| Usage {
         prompt_tokens: u.input_tokens,
         completion_tokens: u.output_tokens,
+        cached_prompt_tokens: 0,
     });
     Some(Decoded {
         usage: usage.unwrap_or_else(|| estimated_usage(&text)),

@@ -20,6 +20,7 @@ fn usage(r: &GenerateResponse) -> Option<Usage> {
     r.usage_metadata.map(|u| Usage {
         prompt_tokens: u.prompt_token_count,
         completion_tokens: u.candidates_token_count,
+        cached_prompt_tokens: 0,
     })
 }
 

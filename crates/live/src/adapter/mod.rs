@@ -53,6 +53,7 @@ pub fn estimated_usage(text: &str) -> Usage {
     Usage {
         prompt_tokens: 0,
         completion_tokens: estimate_tokens(text),
+        cached_prompt_tokens: 0,
     }
 }
 

@@ -9,11 +9,8 @@ use super::*;
 fn request(stream: bool) -> ChatRequest {
     ChatRequest {
         route: "chat".to_owned(),
-        messages: vec![Message {
-            role: Role::User,
-            content: "hello".to_owned(),
-        }],
-        max_tokens: 16,
+        messages: vec![Message::text(Role::User, "hello")],
+        max_tokens: Some(16),
         stream,
         ..ChatRequest::default()
     }
@@ -238,7 +235,8 @@ fn unknown_and_ping_events_are_skipped_in_every_dialect() {
                 finish,
                 usage: Usage {
                     prompt_tokens: 7,
-                    completion_tokens: 3
+                    completion_tokens: 3,
+                    cached_prompt_tokens: 0,
                 },
                 usage_missing: false,
             }),

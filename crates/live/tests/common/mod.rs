@@ -110,11 +110,8 @@ impl Rig {
 pub fn request(route: &str) -> Request {
     Request {
         route: route.to_owned(),
-        messages: vec![Message {
-            role: Role::User,
-            content: "hello there".to_owned(),
-        }],
-        max_tokens: 100,
+        messages: vec![Message::text(Role::User, "hello there")],
+        max_tokens: Some(100),
         estimated_prompt_tokens: 10,
         ..Request::default()
     }
