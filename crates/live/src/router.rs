@@ -81,6 +81,16 @@ impl RouteError {
 pub enum StreamEvent {
     /// Text, in order.
     Delta(String),
+    /// A piece of a tool call, in OpenAI's streaming shape: the first piece of call `index`
+    /// (0, 1, ... counting tool calls only) carries its `id` and `name`; later pieces carry
+    /// only more `arguments` text, to be concatenated. A dialect that delivers a call whole
+    /// (Gemini) gives one piece with everything.
+    ToolCall {
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
     /// The stream completed.
     End { finish: FinishReason, usage: Usage },
 }

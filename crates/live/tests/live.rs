@@ -33,6 +33,7 @@ async fn every_dialect_json_and_stream() {
             match stream.next().await.unwrap().unwrap() {
                 StreamEvent::Delta(t) => text.push_str(&t),
                 end @ StreamEvent::End { .. } => break end,
+                e @ StreamEvent::ToolCall { .. } => panic!("no tools were offered: {e:?}"),
             }
         };
         assert_eq!(text.split(' ').count(), 10, "{dialect}: {text}");

@@ -86,6 +86,7 @@ async fn over_loopback_json_streams_resets_and_cuts() {
         match event.unwrap() {
             StreamEvent::Delta(t) => words += t.split_whitespace().count(),
             StreamEvent::End { .. } => break,
+            e @ StreamEvent::ToolCall { .. } => panic!("no tools were offered: {e:?}"),
         }
     }
     assert_eq!(words, 10);

@@ -369,7 +369,7 @@ async fn one(
                 let mut cost = 0.0;
                 while let Some(event) = s.next().await {
                     match event {
-                        Ok(StreamEvent::Delta(_)) => {
+                        Ok(StreamEvent::Delta(_) | StreamEvent::ToolCall { .. }) => {
                             first = first.or_else(|| Some(now().saturating_since(intended)));
                         }
                         Ok(StreamEvent::End { usage, .. }) => {

@@ -49,6 +49,32 @@ impl Dialect {
     }
 }
 
+/// A request feature a dialect cannot express. The request is then routed only to targets
+/// whose dialect can, and refused (400 in the client's dialect, naming `field`) when none
+/// can: never sent with the feature dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The request field, as the normalized request names it (`response_format`, `n`,
+    /// `messages[2].content[0]`, `sampling.seed`).
+    pub field: String,
+    /// The dialect that cannot express it.
+    pub dialect: Dialect,
+    /// Why, in a sentence a client can act on.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` cannot be sent to a {} target: {}",
+            self.field,
+            self.dialect.label(),
+            self.reason
+        )
+    }
+}
+
 /// Read access to response headers, by case-insensitive name.
 pub trait HeaderSource {
     fn header(&self, name: &str) -> Option<&str>;
