@@ -17,13 +17,18 @@ impl Capabilities {
     pub const TOOLS: Capabilities = Capabilities(1 << 1);
     pub const JSON_MODE: Capabilities = Capabilities(1 << 2);
     pub const VISION: Capabilities = Capabilities(1 << 3);
+    /// The target continues a final assistant message (an assistant prefill), so a stream
+    /// broken on another target can be resumed on it (a route's `resume: prefill`). No
+    /// request needs it: only the router asks for it, when it picks a continuation.
+    pub const PREFILL: Capabilities = Capabilities(1 << 4);
 
     /// Every named capability with its config spelling, in a fixed order.
-    pub const NAMED: [(&'static str, Capabilities); 4] = [
+    pub const NAMED: [(&'static str, Capabilities); 5] = [
         ("streaming", Capabilities::STREAMING),
         ("tools", Capabilities::TOOLS),
         ("json_mode", Capabilities::JSON_MODE),
         ("vision", Capabilities::VISION),
+        ("prefill", Capabilities::PREFILL),
     ];
 
     pub const fn union(self, other: Capabilities) -> Capabilities {

@@ -103,7 +103,9 @@ pub struct TargetConfig {
     /// Prompt plus output tokens; default 128000.
     #[serde(default = "default_context_window")]
     pub context_window: u32,
-    /// Any of `streaming`, `tools`, `json_mode`, `vision`; default `[streaming]`.
+    /// Any of `streaming`, `tools`, `json_mode`, `vision`, `prefill` (the model continues a
+    /// final assistant message, so it can resume a stream another target broke: see a
+    /// route's `resume`); default `[streaming]`.
     #[serde(default = "default_capabilities")]
     pub capabilities: Vec<String>,
     /// USD per million tokens; default free.
@@ -211,6 +213,22 @@ pub struct RouteConfig {
     pub tiers: Vec<Vec<String>>,
     /// A route to continue with when no target of this one can take the request.
     pub fallback: Option<String>,
+    /// What happens to a stream that breaks after its first token reached the caller (a cut,
+    /// a stall, a malformed event): `none` (default) ends the request with that error;
+    /// `prefill` continues it on another of the route's targets with the `prefill`
+    /// capability, which is sent the text delivered so far as an assistant prefill and
+    /// streams only the rest. Needs at least one target with `prefill`.
+    #[serde(default)]
+    pub resume: ResumeConfig,
+}
+
+/// A route's `resume`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumeConfig {
+    #[default]
+    None,
+    Prefill,
 }
 
 #[derive(Clone, Debug, Deserialize, JsonSchema)]

@@ -2,14 +2,14 @@
 
 use super::{
     BreakerConfig, BudgetConfig, ConfigError, LatencyConfig, LimitsConfig, PanicModeConfig,
-    PlanConfig, PolicyKind, RouteConfig, RouterConfig, locate,
+    PlanConfig, PolicyKind, ResumeConfig, RouteConfig, RouterConfig, locate,
 };
 use crate::health::{BreakerParams, LatencyParams, LimitParams};
 use crate::id::{Interner, RouteId, TargetId};
 use crate::plan::{BudgetParams, MAX_ATTEMPTS, PlanParams};
 use crate::policy::{MAX_ROUTE_TARGETS, Mask, Policy};
 use crate::request::Capabilities;
-use crate::router::{PanicMode, RouteParams, RouterParams};
+use crate::router::{PanicMode, ResumeMode, RouteParams, RouterParams};
 use crate::rule::{RuleMatch, RuleParams};
 use crate::target::{Price, TargetParams};
 use crate::time::Duration;
@@ -89,12 +89,15 @@ fn capabilities(path: &str, names: &[String]) -> Result<Capabilities> {
         .iter()
         .enumerate()
         .try_fold(Capabilities::NONE, |acc, (i, name)| {
-            Capabilities::from_name(name).map(|c| acc.union(c)).ok_or_else(|| {
-            ValidationError::new(
-                format!("{path}[{i}]"),
-                format!("unknown capability `{name}`; known: streaming, tools, json_mode, vision"),
-            )
-        })
+            Capabilities::from_name(name)
+                .map(|c| acc.union(c))
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Capabilities::NAMED.iter().map(|(n, _)| *n).collect();
+                    ValidationError::new(
+                        format!("{path}[{i}]"),
+                        format!("unknown capability `{name}`; known: {}", known.join(", ")),
+                    )
+                })
         })
 }
 
@@ -582,11 +585,33 @@ impl TryFrom<&RouterConfig> for RouterParams {
                         })?,
                 ),
             };
+            let resume = match r.resume {
+                ResumeConfig::None => ResumeMode::None,
+                ResumeConfig::Prefill => ResumeMode::Prefill,
+            };
+            if resume == ResumeMode::Prefill
+                && !members.iter().any(|t| {
+                    targets[t.index()]
+                        .capabilities
+                        .contains(Capabilities::PREFILL)
+                })
+            {
+                return Err(ValidationError::new(
+                    format!("routes[{i}].resume"),
+                    format!(
+                        "route `{}` resumes broken streams with `prefill`, but none of its \
+                         targets has the `prefill` capability (add it to a target's \
+                         `capabilities`)",
+                        r.name
+                    ),
+                ));
+            }
             routes.push(RouteParams {
                 name: r.name.clone(),
                 members,
                 policy,
                 fallback,
+                resume,
             });
         }
         // Fallback chains must end: follow each one, at most one visit per route.

@@ -26,6 +26,18 @@
 //! `Router::abandon`: outstanding attempts are recorded `cancelled` and the request is counted
 //! once, as `abandoned`. No attempt is ever chosen to close a plan.
 //!
+//! Resume (a route's `resume: prefill`): when the committed attempt of a stream fails after
+//! its first token, the request is not over. The plan remembers the error and the tokens
+//! delivered, un-commits, and `next` sends a *continuation* (`Action::Send` with
+//! `continuation: Some(..)`) to another member with the `prefill` capability: eligible as
+//! usual, not a target whose stream broke or whose continuation failed in this request. Its
+//! first token commits it like any stream's; its success serves the request. A continuation
+//! that fails before its first token (a 400 that refuses the prefill included) moves on to
+//! the next capable member; a continuation that breaks mid-way resumes again. Continuations
+//! count against `max_attempts`, the deadline and the retry budget, and are never hedged.
+//! When none is left, the request fails with the *first* mid-stream error (never a
+//! continuation's own error), so the caller learns its stream broke.
+//!
 //! Provider hints are bounded: a Retry-After (or a rate-limit reset) counts for at most
 //! `retry_after_max`; a same-target retry after an error that carried one waits for it; and a
 //! request waits for a parked target at most `park_wait_max`, else it fails fast with the
@@ -135,6 +147,16 @@ pub struct Timeouts {
     pub total: Option<Duration>,
 }
 
+/// Marks an attempt that continues a broken stream: the driver sends the request with the
+/// text the caller already received as a final assistant message (trailing whitespace
+/// trimmed), asks for at most the output left, and streams only what the target adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Continuation {
+    /// Tokens the caller received before the stream broke (the sum of the
+    /// `completion_tokens` the broken attempts reported).
+    pub delivered_tokens: u32,
+}
+
 /// What the driver should do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -144,6 +166,8 @@ pub enum Action {
         target: TargetId,
         timeouts: Timeouts,
         hedge: bool,
+        /// Set when the attempt continues a stream that broke after its first token.
+        continuation: Option<Continuation>,
     },
     /// Nothing to do before `until` (a backoff, a parked target, a hedge timer), unless an
     /// outstanding attempt reports first.
@@ -177,6 +201,19 @@ pub(crate) struct Slot {
     pub done: bool,
 }
 
+/// A stream that broke after its first token, being resumed (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Resume {
+    /// The first mid-stream error: the request's error if no continuation completes.
+    pub kind: ErrorKind,
+    /// Tokens the caller has received so far.
+    pub delivered: u32,
+    /// Attempts that broke mid-stream or were continuations: their targets may not continue.
+    pub spent: AttemptSet,
+    /// Attempts sent before the first break; every later one is a continuation.
+    pub since: u8,
+}
+
 /// One request's failover plan. Lives inline: no allocation per request.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -202,6 +239,11 @@ pub struct Plan {
     pub(crate) fallback_hops: u8,
     /// After `context_length_exceeded`, only targets with at least this window qualify.
     pub(crate) min_context: u32,
+    /// Set once a stream broke after its first token on a route that resumes.
+    pub(crate) resume: Option<Resume>,
+    /// The driver cannot continue this stream (it delivered something a prefill cannot
+    /// carry, such as a tool call): a break ends the request.
+    pub(crate) resume_forbidden: bool,
 }
 
 impl Plan {
@@ -238,6 +280,32 @@ impl Plan {
     /// how long the caller should wait before trying again.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+    /// While a broken stream is being resumed: what a continuation must know.
+    pub fn continuation(&self) -> Option<Continuation> {
+        self.resume.map(|r| Continuation {
+            delivered_tokens: r.delivered,
+        })
+    }
+    /// Whether this attempt was sent as a continuation of a broken stream.
+    pub fn is_continuation(&self, attempt: AttemptId) -> bool {
+        self.resume
+            .is_some_and(|r| attempt.0 >= r.since && attempt.0 < self.len)
+    }
+    /// The driver says this stream cannot be continued (what reached the caller cannot be
+    /// sent back as a prefill, such as a tool call): if it breaks, the request ends with its
+    /// error, whatever the route's `resume`. Call it before `record`.
+    pub fn forbid_resume(&mut self) {
+        self.resume_forbidden = true;
+    }
+    /// Whether `target` may not take a continuation: its stream broke, or its continuation
+    /// failed, in this request.
+    pub(crate) fn spent_for_resume(&self, target: TargetId) -> bool {
+        self.resume.is_some_and(|r| {
+            r.spent
+                .iter()
+                .any(|a| self.slot(a).is_some_and(|s| s.record.target == target))
+        })
     }
     /// Whether this attempt was sent and has not reported yet.
     pub fn is_outstanding(&self, attempt: AttemptId) -> bool {

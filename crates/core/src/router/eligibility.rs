@@ -5,7 +5,9 @@
 //! outcome of this request; pinned or frozen routes (the operator's word, which skips every
 //! automatic check below); not yet tried (fresh pass only); parked by a rate limit, or (retry
 //! pass) inside the Retry-After its last error on this request carried; room in
-//! the client-side buckets; and last the breaker. Members blocked only by their breaker are
+//! the client-side buckets; and last the breaker. A continuation of a broken stream (resume
+//! pass) takes only members with `prefill` whose stream has not broken and whose
+//! continuation has not failed in this request. Members blocked only by their breaker are
 //! remembered, so panic mode can bypass the breakers; members skipped only by a recovering
 //! breaker's ramp are remembered, so a ramp never leaves a request with no target at all.
 
@@ -13,6 +15,7 @@ use super::{PanicMode, Router};
 use crate::health::Admission;
 use crate::id::RouteId;
 use crate::plan::Plan;
+use crate::request::Capabilities;
 use crate::telemetry::EventKind;
 use crate::time::Instant;
 
@@ -22,6 +25,9 @@ pub(super) enum Pass {
     Fresh,
     /// Targets tried before count too (after a backoff).
     Retry,
+    /// A continuation of a broken stream: members with `prefill` whose stream has not broken
+    /// and whose continuation has not failed in this request.
+    Resume,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,6 +66,9 @@ impl Router {
                 || pinned.is_some_and(|p| p != tid)
                 || (frozen && first.is_some_and(|f| f != tid))
                 || (pass == Pass::Fresh && plan.tried(tid))
+                || (pass == Pass::Resume
+                    && (!t.capabilities.contains(Capabilities::PREFILL)
+                        || plan.spent_for_resume(tid)))
             {
                 continue;
             }
@@ -88,7 +97,7 @@ impl Router {
             let parked = h.limits.is_parked(now).then(|| h.limits.parked_until());
             // A retry on the same target waits for the Retry-After its error carried.
             let retry_at = match pass {
-                Pass::Retry => plan.not_before(tid).filter(|&t| t > now),
+                Pass::Retry | Pass::Resume => plan.not_before(tid).filter(|&t| t > now),
                 Pass::Fresh => None,
             };
             if let Some(until) = parked.max(retry_at) {

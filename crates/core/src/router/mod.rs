@@ -14,6 +14,10 @@
 //! // cancels the others. A caller that left: `router.abandon(&mut plan, now)`.
 //! ```
 //!
+//! On a route with `resume: prefill`, a committed stream that fails does not end the
+//! request: `record` un-commits it and `next` answers with a `Send` whose `continuation` is
+//! set, to another member with the `prefill` capability (see `crate::plan`).
+//!
 //! The router owns every target's health, the retry budget, the overrides, the telemetry and
 //! an RNG seeded by the driver. It never reads a clock: `now` is always an argument, so the
 //! simulator and the live driver make the same decisions from the same inputs. Every
@@ -32,7 +36,7 @@ use crate::outcome::{
 };
 use crate::overrides::{Override, Overrides, Scope};
 use crate::plan::{
-    Action, AttemptId, AttemptSet, MAX_ATTEMPTS, Phase, Plan, RetryBudget, Timeouts,
+    Action, AttemptId, AttemptSet, MAX_ATTEMPTS, Phase, Plan, Resume, RetryBudget, Timeouts,
 };
 use crate::policy::{SelectionInputs, members};
 use crate::request::Request;
@@ -41,7 +45,7 @@ use crate::rule;
 use crate::telemetry::{EventKind, Telemetry};
 use crate::time::{Duration, Instant};
 
-pub use params::{PanicMode, RouteParams, RouterParams};
+pub use params::{PanicMode, ResumeMode, RouteParams, RouterParams};
 
 use eligibility::Pass;
 
@@ -125,6 +129,8 @@ impl Router {
             backoffs: 0,
             fallback_hops: 0,
             min_context: 0,
+            resume: None,
+            resume_forbidden: false,
         };
         if route.is_none() {
             self.finish(
@@ -140,6 +146,9 @@ impl Router {
     pub fn next(&mut self, plan: &mut Plan, now: Instant) -> Action {
         if let Phase::Done(outcome) = plan.phase {
             return Action::Finish(outcome);
+        }
+        if plan.resume.is_some() {
+            return self.next_continuation(plan, now);
         }
         if plan.in_flight > 0 {
             return self.next_while_in_flight(plan, now);
@@ -172,7 +181,7 @@ impl Router {
             let pass = if retrying { Pass::Retry } else { Pass::Fresh };
             let choice = self.eligible(plan, route, now, pass);
             if let Some(member) = self.choose(route, choice.mask, plan, now) {
-                return self.send(plan, route, member, choice.probes, now, false);
+                return self.send(plan, route, member, choice.probes, now, false, false);
             }
             // 2. retry a target tried before, after a backoff.
             if !retrying && plan.attempts() > 0 {
@@ -231,8 +240,28 @@ impl Router {
         };
         let choice = self.eligible(plan, route, now, Pass::Fresh);
         match self.choose(route, choice.mask, plan, now) {
-            Some(member) => self.send(plan, route, member, choice.probes, now, true),
+            Some(member) => self.send(plan, route, member, choice.probes, now, true, false),
             None => Action::Await,
+        }
+    }
+
+    /// A broken stream being resumed: one continuation at a time, never hedged, to a capable
+    /// member that is eligible now (no backoff, no wait for a parked target: the caller is
+    /// mid-answer). With none left, the request fails with the first mid-stream error.
+    fn next_continuation(&mut self, plan: &mut Plan, now: Instant) -> Action {
+        if plan.in_flight > 0 {
+            return Action::Await;
+        }
+        if now >= plan.deadline || plan.attempts() >= self.params.plan.max_attempts as usize {
+            return self.finish_with_last_error(plan, now);
+        }
+        let Some(route) = plan.route else {
+            return self.finish_with_last_error(plan, now);
+        };
+        let choice = self.eligible(plan, route, now, Pass::Resume);
+        match self.choose(route, choice.mask, plan, now) {
+            Some(member) => self.send(plan, route, member, choice.probes, now, false, true),
+            None => self.finish_with_last_error(plan, now),
         }
     }
 
@@ -258,6 +287,10 @@ impl Router {
         )
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the one place an attempt is sent; each flag is named at its call"
+    )]
     fn send(
         &mut self,
         plan: &mut Plan,
@@ -266,6 +299,7 @@ impl Router {
         probes: u64,
         now: Instant,
         hedge: bool,
+        continuation: bool,
     ) -> Action {
         let target = self.params.routes[route.index()].members[member];
         if plan.attempts() > 0 && !self.budget.withdraw(now) {
@@ -328,11 +362,20 @@ impl Router {
         };
         let attempt = plan.push(record, probe);
         self.telemetry.attempt_sent(target, hedge);
+        let continuation = if continuation {
+            if let Some(r) = plan.resume.as_mut() {
+                r.spent.insert(attempt);
+            }
+            plan.continuation()
+        } else {
+            None
+        };
         Action::Send {
             attempt,
             target,
             timeouts,
             hedge,
+            continuation,
         }
     }
 
@@ -496,12 +539,11 @@ impl Router {
             Outcome::Cancelled => {}
             Outcome::Error { kind, .. } => {
                 if plan.committed == Some(attempt) || report.delivered_tokens {
-                    // The caller saw part of an answer: no failover now.
-                    self.finish(
-                        plan,
-                        FinalOutcome::Failed(FailureReason::Attempt(kind)),
-                        now,
-                    );
+                    // The caller saw part of an answer: no failover now, only a resume.
+                    self.stream_broke(plan, attempt, kind, report.completion_tokens, now);
+                } else if plan.resume.is_some() {
+                    // A continuation failed before its first token (a prefill refused with a
+                    // 400 included): `next` tries the next capable member, if any.
                 } else if !kind.fails_over() && !kind.is_retryable() {
                     self.finish(
                         plan,
@@ -513,6 +555,49 @@ impl Router {
                         .min_context
                         .max(t_window(&self.params, target).saturating_add(1));
                 }
+            }
+        }
+    }
+
+    /// The committed stream failed after the caller received `delivered` tokens. On a route
+    /// that resumes (and a stream the driver can continue), the plan un-commits and remembers
+    /// the first such error; any other attempt still out is cancelled, since the caller
+    /// already holds part of this answer. Otherwise the request ends with the error.
+    fn stream_broke(
+        &mut self,
+        plan: &mut Plan,
+        attempt: AttemptId,
+        kind: ErrorKind,
+        delivered: u32,
+        now: Instant,
+    ) {
+        let resumes = plan.stream
+            && !plan.resume_forbidden
+            && plan
+                .route
+                .is_some_and(|r| self.params.route(r).resume == ResumeMode::Prefill);
+        if !resumes {
+            let kind = plan.resume.map_or(kind, |r| r.kind);
+            self.finish(
+                plan,
+                FinalOutcome::Failed(FailureReason::Attempt(kind)),
+                now,
+            );
+            return;
+        }
+        let resume = plan.resume.get_or_insert(Resume {
+            kind,
+            delivered: 0,
+            spent: AttemptSet::EMPTY,
+            since: plan.len,
+        });
+        resume.delivered = resume.delivered.saturating_add(delivered);
+        resume.spent.insert(attempt);
+        plan.committed = None;
+        for i in 0..plan.len {
+            let other = AttemptId(i);
+            if plan.is_outstanding(other) {
+                self.cancel(plan, other, now);
             }
         }
     }
@@ -661,6 +746,19 @@ impl Router {
 
     fn finish(&mut self, plan: &mut Plan, outcome: FinalOutcome, now: Instant) -> Action {
         if plan.outcome().is_none() {
+            // A stream that broke and was not resumed reports how it broke, whatever ended
+            // the resume (a refused prefill, the deadline, the budget, no capable target).
+            let outcome = match (plan.resume, outcome) {
+                (Some(r), FinalOutcome::Failed(reason)) if reason != FailureReason::Abandoned => {
+                    plan.retry_after = None;
+                    FinalOutcome::Failed(FailureReason::Attempt(r.kind))
+                }
+                _ => outcome,
+            };
+            if plan.resume.is_some() && outcome != FinalOutcome::Failed(FailureReason::Abandoned) {
+                self.telemetry
+                    .stream_resumed(plan.home_route, outcome.is_success());
+            }
             plan.phase = Phase::Done(outcome);
             let latency = now.saturating_since(plan.started);
             self.telemetry.request_finished(

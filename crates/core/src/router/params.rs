@@ -7,6 +7,17 @@ use crate::policy::Policy;
 use crate::rule::RuleParams;
 use crate::target::TargetParams;
 
+/// What a route does with a stream that broke after its first token reached the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ResumeMode {
+    /// The request ends with the stream's error.
+    #[default]
+    None,
+    /// The stream continues on another member with `Capabilities::PREFILL`, which is sent
+    /// the delivered text as an assistant prefill (see `Router::record`).
+    Prefill,
+}
+
 /// What a route does when every one of its targets is open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum PanicMode {
@@ -25,6 +36,8 @@ pub struct RouteParams {
     pub policy: Policy,
     /// Where requests go when no target of this route can take them.
     pub fallback: Option<RouteId>,
+    /// What a stream broken after its first token does.
+    pub resume: ResumeMode,
 }
 
 #[derive(Clone, Debug, PartialEq)]

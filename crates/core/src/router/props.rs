@@ -80,7 +80,7 @@ proptest! {
 
 #[derive(Clone, Debug)]
 enum Op {
-    /// A new request on route `0..4`, streaming or not.
+    /// A new request on route `0..6`, streaming or not.
     Begin(u8, bool),
     /// The driver asks the plan what to do next (and sends, if told to).
     Next(u8),
@@ -98,7 +98,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        2 => (0u8..5, any::<bool>()).prop_map(|(r, s)| Op::Begin(r, s)),
+        2 => (0u8..6, any::<bool>()).prop_map(|(r, s)| Op::Begin(r, s)),
         5 => any::<u8>().prop_map(Op::Next),
         4 => (any::<u8>(), any::<u8>(), kind_strategy(), proptest::option::of(0u16..40))
             .prop_map(|(p, a, k, ra)| Op::Report(p, a, k, ra)),
@@ -133,9 +133,14 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let extra = if hedge { "  hedge_after: 300ms\n" } else { "" };
-        let yaml = BASE.replace("plan:\n", &format!("plan:\n{extra}"));
+        // b and c can continue a broken stream; `resumable` resumes on them.
+        let yaml = BASE
+            .replace("plan:\n", &format!("plan:\n{extra}"))
+            .replace("context_window: 32000 }", "context_window: 32000, capabilities: [streaming, prefill] }")
+            .replace("context_window: 128000 }", "context_window: 128000, capabilities: [streaming, prefill] }")
+            .replace("routes:\n", "routes:\n  - { name: resumable, policy: priority, tiers: [[a], [b, c]], resume: prefill }\n");
         let mut r = Router::new(load_router(&yaml, "t.yaml").unwrap(), Rng::new(seed));
-        let routes = ["chat", "solo", "spread", "primary", "nowhere"];
+        let routes = ["chat", "solo", "spread", "primary", "nowhere", "resumable"];
         let mut reqs: Vec<Driven> = Vec::new();
         let mut now = t(0);
         for op in ops {
@@ -149,8 +154,17 @@ proptest! {
                     let n = reqs.len();
                     let d = &mut reqs[usize::from(p) % n];
                     match r.next(&mut d.plan, now) {
-                        Action::Send { attempt, .. } => {
+                        Action::Send { attempt, target, continuation, hedge, .. } => {
                             prop_assert!(!d.finished, "sent after the plan finished");
+                            if continuation.is_some() {
+                                // Only on a resuming route, to a capable target, never hedged,
+                                // and with nothing else out.
+                                let t = r.params().target(target);
+                                prop_assert!(t.capabilities.contains(crate::request::Capabilities::PREFILL));
+                                prop_assert_eq!(d.plan.route().map(|x| r.params().route(x).name.as_str()), Some("resumable"));
+                                prop_assert!(!hedge && d.outstanding.is_empty());
+                                prop_assert!(d.plan.is_continuation(attempt));
+                            }
                             d.outstanding.push(attempt);
                         }
                         Action::Finish(_) => d.finished = true,
@@ -170,8 +184,14 @@ proptest! {
                                 retry_after: retry_after.map(|s| Duration::from_secs(u64::from(s))),
                             },
                         };
-                        let report = AttemptReport::new(outcome, Duration::from_millis(5));
+                        let report = AttemptReport {
+                            completion_tokens: u32::from(a),
+                            ..AttemptReport::new(outcome, Duration::from_millis(5))
+                        };
                         r.record(&mut d.plan, attempt, report, now);
+                        // A break may cancel attempts still out (a resume): the driver drops them.
+                        let plan = &d.plan;
+                        d.outstanding.retain(|x| plan.is_outstanding(*x));
                     }
                 }
                 Op::FirstToken(p, a) if !reqs.is_empty() => {
@@ -261,5 +281,9 @@ proptest! {
             + tel.unrouted.served + tel.unrouted.failed();
         prop_assert_eq!(counted, reqs.len() as u64, "each request counted once");
         prop_assert_eq!(ended, reqs.len() as u64, "each request has one final outcome");
+        for s in &tel.routes {
+            prop_assert!(s.resumed <= s.served, "a resume is counted only for a served request");
+            prop_assert!(s.resume_failed <= s.failed(), "a failed resume is a failed request");
+        }
     }
 }

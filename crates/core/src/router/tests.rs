@@ -696,6 +696,9 @@ mod props;
 #[path = "exact_tests.rs"]
 mod exact;
 
+#[path = "resume_tests.rs"]
+mod resume;
+
 #[test]
 fn availability_counts_the_configured_kinds() {
     // By hand: 996 successes, 2 server errors, 2 timeouts, 5 rate limits. Rate limits do not

@@ -189,6 +189,12 @@ pub struct RouteStats {
     pub failures: [u64; FAILURE_REASONS],
     /// Attempts made by finished requests (attempts per request = this / finished).
     pub attempts: u64,
+    /// Streams that broke after their first token and completed through a continuation
+    /// (route `resume: prefill`).
+    pub resumed: u64,
+    /// Streams that broke after their first token on a route that resumes, and that no
+    /// continuation completed (abandoned requests are not counted here).
+    pub resume_failed: u64,
     pub latency: LatencyHistogram,
     pub series: Series<RoutePoint>,
 }
@@ -349,6 +355,18 @@ impl Telemetry {
         t.prompt_tokens += u64::from(report.prompt_tokens);
         t.completion_tokens += u64::from(report.completion_tokens);
         t.usage_missing += u64::from(report.usage_missing);
+    }
+
+    pub(crate) fn stream_resumed(&mut self, route: Option<RouteId>, completed: bool) {
+        let r = match route {
+            Some(id) => &mut self.routes[id.index()],
+            None => &mut self.unrouted,
+        };
+        if completed {
+            r.resumed += 1;
+        } else {
+            r.resume_failed += 1;
+        }
     }
 
     pub(crate) fn request_finished(
