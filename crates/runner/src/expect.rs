@@ -94,9 +94,15 @@ pub enum Metric {
     TimeToAlert,
     /// Share of the target's error budget (1 - sla) spent.
     ErrorBudgetSpent,
+    /// Requests whose stream broke after its first token and that a continuation completed
+    /// (a route's `resume: prefill`).
+    Resumed,
+    /// Requests whose stream broke after its first token on a route that resumes, and that
+    /// no continuation completed.
+    ResumeFailed,
 }
 
-const METRICS: [(&str, Metric); 25] = [
+const METRICS: [(&str, Metric); 27] = [
     ("requests", Metric::Requests),
     ("succeeded", Metric::Succeeded),
     ("failed", Metric::Failed),
@@ -122,6 +128,8 @@ const METRICS: [(&str, Metric); 25] = [
     ("alerts", Metric::Alerts),
     ("time_to_alert", Metric::TimeToAlert),
     ("error_budget_spent", Metric::ErrorBudgetSpent),
+    ("resumed", Metric::Resumed),
+    ("resume_failed", Metric::ResumeFailed),
 ];
 
 impl Metric {
@@ -177,7 +185,9 @@ impl Metric {
             | Metric::P99Ttft
             | Metric::AttemptsPerRequest
             | Metric::WastedCost
-            | Metric::BudgetExhausted => (true, Takes::No, false, Takes::No),
+            | Metric::BudgetExhausted
+            | Metric::Resumed
+            | Metric::ResumeFailed => (true, Takes::No, false, Takes::No),
             Metric::Cost => (true, Takes::No, true, Takes::No),
             Metric::Share | Metric::ServedShare => (true, Takes::Must, false, Takes::No),
             Metric::Availability | Metric::ErrorBudgetSpent => {

@@ -101,6 +101,7 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
                 name: p.name.clone(),
                 profile: p.profile.clone(),
                 keys: p.keys.clone(),
+                refuses_prefill: !p.prefill,
             })
             .collect(),
         traffic: s.traffic.clone(),

@@ -295,6 +295,8 @@ async fn run_async(
             stream: d.stream,
             cost: d.cost,
             wasted_cost: 0.0,
+            // The live driver does not resume broken streams yet.
+            resumed: None,
         });
     }
     // Abandoned requests still count: issued = finished + abandoned, each exactly once.
@@ -310,6 +312,7 @@ async fn run_async(
             stream: false,
             cost: 0.0,
             wasted_cost: 0.0,
+            resumed: None,
         });
     }
     let mut fake_counters = std::collections::BTreeMap::new();

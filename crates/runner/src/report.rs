@@ -688,6 +688,8 @@ fn observe(
         Metric::Requests => b.requests as f64,
         Metric::Succeeded => b.succeeded as f64,
         Metric::Failed => b.failed() as f64,
+        Metric::Resumed => b.resumed as f64,
+        Metric::ResumeFailed => b.resume_failed as f64,
         Metric::SuccessRate => {
             nonempty(b.requests, "requests")?;
             b.success_rate()

@@ -25,6 +25,10 @@ pub struct Bucket {
     pub served_by_target: Vec<u64>,
     pub cost: f64,
     pub wasted_cost: f64,
+    /// Streams broken after their first token that a continuation completed.
+    pub resumed: u64,
+    /// Streams broken after their first token on a route that resumes, not completed.
+    pub resume_failed: u64,
 }
 
 impl Bucket {
@@ -58,6 +62,11 @@ impl Bucket {
         }
         self.cost += r.cost;
         self.wasted_cost += r.wasted_cost;
+        match r.resumed {
+            Some(true) => self.resumed += 1,
+            Some(false) => self.resume_failed += 1,
+            None => {}
+        }
     }
 
     pub fn failed(&self) -> u64 {
@@ -206,6 +215,18 @@ pub struct BucketReport {
     pub served_by: BTreeMap<String, u64>,
     /// Attempts, by target.
     pub attempts_by_target: BTreeMap<String, u64>,
+    /// Streams broken after their first token that a continuation on another target
+    /// completed (routes with `resume: prefill`; left out when zero).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resumed: u64,
+    /// Streams broken after their first token on a route that resumes, that no continuation
+    /// completed: they failed with the break's error (left out when zero).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resume_failed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl BucketReport {
@@ -246,6 +267,8 @@ impl BucketReport {
             wasted_cost_usd: round6(b.wasted_cost),
             served_by: by_target(&b.served_by_target),
             attempts_by_target: by_target(&b.attempts_by_target),
+            resumed: b.resumed,
+            resume_failed: b.resume_failed,
         }
     }
 }

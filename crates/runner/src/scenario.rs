@@ -74,6 +74,16 @@ pub struct ScenarioProviderConfig {
     /// re-probed after a 5m cool-off, which doubles, up to 1h, each time the re-probe fails).
     #[serde(default)]
     pub keys: Vec<ScenarioKeyConfig>,
+    /// Whether the provider continues an assistant prefill (default true). `false`: it
+    /// answers a continuation of a broken stream (a route's `resume: prefill`) with a 400, as
+    /// a model that refuses prefill does; the router then tries the next capable target.
+    /// Simulation only for now.
+    #[serde(default = "default_prefill")]
+    pub prefill: bool,
+}
+
+fn default_prefill() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
@@ -200,6 +210,8 @@ pub struct ScenarioProvider {
     pub keys: Vec<switchyard_sim::SimKey>,
     /// A fake already running there (live mode).
     pub url: Option<String>,
+    /// The provider continues an assistant prefill (else it refuses it with a 400).
+    pub prefill: bool,
 }
 
 /// Where live traffic goes.
@@ -425,6 +437,7 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
             profile,
             faults: p.faults.clone(),
             keys,
+            prefill: p.prefill,
         });
     }
     for (i, t) in router.targets.iter().enumerate() {

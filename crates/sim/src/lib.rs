@@ -13,6 +13,13 @@
 //! token commits it (`first_token` cancels the other attempts, whose later events are
 //! ignored), and a caller that gives up (`abandon_after` on its traffic class) abandons its
 //! plan (`abandon`).
+//!
+//! A stream that breaks after its first token on a route with `resume: prefill` goes on as
+//! the core decides: the continuation (`Action::Send` with `continuation`) asks the fallback's
+//! model for the rest of the answer — the length the broken attempt drew, minus the tokens
+//! delivered — with the delivered tokens added to its prompt, as the prefill is. A provider
+//! with `refuses_prefill` answers a continuation with a 400 (`bad_request`), as a vendor's
+//! model without prefill does.
 
 pub mod traffic;
 
@@ -21,7 +28,9 @@ use std::collections::BinaryHeap;
 
 use switchyard_core::credentials::keyring::{KeyRing, RevocationParams};
 use switchyard_core::id::TargetId;
-use switchyard_core::outcome::{AttemptRecord, AttemptReport, ErrorKind, FinalOutcome, Outcome};
+use switchyard_core::outcome::{
+    AttemptRecord, AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome,
+};
 use switchyard_core::overrides::Override;
 use switchyard_core::plan::{Action, AttemptId, MAX_ATTEMPTS, Plan, Timeouts};
 use switchyard_core::rng::Rng;
@@ -38,6 +47,9 @@ pub struct SimProvider {
     pub profile: ProfileParams,
     /// The provider's keys, when the scenario follows credentials (empty: it does not).
     pub keys: Vec<SimKey>,
+    /// The provider refuses an assistant prefill (a continuation) with a 400, like a newer
+    /// Anthropic or Gemini model, or a fake with `prefill: false`.
+    pub refuses_prefill: bool,
 }
 
 /// One key of a provider, as the router is configured to use it and as the provider treats it.
@@ -93,6 +105,9 @@ pub struct Finished<'a> {
     /// Cost of every attempt, and of those that did not serve the reply.
     pub cost: f64,
     pub wasted_cost: f64,
+    /// A stream that broke after its first token on a route that resumes: whether a
+    /// continuation completed it (`None`: no such break, or the caller left).
+    pub resumed: Option<bool>,
 }
 
 /// Gets every finished request.
@@ -138,6 +153,8 @@ struct Pending {
     report: AttemptReport,
     first_token_at: Option<Instant>,
     cost: f64,
+    /// The reply's full length as the model drew it (0 without a reply).
+    planned_tokens: u32,
 }
 
 #[derive(Debug)]
@@ -149,6 +166,9 @@ struct InFlight {
     pending: [Option<Pending>; MAX_ATTEMPTS],
     timer_at: Option<Instant>,
     first_token: Option<Instant>,
+    /// The length of the answer the caller is receiving: what the first attempt to deliver
+    /// tokens drew. A continuation produces the rest of it.
+    answer_tokens: Option<u32>,
     cost: f64,
     wasted: f64,
 }
@@ -272,6 +292,7 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
                     pending: [None; MAX_ATTEMPTS],
                     timer_at: None,
                     first_token: None,
+                    answer_tokens: None,
                     cost: 0.0,
                     wasted: 0.0,
                 });
@@ -341,12 +362,13 @@ impl<O: Observer> Sim<'_, O> {
         match event.kind {
             Kind::FirstToken => {
                 let attempt = AttemptId(event.attempt);
-                if r.pending[usize::from(event.attempt)].is_none() {
+                let Some(pending) = r.pending[usize::from(event.attempt)] else {
                     return; // cancelled before its first token
-                }
+                };
                 let cancelled = self.router.first_token(&mut r.plan, attempt, now);
-                if r.plan.committed() == Some(attempt) && r.first_token.is_none() {
-                    r.first_token = Some(now);
+                if r.plan.committed() == Some(attempt) {
+                    r.first_token = r.first_token.or(Some(now));
+                    r.answer_tokens = r.answer_tokens.or(Some(pending.planned_tokens));
                 }
                 // The core cancelled the others: their events no longer count.
                 for other in cancelled.iter() {
@@ -373,8 +395,17 @@ impl<O: Observer> Sim<'_, O> {
                     r.cost += p.cost;
                     r.wasted += p.cost;
                 }
+                if p.report.delivered_tokens {
+                    r.answer_tokens = r.answer_tokens.or(Some(p.planned_tokens));
+                }
                 self.router
                     .record(&mut r.plan, AttemptId(event.attempt), p.report, now);
+                // A break the core resumes cancels whatever else was out: drop its events.
+                for (i, p) in r.pending.iter_mut().enumerate() {
+                    if !r.plan.is_outstanding(AttemptId(i as u8)) {
+                        *p = None;
+                    }
+                }
             }
             Kind::Timer => {
                 if r.timer_at == Some(now) {
@@ -398,11 +429,16 @@ impl<O: Observer> Sim<'_, O> {
                     attempt,
                     target,
                     timeouts,
+                    continuation,
                     ..
                 } => {
                     let (prompt, max_tokens) = r.plan.traits();
                     let stream = r.stream;
-                    let pending = self.attempt(target, prompt, max_tokens, stream, timeouts);
+                    let rest = continuation.map(|c| Rest {
+                        delivered: c.delivered_tokens,
+                        answer: r.answer_tokens,
+                    });
+                    let pending = self.attempt(target, prompt, max_tokens, stream, timeouts, rest);
                     let generation = self.generations[slot as usize];
                     let Some(r) = self.slots[slot as usize].as_mut() else {
                         return;
@@ -432,7 +468,8 @@ impl<O: Observer> Sim<'_, O> {
     }
 
     /// Asks the provider's model what happens to this attempt, and turns the verdict into
-    /// when it ends and how, under the attempt's timeouts.
+    /// when it ends and how, under the attempt's timeouts. A continuation (`rest`) sends the
+    /// delivered tokens as part of the prompt and gets the rest of the answer.
     fn attempt(
         &mut self,
         target: TargetId,
@@ -440,26 +477,49 @@ impl<O: Observer> Sim<'_, O> {
         max_tokens: u32,
         stream: bool,
         timeouts: Timeouts,
+        rest: Option<Rest>,
     ) -> Pending {
         let now = self.now;
         let p = self.target_provider[target.index()];
         let net = self.params.network_delay;
-        if let Some(refused) = self.credential_check(p, now) {
+        let refused = self.credential_check(p, now).or_else(|| {
+            (rest.is_some() && self.params.providers[p].refuses_prefill)
+                .then_some(ErrorKind::BadRequest)
+        });
+        if let Some(refused) = refused {
             let report = AttemptReport::new(Outcome::error(refused), net);
             return Pending {
                 report,
                 first_token_at: None,
                 cost: 0.0,
+                planned_tokens: 0,
             };
         }
         let t = &self.params.router.targets[target.index()];
+        let (prompt_tokens, max_tokens) = match rest {
+            // The prefill is input; the output left is what the caller has not received.
+            Some(r) => (
+                prompt_tokens.saturating_add(r.delivered),
+                if max_tokens == 0 {
+                    0
+                } else {
+                    max_tokens.saturating_sub(r.delivered).max(1)
+                },
+            ),
+            None => (prompt_tokens, max_tokens),
+        };
         let request = FakeRequest {
             model: &t.model,
             prompt_tokens,
             max_tokens,
             stream,
         };
-        let answer = self.models[p].respond(&request, now, &mut self.provider_rngs[p]);
+        let mut answer = self.models[p].respond(&request, now, &mut self.provider_rngs[p]);
+        if let (Some(r), Verdict::Reply(reply)) = (rest, &mut answer.verdict)
+            && let Some(answer_tokens) = r.answer
+        {
+            reply.output_tokens = answer_tokens.saturating_sub(r.delivered).max(1);
+        }
         // Gemini's finish reason comes in its last chunk: without it, its stream is cut.
         let finish_ends_stream =
             self.params.providers[p].profile.dialect != switchyard_core::dialect::Dialect::Gemini;
@@ -522,6 +582,11 @@ impl<O: Observer> Sim<'_, O> {
             latency: Duration::ZERO,
             hedge: false,
         };
+        let resumed = r
+            .plan
+            .continuation()
+            .filter(|_| outcome != FinalOutcome::Failed(FailureReason::Abandoned))
+            .map(|_| outcome.is_success());
         let mut attempts = [blank; MAX_ATTEMPTS];
         let mut n = 0;
         for (slot, a) in attempts.iter_mut().zip(r.plan.history()) {
@@ -539,10 +604,20 @@ impl<O: Observer> Sim<'_, O> {
             stream: r.stream,
             cost: r.cost,
             wasted_cost: r.wasted,
+            resumed,
         });
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free.push(slot);
     }
+}
+
+/// What a continuation asks its model for.
+#[derive(Clone, Copy, Debug)]
+struct Rest {
+    /// Tokens the caller already received (sent back as the prefill).
+    delivered: u32,
+    /// The whole answer's length, as the broken attempt drew it.
+    answer: Option<u32>,
 }
 
 /// How an attempt ends, from the fake's verdict, under the attempt's timeouts (the same rules
@@ -560,6 +635,7 @@ fn outcome(
         report: AttemptReport::new(Outcome::Error { kind, retry_after }, after),
         first_token_at: None,
         cost: 0.0,
+        planned_tokens: 0,
     };
     let reply = match verdict {
         Verdict::Error {
@@ -590,6 +666,7 @@ fn outcome(
             },
             first_token_at: at(total),
             cost: 0.0,
+            planned_tokens: reply.output_tokens,
         };
     }
     if first > bound {
@@ -625,6 +702,7 @@ fn outcome(
             },
             first_token_at: at(first),
             cost: 0.0,
+            planned_tokens: reply.output_tokens,
         }
     };
     let out = reply.output_tokens;
@@ -689,6 +767,7 @@ fn outcome(
         },
         first_token_at: at(first),
         cost: 0.0,
+        planned_tokens: out,
     }
 }
 

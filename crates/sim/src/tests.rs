@@ -35,11 +35,13 @@ fn params(routes: &str, faults_a: &str, rate: f64, secs: u64) -> SimParams {
                 name: "pa".into(),
                 profile: profile("pa", faults_a),
                 keys: Vec::new(),
+                refuses_prefill: false,
             },
             SimProvider {
                 name: "pb".into(),
                 profile: profile("pb", ""),
                 keys: Vec::new(),
+                refuses_prefill: false,
             },
         ],
         traffic: TrafficParams {
@@ -511,3 +513,6 @@ mod stream_timeouts {
         );
     }
 }
+
+#[path = "resume_tests.rs"]
+mod resume;
