@@ -164,9 +164,12 @@ pub struct AttemptReport {
     /// From send to the first token, when one arrived.
     pub first_token: Option<Duration>,
     pub prompt_tokens: u32,
+    /// For a stream that broke, the tokens the caller received: a continuation (a route's
+    /// `resume: prefill`) is told their sum as `Continuation::delivered_tokens`.
     pub completion_tokens: u32,
     /// For streaming requests: whether any token already reached the caller. A stream that
-    /// broke after that cannot fail over: the caller has seen part of an answer.
+    /// broke after that cannot fail over: the caller has seen part of an answer. Only a
+    /// route with `resume: prefill` continues it, on a target that accepts a prefill.
     pub delivered_tokens: bool,
     /// The reply carried no usage: the token counts are the driver's estimates.
     pub usage_missing: bool,

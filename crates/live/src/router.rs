@@ -195,6 +195,9 @@ impl ChatStream {
         };
         let router = self.guard.router.clone();
         let now = router.now();
+        // This driver does not send continuations yet: a break ends the stream, as before,
+        // whatever the route's `resume`.
+        self.guard.plan.forbid_resume();
         router
             .core()
             .record(&mut self.guard.plan, self.attempt, report, now);

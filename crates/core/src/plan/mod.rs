@@ -16,7 +16,8 @@
 //! 5. else finish with the last attempt's error.
 //!
 //! Retries and hedges withdraw from the retry budget; first attempts deposit into it. A
-//! streaming request fails over only until its first token reached the caller. With hedging,
+//! streaming request fails over only until its first token reached the caller (after that,
+//! only a route with `resume: prefill` goes on, with a continuation). With hedging,
 //! a second attempt goes to another target when the first has not produced a first token
 //! after `hedge_after`; the first reply wins and the driver cancels the other.
 //!
