@@ -146,6 +146,18 @@ fn tool_results_are_split_out_of_the_user_message_in_order() {
     assert_eq!(r.tool_choice, Some(ToolChoice::Required));
     assert_eq!(r.parallel_tool_calls, Some(false));
     assert!(r.needs.contains(Capabilities::TOOLS));
+    // Text before a result stays before it, in a user message of its own.
+    let v = with(
+        "messages",
+        json!([{"role": "user", "content": [
+            {"type": "text", "text": "First"},
+            {"type": "tool_result", "tool_use_id": "t"},
+        ]}]),
+    );
+    let r = parse(&body(&v)).unwrap();
+    let roles: Vec<Role> = r.messages.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User, Role::Tool]);
+    assert_eq!(r.messages[0].text_content(), "First");
 }
 
 #[test]
