@@ -252,6 +252,17 @@ async fn keys_come_as_x_api_key_or_bearer() {
         error_of(status, &body, "authentication_error");
         assert!(headers.contains_key("request-id"));
     }
+    // Both sent: `x-api-key` wins.
+    for (api_key, bearer, status) in [("key", "wrong", 200), ("wrong", "key", 401)] {
+        let req = Request::post("/v1/messages")
+            .header("content-type", "application/json")
+            .header("x-api-key", api_key)
+            .header("authorization", format!("Bearer {bearer}"))
+            .body(Body::from(ask("chat").to_string()))
+            .unwrap();
+        let resp = app(r.gw.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "x-api-key {api_key}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
