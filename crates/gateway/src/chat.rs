@@ -47,11 +47,11 @@ fn describe_bad_body(body: &[u8]) -> ApiError {
 /// Every attempt, in order (see [`attempt_log`]).
 pub(crate) const ATTEMPT_LOG: HeaderName = HeaderName::from_static("x-switchyard-attempt-log");
 /// The target that served the request.
-const TARGET: HeaderName = HeaderName::from_static("x-switchyard-target");
+pub(crate) const TARGET: HeaderName = HeaderName::from_static("x-switchyard-target");
 /// How many attempts the request took.
-const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 
-fn header(r: &mut Response, name: HeaderName, value: &str) {
+pub(crate) fn header(r: &mut Response, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         r.headers_mut().insert(name, v);
     }

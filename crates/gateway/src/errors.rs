@@ -169,6 +169,27 @@ impl ApiError {
     }
 }
 
+/// An [`ApiError`] taken apart, for an endpoint that renders errors in another dialect
+/// (`POST /v1/messages`): the status decided here, the message, Retry-After and attempt log.
+#[derive(Debug)]
+pub(crate) struct ErrorParts {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) attempt_log: Option<String>,
+}
+
+impl From<ApiError> for ErrorParts {
+    fn from(e: ApiError) -> Self {
+        ErrorParts {
+            status: e.status,
+            message: e.body.error.message,
+            retry_after: e.retry_after,
+            attempt_log: e.attempt_log,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, axum::Json(*self.body)).into_response();

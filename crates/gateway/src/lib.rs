@@ -20,6 +20,7 @@
 mod admin;
 mod chat;
 mod errors;
+mod messages;
 mod probe;
 mod shed;
 
@@ -323,6 +324,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.max_body;
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::completions))
+        .route(messages::PATH, post(messages::create))
         .route("/v1/models", get(chat::models))
         .route("/v1/models/{model}", get(chat::model))
         .route_layer(axum::middleware::from_fn_with_state(

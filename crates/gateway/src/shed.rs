@@ -59,7 +59,11 @@ pub(crate) async fn middleware(
     next: Next,
 ) -> Response {
     let Some(permit) = gw.in_flight.try_admit() else {
-        return ApiError::overloaded(gw.in_flight.size).into_response();
+        let e = ApiError::overloaded(gw.in_flight.size);
+        if request.uri().path() == crate::messages::PATH {
+            return crate::messages::refusal(&gw, e);
+        }
+        return e.into_response();
     };
     let response = next.run(request).await;
     response.map(|body| {

@@ -1,0 +1,87 @@
+//! Errors in Anthropic's format: `{"type":"error","error":{"type","message"},"request_id"}`.
+//!
+//! The status is decided once, for both endpoints, by [`ApiError`] (`from_route` for route
+//! failures, the constructors for the gateway's own refusals); this module only names the
+//! Anthropic error type that goes with it.
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::inbound::Refused;
+use super::render::error_body;
+use crate::errors::{ApiError, ErrorParts};
+
+/// Anthropic's request id header (`req_…`), on every reply and error of this endpoint.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+
+/// Anthropic's error type for a status.
+pub(crate) fn kind_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        408 | 504 => "timeout_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
+/// An error reply for the Anthropic endpoint.
+#[derive(Debug)]
+pub(crate) struct MessagesError {
+    parts: ErrorParts,
+    request_id: String,
+}
+
+impl MessagesError {
+    pub(crate) fn new(e: ApiError, request_id: &str) -> Self {
+        MessagesError {
+            parts: e.into(),
+            request_id: request_id.to_owned(),
+        }
+    }
+
+    /// A reply from upstream that cannot be put in Anthropic's format: 502 `api_error`.
+    pub(crate) fn upstream(message: String, request_id: &str) -> Self {
+        MessagesError {
+            parts: ErrorParts {
+                status: StatusCode::BAD_GATEWAY,
+                message,
+                retry_after: None,
+                attempt_log: None,
+            },
+            request_id: request_id.to_owned(),
+        }
+    }
+
+    pub(crate) fn refused(r: &Refused, request_id: &str) -> Self {
+        Self::new(ApiError::bad_request(&r.to_string(), None), request_id)
+    }
+}
+
+impl IntoResponse for MessagesError {
+    fn into_response(self) -> Response {
+        let status = self.parts.status;
+        let mut body = error_body(kind_for(status), &self.parts.message);
+        body["request_id"] = self.request_id.clone().into();
+        let mut r = (status, axum::Json(body)).into_response();
+        let headers = r.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            headers.insert(REQUEST_ID, v);
+        }
+        if let Some(after) = self.parts.retry_after
+            && let Ok(v) = HeaderValue::from_str(&(after.as_secs_f64().ceil() as u64).to_string())
+        {
+            headers.insert("retry-after", v);
+        }
+        if let Some(log) = self.parts.attempt_log
+            && let Ok(v) = HeaderValue::from_str(&log)
+        {
+            headers.insert(crate::chat::ATTEMPT_LOG, v);
+        }
+        r
+    }
+}

@@ -1,0 +1,213 @@
+//! `POST /v1/messages`: the Anthropic Messages API in front of the same routes as
+//! `/v1/chat/completions`, any target dialect behind it, so Anthropic SDK users get the same
+//! routing and failover.
+//!
+//! - The client's key comes as `x-api-key` or as `Authorization: Bearer` (current Anthropic
+//!   SDKs send either; `x-api-key` wins when both are sent), checked like the OpenAI
+//!   endpoint's; the body is read within the same limits.
+//! - `model` names a route, as on the OpenAI endpoint. The body becomes the normalized
+//!   request in [`inbound`], which refuses what it cannot represent with a 400 naming the
+//!   field.
+//! - Replies, streams and errors are in Anthropic's format ([`render`], [`error`]); every
+//!   reply and error carries a `request-id` header (`req_…`), and replies the
+//!   `x-switchyard-*` headers of the OpenAI endpoint.
+//! - A stream that breaks after it began ends with an in-band `error` event, never with a
+//!   `message_stop`: the SDKs raise on it rather than return a truncated message.
+
+mod error;
+mod inbound;
+mod render;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use switchyard_core::attempt_log;
+use switchyard_live::{ChatStream, LiveRouter};
+
+use crate::Gateway;
+use crate::chat::{ATTEMPT_LOG, ATTEMPTS, TARGET, header, read_body};
+use crate::errors::{ApiError, ErrorParts};
+use error::MessagesError;
+
+/// Where this endpoint is served.
+pub(crate) const PATH: &str = "/v1/messages";
+
+/// An error of the gateway's own, outside this module's handler (a request shed at
+/// `gateway.max_in_flight`), in this endpoint's format.
+pub(crate) fn refusal(gw: &Gateway, e: ApiError) -> Response {
+    let request_id = format!("req_{:016x}", gw.start.elapsed().as_nanos());
+    MessagesError::new(e, &request_id).into_response()
+}
+
+/// The client's key: `x-api-key`, else an `Authorization: Bearer` token.
+fn client_key(headers: &HeaderMap) -> Option<&str> {
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    api_key.or_else(|| {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+    })
+}
+
+pub(crate) async fn create(
+    State(gw): State<Arc<Gateway>>,
+    request: axum::extract::Request,
+) -> Response {
+    let stamp = gw.start.elapsed().as_nanos();
+    let request_id = format!("req_{stamp:016x}");
+    let fail = |e: ApiError| MessagesError::new(e, &request_id).into_response();
+    let (parts, body) = request.into_parts();
+    if let Err(e) = gw.authenticate(client_key(&parts.headers)) {
+        return fail(e);
+    }
+    // The body after the key: a stranger's request is refused before it is read.
+    let body = match read_body(&gw, body).await {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let normalized = match inbound::parse(&body) {
+        Ok(r) => r,
+        Err(refused) => return MessagesError::refused(&refused, &request_id).into_response(),
+    };
+    let route = normalized.route.clone();
+    let estimate = normalized.estimated_prompt_tokens;
+    let id = format!("msg_{stamp:016x}");
+    let router = gw.router();
+    let mut r = if normalized.stream {
+        let stream = match router.chat_stream(normalized).await {
+            Ok(s) => s,
+            Err(e) => return fail(ApiError::from_route(&e, &route)),
+        };
+        streamed(&router, stream, id, route, estimate)
+    } else {
+        let reply = match router.chat(normalized).await {
+            Ok(reply) => reply,
+            Err(e) => return fail(ApiError::from_route(&e, &route)),
+        };
+        let (name, model) = router.target_names(reply.served_by);
+        let body = match render::message(&id, model, &reply) {
+            Ok(body) => body,
+            Err(render::Unrenderable(message)) => {
+                return MessagesError::upstream(message, &request_id).into_response();
+            }
+        };
+        let mut r = match serde_json::to_vec(&body) {
+            Ok(bytes) => Response::new(Body::from(bytes)),
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        };
+        header(&mut r, CONTENT_TYPE, "application/json");
+        header(&mut r, TARGET, name);
+        header(&mut r, ATTEMPTS, &reply.attempts.len().to_string());
+        let log = attempt_log::format(reply.attempts.iter().map(|a| {
+            (
+                router.target_names(a.target).0,
+                a.outcome.label(),
+                a.latency,
+            )
+        }));
+        header(&mut r, ATTEMPT_LOG, &log);
+        r
+    };
+    header(&mut r, error::REQUEST_ID, &request_id);
+    r
+}
+
+/// The SSE response for a stream the router committed to.
+fn streamed(
+    router: &LiveRouter,
+    stream: ChatStream,
+    id: String,
+    route: String,
+    estimate: u32,
+) -> Response {
+    let (target, attempts) = (stream.target.clone(), stream.attempts.len());
+    // The committed attempt is the stream being answered: still flowing, first token so far.
+    let log = attempt_log::format(stream.attempts.iter().enumerate().map(|(i, a)| {
+        let name = router.target_names(a.target).0;
+        if i == stream.committed {
+            (name, attempt_log::STREAMING, stream.first_token)
+        } else {
+            (name, a.outcome.label(), a.latency)
+        }
+    }));
+    let mut r = Response::new(sse_body(stream, id, route, estimate));
+    header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    header(&mut r, CACHE_CONTROL, "no-cache");
+    header(&mut r, TARGET, &target);
+    header(&mut r, ATTEMPTS, &attempts.to_string());
+    header(&mut r, ATTEMPT_LOG, &log);
+    r
+}
+
+fn frame((name, data): render::Event) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// The SSE body, pulled straight from the router's stream (no task in between, as on the
+/// OpenAI endpoint): a client that leaves drops the body, which drops the `ChatStream`,
+/// which abandons the request.
+fn sse_body(stream: ChatStream, id: String, route: String, estimate: u32) -> Body {
+    struct State {
+        stream: ChatStream,
+        render: render::Stream,
+        route: String,
+        estimate: u32,
+        queued: VecDeque<Bytes>,
+        started: bool,
+    }
+    let render = render::Stream::new(id, stream.model.clone());
+    let state = State {
+        stream,
+        render,
+        route,
+        estimate,
+        queued: VecDeque::new(),
+        started: false,
+    };
+    Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(frame) = st.queued.pop_front() {
+                return Some((Ok::<_, std::io::Error>(frame), st));
+            }
+            if st.render.ended() {
+                return None;
+            }
+            if !st.started {
+                st.started = true;
+                return Some((Ok(frame(st.render.start(st.estimate))), st));
+            }
+            let mut out = Vec::new();
+            match st.stream.next().await {
+                Some(Ok(event)) => {
+                    if let Err(render::Unrenderable(message)) = st.render.next(event, &mut out) {
+                        out.push(st.render.error("api_error", &message));
+                    }
+                }
+                Some(Err(e)) => {
+                    let parts = ErrorParts::from(ApiError::from_route(&e, &st.route));
+                    out.push(
+                        st.render
+                            .error(error::kind_for(parts.status), &parts.message),
+                    );
+                }
+                None => out.push(
+                    st.render
+                        .error("api_error", "The upstream stream ended without its end."),
+                ),
+            }
+            st.queued.extend(out.into_iter().map(frame));
+        }
+    }))
+}
