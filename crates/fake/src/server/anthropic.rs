@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
-use switchyard_core::dialect::anthropic::{ErrorBody, stop_label};
+use switchyard_core::dialect::anthropic::stop_label;
 
 use super::Shared;
 use super::content::{Call, Content};
@@ -16,12 +16,15 @@ use super::request::{self, Asked};
 use super::respond::{self, Stamp, StreamShape};
 use crate::model::Reply;
 
+/// An error in Anthropic's format (with its `request_id`), counted.
 fn reject(shared: &Shared, status: u16, kind: &str, message: &str) -> Response {
     shared.count_status(status);
-    respond::json(
-        status,
-        &serde_json::to_value(ErrorBody::new(kind, message)).unwrap_or(Value::Null),
-    )
+    let body = json!({
+        "type": "error",
+        "error": { "type": kind, "message": message },
+        "request_id": format!("req_{:024x}", shared.next_id()),
+    });
+    respond::json(status, &body)
 }
 
 pub(super) async fn messages(

@@ -365,3 +365,9 @@ impl std::error::Error for ResetError {}
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod refusal_tests;
+
+#[cfg(test)]
+mod content_tests;

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
-use switchyard_core::dialect::openai::{DONE, ErrorBody, ModelEntry, ModelList};
+use switchyard_core::dialect::openai::{DONE, ModelEntry, ModelList};
 use switchyard_core::dialect::{Dialect, SseEvent};
 use switchyard_core::request::FinishReason;
 
@@ -26,8 +26,10 @@ pub(super) fn reject(
     code: Option<&str>,
 ) -> Response {
     shared.count_status(status);
-    let body = ErrorBody::new(message, "invalid_request_error", param, code);
-    respond::json(status, &serde_json::to_value(body).unwrap_or(Value::Null))
+    let body = json!({ "error": {
+        "message": message, "type": "invalid_request_error", "param": param, "code": code,
+    } });
+    respond::json(status, &body)
 }
 
 /// A refusal in OpenAI's format.
