@@ -810,3 +810,49 @@ async fn a_cut_stream_breaks_a_tool_call() {
         );
     }
 }
+
+/// Structured replies are whole whatever `max_tokens`, and count a token per 4 characters
+/// (plus one per call for its name).
+#[tokio::test(start_paused = true)]
+async fn structured_replies_are_whole_and_counted_in_pieces() {
+    let app = app(Dialect::Openai, "");
+    let req = ask(Dialect::Openai, false, |v| {
+        v["max_tokens"] = json!(2);
+        v["response_format"] = json!({ "type": "json_schema", "json_schema": { "name": "w", "schema": weather_schema() } });
+    })
+    .await;
+    let body: Value = serde_json::from_str(&send(&app, req).await.unwrap().body.unwrap()).unwrap();
+    let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+    schema::check(&weather_schema(), &serde_json::from_str(text).unwrap()).unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        body["usage"]["completion_tokens"],
+        text.chars().count().div_ceil(4)
+    );
+
+    let req = ask(Dialect::Openai, false, |v| {
+        v["max_tokens"] = json!(2);
+        with_tools(Dialect::Openai, v, "get_time");
+    })
+    .await;
+    let body: Value = serde_json::from_str(&send(&app, req).await.unwrap().body.unwrap()).unwrap();
+    let args = body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        body["usage"]["completion_tokens"],
+        args.chars().count().div_ceil(4) + 1
+    );
+    let counters = send(
+        &app,
+        Request::get("/_fake/counters").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let counters: Value = serde_json::from_str(&counters.body.unwrap()).unwrap();
+    assert_eq!(
+        counters["completion_tokens"],
+        text.chars().count().div_ceil(4) + args.chars().count().div_ceil(4) + 1,
+        "the counters count what was sent"
+    );
+}
