@@ -2,7 +2,9 @@
 
 Starts `switchyard fake serve` with the openai and anthropic test profiles, then drives each
 fake with its vendor's SDK: plain and streamed replies must parse with the right text and
-usage, and every injected error must raise the SDK's own exception for it. Faults are
+usage, tool calls must round-trip (call, result, answer) with arguments valid against the
+tool's schema, and every injected error or refused request must raise the SDK's own exception
+for it. Faults are
 injected per test through the fakes' /_fake/ control API.
 
 Usage: python fidelity.py PATH_TO_SWITCHYARD_BINARY
@@ -16,9 +18,21 @@ import unittest
 import urllib.request
 
 import anthropic
+import jsonschema
 import openai
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+WEATHER = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "minLength": 2},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 5},
+    },
+    "required": ["city", "unit", "days"],
+    "additionalProperties": False,
+}
 BINARY = None
 SERVERS = {}
 PROC = None
@@ -87,6 +101,39 @@ class OpenAI(unittest.TestCase):
         self.assertEqual(len(text.split(" ")), 12)
         self.assertEqual(finish, "stop")
         self.assertEqual(usage.completion_tokens, 12)
+
+    def tools(self):
+        return [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}]
+
+    def test_tool_call_round_trip(self):
+        messages = [{"role": "user", "content": "What is the weather? Use get_weather."}]
+        r = self.client.chat.completions.create(model="gpt-4o", messages=messages, tools=self.tools(), tool_choice="required")
+        self.assertEqual(r.choices[0].finish_reason, "tool_calls")
+        call = r.choices[0].message.tool_calls[0]
+        self.assertEqual(call.function.name, "get_weather")
+        jsonschema.validate(json.loads(call.function.arguments), WEATHER)
+        messages += [r.choices[0].message.model_dump(exclude_none=True),
+                     {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+        answer = self.client.chat.completions.create(model="gpt-4o", messages=messages, tools=self.tools())
+        self.assertEqual(answer.choices[0].finish_reason, "stop")
+        self.assertEqual(len(answer.choices[0].message.content.split(" ")), 12)
+        # A tool result without its call is the vendor's 400.
+        with self.assertRaises(openai.BadRequestError) as ctx:
+            self.client.chat.completions.create(model="gpt-4o", messages=messages[:1] + messages[2:], tools=self.tools())
+        self.assertEqual(ctx.exception.param, "messages.[1].role")
+
+    def test_streamed_tool_call(self):
+        stream = self.client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "weather?"}],
+                                                     tools=self.tools(), tool_choice="required", stream=True)
+        name, arguments, finish = None, "", None
+        for chunk in stream:
+            for choice in chunk.choices:
+                finish = choice.finish_reason or finish
+                for tc in choice.delta.tool_calls or []:
+                    name = tc.function.name or name
+                    arguments += tc.function.arguments or ""
+        self.assertEqual((name, finish), ("get_weather", "tool_calls"))
+        jsonschema.validate(json.loads(arguments), WEATHER)
 
     def test_models(self):
         self.assertIn("gpt-4o", [m.id for m in self.client.models.list()])
@@ -167,6 +214,46 @@ class Anthropic(unittest.TestCase):
         self.assertEqual(names[:2], ["message_start", "content_block_start"])
         self.assertEqual(names.count("content_block_delta"), 12)
         self.assertEqual(names[-3:], ["content_block_stop", "message_delta", "message_stop"])
+
+    def test_tool_use_round_trip(self):
+        tools = [{"name": "get_weather", "input_schema": WEATHER}]
+        messages = [{"role": "user", "content": "What is the weather?"}]
+        m = self.client.messages.create(model="claude-sonnet-4", max_tokens=50, messages=messages, tools=tools, tool_choice={"type": "any"})
+        self.assertEqual(m.stop_reason, "tool_use")
+        use = m.content[0]
+        self.assertEqual((use.type, use.name), ("tool_use", "get_weather"))
+        jsonschema.validate(use.input, WEATHER)
+        messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in m.content]},
+                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny"}]}]
+        answer = self.client.messages.create(model="claude-sonnet-4", max_tokens=50, messages=messages, tools=tools)
+        self.assertEqual(answer.stop_reason, "end_turn")
+        self.assertEqual(len(answer.content[0].text.split(" ")), 12)
+        # A tool_use without its result is the vendor's 400.
+        with self.assertRaises(anthropic.BadRequestError) as ctx:
+            self.client.messages.create(model="claude-sonnet-4", max_tokens=50, tools=tools,
+                                        messages=messages[:2] + [{"role": "user", "content": "and?"}])
+        self.assertIn("`tool_use` ids were found without `tool_result` blocks", ctx.exception.message)
+
+    def test_streamed_tool_use(self):
+        tools = [{"name": "get_weather", "input_schema": WEATHER}]
+        with self.client.messages.stream(model="claude-sonnet-4", max_tokens=50, tools=tools, tool_choice={"type": "any"},
+                                         messages=[{"role": "user", "content": "weather?"}]) as stream:
+            final = stream.get_final_message()
+        self.assertEqual(final.stop_reason, "tool_use")
+        jsonschema.validate(final.content[0].input, WEATHER)
+
+    def test_prefill_is_continued(self):
+        m = self.client.messages.create(model="claude-sonnet-4", max_tokens=50,
+                                        messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Well"}])
+        self.assertTrue(m.content[0].text.startswith(" "), m.content[0].text)
+        control("sdk-anthropic", "POST", "/_fake/options", {"prefill": False})
+        try:
+            with self.assertRaises(anthropic.BadRequestError) as ctx:
+                self.client.messages.create(model="claude-sonnet-4", max_tokens=50,
+                                            messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Well"}])
+            self.assertIn("does not support assistant message prefill", ctx.exception.message)
+        finally:
+            control("sdk-anthropic", "POST", "/_fake/options", {"prefill": True})
 
     def test_rate_limited_with_retry_after(self):
         inject("sdk-anthropic", {"kind": "http", "status": 429, "retry_after": "7s"})

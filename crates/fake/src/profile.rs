@@ -53,6 +53,20 @@ pub struct ProfileConfig {
     /// Faults active from the start of every run (scenarios add their own).
     #[serde(default)]
     pub faults: Vec<FaultConfig>,
+    /// Whether a conversation ending with an assistant turn (Anthropic) or a model turn
+    /// (Gemini) is continued, as older models do; `false` refuses it with the vendor's 400,
+    /// as the newest models do. Default true. (OpenAI and Azure read a trailing assistant
+    /// message as a past turn either way.)
+    #[serde(default = "yes")]
+    pub prefill: bool,
+    /// Whether image parts are taken (each costs a fixed 258 prompt tokens); `false` refuses
+    /// them with the vendor's 400, as a text-only model does. Default true.
+    #[serde(default = "yes")]
+    pub vision: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -117,6 +131,10 @@ pub struct ProfileParams {
     pub requests_per_minute: Option<u64>,
     pub tokens_per_minute: Option<u64>,
     pub faults: Vec<FaultConfig>,
+    /// See [`ProfileConfig::prefill`].
+    pub prefill: bool,
+    /// See [`ProfileConfig::vision`].
+    pub vision: bool,
 }
 
 impl ProfileParams {
@@ -248,6 +266,8 @@ impl TryFrom<&ProfileConfig> for ProfileParams {
             requests_per_minute: c.limits.requests_per_minute,
             tokens_per_minute: c.limits.tokens_per_minute,
             faults: c.faults.clone(),
+            prefill: c.prefill,
+            vision: c.vision,
         })
     }
 }

@@ -7,24 +7,24 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
-use serde_json::Value;
-use switchyard_core::dialect::SseEvent;
-use switchyard_core::dialect::anthropic::{
-    ContentBlock, ErrorBody, MessageDeltaBody, MessageResponse, MessageUsage, MessagesRequest,
-    StreamEvent, stop_label,
-};
-use switchyard_core::request::Usage;
+use serde_json::{Value, json};
+use switchyard_core::dialect::anthropic::stop_label;
 
 use super::Shared;
-use super::respond::{self, Parsed, Stamp, StreamShape};
+use super::content::{Call, Content};
+use super::request::{self, Asked};
+use super::respond::{self, Stamp, StreamShape};
 use crate::model::Reply;
 
+/// An error in Anthropic's format (with its `request_id`), counted.
 fn reject(shared: &Shared, status: u16, kind: &str, message: &str) -> Response {
     shared.count_status(status);
-    respond::json(
-        status,
-        &serde_json::to_value(ErrorBody::new(kind, message)).unwrap_or(Value::Null),
-    )
+    let body = json!({
+        "type": "error",
+        "error": { "type": kind, "message": message },
+        "request_id": format!("req_{:024x}", shared.next_id()),
+    });
+    respond::json(status, &body)
 }
 
 pub(super) async fn messages(
@@ -66,136 +66,150 @@ pub(super) async fn messages(
             "There was an issue with your request body: not valid JSON",
         );
     };
-    for field in ["model", "max_tokens", "messages"] {
-        if value.get(field).is_none() {
-            return reject(
-                &shared,
-                400,
-                "invalid_request_error",
-                &format!("{field}: Field required"),
-            );
-        }
-    }
-    let request: MessagesRequest = match serde_json::from_value(value) {
-        Ok(r) => r,
-        Err(e) => {
-            return reject(
-                &shared,
-                400,
-                "invalid_request_error",
-                &format!("There was an issue with your request body: {e}"),
-            );
-        }
+    let asked = match request::anthropic::read(&value, shared.options()) {
+        Ok(a) => a,
+        Err(r) => return reject(&shared, r.status, "invalid_request_error", &r.message),
     };
-    // Only the last message, if the assistant's, may be empty (a prefill to continue).
-    let last = request.messages.len().saturating_sub(1);
-    if let Some(i) = request.messages.iter().enumerate().position(|(i, m)| {
-        let empty = match &m.content {
-            Value::String(s) => s.is_empty(),
-            Value::Array(blocks) => blocks.is_empty(),
-            _ => false,
-        };
-        empty && !(i == last && m.role == "assistant")
-    }) {
-        return reject(
-            &shared,
-            400,
-            "invalid_request_error",
-            &format!(
-                "messages.{i}: all messages must have non-empty content except for the optional final assistant message"
-            ),
-        );
-    }
-    if shared.profile.model(&request.model).is_none() {
+    if shared.profile.model(&asked.model).is_none() {
         return reject(
             &shared,
             404,
             "not_found_error",
-            &format!("model: {}", request.model),
+            &format!("model: {}", asked.model),
         );
     }
-    let normalized = request.to_normalized();
-    let parsed = Parsed {
-        model: request.model,
-        prompt_tokens: normalized.estimated_prompt_tokens,
-        max_tokens: normalized.max_tokens_or_zero(),
-        stream: normalized.stream,
-        include_usage: false,
-    };
-    respond::answer(&shared, parsed).await
+    respond::answer(&shared, asked).await
 }
 
 fn id(stamp: Stamp) -> String {
     format!("msg_{:024x}", stamp.id)
 }
 
-fn usage(reply: &Reply) -> Usage {
-    Usage {
-        prompt_tokens: reply.prompt_tokens,
-        completion_tokens: reply.output_tokens,
-        cached_prompt_tokens: 0,
+fn tool_id(stamp: Stamp, k: usize) -> String {
+    format!("toolu_{:016x}{k:08x}", stamp.id)
+}
+
+/// The message with `content` blocks and the stop reason (`null` at a stream's start).
+fn message(
+    reply: &Reply,
+    asked: &Asked,
+    stamp: Stamp,
+    content: Value,
+    stop: Value,
+    output_tokens: u32,
+) -> Value {
+    json!({
+        "id": id(stamp), "type": "message", "role": "assistant", "model": asked.model,
+        "content": content, "stop_reason": stop, "stop_sequence": null,
+        "usage": { "input_tokens": reply.prompt_tokens, "output_tokens": output_tokens },
+    })
+}
+
+/// A whole reply.
+pub(super) fn reply(reply: &Reply, asked: &Asked, stamp: Stamp, content: &Content) -> Value {
+    let blocks = match content {
+        Content::Text { text, .. } => json!([{ "type": "text", "text": text }]),
+        Content::Calls(calls) => Value::Array(
+            calls
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    json!({ "type": "tool_use", "id": tool_id(stamp, k), "name": c.name, "input": c.arguments })
+                })
+                .collect(),
+        ),
+    };
+    message(
+        reply,
+        asked,
+        stamp,
+        blocks,
+        json!(stop_label(reply.finish)),
+        reply.output_tokens,
+    )
+}
+
+fn event(name: &str, data: &Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+fn block_stop(index: usize) -> String {
+    event(
+        "content_block_stop",
+        &json!({ "type": "content_block_stop", "index": index }),
+    )
+}
+
+/// A call's events: its block's start, its `input_json_delta` pieces, the last one carrying
+/// the block's stop.
+fn call_events(stamp: Stamp, k: usize, call: &Call) -> Vec<String> {
+    let mut out = Vec::with_capacity(call.pieces.len() + 1);
+    out.push(event(
+        "content_block_start",
+        &json!({ "type": "content_block_start", "index": k,
+                 "content_block": { "type": "tool_use", "id": tool_id(stamp, k), "name": call.name, "input": {} } }),
+    ));
+    for piece in &call.pieces {
+        out.push(event(
+            "content_block_delta",
+            &json!({ "type": "content_block_delta", "index": k,
+                     "delta": { "type": "input_json_delta", "partial_json": piece } }),
+        ));
     }
-}
-
-pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> String {
-    let body = MessageResponse::new(id(stamp), &parsed.model, text, reply.finish, usage(reply));
-    serde_json::to_string(&body).unwrap_or_default()
-}
-
-fn event(e: &StreamEvent) -> String {
-    SseEvent {
-        event: Some(e.name()),
-        data: serde_json::to_string(e).unwrap_or_default(),
+    if let Some(last) = out.last_mut() {
+        last.push_str(&block_stop(k));
     }
-    .to_wire()
+    out
 }
 
-pub(super) fn stream_shape(reply: &Reply, parsed: &Parsed, stamp: Stamp) -> StreamShape {
-    let mut start = MessageResponse::new(
-        id(stamp),
-        &parsed.model,
-        String::new(),
-        reply.finish,
-        Usage {
-            prompt_tokens: reply.prompt_tokens,
-            completion_tokens: 1,
-            cached_prompt_tokens: 0,
-        },
-    );
-    start.content.clear();
-    start.stop_reason = None;
-    let prelude = vec![
-        event(&StreamEvent::MessageStart { message: start }),
-        event(&StreamEvent::ContentBlockStart {
-            index: 0,
-            content_block: ContentBlock {
-                kind: "text".to_owned(),
-                text: String::new(),
-            },
-        }),
-        event(&StreamEvent::Ping),
-    ];
-    let tokens = crate::text::tokens(reply.text_seed, reply.output_tokens)
-        .enumerate()
-        .map(|(i, w)| event(&StreamEvent::text_delta(crate::text::piece(i as u32, w))))
-        .collect();
-    let closing = vec![
-        event(&StreamEvent::ContentBlockStop { index: 0 }),
-        event(&StreamEvent::MessageDelta {
-            delta: MessageDeltaBody {
-                stop_reason: Some(stop_label(reply.finish).to_owned()),
-                stop_sequence: None,
-            },
-            usage: MessageUsage {
-                input_tokens: 0,
-                output_tokens: reply.output_tokens,
-            },
-        }),
-    ];
+pub(super) fn stream_shape(
+    reply: &Reply,
+    asked: &Asked,
+    stamp: Stamp,
+    content: &Content,
+) -> StreamShape {
+    let start = message(reply, asked, stamp, json!([]), Value::Null, 1);
+    let mut prelude = vec![event(
+        "message_start",
+        &json!({ "type": "message_start", "message": start }),
+    )];
+    let mut closing = Vec::new();
+    let tokens = match content {
+        Content::Text { pieces, .. } => {
+            prelude.push(event(
+                "content_block_start",
+                &json!({ "type": "content_block_start", "index": 0,
+                         "content_block": { "type": "text", "text": "" } }),
+            ));
+            closing.push(block_stop(0));
+            pieces
+                .iter()
+                .map(|p| {
+                    event(
+                        "content_block_delta",
+                        &json!({ "type": "content_block_delta", "index": 0,
+                                 "delta": { "type": "text_delta", "text": p } }),
+                    )
+                })
+                .collect()
+        }
+        Content::Calls(calls) => calls
+            .iter()
+            .enumerate()
+            .flat_map(|(k, c)| call_events(stamp, k, c))
+            .collect(),
+    };
+    prelude.push(event("ping", &json!({ "type": "ping" })));
+    closing.push(event(
+        "message_delta",
+        &json!({ "type": "message_delta",
+                 "delta": { "stop_reason": stop_label(reply.finish), "stop_sequence": null },
+                 "usage": { "output_tokens": reply.output_tokens } }),
+    ));
     StreamShape {
         prelude,
         tokens,
         closing,
-        terminator: Some(event(&StreamEvent::MessageStop)),
+        terminator: Some(event("message_stop", &json!({ "type": "message_stop" }))),
     }
 }

@@ -15,7 +15,9 @@ use switchyard_core::dialect::azure_openai::{
 use switchyard_core::outcome::ErrorKind;
 
 use super::Shared;
-use super::respond::{self, Parsed, Stamp};
+use super::content::Content;
+use super::request::Asked;
+use super::respond::{self, Stamp};
 use crate::model::Reply;
 
 fn reject(shared: &Shared, status: u16, body: &Value) -> Response {
@@ -54,19 +56,19 @@ pub(super) async fn chat(
         let (status, body) = error_for_kind(ErrorKind::Forbidden);
         return reject(&shared, status, &body);
     }
-    let parsed = match super::openai::parse(&shared, &body, Some(&deployment)) {
-        Ok((_, parsed)) => parsed,
+    let asked = match super::openai::parse(&shared, &body, Some(&deployment)) {
+        Ok(asked) => asked,
         Err(response) => return response,
     };
-    respond::answer(&shared, parsed).await
+    respond::answer(&shared, asked).await
 }
 
-pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> String {
-    let mut body: Value = serde_json::from_str(&super::openai::reply(reply, parsed, stamp, text))
-        .unwrap_or(Value::Null);
+/// OpenAI's reply plus Azure's filter results.
+pub(super) fn reply(reply: &Reply, asked: &Asked, stamp: Stamp, content: &Content) -> Value {
+    let mut body = super::openai::reply(reply, asked, stamp, content);
     body["prompt_filter_results"] = prompt_filter_results();
     if let Some(choice) = body.pointer_mut("/choices/0") {
         choice["content_filter_results"] = filter_results_passed();
     }
-    body.to_string()
+    body
 }

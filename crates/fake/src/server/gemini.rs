@@ -9,14 +9,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Value, json};
 use switchyard_core::dialect::SseEvent;
-use switchyard_core::dialect::gemini::{GenerateRequest, GenerateResponse, error_for_kind};
+use switchyard_core::dialect::gemini::{error_for_kind, finish_label};
 use switchyard_core::outcome::ErrorKind;
-use switchyard_core::request::Usage;
 
 use super::Shared;
-use super::respond::{self, Parsed, Stamp, StreamShape};
+use super::content::Content;
+use super::request::{self, Asked};
+use super::respond::{self, Stamp, StreamShape};
 use crate::model::Reply;
 
 fn reject(shared: &Shared, status: u16, message: &str, grpc: &str) -> Response {
@@ -75,106 +76,92 @@ pub(super) async fn generate(
             "INVALID_ARGUMENT",
         );
     };
-    // An empty list is "not specified" too (proto3 has no empty repeated field).
-    if value
-        .get("contents")
-        .is_none_or(|c| c.as_array().is_some_and(Vec::is_empty))
-    {
-        return reject(
-            &shared,
-            400,
-            "* GenerateContentRequest.contents: contents is not specified\n",
-            "INVALID_ARGUMENT",
-        );
-    }
-    let request: GenerateRequest = match serde_json::from_value(value) {
-        Ok(r) => r,
-        Err(e) => {
-            return reject(
-                &shared,
-                400,
-                &format!("Invalid JSON payload received. {e}"),
-                "INVALID_ARGUMENT",
-            );
-        }
+    let asked = match request::gemini::read(&value, model, stream, shared.options()) {
+        Ok(a) => a,
+        Err(r) => return reject(&shared, r.status, &r.message, "INVALID_ARGUMENT"),
     };
-    if let Some(i) = request.contents.iter().position(|c| c.parts.is_empty()) {
-        return reject(
-            &shared,
-            400,
-            &format!(
-                "* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.\n"
-            ),
-            "INVALID_ARGUMENT",
-        );
-    }
     if shared.profile.model(model).is_none() {
         let message = format!(
             "models/{model} is not found for API version {version}, or is not supported for generateContent."
         );
         return reject(&shared, 404, &message, "NOT_FOUND");
     }
-    let normalized = request.to_normalized(model, stream);
-    let parsed = Parsed {
-        model: model.to_owned(),
-        prompt_tokens: normalized.estimated_prompt_tokens,
-        max_tokens: normalized.max_tokens_or_zero(),
-        stream,
-        include_usage: false,
-    };
-    respond::answer(&shared, parsed).await
+    respond::answer(&shared, asked).await
 }
 
 fn id(stamp: Stamp) -> String {
     format!("{:022x}", stamp.id)
 }
 
-fn usage(reply: &Reply) -> Usage {
-    Usage {
-        prompt_tokens: reply.prompt_tokens,
-        completion_tokens: reply.output_tokens,
-        cached_prompt_tokens: 0,
+fn usage(reply: &Reply) -> Value {
+    json!({
+        "promptTokenCount": reply.prompt_tokens,
+        "candidatesTokenCount": reply.output_tokens,
+        "totalTokenCount": reply.prompt_tokens.saturating_add(reply.output_tokens),
+    })
+}
+
+/// A response (or one stream chunk) with `parts`; the finish reason and usage on the last.
+fn response(asked: &Asked, stamp: Stamp, parts: Value, last: Option<&Reply>) -> Value {
+    let mut candidate = json!({ "content": { "role": "model", "parts": parts }, "index": 0 });
+    let mut body =
+        json!({ "candidates": [], "modelVersion": asked.model, "responseId": id(stamp) });
+    if let Some(reply) = last {
+        candidate["finishReason"] = json!(finish_label(reply.finish));
+        body["usageMetadata"] = usage(reply);
     }
+    body["candidates"] = json!([candidate]);
+    body
 }
 
-pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> String {
-    let body = GenerateResponse::new(
-        &parsed.model,
-        &id(stamp),
-        text,
-        Some(reply.finish),
-        Some(usage(reply)),
-    );
-    serde_json::to_string(&body).unwrap_or_default()
+fn call_part(name: &str, args: &Value) -> Value {
+    json!({ "functionCall": { "name": name, "args": args } })
 }
 
-fn event(r: &GenerateResponse) -> String {
-    SseEvent::data(serde_json::to_string(r).unwrap_or_default()).to_wire()
+/// A whole reply.
+pub(super) fn reply(reply: &Reply, asked: &Asked, stamp: Stamp, content: &Content) -> Value {
+    let parts = match content {
+        Content::Text { text, .. } => json!([{ "text": text }]),
+        Content::Calls(calls) => Value::Array(
+            calls
+                .iter()
+                .map(|c| call_part(&c.name, &c.arguments))
+                .collect(),
+        ),
+    };
+    response(asked, stamp, parts, Some(reply))
+}
+
+fn event(body: &Value) -> String {
+    SseEvent::data(body.to_string()).to_wire()
 }
 
 /// Gemini has no terminating event: the last chunk carries `finishReason` and the usage, so
-/// `missing_done` drops that chunk.
-pub(super) fn stream_shape(reply: &Reply, parsed: &Parsed, stamp: Stamp) -> StreamShape {
-    let id = id(stamp);
-    let tokens = crate::text::tokens(reply.text_seed, reply.output_tokens)
-        .enumerate()
-        .map(|(i, w)| {
-            event(&GenerateResponse::new(
-                &parsed.model,
-                &id,
-                crate::text::piece(i as u32, w),
-                None,
-                None,
-            ))
-        })
-        .collect();
-    let last = GenerateResponse::new(
-        &parsed.model,
-        &id,
-        String::new(),
-        Some(reply.finish),
-        Some(usage(reply)),
-    );
+/// `missing_done` drops that chunk. A call arrives whole, in one chunk.
+pub(super) fn stream_shape(
+    reply: &Reply,
+    asked: &Asked,
+    stamp: Stamp,
+    content: &Content,
+) -> StreamShape {
+    let tokens = match content {
+        Content::Text { pieces, .. } => pieces
+            .iter()
+            .map(|p| event(&response(asked, stamp, json!([{ "text": p }]), None)))
+            .collect(),
+        Content::Calls(calls) => calls
+            .iter()
+            .map(|c| {
+                event(&response(
+                    asked,
+                    stamp,
+                    json!([call_part(&c.name, &c.arguments)]),
+                    None,
+                ))
+            })
+            .collect(),
+    };
+    let last = response(asked, stamp, json!([{ "text": "" }]), Some(reply));
     StreamShape {
         prelude: Vec::new(),
         tokens,

@@ -7,17 +7,24 @@
 //! a *reset* closes the connection before any byte (the [`serve`] loop does that when a
 //! response carries [`ResetConnection`]), and a *hang* never answers at all.
 //!
+//! Before the model is asked, the body is read the way the vendor reads it ([`request`]):
+//! what the vendor refuses gets its status and error body. The reply's content follows the
+//! request: tool calls, JSON mode, a continued prefill (`content`).
+//!
 //! Control API (JSON): `GET /_fake/faults`, `POST /_fake/faults` (one fault, its `at` counted
-//! from now), `DELETE /_fake/faults`, `GET /_fake/counters`, `GET /_fake/journal` (the last
-//! [`journal::CAPACITY`] requests received, newest first: method, path, headers and body,
-//! keys redacted; see [`journal`]), `DELETE /_fake/journal`, `POST /_fake/reset` (counters,
-//! faults back to the profile's, and the journal cleared).
+//! from now), `DELETE /_fake/faults`, `GET /_fake/options`, `POST /_fake/options` (some of
+//! [`request::Options`]: `{"prefill": false}`), `GET /_fake/counters`, `GET /_fake/journal`
+//! (the last [`journal::CAPACITY`] requests received, newest first: method, path, headers and
+//! body, keys redacted; see [`journal`]), `DELETE /_fake/journal`, `POST /_fake/reset`
+//! (counters, faults and options back to the profile's, and the journal cleared).
 
 mod anthropic;
 mod azure;
+mod content;
 mod gemini;
 pub mod journal;
 mod openai;
+pub mod request;
 mod respond;
 
 use std::convert::Infallible;
@@ -49,6 +56,7 @@ struct Inner {
     model: Model,
     rng: Rng,
     journal: journal::Journal,
+    options: request::Options,
 }
 
 /// State shared by a fake's handlers.
@@ -79,6 +87,11 @@ impl Shared {
         self.wall_start_unix + self.start.elapsed().as_secs()
     }
 
+    /// The options in force (the profile's, or as the control API set them).
+    fn options(&self) -> request::Options {
+        self.lock().options
+    }
+
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -104,6 +117,14 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The profile's options.
+fn profile_options(profile: &ProfileParams) -> request::Options {
+    request::Options {
+        prefill: profile.prefill,
+        vision: profile.vision,
+    }
+}
+
 /// The axum router of a fake for `profile`, its randomness seeded by `seed`.
 pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
     let rng = Rng::substream(seed, &format!("fake/{}", profile.name));
@@ -112,6 +133,7 @@ pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
             model: Model::new(profile.clone()),
             rng,
             journal: journal::Journal::default(),
+            options: profile_options(&profile),
         }),
         profile,
         start: tokio::time::Instant::now(),
@@ -142,6 +164,7 @@ pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
         "/_fake/faults",
         get(list_faults).post(add_fault).delete(clear_faults),
     )
+    .route("/_fake/options", get(get_options).post(set_options))
     .route("/_fake/counters", get(counters))
     .route("/_fake/journal", get(list_journal).delete(clear_journal))
     .route("/_fake/reset", post(reset))
@@ -201,6 +224,38 @@ async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+async fn get_options(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.options()).into_response()
+}
+
+/// Sets some options (`{"prefill": false}`); the others stay. Answers with all of them.
+async fn set_options(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let bad = |e: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": e })),
+        )
+            .into_response()
+    };
+    let patch: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return bad(e.to_string()),
+    };
+    let mut inner = shared.lock();
+    let mut merged = match serde_json::to_value(inner.options) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    merged.extend(patch);
+    match serde_json::from_value::<request::Options>(serde_json::Value::Object(merged)) {
+        Ok(options) => {
+            inner.options = options;
+            Json(options).into_response()
+        }
+        Err(e) => bad(e.to_string()),
+    }
+}
+
 async fn counters(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.lock().model.counters().clone()).into_response()
 }
@@ -218,6 +273,7 @@ async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     let mut inner = shared.lock();
     inner.model.reset();
     inner.journal.clear();
+    inner.options = profile_options(&shared.profile);
     StatusCode::NO_CONTENT
 }
 
@@ -309,3 +365,9 @@ impl std::error::Error for ResetError {}
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod refusal_tests;
+
+#[cfg(test)]
+mod content_tests;

@@ -7,25 +7,15 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
-use switchyard_core::dialect::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, DONE, ErrorBody, ModelEntry, ModelList,
-};
+use switchyard_core::dialect::openai::{DONE, ModelEntry, ModelList};
 use switchyard_core::dialect::{Dialect, SseEvent};
-use switchyard_core::request::Usage;
+use switchyard_core::request::FinishReason;
 
 use super::Shared;
-use super::respond::{self, Parsed, Stamp, StreamShape};
+use super::content::{Call, Content};
+use super::request::{self, Asked, Refusal};
+use super::respond::{self, Stamp, StreamShape};
 use crate::model::Reply;
-
-/// The message roles OpenAI takes (`function` is deprecated, still accepted).
-const ROLES: [&str; 6] = [
-    "system",
-    "developer",
-    "user",
-    "assistant",
-    "tool",
-    "function",
-];
 
 /// An error in OpenAI's format, counted.
 pub(super) fn reject(
@@ -36,12 +26,19 @@ pub(super) fn reject(
     code: Option<&str>,
 ) -> Response {
     shared.count_status(status);
-    let body = ErrorBody::new(message, "invalid_request_error", param, code);
-    respond::json(status, &serde_json::to_value(body).unwrap_or(Value::Null))
+    let body = json!({ "error": {
+        "message": message, "type": "invalid_request_error", "param": param, "code": code,
+    } });
+    respond::json(status, &body)
 }
 
-/// Checks the body the way OpenAI does, before the model is looked up: required fields, a
-/// non-empty `messages`, known roles. `Err` is the response to send.
+/// A refusal in OpenAI's format.
+pub(super) fn refuse(shared: &Shared, r: &Refusal) -> Response {
+    reject(shared, r.status, &r.message, r.param.as_deref(), r.code)
+}
+
+/// Checks the body the way OpenAI does, before the model is looked up (see
+/// [`request::openai`]). `Err` is the response to send.
 #[expect(
     clippy::result_large_err,
     reason = "the error is the response itself, built once per bad request"
@@ -50,74 +47,10 @@ pub(super) fn parse(
     shared: &Shared,
     body: &[u8],
     model_override: Option<&str>,
-) -> Result<(ChatRequest, Parsed), Response> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| {
-        reject(shared, 400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)", None, None)
-    })?;
-    let required: &[&str] = if model_override.is_some() {
-        &["messages"]
-    } else {
-        &["model", "messages"]
-    };
-    for field in required {
-        if value.get(field).is_none() {
-            return Err(reject(
-                shared,
-                400,
-                &format!("Missing required parameter: '{field}'."),
-                Some(field),
-                Some("missing_required_parameter"),
-            ));
-        }
-    }
-    let mut value = value;
-    if let Some(model) = model_override {
-        value["model"] = Value::String(model.to_owned());
-    }
-    let request: ChatRequest = serde_json::from_value(value).map_err(|e| {
-        reject(
-            shared,
-            400,
-            &format!("Invalid request: {e}"),
-            None,
-            Some("invalid_value"),
-        )
-    })?;
-    if request.messages.is_empty() {
-        return Err(reject(
-            shared,
-            400,
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
-            Some("messages"),
-            Some("empty_array"),
-        ));
-    }
-    if let Some((i, m)) = request
-        .messages
-        .iter()
-        .enumerate()
-        .find(|(_, m)| !ROLES.contains(&m.role.as_str()))
-    {
-        return Err(reject(
-            shared,
-            400,
-            &format!(
-                "Invalid value: '{}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
-                m.role
-            ),
-            Some(&format!("messages[{i}].role")),
-            Some("invalid_value"),
-        ));
-    }
-    let normalized = request.to_normalized();
-    let parsed = Parsed {
-        model: request.model.clone(),
-        prompt_tokens: normalized.estimated_prompt_tokens,
-        max_tokens: normalized.max_tokens_or_zero(),
-        stream: normalized.stream,
-        include_usage: request.stream_options.is_some_and(|o| o.include_usage),
-    };
-    Ok((request, parsed))
+) -> Result<Asked, Response> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| reject(shared, 400, request::openai::NOT_JSON, None, None))?;
+    request::openai::read(&value, model_override, shared.options()).map_err(|r| refuse(shared, &r))
 }
 
 pub(super) async fn chat(
@@ -150,18 +83,18 @@ pub(super) async fn chat(
         }
         Some(_) => {}
     }
-    let (request, parsed) = match parse(&shared, &body, None) {
-        Ok(p) => p,
+    let asked = match parse(&shared, &body, None) {
+        Ok(a) => a,
         Err(response) => return response,
     };
-    if shared.profile.model(&request.model).is_none() {
+    if shared.profile.model(&asked.model).is_none() {
         let message = format!(
             "The model `{}` does not exist or you do not have access to it.",
-            request.model
+            asked.model
         );
         return reject(&shared, 404, &message, None, Some("model_not_found"));
     }
-    respond::answer(&shared, parsed).await
+    respond::answer(&shared, asked).await
 }
 
 pub(super) async fn models(State(shared): State<Arc<Shared>>) -> Response {
@@ -186,42 +119,113 @@ fn id(stamp: Stamp) -> String {
     format!("chatcmpl-{:024x}", stamp.id)
 }
 
-fn usage(reply: &Reply) -> Usage {
-    Usage {
-        prompt_tokens: reply.prompt_tokens,
-        completion_tokens: reply.output_tokens,
-        cached_prompt_tokens: 0,
+fn call_id(stamp: Stamp, k: usize) -> String {
+    format!("call_{:016x}{k:08x}", stamp.id)
+}
+
+fn usage(reply: &Reply) -> Value {
+    json!({
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.output_tokens,
+        "total_tokens": reply.prompt_tokens.saturating_add(reply.output_tokens),
+    })
+}
+
+fn finish_label(finish: FinishReason) -> &'static str {
+    finish.label()
+}
+
+/// A whole reply (`chat.completion`).
+pub(super) fn reply(reply: &Reply, asked: &Asked, stamp: Stamp, content: &Content) -> Value {
+    let message = match content {
+        Content::Text { text, .. } => {
+            json!({ "role": "assistant", "content": text, "refusal": null })
+        }
+        Content::Calls(calls) => {
+            let calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    json!({ "id": call_id(stamp, k), "type": "function",
+                            "function": { "name": c.name, "arguments": c.arguments_text() } })
+                })
+                .collect();
+            json!({ "role": "assistant", "content": null, "refusal": null, "tool_calls": calls })
+        }
+    };
+    json!({
+        "id": id(stamp),
+        "object": "chat.completion",
+        "created": stamp.created,
+        "model": asked.model,
+        "choices": [{ "index": 0, "message": message, "logprobs": null,
+                      "finish_reason": finish_label(reply.finish) }],
+        "usage": usage(reply),
+        "system_fingerprint": "fp_switchyard",
+    })
+}
+
+/// One `chat.completion.chunk` event.
+struct Chunks<'a> {
+    id: String,
+    created: u64,
+    model: &'a str,
+    with_usage: bool,
+}
+
+impl Chunks<'_> {
+    fn event(&self, delta: Value, finish: Option<&str>) -> String {
+        let mut chunk = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "system_fingerprint": "fp_switchyard",
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
+        });
+        if self.with_usage {
+            chunk["usage"] = Value::Null;
+        }
+        SseEvent::data(chunk.to_string()).to_wire()
+    }
+
+    fn usage(&self, reply: &Reply) -> String {
+        let chunk = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "system_fingerprint": "fp_switchyard",
+            "choices": [], "usage": usage(reply),
+        });
+        SseEvent::data(chunk.to_string()).to_wire()
     }
 }
 
-pub(super) fn reply(reply: &Reply, parsed: &Parsed, stamp: Stamp, text: String) -> String {
-    let body = ChatCompletion::new(
-        id(stamp),
-        stamp.created,
-        &parsed.model,
-        text,
-        reply.finish,
-        usage(reply),
-    );
-    serde_json::to_string(&body).unwrap_or_default()
-}
-
-fn event<T: serde::Serialize>(chunk: &T) -> String {
-    SseEvent::data(serde_json::to_string(chunk).unwrap_or_default()).to_wire()
+/// A call's events: its head (index, id, name, empty arguments), then its argument pieces.
+fn call_events(chunks: &Chunks<'_>, stamp: Stamp, k: usize, call: &Call) -> Vec<String> {
+    let mut out = Vec::with_capacity(call.pieces.len() + 1);
+    out.push(chunks.event(
+        json!({ "tool_calls": [{ "index": k, "id": call_id(stamp, k), "type": "function",
+                                 "function": { "name": call.name, "arguments": "" } }] }),
+        None,
+    ));
+    for piece in &call.pieces {
+        out.push(chunks.event(
+            json!({ "tool_calls": [{ "index": k, "function": { "arguments": piece } }] }),
+            None,
+        ));
+    }
+    out
 }
 
 pub(super) fn stream_shape(
     reply: &Reply,
-    parsed: &Parsed,
+    asked: &Asked,
     stamp: Stamp,
+    content: &Content,
     dialect: Dialect,
 ) -> StreamShape {
-    let (id, model, created, with_usage) = (
-        id(stamp),
-        parsed.model.as_str(),
-        stamp.created,
-        parsed.include_usage,
-    );
+    let chunks = Chunks {
+        id: id(stamp),
+        created: stamp.created,
+        model: asked.model.as_str(),
+        with_usage: asked.include_usage,
+    };
     let mut prelude = Vec::new();
     if dialect == Dialect::AzureOpenai {
         // Azure opens with the prompt's filter results and no choices.
@@ -229,46 +233,26 @@ pub(super) fn stream_shape(
             "prompt_filter_results": switchyard_core::dialect::azure_openai::prompt_filter_results() });
         prelude.push(SseEvent::data(first.to_string()).to_wire());
     }
-    prelude.push(event(&ChatCompletionChunk::delta(
-        &id,
-        created,
-        model,
-        true,
-        Some(String::new()),
-        None,
-        with_usage,
-    )));
-    let tokens = crate::text::tokens(reply.text_seed, reply.output_tokens)
-        .enumerate()
-        .map(|(i, w)| {
-            let piece = crate::text::piece(i as u32, w);
-            event(&ChatCompletionChunk::delta(
-                &id,
-                created,
-                model,
-                false,
-                Some(piece),
-                None,
-                with_usage,
-            ))
-        })
-        .collect();
-    let mut closing = vec![event(&ChatCompletionChunk::delta(
-        &id,
-        created,
-        model,
-        false,
-        None,
-        Some(reply.finish),
-        with_usage,
-    ))];
-    if with_usage {
-        closing.push(event(&ChatCompletionChunk::usage(
-            &id,
-            created,
-            model,
-            usage(reply),
-        )));
+    let tokens = match content {
+        Content::Text { pieces, .. } => {
+            prelude.push(chunks.event(json!({ "role": "assistant", "content": "" }), None));
+            pieces
+                .iter()
+                .map(|p| chunks.event(json!({ "content": p }), None))
+                .collect()
+        }
+        Content::Calls(calls) => {
+            prelude.push(chunks.event(json!({ "role": "assistant", "content": null }), None));
+            calls
+                .iter()
+                .enumerate()
+                .flat_map(|(k, c)| call_events(&chunks, stamp, k, c))
+                .collect()
+        }
+    };
+    let mut closing = vec![chunks.event(json!({}), Some(finish_label(reply.finish)))];
+    if asked.include_usage {
+        closing.push(chunks.usage(reply));
     }
     StreamShape {
         prelude,

@@ -14,19 +14,10 @@ use switchyard_core::health::LimitSnapshot;
 use switchyard_core::outcome::ErrorKind;
 use switchyard_core::time::Duration;
 
+use super::content::{self, Content};
+use super::request::Asked;
 use super::{Inner, ResetConnection, Shared, anthropic, azure, gemini, openai};
 use crate::model::{FakeRequest, Reply, StreamFault, Verdict};
-
-/// What the handlers parsed from a request.
-#[derive(Clone, Debug)]
-pub(super) struct Parsed {
-    pub model: String,
-    pub prompt_tokens: u32,
-    pub max_tokens: u32,
-    pub stream: bool,
-    /// OpenAI's `stream_options.include_usage`.
-    pub include_usage: bool,
-}
 
 /// The wire events of one streamed reply, before timing.
 #[derive(Debug, Default)]
@@ -119,35 +110,53 @@ fn decorate(response: &mut Response, dialect: Dialect, limits: &LimitSnapshot, s
     }
 }
 
-/// Asks the model, then renders its answer in the profile's dialect.
-pub(super) async fn answer(shared: &Shared, parsed: Parsed) -> Response {
+/// Asks the model, then renders its answer in the profile's dialect. A reply's content
+/// (text, JSON, tool calls) is decided from what the request asked ([`content::decide`]);
+/// structured content sets the reply's token count and finish reason.
+pub(super) async fn answer(shared: &Shared, asked: Asked) -> Response {
     let now = shared.now();
-    let answer = {
+    let (answer, content) = {
         let mut guard = shared.lock();
         let Inner { model, rng, .. } = &mut *guard;
         let request = FakeRequest {
-            model: &parsed.model,
-            prompt_tokens: parsed.prompt_tokens,
-            max_tokens: parsed.max_tokens,
-            stream: parsed.stream,
+            model: &asked.model,
+            prompt_tokens: asked.prompt_tokens,
+            max_tokens: asked.max_tokens,
+            stream: asked.stream,
         };
-        model.respond(&request, now, rng)
+        let mut answer = model.respond(&request, now, rng);
+        let content = match &mut answer.verdict {
+            Verdict::Reply(reply) => {
+                let content = content::decide(&asked, reply);
+                let tokens = content.tokens();
+                let counters = model.counters_mut();
+                counters.completion_tokens = counters
+                    .completion_tokens
+                    .saturating_sub(u64::from(reply.output_tokens))
+                    .saturating_add(u64::from(tokens));
+                reply.output_tokens = tokens;
+                reply.finish = content::finish(&asked, &content, reply.finish);
+                Some(content)
+            }
+            _ => None,
+        };
+        (answer, content)
     };
     let dialect = shared.profile.dialect;
     let stamp = Stamp {
         id: shared.next_id(),
         created: shared.wall_now(),
     };
-    let mut response = match answer.verdict {
-        Verdict::Reset => {
+    let mut response = match (answer.verdict, content) {
+        (Verdict::Reset, _) => {
             let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             r.extensions_mut().insert(ResetConnection);
             // For in-process transports, which see the response but not the connection.
             header(&mut r, "x-switchyard-reset", "1");
             return r;
         }
-        Verdict::Hang => std::future::pending().await,
-        Verdict::MalformedJson => {
+        (Verdict::Hang, _) => std::future::pending().await,
+        (Verdict::MalformedJson, _) => {
             tokio::time::sleep(StdDuration::from_millis(5)).await;
             (
                 StatusCode::OK,
@@ -156,12 +165,15 @@ pub(super) async fn answer(shared: &Shared, parsed: Parsed) -> Response {
             )
                 .into_response()
         }
-        Verdict::Error {
-            kind,
-            status,
-            retry_after,
-        } => {
-            let mut r = error(dialect, kind, status, retry_after, &parsed.model);
+        (
+            Verdict::Error {
+                kind,
+                status,
+                retry_after,
+            },
+            _,
+        ) => {
+            let mut r = error(dialect, kind, status, retry_after, &asked.model);
             if let Some(after) = retry_after {
                 header(
                     &mut r,
@@ -174,19 +186,21 @@ pub(super) async fn answer(shared: &Shared, parsed: Parsed) -> Response {
             }
             r
         }
-        Verdict::Reply(reply) if parsed.stream => stream(dialect, &reply, &parsed, stamp),
-        Verdict::Reply(reply) => {
+        (Verdict::Reply(reply), Some(content)) if asked.stream => {
+            stream(dialect, &reply, &asked, stamp, &content)
+        }
+        (Verdict::Reply(reply), content) => {
             if !reply.total().is_zero() {
                 tokio::time::sleep(reply.total().into()).await;
             }
-            let text = crate::text::text(reply.text_seed, reply.output_tokens);
+            let content = content.unwrap_or_else(|| content::decide(&asked, &reply));
             let body = match dialect {
-                Dialect::Openai => openai::reply(&reply, &parsed, stamp, text),
-                Dialect::AzureOpenai => azure::reply(&reply, &parsed, stamp, text),
-                Dialect::Anthropic => anthropic::reply(&reply, &parsed, stamp, text),
-                Dialect::Gemini => gemini::reply(&reply, &parsed, stamp, text),
+                Dialect::Openai => openai::reply(&reply, &asked, stamp, &content),
+                Dialect::AzureOpenai => azure::reply(&reply, &asked, stamp, &content),
+                Dialect::Anthropic => anthropic::reply(&reply, &asked, stamp, &content),
+                Dialect::Gemini => gemini::reply(&reply, &asked, stamp, &content),
             };
-            let mut r = json_text(200, body);
+            let mut r = json_text(200, body.to_string());
             header(
                 &mut r,
                 "openai-processing-ms",
@@ -239,13 +253,19 @@ enum Piece {
     Abort,
 }
 
-fn stream(dialect: Dialect, reply: &Reply, parsed: &Parsed, stamp: Stamp) -> Response {
+fn stream(
+    dialect: Dialect,
+    reply: &Reply,
+    asked: &Asked,
+    stamp: Stamp,
+    content: &Content,
+) -> Response {
     let shape = match dialect {
         Dialect::Openai | Dialect::AzureOpenai => {
-            openai::stream_shape(reply, parsed, stamp, dialect)
+            openai::stream_shape(reply, asked, stamp, content, dialect)
         }
-        Dialect::Anthropic => anthropic::stream_shape(reply, parsed, stamp),
-        Dialect::Gemini => gemini::stream_shape(reply, parsed, stamp),
+        Dialect::Anthropic => anthropic::stream_shape(reply, asked, stamp, content),
+        Dialect::Gemini => gemini::stream_shape(reply, asked, stamp, content),
     };
     let token_at = |i: u32| reply.first_token + reply.token_interval.saturating_mul(u64::from(i));
     let mut schedule: Vec<(Duration, Piece)> = Vec::with_capacity(shape.tokens.len() + 8);

@@ -14,9 +14,14 @@ use tower::ServiceExt;
 use super::{ResetConnection, router};
 use crate::profile::load_profile;
 
-const KEY: &str = "sk-test-key";
+pub(super) const KEY: &str = "sk-test-key";
 
-fn app(dialect: Dialect, faults: &str) -> axum::Router {
+pub(super) fn app(dialect: Dialect, faults: &str) -> axum::Router {
+    app_with(dialect, faults, "")
+}
+
+/// [`app`] with more profile lines (`prefill: false\n`).
+pub(super) fn app_with(dialect: Dialect, faults: &str, extra: &str) -> axum::Router {
     let mut text = format!(
         "name: fake\ndialect: {}\nmodels:\n  - {{ name: m1, context_window: 4000 }}\n\
          latency:\n  first_token: {{ fixed: 100ms }}\n  tokens_per_second: {{ fixed: 100 }}\n\
@@ -26,11 +31,12 @@ fn app(dialect: Dialect, faults: &str) -> axum::Router {
     if !faults.is_empty() {
         text.push_str(&format!("faults:\n  - {faults}\n"));
     }
+    text.push_str(extra);
     router(load_profile(&text, "test.yaml").unwrap(), 7)
 }
 
 /// A well-formed request in the dialect.
-fn request(dialect: Dialect, stream: bool) -> Request<Body> {
+pub(super) fn request(dialect: Dialect, stream: bool) -> Request<Body> {
     let (uri, body) = match dialect {
         Dialect::Openai => (
             "/v1/chat/completions".to_owned(),
@@ -69,16 +75,16 @@ fn request(dialect: Dialect, stream: bool) -> Request<Body> {
     builder.body(Body::from(body.to_string())).unwrap()
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
+pub(super) struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
     /// `Err` when the body broke off (a cut or stalled stream).
-    body: Result<String, String>,
-    elapsed: std::time::Duration,
-    reset: bool,
+    pub body: Result<String, String>,
+    pub elapsed: std::time::Duration,
+    pub reset: bool,
 }
 
-async fn send(app: &axum::Router, req: Request<Body>) -> Option<Reply> {
+pub(super) async fn send(app: &axum::Router, req: Request<Body>) -> Option<Reply> {
     let start = tokio::time::Instant::now();
     let call = tokio::time::timeout(
         std::time::Duration::from_secs(3600),
@@ -108,7 +114,7 @@ fn header_pairs(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn classify(dialect: Dialect, r: &Reply) -> Outcome {
+pub(super) fn classify(dialect: Dialect, r: &Reply) -> Outcome {
     let refs = header_pairs(&r.headers);
     let body = r.body.as_deref().unwrap_or("").as_bytes();
     let status = r.status.as_u16();
@@ -121,7 +127,7 @@ fn classify(dialect: Dialect, r: &Reply) -> Outcome {
 }
 
 /// SSE events' data lines.
-fn events(body: &str) -> Vec<String> {
+pub(super) fn events(body: &str) -> Vec<String> {
     body.split("\n\n")
         .filter_map(|block| {
             block
@@ -689,7 +695,7 @@ async fn over_real_sockets_a_reset_closes_the_connection_and_a_cut_stream_breaks
     server.await.unwrap();
 }
 
-async fn journal(app: &axum::Router) -> Value {
+pub(super) async fn journal(app: &axum::Router) -> Value {
     let r = send(
         app,
         Request::get("/_fake/journal").body(Body::empty()).unwrap(),
@@ -833,7 +839,7 @@ async fn gemini_serves_v1_as_well_as_v1beta() {
 }
 
 /// A request body: the dialect's well-formed one, with `edit` applied to its JSON.
-async fn edited(dialect: Dialect, edit: impl FnOnce(&mut Value)) -> Request<Body> {
+pub(super) async fn edited(dialect: Dialect, edit: impl FnOnce(&mut Value)) -> Request<Body> {
     let (parts, body) = request(dialect, false).into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
     let mut value: Value = serde_json::from_slice(&bytes).unwrap();
