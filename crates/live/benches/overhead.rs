@@ -72,11 +72,15 @@ fn overhead(c: &mut Criterion) {
         auth: &AuthStyle::Bearer,
         headers: &headers,
         key: &key,
+        default_max_tokens: None,
     };
     let mut group = c.benchmark_group("overhead");
     group.bench_function("direct_http", |b| {
         b.to_async(&rt).iter(|| async {
-            let response = client.send(build(&endpoint, &request)).await.unwrap();
+            let response = client
+                .send(build(&endpoint, &request).unwrap())
+                .await
+                .unwrap();
             // What any client does with the reply: read it and decode it.
             let body = response.into_body().collect().await.unwrap().to_bytes();
             switchyard_live::adapter::decode(Dialect::Openai, &body).unwrap()

@@ -202,6 +202,9 @@ pub struct Plan {
     pub(crate) fallback_hops: u8,
     /// After `context_length_exceeded`, only targets with at least this window qualify.
     pub(crate) min_context: u32,
+    /// Targets whose dialect cannot express the request ([`Plan::exclude_unfit`]). Empty,
+    /// and so unallocated, for every request that needs nothing a dialect lacks.
+    pub(crate) unfit: Vec<TargetId>,
 }
 
 impl Plan {
@@ -238,6 +241,20 @@ impl Plan {
     /// how long the caller should wait before trying again.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+    /// Takes `target` out of this request's plan because its dialect cannot express the
+    /// request (`dialect::check` said so): it is never chosen, and this counts against
+    /// nothing — not its health, not its books. Drivers call it before the first `next`.
+    /// When every member of the route and of its fallbacks is unfit, the request fails with
+    /// `FailureReason::Unsupported`.
+    pub fn exclude_unfit(&mut self, target: TargetId) {
+        if !self.unfit.contains(&target) {
+            self.unfit.push(target);
+        }
+    }
+    /// Whether [`Plan::exclude_unfit`] took `target` out.
+    pub fn is_unfit(&self, target: TargetId) -> bool {
+        self.unfit.contains(&target)
     }
     /// Whether this attempt was sent and has not reported yet.
     pub fn is_outstanding(&self, attempt: AttemptId) -> bool {
