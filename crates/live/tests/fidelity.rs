@@ -198,3 +198,15 @@ async fn a_route_that_cannot_express_the_request_refuses_it_naming_the_field() {
         "each request counted once, as unsupported"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_azure_target_gets_the_clients_body_without_the_model() {
+    let (router, seen) = rig(
+        &[("azure", "azure-openai")],
+        "  - { name: chat, policy: static, targets: [t-azure] }\n",
+    );
+    router.chat(from_client(CLIENT_BODY)).await.unwrap();
+    let (path, body) = bodies(&seen[0].1).remove(0);
+    assert_eq!(path, "/openai/deployments/m-azure/chat/completions");
+    assert_eq!(body, CLIENT_BODY.replace(r#""model":"chat","#, ""));
+}
