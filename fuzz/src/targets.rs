@@ -12,7 +12,8 @@
 //!   line, and the body;
 //! - `stream`, `sse`: byte 1 seeds where the body is cut into chunks, the rest is the body;
 //! - `limits`: bytes 1..9 the wall clock (Unix seconds, big-endian), then header lines;
-//! - the config targets and `attempt_log` take the whole input as text.
+//! - the config targets, `attempt_log` and `request` (an OpenAI client's body) take the whole
+//!   input as it is.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("router_config", router_config),
     ("scenario", scenario),
     ("profile", profile),
+    ("request", request),
 ];
 
 fn dialect_of(byte: Option<&u8>) -> Dialect {
@@ -212,4 +214,27 @@ pub fn profile(data: &[u8]) {
         let _faults = p.default_faults(switchyard_core::time::Instant::ZERO);
         let _model = switchyard_fake::Model::new(p);
     }
+}
+
+/// An OpenAI client's body: normalized, checked and encoded for every dialect, and passed
+/// through (streamed or not, model replaced or removed).
+pub fn request(data: &[u8]) {
+    use switchyard_core::dialect::{anthropic, gemini, openai};
+    for (model, stream) in [(Some("m"), false), (None, true)] {
+        let _ = openai::pass_through(data, model, stream);
+    }
+    let Ok(parsed) = serde_json::from_slice::<openai::ChatRequest>(data) else {
+        return;
+    };
+    let _ = parsed.to_normalized();
+    let Ok(request) = parsed.try_to_normalized() else {
+        return;
+    };
+    for d in Dialect::ALL {
+        let _ = dialect::check(d, &request);
+    }
+    let _ = openai::ChatRequest::from_normalized(&request, "m").map(|b| serde_json::to_vec(&b));
+    let _ = anthropic::MessagesRequest::from_normalized(&request, "m", 1)
+        .map(|b| serde_json::to_vec(&b));
+    let _ = gemini::GenerateRequest::from_normalized(&request).map(|b| serde_json::to_vec(&b));
 }

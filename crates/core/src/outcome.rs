@@ -217,6 +217,11 @@ pub enum FailureReason {
     UnknownRoute,
     /// The caller went away (disconnected, timed out) before the request finished.
     Abandoned,
+    /// No member of the route (or its fallbacks) speaks a dialect that can express the
+    /// request (a feature it asks for has no equivalent there); the driver that excluded them
+    /// holds the field and the reason (`dialect::Unsupported`). Not the targets' fault: it
+    /// counts against no target's health, and the client gets a 400.
+    Unsupported,
 }
 
 impl FailureReason {
@@ -228,6 +233,7 @@ impl FailureReason {
             FailureReason::BudgetExhausted(_) => "budget_exhausted",
             FailureReason::UnknownRoute => "unknown_route",
             FailureReason::Abandoned => "abandoned",
+            FailureReason::Unsupported => "unsupported",
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct TargetParams {
     pub model: String,
     /// Prompt plus output tokens the model accepts.
     pub context_window: u32,
+    /// `max_tokens` for a request without one, where the vendor requires it (Anthropic);
+    /// `None`: the dialect's default ([`anthropic::DEFAULT_MAX_TOKENS`](crate::dialect::anthropic::DEFAULT_MAX_TOKENS)).
+    pub default_max_tokens: Option<u32>,
     pub capabilities: Capabilities,
     pub price: Price,
     pub breaker: BreakerParams,

@@ -400,17 +400,23 @@ fn requests_round_trip_through_each_dialect() {
         stream: true,
         ..Request::default()
     };
-    let o = openai::ChatRequest::from_normalized(&request, "gpt-4o").to_normalized();
+    let o = openai::ChatRequest::from_normalized(&request, "gpt-4o")
+        .unwrap()
+        .to_normalized();
     assert_eq!(
         (o.messages.clone(), o.max_tokens, o.stream, o.route.as_str()),
         (request.messages.clone(), Some(64), true, "gpt-4o")
     );
-    let a = anthropic::MessagesRequest::from_normalized(&request, "claude").to_normalized();
+    let a = anthropic::MessagesRequest::from_normalized(&request, "claude", 4096)
+        .unwrap()
+        .to_normalized();
     assert_eq!(
         (a.messages.clone(), a.max_tokens, a.stream),
         (request.messages.clone(), Some(64), true)
     );
-    let g = gemini::GenerateRequest::from_normalized(&request).to_normalized("gemini", true);
+    let g = gemini::GenerateRequest::from_normalized(&request)
+        .unwrap()
+        .to_normalized("gemini", true);
     assert_eq!((g.messages, g.max_tokens), (request.messages, Some(64)));
     assert!(o.estimated_prompt_tokens > 0);
 }

@@ -109,7 +109,17 @@ pub(crate) async fn completions(
         Err(_) => return describe_bad_body(&body).into_response(),
     };
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let normalized = request.to_normalized();
+    let normalized = match request.try_to_normalized() {
+        // The client's own body rides along: an OpenAI target is sent it (model replaced).
+        Ok(r) => switchyard_core::request::Request {
+            original: Some(switchyard_core::request::Original {
+                dialect: switchyard_core::dialect::Dialect::Openai,
+                body: body.as_ref().into(),
+            }),
+            ..r
+        },
+        Err(e) => return ApiError::bad_request_param(&e.message, &e.param).into_response(),
+    };
     let router = gw.router();
     let id = format!("chatcmpl-{:016x}", gw.start.elapsed().as_nanos());
     let created = switchyard_live::wall::unix_now();

@@ -56,6 +56,13 @@ impl ApiError {
         )
     }
 
+    /// A 400 naming the request field at fault (`param`).
+    pub(crate) fn bad_request_param(message: &str, param: &str) -> Self {
+        let mut e = Self::bad_request(message, Some("invalid_value"));
+        e.body.error.param = Some(param.to_owned());
+        e
+    }
+
     pub(crate) fn forbidden(message: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
@@ -115,6 +122,16 @@ impl ApiError {
         let message = format!("{e}");
         let (status, kind, code) = match e.outcome {
             FailureReason::UnknownRoute => return Self::model_not_found(model),
+            // No target of the route can express a field of the request: the client's to fix.
+            FailureReason::Unsupported => {
+                let mut err = match &e.unsupported {
+                    Some(u) => Self::bad_request_param(&u.to_string(), &u.field),
+                    None => Self::bad_request(&message, Some("invalid_value")),
+                };
+                err.body.error.code =
+                    Some(serde_json::Value::String("unsupported_parameter".into()));
+                return err;
+            }
             FailureReason::DeadlineExceeded => {
                 (StatusCode::GATEWAY_TIMEOUT, "server_error", "timeout")
             }

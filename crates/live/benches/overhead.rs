@@ -52,7 +52,7 @@ fn overhead(c: &mut Criterion) {
         &|_| None,
     )
     .unwrap();
-    let yaml = "targets:\n  - { name: z, provider: zero, model: zero-1 }\nroutes:\n  - { name: r, policy: static, targets: [z] }\n";
+    let yaml = "targets:\n  - { name: z, provider: zero, model: zero-1, capabilities: [streaming, tools] }\nroutes:\n  - { name: r, policy: static, targets: [z] }\n";
     let params = switchyard_core::config::load_router(yaml, "b.yaml").unwrap();
     let router =
         rt.block_on(async { LiveRouter::new(params, store, Arc::new(client.clone()), 1).unwrap() });
@@ -72,11 +72,15 @@ fn overhead(c: &mut Criterion) {
         auth: &AuthStyle::Bearer,
         headers: &headers,
         key: &key,
+        default_max_tokens: None,
     };
     let mut group = c.benchmark_group("overhead");
     group.bench_function("direct_http", |b| {
         b.to_async(&rt).iter(|| async {
-            let response = client.send(build(&endpoint, &request)).await.unwrap();
+            let response = client
+                .send(build(&endpoint, &request).unwrap())
+                .await
+                .unwrap();
             // What any client does with the reply: read it and decode it.
             let body = response.into_body().collect().await.unwrap().to_bytes();
             switchyard_live::adapter::decode(Dialect::Openai, &body).unwrap()
@@ -85,6 +89,33 @@ fn overhead(c: &mut Criterion) {
     group.bench_function("live_router", |b| {
         b.to_async(&rt)
             .iter(|| async { router.chat(request.clone()).await.expect("reply") })
+    });
+    // A typical agent request from an OpenAI client (system prompt, a turn, a tool): sent
+    // as the client's own body (pass-through) or encoded from the normalized request.
+    let client = br#"{"model":"r","messages":[{"role":"system","content":"You are a helpful assistant. Answer briefly and cite sources when you can."},{"role":"user","content":"What is the weather in Paris today, and should I take an umbrella?"}],"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather for a city","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],"temperature":0.2,"max_completion_tokens":16,"x_client_trace":"abc123"}"#;
+    let parsed: switchyard_core::dialect::openai::ChatRequest =
+        serde_json::from_slice(client).unwrap();
+    let encoded = parsed.try_to_normalized().unwrap();
+    let passed = Request {
+        original: Some(switchyard_core::request::Original {
+            dialect: Dialect::Openai,
+            body: client.as_slice().into(),
+        }),
+        ..encoded.clone()
+    };
+    group.bench_function("build_encoded", |b| {
+        b.iter(|| build(&endpoint, &encoded).unwrap())
+    });
+    group.bench_function("build_pass_through", |b| {
+        b.iter(|| build(&endpoint, &passed).unwrap())
+    });
+    group.bench_function("live_router_encoded", |b| {
+        b.to_async(&rt)
+            .iter(|| async { router.chat(encoded.clone()).await.expect("reply") })
+    });
+    group.bench_function("live_router_pass_through", |b| {
+        b.to_async(&rt)
+            .iter(|| async { router.chat(passed.clone()).await.expect("reply") })
     });
     group.finish();
 }

@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 use serde::Serialize;
 use std::collections::VecDeque;
 use switchyard_core::credentials::Date;
-use switchyard_core::dialect::Dialect;
+use switchyard_core::dialect::{self, Dialect, Unsupported};
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{
     AttemptRecord, AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome,
@@ -54,6 +54,9 @@ pub struct RouteError {
     pub attempts: Vec<(String, AttemptRecord)>,
     /// When every target was rate-limited: the soonest a retry could succeed.
     pub retry_after: Option<Duration>,
+    /// With `FailureReason::Unsupported`: what the route's first target cannot express
+    /// (every member was excluded for some such field; this one names it to the client).
+    pub unsupported: Option<Unsupported>,
 }
 
 impl RouteError {
@@ -206,7 +209,7 @@ impl ChatStream {
                 finish: end.finish,
                 usage: end.usage,
             }),
-            Err(_) => Err(router.error(&self.guard.plan)),
+            Err(_) => Err(router.error(&self.guard.plan, None)),
         }
     }
 }
@@ -233,6 +236,7 @@ struct Binding {
     dialect: Dialect,
     model: String,
     name: String,
+    default_max_tokens: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -343,6 +347,7 @@ impl LiveRouter {
                 dialect: store.providers()[provider].dialect,
                 model: t.model.clone(),
                 name: t.name.clone(),
+                default_max_tokens: t.default_max_tokens,
             });
         }
         let core = CoreRouter::new(params, Rng::substream(seed, "router"));
@@ -442,10 +447,21 @@ impl LiveRouter {
             .collect()
     }
 
-    /// Starts a request: its plan, in a guard that abandons it if dropped.
+    /// Starts a request: its plan, in a guard that abandons it if dropped. Targets whose
+    /// dialect cannot express the request are excluded from the plan first (see
+    /// `dialect::check`; one check per dialect, and none of this for a request every
+    /// dialect can express).
     fn begin(&self, request: &Request) -> PlanGuard {
         let now = self.now();
-        let plan = self.core().begin(request, now);
+        let mut plan = self.core().begin(request, now);
+        let fit = Dialect::ALL.map(|d| dialect::check(d, request).is_ok());
+        if fit.contains(&false) {
+            for (i, b) in self.inner.bindings.iter().enumerate() {
+                if !fit[dialect_index(b.dialect)] {
+                    plan.exclude_unfit(TargetId::new(i as u32));
+                }
+            }
+        }
         PlanGuard {
             router: self.clone(),
             plan,
@@ -469,7 +485,7 @@ impl LiveRouter {
                 served_by: target,
                 attempts: guard.plan.history().copied().collect(),
             }),
-            Some((Won::Stream(_), _, _)) | None => Err(self.error(&guard.plan)),
+            Some((Won::Stream(_), _, _)) | None => Err(self.error(&guard.plan, Some(&request))),
         }
     }
 
@@ -484,7 +500,9 @@ impl LiveRouter {
         let mut guard = self.begin(&request);
         let (mut open, attempt, target) = match self.run(&mut guard.plan, &request).await {
             Some((Won::Stream(open), attempt, target)) => (open, attempt, target),
-            Some((Won::Reply { .. }, _, _)) | None => return Err(self.error(&guard.plan)),
+            Some((Won::Reply { .. }, _, _)) | None => {
+                return Err(self.error(&guard.plan, Some(&request)));
+            }
         };
         let binding = &self.inner.bindings[target.index()];
         Ok(ChatStream {
@@ -503,11 +521,21 @@ impl LiveRouter {
         })
     }
 
-    fn error(&self, plan: &Plan) -> RouteError {
+    fn error(&self, plan: &Plan, request: Option<&Request>) -> RouteError {
         let outcome = match plan.outcome() {
             Some(FinalOutcome::Failed(reason)) => reason,
             _ => FailureReason::NoTargetAvailable,
         };
+        // What the home route's first target cannot express (every member was unfit).
+        let unsupported = (outcome == FailureReason::Unsupported)
+            .then(|| {
+                let core = self.core();
+                let route = core.params().route(plan.home_route()?);
+                let first = route.members.first()?;
+                let binding = &self.inner.bindings[first.index()];
+                dialect::check(binding.dialect, request?).err()
+            })
+            .flatten();
         let attempts: Vec<(String, AttemptRecord)> = plan
             .history()
             .map(|a| (self.inner.bindings[a.target.index()].name.clone(), *a))
@@ -517,6 +545,7 @@ impl LiveRouter {
             attempts,
             // The core says when parked targets come back (rate limits, a Retry-After).
             retry_after: plan.retry_after().map(|d| d.max(Duration::from_secs(1))),
+            unsupported,
         }
     }
 
@@ -628,8 +657,13 @@ impl LiveRouter {
             auth: &provider.auth,
             headers: self.inner.store.headers(binding.provider),
             key: &key,
+            default_max_tokens: binding.default_max_tokens,
         };
-        let http = adapter::build(&endpoint, request);
+        // Routing excluded targets that cannot express the request; should one still refuse
+        // it, the attempt is a bad request (not the target's fault, no failover).
+        let Ok(http) = adapter::build(&endpoint, request) else {
+            return Err(fail(ErrorKind::BadRequest));
+        };
         let response =
             match tokio::time::timeout_at(deadline, self.inner.transport.send(http)).await {
                 Err(_) => return Err(fail(ErrorKind::Timeout)),
@@ -735,6 +769,11 @@ impl LiveRouter {
             }
         }
     }
+}
+
+/// A dialect's index in `Dialect::ALL`.
+fn dialect_index(d: Dialect) -> usize {
+    Dialect::ALL.iter().position(|&x| x == d).unwrap_or(0)
 }
 
 /// A reply that reported no prompt tokens counts the request's own estimate instead.

@@ -510,6 +510,17 @@ impl TryFrom<&RouterConfig> for RouterParams {
                     "must be at least 1",
                 ));
             }
+            if let Some(n) = t.default_max_tokens
+                && !(1..=t.context_window).contains(&n)
+            {
+                return Err(ValidationError::new(
+                    format!("{path}.default_max_tokens"),
+                    format!(
+                        "must be between 1 and the context window ({}), not {n}",
+                        t.context_window
+                    ),
+                ));
+            }
             for (field, v) in [("input", t.price.input), ("output", t.price.output)] {
                 if !(v >= 0.0 && v.is_finite()) {
                     return Err(ValidationError::new(
@@ -523,6 +534,7 @@ impl TryFrom<&RouterConfig> for RouterParams {
                 provider: crate::id::ProviderId::new(providers.intern(&t.provider)),
                 model: t.model.clone(),
                 context_window: t.context_window,
+                default_max_tokens: t.default_max_tokens,
                 capabilities: capabilities(&format!("{path}.capabilities"), &t.capabilities)?,
                 price: Price {
                     input_per_mtok: t.price.input,

@@ -1,124 +1,22 @@
 //! Anthropic Messages (`POST /v1/messages`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{HeaderSource, MAX_HEADER_DELAY, kind_for_status, parse_rfc3339, retry_after};
 use crate::health::LimitSnapshot;
 use crate::outcome::{ErrorKind, Outcome};
-use crate::request::{Capabilities, FinishReason, Message, Request, Role, Usage};
+use crate::request::{FinishReason, Usage};
 use crate::time::Duration;
+
+mod request;
+
+pub use request::{IMAGE_TYPES, InputMessage, MessagesRequest, check};
 
 pub const PATH: &str = "/v1/messages";
 pub const VERSION: &str = "2023-06-01";
 /// `max_tokens` sent when the request has none (Anthropic requires it): a target's
 /// `default_max_tokens` overrides it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MessagesRequest {
-    pub model: String,
-    pub max_tokens: u32,
-    pub messages: Vec<InputMessage>,
-    /// A string or an array of text blocks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_sequences: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InputMessage {
-    pub role: String,
-    /// A string or an array of content blocks.
-    pub content: Value,
-}
-
-fn blocks_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(blocks) => blocks
-            .iter()
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
-    }
-}
-
-impl MessagesRequest {
-    pub fn from_normalized(request: &Request, model: &str) -> Self {
-        let system: Vec<String> = request
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(Message::text_content)
-            .collect();
-        MessagesRequest {
-            model: model.to_owned(),
-            max_tokens: request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS).max(1),
-            messages: request
-                .messages
-                .iter()
-                .filter(|m| m.role != Role::System)
-                .map(|m| InputMessage {
-                    role: if m.role == Role::Assistant {
-                        "assistant"
-                    } else {
-                        "user"
-                    }
-                    .to_owned(),
-                    content: Value::String(m.text_content()),
-                })
-                .collect(),
-            system: (!system.is_empty()).then(|| Value::String(system.join("\n"))),
-            stream: request.stream.then_some(true),
-            ..MessagesRequest::default()
-        }
-    }
-
-    pub fn to_normalized(&self) -> Request {
-        let mut messages = Vec::new();
-        if let Some(system) = &self.system {
-            messages.push(Message::text(Role::System, blocks_text(system)));
-        }
-        messages.extend(self.messages.iter().map(|m| {
-            Message::text(
-                if m.role == "assistant" {
-                    Role::Assistant
-                } else {
-                    Role::User
-                },
-                blocks_text(&m.content),
-            )
-        }));
-        let needs = if self.tools.is_some() {
-            Capabilities::TOOLS
-        } else {
-            Capabilities::NONE
-        };
-        Request {
-            route: self.model.clone(),
-            estimated_prompt_tokens: messages
-                .iter()
-                .map(|m| super::estimate_tokens_from_chars(m.chars()) + 4)
-                .sum(),
-            messages,
-            max_tokens: Some(self.max_tokens),
-            stream: self.stream.unwrap_or(false),
-            needs,
-            ..Request::default()
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessageResponse {

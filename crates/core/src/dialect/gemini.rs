@@ -6,8 +6,15 @@ use serde_json::{Value, json};
 
 use super::{HeaderSource, header_duration, kind_for_status, retry_after};
 use crate::outcome::{ErrorKind, Outcome};
-use crate::request::{FinishReason, Message, Request, Role, Usage};
+use crate::request::{FinishReason, Usage};
 use crate::time::Duration;
+
+mod request;
+
+pub use request::{
+    Blob, FileData, FunctionCall, FunctionResponse, GenerateRequest, InputContent, InputPart,
+    MAX_STOP_SEQUENCES, SKIP_THOUGHT_SIGNATURE, check,
+};
 
 /// `/v1beta/models/{model}:generateContent` or `:streamGenerateContent`.
 pub fn path(model: &str, stream: bool) -> String {
@@ -17,20 +24,6 @@ pub fn path(model: &str, stream: bool) -> String {
         "generateContent"
     };
     format!("/v1beta/models/{model}:{method}")
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerateRequest {
-    pub contents: Vec<Content>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_instruction: Option<Content>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation_config: Option<GenerationConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub safety_settings: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Value>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -58,6 +51,22 @@ pub struct GenerationConfig {
     pub stop_sequences: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    /// `application/json` for JSON output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_mime_type: Option<String>,
+    /// A JSON Schema the output must follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_json_schema: Option<Value>,
 }
 
 impl Content {
@@ -66,80 +75,6 @@ impl Content {
             .iter()
             .filter_map(|p| p.text.as_deref())
             .collect()
-    }
-    fn of(role: Option<&str>, text: &str) -> Self {
-        Content {
-            role: role.map(str::to_owned),
-            parts: vec![Part {
-                text: Some(text.to_owned()),
-            }],
-        }
-    }
-}
-
-impl GenerateRequest {
-    pub fn from_normalized(request: &Request) -> Self {
-        let system: Vec<String> = request
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(Message::text_content)
-            .collect();
-        GenerateRequest {
-            contents: request
-                .messages
-                .iter()
-                .filter(|m| m.role != Role::System)
-                .map(|m| {
-                    Content::of(
-                        Some(if m.role == Role::Assistant {
-                            "model"
-                        } else {
-                            "user"
-                        }),
-                        &m.text_content(),
-                    )
-                })
-                .collect(),
-            system_instruction: (!system.is_empty()).then(|| Content::of(None, &system.join("\n"))),
-            generation_config: Some(GenerationConfig {
-                max_output_tokens: request.max_tokens,
-                ..GenerationConfig::default()
-            }),
-            ..GenerateRequest::default()
-        }
-    }
-
-    /// The normalized request; Gemini names the model in the path, so the caller gives it.
-    pub fn to_normalized(&self, model: &str, stream: bool) -> Request {
-        let mut messages = Vec::new();
-        if let Some(system) = &self.system_instruction {
-            messages.push(Message::text(Role::System, system.text()));
-        }
-        messages.extend(self.contents.iter().map(|c| {
-            Message::text(
-                if c.role.as_deref() == Some("model") {
-                    Role::Assistant
-                } else {
-                    Role::User
-                },
-                c.text(),
-            )
-        }));
-        Request {
-            route: model.to_owned(),
-            estimated_prompt_tokens: messages
-                .iter()
-                .map(|m| super::estimate_tokens_from_chars(m.chars()) + 4)
-                .sum(),
-            messages,
-            max_tokens: self
-                .generation_config
-                .as_ref()
-                .and_then(|g| g.max_output_tokens),
-            stream,
-            ..Request::default()
-        }
     }
 }
 

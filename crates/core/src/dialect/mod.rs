@@ -75,6 +75,17 @@ impl std::fmt::Display for Unsupported {
     }
 }
 
+/// Whether `dialect` can express `request`, decided without building the body: the one rule
+/// the encoders (`from_normalized`) and the routing (which excludes targets that cannot)
+/// both apply. The first field it cannot express, in request order, is the answer.
+pub fn check(dialect: Dialect, request: &crate::request::Request) -> Result<(), Unsupported> {
+    match dialect {
+        Dialect::Openai | Dialect::AzureOpenai => openai::check(dialect, request),
+        Dialect::Anthropic => anthropic::check(request),
+        Dialect::Gemini => gemini::check(request),
+    }
+}
+
 /// Read access to response headers, by case-insensitive name.
 pub trait HeaderSource {
     fn header(&self, name: &str) -> Option<&str>;

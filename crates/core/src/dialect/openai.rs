@@ -6,145 +6,18 @@ use serde_json::Value;
 use super::{HeaderSource, header_duration, kind_for_status, retry_after};
 use crate::health::LimitSnapshot;
 use crate::outcome::{ErrorKind, Outcome};
-use crate::request::{Capabilities, FinishReason, Message, Request, Role, Usage};
+use crate::request::{FinishReason, Usage};
+
+mod request;
+
+pub use request::{
+    ChatMessage, ChatRequest, FunctionDef, RequestError, StreamOptions, ToolDef, WireFunctionCall,
+    WireToolCall, check, content_text, estimate_prompt_tokens, image_source, parse_role,
+    pass_through, role_name,
+};
 
 pub const PATH: &str = "/v1/chat/completions";
 pub const MODELS_PATH: &str = "/v1/models";
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChatRequest {
-    pub model: String,
-    pub messages: Vec<ChatMessage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_completion_tokens: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream_options: Option<StreamOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<Value>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamOptions {
-    #[serde(default)]
-    pub include_usage: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub role: String,
-    /// A string, or an array of content parts (`{"type":"text","text":...}`).
-    #[serde(default)]
-    pub content: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
-
-/// The text of a message's content, whichever form it takes.
-pub fn content_text(content: &Option<Value>) -> String {
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
-    }
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
-    }
-}
-
-pub fn parse_role(name: &str) -> Option<Role> {
-    match name {
-        "system" | "developer" => Some(Role::System),
-        "user" => Some(Role::User),
-        "assistant" => Some(Role::Assistant),
-        "tool" | "function" => Some(Role::Tool),
-        _ => None,
-    }
-}
-
-impl ChatRequest {
-    /// The wire request for a normalized one, sent to `model`.
-    pub fn from_normalized(request: &Request, model: &str) -> Self {
-        ChatRequest {
-            model: model.to_owned(),
-            messages: request
-                .messages
-                .iter()
-                .map(|m| ChatMessage {
-                    role: role_name(m.role).to_owned(),
-                    content: Some(Value::String(m.text_content())),
-                    name: None,
-                })
-                .collect(),
-            max_completion_tokens: request.max_tokens,
-            stream: request.stream.then_some(true),
-            stream_options: request.stream.then_some(StreamOptions {
-                include_usage: true,
-            }),
-            ..ChatRequest::default()
-        }
-    }
-
-    /// The normalized request this wire request asks for; its route is the model name.
-    pub fn to_normalized(&self) -> Request {
-        let messages: Vec<Message> = self
-            .messages
-            .iter()
-            .map(|m| {
-                Message::text(
-                    parse_role(&m.role).unwrap_or(Role::User),
-                    content_text(&m.content),
-                )
-            })
-            .collect();
-        let mut needs = Capabilities::NONE;
-        if self.tools.as_ref().is_some_and(|t| !t.is_null()) {
-            needs = needs.union(Capabilities::TOOLS);
-        }
-        let json = self
-            .response_format
-            .as_ref()
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str)
-            .is_some_and(|t| t != "text");
-        if json {
-            needs = needs.union(Capabilities::JSON_MODE);
-        }
-        Request {
-            route: self.model.clone(),
-            estimated_prompt_tokens: messages
-                .iter()
-                .map(|m| super::estimate_tokens_from_chars(m.chars()) + 4)
-                .sum(),
-            messages,
-            max_tokens: self.max_completion_tokens.or(self.max_tokens),
-            stream: self.stream.unwrap_or(false),
-            needs,
-            ..Request::default()
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletion {

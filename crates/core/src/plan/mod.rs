@@ -245,6 +245,9 @@ pub struct Plan {
     /// The driver cannot continue this stream (it delivered something a prefill cannot
     /// carry, such as a tool call): a break ends the request.
     pub(crate) resume_forbidden: bool,
+    /// Targets whose dialect cannot express the request ([`Plan::exclude_unfit`]). Empty,
+    /// and so unallocated, for every request that needs nothing a dialect lacks.
+    pub(crate) unfit: Vec<TargetId>,
 }
 
 impl Plan {
@@ -307,6 +310,20 @@ impl Plan {
                 .iter()
                 .any(|a| self.slot(a).is_some_and(|s| s.record.target == target))
         })
+    }
+    /// Takes `target` out of this request's plan because its dialect cannot express the
+    /// request (`dialect::check` said so): it is never chosen, and this counts against
+    /// nothing — not its health, not its books. Drivers call it before the first `next`.
+    /// When every member of the route and of its fallbacks is unfit, the request fails with
+    /// `FailureReason::Unsupported`.
+    pub fn exclude_unfit(&mut self, target: TargetId) {
+        if !self.unfit.contains(&target) {
+            self.unfit.push(target);
+        }
+    }
+    /// Whether [`Plan::exclude_unfit`] took `target` out.
+    pub fn is_unfit(&self, target: TargetId) -> bool {
+        self.unfit.contains(&target)
     }
     /// Whether this attempt was sent and has not reported yet.
     pub fn is_outstanding(&self, attempt: AttemptId) -> bool {

@@ -19,6 +19,7 @@ impl Fixture {
                 provider: ProviderId::new(0),
                 model: format!("m{i}"),
                 context_window: 8_000,
+                default_max_tokens: None,
                 capabilities: Capabilities::NONE,
                 price: Price {
                     input_per_mtok: 1.0,

@@ -1,6 +1,7 @@
 //! Which members of a route may take the next attempt of a plan.
 //!
-//! Checks, cheapest and most absolute first: drained; capabilities and context window
+//! Checks, cheapest and most absolute first: unfit (the target's dialect cannot express the
+//! request); drained; capabilities and context window
 //! (including a larger window after `context_length_exceeded`); excluded by a non-retryable
 //! outcome of this request; pinned or frozen routes (the operator's word, which skips every
 //! automatic check below); not yet tried (fresh pass only); parked by a rate limit, or (retry
@@ -58,7 +59,8 @@ impl Router {
         for (m, &tid) in r.members.iter().enumerate() {
             let bit = 1u64 << m;
             let t = &self.params.targets[tid.index()];
-            if self.overrides.is_drained(tid)
+            if plan.is_unfit(tid)
+                || self.overrides.is_drained(tid)
                 || self.over_budget(tid, now)
                 || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
                 || t.context_window < plan.min_context

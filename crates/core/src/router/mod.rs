@@ -131,6 +131,7 @@ impl Router {
             min_context: 0,
             resume: None,
             resume_forbidden: false,
+            unfit: Vec::new(),
         };
         if route.is_none() {
             self.finish(
@@ -739,9 +740,33 @@ impl Router {
         }
         let reason = match plan.last_error() {
             Some(kind) => FailureReason::Attempt(kind),
+            None if self.all_unfit(plan) => FailureReason::Unsupported,
             None => FailureReason::NoTargetAvailable,
         };
         self.finish(plan, FinalOutcome::Failed(reason), now)
+    }
+
+    /// Whether every member of every route the plan went through (its home route, then each
+    /// fallback up to the current one) was excluded as unfit for the request.
+    fn all_unfit(&self, plan: &Plan) -> bool {
+        if plan.unfit.is_empty() {
+            return false;
+        }
+        let mut route = plan.home_route;
+        for _ in 0..=plan.fallback_hops {
+            let Some(id) = route else {
+                break;
+            };
+            let r = self.params.route(id);
+            if !r.members.iter().all(|&t| plan.is_unfit(t)) {
+                return false;
+            }
+            if Some(id) == plan.route {
+                break;
+            }
+            route = r.fallback;
+        }
+        true
     }
 
     fn finish(&mut self, plan: &mut Plan, outcome: FinalOutcome, now: Instant) -> Action {

@@ -153,8 +153,8 @@ pub fn default_availability_kinds() -> [bool; ErrorKind::COUNT] {
     ErrorKind::ALL.map(ErrorKind::counts_against_health)
 }
 
-/// Number of distinct `FailureReason` labels (every error kind, plus five of the router's own).
-pub const FAILURE_REASONS: usize = ErrorKind::COUNT + 5;
+/// Number of distinct `FailureReason` labels (every error kind, plus six of the router's own).
+pub const FAILURE_REASONS: usize = ErrorKind::COUNT + 6;
 
 /// Dense index of a failure reason.
 pub fn failure_index(reason: FailureReason) -> usize {
@@ -165,6 +165,7 @@ pub fn failure_index(reason: FailureReason) -> usize {
         FailureReason::BudgetExhausted(_) => ErrorKind::COUNT + 2,
         FailureReason::UnknownRoute => ErrorKind::COUNT + 3,
         FailureReason::Abandoned => ErrorKind::COUNT + 4,
+        FailureReason::Unsupported => ErrorKind::COUNT + 5,
     }
 }
 
@@ -176,7 +177,8 @@ pub fn failure_label(index: usize) -> &'static str {
         Some(1) => "no_target_available",
         Some(2) => "budget_exhausted",
         Some(3) => "unknown_route",
-        _ => "abandoned",
+        Some(4) => "abandoned",
+        _ => "unsupported",
     }
 }
 
@@ -424,6 +426,7 @@ mod tests {
             FailureReason::BudgetExhausted(ErrorKind::ServerError),
             FailureReason::UnknownRoute,
             FailureReason::Abandoned,
+            FailureReason::Unsupported,
         ] {
             assert_eq!(failure_label(failure_index(reason)), reason.label());
         }

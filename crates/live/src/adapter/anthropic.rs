@@ -7,8 +7,9 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
+use switchyard_core::dialect::Unsupported;
 use switchyard_core::dialect::anthropic::{
-    ContentBlock, MessageUsage, MessagesRequest, PATH, parse_stop,
+    ContentBlock, DEFAULT_MAX_TOKENS, MessageUsage, MessagesRequest, PATH, parse_stop,
 };
 use switchyard_core::outcome::Outcome;
 use switchyard_core::request::{FinishReason, Request, Usage};
@@ -16,12 +17,20 @@ use switchyard_core::request::{FinishReason, Request, Usage};
 use super::{Decoded, Step, StreamDecoder, estimated_usage, malformed};
 use crate::sse::Event;
 
-pub(super) fn encode(model: &str, request: &Request) -> (String, Vec<u8>) {
-    let body = MessagesRequest::from_normalized(request, model);
-    (
+pub(super) fn encode(
+    model: &str,
+    request: &Request,
+    default_max_tokens: Option<u32>,
+) -> Result<(String, Vec<u8>), Unsupported> {
+    let body = MessagesRequest::from_normalized(
+        request,
+        model,
+        default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+    )?;
+    Ok((
         PATH.to_owned(),
         serde_json::to_vec(&body).unwrap_or_default(),
-    )
+    ))
 }
 
 /// What `decode` reads of a message: `id`, `type`, `role` and `model` must be there (it is

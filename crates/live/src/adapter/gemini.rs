@@ -1,5 +1,6 @@
 //! Gemini generateContent; streams end with the chunk that carries `finishReason`.
 
+use switchyard_core::dialect::Unsupported;
 use switchyard_core::dialect::gemini::{GenerateRequest, GenerateResponse, path};
 use switchyard_core::outcome::Outcome;
 use switchyard_core::request::{FinishReason, Request, Usage};
@@ -7,13 +8,13 @@ use switchyard_core::request::{FinishReason, Request, Usage};
 use super::{Decoded, Step, StreamDecoder, estimated_usage, foreign_event, malformed};
 use crate::sse::Event;
 
-pub(super) fn encode(model: &str, request: &Request) -> (String, Vec<u8>) {
-    let body = GenerateRequest::from_normalized(request);
+pub(super) fn encode(model: &str, request: &Request) -> Result<(String, Vec<u8>), Unsupported> {
+    let body = GenerateRequest::from_normalized(request)?;
     let mut p = path(model, request.stream);
     if request.stream {
         p.push_str("?alt=sse");
     }
-    (p, serde_json::to_vec(&body).unwrap_or_default())
+    Ok((p, serde_json::to_vec(&body).unwrap_or_default()))
 }
 
 fn usage(r: &GenerateResponse) -> Option<Usage> {

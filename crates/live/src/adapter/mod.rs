@@ -25,7 +25,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use switchyard_core::credentials::{AuthStyle, Secret};
 use switchyard_core::dialect::{
-    Dialect, HeaderSource, estimate_tokens, estimate_tokens_from_chars,
+    Dialect, HeaderSource, Unsupported, estimate_tokens, estimate_tokens_from_chars,
 };
 use switchyard_core::health::LimitSnapshot;
 use switchyard_core::outcome::{ErrorKind, Outcome};
@@ -83,16 +83,34 @@ pub struct Endpoint<'a> {
     /// Extra headers, values held as secrets (they may come from env or file).
     pub headers: &'a BTreeMap<String, Secret>,
     pub key: &'a Secret,
+    /// `max_tokens` for a request without one, where the vendor requires it (the target's
+    /// `default_max_tokens`; `None`: the dialect's default).
+    pub default_max_tokens: Option<u32>,
 }
 
-/// The HTTP request for `request` at `endpoint`.
-pub fn build(endpoint: &Endpoint<'_>, request: &ChatRequest) -> Request<Full<Bytes>> {
+/// The HTTP request for `request` at `endpoint`, or the field its dialect cannot express
+/// (routing excludes such targets first, with the same `dialect::check`).
+pub fn build(
+    endpoint: &Endpoint<'_>,
+    request: &ChatRequest,
+) -> Result<Request<Full<Bytes>>, Unsupported> {
     let (path, body) = match endpoint.dialect {
-        Dialect::Openai => openai::encode(endpoint.model, request, false),
-        Dialect::AzureOpenai => openai::encode(endpoint.model, request, true),
-        Dialect::Anthropic => anthropic::encode(endpoint.model, request),
-        Dialect::Gemini => gemini::encode(endpoint.model, request),
+        Dialect::Openai => openai::encode(endpoint.model, request, false)?,
+        Dialect::AzureOpenai => openai::encode(endpoint.model, request, true)?,
+        Dialect::Anthropic => {
+            anthropic::encode(endpoint.model, request, endpoint.default_max_tokens)?
+        }
+        Dialect::Gemini => gemini::encode(endpoint.model, request)?,
     };
+    Ok(http_request(endpoint, request.stream, path, body))
+}
+
+fn http_request(
+    endpoint: &Endpoint<'_>,
+    stream: bool,
+    path: String,
+    body: Vec<u8>,
+) -> Request<Full<Bytes>> {
     let mut url = String::with_capacity(endpoint.base_url.len() + path.len() + 64);
     url.push_str(endpoint.base_url);
     url.push_str(&path);
@@ -143,7 +161,7 @@ pub fn build(endpoint: &Endpoint<'_>, request: &ChatRequest) -> Request<Full<Byt
         };
         headers.insert(name, value);
     }
-    if request.stream {
+    if stream {
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     }
     for (k, v) in endpoint.headers {

@@ -1,12 +1,12 @@
 //! OpenAI and Azure OpenAI (the same bodies; Azure names the model in the path).
 
 use std::borrow::Cow;
-use switchyard_core::dialect::azure_openai;
+use switchyard_core::dialect::{Dialect, Unsupported, azure_openai};
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use switchyard_core::dialect::openai::{
-    ChatCompletionChunk, ChatRequest, CompletionUsage, DONE, PATH, parse_finish,
+    ChatCompletionChunk, ChatRequest, CompletionUsage, DONE, PATH, parse_finish, pass_through,
 };
 use switchyard_core::request::{FinishReason, Request, Usage};
 
@@ -14,11 +14,16 @@ use super::{Decoded, Step, StreamDecoder, estimated_usage, foreign_event, malfor
 use crate::sse::Event;
 use switchyard_core::outcome::Outcome;
 
-pub(super) fn encode(model: &str, request: &Request, azure: bool) -> (String, Vec<u8>) {
-    let mut body = ChatRequest::from_normalized(request, model);
+/// The body for an OpenAI or Azure OpenAI target. A request whose client spoke OpenAI
+/// (`request.original`) is sent as the client sent it, with only the model (Azure: removed,
+/// the deployment in the path names it) and, for a stream, `stream_options.include_usage`
+/// rewritten: fields Switchyard does not know reach the target unchanged.
+pub(super) fn encode(
+    model: &str,
+    request: &Request,
+    azure: bool,
+) -> Result<(String, Vec<u8>), Unsupported> {
     let path = if azure {
-        // The deployment picks the model; the body does not name it.
-        body.model = String::new();
         format!(
             "{}?api-version={}",
             azure_openai::path(model),
@@ -27,14 +32,23 @@ pub(super) fn encode(model: &str, request: &Request, azure: bool) -> (String, Ve
     } else {
         PATH.to_owned()
     };
-    if !azure {
-        return (path, serde_json::to_vec(&body).unwrap_or_default());
+    let body_model = (!azure).then_some(model);
+    if let Some(original) = &request.original
+        && original.dialect == Dialect::Openai
+        && let Some(body) = pass_through(&original.body, body_model, request.stream)
+    {
+        return Ok((path, body));
     }
+    let body = ChatRequest::from_normalized(request, model)?;
+    if !azure {
+        return Ok((path, serde_json::to_vec(&body).unwrap_or_default()));
+    }
+    // The deployment picks the model; the body does not name it.
     let mut json = serde_json::to_value(&body).unwrap_or_default();
     if let Some(map) = json.as_object_mut() {
         map.remove("model");
     }
-    (path, json.to_string().into_bytes())
+    Ok((path, json.to_string().into_bytes()))
 }
 
 /// What `decode` reads of a `chat.completion`: the fields it needs, borrowed from the body,

@@ -29,6 +29,7 @@ fn endpoint<'a>(
         auth,
         headers,
         key,
+        default_max_tokens: None,
     }
 }
 
@@ -39,7 +40,8 @@ fn openai_request_carries_the_key_as_a_sensitive_bearer_token() {
     let http = build(
         &endpoint(Dialect::Openai, &AuthStyle::Bearer, &extra, &key),
         &request(true),
-    );
+    )
+    .unwrap();
     assert_eq!(http.method(), "POST");
     assert_eq!(
         http.uri().to_string(),
@@ -66,7 +68,7 @@ fn each_auth_style_puts_the_key_where_its_vendor_wants_it() {
         (Dialect::AzureOpenai, AuthStyle::ApiKeyHeader, "api-key"),
         (Dialect::Gemini, AuthStyle::GoogApiKey, "x-goog-api-key"),
     ] {
-        let http = build(&endpoint(dialect, &auth, &none, &key), &request(false));
+        let http = build(&endpoint(dialect, &auth, &none, &key), &request(false)).unwrap();
         assert_eq!(http.headers()[header], "k-1", "{dialect:?}");
         assert!(http.headers()[header].is_sensitive());
         assert!(!http.headers().contains_key("accept"));
@@ -75,7 +77,8 @@ fn each_auth_style_puts_the_key_where_its_vendor_wants_it() {
     let http = build(
         &endpoint(Dialect::Gemini, &query, &none, &key),
         &request(false),
-    );
+    )
+    .unwrap();
     assert_eq!(
         http.uri().query().map(|q| q.ends_with("key=k-1")),
         Some(true)
@@ -90,7 +93,8 @@ fn a_key_that_cannot_be_a_header_gives_the_empty_request_the_transport_refuses()
     let http = build(
         &endpoint(Dialect::Openai, &AuthStyle::Bearer, &none, &key),
         &request(false),
-    );
+    )
+    .unwrap();
     assert_eq!(http.uri().authority(), None);
     assert!(!http.headers().contains_key("authorization"));
 }

@@ -1,0 +1,826 @@
+//! OpenAI Chat Completions requests, both ways: a client's body into the normalized
+//! [`Request`] (`try_to_normalized`, which refuses what it cannot represent, naming the field),
+//! and a normalized request onto the wire (`from_normalized`, which refuses what OpenAI cannot
+//! express — see [`check`]).
+//!
+//! Also the same-dialect fast path: [`pass_through`] rewrites a client's own body with only
+//! `model` (and, for a stream, `stream_options.include_usage`) changed, every other byte kept.
+
+use std::borrow::Cow;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::dialect::{Dialect, Unsupported};
+use crate::request::{
+    Capabilities, Image, ImageSource, Message, Part, Request, ResponseFormat, Role, Sampling, Tool,
+    ToolCall, ToolChoice, ToolResult,
+};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    /// Deprecated by OpenAI for `max_completion_tokens`; read, never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// A string or an array of strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// `[{"type":"function","function":{name, description?, parameters?, strict?}}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<ToolDef>>,
+    /// `"auto"`, `"none"`, `"required"` or `{"type":"function","function":{"name"}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// `{"type":"text"|"json_object"}` or `{"type":"json_schema","json_schema":{...}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    /// A string, an array of content parts (`text`, `image_url`), or `null` (an assistant
+    /// message that only calls tools).
+    #[serde(default)]
+    pub content: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// An assistant's calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<WireToolCall>>,
+    /// A `tool` message: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolDef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionDef>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: WireFunctionCall,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WireFunctionCall {
+    pub name: String,
+    /// JSON text (a model may write invalid JSON).
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// A request body Switchyard cannot represent faithfully (a 400 for the client, naming
+/// `param`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RequestError {
+    /// The field, in OpenAI's spelling (`messages[2].role`, `tool_choice`).
+    pub param: String,
+    pub message: String,
+}
+
+fn invalid(param: impl Into<String>, message: impl Into<String>) -> RequestError {
+    RequestError {
+        param: param.into(),
+        message: message.into(),
+    }
+}
+
+/// The text of a message's content, whichever form it takes.
+pub fn content_text(content: &Option<Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    }
+}
+
+/// A role OpenAI accepts (`developer` is a system message; `function` is the deprecated form
+/// of `tool`).
+pub fn parse_role(name: &str) -> Option<Role> {
+    match name {
+        "system" | "developer" => Some(Role::System),
+        "user" => Some(Role::User),
+        "assistant" => Some(Role::Assistant),
+        "tool" | "function" => Some(Role::Tool),
+        _ => None,
+    }
+}
+
+/// An OpenAI image URL: a `data:<type>;base64,<data>` URL split, anything else a URL.
+pub fn image_source(url: &str) -> ImageSource {
+    if let Some(rest) = url.strip_prefix("data:")
+        && let Some((media_type, data)) = rest.split_once(";base64,")
+    {
+        return ImageSource::Base64 {
+            media_type: media_type.to_owned(),
+            data: data.to_owned(),
+        };
+    }
+    ImageSource::Url(url.to_owned())
+}
+
+fn image_url(image: &Image) -> Value {
+    let url = match &image.source {
+        ImageSource::Url(u) => u.clone(),
+        ImageSource::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
+    };
+    let mut inner = json!({ "url": url });
+    if let (Some(detail), Some(map)) = (&image.detail, inner.as_object_mut()) {
+        map.insert("detail".to_owned(), Value::String(detail.clone()));
+    }
+    json!({ "type": "image_url", "image_url": inner })
+}
+
+/// A message's content parts (`text` and `image_url`; a string is one text part).
+fn content_parts(content: &Option<Value>, at: &str) -> Result<Vec<Part>, RequestError> {
+    let parts = match content {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => return Ok(vec![Part::Text(s.clone())]),
+        Some(Value::Array(parts)) => parts,
+        Some(_) => {
+            return Err(invalid(
+                format!("{at}.content"),
+                "content must be a string or an array of content parts",
+            ));
+        }
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, p) in parts.iter().enumerate() {
+        let here = format!("{at}.content[{j}]");
+        match p.get("type").and_then(Value::as_str) {
+            Some("text") => match p.get("text").and_then(Value::as_str) {
+                Some(t) => out.push(Part::Text(t.to_owned())),
+                None => return Err(invalid(format!("{here}.text"), "a text part needs `text`")),
+            },
+            Some("image_url") => {
+                let inner = p.get("image_url");
+                let url = inner
+                    .and_then(|i| i.get("url").or(Some(i)))
+                    .and_then(Value::as_str);
+                let Some(url) = url else {
+                    return Err(invalid(
+                        format!("{here}.image_url.url"),
+                        "an image part needs `image_url.url`",
+                    ));
+                };
+                let detail = inner
+                    .and_then(|i| i.get("detail"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                out.push(Part::Image(Image {
+                    source: image_source(url),
+                    detail,
+                }));
+            }
+            Some(other) => {
+                return Err(invalid(
+                    format!("{here}.type"),
+                    format!("content parts of type `{other}` are not supported by this gateway"),
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    format!("{here}.type"),
+                    "a content part needs `type`",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_tool_choice(v: &Value) -> Result<ToolChoice, RequestError> {
+    match v {
+        Value::String(s) => match s.as_str() {
+            "auto" => Ok(ToolChoice::Auto),
+            "none" => Ok(ToolChoice::None),
+            "required" => Ok(ToolChoice::Required),
+            other => Err(invalid(
+                "tool_choice",
+                format!(
+                    "unknown tool_choice `{other}`: expected auto, none, required or a function"
+                ),
+            )),
+        },
+        Value::Object(_) if v.get("type").and_then(Value::as_str) == Some("function") => v
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .map(|n| ToolChoice::Named(n.to_owned()))
+            .ok_or_else(|| {
+                invalid(
+                    "tool_choice.function.name",
+                    "a named tool_choice needs a name",
+                )
+            }),
+        _ => Err(invalid(
+            "tool_choice",
+            "tool_choice must be auto, none, required or {\"type\":\"function\",...}",
+        )),
+    }
+}
+
+fn parse_response_format(v: &Value) -> Result<ResponseFormat, RequestError> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(ResponseFormat::Text),
+        Some("json_object") => Ok(ResponseFormat::JsonObject),
+        Some("json_schema") => {
+            let Some(js) = v.get("json_schema") else {
+                return Err(invalid(
+                    "response_format.json_schema",
+                    "a json_schema response_format needs `json_schema`",
+                ));
+            };
+            let Some(name) = js.get("name").and_then(Value::as_str) else {
+                return Err(invalid(
+                    "response_format.json_schema.name",
+                    "a json_schema response_format needs a name",
+                ));
+            };
+            Ok(ResponseFormat::JsonSchema {
+                name: name.to_owned(),
+                description: js
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                schema: js.get("schema").cloned().unwrap_or_else(|| json!({})),
+                strict: js.get("strict").and_then(Value::as_bool),
+            })
+        }
+        _ => Err(invalid(
+            "response_format.type",
+            "response_format.type must be text, json_object or json_schema",
+        )),
+    }
+}
+
+fn parse_stop(v: &Option<Value>) -> Result<Vec<String>, RequestError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("stop[{i}]"), "stop sequences are strings"))
+            })
+            .collect(),
+        Some(_) => Err(invalid(
+            "stop",
+            "stop must be a string or an array of strings",
+        )),
+    }
+}
+
+/// Prompt-token estimate: four characters a token for every message (plus 4 a message for
+/// its framing) and for every tool's declaration (name, description, schema).
+pub fn estimate_prompt_tokens(messages: &[Message], tools: &[Tool]) -> u32 {
+    let messages = messages
+        .iter()
+        .map(|m| super::super::estimate_tokens_from_chars(m.chars()).saturating_add(4))
+        .fold(0u32, u32::saturating_add);
+    let tools = tools
+        .iter()
+        .map(|t| {
+            let schema = t
+                .parameters
+                .as_ref()
+                .map_or(0, |p| p.to_string().chars().count());
+            let chars = t
+                .name
+                .len()
+                .saturating_add(t.description.as_ref().map_or(0, |d| d.chars().count()))
+                .saturating_add(schema);
+            super::super::estimate_tokens_from_chars(chars)
+        })
+        .fold(0u32, u32::saturating_add);
+    messages.saturating_add(tools)
+}
+
+impl ChatRequest {
+    /// The normalized request this body asks for (its route is the model name), or what in
+    /// it cannot be represented: an unknown role, a content part other than text and images,
+    /// a custom tool, an `allowed_tools` choice, a malformed field.
+    pub fn try_to_normalized(&self) -> Result<Request, RequestError> {
+        let mut messages = Vec::with_capacity(self.messages.len());
+        let mut needs = Capabilities::NONE;
+        for (i, m) in self.messages.iter().enumerate() {
+            let at = format!("messages[{i}]");
+            let Some(role) = parse_role(&m.role) else {
+                return Err(invalid(
+                    format!("{at}.role"),
+                    format!(
+                        "unknown role `{}`: expected system, developer, user, assistant or tool",
+                        m.role
+                    ),
+                ));
+            };
+            let mut content = content_parts(&m.content, &at)?;
+            if content.iter().any(|p| matches!(p, Part::Image(_))) {
+                needs = needs.union(Capabilities::VISION);
+            }
+            if role == Role::Tool {
+                let Some(call_id) = &m.tool_call_id else {
+                    return Err(invalid(
+                        format!("{at}.tool_call_id"),
+                        "a tool message needs `tool_call_id`",
+                    ));
+                };
+                if content.iter().any(|p| !matches!(p, Part::Text(_))) {
+                    return Err(invalid(
+                        format!("{at}.content"),
+                        "a tool message's content is text",
+                    ));
+                }
+                let text = Message {
+                    role,
+                    content,
+                    name: None,
+                }
+                .text_content();
+                content = vec![Part::ToolResult(ToolResult {
+                    call_id: call_id.clone(),
+                    content: text,
+                    is_error: false,
+                })];
+            }
+            if let Some(calls) = &m.tool_calls {
+                if role != Role::Assistant {
+                    return Err(invalid(
+                        format!("{at}.tool_calls"),
+                        "only assistant messages carry tool_calls",
+                    ));
+                }
+                for (j, c) in calls.iter().enumerate() {
+                    if c.kind != "function" {
+                        return Err(invalid(
+                            format!("{at}.tool_calls[{j}].type"),
+                            format!("tool calls of type `{}` are not supported", c.kind),
+                        ));
+                    }
+                    content.push(Part::ToolCall(ToolCall {
+                        id: c.id.clone(),
+                        name: c.function.name.clone(),
+                        arguments: c.function.arguments.clone(),
+                    }));
+                }
+            }
+            messages.push(Message {
+                role,
+                content,
+                name: m.name.clone(),
+            });
+        }
+        let mut tools = Vec::new();
+        for (i, t) in self.tools.iter().flatten().enumerate() {
+            let function = match (&*t.kind, &t.function) {
+                ("function", Some(f)) => f,
+                ("function", None) => {
+                    return Err(invalid(
+                        format!("tools[{i}].function"),
+                        "a function tool needs `function`",
+                    ));
+                }
+                (other, _) => {
+                    return Err(invalid(
+                        format!("tools[{i}].type"),
+                        format!("tools of type `{other}` are not supported by this gateway"),
+                    ));
+                }
+            };
+            tools.push(Tool {
+                name: function.name.clone(),
+                description: function.description.clone(),
+                parameters: function.parameters.clone(),
+                strict: function.strict,
+            });
+        }
+        if !tools.is_empty() {
+            needs = needs.union(Capabilities::TOOLS);
+        }
+        let tool_choice = self
+            .tool_choice
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(parse_tool_choice)
+            .transpose()?;
+        let response_format = self
+            .response_format
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(parse_response_format)
+            .transpose()?;
+        if matches!(
+            response_format,
+            Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
+        ) {
+            needs = needs.union(Capabilities::JSON_MODE);
+        }
+        Ok(Request {
+            route: self.model.clone(),
+            estimated_prompt_tokens: estimate_prompt_tokens(&messages, &tools),
+            messages,
+            max_tokens: self.max_completion_tokens.or(self.max_tokens),
+            stream: self.stream.unwrap_or(false),
+            needs,
+            tools,
+            tool_choice,
+            parallel_tool_calls: self.parallel_tool_calls,
+            response_format,
+            sampling: Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                top_k: None,
+                stop: parse_stop(&self.stop)?,
+                seed: self.seed,
+                presence_penalty: self.presence_penalty,
+                frequency_penalty: self.frequency_penalty,
+            },
+            n: self.n,
+            user: self.user.clone(),
+            ..Request::default()
+        })
+    }
+
+    /// [`try_to_normalized`](Self::try_to_normalized), or — for a body it refuses — the
+    /// messages' text alone (unknown roles read as `user`): what a fake needs to answer.
+    pub fn to_normalized(&self) -> Request {
+        self.try_to_normalized().unwrap_or_else(|_| {
+            let messages: Vec<Message> = self
+                .messages
+                .iter()
+                .map(|m| {
+                    Message::text(
+                        parse_role(&m.role).unwrap_or(Role::User),
+                        content_text(&m.content),
+                    )
+                })
+                .collect();
+            Request {
+                route: self.model.clone(),
+                estimated_prompt_tokens: estimate_prompt_tokens(&messages, &[]),
+                messages,
+                max_tokens: self.max_completion_tokens.or(self.max_tokens),
+                stream: self.stream.unwrap_or(false),
+                ..Request::default()
+            }
+        })
+    }
+
+    /// The wire request for a normalized one, sent to `model`; refused (naming the field)
+    /// when OpenAI cannot express it (see [`check`]).
+    pub fn from_normalized(request: &Request, model: &str) -> Result<Self, Unsupported> {
+        check(Dialect::Openai, request)?;
+        let mut messages = Vec::with_capacity(request.messages.len());
+        for m in &request.messages {
+            // Tool results become `tool` messages, in place, before the rest of the message.
+            for p in &m.content {
+                if let Part::ToolResult(r) = p {
+                    messages.push(ChatMessage {
+                        role: "tool".to_owned(),
+                        content: Some(Value::String(r.content.clone())),
+                        tool_call_id: Some(r.call_id.clone()),
+                        ..ChatMessage::default()
+                    });
+                }
+            }
+            let calls: Vec<WireToolCall> = m
+                .content
+                .iter()
+                .filter_map(|p| match p {
+                    Part::ToolCall(c) => Some(WireToolCall {
+                        id: c.id.clone(),
+                        kind: "function".to_owned(),
+                        function: WireFunctionCall {
+                            name: c.name.clone(),
+                            arguments: c.arguments.clone(),
+                        },
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let rest: Vec<&Part> = m
+                .content
+                .iter()
+                .filter(|p| matches!(p, Part::Text(_) | Part::Image(_)))
+                .collect();
+            let had_results = m.content.iter().any(|p| matches!(p, Part::ToolResult(_)));
+            if m.role == Role::Tool || (had_results && rest.is_empty() && calls.is_empty()) {
+                continue;
+            }
+            let content = match rest.as_slice() {
+                [] if !calls.is_empty() => None,
+                [] => Some(Value::String(String::new())),
+                [Part::Text(t)] => Some(Value::String(t.clone())),
+                parts if m.role == Role::User => Some(Value::Array(
+                    parts
+                        .iter()
+                        .map(|p| match p {
+                            Part::Image(image) => image_url(image),
+                            Part::Text(t) => json!({ "type": "text", "text": t }),
+                            // Only text and images are in `rest`.
+                            Part::ToolCall(_) | Part::ToolResult(_) => Value::Null,
+                        })
+                        .collect(),
+                )),
+                _ => Some(Value::String(m.text_content())),
+            };
+            messages.push(ChatMessage {
+                role: role_name(m.role).to_owned(),
+                content,
+                name: m.name.clone(),
+                tool_calls: (!calls.is_empty()).then_some(calls),
+                tool_call_id: None,
+            });
+        }
+        let tools = (!request.tools.is_empty()).then(|| {
+            request
+                .tools
+                .iter()
+                .map(|t| ToolDef {
+                    kind: "function".to_owned(),
+                    function: Some(FunctionDef {
+                        name: t.name.clone(),
+                        description: t.description.clone(),
+                        parameters: t.parameters.clone(),
+                        strict: t.strict,
+                    }),
+                })
+                .collect()
+        });
+        let s = &request.sampling;
+        Ok(ChatRequest {
+            model: model.to_owned(),
+            messages,
+            max_tokens: None,
+            max_completion_tokens: request.max_tokens,
+            temperature: s.temperature,
+            top_p: s.top_p,
+            n: request.n,
+            stop: (!s.stop.is_empty()).then(|| json!(s.stop)),
+            seed: s.seed,
+            presence_penalty: s.presence_penalty,
+            frequency_penalty: s.frequency_penalty,
+            user: request.user.clone(),
+            stream: request.stream.then_some(true),
+            stream_options: request.stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            tools,
+            tool_choice: request.tool_choice.as_ref().map(|c| match c {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Named(name) => {
+                    json!({ "type": "function", "function": { "name": name } })
+                }
+            }),
+            parallel_tool_calls: request.parallel_tool_calls,
+            response_format: request.response_format.as_ref().map(|f| match f {
+                ResponseFormat::Text => json!({ "type": "text" }),
+                ResponseFormat::JsonObject => json!({ "type": "json_object" }),
+                ResponseFormat::JsonSchema {
+                    name,
+                    description,
+                    schema,
+                    strict,
+                } => {
+                    let mut js = json!({ "name": name, "schema": schema });
+                    if let Some(map) = js.as_object_mut() {
+                        if let Some(d) = description {
+                            map.insert("description".to_owned(), json!(d));
+                        }
+                        if let Some(s) = strict {
+                            map.insert("strict".to_owned(), json!(s));
+                        }
+                    }
+                    json!({ "type": "json_schema", "json_schema": js })
+                }
+            }),
+        })
+    }
+}
+
+/// What OpenAI (and Azure OpenAI) cannot express: `top_k`; a failed tool result (no
+/// `is_error`); images outside user messages; tool calls outside assistant messages; tool
+/// messages with anything but results.
+pub fn check(dialect: Dialect, request: &Request) -> Result<(), Unsupported> {
+    let refuse = |field: String, reason: &str| Unsupported {
+        field,
+        dialect,
+        reason: reason.to_owned(),
+    };
+    for (i, m) in request.messages.iter().enumerate() {
+        for (j, p) in m.content.iter().enumerate() {
+            let at = || format!("messages[{i}].content[{j}]");
+            match p {
+                Part::Image(_) if m.role != Role::User => {
+                    return Err(refuse(at(), "images are accepted in user messages only"));
+                }
+                Part::ToolCall(_) if m.role != Role::Assistant => {
+                    return Err(refuse(at(), "tool calls belong in assistant messages"));
+                }
+                Part::ToolResult(r) if r.is_error => {
+                    return Err(refuse(
+                        format!("{}.is_error", at()),
+                        "a tool message cannot mark its result as an error",
+                    ));
+                }
+                Part::ToolResult(_) if !matches!(m.role, Role::Tool | Role::User) => {
+                    return Err(refuse(at(), "tool results belong in tool messages"));
+                }
+                Part::Text(_) | Part::Image(_) if m.role == Role::Tool => {
+                    return Err(refuse(at(), "a tool message carries only its result"));
+                }
+                _ => {}
+            }
+        }
+    }
+    if request.sampling.top_k.is_some() {
+        return Err(refuse("sampling.top_k".to_owned(), "there is no top_k"));
+    }
+    Ok(())
+}
+
+/// One top-level entry of a JSON object: the key (borrowed unless it had escapes) and the
+/// value's text as sent.
+type Entry<'a> = (Cow<'a, str>, &'a RawValue);
+
+struct Entries<'a>(Vec<Entry<'a>>);
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16).min(64));
+                while let Some((k, v)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn push_key(out: &mut Vec<u8>, key: &str) {
+    // A key serializes only if it is a string, which it is.
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+}
+
+/// The client's own OpenAI body with `model` set to `model` (`None`: removed — Azure names
+/// the deployment in the path) and, when `stream`, `stream_options.include_usage` true; every
+/// other top-level entry is copied as sent, in order, unknown fields included. `None` when
+/// the body is not a JSON object or its `stream` flag is not `stream` (then the caller
+/// encodes the normalized request instead).
+pub fn pass_through(body: &[u8], model: Option<&str>, stream: bool) -> Option<Vec<u8>> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let Entries(entries) = Entries::deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    let streams = entries
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "stream")
+        .is_some_and(|(_, v)| v.get() == "true");
+    if streams != stream {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() + model.map_or(0, str::len) + 48);
+    out.push(b'{');
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    let mut model_written = false;
+    let mut options_written = false;
+    for (k, v) in &entries {
+        match (k.as_ref(), model) {
+            ("model", None) => continue,
+            ("model", Some(m)) => {
+                if std::mem::replace(&mut model_written, true) {
+                    continue;
+                }
+                sep(&mut out);
+                push_key(&mut out, "model");
+                let _ = serde_json::to_writer(&mut out, m);
+                continue;
+            }
+            ("stream_options", _) if stream => {
+                if std::mem::replace(&mut options_written, true) {
+                    continue;
+                }
+                sep(&mut out);
+                push_key(&mut out, "stream_options");
+                out.extend_from_slice(&with_usage(v)?);
+                continue;
+            }
+            _ => {}
+        }
+        sep(&mut out);
+        push_key(&mut out, k);
+        out.extend_from_slice(v.get().as_bytes());
+    }
+    if let (Some(m), false) = (model, model_written) {
+        sep(&mut out);
+        push_key(&mut out, "model");
+        let _ = serde_json::to_writer(&mut out, m);
+    }
+    if stream && !options_written {
+        sep(&mut out);
+        out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
+    }
+    out.push(b'}');
+    Some(out)
+}
+
+/// A `stream_options` object with `include_usage: true` (its other entries kept); `None` if
+/// it is not an object (`null` counts as empty).
+fn with_usage(options: &RawValue) -> Option<Vec<u8>> {
+    if options.get().trim() == "null" {
+        return Some(br#"{"include_usage":true}"#.to_vec());
+    }
+    let Entries(entries) = serde_json::from_str(options.get()).ok()?;
+    let mut out = Vec::with_capacity(options.get().len() + 24);
+    out.push(b'{');
+    for (k, v) in entries.iter().filter(|(k, _)| k != "include_usage") {
+        push_key(&mut out, k);
+        out.extend_from_slice(v.get().as_bytes());
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""include_usage":true}"#);
+    Some(out)
+}

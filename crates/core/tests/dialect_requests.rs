@@ -1,0 +1,763 @@
+//! Request codecs: an OpenAI client's body into the normalized request, the normalized
+//! request onto each vendor's wire (golden JSON), every refusal with its field named, and the
+//! same-dialect pass-through.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use serde_json::{Value, json};
+use switchyard_core::dialect::{self, Dialect, anthropic, gemini, openai};
+use switchyard_core::request::{
+    Capabilities, Image, ImageSource, Message, Part, Request, ResponseFormat, Role, Tool, ToolCall,
+    ToolChoice, ToolResult,
+};
+
+/// A client body using every request feature OpenAI has and Switchyard carries.
+fn full_openai_body() -> Value {
+    json!({
+        "model": "chat",
+        "messages": [
+            { "role": "system", "content": "Be brief." },
+            { "role": "user", "name": "ann", "content": [
+                { "type": "text", "text": "What is in this picture, and the weather?" },
+                { "type": "image_url", "image_url": { "url": "data:image/png;base64,iVBORw0K", "detail": "high" } },
+                { "type": "image_url", "image_url": { "url": "https://example.com/cat.jpg" } }
+            ] },
+            { "role": "assistant", "content": null, "tool_calls": [
+                { "id": "call_1", "type": "function", "function": { "name": "get_weather", "arguments": "{\"city\":\"Paris\"}" } },
+                { "id": "call_2", "type": "function", "function": { "name": "get_time", "arguments": "{}" } }
+            ] },
+            { "role": "tool", "tool_call_id": "call_1", "content": "18C, cloudy" },
+            { "role": "tool", "tool_call_id": "call_2", "content": [{ "type": "text", "text": "09:00" }] },
+            { "role": "assistant", "content": "A cat; 18C." },
+            { "role": "developer", "content": "late instructions" }
+        ],
+        "tools": [
+            { "type": "function", "function": { "name": "get_weather", "description": "Weather now",
+              "parameters": { "type": "object", "properties": { "city": { "type": "string" } }, "required": ["city"] },
+              "strict": true } },
+            { "type": "function", "function": { "name": "get_time" } }
+        ],
+        "tool_choice": { "type": "function", "function": { "name": "get_weather" } },
+        "parallel_tool_calls": false,
+        "response_format": { "type": "json_schema", "json_schema": {
+            "name": "answer", "description": "The answer", "schema": { "type": "object" }, "strict": true } },
+        "temperature": 0.5, "top_p": 0.9, "stop": "END", "seed": 7, "n": 2,
+        "presence_penalty": 0.1, "frequency_penalty": 0.2, "user": "u-42",
+        "max_tokens": 50, "max_completion_tokens": 100,
+        "stream": true, "stream_options": { "include_usage": true }
+    })
+}
+
+fn parse(body: Value) -> Result<Request, openai::RequestError> {
+    serde_json::from_value::<openai::ChatRequest>(body)
+        .unwrap()
+        .try_to_normalized()
+}
+
+#[test]
+fn an_openai_body_normalizes_whole() {
+    let r = parse(full_openai_body()).unwrap();
+    assert_eq!(r.route, "chat");
+    assert_eq!(r.messages.len(), 7);
+    assert_eq!(r.messages[1].name.as_deref(), Some("ann"));
+    assert_eq!(
+        r.messages[1].content[1],
+        Part::Image(Image {
+            source: ImageSource::Base64 {
+                media_type: "image/png".into(),
+                data: "iVBORw0K".into()
+            },
+            detail: Some("high".into()),
+        })
+    );
+    assert_eq!(
+        r.messages[1].content[2],
+        Part::Image(Image {
+            source: ImageSource::Url("https://example.com/cat.jpg".into()),
+            detail: None,
+        })
+    );
+    assert_eq!(
+        r.messages[2].content,
+        [
+            Part::ToolCall(ToolCall {
+                id: "call_1".into(),
+                name: "get_weather".into(),
+                arguments: r#"{"city":"Paris"}"#.into()
+            }),
+            Part::ToolCall(ToolCall {
+                id: "call_2".into(),
+                name: "get_time".into(),
+                arguments: "{}".into()
+            }),
+        ]
+    );
+    assert_eq!(
+        r.messages[4].content,
+        [Part::ToolResult(ToolResult {
+            call_id: "call_2".into(),
+            content: "09:00".into(),
+            is_error: false
+        })]
+    );
+    assert_eq!(r.messages[6].role, Role::System, "developer is system");
+    assert_eq!(r.tools.len(), 2);
+    assert_eq!(r.tools[0].strict, Some(true));
+    assert_eq!(r.tool_choice, Some(ToolChoice::Named("get_weather".into())));
+    assert_eq!(r.parallel_tool_calls, Some(false));
+    assert!(matches!(
+        r.response_format,
+        Some(ResponseFormat::JsonSchema { ref name, strict: Some(true), .. }) if name == "answer"
+    ));
+    assert_eq!(r.sampling.temperature, Some(0.5));
+    assert_eq!(r.sampling.top_p, Some(0.9));
+    assert_eq!(r.sampling.stop, ["END"]);
+    assert_eq!(r.sampling.seed, Some(7));
+    assert_eq!(r.sampling.presence_penalty, Some(0.1));
+    assert_eq!(r.sampling.frequency_penalty, Some(0.2));
+    assert_eq!((r.n, r.user.as_deref()), (Some(2), Some("u-42")));
+    assert_eq!(r.max_tokens, Some(100), "max_completion_tokens wins");
+    assert!(r.stream);
+    assert_eq!(
+        r.needs,
+        Capabilities::TOOLS
+            .union(Capabilities::JSON_MODE)
+            .union(Capabilities::VISION)
+    );
+}
+
+#[test]
+fn the_token_estimate_counts_tool_arguments_results_and_schemas() {
+    let plain = parse(json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }] }))
+        .unwrap()
+        .estimated_prompt_tokens;
+    let schema = json!({ "type": "object", "properties": { "x": { "type": "string", "description": "y".repeat(400) } } });
+    let with_tool = parse(
+        json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }],
+        "tools": [{ "type": "function", "function": { "name": "f", "parameters": schema } }] }),
+    )
+    .unwrap()
+    .estimated_prompt_tokens;
+    assert!(with_tool >= plain + 100, "{plain} → {with_tool}");
+    let with_call = parse(json!({ "model": "m", "messages": [
+        { "role": "user", "content": "hi" },
+        { "role": "assistant", "content": null, "tool_calls": [{ "id": "c", "type": "function",
+          "function": { "name": "f", "arguments": "a".repeat(400) } }] },
+        { "role": "tool", "tool_call_id": "c", "content": "r".repeat(400) }
+    ] }))
+    .unwrap()
+    .estimated_prompt_tokens;
+    assert!(with_call >= plain + 200, "{plain} → {with_call}");
+}
+
+#[test]
+fn an_openai_body_it_cannot_represent_is_refused_naming_the_field() {
+    let msg = |m: Value| json!({ "model": "m", "messages": [m] });
+    let cases = [
+        (
+            msg(json!({ "role": "wizard", "content": "hi" })),
+            "messages[0].role",
+        ),
+        (
+            msg(
+                json!({ "role": "user", "content": [{ "type": "input_audio", "input_audio": {} }] }),
+            ),
+            "messages[0].content[0].type",
+        ),
+        (
+            msg(json!({ "role": "tool", "content": "x" })),
+            "messages[0].tool_call_id",
+        ),
+        (
+            msg(json!({ "role": "user", "content": 5 })),
+            "messages[0].content",
+        ),
+        (
+            json!({ "model": "m", "messages": [], "tools": [{ "type": "custom", "custom": { "name": "g" } }] }),
+            "tools[0].type",
+        ),
+        (
+            json!({ "model": "m", "messages": [], "tool_choice": { "type": "allowed_tools" } }),
+            "tool_choice",
+        ),
+        (
+            json!({ "model": "m", "messages": [], "response_format": { "type": "xml" } }),
+            "response_format.type",
+        ),
+        (
+            json!({ "model": "m", "messages": [], "stop": [1] }),
+            "stop[0]",
+        ),
+    ];
+    for (body, param) in cases {
+        let e = parse(body.clone()).unwrap_err();
+        assert_eq!(e.param, param, "{body}");
+    }
+    // The fakes' reading stays lenient: an unknown role is a user turn.
+    let lenient = serde_json::from_value::<openai::ChatRequest>(msg(
+        json!({ "role": "wizard", "content": "hi" }),
+    ))
+    .unwrap()
+    .to_normalized();
+    assert_eq!(lenient.messages, [Message::text(Role::User, "hi")]);
+}
+
+#[test]
+fn an_openai_body_round_trips_through_the_normalized_request() {
+    let r = parse(full_openai_body()).unwrap();
+    let wire =
+        serde_json::to_value(openai::ChatRequest::from_normalized(&r, "gpt-4o").unwrap()).unwrap();
+    let mut expected = full_openai_body();
+    let e = expected.as_object_mut().unwrap();
+    e.insert("model".into(), json!("gpt-4o"));
+    e.remove("max_tokens"); // Only max_completion_tokens is written.
+    e.insert("stop".into(), json!(["END"]));
+    e["messages"][4]["content"] = json!("09:00"); // Tool results are text.
+    e["messages"][6]["role"] = json!("system");
+    assert_eq!(wire, expected);
+    assert_eq!(
+        openai::ChatRequest::from_normalized(&r, "gpt-4o")
+            .unwrap()
+            .try_to_normalized()
+            .unwrap()
+            .messages,
+        r.messages
+    );
+}
+
+#[test]
+fn openai_sends_no_max_tokens_when_the_request_has_none_and_refuses_top_k() {
+    let mut r = Request {
+        messages: vec![Message::text(Role::User, "hi")],
+        ..Request::default()
+    };
+    let wire =
+        serde_json::to_value(openai::ChatRequest::from_normalized(&r, "m").unwrap()).unwrap();
+    assert_eq!(
+        wire,
+        json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }] })
+    );
+    r.sampling.top_k = Some(5);
+    for d in [Dialect::Openai, Dialect::AzureOpenai] {
+        assert_eq!(dialect::check(d, &r).unwrap_err().field, "sampling.top_k");
+    }
+    assert!(openai::ChatRequest::from_normalized(&r, "m").is_err());
+}
+
+/// A normalized conversation with every part kind, as another dialect's client might send.
+fn conversation() -> Request {
+    Request {
+        route: "chat".into(),
+        messages: vec![
+            Message::text(Role::System, "Be brief."),
+            Message::text(Role::System, "Use tools."),
+            Message {
+                role: Role::User,
+                content: vec![
+                    Part::Text("Weather, and this?".into()),
+                    Part::Image(Image {
+                        source: ImageSource::Base64 {
+                            media_type: "image/png".into(),
+                            data: "iVBORw0K".into(),
+                        },
+                        detail: Some("auto".into()),
+                    }),
+                    Part::Image(Image {
+                        source: ImageSource::Url("https://example.com/cat.jpg".into()),
+                        detail: None,
+                    }),
+                ],
+                name: None,
+            },
+            Message {
+                role: Role::Assistant,
+                content: vec![
+                    Part::Text("Checking.".into()),
+                    Part::ToolCall(ToolCall {
+                        id: "call_1".into(),
+                        name: "get_weather".into(),
+                        arguments: r#"{"city":"Paris"}"#.into(),
+                    }),
+                    Part::ToolCall(ToolCall {
+                        id: "call_2".into(),
+                        name: "get_time".into(),
+                        arguments: String::new(),
+                    }),
+                ],
+                name: None,
+            },
+            Message {
+                role: Role::Tool,
+                content: vec![Part::ToolResult(ToolResult {
+                    call_id: "call_1".into(),
+                    content: "18C".into(),
+                    is_error: false,
+                })],
+                name: None,
+            },
+            Message {
+                role: Role::Tool,
+                content: vec![Part::ToolResult(ToolResult {
+                    call_id: "call_2".into(),
+                    content: "clock broken".into(),
+                    is_error: true,
+                })],
+                name: None,
+            },
+            Message::text(Role::User, "Thanks."),
+        ],
+        tools: vec![
+            Tool {
+                name: "get_weather".into(),
+                description: Some("Weather now".into()),
+                parameters: Some(
+                    json!({ "type": "object", "properties": { "city": { "type": "string" } } }),
+                ),
+                strict: None,
+            },
+            Tool {
+                name: "get_time".into(),
+                ..Tool::default()
+            },
+        ],
+        tool_choice: Some(ToolChoice::Required),
+        response_format: Some(ResponseFormat::JsonSchema {
+            name: "answer".into(),
+            description: None,
+            schema: json!({ "type": "object" }),
+            strict: Some(true),
+        }),
+        sampling: switchyard_core::request::Sampling {
+            temperature: Some(0.5),
+            top_p: Some(0.9),
+            top_k: Some(40),
+            stop: vec!["END".into()],
+            ..Default::default()
+        },
+        user: Some("u-42".into()),
+        stream: true,
+        ..Request::default()
+    }
+}
+
+#[test]
+fn anthropic_gets_the_whole_conversation_in_its_own_shape() {
+    let mut r = conversation();
+    r.parallel_tool_calls = Some(false);
+    let wire = anthropic::MessagesRequest::from_normalized(&r, "claude", 1234).unwrap();
+    assert_eq!(
+        serde_json::to_value(&wire).unwrap(),
+        json!({
+            "model": "claude",
+            "max_tokens": 1234,
+            "system": "Be brief.\nUse tools.",
+            "messages": [
+                { "role": "user", "content": [
+                    { "type": "text", "text": "Weather, and this?" },
+                    { "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": "iVBORw0K" } },
+                    { "type": "image", "source": { "type": "url", "url": "https://example.com/cat.jpg" } }
+                ] },
+                { "role": "assistant", "content": [
+                    { "type": "text", "text": "Checking." },
+                    { "type": "tool_use", "id": "call_1", "name": "get_weather", "input": { "city": "Paris" } },
+                    { "type": "tool_use", "id": "call_2", "name": "get_time", "input": {} }
+                ] },
+                { "role": "user", "content": [
+                    { "type": "tool_result", "tool_use_id": "call_1", "content": "18C" },
+                    { "type": "tool_result", "tool_use_id": "call_2", "content": "clock broken", "is_error": true },
+                    { "type": "text", "text": "Thanks." }
+                ] }
+            ],
+            "stop_sequences": ["END"],
+            "temperature": 0.5, "top_p": 0.9, "top_k": 40,
+            "stream": true,
+            "tools": [
+                { "name": "get_weather", "description": "Weather now",
+                  "input_schema": { "type": "object", "properties": { "city": { "type": "string" } } } },
+                { "name": "get_time", "input_schema": { "type": "object", "properties": {} } }
+            ],
+            "tool_choice": { "type": "any", "disable_parallel_tool_use": true },
+            "output_config": { "format": { "type": "json_schema", "schema": { "type": "object" } } },
+            "metadata": { "user_id": "u-42" }
+        })
+    );
+}
+
+#[test]
+fn anthropic_tool_choice_and_max_tokens() {
+    let base = Request {
+        messages: vec![Message::text(Role::User, "hi")],
+        ..Request::default()
+    };
+    let choice = |c: Option<ToolChoice>, parallel: Option<bool>| {
+        let r = Request {
+            tool_choice: c,
+            parallel_tool_calls: parallel,
+            ..base.clone()
+        };
+        anthropic::MessagesRequest::from_normalized(&r, "c", 4096)
+            .unwrap()
+            .tool_choice
+    };
+    assert_eq!(choice(None, None), None);
+    assert_eq!(
+        choice(Some(ToolChoice::Auto), None),
+        Some(json!({ "type": "auto" }))
+    );
+    assert_eq!(
+        choice(Some(ToolChoice::None), Some(false)),
+        Some(json!({ "type": "none" })),
+        "disable_parallel_tool_use is not allowed on none"
+    );
+    assert_eq!(
+        choice(None, Some(false)),
+        Some(json!({ "type": "auto", "disable_parallel_tool_use": true }))
+    );
+    assert_eq!(
+        choice(Some(ToolChoice::Named("f".into())), Some(true)),
+        Some(json!({ "type": "tool", "name": "f" }))
+    );
+    let wire = anthropic::MessagesRequest::from_normalized(&base, "c", 777).unwrap();
+    assert_eq!(
+        wire.max_tokens, 777,
+        "the target's default when none is set"
+    );
+    let set = Request {
+        max_tokens: Some(5),
+        ..base
+    };
+    assert_eq!(
+        anthropic::MessagesRequest::from_normalized(&set, "c", 777)
+            .unwrap()
+            .max_tokens,
+        5
+    );
+}
+
+fn user_with(part: Part) -> Message {
+    Message {
+        role: Role::User,
+        content: vec![part],
+        name: None,
+    }
+}
+
+fn png(detail: Option<&str>, media_type: &str) -> Part {
+    Part::Image(Image {
+        source: ImageSource::Base64 {
+            media_type: media_type.into(),
+            data: "AAAA".into(),
+        },
+        detail: detail.map(str::to_owned),
+    })
+}
+
+/// A request that is `base` plus one change, and the field each dialect must name.
+fn refusals() -> Vec<(&'static str, Request, [Option<&'static str>; 3])> {
+    let base = Request {
+        messages: vec![Message::text(Role::User, "hi")],
+        ..Request::default()
+    };
+    let with = |f: &dyn Fn(&mut Request)| {
+        let mut r = base.clone();
+        f(&mut r);
+        r
+    };
+    let call = |args: &str| Message {
+        role: Role::Assistant,
+        content: vec![Part::ToolCall(ToolCall {
+            id: "c1".into(),
+            name: "f".into(),
+            arguments: args.into(),
+        })],
+        name: None,
+    };
+    let result = |id: &str| Message {
+        role: Role::Tool,
+        content: vec![Part::ToolResult(ToolResult {
+            call_id: id.into(),
+            content: "ok".into(),
+            is_error: false,
+        })],
+        name: None,
+    };
+    // [openai, anthropic, gemini]
+    vec![
+        (
+            "a system message mid-conversation",
+            with(&|r| r.messages.push(Message::text(Role::System, "late"))),
+            [None, Some("messages[1]"), Some("messages[1]")],
+        ),
+        (
+            "a participant name",
+            with(&|r| r.messages[0].name = Some("ann".into())),
+            [None, Some("messages[0].name"), Some("messages[0].name")],
+        ),
+        (
+            "json_object",
+            with(&|r| r.response_format = Some(ResponseFormat::JsonObject)),
+            [None, Some("response_format"), None],
+        ),
+        (
+            "temperature above 1",
+            with(&|r| r.sampling.temperature = Some(1.5)),
+            [None, Some("sampling.temperature"), None],
+        ),
+        (
+            "a seed",
+            with(&|r| r.sampling.seed = Some(1)),
+            [None, Some("sampling.seed"), None],
+        ),
+        (
+            "a presence penalty",
+            with(&|r| r.sampling.presence_penalty = Some(0.5)),
+            [None, Some("sampling.presence_penalty"), None],
+        ),
+        (
+            "a frequency penalty",
+            with(&|r| r.sampling.frequency_penalty = Some(0.5)),
+            [None, Some("sampling.frequency_penalty"), None],
+        ),
+        (
+            "n above 1",
+            with(&|r| r.n = Some(2)),
+            [None, Some("n"), None],
+        ),
+        (
+            "an image type Anthropic does not take",
+            with(&|r| r.messages = vec![user_with(png(None, "image/bmp"))]),
+            [None, Some("messages[0].content[0].media_type"), None],
+        ),
+        (
+            "an image detail",
+            with(&|r| r.messages = vec![user_with(png(Some("low"), "image/png"))]),
+            [
+                None,
+                Some("messages[0].content[0].detail"),
+                Some("messages[0].content[0].detail"),
+            ],
+        ),
+        (
+            "an image in an assistant turn",
+            with(&|r| {
+                r.messages.push(Message {
+                    role: Role::Assistant,
+                    content: vec![png(None, "image/png")],
+                    name: None,
+                })
+            }),
+            [
+                Some("messages[1].content[0]"),
+                Some("messages[1].content[0]"),
+                None,
+            ],
+        ),
+        (
+            "tool arguments that are not a JSON object",
+            with(&|r| r.messages.extend([call("{not json"), result("c1")])),
+            [
+                None,
+                Some("messages[1].content[0].arguments"),
+                Some("messages[1].content[0].arguments"),
+            ],
+        ),
+        (
+            "a tool result for an unknown call",
+            with(&|r| r.messages.extend([call("{}"), result("c9")])),
+            [None, None, Some("messages[2].content[0].call_id")],
+        ),
+        (
+            "a failed tool result",
+            with(&|r| {
+                r.messages.extend([call("{}"), result("c1")]);
+                if let Part::ToolResult(t) = &mut r.messages[2].content[0] {
+                    t.is_error = true;
+                }
+            }),
+            [Some("messages[2].content[0].is_error"), None, None],
+        ),
+        (
+            "a strict tool",
+            with(&|r| {
+                r.tools = vec![Tool {
+                    name: "f".into(),
+                    strict: Some(true),
+                    ..Tool::default()
+                }]
+            }),
+            [None, None, Some("tools[0].strict")],
+        ),
+        (
+            "at most one tool call",
+            with(&|r| r.parallel_tool_calls = Some(false)),
+            [None, None, Some("parallel_tool_calls")],
+        ),
+        (
+            "six stop sequences",
+            with(&|r| r.sampling.stop = vec!["s".into(); 6]),
+            [None, None, Some("sampling.stop")],
+        ),
+        (
+            "top_k",
+            with(&|r| r.sampling.top_k = Some(3)),
+            [Some("sampling.top_k"), None, None],
+        ),
+    ]
+}
+
+#[test]
+fn each_dialect_refuses_what_it_cannot_express_naming_the_field() {
+    for (what, request, fields) in refusals() {
+        for (d, field) in [Dialect::Openai, Dialect::Anthropic, Dialect::Gemini]
+            .into_iter()
+            .zip(fields)
+        {
+            let checked = dialect::check(d, &request);
+            let built = match d {
+                Dialect::Anthropic => {
+                    anthropic::MessagesRequest::from_normalized(&request, "m", 1).map(drop)
+                }
+                Dialect::Gemini => gemini::GenerateRequest::from_normalized(&request).map(drop),
+                _ => openai::ChatRequest::from_normalized(&request, "m").map(drop),
+            };
+            assert_eq!(
+                checked.as_ref().err().map(|u| u.field.as_str()),
+                field,
+                "{what} on {d:?}"
+            );
+            assert_eq!(
+                built.err(),
+                checked.clone().err(),
+                "{what} on {d:?}: encoder and check agree"
+            );
+            if let Err(u) = checked {
+                assert_eq!(u.dialect, d);
+                assert!(!u.reason.is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn gemini_gets_the_whole_conversation_in_its_own_shape() {
+    let mut r = conversation();
+    r.tool_choice = Some(ToolChoice::Named("get_weather".into()));
+    r.sampling.seed = Some(7);
+    r.sampling.presence_penalty = Some(0.1);
+    r.sampling.frequency_penalty = Some(0.2);
+    r.n = Some(2);
+    r.max_tokens = Some(300);
+    let wire = gemini::GenerateRequest::from_normalized(&r).unwrap();
+    assert_eq!(
+        serde_json::to_value(&wire).unwrap(),
+        json!({
+            "systemInstruction": { "parts": [{ "text": "Be brief." }, { "text": "Use tools." }] },
+            "contents": [
+                { "role": "user", "parts": [
+                    { "text": "Weather, and this?" },
+                    { "inlineData": { "mimeType": "image/png", "data": "iVBORw0K" } },
+                    { "fileData": { "mimeType": "image/jpeg", "fileUri": "https://example.com/cat.jpg" } }
+                ] },
+                { "role": "model", "parts": [
+                    { "text": "Checking." },
+                    { "functionCall": { "id": "call_1", "name": "get_weather", "args": { "city": "Paris" } },
+                      "thoughtSignature": "skip_thought_signature_validator" },
+                    { "functionCall": { "id": "call_2", "name": "get_time", "args": {} } }
+                ] },
+                { "role": "user", "parts": [
+                    { "functionResponse": { "id": "call_1", "name": "get_weather", "response": { "output": "18C" } } },
+                    { "functionResponse": { "id": "call_2", "name": "get_time", "response": { "error": "clock broken" } } },
+                    { "text": "Thanks." }
+                ] }
+            ],
+            "generationConfig": {
+                "maxOutputTokens": 300, "temperature": 0.5, "stopSequences": ["END"],
+                "candidateCount": 2, "topP": 0.9, "topK": 40, "seed": 7,
+                "presencePenalty": 0.1, "frequencyPenalty": 0.2,
+                "responseMimeType": "application/json",
+                "responseJsonSchema": { "type": "object" }
+            },
+            "tools": [{ "functionDeclarations": [
+                { "name": "get_weather", "description": "Weather now",
+                  "parametersJsonSchema": { "type": "object", "properties": { "city": { "type": "string" } } } },
+                { "name": "get_time" }
+            ] }],
+            "toolConfig": { "functionCallingConfig": { "mode": "ANY", "allowedFunctionNames": ["get_weather"] } }
+        })
+    );
+}
+
+#[test]
+fn gemini_tool_modes_json_mode_and_no_output_cap_unless_set() {
+    let base = Request {
+        messages: vec![Message::text(Role::User, "hi")],
+        ..Request::default()
+    };
+    let wire = gemini::GenerateRequest::from_normalized(&base).unwrap();
+    assert_eq!(
+        serde_json::to_value(&wire).unwrap(),
+        json!({ "contents": [{ "role": "user", "parts": [{ "text": "hi" }] }] }),
+        "no generationConfig, so no maxOutputTokens, when nothing is set"
+    );
+    for (choice, mode) in [
+        (ToolChoice::Auto, "AUTO"),
+        (ToolChoice::None, "NONE"),
+        (ToolChoice::Required, "ANY"),
+    ] {
+        let r = Request {
+            tool_choice: Some(choice),
+            ..base.clone()
+        };
+        let v =
+            serde_json::to_value(gemini::GenerateRequest::from_normalized(&r).unwrap()).unwrap();
+        assert_eq!(
+            v["toolConfig"]["functionCallingConfig"],
+            json!({ "mode": mode })
+        );
+    }
+    let r = Request {
+        response_format: Some(ResponseFormat::JsonObject),
+        user: Some("u".into()),
+        ..base
+    };
+    let v = serde_json::to_value(gemini::GenerateRequest::from_normalized(&r).unwrap()).unwrap();
+    assert_eq!(
+        v["generationConfig"],
+        json!({ "responseMimeType": "application/json" })
+    );
+    assert!(!v.to_string().contains("\"u\""), "user is dropped: {v}");
+}
+
+#[test]
+fn pass_through_replaces_only_the_model_and_the_stream_usage() {
+    let body = br#"{"stream":true,"model":"chat","x_unknown":{"deep":[1,2.50,"\u00e9"]},"messages":[],"stream_options":{"x":1,"include_usage":false},"seed":1}"#;
+    let out = openai::pass_through(body, Some("gpt-4o"), true).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"stream":true,"model":"gpt-4o","x_unknown":{"deep":[1,2.50,"\u00e9"]},"messages":[],"stream_options":{"x":1,"include_usage":true},"seed":1}"#
+    );
+    // Azure: the deployment in the path names the model; a missing stream_options is added.
+    let body = br#"{"model":"chat","messages":[],"stream":true}"#;
+    let out = openai::pass_through(body, None, true).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"messages":[],"stream":true,"stream_options":{"include_usage":true}}"#
+    );
+    // Not streaming: stream_options left alone, a missing model added.
+    let body = br#"{"messages":[],"stream_options":null}"#;
+    let out = openai::pass_through(body, Some("m"), false).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"messages":[],"stream_options":null,"model":"m"}"#
+    );
+    // The body's stream flag must be the request's; anything not an object is not passed.
+    assert_eq!(
+        openai::pass_through(br#"{"stream":true}"#, None, false),
+        None
+    );
+    assert_eq!(openai::pass_through(b"[1]", None, false), None);
+    assert_eq!(openai::pass_through(b"{} trailing", None, false), None);
+    assert_eq!(
+        openai::pass_through(br#"{"stream":true,"stream_options":5}"#, None, true),
+        None
+    );
+}

@@ -1,0 +1,139 @@
+//! What the gateway does with a request's fields: refuses what it cannot represent or route
+//! (400 naming the field), and sends an OpenAI target the client's own body.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::http::Request;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use switchyard_gateway::{Gateway, app};
+use switchyard_live::InProcess;
+use tower::ServiceExt;
+
+type Seen = Arc<Mutex<Vec<Bytes>>>;
+
+fn fake(name: &str, dialect: &str, seen: Seen) -> axum::Router {
+    let text = format!(
+        "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: 5 }}\n"
+    );
+    let fake =
+        switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1);
+    axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let fake = fake.clone();
+        let seen = seen.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect().await.unwrap().to_bytes();
+            seen.lock().unwrap().push(bytes.clone());
+            fake.oneshot(axum::extract::Request::from_parts(parts, Body::from(bytes)))
+                .await
+                .unwrap()
+        }
+    })
+}
+
+struct Rig {
+    gw: Arc<Gateway>,
+    openai: Seen,
+    anthropic: Seen,
+}
+
+fn rig() -> Rig {
+    let dir = std::env::temp_dir().join(format!("switchyard-gw-req-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("gw-{n}.yaml"));
+    let all = "capabilities: [streaming, tools, json_mode, vision]";
+    std::fs::write(
+        &path,
+        format!(
+            "providers:\n  - {{ name: o, dialect: openai, base_url: 'https://x', fake_base_url: 'http://o.fake' }}\n  - {{ name: an, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://an.fake' }}\n\
+             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n  plan: {{ max_attempts: 1 }}\n"
+        ),
+    )
+    .unwrap();
+    let openai: Seen = Arc::default();
+    let anthropic: Seen = Arc::default();
+    let transport = Arc::new(
+        InProcess::new()
+            .with("o.fake", fake("o", "openai", openai.clone()))
+            .with("an.fake", fake("an", "anthropic", anthropic.clone())),
+    );
+    Rig {
+        gw: Gateway::from_file(path, transport).unwrap(),
+        openai,
+        anthropic,
+    }
+}
+
+async fn post(gw: &Arc<Gateway>, body: &str) -> (u16, Value) {
+    let req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let resp = app(gw.clone()).oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_role_is_a_400_naming_it() {
+    let r = rig();
+    let (status, body) = post(
+        &r.gw,
+        r#"{"model":"chat","messages":[{"role":"user","content":"a"},{"role":"wizard","content":"b"}]}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["param"], "messages[1].role");
+    assert!(r.openai.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_no_target_of_the_route_can_express_is_a_400_naming_the_field() {
+    let r = rig();
+    let (status, body) = post(
+        &r.gw,
+        r#"{"model":"claude","messages":[{"role":"user","content":"JSON please"}],"response_format":{"type":"json_object"}}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["param"], "response_format");
+    assert_eq!(body["error"]["code"], "unsupported_parameter");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("anthropic"),
+        "{body}"
+    );
+    assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_openai_target_gets_the_clients_body_and_an_anthropic_one_the_translation() {
+    let r = rig();
+    let client = json!({
+        "model": "chat", "messages": [{ "role": "user", "content": "hi" }],
+        "x_future_field": { "a": [1, 2] }, "max_tokens": 7
+    })
+    .to_string();
+    let (status, _) = post(&r.gw, &client).await;
+    assert_eq!(status, 200);
+    let sent = r.openai.lock().unwrap()[0].clone();
+    assert_eq!(
+        String::from_utf8(sent.to_vec()).unwrap(),
+        client.replace(r#""model":"chat""#, r#""model":"m""#)
+    );
+    let (status, _) = post(&r.gw, &client.replace(r#""chat""#, r#""claude""#)).await;
+    assert_eq!(status, 200);
+    let sent: Value = serde_json::from_slice(&r.anthropic.lock().unwrap()[0]).unwrap();
+    assert_eq!(sent["max_tokens"], 7);
+    assert!(sent.get("x_future_field").is_none());
+}
