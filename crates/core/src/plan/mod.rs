@@ -202,6 +202,9 @@ pub struct Plan {
     pub(crate) fallback_hops: u8,
     /// After `context_length_exceeded`, only targets with at least this window qualify.
     pub(crate) min_context: u32,
+    /// The request named this target rather than a route: it alone may serve (no failover
+    /// to other targets, no fallback route); its books go to `home_route`.
+    pub(crate) pin: Option<TargetId>,
 }
 
 impl Plan {
@@ -212,6 +215,10 @@ impl Plan {
     /// is counted there.
     pub fn home_route(&self) -> Option<RouteId> {
         self.home_route
+    }
+    /// The target the request named in place of a route, if it did.
+    pub fn pinned_target(&self) -> Option<TargetId> {
+        self.pin
     }
     pub fn started(&self) -> Instant {
         self.started
