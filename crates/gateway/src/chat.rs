@@ -244,7 +244,7 @@ fn sse_body(
                 }
                 // Not produced yet: the adapters decode text only (replaced in the next commits).
                 Some(Ok(StreamEvent::ToolCall { .. })) => {}
-                Some(Ok(StreamEvent::End { finish, usage })) => {
+                Some(Ok(StreamEvent::End { finish, usage, .. })) => {
                     st.over = true;
                     let c = st.chunk(None, Some(finish), false);
                     st.queued.push_back(Ok(c));
