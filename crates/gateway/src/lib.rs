@@ -51,6 +51,8 @@ struct ClientKey {
     name: String,
     hash: String,
     bucket: Option<Mutex<Bucket>>,
+    /// `keys[].expose_attempts`: overrides `gateway.expose_attempts` for this key.
+    expose_attempts: Option<bool>,
 }
 
 /// Everything the handlers share.
@@ -71,6 +73,8 @@ pub struct Gateway {
     in_flight: shed::Limit,
     /// Set once shutdown starts: `/readyz` says 503 from then on.
     draining: AtomicBool,
+    /// `gateway.expose_attempts` (a reload updates it).
+    expose_attempts: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +129,7 @@ fn keys_of(params: &LiveParams) -> Vec<ClientKey> {
             bucket: k
                 .requests_per_minute
                 .map(|n| Mutex::new(Bucket::per_minute(n))),
+            expose_attempts: k.expose_attempts,
         })
         .collect()
 }
@@ -197,6 +202,7 @@ impl Gateway {
             body_read_timeout: params.gateway.body_read_timeout(),
             in_flight: shed::Limit::new(params.gateway.max_in_flight()),
             draining: AtomicBool::new(false),
+            expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
         }))
     }
 
@@ -252,6 +258,8 @@ impl Gateway {
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = keys_of(&params);
+        self.expose_attempts
+            .store(params.gateway.expose_attempts, Ordering::Relaxed);
         *self
             .admin_hash
             .write()
@@ -276,6 +284,20 @@ impl Gateway {
             log.pop_front();
         }
         log.push_back(entry);
+    }
+
+    /// Whether a request with client key `key` (by name; `None` without keys) may learn which
+    /// targets it tried: the key's `expose_attempts`, else `gateway.expose_attempts`.
+    pub fn exposes_attempts(&self, key: Option<&str>) -> bool {
+        let own = key.and_then(|name| {
+            self.keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .find(|k| k.name == name)
+                .and_then(|k| k.expose_attempts)
+        });
+        own.unwrap_or_else(|| self.expose_attempts.load(Ordering::Relaxed))
     }
 
     /// Which client key (by name) a bearer token is, when keys are configured; `Ok(None)`
