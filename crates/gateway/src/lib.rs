@@ -1,11 +1,12 @@
 //! `switchyard-gateway`: the router the scenarios proved, behind an OpenAI-compatible HTTP
 //! endpoint, so any application can use it by pointing its OpenAI SDK here.
 //!
-//! - `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models[/{model}]` (the routes),
-//!   `GET /metrics` (Prometheus text); replies name the model that served them, and carry
-//!   `x-switchyard-target`, `x-switchyard-attempts` and `x-switchyard-attempt-log` (every
-//!   attempt's target, outcome and latency: [`switchyard_core::attempt_log`]; errors carry the
-//!   log too);
+//! - `POST /v1/chat/completions` (JSON or SSE; `model` a route or a target), `GET
+//!   /v1/models[/{model}]` (the routes and the targets that can be named), `GET /metrics`
+//!   (Prometheus text); replies name the model that served them and, with
+//!   `gateway.expose_attempts` (or a key's own), carry `x-switchyard-target`,
+//!   `x-switchyard-attempts` and `x-switchyard-attempt-log` (every attempt's target, outcome
+//!   and latency: [`switchyard_core::attempt_log`]; errors carry the log too);
 //! - client keys stored as SHA-256 hashes, per-key request rates, a body size limit and a
 //!   deadline for reading it (408), a limit on `/v1/` requests in flight past which requests
 //!   are shed (503 `overloaded`; the `shed` module);

@@ -47,7 +47,12 @@ fn sse_stub(events: &[(Option<&str>, Value)]) -> axum::Router {
 
 /// A gateway whose route `chat` has one target, `t`, of `dialect`, served by `upstream`;
 /// `gateway` is more of the `gateway:` section, `router` more of the `router:` section.
-fn gateway_with(dialect: &str, upstream: axum::Router, gateway: &str, router: &str) -> Arc<Gateway> {
+fn gateway_with(
+    dialect: &str,
+    upstream: axum::Router,
+    gateway: &str,
+    router: &str,
+) -> Arc<Gateway> {
     let text = format!(
         "providers:\n  - {{ name: p, dialect: {dialect}, base_url: 'https://x', fake_base_url: 'http://up.stub' }}\n\
          router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 1 }}\n{router}\
@@ -144,7 +149,11 @@ async fn an_openai_client_gets_tool_calls_from_an_anthropic_upstream() {
     let v = r.json();
     let choice = &v["choices"][0];
     assert_eq!(choice["finish_reason"], "tool_calls");
-    assert_eq!(choice["message"]["content"], Value::Null, "only calls: null");
+    assert_eq!(
+        choice["message"]["content"],
+        Value::Null,
+        "only calls: null"
+    );
     assert_eq!(
         choice["message"]["tool_calls"],
         json!([{"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}])
@@ -152,7 +161,10 @@ async fn an_openai_client_gets_tool_calls_from_an_anthropic_upstream() {
     assert_eq!(v["usage"]["prompt_tokens"], 1036);
     assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 1024);
     assert_eq!(v["usage"]["total_tokens"], 1056);
-    assert!(!r.has_attempt_headers(), "attempt headers are off by default");
+    assert!(
+        !r.has_attempt_headers(),
+        "attempt headers are off by default"
+    );
 }
 
 #[tokio::test]
@@ -169,9 +181,15 @@ async fn an_openai_client_gets_tool_calls_from_a_gemini_upstream() {
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     let msg = &v["choices"][0]["message"];
-    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "derived from the parts");
+    assert_eq!(
+        v["choices"][0]["finish_reason"], "tool_calls",
+        "derived from the parts"
+    );
     assert_eq!(msg["tool_calls"][0]["id"], "call_0");
-    assert_eq!(msg["tool_calls"][0]["function"]["arguments"], "{\"city\":\"Paris\"}");
+    assert_eq!(
+        msg["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Paris\"}"
+    );
     assert_eq!(msg["tool_calls"][1]["id"], "call_1");
     assert_eq!(msg["tool_calls"][1]["function"]["name"], "get_time");
     assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 16);
@@ -212,11 +230,17 @@ async fn a_streamed_gemini_call_reaches_an_openai_client_as_tool_call_deltas() {
     let gw = gateway(
         "gemini",
         sse_stub(&[
-            (None, json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Checking."}]}, "index": 0}]})),
-            (None, json!({"candidates": [{"content": {"role": "model", "parts": [
+            (
+                None,
+                json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Checking."}]}, "index": 0}]}),
+            ),
+            (
+                None,
+                json!({"candidates": [{"content": {"role": "model", "parts": [
                 {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
             ]}, "finishReason": "STOP", "index": 0}],
-              "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 8, "cachedContentTokenCount": 16}})),
+              "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 8, "cachedContentTokenCount": 16}}),
+            ),
         ]),
     );
     let r = post(&gw, "key", &[], chat("chat", true)).await;
@@ -225,7 +249,12 @@ async fn a_streamed_gemini_call_reaches_an_openai_client_as_tool_call_deltas() {
     assert_eq!(
         call_deltas(&events),
         [
-            (0, Some("call_0".into()), Some("get_weather".into()), String::new()),
+            (
+                0,
+                Some("call_0".into()),
+                Some("get_weather".into()),
+                String::new()
+            ),
             (0, None, None, "{\"city\":\"Paris\"}".into()),
         ]
     );
@@ -243,14 +272,38 @@ async fn a_streamed_anthropic_call_reaches_an_openai_client_as_tool_call_deltas(
         "anthropic",
         sse_stub(&[
             (Some("message_start"), start),
-            (Some("content_block_start"), json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
-            (Some("content_block_delta"), json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me look."}})),
-            (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 0})),
-            (Some("content_block_start"), json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}}})),
-            (Some("content_block_delta"), json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\":"}})),
-            (Some("content_block_delta"), json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": " \"Paris\"}"}})),
-            (Some("content_block_stop"), json!({"type": "content_block_stop", "index": 1})),
-            (Some("message_delta"), json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 30}})),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me look."}}),
+            ),
+            (
+                Some("content_block_stop"),
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\":"}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": " \"Paris\"}"}}),
+            ),
+            (
+                Some("content_block_stop"),
+                json!({"type": "content_block_stop", "index": 1}),
+            ),
+            (
+                Some("message_delta"),
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 30}}),
+            ),
             (Some("message_stop"), json!({"type": "message_stop"})),
         ]),
     );
@@ -260,7 +313,12 @@ async fn a_streamed_anthropic_call_reaches_an_openai_client_as_tool_call_deltas(
     assert_eq!(
         call_deltas(&events),
         [
-            (0, Some("toolu_9".into()), Some("get_weather".into()), String::new()),
+            (
+                0,
+                Some("toolu_9".into()),
+                Some("get_weather".into()),
+                String::new()
+            ),
             (0, None, None, "{\"city\":".into()),
             (0, None, None, " \"Paris\"}".into()),
         ],
@@ -317,7 +375,10 @@ async fn a_provider_error_keeps_its_words_and_names_no_target() {
     let said = "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens. Please reduce the length of the messages.";
     let gw = gateway(
         "openai",
-        json_stub(400, json!({"error": {"message": said, "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})),
+        json_stub(
+            400,
+            json!({"error": {"message": said, "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+        ),
     );
     let r = post(&gw, "key", &[], chat("chat", false)).await;
     assert_eq!(r.status, 400, "{}", r.body);
@@ -332,12 +393,18 @@ async fn a_provider_error_keeps_its_words_and_names_no_target() {
     // The same from Anthropic: its words and type, the gateway's code for the kind.
     let gw = gateway(
         "anthropic",
-        json_stub(400, json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"}})),
+        json_stub(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"}}),
+        ),
     );
     let r = post(&gw, "key", &[], chat("chat", true)).await;
     assert_eq!(r.status, 400, "{}", r.body);
     let e = &r.json()["error"];
-    assert_eq!(e["message"], "prompt is too long: 210000 tokens > 200000 maximum");
+    assert_eq!(
+        e["message"],
+        "prompt is too long: 210000 tokens > 200000 maximum"
+    );
     assert_eq!(e["type"], "invalid_request_error");
     assert_eq!(e["code"], "context_length_exceeded");
 
@@ -345,14 +412,20 @@ async fn a_provider_error_keeps_its_words_and_names_no_target() {
     let r = post(&gw, "ops-key", &[], chat("chat", false)).await;
     assert!(r.has_attempt_headers());
     let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
-    assert!(message.contains("Attempts: context_length_exceeded: t → context_length_exceeded"), "{message}");
+    assert!(
+        message.contains("Attempts: context_length_exceeded: t → context_length_exceeded"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn a_provider_key_error_is_not_passed_on() {
     let gw = gateway(
         "openai",
-        json_stub(401, json!({"error": {"message": "Incorrect API key provided: sk-live-abcdefghijkl1234.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})),
+        json_stub(
+            401,
+            json!({"error": {"message": "Incorrect API key provided: sk-live-abcdefghijkl1234.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        ),
     );
     let r = post(&gw, "key", &[], chat("chat", false)).await;
     assert_eq!(r.status, 502, "{}", r.body);
@@ -374,7 +447,10 @@ async fn a_rate_limited_provider_says_when_to_retry_in_seconds() {
     assert_eq!(r.status, 429, "{}", r.body);
     let e = &r.json()["error"];
     let message = e["message"].as_str().unwrap();
-    assert!(message.starts_with("Rate limit reached for gpt-4o on tokens per min"), "{message}");
+    assert!(
+        message.starts_with("Rate limit reached for gpt-4o on tokens per min"),
+        "{message}"
+    );
     assert!(message.ends_with(" Retry after 1 s."), "{message}");
     assert_eq!(e["code"], "rate_limit_exceeded");
     assert_eq!(r.headers["retry-after"], "1");
@@ -406,8 +482,11 @@ async fn the_global_setting_exposes_attempts_and_a_key_can_turn_it_off() {
 /// sends task `summarize` to route `other`.
 fn two_targets() -> Arc<Gateway> {
     let answer = |text: &str| {
-        json_stub(200, json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}))
+        json_stub(
+            200,
+            json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}),
+        )
     };
     let text = format!(
         "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://t.stub' }}\n  - {{ name: q, dialect: openai, base_url: 'https://y', fake_base_url: 'http://u.stub' }}\n\
@@ -436,11 +515,23 @@ fn content(r: &Reply) -> String {
 #[tokio::test]
 async fn the_task_header_drives_task_rules() {
     let gw = two_targets();
-    assert_eq!(content(&post(&gw, "key", &[], chat("chat", false)).await), "from t");
+    assert_eq!(
+        content(&post(&gw, "key", &[], chat("chat", false)).await),
+        "from t"
+    );
     let tagged = [("x-switchyard-task", "summarize")];
-    assert_eq!(content(&post(&gw, "key", &tagged, chat("chat", false)).await), "from u");
+    assert_eq!(
+        content(&post(&gw, "key", &tagged, chat("chat", false)).await),
+        "from u"
+    );
     for bad in ["has space", "", &"x".repeat(65)] {
-        let r = post(&gw, "key", &[("x-switchyard-task", bad)], chat("chat", false)).await;
+        let r = post(
+            &gw,
+            "key",
+            &[("x-switchyard-task", bad)],
+            chat("chat", false),
+        )
+        .await;
         assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
         assert_eq!(r.json()["error"]["param"], "x-switchyard-task");
     }
@@ -449,8 +540,14 @@ async fn the_task_header_drives_task_rules() {
 #[tokio::test]
 async fn model_may_name_a_target() {
     let gw = two_targets();
-    assert_eq!(content(&post(&gw, "key", &[], chat("u", false)).await), "from u");
-    assert_eq!(content(&post(&gw, "key", &[], chat("t", false)).await), "from t");
+    assert_eq!(
+        content(&post(&gw, "key", &[], chat("u", false)).await),
+        "from u"
+    );
+    assert_eq!(
+        content(&post(&gw, "key", &[], chat("t", false)).await),
+        "from t"
+    );
     let r = post(&gw, "key", &[], chat("nobody", false)).await;
     assert_eq!(r.status, 404);
     let models = app(gw.clone())

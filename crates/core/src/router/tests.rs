@@ -814,14 +814,28 @@ targets:
 routes:
   - { name: y, policy: static, targets: [x] }
   - { name: other, policy: static, targets: [y] }
+rules:
+  - { when: { task: everything }, route: other }
 ";
     let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), Rng::new(1));
     let (x, y) = (id(&r, "x"), id(&r, "y"));
     assert_eq!(drive(&mut r, &req("y"), t(0), |_| ok(5)).1, [x]);
     assert_eq!(drive(&mut r, &req("x"), t(1), |_| ok(5)).1, [x]);
     assert_ne!(x, y);
+    // Rules are not consulted for a target name; they are for a route name.
+    let tagged = |route: &str| Request {
+        task: Some("everything".into()),
+        ..req(route)
+    };
+    assert_eq!(drive(&mut r, &tagged("x"), t(3), |_| ok(5)).1, [x]);
+    assert_eq!(drive(&mut r, &tagged("y"), t(4), |_| ok(5)).1, [y]);
+    // Overrides still apply: a drained target named serves nobody.
+    r.apply(Override::Drain(x), t(5));
+    let (outcome, tried, _) = drive(&mut r, &req("x"), t(6), |_| ok(5));
+    assert!(!outcome.is_success());
+    assert!(tried.is_empty());
     // A target in no route cannot be named.
-    let (outcome, tried, _) = drive(&mut r, &req("lonely"), t(2), |_| ok(5));
+    let (outcome, tried, _) = drive(&mut r, &req("lonely"), t(7), |_| ok(5));
     assert_eq!(outcome, FinalOutcome::Failed(FailureReason::UnknownRoute));
     assert!(tried.is_empty());
 }
