@@ -2,7 +2,7 @@
 //! tool calls (JSON and SSE), cached tokens, several choices, the provider's own error words,
 //! and which targets were tried only when asked. Upstreams are small in-test stubs answering
 //! canned vendor bodies.
-#![expect(clippy::unwrap_used, reason = "test code")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
 use std::sync::Arc;
 
