@@ -80,6 +80,7 @@ router:
   breaker: {{ consecutive_failures: 50 }}
 gateway:
   admin_token_sha256: {sha(ADMIN)}
+  expose_attempts: true
   keys:
     - {{ name: tests, sha256: {sha(KEY)} }}
 """

@@ -309,7 +309,28 @@ impl Usage {
     }
 }
 
-/// A successful reply, normalized.
+/// One choice of a reply that has several (a request with `n` > 1): what the first choice
+/// is in [`Response`]'s own fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// The text; empty when the choice is only tool calls.
+    pub text: String,
+    /// Tool calls, in order; arguments are JSON text.
+    pub tool_calls: Vec<ToolCall>,
+    pub finish_reason: FinishReason,
+}
+
+/// A successful reply, normalized: everything a client's dialect needs to render it.
+///
+/// - `text` and `tool_calls` are the first choice's content. A call's `id` is the vendor's
+///   (synthesised as `call_<n>`, counting from 0 in the reply, where Gemini gives none) and its
+///   `arguments` JSON text (Anthropic's and Gemini's argument objects, serialized).
+/// - `finish_reason` is mapped from the vendor's: `ToolCalls` whenever the reply carries calls
+///   and the vendor said only "stop" (Gemini always does).
+/// - `usage.prompt_tokens` counts cached tokens too; `usage.cached_prompt_tokens` says how
+///   many of them were read from the vendor's prompt cache.
+/// - `choices` holds the choices after the first, in order, when the request asked for more
+///   than one (`n`); it is empty otherwise.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {
     pub text: String,
@@ -317,6 +338,8 @@ pub struct Response {
     pub tool_calls: Vec<ToolCall>,
     pub finish_reason: FinishReason,
     pub usage: Usage,
+    /// Choices 1, 2, ... of a reply to a request with `n` > 1.
+    pub choices: Vec<Choice>,
     /// The target that actually served the reply.
     pub served_by: TargetId,
     /// Every attempt the request made, in order, the successful one last.

@@ -11,7 +11,8 @@ use http_body_util::BodyExt;
 use switchyard_core::attempt_log;
 use switchyard_core::dialect::SseEvent;
 use switchyard_core::dialect::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, DONE, ModelEntry, ModelList,
+    ChatCompletion, ChatCompletionChunk, ChatRequest, DONE, DeltaFunction, DeltaToolCall,
+    ModelEntry, ModelList,
 };
 use switchyard_live::StreamEvent;
 
@@ -50,6 +51,34 @@ pub(crate) const ATTEMPT_LOG: HeaderName = HeaderName::from_static("x-switchyard
 pub(crate) const TARGET: HeaderName = HeaderName::from_static("x-switchyard-target");
 /// How many attempts the request took.
 pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+/// The request's task tag, for the router's task rules.
+pub(crate) const TASK: HeaderName = HeaderName::from_static("x-switchyard-task");
+/// The longest task tag accepted, in bytes.
+pub(crate) const MAX_TASK_BYTES: usize = 64;
+
+/// The `x-switchyard-task` header: absent, or 1 to [`MAX_TASK_BYTES`] visible ASCII
+/// characters (no spaces or controls); anything else is a 400 naming the header.
+pub(crate) fn task(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(TASK).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    if values.next().is_some()
+        || bytes.is_empty()
+        || bytes.len() > MAX_TASK_BYTES
+        || !bytes.iter().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::invalid_param(
+            &format!(
+                "The header `x-switchyard-task` must appear once, with 1 to {MAX_TASK_BYTES} visible ASCII characters (no spaces)."
+            ),
+            "x-switchyard-task",
+            "invalid_value",
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
 
 pub(crate) fn header(r: &mut Response, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
@@ -95,9 +124,15 @@ pub(crate) async fn completions(
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    if let Err(e) = gw.authenticate(bearer(&parts.headers)) {
-        return e.into_response();
-    }
+    let key = match gw.authenticate(bearer(&parts.headers)) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
+    };
+    let expose = gw.exposes_attempts(key.as_deref());
+    let task = match task(&parts.headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
     // The body after the key: a stranger's request is refused before it is read.
     let body = match read_body(&gw, body).await {
         Ok(b) => b,
@@ -109,7 +144,7 @@ pub(crate) async fn completions(
         Err(_) => return describe_bad_body(&body).into_response(),
     };
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let normalized = match request.try_to_normalized() {
+    let mut normalized = match request.try_to_normalized() {
         // The client's own body rides along: an OpenAI target is sent it (model replaced).
         Ok(r) => switchyard_core::request::Request {
             original: Some(switchyard_core::request::Original {
@@ -120,6 +155,18 @@ pub(crate) async fn completions(
         },
         Err(e) => return ApiError::bad_request_param(&e.message, &e.param).into_response(),
     };
+    if task.is_some() {
+        normalized.task = task;
+    }
+    if normalized.stream && request.n.is_some_and(|n| n > 1) {
+        // Several choices interleaved in one stream are not served: ask for them unstreamed.
+        return ApiError::invalid_param(
+            "`n` greater than 1 is not supported with `stream: true` by this gateway; send the request without streaming to get several choices.",
+            "n",
+            "unsupported_value",
+        )
+        .into_response();
+    }
     let router = gw.router();
     let id = format!("chatcmpl-{:016x}", gw.start.elapsed().as_nanos());
     let created = switchyard_live::wall::unix_now();
@@ -127,34 +174,36 @@ pub(crate) async fn completions(
         return match router.chat(normalized).await {
             Ok(reply) => {
                 let (name, model) = router.target_names(reply.served_by);
-                let text_len = reply.text.len();
-                let body = ChatCompletion::new(
-                    id,
-                    created,
-                    model,
-                    reply.text,
-                    reply.finish_reason,
-                    reply.usage,
-                );
+                let text_len = reply.text.len()
+                    + reply.choices.iter().map(|c| c.text.len()).sum::<usize>()
+                    + reply
+                        .tool_calls
+                        .iter()
+                        .chain(reply.choices.iter().flat_map(|c| &c.tool_calls))
+                        .map(|c| 64 + c.id.len() + c.name.len() + c.arguments.len())
+                        .sum::<usize>();
+                let body = ChatCompletion::from_reply(id, created, model, &reply);
                 let mut r = json_response(&body, 256 + body.model.len() + text_len);
-                header(&mut r, TARGET, name);
-                header(&mut r, ATTEMPTS, &reply.attempts.len().to_string());
-                let log = attempt_log::format(reply.attempts.iter().map(|a| {
-                    (
-                        router.target_names(a.target).0,
-                        a.outcome.label(),
-                        a.latency,
-                    )
-                }));
-                header(&mut r, ATTEMPT_LOG, &log);
+                if expose {
+                    header(&mut r, TARGET, name);
+                    header(&mut r, ATTEMPTS, &reply.attempts.len().to_string());
+                    let log = attempt_log::format(reply.attempts.iter().map(|a| {
+                        (
+                            router.target_names(a.target).0,
+                            a.outcome.label(),
+                            a.latency,
+                        )
+                    }));
+                    header(&mut r, ATTEMPT_LOG, &log);
+                }
                 r
             }
-            Err(e) => ApiError::from_route(&e, &request.model).into_response(),
+            Err(e) => ApiError::from_route(&e, &request.model, expose).into_response(),
         };
     }
     let stream = match router.chat_stream(normalized).await {
         Ok(s) => s,
-        Err(e) => return ApiError::from_route(&e, &request.model).into_response(),
+        Err(e) => return ApiError::from_route(&e, &request.model, expose).into_response(),
     };
     let (target, attempts) = (stream.target.clone(), stream.attempts.len());
     // The committed attempt is the stream being answered: still flowing, first token so far.
@@ -170,15 +219,20 @@ pub(crate) async fn completions(
     let mut r = Response::new(body);
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
     header(&mut r, CACHE_CONTROL, "no-cache");
-    header(&mut r, TARGET, &target);
-    header(&mut r, ATTEMPTS, &attempts.to_string());
-    header(&mut r, ATTEMPT_LOG, &log);
+    if expose {
+        header(&mut r, TARGET, &target);
+        header(&mut r, ATTEMPTS, &attempts.to_string());
+        header(&mut r, ATTEMPT_LOG, &log);
+    }
     r
 }
 
-/// The SSE body: a role chunk, text chunks as they arrive, then the finish chunk, the usage
-/// chunk when asked, and `[DONE]`. A stream that breaks ends the body with an error, so the
-/// client sees a cut connection, never a clean but truncated answer.
+/// The SSE body: a role chunk, text and tool-call chunks as they arrive, then the finish
+/// chunk, the usage chunk when asked, and `[DONE]`. A tool call's first chunk carries its
+/// `id`, `type` and `function.name` with `arguments: ""`; its arguments follow in chunks of
+/// their own (a call that arrives whole, from Gemini, is sent as those two chunks). A stream
+/// that breaks ends the body with an error, so the client sees a cut connection, never a
+/// clean but truncated answer.
 ///
 /// The body pulls from the router's stream (no task in between): when the client disconnects,
 /// hyper drops the body, which drops the `ChatStream`, which abandons the request at once —
@@ -218,6 +272,17 @@ fn sse_body(
             );
             event(&c)
         }
+
+        fn call(&self, call: DeltaToolCall) -> Bytes {
+            let c = ChatCompletionChunk::tool_calls(
+                &self.id,
+                self.created,
+                &self.model,
+                vec![call],
+                self.include_usage,
+            );
+            event(&c)
+        }
     }
     fn event(c: &ChatCompletionChunk) -> Bytes {
         Bytes::from(SseEvent::data(serde_json::to_string(c).unwrap_or_default()).to_wire())
@@ -252,9 +317,40 @@ fn sse_body(
                     let c = st.chunk(Some(text), None, false);
                     return Some((Ok(c), st));
                 }
-                // Not produced yet: the adapters decode text only (replaced in the next commits).
-                Some(Ok(StreamEvent::ToolCall { .. })) => {}
-                Some(Ok(StreamEvent::End { finish, usage })) => {
+                Some(Ok(StreamEvent::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                })) => {
+                    let more = |arguments: String| DeltaToolCall {
+                        index,
+                        function: Some(DeltaFunction {
+                            name: None,
+                            arguments: Some(arguments),
+                        }),
+                        ..DeltaToolCall::default()
+                    };
+                    if id.is_none() && name.is_none() {
+                        let c = st.call(more(arguments));
+                        return Some((Ok(c), st));
+                    }
+                    let head = st.call(DeltaToolCall {
+                        index,
+                        id,
+                        kind: Some("function".to_owned()),
+                        function: Some(DeltaFunction {
+                            name: Some(name.unwrap_or_default()),
+                            arguments: Some(String::new()),
+                        }),
+                    });
+                    if !arguments.is_empty() {
+                        let c = st.call(more(arguments));
+                        st.queued.push_back(Ok(c));
+                    }
+                    return Some((Ok(head), st));
+                }
+                Some(Ok(StreamEvent::End { finish, usage, .. })) => {
                     st.over = true;
                     let c = st.chunk(None, Some(finish), false);
                     st.queued.push_back(Ok(c));
@@ -276,19 +372,29 @@ fn sse_body(
     }))
 }
 
-/// The routes, as OpenAI lists models: what a client may name in `model`.
+/// What a client may name in `model`, as OpenAI lists models: the routes, then the targets
+/// that belong to a route and share no route's name (a name that is both is the route).
 fn model_entries(gw: &Gateway) -> Vec<ModelEntry> {
+    let entry = |id: &str| ModelEntry {
+        id: id.to_owned(),
+        object: "model".to_owned(),
+        created: 1_700_000_000,
+        owned_by: "switchyard".to_owned(),
+    };
     gw.router().inspect(|core| {
-        core.params()
-            .routes
+        let params = core.params();
+        let routes = params.routes.iter().map(|r| entry(&r.name));
+        let targets = params
+            .targets
             .iter()
-            .map(|r| ModelEntry {
-                id: r.name.clone(),
-                object: "model".to_owned(),
-                created: 1_700_000_000,
-                owned_by: "switchyard".to_owned(),
+            .enumerate()
+            .filter(|(i, t)| {
+                let id = switchyard_core::id::TargetId::new(*i as u32);
+                params.route_id(&t.name).is_none()
+                    && params.routes.iter().any(|r| r.members.contains(&id))
             })
-            .collect()
+            .map(|(_, t)| entry(&t.name));
+        routes.chain(targets).collect()
     })
 }
 

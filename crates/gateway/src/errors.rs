@@ -37,13 +37,17 @@ impl ApiError {
     }
 
     pub(crate) fn rate_limited(key: &str, wait: Duration) -> Self {
+        let wait = wait.max(Duration::from_secs(1));
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            &format!("Rate limit reached for key `{key}`. Please try again later."),
+            &format!(
+                "Rate limit reached for key `{key}`. Retry after {}.",
+                human(wait)
+            ),
             "requests",
             Some("rate_limit_exceeded"),
         );
-        e.retry_after = Some(wait.max(Duration::from_secs(1)));
+        e.retry_after = Some(wait);
         e
     }
 
@@ -58,9 +62,22 @@ impl ApiError {
 
     /// A 400 naming the request field at fault (`param`).
     pub(crate) fn bad_request_param(message: &str, param: &str) -> Self {
-        let mut e = Self::bad_request(message, Some("invalid_value"));
-        e.body.error.param = Some(param.to_owned());
-        e
+        Self::invalid_param(message, param, "invalid_value")
+    }
+
+    /// A 400 naming the request field (or header) at fault in `param`.
+    pub(crate) fn invalid_param(message: &str, param: &str, code: &str) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: Box::new(ErrorBody::new(
+                message,
+                "invalid_request_error",
+                Some(param),
+                Some(code),
+            )),
+            retry_after: None,
+            attempt_log: None,
+        }
     }
 
     pub(crate) fn forbidden(message: &str) -> Self {
@@ -110,7 +127,7 @@ impl ApiError {
             StatusCode::REQUEST_TIMEOUT,
             &format!(
                 "The request body did not arrive within this gateway's limit of {}.",
-                Duration::from(timeout)
+                human(Duration::from(timeout))
             ),
             "invalid_request_error",
             Some("request_timeout"),
@@ -118,15 +135,21 @@ impl ApiError {
     }
 
     /// The status and body for a request the router could not serve.
-    pub(crate) fn from_route(e: &RouteError, model: &str) -> Self {
-        let message = format!("{e}");
+    ///
+    /// When the upstream said why (`e.upstream`), the client gets its words: the message, its
+    /// `type` and `param`, its `code` (else the gateway's code for the kind), and its status
+    /// when that is a 4xx the client can act on (400, 404, 413, 422, 429). Authentication and
+    /// permission errors are the gateway's own business with its providers, never passed on.
+    /// A wait is said in human units ("Retry after 20 s."). Target names (the attempt story
+    /// and the attempt-log header) only when `expose_attempts`.
+    pub(crate) fn from_route(e: &RouteError, model: &str, expose_attempts: bool) -> Self {
         let (status, kind, code) = match e.outcome {
             FailureReason::UnknownRoute => return Self::model_not_found(model),
             // No target of the route can express a field of the request: the client's to fix.
             FailureReason::Unsupported => {
                 let mut err = match &e.unsupported {
                     Some(u) => Self::bad_request_param(&u.to_string(), &u.field),
-                    None => Self::bad_request(&message, Some("invalid_value")),
+                    None => Self::bad_request(&describe(e), Some("invalid_value")),
                 };
                 err.body.error.code =
                     Some(serde_json::Value::String("unsupported_parameter".into()));
@@ -176,12 +199,40 @@ impl ApiError {
                 _ => (StatusCode::BAD_GATEWAY, "server_error", k.label()),
             },
         };
-        let mut err = Self::new(status, &message, kind, Some(code));
-        err.retry_after = e.retry_after;
-        err.attempt_log =
-            Some(attempt_log::format(e.attempts.iter().map(|(name, a)| {
-                (name.as_str(), a.outcome.label(), a.latency)
-            })));
+        let private = matches!(
+            e.kind(),
+            Some(ErrorKind::Unauthorized | ErrorKind::Forbidden)
+        );
+        let said = e.upstream.as_deref().filter(|_| !private);
+        let mut message = said.map_or_else(|| describe(e), |u| u.message.clone());
+        if let Some(after) = e.retry_after {
+            message.push_str(&format!(" Retry after {}.", human(after)));
+        }
+        if expose_attempts {
+            message.push_str(&format!(" Attempts: {}.", e));
+        }
+        let status = said
+            .and_then(|u| StatusCode::from_u16(u.status).ok())
+            .filter(|s| matches!(s.as_u16(), 400 | 404 | 413 | 422 | 429))
+            .unwrap_or(status);
+        let body = ErrorBody::new(
+            message,
+            said.and_then(|u| u.kind.as_deref()).unwrap_or(kind),
+            said.and_then(|u| u.param.as_deref()),
+            Some(said.and_then(|u| u.code.as_deref()).unwrap_or(code)),
+        );
+        let mut err = ApiError {
+            status,
+            body: Box::new(body),
+            retry_after: e.retry_after,
+            attempt_log: None,
+        };
+        if expose_attempts {
+            err.attempt_log =
+                Some(attempt_log::format(e.attempts.iter().map(|(name, a)| {
+                    (name.as_str(), a.outcome.label(), a.latency)
+                })));
+        }
         err
     }
 }
@@ -207,6 +258,43 @@ impl From<ApiError> for ErrorParts {
     }
 }
 
+/// What went wrong, for a client, without naming targets.
+fn describe(e: &RouteError) -> String {
+    match e.outcome {
+        FailureReason::UnknownRoute => "The model names no route or target.".to_owned(),
+        FailureReason::DeadlineExceeded => {
+            "The request did not complete within the gateway's deadline.".to_owned()
+        }
+        FailureReason::NoTargetAvailable => {
+            "No provider can take this request right now.".to_owned()
+        }
+        FailureReason::Abandoned => "The client closed the request.".to_owned(),
+        FailureReason::Unsupported => {
+            "No provider of this model can take a field of the request.".to_owned()
+        }
+        FailureReason::Attempt(k) => format!("The provider's answer was an error: {}.", k.label()),
+        FailureReason::BudgetExhausted(k) => format!(
+            "The provider's answer was an error ({}), and the gateway's retry budget is spent.",
+            k.label()
+        ),
+    }
+}
+
+/// A duration as a person reads it: whole seconds, rounded up (`20 s`, `1 min 30 s`), or
+/// milliseconds under a second.
+pub(crate) fn human(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1000.0 {
+        return format!("{} ms", ms.ceil() as u64);
+    }
+    let secs = d.as_secs_f64().ceil() as u64;
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (self.status, axum::Json(*self.body)).into_response();
@@ -221,5 +309,19 @@ impl IntoResponse for ApiError {
             r.headers_mut().insert(crate::chat::ATTEMPT_LOG, v);
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+    use switchyard_core::time::Duration;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human(Duration::from_millis(250)), "250 ms");
+        assert_eq!(human(Duration::from_millis(19_200)), "20 s");
+        assert_eq!(human(Duration::from_secs(60)), "1 min");
+        assert_eq!(human(Duration::from_secs(90)), "1 min 30 s");
     }
 }

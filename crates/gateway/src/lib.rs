@@ -1,11 +1,12 @@
 //! `switchyard-gateway`: the router the scenarios proved, behind an OpenAI-compatible HTTP
 //! endpoint, so any application can use it by pointing its OpenAI SDK here.
 //!
-//! - `POST /v1/chat/completions` (JSON or SSE), `GET /v1/models[/{model}]` (the routes),
-//!   `GET /metrics` (Prometheus text); replies name the model that served them, and carry
-//!   `x-switchyard-target`, `x-switchyard-attempts` and `x-switchyard-attempt-log` (every
-//!   attempt's target, outcome and latency: [`switchyard_core::attempt_log`]; errors carry the
-//!   log too);
+//! - `POST /v1/chat/completions` (JSON or SSE; `model` a route or a target), `GET
+//!   /v1/models[/{model}]` (the routes and the targets that can be named), `GET /metrics`
+//!   (Prometheus text); replies name the model that served them and, with
+//!   `gateway.expose_attempts` (or a key's own), carry `x-switchyard-target`,
+//!   `x-switchyard-attempts` and `x-switchyard-attempt-log` (every attempt's target, outcome
+//!   and latency: [`switchyard_core::attempt_log`]; errors carry the log too);
 //! - client keys stored as SHA-256 hashes, per-key request rates, a body size limit and a
 //!   deadline for reading it (408), a limit on `/v1/` requests in flight past which requests
 //!   are shed (503 `overloaded`; the `shed` module);
@@ -52,6 +53,8 @@ struct ClientKey {
     name: String,
     hash: String,
     bucket: Option<Mutex<Bucket>>,
+    /// `keys[].expose_attempts`: overrides `gateway.expose_attempts` for this key.
+    expose_attempts: Option<bool>,
 }
 
 /// Everything the handlers share.
@@ -72,6 +75,8 @@ pub struct Gateway {
     in_flight: shed::Limit,
     /// Set once shutdown starts: `/readyz` says 503 from then on.
     draining: AtomicBool,
+    /// `gateway.expose_attempts` (a reload updates it).
+    expose_attempts: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +131,7 @@ fn keys_of(params: &LiveParams) -> Vec<ClientKey> {
             bucket: k
                 .requests_per_minute
                 .map(|n| Mutex::new(Bucket::per_minute(n))),
+            expose_attempts: k.expose_attempts,
         })
         .collect()
 }
@@ -198,6 +204,7 @@ impl Gateway {
             body_read_timeout: params.gateway.body_read_timeout(),
             in_flight: shed::Limit::new(params.gateway.max_in_flight()),
             draining: AtomicBool::new(false),
+            expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
         }))
     }
 
@@ -253,6 +260,8 @@ impl Gateway {
             .keys
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = keys_of(&params);
+        self.expose_attempts
+            .store(params.gateway.expose_attempts, Ordering::Relaxed);
         *self
             .admin_hash
             .write()
@@ -277,6 +286,20 @@ impl Gateway {
             log.pop_front();
         }
         log.push_back(entry);
+    }
+
+    /// Whether a request with client key `key` (by name; `None` without keys) may learn which
+    /// targets it tried: the key's `expose_attempts`, else `gateway.expose_attempts`.
+    pub fn exposes_attempts(&self, key: Option<&str>) -> bool {
+        let own = key.and_then(|name| {
+            self.keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .find(|k| k.name == name)
+                .and_then(|k| k.expose_attempts)
+        });
+        own.unwrap_or_else(|| self.expose_attempts.load(Ordering::Relaxed))
     }
 
     /// Which client key (by name) a bearer token is, when keys are configured; `Ok(None)`

@@ -27,7 +27,7 @@ fn config_with(route: &str, rpm: u64, extra: &str) -> String {
     format!(
         "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n\
          router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: {route}, policy: static, targets: [ta] }}\n  plan: {{ max_attempts: 1 }}\n\
-         gateway:\n  max_body_bytes: 2000\n  admin_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {}, requests_per_minute: {rpm} }}\n{extra}",
+         gateway:\n  max_body_bytes: 2000\n  expose_attempts: true\n  admin_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {}, requests_per_minute: {rpm} }}\n{extra}",
         sha256_hex("admin"),
         sha256_hex("key")
     )
@@ -328,7 +328,8 @@ async fn the_attempt_log_tells_every_attempt_of_a_failover() {
     let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }\n  \
                 - { name: b, dialect: openai, base_url: 'https://y', fake_base_url: 'http://b.fake' }\n\
                 router:\n  targets:\n    - { name: 'first one', provider: a, model: m }\n    - { name: second, provider: b, model: m }\n  \
-                routes:\n    - { name: chat, policy: priority, tiers: [['first one'], [second]] }\n";
+                routes:\n    - { name: chat, policy: priority, tiers: [['first one'], [second]] }\n\
+                gateway:\n  expose_attempts: true\n";
     let params = switchyard_live::config::load_live(text, "gw.yaml").unwrap();
     let (a, b) = (fake("a"), fake("b"));
     let transport = Arc::new(

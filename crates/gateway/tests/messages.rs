@@ -27,13 +27,18 @@ struct Rig {
 
 /// Route `chat` goes to the OpenAI-dialect fake, route `claude` to the Anthropic-dialect one.
 fn rig(extra: &str) -> Rig {
+    rig_exposing(extra, true)
+}
+
+/// [`rig`], with the attempt headers exposed or not (`gateway.expose_attempts`).
+fn rig_exposing(extra: &str, expose: bool) -> Rig {
     let text = format!(
         "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n  \
          - {{ name: b, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://b.fake' }}\n\
          router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n    - {{ name: tb, provider: b, model: m }}\n  \
          routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n    - {{ name: claude, policy: static, targets: [tb] }}\n  \
          plan: {{ max_attempts: 1 }}\n\
-         gateway:\n  max_body_bytes: 4000\n  keys:\n    - {{ name: app, sha256: {} }}\n{extra}",
+         gateway:\n  expose_attempts: {expose}\n  max_body_bytes: 4000\n  keys:\n    - {{ name: app, sha256: {} }}\n{extra}",
         sha256_hex("key")
     );
     let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
@@ -343,4 +348,23 @@ async fn requests_shed_at_the_limit_get_anthropics_overloaded_error() {
     error_of(status, &body, "overloaded_error");
     drop(open);
     assert_eq!(r.gw.in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn which_targets_were_tried_stays_private_unless_exposed() {
+    let r = rig_exposing("", false);
+    let (status, headers, body) = call(&r.gw, Auth::XApiKey("key"), ask("chat")).await;
+    assert_eq!(status, 200, "{body}");
+    for name in [
+        "x-switchyard-target",
+        "x-switchyard-attempts",
+        "x-switchyard-attempt-log",
+    ] {
+        assert!(!headers.contains_key(name), "{name} sent: {headers:?}");
+    }
+    let mut streamed = ask("claude");
+    streamed["stream"] = json!(true);
+    let (status, headers, _) = call(&r.gw, Auth::XApiKey("key"), streamed).await;
+    assert_eq!(status, 200);
+    assert!(!headers.contains_key("x-switchyard-target"), "{headers:?}");
 }

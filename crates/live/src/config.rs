@@ -49,6 +49,12 @@ pub struct GatewayConfig {
     /// reading it; a slower one gets a 408 (`request_timeout`). Default 10s
     /// ([`DEFAULT_BODY_READ_TIMEOUT`]); 100ms to 10m. Read at start (a reload keeps it).
     pub body_read_timeout: Option<switchyard_core::time::Duration>,
+    /// Whether clients learn which targets a request tried: the `x-switchyard-target`,
+    /// `x-switchyard-attempts` and `x-switchyard-attempt-log` headers, and target names in
+    /// error messages. Default `false` (they stay in the gateway's logs); a client key's own
+    /// `expose_attempts` overrides it for that key.
+    #[serde(default)]
+    pub expose_attempts: bool,
 }
 
 /// `gateway.max_in_flight` when unset.
@@ -119,6 +125,8 @@ pub struct GatewayKeyConfig {
     pub sha256: String,
     /// Per-key limit; default none.
     pub requests_per_minute: Option<u64>,
+    /// `gateway.expose_attempts` for requests with this key; default: the global setting.
+    pub expose_attempts: Option<bool>,
 }
 
 /// The `limits:` section: sizes as plain byte counts or humane strings (`64KiB`, `32MiB`,

@@ -28,6 +28,7 @@ use http_body_util::BodyExt;
 use serde::Serialize;
 use std::collections::VecDeque;
 use switchyard_core::credentials::Date;
+use switchyard_core::dialect::upstream::UpstreamError;
 use switchyard_core::dialect::{self, Dialect, Unsupported};
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{
@@ -35,13 +36,13 @@ use switchyard_core::outcome::{
 };
 use switchyard_core::overrides::Override;
 use switchyard_core::plan::{Action, AttemptId, Plan, Timeouts};
-use switchyard_core::request::{FinishReason, Request, Response, Usage};
+use switchyard_core::request::{FinishReason, Request, Response, ToolCall, Usage};
 use switchyard_core::rng::Rng;
 use switchyard_core::router::{Router as CoreRouter, RouterParams};
 use switchyard_core::telemetry::Telemetry;
 use switchyard_core::time::{Duration, Instant};
 
-use crate::adapter::{self, Endpoint, StreamDecoder};
+use crate::adapter::{self, Endpoint, Piece, StreamDecoder};
 use crate::credentials::CredentialStore;
 use crate::transport::Transport;
 
@@ -57,6 +58,10 @@ pub struct RouteError {
     /// With `FailureReason::Unsupported`: what the route's first target cannot express
     /// (every member was excluded for some such field; this one names it to the client).
     pub unsupported: Option<Unsupported>,
+    /// What the upstream said about the error that decided the outcome (the last attempt
+    /// that failed with the outcome's kind), for the client: its status, type, code, param
+    /// and message, bounded and with keys redacted. It never took part in a decision.
+    pub upstream: Option<Box<UpstreamError>>,
 }
 
 impl RouteError {
@@ -94,8 +99,31 @@ pub enum StreamEvent {
         name: Option<String>,
         arguments: String,
     },
-    /// The stream completed.
-    End { finish: FinishReason, usage: Usage },
+    /// The stream completed. `tool_calls` are the calls its pieces made, assembled.
+    End {
+        finish: FinishReason,
+        usage: Usage,
+        tool_calls: Vec<ToolCall>,
+    },
+}
+
+impl From<Piece> for StreamEvent {
+    fn from(p: Piece) -> Self {
+        match p {
+            Piece::Text(t) => StreamEvent::Delta(t),
+            Piece::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            } => StreamEvent::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            },
+        }
+    }
 }
 
 /// A streaming reply: which target serves it, and its events. It owns its request's plan:
@@ -115,7 +143,9 @@ pub struct ChatStream {
     guard: PlanGuard,
     attempt: AttemptId,
     open: Box<OpenStream>,
-    queued: VecDeque<String>,
+    queued: VecDeque<Piece>,
+    /// What the upstream said when the stream broke with an error event.
+    said: Option<Box<UpstreamError>>,
     /// Set once the stream ended: what `next` yields after the queued text.
     end: Option<Result<StreamEvent, RouteError>>,
     over: bool,
@@ -125,8 +155,8 @@ impl ChatStream {
     /// The next event; `None` after `End` or an error.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, RouteError>> {
         loop {
-            if let Some(text) = self.queued.pop_front() {
-                return Some(Ok(StreamEvent::Delta(text)));
+            if let Some(piece) = self.queued.pop_front() {
+                return Some(Ok(piece.into()));
             }
             if self.over {
                 return None;
@@ -159,12 +189,15 @@ impl ChatStream {
             Ok(Some(Ok(frame))) => {
                 let data = frame.into_data().ok()?;
                 match open.decoder.feed(&data) {
-                    Ok(texts) => {
-                        self.queued.extend(texts);
+                    Ok(pieces) => {
+                        self.queued.extend(pieces);
                         None
                     }
                     // After the first token, any breakage is an interrupted stream.
-                    Err(_) => Some(Err(ErrorKind::StreamInterrupted)),
+                    Err(failure) => {
+                        self.said = failure.upstream;
+                        Some(Err(ErrorKind::StreamInterrupted))
+                    }
                 }
             }
         }
@@ -208,8 +241,13 @@ impl ChatStream {
             Ok(end) => Ok(StreamEvent::End {
                 finish: end.finish,
                 usage: end.usage,
+                tool_calls: end.tool_calls,
             }),
-            Err(_) => Err(router.error(&self.guard.plan, None)),
+            Err(_) => {
+                let mut e = router.error(&self.guard.plan, None, &[]);
+                e.upstream = self.said.take();
+                Err(e)
+            }
         }
     }
 }
@@ -291,11 +329,29 @@ enum Won {
     Stream(Box<OpenStream>),
 }
 
+/// A losing attempt: its report, and what the upstream said.
+struct Lost {
+    report: AttemptReport,
+    upstream: Option<Box<UpstreamError>>,
+}
+
+impl From<AttemptReport> for Lost {
+    fn from(report: AttemptReport) -> Self {
+        Lost {
+            report,
+            upstream: None,
+        }
+    }
+}
+
+/// What upstreams said about the attempts that failed, by attempt (at most `MAX_ATTEMPTS`).
+type Said = Vec<(AttemptId, UpstreamError)>;
+
 #[derive(Debug)]
 struct OpenStream {
     body: Body,
     decoder: StreamDecoder,
-    first: Vec<String>,
+    first: Vec<Piece>,
     started: tokio::time::Instant,
     /// The request's own prompt estimate, for a stream that reports no usage.
     prompt_estimate: u32,
@@ -306,7 +362,7 @@ struct OpenStream {
 }
 
 type AttemptFuture =
-    futures_util::future::BoxFuture<'static, (AttemptId, TargetId, Result<Won, AttemptReport>)>;
+    futures_util::future::BoxFuture<'static, (AttemptId, TargetId, Result<Won, Lost>)>;
 
 impl LiveRouter {
     /// A router with the default input limits.
@@ -476,16 +532,20 @@ impl LiveRouter {
             ..request
         });
         let mut guard = self.begin(&request);
-        match self.run(&mut guard.plan, &request).await {
+        let mut said = Said::new();
+        match self.run(&mut guard.plan, &request, &mut said).await {
             Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
                 text: decoded.text,
-                tool_calls: Vec::new(),
+                tool_calls: decoded.tool_calls,
                 finish_reason: decoded.finish,
                 usage: decoded.usage,
+                choices: decoded.choices,
                 served_by: target,
                 attempts: guard.plan.history().copied().collect(),
             }),
-            Some((Won::Stream(_), _, _)) | None => Err(self.error(&guard.plan, Some(&request))),
+            Some((Won::Stream(_), _, _)) | None => {
+                Err(self.error(&guard.plan, Some(&request), &said))
+            }
         }
     }
 
@@ -498,10 +558,12 @@ impl LiveRouter {
             ..request
         });
         let mut guard = self.begin(&request);
-        let (mut open, attempt, target) = match self.run(&mut guard.plan, &request).await {
+        let mut said = Said::new();
+        let (mut open, attempt, target) = match self.run(&mut guard.plan, &request, &mut said).await
+        {
             Some((Won::Stream(open), attempt, target)) => (open, attempt, target),
             Some((Won::Reply { .. }, _, _)) | None => {
-                return Err(self.error(&guard.plan, Some(&request)));
+                return Err(self.error(&guard.plan, Some(&request), &said));
             }
         };
         let binding = &self.inner.bindings[target.index()];
@@ -513,6 +575,7 @@ impl LiveRouter {
             committed: usize::from(attempt.0),
             first_token: Duration::from(open.first_token),
             queued: std::mem::take(&mut open.first).into(),
+            said: None,
             guard,
             attempt,
             open,
@@ -521,7 +584,15 @@ impl LiveRouter {
         })
     }
 
-    fn error(&self, plan: &Plan, request: Option<&Request>) -> RouteError {
+    /// The request's error; `said` is what upstreams said about failed attempts: the last
+    /// one whose kind decided the outcome goes to the client. `request` names the field
+    /// an unsupported request could not carry.
+    fn error(
+        &self,
+        plan: &Plan,
+        request: Option<&Request>,
+        said: &[(AttemptId, UpstreamError)],
+    ) -> RouteError {
         let outcome = match plan.outcome() {
             Some(FinalOutcome::Failed(reason)) => reason,
             _ => FailureReason::NoTargetAvailable,
@@ -536,6 +607,20 @@ impl LiveRouter {
                 dialect::check(binding.dialect, request?).err()
             })
             .flatten();
+        let decided = match outcome {
+            FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => Some(k),
+            _ => None,
+        };
+        let upstream = decided.and_then(|kind| {
+            said.iter()
+                .rev()
+                .find(|(id, _)| {
+                    plan.history()
+                        .nth(usize::from(id.0))
+                        .is_some_and(|a| a.outcome.error_kind() == Some(kind))
+                })
+                .map(|(_, e)| Box::new(e.clone()))
+        });
         let attempts: Vec<(String, AttemptRecord)> = plan
             .history()
             .map(|a| (self.inner.bindings[a.target.index()].name.clone(), *a))
@@ -546,6 +631,7 @@ impl LiveRouter {
             // The core says when parked targets come back (rate limits, a Retry-After).
             retry_after: plan.retry_after().map(|d| d.max(Duration::from_secs(1))),
             unsupported,
+            upstream,
         }
     }
 
@@ -556,6 +642,7 @@ impl LiveRouter {
         &self,
         plan: &mut Plan,
         request: &Arc<Request>,
+        said: &mut Said,
     ) -> Option<(Won, AttemptId, TargetId)> {
         let mut inflight: FuturesUnordered<AttemptFuture> = FuturesUnordered::new();
         loop {
@@ -593,7 +680,12 @@ impl LiveRouter {
             }
             let now = self.now();
             match result {
-                Err(report) => self.core().record(plan, attempt, report, now),
+                Err(lost) => {
+                    self.core().record(plan, attempt, lost.report, now);
+                    if let Some(e) = lost.upstream {
+                        said.push((attempt, *e));
+                    }
+                }
                 Ok(Won::Reply { decoded, report }) => {
                     self.core().record(plan, attempt, report, now);
                     if plan.outcome() == Some(FinalOutcome::Served(target)) {
@@ -619,9 +711,8 @@ impl LiveRouter {
         target: TargetId,
         request: Arc<Request>,
         timeouts: Timeouts,
-    ) -> impl std::future::Future<Output = (AttemptId, TargetId, Result<Won, AttemptReport>)>
-    + Send
-    + 'static {
+    ) -> impl std::future::Future<Output = (AttemptId, TargetId, Result<Won, Lost>)> + Send + 'static
+    {
         let router = self.clone();
         async move {
             let result = router.try_attempt(target, &request, timeouts).await;
@@ -634,12 +725,15 @@ impl LiveRouter {
         target: TargetId,
         request: &Request,
         timeouts: Timeouts,
-    ) -> Result<Won, AttemptReport> {
+    ) -> Result<Won, Lost> {
         let started = tokio::time::Instant::now();
         // Non-streaming: the whole reply. Streaming: until the first token.
         let deadline = started + std::time::Duration::from(timeouts.first);
         let fail = |kind: ErrorKind| {
-            AttemptReport::new(Outcome::error(kind), Duration::from(started.elapsed()))
+            Lost::from(AttemptReport::new(
+                Outcome::error(kind),
+                Duration::from(started.elapsed()),
+            ))
         };
         let binding = &self.inner.bindings[target.index()];
         let provider = &self.inner.store.providers()[binding.provider];
@@ -698,10 +792,16 @@ impl LiveRouter {
                     .store
                     .revoke(binding.provider, key_index, self.now());
             }
-            return Err(AttemptReport::new(
-                outcome,
-                Duration::from(started.elapsed()),
-            ));
+            let mut upstream =
+                adapter::upstream_error(binding.dialect, parts.status.as_u16(), &bytes)
+                    .map(Box::new);
+            if let Some(e) = &mut upstream {
+                e.redact(key.expose());
+            }
+            return Err(Lost {
+                report: AttemptReport::new(outcome, Duration::from(started.elapsed())),
+                upstream,
+            });
         }
         if !request.stream {
             let read = adapter::read_capped(body, limits.max_body_bytes);
@@ -711,7 +811,10 @@ impl LiveRouter {
                 Ok(Err(_)) => return Err(fail(ErrorKind::MalformedResponse)),
                 Ok(Ok(b)) => b,
             };
-            let mut decoded = adapter::decode(binding.dialect, &bytes).map_err(fail)?;
+            let mut decoded = adapter::decode(binding.dialect, &bytes).map_err(|f| Lost {
+                report: AttemptReport::new(f.outcome, Duration::from(started.elapsed())),
+                upstream: f.upstream,
+            })?;
             estimate_prompt(
                 &mut decoded.usage,
                 decoded.usage_missing,
@@ -749,15 +852,17 @@ impl LiveRouter {
             let Ok(data) = frame.into_data() else {
                 continue;
             };
-            let texts = decoder
-                .feed(&data)
-                .map_err(|o| AttemptReport::new(o, Duration::from(started.elapsed())))?;
-            if !texts.is_empty() || decoder.done {
+            let pieces = decoder.feed(&data).map_err(|f| Lost {
+                report: AttemptReport::new(f.outcome, Duration::from(started.elapsed())),
+                upstream: f.upstream,
+            })?;
+            // A first text or tool-call piece is the first token.
+            if !pieces.is_empty() || decoder.done {
                 let far = started + std::time::Duration::from_secs(10 * 365 * 86_400);
                 return Ok(Won::Stream(Box::new(OpenStream {
                     body,
                     decoder,
-                    first: texts,
+                    first: pieces,
                     started,
                     prompt_estimate: request.estimated_prompt_tokens,
                     first_token: started.elapsed(),

@@ -129,7 +129,11 @@ async fn run_async(
             providers: resolve_providers(&providers, Environment::Development, &used)
                 .map_err(|e| setup(e.to_string()))?,
             router: s.router.clone(),
-            gateway: Default::default(),
+            // The runner reads which target served from the gateway's headers.
+            gateway: switchyard_live::config::GatewayConfig {
+                expose_attempts: true,
+                ..Default::default()
+            },
             limits: Default::default(),
         };
         drop(store);

@@ -56,9 +56,12 @@ pub fn stop_label(reason: FinishReason) -> &'static str {
     }
 }
 
+/// Anthropic's `stop_reason`: `end_turn`, `stop_sequence` and `pause_turn` (server tools)
+/// are `stop`; `max_tokens` and `model_context_window_exceeded` are `length`; `tool_use` is
+/// `tool_calls`; `refusal` is `content_filter`; values it does not define read as `stop`.
 pub fn parse_stop(label: &str) -> FinishReason {
     match label {
-        "max_tokens" => FinishReason::Length,
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
         "tool_use" => FinishReason::ToolCalls,
         "refusal" => FinishReason::ContentFilter,
         _ => FinishReason::Stop,

@@ -123,15 +123,29 @@ pub fn finish_label(reason: FinishReason) -> &'static str {
     }
 }
 
+/// Gemini's `finishReason`: `MAX_TOKENS` is `length`; the safety family (`SAFETY`,
+/// `RECITATION`, `BLOCKLIST`, `PROHIBITED_CONTENT`, `SPII`, `IMAGE_*`) is `content_filter`;
+/// the rest `stop` (Gemini has no tool-call reason: a reply with `functionCall` parts says
+/// `STOP`, and readers derive `tool_calls` from the parts). The tool-failure reasons are not
+/// finish reasons at all: see [`TOOL_FAILURES`].
 pub fn parse_finish(label: &str) -> FinishReason {
     match label {
         "MAX_TOKENS" => FinishReason::Length,
         "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" => {
             FinishReason::ContentFilter
         }
+        l if l.starts_with("IMAGE_") => FinishReason::ContentFilter,
         _ => FinishReason::Stop,
     }
 }
+
+/// The `finishReason`s that mean the model failed at calling a tool: a reply that ends so has
+/// no usable answer (readers treat it as an error, not a finish).
+pub const TOOL_FAILURES: [&str; 3] = [
+    "MALFORMED_FUNCTION_CALL",
+    "UNEXPECTED_TOOL_CALL",
+    "TOO_MANY_TOOL_CALLS",
+];
 
 impl GenerateResponse {
     /// A response (or one stream event) with `text`; `finish` only on the last.

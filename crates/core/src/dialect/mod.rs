@@ -15,6 +15,7 @@ pub mod anthropic;
 pub mod azure_openai;
 pub mod gemini;
 pub mod openai;
+pub mod upstream;
 
 use crate::outcome::ErrorKind;
 use crate::time::Duration;

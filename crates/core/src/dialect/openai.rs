@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{HeaderSource, header_duration, kind_for_status, retry_after};
 use crate::health::LimitSnapshot;
 use crate::outcome::{ErrorKind, Outcome};
-use crate::request::{FinishReason, Usage};
+use crate::request::{FinishReason, Response, ToolCall, Usage};
 
 mod request;
 
@@ -51,10 +51,42 @@ pub struct Choice {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AssistantMessage {
     pub role: String,
+    /// `null` when the message is only tool calls.
     #[serde(default)]
     pub content: Option<String>,
     #[serde(default)]
     pub refusal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ReplyToolCall>>,
+}
+
+/// A tool call in a reply: `{"id","type":"function","function":{"name","arguments"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: ReplyFunction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyFunction {
+    pub name: String,
+    /// JSON text (a model may write invalid JSON).
+    pub arguments: String,
+}
+
+impl From<&ToolCall> for ReplyToolCall {
+    fn from(c: &ToolCall) -> Self {
+        ReplyToolCall {
+            id: c.id.clone(),
+            kind: "function".to_owned(),
+            function: ReplyFunction {
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,14 +94,32 @@ pub struct CompletionUsage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    /// `cached_tokens`: of `prompt_tokens`, those read from the prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    /// Absent or `null` reads as 0.
+    #[serde(default, deserialize_with = "null_as_zero")]
+    pub cached_tokens: u32,
+}
+
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.unwrap_or(0))
 }
 
 impl From<Usage> for CompletionUsage {
+    /// With `prompt_tokens_details.cached_tokens` always present, as OpenAI writes it.
     fn from(u: Usage) -> Self {
         CompletionUsage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
             total_tokens: u.total(),
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: u.cached_prompt_tokens,
+            }),
         }
     }
 }
@@ -79,7 +129,10 @@ impl From<CompletionUsage> for Usage {
         Usage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
-            cached_prompt_tokens: 0,
+            // Never more than the prompt: a vendor's inconsistent count is capped, not trusted.
+            cached_prompt_tokens: u
+                .prompt_tokens_details
+                .map_or(0, |d| d.cached_tokens.min(u.prompt_tokens)),
         }
     }
 }
@@ -88,6 +141,7 @@ pub fn finish_label(reason: FinishReason) -> &'static str {
     reason.label()
 }
 
+/// OpenAI's `finish_reason`; values it does not define read as `stop`.
 pub fn parse_finish(label: &str) -> FinishReason {
     match label {
         "length" => FinishReason::Length,
@@ -117,12 +171,50 @@ impl ChatCompletion {
                     role: "assistant".to_owned(),
                     content: Some(text),
                     refusal: None,
+                    tool_calls: None,
                 },
                 logprobs: None,
                 finish_reason: Some(finish_label(finish).to_owned()),
                 content_filter_results: None,
             }],
             usage: Some(usage.into()),
+            system_fingerprint: Some("fp_switchyard".to_owned()),
+            prompt_filter_results: None,
+        }
+    }
+
+    /// The reply for a normalized response: choice 0 from `text`, `tool_calls` and
+    /// `finish_reason`, then one choice per entry of `choices`; `content` is `null` in a choice
+    /// that is only tool calls; usage with `prompt_tokens_details.cached_tokens`.
+    pub fn from_reply(id: String, created: u64, model: &str, reply: &Response) -> Self {
+        let first = std::iter::once((&reply.text, &reply.tool_calls, reply.finish_reason));
+        let rest = reply
+            .choices
+            .iter()
+            .map(|c| (&c.text, &c.tool_calls, c.finish_reason));
+        ChatCompletion {
+            id,
+            object: "chat.completion".to_owned(),
+            created,
+            model: model.to_owned(),
+            choices: first
+                .chain(rest)
+                .enumerate()
+                .map(|(i, (text, calls, finish))| Choice {
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    message: AssistantMessage {
+                        role: "assistant".to_owned(),
+                        content: (!text.is_empty() || calls.is_empty()).then(|| text.clone()),
+                        refusal: None,
+                        tool_calls: (!calls.is_empty())
+                            .then(|| calls.iter().map(ReplyToolCall::from).collect()),
+                    },
+                    logprobs: None,
+                    finish_reason: Some(finish_label(finish).to_owned()),
+                    content_filter_results: None,
+                })
+                .collect(),
+            usage: Some(reply.usage.into()),
             system_fingerprint: Some("fp_switchyard".to_owned()),
             prompt_filter_results: None,
         }
@@ -174,6 +266,30 @@ pub struct Delta {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<DeltaToolCall>>,
+}
+
+/// A piece of a streamed tool call. The first piece of call `index` (counting tool calls
+/// only) carries `id`, `type` and `function.name`, with `arguments: ""`; later pieces only
+/// `index` and `function.arguments`, to be concatenated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaToolCall {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<DeltaFunction>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaFunction {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
 }
 
 impl ChatCompletionChunk {
@@ -198,12 +314,28 @@ impl ChatCompletionChunk {
                 delta: Delta {
                     role: role.then(|| "assistant".to_owned()),
                     content,
+                    tool_calls: None,
                 },
                 logprobs: None,
                 finish_reason: finish.map(|f| finish_label(f).to_owned()),
             }],
             usage: with_usage_field.then_some(None),
         }
+    }
+
+    /// A chunk carrying tool-call pieces (choice 0, no content).
+    pub fn tool_calls(
+        id: &str,
+        created: u64,
+        model: &str,
+        calls: Vec<DeltaToolCall>,
+        with_usage_field: bool,
+    ) -> Self {
+        let mut c = Self::delta(id, created, model, false, None, None, with_usage_field);
+        if let Some(choice) = c.choices.first_mut() {
+            choice.delta.tool_calls = Some(calls);
+        }
+        c
     }
 
     /// The final usage chunk (`choices: []`) sent when `stream_options.include_usage` is set.

@@ -248,6 +248,9 @@ pub struct Plan {
     /// Targets whose dialect cannot express the request ([`Plan::exclude_unfit`]). Empty,
     /// and so unallocated, for every request that needs nothing a dialect lacks.
     pub(crate) unfit: Vec<TargetId>,
+    /// The request named this target rather than a route: it alone may serve (no failover
+    /// to other targets, no fallback route); its books go to `home_route`.
+    pub(crate) pin: Option<TargetId>,
 }
 
 impl Plan {
@@ -258,6 +261,10 @@ impl Plan {
     /// is counted there.
     pub fn home_route(&self) -> Option<RouteId> {
         self.home_route
+    }
+    /// The target the request named in place of a route, if it did.
+    pub fn pinned_target(&self) -> Option<TargetId> {
+        self.pin
     }
     pub fn started(&self) -> Instant {
         self.started

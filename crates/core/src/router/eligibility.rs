@@ -66,6 +66,7 @@ impl Router {
                 || t.context_window < plan.min_context
                 || plan.excluded(tid)
                 || pinned.is_some_and(|p| p != tid)
+                || plan.pin.is_some_and(|p| p != tid)
                 || (frozen && first.is_some_and(|f| f != tid))
                 || (pass == Pass::Fresh && plan.tried(tid))
                 || (pass == Pass::Resume

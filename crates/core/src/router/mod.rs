@@ -106,9 +106,28 @@ impl Router {
     }
 
     /// Starts a request: resolves its route (rules first) and makes its plan.
+    ///
+    /// `request.route` names a route or, when no route has that name, a target: the request
+    /// then goes to that target alone (rules are not consulted; it may be retried there as the
+    /// plan allows, never failed over to another target or a fallback route, and overrides
+    /// such as a drain or a route's pin still apply), counted on the first route that has the
+    /// target as a member. A target that is in no route cannot be named (`unknown_route`).
     pub fn begin(&mut self, request: &Request, now: Instant) -> Plan {
-        let route = rule::pick(&self.params.rules, request)
-            .or_else(|| self.params.route_id(&request.route));
+        let named_target = match self.params.route_id(&request.route) {
+            Some(_) => None,
+            None => self.params.target_id(&request.route),
+        };
+        let pin = named_target;
+        let route = match named_target {
+            Some(target) => self
+                .params
+                .routes
+                .iter()
+                .position(|r| r.members.contains(&target))
+                .map(|i| RouteId::new(i as u32)),
+            None => rule::pick(&self.params.rules, request)
+                .or_else(|| self.params.route_id(&request.route)),
+        };
         self.budget.deposit(now);
         let mut plan = Plan {
             route,
@@ -132,6 +151,7 @@ impl Router {
             resume: None,
             resume_forbidden: false,
             unfit: Vec::new(),
+            pin,
         };
         if route.is_none() {
             self.finish(
@@ -208,9 +228,12 @@ impl Router {
             if let Some(until) = unparks_at {
                 parked_until = Some(parked_until.map_or(until, |p: Instant| p.min(until)));
             }
-            // 4. the fallback route.
+            // 4. the fallback route (not for a request that named its target).
             match self.params.route(route).fallback {
-                Some(next) if usize::from(plan.fallback_hops) < self.params.routes.len() => {
+                Some(next)
+                    if plan.pin.is_none()
+                        && usize::from(plan.fallback_hops) < self.params.routes.len() =>
+                {
                     plan.route = Some(next);
                     plan.fallback_hops += 1;
                 }

@@ -789,3 +789,56 @@ fn prometheus_exposition_has_every_family_with_low_cardinality_labels() {
         assert!(value.parse::<f64>().is_ok_and(f64::is_finite), "{l}");
     }
 }
+
+#[test]
+fn a_target_name_routes_to_that_target_alone() {
+    let mut r = router();
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    // Served by the target named, counted on the first route that has it (`chat`).
+    let (outcome, tried, _) = drive(&mut r, &req("b"), t(0), |_| ok(5));
+    assert_eq!((outcome, tried), (FinalOutcome::Served(b), vec![b]));
+    assert_eq!(r.telemetry().routes[0].served, 1);
+    // No failover to another target: `chat` would go on to b and c.
+    let (outcome, tried, _) = drive(&mut r, &req("a"), t(10), |_| fail(ErrorKind::Unauthorized));
+    assert_eq!(tried, [a]);
+    assert!(!outcome.is_success());
+    // Retries stay on it.
+    let (_, tried, _) = drive(&mut r, &req("b"), t(20), |_| fail(ErrorKind::ServerError));
+    assert_eq!(tried, [b, b, b]);
+}
+
+#[test]
+fn a_name_that_is_a_route_and_a_target_is_the_route() {
+    let yaml = "\
+targets:
+  - { name: x, provider: p, model: m }
+  - { name: y, provider: p, model: m }
+  - { name: lonely, provider: p, model: m }
+routes:
+  - { name: y, policy: static, targets: [x] }
+  - { name: other, policy: static, targets: [y] }
+rules:
+  - { when: { task: everything }, route: other }
+";
+    let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), Rng::new(1));
+    let (x, y) = (id(&r, "x"), id(&r, "y"));
+    assert_eq!(drive(&mut r, &req("y"), t(0), |_| ok(5)).1, [x]);
+    assert_eq!(drive(&mut r, &req("x"), t(1), |_| ok(5)).1, [x]);
+    assert_ne!(x, y);
+    // Rules are not consulted for a target name; they are for a route name.
+    let tagged = |route: &str| Request {
+        task: Some("everything".into()),
+        ..req(route)
+    };
+    assert_eq!(drive(&mut r, &tagged("x"), t(3), |_| ok(5)).1, [x]);
+    assert_eq!(drive(&mut r, &tagged("y"), t(4), |_| ok(5)).1, [y]);
+    // Overrides still apply: a drained target named serves nobody.
+    r.apply(Override::Drain(x), t(5));
+    let (outcome, tried, _) = drive(&mut r, &req("x"), t(6), |_| ok(5));
+    assert!(!outcome.is_success());
+    assert!(tried.is_empty());
+    // A target in no route cannot be named.
+    let (outcome, tried, _) = drive(&mut r, &req("lonely"), t(7), |_| ok(5));
+    assert_eq!(outcome, FinalOutcome::Failed(FailureReason::UnknownRoute));
+    assert!(tried.is_empty());
+}

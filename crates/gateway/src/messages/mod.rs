@@ -69,18 +69,27 @@ pub(crate) async fn create(
     let request_id = format!("req_{stamp:016x}");
     let fail = |e: ApiError| MessagesError::new(e, &request_id).into_response();
     let (parts, body) = request.into_parts();
-    if let Err(e) = gw.authenticate(client_key(&parts.headers)) {
-        return fail(e);
-    }
+    let key = match gw.authenticate(client_key(&parts.headers)) {
+        Ok(key) => key,
+        Err(e) => return fail(e),
+    };
+    let expose = gw.exposes_attempts(key.as_deref());
+    let task = match crate::chat::task(&parts.headers) {
+        Ok(task) => task,
+        Err(e) => return fail(e),
+    };
     // The body after the key: a stranger's request is refused before it is read.
     let body = match read_body(&gw, body).await {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
-    let normalized = match inbound::parse(&body) {
+    let mut normalized = match inbound::parse(&body) {
         Ok(r) => r,
         Err(refused) => return MessagesError::refused(&refused, &request_id).into_response(),
     };
+    if task.is_some() {
+        normalized.task = task;
+    }
     let route = normalized.route.clone();
     let estimate = normalized.estimated_prompt_tokens;
     let id = format!("msg_{stamp:016x}");
@@ -88,13 +97,13 @@ pub(crate) async fn create(
     let mut r = if normalized.stream {
         let stream = match router.chat_stream(normalized).await {
             Ok(s) => s,
-            Err(e) => return fail(ApiError::from_route(&e, &route)),
+            Err(e) => return fail(ApiError::from_route(&e, &route, expose)),
         };
-        streamed(&router, stream, id, route, estimate)
+        streamed(&router, stream, id, route, estimate, expose)
     } else {
         let reply = match router.chat(normalized).await {
             Ok(reply) => reply,
-            Err(e) => return fail(ApiError::from_route(&e, &route)),
+            Err(e) => return fail(ApiError::from_route(&e, &route, expose)),
         };
         let (name, model) = router.target_names(reply.served_by);
         let body = match render::message(&id, model, &reply) {
@@ -108,16 +117,18 @@ pub(crate) async fn create(
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         };
         header(&mut r, CONTENT_TYPE, "application/json");
-        header(&mut r, TARGET, name);
-        header(&mut r, ATTEMPTS, &reply.attempts.len().to_string());
-        let log = attempt_log::format(reply.attempts.iter().map(|a| {
-            (
-                router.target_names(a.target).0,
-                a.outcome.label(),
-                a.latency,
-            )
-        }));
-        header(&mut r, ATTEMPT_LOG, &log);
+        if expose {
+            header(&mut r, TARGET, name);
+            header(&mut r, ATTEMPTS, &reply.attempts.len().to_string());
+            let log = attempt_log::format(reply.attempts.iter().map(|a| {
+                (
+                    router.target_names(a.target).0,
+                    a.outcome.label(),
+                    a.latency,
+                )
+            }));
+            header(&mut r, ATTEMPT_LOG, &log);
+        }
         r
     };
     header(&mut r, error::REQUEST_ID, &request_id);
@@ -131,6 +142,7 @@ fn streamed(
     id: String,
     route: String,
     estimate: u32,
+    expose: bool,
 ) -> Response {
     let (target, attempts) = (stream.target.clone(), stream.attempts.len());
     // The committed attempt is the stream being answered: still flowing, first token so far.
@@ -142,12 +154,14 @@ fn streamed(
             (name, a.outcome.label(), a.latency)
         }
     }));
-    let mut r = Response::new(sse_body(stream, id, route, estimate));
+    let mut r = Response::new(sse_body(stream, id, route, estimate, expose));
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
     header(&mut r, CACHE_CONTROL, "no-cache");
-    header(&mut r, TARGET, &target);
-    header(&mut r, ATTEMPTS, &attempts.to_string());
-    header(&mut r, ATTEMPT_LOG, &log);
+    if expose {
+        header(&mut r, TARGET, &target);
+        header(&mut r, ATTEMPTS, &attempts.to_string());
+        header(&mut r, ATTEMPT_LOG, &log);
+    }
     r
 }
 
@@ -158,12 +172,13 @@ fn frame((name, data): render::Event) -> Bytes {
 /// The SSE body, pulled straight from the router's stream (no task in between, as on the
 /// OpenAI endpoint): a client that leaves drops the body, which drops the `ChatStream`,
 /// which abandons the request.
-fn sse_body(stream: ChatStream, id: String, route: String, estimate: u32) -> Body {
+fn sse_body(stream: ChatStream, id: String, route: String, estimate: u32, expose: bool) -> Body {
     struct State {
         stream: ChatStream,
         render: render::Stream,
         route: String,
         estimate: u32,
+        expose: bool,
         queued: VecDeque<Bytes>,
         started: bool,
     }
@@ -173,6 +188,7 @@ fn sse_body(stream: ChatStream, id: String, route: String, estimate: u32) -> Bod
         render,
         route,
         estimate,
+        expose,
         queued: VecDeque::new(),
         started: false,
     };
@@ -196,7 +212,7 @@ fn sse_body(stream: ChatStream, id: String, route: String, estimate: u32) -> Bod
                     }
                 }
                 Some(Err(e)) => {
-                    let parts = ErrorParts::from(ApiError::from_route(&e, &st.route));
+                    let parts = ErrorParts::from(ApiError::from_route(&e, &st.route, st.expose));
                     out.push(
                         st.render
                             .error(error::kind_for(parts.status), &parts.message),

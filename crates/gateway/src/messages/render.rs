@@ -243,7 +243,10 @@ impl Stream {
                     ));
                 }
             }
-            StreamEvent::End { finish, usage: u } => {
+            // The calls were rendered piece by piece; `tool_calls` here repeats them whole.
+            StreamEvent::End {
+                finish, usage: u, ..
+            } => {
                 self.close(out);
                 self.ended = true;
                 out.push((

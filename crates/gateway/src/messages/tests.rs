@@ -390,6 +390,7 @@ fn reply(text: &str, calls: Vec<ToolCall>, finish: FinishReason) -> Response {
         },
         served_by: TargetId::new(0),
         attempts: Vec::new(),
+        choices: Vec::new(),
     }
 }
 
@@ -485,6 +486,7 @@ fn a_text_stream_is_anthropics_event_sequence() {
         StreamEvent::End {
             finish: FinishReason::Stop,
             usage: END_USAGE,
+            tool_calls: Vec::new(),
         },
     ]);
     let expected = vec![
@@ -531,6 +533,7 @@ fn tool_calls_stream_as_tool_use_blocks_with_input_json_deltas() {
         StreamEvent::End {
             finish: FinishReason::ToolCalls,
             usage: END_USAGE,
+            tool_calls: Vec::new(),
         },
     ]);
     let names: Vec<&str> = out.iter().map(|(n, _)| *n).collect();
@@ -581,6 +584,7 @@ fn a_tool_call_resumed_after_the_next_one_began_ends_in_an_error_event() {
         StreamEvent::End {
             finish: FinishReason::ToolCalls,
             usage: END_USAGE,
+            tool_calls: Vec::new(),
         },
     ]);
     let names: Vec<&str> = out.iter().map(|(n, _)| *n).collect();

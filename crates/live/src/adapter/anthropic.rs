@@ -8,13 +8,13 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use switchyard_core::dialect::Unsupported;
-use switchyard_core::dialect::anthropic::{
-    ContentBlock, DEFAULT_MAX_TOKENS, MessageUsage, MessagesRequest, PATH, parse_stop,
-};
-use switchyard_core::outcome::Outcome;
-use switchyard_core::request::{FinishReason, Request, Usage};
+use switchyard_core::dialect::anthropic::{DEFAULT_MAX_TOKENS, MessagesRequest, PATH, parse_stop};
+use switchyard_core::dialect::{Dialect, upstream};
+use switchyard_core::request::{FinishReason, Request, ToolCall, Usage};
 
-use super::{Decoded, Step, StreamDecoder, estimated_usage, malformed};
+use super::{
+    Decoded, Failure, MAX_TOOL_CALLS, Piece, Step, StreamDecoder, estimated_usage, malformed,
+};
 use crate::sse::Event;
 
 pub(super) fn encode(
@@ -45,35 +45,93 @@ struct Reply {
     _role: IgnoredAny,
     #[serde(rename = "model")]
     _model: IgnoredAny,
-    content: Vec<ContentBlock>,
+    content: Vec<Block>,
     #[serde(default)]
     stop_reason: Option<String>,
     #[serde(default)]
-    usage: Option<MessageUsage>,
+    usage: Option<WireUsage>,
 }
 
-pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
-    let reply: Reply = serde_json::from_slice(body).ok()?;
-    let text: String = reply
-        .content
-        .iter()
-        .filter(|b| b.kind == "text")
-        .map(|b| b.text.as_str())
-        .collect();
+/// A content block: `text`, `tool_use` (an `input` object), or another kind (`thinking`,
+/// server tool blocks), which is not part of the answer.
+#[derive(Deserialize)]
+struct Block {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+/// Usage, every count optional: the prompt is `input_tokens` plus the cache writes and reads.
+#[derive(Clone, Copy, Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u32>,
+    #[serde(default)]
+    output_tokens: Option<u32>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u32>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u32>,
+}
+
+/// A `tool_use` block's input as arguments text (`{}` when it has none).
+fn arguments(input: Option<&Value>) -> String {
+    match input {
+        Some(v) if !v.is_null() => v.to_string(),
+        _ => "{}".to_owned(),
+    }
+}
+
+pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
+    let reply: Reply = serde_json::from_slice(body).map_err(|_| malformed())?;
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for b in &reply.content {
+        match b.kind.as_str() {
+            "text" => text.push_str(&b.text),
+            "tool_use" => {
+                if tool_calls.len() >= MAX_TOOL_CALLS {
+                    return Err(malformed());
+                }
+                tool_calls.push(ToolCall {
+                    id: b.id.clone(),
+                    name: b.name.clone(),
+                    arguments: arguments(b.input.as_ref()),
+                });
+            }
+            _ => {}
+        }
+    }
     let finish = reply
         .stop_reason
         .as_deref()
         .map_or(FinishReason::Stop, parse_stop);
-    let usage = reply.usage.map(|u| Usage {
-        prompt_tokens: u.input_tokens,
-        completion_tokens: u.output_tokens,
-        cached_prompt_tokens: 0,
+    let usage = reply.usage.map(|u| {
+        let read = u.cache_read_input_tokens.unwrap_or(0);
+        Usage {
+            prompt_tokens: u
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(u.cache_creation_input_tokens.unwrap_or(0))
+                .saturating_add(read),
+            completion_tokens: u.output_tokens.unwrap_or(0),
+            cached_prompt_tokens: read,
+        }
     });
-    Some(Decoded {
+    Ok(Decoded {
         usage: usage.unwrap_or_else(|| estimated_usage(&text)),
         usage_missing: usage.is_none(),
         text,
+        tool_calls,
         finish,
+        choices: Vec::new(),
     })
 }
 
@@ -84,21 +142,29 @@ enum Incoming {
     MessageStart {
         message: StartMessage,
     },
+    ContentBlockStart {
+        index: u64,
+        content_block: Block,
+    },
     ContentBlockDelta {
+        index: u64,
         delta: Delta,
+    },
+    ContentBlockStop {
+        index: u64,
     },
     MessageDelta {
         #[serde(default)]
         delta: Option<StopDelta>,
         #[serde(default)]
-        usage: Option<DeltaUsage>,
+        usage: Option<WireUsage>,
     },
     MessageStop,
     Error {
         #[serde(default)]
         error: Value,
     },
-    /// `ping`, `content_block_start`, `content_block_stop`, and types added later.
+    /// `ping`, and types added later.
     #[serde(other)]
     Other,
 }
@@ -106,12 +172,7 @@ enum Incoming {
 #[derive(Deserialize)]
 struct StartMessage {
     #[serde(default)]
-    usage: Option<StartUsage>,
-}
-
-#[derive(Deserialize)]
-struct StartUsage {
-    input_tokens: Option<u32>,
+    usage: Option<WireUsage>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +181,8 @@ struct Delta {
     kind: String,
     #[serde(default)]
     text: String,
+    #[serde(default)]
+    partial_json: String,
 }
 
 #[derive(Deserialize)]
@@ -128,43 +191,127 @@ struct StopDelta {
     stop_reason: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct DeltaUsage {
-    output_tokens: Option<u32>,
+/// Usage counts as they arrive: `message_start` has the prompt's (input, cache writes, cache
+/// reads), each `message_delta` the cumulative output and, since 2025, optionally the prompt's
+/// again. A count reported replaces the last one; one not reported keeps it.
+fn report(d: &mut StreamDecoder, u: WireUsage) {
+    let parts = [
+        u.input_tokens,
+        u.cache_creation_input_tokens,
+        u.cache_read_input_tokens,
+    ];
+    if parts.iter().any(Option::is_some) {
+        for (held, new) in d.prompt_parts.iter_mut().zip(parts) {
+            if let Some(n) = new {
+                *held = n;
+            }
+        }
+        let [input, written, read] = d.prompt_parts;
+        d.report_prompt(input.saturating_add(written).saturating_add(read));
+        d.usage.cached_prompt_tokens = read;
+    }
+    if let Some(tokens) = u.output_tokens {
+        d.report_completion(tokens);
+    }
 }
 
-pub(super) fn step(d: &mut StreamDecoder, event: &Event) -> Result<Step, Outcome> {
+/// The tool-call index of content block `block`, if it is a tool call.
+fn call_of(d: &StreamDecoder, block: u64) -> Option<u32> {
+    d.blocks.iter().find(|(b, _)| *b == block).map(|(_, c)| *c)
+}
+
+pub(super) fn step(
+    d: &mut StreamDecoder,
+    event: &Event,
+    out: &mut Vec<Piece>,
+) -> Result<Step, Failure> {
     let parsed: Incoming = serde_json::from_str(&event.data).map_err(|_| malformed())?;
-    Ok(match parsed {
+    match parsed {
         Incoming::MessageStart { message } => {
-            if let Some(tokens) = message.usage.and_then(|u| u.input_tokens) {
-                d.report_prompt(tokens);
+            if let Some(u) = message.usage {
+                // Its `output_tokens` is a placeholder: only `message_delta` counts output.
+                report(
+                    d,
+                    WireUsage {
+                        output_tokens: None,
+                        ..u
+                    },
+                );
             }
-            Step::Nothing
         }
-        // Only text deltas are text (`input_json_delta`, `thinking_delta`... are not).
-        Incoming::ContentBlockDelta { delta } if delta.kind == "text_delta" => {
-            Step::Text(delta.text)
+        Incoming::ContentBlockStart {
+            index,
+            content_block,
+        } if content_block.kind == "tool_use" => {
+            // Block indexes count every block; tool-call indexes count calls only.
+            if call_of(d, index).is_some() {
+                return Err(malformed());
+            }
+            let call = d.start_call(content_block.id.clone(), content_block.name.clone())?;
+            d.blocks.push((index, call));
+            out.push(Piece::ToolCall {
+                index: call,
+                id: Some(content_block.id),
+                name: Some(content_block.name),
+                arguments: String::new(),
+            });
+        }
+        // Only text deltas are text (`thinking_delta`... are not).
+        Incoming::ContentBlockDelta { delta, .. } if delta.kind == "text_delta" => {
+            d.text(out, delta.text);
+        }
+        Incoming::ContentBlockDelta { index, delta } if delta.kind == "input_json_delta" => {
+            let call = call_of(d, index).ok_or_else(malformed)?;
+            d.append_arguments(call, &delta.partial_json)?;
+            if !delta.partial_json.is_empty() {
+                out.push(Piece::ToolCall {
+                    index: call,
+                    id: None,
+                    name: None,
+                    arguments: delta.partial_json,
+                });
+            }
+        }
+        Incoming::ContentBlockStop { index } => {
+            // A call without arguments streams none: its arguments are `{}`, as in a reply.
+            if let Some(call) = call_of(d, index)
+                && d.calls
+                    .get(call as usize)
+                    .is_some_and(|c| c.arguments.is_empty())
+            {
+                d.append_arguments(call, "{}")?;
+                out.push(Piece::ToolCall {
+                    index: call,
+                    id: None,
+                    name: None,
+                    arguments: "{}".to_owned(),
+                });
+            }
         }
         Incoming::MessageDelta { delta, usage } => {
             if let Some(reason) = delta.and_then(|d| d.stop_reason) {
                 d.finish = Some(parse_stop(&reason));
             }
-            if let Some(tokens) = usage.and_then(|u| u.output_tokens) {
-                d.report_completion(tokens);
+            if let Some(u) = usage {
+                report(d, u);
             }
-            Step::Nothing
         }
-        Incoming::MessageStop => Step::Done,
+        Incoming::MessageStop => return Ok(Step::Done),
         Incoming::Error { error } => {
             // An error in the middle of a stream (`overloaded_error`, ...).
             let body = serde_json::json!({ "type": "error", "error": error }).to_string();
-            return Err(switchyard_core::dialect::anthropic::classify(
-                500,
-                &[("x", "x")],
-                body.as_bytes(),
-            ));
+            return Err(Failure {
+                outcome: switchyard_core::dialect::anthropic::classify(
+                    500,
+                    &[("x", "x")],
+                    body.as_bytes(),
+                ),
+                upstream: upstream::parse(Dialect::Anthropic, 200, body.as_bytes()).map(Box::new),
+            });
         }
-        Incoming::ContentBlockDelta { .. } | Incoming::Other => Step::Nothing,
-    })
+        Incoming::ContentBlockStart { .. }
+        | Incoming::ContentBlockDelta { .. }
+        | Incoming::Other => {}
+    }
+    Ok(Step::More)
 }

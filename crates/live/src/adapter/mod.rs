@@ -24,26 +24,60 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use bytes::Bytes;
 use http_body_util::Full;
 use switchyard_core::credentials::{AuthStyle, Secret};
+use switchyard_core::dialect::upstream::{self, UpstreamError};
 use switchyard_core::dialect::{
     Dialect, HeaderSource, Unsupported, estimate_tokens, estimate_tokens_from_chars,
 };
 use switchyard_core::health::LimitSnapshot;
 use switchyard_core::outcome::{ErrorKind, Outcome};
-use switchyard_core::request::{FinishReason, Request as ChatRequest, Usage};
+use switchyard_core::request::{Choice, FinishReason, Request as ChatRequest, ToolCall, Usage};
 
 use crate::sse;
 
 /// A complete reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decoded {
+    /// The first choice's text.
     pub text: String,
+    /// The first choice's tool calls, in order (see [`Response`](switchyard_core::request::Response)
+    /// for ids and arguments).
+    pub tool_calls: Vec<ToolCall>,
     pub finish: FinishReason,
     /// As reported, or [`estimated_usage`] when the reply had none (then `usage_missing`).
     pub usage: Usage,
     /// The reply carried no usage: `usage` is an estimate, its prompt tokens 0 (the driver
     /// knows its own prompt estimate and substitutes it).
     pub usage_missing: bool,
+    /// The choices after the first (a request with `n` > 1), in order.
+    pub choices: Vec<Choice>,
 }
+
+/// Why an attempt failed: its outcome, and what the upstream said, when it said something a
+/// client can act on (see [`upstream`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub outcome: Outcome,
+    /// Boxed: failures travel in `Result`s on the hot path, where most carry none.
+    pub upstream: Option<Box<UpstreamError>>,
+}
+
+impl Failure {
+    /// A failure with nothing more to say than its kind.
+    pub fn kind(kind: ErrorKind) -> Self {
+        Failure {
+            outcome: Outcome::error(kind),
+            upstream: None,
+        }
+    }
+
+    /// The error kind, when the outcome is an error.
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        self.outcome.error_kind()
+    }
+}
+
+/// The most tool calls one reply may carry; more is `malformed_response`.
+pub const MAX_TOOL_CALLS: usize = 128;
 
 /// Usage for a reply that reported none: no prompt tokens (unknown here) and completion
 /// tokens estimated at four characters a token, rounded up (`ceil(chars / 4)`), the same
@@ -173,14 +207,22 @@ fn http_request(
     http
 }
 
-/// A complete JSON reply, or `malformed_response`.
-pub fn decode(dialect: Dialect, body: &[u8]) -> Result<Decoded, ErrorKind> {
+/// A complete JSON reply, or the failure it reveals: `malformed_response` for a body that is
+/// not the dialect's reply (or has more than [`MAX_TOOL_CALLS`] calls); a Gemini reply whose
+/// prompt was blocked is `content_filtered`, one that ended in a tool-call failure
+/// (`MALFORMED_FUNCTION_CALL`, ...) `malformed_response`, each with an [`UpstreamError`]
+/// saying so.
+pub fn decode(dialect: Dialect, body: &[u8]) -> Result<Decoded, Failure> {
     match dialect {
         Dialect::Openai | Dialect::AzureOpenai => openai::decode(body),
         Dialect::Anthropic => anthropic::decode(body),
         Dialect::Gemini => gemini::decode(body),
     }
-    .ok_or(ErrorKind::MalformedResponse)
+}
+
+/// What an error reply's body says, for the client (see [`upstream`]).
+pub fn upstream_error(dialect: Dialect, status: u16, body: &[u8]) -> Option<UpstreamError> {
+    upstream::parse(dialect, status, body)
 }
 
 /// An error reply's outcome.
@@ -204,25 +246,40 @@ pub fn limits(dialect: Dialect, headers: &HeaderMap, wall_now: u64) -> LimitSnap
     }
 }
 
-/// What one stream event meant.
+/// What a stream delivers to the caller, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Text for the caller.
+pub enum Piece {
+    /// Text.
     Text(String),
-    /// Nothing for the caller (metadata, pings).
-    Nothing,
+    /// A piece of tool call `index` (0, 1, ... counting tool calls only), in OpenAI's
+    /// streaming shape: its first piece carries `id` and `name`, later ones only more
+    /// `arguments` text. Gemini delivers each call whole, in one piece.
+    ToolCall {
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
+}
+
+/// Whether a stream event ended the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    More,
     /// The terminating event: the stream is complete.
     Done,
 }
 
 /// How a complete stream ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamEnd {
     pub finish: FinishReason,
     /// As reported; where the stream did not report a part, that part is estimated
     /// (prompt tokens 0, completion tokens from the text delivered) and `usage_missing` set.
     pub usage: Usage,
     pub usage_missing: bool,
+    /// The tool calls the stream delivered, assembled from their pieces.
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// Decodes one stream, event by event.
@@ -238,6 +295,15 @@ pub struct StreamDecoder {
     completion_reported: bool,
     /// Characters of text delivered, for the estimate.
     chars: usize,
+    /// Tool calls so far, arguments concatenated.
+    calls: Vec<ToolCall>,
+    /// Bytes of tool-call arguments held, and the most allowed (the reply body cap).
+    held: usize,
+    max_held: usize,
+    /// Anthropic: content-block index → tool-call index, for the blocks that are tool calls.
+    blocks: Vec<(u64, u32)>,
+    /// Anthropic: the prompt's parts as last reported (input, cache writes, cache reads).
+    prompt_parts: [u32; 3],
 }
 
 impl StreamDecoder {
@@ -256,33 +322,74 @@ impl StreamDecoder {
             prompt_reported: false,
             completion_reported: false,
             chars: 0,
+            calls: Vec::new(),
+            held: 0,
+            max_held: limits.max_body_bytes,
+            blocks: Vec::new(),
+            prompt_parts: [0; 3],
         }
     }
 
-    /// Feeds body bytes; returns the text they carry, in order, or the error they reveal
-    /// (an event over the size limit is `malformed_response`).
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<String>, Outcome> {
-        let mut texts = Vec::new();
-        let events = self.parser.feed(bytes).map_err(|_| malformed())?;
+    /// Feeds body bytes; returns what they carry for the caller, in order, or the failure
+    /// they reveal (an event over the size limit, or too many tool calls or argument bytes, is
+    /// `malformed_response`; an error event is classified, with the upstream's words).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Piece>, Failure> {
+        let mut out = Vec::new();
+        let events = self
+            .parser
+            .feed(bytes)
+            .map_err(|_| Failure::kind(ErrorKind::MalformedResponse))?;
         for event in events {
             if self.done {
                 break;
             }
             let step = match self.dialect {
-                Dialect::Openai | Dialect::AzureOpenai => openai::step(self, &event),
-                Dialect::Anthropic => anthropic::step(self, &event),
-                Dialect::Gemini => gemini::step(self, &event),
+                Dialect::Openai | Dialect::AzureOpenai => openai::step(self, &event, &mut out),
+                Dialect::Anthropic => anthropic::step(self, &event, &mut out),
+                Dialect::Gemini => gemini::step(self, &event, &mut out),
             }?;
-            match step {
-                Step::Text(t) if !t.is_empty() => {
-                    self.chars = self.chars.saturating_add(t.chars().count());
-                    texts.push(t);
-                }
-                Step::Done => self.done = true,
-                _ => {}
+            if step == Step::Done {
+                self.done = true;
             }
         }
-        Ok(texts)
+        Ok(out)
+    }
+
+    /// Text for the caller (empty text is nothing).
+    fn text(&mut self, out: &mut Vec<Piece>, text: String) {
+        if !text.is_empty() {
+            self.chars = self.chars.saturating_add(text.chars().count());
+            out.push(Piece::Text(text));
+        }
+    }
+
+    /// A new tool call; its index, or `malformed_response` past [`MAX_TOOL_CALLS`].
+    fn start_call(&mut self, id: String, name: String) -> Result<u32, Failure> {
+        if self.calls.len() >= MAX_TOOL_CALLS {
+            return Err(Failure::kind(ErrorKind::MalformedResponse));
+        }
+        self.held = self.held.saturating_add(id.len() + name.len());
+        self.calls.push(ToolCall {
+            id,
+            name,
+            arguments: String::new(),
+        });
+        Ok(u32::try_from(self.calls.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    /// More argument text for call `index`; `malformed_response` for a call that was never
+    /// started or past the cap on what a stream may hold.
+    fn append_arguments(&mut self, index: u32, fragment: &str) -> Result<(), Failure> {
+        self.held = self.held.saturating_add(fragment.len());
+        if self.held > self.max_held {
+            return Err(Failure::kind(ErrorKind::MalformedResponse));
+        }
+        let call = self
+            .calls
+            .get_mut(index as usize)
+            .ok_or_else(|| Failure::kind(ErrorKind::MalformedResponse))?;
+        call.arguments.push_str(fragment);
+        Ok(())
     }
 
     /// The stream reported its prompt tokens.
@@ -307,18 +414,26 @@ impl StreamDecoder {
         let mut usage = self.usage;
         if !self.prompt_reported {
             usage.prompt_tokens = 0;
+            usage.cached_prompt_tokens = 0;
         }
         if !self.completion_reported {
             usage.completion_tokens = estimate_tokens_from_chars(self.chars);
         }
+        let mut finish = self.finish.unwrap_or(FinishReason::Stop);
+        // Gemini says STOP after its calls: the calls say what the reply is.
+        if self.dialect == Dialect::Gemini && finish == FinishReason::Stop && !self.calls.is_empty()
+        {
+            finish = FinishReason::ToolCalls;
+        }
         Ok(StreamEnd {
-            finish: self.finish.unwrap_or(FinishReason::Stop),
+            finish,
             usage,
             usage_missing: !(self.prompt_reported && self.completion_reported),
+            tool_calls: self.calls.clone(),
         })
     }
 
-    /// [`end`](Self::end) without the `usage_missing` flag.
+    /// [`end`](Self::end) without the `usage_missing` flag and the calls.
     pub fn finish(&self) -> Result<(FinishReason, Usage), ErrorKind> {
         self.end().map(|e| (e.finish, e.usage))
     }
@@ -333,9 +448,11 @@ fn foreign_event(event: &sse::Event) -> bool {
         .is_some_and(|name| !name.is_empty() && name != "message")
 }
 
-fn malformed() -> Outcome {
-    Outcome::error(ErrorKind::MalformedResponse)
+fn malformed() -> Failure {
+    Failure::kind(ErrorKind::MalformedResponse)
 }
 
+#[cfg(test)]
+mod reply_tests;
 #[cfg(test)]
 mod tests;

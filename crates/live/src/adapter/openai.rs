@@ -8,11 +8,14 @@ use serde::de::IgnoredAny;
 use switchyard_core::dialect::openai::{
     ChatCompletionChunk, ChatRequest, CompletionUsage, DONE, PATH, parse_finish, pass_through,
 };
-use switchyard_core::request::{FinishReason, Request, Usage};
+use switchyard_core::request::{Choice, FinishReason, Request, ToolCall, Usage};
 
-use super::{Decoded, Step, StreamDecoder, estimated_usage, foreign_event, malformed};
+use super::{
+    Decoded, Failure, MAX_TOOL_CALLS, Piece, Step, StreamDecoder, estimated_usage, foreign_event,
+    malformed,
+};
 use crate::sse::Event;
-use switchyard_core::outcome::Outcome;
+use switchyard_core::dialect::upstream;
 
 /// The body for an OpenAI or Azure OpenAI target. A request whose client spoke OpenAI
 /// (`request.original`) is sent as the client sent it, with only the model (Azure: removed,
@@ -72,6 +75,8 @@ struct Reply<'a> {
 
 #[derive(Deserialize)]
 struct ReplyChoice<'a> {
+    #[serde(default)]
+    index: u32,
     #[serde(borrow)]
     message: ReplyMessage<'a>,
     #[serde(default, borrow)]
@@ -82,35 +87,116 @@ struct ReplyChoice<'a> {
 struct ReplyMessage<'a> {
     #[serde(default, borrow)]
     content: Option<Cow<'a, str>>,
+    /// A refusal (`content` is `null` then): its words are the reply's text.
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireCall>>,
 }
 
-pub(super) fn decode(body: &[u8]) -> Option<Decoded> {
-    let reply: Reply<'_> = serde_json::from_slice(body).ok()?;
-    let (text, finish) =
-        reply
-            .choices
-            .into_iter()
-            .next()
-            .map_or((String::new(), FinishReason::Stop), |c| {
-                (
-                    c.message.content.map(Cow::into_owned).unwrap_or_default(),
-                    c.finish_reason
-                        .as_deref()
-                        .map_or(FinishReason::Stop, parse_finish),
-                )
-            });
+/// A tool call as OpenAI writes it: a `function` call, or a `custom` tool's (its `input` is
+/// the arguments text).
+#[derive(Deserialize)]
+struct WireCall {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireFunction>,
+    #[serde(default)]
+    custom: Option<WireCustom>,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Deserialize)]
+struct WireCustom {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    input: String,
+}
+
+fn tool_call(n: usize, c: WireCall) -> ToolCall {
+    let (name, arguments) = match (c.function, c.custom) {
+        (Some(f), _) => (f.name, f.arguments),
+        (None, Some(c)) => (c.name, c.input),
+        (None, None) => (String::new(), String::new()),
+    };
+    ToolCall {
+        id: c.id.unwrap_or_else(|| format!("call_{n}")),
+        name,
+        arguments,
+    }
+}
+
+pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
+    let reply: Reply<'_> = serde_json::from_slice(body).map_err(|_| malformed())?;
+    let mut choices: Vec<Choice> = Vec::with_capacity(reply.choices.len());
+    let mut order: Vec<u32> = Vec::with_capacity(reply.choices.len());
+    let mut count = 0usize;
+    for c in reply.choices {
+        let calls = c.message.tool_calls.unwrap_or_default();
+        count = count.saturating_add(calls.len());
+        if count > MAX_TOOL_CALLS {
+            return Err(malformed());
+        }
+        let text = c
+            .message
+            .content
+            .or(c.message.refusal)
+            .map(Cow::into_owned)
+            .unwrap_or_default();
+        order.push(c.index);
+        choices.push(Choice {
+            text,
+            tool_calls: calls
+                .into_iter()
+                .enumerate()
+                .map(|(n, w)| tool_call(n, w))
+                .collect(),
+            finish_reason: c
+                .finish_reason
+                .as_deref()
+                .map_or(FinishReason::Stop, parse_finish),
+        });
+    }
+    // Choices in `index` order (vendors send them so; a proxy may not).
+    if order.windows(2).any(|w| w[0] > w[1]) {
+        let mut indexed: Vec<(u32, Choice)> = order.into_iter().zip(choices).collect();
+        indexed.sort_by_key(|(i, _)| *i);
+        choices = indexed.into_iter().map(|(_, c)| c).collect();
+    }
+    let mut rest = choices.into_iter();
+    let first = rest.next().unwrap_or(Choice {
+        text: String::new(),
+        tool_calls: Vec::new(),
+        finish_reason: FinishReason::Stop,
+    });
     let usage = reply.usage.map(Usage::from);
-    Some(Decoded {
-        usage: usage.unwrap_or_else(|| estimated_usage(&text)),
+    Ok(Decoded {
+        usage: usage.unwrap_or_else(|| estimated_usage(&first.text)),
         usage_missing: usage.is_none(),
-        text,
-        finish,
+        text: first.text,
+        tool_calls: first.tool_calls,
+        finish: first.finish_reason,
+        choices: rest.collect(),
     })
 }
 
-pub(super) fn step(d: &mut StreamDecoder, event: &Event) -> Result<Step, Outcome> {
+/// One chunk. Only choice 0 is read: the gateway refuses streams with `n` > 1.
+pub(super) fn step(
+    d: &mut StreamDecoder,
+    event: &Event,
+    out: &mut Vec<Piece>,
+) -> Result<Step, Failure> {
     if foreign_event(event) {
-        return Ok(Step::Nothing);
+        return Ok(Step::More);
     }
     if event.data == DONE {
         return Ok(Step::Done);
@@ -118,20 +204,65 @@ pub(super) fn step(d: &mut StreamDecoder, event: &Event) -> Result<Step, Outcome
     let chunk: ChatCompletionChunk = match serde_json::from_str(&event.data) {
         Ok(c) => c,
         // (Azure's opening filter-results chunk parses too: it has every field, no choices.)
-        Err(_) => return Err(malformed()),
+        Err(_) => return Err(error_event(&event.data)),
     };
     if let Some(Some(u)) = chunk.usage {
+        let u = Usage::from(u);
         d.report_prompt(u.prompt_tokens);
+        d.usage.cached_prompt_tokens = u.cached_prompt_tokens;
         d.report_completion(u.completion_tokens);
     }
-    let mut text = String::new();
-    for choice in &chunk.choices {
-        if let Some(c) = &choice.delta.content {
-            text.push_str(c);
+    for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+        if let Some(c) = choice.delta.content {
+            d.text(out, c);
+        }
+        for call in choice.delta.tool_calls.unwrap_or_default() {
+            let function = call.function.unwrap_or_default();
+            let arguments = function.arguments.unwrap_or_default();
+            let known = d.calls.len();
+            let index = call.index as usize;
+            if index == known {
+                // A new call: its first piece names it.
+                let id = call.id.unwrap_or_else(|| format!("call_{index}"));
+                let name = function.name.unwrap_or_default();
+                let i = d.start_call(id.clone(), name.clone())?;
+                d.append_arguments(i, &arguments)?;
+                out.push(Piece::ToolCall {
+                    index: i,
+                    id: Some(id),
+                    name: Some(name),
+                    arguments,
+                });
+            } else if index < known {
+                d.append_arguments(call.index, &arguments)?;
+                if !arguments.is_empty() {
+                    out.push(Piece::ToolCall {
+                        index: call.index,
+                        id: None,
+                        name: None,
+                        arguments,
+                    });
+                }
+            } else {
+                // A call that skips an index: not OpenAI's shape.
+                return Err(malformed());
+            }
         }
         if let Some(f) = &choice.finish_reason {
             d.finish = Some(parse_finish(f));
         }
     }
-    Ok(Step::Text(text))
+    Ok(Step::More)
+}
+
+/// A data line that is not a chunk: an `{"error":{...}}` event (classified, with the
+/// upstream's words), or garbage (`malformed_response`).
+fn error_event(data: &str) -> Failure {
+    let Some(upstream) = upstream::parse(Dialect::Openai, 200, data.as_bytes()) else {
+        return malformed();
+    };
+    Failure {
+        outcome: switchyard_core::dialect::openai::classify(500, &[("x", "x")], data.as_bytes()),
+        upstream: Some(Box::new(upstream)),
+    }
 }

@@ -119,13 +119,13 @@ fn openai_reply_missing_what_the_format_promises_is_malformed() {
         let body = whole.replace(field, "");
         assert_eq!(
             decode(Dialect::Openai, body.as_bytes()),
-            Err(ErrorKind::MalformedResponse),
+            Err(Failure::kind(ErrorKind::MalformedResponse)),
             "without {field}"
         );
     }
     assert_eq!(
         decode(Dialect::Openai, b"{\"choices\": ["),
-        Err(ErrorKind::MalformedResponse)
+        Err(Failure::kind(ErrorKind::MalformedResponse))
     );
 }
 
@@ -184,7 +184,13 @@ fn a_reply_without_usage_succeeds_with_estimated_usage_and_the_flag() {
 fn stream(dialect: Dialect, wire: &str) -> (String, Result<StreamEnd, ErrorKind>) {
     let mut d = StreamDecoder::new(dialect);
     let text = match d.feed(wire.as_bytes()) {
-        Ok(t) => t.concat(),
+        Ok(pieces) => pieces
+            .into_iter()
+            .filter_map(|p| match p {
+                Piece::Text(t) => Some(t),
+                Piece::ToolCall { .. } => None,
+            })
+            .collect(),
         Err(o) => panic!("{dialect:?}: {o:?}"),
     };
     (text, d.end())
@@ -243,6 +249,7 @@ fn unknown_and_ping_events_are_skipped_in_every_dialect() {
                     cached_prompt_tokens: 0,
                 },
                 usage_missing: false,
+                tool_calls: Vec::new(),
             }),
             "{dialect:?}"
         );
@@ -313,7 +320,7 @@ fn an_event_over_the_limit_is_malformed() {
         let huge = format!("data: {}", "x".repeat(100));
         assert_eq!(
             d.feed(huge.as_bytes()),
-            Err(Outcome::error(ErrorKind::MalformedResponse)),
+            Err(Failure::kind(ErrorKind::MalformedResponse)),
             "{dialect:?}"
         );
     }

@@ -1,0 +1,571 @@
+//! What an OpenAI client gets back through the gateway from upstreams of every dialect:
+//! tool calls (JSON and SSE), cached tokens, several choices, the provider's own error words,
+//! and which targets were tried only when asked. Upstreams are small in-test stubs answering
+//! canned vendor bodies.
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use switchyard_gateway::{Gateway, app, sha256_hex};
+use switchyard_live::InProcess;
+use tower::ServiceExt;
+
+/// An upstream that answers every request with `status`, `content_type` and `body`.
+fn stub(status: u16, content_type: &'static str, body: String) -> axum::Router {
+    axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move {
+            (
+                StatusCode::from_u16(status).unwrap(),
+                [("content-type", content_type)],
+                body,
+            )
+                .into_response()
+        }
+    })
+}
+
+fn json_stub(status: u16, body: Value) -> axum::Router {
+    stub(status, "application/json", body.to_string())
+}
+
+fn sse_stub(events: &[(Option<&str>, Value)]) -> axum::Router {
+    let body: String = events
+        .iter()
+        .map(|(name, data)| match name {
+            Some(n) => format!("event: {n}\ndata: {data}\n\n"),
+            None => format!("data: {data}\n\n"),
+        })
+        .collect();
+    stub(200, "text/event-stream", body)
+}
+
+/// A gateway whose route `chat` has one target, `t`, of `dialect`, served by `upstream`;
+/// `gateway` is more of the `gateway:` section, `router` more of the `router:` section.
+fn gateway_with(
+    dialect: &str,
+    upstream: axum::Router,
+    gateway: &str,
+    router: &str,
+) -> Arc<Gateway> {
+    let text = format!(
+        "providers:\n  - {{ name: p, dialect: {dialect}, base_url: 'https://x', fake_base_url: 'http://up.stub' }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 1 }}\n{router}\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n    - {{ name: ops, sha256: {}, expose_attempts: true }}\n{gateway}",
+        sha256_hex("key"),
+        sha256_hex("ops-key"),
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let transport = Arc::new(InProcess::new().with("up.stub", upstream));
+    Gateway::new(&params, None, transport).unwrap()
+}
+
+fn gateway(dialect: &str, upstream: axum::Router) -> Arc<Gateway> {
+    gateway_with(dialect, upstream, "", "")
+}
+
+struct Reply {
+    status: u16,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The SSE data lines, parsed (`[DONE]` as a string).
+    fn events(&self) -> Vec<Value> {
+        self.body
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap_or(Value::String(d.to_owned())))
+            .collect()
+    }
+
+    fn has_attempt_headers(&self) -> bool {
+        [
+            "x-switchyard-target",
+            "x-switchyard-attempts",
+            "x-switchyard-attempt-log",
+        ]
+        .iter()
+        .any(|h| self.headers.contains_key(*h))
+    }
+}
+
+async fn post(gw: &Arc<Gateway>, key: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+    let mut req = Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app(gw.clone())
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "weather in Paris?"}],
+        "stream": stream,
+        "stream_options": {"include_usage": true},
+    })
+}
+
+fn anthropic_tool_reply() -> Value {
+    json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+        "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+        ],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1024, "output_tokens": 20}
+    })
+}
+
+#[tokio::test]
+async fn an_openai_client_gets_tool_calls_from_an_anthropic_upstream() {
+    let gw = gateway("anthropic", json_stub(200, anthropic_tool_reply()));
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let choice = &v["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert_eq!(
+        choice["message"]["content"],
+        Value::Null,
+        "only calls: null"
+    );
+    assert_eq!(
+        choice["message"]["tool_calls"],
+        json!([{"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}])
+    );
+    assert_eq!(v["usage"]["prompt_tokens"], 1036);
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 1024);
+    assert_eq!(v["usage"]["total_tokens"], 1056);
+    assert!(
+        !r.has_attempt_headers(),
+        "attempt headers are off by default"
+    );
+}
+
+#[tokio::test]
+async fn an_openai_client_gets_tool_calls_from_a_gemini_upstream() {
+    let reply = json!({
+        "candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
+            {"functionCall": {"name": "get_time", "args": {}}}
+        ]}, "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 8, "cachedContentTokenCount": 16, "totalTokenCount": 38}
+    });
+    let gw = gateway("gemini", json_stub(200, reply));
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let msg = &v["choices"][0]["message"];
+    assert_eq!(
+        v["choices"][0]["finish_reason"], "tool_calls",
+        "derived from the parts"
+    );
+    assert_eq!(msg["tool_calls"][0]["id"], "call_0");
+    assert_eq!(
+        msg["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Paris\"}"
+    );
+    assert_eq!(msg["tool_calls"][1]["id"], "call_1");
+    assert_eq!(msg["tool_calls"][1]["function"]["name"], "get_time");
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 16);
+}
+
+/// The tool-call chunks of an OpenAI stream, as (index, id, name, arguments) per chunk.
+fn call_deltas(events: &[Value]) -> Vec<(u64, Option<String>, Option<String>, String)> {
+    events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["tool_calls"].as_array())
+        .flatten()
+        .map(|c| {
+            if c.get("id").is_some() {
+                assert_eq!(c["type"], "function", "{c}");
+            }
+            (
+                c["index"].as_u64().unwrap(),
+                c["id"].as_str().map(str::to_owned),
+                c["function"]["name"].as_str().map(str::to_owned),
+                c["function"]["arguments"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn finish_and_tail(events: &[Value]) -> (Value, Value, Value) {
+    let n = events.len();
+    assert!(n >= 3, "{events:?}");
+    (
+        events[n - 3]["choices"][0]["finish_reason"].clone(),
+        events[n - 2]["usage"].clone(),
+        events[n - 1].clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_streamed_gemini_call_reaches_an_openai_client_as_tool_call_deltas() {
+    let gw = gateway(
+        "gemini",
+        sse_stub(&[
+            (
+                None,
+                json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Checking."}]}, "index": 0}]}),
+            ),
+            (
+                None,
+                json!({"candidates": [{"content": {"role": "model", "parts": [
+                {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
+            ]}, "finishReason": "STOP", "index": 0}],
+              "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 8, "cachedContentTokenCount": 16}}),
+            ),
+        ]),
+    );
+    let r = post(&gw, "key", &[], chat("chat", true)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = r.events();
+    assert_eq!(
+        call_deltas(&events),
+        [
+            (
+                0,
+                Some("call_0".into()),
+                Some("get_weather".into()),
+                String::new()
+            ),
+            (0, None, None, "{\"city\":\"Paris\"}".into()),
+        ]
+    );
+    let (finish, usage, done) = finish_and_tail(&events);
+    assert_eq!(finish, "tool_calls");
+    assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 16);
+    assert_eq!(done, "[DONE]");
+    assert!(!r.has_attempt_headers());
+}
+
+#[tokio::test]
+async fn a_streamed_anthropic_call_reaches_an_openai_client_as_tool_call_deltas() {
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 7, "cache_read_input_tokens": 64, "output_tokens": 1}}});
+    let gw = gateway(
+        "anthropic",
+        sse_stub(&[
+            (Some("message_start"), start),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me look."}}),
+            ),
+            (
+                Some("content_block_stop"),
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\":"}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": " \"Paris\"}"}}),
+            ),
+            (
+                Some("content_block_stop"),
+                json!({"type": "content_block_stop", "index": 1}),
+            ),
+            (
+                Some("message_delta"),
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 30}}),
+            ),
+            (Some("message_stop"), json!({"type": "message_stop"})),
+        ]),
+    );
+    let r = post(&gw, "key", &[], chat("chat", true)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = r.events();
+    assert_eq!(
+        call_deltas(&events),
+        [
+            (
+                0,
+                Some("toolu_9".into()),
+                Some("get_weather".into()),
+                String::new()
+            ),
+            (0, None, None, "{\"city\":".into()),
+            (0, None, None, " \"Paris\"}".into()),
+        ],
+        "block 1 is tool call 0"
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Let me look.");
+    let (finish, usage, done) = finish_and_tail(&events);
+    assert_eq!(finish, "tool_calls");
+    assert_eq!(usage["prompt_tokens"], 71);
+    assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 64);
+    assert_eq!(usage["completion_tokens"], 30);
+    assert_eq!(done, "[DONE]");
+}
+
+#[tokio::test]
+async fn several_choices_are_all_rendered_and_streams_with_several_are_refused() {
+    let reply = json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "one"}, "finish_reason": "stop"},
+            {"index": 1, "message": {"role": "assistant", "content": "two"}, "finish_reason": "length"}
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    });
+    let gw = gateway("openai", json_stub(200, reply));
+    let mut body = chat("chat", false);
+    body["n"] = json!(2);
+    let v = post(&gw, "key", &[], body.clone()).await.json();
+    let choices: Vec<(u64, &str, &str)> = v["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["index"].as_u64().unwrap(),
+                c["message"]["content"].as_str().unwrap(),
+                c["finish_reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(choices, [(0, "one", "stop"), (1, "two", "length")]);
+    body["stream"] = json!(true);
+    let r = post(&gw, "key", &[], body).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"]["param"], "n");
+}
+
+#[tokio::test]
+async fn a_provider_error_keeps_its_words_and_names_no_target() {
+    let said = "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens. Please reduce the length of the messages.";
+    let gw = gateway(
+        "openai",
+        json_stub(
+            400,
+            json!({"error": {"message": said, "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+        ),
+    );
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = &r.json()["error"];
+    assert_eq!(e["message"], said);
+    assert_eq!(e["type"], "invalid_request_error");
+    assert_eq!(e["param"], "messages");
+    assert_eq!(e["code"], "context_length_exceeded");
+    assert!(!r.has_attempt_headers());
+    assert!(!r.body.contains("\"t "), "no target named: {}", r.body);
+
+    // The same from Anthropic: its words and type, the gateway's code for the kind.
+    let gw = gateway(
+        "anthropic",
+        json_stub(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"}}),
+        ),
+    );
+    let r = post(&gw, "key", &[], chat("chat", true)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = &r.json()["error"];
+    assert_eq!(
+        e["message"],
+        "prompt is too long: 210000 tokens > 200000 maximum"
+    );
+    assert_eq!(e["type"], "invalid_request_error");
+    assert_eq!(e["code"], "context_length_exceeded");
+
+    // With the attempt log exposed (this key's own setting), the story and the headers.
+    let r = post(&gw, "ops-key", &[], chat("chat", false)).await;
+    assert!(r.has_attempt_headers());
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("Attempts: context_length_exceeded: t → context_length_exceeded"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_key_error_is_not_passed_on() {
+    let gw = gateway(
+        "openai",
+        json_stub(
+            401,
+            json!({"error": {"message": "Incorrect API key provided: sk-live-abcdefghijkl1234.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        ),
+    );
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(!r.body.contains("sk-live"), "{}", r.body);
+    assert!(!r.body.contains("invalid_api_key"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_rate_limited_provider_says_when_to_retry_in_seconds() {
+    let upstream = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("content-type", "application/json"), ("retry-after", "1")],
+            json!({"error": {"message": "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used 30000.", "type": "tokens", "param": null, "code": "rate_limit_exceeded"}}).to_string(),
+        )
+    });
+    let gw = gateway("openai", upstream);
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let e = &r.json()["error"];
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Rate limit reached for gpt-4o on tokens per min"),
+        "{message}"
+    );
+    assert!(message.ends_with(" Retry after 1 s."), "{message}");
+    assert_eq!(e["code"], "rate_limit_exceeded");
+    assert_eq!(r.headers["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn the_global_setting_exposes_attempts_and_a_key_can_turn_it_off() {
+    let reply = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]});
+    let text = format!(
+        "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://up.stub' }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n\
+         gateway:\n  expose_attempts: true\n  keys:\n    - {{ name: app, sha256: {} }}\n    - {{ name: quiet, sha256: {}, expose_attempts: false }}\n",
+        sha256_hex("key"),
+        sha256_hex("quiet-key"),
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let transport = Arc::new(InProcess::new().with("up.stub", json_stub(200, reply)));
+    let gw = Gateway::new(&params, None, transport).unwrap();
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.headers["x-switchyard-target"], "t");
+    assert_eq!(r.headers["x-switchyard-attempts"], "1");
+    let r = post(&gw, "quiet-key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.has_attempt_headers());
+}
+
+/// Two targets: `t` (route `chat`) answers "from t", `u` (route `other`) "from u"; a rule
+/// sends task `summarize` to route `other`.
+fn two_targets() -> Arc<Gateway> {
+    let answer = |text: &str| {
+        json_stub(
+            200,
+            json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}),
+        )
+    };
+    let text = format!(
+        "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://t.stub' }}\n  - {{ name: q, dialect: openai, base_url: 'https://y', fake_base_url: 'http://u.stub' }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n    - {{ name: u, provider: q, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n    - {{ name: other, policy: static, targets: [u] }}\n\
+         \x20 rules:\n    - {{ when: {{ task: summarize }}, route: other }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        sha256_hex("key"),
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let transport = Arc::new(
+        InProcess::new()
+            .with("t.stub", answer("from t"))
+            .with("u.stub", answer("from u")),
+    );
+    Gateway::new(&params, None, transport).unwrap()
+}
+
+fn content(r: &Reply) -> String {
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_task_header_drives_task_rules() {
+    let gw = two_targets();
+    assert_eq!(
+        content(&post(&gw, "key", &[], chat("chat", false)).await),
+        "from t"
+    );
+    let tagged = [("x-switchyard-task", "summarize")];
+    assert_eq!(
+        content(&post(&gw, "key", &tagged, chat("chat", false)).await),
+        "from u"
+    );
+    for bad in ["has space", "", &"x".repeat(65)] {
+        let r = post(
+            &gw,
+            "key",
+            &[("x-switchyard-task", bad)],
+            chat("chat", false),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+        assert_eq!(r.json()["error"]["param"], "x-switchyard-task");
+    }
+}
+
+#[tokio::test]
+async fn model_may_name_a_target() {
+    let gw = two_targets();
+    assert_eq!(
+        content(&post(&gw, "key", &[], chat("u", false)).await),
+        "from u"
+    );
+    assert_eq!(
+        content(&post(&gw, "key", &[], chat("t", false)).await),
+        "from t"
+    );
+    let r = post(&gw, "key", &[], chat("nobody", false)).await;
+    assert_eq!(r.status, 404);
+    let models = app(gw.clone())
+        .oneshot(
+            Request::get("/v1/models")
+                .header("authorization", "Bearer key")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let bytes = models.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["chat", "other", "t", "u"]);
+}
