@@ -382,3 +382,48 @@ async fn the_default_body_limit_follows_the_largest_context_window() {
     .await;
     assert_eq!(status, 413);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_key_revocation_gets_a_line_naming_its_source_never_the_key() {
+    let logs = Captured::start();
+    let text = format!(
+        "providers:\n  - {{ name: c, dialect: openai, base_url: 'https://z', fake_base_url: 'http://c.fake', mock_key: {UPSTREAM_KEY}, revocation: {{ after_401s: 1 }} }}\n\
+         router:\n  targets:\n    - {{ name: tc, provider: c, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [tc] }}\n  plan: {{ max_attempts: 1 }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        sha256_hex(CLIENT_KEY)
+    );
+    let dir = std::env::temp_dir().join(format!("switchyard-ops-revoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gw.yaml");
+    std::fs::write(&path, text).unwrap();
+    let refuses = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}})),
+            )
+        }),
+    );
+    let transport = Arc::new(switchyard_live::InProcess::new().with("c.fake", refuses));
+    let gw = Gateway::from_file(path, transport).unwrap();
+    let (status, _) = call(
+        &gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(false),
+    )
+    .await;
+    assert_ne!(status, 200);
+    let revoked: Vec<_> = logs
+        .json()
+        .into_iter()
+        .filter(|l| l["event"] == "key_revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1, "{}", logs.text());
+    assert_eq!(revoked[0]["level"], "WARN");
+    assert_eq!(revoked[0]["provider"], "c");
+    assert!(revoked[0]["source"].is_string(), "{}", revoked[0]);
+    assert!(!logs.text().contains(UPSTREAM_KEY), "{}", logs.text());
+}
