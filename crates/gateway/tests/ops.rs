@@ -151,6 +151,7 @@ async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() 
         .body(Body::from(chat(true)))
         .unwrap();
     let resp = app(r.gw.clone()).oneshot(req).await.unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     let mut body = resp.into_body();
     let _first = body.frame().await.unwrap().unwrap();
     assert_eq!(logs.access().len(), 2, "no line while streaming");
@@ -159,6 +160,7 @@ async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() 
     assert_eq!(lines.len(), 3, "{}", logs.text());
     assert_eq!(lines[2]["result"], "client_closed", "{}", lines[2]);
     assert_eq!(lines[2]["status"], 200);
+    assert_eq!(lines[2]["request_id"], id.as_str());
 
     // A wrong key (the marker and the upstream key as the token): refused, logged, not leaked.
     let wrong = format!("{MARKER}{UPSTREAM_KEY}");
