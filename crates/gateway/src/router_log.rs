@@ -14,7 +14,6 @@ use switchyard_core::overrides::{Override, Scope};
 use switchyard_core::router::Router as CoreRouter;
 use switchyard_core::telemetry::{Event, EventKind};
 use switchyard_live::LiveRouter;
-use switchyard_live::credentials::KeyEventReport;
 
 /// How far the current router's events have been logged.
 #[derive(Debug, Default)]
@@ -23,8 +22,8 @@ pub(crate) struct Cursor {
     events: usize,
     /// Events dropped by the core's full log, already reported.
     dropped: u64,
-    /// The last key event logged.
-    last_key_event: Option<KeyEventReport>,
+    /// Key events logged (`CredentialStore::events_recorded` when last looked).
+    key_events: u64,
 }
 
 /// One line to write, built under the core's lock and written after it.
@@ -63,15 +62,14 @@ pub(crate) fn log_new(router: &LiveRouter, cursor: &mut Cursor) {
 }
 
 fn log_key_events(router: &LiveRouter, cursor: &mut Cursor) {
-    let events = router.credentials().events();
-    // The log is bounded (oldest dropped): start after the last event logged, or from the
-    // start when it has gone.
-    let from = cursor
-        .last_key_event
-        .as_ref()
-        .and_then(|last| events.iter().rposition(|e| e == last))
-        .map_or(0, |i| i + 1);
-    for e in events.get(from..).unwrap_or_default() {
+    let store = router.credentials();
+    // Checked first: most requests see no key event.
+    if store.events_recorded() == cursor.key_events {
+        return;
+    }
+    let (recorded, events) = store.events_after(cursor.key_events);
+    cursor.key_events = recorded;
+    for e in &events {
         // Only revocations and re-probes: `in use` is said for every key at its first use.
         let Some(cool_off) = e.cool_off_secs else {
             if e.what.starts_with("cool-off") {
@@ -93,9 +91,6 @@ fn log_key_events(router: &LiveRouter, cursor: &mut Cursor) {
             cool_off_secs = cool_off,
             "{}", e.what
         );
-    }
-    if let Some(last) = events.last() {
-        cursor.last_key_event = Some(last.clone());
     }
 }
 
