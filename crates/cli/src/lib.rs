@@ -452,6 +452,13 @@ fn gateway(
                 return EXIT_BAD_INPUT;
             }
         };
+        // Log lines (access log, router events, reloads) go to stderr, as the config says;
+        // a logger set already (the CLI run in process, twice) stays.
+        let rust_log = std::env::var("RUST_LOG").ok();
+        let _ = switchyard_gateway::logging::init(
+            params.gateway.log_format,
+            params.gateway.log_level(rust_log.as_deref()),
+        );
         let configured = params
             .gateway
             .listen
@@ -485,12 +492,11 @@ fn gateway(
         let _ = writeln!(out, "gateway http://{bound}");
         let _ = out.flush();
         // SIGHUP reloads the config; requests in flight keep the router they started with.
+        // `reload` logs its outcome (and a refusal) itself.
         let reloader = gw.clone();
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                if let Err(e) = reloader.reload() {
-                    eprintln!("reload failed, keeping the running config: {e}");
-                }
+                let _ = reloader.reload();
             }
         });
         // SIGTERM (orchestrators) or SIGINT (Ctrl-C): stop accepting, drain, exit 0.

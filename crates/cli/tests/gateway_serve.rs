@@ -238,3 +238,110 @@ fn a_non_loopback_address_without_keys_needs_the_flag() {
     signal(&gw.0, "-TERM");
     assert_eq!(exit_code(&mut gw), Some(0));
 }
+
+/// Lines from a child's stderr, read on a thread so a test can wait for one within a bound.
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (10 s at most) for a line containing `text`; returns every line read until then.
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, text: &str, seen: &mut Vec<String>) {
+    let deadline = std::time::Duration::from_secs(10);
+    loop {
+        match lines.recv_timeout(deadline) {
+            Ok(line) => {
+                let found = line.contains(text);
+                seen.push(line);
+                if found {
+                    return;
+                }
+            }
+            Err(e) => panic!(
+                "no line with `{text}` ({e}); stderr so far:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
+/// The binary logs as configured: one JSON access-log line per request with its fields, a
+/// line per reload (SIGHUP), and never the client key, the upstream key or the prompt.
+#[test]
+fn the_binary_logs_json_lines_without_keys_or_prompts() {
+    const CLIENT_KEY: &str = "sk-client-SECRET-2b9d";
+    const UPSTREAM_KEY: &str = "sk-upstream-SECRET-e5a0";
+    const MARKER: &str = "PROMPT-MARKER-77c1";
+    let dir = TempDir::new("gw-logs");
+    let profile = dir.write(
+        "p.yaml",
+        "name: p\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 1ms }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 4 }\n",
+    );
+    let mut fake = binary();
+    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
+    let (_fake, line) = start(fake);
+    let upstream = line.rsplit("http://").next().unwrap().to_owned();
+    let config = dir.write(
+        "gw.yaml",
+        &format!(
+            "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}', mock_key: {UPSTREAM_KEY} }}\n\
+             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
+             gateway:\n  log_format: json\n  keys:\n    - {{ name: billing-app, sha256: {} }}\n",
+            switchyard_gateway::sha256_hex(CLIENT_KEY)
+        ),
+    );
+    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    let lines = stderr_lines(&mut gw.0);
+
+    let body = format!(r#"{{"model":"chat","messages":[{{"role":"user","content":"{MARKER}"}}]}}"#);
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        conn,
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {CLIENT_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let reply = read_until(&mut conn, "\"usage\"");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    let mut seen = Vec::new();
+    wait_for(&lines, "switchyard::access", &mut seen);
+    signal(&gw.0, "-HUP");
+    wait_for(&lines, "reloaded", &mut seen);
+    signal(&gw.0, "-TERM");
+    assert_eq!(exit_code(&mut gw), Some(0));
+    seen.extend(lines.try_iter());
+
+    let access: Vec<serde_json::Value> = seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "switchyard::access")
+        .collect();
+    assert_eq!(access.len(), 1, "{}", seen.join("\n"));
+    let a = &access[0];
+    assert_eq!(a["client"], "billing-app", "{a}");
+    assert_eq!(a["route"], "chat", "{a}");
+    assert_eq!(a["attempts"], "ta:success", "{a}");
+    assert_eq!(a["status"], 200, "{a}");
+    assert_eq!(a["completion_tokens"], 4, "{a}");
+    assert!(
+        a["request_id"].is_string() && a["latency_ms"].is_number(),
+        "{a}"
+    );
+    let all = seen.join("\n");
+    for secret in [CLIENT_KEY, UPSTREAM_KEY, MARKER] {
+        assert!(!all.contains(secret), "`{secret}` on stderr:\n{all}");
+    }
+}

@@ -9,9 +9,15 @@
 //! - `Force(target, mode)`: set a breaker's manual mode (forced open, disabled, metrics only).
 //! - `Restore(scope)`: undo overrides for a target (drain, forced mode, parking), a route
 //!   (pin, freeze) or everything.
+//!
+//! [`Override::check`] refuses what cannot mean anything for a router: a pin to a target that
+//! is not one of the route's targets (the route would send everything somewhere it was never
+//! configured to go). Drivers check before they apply (the gateway's admin API answers 400,
+//! scenario validation names the field); a reload drops a carried pin that no longer passes.
 
 use crate::health::BreakerMode;
 use crate::id::{RouteId, TargetId};
+use crate::router::RouterParams;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -41,6 +47,62 @@ impl Override {
     }
 }
 
+/// Why an override cannot apply to a router.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("target `{target}` is not a target of route `{route}` (its targets: {members})")]
+    PinOutsideRoute {
+        route: String,
+        target: String,
+        members: String,
+    },
+    #[error("no target or route with id {0} in this router")]
+    UnknownId(u32),
+}
+
+impl Override {
+    /// Whether the override means something for `params`: ids in range, and a pin's target
+    /// one of its route's targets.
+    pub fn check(&self, params: &RouterParams) -> Result<(), OverrideError> {
+        let target = |t: TargetId| {
+            params
+                .targets
+                .get(t.index())
+                .map(|_| ())
+                .ok_or(OverrideError::UnknownId(t.index() as u32))
+        };
+        let route = |r: RouteId| {
+            params
+                .routes
+                .get(r.index())
+                .ok_or(OverrideError::UnknownId(r.index() as u32))
+        };
+        match *self {
+            Override::Drain(t) | Override::Force(t, _) | Override::Restore(Scope::Target(t)) => {
+                target(t)
+            }
+            Override::Freeze(Some(r)) | Override::Restore(Scope::Route(r)) => route(r).map(|_| ()),
+            Override::Freeze(None) | Override::Restore(Scope::All) => Ok(()),
+            Override::Pin(r, t) => {
+                target(t)?;
+                let members = &route(r)?.members;
+                if members.contains(&t) {
+                    return Ok(());
+                }
+                Err(OverrideError::PinOutsideRoute {
+                    route: params.routes[r.index()].name.clone(),
+                    target: params.targets[t.index()].name.clone(),
+                    members: members
+                        .iter()
+                        .map(|m| params.targets[m.index()].name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            }
+        }
+    }
+}
+
 /// The overrides in force.
 #[derive(Clone, Debug)]
 pub struct Overrides {
@@ -65,5 +127,43 @@ impl Overrides {
     }
     pub fn is_frozen(&self, route: RouteId) -> bool {
         self.frozen.get(route.index()).copied().unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RouterConfig, parse_yaml};
+
+    fn params() -> RouterParams {
+        let yaml = "targets:\n  - { name: a, provider: p, model: m }\n  - { name: b, provider: p, model: m }\n  - { name: c, provider: p, model: m }\n\
+                    routes:\n  - { name: ab, policy: round_robin, targets: [a, b] }\n  - { name: only_c, policy: static, targets: [c] }\n";
+        let config: RouterConfig = parse_yaml(yaml, "r.yaml").unwrap();
+        RouterParams::try_from(&config).unwrap()
+    }
+
+    #[test]
+    fn a_pin_outside_its_route_is_refused_naming_route_and_target() {
+        let p = params();
+        let (ab, a, c) = (
+            p.route_id("ab").unwrap(),
+            p.target_id("a").unwrap(),
+            p.target_id("c").unwrap(),
+        );
+        assert_eq!(Override::Pin(ab, a).check(&p), Ok(()));
+        let err = Override::Pin(ab, c).check(&p).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "target `c` is not a target of route `ab` (its targets: a, b)"
+        );
+        assert_eq!(Override::Drain(c).check(&p), Ok(()));
+        assert_eq!(
+            Override::Drain(TargetId::new(7)).check(&p),
+            Err(OverrideError::UnknownId(7))
+        );
+        assert_eq!(
+            Override::Pin(RouteId::new(9), a).check(&p),
+            Err(OverrideError::UnknownId(9))
+        );
     }
 }

@@ -1,37 +1,61 @@
 //! `/admin/`: state, overrides and reload, behind the admin token. Every action is logged
-//! (overrides also become router events, in reports and telemetry).
+//! (overrides also become router events, in reports and telemetry, and a log line each). A pin
+//! to a target that is not one of the route's targets is refused (400, naming both).
+//!
+//! Also the `/metrics` guard: with `gateway.metrics_token_sha256` set, `GET /metrics` needs
+//! `Authorization: Bearer <token>` (401 otherwise). Both tokens are checked as digests, in
+//! constant time (the `secret` module).
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchyard_core::health::BreakerMode;
 use switchyard_core::overrides::{Override, Scope};
 
+use crate::Gateway;
 use crate::errors::ApiError;
-use crate::{Gateway, sha256_hex};
+use crate::secret;
 
 fn check(gw: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
     let expected = gw
-        .admin_hash
+        .secrets
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+        .admin;
     let Some(expected) = expected else {
         return Err(ApiError::forbidden(
             "The admin API is off: set gateway.admin_token_sha256.",
         ));
     };
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match token {
-        Some(t) if sha256_hex(t.trim()) == expected => Ok(()),
+    match secret::bearer(headers) {
+        Some(t) if secret::same(&secret::digest(t), &expected) => Ok(()),
         _ => Err(ApiError::unauthorized("A valid admin token is required.")),
     }
+}
+
+/// `/metrics` behind `gateway.metrics_token_sha256`, when set.
+pub(crate) async fn metrics_auth(
+    State(gw): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let expected = gw
+        .secrets
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .metrics;
+    if let Some(expected) = expected {
+        let ok = secret::bearer(request.headers())
+            .is_some_and(|t| secret::same(&secret::digest(t), &expected));
+        if !ok {
+            return ApiError::unauthorized("A valid metrics token is required.").into_response();
+        }
+    }
+    next.run(request).await
 }
 
 pub(crate) async fn state(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
@@ -130,7 +154,11 @@ pub(crate) async fn overrides(
                 .into_response();
         }
     };
+    if let Err(e) = command.check(&params) {
+        return ApiError::bad_request(&format!("Invalid override: {e}"), None).into_response();
+    }
     router.apply(command);
+    gw.log_router_events();
     gw.record(serde_json::json!({ "action": req.action, "target": req.target, "route": req.route, "mode": req.mode }));
     (
         StatusCode::OK,

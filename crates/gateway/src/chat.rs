@@ -17,6 +17,7 @@ use switchyard_core::dialect::openai::{
 use switchyard_live::StreamEvent;
 
 use crate::Gateway;
+use crate::access_log::AccessLog;
 use crate::errors::ApiError;
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -121,6 +122,7 @@ pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiErro
 
 pub(crate) async fn completions(
     State(gw): State<Arc<Gateway>>,
+    access: AccessLog,
     request: axum::extract::Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
@@ -128,6 +130,7 @@ pub(crate) async fn completions(
         Ok(key) => key,
         Err(e) => return e.into_response(),
     };
+    access.client(key.as_deref());
     let expose = gw.exposes_attempts(key.as_deref());
     let task = match task(&parts.headers) {
         Ok(t) => t,
@@ -143,6 +146,7 @@ pub(crate) async fn completions(
         Ok(r) => r,
         Err(_) => return describe_bad_body(&body).into_response(),
     };
+    access.route(&request.model);
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
     let mut normalized = match request.try_to_normalized() {
         // The client's own body rides along: an OpenAI target is sent it (model replaced).
@@ -173,6 +177,7 @@ pub(crate) async fn completions(
     if !normalized.stream {
         return match router.chat(normalized).await {
             Ok(reply) => {
+                access.reply(&router, &reply);
                 let (name, model) = router.target_names(reply.served_by);
                 let text_len = reply.text.len()
                     + reply.choices.iter().map(|c| c.text.len()).sum::<usize>()
@@ -198,13 +203,20 @@ pub(crate) async fn completions(
                 }
                 r
             }
-            Err(e) => ApiError::from_route(&e, &request.model, expose).into_response(),
+            Err(e) => {
+                access.failed(&e);
+                ApiError::from_route(&e, &request.model, expose).into_response()
+            }
         };
     }
     let stream = match router.chat_stream(normalized).await {
         Ok(s) => s,
-        Err(e) => return ApiError::from_route(&e, &request.model, expose).into_response(),
+        Err(e) => {
+            access.failed(&e);
+            return ApiError::from_route(&e, &request.model, expose).into_response();
+        }
     };
+    access.stream(&router, &stream);
     let (target, attempts) = (stream.target.clone(), stream.attempts.len());
     // The committed attempt is the stream being answered: still flowing, first token so far.
     let log = attempt_log::format(stream.attempts.iter().enumerate().map(|(i, a)| {
@@ -215,7 +227,7 @@ pub(crate) async fn completions(
             (name, a.outcome.label(), a.latency)
         }
     }));
-    let body = sse_body(stream, id, created, include_usage);
+    let body = sse_body(stream, id, created, include_usage, (access, router.clone()));
     let mut r = Response::new(body);
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
     header(&mut r, CACHE_CONTROL, "no-cache");
@@ -242,6 +254,7 @@ fn sse_body(
     id: String,
     created: u64,
     include_usage: bool,
+    (log, router): (AccessLog, switchyard_live::LiveRouter),
 ) -> Body {
     struct State {
         stream: switchyard_live::ChatStream,
@@ -253,6 +266,7 @@ fn sse_body(
         queued: std::collections::VecDeque<Result<Bytes, std::io::Error>>,
         started: bool,
         over: bool,
+        access: (AccessLog, switchyard_live::LiveRouter),
     }
     impl State {
         fn chunk(
@@ -297,6 +311,7 @@ fn sse_body(
         queued: std::collections::VecDeque::new(),
         started: false,
         over: false,
+        access: (log, router),
     };
     Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
         loop {
@@ -352,6 +367,9 @@ fn sse_body(
                 }
                 Some(Ok(StreamEvent::End { finish, usage, .. })) => {
                     st.over = true;
+                    st.access
+                        .0
+                        .stream_end(&st.access.1, st.stream.served_by, usage);
                     let c = st.chunk(None, Some(finish), false);
                     st.queued.push_back(Ok(c));
                     if st.include_usage {
@@ -363,6 +381,7 @@ fn sse_body(
                 }
                 Some(Err(e)) => {
                     st.over = true;
+                    st.access.0.failed(&e);
                     let cut =
                         std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e.to_string());
                     return Some((Err(cut), st));
@@ -398,9 +417,14 @@ fn model_entries(gw: &Gateway) -> Vec<ModelEntry> {
     })
 }
 
-pub(crate) async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(e) = gw.authenticate(bearer(&headers)) {
-        return e.into_response();
+pub(crate) async fn models(
+    State(gw): State<Arc<Gateway>>,
+    access: AccessLog,
+    headers: HeaderMap,
+) -> Response {
+    match gw.authenticate(bearer(&headers)) {
+        Ok(client) => access.client(client.as_deref()),
+        Err(e) => return e.into_response(),
     }
     let list = ModelList {
         object: "list".to_owned(),

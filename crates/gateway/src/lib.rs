@@ -3,26 +3,37 @@
 //!
 //! - `POST /v1/chat/completions` (JSON or SSE; `model` a route or a target), `GET
 //!   /v1/models[/{model}]` (the routes and the targets that can be named), `GET /metrics`
-//!   (Prometheus text); replies name the model that served them and, with
-//!   `gateway.expose_attempts` (or a key's own), carry `x-switchyard-target`,
-//!   `x-switchyard-attempts` and `x-switchyard-attempt-log` (every attempt's target, outcome
-//!   and latency: [`switchyard_core::attempt_log`]; errors carry the log too);
-//! - client keys stored as SHA-256 hashes, per-key request rates, a body size limit and a
-//!   deadline for reading it (408), a limit on `/v1/` requests in flight past which requests
+//!   (Prometheus text, behind `gateway.metrics_token_sha256` when set); replies name the
+//!   model that served them and, with `gateway.expose_attempts` (or a key's own), carry
+//!   `x-switchyard-target`, `x-switchyard-attempts` and `x-switchyard-attempt-log` (every
+//!   attempt's target, outcome and latency: [`switchyard_core::attempt_log`]; errors carry the
+//!   log too);
+//! - client keys stored as SHA-256 hashes and compared in constant time (the `secret`
+//!   module), per-key request rates, a body size limit (by default sized for the largest
+//!   context window) and a deadline for reading it (408), a limit on `/v1/` requests in
+//!   flight past which requests
 //!   are shed (503 `overloaded`; the `shed` module);
 //! - `GET /healthz` (alive) and `GET /readyz` (a target to send to, and not draining), no key
 //!   needed (the `probe` module);
 //! - `/admin/` behind its own token: `GET /admin/state`, `POST /admin/overrides`,
-//!   `POST /admin/reload` (also on SIGHUP), every action logged.
+//!   `POST /admin/reload` (also on SIGHUP), every action logged;
+//! - structured logs (`tracing`): an access-log line per `/v1/` request (the `access_log`
+//!   module) and a line per breaker transition, override, parking, key revocation and reload
+//!   (the `router_log` module), as text or JSON ([`logging`]).
 //!
-//! The router sits behind a lock that is held only to clone it: a reload swaps it, and
-//! requests already running finish on the one they started with.
+//! The router sits behind a lock that is held only to clone it: a reload builds a new one that
+//! takes over the old one's runtime state (breakers, parking, overrides, counters, by name),
+//! swaps it in, and requests already running finish on the one they started with.
 
+pub mod access_log;
 mod admin;
 mod chat;
 mod errors;
+pub mod logging;
 mod messages;
 mod probe;
+mod router_log;
+mod secret;
 mod shed;
 
 use std::collections::VecDeque;
@@ -36,7 +47,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use sha2::{Digest, Sha256};
 use switchyard_core::health::limits::Bucket;
-use switchyard_live::config::{LiveParams, load_live};
+use switchyard_live::config::{LiveParams, decode_sha256, load_live};
 use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{LiveRouter, Transport};
 
@@ -51,20 +62,26 @@ pub fn sha256_hex(text: &str) -> String {
 #[derive(Debug)]
 struct ClientKey {
     name: String,
-    hash: String,
+    hash: secret::Digest,
     bucket: Option<Mutex<Bucket>>,
     /// `keys[].expose_attempts`: overrides `gateway.expose_attempts` for this key.
     expose_attempts: Option<bool>,
+}
+
+/// The secrets a config carries, as digests (swapped together on reload).
+#[derive(Debug)]
+struct Secrets {
+    keys: Vec<ClientKey>,
+    admin: Option<secret::Digest>,
+    metrics: Option<secret::Digest>,
 }
 
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct Gateway {
     router: RwLock<LiveRouter>,
-    keys: RwLock<Vec<ClientKey>>,
-    admin_hash: RwLock<Option<String>>,
+    secrets: RwLock<Secrets>,
     config: Option<PathBuf>,
-    transport: Arc<dyn Transport>,
     start: tokio::time::Instant,
     /// Admin actions, newest last (bounded).
     log: Mutex<VecDeque<serde_json::Value>>,
@@ -77,6 +94,12 @@ pub struct Gateway {
     draining: AtomicBool,
     /// `gateway.expose_attempts` (a reload updates it).
     expose_attempts: AtomicBool,
+    /// How far the router's events and key events have been logged.
+    logged: Mutex<router_log::Cursor>,
+    /// Numbers requests for the access log.
+    requests: std::sync::atomic::AtomicU64,
+    /// Tells this process's request ids from another's (the start time, in seconds).
+    instance: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,20 +143,54 @@ pub fn check_exposure(
     Ok(())
 }
 
-fn keys_of(params: &LiveParams) -> Vec<ClientKey> {
-    params
-        .gateway
+/// A stored SHA-256 as a digest; `load_live` validated it, so an error here is a bug, reported
+/// rather than turned into a key that matches nothing (or everything).
+fn stored_digest(field: &str, hex: &str) -> Result<secret::Digest, GatewayError> {
+    decode_sha256(hex).ok_or_else(|| {
+        GatewayError::Unsafe(format!(
+            "{field} is not a SHA-256 written as 64 hex characters"
+        ))
+    })
+}
+
+fn secrets_of(params: &LiveParams) -> Result<Secrets, GatewayError> {
+    let g = &params.gateway;
+    let keys = g
         .keys
         .iter()
-        .map(|k| ClientKey {
-            name: k.name.clone(),
-            hash: k.sha256.to_ascii_lowercase(),
-            bucket: k
-                .requests_per_minute
-                .map(|n| Mutex::new(Bucket::per_minute(n))),
-            expose_attempts: k.expose_attempts,
+        .enumerate()
+        .map(|(i, k)| {
+            Ok(ClientKey {
+                name: k.name.clone(),
+                hash: stored_digest(&format!("gateway.keys[{i}].sha256"), &k.sha256)?,
+                bucket: k
+                    .requests_per_minute
+                    .map(|n| Mutex::new(Bucket::per_minute(n))),
+                expose_attempts: k.expose_attempts,
+            })
         })
-        .collect()
+        .collect::<Result<_, GatewayError>>()?;
+    let optional = |field: &str, hex: &Option<String>| {
+        hex.as_deref().map(|h| stored_digest(field, h)).transpose()
+    };
+    Ok(Secrets {
+        keys,
+        admin: optional("gateway.admin_token_sha256", &g.admin_token_sha256)?,
+        metrics: optional("gateway.metrics_token_sha256", &g.metrics_token_sha256)?,
+    })
+}
+
+/// The credentials of a config, resolved from the environment.
+fn credentials_of(params: &LiveParams) -> Result<CredentialStore, GatewayError> {
+    let used: Vec<&str> = params.router.providers.names().collect();
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(CredentialStore::load(
+        params.providers.clone(),
+        params.environment,
+        &used,
+        switchyard_live::wall::today(),
+        &env,
+    )?)
 }
 
 /// Builds the router for a config: credentials resolved from the environment.
@@ -141,18 +198,9 @@ fn build_router(
     params: &LiveParams,
     transport: Arc<dyn Transport>,
 ) -> Result<LiveRouter, GatewayError> {
-    let used: Vec<&str> = params.router.providers.names().collect();
-    let env = |name: &str| std::env::var(name).ok();
-    let store = CredentialStore::load(
-        params.providers.clone(),
-        params.environment,
-        &used,
-        switchyard_live::wall::today(),
-        &env,
-    )?;
     Ok(LiveRouter::with_limits(
         params.router.clone(),
-        store,
+        credentials_of(params)?,
         transport,
         1,
         params.limits,
@@ -185,26 +233,22 @@ impl Gateway {
         config: Option<PathBuf>,
         transport: Arc<dyn Transport>,
     ) -> Result<Arc<Gateway>, GatewayError> {
-        let router = build_router(params, transport.clone())?;
+        let router = build_router(params, transport)?;
         Ok(Arc::new(Gateway {
             router: RwLock::new(router),
-            keys: RwLock::new(keys_of(params)),
-            admin_hash: RwLock::new(
-                params
-                    .gateway
-                    .admin_token_sha256
-                    .as_ref()
-                    .map(|h| h.to_ascii_lowercase()),
-            ),
+            secrets: RwLock::new(secrets_of(params)?),
             config,
-            transport,
             start: tokio::time::Instant::now(),
             log: Mutex::new(VecDeque::new()),
-            max_body: params.gateway.max_body_bytes.unwrap_or(1 << 20),
+            max_body: params.gateway.max_body(&params.router),
             body_read_timeout: params.gateway.body_read_timeout(),
             in_flight: shed::Limit::new(params.gateway.max_in_flight()),
             draining: AtomicBool::new(false),
             expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
+            logged: Mutex::new(router_log::Cursor::default()),
+            requests: std::sync::atomic::AtomicU64::new(0),
+            // Truncated on purpose: an id tag, not a time.
+            instance: switchyard_live::wall::unix_now() as u32,
         }))
     }
 
@@ -229,51 +273,104 @@ impl Gateway {
     }
 
     /// Re-reads the config file and swaps the router in; requests in flight keep theirs.
+    ///
+    /// The new router takes over the running one's runtime state for the targets and routes
+    /// that kept their names: breaker states, parking, drains, pins, freezes and counters
+    /// ([`LiveRouter::reloaded`]); what cannot carry over (a removed target's state, a pin
+    /// whose target is gone or left the route) is logged, one warning line each. The body
+    /// limit, `max_in_flight` and `body_read_timeout` are read at start only.
     pub fn reload(&self) -> Result<(), GatewayError> {
         let Some(path) = &self.config else {
             return Ok(());
         };
+        let result = self.reload_from(path);
+        if let Err(e) = &result {
+            tracing::error!(
+                target: "switchyard::reload",
+                config = %path.display(),
+                error = %e,
+                "reload refused; the running config stays"
+            );
+        }
+        result
+    }
+
+    fn reload_from(&self, path: &std::path::Path) -> Result<(), GatewayError> {
         let params = read_config(path)?;
         // A reload may not turn client authentication off: the start-time checks
         // (`check_exposure`) decide whether a gateway may run keyless, and they need a restart.
         if params.gateway.keys.is_empty() {
             let had_keys = !self
-                .keys
+                .secrets
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .keys
                 .is_empty();
             if had_keys
                 || params.environment == switchyard_core::credentials::Environment::Production
             {
                 return Err(GatewayError::Unsafe(
-                    "refusing to reload: the new config has no gateway.keys, which would let                      anyone use the gateway; keep client keys, or restart to run without them"
+                    "refusing to reload: the new config has no gateway.keys, which would let anyone use the gateway; keep client keys, or restart to run without them"
                         .to_owned(),
                 ));
             }
         }
-        let router = build_router(&params, self.transport.clone())?;
-        *self
+        let secrets = secrets_of(&params)?;
+        let store = credentials_of(&params)?;
+        // Under the log cursor: the old router's last events are logged before it goes, and
+        // the cursor starts again with the new router's (empty) event log.
+        let mut cursor = self
+            .logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut router = self
             .router
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = router;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        router_log::log_new(&router, &mut cursor);
+        let (next, lost) = router.reloaded(params.router.clone(), store, 1, params.limits)?;
+        *router = next;
+        *cursor = router_log::Cursor::default();
+        drop(router);
+        drop(cursor);
         *self
-            .keys
+            .secrets
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys_of(&params);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = secrets;
         self.expose_attempts
             .store(params.gateway.expose_attempts, Ordering::Relaxed);
-        *self
-            .admin_hash
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = params
-            .gateway
-            .admin_token_sha256
-            .as_ref()
-            .map(|h| h.to_ascii_lowercase());
-        self.record(
-            serde_json::json!({ "action": "reload", "config": path.display().to_string() }),
+        for what in &lost {
+            tracing::warn!(
+                target: "switchyard::reload",
+                not_carried = %what,
+                "runtime state not carried over"
+            );
+        }
+        tracing::info!(
+            target: "switchyard::reload",
+            config = %path.display(),
+            targets = params.router.targets.len(),
+            routes = params.router.routes.len(),
+            not_carried = lost.len(),
+            "reloaded"
         );
+        self.record(serde_json::json!({
+            "action": "reload",
+            "config": path.display().to_string(),
+            "not_carried": lost.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }));
         Ok(())
+    }
+
+    /// Logs what happened to the routing since the last call (breaker transitions,
+    /// overrides, parking, alerts, key revocations): called when a request finishes and
+    /// after an admin action.
+    pub(crate) fn log_router_events(&self) {
+        let mut cursor = self
+            .logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        router_log::log_new(&self.router(), &mut cursor);
     }
 
     fn record(&self, mut entry: serde_json::Value) {
@@ -292,9 +389,10 @@ impl Gateway {
     /// targets it tried: the key's `expose_attempts`, else `gateway.expose_attempts`.
     pub fn exposes_attempts(&self, key: Option<&str>) -> bool {
         let own = key.and_then(|name| {
-            self.keys
+            self.secrets
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .keys
                 .iter()
                 .find(|k| k.name == name)
                 .and_then(|k| k.expose_attempts)
@@ -305,10 +403,11 @@ impl Gateway {
     /// Which client key (by name) a bearer token is, when keys are configured; `Ok(None)`
     /// when the gateway takes no keys. `Err` when the key is missing, wrong or over its rate.
     fn authenticate(&self, bearer: Option<&str>) -> Result<Option<String>, errors::ApiError> {
-        let keys = self
-            .keys
+        let secrets = self
+            .secrets
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keys = &secrets.keys;
         if keys.is_empty() {
             return Ok(None);
         }
@@ -317,8 +416,9 @@ impl Gateway {
                 "You didn't provide an API key.",
             ));
         };
-        let hash = sha256_hex(token);
-        let Some(key) = keys.iter().find(|k| k.hash == hash) else {
+        let presented = secret::digest(token);
+        let found = secret::find(keys.iter().map(|k| &k.hash), &presented);
+        let Some(key) = found.and_then(|i| keys.get(i)) else {
             return Err(errors::ApiError::unauthorized(
                 "Incorrect API key provided.",
             ));
@@ -342,7 +442,8 @@ impl Gateway {
 /// The gateway's HTTP routes.
 ///
 /// Only the `/v1/` routes count against `gateway.max_in_flight`: probes, metrics and the admin
-/// API must answer when the gateway is at its limit, which is when they are needed.
+/// API must answer when the gateway is at its limit, which is when they are needed. The same
+/// routes get an access-log line each (the outer layer, so a shed request is logged too).
 pub fn app(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.max_body;
     let api = Router::new()
@@ -353,12 +454,20 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             shed::middleware,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            access_log::middleware,
         ));
+    let metrics = get(chat::metrics).layer(axum::middleware::from_fn_with_state(
+        gateway.clone(),
+        admin::metrics_auth,
+    ));
     Router::new()
         .merge(api)
         .route("/healthz", get(probe::healthz))
         .route("/readyz", get(probe::readyz))
-        .route("/metrics", get(chat::metrics))
+        .route("/metrics", metrics)
         .route("/admin/state", get(admin::state))
         .route("/admin/overrides", post(admin::overrides))
         .route("/admin/reload", post(admin::reload))

@@ -281,6 +281,20 @@ async fn admin_and_reload() {
         .0,
         401
     );
+    // The target kept its name, so the reload kept its forced-open breaker.
+    assert_eq!(
+        call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("key"),
+            CHAT.replace("chat", "assistant")
+        )
+        .await
+        .0,
+        503
+    );
+    admin(&r.gw, r#"{"action":"restore","target":"ta"}"#).await;
     assert_eq!(
         call(
             &r.gw,

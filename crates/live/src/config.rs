@@ -32,11 +32,22 @@ pub struct GatewayConfig {
     /// Where to listen (`IP:PORT`); default 127.0.0.1:8080 (the command line's `--listen`
     /// wins). A non-loopback address without client `keys` needs `--allow-unauthenticated`.
     pub listen: Option<String>,
-    /// Largest request body accepted; default 1 MiB, at most 256 MiB (a body is held in
-    /// memory while it is read).
+    /// Largest request body accepted, at most 256 MiB (a body is held in memory while it is
+    /// read). Default: sized for the largest `context_window` among the targets
+    /// ([`GatewayConfig::max_body`]).
     pub max_body_bytes: Option<usize>,
-    /// SHA-256 (hex) of the admin token for `/admin/`; without it the admin API is off.
+    /// SHA-256 (64 hex characters) of the admin token for `/admin/`; without it the admin
+    /// API is off.
     pub admin_token_sha256: Option<String>,
+    /// SHA-256 (64 hex characters) of a token that `GET /metrics` requires as
+    /// `Authorization: Bearer <token>` (401 otherwise); without it `/metrics` is open.
+    pub metrics_token_sha256: Option<String>,
+    /// `text` (default) or `json`: the format of the gateway's log lines on stderr.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Least severe level logged: `error`, `warn`, `info` (default), `debug` or `trace`.
+    /// A `RUST_LOG` environment variable holding one of these words wins.
+    pub log_level: Option<LogLevel>,
     /// Client keys, stored hashed; without any, clients need no key (development only: the
     /// gateway refuses to start in `production` without keys).
     #[serde(default)]
@@ -55,6 +66,104 @@ pub struct GatewayConfig {
     /// `expose_attempts` overrides it for that key.
     #[serde(default)]
     pub expose_attempts: bool,
+}
+
+/// How the gateway writes its log lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One human-readable line per event (`key=value` fields).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A log level, least to most verbose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// `error`, `warn`, `info`, `debug` or `trace` (any case); `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+}
+
+/// The request body limit when `gateway.max_body_bytes` is unset and no target is
+/// configured, and the least the derived limit gives (the fixed default before it was derived).
+pub const MIN_DEFAULT_MAX_BODY: usize = 1 << 20;
+/// Bytes a prompt token takes in a request body, for sizing the default body limit: about 4
+/// characters of English per token, times 2 for JSON escaping and message framing.
+pub const BODY_BYTES_PER_TOKEN: u64 = 8;
+/// Room for images on top of the text, for sizing the default body limit.
+pub const BODY_IMAGE_ROOM: u64 = 8 << 20;
+
+/// The default body limit for a router: `largest context_window × 8 bytes + 8 MiB`, at least
+/// 1 MiB and at most 256 MiB.
+pub fn derived_max_body(router: &RouterParams) -> usize {
+    let window = router
+        .targets
+        .iter()
+        .map(|t| u64::from(t.context_window))
+        .max()
+        .unwrap_or(0);
+    if window == 0 {
+        return MIN_DEFAULT_MAX_BODY;
+    }
+    let bytes = window
+        .saturating_mul(BODY_BYTES_PER_TOKEN)
+        .saturating_add(BODY_IMAGE_ROOM);
+    usize::try_from(bytes)
+        .unwrap_or(MAX_BODY_BYTES)
+        .clamp(MIN_DEFAULT_MAX_BODY, MAX_BODY_BYTES)
+}
+
+/// Decodes a SHA-256 written as 64 hex characters (either case).
+pub fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        *o = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(out)
+}
+
+fn check_sha256(path: String, hex: &str) -> Result<(), ValidationError> {
+    match decode_sha256(hex) {
+        Some(_) => Ok(()),
+        None => Err(ValidationError::new(
+            path,
+            format!(
+                "must be a SHA-256 written as 64 hex characters (such as the output of \
+                 `printf %s TOKEN | sha256sum`), not {} characters{}",
+                hex.len(),
+                if hex.len() == 64 {
+                    " with a non-hex one"
+                } else {
+                    ""
+                }
+            ),
+        )),
+    }
 }
 
 /// `gateway.max_in_flight` when unset.
@@ -78,9 +187,33 @@ impl GatewayConfig {
             .into()
     }
 
+    /// `max_body_bytes`, or the default derived from `router`'s largest context window
+    /// ([`derived_max_body`]).
+    pub fn max_body(&self, router: &RouterParams) -> usize {
+        self.max_body_bytes
+            .unwrap_or_else(|| derived_max_body(router))
+    }
+
+    /// `log_level`, unless `rust_log` (the `RUST_LOG` variable) names a level; default info.
+    pub fn log_level(&self, rust_log: Option<&str>) -> LogLevel {
+        rust_log
+            .and_then(LogLevel::parse)
+            .or(self.log_level)
+            .unwrap_or(LogLevel::Info)
+    }
+
     /// Checks the bounds; errors carry the field path under `gateway.`.
     fn validate(&self) -> Result<(), ValidationError> {
         use switchyard_core::time::Duration;
+        if let Some(h) = &self.admin_token_sha256 {
+            check_sha256("gateway.admin_token_sha256".to_owned(), h)?;
+        }
+        if let Some(h) = &self.metrics_token_sha256 {
+            check_sha256("gateway.metrics_token_sha256".to_owned(), h)?;
+        }
+        for (i, k) in self.keys.iter().enumerate() {
+            check_sha256(format!("gateway.keys[{i}].sha256"), &k.sha256)?;
+        }
         if let Some(listen) = &self.listen
             && listen.parse::<std::net::SocketAddr>().is_err()
         {
@@ -120,8 +253,9 @@ impl GatewayConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayKeyConfig {
+    /// A label for the key (not a secret): access-log lines name the client by it.
     pub name: String,
-    /// SHA-256 (hex) of the key.
+    /// SHA-256 (64 hex characters) of the key.
     pub sha256: String,
     /// Per-key limit; default none.
     pub requests_per_minute: Option<u64>,
@@ -363,6 +497,102 @@ mod tests {
             assert_eq!(err.path, path, "{gateway}: {err:?}");
             assert_eq!(err.file, "live.yaml", "{gateway}: {err:?}");
         }
+    }
+
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn sha256_fields_must_be_64_hex_characters_and_errors_are_located() {
+        let ok = format!(
+            "{BASE}gateway:\n  admin_token_sha256: {HASH}\n  metrics_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {HASH} }}\n",
+            HASH.to_ascii_uppercase()
+        );
+        let params = load_live(&ok, "live.yaml").unwrap();
+        assert_eq!(
+            decode_sha256(params.gateway.metrics_token_sha256.as_deref().unwrap()),
+            decode_sha256(HASH)
+        );
+        let short = &HASH[..63];
+        let bad_char = format!("{}g", &HASH[..63]);
+        for (gateway, path, line) in [
+            (
+                format!("  admin_token_sha256: {short}\n"),
+                "gateway.admin_token_sha256",
+                9,
+            ),
+            (
+                format!("  metrics_token_sha256: {bad_char}\n"),
+                "gateway.metrics_token_sha256",
+                9,
+            ),
+            (
+                format!(
+                    "  keys:\n    - {{ name: a, sha256: {HASH} }}\n    - {{ name: b, sha256: secret }}\n"
+                ),
+                "gateway.keys[1].sha256",
+                11,
+            ),
+        ] {
+            let err = load_live(&format!("{BASE}gateway:\n{gateway}"), "live.yaml").unwrap_err();
+            assert_eq!(err.path, path, "{gateway}: {err:?}");
+            assert_eq!(
+                (err.file.as_str(), err.line),
+                ("live.yaml", line),
+                "{err:?}"
+            );
+            assert!(err.message.contains("64 hex characters"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_body_limit_follows_the_largest_context_window() {
+        let config = |window: &str, gateway: &str| {
+            load_live(
+                &format!(
+                    "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n\
+                     router:\n  targets:\n    - {{ name: ta, provider: a, model: m, context_window: 8000 }}\n    - {{ name: tb, provider: a, model: m, {window} }}\n  routes:\n    - {{ name: chat, policy: round_robin, targets: [ta, tb] }}\n{gateway}"
+                ),
+                "live.yaml",
+            )
+            .unwrap()
+        };
+        // 1M tokens × 8 bytes + 8 MiB.
+        let p = config("context_window: 1000000", "");
+        assert_eq!(p.gateway.max_body(&p.router), 8_000_000 + (8 << 20));
+        // The default window (128k): 1 024 000 + 8 MiB.
+        let p = config("context_window: 128000", "");
+        assert_eq!(p.gateway.max_body(&p.router), 1_024_000 + (8 << 20));
+        // Never above 256 MiB; an explicit setting wins.
+        let p = config("context_window: 4000000000", "");
+        assert_eq!(p.gateway.max_body(&p.router), MAX_BODY_BYTES);
+        let p = config(
+            "context_window: 1000000",
+            "gateway:\n  max_body_bytes: 5000\n",
+        );
+        assert_eq!(p.gateway.max_body(&p.router), 5000);
+    }
+
+    #[test]
+    fn log_settings_default_to_text_at_info_and_rust_log_wins() {
+        let params = load_live(BASE, "live.yaml").unwrap();
+        assert_eq!(params.gateway.log_format, LogFormat::Text);
+        assert_eq!(params.gateway.log_level(None), LogLevel::Info);
+        let params = load_live(
+            &format!("{BASE}gateway:\n  log_format: json\n  log_level: warn\n"),
+            "live.yaml",
+        )
+        .unwrap();
+        assert_eq!(params.gateway.log_format, LogFormat::Json);
+        assert_eq!(params.gateway.log_level(None), LogLevel::Warn);
+        assert_eq!(params.gateway.log_level(Some("DEBUG")), LogLevel::Debug);
+        // Not a plain level (a filter directive): the config's level stands.
+        assert_eq!(
+            params.gateway.log_level(Some("switchyard=debug")),
+            LogLevel::Warn
+        );
+        let err =
+            load_live(&format!("{BASE}gateway:\n  log_format: xml\n"), "live.yaml").unwrap_err();
+        assert!(err.path.starts_with("gateway"), "{err:?}");
     }
 
     #[test]

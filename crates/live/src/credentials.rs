@@ -58,6 +58,8 @@ pub struct CredentialStore {
     headers: Vec<BTreeMap<String, Secret>>,
     rings: Mutex<Vec<KeyRing>>,
     events: Mutex<VecDeque<KeyEventReport>>,
+    /// Key events recorded so far, including those no longer kept.
+    recorded: std::sync::atomic::AtomicU64,
 }
 
 /// One key's line in `creds status`.
@@ -173,6 +175,7 @@ impl CredentialStore {
             headers,
             rings: Mutex::new(rings),
             events: Mutex::new(VecDeque::new()),
+            recorded: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -219,6 +222,8 @@ impl CredentialStore {
             log.pop_front();
         }
         log.push_back(report);
+        self.recorded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Key `i` of `provider` can be used on `today`: resolved and within its window.
@@ -278,6 +283,23 @@ impl CredentialStore {
     pub fn headers(&self, provider: usize) -> &BTreeMap<String, Secret> {
         static NONE: BTreeMap<String, Secret> = BTreeMap::new();
         self.headers.get(provider).unwrap_or(&NONE)
+    }
+
+    /// How many key events have been recorded so far (kept or not): a cheap check for new
+    /// ones before copying [`CredentialStore::events`].
+    pub fn events_recorded(&self) -> u64 {
+        self.recorded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The key events recorded after the first `seen` (those still kept, oldest first), and
+    /// how many have been recorded in all: pass that as `seen` next time.
+    pub fn events_after(&self, seen: u64) -> (u64, Vec<KeyEventReport>) {
+        let log = self.events_log();
+        // Read under the log's lock, which `record` holds while it counts.
+        let recorded = self.events_recorded();
+        let new = usize::try_from(recorded.saturating_sub(seen)).unwrap_or(usize::MAX);
+        let from = log.len().saturating_sub(new);
+        (recorded, log.iter().skip(from).cloned().collect())
     }
 
     /// The most recent key events, oldest first.

@@ -38,7 +38,7 @@ use switchyard_core::overrides::Override;
 use switchyard_core::plan::{Action, AttemptId, Plan, Timeouts};
 use switchyard_core::request::{FinishReason, Request, Response, ToolCall, Usage};
 use switchyard_core::rng::Rng;
-use switchyard_core::router::{Router as CoreRouter, RouterParams};
+use switchyard_core::router::{NotCarried, Router as CoreRouter, RouterParams};
 use switchyard_core::telemetry::Telemetry;
 use switchyard_core::time::{Duration, Instant};
 
@@ -418,6 +418,31 @@ impl LiveRouter {
                 wall_start: crate::wall::unix_now(),
             }),
         })
+    }
+
+    /// A router for new params and credentials, on this router's clock, that takes over this
+    /// one's runtime state for the targets and routes that kept their names (breakers,
+    /// parking, drains, pins, counters: [`CoreRouter::carry_from`]). Returns it with what could
+    /// not carry. Requests in flight finish on this router.
+    pub fn reloaded(
+        &self,
+        params: RouterParams,
+        store: CredentialStore,
+        seed: u64,
+        limits: adapter::InputLimits,
+    ) -> Result<(Self, Vec<NotCarried>), BuildError> {
+        let mut next =
+            Self::with_limits(params, store, self.inner.transport.clone(), seed, limits)?;
+        if let Some(inner) = Arc::get_mut(&mut next.inner) {
+            inner.start = self.inner.start;
+            inner.wall_start = self.inner.wall_start;
+        }
+        let now = self.now();
+        let lost = {
+            let old = self.core();
+            next.core().carry_from(&old, now)
+        };
+        Ok((next, lost))
     }
 
     fn core(&self) -> MutexGuard<'_, CoreRouter> {

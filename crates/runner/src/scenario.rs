@@ -706,10 +706,13 @@ fn resolve_operator(
             actions.push(Override::Drain(target("drain", t)?));
         }
         if let Some(p) = &o.pin {
-            actions.push(Override::Pin(
+            let pin = Override::Pin(
                 route("pin.route", &p.route)?,
                 target("pin.target", &p.target)?,
-            ));
+            );
+            pin.check(router)
+                .map_err(|e| err(format!("{path}.pin.target"), e.to_string()))?;
+            actions.push(pin);
         }
         if let Some(r) = &o.freeze {
             actions.push(Override::Freeze(if r == "all" {

@@ -244,3 +244,28 @@ fn scenario_names_must_be_safe_file_names() {
         }
     }
 }
+
+/// An operator pin to a target that is not one of the route's targets is refused with its
+/// place; a pin inside the route is accepted.
+#[test]
+fn a_pin_outside_its_route_is_refused_with_its_place() {
+    let good = drill()
+        .replace(
+            "  routes:\n",
+            "    - { name: spare, provider: openai, model: gpt-4o-mini }\n  routes:\n    - { name: side, policy: static, targets: [spare] }\n",
+        )
+        .replace(
+            "  - { at: 10m, restore: openai-4o }\n",
+            "  - { at: 10m, restore: openai-4o }\n  - { at: 11m, pin: { route: chat, target: claude-sonnet } }\n",
+        );
+    load(&good).unwrap();
+    let bad = good.replace("target: claude-sonnet } }", "target: spare } }");
+    let err = load(&bad).unwrap_err();
+    assert_eq!(err.path, "operator[2].pin.target", "{err:?}");
+    assert_eq!((err.file.as_str(), err.line), ("bad.yaml", 26), "{err:?}");
+    assert!(
+        err.message
+            .contains("`spare` is not a target of route `chat`"),
+        "{err:?}"
+    );
+}

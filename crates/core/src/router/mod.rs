@@ -23,6 +23,7 @@
 //! simulator and the live driver make the same decisions from the same inputs. Every
 //! request that `begin` accepts ends in exactly one `Finish`, and is counted exactly once.
 
+mod carry;
 mod eligibility;
 mod params;
 #[cfg(test)]
@@ -45,6 +46,7 @@ use crate::rule;
 use crate::telemetry::{EventKind, Telemetry};
 use crate::time::{Duration, Instant};
 
+pub use carry::NotCarried;
 pub use params::{PanicMode, ResumeMode, RouteParams, RouterParams};
 
 use eligibility::Pass;

@@ -32,6 +32,7 @@ use switchyard_core::attempt_log;
 use switchyard_live::{ChatStream, LiveRouter};
 
 use crate::Gateway;
+use crate::access_log::AccessLog;
 use crate::chat::{ATTEMPT_LOG, ATTEMPTS, TARGET, header, read_body};
 use crate::errors::{ApiError, ErrorParts};
 use error::MessagesError;
@@ -63,6 +64,7 @@ fn client_key(headers: &HeaderMap) -> Option<&str> {
 
 pub(crate) async fn create(
     State(gw): State<Arc<Gateway>>,
+    access: AccessLog,
     request: axum::extract::Request,
 ) -> Response {
     let stamp = gw.start.elapsed().as_nanos();
@@ -73,6 +75,7 @@ pub(crate) async fn create(
         Ok(key) => key,
         Err(e) => return fail(e),
     };
+    access.client(key.as_deref());
     let expose = gw.exposes_attempts(key.as_deref());
     let task = match crate::chat::task(&parts.headers) {
         Ok(task) => task,
@@ -91,20 +94,29 @@ pub(crate) async fn create(
         normalized.task = task;
     }
     let route = normalized.route.clone();
+    access.route(&route);
     let estimate = normalized.estimated_prompt_tokens;
     let id = format!("msg_{stamp:016x}");
     let router = gw.router();
     let mut r = if normalized.stream {
         let stream = match router.chat_stream(normalized).await {
             Ok(s) => s,
-            Err(e) => return fail(ApiError::from_route(&e, &route, expose)),
+            Err(e) => {
+                access.failed(&e);
+                return fail(ApiError::from_route(&e, &route, expose));
+            }
         };
-        streamed(&router, stream, id, route, estimate, expose)
+        access.stream(&router, &stream);
+        streamed(&router, stream, id, route, estimate, expose, access)
     } else {
         let reply = match router.chat(normalized).await {
             Ok(reply) => reply,
-            Err(e) => return fail(ApiError::from_route(&e, &route, expose)),
+            Err(e) => {
+                access.failed(&e);
+                return fail(ApiError::from_route(&e, &route, expose));
+            }
         };
+        access.reply(&router, &reply);
         let (name, model) = router.target_names(reply.served_by);
         let body = match render::message(&id, model, &reply) {
             Ok(body) => body,
@@ -143,6 +155,7 @@ fn streamed(
     route: String,
     estimate: u32,
     expose: bool,
+    access: AccessLog,
 ) -> Response {
     let (target, attempts) = (stream.target.clone(), stream.attempts.len());
     // The committed attempt is the stream being answered: still flowing, first token so far.
@@ -154,7 +167,14 @@ fn streamed(
             (name, a.outcome.label(), a.latency)
         }
     }));
-    let mut r = Response::new(sse_body(stream, id, route, estimate, expose));
+    let mut r = Response::new(sse_body(
+        stream,
+        id,
+        route,
+        estimate,
+        expose,
+        (access, router.clone()),
+    ));
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
     header(&mut r, CACHE_CONTROL, "no-cache");
     if expose {
@@ -172,8 +192,16 @@ fn frame((name, data): render::Event) -> Bytes {
 /// The SSE body, pulled straight from the router's stream (no task in between, as on the
 /// OpenAI endpoint): a client that leaves drops the body, which drops the `ChatStream`,
 /// which abandons the request.
-fn sse_body(stream: ChatStream, id: String, route: String, estimate: u32, expose: bool) -> Body {
+fn sse_body(
+    stream: ChatStream,
+    id: String,
+    route: String,
+    estimate: u32,
+    expose: bool,
+    access: (AccessLog, LiveRouter),
+) -> Body {
     struct State {
+        access: (AccessLog, LiveRouter),
         stream: ChatStream,
         render: render::Stream,
         route: String,
@@ -184,6 +212,7 @@ fn sse_body(stream: ChatStream, id: String, route: String, estimate: u32, expose
     }
     let render = render::Stream::new(id, stream.model.clone());
     let state = State {
+        access,
         stream,
         render,
         route,
@@ -207,11 +236,17 @@ fn sse_body(stream: ChatStream, id: String, route: String, estimate: u32, expose
             let mut out = Vec::new();
             match st.stream.next().await {
                 Some(Ok(event)) => {
+                    if let switchyard_live::StreamEvent::End { usage, .. } = &event {
+                        st.access
+                            .0
+                            .stream_end(&st.access.1, st.stream.served_by, *usage);
+                    }
                     if let Err(render::Unrenderable(message)) = st.render.next(event, &mut out) {
                         out.push(st.render.error("api_error", &message));
                     }
                 }
                 Some(Err(e)) => {
+                    st.access.0.failed(&e);
                     let parts = ErrorParts::from(ApiError::from_route(&e, &st.route, st.expose));
                     out.push(
                         st.render

@@ -1,0 +1,254 @@
+//! The access log: one line per `/v1/` request (target `switchyard::access`), written once,
+//! when the request is finished: for a JSON reply when its body has been sent, for a streamed
+//! reply when the stream ends or the client leaves, and for a client that leaves before any
+//! reply when the request is dropped (`status=499`, `result=client_closed`).
+//!
+//! Fields: `request_id` (also sent back as `x-request-id`), `client` (the client key's
+//! configured `name`, a label, never the key), `method`, `path`, `route` (the `model` asked
+//! for), `attempts` (every target tried with its outcome, `target:outcome,...`), `served_by`,
+//! `status`, `result` (`ok`, `client_closed` or the failure), `latency_ms`, `prompt_tokens`,
+//! `completion_tokens`, `cost_usd`. Never a key, a token, a header or any prompt or reply text.
+//!
+//! # How a handler publishes what is logged
+//!
+//! The [`middleware`] (on every `/v1/` route in [`crate::app`]) gives each request an
+//! [`AccessLog`] and holds the line in a guard that travels with the response body: the guard
+//! writes the line when it is dropped, so a line is written exactly once however the request
+//! ends. A handler on a `/v1/` route adopts it with one line, an extractor argument:
+//!
+//! ```ignore
+//! async fn handler(State(gw): State<Arc<Gateway>>, log: AccessLog, request: Request) -> Response
+//! ```
+//!
+//! and tells it what happened as it learns it: [`AccessLog::client`] and [`AccessLog::route`],
+//! then [`AccessLog::reply`] or [`AccessLog::failed`], or for a stream [`AccessLog::stream`]
+//! and, from the body, [`AccessLog::stream_end`] or [`AccessLog::failed`]. A handler that tells
+//! it nothing still gets its line (status, latency, path).
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use http_body_util::BodyExt;
+use switchyard_core::id::TargetId;
+use switchyard_core::outcome::AttemptRecord;
+use switchyard_core::request::Usage;
+use switchyard_live::{ChatStream, LiveRouter, RouteError};
+
+use crate::Gateway;
+
+/// What a handler publishes for its request's access-log line. Cheap to clone (shared).
+#[derive(Clone, Debug, Default)]
+pub struct AccessLog(Arc<Mutex<Entry>>);
+
+#[derive(Debug, Default)]
+struct Entry {
+    client: Option<String>,
+    route: Option<String>,
+    attempts: Vec<(String, &'static str)>,
+    served_by: Option<String>,
+    usage: Option<Usage>,
+    cost_usd: Option<f64>,
+    result: Option<&'static str>,
+}
+
+/// At most this many characters of a client-chosen value (the route) are logged.
+const MAX_LOGGED_CHARS: usize = 64;
+
+/// A client-chosen value, safe to log: bounded, control characters (a forged line break)
+/// replaced.
+fn sanitized(text: &str) -> String {
+    text.chars()
+        .take(MAX_LOGGED_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+impl AccessLog {
+    fn entry(&self) -> std::sync::MutexGuard<'_, Entry> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The client key's name (a label from the config), when keys are configured.
+    pub fn client(&self, name: Option<&str>) {
+        self.entry().client = name.map(sanitized);
+    }
+
+    /// The route (or `model`) the client asked for.
+    pub fn route(&self, route: &str) {
+        self.entry().route = Some(sanitized(route));
+    }
+
+    fn attempts(&self, router: &LiveRouter, attempts: &[AttemptRecord]) {
+        self.entry().attempts = attempts
+            .iter()
+            .map(|a| {
+                (
+                    router.target_names(a.target).0.to_owned(),
+                    a.outcome.label(),
+                )
+            })
+            .collect();
+    }
+
+    fn served(&self, router: &LiveRouter, target: TargetId, usage: Usage) {
+        let cost = router.inspect(|core| {
+            core.params()
+                .targets
+                .get(target.index())
+                .map(|t| t.price.cost(usage))
+        });
+        let mut e = self.entry();
+        e.served_by = Some(router.target_names(target).0.to_owned());
+        e.usage = Some(usage);
+        e.cost_usd = cost;
+        e.result = Some("ok");
+    }
+
+    /// A whole reply: its attempts, target, usage and cost.
+    pub fn reply(&self, router: &LiveRouter, reply: &switchyard_core::request::Response) {
+        self.attempts(router, &reply.attempts);
+        self.served(router, reply.served_by, reply.usage);
+    }
+
+    /// A request that failed: its attempts (named in the error) and why.
+    pub fn failed(&self, error: &RouteError) {
+        let mut e = self.entry();
+        e.attempts = error
+            .attempts
+            .iter()
+            .map(|(name, a)| (name.clone(), a.outcome.label()))
+            .collect();
+        e.result = Some(error.outcome.label());
+    }
+
+    /// A stream that started: its attempts so far (the committed one `streaming`).
+    pub fn stream(&self, router: &LiveRouter, stream: &ChatStream) {
+        self.attempts(router, &stream.attempts);
+        let mut e = self.entry();
+        if let Some(a) = e.attempts.get_mut(stream.committed) {
+            a.1 = switchyard_core::attempt_log::STREAMING;
+        }
+        e.served_by = Some(stream.target.clone());
+        e.result = Some(switchyard_core::attempt_log::STREAMING);
+    }
+
+    /// The stream ended well, with this usage, from `target`.
+    pub fn stream_end(&self, router: &LiveRouter, target: TargetId, usage: Usage) {
+        {
+            let mut e = self.entry();
+            for a in &mut e.attempts {
+                if a.1 == switchyard_core::attempt_log::STREAMING {
+                    a.1 = "success";
+                }
+            }
+        }
+        self.served(router, target, usage);
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AccessLog {
+    type Rejection = std::convert::Infallible;
+
+    /// The request's log, or a detached one on a route without the middleware.
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<AccessLog>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// Writes the line when dropped.
+#[derive(Debug)]
+struct Finish {
+    gw: Arc<Gateway>,
+    log: AccessLog,
+    id: String,
+    method: String,
+    path: String,
+    started: tokio::time::Instant,
+    /// `None` until the handler answered.
+    status: Option<StatusCode>,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let e = self.log.entry();
+        let status = self.status.map_or(499, |s| s.as_u16());
+        let result = match (self.status, e.result) {
+            (None, _) | (Some(_), Some(switchyard_core::attempt_log::STREAMING)) => "client_closed",
+            (Some(_), Some(r)) => r,
+            (Some(s), None) if s.is_success() => "ok",
+            (Some(_), None) => "refused",
+        };
+        let attempts = e
+            .attempts
+            .iter()
+            .map(|(t, o)| format!("{t}:{o}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let usage = e.usage.unwrap_or_default();
+        tracing::info!(
+            target: "switchyard::access",
+            request_id = %self.id,
+            client = e.client.as_deref().unwrap_or("-"),
+            method = %self.method,
+            path = %self.path,
+            route = e.route.as_deref().unwrap_or("-"),
+            attempts = %attempts,
+            served_by = e.served_by.as_deref().unwrap_or("-"),
+            status,
+            result,
+            latency_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            prompt_tokens = usage.prompt_tokens,
+            completion_tokens = usage.completion_tokens,
+            cost_usd = e.cost_usd.unwrap_or(0.0),
+            "request"
+        );
+        drop(e);
+        self.gw.log_router_events();
+    }
+}
+
+/// Gives the request an [`AccessLog`] and writes its line when the response body is dropped
+/// (or the request is, before any response).
+pub(crate) async fn middleware(
+    State(gw): State<Arc<Gateway>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let n = gw
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = AccessLog::default();
+    request.extensions_mut().insert(log.clone());
+    let mut finish = Finish {
+        gw: gw.clone(),
+        log,
+        id: format!("req-{:08x}-{n:x}", gw.instance),
+        method: request.method().to_string(),
+        path: sanitized(request.uri().path()),
+        started: tokio::time::Instant::now(),
+        status: None,
+    };
+    let mut response = next.run(request).await;
+    finish.status = Some(response.status());
+    if let Ok(v) = HeaderValue::from_str(&finish.id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response.map(|body| {
+        // The body owns the guard: the line is written when the body is dropped.
+        Body::new(body.map_frame(move |frame| {
+            let _finish = &finish;
+            frame
+        }))
+    })
+}

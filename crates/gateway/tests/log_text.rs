@@ -1,0 +1,75 @@
+//! The text log format, in a test binary of its own: a process has one global subscriber.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+use std::sync::{Arc, Mutex};
+
+use switchyard_live::config::{LogFormat, LogLevel};
+
+mod support;
+
+use support::*;
+
+/// Log lines captured in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn text_lines_carry_the_same_fields() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber =
+        switchyard_gateway::logging::subscriber(LogFormat::Text, LogLevel::Info, move || {
+            writer.clone()
+        });
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let r = rig(&config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    ));
+    let (status, _) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(false),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let text = logs.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("switchyard::access"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    for field in [
+        "client=\"app\"",
+        "route=\"chat\"",
+        "attempts=ta:success",
+        "status=200",
+        "result=\"ok\"",
+        "completion_tokens=5",
+    ] {
+        assert!(lines[0].contains(field), "{field} in {}", lines[0]);
+    }
+    assert!(
+        !text.contains(CLIENT_KEY) && !text.contains(MARKER),
+        "{text}"
+    );
+}

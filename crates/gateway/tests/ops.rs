@@ -1,0 +1,462 @@
+//! Operating the gateway: the access log and router log lines (captured from the same
+//! subscriber the binary uses), the metrics token, pins outside a route, state carried over a
+//! reload, and the default body limit.
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use switchyard_gateway::{Gateway, app, sha256_hex};
+use switchyard_live::config::{LogFormat, LogLevel};
+use tower::ServiceExt;
+
+mod support;
+
+use support::*;
+
+thread_local! {
+    /// This thread's log lines: each test runs on its own thread, and a current-thread
+    /// runtime runs every task of the test there.
+    static LINES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes into this thread's [`LINES`].
+struct ThreadLines;
+
+impl std::io::Write for ThreadLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LINES.with(|l| l.borrow_mut().extend_from_slice(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log lines of this thread, from the subscriber the binary uses (JSON). One global
+/// subscriber for the whole test binary: per-thread subscribers race on tracing's cached
+/// per-callsite interest when tests run in parallel.
+struct Captured;
+
+impl Captured {
+    fn start() -> Self {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber =
+                switchyard_gateway::logging::subscriber(LogFormat::Json, LogLevel::Info, || {
+                    ThreadLines
+                });
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        LINES.with(|l| l.borrow_mut().clear());
+        Captured
+    }
+
+    fn text(&self) -> String {
+        LINES.with(|l| String::from_utf8_lossy(&l.borrow()).into_owned())
+    }
+
+    fn json(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    fn access(&self) -> Vec<serde_json::Value> {
+        self.json()
+            .into_iter()
+            .filter(|l| l["target"] == "switchyard::access")
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() {
+    let logs = Captured::start();
+    let r = rig(&config(&format!("{TA}{TB}"), TB_THEN_TA, ""));
+
+    // A JSON reply after a failover: tb fails (its breaker opens), ta answers.
+    let (status, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(false),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let lines = logs.access();
+    assert_eq!(lines.len(), 1, "{}", logs.text());
+    let l = &lines[0];
+    assert_eq!(l["level"], "INFO");
+    assert!(l["request_id"].as_str().unwrap().starts_with("req-"), "{l}");
+    assert_eq!(l["client"], "app");
+    assert_eq!(l["route"], "chat");
+    assert_eq!(l["path"], "/v1/chat/completions");
+    assert_eq!(l["attempts"], "tb:connect_failed,ta:success", "{l}");
+    assert_eq!(l["served_by"], "ta");
+    assert_eq!(l["status"], 200);
+    assert_eq!(l["result"], "ok");
+    assert_eq!(l["completion_tokens"], 5);
+    let prompt = l["prompt_tokens"].as_u64().unwrap();
+    assert!(prompt > 0, "{l}");
+    // $2 and $10 per million tokens.
+    let cost = (prompt as f64 * 2.0 + 5.0 * 10.0) / 1e6;
+    assert!(
+        (l["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-12,
+        "{l}"
+    );
+    assert!(l["latency_ms"].as_f64().unwrap() >= 10.0, "{l}");
+    // The breaker that opened has its own line, as a warning.
+    let breaker: Vec<_> = logs
+        .json()
+        .into_iter()
+        .filter(|l| l["event"] == "breaker")
+        .collect();
+    assert_eq!(breaker.len(), 1, "{}", logs.text());
+    assert_eq!(breaker[0]["level"], "WARN");
+    let message = breaker[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("target=tb from=closed to=open"),
+        "{message}"
+    );
+
+    // A streamed reply: its line comes when the stream has ended, with the usage.
+    let (status, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(true),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("[DONE]"), "{body}");
+    let lines = logs.access();
+    assert_eq!(lines.len(), 2, "{}", logs.text());
+    let l = &lines[1];
+    assert_eq!(l["result"], "ok", "{l}");
+    assert_eq!(l["attempts"], "ta:success", "{l}");
+    assert_eq!(l["completion_tokens"], 5, "{l}");
+    assert_ne!(l["request_id"], lines[0]["request_id"]);
+
+    // A client that leaves mid-stream: one line, when the body is dropped.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/chat/completions")
+        .header("authorization", format!("Bearer {CLIENT_KEY}"))
+        .body(Body::from(chat(true)))
+        .unwrap();
+    let resp = app(r.gw.clone()).oneshot(req).await.unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let mut body = resp.into_body();
+    let _first = body.frame().await.unwrap().unwrap();
+    assert_eq!(logs.access().len(), 2, "no line while streaming");
+    drop(body);
+    let lines = logs.access();
+    assert_eq!(lines.len(), 3, "{}", logs.text());
+    assert_eq!(lines[2]["result"], "client_closed", "{}", lines[2]);
+    assert_eq!(lines[2]["status"], 200);
+    assert_eq!(lines[2]["request_id"], id.as_str());
+
+    // A wrong key (the marker and the upstream key as the token): refused, logged, not leaked.
+    let wrong = format!("{MARKER}{UPSTREAM_KEY}");
+    let (status, _) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(&wrong),
+        chat(false),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let lines = logs.access();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[3]["status"], 401);
+    assert_eq!(lines[3]["client"], "-");
+    assert_eq!(lines[3]["result"], "refused");
+
+    let all = logs.text();
+    for secret in [CLIENT_KEY, UPSTREAM_KEY, MARKER, "SECRET"] {
+        assert!(!all.contains(secret), "`{secret}` in the logs:\n{all}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_need_the_token_when_one_is_set() {
+    let r = rig(&config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        &format!("  metrics_token_sha256: {}\n", sha256_hex("scrape")),
+    ));
+    assert_eq!(
+        call(&r.gw, "GET", "/metrics", None, String::new()).await.0,
+        401
+    );
+    let (status, body) = call(&r.gw, "GET", "/metrics", Some("wrong"), String::new()).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("metrics token"), "{body}");
+    // The admin token or a client key is not the metrics token.
+    assert_eq!(
+        call(&r.gw, "GET", "/metrics", Some("admin"), String::new())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        call(&r.gw, "GET", "/metrics", Some(CLIENT_KEY), String::new())
+            .await
+            .0,
+        401
+    );
+    let (status, body) = call(&r.gw, "GET", "/metrics", Some("scrape"), String::new()).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("switchyard_attempts_total"), "{body}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pin_outside_its_route_is_refused_naming_route_and_target() {
+    let r = rig(&config(
+        &format!("{TA}{TB}"),
+        "    - { name: chat, policy: static, targets: [ta] }\n    - { name: side, policy: static, targets: [tb] }\n",
+        "",
+    ));
+    let (status, body) = call(
+        &r.gw,
+        "POST",
+        "/admin/overrides",
+        Some("admin"),
+        r#"{"action":"pin","route":"chat","target":"tb"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("target `tb` is not a target of route `chat`"),
+        "{body}"
+    );
+    let (status, body) = call(
+        &r.gw,
+        "POST",
+        "/admin/overrides",
+        Some("admin"),
+        r#"{"action":"pin","route":"chat","target":"ta"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn state(gw: &Arc<Gateway>) -> serde_json::Value {
+    let (status, body) = call(gw, "GET", "/admin/state", Some("admin"), String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn target<'a>(state: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    state["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_a_drain_and_an_open_breaker_and_logs_what_it_drops() {
+    let logs = Captured::start();
+    let r = rig(&config(&format!("{TA}{TB}"), TB_THEN_TA, ""));
+    let (status, _) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(false),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = call(
+        &r.gw,
+        "POST",
+        "/admin/overrides",
+        Some("admin"),
+        r#"{"action":"drain","target":"ta"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let before = state(&r.gw).await;
+    assert_eq!(target(&before, "tb")["breaker"], "open");
+    assert_eq!(target(&before, "ta")["drained"], true);
+    let attempts = target(&before, "ta")["attempts"].clone();
+    assert_eq!(attempts, 1);
+
+    // The same targets, listed in another order, and a new route: the state carries over.
+    let reordered = config(
+        &format!("{TB}{TA}"),
+        &format!("{TB_THEN_TA}    - {{ name: extra, policy: static, targets: [ta] }}\n"),
+        "",
+    );
+    std::fs::write(&r.path, reordered).unwrap();
+    let (status, body) = call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    let after = state(&r.gw).await;
+    assert_eq!(target(&after, "tb")["breaker"], "open", "{after}");
+    assert_eq!(target(&after, "ta")["drained"], true, "{after}");
+    assert_eq!(target(&after, "ta")["attempts"], attempts, "{after}");
+    // Both ways out are closed now: the open breaker and the drain still apply.
+    let (status, _) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(false),
+    )
+    .await;
+    assert_eq!(status, 503);
+
+    // Drop `ta`: its drain cannot carry, and a warning says so.
+    std::fs::write(
+        &r.path,
+        config(
+            TB,
+            "    - { name: chat, policy: static, targets: [tb] }\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let (status, body) = call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    let lines = logs.json();
+    let dropped: Vec<_> = lines
+        .iter()
+        .filter(|l| l["target"] == "switchyard::reload" && l["level"] == "WARN")
+        .collect();
+    assert_eq!(dropped.len(), 1, "{}", logs.text());
+    let what = dropped[0]["not_carried"].as_str().unwrap();
+    assert!(
+        what.starts_with("target `ta` was removed; dropped its drain"),
+        "{what}"
+    );
+    let reloads = lines
+        .iter()
+        .filter(|l| l["target"] == "switchyard::reload" && l["message"] == "reloaded")
+        .count();
+    assert_eq!(reloads, 2, "{}", logs.text());
+    // The drain itself was logged when it was applied.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "override" && l["message"] == "action=drain target=ta"),
+        "{}",
+        logs.text()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_body_limit_follows_the_largest_context_window() {
+    // A body just over the old fixed default (1 MiB).
+    let content = "x".repeat((1 << 20) + 1000);
+    let body =
+        format!(r#"{{"model":"chat","messages":[{{"role":"user","content":"{content}"}}]}}"#);
+    let large = "    - { name: ta, provider: a, model: m, context_window: 1000000 }\n";
+    let route = "    - { name: chat, policy: static, targets: [ta] }\n";
+    let r = rig(&config(large, route, ""));
+    assert_eq!(r.gw.max_body, 8_000_000 + (8 << 20));
+    let (status, reply) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        body.clone(),
+    )
+    .await;
+    assert_ne!(status, 413, "{reply}");
+    // An explicit limit wins.
+    let r = rig(&config(large, route, "  max_body_bytes: 1048576\n"));
+    let (status, _) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        body,
+    )
+    .await;
+    assert_eq!(status, 413);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_revocation_gets_a_line_naming_its_source_never_the_key() {
+    let logs = Captured::start();
+    let text = format!(
+        "providers:\n  - {{ name: c, dialect: openai, base_url: 'https://z', fake_base_url: 'http://c.fake', mock_key: {UPSTREAM_KEY}, revocation: {{ after_401s: 1 }} }}\n\
+         router:\n  targets:\n    - {{ name: tc, provider: c, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [tc] }}\n  plan: {{ max_attempts: 1 }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        sha256_hex(CLIENT_KEY)
+    );
+    let dir = std::env::temp_dir().join(format!("switchyard-ops-revoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gw.yaml");
+    std::fs::write(&path, text).unwrap();
+    let refuses = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}})),
+            )
+        }),
+    );
+    let transport = Arc::new(switchyard_live::InProcess::new().with("c.fake", refuses));
+    let gw = Gateway::from_file(path, transport).unwrap();
+    let (status, _) = call(
+        &gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(false),
+    )
+    .await;
+    assert_ne!(status, 200);
+    let revoked: Vec<_> = logs
+        .json()
+        .into_iter()
+        .filter(|l| l["event"] == "key_revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1, "{}", logs.text());
+    assert_eq!(revoked[0]["level"], "WARN");
+    assert_eq!(revoked[0]["provider"], "c");
+    assert!(revoked[0]["source"].is_string(), "{}", revoked[0]);
+    assert!(!logs.text().contains(UPSTREAM_KEY), "{}", logs.text());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_anthropic_endpoint_logs_one_line_per_request_too() {
+    let logs = Captured::start();
+    let r = rig(&config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    ));
+    for stream in [false, true] {
+        let body = format!(
+            r#"{{"model":"chat","max_tokens":50,"stream":{stream},"messages":[{{"role":"user","content":"say {MARKER}"}}]}}"#
+        );
+        let (status, text) = call(&r.gw, "POST", "/v1/messages", Some(CLIENT_KEY), body).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let lines = logs.access();
+    assert_eq!(lines.len(), 2, "{}", logs.text());
+    for l in &lines {
+        assert_eq!(l["path"], "/v1/messages", "{l}");
+        assert_eq!(l["client"], "app", "{l}");
+        assert_eq!(l["route"], "chat", "{l}");
+        assert_eq!(l["attempts"], "ta:success", "{l}");
+        assert_eq!(l["result"], "ok", "{l}");
+        assert_eq!(l["completion_tokens"], 5, "{l}");
+    }
+    let all = logs.text();
+    for secret in [CLIENT_KEY, UPSTREAM_KEY, MARKER] {
+        assert!(!all.contains(secret), "`{secret}` in the logs:\n{all}");
+    }
+}

@@ -1,0 +1,92 @@
+//! What the operations tests share: a config with a fake and a dead target, a rig, a call.
+#![allow(dead_code, reason = "each test binary uses part of it")]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use switchyard_gateway::{Gateway, app, sha256_hex};
+use switchyard_live::InProcess;
+use tower::ServiceExt;
+
+pub const CLIENT_KEY: &str = "sk-client-SECRET-7f3a";
+pub const UPSTREAM_KEY: &str = "sk-upstream-SECRET-91c2";
+pub const MARKER: &str = "PROMPT-MARKER-4d2e";
+
+pub fn fake(name: &str) -> axum::Router {
+    let text = format!(
+        "name: {name}\ndialect: openai\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: 5 }}\n"
+    );
+    switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1)
+}
+
+/// Targets `ta` (a fake) and `tb` (a host nothing answers: every attempt fails to connect,
+/// and one failure opens its breaker); `routes` and `gateway` lines are the caller's.
+pub fn config(targets: &str, routes: &str, gateway: &str) -> String {
+    format!(
+        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake', mock_key: {UPSTREAM_KEY} }}\n  - {{ name: b, dialect: openai, base_url: 'https://y', fake_base_url: 'http://b.fake' }}\n\
+         router:\n  targets:\n{targets}  routes:\n{routes}  plan: {{ max_attempts: 2 }}\n\
+         gateway:\n  admin_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {} }}\n{gateway}",
+        sha256_hex("admin"),
+        sha256_hex(CLIENT_KEY)
+    )
+}
+
+pub const TA: &str = "    - { name: ta, provider: a, model: m, price: { input: 2, output: 10 } }\n";
+pub const TB: &str = "    - { name: tb, provider: b, model: m, breaker: { consecutive_failures: 1, open_for: 1h, open_max: 1h } }\n";
+pub const TB_THEN_TA: &str = "    - { name: chat, policy: priority, tiers: [[tb], [ta]] }\n";
+
+pub struct Rig {
+    pub gw: Arc<Gateway>,
+    pub path: std::path::PathBuf,
+}
+
+pub fn rig(text: &str) -> Rig {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("switchyard-ops-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gw.yaml");
+    std::fs::write(&path, text).unwrap();
+    let transport = Arc::new(InProcess::new().with("a.fake", fake("a")));
+    Rig {
+        gw: Gateway::from_file(path.clone(), transport).unwrap(),
+        path,
+    }
+}
+
+pub async fn call(
+    gw: &Arc<Gateway>,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: String,
+) -> (u16, String) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app(gw.clone())
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+pub fn chat(stream: bool) -> String {
+    // OpenAI refuses `stream_options` on a request that does not stream.
+    let options = if stream {
+        r#","stream_options":{"include_usage":true}"#
+    } else {
+        ""
+    };
+    format!(
+        r#"{{"model":"chat","stream":{stream}{options},"messages":[{{"role":"user","content":"say {MARKER}"}}]}}"#
+    )
+}
