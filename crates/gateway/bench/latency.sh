@@ -25,7 +25,7 @@ rig_cleanup() {
   return 0
 }
 . crates/gateway/bench/rig.sh
-TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" &
+TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
 wait_for "$work/gw.txt" 5
 gateway="$(awk '{print $2}' "$work/gw.txt")"
@@ -60,7 +60,7 @@ run() { # url qps(0 = as fast as possible) seconds
 }
 pct() { python3 -c "import json,sys; d=json.load(sys.stdin); p=d['latencyPercentiles']; s=d['summary']; print('%.3f %.3f %.0f %.4f' % (p['p50']*1e3, p['p99']*1e3, s['requestsPerSec'], s['successRate']))"; }
 : > "$work/rounds.txt"
-for rate in 1000 5000; do
+for rate in ${RATES:-100 1000 5000}; do
   for round in $(seq "$rounds"); do
     for t in "${targets[@]}"; do
       read -r name url <<< "$t"
@@ -73,7 +73,7 @@ import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 print(f"median of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s each (ms)")
 print("rate    | path    | p50    | p99    | added p50 | added p99 | success")
-for rate in ("1000", "5000"):
+for rate in sorted({r[0] for r in rows}, key=int):
     by = {}
     for r in rows:
         if r[0] == rate:
@@ -84,10 +84,31 @@ for rate in ("1000", "5000"):
     for name, (p50, p99, ok) in med.items():
         added = "" if name == "direct" else f"{p50 - d50:+.3f}    | {p99 - d99:+.3f}   "
         print(f"{rate:>5}/s | {name:7} | {p50:.3f}  | {p99:.3f}  | {added or '          |          '} | {ok:.4f}")
+    if "nginx" in med:
+        n50, n99 = med["nginx"][0] - d50, med["nginx"][1] - d99
+        g50, g99 = med["gateway"][0] - d50, med["gateway"][1] - d99
+        ratio = lambda g, n: f"{g / n:.2f}x" if n > 0 else "n/a"
+        print(f"        added by gateway / added by nginx: p50 {ratio(g50, n50)}, p99 {ratio(g99, n99)}")
     runs = {n: [x[2] for x in v] for n, v in by.items()}
     print(f"        p50 of each round: {runs}")
 PY
-read -r _ _ dmax _ < <(run "$fake" 0 10 | pct)
-read -r _ _ gmax gok < <(run "$gateway" 0 10 | pct)
-echo "max throughput: direct ${dmax} req/s, through the gateway ${gmax} req/s (success ${gok})"
+# CPU time (user + system, clock ticks) of the processes given, from /proc.
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# Closed loop for 10 s: requests per second, and CPU microseconds per request of the proxy.
+closed() { # name url pids...
+  local name="$1" url="$2"; shift 2
+  local before after rps ok
+  before="$(ticks "$@")"
+  read -r _ _ rps ok < <(run "$url" 0 10 | pct)
+  after="$(ticks "$@")"
+  echo "$name $rps $ok $(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / ($rps * 10), 1))")"
+}
+read -r _ dmax _ _ < <(closed direct "$fake" "$(pgrep -f 'switchyard fake serve' | head -1)")
+read -r _ gmax gok gcpu < <(closed gateway "$gateway" "$gwpid")
+echo "max throughput: direct ${dmax} req/s, through the gateway ${gmax} req/s (success ${gok}), gateway CPU ${gcpu} us/request"
+if [ -f "$work/nginx.pid" ]; then
+  read -r _ nmax nok ncpu < <(closed nginx "http://127.0.0.1:$port" $(pgrep -f "nginx: (master|worker)" | tr '\n' ' '))
+  echo "max throughput through nginx ${nmax} req/s (success ${nok}), nginx CPU ${ncpu} us/request"
+  python3 -c "print('gateway / nginx: throughput %.2fx, CPU per request %.2fx' % ($gmax / $nmax, $gcpu / $ncpu))"
+fi
 echo "gateway peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwpid/status)"

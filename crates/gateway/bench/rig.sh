@@ -1,7 +1,7 @@
 # Sourced by the gateway's bench scripts, from the repository root: builds the release binary,
 # makes a scratch folder $work (removed on exit, with every background job stopped), starts a
 # zero-latency fake on loopback (or the profile $RIG_PROFILE_YAML, serving model zero-1) and
-# writes a gateway config in front of it. Sets $fake (the fake's URL), $work/gateway.yaml and
+# writes a gateway config in front of it (plus $RIG_GATEWAY_YAML, when set). Sets $fake (the fake's URL), $work/gateway.yaml and
 # $body (the request). A script with more to stop defines rig_cleanup before sourcing this.
 
 cargo build --release --quiet
@@ -40,4 +40,6 @@ router:
   routes:
     - { name: zero-1, policy: static, targets: [zero-1] }
 YAML
+# Extra top-level config (e.g. a `gateway:` section), from $RIG_GATEWAY_YAML.
+if [ -n "${RIG_GATEWAY_YAML:-}" ]; then printf '%s\n' "$RIG_GATEWAY_YAML" >> "$work/gateway.yaml"; fi
 body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
