@@ -242,6 +242,24 @@ impl ResumeState {
 }
 
 impl ChatStream {
+    /// Every attempt so far, in order, with its outcome when known (the attempt streaming
+    /// now is still `cancelled` in it).
+    pub fn history(&self) -> Vec<AttemptRecord> {
+        self.guard.plan.history().copied().collect()
+    }
+
+    /// Whether the stream broke after its first token on a route that resumes and a
+    /// continuation completed it: `Some(true)` once it was served so, `Some(false)` once it
+    /// failed so, `None` otherwise (no such break, not over, or the caller left).
+    pub fn resumed(&self) -> Option<bool> {
+        self.guard.plan.continuation()?;
+        match self.guard.plan.outcome()? {
+            FinalOutcome::Served(_) => Some(true),
+            FinalOutcome::Failed(FailureReason::Abandoned) => None,
+            FinalOutcome::Failed(_) => Some(false),
+        }
+    }
+
     /// The next event; `None` after `End` or an error.
     ///
     /// Cancel-safe: a call dropped while a continuation was on its way records that
