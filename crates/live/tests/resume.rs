@@ -142,7 +142,22 @@ async fn a_stream_cut_after_40_tokens_completes_on_the_prefill_fallback() {
     let tel = rig.router.telemetry();
     assert_eq!((tel.routes[0].served, tel.routes[0].resumed), (1, 1));
     assert_eq!(tel.routes[0].resume_failed, 0);
+    let metrics = rig
+        .router
+        .inspect(switchyard_core::telemetry::prometheus::render);
+    assert!(
+        metrics.contains("switchyard_stream_resumes_total{route=\"r\",result=\"resumed\"} 1\n"),
+        "{metrics}"
+    );
     assert_eq!(tel.targets[0].errors_total(), 1, "the cut");
+    // The broken attempt is booked with what it delivered and its prompt (for its cost).
+    assert_eq!(
+        (
+            tel.targets[0].prompt_tokens,
+            tel.targets[0].completion_tokens
+        ),
+        (10, u64::from(delivered))
+    );
     assert_eq!(tel.targets[1].successes, 1);
     assert_eq!(books(&rig), (0, 1, 0));
 }
@@ -174,6 +189,13 @@ async fn behind_a_fallback_that_refuses_prefill_the_caller_gets_the_cut() {
     drop(stream);
     let tel = rig.router.telemetry();
     assert_eq!((tel.routes[0].resumed, tel.routes[0].resume_failed), (0, 1));
+    let metrics = rig
+        .router
+        .inspect(switchyard_core::telemetry::prometheus::render);
+    assert!(
+        metrics.contains("switchyard_stream_resumes_total{route=\"r\",result=\"failed\"} 1\n"),
+        "{metrics}"
+    );
     assert_eq!(tel.targets[1].errors_total(), 1, "the refusal");
     assert_eq!(books(&rig), (0, 1, 0));
 }
