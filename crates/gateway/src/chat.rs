@@ -227,7 +227,14 @@ pub(crate) async fn completions(
             (name, a.outcome.label(), a.latency)
         }
     }));
-    let body = sse_body(stream, id, created, include_usage, (access, router.clone()));
+    let body = sse_body(
+        stream,
+        id,
+        created,
+        include_usage,
+        (access, router.clone()),
+        (request.model, expose),
+    );
     let mut r = Response::new(body);
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
     header(&mut r, CACHE_CONTROL, "no-cache");
@@ -243,8 +250,11 @@ pub(crate) async fn completions(
 /// chunk, the usage chunk when asked, and `[DONE]`. A tool call's first chunk carries its
 /// `id`, `type` and `function.name` with `arguments: ""`; its arguments follow in chunks of
 /// their own (a call that arrives whole, from Gemini, is sent as those two chunks). A stream
-/// that breaks ends the body with an error, so the client sees a cut connection, never a
-/// clean but truncated answer.
+/// that breaks (and is not continued, see `resume: prefill`) ends with an in-band error event,
+/// `data: {"error":{"message","type","param","code"}}` as [`ApiError::from_route`] words it
+/// (502 `server_error`, code `stream_interrupted` for a cut), then the body ends without a
+/// finish chunk or `[DONE]`: the OpenAI SDKs raise `APIError` on it, never a clean but
+/// truncated answer.
 ///
 /// The body pulls from the router's stream (no task in between): when the client disconnects,
 /// hyper drops the body, which drops the `ChatStream`, which abandons the request at once —
@@ -255,6 +265,7 @@ fn sse_body(
     created: u64,
     include_usage: bool,
     (log, router): (AccessLog, switchyard_live::LiveRouter),
+    (route, expose): (String, bool),
 ) -> Body {
     struct State {
         stream: switchyard_live::ChatStream,
@@ -267,6 +278,9 @@ fn sse_body(
         started: bool,
         over: bool,
         access: (AccessLog, switchyard_live::LiveRouter),
+        /// The `model` the client named, and whether errors tell the attempts.
+        route: String,
+        expose: bool,
     }
     impl State {
         fn chunk(
@@ -312,6 +326,8 @@ fn sse_body(
         started: false,
         over: false,
         access: (log, router),
+        route,
+        expose,
     };
     Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
         loop {
@@ -382,9 +398,9 @@ fn sse_body(
                 Some(Err(e)) => {
                     st.over = true;
                     st.access.0.failed(&e);
-                    let cut =
-                        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e.to_string());
-                    return Some((Err(cut), st));
+                    let error = ApiError::from_route(&e, &st.route, st.expose);
+                    let data = serde_json::to_string(error.body()).unwrap_or_default();
+                    return Some((Ok(Bytes::from(SseEvent::data(data).to_wire())), st));
                 }
             }
         }

@@ -134,6 +134,12 @@ impl ApiError {
         )
     }
 
+    /// The body, `{"error":{"message","type","param","code"}}`: for a stream whose status
+    /// was already sent, it goes in band as the stream's last event.
+    pub(crate) fn body(&self) -> &ErrorBody {
+        &self.body
+    }
+
     /// The status and body for a request the router could not serve.
     ///
     /// When the upstream said why (`e.upstream`), the client gets its words: the message, its

@@ -18,6 +18,18 @@
 //! chunks and the optional stream cap. A stream that has delivered its first token is
 //! committed: if it breaks later the caller gets `stream_interrupted`, never a truncated
 //! success. A stream that ends cleanly after its finish reason is complete, `[DONE]` or not.
+//!
+//! Resume (a route's `resume: prefill`): when the committed stream breaks after delivering
+//! text (a cut, a stall past the idle timeout or the stream cap, a malformed or error event),
+//! [`ChatStream`] records the break with the tokens it delivered (estimated from the text,
+//! [`estimate_tokens_from_chars`]) and follows the core: the continuation goes to the target
+//! it names as the request plus the text the caller received, across every break, as a final
+//! assistant message (trailing whitespace trimmed), with `max_tokens` reduced by the tokens
+//! delivered (at least 1). It waits for the continuation's first token under the usual
+//! timeouts and then yields only the continuation's text, as more `Delta`s of the same
+//! stream. A stream that delivered a tool call, or more text than one reply body may hold
+//! (`limits.max_body_bytes`), is not continued. When no continuation completes, the caller
+//! gets the first break's error (`stream_interrupted` for a cut), never a refusal's.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -29,16 +41,16 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use switchyard_core::credentials::Date;
 use switchyard_core::dialect::upstream::UpstreamError;
-use switchyard_core::dialect::{self, Dialect, Unsupported};
+use switchyard_core::dialect::{self, Dialect, Unsupported, estimate_tokens_from_chars};
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{
     AttemptRecord, AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome,
 };
 use switchyard_core::overrides::Override;
 use switchyard_core::plan::{Action, AttemptId, Plan, Timeouts};
-use switchyard_core::request::{FinishReason, Request, Response, ToolCall, Usage};
+use switchyard_core::request::{FinishReason, Message, Request, Response, Role, ToolCall, Usage};
 use switchyard_core::rng::Rng;
-use switchyard_core::router::{NotCarried, Router as CoreRouter, RouterParams};
+use switchyard_core::router::{NotCarried, ResumeMode, Router as CoreRouter, RouterParams};
 use switchyard_core::telemetry::Telemetry;
 use switchyard_core::time::{Duration, Instant};
 
@@ -100,6 +112,11 @@ pub enum StreamEvent {
         arguments: String,
     },
     /// The stream completed. `tool_calls` are the calls its pieces made, assembled.
+    ///
+    /// `usage` is the serving attempt's, as reported (or estimated). For a stream that was
+    /// continued after a break, it is the answer's as the caller received it: the prompt of
+    /// the first attempt (as reported before the break, else the request's estimate) and,
+    /// as completion, the tokens delivered before the breaks plus the continuation's.
     End {
         finish: FinishReason,
         usage: Usage,
@@ -149,13 +166,108 @@ pub struct ChatStream {
     /// Set once the stream ended: what `next` yields after the queued text.
     end: Option<Result<StreamEvent, RouteError>>,
     over: bool,
+    /// What a continuation needs and what the caller received (see the module doc).
+    resume: Box<ResumeState>,
+}
+
+/// A stream's record of what reached its caller, for continuing it after a break.
+#[derive(Debug)]
+struct ResumeState {
+    request: Arc<Request>,
+    /// The route resumes, and the text so far fits (`limits.max_body_bytes`).
+    enabled: bool,
+    /// Bytes of text a continuation may carry back as its prefill.
+    max_bytes: usize,
+    /// The text the caller received, across every attempt (kept only while `enabled`).
+    text: String,
+    /// Characters of text the current attempt delivered.
+    attempt_chars: usize,
+    /// A tool call reached the caller: a prefill cannot carry it.
+    tool_call: bool,
+    /// The committed attempt broke; `next` sends a continuation before reading on.
+    pending: bool,
+    /// Set at the first break: the tokens delivered by broken attempts, the first attempt's
+    /// prompt (tokens, cached), and what the upstream said about that first break.
+    broke: Option<Broke>,
+}
+
+#[derive(Debug)]
+struct Broke {
+    delivered: u32,
+    prompt: (u32, u32),
+    said: Option<Box<UpstreamError>>,
+}
+
+impl ResumeState {
+    /// A piece on its way to the caller.
+    fn deliver(&mut self, piece: &Piece) {
+        match piece {
+            Piece::Text(t) => {
+                self.attempt_chars = self.attempt_chars.saturating_add(t.chars().count());
+                if self.enabled {
+                    if self.text.len().saturating_add(t.len()) > self.max_bytes {
+                        self.enabled = false;
+                        self.text = String::new();
+                    } else {
+                        self.text.push_str(t);
+                    }
+                }
+            }
+            Piece::ToolCall { .. } => self.tool_call = true,
+        }
+    }
+
+    /// The request a continuation sends: the caller's, with the text it received as a final
+    /// assistant message (none when that text is only whitespace), the output left, and the
+    /// prefill counted in the prompt estimate. Never the client's own body: that one has no
+    /// prefill.
+    fn continuation(&self, delivered_tokens: u32) -> Request {
+        let mut request = Request::clone(&self.request);
+        let prefix = self.text.trim_end();
+        if !prefix.is_empty() {
+            request
+                .messages
+                .push(Message::text(Role::Assistant, prefix.to_owned()));
+        }
+        request.max_tokens = request
+            .max_tokens
+            .map(|m| m.saturating_sub(delivered_tokens).max(1));
+        request.estimated_prompt_tokens = request
+            .estimated_prompt_tokens
+            .saturating_add(delivered_tokens);
+        request.original = None;
+        request.stream = true;
+        request
+    }
 }
 
 impl ChatStream {
+    /// Every attempt so far, in order, with its outcome when known (the attempt streaming
+    /// now is still `cancelled` in it).
+    pub fn history(&self) -> Vec<AttemptRecord> {
+        self.guard.plan.history().copied().collect()
+    }
+
+    /// Whether the stream broke after its first token on a route that resumes and a
+    /// continuation completed it: `Some(true)` once it was served so, `Some(false)` once it
+    /// failed so, `None` otherwise (no such break, not over, or the caller left).
+    pub fn resumed(&self) -> Option<bool> {
+        self.guard.plan.continuation()?;
+        match self.guard.plan.outcome()? {
+            FinalOutcome::Served(_) => Some(true),
+            FinalOutcome::Failed(FailureReason::Abandoned) => None,
+            FinalOutcome::Failed(_) => Some(false),
+        }
+    }
+
     /// The next event; `None` after `End` or an error.
+    ///
+    /// Cancel-safe: a call dropped while a continuation was on its way records that
+    /// continuation `cancelled`, and the next call goes on with the plan.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, RouteError>> {
         loop {
             if let Some(piece) = self.queued.pop_front() {
+                self.resume.deliver(&piece);
                 return Some(Ok(piece.into()));
             }
             if self.over {
@@ -165,9 +277,15 @@ impl ChatStream {
                 self.over = true;
                 return Some(end);
             }
+            if self.resume.pending {
+                if let Err(e) = self.continue_stream().await {
+                    self.end = Some(Err(e));
+                }
+                continue;
+            }
             let ended = self.pull().await;
             if let Some(result) = ended {
-                self.end = Some(self.close(result));
+                self.end = self.close(result);
             }
         }
     }
@@ -203,17 +321,25 @@ impl ChatStream {
         }
     }
 
-    /// Records how the committed attempt ended and turns it into the stream's last event.
+    /// Records how the committed attempt ended and turns it into the stream's last event;
+    /// `None` when it broke and the core goes on with a continuation.
     fn close(
         &mut self,
         result: Result<adapter::StreamEnd, ErrorKind>,
-    ) -> Result<StreamEvent, RouteError> {
+    ) -> Option<Result<StreamEvent, RouteError>> {
         let latency = Duration::from(self.open.started.elapsed());
         let first_token = Some(Duration::from(self.open.first_token));
         let result = result.map(|mut end| {
             estimate_prompt(&mut end.usage, end.usage_missing, self.open.prompt_estimate);
             end
         });
+        // What reached the caller from this attempt, counted as the adapters estimate it.
+        let delivered = estimate_tokens_from_chars(self.resume.attempt_chars);
+        let prompt = self
+            .open
+            .decoder
+            .reported_prompt()
+            .unwrap_or((self.open.prompt_estimate, 0));
         let report = match &result {
             Ok(end) => AttemptReport {
                 first_token,
@@ -225,30 +351,97 @@ impl ChatStream {
             },
             Err(kind) => AttemptReport {
                 first_token,
+                prompt_tokens: prompt.0,
+                completion_tokens: delivered,
                 delivered_tokens: true,
                 ..AttemptReport::new(Outcome::error(*kind), latency)
             },
         };
+        let said = self.said.take();
+        if result.is_err() {
+            let broke = self.resume.broke.get_or_insert(Broke {
+                delivered: 0,
+                prompt,
+                said,
+            });
+            broke.delivered = broke.delivered.saturating_add(delivered);
+        }
         let router = self.guard.router.clone();
         let now = router.now();
-        // This driver does not send continuations yet: a break ends the stream, as before,
-        // whatever the route's `resume`.
-        self.guard.plan.forbid_resume();
+        if !self.resume.enabled || self.resume.tool_call {
+            // What the caller holds cannot be sent back as a prefill.
+            self.guard.plan.forbid_resume();
+        }
         router
             .core()
             .record(&mut self.guard.plan, self.attempt, report, now);
         match result {
-            Ok(end) => Ok(StreamEvent::End {
-                finish: end.finish,
-                usage: end.usage,
-                tool_calls: end.tool_calls,
-            }),
-            Err(_) => {
-                let mut e = router.error(&self.guard.plan, None, &[]);
-                e.upstream = self.said.take();
-                Err(e)
+            Ok(end) => {
+                let usage = match &self.resume.broke {
+                    Some(b) => Usage {
+                        prompt_tokens: b.prompt.0,
+                        cached_prompt_tokens: b.prompt.1,
+                        completion_tokens: b.delivered.saturating_add(end.usage.completion_tokens),
+                    },
+                    None => end.usage,
+                };
+                Some(Ok(StreamEvent::End {
+                    finish: end.finish,
+                    usage,
+                    tool_calls: end.tool_calls,
+                }))
+            }
+            Err(_) if self.guard.plan.outcome().is_none() => {
+                self.resume.pending = true;
+                None
+            }
+            Err(_) => Some(Err(self.broken_error())),
+        }
+    }
+
+    /// The request's error after a break: the core's (the first break's kind), with what the
+    /// upstream said about that first break, never what a continuation's target said.
+    fn broken_error(&mut self) -> RouteError {
+        let router = self.guard.router.clone();
+        let mut e = router.error(&self.guard.plan, None, &[]);
+        e.upstream = self.resume.broke.as_mut().and_then(|b| b.said.take());
+        e
+    }
+
+    /// Sends continuations as the core says until one yields its first token (it becomes the
+    /// stream's attempt) or the plan ends (the error to give the caller).
+    async fn continue_stream(&mut self) -> Result<(), RouteError> {
+        let router = self.guard.router.clone();
+        let plan = &mut self.guard.plan;
+        // A continuation left outstanding by a dropped call: its wait is gone.
+        let now = router.now();
+        for i in 0..plan.attempts() {
+            let id = AttemptId(u8::try_from(i).unwrap_or(u8::MAX));
+            if plan.is_outstanding(id) {
+                let started = plan.history().nth(i).map_or(now, |a| a.started);
+                let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
+                router.core().record(plan, id, report, now);
             }
         }
+        let delivered = plan.continuation().map_or(0, |c| c.delivered_tokens);
+        let request = Arc::new(self.resume.continuation(delivered));
+        let mut said = Said::new();
+        let won = router.run(plan, &request, &mut said).await;
+        self.resume.pending = false;
+        let Some((Won::Stream(mut open), attempt, target)) = won else {
+            return Err(self.broken_error());
+        };
+        let (name, model) = router.target_names(target);
+        self.served_by = target;
+        self.target = name.to_owned();
+        self.model = model.to_owned();
+        self.attempts = self.guard.plan.history().copied().collect();
+        self.committed = usize::from(attempt.0);
+        self.queued = std::mem::take(&mut open.first).into();
+        self.open = open;
+        self.attempt = attempt;
+        self.resume.attempt_chars = 0;
+        Ok(())
     }
 }
 
@@ -592,6 +785,20 @@ impl LiveRouter {
             }
         };
         let binding = &self.inner.bindings[target.index()];
+        let resumes = guard
+            .plan
+            .route()
+            .is_some_and(|r| self.core().params().route(r).resume == ResumeMode::Prefill);
+        let resume = Box::new(ResumeState {
+            request,
+            enabled: resumes,
+            max_bytes: self.inner.limits.max_body_bytes,
+            text: String::new(),
+            attempt_chars: 0,
+            tool_call: false,
+            pending: false,
+            broke: None,
+        });
         Ok(ChatStream {
             served_by: target,
             target: binding.name.clone(),
@@ -606,6 +813,7 @@ impl LiveRouter {
             open,
             end: None,
             over: false,
+            resume,
         })
     }
 

@@ -34,6 +34,9 @@ struct Done {
     stream: bool,
     cost: f64,
     route: Option<switchyard_core::id::RouteId>,
+    /// A stream broken after its first token on a route that resumes: whether a
+    /// continuation completed it.
+    resumed: Option<bool>,
 }
 
 pub fn run(s: &ScenarioParams, seed: u64, duration: Option<Duration>) -> Result<Report, RunError> {
@@ -185,6 +188,12 @@ async fn run_async(
         )
         .await
         .map_err(|e| setup(format!("fake `{}` at {url}: {e}", p.name)))?;
+        // The scenario's `prefill` (already folded into the profile's for the fakes the
+        // runner starts).
+        let options = serde_json::json!({ "prefill": p.prefill }).to_string();
+        control(&client, "POST", &format!("{url}/_fake/options"), options)
+            .await
+            .map_err(|e| setup(format!("fake `{}`: {e}", p.name)))?;
         for f in &p.faults {
             let body = serde_json::to_string(f).unwrap_or_default();
             control(&client, "POST", &format!("{url}/_fake/faults"), body)
@@ -251,6 +260,7 @@ async fn run_async(
                         stream,
                         cost: 0.0,
                         route,
+                        resumed: None,
                     },
                 },
             };
@@ -299,8 +309,7 @@ async fn run_async(
             stream: d.stream,
             cost: d.cost,
             wasted_cost: 0.0,
-            // The live driver does not resume broken streams yet.
-            resumed: None,
+            resumed: d.resumed,
         });
     }
     // Abandoned requests still count: issued = finished + abandoned, each exactly once.
@@ -360,6 +369,7 @@ async fn one(
 ) -> Done {
     let now = || Instant::ZERO + Duration::from(base.elapsed());
     let stream = request.stream;
+    let mut resumed = None;
     let (outcome, attempts, first_token, cost) = if stream {
         match r.chat_stream(request).await {
             Err(e) => (
@@ -390,7 +400,8 @@ async fn one(
                         }
                     }
                 }
-                (result, s.attempts.clone(), first, cost)
+                resumed = s.resumed();
+                (result, s.history(), first, cost)
             }
         }
     } else {
@@ -422,6 +433,7 @@ async fn one(
         stream,
         cost,
         route,
+        resumed,
     }
 }
 
@@ -544,6 +556,8 @@ async fn through_gateway(
         stream,
         cost: 0.0,
         route,
+        // Through a gateway, the client cannot tell a continued stream.
+        resumed: None,
     };
     use switchyard_core::outcome::ErrorKind;
     let Ok(response) = client.send(http).await else {
@@ -670,6 +684,7 @@ async fn through_gateway(
         stream,
         cost: params.target(target).price.cost(usage),
         route,
+        resumed: None,
     }
 }
 

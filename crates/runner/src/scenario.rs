@@ -77,7 +77,9 @@ pub struct ScenarioProviderConfig {
     /// Whether the provider continues an assistant prefill (default true). `false`: it
     /// answers a continuation of a broken stream (a route's `resume: prefill`) with a 400, as
     /// a model that refuses prefill does; the router then tries the next capable target.
-    /// Simulation only for now.
+    /// The profile's own `prefill: false` means the same. Both drivers: the simulated
+    /// provider refuses, and the live fake is started (or set, through `/_fake/options`)
+    /// with `prefill` off.
     #[serde(default = "default_prefill")]
     pub prefill: bool,
 }
@@ -210,7 +212,8 @@ pub struct ScenarioProvider {
     pub keys: Vec<switchyard_sim::SimKey>,
     /// A fake already running there (live mode).
     pub url: Option<String>,
-    /// The provider continues an assistant prefill (else it refuses it with a 400).
+    /// The provider continues an assistant prefill (else it refuses it with a 400): the
+    /// scenario's `prefill` and the profile's both (`profile.prefill` is set to it).
     pub prefill: bool,
 }
 
@@ -394,6 +397,9 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
         if p.tokens_per_minute.is_some() {
             profile.tokens_per_minute = p.tokens_per_minute;
         }
+        // One field, one meaning: either `prefill: false` refuses, in both drivers.
+        profile.prefill = profile.prefill && p.prefill;
+        let prefill = profile.prefill;
         for (k, f) in p.faults.iter().enumerate() {
             let resolved = f
                 .resolve(Instant::ZERO)
@@ -437,7 +443,7 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
             profile,
             faults: p.faults.clone(),
             keys,
-            prefill: p.prefill,
+            prefill,
         });
     }
     for (i, t) in router.targets.iter().enumerate() {

@@ -269,3 +269,38 @@ fn a_pin_outside_its_route_is_refused_with_its_place() {
         "{err:?}"
     );
 }
+
+/// `prefill: false` on the scenario's provider or in its profile means one thing: the
+/// provider refuses a prefill, in the simulator (`ScenarioProvider::prefill`) and in the live
+/// fake (its profile's `prefill`, which the runner starts it with).
+#[test]
+fn prefill_false_in_the_scenario_or_the_profile_refuses_in_both_drivers() {
+    let dir = switchyard_testkit::TempDir::new("prefill-profile");
+    let text = std::fs::read_to_string(scenarios().join("stream-resume.yaml")).unwrap();
+    let profile = std::fs::read_to_string(scenarios().join("profiles/sixty-tokens.yaml")).unwrap();
+    std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+    dir.write("profiles/sixty-tokens.yaml", &profile);
+    let anthropic = switchyard_fake::profile::builtin::builtin("anthropic").unwrap();
+    dir.write("refusing.yaml", &format!("{anthropic}\nprefill: false\n"));
+    let s = super::load(&dir.write("s.yaml", &text)).unwrap();
+    let by_name = |s: &ScenarioParams, name: &str| {
+        let p = s.providers.iter().find(|p| p.name == name).unwrap();
+        (p.prefill, p.profile.prefill)
+    };
+    assert_eq!(by_name(&s, "anthropic"), (true, true));
+    assert_eq!(
+        by_name(&s, "gemini"),
+        (false, false),
+        "the scenario's field"
+    );
+    let s = super::load(&dir.write(
+        "t.yaml",
+        &text.replace("profile: anthropic }", "profile: refusing.yaml }"),
+    ))
+    .unwrap();
+    assert_eq!(
+        by_name(&s, "anthropic"),
+        (false, false),
+        "the profile's field"
+    );
+}

@@ -66,6 +66,20 @@ pub fn render(router: &Router) -> String {
         }
     }
 
+    out.push_str("# HELP switchyard_stream_resumes_total Streams broken after their first token on a route with resume: prefill, by route and whether a continuation completed them.\n# TYPE switchyard_stream_resumes_total counter\n");
+    for (r, stats) in p.routes.iter().zip(&tel.routes) {
+        if r.resume != crate::router::ResumeMode::Prefill {
+            continue;
+        }
+        for (result, n) in [("resumed", stats.resumed), ("failed", stats.resume_failed)] {
+            let _ = writeln!(
+                out,
+                "switchyard_stream_resumes_total{{route=\"{}\",result=\"{result}\"}} {n}",
+                label(&r.name)
+            );
+        }
+    }
+
     out.push_str("# HELP switchyard_attempts_total Attempts finished, by target and outcome.\n# TYPE switchyard_attempts_total counter\n");
     for (i, t) in tel.targets.iter().enumerate() {
         let l = target_labels(i);

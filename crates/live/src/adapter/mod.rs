@@ -433,6 +433,13 @@ impl StreamDecoder {
         })
     }
 
+    /// The prompt tokens the stream reported so far (and the cached ones among them), if it
+    /// reported them: what a stream that broke can say about its prompt.
+    pub fn reported_prompt(&self) -> Option<(u32, u32)> {
+        self.prompt_reported
+            .then_some((self.usage.prompt_tokens, self.usage.cached_prompt_tokens))
+    }
+
     /// [`end`](Self::end) without the `usage_missing` flag and the calls.
     pub fn finish(&self) -> Result<(FinishReason, Usage), ErrorKind> {
         self.end().map(|e| (e.finish, e.usage))

@@ -55,6 +55,19 @@ pub fn rig_with(
     plan: &str,
     limits: switchyard_live::adapter::InputLimits,
 ) -> Rig {
+    rig_full(providers, servers, routes, plan, limits, &[])
+}
+
+/// As `rig_with`, with a target's `capabilities:` list (YAML, as `[streaming, prefill]`) by
+/// provider name; the others keep the default.
+pub fn rig_full(
+    providers: &[(&str, &str)],
+    servers: Vec<axum::Router>,
+    routes: &str,
+    plan: &str,
+    limits: switchyard_live::adapter::InputLimits,
+    capabilities: &[(&str, &str)],
+) -> Rig {
     let mut transport = InProcess::new();
     let mut fakes = Vec::new();
     let mut provider_yaml = String::new();
@@ -65,8 +78,12 @@ pub fn rig_with(
         provider_yaml.push_str(&format!(
             "  - {{ name: {name}, dialect: {dialect}, base_url: 'https://{name}.example', fake_base_url: 'http://{name}.fake', mock_key: dev-key }}\n"
         ));
+        let caps = capabilities
+            .iter()
+            .find(|c| c.0 == *name)
+            .map_or(String::new(), |c| format!(", capabilities: {}", c.1));
         targets.push_str(&format!(
-            "  - {{ name: t-{name}, provider: {name}, model: m-{name}, context_window: 100000 }}\n"
+            "  - {{ name: t-{name}, provider: {name}, model: m-{name}, context_window: 100000{caps} }}\n"
         ));
     }
     let configs: Vec<ProviderConfig> = serde_yaml::from_str(&provider_yaml).unwrap();
@@ -94,6 +111,30 @@ impl Rig {
             .unwrap();
         let resp = fake.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), 201, "fault {fault} refused");
+    }
+
+    /// Sets the fake's options (`{"prefill": false}`).
+    pub async fn options(&self, provider: &str, options: &str) {
+        let fake = &self.fakes.iter().find(|f| f.0 == provider).unwrap().1;
+        let req = HttpRequest::post("/_fake/options")
+            .body(Body::from(options.to_owned()))
+            .unwrap();
+        let resp = fake.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200, "options {options} refused");
+    }
+
+    /// The fake's journal (`GET /_fake/journal`): the requests it received, newest first.
+    pub async fn journal(&self, provider: &str) -> serde_json::Value {
+        let fake = &self.fakes.iter().find(|f| f.0 == provider).unwrap().1;
+        let req = HttpRequest::get("/_fake/journal")
+            .body(Body::empty())
+            .unwrap();
+        let resp = fake.clone().oneshot(req).await.unwrap();
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        serde_json::from_slice(&body).unwrap()
     }
 
     /// The provider recovers: its faults are cleared.

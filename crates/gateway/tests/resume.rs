@@ -1,0 +1,238 @@
+//! Streams that survive their provider, through the gateway: route `chat` (`resume: prefill`)
+//! streams from an OpenAI-dialect fake that cuts after 40 of its 60 tokens, and continues on
+//! an Anthropic-dialect fake declared `prefill`. Both endpoints give one whole answer; when
+//! the fallback refuses prefill, both end with an in-band error naming the cut
+//! (`stream_interrupted`), never a clean end, and never the refusal.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use switchyard_gateway::{Gateway, app, sha256_hex};
+use switchyard_live::InProcess;
+use tower::ServiceExt;
+
+fn fake(name: &str, dialect: &str, tokens: u32) -> axum::Router {
+    let text = format!(
+        "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: {tokens} }}\n"
+    );
+    switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1)
+}
+
+struct Rig {
+    gw: Arc<Gateway>,
+    anthropic: axum::Router,
+}
+
+async fn control(fake: &axum::Router, method: &str, path: &str, body: &str) -> Value {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let resp = fake.clone().oneshot(req).await.unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// `prefill`: whether the Anthropic fake continues a prefill (its `/_fake/options`).
+async fn rig(prefill: bool) -> Rig {
+    let text = format!(
+        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n  \
+         - {{ name: b, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://b.fake' }}\n\
+         router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n    - {{ name: tb, provider: b, model: m, capabilities: [streaming, prefill] }}\n  \
+         routes:\n    - {{ name: chat, policy: priority, tiers: [[ta], [tb]], resume: prefill }}\n  \
+         plan: {{ max_attempts: 3 }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        sha256_hex("key")
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let (openai, anthropic) = (fake("a", "openai", 60), fake("b", "anthropic", 20));
+    control(
+        &openai,
+        "POST",
+        "/_fake/faults",
+        r#"{"kind":"stream_cut","after_tokens":40}"#,
+    )
+    .await;
+    control(
+        &anthropic,
+        "POST",
+        "/_fake/options",
+        &json!({ "prefill": prefill }).to_string(),
+    )
+    .await;
+    let transport = Arc::new(
+        InProcess::new()
+            .with("a.fake", openai)
+            .with("b.fake", anthropic.clone()),
+    );
+    Rig {
+        gw: Gateway::new(&params, None, transport).unwrap(),
+        anthropic,
+    }
+}
+
+async fn post(gw: &Arc<Gateway>, path: &str, body: Value) -> (u16, String) {
+    let req = Request::post(path)
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer key")
+        .header("anthropic-version", "2023-06-01")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app(gw.clone()).oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn openai_stream() -> Value {
+    json!({"model": "chat", "stream": true, "max_tokens": 200,
+           "messages": [{"role": "user", "content": "Say hello"}]})
+}
+
+fn anthropic_stream() -> Value {
+    json!({"model": "chat", "stream": true, "max_tokens": 200,
+           "messages": [{"role": "user", "content": "Say hello"}]})
+}
+
+/// The `data:` payloads of an OpenAI SSE body, in order.
+fn data(body: &str) -> Vec<String> {
+    assert!(body.ends_with("\n\n"), "{body:?}");
+    body.trim_end_matches("\n\n")
+        .split("\n\n")
+        .map(|frame| frame.strip_prefix("data: ").unwrap().to_owned())
+        .collect()
+}
+
+/// An Anthropic SSE body as (event name, data) pairs.
+fn events(body: &str) -> Vec<(String, Value)> {
+    assert!(body.ends_with("\n\n"), "{body:?}");
+    body.trim_end_matches("\n\n")
+        .split("\n\n")
+        .map(|frame| {
+            let (event, data) = frame.split_once('\n').unwrap();
+            let name = event.strip_prefix("event: ").unwrap().to_owned();
+            let data = data.strip_prefix("data: ").unwrap();
+            (name, serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+/// The last message the Anthropic fake was sent, as text.
+async fn prefill_sent(rig: &Rig) -> (Value, String) {
+    let journal = control(&rig.anthropic, "GET", "/_fake/journal", "").await;
+    let last = journal["entries"][0]["body"]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let text = match &last["content"] {
+        Value::String(s) => s.clone(),
+        blocks => blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or_default())
+            .collect(),
+    };
+    (last["role"].clone(), text)
+}
+
+#[tokio::test(start_paused = true)]
+async fn openai_endpoint_a_cut_stream_continues_into_one_answer() {
+    let rig = rig(true).await;
+    let (status, body) = post(&rig.gw, "/v1/chat/completions", openai_stream()).await;
+    assert_eq!(status, 200, "{body}");
+    let frames = data(&body);
+    assert_eq!(frames.last().unwrap(), "[DONE]", "{body}");
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|f| serde_json::from_str(f).unwrap())
+        .collect();
+    assert!(chunks.iter().all(|c| c.get("error").is_none()), "{body}");
+    let pieces: Vec<&str> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let text = pieces.concat();
+    assert_eq!(text.split_whitespace().count(), 60, "{text}");
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop",
+        "{body}"
+    );
+    let (role, sent) = prefill_sent(&rig).await;
+    assert_eq!(role, "assistant");
+    assert_eq!(sent, pieces[..40].concat().trim_end());
+}
+
+#[tokio::test(start_paused = true)]
+async fn openai_endpoint_without_a_continuation_ends_with_an_in_band_error() {
+    let rig = rig(false).await;
+    let (status, body) = post(&rig.gw, "/v1/chat/completions", openai_stream()).await;
+    assert_eq!(status, 200, "the stream had begun: {body}");
+    let frames = data(&body);
+    assert!(
+        !frames.iter().any(|f| f == "[DONE]"),
+        "never a clean end: {body}"
+    );
+    let last: Value = serde_json::from_str(frames.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["type"], "server_error", "{last}");
+    assert_eq!(last["error"]["code"], "stream_interrupted", "{last}");
+    let message = last["error"]["message"].as_str().unwrap();
+    assert!(message.contains("stream_interrupted"), "{message}");
+    assert!(!message.contains("prefill"), "not the refusal: {message}");
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|f| serde_json::from_str(f).unwrap())
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["choices"][0]["finish_reason"].is_null()),
+        "no finish chunk: {body}"
+    );
+    let words: usize = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .map(|t| t.split_whitespace().count())
+        .sum();
+    assert_eq!(words, 40, "the delivered text, then the error");
+}
+
+#[tokio::test(start_paused = true)]
+async fn anthropic_endpoint_a_cut_stream_continues_or_ends_with_the_cut() {
+    let continuing = rig(true).await;
+    let (status, body) = post(&continuing.gw, "/v1/messages", anthropic_stream()).await;
+    assert_eq!(status, 200, "{body}");
+    let frames = events(&body);
+    let names: Vec<&str> = frames.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
+    assert!(!names.contains(&"error"), "{names:?}");
+    let text: String = frames
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text.split_whitespace().count(), 60, "{text}");
+
+    let refusing = rig(false).await;
+    let (status, body) = post(&refusing.gw, "/v1/messages", anthropic_stream()).await;
+    assert_eq!(status, 200, "{body}");
+    let frames = events(&body);
+    let names: Vec<&str> = frames.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.last(), Some(&"error"), "{names:?}");
+    assert!(!names.contains(&"message_stop"), "{names:?}");
+    let error = &frames.last().unwrap().1;
+    assert_eq!(error["error"]["type"], "api_error", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("stream_interrupted"), "{message}");
+    assert!(!message.contains("prefill"), "not the refusal: {message}");
+}
