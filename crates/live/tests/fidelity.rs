@@ -12,7 +12,7 @@ use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_pr
 use switchyard_core::dialect::Dialect;
 use switchyard_core::dialect::openai::ChatRequest;
 use switchyard_core::outcome::FailureReason;
-use switchyard_core::request::{Original, Request, ResponseFormat};
+use switchyard_core::request::{Message, Original, Request, ResponseFormat, Role};
 use switchyard_core::telemetry::failure_index;
 use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{InProcess, LiveRouter};
@@ -142,6 +142,8 @@ async fn an_anthropic_target_gets_a_translation_not_the_clients_body() {
 fn json_object_request() -> Request {
     Request {
         route: "chat".into(),
+        // OpenAI (and its fake) refuse `json_object` unless a message mentions JSON.
+        messages: vec![Message::text(Role::User, "Answer in JSON: hello there")],
         response_format: Some(ResponseFormat::JsonObject),
         needs: switchyard_core::request::Capabilities::JSON_MODE,
         ..common::request("chat")
