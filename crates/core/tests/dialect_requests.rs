@@ -640,6 +640,10 @@ fn each_dialect_refuses_what_it_cannot_express_naming_the_field() {
 #[test]
 fn gemini_gets_the_whole_conversation_in_its_own_shape() {
     let mut r = conversation();
+    // Gemini has no strict schema (refused: see below).
+    if let Some(ResponseFormat::JsonSchema { strict, .. }) = &mut r.response_format {
+        *strict = None;
+    }
     r.tool_choice = Some(ToolChoice::Named("get_weather".into()));
     r.sampling.seed = Some(7);
     r.sampling.presence_penalty = Some(0.1);
@@ -760,4 +764,81 @@ fn pass_through_replaces_only_the_model_and_the_stream_usage() {
         openai::pass_through(br#"{"stream":true,"stream_options":5}"#, None, true),
         None
     );
+}
+
+#[test]
+fn a_tool_result_answers_the_nearest_earlier_call_of_its_id() {
+    // Gemini's replies carry no call ids and synthesised ones restart in each reply, so a
+    // conversation can hold `call_0` twice: each result answers the call just before it.
+    let call = |name: &str| Message {
+        role: Role::Assistant,
+        content: vec![Part::ToolCall(ToolCall {
+            id: "call_0".into(),
+            name: name.into(),
+            arguments: "{}".into(),
+        })],
+        name: None,
+    };
+    let result = |text: &str| Message {
+        role: Role::Tool,
+        content: vec![Part::ToolResult(ToolResult {
+            call_id: "call_0".into(),
+            content: text.into(),
+            is_error: false,
+        })],
+        name: None,
+    };
+    let r = Request {
+        messages: vec![
+            Message::text(Role::User, "weather, then time"),
+            call("get_weather"),
+            result("sunny"),
+            call("get_time"),
+            result("noon"),
+        ],
+        ..Request::default()
+    };
+    let wire = serde_json::to_value(gemini::GenerateRequest::from_normalized(&r).unwrap()).unwrap();
+    let responses: Vec<(&str, &str)> = wire["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["parts"].as_array().unwrap())
+        .filter_map(|p| p.get("functionResponse"))
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["response"]["output"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(responses, [("get_weather", "sunny"), ("get_time", "noon")]);
+}
+
+#[test]
+fn gemini_refuses_a_strict_json_schema_it_cannot_guarantee() {
+    let r = Request {
+        messages: vec![Message::text(Role::User, "hi")],
+        response_format: Some(ResponseFormat::JsonSchema {
+            name: "x".into(),
+            description: None,
+            schema: json!({"type": "object"}),
+            strict: Some(true),
+        }),
+        ..Request::default()
+    };
+    let e = dialect::check(Dialect::Gemini, &r).unwrap_err();
+    assert_eq!(e.field, "response_format.json_schema.strict");
+    assert!(gemini::GenerateRequest::from_normalized(&r).is_err());
+    // Not strict: translated.
+    let lax = Request {
+        response_format: Some(ResponseFormat::JsonSchema {
+            name: "x".into(),
+            description: None,
+            schema: json!({"type": "object"}),
+            strict: None,
+        }),
+        ..r
+    };
+    assert!(dialect::check(Dialect::Gemini, &lax).is_ok());
 }

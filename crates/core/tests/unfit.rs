@@ -110,3 +110,16 @@ fn default_max_tokens_is_bounded_by_the_context_window() {
         assert_eq!(e.path, "targets[0].default_max_tokens", "{bad}");
     }
 }
+
+#[test]
+fn a_named_target_that_cannot_express_the_request_fails_unsupported() {
+    let mut r = Router::new(load_router(YAML, "t.yaml").unwrap(), Rng::new(1));
+    // `b` named as the model: it alone may serve, and it is unfit, though `a` is not.
+    let mut plan = r.begin(&request("b"), Instant::ZERO);
+    assert_eq!(plan.pinned_target(), Some(B));
+    plan.exclude_unfit(B);
+    assert_eq!(
+        r.next(&mut plan, Instant::ZERO),
+        Action::Finish(FinalOutcome::Failed(FailureReason::Unsupported))
+    );
+}

@@ -20,13 +20,7 @@ use crate::Gateway;
 use crate::access_log::AccessLog;
 use crate::errors::ApiError;
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-}
+use crate::secret::bearer;
 
 fn describe_bad_body(body: &[u8]) -> ApiError {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {

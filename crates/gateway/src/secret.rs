@@ -39,18 +39,36 @@ pub(crate) fn find<'a>(
         .flatten()
 }
 
-/// The bearer token of an `Authorization` header, if any.
+/// The bearer token of an `Authorization` header, if any: the one parser of it for every
+/// endpoint. The scheme name is case-insensitive (RFC 9110 §11.1): `bearer x` is `Bearer x`.
 pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let value = headers.get("authorization")?.to_str().ok()?.trim_start();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_needs_a_token() {
+        let with = |v: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert("authorization", v.parse().unwrap());
+            bearer(&h).map(str::to_owned)
+        };
+        assert_eq!(with("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(with("bearer abc ").as_deref(), Some("abc"));
+        assert_eq!(with("BEARER  abc").as_deref(), Some("abc"));
+        assert_eq!(with("Basic abc"), None);
+        assert_eq!(with("Bearer "), None);
+        assert_eq!(with("Bearerabc"), None);
+        assert_eq!(bearer(&axum::http::HeaderMap::new()), None);
+    }
 
     #[test]
     fn find_picks_the_matching_digest_or_none() {

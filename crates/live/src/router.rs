@@ -833,10 +833,14 @@ impl LiveRouter {
         // What the home route's first target cannot express (every member was unfit).
         let unsupported = (outcome == FailureReason::Unsupported)
             .then(|| {
+                // The first member excluded as unfit names the field (the named target when
+                // the request named one).
                 let core = self.core();
                 let route = core.params().route(plan.home_route()?);
-                let first = route.members.first()?;
-                let binding = &self.inner.bindings[first.index()];
+                let unfit = plan
+                    .pinned_target()
+                    .or_else(|| route.members.iter().copied().find(|&t| plan.is_unfit(t)))?;
+                let binding = &self.inner.bindings[unfit.index()];
                 dialect::check(binding.dialect, request?).err()
             })
             .flatten();

@@ -777,6 +777,10 @@ impl Router {
         if plan.unfit.is_empty() {
             return false;
         }
+        // A request that named its target: that target alone could serve.
+        if let Some(pin) = plan.pin {
+            return plan.is_unfit(pin);
+        }
         let mut route = plan.home_route;
         for _ in 0..=plan.fallback_hops {
             let Some(id) = route else {

@@ -53,13 +53,7 @@ fn client_key(headers: &HeaderMap) -> Option<&str> {
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
-    api_key.or_else(|| {
-        headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-    })
+    api_key.or_else(|| crate::secret::bearer(headers))
 }
 
 pub(crate) async fn create(

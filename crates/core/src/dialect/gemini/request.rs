@@ -144,12 +144,15 @@ fn call_args(call: &ToolCall, field: impl FnOnce() -> String) -> Result<Value, U
     }
 }
 
-/// The name of the call `call_id` answers, from the assistant turns before message `before`.
+/// The name of the call `call_id` answers: the nearest earlier assistant turn (before message
+/// `before`) with a call of that id — nearest, because ids repeat across turns (Gemini's own
+/// replies carry none, and synthesised ones restart in each reply).
 fn call_name<'a>(request: &'a Request, before: usize, call_id: &str) -> Option<&'a str> {
     request
         .messages
         .iter()
         .take(before)
+        .rev()
         .filter(|m| m.role == Role::Assistant)
         .flat_map(|m| &m.content)
         .find_map(|p| match p {
@@ -161,8 +164,8 @@ fn call_name<'a>(request: &'a Request, before: usize, call_id: &str) -> Option<&
 /// What Gemini cannot express: a system message after the conversation started; a
 /// participant `name`; an image `detail` other than `auto`; tool-call arguments that are not
 /// a JSON object; a tool result whose call is not in an earlier assistant turn (Gemini needs
-/// the function's name); a `strict` tool; `parallel_tool_calls: false`; more than 5 stop
-/// sequences.
+/// the function's name); a `strict` tool or JSON schema; `parallel_tool_calls: false`; more
+/// than 5 stop sequences.
 pub fn check(request: &Request) -> Result<(), Unsupported> {
     let lead = leading_system(request);
     for (i, m) in request.messages.iter().enumerate() {
@@ -210,6 +213,15 @@ pub fn check(request: &Request) -> Result<(), Unsupported> {
         return Err(refuse(
             format!("tools[{i}].strict"),
             "function declarations have no strict mode",
+        ));
+    }
+    if let Some(ResponseFormat::JsonSchema {
+        strict: Some(true), ..
+    }) = request.response_format
+    {
+        return Err(refuse(
+            "response_format.json_schema.strict".to_owned(),
+            "`responseJsonSchema` guides the reply but does not guarantee it (no strict mode)",
         ));
     }
     if request.parallel_tool_calls == Some(false) {
