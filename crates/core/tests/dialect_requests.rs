@@ -842,3 +842,44 @@ fn gemini_refuses_a_strict_json_schema_it_cannot_guarantee() {
     };
     assert!(dialect::check(Dialect::Gemini, &lax).is_ok());
 }
+
+#[test]
+fn anthropic_gets_no_empty_turn_and_no_prefill_ending_in_whitespace() {
+    let r = Request {
+        messages: vec![
+            Message::text(Role::User, "first"),
+            // An SDK's history often holds an empty assistant message.
+            Message::text(Role::Assistant, ""),
+            Message::text(Role::User, "second"),
+            Message::text(Role::Assistant, "Sure, "),
+        ],
+        ..Request::default()
+    };
+    let wire =
+        serde_json::to_value(anthropic::MessagesRequest::from_normalized(&r, "m", 64).unwrap())
+            .unwrap();
+    assert_eq!(
+        wire["messages"],
+        json!([
+            { "role": "user", "content": [
+                { "type": "text", "text": "first" }, { "type": "text", "text": "second" }
+            ] },
+            { "role": "assistant", "content": "Sure," }
+        ])
+    );
+    // A final assistant message of whitespace only is no prefill at all.
+    let r = Request {
+        messages: vec![
+            Message::text(Role::User, "hi"),
+            Message::text(Role::Assistant, "  \n"),
+        ],
+        ..Request::default()
+    };
+    let wire =
+        serde_json::to_value(anthropic::MessagesRequest::from_normalized(&r, "m", 64).unwrap())
+            .unwrap();
+    assert_eq!(
+        wire["messages"],
+        json!([{ "role": "user", "content": "hi" }])
+    );
+}

@@ -227,6 +227,43 @@ impl Turn {
     }
 }
 
+/// Turns as Anthropic accepts them: a turn left without blocks (an empty message carried
+/// nothing) is dropped, since Anthropic refuses empty content, and its neighbours of the same
+/// role merge (tool results still first); a final assistant turn — a prefill — loses trailing
+/// whitespace, which Anthropic refuses there, and goes when nothing is left of it.
+fn tidy(turns: Vec<Turn>) -> Vec<Turn> {
+    let mut out: Vec<Turn> = Vec::with_capacity(turns.len());
+    for t in turns {
+        if t.results.is_empty() && t.blocks.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some(prev) if prev.role == t.role => {
+                prev.results.extend(t.results);
+                prev.blocks.extend(t.blocks);
+            }
+            _ => out.push(t),
+        }
+    }
+    if let Some(last) = out.last_mut().filter(|t| t.role == "assistant") {
+        if let Some(block) = last.blocks.last_mut()
+            && block.get("type").and_then(Value::as_str) == Some("text")
+            && let Some(text) = block.get("text").and_then(Value::as_str)
+        {
+            let trimmed = text.trim_end().to_owned();
+            if trimmed.is_empty() {
+                last.blocks.pop();
+            } else {
+                block["text"] = Value::String(trimmed);
+            }
+        }
+        if last.blocks.is_empty() && last.results.is_empty() {
+            out.pop();
+        }
+    }
+    out
+}
+
 impl MessagesRequest {
     /// The wire request for `request`, sent to `model`; `default_max_tokens` is sent when the
     /// request sets no `max_tokens` (Anthropic requires one). Refused, naming the field, when
@@ -338,7 +375,7 @@ impl MessagesRequest {
         Ok(MessagesRequest {
             model: model.to_owned(),
             max_tokens: request.max_tokens.unwrap_or(default_max_tokens),
-            messages: turns.into_iter().map(Turn::into_message).collect(),
+            messages: tidy(turns).into_iter().map(Turn::into_message).collect(),
             system: (!system.is_empty()).then(|| Value::String(system.join("\n"))),
             stop_sequences: (!s.stop.is_empty()).then(|| s.stop.clone()),
             temperature: s.temperature,
