@@ -622,14 +622,27 @@ impl LiveRouter {
             Some(FinalOutcome::Failed(reason)) => reason,
             _ => FailureReason::NoTargetAvailable,
         };
-        // What the home route's first target cannot express (every member was unfit).
+        // What the home route's first target cannot express, or the capability it lacks
+        // (every member was unfit or incapable).
         let unsupported = (outcome == FailureReason::Unsupported)
             .then(|| {
                 let core = self.core();
                 let route = core.params().route(plan.home_route()?);
                 let first = route.members.first()?;
                 let binding = &self.inner.bindings[first.index()];
-                dialect::check(binding.dialect, request?).err()
+                let request = request?;
+                dialect::check(binding.dialect, request).err().or_else(|| {
+                    let target = &core.params().targets[first.index()];
+                    let missing = request.required_capabilities().without(target.capabilities);
+                    let name = missing.names().next()?;
+                    Some(Unsupported {
+                        field: request.field_needing(missing)?,
+                        dialect: binding.dialect,
+                        reason: format!(
+                            "it needs the `{name}` capability, which no target of the route has"
+                        ),
+                    })
+                })
             })
             .flatten();
         let decided = match outcome {
