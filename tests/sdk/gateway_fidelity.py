@@ -7,7 +7,7 @@ Starts an OpenAI-, an Anthropic- and a Gemini-dialect fake (`switchyard fake ser
 SDK as the client:
 
 - sampling fields, `response_format` and an unknown field reach an OpenAI target as the
-  client sent them, with only `model` replaced;
+  client sent them, byte for byte, with only `model` replaced;
 - a function-calling round trip (tools, tool_calls, the tool's result, the final answer),
   plain and streamed, through each dialect, each upstream seeing its vendor's own shapes;
 - JSON mode: `json_object` to OpenAI and Gemini, `json_schema` to all three, and
@@ -179,6 +179,9 @@ class Fidelity(unittest.TestCase):
         for field in ("temperature", "stop", "seed", "response_format", "x_vendor_knob", "messages"):
             self.assertEqual(upstream[field], client[field], field)
         self.assertEqual(upstream, dict(client, model="gpt-4o"))
+        # Byte for byte, in the client's order: only the model's value differs.
+        raw = control("sdk-openai", "GET", "/_fake/journal?raw=true")["entries"][0]["body"]
+        self.assertEqual(raw.encode(), self.sent[0].replace(b'"model":"to-openai"', b'"model":"gpt-4o"'))
 
     # -- function calling ------------------------------------------------------------------
 
