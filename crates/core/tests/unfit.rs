@@ -183,5 +183,13 @@ routes:
             .as_deref(),
         Some("stream")
     );
+    assert_eq!(
+        req.field_needing(Capabilities::TOOLS).as_deref(),
+        Some("tools")
+    );
+    assert_eq!(
+        req.field_needing(Capabilities::JSON_MODE).as_deref(),
+        Some("response_format")
+    );
     assert_eq!(req.field_needing(Capabilities::NONE), None);
 }

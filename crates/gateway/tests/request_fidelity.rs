@@ -138,6 +138,23 @@ async fn a_need_no_target_of_the_route_has_is_a_400_naming_it() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains("`vision`"), "{message}");
     }
+    let (status, body) = post(
+        &r.gw,
+        r#"{"model":"text","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (400, &json!("tools")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`tools`"),
+        "{body}"
+    );
     let req = Request::post("/v1/messages")
         .header("content-type", "application/json")
         .header("anthropic-version", "2023-06-01")
