@@ -142,6 +142,11 @@ async fn an_anthropic_target_gets_a_translation_not_the_clients_body() {
 fn json_object_request() -> Request {
     Request {
         route: "chat".into(),
+        // OpenAI refuses `json_object` unless a message says "JSON" (so does its fake).
+        messages: vec![switchyard_core::request::Message::text(
+            switchyard_core::request::Role::User,
+            "Answer in JSON.",
+        )],
         response_format: Some(ResponseFormat::JsonObject),
         needs: switchyard_core::request::Capabilities::JSON_MODE,
         ..common::request("chat")
