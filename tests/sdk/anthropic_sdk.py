@@ -17,11 +17,6 @@ import anthropic
 
 import gateway as rig
 
-# Tool calls in replies need the reply decoders to read them from upstream; until then the
-# gateway answers a tool request with text. Flip when they land.
-TOOL_CALLS_DECODED = False
-NO_TOOL_CALLS = "upstream tool calls are not decoded yet (reply decoding is another change)"
-
 WEATHER = {
     "name": "weather",
     "description": "The weather in a city now",
@@ -40,6 +35,19 @@ def setUpModule():
 
 def tearDownModule():
     rig.tearDownModule()
+
+
+def received(fake):
+    """The bodies `fake` received since the last clear, oldest first."""
+    status, body = rig.http("GET", rig.FAKES[fake] + "/_fake/journal")
+    assert status == 200, status
+    return [e["body"] for e in reversed(json.loads(body)["entries"])]
+
+
+def clear_journals():
+    for fake in rig.FAKES.values():
+        status, _ = rig.http("DELETE", fake + "/_fake/journal")
+        assert status == 204, status
 
 
 def drain_primary():
@@ -152,46 +160,87 @@ class Messages(unittest.TestCase):
         self.assertEqual(ctx.exception.body["error"]["type"], "api_error")
         self.assertTrue(text, "some tokens arrived before the cut")
 
-    @unittest.skipUnless(TOOL_CALLS_DECODED, NO_TOOL_CALLS)
+    def tool_use_round_trip(self, stream, choice):
+        """A forced call, then its result and the final answer, plain or streamed, through
+        route `chat`; returns the call. Its first target is OpenAI's (Anthropic's drained)."""
+        ask = dict(model="chat", max_tokens=200, tools=[WEATHER], tool_choice=choice,
+                   messages=[{"role": "user", "content": "Weather in Paris?"}])
+        if stream:
+            with self.client.messages.stream(**ask) as s:
+                kinds = [e.type for e in s]
+                first = s.get_final_message()
+            self.assertIn("input_json", kinds)
+        else:
+            first = self.client.messages.create(**ask)
+        self.assertEqual(first.stop_reason, "tool_use")
+        self.assertEqual([b.type for b in first.content], ["tool_use"])
+        call = first.content[0]
+        self.assertEqual(call.name, "weather")
+        self.assertIsInstance(call.input.get("city"), str)
+        reply = dict(model="chat", max_tokens=200, tools=[WEATHER], messages=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18C, sunny"}]},
+        ])
+        if stream:
+            with self.client.messages.stream(**reply) as s:
+                text = "".join(s.text_stream)
+                answer = s.get_final_message()
+            self.assertEqual(answer.content[0].text, text)
+        else:
+            answer = self.client.messages.create(**reply)
+        self.assertEqual(answer.stop_reason, "end_turn")
+        self.assertEqual([b.type for b in answer.content], ["text"])
+        self.assertEqual(len(answer.content[0].text.split(" ")), 12)
+        return call
+
+    def check_openai_journal(self, call, forced):
+        """The OpenAI fake got OpenAI's tools, tool_calls and tool message for the round trip."""
+        ask, reply = received("sdk-openai")
+        schema = WEATHER["input_schema"]
+        self.assertEqual(ask["tools"], [{"type": "function", "function": {
+            "name": "weather", "description": "The weather in a city now", "parameters": schema}}])
+        self.assertEqual(ask["tool_choice"], forced)
+        self.assertEqual([m["role"] for m in reply["messages"]], ["user", "assistant", "tool"])
+        calls = reply["messages"][1]["tool_calls"]
+        self.assertEqual(len(calls), 1)
+        self.assertEqual((calls[0]["id"], calls[0]["type"], calls[0]["function"]["name"]), (call.id, "function", "weather"))
+        self.assertEqual(json.loads(calls[0]["function"]["arguments"]), call.input)
+        self.assertEqual(reply["messages"][2]["tool_call_id"], call.id)
+        self.assertIn(reply["messages"][2]["content"], ("18C, sunny", [{"type": "text", "text": "18C, sunny"}]))
+        self.assertEqual(received("sdk-anthropic"), [])
+
+    def check_anthropic_journal(self, call):
+        """The Anthropic fake got tool_use and tool_result blocks."""
+        _, reply = received("sdk-anthropic")
+        self.assertEqual(reply["messages"][1]["content"], [{"type": "tool_use", "id": call.id, "name": "weather", "input": call.input}])
+        result = reply["messages"][2]["content"][0]
+        self.assertEqual((result["type"], result["tool_use_id"]), ("tool_result", call.id))
+        self.assertEqual(received("sdk-openai"), [])
+
     def test_tool_use_round_trip(self):
         for drained in (False, True):
-            if drained:
-                drain_primary()
-            first = self.client.messages.create(
-                model="chat", max_tokens=200, tools=[WEATHER], tool_choice={"type": "any"},
-                messages=[{"role": "user", "content": "Weather in Paris?"}],
-            )
-            self.assertEqual(first.stop_reason, "tool_use")
-            call = next(b for b in first.content if b.type == "tool_use")
-            self.assertEqual(call.name, "weather")
-            self.assertIsInstance(call.input.get("city"), str)
-            answer = self.client.messages.create(
-                model="chat", max_tokens=200, tools=[WEATHER],
-                messages=[
-                    {"role": "user", "content": "Weather in Paris?"},
-                    {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
-                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18C, sunny"}]},
-                ],
-            )
-            self.assertEqual(answer.stop_reason, "end_turn")
-            self.assertEqual(answer.content[0].type, "text")
+            with self.subTest(drained=drained):
+                if drained:
+                    drain_primary()
+                clear_journals()
+                call = self.tool_use_round_trip(False, {"type": "any"})
+                if drained:
+                    self.check_anthropic_journal(call)
+                else:
+                    self.check_openai_journal(call, "required")
 
-    @unittest.skipUnless(TOOL_CALLS_DECODED, NO_TOOL_CALLS)
     def test_tool_use_streamed(self):
         for drained in (False, True):
-            if drained:
-                drain_primary()
-            with self.client.messages.stream(
-                model="chat", max_tokens=200, tools=[WEATHER], tool_choice={"type": "tool", "name": "weather"},
-                messages=[{"role": "user", "content": "Weather in Rome?"}],
-            ) as stream:
-                kinds = [e.type for e in stream]
-                final = stream.get_final_message()
-            self.assertIn("input_json", kinds)
-            self.assertEqual(final.stop_reason, "tool_use")
-            call = next(b for b in final.content if b.type == "tool_use")
-            self.assertEqual(call.name, "weather")
-            self.assertIsInstance(call.input.get("city"), str)
+            with self.subTest(drained=drained):
+                if drained:
+                    drain_primary()
+                clear_journals()
+                call = self.tool_use_round_trip(True, {"type": "tool", "name": "weather"})
+                if drained:
+                    self.check_anthropic_journal(call)
+                else:
+                    self.check_openai_journal(call, {"type": "function", "function": {"name": "weather"}})
 
 
 if __name__ == "__main__":

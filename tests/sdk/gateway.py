@@ -72,8 +72,8 @@ providers:
   - {{ name: backup, dialect: anthropic, base_url: "https://api.anthropic.com", fake_base_url: "{FAKES['sdk-anthropic']}", mock_key: sk-ant-fidelity }}
 router:
   targets:
-    - {{ name: primary-gpt, provider: primary, model: gpt-4o }}
-    - {{ name: backup-claude, provider: backup, model: claude-sonnet-4 }}
+    - {{ name: primary-gpt, provider: primary, model: gpt-4o, capabilities: [streaming, tools] }}
+    - {{ name: backup-claude, provider: backup, model: claude-sonnet-4, capabilities: [streaming, tools] }}
   routes:
     - {{ name: chat, policy: priority, tiers: [[primary-gpt], [backup-claude]] }}
   plan: {{ max_attempts: 3, attempt_timeout: 10s, deadline: 20s }}
@@ -178,7 +178,8 @@ class Gateway(unittest.TestCase):
         self.assertIn("error", json.loads(body))
         with self.assertRaises(openai.NotFoundError):
             self.client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
-        self.assertEqual([m.id for m in self.client.models.list()], ["chat"])
+        # The routes, then the targets a client may name.
+        self.assertEqual([m.id for m in self.client.models.list()], ["chat", "primary-gpt", "backup-claude"])
         self.assertEqual(self.client.models.retrieve("chat").id, "chat")
         with self.assertRaises(openai.NotFoundError):
             self.client.models.retrieve("nope")

@@ -38,6 +38,10 @@ impl Capabilities {
     pub const fn contains(self, needed: Capabilities) -> bool {
         self.0 & needed.0 == needed.0
     }
+    /// The capabilities of `self` that `other` lacks.
+    pub const fn without(self, other: Capabilities) -> Capabilities {
+        Capabilities(self.0 & !other.0)
+    }
     pub fn from_name(name: &str) -> Option<Capabilities> {
         Self::NAMED
             .iter()
@@ -260,6 +264,30 @@ impl Request {
         } else {
             self.needs
         }
+    }
+
+    /// The request field that makes it need one of `needs`, named as `dialect::check` names
+    /// fields, for a client told that no target has that capability: `stream`, `tools`,
+    /// `response_format`, or the first image part (`messages[0].content[1]`). The first of
+    /// `needs` in [`Capabilities::NAMED`] order decides; `None` for none of these.
+    pub fn field_needing(&self, needs: Capabilities) -> Option<String> {
+        if needs.contains(Capabilities::STREAMING) && self.stream {
+            return Some("stream".to_owned());
+        }
+        if needs.contains(Capabilities::TOOLS) {
+            return Some("tools".to_owned());
+        }
+        if needs.contains(Capabilities::JSON_MODE) {
+            return Some("response_format".to_owned());
+        }
+        if needs.contains(Capabilities::VISION) {
+            let image = self.messages.iter().enumerate().find_map(|(i, m)| {
+                let j = m.content.iter().position(|p| matches!(p, Part::Image(_)))?;
+                Some(format!("messages[{i}].content[{j}]"))
+            });
+            return Some(image.unwrap_or_else(|| "messages".to_owned()));
+        }
+        None
     }
 
     /// `max_tokens` where one is set, else 0 (the router's reading: no output reserved).

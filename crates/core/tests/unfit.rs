@@ -123,3 +123,86 @@ fn a_named_target_that_cannot_express_the_request_fails_unsupported() {
         Action::Finish(FinalOutcome::Failed(FailureReason::Unsupported))
     );
 }
+
+/// A request that needs a capability no member of its routes has is the client's to fix
+/// (`unsupported`, a 400 at the gateway), like a field no dialect can express; one capable
+/// member that is merely drained leaves it `no_target_available`.
+#[test]
+fn a_need_no_member_has_fails_unsupported_not_unavailable() {
+    use switchyard_core::request::Capabilities;
+    let yaml = "\
+targets:
+  - { name: a, provider: pa, model: ma }
+  - { name: b, provider: pb, model: mb, capabilities: [streaming, vision] }
+routes:
+  - { name: text, policy: static, targets: [a], fallback: also_text }
+  - { name: also_text, policy: static, targets: [a] }
+  - { name: mixed, policy: priority, tiers: [[a], [b]] }
+";
+    let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), Rng::new(1));
+    let image = |route: &str| Request {
+        needs: Capabilities::VISION,
+        ..request(route)
+    };
+    let mut plan = r.begin(&image("text"), Instant::ZERO);
+    assert_eq!(
+        r.next(&mut plan, Instant::ZERO),
+        Action::Finish(FinalOutcome::Failed(FailureReason::Unsupported)),
+        "no target of the route or its fallback has vision"
+    );
+    assert_eq!(r.telemetry().targets[0].attempts, 0);
+    // A capable member serves; drained, the request cannot be served now, but could be.
+    let mut plan = r.begin(&image("mixed"), Instant::ZERO);
+    match r.next(&mut plan, Instant::ZERO) {
+        Action::Send { target, .. } => assert_eq!(target, B),
+        other => panic!("{other:?}"),
+    }
+    r.apply(
+        switchyard_core::overrides::Override::Drain(B),
+        Instant::ZERO,
+    );
+    let mut plan = r.begin(&image("mixed"), Instant::ZERO);
+    assert_eq!(
+        r.next(&mut plan, Instant::ZERO),
+        Action::Finish(FinalOutcome::Failed(FailureReason::NoTargetAvailable))
+    );
+    // The field a client is told about: the first image part.
+    let req = Request {
+        messages: vec![
+            switchyard_core::request::Message::text(switchyard_core::request::Role::User, "hi"),
+            switchyard_core::request::Message {
+                role: switchyard_core::request::Role::User,
+                content: vec![
+                    switchyard_core::request::Part::Text("see".into()),
+                    switchyard_core::request::Part::Image(switchyard_core::request::Image {
+                        source: switchyard_core::request::ImageSource::Url(
+                            "https://x/i.png".into(),
+                        ),
+                        detail: None,
+                    }),
+                ],
+                name: None,
+            },
+        ],
+        stream: true,
+        ..image("text")
+    };
+    assert_eq!(
+        req.field_needing(Capabilities::VISION).as_deref(),
+        Some("messages[1].content[1]")
+    );
+    assert_eq!(
+        req.field_needing(Capabilities::VISION.union(Capabilities::STREAMING))
+            .as_deref(),
+        Some("stream")
+    );
+    assert_eq!(
+        req.field_needing(Capabilities::TOOLS).as_deref(),
+        Some("tools")
+    );
+    assert_eq!(
+        req.field_needing(Capabilities::JSON_MODE).as_deref(),
+        Some("response_format")
+    );
+    assert_eq!(req.field_needing(Capabilities::NONE), None);
+}

@@ -51,7 +51,7 @@ fn rig() -> Rig {
         &path,
         format!(
             "providers:\n  - {{ name: o, dialect: openai, base_url: 'https://x', fake_base_url: 'http://o.fake' }}\n  - {{ name: an, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://an.fake' }}\n\
-             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n  plan: {{ max_attempts: 1 }}\n"
+             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n    - {{ name: tt, provider: o, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n    - {{ name: text, policy: static, targets: [tt] }}\n  plan: {{ max_attempts: 1 }}\n"
         ),
     )
     .unwrap();
@@ -114,6 +114,67 @@ async fn what_no_target_of_the_route_can_express_is_a_400_naming_the_field() {
         "{body}"
     );
     assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");
+}
+
+/// An image on a route none of whose targets has `vision` is the client's to fix: a 400
+/// naming the image part and the capability (it used to be a 503 "no target available",
+/// which SDKs retry), on both endpoints, and nothing is sent.
+#[tokio::test(start_paused = true)]
+async fn a_need_no_target_of_the_route_has_is_a_400_naming_it() {
+    let r = rig();
+    let image = r#"{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}"#;
+    for stream in [false, true] {
+        let (status, body) = post(
+            &r.gw,
+            &format!(
+                r#"{{"model":"text","stream":{stream},"messages":[{{"role":"user","content":[{{"type":"text","text":"what is it?"}},{image}]}}]}}"#
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["param"], "messages[0].content[1]");
+        assert_eq!(body["error"]["code"], "unsupported_parameter");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("`vision`"), "{message}");
+    }
+    let (status, body) = post(
+        &r.gw,
+        r#"{"model":"text","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (400, &json!("tools")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`tools`"),
+        "{body}"
+    );
+    let req = Request::post("/v1/messages")
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .body(Body::from(
+            r#"{"model":"text","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}}]}]}"#,
+        ))
+        .unwrap();
+    let resp = app(r.gw.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`vision`"),
+        "{body}"
+    );
+    assert!(r.openai.lock().unwrap().is_empty(), "never sent");
 }
 
 #[tokio::test(start_paused = true)]

@@ -830,18 +830,32 @@ impl LiveRouter {
             Some(FinalOutcome::Failed(reason)) => reason,
             _ => FailureReason::NoTargetAvailable,
         };
-        // What the home route's first target cannot express (every member was unfit).
+        // What the first member of the home route (or the named target) cannot express, or
+        // the capability it lacks: every member was unfit or incapable.
         let unsupported = (outcome == FailureReason::Unsupported)
             .then(|| {
-                // The first member excluded as unfit names the field (the named target when
-                // the request named one).
                 let core = self.core();
                 let route = core.params().route(plan.home_route()?);
-                let unfit = plan
-                    .pinned_target()
-                    .or_else(|| route.members.iter().copied().find(|&t| plan.is_unfit(t)))?;
-                let binding = &self.inner.bindings[unfit.index()];
-                dialect::check(binding.dialect, request?).err()
+                let request = request?;
+                let candidates = match plan.pinned_target() {
+                    Some(pin) => vec![pin],
+                    None => route.members.clone(),
+                };
+                candidates.into_iter().find_map(|t| {
+                    let binding = &self.inner.bindings[t.index()];
+                    dialect::check(binding.dialect, request).err().or_else(|| {
+                        let target = &core.params().targets[t.index()];
+                        let missing = request.required_capabilities().without(target.capabilities);
+                        let name = missing.names().next()?;
+                        Some(Unsupported {
+                            field: request.field_needing(missing)?,
+                            dialect: binding.dialect,
+                            reason: format!(
+                                "it needs the `{name}` capability, which no target of the route has"
+                            ),
+                        })
+                    })
+                })
             })
             .flatten();
         let decided = match outcome {

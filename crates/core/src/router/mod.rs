@@ -772,14 +772,19 @@ impl Router {
     }
 
     /// Whether every member of every route the plan went through (its home route, then each
-    /// fallback up to the current one) was excluded as unfit for the request.
+    /// fallback up to the current one) was excluded as unfit for the request, or lacks a
+    /// capability it needs (an image for a route without `vision`): either way the request,
+    /// not the targets' health, is at fault, and the client can fix it.
     fn all_unfit(&self, plan: &Plan) -> bool {
-        if plan.unfit.is_empty() {
-            return false;
-        }
+        let unfit = |t: TargetId| {
+            plan.is_unfit(t)
+                || !self.params.targets[t.index()]
+                    .capabilities
+                    .contains(plan.needs)
+        };
         // A request that named its target: that target alone could serve.
         if let Some(pin) = plan.pin {
-            return plan.is_unfit(pin);
+            return unfit(pin);
         }
         let mut route = plan.home_route;
         for _ in 0..=plan.fallback_hops {
@@ -787,7 +792,7 @@ impl Router {
                 break;
             };
             let r = self.params.route(id);
-            if !r.members.iter().all(|&t| plan.is_unfit(t)) {
+            if !r.members.iter().all(|&t| unfit(t)) {
                 return false;
             }
             if Some(id) == plan.route {

@@ -174,9 +174,10 @@ impl Journal {
         self.dropped = 0;
     }
 
-    /// The journal as JSON, newest first.
-    pub(super) fn to_json(&self) -> Value {
-        let entries: Vec<Value> = self.entries.iter().rev().map(Entry::to_json).collect();
+    /// The journal as JSON, newest first. `raw`: each body as the text received, so a test
+    /// can check bytes and field order (parsed JSON keeps neither).
+    pub(super) fn to_json(&self, raw: bool) -> Value {
+        let entries: Vec<Value> = self.entries.iter().rev().map(|e| e.to_json(raw)).collect();
         json!({
             "entries": entries,
             "dropped": self.dropped,
@@ -187,7 +188,7 @@ impl Journal {
 }
 
 impl Entry {
-    fn to_json(&self) -> Value {
+    fn to_json(&self, raw: bool) -> Value {
         let mut headers = Map::new();
         for (name, value) in &self.headers {
             let value = String::from_utf8_lossy(value.as_bytes());
@@ -205,6 +206,8 @@ impl Entry {
         // The body as JSON when it is JSON (and whole); otherwise as text.
         let body = if self.body.is_empty() {
             Value::Null
+        } else if raw {
+            Value::String(String::from_utf8_lossy(&self.body).into_owned())
         } else if let (false, Ok(v)) = (self.truncated, serde_json::from_slice::<Value>(&self.body))
         {
             v

@@ -15,7 +15,8 @@
 //! from now), `DELETE /_fake/faults`, `GET /_fake/options`, `POST /_fake/options` (some of
 //! [`request::Options`]: `{"prefill": false}`), `GET /_fake/counters`, `GET /_fake/journal`
 //! (the last [`journal::CAPACITY`] requests received, newest first: method, path, headers and
-//! body, keys redacted; see [`journal`]), `DELETE /_fake/journal`, `POST /_fake/reset`
+//! body, keys redacted; `?raw=true` gives each body as the text received; see [`journal`]),
+//! `DELETE /_fake/journal`, `POST /_fake/reset`
 //! (counters, faults and options back to the profile's, and the journal cleared).
 
 mod anthropic;
@@ -260,8 +261,20 @@ async fn counters(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.lock().model.counters().clone()).into_response()
 }
 
-async fn list_journal(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.lock().journal.to_json()).into_response()
+/// `GET /_fake/journal[?raw=true]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalQuery {
+    /// Bodies as the text received rather than parsed JSON.
+    #[serde(default)]
+    raw: bool,
+}
+
+async fn list_journal(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<JournalQuery>,
+) -> Response {
+    Json(shared.lock().journal.to_json(q.raw)).into_response()
 }
 
 async fn clear_journal(State(shared): State<Arc<Shared>>) -> StatusCode {

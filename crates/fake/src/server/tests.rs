@@ -756,6 +756,35 @@ async fn the_journal_shows_each_request_as_received_newest_first_keys_redacted()
     }
 }
 
+/// `?raw=true`: each body as the bytes received (order and spacing kept), JSON or not.
+#[tokio::test(start_paused = true)]
+async fn the_raw_journal_shows_bodies_as_the_text_received() {
+    let app = app(Dialect::Openai, "");
+    let body = r#"{"model":"m1",  "messages":[{"role":"user","content":"hi"}],"z":1,"a":0.10}"#;
+    let req = Request::post("/v1/chat/completions")
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(send(&app, req).await.unwrap().status, 200);
+    let raw = send(
+        &app,
+        Request::get("/_fake/journal?raw=true")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let raw: Value = serde_json::from_str(&raw.body.unwrap()).unwrap();
+    assert_eq!(raw["entries"][0]["body"], body);
+    let parsed = journal(&app).await;
+    assert_eq!(parsed["entries"][0]["body"]["a"], 0.1, "parsed by default");
+    let bad = Request::get("/_fake/journal?raw=maybe")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, bad).await.unwrap().status, 400);
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_journal_is_bounded_cuts_big_bodies_and_clears() {
     let app = app(Dialect::Openai, "");
