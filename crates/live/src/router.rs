@@ -186,6 +186,9 @@ struct ResumeState {
     tool_call: bool,
     /// The committed attempt broke; `next` sends a continuation before reading on.
     pending: bool,
+    /// The caller already has whitespace the prefill left out (it is trimmed, as Anthropic
+    /// requires): the continuation's leading whitespace, which says it again, is skipped.
+    skip_leading_whitespace: bool,
     /// Set at the first break: the tokens delivered by broken attempts, the first attempt's
     /// prompt (tokens, cached), and what the upstream said about that first break.
     broke: Option<Broke>,
@@ -266,7 +269,20 @@ impl ChatStream {
     /// continuation `cancelled`, and the next call goes on with the plan.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, RouteError>> {
         loop {
-            if let Some(piece) = self.queued.pop_front() {
+            if let Some(mut piece) = self.queued.pop_front() {
+                if self.resume.skip_leading_whitespace
+                    && let Piece::Text(t) = &mut piece
+                {
+                    let kept = t.trim_start();
+                    if kept.is_empty() {
+                        continue;
+                    }
+                    *t = kept.to_owned();
+                    self.resume.skip_leading_whitespace = false;
+                }
+                if matches!(piece, Piece::ToolCall { .. }) {
+                    self.resume.skip_leading_whitespace = false;
+                }
                 self.resume.deliver(&piece);
                 return Some(Ok(piece.into()));
             }
@@ -425,6 +441,8 @@ impl ChatStream {
         }
         let delivered = plan.continuation().map_or(0, |c| c.delivered_tokens);
         let request = Arc::new(self.resume.continuation(delivered));
+        let text = &self.resume.text;
+        self.resume.skip_leading_whitespace = text.trim_end().len() < text.len();
         let mut said = Said::new();
         let won = router.run(plan, &request, &mut said).await;
         self.resume.pending = false;
@@ -797,6 +815,7 @@ impl LiveRouter {
             attempt_chars: 0,
             tool_call: false,
             pending: false,
+            skip_leading_whitespace: false,
             broke: None,
         });
         Ok(ChatStream {

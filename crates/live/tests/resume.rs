@@ -290,3 +290,55 @@ async fn a_stream_dropped_mid_continuation_is_abandoned_once() {
         "an abandoned resume is not counted"
     );
 }
+
+/// A primary whose stream delivers text ending in whitespace, then breaks (no finish).
+fn whitespace_then_cut() -> axum::Router {
+    axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let chunk = serde_json::json!({
+                "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m-a",
+                "choices": [{ "index": 0, "finish_reason": null,
+                    "delta": { "role": "assistant", "content": "Hello world.\n\n" } }]
+            });
+            (
+                [("content-type", "text/event-stream")],
+                format!("data: {chunk}\n\n"),
+            )
+        }),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_continuation_does_not_repeat_whitespace_the_caller_already_has() {
+    let rig = rig_full(
+        &[("a", "openai"), ("b", "anthropic")],
+        vec![
+            whitespace_then_cut(),
+            switchyard_fake::server::router(profile("b", "anthropic", 20), 2),
+        ],
+        ROUTES,
+        PLAN,
+        Default::default(),
+        &[("b", "[streaming, prefill]")],
+    );
+    let mut stream = rig.router.chat_stream(stream_request()).await.unwrap();
+    let (deltas, end) = read_all(&mut stream).await;
+    assert!(
+        matches!(end, Some(Ok(StreamEvent::End { .. }))),
+        "not continued: {end:?}"
+    );
+    let text = deltas.concat();
+    // The prefill was trimmed (Anthropic refuses trailing whitespace); the continuation,
+    // which starts with a space, must not add it again after the caller's "\n\n".
+    let (_, sent) = last_message(&rig, "b").await;
+    assert_eq!(sent, "Hello world.");
+    let rest = text
+        .strip_prefix("Hello world.\n\n")
+        .expect("the delivered text first");
+    assert!(
+        rest.starts_with(|c: char| !c.is_whitespace()),
+        "whitespace repeated: {text:?}"
+    );
+    assert_eq!(rest.split_whitespace().count(), 20, "{text:?}");
+}
