@@ -254,6 +254,12 @@ pub struct Request {
     pub user: Option<String>,
     /// The client's own body, for same-dialect pass-through.
     pub original: Option<Original>,
+    /// Top-level fields of the client's body this request does not model (OpenAI's
+    /// `logprobs`, `reasoning_effort`, a field newer than Switchyard), set to something other
+    /// than `null` or `false`. They reach a target of the client's own dialect in its body,
+    /// passed through; no other target can take the request (`dialect::check`), since they
+    /// would be dropped.
+    pub unmodelled: Vec<String>,
 }
 
 impl Request {

@@ -883,3 +883,38 @@ fn anthropic_gets_no_empty_turn_and_no_prefill_ending_in_whitespace() {
         json!([{ "role": "user", "content": "hi" }])
     );
 }
+
+#[test]
+fn fields_the_request_does_not_model_reach_only_the_clients_own_dialect() {
+    let body = br#"{"model":"m","messages":[],"logprobs":true,"store":false,"metadata":null,"reasoning_effort":"low","temperature":1}"#;
+    let unmodelled = openai::unmodelled_fields(body);
+    assert_eq!(
+        unmodelled,
+        ["logprobs", "reasoning_effort"],
+        "null and false ask for nothing"
+    );
+    assert!(openai::unmodelled_fields(b"[1]").is_empty());
+    let r = Request {
+        messages: vec![Message::text(Role::User, "hi")],
+        unmodelled,
+        original: Some(switchyard_core::request::Original {
+            dialect: Dialect::Openai,
+            body: body.as_slice().into(),
+        }),
+        ..Request::default()
+    };
+    assert!(dialect::check(Dialect::Openai, &r).is_ok());
+    assert!(dialect::check(Dialect::AzureOpenai, &r).is_ok());
+    for d in [Dialect::Anthropic, Dialect::Gemini] {
+        assert_eq!(dialect::check(d, &r).unwrap_err().field, "logprobs");
+    }
+    // Without the client's body (a continuation, a runner request) nothing can carry them.
+    let bare = Request {
+        original: None,
+        ..r
+    };
+    assert_eq!(
+        dialect::check(Dialect::Openai, &bare).unwrap_err().field,
+        "logprobs"
+    );
+}

@@ -145,6 +145,7 @@ pub(crate) async fn completions(
     let mut normalized = match request.try_to_normalized() {
         // The client's own body rides along: an OpenAI target is sent it (model replaced).
         Ok(r) => switchyard_core::request::Request {
+            unmodelled: switchyard_core::dialect::openai::unmodelled_fields(&body),
             original: Some(switchyard_core::request::Original {
                 dialect: switchyard_core::dialect::Dialect::Openai,
                 body: body.as_ref().into(),

@@ -192,7 +192,15 @@ async fn an_openai_target_gets_the_clients_body_and_an_anthropic_one_the_transla
         String::from_utf8(sent.to_vec()).unwrap(),
         client.replace(r#""model":"chat""#, r#""model":"m""#)
     );
-    let (status, _) = post(&r.gw, &client.replace(r#""chat""#, r#""claude""#)).await;
+    // A field Switchyard does not model cannot be translated: never dropped, refused.
+    let (status, body) = post(&r.gw, &client.replace(r#""chat""#, r#""claude""#)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "x_future_field", "{body}");
+    assert_eq!(body["error"]["code"], "unsupported_parameter", "{body}");
+    assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");
+    // Set to null or false it asks for nothing: translated without it.
+    let harmless = client.replace(r#"{"a":[1,2]}"#, "false");
+    let (status, _) = post(&r.gw, &harmless.replace(r#""chat""#, r#""claude""#)).await;
     assert_eq!(status, 200);
     let sent: Value = serde_json::from_slice(&r.anthropic.lock().unwrap()[0]).unwrap();
     assert_eq!(sent["max_tokens"], 7);

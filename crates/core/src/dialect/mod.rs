@@ -80,6 +80,22 @@ impl std::fmt::Display for Unsupported {
 /// the encoders (`from_normalized`) and the routing (which excludes targets that cannot)
 /// both apply. The first field it cannot express, in request order, is the answer.
 pub fn check(dialect: Dialect, request: &crate::request::Request) -> Result<(), Unsupported> {
+    if let Some(field) = request.unmodelled.first() {
+        // Only the client's own body carries what the normalized request does not model.
+        let passed_through = request.original.as_ref().is_some_and(|o| {
+            o.dialect == dialect
+                || (o.dialect == Dialect::Openai && dialect == Dialect::AzureOpenai)
+        });
+        if !passed_through {
+            return Err(Unsupported {
+                field: field.clone(),
+                dialect,
+                reason: "Switchyard does not translate this field, so only a target of the \
+                         client's own dialect, sent the client's body, can take the request"
+                    .to_owned(),
+            });
+        }
+    }
     match dialect {
         Dialect::Openai | Dialect::AzureOpenai => openai::check(dialect, request),
         Dialect::Anthropic => anthropic::check(request),

@@ -13,7 +13,7 @@ mod request;
 pub use request::{
     ChatMessage, ChatRequest, FunctionDef, RequestError, StreamOptions, ToolDef, WireFunctionCall,
     WireToolCall, check, content_text, estimate_prompt_tokens, image_source, parse_role,
-    pass_through, role_name,
+    pass_through, role_name, unmodelled_fields,
 };
 
 pub const PATH: &str = "/v1/chat/completions";

@@ -275,6 +275,8 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, Refused> {
         sampling,
         n: None,
         user,
+        // Unknown fields were refused above.
+        unmodelled: Vec::new(),
         original: Some(Original {
             dialect: Dialect::Anthropic,
             body: body.into(),

@@ -734,6 +734,47 @@ impl<'de> Deserialize<'de> for Entries<'de> {
     }
 }
 
+/// The top-level fields [`ChatRequest`] models; any other reaches only an OpenAI target, in
+/// the client's own body (see [`unmodelled_fields`]).
+const MODELLED: [&str; 18] = [
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "user",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+];
+
+/// At most this many unmodelled field names are kept (the first names one to the client).
+const MAX_UNMODELLED: usize = 16;
+
+/// The top-level fields of an OpenAI body that [`ChatRequest`] does not model, in order, set
+/// to something other than `null` or `false` (which ask for nothing): for
+/// `Request::unmodelled`. Empty when the body is not a JSON object.
+pub fn unmodelled_fields(body: &[u8]) -> Vec<String> {
+    let Ok(Entries(entries)) = serde_json::from_slice::<Entries<'_>>(body) else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter(|(k, v)| !MODELLED.contains(&k.as_ref()) && !matches!(v.get(), "null" | "false"))
+        .map(|(k, _)| k.into_owned())
+        .take(MAX_UNMODELLED)
+        .collect()
+}
+
 fn push_key(out: &mut Vec<u8>, key: &str) {
     // A key serializes only if it is a string, which it is.
     let _ = serde_json::to_writer(&mut *out, key);
