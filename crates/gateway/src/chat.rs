@@ -81,6 +81,59 @@ pub(crate) fn header(r: &mut Response, name: HeaderName, value: &str) {
     }
 }
 
+/// Which targets a request tried, for a client that may know (`expose_attempts`): the
+/// serving target, the number of attempts and the attempt log, as response headers. Both
+/// endpoints use it.
+pub(crate) struct AttemptHeaders {
+    target: String,
+    attempts: usize,
+    log: String,
+}
+
+impl AttemptHeaders {
+    pub(crate) fn of_reply(
+        router: &switchyard_live::LiveRouter,
+        reply: &switchyard_core::request::Response,
+    ) -> Self {
+        AttemptHeaders {
+            target: router.target_names(reply.served_by).0.to_owned(),
+            attempts: reply.attempts.len(),
+            log: attempt_log::format(reply.attempts.iter().map(|a| {
+                (
+                    router.target_names(a.target).0,
+                    a.outcome.label(),
+                    a.latency,
+                )
+            })),
+        }
+    }
+
+    /// A stream's: its committed attempt is still flowing, `streaming` at its first token.
+    pub(crate) fn of_stream(
+        router: &switchyard_live::LiveRouter,
+        stream: &switchyard_live::ChatStream,
+    ) -> Self {
+        AttemptHeaders {
+            target: stream.target.clone(),
+            attempts: stream.attempts.len(),
+            log: attempt_log::format(stream.attempts.iter().enumerate().map(|(i, a)| {
+                let name = router.target_names(a.target).0;
+                if i == stream.committed {
+                    (name, attempt_log::STREAMING, stream.first_token)
+                } else {
+                    (name, a.outcome.label(), a.latency)
+                }
+            })),
+        }
+    }
+
+    pub(crate) fn apply(&self, r: &mut Response) {
+        header(r, TARGET, &self.target);
+        header(r, ATTEMPTS, &self.attempts.to_string());
+        header(r, ATTEMPT_LOG, &self.log);
+    }
+}
+
 /// A 200 with `body` as JSON, written into a buffer of about the right size at once (axum's
 /// `Json` starts small and grows it several times for a typical reply).
 fn json_response(body: &impl serde::Serialize, capacity: usize) -> Response {
@@ -173,7 +226,7 @@ pub(crate) async fn completions(
         return match router.chat(normalized).await {
             Ok(reply) => {
                 access.reply(&router, &reply);
-                let (name, model) = router.target_names(reply.served_by);
+                let model = router.target_names(reply.served_by).1;
                 let text_len = reply.text.len()
                     + reply.choices.iter().map(|c| c.text.len()).sum::<usize>()
                     + reply
@@ -185,16 +238,7 @@ pub(crate) async fn completions(
                 let body = ChatCompletion::from_reply(id, created, model, &reply);
                 let mut r = json_response(&body, 256 + body.model.len() + text_len);
                 if expose {
-                    header(&mut r, TARGET, name);
-                    header(&mut r, ATTEMPTS, &reply.attempts.len().to_string());
-                    let log = attempt_log::format(reply.attempts.iter().map(|a| {
-                        (
-                            router.target_names(a.target).0,
-                            a.outcome.label(),
-                            a.latency,
-                        )
-                    }));
-                    header(&mut r, ATTEMPT_LOG, &log);
+                    AttemptHeaders::of_reply(&router, &reply).apply(&mut r);
                 }
                 r
             }
@@ -212,16 +256,7 @@ pub(crate) async fn completions(
         }
     };
     access.stream(&router, &stream);
-    let (target, attempts) = (stream.target.clone(), stream.attempts.len());
-    // The committed attempt is the stream being answered: still flowing, first token so far.
-    let log = attempt_log::format(stream.attempts.iter().enumerate().map(|(i, a)| {
-        let name = router.target_names(a.target).0;
-        if i == stream.committed {
-            (name, attempt_log::STREAMING, stream.first_token)
-        } else {
-            (name, a.outcome.label(), a.latency)
-        }
-    }));
+    let attempts = expose.then(|| AttemptHeaders::of_stream(&router, &stream));
     let body = sse_body(
         stream,
         id,
@@ -233,10 +268,8 @@ pub(crate) async fn completions(
     let mut r = Response::new(body);
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
     header(&mut r, CACHE_CONTROL, "no-cache");
-    if expose {
-        header(&mut r, TARGET, &target);
-        header(&mut r, ATTEMPTS, &attempts.to_string());
-        header(&mut r, ATTEMPT_LOG, &log);
+    if let Some(a) = attempts {
+        a.apply(&mut r);
     }
     r
 }

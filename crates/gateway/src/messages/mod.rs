@@ -28,12 +28,11 @@ use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use switchyard_core::attempt_log;
 use switchyard_live::{ChatStream, LiveRouter};
 
 use crate::Gateway;
 use crate::access_log::AccessLog;
-use crate::chat::{ATTEMPT_LOG, ATTEMPTS, TARGET, header, read_body};
+use crate::chat::{AttemptHeaders, header, read_body};
 use crate::errors::{ApiError, ErrorParts};
 use error::MessagesError;
 
@@ -111,7 +110,7 @@ pub(crate) async fn create(
             }
         };
         access.reply(&router, &reply);
-        let (name, model) = router.target_names(reply.served_by);
+        let model = router.target_names(reply.served_by).1;
         let body = match render::message(&id, model, &reply) {
             Ok(body) => body,
             Err(render::Unrenderable(message)) => {
@@ -124,16 +123,7 @@ pub(crate) async fn create(
         };
         header(&mut r, CONTENT_TYPE, "application/json");
         if expose {
-            header(&mut r, TARGET, name);
-            header(&mut r, ATTEMPTS, &reply.attempts.len().to_string());
-            let log = attempt_log::format(reply.attempts.iter().map(|a| {
-                (
-                    router.target_names(a.target).0,
-                    a.outcome.label(),
-                    a.latency,
-                )
-            }));
-            header(&mut r, ATTEMPT_LOG, &log);
+            AttemptHeaders::of_reply(&router, &reply).apply(&mut r);
         }
         r
     };
@@ -151,16 +141,7 @@ fn streamed(
     expose: bool,
     access: AccessLog,
 ) -> Response {
-    let (target, attempts) = (stream.target.clone(), stream.attempts.len());
-    // The committed attempt is the stream being answered: still flowing, first token so far.
-    let log = attempt_log::format(stream.attempts.iter().enumerate().map(|(i, a)| {
-        let name = router.target_names(a.target).0;
-        if i == stream.committed {
-            (name, attempt_log::STREAMING, stream.first_token)
-        } else {
-            (name, a.outcome.label(), a.latency)
-        }
-    }));
+    let attempts = expose.then(|| AttemptHeaders::of_stream(router, &stream));
     let mut r = Response::new(sse_body(
         stream,
         id,
@@ -171,10 +152,8 @@ fn streamed(
     ));
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
     header(&mut r, CACHE_CONTROL, "no-cache");
-    if expose {
-        header(&mut r, TARGET, &target);
-        header(&mut r, ATTEMPTS, &attempts.to_string());
-        header(&mut r, ATTEMPT_LOG, &log);
+    if let Some(a) = attempts {
+        a.apply(&mut r);
     }
     r
 }
