@@ -238,7 +238,7 @@ fn openai_sends_no_max_tokens_when_the_request_has_none_and_refuses_top_k() {
     );
     r.sampling.top_k = Some(5);
     for d in [Dialect::Openai, Dialect::AzureOpenai] {
-        assert_eq!(dialect::check(d, &r).unwrap_err().field, "sampling.top_k");
+        assert_eq!(dialect::check(d, &r).unwrap_err().field, "top_k");
     }
     assert!(openai::ChatRequest::from_normalized(&r, "m").is_err());
 }
@@ -500,22 +500,22 @@ fn refusals() -> Vec<(&'static str, Request, [Option<&'static str>; 3])> {
         (
             "temperature above 1",
             with(&|r| r.sampling.temperature = Some(1.5)),
-            [None, Some("sampling.temperature"), None],
+            [None, Some("temperature"), None],
         ),
         (
             "a seed",
             with(&|r| r.sampling.seed = Some(1)),
-            [None, Some("sampling.seed"), None],
+            [None, Some("seed"), None],
         ),
         (
             "a presence penalty",
             with(&|r| r.sampling.presence_penalty = Some(0.5)),
-            [None, Some("sampling.presence_penalty"), None],
+            [None, Some("presence_penalty"), None],
         ),
         (
             "a frequency penalty",
             with(&|r| r.sampling.frequency_penalty = Some(0.5)),
-            [None, Some("sampling.frequency_penalty"), None],
+            [None, Some("frequency_penalty"), None],
         ),
         (
             "n above 1",
@@ -594,12 +594,12 @@ fn refusals() -> Vec<(&'static str, Request, [Option<&'static str>; 3])> {
         (
             "six stop sequences",
             with(&|r| r.sampling.stop = vec!["s".into(); 6]),
-            [None, None, Some("sampling.stop")],
+            [None, None, Some("stop")],
         ),
         (
             "top_k",
             with(&|r| r.sampling.top_k = Some(3)),
-            [Some("sampling.top_k"), None, None],
+            [Some("top_k"), None, None],
         ),
     ]
 }

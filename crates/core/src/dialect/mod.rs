@@ -55,8 +55,8 @@ impl Dialect {
 /// can: never sent with the feature dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported {
-    /// The request field, as the normalized request names it (`response_format`, `n`,
-    /// `messages[2].content[0]`, `sampling.seed`).
+    /// The request field, as an OpenAI client names it (`response_format`, `n`, `seed`,
+    /// `messages[2].content[0]`).
     pub field: String,
     /// The dialect that cannot express it.
     pub dialect: Dialect,
@@ -68,7 +68,7 @@ impl std::fmt::Display for Unsupported {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "`{}` cannot be sent to a {} target: {}",
+            "`{}` cannot be sent to a target of dialect {}: {}",
             self.field,
             self.dialect.label(),
             self.reason

@@ -177,23 +177,20 @@ pub fn check(request: &Request) -> Result<(), Unsupported> {
     }
     let s = &request.sampling;
     if s.temperature.is_some_and(|t| t > 1.0) {
-        return Err(refuse(
-            "sampling.temperature".to_owned(),
-            "temperature is at most 1",
-        ));
+        return Err(refuse("temperature".to_owned(), "temperature is at most 1"));
     }
     if s.seed.is_some() {
-        return Err(refuse("sampling.seed".to_owned(), "there is no seed"));
+        return Err(refuse("seed".to_owned(), "there is no seed"));
     }
     if s.presence_penalty.is_some() {
         return Err(refuse(
-            "sampling.presence_penalty".to_owned(),
+            "presence_penalty".to_owned(),
             "there is no presence penalty",
         ));
     }
     if s.frequency_penalty.is_some() {
         return Err(refuse(
-            "sampling.frequency_penalty".to_owned(),
+            "frequency_penalty".to_owned(),
             "there is no frequency penalty",
         ));
     }

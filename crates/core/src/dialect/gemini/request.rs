@@ -232,7 +232,7 @@ pub fn check(request: &Request) -> Result<(), Unsupported> {
     }
     if request.sampling.stop.len() > MAX_STOP_SEQUENCES {
         return Err(refuse(
-            "sampling.stop".to_owned(),
+            "stop".to_owned(),
             "at most 5 stop sequences are accepted",
         ));
     }

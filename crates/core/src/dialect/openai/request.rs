@@ -703,7 +703,7 @@ pub fn check(dialect: Dialect, request: &Request) -> Result<(), Unsupported> {
         }
     }
     if request.sampling.top_k.is_some() {
-        return Err(refuse("sampling.top_k".to_owned(), "there is no top_k"));
+        return Err(refuse("top_k".to_owned(), "there is no top_k"));
     }
     Ok(())
 }
