@@ -140,8 +140,14 @@ pub(crate) async fn overrides(
                 Some("metrics_only") => BreakerMode::MetricsOnly,
                 Some("automatic") => BreakerMode::Automatic,
                 other => {
-                    return ApiError::bad_request(&format!("unknown mode {other:?}"), None)
-                        .into_response();
+                    let said = other.map_or_else(|| "no `mode`".to_owned(), |m| format!("`{m}`"));
+                    return ApiError::bad_request(
+                        &format!(
+                            "force needs a `mode`: forced_open, disabled, metrics_only or automatic (got {said})"
+                        ),
+                        None,
+                    )
+                    .into_response();
                 }
             };
             Override::Force(t, mode)

@@ -98,6 +98,16 @@ impl ApiError {
         )
     }
 
+    /// A path the gateway does not serve (OpenAI's shape, so SDKs show a message).
+    pub(crate) fn unknown_path(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            &format!("This gateway does not serve {method} {path}."),
+            "invalid_request_error",
+            Some("unknown_url"),
+        )
+    }
+
     pub(crate) fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -471,6 +471,16 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/admin/state", get(admin::state))
         .route("/admin/overrides", post(admin::overrides))
         .route("/admin/reload", post(admin::reload))
+        .fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                // The path only, bounded: a client chose it.
+                let path: String = uri.path().chars().take(128).collect();
+                axum::response::IntoResponse::into_response(errors::ApiError::unknown_path(
+                    method.as_str(),
+                    &path,
+                ))
+            },
+        )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
 }

@@ -213,6 +213,19 @@ async fn admin_and_reload() {
     let (status, _, body) = call(&r.gw, "GET", "/admin/state", Some("admin"), String::new()).await;
     assert_eq!(status, 200);
     assert!(body.contains("\"breaker\":\"closed\""), "{body}");
+    let (status, _, body) = call(
+        &r.gw,
+        "POST",
+        "/admin/overrides",
+        Some("admin"),
+        r#"{"action":"force","target":"ta","mode":"open"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("forced_open, disabled, metrics_only or automatic (got `open`)"),
+        "{body}"
+    );
     let (status, _, _) = call(
         &r.gw,
         "POST",
@@ -222,6 +235,25 @@ async fn admin_and_reload() {
     )
     .await;
     assert_eq!(status, 200);
+    // A path the gateway does not serve: a JSON error an SDK can show, not an empty 404.
+    let (status, _, body) = call(
+        &r.gw,
+        "POST",
+        "/v1/messages/count_tokens",
+        Some("key"),
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "unknown_url", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /v1/messages/count_tokens"),
+        "{body}"
+    );
     assert_eq!(
         call(
             &r.gw,
