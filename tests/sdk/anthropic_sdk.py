@@ -79,7 +79,7 @@ class Messages(unittest.TestCase):
         self.assertGreater(m.usage.input_tokens, 0)
         self.assertEqual(m.usage.cache_read_input_tokens, 0)
         self.assertEqual(raw.headers["x-switchyard-target"], target)
-        self.assertTrue(m._request_id.startswith("req_"), m._request_id)
+        self.assertTrue(m._request_id.startswith("req-"), m._request_id)
 
     def test_a_message_through_an_openai_target(self):
         self.check_message(self.ask(), "gpt-4o", "primary-gpt")

@@ -47,6 +47,8 @@ pub struct AccessLog(Arc<Mutex<Entry>>);
 
 #[derive(Debug, Default)]
 struct Entry {
+    /// The request id, as the middleware assigned it.
+    id: Option<String>,
     client: Option<String>,
     route: Option<String>,
     attempts: Vec<(String, &'static str)>,
@@ -81,6 +83,16 @@ impl AccessLog {
     }
 
     /// The route (or `model`) the client asked for.
+    /// The request's id (the `x-request-id` header and the log line's `request_id`), for an
+    /// endpoint that names requests in its own replies too; `None` outside the middleware.
+    pub fn request_id(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .id
+            .clone()
+    }
+
     pub fn route(&self, route: &str) {
         self.entry().route = Some(sanitized(route));
     }
@@ -228,12 +240,17 @@ pub(crate) async fn middleware(
     let n = gw
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("req-{:08x}-{n:x}", gw.instance);
     let log = AccessLog::default();
+    log.0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .id = Some(id.clone());
     request.extensions_mut().insert(log.clone());
     let mut finish = Finish {
         gw: gw.clone(),
         log,
-        id: format!("req-{:08x}-{n:x}", gw.instance),
+        id,
         method: request.method().to_string(),
         path: sanitized(request.uri().path()),
         started: tokio::time::Instant::now(),

@@ -61,7 +61,11 @@ pub(crate) async fn middleware(
     let Some(permit) = gw.in_flight.try_admit() else {
         let e = ApiError::overloaded(gw.in_flight.size);
         if request.uri().path() == crate::messages::PATH {
-            return crate::messages::refusal(&gw, e);
+            let id = request
+                .extensions()
+                .get::<crate::access_log::AccessLog>()
+                .and_then(crate::access_log::AccessLog::request_id);
+            return crate::messages::refusal(&gw, e, id);
         }
         return e.into_response();
     };

@@ -137,7 +137,7 @@ fn error_of(status: u16, body: &str, kind: &str) -> Value {
     assert!(
         e["request_id"]
             .as_str()
-            .is_some_and(|id| id.starts_with("req_")),
+            .is_some_and(|id| id.starts_with("req-")),
         "{body}"
     );
     e
@@ -152,7 +152,9 @@ async fn a_message_through_an_openai_target_and_an_anthropic_target() {
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(headers["x-switchyard-target"], target);
         assert_eq!(headers["x-switchyard-attempts"], "1");
-        assert!(headers["request-id"].to_str().unwrap().starts_with("req_"));
+        // One id for a request: the Anthropic SDK's `request-id` is the access log's.
+        assert!(headers["request-id"].to_str().unwrap().starts_with("req-"));
+        assert_eq!(headers["request-id"], headers["x-request-id"]);
         let m: Value = serde_json::from_str(&body).unwrap();
         assert!(m["id"].as_str().unwrap().starts_with("msg_"), "{body}");
         assert_eq!(m["type"], "message");

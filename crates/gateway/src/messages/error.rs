@@ -11,7 +11,8 @@ use super::inbound::Refused;
 use super::render::error_body;
 use crate::errors::{ApiError, ErrorParts};
 
-/// Anthropic's request id header (`req_…`), on every reply and error of this endpoint.
+/// Anthropic's request id header (the access log's `x-request-id`), on every reply and error
+/// of this endpoint.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 
 /// Anthropic's error type for a status.

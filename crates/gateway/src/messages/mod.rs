@@ -9,7 +9,7 @@
 //!   request in [`inbound`], which refuses what it cannot represent with a 400 naming the
 //!   field.
 //! - Replies, streams and errors are in Anthropic's format ([`render`], [`error`]); every
-//!   reply and error carries a `request-id` header (`req_…`), and replies the
+//!   reply and error carries a `request-id` header (the access log's id), and replies the
 //!   `x-switchyard-*` headers of the OpenAI endpoint.
 //! - A stream that breaks after it began ends with an in-band `error` event, never with a
 //!   `message_stop`: the SDKs raise on it rather than return a truncated message.
@@ -41,8 +41,9 @@ pub(crate) const PATH: &str = "/v1/messages";
 
 /// An error of the gateway's own, outside this module's handler (a request shed at
 /// `gateway.max_in_flight`), in this endpoint's format.
-pub(crate) fn refusal(gw: &Gateway, e: ApiError) -> Response {
-    let request_id = format!("req_{:016x}", gw.start.elapsed().as_nanos());
+pub(crate) fn refusal(gw: &Gateway, e: ApiError, request_id: Option<String>) -> Response {
+    let request_id =
+        request_id.unwrap_or_else(|| format!("req_{:016x}", gw.start.elapsed().as_nanos()));
     MessagesError::new(e, &request_id).into_response()
 }
 
@@ -61,7 +62,10 @@ pub(crate) async fn create(
     request: axum::extract::Request,
 ) -> Response {
     let stamp = gw.start.elapsed().as_nanos();
-    let request_id = format!("req_{stamp:016x}");
+    // The access log's id, so the id an Anthropic SDK shows is the one in the logs.
+    let request_id = access
+        .request_id()
+        .unwrap_or_else(|| format!("req_{stamp:016x}"));
     let fail = |e: ApiError| MessagesError::new(e, &request_id).into_response();
     let (parts, body) = request.into_parts();
     let key = match gw.authenticate(client_key(&parts.headers)) {
