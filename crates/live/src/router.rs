@@ -77,13 +77,18 @@ pub struct RouteError {
 }
 
 impl RouteError {
+    /// Which targets were tried, for a person: `ta → server_error after 2.0 ms, tb → ...`.
     fn story(&self) -> String {
         if self.attempts.is_empty() {
             return "no attempt was made".to_owned();
         }
         self.attempts
             .iter()
-            .map(|(name, a)| format!("{name} → {} after {}", a.outcome.label(), a.latency))
+            .map(|(name, a)| {
+                // Milliseconds to a tenth: a person reads this, not a config parser.
+                let ms = a.latency.as_secs_f64() * 1e3;
+                format!("{name} → {} after {ms:.1} ms", a.outcome.label())
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -1155,5 +1160,35 @@ fn dialect_index(d: Dialect) -> usize {
 fn estimate_prompt(usage: &mut Usage, usage_missing: bool, estimate: u32) {
     if usage_missing && usage.prompt_tokens == 0 {
         usage.prompt_tokens = estimate;
+    }
+}
+
+#[cfg(test)]
+mod story_tests {
+    use super::*;
+
+    #[test]
+    fn the_attempt_story_says_milliseconds_to_a_tenth() {
+        let record = |ns: u64| AttemptRecord {
+            target: TargetId::new(0),
+            started: Instant::ZERO,
+            outcome: Outcome::error(ErrorKind::ServerError),
+            latency: Duration::from_nanos(ns),
+            hedge: false,
+        };
+        let e = RouteError {
+            outcome: FailureReason::Attempt(ErrorKind::ServerError),
+            attempts: vec![
+                ("ta".to_owned(), record(2_021_371)),
+                ("tb".to_owned(), record(1_500_000_000)),
+            ],
+            retry_after: None,
+            unsupported: None,
+            upstream: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "server_error: ta → server_error after 2.0 ms, tb → server_error after 1500.0 ms"
+        );
     }
 }
