@@ -296,6 +296,15 @@ impl Request {
         None
     }
 
+    /// How many messages lead the conversation as system messages: what dialects with one
+    /// system slot (Anthropic's `system`, Gemini's `systemInstruction`) hoist.
+    pub fn leading_system_messages(&self) -> usize {
+        self.messages
+            .iter()
+            .take_while(|m| m.role == Role::System)
+            .count()
+    }
+
     /// `max_tokens` where one is set, else 0 (the router's reading: no output reserved).
     pub fn max_tokens_or_zero(&self) -> u32 {
         self.max_tokens.unwrap_or(0)

@@ -106,21 +106,12 @@ fn image_block(image: &Image) -> Value {
     }
 }
 
-/// The number of leading system messages (hoisted to `system`).
-fn leading_system(request: &Request) -> usize {
-    request
-        .messages
-        .iter()
-        .take_while(|m| m.role == Role::System)
-        .count()
-}
-
 /// What Anthropic cannot express: a system message after the conversation started; a
 /// participant `name`; images outside user turns, of another type than JPEG, PNG, GIF or
 /// WebP, or with a `detail` other than `auto`; tool-call arguments that are not a JSON
 /// object; `json_object`; a temperature above 1; `seed`; penalties; `n` above 1.
 pub fn check(request: &Request) -> Result<(), Unsupported> {
-    let lead = leading_system(request);
+    let lead = request.leading_system_messages();
     for (i, m) in request.messages.iter().enumerate() {
         if m.role == Role::System && i >= lead {
             return Err(refuse(
@@ -271,7 +262,7 @@ impl MessagesRequest {
         default_max_tokens: u32,
     ) -> Result<Self, Unsupported> {
         check(request)?;
-        let lead = leading_system(request);
+        let lead = request.leading_system_messages();
         let system: Vec<String> = request
             .messages
             .iter()

@@ -122,14 +122,6 @@ fn refuse(field: String, reason: &str) -> Unsupported {
     }
 }
 
-fn leading_system(request: &Request) -> usize {
-    request
-        .messages
-        .iter()
-        .take_while(|m| m.role == Role::System)
-        .count()
-}
-
 /// A call's arguments as the object `functionCall.args` needs (empty text is `{}`).
 fn call_args(call: &ToolCall, field: impl FnOnce() -> String) -> Result<Value, Unsupported> {
     if call.arguments.trim().is_empty() {
@@ -167,7 +159,7 @@ fn call_name<'a>(request: &'a Request, before: usize, call_id: &str) -> Option<&
 /// the function's name); a `strict` tool or JSON schema; `parallel_tool_calls: false`; more
 /// than 5 stop sequences.
 pub fn check(request: &Request) -> Result<(), Unsupported> {
-    let lead = leading_system(request);
+    let lead = request.leading_system_messages();
     for (i, m) in request.messages.iter().enumerate() {
         if m.role == Role::System && i >= lead {
             return Err(refuse(
@@ -279,7 +271,7 @@ impl GenerateRequest {
     /// the field, when Gemini cannot express it (see [`check`]).
     pub fn from_normalized(request: &Request) -> Result<Self, Unsupported> {
         check(request)?;
-        let lead = leading_system(request);
+        let lead = request.leading_system_messages();
         let mut contents: Vec<InputContent> = Vec::new();
         for (i, m) in request.messages.iter().enumerate().skip(lead) {
             let role = if m.role == Role::Assistant {
