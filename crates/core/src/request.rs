@@ -224,6 +224,10 @@ pub struct Sampling {
 pub struct Original {
     pub dialect: crate::dialect::Dialect,
     pub body: std::sync::Arc<[u8]>,
+    /// The caller forwards a same-dialect target's reply body as it came
+    /// ([`Response::raw`]): the driver then reads from it only what routing and books need
+    /// (usage, finish reason), not its text.
+    pub raw_reply: bool,
 }
 
 /// A request as the application made it, before any vendor's format.
@@ -387,6 +391,11 @@ pub struct Response {
     pub served_by: TargetId,
     /// Every attempt the request made, in order, the successful one last.
     pub attempts: Vec<AttemptRecord>,
+    /// The reply body exactly as the target sent it, when the request asked for it
+    /// ([`Original::raw_reply`]) and the target speaks the client's dialect: every field the
+    /// vendor sent (`logprobs`, `system_fingerprint`, ...) reaches the client. `text`,
+    /// `tool_calls` and `choices` are then left empty (the body has them).
+    pub raw: Option<std::sync::Arc<[u8]>>,
 }
 
 #[cfg(test)]

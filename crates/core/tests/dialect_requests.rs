@@ -900,6 +900,7 @@ fn fields_the_request_does_not_model_reach_only_the_clients_own_dialect() {
         original: Some(switchyard_core::request::Original {
             dialect: Dialect::Openai,
             body: body.as_slice().into(),
+            raw_reply: false,
         }),
         ..Request::default()
     };

@@ -202,6 +202,7 @@ pub(crate) async fn completions(
             original: Some(switchyard_core::request::Original {
                 dialect: switchyard_core::dialect::Dialect::Openai,
                 body: body.as_ref().into(),
+                raw_reply: true,
             }),
             ..r
         },
@@ -226,6 +227,15 @@ pub(crate) async fn completions(
         return match router.chat(normalized).await {
             Ok(reply) => {
                 access.reply(&router, &reply);
+                if let Some(raw) = &reply.raw {
+                    // The target spoke OpenAI: its reply goes out as it came, every field kept.
+                    let mut r = Response::new(Body::from(Bytes::from_owner(raw.clone())));
+                    header(&mut r, CONTENT_TYPE, "application/json");
+                    if expose {
+                        AttemptHeaders::of_reply(&router, &reply).apply(&mut r);
+                    }
+                    return r;
+                }
                 let model = router.target_names(reply.served_by).1;
                 let text_len = reply.text.len()
                     + reply.choices.iter().map(|c| c.text.len()).sum::<usize>()

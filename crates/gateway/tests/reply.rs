@@ -569,3 +569,46 @@ async fn model_may_name_a_target() {
         .collect();
     assert_eq!(ids, ["chat", "other", "t", "u"]);
 }
+
+#[tokio::test]
+async fn an_openai_upstreams_reply_reaches_an_openai_client_as_it_came() {
+    // Fields Switchyard does not model (logprobs, system_fingerprint, service_tier, a
+    // refusal, a vendor's future field) arrive byte for byte: the body is forwarded whole.
+    let body = r#"{"id":"chatcmpl-up","object":"chat.completion","created":7,"model":"gpt-up-2026","system_fingerprint":"fp_1","service_tier":"default","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"no"},"logprobs":{"content":[{"token":"no","logprob":-0.1}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4},"x_future":[1,2]}"#;
+    let gw = gateway("openai", stub(200, "application/json", body.to_owned()));
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, body);
+    assert_eq!(r.headers["content-type"], "application/json");
+    // The books still see the reply's usage.
+    let t = gw.router().telemetry();
+    assert_eq!(
+        (t.targets[0].prompt_tokens, t.targets[0].completion_tokens),
+        (3, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_forwarded_reply_is_still_checked() {
+    // A 200 that is not a chat completion fails as malformed (502), whole-body forwarding or not.
+    let head = r#""id":"c","object":"chat.completion","created":1,"model":"m","#;
+    for body in [
+        format!(r#"{{{head}"choices":[{{"index":0}}],"usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#),
+        format!(r#"{{{head}"usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#),
+        r#"{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#.to_owned(),
+        format!(r#"{{{head}"choices":[{{"message":{{"content":"hi"}}}}],"usage":{{"prompt_tokens":1,"#),
+    ] {
+        let gw = gateway("openai", stub(200, "application/json", body.to_owned()));
+        let r = post(&gw, "key", &[], chat("chat", false)).await;
+        assert_eq!(r.status, 502, "{body}: {}", r.body);
+    }
+    // A reply without usage is forwarded too (its usage estimated from its text).
+    let body = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"four words of text"},"finish_reason":"stop"}]}"#;
+    let gw = gateway("openai", stub(200, "application/json", body.to_owned()));
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, body);
+    let t = gw.router().telemetry();
+    assert!(t.targets[0].completion_tokens > 0);
+    assert_eq!(t.targets[0].usage_missing, 1);
+}

@@ -100,6 +100,7 @@ fn overhead(c: &mut Criterion) {
         original: Some(switchyard_core::request::Original {
             dialect: Dialect::Openai,
             body: client.as_slice().into(),
+            raw_reply: false,
         }),
         ..encoded.clone()
     };

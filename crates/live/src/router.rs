@@ -783,6 +783,7 @@ impl LiveRouter {
                 choices: decoded.choices,
                 served_by: target,
                 attempts: guard.plan.history().copied().collect(),
+                raw: decoded.raw,
             }),
             Some((Won::Stream(_), _, _)) | None => {
                 Err(self.error(&guard.plan, Some(&request), &said))
@@ -1086,7 +1087,15 @@ impl LiveRouter {
                 Ok(Err(_)) => return Err(fail(ErrorKind::MalformedResponse)),
                 Ok(Ok(b)) => b,
             };
-            let mut decoded = adapter::decode(binding.dialect, &bytes).map_err(|f| Lost {
+            let raw = request
+                .original
+                .as_ref()
+                .is_some_and(|o| o.raw_reply && o.dialect == Dialect::Openai);
+            let decoded = raw
+                .then(|| adapter::decode_raw(binding.dialect, &bytes))
+                .flatten()
+                .unwrap_or_else(|| adapter::decode(binding.dialect, &bytes));
+            let mut decoded = decoded.map_err(|f| Lost {
                 report: AttemptReport::new(f.outcome, Duration::from(started.elapsed())),
                 upstream: f.upstream,
             })?;

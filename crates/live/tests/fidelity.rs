@@ -81,6 +81,7 @@ fn from_client(body: &str) -> Request {
         original: Some(Original {
             dialect: Dialect::Openai,
             body: body.as_bytes().into(),
+            raw_reply: false,
         }),
         ..parsed.try_to_normalized().unwrap()
     }

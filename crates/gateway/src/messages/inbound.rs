@@ -280,6 +280,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, Refused> {
         original: Some(Original {
             dialect: Dialect::Anthropic,
             body: body.into(),
+            raw_reply: false,
         }),
     })
 }

@@ -390,6 +390,7 @@ fn reply(text: &str, calls: Vec<ToolCall>, finish: FinishReason) -> Response {
         },
         served_by: TargetId::new(0),
         attempts: Vec::new(),
+        raw: None,
         choices: Vec::new(),
     }
 }

@@ -132,6 +132,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
         tool_calls,
         finish,
         choices: Vec::new(),
+        raw: None,
     })
 }
 

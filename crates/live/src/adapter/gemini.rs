@@ -214,6 +214,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
         tool_calls: first.tool_calls,
         finish: first.finish_reason,
         choices: rest.collect(),
+        raw: None,
     })
 }
 

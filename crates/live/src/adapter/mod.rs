@@ -50,6 +50,9 @@ pub struct Decoded {
     pub usage_missing: bool,
     /// The choices after the first (a request with `n` > 1), in order.
     pub choices: Vec<Choice>,
+    /// The body as it came, when the caller takes it as is (see [`decode_raw`]); the text,
+    /// tool calls and choices above are then empty.
+    pub raw: Option<std::sync::Arc<[u8]>>,
 }
 
 /// Why an attempt failed: its outcome, and what the upstream said, when it said something a
@@ -217,6 +220,19 @@ pub fn decode(dialect: Dialect, body: &[u8]) -> Result<Decoded, Failure> {
         Dialect::Openai | Dialect::AzureOpenai => openai::decode(body),
         Dialect::Anthropic => anthropic::decode(body),
         Dialect::Gemini => gemini::decode(body),
+    }
+}
+
+/// A reply the caller forwards as it came (an OpenAI client's request passed through to an
+/// OpenAI or Azure target, [`Original::raw_reply`](switchyard_core::request::Original)):
+/// checked as strictly as [`decode`] checks its shape (a JSON object with `choices`, each
+/// with a `message`) but only its usage and first finish reason are read (all of it when the
+/// reply has no usage, to estimate that from the text). `None` when the dialect has no such
+/// path.
+pub fn decode_raw(dialect: Dialect, body: &[u8]) -> Option<Result<Decoded, Failure>> {
+    match dialect {
+        Dialect::Openai | Dialect::AzureOpenai => openai::decode_raw(body),
+        Dialect::Anthropic | Dialect::Gemini => None,
     }
 }
 

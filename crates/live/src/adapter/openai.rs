@@ -186,7 +186,60 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
         tool_calls: first.tool_calls,
         finish: first.finish_reason,
         choices: rest.collect(),
+        raw: None,
     })
+}
+
+/// A reply's shape with only what [`decode_raw`](super::decode_raw) reads.
+#[derive(Deserialize)]
+struct RawReply<'a> {
+    #[serde(rename = "id")]
+    _id: IgnoredAny,
+    #[serde(rename = "object")]
+    _object: IgnoredAny,
+    #[serde(rename = "created")]
+    _created: IgnoredAny,
+    #[serde(rename = "model")]
+    _model: IgnoredAny,
+    #[serde(borrow)]
+    choices: Vec<RawChoice<'a>>,
+    #[serde(default)]
+    usage: Option<CompletionUsage>,
+}
+
+#[derive(Deserialize)]
+struct RawChoice<'a> {
+    #[serde(rename = "message")]
+    _message: IgnoredAny,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
+    let reply: RawReply<'_> = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(_) => return Some(Err(malformed())),
+    };
+    let Some(usage) = reply.usage else {
+        // No usage: the full decode estimates it from the text.
+        return Some(decode(body).map(|d| Decoded {
+            raw: Some(body.into()),
+            ..d
+        }));
+    };
+    Some(Ok(Decoded {
+        text: String::new(),
+        tool_calls: Vec::new(),
+        finish: reply
+            .choices
+            .first()
+            .and_then(|c| c.finish_reason.as_deref())
+            .map_or(FinishReason::Stop, parse_finish),
+        usage: Usage::from(usage),
+        usage_missing: false,
+        choices: Vec::new(),
+        raw: Some(body.into()),
+    }))
 }
 
 /// One chunk. Only choice 0 is read: the gateway refuses streams with `n` > 1.
