@@ -20,35 +20,14 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 secs="${1:-5}"
 rounds="${2:-5}"
 cd "$root"
-rig_cleanup() {
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
-  return 0
-}
 . crates/gateway/bench/rig.sh
 TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
 wait_for "$work/gw.txt" 5
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 targets=("direct $fake" "gateway $gateway")
-if command -v nginx > /dev/null; then
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream fake { server ${fake#http://}; keepalive 64; }
-  server {
-    listen 127.0.0.1:$port;
-    location / { proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-CONF
-  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log"
-  targets+=("nginx http://127.0.0.1:$port")
+if start_nginx; then
+  targets+=("nginx $nginx")
 else
   echo "(nginx not found: install nginx-light to measure a bare reverse proxy beside the gateway)"
 fi
@@ -107,7 +86,7 @@ read -r _ dmax _ _ < <(closed direct "$fake" "$(pgrep -f 'switchyard fake serve'
 read -r _ gmax gok gcpu < <(closed gateway "$gateway" "$gwpid")
 echo "max throughput: direct ${dmax} req/s, through the gateway ${gmax} req/s (success ${gok}), gateway CPU ${gcpu} us/request"
 if [ -f "$work/nginx.pid" ]; then
-  read -r _ nmax nok ncpu < <(closed nginx "http://127.0.0.1:$port" $(pgrep -f "nginx: (master|worker)" | tr '\n' ' '))
+  read -r _ nmax nok ncpu < <(closed nginx "$nginx" $(pgrep -f "nginx: (master|worker)" | tr '\n' ' '))
   echo "max throughput through nginx ${nmax} req/s (success ${nok}), nginx CPU ${ncpu} us/request"
   python3 -c "print('gateway / nginx: throughput %.2fx, CPU per request %.2fx' % ($gmax / $nmax, $gcpu / $ncpu))"
 fi

@@ -8,6 +8,7 @@ cargo build --release --quiet
 work="$(mktemp -d)"
 rig_stop() {
   if declare -F rig_cleanup > /dev/null; then rig_cleanup; fi
+  if [ -f "$work/nginx.pid" ]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi
   kill -INT $(jobs -p) 2>/dev/null
   sleep 0.3
   rm -rf "$work"
@@ -43,3 +44,32 @@ YAML
 # Extra top-level config (e.g. a `gateway:` section), from $RIG_GATEWAY_YAML.
 if [ -n "${RIG_GATEWAY_YAML:-}" ]; then printf '%s\n' "$RIG_GATEWAY_YAML" >> "$work/gateway.yaml"; fi
 body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
+
+# Starts a bare nginx reverse proxy in front of the fake (keep-alive upstream, no logging, no
+# buffering, so a stream passes chunk by chunk) and sets $nginx to its URL: what forwarding
+# alone costs on this machine. Returns 1 when nginx is not installed.
+start_nginx() {
+  command -v nginx > /dev/null || return 1
+  local port
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream fake { server ${fake#http://}; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log"
+  nginx="http://127.0.0.1:$port"
+}

@@ -3,6 +3,7 @@
 # 1 ms), one request at a time, direct to the fake and through the gateway. The difference
 # is the gateway's per-chunk cost; a proxy that leaves Nagle's algorithm on shows it here as
 # tens of milliseconds (each small chunk waits for the client's delayed ACK).
+# Then the time to the first content byte, beside a bare nginx when installed (ttfb.py).
 # Needs oha. Usage: crates/gateway/bench/stream.sh [REQUESTS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -29,3 +30,18 @@ run() {
 read -r d50 d99 < <(run "$fake")
 read -r g50 g99 < <(run "$gateway")
 python3 -c "print('streamed reply (50 tokens at 2000/s), %d requests: direct p50 %s / p99 %s ms, gateway p50 %s / p99 %s ms, added p50 %+.2f ms' % ($n, '$d50', '$d99', '$g50', '$g99', $g50 - $d50))"
+# Time to the first content byte of the same stream, direct, through the gateway and through
+# a bare nginx (when installed), asked in turn on keep-alive connections (ttfb.py).
+paths=("direct=$fake" "gateway=$gateway")
+if start_nginx; then paths+=("nginx=$nginx"); fi
+python3 crates/gateway/bench/ttfb.py "$n" "$stream_body" "${paths[@]}" > "$work/ttfb.txt"
+python3 - "$work/ttfb.txt" <<'PY'
+import sys
+t = {l.split()[0]: (float(l.split()[1]), float(l.split()[2])) for l in open(sys.argv[1])}
+d = t["direct"]
+for name, (p50, p99) in t.items():
+    print(f"first content byte, {name:7}: p50 {p50:.3f} ms, p99 {p99:.3f} ms" +
+          ("" if name == "direct" else f" (added p50 {p50 - d[0]:+.3f} ms)"))
+if "nginx" in t and t["nginx"][0] > d[0]:
+    print(f"added first byte, gateway / nginx: {(t['gateway'][0] - d[0]) / (t['nginx'][0] - d[0]):.2f}x")
+PY
