@@ -151,17 +151,15 @@ impl AccessLog {
         e.result = Some(switchyard_core::attempt_log::STREAMING);
     }
 
-    /// The stream ended well, with this usage, from `target`.
-    pub fn stream_end(&self, router: &LiveRouter, target: TargetId, usage: Usage) {
-        {
-            let mut e = self.entry();
-            for a in &mut e.attempts {
-                if a.1 == switchyard_core::attempt_log::STREAMING {
-                    a.1 = "success";
-                }
-            }
+    /// The stream ended well, with this usage: its attempts as they are now (a stream
+    /// continued after a break has the broken attempt and the continuation's), the one it
+    /// ended on a success.
+    pub fn stream_end(&self, router: &LiveRouter, stream: &ChatStream, usage: Usage) {
+        self.attempts(router, &stream.attempts);
+        if let Some(a) = self.entry().attempts.get_mut(stream.committed) {
+            a.1 = "success";
         }
-        self.served(router, target, usage);
+        self.served(router, stream.served_by, usage);
     }
 }
 

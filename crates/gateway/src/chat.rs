@@ -421,9 +421,7 @@ fn sse_body(
                 }
                 Some(Ok(StreamEvent::End { finish, usage, .. })) => {
                     st.over = true;
-                    st.access
-                        .0
-                        .stream_end(&st.access.1, st.stream.served_by, usage);
+                    st.access.0.stream_end(&st.access.1, &st.stream, usage);
                     let c = st.chunk(None, Some(finish), false);
                     st.queued.push_back(Ok(c));
                     if st.include_usage {

@@ -214,9 +214,7 @@ fn sse_body(
             match st.stream.next().await {
                 Some(Ok(event)) => {
                     if let switchyard_live::StreamEvent::End { usage, .. } = &event {
-                        st.access
-                            .0
-                            .stream_end(&st.access.1, st.stream.served_by, *usage);
+                        st.access.0.stream_end(&st.access.1, &st.stream, *usage);
                     }
                     if let Err(render::Unrenderable(message)) = st.render.next(event, &mut out) {
                         out.push(st.render.error("api_error", &message));
