@@ -6,6 +6,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod expect;
+pub mod failover;
 pub mod live;
 pub mod render;
 pub mod report;

@@ -107,18 +107,50 @@ pub struct ProviderReport {
     pub wasted_cost_usd: f64,
 }
 
+/// A fault's failover figures, exact to the request (defined in `docs/FAILOVER.md`). `null`
+/// means it did not happen ("never").
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct FailoverReport {
     pub fault: String,
     pub provider: String,
     pub from_secs: f64,
     pub to_secs: f64,
-    /// From the fault's start to the first breaker opening on the provider's targets.
+    /// From the fault's start to the first breaker opening (or parking) of one of the
+    /// provider's targets, before the fault's end plus 1 s.
     pub time_to_detect_secs: Option<f64>,
-    /// From the fault's start until the provider's share of attempts fell below 5 %.
+    /// From the fault's start to the start of the first request that avoided the provider
+    /// from which on, for the hold, under 5 % of new requests had an attempt on it (`null`
+    /// too when the provider got no requests during the fault).
     pub time_to_failover_secs: Option<f64>,
-    /// From the fault's end until the provider's share came back to 90 % of its share before.
+    /// From the fault's end to the start of the first request on the provider from which on,
+    /// for the hold, it got at least 90 % of its share of requests before the fault.
     pub time_to_failback_secs: Option<f64>,
+    /// The hold the failover was judged with: 5 s, or half the fault when it is shorter.
+    pub hold_secs: f64,
+    /// The hold the failback was judged with: 5 s, or half the rest of the run when it is
+    /// shorter.
+    pub failback_hold_secs: f64,
+    /// Whether the fault was tested at all.
+    pub exercised: Exercised,
+}
+
+/// Did the run test the fault: did its provider get traffic during it, did it fail over.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Exercised {
+    /// The provider got at least one request during the fault.
+    pub exercised: bool,
+    /// Requests started during the fault (those that made an attempt).
+    pub requests: u64,
+    /// Of those, requests with an attempt on the fault's provider.
+    pub provider_requests: u64,
+    /// The failover happened (`time_to_failover_secs` is set).
+    pub failed_over: bool,
+    /// The figures cover requests started before this time only (a very long run hit the
+    /// cap on what is kept per fault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_secs: Option<f64>,
+    /// The same, as a sentence for the report's readers.
+    pub line: String,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -260,79 +292,42 @@ fn describe(router: &Router, kind: &EventKind) -> String {
     }
 }
 
-/// The provider's share of attempts per series point.
-fn provider_share(router: &Router, provider: &str) -> (u64, Vec<f64>) {
+/// The failover figures of each named fault: detection from the router's events on the
+/// fault's provider's targets, the rest from the collector's per-request folds.
+fn failover(s: &ScenarioParams, collector: &Collector, router: &Router) -> Vec<FailoverReport> {
     let p = router.params();
-    let tel = router.telemetry();
-    let width = tel.series_width();
-    let series: Vec<Vec<switchyard_core::telemetry::TargetPoint>> = tel
-        .targets
-        .iter()
-        .map(|t| t.series.aligned(width))
-        .collect();
-    let len = series.iter().map(Vec::len).max().unwrap_or(0);
-    let mut share = vec![f64::NAN; len];
-    for (i, s) in share.iter_mut().enumerate() {
-        let mut all = 0;
-        let mut mine = 0;
-        for (t, points) in p.targets.iter().zip(&series) {
-            let n = points.get(i).map_or(0, |x| x.attempts);
-            all += n;
-            if p.providers.name(t.provider.index() as u32) == provider {
-                mine += n;
-            }
-        }
-        if all > 0 {
-            *s = mine as f64 / all as f64;
-        }
-    }
-    (width, share)
-}
-
-fn failover(s: &ScenarioParams, router: &Router) -> Vec<FailoverReport> {
-    let p = router.params();
+    let on_provider = |target: switchyard_core::id::TargetId, provider: &str| {
+        p.providers.name(p.target(target).provider.index() as u32) == provider
+    };
     s.faults
         .iter()
-        .map(|f| {
+        .zip(&collector.failover.faults)
+        .map(|(f, fold)| {
+            let until = f.to + crate::failover::DETECT_GRACE;
             let detect = router
                 .telemetry()
                 .events
                 .events()
                 .iter()
+                .filter(|e| e.at >= f.from && e.at < until)
                 .find_map(|e| match e.kind {
                     EventKind::Breaker {
                         target,
                         to: BreakerState::Open { .. },
                         ..
-                    } if e.at >= f.from
-                        && p.providers.name(p.target(target).provider.index() as u32)
-                            == f.provider =>
+                    }
+                    | EventKind::Parked { target, .. }
+                        if on_provider(target, &f.provider) =>
                     {
                         Some(e.at.saturating_since(f.from).as_secs_f64())
                     }
                     _ => None,
                 });
-            let (width, share) = provider_share(router, &f.provider);
-            let point = |t: Instant| (t.second() / width) as usize;
-            let (start, end) = (point(f.from), point(f.to));
-            let before: Vec<f64> = share[..start.min(share.len())]
-                .iter()
-                .copied()
-                .filter(|x| !x.is_nan())
-                .collect();
-            let base = if before.is_empty() {
-                None
-            } else {
-                Some(before.iter().sum::<f64>() / before.len() as f64)
-            };
-            let over = (start..end.min(share.len()))
-                .find(|&i| share[i] < 0.05)
-                .map(|i| ((i - start) as u64 * width) as f64);
-            let back = base.filter(|b| *b > 0.0).and_then(|b| {
-                (end..share.len())
-                    .find(|&i| share[i] >= 0.9 * b)
-                    .map(|i| ((i - end) as u64 * width) as f64)
-            });
+            let x = fold.figures();
+            let exercised = x.provider_requests > 0;
+            // A provider that got no requests had nothing to fail over from.
+            let over = x.time_to_failover.filter(|_| exercised).map(round3);
+            let line = exercised_line(&f.provider, &x, over);
             FailoverReport {
                 fault: f.name.clone(),
                 provider: f.provider.clone(),
@@ -340,10 +335,46 @@ fn failover(s: &ScenarioParams, router: &Router) -> Vec<FailoverReport> {
                 to_secs: secs(f.to),
                 time_to_detect_secs: detect.map(round3),
                 time_to_failover_secs: over,
-                time_to_failback_secs: back,
+                time_to_failback_secs: x.time_to_failback.map(round3),
+                hold_secs: round3(x.hold.as_secs_f64()),
+                failback_hold_secs: round3(x.failback_hold.as_secs_f64()),
+                exercised: Exercised {
+                    exercised,
+                    requests: x.requests,
+                    provider_requests: x.provider_requests,
+                    failed_over: over.is_some(),
+                    horizon_secs: x.horizon.map(secs),
+                    line,
+                },
             }
         })
         .collect()
+}
+
+fn exercised_line(provider: &str, x: &crate::failover::Figures, over: Option<f64>) -> String {
+    let mut line = if x.requests == 0 {
+        "not exercised: no request started during the fault".to_owned()
+    } else if x.provider_requests == 0 {
+        format!(
+            "not exercised: {provider} got none of the {} requests started during the fault",
+            x.requests
+        )
+    } else {
+        let outcome = over.map_or("it never failed over".to_owned(), |t| {
+            format!("failed over after {t:.3} s")
+        });
+        format!(
+            "exercised: {provider} got {} of the {} requests started during the fault; {outcome}",
+            x.provider_requests, x.requests
+        )
+    };
+    if let Some(h) = x.horizon {
+        line.push_str(&format!(
+            " (figures from requests started before {} s)",
+            secs(h)
+        ));
+    }
+    line
 }
 
 /// Builds the report and checks the expectations.
@@ -440,7 +471,7 @@ pub fn build(
             }
         })
         .collect();
-    let failover = failover(s, router);
+    let failover = failover(s, collector, router);
     let mut events: Vec<EventReport> = router
         .telemetry()
         .events
@@ -684,6 +715,18 @@ fn observe(
         Ok(t)
     };
     let never = |what: &str| format!("{what} never happened");
+    // A failover figure, or why there is none: a fault its provider saw no traffic in was
+    // not tested, which is not the same as a router that never reacted.
+    let figure = |get: fn(&FailoverReport) -> Option<f64>, what: &str| {
+        let f = fault.ok_or_else(|| "no fault".to_owned())?;
+        get(f).ok_or_else(|| {
+            if f.exercised.exercised {
+                never(what)
+            } else {
+                format!("fault {} was {}", f.fault, f.exercised.line)
+            }
+        })
+    };
     Ok(match e.metric {
         Metric::Requests => b.requests as f64,
         Metric::Succeeded => b.succeeded as f64,
@@ -741,15 +784,9 @@ fn observe(
             b.served_by_target[t] as f64 / b.succeeded as f64
         }
         Metric::Availability => the_target()?.availability,
-        Metric::TimeToDetect => fault
-            .and_then(|f| f.time_to_detect_secs)
-            .ok_or_else(|| never("detection of the fault"))?,
-        Metric::TimeToFailover => fault
-            .and_then(|f| f.time_to_failover_secs)
-            .ok_or_else(|| never("failover"))?,
-        Metric::TimeToFailback => fault
-            .and_then(|f| f.time_to_failback_secs)
-            .ok_or_else(|| never("failback"))?,
+        Metric::TimeToDetect => figure(|f| f.time_to_detect_secs, "detection of the fault")?,
+        Metric::TimeToFailover => figure(|f| f.time_to_failover_secs, "failover")?,
+        Metric::TimeToFailback => figure(|f| f.time_to_failback_secs, "failback")?,
         Metric::BreakerOpens => {
             let name = e.target.as_deref();
             events
@@ -845,15 +882,16 @@ pub fn summary(r: &Report) -> String {
         );
     }
     for f in &r.failover {
-        let show = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.1}s"));
+        let show = |x: Option<f64>| x.map_or("never".to_owned(), |v| format!("{v:.3}s"));
         let _ = writeln!(
             out,
-            "  fault {} on {}: detected {}, failed over {}, failed back {}",
+            "  fault {} on {}: detected {}, failed over {}, failed back {}; {}",
             f.fault,
             f.provider,
             show(f.time_to_detect_secs),
             show(f.time_to_failover_secs),
-            show(f.time_to_failback_secs)
+            show(f.time_to_failback_secs),
+            f.exercised.line
         );
     }
     for e in &r.expectations {

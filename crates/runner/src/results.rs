@@ -93,6 +93,8 @@ pub struct Collector {
     phases: Vec<(Instant, Instant)>,
     buckets: Vec<Bucket>,
     pub issued: u64,
+    /// Per named fault: what its failover figures need.
+    pub failover: crate::failover::Folds,
 }
 
 impl Collector {
@@ -111,6 +113,7 @@ impl Collector {
             buckets: vec![Bucket::new(targets); groups * (phases.len() + 1)],
             phases,
             issued: 0,
+            failover: crate::failover::Folds::new(s),
         }
     }
 
@@ -140,6 +143,7 @@ pub const TIMELINE_POINTS: usize = 60;
 impl Observer for Collector {
     fn finished(&mut self, r: &Finished<'_>) {
         self.issued += 1;
+        self.failover.add(r.start, r.attempts);
         let w = ((r.start.as_nanos() / self.timeline_width.as_nanos().max(1)) as usize)
             .min(TIMELINE_POINTS - 1);
         let (latency, ttft) = &mut self.timeline[w];

@@ -92,7 +92,25 @@ pub fn render(r: &Report) -> String {
             escape(&expected)
         );
     }
-    out.push_str("</table>\n<h2 id=\"charts\">Charts</h2>\n");
+    out.push_str("</table>\n");
+    if !r.failover.is_empty() {
+        out.push_str("<h2 id=\"faults\">Faults</h2>\n<ul>\n");
+        for f in &r.failover {
+            let class = if f.exercised.exercised && f.exercised.failed_over {
+                "passed"
+            } else {
+                "failed"
+            };
+            let _ = writeln!(
+                out,
+                "<li class=\"{class}\"><b>{}</b>: {}</li>",
+                escape(&f.fault),
+                escape(&f.exercised.line)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("<h2 id=\"charts\">Charts</h2>\n");
     for (id, svg) in [
         ("chart-share", charts::share(r)),
         ("chart-latency", charts::latency(r)),

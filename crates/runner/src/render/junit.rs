@@ -68,6 +68,19 @@ pub(crate) fn suite(r: &Report) -> String {
             );
         }
     }
+    // Whether each fault was tested at all, for whoever reads the CI log.
+    if !r.failover.is_empty() {
+        out.push_str("    <system-out>");
+        for f in &r.failover {
+            let _ = writeln!(
+                out,
+                "fault {}: {}",
+                escape(&f.fault),
+                escape(&f.exercised.line)
+            );
+        }
+        out.push_str("</system-out>\n");
+    }
     out.push_str("  </testsuite>\n");
     out
 }

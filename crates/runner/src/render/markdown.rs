@@ -87,6 +87,17 @@ pub fn render(r: &Report) -> String {
             }
         );
     }
+    if !r.failover.is_empty() {
+        let _ = writeln!(out, "\n### Faults\n");
+        for f in &r.failover {
+            let mark = if f.exercised.exercised && f.exercised.failed_over {
+                ""
+            } else {
+                "⚠️ "
+            };
+            let _ = writeln!(out, "- {mark}`{}`: {}", f.fault, f.exercised.line);
+        }
+    }
     for t in tables(r) {
         table(&mut out, &t);
     }

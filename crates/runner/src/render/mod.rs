@@ -33,8 +33,9 @@ fn usd(x: f64) -> String {
     format!("${x:.4}")
 }
 
-fn opt_secs(x: Option<f64>) -> String {
-    x.map_or("—".to_owned(), |v| format!("{v:.1} s"))
+/// A failover figure: to the millisecond, or `never` when it did not happen.
+fn never_secs(x: Option<f64>) -> String {
+    x.map_or("never".to_owned(), |v| format!("{v:.3} s"))
 }
 
 /// The verdict line of each expectation: (passed, name, observed, expected).
@@ -238,6 +239,8 @@ pub fn tables(r: &Report) -> Vec<Table> {
             "time to detect",
             "time to fail over",
             "time to fail back",
+            "hold",
+            "exercised",
         ],
         rows: r
             .failover
@@ -247,9 +250,11 @@ pub fn tables(r: &Report) -> Vec<Table> {
                     f.fault.clone(),
                     f.provider.clone(),
                     format!("{:.0}–{:.0} s", f.from_secs, f.to_secs),
-                    opt_secs(f.time_to_detect_secs),
-                    opt_secs(f.time_to_failover_secs),
-                    opt_secs(f.time_to_failback_secs),
+                    never_secs(f.time_to_detect_secs),
+                    never_secs(f.time_to_failover_secs),
+                    never_secs(f.time_to_failback_secs),
+                    format!("{:.1} s", f.hold_secs),
+                    f.exercised.line.clone(),
                 ]
             })
             .collect(),

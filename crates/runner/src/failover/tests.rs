@@ -1,0 +1,167 @@
+use switchyard_core::id::TargetId;
+use switchyard_core::outcome::{AttemptRecord, Outcome};
+use switchyard_core::time::{Duration, Instant};
+
+use super::{FaultFold, MAX_SAMPLES};
+
+fn at(ms: u64) -> Instant {
+    Instant::ZERO + Duration::from_millis(ms)
+}
+
+/// An attempt on target 0 (the fault's provider) or 1 (another).
+fn attempt(on_provider: bool) -> AttemptRecord {
+    AttemptRecord {
+        target: TargetId::new(if on_provider { 0 } else { 1 }),
+        started: Instant::ZERO,
+        outcome: Outcome::Success,
+        latency: Duration::ZERO,
+        hedge: false,
+    }
+}
+
+/// A fault on target 0's provider from 10 s to 40 s of a 100 s run.
+fn fold() -> FaultFold {
+    FaultFold::new(vec![true, false], at(10_000), at(40_000), at(100_000))
+}
+
+/// A request every 100 ms; `touched(ms)` says whether it went to the provider.
+fn requests(f: &mut FaultFold, touched: impl Fn(u64) -> bool) {
+    for ms in (0..100_000).step_by(100) {
+        f.add(at(ms), &[attempt(touched(ms))]);
+    }
+}
+
+#[test]
+fn failover_is_the_first_avoiding_request_exact_to_the_millisecond() {
+    let mut f = fold();
+    // Until 13.1 s every request goes to the provider; a lone probe at 20 s stays under 5 %.
+    requests(&mut f, |ms| !(13_100..40_000).contains(&ms) || ms == 20_000);
+    let x = f.figures();
+    assert_eq!(x.time_to_failover, Some(3.1));
+    assert_eq!(x.hold, Duration::from_secs(5));
+    assert_eq!(x.requests, 300);
+    assert_eq!(x.provider_requests, 32);
+    assert_eq!(x.share_before, Some(1.0));
+    // Back on the provider from the fault's end on: failback at once.
+    assert_eq!(x.time_to_failback, Some(0.0));
+}
+
+#[test]
+fn a_window_with_too_much_provider_traffic_is_not_a_failover() {
+    let mut f = fold();
+    // From 13.1 s, one request in ten still goes to the provider (10 %): never under 5 %.
+    requests(&mut f, |ms| ms < 13_100 || ms.is_multiple_of(1_000));
+    assert_eq!(f.figures().time_to_failover, None);
+    // One in twenty-five (4 %) is under.
+    let mut f = fold();
+    requests(&mut f, |ms| ms < 13_100 || ms.is_multiple_of(2_500));
+    assert_eq!(f.figures().time_to_failover, Some(3.1));
+}
+
+#[test]
+fn the_end_of_a_fault_is_no_failover() {
+    let mut f = fold();
+    // Avoided only in the fault's last 4.9 s: no whole hold fits before its end.
+    requests(&mut f, |ms| !(35_100..40_000).contains(&ms));
+    assert_eq!(f.figures().time_to_failover, None);
+    // 5 s is enough.
+    let mut f = fold();
+    requests(&mut f, |ms| !(35_000..40_000).contains(&ms));
+    assert_eq!(f.figures().time_to_failover, Some(25.0));
+}
+
+#[test]
+fn a_short_fault_holds_for_half_its_length() {
+    let mut f = FaultFold::new(vec![true, false], at(10_000), at(14_000), at(100_000));
+    requests(&mut f, |ms| !(11_000..14_000).contains(&ms));
+    let x = f.figures();
+    assert_eq!(x.hold, Duration::from_secs(2));
+    assert_eq!(x.time_to_failover, Some(1.0));
+}
+
+#[test]
+fn failback_needs_ninety_percent_of_the_share_before_for_the_hold() {
+    let mut f = fold();
+    // Before: half the requests go to the provider. After 40 s: a tenth until 52 s, then
+    // half again. The window from 51 s holds 21 of 50 (42 %, under 45 %); from 52 s, 25.
+    requests(&mut f, |ms| match ms {
+        0..10_000 => ms.is_multiple_of(200),
+        10_000..40_000 => false,
+        40_000..52_000 => ms.is_multiple_of(1_000),
+        _ => ms.is_multiple_of(200),
+    });
+    let x = f.figures();
+    assert_eq!(x.share_before, Some(0.5));
+    assert_eq!(x.time_to_failover, Some(0.0));
+    assert_eq!(x.time_to_failback, Some(12.0));
+}
+
+#[test]
+fn failback_never_happens_without_traffic_back() {
+    let mut f = fold();
+    requests(&mut f, |ms| ms < 10_000);
+    assert_eq!(f.figures().time_to_failback, None);
+    // A provider that had no share before cannot fail back.
+    let mut f = fold();
+    requests(&mut f, |_| false);
+    let x = f.figures();
+    assert_eq!((x.share_before, x.time_to_failback), (Some(0.0), None));
+    assert_eq!(x.provider_requests, 0);
+}
+
+#[test]
+fn the_order_requests_finish_in_does_not_matter() {
+    let touched = |ms: u64| !(13_100..40_000).contains(&ms) || ms.is_multiple_of(3_000);
+    let mut in_order = fold();
+    requests(&mut in_order, touched);
+    let mut reversed = fold();
+    for ms in (0..1_000u64).rev().map(|i| i * 100) {
+        reversed.add(at(ms), &[attempt(touched(ms))]);
+    }
+    assert_eq!(in_order.figures(), reversed.figures());
+    assert_eq!(in_order.figures().time_to_failover, Some(3.1));
+}
+
+#[test]
+fn requests_without_attempts_and_retries_count_as_they_should() {
+    let mut f = fold();
+    for ms in (0..100_000).step_by(100) {
+        // Refused before any attempt: in no share.
+        f.add(at(ms + 50), &[]);
+        // Tried elsewhere first, then retried on the provider: it touched the provider.
+        let retried = ms < 13_100;
+        f.add(at(ms), &[attempt(false), attempt(retried)]);
+    }
+    let x = f.figures();
+    assert_eq!(x.requests, 300);
+    assert_eq!(x.time_to_failover, Some(3.1));
+}
+
+#[test]
+fn samples_are_capped_and_the_figures_say_up_to_when() {
+    let mut f = FaultFold::new(
+        vec![true, false],
+        at(10_000),
+        at(100_000_000),
+        at(100_000_000),
+    );
+    // One request a millisecond, avoiding the provider from 13.1 s.
+    let n = MAX_SAMPLES as u64 + 20_000;
+    for ms in 10_000..10_000 + n {
+        f.add(at(ms), &[attempt(ms < 13_100)]);
+    }
+    assert!(f.samples.len() < MAX_SAMPLES);
+    let x = f.figures();
+    let horizon = x.horizon.unwrap();
+    assert!(
+        horizon > at(10_000 + MAX_SAMPLES as u64 / 2 - 1) && horizon < at(10_000 + n),
+        "{horizon:?}"
+    );
+    assert_eq!(x.time_to_failover, Some(3.1));
+    // Counters stay exact.
+    assert_eq!(x.requests, n);
+    // Later starts are not kept.
+    let kept = f.samples.len();
+    f.add(at(10_000 + n + 1), &[attempt(true)]);
+    assert_eq!(f.samples.len(), kept);
+}

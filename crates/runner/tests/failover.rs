@@ -1,0 +1,194 @@
+//! Failover figures are exact to the request: taken from each request's start and the
+//! provider its attempts went to, and from breaker events on the fault's own provider within
+//! the fault, not from the compacting telemetry series (whose bucket width grows with the
+//! run's length, so a failover detected at 3.1 s used to read 8 s).
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+use std::path::{Path, PathBuf};
+
+use switchyard_runner::report::FailoverReport;
+use switchyard_runner::scenario::load_text;
+use switchyard_runner::{Report, render, simulate};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+fn outage() -> String {
+    std::fs::read_to_string(dir().join("active-passive-outage.yaml")).unwrap()
+}
+
+fn run(text: &str, seed: Option<u64>) -> Report {
+    let s = load_text(text, "failover.yaml", &dir()).unwrap();
+    simulate(&s, seed.unwrap_or(s.seed)).unwrap()
+}
+
+fn fault<'a>(r: &'a Report, name: &str) -> &'a FailoverReport {
+    r.failover.iter().find(|f| f.fault == name).unwrap()
+}
+
+#[test]
+fn failover_follows_detection_to_the_request_not_to_the_bucket() {
+    let r = run(&outage(), None);
+    let f = fault(&r, "primary-outage");
+    let detect = f.time_to_detect_secs.unwrap();
+    let over = f.time_to_failover_secs.unwrap();
+    // The breaker opens 3.14 s in; the next request (0.41 s later, at this seed) is the first
+    // to avoid the primary. The series' bucket is 4 s wide in this 20 minute run: the old
+    // figure was 8.0, a figure rounded to the bucket would be 4.0.
+    assert!(r.series.width_secs >= 4);
+    assert!((2.0..5.0).contains(&detect), "{f:?}");
+    assert!(over >= detect && over < detect + 0.5, "{f:?}");
+    assert_eq!(f.hold_secs, 5.0);
+    assert!(f.exercised.exercised && f.exercised.failed_over, "{f:?}");
+    assert!(
+        f.exercised.provider_requests > 0
+            && f.exercised.provider_requests < f.exercised.requests / 20,
+        "{f:?}"
+    );
+    let back = f.time_to_failback_secs.unwrap();
+    assert!(back > 0.0 && back < 90.0, "{f:?}");
+}
+
+#[test]
+fn the_figures_do_not_depend_on_the_run_length() {
+    let base = outage();
+    let short = run(&base.replace("duration: 20m", "duration: 12m"), None);
+    let long = run(&base.replace("duration: 20m", "duration: 120m"), None);
+    assert!(
+        long.series.width_secs > short.series.width_secs,
+        "{} {}",
+        long.series.width_secs,
+        short.series.width_secs
+    );
+    let (a, b) = (
+        fault(&short, "primary-outage"),
+        fault(&long, "primary-outage"),
+    );
+    assert!(a.time_to_failover_secs.is_some());
+    assert_eq!(a.time_to_detect_secs, b.time_to_detect_secs);
+    assert_eq!(a.time_to_failover_secs, b.time_to_failover_secs);
+    assert_eq!(a.time_to_failback_secs, b.time_to_failback_secs);
+}
+
+#[test]
+fn failover_is_never_before_detection() {
+    for seed in 1..=8 {
+        let r = run(&outage(), Some(seed));
+        let f = fault(&r, "primary-outage");
+        let (detect, over) = (
+            f.time_to_detect_secs.unwrap(),
+            f.time_to_failover_secs.unwrap(),
+        );
+        assert!(over >= detect, "seed {seed}: {f:?}");
+    }
+}
+
+#[test]
+fn a_breaker_opening_for_another_fault_is_not_credited() {
+    // Three faults: a mild one on openai the breaker never notices, an outage on openai later,
+    // and a mild one on anthropic during that outage (while anthropic carries the traffic).
+    let text = outage()
+        .replace(
+            "      - { name: primary-outage, kind: http, status: 503, at: 5m, for: 5m }",
+            "      - { name: mild, kind: http, status: 500, rate: 0.01, at: 1m, for: 2m }
+      - { name: primary-outage, kind: http, status: 503, at: 5m, for: 5m }",
+        )
+        .replace(
+            "  - { name: anthropic, profile: anthropic, requests_per_minute: 1000000, tokens_per_minute: 1000000000 }",
+            "  - name: anthropic
+    profile: anthropic
+    requests_per_minute: 1000000
+    tokens_per_minute: 1000000000
+    faults:
+      - { name: standby-mild, kind: http, status: 500, rate: 0.01, at: 5m, for: 5m }",
+        )
+        .replace(
+            "expect:\n",
+            "expect:\n  - { name: mild-detected, metric: time_to_detect, fault: mild, op: \"<=\", value: 10m }\n",
+        );
+    let r = run(&text, None);
+    let outage = fault(&r, "primary-outage");
+    assert!(outage.time_to_detect_secs.is_some(), "{outage:?}");
+    // Before: the outage's breaker opening (2 minutes after `mild` ended) was credited to it.
+    let mild = fault(&r, "mild");
+    assert!(mild.exercised.exercised, "{mild:?}");
+    assert_eq!(mild.time_to_detect_secs, None, "{mild:?}");
+    assert_eq!(mild.time_to_failover_secs, None, "{mild:?}");
+    // The primary's breaker opens during the standby's fault: not the standby's detection.
+    let standby = fault(&r, "standby-mild");
+    assert!(standby.exercised.exercised, "{standby:?}");
+    assert_eq!(standby.time_to_detect_secs, None, "{standby:?}");
+    // An expectation on a figure that never happened fails, and says so.
+    let e = r
+        .expectations
+        .iter()
+        .find(|e| e.name == "mild-detected")
+        .unwrap();
+    assert!(!e.passed);
+    assert_eq!(e.observed, None);
+    assert_eq!(
+        e.reason.as_deref(),
+        Some("detection of the fault never happened")
+    );
+    assert!(render::markdown::render(&r).contains("| never |"));
+}
+
+#[test]
+fn a_fault_whose_provider_got_no_traffic_is_not_exercised() {
+    // The outage hits the standby, which a healthy primary never needs.
+    let text = outage()
+        .replace(
+            "    faults:\n      - { name: primary-outage, kind: http, status: 503, at: 5m, for: 5m }\n",
+            "",
+        )
+        .replace(
+            "  - { name: anthropic, profile: anthropic, requests_per_minute: 1000000, tokens_per_minute: 1000000000 }",
+            "  - name: anthropic
+    profile: anthropic
+    requests_per_minute: 1000000
+    tokens_per_minute: 1000000000
+    faults:
+      - { name: standby-outage, kind: http, status: 503, at: 5m, for: 5m }",
+        )
+        .replace("fault: primary-outage", "fault: standby-outage")
+        .replace("phase: \"during:primary-outage\"", "phase: \"during:standby-outage\"")
+        .replace("phase: \"after:primary-outage\"", "phase: \"after:standby-outage\"");
+    let r = run(&text, None);
+    let f = fault(&r, "standby-outage");
+    assert!(!f.exercised.exercised, "{f:?}");
+    assert_eq!(f.exercised.provider_requests, 0);
+    assert!(f.exercised.requests > 2000, "{f:?}");
+    assert!(!f.exercised.failed_over);
+    assert_eq!(
+        f.time_to_failover_secs, None,
+        "not a failover in 0 s: {f:?}"
+    );
+    assert_eq!(f.time_to_detect_secs, None);
+    let line = format!(
+        "not exercised: anthropic got none of the {} requests started during the fault",
+        f.exercised.requests
+    );
+    assert_eq!(f.exercised.line, line);
+    let e = r
+        .expectations
+        .iter()
+        .find(|e| e.metric == switchyard_runner::expect::Metric::TimeToFailover)
+        .unwrap();
+    assert!(!e.passed);
+    assert_eq!(
+        e.reason.as_deref(),
+        Some(format!("fault standby-outage was {line}").as_str())
+    );
+    assert!(!r.passed);
+    // Every report format says it.
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.contains(&format!("\"line\":\"{line}\"")), "{json}");
+    for out in [
+        render::markdown::render(&r),
+        render::html::render(&r),
+        render::junit::render(&r),
+    ] {
+        assert!(out.contains(&line), "{out}");
+    }
+}
