@@ -966,3 +966,193 @@ mod tests {
         assert!(stream_log(None, ErrorKind::StreamInterrupted).is_empty());
     }
 }
+
+#[cfg(test)]
+mod books_tests {
+    use super::*;
+
+    /// Two classes on one route, small fast replies: many requests, few in flight at once.
+    fn scenario(rate: u32, secs: u32) -> ScenarioParams {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = switchyard_testkit::TempDir::new("live-books");
+        let yaml = format!(
+            "name: books\nduration: {secs}s\nproviders:\n  - {{ name: p, profile: {} }}\n\
+             router:\n  targets:\n    - {{ name: a, provider: p, model: small-fast-1, context_window: 32000 }}\n\
+             \x20 routes:\n    - {{ name: chat, policy: static, targets: [a] }}\n\
+             traffic:\n  arrival: {{ constant: {rate} }}\n  classes:\n\
+             \x20   - {{ name: first, weight: 1, route: chat, prompt_tokens: {{ fixed: 20 }}, max_tokens: 3 }}\n\
+             \x20   - {{ name: second, weight: 1, route: chat, prompt_tokens: {{ fixed: 20 }}, max_tokens: 3, stream: 1.0 }}\n",
+            root.join("fake-providers/small-fast.yaml").display()
+        );
+        crate::scenario::load(&dir.write("books.yaml", &yaml)).unwrap()
+    }
+
+    #[test]
+    fn a_request_aborted_in_flight_is_booked_to_its_own_class_route_and_start() {
+        let s = scenario(10, 6);
+        let mut books = Books::new(Collector::new(&s));
+        let at = |secs| Instant::ZERO + Duration::from_secs(secs);
+        let route = s.router.route_id("chat");
+        let issued = |class, start| Issued {
+            class,
+            route,
+            start,
+            stream: class == 1,
+        };
+        books.issue(1, issued(1, at(5)));
+        books.issue(2, issued(0, at(1)));
+        let done = Done {
+            class: 0,
+            start: at(1),
+            end: at(2),
+            outcome: FinalOutcome::Served(switchyard_core::id::TargetId::new(0)),
+            attempts: Vec::new(),
+            first_token: Some(Duration::from_millis(300)),
+            stream: false,
+            cost: 0.5,
+            wasted_cost: 0.0,
+            route,
+            resumed: None,
+            output_tokens: 3,
+            gaps: Gaps::default(),
+        };
+        books.finish(2, &done);
+        books.finish(2, &done); // a repeat is not booked twice
+        let (collector, peak) = books.close(at(9));
+        assert_eq!(peak, 2);
+        let second = collector.bucket(None, Some(1), None);
+        assert_eq!(second.requests, 1);
+        assert_eq!(second.succeeded, 0);
+        assert_eq!(
+            second.failures
+                [switchyard_core::telemetry::failure_index(FailureReason::DeadlineExceeded)],
+            1
+        );
+        let first = collector.bucket(None, Some(0), None);
+        assert_eq!((first.requests, first.succeeded), (1, 1));
+        assert_eq!(
+            collector
+                .bucket(route.map(|r| r.index()), None, None)
+                .requests,
+            2
+        );
+        // In the timeline at its start (5 s, 1 s windows), 4 s long; nothing at t = 0.
+        assert_eq!(collector.timeline[0].0.count(), 0);
+        assert_eq!(collector.timeline[5].0.count(), 1);
+        let long = collector.timeline[5].0.max().as_secs_f64();
+        assert!(
+            (3.95..4.05).contains(&long),
+            "{long} s (2 significant figures)"
+        );
+    }
+
+    #[test]
+    fn the_books_hold_only_requests_in_flight_however_long_the_run() {
+        let s = scenario(250, 5);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (report, peak_held) = runtime
+            .block_on(run_async(&s, 1, s.duration, false))
+            .unwrap();
+        assert!(
+            report.totals.requests >= 1_200,
+            "{}",
+            report.totals.requests
+        );
+        assert_eq!(report.totals.succeeded, report.totals.requests);
+        // Replies of 3 tokens take about 150 ms: some 40 in flight at 250/s, never the run.
+        assert!(
+            peak_held <= 200,
+            "{peak_held} held for {} requests",
+            report.totals.requests
+        );
+    }
+
+    #[test]
+    fn prompts_have_the_size_the_fakes_count() {
+        for tokens in [5, 6, 100, 4_001] {
+            let m = Message::text(Role::User, prompt_text(tokens));
+            assert_eq!(
+                switchyard_core::dialect::openai::estimate_prompt_tokens(&[m], &[]),
+                tokens
+            );
+        }
+        for tokens in [0, 1, 4] {
+            assert_eq!(prompt_text(tokens).len(), 4, "the least: 5 tokens");
+        }
+    }
+
+    #[test]
+    fn gaps_are_runs_and_stay_bounded() {
+        let at = |us: u64| Instant::ZERO + Duration::from_micros(us);
+        let mut g = Gaps::default();
+        assert_eq!(g.chunks(), 0);
+        for t in [0, 10, 20, 30, 45] {
+            g.chunk(at(t));
+        }
+        assert_eq!(
+            g.runs(),
+            [
+                (Duration::from_micros(10), 3),
+                (Duration::from_micros(15), 1)
+            ]
+        );
+        assert_eq!(g.chunks(), 5);
+        let mut hostile = Gaps::default();
+        let mut t = 0;
+        for i in 0..20_000u64 {
+            t += i + 1;
+            hostile.chunk(at(t));
+        }
+        assert_eq!(hostile.runs().len(), Gaps::MAX_RUNS);
+        assert_eq!(hostile.chunks(), 20_000);
+    }
+
+    /// Time to first token is the first chunk with content: not the role-only chunk a
+    /// stream opens with, an empty delta, or the usage chunk; the usage is booked.
+    #[test]
+    fn a_gateway_stream_is_read_at_its_content_chunks() {
+        let ms = |n| Instant::ZERO + Duration::from_millis(n);
+        let chunk = |delta: &str, finish: &str, usage: &str| {
+            format!(
+                r#"{{"id":"c","object":"chat.completion.chunk","created":1,"model":"small-fast-1","choices":[{{"index":0,"delta":{delta},"finish_reason":{finish}}}]{usage}}}"#
+            )
+        };
+        let mut read = StreamRead::default();
+        read.event(
+            &chunk(r#"{"role":"assistant","content":""}"#, "null", ""),
+            ms(100),
+            ms(0),
+        );
+        read.event(&chunk(r#"{"content":""}"#, "null", ""), ms(150), ms(0));
+        assert_eq!(read.first, None);
+        read.event(&chunk(r#"{"content":"Hel"}"#, "null", ""), ms(300), ms(0));
+        read.event(&chunk(r#"{"content":"lo"}"#, "null", ""), ms(320), ms(0));
+        assert!(!read.complete);
+        read.event(&chunk("{}", r#""stop""#, ""), ms(330), ms(0));
+        read.event(
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"small-fast-1","choices":[],"usage":{"prompt_tokens":40,"completion_tokens":2,"total_tokens":42}}"#,
+            ms(331),
+            ms(0),
+        );
+        read.event("[DONE]", ms(332), ms(0));
+        assert_eq!(read.first, Some(Duration::from_millis(300)));
+        assert_eq!(read.gaps.runs(), [(Duration::from_millis(20), 1)]);
+        assert_eq!(read.gaps.chunks(), 2);
+        assert_eq!(
+            read.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+            Some((40, 2))
+        );
+        assert!(read.complete && !read.broken);
+        assert_eq!(read.model.as_deref(), Some("small-fast-1"));
+        read.event(
+            r#"{"error":{"message":"upstream went away"}}"#,
+            ms(400),
+            ms(0),
+        );
+        assert!(read.broken, "an error event breaks the stream");
+    }
+}
