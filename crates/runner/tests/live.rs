@@ -62,9 +62,10 @@ fn fake_prompt_tokens(r: &switchyard_runner::Report) -> u64 {
 /// Tolerances: prompts are the same draws in both modes, so prompt tokens agree to 0.5 %
 /// (a stray request refused near a limit); output lengths are drawn from the same
 /// distribution in a different order, so completion tokens and cost agree within 6 % (about
-/// 4 standard deviations of a sum of ~1 200 uniform draws); TTFT p50 within 15 % plus 10 ms
-/// and inter-token gaps and time per output token within 20 % plus 2 ms (loopback,
-/// scheduling and the 1 ms timer wheel are added live).
+/// 4 standard deviations of a sum of ~1 200 uniform draws); TTFT p50 within 15 % plus 10 ms,
+/// inter-token p50 and time per output token p50 within 20 % plus 2 ms (loopback,
+/// scheduling and the 1 ms timer wheel are added live), inter-token p99 between 80 % and
+/// twice plus 10 ms (the tail is where scheduling lands).
 fn same_words(
     sim: &switchyard_runner::Report,
     live: &switchyard_runner::Report,
@@ -124,12 +125,15 @@ fn same_words(
         0.2,
         2.0,
     );
-    close(
-        "inter-token p99",
+    // The tail is where a busy machine's scheduling lands (one more hop through a gateway):
+    // live may add to it, up to double plus 10 ms, but not take from it.
+    let (sa, la) = (
         sim.totals.inter_token_ms.p99,
         live.totals.inter_token_ms.p99,
-        0.2,
-        2.0,
+    );
+    assert!(
+        la >= sa * 0.8 - 2.0 && la <= sa * 2.0 + 10.0,
+        "inter-token p99: sim {sa} vs live {la}"
     );
     close(
         "time per output token p50",
