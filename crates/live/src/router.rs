@@ -74,6 +74,9 @@ pub struct RouteError {
     /// that failed with the outcome's kind), for the client: its status, type, code, param
     /// and message, bounded and with keys redacted. It never took part in a decision.
     pub upstream: Option<Box<UpstreamError>>,
+    /// What the request's attempts cost (`Plan::cost`): an attempt that failed without usage
+    /// costs nothing; a stream that broke costs its prompt and the tokens it delivered.
+    pub cost: f64,
 }
 
 impl RouteError {
@@ -254,6 +257,12 @@ impl ChatStream {
     /// now is still `cancelled` in it).
     pub fn history(&self) -> Vec<AttemptRecord> {
         self.guard.plan.history().copied().collect()
+    }
+
+    /// What the request's attempts cost so far, and the part spent on attempts that did not
+    /// succeed (`Plan::cost`, `Plan::wasted_cost`): once the stream ended, every attempt's.
+    pub fn cost(&self) -> (f64, f64) {
+        (self.guard.plan.cost(), self.guard.plan.wasted_cost())
     }
 
     /// Whether the stream broke after its first token on a route that resumes and a
@@ -908,6 +917,7 @@ impl LiveRouter {
             retry_after: plan.retry_after().map(|d| d.max(Duration::from_secs(1))),
             unsupported,
             upstream,
+            cost: plan.cost(),
         }
     }
 
@@ -1194,6 +1204,7 @@ mod story_tests {
             retry_after: None,
             unsupported: None,
             upstream: None,
+            cost: 0.0,
         };
         assert_eq!(
             e.to_string(),

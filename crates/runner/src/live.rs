@@ -5,19 +5,27 @@
 //! request's latency counts from its intended time, so a stalled system cannot hide its
 //! stalls (no coordinated omission). The run is bounded: arrivals stop at the duration (or
 //! the request cap), and requests still in flight a deadline later are abandoned and counted
-//! as failed.
+//! as failed (`deadline_exceeded`), each in its own class, route and start time.
+//!
+//! Each request is folded into the results as it finishes ([`Books`]): the runner holds only
+//! the requests in flight, so memory does not grow with the run's length.
+//!
+//! Same words as the simulator: each request's prompt is sized to its class's
+//! `prompt_tokens` (as the fakes count tokens), its cost is what the core booked for each of
+//! its attempts (`Plan::cost`), and time to first token, inter-token gaps and output tokens
+//! are read from the content chunks the caller receives.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_core::outcome::{AttemptRecord, FailureReason, FinalOutcome};
-use switchyard_core::request::Request;
+use switchyard_core::request::{Message, Request, Role};
 use switchyard_core::time::{Duration, Instant};
 use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{HttpClient, LiveRouter, StreamEvent};
 use switchyard_sim::Observer;
 use switchyard_sim::traffic::Generator;
-use tokio::sync::mpsc;
 
 use crate::results::Collector;
 use crate::scenario::GatewayMode;
@@ -33,10 +41,144 @@ struct Done {
     first_token: Option<Duration>,
     stream: bool,
     cost: f64,
+    wasted_cost: f64,
     route: Option<switchyard_core::id::RouteId>,
     /// A stream broken after its first token on a route that resumes: whether a
     /// continuation completed it.
     resumed: Option<bool>,
+    output_tokens: u32,
+    gaps: Gaps,
+}
+
+/// What a request was when it was issued: enough to book it if it never finishes.
+#[derive(Clone, Copy, Debug)]
+struct Issued {
+    class: usize,
+    route: Option<switchyard_core::id::RouteId>,
+    start: Instant,
+    stream: bool,
+}
+
+/// The run's books: the collector, folded into as each request finishes, and the requests
+/// still in flight. Nothing else is held, so memory is flat with the run's length.
+#[derive(Debug)]
+struct Books {
+    collector: Collector,
+    in_flight: BTreeMap<u64, Issued>,
+    /// The most requests held at once (issued, not yet folded).
+    peak_held: usize,
+}
+
+impl Books {
+    fn new(collector: Collector) -> Self {
+        Books {
+            collector,
+            in_flight: BTreeMap::new(),
+            peak_held: 0,
+        }
+    }
+
+    fn issue(&mut self, id: u64, issued: Issued) {
+        self.in_flight.insert(id, issued);
+        self.peak_held = self.peak_held.max(self.in_flight.len());
+    }
+
+    /// Folds a finished request in; one not in flight (already closed) is ignored.
+    fn finish(&mut self, id: u64, d: &Done) {
+        if self.in_flight.remove(&id).is_none() {
+            return;
+        }
+        self.collector.finished(&switchyard_sim::Finished {
+            class: d.class,
+            start: d.start,
+            end: d.end,
+            outcome: d.outcome,
+            route: d.route,
+            attempts: &d.attempts,
+            first_token: d.first_token,
+            stream: d.stream,
+            cost: d.cost,
+            wasted_cost: d.wasted_cost,
+            output_tokens: d.output_tokens,
+            gaps: d.gaps.runs(),
+            resumed: d.resumed,
+        });
+    }
+
+    /// Books every request still in flight as failed past its deadline, at `end`, in its own
+    /// class, route and start time, and returns the collector.
+    fn close(mut self, end: Instant) -> (Collector, usize) {
+        for issued in std::mem::take(&mut self.in_flight).into_values() {
+            self.collector.finished(&switchyard_sim::Finished {
+                class: issued.class,
+                start: issued.start,
+                end: end.max(issued.start),
+                outcome: FinalOutcome::Failed(FailureReason::DeadlineExceeded),
+                route: issued.route,
+                attempts: &[],
+                first_token: None,
+                stream: issued.stream,
+                cost: 0.0,
+                wasted_cost: 0.0,
+                output_tokens: 0,
+                gaps: &[],
+                resumed: None,
+            });
+        }
+        (self.collector, self.peak_held)
+    }
+}
+
+/// Runs of equal gaps between a stream's content chunks, to the microsecond (the
+/// histograms' unit), at most [`Gaps::MAX_RUNS`] of them: past that, a gap joins the last
+/// run, so a hostile stream of a million distinct gaps holds 64 KiB, not 16 MB.
+#[derive(Clone, Debug, Default)]
+struct Gaps {
+    runs: Vec<(Duration, u32)>,
+    last: Option<Instant>,
+}
+
+impl Gaps {
+    const MAX_RUNS: usize = 4096;
+
+    /// A content chunk reached the caller at `at`.
+    fn chunk(&mut self, at: Instant) {
+        if let Some(prev) = self.last.replace(at) {
+            let gap = Duration::from_micros(at.saturating_since(prev).as_micros());
+            let full = self.runs.len() >= Self::MAX_RUNS;
+            match self.runs.last_mut() {
+                Some(run) if run.0 == gap || full => run.1 = run.1.saturating_add(1),
+                _ => self.runs.push((gap, 1)),
+            }
+        }
+        self.last = Some(at);
+    }
+
+    /// Content chunks seen.
+    fn chunks(&self) -> u32 {
+        match self.last {
+            None => 0,
+            Some(_) => self.runs.iter().fold(1u32, |n, r| n.saturating_add(r.1)),
+        }
+    }
+
+    fn runs(&self) -> &[(Duration, u32)] {
+        &self.runs
+    }
+}
+
+/// Runs `f` on the books, under their lock (held for one fold, never across an await).
+fn booked<T>(books: &Mutex<Books>, f: impl FnOnce(&mut Books) -> T) -> T {
+    f(&mut books
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
+}
+
+/// A user message of `tokens` prompt tokens as the core and the fakes estimate them (a
+/// quarter of the characters, rounded up, plus 4 a message): exact from 5 tokens; smaller
+/// sizes get 5 (one message is never fewer than 4, and an empty one is not sent).
+fn prompt_text(tokens: u32) -> String {
+    "x".repeat(tokens.saturating_sub(4).max(1) as usize * 4)
 }
 
 pub fn run(s: &ScenarioParams, seed: u64, duration: Option<Duration>) -> Result<Report, RunError> {
@@ -58,7 +200,9 @@ pub fn run_with_progress(
         .enable_all()
         .build()
         .map_err(|e| setup(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(run_async(s, seed, duration.unwrap_or(s.duration), progress))
+    runtime
+        .block_on(run_async(s, seed, duration.unwrap_or(s.duration), progress))
+        .map(|(report, _)| report)
 }
 
 async fn run_async(
@@ -66,7 +210,7 @@ async fn run_async(
     seed: u64,
     duration: Duration,
     progress: bool,
-) -> Result<Report, RunError> {
+) -> Result<(Report, usize), RunError> {
     let setup = |message: String| RunError::Setup {
         file: s.file.clone(),
         message,
@@ -212,8 +356,10 @@ async fn run_async(
             r.apply(command);
         });
     }
-    // 4. Open-loop load.
-    let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
+    // 4. Open-loop load, each request folded into the books as it finishes.
+    let mut scoped = s.clone();
+    scoped.duration = duration;
+    let books = Arc::new(Mutex::new(Books::new(Collector::new(&scoped))));
     let mut generator = Generator::new(&s.traffic, seed);
     let mut intended = generator.next_arrival(&s.traffic.arrival, Instant::ZERO, duration);
     let end = Instant::ZERO + duration;
@@ -226,8 +372,17 @@ async fn run_async(
         let request: Request = request.clone();
         let route = switchyard_core::rule::pick(&s.router.rules, &request)
             .or_else(|| s.router.route_id(&request.route));
-        let (r, tx, params) = (router.clone(), tx.clone(), s.router.clone());
+        let (r, params) = (router.clone(), s.router.clone());
         let started = intended;
+        let id = issued;
+        let issue = Issued {
+            class,
+            route,
+            start: started,
+            stream: request.stream,
+        };
+        booked(&books, |b| b.issue(id, issue));
+        let books = books.clone();
         let via: Option<(String, HttpClient)> = gateway_url.clone().map(|u| (u, client.clone()));
         // A caller that gives up drops its request (the router abandons it), as in the sim.
         let give_up = s.traffic.classes[class]
@@ -259,12 +414,15 @@ async fn run_async(
                         first_token: None,
                         stream,
                         cost: 0.0,
+                        wasted_cost: 0.0,
                         route,
                         resumed: None,
+                        output_tokens: 0,
+                        gaps: Gaps::default(),
                     },
                 },
             };
-            let _ = tx.send(done);
+            booked(&books, |b| b.finish(id, &done));
         });
         issued += 1;
         intended = generator.next_arrival(&s.traffic.arrival, intended, duration);
@@ -282,7 +440,6 @@ async fn run_async(
     if progress {
         eprintln!();
     }
-    drop(tx);
     // 5. Let requests in flight finish, within their deadline (and a little).
     let grace =
         std::time::Duration::from(s.router.plan.deadline) + std::time::Duration::from_secs(5);
@@ -291,43 +448,14 @@ async fn run_async(
         .is_err()
     {
         tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
-    let mut scoped = s.clone();
-    scoped.duration = duration;
-    let mut collector = Collector::new(&scoped);
-    let mut finished = 0u64;
-    while let Ok(d) = rx.try_recv() {
-        finished += 1;
-        collector.finished(&switchyard_sim::Finished {
-            class: d.class,
-            start: d.start,
-            end: d.end,
-            outcome: d.outcome,
-            route: d.route,
-            attempts: &d.attempts,
-            first_token: d.first_token,
-            stream: d.stream,
-            cost: d.cost,
-            wasted_cost: 0.0,
-            resumed: d.resumed,
-        });
-    }
-    // Abandoned requests still count: issued = finished + abandoned, each exactly once.
-    for _ in finished..issued {
-        collector.finished(&switchyard_sim::Finished {
-            class: 0,
-            start: Instant::ZERO,
-            end: end + Duration::from(grace),
-            outcome: FinalOutcome::Failed(FailureReason::DeadlineExceeded),
-            route: None,
-            attempts: &[],
-            first_token: None,
-            stream: false,
-            cost: 0.0,
-            wasted_cost: 0.0,
-            resumed: None,
-        });
-    }
+    // Requests aborted past the grace still count: issued = folded + aborted, each once.
+    let aborted_at = Instant::ZERO + Duration::from(start.elapsed());
+    let books = booked(&books, |b| {
+        std::mem::replace(b, Books::new(Collector::new(&scoped)))
+    });
+    let (collector, peak_held) = books.close(aborted_at);
     let mut fake_counters = std::collections::BTreeMap::new();
     for (name, url) in &fake_urls {
         if let Ok(text) = control(
@@ -355,43 +483,52 @@ async fn run_async(
     let mut report =
         router.inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], wall));
     report.fake_counters = fake_counters;
-    Ok(report)
+    Ok((report, peak_held))
 }
 
 async fn one(
     r: &LiveRouter,
     params: &switchyard_core::router::RouterParams,
-    request: Request,
+    mut request: Request,
     class: usize,
     intended: Instant,
     base: tokio::time::Instant,
     route: Option<switchyard_core::id::RouteId>,
 ) -> Done {
     let now = || Instant::ZERO + Duration::from(base.elapsed());
+    // The class's prompt size on the wire, not the template's few words.
+    request.messages = vec![Message::text(
+        Role::User,
+        prompt_text(request.estimated_prompt_tokens),
+    )];
     let stream = request.stream;
     let mut resumed = None;
-    let (outcome, attempts, first_token, cost) = if stream {
+    let mut gaps = Gaps::default();
+    let mut output_tokens = 0;
+    let (outcome, attempts, first_token, (cost, wasted_cost)) = if stream {
         match r.chat_stream(request).await {
             Err(e) => (
                 FinalOutcome::Failed(e.outcome),
                 e.attempts.into_iter().map(|a| a.1).collect(),
                 None,
-                0.0,
+                (e.cost, e.cost),
             ),
             Ok(mut s) => {
                 let mut first = None;
                 let mut result = FinalOutcome::Failed(FailureReason::Attempt(
                     switchyard_core::outcome::ErrorKind::StreamInterrupted,
                 ));
-                let mut cost = 0.0;
                 while let Some(event) = s.next().await {
                     match event {
+                        Ok(StreamEvent::Delta(text)) if text.is_empty() => {}
                         Ok(StreamEvent::Delta(_) | StreamEvent::ToolCall { .. }) => {
-                            first = first.or_else(|| Some(now().saturating_since(intended)));
+                            let at = now();
+                            first = first.or_else(|| Some(at.saturating_since(intended)));
+                            gaps.chunk(at);
                         }
                         Ok(StreamEvent::End { usage, .. }) => {
                             result = FinalOutcome::Served(s.served_by);
-                            cost = params.target(s.served_by).price.cost(usage);
+                            output_tokens = usage.completion_tokens;
                             break;
                         }
                         Err(e) => {
@@ -401,25 +538,28 @@ async fn one(
                     }
                 }
                 resumed = s.resumed();
-                (result, s.history(), first, cost)
+                (result, s.history(), first, s.cost())
             }
         }
     } else {
         match r.chat(request).await {
             Ok(reply) => {
+                // A whole reply's attempts that failed reported no tokens, and a hedge that
+                // lost was cancelled: the served reply's usage is all the core booked.
                 let cost = params.target(reply.served_by).price.cost(reply.usage);
+                output_tokens = reply.usage.completion_tokens;
                 (
                     FinalOutcome::Served(reply.served_by),
                     reply.attempts,
                     Some(now().saturating_since(intended)),
-                    cost,
+                    (cost, 0.0),
                 )
             }
             Err(e) => (
                 FinalOutcome::Failed(e.outcome),
                 e.attempts.into_iter().map(|a| a.1).collect(),
                 None,
-                0.0,
+                (e.cost, e.cost),
             ),
         }
     };
@@ -432,8 +572,11 @@ async fn one(
         first_token,
         stream,
         cost,
+        wasted_cost,
         route,
         resumed,
+        output_tokens,
+        gaps,
     }
 }
 
@@ -513,9 +656,62 @@ fn stream_log(
     records
 }
 
+/// The largest reply body read from a gateway (a whole reply; a stream is read event by
+/// event, each bounded by the SSE parser).
+const MAX_REPLY_BYTES: usize = 32 << 20;
+
+/// What a gateway's stream told the client, read event by event with the project's SSE
+/// parser.
+#[derive(Debug, Default)]
+struct StreamRead {
+    first: Option<Duration>,
+    gaps: Gaps,
+    model: Option<String>,
+    usage: Option<switchyard_core::request::Usage>,
+    /// `[DONE]` or a finish reason arrived: the stream is complete when the body ends.
+    complete: bool,
+    /// An event that is not a chunk (an error event, or garbage).
+    broken: bool,
+}
+
+impl StreamRead {
+    /// One event at `at`, `intended` being the request's start.
+    fn event(&mut self, data: &str, at: Instant, intended: Instant) {
+        use switchyard_core::dialect::openai::ChatCompletionChunk;
+        if data.trim() == "[DONE]" {
+            self.complete = true;
+            return;
+        }
+        let Ok(chunk) = serde_json::from_str::<ChatCompletionChunk>(data) else {
+            self.broken = true;
+            return;
+        };
+        if self.model.is_none() {
+            self.model = Some(chunk.model.clone());
+        }
+        if let Some(Some(u)) = chunk.usage {
+            self.usage = Some(u.into());
+        }
+        // A content chunk: text or a tool call, not a role-only or empty delta.
+        let content = chunk.choices.iter().any(|c| {
+            c.delta.content.as_deref().is_some_and(|t| !t.is_empty())
+                || c.delta.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+        });
+        if content {
+            self.first = self.first.or(Some(at.saturating_since(intended)));
+            self.gaps.chunk(at);
+        }
+        if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
+            self.complete = true;
+        }
+    }
+}
+
 /// One request through a gateway over HTTP, judged by what the client sees: the status, the
-/// body (or the stream and its `[DONE]`), and the gateway's headers naming the target and
-/// the attempts made.
+/// body (or the stream, event by event), and the gateway's headers naming the target and
+/// the attempts made. Streams ask for usage (`stream_options.include_usage`); the cost is
+/// the served reply's usage at its target's price: the client cannot see what other
+/// attempts were billed, so `wasted_cost` is 0 through a gateway.
 #[expect(
     clippy::too_many_arguments,
     reason = "the same inputs as `one`, plus the gateway"
@@ -534,12 +730,15 @@ async fn through_gateway(
     use switchyard_live::Transport;
     let now = || Instant::ZERO + Duration::from(base.elapsed());
     let stream = request.stream;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "model": request.route,
-        "messages": [{ "role": "user", "content": "x".repeat(request.estimated_prompt_tokens.saturating_sub(4) as usize * 4) }],
+        "messages": [{ "role": "user", "content": prompt_text(request.estimated_prompt_tokens) }],
         "max_tokens": request.max_tokens,
         "stream": stream,
     });
+    if stream {
+        body["stream_options"] = serde_json::json!({ "include_usage": true });
+    }
     let http = axum::http::Request::post(format!("{url}/v1/chat/completions"))
         .header("content-type", "application/json")
         .body(http_body_util::Full::new(bytes::Bytes::from(
@@ -555,9 +754,12 @@ async fn through_gateway(
         first_token: None,
         stream,
         cost: 0.0,
+        wasted_cost: 0.0,
         route,
         // Through a gateway, the client cannot tell a continued stream.
         resumed: None,
+        output_tokens: 0,
+        gaps: Gaps::default(),
     };
     use switchyard_core::outcome::ErrorKind;
     let Ok(response) = client.send(http).await else {
@@ -594,71 +796,80 @@ async fn through_gateway(
     }
     // A black-box gateway does not say which target served: the reply's model (or, for a
     // stream, the first chunk's) names it, read below.
-    let mut target = target;
     let mut body = response.into_body();
-    let mut first = None;
-    let mut complete = !stream;
-    let mut usage = switchyard_core::request::Usage::default();
+    let mut read = StreamRead::default();
+    let mut parser = switchyard_live::sse::Parser::default();
     let mut text = Vec::new();
+    let interrupted = |log| {
+        failed(
+            FailureReason::Attempt(ErrorKind::StreamInterrupted),
+            stream_log(log, ErrorKind::StreamInterrupted),
+        )
+    };
     loop {
         match body.frame().await {
             None => break,
-            Some(Err(_)) => {
-                return failed(
-                    FailureReason::Attempt(ErrorKind::StreamInterrupted),
-                    stream_log(log, ErrorKind::StreamInterrupted),
-                );
-            }
+            Some(Err(_)) => return interrupted(log),
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else {
                     continue;
                 };
-                if stream && first.is_none() && data.windows(9).any(|w| w == b"\"content") {
-                    first = Some(now().saturating_since(intended));
+                if !stream {
+                    if text.len().saturating_add(data.len()) > MAX_REPLY_BYTES {
+                        return failed(
+                            FailureReason::Attempt(ErrorKind::MalformedResponse),
+                            Vec::new(),
+                        );
+                    }
+                    text.extend_from_slice(&data);
+                    continue;
                 }
-                if stream && data.windows(6).any(|w| w == b"[DONE]") {
-                    complete = true;
+                let Ok(events) = parser.feed(&data) else {
+                    return interrupted(log);
+                };
+                let at = now();
+                for event in events {
+                    read.event(&event.data, at, intended);
                 }
-                text.extend_from_slice(&data);
+                if read.broken {
+                    return interrupted(log);
+                }
             }
         }
     }
-    if !complete {
-        return failed(
-            FailureReason::Attempt(ErrorKind::StreamInterrupted),
-            stream_log(log, ErrorKind::StreamInterrupted),
-        );
-    }
-    if target.is_none() {
-        let model = if stream {
-            String::from_utf8_lossy(&text)
-                .split("\"model\":\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .map(str::to_owned)
-        } else {
-            serde_json::from_slice::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["model"].as_str().map(str::to_owned))
-        };
-        target = model
+    let (model, usage, first) = if stream {
+        if !read.complete {
+            return interrupted(log);
+        }
+        (read.model.take(), read.usage, read.first)
+    } else {
+        let reply =
+            serde_json::from_slice::<switchyard_core::dialect::openai::ChatCompletion>(&text).ok();
+        let usage = reply.as_ref().and_then(|r| r.usage).map(Into::into);
+        (
+            reply.map(|r| r.model),
+            usage,
+            Some(now().saturating_since(intended)),
+        )
+    };
+    let target = target.or_else(|| {
+        model
             .and_then(|m| params.targets.iter().position(|t| t.model == m))
-            .map(|i| switchyard_core::id::TargetId::new(i as u32));
-    }
+            .map(|i| switchyard_core::id::TargetId::new(i as u32))
+    });
     let Some(target) = target else {
         return failed(
             FailureReason::Attempt(ErrorKind::MalformedResponse),
             Vec::new(),
         );
     };
-    if !stream {
-        if let Ok(reply) =
-            serde_json::from_slice::<switchyard_core::dialect::openai::ChatCompletion>(&text)
-        {
-            usage = reply.usage.map(Into::into).unwrap_or_default();
-        }
-        first = Some(now().saturating_since(intended));
-    }
+    // Without usage, the content chunks the client received are its output tokens.
+    let usage = usage.unwrap_or_default();
+    let output_tokens = if usage.completion_tokens == 0 {
+        read.gaps.chunks()
+    } else {
+        usage.completion_tokens
+    };
     // The gateway's attempt log tells every attempt; without it (another gateway), the
     // attempt count is all there is, each one told as the serving target's.
     let attempts = match log {
@@ -683,8 +894,11 @@ async fn through_gateway(
         first_token: first,
         stream,
         cost: params.target(target).price.cost(usage),
+        wasted_cost: 0.0,
         route,
         resumed: None,
+        output_tokens,
+        gaps: read.gaps,
     }
 }
 
@@ -750,5 +964,195 @@ mod tests {
             ]
         );
         assert!(stream_log(None, ErrorKind::StreamInterrupted).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod books_tests {
+    use super::*;
+
+    /// Two classes on one route, small fast replies: many requests, few in flight at once.
+    fn scenario(rate: u32, secs: u32) -> ScenarioParams {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = switchyard_testkit::TempDir::new("live-books");
+        let yaml = format!(
+            "name: books\nduration: {secs}s\nproviders:\n  - {{ name: p, profile: {} }}\n\
+             router:\n  targets:\n    - {{ name: a, provider: p, model: small-fast-1, context_window: 32000 }}\n\
+             \x20 routes:\n    - {{ name: chat, policy: static, targets: [a] }}\n\
+             traffic:\n  arrival: {{ constant: {rate} }}\n  classes:\n\
+             \x20   - {{ name: first, weight: 1, route: chat, prompt_tokens: {{ fixed: 20 }}, max_tokens: 3 }}\n\
+             \x20   - {{ name: second, weight: 1, route: chat, prompt_tokens: {{ fixed: 20 }}, max_tokens: 3, stream: 1.0 }}\n",
+            root.join("fake-providers/small-fast.yaml").display()
+        );
+        crate::scenario::load(&dir.write("books.yaml", &yaml)).unwrap()
+    }
+
+    #[test]
+    fn a_request_aborted_in_flight_is_booked_to_its_own_class_route_and_start() {
+        let s = scenario(10, 6);
+        let mut books = Books::new(Collector::new(&s));
+        let at = |secs| Instant::ZERO + Duration::from_secs(secs);
+        let route = s.router.route_id("chat");
+        let issued = |class, start| Issued {
+            class,
+            route,
+            start,
+            stream: class == 1,
+        };
+        books.issue(1, issued(1, at(5)));
+        books.issue(2, issued(0, at(1)));
+        let done = Done {
+            class: 0,
+            start: at(1),
+            end: at(2),
+            outcome: FinalOutcome::Served(switchyard_core::id::TargetId::new(0)),
+            attempts: Vec::new(),
+            first_token: Some(Duration::from_millis(300)),
+            stream: false,
+            cost: 0.5,
+            wasted_cost: 0.0,
+            route,
+            resumed: None,
+            output_tokens: 3,
+            gaps: Gaps::default(),
+        };
+        books.finish(2, &done);
+        books.finish(2, &done); // a repeat is not booked twice
+        let (collector, peak) = books.close(at(9));
+        assert_eq!(peak, 2);
+        let second = collector.bucket(None, Some(1), None);
+        assert_eq!(second.requests, 1);
+        assert_eq!(second.succeeded, 0);
+        assert_eq!(
+            second.failures
+                [switchyard_core::telemetry::failure_index(FailureReason::DeadlineExceeded)],
+            1
+        );
+        let first = collector.bucket(None, Some(0), None);
+        assert_eq!((first.requests, first.succeeded), (1, 1));
+        assert_eq!(
+            collector
+                .bucket(route.map(|r| r.index()), None, None)
+                .requests,
+            2
+        );
+        // In the timeline at its start (5 s, 1 s windows), 4 s long; nothing at t = 0.
+        assert_eq!(collector.timeline[0].0.count(), 0);
+        assert_eq!(collector.timeline[5].0.count(), 1);
+        let long = collector.timeline[5].0.max().as_secs_f64();
+        assert!(
+            (3.95..4.05).contains(&long),
+            "{long} s (2 significant figures)"
+        );
+    }
+
+    #[test]
+    fn the_books_hold_only_requests_in_flight_however_long_the_run() {
+        let s = scenario(250, 5);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (report, peak_held) = runtime
+            .block_on(run_async(&s, 1, s.duration, false))
+            .unwrap();
+        assert!(
+            report.totals.requests >= 1_200,
+            "{}",
+            report.totals.requests
+        );
+        assert_eq!(report.totals.succeeded, report.totals.requests);
+        // Replies of 3 tokens take about 150 ms: some 40 in flight at 250/s, never the run.
+        assert!(
+            peak_held <= 200,
+            "{peak_held} held for {} requests",
+            report.totals.requests
+        );
+    }
+
+    #[test]
+    fn prompts_have_the_size_the_fakes_count() {
+        for tokens in [5, 6, 100, 4_001] {
+            let m = Message::text(Role::User, prompt_text(tokens));
+            assert_eq!(
+                switchyard_core::dialect::openai::estimate_prompt_tokens(&[m], &[]),
+                tokens
+            );
+        }
+        for tokens in [0, 1, 4] {
+            assert_eq!(prompt_text(tokens).len(), 4, "the least: 5 tokens");
+        }
+    }
+
+    #[test]
+    fn gaps_are_runs_and_stay_bounded() {
+        let at = |us: u64| Instant::ZERO + Duration::from_micros(us);
+        let mut g = Gaps::default();
+        assert_eq!(g.chunks(), 0);
+        for t in [0, 10, 20, 30, 45] {
+            g.chunk(at(t));
+        }
+        assert_eq!(
+            g.runs(),
+            [
+                (Duration::from_micros(10), 3),
+                (Duration::from_micros(15), 1)
+            ]
+        );
+        assert_eq!(g.chunks(), 5);
+        let mut hostile = Gaps::default();
+        let mut t = 0;
+        for i in 0..20_000u64 {
+            t += i + 1;
+            hostile.chunk(at(t));
+        }
+        assert_eq!(hostile.runs().len(), Gaps::MAX_RUNS);
+        assert_eq!(hostile.chunks(), 20_000);
+    }
+
+    /// Time to first token is the first chunk with content: not the role-only chunk a
+    /// stream opens with, an empty delta, or the usage chunk; the usage is booked.
+    #[test]
+    fn a_gateway_stream_is_read_at_its_content_chunks() {
+        let ms = |n| Instant::ZERO + Duration::from_millis(n);
+        let chunk = |delta: &str, finish: &str, usage: &str| {
+            format!(
+                r#"{{"id":"c","object":"chat.completion.chunk","created":1,"model":"small-fast-1","choices":[{{"index":0,"delta":{delta},"finish_reason":{finish}}}]{usage}}}"#
+            )
+        };
+        let mut read = StreamRead::default();
+        read.event(
+            &chunk(r#"{"role":"assistant","content":""}"#, "null", ""),
+            ms(100),
+            ms(0),
+        );
+        read.event(&chunk(r#"{"content":""}"#, "null", ""), ms(150), ms(0));
+        assert_eq!(read.first, None);
+        read.event(&chunk(r#"{"content":"Hel"}"#, "null", ""), ms(300), ms(0));
+        read.event(&chunk(r#"{"content":"lo"}"#, "null", ""), ms(320), ms(0));
+        assert!(!read.complete);
+        read.event(&chunk("{}", r#""stop""#, ""), ms(330), ms(0));
+        read.event(
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"small-fast-1","choices":[],"usage":{"prompt_tokens":40,"completion_tokens":2,"total_tokens":42}}"#,
+            ms(331),
+            ms(0),
+        );
+        read.event("[DONE]", ms(332), ms(0));
+        assert_eq!(read.first, Some(Duration::from_millis(300)));
+        assert_eq!(read.gaps.runs(), [(Duration::from_millis(20), 1)]);
+        assert_eq!(read.gaps.chunks(), 2);
+        assert_eq!(
+            read.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+            Some((40, 2))
+        );
+        assert!(read.complete && !read.broken);
+        assert_eq!(read.model.as_deref(), Some("small-fast-1"));
+        read.event(
+            r#"{"error":{"message":"upstream went away"}}"#,
+            ms(400),
+            ms(0),
+        );
+        assert!(read.broken, "an error event breaks the stream");
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use switchyard_core::outcome::{ErrorKind, FinalOutcome};
 use switchyard_core::router::Router;
 use switchyard_core::telemetry::{FAILURE_REASONS, LatencyHistogram, failure_label};
-use switchyard_core::time::Instant;
+use switchyard_core::time::{Duration, Instant};
 use switchyard_sim::{Finished, Observer};
 
 use crate::scenario::ScenarioParams;
@@ -20,6 +20,10 @@ pub struct Bucket {
     pub failures: Vec<u64>,
     pub latency: LatencyHistogram,
     pub ttft: LatencyHistogram,
+    /// Served streams: every gap between two consecutive content chunks.
+    pub inter_token: LatencyHistogram,
+    /// Served streams of two tokens or more: (latency − TTFT) / (output tokens − 1).
+    pub time_per_output_token: LatencyHistogram,
     pub attempts: u64,
     pub attempts_by_target: Vec<u64>,
     pub served_by_target: Vec<u64>,
@@ -50,6 +54,22 @@ impl Bucket {
                 self.served_by_target[t.index()] += 1;
                 if let Some(ft) = r.first_token {
                     self.ttft.record(ft);
+                }
+                if r.stream {
+                    for &(gap, n) in r.gaps {
+                        self.inter_token.record_n(gap, u64::from(n));
+                    }
+                    if let (Some(ft), Some(gaps)) = (r.first_token, r.output_tokens.checked_sub(1))
+                        && gaps > 0
+                    {
+                        let generating = r
+                            .end
+                            .saturating_since(r.start)
+                            .as_nanos()
+                            .saturating_sub(ft.as_nanos());
+                        self.time_per_output_token
+                            .record(Duration::from_nanos(generating / u64::from(gaps)));
+                    }
                 }
             }
             FinalOutcome::Failed(reason) => {
@@ -210,6 +230,10 @@ pub struct BucketReport {
     pub failures: BTreeMap<&'static str, u64>,
     pub latency_ms: Percentiles,
     pub ttft_ms: Percentiles,
+    /// Served streams: the gaps between consecutive content chunks the caller received.
+    pub inter_token_ms: Percentiles,
+    /// Served streams of two tokens or more: (latency − TTFT) / (output tokens − 1).
+    pub time_per_output_token_ms: Percentiles,
     pub attempts_per_request: f64,
     /// Successful requests per second of the scope.
     pub goodput_per_sec: f64,
@@ -257,6 +281,8 @@ impl BucketReport {
                 .collect(),
             latency_ms: Percentiles::of(&b.latency),
             ttft_ms: Percentiles::of(&b.ttft),
+            inter_token_ms: Percentiles::of(&b.inter_token),
+            time_per_output_token_ms: Percentiles::of(&b.time_per_output_token),
             attempts_per_request: if b.requests == 0 {
                 0.0
             } else {

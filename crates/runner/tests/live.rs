@@ -46,6 +46,185 @@ fn sim_and_live_agree_on_the_30_70_split() {
         "{:?}",
         live.totals.failures
     );
+    same_words(&sim, &live, &live.targets);
+}
+
+/// Prompt tokens as the fakes counted them live: every request's prompt has its class's
+/// drawn size (the fakes' estimate is exact from 5 tokens).
+fn fake_prompt_tokens(r: &switchyard_runner::Report) -> u64 {
+    r.fake_counters
+        .values()
+        .map(|c| c["prompt_tokens"].as_u64().unwrap())
+        .sum()
+}
+
+/// The figures that must mean the same in both modes, on a run where everything succeeds.
+/// Tolerances: prompts are the same draws in both modes, so prompt tokens agree to 0.5 %
+/// (a stray request refused near a limit); output lengths are drawn from the same
+/// distribution in a different order, so completion tokens and cost agree within 6 % (about
+/// 4 standard deviations of a sum of ~1 200 uniform draws); TTFT p50 within 15 % plus 10 ms,
+/// inter-token p50 and time per output token p50 within 20 % plus 2 ms (loopback,
+/// scheduling and the 1 ms timer wheel are added live), inter-token p99 between 80 % and
+/// twice plus 10 ms (the tail is where scheduling lands).
+fn same_words(
+    sim: &switchyard_runner::Report,
+    live: &switchyard_runner::Report,
+    live_targets: &[switchyard_runner::results::TargetReport],
+) {
+    let close = |what: &str, a: f64, b: f64, rel: f64, abs: f64| {
+        assert!(
+            (a - b).abs() <= a.abs() * rel + abs,
+            "{what}: sim {a} vs live {b}"
+        );
+    };
+    let sum = |ts: &[switchyard_runner::results::TargetReport],
+               f: fn(&switchyard_runner::results::TargetReport) -> u64| {
+        ts.iter().map(f).sum::<u64>() as f64
+    };
+    let sim_prompt = sum(&sim.targets, |t| t.prompt_tokens);
+    close(
+        "prompt tokens (fakes)",
+        sim_prompt,
+        fake_prompt_tokens(live) as f64,
+        0.005,
+        0.0,
+    );
+    if !live_targets.is_empty() {
+        close(
+            "prompt tokens (router)",
+            sim_prompt,
+            sum(live_targets, |t| t.prompt_tokens),
+            0.005,
+            0.0,
+        );
+    }
+    let fake_completion: u64 = live
+        .fake_counters
+        .values()
+        .map(|c| c["completion_tokens"].as_u64().unwrap())
+        .sum();
+    close(
+        "completion tokens",
+        sum(&sim.targets, |t| t.completion_tokens),
+        fake_completion as f64,
+        0.06,
+        0.0,
+    );
+    close("cost", sim.totals.cost_usd, live.totals.cost_usd, 0.06, 0.0);
+    close(
+        "TTFT p50",
+        sim.totals.ttft_ms.p50,
+        live.totals.ttft_ms.p50,
+        0.15,
+        10.0,
+    );
+    close(
+        "inter-token p50",
+        sim.totals.inter_token_ms.p50,
+        live.totals.inter_token_ms.p50,
+        0.2,
+        2.0,
+    );
+    // The tail is where a busy machine's scheduling lands (one more hop through a gateway):
+    // live may add to it, up to double plus 10 ms, but not take from it.
+    let (sa, la) = (
+        sim.totals.inter_token_ms.p99,
+        live.totals.inter_token_ms.p99,
+    );
+    assert!(
+        la >= sa * 0.8 - 2.0 && la <= sa * 2.0 + 10.0,
+        "inter-token p99: sim {sa} vs live {la}"
+    );
+    close(
+        "time per output token p50",
+        sim.totals.time_per_output_token_ms.p50,
+        live.totals.time_per_output_token_ms.p50,
+        0.2,
+        2.0,
+    );
+    for r in [sim, live] {
+        assert!(
+            r.totals.inter_token_ms.p50 > 0.0,
+            "{}: gaps measured",
+            r.mode
+        );
+        // Time to first token never exceeds the whole reply's latency.
+        assert!(
+            r.totals.ttft_ms.mean <= r.totals.latency_ms.mean,
+            "{}: TTFT {:?} vs latency {:?}",
+            r.mode,
+            r.totals.ttft_ms,
+            r.totals.latency_ms
+        );
+    }
+}
+
+/// Through this project's gateway, streams ask for usage and are booked (they cost $0
+/// before), and time to first token is read at the first content chunk.
+#[test]
+fn through_the_gateway_streams_are_booked_and_ttft_is_the_first_content() {
+    let mut s = scenario("split-30-70.yaml");
+    s.duration = Duration::from_secs(10);
+    s.traffic.arrival = Arrival::Poisson { rate: 100.0 };
+    s.gateway = switchyard_runner::scenario::GatewayMode::Switchyard;
+    let sim = switchyard_runner::simulate(&s, 3).unwrap();
+    let live = switchyard_runner::live::run(&s, 3, None).unwrap();
+    assert_eq!(sim.totals.requests, live.totals.requests);
+    assert!(
+        live.totals.success_rate >= 0.999,
+        "{:?}",
+        live.totals.failures
+    );
+    // The class that streams half its requests costs what the sim says.
+    let (a, b) = (sim.classes["chat"].cost_usd, live.classes["chat"].cost_usd);
+    assert!(
+        (a - b).abs() <= a * 0.08,
+        "streaming class: sim ${a} vs gateway ${b}"
+    );
+    same_words(&sim, &live, &[]);
+}
+
+/// The cost rule, in both modes: a request costs what the core booked for its attempts, so
+/// the requests' cost is the targets' and the wasted cost is the failed attempts'. Cut
+/// streams cost their prompt and the tokens they delivered, and that is wasted.
+#[test]
+fn every_attempt_is_booked_by_one_rule_in_both_modes() {
+    let mut s = scenario("stream-cut.yaml");
+    s.duration = Duration::from_secs(12);
+    s.traffic.arrival = Arrival::Poisson { rate: 40.0 };
+    let sim = switchyard_runner::simulate(&s, 5).unwrap();
+    let live = switchyard_runner::live::run(&s, 5, None).unwrap();
+    for r in [&sim, &live] {
+        let spent: f64 = r
+            .targets
+            .iter()
+            .map(|t| t.cost_success_usd + t.cost_failed_usd)
+            .sum();
+        let failed: f64 = r.targets.iter().map(|t| t.cost_failed_usd).sum();
+        assert!(
+            (r.totals.cost_usd - spent).abs() <= 1e-4 + spent * 1e-6,
+            "{}: requests ${} vs attempts ${spent}",
+            r.mode,
+            r.totals.cost_usd
+        );
+        assert!(
+            (r.totals.wasted_cost_usd - failed).abs() <= 1e-4 + failed * 1e-6,
+            "{}: wasted ${} vs failed attempts ${failed}",
+            r.mode,
+            r.totals.wasted_cost_usd
+        );
+        let cut = r.classes["stream"]
+            .failures
+            .get("stream_interrupted")
+            .copied()
+            .unwrap_or(0);
+        assert!(cut > 0, "{}: streams were cut", r.mode);
+        assert!(
+            r.totals.wasted_cost_usd > 0.0,
+            "{}: a cut stream's prompt and delivered tokens are wasted",
+            r.mode
+        );
+    }
 }
 
 #[test]

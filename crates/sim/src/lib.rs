@@ -102,9 +102,18 @@ pub struct Finished<'a> {
     /// From the start to the first token the caller saw.
     pub first_token: Option<Duration>,
     pub stream: bool,
-    /// Cost of every attempt, and of those that did not serve the reply.
+    /// Cost of every attempt, and of those that did not succeed, by one rule in both
+    /// drivers: an attempt costs its reported tokens at its target's price
+    /// ([`switchyard_core::plan::Plan::cost`]), so an error without usage and a cancelled
+    /// attempt cost nothing, and a stream that broke costs its prompt and the tokens it
+    /// delivered.
     pub cost: f64,
     pub wasted_cost: f64,
+    /// Completion tokens of the reply the caller received (0 when it failed).
+    pub output_tokens: u32,
+    /// A served stream's gaps between consecutive content chunks, as runs of equal gaps:
+    /// `(gap, how many)`. Empty for a whole reply or a failure.
+    pub gaps: &'a [(Duration, u32)],
     /// A stream that broke after its first token on a route that resumes: whether a
     /// continuation completed it (`None`: no such break, or the caller left).
     pub resumed: Option<bool>,
@@ -152,7 +161,8 @@ struct Event {
 struct Pending {
     report: AttemptReport,
     first_token_at: Option<Instant>,
-    cost: f64,
+    /// Between consecutive tokens of a stream (zero without one).
+    token_interval: Duration,
     /// The reply's full length as the model drew it (0 without a reply).
     planned_tokens: u32,
 }
@@ -169,8 +179,10 @@ struct InFlight {
     /// The length of the answer the caller is receiving: what the first attempt to deliver
     /// tokens drew. A continuation produces the rest of it.
     answer_tokens: Option<u32>,
-    cost: f64,
-    wasted: f64,
+    /// Tokens the caller received: the served attempt's, and a broken stream's before it.
+    output_tokens: u32,
+    /// Per attempt that delivered a stream: its token gap and how many gaps it delivered.
+    gaps: [(Duration, u32); MAX_ATTEMPTS],
 }
 
 struct Sim<'a, O> {
@@ -293,8 +305,8 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
                     timer_at: None,
                     first_token: None,
                     answer_tokens: None,
-                    cost: 0.0,
-                    wasted: 0.0,
+                    output_tokens: 0,
+                    gaps: [(Duration::ZERO, 0); MAX_ATTEMPTS],
                 });
                 if let Some(after) = abandon_after {
                     let generation = sim.generations[slot as usize];
@@ -386,17 +398,20 @@ impl<O: Observer> Sim<'_, O> {
                 let Some(p) = r.pending[usize::from(event.attempt)].take() else {
                     return;
                 };
-                if p.report.outcome.is_success() {
-                    r.cost += p.cost;
-                    if r.first_token.is_none() {
-                        r.first_token = p.first_token_at;
-                    }
-                } else {
-                    r.cost += p.cost;
-                    r.wasted += p.cost;
+                if p.report.outcome.is_success() && r.first_token.is_none() {
+                    r.first_token = p.first_token_at;
+                }
+                // What reached the caller: a served reply, or a stream's tokens before it
+                // broke (a continuation adds the rest). The cost is booked by the core.
+                if p.report.outcome.is_success() || p.report.delivered_tokens {
+                    r.output_tokens = r.output_tokens.saturating_add(p.report.completion_tokens);
                 }
                 if p.report.delivered_tokens {
                     r.answer_tokens = r.answer_tokens.or(Some(p.planned_tokens));
+                    r.gaps[usize::from(event.attempt)] = (
+                        p.token_interval,
+                        p.report.completion_tokens.saturating_sub(1),
+                    );
                 }
                 self.router
                     .record(&mut r.plan, AttemptId(event.attempt), p.report, now);
@@ -491,7 +506,7 @@ impl<O: Observer> Sim<'_, O> {
             return Pending {
                 report,
                 first_token_at: None,
-                cost: 0.0,
+                token_interval: Duration::ZERO,
                 planned_tokens: 0,
             };
         }
@@ -525,11 +540,6 @@ impl<O: Observer> Sim<'_, O> {
             self.params.providers[p].profile.dialect != switchyard_core::dialect::Dialect::Gemini;
         let mut pending = outcome(answer.verdict, stream, net, timeouts, finish_ends_stream);
         pending.first_token_at = pending.first_token_at.map(|ft| now + ft.since_start());
-        pending.cost = t.price.cost(switchyard_core::request::Usage {
-            prompt_tokens: pending.report.prompt_tokens,
-            completion_tokens: pending.report.completion_tokens,
-            cached_prompt_tokens: 0,
-        });
         pending
     }
 
@@ -593,6 +603,15 @@ impl<O: Observer> Sim<'_, O> {
             *slot = *a;
             n += 1;
         }
+        let served = outcome.is_success();
+        let mut gaps = [(Duration::ZERO, 0); MAX_ATTEMPTS];
+        let mut runs = 0;
+        if served && r.stream {
+            for g in r.gaps.iter().filter(|g| g.1 > 0) {
+                gaps[runs] = *g;
+                runs += 1;
+            }
+        }
         self.observer.finished(&Finished {
             class: r.class,
             start: r.start,
@@ -602,8 +621,10 @@ impl<O: Observer> Sim<'_, O> {
             attempts: &attempts[..n],
             first_token: r.first_token.map(|ft| ft.saturating_since(r.start)),
             stream: r.stream,
-            cost: r.cost,
-            wasted_cost: r.wasted,
+            cost: r.plan.cost(),
+            wasted_cost: r.plan.wasted_cost(),
+            output_tokens: if served { r.output_tokens } else { 0 },
+            gaps: &gaps[..runs],
             resumed,
         });
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
@@ -634,7 +655,7 @@ fn outcome(
     let fail = |kind: ErrorKind, after: Duration, retry_after| Pending {
         report: AttemptReport::new(Outcome::Error { kind, retry_after }, after),
         first_token_at: None,
-        cost: 0.0,
+        token_interval: Duration::ZERO,
         planned_tokens: 0,
     };
     let reply = match verdict {
@@ -665,7 +686,7 @@ fn outcome(
                 usage_missing: false,
             },
             first_token_at: at(total),
-            cost: 0.0,
+            token_interval: Duration::ZERO,
             planned_tokens: reply.output_tokens,
         };
     }
@@ -701,7 +722,7 @@ fn outcome(
                 ..AttemptReport::new(Outcome::error(ErrorKind::StreamInterrupted), end)
             },
             first_token_at: at(first),
-            cost: 0.0,
+            token_interval: reply.token_interval,
             planned_tokens: reply.output_tokens,
         }
     };
@@ -766,7 +787,7 @@ fn outcome(
             usage_missing: false,
         },
         first_token_at: at(first),
-        cost: 0.0,
+        token_interval: reply.token_interval,
         planned_tokens: out,
     }
 }

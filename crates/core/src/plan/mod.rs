@@ -251,6 +251,11 @@ pub struct Plan {
     /// The request named this target rather than a route: it alone may serve (no failover
     /// to other targets, no fallback route); its books go to `home_route`.
     pub(crate) pin: Option<TargetId>,
+    /// What the attempts recorded so far cost, each by its report's tokens at its target's
+    /// price (the figure telemetry books per target), and the part from attempts that did
+    /// not succeed.
+    pub(crate) cost: f64,
+    pub(crate) wasted_cost: f64,
 }
 
 impl Plan {
@@ -268,6 +273,16 @@ impl Plan {
     }
     pub fn started(&self) -> Instant {
         self.started
+    }
+    /// What this request's attempts cost so far: each recorded attempt's reported tokens at
+    /// its target's price, as telemetry books them per target. A cancelled attempt, or one
+    /// that failed without usage, reported no tokens and costs nothing.
+    pub fn cost(&self) -> f64 {
+        self.cost
+    }
+    /// The part of [`Plan::cost`] spent on attempts that did not succeed.
+    pub fn wasted_cost(&self) -> f64 {
+        self.wasted_cost
     }
     pub fn deadline(&self) -> Instant {
         self.deadline

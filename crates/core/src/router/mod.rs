@@ -154,6 +154,8 @@ impl Router {
             resume_forbidden: false,
             unfit: Vec::new(),
             pin,
+            cost: 0.0,
+            wasted_cost: 0.0,
         };
         if route.is_none() {
             self.finish(
@@ -509,6 +511,10 @@ impl Router {
             completion_tokens: report.completion_tokens,
             cached_prompt_tokens: 0,
         });
+        plan.cost += cost;
+        if !report.outcome.is_success() {
+            plan.wasted_cost += cost;
+        }
         let slow_after = t.breaker.slow_call;
         let h = &mut self.health[target.index()];
         h.in_flight = h.in_flight.saturating_sub(1);

@@ -39,6 +39,12 @@ impl LatencyHistogram {
     pub fn record(&mut self, d: Duration) {
         self.0.saturating_record(d.as_micros().max(1));
     }
+    /// Records `d` `n` times (a run of equal values, such as a stream's token gaps).
+    pub fn record_n(&mut self, d: Duration, n: u64) {
+        if n > 0 {
+            self.0.saturating_record_n(d.as_micros().max(1), n);
+        }
+    }
     pub fn count(&self) -> u64 {
         self.0.len()
     }
