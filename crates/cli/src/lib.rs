@@ -78,7 +78,8 @@ enum Command {
         format: String,
     },
     /// Run a scenario's router variants on the same traffic and seeds; write compare.json,
-    /// compare.md and compare.html.
+    /// compare.md and compare.html with each variant's figures and expectation verdicts
+    /// (exit 0 every variant held every expectation, 1 one did not, 2 bad input).
     Compare {
         scenario: PathBuf,
         /// Variants to run (comma-separated); default all.
@@ -543,7 +544,7 @@ fn compare(
         Ok((c, dir)) => {
             let _ = write!(out, "{}", switchyard_runner::compare::markdown(&c));
             let _ = writeln!(out, "\nwritten: {}/compare.{{json,md,html}}", dir.display());
-            EXIT_OK
+            if c.passed { EXIT_OK } else { EXIT_FAILED }
         }
         Err(e) => {
             let _ = writeln!(err, "{e}");
