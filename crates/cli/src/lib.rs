@@ -78,7 +78,8 @@ enum Command {
         format: String,
     },
     /// Run a scenario's router variants on the same traffic and seeds; write compare.json,
-    /// compare.md and compare.html.
+    /// compare.md and compare.html with each variant's figures and expectation verdicts
+    /// (exit 0 every variant held every expectation, 1 one did not, 2 bad input).
     Compare {
         scenario: PathBuf,
         /// Variants to run (comma-separated); default all.
@@ -91,8 +92,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Check router config files: parse, validate, and report every error with its file,
-    /// line, column and field.
+    /// Check router, live or scenario config files: parse, validate, and report every error
+    /// found, in file order, each with its file, line, column and field (exit 2 if any).
     Validate {
         /// Router config files (YAML).
         #[arg(required = true)]
@@ -543,7 +544,7 @@ fn compare(
         Ok((c, dir)) => {
             let _ = write!(out, "{}", switchyard_runner::compare::markdown(&c));
             let _ = writeln!(out, "\nwritten: {}/compare.{{json,md,html}}", dir.display());
-            EXIT_OK
+            if c.passed { EXIT_OK } else { EXIT_FAILED }
         }
         Err(e) => {
             let _ = writeln!(err, "{e}");
@@ -566,7 +567,8 @@ fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 
         };
         let is_scenario = text.lines().any(|l| l.starts_with("traffic:"));
         if is_scenario {
-            match switchyard_runner::scenario::load(file) {
+            let dir = file.parent().unwrap_or(std::path::Path::new("."));
+            match switchyard_runner::scenario::load_text_all(&text, &name, dir) {
                 Ok(s) => {
                     let _ = writeln!(
                         out,
@@ -577,8 +579,8 @@ fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 
                         s.expectations.len()
                     );
                 }
-                Err(e) => {
-                    let _ = writeln!(err, "{e}");
+                Err(errors) => {
+                    report_errors(&errors, err);
                     code = EXIT_BAD_INPUT;
                 }
             }
@@ -586,9 +588,29 @@ fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 
         }
         let is_live = text.lines().any(|l| l.starts_with("router:"));
         let loaded = if is_live {
-            switchyard_live::config::load_live(&text, &name).map(|p| (p.router, p.providers.len()))
+            // Every field error first; the semantic checks need a config that parses.
+            switchyard_core::config::parse_yaml_all::<switchyard_live::config::LiveConfig>(
+                &text, &name,
+            )
+            .and_then(|_| {
+                switchyard_live::config::load_live(&text, &name)
+                    .map(|p| (p.router, p.providers.len()))
+                    .map_err(|e| vec![e])
+            })
         } else {
-            switchyard_core::config::load_router(&text, &name).map(|p| (p, 0))
+            switchyard_core::config::parse_yaml_all::<switchyard_core::config::RouterConfig>(
+                &text, &name,
+            )
+            .and_then(|config| {
+                switchyard_core::config::validate_router(&config)
+                    .map(|p| (p, 0))
+                    .map_err(|errors| {
+                        let mut errors: Vec<_> =
+                            errors.into_iter().map(|e| e.at(&text, &name)).collect();
+                        switchyard_core::config::sort(&mut errors);
+                        errors
+                    })
+            })
         };
         match loaded {
             Ok((params, providers)) => {
@@ -605,11 +627,26 @@ fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 
                     params.rules.len()
                 );
             }
-            Err(e) => {
-                let _ = writeln!(err, "{e}");
+            Err(errors) => {
+                report_errors(&errors, err);
                 code = EXIT_BAD_INPUT;
             }
         }
     }
     code
+}
+
+/// Prints every error of a file, in file order, then how many there were when more than one.
+fn report_errors(errors: &[switchyard_core::config::ConfigError], err: &mut dyn Write) {
+    for e in errors {
+        let _ = writeln!(err, "{e}");
+    }
+    if let (Some(first), n @ 2..) = (errors.first(), errors.len()) {
+        let more = if n >= switchyard_core::config::MAX_ERRORS {
+            " (the first ones; fix them and run again)"
+        } else {
+            ""
+        };
+        let _ = writeln!(err, "{}: {n} errors{more}", first.file);
+    }
 }

@@ -330,3 +330,57 @@ fn a_run_of_several_scenarios_writes_a_combined_summary() {
     );
     assert!(junit.contains("name=\"baseline: p99 latency (ms)\">\n      <failure"));
 }
+
+#[test]
+fn a_run_with_no_requests_fails_the_baseline_gate() {
+    let dir = TempDir::new("cli-baseline-empty");
+    let text = std::fs::read_to_string(format!("{}/scenarios/manual-failover-drill.yaml", root()))
+        .unwrap();
+    // The drill's own baseline, a run that makes no request, and no expectation to fail it
+    // otherwise: only the gate can say it tested nothing.
+    let empty = text
+        .replace(
+            "arrival: { poisson: 10 }",
+            "arrival: { poisson: 10 }\n  max_requests: 0",
+        )
+        .split("expect:")
+        .next()
+        .unwrap()
+        .to_owned();
+    let file = dir.write("manual-failover-drill.yaml", &empty);
+    let out = dir.path().join("out");
+    let (code, stdout, stderr) = switchyard(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--baseline",
+        "reports/baselines",
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("[FAIL] regression: the run made no requests"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("no regression against the baseline"));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("manual-failover-drill/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["totals"]["requests"], 0);
+    assert_eq!(report["baseline"]["passed"], false);
+    let figures = report["baseline"]["figures"].as_array().unwrap();
+    let rate = figures
+        .iter()
+        .find(|f| f["name"] == "success rate")
+        .unwrap();
+    assert_eq!(rate["passed"], false, "{rate}");
+    assert!(rate["observed"].is_null(), "{rate}");
+    assert!(
+        rate["message"]
+            .as_str()
+            .unwrap()
+            .contains("not observed: the run made no requests"),
+        "{rate}"
+    );
+}

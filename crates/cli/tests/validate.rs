@@ -55,3 +55,146 @@ fn a_missing_file_and_bad_usage_exit_2() {
     assert_eq!(cli(&["validate"]).0, EXIT_BAD_INPUT);
     assert_eq!(cli(&["--help"]).0, EXIT_OK);
 }
+
+/// The `file:line:column` of each error line, in the order printed.
+fn positions(err: &str) -> Vec<(usize, usize)> {
+    err.lines()
+        .filter_map(|l| {
+            let mut parts = l.split(':');
+            let _file = parts.next()?;
+            Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+const SCENARIO_HEAD: &str = "\
+name: many-errors
+seed: 1
+duration: 1m
+providers:
+  - { name: openai, profile: openai }
+  - { name: anthropic, profile: anthropic }
+";
+
+#[test]
+fn every_field_error_of_a_file_is_reported_in_file_order() {
+    let dir = TempDir::new("validate-fields");
+    let text = format!(
+        "{SCENARIO_HEAD}\
+router:
+  targets:
+    - name: openai-4o
+      provider: openai
+      model: gpt-4o
+      colour: blue
+    - name: claude
+      provider: anthropic
+      model: claude-sonnet-4-20250514
+      context_window: 200000
+      price:
+        input: 3
+        output: lots
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[openai-4o], [claude]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - name: chat
+      weight: 1
+      route: chat
+      prompt_tokens: {{ fixed: 100 }}
+      speed: fast
+expect:
+  - {{ metric: success_rate, op: \">=\", value: 0.99 }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let colour = fixtures::line_of(&text, "colour: blue");
+    let lots = fixtures::line_of(&text, "output: lots");
+    let speed = fixtures::line_of(&text, "speed: fast");
+    assert_eq!(
+        positions(&err),
+        vec![(colour, 7), (lots, 9), (speed, 7)],
+        "{err}"
+    );
+    assert!(
+        err.contains("field `router.targets[0].colour`")
+            && err.contains("unknown field `colour`")
+            && err.contains("field `router.targets[1].price.output`")
+            && err.contains("field `traffic.classes[0].speed`")
+            && err.contains("scenario.yaml: 3 errors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_semantic_error_of_a_scenario_is_reported_in_file_order() {
+    let dir = TempDir::new("validate-semantic");
+    // `gateway:` is checked after the targets, and sits before them in the file.
+    let text = format!(
+        "{SCENARIO_HEAD}\
+gateway: somewhere
+router:
+  targets:
+    - {{ name: openai-4o, provider: openai, model: gpt-4o }}
+    - {{ name: claude, provider: antropic, model: claude-sonnet-4-20250514, context_window: 200000 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[openai-4o], [claude]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }} }}
+expect:
+  - {{ metric: success_rate, phase: \"during:nothing\", op: \">=\", value: 0.99 }}
+  - {{ metric: success_rate, op: \">=\", value: 0.99 }}
+  - {{ metric: cost, provider: opnai, op: \"<=\", value: 1 }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let antropic = fixtures::line_of(&text, "provider: antropic");
+    let phase = fixtures::line_of(&text, "during:nothing");
+    let opnai = fixtures::line_of(&text, "provider: opnai");
+    let lines: Vec<usize> = positions(&err).into_iter().map(|(l, _)| l).collect();
+    let gateway = fixtures::line_of(&text, "gateway: somewhere");
+    assert_eq!(lines, vec![gateway, antropic, phase, opnai], "{err}");
+    assert!(
+        err.contains("field `router.targets[1].provider`: no provider `antropic`")
+            && err.contains("field `expect[0].phase`: no phase `during:nothing`")
+            && err.contains("field `expect[2].provider`: no provider `opnai`")
+            && err.contains("field `gateway`: `somewhere`")
+            && err.contains("scenario.yaml: 4 errors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_semantic_error_of_a_router_config_is_reported_in_file_order() {
+    let dir = TempDir::new("validate-router-all");
+    let text = "\
+targets:
+  - { name: a, provider: openai, model: gpt-4o, context_window: 0 }
+  - { name: b, provider: anthropic, model: claude, capabilities: [telepathy] }
+routes:
+  - { name: chat, policy: priority, tiers: [[a], [claud]] }
+  - { name: other, policy: priority, tiers: [[b]], fallback: nowhere }
+rules:
+  - { when: { task: x }, route: nope }
+";
+    let file = dir.write("router.yaml", text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let lines: Vec<usize> = positions(&err).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(lines, vec![2, 3, 5, 6, 8], "{err}");
+    assert!(
+        err.contains("unknown target `claud`")
+            && err.contains("unknown route `nowhere`")
+            && err.contains("unknown route `nope`")
+            && err.contains("unknown capability `telepathy`")
+            && err.contains("router.yaml: 5 errors"),
+        "{err}"
+    );
+}

@@ -9,6 +9,8 @@
 //! The gate's verdicts go into the report (`baseline`), so `report.json`, `report.md`,
 //! `report.html` and `junit.xml` say what the exit code says. A figure the report has and the
 //! baseline lacks, or the other way round, fails: a gate that silently skips a figure is no gate.
+//! A run that made no requests fails too: its rates and percentiles are not observed, not a
+//! perfect 1 and 0.
 //!
 //! A baseline only means something for the same mode and seed: [`check`] refuses another
 //! mode or seed unless told otherwise ([`Allow`]). A baseline stored before `mode` and `seed`
@@ -89,6 +91,8 @@ struct Figure {
     pointer: String,
     observed: Option<f64>,
     rule: Rule,
+    /// Why `observed` is `None`, said when the baseline has the figure.
+    absent: &'static str,
 }
 
 #[derive(Clone, Copy)]
@@ -104,35 +108,45 @@ fn figures(r: &Report, tolerance: f64, slack: f64) -> Vec<Figure> {
         t: tolerance,
         slack: 1e-9,
     };
+    // Rates and percentiles of no requests are not figures: a run that made no requests
+    // must not pass the gate with a success rate of 1 and a p99 of 0.
+    let ran = r.totals.requests > 0;
+    let total = |x: f64| ran.then_some(x);
+    const NO_REQUESTS: &str = "was not observed: the run made no requests";
     let mut out = vec![
         Figure {
             name: "success rate".into(),
             pointer: "/totals/success_rate".into(),
-            observed: Some(r.totals.success_rate),
+            observed: total(r.totals.success_rate),
+            absent: NO_REQUESTS,
             rule: Rule::Floor(tolerance / 50.0),
         },
         Figure {
             name: "p99 latency (ms)".into(),
             pointer: "/totals/latency_ms/p99".into(),
-            observed: Some(r.totals.latency_ms.p99),
+            observed: total(r.totals.latency_ms.p99),
+            absent: NO_REQUESTS,
             rule: growth,
         },
         Figure {
             name: "p99 TTFT (ms)".into(),
             pointer: "/totals/ttft_ms/p99".into(),
-            observed: Some(r.totals.ttft_ms.p99),
+            observed: total(r.totals.ttft_ms.p99),
+            absent: NO_REQUESTS,
             rule: growth,
         },
         Figure {
             name: "attempts per request".into(),
             pointer: "/totals/attempts_per_request".into(),
-            observed: Some(r.totals.attempts_per_request),
+            observed: total(r.totals.attempts_per_request),
+            absent: NO_REQUESTS,
             rule: growth,
         },
         Figure {
             name: "cost (USD)".into(),
             pointer: "/totals/cost_usd".into(),
-            observed: Some(r.totals.cost_usd),
+            observed: total(r.totals.cost_usd),
+            absent: NO_REQUESTS,
             rule: growth,
         },
     ];
@@ -146,12 +160,14 @@ fn figures(r: &Report, tolerance: f64, slack: f64) -> Vec<Figure> {
             pointer: format!("failover/{}/time_to_failover_secs", f.fault),
             observed: f.time_to_failover_secs,
             rule: timing,
+            absent: "no longer happens",
         });
         out.push(Figure {
             name: format!("time to fail back for `{}` (s)", f.fault),
             pointer: format!("failover/{}/time_to_failback_secs", f.fault),
             observed: f.time_to_failback_secs,
             rule: timing,
+            absent: "no longer happens",
         });
     }
     out
@@ -211,7 +227,7 @@ fn judge(f: &Figure, base: Option<Option<f64>>) -> BaselineFigure {
         (Some(Some(b)), None, _) => (
             None,
             false,
-            format!("{} no longer happens (baseline {b:.1})", f.name),
+            format!("{} {} (baseline {b:.4})", f.name, f.absent),
         ),
         // The baseline records that it did not happen: happening now, or still not, is no
         // regression.
@@ -287,6 +303,21 @@ pub fn check(gate: &Gate, r: &Report, scenario_seed: u64) -> Result<BaselineRepo
         .iter()
         .map(|f| judge(f, stored(&base, &f.pointer)))
         .collect();
+    if r.totals.requests == 0 {
+        out.insert(
+            0,
+            BaselineFigure {
+                name: "requests".into(),
+                baseline: None,
+                observed: Some(0.0),
+                limit: None,
+                passed: false,
+                message: "the run made no requests: there is nothing to compare with the \
+                          baseline, and a gate does not pass on nothing"
+                    .into(),
+            },
+        );
+    }
     // Faults the baseline has and the report lacks.
     for b in base
         .get("failover")

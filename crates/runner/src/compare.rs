@@ -1,7 +1,14 @@
 //! Comparisons: the same scenario, traffic and seeds through several router variants, side
-//! by side. `compare.json` holds every figure per variant and seed; `compare.md` and
-//! `compare.html` show one table (a column per variant, the best value marked, the spread
-//! across seeds) and charts overlaid per variant.
+//! by side. `compare.json` holds every figure per variant and seed, and each variant's
+//! expectation verdicts; `compare.md` and `compare.html` show one table of figures (a column
+//! per variant, the best value marked, the spread across seeds), one of verdicts, and charts
+//! overlaid per variant.
+//!
+//! A figure a run did not observe is shown as such and never ranked: a rate over no requests
+//! is "not observed", and so is a failover figure of a fault whose provider got no request
+//! during the fault (nothing failed over, so there is no time to rank); a fault that was
+//! exercised but never failed over (or back) reads "never". A variant is ranked on a figure
+//! only when every seed observed it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -20,12 +27,53 @@ pub enum Better {
     Lower,
 }
 
+/// Why a figure has no value in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Absent {
+    /// The run had nothing to measure it on (no requests in the scope, or a fault whose
+    /// provider got no requests).
+    NotObserved,
+    /// It could have happened and did not (a failover or failback).
+    Never,
+}
+
+impl Absent {
+    pub fn label(self) -> &'static str {
+        match self {
+            Absent::NotObserved => "not observed",
+            Absent::Never => "never",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Figure {
     pub name: String,
     pub better: Better,
-    /// Per variant: the value for each seed (`None`: not observed in that run).
+    /// Per variant: the value for each seed (`None`: see `absent`).
     pub values: BTreeMap<String, Vec<Option<f64>>>,
+    /// Per variant: for each seed, why the value is `None` (`None` when there is a value).
+    pub absent: BTreeMap<String, Vec<Option<Absent>>>,
+}
+
+/// One expectation's verdict in one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub seed: u64,
+    /// `pass`, `fail` or `not observed` (which fails too).
+    pub verdict: &'static str,
+    pub observed: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One expectation of the scenario, judged for every variant and seed.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExpectationRow {
+    pub name: String,
+    /// Per variant, one verdict per seed.
+    pub verdicts: BTreeMap<String, Vec<Verdict>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -33,71 +81,125 @@ pub struct Comparison {
     pub scenario: String,
     pub variants: Vec<String>,
     pub seeds: Vec<u64>,
+    /// Every variant held every expectation on every seed.
+    pub passed: bool,
+    /// Per variant: it held every expectation on every seed.
+    pub variant_passed: BTreeMap<String, bool>,
+    pub expectations: Vec<ExpectationRow>,
     pub figures: Vec<Figure>,
     /// Per variant, the first seed's latency p99 (ms) over time, for the overlay chart.
     pub p99_over_time: BTreeMap<String, Vec<f64>>,
     pub timeline_width_secs: f64,
 }
 
+type Value = Result<f64, Absent>;
+
+/// A scope's figure, `NotObserved` when the scope had no requests.
+fn of_scope(b: &crate::results::BucketReport, x: f64) -> Value {
+    if b.requests > 0 {
+        Ok(x)
+    } else {
+        Err(Absent::NotObserved)
+    }
+}
+
 /// The figures a comparison shows, read from one report.
-fn figures(r: &Report) -> Vec<(String, Better, Option<f64>)> {
+fn figures(r: &Report) -> Vec<(String, Better, Value)> {
+    let t = &r.totals;
     let mut out = vec![
         (
             "success rate".to_owned(),
             Better::Higher,
-            Some(r.totals.success_rate),
+            of_scope(t, t.success_rate),
         ),
         (
             "p99 latency (ms)".to_owned(),
             Better::Lower,
-            Some(r.totals.latency_ms.p99),
+            of_scope(t, t.latency_ms.p99),
         ),
         (
             "p99 TTFT (ms)".to_owned(),
             Better::Lower,
-            Some(r.totals.ttft_ms.p99),
+            of_scope(t, t.ttft_ms.p99),
         ),
         (
             "attempts per request".to_owned(),
             Better::Lower,
-            Some(r.totals.attempts_per_request),
+            of_scope(t, t.attempts_per_request),
         ),
-        (
-            "cost (USD)".to_owned(),
-            Better::Lower,
-            Some(r.totals.cost_usd),
-        ),
+        ("cost (USD)".to_owned(), Better::Lower, Ok(t.cost_usd)),
         (
             "wasted cost (USD)".to_owned(),
             Better::Lower,
-            Some(r.totals.wasted_cost_usd),
+            Ok(t.wasted_cost_usd),
         ),
     ];
     for p in r.phases.iter().filter(|p| p.name.starts_with("during:")) {
         out.push((
             format!("success {}", p.name),
             Better::Higher,
-            Some(p.figures.success_rate),
+            of_scope(&p.figures, p.figures.success_rate),
         ));
         out.push((
             format!("p99 latency {} (ms)", p.name),
             Better::Lower,
-            Some(p.figures.latency_ms.p99),
+            of_scope(&p.figures, p.figures.latency_ms.p99),
         ));
     }
     for f in &r.failover {
+        let exercised = exercised(r, &f.fault, &f.provider);
+        let value = |x: Option<f64>| match (exercised, x) {
+            (false, _) => Err(Absent::NotObserved),
+            (true, None) => Err(Absent::Never),
+            (true, Some(x)) => Ok(x),
+        };
         out.push((
             format!("time to fail over {} (s)", f.fault),
             Better::Lower,
-            f.time_to_failover_secs,
+            value(f.time_to_failover_secs),
         ));
         out.push((
             format!("time to fail back {} (s)", f.fault),
             Better::Lower,
-            f.time_to_failback_secs,
+            value(f.time_to_failback_secs),
         ));
     }
     out
+}
+
+/// Whether the fault's provider got any attempt from the requests started during the fault:
+/// if not, there was nothing to fail over from, and its failover figures are not observed.
+fn exercised(r: &Report, fault: &str, provider: &str) -> bool {
+    let Some(during) = r
+        .phases
+        .iter()
+        .find(|p| p.name == format!("during:{fault}"))
+    else {
+        return false;
+    };
+    r.targets
+        .iter()
+        .filter(|t| t.provider == provider)
+        .any(|t| {
+            during
+                .figures
+                .attempts_by_target
+                .get(&t.name)
+                .is_some_and(|n| *n > 0)
+        })
+}
+
+fn verdict(seed: u64, e: &crate::report::ExpectationResult) -> Verdict {
+    Verdict {
+        seed,
+        verdict: match (e.passed, e.observed) {
+            (true, _) => "pass",
+            (false, Some(_)) => "fail",
+            (false, None) => "not observed",
+        },
+        observed: e.observed,
+        reason: e.reason.clone(),
+    }
 }
 
 /// Runs every chosen variant over `seeds` seeds.
@@ -130,6 +232,7 @@ pub fn compare(
     }
     let seed_list: Vec<u64> = (0..u64::from(seeds.max(1))).map(|i| s.seed + i).collect();
     let mut table: Vec<Figure> = Vec::new();
+    let mut expectations: Vec<ExpectationRow> = Vec::new();
     let mut p99_over_time = BTreeMap::new();
     let mut width = 0.0;
     for (name, router) in &chosen {
@@ -141,6 +244,19 @@ pub fn compare(
                 width = report.timeline.width_secs;
                 p99_over_time.insert(name.clone(), report.timeline.p99_ms.clone());
             }
+            for (k, e) in report.expectations.iter().enumerate() {
+                if expectations.len() <= k {
+                    expectations.push(ExpectationRow {
+                        name: format!("{} {} {}", e.name, e.op, e.expected),
+                        verdicts: BTreeMap::new(),
+                    });
+                }
+                expectations[k]
+                    .verdicts
+                    .entry(name.clone())
+                    .or_default()
+                    .push(verdict(seed, e));
+            }
             for (fname, better, value) in figures(&report) {
                 let figure = match table.iter_mut().position(|f| f.name == fname) {
                     Some(k) => &mut table[k],
@@ -149,6 +265,7 @@ pub fn compare(
                             name: fname,
                             better,
                             values: BTreeMap::new(),
+                            absent: BTreeMap::new(),
                         });
                         let last = table.len() - 1;
                         &mut table[last]
@@ -157,15 +274,35 @@ pub fn compare(
                 figure
                     .values
                     .entry(name.clone())
-                    .or_insert_with(Vec::new)
-                    .push(value);
+                    .or_default()
+                    .push(value.ok());
+                figure
+                    .absent
+                    .entry(name.clone())
+                    .or_default()
+                    .push(value.err());
             }
         }
     }
+    let variants: Vec<String> = chosen.iter().map(|(n, _)| n.clone()).collect();
+    let variant_passed: BTreeMap<String, bool> = variants
+        .iter()
+        .map(|v| {
+            let held = expectations.iter().all(|e| {
+                e.verdicts
+                    .get(v)
+                    .is_none_or(|vs| vs.iter().all(|x| x.verdict == "pass"))
+            });
+            (v.clone(), held)
+        })
+        .collect();
     Ok(Comparison {
         scenario: s.name.clone(),
-        variants: chosen.iter().map(|(n, _)| n.clone()).collect(),
+        passed: variant_passed.values().all(|p| *p),
+        variant_passed,
+        variants,
         seeds: seed_list,
+        expectations,
         figures: table,
         p99_over_time,
         timeline_width_secs: width,
@@ -194,20 +331,26 @@ fn fmt(x: f64) -> String {
     }
 }
 
-/// Cells of the table: per figure, per variant, the text and whether it is the best.
+/// Cells of the table: per figure, per variant, the text and whether it is the best. Only
+/// a variant that observed the figure on every seed is ranked.
 fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
     c.figures
         .iter()
         .map(|f| {
-            let means: Vec<Option<f64>> = c
+            let none = Vec::new();
+            let means: Vec<(Option<f64>, bool)> = c
                 .variants
                 .iter()
-                .map(|v| f.values.get(v).and_then(|x| mean(x)))
+                .map(|v| {
+                    let values = f.values.get(v).unwrap_or(&none);
+                    let complete = !values.is_empty() && values.iter().all(Option::is_some);
+                    (mean(values), complete)
+                })
                 .collect();
             let best = means
                 .iter()
-                .flatten()
-                .copied()
+                .filter(|(_, complete)| *complete)
+                .filter_map(|(m, _)| *m)
                 .reduce(|a, b| match f.better {
                     Better::Higher => a.max(b),
                     Better::Lower => a.min(b),
@@ -216,14 +359,48 @@ fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                 .variants
                 .iter()
                 .zip(&means)
-                .map(|(v, m)| match m {
-                    None => ("not observed".to_owned(), false),
-                    Some(m) => {
-                        let mut text = fmt(*m);
-                        if let Some((lo, hi)) = f.values.get(v).and_then(|x| spread(x)) {
-                            text.push_str(&format!(" ({}–{})", fmt(lo), fmt(hi)));
+                .map(|(v, (m, complete))| {
+                    let absent: Vec<Absent> = f
+                        .absent
+                        .get(v)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .copied()
+                        .collect();
+                    match m {
+                        None => {
+                            // "never" only when every seed could have and did not.
+                            let label = if !absent.is_empty()
+                                && absent.iter().all(|a| *a == Absent::Never)
+                            {
+                                Absent::Never.label()
+                            } else {
+                                Absent::NotObserved.label()
+                            };
+                            (label.to_owned(), false)
                         }
-                        (text, best.is_some_and(|b| (b - m).abs() < 1e-12))
+                        Some(m) => {
+                            let mut text = fmt(*m);
+                            if let Some((lo, hi)) = f.values.get(v).and_then(|x| spread(x)) {
+                                text.push_str(&format!(" ({}–{})", fmt(lo), fmt(hi)));
+                            }
+                            if !absent.is_empty() {
+                                let n = f.values.get(v).map_or(0, Vec::len);
+                                let never = absent.iter().filter(|a| **a == Absent::Never).count();
+                                let label = if never == absent.len() {
+                                    Absent::Never.label()
+                                } else {
+                                    Absent::NotObserved.label()
+                                };
+                                text.push_str(&format!(
+                                    " ({label} in {} of {n} seeds)",
+                                    absent.len()
+                                ));
+                            }
+                            let is_best = *complete && best.is_some_and(|b| (b - m).abs() < 1e-12);
+                            (text, is_best)
+                        }
                     }
                 })
                 .collect();
@@ -232,12 +409,65 @@ fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
         .collect()
 }
 
+/// Verdict cells: per expectation, per variant, the text and whether it held on every seed.
+fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
+    c.expectations
+        .iter()
+        .map(|e| {
+            let row = c
+                .variants
+                .iter()
+                .map(|v| {
+                    let verdicts = e.verdicts.get(v).map_or(&[][..], Vec::as_slice);
+                    let bad: Vec<&Verdict> =
+                        verdicts.iter().filter(|x| x.verdict != "pass").collect();
+                    let shown = |x: &Verdict| match x.observed {
+                        Some(o) => format!("{} (observed {})", x.verdict, fmt(o)),
+                        None => x.verdict.to_owned(),
+                    };
+                    let text = match (bad.first(), verdicts.len()) {
+                        (None, _) => "pass".to_owned(),
+                        (Some(first), 1) => shown(first),
+                        (Some(first), n) => {
+                            format!("{}; {} of {n} seeds failed", shown(first), bad.len())
+                        }
+                    };
+                    (text, bad.is_empty())
+                })
+                .collect();
+            (e.name.clone(), row)
+        })
+        .collect()
+}
+
+/// One line per variant that did not hold, or that all held.
+fn verdict_line(c: &Comparison) -> String {
+    let failed: Vec<&str> = c
+        .variants
+        .iter()
+        .filter(|v| c.variant_passed.get(*v) == Some(&false))
+        .map(String::as_str)
+        .collect();
+    if c.expectations.is_empty() {
+        "The scenario has no expectations.".to_owned()
+    } else if failed.is_empty() {
+        "Every variant held every expectation.".to_owned()
+    } else {
+        format!(
+            "Failed an expectation: {} (exit code 1).",
+            failed.join(", ")
+        )
+    }
+}
+
 pub fn markdown(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Comparison: `{}`\n", c.scenario);
     let _ = writeln!(
         out,
-        "{} variants, seeds {:?}; the mean across seeds, (min–max) when several, **best** in bold.\n",
+        "{} variants, seeds {:?}; the mean across seeds, (min–max) when several, **best** in bold; \
+         a figure a variant did not observe reads `not observed` (or `never`, for a failover that \
+         did not happen) and is not ranked.\n",
         c.variants.len(),
         c.seeds
     );
@@ -258,6 +488,26 @@ pub fn markdown(c: &Comparison) -> String {
             .collect();
         let _ = writeln!(out, "| {name} | {} |", row.join(" | "));
     }
+    let _ = writeln!(out, "\n### Expectations\n\n{}\n", verdict_line(c));
+    if !c.expectations.is_empty() {
+        let _ = writeln!(out, "| expectation | {} |", c.variants.join(" | "));
+        let _ = writeln!(
+            out,
+            "|---|{}|",
+            c.variants
+                .iter()
+                .map(|_| "---")
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        for (name, row) in verdict_cells(c) {
+            let row: Vec<String> = row
+                .into_iter()
+                .map(|(t, ok)| format!("{} {t}", if ok { "✅" } else { "❌" }))
+                .collect();
+            let _ = writeln!(out, "| {name} | {} |", row.join(" | "));
+        }
+    }
     out
 }
 
@@ -265,7 +515,7 @@ pub fn html(c: &Comparison) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — comparison</title><style>body{{font-family:system-ui,sans-serif;margin:24px auto;max-width:1160px}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}th{{background:#f5f5f5}}td.best{{background:#eef8ee;font-weight:700}}</style></head><body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — comparison</title><style>body{{font-family:system-ui,sans-serif;margin:24px auto;max-width:1160px}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}th{{background:#f5f5f5}}td.best{{background:#eef8ee;font-weight:700}}td.fail{{background:#fdecec;color:#a00}}td.pass{{color:#070}}</style></head><body>\n",
         escape(&c.scenario)
     );
     let _ = writeln!(
@@ -296,7 +546,37 @@ pub fn html(c: &Comparison) -> String {
             .collect();
         let _ = writeln!(out, "<tr><td>{}</td>{tds}</tr>", escape(&name));
     }
-    out.push_str("</table>\n<h2>Latency p99 over time, per variant (first seed)</h2>\n");
+    out.push_str("</table>\n");
+    let _ = writeln!(
+        out,
+        "<h2>Expectations</h2>\n<p id=\"verdict\">{}</p>",
+        escape(&verdict_line(c))
+    );
+    if !c.expectations.is_empty() {
+        let _ = writeln!(
+            out,
+            "<table id=\"expectations\"><tr><th>expectation</th>{}</tr>",
+            c.variants
+                .iter()
+                .map(|v| format!("<th>{}</th>", escape(v)))
+                .collect::<String>()
+        );
+        for (name, row) in verdict_cells(c) {
+            let tds: String = row
+                .into_iter()
+                .map(|(t, ok)| {
+                    format!(
+                        "<td class=\"{}\">{}</td>",
+                        if ok { "pass" } else { "fail" },
+                        escape(&t)
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "<tr><td>{}</td>{tds}</tr>", escape(&name));
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2>Latency p99 over time, per variant (first seed)</h2>\n");
     out.push_str(&crate::render::charts::overlay(
         "p99 latency (ms)",
         &c.p99_over_time,

@@ -322,7 +322,29 @@ pub fn load(path: &Path) -> Result<ScenarioParams, ConfigError> {
 /// near `dir` as [`load`] does (the only files it reads).
 pub fn load_text(text: &str, file: &str, dir: &Path) -> Result<ScenarioParams, ConfigError> {
     let config: ScenarioConfig = parse_yaml(text, file)?;
-    resolve(&config, dir, file).map_err(|e| e.at(text, file))
+    resolve(&config, dir, file).map_err(|errors| {
+        errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| err("", "not a valid scenario"))
+            .at(text, file)
+    })
+}
+
+/// As [`load_text`], with every error it can find, in file order: every field that does not
+/// parse, or, when all do, every semantic error (checks that need an earlier part, such as
+/// the expectations needing a valid router and traffic, are skipped when that part is wrong).
+pub fn load_text_all(
+    text: &str,
+    file: &str,
+    dir: &Path,
+) -> Result<ScenarioParams, Vec<ConfigError>> {
+    let config: ScenarioConfig = switchyard_core::config::parse_yaml_all(text, file)?;
+    resolve(&config, dir, file).map_err(|errors| {
+        let mut errors: Vec<ConfigError> = errors.into_iter().map(|e| e.at(text, file)).collect();
+        switchyard_core::config::sort(&mut errors);
+        errors
+    })
 }
 
 /// A scenario's name names its report folder (`reports/NAME/`), so it must be one safe file
@@ -343,120 +365,65 @@ fn check_name(name: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams, ValidationError> {
-    check_name(&c.name)?;
+/// Every semantic error of the scenario, in the order found (each independent part checked;
+/// a part that later parts need stops the checks when it is wrong).
+fn resolve(
+    c: &ScenarioConfig,
+    dir: &Path,
+    file: &str,
+) -> Result<ScenarioParams, Vec<ValidationError>> {
+    let mut errors: Vec<ValidationError> = Vec::new();
+    if let Err(e) = check_name(&c.name) {
+        errors.push(e);
+    }
     if c.duration.is_zero() {
-        return Err(err("duration", "must be longer than zero"));
+        errors.push(err("duration", "must be longer than zero"));
     }
     if c.duration > MAX_DURATION {
-        return Err(err(
+        errors.push(err(
             "duration",
             format!("must be at most {MAX_DURATION}, not {}", c.duration),
         ));
     }
-    let router = RouterParams::try_from(&c.router).map_err(|mut e| {
-        e.path = format!("router.{}", e.path);
-        e
-    })?;
+    let router = match RouterParams::try_from(&c.router) {
+        Ok(r) => Some(r),
+        Err(mut e) => {
+            e.path = format!("router.{}", e.path);
+            errors.push(e);
+            None
+        }
+    };
     let mut providers = Vec::new();
     let mut faults = Vec::new();
+    // Providers whose own errors are reported: targets on them are not checked again.
+    let mut broken: Vec<&str> = Vec::new();
     for (i, p) in c.providers.iter().enumerate() {
-        let path = format!("providers[{i}]");
-        let found = find_profile(dir, &p.profile).ok_or_else(|| {
-            err(
-                format!("{path}.profile"),
-                format!(
-                    "no profile `{}` (looked for fake-providers/{}.yaml near the scenario; built in: {})",
-                    p.profile,
-                    p.profile,
-                    switchyard_fake::profile::builtin::builtin_names()
-                ),
-            )
-        })?;
-        let (text, name) = match found {
-            ProfileSource::File(found) => {
-                let text = std::fs::read_to_string(&found).map_err(|e| {
-                    err(
-                        format!("{path}.profile"),
-                        format!("cannot read {}: {e}", found.display()),
-                    )
-                })?;
-                (text, found.display().to_string())
+        match provider(c, i, dir, &mut faults) {
+            Ok(p) => providers.push(p),
+            Err(e) => {
+                errors.extend(e);
+                broken.push(&p.name);
             }
-            ProfileSource::Builtin(text) => (
-                text.to_owned(),
-                switchyard_fake::profile::builtin::builtin_file_name(&p.profile),
-            ),
-        };
-        let mut profile = switchyard_fake::load_profile(&text, &name)
-            .map_err(|e| err(format!("{path}.profile"), e.to_string()))?;
-        profile.name = p.name.clone();
-        if p.requests_per_minute.is_some() {
-            profile.requests_per_minute = p.requests_per_minute;
         }
-        if p.tokens_per_minute.is_some() {
-            profile.tokens_per_minute = p.tokens_per_minute;
-        }
-        // One field, one meaning: either `prefill: false` refuses, in both drivers.
-        profile.prefill = profile.prefill && p.prefill;
-        let prefill = profile.prefill;
-        for (k, f) in p.faults.iter().enumerate() {
-            let resolved = f
-                .resolve(Instant::ZERO)
-                .map_err(|e| err(format!("{path}.faults[{k}]"), e))?;
-            if let Some(name) = &f.name {
-                let from = resolved.activation.start;
-                // A periodic (flapping) fault lasts to the end of the run.
-                let to = match (resolved.activation.every, resolved.activation.duration) {
-                    (None, Some(d)) => from + d,
-                    _ => Instant::ZERO + c.duration,
-                };
-                if faults.iter().any(|w: &FaultWindow| w.name == *name) {
-                    return Err(err(
-                        format!("{path}.faults[{k}].name"),
-                        format!("fault `{name}` is named twice"),
-                    ));
-                }
-                faults.push(FaultWindow {
-                    name: name.clone(),
-                    provider: p.name.clone(),
-                    from,
-                    to,
-                });
-            }
-            profile.faults.push(f.clone());
-        }
-        let at = |d: Option<Duration>| d.map(|d| Instant::ZERO + d);
-        let keys = p
-            .keys
-            .iter()
-            .map(|k| switchyard_sim::SimKey {
-                name: k.name.clone(),
-                valid_from: at(k.valid_from),
-                valid_until: at(k.valid_until),
-                refused_from: at(k.refused_from),
-            })
-            .collect();
-        providers.push(ScenarioProvider {
-            url: p.url.as_ref().map(|u| u.trim_end_matches('/').to_owned()),
-            name: p.name.clone(),
-            profile,
-            faults: p.faults.clone(),
-            keys,
-            prefill,
-        });
     }
+    let Some(router) = router else {
+        return Err(errors);
+    };
     for (i, t) in router.targets.iter().enumerate() {
         let pname = router.providers.name(t.provider.index() as u32);
+        if broken.contains(&pname) {
+            continue;
+        }
         let Some(p) = providers.iter().find(|p| p.name == pname) else {
-            return Err(err(
+            errors.push(err(
                 format!("router.targets[{i}].provider"),
                 format!("no provider `{pname}` in this scenario's providers"),
             ));
+            continue;
         };
         if p.profile.model(&t.model).is_none() {
             let models: Vec<&str> = p.profile.models.iter().map(|m| m.name.as_str()).collect();
-            return Err(err(
+            errors.push(err(
                 format!("router.targets[{i}].model"),
                 format!(
                     "provider `{pname}` serves {}, not `{}`",
@@ -466,8 +433,39 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
             ));
         }
     }
-    let traffic = resolve_traffic(&c.traffic, &router, c.duration)?;
-    let operator = resolve_operator(&c.operator, &router, c.duration)?;
+    let gateway = match c.gateway.as_deref() {
+        None => GatewayMode::Direct,
+        Some("switchyard") => GatewayMode::Switchyard,
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            GatewayMode::External(url.trim_end_matches('/').to_owned())
+        }
+        Some(other) => {
+            errors.push(err(
+                "gateway",
+                format!("`{other}`: write `switchyard` or the URL of an OpenAI-compatible gateway"),
+            ));
+            GatewayMode::Direct
+        }
+    };
+    let mut variants = Vec::new();
+    for (i, v) in c.variants.iter().enumerate() {
+        match RouterParams::try_from(&v.router) {
+            Ok(r) => variants.push((v.name.clone(), r)),
+            Err(mut e) => {
+                e.path = format!("variants[{i}].router.{}", e.path);
+                errors.push(e);
+            }
+        }
+    }
+    let operator = resolve_operator(&c.operator, &router, c.duration).map_err(|e| errors.push(e));
+    let traffic = match resolve_traffic(&c.traffic, &router, c.duration) {
+        Ok(t) => t,
+        Err(e) => {
+            // The expectations are checked against the traffic's classes.
+            errors.push(e);
+            return Err(errors);
+        }
+    };
     let mut phases = Vec::new();
     let end = Instant::ZERO + c.duration;
     for f in &faults {
@@ -488,25 +486,28 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
         });
     }
     let mut expectations = Vec::new();
-    for (i, e) in c.expect.iter().enumerate() {
-        expectations.push(e.resolve(
-            &format!("expect[{i}]"),
-            &router,
-            &traffic,
-            &faults,
-            &providers,
-            &mut phases,
-            end,
-        )?);
+    // With a provider in error, its faults are unknown: the expectations would be refused
+    // for naming them, which says nothing new.
+    if broken.is_empty() {
+        for (i, e) in c.expect.iter().enumerate() {
+            match e.resolve(
+                &format!("expect[{i}]"),
+                &router,
+                &traffic,
+                &faults,
+                &providers,
+                &mut phases,
+                end,
+            ) {
+                Ok(x) => expectations.push(x),
+                Err(e) => errors.push(e),
+            }
+        }
     }
-    let mut variants = Vec::new();
-    for (i, v) in c.variants.iter().enumerate() {
-        let r = RouterParams::try_from(&v.router).map_err(|mut e| {
-            e.path = format!("variants[{i}].router.{}", e.path);
-            e
-        })?;
-        variants.push((v.name.clone(), r));
-    }
+    let operator = match operator {
+        Ok(o) if errors.is_empty() => o,
+        _ => return Err(errors),
+    };
     Ok(ScenarioParams {
         name: c.name.clone(),
         description: c.description.clone(),
@@ -521,21 +522,111 @@ fn resolve(c: &ScenarioConfig, dir: &Path, file: &str) -> Result<ScenarioParams,
         variants,
         faults,
         phases,
-        gateway: match c.gateway.as_deref() {
-            None => GatewayMode::Direct,
-            Some("switchyard") => GatewayMode::Switchyard,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                GatewayMode::External(url.trim_end_matches('/').to_owned())
+        gateway,
+    })
+}
+
+/// One of the scenario's providers: its profile, faults and keys; its named faults go into
+/// `faults`.
+fn provider(
+    c: &ScenarioConfig,
+    i: usize,
+    dir: &Path,
+    faults: &mut Vec<FaultWindow>,
+) -> Result<ScenarioProvider, Vec<ValidationError>> {
+    let p = &c.providers[i];
+    let path = format!("providers[{i}]");
+    let mut errors = Vec::new();
+    let found = find_profile(dir, &p.profile).ok_or_else(|| {
+        vec![err(
+            format!("{path}.profile"),
+            format!(
+                "no profile `{}` (looked for fake-providers/{}.yaml near the scenario; built in: {})",
+                p.profile,
+                p.profile,
+                switchyard_fake::profile::builtin::builtin_names()
+            ),
+        )]
+    })?;
+    let (text, name) = match found {
+        ProfileSource::File(found) => {
+            let text = std::fs::read_to_string(&found).map_err(|e| {
+                vec![err(
+                    format!("{path}.profile"),
+                    format!("cannot read {}: {e}", found.display()),
+                )]
+            })?;
+            (text, found.display().to_string())
+        }
+        ProfileSource::Builtin(text) => (
+            text.to_owned(),
+            switchyard_fake::profile::builtin::builtin_file_name(&p.profile),
+        ),
+    };
+    let mut profile = switchyard_fake::load_profile(&text, &name)
+        .map_err(|e| vec![err(format!("{path}.profile"), e.to_string())])?;
+    profile.name = p.name.clone();
+    if p.requests_per_minute.is_some() {
+        profile.requests_per_minute = p.requests_per_minute;
+    }
+    if p.tokens_per_minute.is_some() {
+        profile.tokens_per_minute = p.tokens_per_minute;
+    }
+    // One field, one meaning: either `prefill: false` refuses, in both drivers.
+    profile.prefill = profile.prefill && p.prefill;
+    let prefill = profile.prefill;
+    for (k, f) in p.faults.iter().enumerate() {
+        let resolved = match f.resolve(Instant::ZERO) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(err(format!("{path}.faults[{k}]"), e));
+                continue;
             }
-            Some(other) => {
-                return Err(err(
-                    "gateway",
-                    format!(
-                        "`{other}`: write `switchyard` or the URL of an OpenAI-compatible gateway"
-                    ),
+        };
+        if let Some(name) = &f.name {
+            let from = resolved.activation.start;
+            // A periodic (flapping) fault lasts to the end of the run.
+            let to = match (resolved.activation.every, resolved.activation.duration) {
+                (None, Some(d)) => from + d,
+                _ => Instant::ZERO + c.duration,
+            };
+            if faults.iter().any(|w: &FaultWindow| w.name == *name) {
+                errors.push(err(
+                    format!("{path}.faults[{k}].name"),
+                    format!("fault `{name}` is named twice"),
                 ));
+                continue;
             }
-        },
+            faults.push(FaultWindow {
+                name: name.clone(),
+                provider: p.name.clone(),
+                from,
+                to,
+            });
+        }
+        profile.faults.push(f.clone());
+    }
+    let at = |d: Option<Duration>| d.map(|d| Instant::ZERO + d);
+    let keys = p
+        .keys
+        .iter()
+        .map(|k| switchyard_sim::SimKey {
+            name: k.name.clone(),
+            valid_from: at(k.valid_from),
+            valid_until: at(k.valid_until),
+            refused_from: at(k.refused_from),
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ScenarioProvider {
+        url: p.url.as_ref().map(|u| u.trim_end_matches('/').to_owned()),
+        name: p.name.clone(),
+        profile,
+        faults: p.faults.clone(),
+        keys,
+        prefill,
     })
 }
 

@@ -16,7 +16,10 @@ use crate::router::RouterParams;
 use crate::time::Duration;
 
 pub use locate::locate;
-pub use validate::{MAX_ALERT_SLOTS, MAX_ALERT_SPAN, MIN_ALERT_SLOT, ValidationError};
+pub use validate::{
+    MAX_ALERT_SLOTS, MAX_ALERT_SPAN, MAX_ERRORS, MIN_ALERT_SLOT, ValidationError, parse_yaml_all,
+    sort, validate_router,
+};
 
 /// A router: its targets, routes, rules and the knobs of failover.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]

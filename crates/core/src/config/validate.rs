@@ -466,46 +466,68 @@ fn duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<(usize, &'a str
 impl TryFrom<&RouterConfig> for RouterParams {
     type Error = ValidationError;
 
+    /// The first error [`validate_router`] finds.
     fn try_from(config: &RouterConfig) -> Result<Self> {
+        validate_router(config).map_err(|errors| {
+            errors
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| ValidationError::new("", "not a valid router config"))
+        })
+    }
+}
+
+/// `RouterConfig` → `RouterParams`, with every error found (never an empty list): each
+/// target, route, rule and section is checked on its own, so one wrong field does not hide
+/// the next. The fallback-cycle check runs only when every route is otherwise valid.
+pub fn validate_router(
+    config: &RouterConfig,
+) -> std::result::Result<RouterParams, Vec<ValidationError>> {
+    let mut errors: Vec<ValidationError> = Vec::new();
+    {
         if config.targets.is_empty() {
-            return Err(ValidationError::new(
+            errors.push(ValidationError::new(
                 "targets",
                 "a router needs at least one target",
             ));
         }
         if config.routes.is_empty() {
-            return Err(ValidationError::new(
+            errors.push(ValidationError::new(
                 "routes",
                 "a router needs at least one route",
             ));
         }
         if let Some((i, name)) = duplicate(config.targets.iter().map(|t| t.name.as_str())) {
-            return Err(ValidationError::new(
+            errors.push(ValidationError::new(
                 format!("targets[{i}].name"),
                 format!("target `{name}` is defined twice"),
             ));
         }
         if let Some((i, name)) = duplicate(config.routes.iter().map(|r| r.name.as_str())) {
-            return Err(ValidationError::new(
+            errors.push(ValidationError::new(
                 format!("routes[{i}].name"),
                 format!("route `{name}` is defined twice"),
             ));
         }
         let default_breaker = config
             .breaker
-            .resolve("breaker", &BreakerParams::default())?;
+            .resolve("breaker", &BreakerParams::default())
+            .unwrap_or_else(|e| {
+                errors.push(e);
+                BreakerParams::default()
+            });
         let mut providers = Interner::default();
         let mut targets = Vec::with_capacity(config.targets.len());
         for (i, t) in config.targets.iter().enumerate() {
             let path = format!("targets[{i}]");
             if t.name.trim().is_empty() {
-                return Err(ValidationError::new(
+                errors.push(ValidationError::new(
                     format!("{path}.name"),
                     "must not be empty",
                 ));
             }
             if t.context_window == 0 {
-                return Err(ValidationError::new(
+                errors.push(ValidationError::new(
                     format!("{path}.context_window"),
                     "must be at least 1",
                 ));
@@ -513,7 +535,7 @@ impl TryFrom<&RouterConfig> for RouterParams {
             if let Some(n) = t.default_max_tokens
                 && !(1..=t.context_window).contains(&n)
             {
-                return Err(ValidationError::new(
+                errors.push(ValidationError::new(
                     format!("{path}.default_max_tokens"),
                     format!(
                         "must be between 1 and the context window ({}), not {n}",
@@ -523,7 +545,7 @@ impl TryFrom<&RouterConfig> for RouterParams {
             }
             for (field, v) in [("input", t.price.input), ("output", t.price.output)] {
                 if !(v >= 0.0 && v.is_finite()) {
-                    return Err(ValidationError::new(
+                    errors.push(ValidationError::new(
                         format!("{path}.price.{field}"),
                         format!("must be zero or more, not {v}"),
                     ));
@@ -535,38 +557,57 @@ impl TryFrom<&RouterConfig> for RouterParams {
                 model: t.model.clone(),
                 context_window: t.context_window,
                 default_max_tokens: t.default_max_tokens,
-                capabilities: capabilities(&format!("{path}.capabilities"), &t.capabilities)?,
+                capabilities: capabilities(&format!("{path}.capabilities"), &t.capabilities)
+                    .unwrap_or_else(|e| {
+                        errors.push(e);
+                        Capabilities::NONE
+                    }),
                 price: Price {
                     input_per_mtok: t.price.input,
                     output_per_mtok: t.price.output,
                 },
                 breaker: t
                     .breaker
-                    .resolve(&format!("{path}.breaker"), &default_breaker)?,
-                limits: t.limits.resolve(&format!("{path}.limits"))?,
+                    .resolve(&format!("{path}.breaker"), &default_breaker)
+                    .unwrap_or_else(|e| {
+                        errors.push(e);
+                        default_breaker
+                    }),
+                limits: t
+                    .limits
+                    .resolve(&format!("{path}.limits"))
+                    .unwrap_or_else(|e| {
+                        errors.push(e);
+                        LimitParams::default()
+                    }),
                 budget: match t.budget {
                     None => None,
                     Some(b) if !(b.usd.is_finite() && b.usd > 0.0) => {
-                        return Err(ValidationError::new(
+                        errors.push(ValidationError::new(
                             format!("{path}.budget.usd"),
                             "must be above zero",
                         ));
+                        None
                     }
-                    Some(b) => Some(crate::target::CostBudget {
-                        usd: b.usd,
-                        window: positive(
-                            format!("{path}.budget.window"),
-                            b.window,
-                            Duration::from_secs(3600),
-                        )?,
-                    }),
+                    Some(b) => match positive(
+                        format!("{path}.budget.window"),
+                        b.window,
+                        Duration::from_secs(3600),
+                    ) {
+                        Ok(window) => Some(crate::target::CostBudget { usd: b.usd, window }),
+                        Err(e) => {
+                            errors.push(e);
+                            None
+                        }
+                    },
                 },
                 sla: match t.sla {
                     Some(x) if !(x > 0.0 && x < 1.0) => {
-                        return Err(ValidationError::new(
+                        errors.push(ValidationError::new(
                             format!("{path}.sla"),
                             format!("is a ratio between 0 and 1, such as 0.999, not {x}"),
                         ));
+                        None
                     }
                     x => x,
                 },
@@ -574,28 +615,36 @@ impl TryFrom<&RouterConfig> for RouterParams {
         }
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, r) in config.routes.iter().enumerate() {
-            let (members, policy) = route_targets(i, r, &targets)?;
+            let (members, policy) = match route_targets(i, r, &targets) {
+                Ok(x) => x,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
             let fallback = match &r.fallback {
                 None => None,
                 Some(name) if *name == r.name => {
-                    return Err(ValidationError::new(
+                    errors.push(ValidationError::new(
                         format!("routes[{i}].fallback"),
                         "a route cannot fall back to itself",
                     ));
+                    None
                 }
-                Some(name) => Some(
-                    config
+                Some(name) => {
+                    let found = config
                         .routes
                         .iter()
                         .position(|x| x.name == *name)
-                        .map(|k| RouteId::new(k as u32))
-                        .ok_or_else(|| {
-                            ValidationError::new(
-                                format!("routes[{i}].fallback"),
-                                format!("unknown route `{name}`"),
-                            )
-                        })?,
-                ),
+                        .map(|k| RouteId::new(k as u32));
+                    if found.is_none() {
+                        errors.push(ValidationError::new(
+                            format!("routes[{i}].fallback"),
+                            format!("unknown route `{name}`"),
+                        ));
+                    }
+                    found
+                }
             };
             let resume = match r.resume {
                 ResumeConfig::None => ResumeMode::None,
@@ -608,7 +657,7 @@ impl TryFrom<&RouterConfig> for RouterParams {
                         .contains(Capabilities::PREFILL)
                 })
             {
-                return Err(ValidationError::new(
+                errors.push(ValidationError::new(
                     format!("routes[{i}].resume"),
                     format!(
                         "route `{}` resumes broken streams with `prefill`, but none of its \
@@ -626,8 +675,10 @@ impl TryFrom<&RouterConfig> for RouterParams {
                 resume,
             });
         }
-        // Fallback chains must end: follow each one, at most one visit per route.
-        for (i, start) in routes.iter().enumerate() {
+        // Fallback chains must end: follow each one, at most one visit per route (only when
+        // every route was built, so that the indices are the config's).
+        let all_routes = routes.len() == config.routes.len();
+        for (i, start) in routes.iter().enumerate().filter(|_| all_routes) {
             let mut seen = vec![false; routes.len()];
             seen[i] = true;
             let mut chain = vec![start.name.as_str()];
@@ -635,10 +686,11 @@ impl TryFrom<&RouterConfig> for RouterParams {
             while let Some(id) = next {
                 chain.push(&routes[id.index()].name);
                 if seen[id.index()] {
-                    return Err(ValidationError::new(
+                    errors.push(ValidationError::new(
                         format!("routes[{i}].fallback"),
                         format!("fallback cycle: {}", chain.join(" -> ")),
                     ));
+                    break;
                 }
                 seen[id.index()] = true;
                 next = routes[id.index()].fallback;
@@ -647,21 +699,24 @@ impl TryFrom<&RouterConfig> for RouterParams {
         let mut rules = Vec::with_capacity(config.rules.len());
         for (i, rule) in config.rules.iter().enumerate() {
             let path = format!("rules[{i}]");
-            let route = routes
+            // Looked up in the config: a route in error is still a route a rule may name.
+            let Some(route) = config
+                .routes
                 .iter()
                 .position(|r| r.name == rule.route)
                 .map(|k| RouteId::new(k as u32))
-                .ok_or_else(|| {
-                    ValidationError::new(
-                        format!("{path}.route"),
-                        format!("unknown route `{}`", rule.route),
-                    )
-                })?;
+            else {
+                errors.push(ValidationError::new(
+                    format!("{path}.route"),
+                    format!("unknown route `{}`", rule.route),
+                ));
+                continue;
+            };
             let w = &rule.when;
             if let (Some(lo), Some(hi)) = (w.min_prompt_tokens, w.max_prompt_tokens)
                 && lo > hi
             {
-                return Err(ValidationError::new(
+                errors.push(ValidationError::new(
                     format!("{path}.when.max_prompt_tokens"),
                     format!("is below min_prompt_tokens ({lo})"),
                 ));
@@ -673,40 +728,169 @@ impl TryFrom<&RouterConfig> for RouterParams {
                     min_prompt_tokens: w.min_prompt_tokens,
                     max_prompt_tokens: w.max_prompt_tokens,
                     stream: w.stream,
-                    needs: capabilities(&format!("{path}.when.needs"), &w.needs)?,
+                    needs: capabilities(&format!("{path}.when.needs"), &w.needs).unwrap_or_else(
+                        |e| {
+                            errors.push(e);
+                            Capabilities::NONE
+                        },
+                    ),
                 },
                 route,
             });
         }
+        let plan = config.plan.resolve().map_err(|e| errors.push(e));
+        let budget = config.retry_budget.resolve().map_err(|e| errors.push(e));
+        let latency = config.latency.resolve().map_err(|e| errors.push(e));
+        let alerts = config.alerts.resolve().map_err(|e| errors.push(e));
+        let availability_kinds = match &config.availability.counts {
+            None => crate::telemetry::default_availability_kinds(),
+            Some(names) => {
+                let mut kinds = [false; crate::outcome::ErrorKind::COUNT];
+                for (i, n) in names.iter().enumerate() {
+                    match crate::outcome::ErrorKind::from_label(n) {
+                        Some(k) => kinds[k.index()] = true,
+                        None => errors.push(ValidationError::new(
+                            format!("availability.counts[{i}]"),
+                            format!("unknown error kind `{n}`"),
+                        )),
+                    }
+                }
+                kinds
+            }
+        };
+        let (Ok(plan), Ok(budget), Ok(latency), Ok(alerts), true) =
+            (plan, budget, latency, alerts, errors.is_empty())
+        else {
+            return Err(errors);
+        };
         Ok(RouterParams {
             providers,
             targets,
             routes,
             rules,
-            plan: config.plan.resolve()?,
-            budget: config.retry_budget.resolve()?,
-            latency: config.latency.resolve()?,
-            alerts: config.alerts.resolve()?,
-            availability_kinds: match &config.availability.counts {
-                None => crate::telemetry::default_availability_kinds(),
-                Some(names) => {
-                    let mut kinds = [false; crate::outcome::ErrorKind::COUNT];
-                    for (i, n) in names.iter().enumerate() {
-                        let k = crate::outcome::ErrorKind::from_label(n).ok_or_else(|| {
-                            ValidationError::new(
-                                format!("availability.counts[{i}]"),
-                                format!("unknown error kind `{n}`"),
-                            )
-                        })?;
-                        kinds[k.index()] = true;
-                    }
-                    kinds
-                }
-            },
+            plan,
+            budget,
+            latency,
+            alerts,
+            availability_kinds,
             panic_mode: match config.panic_mode {
                 PanicModeConfig::FailFast => PanicMode::FailFast,
                 PanicModeConfig::Bypass => PanicMode::Bypass,
             },
         })
     }
+}
+
+/// How many errors one file reports at most: past this, the file is more wrong than right.
+pub const MAX_ERRORS: usize = 100;
+
+/// One step of a serde field path (`routes[1].weights`).
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn steps(path: &str) -> Option<Vec<Step<'_>>> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(Step::Key(key));
+        }
+        while let Some((index, after)) = rest.split_once(']') {
+            out.push(Step::Index(index.parse().ok()?));
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    Some(out)
+}
+
+/// Removes the node at `path` from `doc`; false when there is no such node.
+fn remove(doc: &mut serde_yaml::Value, path: &str) -> bool {
+    let Some(steps) = steps(path) else {
+        return false;
+    };
+    let Some((last, parents)) = steps.split_last() else {
+        return false;
+    };
+    let mut node = doc;
+    for step in parents {
+        let next = match step {
+            Step::Key(k) => node.get_mut(*k),
+            Step::Index(i) => node.get_mut(*i),
+        };
+        let Some(next) = next else { return false };
+        node = next;
+    }
+    match (last, node) {
+        (Step::Key(k), serde_yaml::Value::Mapping(m)) => m.remove(*k).is_some(),
+        // A list item is not taken out: the items after it would change their indices, and
+        // the errors about them would name the wrong item.
+        _ => false,
+    }
+}
+
+/// Parses YAML text into `T` and, when it does not fit, reports every field error it can
+/// find, not only the first: each wrong node (an unknown field, a bad value) is reported,
+/// taken out, and the document parsed again, up to [`MAX_ERRORS`]. A required field that is
+/// missing only because a wrong node was taken out is not reported (it would say nothing
+/// new); collecting stops there. A YAML syntax error stops it at once.
+///
+/// The errors come sorted by position (line, then column).
+pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+) -> std::result::Result<T, Vec<ConfigError>> {
+    let first = match super::parse_yaml::<T>(text, file) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    let mut errors = vec![first];
+    let Ok(mut doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return Err(errors);
+    };
+    let mut removed: Vec<String> = Vec::new();
+    while errors.len() < MAX_ERRORS {
+        let Some(last) = errors.last() else { break };
+        let path = last.path.clone();
+        if path.is_empty() || path == "." || !remove(&mut doc, &path) {
+            break;
+        }
+        removed.push(path);
+        let err = match serde_path_to_error::deserialize::<_, T>(doc.clone()) {
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let path = err.path().to_string();
+        let message = err.into_inner().to_string();
+        let under = |p: &str, q: &str| {
+            p == q
+                || q == "."
+                || p.strip_prefix(q)
+                    .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+        };
+        if message.starts_with("missing field") && removed.iter().any(|r| under(r, &path)) {
+            break;
+        }
+        if removed.iter().any(|r| under(&path, r) || under(r, &path)) {
+            // The same node again (a removal that changed nothing): stop rather than loop.
+            break;
+        }
+        let (line, column) = locate(text, &path).unwrap_or((1, 1));
+        errors.push(ConfigError {
+            file: file.to_owned(),
+            line,
+            column,
+            path,
+            message,
+        });
+    }
+    sort(&mut errors);
+    Err(errors)
+}
+
+/// Sorts errors into file order: by line, then column, then field path; drops repeats.
+pub fn sort(errors: &mut Vec<ConfigError>) {
+    errors.sort_by(|a, b| (a.line, a.column, &a.path).cmp(&(b.line, b.column, &b.path)));
+    errors.dedup();
 }
