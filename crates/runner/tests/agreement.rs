@@ -153,7 +153,10 @@ fn callers_that_give_up_are_abandoned_in_both() {
 /// the same in all three, so detection and failover (three failures at 30 requests/s, then
 /// the next requests avoid the primary) agree to within a few requests' spacing: 0.25 s. The
 /// failback rests on when live probes land (the breaker's 1 s to 2 s open time, then probes
-/// that must succeed twice on real replies taking hundreds of milliseconds): 1 s.
+/// that must succeed twice on real replies taking hundreds of milliseconds): 1 s. Prompt
+/// tokens agree within 0.5 % (the same prompts; the fakes count them from the text), and
+/// completion tokens and cost within 8 % (the fakes draw reply lengths from the same
+/// distribution in another order: about 4 standard deviations at 580 requests).
 #[test]
 fn an_outages_failover_figures_agree_in_sim_live_and_through_the_gateway() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
