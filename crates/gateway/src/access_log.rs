@@ -1,4 +1,4 @@
-//! The access log: one line per `/v1/` request (target `switchyard::access`), written once,
+//! The access log: one line per request to a `/v1/` endpoint (a path no endpoint serves, such as `/v1/nope`, gets its 404 without a line) (target `switchyard::access`), written once,
 //! when the request is finished: for a JSON reply when its body has been sent, for a streamed
 //! reply when the stream ends or the client leaves, and for a client that leaves before any
 //! reply when the request is dropped (`status=499`, `result=client_closed`).

@@ -17,6 +17,14 @@ use std::path::Path;
 
 use switchyard_runner::report::Report;
 
+/// Live runs are timed in real time: run them one at a time, so that on a 2-core machine
+/// they do not slow each other down (the test harness runs a binary's tests in parallel).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn both(name: &str) -> (Report, Report) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scenarios/agreement")
@@ -63,6 +71,7 @@ fn target<'a>(r: &'a Report, name: &str) -> &'a switchyard_runner::results::Targ
 
 #[test]
 fn a_hedge_failing_after_the_primarys_first_token_fails_nothing() {
+    let _serial = one_at_a_time();
     let (sim, live) = both("hedged-stream.yaml");
     // The standby's first token wins for the ~2 % of requests whose primary is slow: a
     // random share, so 3 standard deviations at this size (without the commit, the sim
@@ -79,6 +88,7 @@ fn a_hedge_failing_after_the_primarys_first_token_fails_nothing() {
 
 #[test]
 fn a_first_token_timeout_fails_over_in_both() {
+    let _serial = one_at_a_time();
     let (sim, live) = both("first-token-timeout.yaml");
     agree(&sim, &live, 2.0);
     for r in [&sim, &live] {
@@ -96,6 +106,7 @@ fn a_first_token_timeout_fails_over_in_both() {
 
 #[test]
 fn a_429_storm_with_retry_after_spills_over_in_both() {
+    let _serial = one_at_a_time();
     let (sim, live) = both("rate-limit-retry-after.yaml");
     agree(&sim, &live, 2.0);
     for r in [&sim, &live] {
@@ -111,6 +122,7 @@ fn a_429_storm_with_retry_after_spills_over_in_both() {
 
 #[test]
 fn a_529_retry_after_is_waited_for_in_both() {
+    let _serial = one_at_a_time();
     let (sim, live) = both("overloaded-retry-after.yaml");
     agree(&sim, &live, 8.0);
     for r in [&sim, &live] {
@@ -127,6 +139,7 @@ fn a_529_retry_after_is_waited_for_in_both() {
 
 #[test]
 fn callers_that_give_up_are_abandoned_in_both() {
+    let _serial = one_at_a_time();
     let (sim, live) = both("abandoned.yaml");
     agree(&sim, &live, 2.0);
     for r in [&sim, &live] {
@@ -159,6 +172,7 @@ fn callers_that_give_up_are_abandoned_in_both() {
 /// distribution in another order: about 4 standard deviations at 580 requests).
 #[test]
 fn an_outages_failover_figures_agree_in_sim_live_and_through_the_gateway() {
+    let _serial = one_at_a_time();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scenarios/agreement/outage-failover.yaml");
     let mut s = switchyard_runner::scenario::load(&path).unwrap();
