@@ -63,9 +63,32 @@ struct Lines<W> {
     writer: W,
 }
 
-/// A line longer than this is cut (at a character boundary) and ends with `…`: a log line
-/// never grows without bound, whatever a field holds.
-const MAX_LINE: usize = 16 * 1024;
+/// A field's value longer than this many bytes is cut (at a character boundary) and ends
+/// with `…`, before it is quoted: a log line never grows without bound, whatever a field
+/// holds, and a JSON line stays valid JSON.
+const MAX_FIELD: usize = 2048;
+
+/// A thread's line buffer is given back when it grew past this.
+const MAX_KEPT: usize = 64 * 1024;
+
+/// `text`, cut to [`MAX_FIELD`] bytes with `…` when longer.
+fn capped(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_FIELD {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut cut = MAX_FIELD;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &text[..cut]))
+}
+
+/// `value`'s `Debug` text, capped.
+fn debug_text(value: &dyn std::fmt::Debug) -> String {
+    let mut text = String::new();
+    let _ = write!(text, "{value:?}");
+    capped(&text).into_owned()
+}
 
 thread_local! {
     static BUF: RefCell<String> = RefCell::new(String::with_capacity(512));
@@ -112,23 +135,24 @@ where
                     buf.push('}');
                 }
             }
-            if buf.len() > MAX_LINE {
-                let mut cut = MAX_LINE;
-                while !buf.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                buf.truncate(cut);
-                buf.push('…');
-            }
             buf.push('\n');
             // A log that cannot be written is not worth failing a request for.
             let _ = (self.writer)().write_all(buf.as_bytes());
         };
         // A subscriber that logs while formatting (a field's Debug) gets a fresh buffer.
-        BUF.with(|b| match b.try_borrow_mut() {
-            Ok(mut buf) => write(&mut buf),
+        let done = BUF.try_with(|b| match b.try_borrow_mut() {
+            Ok(mut buf) => {
+                write(&mut buf);
+                if buf.capacity() > MAX_KEPT {
+                    *buf = String::with_capacity(512);
+                }
+            }
             Err(_) => write(&mut String::new()),
         });
+        if done.is_err() {
+            // The thread is ending: its buffer is gone.
+            write(&mut String::new());
+        }
     }
 
     fn enter(&self, _: &Id) {}
@@ -213,6 +237,7 @@ impl Text<'_> {
 impl Visit for Text<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.name(field);
+        let value = &*capped(value);
         if field.name() == "message" {
             self.buf.push_str(value);
         } else if plain(value) {
@@ -241,7 +266,7 @@ impl Visit for Text<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.name(field);
-        let _ = write!(self.buf, "{value:?}");
+        self.buf.push_str(&debug_text(value));
     }
 }
 
@@ -290,9 +315,7 @@ impl Visit for Json<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let mut text = String::new();
-        let _ = write!(text, "{value:?}");
-        self.record_str(field, &text);
+        self.record_str(field, &debug_text(value));
     }
 }
 
@@ -305,6 +328,7 @@ fn plain(text: &str) -> bool {
 
 /// `text` as a JSON string.
 fn json_str(buf: &mut String, text: &str) {
+    let text = &*capped(text);
     buf.push('"');
     if plain(text) {
         buf.push_str(text);
@@ -404,13 +428,21 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_field_is_cut() {
-        let big = "é".repeat(MAX_LINE);
+    fn a_huge_field_is_cut_and_json_stays_json() {
+        let big = format!("\"{}", "é".repeat(MAX_FIELD));
         let text = lines(LogFormat::Text, LogLevel::Info, || {
-            tracing::info!(field = %big, "x");
+            tracing::info!(field = %big, other = big.as_str(), "x");
         });
-        assert!(text.len() <= MAX_LINE + 8, "{}", text.len());
-        assert!(text.ends_with("…\n"));
+        assert!(text.len() <= 2 * MAX_FIELD + 200, "{}", text.len());
+        assert!(text.contains("…"), "{text}");
+        let json = lines(LogFormat::Json, LogLevel::Info, || {
+            tracing::info!(field = %big, other = big.as_str(), "x");
+        });
+        assert!(json.len() <= 2 * MAX_FIELD + 300, "{}", json.len());
+        let v: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap_or_default();
+        let field = v["field"].as_str().unwrap_or_default();
+        assert!(field.ends_with('…') && field.starts_with("\"é"), "{json}");
+        assert_eq!(v["other"], v["field"]);
     }
 
     #[test]

@@ -597,11 +597,26 @@ async fn a_forwarded_reply_is_still_checked() {
         format!(r#"{{{head}"usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#),
         r#"{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#.to_owned(),
         format!(r#"{{{head}"choices":[{{"message":{{"content":"hi"}}}}],"usage":{{"prompt_tokens":1,"#),
+        format!(r#"{{{head}"choices":[{{"message":7}}],"usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#),
+        format!(r#"{{{head}"choices":[{{"message":{{"content":5}}}}],"usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#),
+        format!(r#"{{{head}"choices":[{{"message":{{"tool_calls":{{}}}}}}],"usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#),
     ] {
         let gw = gateway("openai", stub(200, "application/json", body.to_owned()));
         let r = post(&gw, "key", &[], chat("chat", false)).await;
         assert_eq!(r.status, 502, "{body}: {}", r.body);
     }
+    // Bytes that are not UTF-8 inside the text are refused too (the body would go out as is).
+    let mut bytes = format!(r#"{{{head}"choices":[{{"message":{{"content":"hi XX"}}}}],"usage":{{"prompt_tokens":1,"completion_tokens":1}}}}"#).into_bytes();
+    let at = bytes.windows(2).position(|w| w == b"XX").unwrap();
+    bytes[at] = 0xff;
+    bytes[at + 1] = 0xfe;
+    let upstream = axum::Router::new().fallback(move || {
+        let bytes = bytes.clone();
+        async move { ([("content-type", "application/json")], bytes).into_response() }
+    });
+    let gw = gateway("openai", upstream);
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 502, "{}", r.body);
     // A reply without usage is forwarded too (its usage estimated from its text).
     let body = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"four words of text"},"finish_reason":"stop"}]}"#;
     let gw = gateway("openai", stub(200, "application/json", body.to_owned()));

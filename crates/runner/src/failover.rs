@@ -143,20 +143,23 @@ impl FaultFold {
         )
         .map(|t| t - self.from.as_nanos());
         // Failback: the first request on the provider from which on, for the hold, it got
-        // FAILBACK_SHARE of its share before the fault.
+        // FAILBACK_SHARE of its share before the fault. Only after a failover: traffic that
+        // never left cannot come back.
         let back_limit = limit(self.end_of_arrivals);
         let back_hold = HOLD.min(span(self.to.as_nanos(), back_limit));
-        let back = share_before.filter(|b| *b > 0.0).and_then(|base| {
-            first_window(
-                &samples,
-                self.to.as_nanos(),
-                back_limit,
-                back_hold,
-                |touched| touched,
-                |mine, all| mine as f64 >= FAILBACK_SHARE * base * all as f64,
-            )
-            .map(|t| t - self.to.as_nanos())
-        });
+        let back = share_before
+            .filter(|b| *b > 0.0 && over.is_some())
+            .and_then(|base| {
+                first_window(
+                    &samples,
+                    self.to.as_nanos(),
+                    back_limit,
+                    back_hold,
+                    |touched| touched,
+                    |mine, all| mine as f64 >= FAILBACK_SHARE * base * all as f64,
+                )
+                .map(|t| t - self.to.as_nanos())
+            });
         let secs = |n: u64| Duration::from_nanos(n).as_secs_f64();
         Figures {
             time_to_failover: over.map(secs),

@@ -115,6 +115,8 @@ fn a_breaker_opening_for_another_fault_is_not_credited() {
     assert!(mild.exercised.exercised, "{mild:?}");
     assert_eq!(mild.time_to_detect_secs, None, "{mild:?}");
     assert_eq!(mild.time_to_failover_secs, None, "{mild:?}");
+    // Traffic that never left did not come back: no failback either.
+    assert_eq!(mild.time_to_failback_secs, None, "{mild:?}");
     // The primary's breaker opens during the standby's fault: not the standby's detection.
     let standby = fault(&r, "standby-mild");
     assert!(standby.exercised.exercised, "{standby:?}");

@@ -209,17 +209,44 @@ struct RawReply<'a> {
 
 #[derive(Deserialize)]
 struct RawChoice<'a> {
-    #[serde(rename = "message")]
-    _message: IgnoredAny,
+    #[serde(default)]
+    index: u32,
+    #[serde(borrow)]
+    message: RawMessage<'a>,
     #[serde(default, borrow)]
     finish_reason: Option<Cow<'a, str>>,
 }
 
+/// A choice's message, checked as [`decode`] reads it (text or null, tool calls a list)
+/// without keeping it.
+#[derive(Deserialize)]
+struct RawMessage<'a> {
+    #[serde(default, borrow, rename = "content")]
+    _content: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "refusal")]
+    _refusal: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<Vec<IgnoredAny>>,
+}
+
 pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
-    let reply: RawReply<'_> = match serde_json::from_slice(body) {
+    // The body goes to the client as is: it must be UTF-8 throughout, including the values
+    // skipped below (serde_json does not check the strings it skips).
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Some(Err(malformed()));
+    };
+    let reply: RawReply<'_> = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(_) => return Some(Err(malformed())),
     };
+    let calls = reply
+        .choices
+        .iter()
+        .map(|c| c.message.tool_calls.as_ref().map_or(0, Vec::len))
+        .fold(0usize, usize::saturating_add);
+    if calls > MAX_TOOL_CALLS {
+        return Some(Err(malformed()));
+    }
     let Some(usage) = reply.usage else {
         // No usage: the full decode estimates it from the text.
         return Some(decode(body).map(|d| Decoded {
@@ -230,9 +257,11 @@ pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
     Some(Ok(Decoded {
         text: String::new(),
         tool_calls: Vec::new(),
+        // The first choice by `index`, as `decode` orders them.
         finish: reply
             .choices
-            .first()
+            .iter()
+            .min_by_key(|c| c.index)
             .and_then(|c| c.finish_reason.as_deref())
             .map_or(FinishReason::Stop, parse_finish),
         usage: Usage::from(usage),
