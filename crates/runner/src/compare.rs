@@ -127,11 +127,16 @@ fn figures(r: &Report) -> Vec<(String, Better, Value)> {
             Better::Lower,
             of_scope(t, t.attempts_per_request),
         ),
-        ("cost (USD)".to_owned(), Better::Lower, Ok(t.cost_usd)),
+        // A run with no requests spent nothing: not observed, never the cheapest.
+        (
+            "cost (USD)".to_owned(),
+            Better::Lower,
+            of_scope(t, t.cost_usd),
+        ),
         (
             "wasted cost (USD)".to_owned(),
             Better::Lower,
-            Ok(t.wasted_cost_usd),
+            of_scope(t, t.wasted_cost_usd),
         ),
     ];
     for p in r.phases.iter().filter(|p| p.name.starts_with("during:")) {
@@ -147,7 +152,8 @@ fn figures(r: &Report) -> Vec<(String, Better, Value)> {
         ));
     }
     for f in &r.failover {
-        let exercised = exercised(r, &f.fault, &f.provider);
+        // The report's own word: did the provider get requests started during the fault.
+        let exercised = f.exercised.exercised;
         let value = |x: Option<f64>| match (exercised, x) {
             (false, _) => Err(Absent::NotObserved),
             (true, None) => Err(Absent::Never),
@@ -165,28 +171,6 @@ fn figures(r: &Report) -> Vec<(String, Better, Value)> {
         ));
     }
     out
-}
-
-/// Whether the fault's provider got any attempt from the requests started during the fault:
-/// if not, there was nothing to fail over from, and its failover figures are not observed.
-fn exercised(r: &Report, fault: &str, provider: &str) -> bool {
-    let Some(during) = r
-        .phases
-        .iter()
-        .find(|p| p.name == format!("during:{fault}"))
-    else {
-        return false;
-    };
-    r.targets
-        .iter()
-        .filter(|t| t.provider == provider)
-        .any(|t| {
-            during
-                .figures
-                .attempts_by_target
-                .get(&t.name)
-                .is_some_and(|n| *n > 0)
-        })
 }
 
 fn verdict(seed: u64, e: &crate::report::ExpectationResult) -> Verdict {
