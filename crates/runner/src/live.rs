@@ -129,9 +129,11 @@ impl Books {
     }
 }
 
-/// Runs of equal gaps between a stream's content chunks, to the microsecond (the
-/// histograms' unit), at most [`Gaps::MAX_RUNS`] of them: past that, a gap joins the last
-/// run, so a hostile stream of a million distinct gaps holds 64 KiB, not 16 MB.
+/// The gaps between a stream's content chunks, counted by value: each gap rounded to three
+/// significant digits of a microsecond (the histograms keep no more), kept sorted, at most
+/// [`Gaps::MAX_RUNS`] distinct values. Past that, a new value joins its nearest neighbour,
+/// so a hostile stream of a million distinct gaps holds 48 KiB, and a long stream's later
+/// gaps still count near their own value.
 #[derive(Clone, Debug, Default)]
 struct Gaps {
     runs: Vec<(Duration, u32)>,
@@ -141,14 +143,40 @@ struct Gaps {
 impl Gaps {
     const MAX_RUNS: usize = 4096;
 
+    /// `us` to three significant digits.
+    fn rounded(us: u64) -> u64 {
+        let mut scale = 1u64;
+        while us / scale >= 1000 {
+            scale = scale.saturating_mul(10);
+        }
+        us / scale * scale
+    }
+
     /// A content chunk reached the caller at `at`.
     fn chunk(&mut self, at: Instant) {
         if let Some(prev) = self.last.replace(at) {
-            let gap = Duration::from_micros(at.saturating_since(prev).as_micros());
-            let full = self.runs.len() >= Self::MAX_RUNS;
-            match self.runs.last_mut() {
-                Some(run) if run.0 == gap || full => run.1 = run.1.saturating_add(1),
-                _ => self.runs.push((gap, 1)),
+            let us = Self::rounded(at.saturating_since(prev).as_micros());
+            let gap = Duration::from_micros(us);
+            match self.runs.binary_search_by_key(&gap, |r| r.0) {
+                Ok(i) => self.runs[i].1 = self.runs[i].1.saturating_add(1),
+                Err(i) if self.runs.len() < Self::MAX_RUNS => self.runs.insert(i, (gap, 1)),
+                Err(i) => {
+                    // Full: the nearer of the two neighbours takes it.
+                    let below = i.checked_sub(1);
+                    let nearest = match (below, self.runs.get(i)) {
+                        (Some(b), Some(a))
+                            if us.saturating_sub(self.runs[b].0.as_micros())
+                                > a.0.as_micros().saturating_sub(us) =>
+                        {
+                            i
+                        }
+                        (Some(b), _) => b,
+                        (None, _) => i,
+                    };
+                    if let Some(run) = self.runs.get_mut(nearest) {
+                        run.1 = run.1.saturating_add(1);
+                    }
+                }
             }
         }
         self.last = Some(at);
@@ -1104,11 +1132,29 @@ mod books_tests {
         let mut hostile = Gaps::default();
         let mut t = 0;
         for i in 0..20_000u64 {
-            t += i + 1;
+            t += i * 37 + 1;
             hostile.chunk(at(t));
         }
-        assert_eq!(hostile.runs().len(), Gaps::MAX_RUNS);
-        assert_eq!(hostile.chunks(), 20_000);
+        assert!(hostile.runs().len() <= Gaps::MAX_RUNS);
+        // Past the cap, late gaps still count near their own value (they joined the last
+        // run before, whatever their size).
+        for _ in 0..100 {
+            t += 50_000_000;
+            hostile.chunk(at(t));
+        }
+        let big = hostile
+            .runs()
+            .iter()
+            .filter(|r| r.0 >= Duration::from_secs(45))
+            .map(|r| r.1)
+            .sum::<u32>();
+        assert_eq!(
+            big,
+            100,
+            "{:?}",
+            &hostile.runs()[hostile.runs().len() - 3..]
+        );
+        assert_eq!(hostile.chunks(), 20_100);
     }
 
     /// Time to first token is the first chunk with content: not the role-only chunk a
