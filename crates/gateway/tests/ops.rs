@@ -1,7 +1,7 @@
 //! Operating the gateway: the access log and router log lines (captured from the same
 //! subscriber the binary uses), the metrics token, pins outside a route, state carried over a
 //! reload, and the default body limit.
-#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
+#![expect(clippy::unwrap_used, reason = "test code")]
 
 use std::sync::Arc;
 
@@ -9,69 +9,11 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use switchyard_gateway::{Gateway, app, sha256_hex};
-use switchyard_live::config::{LogFormat, LogLevel};
 use tower::ServiceExt;
 
 mod support;
 
 use support::*;
-
-thread_local! {
-    /// This thread's log lines: each test runs on its own thread, and a current-thread
-    /// runtime runs every task of the test there.
-    static LINES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Writes into this thread's [`LINES`].
-struct ThreadLines;
-
-impl std::io::Write for ThreadLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LINES.with(|l| l.borrow_mut().extend_from_slice(buf));
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The log lines of this thread, from the subscriber the binary uses (JSON). One global
-/// subscriber for the whole test binary: per-thread subscribers race on tracing's cached
-/// per-callsite interest when tests run in parallel.
-struct Captured;
-
-impl Captured {
-    fn start() -> Self {
-        static INSTALLED: std::sync::Once = std::sync::Once::new();
-        INSTALLED.call_once(|| {
-            let subscriber =
-                switchyard_gateway::logging::subscriber(LogFormat::Json, LogLevel::Info, || {
-                    ThreadLines
-                });
-            tracing::subscriber::set_global_default(subscriber).unwrap();
-        });
-        LINES.with(|l| l.borrow_mut().clear());
-        Captured
-    }
-
-    fn text(&self) -> String {
-        LINES.with(|l| String::from_utf8_lossy(&l.borrow()).into_owned())
-    }
-
-    fn json(&self) -> Vec<serde_json::Value> {
-        self.text()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-
-    fn access(&self) -> Vec<serde_json::Value> {
-        self.json()
-            .into_iter()
-            .filter(|l| l["target"] == "switchyard::access")
-            .collect()
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() {

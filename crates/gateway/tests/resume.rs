@@ -15,6 +15,8 @@ use switchyard_gateway::{Gateway, app, sha256_hex};
 use switchyard_live::InProcess;
 use tower::ServiceExt;
 
+mod support;
+
 fn fake(name: &str, dialect: &str, tokens: u32) -> axum::Router {
     let text = format!(
         "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: {tokens} }}\n"
@@ -237,55 +239,18 @@ async fn anthropic_endpoint_a_cut_stream_continues_or_ends_with_the_cut() {
     assert!(!message.contains("prefill"), "not the refusal: {message}");
 }
 
-thread_local! {
-    static LINES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Writes into this thread's [`LINES`].
-struct ThreadLines;
-
-impl std::io::Write for ThreadLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LINES.with(|l| l.borrow_mut().extend_from_slice(buf));
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The access-log lines this thread wrote while `f` ran (JSON; one global subscriber).
-async fn access_lines<F: std::future::Future<Output = ()>>(f: F) -> Vec<Value> {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let s = switchyard_gateway::logging::subscriber(
-            switchyard_live::config::LogFormat::Json,
-            switchyard_live::config::LogLevel::Info,
-            || ThreadLines,
-        );
-        tracing::subscriber::set_global_default(s).unwrap();
-    });
-    LINES.with(|l| l.borrow_mut().clear());
-    f.await;
-    let text = LINES.with(|l| String::from_utf8_lossy(&l.borrow()).into_owned());
-    text.lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["target"] == "switchyard::access")
-        .collect()
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_continued_streams_access_line_tells_the_cut_and_the_continuation() {
     for (path, body) in [
         ("/v1/chat/completions", openai_stream()),
         ("/v1/messages", anthropic_stream()),
     ] {
-        let lines = access_lines(async {
-            let rig = rig(true).await;
-            let (status, body) = post(&rig.gw, path, body).await;
-            assert_eq!(status, 200, "{body}");
-        })
-        .await;
+        let logs = support::Captured::start();
+        let rig = rig(true).await;
+        let (status, body) = post(&rig.gw, path, body).await;
+        assert_eq!(status, 200, "{body}");
+        drop(rig);
+        let lines = logs.access();
         assert_eq!(lines.len(), 1, "{path}: {lines:?}");
         assert_eq!(
             lines[0]["attempts"], "ta:stream_interrupted,tb:success",

@@ -1,5 +1,6 @@
 //! What the operations tests share: a config with a fake and a dead target, a rig, a call.
 #![allow(dead_code, reason = "each test binary uses part of it")]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use switchyard_gateway::{Gateway, app, sha256_hex};
 use switchyard_live::InProcess;
+use switchyard_live::config::{LogFormat, LogLevel};
 use tower::ServiceExt;
 
 pub const CLIENT_KEY: &str = "sk-client-SECRET-7f3a";
@@ -89,4 +91,61 @@ pub fn chat(stream: bool) -> String {
     format!(
         r#"{{"model":"chat","stream":{stream}{options},"messages":[{{"role":"user","content":"say {MARKER}"}}]}}"#
     )
+}
+
+thread_local! {
+    /// This thread's log lines: each test runs on its own thread, and a current-thread
+    /// runtime runs every task of the test there.
+    static LINES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes into this thread's [`LINES`].
+pub struct ThreadLines;
+
+impl std::io::Write for ThreadLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LINES.with(|l| l.borrow_mut().extend_from_slice(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log lines of this thread, from the subscriber the binary uses (JSON). One global
+/// subscriber for the whole test binary: per-thread subscribers race on tracing's cached
+/// per-callsite interest when tests run in parallel.
+pub struct Captured;
+
+impl Captured {
+    pub fn start() -> Self {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber =
+                switchyard_gateway::logging::subscriber(LogFormat::Json, LogLevel::Info, || {
+                    ThreadLines
+                });
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+        });
+        LINES.with(|l| l.borrow_mut().clear());
+        Captured
+    }
+
+    pub fn text(&self) -> String {
+        LINES.with(|l| String::from_utf8_lossy(&l.borrow()).into_owned())
+    }
+
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    pub fn access(&self) -> Vec<serde_json::Value> {
+        self.json()
+            .into_iter()
+            .filter(|l| l["target"] == "switchyard::access")
+            .collect()
+    }
 }

@@ -57,8 +57,10 @@ pub(super) fn encode(
 /// What `decode` reads of a `chat.completion`: the fields it needs, borrowed from the body,
 /// with the rest skipped (but `id`, `object`, `created` and `model` still required, as in
 /// [`ChatCompletion`](switchyard_core::dialect::openai::ChatCompletion)). Half the work of building the whole `ChatCompletion`, on every reply.
+/// `C` is what is read of each choice: [`ReplyChoice`] for `decode`, [`RawChoice`] for
+/// `decode_raw`.
 #[derive(Deserialize)]
-struct Reply<'a> {
+struct Reply<C> {
     #[serde(rename = "id")]
     _id: IgnoredAny,
     #[serde(rename = "object")]
@@ -67,8 +69,7 @@ struct Reply<'a> {
     _created: IgnoredAny,
     #[serde(rename = "model")]
     _model: IgnoredAny,
-    #[serde(borrow)]
-    choices: Vec<ReplyChoice<'a>>,
+    choices: Vec<C>,
     #[serde(default)]
     usage: Option<CompletionUsage>,
 }
@@ -136,7 +137,7 @@ fn tool_call(n: usize, c: WireCall) -> ToolCall {
 }
 
 pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
-    let reply: Reply<'_> = serde_json::from_slice(body).map_err(|_| malformed())?;
+    let reply: Reply<ReplyChoice<'_>> = serde_json::from_slice(body).map_err(|_| malformed())?;
     let mut choices: Vec<Choice> = Vec::with_capacity(reply.choices.len());
     let mut order: Vec<u32> = Vec::with_capacity(reply.choices.len());
     let mut count = 0usize;
@@ -190,23 +191,6 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
     })
 }
 
-/// A reply's shape with only what [`decode_raw`](super::decode_raw) reads.
-#[derive(Deserialize)]
-struct RawReply<'a> {
-    #[serde(rename = "id")]
-    _id: IgnoredAny,
-    #[serde(rename = "object")]
-    _object: IgnoredAny,
-    #[serde(rename = "created")]
-    _created: IgnoredAny,
-    #[serde(rename = "model")]
-    _model: IgnoredAny,
-    #[serde(borrow)]
-    choices: Vec<RawChoice<'a>>,
-    #[serde(default)]
-    usage: Option<CompletionUsage>,
-}
-
 #[derive(Deserialize)]
 struct RawChoice<'a> {
     #[serde(default)]
@@ -235,7 +219,7 @@ pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
     let Ok(text) = std::str::from_utf8(body) else {
         return Some(Err(malformed()));
     };
-    let reply: RawReply<'_> = match serde_json::from_str(text) {
+    let reply: Reply<RawChoice<'_>> = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(_) => return Some(Err(malformed())),
     };
