@@ -114,8 +114,13 @@ enum Command {
         #[arg(long)]
         allow_unauthenticated: bool,
     },
-    /// Print the JSON Schema of scenario files (for editor autocompletion).
-    Schema,
+    /// Print the JSON Schema of scenario files, live (gateway) configs or fake provider
+    /// profiles (for editor autocompletion).
+    Schema {
+        /// `scenario` (the default), `live` (a live or gateway config) or `profile`.
+        #[arg(value_enum, default_value = "scenario")]
+        of: SchemaOf,
+    },
     /// Credentials of a live config.
     Creds {
         #[command(subcommand)]
@@ -126,6 +131,14 @@ enum Command {
         #[command(subcommand)]
         command: FakeCommand,
     },
+}
+
+/// Which config's JSON Schema `switchyard schema` prints.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum SchemaOf {
+    Scenario,
+    Live,
+    Profile,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,8 +258,13 @@ pub fn run(
             listen,
             allow_unauthenticated,
         } => gateway(&config, listen, allow_unauthenticated, out, err),
-        Command::Schema => {
-            let _ = writeln!(out, "{}", switchyard_runner::schema());
+        Command::Schema { of } => {
+            let schema = match of {
+                SchemaOf::Scenario => switchyard_runner::schema(),
+                SchemaOf::Live => switchyard_live::config::schema(),
+                SchemaOf::Profile => switchyard_fake::profile::schema(),
+            };
+            let _ = writeln!(out, "{schema}");
             EXIT_OK
         }
         Command::Creds {

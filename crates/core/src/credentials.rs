@@ -93,6 +93,19 @@ impl fmt::Display for Date {
     }
 }
 
+impl schemars::JsonSchema for Date {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Date".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A day, `YYYY-MM-DD`",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
@@ -195,7 +208,7 @@ pub fn default_headers(dialect: Dialect) -> BTreeMap<String, KeySource> {
     h
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
     /// Every provider talks to its fake with a mock key, unless overridden to `live`.
@@ -206,27 +219,35 @@ pub enum Environment {
 }
 
 /// Per provider: use the real vendor or its fake.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// The vendor, at `base_url`, with the provider's keys.
     Live,
+    /// The fake, at `fake_base_url`, with the mock key.
     Fake,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     /// `env:NAME`, `file:PATH`, or `literal:KEY` (development only).
     pub source: String,
+    /// The first day the key may be used (`YYYY-MM-DD`); default: already valid.
     pub valid_from: Option<Date>,
+    /// The last day the key may be used; default: no expiry.
     pub valid_until: Option<Date>,
+    /// When the key was last rotated; with the provider's `rotation_days`, when the next
+    /// rotation is due.
     pub last_rotated: Option<Date>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
+    /// The name targets use as their `provider`.
     pub name: String,
+    /// The vendor's wire format.
     pub dialect: Dialect,
     /// The vendor's URL (`https://api.openai.com`).
     pub base_url: String,
@@ -245,6 +266,7 @@ pub struct ProviderConfig {
     pub revocation: Option<RevocationConfig>,
     /// Rotate keys this often (days).
     pub rotation_days: Option<u32>,
+    /// The provider's keys; in use: the newest one valid today and not revoked.
     #[serde(default)]
     pub keys: Vec<KeyConfig>,
     /// The key used against the fake in development; default `switchyard-dev`.

@@ -30,7 +30,14 @@ pub fn typical_max(d: &Distribution) -> f64 {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// The JSON Schema of profile files, for editors and the docs.
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(ProfileConfig);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// A fake provider's profile, as written in `fake-providers/NAME.yaml`.
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
     /// The provider's name (what `fake serve` prints, what scenarios refer to).
@@ -39,6 +46,7 @@ pub struct ProfileConfig {
     pub dialect: Dialect,
     /// The models (for Azure: the deployments) it serves.
     pub models: Vec<ModelConfig>,
+    /// How fast it answers.
     #[serde(default)]
     pub latency: LatencyConfig,
     /// Output tokens per reply, before the request's `max_tokens` caps it; default uniform 50..400.
@@ -48,6 +56,7 @@ pub struct ProfileConfig {
     /// Keys it accepts; empty accepts any non-empty key.
     #[serde(default)]
     pub keys: Vec<String>,
+    /// Its rate limits; over them it answers the vendor's 429 with a Retry-After.
     #[serde(default)]
     pub limits: LimitsConfig,
     /// Faults active from the start of every run (scenarios add their own).
@@ -69,9 +78,10 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The model name requests carry (for Azure: the deployment in the path).
     pub name: String,
     /// Prompt plus output tokens; default 128000.
     #[serde(default = "default_window")]
@@ -85,16 +95,18 @@ fn default_window() -> u32 {
     128_000
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceConfig {
+    /// USD per million prompt tokens; default 0.
     #[serde(default)]
     pub input: f64,
+    /// USD per million completion tokens; default 0.
     #[serde(default)]
     pub output: f64,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyConfig {
     /// Time to first token; default lognormal p50 400ms, p99 2s. Its p99 (or max) is at most 1h.
@@ -103,10 +115,12 @@ pub struct LatencyConfig {
     pub tokens_per_second: Option<DistributionConfig<f64>>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
+    /// Requests a minute; default unlimited.
     pub requests_per_minute: Option<u64>,
+    /// Prompt plus completion tokens a minute; default unlimited.
     pub tokens_per_minute: Option<u64>,
 }
 

@@ -10,13 +10,15 @@ use switchyard_core::router::RouterParams;
 
 use crate::adapter::InputLimits;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LiveConfig {
     /// `development` (default: fakes and mock keys) or `production` (live keys required).
     #[serde(default)]
     pub environment: Environment,
+    /// The providers: how to reach each vendor (and its fake), and its keys.
     pub providers: Vec<ProviderConfig>,
+    /// The router: targets, routes, rules, plan, breakers (as in a scenario's `router`).
     pub router: RouterConfig,
     /// Settings for `switchyard gateway` (ignored elsewhere).
     #[serde(default)]
@@ -26,7 +28,7 @@ pub struct LiveConfig {
     pub limits: InputLimitsConfig,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Where to listen (`IP:PORT`); default 127.0.0.1:8080 (the command line's `--listen`
@@ -69,7 +71,7 @@ pub struct GatewayConfig {
 }
 
 /// How the gateway writes its log lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// One human-readable line per event (`key=value` fields).
@@ -80,7 +82,7 @@ pub enum LogFormat {
 }
 
 /// A log level, least to most verbose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
     Error,
@@ -112,6 +114,12 @@ pub const MIN_DEFAULT_MAX_BODY: usize = 1 << 20;
 pub const BODY_BYTES_PER_TOKEN: u64 = 8;
 /// Room for images on top of the text, for sizing the default body limit.
 pub const BODY_IMAGE_ROOM: u64 = 8 << 20;
+
+/// The JSON Schema of live config files (the gateway's config), for editors and the docs.
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(LiveConfig);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
 
 /// The default body limit for a router: `largest context_window × 8 bytes + 8 MiB`, at least
 /// 1 MiB and at most 256 MiB.
@@ -250,7 +258,7 @@ impl GatewayConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayKeyConfig {
     /// A label for the key (not a secret): access-log lines name the client by it.
@@ -265,7 +273,7 @@ pub struct GatewayKeyConfig {
 
 /// The `limits:` section: sizes as plain byte counts or humane strings (`64KiB`, `32MiB`,
 /// `1GB`; `KiB`/`MiB`/`GiB` are powers of 1024, `KB`/`MB`/`GB` of 1000).
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputLimitsConfig {
     /// Largest complete reply body; default 32 MiB; 1 KiB to 1 GiB.
@@ -346,6 +354,18 @@ impl std::str::FromStr for ByteSize {
             .and_then(|n| n.checked_mul(scale))
             .map(ByteSize)
             .ok_or_else(|| format!("`{t}` is not a size in bytes that fits in 64 bits"))
+    }
+}
+
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A size: a byte count, or a number and a unit (`64KiB`, `32MiB`, `1GB`)",
+            "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string" }]
+        })
     }
 }
 

@@ -26,14 +26,22 @@ use crate::scenario::{FaultWindow, Phase, ScenarioProvider};
 pub struct ExpectationConfig {
     /// A label for reports; default: the metric and its scope.
     pub name: Option<String>,
+    /// What is measured: one of the metrics listed in docs/SCENARIOS.md.
     pub metric: String,
+    /// Only requests that asked for this route.
     pub route: Option<String>,
+    /// Only requests of this traffic class.
     pub class: Option<String>,
+    /// The target a per-target metric is about (`share`, `availability`, ...).
     pub target: Option<String>,
     /// For `cost`: one provider's.
     pub provider: Option<String>,
+    /// Only requests that started in a fault's phase: `before:F`, `during:F` or `after:F`
+    /// for a named fault F.
     pub phase: Option<String>,
+    /// Only requests that started between `from` and `to`.
     pub window: Option<WindowConfig>,
+    /// The named fault a failover figure is about.
     pub fault: Option<String>,
     /// `<`, `<=`, `>`, `>=`, `==`.
     pub op: String,
@@ -55,7 +63,9 @@ pub mod serde_yaml_value {
 #[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
+    /// From this time since the start of the run.
     pub from: Duration,
+    /// To this time (excluded).
     pub to: Duration,
 }
 
@@ -63,30 +73,57 @@ pub struct WindowConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
+    /// Requests that started in the scope (every request is counted once, whatever happened
+    /// to it).
     Requests,
+    /// Requests served (a reply, or a stream that finished).
     Succeeded,
+    /// Requests that failed, including those their caller abandoned.
     Failed,
+    /// Succeeded / requests, from 0 to 1. Not observed on a scope without requests.
     SuccessRate,
+    /// Failed / requests, from 0 to 1. Not observed on a scope without requests.
     FailureRate,
+    /// Median latency, from the request's start to its last byte.
     P50Latency,
+    /// 90th percentile latency.
     P90Latency,
+    /// 99th percentile latency.
     P99Latency,
+    /// 99.9th percentile latency.
     P999Latency,
+    /// Median time to first token (first content byte the caller receives).
     P50Ttft,
+    /// 99th percentile time to first token.
     P99Ttft,
+    /// Attempts / requests: 1 when nothing was retried, hedged or failed over.
     AttemptsPerRequest,
+    /// Spend in US dollars, every attempt priced by the tokens it was billed (with
+    /// `provider`: that provider's targets only).
     Cost,
+    /// Spend in US dollars on attempts whose answer was not used (failed, cancelled, or a
+    /// hedge that lost).
     WastedCost,
     /// Attempts sent to `target` / all attempts in the scope.
     Share,
     /// Requests served by `target` / succeeded requests in the scope.
     ServedShare,
-    /// The target's availability over the run.
+    /// The target's availability over the run, from 0 to 1: 1 − attempts that failed with
+    /// an error counted against availability (by default those that count against the
+    /// provider's health) / attempts finished. Not observed for a target with no attempts.
     Availability,
+    /// From a fault's start to the first breaker opening or parking on its provider
+    /// (docs/FAILOVER.md).
     TimeToDetect,
+    /// From a fault's start until the faulty provider's share of new requests stays under
+    /// 5 % for the hold time; "never" when it did not (docs/FAILOVER.md).
     TimeToFailover,
+    /// From a fault's end until the provider's share is back to 90 % of its share before the
+    /// fault, for the hold time; only after a failover (docs/FAILOVER.md).
     TimeToFailback,
+    /// Breakers that opened (on `target`, or on any).
     BreakerOpens,
+    /// Requests that failed because the route's retry budget was spent.
     BudgetExhausted,
     /// Latency alerts raised (on `target`, or on any).
     Alerts,
@@ -132,7 +169,39 @@ const METRICS: [(&str, Metric); 27] = [
     ("resume_failed", Metric::ResumeFailed),
 ];
 
+/// Every metric an expectation can name, with its name as written.
+pub fn metrics() -> impl Iterator<Item = (&'static str, Metric)> {
+    METRICS.into_iter()
+}
+
 impl Metric {
+    /// The scope fields the metric takes, as the scenario reference lists them.
+    pub fn scope_summary(self) -> String {
+        let s = self.scopes();
+        let mut parts = Vec::new();
+        if s.requests {
+            parts.push("`route`, `class`, `phase`, `window`".to_string());
+        }
+        match s.target {
+            Takes::Must => parts.push("`target` (required)".into()),
+            Takes::May => parts.push("`target`".into()),
+            Takes::No => {}
+        }
+        if s.provider {
+            parts.push("`provider`".into());
+        }
+        match s.fault {
+            Takes::Must => parts.push("`fault` (required)".into()),
+            Takes::May => parts.push("`fault`".into()),
+            Takes::No => {}
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     pub fn is_time(self) -> bool {
         matches!(
             self,

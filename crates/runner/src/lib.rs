@@ -5,6 +5,7 @@
 
 pub mod baseline;
 pub mod compare;
+pub mod docs;
 pub mod expect;
 pub mod failover;
 pub mod live;

@@ -42,6 +42,14 @@ fn the_shipped_schemas_are_current() {
         &root().join("schemas/scenario.schema.json"),
         &(switchyard_runner::schema() + "\n"),
     );
+    golden(
+        &root().join("schemas/live.schema.json"),
+        &(switchyard_live::config::schema() + "\n"),
+    );
+    golden(
+        &root().join("schemas/profile.schema.json"),
+        &(switchyard_fake::profile::schema() + "\n"),
+    );
 }
 
 fn report() -> switchyard_runner::Report {

@@ -46,7 +46,7 @@ pub const DEFAULT_COOL_OFF: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_COOL_OFF_MAX: Duration = Duration::from_secs(60 * 60);
 
 /// A provider's `revocation:` settings.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationConfig {
     /// 401s that take a key out of use; default 3 (1: the first 401 revokes).

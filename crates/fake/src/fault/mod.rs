@@ -79,18 +79,34 @@ pub struct FaultConfig {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKindName {
+    /// Answers `status` (any HTTP status, 400 to 599) with the vendor's error body, and a
+    /// `Retry-After` of `retry_after` when set.
     Http,
+    /// Closes the connection before sending any byte.
     Reset,
+    /// Accepts the request and never answers.
     Hang,
+    /// Multiplies every delay (first token, each token) by `factor`: a brown-out.
     SlowDown,
+    /// Adds `extra` to the time to first token.
     SlowFirstToken,
+    /// A stream stops after `after_tokens` tokens without its terminating event; the
+    /// connection closes.
     StreamCut,
+    /// A stream goes silent after `after_tokens` tokens for `stall`, then closes.
     StreamStall,
+    /// A stream sends an event that is not valid JSON after `after_tokens` tokens.
     MalformedChunk,
+    /// A stream ends after its last token without its terminating event.
     MissingDone,
+    /// A 200 whose body is not JSON.
     MalformedJson,
+    /// The vendor's context-length error (400), whatever the prompt's size.
     ContextLength,
+    /// The vendor's content-filter refusal.
     ContentFilter,
+    /// Lowers the provider's rate limits to `requests_per_minute` and `tokens_per_minute`;
+    /// requests over them get the vendor's 429.
     RateLimitSqueeze,
 }
 
