@@ -28,3 +28,4 @@ pub mod rule;
 pub mod target;
 pub mod telemetry;
 pub mod time;
+pub mod vendor;

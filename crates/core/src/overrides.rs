@@ -10,14 +10,14 @@
 //! - `Restore(scope)`: undo overrides for a target (drain, forced mode, parking), a route
 //!   (pin, freeze) or everything.
 //!
-//! [`Override::check`] refuses what cannot mean anything for a router: a pin to a target that
+//! [`Override::check`] (in the router module, which owns [`RouterParams`](crate::router::RouterParams))
+//! refuses what cannot mean anything for a router: a pin to a target that
 //! is not one of the route's targets (the route would send everything somewhere it was never
 //! configured to go). Drivers check before they apply (the gateway's admin API answers 400,
 //! scenario validation names the field); a reload drops a carried pin that no longer passes.
 
 use crate::health::BreakerMode;
 use crate::id::{RouteId, TargetId};
-use crate::router::RouterParams;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -60,49 +60,6 @@ pub enum OverrideError {
     UnknownId(u32),
 }
 
-impl Override {
-    /// Whether the override means something for `params`: ids in range, and a pin's target
-    /// one of its route's targets.
-    pub fn check(&self, params: &RouterParams) -> Result<(), OverrideError> {
-        let target = |t: TargetId| {
-            params
-                .targets
-                .get(t.index())
-                .map(|_| ())
-                .ok_or(OverrideError::UnknownId(t.index() as u32))
-        };
-        let route = |r: RouteId| {
-            params
-                .routes
-                .get(r.index())
-                .ok_or(OverrideError::UnknownId(r.index() as u32))
-        };
-        match *self {
-            Override::Drain(t) | Override::Force(t, _) | Override::Restore(Scope::Target(t)) => {
-                target(t)
-            }
-            Override::Freeze(Some(r)) | Override::Restore(Scope::Route(r)) => route(r).map(|_| ()),
-            Override::Freeze(None) | Override::Restore(Scope::All) => Ok(()),
-            Override::Pin(r, t) => {
-                target(t)?;
-                let members = &route(r)?.members;
-                if members.contains(&t) {
-                    return Ok(());
-                }
-                Err(OverrideError::PinOutsideRoute {
-                    route: params.routes[r.index()].name.clone(),
-                    target: params.targets[t.index()].name.clone(),
-                    members: members
-                        .iter()
-                        .map(|m| params.targets[m.index()].name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-            }
-        }
-    }
-}
-
 /// The overrides in force.
 #[derive(Clone, Debug)]
 pub struct Overrides {
@@ -135,11 +92,11 @@ mod tests {
     use super::*;
     use crate::config::{RouterConfig, parse_yaml};
 
-    fn params() -> RouterParams {
+    fn params() -> crate::router::RouterParams {
         let yaml = "targets:\n  - { name: a, provider: p, model: m }\n  - { name: b, provider: p, model: m }\n  - { name: c, provider: p, model: m }\n\
                     routes:\n  - { name: ab, policy: round_robin, targets: [a, b] }\n  - { name: only_c, policy: static, targets: [c] }\n";
         let config: RouterConfig = parse_yaml(yaml, "r.yaml").unwrap();
-        RouterParams::try_from(&config).unwrap()
+        crate::router::RouterParams::try_from(&config).unwrap()
     }
 
     #[test]

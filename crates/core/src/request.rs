@@ -222,7 +222,7 @@ pub struct Sampling {
 /// know reach it unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Original {
-    pub dialect: crate::dialect::Dialect,
+    pub dialect: crate::vendor::Dialect,
     pub body: std::sync::Arc<[u8]>,
     /// The caller forwards a same-dialect target's reply body as it came
     /// ([`Response::raw`]): the driver then reads from it only what routing and books need

@@ -503,7 +503,7 @@ pub(crate) async fn model(
 pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     let text = gw
         .router()
-        .inspect(switchyard_core::telemetry::prometheus::render);
+        .inspect(switchyard_core::router::prometheus::render);
     let mut r = text.into_response();
     header(&mut r, CONTENT_TYPE, "text/plain; version=0.0.4");
     r

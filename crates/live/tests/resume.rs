@@ -144,7 +144,7 @@ async fn a_stream_cut_after_40_tokens_completes_on_the_prefill_fallback() {
     assert_eq!(tel.routes[0].resume_failed, 0);
     let metrics = rig
         .router
-        .inspect(switchyard_core::telemetry::prometheus::render);
+        .inspect(switchyard_core::router::prometheus::render);
     assert!(
         metrics.contains("switchyard_stream_resumes_total{route=\"r\",result=\"resumed\"} 1\n"),
         "{metrics}"
@@ -191,7 +191,7 @@ async fn behind_a_fallback_that_refuses_prefill_the_caller_gets_the_cut() {
     assert_eq!((tel.routes[0].resumed, tel.routes[0].resume_failed), (0, 1));
     let metrics = rig
         .router
-        .inspect(switchyard_core::telemetry::prometheus::render);
+        .inspect(switchyard_core::router::prometheus::render);
     assert!(
         metrics.contains("switchyard_stream_resumes_total{route=\"r\",result=\"failed\"} 1\n"),
         "{metrics}"

@@ -403,7 +403,7 @@ fn prometheus() -> String {
         switchyard_core::router::Router::new(params, switchyard_core::rng::Rng::new(1))
     });
     let text = match router {
-        Ok(r) => switchyard_core::telemetry::prometheus::render(&r),
+        Ok(r) => switchyard_core::router::prometheus::render(&r),
         Err(e) => return format!("(cannot build the sample router: {e})\n"),
     };
     let mut out = String::from("| series | type | meaning |\n|---|---|---|\n");

@@ -20,45 +20,7 @@ pub mod upstream;
 use crate::outcome::ErrorKind;
 use crate::time::Duration;
 
-/// A vendor's wire format.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Deserialize,
-    serde::Serialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Dialect {
-    Openai,
-    Anthropic,
-    Gemini,
-    AzureOpenai,
-}
-
-impl Dialect {
-    pub const ALL: [Dialect; 4] = [
-        Dialect::Openai,
-        Dialect::Anthropic,
-        Dialect::Gemini,
-        Dialect::AzureOpenai,
-    ];
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            Dialect::Openai => "openai",
-            Dialect::Anthropic => "anthropic",
-            Dialect::Gemini => "gemini",
-            Dialect::AzureOpenai => "azure-openai",
-        }
-    }
-}
+pub use crate::vendor::Dialect;
 
 /// A request feature a dialect cannot express. The request is then routed only to targets
 /// whose dialect can, and refused (400 in the client's dialect, naming `field`) when none

@@ -26,6 +26,7 @@
 mod carry;
 mod eligibility;
 mod params;
+pub mod prometheus;
 #[cfg(test)]
 mod tests;
 

@@ -2,6 +2,7 @@
 
 use crate::health::LatencyParams;
 use crate::id::{Interner, RouteId, TargetId};
+use crate::overrides::{Override, OverrideError, Scope};
 use crate::plan::{BudgetParams, PlanParams};
 use crate::policy::Policy;
 use crate::rule::RuleParams;
@@ -79,5 +80,48 @@ impl RouterParams {
     }
     pub fn route(&self, id: RouteId) -> &RouteParams {
         &self.routes[id.index()]
+    }
+}
+
+impl Override {
+    /// Whether the override means something for `params`: ids in range, and a pin's target
+    /// one of its route's targets.
+    pub fn check(&self, params: &RouterParams) -> Result<(), OverrideError> {
+        let target = |t: TargetId| {
+            params
+                .targets
+                .get(t.index())
+                .map(|_| ())
+                .ok_or(OverrideError::UnknownId(t.index() as u32))
+        };
+        let route = |r: RouteId| {
+            params
+                .routes
+                .get(r.index())
+                .ok_or(OverrideError::UnknownId(r.index() as u32))
+        };
+        match *self {
+            Override::Drain(t) | Override::Force(t, _) | Override::Restore(Scope::Target(t)) => {
+                target(t)
+            }
+            Override::Freeze(Some(r)) | Override::Restore(Scope::Route(r)) => route(r).map(|_| ()),
+            Override::Freeze(None) | Override::Restore(Scope::All) => Ok(()),
+            Override::Pin(r, t) => {
+                target(t)?;
+                let members = &route(r)?.members;
+                if members.contains(&t) {
+                    return Ok(());
+                }
+                Err(OverrideError::PinOutsideRoute {
+                    route: params.routes[r.index()].name.clone(),
+                    target: params.targets[t.index()].name.clone(),
+                    members: members
+                        .iter()
+                        .map(|m| params.targets[m.index()].name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            }
+        }
     }
 }

@@ -771,7 +771,7 @@ fn prometheus_exposition_has_every_family_with_low_cardinality_labels() {
     let mut r = router();
     drive(&mut r, &req("chat"), t(0), |_| ok(200));
     drive(&mut r, &req("solo"), t(1), |_| fail(ErrorKind::ServerError));
-    let text = crate::telemetry::prometheus::render(&r);
+    let text = crate::router::prometheus::render(&r);
     for line in [
         "switchyard_requests_total{route=\"chat\",outcome=\"success\"} 1",
         "switchyard_attempts_total{provider=\"pa\",target=\"a\",outcome=\"success\"} 1",

@@ -8,7 +8,6 @@
 
 pub mod alert;
 pub mod event;
-pub mod prometheus;
 pub mod series;
 
 use hdrhistogram::Histogram;

@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
-use super::LatencyHistogram;
 use crate::id::TargetId;
 use crate::outcome::ErrorKind;
 use crate::router::Router;
+use crate::telemetry::LatencyHistogram;
 use crate::time::Duration;
 
 /// Histogram bucket bounds, in seconds.
@@ -61,7 +61,7 @@ pub fn render(router: &Router) -> String {
                 out,
                 "switchyard_requests_total{{route=\"{}\",outcome=\"{}\"}} {n}",
                 label(&r.name),
-                super::failure_label(i)
+                crate::telemetry::failure_label(i)
             );
         }
     }
