@@ -13,8 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use switchyard_core::health::BreakerMode;
-use switchyard_core::overrides::{Override, Scope};
+use switchyard_core::router::{CommandError, OverrideCommand};
 
 use crate::Gateway;
 use crate::errors::ApiError;
@@ -121,48 +120,18 @@ pub(crate) async fn overrides(
     };
     let router = gw.router();
     let params = router.params();
-    let target = req.target.as_deref().map(|t| params.target_id(t).ok_or(t));
-    let route = req.route.as_deref().map(|r| params.route_id(r).ok_or(r));
-    let command = match (req.action.as_str(), target, route) {
-        (_, Some(Err(t)), _) => {
-            return ApiError::bad_request(&format!("unknown target `{t}`"), None).into_response();
+    let command = match params.parse_override(OverrideCommand {
+        action: &req.action,
+        target: req.target.as_deref(),
+        route: req.route.as_deref(),
+        mode: req.mode.as_deref(),
+    }) {
+        Ok(c) => c,
+        Err(e @ CommandError::Invalid(_)) => {
+            return ApiError::bad_request(&format!("Invalid override: {e}"), None).into_response();
         }
-        (_, _, Some(Err(r))) => {
-            return ApiError::bad_request(&format!("unknown route `{r}`"), None).into_response();
-        }
-        ("drain", Some(Ok(t)), _) => Override::Drain(t),
-        ("pin", Some(Ok(t)), Some(Ok(r))) => Override::Pin(r, t),
-        ("freeze", None, r) => Override::Freeze(r.and_then(Result::ok)),
-        ("force", Some(Ok(t)), _) => {
-            let mode = match req.mode.as_deref() {
-                Some("forced_open") => BreakerMode::ForcedOpen,
-                Some("disabled") => BreakerMode::Disabled,
-                Some("metrics_only") => BreakerMode::MetricsOnly,
-                Some("automatic") => BreakerMode::Automatic,
-                other => {
-                    let said = other.map_or_else(|| "no `mode`".to_owned(), |m| format!("`{m}`"));
-                    return ApiError::bad_request(
-                        &format!(
-                            "force needs a `mode`: forced_open, disabled, metrics_only or automatic (got {said})"
-                        ),
-                        None,
-                    )
-                    .into_response();
-                }
-            };
-            Override::Force(t, mode)
-        }
-        ("restore", Some(Ok(t)), None) => Override::Restore(Scope::Target(t)),
-        ("restore", None, Some(Ok(r))) => Override::Restore(Scope::Route(r)),
-        ("restore", None, None) => Override::Restore(Scope::All),
-        (a, _, _) => {
-            return ApiError::bad_request(&format!("`{a}` with these fields is not an override; use drain, pin, freeze, force or restore"), None)
-                .into_response();
-        }
+        Err(e) => return ApiError::bad_request(&e.to_string(), None).into_response(),
     };
-    if let Err(e) = command.check(&params) {
-        return ApiError::bad_request(&format!("Invalid override: {e}"), None).into_response();
-    }
     router.apply(command);
     gw.log_router_events();
     gw.record(serde_json::json!({ "action": req.action, "target": req.target, "route": req.route, "mode": req.mode }));

@@ -747,7 +747,7 @@ impl LiveRouter {
                     attempts: stats.attempts,
                     successes: stats.successes,
                     errors: stats.errors_total(),
-                    availability: stats.availability(),
+                    availability: core.telemetry().availability(id),
                 }
             })
             .collect()

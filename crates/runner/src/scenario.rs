@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use switchyard_core::config::{ConfigError, RouterConfig, ValidationError, parse_yaml};
-use switchyard_core::health::BreakerMode;
-use switchyard_core::overrides::{Override, Scope};
+use switchyard_core::overrides::Override;
 use switchyard_core::request::Capabilities;
-use switchyard_core::router::RouterParams;
+use switchyard_core::router::{OverrideCommand, RouterParams};
 use switchyard_core::time::{Duration, Instant};
 use switchyard_fake::distribution::DistributionConfig;
 use switchyard_fake::fault::FaultConfig;
@@ -821,66 +820,67 @@ fn resolve_operator(
     let mut out = Vec::new();
     for (i, o) in ops.iter().enumerate() {
         let path = format!("operator[{i}]");
-        let target = |field: &str, name: &str| {
-            router.target_id(name).ok_or_else(|| {
-                err(
-                    format!("{path}.{field}"),
-                    format!("unknown target `{name}`"),
-                )
-            })
-        };
-        let route = |field: &str, name: &str| {
-            router
-                .route_id(name)
-                .ok_or_else(|| err(format!("{path}.{field}"), format!("unknown route `{name}`")))
-        };
+        // Each action written, as the command the gateway's admin API would take, and the
+        // scenario field each command field came from (for the error's place).
         let mut actions = Vec::new();
         if let Some(t) = &o.drain {
-            actions.push(Override::Drain(target("drain", t)?));
+            let c = OverrideCommand {
+                action: "drain",
+                target: Some(t),
+                ..OverrideCommand::default()
+            };
+            actions.push((c, ["drain", "drain", ""]));
         }
         if let Some(p) = &o.pin {
-            let pin = Override::Pin(
-                route("pin.route", &p.route)?,
-                target("pin.target", &p.target)?,
-            );
-            pin.check(router)
-                .map_err(|e| err(format!("{path}.pin.target"), e.to_string()))?;
-            actions.push(pin);
+            let c = OverrideCommand {
+                action: "pin",
+                target: Some(&p.target),
+                route: Some(&p.route),
+                ..OverrideCommand::default()
+            };
+            actions.push((c, ["pin", "pin.target", "pin.route"]));
         }
         if let Some(r) = &o.freeze {
-            actions.push(Override::Freeze(if r == "all" {
-                None
-            } else {
-                Some(route("freeze", r)?)
-            }));
+            let c = OverrideCommand {
+                action: "freeze",
+                route: (r != "all").then_some(r.as_str()),
+                ..OverrideCommand::default()
+            };
+            actions.push((c, ["freeze", "", "freeze"]));
         }
         if let Some(f) = &o.force {
-            let mode = match f.mode.as_str() {
-                "forced_open" => BreakerMode::ForcedOpen,
-                "disabled" => BreakerMode::Disabled,
-                "metrics_only" => BreakerMode::MetricsOnly,
-                "automatic" => BreakerMode::Automatic,
-                m => {
-                    return Err(err(
-                        format!("{path}.force.mode"),
-                        format!(
-                            "unknown mode `{m}`; use forced_open, disabled, metrics_only or automatic"
-                        ),
-                    ));
-                }
+            let c = OverrideCommand {
+                action: "force",
+                target: Some(&f.target),
+                mode: Some(&f.mode),
+                ..OverrideCommand::default()
             };
-            actions.push(Override::Force(target("force.target", &f.target)?, mode));
+            actions.push((c, ["force.mode", "force.target", ""]));
         }
         if let Some(r) = &o.restore {
-            let scope = if r == "all" {
-                Scope::All
-            } else if let Some(t) = router.target_id(r) {
-                Scope::Target(t)
-            } else {
-                Scope::Route(route("restore", r)?)
+            // A name is a target's if there is one, else a route's; `all` is everything.
+            let is_target = router.target_id(r).is_some();
+            let c = OverrideCommand {
+                action: "restore",
+                target: is_target.then_some(r.as_str()),
+                route: (!is_target && r != "all").then_some(r.as_str()),
+                ..OverrideCommand::default()
             };
-            actions.push(Override::Restore(scope));
+            actions.push((c, ["restore", "restore", "restore"]));
         }
+        let mut actions: Vec<Override> = actions
+            .into_iter()
+            .map(|(command, [action, target, route])| {
+                router.parse_override(command).map_err(|e| {
+                    let field = match e.field() {
+                        "target" => target,
+                        "route" => route,
+                        _ => action,
+                    };
+                    err(format!("{path}.{field}"), e.to_string())
+                })
+            })
+            .collect::<Result<_, _>>()?;
         if actions.len() != 1 {
             return Err(err(
                 path,

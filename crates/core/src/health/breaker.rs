@@ -98,6 +98,21 @@ pub enum BreakerMode {
 }
 
 impl BreakerMode {
+    /// Every mode, in the order messages list them.
+    pub const ALL: [BreakerMode; 4] = [
+        BreakerMode::ForcedOpen,
+        BreakerMode::Disabled,
+        BreakerMode::MetricsOnly,
+        BreakerMode::Automatic,
+    ];
+    /// The modes as an operator writes them, for messages.
+    pub const CHOICES: &'static str = "forced_open, disabled, metrics_only or automatic";
+
+    /// The mode a label names (`forced_open`, `disabled`, `metrics_only`, `automatic`).
+    pub fn from_label(label: &str) -> Option<BreakerMode> {
+        Self::ALL.into_iter().find(|m| m.label() == label)
+    }
+
     pub const fn label(self) -> &'static str {
         match self {
             BreakerMode::Automatic => "automatic",

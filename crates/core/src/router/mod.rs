@@ -48,7 +48,7 @@ use crate::telemetry::{EventKind, Telemetry};
 use crate::time::{Duration, Instant};
 
 pub use carry::NotCarried;
-pub use params::{PanicMode, ResumeMode, RouteParams, RouterParams};
+pub use params::{CommandError, OverrideCommand, PanicMode, ResumeMode, RouteParams, RouterParams};
 
 use eligibility::Pass;
 

@@ -125,3 +125,202 @@ impl Override {
         }
     }
 }
+
+/// An operator's command as written — the gateway's `POST /admin/overrides` body, a
+/// scenario's `operator:` entry: an action and the names it applies to. Both drivers turn
+/// it into an [`Override`] with [`RouterParams::parse_override`], so the vocabulary is
+/// parsed in one place.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OverrideCommand<'a> {
+    /// `drain`, `pin`, `freeze`, `force` or `restore`.
+    pub action: &'a str,
+    /// The target (`drain`, `pin`, `force`, `restore`).
+    pub target: Option<&'a str>,
+    /// The route (`pin`, `freeze`, `restore`); none for `freeze` and `restore` means every
+    /// route, or everything.
+    pub route: Option<&'a str>,
+    /// `force`: the breaker mode ([`BreakerMode::CHOICES`](crate::health::BreakerMode::CHOICES)).
+    pub mode: Option<&'a str>,
+}
+
+/// Why a command is not an override for this router.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("unknown target `{0}`")]
+    UnknownTarget(String),
+    #[error("unknown route `{0}`")]
+    UnknownRoute(String),
+    #[error(
+        "force needs a `mode`: {} (got {said})",
+        crate::health::BreakerMode::CHOICES
+    )]
+    BadMode {
+        /// What was written, quoted, or "no `mode`".
+        said: String,
+    },
+    #[error("`{0}` with these fields is not an override; use drain, pin, freeze, force or restore")]
+    NotAnOverride(String),
+    #[error(transparent)]
+    Invalid(#[from] OverrideError),
+}
+
+impl CommandError {
+    /// The command field at fault: `target`, `route`, `mode` or `action`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CommandError::UnknownTarget(_) | CommandError::Invalid(_) => "target",
+            CommandError::UnknownRoute(_) => "route",
+            CommandError::BadMode { .. } => "mode",
+            CommandError::NotAnOverride(_) => "action",
+        }
+    }
+}
+
+impl RouterParams {
+    /// The override `command` means for this router: names resolved, the mode parsed, and
+    /// the result [checked](Override::check).
+    pub fn parse_override(&self, command: OverrideCommand<'_>) -> Result<Override, CommandError> {
+        let target = command
+            .target
+            .map(|t| {
+                self.target_id(t)
+                    .ok_or_else(|| CommandError::UnknownTarget(t.to_owned()))
+            })
+            .transpose()?;
+        let route = command
+            .route
+            .map(|r| {
+                self.route_id(r)
+                    .ok_or_else(|| CommandError::UnknownRoute(r.to_owned()))
+            })
+            .transpose()?;
+        let o = match (command.action, target, route) {
+            ("drain", Some(t), None) => Override::Drain(t),
+            ("pin", Some(t), Some(r)) => Override::Pin(r, t),
+            ("freeze", None, r) => Override::Freeze(r),
+            ("force", Some(t), None) => {
+                let mode = command
+                    .mode
+                    .and_then(crate::health::BreakerMode::from_label)
+                    .ok_or_else(|| CommandError::BadMode {
+                        said: command
+                            .mode
+                            .map_or_else(|| "no `mode`".to_owned(), |m| format!("`{m}`")),
+                    })?;
+                Override::Force(t, mode)
+            }
+            ("restore", Some(t), None) => Override::Restore(Scope::Target(t)),
+            ("restore", None, Some(r)) => Override::Restore(Scope::Route(r)),
+            ("restore", None, None) => Override::Restore(Scope::All),
+            (a, _, _) => return Err(CommandError::NotAnOverride(a.to_owned())),
+        };
+        o.check(self)?;
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+    use crate::health::BreakerMode;
+
+    fn params() -> RouterParams {
+        let yaml = "targets:\n  - { name: a, provider: p, model: m }\n  - { name: b, provider: p, model: m }\n  - { name: c, provider: p, model: m }\nroutes:\n  - { name: ab, policy: priority, tiers: [[a], [b]] }\n  - { name: only-c, policy: static, targets: [c] }\n";
+        crate::config::load_router(yaml, "r.yaml").expect("valid router")
+    }
+
+    fn parse(
+        action: &str,
+        target: Option<&str>,
+        route: Option<&str>,
+        mode: Option<&str>,
+    ) -> Result<Override, CommandError> {
+        params().parse_override(OverrideCommand {
+            action,
+            target,
+            route,
+            mode,
+        })
+    }
+
+    #[test]
+    fn every_action_parses_to_its_override() {
+        let p = params();
+        let (a, ab) = (p.target_id("a").unwrap(), p.route_id("ab").unwrap());
+        assert_eq!(
+            parse("drain", Some("a"), None, None),
+            Ok(Override::Drain(a))
+        );
+        assert_eq!(
+            parse("pin", Some("a"), Some("ab"), None),
+            Ok(Override::Pin(ab, a))
+        );
+        assert_eq!(
+            parse("freeze", None, Some("ab"), None),
+            Ok(Override::Freeze(Some(ab)))
+        );
+        assert_eq!(
+            parse("freeze", None, None, None),
+            Ok(Override::Freeze(None))
+        );
+        for mode in BreakerMode::ALL {
+            assert_eq!(
+                parse("force", Some("a"), None, Some(mode.label())),
+                Ok(Override::Force(a, mode))
+            );
+        }
+        assert_eq!(
+            parse("restore", Some("a"), None, None),
+            Ok(Override::Restore(Scope::Target(a)))
+        );
+        assert_eq!(
+            parse("restore", None, Some("ab"), None),
+            Ok(Override::Restore(Scope::Route(ab)))
+        );
+        assert_eq!(
+            parse("restore", None, None, None),
+            Ok(Override::Restore(Scope::All))
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_override_is_refused_naming_the_field() {
+        let e = parse("drain", Some("nope"), None, None).unwrap_err();
+        assert_eq!(
+            (e.field(), e.to_string().as_str()),
+            ("target", "unknown target `nope`")
+        );
+        let e = parse("freeze", None, Some("nope"), None).unwrap_err();
+        assert_eq!(
+            (e.field(), e.to_string().as_str()),
+            ("route", "unknown route `nope`")
+        );
+        let e = parse("force", Some("a"), None, Some("open")).unwrap_err();
+        assert_eq!(e.field(), "mode");
+        assert!(
+            e.to_string()
+                .contains("forced_open, disabled, metrics_only or automatic (got `open`)"),
+            "{e}"
+        );
+        let e = parse("force", Some("a"), None, None).unwrap_err();
+        assert!(e.to_string().contains("(got no `mode`)"), "{e}");
+        // A field the action does not take is not silently ignored.
+        let e = parse("drain", Some("a"), Some("ab"), None).unwrap_err();
+        assert_eq!(e.field(), "action");
+        assert_eq!(
+            parse("reboot", None, None, None).unwrap_err().field(),
+            "action"
+        );
+        // A pin outside its route is checked here too.
+        let e = parse("pin", Some("c"), Some("ab"), None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CommandError::Invalid(OverrideError::PinOutsideRoute { .. })
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.field(), "target");
+        assert_eq!(BreakerMode::from_label("sideways"), None);
+    }
+}

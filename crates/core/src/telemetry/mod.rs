@@ -136,19 +136,21 @@ impl TargetStats {
         self.errors.iter().sum()
     }
 
-    /// Share of finished attempts that did not fail against the target's health (rate
-    /// limits and the caller's own mistakes do not make a target unavailable). 1 when idle.
-    pub fn availability(&self) -> f64 {
-        let health_failures: u64 = ErrorKind::ALL
+    /// The one definition of availability: the share of finished attempts that did not
+    /// fail with an error kind marked in `kinds` (by default, [`default_availability_kinds`]:
+    /// rate limits and the caller's own mistakes do not make a target unavailable). 1 when
+    /// idle.
+    pub fn availability(&self, kinds: &[bool; ErrorKind::COUNT]) -> f64 {
+        let bad: u64 = ErrorKind::ALL
             .iter()
-            .filter(|k| k.counts_against_health())
+            .filter(|k| kinds[k.index()])
             .map(|k| self.errors[k.index()])
             .sum();
         let finished = self.successes + self.errors_total();
         if finished == 0 {
             1.0
         } else {
-            1.0 - health_failures as f64 / finished as f64
+            1.0 - bad as f64 / finished as f64
         }
     }
 }
@@ -256,21 +258,10 @@ impl Telemetry {
         }
     }
 
-    /// A target's availability with the configured error kinds: the share of finished
-    /// attempts that did not fail with a kind that counts. 1 when idle.
+    /// A target's availability with the configured error kinds
+    /// ([`TargetStats::availability`]). 1 when idle.
     pub fn availability(&self, target: TargetId) -> f64 {
-        let t = &self.targets[target.index()];
-        let bad: u64 = ErrorKind::ALL
-            .iter()
-            .filter(|k| self.availability_kinds[k.index()])
-            .map(|k| t.errors[k.index()])
-            .sum();
-        let finished = t.successes + t.errors_total();
-        if finished == 0 {
-            1.0
-        } else {
-            1.0 - bad as f64 / finished as f64
-        }
+        self.targets[target.index()].availability(&self.availability_kinds)
     }
 
     /// Feeds a successful attempt's latency to the target's alert tracking; at each slot
@@ -439,11 +430,16 @@ mod tests {
 
     #[test]
     fn availability_ignores_rate_limits_and_bad_requests() {
+        let kinds = default_availability_kinds();
         let mut t = TargetStats::default();
-        assert_eq!(t.availability(), 1.0);
+        assert_eq!(t.availability(&kinds), 1.0);
         t.successes = 6;
         t.errors[ErrorKind::RateLimited.index()] = 2;
         t.errors[ErrorKind::ServerError.index()] = 2;
-        assert!((t.availability() - 0.8).abs() < 1e-12);
+        assert!((t.availability(&kinds) - 0.8).abs() < 1e-12);
+        // Counting rate limits too (a router's `availability.kinds`) lowers it.
+        let mut with_429s = kinds;
+        with_429s[ErrorKind::RateLimited.index()] = true;
+        assert!((t.availability(&with_429s) - 0.6).abs() < 1e-12);
     }
 }
