@@ -793,6 +793,7 @@ impl LiveRouter {
                 served_by: target,
                 attempts: guard.plan.history().copied().collect(),
                 raw: decoded.raw,
+                cost: guard.plan.cost(),
             }),
             Some((Won::Stream(_), _, _)) | None => {
                 Err(self.error(&guard.plan, Some(&request), &said))
