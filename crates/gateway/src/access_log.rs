@@ -239,8 +239,9 @@ impl Drop for Finish {
     }
 }
 
-/// Gives the request an [`AccessLog`] and writes its line when the response body is dropped
-/// (or the request is, before any response).
+/// Gives the request an [`AccessLog`], admits it or sheds it ([`crate::shed::admit`]; its
+/// permit is held until the response body is dropped) and writes its line when the response
+/// body is dropped (or the request is, before any response).
 pub(crate) async fn middleware(
     State(gw): State<Arc<Gateway>>,
     mut request: Request,
@@ -256,6 +257,7 @@ pub(crate) async fn middleware(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .id = Some(id.clone());
     request.extensions_mut().insert(log.clone());
+    let permit = crate::shed::admit(&gw);
     let mut finish = Finish {
         gw: gw.clone(),
         log,
@@ -265,15 +267,27 @@ pub(crate) async fn middleware(
         started: tokio::time::Instant::now(),
         status: None,
     };
-    let mut response = next.run(request).await;
+    let mut response = match permit {
+        Some(_) => next.run(request).await,
+        None => crate::shed::refusal(&gw, &request),
+    };
     finish.status = Some(response.status());
     if let Ok(v) = HeaderValue::from_str(&finish.id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    // Fields drop in order: the permit is given back, then the line is written.
+    struct Held {
+        _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        _finish: Finish,
+    }
+    let held = Held {
+        _permit: permit,
+        _finish: finish,
+    };
     response.map(|body| {
         // The body owns the guard: the line is written when the body is dropped.
         Body::new(body.map_frame(move |frame| {
-            let _finish = &finish;
+            let _held = &held;
             frame
         }))
     })
