@@ -396,6 +396,9 @@ pub struct Response {
     /// vendor sent (`logprobs`, `system_fingerprint`, ...) reaches the client. `text`,
     /// `tool_calls` and `choices` are then left empty (the body has them).
     pub raw: Option<std::sync::Arc<[u8]>>,
+    /// What the request's attempts cost, every one at its own target's price (`Plan::cost`):
+    /// a failed attempt that reported usage counts too, not only the one that served.
+    pub cost: f64,
 }
 
 #[cfg(test)]

@@ -109,27 +109,23 @@ impl AccessLog {
             .collect();
     }
 
-    fn served(&self, router: &LiveRouter, target: TargetId, usage: Usage) {
-        let cost = router.inspect(|core| {
-            core.params()
-                .targets
-                .get(target.index())
-                .map(|t| t.price.cost(usage))
-        });
+    /// `cost`: the whole request's, every attempt's tokens at its own target's price.
+    fn served(&self, router: &LiveRouter, target: TargetId, usage: Usage, cost: f64) {
         let mut e = self.entry();
         e.served_by = Some(router.target_names(target).0.to_owned());
         e.usage = Some(usage);
-        e.cost_usd = cost;
+        e.cost_usd = Some(cost);
         e.result = Some("ok");
     }
 
-    /// A whole reply: its attempts, target, usage and cost.
+    /// A whole reply: its attempts, target, usage and the cost of all its attempts.
     pub fn reply(&self, router: &LiveRouter, reply: &switchyard_core::request::Response) {
         self.attempts(router, &reply.attempts);
-        self.served(router, reply.served_by, reply.usage);
+        self.served(router, reply.served_by, reply.usage, reply.cost);
     }
 
-    /// A request that failed: its attempts (named in the error) and why.
+    /// A request that failed: its attempts (named in the error), why, and what its attempts
+    /// cost (a stream that broke costs its prompt and the tokens it delivered).
     pub fn failed(&self, error: &RouteError) {
         let mut e = self.entry();
         e.attempts = error
@@ -138,9 +134,11 @@ impl AccessLog {
             .map(|(name, a)| (name.clone(), a.outcome.label()))
             .collect();
         e.result = Some(error.outcome.label());
+        e.cost_usd = Some(error.cost);
     }
 
-    /// A stream that started: its attempts so far (the committed one `streaming`).
+    /// A stream that started: its attempts so far (the committed one `streaming`) and what
+    /// they cost so far.
     pub fn stream(&self, router: &LiveRouter, stream: &ChatStream) {
         self.attempts(router, &stream.attempts);
         let mut e = self.entry();
@@ -149,6 +147,7 @@ impl AccessLog {
         }
         e.served_by = Some(stream.target.clone());
         e.result = Some(switchyard_core::attempt_log::STREAMING);
+        e.cost_usd = Some(stream.cost().0);
     }
 
     /// The stream ended well, with this usage: its attempts as they are now (a stream
@@ -159,7 +158,7 @@ impl AccessLog {
         if let Some(a) = self.entry().attempts.get_mut(stream.committed) {
             a.1 = "success";
         }
-        self.served(router, stream.served_by, usage);
+        self.served(router, stream.served_by, usage, stream.cost().0);
     }
 }
 
@@ -176,13 +175,30 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessLog {
     }
 }
 
+/// `target:outcome,...`, written straight into the line.
+struct Attempts<'a>(&'a [(String, &'static str)]);
+
+impl std::fmt::Display for Attempts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (target, outcome)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(target)?;
+            f.write_str(":")?;
+            f.write_str(outcome)?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes the line when dropped.
 #[derive(Debug)]
 struct Finish {
     gw: Arc<Gateway>,
     log: AccessLog,
     id: String,
-    method: String,
+    method: axum::http::Method,
     path: String,
     started: tokio::time::Instant,
     /// `None` until the handler answered.
@@ -199,12 +215,7 @@ impl Drop for Finish {
             (Some(s), None) if s.is_success() => "ok",
             (Some(_), None) => "refused",
         };
-        let attempts = e
-            .attempts
-            .iter()
-            .map(|(t, o)| format!("{t}:{o}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let attempts = Attempts(&e.attempts);
         let usage = e.usage.unwrap_or_default();
         tracing::info!(
             target: "switchyard::access",
@@ -228,8 +239,9 @@ impl Drop for Finish {
     }
 }
 
-/// Gives the request an [`AccessLog`] and writes its line when the response body is dropped
-/// (or the request is, before any response).
+/// Gives the request an [`AccessLog`], admits it or sheds it ([`crate::shed::admit`]; its
+/// permit is held until the response body is dropped) and writes its line when the response
+/// body is dropped (or the request is, before any response).
 pub(crate) async fn middleware(
     State(gw): State<Arc<Gateway>>,
     mut request: Request,
@@ -245,24 +257,37 @@ pub(crate) async fn middleware(
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .id = Some(id.clone());
     request.extensions_mut().insert(log.clone());
+    let permit = crate::shed::admit(&gw);
     let mut finish = Finish {
         gw: gw.clone(),
         log,
         id,
-        method: request.method().to_string(),
+        method: request.method().clone(),
         path: sanitized(request.uri().path()),
         started: tokio::time::Instant::now(),
         status: None,
     };
-    let mut response = next.run(request).await;
+    let mut response = match permit {
+        Some(_) => next.run(request).await,
+        None => crate::shed::refusal(&gw, &request),
+    };
     finish.status = Some(response.status());
     if let Ok(v) = HeaderValue::from_str(&finish.id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    // Fields drop in order: the permit is given back, then the line is written.
+    struct Held {
+        _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        _finish: Finish,
+    }
+    let held = Held {
+        _permit: permit,
+        _finish: finish,
+    };
     response.map(|body| {
         // The body owns the guard: the line is written when the body is dropped.
         Body::new(body.map_frame(move |frame| {
-            let _finish = &finish;
+            let _held = &held;
             frame
         }))
     })

@@ -443,7 +443,8 @@ impl Gateway {
 ///
 /// Only the `/v1/` routes count against `gateway.max_in_flight`: probes, metrics and the admin
 /// API must answer when the gateway is at its limit, which is when they are needed. The same
-/// routes get an access-log line each (the outer layer, so a shed request is logged too).
+/// routes get an access-log line each: one layer gives the line and admits or sheds the
+/// request (so a shed request is logged too).
 pub fn app(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.max_body;
     let api = Router::new()
@@ -451,10 +452,6 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route(messages::PATH, post(messages::create))
         .route("/v1/models", get(chat::models))
         .route("/v1/models/{model}", get(chat::model))
-        .route_layer(axum::middleware::from_fn_with_state(
-            gateway.clone(),
-            shed::middleware,
-        ))
         .route_layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             access_log::middleware,

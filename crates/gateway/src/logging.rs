@@ -83,11 +83,46 @@ fn capped(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(format!("{}…", &text[..cut]))
 }
 
-/// `value`'s `Debug` text, capped.
-fn debug_text(value: &dyn std::fmt::Debug) -> String {
-    let mut text = String::new();
-    let _ = write!(text, "{value:?}");
-    capped(&text).into_owned()
+/// Writes `value`'s `Debug` text at the end of `buf`, cut to [`MAX_FIELD`] bytes with `…`
+/// when longer; returns where it starts. Written in place: the usual value needs no buffer of
+/// its own.
+fn push_debug(buf: &mut String, value: &dyn std::fmt::Debug) -> usize {
+    let start = buf.len();
+    let _ = write!(buf, "{value:?}");
+    if buf.len() - start > MAX_FIELD {
+        let mut cut = start + MAX_FIELD;
+        while !buf.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        buf.truncate(cut);
+        buf.push('…');
+    }
+    start
+}
+
+/// A text-format value that can stand unquoted: visible ASCII without a quote or a backslash
+/// (no space, no line break), so it cannot end its field early, start another or break the
+/// line. Empty is fine too.
+fn bare_value(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+}
+
+/// A text-format message that can stand unquoted: printable ASCII (spaces allowed) without a
+/// quote, a backslash or `=`, so it cannot break the line or pass for a `key=value` field.
+fn bare_message(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\\' | b'='))
+}
+
+/// Quotes and escapes (as Rust's `Debug` does) the text from `start` to the end of `buf`,
+/// unless it can stand as it is (`bare`).
+fn quote_tail(buf: &mut String, start: usize, bare: fn(&str) -> bool) {
+    if buf.get(start..).is_some_and(bare) {
+        return;
+    }
+    let raw = buf.split_off(start);
+    let _ = write!(buf, "{raw:?}");
 }
 
 thread_local! {
@@ -239,7 +274,9 @@ impl Visit for Text<'_> {
         self.name(field);
         let value = &*capped(value);
         if field.name() == "message" {
+            let start = self.buf.len();
             self.buf.push_str(value);
+            quote_tail(self.buf, start, bare_message);
         } else if plain(value) {
             self.buf.push('"');
             self.buf.push_str(value);
@@ -264,9 +301,16 @@ impl Visit for Text<'_> {
         let _ = write!(self.buf, "{value}");
     }
 
+    /// `%` and `?` values, and the message: as they display when that cannot forge a field
+    /// or a line ([`bare_value`], [`bare_message`]), else quoted and escaped like strings.
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.name(field);
-        self.buf.push_str(&debug_text(value));
+        let start = push_debug(self.buf, value);
+        if field.name() == "message" {
+            quote_tail(self.buf, start, bare_message);
+        } else {
+            quote_tail(self.buf, start, bare_value);
+        }
     }
 }
 
@@ -315,7 +359,14 @@ impl Visit for Json<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.record_str(field, &debug_text(value));
+        self.name(field);
+        self.buf.push('"');
+        let start = push_debug(self.buf, value);
+        if !self.buf.get(start..).is_some_and(plain) {
+            let raw = self.buf.split_off(start);
+            json_escape(self.buf, &raw);
+        }
+        self.buf.push('"');
     }
 }
 
@@ -332,9 +383,14 @@ fn json_str(buf: &mut String, text: &str) {
     buf.push('"');
     if plain(text) {
         buf.push_str(text);
-        buf.push('"');
-        return;
+    } else {
+        json_escape(buf, text);
     }
+    buf.push('"');
+}
+
+/// `text` escaped for the inside of a JSON string.
+fn json_escape(buf: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '"' => buf.push_str("\\\""),
@@ -348,7 +404,6 @@ fn json_str(buf: &mut String, text: &str) {
             c => buf.push(c),
         }
     }
-    buf.push('"');
 }
 
 #[cfg(test)]
@@ -425,6 +480,45 @@ mod tests {
         );
         let debug = lines(LogFormat::Text, LogLevel::Debug, sample);
         assert_eq!(debug.lines().count(), 2, "{debug}");
+    }
+
+    #[test]
+    fn text_display_values_and_messages_cannot_forge_a_field_or_a_line() {
+        let forged = "a\nINFO switchyard::access: request status=200";
+        let text = lines(LogFormat::Text, LogLevel::Info, || {
+            tracing::info!(
+                path = %"/v1/x status=200",
+                quote = %"say \"hi\"",
+                line = %forged,
+                debug = ?"tab\there",
+                plain = %"t:success,u:timeout",
+                "message {} with result=ok",
+                "\nforged"
+            );
+            tracing::info!(line = %forged, "{}", forged);
+        });
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.ends_with(
+                " INFO switchyard_gateway::logging::tests: \"message \\nforged with result=ok\" path=\"/v1/x status=200\" quote=\"say \\\"hi\\\"\" line=\"a\\nINFO switchyard::access: request status=200\" debug=\"\\\"tab\\\\there\\\"\" plain=t:success,u:timeout"
+            ),
+            "{first}"
+        );
+        // A field only where the line put one: `status=` appears inside quotes only.
+        for line in text.lines() {
+            assert!(
+                !line.contains(" status=200 ") && !line.ends_with(" status=200"),
+                "{line}"
+            );
+        }
+        let json = lines(LogFormat::Json, LogLevel::Info, || {
+            tracing::info!(line = %forged, debug = ?"q\"", "{}", forged);
+        });
+        let v: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap_or_default();
+        assert_eq!(v["line"], forged, "{json}");
+        assert_eq!(v["message"], forged, "{json}");
+        assert_eq!(v["debug"], "\"q\\\"\"", "{json}");
     }
 
     #[test]

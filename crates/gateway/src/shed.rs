@@ -5,15 +5,13 @@
 //! A request holds its permit from the moment it is admitted until its response body is
 //! dropped: for a streamed reply, until the stream ends or the client leaves. The permit lives
 //! in the middleware's future and then in the body, so a request dropped at any `.await`
-//! releases it (nothing has to remember to give it back).
+//! releases it (nothing has to remember to give it back). The access log's middleware
+//! ([`crate::access_log`]) admits or sheds: one layer on the hot path, not two.
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Gateway;
@@ -52,30 +50,22 @@ impl Gateway {
     }
 }
 
-/// Admits a request or sheds it; an admitted one's permit travels with its response body.
-pub(crate) async fn middleware(
-    State(gw): State<Arc<Gateway>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(permit) = gw.in_flight.try_admit() else {
-        let e = ApiError::overloaded(gw.in_flight.size);
-        if request.uri().path() == crate::messages::PATH {
-            let id = request
-                .extensions()
-                .get::<crate::access_log::AccessLog>()
-                .and_then(crate::access_log::AccessLog::request_id);
-            return crate::messages::refusal(&gw, e, id);
-        }
-        return e.into_response();
-    };
-    let response = next.run(request).await;
-    response.map(|body| {
-        // The closure owns the permit, the body owns the closure: dropping the body (done,
-        // failed, or the client gone) releases it.
-        Body::new(body.map_frame(move |frame| {
-            let _held = &permit;
-            frame
-        }))
-    })
+/// A permit for a request, to be held until its response body is dropped; `None` at the
+/// limit (the request is then shed with [`refusal`]). Called by the access log's middleware,
+/// so that one layer does both.
+pub(crate) fn admit(gw: &Gateway) -> Option<OwnedSemaphorePermit> {
+    gw.in_flight.try_admit()
+}
+
+/// What a shed request gets: OpenAI's 503 `overloaded`, or Anthropic's on `/v1/messages`.
+pub(crate) fn refusal(gw: &Gateway, request: &Request) -> Response {
+    let e = ApiError::overloaded(gw.in_flight.size);
+    if request.uri().path() == crate::messages::PATH {
+        let id = request
+            .extensions()
+            .get::<crate::access_log::AccessLog>()
+            .and_then(crate::access_log::AccessLog::request_id);
+        return crate::messages::refusal(gw, e, id);
+    }
+    e.into_response()
 }

@@ -46,7 +46,7 @@ async fn rig(prefill: bool) -> Rig {
     let text = format!(
         "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n  \
          - {{ name: b, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://b.fake' }}\n\
-         router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n    - {{ name: tb, provider: b, model: m, capabilities: [streaming, prefill] }}\n  \
+         router:\n  targets:\n    - {{ name: ta, provider: a, model: m, price: {{ input: 100, output: 100 }} }}\n    - {{ name: tb, provider: b, model: m, capabilities: [streaming, prefill] }}\n  \
          routes:\n    - {{ name: chat, policy: priority, tiers: [[ta], [tb]], resume: prefill }}\n  \
          plan: {{ max_attempts: 3 }}\n\
          gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
@@ -259,5 +259,23 @@ async fn a_continued_streams_access_line_tells_the_cut_and_the_continuation() {
         );
         assert_eq!(lines[0]["served_by"], "tb");
         assert_eq!(lines[0]["result"], "ok");
+        // The whole request's cost: tb is free, the cut attempt on ta is not (its prompt and
+        // the 40 tokens it delivered, at $100 per million).
+        let cost = lines[0]["cost_usd"].as_f64().unwrap();
+        assert!(cost >= 40.0 * 100.0 / 1e6, "{path}: {}", lines[0]);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_requests_access_line_costs_what_its_attempts_spent() {
+    let logs = support::Captured::start();
+    let rig = rig(false).await;
+    let (status, body) = post(&rig.gw, "/v1/chat/completions", openai_stream()).await;
+    assert_eq!(status, 200, "{body}");
+    drop(rig);
+    let lines = logs.access();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["result"], "stream_interrupted", "{}", lines[0]);
+    let cost = lines[0]["cost_usd"].as_f64().unwrap();
+    assert!(cost >= 40.0 * 100.0 / 1e6, "{}", lines[0]);
 }

@@ -66,6 +66,8 @@ fn overhead(c: &mut Criterion) {
     let key = Secret::new("switchyard-dev");
     let headers = std::collections::BTreeMap::new();
     let endpoint = Endpoint {
+        url: None,
+        auth_value: None,
         dialect: Dialect::Openai,
         base_url: &url,
         model: "zero-1",

@@ -279,6 +279,12 @@ impl CredentialStore {
         }
     }
 
+    /// `provider`'s keys as resolved, by key index (`None`: the source gave nothing); the
+    /// index is the one [`CredentialStore::key`] returns.
+    pub fn resolved(&self, provider: usize) -> &[Option<Secret>] {
+        self.values.get(provider).map_or(&[], Vec::as_slice)
+    }
+
     /// Extra headers for `provider`'s requests, resolved.
     pub fn headers(&self, provider: usize) -> &BTreeMap<String, Secret> {
         static NONE: BTreeMap<String, Secret> = BTreeMap::new();

@@ -500,6 +500,8 @@ struct Binding {
     model: String,
     name: String,
     default_max_tokens: Option<u32>,
+    /// The target's URL for a reply and for a stream ([`adapter::url`]).
+    urls: [Option<axum::http::Uri>; 2],
 }
 
 #[derive(Debug)]
@@ -508,6 +510,9 @@ struct Inner {
     bindings: Vec<Binding>,
     store: CredentialStore,
     transport: Arc<dyn Transport>,
+    /// Each provider's auth header value for each of its keys ([`adapter::auth_value`]), by
+    /// provider then key index: made once, marked sensitive.
+    auth_values: Vec<Vec<Option<axum::http::HeaderValue>>>,
     /// Caps on what an upstream may send (reply bodies, error bodies, stream events).
     limits: adapter::InputLimits,
     start: tokio::time::Instant,
@@ -623,14 +628,27 @@ impl LiveRouter {
                     provider: provider_name.clone(),
                 }
             })?;
+            let p = &store.providers()[provider];
+            let url = |stream| adapter::url(p.dialect, &p.base_url, &t.model, &p.auth, stream);
             bindings.push(Binding {
                 provider,
-                dialect: store.providers()[provider].dialect,
+                dialect: p.dialect,
                 model: t.model.clone(),
                 name: t.name.clone(),
                 default_max_tokens: t.default_max_tokens,
+                urls: [url(false), url(true)],
             });
         }
+        let auth_values = (0..store.providers().len())
+            .map(|i| {
+                let auth = &store.providers()[i].auth;
+                store
+                    .resolved(i)
+                    .iter()
+                    .map(|key| key.as_ref().and_then(|k| adapter::auth_value(auth, k)))
+                    .collect()
+            })
+            .collect();
         let core = CoreRouter::new(params, Rng::substream(seed, "router"));
         Ok(LiveRouter {
             inner: Arc::new(Inner {
@@ -638,6 +656,7 @@ impl LiveRouter {
                 bindings,
                 store,
                 transport,
+                auth_values,
                 limits,
                 start: tokio::time::Instant::now(),
                 wall_start: crate::wall::unix_now(),
@@ -793,6 +812,7 @@ impl LiveRouter {
                 served_by: target,
                 attempts: guard.plan.history().copied().collect(),
                 raw: decoded.raw,
+                cost: guard.plan.cost(),
             }),
             Some((Won::Stream(_), _, _)) | None => {
                 Err(self.error(&guard.plan, Some(&request), &said))
@@ -1031,6 +1051,13 @@ impl LiveRouter {
             return Err(fail(ErrorKind::Unauthorized));
         };
         let endpoint = Endpoint {
+            url: binding.urls[usize::from(request.stream)].as_ref(),
+            auth_value: self
+                .inner
+                .auth_values
+                .get(binding.provider)
+                .and_then(|keys| keys.get(key_index))
+                .and_then(Option::as_ref),
             dialect: binding.dialect,
             base_url: &provider.base_url,
             model: &binding.model,

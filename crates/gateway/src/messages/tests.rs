@@ -391,6 +391,7 @@ fn reply(text: &str, calls: Vec<ToolCall>, finish: FinishReason) -> Response {
         served_by: TargetId::new(0),
         attempts: Vec::new(),
         raw: None,
+        cost: 0.0,
         choices: Vec::new(),
     }
 }

@@ -21,16 +21,18 @@ pub(super) fn encode(
     model: &str,
     request: &Request,
     default_max_tokens: Option<u32>,
-) -> Result<(String, Vec<u8>), Unsupported> {
+) -> Result<Vec<u8>, Unsupported> {
     let body = MessagesRequest::from_normalized(
         request,
         model,
         default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
     )?;
-    Ok((
-        PATH.to_owned(),
-        serde_json::to_vec(&body).unwrap_or_default(),
-    ))
+    Ok(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Where an Anthropic request goes.
+pub(super) fn path() -> String {
+    PATH.to_owned()
 }
 
 /// What `decode` reads of a message: `id`, `type`, `role` and `model` must be there (it is

@@ -19,13 +19,18 @@ use super::{
 };
 use crate::sse::Event;
 
-pub(super) fn encode(model: &str, request: &Request) -> Result<(String, Vec<u8>), Unsupported> {
+pub(super) fn encode(request: &Request) -> Result<Vec<u8>, Unsupported> {
     let body = GenerateRequest::from_normalized(request)?;
-    let mut p = path(model, request.stream);
-    if request.stream {
+    Ok(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Where a Gemini request for `model` goes (a stream asks for SSE).
+pub(super) fn url_path(model: &str, stream: bool) -> String {
+    let mut p = path(model, stream);
+    if stream {
         p.push_str("?alt=sse");
     }
-    Ok((p, serde_json::to_vec(&body).unwrap_or_default()))
+    p
 }
 
 #[derive(Deserialize)]

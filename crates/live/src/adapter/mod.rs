@@ -113,6 +113,12 @@ impl HeaderSource for Headers<'_> {
 /// Where and how to call one target.
 #[derive(Clone, Copy, Debug)]
 pub struct Endpoint<'a> {
+    /// The request's URL, made once for the target ([`url`]), when there is one: building
+    /// the request then parses no URL.
+    pub url: Option<&'a Uri>,
+    /// The auth header's value for `key`, made once per key ([`auth_value`]), when there is
+    /// one: building the request then formats no header.
+    pub auth_value: Option<&'a HeaderValue>,
     pub dialect: Dialect,
     pub base_url: &'a str,
     pub model: &'a str,
@@ -131,36 +137,95 @@ pub fn build(
     endpoint: &Endpoint<'_>,
     request: &ChatRequest,
 ) -> Result<Request<Full<Bytes>>, Unsupported> {
-    let (path, body) = match endpoint.dialect {
+    let body = match endpoint.dialect {
         Dialect::Openai => openai::encode(endpoint.model, request, false)?,
         Dialect::AzureOpenai => openai::encode(endpoint.model, request, true)?,
         Dialect::Anthropic => {
             anthropic::encode(endpoint.model, request, endpoint.default_max_tokens)?
         }
-        Dialect::Gemini => gemini::encode(endpoint.model, request)?,
+        Dialect::Gemini => gemini::encode(request)?,
     };
-    Ok(http_request(endpoint, request.stream, path, body))
+    Ok(http_request(endpoint, request.stream, body))
 }
 
-fn http_request(
-    endpoint: &Endpoint<'_>,
-    stream: bool,
-    path: String,
-    body: Vec<u8>,
-) -> Request<Full<Bytes>> {
-    let mut url = String::with_capacity(endpoint.base_url.len() + path.len() + 64);
-    url.push_str(endpoint.base_url);
-    url.push_str(&path);
-    if let AuthStyle::Query(name) = endpoint.auth {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(name);
-        url.push('=');
-        url.push_str(endpoint.key.expose());
+/// The path (and query) of a request to `model` in `dialect`.
+fn path(dialect: Dialect, model: &str, stream: bool) -> String {
+    match dialect {
+        Dialect::Openai => openai::path(model, false),
+        Dialect::AzureOpenai => openai::path(model, true),
+        Dialect::Anthropic => anthropic::path(),
+        Dialect::Gemini => gemini::url_path(model, stream),
     }
-    // Only a base URL or header value that is not valid HTTP can fail here; config
-    // validation checks base URLs, so an empty request (which the transport refuses) will do.
-    let Ok(uri) = Uri::try_from(url) else {
-        return Request::default();
+}
+
+/// The URL of a request to `model` at `base_url` in `dialect`, made once per target for
+/// [`Endpoint::url`]; `None` when the key goes in the URL (`AuthStyle::Query`), or the URL is
+/// not valid.
+pub fn url(
+    dialect: Dialect,
+    base_url: &str,
+    model: &str,
+    auth: &AuthStyle,
+    stream: bool,
+) -> Option<Uri> {
+    if matches!(auth, AuthStyle::Query(_)) {
+        return None;
+    }
+    Uri::try_from(format!("{base_url}{}", path(dialect, model, stream))).ok()
+}
+
+/// The auth header's name for `auth`; `None` when the key goes in the URL.
+fn auth_name(auth: &AuthStyle) -> Option<HeaderName> {
+    match auth {
+        AuthStyle::Bearer => Some(AUTHORIZATION),
+        AuthStyle::XApiKey => Some(HeaderName::from_static("x-api-key")),
+        AuthStyle::ApiKeyHeader => Some(HeaderName::from_static("api-key")),
+        AuthStyle::GoogApiKey => Some(HeaderName::from_static("x-goog-api-key")),
+        AuthStyle::Query(_) => None,
+    }
+}
+
+/// A header value holding a secret: marked sensitive (HTTP/2 never indexes it, and its
+/// `Debug` says `Sensitive`).
+fn secret_value(value: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+/// The auth header's value for `key` (`Bearer KEY` or the key), marked sensitive; made once
+/// per key for [`Endpoint::auth_value`]. `None` when the key goes in the URL or is not a
+/// valid header value.
+pub fn auth_value(auth: &AuthStyle, key: &Secret) -> Option<HeaderValue> {
+    match auth {
+        AuthStyle::Bearer => secret_value(&format!("Bearer {}", key.expose())),
+        AuthStyle::Query(_) => None,
+        _ => secret_value(key.expose()),
+    }
+}
+
+fn http_request(endpoint: &Endpoint<'_>, stream: bool, body: Vec<u8>) -> Request<Full<Bytes>> {
+    let uri = match endpoint.url {
+        Some(uri) => uri.clone(),
+        None => {
+            let path = path(endpoint.dialect, endpoint.model, stream);
+            let mut url = String::with_capacity(endpoint.base_url.len() + path.len() + 64);
+            url.push_str(endpoint.base_url);
+            url.push_str(&path);
+            if let AuthStyle::Query(name) = endpoint.auth {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(name);
+                url.push('=');
+                url.push_str(endpoint.key.expose());
+            }
+            // Only a base URL or header value that is not valid HTTP can fail here; config
+            // validation checks base URLs, so an empty request (which the transport refuses)
+            // will do.
+            let Ok(uri) = Uri::try_from(url) else {
+                return Request::default();
+            };
+            uri
+        }
     };
     let mut http = Request::new(Full::new(Bytes::from(body)));
     *http.method_mut() = Method::POST;
@@ -168,31 +233,11 @@ fn http_request(
     let headers = http.headers_mut();
     headers.reserve(4 + endpoint.headers.len());
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let secret = |value: &str| {
-        let mut v = HeaderValue::from_str(value).ok()?;
-        v.set_sensitive(true);
-        Some(v)
-    };
-    let auth = match endpoint.auth {
-        AuthStyle::Bearer => Some((
-            AUTHORIZATION,
-            secret(&format!("Bearer {}", endpoint.key.expose())),
-        )),
-        AuthStyle::XApiKey => Some((
-            HeaderName::from_static("x-api-key"),
-            secret(endpoint.key.expose()),
-        )),
-        AuthStyle::ApiKeyHeader => Some((
-            HeaderName::from_static("api-key"),
-            secret(endpoint.key.expose()),
-        )),
-        AuthStyle::GoogApiKey => Some((
-            HeaderName::from_static("x-goog-api-key"),
-            secret(endpoint.key.expose()),
-        )),
-        AuthStyle::Query(_) => None,
-    };
-    if let Some((name, value)) = auth {
+    if let Some(name) = auth_name(endpoint.auth) {
+        let value = match endpoint.auth_value {
+            Some(v) => Some(v.clone()),
+            None => auth_value(endpoint.auth, endpoint.key),
+        };
         let Some(value) = value else {
             return Request::default();
         };
@@ -202,7 +247,8 @@ fn http_request(
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     }
     for (k, v) in endpoint.headers {
-        let (Ok(name), Some(value)) = (HeaderName::try_from(k.as_str()), secret(v.expose())) else {
+        let (Ok(name), Some(value)) = (HeaderName::try_from(k.as_str()), secret_value(v.expose()))
+        else {
             return Request::default();
         };
         headers.append(name, value);

@@ -21,12 +21,29 @@ use switchyard_core::dialect::upstream;
 /// (`request.original`) is sent as the client sent it, with only the model (Azure: removed,
 /// the deployment in the path names it) and, for a stream, `stream_options.include_usage`
 /// rewritten: fields Switchyard does not know reach the target unchanged.
-pub(super) fn encode(
-    model: &str,
-    request: &Request,
-    azure: bool,
-) -> Result<(String, Vec<u8>), Unsupported> {
-    let path = if azure {
+pub(super) fn encode(model: &str, request: &Request, azure: bool) -> Result<Vec<u8>, Unsupported> {
+    let body_model = (!azure).then_some(model);
+    if let Some(original) = &request.original
+        && original.dialect == Dialect::Openai
+        && let Some(body) = pass_through(&original.body, body_model, request.stream)
+    {
+        return Ok(body);
+    }
+    let body = ChatRequest::from_normalized(request, model)?;
+    if !azure {
+        return Ok(serde_json::to_vec(&body).unwrap_or_default());
+    }
+    // The deployment picks the model; the body does not name it.
+    let mut json = serde_json::to_value(&body).unwrap_or_default();
+    if let Some(map) = json.as_object_mut() {
+        map.remove("model");
+    }
+    Ok(json.to_string().into_bytes())
+}
+
+/// Where an OpenAI (or Azure OpenAI: the deployment `model` in the path) request goes.
+pub(super) fn path(model: &str, azure: bool) -> String {
+    if azure {
         format!(
             "{}?api-version={}",
             azure_openai::path(model),
@@ -34,24 +51,7 @@ pub(super) fn encode(
         )
     } else {
         PATH.to_owned()
-    };
-    let body_model = (!azure).then_some(model);
-    if let Some(original) = &request.original
-        && original.dialect == Dialect::Openai
-        && let Some(body) = pass_through(&original.body, body_model, request.stream)
-    {
-        return Ok((path, body));
     }
-    let body = ChatRequest::from_normalized(request, model)?;
-    if !azure {
-        return Ok((path, serde_json::to_vec(&body).unwrap_or_default()));
-    }
-    // The deployment picks the model; the body does not name it.
-    let mut json = serde_json::to_value(&body).unwrap_or_default();
-    if let Some(map) = json.as_object_mut() {
-        map.remove("model");
-    }
-    Ok((path, json.to_string().into_bytes()))
 }
 
 /// What `decode` reads of a `chat.completion`: the fields it needs, borrowed from the body,

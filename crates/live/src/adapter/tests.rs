@@ -23,6 +23,8 @@ fn endpoint<'a>(
     key: &'a Secret,
 ) -> Endpoint<'a> {
     Endpoint {
+        url: None,
+        auth_value: None,
         dialect,
         base_url: "http://127.0.0.1:9001",
         model: "gpt-4o-mini",
@@ -30,6 +32,52 @@ fn endpoint<'a>(
         headers,
         key,
         default_max_tokens: None,
+    }
+}
+
+#[test]
+fn a_prepared_url_and_auth_value_build_the_same_request() {
+    let key = Secret::new("sk-test-1");
+    let extra = BTreeMap::from([("x-extra".to_owned(), Secret::new("v"))]);
+    for dialect in Dialect::ALL {
+        for auth in [
+            AuthStyle::Bearer,
+            AuthStyle::XApiKey,
+            AuthStyle::ApiKeyHeader,
+            AuthStyle::GoogApiKey,
+            AuthStyle::Query("key".to_owned()),
+        ] {
+            for stream in [false, true] {
+                let request = request(stream);
+                let plain = endpoint(dialect, &auth, &extra, &key);
+                let url = url(dialect, plain.base_url, plain.model, &auth, stream);
+                let value = auth_value(&auth, &key);
+                assert_eq!(
+                    (url.is_none(), value.is_none()),
+                    (
+                        matches!(auth, AuthStyle::Query(_)),
+                        matches!(auth, AuthStyle::Query(_))
+                    ),
+                    "{dialect:?} {auth:?}"
+                );
+                let prepared = Endpoint {
+                    url: url.as_ref(),
+                    auth_value: value.as_ref(),
+                    ..plain
+                };
+                let a = build(&plain, &request).unwrap();
+                let b = build(&prepared, &request).unwrap();
+                assert_eq!(a.uri(), b.uri(), "{dialect:?} {auth:?} {stream}");
+                assert_eq!(a.headers(), b.headers(), "{dialect:?} {auth:?} {stream}");
+                for (name, v) in b.headers() {
+                    let secret = name.as_str().contains("key") || name == "authorization";
+                    assert_eq!(v.is_sensitive(), secret || name == "x-extra", "{name}");
+                }
+                assert!(
+                    !format!("{b:?}").contains("sk-test-1") || matches!(auth, AuthStyle::Query(_))
+                );
+            }
+        }
     }
 }
 
