@@ -74,9 +74,11 @@ fn fake_prompt_tokens(r: &switchyard_runner::Report) -> u64 {
 /// 4 standard deviations of a sum of ~1 200 uniform draws); TTFT p50 within 20 % plus 10 ms
 /// (live timers fire late on a loaded machine: 16 % over sim was seen once in CI, with
 /// compilers running beside it),
-/// inter-token p50 and time per output token p50 within 20 % plus 2 ms (loopback,
-/// scheduling and the 1 ms timer wheel are added live), inter-token p99 between 80 % and
-/// twice plus 10 ms (the tail is where scheduling lands).
+/// inter-token p50 within 35 % plus 3 ms and time per output token p50 within 20 % plus 2 ms
+/// (loopback, scheduling and the 1 ms timer wheel are added live; on a loaded machine a late
+/// read takes several events at once, which shortens the gaps it sees as much as a late
+/// timer lengthens them: 10 ms live against 15 ms sim was seen with two compilers running),
+/// inter-token p99 between 80 % and twice plus 10 ms (the tail is where scheduling lands).
 fn same_words(
     sim: &switchyard_runner::Report,
     live: &switchyard_runner::Report,
@@ -133,8 +135,8 @@ fn same_words(
         "inter-token p50",
         sim.totals.inter_token_ms.p50,
         live.totals.inter_token_ms.p50,
-        0.2,
-        2.0,
+        0.35,
+        3.0,
     );
     // The tail is where a busy machine's scheduling lands (one more hop through a gateway):
     // live may add to it, up to double plus 10 ms, but not take from it.
