@@ -324,7 +324,7 @@ fn failover(s: &ScenarioParams, collector: &Collector, router: &Router) -> Vec<F
                     _ => None,
                 });
             let x = fold.figures();
-            let exercised = x.provider_requests > 0;
+            let exercised = x.provider_requests > 0 && !x.never_over_threshold();
             // A provider that got no requests had nothing to fail over from.
             let over = x.time_to_failover.filter(|_| exercised).map(round3);
             let line = exercised_line(&f.provider, &x, over);
@@ -358,6 +358,15 @@ fn exercised_line(provider: &str, x: &crate::failover::Figures, over: Option<f64
         format!(
             "not exercised: {provider} got none of the {} requests started during the fault",
             x.requests
+        )
+    } else if let Some(b) = x.share_before.filter(|_| x.never_over_threshold()) {
+        format!(
+            "not exercised: {provider} had {:.1} % of the requests before the fault and {} of \
+             the {} during it, under the {:.0} % failover threshold throughout",
+            b * 100.0,
+            x.provider_requests,
+            x.requests,
+            crate::failover::THRESHOLD * 100.0
         )
     } else {
         let outcome = over.map_or("it never failed over".to_owned(), |t| {
