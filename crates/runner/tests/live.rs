@@ -301,6 +301,20 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
         counters["standby"]["requests"].as_u64().unwrap() > 0,
         "the standby served the outage: {counters:?}"
     );
+    // The runner cannot see which provider each request reached, nor the gateway's breaker:
+    // the failover figures are not observed, not guessed from the replies' model names
+    // (both targets share one, so the primary used to be credited throughout).
+    let f = &r.failover[0];
+    assert_eq!(f.exercised.line, switchyard_runner::report::BLACK_BOX_LINE);
+    assert!(!f.exercised.exercised && !f.exercised.failed_over);
+    assert_eq!(
+        (
+            f.time_to_detect_secs,
+            f.time_to_failover_secs,
+            f.time_to_failback_secs
+        ),
+        (None, None, None)
+    );
     // Every request went through the gateway under test, none around it.
     let seen = gateway_router.telemetry().routes[0].requests;
     assert_eq!(seen, r.totals.requests, "the gateway saw every request");
