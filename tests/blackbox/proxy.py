@@ -58,16 +58,19 @@ def handler_for(upstream, model, api_key, stats):
         def log_message(self, *_args):  # quiet: the test reads the stats instead
             pass
 
-        def send_json(self, status, value):
+        def send_json(self, status, value, close=False):
             body = json.dumps(value).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
+            if close:
+                self.send_header("connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
-        def error(self, status, message, kind="invalid_request_error"):
-            self.send_json(status, {"error": {"message": message, "type": kind, "param": None, "code": None}})
+        def error(self, status, message, kind="invalid_request_error", close=False):
+            error = {"message": message, "type": kind, "param": None, "code": None}
+            self.send_json(status, {"error": error}, close=close)
 
         def do_GET(self):
             if self.path == "/_proxy/stats":
@@ -84,7 +87,10 @@ def handler_for(upstream, model, api_key, stats):
             except ValueError:
                 length = -1
             if not 0 <= length <= MAX_BODY:
-                self.error(413, "body missing or too large")
+                # The body is not read: what is left of it on the connection is no request,
+                # so the connection closes after this answer.
+                self.close_connection = True
+                self.error(413, "body missing or too large", close=True)
                 return
             try:
                 request = json.loads(self.rfile.read(length))
@@ -97,6 +103,10 @@ def handler_for(upstream, model, api_key, stats):
             request["model"] = model
             body = json.dumps(request).encode()
             conn = http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT)
+            # Each request is counted once: by the upstream's status once it answered, else
+            # as a 502. Once the answer's headers went out, a failure can only cut it.
+            self.counted = False
+            self.answering = False
             try:
                 conn.request(
                     "POST",
@@ -109,28 +119,36 @@ def handler_for(upstream, model, api_key, stats):
                 )
                 response = conn.getresponse()
                 stats.count(response.status)
+                self.counted = True
                 self.relay(response)
             except (OSError, http.client.HTTPException) as e:
-                stats.count(502)
-                # Nothing sent yet only if the upstream failed before answering.
-                try:
-                    self.error(502, f"upstream: {type(e).__name__}", kind="server_error")
-                except OSError:
-                    pass
+                if not self.counted:
+                    stats.count(502)
                 self.close_connection = True
+                if not self.answering:
+                    try:
+                        self.error(502, f"upstream: {type(e).__name__}", kind="server_error", close=True)
+                    except OSError:
+                        pass
             finally:
                 conn.close()
 
         def relay(self, response):
             content_type = response.getheader("content-type", "application/json")
             streaming = content_type.startswith("text/event-stream")
+            if not streaming:
+                body = response.read(MAX_BODY + 1)
+                if len(body) > MAX_BODY:
+                    # Never a reply cut short as if whole: the client gets a whole error.
+                    self.error(502, "upstream reply too large", kind="server_error")
+                    return
+            self.answering = True
             self.send_response(response.status)
             self.send_header("content-type", content_type)
             retry_after = response.getheader("retry-after")
             if retry_after is not None:
                 self.send_header("retry-after", retry_after)
             if not streaming:
-                body = response.read(MAX_BODY + 1)[:MAX_BODY]
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

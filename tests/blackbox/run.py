@@ -88,6 +88,14 @@ def run_through(binary, work, name, gateway, primary, standby):
     return done.returncode, report
 
 
+def failover_not_observed(report):
+    # The runner cannot see a black box's attempts: no failover figure is guessed.
+    for f in report["failover"]:
+        assert f["exercised"]["line"].startswith("not observed: "), f
+        assert f["time_to_failover_secs"] is None and f["time_to_failback_secs"] is None, f
+        assert f["time_to_detect_secs"] is None, f
+
+
 def requests_received(report, provider):
     counters = report["fake_counters"].get(provider)
     assert counters is not None, f"no counters for {provider}: {report['fake_counters']}"
@@ -95,6 +103,8 @@ def requests_received(report, provider):
 
 
 def main():
+    # proxy.py itself first: counted once, whole replies, no request smuggled after a 413.
+    subprocess.run([sys.executable, os.path.join(HERE, "proxy_test.py")], check=True, timeout=60)
     binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/debug/switchyard"))
     procs = []
     try:
@@ -140,6 +150,7 @@ def main():
             assert requests_received(report, "standby") == 0, report["fake_counters"]
             during = next(e for e in report["expectations"] if "during:outage" in e["name"])
             assert during["passed"] is False and during["observed"] < 0.5, during
+            failover_not_observed(report)
 
             # 2. The same scenario through Switchyard's gateway: it fails over, the run holds.
             code, report = run_through(binary, work, "switchyard", gateway_url, primary, standby)
@@ -152,6 +163,7 @@ def main():
             assert report["passed"] is True
             assert totals["requests"] > 50, totals
             assert requests_received(report, "standby") > 0, report["fake_counters"]
+            failover_not_observed(report)
     finally:
         for p in reversed(procs):
             stop(p)

@@ -88,7 +88,8 @@ enum Command {
         /// Seeds per variant (the scenario's seed and the next ones).
         #[arg(long, default_value_t = 1)]
         seeds: u32,
-        /// Where to write; default reports/<scenario>/compare/.
+        /// Where to write: DIR/<scenario>/compare/, the same layout as the default
+        /// (DIR = reports/), next to the scenario's `run` folder.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -555,7 +556,9 @@ fn compare(
         }
     };
     let result = switchyard_runner::compare::compare(&s, variants, seeds).and_then(|c| {
-        let dir = dir.unwrap_or_else(|| PathBuf::from("reports").join(&s.name).join("compare"));
+        // One layout, `--out` or not: ROOT/<scenario>/compare/.
+        let root = dir.unwrap_or_else(|| PathBuf::from("reports"));
+        let dir = root.join(&s.name).join("compare");
         switchyard_runner::compare::write(&dir, &c).map(|d| (c, d))
     });
     match result {

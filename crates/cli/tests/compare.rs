@@ -51,12 +51,21 @@ fn a_failover_a_variant_never_had_to_make_is_not_observed_and_not_ranked() {
         out,
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let md = std::fs::read_to_string(dir.path().join("compare.md")).unwrap();
+    // `--out DIR` lays files out as the default does under reports/: DIR/<scenario>/compare/.
+    let written = dir.path().join("policy-comparison").join("compare");
+    assert!(
+        stdout.contains(&format!(
+            "written: {}/compare.{{json,md,html}}",
+            written.display()
+        )),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(written.join("compare.md")).unwrap();
     let cells = row(&md, "time to fail over anthropic-outage (s)");
     assert_eq!(cells[1], "not observed", "{md}");
     assert!(!cells[2].contains("not observed"), "{md}");
     assert!(cells[2].starts_with("**"), "the observed one is best: {md}");
-    let html = std::fs::read_to_string(dir.path().join("compare.html")).unwrap();
+    let html = std::fs::read_to_string(written.join("compare.html")).unwrap();
     let tr = html
         .lines()
         .find(|l| l.starts_with("<tr><td>time to fail over anthropic-outage (s)</td>"))
@@ -65,7 +74,7 @@ fn a_failover_a_variant_never_had_to_make_is_not_observed_and_not_ranked() {
         tr.contains("<td>not observed</td><td class=\"best\">"),
         "{tr}"
     );
-    let json = read_json(&dir.path().join("compare.json"));
+    let json = read_json(&written.join("compare.json"));
     let figure = json["figures"]
         .as_array()
         .unwrap()
@@ -97,7 +106,8 @@ fn a_variant_that_fails_an_expectation_shows_it_and_fails_the_comparison() {
     );
     assert_ne!(strict, text);
     let file = dir.write("policy-comparison.yaml", &strict);
-    let out = dir.path().join("out");
+    let root = dir.path().join("out");
+    let out = root.join("policy-comparison").join("compare");
     let (code, stdout, stderr) = switchyard(&[
         "compare",
         file.to_str().unwrap(),
@@ -106,7 +116,7 @@ fn a_variant_that_fails_an_expectation_shows_it_and_fails_the_comparison() {
         "--seeds",
         "2",
         "--out",
-        out.to_str().unwrap(),
+        root.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();

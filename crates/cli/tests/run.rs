@@ -171,10 +171,12 @@ fn compare_writes_three_files_with_a_column_per_variant() {
         out,
     ]);
     assert_eq!(code, 0, "{stderr}");
+    // The default's layout under `--out`: DIR/<scenario>/compare/.
+    let written = dir.path().join("policy-comparison").join("compare");
     for f in ["compare.json", "compare.md", "compare.html"] {
-        assert!(dir.path().join(f).exists(), "{f}");
+        assert!(written.join(f).exists(), "{f}");
     }
-    let md = std::fs::read_to_string(dir.path().join("compare.md")).unwrap();
+    let md = std::fs::read_to_string(written.join("compare.md")).unwrap();
     let header = md.lines().find(|l| l.starts_with("| figure |")).unwrap();
     assert!(
         header.matches('|').count() >= 6,

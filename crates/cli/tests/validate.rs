@@ -129,6 +129,49 @@ expect:
     );
 }
 
+/// A bad value in a required field is taken out to read on; the "missing field" that the
+/// taking out causes is not reported, and does not stop the listing: the errors after it, in
+/// later list items and later sections, are all there, named as in the file.
+#[test]
+fn a_bad_required_field_does_not_hide_the_errors_after_it() {
+    let dir = TempDir::new("validate-required");
+    let text = format!(
+        "{SCENARIO_HEAD}\
+router:
+  targets:
+    - name: [not, a, name]
+      provider: openai
+      model: gpt-4o
+    - name: claude
+      provider: anthropic
+      model: claude-sonnet-4-20250514
+      colour: blue
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[claude]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }}, speed: fast }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    assert!(!err.contains("missing field"), "{err}");
+    assert!(
+        err.contains("field `router.targets[0].name`")
+            && err.contains("field `router.targets[1].colour`")
+            && err.contains("field `traffic.classes[0].speed`")
+            && err.contains("scenario.yaml: 3 errors"),
+        "{err}"
+    );
+    let name = fixtures::line_of(&text, "name: [not");
+    let colour = fixtures::line_of(&text, "colour: blue");
+    let speed = fixtures::line_of(&text, "speed: fast");
+    let lines: Vec<usize> = positions(&err).into_iter().map(|p| p.0).collect();
+    assert_eq!(lines, vec![name, colour, speed], "{err}");
+}
+
 #[test]
 fn every_semantic_error_of_a_scenario_is_reported_in_file_order() {
     let dir = TempDir::new("validate-semantic");

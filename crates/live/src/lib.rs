@@ -14,5 +14,5 @@ pub mod sse;
 pub mod transport;
 pub mod wall;
 
-pub use router::{ChatStream, LiveRouter, RouteError, StreamEvent, TargetSnapshot};
+pub use router::{AttemptSink, ChatStream, LiveRouter, RouteError, StreamEvent, TargetSnapshot};
 pub use transport::{HttpClient, InProcess, Transport};

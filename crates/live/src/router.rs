@@ -484,12 +484,45 @@ impl ChatStream {
 struct PlanGuard {
     router: LiveRouter,
     plan: Plan,
+    /// Where the request's attempts go when the guard drops (see [`AttemptSink`]).
+    sink: Option<AttemptSink>,
 }
 
 impl Drop for PlanGuard {
     fn drop(&mut self) {
         let now = self.router.now();
         self.router.core().abandon(&mut self.plan, now);
+        if let Some(sink) = &self.sink {
+            sink.fill(self.plan.history().copied());
+        }
+    }
+}
+
+/// A slot that receives a request's attempts when the request ends, however it ends: as the
+/// plan's guard drops, so also when the caller gave up at any await (a `timeout` around
+/// `chat`, a dropped `ChatStream`), when no reply or error carries them. An attempt that was
+/// on its way is in it, `cancelled`. Cheap to clone; one per request.
+#[derive(Clone, Debug, Default)]
+pub struct AttemptSink(Arc<Mutex<Vec<AttemptRecord>>>);
+
+impl AttemptSink {
+    fn fill(&self, attempts: impl Iterator<Item = AttemptRecord>) {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.clear();
+        slot.extend(attempts);
+    }
+
+    /// The attempts written so far (none before the request ended), taken out.
+    pub fn take(&self) -> Vec<AttemptRecord> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }
 
@@ -776,7 +809,7 @@ impl LiveRouter {
     /// dialect cannot express the request are excluded from the plan first (see
     /// `dialect::check`; one check per dialect, and none of this for a request every
     /// dialect can express).
-    fn begin(&self, request: &Request) -> PlanGuard {
+    fn begin(&self, request: &Request, sink: Option<AttemptSink>) -> PlanGuard {
         let now = self.now();
         let mut plan = self.core().begin(request, now);
         let fit = Dialect::ALL.map(|d| dialect::check(d, request).is_ok());
@@ -790,17 +823,27 @@ impl LiveRouter {
         PlanGuard {
             router: self.clone(),
             plan,
+            sink,
         }
     }
 
     /// Sends a request through the router and waits for the whole reply. Dropping the future
     /// abandons the request (see the module doc).
     pub async fn chat(&self, request: Request) -> Result<Response, RouteError> {
+        self.chat_into(request, None).await
+    }
+
+    /// As [`chat`](Self::chat), writing the request's attempts into `sink` when it ends.
+    pub async fn chat_into(
+        &self,
+        request: Request,
+        sink: Option<AttemptSink>,
+    ) -> Result<Response, RouteError> {
         let request = Arc::new(Request {
             stream: false,
             ..request
         });
-        let mut guard = self.begin(&request);
+        let mut guard = self.begin(&request, sink);
         let mut said = Said::new();
         match self.run(&mut guard.plan, &request, &mut said).await {
             Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
@@ -824,11 +867,21 @@ impl LiveRouter {
     /// over until then); the stream then yields the rest as it arrives. Dropping the future,
     /// or the stream before its end, abandons the request.
     pub async fn chat_stream(&self, request: Request) -> Result<ChatStream, RouteError> {
+        self.chat_stream_into(request, None).await
+    }
+
+    /// As [`chat_stream`](Self::chat_stream), writing the request's attempts into `sink`
+    /// when it ends (the stream dropped, or the future before it).
+    pub async fn chat_stream_into(
+        &self,
+        request: Request,
+        sink: Option<AttemptSink>,
+    ) -> Result<ChatStream, RouteError> {
         let request = Arc::new(Request {
             stream: true,
             ..request
         });
-        let mut guard = self.begin(&request);
+        let mut guard = self.begin(&request, sink);
         let mut said = Said::new();
         let (mut open, attempt, target) = match self.run(&mut guard.plan, &request, &mut said).await
         {

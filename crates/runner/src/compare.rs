@@ -71,7 +71,11 @@ pub struct Verdict {
 /// One expectation of the scenario, judged for every variant and seed.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExpectationRow {
+    /// The expectation with its bound and unit: `p99_latency <= 2 s`.
     pub name: String,
+    /// The unit of its expected and observed values (`s`, `USD`; empty for rates, shares
+    /// and counts).
+    pub unit: &'static str,
     /// Per variant, one verdict per seed.
     pub verdicts: BTreeMap<String, Vec<Verdict>>,
 }
@@ -230,8 +234,10 @@ pub fn compare(
             }
             for (k, e) in report.expectations.iter().enumerate() {
                 if expectations.len() <= k {
+                    let unit = e.metric.unit();
                     expectations.push(ExpectationRow {
-                        name: format!("{} {} {}", e.name, e.op, e.expected),
+                        name: format!("{} {} {}{unit}", e.name, e.op, e.expected),
+                        unit: unit.trim_start(),
                         verdicts: BTreeMap::new(),
                     });
                 }
@@ -405,8 +411,11 @@ fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                     let verdicts = e.verdicts.get(v).map_or(&[][..], Vec::as_slice);
                     let bad: Vec<&Verdict> =
                         verdicts.iter().filter(|x| x.verdict != "pass").collect();
+                    let unit = if e.unit.is_empty() { "" } else { " " };
                     let shown = |x: &Verdict| match x.observed {
-                        Some(o) => format!("{} (observed {})", x.verdict, fmt(o)),
+                        Some(o) => {
+                            format!("{} (observed {}{unit}{})", x.verdict, fmt(o), e.unit)
+                        }
                         None => x.verdict.to_owned(),
                     };
                     let text = match (bad.first(), verdicts.len()) {
@@ -586,3 +595,6 @@ pub fn write(dir: &Path, c: &Comparison) -> Result<PathBuf, RunError> {
     std::fs::write(dir.join("compare.html"), html(c)).map_err(io)?;
     Ok(dir.to_owned())
 }
+
+#[cfg(test)]
+mod tests;

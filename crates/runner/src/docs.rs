@@ -371,10 +371,10 @@ fn metrics() -> String {
             .find(|(n, _)| n == name)
             .map(|(_, d)| d.as_str())
             .unwrap_or_default();
-        let value = if metric.is_time() {
-            "duration"
-        } else {
-            "number"
+        let value = match metric.unit().trim() {
+            "s" => "duration",
+            "USD" => "USD",
+            _ => "number",
         };
         let _ = writeln!(
             out,

@@ -202,6 +202,18 @@ impl Metric {
         }
     }
 
+    /// The unit its values are in, as a report shows it after a number: `" s"` for times,
+    /// `" USD"` for costs, nothing for rates, shares and counts.
+    pub fn unit(self) -> &'static str {
+        if self.is_time() {
+            " s"
+        } else if matches!(self, Metric::Cost | Metric::WastedCost) {
+            " USD"
+        } else {
+            ""
+        }
+    }
+
     pub fn is_time(self) -> bool {
         matches!(
             self,

@@ -72,6 +72,21 @@ pub struct Figures {
     pub horizon: Option<Instant>,
 }
 
+impl Figures {
+    /// The provider's share before the fault was already under [`THRESHOLD`]: the run
+    /// cannot tell a failover from its usual routing (no failover figure).
+    pub fn under_threshold_before(&self) -> bool {
+        self.share_before.is_some_and(|b| b < THRESHOLD)
+    }
+
+    /// The provider was under [`THRESHOLD`] both before and during the fault: it never
+    /// carried enough traffic to fail over from, and the fault counts as not exercised.
+    pub fn never_over_threshold(&self) -> bool {
+        self.under_threshold_before()
+            && (self.provider_requests as f64) < THRESHOLD * self.requests as f64
+    }
+}
+
 impl FaultFold {
     pub fn new(on_provider: Vec<bool>, from: Instant, to: Instant, end: Instant) -> Self {
         FaultFold {
@@ -132,16 +147,22 @@ impl FaultFold {
         let hold = HOLD.min(span(self.from.as_nanos(), limit(self.to)));
         let share_before = (self.before.0 > 0).then(|| self.before.1 as f64 / self.before.0 as f64);
         // Failover: the first request that avoided the provider from which on, for the hold,
-        // under THRESHOLD of new requests touched it.
-        let over = first_window(
-            &samples,
-            self.from.as_nanos(),
-            limit(self.to),
-            hold,
-            |touched| !touched,
-            |mine, all| (mine as f64) < THRESHOLD * all as f64,
-        )
-        .map(|t| t - self.from.as_nanos());
+        // under THRESHOLD of new requests touched it. A provider already under THRESHOLD
+        // before the fault has nothing to fail over from: any window would pass at once.
+        let low_before = share_before.is_some_and(|b| b < THRESHOLD);
+        let over = (!low_before)
+            .then(|| {
+                first_window(
+                    &samples,
+                    self.from.as_nanos(),
+                    limit(self.to),
+                    hold,
+                    |touched| !touched,
+                    |mine, all| (mine as f64) < THRESHOLD * all as f64,
+                )
+            })
+            .flatten()
+            .map(|t| t - self.from.as_nanos());
         // Failback: the first request on the provider from which on, for the hold, it got
         // FAILBACK_SHARE of its share before the fault. Only after a failover: traffic that
         // never left cannot come back.
@@ -197,7 +218,6 @@ fn first_window(
     for (i, &x) in samples.iter().enumerate() {
         touched_before[i + 1] = touched_before[i] + (x & 1);
     }
-    let mut end = first;
     for i in first..samples.len() {
         let start = samples[i] >> 1;
         let window_end = start.checked_add(hold)?;
@@ -207,12 +227,13 @@ fn first_window(
         if !candidate(samples[i] & 1 == 1) {
             continue;
         }
-        end = end.max(i);
-        while end < samples.len() && samples[end] >> 1 < window_end {
-            end += 1;
-        }
-        let all = (end - i) as u64;
-        let mine = touched_before[end] - touched_before[i];
+        // The window holds every request that started in `[start, window_end)`: those that
+        // started at the same instant as this one are all in it, whichever way they sort
+        // (a touched sample sorts after an avoiding one at the same start).
+        let lo = samples.partition_point(|&x| x >> 1 < start);
+        let end = samples.partition_point(|&x| x >> 1 < window_end);
+        let all = (end - lo) as u64;
+        let mine = touched_before[end] - touched_before[lo];
         if holds(mine, all) {
             return Some(start);
         }

@@ -23,7 +23,7 @@ use switchyard_core::outcome::{AttemptRecord, FailureReason, FinalOutcome};
 use switchyard_core::request::{Message, Request, Role};
 use switchyard_core::time::{Duration, Instant};
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{HttpClient, LiveRouter, StreamEvent};
+use switchyard_live::{AttemptSink, HttpClient, LiveRouter, StreamEvent};
 use switchyard_sim::Observer;
 use switchyard_sim::traffic::Generator;
 
@@ -51,12 +51,15 @@ struct Done {
 }
 
 /// What a request was when it was issued: enough to book it if it never finishes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Issued {
     class: usize,
     route: Option<switchyard_core::id::RouteId>,
     start: Instant,
     stream: bool,
+    /// Where the router writes the request's attempts when it ends, however it ends: what a
+    /// request cut by its caller or by the run's end reached is booked from it.
+    sink: AttemptSink,
 }
 
 /// The run's books: the collector, folded into as each request finishes, and the requests
@@ -109,13 +112,14 @@ impl Books {
     /// class, route and start time, and returns the collector.
     fn close(mut self, end: Instant) -> (Collector, usize) {
         for issued in std::mem::take(&mut self.in_flight).into_values() {
+            let attempts = issued.sink.take();
             self.collector.finished(&switchyard_sim::Finished {
                 class: issued.class,
                 start: issued.start,
                 end: end.max(issued.start),
                 outcome: FinalOutcome::Failed(FailureReason::DeadlineExceeded),
                 route: issued.route,
-                attempts: &[],
+                attempts: &attempts,
                 first_token: None,
                 stream: issued.stream,
                 cost: 0.0,
@@ -403,11 +407,13 @@ async fn run_async(
         let (r, params) = (router.clone(), s.router.clone());
         let started = intended;
         let id = issued;
+        let sink = AttemptSink::default();
         let issue = Issued {
             class,
             route,
             start: started,
             stream: request.stream,
+            sink: sink.clone(),
         };
         booked(&books, |b| b.issue(id, issue));
         let books = books.clone();
@@ -426,19 +432,22 @@ async fn run_async(
                         )
                         .await
                     }
-                    None => one(&r, &params, request, class, started, start, route).await,
+                    None => one(&r, &params, request, class, started, start, route, &sink).await,
                 }
             };
             let done = match give_up {
                 None => work.await,
                 Some(deadline) => match tokio::time::timeout_at(deadline, work).await {
                     Ok(done) => done,
+                    // The work was dropped at whatever await it was on; its router wrote
+                    // the attempts it had made into the sink as it dropped, one still on its
+                    // way `cancelled` (reaching the provider is what failover counts).
                     Err(_) => Done {
                         class,
                         start: started,
                         end: Instant::ZERO + Duration::from(start.elapsed()),
                         outcome: FinalOutcome::Failed(FailureReason::Abandoned),
-                        attempts: Vec::new(),
+                        attempts: sink.take(),
                         first_token: None,
                         stream,
                         cost: 0.0,
@@ -514,6 +523,10 @@ async fn run_async(
     Ok((report, peak_held))
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a request's identity for its books, and the sink its router writes into"
+)]
 async fn one(
     r: &LiveRouter,
     params: &switchyard_core::router::RouterParams,
@@ -522,6 +535,7 @@ async fn one(
     intended: Instant,
     base: tokio::time::Instant,
     route: Option<switchyard_core::id::RouteId>,
+    sink: &AttemptSink,
 ) -> Done {
     let now = || Instant::ZERO + Duration::from(base.elapsed());
     // The class's prompt size on the wire, not the template's few words.
@@ -534,7 +548,7 @@ async fn one(
     let mut gaps = Gaps::default();
     let mut output_tokens = 0;
     let (outcome, attempts, first_token, (cost, wasted_cost)) = if stream {
-        match r.chat_stream(request).await {
+        match r.chat_stream_into(request, Some(sink.clone())).await {
             Err(e) => (
                 FinalOutcome::Failed(e.outcome),
                 e.attempts.into_iter().map(|a| a.1).collect(),
@@ -570,7 +584,7 @@ async fn one(
             }
         }
     } else {
-        match r.chat(request).await {
+        match r.chat_into(request, Some(sink.clone())).await {
             Ok(reply) => {
                 // A whole reply's attempts that failed reported no tokens, and a hedge that
                 // lost was cancelled: the served reply's usage is all the core booked.
@@ -1026,6 +1040,7 @@ mod books_tests {
             route,
             start,
             stream: class == 1,
+            sink: AttemptSink::default(),
         };
         books.issue(1, issued(1, at(5)));
         books.issue(2, issued(0, at(1)));

@@ -194,3 +194,27 @@ fn a_fault_whose_provider_got_no_traffic_is_not_exercised() {
         assert!(out.contains(&line), "{out}");
     }
 }
+
+#[test]
+fn a_provider_under_the_threshold_before_the_fault_is_not_exercised() {
+    // OpenAI gets 2 % of the traffic before its fault: under the 5 % threshold already.
+    let text = std::fs::read_to_string(dir().join("weighted-one-failing.yaml"))
+        .unwrap()
+        .replace("weights: [50, 50]", "weights: [2, 98]");
+    let r = run(&text, None);
+    let f = fault(&r, "errors");
+    assert!(f.exercised.provider_requests > 0, "{f:?}");
+    assert_eq!(
+        f.time_to_failover_secs, None,
+        "not a failover at once: {f:?}"
+    );
+    assert!(!f.exercised.exercised && !f.exercised.failed_over, "{f:?}");
+    assert!(
+        f.exercised.line.starts_with("not exercised: openai had ")
+            && f.exercised
+                .line
+                .ends_with(" during it, under the 5 % failover threshold throughout"),
+        "{}",
+        f.exercised.line
+    );
+}

@@ -303,6 +303,20 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
         counters["standby"]["requests"].as_u64().unwrap() > 0,
         "the standby served the outage: {counters:?}"
     );
+    // The runner cannot see which provider each request reached, nor the gateway's breaker:
+    // the failover figures are not observed, not guessed from the replies' model names
+    // (both targets share one, so the primary used to be credited throughout).
+    let f = &r.failover[0];
+    assert_eq!(f.exercised.line, switchyard_runner::report::BLACK_BOX_LINE);
+    assert!(!f.exercised.exercised && !f.exercised.failed_over);
+    assert_eq!(
+        (
+            f.time_to_detect_secs,
+            f.time_to_failover_secs,
+            f.time_to_failback_secs
+        ),
+        (None, None, None)
+    );
     // Every request went through the gateway under test, none around it.
     let seen = gateway_router.telemetry().routes[0].requests;
     assert_eq!(seen, r.totals.requests, "the gateway saw every request");
@@ -332,4 +346,51 @@ fn a_dead_black_box_url_gives_failures_not_a_pass() {
     assert!(r.totals.requests > 10);
     assert_eq!(r.totals.succeeded, 0, "{:?}", r.totals.failures);
     assert!(!r.passed);
+}
+
+/// A caller that gives up while its attempt hangs on a dead provider still reached that
+/// provider: live books the attempt (`cancelled`) as the simulator does, so the provider's
+/// share during the fault is the same in both modes and live shows no failover that sim
+/// does not (before, the abandoned requests had no attempts and the provider's share looked
+/// like 0: a "failover" at 0 s in live, "never" in sim).
+#[test]
+fn abandoned_requests_keep_the_attempts_that_reached_a_hanging_provider() {
+    let _serial = one_at_a_time();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let profile = root.join("fake-providers/small-fast.yaml");
+    let dir = switchyard_testkit::TempDir::new("abandoned-hang");
+    let yaml = format!(
+        "name: abandoned-hang\nduration: 8s\nproviders:\n  - name: primary\n    profile: {p}\n    faults:\n      - {{ name: hang, kind: hang, at: 2s, for: 4s }}\n\
+         \x20 - {{ name: standby, profile: {p} }}\nrouter:\n  targets:\n    - {{ name: primary-1, provider: primary, model: small-fast-1, context_window: 32000 }}\n    - {{ name: standby-1, provider: standby, model: small-fast-1, context_window: 32000 }}\n\
+         \x20 routes:\n    - {{ name: chat, policy: static, targets: [primary-1] }}\n    - {{ name: side, policy: static, targets: [standby-1] }}\n\
+         \x20 plan: {{ max_attempts: 1, attempt_timeout: 10s, deadline: 20s }}\n\
+         traffic:\n  arrival: {{ poisson: 20 }}\n  classes:\n\
+         \x20   - {{ name: impatient, weight: 1, route: chat, prompt_tokens: {{ fixed: 50 }}, max_tokens: 10, stream: 0.5, abandon_after: 500ms }}\n\
+         \x20   - {{ name: side, weight: 1, route: side, prompt_tokens: {{ fixed: 50 }}, max_tokens: 10 }}\n",
+        p = profile.display()
+    );
+    let s = switchyard_runner::scenario::load(&dir.write("hang.yaml", &yaml)).unwrap();
+    let sim = switchyard_runner::simulate(&s, 5).unwrap();
+    let live = switchyard_runner::live::run(&s, 5, None).unwrap();
+    let abandoned = |r: &switchyard_runner::Report| r.totals.failures.get("abandoned").copied();
+    assert!(
+        abandoned(&live).unwrap_or(0) > 10,
+        "{:?}",
+        live.totals.failures
+    );
+    for r in [&sim, &live] {
+        let f = &r.failover[0];
+        let e = &f.exercised;
+        assert!(e.exercised, "{}: {}", r.mode, e.line);
+        // Every impatient request of the fault hung on the primary and is counted on it:
+        // about half the requests started during the fault.
+        let share = e.provider_requests as f64 / e.requests as f64;
+        assert!((0.35..0.65).contains(&share), "{}: {}", r.mode, e.line);
+        assert_eq!(f.time_to_failover_secs, None, "{}: {}", r.mode, e.line);
+    }
+    let (a, b) = (
+        sim.failover[0].exercised.provider_requests as f64,
+        live.failover[0].exercised.provider_requests as f64,
+    );
+    assert!((a - b).abs() <= 0.2 * a.max(b), "sim {a} vs live {b}");
 }

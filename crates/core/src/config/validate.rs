@@ -805,9 +805,70 @@ fn steps(path: &str) -> Option<Vec<Step<'_>>> {
     Some(out)
 }
 
-/// Removes the node at `path` from `doc`; false when there is no such node.
-fn remove(doc: &mut serde_yaml::Value, path: &str) -> bool {
-    let Some(steps) = steps(path) else {
+/// List items taken out of the document, per list (its path in the original file) the
+/// original indices removed, sorted: the document's paths and the file's differ by them.
+type Shifts = std::collections::BTreeMap<String, Vec<usize>>;
+
+/// A path in the document (items taken out) as a path in the original file.
+fn to_original(path: &str, shifts: &Shifts) -> Option<String> {
+    let mut out = String::new();
+    for step in steps(path)? {
+        match step {
+            Step::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Step::Index(i) => {
+                let mut j = i;
+                for &r in shifts.get(&out).map_or(&[][..], Vec::as_slice) {
+                    if r <= j {
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push_str(&format!("[{j}]"));
+            }
+        }
+    }
+    Some(if out.is_empty() { ".".to_owned() } else { out })
+}
+
+/// A path in the original file as a path in the document (items taken out before it).
+fn to_document(path: &str, shifts: &Shifts) -> Option<String> {
+    let (mut original, mut out) = (String::new(), String::new());
+    for step in steps(path)? {
+        match step {
+            Step::Key(k) => {
+                for s in [&mut original, &mut out] {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(k);
+                }
+            }
+            Step::Index(j) => {
+                let before = shifts
+                    .get(&original)
+                    .map_or(0, |r| r.iter().filter(|&&r| r < j).count());
+                original.push_str(&format!("[{j}]"));
+                out.push_str(&format!("[{}]", j - before));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Removes the node at `path` (a path in the original file) from `doc`; false when there is
+/// no such node. A list item taken out is recorded in `shifts`, so the items after it keep
+/// their names in the errors.
+fn remove(doc: &mut serde_yaml::Value, path: &str, shifts: &mut Shifts) -> bool {
+    let Some(in_doc) = to_document(path, shifts) else {
+        return false;
+    };
+    let Some(steps) = steps(&in_doc) else {
         return false;
     };
     let Some((last, parents)) = steps.split_last() else {
@@ -824,17 +885,28 @@ fn remove(doc: &mut serde_yaml::Value, path: &str) -> bool {
     }
     match (last, node) {
         (Step::Key(k), serde_yaml::Value::Mapping(m)) => m.remove(*k).is_some(),
-        // A list item is not taken out: the items after it would change their indices, and
-        // the errors about them would name the wrong item.
+        (Step::Index(i), serde_yaml::Value::Sequence(seq)) if *i < seq.len() => {
+            seq.remove(*i);
+            let Some((list, index)) = path.rsplit_once('[') else {
+                return true;
+            };
+            if let Ok(index) = index.trim_end_matches(']').parse::<usize>() {
+                let removed = shifts.entry(list.to_owned()).or_default();
+                let at = removed.partition_point(|&r| r < index);
+                removed.insert(at, index);
+            }
+            true
+        }
         _ => false,
     }
 }
 
 /// Parses YAML text into `T` and, when it does not fit, reports every field error it can
 /// find, not only the first: each wrong node (an unknown field, a bad value) is reported,
-/// taken out, and the document parsed again, up to [`MAX_ERRORS`]. A required field that is
-/// missing only because a wrong node was taken out is not reported (it would say nothing
-/// new); collecting stops there. A YAML syntax error stops it at once.
+/// taken out, and the document parsed again, up to [`MAX_ERRORS`]. An error that only its
+/// own taking out caused (a required field now missing, at the node that held it) is not
+/// reported: that node is taken out too, and collecting goes on past it. A list item taken
+/// out keeps the items after it named as in the file. A YAML syntax error stops it at once.
 ///
 /// The errors come sorted by position (line, then column).
 pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
@@ -845,15 +917,20 @@ pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
         Ok(t) => return Ok(t),
         Err(e) => e,
     };
+    let mut next = Some(first.path.clone());
     let mut errors = vec![first];
     let Ok(mut doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
         return Err(errors);
     };
     let mut removed: Vec<String> = Vec::new();
-    while errors.len() < MAX_ERRORS {
-        let Some(last) = errors.last() else { break };
-        let path = last.path.clone();
-        if path.is_empty() || path == "." || !remove(&mut doc, &path) {
+    let mut shifts = Shifts::new();
+    // Each turn takes out one node, so the loop ends; the bound keeps it short.
+    for _ in 0..MAX_ERRORS * 4 {
+        if errors.len() >= MAX_ERRORS {
+            break;
+        }
+        let Some(path) = next.take() else { break };
+        if path.is_empty() || path == "." || !remove(&mut doc, &path, &mut shifts) {
             break;
         }
         removed.push(path);
@@ -861,7 +938,9 @@ pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
             Ok(_) => break,
             Err(e) => e,
         };
-        let path = err.path().to_string();
+        let Some(path) = to_original(&err.path().to_string(), &shifts) else {
+            break;
+        };
         let message = err.into_inner().to_string();
         let under = |p: &str, q: &str| {
             p == q
@@ -869,14 +948,17 @@ pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
                 || p.strip_prefix(q)
                     .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
         };
-        if message.starts_with("missing field") && removed.iter().any(|r| under(r, &path)) {
-            break;
+        if removed.iter().any(|r| under(r, &path)) {
+            // At a node that held one taken out: caused by the taking out, not by the file.
+            // Take that node out too, silently (the root, or a node already out, ends it).
+            next = Some(path);
+            continue;
         }
-        if removed.iter().any(|r| under(&path, r) || under(r, &path)) {
-            // The same node again (a removal that changed nothing): stop rather than loop.
-            break;
+        if removed.iter().any(|r| under(&path, r)) {
+            break; // inside a node already taken out: cannot be
         }
         let (line, column) = locate(text, &path).unwrap_or((1, 1));
+        next = Some(path.clone());
         errors.push(ConfigError {
             file: file.to_owned(),
             line,

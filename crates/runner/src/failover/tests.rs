@@ -165,3 +165,50 @@ fn samples_are_capped_and_the_figures_say_up_to_when() {
     f.add(at(10_000 + n + 1), &[attempt(true)]);
     assert_eq!(f.samples.len(), kept);
 }
+
+#[test]
+fn requests_starting_at_the_same_instant_are_all_in_a_window_or_all_out() {
+    // Failed over during the fault; the run's arrivals end 1 s after it (a 0.5 s hold).
+    let mut f = FaultFold::new(vec![true, false], at(10_000), at(40_000), at(41_000));
+    for ms in (0..40_000).step_by(100) {
+        f.add(at(ms), &[attempt(ms < 10_000)]);
+    }
+    let mut f2 = f.clone();
+    // At the fault's end, ten requests start at once; one goes back to the provider. The
+    // window from it holds all ten: a 10 % share, not a failback.
+    for i in 0..10 {
+        f.add(at(40_000), &[attempt(i == 0)]);
+    }
+    let x = f.figures();
+    assert!(x.time_to_failover.is_some());
+    assert_eq!(x.time_to_failback, None);
+    // Nine of the ten back: 90 %, a failback at once.
+    for i in 0..10 {
+        f2.add(at(40_000), &[attempt(i != 0)]);
+    }
+    assert_eq!(f2.figures().time_to_failback, Some(0.0));
+}
+
+#[test]
+fn a_provider_already_under_the_threshold_before_the_fault_does_not_fail_over() {
+    // One request in fifty (2 %) went to the provider before the fault, and during it.
+    let mut f = fold();
+    requests(&mut f, |ms| ms.is_multiple_of(5_000));
+    let x = f.figures();
+    assert!(x.under_threshold_before());
+    assert!(x.provider_requests > 0);
+    assert_eq!(x.time_to_failover, None, "not a failover at 0 s");
+    assert_eq!(x.time_to_failback, None);
+    // At 10 % before, the same traffic during the fault is a failover.
+    let mut f = fold();
+    requests(&mut f, |ms| {
+        if ms < 10_000 {
+            ms.is_multiple_of(1_000)
+        } else {
+            ms.is_multiple_of(5_000)
+        }
+    });
+    let x = f.figures();
+    assert!(!x.under_threshold_before());
+    assert_eq!(x.time_to_failover, Some(0.1));
+}

@@ -1,0 +1,67 @@
+use std::path::Path;
+
+use super::{Absent, cells, compare, verdict_cells};
+
+fn scenario(extra_expectations: &str) -> crate::ScenarioParams {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let text = std::fs::read_to_string(dir.join("policy-comparison.yaml"))
+        .unwrap()
+        .replace("expect:\n", &format!("expect:\n{extra_expectations}"));
+    crate::scenario::load_text(&text, "policy-comparison.yaml", &dir).unwrap()
+}
+
+#[test]
+fn a_run_with_no_requests_has_no_cost_to_rank() {
+    let mut s = scenario("");
+    s.traffic.max_requests = Some(0);
+    let c = compare(
+        &s,
+        Some(&["active-passive".into(), "round-robin".into()]),
+        1,
+    )
+    .unwrap();
+    let cost = c.figures.iter().find(|f| f.name == "cost (USD)").unwrap();
+    for v in &c.variants {
+        assert_eq!(cost.values[v], [None], "{v}: no cost, not $0");
+        assert_eq!(cost.absent[v], [Some(Absent::NotObserved)], "{v}");
+    }
+    let (_, row) = cells(&c)
+        .into_iter()
+        .find(|(name, _)| name == "cost (USD)")
+        .unwrap();
+    for (text, best) in row {
+        assert_eq!(text, "not observed");
+        assert!(!best, "a cost not observed is never the cheapest");
+    }
+}
+
+#[test]
+fn verdicts_show_their_units() {
+    let s = scenario(
+        "  - { metric: p99_latency, op: \"<=\", value: 1ms }\n  - { metric: cost, op: \"<=\", value: 0.000001 }\n",
+    );
+    let c = compare(&s, Some(&["active-passive".into()]), 1).unwrap();
+    let rows = verdict_cells(&c);
+    let row = |prefix: &str| {
+        rows.iter()
+            .find(|(name, _)| name.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {rows:?}"))
+    };
+    let (name, cells) = row("p99_latency");
+    assert!(name.ends_with("<= 0.001 s"), "{name}");
+    assert!(
+        cells[0].0.starts_with("fail (observed ") && cells[0].0.ends_with(" s)"),
+        "{cells:?}"
+    );
+    let (name, cells) = row("cost");
+    assert!(name.ends_with(" USD"), "{name}");
+    assert!(cells[0].0.ends_with(" USD)"), "{cells:?}");
+    let (name, _) = row("success_rate");
+    assert!(name.ends_with(">= 0.995"), "a rate has no unit: {name}");
+    let p99 = c
+        .expectations
+        .iter()
+        .find(|e| e.name.starts_with("p99_latency"))
+        .unwrap();
+    assert_eq!(p99.unit, "s");
+}
