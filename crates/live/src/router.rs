@@ -49,7 +49,7 @@ use switchyard_core::outcome::{
 use switchyard_core::overrides::Override;
 use switchyard_core::plan::{Action, AttemptId, Plan, Timeouts};
 use switchyard_core::request::{FinishReason, Message, Request, Response, Role, ToolCall, Usage};
-use switchyard_core::rng::Rng;
+use switchyard_core::rng::SeededRng;
 use switchyard_core::router::{NotCarried, ResumeMode, Router as CoreRouter, RouterParams};
 use switchyard_core::telemetry::Telemetry;
 use switchyard_core::time::{Duration, Instant};
@@ -631,7 +631,7 @@ impl LiveRouter {
                 default_max_tokens: t.default_max_tokens,
             });
         }
-        let core = CoreRouter::new(params, Rng::substream(seed, "router"));
+        let core = CoreRouter::new(params, SeededRng::substream(seed, "router"));
         Ok(LiveRouter {
             inner: Arc::new(Inner {
                 core: Mutex::new(core),
