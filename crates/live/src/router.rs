@@ -6,7 +6,7 @@
 //! to yield a token is committed and the core cancels the others (their futures are dropped,
 //! which drops their HTTP requests).
 //!
-//! Drop safety: a request's plan lives in a [`PlanGuard`] for as long as the request does —
+//! Drop safety: a request's plan lives in a `PlanGuard` for as long as the request does —
 //! in `chat`'s future, or in the [`ChatStream`] a caller reads. Dropping either at any await
 //! (a client that disconnects, an SDK timeout, a `tokio::time::timeout` around `chat`) drops
 //! the guard, which abandons the plan in the core: every outstanding attempt is recorded
