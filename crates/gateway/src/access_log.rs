@@ -11,7 +11,7 @@
 //!
 //! # How a handler publishes what is logged
 //!
-//! The [`middleware`] (on every `/v1/` route in [`crate::app`]) gives each request an
+//! The `middleware` (on every `/v1/` route in [`crate::app`]) gives each request an
 //! [`AccessLog`] and holds the line in a guard that travels with the response body: the guard
 //! writes the line when it is dropped, so a line is written exactly once however the request
 //! ends. A handler on a `/v1/` route adopts it with one line, an extractor argument:

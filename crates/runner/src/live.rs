@@ -7,7 +7,7 @@
 //! the request cap), and requests still in flight a deadline later are abandoned and counted
 //! as failed (`deadline_exceeded`), each in its own class, route and start time.
 //!
-//! Each request is folded into the results as it finishes ([`Books`]): the runner holds only
+//! Each request is folded into the results as it finishes (`Books`): the runner holds only
 //! the requests in flight, so memory does not grow with the run's length.
 //!
 //! Same words as the simulator: each request's prompt is sized to its class's
