@@ -58,10 +58,6 @@ pub mod plan;
     reason = "public items not yet documented; remove as the module is"
 )]
 pub mod policy;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod request;
 pub mod rng;
 #[expect(
