@@ -38,10 +38,6 @@ pub mod dialect;
 )]
 pub mod health;
 pub mod id;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod outcome;
 #[expect(
     missing_docs,
