@@ -76,9 +76,5 @@ pub mod target;
     reason = "public items not yet documented; remove as the module is"
 )]
 pub mod telemetry;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod time;
 pub mod vendor;
