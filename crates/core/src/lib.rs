@@ -66,10 +66,6 @@ pub mod router;
     reason = "public items not yet documented; remove as the module is"
 )]
 pub mod rule;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod target;
 #[expect(
     missing_docs,
