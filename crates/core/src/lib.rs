@@ -67,10 +67,6 @@ pub mod router;
 )]
 pub mod rule;
 pub mod target;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod telemetry;
 pub mod time;
 pub mod vendor;
