@@ -167,8 +167,20 @@ pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiErro
     }
 }
 
+/// `POST /v1/chat/completions` as an axum handler (the route in [`crate::app`]).
 pub(crate) async fn completions(
     State(gw): State<Arc<Gateway>>,
+    access: AccessLog,
+    request: axum::extract::Request,
+) -> Response {
+    complete(gw, access, request).await
+}
+
+/// `POST /v1/chat/completions`: what [`completions`] does, called directly by
+/// [`crate::serve`]'s dispatch (no router, no extractor), inside the access log's
+/// [`crate::access_log::logged`].
+pub(crate) async fn complete(
+    gw: Arc<Gateway>,
     access: AccessLog,
     request: axum::extract::Request,
 ) -> Response {
