@@ -818,7 +818,10 @@ fn a_layout_that_is_not_the_bodys_gives_no_pass_through() {
     let body = br#"{"model":"m","messages":[]}"#;
     let layout = openai::parse(body).unwrap().layout.unwrap();
     assert!(openai::pass_through_at(body, &layout, Some("x"), false).is_some());
-    assert_eq!(openai::pass_through_at(b"{}", &layout, Some("x"), false), None);
+    assert_eq!(
+        openai::pass_through_at(b"{}", &layout, Some("x"), false),
+        None
+    );
 }
 
 #[test]

@@ -272,7 +272,8 @@ pub(crate) async fn complete(
             }
         };
     }
-    let stream = match router.chat_stream(normalized).await {
+    // Boxed: the streaming path's state does not make every request's future bigger.
+    let stream = match Box::pin(router.chat_stream(normalized)).await {
         Ok(s) => s,
         Err(e) => {
             access.failed(&e);

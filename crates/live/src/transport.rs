@@ -66,7 +66,8 @@ struct Pool {
     targets: std::sync::Mutex<Vec<Idle>>,
 }
 
-/// One target's idle connections, newest last.
+/// One target's idle connections, newest last. Targets are told apart by scheme and by
+/// authority byte for byte (a target's URL is made once, so its requests spell it alike).
 #[derive(Debug)]
 struct Idle {
     https: bool,
@@ -94,7 +95,7 @@ impl Pool {
         let mut targets = self.targets();
         let Some(idle) = targets
             .iter_mut()
-            .find(|t| t.https == key.https && t.authority == key.authority)
+            .find(|t| t.https == key.https && t.authority.as_str() == key.authority.as_str())
         else {
             return (None, None);
         };
@@ -115,7 +116,7 @@ impl Pool {
         let mut targets = self.targets();
         let at = match targets
             .iter()
-            .position(|t| t.https == key.https && t.authority == key.authority)
+            .position(|t| t.https == key.https && t.authority.as_str() == key.authority.as_str())
         {
             Some(at) => at,
             None => {
@@ -240,7 +241,8 @@ impl HttpClient {
             let reused = sender.is_some();
             let mut s = match sender.take() {
                 Some(s) => s,
-                None => self.connect(uri.clone()).await?,
+                // Boxed: the rare path does not make every request's future bigger.
+                None => Box::pin(self.connect(uri.clone())).await?,
             };
             if reused && s.ready().await.is_err() {
                 // Closed while idle: another, or a new one.
