@@ -49,7 +49,7 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 /// connection whose body was left unread, and a closed one is never taken). A request that a
 /// pooled connection could not send (the server had closed it) is sent again on a new one;
 /// once written, it is never sent twice. Idle connections are bounded
-/// ([`MAX_IDLE_PER_TARGET`] per target) and closed when [`IDLE_TIMEOUT`] old.
+/// (`MAX_IDLE_PER_TARGET`, 256, per target) and closed when `IDLE_TIMEOUT` (90 s) old.
 ///
 /// Why not `hyper_util`'s pooled client: per request it hashes the pool key (SipHash), builds
 /// the `Host` header from the URI, and spawns a task to wait for the connection to be ready
