@@ -39,10 +39,6 @@ pub mod dialect;
 pub mod health;
 pub mod id;
 pub mod outcome;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod overrides;
 #[expect(
     missing_docs,
