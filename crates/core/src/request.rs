@@ -282,7 +282,10 @@ pub struct Original {
 /// text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntrySpan {
+    /// The key's text, without its quotes.
     pub key: std::ops::Range<usize>,
+    /// The value's JSON text as written (a string keeps its quotes), without the whitespace
+    /// around it.
     pub value: std::ops::Range<usize>,
 }
 
