@@ -22,10 +22,6 @@ pub mod attempt_log;
     reason = "public items not yet documented; remove as the module is"
 )]
 pub mod config;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod credentials;
 #[expect(
     missing_docs,

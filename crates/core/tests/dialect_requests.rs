@@ -822,10 +822,7 @@ fn a_layout_spans_each_key_without_quotes_and_each_value_as_written() {
         .iter()
         .map(|s| (text(s.key.clone()), text(s.value.clone())))
         .collect();
-    assert_eq!(
-        spans,
-        [("model", "\"m\""), ("messages", "[ ]"), ("n", "2")]
-    );
+    assert_eq!(spans, [("model", "\"m\""), ("messages", "[ ]"), ("n", "2")]);
 }
 
 #[test]
