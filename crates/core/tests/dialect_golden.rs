@@ -106,6 +106,40 @@ fn openai_chunks_match() {
 }
 
 #[test]
+fn openai_reads_thin_and_inconsistent_replies_without_trusting_them() {
+    let reply: openai::ChatCompletion = serde_json::from_str(
+        r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[],
+            "usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":999,
+                     "prompt_tokens_details":{"cached_tokens":7}}}"#,
+    )
+    .unwrap();
+    assert_eq!(reply.text(), (String::new(), FinishReason::Stop));
+    let usage = Usage::from(reply.usage.unwrap());
+    assert_eq!(
+        (usage.cached_prompt_tokens, usage.total()),
+        (5, 6),
+        "cached capped at the prompt; the vendor's total recomputed"
+    );
+    let reply: openai::ChatCompletion = serde_json::from_str(
+        r#"{"id":"c","object":"chat.completion","created":1,"model":"m",
+            "choices":[{"index":0,"message":{"role":"assistant","content":null}}],
+            "usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6,
+                     "prompt_tokens_details":{"cached_tokens":null}}}"#,
+    )
+    .unwrap();
+    assert_eq!(reply.text(), (String::new(), FinishReason::Stop));
+    assert_eq!(Usage::from(reply.usage.unwrap()).cached_prompt_tokens, 0);
+    // Not OpenAI's error shape: the status alone decides.
+    assert_eq!(
+        openai::classify(429, &[("retry-after", "1")], b"<html>busy</html>"),
+        Outcome::Error {
+            kind: ErrorKind::RateLimited,
+            retry_after: Some(Duration::from_secs(1))
+        }
+    );
+}
+
+#[test]
 fn openai_errors_classify() {
     let cases = [
         ("openai/error_rate_limit.json", 429, ErrorKind::RateLimited),
