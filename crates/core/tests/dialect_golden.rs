@@ -317,6 +317,27 @@ fn anthropic_errors_and_limits() {
 }
 
 #[test]
+fn gemini_reads_text_parts_only_and_absent_counts_as_zero() {
+    let event: gemini::GenerateResponse = serde_json::from_str(
+        r#"{"candidates":[{"content":{"role":"model","parts":[
+            {"text":"Sure"},{"functionCall":{"name":"f","args":{}}},{"text":", done."}]}}],
+            "usageMetadata":{"promptTokenCount":4}}"#,
+    )
+    .unwrap();
+    assert_eq!(event.candidates[0].content.parts[1].text, None);
+    assert_eq!(event.text(), ("Sure, done.".to_owned(), None));
+    assert_eq!(event.candidates[0].index, 0);
+    let usage = event.usage_metadata.unwrap();
+    assert_eq!(
+        (usage.candidates_token_count, usage.total_token_count),
+        (0, 0)
+    );
+    let blocked: gemini::GenerateResponse =
+        serde_json::from_str(r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#).unwrap();
+    assert_eq!(blocked.text(), (String::new(), None));
+}
+
+#[test]
 fn gemini_response_and_errors() {
     let golden = json("gemini/response.json");
     let parsed: gemini::GenerateResponse = serde_json::from_value(golden.clone()).unwrap();
