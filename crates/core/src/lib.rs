@@ -23,10 +23,6 @@ pub mod attempt_log;
 )]
 pub mod config;
 pub mod credentials;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod dialect;
 #[expect(
     missing_docs,

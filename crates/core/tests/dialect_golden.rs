@@ -257,6 +257,27 @@ fn anthropic_message_and_stream() {
 }
 
 #[test]
+fn anthropic_reads_text_blocks_only_and_absent_counts_as_zero() {
+    let reply: anthropic::MessageResponse = serde_json::from_str(
+        r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude",
+            "content":[{"type":"text","text":"Let me check."},
+                       {"type":"tool_use","id":"toolu_1","name":"f","input":{}},
+                       {"type":"text","text":" Done."}],
+            "stop_reason":null,"stop_sequence":null,"usage":{"output_tokens":3}}"#,
+    )
+    .unwrap();
+    assert_eq!(reply.content[1].text, "");
+    assert_eq!(
+        reply.text(),
+        ("Let me check. Done.".to_owned(), FinishReason::Stop)
+    );
+    assert_eq!(
+        (reply.usage.input_tokens, reply.usage.output_tokens),
+        (0, 3)
+    );
+}
+
+#[test]
 fn anthropic_errors_and_limits() {
     let cases = [
         (
