@@ -37,10 +37,6 @@ pub mod overrides;
     reason = "public items not yet documented; remove as the module is"
 )]
 pub mod plan;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod policy;
 pub mod request;
 pub mod rng;
