@@ -45,10 +45,6 @@ pub mod rng;
     reason = "public items not yet documented; remove as the module is"
 )]
 pub mod router;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod rule;
 pub mod target;
 pub mod telemetry;
