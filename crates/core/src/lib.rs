@@ -24,10 +24,6 @@ pub mod attempt_log;
 pub mod config;
 pub mod credentials;
 pub mod dialect;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod health;
 pub mod id;
 pub mod outcome;
