@@ -28,10 +28,6 @@ pub mod health;
 pub mod id;
 pub mod outcome;
 pub mod overrides;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod plan;
 pub mod policy;
 pub mod request;
