@@ -216,8 +216,8 @@ pub fn default_headers(dialect: Dialect) -> BTreeMap<String, KeySource> {
     h
 }
 
-/// The deployment a config is resolved for (`environment:` of the live config): it decides each
-/// provider's default [`Mode`] and whether literal keys are allowed.
+/// The deployment a config is resolved for: it decides whether providers run against their
+/// fakes or live unless they set `mode`, and whether literal keys are allowed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
@@ -238,7 +238,7 @@ pub enum Mode {
     Fake,
 }
 
-/// One key of a provider, as written in the config (`providers[].keys[]`).
+/// One of a provider's keys, with its validity window and rotation date.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
@@ -253,9 +253,7 @@ pub struct KeyConfig {
     pub last_rotated: Option<Date>,
 }
 
-/// One provider as written in the config (`providers[]`): a vendor account, its URLs, how
-/// it authenticates and its keys. [`resolve_providers`] validates it into
-/// [`ProviderParams`].
+/// One provider: a vendor account, its URLs, how it authenticates and its keys.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
