@@ -14,7 +14,7 @@ local cur_since = nil
 -- Redis expires a key only once its time has passed; an advisory is over at its `until`.
 if cur[1] and until_of(cur[1]) > now then
   cur_until = until_of(cur[1])
-  cur_since = tonumber(cur[2])
+  cur_since = number_or(cur[2], 0)
 end
 local accepted = false
 if new_until > now then

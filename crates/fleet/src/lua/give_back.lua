@@ -2,12 +2,12 @@
 -- (the one it was last taken with). An absent bucket is full: nothing to return to.
 -- Reply: {units in the bucket (floor), now}.
 local h = redis.call('HMGET', KEYS[1], 'level', 'at', 'cap', 'period')
-if not h[1] then
+local cap = number_or(h[3], 0)
+local period = number_or(h[4], 0)
+if not h[1] or cap < 1 or period < 1 then
   return {-1, now}
 end
-local cap = tonumber(h[3])
-local period = tonumber(h[4])
-local level, at = refill(tonumber(h[1]), tonumber(h[2]), cap, period)
+local level, at = refill(number_or(h[1], cap), number_or(h[2], now), cap, period)
 level = math.min(cap, level + tonumber(ARGV[1]))
 save(KEYS[1], level, at, cap, period)
 return {math.floor(level), now}

@@ -10,8 +10,8 @@ for _, member in ipairs(over) do
   redis.call('ZREM', KEYS[2], member)
 end
 local meta = redis.call('HMGET', KEYS[3], 'epoch', 'seq')
-local epoch = tonumber(meta[1]) or 0
-local top = tonumber(meta[2]) or 0
+local epoch = number_or(meta[1], 0)
+local top = number_or(meta[2], 0)
 local from = tonumber(ARGV[2])
 local reset = 0
 -- Another epoch (the store lost its data and began again) or a cursor ahead of the head: read

@@ -7,7 +7,7 @@ local level = cap
 local at = now
 local h = redis.call('HMGET', KEYS[1], 'level', 'at')
 if h[1] then
-  level, at = refill(tonumber(h[1]), tonumber(h[2]), cap, period)
+  level, at = refill(number_or(h[1], cap), number_or(h[2], now), cap, period)
 end
 local granted = math.min(want, math.floor(level))
 level = level - granted

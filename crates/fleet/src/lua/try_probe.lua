@@ -3,9 +3,9 @@
 -- latest until wins). Reply: {granted (1/0), holder (-1 = none), until, now}.
 local want_until = tonumber(ARGV[2])
 local h = redis.call('HMGET', KEYS[1], 'holder', 'until')
-local held = h[1] and tonumber(h[2]) > now
+local held = h[1] and number_or(h[2], 0) > now
 if want_until <= now then
-  if held then return {0, tonumber(h[1]), tonumber(h[2]), now} end
+  if held then return {0, number_or(h[1], -1), number_or(h[2], 0), now} end
   return {0, -1, 0, now}
 end
 if not held then
@@ -15,7 +15,7 @@ if not held then
   return {1, tonumber(ARGV[1]), want_until, now}
 end
 if h[1] == ARGV[1] then
-  local held_until = tonumber(h[2])
+  local held_until = number_or(h[2], 0)
   if want_until > held_until then
     redis.call('HSET', KEYS[1], 'until', ARGV[2])
     redis.call('PEXPIREAT', KEYS[1], ARGV[2])
@@ -23,4 +23,4 @@ if h[1] == ARGV[1] then
   end
   return {1, tonumber(ARGV[1]), held_until, now}
 end
-return {0, tonumber(h[1]), tonumber(h[2]), now}
+return {0, number_or(h[1], -1), number_or(h[2], 0), now}
