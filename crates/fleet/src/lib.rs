@@ -4,8 +4,7 @@
 //! spent, a recovery ramp) as **advisories**, its rate limits and cost caps as **leases** from
 //! shared buckets, a half-open target's **probe token**, and **heartbeats** that count the
 //! replicas alive. [`RedisStore`] holds them; each operation is one atomic Lua script timed by
-//! the store's own clock. The rules are those of the core's store model (the design is in
-//! `docs/FLEET.md` once written, and the team's notes):
+//! the store's own clock. The rules (the same as the core's store model's):
 //!
 //! - an advisory's latest `until` wins (a recovery ramp's earliest `since`); it expires at
 //!   that `until`, and no reader extends it;
