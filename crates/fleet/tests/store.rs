@@ -134,15 +134,20 @@ async fn every_ttl_is_the_stored_until_and_readers_leave_it() {
     let full_at = taken.now.0 as i64 + 30_000;
     let key = s.key(KeyOf::Bucket(&bucket));
     assert_eq!(pexpiretime(&mut con, &key).await, full_at);
-    // Giving 100 back brings "full" 5 s closer (counted from the give-back).
+    // Giving 100 back brings "full" 10 s closer: the bucket refills 10 units a second, so
+    // whenever the return lands, full is 20 s after the take.
     let back = s.give_back(&bucket, 100).await.unwrap();
+    let elapsed = back.now.0 - taken.now.0;
     let level = back.level.unwrap();
-    assert!((400..=401).contains(&level), "{level}");
-    let expected = pexpiretime(&mut con, &key).await;
-    let elapsed = (back.now.0 - taken.now.0) as i64;
+    let expected_level = 400 + elapsed / 100;
     assert!(
-        (expected - (full_at - 10_000)).abs() <= elapsed / 10 + 1,
-        "{expected} vs {}",
+        level.abs_diff(expected_level) <= 1,
+        "{level} vs {expected_level}"
+    );
+    let expires = pexpiretime(&mut con, &key).await;
+    assert!(
+        (expires - (full_at - 10_000)).abs() <= 2,
+        "{expires} vs {}",
         full_at - 10_000
     );
 }
@@ -377,7 +382,7 @@ async fn a_store_that_is_down_fails_fast_and_is_rejoined() {
         let e = s.alive().await.unwrap_err();
         assert!(e.is_unavailable(), "{e:?}");
         assert!(
-            start.elapsed() < Duration::from_millis(900),
+            start.elapsed() < Duration::from_millis(1200),
             "{:?}",
             start.elapsed()
         );
@@ -393,7 +398,7 @@ async fn a_store_that_is_down_fails_fast_and_is_rejoined() {
     let start = tokio::time::Instant::now();
     let e = s.beat(1, t.plus(Duration::from_secs(5))).await.unwrap_err();
     assert!(e.is_unavailable(), "{e:?}");
-    assert!(start.elapsed() < Duration::from_millis(900));
+    assert!(start.elapsed() < Duration::from_millis(1200));
     server.restart().await;
     let back = until_back(&s, Duration::from_secs(5)).await;
     eprintln!("rejoined {back:?} after the store came back");
@@ -416,7 +421,7 @@ async fn a_slow_store_times_out_and_answers_again_when_it_recovers() {
         "{e:?}"
     );
     assert!(
-        took >= Duration::from_millis(290) && took < Duration::from_millis(900),
+        took >= Duration::from_millis(290) && took < Duration::from_millis(1200),
         "{took:?}"
     );
     until_back(&s, Duration::from_secs(5)).await;
