@@ -52,7 +52,8 @@ pub struct Choice {
     pub index: u32,
     /// The assistant's message.
     pub message: AssistantMessage,
-    /// Token log-probabilities, kept as sent; we never ask for them, so ours are `null`.
+    /// Token log-probabilities, kept as sent; `null` unless the request asked for them (the
+    /// fake's are always `null`).
     #[serde(default)]
     pub logprobs: Option<Value>,
     /// Why it ended (`stop`, `length`, `tool_calls`, `content_filter`; see [`parse_finish`]).
