@@ -5,12 +5,15 @@
 
 mod creds;
 mod fake;
+mod launch;
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+pub use launch::InProcessGateway;
 
 /// Exit code: everything held.
 pub const EXIT_OK: i32 = 0;
@@ -351,6 +354,7 @@ fn run_scenarios(
             live_duration: None,
             progress: !flags.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             baseline: gate.clone(),
+            gateway: Some(std::sync::Arc::new(InProcessGateway)),
         };
         let outcome = match switchyard_runner::run(path, &options) {
             Ok(o) => o,

@@ -15,11 +15,13 @@ pub mod results;
 pub mod scenario;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use switchyard_core::config::ConfigError;
 use switchyard_core::time::Duration;
 use switchyard_sim::{SimParams, SimProvider};
 
+pub use live::{GatewayLauncher, GatewayStop, LaunchedGateway};
 pub use report::Report;
 pub use scenario::ScenarioParams;
 
@@ -42,6 +44,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// Compare with a baseline before the reports are written, so they carry its verdicts.
     pub baseline: Option<baseline::Gate>,
+    /// For live mode: starts this project's gateway for a scenario with
+    /// `gateway: switchyard` (the CLI passes one; without it, such a scenario is a setup
+    /// error).
+    pub gateway: Option<Arc<dyn GatewayLauncher>>,
 }
 
 impl Default for RunOptions {
@@ -53,6 +59,7 @@ impl Default for RunOptions {
             live_duration: None,
             progress: false,
             baseline: None,
+            gateway: None,
         }
     }
 }
@@ -145,7 +152,15 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let seed = options.seed.unwrap_or(s.seed);
     let mut report = match options.mode {
         Mode::Sim => simulate(&s, seed)?,
-        Mode::Live => live::run_with_progress(&s, seed, options.live_duration, options.progress)?,
+        Mode::Live => live::run_with(
+            &s,
+            seed,
+            &live::LiveOptions {
+                duration: options.live_duration,
+                progress: options.progress,
+                gateway: options.gateway.clone(),
+            },
+        )?,
     };
     // Before writing: every report file must say what the gate said.
     if let Some(gate) = &options.baseline {
