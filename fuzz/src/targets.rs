@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use hyper::http::{HeaderMap, HeaderName, HeaderValue};
 use switchyard_core::dialect::{self, Dialect};
-use switchyard_core::rng::Rng;
+use switchyard_core::rng::{Rng as _, SeededRng};
 use switchyard_live::adapter;
 use switchyard_live::sse;
 
@@ -49,11 +49,11 @@ fn chunks(seed: u8, body: &[u8]) -> Vec<&[u8]> {
     if seed == 0 {
         return vec![body];
     }
-    let mut rng = Rng::new(u64::from(seed));
+    let mut rng = SeededRng::new(u64::from(seed));
     let mut out = Vec::new();
     let mut rest = body;
     while !rest.is_empty() {
-        let n = (rng.below(64) as usize + 1).min(rest.len());
+        let n = ((rng.next_u64() % 64) as usize + 1).min(rest.len());
         let (head, tail) = rest.split_at(n);
         out.push(head);
         rest = tail;
@@ -171,7 +171,7 @@ pub fn router_config(data: &[u8]) {
         return;
     };
     if let Ok(params) = switchyard_core::config::load_router(text, "router.yaml") {
-        let _router = switchyard_core::router::Router::new(params, Rng::new(1));
+        let _router = switchyard_core::router::Router::new(params, SeededRng::new(1));
     }
 }
 
@@ -192,9 +192,9 @@ pub fn scenario(data: &[u8]) {
     let Ok(s) = switchyard_runner::scenario::load_text(text, "scenario.yaml", &dir) else {
         return;
     };
-    let _router = switchyard_core::router::Router::new(s.router.clone(), Rng::new(s.seed));
+    let _router = switchyard_core::router::Router::new(s.router.clone(), SeededRng::new(s.seed));
     for (_, variant) in &s.variants {
-        let _router = switchyard_core::router::Router::new(variant.clone(), Rng::new(s.seed));
+        let _router = switchyard_core::router::Router::new(variant.clone(), SeededRng::new(s.seed));
     }
     for p in &s.providers {
         let _model = switchyard_fake::Model::new(p.profile.clone());

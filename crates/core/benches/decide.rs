@@ -15,7 +15,7 @@ use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
 use switchyard_core::overrides::Override;
 use switchyard_core::plan::Action;
 use switchyard_core::request::Request;
-use switchyard_core::rng::Rng;
+use switchyard_core::rng::SeededRng;
 use switchyard_core::router::Router;
 use switchyard_core::time::{Duration, Instant};
 
@@ -44,7 +44,7 @@ fn router(policy: &str) -> Router {
         yaml.push_str("    weights: [8, 7, 6, 5, 4, 3, 2, 1]\n");
     }
     match load_router(&yaml, "bench.yaml") {
-        Ok(params) => Router::new(params, Rng::new(7)),
+        Ok(params) => Router::new(params, SeededRng::new(7)),
         Err(e) => panic!("{e}"),
     }
 }

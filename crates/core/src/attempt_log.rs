@@ -28,9 +28,11 @@ pub const MAX_ENTRIES: usize = 64;
 /// One attempt as the line tells it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry<'a> {
+    /// The target's name as the router knows it (percent-decoded).
     pub target: String,
     /// `None` for [`STREAMING`].
     pub outcome: Option<Outcome>,
+    /// How long the attempt took, to the microsecond the line carries.
     pub latency: Duration,
     /// The label as written (for an outcome this version does not know).
     pub label: &'a str,

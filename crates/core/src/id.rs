@@ -15,9 +15,11 @@ macro_rules! id_type {
         pub struct $name(u32);
 
         impl $name {
+            /// The id with this dense index (the position of its name in the config).
             pub const fn new(index: u32) -> Self {
                 $name(index)
             }
+            /// The index into the per-id `Vec`s that hold this thing's state.
             pub const fn index(self) -> usize {
                 self.0 as usize
             }
@@ -63,18 +65,22 @@ impl Interner {
         id
     }
 
+    /// The id of `name`, or `None` when it was never interned.
     pub fn get(&self, name: &str) -> Option<u32> {
         self.ids.get(name).copied()
     }
 
+    /// The name of `id`; `"?"` for an id this interner never gave out.
     pub fn name(&self, id: u32) -> &str {
         self.names.get(id as usize).map_or("?", String::as_str)
     }
 
+    /// How many names it holds (ids run from 0 to this, exclusive).
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether no name was interned yet.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

@@ -18,13 +18,18 @@
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Dialect {
+    /// OpenAI's Chat Completions API.
     Openai,
+    /// Anthropic's Messages API.
     Anthropic,
+    /// Google's Gemini `generateContent` API.
     Gemini,
+    /// Azure OpenAI: OpenAI's wire format, the deployment in the path, an `api-key` header.
     AzureOpenai,
 }
 
 impl Dialect {
+    /// Every dialect.
     pub const ALL: [Dialect; 4] = [
         Dialect::Openai,
         Dialect::Anthropic,
@@ -32,6 +37,8 @@ impl Dialect {
         Dialect::AzureOpenai,
     ];
 
+    /// The dialect as config files write it (`openai`, `anthropic`, `gemini`,
+    /// `azure-openai`).
     pub const fn label(self) -> &'static str {
         match self {
             Dialect::Openai => "openai",

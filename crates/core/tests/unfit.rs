@@ -7,7 +7,7 @@ use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{FailureReason, FinalOutcome};
 use switchyard_core::plan::Action;
 use switchyard_core::request::Request;
-use switchyard_core::rng::Rng;
+use switchyard_core::rng::SeededRng;
 use switchyard_core::router::Router;
 use switchyard_core::telemetry::failure_index;
 use switchyard_core::time::Instant;
@@ -36,7 +36,7 @@ const C: TargetId = TargetId::new(2);
 
 #[test]
 fn an_unfit_target_is_skipped_without_counting_against_it() {
-    let mut r = Router::new(load_router(YAML, "t.yaml").unwrap(), Rng::new(1));
+    let mut r = Router::new(load_router(YAML, "t.yaml").unwrap(), SeededRng::new(1));
     let mut plan = r.begin(&request("chat"), Instant::ZERO);
     plan.exclude_unfit(A);
     plan.exclude_unfit(A);
@@ -51,7 +51,7 @@ fn an_unfit_target_is_skipped_without_counting_against_it() {
 
 #[test]
 fn a_route_with_every_member_unfit_fails_unsupported_after_its_fallbacks() {
-    let mut r = Router::new(load_router(YAML, "t.yaml").unwrap(), Rng::new(1));
+    let mut r = Router::new(load_router(YAML, "t.yaml").unwrap(), SeededRng::new(1));
     let mut plan = r.begin(&request("chat"), Instant::ZERO);
     plan.exclude_unfit(A);
     plan.exclude_unfit(B);
@@ -113,7 +113,7 @@ fn default_max_tokens_is_bounded_by_the_context_window() {
 
 #[test]
 fn a_named_target_that_cannot_express_the_request_fails_unsupported() {
-    let mut r = Router::new(load_router(YAML, "t.yaml").unwrap(), Rng::new(1));
+    let mut r = Router::new(load_router(YAML, "t.yaml").unwrap(), SeededRng::new(1));
     // `b` named as the model: it alone may serve, and it is unfit, though `a` is not.
     let mut plan = r.begin(&request("b"), Instant::ZERO);
     assert_eq!(plan.pinned_target(), Some(B));
@@ -139,7 +139,7 @@ routes:
   - { name: also_text, policy: static, targets: [a] }
   - { name: mixed, policy: priority, tiers: [[a], [b]] }
 ";
-    let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), Rng::new(1));
+    let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), SeededRng::new(1));
     let image = |route: &str| Request {
         needs: Capabilities::VISION,
         ..request(route)

@@ -12,7 +12,13 @@
 //!
 //! Values are durations for latencies and plain numbers for rates and lengths; the same
 //! sampling code serves both through [`Scalar`].
+//!
+//! Uniform, normal and log-normal draws are `rand`'s and `rand_distr`'s; only the empirical
+//! (piecewise-linear inverse CDF) is written here. Sampling takes any [`Rng`], so a caller
+//! may pass its own generator; the fakes pass their seeded substream.
 
+use rand::RngExt as _;
+use rand_distr::{Distribution as _, LogNormal, Normal, Uniform};
 use serde::Deserialize;
 use switchyard_core::rng::Rng;
 use switchyard_core::time::Duration;
@@ -211,15 +217,24 @@ impl<T: Scalar> DistributionConfig<T> {
 }
 
 impl Distribution {
-    /// One draw, never negative.
-    pub fn sample(&self, rng: &mut Rng) -> f64 {
-        let v = match self {
-            Distribution::Fixed(v) => *v,
-            Distribution::Uniform { min, max } => min + (max - min) * rng.next_f64(),
-            Distribution::Normal { mean, stddev } => mean + stddev * rng.standard_normal(),
-            Distribution::LogNormal { mu, sigma } => (mu + sigma * rng.standard_normal()).exp(),
-            Distribution::Empirical(points) => {
-                let u = rng.next_f64();
+    /// One draw, never negative. The parameters [`DistributionConfig::resolve`] accepts are
+    /// all ones `rand_distr` samples; a hand-built distribution it would refuse (a non-finite
+    /// bound or deviation, an inverted range) gives a fixed stand-in instead of
+    /// panicking: the range's lower end, the mean, `exp(mu)`.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        let v = match *self {
+            Distribution::Fixed(v) => v,
+            Distribution::Uniform { min, max } => {
+                Uniform::new_inclusive(min, max).map_or(min, |d| d.sample(rng))
+            }
+            Distribution::Normal { mean, stddev } => {
+                Normal::new(mean, stddev).map_or(mean, |d| d.sample(rng))
+            }
+            Distribution::LogNormal { mu, sigma } => {
+                LogNormal::new(mu, sigma).map_or(mu.exp(), |d| d.sample(rng))
+            }
+            Distribution::Empirical(ref points) => {
+                let u: f64 = rng.random();
                 let i = points
                     .partition_point(|&(q, _)| q <= u)
                     .clamp(1, points.len() - 1);
@@ -235,7 +250,7 @@ impl Distribution {
     }
 
     /// A draw as a duration (the distribution is in seconds).
-    pub fn sample_duration(&self, rng: &mut Rng) -> Duration {
+    pub fn sample_duration<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
         Duration::from_secs_f64(self.sample(rng))
     }
 }
@@ -243,12 +258,85 @@ impl Distribution {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_core::rng::SeededRng;
 
     fn quantile(d: &Distribution, q: f64) -> f64 {
-        let mut rng = Rng::new(11);
+        let mut rng = SeededRng::new(11);
         let mut xs: Vec<f64> = (0..20_000).map(|_| d.sample(&mut rng)).collect();
         xs.sort_by(f64::total_cmp);
         xs[((xs.len() as f64) * q) as usize]
+    }
+
+    #[test]
+    fn draws_are_pinned() {
+        // Literal first draws of one seeded substream: a change to rand_distr's or rand's
+        // algorithms (which would change every report) fails here. Compared to 1e-12 relative,
+        // not bit for bit: the normal tails and `exp` go through the platform's libm, which may
+        // differ in the last bit between platforms; an algorithm change moves them far more.
+        let mut rng = SeededRng::substream(42, "provider/openai");
+        let cases = [
+            (
+                Distribution::Uniform { min: 1.0, max: 3.0 },
+                [
+                    1.978_708_796_275_512,
+                    1.822_784_539_120_129_2,
+                    2.287_191_653_188_259,
+                ],
+            ),
+            (
+                Distribution::Normal {
+                    mean: 80.0,
+                    stddev: 15.0,
+                },
+                [
+                    76.919_224_954_380_71,
+                    62.435_212_270_216_596,
+                    58.486_910_639_435_045,
+                ],
+            ),
+            (
+                Distribution::LogNormal {
+                    mu: 0.4f64.ln(),
+                    sigma: 0.7,
+                },
+                [
+                    0.606_512_280_448_391_1,
+                    1.225_449_357_933_464,
+                    0.217_438_921_992_604_48,
+                ],
+            ),
+            (
+                Distribution::Empirical(vec![(0.0, 1.0), (1.0, 2.0)]),
+                [
+                    1.616_581_567_581_367_3,
+                    1.016_023_361_296_705_3,
+                    1.706_401_332_461_776_6,
+                ],
+            ),
+        ];
+        for (d, want) in cases {
+            for w in want {
+                let got = d.sample(&mut rng);
+                assert!((got - w).abs() <= w.abs() * 1e-12, "{d:?}: {got} != {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn hand_built_distributions_rand_refuses_do_not_panic() {
+        let mut rng = SeededRng::new(1);
+        let inverted = Distribution::Uniform { min: 5.0, max: 1.0 };
+        assert_eq!(inverted.sample(&mut rng), 5.0, "the lower end");
+        let infinite = Distribution::LogNormal {
+            mu: 0.0,
+            sigma: f64::INFINITY,
+        };
+        assert_eq!(infinite.sample(&mut rng), 1.0, "exp(mu)");
+        let nan = Distribution::Normal {
+            mean: 2.0,
+            stddev: f64::NAN,
+        };
+        assert_eq!(nan.sample(&mut rng), 2.0, "the mean");
     }
 
     #[test]
@@ -298,7 +386,7 @@ mod tests {
             DistributionConfig::Fixed(3.0)
                 .resolve()
                 .unwrap()
-                .sample(&mut Rng::new(1)),
+                .sample(&mut SeededRng::new(1)),
             3.0
         );
     }

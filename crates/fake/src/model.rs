@@ -182,7 +182,12 @@ impl Model {
         *self = Model::new(self.profile.clone());
     }
 
-    pub fn respond(&mut self, request: &FakeRequest<'_>, now: Instant, rng: &mut Rng) -> Answer {
+    pub fn respond<R: Rng + ?Sized>(
+        &mut self,
+        request: &FakeRequest<'_>,
+        now: Instant,
+        rng: &mut R,
+    ) -> Answer {
         self.counters.requests += 1;
         let tokens = u64::from(request.prompt_tokens) + u64::from(request.max_tokens);
         let mut terminal: Option<FaultKind> = None;
@@ -263,11 +268,11 @@ impl Model {
         clippy::too_many_arguments,
         reason = "one private step of respond, named for readability"
     )]
-    fn decide(
+    fn decide<R: Rng + ?Sized>(
         &mut self,
         request: &FakeRequest<'_>,
         now: Instant,
-        rng: &mut Rng,
+        rng: &mut R,
         tokens: u64,
         terminal: Option<FaultKind>,
         squeezed: bool,

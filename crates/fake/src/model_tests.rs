@@ -1,5 +1,6 @@
 use super::*;
 use crate::profile::load_profile;
+use switchyard_core::rng::SeededRng;
 
 const PROFILE: &str = "\
 name: test
@@ -46,7 +47,7 @@ fn reply(a: Answer) -> Reply {
 fn the_same_seed_gives_the_same_verdicts() {
     let run = |seed| {
         let mut m = model("  - { kind: http, status: 503, rate: 0.3 }\n");
-        let mut rng = Rng::new(seed);
+        let mut rng = SeededRng::new(seed);
         (0..200)
             .map(|i| m.respond(&req(i % 2 == 0), secs(i), &mut rng))
             .collect::<Vec<_>>()
@@ -58,7 +59,7 @@ fn the_same_seed_gives_the_same_verdicts() {
 #[test]
 fn replies_follow_the_profile() {
     let mut m = model("");
-    let mut rng = Rng::new(1);
+    let mut rng = SeededRng::new(1);
     let r = reply(m.respond(&req(false), secs(0), &mut rng));
     assert_eq!(r.token_interval, Duration::from_millis(10));
     assert!((10..=50).contains(&r.output_tokens));
@@ -82,7 +83,7 @@ fn replies_follow_the_profile() {
 #[test]
 fn the_rate_limiter_answers_429_with_retry_after_and_headers() {
     let mut m = model("");
-    let mut rng = Rng::new(1);
+    let mut rng = SeededRng::new(1);
     for i in 0..60 {
         let a = m.respond(&req(false), secs(0), &mut rng);
         assert!(matches!(a.verdict, Verdict::Reply(_)), "request {i}");
@@ -116,7 +117,7 @@ fn too_long_for_the_window() {
             ..req(false)
         },
         secs(0),
-        &mut Rng::new(1),
+        &mut SeededRng::new(1),
     );
     assert!(matches!(
         a.verdict,
@@ -190,7 +191,7 @@ fn every_fault_kind_shapes_the_verdict() {
     ];
     for (fault, check) in cases {
         let mut m = model(&format!("  - {fault}\n"));
-        let a = m.respond(&req(true), secs(0), &mut Rng::new(3));
+        let a = m.respond(&req(true), secs(0), &mut SeededRng::new(3));
         assert!(check(&a.verdict), "{fault}: {:?}", a.verdict);
         assert_eq!(
             m.counters().faults_fired.values().sum::<u64>(),
@@ -204,7 +205,7 @@ fn every_fault_kind_shapes_the_verdict() {
 fn a_squeeze_lowers_the_limit_for_its_window_only() {
     let mut m =
         model("  - { kind: rate_limit_squeeze, requests_per_minute: 2, at: 10s, for: 10s }\n");
-    let mut rng = Rng::new(1);
+    let mut rng = SeededRng::new(1);
     let statuses: Vec<&str> = (0..4)
         .map(|_| m.respond(&req(false), secs(12), &mut rng).verdict.label())
         .collect();
@@ -219,7 +220,7 @@ fn a_squeeze_lowers_the_limit_for_its_window_only() {
 fn stream_faults_do_not_touch_plain_replies_and_runtime_faults_start_now() {
     let mut m = model("  - { kind: stream_cut, after_tokens: 3 }\n");
     assert_eq!(
-        reply(m.respond(&req(false), secs(0), &mut Rng::new(1))).stream_fault,
+        reply(m.respond(&req(false), secs(0), &mut SeededRng::new(1))).stream_fault,
         None
     );
     m.clear_faults();
@@ -227,13 +228,13 @@ fn stream_faults_do_not_touch_plain_replies_and_runtime_faults_start_now() {
         serde_json::from_str(r#"{"kind":"hang","at":"5s","for":"5s"}"#).unwrap();
     m.add_fault(&config, secs(100)).unwrap();
     assert_eq!(
-        m.respond(&req(false), secs(104), &mut Rng::new(1))
+        m.respond(&req(false), secs(104), &mut SeededRng::new(1))
             .verdict
             .label(),
         "reply"
     );
     assert_eq!(
-        m.respond(&req(false), secs(106), &mut Rng::new(1))
+        m.respond(&req(false), secs(106), &mut SeededRng::new(1))
             .verdict
             .label(),
         "hang"

@@ -1,7 +1,8 @@
 //! Reply text: deterministic filler, one word a token, drawn from a seed so that a streamed
 //! reply and its non-streamed twin say the same thing.
 
-use switchyard_core::rng::Rng;
+use rand::RngExt as _;
+use switchyard_core::rng::SeededRng;
 
 const WORDS: [&str; 32] = [
     "the",
@@ -40,8 +41,8 @@ const WORDS: [&str; 32] = [
 
 /// The `n` tokens of a reply seeded by `seed`: the first without a leading space.
 pub fn tokens(seed: u64, n: u32) -> impl Iterator<Item = &'static str> {
-    let mut rng = Rng::new(seed);
-    (0..n).map(move |_| WORDS[rng.below(WORDS.len() as u64) as usize])
+    let mut rng = SeededRng::new(seed);
+    (0..n).map(move |_| WORDS[rng.random_range(0..WORDS.len() as u64) as usize])
 }
 
 /// The whole text of a reply.

@@ -6,7 +6,7 @@
 //! to yield a token is committed and the core cancels the others (their futures are dropped,
 //! which drops their HTTP requests).
 //!
-//! Drop safety: a request's plan lives in a [`PlanGuard`] for as long as the request does —
+//! Drop safety: a request's plan lives in a `PlanGuard` for as long as the request does —
 //! in `chat`'s future, or in the [`ChatStream`] a caller reads. Dropping either at any await
 //! (a client that disconnects, an SDK timeout, a `tokio::time::timeout` around `chat`) drops
 //! the guard, which abandons the plan in the core: every outstanding attempt is recorded
@@ -49,7 +49,7 @@ use switchyard_core::outcome::{
 use switchyard_core::overrides::Override;
 use switchyard_core::plan::{Action, AttemptId, Plan, Timeouts};
 use switchyard_core::request::{FinishReason, Message, Request, Response, Role, ToolCall, Usage};
-use switchyard_core::rng::Rng;
+use switchyard_core::rng::SeededRng;
 use switchyard_core::router::{NotCarried, ResumeMode, Router as CoreRouter, RouterParams};
 use switchyard_core::telemetry::Telemetry;
 use switchyard_core::time::{Duration, Instant};
@@ -682,7 +682,7 @@ impl LiveRouter {
                     .collect()
             })
             .collect();
-        let core = CoreRouter::new(params, Rng::substream(seed, "router"));
+        let core = CoreRouter::new(params, SeededRng::substream(seed, "router"));
         Ok(LiveRouter {
             inner: Arc::new(Inner {
                 core: Mutex::new(core),

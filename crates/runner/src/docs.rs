@@ -400,7 +400,7 @@ fn fault_kinds() -> String {
 fn prometheus() -> String {
     let yaml = "targets:\n  - { name: t, provider: openai, model: m }\nroutes:\n  - { name: r, policy: static, targets: [t] }\n";
     let router = switchyard_core::config::load_router(yaml, "docs.yaml").map(|params| {
-        switchyard_core::router::Router::new(params, switchyard_core::rng::Rng::new(1))
+        switchyard_core::router::Router::new(params, switchyard_core::rng::SeededRng::new(1))
     });
     let text = match router {
         Ok(r) => switchyard_core::router::prometheus::render(&r),

@@ -33,7 +33,7 @@ use switchyard_core::outcome::{
 };
 use switchyard_core::overrides::Override;
 use switchyard_core::plan::{Action, AttemptId, MAX_ATTEMPTS, Plan, Timeouts};
-use switchyard_core::rng::Rng;
+use switchyard_core::rng::SeededRng;
 use switchyard_core::router::{Router, RouterParams};
 use switchyard_core::time::{Duration, Instant};
 use switchyard_fake::{FakeRequest, Model, ProfileParams, StreamFault, Verdict};
@@ -189,7 +189,7 @@ struct Sim<'a, O> {
     params: &'a SimParams,
     router: Router,
     models: Vec<Model>,
-    provider_rngs: Vec<Rng>,
+    provider_rngs: Vec<SeededRng>,
     /// Per target: which provider model serves it.
     target_provider: Vec<usize>,
     queue: BinaryHeap<Reverse<Event>>,
@@ -243,7 +243,10 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
     }
     let mut sim = Sim {
         params,
-        router: Router::new(params.router.clone(), Rng::substream(params.seed, "router")),
+        router: Router::new(
+            params.router.clone(),
+            SeededRng::substream(params.seed, "router"),
+        ),
         models: params
             .providers
             .iter()
@@ -252,7 +255,7 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
         provider_rngs: params
             .providers
             .iter()
-            .map(|p| Rng::substream(params.seed, &format!("provider/{}", p.name)))
+            .map(|p| SeededRng::substream(params.seed, &format!("provider/{}", p.name)))
             .collect(),
         target_provider,
         queue: BinaryHeap::new(),

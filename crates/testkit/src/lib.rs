@@ -1,8 +1,6 @@
-//! Dev-only helpers shared by Switchyard's tests: fixtures, temporary directories and
-//! proptest strategies.
+//! Dev-only helpers shared by Switchyard's tests: fixtures and temporary directories.
 
 pub mod fixtures;
-pub mod strategies;
 
 use std::path::{Path, PathBuf};
 

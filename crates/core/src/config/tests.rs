@@ -267,6 +267,6 @@ fn alert_rings_that_would_not_fit_in_memory_are_refused() {
         "short: 1m, long: 15m, slot: 96ms",
     ] {
         let params = load_router(&with(alerts), "router.yaml").unwrap();
-        let _router = crate::router::Router::new(params, crate::rng::Rng::new(1));
+        let _router = crate::router::Router::new(params, crate::rng::SeededRng::new(1));
     }
 }

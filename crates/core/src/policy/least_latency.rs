@@ -4,16 +4,24 @@
 
 use super::{Mask, SelectionInputs, nth_member};
 use crate::rng::Rng;
+use rand::RngExt as _;
 
-pub(super) fn select(eligible: Mask, inputs: &SelectionInputs<'_>, rng: &mut Rng) -> Option<usize> {
+pub(super) fn select(
+    eligible: Mask,
+    inputs: &SelectionInputs<'_>,
+    rng: &mut (impl Rng + ?Sized),
+) -> Option<usize> {
     let n = eligible.count_ones();
-    let rank_a = rng.below(u64::from(n)) as u32;
+    if n == 0 {
+        return None;
+    }
+    let rank_a = rng.random_range(0..n);
     let a = nth_member(eligible, rank_a)?;
     if n == 1 {
         return Some(a);
     }
     // The second draw is among the other n - 1 members.
-    let mut rank_b = rng.below(u64::from(n - 1)) as u32;
+    let mut rank_b = rng.random_range(0..n - 1);
     if rank_b >= rank_a {
         rank_b += 1;
     }

@@ -18,6 +18,7 @@ use crate::health::TargetHealth;
 use crate::id::TargetId;
 use crate::rng::Rng;
 use crate::target::TargetParams;
+use rand::RngExt as _;
 
 pub const MAX_ROUTE_TARGETS: usize = 64;
 
@@ -41,12 +42,12 @@ pub fn nth_member(mask: Mask, n: u32) -> Option<usize> {
 }
 
 /// A uniformly random member of a non-empty mask.
-pub fn random_member(mask: Mask, rng: &mut Rng) -> Option<usize> {
+pub fn random_member(mask: Mask, rng: &mut (impl Rng + ?Sized)) -> Option<usize> {
     let n = mask.count_ones();
     if n == 0 {
         return None;
     }
-    nth_member(mask, rng.below(u64::from(n)) as u32)
+    nth_member(mask, rng.random_range(0..n))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -118,7 +119,7 @@ impl Policy {
         eligible: Mask,
         cursor: &mut usize,
         inputs: &SelectionInputs<'_>,
-        rng: &mut Rng,
+        rng: &mut (impl Rng + ?Sized),
     ) -> Option<usize> {
         if eligible == 0 {
             return None;

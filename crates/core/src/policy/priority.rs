@@ -3,7 +3,11 @@
 use super::{Mask, random_member};
 use crate::rng::Rng;
 
-pub(super) fn select(tiers: &[Mask], eligible: Mask, rng: &mut Rng) -> Option<usize> {
+pub(super) fn select(
+    tiers: &[Mask],
+    eligible: Mask,
+    rng: &mut (impl Rng + ?Sized),
+) -> Option<usize> {
     tiers
         .iter()
         .map(|tier| tier & eligible)

@@ -2,6 +2,7 @@ use super::*;
 use crate::health::{BreakerParams, LimitParams, TargetHealth};
 use crate::id::ProviderId;
 use crate::request::Capabilities;
+use crate::rng::SeededRng;
 use crate::target::Price;
 use crate::time::{Duration, Instant};
 
@@ -57,7 +58,7 @@ impl Fixture {
     }
 
     fn counts(&self, policy: &Policy, eligible: Mask, draws: usize, seed: u64) -> Vec<usize> {
-        let mut rng = Rng::new(seed);
+        let mut rng = SeededRng::new(seed);
         let mut cursor = 0;
         let mut counts = vec![0; self.members.len()];
         for _ in 0..draws {
@@ -99,7 +100,7 @@ fn every_policy_returns_none_on_an_empty_mask() {
     ];
     for p in policies {
         assert_eq!(
-            p.select(0, &mut 0, &f.inputs(), &mut Rng::new(1)),
+            p.select(0, &mut 0, &f.inputs(), &mut SeededRng::new(1)),
             None,
             "{}",
             p.label()
@@ -156,7 +157,7 @@ fn weighted_follows_weights_over_eligible_members() {
 #[test]
 fn round_robin_cycles_and_skips_ineligible() {
     let f = Fixture::new(3);
-    let mut rng = Rng::new(1);
+    let mut rng = SeededRng::new(1);
     let mut cursor = 0;
     let mut picks = Vec::new();
     for eligible in [0b111, 0b111, 0b111, 0b101, 0b101, 0b111] {

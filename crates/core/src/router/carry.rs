@@ -24,6 +24,7 @@ use crate::overrides::Override;
 use crate::time::Instant;
 
 use super::Router;
+use crate::rng::Rng;
 
 /// A piece of runtime state a reload dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,10 +77,10 @@ impl std::fmt::Display for NotCarried {
     }
 }
 
-impl Router {
+impl<R: Rng> Router<R> {
     /// Takes over `old`'s runtime state for the targets and routes that kept their names (see
     /// the module doc); returns what could not carry. Logs no event.
-    pub fn carry_from(&mut self, old: &Router, now: Instant) -> Vec<NotCarried> {
+    pub fn carry_from(&mut self, old: &Self, now: Instant) -> Vec<NotCarried> {
         let mut lost = Vec::new();
         for (j, old_t) in old.params.targets.iter().enumerate() {
             let from = TargetId::new(j as u32);
@@ -208,13 +209,13 @@ mod tests {
     use crate::outcome::{AttemptReport, ErrorKind, Outcome};
     use crate::plan::Action;
     use crate::request::Request;
-    use crate::rng::Rng;
+    use crate::rng::SeededRng;
     use crate::router::RouterParams;
     use crate::time::Duration;
 
     fn router(yaml: &str) -> Router {
         let config: RouterConfig = parse_yaml(yaml, "r.yaml").unwrap();
-        Router::new(RouterParams::try_from(&config).unwrap(), Rng::new(1))
+        Router::new(RouterParams::try_from(&config).unwrap(), SeededRng::new(1))
     }
 
     const OLD: &str = "targets:\n  - { name: a, provider: p, model: m, breaker: { consecutive_failures: 2 } }\n  - { name: b, provider: p, model: m }\n  - { name: c, provider: p, model: m }\n\

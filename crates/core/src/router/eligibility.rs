@@ -17,6 +17,7 @@ use crate::health::Admission;
 use crate::id::RouteId;
 use crate::plan::Plan;
 use crate::request::Capabilities;
+use crate::rng::{Rng, chance};
 use crate::telemetry::EventKind;
 use crate::time::Instant;
 
@@ -40,7 +41,7 @@ pub(super) struct Choice {
     pub unparks_at: Option<Instant>,
 }
 
-impl Router {
+impl<R: Rng> Router<R> {
     pub(super) fn eligible(
         &mut self,
         plan: &Plan,
@@ -116,7 +117,7 @@ impl Router {
                     choice.mask |= bit;
                     choice.probes |= bit;
                 }
-                Admission::Allowed { share } if share >= 1.0 || self.rng.chance(share) => {
+                Admission::Allowed { share } if chance(&mut self.rng, share) => {
                     choice.mask |= bit;
                 }
                 Admission::Allowed { .. } => ramp_skipped |= bit,

@@ -320,7 +320,7 @@ fn least_latency_gives_a_target_that_failed_once_its_traffic_back() {
         "routes:\n",
         "routes:\n  - { name: fastest, policy: least_latency, targets: [a, b] }\n",
     );
-    let mut r = Router::new(load_router(&yaml, "t.yaml").unwrap(), Rng::new(7));
+    let mut r = Router::new(load_router(&yaml, "t.yaml").unwrap(), SeededRng::new(7));
     let a = id(&r, "a");
     // Both healthy; then a fails once (a 429: no breaker involved).
     drive(&mut r, &req("fastest"), t(0), |_| ok(300));
@@ -359,7 +359,7 @@ targets:
 routes:
   - { name: chat, policy: priority, tiers: [[a], [b]] }
 ";
-            let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), Rng::new(3));
+            let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), SeededRng::new(3));
             let a = id(&r, "a");
             let down_until = t(outage_secs * 1_000 + offset_ms);
             let mut back = None;

@@ -42,25 +42,28 @@ use crate::plan::{
 };
 use crate::policy::{SelectionInputs, members};
 use crate::request::Request;
-use crate::rng::Rng;
+use crate::rng::{Rng, SeededRng};
 use crate::rule;
 use crate::telemetry::{EventKind, Telemetry};
 use crate::time::{Duration, Instant};
+use rand::RngExt as _;
 
 pub use carry::NotCarried;
 pub use params::{CommandError, OverrideCommand, PanicMode, ResumeMode, RouteParams, RouterParams};
 
 use eligibility::Pass;
 
+/// The router, generic over its generator: the drivers give it a [`SeededRng`] substream;
+/// an embedder may pass any [`Rng`].
 #[derive(Debug)]
-pub struct Router {
+pub struct Router<R = SeededRng> {
     params: RouterParams,
     health: Vec<TargetHealth>,
     cursors: Vec<usize>,
     budget: RetryBudget,
     overrides: Overrides,
     telemetry: Telemetry,
-    rng: Rng,
+    rng: R,
     /// Per route: whether panic mode is bypassing the breakers (for edge-triggered events).
     panicking: Vec<bool>,
     /// When the last `BudgetExhausted` event was logged (at most one per budget window).
@@ -69,8 +72,8 @@ pub struct Router {
     spend: Vec<(u64, f64)>,
 }
 
-impl Router {
-    pub fn new(params: RouterParams, rng: Rng) -> Self {
+impl<R: Rng> Router<R> {
+    pub fn new(params: RouterParams, rng: R) -> Self {
         let health = params
             .targets
             .iter()
@@ -415,7 +418,7 @@ impl Router {
             .saturating_mul(1 << plan.backoffs.min(20))
             .min(p.backoff_max);
         let half = grown.as_nanos() / 2;
-        let delay = Duration::from_nanos(half + self.rng.below(half + 1));
+        let delay = Duration::from_nanos(half + self.rng.random_range(0..=half));
         plan.backoffs = plan.backoffs.saturating_add(1);
         let until = now + delay;
         if until >= plan.deadline {
@@ -701,7 +704,7 @@ impl Router {
     }
 
     fn restore(&mut self, scope: Scope) {
-        let restore_target = |router: &mut Router, t: TargetId| {
+        let restore_target = |router: &mut Self, t: TargetId| {
             router.overrides.drained[t.index()] = false;
             let h = &mut router.health[t.index()];
             h.breaker.restore();

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::id::TargetId;
 use crate::outcome::ErrorKind;
+use crate::rng::Rng;
 use crate::router::Router;
 use crate::telemetry::LatencyHistogram;
 use crate::time::Duration;
@@ -35,7 +36,7 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &LatencyHistogram) {
 }
 
 /// The whole exposition.
-pub fn render(router: &Router) -> String {
+pub fn render<R: Rng>(router: &Router<R>) -> String {
     let p = router.params();
     let tel = router.telemetry();
     let mut out = String::new();

@@ -1,7 +1,7 @@
 //! Invariants of plans under random outcomes.
 
 use super::*;
-use crate::rng::Rng;
+use crate::rng::SeededRng;
 use proptest::prelude::{
     Just, ProptestConfig, Strategy, any, prop_assert, prop_assert_eq, prop_oneof, proptest,
 };
@@ -26,7 +26,7 @@ proptest! {
         drain_b in any::<bool>(),
         seed in any::<u64>(),
     ) {
-        let mut r = Router::new(load_router(BASE, "t.yaml").unwrap(), Rng::new(seed));
+        let mut r = Router::new(load_router(BASE, "t.yaml").unwrap(), SeededRng::new(seed));
         let b = id(&r, "b");
         if drain_b {
             r.apply(Override::Drain(b), t(0));
@@ -61,7 +61,7 @@ proptest! {
     /// requests, over any window.
     #[test]
     fn retries_never_exceed_the_budget(seed in any::<u64>(), n in 1u64..300) {
-        let mut r = Router::new(load_router(BASE, "t.yaml").unwrap(), Rng::new(seed));
+        let mut r = Router::new(load_router(BASE, "t.yaml").unwrap(), SeededRng::new(seed));
         r.params.budget = crate::plan::BudgetParams { ratio: 0.1, min_per_second: 0.5, window: Duration::from_secs(10) };
         r.budget = RetryBudget::new(r.params.budget);
         disable_breakers(&mut r);
@@ -139,7 +139,7 @@ proptest! {
             .replace("context_window: 32000 }", "context_window: 32000, capabilities: [streaming, prefill] }")
             .replace("context_window: 128000 }", "context_window: 128000, capabilities: [streaming, prefill] }")
             .replace("routes:\n", "routes:\n  - { name: resumable, policy: priority, tiers: [[a], [b, c]], resume: prefill }\n");
-        let mut r = Router::new(load_router(&yaml, "t.yaml").unwrap(), Rng::new(seed));
+        let mut r = Router::new(load_router(&yaml, "t.yaml").unwrap(), SeededRng::new(seed));
         let routes = ["chat", "solo", "spread", "primary", "nowhere", "resumable"];
         let mut reqs: Vec<Driven> = Vec::new();
         let mut now = t(0);

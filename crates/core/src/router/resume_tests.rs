@@ -23,7 +23,10 @@ plan:
 {plan}breaker: {{ consecutive_failures: 3, open_for: 5s }}
 "
     );
-    Router::new(load_router(&yaml, "resume.yaml").unwrap(), Rng::new(5))
+    Router::new(
+        load_router(&yaml, "resume.yaml").unwrap(),
+        SeededRng::new(5),
+    )
 }
 
 fn stream(route: &str) -> Request {

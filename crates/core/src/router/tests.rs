@@ -37,7 +37,7 @@ breaker:
 
 fn router_with(extra: &str) -> Router {
     let yaml = format!("{BASE}{extra}");
-    Router::new(load_router(&yaml, "test.yaml").unwrap(), Rng::new(1))
+    Router::new(load_router(&yaml, "test.yaml").unwrap(), SeededRng::new(1))
 }
 
 fn router() -> Router {
@@ -46,7 +46,7 @@ fn router() -> Router {
 
 fn router_with_plan(line: &str) -> Router {
     let yaml = BASE.replace("plan:\n", &format!("plan:\n  {line}\n"));
-    Router::new(load_router(&yaml, "test.yaml").unwrap(), Rng::new(1))
+    Router::new(load_router(&yaml, "test.yaml").unwrap(), SeededRng::new(1))
 }
 
 fn disable_breakers(r: &mut Router) {
@@ -820,7 +820,7 @@ routes:
 rules:
   - { when: { task: everything }, route: other }
 ";
-    let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), Rng::new(1));
+    let mut r = Router::new(load_router(yaml, "t.yaml").unwrap(), SeededRng::new(1));
     let (x, y) = (id(&r, "x"), id(&r, "y"));
     assert_eq!(drive(&mut r, &req("y"), t(0), |_| ok(5)).1, [x]);
     assert_eq!(drive(&mut r, &req("x"), t(1), |_| ok(5)).1, [x]);

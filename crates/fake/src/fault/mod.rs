@@ -25,7 +25,7 @@
 //! of matching requests; `first` on only the first N requests it matches.
 
 use serde::{Deserialize, Serialize};
-use switchyard_core::rng::Rng;
+use switchyard_core::rng::{Rng, chance};
 use switchyard_core::time::{Duration, Instant};
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
@@ -218,7 +218,7 @@ pub struct Fault {
 impl Fault {
     /// Whether the fault fires for a request arriving at `now`. Draws from `rng` only when a
     /// `rate` below 1 needs it, so adding a fault without a rate does not shift other draws.
-    pub fn fires(&mut self, now: Instant, rng: &mut Rng) -> bool {
+    pub fn fires<R: Rng + ?Sized>(&mut self, now: Instant, rng: &mut R) -> bool {
         if !self.activation.in_window(now) {
             return false;
         }
@@ -226,7 +226,7 @@ impl Fault {
         if self.activation.first.is_some_and(|n| self.matched > n) {
             return false;
         }
-        let fires = self.activation.rate >= 1.0 || rng.chance(self.activation.rate);
+        let fires = chance(rng, self.activation.rate);
         self.fired += u64::from(fires);
         fires
     }
@@ -328,6 +328,7 @@ impl FaultConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_core::rng::SeededRng;
 
     fn fault(yaml: &str) -> Result<Fault, String> {
         let config: FaultConfig = serde_json::from_str(yaml).map_err(|e| e.to_string())?;
@@ -340,7 +341,7 @@ mod tests {
 
     #[test]
     fn windows_periods_rates_and_first_n() {
-        let mut rng = Rng::new(1);
+        let mut rng = SeededRng::new(1);
         let mut window = fault(r#"{"kind":"http","status":503,"at":"10s","for":"5s"}"#).unwrap();
         assert!(!window.fires(secs(9), &mut rng));
         assert!(window.fires(secs(10), &mut rng) && window.fires(secs(14), &mut rng));

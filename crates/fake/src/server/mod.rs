@@ -40,7 +40,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use switchyard_core::dialect::Dialect;
-use switchyard_core::rng::Rng;
+use switchyard_core::rng::SeededRng;
 use switchyard_core::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
@@ -55,7 +55,7 @@ pub struct ResetConnection;
 #[derive(Debug)]
 struct Inner {
     model: Model,
-    rng: Rng,
+    rng: SeededRng,
     journal: journal::Journal,
     options: request::Options,
 }
@@ -128,7 +128,7 @@ fn profile_options(profile: &ProfileParams) -> request::Options {
 
 /// The axum router of a fake for `profile`, its randomness seeded by `seed`.
 pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
-    let rng = Rng::substream(seed, &format!("fake/{}", profile.name));
+    let rng = SeededRng::substream(seed, &format!("fake/{}", profile.name));
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             model: Model::new(profile.clone()),

@@ -1,6 +1,6 @@
-//! Reading a request body the way its vendor does: what the vendor refuses is a [`Refusal`]
+//! Reading a request body the way its vendor does: what the vendor refuses is a `Refusal`
 //! (rendered by the dialect's handler in the vendor's error format), what it takes is an
-//! [`Asked`]: what the reply must be (text, JSON, tool calls), its limits and its prompt size.
+//! `Asked`: what the reply must be (text, JSON, tool calls), its limits and its prompt size.
 //!
 //! Each reader works on the raw JSON (`serde_json::Value`), not on the core's wire types:
 //! the fakes are an independent check of what Switchyard's encoders send.
