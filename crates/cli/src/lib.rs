@@ -315,8 +315,8 @@ fn run_scenarios(
     err: &mut dyn Write,
 ) -> i32 {
     let mode = match flags.mode.as_str() {
-        "sim" => switchyard_runner::Mode::Sim,
-        "live" => switchyard_runner::Mode::Live,
+        "sim" => switchyard_runner::RunMode::Sim,
+        "live" => switchyard_runner::RunMode::Live,
         other => {
             let _ = writeln!(err, "--mode `{other}`: use sim or live");
             return EXIT_BAD_INPUT;
@@ -399,15 +399,15 @@ fn run_scenarios(
         .dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports"));
-    let mut entries: Vec<switchyard_runner::render::summary::Entry<'_>> = ran
+    let mut entries: Vec<switchyard_runner::render::summary::SummaryEntry<'_>> = ran
         .iter()
-        .map(switchyard_runner::render::summary::Entry::Ran)
+        .map(switchyard_runner::render::summary::SummaryEntry::Ran)
         .collect();
     // Errors keep their place in the order the scenarios were given.
     for (at, scenario, message) in errors.into_iter().rev() {
         entries.insert(
             at,
-            switchyard_runner::render::summary::Entry::Error { scenario, message },
+            switchyard_runner::render::summary::SummaryEntry::Error { scenario, message },
         );
     }
     if let Err(e) = write_summary(&summary_dir, &entries) {
@@ -431,7 +431,7 @@ fn run_scenarios(
 /// Writes `summary.md` and `junit.xml` with every scenario's verdict into `dir`.
 fn write_summary(
     dir: &std::path::Path,
-    entries: &[switchyard_runner::render::summary::Entry<'_>],
+    entries: &[switchyard_runner::render::summary::SummaryEntry<'_>],
 ) -> Result<(), String> {
     use switchyard_runner::render::summary;
     let io = |e: std::io::Error| format!("cannot write {}: {e}", dir.display());

@@ -59,7 +59,7 @@ pub struct Figure {
 
 /// One expectation's verdict in one run.
 #[derive(Clone, Debug, Serialize)]
-pub struct Verdict {
+pub struct SeedVerdict {
     pub seed: u64,
     /// `pass`, `fail` or `not observed` (which fails too).
     pub verdict: &'static str,
@@ -77,7 +77,7 @@ pub struct ExpectationRow {
     /// and counts).
     pub unit: &'static str,
     /// Per variant, one verdict per seed.
-    pub verdicts: BTreeMap<String, Vec<Verdict>>,
+    pub verdicts: BTreeMap<String, Vec<SeedVerdict>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -177,8 +177,8 @@ fn figures(r: &Report) -> Vec<(String, Better, Value)> {
     out
 }
 
-fn verdict(seed: u64, e: &crate::report::ExpectationResult) -> Verdict {
-    Verdict {
+fn verdict(seed: u64, e: &crate::report::ExpectationResult) -> SeedVerdict {
+    SeedVerdict {
         seed,
         verdict: match (e.passed, e.observed) {
             (true, _) => "pass",
@@ -409,10 +409,10 @@ fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                 .iter()
                 .map(|v| {
                     let verdicts = e.verdicts.get(v).map_or(&[][..], Vec::as_slice);
-                    let bad: Vec<&Verdict> =
+                    let bad: Vec<&SeedVerdict> =
                         verdicts.iter().filter(|x| x.verdict != "pass").collect();
                     let unit = if e.unit.is_empty() { "" } else { " " };
-                    let shown = |x: &Verdict| match x.observed {
+                    let shown = |x: &SeedVerdict| match x.observed {
                         Some(o) => {
                             format!("{} (observed {}{unit}{})", x.verdict, fmt(o), e.unit)
                         }

@@ -19,7 +19,7 @@ use switchyard_core::router::RouterParams;
 use switchyard_core::time::{Duration, Instant};
 use switchyard_sim::traffic::TrafficParams;
 
-use crate::scenario::{FaultWindow, Phase, ScenarioProvider};
+use crate::scenario::{FaultWindow, PhaseWindow, ScenarioProvider};
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -353,7 +353,7 @@ impl ExpectationConfig {
         traffic: &TrafficParams,
         faults: &[FaultWindow],
         providers: &[ScenarioProvider],
-        phases: &mut Vec<Phase>,
+        phases: &mut Vec<PhaseWindow>,
         end: Instant,
     ) -> Result<ExpectationParams, ValidationError> {
         let e = |field: &str, m: String| ValidationError::new(format!("{path}.{field}"), m);
@@ -499,7 +499,7 @@ impl ExpectationConfig {
                 }
                 let name = format!("window:{}-{}", w.from, w.to);
                 if !phases.iter().any(|x| x.name == name) {
-                    phases.push(Phase {
+                    phases.push(PhaseWindow {
                         name: name.clone(),
                         from: Instant::ZERO + w.from,
                         to: (Instant::ZERO + w.to).min(end),

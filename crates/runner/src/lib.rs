@@ -25,15 +25,16 @@ pub use live::{GatewayLauncher, GatewayStop, LaunchedGateway};
 pub use report::Report;
 pub use scenario::ScenarioParams;
 
+/// Which driver runs a scenario: the simulator, or live against the fakes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub enum RunMode {
     Sim,
     Live,
 }
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    pub mode: Mode,
+    pub mode: RunMode,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
     /// Where to write; default `reports/<scenario>/`.
@@ -53,7 +54,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            mode: Mode::Sim,
+            mode: RunMode::Sim,
             seed: None,
             out: None,
             live_duration: None,
@@ -151,8 +152,8 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let s = scenario::load(path)?;
     let seed = options.seed.unwrap_or(s.seed);
     let mut report = match options.mode {
-        Mode::Sim => simulate(&s, seed)?,
-        Mode::Live => live::run_with(
+        RunMode::Sim => simulate(&s, seed)?,
+        RunMode::Live => live::run_with(
             &s,
             seed,
             &live::LiveOptions {

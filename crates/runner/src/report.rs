@@ -417,7 +417,7 @@ pub fn build(
     let names: Vec<String> = p.targets.iter().map(|t| t.name.clone()).collect();
     let phase_index = |name: &str| s.phases.iter().position(|x| x.name == name);
     let span = s.duration.as_secs_f64();
-    let totals = BucketReport::of(collector.bucket(None, None, None), &names, span);
+    let totals = BucketReport::of(collector.scope(None, None, None), &names, span);
     let routes = p
         .routes
         .iter()
@@ -425,7 +425,7 @@ pub fn build(
         .map(|(i, r)| {
             (
                 r.name.clone(),
-                BucketReport::of(collector.bucket(Some(i), None, None), &names, span),
+                BucketReport::of(collector.scope(Some(i), None, None), &names, span),
             )
         })
         .collect();
@@ -437,7 +437,7 @@ pub fn build(
         .map(|(i, c)| {
             (
                 c.name.clone(),
-                BucketReport::of(collector.bucket(None, Some(i), None), &names, span),
+                BucketReport::of(collector.scope(None, Some(i), None), &names, span),
             )
         })
         .collect();
@@ -450,7 +450,7 @@ pub fn build(
             from_secs: secs(ph.from),
             to_secs: secs(ph.to),
             figures: BucketReport::of(
-                collector.bucket(None, None, Some(i)),
+                collector.scope(None, None, Some(i)),
                 &names,
                 ph.to.saturating_since(ph.from).as_secs_f64(),
             ),
@@ -717,7 +717,7 @@ fn observe(
             x.name, s.duration
         ));
     }
-    let b = c.bucket(route, class, phase);
+    let b = c.scope(route, class, phase);
     let target = e
         .target
         .as_deref()

@@ -265,7 +265,7 @@ pub enum GatewayMode {
 
 /// A named window of the timeline.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Phase {
+pub struct PhaseWindow {
     pub name: String,
     pub from: Instant,
     pub to: Instant,
@@ -294,7 +294,7 @@ pub struct ScenarioParams {
     pub expectations: Vec<ExpectationParams>,
     pub variants: Vec<(String, RouterParams)>,
     pub faults: Vec<FaultWindow>,
-    pub phases: Vec<Phase>,
+    pub phases: Vec<PhaseWindow>,
     /// Live mode: where the traffic goes.
     pub gateway: GatewayMode,
 }
@@ -504,17 +504,17 @@ fn resolve(
     let mut phases = Vec::new();
     let end = Instant::ZERO + c.duration;
     for f in &faults {
-        phases.push(Phase {
+        phases.push(PhaseWindow {
             name: format!("before:{}", f.name),
             from: Instant::ZERO,
             to: f.from,
         });
-        phases.push(Phase {
+        phases.push(PhaseWindow {
             name: format!("during:{}", f.name),
             from: f.from,
             to: f.to.min(end),
         });
-        phases.push(Phase {
+        phases.push(PhaseWindow {
             name: format!("after:{}", f.name),
             from: f.to.min(end),
             to: end,

@@ -187,7 +187,7 @@ fn a_scenario_through_the_gateway_without_a_launcher_is_a_setup_error() {
         "{e}"
     );
     let options = switchyard_runner::RunOptions {
-        mode: switchyard_runner::Mode::Live,
+        mode: switchyard_runner::RunMode::Live,
         out: Some(
             switchyard_testkit::TempDir::new("no-launcher")
                 .path()

@@ -267,7 +267,7 @@ mod tests {
         books.finish(2, &done); // a repeat is not booked twice
         let (collector, peak) = books.close(at(9));
         assert_eq!(peak, 2);
-        let second = collector.bucket(None, Some(1), None);
+        let second = collector.scope(None, Some(1), None);
         assert_eq!(second.requests, 1);
         assert_eq!(second.succeeded, 0);
         assert_eq!(
@@ -275,11 +275,11 @@ mod tests {
                 [switchyard_core::telemetry::failure_index(FailureReason::DeadlineExceeded)],
             1
         );
-        let first = collector.bucket(None, Some(0), None);
+        let first = collector.scope(None, Some(0), None);
         assert_eq!((first.requests, first.succeeded), (1, 1));
         assert_eq!(
             collector
-                .bucket(route.map(|r| r.index()), None, None)
+                .scope(route.map(|r| r.index()), None, None)
                 .requests,
             2
         );
