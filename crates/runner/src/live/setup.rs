@@ -41,27 +41,22 @@ impl Stage {
         }
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let mut servers = Vec::new();
-        let mut providers = Vec::new();
         let mut fake_urls: Vec<(String, String)> = Vec::new();
         for p in &s.providers {
-            let base = if let Some(url) = &p.url {
-                url.clone()
-            } else {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            let base = match &p.url {
+                Some(url) => url.clone(),
+                None => start_fake(p, seed, &stop_rx, &mut servers)
                     .await
-                    .map_err(|e| setup(format!("cannot listen: {e}")))?;
-                let addr = listener.local_addr().map_err(|e| setup(e.to_string()))?;
-                let app = switchyard_fake::server::router(p.profile.clone(), seed);
-                servers.push(switchyard_fake::server::spawn_until(
-                    listener,
-                    app,
-                    stop_rx.clone(),
-                ));
-                format!("http://{addr}")
+                    .map_err(setup)?,
             };
-            fake_urls.push((p.name.clone(), base.clone()));
-            providers.push(provider_config(p, base));
+            fake_urls.push((p.name.clone(), base));
         }
+        let providers: Vec<ProviderConfig> = s
+            .providers
+            .iter()
+            .zip(&fake_urls)
+            .map(|(p, (_, base))| provider_config(p, base.clone()))
+            .collect();
         let used: Vec<&str> = s.router.providers.names().collect();
         let resolved = resolve_providers(&providers, Environment::Development, &used)
             .map_err(|e| setup(e.to_string()))?;
@@ -80,18 +75,7 @@ impl Stage {
                     return Err(setup(NO_LAUNCHER.to_owned()));
                 };
                 drop(store);
-                let params = switchyard_live::config::LiveParams {
-                    environment: Environment::Development,
-                    providers: resolve_providers(&providers, Environment::Development, &used)
-                        .map_err(|e| setup(e.to_string()))?,
-                    router: s.router.clone(),
-                    // The runner reads which target served from the gateway's headers.
-                    gateway: switchyard_live::config::GatewayConfig {
-                        expose_attempts: true,
-                        ..Default::default()
-                    },
-                    limits: Default::default(),
-                };
+                let params = gateway_params(s, &providers, &used).map_err(setup)?;
                 let launched = launcher.launch(params).await.map_err(setup)?;
                 (launched.router, Some(launched.url), Some(launched.stop))
             }
@@ -109,15 +93,14 @@ impl Stage {
                 (router, url, None)
             }
         };
-        let stage = Stage {
+        Ok(Stage {
             router,
             gateway_url,
             fake_urls,
             stop,
             servers,
             gateway,
-        };
-        Ok(stage)
+        })
     }
 
     /// Each fake's counters (`GET /_fake/counters`), by provider; one that does not answer
@@ -153,6 +136,48 @@ impl Stage {
             let _ = server.await;
         }
     }
+}
+
+/// What this project's gateway serves in front of the fakes: the scenario's router on
+/// `providers` in development mode, telling which target served and each attempt (the
+/// runner reads them from its headers).
+fn gateway_params(
+    s: &ScenarioParams,
+    providers: &[ProviderConfig],
+    used: &[&str],
+) -> Result<switchyard_live::config::LiveParams, String> {
+    Ok(switchyard_live::config::LiveParams {
+        environment: Environment::Development,
+        providers: resolve_providers(providers, Environment::Development, used)
+            .map_err(|e| e.to_string())?,
+        router: s.router.clone(),
+        gateway: switchyard_live::config::GatewayConfig {
+            expose_attempts: true,
+            ..Default::default()
+        },
+        limits: Default::default(),
+    })
+}
+
+/// Starts `p`'s fake on 127.0.0.1, port 0, until `stop` says so (its task goes into
+/// `servers`); returns its base URL.
+async fn start_fake(
+    p: &ScenarioProvider,
+    seed: u64,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    servers: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = switchyard_fake::server::router(p.profile.clone(), seed);
+    servers.push(switchyard_fake::server::spawn_until(
+        listener,
+        app,
+        stop.clone(),
+    ));
+    Ok(format!("http://{addr}"))
 }
 
 /// The setup error of a scenario through this project's gateway run without a launcher.

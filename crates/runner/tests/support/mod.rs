@@ -39,12 +39,24 @@ pub fn same_words(
     live: &switchyard_runner::Report,
     live_targets: &[switchyard_runner::results::TargetReport],
 ) {
-    let close = |what: &str, a: f64, b: f64, rel: f64, abs: f64| {
-        assert!(
-            (a - b).abs() <= a.abs() * rel + abs,
-            "{what}: sim {a} vs live {b}"
-        );
-    };
+    same_tokens_and_cost(sim, live, live_targets);
+    same_timing(sim, live);
+}
+
+/// `a` (sim) and `b` (live) within `rel` of `a` plus `abs`.
+fn close(what: &str, a: f64, b: f64, rel: f64, abs: f64) {
+    assert!(
+        (a - b).abs() <= a.abs() * rel + abs,
+        "{what}: sim {a} vs live {b}"
+    );
+}
+
+/// Prompt and completion tokens (as the fakes and the live router counted them) and cost.
+fn same_tokens_and_cost(
+    sim: &switchyard_runner::Report,
+    live: &switchyard_runner::Report,
+    live_targets: &[switchyard_runner::results::TargetReport],
+) {
     let sum = |ts: &[switchyard_runner::results::TargetReport],
                f: fn(&switchyard_runner::results::TargetReport) -> u64| {
         ts.iter().map(f).sum::<u64>() as f64
@@ -79,6 +91,10 @@ pub fn same_words(
         0.0,
     );
     close("cost", sim.totals.cost_usd, live.totals.cost_usd, 0.06, 0.0);
+}
+
+/// Time to first token, inter-token gaps and time per output token.
+fn same_timing(sim: &switchyard_runner::Report, live: &switchyard_runner::Report) {
     close(
         "TTFT p50",
         sim.totals.ttft_ms.p50,
