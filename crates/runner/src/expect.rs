@@ -19,7 +19,7 @@ use switchyard_core::router::RouterParams;
 use switchyard_core::time::{Duration, Instant};
 use switchyard_sim::traffic::TrafficParams;
 
-use crate::scenario::{FaultWindow, Phase, ScenarioProvider};
+use crate::scenario::{FaultWindow, PhaseWindow, ScenarioProvider};
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -353,16 +353,53 @@ impl ExpectationConfig {
         traffic: &TrafficParams,
         faults: &[FaultWindow],
         providers: &[ScenarioProvider],
-        phases: &mut Vec<Phase>,
+        phases: &mut Vec<PhaseWindow>,
         end: Instant,
     ) -> Result<ExpectationParams, ValidationError> {
-        let e = |field: &str, m: String| ValidationError::new(format!("{path}.{field}"), m);
-        let metric = METRICS
+        let metric = self.metric(path)?;
+        let op = self.op(path)?;
+        let value = self.value(path, metric)?;
+        self.check_names(path, router, traffic)?;
+        self.check_scopes(path, metric, faults, providers)?;
+        let phase = self.phase(path, phases, end)?;
+        if self.route.is_some() && self.class.is_some() {
+            return Err(at(
+                path,
+                "class",
+                "give a route or a class, not both".to_owned(),
+            ));
+        }
+        let mut name = self.metric.clone();
+        for part in [&self.route, &self.class, &self.target, &phase, &self.fault]
+            .into_iter()
+            .flatten()
+        {
+            name.push(' ');
+            name.push_str(part);
+        }
+        Ok(ExpectationParams {
+            name: self.name.clone().unwrap_or(name),
+            metric,
+            route: self.route.clone(),
+            class: self.class.clone(),
+            target: self.target.clone(),
+            provider: self.provider.clone(),
+            phase,
+            fault: self.fault.clone(),
+            op,
+            value,
+        })
+    }
+
+    /// The metric named, one of [`METRICS`].
+    fn metric(&self, path: &str) -> Result<Metric, ValidationError> {
+        METRICS
             .iter()
             .find(|(n, _)| *n == self.metric)
             .map(|(_, m)| *m)
             .ok_or_else(|| {
-                e(
+                at(
+                    path,
                     "metric",
                     format!(
                         "unknown metric `{}`; known: {}",
@@ -370,55 +407,84 @@ impl ExpectationConfig {
                         METRICS.map(|m| m.0).join(", ")
                     ),
                 )
-            })?;
-        let op = match self.op.as_str() {
+            })
+    }
+
+    fn op(&self, path: &str) -> Result<Op, ValidationError> {
+        Ok(match self.op.as_str() {
             "<" => Op::Lt,
             "<=" => Op::Le,
             ">" => Op::Gt,
             ">=" => Op::Ge,
             "==" => Op::Eq,
             o => {
-                return Err(e(
+                return Err(at(
+                    path,
                     "op",
                     format!("unknown comparison `{o}`; use <, <=, >, >= or =="),
                 ));
             }
-        };
-        let value = match (&self.value, metric.is_time()) {
+        })
+    }
+
+    /// The expected value: a number, or for a time metric a duration, in seconds.
+    fn value(&self, path: &str, metric: Metric) -> Result<f64, ValidationError> {
+        let e = |m: String| at(path, "value", m);
+        Ok(match (&self.value, metric.is_time()) {
             (serde_yaml_value::Value::Number(n), false) => *n,
             (serde_yaml_value::Value::Text(t), true) => t
                 .parse::<Duration>()
-                .map_err(|x| e("value", x.to_string()))?
+                .map_err(|x| e(x.to_string()))?
                 .as_secs_f64(),
             (serde_yaml_value::Value::Number(n), true) if *n == 0.0 => 0.0,
             (serde_yaml_value::Value::Number(_), true) => {
-                return Err(e(
-                    "value",
-                    format!("`{}` is a time: write a duration such as 2s", self.metric),
-                ));
+                return Err(e(format!(
+                    "`{}` is a time: write a duration such as 2s",
+                    self.metric
+                )));
             }
             (serde_yaml_value::Value::Text(t), false) => {
-                return Err(e(
-                    "value",
-                    format!("`{}` takes a number, not `{t}`", self.metric),
-                ));
+                return Err(e(format!("`{}` takes a number, not `{t}`", self.metric)));
             }
-        };
+        })
+    }
+
+    /// The route, class and target named exist.
+    fn check_names(
+        &self,
+        path: &str,
+        router: &RouterParams,
+        traffic: &TrafficParams,
+    ) -> Result<(), ValidationError> {
         if let Some(r) = &self.route
             && router.route_id(r).is_none()
         {
-            return Err(e("route", format!("unknown route `{r}`")));
+            return Err(at(path, "route", format!("unknown route `{r}`")));
         }
         if let Some(c) = &self.class
             && !traffic.classes.iter().any(|x| x.name == *c)
         {
-            return Err(e("class", format!("unknown class `{c}`")));
+            return Err(at(path, "class", format!("unknown class `{c}`")));
         }
         if let Some(t) = &self.target
             && router.target_id(t).is_none()
         {
-            return Err(e("target", format!("unknown target `{t}`")));
+            return Err(at(path, "target", format!("unknown target `{t}`")));
         }
+        Ok(())
+    }
+
+    /// The metric can be scoped as written: by route, class, phase or window only if it is
+    /// a figure of requests (and not by provider too); by target, provider and fault as it
+    /// takes them, the provider and fault named existing.
+    fn check_scopes(
+        &self,
+        path: &str,
+        metric: Metric,
+        faults: &[FaultWindow],
+        providers: &[ScenarioProvider],
+    ) -> Result<(), ValidationError> {
+        let e = |field: &str, m: String| at(path, field, m);
         let scopes = metric.scopes();
         let m = &self.metric;
         let per_request = [
@@ -467,16 +533,25 @@ impl ExpectationConfig {
             }
         }
         match (scopes.fault, &self.fault) {
-            (Takes::No, Some(_)) => {
-                return Err(e("fault", format!("`{m}` cannot be scoped by fault")));
-            }
-            (Takes::Must, None) => return Err(e("fault", format!("`{m}` needs a fault"))),
+            (Takes::No, Some(_)) => Err(e("fault", format!("`{m}` cannot be scoped by fault"))),
+            (Takes::Must, None) => Err(e("fault", format!("`{m}` needs a fault"))),
             (_, Some(f)) if !faults.iter().any(|w| w.name == *f) => {
-                return Err(e("fault", format!("no fault named `{f}`")));
+                Err(e("fault", format!("no fault named `{f}`")))
             }
-            _ => {}
+            _ => Ok(()),
         }
-        let phase = match (&self.phase, &self.window) {
+    }
+
+    /// The phase's name: a fault's phase that exists, or a window (added to `phases`, cut
+    /// at `end`, unless the same window is there already).
+    fn phase(
+        &self,
+        path: &str,
+        phases: &mut Vec<PhaseWindow>,
+        end: Instant,
+    ) -> Result<Option<String>, ValidationError> {
+        let e = |field: &str, m: String| at(path, field, m);
+        Ok(match (&self.phase, &self.window) {
             (Some(_), Some(_)) => {
                 return Err(e("window", "give a phase or a window, not both".to_owned()));
             }
@@ -499,7 +574,7 @@ impl ExpectationConfig {
                 }
                 let name = format!("window:{}-{}", w.from, w.to);
                 if !phases.iter().any(|x| x.name == name) {
-                    phases.push(Phase {
+                    phases.push(PhaseWindow {
                         name: name.clone(),
                         from: Instant::ZERO + w.from,
                         to: (Instant::ZERO + w.to).min(end),
@@ -508,29 +583,11 @@ impl ExpectationConfig {
                 Some(name)
             }
             (None, None) => None,
-        };
-        if self.route.is_some() && self.class.is_some() {
-            return Err(e("class", "give a route or a class, not both".to_owned()));
-        }
-        let mut name = self.metric.clone();
-        for part in [&self.route, &self.class, &self.target, &phase, &self.fault]
-            .into_iter()
-            .flatten()
-        {
-            name.push(' ');
-            name.push_str(part);
-        }
-        Ok(ExpectationParams {
-            name: self.name.clone().unwrap_or(name),
-            metric,
-            route: self.route.clone(),
-            class: self.class.clone(),
-            target: self.target.clone(),
-            provider: self.provider.clone(),
-            phase,
-            fault: self.fault.clone(),
-            op,
-            value,
         })
     }
+}
+
+/// An error at `path.field`.
+fn at(path: &str, field: &str, message: String) -> ValidationError {
+    ValidationError::new(format!("{path}.{field}"), message)
 }

@@ -15,23 +15,26 @@ pub mod results;
 pub mod scenario;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use switchyard_core::config::ConfigError;
 use switchyard_core::time::Duration;
 use switchyard_sim::{SimParams, SimProvider};
 
+pub use live::{GatewayLauncher, GatewayStop, LaunchedGateway};
 pub use report::Report;
 pub use scenario::ScenarioParams;
 
+/// Which driver runs a scenario: the simulator, or live against the fakes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub enum RunMode {
     Sim,
     Live,
 }
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    pub mode: Mode,
+    pub mode: RunMode,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
     /// Where to write; default `reports/<scenario>/`.
@@ -42,17 +45,22 @@ pub struct RunOptions {
     pub progress: bool,
     /// Compare with a baseline before the reports are written, so they carry its verdicts.
     pub baseline: Option<baseline::Gate>,
+    /// For live mode: starts this project's gateway for a scenario with
+    /// `gateway: switchyard` (the CLI passes one; without it, such a scenario is a setup
+    /// error).
+    pub gateway: Option<Arc<dyn GatewayLauncher>>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            mode: Mode::Sim,
+            mode: RunMode::Sim,
             seed: None,
             out: None,
             live_duration: None,
             progress: false,
             baseline: None,
+            gateway: None,
         }
     }
 }
@@ -144,8 +152,16 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let s = scenario::load(path)?;
     let seed = options.seed.unwrap_or(s.seed);
     let mut report = match options.mode {
-        Mode::Sim => simulate(&s, seed)?,
-        Mode::Live => live::run_with_progress(&s, seed, options.live_duration, options.progress)?,
+        RunMode::Sim => simulate(&s, seed)?,
+        RunMode::Live => live::run_with(
+            &s,
+            seed,
+            &live::LiveOptions {
+                duration: options.live_duration,
+                progress: options.progress,
+                gateway: options.gateway.clone(),
+            },
+        )?,
     };
     // Before writing: every report file must say what the gate said.
     if let Some(gate) = &options.baseline {

@@ -1,5 +1,6 @@
-//! Results: every finished request folded into fixed-size buckets (overall, per route, per
-//! class, per phase and their crossings), then turned into the report.
+//! Results: every finished request folded into fixed-size `ScopeStats`, one per scope
+//! (overall, per route, per class, per phase and their crossings), then turned into the
+//! report.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +13,10 @@ use switchyard_sim::{Finished, Observer};
 
 use crate::scenario::ScenarioParams;
 
-/// Counts for one scope.
+/// Counts and histograms for one scope (all requests, a route, a class, a phase, or a
+/// route or class within a phase).
 #[derive(Clone, Debug, Default)]
-pub struct Bucket {
+pub struct ScopeStats {
     pub requests: u64,
     pub succeeded: u64,
     pub failures: Vec<u64>,
@@ -35,13 +37,13 @@ pub struct Bucket {
     pub resume_failed: u64,
 }
 
-impl Bucket {
+impl ScopeStats {
     fn new(targets: usize) -> Self {
-        Bucket {
+        ScopeStats {
             failures: vec![0; FAILURE_REASONS],
             attempts_by_target: vec![0; targets],
             served_by_target: vec![0; targets],
-            ..Bucket::default()
+            ..ScopeStats::default()
         }
     }
 
@@ -102,7 +104,7 @@ impl Bucket {
     }
 }
 
-/// Collects finished requests into buckets, indexed densely: group × phase slot.
+/// Collects finished requests into one `ScopeStats` per scope, indexed densely: group × phase slot.
 #[derive(Debug)]
 pub struct Collector {
     /// Groups: 0 = all, then one per route, one for unrouted, then one per class.
@@ -111,7 +113,7 @@ pub struct Collector {
     pub timeline: Vec<(LatencyHistogram, LatencyHistogram)>,
     pub timeline_width: switchyard_core::time::Duration,
     phases: Vec<(Instant, Instant)>,
-    buckets: Vec<Bucket>,
+    scopes: Vec<ScopeStats>,
     pub issued: u64,
     /// Per named fault: what its failover figures need.
     pub failover: crate::failover::Folds,
@@ -130,7 +132,7 @@ impl Collector {
             routes,
             timeline: vec![Default::default(); TIMELINE_POINTS],
             timeline_width: width,
-            buckets: vec![Bucket::new(targets); groups * (phases.len() + 1)],
+            scopes: vec![ScopeStats::new(targets); groups * (phases.len() + 1)],
             phases,
             issued: 0,
             failover: crate::failover::Folds::new(s),
@@ -141,19 +143,19 @@ impl Collector {
         group * (self.phases.len() + 1) + slot
     }
 
-    /// The bucket for a scope: route or class (or neither), phase (or none).
-    pub fn bucket(
+    /// The stats of a scope: route or class (or neither), phase (or none).
+    pub fn scope(
         &self,
         route: Option<usize>,
         class: Option<usize>,
         phase: Option<usize>,
-    ) -> &Bucket {
+    ) -> &ScopeStats {
         let group = match (route, class) {
             (Some(r), _) => 1 + r,
             (None, Some(c)) => 2 + self.routes + c,
             (None, None) => 0,
         };
-        &self.buckets[self.index(group, phase.map_or(0, |p| p + 1))]
+        &self.scopes[self.index(group, phase.map_or(0, |p| p + 1))]
     }
 }
 
@@ -175,10 +177,10 @@ impl Observer for Collector {
         let class_group = 2 + self.routes + r.class;
         let per_phase = self.phases.len() + 1;
         for group in [0, route_group, class_group] {
-            self.buckets[group * per_phase].add(r);
+            self.scopes[group * per_phase].add(r);
             for (p, &(from, to)) in self.phases.iter().enumerate() {
                 if r.start >= from && r.start < to {
-                    self.buckets[group * per_phase + p + 1].add(r);
+                    self.scopes[group * per_phase + p + 1].add(r);
                 }
             }
         }
@@ -259,7 +261,7 @@ fn is_zero(n: &u64) -> bool {
 
 impl BucketReport {
     /// `span_secs`: how long the scope lasted, for goodput.
-    pub fn of(b: &Bucket, target_names: &[String], span_secs: f64) -> Self {
+    pub fn of(b: &ScopeStats, target_names: &[String], span_secs: f64) -> Self {
         let by_target = |v: &[u64]| -> BTreeMap<String, u64> {
             v.iter()
                 .enumerate()

@@ -17,13 +17,8 @@ use std::path::Path;
 
 use switchyard_runner::report::Report;
 
-/// Live runs are timed in real time: run them one at a time, so that on a 2-core machine
-/// they do not slow each other down (the test harness runs a binary's tests in parallel).
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LIVE.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+mod support;
+use support::{agree, one_at_a_time};
 
 fn both(name: &str) -> (Report, Report) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,35 +29,6 @@ fn both(name: &str) -> (Report, Report) {
     let sim = switchyard_runner::simulate(&s, seed).unwrap();
     let live = switchyard_runner::live::run(&s, seed, None).unwrap();
     (sim, live)
-}
-
-/// Per class: the same requests, the same success rate and failure shares within `points`.
-fn agree(sim: &Report, live: &Report, points: f64) {
-    assert_eq!(sim.totals.requests, live.totals.requests, "same arrivals");
-    for (class, a) in &sim.classes {
-        let b = &live.classes[class];
-        assert_eq!(a.requests, b.requests, "{class}: same requests");
-        assert!(a.requests > 30, "{class}: too few requests to compare");
-        let share = |n: u64, of: u64| n as f64 * 100.0 / of as f64;
-        let (sa, sb) = (
-            share(a.succeeded, a.requests),
-            share(b.succeeded, b.requests),
-        );
-        assert!(
-            (sa - sb).abs() <= points,
-            "{class}: success sim {sa:.1}% vs live {sb:.1}% ({:?} vs {:?})",
-            a.failures,
-            b.failures
-        );
-        for reason in a.failures.keys().chain(b.failures.keys()) {
-            let fa = share(a.failures.get(reason).copied().unwrap_or(0), a.requests);
-            let fb = share(b.failures.get(reason).copied().unwrap_or(0), b.requests);
-            assert!(
-                (fa - fb).abs() <= points,
-                "{class}: {reason} sim {fa:.1}% vs live {fb:.1}%"
-            );
-        }
-    }
 }
 
 fn target<'a>(r: &'a Report, name: &str) -> &'a switchyard_runner::results::TargetReport {
@@ -161,56 +127,5 @@ fn callers_that_give_up_are_abandoned_in_both() {
             "{}",
             r.mode
         );
-    }
-}
-
-/// An outage's exact failover figures (`docs/FAILOVER.md`) agree between the simulator, live
-/// mode and live mode through this project's gateway. The arrivals and the fault's window are
-/// the same in all three, so detection and failover (three failures at 30 requests/s, then
-/// the next requests avoid the primary) agree to within a few requests' spacing: 0.25 s. The
-/// failback rests on when live probes land (the breaker's 1 s to 2 s open time, then probes
-/// that must succeed twice on real replies taking hundreds of milliseconds): 1 s. Prompt
-/// tokens agree within 0.5 % (the same prompts; the fakes count them from the text), and
-/// completion tokens and cost within 8 % (the fakes draw reply lengths from the same
-/// distribution in another order: about 4 standard deviations at 580 requests).
-#[test]
-fn an_outages_failover_figures_agree_in_sim_live_and_through_the_gateway() {
-    let _serial = one_at_a_time();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios/agreement/outage-failover.yaml");
-    let mut s = switchyard_runner::scenario::load(&path).unwrap();
-    assert_eq!(
-        s.gateway,
-        switchyard_runner::scenario::GatewayMode::Switchyard
-    );
-    let sim = switchyard_runner::simulate(&s, s.seed).unwrap();
-    let through = switchyard_runner::live::run(&s, s.seed, None).unwrap();
-    s.gateway = switchyard_runner::scenario::GatewayMode::Direct;
-    let direct = switchyard_runner::live::run(&s, s.seed, None).unwrap();
-    let figures = |r: &Report| {
-        let f = &r.failover[0];
-        assert!(f.exercised.exercised, "{}: {:?}", r.mode, f.exercised);
-        (
-            f.time_to_detect_secs.unwrap(),
-            f.time_to_failover_secs.unwrap(),
-            f.time_to_failback_secs.unwrap(),
-        )
-    };
-    let (d, o, b) = figures(&sim);
-    for (name, r) in [("live", &direct), ("through the gateway", &through)] {
-        let (ld, lo, lb) = figures(r);
-        assert!(
-            (d - ld).abs() <= 0.25,
-            "{name}: detected {ld} s vs sim {d} s"
-        );
-        assert!(
-            (o - lo).abs() <= 0.25,
-            "{name}: failed over {lo} s vs sim {o} s"
-        );
-        assert!(
-            (b - lb).abs() <= 1.0,
-            "{name}: failed back {lb} s vs sim {b} s"
-        );
-        agree(&sim, r, 2.0);
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use switchyard_runner::report::without_wall;
-use switchyard_runner::{Mode, RunOptions, run};
+use switchyard_runner::{RunMode, RunOptions, run};
 use switchyard_testkit::TempDir;
 
 fn scenarios() -> Vec<PathBuf> {
@@ -72,7 +72,7 @@ fn the_same_seed_gives_byte_identical_reports_and_another_seed_does_not() {
     let out = TempDir::new("determinism");
     let go = |name: &str, seed: u64| {
         let options = RunOptions {
-            mode: Mode::Sim,
+            mode: RunMode::Sim,
             seed: Some(seed),
             out: Some(out.path().join(name)),
             ..RunOptions::default()

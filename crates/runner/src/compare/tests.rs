@@ -1,6 +1,7 @@
 use std::path::Path;
 
-use super::{Absent, cells, compare, verdict_cells};
+use super::render::{cells, verdict_cells};
+use super::{Absent, compare};
 
 fn scenario(extra_expectations: &str) -> crate::ScenarioParams {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");

@@ -8,7 +8,7 @@ use crate::report::Report;
 
 /// What became of one scenario of the run.
 #[derive(Debug)]
-pub enum Entry<'a> {
+pub enum SummaryEntry<'a> {
     /// It ran; its report (with the baseline gate's verdicts, if any) says how it went.
     Ran(&'a Report),
     /// It could not be run or gated (bad input, a missing baseline…): exit code 2.
@@ -20,10 +20,10 @@ fn cell(s: &str) -> String {
 }
 
 /// `summary.md`: a verdict per scenario.
-pub fn markdown(entries: &[Entry<'_>]) -> String {
+pub fn markdown(entries: &[SummaryEntry<'_>]) -> String {
     let failed = entries
         .iter()
-        .filter(|e| !matches!(e, Entry::Ran(r) if r.passed))
+        .filter(|e| !matches!(e, SummaryEntry::Ran(r) if r.passed))
         .count();
     let mut out = String::new();
     let verdict = if failed == 0 {
@@ -39,7 +39,7 @@ pub fn markdown(entries: &[Entry<'_>]) -> String {
     let _ = writeln!(out, "|---|---|---|---:|---|---|---|");
     for e in entries {
         match e {
-            Entry::Ran(r) => {
+            SummaryEntry::Ran(r) => {
                 let held = r.expectations.iter().filter(|x| x.passed).count();
                 let baseline = match &r.baseline {
                     None => "—".to_owned(),
@@ -64,7 +64,7 @@ pub fn markdown(entries: &[Entry<'_>]) -> String {
                     cell(&r.scenario),
                 );
             }
-            Entry::Error { scenario, message } => {
+            SummaryEntry::Error { scenario, message } => {
                 let _ = writeln!(
                     out,
                     "| ⚠️ | {} | | | error: {} | | |",
@@ -78,18 +78,18 @@ pub fn markdown(entries: &[Entry<'_>]) -> String {
 }
 
 /// `junit.xml`: every scenario's suite; a scenario that could not run is a suite with an error.
-pub fn junit(entries: &[Entry<'_>]) -> String {
+pub fn junit(entries: &[SummaryEntry<'_>]) -> String {
     let (mut tests, mut failures, mut errors) = (0, 0, 0);
     let mut body = String::new();
     for e in entries {
         match e {
-            Entry::Ran(r) => {
+            SummaryEntry::Ran(r) => {
                 let (t, f) = counts(r);
                 tests += t;
                 failures += f;
                 body.push_str(&suite(r));
             }
-            Entry::Error { scenario, message } => {
+            SummaryEntry::Error { scenario, message } => {
                 tests += 1;
                 errors += 1;
                 let name = escape(scenario);

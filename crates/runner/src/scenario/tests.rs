@@ -19,6 +19,7 @@ fn load(text: &str) -> Result<ScenarioParams, ConfigError> {
 /// and field; the edges are accepted.
 #[test]
 fn scenarios_too_big_to_run_are_refused_with_their_place() {
+    // Long: a table of cases (each a bound or scope and the error it gives), read as one.
     let good = drill();
     let cases = [
         (
@@ -137,6 +138,7 @@ fn shipped_profiles_are_built_in_and_a_nearby_file_overrides_them() {
 /// silently ignored it reported a figure for a scope nobody measured (or a 0).
 #[test]
 fn expectation_scopes_a_metric_cannot_honour_are_refused() {
+    // Long: a table of cases (each a bound or scope and the error it gives), read as one.
     let good = drill();
     let line = "  - { metric: success_rate, op: \"==\", value: 1 }";
     assert!(good.contains(line));

@@ -1,303 +1,13 @@
-//! Comparisons: the same scenario, traffic and seeds through several router variants, side
-//! by side. `compare.json` holds every figure per variant and seed, and each variant's
-//! expectation verdicts; `compare.md` and `compare.html` show one table of figures (a column
-//! per variant, the best value marked, the spread across seeds), one of verdicts, and charts
-//! overlaid per variant.
-//!
-//! A figure a run did not observe is shown as such and never ranked: a rate over no requests
-//! is "not observed", and so is a failover figure of a fault whose provider got no request
-//! during the fault (nothing failed over, so there is no time to rank); a fault that was
-//! exercised but never failed over (or back) reads "never". A variant is ranked on a figure
-//! only when every seed observed it.
+//! A comparison as the reader sees it: `compare.md` and `compare.html` (tables of figures
+//! and verdicts, the best value marked, charts overlaid per variant), and the three files
+//! written.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
+use super::{Absent, Better, Comparison, SeedVerdict};
+use crate::RunError;
 use crate::render::html::escape;
-use crate::{Report, RunError, ScenarioParams, simulate};
-
-/// Which way is better for a figure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Better {
-    Higher,
-    Lower,
-}
-
-/// Why a figure has no value in a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Absent {
-    /// The run had nothing to measure it on (no requests in the scope, or a fault whose
-    /// provider got no requests).
-    NotObserved,
-    /// It could have happened and did not (a failover or failback).
-    Never,
-}
-
-impl Absent {
-    pub fn label(self) -> &'static str {
-        match self {
-            Absent::NotObserved => "not observed",
-            Absent::Never => "never",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Figure {
-    pub name: String,
-    pub better: Better,
-    /// Per variant: the value for each seed (`None`: see `absent`).
-    pub values: BTreeMap<String, Vec<Option<f64>>>,
-    /// Per variant: for each seed, why the value is `None` (`None` when there is a value).
-    pub absent: BTreeMap<String, Vec<Option<Absent>>>,
-}
-
-/// One expectation's verdict in one run.
-#[derive(Clone, Debug, Serialize)]
-pub struct Verdict {
-    pub seed: u64,
-    /// `pass`, `fail` or `not observed` (which fails too).
-    pub verdict: &'static str,
-    pub observed: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// One expectation of the scenario, judged for every variant and seed.
-#[derive(Clone, Debug, Serialize)]
-pub struct ExpectationRow {
-    /// The expectation with its bound and unit: `p99_latency <= 2 s`.
-    pub name: String,
-    /// The unit of its expected and observed values (`s`, `USD`; empty for rates, shares
-    /// and counts).
-    pub unit: &'static str,
-    /// Per variant, one verdict per seed.
-    pub verdicts: BTreeMap<String, Vec<Verdict>>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Comparison {
-    pub scenario: String,
-    pub variants: Vec<String>,
-    pub seeds: Vec<u64>,
-    /// Every variant held every expectation on every seed.
-    pub passed: bool,
-    /// Per variant: it held every expectation on every seed.
-    pub variant_passed: BTreeMap<String, bool>,
-    pub expectations: Vec<ExpectationRow>,
-    pub figures: Vec<Figure>,
-    /// Per variant, the first seed's latency p99 (ms) over time, for the overlay chart.
-    pub p99_over_time: BTreeMap<String, Vec<f64>>,
-    pub timeline_width_secs: f64,
-}
-
-type Value = Result<f64, Absent>;
-
-/// A scope's figure, `NotObserved` when the scope had no requests.
-fn of_scope(b: &crate::results::BucketReport, x: f64) -> Value {
-    if b.requests > 0 {
-        Ok(x)
-    } else {
-        Err(Absent::NotObserved)
-    }
-}
-
-/// The figures a comparison shows, read from one report.
-fn figures(r: &Report) -> Vec<(String, Better, Value)> {
-    let t = &r.totals;
-    let mut out = vec![
-        (
-            "success rate".to_owned(),
-            Better::Higher,
-            of_scope(t, t.success_rate),
-        ),
-        (
-            "p99 latency (ms)".to_owned(),
-            Better::Lower,
-            of_scope(t, t.latency_ms.p99),
-        ),
-        (
-            "p99 TTFT (ms)".to_owned(),
-            Better::Lower,
-            of_scope(t, t.ttft_ms.p99),
-        ),
-        (
-            "attempts per request".to_owned(),
-            Better::Lower,
-            of_scope(t, t.attempts_per_request),
-        ),
-        // A run with no requests spent nothing: not observed, never the cheapest.
-        (
-            "cost (USD)".to_owned(),
-            Better::Lower,
-            of_scope(t, t.cost_usd),
-        ),
-        (
-            "wasted cost (USD)".to_owned(),
-            Better::Lower,
-            of_scope(t, t.wasted_cost_usd),
-        ),
-    ];
-    for p in r.phases.iter().filter(|p| p.name.starts_with("during:")) {
-        out.push((
-            format!("success {}", p.name),
-            Better::Higher,
-            of_scope(&p.figures, p.figures.success_rate),
-        ));
-        out.push((
-            format!("p99 latency {} (ms)", p.name),
-            Better::Lower,
-            of_scope(&p.figures, p.figures.latency_ms.p99),
-        ));
-    }
-    for f in &r.failover {
-        // The report's own word: did the provider get requests started during the fault.
-        let exercised = f.exercised.exercised;
-        let value = |x: Option<f64>| match (exercised, x) {
-            (false, _) => Err(Absent::NotObserved),
-            (true, None) => Err(Absent::Never),
-            (true, Some(x)) => Ok(x),
-        };
-        out.push((
-            format!("time to fail over {} (s)", f.fault),
-            Better::Lower,
-            value(f.time_to_failover_secs),
-        ));
-        out.push((
-            format!("time to fail back {} (s)", f.fault),
-            Better::Lower,
-            value(f.time_to_failback_secs),
-        ));
-    }
-    out
-}
-
-fn verdict(seed: u64, e: &crate::report::ExpectationResult) -> Verdict {
-    Verdict {
-        seed,
-        verdict: match (e.passed, e.observed) {
-            (true, _) => "pass",
-            (false, Some(_)) => "fail",
-            (false, None) => "not observed",
-        },
-        observed: e.observed,
-        reason: e.reason.clone(),
-    }
-}
-
-/// Runs every chosen variant over `seeds` seeds.
-pub fn compare(
-    s: &ScenarioParams,
-    only: Option<&[String]>,
-    seeds: u32,
-) -> Result<Comparison, RunError> {
-    let chosen: Vec<&(String, switchyard_core::router::RouterParams)> = s
-        .variants
-        .iter()
-        .filter(|(name, _)| only.is_none_or(|o| o.iter().any(|x| x == name)))
-        .collect();
-    if let Some(o) = only {
-        for name in o {
-            if !s.variants.iter().any(|(n, _)| n == name) {
-                let known: Vec<&str> = s.variants.iter().map(|(n, _)| n.as_str()).collect();
-                return Err(RunError::Setup {
-                    file: s.file.clone(),
-                    message: format!("no variant `{name}`; the scenario has {}", known.join(", ")),
-                });
-            }
-        }
-    }
-    if chosen.is_empty() {
-        return Err(RunError::Setup {
-            file: s.file.clone(),
-            message: "the scenario has no variants to compare".to_owned(),
-        });
-    }
-    let seed_list: Vec<u64> = (0..u64::from(seeds.max(1))).map(|i| s.seed + i).collect();
-    let mut table: Vec<Figure> = Vec::new();
-    let mut expectations: Vec<ExpectationRow> = Vec::new();
-    let mut p99_over_time = BTreeMap::new();
-    let mut width = 0.0;
-    for (name, router) in &chosen {
-        let mut variant = s.clone();
-        variant.router = router.clone();
-        for (i, &seed) in seed_list.iter().enumerate() {
-            let report = simulate(&variant, seed)?;
-            if i == 0 {
-                width = report.timeline.width_secs;
-                p99_over_time.insert(name.clone(), report.timeline.p99_ms.clone());
-            }
-            for (k, e) in report.expectations.iter().enumerate() {
-                if expectations.len() <= k {
-                    let unit = e.metric.unit();
-                    expectations.push(ExpectationRow {
-                        name: format!("{} {} {}{unit}", e.name, e.op, e.expected),
-                        unit: unit.trim_start(),
-                        verdicts: BTreeMap::new(),
-                    });
-                }
-                expectations[k]
-                    .verdicts
-                    .entry(name.clone())
-                    .or_default()
-                    .push(verdict(seed, e));
-            }
-            for (fname, better, value) in figures(&report) {
-                let figure = match table.iter_mut().position(|f| f.name == fname) {
-                    Some(k) => &mut table[k],
-                    None => {
-                        table.push(Figure {
-                            name: fname,
-                            better,
-                            values: BTreeMap::new(),
-                            absent: BTreeMap::new(),
-                        });
-                        let last = table.len() - 1;
-                        &mut table[last]
-                    }
-                };
-                figure
-                    .values
-                    .entry(name.clone())
-                    .or_default()
-                    .push(value.ok());
-                figure
-                    .absent
-                    .entry(name.clone())
-                    .or_default()
-                    .push(value.err());
-            }
-        }
-    }
-    let variants: Vec<String> = chosen.iter().map(|(n, _)| n.clone()).collect();
-    let variant_passed: BTreeMap<String, bool> = variants
-        .iter()
-        .map(|v| {
-            let held = expectations.iter().all(|e| {
-                e.verdicts
-                    .get(v)
-                    .is_none_or(|vs| vs.iter().all(|x| x.verdict == "pass"))
-            });
-            (v.clone(), held)
-        })
-        .collect();
-    Ok(Comparison {
-        scenario: s.name.clone(),
-        passed: variant_passed.values().all(|p| *p),
-        variant_passed,
-        variants,
-        seeds: seed_list,
-        expectations,
-        figures: table,
-        p99_over_time,
-        timeline_width_secs: width,
-    })
-}
 
 fn mean(v: &[Option<f64>]) -> Option<f64> {
     let xs: Vec<f64> = v.iter().flatten().copied().collect();
@@ -323,7 +33,7 @@ fn fmt(x: f64) -> String {
 
 /// Cells of the table: per figure, per variant, the text and whether it is the best. Only
 /// a variant that observed the figure on every seed is ranked.
-fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
+pub(super) fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
     c.figures
         .iter()
         .map(|f| {
@@ -400,7 +110,7 @@ fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
 }
 
 /// Verdict cells: per expectation, per variant, the text and whether it held on every seed.
-fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
+pub(super) fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
     c.expectations
         .iter()
         .map(|e| {
@@ -409,10 +119,10 @@ fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                 .iter()
                 .map(|v| {
                     let verdicts = e.verdicts.get(v).map_or(&[][..], Vec::as_slice);
-                    let bad: Vec<&Verdict> =
+                    let bad: Vec<&SeedVerdict> =
                         verdicts.iter().filter(|x| x.verdict != "pass").collect();
                     let unit = if e.unit.is_empty() { "" } else { " " };
-                    let shown = |x: &Verdict| match x.observed {
+                    let shown = |x: &SeedVerdict| match x.observed {
                         Some(o) => {
                             format!("{} (observed {}{unit}{})", x.verdict, fmt(o), e.unit)
                         }
@@ -595,6 +305,3 @@ pub fn write(dir: &Path, c: &Comparison) -> Result<PathBuf, RunError> {
     std::fs::write(dir.join("compare.html"), html(c)).map_err(io)?;
     Ok(dir.to_owned())
 }
-
-#[cfg(test)]
-mod tests;

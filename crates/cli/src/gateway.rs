@@ -1,0 +1,119 @@
+//! `switchyard gateway`: the router behind an OpenAI-compatible endpoint, reloaded on
+//! SIGHUP, drained on SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use crate::{EXIT_BAD_INPUT, EXIT_OK};
+
+/// How long requests in flight get to finish once SIGTERM or SIGINT arrives.
+const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serves `config` until SIGTERM or SIGINT; exit 0 once drained.
+pub(crate) fn serve(
+    config: &std::path::Path,
+    listen: Option<SocketAddr>,
+    allow_unauthenticated: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Some(runtime) = crate::runtime(err) else {
+        return EXIT_BAD_INPUT;
+    };
+    runtime.block_on(async move {
+        // Every signal the gateway answers is registered before anything else: from the
+        // moment the address is printed, SIGTERM and SIGINT drain and SIGHUP reloads (their
+        // default action, ending the process at once, never applies).
+        let (mut term, mut int, mut hup) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                let _ = writeln!(err, "cannot handle signals: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let Started { gw, listener, addr } =
+            match start(config, listen, allow_unauthenticated).await {
+                Ok(started) => started,
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
+                    return EXIT_BAD_INPUT;
+                }
+            };
+        let bound = listener.local_addr().unwrap_or(addr);
+        let _ = writeln!(out, "gateway http://{bound}");
+        let _ = out.flush();
+        // SIGHUP reloads the config; requests in flight keep the router they started with.
+        // `reload` logs its outcome (and a refusal) itself.
+        let reloader = gw.clone();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let _ = reloader.reload();
+            }
+        });
+        // SIGTERM (orchestrators) or SIGINT (Ctrl-C): stop accepting, drain, exit 0.
+        let shutdown = async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            eprintln!(
+                "{name}: draining, requests in flight get up to {}s",
+                GATEWAY_GRACE.as_secs()
+            );
+        };
+        match switchyard_gateway::serve(listener, gw, shutdown, GATEWAY_GRACE).await {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                let _ = writeln!(err, "{e}");
+                EXIT_BAD_INPUT
+            }
+        }
+    })
+}
+
+/// The gateway `config` describes, its logger set up, listening on `listen` (else the
+/// config's `gateway.listen`, else 127.0.0.1:8080); or why it cannot start.
+async fn start(
+    config: &std::path::Path,
+    listen: Option<SocketAddr>,
+    allow_unauthenticated: bool,
+) -> Result<Started, String> {
+    let params = switchyard_gateway::read_config(config).map_err(|e| e.to_string())?;
+    // Log lines (access log, router events, reloads) go to stderr, as the config says;
+    // a logger set already (the CLI run in process, twice) stays.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let _ = switchyard_gateway::logging::init(
+        params.gateway.log_format,
+        params.gateway.log_level(rust_log.as_deref()),
+    );
+    let configured = params
+        .gateway
+        .listen
+        .as_deref()
+        .and_then(|l| l.parse().ok());
+    let addr = listen
+        .or(configured)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    // Before the credentials are resolved: a refusal must not depend on the keys at hand.
+    switchyard_gateway::check_exposure(&params, addr, allow_unauthenticated)
+        .map_err(|e| e.to_string())?;
+    let transport = std::sync::Arc::new(switchyard_live::HttpClient::new());
+    let gw = switchyard_gateway::Gateway::new(&params, Some(config.to_owned()), transport)
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    Ok(Started { gw, listener, addr })
+}
+
+/// A gateway ready to serve: its listener bound to `addr`.
+struct Started {
+    gw: std::sync::Arc<switchyard_gateway::Gateway>,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+}

@@ -1,0 +1,200 @@
+//! Live mode: the scenario's fakes on 127.0.0.1:0, the live router in process, and open-loop
+//! load from the same traffic model as the simulator.
+//!
+//! Requests are issued at their *intended* times whatever happens to earlier ones, and each
+//! request's latency counts from its intended time, so a stalled system cannot hide its
+//! stalls (no coordinated omission). The run is bounded: arrivals stop at the duration (or
+//! the request cap), and requests still in flight a deadline later are abandoned and counted
+//! as failed (`deadline_exceeded`), each in its own class, route and start time.
+//!
+//! Each request is folded into the results as it finishes (the run's `Books`): the runner
+//! holds only the requests in flight, so memory does not grow with the run's length.
+//!
+//! Same words as the simulator: each request's prompt is sized to its class's
+//! `prompt_tokens` (as the fakes count tokens), its cost is what the core booked for each of
+//! its attempts (`Plan::cost`), and time to first token, inter-token gaps and output tokens
+//! are read from the content chunks the caller receives.
+//!
+//! The modules: `setup` (the fakes, the router, the gateway), `load` (the arrivals and
+//! their requests), `direct` (one request to the router in process), `through` (one request
+//! to a gateway over HTTP), `books` (what the run holds), and [`launch`] (how the caller
+//! starts this project's gateway).
+
+mod books;
+mod direct;
+pub mod launch;
+mod load;
+mod setup;
+mod through;
+
+use std::sync::{Arc, Mutex};
+
+use switchyard_core::time::Duration;
+use switchyard_live::HttpClient;
+
+use self::books::{Books, Ticket, booked};
+use self::load::Load;
+use self::setup::Stage;
+use crate::results::Collector;
+use crate::{Report, RunError, ScenarioParams, report};
+
+pub use launch::{GatewayLauncher, GatewayStop, Launch, LaunchedGateway};
+
+/// How a live run goes beyond its scenario.
+#[derive(Clone, Debug, Default)]
+pub struct LiveOptions {
+    /// Scale the scenario's duration down (a live run takes real time).
+    pub duration: Option<Duration>,
+    /// A progress line on stderr.
+    pub progress: bool,
+    /// Starts this project's gateway for a scenario with `gateway: switchyard`; without it,
+    /// such a scenario is a setup error.
+    pub gateway: Option<Arc<dyn GatewayLauncher>>,
+}
+
+/// Runs `s` live for `duration` (default the scenario's), without a gateway launcher.
+pub fn run(s: &ScenarioParams, seed: u64, duration: Option<Duration>) -> Result<Report, RunError> {
+    run_with(
+        s,
+        seed,
+        &LiveOptions {
+            duration,
+            ..LiveOptions::default()
+        },
+    )
+}
+
+/// Runs `s` live on a runtime of its own.
+pub fn run_with(s: &ScenarioParams, seed: u64, options: &LiveOptions) -> Result<Report, RunError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Setup {
+            file: s.file.clone(),
+            message: format!("cannot start the runtime: {e}"),
+        })?;
+    runtime
+        .block_on(run_async(s, seed, options))
+        .map(|(report, _)| report)
+}
+
+/// The run, and the most requests it held at once.
+async fn run_async(
+    s: &ScenarioParams,
+    seed: u64,
+    options: &LiveOptions,
+) -> Result<(Report, usize), RunError> {
+    let stage = Stage::start(s, seed, options.gateway.as_deref()).await?;
+    let client = HttpClient::new();
+    setup::prepare_external_fakes(&client, s).await?;
+    // Operator actions on the timeline, counted from now, the start of the run.
+    let mut scoped = s.clone();
+    scoped.duration = options.duration.unwrap_or(s.duration);
+    let load = Load {
+        s: &scoped,
+        seed,
+        router: &stage.router,
+        gateway_url: stage.gateway_url.as_deref(),
+        client: &client,
+        start: tokio::time::Instant::now(),
+        progress: options.progress,
+    };
+    for (when, command) in s.operator.clone() {
+        let r = stage.router.clone();
+        let due = load.at(when);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(due).await;
+            r.apply(command);
+        });
+    }
+    let books = Arc::new(Mutex::new(Books::new(Collector::new(&scoped))));
+    let issued = load.drive(&books).await;
+    // Requests aborted past the grace still count: issued = folded + aborted, each once.
+    let aborted_at = load::since(load.start);
+    let books = booked(&books, |b| {
+        std::mem::replace(b, Books::new(Collector::new(&scoped)))
+    });
+    let (collector, peak_held) = books.close(aborted_at);
+    let fake_counters = stage.fake_counters(&client).await;
+    let start = load.start;
+    let router = stage.router.clone();
+    stage.stop().await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let wall = report::Wall {
+        elapsed_secs: elapsed,
+        requests_per_sec: issued as f64 / elapsed.max(1e-9),
+        events: 0,
+    };
+    let mut report =
+        router.inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], wall));
+    report.fake_counters = fake_counters;
+    Ok((report, peak_held))
+}
+
+/// A user message of `tokens` prompt tokens as the core and the fakes estimate them (a
+/// quarter of the characters, rounded up, plus 4 a message): exact from 5 tokens; smaller
+/// sizes get 5 (one message is never fewer than 4, and an empty one is not sent).
+fn prompt_text(tokens: u32) -> String {
+    "x".repeat(tokens.saturating_sub(4).max(1) as usize * 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::request::{Message, Role};
+
+    /// Two classes on one route, small fast replies: many requests, few in flight at once.
+    pub(super) fn scenario(rate: u32, secs: u32) -> ScenarioParams {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = switchyard_testkit::TempDir::new("live-books");
+        let yaml = format!(
+            "name: books\nduration: {secs}s\nproviders:\n  - {{ name: p, profile: {} }}\n\
+             router:\n  targets:\n    - {{ name: a, provider: p, model: small-fast-1, context_window: 32000 }}\n\
+             \x20 routes:\n    - {{ name: chat, policy: static, targets: [a] }}\n\
+             traffic:\n  arrival: {{ constant: {rate} }}\n  classes:\n\
+             \x20   - {{ name: first, weight: 1, route: chat, prompt_tokens: {{ fixed: 20 }}, max_tokens: 3 }}\n\
+             \x20   - {{ name: second, weight: 1, route: chat, prompt_tokens: {{ fixed: 20 }}, max_tokens: 3, stream: 1.0 }}\n",
+            root.join("fake-providers/small-fast.yaml").display()
+        );
+        crate::scenario::load(&dir.write("books.yaml", &yaml)).unwrap()
+    }
+
+    #[test]
+    fn the_books_hold_only_requests_in_flight_however_long_the_run() {
+        let s = scenario(250, 5);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (report, peak_held) = runtime
+            .block_on(run_async(&s, 1, &LiveOptions::default()))
+            .unwrap();
+        assert!(
+            report.totals.requests >= 1_200,
+            "{}",
+            report.totals.requests
+        );
+        assert_eq!(report.totals.succeeded, report.totals.requests);
+        // Replies of 3 tokens take about 150 ms: some 40 in flight at 250/s, never the run.
+        assert!(
+            peak_held <= 200,
+            "{peak_held} held for {} requests",
+            report.totals.requests
+        );
+    }
+
+    #[test]
+    fn prompts_have_the_size_the_fakes_count() {
+        for tokens in [5, 6, 100, 4_001] {
+            let m = Message::text(Role::User, prompt_text(tokens));
+            assert_eq!(
+                switchyard_core::dialect::openai::estimate_prompt_tokens(&[m], &[]),
+                tokens
+            );
+        }
+        for tokens in [0, 1, 4] {
+            assert_eq!(prompt_text(tokens).len(), 4, "the least: 5 tokens");
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! What a live run stands on: the scenario's fakes, the router, and the gateway (if any).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
+use switchyard_live::credentials::CredentialStore;
+use switchyard_live::{HttpClient, LiveRouter};
+
+use super::launch::{GatewayLauncher, GatewayStop};
+use crate::scenario::{GatewayMode, ScenarioProvider};
+use crate::{RunError, ScenarioParams};
+
+/// The fakes the runner started, the router the load goes to (or whose targets and routes
+/// name a black box's replies), and the gateway in front of it, if any.
+pub(super) struct Stage {
+    pub(super) router: LiveRouter,
+    /// Where every request goes, when not to `router` in process.
+    pub(super) gateway_url: Option<String>,
+    /// Each provider's name and base URL (the runner's fakes and the scenario's own).
+    pub(super) fake_urls: Vec<(String, String)>,
+    stop: tokio::sync::watch::Sender<bool>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+    gateway: Option<GatewayStop>,
+}
+
+impl Stage {
+    /// Starts the fakes, each on its own port, and the router in development mode against
+    /// them; with `gateway: switchyard`, the launcher's gateway in front of them.
+    pub(super) async fn start(
+        s: &ScenarioParams,
+        seed: u64,
+        launcher: Option<&dyn GatewayLauncher>,
+    ) -> Result<Stage, RunError> {
+        let setup = |message: String| RunError::Setup {
+            file: s.file.clone(),
+            message,
+        };
+        if s.gateway == GatewayMode::Switchyard && launcher.is_none() {
+            return Err(setup(NO_LAUNCHER.to_owned()));
+        }
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let mut servers = Vec::new();
+        let mut fake_urls: Vec<(String, String)> = Vec::new();
+        for p in &s.providers {
+            let base = match &p.url {
+                Some(url) => url.clone(),
+                None => start_fake(p, seed, &stop_rx, &mut servers)
+                    .await
+                    .map_err(setup)?,
+            };
+            fake_urls.push((p.name.clone(), base));
+        }
+        let providers: Vec<ProviderConfig> = s
+            .providers
+            .iter()
+            .zip(&fake_urls)
+            .map(|(p, (_, base))| provider_config(p, base.clone()))
+            .collect();
+        let used: Vec<&str> = s.router.providers.names().collect();
+        let resolved = resolve_providers(&providers, Environment::Development, &used)
+            .map_err(|e| setup(e.to_string()))?;
+        let store = CredentialStore::load(
+            resolved,
+            Environment::Development,
+            &used,
+            Date(20_000),
+            &|_| None,
+        )
+        .map_err(|e| setup(e.to_string()))?;
+        let (router, gateway_url, gateway) = match &s.gateway {
+            // This project's gateway, in front of the fakes; the load goes to it over HTTP.
+            GatewayMode::Switchyard => {
+                let Some(launcher) = launcher else {
+                    return Err(setup(NO_LAUNCHER.to_owned()));
+                };
+                drop(store);
+                let params = gateway_params(s, &providers, &used).map_err(setup)?;
+                let launched = launcher.launch(params).await.map_err(setup)?;
+                (launched.router, Some(launched.url), Some(launched.stop))
+            }
+            mode => {
+                let router =
+                    LiveRouter::new(s.router.clone(), store, Arc::new(HttpClient::new()), seed)
+                        .map_err(|e| setup(e.to_string()))?;
+                // A black box: every request goes to that gateway; this router only names
+                // the scenario's targets and routes for the report (its own telemetry stays
+                // empty).
+                let url = match mode {
+                    GatewayMode::External(url) => Some(url.clone()),
+                    _ => None,
+                };
+                (router, url, None)
+            }
+        };
+        Ok(Stage {
+            router,
+            gateway_url,
+            fake_urls,
+            stop,
+            servers,
+            gateway,
+        })
+    }
+
+    /// Each fake's counters (`GET /_fake/counters`), by provider; one that does not answer
+    /// is left out.
+    pub(super) async fn fake_counters(
+        &self,
+        client: &HttpClient,
+    ) -> BTreeMap<String, serde_json::Value> {
+        let mut counters = BTreeMap::new();
+        for (name, url) in &self.fake_urls {
+            if let Ok(text) = control(
+                client,
+                "GET",
+                &format!("{url}/_fake/counters"),
+                String::new(),
+            )
+            .await
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                counters.insert(name.clone(), v);
+            }
+        }
+        counters
+    }
+
+    /// Stops the fakes and the gateway the run started, and waits until they have.
+    pub(super) async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(gateway) = self.gateway.take() {
+            gateway.stop().await;
+        }
+        for server in std::mem::take(&mut self.servers) {
+            let _ = server.await;
+        }
+    }
+}
+
+/// What this project's gateway serves in front of the fakes: the scenario's router on
+/// `providers` in development mode, telling which target served and each attempt (the
+/// runner reads them from its headers).
+fn gateway_params(
+    s: &ScenarioParams,
+    providers: &[ProviderConfig],
+    used: &[&str],
+) -> Result<switchyard_live::config::LiveParams, String> {
+    Ok(switchyard_live::config::LiveParams {
+        environment: Environment::Development,
+        providers: resolve_providers(providers, Environment::Development, used)
+            .map_err(|e| e.to_string())?,
+        router: s.router.clone(),
+        gateway: switchyard_live::config::GatewayConfig {
+            expose_attempts: true,
+            ..Default::default()
+        },
+        limits: Default::default(),
+    })
+}
+
+/// Starts `p`'s fake on 127.0.0.1, port 0, until `stop` says so (its task goes into
+/// `servers`); returns its base URL.
+async fn start_fake(
+    p: &ScenarioProvider,
+    seed: u64,
+    stop: &tokio::sync::watch::Receiver<bool>,
+    servers: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = switchyard_fake::server::router(p.profile.clone(), seed);
+    servers.push(switchyard_fake::server::spawn_until(
+        listener,
+        app,
+        stop.clone(),
+    ));
+    Ok(format!("http://{addr}"))
+}
+
+/// The setup error of a scenario through this project's gateway run without a launcher.
+pub(super) const NO_LAUNCHER: &str = "`gateway: switchyard` runs the scenario through this \
+    project's gateway, and this runner was given no way to start one (run the scenario with \
+    the `switchyard` command, or pass a `GatewayLauncher` in `RunOptions`)";
+
+/// A scenario provider as the live router sees it: in development mode, at `base`.
+fn provider_config(p: &ScenarioProvider, base: String) -> ProviderConfig {
+    ProviderConfig {
+        name: p.name.clone(),
+        dialect: p.profile.dialect,
+        base_url: base.clone(),
+        fake_base_url: Some(base),
+        mode: None,
+        auth: None,
+        headers: Default::default(),
+        revocation: None,
+        rotation_days: None,
+        keys: Vec::new(),
+        mock_key: Some(
+            p.profile
+                .keys
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "switchyard-dev".to_owned()),
+        ),
+    }
+}
+
+/// Fakes the runner did not start: back to their profile, then the scenario's `prefill` and
+/// faults, whose `at` counts from now, the start of the run.
+pub(super) async fn prepare_external_fakes(
+    client: &HttpClient,
+    s: &ScenarioParams,
+) -> Result<(), RunError> {
+    let setup = |message: String| RunError::Setup {
+        file: s.file.clone(),
+        message,
+    };
+    for p in s.providers.iter().filter(|p| p.url.is_some()) {
+        let url = p.url.clone().unwrap_or_default();
+        control(client, "POST", &format!("{url}/_fake/reset"), String::new())
+            .await
+            .map_err(|e| setup(format!("fake `{}` at {url}: {e}", p.name)))?;
+        // The scenario's `prefill` (already folded into the profile's for the fakes the
+        // runner starts).
+        let options = serde_json::json!({ "prefill": p.prefill }).to_string();
+        control(client, "POST", &format!("{url}/_fake/options"), options)
+            .await
+            .map_err(|e| setup(format!("fake `{}`: {e}", p.name)))?;
+        for f in &p.faults {
+            let body = serde_json::to_string(f).unwrap_or_default();
+            control(client, "POST", &format!("{url}/_fake/faults"), body)
+                .await
+                .map_err(|e| setup(format!("fake `{}`: {e}", p.name)))?;
+        }
+    }
+    Ok(())
+}
+
+/// A call to a fake's control API; the body of a 2xx reply.
+pub(super) async fn control(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: String,
+) -> Result<String, String> {
+    use http_body_util::BodyExt;
+    use switchyard_live::Transport;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let response = client.send(request).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(format!("{status}: {text}"))
+    }
+}

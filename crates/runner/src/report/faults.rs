@@ -1,0 +1,121 @@
+//! The failover figures of each named fault (defined in `docs/FAILOVER.md`) and the line
+//! that says whether the run tested it.
+
+use switchyard_core::health::BreakerState;
+use switchyard_core::router::Router;
+use switchyard_core::telemetry::EventKind;
+
+use super::{Exercised, FailoverReport, secs};
+use crate::results::{Collector, round3};
+use crate::scenario::ScenarioParams;
+
+/// The failover figures of each named fault: detection from the router's events on the
+/// fault's provider's targets, the rest from the collector's per-request folds.
+pub(super) fn failover(
+    s: &ScenarioParams,
+    collector: &Collector,
+    router: &Router,
+    black_box: bool,
+) -> Vec<FailoverReport> {
+    let p = router.params();
+    let on_provider = |target: switchyard_core::id::TargetId, provider: &str| {
+        p.providers.name(p.target(target).provider.index() as u32) == provider
+    };
+    s.faults
+        .iter()
+        .zip(&collector.failover.faults)
+        .map(|(f, fold)| {
+            let until = f.to + crate::failover::DETECT_GRACE;
+            let detect = router
+                .telemetry()
+                .events
+                .events()
+                .iter()
+                .filter(|e| e.at >= f.from && e.at < until)
+                .find_map(|e| match e.kind {
+                    EventKind::Breaker {
+                        target,
+                        to: BreakerState::Open { .. },
+                        ..
+                    }
+                    | EventKind::Parked { target, .. }
+                        if on_provider(target, &f.provider) =>
+                    {
+                        Some(e.at.saturating_since(f.from).as_secs_f64())
+                    }
+                    _ => None,
+                });
+            let x = fold.figures();
+            let exercised = x.provider_requests > 0 && !x.never_over_threshold() && !black_box;
+            // A provider that got no requests had nothing to fail over from.
+            let over = x.time_to_failover.filter(|_| exercised).map(round3);
+            let line = if black_box {
+                BLACK_BOX_LINE.to_owned()
+            } else {
+                exercised_line(&f.provider, &x, over)
+            };
+            let detect = detect.filter(|_| !black_box);
+            let back = x.time_to_failback.filter(|_| !black_box);
+            FailoverReport {
+                fault: f.name.clone(),
+                provider: f.provider.clone(),
+                from_secs: secs(f.from),
+                to_secs: secs(f.to),
+                time_to_detect_secs: detect.map(round3),
+                time_to_failover_secs: over,
+                time_to_failback_secs: back.map(round3),
+                hold_secs: round3(x.hold.as_secs_f64()),
+                failback_hold_secs: round3(x.failback_hold.as_secs_f64()),
+                exercised: Exercised {
+                    exercised,
+                    // Not observed through a black box: 0, as the line says.
+                    requests: if black_box { 0 } else { x.requests },
+                    provider_requests: if black_box { 0 } else { x.provider_requests },
+                    failed_over: over.is_some(),
+                    horizon_secs: x.horizon.map(secs),
+                    line,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The exercised line of every fault of a black-box run.
+pub const BLACK_BOX_LINE: &str = "not observed: the gateway under test is a black box (the \
+     runner sees neither which provider each request reached nor the gateway's breaker \
+     events); read the fault from the success rate during it and the fakes' counters";
+
+fn exercised_line(provider: &str, x: &crate::failover::Figures, over: Option<f64>) -> String {
+    let mut line = if x.requests == 0 {
+        "not exercised: no request started during the fault".to_owned()
+    } else if x.provider_requests == 0 {
+        format!(
+            "not exercised: {provider} got none of the {} requests started during the fault",
+            x.requests
+        )
+    } else if let Some(b) = x.share_before.filter(|_| x.never_over_threshold()) {
+        format!(
+            "not exercised: {provider} had {:.1} % of the requests before the fault and {} of \
+             the {} during it, under the {:.0} % failover threshold throughout",
+            b * 100.0,
+            x.provider_requests,
+            x.requests,
+            crate::failover::THRESHOLD * 100.0
+        )
+    } else {
+        let outcome = over.map_or("it never failed over".to_owned(), |t| {
+            format!("failed over after {t:.3} s")
+        });
+        format!(
+            "exercised: {provider} got {} of the {} requests started during the fault; {outcome}",
+            x.provider_requests, x.requests
+        )
+    };
+    if let Some(h) = x.horizon {
+        line.push_str(&format!(
+            " (figures from requests started before {} s)",
+            secs(h)
+        ));
+    }
+    line
+}

@@ -1,0 +1,294 @@
+//! `report.json`: the full result of a run, the contract for tools. Deterministic for a
+//! scenario and seed in simulation, except its `wall` section.
+
+//!
+//! The modules: `scopes` (the figures by run, route, class, phase and provider), `faults`
+//! (each fault's failover figures), `events`, `series` (per target, and the latency
+//! timeline), `observe` (the expectations judged) and `summary` (the terminal's lines).
+
+mod events;
+mod faults;
+mod observe;
+mod scopes;
+mod series;
+mod summary;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use switchyard_core::router::Router;
+use switchyard_core::time::Instant;
+
+use crate::expect::Metric;
+use crate::results::{BucketReport, Collector, TargetReport, round3, target_reports};
+use crate::scenario::ScenarioParams;
+
+pub use faults::BLACK_BOX_LINE;
+pub use summary::{summary, without_wall};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Report {
+    pub schema_version: u32,
+    pub scenario: String,
+    pub description: String,
+    pub mode: &'static str,
+    pub seed: u64,
+    pub duration_secs: f64,
+    /// Every expectation held, and the baseline gate (when one was asked for) found no
+    /// regression.
+    pub passed: bool,
+    pub expectations: Vec<ExpectationResult>,
+    /// The baseline gate's verdicts, when the run was compared with a baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineReport>,
+    pub totals: BucketReport,
+    pub routes: BTreeMap<String, BucketReport>,
+    pub classes: BTreeMap<String, BucketReport>,
+    pub phases: Vec<PhaseReport>,
+    pub targets: Vec<TargetReport>,
+    pub providers: Vec<ProviderReport>,
+    pub failover: Vec<FailoverReport>,
+    pub events: Vec<EventReport>,
+    pub series: SeriesReport,
+    pub timeline: TimelineReport,
+    /// Live mode: each fake provider's own counters at the end (what reached it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fake_counters: BTreeMap<String, serde_json::Value>,
+    /// Wall-clock facts: the only part that differs between identical runs.
+    pub wall: Wall,
+}
+
+/// The baseline gate: what the run was compared with and each figure's verdict.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct BaselineReport {
+    /// The baseline file.
+    pub compared_with: String,
+    /// The baseline's mode and seed (`sim` and the scenario's seed for a baseline that does
+    /// not record them).
+    pub mode: String,
+    pub seed: u64,
+    /// The relative tolerance the figures were judged with.
+    pub tolerance: f64,
+    /// No figure regressed.
+    pub passed: bool,
+    pub figures: Vec<BaselineFigure>,
+}
+
+/// One figure the baseline gate checked.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct BaselineFigure {
+    pub name: String,
+    /// The baseline's value (`null`: the baseline lacks it, or records it did not happen).
+    pub baseline: Option<f64>,
+    /// This run's value (`null`: it did not happen).
+    pub observed: Option<f64>,
+    /// The worst value that still passes (a floor for the success rate, a ceiling otherwise).
+    pub limit: Option<f64>,
+    pub passed: bool,
+    /// Why it failed; empty when it passed.
+    pub message: String,
+}
+
+impl Report {
+    /// Records the baseline gate's verdicts; a regression fails the report.
+    pub fn apply_baseline(&mut self, gate: BaselineReport) {
+        self.passed = self.passed && gate.passed;
+        self.baseline = Some(gate);
+    }
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct PhaseReport {
+    pub name: String,
+    pub from_secs: f64,
+    pub to_secs: f64,
+    #[serde(flatten)]
+    pub figures: BucketReport,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ProviderReport {
+    pub name: String,
+    pub attempts: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub availability: f64,
+    pub cost_usd: f64,
+    pub wasted_cost_usd: f64,
+}
+
+/// A fault's failover figures, exact to the request (defined in `docs/FAILOVER.md`). `null`
+/// means it did not happen ("never").
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct FailoverReport {
+    pub fault: String,
+    pub provider: String,
+    pub from_secs: f64,
+    pub to_secs: f64,
+    /// From the fault's start to the first breaker opening (or parking) of one of the
+    /// provider's targets, before the fault's end plus 1 s.
+    pub time_to_detect_secs: Option<f64>,
+    /// From the fault's start to the start of the first request that avoided the provider
+    /// from which on, for the hold, under 5 % of new requests had an attempt on it (`null`
+    /// too when the provider got no requests during the fault).
+    pub time_to_failover_secs: Option<f64>,
+    /// From the fault's end to the start of the first request on the provider from which on,
+    /// for the hold, it got at least 90 % of its share of requests before the fault.
+    pub time_to_failback_secs: Option<f64>,
+    /// The hold the failover was judged with: 5 s, or half the fault when it is shorter.
+    pub hold_secs: f64,
+    /// The hold the failback was judged with: 5 s, or half the rest of the run when it is
+    /// shorter.
+    pub failback_hold_secs: f64,
+    /// Whether the fault was tested at all.
+    pub exercised: Exercised,
+}
+
+/// Did the run test the fault: did its provider get traffic during it, did it fail over.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Exercised {
+    /// The provider got at least one request during the fault.
+    pub exercised: bool,
+    /// Requests started during the fault (those that made an attempt).
+    pub requests: u64,
+    /// Of those, requests with an attempt on the fault's provider.
+    pub provider_requests: u64,
+    /// The failover happened (`time_to_failover_secs` is set).
+    pub failed_over: bool,
+    /// The figures cover requests started before this time only (a very long run hit the
+    /// cap on what is kept per fault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_secs: Option<f64>,
+    /// The same, as a sentence for the report's readers.
+    pub line: String,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct EventReport {
+    pub at_secs: f64,
+    pub kind: &'static str,
+    pub detail: String,
+    /// Breaker events: the target and the state it entered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct SeriesReport {
+    pub width_secs: u64,
+    /// Per target: attempts, successes, errors per point.
+    pub targets: BTreeMap<String, TargetSeries>,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct TargetSeries {
+    pub attempts: Vec<u64>,
+    pub successes: Vec<u64>,
+    pub errors: Vec<u64>,
+    pub cost_usd: Vec<f64>,
+    /// Availability per point (the configured error kinds count against it); null when idle.
+    pub availability: Vec<Option<f64>>,
+    /// Errors per point, by kind (kinds that occurred).
+    pub errors_by_kind: BTreeMap<&'static str, Vec<u64>>,
+}
+
+/// Latency and time to first token over the run, in fixed windows.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct TimelineReport {
+    pub width_secs: f64,
+    pub requests: Vec<u64>,
+    pub p50_ms: Vec<f64>,
+    pub p99_ms: Vec<f64>,
+    pub ttft_p50_ms: Vec<f64>,
+    pub ttft_p99_ms: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ExpectationResult {
+    pub name: String,
+    pub metric: Metric,
+    pub op: &'static str,
+    pub expected: f64,
+    /// `None` when the run never showed the metric (a failover that never happened, a rate
+    /// over a scope without requests); such an expectation fails.
+    pub observed: Option<f64>,
+    /// Why the metric was not observed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub passed: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
+pub struct Wall {
+    pub elapsed_secs: f64,
+    pub requests_per_sec: f64,
+    pub events: u64,
+}
+
+fn secs(i: Instant) -> f64 {
+    round3(i.since_start().as_secs_f64())
+}
+
+/// Builds the report and checks the expectations.
+pub fn build(
+    s: &ScenarioParams,
+    mode: &'static str,
+    seed: u64,
+    collector: &Collector,
+    router: &Router,
+    key_events: &[switchyard_sim::KeyEvent],
+    wall: Wall,
+) -> Report {
+    let names: Vec<String> = router
+        .params()
+        .targets
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    let scopes = scopes::Scopes::of(s, collector, router, &names);
+    let targets = target_reports(router);
+    let providers = scopes::providers(router, &targets);
+    // Through another gateway, the runner sees neither the attempts nor the router's events:
+    // the failover figures are not observed (docs/BLACKBOX.md), never guessed.
+    let black_box =
+        mode == "live" && matches!(s.gateway, crate::scenario::GatewayMode::External(_));
+    let failover = faults::failover(s, collector, router, black_box);
+    let events = events::events(router, key_events);
+    let series = series::series(router);
+    let expectations = observe::Seen {
+        s,
+        collector,
+        router,
+        targets: &targets,
+        failover: &failover,
+        events: &events,
+    }
+    .expectations();
+    Report {
+        schema_version: SCHEMA_VERSION,
+        scenario: s.name.clone(),
+        description: s.description.clone(),
+        mode,
+        seed,
+        duration_secs: s.duration.as_secs_f64(),
+        passed: expectations.iter().all(|e| e.passed),
+        expectations,
+        baseline: None,
+        totals: scopes.totals,
+        routes: scopes.routes,
+        classes: scopes.classes,
+        phases: scopes.phases,
+        targets,
+        providers,
+        failover,
+        events,
+        series,
+        fake_counters: BTreeMap::new(),
+        timeline: series::timeline(collector),
+        wall,
+    }
+}

@@ -1,0 +1,282 @@
+//! Each expectation judged against the run: its metric observed in its scope, or the reason
+//! it was not observed (which fails it).
+
+use switchyard_core::outcome::{ErrorKind, FailureReason};
+use switchyard_core::router::Router;
+use switchyard_core::telemetry::failure_index;
+use switchyard_core::time::Duration;
+
+use super::{EventReport, ExpectationResult, FailoverReport};
+use crate::expect::{ExpectationParams, Metric};
+use crate::results::{Collector, ScopeStats, TargetReport, round6};
+use crate::scenario::ScenarioParams;
+
+/// Every part of the run's results an expectation may look at.
+pub(super) struct Seen<'a> {
+    pub(super) s: &'a ScenarioParams,
+    pub(super) collector: &'a Collector,
+    pub(super) router: &'a Router,
+    pub(super) targets: &'a [TargetReport],
+    pub(super) failover: &'a [FailoverReport],
+    pub(super) events: &'a [EventReport],
+}
+
+impl Seen<'_> {
+    /// The scenario's expectations, each judged.
+    pub(super) fn expectations(&self) -> Vec<ExpectationResult> {
+        self.s
+            .expectations
+            .iter()
+            .map(|e| {
+                let phase_name = e.phase.as_deref().unwrap_or("");
+                let phase = self.s.phases.iter().position(|x| x.name == phase_name);
+                let (observed, reason) = match self.observe(e, phase) {
+                    Ok(o) => (Some(o), None),
+                    Err(why) => (None, Some(why)),
+                };
+                ExpectationResult {
+                    name: e.name.clone(),
+                    metric: e.metric,
+                    op: e.op.symbol(),
+                    expected: e.value,
+                    observed: observed.map(round6),
+                    reason,
+                    passed: observed.is_some_and(|o| e.op.holds(o, e.value)),
+                }
+            })
+            .collect()
+    }
+
+    /// The expectation's metric in its scope (`phase` is its phase's index), or why it was
+    /// not observed.
+    fn observe(&self, e: &ExpectationParams, phase: Option<usize>) -> Result<f64, String> {
+        let p = self.router.params();
+        let b = self.scope(e, phase)?;
+        let target = || {
+            e.target
+                .as_deref()
+                .and_then(|t| p.target_id(t))
+                .map(|t| t.index())
+                .ok_or_else(|| "no target".to_owned())
+        };
+        let secs = |d: Duration| d.as_secs_f64();
+        // Rates and percentiles of nothing are not 1 or 0: they were not observed.
+        let nonempty = |n: u64, what: &str| {
+            if n == 0 {
+                Err(format!("no {what} in {}", scope_name(e)))
+            } else {
+                Ok(())
+            }
+        };
+        Ok(match e.metric {
+            Metric::Requests => b.requests as f64,
+            Metric::Succeeded => b.succeeded as f64,
+            Metric::Failed => b.failed() as f64,
+            Metric::Resumed => b.resumed as f64,
+            Metric::ResumeFailed => b.resume_failed as f64,
+            Metric::SuccessRate => {
+                nonempty(b.requests, "requests")?;
+                b.success_rate()
+            }
+            Metric::FailureRate => {
+                nonempty(b.requests, "requests")?;
+                1.0 - b.success_rate()
+            }
+            Metric::P50Latency | Metric::P90Latency | Metric::P99Latency | Metric::P999Latency => {
+                nonempty(b.latency.count(), "requests")?;
+                secs(b.latency.quantile(quantile(e.metric)))
+            }
+            Metric::P50Ttft | Metric::P99Ttft => {
+                nonempty(b.ttft.count(), "first tokens")?;
+                secs(b.ttft.quantile(quantile(e.metric)))
+            }
+            Metric::AttemptsPerRequest => {
+                nonempty(b.requests, "requests")?;
+                b.attempts as f64 / b.requests as f64
+            }
+            Metric::Cost => match e.provider.as_deref() {
+                Some(name) => self.provider_cost(name),
+                None => b.cost,
+            },
+            Metric::WastedCost => b.wasted_cost,
+            Metric::Share => {
+                nonempty(b.attempts, "attempts")?;
+                b.attempts_by_target[target()?] as f64 / b.attempts as f64
+            }
+            Metric::ServedShare => {
+                nonempty(b.succeeded, "successful requests")?;
+                b.served_by_target[target()?] as f64 / b.succeeded as f64
+            }
+            Metric::Availability => self.the_target(e)?.availability,
+            Metric::TimeToDetect => {
+                self.figure(e, |f| f.time_to_detect_secs, "detection of the fault")?
+            }
+            Metric::TimeToFailover => self.figure(e, |f| f.time_to_failover_secs, "failover")?,
+            Metric::TimeToFailback => self.figure(e, |f| f.time_to_failback_secs, "failback")?,
+            Metric::BreakerOpens => self.breaker_opens(e),
+            Metric::Alerts => self.alerts(e),
+            Metric::TimeToAlert => self.time_to_alert(e)?,
+            Metric::ErrorBudgetSpent => {
+                let t = self.the_target(e)?;
+                t.error_budget_spent
+                    .ok_or_else(|| format!("{} has no sla", t.name))?
+            }
+            Metric::BudgetExhausted => {
+                b.failures[failure_index(FailureReason::BudgetExhausted(ErrorKind::ServerError))]
+                    as f64
+            }
+        })
+    }
+
+    /// The stats of the expectation's scope: its route or class (or the run), in its phase
+    /// (`phase`, its index) if it has one; an empty phase was not observed.
+    fn scope(&self, e: &ExpectationParams, phase: Option<usize>) -> Result<&ScopeStats, String> {
+        let route = e
+            .route
+            .as_deref()
+            .and_then(|r| self.router.params().route_id(r))
+            .map(|r| r.index());
+        let class = e
+            .class
+            .as_deref()
+            .and_then(|n| self.s.traffic.classes.iter().position(|x| x.name == n));
+        if let Some(x) = phase.and_then(|i| self.s.phases.get(i))
+            && x.from >= x.to
+        {
+            return Err(format!(
+                "{} is empty: it lies outside the run (0s..{})",
+                x.name, self.s.duration
+            ));
+        }
+        Ok(self.collector.scope(route, class, phase))
+    }
+
+    /// What a provider's targets cost, successes and failures.
+    fn provider_cost(&self, name: &str) -> f64 {
+        self.targets
+            .iter()
+            .filter(|t| t.provider == name)
+            .map(|t| t.cost_success_usd + t.cost_failed_usd)
+            .sum()
+    }
+
+    /// The expectation's target, if it finished any attempt.
+    fn the_target(&self, e: &ExpectationParams) -> Result<&TargetReport, String> {
+        let i = e
+            .target
+            .as_deref()
+            .and_then(|t| self.router.params().target_id(t))
+            .map(|t| t.index())
+            .ok_or_else(|| "no target".to_owned())?;
+        let t = &self.targets[i];
+        if t.successes + t.errors.values().sum::<u64>() == 0 {
+            return Err(format!("{} finished no attempts", t.name));
+        }
+        Ok(t)
+    }
+
+    /// A failover figure of the expectation's fault, or why there is none: a fault its
+    /// provider saw no traffic in was not tested, which is not the same as a router that
+    /// never reacted.
+    fn figure(
+        &self,
+        e: &ExpectationParams,
+        get: fn(&FailoverReport) -> Option<f64>,
+        what: &str,
+    ) -> Result<f64, String> {
+        let f = e
+            .fault
+            .as_deref()
+            .and_then(|f| self.failover.iter().find(|x| x.fault == f))
+            .ok_or_else(|| "no fault".to_owned())?;
+        get(f).ok_or_else(|| {
+            if f.exercised.exercised {
+                never(what)
+            } else {
+                format!("fault {} was {}", f.fault, f.exercised.line)
+            }
+        })
+    }
+
+    /// Breaker openings, of the expectation's target or of any.
+    fn breaker_opens(&self, e: &ExpectationParams) -> f64 {
+        let name = e.target.as_deref();
+        self.events
+            .iter()
+            .filter(|ev| {
+                ev.kind == "breaker"
+                    && ev.detail.contains("-> open")
+                    && name.is_none_or(|n| ev.detail.starts_with(&format!("{n}:")))
+            })
+            .count() as f64
+    }
+
+    /// Latency alerts raised, on the expectation's target or on any.
+    fn alerts(&self, e: &ExpectationParams) -> f64 {
+        self.events
+            .iter()
+            .filter(|ev| {
+                ev.kind == "alert"
+                    && ev.state == Some("alert")
+                    && e.target
+                        .as_deref()
+                        .is_none_or(|n| ev.target.as_deref() == Some(n))
+            })
+            .count() as f64
+    }
+
+    /// From the expectation's fault's start to the first alert raised on one of its
+    /// provider's targets.
+    fn time_to_alert(&self, e: &ExpectationParams) -> Result<f64, String> {
+        let f = self
+            .s
+            .faults
+            .iter()
+            .find(|w| Some(w.name.as_str()) == e.fault.as_deref())
+            .ok_or_else(|| "no fault".to_owned())?;
+        let from = f.from.since_start().as_secs_f64();
+        self.events
+            .iter()
+            .find_map(|ev| {
+                let on_provider = ev
+                    .target
+                    .as_deref()
+                    .and_then(|t| self.targets.iter().find(|x| x.name == t))
+                    .is_some_and(|t| t.provider == f.provider);
+                (ev.kind == "alert"
+                    && ev.state == Some("alert")
+                    && on_provider
+                    && ev.at_secs >= from)
+                    .then_some(ev.at_secs - from)
+            })
+            .ok_or_else(|| never("an alert on the fault's provider"))
+    }
+}
+
+/// The expectation's scope, for the reasons: `route chat window:20m-30m`, or `the run`.
+fn scope_name(e: &ExpectationParams) -> String {
+    let parts: Vec<&str> = [&e.route, &e.class, &e.phase]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if parts.is_empty() {
+        "the run".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The quantile a latency or time-to-first-token metric names.
+fn quantile(metric: Metric) -> f64 {
+    match metric {
+        Metric::P50Latency | Metric::P50Ttft => 0.5,
+        Metric::P90Latency => 0.9,
+        Metric::P99Latency | Metric::P99Ttft => 0.99,
+        _ => 0.999,
+    }
+}
+
+fn never(what: &str) -> String {
+    format!("{what} never happened")
+}

@@ -1,0 +1,122 @@
+//! The report's figures by scope: the whole run, each route, each class and each phase
+//! (from the collector), and each provider (from its targets' telemetry).
+
+use std::collections::BTreeMap;
+
+use switchyard_core::outcome::ErrorKind;
+use switchyard_core::router::Router;
+
+use super::{PhaseReport, ProviderReport, secs};
+use crate::results::{BucketReport, Collector, TargetReport, round6};
+use crate::scenario::ScenarioParams;
+
+/// The collector's figures as the report shows them, by scope.
+pub(super) struct Scopes {
+    pub(super) totals: BucketReport,
+    pub(super) routes: BTreeMap<String, BucketReport>,
+    pub(super) classes: BTreeMap<String, BucketReport>,
+    pub(super) phases: Vec<PhaseReport>,
+}
+
+impl Scopes {
+    /// Rates over the run's duration (each phase's over its own), `names` naming the targets.
+    pub(super) fn of(
+        s: &ScenarioParams,
+        collector: &Collector,
+        router: &Router,
+        names: &[String],
+    ) -> Scopes {
+        let span = s.duration.as_secs_f64();
+        let totals = BucketReport::of(collector.scope(None, None, None), names, span);
+        let routes = router
+            .params()
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    r.name.clone(),
+                    BucketReport::of(collector.scope(Some(i), None, None), names, span),
+                )
+            })
+            .collect();
+        let classes = s
+            .traffic
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    c.name.clone(),
+                    BucketReport::of(collector.scope(None, Some(i), None), names, span),
+                )
+            })
+            .collect();
+        let phases = s
+            .phases
+            .iter()
+            .enumerate()
+            .map(|(i, ph)| PhaseReport {
+                name: ph.name.clone(),
+                from_secs: secs(ph.from),
+                to_secs: secs(ph.to),
+                figures: BucketReport::of(
+                    collector.scope(None, None, Some(i)),
+                    names,
+                    ph.to.saturating_since(ph.from).as_secs_f64(),
+                ),
+            })
+            .collect();
+        Scopes {
+            totals,
+            routes,
+            classes,
+            phases,
+        }
+    }
+}
+
+/// Each provider's figures: its targets' summed, its availability from the error kinds that
+/// count against health.
+pub(super) fn providers(router: &Router, targets: &[TargetReport]) -> Vec<ProviderReport> {
+    let p = router.params();
+    p.providers
+        .names()
+        .map(|name| {
+            let mine: Vec<&TargetReport> = targets.iter().filter(|t| t.provider == name).collect();
+            let attempts: u64 = mine.iter().map(|t| t.attempts).sum();
+            let successes: u64 = mine.iter().map(|t| t.successes).sum();
+            let errors: u64 = mine.iter().map(|t| t.errors.values().sum::<u64>()).sum();
+            let health_errors: u64 = p
+                .targets
+                .iter()
+                .zip(&router.telemetry().targets)
+                .filter(|(t, _)| p.providers.name(t.provider.index() as u32) == name)
+                .map(|(_, st)| {
+                    ErrorKind::ALL
+                        .iter()
+                        .filter(|k| k.counts_against_health())
+                        .map(|k| st.errors[k.index()])
+                        .sum::<u64>()
+                })
+                .sum();
+            ProviderReport {
+                name: name.to_owned(),
+                attempts,
+                successes,
+                errors,
+                availability: if successes + errors == 0 {
+                    1.0
+                } else {
+                    round6(1.0 - health_errors as f64 / (successes + errors) as f64)
+                },
+                cost_usd: round6(
+                    mine.iter()
+                        .map(|t| t.cost_success_usd + t.cost_failed_usd)
+                        .sum(),
+                ),
+                wasted_cost_usd: round6(mine.iter().map(|t| t.cost_failed_usd).sum()),
+            }
+        })
+        .collect()
+}

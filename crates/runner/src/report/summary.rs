@@ -1,0 +1,91 @@
+//! The report as a few lines for the terminal, and `report.json` without its wall-clock part.
+
+use super::{ExpectationResult, Report};
+
+/// A short text summary for the terminal.
+pub fn summary(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let t = &r.totals;
+    let _ = writeln!(
+        out,
+        "{} ({} mode, seed {}): {} requests, {:.3}% succeeded, p50 {:.0} ms, p99 {:.0} ms, {:.2} attempts/request, ${:.4}",
+        r.scenario,
+        r.mode,
+        r.seed,
+        t.requests,
+        t.success_rate * 100.0,
+        t.latency_ms.p50,
+        t.latency_ms.p99,
+        t.attempts_per_request,
+        t.cost_usd
+    );
+    let _ = writeln!(
+        out,
+        "  {:<24} {:>9} {:>9} {:>8} {:>9} {:>9}",
+        "target", "attempts", "share", "avail", "p50 ms", "p99 ms"
+    );
+    for x in &r.targets {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>9} {:>8.2}% {:>7.2}% {:>9.0} {:>9.0}",
+            x.name,
+            x.attempts,
+            x.share * 100.0,
+            x.availability * 100.0,
+            x.latency_ms.p50,
+            x.latency_ms.p99
+        );
+    }
+    for f in &r.failover {
+        let show = |x: Option<f64>| x.map_or("never".to_owned(), |v| format!("{v:.3}s"));
+        let _ = writeln!(
+            out,
+            "  fault {} on {}: detected {}, failed over {}, failed back {}; {}",
+            f.fault,
+            f.provider,
+            show(f.time_to_detect_secs),
+            show(f.time_to_failover_secs),
+            show(f.time_to_failback_secs),
+            f.exercised.line
+        );
+    }
+    for e in &r.expectations {
+        let observed = e.observed.map_or_else(
+            || format!("not observed: {}", e.reason.as_deref().unwrap_or("")),
+            |o| format!("{o}"),
+        );
+        let _ = writeln!(
+            out,
+            "  [{}] {}: {} {} {} (observed {observed})",
+            if e.passed { "PASS" } else { "FAIL" },
+            e.name,
+            e.metric_name(),
+            e.op,
+            e.expected
+        );
+    }
+    out
+}
+
+impl ExpectationResult {
+    fn metric_name(&self) -> String {
+        serde_json::to_value(self.metric)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// `report.json` without its `wall` section, for comparisons of runs.
+pub fn without_wall(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(mut v) => {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("wall");
+            }
+            v.to_string()
+        }
+        Err(_) => json.to_owned(),
+    }
+}

@@ -1,0 +1,378 @@
+//! Scenario files: the providers and their faults, the router, the traffic, the operator's
+//! timeline and the expectations. One YAML file per situation worth proving.
+//!
+//! The modules: `config` (the file as written), `provider` (profiles, faults and keys),
+//! `traffic`, `operator`, and this one, which checks the parts against each other.
+
+mod config;
+mod operator;
+mod provider;
+mod traffic;
+
+use std::path::Path;
+
+use switchyard_core::config::{ConfigError, ValidationError, parse_yaml};
+use switchyard_core::overrides::Override;
+use switchyard_core::router::RouterParams;
+use switchyard_core::time::{Duration, Instant};
+use switchyard_fake::fault::FaultConfig;
+use switchyard_fake::profile::ProfileParams;
+use switchyard_sim::traffic::TrafficParams;
+
+use crate::expect::ExpectationParams;
+
+pub use config::{
+    ArrivalConfig, BurstsConfig, ClassConfig, ForceConfig, OperatorConfig, PinConfig, RampConfig,
+    ScenarioConfig, ScenarioKeyConfig, ScenarioProviderConfig, TrafficConfig, VariantConfig,
+};
+
+/// A provider in a validated scenario.
+#[derive(Clone, Debug)]
+pub struct ScenarioProvider {
+    pub name: String,
+    pub profile: ProfileParams,
+    /// The scenario's own faults (the profile's defaults are inside `profile`).
+    pub faults: Vec<FaultConfig>,
+    pub keys: Vec<switchyard_sim::SimKey>,
+    /// A fake already running there (live mode).
+    pub url: Option<String>,
+    /// The provider continues an assistant prefill (else it refuses it with a 400): the
+    /// scenario's `prefill` and the profile's both (`profile.prefill` is set to it).
+    pub prefill: bool,
+}
+
+/// Where live traffic goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GatewayMode {
+    /// To the router, in process.
+    Direct,
+    /// Through this project's gateway, started by the runner.
+    Switchyard,
+    /// Through any OpenAI-compatible gateway at this URL.
+    External(String),
+}
+
+/// A named window of the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseWindow {
+    pub name: String,
+    pub from: Instant,
+    pub to: Instant,
+}
+
+/// A named fault's window and provider, for failover figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultWindow {
+    pub name: String,
+    pub provider: String,
+    pub from: Instant,
+    pub to: Instant,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScenarioParams {
+    pub name: String,
+    pub description: String,
+    pub file: String,
+    pub seed: u64,
+    pub duration: Duration,
+    pub providers: Vec<ScenarioProvider>,
+    pub router: RouterParams,
+    pub traffic: TrafficParams,
+    pub operator: Vec<(Instant, Override)>,
+    pub expectations: Vec<ExpectationParams>,
+    pub variants: Vec<(String, RouterParams)>,
+    pub faults: Vec<FaultWindow>,
+    pub phases: Vec<PhaseWindow>,
+    /// Live mode: where the traffic goes.
+    pub gateway: GatewayMode,
+}
+
+/// Bounds that keep every scenario that validates runnable: a run's requests are simulated
+/// one by one (or sent for real, in live mode), so rates times duration is work and memory.
+///
+/// The longest run: a month, simulated or live.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The highest arrival rate, requests per second (any arrival kind, bursts included).
+pub const MAX_RATE: f64 = 100_000.0;
+/// Requests in one run, `peak rate × duration` or `max_requests` if lower: a hundred times
+/// the largest shipped scenario, a few minutes of simulation.
+pub const MAX_REQUESTS: u64 = 10_000_000;
+/// A class's `max_tokens`, and the typical largest prompt (`prompt_tokens`' p99 or max): the
+/// fakes write out every token of a reply, and live mode sends every token of a prompt.
+pub const MAX_TOKENS: u32 = 2_000_000;
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> ValidationError {
+    ValidationError::new(path, message)
+}
+
+/// Loads a scenario file: parses, validates, reads its profiles.
+pub fn load(path: &Path) -> Result<ScenarioParams, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: 1,
+        column: 1,
+        path: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    load_text(&text, &file, path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Parses and validates a scenario's text, named `file` in errors; profiles are looked up
+/// near `dir` as [`load`] does (the only files it reads).
+pub fn load_text(text: &str, file: &str, dir: &Path) -> Result<ScenarioParams, ConfigError> {
+    let config: ScenarioConfig = parse_yaml(text, file)?;
+    resolve(&config, dir, file).map_err(|errors| {
+        errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| err("", "not a valid scenario"))
+            .at(text, file)
+    })
+}
+
+/// As [`load_text`], with every error it can find, in file order: every field that does not
+/// parse, or, when all do, every semantic error (checks that need an earlier part, such as
+/// the expectations needing a valid router and traffic, are skipped when that part is wrong).
+pub fn load_text_all(
+    text: &str,
+    file: &str,
+    dir: &Path,
+) -> Result<ScenarioParams, Vec<ConfigError>> {
+    let config: ScenarioConfig = switchyard_core::config::parse_yaml_all(text, file)?;
+    resolve(&config, dir, file).map_err(|errors| {
+        let mut errors: Vec<ConfigError> = errors.into_iter().map(|e| e.at(text, file)).collect();
+        switchyard_core::config::sort(&mut errors);
+        errors
+    })
+}
+
+/// A scenario's name names its report folder (`reports/NAME/`), so it must be one safe file
+/// name: letters, digits, `.`, `_` and `-`, not starting with `.` (no `..`, no `/`).
+fn check_name(name: &str) -> Result<(), ValidationError> {
+    let safe = name
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'));
+    if name.is_empty() || name.starts_with('.') || !safe {
+        return Err(err(
+            "name",
+            format!(
+                "`{name}` cannot name a report folder: use letters, digits, `.`, `_` and `-`, \
+                 not starting with `.`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every semantic error of the scenario, in the order found (each independent part checked;
+/// a part that later parts need stops the checks when it is wrong).
+fn resolve(
+    c: &ScenarioConfig,
+    dir: &Path,
+    file: &str,
+) -> Result<ScenarioParams, Vec<ValidationError>> {
+    let mut errors: Vec<ValidationError> = Vec::new();
+    if let Err(e) = check_name(&c.name) {
+        errors.push(e);
+    }
+    check_duration(c.duration, &mut errors);
+    let router = match RouterParams::try_from(&c.router) {
+        Ok(r) => Some(r),
+        Err(mut e) => {
+            e.path = format!("router.{}", e.path);
+            errors.push(e);
+            None
+        }
+    };
+    let mut faults = Vec::new();
+    let (providers, broken) = providers(c, dir, &mut faults, &mut errors);
+    let Some(router) = router else {
+        return Err(errors);
+    };
+    check_targets(&router, &providers, &broken, &mut errors);
+    let gateway = gateway_mode(c.gateway.as_deref(), &mut errors);
+    let variants = variants(&c.variants, &mut errors);
+    let operator = operator::resolve(&c.operator, &router, c.duration).map_err(|e| errors.push(e));
+    let traffic = match traffic::resolve(&c.traffic, &router, c.duration) {
+        Ok(t) => t,
+        Err(e) => {
+            // The expectations are checked against the traffic's classes.
+            errors.push(e);
+            return Err(errors);
+        }
+    };
+    let end = Instant::ZERO + c.duration;
+    let mut phases = fault_phases(&faults, end);
+    let mut expectations = Vec::new();
+    // With a provider in error, its faults are unknown: the expectations would be refused
+    // for naming them, which says nothing new.
+    if broken.is_empty() {
+        for (i, e) in c.expect.iter().enumerate() {
+            match e.resolve(
+                &format!("expect[{i}]"),
+                &router,
+                &traffic,
+                &faults,
+                &providers,
+                &mut phases,
+                end,
+            ) {
+                Ok(x) => expectations.push(x),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    let operator = match operator {
+        Ok(o) if errors.is_empty() => o,
+        _ => return Err(errors),
+    };
+    Ok(ScenarioParams {
+        name: c.name.clone(),
+        description: c.description.clone(),
+        file: file.to_owned(),
+        seed: c.seed,
+        duration: c.duration,
+        providers,
+        router,
+        traffic,
+        operator,
+        expectations,
+        variants,
+        faults,
+        phases,
+        gateway,
+    })
+}
+
+/// The run's duration: above zero, at most [`MAX_DURATION`].
+fn check_duration(duration: Duration, errors: &mut Vec<ValidationError>) {
+    if duration.is_zero() {
+        errors.push(err("duration", "must be longer than zero"));
+    }
+    if duration > MAX_DURATION {
+        errors.push(err(
+            "duration",
+            format!("must be at most {MAX_DURATION}, not {duration}"),
+        ));
+    }
+}
+
+/// The providers that resolve, and the names of those that do not (their errors go to
+/// `errors`; targets on them are not checked again). Named faults go into `faults`.
+fn providers<'c>(
+    c: &'c ScenarioConfig,
+    dir: &Path,
+    faults: &mut Vec<FaultWindow>,
+    errors: &mut Vec<ValidationError>,
+) -> (Vec<ScenarioProvider>, Vec<&'c str>) {
+    let mut providers = Vec::new();
+    let mut broken: Vec<&str> = Vec::new();
+    for (i, p) in c.providers.iter().enumerate() {
+        match provider::resolve(c, i, dir, faults) {
+            Ok(p) => providers.push(p),
+            Err(e) => {
+                errors.extend(e);
+                broken.push(&p.name);
+            }
+        }
+    }
+    (providers, broken)
+}
+
+/// Each target's provider is one of the scenario's and serves its model (targets on a
+/// `broken` provider, whose own errors are reported, are not checked again).
+fn check_targets(
+    router: &RouterParams,
+    providers: &[ScenarioProvider],
+    broken: &[&str],
+    errors: &mut Vec<ValidationError>,
+) {
+    for (i, t) in router.targets.iter().enumerate() {
+        let pname = router.providers.name(t.provider.index() as u32);
+        if broken.contains(&pname) {
+            continue;
+        }
+        let Some(p) = providers.iter().find(|p| p.name == pname) else {
+            errors.push(err(
+                format!("router.targets[{i}].provider"),
+                format!("no provider `{pname}` in this scenario's providers"),
+            ));
+            continue;
+        };
+        if p.profile.model(&t.model).is_none() {
+            let models: Vec<&str> = p.profile.models.iter().map(|m| m.name.as_str()).collect();
+            errors.push(err(
+                format!("router.targets[{i}].model"),
+                format!(
+                    "provider `{pname}` serves {}, not `{}`",
+                    models.join(", "),
+                    t.model
+                ),
+            ));
+        }
+    }
+}
+
+/// Where live traffic goes, from the scenario's `gateway`.
+fn gateway_mode(gateway: Option<&str>, errors: &mut Vec<ValidationError>) -> GatewayMode {
+    match gateway {
+        None => GatewayMode::Direct,
+        Some("switchyard") => GatewayMode::Switchyard,
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            GatewayMode::External(url.trim_end_matches('/').to_owned())
+        }
+        Some(other) => {
+            errors.push(err(
+                "gateway",
+                format!("`{other}`: write `switchyard` or the URL of an OpenAI-compatible gateway"),
+            ));
+            GatewayMode::Direct
+        }
+    }
+}
+
+/// The variants whose routers validate; each one that does not is an error.
+fn variants(
+    variants: &[VariantConfig],
+    errors: &mut Vec<ValidationError>,
+) -> Vec<(String, RouterParams)> {
+    let mut out = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
+        match RouterParams::try_from(&v.router) {
+            Ok(r) => out.push((v.name.clone(), r)),
+            Err(mut e) => {
+                e.path = format!("variants[{i}].router.{}", e.path);
+                errors.push(e);
+            }
+        }
+    }
+    out
+}
+
+/// Each named fault's phases: `before:NAME`, `during:NAME` and `after:NAME`, cut at `end`.
+fn fault_phases(faults: &[FaultWindow], end: Instant) -> Vec<PhaseWindow> {
+    let mut phases = Vec::new();
+    for f in faults {
+        phases.push(PhaseWindow {
+            name: format!("before:{}", f.name),
+            from: Instant::ZERO,
+            to: f.from,
+        });
+        phases.push(PhaseWindow {
+            name: format!("during:{}", f.name),
+            from: f.from,
+            to: f.to.min(end),
+        });
+        phases.push(PhaseWindow {
+            name: format!("after:{}", f.name),
+            from: f.to.min(end),
+            to: end,
+        });
+    }
+    phases
+}
+
+#[cfg(test)]
+mod tests;
