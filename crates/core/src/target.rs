@@ -45,14 +45,14 @@ pub struct TargetParams {
     pub breaker: BreakerParams,
     pub limits: LimitParams,
     /// Stop routing to the target once it spent this much in the current window.
-    pub budget: Option<CostBudget>,
+    pub cost_cap: Option<CostCap>,
     /// The availability objective (0.999 = 99.9 %), for reports and expectations.
     pub sla: Option<f64>,
 }
 
 /// A spending cap per time window.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CostBudget {
+pub struct CostCap {
     pub usd: f64,
     pub window: crate::time::Duration,
 }

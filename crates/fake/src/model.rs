@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use switchyard_core::health::LimitSnapshot;
-use switchyard_core::health::limits::Bucket;
+use switchyard_core::health::limits::TokenBucket;
 use switchyard_core::outcome::ErrorKind;
 use switchyard_core::request::FinishReason;
 use switchyard_core::rng::Rng;
@@ -71,7 +71,7 @@ impl Reply {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Verdict {
+pub enum Behaviour {
     Reply(Reply),
     /// An error reply: the dialect renders `kind`; `status` overrides its usual status.
     Error {
@@ -87,22 +87,22 @@ pub enum Verdict {
     MalformedJson,
 }
 
-impl Verdict {
+impl Behaviour {
     pub const fn label(&self) -> &'static str {
         match self {
-            Verdict::Reply(_) => "reply",
-            Verdict::Error { .. } => "error",
-            Verdict::Reset => "reset",
-            Verdict::Hang => "hang",
-            Verdict::MalformedJson => "malformed_json",
+            Behaviour::Reply(_) => "reply",
+            Behaviour::Error { .. } => "error",
+            Behaviour::Reset => "reset",
+            Behaviour::Hang => "hang",
+            Behaviour::MalformedJson => "malformed_json",
         }
     }
 }
 
-/// A verdict plus what goes in the reply's rate-limit headers.
+/// A behaviour plus what goes in the reply's rate-limit headers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Answer {
-    pub verdict: Verdict,
+    pub behaviour: Behaviour,
     pub limits: LimitSnapshot,
 }
 
@@ -110,7 +110,7 @@ pub struct Answer {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Counters {
     pub requests: u64,
-    /// Answers by verdict label.
+    /// Answers by behaviour label (the control API keeps the key `verdicts`).
     pub verdicts: BTreeMap<&'static str, u64>,
     /// HTTP statuses sent, filled in by the server.
     pub statuses: BTreeMap<u16, u64>,
@@ -122,8 +122,8 @@ pub struct Counters {
 
 #[derive(Clone, Debug)]
 struct Squeeze {
-    requests: Option<Bucket>,
-    tokens: Option<Bucket>,
+    requests: Option<TokenBucket>,
+    tokens: Option<TokenBucket>,
 }
 
 #[derive(Clone, Debug)]
@@ -131,8 +131,8 @@ pub struct Model {
     profile: ProfileParams,
     faults: Vec<Fault>,
     squeezes: Vec<Option<Squeeze>>,
-    requests: Option<Bucket>,
-    tokens: Option<Bucket>,
+    requests: Option<TokenBucket>,
+    tokens: Option<TokenBucket>,
     counters: Counters,
 }
 
@@ -141,8 +141,8 @@ impl Model {
         let mut model = Model {
             faults: Vec::new(),
             squeezes: Vec::new(),
-            requests: profile.requests_per_minute.map(Bucket::per_minute),
-            tokens: profile.tokens_per_minute.map(Bucket::per_minute),
+            requests: profile.requests_per_minute.map(TokenBucket::per_minute),
+            tokens: profile.tokens_per_minute.map(TokenBucket::per_minute),
             counters: Counters::default(),
             profile,
         };
@@ -244,7 +244,7 @@ impl Model {
                 _ => {}
             }
         }
-        let verdict = self.decide(
+        let behaviour = self.decide(
             request,
             now,
             rng,
@@ -256,12 +256,12 @@ impl Model {
             stream_fault,
         );
         let limits = self.snapshot();
-        *self.counters.verdicts.entry(verdict.label()).or_default() += 1;
-        if let Verdict::Reply(r) = &verdict {
+        *self.counters.verdicts.entry(behaviour.label()).or_default() += 1;
+        if let Behaviour::Reply(r) = &behaviour {
             self.counters.prompt_tokens += u64::from(r.prompt_tokens);
             self.counters.completion_tokens += u64::from(r.output_tokens);
         }
-        Answer { verdict, limits }
+        Answer { behaviour, limits }
     }
 
     #[expect(
@@ -279,7 +279,7 @@ impl Model {
         factor: f64,
         extra: Duration,
         stream_fault: Option<StreamFault>,
-    ) -> Verdict {
+    ) -> Behaviour {
         if squeezed || !admit(&mut self.requests, &mut self.tokens, now, tokens) {
             let wait = [&self.requests, &self.tokens]
                 .into_iter()
@@ -288,7 +288,7 @@ impl Model {
                 .max()
                 .unwrap_or(Duration::from_secs(1))
                 .max(Duration::from_secs(1));
-            return Verdict::Error {
+            return Behaviour::Error {
                 kind: ErrorKind::RateLimited,
                 status: Some(429),
                 retry_after: Some(wait),
@@ -299,7 +299,7 @@ impl Model {
             .model(request.model)
             .map_or(u32::MAX, |m| m.context_window);
         if tokens > u64::from(window) {
-            return Verdict::Error {
+            return Behaviour::Error {
                 kind: ErrorKind::ContextLengthExceeded,
                 status: None,
                 retry_after: None,
@@ -311,24 +311,24 @@ impl Model {
                 retry_after,
             }) => {
                 let kind = switchyard_core::dialect::kind_for_status(status);
-                return Verdict::Error {
+                return Behaviour::Error {
                     kind,
                     status: Some(status),
                     retry_after,
                 };
             }
-            Some(FaultKind::Reset) => return Verdict::Reset,
-            Some(FaultKind::Hang) => return Verdict::Hang,
-            Some(FaultKind::MalformedJson) => return Verdict::MalformedJson,
+            Some(FaultKind::Reset) => return Behaviour::Reset,
+            Some(FaultKind::Hang) => return Behaviour::Hang,
+            Some(FaultKind::MalformedJson) => return Behaviour::MalformedJson,
             Some(FaultKind::ContextLength) => {
-                return Verdict::Error {
+                return Behaviour::Error {
                     kind: ErrorKind::ContextLengthExceeded,
                     status: None,
                     retry_after: None,
                 };
             }
             Some(FaultKind::ContentFilter) => {
-                return Verdict::Error {
+                return Behaviour::Error {
                     kind: ErrorKind::ContentFiltered,
                     status: None,
                     retry_after: None,
@@ -352,7 +352,7 @@ impl Model {
         } else {
             (drawn, FinishReason::Stop)
         };
-        Verdict::Reply(Reply {
+        Behaviour::Reply(Reply {
             first_token,
             token_interval,
             output_tokens,
@@ -364,7 +364,7 @@ impl Model {
     }
 
     fn snapshot(&self) -> LimitSnapshot {
-        let part = |b: &Option<Bucket>| {
+        let part = |b: &Option<TokenBucket>| {
             b.as_ref().map(|b| {
                 (
                     b.capacity() as u64,
@@ -385,14 +385,19 @@ impl Model {
     }
 }
 
-fn bucket_at(per_minute: u64, now: Instant) -> Bucket {
-    let mut b = Bucket::per_minute(per_minute);
+fn bucket_at(per_minute: u64, now: Instant) -> TokenBucket {
+    let mut b = TokenBucket::per_minute(per_minute);
     b.set_level(now, per_minute);
     b
 }
 
 /// Takes one request and `tokens` from the buckets if both have room.
-fn admit(requests: &mut Option<Bucket>, tokens: &mut Option<Bucket>, now: Instant, n: u64) -> bool {
+fn admit(
+    requests: &mut Option<TokenBucket>,
+    tokens: &mut Option<TokenBucket>,
+    now: Instant,
+    n: u64,
+) -> bool {
     let room = requests.as_mut().is_none_or(|b| b.has_room(now, 1))
         && tokens.as_mut().is_none_or(|b| b.has_room(now, n));
     if room {

@@ -31,8 +31,8 @@ pub const MAX_NODES: u32 = 1024;
 /// `format` or `"value"` padded to `minLength`, numbers at 0 moved into
 /// `[minimum, maximum]`. A schema without a type gives `{}`.
 pub fn instance(schema: &Value) -> Value {
-    let mut budget = MAX_NODES;
-    build(schema, schema, 0, &mut budget)
+    let mut nodes_left = MAX_NODES;
+    build(schema, schema, 0, &mut nodes_left)
 }
 
 /// Checks `value` against `schema`; `Err` names the first place that does not fit
@@ -71,16 +71,16 @@ fn f64_of(schema: &Value, key: &str) -> Option<f64> {
         .filter(|f| f.is_finite())
 }
 
-fn build(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value {
-    if *budget == 0 {
+fn build(root: &Value, schema: &Value, depth: usize, nodes_left: &mut u32) -> Value {
+    if *nodes_left == 0 {
         return Value::Null;
     }
-    *budget -= 1;
+    *nodes_left -= 1;
     if depth > MAX_DEPTH {
         return Value::Null;
     }
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        return resolve(root, r).map_or(Value::Null, |s| build(root, s, depth + 1, budget));
+        return resolve(root, r).map_or(Value::Null, |s| build(root, s, depth + 1, nodes_left));
     }
     if let Some(c) = schema.get("const") {
         return c.clone();
@@ -98,7 +98,7 @@ fn build(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value 
             .and_then(Value::as_array)
             .and_then(|b| b.first())
         {
-            return build(root, first, depth + 1, budget);
+            return build(root, first, depth + 1, nodes_left);
         }
     }
     let ty = types(schema)
@@ -106,8 +106,8 @@ fn build(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value 
         .find(|t| *t != "null")
         .or_else(|| types(schema).into_iter().next());
     match ty {
-        Some("object") | None => object(root, schema, depth, budget),
-        Some("array") => array(root, schema, depth, budget),
+        Some("object") | None => object(root, schema, depth, nodes_left),
+        Some("array") => array(root, schema, depth, nodes_left),
         Some("string") => Value::String(string(schema)),
         Some("integer") => integer(schema),
         Some("number") => number(schema),
@@ -116,7 +116,7 @@ fn build(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value 
     }
 }
 
-fn object(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value {
+fn object(root: &Value, schema: &Value, depth: usize, nodes_left: &mut u32) -> Value {
     let properties = schema.get("properties").and_then(Value::as_object);
     let mut out = Map::new();
     let required = schema
@@ -128,7 +128,7 @@ fn object(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value
     for name in required {
         let sub = properties.and_then(|p| p.get(name));
         let value = sub.map_or(Value::String("value".to_owned()), |s| {
-            build(root, s, depth + 1, budget)
+            build(root, s, depth + 1, nodes_left)
         });
         out.insert(name.to_owned(), value);
     }
@@ -139,14 +139,14 @@ fn object(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value
                 break;
             }
             if !out.contains_key(name) {
-                out.insert(name.clone(), build(root, sub, depth + 1, budget));
+                out.insert(name.clone(), build(root, sub, depth + 1, nodes_left));
             }
         }
     }
     Value::Object(out)
 }
 
-fn array(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value {
+fn array(root: &Value, schema: &Value, depth: usize, nodes_left: &mut u32) -> Value {
     let min = u64_of(schema, "minItems").unwrap_or(0);
     let max = u64_of(schema, "maxItems").unwrap_or(u64::MAX);
     let count = min.max(1).min(max).min(MAX_ITEMS);
@@ -154,12 +154,12 @@ fn array(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value 
     let items = schema.get("items").filter(|i| i.is_object());
     let mut out = Vec::new();
     for i in 0..count {
-        if *budget == 0 {
+        if *nodes_left == 0 {
             break;
         }
         let sub = prefix.and_then(|p| p.get(i as usize)).or(items);
         match sub {
-            Some(s) => out.push(build(root, s, depth + 1, budget)),
+            Some(s) => out.push(build(root, s, depth + 1, nodes_left)),
             // Items beyond the prefix with no `items` schema: stop at the prefix.
             None if prefix.is_some() => break,
             None => out.push(Value::String("value".to_owned())),

@@ -275,8 +275,8 @@ fn describe(router: &Router, kind: &EventKind) -> String {
                 ms(evidence.recent)
             )
         }
-        EventKind::BudgetSpent { target, spent_usd } => format!(
-            "{}: cost budget spent (${spent_usd:.2}); no traffic until the next window",
+        EventKind::CostCapSpent { target, spent_usd } => format!(
+            "{}: cost cap spent (${spent_usd:.2}); no traffic until the next window",
             t(target)
         ),
         EventKind::Override(o) => match o {

@@ -7,7 +7,7 @@
 //! seed reproduces a run exactly. Memory holds only requests in flight, the event queue and
 //! fixed-size telemetry, so it does not grow with simulated duration.
 //!
-//! An attempt's fate is decided when it is sent, from the fake's verdict: when its first
+//! An attempt's fate is decided when it is sent, from the fake's behaviour: when its first
 //! token arrives, when it ends, and how (timeouts are applied here exactly as the live driver
 //! applies them: see `switchyard_core::plan`). The core makes every decision: a stream's first
 //! token commits it (`first_token` cancels the other attempts, whose later events are
@@ -36,7 +36,7 @@ use switchyard_core::plan::{Action, AttemptId, MAX_ATTEMPTS, Plan, Timeouts};
 use switchyard_core::rng::SeededRng;
 use switchyard_core::router::{Router, RouterParams};
 use switchyard_core::time::{Duration, Instant};
-use switchyard_fake::{FakeRequest, Model, ProfileParams, StreamFault, Verdict};
+use switchyard_fake::{Behaviour, FakeRequest, Model, ProfileParams, StreamFault};
 
 use traffic::{Generator, TrafficParams};
 
@@ -485,7 +485,7 @@ impl<O: Observer> Sim<'_, O> {
         }
     }
 
-    /// Asks the provider's model what happens to this attempt, and turns the verdict into
+    /// Asks the provider's model what happens to this attempt, and turns the behaviour into
     /// when it ends and how, under the attempt's timeouts. A continuation (`rest`) sends the
     /// delivered tokens as part of the prompt and gets the rest of the answer.
     fn attempt(
@@ -533,7 +533,7 @@ impl<O: Observer> Sim<'_, O> {
             stream,
         };
         let mut answer = self.models[p].respond(&request, now, &mut self.provider_rngs[p]);
-        if let (Some(r), Verdict::Reply(reply)) = (rest, &mut answer.verdict)
+        if let (Some(r), Behaviour::Reply(reply)) = (rest, &mut answer.behaviour)
             && let Some(answer_tokens) = r.answer
         {
             reply.output_tokens = answer_tokens.saturating_sub(r.delivered).max(1);
@@ -541,7 +541,7 @@ impl<O: Observer> Sim<'_, O> {
         // Gemini's finish reason comes in its last chunk: without it, its stream is cut.
         let finish_ends_stream =
             self.params.providers[p].profile.dialect != switchyard_core::dialect::Dialect::Gemini;
-        let mut pending = outcome(answer.verdict, stream, net, timeouts, finish_ends_stream);
+        let mut pending = outcome(answer.behaviour, stream, net, timeouts, finish_ends_stream);
         pending.first_token_at = pending.first_token_at.map(|ft| now + ft.since_start());
         pending
     }
@@ -644,11 +644,11 @@ struct Rest {
     answer: Option<u32>,
 }
 
-/// How an attempt ends, from the fake's verdict, under the attempt's timeouts (the same rules
+/// How an attempt ends, from the fake's behaviour, under the attempt's timeouts (the same rules
 /// as the live driver's). Times are from the send; `first_token_at` is too (as an `Instant`
 /// offset from zero), until the caller shifts it.
 fn outcome(
-    verdict: Verdict,
+    behaviour: Behaviour,
     stream: bool,
     net: Duration,
     timeouts: Timeouts,
@@ -661,14 +661,16 @@ fn outcome(
         token_interval: Duration::ZERO,
         planned_tokens: 0,
     };
-    let reply = match verdict {
-        Verdict::Error {
+    let reply = match behaviour {
+        Behaviour::Error {
             kind, retry_after, ..
         } => return fail(kind, net.min(bound), retry_after),
-        Verdict::Reset => return fail(ErrorKind::ConnectFailed, net.min(bound), None),
-        Verdict::Hang => return fail(ErrorKind::Timeout, bound, None),
-        Verdict::MalformedJson => return fail(ErrorKind::MalformedResponse, net.min(bound), None),
-        Verdict::Reply(reply) => reply,
+        Behaviour::Reset => return fail(ErrorKind::ConnectFailed, net.min(bound), None),
+        Behaviour::Hang => return fail(ErrorKind::Timeout, bound, None),
+        Behaviour::MalformedJson => {
+            return fail(ErrorKind::MalformedResponse, net.min(bound), None);
+        }
+        Behaviour::Reply(reply) => reply,
     };
     let first = reply.first_token + net;
     let total = reply.total() + net;

@@ -352,8 +352,13 @@ mod stream_timeouts {
     use super::*;
     use switchyard_core::request::FinishReason;
 
-    fn reply(first_ms: u64, interval_ms: u64, tokens: u32, fault: Option<StreamFault>) -> Verdict {
-        Verdict::Reply(switchyard_fake::Reply {
+    fn reply(
+        first_ms: u64,
+        interval_ms: u64,
+        tokens: u32,
+        fault: Option<StreamFault>,
+    ) -> Behaviour {
+        Behaviour::Reply(switchyard_fake::Reply {
             first_token: Duration::from_millis(first_ms),
             token_interval: Duration::from_millis(interval_ms),
             output_tokens: tokens,

@@ -80,7 +80,7 @@ pub struct AvailabilityConfig {
 
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CostBudgetConfig {
+pub struct CostCapConfig {
     /// USD per window.
     pub usd: f64,
     /// The window; default 1h.
@@ -123,7 +123,7 @@ pub struct TargetConfig {
     #[serde(default)]
     pub breaker: BreakerConfig,
     /// Stop routing to this target once it spent this much in the window.
-    pub budget: Option<CostBudgetConfig>,
+    pub cost_cap: Option<CostCapConfig>,
     /// Availability objective, such as 0.999.
     pub sla: Option<f64>,
 }

@@ -580,21 +580,21 @@ pub fn validate_router(
                         errors.push(e);
                         LimitParams::default()
                     }),
-                budget: match t.budget {
+                cost_cap: match t.cost_cap {
                     None => None,
                     Some(b) if !(b.usd.is_finite() && b.usd > 0.0) => {
                         errors.push(ValidationError::new(
-                            format!("{path}.budget.usd"),
+                            format!("{path}.cost_cap.usd"),
                             "must be above zero",
                         ));
                         None
                     }
                     Some(b) => match positive(
-                        format!("{path}.budget.window"),
+                        format!("{path}.cost_cap.window"),
                         b.window,
                         Duration::from_secs(3600),
                     ) {
-                        Ok(window) => Some(crate::target::CostBudget { usd: b.usd, window }),
+                        Ok(window) => Some(crate::target::CostCap { usd: b.usd, window }),
                         Err(e) => {
                             errors.push(e);
                             None

@@ -12,7 +12,7 @@ use crate::time::{Duration, Instant};
 
 /// A continuous-refill bucket holding up to `capacity` units, refilled over one minute.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Bucket {
+pub struct TokenBucket {
     capacity: f64,
     level: f64,
     stamp: Instant,
@@ -20,9 +20,9 @@ pub struct Bucket {
 
 const MINUTE_NANOS: f64 = 60e9;
 
-impl Bucket {
+impl TokenBucket {
     pub fn per_minute(capacity: u64) -> Self {
-        Bucket {
+        TokenBucket {
             capacity: capacity as f64,
             level: capacity as f64,
             stamp: Instant::ZERO,
@@ -117,16 +117,16 @@ impl Default for LimitParams {
 pub struct Limits {
     params: LimitParams,
     parked_until: Instant,
-    requests: Option<Bucket>,
-    tokens: Option<Bucket>,
+    requests: Option<TokenBucket>,
+    tokens: Option<TokenBucket>,
 }
 
 impl Limits {
     pub fn new(params: LimitParams) -> Self {
         Limits {
             parked_until: Instant::ZERO,
-            requests: params.requests_per_minute.map(Bucket::per_minute),
-            tokens: params.tokens_per_minute.map(Bucket::per_minute),
+            requests: params.requests_per_minute.map(TokenBucket::per_minute),
+            tokens: params.tokens_per_minute.map(TokenBucket::per_minute),
             params,
         }
     }
@@ -201,9 +201,14 @@ impl Limits {
     }
 }
 
-fn learn(bucket: &mut Option<Bucket>, now: Instant, limit: Option<u64>, remaining: Option<u64>) {
+fn learn(
+    bucket: &mut Option<TokenBucket>,
+    now: Instant,
+    limit: Option<u64>,
+    remaining: Option<u64>,
+) {
     if bucket.is_none() {
-        *bucket = limit.filter(|&l| l > 0).map(Bucket::per_minute);
+        *bucket = limit.filter(|&l| l > 0).map(TokenBucket::per_minute);
     }
     if let (Some(b), Some(remaining)) = (bucket.as_mut(), remaining) {
         b.set_level(now, remaining);

@@ -62,7 +62,7 @@ impl<R: Rng> Router<R> {
             let t = &self.params.targets[tid.index()];
             if plan.is_unfit(tid)
                 || self.overrides.is_drained(tid)
-                || self.over_budget(tid, now)
+                || self.over_cost_cap(tid, now)
                 || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
                 || t.context_window < plan.min_context
                 || plan.excluded(tid)

@@ -30,7 +30,7 @@ pub mod prometheus;
 #[cfg(test)]
 mod tests;
 
-use crate::health::breaker::{Transition, Verdict};
+use crate::health::breaker::{HealthSignal, Transition};
 use crate::health::{LimitSnapshot, TargetHealth};
 use crate::id::{RouteId, TargetId};
 use crate::outcome::{
@@ -38,7 +38,7 @@ use crate::outcome::{
 };
 use crate::overrides::{Override, Overrides, Scope};
 use crate::plan::{
-    Action, AttemptId, AttemptSet, MAX_ATTEMPTS, Phase, Plan, Resume, RetryBudget, Timeouts,
+    Action, AttemptId, AttemptSet, MAX_ATTEMPTS, Plan, Resume, RetryBudget, Stage, Timeouts,
 };
 use crate::policy::{SelectionInputs, members};
 use crate::request::Request;
@@ -68,7 +68,7 @@ pub struct Router<R = SeededRng> {
     panicking: Vec<bool>,
     /// When the last `BudgetExhausted` event was logged (at most one per budget window).
     last_budget_event: Option<Instant>,
-    /// Per target: (window index, USD spent in it), for cost budgets.
+    /// Per target: (window index, USD spent in it), for cost caps.
     spend: Vec<(u64, f64)>,
 }
 
@@ -147,7 +147,7 @@ impl<R: Rng> Router<R> {
             slots: [None; MAX_ATTEMPTS],
             len: 0,
             in_flight: 0,
-            phase: Phase::Ready,
+            stage: Stage::Ready,
             hedged: false,
             committed: None,
             retry_after: None,
@@ -173,7 +173,7 @@ impl<R: Rng> Router<R> {
 
     /// What the driver should do next for this plan.
     pub fn next(&mut self, plan: &mut Plan, now: Instant) -> Action {
-        if let Phase::Done(outcome) = plan.phase {
+        if let Stage::Done(outcome) = plan.stage {
             return Action::Finish(outcome);
         }
         if plan.resume.is_some() {
@@ -189,15 +189,15 @@ impl<R: Rng> Router<R> {
                 now,
             );
         }
-        let (retrying, waited) = match plan.phase {
-            Phase::Backoff { until } | Phase::Parked { until } if now < until => {
+        let (retrying, waited) = match plan.stage {
+            Stage::Backoff { until } | Stage::Parked { until } if now < until => {
                 return Action::Wait { until };
             }
-            Phase::Backoff { .. } => (true, true),
-            Phase::Parked { .. } => (true, true),
+            Stage::Backoff { .. } => (true, true),
+            Stage::Parked { .. } => (true, true),
             _ => (false, false),
         };
-        plan.phase = Phase::Ready;
+        plan.stage = Stage::Ready;
         if plan.attempts() >= self.params.plan.max_attempts as usize {
             return self.finish_with_last_error(plan, now);
         }
@@ -230,7 +230,7 @@ impl<R: Rng> Router<R> {
             };
             let wait_limit = plan.deadline.min(now + self.params.plan.park_wait_max);
             if let Some(until) = unparks_at.filter(|&u| u <= wait_limit && !waited) {
-                plan.phase = Phase::Parked { until };
+                plan.stage = Stage::Parked { until };
                 return Action::Wait { until };
             }
             if let Some(until) = unparks_at {
@@ -428,7 +428,7 @@ impl<R: Rng> Router<R> {
                 now,
             );
         }
-        plan.phase = Phase::Backoff { until };
+        plan.stage = Stage::Backoff { until };
         Action::Wait { until }
     }
 
@@ -522,16 +522,14 @@ impl<R: Rng> Router<R> {
         let slow_after = t.breaker.slow_call;
         let h = &mut self.health[target.index()];
         h.in_flight = h.in_flight.saturating_sub(1);
-        let verdict = match report.outcome {
-            Outcome::Success => Verdict::Success,
-            Outcome::Error { kind, .. } if kind.counts_against_health() => Verdict::Failure,
-            _ => Verdict::Neutral,
+        let signal = match report.outcome {
+            Outcome::Success => HealthSignal::Success,
+            Outcome::Error { kind, .. } if kind.counts_against_health() => HealthSignal::Failure,
+            _ => HealthSignal::Neutral,
         };
         let slow = report.first_token.unwrap_or(report.latency) > slow_after;
         let retry_after = report.outcome.retry_after();
-        let transition = h
-            .breaker
-            .record(now, verdict, slow, slot.probe, retry_after);
+        let transition = h.breaker.record(now, signal, slow, slot.probe, retry_after);
         match report.outcome {
             Outcome::Success => {
                 h.latency.observe(
@@ -552,7 +550,7 @@ impl<R: Rng> Router<R> {
                         .push(now, EventKind::Parked { target, until });
                 }
             }
-            Outcome::Error { .. } if verdict == Verdict::Failure => {
+            Outcome::Error { .. } if signal == HealthSignal::Failure => {
                 h.latency.penalize(&self.params.latency, now);
             }
             _ => {}
@@ -563,7 +561,7 @@ impl<R: Rng> Router<R> {
             self.telemetry
                 .track_latency(target, report.first_token.unwrap_or(report.latency), now);
         }
-        self.spend_budget(target, cost, now);
+        self.spend_cost_cap(target, cost, now);
 
         if plan.outcome().is_some() {
             return; // a hedge that lost
@@ -638,8 +636,8 @@ impl<R: Rng> Router<R> {
         }
     }
 
-    fn spend_budget(&mut self, target: TargetId, cost: f64, now: Instant) {
-        let Some(b) = self.params.targets[target.index()].budget else {
+    fn spend_cost_cap(&mut self, target: TargetId, cost: f64, now: Instant) {
+        let Some(b) = self.params.targets[target.index()].cost_cap else {
             return;
         };
         let window = now.as_nanos() / b.window.as_nanos().max(1);
@@ -654,13 +652,13 @@ impl<R: Rng> Router<R> {
             let spent_usd = *spent;
             self.telemetry
                 .events
-                .push(now, EventKind::BudgetSpent { target, spent_usd });
+                .push(now, EventKind::CostCapSpent { target, spent_usd });
         }
     }
 
-    /// Whether the target spent its cost budget for the current window.
-    pub(crate) fn over_budget(&self, target: TargetId, now: Instant) -> bool {
-        let Some(b) = self.params.targets[target.index()].budget else {
+    /// Whether the target spent its cost cap for the current window.
+    pub(crate) fn over_cost_cap(&self, target: TargetId, now: Instant) -> bool {
+        let Some(b) = self.params.targets[target.index()].cost_cap else {
             return false;
         };
         let window = now.as_nanos() / b.window.as_nanos().max(1);
@@ -828,7 +826,7 @@ impl<R: Rng> Router<R> {
                 self.telemetry
                     .stream_resumed(plan.home_route, outcome.is_success());
             }
-            plan.phase = Phase::Done(outcome);
+            plan.stage = Stage::Done(outcome);
             let latency = now.saturating_since(plan.started);
             self.telemetry.request_finished(
                 plan.home_route,

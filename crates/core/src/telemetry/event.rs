@@ -34,8 +34,8 @@ pub enum EventKind {
         raised: bool,
         evidence: crate::telemetry::alert::Evidence,
     },
-    /// A target spent its cost budget for the window and takes no traffic until the next.
-    BudgetSpent { target: TargetId, spent_usd: f64 },
+    /// A target spent its cost cap for the window and takes no traffic until the next.
+    CostCapSpent { target: TargetId, spent_usd: f64 },
 }
 
 impl EventKind {
@@ -47,7 +47,7 @@ impl EventKind {
             EventKind::PanicBypass { .. } => "panic_bypass",
             EventKind::Override(_) => "override",
             EventKind::Alert { .. } => "alert",
-            EventKind::BudgetSpent { .. } => "cost_budget_spent",
+            EventKind::CostCapSpent { .. } => "cost_cap_spent",
         }
     }
 }

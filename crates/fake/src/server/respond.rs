@@ -17,7 +17,7 @@ use switchyard_core::time::Duration;
 use super::content::{self, Content};
 use super::request::Asked;
 use super::{Inner, ResetConnection, Shared, anthropic, azure, gemini, openai};
-use crate::model::{FakeRequest, Reply, StreamFault, Verdict};
+use crate::model::{Behaviour, FakeRequest, Reply, StreamFault};
 
 /// The wire events of one streamed reply, before timing.
 #[derive(Debug, Default)]
@@ -125,8 +125,8 @@ pub(super) async fn answer(shared: &Shared, asked: Asked) -> Response {
             stream: asked.stream,
         };
         let mut answer = model.respond(&request, now, rng);
-        let content = match &mut answer.verdict {
-            Verdict::Reply(reply) => {
+        let content = match &mut answer.behaviour {
+            Behaviour::Reply(reply) => {
                 let content = content::decide(&asked, reply);
                 let tokens = content.tokens();
                 let counters = model.counters_mut();
@@ -147,16 +147,16 @@ pub(super) async fn answer(shared: &Shared, asked: Asked) -> Response {
         id: shared.next_id(),
         created: shared.wall_now(),
     };
-    let mut response = match (answer.verdict, content) {
-        (Verdict::Reset, _) => {
+    let mut response = match (answer.behaviour, content) {
+        (Behaviour::Reset, _) => {
             let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             r.extensions_mut().insert(ResetConnection);
             // For in-process transports, which see the response but not the connection.
             header(&mut r, "x-switchyard-reset", "1");
             return r;
         }
-        (Verdict::Hang, _) => std::future::pending().await,
-        (Verdict::MalformedJson, _) => {
+        (Behaviour::Hang, _) => std::future::pending().await,
+        (Behaviour::MalformedJson, _) => {
             tokio::time::sleep(StdDuration::from_millis(5)).await;
             (
                 StatusCode::OK,
@@ -166,7 +166,7 @@ pub(super) async fn answer(shared: &Shared, asked: Asked) -> Response {
                 .into_response()
         }
         (
-            Verdict::Error {
+            Behaviour::Error {
                 kind,
                 status,
                 retry_after,
@@ -186,10 +186,10 @@ pub(super) async fn answer(shared: &Shared, asked: Asked) -> Response {
             }
             r
         }
-        (Verdict::Reply(reply), Some(content)) if asked.stream => {
+        (Behaviour::Reply(reply), Some(content)) if asked.stream => {
             stream(dialect, &reply, &asked, stamp, &content)
         }
-        (Verdict::Reply(reply), content) => {
+        (Behaviour::Reply(reply), content) => {
             if !reply.total().is_zero() {
                 tokio::time::sleep(reply.total().into()).await;
             }

@@ -175,9 +175,9 @@ fn stream_text(dialect: Dialect, body: &str) -> (String, bool) {
                     text.extend(c.choices.iter().filter_map(|ch| ch.delta.content.clone()));
                 }
             }
-            Dialect::Anthropic => match serde_json::from_str::<an::StreamEvent>(&data) {
-                Ok(an::StreamEvent::ContentBlockDelta { delta, .. }) => text.push_str(&delta.text),
-                Ok(an::StreamEvent::MessageStop) => done = true,
+            Dialect::Anthropic => match serde_json::from_str::<an::WireEvent>(&data) {
+                Ok(an::WireEvent::ContentBlockDelta { delta, .. }) => text.push_str(&delta.text),
+                Ok(an::WireEvent::MessageStop) => done = true,
                 _ => {}
             },
             Dialect::Gemini => {
