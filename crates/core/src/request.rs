@@ -228,6 +228,19 @@ pub struct Original {
     /// ([`Response::raw`]): the driver then reads from it only what routing and books need
     /// (usage, finish reason), not its text.
     pub raw_reply: bool,
+    /// Where each top-level entry of `body` lies, in order, when the caller has read the body
+    /// already (`dialect::openai::parse`): a pass-through then rebuilds the body from it
+    /// without parsing it again. `None`: whoever needs the entries parses `body`.
+    pub layout: Option<std::sync::Arc<[EntrySpan]>>,
+}
+
+/// Where one top-level entry of an [`Original::body`] lies, as byte ranges of the body: its
+/// key's text between the quotes (a key with an escape gives no layout), and its value's JSON
+/// text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntrySpan {
+    pub key: std::ops::Range<usize>,
+    pub value: std::ops::Range<usize>,
 }
 
 /// A request as the application made it, before any vendor's format.

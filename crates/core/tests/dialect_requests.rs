@@ -766,6 +766,64 @@ fn pass_through_replaces_only_the_model_and_the_stream_usage() {
     );
 }
 
+/// `openai::parse` reads a body once for what the gateway needs of it: it accepts exactly the
+/// bodies a typed parse accepts, into the same request, finds the same unmodelled fields, and
+/// its layout rebuilds the same pass-through body as parsing it again.
+#[test]
+fn one_parse_agrees_with_the_typed_parse_the_field_scan_and_the_pass_through() {
+    let full = full_openai_body().to_string();
+    let bodies: [&[u8]; 12] = [
+        full.as_bytes(),
+        br#"{"stream":true,"model":"chat","x_unknown":{"deep":[1,2.50,"\u00e9"]},"messages":[],"stream_options":{"x":1,"include_usage":false},"seed":1}"#,
+        br#" { "model" : "m" , "messages" : [ {"role":"user","content":"h\"i"} ] , "logprobs" : true , "store" : false } "#,
+        br#"{"model":"m","messages":[],"stream":false,"stream_options":null}"#,
+        br#"{"model":"m","messages":[],"model":"n"}"#,
+        br#"{"mod\u0065l":"m","messages":[]}"#,
+        br#"{"model":"m"}"#,
+        br#"{"model":"m","messages":[]} trailing"#,
+        br#"{"model":5,"messages":[]}"#,
+        br#"[1]"#,
+        "{\"model\":\"\u{e9}\",\"messages\":[],\"\u{e9}\":1}".as_bytes(),
+        br#"{"model":"m","messages":[],"temperature":"hot"}"#,
+    ];
+    for body in bodies {
+        let typed = serde_json::from_slice::<openai::ChatRequest>(body);
+        let parsed = openai::parse(body);
+        let text = String::from_utf8_lossy(body);
+        assert_eq!(typed.is_ok(), parsed.is_ok(), "{text}");
+        let (Ok(typed), Ok(parsed)) = (typed, parsed) else {
+            continue;
+        };
+        assert_eq!(parsed.request, typed, "{text}");
+        assert_eq!(parsed.unmodelled, openai::unmodelled_fields(body), "{text}");
+        // A key with an escape gives no layout (the pass-through parses again).
+        assert_eq!(parsed.layout.is_none(), text.contains("\\u0065l"), "{text}");
+        let Some(layout) = parsed.layout else {
+            continue;
+        };
+        for model in [Some("gpt-4o"), None] {
+            for stream in [false, true] {
+                assert_eq!(
+                    openai::pass_through_at(body, &layout, model, stream),
+                    openai::pass_through(body, model, stream),
+                    "{text} {model:?} {stream}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_layout_that_is_not_the_bodys_gives_no_pass_through() {
+    let body = br#"{"model":"m","messages":[]}"#;
+    let layout = openai::parse(body).unwrap().layout.unwrap();
+    assert!(openai::pass_through_at(body, &layout, Some("x"), false).is_some());
+    assert_eq!(
+        openai::pass_through_at(b"{}", &layout, Some("x"), false),
+        None
+    );
+}
+
 #[test]
 fn a_tool_result_answers_the_nearest_earlier_call_of_its_id() {
     // Gemini's replies carry no call ids and synthesised ones restart in each reply, so a
@@ -901,6 +959,7 @@ fn fields_the_request_does_not_model_reach_only_the_clients_own_dialect() {
             dialect: Dialect::Openai,
             body: body.as_slice().into(),
             raw_reply: false,
+            layout: None,
         }),
         ..Request::default()
     };

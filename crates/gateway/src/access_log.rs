@@ -239,14 +239,28 @@ impl Drop for Finish {
     }
 }
 
-/// Gives the request an [`AccessLog`], admits it or sheds it ([`crate::shed::admit`]; its
-/// permit is held until the response body is dropped) and writes its line when the response
-/// body is dropped (or the request is, before any response).
+/// The `x-request-id` response header.
+const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// The access log as an axum middleware, for the `/v1/` routes of [`crate::app`]: [`logged`].
 pub(crate) async fn middleware(
     State(gw): State<Arc<Gateway>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    logged(gw, request, |request, _| next.run(request)).await
+}
+
+/// Gives the request an [`AccessLog`] (in its extensions, and to `handler`), admits it or
+/// sheds it ([`crate::shed::admit`]; its permit is held until the response body is dropped)
+/// and writes its line when the response body is dropped (or the request is, before any
+/// response). The middleware of the `/v1/` routes, and what [`crate::serve`] wraps around
+/// its direct call of the chat endpoint.
+pub(crate) async fn logged<F, Fut>(gw: Arc<Gateway>, mut request: Request, handler: F) -> Response
+where
+    F: FnOnce(Request, AccessLog) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let n = gw
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -260,7 +274,7 @@ pub(crate) async fn middleware(
     let permit = crate::shed::admit(&gw);
     let mut finish = Finish {
         gw: gw.clone(),
-        log,
+        log: log.clone(),
         id,
         method: request.method().clone(),
         path: sanitized(request.uri().path()),
@@ -268,12 +282,12 @@ pub(crate) async fn middleware(
         status: None,
     };
     let mut response = match permit {
-        Some(_) => next.run(request).await,
+        Some(_) => handler(request, log).await,
         None => crate::shed::refusal(&gw, &request),
     };
     finish.status = Some(response.status());
     if let Ok(v) = HeaderValue::from_str(&finish.id) {
-        response.headers_mut().insert("x-request-id", v);
+        response.headers_mut().insert(REQUEST_ID, v);
     }
     // Fields drop in order: the permit is given back, then the line is written.
     struct Held {

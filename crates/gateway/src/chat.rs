@@ -167,8 +167,20 @@ pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiErro
     }
 }
 
+/// `POST /v1/chat/completions` as an axum handler (the route in [`crate::app`]).
 pub(crate) async fn completions(
     State(gw): State<Arc<Gateway>>,
+    access: AccessLog,
+    request: axum::extract::Request,
+) -> Response {
+    complete(gw, access, request).await
+}
+
+/// `POST /v1/chat/completions`: what [`completions`] does, called directly by
+/// [`crate::serve`]'s dispatch (no router, no extractor), inside the access log's
+/// [`crate::access_log::logged`].
+pub(crate) async fn complete(
+    gw: Arc<Gateway>,
     access: AccessLog,
     request: axum::extract::Request,
 ) -> Response {
@@ -188,21 +200,23 @@ pub(crate) async fn completions(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    // One parse on the fast path; the slow path finds out what exactly is wrong.
-    let request: ChatRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(_) => return describe_bad_body(&body).into_response(),
+    // One parse on the fast path (the typed request, the fields it does not model, where
+    // each entry lies for the pass-through); the slow path finds out what exactly is wrong.
+    let Ok(parsed) = switchyard_core::dialect::openai::parse(&body) else {
+        return describe_bad_body(&body).into_response();
     };
+    let request = parsed.request;
     access.route(&request.model);
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
     let mut normalized = match request.try_to_normalized() {
         // The client's own body rides along: an OpenAI target is sent it (model replaced).
         Ok(r) => switchyard_core::request::Request {
-            unmodelled: switchyard_core::dialect::openai::unmodelled_fields(&body),
+            unmodelled: parsed.unmodelled,
             original: Some(switchyard_core::request::Original {
                 dialect: switchyard_core::dialect::Dialect::Openai,
                 body: body.as_ref().into(),
                 raw_reply: true,
+                layout: parsed.layout,
             }),
             ..r
         },
@@ -258,7 +272,8 @@ pub(crate) async fn completions(
             }
         };
     }
-    let stream = match router.chat_stream(normalized).await {
+    // Boxed: the streaming path's state does not make every request's future bigger.
+    let stream = match Box::pin(router.chat_stream(normalized)).await {
         Ok(s) => s,
         Err(e) => {
             access.failed(&e);

@@ -103,6 +103,7 @@ fn overhead(c: &mut Criterion) {
             dialect: Dialect::Openai,
             body: client.as_slice().into(),
             raw_reply: false,
+            layout: None,
         }),
         ..encoded.clone()
     };

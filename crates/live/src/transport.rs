@@ -1,7 +1,7 @@
 //! The transport seam: how an HTTP request reaches a provider.
 //!
-//! [`HttpClient`] is the one pooled client for real sockets (HTTP/1.1 keep-alive; TLS by
-//! rustls with the webpki roots for real vendors). [`InProcess`] hands requests straight to
+//! [`HttpClient`] is the one pooled client for real sockets (HTTP/1.1 keep-alive, a pool of
+//! connections per target; TLS by rustls with the webpki roots for real vendors). [`InProcess`] hands requests straight to
 //! axum `Router`s by authority — a fake provider in the same process, no sockets — so the
 //! async driver can be tested deterministically under tokio's paused clock.
 
@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use axum::body::Body;
-use axum::http::{Request, Response};
+use axum::http::{Request, Response, Uri};
 use bytes::Bytes;
 use http_body_util::Full;
 
@@ -34,11 +34,148 @@ pub trait Transport: Send + Sync + std::fmt::Debug + 'static {
 }
 
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-/// One pooled HTTP/1.1 client for every provider.
+/// Idle connections kept per target (scheme and authority); one more is closed.
+const MAX_IDLE_PER_TARGET: usize = 256;
+/// An idle connection older than this is closed rather than used.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// HTTP/1.1 connections with keep-alive, pooled per target; TLS by rustls with the webpki
+/// roots for real vendors.
+///
+/// A request takes an idle connection of its target (or opens one), and its connection goes
+/// back to the pool when the response body is dropped, read to its end or not (hyper closes a
+/// connection whose body was left unread, and a closed one is never taken). A request that a
+/// pooled connection could not send (the server had closed it) is sent again on a new one;
+/// once written, it is never sent twice. Idle connections are bounded
+/// (`MAX_IDLE_PER_TARGET`, 256, per target) and closed when `IDLE_TIMEOUT` (90 s) old.
+///
+/// Why not `hyper_util`'s pooled client: per request it hashes the pool key (SipHash), builds
+/// the `Host` header from the URI, and spawns a task to wait for the connection to be ready
+/// again, about 8 000 instructions a request more than this pool.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    client: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
+    connector: Connector,
+    pool: std::sync::Arc<Pool>,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    /// A handful of targets: a scan beats a hash.
+    targets: std::sync::Mutex<Vec<Idle>>,
+}
+
+/// One target's idle connections, newest last. Targets are told apart by scheme and by
+/// authority byte for byte (a target's URL is made once, so its requests spell it alike).
+#[derive(Debug)]
+struct Idle {
+    https: bool,
+    authority: axum::http::uri::Authority,
+    host: axum::http::HeaderValue,
+    senders: Vec<(Sender, tokio::time::Instant)>,
+}
+
+/// Where a request goes: its scheme and authority (the pool key) and its `Host` header.
+struct Key {
+    https: bool,
+    authority: axum::http::uri::Authority,
+}
+
+impl Pool {
+    fn targets(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An idle connection to `key` that is still open (and young enough), with the target's
+    /// `Host` value.
+    fn take(&self, key: &Key) -> (Option<Sender>, Option<axum::http::HeaderValue>) {
+        let mut targets = self.targets();
+        let Some(idle) = targets
+            .iter_mut()
+            .find(|t| t.https == key.https && t.authority.as_str() == key.authority.as_str())
+        else {
+            return (None, None);
+        };
+        let now = tokio::time::Instant::now();
+        while let Some((sender, since)) = idle.senders.pop() {
+            if !sender.is_closed() && now.saturating_duration_since(since) < IDLE_TIMEOUT {
+                return (Some(sender), Some(idle.host.clone()));
+            }
+        }
+        (None, Some(idle.host.clone()))
+    }
+
+    fn give_back(&self, key: &Key, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let mut targets = self.targets();
+        let at = match targets
+            .iter()
+            .position(|t| t.https == key.https && t.authority.as_str() == key.authority.as_str())
+        {
+            Some(at) => at,
+            None => {
+                let Ok(host) = axum::http::HeaderValue::from_str(key.authority.as_str()) else {
+                    return;
+                };
+                targets.push(Idle {
+                    https: key.https,
+                    authority: key.authority.clone(),
+                    host,
+                    senders: Vec::new(),
+                });
+                targets.len() - 1
+            }
+        };
+        if let Some(idle) = targets.get_mut(at) {
+            // Old ones first out: a connection idle past the timeout is closed here too.
+            idle.senders.retain(|(s, since)| {
+                !s.is_closed() && now.saturating_duration_since(*since) < IDLE_TIMEOUT
+            });
+            if idle.senders.len() < MAX_IDLE_PER_TARGET {
+                idle.senders.push((sender, now));
+            }
+        }
+    }
+}
+
+/// A response body that gives its connection back to the pool when dropped.
+struct Returning {
+    body: hyper::body::Incoming,
+    back: Option<(std::sync::Arc<Pool>, Key, Sender)>,
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        if let Some((pool, key, sender)) = self.back.take() {
+            pool.give_back(&key, sender);
+        }
+    }
+}
+
+impl hyper::body::Body for Returning {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 impl HttpClient {
@@ -46,17 +183,91 @@ impl HttpClient {
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_idle_timeout(std::time::Duration::from_secs(90))
-                .pool_max_idle_per_host(256)
-                .build(https);
-        HttpClient { client }
+        HttpClient {
+            connector,
+            pool: std::sync::Arc::default(),
+        }
+    }
+
+    /// A new connection to `uri`'s host, its driver spawned.
+    async fn connect(&self, uri: Uri) -> Result<Sender, TransportError> {
+        let io = tower::ServiceExt::oneshot(self.connector.clone(), uri)
+            .await
+            .map_err(|e| TransportError::Connect(error_chain(&*e)))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| TransportError::Connect(error_chain(&e)))?;
+        tokio::spawn(async move {
+            // Its end (the peer closed, or the pool dropped the sender) needs no telling: a
+            // closed connection is never taken again.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    async fn send_pooled(
+        self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<Response<Body>, TransportError> {
+        let uri = request.uri().clone();
+        let (Some(authority), Some(scheme)) = (uri.authority(), uri.scheme()) else {
+            return Err(TransportError::Unroutable(uri.to_string()));
+        };
+        let key = Key {
+            https: *scheme == axum::http::uri::Scheme::HTTPS,
+            authority: authority.clone(),
+        };
+        let (pooled, host) = self.pool.take(&key);
+        if !request.headers().contains_key(axum::http::header::HOST) {
+            let host = match host {
+                Some(h) => h,
+                None => axum::http::HeaderValue::from_str(authority.as_str())
+                    .map_err(|_| TransportError::Unroutable(uri.to_string()))?,
+            };
+            request.headers_mut().insert(axum::http::header::HOST, host);
+        }
+        // HTTP/1.1 to an origin: the path and query only.
+        *request.uri_mut() = uri
+            .path_and_query()
+            .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
+        let mut request = request;
+        let mut sender = pooled;
+        loop {
+            let reused = sender.is_some();
+            let mut s = match sender.take() {
+                Some(s) => s,
+                // Boxed: the rare path does not make every request's future bigger.
+                None => Box::pin(self.connect(uri.clone())).await?,
+            };
+            if reused && s.ready().await.is_err() {
+                // Closed while idle: another, or a new one.
+                sender = self.pool.take(&key).0;
+                continue;
+            }
+            match s.try_send_request(request).await {
+                Ok(response) => {
+                    return Ok(response.map(|body| {
+                        Body::new(Returning {
+                            body,
+                            back: Some((self.pool.clone(), key, s)),
+                        })
+                    }));
+                }
+                Err(mut e) => match e.take_message() {
+                    // Never written: the connection had closed; try on another.
+                    Some(again) if reused => {
+                        request = again;
+                        sender = self.pool.take(&key).0;
+                    }
+                    _ => return Err(TransportError::Connect(error_chain(e.error()))),
+                },
+            }
+        }
     }
 }
 
@@ -68,13 +279,7 @@ impl Default for HttpClient {
 
 impl Transport for HttpClient {
     fn send(&self, request: Request<Full<Bytes>>) -> ResponseFuture {
-        let fut = self.client.request(request);
-        Box::pin(async move {
-            let response = fut
-                .await
-                .map_err(|e| TransportError::Connect(error_chain(&e)))?;
-            Ok(response.map(Body::new))
-        })
+        Box::pin(self.clone().send_pooled(request))
     }
 }
 

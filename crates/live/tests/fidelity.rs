@@ -82,6 +82,7 @@ fn from_client(body: &str) -> Request {
             dialect: Dialect::Openai,
             body: body.as_bytes().into(),
             raw_reply: false,
+            layout: None,
         }),
         ..parsed.try_to_normalized().unwrap()
     }

@@ -78,8 +78,11 @@ fn a_hedge_failing_after_the_primarys_first_token_fails_nothing() {
     // fails ~14 % of requests).
     agree(&sim, &live, 5.0);
     for r in [&sim, &live] {
-        // Only the few requests whose hedge's first token won (then was cut) fail.
-        assert!(r.totals.success_rate >= 0.97, "{}: {:?}", r.mode, r.totals);
+        // Only the few requests whose hedge's first token won (then was cut) fail: ~2 % by
+        // the profiles, 3 standard deviations more at ~150 requests is 5.5 %, and a loaded
+        // machine's late timers make a slow primary a little more likely live (5 of 146,
+        // 3.4 %, was seen in CI beside six compilers). Without the commit, ~14 % fail.
+        assert!(r.totals.success_rate >= 0.94, "{}: {:?}", r.mode, r.totals);
         let standby = target(r, "standby-1");
         assert!(standby.hedges > 20, "{}: hedges were sent", r.mode);
         assert!(standby.cancelled > 0, "{}: and cancelled at commit", r.mode);

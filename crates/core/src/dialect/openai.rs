@@ -11,9 +11,9 @@ use crate::request::{FinishReason, Response, ToolCall, Usage};
 mod request;
 
 pub use request::{
-    ChatMessage, ChatRequest, FunctionDef, RequestError, StreamOptions, ToolDef, WireFunctionCall,
-    WireToolCall, check, content_text, estimate_prompt_tokens, image_source, parse_role,
-    pass_through, role_name, unmodelled_fields,
+    ChatMessage, ChatRequest, FunctionDef, Parsed, RequestError, StreamOptions, ToolDef,
+    WireFunctionCall, WireToolCall, check, content_text, estimate_prompt_tokens, image_source,
+    parse, parse_role, pass_through, pass_through_at, role_name, unmodelled_fields,
 };
 
 pub const PATH: &str = "/v1/chat/completions";

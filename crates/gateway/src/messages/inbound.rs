@@ -281,6 +281,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, Refused> {
             dialect: Dialect::Anthropic,
             body: body.into(),
             raw_reply: false,
+            layout: None,
         }),
     })
 }

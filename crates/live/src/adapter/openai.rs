@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use switchyard_core::dialect::openai::{
     ChatCompletionChunk, ChatRequest, CompletionUsage, DONE, PATH, parse_finish, pass_through,
+    pass_through_at,
 };
 use switchyard_core::request::{Choice, FinishReason, Request, ToolCall, Usage};
 
@@ -25,7 +26,10 @@ pub(super) fn encode(model: &str, request: &Request, azure: bool) -> Result<Vec<
     let body_model = (!azure).then_some(model);
     if let Some(original) = &request.original
         && original.dialect == Dialect::Openai
-        && let Some(body) = pass_through(&original.body, body_model, request.stream)
+        && let Some(body) = match &original.layout {
+            Some(layout) => pass_through_at(&original.body, layout, body_model, request.stream),
+            None => pass_through(&original.body, body_model, request.stream),
+        }
     {
         return Ok(body);
     }

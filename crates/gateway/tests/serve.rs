@@ -1,0 +1,141 @@
+//! `serve` over a socket on 127.0.0.1:0: the chat endpoint it calls directly behaves as the
+//! route in `app` does (status, `x-request-id`, one access line, body limit, shedding), and
+//! every other request reaches the router.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Served {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(gateway: &str) -> Served {
+    let r = rig(&config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        gateway,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = rx.await;
+    };
+    let task = tokio::spawn(switchyard_gateway::serve(
+        listener,
+        r.gw,
+        shutdown,
+        Duration::from_secs(5),
+    ));
+    Served {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Served {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// One request on its own connection (`connection: close`): the status and the whole
+/// response (head and body) as text.
+async fn request(addr: std::net::SocketAddr, head: &str, body: &str) -> (u16, String) {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let text = format!(
+        "{head}\r\nhost: gw\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(text.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+fn access_lines(log: &Captured) -> Vec<serde_json::Value> {
+    log.json()
+        .into_iter()
+        .filter(|l| l["target"] == "switchyard::access")
+        .collect()
+}
+
+#[tokio::test]
+async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
+    let log = Captured::start();
+    let served = start("").await;
+    let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
+    let (status, text) = request(served.addr, &auth, &chat(false)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"chat.completion\""), "{text}");
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap()
+        .to_owned();
+    // Without a key: the same endpoint's 401, logged too.
+    let (status, _) = request(
+        served.addr,
+        "POST /v1/chat/completions HTTP/1.1",
+        &chat(false),
+    )
+    .await;
+    assert_eq!(status, 401);
+    served.stop().await;
+    let lines = access_lines(&log);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["request_id"], id.as_str());
+    assert_eq!(lines[0]["path"], "/v1/chat/completions");
+    assert_eq!(lines[0]["route"], "chat");
+    assert_eq!(lines[0]["client"], "app");
+    assert_eq!(lines[0]["status"], 200);
+    assert_eq!(lines[0]["served_by"], "ta");
+    assert_eq!(lines[1]["status"], 401);
+    assert!(!log.text().contains(CLIENT_KEY));
+    assert!(!log.text().contains(MARKER));
+}
+
+#[tokio::test]
+async fn the_chat_endpoint_over_a_socket_keeps_the_body_limit() {
+    let served = start("  max_body_bytes: 64\n").await;
+    let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
+    let (status, text) = request(served.addr, &auth, &chat(false)).await;
+    assert_eq!(status, 413, "{text}");
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn other_requests_reach_the_router() {
+    let served = start("").await;
+    let auth = format!("GET /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
+    assert_eq!(request(served.addr, &auth, "").await.0, 405);
+    let (status, text) = request(served.addr, "GET /v1/nope HTTP/1.1", "").await;
+    assert_eq!(status, 404, "{text}");
+    assert_eq!(
+        request(served.addr, "GET /healthz HTTP/1.1", "").await.0,
+        200
+    );
+    let models = format!("GET /v1/models HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
+    let (status, text) = request(served.addr, &models, "").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("\"chat\""), "{text}");
+    served.stop().await;
+}
