@@ -111,7 +111,8 @@ pub struct Answer {
 pub struct Counters {
     pub requests: u64,
     /// Answers by behaviour label (the control API keeps the key `verdicts`).
-    pub verdicts: BTreeMap<&'static str, u64>,
+    #[serde(rename = "verdicts")]
+    pub behaviours: BTreeMap<&'static str, u64>,
     /// HTTP statuses sent, filled in by the server.
     pub statuses: BTreeMap<u16, u64>,
     /// Faults fired, by kind label.
@@ -256,7 +257,11 @@ impl Model {
             stream_fault,
         );
         let limits = self.snapshot();
-        *self.counters.verdicts.entry(behaviour.label()).or_default() += 1;
+        *self
+            .counters
+            .behaviours
+            .entry(behaviour.label())
+            .or_default() += 1;
         if let Behaviour::Reply(r) = &behaviour {
             self.counters.prompt_tokens += u64::from(r.prompt_tokens);
             self.counters.completion_tokens += u64::from(r.output_tokens);

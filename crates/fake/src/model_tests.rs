@@ -77,7 +77,7 @@ fn replies_follow_the_profile() {
         (5, FinishReason::Length)
     );
     assert_eq!(m.counters().requests, 2);
-    assert_eq!(m.counters().verdicts.get("reply"), Some(&2));
+    assert_eq!(m.counters().behaviours.get("reply"), Some(&2));
 }
 
 #[test]
