@@ -2,9 +2,12 @@
 
 use super::*;
 use crate::config::load_router;
-use crate::health::{BreakerMode, BreakerState};
-use crate::overrides::Override;
-use crate::plan::Action;
+use crate::health::{BreakerMode, BreakerState, LimitSnapshot};
+use crate::outcome::{AttemptReport, ErrorKind, Outcome};
+use crate::overrides::{Override, Scope};
+use crate::plan::{Action, AttemptId};
+use crate::telemetry::EventKind;
+use crate::time::Duration;
 
 const BASE: &str = "\
 targets:
