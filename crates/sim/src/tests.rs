@@ -1,4 +1,6 @@
 use super::*;
+use switchyard_core::id::TargetId;
+use switchyard_core::outcome::{ErrorKind, Outcome};
 use switchyard_core::request::Capabilities;
 use switchyard_fake::distribution::Distribution;
 use traffic::{Arrival, ClassParams};
@@ -350,7 +352,10 @@ fn traffic_returns_within_30_s_of_recovery_after_any_outage() {
 
 mod stream_timeouts {
     use super::*;
+    use crate::outcome::outcome;
+    use switchyard_core::plan::Timeouts;
     use switchyard_core::request::FinishReason;
+    use switchyard_fake::{Behaviour, StreamFault};
 
     fn reply(
         first_ms: u64,
