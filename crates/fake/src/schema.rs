@@ -321,51 +321,8 @@ fn validate(
         return Err(format!("{at}: expected {}", tys.join(" or ")));
     }
     match value {
-        Value::Object(map) => {
-            let properties = schema.get("properties").and_then(Value::as_object);
-            for name in schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if !map.contains_key(name) {
-                    return Err(format!("{at}: missing required property `{name}`"));
-                }
-            }
-            for (name, v) in map {
-                let path = format!("{at}.{name}");
-                match properties.and_then(|p| p.get(name)) {
-                    Some(s) => validate(root, s, v, &path, depth + 1)?,
-                    None => match schema.get("additionalProperties") {
-                        Some(Value::Bool(false)) => {
-                            return Err(format!("{at}: property `{name}` is not allowed"));
-                        }
-                        Some(s @ Value::Object(_)) => validate(root, s, v, &path, depth + 1)?,
-                        _ => {}
-                    },
-                }
-            }
-        }
-        Value::Array(items) => {
-            let n = items.len() as u64;
-            if u64_of(schema, "minItems").is_some_and(|m| n < m) {
-                return Err(format!("{at}: fewer items than minItems"));
-            }
-            if u64_of(schema, "maxItems").is_some_and(|m| n > m) {
-                return Err(format!("{at}: more items than maxItems"));
-            }
-            let prefix = schema.get("prefixItems").and_then(Value::as_array);
-            for (i, v) in items.iter().enumerate() {
-                let path = format!("{at}[{i}]");
-                if let Some(s) = prefix.and_then(|p| p.get(i)) {
-                    validate(root, s, v, &path, depth + 1)?;
-                } else if let Some(s) = schema.get("items").filter(|s| s.is_object()) {
-                    validate(root, s, v, &path, depth + 1)?;
-                }
-            }
-        }
+        Value::Object(map) => validate_object(root, schema, map, at, depth),
+        Value::Array(items) => validate_array(root, schema, items, at, depth),
         Value::String(s) => {
             let n = s.chars().count() as u64;
             if u64_of(schema, "minLength").is_some_and(|m| n < m) {
@@ -374,6 +331,7 @@ fn validate(
             if u64_of(schema, "maxLength").is_some_and(|m| n > m) {
                 return Err(format!("{at}: longer than maxLength"));
             }
+            Ok(())
         }
         Value::Number(num) => {
             let v = num.as_f64().unwrap_or(0.0);
@@ -384,8 +342,72 @@ fn validate(
             if too_low || too_high {
                 return Err(format!("{at}: {v} is out of range"));
             }
+            Ok(())
         }
-        _ => {}
+        _ => Ok(()),
+    }
+}
+
+/// An object's required properties, and each property against its schema (or
+/// `additionalProperties`).
+fn validate_object(
+    root: &Value,
+    schema: &Value,
+    map: &serde_json::Map<String, Value>,
+    at: &str,
+    depth: usize,
+) -> Result<(), String> {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for name in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !map.contains_key(name) {
+            return Err(format!("{at}: missing required property `{name}`"));
+        }
+    }
+    for (name, v) in map {
+        let path = format!("{at}.{name}");
+        match properties.and_then(|p| p.get(name)) {
+            Some(s) => validate(root, s, v, &path, depth + 1)?,
+            None => match schema.get("additionalProperties") {
+                Some(Value::Bool(false)) => {
+                    return Err(format!("{at}: property `{name}` is not allowed"));
+                }
+                Some(s @ Value::Object(_)) => validate(root, s, v, &path, depth + 1)?,
+                _ => {}
+            },
+        }
+    }
+    Ok(())
+}
+
+/// An array's length bounds, and each item against its prefix schema or `items`.
+fn validate_array(
+    root: &Value,
+    schema: &Value,
+    items: &[Value],
+    at: &str,
+    depth: usize,
+) -> Result<(), String> {
+    let n = items.len() as u64;
+    if u64_of(schema, "minItems").is_some_and(|m| n < m) {
+        return Err(format!("{at}: fewer items than minItems"));
+    }
+    if u64_of(schema, "maxItems").is_some_and(|m| n > m) {
+        return Err(format!("{at}: more items than maxItems"));
+    }
+    let prefix = schema.get("prefixItems").and_then(Value::as_array);
+    for (i, v) in items.iter().enumerate() {
+        let path = format!("{at}[{i}]");
+        if let Some(s) = prefix.and_then(|p| p.get(i)) {
+            validate(root, s, v, &path, depth + 1)?;
+        } else if let Some(s) = schema.get("items").filter(|s| s.is_object()) {
+            validate(root, s, v, &path, depth + 1)?;
+        }
     }
     Ok(())
 }
