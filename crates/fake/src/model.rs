@@ -121,6 +121,19 @@ pub struct Counters {
     pub completion_tokens: u64,
 }
 
+/// What the faults that fired do to one request.
+struct Fired {
+    /// The first terminal fault: the request gets no reply.
+    terminal: Option<FaultKind>,
+    /// Slows the reply down.
+    factor: f64,
+    /// Delays the first token.
+    extra: Duration,
+    stream_fault: Option<StreamFault>,
+    /// A squeezed rate limit refused it.
+    squeezed: bool,
+}
+
 #[derive(Clone, Debug)]
 struct Squeeze {
     requests: Option<TokenBucket>,
@@ -191,6 +204,26 @@ impl Model {
     ) -> Answer {
         self.counters.requests += 1;
         let tokens = u64::from(request.prompt_tokens) + u64::from(request.max_tokens);
+        let fired = self.fire_faults(now, rng, tokens);
+        let behaviour = match self.refuse(request, now, tokens, fired.terminal, fired.squeezed) {
+            Some(refused) => refused,
+            None => self.draw_reply(request, rng, &fired),
+        };
+        let limits = self.snapshot();
+        *self
+            .counters
+            .behaviours
+            .entry(behaviour.label())
+            .or_default() += 1;
+        if let Behaviour::Reply(r) = &behaviour {
+            self.counters.prompt_tokens += u64::from(r.prompt_tokens);
+            self.counters.completion_tokens += u64::from(r.output_tokens);
+        }
+        Answer { behaviour, limits }
+    }
+
+    /// Fires the faults due now: what they do to this request.
+    fn fire_faults<R: Rng + ?Sized>(&mut self, now: Instant, rng: &mut R, tokens: u64) -> Fired {
         let mut terminal: Option<FaultKind> = None;
         let mut factor = 1.0;
         let mut extra = Duration::ZERO;
@@ -245,46 +278,24 @@ impl Model {
                 _ => {}
             }
         }
-        let behaviour = self.decide(
-            request,
-            now,
-            rng,
-            tokens,
+        Fired {
             terminal,
-            squeezed,
             factor,
             extra,
             stream_fault,
-        );
-        let limits = self.snapshot();
-        *self
-            .counters
-            .behaviours
-            .entry(behaviour.label())
-            .or_default() += 1;
-        if let Behaviour::Reply(r) = &behaviour {
-            self.counters.prompt_tokens += u64::from(r.prompt_tokens);
-            self.counters.completion_tokens += u64::from(r.output_tokens);
+            squeezed,
         }
-        Answer { behaviour, limits }
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one private step of respond, named for readability"
-    )]
-    fn decide<R: Rng + ?Sized>(
+    /// A request refused: rate-limited, past the context window, or a terminal fault.
+    fn refuse(
         &mut self,
         request: &FakeRequest<'_>,
         now: Instant,
-        rng: &mut R,
         tokens: u64,
         terminal: Option<FaultKind>,
         squeezed: bool,
-        factor: f64,
-        extra: Duration,
-        stream_fault: Option<StreamFault>,
-    ) -> Behaviour {
+    ) -> Option<Behaviour> {
         if squeezed || !admit(&mut self.requests, &mut self.tokens, now, tokens) {
             let wait = [&self.requests, &self.tokens]
                 .into_iter()
@@ -293,22 +304,22 @@ impl Model {
                 .max()
                 .unwrap_or(Duration::from_secs(1))
                 .max(Duration::from_secs(1));
-            return Behaviour::Error {
+            return Some(Behaviour::Error {
                 kind: ErrorKind::RateLimited,
                 status: Some(429),
                 retry_after: Some(wait),
-            };
+            });
         }
         let window = self
             .profile
             .model(request.model)
             .map_or(u32::MAX, |m| m.context_window);
         if tokens > u64::from(window) {
-            return Behaviour::Error {
+            return Some(Behaviour::Error {
                 kind: ErrorKind::ContextLengthExceeded,
                 status: None,
                 retry_after: None,
-            };
+            });
         }
         match terminal {
             Some(FaultKind::Http {
@@ -316,35 +327,46 @@ impl Model {
                 retry_after,
             }) => {
                 let kind = switchyard_core::dialect::kind_for_status(status);
-                return Behaviour::Error {
+                return Some(Behaviour::Error {
                     kind,
                     status: Some(status),
                     retry_after,
-                };
+                });
             }
-            Some(FaultKind::Reset) => return Behaviour::Reset,
-            Some(FaultKind::Hang) => return Behaviour::Hang,
-            Some(FaultKind::MalformedJson) => return Behaviour::MalformedJson,
+            Some(FaultKind::Reset) => return Some(Behaviour::Reset),
+            Some(FaultKind::Hang) => return Some(Behaviour::Hang),
+            Some(FaultKind::MalformedJson) => return Some(Behaviour::MalformedJson),
             Some(FaultKind::ContextLength) => {
-                return Behaviour::Error {
+                return Some(Behaviour::Error {
                     kind: ErrorKind::ContextLengthExceeded,
                     status: None,
                     retry_after: None,
-                };
+                });
             }
             Some(FaultKind::ContentFilter) => {
-                return Behaviour::Error {
+                return Some(Behaviour::Error {
                     kind: ErrorKind::ContentFiltered,
                     status: None,
                     retry_after: None,
-                };
+                });
             }
             _ => {}
         }
+        None
+    }
+
+    /// A reply, drawn from the profile and slowed by the faults that fired.
+    fn draw_reply<R: Rng + ?Sized>(
+        &self,
+        request: &FakeRequest<'_>,
+        rng: &mut R,
+        fired: &Fired,
+    ) -> Behaviour {
         let first_token =
-            Duration::from_secs_f64(self.profile.first_token.sample(rng) * factor) + extra;
+            Duration::from_secs_f64(self.profile.first_token.sample(rng) * fired.factor)
+                + fired.extra;
         let tps = self.profile.tokens_per_second.sample(rng).max(1.0);
-        let token_interval = Duration::from_secs_f64(factor / tps);
+        let token_interval = Duration::from_secs_f64(fired.factor / tps);
         // A long tail may draw past what a profile may ask for: never more than that.
         let drawn = self
             .profile
@@ -363,7 +385,11 @@ impl Model {
             output_tokens,
             prompt_tokens: request.prompt_tokens,
             finish,
-            stream_fault: if request.stream { stream_fault } else { None },
+            stream_fault: if request.stream {
+                fired.stream_fault
+            } else {
+                None
+            },
             text_seed: rng.next_u64(),
         })
     }
