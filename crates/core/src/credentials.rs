@@ -36,6 +36,7 @@ use keyring::{RevocationConfig, RevocationParams};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value; from here on it prints only as `[redacted]`.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -68,7 +69,9 @@ impl serde::Serialize for Secret {
 pub struct Date(pub u32);
 
 impl Date {
-    /// Parses `YYYY-MM-DD`.
+    /// Parses `YYYY-MM-DD` (surrounding whitespace ignored); `None` for any other form, a
+    /// month outside 1–12, a day outside 1–31, or a day before 1970-01-01. The day is not
+    /// checked against its month's length: `2026-02-30` reads as 2026-03-02.
     pub fn parse(text: &str) -> Option<Date> {
         let t = text.trim();
         if t.len() != 10 {
@@ -78,9 +81,11 @@ impl Date {
             .and_then(|s| u32::try_from(s / 86_400).ok())
             .map(Date)
     }
+    /// The UTC day a Unix time (seconds) falls on; saturates at `Date(u32::MAX)`.
     pub fn from_unix(secs: u64) -> Date {
         Date(u32::try_from(secs / 86_400).unwrap_or(u32::MAX))
     }
+    /// Days from `self` to `later`: negative when `later` is earlier.
     pub fn days_until(self, later: Date) -> i64 {
         i64::from(later.0) - i64::from(self.0)
     }
@@ -118,7 +123,9 @@ impl<'de> Deserialize<'de> for Date {
 /// Where a key comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
+    /// The environment variable of this name.
     Env(String),
+    /// The file at this path (the live driver reads it at startup).
     File(String),
     /// A literal in the config file: development only.
     Literal(Secret),
@@ -176,6 +183,7 @@ pub enum AuthStyle {
 }
 
 impl AuthStyle {
+    /// The style the vendor of `dialect` expects when the provider sets no `auth`.
     pub fn default_for(dialect: Dialect) -> AuthStyle {
         match dialect {
             Dialect::Openai => AuthStyle::Bearer,
@@ -208,6 +216,8 @@ pub fn default_headers(dialect: Dialect) -> BTreeMap<String, KeySource> {
     h
 }
 
+/// The deployment a config is resolved for: it decides whether providers run against their
+/// fakes or live unless they set `mode`, and whether literal keys are allowed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
@@ -228,6 +238,7 @@ pub enum Mode {
     Fake,
 }
 
+/// One of a provider's keys, with its validity window and rotation date.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
@@ -242,6 +253,7 @@ pub struct KeyConfig {
     pub last_rotated: Option<Date>,
 }
 
+/// One provider: a vendor account, its URLs, how it authenticates and its keys.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
@@ -273,42 +285,63 @@ pub struct ProviderConfig {
     pub mock_key: Option<String>,
 }
 
+/// A validated key: its source parsed, `valid_until` not before `valid_from`. The dates are
+/// whole days, both ends included.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyParams {
+    /// Where the key's value comes from.
     pub source: KeySource,
+    /// The first day the key may be used; `None`: always was.
     pub valid_from: Option<Date>,
+    /// The last day the key may be used; `None`: never expires.
     pub valid_until: Option<Date>,
+    /// When the key was last rotated; `None`: rotation is counted from `valid_from`.
     pub last_rotated: Option<Date>,
 }
 
 /// A provider's validated connection and credential settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProviderParams {
+    /// The name targets use as their `provider`; unique among providers.
     pub name: String,
+    /// The vendor's wire format.
     pub dialect: Dialect,
+    /// Live or fake: the provider's own `mode`, else the environment's default.
     pub mode: Mode,
-    /// The URL in use (the fake's in fake mode).
+    /// The URL in use (the fake's in fake mode): `http://` or `https://`, without a
+    /// trailing `/`.
     pub base_url: String,
+    /// How the key goes on each request.
     pub auth: AuthStyle,
     /// Header name to the source of its value (the dialect's fixed ones as literals).
     pub headers: BTreeMap<String, KeySource>,
+    /// The rotation period in days, for [`KeyParams::status`]; `None`: keys never go stale.
     pub rotation_days: Option<u32>,
-    /// In fake mode: one literal mock key. In live mode: the configured keys.
+    /// In fake mode: one literal mock key. In live mode: the configured keys, in config order
+    /// (empty only for a provider no target uses).
     pub keys: Vec<KeyParams>,
+    /// When a refused key is taken out of use and tried again.
     pub revocation: RevocationParams,
 }
 
-/// A key's rotation state.
+/// A key's rotation state on a given day (see [`KeyParams::status`]). The derived order is
+/// declaration order, not severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum KeyStatus {
+    /// Valid, and its rotation is more than [`DUE_SOON_DAYS`] away (or not tracked).
     Fresh,
+    /// Valid, and due for rotation within [`DUE_SOON_DAYS`] days (the due day included).
     DueSoon,
+    /// Valid, but past its rotation date.
     Stale,
+    /// Before its `valid_from`.
     NotYetValid,
+    /// After its `valid_until`.
     Expired,
 }
 
 impl KeyStatus {
+    /// The state in the words reports and `switchyard creds` print (`due soon`).
     pub const fn label(self) -> &'static str {
         match self {
             KeyStatus::Fresh => "fresh",
@@ -324,10 +357,14 @@ impl KeyStatus {
 pub const DUE_SOON_DAYS: i64 = 14;
 
 impl KeyParams {
+    /// Whether `today` lies in the key's validity window, both ends included.
     pub fn is_valid_on(&self, today: Date) -> bool {
         self.valid_from.is_none_or(|d| d <= today) && self.valid_until.is_none_or(|d| today <= d)
     }
 
+    /// The key's state on `today`: expired or not yet valid first; otherwise, with a
+    /// rotation period and a `last_rotated` (else `valid_from`) date, stale, due soon or fresh
+    /// by the days left to `rotated + period`; without either, fresh.
     pub fn status(&self, today: Date, rotation_days: Option<u32>) -> KeyStatus {
         if self.valid_until.is_some_and(|d| today > d) {
             return KeyStatus::Expired;
@@ -349,16 +386,26 @@ impl KeyParams {
 }
 
 impl ProviderParams {
-    /// A key's rank for [`KeyRing::choose`] on `today`: newer `valid_from` first, then the
-    /// later in the list; `None` when the key is not valid today.
+    /// A key's rank for [`KeyRing::choose`] on `today`: newer `valid_from` first (a key
+    /// without one ranks below every key with one), then the later in the list; `None` when
+    /// the key is not valid today or `key` is out of range.
     pub fn rank(&self, key: usize, today: Date) -> Option<(Option<Date>, usize)> {
         let k = self.keys.get(key)?;
         k.is_valid_on(today).then_some((k.valid_from, key))
     }
 }
 
-/// Validates provider configs for an environment. `used` names the providers the router's
-/// targets use: production refuses to start unless each has a live key source.
+/// Validates provider configs for an environment, in order. `used` names the providers the
+/// router's targets use.
+///
+/// # Errors
+///
+/// The first problem found, with its field path (`providers[0].keys[1].source`): a name
+/// defined twice; an unknown `auth` style; a header or key source without a lower-case
+/// `env:`, `file:` or `literal:` prefix (checked in fake mode too); invalid `revocation`
+/// settings; in fake mode, no `fake_base_url`; in live mode, a literal key in production, a
+/// `valid_until` before `valid_from`, or no keys on a provider in `used`; a URL that is not
+/// `http(s)://`; a name in `used` that no provider defines. No message contains a key.
 pub fn resolve_providers(
     configs: &[ProviderConfig],
     environment: Environment,

@@ -56,6 +56,20 @@ fn dates_parse_and_print() {
 }
 
 #[test]
+fn dates_at_their_edges() {
+    assert_eq!(Date::parse(" 1970-01-01\n"), Some(Date(0)));
+    assert_eq!(Date::parse("1969-12-31"), None, "before 1970");
+    assert_eq!(Date::parse("2026-13-01"), None);
+    assert_eq!(Date::parse("2026-01-32"), None);
+    // Days are not checked against the month's length.
+    assert_eq!(Date::parse("2026-02-30"), Some(day("2026-03-02")));
+    assert_eq!(Date::from_unix(86_399), Date(0));
+    assert_eq!(Date::from_unix(86_400), Date(1));
+    assert_eq!(Date::from_unix(u64::MAX), Date(u32::MAX));
+    assert_eq!(day("2026-11-25").days_until(day("2026-11-20")), -5);
+}
+
+#[test]
 fn sources_and_auth_styles() {
     assert_eq!(KeySource::parse("env:X"), Ok(KeySource::Env("X".into())));
     assert_eq!(
@@ -183,6 +197,34 @@ fn rotation_states_and_the_active_key() {
 }
 
 #[test]
+fn rotation_is_due_soon_from_14_days_before_through_the_due_day() {
+    // No last_rotated: counted from valid_from, 2026-01-01; due 90 days later, 2026-04-01.
+    let key = KeyParams {
+        source: KeySource::Env("K".into()),
+        valid_from: Some(day("2026-01-01")),
+        valid_until: None,
+        last_rotated: None,
+    };
+    let on = |d| key.status(day(d), Some(90));
+    assert_eq!(on("2026-03-17"), KeyStatus::Fresh);
+    assert_eq!(on("2026-03-18"), KeyStatus::DueSoon);
+    assert_eq!(on("2026-04-01"), KeyStatus::DueSoon);
+    assert_eq!(on("2026-04-02"), KeyStatus::Stale);
+    assert_eq!(key.status(day("2030-01-01"), None), KeyStatus::Fresh);
+    assert!(key.is_valid_on(day("2026-01-01")) && !key.is_valid_on(day("2025-12-31")));
+}
+
+#[test]
+fn a_key_without_valid_from_ranks_below_one_with_it() {
+    let yaml = "name: p\ndialect: openai\nbase_url: https://p\nkeys:\n  - { source: env:A, valid_from: 2020-01-01 }\n  - { source: env:B }\n";
+    let p = &resolve_providers(&[provider(yaml)], Environment::Production, &["p"]).unwrap()[0];
+    let today = day("2026-01-01");
+    assert!(p.rank(0, today) > p.rank(1, today));
+    assert_eq!(p.rank(2, today), None);
+    assert_eq!(p.rank(0, day("2019-12-31")), None);
+}
+
+#[test]
 fn bad_provider_configs() {
     let e = resolve_providers(
         &[provider(&format!("{OPENAI}auth: smoke_signals\n"))],
@@ -213,6 +255,9 @@ fn bad_provider_configs() {
     let backwards = provider(&OPENAI.replace("valid_until: 2026-12-01", "valid_until: 2025-12-01"));
     let e = resolve_providers(&[backwards], Environment::Production, &[]).unwrap_err();
     assert_eq!(e.path, "providers[0].keys[0].valid_until");
+    let ftp = provider(&OPENAI.replace("https://api.openai.com/", "ftp://api.openai.com"));
+    let e = resolve_providers(&[ftp], Environment::Production, &[]).unwrap_err();
+    assert_eq!(e.path, "providers[0].base_url");
 }
 
 #[test]

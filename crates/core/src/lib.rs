@@ -12,81 +12,24 @@
 //! [`telemetry`]. [`config`] turns YAML into validated params.
 
 #![warn(missing_docs)]
-// Denied in CI (clippy and rustdoc run with -D warnings). Modules written before the lint
-// carry an `expect` until their public items are documented; the expectation fails once
-// they are, so it cannot outlive the work.
+// Denied in CI (clippy and rustdoc run with -D warnings): every public item says what it
+// is, its units and invariants, and its errors.
 
 pub mod attempt_log;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod config;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod credentials;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod dialect;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod health;
 pub mod id;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod outcome;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod overrides;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod plan;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod policy;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod request;
 pub mod rng;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod router;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod rule;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod target;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod telemetry;
-#[expect(
-    missing_docs,
-    reason = "public items not yet documented; remove as the module is"
-)]
 pub mod time;
 pub mod vendor;

@@ -21,17 +21,32 @@ use crate::time::{Duration, Instant};
 /// How a failed attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ErrorKind {
+    /// The provider refused for its rate or quota (HTTP 429): the target is parked until the
+    /// reset rather than marked unhealthy.
     RateLimited,
+    /// The credential was rejected (HTTP 401).
     Unauthorized,
+    /// The credential may not use this model or endpoint (HTTP 403), or the model does not
+    /// exist there (HTTP 404): either way this target cannot serve it, another may.
     Forbidden,
+    /// The request itself is wrong (HTTP 400 and kin): no other target would accept it either.
     BadRequest,
+    /// The prompt and `max_tokens` do not fit the model's context window.
     ContextLengthExceeded,
+    /// The vendor's safety filter refused the prompt or the reply.
     ContentFiltered,
+    /// The vendor said it is too busy (HTTP 503, Anthropic's 529).
     Overloaded,
+    /// Any other server-side failure (HTTP 5xx).
     ServerError,
+    /// No answer, or no first token, within the attempt's timeout (or the vendor's 408 or
+    /// 504).
     Timeout,
+    /// The connection could not be made (DNS, refused, TLS).
     ConnectFailed,
+    /// A reply came but could not be understood (bad JSON, a missing field).
     MalformedResponse,
+    /// A stream broke before its end.
     StreamInterrupted,
 }
 
@@ -51,6 +66,7 @@ impl ErrorKind {
         ErrorKind::MalformedResponse,
         ErrorKind::StreamInterrupted,
     ];
+    /// The number of kinds: the length of per-kind counter arrays.
     pub const COUNT: usize = Self::ALL.len();
 
     /// Dense index into per-kind arrays (the position in [`ErrorKind::ALL`]).
@@ -76,6 +92,8 @@ impl ErrorKind {
         }
     }
 
+    /// The kind whose [`ErrorKind::label`] is `label` (scenario files and override commands
+    /// name kinds this way); `None` for an unknown label.
     pub fn from_label(label: &str) -> Option<ErrorKind> {
         Self::ALL.into_iter().find(|k| k.label() == label)
     }
@@ -113,8 +131,11 @@ impl ErrorKind {
 /// How an attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// The target answered; for a stream, to its end.
     Success,
+    /// The attempt failed, in one of the taxonomy's ways.
     Error {
+        /// How it failed: this decides retry, failover and health (see the module table).
         kind: ErrorKind,
         /// The provider's Retry-After (or its dialect's equivalent), when it sent one.
         retry_after: Option<Duration>,
@@ -125,27 +146,33 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// An error of `kind` without a Retry-After.
     pub const fn error(kind: ErrorKind) -> Outcome {
         Outcome::Error {
             kind,
             retry_after: None,
         }
     }
+    /// True for [`Outcome::Success`] only (a cancelled attempt is not a success).
     pub const fn is_success(self) -> bool {
         matches!(self, Outcome::Success)
     }
+    /// The error's kind; `None` for a success or a cancellation.
     pub const fn error_kind(self) -> Option<ErrorKind> {
         match self {
             Outcome::Error { kind, .. } => Some(kind),
             Outcome::Success | Outcome::Cancelled => None,
         }
     }
+    /// The provider's Retry-After; `None` unless the outcome is an error that carried one.
     pub const fn retry_after(self) -> Option<Duration> {
         match self {
             Outcome::Error { retry_after, .. } => retry_after,
             Outcome::Success | Outcome::Cancelled => None,
         }
     }
+    /// `success`, `cancelled`, or the error kind's label: the outcome label in metrics and
+    /// reports.
     pub const fn label(self) -> &'static str {
         match self {
             Outcome::Success => "success",
@@ -158,11 +185,15 @@ impl Outcome {
 /// What a driver tells the router about one finished attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttemptReport {
+    /// How the attempt ended.
     pub outcome: Outcome,
     /// From send to the last byte (or to the failure).
     pub latency: Duration,
     /// From send to the first token, when one arrived.
     pub first_token: Option<Duration>,
+    /// Input tokens the attempt used (the vendor's count, or the driver's estimate when
+    /// `usage_missing`); priced at the target's rate into the request's cost, failed attempts
+    /// included.
     pub prompt_tokens: u32,
     /// For a stream that broke, the tokens the caller received: a continuation (a route's
     /// `resume: prefill`) is told their sum as `Continuation::delivered_tokens`.
@@ -193,9 +224,13 @@ impl AttemptReport {
 /// One attempt of a request, as it appears in the request's story.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttemptRecord {
+    /// The target the attempt was sent to.
     pub target: TargetId,
+    /// When the router handed the attempt out (the `now` of the call that chose it).
     pub started: Instant,
+    /// How it ended; [`Outcome::Cancelled`] until the driver reports it.
     pub outcome: Outcome,
+    /// As reported ([`AttemptReport::latency`]); zero until then.
     pub latency: Duration,
     /// Whether this attempt was a hedge sent while another was still in flight.
     pub hedge: bool,
@@ -225,6 +260,8 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
+    /// The low-cardinality label for metrics and reports. An `Attempt` failure takes its
+    /// error kind's label; `BudgetExhausted` is `budget_exhausted` whatever the kind.
     pub const fn label(self) -> &'static str {
         match self {
             FailureReason::Attempt(kind) => kind.label(),
@@ -243,13 +280,16 @@ impl FailureReason {
 pub enum FinalOutcome {
     /// Served by this target.
     Served(TargetId),
+    /// No target served it, for this reason.
     Failed(FailureReason),
 }
 
 impl FinalOutcome {
+    /// True when a target served the request.
     pub const fn is_success(self) -> bool {
         matches!(self, FinalOutcome::Served(_))
     }
+    /// `success`, or the failure reason's label.
     pub const fn label(self) -> &'static str {
         match self {
             FinalOutcome::Served(_) => "success",
@@ -306,5 +346,22 @@ mod tests {
             "no_target_available"
         );
         assert!(FinalOutcome::Served(TargetId::new(0)).is_success());
+        assert!(!Outcome::Cancelled.is_success());
+        assert_eq!(Outcome::Cancelled.label(), "cancelled");
+        assert_eq!(Outcome::Cancelled.error_kind(), None);
+        let limited = Outcome::Error {
+            kind: ErrorKind::RateLimited,
+            retry_after: Some(Duration::from_millis(5)),
+        };
+        assert_eq!(limited.retry_after(), Some(Duration::from_millis(5)));
+        assert_eq!(Outcome::Success.retry_after(), None);
+        assert_eq!(
+            FailureReason::BudgetExhausted(ErrorKind::Timeout).label(),
+            "budget_exhausted"
+        );
+        assert_eq!(
+            FinalOutcome::Failed(FailureReason::Attempt(ErrorKind::Overloaded)).label(),
+            "overloaded"
+        );
     }
 }

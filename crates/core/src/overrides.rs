@@ -19,23 +19,38 @@
 use crate::health::BreakerMode;
 use crate::id::{RouteId, TargetId};
 
+/// What a [`Override::Restore`] undoes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
+    /// The target: its drain lifted, its rate-limit parking ended, and its breaker reset to
+    /// automatic mode, closed, with an empty failure window (whatever the breaker had seen).
     Target(TargetId),
+    /// The route: its pin and its freeze lifted (a freeze of every route is lifted for this
+    /// route only).
     Route(RouteId),
+    /// Every target and every route, as their own scopes would.
     All,
 }
 
+/// One operator command; see the module documentation for what each does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Override {
+    /// Send the target no new attempt until restored.
     Drain(TargetId),
+    /// Send everything of the route to the target, which must be one of its targets.
     Pin(RouteId, TargetId),
+    /// Stop automatic failover on the route, or on every route with `None`.
     Freeze(Option<RouteId>),
+    /// Set the target's breaker to a manual mode.
     Force(TargetId, BreakerMode),
+    /// Undo the overrides in this scope.
     Restore(Scope),
 }
 
 impl Override {
+    /// The command's action name, as
+    /// [`RouterParams::parse_override`](crate::router::RouterParams::parse_override) reads it
+    /// (the `action` of the gateway's admin API and of a scenario's overrides).
     pub const fn label(&self) -> &'static str {
         match self {
             Override::Drain(_) => "drain",
@@ -50,12 +65,17 @@ impl Override {
 /// Why an override cannot apply to a router.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OverrideError {
+    /// A pin to a target that is not one of the route's.
     #[error("target `{target}` is not a target of route `{route}` (its targets: {members})")]
     PinOutsideRoute {
+        /// The route's name.
         route: String,
+        /// The target's name.
         target: String,
+        /// The route's targets' names, comma-separated, in config order.
         members: String,
     },
+    /// An id beyond the router's targets or routes (an override built for another config).
     #[error("no target or route with id {0} in this router")]
     UnknownId(u32),
 }
@@ -69,6 +89,7 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// No override in force, for `targets` targets and `routes` routes.
     pub fn new(targets: usize, routes: usize) -> Self {
         Overrides {
             drained: vec![false; targets],
@@ -76,12 +97,16 @@ impl Overrides {
             frozen: vec![false; routes],
         }
     }
+    /// Whether the target is drained; false for an id out of range.
     pub fn is_drained(&self, target: TargetId) -> bool {
         self.drained.get(target.index()).copied().unwrap_or(false)
     }
+    /// The target the route is pinned to; `None` when unpinned or out of range.
     pub fn pin(&self, route: RouteId) -> Option<TargetId> {
         self.pinned.get(route.index()).copied().flatten()
     }
+    /// Whether the route's failover is frozen (by its own freeze or a freeze of every
+    /// route); false for an id out of range.
     pub fn is_frozen(&self, route: RouteId) -> bool {
         self.frozen.get(route.index()).copied().unwrap_or(false)
     }
@@ -97,6 +122,99 @@ mod tests {
                     routes:\n  - { name: ab, policy: round_robin, targets: [a, b] }\n  - { name: only_c, policy: static, targets: [c] }\n";
         let config: RouterConfig = parse_yaml(yaml, "r.yaml").unwrap();
         crate::router::RouterParams::try_from(&config).unwrap()
+    }
+
+    #[test]
+    fn ids_out_of_range_read_as_no_override() {
+        let mut o = Overrides::new(1, 1);
+        o.drained[0] = true;
+        o.pinned[0] = Some(TargetId::new(0));
+        o.frozen[0] = true;
+        assert!(o.is_drained(TargetId::new(0)) && !o.is_drained(TargetId::new(1)));
+        assert_eq!(o.pin(RouteId::new(0)), Some(TargetId::new(0)));
+        assert_eq!(o.pin(RouteId::new(1)), None);
+        assert!(o.is_frozen(RouteId::new(0)) && !o.is_frozen(RouteId::new(1)));
+    }
+
+    #[test]
+    fn each_label_parses_back_to_its_override() {
+        let p = params();
+        let (a, ab) = (p.target_id("a").unwrap(), p.route_id("ab").unwrap());
+        let cases = [
+            (Override::Drain(a), Some("a"), None, None),
+            (Override::Pin(ab, a), Some("a"), Some("ab"), None),
+            (Override::Freeze(Some(ab)), None, Some("ab"), None),
+            (Override::Freeze(None), None, None, None),
+            (
+                Override::Force(a, BreakerMode::Disabled),
+                Some("a"),
+                None,
+                Some("disabled"),
+            ),
+            (Override::Restore(Scope::Target(a)), Some("a"), None, None),
+            (Override::Restore(Scope::Route(ab)), None, Some("ab"), None),
+            (Override::Restore(Scope::All), None, None, None),
+        ];
+        for (o, target, route, mode) in cases {
+            let command = crate::router::OverrideCommand {
+                action: o.label(),
+                target,
+                route,
+                mode,
+            };
+            assert_eq!(p.parse_override(command), Ok(o), "{}", o.label());
+        }
+    }
+
+    #[test]
+    fn restore_undoes_exactly_its_scope() {
+        use crate::router::Router;
+        use crate::time::{Duration, Instant};
+        let p = params();
+        let (a, b) = (p.target_id("a").unwrap(), p.target_id("b").unwrap());
+        let (ab, only_c) = (p.route_id("ab").unwrap(), p.route_id("only_c").unwrap());
+        let mut r = Router::new(p, crate::rng::SeededRng::new(1));
+        let now = Instant::ZERO;
+        for t in [a, b] {
+            r.apply(Override::Drain(t), now);
+            r.apply(Override::Force(t, BreakerMode::ForcedOpen), now);
+        }
+        r.apply(Override::Pin(ab, b), now);
+        r.apply(Override::Freeze(None), now);
+        let snap = crate::health::LimitSnapshot {
+            remaining_requests: Some(0),
+            reset_requests: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        r.observe_limits(a, &snap, now);
+        assert!(r.health(a).limits.is_parked(now));
+
+        r.apply(Override::Restore(Scope::Target(a)), now);
+        assert!(!r.overrides().is_drained(a) && r.overrides().is_drained(b));
+        assert_eq!(r.health(a).breaker.mode(), BreakerMode::Automatic);
+        assert_eq!(r.health(b).breaker.mode(), BreakerMode::ForcedOpen);
+        assert!(!r.health(a).limits.is_parked(now));
+        assert_eq!(
+            r.overrides().pin(ab),
+            Some(b),
+            "a target's restore leaves routes"
+        );
+
+        r.apply(Override::Restore(Scope::Route(ab)), now);
+        assert_eq!(r.overrides().pin(ab), None);
+        assert!(!r.overrides().is_frozen(ab));
+        assert!(
+            r.overrides().is_frozen(only_c),
+            "freeze-all lifted for `ab` only"
+        );
+        assert!(
+            r.overrides().is_drained(b),
+            "a route's restore leaves targets"
+        );
+
+        r.apply(Override::Restore(Scope::All), now);
+        assert!(!r.overrides().is_drained(b) && !r.overrides().is_frozen(only_c));
+        assert_eq!(r.health(b).breaker.mode(), BreakerMode::Automatic);
     }
 
     #[test]

@@ -12,10 +12,16 @@ use crate::outcome::AttemptRecord;
 pub struct Capabilities(u8);
 
 impl Capabilities {
+    /// The empty set: plain text in and out. Every set contains it.
     pub const NONE: Capabilities = Capabilities(0);
+    /// The reply can be streamed. A request needs it when `stream` is set
+    /// ([`Request::required_capabilities`] adds it), not through [`Request::needs`].
     pub const STREAMING: Capabilities = Capabilities(1);
+    /// The model can be offered tools and call them; a request needs it when it carries any.
     pub const TOOLS: Capabilities = Capabilities(1 << 1);
+    /// The reply can be held to JSON (`response_format` of `json_object` or `json_schema`).
     pub const JSON_MODE: Capabilities = Capabilities(1 << 2);
+    /// The model reads images; a request needs it when a message has an image part.
     pub const VISION: Capabilities = Capabilities(1 << 3);
     /// The target continues a final assistant message (an assistant prefill), so a stream
     /// broken on another target can be resumed on it (a route's `resume: prefill`). No
@@ -31,6 +37,7 @@ impl Capabilities {
         ("prefill", Capabilities::PREFILL),
     ];
 
+    /// Both sets together.
     pub const fn union(self, other: Capabilities) -> Capabilities {
         Capabilities(self.0 | other.0)
     }
@@ -42,12 +49,16 @@ impl Capabilities {
     pub const fn without(self, other: Capabilities) -> Capabilities {
         Capabilities(self.0 & !other.0)
     }
+    /// The capability a config spells `name` (`"json_mode"`), as in [`Capabilities::NAMED`];
+    /// `None` for a name that is not one.
     pub fn from_name(name: &str) -> Option<Capabilities> {
         Self::NAMED
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, c)| *c)
     }
+    /// The config spellings of the capabilities in `self`, in [`Capabilities::NAMED`] order:
+    /// what `Debug` prints and reports list.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         Self::NAMED
             .iter()
@@ -65,8 +76,12 @@ impl std::fmt::Debug for Capabilities {
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Instructions to the model. Dialects with one system slot take only the leading ones
+    /// ([`Request::leading_system_messages`]).
     System,
+    /// The application's end user.
     User,
+    /// The model; a final assistant message is a prefill the model continues.
     Assistant,
     /// The result of a tool call (OpenAI's `tool` role; Anthropic and Gemini carry results in
     /// user turns, and their codecs translate).
@@ -79,12 +94,18 @@ pub enum ImageSource {
     /// An `https:` (or other) URL the vendor fetches.
     Url(String),
     /// Inline bytes: a media type (`image/png`) and bare base64 (no `data:` prefix).
-    Base64 { media_type: String, data: String },
+    Base64 {
+        /// The MIME type, `image/png` or the like, as the client gave it.
+        media_type: String,
+        /// The image bytes in standard base64, without a `data:` prefix.
+        data: String,
+    },
 }
 
 /// An image in a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
+    /// Where the vendor gets the image from.
     pub source: ImageSource,
     /// OpenAI's `detail` (`auto`, `low`, `high`); no other vendor has it.
     pub detail: Option<String>,
@@ -95,6 +116,7 @@ pub struct Image {
 pub struct ToolCall {
     /// The call's id, echoed by its result (synthesised where a vendor has none).
     pub id: String,
+    /// The called tool's name, one of the request's [`Request::tools`] when the model obeys.
     pub name: String,
     /// The arguments as JSON text (OpenAI's form; it may be invalid JSON from a model).
     pub arguments: String,
@@ -114,7 +136,9 @@ pub struct ToolResult {
 /// One piece of a message's content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Part {
+    /// Plain text.
     Text(String),
+    /// An image; a request with one needs [`Capabilities::VISION`].
     Image(Image),
     /// In assistant messages.
     ToolCall(ToolCall),
@@ -125,7 +149,9 @@ pub enum Part {
 /// One message of a conversation: a role and its content, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
+    /// Who wrote it.
     pub role: Role,
+    /// The parts, in the order the client gave them.
     pub content: Vec<Part>,
     /// OpenAI's participant `name`; no other vendor has it.
     pub name: Option<String>,
@@ -169,7 +195,9 @@ impl Message {
 /// A tool the model may call.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Tool {
+    /// The name the model calls it by ([`ToolCall::name`]).
     pub name: String,
+    /// What the tool does, for the model; `None` when the client gave none.
     pub description: Option<String>,
     /// The arguments' JSON Schema (`None`: no arguments).
     pub parameters: Option<serde_json::Value>,
@@ -180,7 +208,9 @@ pub struct Tool {
 /// Whether and which tool the model must call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ToolChoice {
+    /// The model decides whether to call a tool.
     Auto,
+    /// The model must not call a tool.
     None,
     /// At least one call (OpenAI `required`, Anthropic `any`, Gemini `ANY`).
     Required,
@@ -191,14 +221,19 @@ pub enum ToolChoice {
 /// The shape the reply's text must have.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ResponseFormat {
+    /// Free text, the vendors' default; it needs no capability.
     Text,
     /// Any valid JSON object (OpenAI `json_object`).
     JsonObject,
     /// JSON valid against `schema` (OpenAI `json_schema`).
     JsonSchema {
+        /// The schema's name, as OpenAI requires one.
         name: String,
+        /// What the schema is for, for the model.
         description: Option<String>,
+        /// The JSON Schema itself.
         schema: serde_json::Value,
+        /// OpenAI's `strict`: hold the reply to the schema exactly; `None` leaves the default.
         strict: Option<bool>,
     },
 }
@@ -206,14 +241,20 @@ pub enum ResponseFormat {
 /// Sampling parameters; `None` leaves the vendor's default.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Sampling {
+    /// Sampling temperature; Switchyard does not check its range (vendors differ).
     pub temperature: Option<f64>,
+    /// Nucleus sampling: the probability mass to sample from.
     pub top_p: Option<f64>,
     /// Anthropic and Gemini only.
     pub top_k: Option<u32>,
+    /// Sequences that end the reply where they appear; empty for none.
     pub stop: Vec<String>,
     /// OpenAI and Gemini only.
     pub seed: Option<i64>,
+    /// Penalty on tokens that have appeared at all (OpenAI's and Gemini's `presence_penalty`).
     pub presence_penalty: Option<f64>,
+    /// Penalty on tokens by how often they have appeared (OpenAI's and Gemini's
+    /// `frequency_penalty`).
     pub frequency_penalty: Option<f64>,
 }
 
@@ -222,7 +263,9 @@ pub struct Sampling {
 /// know reach it unchanged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Original {
+    /// The dialect the client spoke: only a target of this dialect is sent `body`.
     pub dialect: crate::vendor::Dialect,
+    /// The body's bytes as received, shared rather than copied across attempts.
     pub body: std::sync::Arc<[u8]>,
     /// The caller forwards a same-dialect target's reply body as it came
     /// ([`Response::raw`]): the driver then reads from it only what routing and books need
@@ -239,7 +282,10 @@ pub struct Original {
 /// text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntrySpan {
+    /// The key's text, without its quotes.
     pub key: std::ops::Range<usize>,
+    /// The value's JSON text as written (a string keeps its quotes), without the whitespace
+    /// around it.
     pub value: std::ops::Range<usize>,
 }
 
@@ -248,10 +294,13 @@ pub struct EntrySpan {
 pub struct Request {
     /// The logical model name the application asked for (`chat`, `summarize-long`).
     pub route: String,
+    /// The conversation, oldest first.
     pub messages: Vec<Message>,
     /// Upper bound on output tokens; `None` leaves the vendor's default (targets whose vendor
     /// requires one send their `default_max_tokens`).
     pub max_tokens: Option<u32>,
+    /// The client wants the reply streamed; only targets with [`Capabilities::STREAMING`] can
+    /// take the request.
     pub stream: bool,
     /// A free-form tag rules can match on (`summarize`, `classify`).
     pub task: Option<String>,
@@ -259,11 +308,15 @@ pub struct Request {
     pub estimated_prompt_tokens: u32,
     /// Capabilities the request needs beyond plain text (streaming is implied by `stream`).
     pub needs: Capabilities,
+    /// Tools the model may call, in the client's order; empty for none.
     pub tools: Vec<Tool>,
+    /// Whether and which tool the model must call; `None` leaves the vendor's default.
     pub tool_choice: Option<ToolChoice>,
     /// `false`: at most one tool call per reply.
     pub parallel_tool_calls: Option<bool>,
+    /// The shape the reply's text must have; `None` leaves the vendor's default (text).
     pub response_format: Option<ResponseFormat>,
+    /// Sampling parameters, each `None` or empty when the client left it out.
     pub sampling: Sampling,
     /// Choices wanted (OpenAI `n`, Gemini `candidateCount`); `None` is one.
     pub n: Option<u32>,
@@ -342,6 +395,8 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
+    /// The reason in OpenAI's spelling (`stop`, `length`, `tool_calls`, `content_filter`):
+    /// a low-cardinality label for reports and the fake providers.
     pub fn label(self) -> &'static str {
         match self {
             FinishReason::Stop => "stop",
@@ -358,12 +413,14 @@ pub struct Usage {
     /// Input tokens, cached ones included (OpenAI's and Gemini's reading; Anthropic's
     /// `input_tokens` excludes cache reads and writes, and its codec adds them).
     pub prompt_tokens: u32,
+    /// Output tokens, the reply's own.
     pub completion_tokens: u32,
     /// Of `prompt_tokens`, those read from the vendor's prompt cache.
     pub cached_prompt_tokens: u32,
 }
 
 impl Usage {
+    /// Prompt and completion tokens together, saturating at `u32::MAX`.
     pub fn total(self) -> u32 {
         self.prompt_tokens.saturating_add(self.completion_tokens)
     }
@@ -377,6 +434,7 @@ pub struct Choice {
     pub text: String,
     /// Tool calls, in order; arguments are JSON text.
     pub tool_calls: Vec<ToolCall>,
+    /// Why this choice ended.
     pub finish_reason: FinishReason,
 }
 
@@ -393,10 +451,13 @@ pub struct Choice {
 ///   than one (`n`); it is empty otherwise.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {
+    /// The first choice's text; empty when it is only tool calls or `raw` carries the body.
     pub text: String,
     /// Tool calls, in order (then `finish_reason` is usually `ToolCalls`).
     pub tool_calls: Vec<ToolCall>,
+    /// Why the first choice ended.
     pub finish_reason: FinishReason,
+    /// Tokens the serving attempt used, as its vendor reported them.
     pub usage: Usage,
     /// Choices 1, 2, ... of a reply to a request with `n` > 1.
     pub choices: Vec<Choice>,
@@ -449,5 +510,11 @@ mod tests {
             .total(),
             7
         );
+        let huge = Usage {
+            prompt_tokens: u32::MAX,
+            completion_tokens: 1,
+            cached_prompt_tokens: 0,
+        };
+        assert_eq!(huge.total(), u32::MAX);
     }
 }

@@ -8,18 +8,27 @@
 use crate::id::RouteId;
 use crate::request::{Capabilities, Request};
 
+/// A rule's conditions (its `when:`); `None` (or no capability) matches anything, and the
+/// default matches every request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuleMatch {
     /// The route the request named (may be a name that is not itself a route, like `auto`).
     pub route: Option<String>,
+    /// The request's `task` tag, exactly; a request without a task never matches one.
     pub task: Option<String>,
+    /// The least estimated prompt tokens, inclusive.
     pub min_prompt_tokens: Option<u32>,
+    /// The most estimated prompt tokens, inclusive.
     pub max_prompt_tokens: Option<u32>,
+    /// Whether the request streams.
     pub stream: Option<bool>,
+    /// Capabilities the request must need, all of them (streaming counts for a streamed
+    /// request); it may need more.
     pub needs: Capabilities,
 }
 
 impl RuleMatch {
+    /// Whether every condition holds for `request`.
     pub fn matches(&self, request: &Request) -> bool {
         self.route.as_ref().is_none_or(|r| *r == request.route)
             && self
@@ -37,13 +46,16 @@ impl RuleMatch {
     }
 }
 
+/// A validated rule: when its conditions hold, the request goes to `route`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleParams {
+    /// The conditions.
     pub when: RuleMatch,
+    /// The route the request is sent to instead of the one it named.
     pub route: RouteId,
 }
 
-/// The route the first matching rule picks.
+/// The route the first matching rule picks, in `rules` order; `None` when none matches.
 pub fn pick(rules: &[RuleParams], request: &Request) -> Option<RouteId> {
     rules
         .iter()
@@ -134,5 +146,24 @@ mod tests {
             pick(&rules, &req("x", 150, None, false, Capabilities::TOOLS)),
             None
         );
+    }
+
+    #[test]
+    fn bounds_are_inclusive_and_needs_count_streaming() {
+        let when = RuleMatch {
+            min_prompt_tokens: Some(10),
+            max_prompt_tokens: Some(20),
+            needs: Capabilities::STREAMING,
+            ..RuleMatch::default()
+        };
+        let req = |tokens, stream| Request {
+            estimated_prompt_tokens: tokens,
+            stream,
+            ..Request::default()
+        };
+        assert!(when.matches(&req(10, true)) && when.matches(&req(20, true)));
+        assert!(!when.matches(&req(9, true)) && !when.matches(&req(21, true)));
+        assert!(!when.matches(&req(15, false)), "needs streaming");
+        assert!(RuleMatch::default().matches(&req(0, false)));
     }
 }

@@ -1,4 +1,9 @@
 //! Targets: one provider plus one concrete model, with what it can do and what it costs.
+//!
+//! A [`TargetParams`] is built once by config validation and read by the router on every
+//! decision: [`TargetParams::fits`] keeps a request off a target that lacks a capability or a
+//! large enough context window, and [`Price`] turns each attempt's usage into the cost that
+//! reports show and that the target's [`CostCap`] caps.
 
 use crate::health::{BreakerParams, LimitParams};
 use crate::id::ProviderId;
@@ -7,19 +12,22 @@ use crate::request::{Capabilities, Usage};
 /// USD per million tokens.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Price {
+    /// USD per million prompt tokens (cached ones priced the same).
     pub input_per_mtok: f64,
+    /// USD per million completion tokens.
     pub output_per_mtok: f64,
 }
 
 impl Price {
-    /// The cost of a reply with this usage.
+    /// The cost in USD of a reply with this usage (`cached_prompt_tokens` is not discounted).
     pub fn cost(&self, usage: Usage) -> f64 {
         (f64::from(usage.prompt_tokens) * self.input_per_mtok
             + f64::from(usage.completion_tokens) * self.output_per_mtok)
             / 1e6
     }
 
-    /// The worst-case cost of a request before it is sent.
+    /// The worst-case cost in USD of a request before it is sent: every one of `max_tokens`
+    /// generated. What the least-cost policy compares.
     pub fn estimate(&self, prompt_tokens: u32, max_tokens: u32) -> f64 {
         self.cost(Usage {
             prompt_tokens,
@@ -32,17 +40,27 @@ impl Price {
 /// A validated target.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TargetParams {
+    /// The config's name for it, unique among targets; reports and metrics label by it.
     pub name: String,
+    /// The provider (account) it is sent through: its credentials, endpoint and dialect.
     pub provider: ProviderId,
+    /// The vendor's model name, sent as the request's model (in the path for Gemini, and as
+    /// the deployment for Azure OpenAI).
     pub model: String,
     /// Prompt plus output tokens the model accepts.
     pub context_window: u32,
     /// `max_tokens` for a request without one, where the vendor requires it (Anthropic);
     /// `None`: the dialect's default ([`anthropic::DEFAULT_MAX_TOKENS`](crate::dialect::anthropic::DEFAULT_MAX_TOKENS)).
     pub default_max_tokens: Option<u32>,
+    /// What the model can do; a request is sent here only when this contains everything it
+    /// needs ([`TargetParams::fits`]).
     pub capabilities: Capabilities,
+    /// What its tokens cost.
     pub price: Price,
+    /// Its circuit breaker's settings (the config's top-level `breaker` where the target sets
+    /// none).
     pub breaker: BreakerParams,
+    /// Its rate limits as configured; replies' headers refine them at run time.
     pub limits: LimitParams,
     /// Stop routing to the target once it spent this much in the current window.
     pub cost_cap: Option<CostCap>,
@@ -52,13 +70,21 @@ pub struct TargetParams {
 
 /// A spending cap per time window.
 #[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Windows are fixed, not sliding: the `n`th runs from `n * window` to `(n + 1) * window`
+/// after the start of the run. Once the attempts sent to the target in a window have cost
+/// `usd` or more, the router sends it nothing more until the next window begins.
 pub struct CostCap {
+    /// The cap in USD per window; above zero.
     pub usd: f64,
+    /// The window's length (config default 1h); above zero.
     pub window: crate::time::Duration,
 }
 
 impl TargetParams {
-    /// Can this target take a request with these traits at all?
+    /// Can this target take a request with these traits at all? It must have every capability
+    /// in `needs`, and `prompt_tokens + max_tokens` must fit its context window (a request
+    /// without `max_tokens` passes 0). Health, limits and the cost cap are not considered here.
     pub fn fits(&self, needs: Capabilities, prompt_tokens: u32, max_tokens: u32) -> bool {
         self.capabilities.contains(needs)
             && u64::from(prompt_tokens) + u64::from(max_tokens) <= u64::from(self.context_window)
@@ -82,5 +108,27 @@ mod tests {
         });
         assert!((c - 3.5).abs() < 1e-12);
         assert!((p.estimate(1000, 1000) - 0.0125).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fits_needs_every_capability_and_the_whole_window() {
+        let t = TargetParams {
+            name: "a".into(),
+            provider: ProviderId::new(0),
+            model: "m".into(),
+            context_window: 1000,
+            default_max_tokens: None,
+            capabilities: Capabilities::TOOLS.union(Capabilities::STREAMING),
+            price: Price::default(),
+            breaker: BreakerParams::default(),
+            limits: LimitParams::default(),
+            cost_cap: None,
+            sla: None,
+        };
+        assert!(t.fits(Capabilities::TOOLS, 600, 400));
+        assert!(!t.fits(Capabilities::TOOLS, 600, 401));
+        assert!(!t.fits(Capabilities::TOOLS.union(Capabilities::VISION), 1, 0));
+        assert!(t.fits(Capabilities::NONE, 1000, 0));
+        assert!(!t.fits(Capabilities::NONE, u32::MAX, u32::MAX));
     }
 }

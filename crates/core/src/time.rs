@@ -27,9 +27,12 @@ impl Instant {
     /// A time after every other time; used for "never".
     pub const MAX: Instant = Instant(u64::MAX);
 
+    /// The instant `nanos` nanoseconds after the start of the run: how a driver turns its
+    /// clock's reading into the core's time.
     pub const fn from_nanos(nanos: u64) -> Self {
         Instant(nanos)
     }
+    /// Nanoseconds since the start of the run.
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
@@ -48,18 +51,25 @@ impl Instant {
 }
 
 impl Duration {
+    /// No time at all; written `0s`.
     pub const ZERO: Duration = Duration(0);
+    /// The longest span (about 584 years); arithmetic that would pass it stops here, so it
+    /// stands for "unbounded".
     pub const MAX: Duration = Duration(u64::MAX);
 
+    /// A span of `nanos` nanoseconds.
     pub const fn from_nanos(nanos: u64) -> Self {
         Duration(nanos)
     }
+    /// A span of `micros` microseconds, saturating at [`Duration::MAX`].
     pub const fn from_micros(micros: u64) -> Self {
         Duration(micros.saturating_mul(1_000))
     }
+    /// A span of `millis` milliseconds, saturating at [`Duration::MAX`].
     pub const fn from_millis(millis: u64) -> Self {
         Duration(millis.saturating_mul(1_000_000))
     }
+    /// A span of `secs` seconds, saturating at [`Duration::MAX`].
     pub const fn from_secs(secs: u64) -> Self {
         Duration(secs.saturating_mul(1_000_000_000))
     }
@@ -74,27 +84,35 @@ impl Duration {
             Duration(nanos as u64)
         }
     }
+    /// The span in nanoseconds, exactly.
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
+    /// The span in whole microseconds, rounded down.
     pub const fn as_micros(self) -> u64 {
         self.0 / 1_000
     }
+    /// The span in whole milliseconds, rounded down.
     pub const fn as_millis(self) -> u64 {
         self.0 / 1_000_000
     }
+    /// The span in seconds, as reports print them (inexact past 2^53 nanoseconds).
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1e9
     }
+    /// True for the empty span.
     pub const fn is_zero(self) -> bool {
         self.0 == 0
     }
+    /// `k` times the span, saturating at [`Duration::MAX`] (backoffs grow this way).
     pub const fn saturating_mul(self, k: u64) -> Duration {
         Duration(self.0.saturating_mul(k))
     }
+    /// The shorter of the two spans (`const`, unlike [`Ord::min`]).
     pub const fn min(self, other: Duration) -> Duration {
         if self.0 < other.0 { self } else { other }
     }
+    /// The longer of the two spans (`const`, unlike [`Ord::max`]).
     pub const fn max(self, other: Duration) -> Duration {
         if self.0 > other.0 { self } else { other }
     }
@@ -152,7 +170,9 @@ impl fmt::Debug for Duration {
 }
 
 impl fmt::Display for Duration {
-    /// The shortest exact humane form: `0s`, `250ms`, `1500us`, `2m`, `1h30m`, `1.5s`.
+    /// An exact humane form that parses back to the same span: each unit from hours down to
+    /// nanoseconds that has a non-zero count, in order (`0s`, `250ms`, `1s500ms`, `2m`,
+    /// `1h30m`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [(&str, u64); 6] = [
             ("h", 3_600_000_000_000),
@@ -180,14 +200,18 @@ impl fmt::Display for Duration {
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationParseError {
+    /// The string was empty (or only whitespace).
     #[error("empty duration; write a number and a unit, such as 250ms, 2s or 5m")]
     Empty,
     #[error(
         "`{0}` is not a duration; write a number and a unit (ns, us, ms, s, m, h), such as 250ms"
     )]
+    /// Not `<number><unit>` parts: a missing or unknown unit, or no number. Holds the input, trimmed.
     Invalid(String),
+    /// A negative amount, which no duration is. Holds the input, trimmed.
     #[error("`{0}` is negative; durations must be zero or more")]
     Negative(String),
+    /// Longer than [`Duration::MAX`]. Holds the input, trimmed.
     #[error("`{0}` is too long: a duration is at most about 584 years")]
     TooLong(String),
 }
@@ -329,6 +353,10 @@ mod tests {
             Err(DurationParseError::Empty)
         ));
         assert!(matches!(
+            "  ".parse::<Duration>(),
+            Err(DurationParseError::Empty)
+        ));
+        assert!(matches!(
             "-1s".parse::<Duration>(),
             Err(DurationParseError::Negative(_))
         ));
@@ -373,5 +401,30 @@ mod tests {
         );
         assert_eq!(Duration::from_secs_f64(-3.0), Duration::ZERO);
         assert_eq!(Duration::from_secs_f64(f64::NAN), Duration::ZERO);
+        assert_eq!(Duration::from_millis(u64::MAX), Duration::MAX);
+        assert_eq!(Duration::from_secs(u64::MAX / 2), Duration::MAX);
+        assert_eq!(Duration::from_micros(u64::MAX), Duration::MAX);
+        assert_eq!(
+            Duration::from_secs(2).saturating_mul(u64::MAX),
+            Duration::MAX
+        );
+        assert_eq!(
+            Duration::from_secs(2).saturating_mul(3),
+            Duration::from_secs(6)
+        );
+    }
+
+    #[test]
+    fn conversions_round_down() {
+        let d = Duration::from_nanos(2_999_999);
+        assert_eq!(d.as_millis(), 2);
+        assert_eq!(d.as_micros(), 2_999);
+        assert_eq!(d.as_nanos(), 2_999_999);
+        assert_eq!(Duration::from_millis(1500).as_secs_f64(), 1.5);
+        assert_eq!(Instant::from_nanos(2_999_999_999).second(), 2);
+        let (a, b) = (Duration::from_secs(1), Duration::from_secs(2));
+        assert_eq!((a.min(b), a.max(b)), (a, b));
+        assert_eq!((b.min(a), b.max(a)), (a, b));
+        assert!(Duration::ZERO.is_zero() && !a.is_zero());
     }
 }

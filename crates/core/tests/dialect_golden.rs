@@ -106,6 +106,40 @@ fn openai_chunks_match() {
 }
 
 #[test]
+fn openai_reads_thin_and_inconsistent_replies_without_trusting_them() {
+    let reply: openai::ChatCompletion = serde_json::from_str(
+        r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[],
+            "usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":999,
+                     "prompt_tokens_details":{"cached_tokens":7}}}"#,
+    )
+    .unwrap();
+    assert_eq!(reply.text(), (String::new(), FinishReason::Stop));
+    let usage = Usage::from(reply.usage.unwrap());
+    assert_eq!(
+        (usage.cached_prompt_tokens, usage.total()),
+        (5, 6),
+        "cached capped at the prompt; the vendor's total recomputed"
+    );
+    let reply: openai::ChatCompletion = serde_json::from_str(
+        r#"{"id":"c","object":"chat.completion","created":1,"model":"m",
+            "choices":[{"index":0,"message":{"role":"assistant","content":null}}],
+            "usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6,
+                     "prompt_tokens_details":{"cached_tokens":null}}}"#,
+    )
+    .unwrap();
+    assert_eq!(reply.text(), (String::new(), FinishReason::Stop));
+    assert_eq!(Usage::from(reply.usage.unwrap()).cached_prompt_tokens, 0);
+    // Not OpenAI's error shape: the status alone decides.
+    assert_eq!(
+        openai::classify(429, &[("retry-after", "1")], b"<html>busy</html>"),
+        Outcome::Error {
+            kind: ErrorKind::RateLimited,
+            retry_after: Some(Duration::from_secs(1))
+        }
+    );
+}
+
+#[test]
 fn openai_errors_classify() {
     let cases = [
         ("openai/error_rate_limit.json", 429, ErrorKind::RateLimited),
@@ -223,6 +257,27 @@ fn anthropic_message_and_stream() {
 }
 
 #[test]
+fn anthropic_reads_text_blocks_only_and_absent_counts_as_zero() {
+    let reply: anthropic::MessageResponse = serde_json::from_str(
+        r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude",
+            "content":[{"type":"text","text":"Let me check."},
+                       {"type":"tool_use","id":"toolu_1","name":"f","input":{}},
+                       {"type":"text","text":" Done."}],
+            "stop_reason":null,"stop_sequence":null,"usage":{"output_tokens":3}}"#,
+    )
+    .unwrap();
+    assert_eq!(reply.content[1].text, "");
+    assert_eq!(
+        reply.text(),
+        ("Let me check. Done.".to_owned(), FinishReason::Stop)
+    );
+    assert_eq!(
+        (reply.usage.input_tokens, reply.usage.output_tokens),
+        (0, 3)
+    );
+}
+
+#[test]
 fn anthropic_errors_and_limits() {
     let cases = [
         (
@@ -280,6 +335,27 @@ fn anthropic_errors_and_limits() {
         (l.limit_requests, l.remaining_requests, l.reset_requests),
         (Some(50), Some(0), Some(Duration::from_secs(30)))
     );
+}
+
+#[test]
+fn gemini_reads_text_parts_only_and_absent_counts_as_zero() {
+    let event: gemini::GenerateResponse = serde_json::from_str(
+        r#"{"candidates":[{"content":{"role":"model","parts":[
+            {"text":"Sure"},{"functionCall":{"name":"f","args":{}}},{"text":", done."}]}}],
+            "usageMetadata":{"promptTokenCount":4}}"#,
+    )
+    .unwrap();
+    assert_eq!(event.candidates[0].content.parts[1].text, None);
+    assert_eq!(event.text(), ("Sure, done.".to_owned(), None));
+    assert_eq!(event.candidates[0].index, 0);
+    let usage = event.usage_metadata.unwrap();
+    assert_eq!(
+        (usage.candidates_token_count, usage.total_token_count),
+        (0, 0)
+    );
+    let blocked: gemini::GenerateResponse =
+        serde_json::from_str(r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#).unwrap();
+    assert_eq!(blocked.text(), (String::new(), None));
 }
 
 #[test]

@@ -814,6 +814,18 @@ fn one_parse_agrees_with_the_typed_parse_the_field_scan_and_the_pass_through() {
 }
 
 #[test]
+fn a_layout_spans_each_key_without_quotes_and_each_value_as_written() {
+    let body = br#" { "model" : "m" ,"messages":[ ], "n":2 } "#;
+    let layout = openai::parse(body).unwrap().layout.unwrap();
+    let text = |r: std::ops::Range<usize>| std::str::from_utf8(&body[r]).unwrap();
+    let spans: Vec<_> = layout
+        .iter()
+        .map(|s| (text(s.key.clone()), text(s.value.clone())))
+        .collect();
+    assert_eq!(spans, [("model", "\"m\""), ("messages", "[ ]"), ("n", "2")]);
+}
+
+#[test]
 fn a_layout_that_is_not_the_bodys_gives_no_pass_through() {
     let body = br#"{"model":"m","messages":[]}"#;
     let layout = openai::parse(body).unwrap().layout.unwrap();

@@ -27,18 +27,24 @@ pub use validate::{ValidationError, validate_router};
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouterConfig {
+    /// The models requests can be sent to, each named once; at least one.
     pub targets: Vec<TargetConfig>,
+    /// The names requests ask for, each with its targets and policy, each named once; at
+    /// least one.
     pub routes: Vec<RouteConfig>,
     /// Checked in order before the route lookup; the first match picks the route.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// Attempts, timeouts and backoff of every request.
     #[serde(default)]
     pub plan: PlanConfig,
+    /// How many retries and hedges all requests together may add.
     #[serde(default)]
     pub retry_budget: BudgetConfig,
     /// Breaker defaults for every target (a target's own `breaker` overrides fields).
     #[serde(default)]
     pub breaker: BreakerConfig,
+    /// How each target's latency estimate (what `least_latency` routes compare) moves.
     #[serde(default)]
     pub latency: LatencyConfig,
     /// `fail_fast` (default) or `bypass`: what a route does when every target is open.
@@ -52,6 +58,8 @@ pub struct RouterConfig {
     pub availability: AvailabilityConfig,
 }
 
+/// Latency alerts: a target alerts when its recent latency percentile is far above its own
+/// baseline or its peers'.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
@@ -72,6 +80,7 @@ pub struct AlertsConfig {
     pub min_samples: Option<u32>,
 }
 
+/// Which failures count against a target's availability.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityConfig {
@@ -80,6 +89,8 @@ pub struct AvailabilityConfig {
     pub counts: Option<Vec<String>>,
 }
 
+/// A spending cap: once a target spent `usd` within the current window, it gets no traffic
+/// until the next window starts.
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostCapConfig {
@@ -89,17 +100,23 @@ pub struct CostCapConfig {
     pub window: Option<Duration>,
 }
 
+/// What a route does when the breaker of every one of its targets is open.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PanicModeConfig {
+    /// Fail the request at once, as `no_target_available`.
     #[default]
     FailFast,
+    /// Ignore the breakers and spread over every target: a degraded answer beats none.
     Bypass,
 }
 
+/// A model at a provider that requests can be sent to.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
+    /// The target's name, unique among targets, not empty; routes list targets by it, and
+    /// a request may name a target directly.
     pub name: String,
     /// The provider account (`openai`, `anthropic-prod`).
     pub provider: String,
@@ -120,8 +137,10 @@ pub struct TargetConfig {
     /// USD per million tokens; default free.
     #[serde(default)]
     pub price: PriceConfig,
+    /// Client-side rate limits and how 429s park the target.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// This target's breaker: fields set here override the router's `breaker`.
     #[serde(default)]
     pub breaker: BreakerConfig,
     /// Stop routing to this target once it spent this much in the window.
@@ -138,6 +157,7 @@ fn default_capabilities() -> Vec<String> {
     vec!["streaming".to_owned()]
 }
 
+/// What a target's tokens cost, for cost reports, cost caps and `least_cost` routes.
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceConfig {
@@ -149,6 +169,8 @@ pub struct PriceConfig {
     pub output: f64,
 }
 
+/// A target's rate limits as the router keeps them: buckets that spill traffic to other
+/// targets before the provider refuses, and parking after a 429.
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -162,6 +184,9 @@ pub struct LimitsConfig {
     pub default_park: Option<Duration>,
 }
 
+/// A circuit breaker's settings: when a failing target stops getting traffic and how it
+/// gets it back. Every field is optional; an unset field takes the router's `breaker`
+/// value, else the default given.
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
@@ -196,20 +221,31 @@ pub struct BreakerConfig {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyKind {
+    /// Exactly one target.
     Static,
+    /// Tiers of targets: the first tier with an available target, at random within it.
     Priority,
+    /// At random in proportion to `weights`.
     Weighted,
+    /// Each available target in turn.
     RoundRobin,
+    /// Uniformly at random.
     Random,
+    /// The better of two random targets by recent latency and load.
     LeastLatency,
+    /// The cheapest target for the request's estimated tokens.
     LeastCost,
+    /// The target with the smallest context window that fits the request.
     CapabilityMatch,
 }
 
+/// A name requests ask for (their `model`), the targets behind it and how it picks one.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
+    /// The route's name, unique among routes; a request's `model` names it.
     pub name: String,
+    /// How the route picks among its available targets.
     pub policy: PolicyKind,
     /// The route's targets, in order (for `priority`, give `tiers` instead).
     #[serde(default)]
@@ -235,33 +271,46 @@ pub struct RouteConfig {
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResumeConfig {
+    /// A stream that breaks after its first token ends the request with its error.
     #[default]
     None,
+    /// Continue it on another target with the `prefill` capability.
     Prefill,
 }
 
+/// A rule: requests that match `when` go to `route` instead of the one they named.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
+    /// The conditions, all of which must hold; leave one out to match anything. Default:
+    /// every request matches.
     #[serde(default)]
     pub when: RuleMatchConfig,
     /// The route a matching request goes to.
     pub route: String,
 }
 
+/// A rule's conditions; a condition left out matches any request.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleMatchConfig {
     /// The route name the request asked for (may be a virtual name such as `auto`).
     pub route: Option<String>,
+    /// The request's task tag, exactly; a request without one does not match.
     pub task: Option<String>,
+    /// At least this many estimated prompt tokens.
     pub min_prompt_tokens: Option<u32>,
+    /// At most this many estimated prompt tokens.
     pub max_prompt_tokens: Option<u32>,
+    /// Whether the request streams.
     pub stream: Option<bool>,
+    /// Capabilities the request must need, all of them (`streaming`, `tools`, `json_mode`,
+    /// `vision`, `prefill`); a streamed request needs `streaming`.
     #[serde(default)]
     pub needs: Vec<String>,
 }
 
+/// How each request is tried: attempts, timeouts, backoff and hedging.
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanConfig {
@@ -293,6 +342,8 @@ pub struct PlanConfig {
     pub hedge_after: Option<Duration>,
 }
 
+/// The retry budget: retries and hedges may add at most `ratio` of recent requests, plus
+/// `min_per_second`.
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
@@ -304,6 +355,8 @@ pub struct BudgetConfig {
     pub window: Option<Duration>,
 }
 
+/// The latency estimate of each target: it jumps to a slower observation at once and
+/// decays towards faster ones.
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyConfig {
@@ -317,11 +370,15 @@ pub struct LatencyConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{column}: {}{message}", field_prefix(.path))]
 pub struct ConfigError {
+    /// The file, as the caller named it.
     pub file: String,
+    /// The line, from 1 (1 when nothing better is known).
     pub line: usize,
+    /// The column, from 1.
     pub column: usize,
     /// The field path (`routes[0].weights`), empty for the document itself.
     pub path: String,
+    /// What is wrong, without the location.
     pub message: String,
 }
 

@@ -294,3 +294,13 @@ fn alert_rings_that_would_not_fit_in_memory_are_refused() {
         let _router = crate::router::Router::new(params, crate::rng::SeededRng::new(1));
     }
 }
+
+#[test]
+fn route_names_are_unique_and_target_names_not_empty() {
+    let e = err(&GOOD.replace("- name: cheap", "- name: chat"));
+    assert_eq!(e.path, "routes[1].name", "{e}");
+    assert!(e.message.contains("defined twice"), "{e}");
+    let e = err(&GOOD.replace("- name: mini", "- name: ' '"));
+    assert_eq!(e.path, "targets[2].name", "{e}");
+    assert!(e.message.contains("must not be empty"), "{e}");
+}

@@ -14,11 +14,14 @@ use crate::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("field `{path}`: {message}")]
 pub struct ValidationError {
+    /// The field's path in the config (`routes[0].weights`, `providers[1].keys[0].source`).
     pub path: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
 impl ValidationError {
+    /// An error at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         ValidationError {
             path: path.into(),

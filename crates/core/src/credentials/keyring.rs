@@ -62,9 +62,13 @@ pub struct RevocationConfig {
 /// Validated revocation settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RevocationParams {
+    /// 401s within `within` that revoke a key; at least 1.
     pub after_401s: u32,
+    /// The window the 401s must fall in, and the length of a re-probe; longer than zero.
     pub within: Duration,
+    /// The first cool-off of a revoked key.
     pub cool_off: Duration,
+    /// The longest cool-off; not shorter than `cool_off`.
     pub cool_off_max: Duration,
 }
 
@@ -80,7 +84,13 @@ impl Default for RevocationParams {
 }
 
 impl RevocationParams {
-    /// Validates a config; `path` is where it sits (`providers[0].revocation`).
+    /// Validates a config, defaults filled in; `path` is where it sits
+    /// (`providers[0].revocation`).
+    ///
+    /// # Errors
+    ///
+    /// `after_401s` of 0, a `within` of zero, or a `cool_off_max` shorter than `cool_off`;
+    /// the error's path names the field.
     pub fn from_config(c: &RevocationConfig, path: &str) -> Result<Self, ValidationError> {
         let d = RevocationParams::default();
         let p = RevocationParams {
@@ -114,18 +124,24 @@ impl RevocationParams {
 /// Something that happened to a key, for the driver to log or report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyEvent {
+    /// When it happened (the `now` of the call that caused it).
     pub at: Instant,
     /// The key's index in the provider's keys.
     pub key: usize,
+    /// What happened.
     pub kind: KeyEventKind,
 }
 
+/// What happened to a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyEventKind {
     /// The key in use changed to this one.
     InUse,
     /// Taken out of use after 401s, until `now + cool_off`.
-    Revoked { cool_off: Duration },
+    Revoked {
+        /// How long it stays out of use.
+        cool_off: Duration,
+    },
     /// The cool-off is over: the key is tried again.
     Reprobe,
 }
@@ -144,13 +160,16 @@ impl KeyEventKind {
 /// A key's revocation state, for status reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
+    /// May be chosen; 401s count towards revocation.
     Usable,
     /// Out of use until `until`.
     Revoked {
+        /// The end of the cool-off (exclusive: the key is usable at `until`).
         until: Instant,
     },
     /// Being tried again since `since`: a 401 now revokes it at once.
     Reprobing {
+        /// When the re-probe began; it ends at `since + within`.
         since: Instant,
     },
 }
@@ -173,6 +192,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// `keys` keys, all usable, none in use yet.
     pub fn new(keys: usize, params: RevocationParams) -> Self {
         let cap = params.after_401s as usize;
         KeyRing {
@@ -188,6 +208,7 @@ impl KeyRing {
         }
     }
 
+    /// The revocation settings the ring was made with.
     pub fn params(&self) -> &RevocationParams {
         &self.params
     }

@@ -12,41 +12,61 @@ mod request;
 
 pub use request::{IMAGE_TYPES, InputMessage, MessagesRequest, check};
 
+/// The Messages endpoint.
 pub const PATH: &str = "/v1/messages";
+/// The `anthropic-version` header every request carries (a provider's default headers).
 pub const VERSION: &str = "2023-06-01";
 /// `max_tokens` sent when the request has none (Anthropic requires it): a target's
 /// `default_max_tokens` overrides it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
+/// A non-streamed reply (`"type": "message"`), also the `message` of a stream's
+/// `message_start` event (then with no content and no stop reason yet). Text blocks only:
+/// readers that need a reply's tool calls read the body with their own types.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessageResponse {
+    /// The message's id (`msg_…`).
     pub id: String,
+    /// Always `message`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Always `assistant`.
     pub role: String,
+    /// The model that answered.
     pub model: String,
+    /// The content blocks, in order.
     pub content: Vec<ContentBlock>,
+    /// Why it ended (see [`parse_stop`]); `null` in `message_start`.
     pub stop_reason: Option<String>,
+    /// The stop sequence that ended it, when one did.
     pub stop_sequence: Option<String>,
+    /// Token counts.
     pub usage: MessageUsage,
 }
 
+/// One block of a reply's content, as far as text goes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ContentBlock {
+    /// `text`, or another type (`tool_use`, `thinking`) whose content this does not keep.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A `text` block's text; empty for other types.
     #[serde(default)]
     pub text: String,
 }
 
+/// A reply's `usage`; absent counts read as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageUsage {
+    /// Tokens of the prompt not read from the cache.
     #[serde(default)]
     pub input_tokens: u32,
+    /// Tokens generated (in `message_delta`: so far, cumulative).
     #[serde(default)]
     pub output_tokens: u32,
 }
 
+/// `reason` as Anthropic's `stop_reason`: `end_turn`, `max_tokens`, `tool_use`, `refusal`.
 pub fn stop_label(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop => "end_turn",
@@ -69,6 +89,8 @@ pub fn parse_stop(label: &str) -> FinishReason {
 }
 
 impl MessageResponse {
+    /// A reply of one text block, ending for `finish`, with `usage`'s prompt and completion
+    /// counts: what the fake answers.
     pub fn new(id: String, model: &str, text: String, finish: FinishReason, usage: Usage) -> Self {
         MessageResponse {
             id,
@@ -88,6 +110,8 @@ impl MessageResponse {
         }
     }
 
+    /// The text blocks joined (other blocks skipped) and the finish reason (`Stop` when
+    /// `stop_reason` is `null`).
     pub fn text(&self) -> (String, FinishReason) {
         let text = self
             .content
@@ -110,29 +134,46 @@ impl MessageResponse {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WireEvent {
+    /// The stream's first event: the message with empty content.
     MessageStart {
+        /// The message so far.
         message: MessageResponse,
     },
+    /// A content block begins.
     ContentBlockStart {
+        /// The block's position in the message's content, from 0.
         index: u32,
+        /// The block, without its content yet.
         content_block: ContentBlock,
     },
+    /// Keep-alive; carries nothing.
     Ping,
+    /// More of a block's content.
     ContentBlockDelta {
+        /// The block it extends.
         index: u32,
+        /// What to append.
         delta: BlockDelta,
     },
+    /// A block is complete.
     ContentBlockStop {
+        /// The block that ended.
         index: u32,
     },
+    /// Top-level changes at the message's end: the stop reason and the output count.
     MessageDelta {
+        /// The stop reason and sequence.
         delta: MessageDeltaBody,
         /// Zero when absent (the live adapter reads its own type, which tells absent apart).
         #[serde(default)]
         usage: MessageUsage,
     },
+    /// The stream's last event.
     MessageStop,
+    /// An error in the middle of a stream (`overloaded_error` is the usual one); the stream
+    /// ends with it.
     Error {
+        /// What went wrong; [`classify`] reads it like an error reply's body.
         error: ErrorDetail,
     },
     /// Any other `type`; written as `{"type":"unknown"}`.
@@ -140,21 +181,29 @@ pub enum WireEvent {
     Unknown,
 }
 
+/// The `delta` of a `content_block_delta` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlockDelta {
+    /// `text_delta`, or another type (`input_json_delta`, `thinking_delta`) whose content
+    /// this does not keep.
     #[serde(rename = "type")]
     pub kind: String,
+    /// A `text_delta`'s text; empty for other types.
     #[serde(default)]
     pub text: String,
 }
 
+/// The `delta` of a `message_delta` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessageDeltaBody {
+    /// Why the message ended (see [`parse_stop`]).
     pub stop_reason: Option<String>,
+    /// The stop sequence that ended it, when one did.
     pub stop_sequence: Option<String>,
 }
 
 impl WireEvent {
+    /// The event's `type`, which is also its SSE `event:` name.
     pub fn name(&self) -> &'static str {
         match self {
             WireEvent::MessageStart { .. } => "message_start",
@@ -169,6 +218,7 @@ impl WireEvent {
         }
     }
 
+    /// A `text_delta` of block 0: the fake's form, whose replies are one text block.
     pub fn text_delta(text: String) -> Self {
         WireEvent::ContentBlockDelta {
             index: 0,
@@ -180,21 +230,28 @@ impl WireEvent {
     }
 }
 
+/// An error reply's body: `{"type": "error", "error": {...}}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Always `error`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
+/// The `error` of an [`ErrorBody`] or of an `error` stream event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// The error's type (`rate_limit_error`, `overloaded_error`, `invalid_request_error`, …).
     #[serde(rename = "type")]
     pub kind: String,
+    /// A sentence for people.
     pub message: String,
 }
 
 impl ErrorBody {
+    /// An error body of type `kind`.
     pub fn new(kind: &str, message: impl Into<String>) -> Self {
         ErrorBody {
             kind: "error".to_owned(),

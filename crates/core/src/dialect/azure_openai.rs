@@ -8,6 +8,7 @@ use super::openai::ErrorBody;
 use super::{HeaderSource, kind_for_status, retry_after};
 use crate::outcome::{ErrorKind, Outcome};
 
+/// The `api-version` query parameter the live driver sends on every Azure OpenAI request.
 pub const API_VERSION: &str = "2024-10-21";
 
 /// `/openai/deployments/{deployment}/chat/completions`.
@@ -21,6 +22,7 @@ pub fn filter_results_passed() -> Value {
     json!({ "hate": safe, "self_harm": safe, "sexual": safe, "violence": safe })
 }
 
+/// A reply's `prompt_filter_results`: prompt 0, every category passed.
 pub fn prompt_filter_results() -> Value {
     json!([{ "prompt_index": 0, "content_filter_results": filter_results_passed() }])
 }

@@ -26,39 +26,56 @@ pub fn path(model: &str, stream: bool) -> String {
     format!("/v1beta/models/{model}:{method}")
 }
 
+/// A candidate's content in a reply: text parts only (readers that need a reply's function
+/// calls read the body with their own types).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Content {
+    /// `model` in a reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// The parts, in order; a part that is not text reads as a part without text.
     #[serde(default)]
     pub parts: Vec<Part>,
 }
 
+/// One part of a reply's [`Content`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Part {
+    /// The part's text; `None` for any other kind of part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
 }
 
+/// A request's `generationConfig`: the output cap and sampling. The encoder leaves it out
+/// when every field is `None`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerationConfig {
+    /// The cap on output tokens; absent: the model's own limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<u32>,
+    /// Sampling temperature (Gemini: 0–2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// Up to [`MAX_STOP_SEQUENCES`] sequences that end the output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<String>>,
+    /// How many candidates to generate (OpenAI's `n`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate_count: Option<u32>,
+    /// Nucleus sampling mass (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// Sample among the `top_k` likeliest tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_k: Option<u32>,
+    /// Sampling seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// Penalty on tokens already present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence_penalty: Option<f64>,
+    /// Penalty by how often a token has appeared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
     /// `application/json` for JSON output.
@@ -70,6 +87,7 @@ pub struct GenerationConfig {
 }
 
 impl Content {
+    /// The text parts, joined with nothing between them.
     pub fn text(&self) -> String {
         self.parts
             .iter()
@@ -78,6 +96,8 @@ impl Content {
     }
 }
 
+/// A `generateContent` reply, and the body of each event of a `streamGenerateContent`
+/// stream (each event is a whole response carrying the next slice of text).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateResponse {
@@ -85,36 +105,49 @@ pub struct GenerateResponse {
     /// usage-only chunk.
     #[serde(default)]
     pub candidates: Vec<Candidate>,
+    /// Token counts; in a stream, the last event's are the reply's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_metadata: Option<UsageMetadata>,
+    /// The model version that answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
+    /// The response's id, the same on every event of a stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_id: Option<String>,
 }
 
+/// One generated candidate of a [`GenerateResponse`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
+    /// Its content (in a stream: this event's slice).
     #[serde(default)]
     pub content: Content,
+    /// Why it ended (see [`parse_finish`]); only on a candidate's last event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// Its position among the candidates, from 0; absent reads as 0.
     #[serde(default)]
     pub index: u32,
 }
 
+/// A reply's `usageMetadata`; every count absent reads as 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageMetadata {
+    /// Tokens of the prompt.
     #[serde(default)]
     pub prompt_token_count: u32,
+    /// Tokens generated, over all candidates.
     #[serde(default)]
     pub candidates_token_count: u32,
+    /// All tokens counted, thinking tokens included, so it may exceed the other two's sum.
     #[serde(default)]
     pub total_token_count: u32,
 }
 
+/// `reason` as Gemini's `finishReason`: `tool_calls` is `STOP` (Gemini has no tool-call
+/// reason), `length` `MAX_TOKENS`, `content_filter` `SAFETY`.
 pub fn finish_label(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop | FinishReason::ToolCalls => "STOP",
@@ -175,6 +208,8 @@ impl GenerateResponse {
         }
     }
 
+    /// The first candidate's text and finish reason; `("", None)` without a candidate (a
+    /// blocked prompt, a usage-only event), and `None` for an event that does not end it.
     pub fn text(&self) -> (String, Option<FinishReason>) {
         self.candidates.first().map_or((String::new(), None), |c| {
             (

@@ -77,6 +77,7 @@ pub fn check(dialect: Dialect, request: &crate::request::Request) -> Result<(), 
 
 /// Read access to response headers, by case-insensitive name.
 pub trait HeaderSource {
+    /// The value of the first header named `name` (ASCII case ignored); `None` when absent.
     fn header(&self, name: &str) -> Option<&str>;
 }
 
@@ -215,10 +216,12 @@ pub fn estimate_tokens_from_chars(chars: usize) -> u32 {
 pub struct SseEvent {
     /// The `event:` line, for dialects that name their events (Anthropic).
     pub event: Option<&'static str>,
+    /// The `data:` line's text: one line (a compact JSON document, or OpenAI's `[DONE]`).
     pub data: String,
 }
 
 impl SseEvent {
+    /// An unnamed event carrying `data` (OpenAI's and Gemini's form).
     pub fn data(data: String) -> Self {
         SseEvent { event: None, data }
     }

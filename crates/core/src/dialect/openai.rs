@@ -16,18 +16,28 @@ pub use request::{
     parse, parse_role, pass_through, pass_through_at, role_name, unmodelled_fields,
 };
 
+/// The Chat Completions endpoint.
 pub const PATH: &str = "/v1/chat/completions";
+/// The model list endpoint (`GET`), answered with a [`ModelList`].
 pub const MODELS_PATH: &str = "/v1/models";
 
+/// A non-streamed reply body (`"object": "chat.completion"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletion {
+    /// The completion's id (`chatcmpl-…`).
     pub id: String,
+    /// Always `chat.completion`.
     pub object: String,
+    /// When it was made, in Unix seconds.
     pub created: u64,
+    /// The model that answered, as the vendor names it.
     pub model: String,
+    /// One per requested completion (`n`), in `index` order.
     pub choices: Vec<Choice>,
+    /// Token counts; absent from some vendors' replies.
     #[serde(default)]
     pub usage: Option<CompletionUsage>,
+    /// The backend configuration's fingerprint; ours is `fp_switchyard`.
     #[serde(default)]
     pub system_fingerprint: Option<String>,
     /// Azure OpenAI only.
@@ -35,12 +45,18 @@ pub struct ChatCompletion {
     pub prompt_filter_results: Option<Value>,
 }
 
+/// One completion of a reply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
+    /// Its position among the choices, from 0.
     pub index: u32,
+    /// The assistant's message.
     pub message: AssistantMessage,
+    /// Token log-probabilities, kept as sent; `null` unless the request asked for them (the
+    /// fake's are always `null`).
     #[serde(default)]
     pub logprobs: Option<Value>,
+    /// Why it ended (`stop`, `length`, `tool_calls`, `content_filter`; see [`parse_finish`]).
     #[serde(default)]
     pub finish_reason: Option<String>,
     /// Azure OpenAI only.
@@ -48,14 +64,18 @@ pub struct Choice {
     pub content_filter_results: Option<Value>,
 }
 
+/// The message of a [`Choice`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AssistantMessage {
+    /// Always `assistant`.
     pub role: String,
     /// `null` when the message is only tool calls.
     #[serde(default)]
     pub content: Option<String>,
+    /// The model's refusal text, when it refused instead of answering; ours is `null`.
     #[serde(default)]
     pub refusal: Option<String>,
+    /// The tools the model calls, in order; absent when it calls none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ReplyToolCall>>,
 }
@@ -63,14 +83,19 @@ pub struct AssistantMessage {
 /// A tool call in a reply: `{"id","type":"function","function":{"name","arguments"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyToolCall {
+    /// The call's id, which the client's `tool` message answering it names.
     pub id: String,
+    /// Always `function`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The function called and its arguments.
     pub function: ReplyFunction,
 }
 
+/// The function of a [`ReplyToolCall`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyFunction {
+    /// The tool's name, as the request declared it.
     pub name: String,
     /// JSON text (a model may write invalid JSON).
     pub arguments: String,
@@ -89,16 +114,22 @@ impl From<&ToolCall> for ReplyToolCall {
     }
 }
 
+/// A reply's token counts. Read into [`Usage`], `total_tokens` is ignored (recomputed) and
+/// `cached_tokens` is capped at `prompt_tokens`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompletionUsage {
+    /// Tokens of the prompt, cached ones included.
     pub prompt_tokens: u32,
+    /// Tokens generated, over all choices.
     pub completion_tokens: u32,
+    /// `prompt_tokens + completion_tokens` as the vendor counted them.
     pub total_tokens: u32,
     /// `cached_tokens`: of `prompt_tokens`, those read from the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
 }
 
+/// The breakdown of [`CompletionUsage::prompt_tokens`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PromptTokensDetails {
     /// Absent or `null` reads as 0.
@@ -137,6 +168,7 @@ impl From<CompletionUsage> for Usage {
     }
 }
 
+/// `reason` as OpenAI's `finish_reason` (the same as [`FinishReason::label`]).
 pub fn finish_label(reason: FinishReason) -> &'static str {
     reason.label()
 }
@@ -152,6 +184,8 @@ pub fn parse_finish(label: &str) -> FinishReason {
 }
 
 impl ChatCompletion {
+    /// A reply of one choice whose message is `text`, ending for `finish`, with `usage`
+    /// (`cached_tokens` included) and our fingerprint: what the fake answers.
     pub fn new(
         id: String,
         created: u64,
@@ -220,7 +254,8 @@ impl ChatCompletion {
         }
     }
 
-    /// The first choice's text and finish reason.
+    /// The first choice's text and finish reason: `("", Stop)` without a choice; a `null`
+    /// content reads as empty and a missing finish reason as `Stop`.
     pub fn text(&self) -> (String, FinishReason) {
         self.choices
             .first()
@@ -235,14 +270,22 @@ impl ChatCompletion {
     }
 }
 
+/// One streamed event's body (`"object": "chat.completion.chunk"`); a stream ends with
+/// `data: [DONE]` ([`DONE`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatCompletionChunk {
+    /// The completion's id, the same on every chunk of a stream.
     pub id: String,
+    /// Always `chat.completion.chunk`.
     pub object: String,
+    /// When the completion was made, in Unix seconds; the same on every chunk.
     pub created: u64,
+    /// The model that answers.
     pub model: String,
+    /// As [`ChatCompletion::system_fingerprint`].
     #[serde(default)]
     pub system_fingerprint: Option<String>,
+    /// The choices this chunk adds to; empty on the final usage chunk.
     pub choices: Vec<ChunkChoice>,
     /// With `include_usage`: `null` (`Some(None)`) on every chunk but the last, which carries
     /// the value. Absent (`None`) otherwise. (Reading `null` gives `None`, which is as good.)
@@ -250,22 +293,31 @@ pub struct ChatCompletionChunk {
     pub usage: Option<Option<CompletionUsage>>,
 }
 
+/// What one chunk adds to one choice.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChunkChoice {
+    /// The choice's position, from 0.
     pub index: u32,
+    /// The text or tool-call pieces to append.
     pub delta: Delta,
+    /// As [`Choice::logprobs`].
     #[serde(default)]
     pub logprobs: Option<Value>,
+    /// Set on the choice's last chunk only.
     #[serde(default)]
     pub finish_reason: Option<String>,
 }
 
+/// The increment of a [`ChunkChoice`]; every field is absent when it adds nothing.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
+    /// `assistant`, on the choice's first chunk only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Text to append to the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Pieces of tool calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<DeltaToolCall>>,
 }
@@ -275,25 +327,34 @@ pub struct Delta {
 /// `index` and `function.arguments`, to be concatenated.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeltaToolCall {
+    /// Which call of the choice this piece belongs to, from 0.
     pub index: u32,
+    /// The call's id, on its first piece.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// `function`, on its first piece.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The name (first piece) or a slice of the arguments' JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<DeltaFunction>,
 }
 
+/// The function part of a [`DeltaToolCall`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeltaFunction {
+    /// The tool's name, on the call's first piece.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The next slice of the arguments' JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<String>,
 }
 
 impl ChatCompletionChunk {
-    /// A content chunk: `role` on the first, `finish` on the last.
+    /// A content chunk of choice 0: `role` on the first, `finish` on the last;
+    /// `with_usage_field` writes `"usage": null`, as OpenAI does on every chunk but the last
+    /// when the client asked for `include_usage`.
     pub fn delta(
         id: &str,
         created: u64,
@@ -352,25 +413,35 @@ impl ChatCompletionChunk {
     }
 }
 
+/// The `data:` of a stream's last event.
 pub const DONE: &str = "[DONE]";
 
+/// An error reply's body: `{"error": {...}}` (OpenAI's, and Azure's in the same shape).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
+/// The `error` of an [`ErrorBody`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// A sentence for people.
     pub message: String,
+    /// The error's class (`invalid_request_error`, `server_error`, `requests`, …).
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
+    /// The request field at fault (`messages`, `prompt`), when there is one.
     #[serde(default)]
     pub param: Option<String>,
+    /// A machine-readable code (`rate_limit_exceeded`, `context_length_exceeded`); a string
+    /// from OpenAI, a number or a string from some compatible vendors.
     #[serde(default)]
     pub code: Option<Value>,
 }
 
 impl ErrorBody {
+    /// An error of type `kind` with a string `code`.
     pub fn new(
         message: impl Into<String>,
         kind: &str,
@@ -474,7 +545,11 @@ impl ErrorBody {
     }
 }
 
-/// Maps an error reply to the taxonomy.
+/// Maps an error reply to the taxonomy: by `error.code` where it says more than the status
+/// (`insufficient_quota` on a 429 is `forbidden`: no retry helps until someone pays;
+/// `context_length_exceeded`; `content_policy_violation` or `content_filter`), else by status
+/// ([`kind_for_status`]); the delay from `retry-after-ms` or `retry-after`. A body that is
+/// not OpenAI's error shape is classified by its status alone.
 pub fn classify(status: u16, headers: &dyn HeaderSource, body: &[u8]) -> Outcome {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let code = parsed.as_ref().and_then(ErrorBody::code).unwrap_or("");
@@ -511,16 +586,24 @@ pub fn limits(headers: &dyn HeaderSource) -> LimitSnapshot {
     }
 }
 
+/// The body of `GET /v1/models`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelList {
+    /// Always `list`.
     pub object: String,
+    /// The models (for the gateway: its routes, then the targets a request may name).
     pub data: Vec<ModelEntry>,
 }
 
+/// One entry of a [`ModelList`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelEntry {
+    /// The name a request's `model` uses.
     pub id: String,
+    /// Always `model`.
     pub object: String,
+    /// When the model was made, in Unix seconds.
     pub created: u64,
+    /// Who owns it (`openai`, `system`; ours say `switchyard`).
     pub owned_by: String,
 }

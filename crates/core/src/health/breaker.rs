@@ -31,6 +31,8 @@
 use super::window::Window;
 use crate::time::{Duration, Instant};
 
+/// A breaker's validated settings (a target's or the router's `breaker:`); the defaults
+/// are [`BreakerParams::default`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BreakerParams {
     /// Trip after this many counted failures in a row; 0 turns the rule off.
@@ -82,18 +84,34 @@ impl Default for BreakerParams {
 /// Where the automaton is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BreakerState {
+    /// Healthy: every attempt admitted; outcomes are counted towards tripping.
     Closed,
-    Open { until: Instant },
+    /// Tripped: nothing admitted until the cooldown ends.
+    Open {
+        /// When the cooldown ends and the breaker turns half-open (at the next `poll`).
+        until: Instant,
+    },
+    /// Probing: at most `probes` attempts at once, each a probe.
     HalfOpen,
-    Recovering { since: Instant },
+    /// Probes succeeded: traffic ramps back up; one failure re-opens.
+    Recovering {
+        /// When the ramp began; it ends `recovery` later.
+        since: Instant,
+    },
 }
 
 /// Who decides admission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BreakerMode {
+    /// The automaton does.
     Automatic,
+    /// An operator: nothing is admitted; the automaton still counts outcomes.
     ForcedOpen,
+    /// An operator: everything is admitted and nothing is tracked (outcomes and polls are
+    /// ignored, the state stays as it was).
     Disabled,
+    /// An operator: everything is admitted; the automaton runs and reports its transitions,
+    /// as a dry run of the settings.
     MetricsOnly,
 }
 
@@ -113,6 +131,7 @@ impl BreakerMode {
         Self::ALL.into_iter().find(|m| m.label() == label)
     }
 
+    /// The mode as an operator writes it (`forced_open`), for commands, logs and reports.
     pub const fn label(self) -> &'static str {
         match self {
             BreakerMode::Automatic => "automatic",
@@ -124,6 +143,8 @@ impl BreakerMode {
 }
 
 impl BreakerState {
+    /// The state's name (`closed`, `open`, `half_open`, `recovering`), for logs, metrics
+    /// and reports.
     pub const fn label(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",
@@ -137,19 +158,28 @@ impl BreakerState {
 /// Why a transition happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransitionReason {
+    /// Transition 1: `consecutive_failures` counted failures in a row.
     ConsecutiveFailures,
+    /// Transition 1: the window's failure rate reached `failure_rate`.
     FailureRate,
+    /// Transition 1: the window's slow-call rate reached `slow_call_rate`.
     SlowCalls,
+    /// Transition 2: the cooldown is over.
     CooldownElapsed,
+    /// Transition 3: `probe_successes` probes succeeded.
     ProbesSucceeded,
+    /// Transition 4: a probe failed.
     ProbeFailed,
-    /// A probe's lease ran out before it reported.
+    /// Transition 4: a probe's lease ran out before it reported.
     ProbeExpired,
+    /// Transition 5: `recovery` passed without a failure.
     RecoveryComplete,
+    /// Transition 6: a failure while recovering.
     FailedWhileRecovering,
 }
 
 impl TransitionReason {
+    /// The reason in snake case (`probe_expired`), for logs and reports.
     pub const fn label(self) -> &'static str {
         match self {
             TransitionReason::ConsecutiveFailures => "consecutive_failures",
@@ -168,15 +198,20 @@ impl TransitionReason {
 /// A change of state, for telemetry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transition {
+    /// The state left.
     pub from: BreakerState,
+    /// The state entered.
     pub to: BreakerState,
+    /// Why.
     pub reason: TransitionReason,
 }
 
 /// What the breaker thinks of one result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HealthSignal {
+    /// The target answered: resets the consecutive-failure count.
     Success,
+    /// A failure that counts against the target's health.
     Failure,
     /// Says nothing about health (rate limits, bad requests, cancelled hedges).
     Neutral,
@@ -185,9 +220,11 @@ pub enum HealthSignal {
 /// Whether a new attempt may go to the target.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Admission {
+    /// Not now: open, forced open, or half-open with every probe slot taken.
     Denied,
     /// Admitted; `share` < 1 while recovering (the caller admits with that probability).
     Allowed {
+        /// The fraction of traffic the target may take, in `recovery_start_share..=1`.
         share: f64,
     },
     /// Admitted as a half-open probe: the caller must call `probe_started`.
@@ -208,6 +245,8 @@ struct Lease {
     expires: Instant,
 }
 
+/// One target's circuit breaker: the automaton of the module documentation, plus the
+/// operator's mode. It reads no clock: every call takes `now`.
 #[derive(Clone, Debug)]
 pub struct Breaker {
     params: BreakerParams,
@@ -225,6 +264,7 @@ pub struct Breaker {
 }
 
 impl Breaker {
+    /// Closed, automatic, with an empty window.
     pub fn new(params: BreakerParams) -> Self {
         Breaker {
             window: Window::new(params.window),
@@ -240,15 +280,21 @@ impl Breaker {
         }
     }
 
+    /// Where the automaton is, as of the last call (an `Open` whose `until` has passed stays
+    /// `Open` until `poll`).
     pub fn state(&self) -> BreakerState {
         self.state
     }
+    /// Who decides admission.
     pub fn mode(&self) -> BreakerMode {
         self.mode
     }
+    /// Probes out in this half-open period: started and not yet reported (one whose lease
+    /// ran out counts until `poll` re-opens the breaker).
     pub fn probes_in_flight(&self) -> u32 {
         self.leases.len() as u32
     }
+    /// The settings it was made with.
     pub fn params(&self) -> &BreakerParams {
         &self.params
     }

@@ -366,6 +366,24 @@ fn retry_after_never_stretches_a_cooldown_past_open_max() {
     assert_eq!(t.to, BreakerState::Open { until: secs(30) });
 }
 
+#[test]
+fn forced_open_still_counts_and_disabled_freezes_the_state() {
+    let mut b = Breaker::new(params());
+    b.force(BreakerMode::ForcedOpen);
+    fail(&mut b, secs(0));
+    fail(&mut b, secs(0));
+    assert!(fail(&mut b, secs(0)).is_some(), "trips while forced open");
+    b.force(BreakerMode::Automatic);
+    assert_eq!(b.admission(secs(1)), Admission::Denied, "the trip stands");
+    // Disabled: a due cooldown is not applied, and nothing is counted.
+    b.force(BreakerMode::Disabled);
+    assert_eq!(b.poll(secs(60)), None);
+    assert_eq!(b.state(), BreakerState::Open { until: secs(5) });
+    b.force(BreakerMode::Automatic);
+    assert!(b.poll(secs(60)).is_some());
+    assert_eq!(b.state(), BreakerState::HalfOpen);
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

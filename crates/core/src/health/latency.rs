@@ -14,6 +14,7 @@
 
 use crate::time::{Duration, Instant};
 
+/// How the latency estimates of every target behave (the router's `latency:`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LatencyParams {
     /// Time constant of the decay.
@@ -31,6 +32,7 @@ impl Default for LatencyParams {
     }
 }
 
+/// One target's latency estimate (zero until the first observation).
 #[derive(Clone, Debug, Default)]
 pub struct PeakEwma {
     estimate_nanos: f64,

@@ -10,7 +10,10 @@
 
 use crate::time::{Duration, Instant};
 
-/// A continuous-refill bucket holding up to `capacity` units, refilled over one minute.
+/// A continuous-refill bucket holding up to `capacity` units, refilled over one minute
+/// (`capacity / 60` a second). Its level may go below zero when a caller takes more than is
+/// left; it then refills from there. Time never runs backwards for it: an earlier `now`
+/// refills nothing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenBucket {
     capacity: f64,
@@ -21,6 +24,7 @@ pub struct TokenBucket {
 const MINUTE_NANOS: f64 = 60e9;
 
 impl TokenBucket {
+    /// A full bucket of `capacity` units a minute.
     pub fn per_minute(capacity: u64) -> Self {
         TokenBucket {
             capacity: capacity as f64,
@@ -35,6 +39,8 @@ impl TokenBucket {
         self.stamp = self.stamp.max(now);
     }
 
+    /// Whether `units` fit at `now` (after refilling); more units than the whole capacity
+    /// fit in a full bucket.
     pub fn has_room(&mut self, now: Instant, units: u64) -> bool {
         self.refill(now);
         // A request bigger than the whole bucket is let through when the bucket is full,
@@ -42,6 +48,7 @@ impl TokenBucket {
         self.level >= (units as f64).min(self.capacity)
     }
 
+    /// Spends `units` at `now` (after refilling), whether or not they fit.
     pub fn take(&mut self, now: Instant, units: u64) {
         self.refill(now);
         self.level -= units as f64;
@@ -53,15 +60,18 @@ impl TokenBucket {
         self.level = (remaining as f64).min(self.capacity);
     }
 
+    /// Units left as of the last call; negative after an overdraft.
     pub fn level(&self) -> f64 {
         self.level
     }
 
+    /// Units a minute, and the most the bucket holds.
     pub fn capacity(&self) -> f64 {
         self.capacity
     }
 
-    /// How long until `units` fit (zero if they fit now). Call after `has_room`, which refills.
+    /// How long until `units` fit (zero if they fit now, or if the capacity is zero). Call
+    /// after `has_room`, which refills.
     pub fn wait_for(&self, units: u64) -> Duration {
         let missing = (units as f64).min(self.capacity) - self.level;
         if missing <= 0.0 || self.capacity <= 0.0 {
@@ -84,17 +94,27 @@ pub const MAX_RESET: Duration = Duration::from_secs(86_400);
 /// Rate-limit state a dialect read from one reply's headers. Every field is optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LimitSnapshot {
+    /// Requests allowed per window (the vendor's window; taken as a minute).
     pub limit_requests: Option<u64>,
+    /// Requests left in the current window.
     pub remaining_requests: Option<u64>,
+    /// Time until the request limit resets.
     pub reset_requests: Option<Duration>,
+    /// Tokens allowed per window.
     pub limit_tokens: Option<u64>,
+    /// Tokens left in the current window.
     pub remaining_tokens: Option<u64>,
+    /// Time until the token limit resets.
     pub reset_tokens: Option<Duration>,
 }
 
+/// A target's validated rate-limit settings (its `limits:`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LimitParams {
+    /// A client-side request bucket of this many a minute; `None`: none, unless learned.
     pub requests_per_minute: Option<u64>,
+    /// A client-side token bucket (estimated prompt tokens plus `max_tokens`) of this many a
+    /// minute; `None`: none, unless learned.
     pub tokens_per_minute: Option<u64>,
     /// Learn limits from rate-limit headers when none are configured.
     pub learn: bool,
@@ -113,6 +133,7 @@ impl Default for LimitParams {
     }
 }
 
+/// One target's rate-limit state: when it is parked until, and its buckets.
 #[derive(Clone, Debug)]
 pub struct Limits {
     params: LimitParams,
@@ -122,6 +143,7 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Not parked; full buckets for the configured limits, none for the others.
     pub fn new(params: LimitParams) -> Self {
         Limits {
             parked_until: Instant::ZERO,
@@ -131,15 +153,19 @@ impl Limits {
         }
     }
 
+    /// Whether the target is parked at `now` (the end is exclusive).
     pub fn is_parked(&self, now: Instant) -> bool {
         now < self.parked_until
     }
 
+    /// When the current or last parking ends; `Instant::ZERO` when never parked.
     pub fn parked_until(&self) -> Instant {
         self.parked_until
     }
 
-    /// Parks the target after a 429. Returns true when it was not parked before.
+    /// Parks the target after a 429, for `retry_after` or else the params' `default_park`;
+    /// a parking never ends earlier than one already in force. Returns true when it was not
+    /// parked before.
     pub fn park(&mut self, now: Instant, retry_after: Option<Duration>) -> bool {
         let was_parked = self.is_parked(now);
         let until = now + retry_after.unwrap_or(self.params.default_park);
@@ -147,6 +173,7 @@ impl Limits {
         !was_parked
     }
 
+    /// Ends any parking now (an operator's restore).
     pub fn unpark(&mut self) {
         self.parked_until = Instant::ZERO;
     }
@@ -234,6 +261,29 @@ mod tests {
         assert!(l.is_parked(Instant::ZERO + Duration::from_millis(8_999)));
         l.unpark();
         assert!(!l.is_parked(secs(8)));
+    }
+
+    #[test]
+    fn a_later_park_never_shortens_one_in_force() {
+        let mut l = Limits::new(LimitParams::default());
+        l.park(secs(0), Some(Duration::from_secs(10)));
+        assert!(!l.park(secs(1), Some(Duration::from_secs(2))));
+        assert_eq!(l.parked_until(), secs(10));
+    }
+
+    #[test]
+    fn a_bucket_overdraws_then_refills_from_below_zero() {
+        let mut b = TokenBucket::per_minute(60);
+        b.take(secs(0), 90);
+        assert_eq!((b.level(), b.capacity()), (-30.0, 60.0));
+        assert_eq!(b.wait_for(10), Duration::from_secs(40));
+        assert!(!b.has_room(secs(39), 10) && b.has_room(secs(40), 10));
+        // An earlier `now` refills nothing, and does not move the clock back.
+        assert!(!b.has_room(secs(0), 11));
+        assert!(!b.has_room(secs(40), 11));
+        assert_eq!(b.time_to_full(), Duration::from_secs(50));
+        let empty = TokenBucket::per_minute(0);
+        assert_eq!(empty.wait_for(5), Duration::ZERO);
     }
 
     #[test]

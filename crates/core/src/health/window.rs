@@ -6,12 +6,17 @@
 
 use crate::time::{Duration, Instant};
 
+/// Buckets a window is split into: its time resolution is a tenth of its span.
 pub const SLOTS: usize = 10;
 
+/// Calls counted in a window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Every call recorded.
     pub calls: u32,
+    /// Of those, the failures.
     pub failures: u32,
+    /// Of those, the slow ones (a call can be both).
     pub slow: u32,
 }
 
@@ -21,6 +26,7 @@ struct Slot {
     counts: Counts,
 }
 
+/// Counts of the calls of roughly the last `span`, in [`SLOTS`] buckets.
 #[derive(Clone, Debug)]
 pub struct Window {
     slot_nanos: u64,
@@ -56,7 +62,8 @@ impl Window {
         slot.counts.slow += u32::from(slow);
     }
 
-    /// Sum of the calls within the window that ends at `now`.
+    /// Sum of the calls within the window that ends at `now`: the current bucket and the
+    /// `SLOTS - 1` before it, so between nine tenths of the span and the whole span back.
     pub fn totals(&self, now: Instant) -> Counts {
         let current = self.epoch(now);
         let oldest = current.saturating_sub(SLOTS as u64 - 1);
@@ -70,6 +77,7 @@ impl Window {
             })
     }
 
+    /// Forgets every call.
     pub fn clear(&mut self) {
         self.slots = [Slot::default(); SLOTS];
     }

@@ -13,6 +13,7 @@
 
 use crate::time::{Duration, Instant};
 
+/// The router's validated `retry_budget:` settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BudgetParams {
     /// Retries allowed per request deposited (0.2 = retries may add 20 %).
@@ -42,6 +43,8 @@ struct Slot {
     withdrawals: u32,
 }
 
+/// The budget shared by every request of a router: deposits and withdrawals of the last
+/// `window`, in ten buckets.
 #[derive(Clone, Debug)]
 pub struct RetryBudget {
     params: BudgetParams,
@@ -51,6 +54,7 @@ pub struct RetryBudget {
 }
 
 impl RetryBudget {
+    /// An empty budget: only the floor is available.
     pub fn new(params: BudgetParams) -> Self {
         RetryBudget {
             slot_nanos: (params.window.as_nanos() / SLOTS as u64).max(1),

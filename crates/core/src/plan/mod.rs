@@ -66,6 +66,8 @@ pub use budget::{BudgetParams, RetryBudget};
 /// The most attempts one request may make (so a plan lives inline, without allocating).
 pub const MAX_ATTEMPTS: usize = 8;
 
+/// The router's validated `plan:` settings: how many attempts a request may make, how long
+/// each may take, and how it waits between them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlanParams {
     /// Attempts per request, first one included (1..=8).
@@ -86,7 +88,10 @@ pub struct PlanParams {
     pub park_wait_max: Duration,
     /// Overall limit for the request, every retry and fallback included.
     pub deadline: Duration,
+    /// The first retry's backoff: the `n`-th retry of a tried target waits between half and
+    /// all of `backoff_base · 2^n` (the rest random), capped at `backoff_max`.
     pub backoff_base: Duration,
+    /// The longest backoff.
     pub backoff_max: Duration,
     /// Send a hedge to another target when no first token arrived after this long.
     pub hedge_after: Option<Duration>,
@@ -119,16 +124,20 @@ pub struct AttemptId(pub u8);
 pub struct AttemptSet(u8);
 
 impl AttemptSet {
+    /// No attempt.
     pub const EMPTY: AttemptSet = AttemptSet(0);
     pub(crate) fn insert(&mut self, a: AttemptId) {
         self.0 |= 1u8.checked_shl(u32::from(a.0)).unwrap_or(0);
     }
+    /// Whether `a` is in the set (never, for an id of [`MAX_ATTEMPTS`] or more).
     pub fn contains(self, a: AttemptId) -> bool {
         self.0 & 1u8.checked_shl(u32::from(a.0)).unwrap_or(0) != 0
     }
+    /// Whether the set holds no attempt.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// The attempts in the set, lowest id first.
     pub fn iter(self) -> impl Iterator<Item = AttemptId> {
         (0..MAX_ATTEMPTS as u8)
             .map(AttemptId)
@@ -163,16 +172,24 @@ pub struct Continuation {
 pub enum Action {
     /// Send attempt `attempt` to `target`, within `timeouts`.
     Send {
+        /// The attempt's id, for `Router::record` (and `first_token`).
         attempt: AttemptId,
+        /// Where to send it.
         target: TargetId,
+        /// Its limits; the driver enforces them and reports a timeout as the outcome.
         timeouts: Timeouts,
+        /// The attempt races one still in flight (sent after `hedge_after` without a first
+        /// token); the first answer wins and the driver cancels the other.
         hedge: bool,
         /// Set when the attempt continues a stream that broke after its first token.
         continuation: Option<Continuation>,
     },
     /// Nothing to do before `until` (a backoff, a parked target, a hedge timer), unless an
     /// outstanding attempt reports first.
-    Wait { until: Instant },
+    Wait {
+        /// When to call `next` again.
+        until: Instant,
+    },
     /// Nothing to do until an outstanding attempt reports.
     Await,
     /// The request is over.
@@ -259,6 +276,8 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The route the plan is on now (its fallback route after a fallback); `None` for a
+    /// request whose route is unknown.
     pub fn route(&self) -> Option<RouteId> {
         self.route
     }
@@ -271,6 +290,7 @@ impl Plan {
     pub fn pinned_target(&self) -> Option<TargetId> {
         self.pin
     }
+    /// When `Router::begin` made the plan.
     pub fn started(&self) -> Instant {
         self.started
     }
@@ -284,6 +304,7 @@ impl Plan {
     pub fn wasted_cost(&self) -> f64 {
         self.wasted_cost
     }
+    /// When the request's overall deadline runs out (`started + deadline`).
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -295,6 +316,7 @@ impl Plan {
     pub fn attempts(&self) -> usize {
         usize::from(self.len)
     }
+    /// Attempts sent and not yet recorded.
     pub fn in_flight(&self) -> usize {
         usize::from(self.in_flight)
     }
@@ -424,5 +446,25 @@ impl Plan {
         slot.record.latency = latency;
         self.in_flight = self.in_flight.saturating_sub(1);
         Some(*slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_set_holds_ids_below_max_attempts_only() {
+        let mut s = AttemptSet::EMPTY;
+        assert!(s.is_empty());
+        for a in [5, 0, 7, 8, 200] {
+            s.insert(AttemptId(a));
+        }
+        assert!(!s.is_empty());
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            [AttemptId(0), AttemptId(5), AttemptId(7)]
+        );
+        assert!(!s.contains(AttemptId(8)) && !s.contains(AttemptId(200)));
     }
 }

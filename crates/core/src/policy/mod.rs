@@ -20,6 +20,8 @@ use crate::rng::Rng;
 use crate::target::TargetParams;
 use rand::RngExt as _;
 
+/// The most targets a route may have: one bit each in a [`Mask`]. Config validation refuses
+/// a route with more.
 pub const MAX_ROUTE_TARGETS: usize = 64;
 
 /// A set of route members as a bit mask.
@@ -50,29 +52,46 @@ pub fn random_member(mask: Mask, rng: &mut (impl Rng + ?Sized)) -> Option<usize>
     nth_member(mask, rng.random_range(0..n))
 }
 
+/// How a route picks among its eligible members (a route's `policy:` in the config). Every
+/// variant picks only from the mask it is given; from a validated route's mask (bits below
+/// its member count, every member in a tier), every variant picks something unless the mask
+/// is empty.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Policy {
-    /// Always the route's single target.
+    /// The route's single target (validation allows exactly one; given several, the first
+    /// eligible one).
     Static,
     /// Active-passive: the first tier with an eligible member; uniform within a tier.
-    /// Each entry is the mask of one tier, in order of preference.
-    Priority { tiers: Vec<Mask> },
-    /// Active-active, random in proportion to the weights (one per member).
-    Weighted { weights: Vec<u32> },
-    /// Active-active, each eligible member in turn.
+    Priority {
+        /// The mask of each tier, in order of preference; a member in no tier is never
+        /// picked.
+        tiers: Vec<Mask>,
+    },
+    /// Active-active, random in proportion to the weights, renormalized over the eligible
+    /// members; when every eligible weight is 0, the first eligible member.
+    Weighted {
+        /// One weight per member, in member order; a missing weight counts as 0.
+        weights: Vec<u32>,
+    },
+    /// Active-active, each eligible member in turn: the first eligible member at or after
+    /// the route's cursor, which then moves past it.
     RoundRobin,
     /// Active-active, uniform.
     Random,
-    /// Power of two choices over the peak-EWMA cost.
+    /// Power of two choices over the peak-EWMA cost (latency estimate times load); a tie
+    /// keeps the first of the two drawn.
     LeastLatency,
-    /// The cheapest member for this request's token estimate.
+    /// The cheapest member for this request: its estimated prompt tokens at the input price
+    /// plus its `max_tokens` (0 when the request sets none) at the output price; ties go to
+    /// the earlier member.
     LeastCost,
     /// The member with the smallest context window that fits the request (keeps the big,
-    /// expensive windows for the requests that need them).
+    /// expensive windows for the requests that need them); ties go to the earlier member.
     CapabilityMatch,
 }
 
 impl Policy {
+    /// The policy's name as the config spells it (`round_robin`), for reports and metrics.
     pub const fn label(&self) -> &'static str {
         match self {
             Policy::Static => "static",
@@ -94,18 +113,28 @@ pub struct SelectionInputs<'a> {
     pub members: &'a [TargetId],
     /// Every target, indexed by `TargetId`.
     pub targets: &'a [TargetParams],
+    /// Every target's health, indexed by `TargetId`.
     pub health: &'a [TargetHealth],
+    /// The request's estimated prompt tokens.
     pub prompt_tokens: u32,
+    /// The request's `max_tokens`, 0 when it sets none.
     pub max_tokens: u32,
     /// How latency estimates decay, and the time to decay them to.
     pub latency: &'a crate::health::LatencyParams,
+    /// The time of the selection.
     pub now: crate::time::Instant,
 }
 
 impl SelectionInputs<'_> {
+    /// The params of the route's `member`-th target.
+    ///
+    /// # Panics
+    ///
+    /// When `member` is not below `members.len()` (policies pass only mask bits, which are).
     pub fn target(&self, member: usize) -> &TargetParams {
         &self.targets[self.members[member].index()]
     }
+    /// The health of the route's `member`-th target; panics as [`SelectionInputs::target`].
     pub fn health(&self, member: usize) -> &TargetHealth {
         &self.health[self.members[member].index()]
     }

@@ -242,6 +242,17 @@ fn capability_match_takes_the_tightest_window() {
     assert_eq!(f.counts(&Policy::CapabilityMatch, 0b101, 5, 1), [0, 0, 5]);
 }
 
+#[test]
+fn cost_and_window_ties_go_to_the_earlier_member() {
+    let mut f = Fixture::new(3);
+    for t in &mut f.targets {
+        t.context_window = 32_000;
+    }
+    f.targets[0].context_window = 200_000;
+    assert_eq!(f.counts(&Policy::LeastCost, 0b110, 5, 1), [0, 5, 0]);
+    assert_eq!(f.counts(&Policy::CapabilityMatch, 0b111, 5, 1), [0, 5, 0]);
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

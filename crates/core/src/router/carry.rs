@@ -30,19 +30,42 @@ use crate::rng::Rng;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NotCarried {
     /// A target that is gone, and what it had (`state`: drained, breaker open, parked, …).
-    RemovedTarget { target: String, state: Vec<String> },
+    RemovedTarget {
+        /// The target's name.
+        target: String,
+        /// What it had, one phrase each (`drain`, `open breaker`, `forced_open mode`,
+        /// `parking`, `counters (12 attempts)`); reported only when not empty.
+        state: Vec<String>,
+    },
     /// A route that is gone, with its pin or freeze.
-    RemovedRoute { route: String, state: Vec<String> },
+    RemovedRoute {
+        /// The route's name.
+        route: String,
+        /// What it had: ``pin to `a` `` and/or `freeze`; reported only when not empty.
+        state: Vec<String>,
+    },
     /// A pin whose target is gone or no longer one of the route's targets.
     Pin {
+        /// The route, which exists in both configs.
         route: String,
+        /// The target it was pinned to.
         target: String,
+        /// Why the pin cannot stand.
         why: String,
     },
-    /// A target kept its name but its breaker settings changed: the breaker restarts closed.
-    BreakerReset { target: String, was: &'static str },
+    /// A target kept its name but its breaker settings changed: the breaker restarts closed
+    /// (keeping an operator's forced mode). Reported only when it was not closed.
+    BreakerReset {
+        /// The target's name.
+        target: String,
+        /// The state it was in (a [`BreakerState`](crate::health::BreakerState) label).
+        was: &'static str,
+    },
     /// A target's rate-limit settings changed: its buckets restart (parking is kept).
-    LimitsReset { target: String },
+    LimitsReset {
+        /// The target's name.
+        target: String,
+    },
 }
 
 impl std::fmt::Display for NotCarried {
@@ -346,5 +369,24 @@ mod tests {
         assert_eq!(new.overrides().pin(nab), None);
         let na = new.params.target_id("a").unwrap();
         assert_eq!(new.health(na).breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_breaker_reset_keeps_the_forced_mode_and_a_closed_one_is_not_reported() {
+        let now = Instant::ZERO + Duration::from_secs(10);
+        let mut old = router(OLD);
+        let a = old.params.target_id("a").unwrap();
+        old.apply(Override::Force(a, BreakerMode::MetricsOnly), now);
+        let new_yaml = OLD.replace("consecutive_failures: 2", "consecutive_failures: 3");
+        let mut new = router(&new_yaml);
+        let lost = new.carry_from(&old, now);
+        let na = new.params.target_id("a").unwrap();
+        assert_eq!(new.health(na).breaker.mode(), BreakerMode::MetricsOnly);
+        assert_eq!(new.health(na).breaker.params().consecutive_failures, 3);
+        assert_eq!(
+            lost,
+            Vec::new(),
+            "a closed breaker lost nothing worth reporting"
+        );
     }
 }

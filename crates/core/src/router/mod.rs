@@ -72,6 +72,9 @@ pub struct Router<R = SeededRng> {
 }
 
 impl<R: Rng> Router<R> {
+    /// A router for `params`, every target healthy, no override, empty telemetry; `rng`
+    /// draws every random choice it makes, so the same generator state gives the same
+    /// decisions.
     pub fn new(params: RouterParams, rng: R) -> Self {
         let health = params
             .targets
@@ -97,15 +100,19 @@ impl<R: Rng> Router<R> {
         }
     }
 
+    /// The params it runs on.
     pub fn params(&self) -> &RouterParams {
         &self.params
     }
+    /// A target's health; panics for an id not of these params.
     pub fn health(&self, target: TargetId) -> &TargetHealth {
         &self.health[target.index()]
     }
+    /// Its counters, series, events and alerts.
     pub fn telemetry(&self) -> &Telemetry {
         &self.telemetry
     }
+    /// The operator's overrides in force.
     pub fn overrides(&self) -> &Overrides {
         &self.overrides
     }

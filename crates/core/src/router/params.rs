@@ -29,11 +29,15 @@ pub enum PanicMode {
     Bypass,
 }
 
+/// A validated route.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouteParams {
+    /// Its name, unique among routes.
     pub name: String,
     /// The route's targets, in member order (at most 64).
     pub members: Vec<TargetId>,
+    /// How it picks among its eligible members; a policy's member indices are positions in
+    /// `members`.
     pub policy: Policy,
     /// Where requests go when no target of this route can take them.
     pub fallback: Option<RouteId>,
@@ -41,16 +45,29 @@ pub struct RouteParams {
     pub resume: ResumeMode,
 }
 
+/// A validated router configuration, built by `config::load_router` (or
+/// `config::validate_router`); what a [`Router`](super::Router) runs on. Names are unique
+/// among targets and among routes, and every id inside is in range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RouterParams {
+    /// The provider names, in order of first use by a target; a target's `provider` indexes
+    /// it.
     pub providers: Interner,
+    /// The targets, in config order; a `TargetId` indexes this.
     pub targets: Vec<TargetParams>,
+    /// The routes, in config order; a `RouteId` indexes this.
     pub routes: Vec<RouteParams>,
+    /// The rules, in the order they are checked.
     pub rules: Vec<RuleParams>,
+    /// Attempts, timeouts and backoff of every request.
     pub plan: PlanParams,
+    /// The retry budget all requests share.
     pub budget: BudgetParams,
+    /// How latency estimates decay.
     pub latency: LatencyParams,
+    /// What a route does when every one of its targets is open.
     pub panic_mode: PanicMode,
+    /// When a target's latency alerts.
     pub alerts: crate::telemetry::alert::AlertParams,
     /// Which error kinds count against availability.
     pub availability_kinds: [bool; crate::outcome::ErrorKind::COUNT],
@@ -63,21 +80,29 @@ impl PartialEq for Interner {
 }
 
 impl RouterParams {
+    /// The target named `name`, if there is one.
     pub fn target_id(&self, name: &str) -> Option<TargetId> {
         self.targets
             .iter()
             .position(|t| t.name == name)
             .map(|i| TargetId::new(i as u32))
     }
+    /// The route named `name`, if there is one.
     pub fn route_id(&self, name: &str) -> Option<RouteId> {
         self.routes
             .iter()
             .position(|r| r.name == name)
             .map(|i| RouteId::new(i as u32))
     }
+    /// The target `id` names.
+    ///
+    /// # Panics
+    ///
+    /// When `id` is not one of these params' (an id from another config).
     pub fn target(&self, id: TargetId) -> &TargetParams {
         &self.targets[id.index()]
     }
+    /// The route `id` names; panics as [`RouterParams::target`] does.
     pub fn route(&self, id: RouteId) -> &RouteParams {
         &self.routes[id.index()]
     }
@@ -146,10 +171,13 @@ pub struct OverrideCommand<'a> {
 /// Why a command is not an override for this router.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
+    /// `target` names no target of this router.
     #[error("unknown target `{0}`")]
     UnknownTarget(String),
+    /// `route` names no route of this router.
     #[error("unknown route `{0}`")]
     UnknownRoute(String),
+    /// `force` without a `mode`, or with one that is not a breaker mode.
     #[error(
         "force needs a `mode`: {} (got {said})",
         crate::health::BreakerMode::CHOICES
@@ -158,8 +186,11 @@ pub enum CommandError {
         /// What was written, quoted, or "no `mode`".
         said: String,
     },
+    /// An unknown action, or a known one with fields it does not take (a `drain` with a
+    /// `route`); holds the action.
     #[error("`{0}` with these fields is not an override; use drain, pin, freeze, force or restore")]
     NotAnOverride(String),
+    /// The override refused by [`Override::check`] (a pin outside its route).
     #[error(transparent)]
     Invalid(#[from] OverrideError),
 }

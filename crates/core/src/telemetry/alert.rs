@@ -25,6 +25,7 @@ fn bucket_upper(i: usize) -> Duration {
     Duration::from_secs_f64(2f64.powf(i as f64 / 4.0) / 1e3)
 }
 
+/// When a target's latency alert is raised (the router's `alerts` settings).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AlertParams {
     /// The recent window.
@@ -57,12 +58,14 @@ impl Default for AlertParams {
     }
 }
 
+/// One target's recent latencies in coarse per-slot histograms, and its alert state.
 #[derive(Clone, Debug)]
 pub struct LatencyRing {
     slot_nanos: u64,
     /// Per slot: its epoch (slot index since the start, +1) and bucket counts.
     slots: Vec<(u64, [u32; BUCKETS])>,
     current: u64,
+    /// Whether the target's alert is raised.
     pub alerting: bool,
     /// While alerting: the baseline when the alert was raised. The slow period must not
     /// become its own baseline, or the alert would clear while the target is still slow.
@@ -72,12 +75,19 @@ pub struct LatencyRing {
 /// Why an alert was raised or cleared.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evidence {
+    /// The target's latency at the configured quantile over the `short` window (a bucket's
+    /// upper bound); zero when the window had fewer than `min_samples`.
     pub recent: Duration,
+    /// The same over its `long` baseline window, or, while an alert is raised, the baseline
+    /// frozen when it was; `None` without enough samples there.
     pub baseline: Option<Duration>,
+    /// The median of the other targets' recent values; `None` when no peer had enough
+    /// samples.
     pub peers: Option<Duration>,
 }
 
 impl LatencyRing {
+    /// An empty ring with enough slots for the `long` and `short` windows of `p`.
     pub fn new(p: &AlertParams) -> Self {
         let slot_nanos = p.slot.as_nanos().max(1);
         let count = (p.long.as_nanos() + p.short.as_nanos())

@@ -7,38 +7,65 @@ use crate::id::{RouteId, TargetId};
 use crate::overrides::Override;
 use crate::time::Instant;
 
+/// The most events an [`EventLog`] keeps; later ones are only counted.
 pub const MAX_EVENTS: usize = 10_000;
 
+/// What happened.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum EventKind {
     /// A breaker changed state. `metrics_only` says the breaker only reports (does not block).
     Breaker {
+        /// The target whose breaker it is.
         target: TargetId,
+        /// The state it left.
         from: BreakerState,
+        /// The state it entered.
         to: BreakerState,
+        /// What made it change.
         reason: TransitionReason,
+        /// Whether the breaker blocks traffic or only reports.
         mode: BreakerMode,
     },
     /// A 429 (or exhausted rate-limit headers) parked a target.
-    Parked { target: TargetId, until: Instant },
+    Parked {
+        /// The parked target.
+        target: TargetId,
+        /// When it may take traffic again.
+        until: Instant,
+    },
     /// A retry or hedge was refused by the retry budget (logged at most once per budget
     /// window; refusals show in the routes' `budget_exhausted` failures).
-    BudgetExhausted { route: Option<RouteId> },
+    BudgetExhausted {
+        /// The route of the refused request; `None` when it had none (an unknown route).
+        route: Option<RouteId>,
+    },
     /// Every target of a route was open and panic mode let requests through anyway.
-    PanicBypass { route: RouteId },
+    PanicBypass {
+        /// The route whose open breakers were bypassed.
+        route: RouteId,
+    },
     /// An operator's override.
     Override(Override),
     /// A target's latency alert was raised or cleared, with the evidence.
     Alert {
+        /// The target judged.
         target: TargetId,
+        /// `true` when the alert was raised, `false` when it cleared.
         raised: bool,
+        /// The latencies compared.
         evidence: crate::telemetry::alert::Evidence,
     },
     /// A target spent its cost cap for the window and takes no traffic until the next.
-    CostCapSpent { target: TargetId, spent_usd: f64 },
+    CostCapSpent {
+        /// The target that spent its cost cap.
+        target: TargetId,
+        /// USD spent in the window, the attempt that crossed the cap included.
+        spent_usd: f64,
+    },
 }
 
 impl EventKind {
+    /// The kind's low-cardinality label in reports (`breaker`, `parked`, `cost_cap_spent`, ...).
     pub fn label(&self) -> &'static str {
         match self {
             EventKind::Breaker { .. } => "breaker",
@@ -52,12 +79,16 @@ impl EventKind {
     }
 }
 
+/// One event and when it happened.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Event {
+    /// The `now` of the router call that caused it.
     pub at: Instant,
+    /// What happened.
     pub kind: EventKind,
 }
 
+/// Events in the order they were pushed, at most [`MAX_EVENTS`] of them.
 #[derive(Clone, Debug, Default)]
 pub struct EventLog {
     events: Vec<Event>,
@@ -65,6 +96,7 @@ pub struct EventLog {
 }
 
 impl EventLog {
+    /// Appends an event, or only counts it as dropped once the log holds [`MAX_EVENTS`].
     pub fn push(&mut self, at: Instant, kind: EventKind) {
         if self.events.len() < MAX_EVENTS {
             self.events.push(Event { at, kind });
@@ -72,9 +104,11 @@ impl EventLog {
             self.dropped += 1;
         }
     }
+    /// The kept events, oldest first.
     pub fn events(&self) -> &[Event] {
         &self.events
     }
+    /// How many events arrived after the log was full and were not kept.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }

@@ -35,6 +35,8 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
+    /// Records one latency. Values are kept in whole microseconds: below 1 µs counts as 1 µs,
+    /// above the hour as the hour.
     pub fn record(&mut self, d: Duration) {
         self.0.saturating_record(d.as_micros().max(1));
     }
@@ -44,6 +46,7 @@ impl LatencyHistogram {
             self.0.saturating_record_n(d.as_micros().max(1), n);
         }
     }
+    /// How many values were recorded.
     pub fn count(&self) -> u64 {
         self.0.len()
     }
@@ -54,9 +57,11 @@ impl LatencyHistogram {
         }
         Duration::from_micros(self.0.value_at_quantile(q))
     }
+    /// The largest value recorded (to the histogram's precision); zero when empty.
     pub fn max(&self) -> Duration {
         Duration::from_micros(self.0.max())
     }
+    /// The mean of the recorded values (from the buckets); zero when empty.
     pub fn mean(&self) -> Duration {
         Duration::from_secs_f64(self.0.mean() / 1e6)
     }
@@ -68,6 +73,8 @@ impl LatencyHistogram {
     pub fn sum_secs(&self) -> f64 {
         self.0.mean() * self.0.len() as f64 / 1e6
     }
+    /// Adds `other`'s values to this histogram (per-provider and overall figures are merged
+    /// from the targets' this way).
     pub fn merge(&mut self, other: &LatencyHistogram) {
         // Both histograms share the same bounds, so adding cannot fail.
         let _ = self.0.add(&other.0);
@@ -77,11 +84,15 @@ impl LatencyHistogram {
 /// Attempts of one target in one time-series point.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TargetPoint {
+    /// Attempts that finished in the point, whatever their outcome (cancelled ones too).
     pub attempts: u64,
+    /// Of those, the successes.
     pub successes: u64,
+    /// Of those, the errors (cancellations are neither successes nor errors).
     pub errors: u64,
     /// Errors by `ErrorKind::index`.
     pub kinds: [u32; ErrorKind::COUNT],
+    /// USD the point's attempts cost, failed ones included.
     pub cost: f64,
 }
 
@@ -100,7 +111,9 @@ impl Point for TargetPoint {
 /// Requests of one route in one time-series point.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RoutePoint {
+    /// Requests that finished in the point.
     pub requests: u64,
+    /// Of those, the ones no target served.
     pub failures: u64,
 }
 
@@ -114,24 +127,36 @@ impl Point for RoutePoint {
 /// Everything counted about one target's attempts.
 #[derive(Clone, Debug, Default)]
 pub struct TargetStats {
+    /// Attempts sent to the target, counted when sent (hedges included).
     pub attempts: u64,
+    /// Of those, the hedges: attempts sent while another of the request was in flight.
     pub hedges: u64,
+    /// Attempts that finished with a success.
     pub successes: u64,
+    /// Attempts the driver cancelled (a lost hedge, an abandoned request).
     pub cancelled: u64,
     /// Errors by `ErrorKind::index`.
     pub errors: [u64; ErrorKind::COUNT],
+    /// Latency of every finished attempt but the cancelled ones, successes and errors alike.
     pub latency: LatencyHistogram,
+    /// Time to first token of the attempts that reported one.
     pub first_token: LatencyHistogram,
+    /// Prompt tokens of every finished attempt (estimates where usage was missing).
     pub prompt_tokens: u64,
+    /// Completion tokens of every finished attempt (estimates where usage was missing).
     pub completion_tokens: u64,
     /// Replies that carried no usage (their tokens are estimated).
     pub usage_missing: u64,
+    /// USD spent on attempts that succeeded.
     pub cost_success: f64,
+    /// USD spent on attempts that failed or were cancelled: the price of failover.
     pub cost_failed: f64,
+    /// The attempts over time.
     pub series: Series<TargetPoint>,
 }
 
 impl TargetStats {
+    /// Errors of every kind together.
     pub fn errors_total(&self) -> u64 {
         self.errors.iter().sum()
     }
@@ -192,7 +217,9 @@ pub fn failure_label(index: usize) -> &'static str {
 /// Everything counted about one route's requests.
 #[derive(Clone, Debug, Default)]
 pub struct RouteStats {
+    /// Requests that finished, served or not (each counted once, when it ends).
     pub requests: u64,
+    /// Of those, the ones a target served.
     pub served: u64,
     /// Failed requests by `failure_index`.
     pub failures: [u64; FAILURE_REASONS],
@@ -204,33 +231,45 @@ pub struct RouteStats {
     /// Streams that broke after their first token on a route that resumes, and that no
     /// continuation completed (abandoned requests are not counted here).
     pub resume_failed: u64,
+    /// Whole-request latency, from `begin` to the final outcome, of every finished request.
     pub latency: LatencyHistogram,
+    /// The requests over time.
     pub series: Series<RoutePoint>,
 }
 
 impl RouteStats {
+    /// Failed requests, every reason together (`requests - served`).
     pub fn failed(&self) -> u64 {
         self.failures.iter().sum()
     }
 }
 
+/// The router's record of a run: per-target and per-route statistics, latency alerts and
+/// the event log. The router writes it (from `begin`, `next`, `record` and `abandon`);
+/// reports and the Prometheus renderer read it.
 #[derive(Clone, Debug)]
 pub struct Telemetry {
     /// Width of every series point, shared so that series line up.
     series_width: u64,
+    /// When latency alerts are raised; both factors `None` turns alerts off.
     pub alert_params: alert::AlertParams,
     /// Per target: recent latencies for alerts.
     pub rings: Vec<alert::LatencyRing>,
     /// Which error kinds count against availability.
     pub availability_kinds: [bool; ErrorKind::COUNT],
+    /// Per target, indexed by `TargetId::index`.
     pub targets: Vec<TargetStats>,
+    /// Per route, indexed by `RouteId::index`.
     pub routes: Vec<RouteStats>,
     /// Requests whose route was unknown (no route to count them under).
     pub unrouted: RouteStats,
+    /// What happened to the routing, in time order.
     pub events: EventLog,
 }
 
 impl Telemetry {
+    /// Empty telemetry for `targets` targets and `routes` routes, with the default alert
+    /// settings and availability kinds.
     pub fn new(targets: usize, routes: usize) -> Self {
         Self::with_params(
             targets,
@@ -240,6 +279,8 @@ impl Telemetry {
         )
     }
 
+    /// Empty telemetry for `targets` targets and `routes` routes, with these alert settings
+    /// and these error kinds counting against availability (indexed by `ErrorKind::index`).
     pub fn with_params(
         targets: usize,
         routes: usize,
@@ -397,6 +438,7 @@ impl Telemetry {
 
 #[cfg(test)]
 mod tests {
+    use super::event::MAX_EVENTS;
     use super::*;
 
     #[test]
@@ -411,6 +453,62 @@ mod tests {
         let p99 = h.quantile(0.99).as_millis();
         assert!((49..=51).contains(&p50), "{p50}");
         assert!((98..=100).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn histogram_edges() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!((h.max(), h.mean()), (Duration::ZERO, Duration::ZERO));
+        h.record(Duration::from_nanos(10));
+        assert_eq!(h.max(), Duration::from_micros(1));
+        h.record(Duration::from_secs(10 * 3600));
+        assert_eq!(h.count(), 2);
+        let hour = Duration::from_secs(3600).as_secs_f64();
+        assert!(
+            (h.max().as_secs_f64() - hour).abs() / hour < 0.01,
+            "{:?}",
+            h.max()
+        );
+    }
+
+    #[test]
+    fn cancelled_attempts_cost_but_add_no_latency() {
+        let mut t = Telemetry::new(1, 1);
+        let target = TargetId::new(0);
+        let report = |outcome| AttemptReport::new(outcome, Duration::from_millis(40));
+        t.attempt_sent(target, false);
+        t.attempt_sent(target, true);
+        t.attempt_sent(target, false);
+        let now = Instant::from_nanos(0);
+        t.attempt_finished(target, &report(Outcome::Success), 1.0, now);
+        t.attempt_finished(target, &report(Outcome::Cancelled), 2.0, now);
+        t.attempt_finished(
+            target,
+            &report(Outcome::error(ErrorKind::Timeout)),
+            4.0,
+            now,
+        );
+        let s = &t.targets[0];
+        assert_eq!((s.attempts, s.hedges), (3, 1));
+        assert_eq!((s.successes, s.cancelled, s.errors_total()), (1, 1, 1));
+        assert_eq!(s.latency.count(), 2);
+        assert_eq!((s.cost_success, s.cost_failed), (1.0, 6.0));
+        let p = &s.series.points()[0];
+        assert_eq!((p.attempts, p.successes, p.errors, p.cost), (3, 1, 1, 7.0));
+    }
+
+    #[test]
+    fn the_event_log_is_capped() {
+        let mut log = EventLog::default();
+        let kind = EventKind::PanicBypass {
+            route: RouteId::new(0),
+        };
+        for i in 0..MAX_EVENTS as u64 + 3 {
+            log.push(Instant::from_nanos(i), kind);
+        }
+        assert_eq!(log.events().len(), MAX_EVENTS);
+        assert_eq!(log.dropped(), 3);
+        assert_eq!(log.events()[0].at, Instant::ZERO);
     }
 
     #[test]

@@ -5,13 +5,17 @@
 //! in the same memory while still covering the whole run. Series that are read side by side
 //! (every target's) share one width: [`width_for`] says which, and `at` aligns to it.
 
+/// The most points a series holds before it compacts.
 pub const SERIES_SLOTS: usize = 512;
 
 /// A point of a series: counters that add up when points merge.
 pub trait Point: Default + Clone {
+    /// Adds `other`'s counts to `self`: the point that covers both their spans.
     fn merge(&mut self, other: &Self);
 }
 
+/// Points of equal width covering the run from its start; an empty point where nothing
+/// happened.
 #[derive(Clone, Debug)]
 pub struct Series<P> {
     width_secs: u64,
@@ -71,6 +75,8 @@ impl<P: Point> Series<P> {
         self.width_secs
     }
 
+    /// The points, the `i`th covering seconds `i * width_secs` up to `(i + 1) * width_secs`;
+    /// they stop at the last point anything was counted in.
     pub fn points(&self) -> &[P] {
         &self.points
     }

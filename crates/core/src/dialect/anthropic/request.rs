@@ -18,24 +18,36 @@ use crate::request::{
     ToolChoice,
 };
 
+/// A Messages request body, as the live driver sends it (and the fake reads it).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessagesRequest {
+    /// The target's model.
     pub model: String,
+    /// The cap on output tokens, which Anthropic requires: the request's, else the target's
+    /// `default_max_tokens`.
     pub max_tokens: u32,
+    /// The turns, `user` and `assistant` alternating (same-role runs merged), none empty.
     pub messages: Vec<InputMessage>,
     /// A string or an array of text blocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<Value>,
+    /// Sequences that end the output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<String>>,
+    /// Sampling temperature (Anthropic: 0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// Nucleus sampling mass (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// Sample among the `top_k` likeliest tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_k: Option<u32>,
+    /// Stream the reply as server-sent events; sent only as `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
+    /// `[{"name", "description"?, "input_schema", "strict"?}]` (an object schema with no
+    /// properties when the tool declares none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Value>,
     /// `{"type":"auto"|"any"|"none"}` or `{"type":"tool","name"}`, with
@@ -45,12 +57,15 @@ pub struct MessagesRequest {
     /// `{"format":{"type":"json_schema","schema":{...}}}` (structured output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_config: Option<Value>,
+    /// `{"user_id"}`: the client's end-user id (OpenAI's `user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
 }
 
+/// One turn of [`MessagesRequest::messages`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputMessage {
+    /// `user` (tool results included) or `assistant`.
     pub role: String,
     /// A string or an array of content blocks.
     pub content: Value,

@@ -25,14 +25,20 @@ pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
 /// The most stop sequences Gemini takes.
 pub const MAX_STOP_SEQUENCES: usize = 5;
 
+/// A `generateContent` request body (the model is in the path: [`path`](super::path)).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateRequest {
+    /// The conversation's turns, oldest first, alternating `user` and `model`.
     pub contents: Vec<InputContent>,
+    /// The leading system messages, one text part each, without a role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_instruction: Option<InputContent>,
+    /// Output cap and sampling; absent when nothing is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation_config: Option<GenerationConfig>,
+    /// Per-category blocking thresholds; accepted in a body the fake reads, never sent (the
+    /// vendor's defaults apply).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub safety_settings: Option<Value>,
     /// `[{"functionDeclarations":[{name, description?, parametersJsonSchema?}]}]`.
@@ -46,8 +52,10 @@ pub struct GenerateRequest {
 /// One turn of a request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InputContent {
+    /// `user` (tool results too) or `model`; none on `systemInstruction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// The turn's parts, in order.
     #[serde(default)]
     pub parts: Vec<InputPart>,
 }
@@ -56,49 +64,70 @@ pub struct InputContent {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InputPart {
+    /// Text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// An image sent inline (from a `data:` URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline_data: Option<Blob>,
+    /// An image by URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_data: Option<FileData>,
+    /// A call the model made, in a `model` turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_call: Option<FunctionCall>,
+    /// A tool's result, in a `user` turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_response: Option<FunctionResponse>,
+    /// On the first `functionCall` of each model turn: [`SKIP_THOUGHT_SIGNATURE`] (we
+    /// never hold Gemini's own signature).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thought_signature: Option<String>,
 }
 
+/// Inline bytes of an [`InputPart`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blob {
+    /// The data's media type (`image/png`).
     pub mime_type: String,
     /// Base64.
     pub data: String,
 }
 
+/// A file by URI in an [`InputPart`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileData {
+    /// The media type, guessed from the URL's extension (`.png`, `.jpg`, `.webp`, …) when
+    /// it has a known one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
+    /// The file's URL.
     pub file_uri: String,
 }
 
+/// A `functionCall` part: a call the model made earlier in the conversation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
+    /// The call's id as the client knew it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The function's name.
     pub name: String,
+    /// The arguments, a JSON object (text arguments that are not one are refused; empty text
+    /// is `{}`).
     #[serde(default)]
     pub args: Value,
 }
 
+/// A `functionResponse` part: a tool's result.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionResponse {
+    /// The id of the call it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The called function's name (Gemini needs it; taken from the call it answers).
     pub name: String,
     /// `{"output": ...}` or `{"error": ...}`.
     pub response: Value,

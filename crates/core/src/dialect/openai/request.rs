@@ -20,34 +20,49 @@ use crate::request::{
 
 pub use pass_through::{Parsed, parse, pass_through, pass_through_at, unmodelled_fields};
 
+/// A Chat Completions request body, both as a client sends it to the gateway and as the live
+/// driver sends it to an OpenAI target. Fields it does not model are not kept here (see
+/// [`unmodelled_fields`] and [`pass_through`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
+    /// From a client: the route (or target) name. To a vendor: the target's model.
     pub model: String,
+    /// The conversation, oldest first.
     pub messages: Vec<ChatMessage>,
     /// Deprecated by OpenAI for `max_completion_tokens`; read, never written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// The cap on output tokens; wins over `max_tokens` when a client sends both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_completion_tokens: Option<u32>,
+    /// Sampling temperature (OpenAI: 0–2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// Nucleus sampling mass (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// How many choices to generate; default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     /// A string or an array of strings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Value>,
+    /// Best-effort deterministic sampling seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// Penalty on tokens already present (OpenAI: -2–2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence_penalty: Option<f64>,
+    /// Penalty by how often a token has appeared (OpenAI: -2–2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f64>,
+    /// The client's end-user id, for the vendor's abuse monitoring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Stream the reply as server-sent events; absent means no.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
+    /// Stream settings; the live driver always sends `include_usage: true` on a stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     /// `[{"type":"function","function":{name, description?, parameters?, strict?}}]`.
@@ -56,6 +71,8 @@ pub struct ChatRequest {
     /// `"auto"`, `"none"`, `"required"` or `{"type":"function","function":{"name"}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<Value>,
+    /// Whether the model may call several tools in one turn; absent: the vendor's default
+    /// (yes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel_tool_calls: Option<bool>,
     /// `{"type":"text"|"json_object"}` or `{"type":"json_schema","json_schema":{...}}`.
@@ -63,19 +80,24 @@ pub struct ChatRequest {
     pub response_format: Option<Value>,
 }
 
+/// A streamed request's `stream_options`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamOptions {
+    /// Send a last chunk with the usage (and `"usage": null` on every chunk before it).
     #[serde(default)]
     pub include_usage: bool,
 }
 
+/// One message of [`ChatRequest::messages`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
+    /// `system`, `developer`, `user`, `assistant`, `tool` or `function` (see [`parse_role`]).
     pub role: String,
     /// A string, an array of content parts (`text`, `image_url`), or `null` (an assistant
     /// message that only calls tools).
     #[serde(default)]
     pub content: Option<Value>,
+    /// A participant's name, to tell apart speakers of the same role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// An assistant's calls.
@@ -86,35 +108,49 @@ pub struct ChatMessage {
     pub tool_call_id: Option<String>,
 }
 
+/// A tool the model may call. Only `function` tools normalize; any other type is refused.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolDef {
+    /// The tool's type: `function` (a `custom` tool is refused).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The function; required for a `function` tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionDef>,
 }
 
+/// A function tool's declaration.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionDef {
+    /// The name the model calls it by.
     pub name: String,
+    /// What it does, for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Its arguments, as a JSON Schema object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Value>,
+    /// Whether the arguments must follow `parameters` exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
 }
 
+/// A tool call in an assistant message of a request (the conversation so far).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WireToolCall {
+    /// The call's id, which a later `tool` message answers.
     pub id: String,
+    /// `function` (any other type is refused).
     #[serde(rename = "type")]
     pub kind: String,
+    /// The function called.
     pub function: WireFunctionCall,
 }
 
+/// The function of a [`WireToolCall`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WireFunctionCall {
+    /// The tool's name.
     pub name: String,
     /// JSON text (a model may write invalid JSON).
     #[serde(default)]
@@ -128,6 +164,7 @@ pub struct WireFunctionCall {
 pub struct RequestError {
     /// The field, in OpenAI's spelling (`messages[2].role`, `tool_choice`).
     pub param: String,
+    /// What is wrong with it, for the client.
     pub message: String,
 }
 
@@ -151,6 +188,7 @@ pub fn content_text(content: &Option<Value>) -> String {
     }
 }
 
+/// `role` as OpenAI spells it (a system message is `system`, never `developer`).
 pub fn role_name(role: Role) -> &'static str {
     match role {
         Role::System => "system",

@@ -78,7 +78,10 @@ fn entries(body: &[u8]) -> serde_json::Result<Entries<'_>> {
 /// [`Original::layout`]: crate::request::Original::layout
 #[derive(Debug)]
 pub struct Parsed {
+    /// The body as a typed request.
     pub request: ChatRequest,
+    /// As [`unmodelled_fields`] gives them: the keys [`ChatRequest`] does not model, set to
+    /// something other than `null` or `false`, in body order, at most 16.
     pub unmodelled: Vec<String>,
     /// `None` when a key had an escape.
     pub layout: Option<std::sync::Arc<[EntrySpan]>>,
