@@ -450,62 +450,11 @@ pub fn resolve_providers(
             );
         }
         let (base_url, keys) = match mode {
-            Mode::Fake => {
-                let url = c.fake_base_url.clone().ok_or_else(|| {
-                    ValidationError::new(
-                        format!("{path}.fake_base_url"),
-                        format!(
-                            "provider `{}` runs against its fake here but has no fake_base_url",
-                            c.name
-                        ),
-                    )
-                })?;
-                let mock = c
-                    .mock_key
-                    .clone()
-                    .unwrap_or_else(|| "switchyard-dev".to_owned());
-                let key = KeyParams {
-                    source: KeySource::Literal(Secret::new(mock)),
-                    valid_from: None,
-                    valid_until: None,
-                    last_rotated: None,
-                };
-                (url, vec![key])
-            }
-            Mode::Live => {
-                let mut keys = Vec::with_capacity(c.keys.len());
-                for (k, (key, source)) in c.keys.iter().zip(sources).enumerate() {
-                    if matches!(source, KeySource::Literal(_))
-                        && environment == Environment::Production
-                    {
-                        return Err(ValidationError::new(
-                            format!("{path}.keys[{k}].source"),
-                            "a literal key is allowed only in development; use env:NAME or file:PATH",
-                        ));
-                    }
-                    if let (Some(from), Some(until)) = (key.valid_from, key.valid_until)
-                        && until < from
-                    {
-                        return Err(ValidationError::new(
-                            format!("{path}.keys[{k}].valid_until"),
-                            format!("is before valid_from ({from})"),
-                        ));
-                    }
-                    keys.push(KeyParams {
-                        source,
-                        valid_from: key.valid_from,
-                        valid_until: key.valid_until,
-                        last_rotated: key.last_rotated,
-                    });
-                }
-                if keys.is_empty() && used.contains(&c.name.as_str()) {
-                    return Err(ValidationError::new(
-                        format!("{path}.keys"),
-                        format!("provider `{}` is live but has no keys", c.name),
-                    ));
-                }
-                (c.base_url.clone(), keys)
-            }
+            Mode::Fake => fake_endpoint(&path, c)?,
+            Mode::Live => (
+                c.base_url.clone(),
+                live_keys(&path, c, sources, environment, used)?,
+            ),
         };
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
             return Err(ValidationError::new(
@@ -534,6 +483,74 @@ pub fn resolve_providers(
         }
     }
     Ok(out)
+}
+
+/// A provider in fake mode: its fake's URL, and the mock key (default `switchyard-dev`).
+fn fake_endpoint(
+    path: &str,
+    c: &ProviderConfig,
+) -> Result<(String, Vec<KeyParams>), ValidationError> {
+    let url = c.fake_base_url.clone().ok_or_else(|| {
+        ValidationError::new(
+            format!("{path}.fake_base_url"),
+            format!(
+                "provider `{}` runs against its fake here but has no fake_base_url",
+                c.name
+            ),
+        )
+    })?;
+    let mock = c
+        .mock_key
+        .clone()
+        .unwrap_or_else(|| "switchyard-dev".to_owned());
+    let key = KeyParams {
+        source: KeySource::Literal(Secret::new(mock)),
+        valid_from: None,
+        valid_until: None,
+        last_rotated: None,
+    };
+    Ok((url, vec![key]))
+}
+
+/// A live provider's keys (their `sources` parsed already): no literal key in production,
+/// no key valid until before it is valid from, and at least one when the router uses it.
+fn live_keys(
+    path: &str,
+    c: &ProviderConfig,
+    sources: Vec<KeySource>,
+    environment: Environment,
+    used: &[&str],
+) -> Result<Vec<KeyParams>, ValidationError> {
+    let mut keys = Vec::with_capacity(c.keys.len());
+    for (k, (key, source)) in c.keys.iter().zip(sources).enumerate() {
+        if matches!(source, KeySource::Literal(_)) && environment == Environment::Production {
+            return Err(ValidationError::new(
+                format!("{path}.keys[{k}].source"),
+                "a literal key is allowed only in development; use env:NAME or file:PATH",
+            ));
+        }
+        if let (Some(from), Some(until)) = (key.valid_from, key.valid_until)
+            && until < from
+        {
+            return Err(ValidationError::new(
+                format!("{path}.keys[{k}].valid_until"),
+                format!("is before valid_from ({from})"),
+            ));
+        }
+        keys.push(KeyParams {
+            source,
+            valid_from: key.valid_from,
+            valid_until: key.valid_until,
+            last_rotated: key.last_rotated,
+        });
+    }
+    if keys.is_empty() && used.contains(&c.name.as_str()) {
+        return Err(ValidationError::new(
+            format!("{path}.keys"),
+            format!("provider `{}` is live but has no keys", c.name),
+        ));
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

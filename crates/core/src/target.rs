@@ -3,7 +3,7 @@
 //! A [`TargetParams`] is built once by config validation and read by the router on every
 //! decision: [`TargetParams::fits`] keeps a request off a target that lacks a capability or a
 //! large enough context window, and [`Price`] turns each attempt's usage into the cost that
-//! reports show and that the target's [`CostBudget`] caps.
+//! reports show and that the target's [`CostCap`] caps.
 
 use crate::health::{BreakerParams, LimitParams};
 use crate::id::ProviderId;
@@ -63,7 +63,7 @@ pub struct TargetParams {
     /// Its rate limits as configured; replies' headers refine them at run time.
     pub limits: LimitParams,
     /// Stop routing to the target once it spent this much in the current window.
-    pub budget: Option<CostBudget>,
+    pub cost_cap: Option<CostCap>,
     /// The availability objective (0.999 = 99.9 %), for reports and expectations.
     pub sla: Option<f64>,
 }
@@ -74,7 +74,7 @@ pub struct TargetParams {
 /// Windows are fixed, not sliding: the `n`th runs from `n * window` to `(n + 1) * window`
 /// after the start of the run. Once the attempts sent to the target in a window have cost
 /// `usd` or more, the router sends it nothing more until the next window begins.
-pub struct CostBudget {
+pub struct CostCap {
     /// The cap in USD per window; above zero.
     pub usd: f64,
     /// The window's length (config default 1h); above zero.
@@ -84,7 +84,7 @@ pub struct CostBudget {
 impl TargetParams {
     /// Can this target take a request with these traits at all? It must have every capability
     /// in `needs`, and `prompt_tokens + max_tokens` must fit its context window (a request
-    /// without `max_tokens` passes 0). Health, limits and budget are not considered here.
+    /// without `max_tokens` passes 0). Health, limits and the cost cap are not considered here.
     pub fn fits(&self, needs: Capabilities, prompt_tokens: u32, max_tokens: u32) -> bool {
         self.capabilities.contains(needs)
             && u64::from(prompt_tokens) + u64::from(max_tokens) <= u64::from(self.context_window)
@@ -122,7 +122,7 @@ mod tests {
             price: Price::default(),
             breaker: BreakerParams::default(),
             limits: LimitParams::default(),
-            budget: None,
+            cost_cap: None,
             sla: None,
         };
         assert!(t.fits(Capabilities::TOOLS, 600, 400));

@@ -238,9 +238,9 @@ fn anthropic_message_and_stream() {
         let mut lines = block.lines();
         let name = lines.next().unwrap().strip_prefix("event: ").unwrap();
         let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
-        let event: anthropic::StreamEvent = serde_json::from_str(data).unwrap();
+        let event: anthropic::WireEvent = serde_json::from_str(data).unwrap();
         assert_eq!(event.name(), name, "the event line repeats the type");
-        if let anthropic::StreamEvent::ContentBlockDelta { delta, .. } = &event {
+        if let anthropic::WireEvent::ContentBlockDelta { delta, .. } = &event {
             text.push_str(&delta.text);
         }
         // Ours serializes to the same shape.
@@ -552,10 +552,10 @@ fn hostile_rate_limit_headers_give_sane_values() {
 
 #[test]
 fn readers_skip_event_types_they_do_not_know() {
-    let e: anthropic::StreamEvent =
+    let e: anthropic::WireEvent =
         serde_json::from_str(r#"{"type":"content_block_citation","x":{"y":[1]}}"#).unwrap();
-    assert_eq!(e, anthropic::StreamEvent::Unknown);
-    let e: anthropic::StreamEvent = serde_json::from_str(
+    assert_eq!(e, anthropic::WireEvent::Unknown);
+    let e: anthropic::WireEvent = serde_json::from_str(
         r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null}}"#,
     )
     .unwrap();

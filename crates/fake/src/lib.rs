@@ -22,5 +22,5 @@ pub mod text;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use model::{Answer, FakeRequest, Model, Reply, StreamFault, Verdict};
+pub use model::{Answer, Behaviour, FakeRequest, Model, Reply, StreamFault};
 pub use profile::{ProfileParams, load_profile};

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use switchyard_core::health::LimitSnapshot;
-use switchyard_core::health::limits::Bucket;
+use switchyard_core::health::limits::TokenBucket;
 use switchyard_core::outcome::ErrorKind;
 use switchyard_core::request::FinishReason;
 use switchyard_core::rng::Rng;
@@ -71,7 +71,7 @@ impl Reply {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Verdict {
+pub enum Behaviour {
     Reply(Reply),
     /// An error reply: the dialect renders `kind`; `status` overrides its usual status.
     Error {
@@ -87,22 +87,22 @@ pub enum Verdict {
     MalformedJson,
 }
 
-impl Verdict {
+impl Behaviour {
     pub const fn label(&self) -> &'static str {
         match self {
-            Verdict::Reply(_) => "reply",
-            Verdict::Error { .. } => "error",
-            Verdict::Reset => "reset",
-            Verdict::Hang => "hang",
-            Verdict::MalformedJson => "malformed_json",
+            Behaviour::Reply(_) => "reply",
+            Behaviour::Error { .. } => "error",
+            Behaviour::Reset => "reset",
+            Behaviour::Hang => "hang",
+            Behaviour::MalformedJson => "malformed_json",
         }
     }
 }
 
-/// A verdict plus what goes in the reply's rate-limit headers.
+/// A behaviour plus what goes in the reply's rate-limit headers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Answer {
-    pub verdict: Verdict,
+    pub behaviour: Behaviour,
     pub limits: LimitSnapshot,
 }
 
@@ -110,8 +110,9 @@ pub struct Answer {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Counters {
     pub requests: u64,
-    /// Answers by verdict label.
-    pub verdicts: BTreeMap<&'static str, u64>,
+    /// Answers by behaviour label (the control API keeps the key `verdicts`).
+    #[serde(rename = "verdicts")]
+    pub behaviours: BTreeMap<&'static str, u64>,
     /// HTTP statuses sent, filled in by the server.
     pub statuses: BTreeMap<u16, u64>,
     /// Faults fired, by kind label.
@@ -120,10 +121,23 @@ pub struct Counters {
     pub completion_tokens: u64,
 }
 
+/// What the faults that fired do to one request.
+struct Fired {
+    /// The first terminal fault: the request gets no reply.
+    terminal: Option<FaultKind>,
+    /// Slows the reply down.
+    factor: f64,
+    /// Delays the first token.
+    extra: Duration,
+    stream_fault: Option<StreamFault>,
+    /// A squeezed rate limit refused it.
+    squeezed: bool,
+}
+
 #[derive(Clone, Debug)]
 struct Squeeze {
-    requests: Option<Bucket>,
-    tokens: Option<Bucket>,
+    requests: Option<TokenBucket>,
+    tokens: Option<TokenBucket>,
 }
 
 #[derive(Clone, Debug)]
@@ -131,8 +145,8 @@ pub struct Model {
     profile: ProfileParams,
     faults: Vec<Fault>,
     squeezes: Vec<Option<Squeeze>>,
-    requests: Option<Bucket>,
-    tokens: Option<Bucket>,
+    requests: Option<TokenBucket>,
+    tokens: Option<TokenBucket>,
     counters: Counters,
 }
 
@@ -141,8 +155,8 @@ impl Model {
         let mut model = Model {
             faults: Vec::new(),
             squeezes: Vec::new(),
-            requests: profile.requests_per_minute.map(Bucket::per_minute),
-            tokens: profile.tokens_per_minute.map(Bucket::per_minute),
+            requests: profile.requests_per_minute.map(TokenBucket::per_minute),
+            tokens: profile.tokens_per_minute.map(TokenBucket::per_minute),
             counters: Counters::default(),
             profile,
         };
@@ -190,6 +204,26 @@ impl Model {
     ) -> Answer {
         self.counters.requests += 1;
         let tokens = u64::from(request.prompt_tokens) + u64::from(request.max_tokens);
+        let fired = self.fire_faults(now, rng, tokens);
+        let behaviour = match self.refuse(request, now, tokens, fired.terminal, fired.squeezed) {
+            Some(refused) => refused,
+            None => self.draw_reply(request, rng, &fired),
+        };
+        let limits = self.snapshot();
+        *self
+            .counters
+            .behaviours
+            .entry(behaviour.label())
+            .or_default() += 1;
+        if let Behaviour::Reply(r) = &behaviour {
+            self.counters.prompt_tokens += u64::from(r.prompt_tokens);
+            self.counters.completion_tokens += u64::from(r.output_tokens);
+        }
+        Answer { behaviour, limits }
+    }
+
+    /// Fires the faults due now: what they do to this request.
+    fn fire_faults<R: Rng + ?Sized>(&mut self, now: Instant, rng: &mut R, tokens: u64) -> Fired {
         let mut terminal: Option<FaultKind> = None;
         let mut factor = 1.0;
         let mut extra = Duration::ZERO;
@@ -244,42 +278,24 @@ impl Model {
                 _ => {}
             }
         }
-        let verdict = self.decide(
-            request,
-            now,
-            rng,
-            tokens,
+        Fired {
             terminal,
-            squeezed,
             factor,
             extra,
             stream_fault,
-        );
-        let limits = self.snapshot();
-        *self.counters.verdicts.entry(verdict.label()).or_default() += 1;
-        if let Verdict::Reply(r) = &verdict {
-            self.counters.prompt_tokens += u64::from(r.prompt_tokens);
-            self.counters.completion_tokens += u64::from(r.output_tokens);
+            squeezed,
         }
-        Answer { verdict, limits }
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one private step of respond, named for readability"
-    )]
-    fn decide<R: Rng + ?Sized>(
+    /// A request refused: rate-limited, past the context window, or a terminal fault.
+    fn refuse(
         &mut self,
         request: &FakeRequest<'_>,
         now: Instant,
-        rng: &mut R,
         tokens: u64,
         terminal: Option<FaultKind>,
         squeezed: bool,
-        factor: f64,
-        extra: Duration,
-        stream_fault: Option<StreamFault>,
-    ) -> Verdict {
+    ) -> Option<Behaviour> {
         if squeezed || !admit(&mut self.requests, &mut self.tokens, now, tokens) {
             let wait = [&self.requests, &self.tokens]
                 .into_iter()
@@ -288,22 +304,22 @@ impl Model {
                 .max()
                 .unwrap_or(Duration::from_secs(1))
                 .max(Duration::from_secs(1));
-            return Verdict::Error {
+            return Some(Behaviour::Error {
                 kind: ErrorKind::RateLimited,
                 status: Some(429),
                 retry_after: Some(wait),
-            };
+            });
         }
         let window = self
             .profile
             .model(request.model)
             .map_or(u32::MAX, |m| m.context_window);
         if tokens > u64::from(window) {
-            return Verdict::Error {
+            return Some(Behaviour::Error {
                 kind: ErrorKind::ContextLengthExceeded,
                 status: None,
                 retry_after: None,
-            };
+            });
         }
         match terminal {
             Some(FaultKind::Http {
@@ -311,35 +327,46 @@ impl Model {
                 retry_after,
             }) => {
                 let kind = switchyard_core::dialect::kind_for_status(status);
-                return Verdict::Error {
+                return Some(Behaviour::Error {
                     kind,
                     status: Some(status),
                     retry_after,
-                };
+                });
             }
-            Some(FaultKind::Reset) => return Verdict::Reset,
-            Some(FaultKind::Hang) => return Verdict::Hang,
-            Some(FaultKind::MalformedJson) => return Verdict::MalformedJson,
+            Some(FaultKind::Reset) => return Some(Behaviour::Reset),
+            Some(FaultKind::Hang) => return Some(Behaviour::Hang),
+            Some(FaultKind::MalformedJson) => return Some(Behaviour::MalformedJson),
             Some(FaultKind::ContextLength) => {
-                return Verdict::Error {
+                return Some(Behaviour::Error {
                     kind: ErrorKind::ContextLengthExceeded,
                     status: None,
                     retry_after: None,
-                };
+                });
             }
             Some(FaultKind::ContentFilter) => {
-                return Verdict::Error {
+                return Some(Behaviour::Error {
                     kind: ErrorKind::ContentFiltered,
                     status: None,
                     retry_after: None,
-                };
+                });
             }
             _ => {}
         }
+        None
+    }
+
+    /// A reply, drawn from the profile and slowed by the faults that fired.
+    fn draw_reply<R: Rng + ?Sized>(
+        &self,
+        request: &FakeRequest<'_>,
+        rng: &mut R,
+        fired: &Fired,
+    ) -> Behaviour {
         let first_token =
-            Duration::from_secs_f64(self.profile.first_token.sample(rng) * factor) + extra;
+            Duration::from_secs_f64(self.profile.first_token.sample(rng) * fired.factor)
+                + fired.extra;
         let tps = self.profile.tokens_per_second.sample(rng).max(1.0);
-        let token_interval = Duration::from_secs_f64(factor / tps);
+        let token_interval = Duration::from_secs_f64(fired.factor / tps);
         // A long tail may draw past what a profile may ask for: never more than that.
         let drawn = self
             .profile
@@ -352,19 +379,23 @@ impl Model {
         } else {
             (drawn, FinishReason::Stop)
         };
-        Verdict::Reply(Reply {
+        Behaviour::Reply(Reply {
             first_token,
             token_interval,
             output_tokens,
             prompt_tokens: request.prompt_tokens,
             finish,
-            stream_fault: if request.stream { stream_fault } else { None },
+            stream_fault: if request.stream {
+                fired.stream_fault
+            } else {
+                None
+            },
             text_seed: rng.next_u64(),
         })
     }
 
     fn snapshot(&self) -> LimitSnapshot {
-        let part = |b: &Option<Bucket>| {
+        let part = |b: &Option<TokenBucket>| {
             b.as_ref().map(|b| {
                 (
                     b.capacity() as u64,
@@ -385,14 +416,19 @@ impl Model {
     }
 }
 
-fn bucket_at(per_minute: u64, now: Instant) -> Bucket {
-    let mut b = Bucket::per_minute(per_minute);
+fn bucket_at(per_minute: u64, now: Instant) -> TokenBucket {
+    let mut b = TokenBucket::per_minute(per_minute);
     b.set_level(now, per_minute);
     b
 }
 
 /// Takes one request and `tokens` from the buckets if both have room.
-fn admit(requests: &mut Option<Bucket>, tokens: &mut Option<Bucket>, now: Instant, n: u64) -> bool {
+fn admit(
+    requests: &mut Option<TokenBucket>,
+    tokens: &mut Option<TokenBucket>,
+    now: Instant,
+    n: u64,
+) -> bool {
     let room = requests.as_mut().is_none_or(|b| b.has_room(now, 1))
         && tokens.as_mut().is_none_or(|b| b.has_room(now, n));
     if room {

@@ -37,14 +37,14 @@ fn secs(s: u64) -> Instant {
 }
 
 fn reply(a: Answer) -> Reply {
-    match a.verdict {
-        Verdict::Reply(r) => r,
+    match a.behaviour {
+        Behaviour::Reply(r) => r,
         other => panic!("expected a reply, got {other:?}"),
     }
 }
 
 #[test]
-fn the_same_seed_gives_the_same_verdicts() {
+fn the_same_seed_gives_the_same_behaviours() {
     let run = |seed| {
         let mut m = model("  - { kind: http, status: 503, rate: 0.3 }\n");
         let mut rng = SeededRng::new(seed);
@@ -77,7 +77,7 @@ fn replies_follow_the_profile() {
         (5, FinishReason::Length)
     );
     assert_eq!(m.counters().requests, 2);
-    assert_eq!(m.counters().verdicts.get("reply"), Some(&2));
+    assert_eq!(m.counters().behaviours.get("reply"), Some(&2));
 }
 
 #[test]
@@ -86,16 +86,16 @@ fn the_rate_limiter_answers_429_with_retry_after_and_headers() {
     let mut rng = SeededRng::new(1);
     for i in 0..60 {
         let a = m.respond(&req(false), secs(0), &mut rng);
-        assert!(matches!(a.verdict, Verdict::Reply(_)), "request {i}");
+        assert!(matches!(a.behaviour, Behaviour::Reply(_)), "request {i}");
         assert_eq!(a.limits.remaining_requests, Some(59 - i));
         assert_eq!(a.limits.limit_requests, Some(60));
     }
     let a = m.respond(&req(false), secs(0), &mut rng);
-    let Verdict::Error {
+    let Behaviour::Error {
         kind: ErrorKind::RateLimited,
         status: Some(429),
         retry_after: Some(wait),
-    } = a.verdict
+    } = a.behaviour
     else {
         panic!("{a:?}")
     };
@@ -103,8 +103,8 @@ fn the_rate_limiter_answers_429_with_retry_after_and_headers() {
     assert_eq!(a.limits.reset_requests, Some(Duration::from_secs(60)));
     // One second later one request's worth has refilled.
     assert!(matches!(
-        m.respond(&req(false), secs(1), &mut rng).verdict,
-        Verdict::Reply(_)
+        m.respond(&req(false), secs(1), &mut rng).behaviour,
+        Behaviour::Reply(_)
     ));
 }
 
@@ -120,8 +120,8 @@ fn too_long_for_the_window() {
         &mut SeededRng::new(1),
     );
     assert!(matches!(
-        a.verdict,
-        Verdict::Error {
+        a.behaviour,
+        Behaviour::Error {
             kind: ErrorKind::ContextLengthExceeded,
             ..
         }
@@ -129,23 +129,25 @@ fn too_long_for_the_window() {
 }
 
 #[test]
-fn every_fault_kind_shapes_the_verdict() {
-    type Check = fn(&Verdict) -> bool;
+fn every_fault_kind_shapes_the_behaviour() {
+    type Check = fn(&Behaviour) -> bool;
     let cases: [(&str, Check); 13] = [
         ("{ kind: http, status: 529, retry_after: 3s }", |v| {
-            *v == Verdict::Error {
+            *v == Behaviour::Error {
                 kind: ErrorKind::Overloaded,
                 status: Some(529),
                 retry_after: Some(Duration::from_secs(3)),
             }
         }),
-        ("{ kind: reset }", |v| *v == Verdict::Reset),
-        ("{ kind: hang }", |v| *v == Verdict::Hang),
-        ("{ kind: malformed_json }", |v| *v == Verdict::MalformedJson),
+        ("{ kind: reset }", |v| *v == Behaviour::Reset),
+        ("{ kind: hang }", |v| *v == Behaviour::Hang),
+        ("{ kind: malformed_json }", |v| {
+            *v == Behaviour::MalformedJson
+        }),
         ("{ kind: context_length }", |v| {
             matches!(
                 v,
-                Verdict::Error {
+                Behaviour::Error {
                     kind: ErrorKind::ContextLengthExceeded,
                     ..
                 }
@@ -154,7 +156,7 @@ fn every_fault_kind_shapes_the_verdict() {
         ("{ kind: content_filter }", |v| {
             matches!(
                 v,
-                Verdict::Error {
+                Behaviour::Error {
                     kind: ErrorKind::ContentFiltered,
                     ..
                 }
@@ -162,27 +164,27 @@ fn every_fault_kind_shapes_the_verdict() {
         }),
         (
             "{ kind: slow_down, factor: 10 }",
-            |v| matches!(v, Verdict::Reply(r) if r.token_interval == Duration::from_millis(100)),
+            |v| matches!(v, Behaviour::Reply(r) if r.token_interval == Duration::from_millis(100)),
         ),
         (
             "{ kind: slow_first_token, extra: 30s }",
-            |v| matches!(v, Verdict::Reply(r) if r.first_token >= Duration::from_secs(30)),
+            |v| matches!(v, Behaviour::Reply(r) if r.first_token >= Duration::from_secs(30)),
         ),
         (
             "{ kind: stream_cut, after_tokens: 3 }",
-            |v| matches!(v, Verdict::Reply(r) if r.stream_fault == Some(StreamFault::Cut { after_tokens: 3 })),
+            |v| matches!(v, Behaviour::Reply(r) if r.stream_fault == Some(StreamFault::Cut { after_tokens: 3 })),
         ),
         (
             "{ kind: stream_stall, after_tokens: 2, stall: 5s }",
-            |v| matches!(v, Verdict::Reply(r) if r.stream_fault == Some(StreamFault::Stall { after_tokens: 2, stall: Duration::from_secs(5) })),
+            |v| matches!(v, Behaviour::Reply(r) if r.stream_fault == Some(StreamFault::Stall { after_tokens: 2, stall: Duration::from_secs(5) })),
         ),
         (
             "{ kind: malformed_chunk, after_tokens: 1 }",
-            |v| matches!(v, Verdict::Reply(r) if r.stream_fault == Some(StreamFault::MalformedChunk { after_tokens: 1 })),
+            |v| matches!(v, Behaviour::Reply(r) if r.stream_fault == Some(StreamFault::MalformedChunk { after_tokens: 1 })),
         ),
         (
             "{ kind: missing_done }",
-            |v| matches!(v, Verdict::Reply(r) if r.stream_fault == Some(StreamFault::MissingDone)),
+            |v| matches!(v, Behaviour::Reply(r) if r.stream_fault == Some(StreamFault::MissingDone)),
         ),
         (
             "{ kind: rate_limit_squeeze, requests_per_minute: 1 }",
@@ -192,7 +194,7 @@ fn every_fault_kind_shapes_the_verdict() {
     for (fault, check) in cases {
         let mut m = model(&format!("  - {fault}\n"));
         let a = m.respond(&req(true), secs(0), &mut SeededRng::new(3));
-        assert!(check(&a.verdict), "{fault}: {:?}", a.verdict);
+        assert!(check(&a.behaviour), "{fault}: {:?}", a.behaviour);
         assert_eq!(
             m.counters().faults_fired.values().sum::<u64>(),
             1,
@@ -207,11 +209,11 @@ fn a_squeeze_lowers_the_limit_for_its_window_only() {
         model("  - { kind: rate_limit_squeeze, requests_per_minute: 2, at: 10s, for: 10s }\n");
     let mut rng = SeededRng::new(1);
     let statuses: Vec<&str> = (0..4)
-        .map(|_| m.respond(&req(false), secs(12), &mut rng).verdict.label())
+        .map(|_| m.respond(&req(false), secs(12), &mut rng).behaviour.label())
         .collect();
     assert_eq!(statuses, ["reply", "reply", "error", "error"]);
     assert_eq!(
-        m.respond(&req(false), secs(25), &mut rng).verdict.label(),
+        m.respond(&req(false), secs(25), &mut rng).behaviour.label(),
         "reply"
     );
 }
@@ -229,13 +231,13 @@ fn stream_faults_do_not_touch_plain_replies_and_runtime_faults_start_now() {
     m.add_fault(&config, secs(100)).unwrap();
     assert_eq!(
         m.respond(&req(false), secs(104), &mut SeededRng::new(1))
-            .verdict
+            .behaviour
             .label(),
         "reply"
     );
     assert_eq!(
         m.respond(&req(false), secs(106), &mut SeededRng::new(1))
-            .verdict
+            .behaviour
             .label(),
         "hang"
     );

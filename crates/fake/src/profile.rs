@@ -178,82 +178,8 @@ impl TryFrom<&ProfileConfig> for ProfileParams {
         if c.name.trim().is_empty() {
             return Err(ValidationError::new("name", "must not be empty"));
         }
-        if c.models.is_empty() {
-            return Err(ValidationError::new(
-                "models",
-                "a profile needs at least one model",
-            ));
-        }
-        let mut models = Vec::with_capacity(c.models.len());
-        for (i, m) in c.models.iter().enumerate() {
-            if models.iter().any(|x: &ModelParams| x.name == m.name) {
-                return Err(ValidationError::new(
-                    format!("models[{i}].name"),
-                    format!("model `{}` is listed twice", m.name),
-                ));
-            }
-            if m.context_window == 0 {
-                return Err(ValidationError::new(
-                    format!("models[{i}].context_window"),
-                    "must be at least 1",
-                ));
-            }
-            for (field, v) in [("input", m.price.input), ("output", m.price.output)] {
-                if !(v.is_finite() && v >= 0.0) {
-                    return Err(ValidationError::new(
-                        format!("models[{i}].price.{field}"),
-                        format!("must be zero or more, not {v}"),
-                    ));
-                }
-            }
-            models.push(ModelParams {
-                name: m.name.clone(),
-                context_window: m.context_window,
-                input_per_mtok: m.price.input,
-                output_per_mtok: m.price.output,
-            });
-        }
-        let dist = |path: &str, r: Result<Distribution, String>| {
-            r.map_err(|e| ValidationError::new(path, e))
-        };
-        let first_token = match &c.latency.first_token {
-            Some(d) => dist("latency.first_token", d.resolve())?,
-            None => dist(
-                "latency.first_token",
-                DistributionConfig::Lognormal { p50: 0.4, p99: 2.0 }.resolve(),
-            )?,
-        };
-        let tokens_per_second = match &c.latency.tokens_per_second {
-            Some(d) => dist("latency.tokens_per_second", d.resolve())?,
-            None => Distribution::Normal {
-                mean: 80.0,
-                stddev: 15.0,
-            },
-        };
-        let output_tokens = match &c.output_tokens {
-            Some(d) => dist("output_tokens", d.resolve())?,
-            None => Distribution::Uniform {
-                min: 50.0,
-                max: 400.0,
-            },
-        };
-        if typical_max(&first_token) > MAX_FIRST_TOKEN.as_secs_f64() {
-            return Err(ValidationError::new(
-                "latency.first_token",
-                format!(
-                    "must stay under {MAX_FIRST_TOKEN} (p99 or max); write a `hang` fault for longer"
-                ),
-            ));
-        }
-        if typical_max(&output_tokens) > MAX_OUTPUT_TOKENS {
-            return Err(ValidationError::new(
-                "output_tokens",
-                format!(
-                    "reaches {} tokens (p99 or max); at most {MAX_OUTPUT_TOKENS}",
-                    typical_max(&output_tokens)
-                ),
-            ));
-        }
+        let models = models(c)?;
+        let (first_token, tokens_per_second, output_tokens) = distributions(c)?;
         for (field, v) in [
             ("requests_per_minute", c.limits.requests_per_minute),
             ("tokens_per_minute", c.limits.tokens_per_minute),
@@ -284,6 +210,94 @@ impl TryFrom<&ProfileConfig> for ProfileParams {
             vision: c.vision,
         })
     }
+}
+
+/// The profile's models: at least one, each named once, with a context window and prices.
+fn models(c: &ProfileConfig) -> Result<Vec<ModelParams>, ValidationError> {
+    if c.models.is_empty() {
+        return Err(ValidationError::new(
+            "models",
+            "a profile needs at least one model",
+        ));
+    }
+    let mut models = Vec::with_capacity(c.models.len());
+    for (i, m) in c.models.iter().enumerate() {
+        if models.iter().any(|x: &ModelParams| x.name == m.name) {
+            return Err(ValidationError::new(
+                format!("models[{i}].name"),
+                format!("model `{}` is listed twice", m.name),
+            ));
+        }
+        if m.context_window == 0 {
+            return Err(ValidationError::new(
+                format!("models[{i}].context_window"),
+                "must be at least 1",
+            ));
+        }
+        for (field, v) in [("input", m.price.input), ("output", m.price.output)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(ValidationError::new(
+                    format!("models[{i}].price.{field}"),
+                    format!("must be zero or more, not {v}"),
+                ));
+            }
+        }
+        models.push(ModelParams {
+            name: m.name.clone(),
+            context_window: m.context_window,
+            input_per_mtok: m.price.input,
+            output_per_mtok: m.price.output,
+        });
+    }
+    Ok(models)
+}
+
+/// First-token latency, tokens per second and output length, defaults filled in, within
+/// the bounds a run can afford.
+fn distributions(
+    c: &ProfileConfig,
+) -> Result<(Distribution, Distribution, Distribution), ValidationError> {
+    let dist =
+        |path: &str, r: Result<Distribution, String>| r.map_err(|e| ValidationError::new(path, e));
+    let first_token = match &c.latency.first_token {
+        Some(d) => dist("latency.first_token", d.resolve())?,
+        None => dist(
+            "latency.first_token",
+            DistributionConfig::Lognormal { p50: 0.4, p99: 2.0 }.resolve(),
+        )?,
+    };
+    let tokens_per_second = match &c.latency.tokens_per_second {
+        Some(d) => dist("latency.tokens_per_second", d.resolve())?,
+        None => Distribution::Normal {
+            mean: 80.0,
+            stddev: 15.0,
+        },
+    };
+    let output_tokens = match &c.output_tokens {
+        Some(d) => dist("output_tokens", d.resolve())?,
+        None => Distribution::Uniform {
+            min: 50.0,
+            max: 400.0,
+        },
+    };
+    if typical_max(&first_token) > MAX_FIRST_TOKEN.as_secs_f64() {
+        return Err(ValidationError::new(
+            "latency.first_token",
+            format!(
+                "must stay under {MAX_FIRST_TOKEN} (p99 or max); write a `hang` fault for longer"
+            ),
+        ));
+    }
+    if typical_max(&output_tokens) > MAX_OUTPUT_TOKENS {
+        return Err(ValidationError::new(
+            "output_tokens",
+            format!(
+                "reaches {} tokens (p99 or max); at most {MAX_OUTPUT_TOKENS}",
+                typical_max(&output_tokens)
+            ),
+        ));
+    }
+    Ok((first_token, tokens_per_second, output_tokens))
 }
 
 /// Parses and validates a profile; errors name the file, line, column and field.

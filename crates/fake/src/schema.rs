@@ -31,8 +31,8 @@ pub const MAX_NODES: u32 = 1024;
 /// `format` or `"value"` padded to `minLength`, numbers at 0 moved into
 /// `[minimum, maximum]`. A schema without a type gives `{}`.
 pub fn instance(schema: &Value) -> Value {
-    let mut budget = MAX_NODES;
-    build(schema, schema, 0, &mut budget)
+    let mut nodes_left = MAX_NODES;
+    build(schema, schema, 0, &mut nodes_left)
 }
 
 /// Checks `value` against `schema`; `Err` names the first place that does not fit
@@ -71,16 +71,16 @@ fn f64_of(schema: &Value, key: &str) -> Option<f64> {
         .filter(|f| f.is_finite())
 }
 
-fn build(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value {
-    if *budget == 0 {
+fn build(root: &Value, schema: &Value, depth: usize, nodes_left: &mut u32) -> Value {
+    if *nodes_left == 0 {
         return Value::Null;
     }
-    *budget -= 1;
+    *nodes_left -= 1;
     if depth > MAX_DEPTH {
         return Value::Null;
     }
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        return resolve(root, r).map_or(Value::Null, |s| build(root, s, depth + 1, budget));
+        return resolve(root, r).map_or(Value::Null, |s| build(root, s, depth + 1, nodes_left));
     }
     if let Some(c) = schema.get("const") {
         return c.clone();
@@ -98,7 +98,7 @@ fn build(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value 
             .and_then(Value::as_array)
             .and_then(|b| b.first())
         {
-            return build(root, first, depth + 1, budget);
+            return build(root, first, depth + 1, nodes_left);
         }
     }
     let ty = types(schema)
@@ -106,8 +106,8 @@ fn build(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value 
         .find(|t| *t != "null")
         .or_else(|| types(schema).into_iter().next());
     match ty {
-        Some("object") | None => object(root, schema, depth, budget),
-        Some("array") => array(root, schema, depth, budget),
+        Some("object") | None => object(root, schema, depth, nodes_left),
+        Some("array") => array(root, schema, depth, nodes_left),
         Some("string") => Value::String(string(schema)),
         Some("integer") => integer(schema),
         Some("number") => number(schema),
@@ -116,7 +116,7 @@ fn build(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value 
     }
 }
 
-fn object(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value {
+fn object(root: &Value, schema: &Value, depth: usize, nodes_left: &mut u32) -> Value {
     let properties = schema.get("properties").and_then(Value::as_object);
     let mut out = Map::new();
     let required = schema
@@ -128,7 +128,7 @@ fn object(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value
     for name in required {
         let sub = properties.and_then(|p| p.get(name));
         let value = sub.map_or(Value::String("value".to_owned()), |s| {
-            build(root, s, depth + 1, budget)
+            build(root, s, depth + 1, nodes_left)
         });
         out.insert(name.to_owned(), value);
     }
@@ -139,14 +139,14 @@ fn object(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value
                 break;
             }
             if !out.contains_key(name) {
-                out.insert(name.clone(), build(root, sub, depth + 1, budget));
+                out.insert(name.clone(), build(root, sub, depth + 1, nodes_left));
             }
         }
     }
     Value::Object(out)
 }
 
-fn array(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value {
+fn array(root: &Value, schema: &Value, depth: usize, nodes_left: &mut u32) -> Value {
     let min = u64_of(schema, "minItems").unwrap_or(0);
     let max = u64_of(schema, "maxItems").unwrap_or(u64::MAX);
     let count = min.max(1).min(max).min(MAX_ITEMS);
@@ -154,12 +154,12 @@ fn array(root: &Value, schema: &Value, depth: usize, budget: &mut u32) -> Value 
     let items = schema.get("items").filter(|i| i.is_object());
     let mut out = Vec::new();
     for i in 0..count {
-        if *budget == 0 {
+        if *nodes_left == 0 {
             break;
         }
         let sub = prefix.and_then(|p| p.get(i as usize)).or(items);
         match sub {
-            Some(s) => out.push(build(root, s, depth + 1, budget)),
+            Some(s) => out.push(build(root, s, depth + 1, nodes_left)),
             // Items beyond the prefix with no `items` schema: stop at the prefix.
             None if prefix.is_some() => break,
             None => out.push(Value::String("value".to_owned())),
@@ -321,51 +321,8 @@ fn validate(
         return Err(format!("{at}: expected {}", tys.join(" or ")));
     }
     match value {
-        Value::Object(map) => {
-            let properties = schema.get("properties").and_then(Value::as_object);
-            for name in schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                if !map.contains_key(name) {
-                    return Err(format!("{at}: missing required property `{name}`"));
-                }
-            }
-            for (name, v) in map {
-                let path = format!("{at}.{name}");
-                match properties.and_then(|p| p.get(name)) {
-                    Some(s) => validate(root, s, v, &path, depth + 1)?,
-                    None => match schema.get("additionalProperties") {
-                        Some(Value::Bool(false)) => {
-                            return Err(format!("{at}: property `{name}` is not allowed"));
-                        }
-                        Some(s @ Value::Object(_)) => validate(root, s, v, &path, depth + 1)?,
-                        _ => {}
-                    },
-                }
-            }
-        }
-        Value::Array(items) => {
-            let n = items.len() as u64;
-            if u64_of(schema, "minItems").is_some_and(|m| n < m) {
-                return Err(format!("{at}: fewer items than minItems"));
-            }
-            if u64_of(schema, "maxItems").is_some_and(|m| n > m) {
-                return Err(format!("{at}: more items than maxItems"));
-            }
-            let prefix = schema.get("prefixItems").and_then(Value::as_array);
-            for (i, v) in items.iter().enumerate() {
-                let path = format!("{at}[{i}]");
-                if let Some(s) = prefix.and_then(|p| p.get(i)) {
-                    validate(root, s, v, &path, depth + 1)?;
-                } else if let Some(s) = schema.get("items").filter(|s| s.is_object()) {
-                    validate(root, s, v, &path, depth + 1)?;
-                }
-            }
-        }
+        Value::Object(map) => validate_object(root, schema, map, at, depth),
+        Value::Array(items) => validate_array(root, schema, items, at, depth),
         Value::String(s) => {
             let n = s.chars().count() as u64;
             if u64_of(schema, "minLength").is_some_and(|m| n < m) {
@@ -374,6 +331,7 @@ fn validate(
             if u64_of(schema, "maxLength").is_some_and(|m| n > m) {
                 return Err(format!("{at}: longer than maxLength"));
             }
+            Ok(())
         }
         Value::Number(num) => {
             let v = num.as_f64().unwrap_or(0.0);
@@ -384,8 +342,72 @@ fn validate(
             if too_low || too_high {
                 return Err(format!("{at}: {v} is out of range"));
             }
+            Ok(())
         }
-        _ => {}
+        _ => Ok(()),
+    }
+}
+
+/// An object's required properties, and each property against its schema (or
+/// `additionalProperties`).
+fn validate_object(
+    root: &Value,
+    schema: &Value,
+    map: &serde_json::Map<String, Value>,
+    at: &str,
+    depth: usize,
+) -> Result<(), String> {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for name in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if !map.contains_key(name) {
+            return Err(format!("{at}: missing required property `{name}`"));
+        }
+    }
+    for (name, v) in map {
+        let path = format!("{at}.{name}");
+        match properties.and_then(|p| p.get(name)) {
+            Some(s) => validate(root, s, v, &path, depth + 1)?,
+            None => match schema.get("additionalProperties") {
+                Some(Value::Bool(false)) => {
+                    return Err(format!("{at}: property `{name}` is not allowed"));
+                }
+                Some(s @ Value::Object(_)) => validate(root, s, v, &path, depth + 1)?,
+                _ => {}
+            },
+        }
+    }
+    Ok(())
+}
+
+/// An array's length bounds, and each item against its prefix schema or `items`.
+fn validate_array(
+    root: &Value,
+    schema: &Value,
+    items: &[Value],
+    at: &str,
+    depth: usize,
+) -> Result<(), String> {
+    let n = items.len() as u64;
+    if u64_of(schema, "minItems").is_some_and(|m| n < m) {
+        return Err(format!("{at}: fewer items than minItems"));
+    }
+    if u64_of(schema, "maxItems").is_some_and(|m| n > m) {
+        return Err(format!("{at}: more items than maxItems"));
+    }
+    let prefix = schema.get("prefixItems").and_then(Value::as_array);
+    for (i, v) in items.iter().enumerate() {
+        let path = format!("{at}[{i}]");
+        if let Some(s) = prefix.and_then(|p| p.get(i)) {
+            validate(root, s, v, &path, depth + 1)?;
+        } else if let Some(s) = schema.get("items").filter(|s| s.is_object()) {
+            validate(root, s, v, &path, depth + 1)?;
+        }
     }
     Ok(())
 }

@@ -46,7 +46,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use sha2::{Digest, Sha256};
-use switchyard_core::health::limits::Bucket;
+use switchyard_core::health::limits::TokenBucket;
 use switchyard_live::config::{LiveParams, decode_sha256, load_live};
 use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{LiveRouter, Transport};
@@ -63,7 +63,7 @@ pub fn sha256_hex(text: &str) -> String {
 struct ClientKey {
     name: String,
     hash: secret::Digest,
-    bucket: Option<Mutex<Bucket>>,
+    bucket: Option<Mutex<TokenBucket>>,
     /// `keys[].expose_attempts`: overrides `gateway.expose_attempts` for this key.
     expose_attempts: Option<bool>,
 }
@@ -165,7 +165,7 @@ fn secrets_of(params: &LiveParams) -> Result<Secrets, GatewayError> {
                 hash: stored_digest(&format!("gateway.keys[{i}].sha256"), &k.sha256)?,
                 bucket: k
                     .requests_per_minute
-                    .map(|n| Mutex::new(Bucket::per_minute(n))),
+                    .map(|n| Mutex::new(TokenBucket::per_minute(n))),
                 expose_attempts: k.expose_attempts,
             })
         })

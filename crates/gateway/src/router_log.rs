@@ -1,5 +1,5 @@
 //! Log lines for what happens to the routing: breaker transitions, overrides, parking, alerts,
-//! cost budgets, panic bypasses (the core's events, `telemetry.events`) and key revocations
+//! cost caps, panic bypasses (the core's events, `telemetry.events`) and key revocations
 //! (the credential store's key events).
 //!
 //! The core never logs: it records events, and the gateway reads the ones it has not logged
@@ -143,7 +143,7 @@ fn describe(core: &CoreRouter, event: &Event) -> Line {
         EventKind::Alert { target, raised, .. } => {
             (raised, format!("target={} raised={raised}", t(target)))
         }
-        EventKind::BudgetSpent { target, spent_usd } => (
+        EventKind::CostCapSpent { target, spent_usd } => (
             true,
             format!("target={} spent_usd={spent_usd:.4}", t(target)),
         ),

@@ -83,9 +83,9 @@ fn availability_and_the_error_budget_against_the_sla() {
     let spent = openai.error_budget_spent.unwrap();
     assert!((spent - (1.0 - openai.availability) / 0.001).abs() < 1e-3);
     assert!(spent > 0.0 && spent < 1.0, "{spent}");
-    // The cost budget kept Anthropic to about $3 per 10 minutes.
+    // The cost cap kept Anthropic to about $3 per 10 minutes.
     let anthropic = r.providers.iter().find(|p| p.name == "anthropic").unwrap();
     assert!(anthropic.cost_usd <= 13.0, "{}", anthropic.cost_usd);
-    assert!(r.events.iter().any(|e| e.kind == "cost_budget_spent"));
+    assert!(r.events.iter().any(|e| e.kind == "cost_cap_spent"));
     assert!(r.passed, "{:#?}", r.expectations);
 }

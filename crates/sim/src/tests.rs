@@ -1,4 +1,6 @@
 use super::*;
+use switchyard_core::id::TargetId;
+use switchyard_core::outcome::{ErrorKind, Outcome};
 use switchyard_core::request::Capabilities;
 use switchyard_fake::distribution::Distribution;
 use traffic::{Arrival, ClassParams};
@@ -350,10 +352,18 @@ fn traffic_returns_within_30_s_of_recovery_after_any_outage() {
 
 mod stream_timeouts {
     use super::*;
+    use crate::outcome::outcome;
+    use switchyard_core::plan::Timeouts;
     use switchyard_core::request::FinishReason;
+    use switchyard_fake::{Behaviour, StreamFault};
 
-    fn reply(first_ms: u64, interval_ms: u64, tokens: u32, fault: Option<StreamFault>) -> Verdict {
-        Verdict::Reply(switchyard_fake::Reply {
+    fn reply(
+        first_ms: u64,
+        interval_ms: u64,
+        tokens: u32,
+        fault: Option<StreamFault>,
+    ) -> Behaviour {
+        Behaviour::Reply(switchyard_fake::Reply {
             first_token: Duration::from_millis(first_ms),
             token_interval: Duration::from_millis(interval_ms),
             output_tokens: tokens,

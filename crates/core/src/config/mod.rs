@@ -6,7 +6,10 @@
 //! column and field path, whether serde found it (a wrong type, an unknown field) or
 //! validation did (an unknown target in a route, a fallback cycle, zero weights).
 
+mod all_errors;
 mod locate;
+mod routes;
+mod sections;
 mod validate;
 
 use schemars::JsonSchema;
@@ -15,11 +18,10 @@ use serde::Deserialize;
 use crate::router::RouterParams;
 use crate::time::Duration;
 
+pub use all_errors::{MAX_ERRORS, parse_yaml_all, sort};
 pub use locate::locate;
-pub use validate::{
-    MAX_ALERT_SLOTS, MAX_ALERT_SPAN, MAX_ERRORS, MIN_ALERT_SLOT, ValidationError, parse_yaml_all,
-    sort, validate_router,
-};
+pub use sections::{MAX_ALERT_SLOTS, MAX_ALERT_SPAN, MIN_ALERT_SLOT};
+pub use validate::{ValidationError, validate_router};
 
 /// A router: its targets, routes, rules and the knobs of failover.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
@@ -91,7 +93,7 @@ pub struct AvailabilityConfig {
 /// until the next window starts.
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CostBudgetConfig {
+pub struct CostCapConfig {
     /// USD per window.
     pub usd: f64,
     /// The window; default 1h.
@@ -142,7 +144,7 @@ pub struct TargetConfig {
     #[serde(default)]
     pub breaker: BreakerConfig,
     /// Stop routing to this target once it spent this much in the window.
-    pub budget: Option<CostBudgetConfig>,
+    pub cost_cap: Option<CostCapConfig>,
     /// Availability objective, such as 0.999.
     pub sla: Option<f64>,
 }

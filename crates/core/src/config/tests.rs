@@ -163,6 +163,30 @@ fn unknown_fields_and_wrong_types_are_located_by_serde() {
 }
 
 #[test]
+fn the_cost_cap_is_read_and_the_old_budget_key_is_refused() {
+    let capped = GOOD.replace(
+        "    limits: { requests_per_minute: 100 }",
+        "    limits: { requests_per_minute: 100 }\n    cost_cap: { usd: 3, window: 10m }",
+    );
+    let p = load_router(&capped, "router.yaml").unwrap();
+    assert_eq!(
+        p.targets[2].cost_cap,
+        Some(crate::target::CostCap {
+            usd: 3.0,
+            window: crate::time::Duration::from_secs(600),
+        })
+    );
+    // `budget` means the retry budget only; a target that still says `budget:` is told so
+    // with the file, the line and the field.
+    let e = err(&capped.replace("cost_cap: {", "budget: {"));
+    assert_eq!(
+        (e.file.as_str(), e.path.as_str(), e.line),
+        ("router.yaml", "targets[2].budget", 19)
+    );
+    assert!(e.message.contains("unknown field"), "{e}");
+}
+
+#[test]
 fn other_semantic_errors() {
     let cases = [
         (

@@ -129,11 +129,11 @@ impl MessageResponse {
 }
 
 /// Streaming events, tagged by `type` (the SSE `event:` line repeats it). A reader meets
-/// types added after this was written as [`StreamEvent::Unknown`] and skips them, as
+/// types added after this was written as [`WireEvent::Unknown`] and skips them, as
 /// Anthropic's versioning policy asks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum StreamEvent {
+pub enum WireEvent {
     /// The stream's first event: the message with empty content.
     MessageStart {
         /// The message so far.
@@ -202,25 +202,25 @@ pub struct MessageDeltaBody {
     pub stop_sequence: Option<String>,
 }
 
-impl StreamEvent {
+impl WireEvent {
     /// The event's `type`, which is also its SSE `event:` name.
     pub fn name(&self) -> &'static str {
         match self {
-            StreamEvent::MessageStart { .. } => "message_start",
-            StreamEvent::ContentBlockStart { .. } => "content_block_start",
-            StreamEvent::Ping => "ping",
-            StreamEvent::ContentBlockDelta { .. } => "content_block_delta",
-            StreamEvent::ContentBlockStop { .. } => "content_block_stop",
-            StreamEvent::MessageDelta { .. } => "message_delta",
-            StreamEvent::MessageStop => "message_stop",
-            StreamEvent::Error { .. } => "error",
-            StreamEvent::Unknown => "unknown",
+            WireEvent::MessageStart { .. } => "message_start",
+            WireEvent::ContentBlockStart { .. } => "content_block_start",
+            WireEvent::Ping => "ping",
+            WireEvent::ContentBlockDelta { .. } => "content_block_delta",
+            WireEvent::ContentBlockStop { .. } => "content_block_stop",
+            WireEvent::MessageDelta { .. } => "message_delta",
+            WireEvent::MessageStop => "message_stop",
+            WireEvent::Error { .. } => "error",
+            WireEvent::Unknown => "unknown",
         }
     }
 
     /// A `text_delta` of block 0: the fake's form, whose replies are one text block.
     pub fn text_delta(text: String) -> Self {
-        StreamEvent::ContentBlockDelta {
+        WireEvent::ContentBlockDelta {
             index: 0,
             delta: BlockDelta {
                 kind: "text_delta".to_owned(),

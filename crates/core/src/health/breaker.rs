@@ -208,7 +208,7 @@ pub struct Transition {
 
 /// What the breaker thinks of one result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum HealthSignal {
     /// The target answered: resets the consecutive-failure count.
     Success,
     /// A failure that counts against the target's health.
@@ -381,7 +381,7 @@ impl Breaker {
         if self.mode == BreakerMode::Disabled {
             return None;
         }
-        self.record(now, Verdict::Success, false, Some(ticket), None)
+        self.record(now, HealthSignal::Success, false, Some(ticket), None)
     }
 
     /// Ends the lease of `ticket`; true when it was a live probe of this half-open period.
@@ -407,7 +407,7 @@ impl Breaker {
     pub fn record(
         &mut self,
         now: Instant,
-        verdict: Verdict,
+        signal: HealthSignal,
         slow: bool,
         probe: Option<ProbeTicket>,
         retry_after: Option<Duration>,
@@ -416,10 +416,10 @@ impl Breaker {
             return None;
         }
         let probe = self.release(probe);
-        let failed = match verdict {
-            Verdict::Neutral => return None,
-            Verdict::Failure => true,
-            Verdict::Success => false,
+        let failed = match signal {
+            HealthSignal::Neutral => return None,
+            HealthSignal::Failure => true,
+            HealthSignal::Success => false,
         };
         self.window.record(now, failed, slow);
         self.consecutive = if failed {

@@ -29,11 +29,11 @@ fn params() -> BreakerParams {
 }
 
 fn fail(b: &mut Breaker, now: Instant) -> Option<Transition> {
-    b.record(now, Verdict::Failure, false, None, None)
+    b.record(now, HealthSignal::Failure, false, None, None)
 }
 
 fn ok(b: &mut Breaker, now: Instant) -> Option<Transition> {
-    b.record(now, Verdict::Success, false, None, None)
+    b.record(now, HealthSignal::Success, false, None, None)
 }
 
 /// Drives a fresh breaker to Open at t=0 by consecutive failures.
@@ -99,13 +99,19 @@ fn t1_slow_calls_trip() {
     p.consecutive_failures = 0;
     let mut b = Breaker::new(p);
     for _ in 0..4 {
-        assert_eq!(b.record(secs(1), Verdict::Success, false, None, None), None);
+        assert_eq!(
+            b.record(secs(1), HealthSignal::Success, false, None, None),
+            None
+        );
     }
     for _ in 0..5 {
-        assert_eq!(b.record(secs(1), Verdict::Success, true, None, None), None);
+        assert_eq!(
+            b.record(secs(1), HealthSignal::Success, true, None, None),
+            None
+        );
     }
     let t = b
-        .record(secs(1), Verdict::Success, true, None, None)
+        .record(secs(1), HealthSignal::Success, true, None, None)
         .unwrap();
     assert_eq!(t.reason, TransitionReason::SlowCalls);
 }
@@ -114,7 +120,10 @@ fn t1_slow_calls_trip() {
 fn neutral_outcomes_do_not_count() {
     let mut b = Breaker::new(params());
     for _ in 0..100 {
-        assert_eq!(b.record(secs(0), Verdict::Neutral, false, None, None), None);
+        assert_eq!(
+            b.record(secs(0), HealthSignal::Neutral, false, None, None),
+            None
+        );
     }
     assert_eq!(b.state(), BreakerState::Closed);
 }
@@ -145,7 +154,7 @@ fn half_open_admits_a_bounded_number_of_probes() {
     );
     // One probe comes back fine: a slot frees up.
     assert_eq!(
-        b.record(secs(6), Verdict::Success, false, Some(p), None),
+        b.record(secs(6), HealthSignal::Success, false, Some(p), None),
         None
     );
     assert_eq!(b.admission(secs(6)), Admission::Probe);
@@ -158,11 +167,11 @@ fn t3_probes_succeed_into_recovering_and_t5_ramp_completes() {
     let p1 = b.probe_started(secs(5), LEASE);
     let p2 = b.probe_started(secs(5), LEASE);
     assert_eq!(
-        b.record(secs(6), Verdict::Success, false, Some(p1), None),
+        b.record(secs(6), HealthSignal::Success, false, Some(p1), None),
         None
     );
     let t = b
-        .record(secs(6), Verdict::Success, false, Some(p2), None)
+        .record(secs(6), HealthSignal::Success, false, Some(p2), None)
         .unwrap();
     assert_eq!(t.to, BreakerState::Recovering { since: secs(6) });
     assert_eq!(t.reason, TransitionReason::ProbesSucceeded);
@@ -197,7 +206,7 @@ fn t4_probe_failure_reopens_with_a_longer_cooldown_up_to_the_cap() {
         assert_eq!(b.admission(now), Admission::Probe);
         let p = b.probe_started(now, LEASE);
         let t = b
-            .record(now, Verdict::Failure, false, Some(p), None)
+            .record(now, HealthSignal::Failure, false, Some(p), None)
             .unwrap();
         assert_eq!(t.reason, TransitionReason::ProbeFailed);
     }
@@ -216,7 +225,7 @@ fn retry_after_lengthens_the_cooldown() {
     let t = b
         .record(
             secs(0),
-            Verdict::Failure,
+            HealthSignal::Failure,
             false,
             None,
             Some(Duration::from_secs(25)),
@@ -236,7 +245,7 @@ fn t6_failure_while_recovering_reopens() {
     b.poll(secs(5));
     for _ in 0..2 {
         let p = b.probe_started(secs(5), LEASE);
-        b.record(secs(5), Verdict::Success, false, Some(p), None);
+        b.record(secs(5), HealthSignal::Success, false, Some(p), None);
     }
     assert!(matches!(b.state(), BreakerState::Recovering { .. }));
     let t = fail(&mut b, secs(7)).unwrap();
@@ -313,7 +322,7 @@ fn an_answered_probe_stream_counts_at_its_first_token_and_frees_its_slot() {
     // The streams end after their leases would have run out: ordinary calls now.
     assert_eq!(b.poll(secs(9)), None);
     assert_eq!(
-        b.record(secs(9), Verdict::Success, false, Some(p1), None),
+        b.record(secs(9), HealthSignal::Success, false, Some(p1), None),
         None
     );
     assert!(matches!(b.state(), BreakerState::Recovering { .. }));
@@ -326,17 +335,17 @@ fn a_probe_from_an_earlier_half_open_period_is_not_this_periods_probe() {
     let stale = b.probe_started(secs(5), LEASE);
     let p = b.probe_started(secs(5), LEASE);
     // The second probe fails: open again, then half-open again at 15 s.
-    b.record(secs(5), Verdict::Failure, false, Some(p), None);
+    b.record(secs(5), HealthSignal::Failure, false, Some(p), None);
     b.poll(secs(15));
     assert_eq!(b.state(), BreakerState::HalfOpen);
     let fresh = b.probe_started(secs(15), LEASE);
     // The stale probe reports success twice over: it neither frees a slot nor counts
     // towards `probe_successes`.
-    b.record(secs(16), Verdict::Success, false, Some(stale), None);
-    b.record(secs(16), Verdict::Success, false, Some(stale), None);
+    b.record(secs(16), HealthSignal::Success, false, Some(stale), None);
+    b.record(secs(16), HealthSignal::Success, false, Some(stale), None);
     assert_eq!(b.state(), BreakerState::HalfOpen);
     assert_eq!(b.probes_in_flight(), 1, "the fresh probe is still out");
-    b.record(secs(16), Verdict::Success, false, Some(fresh), None);
+    b.record(secs(16), HealthSignal::Success, false, Some(fresh), None);
     assert_eq!(b.probes_in_flight(), 0);
 }
 
@@ -348,7 +357,7 @@ fn retry_after_never_stretches_a_cooldown_past_open_max() {
     let t = b
         .record(
             secs(0),
-            Verdict::Failure,
+            HealthSignal::Failure,
             false,
             None,
             Some(Duration::from_secs(3600)),
@@ -424,12 +433,12 @@ mod props {
                     Step::ProbeDone(ok) => {
                         // Tickets of earlier half-open periods report too: they are stale.
                         if let Some(p) = in_flight.pop() {
-                            let v = if ok { Verdict::Success } else { Verdict::Failure };
+                            let v = if ok { HealthSignal::Success } else { HealthSignal::Failure };
                             b.record(now, v, false, Some(p), None);
                         }
                     }
                     Step::CallDone(ok) => {
-                        let v = if ok { Verdict::Success } else { Verdict::Failure };
+                        let v = if ok { HealthSignal::Success } else { HealthSignal::Failure };
                         b.record(now, v, false, None, None);
                     }
                     Step::Tick(ms) => now += Duration::from_millis(ms),

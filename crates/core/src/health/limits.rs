@@ -15,7 +15,7 @@ use crate::time::{Duration, Instant};
 /// left; it then refills from there. Time never runs backwards for it: an earlier `now`
 /// refills nothing.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Bucket {
+pub struct TokenBucket {
     capacity: f64,
     level: f64,
     stamp: Instant,
@@ -23,10 +23,10 @@ pub struct Bucket {
 
 const MINUTE_NANOS: f64 = 60e9;
 
-impl Bucket {
+impl TokenBucket {
     /// A full bucket of `capacity` units a minute.
     pub fn per_minute(capacity: u64) -> Self {
-        Bucket {
+        TokenBucket {
             capacity: capacity as f64,
             level: capacity as f64,
             stamp: Instant::ZERO,
@@ -138,8 +138,8 @@ impl Default for LimitParams {
 pub struct Limits {
     params: LimitParams,
     parked_until: Instant,
-    requests: Option<Bucket>,
-    tokens: Option<Bucket>,
+    requests: Option<TokenBucket>,
+    tokens: Option<TokenBucket>,
 }
 
 impl Limits {
@@ -147,8 +147,8 @@ impl Limits {
     pub fn new(params: LimitParams) -> Self {
         Limits {
             parked_until: Instant::ZERO,
-            requests: params.requests_per_minute.map(Bucket::per_minute),
-            tokens: params.tokens_per_minute.map(Bucket::per_minute),
+            requests: params.requests_per_minute.map(TokenBucket::per_minute),
+            tokens: params.tokens_per_minute.map(TokenBucket::per_minute),
             params,
         }
     }
@@ -228,9 +228,14 @@ impl Limits {
     }
 }
 
-fn learn(bucket: &mut Option<Bucket>, now: Instant, limit: Option<u64>, remaining: Option<u64>) {
+fn learn(
+    bucket: &mut Option<TokenBucket>,
+    now: Instant,
+    limit: Option<u64>,
+    remaining: Option<u64>,
+) {
     if bucket.is_none() {
-        *bucket = limit.filter(|&l| l > 0).map(Bucket::per_minute);
+        *bucket = limit.filter(|&l| l > 0).map(TokenBucket::per_minute);
     }
     if let (Some(b), Some(remaining)) = (bucket.as_mut(), remaining) {
         b.set_level(now, remaining);
@@ -268,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_bucket_overdraws_then_refills_from_below_zero() {
-        let mut b = Bucket::per_minute(60);
+        let mut b = TokenBucket::per_minute(60);
         b.take(secs(0), 90);
         assert_eq!((b.level(), b.capacity()), (-30.0, 60.0));
         assert_eq!(b.wait_for(10), Duration::from_secs(40));
@@ -277,7 +282,7 @@ mod tests {
         assert!(!b.has_room(secs(0), 11));
         assert!(!b.has_room(secs(40), 11));
         assert_eq!(b.time_to_full(), Duration::from_secs(50));
-        let empty = Bucket::per_minute(0);
+        let empty = TokenBucket::per_minute(0);
         assert_eq!(empty.wait_for(5), Duration::ZERO);
     }
 

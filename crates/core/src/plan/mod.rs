@@ -197,7 +197,7 @@ pub enum Action {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub(crate) enum Stage {
     /// Ready to choose the next attempt.
     Ready,
     /// Backing off before retrying a target already tried.
@@ -247,7 +247,7 @@ pub struct Plan {
     pub(crate) slots: [Option<Slot>; MAX_ATTEMPTS],
     pub(crate) len: u8,
     pub(crate) in_flight: u8,
-    pub(crate) phase: Phase,
+    pub(crate) stage: Stage,
     pub(crate) hedged: bool,
     /// The attempt whose first token reached the caller: it alone decides the request now.
     pub(crate) committed: Option<AttemptId>,
@@ -378,8 +378,8 @@ impl Plan {
     }
     /// The final outcome, once there is one.
     pub fn outcome(&self) -> Option<FinalOutcome> {
-        match self.phase {
-            Phase::Done(o) => Some(o),
+        match self.stage {
+            Stage::Done(o) => Some(o),
             _ => None,
         }
     }

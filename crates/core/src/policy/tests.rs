@@ -28,7 +28,7 @@ impl Fixture {
                 },
                 breaker: BreakerParams::default(),
                 limits: LimitParams::default(),
-                budget: None,
+                cost_cap: None,
                 sla: None,
             })
             .collect();

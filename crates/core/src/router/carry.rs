@@ -105,6 +105,18 @@ impl<R: Rng> Router<R> {
     /// the module doc); returns what could not carry. Logs no event.
     pub fn carry_from(&mut self, old: &Self, now: Instant) -> Vec<NotCarried> {
         let mut lost = Vec::new();
+        self.carry_targets(old, now, &mut lost);
+        self.carry_routes(old, &mut lost);
+        self.telemetry.unrouted = old.telemetry.unrouted.clone();
+        if self.params.budget == old.params.budget {
+            self.budget = old.budget.clone();
+        }
+        lost
+    }
+
+    /// Each target that kept its name: breaker, limits, latency, drain, counters, alerts and
+    /// spend (as the module doc says).
+    fn carry_targets(&mut self, old: &Self, now: Instant, lost: &mut Vec<NotCarried>) {
         for (j, old_t) in old.params.targets.iter().enumerate() {
             let from = TargetId::new(j as u32);
             let Some(to) = self.params.target_id(&old_t.name) else {
@@ -150,6 +162,10 @@ impl<R: Rng> Router<R> {
             }
             self.spend[i] = old.spend[j];
         }
+    }
+
+    /// Each route that kept its name: its freeze, counters and pin.
+    fn carry_routes(&mut self, old: &Self, lost: &mut Vec<NotCarried>) {
         for (q, old_r) in old.params.routes.iter().enumerate() {
             let pin = old.overrides.pinned[q].map(|t| old.params.targets[t.index()].name.clone());
             let frozen = old.overrides.frozen[q];
@@ -183,11 +199,6 @@ impl<R: Rng> Router<R> {
                 }
             }
         }
-        self.telemetry.unrouted = old.telemetry.unrouted.clone();
-        if self.params.budget == old.params.budget {
-            self.budget = old.budget.clone();
-        }
-        lost
     }
 
     fn carried_pin(&self, route: RouteId, target: &str) -> Result<TargetId, String> {

@@ -14,11 +14,12 @@
 
 use super::{PanicMode, Router};
 use crate::health::Admission;
-use crate::id::RouteId;
+use crate::health::TargetHealth;
+use crate::id::{RouteId, TargetId};
 use crate::plan::Plan;
 use crate::request::Capabilities;
 use crate::rng::{Rng, chance};
-use crate::telemetry::EventKind;
+use crate::telemetry::{EventKind, Telemetry};
 use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl<R: Rng> Router<R> {
             let t = &self.params.targets[tid.index()];
             if plan.is_unfit(tid)
                 || self.overrides.is_drained(tid)
-                || self.over_budget(tid, now)
+                || self.over_cost_cap(tid, now)
                 || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
                 || t.context_window < plan.min_context
                 || plan.excluded(tid)
@@ -81,23 +82,7 @@ impl<R: Rng> Router<R> {
                 continue;
             }
             let h = &mut self.health[tid.index()];
-            // At most two transitions can be due at once (a lease expired, then its cooldown).
-            for _ in 0..3 {
-                let Some(tr) = h.breaker.poll(now) else {
-                    break;
-                };
-                let mode = h.breaker.mode();
-                self.telemetry.events.push(
-                    now,
-                    EventKind::Breaker {
-                        target: tid,
-                        from: tr.from,
-                        to: tr.to,
-                        reason: tr.reason,
-                        mode,
-                    },
-                );
-            }
+            poll_breaker(h, &mut self.telemetry, tid, now);
             let parked = h.limits.is_parked(now).then(|| h.limits.parked_until());
             // A retry on the same target waits for the Retry-After its error carried.
             let retry_at = match pass {
@@ -126,6 +111,20 @@ impl<R: Rng> Router<R> {
         if choice.mask == 0 {
             choice.mask = ramp_skipped;
         }
+        self.bypass_if_panicking(&mut choice, breaker_blocked, route, now, pass);
+        choice
+    }
+
+    /// Panic mode: with every member blocked by its breaker alone, `bypass` lets them all
+    /// through. Entering it is logged once (on fresh passes).
+    fn bypass_if_panicking(
+        &mut self,
+        choice: &mut Choice,
+        breaker_blocked: u64,
+        route: RouteId,
+        now: Instant,
+        pass: Pass,
+    ) {
         let panicking =
             choice.mask == 0 && breaker_blocked != 0 && self.params.panic_mode == PanicMode::Bypass;
         if panicking {
@@ -139,6 +138,26 @@ impl<R: Rng> Router<R> {
                     .push(now, EventKind::PanicBypass { route });
             }
         }
-        choice
+    }
+}
+
+/// Applies the target's breaker transitions that are due (logged).
+fn poll_breaker(h: &mut TargetHealth, telemetry: &mut Telemetry, tid: TargetId, now: Instant) {
+    // At most two transitions can be due at once (a lease expired, then its cooldown).
+    for _ in 0..3 {
+        let Some(tr) = h.breaker.poll(now) else {
+            break;
+        };
+        let mode = h.breaker.mode();
+        telemetry.events.push(
+            now,
+            EventKind::Breaker {
+                target: tid,
+                from: tr.from,
+                to: tr.to,
+                reason: tr.reason,
+                mode,
+            },
+        );
     }
 }

@@ -24,29 +24,28 @@
 //! request that `begin` accepts ends in exactly one `Finish`, and is counted exactly once.
 
 mod carry;
+mod cost_cap;
 mod eligibility;
+mod finish;
+mod operator;
 mod params;
 pub mod prometheus;
+mod record;
+mod send;
 #[cfg(test)]
 mod tests;
 
-use crate::health::breaker::{Transition, Verdict};
-use crate::health::{LimitSnapshot, TargetHealth};
+use crate::health::TargetHealth;
 use crate::id::{RouteId, TargetId};
-use crate::outcome::{
-    AttemptRecord, AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome,
-};
-use crate::overrides::{Override, Overrides, Scope};
-use crate::plan::{
-    Action, AttemptId, AttemptSet, MAX_ATTEMPTS, Phase, Plan, Resume, RetryBudget, Timeouts,
-};
+use crate::outcome::{FailureReason, FinalOutcome};
+use crate::overrides::Overrides;
+use crate::plan::{Action, MAX_ATTEMPTS, Plan, RetryBudget, Stage};
 use crate::policy::{SelectionInputs, members};
 use crate::request::Request;
 use crate::rng::{Rng, SeededRng};
 use crate::rule;
-use crate::telemetry::{EventKind, Telemetry};
-use crate::time::{Duration, Instant};
-use rand::RngExt as _;
+use crate::telemetry::Telemetry;
+use crate::time::Instant;
 
 pub use carry::NotCarried;
 pub use params::{CommandError, OverrideCommand, PanicMode, ResumeMode, RouteParams, RouterParams};
@@ -68,7 +67,7 @@ pub struct Router<R = SeededRng> {
     panicking: Vec<bool>,
     /// When the last `BudgetExhausted` event was logged (at most one per budget window).
     last_budget_event: Option<Instant>,
-    /// Per target: (window index, USD spent in it), for cost budgets.
+    /// Per target: (window index, USD spent in it), for cost caps.
     spend: Vec<(u64, f64)>,
 }
 
@@ -154,7 +153,7 @@ impl<R: Rng> Router<R> {
             slots: [None; MAX_ATTEMPTS],
             len: 0,
             in_flight: 0,
-            phase: Phase::Ready,
+            stage: Stage::Ready,
             hedged: false,
             committed: None,
             retry_after: None,
@@ -180,7 +179,7 @@ impl<R: Rng> Router<R> {
 
     /// What the driver should do next for this plan.
     pub fn next(&mut self, plan: &mut Plan, now: Instant) -> Action {
-        if let Phase::Done(outcome) = plan.phase {
+        if let Stage::Done(outcome) = plan.stage {
             return Action::Finish(outcome);
         }
         if plan.resume.is_some() {
@@ -196,15 +195,15 @@ impl<R: Rng> Router<R> {
                 now,
             );
         }
-        let (retrying, waited) = match plan.phase {
-            Phase::Backoff { until } | Phase::Parked { until } if now < until => {
+        let (retrying, waited) = match plan.stage {
+            Stage::Backoff { until } | Stage::Parked { until } if now < until => {
                 return Action::Wait { until };
             }
-            Phase::Backoff { .. } => (true, true),
-            Phase::Parked { .. } => (true, true),
+            Stage::Backoff { .. } => (true, true),
+            Stage::Parked { .. } => (true, true),
             _ => (false, false),
         };
-        plan.phase = Phase::Ready;
+        plan.stage = Stage::Ready;
         if plan.attempts() >= self.params.plan.max_attempts as usize {
             return self.finish_with_last_error(plan, now);
         }
@@ -237,7 +236,7 @@ impl<R: Rng> Router<R> {
             };
             let wait_limit = plan.deadline.min(now + self.params.plan.park_wait_max);
             if let Some(until) = unparks_at.filter(|&u| u <= wait_limit && !waited) {
-                plan.phase = Phase::Parked { until };
+                plan.stage = Stage::Parked { until };
                 return Action::Wait { until };
             }
             if let Some(until) = unparks_at {
@@ -325,533 +324,4 @@ impl<R: Rng> Router<R> {
             &mut self.rng,
         )
     }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the one place an attempt is sent; each flag is named at its call"
-    )]
-    fn send(
-        &mut self,
-        plan: &mut Plan,
-        route: RouteId,
-        member: usize,
-        probes: u64,
-        now: Instant,
-        hedge: bool,
-        continuation: bool,
-    ) -> Action {
-        let target = self.params.routes[route.index()].members[member];
-        if plan.attempts() > 0 && !self.budget.withdraw(now) {
-            let window = self.params.budget.window;
-            if self
-                .last_budget_event
-                .is_none_or(|at| now.saturating_since(at) >= window)
-            {
-                self.last_budget_event = Some(now);
-                self.telemetry.events.push(
-                    now,
-                    EventKind::BudgetExhausted {
-                        route: plan.home_route,
-                    },
-                );
-            }
-            if hedge {
-                return Action::Await;
-            }
-            let last = plan.last_error().unwrap_or(ErrorKind::ServerError);
-            return self.finish(
-                plan,
-                FinalOutcome::Failed(FailureReason::BudgetExhausted(last)),
-                now,
-            );
-        }
-        let p = &self.params.plan;
-        let remaining = plan.deadline.saturating_since(now);
-        let timeouts = if plan.stream {
-            Timeouts {
-                first: p
-                    .first_token_timeout
-                    .unwrap_or(p.attempt_timeout)
-                    .min(remaining),
-                idle: p.idle_timeout,
-                total: p.stream_timeout,
-            }
-        } else {
-            Timeouts {
-                first: p.attempt_timeout.min(remaining),
-                idle: None,
-                total: None,
-            }
-        };
-        let h = &mut self.health[target.index()];
-        h.in_flight = h.in_flight.saturating_add(1);
-        // A probe unreported by its timeout (and a second's grace) counts as failed.
-        let probe = (probes & (1 << member) != 0)
-            .then(|| h.breaker.probe_started(now, timeouts.first + PROBE_GRACE));
-        h.limits.take(
-            now,
-            u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens),
-        );
-        let record = AttemptRecord {
-            target,
-            started: now,
-            outcome: Outcome::Cancelled,
-            latency: Duration::ZERO,
-            hedge,
-        };
-        let attempt = plan.push(record, probe);
-        self.telemetry.attempt_sent(target, hedge);
-        let continuation = if continuation {
-            if let Some(r) = plan.resume.as_mut() {
-                r.spent.insert(attempt);
-            }
-            plan.continuation()
-        } else {
-            None
-        };
-        Action::Send {
-            attempt,
-            target,
-            timeouts,
-            hedge,
-            continuation,
-        }
-    }
-
-    fn back_off(&mut self, plan: &mut Plan, now: Instant) -> Action {
-        let p = &self.params.plan;
-        let grown = p
-            .backoff_base
-            .saturating_mul(1 << plan.backoffs.min(20))
-            .min(p.backoff_max);
-        let half = grown.as_nanos() / 2;
-        let delay = Duration::from_nanos(half + self.rng.random_range(0..=half));
-        plan.backoffs = plan.backoffs.saturating_add(1);
-        let until = now + delay;
-        if until >= plan.deadline {
-            return self.finish(
-                plan,
-                FinalOutcome::Failed(FailureReason::DeadlineExceeded),
-                now,
-            );
-        }
-        plan.phase = Phase::Backoff { until };
-        Action::Wait { until }
-    }
-
-    /// The driver saw the first token of `attempt`, and for a stream that token reaches the
-    /// caller: the request is committed to this attempt. Every other outstanding attempt is
-    /// recorded `cancelled` now and returned, for the driver to drop; from here on only the
-    /// committed attempt's report decides the request (no hedging, no failover). Calls for an
-    /// attempt that is not outstanding, or after a commit, change nothing.
-    pub fn first_token(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) -> AttemptSet {
-        let mut cancel = AttemptSet::EMPTY;
-        if plan.outcome().is_some() || plan.committed.is_some() || !plan.is_outstanding(attempt) {
-            return cancel;
-        }
-        plan.committed = Some(attempt);
-        // A probe that answers has done its job: it frees its half-open slot now.
-        if let Some(slot) = plan
-            .slots
-            .get_mut(usize::from(attempt.0))
-            .and_then(Option::as_mut)
-            && let Some(ticket) = slot.probe.take()
-        {
-            let target = slot.record.target;
-            let transition = self.health[target.index()]
-                .breaker
-                .probe_answered(now, ticket);
-            self.log_transition(target, transition, now);
-        }
-        for i in 0..plan.len {
-            let other = AttemptId(i);
-            if other != attempt && plan.is_outstanding(other) {
-                self.cancel(plan, other, now);
-                cancel.insert(other);
-            }
-        }
-        cancel
-    }
-
-    /// The caller went away: every outstanding attempt is recorded `cancelled` (the driver
-    /// stops them) and the request is counted once, as `abandoned` — unless it had already
-    /// finished, which stands. Nothing is sent afterwards: `next` only says `Finish`.
-    pub fn abandon(&mut self, plan: &mut Plan, now: Instant) {
-        for i in 0..plan.len {
-            let attempt = AttemptId(i);
-            if plan.is_outstanding(attempt) {
-                self.cancel(plan, attempt, now);
-            }
-        }
-        self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
-    }
-
-    fn cancel(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) {
-        let started = plan.slot(attempt).map_or(now, |s| s.record.started);
-        let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
-        self.record(plan, attempt, report, now);
-    }
-
-    /// The driver reports how an attempt ended. Every `Send` gets exactly one `record`.
-    pub fn record(
-        &mut self,
-        plan: &mut Plan,
-        attempt: AttemptId,
-        report: AttemptReport,
-        now: Instant,
-    ) {
-        // Provider hints are bounded before anything reads them.
-        let max = self.params.plan.retry_after_max;
-        let report = AttemptReport {
-            outcome: match report.outcome {
-                Outcome::Error { kind, retry_after } => Outcome::Error {
-                    kind,
-                    retry_after: retry_after.map(|d| d.min(max)),
-                },
-                o => o,
-            },
-            ..report
-        };
-        let Some(slot) = plan.complete(attempt, report.outcome, report.latency) else {
-            return; // unknown or already reported: ignore rather than double count
-        };
-        let target = slot.record.target;
-        let t = &self.params.targets[target.index()];
-        let cost = t.price.cost(crate::request::Usage {
-            prompt_tokens: report.prompt_tokens,
-            completion_tokens: report.completion_tokens,
-            cached_prompt_tokens: 0,
-        });
-        plan.cost += cost;
-        if !report.outcome.is_success() {
-            plan.wasted_cost += cost;
-        }
-        let slow_after = t.breaker.slow_call;
-        let h = &mut self.health[target.index()];
-        h.in_flight = h.in_flight.saturating_sub(1);
-        let verdict = match report.outcome {
-            Outcome::Success => Verdict::Success,
-            Outcome::Error { kind, .. } if kind.counts_against_health() => Verdict::Failure,
-            _ => Verdict::Neutral,
-        };
-        let slow = report.first_token.unwrap_or(report.latency) > slow_after;
-        let retry_after = report.outcome.retry_after();
-        let transition = h
-            .breaker
-            .record(now, verdict, slow, slot.probe, retry_after);
-        match report.outcome {
-            Outcome::Success => {
-                h.latency.observe(
-                    &self.params.latency,
-                    now,
-                    report.first_token.unwrap_or(report.latency),
-                );
-            }
-            Outcome::Error {
-                kind: ErrorKind::RateLimited,
-                retry_after,
-            } => {
-                h.latency.penalize(&self.params.latency, now);
-                if h.limits.park(now, retry_after) {
-                    let until = h.limits.parked_until();
-                    self.telemetry
-                        .events
-                        .push(now, EventKind::Parked { target, until });
-                }
-            }
-            Outcome::Error { .. } if verdict == Verdict::Failure => {
-                h.latency.penalize(&self.params.latency, now);
-            }
-            _ => {}
-        }
-        self.log_transition(target, transition, now);
-        self.telemetry.attempt_finished(target, &report, cost, now);
-        if report.outcome.is_success() {
-            self.telemetry
-                .track_latency(target, report.first_token.unwrap_or(report.latency), now);
-        }
-        self.spend_budget(target, cost, now);
-
-        if plan.outcome().is_some() {
-            return; // a hedge that lost
-        }
-        match report.outcome {
-            Outcome::Success => {
-                self.finish(plan, FinalOutcome::Served(target), now);
-            }
-            Outcome::Cancelled => {}
-            Outcome::Error { kind, .. } => {
-                if plan.committed == Some(attempt) || report.delivered_tokens {
-                    // The caller saw part of an answer: no failover now, only a resume.
-                    self.stream_broke(plan, attempt, kind, report.completion_tokens, now);
-                } else if plan.resume.is_some() {
-                    // A continuation failed before its first token (a prefill refused with a
-                    // 400 included): `next` tries the next capable member, if any.
-                } else if !kind.fails_over() && !kind.is_retryable() {
-                    self.finish(
-                        plan,
-                        FinalOutcome::Failed(FailureReason::Attempt(kind)),
-                        now,
-                    );
-                } else if kind == ErrorKind::ContextLengthExceeded {
-                    plan.min_context = plan
-                        .min_context
-                        .max(t_window(&self.params, target).saturating_add(1));
-                }
-            }
-        }
-    }
-
-    /// The committed stream failed after the caller received `delivered` tokens. On a route
-    /// that resumes (and a stream the driver can continue), the plan un-commits and remembers
-    /// the first such error; any other attempt still out is cancelled, since the caller
-    /// already holds part of this answer. Otherwise the request ends with the error.
-    fn stream_broke(
-        &mut self,
-        plan: &mut Plan,
-        attempt: AttemptId,
-        kind: ErrorKind,
-        delivered: u32,
-        now: Instant,
-    ) {
-        let resumes = plan.stream
-            && !plan.resume_forbidden
-            && plan
-                .route
-                .is_some_and(|r| self.params.route(r).resume == ResumeMode::Prefill);
-        if !resumes {
-            let kind = plan.resume.map_or(kind, |r| r.kind);
-            self.finish(
-                plan,
-                FinalOutcome::Failed(FailureReason::Attempt(kind)),
-                now,
-            );
-            return;
-        }
-        let resume = plan.resume.get_or_insert(Resume {
-            kind,
-            delivered: 0,
-            spent: AttemptSet::EMPTY,
-            since: plan.len,
-        });
-        resume.delivered = resume.delivered.saturating_add(delivered);
-        resume.spent.insert(attempt);
-        plan.committed = None;
-        for i in 0..plan.len {
-            let other = AttemptId(i);
-            if plan.is_outstanding(other) {
-                self.cancel(plan, other, now);
-            }
-        }
-    }
-
-    fn spend_budget(&mut self, target: TargetId, cost: f64, now: Instant) {
-        let Some(b) = self.params.targets[target.index()].budget else {
-            return;
-        };
-        let window = now.as_nanos() / b.window.as_nanos().max(1);
-        let (w, spent) = &mut self.spend[target.index()];
-        if *w != window {
-            *w = window;
-            *spent = 0.0;
-        }
-        let before = *spent;
-        *spent += cost;
-        if before < b.usd && *spent >= b.usd {
-            let spent_usd = *spent;
-            self.telemetry
-                .events
-                .push(now, EventKind::BudgetSpent { target, spent_usd });
-        }
-    }
-
-    /// Whether the target spent its cost budget for the current window.
-    pub(crate) fn over_budget(&self, target: TargetId, now: Instant) -> bool {
-        let Some(b) = self.params.targets[target.index()].budget else {
-            return false;
-        };
-        let window = now.as_nanos() / b.window.as_nanos().max(1);
-        let (w, spent) = self.spend[target.index()];
-        w == window && spent >= b.usd
-    }
-
-    /// Folds in the rate-limit state a reply's headers gave.
-    pub fn observe_limits(&mut self, target: TargetId, snapshot: &LimitSnapshot, now: Instant) {
-        let Some(h) = self.health.get_mut(target.index()) else {
-            return;
-        };
-        let max = self.params.plan.retry_after_max;
-        let snapshot = LimitSnapshot {
-            reset_requests: snapshot.reset_requests.map(|d| d.min(max)),
-            reset_tokens: snapshot.reset_tokens.map(|d| d.min(max)),
-            ..*snapshot
-        };
-        if h.limits.observe(now, &snapshot) {
-            let until = h.limits.parked_until();
-            self.telemetry
-                .events
-                .push(now, EventKind::Parked { target, until });
-        }
-    }
-
-    /// Applies an operator's override and logs it.
-    pub fn apply(&mut self, command: Override, now: Instant) {
-        let o = &mut self.overrides;
-        match command {
-            Override::Drain(t) => o.drained[t.index()] = true,
-            Override::Pin(r, t) => o.pinned[r.index()] = Some(t),
-            Override::Freeze(Some(r)) => o.frozen[r.index()] = true,
-            Override::Freeze(None) => o.frozen.iter_mut().for_each(|f| *f = true),
-            Override::Force(t, mode) => self.health[t.index()].breaker.force(mode),
-            Override::Restore(scope) => self.restore(scope),
-        }
-        self.telemetry
-            .events
-            .push(now, EventKind::Override(command));
-    }
-
-    fn restore(&mut self, scope: Scope) {
-        let restore_target = |router: &mut Self, t: TargetId| {
-            router.overrides.drained[t.index()] = false;
-            let h = &mut router.health[t.index()];
-            h.breaker.restore();
-            h.limits.unpark();
-        };
-        match scope {
-            Scope::Target(t) => restore_target(self, t),
-            Scope::Route(r) => {
-                self.overrides.pinned[r.index()] = None;
-                self.overrides.frozen[r.index()] = false;
-            }
-            Scope::All => {
-                for i in 0..self.params.targets.len() {
-                    restore_target(self, TargetId::new(i as u32));
-                }
-                self.overrides =
-                    Overrides::new(self.params.targets.len(), self.params.routes.len());
-            }
-        }
-    }
-
-    fn log_transition(&mut self, target: TargetId, transition: Option<Transition>, now: Instant) {
-        if let Some(t) = transition {
-            let mode = self.health[target.index()].breaker.mode();
-            self.telemetry.events.push(
-                now,
-                EventKind::Breaker {
-                    target,
-                    from: t.from,
-                    to: t.to,
-                    reason: t.reason,
-                    mode,
-                },
-            );
-        }
-    }
-
-    /// Nothing left to try now. When targets are only parked (rate limits, a Retry-After)
-    /// beyond what the request may wait, it fails fast — with the last error, or
-    /// `rate_limited` if it made no attempt — and says when to come back.
-    fn finish_parked_or_last_error(
-        &mut self,
-        plan: &mut Plan,
-        parked_until: Option<Instant>,
-        now: Instant,
-    ) -> Action {
-        let Some(until) = parked_until else {
-            return self.finish_with_last_error(plan, now);
-        };
-        plan.retry_after = Some(until.saturating_since(now));
-        let kind = plan.last_error().unwrap_or(ErrorKind::RateLimited);
-        self.finish(
-            plan,
-            FinalOutcome::Failed(FailureReason::Attempt(kind)),
-            now,
-        )
-    }
-
-    fn finish_with_last_error(&mut self, plan: &mut Plan, now: Instant) -> Action {
-        if plan.last_error() == Some(ErrorKind::RateLimited) {
-            // Every way out is rate-limited: the caller may come back when the first unparks.
-            plan.retry_after = plan
-                .history()
-                .map(|a| self.health[a.target.index()].limits.parked_until())
-                .filter(|&until| until > now)
-                .min()
-                .map(|until| until.saturating_since(now));
-        }
-        let reason = match plan.last_error() {
-            Some(kind) => FailureReason::Attempt(kind),
-            None if self.all_unfit(plan) => FailureReason::Unsupported,
-            None => FailureReason::NoTargetAvailable,
-        };
-        self.finish(plan, FinalOutcome::Failed(reason), now)
-    }
-
-    /// Whether every member of every route the plan went through (its home route, then each
-    /// fallback up to the current one) was excluded as unfit for the request, or lacks a
-    /// capability it needs (an image for a route without `vision`): either way the request,
-    /// not the targets' health, is at fault, and the client can fix it.
-    fn all_unfit(&self, plan: &Plan) -> bool {
-        let unfit = |t: TargetId| {
-            plan.is_unfit(t)
-                || !self.params.targets[t.index()]
-                    .capabilities
-                    .contains(plan.needs)
-        };
-        // A request that named its target: that target alone could serve.
-        if let Some(pin) = plan.pin {
-            return unfit(pin);
-        }
-        let mut route = plan.home_route;
-        for _ in 0..=plan.fallback_hops {
-            let Some(id) = route else {
-                break;
-            };
-            let r = self.params.route(id);
-            if !r.members.iter().all(|&t| unfit(t)) {
-                return false;
-            }
-            if Some(id) == plan.route {
-                break;
-            }
-            route = r.fallback;
-        }
-        true
-    }
-
-    fn finish(&mut self, plan: &mut Plan, outcome: FinalOutcome, now: Instant) -> Action {
-        if plan.outcome().is_none() {
-            // A stream that broke and was not resumed reports how it broke, whatever ended
-            // the resume (a refused prefill, the deadline, the budget, no capable target).
-            let outcome = match (plan.resume, outcome) {
-                (Some(r), FinalOutcome::Failed(reason)) if reason != FailureReason::Abandoned => {
-                    plan.retry_after = None;
-                    FinalOutcome::Failed(FailureReason::Attempt(r.kind))
-                }
-                _ => outcome,
-            };
-            if plan.resume.is_some() && outcome != FinalOutcome::Failed(FailureReason::Abandoned) {
-                self.telemetry
-                    .stream_resumed(plan.home_route, outcome.is_success());
-            }
-            plan.phase = Phase::Done(outcome);
-            let latency = now.saturating_since(plan.started);
-            self.telemetry.request_finished(
-                plan.home_route,
-                outcome,
-                latency,
-                plan.attempts(),
-                now,
-            );
-        }
-        Action::Finish(plan.outcome().unwrap_or(outcome))
-    }
-}
-
-/// Grace beyond a probe's timeout for its report to arrive before its lease expires.
-const PROBE_GRACE: Duration = Duration::from_secs(1);
-
-fn t_window(params: &RouterParams, target: TargetId) -> u32 {
-    params.targets[target.index()].context_window
 }

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::id::TargetId;
 use crate::outcome::ErrorKind;
 use crate::rng::Rng;
-use crate::router::Router;
+use crate::router::{Router, RouterParams};
 use crate::telemetry::LatencyHistogram;
 use crate::time::Duration;
 
@@ -37,18 +37,26 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &LatencyHistogram) {
 
 /// The whole exposition.
 pub fn render<R: Rng>(router: &Router<R>) -> String {
-    let p = router.params();
-    let tel = router.telemetry();
     let mut out = String::new();
-    let target_labels = |i: usize| {
-        let t = &p.targets[i];
-        format!(
-            "provider=\"{}\",target=\"{}\"",
-            label(p.providers.name(t.provider.index() as u32)),
-            label(&t.name)
-        )
-    };
+    routes(router, &mut out);
+    attempts(router, &mut out);
+    usage(router, &mut out);
+    health(router, &mut out);
+    out
+}
 
+fn target_labels(p: &RouterParams, i: usize) -> String {
+    let t = &p.targets[i];
+    format!(
+        "provider=\"{}\",target=\"{}\"",
+        label(p.providers.name(t.provider.index() as u32)),
+        label(&t.name)
+    )
+}
+
+/// Requests by route and outcome; resumed streams.
+fn routes<R: Rng>(router: &Router<R>, out: &mut String) {
+    let (p, tel) = (router.params(), router.telemetry());
     out.push_str("# HELP switchyard_requests_total Requests finished, by route and final outcome.\n# TYPE switchyard_requests_total counter\n");
     for (r, stats) in p.routes.iter().zip(&tel.routes) {
         let _ = writeln!(
@@ -80,10 +88,14 @@ pub fn render<R: Rng>(router: &Router<R>) -> String {
             );
         }
     }
+}
 
+/// Attempts by target and outcome; their latency and time to first token.
+fn attempts<R: Rng>(router: &Router<R>, out: &mut String) {
+    let (p, tel) = (router.params(), router.telemetry());
     out.push_str("# HELP switchyard_attempts_total Attempts finished, by target and outcome.\n# TYPE switchyard_attempts_total counter\n");
     for (i, t) in tel.targets.iter().enumerate() {
-        let l = target_labels(i);
+        let l = target_labels(p, i);
         let _ = writeln!(
             out,
             "switchyard_attempts_total{{{l},outcome=\"success\"}} {}",
@@ -107,25 +119,29 @@ pub fn render<R: Rng>(router: &Router<R>) -> String {
     out.push_str("# HELP switchyard_attempt_duration_seconds Attempt latency, send to last byte.\n# TYPE switchyard_attempt_duration_seconds histogram\n");
     for (i, t) in tel.targets.iter().enumerate() {
         histogram(
-            &mut out,
+            out,
             "switchyard_attempt_duration_seconds",
-            &target_labels(i),
+            &target_labels(p, i),
             &t.latency,
         );
     }
     out.push_str("# HELP switchyard_first_token_seconds Time to first token.\n# TYPE switchyard_first_token_seconds histogram\n");
     for (i, t) in tel.targets.iter().enumerate() {
         histogram(
-            &mut out,
+            out,
             "switchyard_first_token_seconds",
-            &target_labels(i),
+            &target_labels(p, i),
             &t.first_token,
         );
     }
+}
 
+/// Tokens and cost by target.
+fn usage<R: Rng>(router: &Router<R>, out: &mut String) {
+    let (p, tel) = (router.params(), router.telemetry());
     out.push_str("# HELP switchyard_tokens_total Tokens, by direction.\n# TYPE switchyard_tokens_total counter\n");
     for (i, t) in tel.targets.iter().enumerate() {
-        let l = target_labels(i);
+        let l = target_labels(p, i);
         let _ = writeln!(
             out,
             "switchyard_tokens_total{{{l},direction=\"prompt\"}} {}",
@@ -139,7 +155,7 @@ pub fn render<R: Rng>(router: &Router<R>) -> String {
     }
     out.push_str("# HELP switchyard_cost_usd_total Cost in USD, of attempts that succeeded and of those that did not.\n# TYPE switchyard_cost_usd_total counter\n");
     for (i, t) in tel.targets.iter().enumerate() {
-        let l = target_labels(i);
+        let l = target_labels(p, i);
         let _ = writeln!(
             out,
             "switchyard_cost_usd_total{{{l},result=\"success\"}} {}",
@@ -151,13 +167,17 @@ pub fn render<R: Rng>(router: &Router<R>) -> String {
             t.cost_failed
         );
     }
+}
 
+/// Availability, breaker state, attempts in flight and latency alerts by target.
+fn health<R: Rng>(router: &Router<R>, out: &mut String) {
+    let (p, tel) = (router.params(), router.telemetry());
     out.push_str("# HELP switchyard_availability_ratio Share of attempts that did not fail against the target.\n# TYPE switchyard_availability_ratio gauge\n");
     for i in 0..tel.targets.len() {
         let _ = writeln!(
             out,
             "switchyard_availability_ratio{{{}}} {}",
-            target_labels(i),
+            target_labels(p, i),
             tel.availability(TargetId::new(i as u32))
         );
     }
@@ -172,7 +192,7 @@ pub fn render<R: Rng>(router: &Router<R>) -> String {
             let _ = writeln!(
                 out,
                 "switchyard_breaker_state{{{},state=\"{state}\"}} {}",
-                target_labels(i),
+                target_labels(p, i),
                 u8::from(state == current)
             );
         }
@@ -184,7 +204,7 @@ pub fn render<R: Rng>(router: &Router<R>) -> String {
         let _ = writeln!(
             out,
             "switchyard_in_flight{{{}}} {}",
-            target_labels(i),
+            target_labels(p, i),
             router.health(TargetId::new(i as u32)).in_flight
         );
     }
@@ -193,9 +213,8 @@ pub fn render<R: Rng>(router: &Router<R>) -> String {
         let _ = writeln!(
             out,
             "switchyard_latency_alert{{{}}} {}",
-            target_labels(i),
+            target_labels(p, i),
             u8::from(r.alerting)
         );
     }
-    out
 }

@@ -2,9 +2,12 @@
 
 use super::*;
 use crate::config::load_router;
-use crate::health::{BreakerMode, BreakerState};
-use crate::overrides::Override;
-use crate::plan::Action;
+use crate::health::{BreakerMode, BreakerState, LimitSnapshot};
+use crate::outcome::{AttemptReport, ErrorKind, Outcome};
+use crate::overrides::{Override, Scope};
+use crate::plan::{Action, AttemptId};
+use crate::telemetry::EventKind;
+use crate::time::Duration;
 
 const BASE: &str = "\
 targets:
@@ -739,10 +742,10 @@ fn availability_counts_the_configured_kinds() {
 }
 
 #[test]
-fn a_cost_budget_stops_traffic_until_the_next_window() {
+fn a_cost_cap_stops_traffic_until_the_next_window() {
     let mut r = router_with("");
     let a = id(&r, "a");
-    r.params.targets[a.index()].budget = Some(crate::target::CostBudget {
+    r.params.targets[a.index()].cost_cap = Some(crate::target::CostCap {
         usd: 0.001,
         window: Duration::from_secs(60),
     });
@@ -753,14 +756,14 @@ fn a_cost_budget_stops_traffic_until_the_next_window() {
     assert_eq!(&served[..5], &[a; 5]);
     assert!(
         served[5..].iter().all(|&x| x != a),
-        "over budget: {served:?}"
+        "over its cost cap: {served:?}"
     );
     assert!(
         r.telemetry()
             .events
             .events()
             .iter()
-            .any(|e| e.kind.label() == "cost_budget_spent")
+            .any(|e| e.kind.label() == "cost_cap_spent")
     );
     // A new window: a is back.
     assert_eq!(drive(&mut r, &req("chat"), t(60_000), |_| ok(10)).1, [a]);

@@ -55,9 +55,9 @@ pub enum EventKind {
         /// The latencies compared.
         evidence: crate::telemetry::alert::Evidence,
     },
-    /// A target spent its cost budget for the window and takes no traffic until the next.
-    BudgetSpent {
-        /// The target that spent its cost budget.
+    /// A target spent its cost cap for the window and takes no traffic until the next.
+    CostCapSpent {
+        /// The target that spent its cost cap.
         target: TargetId,
         /// USD spent in the window, the attempt that crossed the cap included.
         spent_usd: f64,
@@ -65,7 +65,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// The kind's low-cardinality label in reports (`breaker`, `parked`, `cost_budget_spent`, ...).
+    /// The kind's low-cardinality label in reports (`breaker`, `parked`, `cost_cap_spent`, ...).
     pub fn label(&self) -> &'static str {
         match self {
             EventKind::Breaker { .. } => "breaker",
@@ -74,7 +74,7 @@ impl EventKind {
             EventKind::PanicBypass { .. } => "panic_bypass",
             EventKind::Override(_) => "override",
             EventKind::Alert { .. } => "alert",
-            EventKind::BudgetSpent { .. } => "cost_budget_spent",
+            EventKind::CostCapSpent { .. } => "cost_cap_spent",
         }
     }
 }

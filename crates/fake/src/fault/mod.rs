@@ -235,10 +235,40 @@ impl Fault {
 impl FaultConfig {
     /// Validates, with `origin` as the start of the run's clock for `at`.
     pub fn resolve(&self, origin: Instant) -> Result<Fault, String> {
+        let kind = self.kind()?;
+        let rate = self.rate.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("rate must be between 0 and 1, not {rate}"));
+        }
+        if self.duration.is_some_and(Duration::is_zero) {
+            return Err("`for` must be longer than zero".to_owned());
+        }
+        if let Some(every) = self.every
+            && (every.is_zero() || self.duration.is_none_or(|d| d >= every))
+        {
+            return Err("`every` needs a `for` shorter than the period".to_owned());
+        }
+        Ok(Fault {
+            kind,
+            activation: Activation {
+                start: origin + self.at.unwrap_or(Duration::ZERO),
+                duration: self.duration,
+                every: self.every,
+                rate,
+                first: self.first,
+            },
+            matched: 0,
+            fired: 0,
+            config: self.clone(),
+        })
+    }
+
+    /// The kind, with the fields it needs.
+    fn kind(&self) -> Result<FaultKind, String> {
         let need = |v: Option<u32>, what: &str| {
             v.ok_or_else(|| format!("`{what}` is required for this kind"))
         };
-        let kind = match self.kind {
+        Ok(match self.kind {
             FaultKindName::Http => {
                 let status = self.status.ok_or("`status` is required for kind `http`")?;
                 if !(400..=599).contains(&status) {
@@ -296,31 +326,6 @@ impl FaultConfig {
                     tokens_per_minute: self.tokens_per_minute,
                 }
             }
-        };
-        let rate = self.rate.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(format!("rate must be between 0 and 1, not {rate}"));
-        }
-        if self.duration.is_some_and(Duration::is_zero) {
-            return Err("`for` must be longer than zero".to_owned());
-        }
-        if let Some(every) = self.every
-            && (every.is_zero() || self.duration.is_none_or(|d| d >= every))
-        {
-            return Err("`every` needs a `for` shorter than the period".to_owned());
-        }
-        Ok(Fault {
-            kind,
-            activation: Activation {
-                start: origin + self.at.unwrap_or(Duration::ZERO),
-                duration: self.duration,
-                every: self.every,
-                rate,
-                first: self.first,
-            },
-            matched: 0,
-            fired: 0,
-            config: self.clone(),
         })
     }
 }

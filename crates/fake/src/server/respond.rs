@@ -12,12 +12,12 @@ use serde_json::Value;
 use switchyard_core::dialect::{Dialect, openai_reset, rfc3339};
 use switchyard_core::health::LimitSnapshot;
 use switchyard_core::outcome::ErrorKind;
-use switchyard_core::time::Duration;
+use switchyard_core::time::{Duration, Instant};
 
 use super::content::{self, Content};
 use super::request::Asked;
 use super::{Inner, ResetConnection, Shared, anthropic, azure, gemini, openai};
-use crate::model::{FakeRequest, Reply, StreamFault, Verdict};
+use crate::model::{Answer, Behaviour, FakeRequest, Reply, StreamFault};
 
 /// The wire events of one streamed reply, before timing.
 #[derive(Debug, Default)]
@@ -115,48 +115,22 @@ fn decorate(response: &mut Response, dialect: Dialect, limits: &LimitSnapshot, s
 /// structured content sets the reply's token count and finish reason.
 pub(super) async fn answer(shared: &Shared, asked: Asked) -> Response {
     let now = shared.now();
-    let (answer, content) = {
-        let mut guard = shared.lock();
-        let Inner { model, rng, .. } = &mut *guard;
-        let request = FakeRequest {
-            model: &asked.model,
-            prompt_tokens: asked.prompt_tokens,
-            max_tokens: asked.max_tokens,
-            stream: asked.stream,
-        };
-        let mut answer = model.respond(&request, now, rng);
-        let content = match &mut answer.verdict {
-            Verdict::Reply(reply) => {
-                let content = content::decide(&asked, reply);
-                let tokens = content.tokens();
-                let counters = model.counters_mut();
-                counters.completion_tokens = counters
-                    .completion_tokens
-                    .saturating_sub(u64::from(reply.output_tokens))
-                    .saturating_add(u64::from(tokens));
-                reply.output_tokens = tokens;
-                reply.finish = content::finish(&asked, &content, reply.finish);
-                Some(content)
-            }
-            _ => None,
-        };
-        (answer, content)
-    };
+    let (answer, content) = consult(shared, &asked, now);
     let dialect = shared.profile.dialect;
     let stamp = Stamp {
         id: shared.next_id(),
         created: shared.wall_now(),
     };
-    let mut response = match (answer.verdict, content) {
-        (Verdict::Reset, _) => {
+    let mut response = match (answer.behaviour, content) {
+        (Behaviour::Reset, _) => {
             let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             r.extensions_mut().insert(ResetConnection);
             // For in-process transports, which see the response but not the connection.
             header(&mut r, "x-switchyard-reset", "1");
             return r;
         }
-        (Verdict::Hang, _) => std::future::pending().await,
-        (Verdict::MalformedJson, _) => {
+        (Behaviour::Hang, _) => std::future::pending().await,
+        (Behaviour::MalformedJson, _) => {
             tokio::time::sleep(StdDuration::from_millis(5)).await;
             (
                 StatusCode::OK,
@@ -166,30 +140,17 @@ pub(super) async fn answer(shared: &Shared, asked: Asked) -> Response {
                 .into_response()
         }
         (
-            Verdict::Error {
+            Behaviour::Error {
                 kind,
                 status,
                 retry_after,
             },
             _,
-        ) => {
-            let mut r = error(dialect, kind, status, retry_after, &asked.model);
-            if let Some(after) = retry_after {
-                header(
-                    &mut r,
-                    "retry-after",
-                    &(after.as_secs_f64().ceil() as u64).to_string(),
-                );
-                if matches!(dialect, Dialect::Openai | Dialect::AzureOpenai) {
-                    header(&mut r, "retry-after-ms", &after.as_millis().to_string());
-                }
-            }
-            r
-        }
-        (Verdict::Reply(reply), Some(content)) if asked.stream => {
+        ) => error_response(dialect, kind, status, retry_after, &asked.model),
+        (Behaviour::Reply(reply), Some(content)) if asked.stream => {
             stream(dialect, &reply, &asked, stamp, &content)
         }
-        (Verdict::Reply(reply), content) => {
+        (Behaviour::Reply(reply), content) => {
             if !reply.total().is_zero() {
                 tokio::time::sleep(reply.total().into()).await;
             }
@@ -212,6 +173,58 @@ pub(super) async fn answer(shared: &Shared, asked: Asked) -> Response {
     decorate(&mut response, dialect, &answer.limits, stamp);
     shared.count_status(response.status().as_u16());
     response
+}
+
+/// The model's answer to `asked`, and for a reply, its content: the reply's token count and
+/// finish reason follow the content (and the counters with them).
+fn consult(shared: &Shared, asked: &Asked, now: Instant) -> (Answer, Option<Content>) {
+    let mut guard = shared.lock();
+    let Inner { model, rng, .. } = &mut *guard;
+    let request = FakeRequest {
+        model: &asked.model,
+        prompt_tokens: asked.prompt_tokens,
+        max_tokens: asked.max_tokens,
+        stream: asked.stream,
+    };
+    let mut answer = model.respond(&request, now, rng);
+    let content = match &mut answer.behaviour {
+        Behaviour::Reply(reply) => {
+            let content = content::decide(asked, reply);
+            let tokens = content.tokens();
+            let counters = model.counters_mut();
+            counters.completion_tokens = counters
+                .completion_tokens
+                .saturating_sub(u64::from(reply.output_tokens))
+                .saturating_add(u64::from(tokens));
+            reply.output_tokens = tokens;
+            reply.finish = content::finish(asked, &content, reply.finish);
+            Some(content)
+        }
+        _ => None,
+    };
+    (answer, content)
+}
+
+/// An error reply in the dialect, with `retry-after` (and OpenAI's `retry-after-ms`).
+fn error_response(
+    dialect: Dialect,
+    kind: ErrorKind,
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    model: &str,
+) -> Response {
+    let mut r = error(dialect, kind, status, retry_after, model);
+    if let Some(after) = retry_after {
+        header(
+            &mut r,
+            "retry-after",
+            &(after.as_secs_f64().ceil() as u64).to_string(),
+        );
+        if matches!(dialect, Dialect::Openai | Dialect::AzureOpenai) {
+            header(&mut r, "retry-after-ms", &after.as_millis().to_string());
+        }
+    }
+    r
 }
 
 /// A truncated completion: what a proxy that gave up half-way delivers.

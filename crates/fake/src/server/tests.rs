@@ -175,9 +175,9 @@ fn stream_text(dialect: Dialect, body: &str) -> (String, bool) {
                     text.extend(c.choices.iter().filter_map(|ch| ch.delta.content.clone()));
                 }
             }
-            Dialect::Anthropic => match serde_json::from_str::<an::StreamEvent>(&data) {
-                Ok(an::StreamEvent::ContentBlockDelta { delta, .. }) => text.push_str(&delta.text),
-                Ok(an::StreamEvent::MessageStop) => done = true,
+            Dialect::Anthropic => match serde_json::from_str::<an::WireEvent>(&data) {
+                Ok(an::WireEvent::ContentBlockDelta { delta, .. }) => text.push_str(&delta.text),
+                Ok(an::WireEvent::MessageStop) => done = true,
                 _ => {}
             },
             Dialect::Gemini => {
@@ -600,6 +600,9 @@ async fn the_control_api_injects_lists_counts_and_clears_faults() {
     assert_eq!(counters["requests"], 2);
     assert_eq!(counters["statuses"]["503"], 1);
     assert_eq!(counters["statuses"]["200"], 1);
+    // The control API's key for answers by behaviour stays `verdicts`.
+    assert_eq!(counters["verdicts"]["error"], 1);
+    assert_eq!(counters["verdicts"]["reply"], 1);
     assert_eq!(counters["faults_fired"]["http"], 1);
     // The injected window ends 10 s after the injection.
     tokio::time::advance(std::time::Duration::from_secs(11)).await;

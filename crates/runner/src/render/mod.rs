@@ -298,7 +298,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
         rows: r
             .events
             .iter()
-            .filter(|e| e.kind == "alert" || e.kind == "cost_budget_spent")
+            .filter(|e| e.kind == "alert" || e.kind == "cost_cap_spent")
             .map(|e| vec![format!("{:.0} s", e.at_secs), e.detail.clone()])
             .collect(),
     };

@@ -1,4 +1,4 @@
-//! The report's events: the router's (breakers, parking, budgets, alerts, overrides) told
+//! The report's events: the router's (breakers, parking, cost caps, alerts, overrides) told
 //! in words, and the credential store's key events, in time order.
 
 use switchyard_core::overrides::{Override, Scope};
@@ -103,8 +103,8 @@ fn describe(router: &Router, kind: &EventKind) -> String {
                 ms(evidence.recent)
             )
         }
-        EventKind::BudgetSpent { target, spent_usd } => format!(
-            "{}: cost budget spent (${spent_usd:.2}); no traffic until the next window",
+        EventKind::CostCapSpent { target, spent_usd } => format!(
+            "{}: cost cap spent (${spent_usd:.2}); no traffic until the next window",
             t(target)
         ),
         EventKind::Override(o) => match o {

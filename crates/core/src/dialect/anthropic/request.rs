@@ -267,6 +267,101 @@ fn tidy(turns: Vec<Turn>) -> Vec<Turn> {
     out
 }
 
+/// The conversation after the leading system messages, as Anthropic's turns: consecutive
+/// messages of one side share a turn.
+fn turns(request: &Request, lead: usize) -> Result<Vec<Turn>, Unsupported> {
+    let mut turns: Vec<Turn> = Vec::new();
+    for (i, m) in request.messages.iter().enumerate().skip(lead) {
+        let role = if m.role == Role::Assistant {
+            "assistant"
+        } else {
+            "user"
+        };
+        if turns.last().is_none_or(|t| t.role != role) {
+            turns.push(Turn {
+                role,
+                results: Vec::new(),
+                blocks: Vec::new(),
+            });
+        }
+        let Some(turn) = turns.last_mut() else {
+            continue;
+        };
+        for (j, p) in m.content.iter().enumerate() {
+            match p {
+                // Empty text blocks are refused by Anthropic; they carry nothing.
+                Part::Text(t) if t.is_empty() => {}
+                Part::Text(t) => turn.blocks.push(json!({ "type": "text", "text": t })),
+                Part::Image(image) => turn.blocks.push(image_block(image)),
+                Part::ToolCall(call) => {
+                    let input = tool_input(call, || format!("messages[{i}].content[{j}]"))?;
+                    turn.blocks.push(json!({
+                        "type": "tool_use", "id": call.id, "name": call.name, "input": input,
+                    }));
+                }
+                Part::ToolResult(r) => {
+                    let mut block = json!({
+                        "type": "tool_result", "tool_use_id": r.call_id, "content": r.content,
+                    });
+                    if r.is_error
+                        && let Some(map) = block.as_object_mut()
+                    {
+                        map.insert("is_error".to_owned(), Value::Bool(true));
+                    }
+                    turn.results.push(block);
+                }
+            }
+        }
+    }
+    Ok(turns)
+}
+
+fn tools(request: &Request) -> Value {
+    Value::Array(
+        request
+            .tools
+            .iter()
+            .map(|t| {
+                let mut tool = Map::new();
+                tool.insert("name".to_owned(), json!(t.name));
+                if let Some(d) = &t.description {
+                    tool.insert("description".to_owned(), json!(d));
+                }
+                tool.insert(
+                    "input_schema".to_owned(),
+                    t.parameters
+                        .clone()
+                        .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+                );
+                if let Some(strict) = t.strict {
+                    tool.insert("strict".to_owned(), json!(strict));
+                }
+                Value::Object(tool)
+            })
+            .collect(),
+    )
+}
+
+/// The tool choice, with `disable_parallel_tool_use` when the request asks for one call.
+fn tool_choice(request: &Request) -> Option<Value> {
+    let single = request.parallel_tool_calls == Some(false);
+    match (&request.tool_choice, single) {
+        (Some(ToolChoice::None), _) => Some(json!({ "type": "none" })),
+        (None, false) => None,
+        (choice, _) => {
+            let mut c = match choice {
+                Some(ToolChoice::Required) => json!({ "type": "any" }),
+                Some(ToolChoice::Named(name)) => json!({ "type": "tool", "name": name }),
+                _ => json!({ "type": "auto" }),
+            };
+            if single && let Some(map) = c.as_object_mut() {
+                map.insert("disable_parallel_tool_use".to_owned(), Value::Bool(true));
+            }
+            Some(c)
+        }
+    }
+}
+
 impl MessagesRequest {
     /// The wire request for `request`, sent to `model`; `default_max_tokens` is sent when the
     /// request sets no `max_tokens` (Anthropic requires one). Refused, naming the field, when
@@ -284,90 +379,9 @@ impl MessagesRequest {
             .take(lead)
             .map(Message::text_content)
             .collect();
-        let mut turns: Vec<Turn> = Vec::new();
-        for (i, m) in request.messages.iter().enumerate().skip(lead) {
-            let role = if m.role == Role::Assistant {
-                "assistant"
-            } else {
-                "user"
-            };
-            if turns.last().is_none_or(|t| t.role != role) {
-                turns.push(Turn {
-                    role,
-                    results: Vec::new(),
-                    blocks: Vec::new(),
-                });
-            }
-            let Some(turn) = turns.last_mut() else {
-                continue;
-            };
-            for (j, p) in m.content.iter().enumerate() {
-                match p {
-                    // Empty text blocks are refused by Anthropic; they carry nothing.
-                    Part::Text(t) if t.is_empty() => {}
-                    Part::Text(t) => turn.blocks.push(json!({ "type": "text", "text": t })),
-                    Part::Image(image) => turn.blocks.push(image_block(image)),
-                    Part::ToolCall(call) => {
-                        let input = tool_input(call, || format!("messages[{i}].content[{j}]"))?;
-                        turn.blocks.push(json!({
-                            "type": "tool_use", "id": call.id, "name": call.name, "input": input,
-                        }));
-                    }
-                    Part::ToolResult(r) => {
-                        let mut block = json!({
-                            "type": "tool_result", "tool_use_id": r.call_id, "content": r.content,
-                        });
-                        if r.is_error
-                            && let Some(map) = block.as_object_mut()
-                        {
-                            map.insert("is_error".to_owned(), Value::Bool(true));
-                        }
-                        turn.results.push(block);
-                    }
-                }
-            }
-        }
-        let tools = (!request.tools.is_empty()).then(|| {
-            Value::Array(
-                request
-                    .tools
-                    .iter()
-                    .map(|t| {
-                        let mut tool = Map::new();
-                        tool.insert("name".to_owned(), json!(t.name));
-                        if let Some(d) = &t.description {
-                            tool.insert("description".to_owned(), json!(d));
-                        }
-                        tool.insert(
-                            "input_schema".to_owned(),
-                            t.parameters
-                                .clone()
-                                .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
-                        );
-                        if let Some(strict) = t.strict {
-                            tool.insert("strict".to_owned(), json!(strict));
-                        }
-                        Value::Object(tool)
-                    })
-                    .collect(),
-            )
-        });
-        let single = request.parallel_tool_calls == Some(false);
-        let tool_choice = match (&request.tool_choice, single) {
-            (Some(ToolChoice::None), _) => Some(json!({ "type": "none" })),
-            (None, false) => None,
-            (choice, _) => {
-                let mut c = match choice {
-                    Some(ToolChoice::Required) => json!({ "type": "any" }),
-                    Some(ToolChoice::Named(name)) => json!({ "type": "tool", "name": name }),
-                    _ => json!({ "type": "auto" }),
-                };
-                if single && let Some(map) = c.as_object_mut() {
-                    map.insert("disable_parallel_tool_use".to_owned(), Value::Bool(true));
-                }
-                Some(c)
-            }
-        };
+        let turns = turns(request, lead)?;
+        let tools = (!request.tools.is_empty()).then(|| tools(request));
+        let tool_choice = tool_choice(request);
         let output_config = match &request.response_format {
             Some(ResponseFormat::JsonSchema { schema, .. }) => {
                 Some(json!({ "format": { "type": "json_schema", "schema": schema } }))

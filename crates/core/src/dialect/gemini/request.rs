@@ -295,69 +295,134 @@ fn image_part(image: &Image) -> InputPart {
     }
 }
 
+/// The conversation after the leading system messages, as Gemini's turns: consecutive
+/// messages of one side share a turn.
+fn contents(request: &Request, lead: usize) -> Result<Vec<InputContent>, Unsupported> {
+    let mut contents: Vec<InputContent> = Vec::new();
+    for (i, m) in request.messages.iter().enumerate().skip(lead) {
+        let role = if m.role == Role::Assistant {
+            "model"
+        } else {
+            "user"
+        };
+        if contents
+            .last()
+            .is_none_or(|c| c.role.as_deref() != Some(role))
+        {
+            contents.push(InputContent {
+                role: Some(role.to_owned()),
+                parts: Vec::new(),
+            });
+        }
+        let Some(turn) = contents.last_mut() else {
+            continue;
+        };
+        for (j, p) in m.content.iter().enumerate() {
+            let part = match p {
+                Part::Text(t) => InputPart {
+                    text: Some(t.clone()),
+                    ..InputPart::default()
+                },
+                Part::Image(image) => image_part(image),
+                Part::ToolCall(call) => {
+                    let first = !turn.parts.iter().any(|p| p.function_call.is_some());
+                    InputPart {
+                        function_call: Some(FunctionCall {
+                            id: Some(call.id.clone()),
+                            name: call.name.clone(),
+                            args: call_args(call, || format!("messages[{i}].content[{j}]"))?,
+                        }),
+                        thought_signature: first.then(|| SKIP_THOUGHT_SIGNATURE.to_owned()),
+                        ..InputPart::default()
+                    }
+                }
+                Part::ToolResult(r) => {
+                    let Some(name) = call_name(request, i, &r.call_id) else {
+                        // `check` refused this already.
+                        continue;
+                    };
+                    let key = if r.is_error { "error" } else { "output" };
+                    InputPart {
+                        function_response: Some(FunctionResponse {
+                            id: Some(r.call_id.clone()),
+                            name: name.to_owned(),
+                            response: json!({ key: r.content }),
+                        }),
+                        ..InputPart::default()
+                    }
+                }
+            };
+            turn.parts.push(part);
+        }
+    }
+    Ok(contents)
+}
+
+/// The request's tools, as one `functionDeclarations` entry.
+fn tool_declarations(request: &Request) -> Value {
+    let declarations: Vec<Value> = request
+        .tools
+        .iter()
+        .map(|t| {
+            let mut d = json!({ "name": t.name });
+            if let Some(map) = d.as_object_mut() {
+                if let Some(desc) = &t.description {
+                    map.insert("description".to_owned(), json!(desc));
+                }
+                if let Some(p) = &t.parameters {
+                    map.insert("parametersJsonSchema".to_owned(), p.clone());
+                }
+            }
+            d
+        })
+        .collect();
+    json!([{ "functionDeclarations": declarations }])
+}
+
+fn tool_config(c: &ToolChoice) -> Value {
+    let config = match c {
+        ToolChoice::Auto => json!({ "mode": "AUTO" }),
+        ToolChoice::None => json!({ "mode": "NONE" }),
+        ToolChoice::Required => json!({ "mode": "ANY" }),
+        ToolChoice::Named(name) => {
+            json!({ "mode": "ANY", "allowedFunctionNames": [name] })
+        }
+    };
+    json!({ "functionCallingConfig": config })
+}
+
+/// Sampling, the output cap and the response format.
+fn generation_config(request: &Request) -> GenerationConfig {
+    let (mime, schema) = match &request.response_format {
+        Some(ResponseFormat::JsonObject) => (Some("application/json"), None),
+        Some(ResponseFormat::JsonSchema { schema, .. }) => {
+            (Some("application/json"), Some(schema.clone()))
+        }
+        Some(ResponseFormat::Text) | None => (None, None),
+    };
+    let s = &request.sampling;
+    GenerationConfig {
+        max_output_tokens: request.max_tokens,
+        temperature: s.temperature,
+        top_p: s.top_p,
+        top_k: s.top_k,
+        stop_sequences: (!s.stop.is_empty()).then(|| s.stop.clone()),
+        candidate_count: request.n,
+        seed: s.seed,
+        presence_penalty: s.presence_penalty,
+        frequency_penalty: s.frequency_penalty,
+        response_mime_type: mime.map(str::to_owned),
+        response_json_schema: schema,
+    }
+}
+
 impl GenerateRequest {
     /// The wire request for `request` (Gemini names the model in the path). Refused, naming
     /// the field, when Gemini cannot express it (see [`check`]).
     pub fn from_normalized(request: &Request) -> Result<Self, Unsupported> {
         check(request)?;
         let lead = request.leading_system_messages();
-        let mut contents: Vec<InputContent> = Vec::new();
-        for (i, m) in request.messages.iter().enumerate().skip(lead) {
-            let role = if m.role == Role::Assistant {
-                "model"
-            } else {
-                "user"
-            };
-            if contents
-                .last()
-                .is_none_or(|c| c.role.as_deref() != Some(role))
-            {
-                contents.push(InputContent {
-                    role: Some(role.to_owned()),
-                    parts: Vec::new(),
-                });
-            }
-            let Some(turn) = contents.last_mut() else {
-                continue;
-            };
-            for (j, p) in m.content.iter().enumerate() {
-                let part = match p {
-                    Part::Text(t) => InputPart {
-                        text: Some(t.clone()),
-                        ..InputPart::default()
-                    },
-                    Part::Image(image) => image_part(image),
-                    Part::ToolCall(call) => {
-                        let first = !turn.parts.iter().any(|p| p.function_call.is_some());
-                        InputPart {
-                            function_call: Some(FunctionCall {
-                                id: Some(call.id.clone()),
-                                name: call.name.clone(),
-                                args: call_args(call, || format!("messages[{i}].content[{j}]"))?,
-                            }),
-                            thought_signature: first.then(|| SKIP_THOUGHT_SIGNATURE.to_owned()),
-                            ..InputPart::default()
-                        }
-                    }
-                    Part::ToolResult(r) => {
-                        let Some(name) = call_name(request, i, &r.call_id) else {
-                            // `check` refused this already.
-                            continue;
-                        };
-                        let key = if r.is_error { "error" } else { "output" };
-                        InputPart {
-                            function_response: Some(FunctionResponse {
-                                id: Some(r.call_id.clone()),
-                                name: name.to_owned(),
-                                response: json!({ key: r.content }),
-                            }),
-                            ..InputPart::default()
-                        }
-                    }
-                };
-                turn.parts.push(part);
-            }
-        }
+        let contents = contents(request, lead)?;
         let system: Vec<InputPart> = request
             .messages
             .iter()
@@ -367,57 +432,9 @@ impl GenerateRequest {
                 ..InputPart::default()
             })
             .collect();
-        let tools = (!request.tools.is_empty()).then(|| {
-            let declarations: Vec<Value> = request
-                .tools
-                .iter()
-                .map(|t| {
-                    let mut d = json!({ "name": t.name });
-                    if let Some(map) = d.as_object_mut() {
-                        if let Some(desc) = &t.description {
-                            map.insert("description".to_owned(), json!(desc));
-                        }
-                        if let Some(p) = &t.parameters {
-                            map.insert("parametersJsonSchema".to_owned(), p.clone());
-                        }
-                    }
-                    d
-                })
-                .collect();
-            json!([{ "functionDeclarations": declarations }])
-        });
-        let tool_config = request.tool_choice.as_ref().map(|c| {
-            let config = match c {
-                ToolChoice::Auto => json!({ "mode": "AUTO" }),
-                ToolChoice::None => json!({ "mode": "NONE" }),
-                ToolChoice::Required => json!({ "mode": "ANY" }),
-                ToolChoice::Named(name) => {
-                    json!({ "mode": "ANY", "allowedFunctionNames": [name] })
-                }
-            };
-            json!({ "functionCallingConfig": config })
-        });
-        let (mime, schema) = match &request.response_format {
-            Some(ResponseFormat::JsonObject) => (Some("application/json"), None),
-            Some(ResponseFormat::JsonSchema { schema, .. }) => {
-                (Some("application/json"), Some(schema.clone()))
-            }
-            Some(ResponseFormat::Text) | None => (None, None),
-        };
-        let s = &request.sampling;
-        let config = GenerationConfig {
-            max_output_tokens: request.max_tokens,
-            temperature: s.temperature,
-            top_p: s.top_p,
-            top_k: s.top_k,
-            stop_sequences: (!s.stop.is_empty()).then(|| s.stop.clone()),
-            candidate_count: request.n,
-            seed: s.seed,
-            presence_penalty: s.presence_penalty,
-            frequency_penalty: s.frequency_penalty,
-            response_mime_type: mime.map(str::to_owned),
-            response_json_schema: schema,
-        };
+        let tools = (!request.tools.is_empty()).then(|| tool_declarations(request));
+        let tool_config = request.tool_choice.as_ref().map(tool_config);
+        let config = generation_config(request);
         Ok(GenerateRequest {
             contents,
             system_instruction: (!system.is_empty()).then_some(InputContent {

@@ -6,18 +6,19 @@
 //! Also the same-dialect fast path: [`pass_through`] rewrites a client's own body with only
 //! `model` (and, for a stream, `stream_options.include_usage`) changed, every other byte kept.
 
-use std::borrow::Cow;
+mod pass_through;
+mod to_wire;
 
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::dialect::{Dialect, Unsupported};
 use crate::request::{
-    Capabilities, EntrySpan, Image, ImageSource, Message, Part, Request, ResponseFormat, Role,
-    Sampling, Tool, ToolCall, ToolChoice, ToolResult,
+    Capabilities, Image, ImageSource, Message, Part, Request, ResponseFormat, Role, Sampling, Tool,
+    ToolCall, ToolChoice, ToolResult,
 };
+
+pub use pass_through::{Parsed, parse, pass_through, pass_through_at, unmodelled_fields};
 
 /// A Chat Completions request body, both as a client sends it to the gateway and as the live
 /// driver sends it to an OpenAI target. Fields it does not model are not kept here (see
@@ -409,96 +410,13 @@ impl ChatRequest {
         let mut messages = Vec::with_capacity(self.messages.len());
         let mut needs = Capabilities::NONE;
         for (i, m) in self.messages.iter().enumerate() {
-            let at = format!("messages[{i}]");
-            let Some(role) = parse_role(&m.role) else {
-                return Err(invalid(
-                    format!("{at}.role"),
-                    format!(
-                        "unknown role `{}`: expected system, developer, user, assistant or tool",
-                        m.role
-                    ),
-                ));
-            };
-            let mut content = content_parts(&m.content, &at)?;
-            if content.iter().any(|p| matches!(p, Part::Image(_))) {
+            let message = normalized_message(i, m)?;
+            if message.content.iter().any(|p| matches!(p, Part::Image(_))) {
                 needs = needs.union(Capabilities::VISION);
             }
-            if role == Role::Tool {
-                let Some(call_id) = &m.tool_call_id else {
-                    return Err(invalid(
-                        format!("{at}.tool_call_id"),
-                        "a tool message needs `tool_call_id`",
-                    ));
-                };
-                if content.iter().any(|p| !matches!(p, Part::Text(_))) {
-                    return Err(invalid(
-                        format!("{at}.content"),
-                        "a tool message's content is text",
-                    ));
-                }
-                let text = Message {
-                    role,
-                    content,
-                    name: None,
-                }
-                .text_content();
-                content = vec![Part::ToolResult(ToolResult {
-                    call_id: call_id.clone(),
-                    content: text,
-                    is_error: false,
-                })];
-            }
-            if let Some(calls) = &m.tool_calls {
-                if role != Role::Assistant {
-                    return Err(invalid(
-                        format!("{at}.tool_calls"),
-                        "only assistant messages carry tool_calls",
-                    ));
-                }
-                for (j, c) in calls.iter().enumerate() {
-                    if c.kind != "function" {
-                        return Err(invalid(
-                            format!("{at}.tool_calls[{j}].type"),
-                            format!("tool calls of type `{}` are not supported", c.kind),
-                        ));
-                    }
-                    content.push(Part::ToolCall(ToolCall {
-                        id: c.id.clone(),
-                        name: c.function.name.clone(),
-                        arguments: c.function.arguments.clone(),
-                    }));
-                }
-            }
-            messages.push(Message {
-                role,
-                content,
-                name: m.name.clone(),
-            });
+            messages.push(message);
         }
-        let mut tools = Vec::new();
-        for (i, t) in self.tools.iter().flatten().enumerate() {
-            let function = match (&*t.kind, &t.function) {
-                ("function", Some(f)) => f,
-                ("function", None) => {
-                    return Err(invalid(
-                        format!("tools[{i}].function"),
-                        "a function tool needs `function`",
-                    ));
-                }
-                (other, _) => {
-                    return Err(invalid(
-                        format!("tools[{i}].type"),
-                        format!("tools of type `{other}` are not supported by this gateway"),
-                    ));
-                }
-            };
-            tools.push(Tool {
-                name: function.name.clone(),
-                description: function.description.clone(),
-                parameters: function.parameters.clone(),
-                strict: function.strict,
-            });
-        }
+        let tools = self.normalized_tools()?;
         if !tools.is_empty() {
             needs = needs.union(Capabilities::TOOLS);
         }
@@ -546,6 +464,35 @@ impl ChatRequest {
         })
     }
 
+    /// The body's tools: functions only.
+    fn normalized_tools(&self) -> Result<Vec<Tool>, RequestError> {
+        let mut tools = Vec::new();
+        for (i, t) in self.tools.iter().flatten().enumerate() {
+            let function = match (&*t.kind, &t.function) {
+                ("function", Some(f)) => f,
+                ("function", None) => {
+                    return Err(invalid(
+                        format!("tools[{i}].function"),
+                        "a function tool needs `function`",
+                    ));
+                }
+                (other, _) => {
+                    return Err(invalid(
+                        format!("tools[{i}].type"),
+                        format!("tools of type `{other}` are not supported by this gateway"),
+                    ));
+                }
+            };
+            tools.push(Tool {
+                name: function.name.clone(),
+                description: function.description.clone(),
+                parameters: function.parameters.clone(),
+                strict: function.strict,
+            });
+        }
+        Ok(tools)
+    }
+
     /// [`try_to_normalized`](Self::try_to_normalized), or — for a body it refuses — the
     /// messages' text alone (unknown roles read as `user`): what a fake needs to answer.
     pub fn to_normalized(&self) -> Request {
@@ -570,139 +517,73 @@ impl ChatRequest {
             }
         })
     }
+}
 
-    /// The wire request for a normalized one, sent to `model`; refused (naming the field)
-    /// when OpenAI cannot express it (see [`check`]).
-    pub fn from_normalized(request: &Request, model: &str) -> Result<Self, Unsupported> {
-        check(Dialect::Openai, request)?;
-        let mut messages = Vec::with_capacity(request.messages.len());
-        for m in &request.messages {
-            // Tool results become `tool` messages, in place, before the rest of the message.
-            for p in &m.content {
-                if let Part::ToolResult(r) = p {
-                    messages.push(ChatMessage {
-                        role: "tool".to_owned(),
-                        content: Some(Value::String(r.content.clone())),
-                        tool_call_id: Some(r.call_id.clone()),
-                        ..ChatMessage::default()
-                    });
-                }
-            }
-            let calls: Vec<WireToolCall> = m
-                .content
-                .iter()
-                .filter_map(|p| match p {
-                    Part::ToolCall(c) => Some(WireToolCall {
-                        id: c.id.clone(),
-                        kind: "function".to_owned(),
-                        function: WireFunctionCall {
-                            name: c.name.clone(),
-                            arguments: c.arguments.clone(),
-                        },
-                    }),
-                    _ => None,
-                })
-                .collect();
-            let rest: Vec<&Part> = m
-                .content
-                .iter()
-                .filter(|p| matches!(p, Part::Text(_) | Part::Image(_)))
-                .collect();
-            let had_results = m.content.iter().any(|p| matches!(p, Part::ToolResult(_)));
-            if m.role == Role::Tool || (had_results && rest.is_empty() && calls.is_empty()) {
-                continue;
-            }
-            let content = match rest.as_slice() {
-                [] if !calls.is_empty() => None,
-                [] => Some(Value::String(String::new())),
-                [Part::Text(t)] => Some(Value::String(t.clone())),
-                parts if m.role == Role::User => Some(Value::Array(
-                    parts
-                        .iter()
-                        .map(|p| match p {
-                            Part::Image(image) => image_url(image),
-                            Part::Text(t) => json!({ "type": "text", "text": t }),
-                            // Only text and images are in `rest`.
-                            Part::ToolCall(_) | Part::ToolResult(_) => Value::Null,
-                        })
-                        .collect(),
-                )),
-                _ => Some(Value::String(m.text_content())),
-            };
-            messages.push(ChatMessage {
-                role: role_name(m.role).to_owned(),
-                content,
-                name: m.name.clone(),
-                tool_calls: (!calls.is_empty()).then_some(calls),
-                tool_call_id: None,
-            });
+/// Message `i` of a client's body, normalized: a tool message's text becomes its result, an
+/// assistant's tool calls become parts after its content.
+fn normalized_message(i: usize, m: &ChatMessage) -> Result<Message, RequestError> {
+    let at = format!("messages[{i}]");
+    let Some(role) = parse_role(&m.role) else {
+        return Err(invalid(
+            format!("{at}.role"),
+            format!(
+                "unknown role `{}`: expected system, developer, user, assistant or tool",
+                m.role
+            ),
+        ));
+    };
+    let mut content = content_parts(&m.content, &at)?;
+    if role == Role::Tool {
+        let Some(call_id) = &m.tool_call_id else {
+            return Err(invalid(
+                format!("{at}.tool_call_id"),
+                "a tool message needs `tool_call_id`",
+            ));
+        };
+        if content.iter().any(|p| !matches!(p, Part::Text(_))) {
+            return Err(invalid(
+                format!("{at}.content"),
+                "a tool message's content is text",
+            ));
         }
-        let tools = (!request.tools.is_empty()).then(|| {
-            request
-                .tools
-                .iter()
-                .map(|t| ToolDef {
-                    kind: "function".to_owned(),
-                    function: Some(FunctionDef {
-                        name: t.name.clone(),
-                        description: t.description.clone(),
-                        parameters: t.parameters.clone(),
-                        strict: t.strict,
-                    }),
-                })
-                .collect()
-        });
-        let s = &request.sampling;
-        Ok(ChatRequest {
-            model: model.to_owned(),
-            messages,
-            max_tokens: None,
-            max_completion_tokens: request.max_tokens,
-            temperature: s.temperature,
-            top_p: s.top_p,
-            n: request.n,
-            stop: (!s.stop.is_empty()).then(|| json!(s.stop)),
-            seed: s.seed,
-            presence_penalty: s.presence_penalty,
-            frequency_penalty: s.frequency_penalty,
-            user: request.user.clone(),
-            stream: request.stream.then_some(true),
-            stream_options: request.stream.then_some(StreamOptions {
-                include_usage: true,
-            }),
-            tools,
-            tool_choice: request.tool_choice.as_ref().map(|c| match c {
-                ToolChoice::Auto => json!("auto"),
-                ToolChoice::None => json!("none"),
-                ToolChoice::Required => json!("required"),
-                ToolChoice::Named(name) => {
-                    json!({ "type": "function", "function": { "name": name } })
-                }
-            }),
-            parallel_tool_calls: request.parallel_tool_calls,
-            response_format: request.response_format.as_ref().map(|f| match f {
-                ResponseFormat::Text => json!({ "type": "text" }),
-                ResponseFormat::JsonObject => json!({ "type": "json_object" }),
-                ResponseFormat::JsonSchema {
-                    name,
-                    description,
-                    schema,
-                    strict,
-                } => {
-                    let mut js = json!({ "name": name, "schema": schema });
-                    if let Some(map) = js.as_object_mut() {
-                        if let Some(d) = description {
-                            map.insert("description".to_owned(), json!(d));
-                        }
-                        if let Some(s) = strict {
-                            map.insert("strict".to_owned(), json!(s));
-                        }
-                    }
-                    json!({ "type": "json_schema", "json_schema": js })
-                }
-            }),
-        })
+        let text = Message {
+            role,
+            content,
+            name: None,
+        }
+        .text_content();
+        content = vec![Part::ToolResult(ToolResult {
+            call_id: call_id.clone(),
+            content: text,
+            is_error: false,
+        })];
     }
+    if let Some(calls) = &m.tool_calls {
+        if role != Role::Assistant {
+            return Err(invalid(
+                format!("{at}.tool_calls"),
+                "only assistant messages carry tool_calls",
+            ));
+        }
+        for (j, c) in calls.iter().enumerate() {
+            if c.kind != "function" {
+                return Err(invalid(
+                    format!("{at}.tool_calls[{j}].type"),
+                    format!("tool calls of type `{}` are not supported", c.kind),
+                ));
+            }
+            content.push(Part::ToolCall(ToolCall {
+                id: c.id.clone(),
+                name: c.function.name.clone(),
+                arguments: c.function.arguments.clone(),
+            }));
+        }
+    }
+    Ok(Message {
+        role,
+        content,
+        name: m.name.clone(),
+    })
 }
 
 /// What OpenAI (and Azure OpenAI) cannot express: `top_k`; a failed tool result (no
@@ -744,277 +625,4 @@ pub fn check(dialect: Dialect, request: &Request) -> Result<(), Unsupported> {
         return Err(refuse("top_k".to_owned(), "there is no top_k"));
     }
     Ok(())
-}
-
-/// One top-level entry of a JSON object: the key (borrowed unless it had escapes) and the
-/// value's text as sent.
-type Entry<'a> = (Cow<'a, str>, &'a RawValue);
-
-struct Entries<'a>(Vec<Entry<'a>>);
-
-/// An object key, borrowed from the body unless it had escapes (serde's own `Cow<str>`
-/// always allocates).
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Entries<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16).min(64));
-                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    out.push((k, v));
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// The entries of a whole body that is a JSON object (nothing after it).
-fn entries(body: &[u8]) -> serde_json::Result<Entries<'_>> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let entries = Entries::deserialize(&mut de)?;
-    de.end()?;
-    Ok(entries)
-}
-
-/// A client's OpenAI body, read once: the typed request, the fields it does not model
-/// ([`unmodelled_fields`]) and where each entry lies ([`Original::layout`], for
-/// [`pass_through_at`]).
-///
-/// [`Original::layout`]: crate::request::Original::layout
-#[derive(Debug)]
-pub struct Parsed {
-    /// The body as a typed request.
-    pub request: ChatRequest,
-    /// As [`unmodelled_fields`] gives them: the keys [`ChatRequest`] does not model, set to
-    /// something other than `null` or `false`, in body order, at most 16.
-    pub unmodelled: Vec<String>,
-    /// `None` when a key had an escape.
-    pub layout: Option<std::sync::Arc<[EntrySpan]>>,
-}
-
-/// Reads a client's body once for everything the gateway needs of it; accepts and refuses
-/// exactly what `serde_json::from_slice::<ChatRequest>` does (the error is not worded the
-/// same: describe a refusal from the body).
-pub fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
-    let Entries(entries) = entries(body)?;
-    let pairs = entries.iter().map(|(k, v)| (k.as_ref(), *v));
-    // The derived visitor reads every entry: none is left over.
-    let de = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(pairs);
-    let request = ChatRequest::deserialize(de)?;
-    let unmodelled = unmodelled_of(&entries);
-    let start = body.as_ptr() as usize;
-    // Where a borrowed slice of `body` starts in it.
-    let at = |text: &str| (text.as_ptr() as usize).wrapping_sub(start);
-    let layout = entries
-        .iter()
-        .map(|(k, v)| match k {
-            Cow::Borrowed(k) => Some(EntrySpan {
-                key: at(k)..at(k) + k.len(),
-                value: at(v.get())..at(v.get()) + v.get().len(),
-            }),
-            Cow::Owned(_) => None,
-        })
-        .collect::<Option<Vec<_>>>()
-        .map(Into::into);
-    Ok(Parsed {
-        request,
-        unmodelled,
-        layout,
-    })
-}
-
-/// The top-level fields [`ChatRequest`] models; any other reaches only an OpenAI target, in
-/// the client's own body (see [`unmodelled_fields`]).
-const MODELLED: [&str; 18] = [
-    "model",
-    "messages",
-    "max_tokens",
-    "max_completion_tokens",
-    "temperature",
-    "top_p",
-    "n",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "user",
-    "stream",
-    "stream_options",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-];
-
-/// At most this many unmodelled field names are kept (the first names one to the client).
-const MAX_UNMODELLED: usize = 16;
-
-/// The top-level fields of an OpenAI body that [`ChatRequest`] does not model, in order, set
-/// to something other than `null` or `false` (which ask for nothing): for
-/// `Request::unmodelled`. Empty when the body is not a JSON object.
-pub fn unmodelled_fields(body: &[u8]) -> Vec<String> {
-    let Ok(Entries(entries)) = serde_json::from_slice::<Entries<'_>>(body) else {
-        return Vec::new();
-    };
-    unmodelled_of(&entries)
-}
-
-fn unmodelled_of(entries: &[Entry<'_>]) -> Vec<String> {
-    entries
-        .iter()
-        .filter(|(k, v)| !MODELLED.contains(&k.as_ref()) && !matches!(v.get(), "null" | "false"))
-        .map(|(k, _)| k.clone().into_owned())
-        .take(MAX_UNMODELLED)
-        .collect()
-}
-
-fn push_key(out: &mut Vec<u8>, key: &str) {
-    // A key serializes only if it is a string, which it is.
-    let _ = serde_json::to_writer(&mut *out, key);
-    out.push(b':');
-}
-
-/// The client's own OpenAI body with `model` set to `model` (`None`: removed — Azure names
-/// the deployment in the path) and, when `stream`, `stream_options.include_usage` true; every
-/// other top-level entry is copied as sent, in order, unknown fields included. `None` when
-/// the body is not a JSON object or its `stream` flag is not `stream` (then the caller
-/// encodes the normalized request instead).
-pub fn pass_through(body: &[u8], model: Option<&str>, stream: bool) -> Option<Vec<u8>> {
-    let Entries(entries) = entries(body).ok()?;
-    let entries: Vec<(&str, &[u8])> = entries
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.get().as_bytes()))
-        .collect();
-    rebuild(body.len(), &entries, model, stream)
-}
-
-/// [`pass_through`] for a body whose entries [`parse`] found at `layout` (spans of `body`),
-/// without reading it again. `None` also when a span is not in `body`.
-pub fn pass_through_at(
-    body: &[u8],
-    layout: &[EntrySpan],
-    model: Option<&str>,
-    stream: bool,
-) -> Option<Vec<u8>> {
-    let entries: Vec<(&str, &[u8])> = layout
-        .iter()
-        .map(|span| {
-            let key = std::str::from_utf8(body.get(span.key.clone())?).ok()?;
-            Some((key, body.get(span.value.clone())?))
-        })
-        .collect::<Option<_>>()?;
-    rebuild(body.len(), &entries, model, stream)
-}
-
-/// The body of [`pass_through`] from its entries (key, value's JSON text).
-fn rebuild(
-    size: usize,
-    entries: &[(&str, &[u8])],
-    model: Option<&str>,
-    stream: bool,
-) -> Option<Vec<u8>> {
-    let streams = entries
-        .iter()
-        .rev()
-        .find(|(k, _)| *k == "stream")
-        .is_some_and(|(_, v)| *v == b"true");
-    if streams != stream {
-        return None;
-    }
-    let mut out = Vec::with_capacity(size + model.map_or(0, str::len) + 48);
-    out.push(b'{');
-    let mut first = true;
-    let mut sep = |out: &mut Vec<u8>| {
-        if !std::mem::take(&mut first) {
-            out.push(b',');
-        }
-    };
-    let mut model_written = false;
-    let mut options_written = false;
-    for &(k, v) in entries {
-        match (k, model) {
-            ("model", None) => continue,
-            ("model", Some(m)) => {
-                if std::mem::replace(&mut model_written, true) {
-                    continue;
-                }
-                sep(&mut out);
-                push_key(&mut out, "model");
-                let _ = serde_json::to_writer(&mut out, m);
-                continue;
-            }
-            ("stream_options", _) if stream => {
-                if std::mem::replace(&mut options_written, true) {
-                    continue;
-                }
-                sep(&mut out);
-                push_key(&mut out, "stream_options");
-                out.extend_from_slice(&with_usage(v)?);
-                continue;
-            }
-            _ => {}
-        }
-        sep(&mut out);
-        push_key(&mut out, k);
-        out.extend_from_slice(v);
-    }
-    if let (Some(m), false) = (model, model_written) {
-        sep(&mut out);
-        push_key(&mut out, "model");
-        let _ = serde_json::to_writer(&mut out, m);
-    }
-    if stream && !options_written {
-        sep(&mut out);
-        out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
-    }
-    out.push(b'}');
-    Some(out)
-}
-
-/// A `stream_options` object with `include_usage: true` (its other entries kept); `None` if
-/// it is not an object (`null` counts as empty).
-fn with_usage(options: &[u8]) -> Option<Vec<u8>> {
-    if options.trim_ascii() == b"null" {
-        return Some(br#"{"include_usage":true}"#.to_vec());
-    }
-    let Entries(entries) = serde_json::from_slice(options).ok()?;
-    let mut out = Vec::with_capacity(options.len() + 24);
-    out.push(b'{');
-    for (k, v) in entries.iter().filter(|(k, _)| k != "include_usage") {
-        push_key(&mut out, k);
-        out.extend_from_slice(v.get().as_bytes());
-        out.push(b',');
-    }
-    out.extend_from_slice(br#""include_usage":true}"#);
-    Some(out)
 }

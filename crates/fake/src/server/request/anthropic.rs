@@ -93,90 +93,9 @@ fn read_content(
                 read.chars = read.chars.saturating_add(text.chars().count());
                 read.text.push_str(text);
             }
-            "image" => {
-                let source = block.get("source").unwrap_or(&Value::Null);
-                match source.get("type").and_then(Value::as_str) {
-                    Some("base64") => {
-                        let media = source
-                            .get("media_type")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        if !MEDIA_TYPES.contains(&media) {
-                            return Err(Refusal::bad(format!(
-                                "{at}.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
-                            )));
-                        }
-                        if source
-                            .get("data")
-                            .and_then(Value::as_str)
-                            .is_none_or(str::is_empty)
-                        {
-                            return Err(Refusal::bad(format!(
-                                "{at}.image.source.base64.data: Field required"
-                            )));
-                        }
-                    }
-                    Some("url") => {
-                        if source
-                            .get("url")
-                            .and_then(Value::as_str)
-                            .is_none_or(str::is_empty)
-                        {
-                            return Err(Refusal::bad(format!(
-                                "{at}.image.source.url.url: Field required"
-                            )));
-                        }
-                    }
-                    Some("file") => {}
-                    _ => {
-                        return Err(Refusal::bad(format!(
-                            "{at}.image.source: Input tag does not match any of the expected tags: 'base64', 'url', 'file'"
-                        )));
-                    }
-                }
-                if !options.vision {
-                    return Err(Refusal::bad(format!(
-                        "{at}.image: this model does not support image input."
-                    )));
-                }
-                read.images += 1;
-            }
-            "tool_use" if role == "assistant" => {
-                let id = block.get("id").and_then(Value::as_str).unwrap_or("");
-                let name = block.get("name").and_then(Value::as_str).unwrap_or("");
-                if id.is_empty() || name.is_empty() {
-                    return Err(Refusal::bad(format!(
-                        "{at}.tool_use: `id` and `name` are required"
-                    )));
-                }
-                if !block.get("input").is_some_and(Value::is_object) {
-                    return Err(Refusal::bad(format!(
-                        "{at}.tool_use.input: Input should be a valid dictionary"
-                    )));
-                }
-                let input = block.get("input").map(Value::to_string).unwrap_or_default();
-                read.chars = read
-                    .chars
-                    .saturating_add(name.len())
-                    .saturating_add(input.chars().count());
-                read.uses.push(id.to_owned());
-            }
-            "tool_result" if role == "user" => {
-                let id = block
-                    .get("tool_use_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                if id.is_empty() {
-                    return Err(Refusal::bad(format!(
-                        "{at}.tool_result.tool_use_id: Field required"
-                    )));
-                }
-                read.chars = read.chars.saturating_add(result_text(block.get("content")));
-                if leading {
-                    read.leading_results.insert(id.to_owned());
-                }
-                read.results.push((j, id.to_owned()));
-            }
+            "image" => image(block, &at, options, &mut read)?,
+            "tool_use" if role == "assistant" => tool_use(block, &at, &mut read)?,
+            "tool_result" if role == "user" => tool_result(block, &at, j, leading, &mut read)?,
             "tool_use" | "tool_result" => {
                 return Err(Refusal::bad(format!(
                     "{at}: `{kind}` blocks are only allowed in {} messages",
@@ -194,7 +113,139 @@ fn read_content(
     Ok(read)
 }
 
+/// An image block: its source, and the model's vision.
+fn image(block: &Value, at: &str, options: Options, read: &mut Read) -> Result<(), Refusal> {
+    let source = block.get("source").unwrap_or(&Value::Null);
+    match source.get("type").and_then(Value::as_str) {
+        Some("base64") => {
+            let media = source
+                .get("media_type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !MEDIA_TYPES.contains(&media) {
+                return Err(Refusal::bad(format!(
+                    "{at}.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
+                )));
+            }
+            if source
+                .get("data")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(Refusal::bad(format!(
+                    "{at}.image.source.base64.data: Field required"
+                )));
+            }
+        }
+        Some("url") => {
+            if source
+                .get("url")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(Refusal::bad(format!(
+                    "{at}.image.source.url.url: Field required"
+                )));
+            }
+        }
+        Some("file") => {}
+        _ => {
+            return Err(Refusal::bad(format!(
+                "{at}.image.source: Input tag does not match any of the expected tags: 'base64', 'url', 'file'"
+            )));
+        }
+    }
+    if !options.vision {
+        return Err(Refusal::bad(format!(
+            "{at}.image: this model does not support image input."
+        )));
+    }
+    read.images += 1;
+    Ok(())
+}
+
+/// An assistant's `tool_use` block: an id, a name and an object as input.
+fn tool_use(block: &Value, at: &str, read: &mut Read) -> Result<(), Refusal> {
+    let id = block.get("id").and_then(Value::as_str).unwrap_or("");
+    let name = block.get("name").and_then(Value::as_str).unwrap_or("");
+    if id.is_empty() || name.is_empty() {
+        return Err(Refusal::bad(format!(
+            "{at}.tool_use: `id` and `name` are required"
+        )));
+    }
+    if !block.get("input").is_some_and(Value::is_object) {
+        return Err(Refusal::bad(format!(
+            "{at}.tool_use.input: Input should be a valid dictionary"
+        )));
+    }
+    let input = block.get("input").map(Value::to_string).unwrap_or_default();
+    read.chars = read
+        .chars
+        .saturating_add(name.len())
+        .saturating_add(input.chars().count());
+    read.uses.push(id.to_owned());
+    Ok(())
+}
+
+/// A user's `tool_result` block: the call it answers (`leading`: before any other block).
+fn tool_result(
+    block: &Value,
+    at: &str,
+    j: usize,
+    leading: bool,
+    read: &mut Read,
+) -> Result<(), Refusal> {
+    let id = block
+        .get("tool_use_id")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if id.is_empty() {
+        return Err(Refusal::bad(format!(
+            "{at}.tool_result.tool_use_id: Field required"
+        )));
+    }
+    read.chars = read.chars.saturating_add(result_text(block.get("content")));
+    if leading {
+        read.leading_results.insert(id.to_owned());
+    }
+    read.results.push((j, id.to_owned()));
+    Ok(())
+}
+
 pub(in crate::server) fn read(body: &Value, options: Options) -> Result<Asked, Refusal> {
+    let (model, max_tokens, messages) = header(body)?;
+    let mut tally = Tally::default();
+    system(body, &mut tally)?;
+    let Conversation {
+        last_user_text,
+        after_tool_result,
+        prefill,
+    } = conversation(messages, options, &mut tally)?;
+    let tools = tools(body.get("tools"))?;
+    if let Some(declared) = body.get("tools").filter(|t| !t.is_null()) {
+        tally.tools(declared);
+    }
+    let (choice, parallel) = tool_choice(body.get("tool_choice"), &tools)?;
+    let format = output_format(body)?;
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    Ok(Asked {
+        model: model.to_owned(),
+        prompt_tokens: tally.total(),
+        max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
+        stream,
+        include_usage: false,
+        tools,
+        choice,
+        parallel,
+        format,
+        prefill,
+        last_user_text,
+        after_tool_result,
+    })
+}
+
+/// The required fields (model, max_tokens, messages) and the temperature's range.
+fn header(body: &Value) -> Result<(&str, i64, &[Value]), Refusal> {
     if !body.is_object() {
         return Err(Refusal::bad(
             "There was an issue with your request body: not valid JSON",
@@ -239,7 +290,11 @@ pub(in crate::server) fn read(body: &Value, options: Options) -> Result<Asked, R
             None => return Err(Refusal::bad("temperature: Input should be a valid number")),
         }
     }
-    let mut tally = Tally::default();
+    Ok((model, max_tokens, messages))
+}
+
+/// The system prompt: a string, or text blocks none of them empty.
+fn system(body: &Value, tally: &mut Tally) -> Result<(), Refusal> {
     match body.get("system") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => tally.message(s.chars().count()),
@@ -262,6 +317,23 @@ pub(in crate::server) fn read(body: &Value, options: Options) -> Result<Asked, R
             ));
         }
     }
+    Ok(())
+}
+
+/// What the messages leave for the answer.
+struct Conversation {
+    last_user_text: String,
+    after_tool_result: bool,
+    /// The final assistant message's text, continued by the reply.
+    prefill: Option<String>,
+}
+
+/// Reads each message: its role, its content, and the tool-use protocol.
+fn conversation(
+    messages: &[Value],
+    options: Options,
+    tally: &mut Tally,
+) -> Result<Conversation, Refusal> {
     let last = messages.len() - 1;
     let mut previous_uses: Vec<String> = Vec::new();
     let mut last_user_text = String::new();
@@ -280,29 +352,7 @@ pub(in crate::server) fn read(body: &Value, options: Options) -> Result<Asked, R
             )));
         };
         let read = read_content(content, i, role, i == last, options)?;
-        // The results of the previous assistant's calls lead this message, every one.
-        if !previous_uses.is_empty() {
-            let missing: Vec<&str> = previous_uses
-                .iter()
-                .filter(|id| role != "user" || !read.leading_results.contains(*id))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                return Err(Refusal::bad(format!(
-                    "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
-                    missing.join(", ")
-                )));
-            }
-        }
-        if let Some((j, id)) = read
-            .results
-            .iter()
-            .find(|(_, id)| !previous_uses.contains(id))
-        {
-            return Err(Refusal::bad(format!(
-                "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
-            )));
-        }
+        check_results(i, role, &read, &previous_uses)?;
         for _ in 0..read.images {
             tally.image();
         }
@@ -330,28 +380,45 @@ pub(in crate::server) fn read(body: &Value, options: Options) -> Result<Asked, R
             Vec::new()
         };
     }
-
-    let tools = tools(body.get("tools"))?;
-    if let Some(declared) = body.get("tools").filter(|t| !t.is_null()) {
-        tally.tools(declared);
-    }
-    let (choice, parallel) = tool_choice(body.get("tool_choice"), &tools)?;
-    let format = output_format(body)?;
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    Ok(Asked {
-        model: model.to_owned(),
-        prompt_tokens: tally.total(),
-        max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
-        stream,
-        include_usage: false,
-        tools,
-        choice,
-        parallel,
-        format,
-        prefill,
+    Ok(Conversation {
         last_user_text,
         after_tool_result,
+        prefill,
     })
+}
+
+/// The previous assistant's calls are answered, each, by results that lead message `i`, and
+/// every result answers one of them.
+fn check_results(
+    i: usize,
+    role: &str,
+    read: &Read,
+    previous_uses: &[String],
+) -> Result<(), Refusal> {
+    // The results of the previous assistant's calls lead this message, every one.
+    if !previous_uses.is_empty() {
+        let missing: Vec<&str> = previous_uses
+            .iter()
+            .filter(|id| role != "user" || !read.leading_results.contains(*id))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Refusal::bad(format!(
+                "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+                missing.join(", ")
+            )));
+        }
+    }
+    if let Some((j, id)) = read
+        .results
+        .iter()
+        .find(|(_, id)| !previous_uses.contains(id))
+    {
+        return Err(Refusal::bad(format!(
+            "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+        )));
+    }
+    Ok(())
 }
 
 fn tools(tools: Option<&Value>) -> Result<Vec<ToolDecl>, Refusal> {

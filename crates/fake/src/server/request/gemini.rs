@@ -166,6 +166,48 @@ pub(in crate::server) fn read(
             .fold(0usize, usize::saturating_add);
         tally.message(chars);
     }
+    let Conversation {
+        last_user_text,
+        after_tool_result,
+        prefill,
+    } = conversation(contents, options, &mut tally)?;
+    let (format, max_tokens) = generation(body)?;
+    let tools = tools(body.get("tools"))?;
+    if let Some(declared) = body.get("tools").filter(|t| !t.is_null()) {
+        tally.tools(declared);
+    }
+    let choice = tool_config(either(body, "toolConfig", "tool_config"), &tools)?;
+    Ok(Asked {
+        model: model.to_owned(),
+        prompt_tokens: tally.total(),
+        max_tokens,
+        stream,
+        include_usage: false,
+        tools,
+        choice,
+        // Gemini has no knob: it may make several calls.
+        parallel: true,
+        format,
+        prefill,
+        last_user_text,
+        after_tool_result,
+    })
+}
+
+/// What the contents leave for the answer.
+struct Conversation {
+    last_user_text: String,
+    after_tool_result: bool,
+    /// The final model turn's text, continued by the reply.
+    prefill: Option<String>,
+}
+
+/// Reads each turn: its role, its parts, and the function-call protocol.
+fn conversation(
+    contents: &[Value],
+    options: Options,
+    tally: &mut Tally,
+) -> Result<Conversation, Refusal> {
     let mut previous_calls = 0usize;
     let mut last_user_text = String::new();
     let mut after_tool_result = false;
@@ -205,7 +247,15 @@ pub(in crate::server) fn read(
             prefill = Some(turn.text);
         }
     }
+    Ok(Conversation {
+        last_user_text,
+        after_tool_result,
+        prefill,
+    })
+}
 
+/// The generation config's response format and output cap (0: none), after its checks.
+fn generation(body: &Value) -> Result<(Format, u32), Refusal> {
     let config = either(body, "generationConfig", "generation_config").unwrap_or(&Value::Null);
     if either(config, "stopSequences", "stop_sequences")
         .and_then(Value::as_array)
@@ -243,27 +293,7 @@ pub(in crate::server) fn read(
     let max_tokens = either(config, "maxOutputTokens", "max_output_tokens")
         .and_then(Value::as_u64)
         .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
-
-    let tools = tools(body.get("tools"))?;
-    if let Some(declared) = body.get("tools").filter(|t| !t.is_null()) {
-        tally.tools(declared);
-    }
-    let choice = tool_config(either(body, "toolConfig", "tool_config"), &tools)?;
-    Ok(Asked {
-        model: model.to_owned(),
-        prompt_tokens: tally.total(),
-        max_tokens,
-        stream,
-        include_usage: false,
-        tools,
-        choice,
-        // Gemini has no knob: it may make several calls.
-        parallel: true,
-        format,
-        prefill,
-        last_user_text,
-        after_tool_result,
-    })
+    Ok((format, max_tokens))
 }
 
 fn tools(tools: Option<&Value>) -> Result<Vec<ToolDecl>, Refusal> {

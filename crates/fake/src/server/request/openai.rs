@@ -4,13 +4,14 @@
 //! "JSON" that `json_object` needs), images (user messages only, `http(s):` or `data:image/`
 //! URLs). A trailing assistant message is a past turn here, not a prefill.
 
+mod tools;
+
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{
-    Asked, Choice, Format, Options, Refusal, Tally, ToolDecl, no_arguments, plain_name, type_name,
-};
+use super::{Asked, Format, Options, Refusal, Tally, plain_name, type_name};
+use tools::{tool_choice, tools};
 
 /// The message roles OpenAI takes (`function` is deprecated, still accepted).
 const ROLES: [&str; 6] = [
@@ -76,6 +77,52 @@ pub(in crate::server) fn read(
     model_override: Option<&str>,
     options: Options,
 ) -> Result<Asked, Refusal> {
+    let (model, messages) = model_and_messages(body, model_override)?;
+    let Conversation {
+        mut tally,
+        all_text,
+        last_user_text,
+    } = conversation(messages, options)?;
+    let after_tool_result = messages
+        .last()
+        .and_then(|m| m.get("role"))
+        .and_then(Value::as_str)
+        .is_some_and(|r| r == "tool" || r == "function");
+
+    let tools = tools(body.get("tools"))?;
+    if let Some(declared) = body.get("tools").filter(|t| !t.is_null()) {
+        tally.tools(declared);
+    }
+    let choice = tool_choice(body.get("tool_choice"), &tools)?;
+    let parallel = match body.get("parallel_tool_calls") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(invalid_type("parallel_tool_calls", "a boolean", other)),
+    };
+    let format = response_format(body.get("response_format"), &all_text)?;
+    let (stream, include_usage) = stream(body)?;
+    let max_tokens = max_tokens(body)?;
+    Ok(Asked {
+        model,
+        prompt_tokens: tally.total(),
+        max_tokens,
+        stream,
+        include_usage,
+        tools,
+        choice,
+        parallel,
+        format,
+        prefill: None,
+        last_user_text,
+        after_tool_result,
+    })
+}
+
+/// The model (the body's, or Azure's deployment) and the messages, a non-empty array.
+fn model_and_messages<'a>(
+    body: &'a Value,
+    model_override: Option<&str>,
+) -> Result<(String, &'a [Value]), Refusal> {
     if !body.is_object() {
         return Err(Refusal::bad(NOT_JSON));
     }
@@ -102,32 +149,25 @@ pub(in crate::server) fn read(
         .param("messages")
         .code("empty_array"));
     }
+    Ok((model, messages))
+}
+
+/// What the messages add up to.
+struct Conversation {
+    tally: Tally,
+    /// Every message's text, for the word "JSON" that `json_object` needs.
+    all_text: String,
+    last_user_text: String,
+}
+
+/// Reads each message: its role, its content for the role, and the tool-call protocol.
+fn conversation(messages: &[Value], options: Options) -> Result<Conversation, Refusal> {
     let mut tally = Tally::default();
     let mut pending: Option<Pending> = None;
     let mut all_text = String::new();
     let mut last_user_text = String::new();
     for (i, m) in messages.iter().enumerate() {
-        if !m.is_object() {
-            return Err(invalid_type(&format!("messages[{i}]"), "an object", m));
-        }
-        let role = match m.get("role") {
-            Some(Value::String(r)) => r.as_str(),
-            Some(other) => {
-                return Err(invalid_type(
-                    &format!("messages[{i}].role"),
-                    "a string",
-                    other,
-                ));
-            }
-            None => return Err(missing(&format!("messages[{i}].role"))),
-        };
-        if !ROLES.contains(&role) {
-            return Err(Refusal::bad(format!(
-                "Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'."
-            ))
-            .param(format!("messages[{i}].role"))
-            .code("invalid_value"));
-        }
+        let role = role(m, i)?;
         let (text, images) = content(m.get("content"), i, role, options)?;
         let mut chars = text.chars().count();
         for _ in 0..images {
@@ -140,30 +180,7 @@ pub(in crate::server) fn read(
         }
         // The tool-call protocol: calls, then one `tool` message per id, then anything else.
         if role == "tool" {
-            let id = match m.get("tool_call_id") {
-                Some(Value::String(id)) => id.clone(),
-                Some(other) => {
-                    return Err(invalid_type(
-                        &format!("messages[{i}].tool_call_id"),
-                        "a string",
-                        other,
-                    ));
-                }
-                None => return Err(missing(&format!("messages[{i}].tool_call_id"))),
-            };
-            let Some(p) = pending.as_mut() else {
-                return Err(Refusal::bad(
-                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
-                )
-                .param(format!("messages.[{i}].role")));
-            };
-            if !p.ids.contains(&id) {
-                return Err(Refusal::bad(format!(
-                    "Invalid parameter: 'tool_call_id' of '{id}' not found in 'tool_calls' of previous message."
-                ))
-                .param(format!("messages.[{i}].tool_call_id")));
-            }
-            p.answered.insert(id);
+            answer(m, i, pending.as_mut())?;
         } else {
             if let Some(p) = pending.take() {
                 p.check()?;
@@ -185,23 +202,70 @@ pub(in crate::server) fn read(
     if let Some(p) = pending.take() {
         p.check()?;
     }
-    let after_tool_result = messages
-        .last()
-        .and_then(|m| m.get("role"))
-        .and_then(Value::as_str)
-        .is_some_and(|r| r == "tool" || r == "function");
+    Ok(Conversation {
+        tally,
+        all_text,
+        last_user_text,
+    })
+}
 
-    let tools = tools(body.get("tools"))?;
-    if let Some(declared) = body.get("tools").filter(|t| !t.is_null()) {
-        tally.tools(declared);
+/// Message `i`'s role, one that OpenAI takes.
+fn role(m: &Value, i: usize) -> Result<&str, Refusal> {
+    if !m.is_object() {
+        return Err(invalid_type(&format!("messages[{i}]"), "an object", m));
     }
-    let choice = tool_choice(body.get("tool_choice"), &tools)?;
-    let parallel = match body.get("parallel_tool_calls") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(invalid_type("parallel_tool_calls", "a boolean", other)),
+    let role = match m.get("role") {
+        Some(Value::String(r)) => r.as_str(),
+        Some(other) => {
+            return Err(invalid_type(
+                &format!("messages[{i}].role"),
+                "a string",
+                other,
+            ));
+        }
+        None => return Err(missing(&format!("messages[{i}].role"))),
     };
-    let format = response_format(body.get("response_format"), &all_text)?;
+    if !ROLES.contains(&role) {
+        return Err(Refusal::bad(format!(
+            "Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'."
+        ))
+        .param(format!("messages[{i}].role"))
+        .code("invalid_value"));
+    }
+    Ok(role)
+}
+
+/// Tool message `i` answers one of the calls of the assistant message before it.
+fn answer(m: &Value, i: usize, pending: Option<&mut Pending>) -> Result<(), Refusal> {
+    let id = match m.get("tool_call_id") {
+        Some(Value::String(id)) => id.clone(),
+        Some(other) => {
+            return Err(invalid_type(
+                &format!("messages[{i}].tool_call_id"),
+                "a string",
+                other,
+            ));
+        }
+        None => return Err(missing(&format!("messages[{i}].tool_call_id"))),
+    };
+    let Some(p) = pending else {
+        return Err(Refusal::bad(
+            "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+        )
+        .param(format!("messages.[{i}].role")));
+    };
+    if !p.ids.contains(&id) {
+        return Err(Refusal::bad(format!(
+            "Invalid parameter: 'tool_call_id' of '{id}' not found in 'tool_calls' of previous message."
+        ))
+        .param(format!("messages.[{i}].tool_call_id")));
+    }
+    p.answered.insert(id);
+    Ok(())
+}
+
+/// `stream`, and a stream's `stream_options.include_usage` (the options only with a stream).
+fn stream(body: &Value) -> Result<(bool, bool), Refusal> {
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -219,6 +283,11 @@ pub(in crate::server) fn read(
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    Ok((stream, include_usage))
+}
+
+/// `max_tokens` or `max_completion_tokens` (the latter wins); 0 when neither is set.
+fn max_tokens(body: &Value) -> Result<u32, Refusal> {
     let mut max_tokens = 0;
     for field in ["max_tokens", "max_completion_tokens"] {
         match body.get(field) {
@@ -229,20 +298,7 @@ pub(in crate::server) fn read(
             },
         }
     }
-    Ok(Asked {
-        model,
-        prompt_tokens: tally.total(),
-        max_tokens,
-        stream,
-        include_usage,
-        tools,
-        choice,
-        parallel,
-        format,
-        prefill: None,
-        last_user_text,
-        after_tool_result,
-    })
+    Ok(max_tokens)
 }
 
 /// A message's text and image count, checking each part for the role.
@@ -386,153 +442,6 @@ fn tool_calls(calls: Option<&Value>, i: usize) -> Result<(Vec<String>, usize), R
         ids.push(id.to_owned());
     }
     Ok((ids, chars))
-}
-
-fn tools(tools: Option<&Value>) -> Result<Vec<ToolDecl>, Refusal> {
-    let tools = match tools {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(t)) => t,
-        Some(other) => return Err(invalid_type("tools", "an array", other)),
-    };
-    let mut out = Vec::with_capacity(tools.len());
-    for (k, tool) in tools.iter().enumerate() {
-        match tool.get("type").and_then(Value::as_str) {
-            Some("function") => {}
-            // Custom (free-form) tools: declared, but the fake never calls them.
-            Some("custom") => continue,
-            _ => {
-                return Err(Refusal::bad(format!(
-                    "Invalid value for 'tools[{k}].type': expected 'function' or 'custom'."
-                ))
-                .param(format!("tools[{k}].type"))
-                .code("invalid_value"));
-            }
-        }
-        let function = tool
-            .get("function")
-            .ok_or_else(|| missing(&format!("tools[{k}].function")))?;
-        let name = match function.get("name") {
-            Some(Value::String(n)) => n,
-            _ => return Err(missing(&format!("tools[{k}].function.name"))),
-        };
-        if !plain_name(name) {
-            return Err(Refusal::bad(format!(
-                "Invalid 'tools[{k}].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]{{1,64}}$'."
-            ))
-            .param(format!("tools[{k}].function.name"))
-            .code("invalid_value"));
-        }
-        let schema = match function.get("parameters") {
-            None | Some(Value::Null) => no_arguments(),
-            Some(s @ Value::Object(_)) => s.clone(),
-            Some(other) => {
-                return Err(invalid_type(
-                    &format!("tools[{k}].function.parameters"),
-                    "an object",
-                    other,
-                ));
-            }
-        };
-        out.push(ToolDecl {
-            name: name.clone(),
-            schema,
-        });
-    }
-    Ok(out)
-}
-
-fn named(name: &str, tools: &[ToolDecl], param: &str) -> Result<String, Refusal> {
-    if tools.iter().any(|t| t.name == name) {
-        Ok(name.to_owned())
-    } else {
-        Err(Refusal::bad(format!(
-            "Invalid value for '{param}': no function named '{name}' was specified in the 'tools' parameter."
-        ))
-        .param(param)
-        .code("invalid_value"))
-    }
-}
-
-fn tool_choice(choice: Option<&Value>, tools: &[ToolDecl]) -> Result<Choice, Refusal> {
-    let choice = match choice {
-        None | Some(Value::Null) => {
-            return Ok(if tools.is_empty() {
-                Choice::None
-            } else {
-                Choice::Auto
-            });
-        }
-        Some(c) => c,
-    };
-    if tools.is_empty() {
-        return Err(Refusal::bad(
-            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
-        )
-        .param("tool_choice"));
-    }
-    match choice {
-        Value::String(s) => match s.as_str() {
-            "none" => Ok(Choice::None),
-            "auto" => Ok(Choice::Auto),
-            "required" => Ok(Choice::Required { allowed: None }),
-            _ => Err(Refusal::bad(format!(
-                "Invalid value: '{s}'. Supported values are: 'none', 'auto', and 'required'."
-            ))
-            .param("tool_choice")
-            .code("invalid_value")),
-        },
-        Value::Object(_) => match choice.get("type").and_then(Value::as_str) {
-            Some("function") => {
-                let name = choice
-                    .get("function")
-                    .and_then(|f| f.get("name"))
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| missing("tool_choice.function.name"))?;
-                Ok(Choice::Named(named(
-                    name,
-                    tools,
-                    "tool_choice.function.name",
-                )?))
-            }
-            Some("allowed_tools") => {
-                let allowed = choice.get("allowed_tools").unwrap_or(&Value::Null);
-                let mut names = Vec::new();
-                for (k, t) in allowed
-                    .get("tools")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let name = t
-                        .get("function")
-                        .and_then(|f| f.get("name"))
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| {
-                            missing(&format!(
-                                "tool_choice.allowed_tools.tools[{k}].function.name"
-                            ))
-                        })?;
-                    names.push(named(
-                        name,
-                        tools,
-                        &format!("tool_choice.allowed_tools.tools[{k}].function.name"),
-                    )?);
-                }
-                match allowed.get("mode").and_then(Value::as_str) {
-                    Some("required") => Ok(Choice::Required {
-                        allowed: Some(names),
-                    }),
-                    // `auto` over a subset: the fake's auto rule over every tool is close enough.
-                    _ => Ok(Choice::Auto),
-                }
-            }
-            _ => Err(Refusal::bad("Invalid value for 'tool_choice.type'.")
-                .param("tool_choice.type")
-                .code("invalid_value")),
-        },
-        other => Err(invalid_type("tool_choice", "a string or an object", other)),
-    }
 }
 
 fn response_format(format: Option<&Value>, all_text: &str) -> Result<Format, Refusal> {

@@ -1,0 +1,285 @@
+//! The same-dialect fast path: a client's OpenAI body read once ([`parse`]), its unmodelled
+//! fields, and the body passed through with only `model` (and a stream's usage option)
+//! changed ([`pass_through`]).
+
+use std::borrow::Cow;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use super::ChatRequest;
+use crate::request::EntrySpan;
+
+/// One top-level entry of a JSON object: the key (borrowed unless it had escapes) and the
+/// value's text as sent.
+type Entry<'a> = (Cow<'a, str>, &'a RawValue);
+
+struct Entries<'a>(Vec<Entry<'a>>);
+
+/// An object key, borrowed from the body unless it had escapes (serde's own `Cow<str>`
+/// always allocates).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16).min(64));
+                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The entries of a whole body that is a JSON object (nothing after it).
+fn entries(body: &[u8]) -> serde_json::Result<Entries<'_>> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let entries = Entries::deserialize(&mut de)?;
+    de.end()?;
+    Ok(entries)
+}
+
+/// A client's OpenAI body, read once: the typed request, the fields it does not model
+/// ([`unmodelled_fields`]) and where each entry lies ([`Original::layout`], for
+/// [`pass_through_at`]).
+///
+/// [`Original::layout`]: crate::request::Original::layout
+#[derive(Debug)]
+pub struct Parsed {
+    /// The body as a typed request.
+    pub request: ChatRequest,
+    /// As [`unmodelled_fields`] gives them: the keys [`ChatRequest`] does not model, set to
+    /// something other than `null` or `false`, in body order, at most 16.
+    pub unmodelled: Vec<String>,
+    /// `None` when a key had an escape.
+    pub layout: Option<std::sync::Arc<[EntrySpan]>>,
+}
+
+/// Reads a client's body once for everything the gateway needs of it; accepts and refuses
+/// exactly what `serde_json::from_slice::<ChatRequest>` does (the error is not worded the
+/// same: describe a refusal from the body).
+pub fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
+    let Entries(entries) = entries(body)?;
+    let pairs = entries.iter().map(|(k, v)| (k.as_ref(), *v));
+    // The derived visitor reads every entry: none is left over.
+    let de = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(pairs);
+    let request = ChatRequest::deserialize(de)?;
+    let unmodelled = unmodelled_of(&entries);
+    let start = body.as_ptr() as usize;
+    // Where a borrowed slice of `body` starts in it.
+    let at = |text: &str| (text.as_ptr() as usize).wrapping_sub(start);
+    let layout = entries
+        .iter()
+        .map(|(k, v)| match k {
+            Cow::Borrowed(k) => Some(EntrySpan {
+                key: at(k)..at(k) + k.len(),
+                value: at(v.get())..at(v.get()) + v.get().len(),
+            }),
+            Cow::Owned(_) => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Into::into);
+    Ok(Parsed {
+        request,
+        unmodelled,
+        layout,
+    })
+}
+
+/// The top-level fields [`ChatRequest`] models; any other reaches only an OpenAI target, in
+/// the client's own body (see [`unmodelled_fields`]).
+const MODELLED: [&str; 18] = [
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "user",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+];
+
+/// At most this many unmodelled field names are kept (the first names one to the client).
+const MAX_UNMODELLED: usize = 16;
+
+/// The top-level fields of an OpenAI body that [`ChatRequest`] does not model, in order, set
+/// to something other than `null` or `false` (which ask for nothing): for
+/// `Request::unmodelled`. Empty when the body is not a JSON object.
+pub fn unmodelled_fields(body: &[u8]) -> Vec<String> {
+    let Ok(Entries(entries)) = serde_json::from_slice::<Entries<'_>>(body) else {
+        return Vec::new();
+    };
+    unmodelled_of(&entries)
+}
+
+fn unmodelled_of(entries: &[Entry<'_>]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|(k, v)| !MODELLED.contains(&k.as_ref()) && !matches!(v.get(), "null" | "false"))
+        .map(|(k, _)| k.clone().into_owned())
+        .take(MAX_UNMODELLED)
+        .collect()
+}
+
+fn push_key(out: &mut Vec<u8>, key: &str) {
+    // A key serializes only if it is a string, which it is.
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+}
+
+/// The client's own OpenAI body with `model` set to `model` (`None`: removed — Azure names
+/// the deployment in the path) and, when `stream`, `stream_options.include_usage` true; every
+/// other top-level entry is copied as sent, in order, unknown fields included. `None` when
+/// the body is not a JSON object or its `stream` flag is not `stream` (then the caller
+/// encodes the normalized request instead).
+pub fn pass_through(body: &[u8], model: Option<&str>, stream: bool) -> Option<Vec<u8>> {
+    let Entries(entries) = entries(body).ok()?;
+    let entries: Vec<(&str, &[u8])> = entries
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.get().as_bytes()))
+        .collect();
+    rebuild(body.len(), &entries, model, stream)
+}
+
+/// [`pass_through`] for a body whose entries [`parse`] found at `layout` (spans of `body`),
+/// without reading it again. `None` also when a span is not in `body`.
+pub fn pass_through_at(
+    body: &[u8],
+    layout: &[EntrySpan],
+    model: Option<&str>,
+    stream: bool,
+) -> Option<Vec<u8>> {
+    let entries: Vec<(&str, &[u8])> = layout
+        .iter()
+        .map(|span| {
+            let key = std::str::from_utf8(body.get(span.key.clone())?).ok()?;
+            Some((key, body.get(span.value.clone())?))
+        })
+        .collect::<Option<_>>()?;
+    rebuild(body.len(), &entries, model, stream)
+}
+
+/// The body of [`pass_through`] from its entries (key, value's JSON text).
+fn rebuild(
+    size: usize,
+    entries: &[(&str, &[u8])],
+    model: Option<&str>,
+    stream: bool,
+) -> Option<Vec<u8>> {
+    let streams = entries
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == "stream")
+        .is_some_and(|(_, v)| *v == b"true");
+    if streams != stream {
+        return None;
+    }
+    let mut out = Vec::with_capacity(size + model.map_or(0, str::len) + 48);
+    out.push(b'{');
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    let mut model_written = false;
+    let mut options_written = false;
+    for &(k, v) in entries {
+        match (k, model) {
+            ("model", None) => continue,
+            ("model", Some(m)) => {
+                if std::mem::replace(&mut model_written, true) {
+                    continue;
+                }
+                sep(&mut out);
+                push_key(&mut out, "model");
+                let _ = serde_json::to_writer(&mut out, m);
+                continue;
+            }
+            ("stream_options", _) if stream => {
+                if std::mem::replace(&mut options_written, true) {
+                    continue;
+                }
+                sep(&mut out);
+                push_key(&mut out, "stream_options");
+                out.extend_from_slice(&with_usage(v)?);
+                continue;
+            }
+            _ => {}
+        }
+        sep(&mut out);
+        push_key(&mut out, k);
+        out.extend_from_slice(v);
+    }
+    if let (Some(m), false) = (model, model_written) {
+        sep(&mut out);
+        push_key(&mut out, "model");
+        let _ = serde_json::to_writer(&mut out, m);
+    }
+    if stream && !options_written {
+        sep(&mut out);
+        out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
+    }
+    out.push(b'}');
+    Some(out)
+}
+
+/// A `stream_options` object with `include_usage: true` (its other entries kept); `None` if
+/// it is not an object (`null` counts as empty).
+fn with_usage(options: &[u8]) -> Option<Vec<u8>> {
+    if options.trim_ascii() == b"null" {
+        return Some(br#"{"include_usage":true}"#.to_vec());
+    }
+    let Entries(entries) = serde_json::from_slice(options).ok()?;
+    let mut out = Vec::with_capacity(options.len() + 24);
+    out.push(b'{');
+    for (k, v) in entries.iter().filter(|(k, _)| k != "include_usage") {
+        push_key(&mut out, k);
+        out.extend_from_slice(v.get().as_bytes());
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""include_usage":true}"#);
+    Some(out)
+}

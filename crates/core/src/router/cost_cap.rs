@@ -1,0 +1,39 @@
+//! A target's cost cap: what it spent in the current window, and whether that reached the cap.
+
+use super::Router;
+use crate::id::TargetId;
+use crate::rng::Rng;
+use crate::telemetry::EventKind;
+use crate::time::Instant;
+
+impl<R: Rng> Router<R> {
+    pub(super) fn spend_cost_cap(&mut self, target: TargetId, cost: f64, now: Instant) {
+        let Some(b) = self.params.targets[target.index()].cost_cap else {
+            return;
+        };
+        let window = now.as_nanos() / b.window.as_nanos().max(1);
+        let (w, spent) = &mut self.spend[target.index()];
+        if *w != window {
+            *w = window;
+            *spent = 0.0;
+        }
+        let before = *spent;
+        *spent += cost;
+        if before < b.usd && *spent >= b.usd {
+            let spent_usd = *spent;
+            self.telemetry
+                .events
+                .push(now, EventKind::CostCapSpent { target, spent_usd });
+        }
+    }
+
+    /// Whether the target spent its cost cap for the current window.
+    pub(crate) fn over_cost_cap(&self, target: TargetId, now: Instant) -> bool {
+        let Some(b) = self.params.targets[target.index()].cost_cap else {
+            return false;
+        };
+        let window = now.as_nanos() / b.window.as_nanos().max(1);
+        let (w, spent) = self.spend[target.index()];
+        w == window && spent >= b.usd
+    }
+}

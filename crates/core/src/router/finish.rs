@@ -1,0 +1,115 @@
+//! Ending a request: the failure it ends with when nothing is left to try, and the one place
+//! a plan gets its outcome and is counted.
+
+use super::Router;
+use crate::id::TargetId;
+use crate::outcome::{ErrorKind, FailureReason, FinalOutcome};
+use crate::plan::{Action, Plan, Stage};
+use crate::rng::Rng;
+use crate::time::Instant;
+
+impl<R: Rng> Router<R> {
+    /// Nothing left to try now. When targets are only parked (rate limits, a Retry-After)
+    /// beyond what the request may wait, it fails fast — with the last error, or
+    /// `rate_limited` if it made no attempt — and says when to come back.
+    pub(super) fn finish_parked_or_last_error(
+        &mut self,
+        plan: &mut Plan,
+        parked_until: Option<Instant>,
+        now: Instant,
+    ) -> Action {
+        let Some(until) = parked_until else {
+            return self.finish_with_last_error(plan, now);
+        };
+        plan.retry_after = Some(until.saturating_since(now));
+        let kind = plan.last_error().unwrap_or(ErrorKind::RateLimited);
+        self.finish(
+            plan,
+            FinalOutcome::Failed(FailureReason::Attempt(kind)),
+            now,
+        )
+    }
+
+    pub(super) fn finish_with_last_error(&mut self, plan: &mut Plan, now: Instant) -> Action {
+        if plan.last_error() == Some(ErrorKind::RateLimited) {
+            // Every way out is rate-limited: the caller may come back when the first unparks.
+            plan.retry_after = plan
+                .history()
+                .map(|a| self.health[a.target.index()].limits.parked_until())
+                .filter(|&until| until > now)
+                .min()
+                .map(|until| until.saturating_since(now));
+        }
+        let reason = match plan.last_error() {
+            Some(kind) => FailureReason::Attempt(kind),
+            None if self.all_unfit(plan) => FailureReason::Unsupported,
+            None => FailureReason::NoTargetAvailable,
+        };
+        self.finish(plan, FinalOutcome::Failed(reason), now)
+    }
+
+    /// Whether every member of every route the plan went through (its home route, then each
+    /// fallback up to the current one) was excluded as unfit for the request, or lacks a
+    /// capability it needs (an image for a route without `vision`): either way the request,
+    /// not the targets' health, is at fault, and the client can fix it.
+    fn all_unfit(&self, plan: &Plan) -> bool {
+        let unfit = |t: TargetId| {
+            plan.is_unfit(t)
+                || !self.params.targets[t.index()]
+                    .capabilities
+                    .contains(plan.needs)
+        };
+        // A request that named its target: that target alone could serve.
+        if let Some(pin) = plan.pin {
+            return unfit(pin);
+        }
+        let mut route = plan.home_route;
+        for _ in 0..=plan.fallback_hops {
+            let Some(id) = route else {
+                break;
+            };
+            let r = self.params.route(id);
+            if !r.members.iter().all(|&t| unfit(t)) {
+                return false;
+            }
+            if Some(id) == plan.route {
+                break;
+            }
+            route = r.fallback;
+        }
+        true
+    }
+
+    pub(super) fn finish(
+        &mut self,
+        plan: &mut Plan,
+        outcome: FinalOutcome,
+        now: Instant,
+    ) -> Action {
+        if plan.outcome().is_none() {
+            // A stream that broke and was not resumed reports how it broke, whatever ended
+            // the resume (a refused prefill, the deadline, the budget, no capable target).
+            let outcome = match (plan.resume, outcome) {
+                (Some(r), FinalOutcome::Failed(reason)) if reason != FailureReason::Abandoned => {
+                    plan.retry_after = None;
+                    FinalOutcome::Failed(FailureReason::Attempt(r.kind))
+                }
+                _ => outcome,
+            };
+            if plan.resume.is_some() && outcome != FinalOutcome::Failed(FailureReason::Abandoned) {
+                self.telemetry
+                    .stream_resumed(plan.home_route, outcome.is_success());
+            }
+            plan.stage = Stage::Done(outcome);
+            let latency = now.saturating_since(plan.started);
+            self.telemetry.request_finished(
+                plan.home_route,
+                outcome,
+                latency,
+                plan.attempts(),
+                now,
+            );
+        }
+        Action::Finish(plan.outcome().unwrap_or(outcome))
+    }
+}

@@ -1,0 +1,283 @@
+//! What the driver reports back: first tokens, attempts' ends, a caller that left, and the
+//! rate-limit state of replies; each folded into the plan and the target's health.
+
+use super::{ResumeMode, Router, RouterParams};
+use crate::health::LimitSnapshot;
+use crate::health::breaker::{HealthSignal, ProbeTicket, Transition};
+use crate::id::TargetId;
+use crate::outcome::{AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome};
+use crate::plan::{AttemptId, AttemptSet, Plan, Resume};
+use crate::rng::Rng;
+use crate::telemetry::EventKind;
+use crate::time::Instant;
+
+impl<R: Rng> Router<R> {
+    /// The driver saw the first token of `attempt`, and for a stream that token reaches the
+    /// caller: the request is committed to this attempt. Every other outstanding attempt is
+    /// recorded `cancelled` now and returned, for the driver to drop; from here on only the
+    /// committed attempt's report decides the request (no hedging, no failover). Calls for an
+    /// attempt that is not outstanding, or after a commit, change nothing.
+    pub fn first_token(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) -> AttemptSet {
+        let mut cancel = AttemptSet::EMPTY;
+        if plan.outcome().is_some() || plan.committed.is_some() || !plan.is_outstanding(attempt) {
+            return cancel;
+        }
+        plan.committed = Some(attempt);
+        // A probe that answers has done its job: it frees its half-open slot now.
+        if let Some(slot) = plan
+            .slots
+            .get_mut(usize::from(attempt.0))
+            .and_then(Option::as_mut)
+            && let Some(ticket) = slot.probe.take()
+        {
+            let target = slot.record.target;
+            let transition = self.health[target.index()]
+                .breaker
+                .probe_answered(now, ticket);
+            self.log_transition(target, transition, now);
+        }
+        for i in 0..plan.len {
+            let other = AttemptId(i);
+            if other != attempt && plan.is_outstanding(other) {
+                self.cancel(plan, other, now);
+                cancel.insert(other);
+            }
+        }
+        cancel
+    }
+
+    /// The caller went away: every outstanding attempt is recorded `cancelled` (the driver
+    /// stops them) and the request is counted once, as `abandoned` — unless it had already
+    /// finished, which stands. Nothing is sent afterwards: `next` only says `Finish`.
+    pub fn abandon(&mut self, plan: &mut Plan, now: Instant) {
+        for i in 0..plan.len {
+            let attempt = AttemptId(i);
+            if plan.is_outstanding(attempt) {
+                self.cancel(plan, attempt, now);
+            }
+        }
+        self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
+    }
+
+    fn cancel(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) {
+        let started = plan.slot(attempt).map_or(now, |s| s.record.started);
+        let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
+        self.record(plan, attempt, report, now);
+    }
+
+    /// The driver reports how an attempt ended. Every `Send` gets exactly one `record`.
+    pub fn record(
+        &mut self,
+        plan: &mut Plan,
+        attempt: AttemptId,
+        report: AttemptReport,
+        now: Instant,
+    ) {
+        // Provider hints are bounded before anything reads them.
+        let max = self.params.plan.retry_after_max;
+        let report = AttemptReport {
+            outcome: match report.outcome {
+                Outcome::Error { kind, retry_after } => Outcome::Error {
+                    kind,
+                    retry_after: retry_after.map(|d| d.min(max)),
+                },
+                o => o,
+            },
+            ..report
+        };
+        let Some(slot) = plan.complete(attempt, report.outcome, report.latency) else {
+            return; // unknown or already reported: ignore rather than double count
+        };
+        let target = slot.record.target;
+        let t = &self.params.targets[target.index()];
+        let cost = t.price.cost(crate::request::Usage {
+            prompt_tokens: report.prompt_tokens,
+            completion_tokens: report.completion_tokens,
+            cached_prompt_tokens: 0,
+        });
+        plan.cost += cost;
+        if !report.outcome.is_success() {
+            plan.wasted_cost += cost;
+        }
+        self.fold_into_health(target, &report, slot.probe, cost, now);
+        if plan.outcome().is_some() {
+            return; // a hedge that lost
+        }
+        self.after_attempt(plan, attempt, target, &report, now);
+    }
+
+    /// The attempt's end, in its target's health: in flight, breaker, latency estimate,
+    /// parking, telemetry and the cost cap.
+    fn fold_into_health(
+        &mut self,
+        target: TargetId,
+        report: &AttemptReport,
+        probe: Option<ProbeTicket>,
+        cost: f64,
+        now: Instant,
+    ) {
+        let t = &self.params.targets[target.index()];
+        let slow_after = t.breaker.slow_call;
+        let h = &mut self.health[target.index()];
+        h.in_flight = h.in_flight.saturating_sub(1);
+        let signal = match report.outcome {
+            Outcome::Success => HealthSignal::Success,
+            Outcome::Error { kind, .. } if kind.counts_against_health() => HealthSignal::Failure,
+            _ => HealthSignal::Neutral,
+        };
+        let slow = report.first_token.unwrap_or(report.latency) > slow_after;
+        let retry_after = report.outcome.retry_after();
+        let transition = h.breaker.record(now, signal, slow, probe, retry_after);
+        match report.outcome {
+            Outcome::Success => {
+                h.latency.observe(
+                    &self.params.latency,
+                    now,
+                    report.first_token.unwrap_or(report.latency),
+                );
+            }
+            Outcome::Error {
+                kind: ErrorKind::RateLimited,
+                retry_after,
+            } => {
+                h.latency.penalize(&self.params.latency, now);
+                if h.limits.park(now, retry_after) {
+                    let until = h.limits.parked_until();
+                    self.telemetry
+                        .events
+                        .push(now, EventKind::Parked { target, until });
+                }
+            }
+            Outcome::Error { .. } if signal == HealthSignal::Failure => {
+                h.latency.penalize(&self.params.latency, now);
+            }
+            _ => {}
+        }
+        self.log_transition(target, transition, now);
+        self.telemetry.attempt_finished(target, report, cost, now);
+        if report.outcome.is_success() {
+            self.telemetry
+                .track_latency(target, report.first_token.unwrap_or(report.latency), now);
+        }
+        self.spend_cost_cap(target, cost, now);
+    }
+
+    /// What the attempt's end means for a plan still undecided: served, a stream to resume,
+    /// a request that cannot succeed elsewhere, or (by returning) another try from `next`.
+    fn after_attempt(
+        &mut self,
+        plan: &mut Plan,
+        attempt: AttemptId,
+        target: TargetId,
+        report: &AttemptReport,
+        now: Instant,
+    ) {
+        match report.outcome {
+            Outcome::Success => {
+                self.finish(plan, FinalOutcome::Served(target), now);
+            }
+            Outcome::Cancelled => {}
+            Outcome::Error { kind, .. } => {
+                if plan.committed == Some(attempt) || report.delivered_tokens {
+                    // The caller saw part of an answer: no failover now, only a resume.
+                    self.stream_broke(plan, attempt, kind, report.completion_tokens, now);
+                } else if plan.resume.is_some() {
+                    // A continuation failed before its first token (a prefill refused with a
+                    // 400 included): `next` tries the next capable member, if any.
+                } else if !kind.fails_over() && !kind.is_retryable() {
+                    self.finish(
+                        plan,
+                        FinalOutcome::Failed(FailureReason::Attempt(kind)),
+                        now,
+                    );
+                } else if kind == ErrorKind::ContextLengthExceeded {
+                    plan.min_context = plan
+                        .min_context
+                        .max(t_window(&self.params, target).saturating_add(1));
+                }
+            }
+        }
+    }
+
+    /// The committed stream failed after the caller received `delivered` tokens. On a route
+    /// that resumes (and a stream the driver can continue), the plan un-commits and remembers
+    /// the first such error; any other attempt still out is cancelled, since the caller
+    /// already holds part of this answer. Otherwise the request ends with the error.
+    fn stream_broke(
+        &mut self,
+        plan: &mut Plan,
+        attempt: AttemptId,
+        kind: ErrorKind,
+        delivered: u32,
+        now: Instant,
+    ) {
+        let resumes = plan.stream
+            && !plan.resume_forbidden
+            && plan
+                .route
+                .is_some_and(|r| self.params.route(r).resume == ResumeMode::Prefill);
+        if !resumes {
+            let kind = plan.resume.map_or(kind, |r| r.kind);
+            self.finish(
+                plan,
+                FinalOutcome::Failed(FailureReason::Attempt(kind)),
+                now,
+            );
+            return;
+        }
+        let resume = plan.resume.get_or_insert(Resume {
+            kind,
+            delivered: 0,
+            spent: AttemptSet::EMPTY,
+            since: plan.len,
+        });
+        resume.delivered = resume.delivered.saturating_add(delivered);
+        resume.spent.insert(attempt);
+        plan.committed = None;
+        for i in 0..plan.len {
+            let other = AttemptId(i);
+            if plan.is_outstanding(other) {
+                self.cancel(plan, other, now);
+            }
+        }
+    }
+
+    /// Folds in the rate-limit state a reply's headers gave.
+    pub fn observe_limits(&mut self, target: TargetId, snapshot: &LimitSnapshot, now: Instant) {
+        let Some(h) = self.health.get_mut(target.index()) else {
+            return;
+        };
+        let max = self.params.plan.retry_after_max;
+        let snapshot = LimitSnapshot {
+            reset_requests: snapshot.reset_requests.map(|d| d.min(max)),
+            reset_tokens: snapshot.reset_tokens.map(|d| d.min(max)),
+            ..*snapshot
+        };
+        if h.limits.observe(now, &snapshot) {
+            let until = h.limits.parked_until();
+            self.telemetry
+                .events
+                .push(now, EventKind::Parked { target, until });
+        }
+    }
+
+    fn log_transition(&mut self, target: TargetId, transition: Option<Transition>, now: Instant) {
+        if let Some(t) = transition {
+            let mode = self.health[target.index()].breaker.mode();
+            self.telemetry.events.push(
+                now,
+                EventKind::Breaker {
+                    target,
+                    from: t.from,
+                    to: t.to,
+                    reason: t.reason,
+                    mode,
+                },
+            );
+        }
+    }
+}
+
+fn t_window(params: &RouterParams, target: TargetId) -> u32 {
+    params.targets[target.index()].context_window
+}

@@ -1,0 +1,225 @@
+//! How an attempt ends, from the fake's behaviour, under the attempt's timeouts (the same rules
+//! as the live driver's).
+
+use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
+use switchyard_core::plan::Timeouts;
+use switchyard_core::time::{Duration, Instant};
+use switchyard_fake::{Behaviour, Reply, StreamFault};
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    pub(crate) report: AttemptReport,
+    pub(crate) first_token_at: Option<Instant>,
+    /// Between consecutive tokens of a stream (zero without one).
+    pub(crate) token_interval: Duration,
+    /// The reply's full length as the model drew it (0 without a reply).
+    pub(crate) planned_tokens: u32,
+}
+
+/// How an attempt ends, from the fake's behaviour, under the attempt's timeouts (the same rules
+/// as the live driver's). Times are from the send; `first_token_at` is too (as an `Instant`
+/// offset from zero), until the caller shifts it.
+pub(crate) fn outcome(
+    behaviour: Behaviour,
+    stream: bool,
+    net: Duration,
+    timeouts: Timeouts,
+    finish_ends_stream: bool,
+) -> Pending {
+    let bound = timeouts.first;
+    let reply = match behaviour {
+        Behaviour::Error {
+            kind, retry_after, ..
+        } => return failed(kind, net.min(bound), retry_after),
+        Behaviour::Reset => return failed(ErrorKind::ConnectFailed, net.min(bound), None),
+        Behaviour::Hang => return failed(ErrorKind::Timeout, bound, None),
+        Behaviour::MalformedJson => {
+            return failed(ErrorKind::MalformedResponse, net.min(bound), None);
+        }
+        Behaviour::Reply(reply) => reply,
+    };
+    if stream {
+        Stream::new(reply, net, timeouts).end(finish_ends_stream)
+    } else {
+        whole(reply, net, bound)
+    }
+}
+
+/// An attempt that failed after `after`, with no token delivered.
+fn failed(kind: ErrorKind, after: Duration, retry_after: Option<Duration>) -> Pending {
+    Pending {
+        report: AttemptReport::new(Outcome::Error { kind, retry_after }, after),
+        first_token_at: None,
+        token_interval: Duration::ZERO,
+        planned_tokens: 0,
+    }
+}
+
+fn at(d: Duration) -> Option<Instant> {
+    Some(Instant::ZERO + d)
+}
+
+/// A whole reply: headers and body come together, bounded by the attempt's timeout.
+fn whole(reply: Reply, net: Duration, bound: Duration) -> Pending {
+    let total = reply.total() + net;
+    if total > bound {
+        return failed(ErrorKind::Timeout, bound, None);
+    }
+    Pending {
+        report: AttemptReport {
+            outcome: Outcome::Success,
+            latency: total,
+            first_token: Some(total),
+            prompt_tokens: reply.prompt_tokens,
+            completion_tokens: reply.output_tokens,
+            delivered_tokens: false,
+            usage_missing: false,
+        },
+        first_token_at: at(total),
+        token_interval: Duration::ZERO,
+        planned_tokens: reply.output_tokens,
+    }
+}
+
+/// A streamed reply's timeline from the send, and the timeouts that bound it.
+struct Stream {
+    reply: Reply,
+    /// The first token.
+    first: Duration,
+    /// The last token, when nothing cuts the stream.
+    total: Duration,
+    /// Until the first token.
+    bound: Duration,
+    /// Between tokens after the first.
+    idle: Duration,
+    /// The whole stream.
+    cap: Duration,
+}
+
+impl Stream {
+    fn new(reply: Reply, net: Duration, timeouts: Timeouts) -> Self {
+        Stream {
+            reply,
+            first: reply.first_token + net,
+            total: reply.total() + net,
+            bound: timeouts.first,
+            idle: timeouts.idle.unwrap_or(Duration::MAX),
+            cap: timeouts.total.unwrap_or(Duration::MAX),
+        }
+    }
+
+    fn token_at(&self, n: u32) -> Duration {
+        self.first + self.reply.token_interval.saturating_mul(u64::from(n))
+    }
+
+    /// Interrupted at `end` with `n` tokens delivered, or fewer when `end` is past the
+    /// stream's cap (it ends there, with the tokens sent by then).
+    fn delivered(&self, n: u32, end: Duration) -> Pending {
+        let (reply, first, cap) = (&self.reply, self.first, self.cap);
+        let (n, end) = if end > cap {
+            let by_cap = if reply.token_interval == Duration::ZERO {
+                n
+            } else {
+                let since_first = cap - first;
+                u32::try_from(since_first.as_nanos() / reply.token_interval.as_nanos())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(1)
+                    .min(n)
+            };
+            (by_cap, cap)
+        } else {
+            (n, end)
+        };
+        Pending {
+            report: AttemptReport {
+                first_token: Some(first),
+                completion_tokens: n,
+                prompt_tokens: reply.prompt_tokens,
+                delivered_tokens: true,
+                ..AttemptReport::new(Outcome::error(ErrorKind::StreamInterrupted), end)
+            },
+            first_token_at: at(first),
+            token_interval: reply.token_interval,
+            planned_tokens: reply.output_tokens,
+        }
+    }
+
+    /// After the first token: an idle gap longer than `idle`, or the whole stream past
+    /// `cap`, ends it as interrupted, with what was delivered by then.
+    fn end(&self, finish_ends_stream: bool) -> Pending {
+        if self.first > self.bound {
+            return failed(ErrorKind::Timeout, self.bound, None);
+        }
+        let out = self.reply.output_tokens;
+        // Faults before the first token come first: they fail the attempt before any commit.
+        if let Some(StreamFault::Cut { after_tokens: 0 })
+        | Some(StreamFault::MalformedChunk { after_tokens: 0 })
+        | Some(StreamFault::Stall {
+            after_tokens: 0, ..
+        }) = self.reply.stream_fault
+        {
+        } else if self.reply.token_interval > self.idle && out > 1 {
+            return self.delivered(1, self.first + self.idle);
+        }
+        if let Some(faulted) = self.fault(finish_ends_stream) {
+            return faulted;
+        }
+        if self.total > self.cap {
+            return self.delivered(out, self.total);
+        }
+        Pending {
+            report: AttemptReport {
+                outcome: Outcome::Success,
+                latency: self.total,
+                first_token: Some(self.first),
+                prompt_tokens: self.reply.prompt_tokens,
+                completion_tokens: out,
+                delivered_tokens: true,
+                usage_missing: false,
+            },
+            first_token_at: at(self.first),
+            token_interval: self.reply.token_interval,
+            planned_tokens: out,
+        }
+    }
+
+    /// How the stream's fault, if it strikes before the reply ends, ends the attempt.
+    fn fault(&self, finish_ends_stream: bool) -> Option<Pending> {
+        let (first, out) = (self.first, self.reply.output_tokens);
+        match self.reply.stream_fault {
+            Some(StreamFault::Cut { after_tokens: 0 }) => {
+                Some(failed(ErrorKind::StreamInterrupted, first, None))
+            }
+            Some(StreamFault::MalformedChunk { after_tokens: 0 }) => {
+                Some(failed(ErrorKind::MalformedResponse, first, None))
+            }
+            Some(StreamFault::Stall {
+                after_tokens: 0,
+                stall,
+            }) => {
+                // Silence before any token: the first-token timeout, or the drop, whichever
+                // first.
+                Some(if first + stall < self.bound {
+                    failed(ErrorKind::StreamInterrupted, first + stall, None)
+                } else {
+                    failed(ErrorKind::Timeout, self.bound, None)
+                })
+            }
+            Some(StreamFault::Cut { after_tokens: n })
+            | Some(StreamFault::MalformedChunk { after_tokens: n })
+                if n < out =>
+            {
+                Some(self.delivered(n, self.token_at(n)))
+            }
+            Some(StreamFault::Stall {
+                after_tokens: n,
+                stall,
+            }) if n < out => Some(self.delivered(n, self.token_at(n) + stall.min(self.idle))),
+            // A clean end after the finish reason is complete, with or without `[DONE]`.
+            Some(StreamFault::MissingDone) if !finish_ends_stream => {
+                Some(self.delivered(out, self.total))
+            }
+            Some(_) | None => None,
+        }
+    }
+}
