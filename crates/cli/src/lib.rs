@@ -492,7 +492,7 @@ fn gateway(
             let _ = writeln!(err, "{e}");
             return EXIT_BAD_INPUT;
         }
-        let transport = std::sync::Arc::new(switchyard_live::HttpClient::new());
+        let transport = switchyard_live::Transport::new(switchyard_live::HttpClient::new());
         let gw = match switchyard_gateway::Gateway::new(&params, Some(config.to_owned()), transport)
         {
             Ok(g) => g,

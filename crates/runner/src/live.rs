@@ -23,7 +23,7 @@ use switchyard_core::outcome::{AttemptRecord, FailureReason, FinalOutcome};
 use switchyard_core::request::{Message, Request, Role};
 use switchyard_core::time::{Duration, Instant};
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{AttemptSink, HttpClient, LiveRouter, StreamEvent};
+use switchyard_live::{AttemptSink, Driver, HttpClient, StreamEvent, Transport};
 use switchyard_sim::Observer;
 use switchyard_sim::traffic::Generator;
 
@@ -316,7 +316,7 @@ async fn run_async(
             limits: Default::default(),
         };
         drop(store);
-        let gw = switchyard_gateway::Gateway::new(&params, None, Arc::new(HttpClient::new()))
+        let gw = switchyard_gateway::Gateway::new(&params, None, Transport::new(HttpClient::new()))
             .map_err(|e| setup(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -341,8 +341,13 @@ async fn run_async(
         }));
         (router, Some(url))
     } else {
-        let router = LiveRouter::new(s.router.clone(), store, Arc::new(HttpClient::new()), seed)
-            .map_err(|e| setup(e.to_string()))?;
+        let router = Driver::new(
+            s.router.clone(),
+            store,
+            Transport::new(HttpClient::new()),
+            seed,
+        )
+        .map_err(|e| setup(e.to_string()))?;
         // A black box: every request goes to that gateway; this router only names the
         // scenario's targets and routes for the report (its own telemetry stays empty).
         let url = match &s.gateway {
@@ -528,7 +533,7 @@ async fn run_async(
     reason = "a request's identity for its books, and the sink its router writes into"
 )]
 async fn one(
-    r: &LiveRouter,
+    r: &Driver,
     params: &switchyard_core::router::RouterParams,
     mut request: Request,
     class: usize,
@@ -630,7 +635,6 @@ async fn control(
     body: String,
 ) -> Result<String, String> {
     use http_body_util::BodyExt;
-    use switchyard_live::Transport;
     let request = axum::http::Request::builder()
         .method(method)
         .uri(url)
@@ -769,7 +773,6 @@ async fn through_gateway(
     route: Option<switchyard_core::id::RouteId>,
 ) -> Done {
     use http_body_util::BodyExt;
-    use switchyard_live::Transport;
     let now = || Instant::ZERO + Duration::from(base.elapsed());
     let stream = request.stream;
     let mut body = serde_json::json!({
