@@ -102,7 +102,7 @@ async fn start(
     // Before the credentials are resolved: a refusal must not depend on the keys at hand.
     switchyard_gateway::check_exposure(&params, addr, allow_unauthenticated)
         .map_err(|e| e.to_string())?;
-    let transport = std::sync::Arc::new(switchyard_live::HttpClient::new());
+    let transport = switchyard_live::Transport::new(switchyard_live::HttpClient::new());
     let gw = switchyard_gateway::Gateway::new(&params, Some(config.to_owned()), transport)
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr)

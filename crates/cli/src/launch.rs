@@ -1,8 +1,6 @@
 //! This project's gateway, started in process for scenarios that run through it
 //! (`gateway: switchyard`): the CLI wires the runner and the gateway together.
 
-use std::sync::Arc;
-
 use switchyard_live::HttpClient;
 use switchyard_live::config::LiveParams;
 use switchyard_runner::live::{GatewayLauncher, GatewayStop, Launch, LaunchedGateway};
@@ -17,8 +15,12 @@ pub struct InProcessGateway;
 impl GatewayLauncher for InProcessGateway {
     fn launch(&self, params: LiveParams) -> Launch<'_> {
         Box::pin(async move {
-            let gw = switchyard_gateway::Gateway::new(&params, None, Arc::new(HttpClient::new()))
-                .map_err(|e| e.to_string())?;
+            let gw = switchyard_gateway::Gateway::new(
+                &params,
+                None,
+                switchyard_live::Transport::new(HttpClient::new()),
+            )
+            .map_err(|e| e.to_string())?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .map_err(|e| format!("cannot listen: {e}"))?;

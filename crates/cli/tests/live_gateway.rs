@@ -88,7 +88,7 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
             urls[0], urls[1]
         );
         let params = switchyard_live::config::load_live(&config, "gw.yaml").unwrap();
-        let gw = switchyard_gateway::Gateway::new(&params, None, std::sync::Arc::new(switchyard_live::HttpClient::new())).unwrap();
+        let gw = switchyard_gateway::Gateway::new(&params, None, switchyard_live::Transport::new(switchyard_live::HttpClient::new())).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let gateway_router = gw.router();

@@ -37,7 +37,7 @@ use http_body_util::BodyExt;
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::AttemptRecord;
 use switchyard_core::request::Usage;
-use switchyard_live::{ChatStream, LiveRouter, RouteError};
+use switchyard_live::{ChatStream, Driver, RouteError};
 
 use crate::Gateway;
 
@@ -97,7 +97,7 @@ impl AccessLog {
         self.entry().route = Some(sanitized(route));
     }
 
-    fn attempts(&self, router: &LiveRouter, attempts: &[AttemptRecord]) {
+    fn attempts(&self, router: &Driver, attempts: &[AttemptRecord]) {
         self.entry().attempts = attempts
             .iter()
             .map(|a| {
@@ -110,7 +110,7 @@ impl AccessLog {
     }
 
     /// `cost`: the whole request's, every attempt's tokens at its own target's price.
-    fn served(&self, router: &LiveRouter, target: TargetId, usage: Usage, cost: f64) {
+    fn served(&self, router: &Driver, target: TargetId, usage: Usage, cost: f64) {
         let mut e = self.entry();
         e.served_by = Some(router.target_names(target).0.to_owned());
         e.usage = Some(usage);
@@ -119,7 +119,7 @@ impl AccessLog {
     }
 
     /// A whole reply: its attempts, target, usage and the cost of all its attempts.
-    pub fn reply(&self, router: &LiveRouter, reply: &switchyard_core::request::Response) {
+    pub fn reply(&self, router: &Driver, reply: &switchyard_core::request::Response) {
         self.attempts(router, &reply.attempts);
         self.served(router, reply.served_by, reply.usage, reply.cost);
     }
@@ -139,7 +139,7 @@ impl AccessLog {
 
     /// A stream that started: its attempts so far (the committed one `streaming`) and what
     /// they cost so far.
-    pub fn stream(&self, router: &LiveRouter, stream: &ChatStream) {
+    pub fn stream(&self, router: &Driver, stream: &ChatStream) {
         self.attempts(router, &stream.attempts);
         let mut e = self.entry();
         if let Some(a) = e.attempts.get_mut(stream.committed) {
@@ -153,7 +153,7 @@ impl AccessLog {
     /// The stream ended well, with this usage: its attempts as they are now (a stream
     /// continued after a break has the broken attempt and the continuation's), the one it
     /// ended on a success.
-    pub fn stream_end(&self, router: &LiveRouter, stream: &ChatStream, usage: Usage) {
+    pub fn stream_end(&self, router: &Driver, stream: &ChatStream, usage: Usage) {
         self.attempts(router, &stream.attempts);
         if let Some(a) = self.entry().attempts.get_mut(stream.committed) {
             a.1 = "success";

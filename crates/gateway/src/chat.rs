@@ -92,7 +92,7 @@ pub(crate) struct AttemptHeaders {
 
 impl AttemptHeaders {
     pub(crate) fn of_reply(
-        router: &switchyard_live::LiveRouter,
+        router: &switchyard_live::Driver,
         reply: &switchyard_core::request::Response,
     ) -> Self {
         AttemptHeaders {
@@ -110,7 +110,7 @@ impl AttemptHeaders {
 
     /// A stream's: its committed attempt is still flowing, `streaming` at its first token.
     pub(crate) fn of_stream(
-        router: &switchyard_live::LiveRouter,
+        router: &switchyard_live::Driver,
         stream: &switchyard_live::ChatStream,
     ) -> Self {
         AttemptHeaders {
@@ -317,7 +317,7 @@ fn sse_body(
     id: String,
     created: u64,
     include_usage: bool,
-    (log, router): (AccessLog, switchyard_live::LiveRouter),
+    (log, router): (AccessLog, switchyard_live::Driver),
     (route, expose): (String, bool),
 ) -> Body {
     struct State {
@@ -330,7 +330,7 @@ fn sse_body(
         queued: std::collections::VecDeque<Result<Bytes, std::io::Error>>,
         started: bool,
         over: bool,
-        access: (AccessLog, switchyard_live::LiveRouter),
+        access: (AccessLog, switchyard_live::Driver),
         /// The `model` the client named, and whether errors tell the attempts.
         route: String,
         expose: bool,

@@ -49,7 +49,7 @@ use sha2::{Digest, Sha256};
 use switchyard_core::health::limits::TokenBucket;
 use switchyard_live::config::{LiveParams, decode_sha256, load_live};
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{LiveRouter, Transport};
+use switchyard_live::{Driver, Transport};
 
 /// SHA-256 of `text`, lower-case hex: how keys and the admin token are stored.
 pub fn sha256_hex(text: &str) -> String {
@@ -79,7 +79,7 @@ struct Secrets {
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct Gateway {
-    router: RwLock<LiveRouter>,
+    router: RwLock<Driver>,
     secrets: RwLock<Secrets>,
     config: Option<PathBuf>,
     start: tokio::time::Instant,
@@ -109,7 +109,7 @@ pub enum GatewayError {
     #[error("{0}")]
     Credentials(#[from] switchyard_live::credentials::CredentialError),
     #[error("{0}")]
-    Build(#[from] switchyard_live::router::BuildError),
+    Build(#[from] switchyard_live::driver::BuildError),
     #[error("cannot read {path}: {message}")]
     Read { path: String, message: String },
     #[error("{0}")]
@@ -194,11 +194,8 @@ fn credentials_of(params: &LiveParams) -> Result<CredentialStore, GatewayError> 
 }
 
 /// Builds the router for a config: credentials resolved from the environment.
-fn build_router(
-    params: &LiveParams,
-    transport: Arc<dyn Transport>,
-) -> Result<LiveRouter, GatewayError> {
-    Ok(LiveRouter::with_limits(
+fn build_router(params: &LiveParams, transport: Transport) -> Result<Driver, GatewayError> {
+    Ok(Driver::with_limits(
         params.router.clone(),
         credentials_of(params)?,
         transport,
@@ -219,10 +216,7 @@ pub fn read_config(path: &std::path::Path) -> Result<LiveParams, GatewayError> {
 
 impl Gateway {
     /// A gateway for a config file (which `reload` re-reads).
-    pub fn from_file(
-        path: PathBuf,
-        transport: Arc<dyn Transport>,
-    ) -> Result<Arc<Gateway>, GatewayError> {
+    pub fn from_file(path: PathBuf, transport: Transport) -> Result<Arc<Gateway>, GatewayError> {
         let params = read_config(&path)?;
         Self::new(&params, Some(path), transport)
     }
@@ -231,7 +225,7 @@ impl Gateway {
     pub fn new(
         params: &LiveParams,
         config: Option<PathBuf>,
-        transport: Arc<dyn Transport>,
+        transport: Transport,
     ) -> Result<Arc<Gateway>, GatewayError> {
         let router = build_router(params, transport)?;
         Ok(Arc::new(Gateway {
@@ -265,7 +259,7 @@ impl Gateway {
     }
 
     /// The router in force (a cheap clone).
-    pub fn router(&self) -> LiveRouter {
+    pub fn router(&self) -> Driver {
         self.router
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -276,7 +270,7 @@ impl Gateway {
     ///
     /// The new router takes over the running one's runtime state for the targets and routes
     /// that kept their names: breaker states, parking, drains, pins, freezes and counters
-    /// ([`LiveRouter::reloaded`]); what cannot carry over (a removed target's state, a pin
+    /// ([`Driver::reloaded`]); what cannot carry over (a removed target's state, a pin
     /// whose target is gone or left the route) is logged, one warning line each. The body
     /// limit, `max_in_flight` and `body_read_timeout` are read at start only.
     pub fn reload(&self) -> Result<(), GatewayError> {

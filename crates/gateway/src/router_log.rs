@@ -13,7 +13,7 @@
 use switchyard_core::overrides::{Override, Scope};
 use switchyard_core::router::Router as CoreRouter;
 use switchyard_core::telemetry::{Event, EventKind};
-use switchyard_live::LiveRouter;
+use switchyard_live::Driver;
 
 /// How far the current router's events have been logged.
 #[derive(Debug, Default)]
@@ -34,7 +34,7 @@ struct Line {
 }
 
 /// Logs the router's events and key events since `cursor`, and moves it.
-pub(crate) fn log_new(router: &LiveRouter, cursor: &mut Cursor) {
+pub(crate) fn log_new(router: &Driver, cursor: &mut Cursor) {
     let (lines, dropped) = router.inspect(|core| {
         let events = core.telemetry().events.events();
         let new = events.get(cursor.events..).unwrap_or_default();
@@ -61,7 +61,7 @@ pub(crate) fn log_new(router: &LiveRouter, cursor: &mut Cursor) {
     log_key_events(router, cursor);
 }
 
-fn log_key_events(router: &LiveRouter, cursor: &mut Cursor) {
+fn log_key_events(router: &Driver, cursor: &mut Cursor) {
     let store = router.credentials();
     // Checked first: most requests see no key event.
     if store.events_recorded() == cursor.key_events {

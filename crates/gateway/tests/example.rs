@@ -10,7 +10,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use switchyard_fake::profile::builtin::builtin;
 use switchyard_gateway::{Gateway, app};
-use switchyard_live::InProcess;
+use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
 fn fake(name: &str, seed: u64) -> axum::Router {
@@ -49,7 +49,7 @@ async fn the_documented_example_config_serves_as_its_comments_say() {
     );
     let text = std::fs::read_to_string(path).unwrap();
     let params = switchyard_live::config::load_live(&text, path).unwrap();
-    let transport = Arc::new(
+    let transport = Transport::new(
         InProcess::new()
             .with("127.0.0.1:9101", fake("openai", 1))
             .with("127.0.0.1:9102", fake("anthropic", 2))

@@ -8,7 +8,7 @@ use axum::http::Request;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use switchyard_gateway::{Gateway, app, sha256_hex};
-use switchyard_live::InProcess;
+use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
 fn fake(name: &str) -> axum::Router {
@@ -51,7 +51,7 @@ fn rig_with(rpm: u64, extra: &str) -> Rig {
     let path = dir.join("gw.yaml");
     std::fs::write(&path, config_with("chat", rpm, extra)).unwrap();
     let fake = fake("a");
-    let transport = Arc::new(InProcess::new().with("a.fake", fake.clone()));
+    let transport = Transport::new(InProcess::new().with("a.fake", fake.clone()));
     Rig {
         gw: Gateway::from_file(path.clone(), transport).unwrap(),
         fake,
@@ -378,7 +378,7 @@ async fn the_attempt_log_tells_every_attempt_of_a_failover() {
                 gateway:\n  expose_attempts: true\n";
     let params = switchyard_live::config::load_live(text, "gw.yaml").unwrap();
     let (a, b) = (fake("a"), fake("b"));
-    let transport = Arc::new(
+    let transport = Transport::new(
         InProcess::new()
             .with("a.fake", a.clone())
             .with("b.fake", b.clone()),

@@ -9,7 +9,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use switchyard_gateway::{Gateway, app, sha256_hex};
-use switchyard_live::InProcess;
+use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
 fn fake(name: &str, dialect: &str) -> axum::Router {
@@ -43,7 +43,7 @@ fn rig_exposing(extra: &str, expose: bool) -> Rig {
     );
     let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
     let (openai, anthropic) = (fake("a", "openai"), fake("b", "anthropic"));
-    let transport = Arc::new(
+    let transport = Transport::new(
         InProcess::new()
             .with("a.fake", openai.clone())
             .with("b.fake", anthropic.clone()),

@@ -349,7 +349,8 @@ async fn a_key_revocation_gets_a_line_naming_its_source_never_the_key() {
             )
         }),
     );
-    let transport = Arc::new(switchyard_live::InProcess::new().with("c.fake", refuses));
+    let transport =
+        switchyard_live::Transport::new(switchyard_live::InProcess::new().with("c.fake", refuses));
     let gw = Gateway::from_file(path, transport).unwrap();
     let (status, _) = call(
         &gw,

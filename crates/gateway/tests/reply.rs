@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use switchyard_gateway::{Gateway, app, sha256_hex};
-use switchyard_live::InProcess;
+use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
 /// An upstream that answers every request with `status`, `content_type` and `body`.
@@ -61,7 +61,7 @@ fn gateway_with(
         sha256_hex("ops-key"),
     );
     let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let transport = Arc::new(InProcess::new().with("up.stub", upstream));
+    let transport = Transport::new(InProcess::new().with("up.stub", upstream));
     Gateway::new(&params, None, transport).unwrap()
 }
 
@@ -468,7 +468,7 @@ async fn the_global_setting_exposes_attempts_and_a_key_can_turn_it_off() {
         sha256_hex("quiet-key"),
     );
     let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let transport = Arc::new(InProcess::new().with("up.stub", json_stub(200, reply)));
+    let transport = Transport::new(InProcess::new().with("up.stub", json_stub(200, reply)));
     let gw = Gateway::new(&params, None, transport).unwrap();
     let r = post(&gw, "key", &[], chat("chat", false)).await;
     assert_eq!(r.headers["x-switchyard-target"], "t");
@@ -496,7 +496,7 @@ fn two_targets() -> Arc<Gateway> {
         sha256_hex("key"),
     );
     let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let transport = Arc::new(
+    let transport = Transport::new(
         InProcess::new()
             .with("t.stub", answer("from t"))
             .with("u.stub", answer("from u")),

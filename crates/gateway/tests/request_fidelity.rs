@@ -9,7 +9,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use switchyard_gateway::{Gateway, app};
-use switchyard_live::InProcess;
+use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
 type Seen = Arc<Mutex<Vec<Bytes>>>;
@@ -57,7 +57,7 @@ fn rig() -> Rig {
     .unwrap();
     let openai: Seen = Arc::default();
     let anthropic: Seen = Arc::default();
-    let transport = Arc::new(
+    let transport = Transport::new(
         InProcess::new()
             .with("o.fake", fake("o", "openai", openai.clone()))
             .with("an.fake", fake("an", "anthropic", anthropic.clone())),

@@ -12,7 +12,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use switchyard_gateway::{Gateway, app, sha256_hex};
-use switchyard_live::InProcess;
+use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
 mod support;
@@ -68,7 +68,7 @@ async fn rig(prefill: bool) -> Rig {
         &json!({ "prefill": prefill }).to_string(),
     )
     .await;
-    let transport = Arc::new(
+    let transport = Transport::new(
         InProcess::new()
             .with("a.fake", openai)
             .with("b.fake", anthropic.clone()),

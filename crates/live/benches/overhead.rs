@@ -1,10 +1,8 @@
-//! The live driver's own latency: a request through `LiveRouter::chat` versus the same HTTP
+//! The live driver's own latency: a request through `Driver::chat` versus the same HTTP
 //! request sent directly with the same pooled client, both to one zero-latency fake on
 //! loopback (both read and decode the reply). The difference of the medians is what the
-//! router adds.
+//! driver adds.
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "bench setup")]
-
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
@@ -15,17 +13,13 @@ use switchyard_core::dialect::Dialect;
 use switchyard_core::request::{Message, Request, Role};
 use switchyard_live::adapter::{Endpoint, build};
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{HttpClient, LiveRouter, Transport};
+use switchyard_live::{Driver, HttpClient, Transport};
 
 const PROFILE: &str = "name: zero\ndialect: openai\nmodels:\n  - { name: zero-1 }\nlatency:\n  first_token: { fixed: 0ms }\n  tokens_per_second: { fixed: 1000000000000 }\noutput_tokens: { fixed: 16 }\n";
 
-fn overhead(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = rt.block_on(async {
+/// A zero-latency fake on loopback; its URL.
+fn serve_fake(rt: &tokio::runtime::Runtime) -> String {
+    rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let fake = switchyard_fake::server::router(
@@ -38,8 +32,11 @@ fn overhead(c: &mut Criterion) {
             std::future::pending(),
         ));
         url
-    });
-    let client = HttpClient::new();
+    })
+}
+
+/// A driver with one target, the fake at `url`, over `client`.
+fn driver(rt: &tokio::runtime::Runtime, url: &str, client: &HttpClient) -> Driver {
     let providers: Vec<ProviderConfig> = serde_yaml::from_str(&format!(
         "- {{ name: zero, dialect: openai, base_url: 'https://x', fake_base_url: '{url}' }}\n"
     ))
@@ -54,8 +51,18 @@ fn overhead(c: &mut Criterion) {
     .unwrap();
     let yaml = "targets:\n  - { name: z, provider: zero, model: zero-1, capabilities: [streaming, tools] }\nroutes:\n  - { name: r, policy: static, targets: [z] }\n";
     let params = switchyard_core::config::load_router(yaml, "b.yaml").unwrap();
-    let router =
-        rt.block_on(async { LiveRouter::new(params, store, Arc::new(client.clone()), 1).unwrap() });
+    rt.block_on(async { Driver::new(params, store, Transport::new(client.clone()), 1).unwrap() })
+}
+
+fn overhead(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = serve_fake(&rt);
+    let client = HttpClient::new();
+    let router = driver(&rt, &url, &client);
     let request = Request {
         route: "r".into(),
         messages: vec![Message::text(Role::User, "hello")],
@@ -88,7 +95,7 @@ fn overhead(c: &mut Criterion) {
             switchyard_live::adapter::decode(Dialect::Openai, &body).unwrap()
         })
     });
-    group.bench_function("live_router", |b| {
+    group.bench_function("driver", |b| {
         b.to_async(&rt)
             .iter(|| async { router.chat(request.clone()).await.expect("reply") })
     });
@@ -113,11 +120,11 @@ fn overhead(c: &mut Criterion) {
     group.bench_function("build_pass_through", |b| {
         b.iter(|| build(&endpoint, &passed).unwrap())
     });
-    group.bench_function("live_router_encoded", |b| {
+    group.bench_function("driver_encoded", |b| {
         b.to_async(&rt)
             .iter(|| async { router.chat(encoded.clone()).await.expect("reply") })
     });
-    group.bench_function("live_router_pass_through", |b| {
+    group.bench_function("driver_pass_through", |b| {
         b.to_async(&rt)
             .iter(|| async { router.chat(passed.clone()).await.expect("reply") })
     });

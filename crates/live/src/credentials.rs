@@ -3,7 +3,7 @@
 //! reports status — by source, never by value.
 //!
 //! Which key is in use, when 401s take one out of use and when it is tried again is the core's
-//! [`KeyRing`], one per provider, behind a lock; this driver hands it `now` (the router's
+//! [`KeyRing`], one per provider, behind a lock; this driver hands it `now` (the driver's
 //! clock) and keeps the events it reports, the most recent [`EVENTS_KEPT`].
 
 use std::collections::{BTreeMap, VecDeque};
@@ -38,7 +38,7 @@ pub struct Revocation {
 /// Something that happened to a key: switched to, taken out of use, tried again.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KeyEventReport {
-    /// Seconds on the router's clock.
+    /// Seconds on the driver's clock.
     pub at_secs: f64,
     pub provider: String,
     /// The key's source, never the key.
@@ -243,7 +243,7 @@ impl CredentialStore {
         }
     }
 
-    /// The key in use for `provider` at `now` (the router's clock) on `today`: the newest
+    /// The key in use for `provider` at `now` (the driver's clock) on `today`: the newest
     /// valid, resolved key that is not revoked. Call it for every attempt: a key whose cool-off
     /// is over is re-probed here. Allocates nothing unless a key event happens.
     pub fn key(&self, provider: usize, today: Date, now: Instant) -> Option<(usize, Secret)> {

@@ -3,16 +3,16 @@
 //! - [`transport`]: the transport seam — one pooled HTTP client, or axum routers in process;
 //! - [`adapter`]: each dialect's requests, replies, streams and errors;
 //! - [`credentials`]: key sources, the key in use, revocation on 401, rotation status;
-//! - [`router`]: [`LiveRouter`], with `chat` and `chat_stream`;
+//! - [`driver`]: [`Driver`], with `chat` and `chat_stream`;
 //! - [`config`]: the live config file (environment, providers, router).
 
 pub mod adapter;
 pub mod config;
 pub mod credentials;
-pub mod router;
+pub mod driver;
 pub mod sse;
 pub mod transport;
 pub mod wall;
 
-pub use router::{AttemptSink, ChatStream, LiveRouter, RouteError, StreamEvent, TargetSnapshot};
+pub use driver::{AttemptSink, ChatStream, Driver, RouteError, StreamEvent, TargetSnapshot};
 pub use transport::{HttpClient, InProcess, Transport};

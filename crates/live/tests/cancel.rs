@@ -11,12 +11,12 @@ use common::{request, rig};
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::FailureReason;
 use switchyard_core::telemetry::failure_index;
-use switchyard_live::{LiveRouter, StreamEvent};
+use switchyard_live::{Driver, StreamEvent};
 
 const PLAN: &str = "  max_attempts: 3\n  attempt_timeout: 10s\n  deadline: 30s\n";
 const ROUTES: &str = "  - { name: r, policy: priority, tiers: [[t-a], [t-b]] }\n";
 
-fn books(router: &LiveRouter) -> (u32, u64, u64) {
+fn books(router: &Driver) -> (u32, u64, u64) {
     router.inspect(|core| {
         let in_flight = (0..2)
             .map(|i| core.health(TargetId::new(i)).in_flight)

@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_core::outcome::ErrorKind;
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{InProcess, LiveRouter};
+use switchyard_live::{Driver, InProcess, Transport};
 
 const SECRET: &str = "sk-secret-must-never-print-4242";
 const HEADER_SECRET: &str = "hdr-secret-must-never-print-4343";
@@ -36,7 +34,7 @@ async fn a_refused_key_is_taken_out_of_use_then_reprobed_and_never_printed() {
     .unwrap();
     let router_yaml = "targets:\n  - { name: t-openai, provider: openai, model: m-openai }\nroutes:\n  - { name: solo, policy: static, targets: [t-openai] }\n";
     let params = switchyard_core::config::load_router(router_yaml, "r.yaml").unwrap();
-    let router = LiveRouter::new(params, store, Arc::new(transport), 1).unwrap();
+    let router = Driver::new(params, store, Transport::new(transport), 1).unwrap();
 
     // Three 401s within the minute (the default) take the newer key out of use.
     let mut err = None;

@@ -15,7 +15,7 @@ use switchyard_core::outcome::FailureReason;
 use switchyard_core::request::{Message, Original, Request, ResponseFormat, Role};
 use switchyard_core::telemetry::failure_index;
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{InProcess, LiveRouter};
+use switchyard_live::{Driver, InProcess, Transport};
 use tower::ServiceExt;
 
 type Seen = Arc<Mutex<Vec<(String, Bytes)>>>;
@@ -38,7 +38,7 @@ fn recording(fake: axum::Router, seen: Seen) -> axum::Router {
 
 /// One provider per `(name, dialect)`, target `t-<name>` able to do everything; every
 /// request each fake receives is recorded.
-fn rig(providers: &[(&str, &str)], routes: &str) -> (LiveRouter, Vec<(String, Seen)>) {
+fn rig(providers: &[(&str, &str)], routes: &str) -> (Driver, Vec<(String, Seen)>) {
     let mut transport = InProcess::new();
     let mut provider_yaml = String::new();
     let mut targets = String::new();
@@ -70,7 +70,7 @@ fn rig(providers: &[(&str, &str)], routes: &str) -> (LiveRouter, Vec<(String, Se
         &|_| None,
     )
     .unwrap();
-    let router = LiveRouter::new(params, store, Arc::new(transport), 7).unwrap();
+    let router = Driver::new(params, store, Transport::new(transport), 7).unwrap();
     (router, seen)
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::{Request, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use switchyard_live::{HttpClient, Transport};
+use switchyard_live::HttpClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Default)]

@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_core::outcome::ErrorKind;
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{HttpClient, LiveRouter, StreamEvent};
+use switchyard_live::{Driver, HttpClient, StreamEvent, Transport};
 
 struct Server {
     url: String,
@@ -46,6 +44,8 @@ impl Server {
 
 #[tokio::test]
 async fn over_loopback_json_streams_resets_and_cuts() {
+    // Long: one pair of real sockets for every case: each case reads as one request and its
+    // assertion, after the shared setup.
     let servers = [
         start("openai", "openai").await,
         start("anthropic", "anthropic").await,
@@ -67,10 +67,10 @@ async fn over_loopback_json_streams_resets_and_cuts() {
     .unwrap();
     let yaml = "targets:\n  - { name: a, provider: openai, model: m-openai }\n  - { name: b, provider: anthropic, model: m-anthropic }\n\
                 routes:\n  - { name: r, policy: priority, tiers: [[a], [b]] }\nplan: { max_attempts: 2, attempt_timeout: 5s }\n";
-    let router = LiveRouter::new(
+    let router = Driver::new(
         switchyard_core::config::load_router(yaml, "r.yaml").unwrap(),
         store,
-        Arc::new(HttpClient::new()),
+        Transport::new(HttpClient::new()),
         1,
     )
     .unwrap();

@@ -28,7 +28,7 @@ use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use switchyard_live::{ChatStream, LiveRouter};
+use switchyard_live::{ChatStream, Driver};
 
 use crate::Gateway;
 use crate::access_log::AccessLog;
@@ -137,7 +137,7 @@ pub(crate) async fn create(
 
 /// The SSE response for a stream the router committed to.
 fn streamed(
-    router: &LiveRouter,
+    router: &Driver,
     stream: ChatStream,
     id: String,
     route: String,
@@ -175,10 +175,10 @@ fn sse_body(
     route: String,
     estimate: u32,
     expose: bool,
-    access: (AccessLog, LiveRouter),
+    access: (AccessLog, Driver),
 ) -> Body {
     struct State {
-        access: (AccessLog, LiveRouter),
+        access: (AccessLog, Driver),
         stream: ChatStream,
         render: render::Stream,
         route: String,

@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use switchyard_gateway::{Gateway, app, sha256_hex};
-use switchyard_live::InProcess;
 use switchyard_live::config::{LogFormat, LogLevel};
+use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
 pub const CLIENT_KEY: &str = "sk-client-SECRET-7f3a";
@@ -51,7 +51,7 @@ pub fn rig(text: &str) -> Rig {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gw.yaml");
     std::fs::write(&path, text).unwrap();
-    let transport = Arc::new(InProcess::new().with("a.fake", fake("a")));
+    let transport = Transport::new(InProcess::new().with("a.fake", fake("a")));
     Rig {
         gw: Gateway::from_file(path.clone(), transport).unwrap(),
         path,

@@ -223,6 +223,56 @@ fn call_of(d: &StreamDecoder, block: u64) -> Option<u32> {
     d.blocks.iter().find(|(b, _)| *b == block).map(|(_, c)| *c)
 }
 
+/// A `tool_use` block starts: a new tool call.
+fn start_call(
+    d: &mut StreamDecoder,
+    index: u64,
+    block: Block,
+    out: &mut Vec<Piece>,
+) -> Result<(), Failure> {
+    // Block indexes count every block; tool-call indexes count calls only.
+    if call_of(d, index).is_some() {
+        return Err(malformed());
+    }
+    let call = d.start_call(block.id.clone(), block.name.clone())?;
+    d.blocks.push((index, call));
+    out.push(Piece::ToolCall {
+        index: call,
+        id: Some(block.id),
+        name: Some(block.name),
+        arguments: String::new(),
+    });
+    Ok(())
+}
+
+/// A block stops. A call without arguments streams none: its arguments are `{}`, as in a
+/// reply.
+fn stop_block(d: &mut StreamDecoder, index: u64, out: &mut Vec<Piece>) -> Result<(), Failure> {
+    if let Some(call) = call_of(d, index)
+        && d.calls
+            .get(call as usize)
+            .is_some_and(|c| c.arguments.is_empty())
+    {
+        d.append_arguments(call, "{}")?;
+        out.push(Piece::ToolCall {
+            index: call,
+            id: None,
+            name: None,
+            arguments: "{}".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// An error in the middle of a stream (`overloaded_error`, ...).
+fn stream_error(error: Value) -> Failure {
+    let body = serde_json::json!({ "type": "error", "error": error }).to_string();
+    Failure {
+        outcome: switchyard_core::dialect::anthropic::classify(500, &[("x", "x")], body.as_bytes()),
+        upstream: upstream::parse(Dialect::Anthropic, 200, body.as_bytes()).map(Box::new),
+    }
+}
+
 pub(super) fn step(
     d: &mut StreamDecoder,
     event: &Event,
@@ -245,20 +295,7 @@ pub(super) fn step(
         Incoming::ContentBlockStart {
             index,
             content_block,
-        } if content_block.kind == "tool_use" => {
-            // Block indexes count every block; tool-call indexes count calls only.
-            if call_of(d, index).is_some() {
-                return Err(malformed());
-            }
-            let call = d.start_call(content_block.id.clone(), content_block.name.clone())?;
-            d.blocks.push((index, call));
-            out.push(Piece::ToolCall {
-                index: call,
-                id: Some(content_block.id),
-                name: Some(content_block.name),
-                arguments: String::new(),
-            });
-        }
+        } if content_block.kind == "tool_use" => start_call(d, index, content_block, out)?,
         // Only text deltas are text (`thinking_delta`... are not).
         Incoming::ContentBlockDelta { delta, .. } if delta.kind == "text_delta" => {
             d.text(out, delta.text);
@@ -275,22 +312,7 @@ pub(super) fn step(
                 });
             }
         }
-        Incoming::ContentBlockStop { index } => {
-            // A call without arguments streams none: its arguments are `{}`, as in a reply.
-            if let Some(call) = call_of(d, index)
-                && d.calls
-                    .get(call as usize)
-                    .is_some_and(|c| c.arguments.is_empty())
-            {
-                d.append_arguments(call, "{}")?;
-                out.push(Piece::ToolCall {
-                    index: call,
-                    id: None,
-                    name: None,
-                    arguments: "{}".to_owned(),
-                });
-            }
-        }
+        Incoming::ContentBlockStop { index } => stop_block(d, index, out)?,
         Incoming::MessageDelta { delta, usage } => {
             if let Some(reason) = delta.and_then(|d| d.stop_reason) {
                 d.finish = Some(parse_stop(&reason));
@@ -300,18 +322,7 @@ pub(super) fn step(
             }
         }
         Incoming::MessageStop => return Ok(Step::Done),
-        Incoming::Error { error } => {
-            // An error in the middle of a stream (`overloaded_error`, ...).
-            let body = serde_json::json!({ "type": "error", "error": error }).to_string();
-            return Err(Failure {
-                outcome: switchyard_core::dialect::anthropic::classify(
-                    500,
-                    &[("x", "x")],
-                    body.as_bytes(),
-                ),
-                upstream: upstream::parse(Dialect::Anthropic, 200, body.as_bytes()).map(Box::new),
-            });
-        }
+        Incoming::Error { error } => return Err(stream_error(error)),
         Incoming::ContentBlockStart { .. }
         | Incoming::ContentBlockDelta { .. }
         | Incoming::Other => {}

@@ -41,6 +41,8 @@ fn env_with(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> O
 
 #[test]
 fn env_and_file_sources_resolve_and_the_newest_valid_key_is_used() {
+    // Long: one key ring's story, in order (resolve, revoke, cool off, re-probe); each step
+    // starts from the state the one before left.
     let dir = std::env::temp_dir().join(format!("switchyard-creds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("anthropic.key");

@@ -1,4 +1,4 @@
-//! A live router over in-process fakes: one provider per dialect.
+//! A live driver over in-process fakes: one provider per dialect.
 #![allow(dead_code, reason = "each test file uses a different part")]
 #![allow(
     clippy::unwrap_used,
@@ -6,14 +6,12 @@
     reason = "test helpers: a failed setup is a failed test"
 )]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::Request as HttpRequest;
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_core::request::{Message, Request, Role};
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{InProcess, LiveRouter};
+use switchyard_live::{Driver, InProcess, Transport};
 use tower::ServiceExt;
 
 pub const DIALECTS: [(&str, &str); 4] = [
@@ -24,7 +22,7 @@ pub const DIALECTS: [(&str, &str); 4] = [
 ];
 
 pub struct Rig {
-    pub router: LiveRouter,
+    pub router: Driver,
     /// The fakes' routers, by provider name, for the control API.
     pub fakes: Vec<(String, axum::Router)>,
 }
@@ -58,6 +56,22 @@ pub fn rig_with(
     rig_full(providers, servers, routes, plan, limits, &[])
 }
 
+/// As `rig`, with the transport made from the in-process fakes by `over` (tower layers
+/// over them, say).
+pub fn rig_over(
+    providers: &[(&str, &str)],
+    routes: &str,
+    plan: &str,
+    over: impl FnOnce(InProcess) -> Transport,
+) -> Rig {
+    let servers = providers
+        .iter()
+        .map(|(name, dialect)| switchyard_fake::server::router(profile(name, dialect), 1))
+        .collect();
+    let shape = (routes, plan, Default::default(), &[][..]);
+    rig_from(providers, servers, shape, over)
+}
+
 /// As `rig_with`, with a target's `capabilities:` list (YAML, as `[streaming, prefill]`) by
 /// provider name; the others keep the default.
 pub fn rig_full(
@@ -67,6 +81,24 @@ pub fn rig_full(
     plan: &str,
     limits: switchyard_live::adapter::InputLimits,
     capabilities: &[(&str, &str)],
+) -> Rig {
+    let shape = (routes, plan, limits, capabilities);
+    rig_from(providers, servers, shape, Transport::new)
+}
+
+/// Routes, plan, input limits and capabilities, as `rig_full` takes them.
+type Shape<'a> = (
+    &'a str,
+    &'a str,
+    switchyard_live::adapter::InputLimits,
+    &'a [(&'a str, &'a str)],
+);
+
+fn rig_from(
+    providers: &[(&str, &str)],
+    servers: Vec<axum::Router>,
+    (routes, plan, limits, capabilities): Shape<'_>,
+    over: impl FnOnce(InProcess) -> Transport,
 ) -> Rig {
     let mut transport = InProcess::new();
     let mut fakes = Vec::new();
@@ -99,7 +131,7 @@ pub fn rig_full(
         &|_| None,
     )
     .unwrap();
-    let router = LiveRouter::with_limits(params, store, Arc::new(transport), 7, limits).unwrap();
+    let router = Driver::with_limits(params, store, over(transport), 7, limits).unwrap();
     Rig { router, fakes }
 }
 

@@ -2,14 +2,14 @@
 
 use switchyard_core::outcome::{ErrorKind, FailureReason, FinalOutcome};
 use switchyard_core::request::{Message, Request, Role};
-use switchyard_live::{AttemptSink, ChatStream, LiveRouter, StreamEvent};
+use switchyard_live::{AttemptSink, ChatStream, Driver, StreamEvent};
 
 use super::books::{Done, Gaps};
 use super::{Ticket, prompt_text};
 
 /// One request through the router in process; its attempts also go to `sink` as they end.
 pub(super) async fn one(
-    r: &LiveRouter,
+    r: &Driver,
     params: &switchyard_core::router::RouterParams,
     mut request: Request,
     ticket: Ticket,

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use switchyard_live::LiveRouter;
+use switchyard_live::Driver;
 use switchyard_live::config::LiveParams;
 
 /// What [`GatewayLauncher::launch`] returns: a gateway started, or why not.
@@ -27,7 +27,7 @@ pub struct LaunchedGateway {
     pub url: String,
     /// The router it serves with: the runner applies operator actions to it and reads its
     /// telemetry for the report.
-    pub router: LiveRouter,
+    pub router: Driver,
     /// Stops it.
     pub stop: GatewayStop,
 }

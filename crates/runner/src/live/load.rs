@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use switchyard_core::outcome::{FailureReason, FinalOutcome};
 use switchyard_core::request::Request;
 use switchyard_core::time::{Duration, Instant};
-use switchyard_live::{AttemptSink, HttpClient, LiveRouter};
+use switchyard_live::{AttemptSink, Driver, HttpClient};
 use switchyard_sim::traffic::Generator;
 
 use super::Ticket;
@@ -20,7 +20,7 @@ use crate::ScenarioParams;
 pub(super) struct Load<'a> {
     pub(super) s: &'a ScenarioParams,
     pub(super) seed: u64,
-    pub(super) router: &'a LiveRouter,
+    pub(super) router: &'a Driver,
     /// Every request goes there over HTTP when set, else to `router` in process.
     pub(super) gateway_url: Option<&'a str>,
     pub(super) client: &'a HttpClient,

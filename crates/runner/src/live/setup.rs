@@ -1,11 +1,10 @@
 //! What a live run stands on: the scenario's fakes, the router, and the gateway (if any).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_live::credentials::CredentialStore;
-use switchyard_live::{HttpClient, LiveRouter};
+use switchyard_live::{Driver, HttpClient};
 
 use super::launch::{GatewayLauncher, GatewayStop};
 use crate::scenario::{GatewayMode, ScenarioProvider};
@@ -14,7 +13,7 @@ use crate::{RunError, ScenarioParams};
 /// The fakes the runner started, the router the load goes to (or whose targets and routes
 /// name a black box's replies), and the gateway in front of it, if any.
 pub(super) struct Stage {
-    pub(super) router: LiveRouter,
+    pub(super) router: Driver,
     /// Where every request goes, when not to `router` in process.
     pub(super) gateway_url: Option<String>,
     /// Each provider's name and base URL (the runner's fakes and the scenario's own).
@@ -80,9 +79,13 @@ impl Stage {
                 (launched.router, Some(launched.url), Some(launched.stop))
             }
             mode => {
-                let router =
-                    LiveRouter::new(s.router.clone(), store, Arc::new(HttpClient::new()), seed)
-                        .map_err(|e| setup(e.to_string()))?;
+                let router = Driver::new(
+                    s.router.clone(),
+                    store,
+                    switchyard_live::Transport::new(HttpClient::new()),
+                    seed,
+                )
+                .map_err(|e| setup(e.to_string()))?;
                 // A black box: every request goes to that gateway; this router only names
                 // the scenario's targets and routes for the report (its own telemetry stays
                 // empty).
@@ -247,7 +250,6 @@ pub(super) async fn control(
     body: String,
 ) -> Result<String, String> {
     use http_body_util::BodyExt;
-    use switchyard_live::Transport;
     let request = axum::http::Request::builder()
         .method(method)
         .uri(url)

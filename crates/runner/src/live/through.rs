@@ -5,7 +5,7 @@ use switchyard_core::outcome::{AttemptRecord, ErrorKind, FailureReason, FinalOut
 use switchyard_core::request::Request;
 use switchyard_core::router::RouterParams;
 use switchyard_core::time::{Duration, Instant};
-use switchyard_live::{HttpClient, Transport};
+use switchyard_live::HttpClient;
 
 use super::books::{Done, Gaps};
 use super::{Ticket, prompt_text};

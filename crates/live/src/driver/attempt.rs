@@ -1,0 +1,313 @@
+//! One attempt: build the request, send it through the transport, classify what came back.
+//!
+//! Timeouts (see `switchyard_core::plan`): a non-streaming attempt is bounded as a whole; a
+//! stream by its first-token timeout until its first token, then (in [`ChatStream`](super::ChatStream))
+//! by the idle timeout between chunks and the optional stream cap.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::Full;
+use switchyard_core::credentials::Secret;
+use switchyard_core::dialect::Dialect;
+use switchyard_core::dialect::upstream::UpstreamError;
+use switchyard_core::id::TargetId;
+use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
+use switchyard_core::plan::{AttemptId, Timeouts};
+use switchyard_core::request::{Request, Usage};
+use switchyard_core::time::Duration;
+
+use super::{Binding, Driver};
+use crate::adapter::{self, Endpoint, Piece, StreamDecoder};
+
+/// A winning attempt, before its outcome is recorded.
+pub(super) enum Won {
+    Reply {
+        decoded: adapter::Decoded,
+        report: AttemptReport,
+    },
+    Stream(Box<OpenStream>),
+}
+
+/// A losing attempt: its report, and what the upstream said.
+pub(super) struct Lost {
+    pub(super) report: AttemptReport,
+    pub(super) upstream: Option<Box<UpstreamError>>,
+}
+
+impl From<AttemptReport> for Lost {
+    fn from(report: AttemptReport) -> Self {
+        Lost {
+            report,
+            upstream: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct OpenStream {
+    pub(super) body: Body,
+    pub(super) decoder: StreamDecoder,
+    pub(super) first: Vec<Piece>,
+    pub(super) started: tokio::time::Instant,
+    /// The request's own prompt estimate, for a stream that reports no usage.
+    pub(super) prompt_estimate: u32,
+    pub(super) first_token: std::time::Duration,
+    pub(super) timeouts: Timeouts,
+    /// The stream cap (`timeouts.total` from the send), or far away.
+    pub(super) cap: tokio::time::Instant,
+}
+
+/// When an attempt was sent, and when its wait ends: for a reply, the whole reply's; for a
+/// stream, its first token's.
+#[derive(Clone, Copy)]
+struct Sent {
+    at: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+}
+
+impl Sent {
+    fn latency(self) -> Duration {
+        Duration::from(self.at.elapsed())
+    }
+
+    /// The attempt failed with `kind`, and the upstream said nothing about it.
+    fn fail(self, kind: ErrorKind) -> Lost {
+        Lost::from(AttemptReport::new(Outcome::error(kind), self.latency()))
+    }
+
+    /// The attempt failed as its dialect's adapter classified what came back.
+    fn failure(self, f: adapter::Failure) -> Lost {
+        Lost {
+            report: AttemptReport::new(f.outcome, self.latency()),
+            upstream: f.upstream,
+        }
+    }
+}
+
+impl Driver {
+    /// One attempt: send, wait for the reply (for a stream, its first token), classify.
+    pub(super) fn attempt(
+        &self,
+        attempt: AttemptId,
+        target: TargetId,
+        request: Arc<Request>,
+        timeouts: Timeouts,
+    ) -> impl std::future::Future<Output = (AttemptId, TargetId, Result<Won, Lost>)> + Send + 'static
+    {
+        let driver = self.clone();
+        async move {
+            let result = driver.try_attempt(target, &request, timeouts).await;
+            (attempt, target, result)
+        }
+    }
+
+    async fn try_attempt(
+        &self,
+        target: TargetId,
+        request: &Request,
+        timeouts: Timeouts,
+    ) -> Result<Won, Lost> {
+        let started = tokio::time::Instant::now();
+        let sent = Sent {
+            at: started,
+            deadline: started + std::time::Duration::from(timeouts.first),
+        };
+        let binding = &self.inner.bindings[target.index()];
+        let (key_index, key, http) = self.build(binding, request).map_err(|k| sent.fail(k))?;
+        let response =
+            match tokio::time::timeout_at(sent.deadline, self.inner.transport.send(http)).await {
+                Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
+                Ok(Err(_)) => return Err(sent.fail(ErrorKind::ConnectFailed)),
+                Ok(Ok(r)) => r,
+            };
+        let (parts, body) = response.into_parts();
+        let limits = adapter::limits(
+            binding.dialect,
+            &parts.headers,
+            self.inner.wall_start + started.elapsed().as_secs(),
+        );
+        {
+            let now = self.now();
+            self.core().observe_limits(target, &limits, now);
+        }
+        if !parts.status.is_success() {
+            return Err(self
+                .refused(binding, (key_index, &key), &parts, body, sent)
+                .await);
+        }
+        if request.stream {
+            self.first_token(binding, request, body, sent, timeouts)
+                .await
+        } else {
+            self.reply(binding, request, body, sent).await
+        }
+    }
+
+    /// The attempt's HTTP request to `binding`'s target, with the provider's key in use (and
+    /// its index, for a revocation). No key in use is `unauthorized`.
+    fn build(
+        &self,
+        binding: &Binding,
+        request: &Request,
+    ) -> Result<(usize, Secret, axum::http::Request<Full<Bytes>>), ErrorKind> {
+        let provider = &self.inner.store.providers()[binding.provider];
+        let Some((key_index, key)) =
+            self.inner
+                .store
+                .key(binding.provider, self.today(), self.now())
+        else {
+            return Err(ErrorKind::Unauthorized);
+        };
+        let endpoint = Endpoint {
+            url: binding.urls[usize::from(request.stream)].as_ref(),
+            auth_value: self
+                .inner
+                .auth_values
+                .get(binding.provider)
+                .and_then(|keys| keys.get(key_index))
+                .and_then(Option::as_ref),
+            dialect: binding.dialect,
+            base_url: &provider.base_url,
+            model: &binding.model,
+            auth: &provider.auth,
+            headers: self.inner.store.headers(binding.provider),
+            key: &key,
+            default_max_tokens: binding.default_max_tokens,
+        };
+        // Routing excluded targets that cannot express the request; should one still refuse
+        // it, the attempt is a bad request (not the target's fault, no failover).
+        let http = adapter::build(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?;
+        Ok((key_index, key, http))
+    }
+
+    /// An error status, classified on status, headers and what was read of the body within
+    /// its cap. A 401 revokes the key; what the upstream said is kept, the key redacted.
+    async fn refused(
+        &self,
+        binding: &Binding,
+        (key_index, key): (usize, &Secret),
+        parts: &axum::http::response::Parts,
+        body: Body,
+        sent: Sent,
+    ) -> Lost {
+        let read = adapter::read_error_body(body, self.inner.limits.max_error_body_bytes);
+        let bytes = tokio::time::timeout_at(sent.deadline, read)
+            .await
+            .unwrap_or_default();
+        let status = parts.status.as_u16();
+        let outcome = adapter::classify(binding.dialect, status, &parts.headers, &bytes);
+        if outcome.error_kind() == Some(ErrorKind::Unauthorized) {
+            self.inner
+                .store
+                .revoke(binding.provider, key_index, self.now());
+        }
+        let mut upstream = adapter::upstream_error(binding.dialect, status, &bytes).map(Box::new);
+        if let Some(e) = &mut upstream {
+            e.redact(key.expose());
+        }
+        Lost {
+            report: AttemptReport::new(outcome, sent.latency()),
+            upstream,
+        }
+    }
+
+    /// A whole reply, read within `max_body_bytes` before the deadline, and decoded.
+    async fn reply(
+        &self,
+        binding: &Binding,
+        request: &Request,
+        body: Body,
+        sent: Sent,
+    ) -> Result<Won, Lost> {
+        let read = adapter::read_capped(body, self.inner.limits.max_body_bytes);
+        let bytes = match tokio::time::timeout_at(sent.deadline, read).await {
+            Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
+            // Too large, or cut mid-body.
+            Ok(Err(_)) => return Err(sent.fail(ErrorKind::MalformedResponse)),
+            Ok(Ok(b)) => b,
+        };
+        let raw = request
+            .original
+            .as_ref()
+            .is_some_and(|o| o.raw_reply && o.dialect == Dialect::Openai);
+        let decoded = raw
+            .then(|| adapter::decode_raw(binding.dialect, &bytes))
+            .flatten()
+            .unwrap_or_else(|| adapter::decode(binding.dialect, &bytes));
+        let mut decoded = decoded.map_err(|f| sent.failure(f))?;
+        estimate_prompt(
+            &mut decoded.usage,
+            decoded.usage_missing,
+            request.estimated_prompt_tokens,
+        );
+        let latency = sent.latency();
+        let report = AttemptReport {
+            outcome: Outcome::Success,
+            latency,
+            first_token: Some(latency),
+            prompt_tokens: decoded.usage.prompt_tokens,
+            completion_tokens: decoded.usage.completion_tokens,
+            delivered_tokens: true,
+            usage_missing: decoded.usage_missing,
+        };
+        Ok(Won::Reply { decoded, report })
+    }
+
+    /// A stream, read until its first token (a text or tool-call piece) before the deadline.
+    async fn first_token(
+        &self,
+        binding: &Binding,
+        request: &Request,
+        mut body: Body,
+        sent: Sent,
+        timeouts: Timeouts,
+    ) -> Result<Won, Lost> {
+        let mut decoder = StreamDecoder::with_limits(binding.dialect, &self.inner.limits);
+        loop {
+            let frame = match tokio::time::timeout_at(sent.deadline, body.frame()).await {
+                Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
+                Ok(None) => {
+                    // Ended before any token: complete-but-empty, or cut.
+                    let kind = decoder
+                        .finish()
+                        .err()
+                        .unwrap_or(ErrorKind::MalformedResponse);
+                    return Err(sent.fail(kind));
+                }
+                Ok(Some(Err(_))) => return Err(sent.fail(ErrorKind::StreamInterrupted)),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let pieces = decoder.feed(&data).map_err(|f| sent.failure(f))?;
+            // A first text or tool-call piece is the first token.
+            if !pieces.is_empty() || decoder.done {
+                let started = sent.at;
+                let far = started + std::time::Duration::from_secs(10 * 365 * 86_400);
+                return Ok(Won::Stream(Box::new(OpenStream {
+                    body,
+                    decoder,
+                    first: pieces,
+                    started,
+                    prompt_estimate: request.estimated_prompt_tokens,
+                    first_token: started.elapsed(),
+                    timeouts,
+                    cap: timeouts
+                        .total
+                        .map_or(far, |t| started + std::time::Duration::from(t)),
+                })));
+            }
+        }
+    }
+}
+
+/// A reply that reported no prompt tokens counts the request's own estimate instead.
+pub(super) fn estimate_prompt(usage: &mut Usage, usage_missing: bool, estimate: u32) {
+    if usage_missing && usage.prompt_tokens == 0 {
+        usage.prompt_tokens = estimate;
+    }
+}

@@ -1,0 +1,162 @@
+//! What a failed request returns: its outcome and the story of its attempts.
+
+use switchyard_core::dialect::upstream::UpstreamError;
+use switchyard_core::dialect::{self, Unsupported};
+use switchyard_core::outcome::{AttemptRecord, ErrorKind, FailureReason, FinalOutcome};
+use switchyard_core::plan::{AttemptId, Plan};
+use switchyard_core::request::Request;
+use switchyard_core::time::Duration;
+
+use super::Driver;
+
+/// A request that ended without a reply, with its whole story.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{reason}: {story}", reason = .outcome.label(), story = self.story())]
+pub struct RouteError {
+    pub outcome: FailureReason,
+    /// Every attempt, in order, with target names.
+    pub attempts: Vec<(String, AttemptRecord)>,
+    /// When every target was rate-limited: the soonest a retry could succeed.
+    pub retry_after: Option<Duration>,
+    /// With `FailureReason::Unsupported`: what the route's first target cannot express
+    /// (every member was excluded for some such field; this one names it to the client).
+    pub unsupported: Option<Unsupported>,
+    /// What the upstream said about the error that decided the outcome (the last attempt
+    /// that failed with the outcome's kind), for the client: its status, type, code, param
+    /// and message, bounded and with keys redacted. It never took part in a decision.
+    pub upstream: Option<Box<UpstreamError>>,
+    /// What the request's attempts cost (`Plan::cost`): an attempt that failed without usage
+    /// costs nothing; a stream that broke costs its prompt and the tokens it delivered.
+    pub cost: f64,
+}
+
+impl RouteError {
+    /// Which targets were tried, for a person: `ta → server_error after 2.0 ms, tb → ...`.
+    fn story(&self) -> String {
+        if self.attempts.is_empty() {
+            return "no attempt was made".to_owned();
+        }
+        self.attempts
+            .iter()
+            .map(|(name, a)| {
+                // Milliseconds to a tenth: a person reads this, not a config parser.
+                let ms = a.latency.as_secs_f64() * 1e3;
+                format!("{name} → {} after {ms:.1} ms", a.outcome.label())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self.outcome {
+            FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+impl Driver {
+    /// The request's error; `said` is what upstreams said about failed attempts: the last
+    /// one whose kind decided the outcome goes to the client. `request` names the field
+    /// an unsupported request could not carry.
+    pub(super) fn error(
+        &self,
+        plan: &Plan,
+        request: Option<&Request>,
+        said: &[(AttemptId, UpstreamError)],
+    ) -> RouteError {
+        let outcome = match plan.outcome() {
+            Some(FinalOutcome::Failed(reason)) => reason,
+            _ => FailureReason::NoTargetAvailable,
+        };
+        // What the first member of the home route (or the named target) cannot express, or
+        // the capability it lacks: every member was unfit or incapable.
+        let unsupported = (outcome == FailureReason::Unsupported)
+            .then(|| {
+                let core = self.core();
+                let route = core.params().route(plan.home_route()?);
+                let request = request?;
+                let candidates = match plan.pinned_target() {
+                    Some(pin) => vec![pin],
+                    None => route.members.clone(),
+                };
+                candidates.into_iter().find_map(|t| {
+                    let binding = &self.inner.bindings[t.index()];
+                    dialect::check(binding.dialect, request).err().or_else(|| {
+                        let target = &core.params().targets[t.index()];
+                        let missing = request.required_capabilities().without(target.capabilities);
+                        let name = missing.names().next()?;
+                        Some(Unsupported {
+                            field: request.field_needing(missing)?,
+                            dialect: binding.dialect,
+                            reason: format!(
+                                "it needs the `{name}` capability, which no target of the route has"
+                            ),
+                        })
+                    })
+                })
+            })
+            .flatten();
+        let decided = match outcome {
+            FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => Some(k),
+            _ => None,
+        };
+        let upstream = decided.and_then(|kind| {
+            said.iter()
+                .rev()
+                .find(|(id, _)| {
+                    plan.history()
+                        .nth(usize::from(id.0))
+                        .is_some_and(|a| a.outcome.error_kind() == Some(kind))
+                })
+                .map(|(_, e)| Box::new(e.clone()))
+        });
+        let attempts: Vec<(String, AttemptRecord)> = plan
+            .history()
+            .map(|a| (self.inner.bindings[a.target.index()].name.clone(), *a))
+            .collect();
+        RouteError {
+            outcome,
+            attempts,
+            // The core says when parked targets come back (rate limits, a Retry-After).
+            retry_after: plan.retry_after().map(|d| d.max(Duration::from_secs(1))),
+            unsupported,
+            upstream,
+            cost: plan.cost(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod story_tests {
+    use super::*;
+    use switchyard_core::id::TargetId;
+    use switchyard_core::outcome::Outcome;
+    use switchyard_core::time::Instant;
+
+    #[test]
+    fn the_attempt_story_says_milliseconds_to_a_tenth() {
+        let record = |ns: u64| AttemptRecord {
+            target: TargetId::new(0),
+            started: Instant::ZERO,
+            outcome: Outcome::error(ErrorKind::ServerError),
+            latency: Duration::from_nanos(ns),
+            hedge: false,
+        };
+        let e = RouteError {
+            outcome: FailureReason::Attempt(ErrorKind::ServerError),
+            attempts: vec![
+                ("ta".to_owned(), record(2_021_371)),
+                ("tb".to_owned(), record(1_500_000_000)),
+            ],
+            retry_after: None,
+            unsupported: None,
+            upstream: None,
+            cost: 0.0,
+        };
+        assert_eq!(
+            e.to_string(),
+            "server_error: ta → server_error after 2.0 ms, tb → server_error after 1500.0 ms"
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! The live driver: runs the routing core's plans over HTTP with tokio timers.
+//!
+//! `chat` and `chat_stream` are the one interface a Rust service needs. Each request loops on
+//! the core's decision seam (`begin` / `next` / `record` / `first_token`); attempts run
+//! concurrently when the plan hedges. The core makes every decision: the first stream attempt
+//! to yield a token is committed and the core cancels the others (their futures are dropped,
+//! which drops their HTTP requests).
+//!
+//! The module follows a request's path:
+//! - `plan_loop`: a request's plan, its guard (drop safety) and the loop on the core's
+//!   actions, for `chat`;
+//! - `attempt`: one attempt: build, send through the [`Transport`], classify, read a reply
+//!   or a stream up to its first token;
+//! - `stream`: `chat_stream` and the [`ChatStream`] a caller reads, with resume;
+//! - `error`: the [`RouteError`] a failed request returns, with its whole story.
+//!
+//! This file holds the [`Driver`] itself: how it is built from params and credentials, its
+//! clock, and its views of the core's state for admin endpoints and reports.
+
+mod attempt;
+mod error;
+mod plan_loop;
+mod stream;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use switchyard_core::credentials::Date;
+use switchyard_core::dialect::Dialect;
+use switchyard_core::id::TargetId;
+use switchyard_core::overrides::Override;
+use switchyard_core::rng::SeededRng;
+use switchyard_core::router::{NotCarried, Router, RouterParams};
+use switchyard_core::telemetry::Telemetry;
+use switchyard_core::time::{Duration, Instant};
+
+use crate::adapter;
+use crate::credentials::CredentialStore;
+use crate::transport::Transport;
+
+pub use error::RouteError;
+pub use plan_loop::AttemptSink;
+pub use stream::{ChatStream, StreamEvent};
+
+#[derive(Debug)]
+struct Binding {
+    provider: usize,
+    dialect: Dialect,
+    model: String,
+    name: String,
+    default_max_tokens: Option<u32>,
+    /// The target's URL for a reply and for a stream ([`adapter::url`]).
+    urls: [Option<axum::http::Uri>; 2],
+}
+
+#[derive(Debug)]
+struct Inner {
+    core: Mutex<Router>,
+    bindings: Vec<Binding>,
+    store: CredentialStore,
+    transport: Transport,
+    /// Each provider's auth header value for each of its keys ([`adapter::auth_value`]), by
+    /// provider then key index: made once, marked sensitive.
+    auth_values: Vec<Vec<Option<axum::http::HeaderValue>>>,
+    /// Caps on what an upstream may send (reply bodies, error bodies, stream events).
+    limits: adapter::InputLimits,
+    start: tokio::time::Instant,
+    wall_start: u64,
+}
+
+/// The live driver: the routing core's plans, run over a [`Transport`] with tokio timers.
+/// Embeddable in any tokio service. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Driver {
+    inner: Arc<Inner>,
+}
+
+/// Per-target state for admin views.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetSnapshot {
+    pub name: String,
+    pub provider: String,
+    pub model: String,
+    pub breaker: &'static str,
+    pub breaker_mode: &'static str,
+    pub drained: bool,
+    /// Seconds until the target unparks (0 when not parked).
+    pub parked_for_secs: f64,
+    pub in_flight: u32,
+    pub latency_estimate_ms: f64,
+    pub attempts: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub availability: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("target `{target}` uses provider `{provider}`, which has no settings")]
+    UnknownProvider { target: String, provider: String },
+}
+
+impl Driver {
+    /// A driver with the default input limits.
+    pub fn new(
+        params: RouterParams,
+        store: CredentialStore,
+        transport: Transport,
+        seed: u64,
+    ) -> Result<Self, BuildError> {
+        Self::with_limits(
+            params,
+            store,
+            transport,
+            seed,
+            adapter::InputLimits::default(),
+        )
+    }
+
+    /// A driver whose upstream input is capped by `limits` (the live config's `limits:`).
+    pub fn with_limits(
+        params: RouterParams,
+        store: CredentialStore,
+        transport: Transport,
+        seed: u64,
+        limits: adapter::InputLimits,
+    ) -> Result<Self, BuildError> {
+        let mut bindings = Vec::with_capacity(params.targets.len());
+        for t in &params.targets {
+            let provider_name = params.providers.name(t.provider.index() as u32).to_owned();
+            let provider = store.provider_index(&provider_name).ok_or_else(|| {
+                BuildError::UnknownProvider {
+                    target: t.name.clone(),
+                    provider: provider_name.clone(),
+                }
+            })?;
+            let p = &store.providers()[provider];
+            let url = |stream| adapter::url(p.dialect, &p.base_url, &t.model, &p.auth, stream);
+            bindings.push(Binding {
+                provider,
+                dialect: p.dialect,
+                model: t.model.clone(),
+                name: t.name.clone(),
+                default_max_tokens: t.default_max_tokens,
+                urls: [url(false), url(true)],
+            });
+        }
+        let auth_values = (0..store.providers().len())
+            .map(|i| {
+                let auth = &store.providers()[i].auth;
+                store
+                    .resolved(i)
+                    .iter()
+                    .map(|key| key.as_ref().and_then(|k| adapter::auth_value(auth, k)))
+                    .collect()
+            })
+            .collect();
+        let core = Router::new(params, SeededRng::substream(seed, "router"));
+        Ok(Driver {
+            inner: Arc::new(Inner {
+                core: Mutex::new(core),
+                bindings,
+                store,
+                transport,
+                auth_values,
+                limits,
+                start: tokio::time::Instant::now(),
+                wall_start: crate::wall::unix_now(),
+            }),
+        })
+    }
+
+    /// A driver for new params and credentials, on this driver's clock, that takes over this
+    /// one's runtime state for the targets and routes that kept their names (breakers,
+    /// parking, drains, pins, counters: [`Router::carry_from`]). Returns it with what could
+    /// not carry. Requests in flight finish on this driver.
+    pub fn reloaded(
+        &self,
+        params: RouterParams,
+        store: CredentialStore,
+        seed: u64,
+        limits: adapter::InputLimits,
+    ) -> Result<(Self, Vec<NotCarried>), BuildError> {
+        let mut next =
+            Self::with_limits(params, store, self.inner.transport.clone(), seed, limits)?;
+        if let Some(inner) = Arc::get_mut(&mut next.inner) {
+            inner.start = self.inner.start;
+            inner.wall_start = self.inner.wall_start;
+        }
+        let now = self.now();
+        let lost = {
+            let old = self.core();
+            next.core().carry_from(&old, now)
+        };
+        Ok((next, lost))
+    }
+
+    fn core(&self) -> MutexGuard<'_, Router> {
+        self.inner
+            .core
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::ZERO + Duration::from(self.inner.start.elapsed())
+    }
+
+    fn tokio_at(&self, at: Instant) -> tokio::time::Instant {
+        self.inner.start + std::time::Duration::from(at.since_start())
+    }
+
+    fn today(&self) -> Date {
+        Date::from_unix(self.inner.wall_start + self.inner.start.elapsed().as_secs())
+    }
+
+    /// Applies an operator's override; it takes effect on the next decision.
+    pub fn apply(&self, command: Override) {
+        let now = self.now();
+        self.core().apply(command, now);
+    }
+
+    /// A target's name and model (what a reply says served it), without copying the params.
+    pub fn target_names(&self, id: TargetId) -> (&str, &str) {
+        let b = &self.inner.bindings[id.index()];
+        (&b.name, &b.model)
+    }
+
+    pub fn params(&self) -> RouterParams {
+        self.core().params().clone()
+    }
+
+    /// Runs `f` on the routing core (for reports that read its telemetry and params), under
+    /// the core's lock: `f` must not drop a `ChatStream` or a `chat` future of this driver
+    /// (their guards take the same lock).
+    pub fn inspect<T>(&self, f: impl FnOnce(&Router) -> T) -> T {
+        f(&self.core())
+    }
+
+    /// A copy of the telemetry so far.
+    pub fn telemetry(&self) -> Telemetry {
+        self.core().telemetry().clone()
+    }
+
+    pub fn credentials(&self) -> &CredentialStore {
+        &self.inner.store
+    }
+
+    /// Every target's state now.
+    pub fn snapshot(&self) -> Vec<TargetSnapshot> {
+        let now = self.now();
+        let core = self.core();
+        let params = core.params();
+        params
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let id = TargetId::new(i as u32);
+                let h = core.health(id);
+                let stats = &core.telemetry().targets[i];
+                TargetSnapshot {
+                    name: t.name.clone(),
+                    provider: params.providers.name(t.provider.index() as u32).to_owned(),
+                    model: t.model.clone(),
+                    breaker: h.breaker.state().label(),
+                    breaker_mode: h.breaker.mode().label(),
+                    drained: core.overrides().is_drained(id),
+                    parked_for_secs: h.limits.parked_until().saturating_since(now).as_secs_f64(),
+                    in_flight: h.in_flight,
+                    latency_estimate_ms: h.latency.estimate().as_secs_f64() * 1e3,
+                    attempts: stats.attempts,
+                    successes: stats.successes,
+                    errors: stats.errors_total(),
+                    availability: core.telemetry().availability(id),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,211 @@
+//! A request's plan and the loop on the core's actions.
+//!
+//! Drop safety: a request's plan lives in a `PlanGuard` for as long as the request does —
+//! in `chat`'s future, or in the [`ChatStream`](super::ChatStream) a caller reads. Dropping
+//! either at any await (a client that disconnects, an SDK timeout, a `tokio::time::timeout`
+//! around `chat`) drops the guard, which abandons the plan in the core: every outstanding
+//! attempt is recorded `cancelled`, its `in_flight` and any half-open probe slot released, and
+//! the request is counted once, as `abandoned`. Nothing is ever sent to close a plan.
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
+use switchyard_core::dialect::upstream::UpstreamError;
+use switchyard_core::dialect::{self, Dialect};
+use switchyard_core::id::TargetId;
+use switchyard_core::outcome::{AttemptRecord, FinalOutcome};
+use switchyard_core::plan::{Action, AttemptId, Plan};
+use switchyard_core::request::{Request, Response};
+
+use super::attempt::{Lost, Won};
+use super::{Driver, RouteError};
+
+/// Owns a request's plan while the request lives; dropping it abandons the plan in the core
+/// (outstanding attempts recorded `cancelled`, the request counted once). After the plan
+/// finished, the drop only cancels attempts still outstanding (hedges that lost).
+#[derive(Debug)]
+pub(super) struct PlanGuard {
+    pub(super) driver: Driver,
+    pub(super) plan: Plan,
+    /// Where the request's attempts go when the guard drops (see [`AttemptSink`]).
+    sink: Option<AttemptSink>,
+}
+
+impl Drop for PlanGuard {
+    fn drop(&mut self) {
+        let now = self.driver.now();
+        self.driver.core().abandon(&mut self.plan, now);
+        if let Some(sink) = &self.sink {
+            sink.fill(self.plan.history().copied());
+        }
+    }
+}
+
+/// A slot that receives a request's attempts when the request ends, however it ends: as the
+/// plan's guard drops, so also when the caller gave up at any await (a `timeout` around
+/// `chat`, a dropped `ChatStream`), when no reply or error carries them. An attempt that was
+/// on its way is in it, `cancelled`. Cheap to clone; one per request.
+#[derive(Clone, Debug, Default)]
+pub struct AttemptSink(Arc<Mutex<Vec<AttemptRecord>>>);
+
+impl AttemptSink {
+    fn fill(&self, attempts: impl Iterator<Item = AttemptRecord>) {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.clear();
+        slot.extend(attempts);
+    }
+
+    /// The attempts written so far (none before the request ended), taken out.
+    pub fn take(&self) -> Vec<AttemptRecord> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// What upstreams said about the attempts that failed, by attempt (at most `MAX_ATTEMPTS`).
+pub(super) type Said = Vec<(AttemptId, UpstreamError)>;
+
+type AttemptFuture =
+    futures_util::future::BoxFuture<'static, (AttemptId, TargetId, Result<Won, Lost>)>;
+
+impl Driver {
+    /// Starts a request: its plan, in a guard that abandons it if dropped. Targets whose
+    /// dialect cannot express the request are excluded from the plan first (see
+    /// `dialect::check`; one check per dialect, and none of this for a request every
+    /// dialect can express).
+    pub(super) fn begin(&self, request: &Request, sink: Option<AttemptSink>) -> PlanGuard {
+        let now = self.now();
+        let mut plan = self.core().begin(request, now);
+        let fit = Dialect::ALL.map(|d| dialect::check(d, request).is_ok());
+        if fit.contains(&false) {
+            for (i, b) in self.inner.bindings.iter().enumerate() {
+                if !fit[dialect_index(b.dialect)] {
+                    plan.exclude_unfit(TargetId::new(i as u32));
+                }
+            }
+        }
+        PlanGuard {
+            driver: self.clone(),
+            plan,
+            sink,
+        }
+    }
+
+    /// Sends a request through the driver and waits for the whole reply. Dropping the future
+    /// abandons the request (see the module doc).
+    pub async fn chat(&self, request: Request) -> Result<Response, RouteError> {
+        self.chat_into(request, None).await
+    }
+
+    /// As [`chat`](Self::chat), writing the request's attempts into `sink` when it ends.
+    pub async fn chat_into(
+        &self,
+        request: Request,
+        sink: Option<AttemptSink>,
+    ) -> Result<Response, RouteError> {
+        let request = Arc::new(Request {
+            stream: false,
+            ..request
+        });
+        let mut guard = self.begin(&request, sink);
+        let mut said = Said::new();
+        match self.run(&mut guard.plan, &request, &mut said).await {
+            Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
+                text: decoded.text,
+                tool_calls: decoded.tool_calls,
+                finish_reason: decoded.finish,
+                usage: decoded.usage,
+                choices: decoded.choices,
+                served_by: target,
+                attempts: guard.plan.history().copied().collect(),
+                raw: decoded.raw,
+                cost: guard.plan.cost(),
+            }),
+            Some((Won::Stream(_), _, _)) | None => {
+                Err(self.error(&guard.plan, Some(&request), &said))
+            }
+        }
+    }
+
+    /// Loops on the plan until it finishes (or, for a stream, until an attempt is committed).
+    /// Attempts still running when it returns were cancelled by the core (a commit, or the
+    /// plan's guard); dropping them here drops their HTTP requests.
+    pub(super) async fn run(
+        &self,
+        plan: &mut Plan,
+        request: &Arc<Request>,
+        said: &mut Said,
+    ) -> Option<(Won, AttemptId, TargetId)> {
+        let mut inflight: FuturesUnordered<AttemptFuture> = FuturesUnordered::new();
+        loop {
+            let action = { self.core().next(plan, self.now()) };
+            let finished = match action {
+                Action::Send {
+                    attempt,
+                    target,
+                    timeouts,
+                    ..
+                } => {
+                    inflight.push(
+                        self.attempt(attempt, target, request.clone(), timeouts)
+                            .boxed(),
+                    );
+                    continue;
+                }
+                Action::Finish(_) => return None,
+                Action::Wait { until } => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(self.tokio_at(until)) => None,
+                        Some(done) = inflight.next() => Some(done),
+                    }
+                }
+                // The core awaits an attempt this loop no longer holds: it cannot come (a
+                // disagreement of the books); end rather than spin. The guard records it.
+                Action::Await if inflight.is_empty() => return None,
+                Action::Await => inflight.next().await,
+            };
+            let Some((attempt, target, result)) = finished else {
+                continue;
+            };
+            if !plan.is_outstanding(attempt) {
+                continue; // cancelled by the core meanwhile: its result does not count
+            }
+            let now = self.now();
+            match result {
+                Err(lost) => {
+                    self.core().record(plan, attempt, lost.report, now);
+                    if let Some(e) = lost.upstream {
+                        said.push((attempt, *e));
+                    }
+                }
+                Ok(Won::Reply { decoded, report }) => {
+                    self.core().record(plan, attempt, report, now);
+                    if plan.outcome() == Some(FinalOutcome::Served(target)) {
+                        return Some((Won::Reply { decoded, report }, attempt, target));
+                    }
+                }
+                Ok(Won::Stream(open)) => {
+                    // Committed: the core cancels every other attempt (dropped on return).
+                    self.core().first_token(plan, attempt, now);
+                    if plan.committed() == Some(attempt) {
+                        return Some((Won::Stream(open), attempt, target));
+                    }
+                    // Not committed (the plan had ended): drop it; the guard records it.
+                }
+            }
+        }
+    }
+}
+
+/// A dialect's index in `Dialect::ALL`.
+fn dialect_index(d: Dialect) -> usize {
+    Dialect::ALL.iter().position(|&x| x == d).unwrap_or(0)
+}
