@@ -1,0 +1,339 @@
+//! A client's body into the normalized request: [`ChatRequest::try_to_normalized`], which
+//! refuses what it cannot represent, naming the field.
+
+use serde_json::{Value, json};
+
+use super::{
+    ChatMessage, ChatRequest, RequestError, content_text, estimate_prompt_tokens, image_source,
+    invalid, parse_role,
+};
+use crate::request::{
+    Capabilities, Image, Message, Part, Request, ResponseFormat, Role, Sampling, Tool, ToolCall,
+    ToolChoice, ToolResult,
+};
+
+/// A message's content parts (`text` and `image_url`; a string is one text part).
+fn content_parts(content: &Option<Value>, at: &str) -> Result<Vec<Part>, RequestError> {
+    let parts = match content {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => return Ok(vec![Part::Text(s.clone())]),
+        Some(Value::Array(parts)) => parts,
+        Some(_) => {
+            return Err(invalid(
+                format!("{at}.content"),
+                "content must be a string or an array of content parts",
+            ));
+        }
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, p) in parts.iter().enumerate() {
+        let here = format!("{at}.content[{j}]");
+        match p.get("type").and_then(Value::as_str) {
+            Some("text") => match p.get("text").and_then(Value::as_str) {
+                Some(t) => out.push(Part::Text(t.to_owned())),
+                None => return Err(invalid(format!("{here}.text"), "a text part needs `text`")),
+            },
+            Some("image_url") => {
+                let inner = p.get("image_url");
+                let url = inner
+                    .and_then(|i| i.get("url").or(Some(i)))
+                    .and_then(Value::as_str);
+                let Some(url) = url else {
+                    return Err(invalid(
+                        format!("{here}.image_url.url"),
+                        "an image part needs `image_url.url`",
+                    ));
+                };
+                let detail = inner
+                    .and_then(|i| i.get("detail"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                out.push(Part::Image(Image {
+                    source: image_source(url),
+                    detail,
+                }));
+            }
+            Some(other) => {
+                return Err(invalid(
+                    format!("{here}.type"),
+                    format!("content parts of type `{other}` are not supported by this gateway"),
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    format!("{here}.type"),
+                    "a content part needs `type`",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_tool_choice(v: &Value) -> Result<ToolChoice, RequestError> {
+    match v {
+        Value::String(s) => match s.as_str() {
+            "auto" => Ok(ToolChoice::Auto),
+            "none" => Ok(ToolChoice::None),
+            "required" => Ok(ToolChoice::Required),
+            other => Err(invalid(
+                "tool_choice",
+                format!(
+                    "unknown tool_choice `{other}`: expected auto, none, required or a function"
+                ),
+            )),
+        },
+        Value::Object(_) if v.get("type").and_then(Value::as_str) == Some("function") => v
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .map(|n| ToolChoice::Named(n.to_owned()))
+            .ok_or_else(|| {
+                invalid(
+                    "tool_choice.function.name",
+                    "a named tool_choice needs a name",
+                )
+            }),
+        _ => Err(invalid(
+            "tool_choice",
+            "tool_choice must be auto, none, required or {\"type\":\"function\",...}",
+        )),
+    }
+}
+
+fn parse_response_format(v: &Value) -> Result<ResponseFormat, RequestError> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(ResponseFormat::Text),
+        Some("json_object") => Ok(ResponseFormat::JsonObject),
+        Some("json_schema") => {
+            let Some(js) = v.get("json_schema") else {
+                return Err(invalid(
+                    "response_format.json_schema",
+                    "a json_schema response_format needs `json_schema`",
+                ));
+            };
+            let Some(name) = js.get("name").and_then(Value::as_str) else {
+                return Err(invalid(
+                    "response_format.json_schema.name",
+                    "a json_schema response_format needs a name",
+                ));
+            };
+            Ok(ResponseFormat::JsonSchema {
+                name: name.to_owned(),
+                description: js
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                schema: js.get("schema").cloned().unwrap_or_else(|| json!({})),
+                strict: js.get("strict").and_then(Value::as_bool),
+            })
+        }
+        _ => Err(invalid(
+            "response_format.type",
+            "response_format.type must be text, json_object or json_schema",
+        )),
+    }
+}
+
+fn parse_stop(v: &Option<Value>) -> Result<Vec<String>, RequestError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("stop[{i}]"), "stop sequences are strings"))
+            })
+            .collect(),
+        Some(_) => Err(invalid(
+            "stop",
+            "stop must be a string or an array of strings",
+        )),
+    }
+}
+
+impl ChatRequest {
+    /// The normalized request this body asks for (its route is the model name), or what in
+    /// it cannot be represented: an unknown role, a content part other than text and images,
+    /// a custom tool, an `allowed_tools` choice, a malformed field.
+    pub fn try_to_normalized(&self) -> Result<Request, RequestError> {
+        let mut messages = Vec::with_capacity(self.messages.len());
+        let mut needs = Capabilities::NONE;
+        for (i, m) in self.messages.iter().enumerate() {
+            let message = normalized_message(i, m)?;
+            if message.content.iter().any(|p| matches!(p, Part::Image(_))) {
+                needs = needs.union(Capabilities::VISION);
+            }
+            messages.push(message);
+        }
+        let tools = self.normalized_tools()?;
+        if !tools.is_empty() {
+            needs = needs.union(Capabilities::TOOLS);
+        }
+        let tool_choice = self
+            .tool_choice
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(parse_tool_choice)
+            .transpose()?;
+        let response_format = self
+            .response_format
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(parse_response_format)
+            .transpose()?;
+        if matches!(
+            response_format,
+            Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
+        ) {
+            needs = needs.union(Capabilities::JSON_MODE);
+        }
+        Ok(Request {
+            route: self.model.clone(),
+            estimated_prompt_tokens: estimate_prompt_tokens(&messages, &tools),
+            messages,
+            max_tokens: self.max_completion_tokens.or(self.max_tokens),
+            stream: self.stream.unwrap_or(false),
+            needs,
+            tools,
+            tool_choice,
+            parallel_tool_calls: self.parallel_tool_calls,
+            response_format,
+            sampling: Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                top_k: None,
+                stop: parse_stop(&self.stop)?,
+                seed: self.seed,
+                presence_penalty: self.presence_penalty,
+                frequency_penalty: self.frequency_penalty,
+            },
+            n: self.n,
+            user: self.user.clone(),
+            ..Request::default()
+        })
+    }
+
+    /// The body's tools: functions only.
+    fn normalized_tools(&self) -> Result<Vec<Tool>, RequestError> {
+        let mut tools = Vec::new();
+        for (i, t) in self.tools.iter().flatten().enumerate() {
+            let function = match (&*t.kind, &t.function) {
+                ("function", Some(f)) => f,
+                ("function", None) => {
+                    return Err(invalid(
+                        format!("tools[{i}].function"),
+                        "a function tool needs `function`",
+                    ));
+                }
+                (other, _) => {
+                    return Err(invalid(
+                        format!("tools[{i}].type"),
+                        format!("tools of type `{other}` are not supported by this gateway"),
+                    ));
+                }
+            };
+            tools.push(Tool {
+                name: function.name.clone(),
+                description: function.description.clone(),
+                parameters: function.parameters.clone(),
+                strict: function.strict,
+            });
+        }
+        Ok(tools)
+    }
+
+    /// [`try_to_normalized`](Self::try_to_normalized), or — for a body it refuses — the
+    /// messages' text alone (unknown roles read as `user`): what a fake needs to answer.
+    pub fn to_normalized(&self) -> Request {
+        self.try_to_normalized().unwrap_or_else(|_| {
+            let messages: Vec<Message> = self
+                .messages
+                .iter()
+                .map(|m| {
+                    Message::text(
+                        parse_role(&m.role).unwrap_or(Role::User),
+                        content_text(&m.content),
+                    )
+                })
+                .collect();
+            Request {
+                route: self.model.clone(),
+                estimated_prompt_tokens: estimate_prompt_tokens(&messages, &[]),
+                messages,
+                max_tokens: self.max_completion_tokens.or(self.max_tokens),
+                stream: self.stream.unwrap_or(false),
+                ..Request::default()
+            }
+        })
+    }
+}
+
+/// Message `i` of a client's body, normalized: a tool message's text becomes its result, an
+/// assistant's tool calls become parts after its content.
+fn normalized_message(i: usize, m: &ChatMessage) -> Result<Message, RequestError> {
+    let at = format!("messages[{i}]");
+    let Some(role) = parse_role(&m.role) else {
+        return Err(invalid(
+            format!("{at}.role"),
+            format!(
+                "unknown role `{}`: expected system, developer, user, assistant or tool",
+                m.role
+            ),
+        ));
+    };
+    let mut content = content_parts(&m.content, &at)?;
+    if role == Role::Tool {
+        let Some(call_id) = &m.tool_call_id else {
+            return Err(invalid(
+                format!("{at}.tool_call_id"),
+                "a tool message needs `tool_call_id`",
+            ));
+        };
+        if content.iter().any(|p| !matches!(p, Part::Text(_))) {
+            return Err(invalid(
+                format!("{at}.content"),
+                "a tool message's content is text",
+            ));
+        }
+        let text = Message {
+            role,
+            content,
+            name: None,
+        }
+        .text_content();
+        content = vec![Part::ToolResult(ToolResult {
+            call_id: call_id.clone(),
+            content: text,
+            is_error: false,
+        })];
+    }
+    if let Some(calls) = &m.tool_calls {
+        if role != Role::Assistant {
+            return Err(invalid(
+                format!("{at}.tool_calls"),
+                "only assistant messages carry tool_calls",
+            ));
+        }
+        for (j, c) in calls.iter().enumerate() {
+            if c.kind != "function" {
+                return Err(invalid(
+                    format!("{at}.tool_calls[{j}].type"),
+                    format!("tool calls of type `{}` are not supported", c.kind),
+                ));
+            }
+            content.push(Part::ToolCall(ToolCall {
+                id: c.id.clone(),
+                name: c.function.name.clone(),
+                arguments: c.function.arguments.clone(),
+            }));
+        }
+    }
+    Ok(Message {
+        role,
+        content,
+        name: m.name.clone(),
+    })
+}
