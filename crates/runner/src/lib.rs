@@ -13,6 +13,7 @@ pub mod render;
 pub mod report;
 pub mod results;
 pub mod scenario;
+pub mod tally;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,6 +127,9 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
         file: s.file.clone(),
         message: e.0,
     })?;
+    collector
+        .tally
+        .add_lost(outcome.router.telemetry().events.tap_lost());
     let elapsed = clock.elapsed_secs();
     let wall = report::Wall {
         elapsed_secs: elapsed,
