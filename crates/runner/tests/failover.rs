@@ -131,9 +131,13 @@ fn a_breaker_opening_for_another_fault_is_not_credited() {
         .unwrap();
     assert!(!e.passed);
     assert_eq!(e.observed, None);
+    // Not observed, with what was looked for and where.
     assert_eq!(
         e.reason.as_deref(),
-        Some("detection of the fault never happened")
+        Some(
+            "detection of the fault (a breaker opening or a parking on one of openai's \
+             targets from 60 s to 181 s) never happened"
+        )
     );
     assert!(render::markdown::render(&r).contains("| never |"));
 }

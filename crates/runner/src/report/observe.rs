@@ -108,7 +108,7 @@ impl Seen<'_> {
             }
             Metric::Availability => self.the_target(e)?.availability,
             Metric::TimeToDetect => {
-                self.figure(e, |f| f.time_to_detect_secs, "detection of the fault")?
+                self.figure(e, |f| f.time_to_detect_secs, &self.detection(e))?
             }
             Metric::TimeToFailover => self.figure(e, |f| f.time_to_failover_secs, "failover")?,
             Metric::TimeToFailback => self.figure(e, |f| f.time_to_failback_secs, "failback")?,
@@ -195,6 +195,31 @@ impl Seen<'_> {
                 format!("fault {} was {}", f.fault, f.exercised.line)
             }
         })
+    }
+
+    /// What detecting the expectation's fault would have been, for the reason it was not
+    /// observed (and, when the tally missed events, that it may have been among them).
+    fn detection(&self, e: &ExpectationParams) -> String {
+        let Some(f) = self
+            .s
+            .faults
+            .iter()
+            .find(|w| Some(w.name.as_str()) == e.fault.as_deref())
+        else {
+            return "detection of the fault".to_owned();
+        };
+        let until = f.to + crate::failover::DETECT_GRACE;
+        let lost = match self.collector.tally.lost() {
+            0 => String::new(),
+            n => format!("; {n} router events were lost before they were tallied"),
+        };
+        format!(
+            "detection of the fault (a breaker opening or a parking on one of {}'s targets \
+             from {} s to {} s{lost})",
+            f.provider,
+            super::secs(f.from),
+            super::secs(until)
+        )
     }
 
     /// Breaker openings, of the expectation's target or of any, tallied as they happened.
