@@ -133,3 +133,58 @@ fn openings_and_alerts_are_counted_per_target() {
     assert_eq!(t.events(), 8);
     assert_eq!(t.lost(), 0);
 }
+
+#[test]
+fn events_the_tally_lost_make_its_figures_not_observed() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let text = std::fs::read_to_string(root.join("active-passive-outage.yaml"))
+        .unwrap()
+        .replace(
+            "expect:\n",
+            "expect:\n  - { name: opens, metric: breaker_opens, op: \"<=\", value: 100 }\n",
+        );
+    let s = crate::scenario::load_text(&text, "outage.yaml", &root).unwrap();
+    let router = switchyard_core::router::Router::new(
+        s.router.clone(),
+        switchyard_core::rng::SeededRng::substream(1, "router"),
+    );
+    let report = |lost: u64| {
+        let mut c = crate::results::Collector::new(&s);
+        c.tally.event(&open(0, 302_000));
+        c.tally.add_lost(lost);
+        let wall = crate::report::Wall {
+            elapsed_secs: 0.0,
+            requests_per_sec: 0.0,
+            events: 0,
+        };
+        crate::report::build(&s, "sim", 1, &c, &router, &[], wall)
+    };
+    let expectation = |r: &crate::Report, name: &str| {
+        r.expectations
+            .iter()
+            .find(|e| e.name == name)
+            .cloned()
+            .unwrap()
+    };
+    let sound = report(0);
+    let opens = expectation(&sound, "opens");
+    assert_eq!((opens.observed, opens.passed), (Some(1.0), true));
+    // Three events lost: a count that may have missed them is not observed, and says why.
+    let lossy = report(3);
+    let opens = expectation(&lossy, "opens");
+    assert_eq!((opens.observed, opens.passed), (None, false));
+    assert_eq!(
+        opens.reason.as_deref(),
+        Some(
+            "3 router events were lost before they could be tallied (the driver did not drain \
+             the router's event tap in time)"
+        )
+    );
+    // A detection that was seen stands.
+    let detect = lossy
+        .expectations
+        .iter()
+        .find(|e| e.metric == crate::expect::Metric::TimeToDetect)
+        .unwrap();
+    assert_eq!(detect.observed, Some(2.0));
+}
