@@ -130,6 +130,13 @@ impl Books {
         });
     }
 
+    /// Tallies router events the driver's tap handed over.
+    pub(super) fn events(&mut self, events: &[switchyard_core::telemetry::Event]) {
+        for e in events {
+            self.collector.event(e);
+        }
+    }
+
     /// Books every request still in flight as failed past its deadline, at `end`, in its own
     /// class, route and start time, and returns the collector.
     pub(super) fn close(mut self, end: Instant) -> (Collector, usize) {

@@ -85,6 +85,9 @@ async fn run_async(
     options: &LiveOptions,
 ) -> Result<(Report, usize), RunError> {
     let stage = Stage::start(s, seed, options.gateway.as_deref()).await?;
+    // Every router event is tallied as requests finish (and once at the end), however many
+    // the run has: the report's event list is capped.
+    stage.router.tap_events();
     let client = HttpClient::new();
     setup::prepare_external_fakes(&client, s).await?;
     // Operator actions on the timeline, counted from now, the start of the run.
@@ -109,12 +112,18 @@ async fn run_async(
     }
     let books = Arc::new(Mutex::new(Books::new(Collector::new(&scoped))));
     let issued = load.drive(&books).await;
+    let events = stage.router.drain_events();
+    booked(&books, |b| b.events(&events));
     // Requests aborted past the grace still count: issued = folded + aborted, each once.
     let aborted_at = load::since(load.start);
     let books = booked(&books, |b| {
         std::mem::replace(b, Books::new(Collector::new(&scoped)))
     });
-    let (collector, peak_held) = books.close(aborted_at);
+    let (mut collector, peak_held) = books.close(aborted_at);
+    let lost = stage
+        .router
+        .inspect(|core| core.telemetry().events.tap_lost());
+    collector.tally.add_lost(lost);
     let fake_counters = stage.fake_counters(&client).await;
     let start = load.start;
     let router = stage.router.clone();

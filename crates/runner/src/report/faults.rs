@@ -1,53 +1,28 @@
 //! The failover figures of each named fault (defined in `docs/FAILOVER.md`) and the line
 //! that says whether the run tested it.
 
-use switchyard_core::health::BreakerState;
-use switchyard_core::router::Router;
-use switchyard_core::telemetry::EventKind;
-
 use super::{Exercised, FailoverReport, secs};
 use crate::results::{Collector, round3};
 use crate::scenario::ScenarioParams;
 
 /// The failover figures of each named fault: detection from the router's events on the
-/// fault's provider's targets, the rest from the collector's per-request folds.
+/// fault's provider's targets (tallied as they happened, so however many events the run
+/// had), the rest from the collector's per-request folds.
 pub(super) fn failover(
     s: &ScenarioParams,
     collector: &Collector,
-    router: &Router,
     black_box: bool,
 ) -> Vec<FailoverReport> {
-    let p = router.params();
-    let on_provider = |target: switchyard_core::id::TargetId, provider: &str| {
-        p.providers.name(p.target(target).provider.index() as u32) == provider
-    };
     s.faults
         .iter()
         .zip(&collector.failover.faults)
-        .map(|(f, fold)| {
-            let until = f.to + crate::failover::DETECT_GRACE;
-            let detect = router
-                .telemetry()
-                .events
-                .events()
-                .iter()
-                .filter(|e| e.at >= f.from && e.at < until)
-                .find_map(|e| match e.kind {
-                    EventKind::Breaker {
-                        target,
-                        to: BreakerState::Open { .. },
-                        ..
-                    }
-                    | EventKind::Parked { target, .. }
-                        if on_provider(target, &f.provider) =>
-                    {
-                        Some(e.at.saturating_since(f.from).as_secs_f64())
-                    }
-                    _ => None,
-                });
-            let x = fold.figures();
-            let exercised = x.provider_requests > 0 && !x.never_over_threshold() && !black_box;
-            // A provider that got no requests had nothing to fail over from.
+        .enumerate()
+        .map(|(i, (f, fold))| {
+            let detected = collector.tally.detected(i);
+            let detect = detected.map(|at| at.saturating_since(f.from).as_secs_f64());
+            let x = fold.figures(detected);
+            let exercised = x.exercised && !black_box;
+            // Not exercised: no failover and no failback (the fold says so too).
             let over = x.time_to_failover.filter(|_| exercised).map(round3);
             let line = if black_box {
                 BLACK_BOX_LINE.to_owned()
@@ -55,7 +30,7 @@ pub(super) fn failover(
                 exercised_line(&f.provider, &x, over)
             };
             let detect = detect.filter(|_| !black_box);
-            let back = x.time_to_failback.filter(|_| !black_box);
+            let back = x.time_to_failback.filter(|_| exercised);
             FailoverReport {
                 fault: f.name.clone(),
                 provider: f.provider.clone(),
@@ -87,16 +62,17 @@ pub const BLACK_BOX_LINE: &str = "not observed: the gateway under test is a blac
 
 fn exercised_line(provider: &str, x: &crate::failover::Figures, over: Option<f64>) -> String {
     let mut line = if x.requests == 0 {
-        "not exercised: no request started during the fault".to_owned()
+        format!("not exercised: no request that could reach {provider} started during the fault")
     } else if x.provider_requests == 0 {
         format!(
-            "not exercised: {provider} got none of the {} requests started during the fault",
+            "not exercised: {provider} got none of the {} requests that could reach it started \
+             during the fault",
             x.requests
         )
     } else if let Some(b) = x.share_before.filter(|_| x.never_over_threshold()) {
         format!(
-            "not exercised: {provider} had {:.1} % of the requests before the fault and {} of \
-             the {} during it, under the {:.0} % failover threshold throughout",
+            "not exercised: {provider} had {:.1} % of the requests that could reach it before the \
+             fault and {} of the {} during it, under the {:.0} % failover threshold throughout",
             b * 100.0,
             x.provider_requests,
             x.requests,
@@ -107,7 +83,8 @@ fn exercised_line(provider: &str, x: &crate::failover::Figures, over: Option<f64
             format!("failed over after {t:.3} s")
         });
         format!(
-            "exercised: {provider} got {} of the {} requests started during the fault; {outcome}",
+            "exercised: {provider} got {} of the {} requests that could reach it started during \
+             the fault; {outcome}",
             x.provider_requests, x.requests
         )
     };
