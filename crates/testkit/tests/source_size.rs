@@ -46,11 +46,6 @@ const PENDING: &[&str] = &[
     "crates/runner/src/render/mod.rs: tables",
     // Being split on this branch.
     "crates/cli/tests/run.rs: a_regression_against_the_baseline_fails_the_run",
-    "crates/fleet/benches/ops.rs: run",
-    "crates/fleet/tests/rules.rs: exec",
-    "crates/fleet/tests/store.rs: every_ttl_is_the_stored_until_and_readers_leave_it",
-    "crates/fleet/tests/store.rs: records_another_writer_mangled_are_skipped_not_fatal",
-    "crates/fleet/tests/support/table.rs: cases",
     "crates/gateway/tests/gateway.rs: <file>",
     "crates/gateway/tests/gateway.rs: keys_rates_and_bodies",
     "crates/gateway/tests/gateway.rs: admin_and_reload",
