@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
 pub mod one_route;
+pub mod stubs;
 
 use std::sync::Arc;
 
