@@ -66,6 +66,8 @@ fn a_long_file_is_an_offence_and_its_reason_excuses_it() {
         lines(700)
     );
     assert_eq!(names(&late).len(), 1);
+    let attrs = "//! The module.\n#![allow(dead_code)]\n//! Long: one table per vendor\n";
+    assert!(names(&format!("{attrs}{}", lines(700))).is_empty());
     let plain = format!("// Long: a plain comment is not a doc line\n{}", lines(700));
     assert_eq!(names(&plain).len(), 1);
 }
@@ -152,6 +154,15 @@ fn test_files_and_the_modules_they_declare_are_left_out() {
     write("deep/props.rs", &long);
     write("deep/unit_tests.rs", &long);
     write("deep/real.rs", &long);
+    // An integration test (a crate root) declares its modules beside it.
+    let tests = root.join("crates/x/tests");
+    std::fs::create_dir_all(tests.join("helper")).unwrap();
+    std::fs::write(
+        tests.join("it.rs"),
+        "#[cfg(test)]\npub(crate) mod helper;\n",
+    )
+    .unwrap();
+    std::fs::write(tests.join("helper/mod.rs"), &long).unwrap();
     let found: Vec<String> = workspace_offences(root)
         .into_iter()
         .map(|o| format!("{}:{}", o.path, o.name))
