@@ -119,6 +119,7 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
         duration: s.duration,
         seed,
         network_delay: Duration::from_millis(2),
+        fleet: None,
     };
     let mut collector = results::Collector::new(s);
     let clock = WallClock::start();
