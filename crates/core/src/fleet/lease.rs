@@ -11,7 +11,9 @@
 //!
 //! While the store is unreachable (degraded), a lease turns into a local bucket of the
 //! shared capacity divided by the replicas last seen alive, starting from the units held;
-//! when the store returns the local bucket is dropped and leasing starts again.
+//! when the store returns the local bucket is dropped and leasing starts again, the units
+//! spent locally in the last period owed to the shared bucket (paid from the next grants
+//! before anything is admitted), so a rejoining fleet does not spend a period twice.
 
 use super::types::{BucketKey, BucketSpec, Taken};
 use crate::time::{Duration, Instant};
@@ -55,6 +57,9 @@ pub struct Lease {
     /// A take is out: no second one until it answers.
     taking: bool,
     local: Option<Refill>,
+    /// Units spent on the local bucket, net of returns: charged to the shared bucket at the
+    /// rejoin (at most one period's worth), so the fleet does not spend them twice.
+    local_spent: u64,
 }
 
 impl Lease {
@@ -68,6 +73,7 @@ impl Lease {
             debt: 0,
             taking: false,
             local: None,
+            local_spent: 0,
         }
     }
 
@@ -112,6 +118,7 @@ impl Lease {
         if let Some(b) = self.local.as_mut() {
             b.refill(now);
             b.level -= units as f64;
+            self.local_spent = self.local_spent.saturating_add(units);
             return;
         }
         let from_held = units.min(self.held);
@@ -123,6 +130,7 @@ impl Lease {
     pub fn unspend(&mut self, units: u64) {
         if let Some(b) = self.local.as_mut() {
             b.level = (b.level + units as f64).min(b.capacity);
+            self.local_spent = self.local_spent.saturating_sub(units);
             return;
         }
         let pay = units.min(self.debt);
@@ -181,8 +189,13 @@ impl Lease {
         self.taking = false;
     }
 
-    /// The store is back: the local bucket is dropped and leasing starts from nothing.
+    /// The store is back: the local bucket is dropped and leasing starts from nothing, owing
+    /// the shared bucket what was spent locally in the last period (at most the local
+    /// bucket's capacity: units spent before that have refilled).
     pub fn rejoin(&mut self) {
-        self.local = None;
+        if let Some(b) = self.local.take() {
+            self.debt = self.local_spent.min(b.capacity as u64);
+        }
+        self.local_spent = 0;
     }
 }

@@ -413,6 +413,23 @@ fn a_store_down_falls_back_to_the_limit_shared_by_the_replicas_alive_and_rejoins
     assert_eq!(fl.degraded_since(), None);
     assert_eq!((fl.stats().degraded, fl.stats().rejoined), (1, 1));
     assert!(!fl.leases(0).unwrap()[0].as_ref().unwrap().is_degraded());
+    // What it spent on its own in the last minute (its whole local bucket) is owed, and is
+    // charged to the shared bucket with its new block at the next sync: 600 - (200 + 30) left.
+    assert_eq!(fl.leases(0).unwrap()[0].as_ref().unwrap().debt(), 200);
+    f.sync(0, t(62_000));
+    let fl = f.routers[0].fleet().unwrap();
+    let left = f
+        .store
+        .take(
+            &BucketKey::new(Resource::Requests, "a"),
+            BucketSpec::per_minute(600),
+            0,
+            t(62_000),
+        )
+        .unwrap()
+        .left;
+    assert_eq!(left, 370);
+    assert_eq!(fl.leases(0).unwrap()[0].as_ref().unwrap().held(), 30);
 }
 
 #[test]
