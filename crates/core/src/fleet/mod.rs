@@ -369,7 +369,11 @@ impl Fleet {
         self.stats.store_ops = self.stats.store_ops.saturating_add(1);
         let reply = match reply {
             Ok(r) => r,
-            Err(StoreError::Invalid { .. }) => return (None, false),
+            Err(StoreError::Invalid { .. }) => {
+                // A bug, not an outage: undo the operation's bookkeeping, stay joined.
+                self.undo(op, target);
+                return (None, false);
+            }
             Err(_) => {
                 self.store_failed(op, target, now);
                 return (None, false);
@@ -433,6 +437,23 @@ impl Fleet {
     /// local state (once).
     fn store_failed(&mut self, op: &StoreOp, target: Option<usize>, now: Instant) {
         self.stats.store_failures = self.stats.store_failures.saturating_add(1);
+        self.undo(op, target);
+        if self.degraded_since.is_none() {
+            self.degraded_since = Some(now);
+            self.stats.degraded = self.stats.degraded.saturating_add(1);
+            let alive = self.alive;
+            for l in self.leases.iter_mut().flatten().flatten() {
+                l.degrade(alive, now);
+            }
+            for t in &mut self.probes {
+                *t = ProbeToken::Free;
+            }
+        }
+    }
+
+    /// Undoes what asking for `op` noted: a take or a probe token no longer awaited, an
+    /// advisory to publish again.
+    fn undo(&mut self, op: &StoreOp, target: Option<usize>) {
         match op {
             StoreOp::Take(key, ..) => {
                 if let Some(l) = self.lease_mut(target, key) {
@@ -451,17 +472,6 @@ impl Fleet {
                 self.known.remove(key);
             }
             _ => {}
-        }
-        if self.degraded_since.is_none() {
-            self.degraded_since = Some(now);
-            self.stats.degraded = self.stats.degraded.saturating_add(1);
-            let alive = self.alive;
-            for l in self.leases.iter_mut().flatten().flatten() {
-                l.degrade(alive, now);
-            }
-            for t in &mut self.probes {
-                *t = ProbeToken::Free;
-            }
         }
     }
 }

@@ -458,3 +458,24 @@ fn the_outbox_coalesces_by_key_and_is_bounded() {
     assert_eq!(out[1].1.since, t(4), "the earliest since");
     assert!(o.is_empty());
 }
+
+#[test]
+fn an_operation_refused_as_invalid_leaves_the_replica_joined_and_asks_again() {
+    let mut f = Fleet3::new(1, true);
+    let ops = f.routers[0].fleet_sync(t(0));
+    let take = ops
+        .iter()
+        .find(|op| matches!(op, StoreOp::Take(..)))
+        .unwrap()
+        .clone();
+    let invalid = StoreError::Invalid {
+        op: "take",
+        why: "a test",
+    };
+    f.routers[0].fleet_reply(&take, Err(invalid), t(0));
+    let fl = f.routers[0].fleet().unwrap();
+    assert_eq!(fl.degraded_since(), None);
+    // The take is no longer awaited: the next sync asks again.
+    let again = f.routers[0].fleet_sync(t(1_000));
+    assert!(again.contains(&take), "{again:?}");
+}
