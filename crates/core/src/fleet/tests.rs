@@ -479,3 +479,40 @@ fn an_operation_refused_as_invalid_leaves_the_replica_joined_and_asks_again() {
     let again = f.routers[0].fleet_sync(t(1_000));
     assert!(again.contains(&take), "{again:?}");
 }
+
+#[test]
+fn a_probe_token_whose_holder_stops_renewing_passes_on_three_syncs_later() {
+    let mut f = Fleet3::new(2, true);
+    f.sync(0, t(0));
+    f.sync(1, t(0));
+    for ms in [100, 150, 200] {
+        send(
+            &mut f.routers[0],
+            "solo",
+            Outcome::error(ErrorKind::ServerError),
+            0,
+            t(ms),
+        );
+    }
+    f.publish(0, t(200));
+    f.sync(1, t(1_000));
+    // Replica 1 takes the token at 4.5 s (held until 7.5 s), then goes silent.
+    f.sync(1, t(4_500));
+    assert!(matches!(
+        f.routers[1].fleet().unwrap().probe_token(0),
+        ProbeToken::Held { until } if until == t(7_500)
+    ));
+    for ms in [4_600, 5_600, 6_600, 7_499] {
+        f.sync(0, t(ms));
+        assert_eq!(
+            f.routers[0].fleet().unwrap().probe_token(0),
+            ProbeToken::Free,
+            "{ms}"
+        );
+    }
+    f.sync(0, t(7_500));
+    assert!(matches!(
+        f.routers[0].fleet().unwrap().probe_token(0),
+        ProbeToken::Held { .. }
+    ));
+}
