@@ -19,6 +19,7 @@ pub mod attempt_log;
 pub mod config;
 pub mod credentials;
 pub mod dialect;
+pub mod fleet;
 pub mod health;
 pub mod id;
 pub mod outcome;

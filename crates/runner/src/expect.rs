@@ -138,9 +138,21 @@ pub enum Metric {
     /// Requests whose stream broke after its first token on a route that resumes, and that
     /// no continuation completed.
     ResumeFailed,
+    /// A fleet run (`replicas:`): attempts the provider answered with a 429 (over its rate
+    /// limit), from every replica.
+    ProviderRateLimited,
+    /// A fleet run: those 429s / attempts the provider received, from 0 to 1.
+    ProviderRateLimitedShare,
+    /// A fleet run: from the first replica's detection of a failing target (its breaker
+    /// opening) to the last attempt any replica sent it before the first half-open probe.
+    FleetStopTime,
+    /// A fleet run: half-open probes the target received, from every replica.
+    Probes,
+    /// A fleet run: the busiest replica's share of the requests, from 0 to 1.
+    ReplicaShareMax,
 }
 
-const METRICS: [(&str, Metric); 27] = [
+const METRICS: [(&str, Metric); 32] = [
     ("requests", Metric::Requests),
     ("succeeded", Metric::Succeeded),
     ("failed", Metric::Failed),
@@ -168,6 +180,14 @@ const METRICS: [(&str, Metric); 27] = [
     ("error_budget_spent", Metric::ErrorBudgetSpent),
     ("resumed", Metric::Resumed),
     ("resume_failed", Metric::ResumeFailed),
+    ("provider_rate_limited", Metric::ProviderRateLimited),
+    (
+        "provider_rate_limited_share",
+        Metric::ProviderRateLimitedShare,
+    ),
+    ("fleet_stop_time", Metric::FleetStopTime),
+    ("probes", Metric::Probes),
+    ("replica_share_max", Metric::ReplicaShareMax),
 ];
 
 /// Every metric an expectation can name, with its name as written.
@@ -188,8 +208,10 @@ impl Metric {
             Takes::May => parts.push("`target`".into()),
             Takes::No => {}
         }
-        if s.provider {
-            parts.push("`provider`".into());
+        match s.provider {
+            Takes::Must => parts.push("`provider` (required)".into()),
+            Takes::May => parts.push("`provider`".into()),
+            Takes::No => {}
         }
         match s.fault {
             Takes::Must => parts.push("`fault` (required)".into()),
@@ -228,6 +250,7 @@ impl Metric {
                 | Metric::TimeToFailover
                 | Metric::TimeToFailback
                 | Metric::TimeToAlert
+                | Metric::FleetStopTime
         )
     }
 }
@@ -246,8 +269,8 @@ struct Scopes {
     /// `route`, `class`, `phase` and `window`: the metric is counted per request.
     requests: bool,
     target: Takes,
-    /// `provider`, for `cost` only.
-    provider: bool,
+    /// `provider`: `cost` may, the fleet's provider figures must.
+    provider: Takes,
     fault: Takes,
 }
 
@@ -269,17 +292,22 @@ impl Metric {
             | Metric::WastedCost
             | Metric::BudgetExhausted
             | Metric::Resumed
-            | Metric::ResumeFailed => (true, Takes::No, false, Takes::No),
-            Metric::Cost => (true, Takes::No, true, Takes::No),
-            Metric::Share | Metric::ServedShare => (true, Takes::Must, false, Takes::No),
-            Metric::Availability | Metric::ErrorBudgetSpent => {
-                (false, Takes::Must, false, Takes::No)
-            }
-            Metric::BreakerOpens | Metric::Alerts => (false, Takes::May, false, Takes::No),
+            | Metric::ResumeFailed => (true, Takes::No, Takes::No, Takes::No),
+            Metric::Cost => (true, Takes::No, Takes::May, Takes::No),
+            Metric::Share | Metric::ServedShare => (true, Takes::Must, Takes::No, Takes::No),
+            Metric::Availability
+            | Metric::ErrorBudgetSpent
+            | Metric::FleetStopTime
+            | Metric::Probes => (false, Takes::Must, Takes::No, Takes::No),
+            Metric::BreakerOpens | Metric::Alerts => (false, Takes::May, Takes::No, Takes::No),
             Metric::TimeToDetect
             | Metric::TimeToFailover
             | Metric::TimeToFailback
-            | Metric::TimeToAlert => (false, Takes::No, false, Takes::Must),
+            | Metric::TimeToAlert => (false, Takes::No, Takes::No, Takes::Must),
+            Metric::ProviderRateLimited | Metric::ProviderRateLimitedShare => {
+                (false, Takes::No, Takes::Must, Takes::No)
+            }
+            Metric::ReplicaShareMax => (false, Takes::No, Takes::No, Takes::No),
         };
         Scopes {
             requests,
@@ -518,11 +546,17 @@ impl ExpectationConfig {
             (Takes::Must, None) => return Err(e("target", format!("`{m}` needs a target"))),
             _ => {}
         }
+        if scopes.provider == Takes::Must && self.provider.is_none() {
+            return Err(e("provider", format!("`{m}` needs a provider")));
+        }
         if let Some(p) = &self.provider {
-            if !scopes.provider {
+            if scopes.provider == Takes::No {
                 return Err(e(
                     "provider",
-                    format!("`{m}` cannot be scoped by provider (only `cost` can)"),
+                    format!(
+                        "`{m}` cannot be scoped by provider (only `cost` can, and the fleet's \
+                         provider figures)"
+                    ),
                 ));
             }
             if !providers.iter().any(|x| x.name == *p) {

@@ -120,6 +120,7 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
         duration: s.duration,
         seed,
         network_delay: Duration::from_millis(2),
+        fleet: s.fleet.clone(),
     };
     let mut collector = results::Collector::new(s);
     let clock = WallClock::start();
@@ -147,6 +148,7 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
         &collector,
         &outcome.router,
         &outcome.key_events,
+        outcome.fleet.as_ref(),
         wall,
     ))
 }
@@ -167,6 +169,14 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
         .transpose()?;
     let mut report = match options.mode {
         RunMode::Sim => simulate(&s, seed)?,
+        RunMode::Live if s.fleet.is_some() => {
+            return Err(RunError::Setup {
+                file: s.file.clone(),
+                message: "`replicas`: a fleet runs in simulation only; live fleets are not \
+                          supported yet"
+                    .to_owned(),
+            });
+        }
         RunMode::Live => live::run_with(
             &s,
             seed,

@@ -16,12 +16,21 @@ use switchyard_core::time::{Duration, Instant};
 use switchyard_fake::{Behaviour, FakeRequest, Model};
 
 use crate::outcome::{Pending, outcome};
+
+mod fleet;
 use crate::traffic::Generator;
 use crate::{Finished, KeyEvent, Observer, SimOutcome, SimParams};
+use fleet::FleetSim;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Operator,
+    /// A replica's sync with the store (slot: the replica).
+    Sync,
+    /// A store operation reaches the store (slot: the operation).
+    StoreApply,
+    /// A store operation's answer reaches its replica (slot: the operation).
+    StoreReply,
     AttemptDone,
     FirstToken,
     Timer,
@@ -43,6 +52,8 @@ struct Event {
 #[derive(Debug)]
 struct InFlight {
     plan: Plan,
+    /// The replica (router) that took it.
+    replica: u32,
     class: usize,
     start: Instant,
     stream: bool,
@@ -60,7 +71,9 @@ struct InFlight {
 
 pub(crate) struct Sim<'a, O> {
     params: &'a SimParams,
-    router: Router,
+    /// One router, or a fleet's replicas (by replica number).
+    routers: Vec<Router>,
+    fleet: Option<FleetSim>,
     models: Vec<Model>,
     provider_rngs: Vec<SeededRng>,
     /// Per target: which provider model serves it.
@@ -87,10 +100,8 @@ impl<'a, O: Observer> Sim<'a, O> {
     ) -> Self {
         Sim {
             params,
-            router: Router::new(
-                params.router.clone(),
-                SeededRng::substream(params.seed, "router"),
-            ),
+            routers: fleet::routers(params),
+            fleet: params.fleet.as_ref().map(|f| FleetSim::new(f, params)),
             models: params
                 .providers
                 .iter()
@@ -128,12 +139,17 @@ impl<'a, O: Observer> Sim<'a, O> {
         for (i, (at, _)) in params.operator.iter().enumerate() {
             self.push(*at, Kind::Operator, i as u32, 0, 0);
         }
+        self.schedule_syncs();
         let first = generator.next_arrival(&params.traffic.arrival, Instant::ZERO, params.duration);
         self.push(first, Kind::Arrival, 0, 0, 0);
         let end_of_arrivals = Instant::ZERO + params.duration;
         // Every router event reaches the observer, drained after each step (so the tap
         // never holds more than one step's events).
-        self.router.events_mut().tap();
+        // In a fleet the observer hears replica 0, whose router the report's targets and
+        // events show (docs/FLEET.md).
+        if let Some(router) = self.routers.first_mut() {
+            router.events_mut().tap();
+        }
         while let Some(Reverse(event)) = self.queue.pop() {
             self.now = event.at;
             self.events += 1;
@@ -151,8 +167,13 @@ impl<'a, O: Observer> Sim<'a, O> {
                 }
                 Kind::Operator => {
                     let (_, command) = params.operator[event.slot as usize];
-                    self.router.apply(command, event.at);
+                    for router in &mut self.routers {
+                        router.apply(command, event.at);
+                    }
                 }
+                Kind::Sync => self.sync(event.slot, end_of_arrivals),
+                Kind::StoreApply => self.store_apply(event.slot),
+                Kind::StoreReply => self.store_reply(event.slot),
                 Kind::AttemptDone | Kind::FirstToken | Kind::Timer | Kind::Abandon => {
                     if self.generations.get(event.slot as usize) != Some(&event.generation) {
                         continue; // the request already finished
@@ -163,8 +184,17 @@ impl<'a, O: Observer> Sim<'a, O> {
             self.drain_events();
         }
         self.drain_events();
+        let fleet = self.fleet.take().map(|f| f.figures(&self.routers));
+        let mut routers = self.routers.into_iter();
         SimOutcome {
-            router: self.router,
+            router: routers.next().unwrap_or_else(|| {
+                Router::new(
+                    params.router.clone(),
+                    SeededRng::substream(params.seed, "router"),
+                )
+            }),
+            replicas: routers.collect(),
+            fleet,
             requests: self.requests,
             events: self.events,
             end: self.now,
@@ -174,8 +204,10 @@ impl<'a, O: Observer> Sim<'a, O> {
 
     /// Hands the router's events since the last drain to the observer.
     fn drain_events(&mut self) {
-        for e in self.router.events_mut().drain_tapped() {
-            self.observer.event(&e);
+        if let Some(router) = self.routers.first_mut() {
+            for e in router.events_mut().drain_tapped() {
+                self.observer.event(&e);
+            }
         }
     }
 
@@ -185,10 +217,12 @@ impl<'a, O: Observer> Sim<'a, O> {
         let (class, request) = generator.draw();
         let stream = request.stream;
         let abandon_after = params.traffic.classes[class].abandon_after;
-        let plan = self.router.begin(request, at);
+        let replica = self.fleet.as_mut().map_or(0, |f| f.pick_replica());
+        let plan = self.routers[replica as usize].begin(request, at);
         self.requests += 1;
         let slot = self.alloc(InFlight {
             plan,
+            replica,
             class,
             start: at,
             stream,
@@ -204,6 +238,7 @@ impl<'a, O: Observer> Sim<'a, O> {
             self.push(at + after, Kind::Abandon, slot, generation, 0);
         }
         self.drive(slot);
+        self.after_event(replica);
         let next = generator.next_arrival(&params.traffic.arrival, at, params.duration);
         self.push(next, Kind::Arrival, 0, 0, 0);
     }
@@ -239,13 +274,15 @@ impl<'a, O: Observer> Sim<'a, O> {
         let Some(r) = self.slots[slot as usize].as_mut() else {
             return;
         };
+        let replica = r.replica;
+        let router = &mut self.routers[replica as usize];
         match event.kind {
             Kind::FirstToken => {
                 let attempt = AttemptId(event.attempt);
                 let Some(pending) = r.pending[usize::from(event.attempt)] else {
                     return; // cancelled before its first token
                 };
-                let cancelled = self.router.first_token(&mut r.plan, attempt, now);
+                let cancelled = router.first_token(&mut r.plan, attempt, now);
                 if r.plan.committed() == Some(attempt) {
                     r.first_token = r.first_token.or(Some(now));
                     r.answer_tokens = r.answer_tokens.or(Some(pending.planned_tokens));
@@ -254,13 +291,14 @@ impl<'a, O: Observer> Sim<'a, O> {
                 for other in cancelled.iter() {
                     r.pending[usize::from(other.0)] = None;
                 }
+                self.after_event(replica);
                 return;
             }
             Kind::Abandon => {
                 for p in &mut r.pending {
                     *p = None;
                 }
-                self.router.abandon(&mut r.plan, now);
+                router.abandon(&mut r.plan, now);
             }
             Kind::AttemptDone => {
                 let Some(p) = r.pending[usize::from(event.attempt)].take() else {
@@ -281,8 +319,7 @@ impl<'a, O: Observer> Sim<'a, O> {
                         p.report.completion_tokens.saturating_sub(1),
                     );
                 }
-                self.router
-                    .record(&mut r.plan, AttemptId(event.attempt), p.report, now);
+                router.record(&mut r.plan, AttemptId(event.attempt), p.report, now);
                 // A break the core resumes cancels whatever else was out: drop its events.
                 for (i, p) in r.pending.iter_mut().enumerate() {
                     if !r.plan.is_outstanding(AttemptId(i as u8)) {
@@ -295,9 +332,10 @@ impl<'a, O: Observer> Sim<'a, O> {
                     r.timer_at = None;
                 }
             }
-            Kind::Arrival | Kind::Operator => {}
+            Kind::Arrival | Kind::Operator | Kind::Sync | Kind::StoreApply | Kind::StoreReply => {}
         }
         self.drive(slot);
+        self.after_event(replica);
     }
 
     /// Loops on the plan until it needs to wait.
@@ -307,7 +345,8 @@ impl<'a, O: Observer> Sim<'a, O> {
             let Some(r) = self.slots[slot as usize].as_mut() else {
                 return;
             };
-            match self.router.next(&mut r.plan, now) {
+            let replica = r.replica;
+            match self.routers[replica as usize].next(&mut r.plan, now) {
                 Action::Send {
                     attempt,
                     target,
@@ -322,6 +361,10 @@ impl<'a, O: Observer> Sim<'a, O> {
                         answer: r.answer_tokens,
                     });
                     let pending = self.attempt(target, prompt, max_tokens, stream, timeouts, rest);
+                    if let Some(f) = self.fleet.as_mut() {
+                        let p = self.target_provider[target.index()];
+                        f.sent(&self.routers[replica as usize], target, p, &pending, now);
+                    }
                     let generation = self.generations[slot as usize];
                     let Some(r) = self.slots[slot as usize].as_mut() else {
                         return;
@@ -451,7 +494,7 @@ impl<'a, O: Observer> Sim<'a, O> {
         };
         // Attempts still in flight lost (a hedge): the core cancels them; the outcome stands.
         r.pending = [None; MAX_ATTEMPTS];
-        self.router.abandon(&mut r.plan, now);
+        self.routers[r.replica as usize].abandon(&mut r.plan, now);
         // The attempts, on the stack: nothing is allocated per request.
         let blank = AttemptRecord {
             target: TargetId::new(0),

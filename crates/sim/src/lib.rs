@@ -22,6 +22,7 @@
 //! model without prefill does.
 
 mod driver;
+mod fleet;
 mod outcome;
 pub mod traffic;
 
@@ -32,6 +33,10 @@ use switchyard_core::time::{Duration, Instant};
 use switchyard_fake::ProfileParams;
 
 use driver::Sim;
+pub use fleet::{
+    FleetFigures, LoadBalance, ProviderLoad, SharedState, SimFleet, StoreFault, StoreFaultKind,
+    TargetFleet,
+};
 use traffic::TrafficParams;
 
 /// A fake provider in the simulation.
@@ -79,6 +84,9 @@ pub struct SimParams {
     pub seed: u64,
     /// How long an error or a reset takes to come back.
     pub network_delay: Duration,
+    /// A fleet of replicas (`replicas: N`) instead of one router; `None`: one router, as
+    /// always.
+    pub fleet: Option<SimFleet>,
 }
 
 /// One finished request, for the observer.
@@ -126,7 +134,12 @@ pub trait Observer {
 /// What a run leaves behind.
 #[derive(Debug)]
 pub struct SimOutcome {
+    /// The router (replica 0's in a fleet).
     pub router: Router,
+    /// The other replicas' routers, in a fleet (empty otherwise).
+    pub replicas: Vec<Router>,
+    /// The fleet's figures, in a fleet.
+    pub fleet: Option<FleetFigures>,
     pub requests: u64,
     pub events: u64,
     /// Virtual time when the last request finished.
@@ -181,3 +194,6 @@ fn target_providers(params: &SimParams) -> Result<Vec<usize>, SetupError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fleet_tests;

@@ -66,6 +66,7 @@ breaker: { consecutive_failures: 0, min_calls: 1000000 }
         duration: Duration::from_secs(60),
         seed: 4,
         network_delay: Duration::from_millis(2),
+        fleet: None,
     }
 }
 

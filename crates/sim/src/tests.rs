@@ -55,6 +55,7 @@ fn params(routes: &str, faults_a: &str, rate: f64, secs: u64) -> SimParams {
         duration: Duration::from_secs(secs),
         seed: 9,
         network_delay: Duration::from_millis(2),
+        fleet: None,
     }
 }
 

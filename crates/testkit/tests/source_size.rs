@@ -43,6 +43,9 @@ const PENDING: &[&str] = &[
     "crates/gateway/src/chat.rs: sse_body",
     "crates/runner/src/render/html.rs: render",
     "crates/runner/src/render/mod.rs: tables",
+    "crates/runner/src/expect.rs: <file>",
+    "crates/runner/src/report/observe.rs: observe",
+    "crates/runner/src/scenario/mod.rs: resolve",
 ];
 
 /// One rule broken: where, which rule, and the count.

@@ -18,6 +18,12 @@
 //! 5. Recovering → Closed: `recovery` elapsed without a failure. Meanwhile the target's share
 //!    of traffic ramps linearly from `recovery_start_share` to 1.
 //! 6. Recovering → Open: a failure while recovering; `reopens` grows.
+//! 7. A peer's advisory (a fleet's shared state, `crate::fleet`): Closed, HalfOpen or
+//!    Recovering → Open until the advised time (an Open breaker keeps the later `until`);
+//!    HalfOpen, or Open with its cooldown over by the ramp's start, → Recovering since the
+//!    advised `since` (a Recovering breaker keeps the earlier `since`: one ramp fleet-wide).
+//!    Both bounded like the breaker's own: an advised cooldown ends at most `open_max` from
+//!    `now`, and a `since` in the future is ignored.
 //!
 //! Probes carry a [`ProbeTicket`]: the half-open period's generation and a lease. A report
 //! from a probe of an earlier half-open period (a stale ticket) is taken as an ordinary call,
@@ -176,6 +182,9 @@ pub enum TransitionReason {
     RecoveryComplete,
     /// Transition 6: a failure while recovering.
     FailedWhileRecovering,
+    /// Transition 7: a peer's advisory (the fleet's shared state) opened the breaker, or
+    /// started its recovery ramp.
+    PeerAdvisory,
 }
 
 impl TransitionReason {
@@ -191,6 +200,7 @@ impl TransitionReason {
             TransitionReason::ProbeExpired => "probe_expired",
             TransitionReason::RecoveryComplete => "recovery_complete",
             TransitionReason::FailedWhileRecovering => "failed_while_recovering",
+            TransitionReason::PeerAdvisory => "peer_advisory",
         }
     }
 }
@@ -498,6 +508,54 @@ impl Breaker {
         let from = self.state;
         self.state = to;
         Transition { from, to, reason }
+    }
+
+    /// Transition 7: a peer says the target is open until `until` (see the module doc).
+    /// Nothing changes in the `Disabled` mode or for an `until` already past.
+    pub fn advised_open(&mut self, until: Instant, now: Instant) -> Option<Transition> {
+        if self.mode == BreakerMode::Disabled || until <= now {
+            return None;
+        }
+        let until = until.min(now + self.params.open_max.max(self.params.open_for));
+        match self.state {
+            BreakerState::Open { until: current } => {
+                if until > current {
+                    self.state = BreakerState::Open { until };
+                }
+                None
+            }
+            _ => {
+                self.consecutive = 0;
+                self.leases.clear();
+                self.probe_successes = 0;
+                Some(self.go(BreakerState::Open { until }, TransitionReason::PeerAdvisory))
+            }
+        }
+    }
+
+    /// Transition 7: a peer's probes succeeded and the fleet's recovery ramp began at
+    /// `since` (see the module doc).
+    pub fn advised_recovering(&mut self, since: Instant, now: Instant) -> Option<Transition> {
+        if self.mode == BreakerMode::Disabled || since > now {
+            return None;
+        }
+        match self.state {
+            BreakerState::HalfOpen => {}
+            BreakerState::Open { until } if until <= since => {}
+            BreakerState::Recovering { since: current } => {
+                if since < current {
+                    self.state = BreakerState::Recovering { since };
+                }
+                return None;
+            }
+            _ => return None,
+        }
+        self.leases.clear();
+        self.probe_successes = 0;
+        Some(self.go(
+            BreakerState::Recovering { since },
+            TransitionReason::PeerAdvisory,
+        ))
     }
 
     /// An operator sets the mode (forced open, disabled, metrics only).

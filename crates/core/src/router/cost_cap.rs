@@ -27,8 +27,18 @@ impl<R: Rng> Router<R> {
         }
     }
 
-    /// Whether the target spent its cost cap for the current window.
+    /// Whether the target spent its cost cap for the current window, by this router's books
+    /// or, in a fleet, by a peer's advisory.
     pub(crate) fn over_cost_cap(&self, target: TargetId, now: Instant) -> bool {
+        self.spent_cost_cap(target, now)
+            || self
+                .fleet
+                .as_ref()
+                .is_some_and(|f| f.cost_cap_spent(target.index(), now))
+    }
+
+    /// Whether this router's own books say the target spent its cost cap in this window.
+    pub(super) fn spent_cost_cap(&self, target: TargetId, now: Instant) -> bool {
         let Some(b) = self.params.targets[target.index()].cost_cap else {
             return false;
         };

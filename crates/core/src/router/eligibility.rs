@@ -6,7 +6,8 @@
 //! outcome of this request; pinned or frozen routes (the operator's word, which skips every
 //! automatic check below); not yet tried (fresh pass only); parked by a rate limit, or (retry
 //! pass) inside the Retry-After its last error on this request carried; room in
-//! the client-side buckets; and last the breaker. A continuation of a broken stream (resume
+//! the client-side buckets (and, in a fleet, the leases of the shared ones); and last the
+//! breaker (in a fleet, a half-open probe needs the shared probe token). A continuation of a broken stream (resume
 //! pass) takes only members with `prefill` whose stream has not broken and whose
 //! continuation has not failed in this request. Members blocked only by their breaker are
 //! remembered, so panic mode can bypass the breakers; members skipped only by a recovering
@@ -93,11 +94,25 @@ impl<R: Rng> Router<R> {
                 choice.unparks_at = Some(choice.unparks_at.map_or(until, |u| u.min(until)));
                 continue;
             }
-            if !h.limits.has_room(now, tokens) {
+            if !h.limits.has_room(now, tokens)
+                || self
+                    .fleet
+                    .as_mut()
+                    .is_some_and(|f| !f.has_room(tid.index(), tokens, now))
+            {
                 continue;
             }
             match h.breaker.admission(now) {
                 Admission::Denied => breaker_blocked |= bit,
+                // In a fleet, only the holder of the shared probe token probes.
+                Admission::Probe
+                    if self
+                        .fleet
+                        .as_ref()
+                        .is_some_and(|f| !f.may_probe(tid.index(), now)) =>
+                {
+                    breaker_blocked |= bit;
+                }
                 Admission::Probe => {
                     choice.mask |= bit;
                     choice.probes |= bit;

@@ -27,6 +27,7 @@ mod carry;
 mod cost_cap;
 mod eligibility;
 mod finish;
+mod fleet;
 mod operator;
 mod params;
 pub mod prometheus;
@@ -69,6 +70,8 @@ pub struct Router<R = SeededRng> {
     last_budget_event: Option<Instant>,
     /// Per target: (window index, USD spent in it), for cost caps.
     spend: Vec<(u64, f64)>,
+    /// The fleet's shared state, when the router joined one (`join_fleet`).
+    fleet: Option<crate::fleet::Fleet>,
 }
 
 impl<R: Rng> Router<R> {
@@ -95,6 +98,7 @@ impl<R: Rng> Router<R> {
             spend: vec![(u64::MAX, 0.0); params.targets.len()],
             panicking: vec![false; params.routes.len()],
             last_budget_event: None,
+            fleet: None,
             params,
             rng,
         }

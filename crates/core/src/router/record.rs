@@ -96,6 +96,17 @@ impl<R: Rng> Router<R> {
             cached_prompt_tokens: 0,
         });
         plan.cost += cost;
+        if let Some(fleet) = self.fleet.as_mut() {
+            let reserved = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens);
+            let used = u64::from(report.prompt_tokens) + u64::from(report.completion_tokens);
+            let micro_usd = (cost * 1e6).round();
+            let micro_usd = if micro_usd.is_finite() && micro_usd > 0.0 {
+                micro_usd as u64
+            } else {
+                0
+            };
+            fleet.settle(target.index(), reserved, used, micro_usd, now);
+        }
         if !report.outcome.is_success() {
             plan.wasted_cost += cost;
         }
@@ -261,7 +272,12 @@ impl<R: Rng> Router<R> {
         }
     }
 
-    fn log_transition(&mut self, target: TargetId, transition: Option<Transition>, now: Instant) {
+    pub(super) fn log_transition(
+        &mut self,
+        target: TargetId,
+        transition: Option<Transition>,
+        now: Instant,
+    ) {
         if let Some(t) = transition {
             let mode = self.health[target.index()].breaker.mode();
             self.telemetry.events.push(

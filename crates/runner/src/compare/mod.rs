@@ -285,6 +285,14 @@ pub fn compare(
     for (name, router) in &chosen {
         let mut variant = s.clone();
         variant.router = router.clone();
+        // A variant that says what the fleet shares runs its replicas that way.
+        let index = s.variants.iter().position(|(n, _)| n == name);
+        if let (Some(fleet), Some(Some(shared))) = (
+            variant.fleet.as_mut(),
+            index.and_then(|i| s.variant_shared.get(i)),
+        ) {
+            fleet.shared = *shared;
+        }
         for (i, &seed) in seed_list.iter().enumerate() {
             let report = simulate(&variant, seed)?;
             if i == 0 {

@@ -134,8 +134,8 @@ async fn run_async(
         requests_per_sec: issued as f64 / elapsed.max(1e-9),
         events: 0,
     };
-    let mut report =
-        router.inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], wall));
+    let mut report = router
+        .inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], None, wall));
     report.fake_counters = fake_counters;
     Ok((report, peak_held))
 }

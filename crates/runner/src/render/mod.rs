@@ -302,7 +302,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .map(|e| vec![format!("{:.0} s", e.at_secs), e.detail.clone()])
             .collect(),
     };
-    vec![
+    let mut all = vec![
         baseline_table(r),
         targets,
         providers,
@@ -310,9 +310,83 @@ pub fn tables(r: &Report) -> Vec<Table> {
         routes,
         phases,
         failover,
-        alerts,
+    ];
+    all.extend(fleet_tables(r));
+    all.push(alerts);
+    all.into_iter().filter(|t| !t.rows.is_empty()).collect()
+}
+
+/// A fleet run's tables: what each provider received from the fleet, each target's
+/// detection, stop and probes, each replica's load, and the store's counters. None without
+/// a fleet.
+fn fleet_tables(r: &Report) -> Vec<Table> {
+    let Some(f) = &r.fleet else {
+        return Vec::new();
+    };
+    let secs = |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |s| format!("{s:.3} s"));
+    let sharing = if f.shared {
+        "shared store"
+    } else {
+        "nothing shared"
+    };
+    vec![
+        Table {
+            title: "Fleet: what the providers received",
+            headers: vec!["provider", "requests", "429s", "429 share"],
+            rows: f
+                .providers
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.requests.to_string(),
+                        p.rate_limited.to_string(),
+                        pct(p.rate_limited_share),
+                    ]
+                })
+                .collect(),
+        },
+        Table {
+            title: "Fleet: targets",
+            headers: vec!["target", "first detection", "fleet stopped after", "probes"],
+            rows: f
+                .targets
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.name.clone(),
+                        secs(t.first_open_secs),
+                        secs(t.stopped_after_secs),
+                        t.probes.to_string(),
+                    ]
+                })
+                .collect(),
+        },
+        Table {
+            title: "Fleet: replicas",
+            headers: vec!["replica", "requests", "share"],
+            rows: f
+                .replicas_load
+                .iter()
+                .map(|l| vec![l.replica.to_string(), l.requests.to_string(), pct(l.share)])
+                .collect(),
+        },
+        Table {
+            title: "Fleet: store",
+            headers: vec![
+                "sharing",
+                "store operations",
+                "failed",
+                "fell back",
+                "rejoined",
+            ],
+            rows: vec![vec![
+                sharing.to_owned(),
+                f.store_ops.to_string(),
+                f.store_failures.to_string(),
+                f.degraded.to_string(),
+                f.rejoined.to_string(),
+            ]],
+        },
     ]
-    .into_iter()
-    .filter(|t| !t.rows.is_empty())
-    .collect()
 }

@@ -8,6 +8,7 @@
 
 mod events;
 mod faults;
+pub mod fleet;
 mod observe;
 mod scopes;
 mod series;
@@ -56,6 +57,9 @@ pub struct Report {
     /// Live mode: each fake provider's own counters at the end (what reached it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fake_counters: BTreeMap<String, serde_json::Value>,
+    /// A fleet's figures (`replicas:` scenarios only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<fleet::FleetReport>,
     /// Wall-clock facts: the only part that differs between identical runs.
     pub wall: Wall,
 }
@@ -237,6 +241,10 @@ fn secs(i: Instant) -> f64 {
 }
 
 /// Builds the report and checks the expectations.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one report from every part of a run; each named at its two calls"
+)]
 pub fn build(
     s: &ScenarioParams,
     mode: &'static str,
@@ -244,8 +252,10 @@ pub fn build(
     collector: &Collector,
     router: &Router,
     key_events: &[switchyard_sim::KeyEvent],
+    fleet: Option<&switchyard_sim::FleetFigures>,
     wall: Wall,
 ) -> Report {
+    let fleet = fleet.map(fleet::fleet);
     let names: Vec<String> = router
         .params()
         .targets
@@ -268,6 +278,7 @@ pub fn build(
         router,
         targets: &targets,
         failover: &failover,
+        fleet: fleet.as_ref(),
     }
     .expectations();
     Report {
@@ -291,6 +302,7 @@ pub fn build(
         series,
         fake_counters: BTreeMap::new(),
         timeline: series::timeline(collector),
+        fleet,
         wall,
     }
 }

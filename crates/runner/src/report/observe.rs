@@ -18,6 +18,7 @@ pub(super) struct Seen<'a> {
     pub(super) router: &'a Router,
     pub(super) targets: &'a [TargetReport],
     pub(super) failover: &'a [FailoverReport],
+    pub(super) fleet: Option<&'a super::fleet::FleetReport>,
 }
 
 impl Seen<'_> {
@@ -120,6 +121,36 @@ impl Seen<'_> {
                 t.error_budget_spent
                     .ok_or_else(|| format!("{} has no sla", t.name))?
             }
+            Metric::ProviderRateLimited | Metric::ProviderRateLimitedShare => {
+                let name = e.provider.as_deref().unwrap_or("");
+                let p = self
+                    .fleet()?
+                    .providers
+                    .iter()
+                    .find(|p| p.name == name)
+                    .ok_or_else(|| format!("no provider {name}"))?;
+                if e.metric == Metric::ProviderRateLimited {
+                    p.rate_limited as f64
+                } else {
+                    nonempty(p.requests, "attempts to the provider")?;
+                    p.rate_limited_share
+                }
+            }
+            Metric::FleetStopTime | Metric::Probes => {
+                let t = &self.fleet()?.targets[target()?];
+                if e.metric == Metric::Probes {
+                    t.probes as f64
+                } else {
+                    t.stopped_after_secs
+                        .ok_or_else(|| format!("no replica's breaker opened on {}", t.name))?
+                }
+            }
+            Metric::ReplicaShareMax => self
+                .fleet()?
+                .replicas_load
+                .iter()
+                .map(|r| r.share)
+                .fold(0.0, f64::max),
             Metric::BudgetExhausted => {
                 b.failures[failure_index(FailureReason::BudgetExhausted(ErrorKind::ServerError))]
                     as f64
@@ -148,6 +179,12 @@ impl Seen<'_> {
             ));
         }
         Ok(self.collector.scope(route, class, phase))
+    }
+
+    /// The fleet's figures, or why there are none.
+    fn fleet(&self) -> Result<&super::fleet::FleetReport, String> {
+        self.fleet
+            .ok_or_else(|| "not a fleet run (the scenario has no `replicas`)".to_owned())
     }
 
     /// What a provider's targets cost, successes and failures.

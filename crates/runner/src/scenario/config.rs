@@ -44,6 +44,99 @@ pub struct ScenarioConfig {
     /// Named router alternatives, for comparisons.
     #[serde(default)]
     pub variants: Vec<VariantConfig>,
+    /// Run the router as a fleet of this many replicas (1 to 16) behind a load balancer, in
+    /// simulation (live fleets are not supported yet). Default: one router, no fleet.
+    pub replicas: Option<u32>,
+    /// How a fleet's requests are spread over its replicas: `round_robin` (default) or
+    /// `random` (from the seed). Needs `replicas`.
+    pub load_balance: Option<LoadBalanceConfig>,
+    /// What a fleet's replicas share: `none` (each keeps its own breakers and limits: the
+    /// default) or a store, `{ sync_every, lease_block, propagation_delay }`. Needs `replicas`.
+    pub shared_state: Option<SharedStateConfig>,
+    /// Faults of the shared store on the timeline: `{ kind: down | slow | partitioned, at,
+    /// for }`, `slow` with a `delay`, `partitioned` with a `replica`. Needs a `shared_state`
+    /// store.
+    #[serde(default)]
+    pub store_faults: Vec<StoreFaultConfig>,
+}
+
+/// How a fleet's requests are spread over its replicas.
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadBalanceConfig {
+    /// In turn.
+    RoundRobin,
+    /// At random, from the scenario's seed.
+    Random,
+}
+
+/// `none`, or a store's settings.
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema, PartialEq)]
+#[serde(untagged)]
+pub enum SharedStateConfig {
+    /// `none`: every replica on its own.
+    Nothing(NoSharedState),
+    /// A shared store.
+    Store(SharedStoreConfig),
+}
+
+/// The word `none`.
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoSharedState {
+    /// Nothing shared.
+    None,
+}
+
+/// A fleet's shared store, as the simulator models it.
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SharedStoreConfig {
+    /// How often each replica syncs with the store (reads advisories, tops up its leases,
+    /// beats): the bound on how stale its view is. 10ms to 1h; default 1s.
+    #[serde(default = "default_sync_every")]
+    pub sync_every: Duration,
+    /// A lease block as a fraction of each shared limit (requests, tokens, cost cap): the
+    /// most one replica holds, so the fleet's over-admission bound. Above 0, at most 1;
+    /// default 0.05.
+    #[serde(default = "default_lease_block")]
+    pub lease_block: f64,
+    /// One way, replica to store; a round trip must fit in the store timeout (half the sync
+    /// period). Default 1ms.
+    #[serde(default = "default_propagation_delay")]
+    pub propagation_delay: Duration,
+}
+
+fn default_sync_every() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_lease_block() -> f64 {
+    0.05
+}
+
+fn default_propagation_delay() -> Duration {
+    Duration::from_millis(1)
+}
+
+/// A fault of the shared store.
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFaultConfig {
+    /// Its name, for phases (`during:NAME`); default `store-KIND`.
+    pub name: Option<String>,
+    /// `down` (unreachable for every replica), `slow` (each way `delay` longer) or
+    /// `partitioned` (unreachable from `replica`).
+    pub kind: String,
+    /// When it starts.
+    pub at: Duration,
+    /// How long it lasts.
+    #[serde(rename = "for")]
+    pub length: Duration,
+    /// `slow`: the extra delay each way.
+    pub delay: Option<Duration>,
+    /// `partitioned`: the replica cut off (0 to `replicas` - 1).
+    pub replica: Option<u32>,
 }
 
 fn default_seed() -> u64 {
@@ -228,4 +321,7 @@ pub struct VariantConfig {
     pub name: String,
     /// The router this variant runs, on the same providers, traffic and seeds.
     pub router: RouterConfig,
+    /// In a fleet: what this variant's replicas share (default: the scenario's
+    /// `shared_state`), to compare sharing with `none` side by side.
+    pub shared_state: Option<SharedStateConfig>,
 }

@@ -5,6 +5,7 @@
 //! `traffic`, `operator`, and this one, which checks the parts against each other.
 
 mod config;
+mod fleet;
 mod operator;
 mod provider;
 mod traffic;
@@ -22,9 +23,12 @@ use switchyard_sim::traffic::TrafficParams;
 use crate::expect::ExpectationParams;
 
 pub use config::{
-    ArrivalConfig, BurstsConfig, ClassConfig, ForceConfig, OperatorConfig, PinConfig, RampConfig,
-    ScenarioConfig, ScenarioKeyConfig, ScenarioProviderConfig, TrafficConfig, VariantConfig,
+    ArrivalConfig, BurstsConfig, ClassConfig, ForceConfig, LoadBalanceConfig, NoSharedState,
+    OperatorConfig, PinConfig, RampConfig, ScenarioConfig, ScenarioKeyConfig,
+    ScenarioProviderConfig, SharedStateConfig, SharedStoreConfig, StoreFaultConfig, TrafficConfig,
+    VariantConfig,
 };
+pub use fleet::MAX_REPLICAS;
 
 /// A provider in a validated scenario.
 #[derive(Clone, Debug)]
@@ -82,6 +86,11 @@ pub struct ScenarioParams {
     pub operator: Vec<(Instant, Override)>,
     pub expectations: Vec<ExpectationParams>,
     pub variants: Vec<(String, RouterParams)>,
+    /// Per variant (in `variants`' order), in a fleet: what its replicas share, when the
+    /// variant says (`Some(None)`: `none`).
+    pub variant_shared: Vec<Option<Option<switchyard_sim::SharedState>>>,
+    /// A fleet of replicas (`replicas:`), in simulation.
+    pub fleet: Option<switchyard_sim::SimFleet>,
     pub faults: Vec<FaultWindow>,
     pub phases: Vec<PhaseWindow>,
     /// Live mode: where the traffic goes.
@@ -194,6 +203,21 @@ fn resolve(
     check_targets(&router, &providers, &broken, &mut errors);
     let gateway = gateway_mode(c.gateway.as_deref(), &mut errors);
     let variants = variants(&c.variants, &mut errors);
+    let fleet = fleet::resolve(c, &mut errors);
+    let variant_shared = c
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.shared_state.as_ref().map(|s| {
+                let path = format!("variants[{i}].shared_state");
+                if fleet.is_none() {
+                    errors.push(err(path.as_str(), "needs `replicas` (a fleet)"));
+                }
+                fleet::shared_state(Some(s), &path, &mut errors)
+            })
+        })
+        .collect();
     let operator = operator::resolve(&c.operator, &router, c.duration).map_err(|e| errors.push(e));
     let traffic = match traffic::resolve(&c.traffic, &router, c.duration) {
         Ok(t) => t,
@@ -205,6 +229,19 @@ fn resolve(
     };
     let end = Instant::ZERO + c.duration;
     let mut phases = fault_phases(&faults, end);
+    // Store faults' phases, from what the file says (a fault in error still names its
+    // phases, so expectations on them are not refused for that).
+    let store: Vec<FaultWindow> = c
+        .store_faults
+        .iter()
+        .map(|f| FaultWindow {
+            name: fleet::fault_name(f),
+            provider: String::new(),
+            from: Instant::ZERO + f.at,
+            to: Instant::ZERO + f.at + f.length,
+        })
+        .collect();
+    phases.extend(fault_phases(&store, end));
     let mut expectations = Vec::new();
     // With a provider in error, its faults are unknown: the expectations would be refused
     // for naming them, which says nothing new.
@@ -240,6 +277,8 @@ fn resolve(
         operator,
         expectations,
         variants,
+        variant_shared,
+        fleet,
         faults,
         phases,
         gateway,

@@ -306,3 +306,127 @@ fn prefill_false_in_the_scenario_or_the_profile_refuses_in_both_drivers() {
         "the profile's field"
     );
 }
+
+fn fleet_scenario() -> String {
+    std::fs::read_to_string(scenarios().join("fleet-store-down.yaml")).unwrap()
+}
+
+/// A fleet's keys resolve into the simulator's fleet; each bad one is refused with its line,
+/// column and field, and every error of a file is listed.
+#[test]
+fn fleet_keys_resolve_and_bad_ones_are_refused_with_their_place() {
+    let good = fleet_scenario();
+    let s = load(&good).unwrap();
+    let f = s.fleet.as_ref().unwrap();
+    assert_eq!(f.replicas, 3);
+    assert_eq!(f.load_balance, switchyard_sim::LoadBalance::RoundRobin);
+    let shared = f.shared.unwrap();
+    assert_eq!(shared.sync_every, Duration::from_secs(1));
+    assert_eq!(f.store_faults[0].kind, switchyard_sim::StoreFaultKind::Down);
+    assert!(s.phases.iter().any(|p| p.name == "during:store-down"));
+    let cases = [
+        ("replicas: 3", "replicas: 17", "replicas", 9, "1 to 16"),
+        ("replicas: 3", "replicas: 0", "replicas", 9, "1 to 16"),
+        (
+            "replicas: 3",
+            "replicas: many",
+            "replicas",
+            9,
+            "invalid type",
+        ),
+        (
+            "sync_every: 1s",
+            "sync_every: 1ms",
+            "shared_state.sync_every",
+            10,
+            "10ms to 1h",
+        ),
+        (
+            "lease_block: 0.05",
+            "lease_block: 0",
+            "shared_state.lease_block",
+            10,
+            "above 0",
+        ),
+        (
+            "propagation_delay: 1ms",
+            "propagation_delay: 300ms",
+            "shared_state.propagation_delay",
+            10,
+            "round trip",
+        ),
+        (
+            "kind: down",
+            "kind: gone",
+            "store_faults[0].kind",
+            12,
+            "down, slow or partitioned",
+        ),
+        (
+            "kind: down",
+            "kind: slow",
+            "store_faults[0]",
+            12,
+            "needs a `delay`",
+        ),
+        (
+            "kind: down,",
+            "kind: partitioned, replica: 3,",
+            "store_faults[0].replica",
+            12,
+            "no replica 3",
+        ),
+        (
+            "at: 3m",
+            "at: 9m",
+            "store_faults[0].at",
+            12,
+            "not before the end",
+        ),
+        (
+            "for: 2m",
+            "for: 0s",
+            "store_faults[0].for",
+            12,
+            "longer than zero",
+        ),
+        (
+            "shared_state: { sync_every: 1s, lease_block: 0.05, propagation_delay: 1ms }",
+            "shared_state: none",
+            "store_faults",
+            11,
+            "needs a `shared_state` store",
+        ),
+        ("replicas: 3\n", "", "shared_state", 9, "needs `replicas`"),
+        ("load_balance", "load_balance", "", 0, ""),
+    ];
+    for (from, to, path, line, message) in cases {
+        if from == "load_balance" {
+            let text = good.replacen("replicas: 3\n", "replicas: 3\nload_balance: fair\n", 1);
+            let e = load(&text).unwrap_err();
+            assert_eq!((e.path.as_str(), e.line), ("load_balance", 10), "{e}");
+            assert!(e.message.contains("unknown variant"), "{e}");
+            continue;
+        }
+        assert!(good.contains(from), "{from}");
+        let e = load(&good.replacen(from, to, 1)).unwrap_err();
+        assert_eq!((e.path.as_str(), e.line), (path, line), "{e}");
+        assert!(e.message.contains(message), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("bad.yaml:{line}:")),
+            "{e}"
+        );
+    }
+    // Every error of a file, not only the first.
+    let text = good
+        .replacen("replicas: 3", "replicas: 3\nload_balance: random", 1)
+        .replacen("kind: down", "kind: gone", 1)
+        .replacen("lease_block: 0.05", "lease_block: 2", 1);
+    let all = load_text_all(&text, "bad.yaml", &scenarios()).unwrap_err();
+    let paths: Vec<&str> = all.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["shared_state.lease_block", "store_faults[0].kind"]);
+    // A fleet metric needs its provider.
+    let e = load(&good.replacen("provider: openai, op", "op", 1)).unwrap_err();
+    assert_eq!(e.path, "expect[0].provider", "{e}");
+    assert!(e.message.contains("needs a provider"), "{e}");
+}

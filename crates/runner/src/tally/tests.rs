@@ -157,7 +157,7 @@ fn events_the_tally_lost_make_its_figures_not_observed() {
             requests_per_sec: 0.0,
             events: 0,
         };
-        crate::report::build(&s, "sim", 1, &c, &router, &[], wall)
+        crate::report::build(&s, "sim", 1, &c, &router, &[], None, wall)
     };
     let expectation = |r: &crate::Report, name: &str| {
         r.expectations

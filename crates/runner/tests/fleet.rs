@@ -1,0 +1,70 @@
+//! Fleet scenarios through the runner: the report's fleet section, the same seed giving the
+//! same report, sharing against `none` in one comparison, and live mode refused.
+
+use std::path::{Path, PathBuf};
+
+use switchyard_runner::compare::compare;
+use switchyard_runner::report::without_wall;
+use switchyard_runner::{RunMode, RunOptions, run, scenario, simulate};
+use switchyard_testkit::TempDir;
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../scenarios/{name}.yaml"))
+}
+
+#[test]
+fn a_fleet_report_has_its_section_and_the_same_seed_gives_the_same_report() {
+    let s = scenario::load(&scenario("fleet-outage-stop")).unwrap();
+    let a = simulate(&s, s.seed).unwrap();
+    let b = simulate(&s, s.seed).unwrap();
+    let json = |r: &switchyard_runner::report::Report| {
+        without_wall(&serde_json::to_string_pretty(r).unwrap())
+    };
+    assert_eq!(json(&a), json(&b));
+    let f = a.fleet.as_ref().unwrap();
+    assert_eq!((f.replicas, f.shared), (3, true));
+    assert_eq!(
+        f.replicas_load.iter().map(|r| r.requests).sum::<u64>(),
+        a.totals.requests
+    );
+    let openai = &f.targets[0];
+    assert!(openai.first_open_secs.unwrap() >= 120.0);
+    assert!(openai.stopped_after_secs.unwrap() <= 1.0);
+    let md = switchyard_runner::render::markdown::render(&a);
+    assert!(md.contains("### Fleet: targets"), "{md}");
+    // A scenario without replicas has no fleet section at all.
+    let plain = scenario::load(&scenario("active-passive-outage")).unwrap();
+    let r = simulate(&plain, plain.seed).unwrap();
+    assert!(r.fleet.is_none());
+    assert!(!serde_json::to_string(&r).unwrap().contains("\"fleet\""));
+}
+
+#[test]
+fn compare_shows_sharing_against_none_side_by_side() {
+    let s = scenario::load(&scenario("fleet-rate-limit")).unwrap();
+    let c = compare(&s, None, 1).unwrap();
+    assert_eq!(c.variants, ["shared", "none"]);
+    let row = c
+        .expectations
+        .iter()
+        .find(|e| e.name.starts_with("provider_rate_limited_share"))
+        .unwrap();
+    let shared = row.verdicts["shared"][0].observed.unwrap();
+    let none = row.verdicts["none"][0].observed.unwrap();
+    assert!(
+        shared <= 0.01 && none >= 0.05,
+        "shared {shared}, none {none}"
+    );
+}
+
+#[test]
+fn a_fleet_is_refused_in_live_mode() {
+    let out = TempDir::new("fleet-live");
+    let options = RunOptions {
+        mode: RunMode::Live,
+        out: Some(out.path().to_path_buf()),
+        ..RunOptions::default()
+    };
+    let e = run(&scenario("fleet-rate-limit"), &options).unwrap_err();
+    assert!(e.to_string().contains("simulation only"), "{e}");
+}
