@@ -127,7 +127,8 @@ pub enum Metric {
     BudgetExhausted,
     /// Latency alerts raised (on `target`, or on any).
     Alerts,
-    /// From a fault's start to the first alert on its provider's targets.
+    /// From a fault's start to the first alert on its provider's targets raised before the
+    /// fault's end + 1 s; "never" when there was none.
     TimeToAlert,
     /// Share of the target's error budget (1 - sla) spent.
     ErrorBudgetSpent,
@@ -212,6 +213,22 @@ impl Metric {
         } else {
             ""
         }
+    }
+
+    /// A count or a sum over the requests of a scope: 0 over a scope without requests
+    /// would measure nothing, so it is not observed there.
+    pub fn counts_requests(self) -> bool {
+        matches!(
+            self,
+            Metric::Requests
+                | Metric::Succeeded
+                | Metric::Failed
+                | Metric::Resumed
+                | Metric::ResumeFailed
+                | Metric::Cost
+                | Metric::WastedCost
+                | Metric::BudgetExhausted
+        )
     }
 
     pub fn is_time(self) -> bool {

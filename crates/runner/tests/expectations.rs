@@ -55,3 +55,67 @@ fn empty_scopes_are_not_observed_and_fail_with_the_reason() {
         );
     }
 }
+
+/// A count or a cost over a scope that saw nothing (a route with no traffic, a window after
+/// the run, a target that got no attempts, a provider that spent nothing) is not observed: a
+/// count of 0 or a cost of $0 there is not a measurement.
+#[test]
+fn counts_and_costs_of_nothing_are_not_observed() {
+    let text = "name: empty-counts
+seed: 3
+duration: 2m
+providers:
+  - { name: openai, profile: openai }
+  - { name: anthropic, profile: anthropic }
+router:
+  targets:
+    - { name: gpt, provider: openai, model: gpt-4o, price: { input: 2.5, output: 10 } }
+    - { name: claude, provider: anthropic, model: claude-sonnet-4-20250514 }
+    - { name: spare, provider: openai, model: gpt-4o-mini }
+  routes:
+    - { name: chat, policy: priority, tiers: [[gpt], [claude]] }
+    - { name: idle, policy: static, targets: [spare] }
+traffic:
+  arrival: { poisson: 2 }
+  classes:
+    - { name: chat, weight: 1, route: chat, prompt_tokens: { fixed: 100 }, max_tokens: 50 }
+expect:
+  - { name: idle-requests, metric: requests, route: idle, op: \"<=\", value: 0 }
+  - { name: idle-failed, metric: failed, route: idle, op: \"<=\", value: 0 }
+  - { name: idle-cost, metric: cost, route: idle, op: \"<=\", value: 0 }
+  - { name: idle-wasted, metric: wasted_cost, route: idle, op: \"<=\", value: 0 }
+  - { name: idle-budget, metric: budget_exhausted, route: idle, op: \"<=\", value: 0 }
+  - { name: late-succeeded, metric: succeeded, window: { from: 3m, to: 4m }, op: \">=\", value: 0 }
+  - { name: free-provider-cost, metric: cost, provider: anthropic, op: \"<=\", value: 0 }
+  - { name: spare-opens, metric: breaker_opens, target: spare, op: \"<=\", value: 0 }
+  - { name: spare-alerts, metric: alerts, target: spare, op: \"<=\", value: 0 }
+  - { name: ran, metric: failed, op: \"<=\", value: 0 }
+  - { name: gpt-opens, metric: breaker_opens, target: gpt, op: \"<=\", value: 0 }
+  - { name: openai-cost, metric: cost, provider: openai, op: \">\", value: 0 }
+";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let s = load_text(text, "empty-counts.yaml", &dir).unwrap();
+    let r = simulate(&s, s.seed).unwrap();
+    let by_name = |n: &str| r.expectations.iter().find(|e| e.name == n).unwrap();
+    for (name, why) in [
+        ("idle-requests", "no requests in route idle"),
+        ("idle-failed", "no requests in route idle"),
+        ("idle-cost", "no requests in route idle"),
+        ("idle-wasted", "no requests in route idle"),
+        ("idle-budget", "no requests in route idle"),
+        ("late-succeeded", "window:3m-4m is empty"),
+        ("free-provider-cost", "provider anthropic has no price"),
+        ("spare-opens", "spare finished no attempts"),
+        ("spare-alerts", "spare finished no attempts"),
+    ] {
+        let e = by_name(name);
+        assert_eq!(e.observed, None, "{name}: {e:?}");
+        assert!(!e.passed, "{name}: {e:?}");
+        assert!(e.reason.as_deref().unwrap().contains(why), "{name}: {e:?}");
+    }
+    // Where there was something to count, 0 is observed.
+    for name in ["ran", "gpt-opens", "openai-cost"] {
+        let e = by_name(name);
+        assert!(e.passed && e.observed.is_some(), "{name}: {e:?}");
+    }
+}

@@ -68,6 +68,10 @@ impl Seen<'_> {
                 Ok(())
             }
         };
+        // A count or a cost of a scope without requests is not 0: nothing was measured.
+        if e.metric.counts_requests() {
+            nonempty(b.requests, "requests")?;
+        }
         Ok(match e.metric {
             Metric::Requests => b.requests as f64,
             Metric::Succeeded => b.succeeded as f64,
@@ -95,7 +99,7 @@ impl Seen<'_> {
                 b.attempts as f64 / b.requests as f64
             }
             Metric::Cost => match e.provider.as_deref() {
-                Some(name) => self.provider_cost(name),
+                Some(name) => self.provider_cost(name)?,
                 None => b.cost,
             },
             Metric::WastedCost => b.wasted_cost,
@@ -113,8 +117,8 @@ impl Seen<'_> {
             }
             Metric::TimeToFailover => self.figure(e, |f| f.time_to_failover_secs, "failover")?,
             Metric::TimeToFailback => self.figure(e, |f| f.time_to_failback_secs, "failback")?,
-            Metric::BreakerOpens => self.breaker_opens(e),
-            Metric::Alerts => self.alerts(e),
+            Metric::BreakerOpens => self.breaker_opens(e)?,
+            Metric::Alerts => self.alerts(e)?,
             Metric::TimeToAlert => self.time_to_alert(e)?,
             Metric::ErrorBudgetSpent => {
                 let t = self.the_target(e)?;
@@ -151,13 +155,22 @@ impl Seen<'_> {
         Ok(self.collector.scope(route, class, phase))
     }
 
-    /// What a provider's targets cost, successes and failures.
-    fn provider_cost(&self, name: &str) -> f64 {
-        self.targets
-            .iter()
-            .filter(|t| t.provider == name)
-            .map(|t| t.cost_success_usd + t.cost_failed_usd)
-            .sum()
+    /// What a provider's targets cost, successes and failures; not observed when none of
+    /// them has a price or finished an attempt (its $0 would measure nothing).
+    fn provider_cost(&self, name: &str) -> Result<f64, String> {
+        let p = self.router.params();
+        let priced = p.targets.iter().any(|t| {
+            p.providers.name(t.provider.index() as u32) == name
+                && (t.price.input_per_mtok > 0.0 || t.price.output_per_mtok > 0.0)
+        });
+        if !priced {
+            return Err(format!("provider {name} has no price on any target"));
+        }
+        let mine = || self.targets.iter().filter(|t| t.provider == name);
+        if mine().all(|t| finished(t) == 0) {
+            return Err(format!("provider {name}'s targets finished no attempts"));
+        }
+        Ok(mine().map(|t| t.cost_success_usd + t.cost_failed_usd).sum())
     }
 
     /// The expectation's target, if it finished any attempt.
@@ -168,11 +181,23 @@ impl Seen<'_> {
             .and_then(|t| self.router.params().target_id(t))
             .map(|t| t.index())
             .ok_or_else(|| "no target".to_owned())?;
-        let t = &self.targets[i];
-        if t.successes + t.errors.values().sum::<u64>() == 0 {
+        let t = self.targets.get(i).ok_or_else(|| "no target".to_owned())?;
+        if finished(t) == 0 {
             return Err(format!("{} finished no attempts", t.name));
         }
         Ok(t)
+    }
+
+    /// A per-target count can be observed on the expectation's target if it finished an
+    /// attempt, and on the whole run if any target did.
+    fn count_scope(&self, e: &ExpectationParams) -> Result<(), String> {
+        if e.target.is_some() {
+            return self.the_target(e).map(|_| ());
+        }
+        if self.targets.iter().all(|t| finished(t) == 0) {
+            return Err("no target finished an attempt".to_owned());
+        }
+        Ok(())
     }
 
     /// A failover figure of the expectation's fault, or why there is none: a fault its
@@ -199,21 +224,25 @@ impl Seen<'_> {
     }
 
     /// Breaker openings, of the expectation's target or of any.
-    fn breaker_opens(&self, e: &ExpectationParams) -> f64 {
+    fn breaker_opens(&self, e: &ExpectationParams) -> Result<f64, String> {
+        self.count_scope(e)?;
         let name = e.target.as_deref();
-        self.events
+        Ok(self
+            .events
             .iter()
             .filter(|ev| {
                 ev.kind == "breaker"
                     && ev.detail.contains("-> open")
                     && name.is_none_or(|n| ev.detail.starts_with(&format!("{n}:")))
             })
-            .count() as f64
+            .count() as f64)
     }
 
     /// Latency alerts raised, on the expectation's target or on any.
-    fn alerts(&self, e: &ExpectationParams) -> f64 {
-        self.events
+    fn alerts(&self, e: &ExpectationParams) -> Result<f64, String> {
+        self.count_scope(e)?;
+        Ok(self
+            .events
             .iter()
             .filter(|ev| {
                 ev.kind == "alert"
@@ -222,11 +251,13 @@ impl Seen<'_> {
                         .as_deref()
                         .is_none_or(|n| ev.target.as_deref() == Some(n))
             })
-            .count() as f64
+            .count() as f64)
     }
 
     /// From the expectation's fault's start to the first alert raised on one of its
-    /// provider's targets.
+    /// provider's targets while the fault was active (or within 1 s of its end, the grace
+    /// `time_to_detect` gives too): an alert before the fault, or for a later one, is not
+    /// this fault's.
     fn time_to_alert(&self, e: &ExpectationParams) -> Result<f64, String> {
         let f = self
             .s
@@ -235,6 +266,7 @@ impl Seen<'_> {
             .find(|w| Some(w.name.as_str()) == e.fault.as_deref())
             .ok_or_else(|| "no fault".to_owned())?;
         let from = f.from.since_start().as_secs_f64();
+        let until = f.to.since_start().as_secs_f64() + ALERT_GRACE_SECS;
         self.events
             .iter()
             .find_map(|ev| {
@@ -246,19 +278,29 @@ impl Seen<'_> {
                 (ev.kind == "alert"
                     && ev.state == Some("alert")
                     && on_provider
-                    && ev.at_secs >= from)
+                    && ev.at_secs >= from
+                    && ev.at_secs <= until)
                     .then_some(ev.at_secs - from)
             })
-            .ok_or_else(|| never("an alert on the fault's provider"))
+            .ok_or_else(|| never("an alert on the fault's provider during the fault"))
     }
+}
+
+/// How long after its fault's end an alert still counts for it.
+const ALERT_GRACE_SECS: f64 = 1.0;
+
+/// Attempts a target finished (succeeded or failed).
+fn finished(t: &TargetReport) -> u64 {
+    t.errors
+        .values()
+        .fold(t.successes, |n, x| n.saturating_add(*x))
 }
 
 /// The expectation's scope, for the reasons: `route chat window:20m-30m`, or `the run`.
 fn scope_name(e: &ExpectationParams) -> String {
-    let parts: Vec<&str> = [&e.route, &e.class, &e.phase]
+    let parts: Vec<String> = [("route ", &e.route), ("class ", &e.class), ("", &e.phase)]
         .into_iter()
-        .flatten()
-        .map(String::as_str)
+        .filter_map(|(what, x)| x.as_ref().map(|x| format!("{what}{x}")))
         .collect();
     if parts.is_empty() {
         "the run".to_owned()
