@@ -52,7 +52,7 @@ pub(crate) fn run(
         let name = path
             .file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
-        let options = options(flags, mode, gate.clone(), &name);
+        let options = options(flags, mode, gate.clone());
         let outcome = match switchyard_runner::run(path, &options) {
             Ok(o) => o,
             Err(e) => {
@@ -121,18 +121,18 @@ fn mode_and_format(
     Some((mode, json))
 }
 
-/// How the runner runs scenario `name`: its reports in `--out`'s folder of that name, this
-/// project's gateway started in process for a scenario that runs through it.
+/// How the runner runs a scenario: its reports in `--out`'s folder of the scenario's name,
+/// this project's gateway started in process for a scenario that runs through it.
 fn options(
     flags: &RunFlags,
     mode: switchyard_runner::RunMode,
     baseline: Option<switchyard_runner::baseline::Gate>,
-    name: &str,
 ) -> switchyard_runner::RunOptions {
     switchyard_runner::RunOptions {
         mode,
         seed: flags.seed,
-        out: flags.dir.as_ref().map(|d| d.join(name)),
+        out: None,
+        reports: flags.dir.clone(),
         live_duration: None,
         progress: !flags.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         baseline,

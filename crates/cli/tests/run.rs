@@ -386,3 +386,44 @@ fn a_run_with_no_requests_fails_the_baseline_gate() {
         "{rate}"
     );
 }
+
+/// A scenario's report folder is its `name`, whatever its file is called, with `--out` or
+/// without: every link of the combined summary resolves to a file the run wrote.
+#[test]
+fn every_summary_link_resolves_to_a_written_report() {
+    let dir = TempDir::new("cli-links");
+    let out = dir.path().join("out");
+    let mut files = Vec::new();
+    for (file, scenario) in [
+        ("manual-failover-drill.yaml", "drill-renamed"),
+        ("split-30-70.yaml", "split-renamed"),
+    ] {
+        let text = std::fs::read_to_string(format!("{}/scenarios/{file}", root())).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("name: "), "{first}");
+        let text = text.replacen(first, &format!("name: {scenario}"), 1);
+        // A file name that is not the scenario's (the profiles are built in).
+        let path = dir.write(&format!("file-{scenario}.yaml"), &text);
+        files.push(path.to_str().unwrap().to_owned());
+    }
+    let (code, stdout, stderr) =
+        switchyard(&["run", &files[0], &files[1], "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("out/drill-renamed/report.html"), "{stdout}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let links: Vec<&str> = md
+        .split("](")
+        .skip(1)
+        .map(|rest| rest.split(')').next().unwrap())
+        .collect();
+    assert_eq!(links.len(), 2, "{md}");
+    for link in links {
+        assert!(out.join(link).is_file(), "{link} in {md}");
+    }
+    for scenario in ["drill-renamed", "split-renamed"] {
+        assert!(
+            out.join(scenario).join("report.json").is_file(),
+            "{scenario}"
+        );
+    }
+}

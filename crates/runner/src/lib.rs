@@ -37,8 +37,11 @@ pub struct RunOptions {
     pub mode: RunMode,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
-    /// Where to write; default `reports/<scenario>/`.
+    /// Where to write, exactly this folder; default [`report_dir`] of `reports`.
     pub out: Option<PathBuf>,
+    /// The reports folder: the run writes to [`report_dir`] of it (default `reports/`);
+    /// `out` overrides it.
+    pub reports: Option<PathBuf>,
     /// For live mode: scale the scenario's duration down (a live run takes real time).
     pub live_duration: Option<Duration>,
     /// For live mode: a progress line on stderr (the CLI sets it on a terminal only).
@@ -57,6 +60,7 @@ impl Default for RunOptions {
             mode: RunMode::Sim,
             seed: None,
             out: None,
+            reports: None,
             live_duration: None,
             progress: false,
             baseline: None,
@@ -98,6 +102,13 @@ pub fn report_schema() -> String {
 pub fn schema() -> String {
     let schema = schemars::schema_for!(scenario::ScenarioConfig);
     serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// The folder of scenario `name`'s reports under `root` (`reports/` by default): exactly
+/// the scenario's name, which validation keeps to one safe file name. The one place that
+/// computes it: `run` writes there, `compare` under it, and the combined summary links to it.
+pub fn report_dir(root: &Path, name: &str) -> PathBuf {
+    root.join(name)
 }
 
 /// Runs in simulation and returns the report (nothing written).
@@ -168,10 +179,10 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
         let verdicts = baseline::check(gate, &report, s.seed)?;
         report.apply_baseline(verdicts);
     }
-    let dir = options
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("reports").join(&s.name));
+    let dir = options.out.clone().unwrap_or_else(|| {
+        let root = options.reports.as_deref().unwrap_or(Path::new("reports"));
+        report_dir(root, &s.name)
+    });
     let json = write(&dir, &report)?;
     Ok(RunOutcome { report, json, dir })
 }
