@@ -119,3 +119,53 @@ expect:
         assert!(e.passed && e.observed.is_some(), "{name}: {e:?}");
     }
 }
+
+/// A failed run's HTML report opens with a "Why it failed" box that lists each failed
+/// expectation (with what was observed) and each baseline regression; a passed run has none.
+#[test]
+fn a_failed_html_report_starts_with_why_it_failed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let drill = std::fs::read_to_string(dir.join("manual-failover-drill.yaml")).unwrap();
+    let s = load_text(&drill, "drill.yaml", &dir).unwrap();
+    let mut r = simulate(&s, s.seed).unwrap();
+    assert!(r.passed);
+    let html = render::html::render(&r);
+    assert!(!html.contains("id=\"why-it-failed\""), "a passed run");
+
+    let held = r.expectations[0].name.clone();
+    r.expectations[1].passed = false;
+    r.expectations[1].observed = None;
+    r.expectations[1].reason = Some("window:1m-2m is empty".to_owned());
+    let failed = r.expectations[1].name.clone();
+    r.passed = false;
+    r.apply_baseline(switchyard_runner::report::BaselineReport {
+        compared_with: "b.json".to_owned(),
+        mode: "sim".to_owned(),
+        seed: 1,
+        tolerance: 0.05,
+        passed: false,
+        figures: vec![switchyard_runner::report::BaselineFigure {
+            name: "p99 latency (ms)".to_owned(),
+            baseline: Some(100.0),
+            observed: Some(200.0),
+            limit: Some(105.0),
+            passed: false,
+            message: "p99 latency (ms) rose from 100 to 200".to_owned(),
+        }],
+    });
+    let html = render::html::render(&r);
+    let why = html.find("id=\"why-it-failed\"").expect("the box");
+    let expectations = html.find("id=\"expectations\"").unwrap();
+    assert!(why < expectations && why < html.find("id=\"charts\"").unwrap());
+    let boxed = &html[why..expectations];
+    assert!(boxed.contains(&failed), "{boxed}");
+    assert!(
+        boxed.contains("not observed: window:1m-2m is empty"),
+        "{boxed}"
+    );
+    assert!(
+        boxed.contains("p99 latency (ms) rose from 100 to 200"),
+        "{boxed}"
+    );
+    assert!(!boxed.contains(&format!("<b>{held}</b>")), "{boxed}");
+}
