@@ -96,6 +96,16 @@ pub enum Metric {
     P50Ttft,
     /// 99th percentile time to first token.
     P99Ttft,
+    /// Median inter-token latency: every gap between two consecutive content chunks of the
+    /// served streams (`inter_token_ms` in the results).
+    P50InterToken,
+    /// 99th percentile inter-token latency.
+    P99InterToken,
+    /// Median time per output token of the served streams of two tokens or more: (latency −
+    /// time to first token) / (output tokens − 1) (`time_per_output_token_ms`).
+    P50TimePerOutputToken,
+    /// 99th percentile time per output token.
+    P99TimePerOutputToken,
     /// Attempts / requests: 1 when nothing was retried, hedged or failed over.
     AttemptsPerRequest,
     /// Spend in US dollars, every attempt priced by the tokens it was billed (with
@@ -140,7 +150,7 @@ pub enum Metric {
     ResumeFailed,
 }
 
-const METRICS: [(&str, Metric); 27] = [
+const METRICS: [(&str, Metric); 31] = [
     ("requests", Metric::Requests),
     ("succeeded", Metric::Succeeded),
     ("failed", Metric::Failed),
@@ -152,6 +162,10 @@ const METRICS: [(&str, Metric); 27] = [
     ("p999_latency", Metric::P999Latency),
     ("p50_ttft", Metric::P50Ttft),
     ("p99_ttft", Metric::P99Ttft),
+    ("p50_inter_token", Metric::P50InterToken),
+    ("p99_inter_token", Metric::P99InterToken),
+    ("p50_time_per_output_token", Metric::P50TimePerOutputToken),
+    ("p99_time_per_output_token", Metric::P99TimePerOutputToken),
     ("attempts_per_request", Metric::AttemptsPerRequest),
     ("cost", Metric::Cost),
     ("wasted_cost", Metric::WastedCost),
@@ -240,6 +254,10 @@ impl Metric {
                 | Metric::P999Latency
                 | Metric::P50Ttft
                 | Metric::P99Ttft
+                | Metric::P50InterToken
+                | Metric::P99InterToken
+                | Metric::P50TimePerOutputToken
+                | Metric::P99TimePerOutputToken
                 | Metric::TimeToDetect
                 | Metric::TimeToFailover
                 | Metric::TimeToFailback
@@ -281,6 +299,10 @@ impl Metric {
             | Metric::P999Latency
             | Metric::P50Ttft
             | Metric::P99Ttft
+            | Metric::P50InterToken
+            | Metric::P99InterToken
+            | Metric::P50TimePerOutputToken
+            | Metric::P99TimePerOutputToken
             | Metric::AttemptsPerRequest
             | Metric::WastedCost
             | Metric::BudgetExhausted

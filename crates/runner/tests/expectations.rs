@@ -169,3 +169,68 @@ fn a_failed_html_report_starts_with_why_it_failed() {
     );
     assert!(!boxed.contains(&format!("<b>{held}</b>")), "{boxed}");
 }
+
+/// Inter-token latency and time per output token are expectation metrics, with the names
+/// the results use (`inter_token_ms`, `time_per_output_token_ms`): their value is the report's
+/// figure, and a scope without a served stream does not observe them.
+#[test]
+fn inter_token_and_time_per_output_token_are_expectation_metrics() {
+    let text = "name: streams
+seed: 5
+duration: 2m
+providers:
+  - { name: openai, profile: openai }
+router:
+  targets:
+    - { name: gpt, provider: openai, model: gpt-4o }
+  routes:
+    - { name: chat, policy: static, targets: [gpt] }
+    - { name: plain, policy: static, targets: [gpt] }
+traffic:
+  arrival: { poisson: 2 }
+  classes:
+    - { name: streamed, weight: 1, route: chat, prompt_tokens: { fixed: 100 }, max_tokens: 50, stream: 1 }
+    - { name: whole, weight: 1, route: plain, prompt_tokens: { fixed: 100 }, max_tokens: 50 }
+expect:
+  - { name: itl50, metric: p50_inter_token, class: streamed, op: \"<=\", value: 10s }
+  - { name: itl99, metric: p99_inter_token, class: streamed, op: \"<=\", value: 10s }
+  - { name: tpot50, metric: p50_time_per_output_token, class: streamed, op: \"<=\", value: 10s }
+  - { name: tpot99, metric: p99_time_per_output_token, class: streamed, op: \"<=\", value: 10s }
+  - { name: whole-itl, metric: p99_inter_token, class: whole, op: \"<=\", value: 10s }
+";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let s = load_text(text, "streams.yaml", &dir).unwrap();
+    let r = simulate(&s, s.seed).unwrap();
+    let by_name = |n: &str| r.expectations.iter().find(|e| e.name == n).unwrap();
+    let c = &r.classes["streamed"];
+    for (name, ms) in [
+        ("itl50", c.inter_token_ms.p50),
+        ("itl99", c.inter_token_ms.p99),
+        ("tpot50", c.time_per_output_token_ms.p50),
+        ("tpot99", c.time_per_output_token_ms.p99),
+    ] {
+        let e = by_name(name);
+        assert!(e.passed, "{e:?}");
+        let observed = e.observed.unwrap();
+        assert!(
+            ms > 0.0 && (observed * 1000.0 - ms).abs() < 0.01,
+            "{name}: {observed} s vs {ms} ms"
+        );
+    }
+    let e = by_name("whole-itl");
+    assert!(!e.passed && e.observed.is_none(), "{e:?}");
+    assert!(
+        e.reason
+            .as_deref()
+            .unwrap()
+            .contains("no served streams in class whole"),
+        "{e:?}"
+    );
+    // A number where a duration belongs is refused, as for every time metric.
+    let bad = text.replace(
+        "value: 10s }\n  - { name: itl99",
+        "value: 10 }\n  - { name: itl99",
+    );
+    let err = load_text(&bad, "streams.yaml", &dir).unwrap_err();
+    assert!(err.to_string().contains("is a time"), "{err}");
+}

@@ -94,6 +94,14 @@ impl Seen<'_> {
                 nonempty(b.ttft.count(), "first tokens")?;
                 secs(b.ttft.quantile(quantile(e.metric)))
             }
+            Metric::P50InterToken | Metric::P99InterToken => {
+                nonempty(b.inter_token.count(), "served streams")?;
+                secs(b.inter_token.quantile(quantile(e.metric)))
+            }
+            Metric::P50TimePerOutputToken | Metric::P99TimePerOutputToken => {
+                nonempty(b.time_per_output_token.count(), "served streams")?;
+                secs(b.time_per_output_token.quantile(quantile(e.metric)))
+            }
             Metric::AttemptsPerRequest => {
                 nonempty(b.requests, "requests")?;
                 b.attempts as f64 / b.requests as f64
@@ -312,9 +320,15 @@ fn scope_name(e: &ExpectationParams) -> String {
 /// The quantile a latency or time-to-first-token metric names.
 fn quantile(metric: Metric) -> f64 {
     match metric {
-        Metric::P50Latency | Metric::P50Ttft => 0.5,
+        Metric::P50Latency
+        | Metric::P50Ttft
+        | Metric::P50InterToken
+        | Metric::P50TimePerOutputToken => 0.5,
         Metric::P90Latency => 0.9,
-        Metric::P99Latency | Metric::P99Ttft => 0.99,
+        Metric::P99Latency
+        | Metric::P99Ttft
+        | Metric::P99InterToken
+        | Metric::P99TimePerOutputToken => 0.99,
         _ => 0.999,
     }
 }
