@@ -51,6 +51,12 @@ enum Command {
         /// Overrides each scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Runs each scenario for this long instead of its `duration` (`30s`, `2m`, `1h`):
+        /// operator actions after the end are dropped and faults that start after it do not
+        /// happen, each with a notice on stderr; expectations on what no longer happens are
+        /// not observed (and fail).
+        #[arg(long)]
+        duration: Option<switchyard_core::time::Duration>,
         /// Where to write (each scenario in its own folder, plus a combined summary.md and
         /// junit.xml with every scenario's verdict); default reports/.
         #[arg(long)]
@@ -215,6 +221,7 @@ pub fn run(
             scenarios,
             mode,
             seed,
+            duration,
             out: dir,
             baseline,
             baseline_any_seed,
@@ -232,6 +239,7 @@ pub fn run(
             let flags = scenarios::RunFlags {
                 mode,
                 seed,
+                duration,
                 dir,
                 baseline,
                 allow,

@@ -10,6 +10,7 @@ use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, InProcessGateway};
 pub(crate) struct RunFlags {
     pub(crate) mode: String,
     pub(crate) seed: Option<u64>,
+    pub(crate) duration: Option<switchyard_core::time::Duration>,
     pub(crate) dir: Option<PathBuf>,
     pub(crate) baseline: Option<PathBuf>,
     pub(crate) allow: switchyard_runner::baseline::Allow,
@@ -62,6 +63,9 @@ pub(crate) fn run(
                 continue;
             }
         };
+        for notice in &outcome.notices {
+            let _ = writeln!(err, "{}: {notice}", path.display());
+        }
         let lines = lines(&outcome);
         if let Some(dir) = &flags.save_baseline
             && let Err(e) = switchyard_runner::baseline::save(dir, &outcome.report)
@@ -133,6 +137,7 @@ fn options(
         seed: flags.seed,
         out: None,
         reports: flags.dir.clone(),
+        duration: flags.duration,
         live_duration: None,
         progress: !flags.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         baseline,

@@ -42,6 +42,9 @@ pub struct RunOptions {
     /// The reports folder: the run writes to [`report_dir`] of it (default `reports/`);
     /// `out` overrides it.
     pub reports: Option<PathBuf>,
+    /// Runs the scenario for this long instead of its own duration (`run --duration`):
+    /// operator actions after the end are dropped, with a notice in [`RunOutcome::notices`].
+    pub duration: Option<Duration>,
     /// For live mode: scale the scenario's duration down (a live run takes real time).
     pub live_duration: Option<Duration>,
     /// For live mode: a progress line on stderr (the CLI sets it on a terminal only).
@@ -61,6 +64,7 @@ impl Default for RunOptions {
             seed: None,
             out: None,
             reports: None,
+            duration: None,
             live_duration: None,
             progress: false,
             baseline: None,
@@ -90,6 +94,9 @@ pub struct RunOutcome {
     pub report: Report,
     pub json: String,
     pub dir: PathBuf,
+    /// What the run changed of the scenario as written (timeline events after a
+    /// `--duration` end), for the terminal.
+    pub notices: Vec<String>,
 }
 
 /// The JSON Schema of `report.json` (shipped as `schemas/report.schema.json`).
@@ -160,7 +167,7 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
 
 /// Loads, runs and writes one scenario.
 pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
-    let s = scenario::load(path)?;
+    let (s, notices) = scenario::load_for(path, options.duration)?;
     let seed = options.seed.unwrap_or(s.seed);
     let mut report = match options.mode {
         RunMode::Sim => simulate(&s, seed)?,
@@ -184,7 +191,12 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
         report_dir(root, &s.name)
     });
     let json = write(&dir, &report)?;
-    Ok(RunOutcome { report, json, dir })
+    Ok(RunOutcome {
+        report,
+        json,
+        dir,
+        notices,
+    })
 }
 
 fn write(dir: &Path, report: &Report) -> Result<String, RunError> {

@@ -7,6 +7,7 @@
 mod config;
 mod operator;
 mod provider;
+mod shorten;
 mod traffic;
 
 use std::path::Path;
@@ -117,6 +118,48 @@ pub fn load(path: &Path) -> Result<ScenarioParams, ConfigError> {
         message: format!("cannot read: {e}"),
     })?;
     load_text(&text, &file, path.parent().unwrap_or(Path::new(".")))
+}
+
+/// As [`load`], run for `duration` instead of the file's when given (`run --duration`):
+/// validated for it, operator actions after its end dropped; with a notice for each event
+/// of the timeline after the end.
+pub fn load_for(
+    path: &Path,
+    duration: Option<Duration>,
+) -> Result<(ScenarioParams, Vec<String>), ConfigError> {
+    let Some(duration) = duration else {
+        return load(path).map(|s| (s, Vec::new()));
+    };
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: 1,
+        column: 1,
+        path: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let mut config: ScenarioConfig = parse_yaml(&text, &file)?;
+    let notices = shorten::shorten(&mut config, duration);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let s = resolve(&config, dir, &file).map_err(|errors| {
+        let e = errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| err("", "not a valid scenario"));
+        // The file's `duration` line is not what is wrong: say where the value came from.
+        if e.path == "duration" {
+            ConfigError {
+                file: file.clone(),
+                line: 1,
+                column: 1,
+                path: "--duration".to_owned(),
+                message: e.message,
+            }
+        } else {
+            e.at(&text, &file)
+        }
+    })?;
+    Ok((s, notices))
 }
 
 /// Parses and validates a scenario's text, named `file` in errors; profiles are looked up
