@@ -234,3 +234,101 @@ expect:
     let err = load_text(&bad, "streams.yaml", &dir).unwrap_err();
     assert!(err.to_string().contains("is a time"), "{err}");
 }
+
+/// What was not observed reads "—" in the Markdown and HTML tables (an idle target's
+/// availability and latencies, a route without requests, TTFT and inter-token figures without
+/// streams), never 0, 100 % or NaN; the terminal says "not observed: why" once, and every
+/// duration carries its unit.
+#[test]
+fn figures_not_observed_read_a_dash_and_durations_carry_units() {
+    let text = "name: idle-figures
+seed: 3
+duration: 1m
+providers:
+  - { name: openai, profile: openai }
+router:
+  targets:
+    - { name: gpt, provider: openai, model: gpt-4o, price: { input: 2.5, output: 10 } }
+    - { name: spare, provider: openai, model: gpt-4o-mini }
+  routes:
+    - { name: chat, policy: static, targets: [gpt] }
+    - { name: idle, policy: static, targets: [spare] }
+traffic:
+  arrival: { poisson: 2 }
+  classes:
+    - { name: chat, weight: 1, route: chat, prompt_tokens: { fixed: 100 }, max_tokens: 50 }
+expect:
+  - { name: idle-p99, metric: p99_latency, route: idle, op: \"<=\", value: 2s }
+  - { name: chat-p99, metric: p99_latency, route: chat, op: \"<=\", value: 1m }
+";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let s = load_text(text, "idle-figures.yaml", &dir).unwrap();
+    let r = simulate(&s, s.seed).unwrap();
+    let md = render::markdown::render(&r);
+    let row = |prefix: &str| {
+        md.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {md}"))
+            .split(" | ")
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // Targets: attempts, then availability and every latency of an idle target.
+    let spare = row("| spare |");
+    assert_eq!(spare[2], "0", "{spare:?}");
+    for (i, cell) in spare.iter().enumerate().skip(5).take(9) {
+        if i == 6 {
+            continue; // the SLA: none set
+        }
+        assert_eq!(cell, "—", "column {i} of {spare:?}");
+    }
+    // Routes: a route without requests has no rate, latency, attempts or cost.
+    let idle = row("| idle |");
+    assert_eq!(idle[1], "0", "{idle:?}");
+    assert!(
+        idle[2..].iter().all(|c| c.trim_end_matches(" |") == "—"),
+        "{idle:?}"
+    );
+    // No stream: inter-token latency and time per output token were not observed (a whole
+    // reply's first token is its end, so TTFT was).
+    let chat = row("| chat |");
+    assert!(
+        chat[4].ends_with(" ms") && chat[8].ends_with(" ms"),
+        "{chat:?}"
+    );
+    for i in 9..=11 {
+        assert_eq!(chat[i], "—", "column {i} of {chat:?}");
+    }
+    let html = render::html::render(&r);
+    for out in [&md, &html] {
+        assert!(!out.contains("NaN") && !out.contains("inf"), "{out}");
+    }
+    assert!(
+        html.contains("<td>spare</td><td>openai</td><td>0</td><td>0.00%</td><td>0</td><td>—</td>"),
+        "{html}"
+    );
+    let terminal = switchyard_runner::report::summary(&r);
+    assert!(!terminal.contains("observed not observed"), "{terminal}");
+    assert!(
+        terminal.contains(
+            "[FAIL] idle-p99: p99_latency <= 2.000 s (not observed: no requests in route idle)"
+        ),
+        "{terminal}"
+    );
+    assert!(
+        terminal.contains("chat-p99: p99_latency <= 60.000 s (observed "),
+        "{terminal}"
+    );
+    assert!(
+        terminal
+            .lines()
+            .any(|l| l.contains("chat-p99") && l.ends_with(" s)")),
+        "{terminal}"
+    );
+    assert!(
+        terminal
+            .lines()
+            .any(|l| l.starts_with("  spare ") && l.contains(" — ")),
+        "{terminal}"
+    );
+}
