@@ -158,8 +158,9 @@ enum SchemaOf {
 #[derive(Debug, Subcommand)]
 enum CredsCommand {
     /// Each provider's keys: fresh, due soon, stale or expired, with their sources (never
-    /// the keys). A provider is judged by its key in use (`missing` without one); exits 1
-    /// when any provider's is stale, expired or missing.
+    /// the keys). A provider is judged by its key in use (`missing` without one): in
+    /// development the mock key of its fake, unless it says `mode: live`; exits 1 when any
+    /// provider's is stale, expired, not yet valid or missing.
     Status {
         /// A live config (environment, providers, router).
         #[arg(long)]
@@ -170,6 +171,10 @@ enum CredsCommand {
         /// Report problems but exit 0.
         #[arg(long)]
         warn_only: bool,
+        /// Judge every provider's live keys, as in production (in development a provider
+        /// otherwise uses its fake's mock key).
+        #[arg(long)]
+        live: bool,
     },
 }
 
@@ -277,8 +282,9 @@ pub fn run(
                     config,
                     today,
                     warn_only,
+                    live,
                 },
-        } => creds::status(&config, today.as_deref(), warn_only, out, err),
+        } => creds::status(&config, today.as_deref(), warn_only, live, out, err),
         Command::Fake {
             command:
                 FakeCommand::Serve {
