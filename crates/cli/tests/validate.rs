@@ -241,3 +241,77 @@ rules:
         "{err}"
     );
 }
+
+/// `compare`'s variants are checked as the scenario's router is: every error of each
+/// variant's router, its targets against the scenario's providers, the names the
+/// expectations use, and the variants' names (unique, safe), each at its line.
+#[test]
+fn variants_are_validated_like_the_scenarios_router() {
+    let dir = TempDir::new("validate-variants");
+    let text = format!(
+        "{SCENARIO_HEAD}\
+router:
+  targets:
+    - {{ name: gpt, provider: openai, model: gpt-4o }}
+    - {{ name: claude, provider: anthropic, model: claude-sonnet-4-20250514 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[gpt], [claude]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }} }}
+expect:
+  - {{ metric: share, target: claude, op: \"<=\", value: 1 }}
+variants:
+  - name: fine
+    router:
+      targets:
+        - {{ name: gpt, provider: openai, model: gpt-4o }}
+        - {{ name: claude, provider: anthropic, model: claude-sonnet-4-20250514 }}
+      routes:
+        - {{ name: chat, policy: round_robin, targets: [gpt, claude] }}
+  - name: broken
+    router:
+      targets:
+        - {{ name: gpt, provider: nobody, model: gpt-4o }}
+        - {{ name: claude, provider: anthropic, model: gpt-9 }}
+        - {{ name: extra, provider: openai, model: gpt-4o, context_window: 0 }}
+      routes:
+        - {{ name: chat, policy: priority, tiers: [[gpt], [claud]] }}
+  - name: fine
+    router:
+      targets:
+        - {{ name: gpt, provider: openai, model: gpt-4o }}
+      routes:
+        - {{ name: chat, policy: static, targets: [gpt] }}
+  - name: ../evil
+    router:
+      targets:
+        - {{ name: gpt, provider: openai, model: gpt-4o }}
+        - {{ name: claude, provider: anthropic, model: claude-sonnet-4-20250514 }}
+      routes:
+        - {{ name: chat, policy: static, targets: [gpt] }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    for needle in [
+        "field `variants[1].router.targets[0].provider`: no provider `nobody`",
+        "field `variants[1].router.targets[1].model`: provider `anthropic` serves",
+        "field `variants[1].router.targets[2].context_window`",
+        "field `variants[1].router.routes[0].tiers[1][0]`: unknown target `claud`",
+        "field `variants[2].name`: a second variant named `fine`",
+        "field `variants[2].router`: expect[0] names target `claude`, which this variant does not have",
+        "field `variants[3].name`: `../evil`",
+        "scenario.yaml: 7 errors",
+    ] {
+        assert!(err.contains(needle), "{needle}\n{err}");
+    }
+    let lines: Vec<usize> = positions(&err).into_iter().map(|(l, _)| l).collect();
+    let mut sorted = lines.clone();
+    sorted.sort_unstable();
+    assert_eq!(lines, sorted, "{err}");
+    let nobody = fixtures::line_of(&text, "provider: nobody");
+    assert!(err.contains(&format!("scenario.yaml:{nobody}:")), "{err}");
+}
