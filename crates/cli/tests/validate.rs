@@ -315,3 +315,101 @@ variants:
     let nobody = fixtures::line_of(&text, "provider: nobody");
     assert!(err.contains(&format!("scenario.yaml:{nobody}:")), "{err}");
 }
+
+/// Columns point at the field itself, in flow style too (`{ provider: x }`); an unknown
+/// name lists the known ones; scenario, target and fault names are safe file names of at
+/// most 100 characters.
+#[test]
+fn columns_point_at_the_field_and_unknown_names_list_the_known() {
+    let dir = TempDir::new("validate-columns");
+    let long = "f".repeat(101);
+    let text = format!(
+        "name: cols
+seed: 1
+duration: 1m
+providers:
+  - name: openai
+    profile: openai
+    faults:
+      - {{ name: {long}, kind: http, status: 503, at: 10s, for: 10s }}
+      - {{ name: ok, kind: http, status: 503, at: 10s, for: 10s }}
+  - {{ name: anthropic, profile: anthropic }}
+router:
+  targets:
+    - {{ name: gpt, provider: openai, model: gpt-4o }}
+    - {{ name: \"c/laude\", provider: antropic, model: claude-sonnet-4-20250514 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[gpt], [claud]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }} }}
+expect:
+  - {{ metric: success_rate, class: chta, op: \">=\", value: 0.9 }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let column = |needle: &str, field: &str| column_of(&text, needle, field);
+    let expected = [
+        (column(&long, "name:"), "faults[0].name`: `ffff"),
+        (
+            column("provider: antropic", "name:"),
+            "targets[1].name`: `c/laude` cannot name a target",
+        ),
+        (
+            column("provider: antropic", "provider:"),
+            "no provider `antropic` in this scenario's providers (anthropic, openai)",
+        ),
+        (
+            column("[claud]", "claud"),
+            "unknown target `claud`; targets: gpt, c/laude",
+        ),
+    ];
+    let first = positions(&err);
+    for ((at, message), got) in expected.iter().zip(&first) {
+        assert_eq!(at, got, "{message}\n{err}");
+        assert!(err.contains(message), "{message}\n{err}");
+    }
+    assert!(err.contains("is 101 characters long; at most 100"), "{err}");
+    assert_eq!(first.len(), expected.len(), "{err}");
+
+    // With the router right, the expectations' names are checked too (the broken fault
+    // does not hide them).
+    let text = text
+        .replace(
+            "\"c/laude\", provider: antropic",
+            "claude, provider: anthropic",
+        )
+        .replace("[claud]", "[claude]")
+        + "  - { metric: share, target: gtp, op: \"<=\", value: 1 }\n";
+    let column = |needle: &str, field: &str| column_of(&text, needle, field);
+    let file = dir.write("scenario2.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let expected = [
+        (column(&long, "name:"), "is 101 characters long"),
+        (
+            column("class: chta", "class:"),
+            "unknown class `chta`; classes: chat",
+        ),
+        (
+            column("target: gtp", "target:"),
+            "unknown target `gtp`; targets: gpt, claude",
+        ),
+    ];
+    let found = positions(&err);
+    for ((at, message), got) in expected.iter().zip(&found) {
+        assert_eq!(at, got, "{message}\n{err}");
+        assert!(err.contains(message), "{message}\n{err}");
+    }
+    assert_eq!(found.len(), expected.len(), "{err}");
+}
+
+/// The 1-based line of `needle` in `text` and the column of `field` on that line.
+fn column_of(text: &str, needle: &str, field: &str) -> (usize, usize) {
+    let line = fixtures::line_of(text, needle);
+    let l = text.lines().nth(line - 1).unwrap();
+    (line, l.find(field).unwrap() + 1)
+}

@@ -498,17 +498,32 @@ impl ExpectationConfig {
         if let Some(r) = &self.route
             && router.route_id(r).is_none()
         {
-            return Err(at(path, "route", format!("unknown route `{r}`")));
+            let known: Vec<&str> = router.routes.iter().map(|x| x.name.as_str()).collect();
+            return Err(at(
+                path,
+                "route",
+                format!("unknown route `{r}`; routes: {}", known.join(", ")),
+            ));
         }
         if let Some(c) = &self.class
             && !traffic.classes.iter().any(|x| x.name == *c)
         {
-            return Err(at(path, "class", format!("unknown class `{c}`")));
+            let known: Vec<&str> = traffic.classes.iter().map(|x| x.name.as_str()).collect();
+            return Err(at(
+                path,
+                "class",
+                format!("unknown class `{c}`; classes: {}", known.join(", ")),
+            ));
         }
         if let Some(t) = &self.target
             && router.target_id(t).is_none()
         {
-            return Err(at(path, "target", format!("unknown target `{t}`")));
+            let known: Vec<&str> = router.targets.iter().map(|x| x.name.as_str()).collect();
+            return Err(at(
+                path,
+                "target",
+                format!("unknown target `{t}`; targets: {}", known.join(", ")),
+            ));
         }
         Ok(())
     }
@@ -575,7 +590,11 @@ impl ExpectationConfig {
             (Takes::No, Some(_)) => Err(e("fault", format!("`{m}` cannot be scoped by fault"))),
             (Takes::Must, None) => Err(e("fault", format!("`{m}` needs a fault"))),
             (_, Some(f)) if !faults.iter().any(|w| w.name == *f) => {
-                Err(e("fault", format!("no fault named `{f}`")))
+                let known: Vec<&str> = faults.iter().map(|w| w.name.as_str()).collect();
+                Err(e(
+                    "fault",
+                    format!("no fault named `{f}`; named faults: {}", known.join(", ")),
+                ))
             }
             _ => Ok(()),
         }
