@@ -413,3 +413,54 @@ fn column_of(text: &str, needle: &str, field: &str) -> (usize, usize) {
     let l = text.lines().nth(line - 1).unwrap();
     (line, l.find(field).unwrap() + 1)
 }
+
+/// A field error does not hide the rest of the file: once the wrong fields are taken out,
+/// the scenario is checked too, and its own errors come in the same pass, in file order.
+#[test]
+fn field_errors_and_the_other_errors_come_in_one_pass() {
+    let dir = TempDir::new("validate-one-pass");
+    let text = format!(
+        "{SCENARIO_HEAD}\
+router:
+  targets:
+    - {{ name: gpt, provider: openai, model: gpt-4o, colour: red }}
+    - {{ name: claude, provider: antropic, model: claude-sonnet-4-20250514 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[gpt], [claude]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }}, max_tokens: lots }}
+expect:
+  - {{ metric: succes_rate, op: \">=\", value: 1 }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let expected = [
+        (
+            column_of(&text, "colour: red", "colour"),
+            "field `router.targets[0].colour`: unknown field `colour`",
+        ),
+        (
+            column_of(&text, "provider: antropic", "provider:"),
+            "no provider `antropic`",
+        ),
+        (
+            column_of(&text, "max_tokens: lots", "max_tokens"),
+            "field `traffic.classes[0].max_tokens`: invalid type",
+        ),
+        (
+            column_of(&text, "succes_rate", "metric"),
+            "unknown metric `succes_rate`; known: requests,",
+        ),
+    ];
+    let found = positions(&err);
+    for ((at, message), got) in expected.iter().zip(&found) {
+        assert_eq!(at, got, "{message}\n{err}");
+        assert!(err.contains(message), "{message}\n{err}");
+    }
+    assert_eq!(found.len(), expected.len(), "{err}");
+    assert!(err.contains("scenario.yaml: 4 errors"), "{err}");
+}

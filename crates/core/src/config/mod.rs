@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::router::RouterParams;
 use crate::time::Duration;
 
-pub use all_errors::{MAX_ERRORS, parse_yaml_all, sort};
+pub use all_errors::{MAX_ERRORS, Pruned, parse_yaml_all, parse_yaml_pruned, sort};
 pub use locate::{locate, locate_field};
 pub use sections::{MAX_ALERT_SLOTS, MAX_ALERT_SPAN, MIN_ALERT_SLOT};
 pub use validate::{ValidationError, validate_router};
@@ -409,10 +409,11 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
         // the prefix says both already.
         let message = inner.to_string();
         let message = message.split(" at line ").next().unwrap_or(&message);
-        let message = message
-            .strip_prefix(&format!("{path}: "))
-            .unwrap_or(message)
-            .to_owned();
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if !head.contains(' ') && path.starts_with(head) => rest,
+            _ => message,
+        }
+        .to_owned();
         ConfigError {
             file: file.to_owned(),
             line,

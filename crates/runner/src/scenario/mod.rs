@@ -183,7 +183,23 @@ pub fn load_text_all(
     file: &str,
     dir: &Path,
 ) -> Result<ScenarioParams, Vec<ConfigError>> {
-    let config: ScenarioConfig = switchyard_core::config::parse_yaml_all(text, file)?;
+    let config: ScenarioConfig = match switchyard_core::config::parse_yaml_pruned(text, file) {
+        Ok(c) => c,
+        Err((mut errors, pruned)) => {
+            // The rest of the file checked too, but for what concerns the fields taken out.
+            if let Some(p) = pruned
+                && let Err(more) = resolve(&p.config, dir, file)
+            {
+                errors.extend(
+                    more.into_iter()
+                        .filter(|e| !p.touches(&e.path))
+                        .map(|e| e.at(text, file)),
+                );
+                switchyard_core::config::sort(&mut errors);
+            }
+            return Err(errors);
+        }
+    };
     resolve(&config, dir, file).map_err(|errors| {
         let mut errors: Vec<ConfigError> = errors.into_iter().map(|e| e.at(text, file)).collect();
         switchyard_core::config::sort(&mut errors);
