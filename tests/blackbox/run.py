@@ -80,8 +80,8 @@ def run_through(binary, work, name, gateway, primary, standby):
         text=True,
         timeout=RUN_TIMEOUT,
     )
-    # `--out DIR` writes each scenario into DIR/<file stem>/.
-    path = os.path.join(out, name, "report.json")
+    # `--out DIR` writes each scenario into DIR/<scenario name>/.
+    path = os.path.join(out, "blackbox-outage", "report.json")
     assert os.path.exists(path), f"exit {done.returncode}, no report: {done.stderr}"
     with open(path) as f:
         report = json.load(f)

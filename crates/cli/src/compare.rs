@@ -25,7 +25,7 @@ pub(crate) fn compare(
     let result = switchyard_runner::compare::compare(&s, variants, seeds).and_then(|c| {
         // One layout, `--out` or not: ROOT/<scenario>/compare/.
         let root = dir.unwrap_or_else(|| PathBuf::from("reports"));
-        let dir = root.join(&s.name).join("compare");
+        let dir = switchyard_runner::report_dir(&root, &s.name).join("compare");
         switchyard_runner::compare::write(&dir, &c).map(|d| (c, d))
     });
     match result {

@@ -1,6 +1,9 @@
 //! `switchyard creds status`: each provider's keys as fresh / due soon / stale / expired, by
 //! source. Never the key.
 //!
+//! Each provider is judged by the keys it would use: in development, the mock key its fake
+//! takes (unless the provider says `mode: live`); with `--live`, or in production, its live
+//! keys.
 //! A provider is judged by the key in use, not by the worst of its keys (a retired key that
 //! expired is history, not a problem); a provider with no usable key is `missing` (or
 //! `expired` / `not yet valid` when its keys are set but none is valid today). The command
@@ -49,6 +52,7 @@ pub fn status(
     config: &Path,
     on: Option<&str>,
     warn_only: bool,
+    live: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
@@ -77,30 +81,41 @@ pub fn status(
             return EXIT_BAD_INPUT;
         }
     };
-    // Status is about the real keys, whatever the environment: look at every provider as if
-    // it ran live, and require nothing (a key that is not set is shown as such).
+    // The keys each provider would use: as configured (a fake's mock key in development),
+    // or with `--live` every provider's live keys. Nothing is required: a live key that is
+    // not set is shown as such, and makes its provider `missing`.
     let Ok(config) =
         switchyard_core::config::parse_yaml::<switchyard_live::config::LiveConfig>(&text, &name)
     else {
         return EXIT_BAD_INPUT;
     };
-    let live: Vec<_> = config
+    let providers: Vec<_> = config
         .providers
         .into_iter()
         .map(|mut p| {
-            p.mode = Some(switchyard_core::credentials::Mode::Live);
+            let configured = p.mode.unwrap_or(match params.environment {
+                Environment::Development => switchyard_core::credentials::Mode::Fake,
+                Environment::Production => switchyard_core::credentials::Mode::Live,
+            });
+            p.mode = Some(if live {
+                switchyard_core::credentials::Mode::Live
+            } else {
+                configured
+            });
             p
         })
         .collect();
-    let providers =
-        match switchyard_core::credentials::resolve_providers(&live, Environment::Development, &[])
-        {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = writeln!(err, "{}", e.at(&text, &name));
-                return EXIT_BAD_INPUT;
-            }
-        };
+    let providers = match switchyard_core::credentials::resolve_providers(
+        &providers,
+        Environment::Development,
+        &[],
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "{}", e.at(&text, &name));
+            return EXIT_BAD_INPUT;
+        }
+    };
     let env = |name: &str| std::env::var(name).ok();
     let store = match CredentialStore::load(providers, params.environment, &[], today, &env) {
         Ok(s) => s,
@@ -129,7 +144,15 @@ pub fn status(
             "{}: {} ({}, {}{rotation})",
             p.name, state, p.mode, p.base_url
         );
-        let width = p.keys.iter().map(|k| k.source.len()).max().unwrap_or(0);
+        // A fake's key is the config's mock key (shown by that name, never by value).
+        let source = |k: &KeyReport| {
+            if p.mode == "fake" {
+                "mock_key".to_owned()
+            } else {
+                k.source.clone()
+            }
+        };
+        let width = p.keys.iter().map(|k| source(k).len()).max().unwrap_or(0);
         for k in &p.keys {
             let window = match (&k.valid_from, &k.valid_until) {
                 (None, None) => "always valid".to_owned(),
@@ -168,7 +191,8 @@ pub fn status(
             let _ = writeln!(
                 out,
                 "  {:width$}  {:13} {window}{rotated}{flags}",
-                k.source, k.status
+                source(k),
+                k.status
             );
         }
     }

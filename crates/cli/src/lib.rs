@@ -51,6 +51,12 @@ enum Command {
         /// Overrides each scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Runs each scenario for this long instead of its `duration` (`30s`, `2m`, `1h`):
+        /// operator actions after the end are dropped and faults that start after it do not
+        /// happen, each with a notice on stderr; expectations on what no longer happens are
+        /// not observed (and fail).
+        #[arg(long)]
+        duration: Option<switchyard_core::time::Duration>,
         /// Where to write (each scenario in its own folder, plus a combined summary.md and
         /// junit.xml with every scenario's verdict); default reports/.
         #[arg(long)]
@@ -152,8 +158,9 @@ enum SchemaOf {
 #[derive(Debug, Subcommand)]
 enum CredsCommand {
     /// Each provider's keys: fresh, due soon, stale or expired, with their sources (never
-    /// the keys). A provider is judged by its key in use (`missing` without one); exits 1
-    /// when any provider's is stale, expired or missing.
+    /// the keys). A provider is judged by its key in use (`missing` without one): in
+    /// development the mock key of its fake, unless it says `mode: live`; exits 1 when any
+    /// provider's is stale, expired, not yet valid or missing.
     Status {
         /// A live config (environment, providers, router).
         #[arg(long)]
@@ -164,6 +171,10 @@ enum CredsCommand {
         /// Report problems but exit 0.
         #[arg(long)]
         warn_only: bool,
+        /// Judge every provider's live keys, as in production (in development a provider
+        /// otherwise uses its fake's mock key).
+        #[arg(long)]
+        live: bool,
     },
 }
 
@@ -215,6 +226,7 @@ pub fn run(
             scenarios,
             mode,
             seed,
+            duration,
             out: dir,
             baseline,
             baseline_any_seed,
@@ -232,6 +244,7 @@ pub fn run(
             let flags = scenarios::RunFlags {
                 mode,
                 seed,
+                duration,
                 dir,
                 baseline,
                 allow,
@@ -269,8 +282,9 @@ pub fn run(
                     config,
                     today,
                     warn_only,
+                    live,
                 },
-        } => creds::status(&config, today.as_deref(), warn_only, out, err),
+        } => creds::status(&config, today.as_deref(), warn_only, live, out, err),
         Command::Fake {
             command:
                 FakeCommand::Serve {

@@ -10,6 +10,7 @@ use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, InProcessGateway};
 pub(crate) struct RunFlags {
     pub(crate) mode: String,
     pub(crate) seed: Option<u64>,
+    pub(crate) duration: Option<switchyard_core::time::Duration>,
     pub(crate) dir: Option<PathBuf>,
     pub(crate) baseline: Option<PathBuf>,
     pub(crate) allow: switchyard_runner::baseline::Allow,
@@ -52,7 +53,7 @@ pub(crate) fn run(
         let name = path
             .file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
-        let options = options(flags, mode, gate.clone(), &name);
+        let options = options(flags, mode, gate.clone());
         let outcome = match switchyard_runner::run(path, &options) {
             Ok(o) => o,
             Err(e) => {
@@ -62,6 +63,9 @@ pub(crate) fn run(
                 continue;
             }
         };
+        for notice in &outcome.notices {
+            let _ = writeln!(err, "{}: {notice}", path.display());
+        }
         let lines = lines(&outcome);
         if let Some(dir) = &flags.save_baseline
             && let Err(e) = switchyard_runner::baseline::save(dir, &outcome.report)
@@ -121,18 +125,19 @@ fn mode_and_format(
     Some((mode, json))
 }
 
-/// How the runner runs scenario `name`: its reports in `--out`'s folder of that name, this
-/// project's gateway started in process for a scenario that runs through it.
+/// How the runner runs a scenario: its reports in `--out`'s folder of the scenario's name,
+/// this project's gateway started in process for a scenario that runs through it.
 fn options(
     flags: &RunFlags,
     mode: switchyard_runner::RunMode,
     baseline: Option<switchyard_runner::baseline::Gate>,
-    name: &str,
 ) -> switchyard_runner::RunOptions {
     switchyard_runner::RunOptions {
         mode,
         seed: flags.seed,
-        out: flags.dir.as_ref().map(|d| d.join(name)),
+        out: None,
+        reports: flags.dir.clone(),
+        duration: flags.duration,
         live_duration: None,
         progress: !flags.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         baseline,

@@ -14,6 +14,7 @@ fn creds_status_lists_sources_and_states_never_keys() {
             "scenarios/routers/live.yaml",
             "--today",
             "2026-11-25",
+            "--live",
         ])
         .env("OPENAI_API_KEY", "sk-live-should-never-print")
         .env_remove("OPENAI_API_KEY_PREVIOUS")
@@ -118,7 +119,7 @@ fn creds_status_fails_on_stale_expired_or_missing_keys_unless_warn_only() {
     for (i, (a, b, code, state)) in cases.into_iter().enumerate() {
         let file = dir.path().join(format!("live{i}.yaml"));
         std::fs::write(&file, live.replacen(openai, a, 1).replacen(anthropic, b, 1)).unwrap();
-        let out = creds_status(&file, &[]);
+        let out = creds_status(&file, &["--live"]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(code), "{b}: {text}");
         assert!(
@@ -126,7 +127,7 @@ fn creds_status_fails_on_stale_expired_or_missing_keys_unless_warn_only() {
             "{b}: {text}"
         );
         assert!(text.contains("openai: fresh ("), "{text}");
-        let warned = creds_status(&file, &["--warn-only"]);
+        let warned = creds_status(&file, &["--live", "--warn-only"]);
         assert_eq!(warned.status.code(), Some(0), "{b}");
         assert_eq!(
             String::from_utf8_lossy(&warned.stderr).contains("need attention"),
@@ -142,8 +143,59 @@ fn creds_status_fails_on_stale_expired_or_missing_keys_unless_warn_only() {
     );
     assert!(!keyless.contains("/run/secrets"), "{keyless}");
     std::fs::write(&file, keyless).unwrap();
-    let out = creds_status(&file, &[]);
+    let out = creds_status(&file, &["--live"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("anthropic: missing ("), "{text}");
     assert_eq!(out.status.code(), Some(1), "{text}");
+}
+
+/// In development a provider talks to its fake with the mock key, so that is the key
+/// `creds status` judges (fresh, exit 0, whatever the live keys' state); a provider with
+/// `mode: live` and every provider under `--live` are judged by their live keys.
+#[test]
+fn creds_status_judges_the_key_each_provider_would_use() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let config = std::path::Path::new(root).join("scenarios/routers/live.yaml");
+    let dev = creds_status(&config, &[]);
+    let text = String::from_utf8_lossy(&dev.stdout);
+    assert_eq!(dev.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("openai: fresh (fake, http://127.0.0.1:9101"),
+        "{text}"
+    );
+    assert!(
+        text.contains("anthropic: fresh (fake, http://127.0.0.1:9102"),
+        "{text}"
+    );
+    assert!(text.contains("mock_key"), "{text}");
+    assert!(
+        !text.contains("sk-switchyard-dev-openai"),
+        "the mock key is a key too: {text}"
+    );
+    let live = creds_status(&config, &["--live"]);
+    let text = String::from_utf8_lossy(&live.stdout);
+    assert_eq!(live.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("openai: missing (live, https://api.openai.com"),
+        "{text}"
+    );
+    assert!(text.contains("anthropic: missing (live"), "{text}");
+    // `mode: live` in development: its live keys are the ones in use.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let dir = TempDir::new("creds-mode-live");
+    let file = dir.path().join("live.yaml");
+    std::fs::write(
+        &file,
+        text.replacen(
+            "    dialect: anthropic\n",
+            "    dialect: anthropic\n    mode: live\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let mixed = creds_status(&file, &[]);
+    let text = String::from_utf8_lossy(&mixed.stdout);
+    assert_eq!(mixed.status.code(), Some(1), "{text}");
+    assert!(text.contains("openai: fresh (fake"), "{text}");
+    assert!(text.contains("anthropic: missing (live"), "{text}");
 }

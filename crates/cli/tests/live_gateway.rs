@@ -242,8 +242,11 @@ fn the_cli_runs_a_scenario_through_its_own_gateway() {
         String::from_utf8_lossy(&err)
     );
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("smoke/report.json")).unwrap())
-            .unwrap();
+        // The folder is the scenario's name, not the file's.
+        serde_json::from_str(
+            &std::fs::read_to_string(out_dir.join("gateway-smoke/report.json")).unwrap(),
+        )
+        .unwrap();
     assert_eq!(code, switchyard::EXIT_OK, "{}", report["expectations"]);
     assert_eq!(report["mode"], "live");
     let requests = report["totals"]["requests"].as_u64().unwrap();

@@ -398,3 +398,115 @@ fn a_run_with_no_requests_fails_the_baseline_gate() {
         "{rate}"
     );
 }
+
+/// A scenario's report folder is its `name`, whatever its file is called, with `--out` or
+/// without: every link of the combined summary resolves to a file the run wrote.
+#[test]
+fn every_summary_link_resolves_to_a_written_report() {
+    let dir = TempDir::new("cli-links");
+    let out = dir.path().join("out");
+    let mut files = Vec::new();
+    for (file, scenario) in [
+        ("manual-failover-drill.yaml", "drill-renamed"),
+        ("split-30-70.yaml", "split-renamed"),
+    ] {
+        let text = std::fs::read_to_string(format!("{}/scenarios/{file}", root())).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("name: "), "{first}");
+        let text = text.replacen(first, &format!("name: {scenario}"), 1);
+        // A file name that is not the scenario's (the profiles are built in).
+        let path = dir.write(&format!("file-{scenario}.yaml"), &text);
+        files.push(path.to_str().unwrap().to_owned());
+    }
+    let (code, stdout, stderr) =
+        switchyard(&["run", &files[0], &files[1], "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("out/drill-renamed/report.html"), "{stdout}");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let links: Vec<&str> = md
+        .split("](")
+        .skip(1)
+        .map(|rest| rest.split(')').next().unwrap())
+        .collect();
+    assert_eq!(links.len(), 2, "{md}");
+    for link in links {
+        assert!(out.join(link).is_file(), "{link} in {md}");
+    }
+    for scenario in ["drill-renamed", "split-renamed"] {
+        assert!(
+            out.join(scenario).join("report.json").is_file(),
+            "{scenario}"
+        );
+    }
+}
+
+/// `run --duration` shortens a scenario: the report covers the new duration, and the
+/// operator actions and faults after its end are dropped, each with a notice.
+#[test]
+fn duration_overrides_a_scenarios_and_drops_what_comes_after_it() {
+    let (code, help, _) = switchyard(&["run", "--help"]);
+    assert_eq!(code, 0);
+    assert!(help.contains("--duration"), "{help}");
+    let dir = TempDir::new("cli-duration");
+    let out = dir.path().join("out");
+    let (code, stdout, stderr) = switchyard(&[
+        "run",
+        "scenarios/manual-failover-drill.yaml",
+        "--duration",
+        "6m",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // The drill's last expectation's window (11m..15m) is now after the end: not observed.
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "--duration 6m: the operator action at 10m (restore) is after the end; dropped"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("at 5m"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("manual-failover-drill/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["duration_secs"], 360.0);
+    let requests = report["totals"]["requests"].as_u64().unwrap();
+    // About 10 requests a second for 6 minutes, not 15.
+    assert!((3000..4300).contains(&requests), "{requests}");
+    let held: Vec<bool> = report["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["passed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(held, [true, true, false]);
+
+    // A fault after the end is reported, and the run still goes.
+    let (code, _, stderr) = switchyard(&[
+        "run",
+        "scenarios/active-passive-outage.yaml",
+        "--duration",
+        "30s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(code == 0 || code == 1, "{stderr}");
+    assert!(
+        stderr.contains("after the end; it does not happen"),
+        "{stderr}"
+    );
+
+    for bad in ["soon", "0s", "800h"] {
+        let (code, _, stderr) = switchyard(&[
+            "run",
+            "scenarios/manual-failover-drill.yaml",
+            "--duration",
+            bad,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{bad}: {stderr}");
+        assert!(stderr.contains("duration"), "{bad}: {stderr}");
+    }
+}

@@ -241,3 +241,226 @@ rules:
         "{err}"
     );
 }
+
+/// `compare`'s variants are checked as the scenario's router is: every error of each
+/// variant's router, its targets against the scenario's providers, the names the
+/// expectations use, and the variants' names (unique, safe), each at its line.
+#[test]
+fn variants_are_validated_like_the_scenarios_router() {
+    let dir = TempDir::new("validate-variants");
+    let text = format!(
+        "{SCENARIO_HEAD}\
+router:
+  targets:
+    - {{ name: gpt, provider: openai, model: gpt-4o }}
+    - {{ name: claude, provider: anthropic, model: claude-sonnet-4-20250514 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[gpt], [claude]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }} }}
+expect:
+  - {{ metric: share, target: claude, op: \"<=\", value: 1 }}
+variants:
+  - name: fine
+    router:
+      targets:
+        - {{ name: gpt, provider: openai, model: gpt-4o }}
+        - {{ name: claude, provider: anthropic, model: claude-sonnet-4-20250514 }}
+      routes:
+        - {{ name: chat, policy: round_robin, targets: [gpt, claude] }}
+  - name: broken
+    router:
+      targets:
+        - {{ name: gpt, provider: nobody, model: gpt-4o }}
+        - {{ name: claude, provider: anthropic, model: gpt-9 }}
+        - {{ name: extra, provider: openai, model: gpt-4o, context_window: 0 }}
+      routes:
+        - {{ name: chat, policy: priority, tiers: [[gpt], [claud]] }}
+  - name: fine
+    router:
+      targets:
+        - {{ name: gpt, provider: openai, model: gpt-4o }}
+      routes:
+        - {{ name: chat, policy: static, targets: [gpt] }}
+  - name: ../evil
+    router:
+      targets:
+        - {{ name: gpt, provider: openai, model: gpt-4o }}
+        - {{ name: claude, provider: anthropic, model: claude-sonnet-4-20250514 }}
+      routes:
+        - {{ name: chat, policy: static, targets: [gpt] }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    for needle in [
+        "field `variants[1].router.targets[0].provider`: no provider `nobody`",
+        "field `variants[1].router.targets[1].model`: provider `anthropic` serves",
+        "field `variants[1].router.targets[2].context_window`",
+        "field `variants[1].router.routes[0].tiers[1][0]`: unknown target `claud`",
+        "field `variants[2].name`: a second variant named `fine`",
+        "field `variants[2].router`: expect[0] names target `claude`, which this variant does not have",
+        "field `variants[3].name`: `../evil`",
+        "scenario.yaml: 7 errors",
+    ] {
+        assert!(err.contains(needle), "{needle}\n{err}");
+    }
+    let lines: Vec<usize> = positions(&err).into_iter().map(|(l, _)| l).collect();
+    let mut sorted = lines.clone();
+    sorted.sort_unstable();
+    assert_eq!(lines, sorted, "{err}");
+    let nobody = fixtures::line_of(&text, "provider: nobody");
+    assert!(err.contains(&format!("scenario.yaml:{nobody}:")), "{err}");
+}
+
+/// Columns point at the field itself, in flow style too (`{ provider: x }`); an unknown
+/// name lists the known ones; scenario, target and fault names are safe file names of at
+/// most 100 characters.
+#[test]
+fn columns_point_at_the_field_and_unknown_names_list_the_known() {
+    let dir = TempDir::new("validate-columns");
+    let long = "f".repeat(101);
+    let text = format!(
+        "name: cols
+seed: 1
+duration: 1m
+providers:
+  - name: openai
+    profile: openai
+    faults:
+      - {{ name: {long}, kind: http, status: 503, at: 10s, for: 10s }}
+      - {{ name: ok, kind: http, status: 503, at: 10s, for: 10s }}
+  - {{ name: anthropic, profile: anthropic }}
+router:
+  targets:
+    - {{ name: gpt, provider: openai, model: gpt-4o }}
+    - {{ name: \"c/laude\", provider: antropic, model: claude-sonnet-4-20250514 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[gpt], [claud]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }} }}
+expect:
+  - {{ metric: success_rate, class: chta, op: \">=\", value: 0.9 }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let column = |needle: &str, field: &str| column_of(&text, needle, field);
+    let expected = [
+        (column(&long, "name:"), "faults[0].name`: `ffff"),
+        (
+            column("provider: antropic", "name:"),
+            "targets[1].name`: `c/laude` cannot name a target",
+        ),
+        (
+            column("provider: antropic", "provider:"),
+            "no provider `antropic` in this scenario's providers (anthropic, openai)",
+        ),
+        (
+            column("[claud]", "claud"),
+            "unknown target `claud`; targets: gpt, c/laude",
+        ),
+    ];
+    let first = positions(&err);
+    for ((at, message), got) in expected.iter().zip(&first) {
+        assert_eq!(at, got, "{message}\n{err}");
+        assert!(err.contains(message), "{message}\n{err}");
+    }
+    assert!(err.contains("is 101 characters long; at most 100"), "{err}");
+    assert_eq!(first.len(), expected.len(), "{err}");
+
+    // With the router right, the expectations' names are checked too (the broken fault
+    // does not hide them).
+    let text = text
+        .replace(
+            "\"c/laude\", provider: antropic",
+            "claude, provider: anthropic",
+        )
+        .replace("[claud]", "[claude]")
+        + "  - { metric: share, target: gtp, op: \"<=\", value: 1 }\n";
+    let column = |needle: &str, field: &str| column_of(&text, needle, field);
+    let file = dir.write("scenario2.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let expected = [
+        (column(&long, "name:"), "is 101 characters long"),
+        (
+            column("class: chta", "class:"),
+            "unknown class `chta`; classes: chat",
+        ),
+        (
+            column("target: gtp", "target:"),
+            "unknown target `gtp`; targets: gpt, claude",
+        ),
+    ];
+    let found = positions(&err);
+    for ((at, message), got) in expected.iter().zip(&found) {
+        assert_eq!(at, got, "{message}\n{err}");
+        assert!(err.contains(message), "{message}\n{err}");
+    }
+    assert_eq!(found.len(), expected.len(), "{err}");
+}
+
+/// The 1-based line of `needle` in `text` and the column of `field` on that line.
+fn column_of(text: &str, needle: &str, field: &str) -> (usize, usize) {
+    let line = fixtures::line_of(text, needle);
+    let l = text.lines().nth(line - 1).unwrap();
+    (line, l.find(field).unwrap() + 1)
+}
+
+/// A field error does not hide the rest of the file: once the wrong fields are taken out,
+/// the scenario is checked too, and its own errors come in the same pass, in file order.
+#[test]
+fn field_errors_and_the_other_errors_come_in_one_pass() {
+    let dir = TempDir::new("validate-one-pass");
+    let text = format!(
+        "{SCENARIO_HEAD}\
+router:
+  targets:
+    - {{ name: gpt, provider: openai, model: gpt-4o, colour: red }}
+    - {{ name: claude, provider: antropic, model: claude-sonnet-4-20250514 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[gpt], [claude]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }}, max_tokens: lots }}
+expect:
+  - {{ metric: succes_rate, op: \">=\", value: 1 }}
+"
+    );
+    let file = dir.write("scenario.yaml", &text);
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    let expected = [
+        (
+            column_of(&text, "colour: red", "colour"),
+            "field `router.targets[0].colour`: unknown field `colour`",
+        ),
+        (
+            column_of(&text, "provider: antropic", "provider:"),
+            "no provider `antropic`",
+        ),
+        (
+            column_of(&text, "max_tokens: lots", "max_tokens"),
+            "field `traffic.classes[0].max_tokens`: invalid type",
+        ),
+        (
+            column_of(&text, "succes_rate", "metric"),
+            "unknown metric `succes_rate`; known: requests,",
+        ),
+    ];
+    let found = positions(&err);
+    for ((at, message), got) in expected.iter().zip(&found) {
+        assert_eq!(at, got, "{message}\n{err}");
+        assert!(err.contains(message), "{message}\n{err}");
+    }
+    assert_eq!(found.len(), expected.len(), "{err}");
+    assert!(err.contains("scenario.yaml: 4 errors"), "{err}");
+}

@@ -96,6 +96,16 @@ pub enum Metric {
     P50Ttft,
     /// 99th percentile time to first token.
     P99Ttft,
+    /// Median inter-token latency: every gap between two consecutive content chunks of the
+    /// served streams (`inter_token_ms` in the results).
+    P50InterToken,
+    /// 99th percentile inter-token latency.
+    P99InterToken,
+    /// Median time per output token of the served streams of two tokens or more: (latency −
+    /// time to first token) / (output tokens − 1) (`time_per_output_token_ms`).
+    P50TimePerOutputToken,
+    /// 99th percentile time per output token.
+    P99TimePerOutputToken,
     /// Attempts / requests: 1 when nothing was retried, hedged or failed over.
     AttemptsPerRequest,
     /// Spend in US dollars, every attempt priced by the tokens it was billed (with
@@ -128,7 +138,8 @@ pub enum Metric {
     BudgetExhausted,
     /// Latency alerts raised (on `target`, or on any).
     Alerts,
-    /// From a fault's start to the first alert on its provider's targets.
+    /// From a fault's start to the first alert on its provider's targets raised before the
+    /// fault's end + 1 s; "never" when there was none.
     TimeToAlert,
     /// Share of the target's error budget (1 - sla) spent.
     ErrorBudgetSpent,
@@ -152,7 +163,7 @@ pub enum Metric {
     ReplicaShareMax,
 }
 
-const METRICS: [(&str, Metric); 32] = [
+const METRICS: [(&str, Metric); 36] = [
     ("requests", Metric::Requests),
     ("succeeded", Metric::Succeeded),
     ("failed", Metric::Failed),
@@ -164,6 +175,10 @@ const METRICS: [(&str, Metric); 32] = [
     ("p999_latency", Metric::P999Latency),
     ("p50_ttft", Metric::P50Ttft),
     ("p99_ttft", Metric::P99Ttft),
+    ("p50_inter_token", Metric::P50InterToken),
+    ("p99_inter_token", Metric::P99InterToken),
+    ("p50_time_per_output_token", Metric::P50TimePerOutputToken),
+    ("p99_time_per_output_token", Metric::P99TimePerOutputToken),
     ("attempts_per_request", Metric::AttemptsPerRequest),
     ("cost", Metric::Cost),
     ("wasted_cost", Metric::WastedCost),
@@ -237,6 +252,22 @@ impl Metric {
         }
     }
 
+    /// A count or a sum over the requests of a scope: 0 over a scope without requests
+    /// would measure nothing, so it is not observed there.
+    pub fn counts_requests(self) -> bool {
+        matches!(
+            self,
+            Metric::Requests
+                | Metric::Succeeded
+                | Metric::Failed
+                | Metric::Resumed
+                | Metric::ResumeFailed
+                | Metric::Cost
+                | Metric::WastedCost
+                | Metric::BudgetExhausted
+        )
+    }
+
     pub fn is_time(self) -> bool {
         matches!(
             self,
@@ -246,6 +277,10 @@ impl Metric {
                 | Metric::P999Latency
                 | Metric::P50Ttft
                 | Metric::P99Ttft
+                | Metric::P50InterToken
+                | Metric::P99InterToken
+                | Metric::P50TimePerOutputToken
+                | Metric::P99TimePerOutputToken
                 | Metric::TimeToDetect
                 | Metric::TimeToFailover
                 | Metric::TimeToFailback
@@ -288,6 +323,10 @@ impl Metric {
             | Metric::P999Latency
             | Metric::P50Ttft
             | Metric::P99Ttft
+            | Metric::P50InterToken
+            | Metric::P99InterToken
+            | Metric::P50TimePerOutputToken
+            | Metric::P99TimePerOutputToken
             | Metric::AttemptsPerRequest
             | Metric::WastedCost
             | Metric::BudgetExhausted
@@ -488,17 +527,32 @@ impl ExpectationConfig {
         if let Some(r) = &self.route
             && router.route_id(r).is_none()
         {
-            return Err(at(path, "route", format!("unknown route `{r}`")));
+            let known: Vec<&str> = router.routes.iter().map(|x| x.name.as_str()).collect();
+            return Err(at(
+                path,
+                "route",
+                format!("unknown route `{r}`; routes: {}", known.join(", ")),
+            ));
         }
         if let Some(c) = &self.class
             && !traffic.classes.iter().any(|x| x.name == *c)
         {
-            return Err(at(path, "class", format!("unknown class `{c}`")));
+            let known: Vec<&str> = traffic.classes.iter().map(|x| x.name.as_str()).collect();
+            return Err(at(
+                path,
+                "class",
+                format!("unknown class `{c}`; classes: {}", known.join(", ")),
+            ));
         }
         if let Some(t) = &self.target
             && router.target_id(t).is_none()
         {
-            return Err(at(path, "target", format!("unknown target `{t}`")));
+            let known: Vec<&str> = router.targets.iter().map(|x| x.name.as_str()).collect();
+            return Err(at(
+                path,
+                "target",
+                format!("unknown target `{t}`; targets: {}", known.join(", ")),
+            ));
         }
         Ok(())
     }
@@ -571,7 +625,11 @@ impl ExpectationConfig {
             (Takes::No, Some(_)) => Err(e("fault", format!("`{m}` cannot be scoped by fault"))),
             (Takes::Must, None) => Err(e("fault", format!("`{m}` needs a fault"))),
             (_, Some(f)) if !faults.iter().any(|w| w.name == *f) => {
-                Err(e("fault", format!("no fault named `{f}`")))
+                let known: Vec<&str> = faults.iter().map(|w| w.name.as_str()).collect();
+                Err(e(
+                    "fault",
+                    format!("no fault named `{f}`; named faults: {}", known.join(", ")),
+                ))
             }
             _ => Ok(()),
         }

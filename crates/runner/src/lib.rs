@@ -38,8 +38,14 @@ pub struct RunOptions {
     pub mode: RunMode,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
-    /// Where to write; default `reports/<scenario>/`.
+    /// Where to write, exactly this folder; default [`report_dir`] of `reports`.
     pub out: Option<PathBuf>,
+    /// The reports folder: the run writes to [`report_dir`] of it (default `reports/`);
+    /// `out` overrides it.
+    pub reports: Option<PathBuf>,
+    /// Runs the scenario for this long instead of its own duration (`run --duration`):
+    /// operator actions after the end are dropped, with a notice in [`RunOutcome::notices`].
+    pub duration: Option<Duration>,
     /// For live mode: scale the scenario's duration down (a live run takes real time).
     pub live_duration: Option<Duration>,
     /// For live mode: a progress line on stderr (the CLI sets it on a terminal only).
@@ -58,6 +64,8 @@ impl Default for RunOptions {
             mode: RunMode::Sim,
             seed: None,
             out: None,
+            reports: None,
+            duration: None,
             live_duration: None,
             progress: false,
             baseline: None,
@@ -87,6 +95,9 @@ pub struct RunOutcome {
     pub report: Report,
     pub json: String,
     pub dir: PathBuf,
+    /// What the run changed of the scenario as written (timeline events after a
+    /// `--duration` end), for the terminal.
+    pub notices: Vec<String>,
 }
 
 /// The JSON Schema of `report.json` (shipped as `schemas/report.schema.json`).
@@ -99,6 +110,13 @@ pub fn report_schema() -> String {
 pub fn schema() -> String {
     let schema = schemars::schema_for!(scenario::ScenarioConfig);
     serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// The folder of scenario `name`'s reports under `root` (`reports/` by default): exactly
+/// the scenario's name, which validation keeps to one safe file name. The one place that
+/// computes it: `run` writes there, `compare` under it, and the combined summary links to it.
+pub fn report_dir(root: &Path, name: &str) -> PathBuf {
+    root.join(name)
 }
 
 /// Runs in simulation and returns the report (nothing written).
@@ -155,7 +173,7 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
 
 /// Loads, runs and writes one scenario.
 pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
-    let s = scenario::load(path)?;
+    let (s, notices) = scenario::load_for(path, options.duration)?;
     let seed = options.seed.unwrap_or(s.seed);
     // Before the run: a baseline that cannot be compared with it is refused at once.
     let mode = match options.mode {
@@ -191,12 +209,17 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
     if let Some((gate, loaded)) = &baseline {
         report.apply_baseline(baseline::compare(gate, loaded, &report));
     }
-    let dir = options
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("reports").join(&s.name));
+    let dir = options.out.clone().unwrap_or_else(|| {
+        let root = options.reports.as_deref().unwrap_or(Path::new("reports"));
+        report_dir(root, &s.name)
+    });
     let json = write(&dir, &report)?;
-    Ok(RunOutcome { report, json, dir })
+    Ok(RunOutcome {
+        report,
+        json,
+        dir,
+        notices,
+    })
 }
 
 fn write(dir: &Path, report: &Report) -> Result<String, RunError> {

@@ -203,6 +203,10 @@ pub struct Percentiles {
     pub p999: f64,
     pub max: f64,
     pub mean: f64,
+    /// How many values the percentiles are of (0: not observed, the figures read 0); for
+    /// the rendered tables, which show "—" then. Not in report.json.
+    #[serde(skip)]
+    pub samples: u64,
 }
 
 impl Percentiles {
@@ -215,6 +219,7 @@ impl Percentiles {
             p999: ms(h.quantile(0.999)),
             max: if h.count() == 0 { 0.0 } else { ms(h.max()) },
             mean: if h.count() == 0 { 0.0 } else { ms(h.mean()) },
+            samples: h.count(),
         }
     }
 }

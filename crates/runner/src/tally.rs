@@ -93,7 +93,7 @@ impl Tally {
             } => {
                 bump(&mut self.alerts, target);
                 for w in &mut self.faults {
-                    if on(&w.on_provider, target) && e.at >= w.from {
+                    if on(&w.on_provider, target) && e.at >= w.from && e.at < w.until {
                         earliest(&mut w.first_alert, e.at);
                     }
                 }
@@ -132,8 +132,8 @@ impl Tally {
         self.faults.get(fault).and_then(|w| w.detected)
     }
 
-    /// The first latency alert raised on one of the fault's provider's targets at or after
-    /// its start.
+    /// The first latency alert raised on one of the fault's provider's targets from its
+    /// start to its end plus the grace (an alert for a later fault is not this one's).
     pub fn first_alert(&self, fault: usize) -> Option<Instant> {
         self.faults.get(fault).and_then(|w| w.first_alert)
     }

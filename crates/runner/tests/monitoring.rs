@@ -89,3 +89,41 @@ fn availability_and_the_error_budget_against_the_sla() {
     assert!(r.events.iter().any(|e| e.kind == "cost_cap_spent"));
     assert!(r.passed, "{:#?}", r.expectations);
 }
+
+/// `time_to_alert` counts only an alert raised while its fault is active (or within 1 s of
+/// its end): the brown-out's alert at about 20 min is not an alert for a blip that ended at
+/// 2 min, nor for a fault that starts after it.
+#[test]
+fn time_to_alert_is_bounded_to_its_fault() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let text = std::fs::read_to_string(dir.join("monitoring.yaml")).unwrap();
+    let faults = "      - { kind: http, status: 500, rate: 0.0005 }\n";
+    assert!(text.contains(faults));
+    let text = text
+        .replacen(
+            faults,
+            &format!(
+                "{faults}      - {{ name: blip, kind: slow_first_token, extra: 1ms, at: 2m, for: 10s }}\n      - {{ name: late, kind: slow_first_token, extra: 1ms, at: 30m, for: 1m }}\n"
+            ),
+            1,
+        )
+        .replacen(
+            "expect:\n",
+            "expect:\n  - { name: blip-alert, metric: time_to_alert, fault: blip, op: \"<=\", value: 40m }\n  - { name: late-alert, metric: time_to_alert, fault: late, op: \">=\", value: 0s }\n",
+            1,
+        );
+    let s = switchyard_runner::scenario::load_text(&text, "monitoring.yaml", &dir).unwrap();
+    let r = switchyard_runner::simulate(&s, s.seed).unwrap();
+    let by_name = |n: &str| r.expectations.iter().find(|e| e.name == n).unwrap();
+    for name in ["blip-alert", "late-alert"] {
+        let e = by_name(name);
+        assert!(!e.passed && e.observed.is_none(), "{name}: {e:?}");
+        assert!(e.reason.as_deref().unwrap().contains("never"), "{e:?}");
+    }
+    let brownout = r
+        .expectations
+        .iter()
+        .find(|e| e.name.contains("openai-brownout"))
+        .unwrap();
+    assert!(brownout.passed, "{brownout:?}");
+}

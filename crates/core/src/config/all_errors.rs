@@ -134,6 +134,39 @@ pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &str,
 ) -> std::result::Result<T, Vec<ConfigError>> {
+    parse_yaml_pruned(text, file).map_err(|(errors, _)| errors)
+}
+
+/// What is left of a file once its wrong fields are taken out: the config they leave, and
+/// the paths taken out. Only when every node taken out was a wrong field itself (no node
+/// that held one had to go too), so that the rest is the file as written.
+#[derive(Debug)]
+pub struct Pruned<T> {
+    /// The config without the wrong fields.
+    pub config: T,
+    /// The paths taken out, as written in the file.
+    pub removed: Vec<String>,
+}
+
+impl<T> Pruned<T> {
+    /// Whether an error at `path` concerns a field taken out (so it is not the file's own).
+    pub fn touches(&self, path: &str) -> bool {
+        self.removed.iter().any(|r| {
+            path == r
+                || path
+                    .strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        })
+    }
+}
+
+/// As [`parse_yaml_all`], and with the errors, the config left once the wrong fields are
+/// taken out (when it is the file as written but for them), so that a caller can check the
+/// rest too: the errors of one pass are then every independent one.
+pub fn parse_yaml_pruned<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+) -> std::result::Result<T, (Vec<ConfigError>, Option<Pruned<T>>)> {
     let first = match super::parse_yaml::<T>(text, file) {
         Ok(t) => return Ok(t),
         Err(e) => e,
@@ -141,8 +174,10 @@ pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
     let mut next = Some(first.path.clone());
     let mut errors = vec![first];
     let Ok(mut doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
-        return Err(errors);
+        return Err((errors, None));
     };
+    let mut pruned = None;
+    let mut whole = true;
     let mut removed: Vec<String> = Vec::new();
     let mut shifts = Shifts::new();
     // Each turn takes out one node, so the loop ends; the bound keeps it short.
@@ -156,7 +191,13 @@ pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
         }
         removed.push(path);
         let err = match serde_path_to_error::deserialize::<_, T>(doc.clone()) {
-            Ok(_) => break,
+            Ok(config) => {
+                pruned = whole.then(|| Pruned {
+                    config,
+                    removed: removed.clone(),
+                });
+                break;
+            }
             Err(e) => e,
         };
         let Some(path) = to_original(&err.path().to_string(), &shifts) else {
@@ -172,6 +213,7 @@ pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
         if removed.iter().any(|r| under(r, &path)) {
             // At a node that held one taken out: caused by the taking out, not by the file.
             // Take that node out too, silently (the root, or a node already out, ends it).
+            whole = false;
             next = Some(path);
             continue;
         }
@@ -189,7 +231,7 @@ pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
         });
     }
     sort(&mut errors);
-    Err(errors)
+    Err((errors, pruned))
 }
 
 /// Sorts errors into file order: by line, then column, then field path; drops repeats.

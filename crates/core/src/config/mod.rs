@@ -18,8 +18,8 @@ use serde::Deserialize;
 use crate::router::RouterParams;
 use crate::time::Duration;
 
-pub use all_errors::{MAX_ERRORS, parse_yaml_all, sort};
-pub use locate::locate;
+pub use all_errors::{MAX_ERRORS, Pruned, parse_yaml_all, parse_yaml_pruned, sort};
+pub use locate::{locate, locate_field};
 pub use sections::{MAX_ALERT_SLOTS, MAX_ALERT_SPAN, MIN_ALERT_SLOT};
 pub use validate::{ValidationError, validate_router};
 
@@ -399,18 +399,21 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let (line, column) = inner
-            .location()
-            .map(|l| (l.line(), l.column()))
+        // The field itself (its key, or its item), where it is in the text: serde_yaml's
+        // location is the value's.
+        let (line, column) = locate_field(text, &path)
+            .or_else(|| inner.location().map(|l| (l.line(), l.column())))
             .or_else(|| locate(text, &path))
             .unwrap_or((1, 1));
-        // serde_yaml appends its own " at line L column C": the prefix says it already.
+        // serde_yaml appends its own " at line L column C", and may start with the path:
+        // the prefix says both already.
         let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if !head.contains(' ') && path.starts_with(head) => rest,
+            _ => message,
+        }
+        .to_owned();
         ConfigError {
             file: file.to_owned(),
             line,

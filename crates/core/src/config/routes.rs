@@ -87,7 +87,7 @@ fn fallback(
             if found.is_none() {
                 errors.push(ValidationError::new(
                     format!("routes[{i}].fallback"),
-                    format!("unknown route `{name}`"),
+                    format!("unknown route `{name}`; routes: {}", route_names(config)),
                 ));
             }
             found
@@ -129,7 +129,13 @@ pub(super) fn route_targets(
             .iter()
             .position(|t| t.name == name)
             .map(|i| TargetId::new(i as u32))
-            .ok_or_else(|| ValidationError::new(field, format!("unknown target `{name}`")))
+            .ok_or_else(|| {
+                let known: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+                ValidationError::new(
+                    field,
+                    format!("unknown target `{name}`; targets: {}", known.join(", ")),
+                )
+            })
     };
     let refuse = |field: &str, why: &str| {
         Err(ValidationError::new(
@@ -241,4 +247,10 @@ fn listed_members<'a>(path: &str, route: &'a RouteConfig) -> Result<(Listed<'a>,
             .collect();
     }
     Ok((members, tiers))
+}
+
+/// The config's route names, for errors that name an unknown one.
+pub(super) fn route_names(config: &RouterConfig) -> String {
+    let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
+    names.join(", ")
 }

@@ -96,11 +96,12 @@ fn unknown_target_in_a_route_names_line_and_field() {
         "targets: [openai-4o, claud]\n    weights",
     ));
     assert_eq!(e.path, "routes[0].targets[1]");
-    assert_eq!((e.line, e.column), (22, 5));
+    // The column is the item's own, inside `[openai-4o, claud]`.
+    assert_eq!((e.line, e.column), (22, 26));
     assert!(e.message.contains("unknown target `claud`"), "{e}");
     assert_eq!(
         e.to_string(),
-        "router.yaml:22:5: field `routes[0].targets[1]`: unknown target `claud`"
+        "router.yaml:22:26: field `routes[0].targets[1]`: unknown target `claud`; targets: openai-4o, claude, mini"
     );
 }
 

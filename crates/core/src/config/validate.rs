@@ -270,7 +270,11 @@ fn rules(config: &RouterConfig, errors: &mut Vec<ValidationError>) -> Vec<RulePa
         else {
             errors.push(ValidationError::new(
                 format!("{path}.route"),
-                format!("unknown route `{}`", rule.route),
+                format!(
+                    "unknown route `{}`; routes: {}",
+                    rule.route,
+                    super::routes::route_names(config)
+                ),
             ));
             continue;
         };

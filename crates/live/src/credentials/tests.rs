@@ -238,17 +238,17 @@ fn a_source_with_a_typo_is_refused_where_it_is_written() {
         (
             "env:OPENAI_API_KEY_PREVIOUS",
             "ENV:OPENAI_API_KEY_PREVIOUS",
-            "live.yaml:18:7: field `providers[0].keys[1].source`",
+            "live.yaml:18:11: field `providers[0].keys[1].source`",
         ),
         (
             "file:/run/secrets/anthropic",
             "sk-ant-pasted-bare",
-            "live.yaml:26:7: field `providers[1].keys[0].source`",
+            "live.yaml:26:11: field `providers[1].keys[0].source`",
         ),
         (
             "\"literal:org-switchyard\"",
             "Env:ORG",
-            "live.yaml:13:5: field `providers[0].headers.OpenAI-Organization`",
+            "live.yaml:13:16: field `providers[0].headers.OpenAI-Organization`",
         ),
     ];
     for (good, bad, place) in cases {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Table, charts, tables, verdicts};
+use super::{Table, baseline_verdicts, charts, tables, verdicts};
 use crate::report::Report;
 
 pub fn escape(s: &str) -> String {
@@ -18,7 +18,8 @@ h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bot
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600}.pass{background:#2c9f2c}.fail{background:#d62728}\
 table{border-collapse:collapse;font-size:13px;margin:8px 0;display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}\
 td:first-child,th:first-child{text-align:left}th{background:#f5f5f5}tr.failed td{background:#fdecea}tr.passed td{background:#eef8ee}\
-.muted{color:#666}.chart{margin:12px 0}";
+.muted{color:#666}.chart{margin:12px 0}\
+.why{border:2px solid #d62728;background:#fdecea;border-radius:6px;padding:8px 16px;margin:12px 0}.why h2{margin-top:4px;border:none}";
 
 fn table(out: &mut String, t: &Table) {
     let _ = writeln!(out, "<h2>{}</h2>\n<table>", escape(t.title));
@@ -42,6 +43,33 @@ fn table(out: &mut String, t: &Table) {
     out.push_str("</table>\n");
 }
 
+/// A failed run's first box: each failed expectation with what was observed, and each
+/// baseline regression, so the reader need not hunt for red rows.
+fn why_it_failed(out: &mut String, r: &Report) {
+    if r.passed {
+        return;
+    }
+    let failed: Vec<_> = verdicts(r)
+        .into_iter()
+        .chain(baseline_verdicts(r))
+        .filter(|(passed, ..)| !passed)
+        .collect();
+    out.push_str("<div class=\"why\" id=\"why-it-failed\"><h2>Why it failed</h2>\n<ul>\n");
+    for (_, name, observed, expected) in &failed {
+        let _ = writeln!(
+            out,
+            "<li><b>{}</b>: observed {}, expected {}</li>",
+            escape(name),
+            escape(observed),
+            escape(expected)
+        );
+    }
+    if failed.is_empty() {
+        out.push_str("<li>the run failed without a failed expectation or regression</li>\n");
+    }
+    out.push_str("</ul></div>\n");
+}
+
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = write!(
@@ -59,6 +87,7 @@ pub fn render(r: &Report) -> String {
         "<h1 id=\"verdict\">{} <span class=\"badge {class}\">{word}</span></h1>",
         escape(&r.scenario)
     );
+    why_it_failed(&mut out, r);
     let _ = writeln!(
         out,
         "<p class=\"muted\">{}</p>",

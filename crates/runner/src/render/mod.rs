@@ -25,6 +25,27 @@ fn ms(x: f64) -> String {
     }
 }
 
+/// What was not observed, in every table.
+pub const NOT_OBSERVED: &str = "—";
+
+/// A percentile of `p` (`x`, in milliseconds), or "—" when `p` is of nothing.
+fn ms_of(p: &crate::results::Percentiles, x: f64) -> String {
+    if p.samples == 0 {
+        NOT_OBSERVED.to_owned()
+    } else {
+        ms(x)
+    }
+}
+
+/// `cells`, or as many "—" when `observed` is false.
+fn or_dash(observed: bool, cells: Vec<String>) -> Vec<String> {
+    if observed {
+        cells
+    } else {
+        vec![NOT_OBSERVED.to_owned(); cells.len()]
+    }
+}
+
 fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
@@ -48,7 +69,7 @@ pub fn verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
                 if time {
                     format!("{v:.3} s")
                 } else {
-                    format!("{v}")
+                    format!("{v}{}", e.metric.unit())
                 }
             };
             let observed = e.observed.map_or_else(
@@ -154,48 +175,69 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .targets
             .iter()
             .map(|t| {
-                vec![
+                // A target without attempts has no availability, latency or cost to show.
+                let tried = t.attempts > 0;
+                let (l, f) = (&t.latency_ms, &t.ttft_ms);
+                let mut row = vec![
                     t.name.clone(),
                     t.provider.clone(),
                     t.attempts.to_string(),
                     pct(t.share),
                     t.successes.to_string(),
-                    pct(t.availability),
+                ];
+                row.extend(or_dash(tried, vec![pct(t.availability)]));
+                row.push(
                     t.sla
-                        .map_or("—".to_owned(), |x| format!("{:.3}%", x * 100.0)),
-                    t.error_budget_spent.map_or("—".to_owned(), pct),
-                    ms(t.latency_ms.p50),
-                    ms(t.latency_ms.p90),
-                    ms(t.latency_ms.p99),
-                    ms(t.latency_ms.p999),
-                    ms(t.ttft_ms.p50),
-                    ms(t.ttft_ms.p99),
+                        .map_or(NOT_OBSERVED.to_owned(), |x| format!("{:.3}%", x * 100.0)),
+                );
+                row.extend(or_dash(
+                    tried,
+                    vec![t.error_budget_spent.map_or(NOT_OBSERVED.to_owned(), pct)],
+                ));
+                row.extend([
+                    ms_of(l, l.p50),
+                    ms_of(l, l.p90),
+                    ms_of(l, l.p99),
+                    ms_of(l, l.p999),
+                    ms_of(f, f.p50),
+                    ms_of(f, f.p99),
                     t.prompt_tokens.to_string(),
                     t.completion_tokens.to_string(),
-                    usd(t.cost_success_usd + t.cost_failed_usd),
-                    usd(t.cost_failed_usd),
-                ]
+                ]);
+                row.extend(or_dash(
+                    tried,
+                    vec![
+                        usd(t.cost_success_usd + t.cost_failed_usd),
+                        usd(t.cost_failed_usd),
+                    ],
+                ));
+                row
             })
             .collect(),
     };
     let bucket_row = |name: &str, b: &crate::results::BucketReport| {
-        vec![
-            name.to_owned(),
-            b.requests.to_string(),
-            pct(b.success_rate),
-            b.failed.to_string(),
-            ms(b.latency_ms.p50),
-            ms(b.latency_ms.p90),
-            ms(b.latency_ms.p99),
-            ms(b.latency_ms.p999),
-            ms(b.ttft_ms.p50),
-            ms(b.inter_token_ms.p50),
-            ms(b.inter_token_ms.p99),
-            ms(b.time_per_output_token_ms.p50),
-            format!("{:.3}", b.attempts_per_request),
-            format!("{:.2}/s", b.goodput_per_sec),
-            usd(b.cost_usd),
-        ]
+        let (l, i) = (&b.latency_ms, &b.inter_token_ms);
+        let mut row = vec![name.to_owned(), b.requests.to_string()];
+        // A scope without requests observed nothing: no rate, latency, attempts or cost.
+        row.extend(or_dash(
+            b.requests > 0,
+            vec![
+                pct(b.success_rate),
+                b.failed.to_string(),
+                ms_of(l, l.p50),
+                ms_of(l, l.p90),
+                ms_of(l, l.p99),
+                ms_of(l, l.p999),
+                ms_of(&b.ttft_ms, b.ttft_ms.p50),
+                ms_of(i, i.p50),
+                ms_of(i, i.p99),
+                ms_of(&b.time_per_output_token_ms, b.time_per_output_token_ms.p50),
+                format!("{:.3}", b.attempts_per_request),
+                format!("{:.2}/s", b.goodput_per_sec),
+                usd(b.cost_usd),
+            ],
+        ));
+        row
     };
     let bucket_headers = vec![
         "",
@@ -280,15 +322,17 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .providers
             .iter()
             .map(|p| {
-                vec![
+                let mut row = vec![
                     p.name.clone(),
                     p.attempts.to_string(),
                     p.successes.to_string(),
                     p.errors.to_string(),
-                    pct(p.availability),
-                    usd(p.cost_usd),
-                    usd(p.wasted_cost_usd),
-                ]
+                ];
+                row.extend(or_dash(
+                    p.attempts > 0,
+                    vec![pct(p.availability), usd(p.cost_usd), usd(p.wasted_cost_usd)],
+                ));
+                row
             })
             .collect(),
     };

@@ -19,6 +19,12 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The link from the summary (written in the reports folder) to a scenario's report.md.
+fn link(scenario: &str) -> String {
+    let dir = crate::report_dir(std::path::Path::new(""), scenario);
+    cell(&dir.join("report.md").to_string_lossy())
+}
+
 /// `summary.md`: a verdict per scenario.
 pub fn markdown(entries: &[SummaryEntry<'_>]) -> String {
     let failed = entries
@@ -54,14 +60,14 @@ pub fn markdown(entries: &[SummaryEntry<'_>]) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} | {held} of {} held | {} | [report.md]({}/report.md) |",
+                    "| {} | {} | {} | {} | {held} of {} held | {} | [report.md]({}) |",
                     if r.passed { "✅" } else { "❌" },
                     cell(&r.scenario),
                     r.mode,
                     r.seed,
                     r.expectations.len(),
                     cell(&baseline),
-                    cell(&r.scenario),
+                    link(&r.scenario),
                 );
             }
             SummaryEntry::Error { scenario, message } => {

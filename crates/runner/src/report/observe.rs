@@ -68,6 +68,10 @@ impl Seen<'_> {
                 Ok(())
             }
         };
+        // A count or a cost of a scope without requests is not 0: nothing was measured.
+        if e.metric.counts_requests() {
+            nonempty(b.requests, "requests")?;
+        }
         Ok(match e.metric {
             Metric::Requests => b.requests as f64,
             Metric::Succeeded => b.succeeded as f64,
@@ -90,12 +94,20 @@ impl Seen<'_> {
                 nonempty(b.ttft.count(), "first tokens")?;
                 secs(b.ttft.quantile(quantile(e.metric)))
             }
+            Metric::P50InterToken | Metric::P99InterToken => {
+                nonempty(b.inter_token.count(), "served streams")?;
+                secs(b.inter_token.quantile(quantile(e.metric)))
+            }
+            Metric::P50TimePerOutputToken | Metric::P99TimePerOutputToken => {
+                nonempty(b.time_per_output_token.count(), "served streams")?;
+                secs(b.time_per_output_token.quantile(quantile(e.metric)))
+            }
             Metric::AttemptsPerRequest => {
                 nonempty(b.requests, "requests")?;
                 b.attempts as f64 / b.requests as f64
             }
             Metric::Cost => match e.provider.as_deref() {
-                Some(name) => self.provider_cost(name),
+                Some(name) => self.provider_cost(name)?,
                 None => b.cost,
             },
             Metric::WastedCost => b.wasted_cost,
@@ -187,13 +199,22 @@ impl Seen<'_> {
             .ok_or_else(|| "not a fleet run (the scenario has no `replicas`)".to_owned())
     }
 
-    /// What a provider's targets cost, successes and failures.
-    fn provider_cost(&self, name: &str) -> f64 {
-        self.targets
-            .iter()
-            .filter(|t| t.provider == name)
-            .map(|t| t.cost_success_usd + t.cost_failed_usd)
-            .sum()
+    /// What a provider's targets cost, successes and failures; not observed when none of
+    /// them has a price or finished an attempt (its $0 would measure nothing).
+    fn provider_cost(&self, name: &str) -> Result<f64, String> {
+        let p = self.router.params();
+        let priced = p.targets.iter().any(|t| {
+            p.providers.name(t.provider.index() as u32) == name
+                && (t.price.input_per_mtok > 0.0 || t.price.output_per_mtok > 0.0)
+        });
+        if !priced {
+            return Err(format!("provider {name} has no price on any target"));
+        }
+        let mine = || self.targets.iter().filter(|t| t.provider == name);
+        if mine().all(|t| finished(t) == 0) {
+            return Err(format!("provider {name}'s targets finished no attempts"));
+        }
+        Ok(mine().map(|t| t.cost_success_usd + t.cost_failed_usd).sum())
     }
 
     /// The expectation's target, if it finished any attempt.
@@ -204,11 +225,23 @@ impl Seen<'_> {
             .and_then(|t| self.router.params().target_id(t))
             .map(|t| t.index())
             .ok_or_else(|| "no target".to_owned())?;
-        let t = &self.targets[i];
-        if t.successes + t.errors.values().sum::<u64>() == 0 {
+        let t = self.targets.get(i).ok_or_else(|| "no target".to_owned())?;
+        if finished(t) == 0 {
             return Err(format!("{} finished no attempts", t.name));
         }
         Ok(t)
+    }
+
+    /// A per-target count can be observed on the expectation's target if it finished an
+    /// attempt, and on the whole run if any target did.
+    fn count_scope(&self, e: &ExpectationParams) -> Result<(), String> {
+        if e.target.is_some() {
+            return self.the_target(e).map(|_| ());
+        }
+        if self.targets.iter().all(|t| finished(t) == 0) {
+            return Err("no target finished an attempt".to_owned());
+        }
+        Ok(())
     }
 
     /// A failover figure of the expectation's fault, or why there is none: a fault its
@@ -262,14 +295,24 @@ impl Seen<'_> {
     /// Breaker openings, of the expectation's target or of any, tallied as they happened.
     fn breaker_opens(&self, e: &ExpectationParams) -> Result<f64, String> {
         let t = self.tallied_target(e)?;
-        Ok(self.collector.tally.breaker_opens(t) as f64)
+        let n = self.collector.tally.breaker_opens(t);
+        if n == 0 {
+            // None of nothing is not a result: 0 counts only where attempts were made.
+            self.count_scope(e)?;
+        }
+        Ok(n as f64)
     }
 
     /// Latency alerts raised, on the expectation's target or on any, tallied as they
     /// happened.
     fn alerts(&self, e: &ExpectationParams) -> Result<f64, String> {
         let t = self.tallied_target(e)?;
-        Ok(self.collector.tally.alerts(t) as f64)
+        let n = self.collector.tally.alerts(t);
+        if n == 0 {
+            // None of nothing is not a result: 0 counts only where attempts were made.
+            self.count_scope(e)?;
+        }
+        Ok(n as f64)
     }
 
     /// The expectation's target for a tallied count (`None`: every target), or why the
@@ -291,7 +334,9 @@ impl Seen<'_> {
     }
 
     /// From the expectation's fault's start to the first alert raised on one of its
-    /// provider's targets.
+    /// provider's targets while the fault was active (or within 1 s of its end, the grace
+    /// `time_to_detect` gives too): an alert before the fault, or for a later one, is not
+    /// this fault's.
     fn time_to_alert(&self, e: &ExpectationParams) -> Result<f64, String> {
         let (i, f) = self
             .s
@@ -304,7 +349,7 @@ impl Seen<'_> {
             Some(at) => Ok(at.saturating_since(f.from).as_secs_f64()),
             None => {
                 lost(self.collector.tally.lost())?;
-                Err(never("an alert on the fault's provider"))
+                Err(never("an alert on the fault's provider during the fault"))
             }
         }
     }
@@ -322,12 +367,18 @@ fn lost(n: u64) -> Result<(), String> {
     }
 }
 
+/// Attempts a target finished (succeeded or failed).
+fn finished(t: &TargetReport) -> u64 {
+    t.errors
+        .values()
+        .fold(t.successes, |n, x| n.saturating_add(*x))
+}
+
 /// The expectation's scope, for the reasons: `route chat window:20m-30m`, or `the run`.
 fn scope_name(e: &ExpectationParams) -> String {
-    let parts: Vec<&str> = [&e.route, &e.class, &e.phase]
+    let parts: Vec<String> = [("route ", &e.route), ("class ", &e.class), ("", &e.phase)]
         .into_iter()
-        .flatten()
-        .map(String::as_str)
+        .filter_map(|(what, x)| x.as_ref().map(|x| format!("{what}{x}")))
         .collect();
     if parts.is_empty() {
         "the run".to_owned()
@@ -339,9 +390,15 @@ fn scope_name(e: &ExpectationParams) -> String {
 /// The quantile a latency or time-to-first-token metric names.
 fn quantile(metric: Metric) -> f64 {
     match metric {
-        Metric::P50Latency | Metric::P50Ttft => 0.5,
+        Metric::P50Latency
+        | Metric::P50Ttft
+        | Metric::P50InterToken
+        | Metric::P50TimePerOutputToken => 0.5,
         Metric::P90Latency => 0.9,
-        Metric::P99Latency | Metric::P99Ttft => 0.99,
+        Metric::P99Latency
+        | Metric::P99Ttft
+        | Metric::P99InterToken
+        | Metric::P99TimePerOutputToken => 0.99,
         _ => 0.999,
     }
 }

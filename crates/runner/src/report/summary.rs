@@ -26,15 +26,23 @@ pub fn summary(r: &Report) -> String {
         "target", "attempts", "share", "avail", "p50 ms", "p99 ms"
     );
     for x in &r.targets {
+        // A target without attempts has no availability or latency: "—", not 100 % and 0.
+        let (avail, p50, p99) = if x.attempts == 0 {
+            let dash = crate::render::NOT_OBSERVED.to_owned();
+            (dash.clone(), dash.clone(), dash)
+        } else {
+            (
+                format!("{:.2}%", x.availability * 100.0),
+                format!("{:.0}", x.latency_ms.p50),
+                format!("{:.0}", x.latency_ms.p99),
+            )
+        };
         let _ = writeln!(
             out,
-            "  {:<24} {:>9} {:>8.2}% {:>7.2}% {:>9.0} {:>9.0}",
+            "  {:<24} {:>9} {:>8.2}% {avail:>8} {p50:>9} {p99:>9}",
             x.name,
             x.attempts,
             x.share * 100.0,
-            x.availability * 100.0,
-            x.latency_ms.p50,
-            x.latency_ms.p99
         );
     }
     for f in &r.failover {
@@ -50,19 +58,19 @@ pub fn summary(r: &Report) -> String {
             f.exercised.line
         );
     }
-    for e in &r.expectations {
-        let observed = e.observed.map_or_else(
-            || format!("not observed: {}", e.reason.as_deref().unwrap_or("")),
-            |o| format!("{o}"),
-        );
+    // The same words and units as the other reports' verdicts.
+    let verdicts = crate::render::verdicts(r);
+    for (e, (passed, name, observed, expected)) in r.expectations.iter().zip(verdicts) {
+        let observed = if e.observed.is_some() {
+            format!("observed {observed}")
+        } else {
+            observed
+        };
         let _ = writeln!(
             out,
-            "  [{}] {}: {} {} {} (observed {observed})",
-            if e.passed { "PASS" } else { "FAIL" },
-            e.name,
+            "  [{}] {name}: {} {expected} ({observed})",
+            if passed { "PASS" } else { "FAIL" },
             e.metric_name(),
-            e.op,
-            e.expected
         );
     }
     out

@@ -8,6 +8,7 @@ mod config;
 mod fleet;
 mod operator;
 mod provider;
+mod shorten;
 mod traffic;
 
 use std::path::Path;
@@ -128,6 +129,48 @@ pub fn load(path: &Path) -> Result<ScenarioParams, ConfigError> {
     load_text(&text, &file, path.parent().unwrap_or(Path::new(".")))
 }
 
+/// As [`load`], run for `duration` instead of the file's when given (`run --duration`):
+/// validated for it, operator actions after its end dropped; with a notice for each event
+/// of the timeline after the end.
+pub fn load_for(
+    path: &Path,
+    duration: Option<Duration>,
+) -> Result<(ScenarioParams, Vec<String>), ConfigError> {
+    let Some(duration) = duration else {
+        return load(path).map(|s| (s, Vec::new()));
+    };
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: 1,
+        column: 1,
+        path: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let mut config: ScenarioConfig = parse_yaml(&text, &file)?;
+    let notices = shorten::shorten(&mut config, duration);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let s = resolve(&config, dir, &file).map_err(|errors| {
+        let e = errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| err("", "not a valid scenario"));
+        // The file's `duration` line is not what is wrong: say where the value came from.
+        if e.path == "duration" {
+            ConfigError {
+                file: file.clone(),
+                line: 1,
+                column: 1,
+                path: "--duration".to_owned(),
+                message: e.message,
+            }
+        } else {
+            e.at(&text, &file)
+        }
+    })?;
+    Ok((s, notices))
+}
+
 /// Parses and validates a scenario's text, named `file` in errors; profiles are looked up
 /// near `dir` as [`load`] does (the only files it reads).
 pub fn load_text(text: &str, file: &str, dir: &Path) -> Result<ScenarioParams, ConfigError> {
@@ -149,7 +192,23 @@ pub fn load_text_all(
     file: &str,
     dir: &Path,
 ) -> Result<ScenarioParams, Vec<ConfigError>> {
-    let config: ScenarioConfig = switchyard_core::config::parse_yaml_all(text, file)?;
+    let config: ScenarioConfig = match switchyard_core::config::parse_yaml_pruned(text, file) {
+        Ok(c) => c,
+        Err((mut errors, pruned)) => {
+            // The rest of the file checked too, but for what concerns the fields taken out.
+            if let Some(p) = pruned
+                && let Err(more) = resolve(&p.config, dir, file)
+            {
+                errors.extend(
+                    more.into_iter()
+                        .filter(|e| !p.touches(&e.path))
+                        .map(|e| e.at(text, file)),
+                );
+                switchyard_core::config::sort(&mut errors);
+            }
+            return Err(errors);
+        }
+    };
     resolve(&config, dir, file).map_err(|errors| {
         let mut errors: Vec<ConfigError> = errors.into_iter().map(|e| e.at(text, file)).collect();
         switchyard_core::config::sort(&mut errors);
@@ -157,18 +216,39 @@ pub fn load_text_all(
     })
 }
 
+/// The longest scenario, variant, target or fault name.
+pub const MAX_NAME: usize = 100;
+
 /// A scenario's name names its report folder (`reports/NAME/`), so it must be one safe file
 /// name: letters, digits, `.`, `_` and `-`, not starting with `.` (no `..`, no `/`).
 fn check_name(name: &str) -> Result<(), ValidationError> {
+    safe_name("name", "a report folder", name)
+}
+
+/// `name` (at `path`) is one safe file name of at most [`MAX_NAME`] characters: it names
+/// `what` (a folder, a line of a report, a phase), where a `/` or a control character
+/// would do harm.
+pub(crate) fn safe_name(path: &str, what: &str, name: &str) -> Result<(), ValidationError> {
     let safe = name
         .chars()
         .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'));
     if name.is_empty() || name.starts_with('.') || !safe {
+        let shown: String = name.chars().take(MAX_NAME).collect();
         return Err(err(
-            "name",
+            path,
             format!(
-                "`{name}` cannot name a report folder: use letters, digits, `.`, `_` and `-`, \
-                 not starting with `.`"
+                "`{shown}` cannot name {what}: use letters, digits, `.`, `_` and `-`, not \
+                 starting with `.`"
+            ),
+        ));
+    }
+    if name.len() > MAX_NAME {
+        return Err(err(
+            path,
+            format!(
+                "`{}…` is {} characters long; at most {MAX_NAME}",
+                &name[..MAX_NAME.min(name.len())],
+                name.len()
             ),
         ));
     }
@@ -187,22 +267,15 @@ fn resolve(
         errors.push(e);
     }
     check_duration(c.duration, &mut errors);
-    let router = match RouterParams::try_from(&c.router) {
-        Ok(r) => Some(r),
-        Err(mut e) => {
-            e.path = format!("router.{}", e.path);
-            errors.push(e);
-            None
-        }
-    };
+    let router = router(&c.router, "router", &mut errors);
     let mut faults = Vec::new();
     let (providers, broken) = providers(c, dir, &mut faults, &mut errors);
+    check_targets(&c.router, "router", &providers, &broken, &mut errors);
     let Some(router) = router else {
         return Err(errors);
     };
-    check_targets(&router, &providers, &broken, &mut errors);
     let gateway = gateway_mode(c.gateway.as_deref(), &mut errors);
-    let variants = variants(&c.variants, &mut errors);
+    let variants = variants(c, &providers, &broken, &mut errors);
     let fleet = fleet::resolve(c, &mut errors);
     let variant_shared = c
         .variants
@@ -243,22 +316,25 @@ fn resolve(
         .collect();
     phases.extend(fault_phases(&store, end));
     let mut expectations = Vec::new();
-    // With a provider in error, its faults are unknown: the expectations would be refused
-    // for naming them, which says nothing new.
-    if broken.is_empty() {
-        for (i, e) in c.expect.iter().enumerate() {
-            match e.resolve(
-                &format!("expect[{i}]"),
-                &router,
-                &traffic,
-                &faults,
-                &providers,
-                &mut phases,
-                end,
-            ) {
-                Ok(x) => expectations.push(x),
-                Err(e) => errors.push(e),
-            }
+    for (i, e) in c.expect.iter().enumerate() {
+        match e.resolve(
+            &format!("expect[{i}]"),
+            &router,
+            &traffic,
+            &faults,
+            &providers,
+            &mut phases,
+            end,
+        ) {
+            Ok(x) => expectations.push(x),
+            // With a provider in error, its faults and its name are unknown here: refusing
+            // an expectation for naming them would say nothing new.
+            Err(e)
+                if !broken.is_empty()
+                    && [".fault", ".phase", ".provider"]
+                        .iter()
+                        .any(|f| e.path.ends_with(f)) => {}
+            Err(e) => errors.push(e),
         }
     }
     let operator = match operator {
@@ -320,30 +396,60 @@ fn providers<'c>(
     (providers, broken)
 }
 
-/// Each target's provider is one of the scenario's and serves its model (targets on a
-/// `broken` provider, whose own errors are reported, are not checked again).
+/// A router of the scenario (`at`: `router` or `variants[i].router`), with every error its
+/// validation finds.
+fn router(
+    config: &switchyard_core::config::RouterConfig,
+    at: &str,
+    errors: &mut Vec<ValidationError>,
+) -> Option<RouterParams> {
+    match switchyard_core::config::validate_router(config) {
+        Ok(r) => Some(r),
+        Err(found) => {
+            errors.extend(found.into_iter().map(|mut e| {
+                e.path = format!("{at}.{}", e.path);
+                e
+            }));
+            None
+        }
+    }
+}
+
+/// Each target's name is a safe name, its provider is one of the scenario's and serves its
+/// model (targets on a `broken` provider, whose own errors are reported, are not checked
+/// again); `at` is the router's path.
 fn check_targets(
-    router: &RouterParams,
+    router: &switchyard_core::config::RouterConfig,
+    at: &str,
     providers: &[ScenarioProvider],
     broken: &[&str],
     errors: &mut Vec<ValidationError>,
 ) {
     for (i, t) in router.targets.iter().enumerate() {
-        let pname = router.providers.name(t.provider.index() as u32);
+        if let Err(e) = safe_name(&format!("{at}.targets[{i}].name"), "a target", &t.name) {
+            errors.push(e);
+        }
+        let pname = t.provider.as_str();
         if broken.contains(&pname) {
             continue;
         }
         let Some(p) = providers.iter().find(|p| p.name == pname) else {
+            let mut known: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+            known.extend(broken);
+            known.sort_unstable();
             errors.push(err(
-                format!("router.targets[{i}].provider"),
-                format!("no provider `{pname}` in this scenario's providers"),
+                format!("{at}.targets[{i}].provider"),
+                format!(
+                    "no provider `{pname}` in this scenario's providers ({})",
+                    known.join(", ")
+                ),
             ));
             continue;
         };
         if p.profile.model(&t.model).is_none() {
             let models: Vec<&str> = p.profile.models.iter().map(|m| m.name.as_str()).collect();
             errors.push(err(
-                format!("router.targets[{i}].model"),
+                format!("{at}.targets[{i}].model"),
                 format!(
                     "provider `{pname}` serves {}, not `{}`",
                     models.join(", "),
@@ -372,20 +478,59 @@ fn gateway_mode(gateway: Option<&str>, errors: &mut Vec<ValidationError>) -> Gat
     }
 }
 
-/// The variants whose routers validate; each one that does not is an error.
+/// The variants, checked as the scenario's router is (every error of each one's router, its
+/// targets against the providers) and against what they share: a unique, safe name, and
+/// every route and target the expectations name (compare judges each variant by them).
 fn variants(
-    variants: &[VariantConfig],
+    c: &ScenarioConfig,
+    providers: &[ScenarioProvider],
+    broken: &[&str],
     errors: &mut Vec<ValidationError>,
 ) -> Vec<(String, RouterParams)> {
     let mut out = Vec::new();
-    for (i, v) in variants.iter().enumerate() {
-        match RouterParams::try_from(&v.router) {
-            Ok(r) => out.push((v.name.clone(), r)),
-            Err(mut e) => {
-                e.path = format!("variants[{i}].router.{}", e.path);
-                errors.push(e);
+    for (i, v) in c.variants.iter().enumerate() {
+        let at = format!("variants[{i}]");
+        if let Err(e) = safe_name(&format!("{at}.name"), "a variant", &v.name) {
+            errors.push(e);
+        } else if c.variants[..i].iter().any(|x| x.name == v.name) {
+            errors.push(err(
+                format!("{at}.name"),
+                format!("a second variant named `{}`", v.name),
+            ));
+        }
+        check_targets(
+            &v.router,
+            &format!("{at}.router"),
+            providers,
+            broken,
+            errors,
+        );
+        let Some(r) = router(&v.router, &format!("{at}.router"), errors) else {
+            continue;
+        };
+        for (k, e) in c.expect.iter().enumerate() {
+            let missing = [
+                (
+                    "route",
+                    e.route.as_deref().filter(|x| r.route_id(x).is_none()),
+                ),
+                (
+                    "target",
+                    e.target.as_deref().filter(|x| r.target_id(x).is_none()),
+                ),
+            ];
+            for (what, name) in missing {
+                if let Some(name) = name {
+                    errors.push(err(
+                        format!("{at}.router"),
+                        format!(
+                            "expect[{k}] names {what} `{name}`, which this variant does not have"
+                        ),
+                    ));
+                }
             }
         }
+        out.push((v.name.clone(), r));
     }
     out
 }

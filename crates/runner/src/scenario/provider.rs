@@ -61,6 +61,11 @@ pub(super) fn resolve(
                 (None, Some(d)) => from + d,
                 _ => Instant::ZERO + c.duration,
             };
+            // A fault's name names its phases (`during:NAME`) and report lines.
+            if let Err(e) = super::safe_name(&format!("{path}.faults[{k}].name"), "a fault", name) {
+                errors.push(e);
+                continue;
+            }
             if faults.iter().any(|w: &FaultWindow| w.name == *name) {
                 errors.push(err(
                     format!("{path}.faults[{k}].name"),

@@ -135,7 +135,9 @@ fn class(
         needs = needs.union(Capabilities::from_name(n).ok_or_else(|| {
             err(
                 format!("{path}.needs[{k}]"),
-                format!("unknown capability `{n}`"),
+                format!(
+                    "unknown capability `{n}`; known: streaming, tools, json_mode, vision, prefill"
+                ),
             )
         })?);
     }
