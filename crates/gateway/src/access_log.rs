@@ -239,6 +239,22 @@ impl Drop for Finish {
     }
 }
 
+/// `req-{instance:08x}-{n:x}`, written without `format!` (on every request).
+fn request_id(instance: u32, n: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(4 + 8 + 1 + 16);
+    id.push_str("req-");
+    for shift in (0..8).rev() {
+        id.push(char::from(HEX[(instance >> (shift * 4)) as usize & 0xf]));
+    }
+    id.push('-');
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for shift in (0..digits).rev() {
+        id.push(char::from(HEX[(n >> (shift * 4)) as usize & 0xf]));
+    }
+    id
+}
+
 /// The `x-request-id` response header.
 const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
 
@@ -264,7 +280,7 @@ where
     let n = gw
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let id = format!("req-{:08x}-{n:x}", gw.instance);
+    let id = request_id(gw.instance, n);
     let log = AccessLog::default();
     log.0
         .lock()
@@ -305,4 +321,24 @@ where
             frame
         }))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_the_instance_and_the_count_in_hex() {
+        for (instance, n) in [
+            (0, 0),
+            (1, 1),
+            (0x6a1b_2c3d, 15),
+            (0x6a1b_2c3d, 16),
+            (u32::MAX, 0x1234_5678_9abc),
+            (7, u64::MAX),
+        ] {
+            assert_eq!(
+                super::request_id(instance, n),
+                format!("req-{instance:08x}-{n:x}")
+            );
+        }
+    }
 }
