@@ -64,6 +64,11 @@ const MAX_LOGGED_CHARS: usize = 64;
 /// A client-chosen value, safe to log: bounded, control characters (a forged line break)
 /// replaced.
 fn sanitized(text: &str) -> String {
+    // The usual value (a route, a path): short printable ASCII, kept as it is without a
+    // walk through its characters.
+    if text.len() <= MAX_LOGGED_CHARS && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.to_owned();
+    }
     text.chars()
         .take(MAX_LOGGED_CHARS)
         .map(|c| if c.is_control() { '?' } else { c })
@@ -325,6 +330,22 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn logged_values_are_bounded_and_free_of_controls() {
+        let long = "r".repeat(super::MAX_LOGGED_CHARS + 1);
+        let cases = [
+            ("chat", "chat"),
+            ("/v1/chat/completions", "/v1/chat/completions"),
+            ("a\nb\r\u{7f}c\u{85}", "a?b??c?"),
+            ("é-ok", "é-ok"),
+            (&long[1..], &long[1..]),
+            (&long, &long[1..]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(super::sanitized(text), want, "{text:?}");
+        }
+    }
+
     #[test]
     fn request_ids_are_the_instance_and_the_count_in_hex() {
         for (instance, n) in [
