@@ -64,6 +64,11 @@ const MAX_LOGGED_CHARS: usize = 64;
 /// A client-chosen value, safe to log: bounded, control characters (a forged line break)
 /// replaced.
 fn sanitized(text: &str) -> String {
+    // The usual value (a route, a path): short printable ASCII, kept as it is without a
+    // walk through its characters.
+    if text.len() <= MAX_LOGGED_CHARS && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.to_owned();
+    }
     text.chars()
         .take(MAX_LOGGED_CHARS)
         .map(|c| if c.is_control() { '?' } else { c })
@@ -239,6 +244,22 @@ impl Drop for Finish {
     }
 }
 
+/// `req-{instance:08x}-{n:x}`, written without `format!` (on every request).
+fn request_id(instance: u32, n: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(4 + 8 + 1 + 16);
+    id.push_str("req-");
+    for shift in (0..8).rev() {
+        id.push(char::from(HEX[(instance >> (shift * 4)) as usize & 0xf]));
+    }
+    id.push('-');
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for shift in (0..digits).rev() {
+        id.push(char::from(HEX[(n >> (shift * 4)) as usize & 0xf]));
+    }
+    id
+}
+
 /// The `x-request-id` response header.
 const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
 
@@ -264,7 +285,7 @@ where
     let n = gw
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let id = format!("req-{:08x}-{n:x}", gw.instance);
+    let id = request_id(gw.instance, n);
     let log = AccessLog::default();
     log.0
         .lock()
@@ -305,4 +326,40 @@ where
             frame
         }))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn logged_values_are_bounded_and_free_of_controls() {
+        let long = "r".repeat(super::MAX_LOGGED_CHARS + 1);
+        let cases = [
+            ("chat", "chat"),
+            ("/v1/chat/completions", "/v1/chat/completions"),
+            ("a\nb\r\u{7f}c\u{85}", "a?b??c?"),
+            ("é-ok", "é-ok"),
+            (&long[1..], &long[1..]),
+            (&long, &long[1..]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(super::sanitized(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn request_ids_are_the_instance_and_the_count_in_hex() {
+        for (instance, n) in [
+            (0, 0),
+            (1, 1),
+            (0x6a1b_2c3d, 15),
+            (0x6a1b_2c3d, 16),
+            (u32::MAX, 0x1234_5678_9abc),
+            (7, u64::MAX),
+        ] {
+            assert_eq!(
+                super::request_id(instance, n),
+                format!("req-{instance:08x}-{n:x}")
+            );
+        }
+    }
 }

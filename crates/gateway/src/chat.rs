@@ -235,8 +235,14 @@ pub(crate) async fn complete(
         .into_response();
     }
     let router = gw.router();
-    let id = format!("chatcmpl-{:016x}", gw.start.elapsed().as_nanos());
-    let created = switchyard_live::wall::unix_now();
+    // A reply's id and time, for the replies the gateway writes itself (not one forwarded
+    // as it came, the usual case, which keeps its own).
+    let stamp = || {
+        (
+            format!("chatcmpl-{:016x}", gw.start.elapsed().as_nanos()),
+            switchyard_live::wall::unix_now(),
+        )
+    };
     if !normalized.stream {
         return match router.chat(normalized).await {
             Ok(reply) => {
@@ -244,12 +250,14 @@ pub(crate) async fn complete(
                 if let Some(raw) = &reply.raw {
                     // The target spoke OpenAI: its reply goes out as it came, every field kept.
                     let mut r = Response::new(Body::from(Bytes::from_owner(raw.clone())));
-                    header(&mut r, CONTENT_TYPE, "application/json");
+                    r.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                     if expose {
                         AttemptHeaders::of_reply(&router, &reply).apply(&mut r);
                     }
                     return r;
                 }
+                let (id, created) = stamp();
                 let model = router.target_names(reply.served_by).1;
                 let text_len = reply.text.len()
                     + reply.choices.iter().map(|c| c.text.len()).sum::<usize>()
@@ -281,6 +289,7 @@ pub(crate) async fn complete(
         }
     };
     access.stream(&router, &stream);
+    let (id, created) = stamp();
     let attempts = expose.then(|| AttemptHeaders::of_stream(&router, &stream));
     let body = sse_body(
         stream,

@@ -34,7 +34,10 @@ mod messages;
 mod probe;
 mod router_log;
 mod secret;
+mod serve;
 mod shed;
+
+pub use serve::serve;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -44,7 +47,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use sha2::{Digest, Sha256};
 use switchyard_core::health::limits::TokenBucket;
 use switchyard_live::config::{LiveParams, decode_sha256, load_live};
@@ -476,106 +478,5 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-/// Serves until `shutdown` completes, then stops accepting (the listener is closed: a new
-/// connection is refused), marks the gateway draining, and lets requests in flight finish for
-/// at most `grace`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    gateway: Arc<Gateway>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    grace: std::time::Duration,
-) -> std::io::Result<()> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    // No Nagle: a stream's chunks are small writes, and waiting for the client's (delayed)
-    // ACK before each one added tens of milliseconds to a streamed reply.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let drained = gateway.clone();
-    let dispatch = Dispatch {
-        router: app(gateway.clone()),
-        gateway,
-    };
-    let server = axum::serve(listener, tower::make::Shared::new(dispatch)).with_graceful_shutdown(
-        async move {
-            shutdown.await;
-            drained.start_draining();
-            let _ = tx.send(());
-        },
-    );
-    let server = tokio::spawn(async move { server.await });
-    let anchor = tokio::spawn(timer_anchor());
-    // Once shutdown starts, give in-flight requests `grace`, then stop waiting.
-    let _ = rx.await;
-    let result = match tokio::time::timeout(grace, server).await {
-        Ok(Ok(result)) => result,
-        _ => Ok(()),
-    };
-    anchor.abort();
-    result
-}
-
-/// What [`serve`] serves: `POST /v1/chat/completions`, the hot path, called directly inside
-/// its access log (the same [`chat::complete`] and [`access_log::logged`] the route in [`app`]
-/// runs, without the router's matching, its boxed layers and its extractors: about 8 000
-/// instructions a request); every other request goes to [`app`]'s router.
-#[derive(Clone, Debug)]
-struct Dispatch {
-    gateway: Arc<Gateway>,
-    router: Router,
-}
-
 /// The chat endpoint's path.
 const CHAT_PATH: &str = "/v1/chat/completions";
-
-type DispatchFuture = futures_util::future::Either<
-    std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = Result<axum::response::Response, std::convert::Infallible>,
-                > + Send,
-        >,
-    >,
-    tower::util::Oneshot<Router, axum::extract::Request>,
->;
-
-impl tower::Service<axum::extract::Request> for Dispatch {
-    type Response = axum::response::Response;
-    type Error = std::convert::Infallible;
-    type Future = DispatchFuture;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
-        if request.method() == axum::http::Method::POST && request.uri().path() == CHAT_PATH {
-            let gw = self.gateway.clone();
-            return futures_util::future::Either::Left(Box::pin(async move {
-                let run = |request, log| chat::complete(gw.clone(), log, request);
-                Ok(access_log::logged(gw.clone(), request, run).await)
-            }));
-        }
-        futures_util::future::Either::Right(tower::ServiceExt::oneshot(
-            self.router.clone(),
-            request,
-        ))
-    }
-}
-
-/// Keeps a timer due within a second, always.
-///
-/// Tokio wakes the thread parked in its driver whenever a timer is set to fire before that
-/// thread's next planned wake-up. On a gateway that is not saturated no timer is usually
-/// pending, so every request's attempt timeout woke a sleeping thread (an eventfd write, a
-/// context switch, a second core busy) on the request's critical path. With this tick pending,
-/// the planned wake-up is never more than a second away, and the usual timeouts (seconds)
-/// register without waking anyone; the price is one wake-up a second.
-async fn timer_anchor() {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-}

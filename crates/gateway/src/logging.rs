@@ -11,8 +11,10 @@
 //! The formatter is the gateway's own, not `tracing-subscriber`'s: the access log writes a
 //! line for every request, and this one builds it in one buffer with one `write` (a few
 //! thousand instructions a line where the general one took about thirteen thousand;
-//! `crates/gateway/bench/instructions.sh`). The gateway opens no spans; span calls are
-//! accepted and ignored.
+//! `crates/gateway/bench/instructions.sh`). Integers are written with `itoa` and floats with
+//! `ryu` (its shortest form that reads back as the same number: `1.5`, `0.25`, `1e-7`), and
+//! the time stamp's date and time of day are kept per thread and rewritten only when the
+//! second changes. The gateway opens no spans; span calls are accepted and ignored.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -157,13 +159,19 @@ where
             match self.format {
                 LogFormat::Text => {
                     timestamp(buf);
-                    let _ = write!(buf, " {:>5} {}: ", meta.level(), meta.target());
+                    buf.push(' ');
+                    buf.push_str(padded_level(meta.level()));
+                    buf.push(' ');
+                    buf.push_str(meta.target());
+                    buf.push_str(": ");
                     event.record(&mut Text { buf, first: true });
                 }
                 LogFormat::Json => {
                     buf.push_str("{\"timestamp\":\"");
                     timestamp(buf);
-                    let _ = write!(buf, "\",\"level\":\"{}\"", meta.level());
+                    buf.push_str("\",\"level\":\"");
+                    buf.push_str(meta.level().as_str());
+                    buf.push('"');
                     event.record(&mut Json { buf });
                     buf.push_str(",\"target\":");
                     json_str(buf, meta.target());
@@ -195,6 +203,17 @@ where
     fn exit(&self, _: &Id) {}
 }
 
+/// The level right-aligned in five characters, as `{:>5}` writes it.
+fn padded_level(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "ERROR",
+        Level::WARN => " WARN",
+        Level::INFO => " INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    }
+}
+
 /// Now, in UTC, as RFC 3339 with microseconds (`2026-11-30T21:31:07.123456Z`).
 #[expect(
     clippy::disallowed_methods,
@@ -204,10 +223,45 @@ fn timestamp(buf: &mut String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    rfc3339(buf, now.as_secs(), now.subsec_micros());
+    stamp(buf, now.as_secs(), now.subsec_micros());
 }
 
+thread_local! {
+    /// The second last stamped on this thread, and its `YYYY-MM-DDTHH:MM:SS.`.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// What [`rfc3339`] writes, with the part before the microseconds taken from this thread's
+/// cache when `secs` is the second it last wrote (most lines: a busy gateway writes many a
+/// second).
+fn stamp(buf: &mut String, secs: u64, micros: u32) {
+    let cached = SECOND.try_with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else {
+            return false;
+        };
+        if c.0 != secs || c.1.is_empty() {
+            c.1.clear();
+            rfc3339_second(&mut c.1, secs);
+            c.0 = secs;
+        }
+        buf.push_str(&c.1);
+        true
+    });
+    if cached != Ok(true) {
+        rfc3339_second(buf, secs);
+    }
+    micros_z(buf, micros);
+}
+
+/// The whole stamp, without the cache.
+#[cfg(test)]
 fn rfc3339(buf: &mut String, secs: u64, micros: u32) {
+    rfc3339_second(buf, secs);
+    micros_z(buf, micros);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.`
+fn rfc3339_second(buf: &mut String, secs: u64) {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -223,7 +277,17 @@ fn rfc3339(buf: &mut String, secs: u64, micros: u32) {
     buf.push(':');
     digits(buf, rem % 60, 2);
     buf.push('.');
-    digits(buf, u64::from(micros), 6);
+}
+
+/// The microseconds, six digits, and `Z`.
+fn micros_z(buf: &mut String, micros: u32) {
+    let mut text = [b'0'; 6];
+    let mut n = micros % 1_000_000;
+    for slot in text.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    buf.push_str(std::str::from_utf8(&text).unwrap_or("000000"));
     buf.push('Z');
 }
 
@@ -286,19 +350,24 @@ impl Visit for Text<'_> {
         }
     }
 
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.name(field);
+        float(self.buf, value);
+    }
+
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.name(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.name(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.name(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(if value { "true" } else { "false" });
     }
 
     /// `%` and `?` values, and the message: as they display when that cannot forge a field
@@ -337,7 +406,7 @@ impl Visit for Json<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.name(field);
         if value.is_finite() {
-            let _ = write!(self.buf, "{value}");
+            float(self.buf, value);
         } else {
             let _ = write!(self.buf, "\"{value}\"");
         }
@@ -345,17 +414,17 @@ impl Visit for Json<'_> {
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.name(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.name(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.name(field);
-        let _ = write!(self.buf, "{value}");
+        self.buf.push_str(if value { "true" } else { "false" });
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -367,6 +436,16 @@ impl Visit for Json<'_> {
             json_escape(self.buf, &raw);
         }
         self.buf.push('"');
+    }
+}
+
+/// A float in `ryu`'s shortest form (`1.5`, `1e-7`); `NaN`, `inf` and `-inf` as Rust
+/// writes them (the JSON format quotes those).
+fn float(buf: &mut String, value: f64) {
+    if value.is_finite() {
+        buf.push_str(ryu::Buffer::new().format_finite(value));
+    } else {
+        let _ = write!(buf, "{value}");
     }
 }
 
@@ -551,5 +630,57 @@ mod tests {
         s.clear();
         rfc3339(&mut s, 1_796_074_267, 123_456);
         assert_eq!(s, "2026-11-30T21:31:07.123456Z");
+    }
+
+    #[test]
+    fn cached_stamps_follow_the_second_and_the_day() {
+        // The same second twice, the next second, the next day, back again, the epoch.
+        let steps = [
+            (1_709_251_199, 7),
+            (1_709_251_199, 999_999),
+            (1_709_251_200, 0),
+            (1_709_337_600, 42),
+            (1_709_251_199, 1),
+            (0, 0),
+        ];
+        for (secs, micros) in steps {
+            let (mut cached, mut whole) = (String::from("x"), String::from("x"));
+            stamp(&mut cached, secs, micros);
+            rfc3339(&mut whole, secs, micros);
+            assert_eq!(cached, whole);
+        }
+        let mut s = String::new();
+        stamp(&mut s, 1_709_337_600, 5);
+        assert_eq!(s, "2024-03-02T00:00:00.000005Z");
+    }
+
+    #[test]
+    fn numbers_are_written_short_and_exact() {
+        let log = || {
+            tracing::info!(
+                latency_ms = 1e-7f64,
+                cost_usd = 0.1f64 + 0.2f64,
+                big = u64::MAX,
+                neg = -3i64,
+                ok = false,
+                "n"
+            );
+        };
+        let text = lines(LogFormat::Text, LogLevel::Info, log);
+        assert!(
+            text.ends_with(
+                " n latency_ms=1e-7 cost_usd=0.30000000000000004 big=18446744073709551615 neg=-3 ok=false\n"
+            ),
+            "{text}"
+        );
+        let json = lines(LogFormat::Json, LogLevel::Info, log);
+        assert!(
+            json.contains(
+                ",\"latency_ms\":1e-7,\"cost_usd\":0.30000000000000004,\"big\":18446744073709551615,\"neg\":-3,\"ok\":false,"
+            ),
+            "{json}"
+        );
+        let v: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap_or_default();
+        assert_eq!(v["latency_ms"], 1e-7);
     }
 }

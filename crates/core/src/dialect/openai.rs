@@ -8,8 +8,11 @@ use crate::health::LimitSnapshot;
 use crate::outcome::{ErrorKind, Outcome};
 use crate::request::{FinishReason, Response, ToolCall, Usage};
 
+mod forwarded;
 mod request;
 mod stream;
+
+pub use forwarded::{Forwarded, NotAReply, read_forwarded};
 
 pub use request::{
     ChatMessage, ChatRequest, FunctionDef, Parsed, RequestError, StreamOptions, ToolDef,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use switchyard_core::dialect::openai::{
     ChatCompletionChunk, ChatRequest, CompletionUsage, DONE, PATH, parse_finish, pass_through,
-    pass_through_at,
+    pass_through_at, read_forwarded,
 };
 use switchyard_core::request::{Choice, FinishReason, Request, ToolCall, Usage};
 
@@ -61,8 +61,6 @@ pub(super) fn path(model: &str, azure: bool) -> String {
 /// What `decode` reads of a `chat.completion`: the fields it needs, borrowed from the body,
 /// with the rest skipped (but `id`, `object`, `created` and `model` still required, as in
 /// [`ChatCompletion`](switchyard_core::dialect::openai::ChatCompletion)). Half the work of building the whole `ChatCompletion`, on every reply.
-/// `C` is what is read of each choice: [`ReplyChoice`] for `decode`, [`RawChoice`] for
-/// `decode_raw`.
 #[derive(Deserialize)]
 struct Reply<C> {
     #[serde(rename = "id")]
@@ -195,48 +193,17 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
     })
 }
 
-#[derive(Deserialize)]
-struct RawChoice<'a> {
-    #[serde(default)]
-    index: u32,
-    #[serde(borrow)]
-    message: RawMessage<'a>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-/// A choice's message, checked as [`decode`] reads it (text or null, tool calls a list)
-/// without keeping it.
-#[derive(Deserialize)]
-struct RawMessage<'a> {
-    #[serde(default, borrow, rename = "content")]
-    _content: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "refusal")]
-    _refusal: Option<Cow<'a, str>>,
-    #[serde(default)]
-    tool_calls: Option<Vec<IgnoredAny>>,
-}
-
+/// A reply the caller forwards as it came: only what the router books is read
+/// ([`read_forwarded`], which accepts what [`decode`] accepts); without usage, the full decode
+/// estimates it from the text.
 pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
-    // The body goes to the client as is: it must be UTF-8 throughout, including the values
-    // skipped below (serde_json does not check the strings it skips).
-    let Ok(text) = std::str::from_utf8(body) else {
+    let Ok(reply) = read_forwarded(body) else {
         return Some(Err(malformed()));
     };
-    let reply: Reply<RawChoice<'_>> = match serde_json::from_str(text) {
-        Ok(r) => r,
-        Err(_) => return Some(Err(malformed())),
-    };
-    let calls = reply
-        .choices
-        .iter()
-        .map(|c| c.message.tool_calls.as_ref().map_or(0, Vec::len))
-        .fold(0usize, usize::saturating_add);
-    if calls > MAX_TOOL_CALLS {
+    if reply.tool_calls > MAX_TOOL_CALLS {
         return Some(Err(malformed()));
     }
     let Some(usage) = reply.usage else {
-        // No usage: the full decode estimates it from the text.
         return Some(decode(body).map(|d| Decoded {
             raw: Some(body.into()),
             ..d
@@ -245,14 +212,8 @@ pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
     Some(Ok(Decoded {
         text: String::new(),
         tool_calls: Vec::new(),
-        // The first choice by `index`, as `decode` orders them.
-        finish: reply
-            .choices
-            .iter()
-            .min_by_key(|c| c.index)
-            .and_then(|c| c.finish_reason.as_deref())
-            .map_or(FinishReason::Stop, parse_finish),
-        usage: Usage::from(usage),
+        finish: reply.finish,
+        usage,
         usage_missing: false,
         choices: Vec::new(),
         raw: Some(body.into()),

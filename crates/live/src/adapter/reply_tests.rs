@@ -418,3 +418,65 @@ fn too_many_tool_calls_are_malformed() {
         Err(Failure::kind(ErrorKind::MalformedResponse))
     );
 }
+
+/// A reply forwarded as it came: its usage and finish reason read; without usage still
+/// forwarded, with usage estimated by the full decode; with bad usage (each body one defect,
+/// the rest of the usage intact) or too many tool calls refused, as the full decode refuses it.
+#[test]
+fn a_forwarded_reply_is_checked_as_the_full_decode_checks_it() {
+    let usage = r#","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}"#;
+    let good = format!(
+        r#"{{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{{"index":0,"message":{{"role":"assistant","content":"four words of text"}},"finish_reason":"tool_calls"}}]{usage}}}"#
+    );
+    let d = decode_raw(Dialect::Openai, good.as_bytes())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.usage, d.finish, d.usage_missing),
+        (
+            Usage {
+                prompt_tokens: 3,
+                completion_tokens: 4,
+                cached_prompt_tokens: 0
+            },
+            FinishReason::ToolCalls,
+            false
+        )
+    );
+    assert_eq!(d.raw.as_deref(), Some(good.as_bytes()));
+    let bare = good.replacen(usage, "", 1);
+    let d = decode_raw(Dialect::Openai, bare.as_bytes())
+        .unwrap()
+        .unwrap();
+    assert!(d.usage_missing);
+    assert_eq!(d.usage, estimated_usage("four words of text"));
+    assert_eq!(d.raw.as_deref(), Some(bare.as_bytes()));
+    for (from, to) in [
+        (r#""prompt_tokens":3"#, r#""prompt_tokens":-3"#),
+        (r#""prompt_tokens":3"#, r#""prompt_tokens":"3""#),
+        (r#""completion_tokens":4,"#, ""),
+        (r#""total_tokens":7"#, r#""total_tokens":7.5"#),
+        (r#""total_tokens":7"#, r#""total_tokens":null"#),
+    ] {
+        let body = good.replacen(from, to, 1);
+        assert_ne!(body, good);
+        let refused = decode_raw(Dialect::Openai, body.as_bytes()).unwrap();
+        assert_eq!(
+            refused.map_err(|f| f.error_kind()),
+            Err(Some(ErrorKind::MalformedResponse)),
+            "{body}"
+        );
+        assert!(decode(Dialect::Openai, body.as_bytes()).is_err(), "{body}");
+    }
+    let calls = vec![r#"{"id":"x"}"#; MAX_TOOL_CALLS + 1].join(",");
+    let many = good.replacen(
+        r#""content":"four words of text""#,
+        &format!(r#""content":null,"tool_calls":[{calls}]"#),
+        1,
+    );
+    let refused = decode_raw(Dialect::Openai, many.as_bytes()).unwrap();
+    assert_eq!(
+        refused.map_err(|f| f.error_kind()),
+        Err(Some(ErrorKind::MalformedResponse))
+    );
+}

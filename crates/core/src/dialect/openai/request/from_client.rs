@@ -12,8 +12,29 @@ use crate::request::{
     ToolChoice, ToolResult,
 };
 
+/// Where message `i` is, as an error names it: `messages[i]`. Written only when an error
+/// is (not once per message of every request).
+#[derive(Clone, Copy)]
+struct At(usize);
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "messages[{}]", self.0)
+    }
+}
+
+/// Part `j` of message `i`'s content: `messages[i].content[j]`, written only for an error.
+#[derive(Clone, Copy)]
+struct PartAt(At, usize);
+
+impl std::fmt::Display for PartAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.content[{}]", self.0, self.1)
+    }
+}
+
 /// A message's content parts (`text` and `image_url`; a string is one text part).
-fn content_parts(content: &Option<Value>, at: &str) -> Result<Vec<Part>, RequestError> {
+fn content_parts(content: &Option<Value>, at: At) -> Result<Vec<Part>, RequestError> {
     let parts = match content {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::String(s)) => return Ok(vec![Part::Text(s.clone())]),
@@ -27,7 +48,7 @@ fn content_parts(content: &Option<Value>, at: &str) -> Result<Vec<Part>, Request
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, p) in parts.iter().enumerate() {
-        let here = format!("{at}.content[{j}]");
+        let here = PartAt(at, j);
         match p.get("type").and_then(Value::as_str) {
             Some("text") => match p.get("text").and_then(Value::as_str) {
                 Some(t) => out.push(Part::Text(t.to_owned())),
@@ -274,7 +295,7 @@ impl ChatRequest {
 /// Message `i` of a client's body, normalized: a tool message's text becomes its result, an
 /// assistant's tool calls become parts after its content.
 fn normalized_message(i: usize, m: &ChatMessage) -> Result<Message, RequestError> {
-    let at = format!("messages[{i}]");
+    let at = At(i);
     let Some(role) = parse_role(&m.role) else {
         return Err(invalid(
             format!("{at}.role"),
@@ -284,7 +305,7 @@ fn normalized_message(i: usize, m: &ChatMessage) -> Result<Message, RequestError
             ),
         ));
     };
-    let mut content = content_parts(&m.content, &at)?;
+    let mut content = content_parts(&m.content, at)?;
     if role == Role::Tool {
         let Some(call_id) = &m.tool_call_id else {
             return Err(invalid(
