@@ -272,6 +272,11 @@ impl Folds {
             f.add(start, attempts);
         }
     }
+
+    /// Request starts held, over every fault (each fault's at most [`MAX_SAMPLES`]).
+    pub fn kept(&self) -> usize {
+        self.faults.iter().map(|f| f.samples.len()).sum()
+    }
 }
 
 #[cfg(test)]
