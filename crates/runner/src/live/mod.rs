@@ -80,6 +80,13 @@ pub fn run_with(s: &ScenarioParams, seed: u64, options: &LiveOptions) -> Result<
 
 /// What a run held: counted, for the test that its memory does not grow with its length.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "counted for the memory test; the report does not show it"
+    )
+)]
 struct Held {
     /// The most requests in flight at once (issued, not yet folded).
     peak_in_flight: usize,
