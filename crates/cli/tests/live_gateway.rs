@@ -100,7 +100,11 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
         "name: black-box\nduration: 6s\ngateway: {gateway}\nproviders:\n  - name: primary\n    profile: {}\n    url: {}\n    faults:\n      - {{ name: outage, kind: http, status: 503, at: 2s, for: 2s }}\n\
          \x20 - {{ name: standby, profile: {}, url: {} }}\nrouter:\n  targets:\n    - {{ name: a, provider: primary, model: small-fast-1, context_window: 32000 }}\n    - {{ name: b, provider: standby, model: small-fast-1, context_window: 32000 }}\n\
          \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[a], [b]] }}\ntraffic:\n  arrival: {{ poisson: 25 }}\n  classes:\n    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }}, max_tokens: 50 }}\n\
-         expect:\n  - {{ metric: success_rate, op: \">=\", value: 0.98 }}\n",
+         expect:\n  - {{ metric: success_rate, op: \">=\", value: 0.98 }}\n\
+         \x20 - {{ metric: time_to_failover, fault: outage, op: \"<=\", value: 1s }}\n\
+         \x20 - {{ metric: attempts_per_request, op: \"<=\", value: 1.5 }}\n\
+         \x20 - {{ metric: time_to_detect, fault: outage, op: \"<=\", value: 1s }}\n\
+         \x20 - {{ metric: served_share, target: b, phase: \"during:outage\", op: \">=\", value: 0.5 }}\n",
         profile.display(),
         fakes[0],
         profile.display(),
@@ -122,20 +126,72 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
         counters["standby"]["requests"].as_u64().unwrap() > 0,
         "the standby served the outage: {counters:?}"
     );
-    // The runner cannot see which provider each request reached, nor the gateway's breaker:
-    // the failover figures are not observed, not guessed from the replies' model names
-    // (both targets share one, so the primary used to be credited throughout).
-    let f = &r.failover[0];
-    assert_eq!(f.exercised.line, switchyard_runner::report::BLACK_BOX_LINE);
-    assert!(!f.exercised.exercised && !f.exercised.failed_over);
-    assert_eq!(
-        (
-            f.time_to_detect_secs,
-            f.time_to_failover_secs,
-            f.time_to_failback_secs
-        ),
-        (None, None, None)
+    // What only the gateway knows is not observed: no target, provider or series figures,
+    // no served_by or attempts, and expectations on them fail as not observed, with why
+    // (served_by used to name the primary throughout: both targets share a model name).
+    let b = r.black_box.as_ref().expect("a black-box run says so");
+    assert!(
+        b.not_observed
+            .iter()
+            .any(|n| n.contains("attempts_per_request"))
     );
+    assert!(r.targets.is_empty() && r.providers.is_empty() && r.series.targets.is_empty());
+    assert!(r.totals.served_by.is_empty() && r.totals.attempts_by_target.is_empty());
+    let verdicts: Vec<_> = r
+        .expectations
+        .iter()
+        .map(|e| (e.name.as_str(), e.passed, e.observed, e.reason.clone()))
+        .collect();
+    for (name, passed, observed, reason) in &verdicts[2..] {
+        assert!(
+            !passed
+                && observed.is_none()
+                && reason.as_deref().is_some_and(
+                    |w| w.starts_with("not observed: the gateway under test is a black box")
+                ),
+            "{name}: {verdicts:?}"
+        );
+    }
+    // The failover, from what each fake counted on the runner's clock: the primary's
+    // requests during the outage stopped within a second (the gateway's breaker opens after
+    // a few 503s at 25 requests/s), and every request the fakes got is in the counts.
+    assert!(verdicts[1].1, "time_to_failover: {verdicts:?}");
+    let f = &r.failover[0];
+    assert!(
+        f.exercised.exercised && f.exercised.failed_over,
+        "{:?}",
+        f.exercised
+    );
+    assert!(
+        f.exercised
+            .line
+            .ends_with(&format!("({})", switchyard_runner::report::BLACK_BOX_LINE)),
+        "{}",
+        f.exercised.line
+    );
+    assert_eq!(
+        f.time_to_detect_secs, None,
+        "the gateway's breaker is not seen"
+    );
+    let over = f.time_to_failover_secs.unwrap();
+    assert!((0.0..=1.0).contains(&over), "{over}");
+    let reached = |p: &str| counters[p]["requests"].as_u64().unwrap();
+    assert!(
+        f.exercised.provider_requests > 0 && f.exercised.provider_requests <= reached("primary")
+    );
+    assert!(
+        f.exercised.requests > f.exercised.provider_requests,
+        "the standby's are counted"
+    );
+    assert!(f.exercised.requests <= reached("primary") + reached("standby"));
+    // The markdown and the HTML say it was a black box, and which figures are whose.
+    let md = switchyard_runner::render::markdown::render(&r);
+    let html = switchyard_runner::render::html::render(&r);
+    for page in [&md, &html] {
+        assert!(page.contains("Black-box run"), "{page}");
+        assert!(page.contains("From the client's view") && page.contains("Not observed"));
+    }
+    eprintln!("{}", f.exercised.line);
     // Every request went through the gateway under test, none around it.
     let seen = gateway_router.telemetry().routes[0].requests;
     assert_eq!(seen, r.totals.requests, "the gateway saw every request");

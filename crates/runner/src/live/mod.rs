@@ -17,8 +17,9 @@
 //!
 //! The modules: `setup` (the fakes, the router, the gateway), `load` (the arrivals and
 //! their requests), `direct` (one request to the router in process), `through` (one request
-//! to a gateway over HTTP), `books` (what the run holds), and [`launch`] (how the caller
-//! starts this project's gateway).
+//! to a gateway over HTTP), `books` (what the run holds), `watch` (a black box's fakes'
+//! counters, read as the run goes), and [`launch`] (how the caller starts this project's
+//! gateway).
 
 mod books;
 mod direct;
@@ -26,6 +27,7 @@ pub mod launch;
 mod load;
 mod setup;
 mod through;
+mod watch;
 
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +38,7 @@ use self::books::{Books, Ticket, booked};
 use self::load::Load;
 use self::setup::Stage;
 use crate::results::Collector;
+use crate::scenario::GatewayMode;
 use crate::{Report, RunError, ScenarioParams, report};
 
 pub use launch::{GatewayLauncher, GatewayStop, Launch, LaunchedGateway};
@@ -124,7 +127,32 @@ async fn run_async(
         });
     }
     let books = Arc::new(Mutex::new(Books::new(Collector::new(&scoped))));
+    // Through another gateway, the fakes' counters tell which provider got the requests.
+    let watching = matches!(s.gateway, GatewayMode::External(_)).then(|| {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let params = s.router.clone();
+        let target_of = move |provider: &str| {
+            params
+                .targets
+                .iter()
+                .position(|t| params.providers.name(t.provider.index() as u32) == provider)
+                .map(|i| switchyard_core::id::TargetId::new(i as u32))
+        };
+        let task = tokio::spawn(watch::watch(
+            client.clone(),
+            stage.fake_urls.clone(),
+            target_of,
+            load.start,
+            books.clone(),
+            stopped,
+        ));
+        (stop, task)
+    });
     let issued = load.drive(&books).await;
+    if let Some((stop, task)) = watching {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
     // Requests aborted past the grace still count: issued = folded + aborted, each once.
     let aborted_at = load::since(load.start);
     let books = booked(&books, |b| {

@@ -19,6 +19,8 @@ pub(super) struct Seen<'a> {
     pub(super) targets: &'a [TargetReport],
     pub(super) failover: &'a [FailoverReport],
     pub(super) events: &'a [EventReport],
+    /// The run went through another gateway: what only its router knows is not observed.
+    pub(super) black_box: bool,
 }
 
 impl Seen<'_> {
@@ -50,6 +52,14 @@ impl Seen<'_> {
     /// The expectation's metric in its scope (`phase` is its phase's index), or why it was
     /// not observed.
     fn observe(&self, e: &ExpectationParams, phase: Option<usize>) -> Result<f64, String> {
+        if self.black_box
+            && let Some(what) = unseen_through_a_black_box(e)
+        {
+            return Err(format!(
+                "not observed: the gateway under test is a black box, the runner does not see \
+                 {what} (docs/BLACKBOX.md)"
+            ));
+        }
         let p = self.router.params();
         let b = self.scope(e, phase)?;
         let target = || {
@@ -251,6 +261,22 @@ impl Seen<'_> {
             })
             .ok_or_else(|| never("an alert on the fault's provider"))
     }
+}
+
+/// What an expectation on a black box's run would need that only the gateway knows.
+fn unseen_through_a_black_box(e: &ExpectationParams) -> Option<&'static str> {
+    Some(match e.metric {
+        Metric::AttemptsPerRequest | Metric::Share => "its attempts",
+        Metric::ServedShare => "which target served a request",
+        Metric::Availability | Metric::ErrorBudgetSpent => "a target's attempts",
+        Metric::Cost if e.provider.is_some() => "what each provider's attempts cost",
+        Metric::WastedCost => "what its failed attempts cost",
+        Metric::TimeToDetect | Metric::BreakerOpens => "its breakers",
+        Metric::Alerts | Metric::TimeToAlert => "its alerts",
+        Metric::Resumed | Metric::ResumeFailed => "whether it continued a stream",
+        Metric::BudgetExhausted => "its retry budget",
+        _ => return None,
+    })
 }
 
 /// The expectation's scope, for the reasons: `route chat window:20m-30m`, or `the run`.
