@@ -318,3 +318,58 @@ fn the_cli_runs_a_scenario_through_its_own_gateway() {
     );
     assert!(served > 20, "{report}");
 }
+
+/// This project's gateway, up 300 ms after its router was built (a slow start, as a loaded
+/// machine gives).
+#[derive(Debug)]
+struct SlowGateway;
+
+impl switchyard_runner::live::GatewayLauncher for SlowGateway {
+    fn launch(
+        &self,
+        params: switchyard_live::config::LiveParams,
+    ) -> switchyard_runner::live::Launch<'_> {
+        Box::pin(async move {
+            let launched = switchyard_runner::live::GatewayLauncher::launch(
+                &switchyard::InProcessGateway,
+                params,
+            )
+            .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            Ok(launched)
+        })
+    }
+}
+
+/// One clock in live mode: the fakes' faults, the router's events and the runner's
+/// requests count from the same zero, however long the setup took. A 503 from 1 s to 2 s
+/// fails exactly the requests started in that second: the windows just inside it fail, the
+/// one before it does not (with the fakes' clock started before a slow setup, as it was,
+/// the fault began 0.3 s early on the runner's clock and failed the end of that window).
+#[test]
+fn one_clock_the_faults_windows_line_up_with_the_requests() {
+    let _serial = one_at_a_time();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let yaml = format!(
+        "name: one-clock\nduration: 2500ms\ngateway: switchyard\nproviders:\n  - name: primary\n    profile: {}\n    faults:\n      - {{ name: outage, kind: http, status: 503, at: 1s, for: 1s }}\n\
+         router:\n  targets:\n    - {{ name: a, provider: primary, model: small-fast-1, context_window: 32000 }}\n\
+         \x20 routes:\n    - {{ name: chat, policy: static, targets: [a] }}\n\
+         \x20 plan: {{ max_attempts: 1 }}\n  breaker: {{ consecutive_failures: 0, failure_rate: 1.0, min_calls: 1000 }}\n\
+         traffic:\n  arrival: {{ constant: 50 }}\n  classes:\n    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 50 }}, max_tokens: 5 }}\n\
+         expect:\n  - {{ metric: success_rate, window: {{ from: 400ms, to: 980ms }}, op: \">=\", value: 0.95 }}\n\
+         \x20 - {{ metric: failure_rate, window: {{ from: 1020ms, to: 1980ms }}, op: \">=\", value: 0.95 }}\n\
+         \x20 - {{ metric: success_rate, window: {{ from: 2020ms, to: 2500ms }}, op: \">=\", value: 0.95 }}\n",
+        root.join("fake-providers/small-fast.yaml").display()
+    );
+    let dir = switchyard_testkit::TempDir::new("one-clock");
+    let s = switchyard_runner::scenario::load(&dir.write("one-clock.yaml", &yaml)).unwrap();
+    let options = LiveOptions {
+        gateway: Some(Arc::new(SlowGateway)),
+        ..LiveOptions::default()
+    };
+    let r = switchyard_runner::live::run_with(&s, 1, &options).unwrap();
+    assert!(r.totals.requests >= 120, "{}", r.totals.requests);
+    for e in &r.expectations {
+        assert!(e.passed, "{}: {:?} ({:?})", e.name, e.observed, e.reason);
+    }
+}

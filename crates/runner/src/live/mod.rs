@@ -105,7 +105,7 @@ async fn run_async(
 ) -> Result<(Report, Held), RunError> {
     let stage = Stage::start(s, seed, options.gateway.as_deref()).await?;
     let client = HttpClient::new();
-    setup::prepare_external_fakes(&client, s).await?;
+    setup::prepare_external_fakes(&client, s, stage.origin).await?;
     // Operator actions on the timeline, counted from now, the start of the run.
     let mut scoped = s.clone();
     scoped.duration = options.duration.unwrap_or(s.duration);
@@ -115,7 +115,10 @@ async fn run_async(
         router: &stage.router,
         gateway_url: stage.gateway_url.as_deref(),
         client: &client,
-        start: tokio::time::Instant::now(),
+        // One clock: requests, first tokens, ends, operator actions and the black box's
+        // reads count from the router's zero, as the fakes' faults do. What setup took
+        // since is late for the first arrivals, and counts in their latency.
+        start: stage.origin,
         progress: options.progress,
     };
     for (when, command) in s.operator.clone() {
