@@ -13,7 +13,7 @@ use switchyard_sim::traffic::Arrival;
 
 #[path = "../../runner/tests/support/mod.rs"]
 mod support;
-use support::{agree, one_at_a_time, same_words};
+use support::{one_at_a_time, outage_agrees, same_words};
 
 fn scenario(name: &str) -> switchyard_runner::ScenarioParams {
     switchyard_runner::scenario::load(
@@ -198,55 +198,22 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
     drop(rt);
 }
 
-/// An outage's exact failover figures (`docs/FAILOVER.md`) agree between the simulator, live
-/// mode and live mode through this project's gateway. The arrivals and the fault's window are
-/// the same in all three, so detection and failover (three failures at 30 requests/s, then
-/// the next requests avoid the primary) agree to within a few requests' spacing: 0.25 s. The
-/// failback rests on when live probes land (the breaker's 1 s to 2 s open time, then probes
-/// that must succeed twice on real replies taking hundreds of milliseconds): 1 s. Prompt
-/// tokens agree within 0.5 % (the same prompts; the fakes count them from the text), and
-/// completion tokens and cost within 8 % (the fakes draw reply lengths from the same
-/// distribution in another order: about 4 standard deviations at 580 requests).
+/// An outage's exact failover figures (`docs/FAILOVER.md`), tokens, cost and time to first
+/// token agree between the simulator and live mode through this project's gateway, within
+/// the tolerances `outage_agrees` derives (live in process: `runner/tests/agreement.rs`).
 #[test]
-fn an_outages_failover_figures_agree_in_sim_live_and_through_the_gateway() {
+fn an_outage_agrees_in_sim_and_through_the_gateway() {
     let _serial = one_at_a_time();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scenarios/agreement/outage-failover.yaml");
-    let mut s = switchyard_runner::scenario::load(&path).unwrap();
+    let s = switchyard_runner::scenario::load(&path).unwrap();
     assert_eq!(
         s.gateway,
         switchyard_runner::scenario::GatewayMode::Switchyard
     );
     let sim = switchyard_runner::simulate(&s, s.seed).unwrap();
     let through = through_gateway(&s, s.seed);
-    s.gateway = switchyard_runner::scenario::GatewayMode::Direct;
-    let direct = switchyard_runner::live::run(&s, s.seed, None).unwrap();
-    let figures = |r: &Report| {
-        let f = &r.failover[0];
-        assert!(f.exercised.exercised, "{}: {:?}", r.mode, f.exercised);
-        (
-            f.time_to_detect_secs.unwrap(),
-            f.time_to_failover_secs.unwrap(),
-            f.time_to_failback_secs.unwrap(),
-        )
-    };
-    let (d, o, b) = figures(&sim);
-    for (name, r) in [("live", &direct), ("through the gateway", &through)] {
-        let (ld, lo, lb) = figures(r);
-        assert!(
-            (d - ld).abs() <= 0.25,
-            "{name}: detected {ld} s vs sim {d} s"
-        );
-        assert!(
-            (o - lo).abs() <= 0.25,
-            "{name}: failed over {lo} s vs sim {o} s"
-        );
-        assert!(
-            (b - lb).abs() <= 1.0,
-            "{name}: failed back {lb} s vs sim {b} s"
-        );
-        agree(&sim, r, 2.0);
-    }
+    outage_agrees(&sim, &through, "through the gateway");
 }
 
 /// `switchyard run --mode live` passes its gateway launcher: a scenario with
