@@ -252,8 +252,9 @@ pub(super) async fn prepare_external_fakes(
     Ok(())
 }
 
-/// `f` as sent `elapsed` into the run: its `at` that much earlier (`-` saturates at 0). One already due starts
-/// at once, its `for` shortened by how late it is (a periodic one keeps its period).
+/// `f` as sent `elapsed` into the run: its `at` that much earlier (`-` saturates at 0).
+/// One already due starts at once, its `for` shortened by how late it is (a periodic one
+/// keeps its period).
 fn on_the_runs_clock(f: &FaultConfig, elapsed: Duration) -> FaultConfig {
     let mut f = f.clone();
     let at = f.at.unwrap_or(Duration::ZERO);
