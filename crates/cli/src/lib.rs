@@ -57,9 +57,9 @@ enum Command {
         out: Option<PathBuf>,
         /// Compare with a stored report (a file, or a folder of `<scenario>.json`); a figure
         /// that regresses past the tolerance, or that only one side has, fails the run (exit 1)
-        /// and the reports say so. A missing baseline, or one of another mode or seed, is
-        /// refused (exit 2). A baseline without mode and seed counts as sim with the
-        /// scenario's seed.
+        /// and the reports say so. A missing baseline, or one of another scenario, mode or
+        /// seed, is refused before the run starts (exit 2). A baseline without mode and seed
+        /// counts as sim with the scenario's seed.
         #[arg(long)]
         baseline: Option<PathBuf>,
         /// Compare with a baseline of another seed.

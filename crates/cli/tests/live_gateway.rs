@@ -63,40 +63,55 @@ fn through_the_gateway_streams_are_booked_and_ttft_is_the_first_content() {
     same_words(&sim, &live, &[]);
 }
 
-#[test]
-fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
-    let _serial = one_at_a_time();
-    // Two fakes and a gateway running on their own, as another team's setup would be.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let profile = root.join("fake-providers/small-fast.yaml");
-    let (fakes, gateway, gateway_router) = rt.block_on(async {
-        let mut urls = Vec::new();
-        for name in ["primary", "standby"] {
-            let mut p = switchyard_fake::load_profile(&std::fs::read_to_string(&profile).unwrap(), "p.yaml").unwrap();
-            p.name = name.to_owned();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            urls.push(format!("http://{}", listener.local_addr().unwrap()));
-            tokio::spawn(switchyard_fake::server::serve(listener, switchyard_fake::server::router(p, 1), std::future::pending()));
-        }
-        let config = format!(
-            "providers:\n  - {{ name: primary, dialect: openai, base_url: 'https://x', fake_base_url: '{}' }}\n  - {{ name: standby, dialect: openai, base_url: 'https://y', fake_base_url: '{}' }}\n\
+/// Two fakes and a gateway running on their own, as another team's setup would be: the
+/// fakes' URLs, the gateway's, and the gateway's router (to count what it saw).
+async fn another_teams_setup(profile: &Path) -> (Vec<String>, String, switchyard_live::Driver) {
+    let mut urls = Vec::new();
+    for name in ["primary", "standby"] {
+        let mut p =
+            switchyard_fake::load_profile(&std::fs::read_to_string(profile).unwrap(), "p.yaml")
+                .unwrap();
+        p.name = name.to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        urls.push(format!("http://{}", listener.local_addr().unwrap()));
+        tokio::spawn(switchyard_fake::server::serve(
+            listener,
+            switchyard_fake::server::router(p, 1),
+            std::future::pending(),
+        ));
+    }
+    let config = format!(
+        "providers:\n  - {{ name: primary, dialect: openai, base_url: 'https://x', fake_base_url: '{}' }}\n  - {{ name: standby, dialect: openai, base_url: 'https://y', fake_base_url: '{}' }}\n\
              router:\n  targets:\n    - {{ name: a, provider: primary, model: small-fast-1, context_window: 32000 }}\n    - {{ name: b, provider: standby, model: small-fast-1, context_window: 32000 }}\n\
              \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[a], [b]] }}\n",
-            urls[0], urls[1]
-        );
-        let params = switchyard_live::config::load_live(&config, "gw.yaml").unwrap();
-        let gw = switchyard_gateway::Gateway::new(&params, None, switchyard_live::Transport::new(switchyard_live::HttpClient::new())).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let gateway_router = gw.router();
-        tokio::spawn(switchyard_gateway::serve(listener, gw, std::future::pending(), std::time::Duration::from_secs(1)));
-        (urls, url, gateway_router)
-    });
+        urls[0], urls[1]
+    );
+    let params = switchyard_live::config::load_live(&config, "gw.yaml").unwrap();
+    let gw = switchyard_gateway::Gateway::new(
+        &params,
+        None,
+        switchyard_live::Transport::new(switchyard_live::HttpClient::new()),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let gateway_router = gw.router();
+    tokio::spawn(switchyard_gateway::serve(
+        listener,
+        gw,
+        std::future::pending(),
+        std::time::Duration::from_secs(1),
+    ));
+    (urls, url, gateway_router)
+}
+
+/// A black-box scenario through `gateway` in front of `fakes`: an outage of the primary, and
+/// expectations on what the client and the fakes can see and on what only the gateway knows.
+fn black_box_scenario(
+    profile: &Path,
+    gateway: &str,
+    fakes: &[String],
+) -> switchyard_runner::ScenarioParams {
     let dir = switchyard_testkit::TempDir::new("black-box");
     let scenario = format!(
         "name: black-box\nduration: 6s\ngateway: {gateway}\nproviders:\n  - name: primary\n    profile: {}\n    url: {}\n    faults:\n      - {{ name: outage, kind: http, status: 503, at: 2s, for: 2s }}\n\
@@ -113,25 +128,15 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
         fakes[1]
     );
     let file = dir.write("black-box.yaml", &scenario);
-    let s = switchyard_runner::scenario::load(&file).unwrap();
-    let r = switchyard_runner::live::run(&s, 1, None).unwrap();
-    assert!(r.totals.requests > 80, "{}", r.totals.requests);
-    assert!(r.totals.success_rate >= 0.98, "{:?}", r.totals.failures);
-    // The client saw both targets serve (named by the replies' model and the gateway's header).
-    let counters = &r.fake_counters;
-    assert_eq!(counters.len(), 2);
-    assert!(
-        counters["primary"]["statuses"]["503"].as_u64().unwrap() > 0,
-        "{counters:?}"
-    );
-    assert!(
-        counters["standby"]["requests"].as_u64().unwrap() > 0,
-        "the standby served the outage: {counters:?}"
-    );
+    switchyard_runner::scenario::load(&file).unwrap()
+}
+
+/// What only the gateway knows is not observed, and said so.
+fn hides_what_only_the_gateway_knows(r: &Report) {
     // What only the gateway knows is not observed: no target, provider or series figures,
     // no served_by or attempts, and expectations on them fail as not observed, with why
     // (served_by used to name the primary throughout: both targets share a model name).
-    let b = r.black_box.as_ref().expect("a black-box run says so");
+    let b = r.black_box.as_ref().unwrap();
     assert!(
         b.not_observed
             .iter()
@@ -154,6 +159,40 @@ fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
             "{name}: {verdicts:?}"
         );
     }
+}
+
+#[test]
+fn a_black_box_gateway_is_measured_from_the_client_and_the_fakes_counters() {
+    let _serial = one_at_a_time();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let profile = root.join("fake-providers/small-fast.yaml");
+    let (fakes, gateway, gateway_router) = rt.block_on(another_teams_setup(&profile));
+    let s = black_box_scenario(&profile, &gateway, &fakes);
+    let r = switchyard_runner::live::run(&s, 1, None).unwrap();
+    assert!(r.totals.requests > 80, "{}", r.totals.requests);
+    assert!(r.totals.success_rate >= 0.98, "{:?}", r.totals.failures);
+    // The client saw both targets serve (named by the replies' model and the gateway's header).
+    let counters = &r.fake_counters;
+    assert_eq!(counters.len(), 2);
+    assert!(
+        counters["primary"]["statuses"]["503"].as_u64().unwrap() > 0,
+        "{counters:?}"
+    );
+    assert!(
+        counters["standby"]["requests"].as_u64().unwrap() > 0,
+        "the standby served the outage: {counters:?}"
+    );
+    hides_what_only_the_gateway_knows(&r);
+    let verdicts: Vec<_> = r
+        .expectations
+        .iter()
+        .map(|e| (e.name.as_str(), e.passed, e.observed, e.reason.clone()))
+        .collect();
     // The failover, from what each fake counted on the runner's clock: the primary's
     // requests during the outage stopped within a second (the gateway's breaker opens after
     // a few 503s at 25 requests/s), and every request the fakes got is in the counts.

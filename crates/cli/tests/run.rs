@@ -102,31 +102,7 @@ fn a_regression_against_the_baseline_fails_the_run() {
         "{stdout}"
     );
     // Every report file says what the exit code says.
-    let drill = dir.path().join("manual-failover-drill");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(drill.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["passed"], false);
-    assert_eq!(report["baseline"]["passed"], false);
-    let p99 = report["baseline"]["figures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "p99 latency (ms)")
-        .unwrap();
-    assert_eq!(p99["passed"], false, "{p99}");
-    assert!(p99["baseline"].as_f64().is_some() && p99["limit"].as_f64().is_some());
-    let md = std::fs::read_to_string(drill.join("report.md")).unwrap();
-    assert!(
-        md.contains("❌ failed") && md.contains("### Baseline"),
-        "{md}"
-    );
-    let html = std::fs::read_to_string(drill.join("report.html")).unwrap();
-    assert!(html.contains("FAILED") && html.contains("p99 latency (ms)"));
-    let junit = std::fs::read_to_string(drill.join("junit.xml")).unwrap();
-    assert!(
-        junit.contains("name=\"baseline: p99 latency (ms)\">\n      <failure"),
-        "{junit}"
-    );
+    every_report_says_the_baseline_failed(&dir.path().join("manual-failover-drill"));
     let (code, stdout, _) = switchyard(&[
         "run",
         "scenarios/manual-failover-drill.yaml",
@@ -156,6 +132,35 @@ fn a_regression_against_the_baseline_fails_the_run() {
     assert_eq!(code, 0);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["scenario"], "manual-failover-drill");
+}
+
+/// report.json, report.md, report.html and junit.xml of a run in `drill` all say that the
+/// run failed on its baseline's p99 latency.
+fn every_report_says_the_baseline_failed(drill: &std::path::Path) {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(drill.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["baseline"]["passed"], false);
+    let p99 = report["baseline"]["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "p99 latency (ms)")
+        .unwrap();
+    assert_eq!(p99["passed"], false, "{p99}");
+    assert!(p99["baseline"].as_f64().is_some() && p99["limit"].as_f64().is_some());
+    let md = std::fs::read_to_string(drill.join("report.md")).unwrap();
+    assert!(
+        md.contains("❌ failed") && md.contains("### Baseline"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(drill.join("report.html")).unwrap();
+    assert!(html.contains("FAILED") && html.contains("p99 latency (ms)"));
+    let junit = std::fs::read_to_string(drill.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"baseline: p99 latency (ms)\">\n      <failure"),
+        "{junit}"
+    );
 }
 
 #[test]
@@ -302,10 +307,18 @@ fn a_missing_baseline_says_where_and_how_to_create_it() {
 fn a_run_of_several_scenarios_writes_a_combined_summary() {
     let dir = TempDir::new("cli-summary");
     let out = dir.path().join("out");
-    let strict = edited_baseline(&dir, |j| {
+    // A folder of both scenarios' library baselines, each with half its p99 latency (a
+    // baseline of another scenario is refused before the run).
+    let strict = dir.path().join("strict");
+    std::fs::create_dir_all(&strict).unwrap();
+    for name in ["manual-failover-drill", "split-30-70"] {
+        let file = format!("{name}.json");
+        let base = std::fs::read_to_string(format!("{}/reports/baselines/{file}", root())).unwrap();
+        let mut j: serde_json::Value = serde_json::from_str(&base).unwrap();
         let p99 = j["totals"]["latency_ms"]["p99"].as_f64().unwrap();
         j["totals"]["latency_ms"]["p99"] = serde_json::json!(p99 / 2.0);
-    });
+        std::fs::write(strict.join(file), j.to_string()).unwrap();
+    }
     let (code, stdout, _) = switchyard(&[
         "run",
         "scenarios/manual-failover-drill.yaml",
@@ -313,8 +326,7 @@ fn a_run_of_several_scenarios_writes_a_combined_summary() {
         "--out",
         out.to_str().unwrap(),
         "--baseline",
-        &strict,
-        "--baseline-force",
+        strict.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "{stdout}");
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();

@@ -70,16 +70,19 @@ pub struct Date(pub u32);
 
 impl Date {
     /// Parses `YYYY-MM-DD` (surrounding whitespace ignored); `None` for any other form, a
-    /// month outside 1–12, a day outside 1–31, or a day before 1970-01-01. The day is not
-    /// checked against its month's length: `2026-02-30` reads as 2026-03-02.
+    /// month outside 1–12, a day its month does not have (`2026-02-30`, `2025-02-29`), or a
+    /// day before 1970-01-01.
     pub fn parse(text: &str) -> Option<Date> {
         let t = text.trim();
         if t.len() != 10 {
             return None;
         }
-        crate::dialect::parse_rfc3339(&format!("{t}T00:00:00Z"))
+        let date = crate::dialect::parse_rfc3339(&format!("{t}T00:00:00Z"))
             .and_then(|s| u32::try_from(s / 86_400).ok())
-            .map(Date)
+            .map(Date)?;
+        // The day arithmetic rolls a day past its month's end into the next month; a date
+        // that does not print back as written did not exist.
+        (date.to_string() == t).then_some(date)
     }
     /// The UTC day a Unix time (seconds) falls on; saturates at `Date(u32::MAX)`.
     pub fn from_unix(secs: u64) -> Date {

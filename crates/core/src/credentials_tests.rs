@@ -61,8 +61,18 @@ fn dates_at_their_edges() {
     assert_eq!(Date::parse("1969-12-31"), None, "before 1970");
     assert_eq!(Date::parse("2026-13-01"), None);
     assert_eq!(Date::parse("2026-01-32"), None);
-    // Days are not checked against the month's length.
-    assert_eq!(Date::parse("2026-02-30"), Some(day("2026-03-02")));
+    // A day its month does not have is refused, not rolled into the next month.
+    assert_eq!(Date::parse("2026-02-30"), None);
+    assert_eq!(Date::parse("2026-04-31"), None);
+    assert_eq!(Date::parse("2025-02-29"), None, "2025 is not a leap year");
+    assert_eq!(
+        Date::parse("2028-02-29").map(|d| d.to_string()),
+        Some("2028-02-29".into())
+    );
+    assert_eq!(
+        Date::parse("2026-12-31").map(|d| d.to_string()),
+        Some("2026-12-31".into())
+    );
     assert_eq!(Date::from_unix(86_399), Date(0));
     assert_eq!(Date::from_unix(86_400), Date(1));
     assert_eq!(Date::from_unix(u64::MAX), Date(u32::MAX));

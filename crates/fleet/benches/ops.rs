@@ -112,8 +112,30 @@ async fn run(iters: u32) {
     let now = store.alive().await.unwrap().now;
     let far = now.plus(Duration::from_secs(3600));
     let s = &store;
+    // A bucket that never runs dry: the bench measures the script, not the refill.
+    let spec = BucketSpec::per_minute(1 << 40);
     let mut rows = Vec::new();
+    let (open, head) = advisory_rows(s, now, far, iters, &mut rows).await;
+    bucket_probe_and_beat_rows(s, far, spec, iters, &mut rows).await;
+    rows.push(sync_round(s, &open, head, far, spec, iters).await);
+    println!(
+        "\nfleet store latency: redis-server {} on a unix socket, one caller, {iters} iterations each\n",
+        redis_version(&server).await
+    );
+    print(&rows);
+    throughput(&store, spec).await;
+    print_load();
+}
 
+/// Advising (a write that wins, one that loses) and reading the advisories; returns the
+/// advisory written and the cursor at the head of the changes.
+async fn advisory_rows(
+    s: &RedisStore,
+    now: UnixMs,
+    far: UnixMs,
+    iters: u32,
+    rows: &mut Vec<Row>,
+) -> (AdvisoryKey, Cursor) {
     // 20 live advisories, as a fleet with a few targets in trouble might hold.
     for i in 0..20 {
         let key = AdvisoryKey::new(AdvisoryKind::Parked, format!("target-{i}"));
@@ -152,9 +174,18 @@ async fn run(iters: u32) {
         })
         .await,
     );
-    // A bucket that never runs dry: the bench measures the script, not the refill.
+    (open, head.cursor)
+}
+
+/// Taking and giving back bucket units, the probe token, heartbeats.
+async fn bucket_probe_and_beat_rows(
+    s: &RedisStore,
+    far: UnixMs,
+    spec: BucketSpec,
+    iters: u32,
+    rows: &mut Vec<Row>,
+) {
     let bucket = BucketKey::new(Resource::Tokens, "target-0");
-    let spec = BucketSpec::per_minute(1 << 40);
     rows.push(
         measure("take", iters, |_| async {
             assert_eq!(s.take(&bucket, spec, 1000).await.unwrap().granted, 1000);
@@ -193,6 +224,17 @@ async fn run(iters: u32) {
         })
         .await,
     );
+}
+
+/// One replica's sync round, one operation after another.
+async fn sync_round(
+    s: &RedisStore,
+    open: &AdvisoryKey,
+    head: Cursor,
+    far: UnixMs,
+    spec: BucketSpec,
+    iters: u32,
+) -> Row {
     // One replica's sync round, one operation after another: a read, one new advisory,
     // leases for 3 targets x 2 resources, 3 give-backs, a heartbeat (12 operations).
     let keys: Vec<BucketKey> = (0..3)
@@ -201,11 +243,10 @@ async fn run(iters: u32) {
         })
         .collect();
     let keys = &keys;
-    let mut cursor = head.cursor;
+    let mut cursor = head;
     let cursor = &mut cursor;
-    let round = measure("sync round (12 ops, sequential)", iters / 4, |i| {
+    measure("sync round (12 ops, sequential)", iters / 4, |i| {
         let a = advice(Until::At(UnixMs(far.0 + 10_000 + u64::from(i))));
-        let open = &open;
         let c = *cursor;
         async move {
             let _page = s.advisories_since(c, 256).await.unwrap();
@@ -219,15 +260,11 @@ async fn run(iters: u32) {
             s.beat(0, far).await.unwrap();
         }
     })
-    .await;
-    rows.push(round);
-    println!(
-        "\nfleet store latency: redis-server {} on a unix socket, one caller, {iters} iterations each\n",
-        redis_version(&server).await
-    );
-    print(&rows);
+    .await
+}
 
-    // Throughput: many callers at once (the store's capacity for a fleet).
+/// Throughput: many callers at once (the store's capacity for a fleet).
+async fn throughput(store: &RedisStore, spec: BucketSpec) {
     for callers in [1usize, 8, 32] {
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut set = tokio::task::JoinSet::new();
@@ -252,8 +289,10 @@ async fn run(iters: u32) {
             total as f64 / 2.0
         );
     }
+}
 
-    // What one replica's sync task asks of the store (the formula in this file's docs).
+/// What one replica's sync task asks of the store (the formula in this file's docs).
+fn print_load() {
     println!(
         "\nper-replica store load: (1 read + A advise + L take + G give back + 1 beat) / sync_every"
     );

@@ -64,6 +64,40 @@ impl Clock {
     }
 }
 
+/// Every advisory, page by page, in the table's terms and sorted, and the store's clock at
+/// the last page.
+async fn read_all(store: &RedisStore, clock: &Clock) -> (Expect, UnixMs) {
+    let mut all = Vec::new();
+    let mut cursor = Cursor::default();
+    let mut now;
+    loop {
+        let page = store.advisories_since(cursor, MAX_PAGE).await.unwrap();
+        assert_eq!(page.skipped, 0);
+        now = page.now;
+        all.extend(page.advisories);
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+    }
+    let mut out: Vec<_> = all
+        .into_iter()
+        .map(|a| {
+            let subject: &'static str = Box::leak(a.key.subject.into_boxed_str());
+            let payload: &'static str = Box::leak(a.payload.into_boxed_str());
+            (
+                kind_back(a.key.kind),
+                subject,
+                clock.rel_until(a.until),
+                clock.rel(a.since),
+                payload,
+            )
+        })
+        .collect();
+    out.sort();
+    (Expect::Advisories(out), now)
+}
+
 /// Runs one step; returns what it returned, in the table's terms, and the store's clock.
 async fn exec(store: &RedisStore, clock: &Clock, op: &Op) -> (Expect, UnixMs) {
     match *op {
@@ -74,15 +108,13 @@ async fn exec(store: &RedisStore, clock: &Clock, op: &Op) -> (Expect, UnixMs) {
             since,
             payload,
         } => {
+            let advice = Advice {
+                until: clock.abs(until),
+                since: clock.ms(since),
+                payload: payload.to_string(),
+            };
             let a = store
-                .advise(
-                    &AdvisoryKey::new(kind(k), subject),
-                    &Advice {
-                        until: clock.abs(until),
-                        since: clock.ms(since),
-                        payload: payload.to_string(),
-                    },
-                )
+                .advise(&AdvisoryKey::new(kind(k), subject), &advice)
                 .await
                 .unwrap();
             let stored = a.stored.map(|(u, s)| (clock.rel_until(u), clock.rel(s)));
@@ -94,37 +126,7 @@ async fn exec(store: &RedisStore, clock: &Clock, op: &Op) -> (Expect, UnixMs) {
                 a.now,
             )
         }
-        Op::Read => {
-            let mut all = Vec::new();
-            let mut cursor = Cursor::default();
-            let mut now;
-            loop {
-                let page = store.advisories_since(cursor, MAX_PAGE).await.unwrap();
-                assert_eq!(page.skipped, 0);
-                now = page.now;
-                all.extend(page.advisories);
-                cursor = page.cursor;
-                if !page.more {
-                    break;
-                }
-            }
-            let mut out: Vec<_> = all
-                .into_iter()
-                .map(|a| {
-                    let subject: &'static str = Box::leak(a.key.subject.into_boxed_str());
-                    let payload: &'static str = Box::leak(a.payload.into_boxed_str());
-                    (
-                        kind_back(a.key.kind),
-                        subject,
-                        clock.rel_until(a.until),
-                        clock.rel(a.since),
-                        payload,
-                    )
-                })
-                .collect();
-            out.sort();
-            (Expect::Advisories(out), now)
-        }
+        Op::Read => read_all(store, clock).await,
         Op::Take {
             subject,
             per_minute,

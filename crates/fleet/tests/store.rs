@@ -64,7 +64,15 @@ async fn every_ttl_is_the_stored_until_and_readers_leave_it() {
     let mut con = raw(&server).await;
     let t = now(&s).await;
 
-    // An advisory: its record expires at its until, exactly.
+    advisory_ttls(&s, &mut con, t).await;
+    probe_and_heartbeat_ttls(&s, &mut con, t).await;
+    bucket_ttl(&s, &mut con).await;
+}
+
+type Con = redis::aio::MultiplexedConnection;
+
+/// An advisory's record expires at its until, exactly; readers and losing writers leave it.
+async fn advisory_ttls(s: &RedisStore, con: &mut Con, t: UnixMs) {
     let key = AdvisoryKey::new(AdvisoryKind::Open, "a");
     let until = t.plus(Duration::from_secs(30));
     assert!(
@@ -74,7 +82,7 @@ async fn every_ttl_is_the_stored_until_and_readers_leave_it() {
             .accepted
     );
     let rec = s.key(KeyOf::Advisory(&key));
-    assert_eq!(pexpiretime(&mut con, &rec).await, until.0 as i64);
+    assert_eq!(pexpiretime(con, &rec).await, until.0 as i64);
     // Readers and a losing writer leave it.
     for _ in 0..3 {
         let page = s.advisories_since(Cursor::default(), 10).await.unwrap();
@@ -82,7 +90,7 @@ async fn every_ttl_is_the_stored_until_and_readers_leave_it() {
     }
     let older = advice(Until::At(t.plus(Duration::from_secs(10))));
     assert!(!s.advise(&key, &older).await.unwrap().accepted);
-    assert_eq!(pexpiretime(&mut con, &rec).await, until.0 as i64);
+    assert_eq!(pexpiretime(con, &rec).await, until.0 as i64);
     // A newer one moves it.
     let later = t.plus(Duration::from_secs(40));
     assert!(
@@ -91,38 +99,44 @@ async fn every_ttl_is_the_stored_until_and_readers_leave_it() {
             .unwrap()
             .accepted
     );
-    assert_eq!(pexpiretime(&mut con, &rec).await, later.0 as i64);
+    assert_eq!(pexpiretime(con, &rec).await, later.0 as i64);
     // A forever advisory has no TTL, even over a record that had one.
     let revoked = AdvisoryKey::new(AdvisoryKind::Revoked, "p/1");
     s.advise(&revoked, &advice(Until::At(until))).await.unwrap();
     s.advise(&revoked, &advice(Until::Forever)).await.unwrap();
     assert_eq!(
-        pexpiretime(&mut con, &s.key(KeyOf::Advisory(&revoked))).await,
+        pexpiretime(con, &s.key(KeyOf::Advisory(&revoked))).await,
         -1
     );
+}
 
+/// A probe token and the heartbeat set expire at their untils; readers leave them.
+async fn probe_and_heartbeat_ttls(s: &RedisStore, con: &mut Con, t: UnixMs) {
     // A probe token: at its until; another replica asking leaves it.
     let probe_until = t.plus(Duration::from_secs(20));
     assert!(s.try_probe("a", 7, probe_until).await.unwrap().granted);
     let probe = s.key(KeyOf::Probe("a"));
-    assert_eq!(pexpiretime(&mut con, &probe).await, probe_until.0 as i64);
+    assert_eq!(pexpiretime(con, &probe).await, probe_until.0 as i64);
     let other = s
         .try_probe("a", 8, t.plus(Duration::from_secs(60)))
         .await
         .unwrap();
     assert!(!other.granted);
     assert_eq!(other.holder, Some((7, probe_until)));
-    assert_eq!(pexpiretime(&mut con, &probe).await, probe_until.0 as i64);
+    assert_eq!(pexpiretime(con, &probe).await, probe_until.0 as i64);
 
     // Heartbeats: the set expires with the last one; `alive` leaves it.
     s.beat(1, t.plus(Duration::from_secs(9))).await.unwrap();
     s.beat(2, t.plus(Duration::from_secs(12))).await.unwrap();
     let alive = s.key(KeyOf::Alive);
     let last = t.plus(Duration::from_secs(12)).0 as i64;
-    assert_eq!(pexpiretime(&mut con, &alive).await, last);
+    assert_eq!(pexpiretime(con, &alive).await, last);
     assert_eq!(s.alive().await.unwrap().replicas, 2);
-    assert_eq!(pexpiretime(&mut con, &alive).await, last);
+    assert_eq!(pexpiretime(con, &alive).await, last);
+}
 
+/// A bucket expires when it would be full again, and a give-back brings that closer.
+async fn bucket_ttl(s: &RedisStore, con: &mut Con) {
     // A bucket: it expires when it would be full again (an absent bucket is a full one).
     let bucket = BucketKey::new(Resource::Tokens, "a");
     let taken = s
@@ -133,7 +147,7 @@ async fn every_ttl_is_the_stored_until_and_readers_leave_it() {
     // 300 of 600 a minute come back in 30 s.
     let full_at = taken.now.0 as i64 + 30_000;
     let key = s.key(KeyOf::Bucket(&bucket));
-    assert_eq!(pexpiretime(&mut con, &key).await, full_at);
+    assert_eq!(pexpiretime(con, &key).await, full_at);
     // Giving 100 back brings "full" 10 s closer: the bucket refills 10 units a second, so
     // whenever the return lands, full is 20 s after the take.
     let back = s.give_back(&bucket, 100).await.unwrap();
@@ -144,7 +158,7 @@ async fn every_ttl_is_the_stored_until_and_readers_leave_it() {
         level.abs_diff(expected_level) <= 1,
         "{level} vs {expected_level}"
     );
-    let expires = pexpiretime(&mut con, &key).await;
+    let expires = pexpiretime(con, &key).await;
     assert!(
         (expires - (full_at - 10_000)).abs() <= 2,
         "{expires} vs {}",
@@ -230,6 +244,16 @@ async fn records_another_writer_mangled_are_skipped_not_fatal() {
     let good = AdvisoryKey::new(AdvisoryKind::Open, "good");
     s.advise(&good, &advice(Until::At(until))).await.unwrap();
     let mut con = raw(&server).await;
+    write_mangled_advisories(&mut con, until).await;
+    let page = s.advisories_since(Cursor::default(), 10).await.unwrap();
+    assert_eq!(page.advisories.len(), 1);
+    assert_eq!(page.advisories[0].key, good);
+    assert_eq!(page.skipped, 4);
+    mangled_buckets_and_probes(&s, &mut con, until).await;
+}
+
+/// Advisory records no writer of this version would write, in the index beside a good one.
+async fn write_mangled_advisories(con: &mut Con, until: UnixMs) {
     let p = "t:{hostile}:adv:";
     let huge = "x".repeat(1000);
     // A kind this version does not know; a subject over the bound; a payload over the bound;
@@ -257,22 +281,22 @@ async fn records_another_writer_mangled_are_skipped_not_fatal() {
             .arg(100 + i)
             .arg(member)
             .ignore()
-            .query_async(&mut con)
+            .query_async(con)
             .await
             .unwrap();
     }
-    let page = s.advisories_since(Cursor::default(), 10).await.unwrap();
-    assert_eq!(page.advisories.len(), 1);
-    assert_eq!(page.advisories[0].key, good);
-    assert_eq!(page.skipped, 4);
-    // A mangled bucket or probe token does not break its operations either.
+}
+
+/// A mangled bucket or probe token does not break its operations either; a key of the
+/// wrong type is a typed error.
+async fn mangled_buckets_and_probes(s: &RedisStore, con: &mut Con, until: UnixMs) {
     let _: () = redis::cmd("HSET")
         .arg("t:{hostile}:bucket:req/m")
         .arg("level")
         .arg("many")
         .arg("at")
         .arg("x")
-        .query_async(&mut con)
+        .query_async(con)
         .await
         .unwrap();
     let bucket = BucketKey::new(Resource::Requests, "m");
@@ -292,7 +316,7 @@ async fn records_another_writer_mangled_are_skipped_not_fatal() {
         .arg("me")
         .arg("until")
         .arg("never")
-        .query_async(&mut con)
+        .query_async(con)
         .await
         .unwrap();
     assert!(s.try_probe("m", 1, until).await.unwrap().granted);
@@ -300,7 +324,7 @@ async fn records_another_writer_mangled_are_skipped_not_fatal() {
     let _: () = redis::cmd("SET")
         .arg("t:{hostile}:probe:w")
         .arg("x")
-        .query_async(&mut con)
+        .query_async(con)
         .await
         .unwrap();
     let e = s.try_probe("w", 1, until).await.unwrap_err();

@@ -150,6 +150,16 @@ impl ApiError {
         &self.body
     }
 
+    /// No target of the route can express a field of the request: the client's to fix.
+    fn unsupported(e: &RouteError) -> Self {
+        let mut err = match &e.unsupported {
+            Some(u) => Self::bad_request_param(&u.to_string(), &u.field),
+            None => Self::bad_request(&describe(e), Some("invalid_value")),
+        };
+        err.body.error.code = Some(serde_json::Value::String("unsupported_parameter".into()));
+        err
+    }
+
     /// The status and body for a request the router could not serve.
     ///
     /// When the upstream said why (`e.upstream`), the client gets its words: the message, its
@@ -161,16 +171,7 @@ impl ApiError {
     pub(crate) fn from_route(e: &RouteError, model: &str, expose_attempts: bool) -> Self {
         let (status, kind, code) = match e.outcome {
             FailureReason::UnknownRoute => return Self::model_not_found(model),
-            // No target of the route can express a field of the request: the client's to fix.
-            FailureReason::Unsupported => {
-                let mut err = match &e.unsupported {
-                    Some(u) => Self::bad_request_param(&u.to_string(), &u.field),
-                    None => Self::bad_request(&describe(e), Some("invalid_value")),
-                };
-                err.body.error.code =
-                    Some(serde_json::Value::String("unsupported_parameter".into()));
-                return err;
-            }
+            FailureReason::Unsupported => return Self::unsupported(e),
             FailureReason::DeadlineExceeded => {
                 (StatusCode::GATEWAY_TIMEOUT, "server_error", "timeout")
             }
@@ -185,35 +186,7 @@ impl ApiError {
                 "server_error",
                 "client_closed_request",
             ),
-            FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => match k {
-                ErrorKind::RateLimited => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "requests",
-                    "rate_limit_exceeded",
-                ),
-                ErrorKind::BadRequest => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "invalid_request",
-                ),
-                ErrorKind::ContextLengthExceeded => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "context_length_exceeded",
-                ),
-                ErrorKind::ContentFiltered => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "content_policy_violation",
-                ),
-                ErrorKind::Overloaded => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    "overloaded",
-                ),
-                ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "server_error", "timeout"),
-                _ => (StatusCode::BAD_GATEWAY, "server_error", k.label()),
-            },
+            FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => attempt_status(k),
         };
         let private = matches!(
             e.kind(),
@@ -250,6 +223,39 @@ impl ApiError {
                 })));
         }
         err
+    }
+}
+
+/// The status, error type and code for a request whose last attempt failed with `k`.
+fn attempt_status(k: ErrorKind) -> (StatusCode, &'static str, &'static str) {
+    match k {
+        ErrorKind::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "requests",
+            "rate_limit_exceeded",
+        ),
+        ErrorKind::BadRequest => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_request",
+        ),
+        ErrorKind::ContextLengthExceeded => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "context_length_exceeded",
+        ),
+        ErrorKind::ContentFiltered => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "content_policy_violation",
+        ),
+        ErrorKind::Overloaded => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "overloaded",
+        ),
+        ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "server_error", "timeout"),
+        _ => (StatusCode::BAD_GATEWAY, "server_error", k.label()),
     }
 }
 

@@ -1,93 +1,16 @@
 //! The gateway in process: fakes behind the in-process transport, requests by `oneshot`.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
-use std::sync::Arc;
+mod support;
 
 use axum::body::Body;
 use axum::http::Request;
-use futures_util::StreamExt;
 use http_body_util::BodyExt;
+use support::fake;
+use support::one_route::{CHAT, Rig, admin, call, config, rig};
 use switchyard_gateway::{Gateway, app, sha256_hex};
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
-
-fn fake(name: &str) -> axum::Router {
-    let text = format!(
-        "name: {name}\ndialect: openai\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: 5 }}\n"
-    );
-    switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1)
-}
-
-fn config(route: &str, rpm: u64) -> String {
-    config_with(route, rpm, "")
-}
-
-/// `extra`: more lines for the `gateway:` section.
-fn config_with(route: &str, rpm: u64, extra: &str) -> String {
-    format!(
-        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n\
-         router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: {route}, policy: static, targets: [ta] }}\n  plan: {{ max_attempts: 1 }}\n\
-         gateway:\n  max_body_bytes: 2000\n  expose_attempts: true\n  admin_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {}, requests_per_minute: {rpm} }}\n{extra}",
-        sha256_hex("admin"),
-        sha256_hex("key")
-    )
-}
-
-struct Rig {
-    gw: Arc<Gateway>,
-    fake: axum::Router,
-    path: std::path::PathBuf,
-}
-
-fn rig(rpm: u64) -> Rig {
-    rig_with(rpm, "")
-}
-
-fn rig_with(rpm: u64, extra: &str) -> Rig {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("switchyard-gw-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("gw.yaml");
-    std::fs::write(&path, config_with("chat", rpm, extra)).unwrap();
-    let fake = fake("a");
-    let transport = Transport::new(InProcess::new().with("a.fake", fake.clone()));
-    Rig {
-        gw: Gateway::from_file(path.clone(), transport).unwrap(),
-        fake,
-        path,
-    }
-}
-
-async fn call(
-    gw: &Arc<Gateway>,
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    body: String,
-) -> (u16, axum::http::HeaderMap, String) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = app(gw.clone())
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
-}
-
-const CHAT: &str = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
 
 #[tokio::test(start_paused = true)]
 async fn keys_rates_and_bodies() {
@@ -147,6 +70,12 @@ async fn keys_rates_and_bodies() {
     assert_eq!(status, 429, "{body}");
     assert!(headers.contains_key("retry-after"));
     assert!(body.contains("rate_limit_exceeded"));
+    bad_bodies_get_openais_errors().await;
+}
+
+/// A body that is not JSON, one over `max_body_bytes`, and an unknown route: each refused in
+/// OpenAI's format.
+async fn bad_bodies_get_openais_errors() {
     let r = rig(100);
     let (status, _, body) = call(
         &r.gw,
@@ -181,29 +110,44 @@ async fn keys_rates_and_bodies() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn upstream_rate_limits_come_back_as_429_with_retry_after() {
-    let r = rig(100);
-    let fault = Request::post("/_fake/faults")
-        .body(Body::from(
-            r#"{"kind":"http","status":429,"retry_after":"9s"}"#,
-        ))
-        .unwrap();
-    r.fake.clone().oneshot(fault).await.unwrap();
-    let (status, headers, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        CHAT.into(),
-    )
-    .await;
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(headers["retry-after"], "9");
-}
-
-#[tokio::test(start_paused = true)]
 async fn admin_and_reload() {
     let r = rig(100);
+    the_admin_api_needs_its_token_and_checks_overrides(&r).await;
+    unknown_paths_and_drained_targets_get_json_errors(&r).await;
+    a_reload_swaps_routes_and_keeps_breakers(&r).await;
+    // A broken config on disk: reload refuses and the running router stays.
+    std::fs::write(&r.path, "router: {").unwrap();
+    assert_eq!(
+        call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("key"),
+            CHAT.replace("chat", "assistant")
+        )
+        .await
+        .0,
+        200
+    );
+    let (_, _, state) = call(&r.gw, "GET", "/admin/state", Some("admin"), String::new()).await;
+    assert!(
+        state.contains("\"action\":\"force\"") && state.contains("\"action\":\"reload\""),
+        "{state}"
+    );
+    let (status, _, metrics) = call(&r.gw, "GET", "/metrics", None, String::new()).await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("switchyard_attempts_total"));
+}
+
+/// `/admin/state` needs the admin token; an override in the wrong words is refused, naming
+/// the right ones; `force … forced_open` is accepted.
+async fn the_admin_api_needs_its_token_and_checks_overrides(r: &Rig) {
     assert_eq!(
         call(&r.gw, "GET", "/admin/state", None, String::new())
             .await
@@ -235,6 +179,11 @@ async fn admin_and_reload() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+/// An unknown path gets a JSON error an SDK can show; the forced-open target refuses chats; an
+/// override naming no target is refused.
+async fn unknown_paths_and_drained_targets_get_json_errors(r: &Rig) {
     // A path the gateway does not serve: a JSON error an SDK can show, not an empty 404.
     let (status, _, body) = call(
         &r.gw,
@@ -275,6 +224,11 @@ async fn admin_and_reload() {
     )
     .await;
     assert_eq!(status, 400);
+}
+
+/// A new route name on disk: reload swaps the router, `/v1/models` follows, and the target,
+/// which kept its name, keeps its forced-open breaker until restored.
+async fn a_reload_swaps_routes_and_keeps_breakers(r: &Rig) {
     // A new route name on disk; reload swaps the router.
     std::fs::write(&r.path, config("assistant", 100)).unwrap();
     assert_eq!(
@@ -339,34 +293,6 @@ async fn admin_and_reload() {
         .0,
         200
     );
-    // A broken config on disk: reload refuses and the running router stays.
-    std::fs::write(&r.path, "router: {").unwrap();
-    assert_eq!(
-        call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new())
-            .await
-            .0,
-        400
-    );
-    assert_eq!(
-        call(
-            &r.gw,
-            "POST",
-            "/v1/chat/completions",
-            Some("key"),
-            CHAT.replace("chat", "assistant")
-        )
-        .await
-        .0,
-        200
-    );
-    let (_, _, state) = call(&r.gw, "GET", "/admin/state", Some("admin"), String::new()).await;
-    assert!(
-        state.contains("\"action\":\"force\"") && state.contains("\"action\":\"reload\""),
-        "{state}"
-    );
-    let (status, _, metrics) = call(&r.gw, "GET", "/metrics", None, String::new()).await;
-    assert_eq!(status, 200);
-    assert!(metrics.contains("switchyard_attempts_total"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -464,11 +390,6 @@ async fn a_client_that_leaves_mid_stream_abandons_its_request() {
     assert_eq!((tel.routes[0].requests, abandoned), (1, 1));
 }
 
-async fn admin(gw: &Arc<Gateway>, body: &str) {
-    let (status, _, reply) = call(gw, "POST", "/admin/overrides", Some("admin"), body.into()).await;
-    assert_eq!(status, 200, "{reply}");
-}
-
 #[tokio::test(start_paused = true)]
 async fn probes_say_alive_and_ready_without_a_key() {
     let r = rig(100);
@@ -512,98 +433,6 @@ async fn probes_say_alive_and_ready_without_a_key() {
         call(&r.gw, "GET", "/healthz", None, String::new()).await.0,
         200
     );
-}
-
-fn stream_request() -> Request<Body> {
-    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    Request::post("/v1/chat/completions")
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer key")
-        .body(Body::from(body))
-        .unwrap()
-}
-
-/// Two streams in flight at `max_in_flight: 2`: a third request is shed with OpenAI's 503
-/// and `Retry-After: 1`; probes still answer; when one stream's body is dropped, the next
-/// request is admitted.
-#[tokio::test(start_paused = true)]
-async fn requests_past_max_in_flight_are_shed_until_a_stream_ends() {
-    let r = rig_with(100, "  max_in_flight: 2\n");
-    let stall = r#"{"kind":"stream_stall","after_tokens":2,"stall":"10m"}"#;
-    let req = Request::post("/_fake/faults")
-        .body(Body::from(stall))
-        .unwrap();
-    assert_eq!(r.fake.clone().oneshot(req).await.unwrap().status(), 201);
-    let mut open = Vec::new();
-    for _ in 0..2 {
-        let resp = app(r.gw.clone()).oneshot(stream_request()).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        let mut body = resp.into_body();
-        assert!(body.frame().await.unwrap().unwrap().is_data());
-        open.push(body);
-    }
-    assert_eq!(r.gw.in_flight(), 2);
-    let (status, headers, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        CHAT.into(),
-    )
-    .await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(headers["retry-after"], "1");
-    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(error["error"]["type"], "server_error", "{body}");
-    assert_eq!(error["error"]["code"], "overloaded", "{body}");
-    assert_eq!(
-        call(&r.gw, "GET", "/healthz", None, String::new()).await.0,
-        200
-    );
-    assert_eq!(
-        call(&r.gw, "GET", "/readyz", None, String::new()).await.0,
-        200
-    );
-    drop(open.pop());
-    assert_eq!(r.gw.in_flight(), 1, "the dropped body released its permit");
-    let resp = app(r.gw.clone()).oneshot(stream_request()).await.unwrap();
-    assert_eq!(resp.status(), 200, "the next request is admitted");
-    open.push(resp.into_body());
-    assert_eq!(r.gw.in_flight(), 2);
-    drop(open);
-    assert_eq!(r.gw.in_flight(), 0);
-}
-
-/// A client that sends part of its body and then nothing: a 408 in OpenAI's format once
-/// `body_read_timeout` has passed (paused clock: the wait is virtual).
-#[tokio::test(start_paused = true)]
-async fn a_body_that_never_completes_gets_408_after_the_deadline() {
-    let r = rig_with(100, "  body_read_timeout: 2s\n");
-    let start = tokio::time::Instant::now();
-    let trickle = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
-        b"{\"model\":",
-    ))])
-    .chain(futures_util::stream::pending());
-    let req = Request::post("/v1/chat/completions")
-        .header("content-type", "application/json")
-        .header("authorization", "Bearer key")
-        .body(Body::from_stream(trickle))
-        .unwrap();
-    // Bounded, so that a gateway that waits forever fails the test rather than hanging it.
-    let resp = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        app(r.gw.clone()).oneshot(req),
-    )
-    .await
-    .expect("a 408 before the test's own bound")
-    .unwrap();
-    assert_eq!(resp.status(), 408);
-    assert_eq!(start.elapsed(), std::time::Duration::from_secs(2));
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(error["error"]["code"], "request_timeout", "{error}");
-    assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
-    assert_eq!(r.gw.in_flight(), 0);
 }
 
 /// A reload cannot turn client authentication off (a SIGHUP or `POST /admin/reload` with a

@@ -15,12 +15,10 @@ mod support;
 
 use support::*;
 
-#[tokio::test(start_paused = true)]
-async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() {
-    let logs = Captured::start();
-    let r = rig(&config(&format!("{TA}{TB}"), TB_THEN_TA, ""));
-
-    // A JSON reply after a failover: tb fails (its breaker opens), ta answers.
+/// A JSON reply after a failover: one access line with the attempts, tokens, cost and
+/// latency; the breaker that opened has its own warning line.
+async fn a_failover_logs_its_story(r: &Rig, logs: &Captured) {
+    // tb fails (its breaker opens), ta answers.
     let (status, body) = call(
         &r.gw,
         "POST",
@@ -65,8 +63,10 @@ async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() 
         message.contains("target=tb from=closed to=open"),
         "{message}"
     );
+}
 
-    // A streamed reply: its line comes when the stream has ended, with the usage.
+/// A streamed reply: its line comes when the stream has ended, with the usage.
+async fn a_stream_logs_when_it_ends(r: &Rig, logs: &Captured) {
     let (status, body) = call(
         &r.gw,
         "POST",
@@ -84,8 +84,10 @@ async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() 
     assert_eq!(l["attempts"], "ta:success", "{l}");
     assert_eq!(l["completion_tokens"], 5, "{l}");
     assert_ne!(l["request_id"], lines[0]["request_id"]);
+}
 
-    // A client that leaves mid-stream: one line, when the body is dropped.
+/// A client that leaves mid-stream: one line, when the body is dropped.
+async fn a_client_that_leaves_logs_once(r: &Rig, logs: &Captured) {
     let req = Request::builder()
         .method("POST")
         .uri("/v1/chat/completions")
@@ -103,8 +105,10 @@ async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() 
     assert_eq!(lines[2]["result"], "client_closed", "{}", lines[2]);
     assert_eq!(lines[2]["status"], 200);
     assert_eq!(lines[2]["request_id"], id.as_str());
+}
 
-    // A wrong key (the marker and the upstream key as the token): refused, logged, not leaked.
+/// A wrong key (the marker and the upstream key as the token): refused, logged, not leaked.
+async fn a_wrong_key_is_logged_as_refused(r: &Rig, logs: &Captured) {
     let wrong = format!("{MARKER}{UPSTREAM_KEY}");
     let (status, _) = call(
         &r.gw,
@@ -120,7 +124,17 @@ async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() 
     assert_eq!(lines[3]["status"], 401);
     assert_eq!(lines[3]["client"], "-");
     assert_eq!(lines[3]["result"], "refused");
+}
 
+#[tokio::test(start_paused = true)]
+async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() {
+    let logs = Captured::start();
+    let r = rig(&config(&format!("{TA}{TB}"), TB_THEN_TA, ""));
+
+    a_failover_logs_its_story(&r, &logs).await;
+    a_stream_logs_when_it_ends(&r, &logs).await;
+    a_client_that_leaves_logs_once(&r, &logs).await;
+    a_wrong_key_is_logged_as_refused(&r, &logs).await;
     let all = logs.text();
     for secret in [CLIENT_KEY, UPSTREAM_KEY, MARKER, "SECRET"] {
         assert!(!all.contains(secret), "`{secret}` in the logs:\n{all}");
@@ -233,7 +247,13 @@ async fn a_reload_keeps_a_drain_and_an_open_breaker_and_logs_what_it_drops() {
     let attempts = target(&before, "ta")["attempts"].clone();
     assert_eq!(attempts, 1);
 
-    // The same targets, listed in another order, and a new route: the state carries over.
+    a_reordered_reload_carries_the_state(&r, &attempts).await;
+    dropping_a_target_warns_of_its_drain(&r, &logs).await;
+}
+
+/// The same targets, listed in another order, and a new route: the breaker, the drain and
+/// the counts carry over, so both ways out stay closed.
+async fn a_reordered_reload_carries_the_state(r: &Rig, attempts: &serde_json::Value) {
     let reordered = config(
         &format!("{TB}{TA}"),
         &format!("{TB_THEN_TA}    - {{ name: extra, policy: static, targets: [ta] }}\n"),
@@ -245,7 +265,7 @@ async fn a_reload_keeps_a_drain_and_an_open_breaker_and_logs_what_it_drops() {
     let after = state(&r.gw).await;
     assert_eq!(target(&after, "tb")["breaker"], "open", "{after}");
     assert_eq!(target(&after, "ta")["drained"], true, "{after}");
-    assert_eq!(target(&after, "ta")["attempts"], attempts, "{after}");
+    assert_eq!(&target(&after, "ta")["attempts"], attempts, "{after}");
     // Both ways out are closed now: the open breaker and the drain still apply.
     let (status, _) = call(
         &r.gw,
@@ -256,8 +276,11 @@ async fn a_reload_keeps_a_drain_and_an_open_breaker_and_logs_what_it_drops() {
     )
     .await;
     assert_eq!(status, 503);
+}
 
-    // Drop `ta`: its drain cannot carry, and a warning says so.
+/// Dropping `ta`: its drain cannot carry, and a warning says so; the drain itself was logged
+/// when it was applied.
+async fn dropping_a_target_warns_of_its_drain(r: &Rig, logs: &Captured) {
     std::fs::write(
         &r.path,
         config(

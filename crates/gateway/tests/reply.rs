@@ -1,134 +1,23 @@
 //! What an OpenAI client gets back through the gateway from upstreams of every dialect:
-//! tool calls (JSON and SSE), cached tokens, several choices, the provider's own error words,
-//! and which targets were tried only when asked. Upstreams are small in-test stubs answering
-//! canned vendor bodies.
-#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
+//! tool calls (JSON and SSE), cached tokens, several choices, task rules and pinned targets,
+//! and replies forwarded as they came. Upstreams are small in-test stubs answering canned
+//! vendor bodies (`support/stubs.rs`); the provider's own error words are in
+//! `upstream_errors.rs`.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+mod support;
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use support::stubs::{Reply, chat, gateway, json_stub, post, sse_stub, stub};
 use switchyard_gateway::{Gateway, app, sha256_hex};
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
-
-/// An upstream that answers every request with `status`, `content_type` and `body`.
-fn stub(status: u16, content_type: &'static str, body: String) -> axum::Router {
-    axum::Router::new().fallback(move || {
-        let body = body.clone();
-        async move {
-            (
-                StatusCode::from_u16(status).unwrap(),
-                [("content-type", content_type)],
-                body,
-            )
-                .into_response()
-        }
-    })
-}
-
-fn json_stub(status: u16, body: Value) -> axum::Router {
-    stub(status, "application/json", body.to_string())
-}
-
-fn sse_stub(events: &[(Option<&str>, Value)]) -> axum::Router {
-    let body: String = events
-        .iter()
-        .map(|(name, data)| match name {
-            Some(n) => format!("event: {n}\ndata: {data}\n\n"),
-            None => format!("data: {data}\n\n"),
-        })
-        .collect();
-    stub(200, "text/event-stream", body)
-}
-
-/// A gateway whose route `chat` has one target, `t`, of `dialect`, served by `upstream`;
-/// `gateway` is more of the `gateway:` section, `router` more of the `router:` section.
-fn gateway_with(
-    dialect: &str,
-    upstream: axum::Router,
-    gateway: &str,
-    router: &str,
-) -> Arc<Gateway> {
-    let text = format!(
-        "providers:\n  - {{ name: p, dialect: {dialect}, base_url: 'https://x', fake_base_url: 'http://up.stub' }}\n\
-         router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 1 }}\n{router}\
-         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n    - {{ name: ops, sha256: {}, expose_attempts: true }}\n{gateway}",
-        sha256_hex("key"),
-        sha256_hex("ops-key"),
-    );
-    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let transport = Transport::new(InProcess::new().with("up.stub", upstream));
-    Gateway::new(&params, None, transport).unwrap()
-}
-
-fn gateway(dialect: &str, upstream: axum::Router) -> Arc<Gateway> {
-    gateway_with(dialect, upstream, "", "")
-}
-
-struct Reply {
-    status: u16,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-
-    /// The SSE data lines, parsed (`[DONE]` as a string).
-    fn events(&self) -> Vec<Value> {
-        self.body
-            .split("\n\n")
-            .filter_map(|e| e.strip_prefix("data: "))
-            .map(|d| serde_json::from_str(d).unwrap_or(Value::String(d.to_owned())))
-            .collect()
-    }
-
-    fn has_attempt_headers(&self) -> bool {
-        [
-            "x-switchyard-target",
-            "x-switchyard-attempts",
-            "x-switchyard-attempt-log",
-        ]
-        .iter()
-        .any(|h| self.headers.contains_key(*h))
-    }
-}
-
-async fn post(gw: &Arc<Gateway>, key: &str, headers: &[(&str, &str)], body: Value) -> Reply {
-    let mut req = Request::post("/v1/chat/completions")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {key}"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = app(gw.clone())
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-fn chat(model: &str, stream: bool) -> Value {
-    json!({
-        "model": model,
-        "messages": [{"role": "user", "content": "weather in Paris?"}],
-        "stream": stream,
-        "stream_options": {"include_usage": true},
-    })
-}
 
 fn anthropic_tool_reply() -> Value {
     json!({
@@ -368,114 +257,6 @@ async fn several_choices_are_all_rendered_and_streams_with_several_are_refused()
     let r = post(&gw, "key", &[], body).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["error"]["param"], "n");
-}
-
-#[tokio::test]
-async fn a_provider_error_keeps_its_words_and_names_no_target() {
-    let said = "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens. Please reduce the length of the messages.";
-    let gw = gateway(
-        "openai",
-        json_stub(
-            400,
-            json!({"error": {"message": said, "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
-        ),
-    );
-    let r = post(&gw, "key", &[], chat("chat", false)).await;
-    assert_eq!(r.status, 400, "{}", r.body);
-    let e = &r.json()["error"];
-    assert_eq!(e["message"], said);
-    assert_eq!(e["type"], "invalid_request_error");
-    assert_eq!(e["param"], "messages");
-    assert_eq!(e["code"], "context_length_exceeded");
-    assert!(!r.has_attempt_headers());
-    assert!(!r.body.contains("\"t "), "no target named: {}", r.body);
-
-    // The same from Anthropic: its words and type, the gateway's code for the kind.
-    let gw = gateway(
-        "anthropic",
-        json_stub(
-            400,
-            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"}}),
-        ),
-    );
-    let r = post(&gw, "key", &[], chat("chat", true)).await;
-    assert_eq!(r.status, 400, "{}", r.body);
-    let e = &r.json()["error"];
-    assert_eq!(
-        e["message"],
-        "prompt is too long: 210000 tokens > 200000 maximum"
-    );
-    assert_eq!(e["type"], "invalid_request_error");
-    assert_eq!(e["code"], "context_length_exceeded");
-
-    // With the attempt log exposed (this key's own setting), the story and the headers.
-    let r = post(&gw, "ops-key", &[], chat("chat", false)).await;
-    assert!(r.has_attempt_headers());
-    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
-    assert!(
-        message.contains("Attempts: context_length_exceeded: t → context_length_exceeded"),
-        "{message}"
-    );
-}
-
-#[tokio::test]
-async fn a_provider_key_error_is_not_passed_on() {
-    let gw = gateway(
-        "openai",
-        json_stub(
-            401,
-            json!({"error": {"message": "Incorrect API key provided: sk-live-abcdefghijkl1234.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
-        ),
-    );
-    let r = post(&gw, "key", &[], chat("chat", false)).await;
-    assert_eq!(r.status, 502, "{}", r.body);
-    assert!(!r.body.contains("sk-live"), "{}", r.body);
-    assert!(!r.body.contains("invalid_api_key"), "{}", r.body);
-}
-
-#[tokio::test]
-async fn a_rate_limited_provider_says_when_to_retry_in_seconds() {
-    let upstream = axum::Router::new().fallback(|| async {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("content-type", "application/json"), ("retry-after", "1")],
-            json!({"error": {"message": "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used 30000.", "type": "tokens", "param": null, "code": "rate_limit_exceeded"}}).to_string(),
-        )
-    });
-    let gw = gateway("openai", upstream);
-    let r = post(&gw, "key", &[], chat("chat", false)).await;
-    assert_eq!(r.status, 429, "{}", r.body);
-    let e = &r.json()["error"];
-    let message = e["message"].as_str().unwrap();
-    assert!(
-        message.starts_with("Rate limit reached for gpt-4o on tokens per min"),
-        "{message}"
-    );
-    assert!(message.ends_with(" Retry after 1 s."), "{message}");
-    assert_eq!(e["code"], "rate_limit_exceeded");
-    assert_eq!(r.headers["retry-after"], "1");
-}
-
-#[tokio::test]
-async fn the_global_setting_exposes_attempts_and_a_key_can_turn_it_off() {
-    let reply = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]});
-    let text = format!(
-        "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://up.stub' }}\n\
-         router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n\
-         gateway:\n  expose_attempts: true\n  keys:\n    - {{ name: app, sha256: {} }}\n    - {{ name: quiet, sha256: {}, expose_attempts: false }}\n",
-        sha256_hex("key"),
-        sha256_hex("quiet-key"),
-    );
-    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let transport = Transport::new(InProcess::new().with("up.stub", json_stub(200, reply)));
-    let gw = Gateway::new(&params, None, transport).unwrap();
-    let r = post(&gw, "key", &[], chat("chat", false)).await;
-    assert_eq!(r.headers["x-switchyard-target"], "t");
-    assert_eq!(r.headers["x-switchyard-attempts"], "1");
-    let r = post(&gw, "quiet-key", &[], chat("chat", false)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(!r.has_attempt_headers());
 }
 
 /// Two targets: `t` (route `chat`) answers "from t", `u` (route `other`) "from u"; a rule

@@ -11,11 +11,12 @@ use switchyard_live::{Driver, InProcess, Transport};
 const SECRET: &str = "sk-secret-must-never-print-4242";
 const HEADER_SECRET: &str = "hdr-secret-must-never-print-4343";
 
-#[tokio::test(start_paused = true)]
-async fn a_refused_key_is_taken_out_of_use_then_reprobed_and_never_printed() {
+/// A driver over a fake OpenAI with two keys: the newer is not accepted by the provider
+/// (revoked upstream); the older is.
+#[expect(clippy::unwrap_used, reason = "test setup")]
+fn two_keys_the_newer_refused() -> Driver {
     let fake = switchyard_fake::server::router(common::profile("openai", "openai"), 1);
     let transport = InProcess::new().with("openai.fake", fake);
-    // Two keys: the newer is not accepted by the provider (revoked upstream); the older is.
     let providers: Vec<ProviderConfig> = serde_yaml::from_str(&format!(
         "- name: openai\n  dialect: openai\n  base_url: http://openai.fake\n  mode: live\n  \
          headers: {{ x-team: 'literal:{HEADER_SECRET}' }}\n  keys:\n    \
@@ -34,7 +35,12 @@ async fn a_refused_key_is_taken_out_of_use_then_reprobed_and_never_printed() {
     .unwrap();
     let router_yaml = "targets:\n  - { name: t-openai, provider: openai, model: m-openai }\nroutes:\n  - { name: solo, policy: static, targets: [t-openai] }\n";
     let params = switchyard_core::config::load_router(router_yaml, "r.yaml").unwrap();
-    let router = Driver::new(params, store, Transport::new(transport), 1).unwrap();
+    Driver::new(params, store, Transport::new(transport), 1).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_key_is_taken_out_of_use_then_reprobed_and_never_printed() {
+    let router = two_keys_the_newer_refused();
 
     // Three 401s within the minute (the default) take the newer key out of use.
     let mut err = None;

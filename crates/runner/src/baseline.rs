@@ -1,20 +1,24 @@
 //! Baselines: a stored (trimmed) `report.json` per scenario, and the gate that a new run has
-//! not regressed past a tolerance on the figures that matter.
+//! not regressed past a tolerance on the figures that matter (`docs/SCENARIOS.md`, "The
+//! baseline gate", lists them; a test keeps that list equal to [`gated`]).
 //!
 //! Figures and their rules, with tolerance `t` (default 0.05):
 //! success rate may drop by at most `t / 50` (0.1 point at the default); p99 latency, p99 TTFT,
 //! attempts per request and cost may grow by at most a factor `1 + t`; each fault's time to
-//! fail over and back may grow by at most `1 + t` plus one series point of slack.
+//! fail over and back regresses when it is worse than the baseline's by more than `t` plus
+//! [`TIMING_SLACK_SECS`] (5 % + 0.1 s at the default), whatever the run's length.
 //!
 //! The gate's verdicts go into the report (`baseline`), so `report.json`, `report.md`,
 //! `report.html` and `junit.xml` say what the exit code says. A figure the report has and the
 //! baseline lacks, or the other way round, fails: a gate that silently skips a figure is no gate.
-//! A run that made no requests fails too: its rates and percentiles are not observed, not a
-//! perfect 1 and 0.
+//! So does a baseline figure that is not a number (a string, or `null` where only a number
+//! makes sense). A run that made no requests fails too: its rates and percentiles are not
+//! observed, not a perfect 1 and 0.
 //!
-//! A baseline only means something for the same mode and seed: [`check`] refuses another
-//! mode or seed unless told otherwise ([`Allow`]). A baseline stored before `mode` and `seed`
-//! were recorded counts as `sim` with the scenario's own seed.
+//! A baseline only means something for the same scenario, mode and seed: [`load`] refuses
+//! another one before the run starts, unless told to overlook the mode or seed ([`Allow`]);
+//! another scenario is always refused. A baseline stored before `mode` and `seed` were
+//! recorded counts as `sim` with the scenario's own seed.
 
 use std::path::{Path, PathBuf};
 
@@ -55,7 +59,6 @@ pub fn trimmed(r: &Report) -> Value {
             "attempts_per_request": r.totals.attempts_per_request,
             "cost_usd": r.totals.cost_usd,
         },
-        "series": { "width_secs": r.series.width_secs },
         "failover": r.failover.iter().map(|f| json!({
             "fault": f.fault,
             "time_to_failover_secs": f.time_to_failover_secs,
@@ -76,18 +79,67 @@ pub fn save(dir: &Path, r: &Report) -> Result<(), RunError> {
         .map_err(|e| io(e.to_string()))
 }
 
-/// The baseline file for a report: `path` itself, or `path/<scenario>.json` for a directory.
-pub fn file_for(path: &Path, r: &Report) -> PathBuf {
+/// The baseline file for a scenario: `path` itself, or `path/<scenario>.json` for a
+/// directory.
+pub fn file_for(path: &Path, scenario: &str) -> PathBuf {
     if path.is_dir() {
-        path.join(format!("{}.json", r.scenario))
+        path.join(format!("{scenario}.json"))
     } else {
         path.to_owned()
     }
 }
 
+/// How much worse than the baseline's a timing figure (time to fail over or back) may be, in
+/// seconds, on top of the relative tolerance: a run whose failover moved by a request or two
+/// is no regression, whatever the run's length.
+pub const TIMING_SLACK_SECS: f64 = 0.1;
+
+/// How a figure may move before it regresses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rule {
+    /// May drop by at most the tolerance / 50.
+    Floor,
+    /// May grow by at most a factor `1 + tolerance`.
+    Growth,
+    /// May grow by at most a factor `1 + tolerance`, plus [`TIMING_SLACK_SECS`].
+    Timing,
+}
+
+/// The run's totals the gate compares: where the report and the baseline keep each, its
+/// name in messages, its rule.
+const TOTALS: [(&str, &str, Rule); 5] = [
+    ("/totals/success_rate", "success rate", Rule::Floor),
+    ("/totals/latency_ms/p99", "p99 latency (ms)", Rule::Growth),
+    ("/totals/ttft_ms/p99", "p99 TTFT (ms)", Rule::Growth),
+    (
+        "/totals/attempts_per_request",
+        "attempts per request",
+        Rule::Growth,
+    ),
+    ("/totals/cost_usd", "cost (USD)", Rule::Growth),
+];
+
+/// Each fault's figures the gate compares: the key in its `failover` entry, and the name in
+/// messages (with the fault's name).
+const PER_FAULT: [(&str, &str); 2] = [
+    ("time_to_failover_secs", "time to fail over"),
+    ("time_to_failback_secs", "time to fail back"),
+];
+
+/// Every figure the gate compares, as `docs/SCENARIOS.md` lists them: `totals.success_rate`,
+/// ..., `failover[].time_to_failover_secs`, ...
+pub fn gated() -> Vec<String> {
+    TOTALS
+        .iter()
+        .map(|(pointer, _, _)| pointer.trim_start_matches('/').replace('/', "."))
+        .chain(PER_FAULT.iter().map(|(key, _)| format!("failover[].{key}")))
+        .collect()
+}
+
 /// A figure to compare: its name, where the baseline keeps it, the observed value.
 struct Figure {
     name: String,
+    /// `/totals/...`, or `failover/<fault>/<key>`.
     pointer: String,
     observed: Option<f64>,
     rule: Rule,
@@ -95,104 +147,90 @@ struct Figure {
     absent: &'static str,
 }
 
-#[derive(Clone, Copy)]
-enum Rule {
-    /// May drop by at most this much.
-    Floor(f64),
-    /// May grow by at most a factor `1 + t`, plus an absolute slack.
-    Ceiling { t: f64, slack: f64 },
-}
-
-fn figures(r: &Report, tolerance: f64, slack: f64) -> Vec<Figure> {
-    let growth = Rule::Ceiling {
-        t: tolerance,
-        slack: 1e-9,
-    };
+fn figures(r: &Report) -> Vec<Figure> {
     // Rates and percentiles of no requests are not figures: a run that made no requests
     // must not pass the gate with a success rate of 1 and a p99 of 0.
     let ran = r.totals.requests > 0;
-    let total = |x: f64| ran.then_some(x);
-    const NO_REQUESTS: &str = "was not observed: the run made no requests";
-    let mut out = vec![
-        Figure {
-            name: "success rate".into(),
-            pointer: "/totals/success_rate".into(),
-            observed: total(r.totals.success_rate),
-            absent: NO_REQUESTS,
-            rule: Rule::Floor(tolerance / 50.0),
-        },
-        Figure {
-            name: "p99 latency (ms)".into(),
-            pointer: "/totals/latency_ms/p99".into(),
-            observed: total(r.totals.latency_ms.p99),
-            absent: NO_REQUESTS,
-            rule: growth,
-        },
-        Figure {
-            name: "p99 TTFT (ms)".into(),
-            pointer: "/totals/ttft_ms/p99".into(),
-            observed: total(r.totals.ttft_ms.p99),
-            absent: NO_REQUESTS,
-            rule: growth,
-        },
-        Figure {
-            name: "attempts per request".into(),
-            pointer: "/totals/attempts_per_request".into(),
-            observed: total(r.totals.attempts_per_request),
-            absent: NO_REQUESTS,
-            rule: growth,
-        },
-        Figure {
-            name: "cost (USD)".into(),
-            pointer: "/totals/cost_usd".into(),
-            observed: total(r.totals.cost_usd),
-            absent: NO_REQUESTS,
-            rule: growth,
-        },
+    let t = &r.totals;
+    let observed = [
+        t.success_rate,
+        t.latency_ms.p99,
+        t.ttft_ms.p99,
+        t.attempts_per_request,
+        t.cost_usd,
     ];
-    let timing = Rule::Ceiling {
-        t: tolerance,
-        slack,
-    };
+    let mut out: Vec<Figure> = TOTALS
+        .iter()
+        .zip(observed)
+        .map(|(&(pointer, name, rule), x)| Figure {
+            name: name.into(),
+            pointer: pointer.into(),
+            observed: ran.then_some(x),
+            rule,
+            absent: "was not observed: the run made no requests",
+        })
+        .collect();
     for f in &r.failover {
-        out.push(Figure {
-            name: format!("time to fail over for `{}` (s)", f.fault),
-            pointer: format!("failover/{}/time_to_failover_secs", f.fault),
-            observed: f.time_to_failover_secs,
-            rule: timing,
-            absent: "no longer happens",
-        });
-        out.push(Figure {
-            name: format!("time to fail back for `{}` (s)", f.fault),
-            pointer: format!("failover/{}/time_to_failback_secs", f.fault),
-            observed: f.time_to_failback_secs,
-            rule: timing,
-            absent: "no longer happens",
-        });
+        for (key, name) in PER_FAULT {
+            out.push(Figure {
+                name: format!("{name} for `{}` (s)", f.fault),
+                pointer: format!("failover/{}/{key}", f.fault),
+                observed: match key {
+                    "time_to_failover_secs" => f.time_to_failover_secs,
+                    _ => f.time_to_failback_secs,
+                },
+                rule: Rule::Timing,
+                absent: "no longer happens",
+            });
+        }
     }
     out
 }
 
-/// What the baseline holds for a figure: `None` if it lacks the figure altogether,
-/// `Some(None)` if it records that the figure did not happen (a fault never failed back).
-fn stored(base: &Value, pointer: &str) -> Option<Option<f64>> {
-    if let Some(rest) = pointer.strip_prefix("failover/") {
-        let (fault, key) = rest.rsplit_once('/')?;
-        let entry = base
-            .get("failover")?
-            .as_array()?
-            .iter()
-            .find(|x| x["fault"] == fault)?;
-        let v = entry.get(key)?;
-        return Some(v.as_f64());
-    }
-    let v = base.pointer(pointer)?;
-    Some(v.as_f64())
+/// What the baseline holds for a figure.
+#[derive(Debug, PartialEq)]
+enum Stored {
+    /// It lacks the figure altogether.
+    Missing,
+    /// It records that the figure did not happen (a fault's `null` time: it never failed
+    /// back).
+    Never,
+    Number(f64),
+    /// Something that is not a figure: a string, a `null` total, an object.
+    NotANumber(String),
 }
 
-fn judge(f: &Figure, base: Option<Option<f64>>) -> BaselineFigure {
-    let (limit, passed, message) = match (base, f.observed, f.rule) {
-        (None, _, _) => (
+fn stored(base: &Value, pointer: &str) -> Stored {
+    let number = |v: &Value, null_is_never: bool| match v {
+        Value::Null if null_is_never => Stored::Never,
+        v => v
+            .as_f64()
+            .filter(|x| x.is_finite())
+            .map_or_else(|| Stored::NotANumber(v.to_string()), Stored::Number),
+    };
+    if let Some(rest) = pointer.strip_prefix("failover/") {
+        let Some((fault, key)) = rest.rsplit_once('/') else {
+            return Stored::Missing;
+        };
+        let entry = base
+            .get("failover")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().find(|x| x["fault"] == fault));
+        return match entry.and_then(|e| e.get(key)) {
+            None => Stored::Missing,
+            Some(v) => number(v, true),
+        };
+    }
+    match base.pointer(pointer) {
+        None => Stored::Missing,
+        Some(v) => number(v, false),
+    }
+}
+
+fn judge(f: &Figure, base: Stored, tolerance: f64) -> BaselineFigure {
+    let (baseline, limit, passed, message) = match (base, f.observed) {
+        (Stored::Missing, _) => (
+            None,
             None,
             false,
             format!(
@@ -200,42 +238,59 @@ fn judge(f: &Figure, base: Option<Option<f64>>) -> BaselineFigure {
                 f.name
             ),
         ),
-        (Some(Some(b)), Some(n), Rule::Floor(drop)) => {
-            let limit = b - drop;
-            let ok = n >= limit;
-            let message = if ok {
-                String::new()
-            } else {
-                format!("{} {n:.4} fell below the baseline's {b:.4}", f.name)
+        (Stored::NotANumber(v), _) => (
+            None,
+            None,
+            false,
+            format!(
+                "{} in the baseline is not a number ({v}): the baseline is damaged, save it \
+                 again",
+                f.name
+            ),
+        ),
+        (Stored::Number(b), Some(n)) => {
+            let limit = match f.rule {
+                Rule::Floor => b - tolerance / 50.0,
+                Rule::Growth => b * (1.0 + tolerance) + 1e-9,
+                Rule::Timing => b * (1.0 + tolerance) + TIMING_SLACK_SECS,
             };
-            (Some(limit), ok, message)
-        }
-        (Some(Some(b)), Some(n), Rule::Ceiling { t, slack }) => {
-            let limit = b * (1.0 + t) + slack;
-            let ok = n <= limit;
-            let message = if ok {
-                String::new()
+            let ok = if f.rule == Rule::Floor {
+                n >= limit
             } else {
-                format!(
+                n <= limit
+            };
+            let message = match (ok, f.rule) {
+                (true, _) => String::new(),
+                (false, Rule::Floor) => {
+                    format!("{} {n:.4} fell below the baseline's {b:.4}", f.name)
+                }
+                (false, Rule::Growth) => format!(
                     "{} {n:.4} exceeds the baseline's {b:.4} by more than {:.0}%",
                     f.name,
-                    t * 100.0
-                )
+                    tolerance * 100.0
+                ),
+                (false, Rule::Timing) => format!(
+                    "{} {n:.4} exceeds the baseline's {b:.4} by more than {:.0}% + \
+                     {TIMING_SLACK_SECS} s",
+                    f.name,
+                    tolerance * 100.0
+                ),
             };
-            (Some(limit), ok, message)
+            (Some(b), Some(limit), ok, message)
         }
-        (Some(Some(b)), None, _) => (
+        (Stored::Number(b), None) => (
+            Some(b),
             None,
             false,
             format!("{} {} (baseline {b:.4})", f.name, f.absent),
         ),
         // The baseline records that it did not happen: happening now, or still not, is no
         // regression.
-        (Some(None), _, _) => (None, true, String::new()),
+        (Stored::Never, _) => (None, None, true, String::new()),
     };
     BaselineFigure {
         name: f.name.clone(),
-        baseline: base.flatten(),
+        baseline,
         observed: f.observed,
         limit,
         passed,
@@ -243,21 +298,39 @@ fn judge(f: &Figure, base: Option<Option<f64>>) -> BaselineFigure {
     }
 }
 
-/// The baseline gate of `r` against the baseline at `gate.path`. `scenario_seed` is the
-/// scenario's own seed, assumed for a baseline that does not record one.
+/// A baseline read, and found to be of the run's scenario, mode and seed (or allowed not
+/// to be), before the run starts.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The baseline file, as messages show it.
+    pub file: String,
+    /// Its mode and seed (`sim` and the scenario's seed when it does not record them).
+    pub mode: String,
+    pub seed: u64,
+    base: Value,
+}
+
+/// Reads the baseline for a run of `scenario` in `mode` with `seed` (`scenario_seed` is the
+/// scenario's own, assumed for a baseline that records none) and refuses it before the run
+/// starts when it cannot be compared with it.
 ///
-/// Errors (exit 2): the baseline is missing or unreadable, or it is of another mode or seed
-/// and `gate.allow` does not allow that.
-pub fn check(gate: &Gate, r: &Report, scenario_seed: u64) -> Result<BaselineReport, RunError> {
-    let file = file_for(&gate.path, r);
+/// Errors (exit 2): the baseline is missing, unreadable or not a baseline; it is of another
+/// scenario; it is of another mode or seed and `gate.allow` does not allow that.
+pub fn load(
+    gate: &Gate,
+    scenario: &str,
+    mode: &str,
+    seed: u64,
+    scenario_seed: u64,
+) -> Result<Loaded, RunError> {
+    let file = file_for(&gate.path, scenario);
     let shown = file.display().to_string();
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(RunError::Baseline(format!(
-                "the baseline for scenario `{}` is missing at {shown}: create it with \
+                "the baseline for scenario `{scenario}` is missing at {shown}: create it with \
                  `switchyard run <scenario> --save-baseline {}`",
-                r.scenario,
                 if gate.path.is_dir() {
                     gate.path.display().to_string()
                 } else {
@@ -267,8 +340,7 @@ pub fn check(gate: &Gate, r: &Report, scenario_seed: u64) -> Result<BaselineRepo
         }
         Err(e) => {
             return Err(RunError::Baseline(format!(
-                "cannot read the baseline for scenario `{}` at {shown}: {e}",
-                r.scenario
+                "cannot read the baseline for scenario `{scenario}` at {shown}: {e}"
             )));
         }
     };
@@ -276,32 +348,66 @@ pub fn check(gate: &Gate, r: &Report, scenario_seed: u64) -> Result<BaselineRepo
         file: shown.clone(),
         message: format!("not a baseline: {e}"),
     })?;
-    let mode = base.get("mode").and_then(Value::as_str).unwrap_or("sim");
-    let seed = base
-        .get("seed")
-        .and_then(Value::as_u64)
-        .unwrap_or(scenario_seed);
-    if mode != r.mode && !gate.allow.any_mode {
+    let malformed = |field: &str, v: &Value| {
+        RunError::Baseline(format!(
+            "the baseline at {shown} is damaged: its `{field}` is {v}, not what a baseline \
+             records; save it again"
+        ))
+    };
+    let base_mode = match base.get("mode") {
+        None => "sim".to_owned(),
+        Some(Value::String(m)) => m.clone(),
+        Some(v) => return Err(malformed("mode", v)),
+    };
+    let base_seed = match base.get("seed") {
+        None => scenario_seed,
+        Some(v) => v.as_u64().ok_or_else(|| malformed("seed", v))?,
+    };
+    let base_scenario = match base.get("scenario") {
+        None => None,
+        Some(Value::String(n)) => Some(n.as_str()),
+        Some(v) => return Err(malformed("scenario", v)),
+    };
+    let mut differs = Vec::new();
+    if let Some(other) = base_scenario.filter(|n| *n != scenario) {
+        differs.push(format!(
+            "it is of scenario `{other}`, this run is of `{scenario}` (save a baseline of this \
+             scenario)"
+        ));
+    }
+    if base_mode != mode && !gate.allow.any_mode {
+        differs.push(format!(
+            "it is of a {base_mode} run, this is a {mode} run (pass --baseline-any-mode, or \
+             --baseline-force)"
+        ));
+    }
+    if base_seed != seed && !gate.allow.any_seed {
+        differs.push(format!(
+            "it is of seed {base_seed}, this run uses seed {seed} (pass --baseline-any-seed, \
+             or --baseline-force)"
+        ));
+    }
+    if !differs.is_empty() {
         return Err(RunError::Baseline(format!(
-            "the baseline at {shown} is of a {mode} run, this is a {} run of `{}`: compare \
-             like with like, or pass --baseline-any-mode (or --baseline-force)",
-            r.mode, r.scenario
+            "the baseline at {shown} cannot be compared with this run of `{scenario}`: {}; \
+             nothing was run",
+            differs.join("; ")
         )));
     }
-    if seed != r.seed && !gate.allow.any_seed {
-        return Err(RunError::Baseline(format!(
-            "the baseline at {shown} is of seed {seed}, this run of `{}` uses seed {}: \
-             compare like with like, or pass --baseline-any-seed (or --baseline-force)",
-            r.scenario, r.seed
-        )));
-    }
-    let slack = base
-        .pointer("/series/width_secs")
-        .and_then(Value::as_f64)
-        .unwrap_or(1.0);
-    let mut out: Vec<BaselineFigure> = figures(r, gate.tolerance, slack)
+    Ok(Loaded {
+        file: shown,
+        mode: base_mode,
+        seed: base_seed,
+        base,
+    })
+}
+
+/// The baseline gate of `r` against a baseline [`load`]ed for it.
+pub fn compare(gate: &Gate, loaded: &Loaded, r: &Report) -> BaselineReport {
+    let base = &loaded.base;
+    let mut out: Vec<BaselineFigure> = figures(r)
         .iter()
-        .map(|f| judge(f, stored(&base, &f.pointer)))
+        .map(|f| judge(f, stored(base, &f.pointer), gate.tolerance))
         .collect();
     if r.totals.requests == 0 {
         out.insert(
@@ -337,12 +443,22 @@ pub fn check(gate: &Gate, r: &Report, scenario_seed: u64) -> Result<BaselineRepo
             });
         }
     }
-    Ok(BaselineReport {
-        compared_with: shown,
-        mode: mode.to_owned(),
-        seed,
+    BaselineReport {
+        compared_with: loaded.file.clone(),
+        mode: loaded.mode.clone(),
+        seed: loaded.seed,
         tolerance: gate.tolerance,
         passed: out.iter().all(|f| f.passed),
         figures: out,
-    })
+    }
 }
+
+/// [`load`] and [`compare`] at once, for a report already made (the run cannot be refused
+/// before it started any more: prefer [`load`] first).
+pub fn check(gate: &Gate, r: &Report, scenario_seed: u64) -> Result<BaselineReport, RunError> {
+    let loaded = load(gate, &r.scenario, r.mode, r.seed, scenario_seed)?;
+    Ok(compare(gate, &loaded, r))
+}
+
+#[cfg(test)]
+mod tests;

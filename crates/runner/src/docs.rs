@@ -12,7 +12,7 @@
 //! (every expectation metric with the scopes it takes), `fault-kinds` (every fault kind) and
 //! `prometheus` (every series `/metrics` exposes).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
@@ -131,11 +131,7 @@ fn anchor(path: &str) -> String {
 }
 
 /// How a field's type reads in the table; a reference to a section links to it.
-fn type_text(
-    schema: &Value,
-    defs: &Map<String, Value>,
-    paths: &std::collections::HashMap<String, String>,
-) -> String {
+fn type_text(schema: &Value, defs: &Map<String, Value>, paths: &HashMap<String, String>) -> String {
     let s = non_null(schema);
     if let Some(r) = s.get("$ref").and_then(Value::as_str).and_then(def_name) {
         if let Some(path) = paths.get(r).filter(|_| is_section(defs, r)) {
@@ -221,37 +217,7 @@ fn fields(schema: &str) -> String {
         .get("$defs")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
-    // Where each definition is first met, breadth first from the root.
-    let mut paths = std::collections::HashMap::new();
-    let mut order: Vec<(String, String)> = Vec::new(); // (path, def name; "" for the root)
-    let mut queue = VecDeque::from([(String::new(), String::new())]);
-    let mut seen = BTreeSet::new();
-    while let Some((path, name)) = queue.pop_front() {
-        let node = if name.is_empty() {
-            &schema
-        } else {
-            &defs[name.as_str()]
-        };
-        order.push((path.clone(), name.clone()));
-        let Some(props) = node.get("properties").and_then(Value::as_object) else {
-            continue;
-        };
-        for (field, fs) in props {
-            let mut refs = Vec::new();
-            collect_refs(fs, &mut refs, "");
-            for (r, suffix) in refs {
-                if is_section(defs, &r) && seen.insert(r.clone()) {
-                    let p = if path.is_empty() {
-                        format!("{field}{suffix}")
-                    } else {
-                        format!("{path}.{field}{suffix}")
-                    };
-                    paths.insert(r.clone(), p.clone());
-                    queue.push_back((p, r));
-                }
-            }
-        }
-    }
+    let (order, paths) = sections(&schema, defs);
     let mut out = String::new();
     for (path, name) in &order {
         let node = if name.is_empty() {
@@ -277,36 +243,84 @@ fn fields(schema: &str) -> String {
         }
         out.push_str("| field | type | required | meaning |\n|---|---|---|---|\n");
         for (field, fs) in props {
-            let meaning = non_null(fs)
-                .get("description")
-                .or_else(|| fs.get("description"))
-                .and_then(Value::as_str)
-                .map(cell)
-                .unwrap_or_default();
-            let default = fs
-                .get("default")
-                .filter(|d| !d.is_null())
-                .filter(|_| {
-                    !fs.get("description")
-                        .and_then(Value::as_str)
-                        .is_some_and(|t| t.to_ascii_lowercase().contains("default"))
-                })
-                .map(|d| format!(" Default: `{d}`."))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "| `{field}` | {} | {} | {meaning}{default} |",
-                type_text(fs, defs, &paths),
-                if required.contains(field.as_str()) {
-                    "yes"
-                } else {
-                    ""
-                }
-            );
+            let required = required.contains(field.as_str());
+            let _ = writeln!(out, "{}", field_row(field, fs, required, defs, &paths));
         }
         out.push('\n');
     }
     out
+}
+
+/// Where each definition is first met, breadth first from the root: the sections in the
+/// order a reader meets them, as `(path, definition name)` (`""` names the root), and each
+/// section definition's path.
+fn sections(
+    schema: &Value,
+    defs: &Map<String, Value>,
+) -> (Vec<(String, String)>, HashMap<String, String>) {
+    let mut paths = HashMap::new();
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut queue = VecDeque::from([(String::new(), String::new())]);
+    let mut seen = BTreeSet::new();
+    while let Some((path, name)) = queue.pop_front() {
+        let node = if name.is_empty() {
+            schema
+        } else {
+            &defs[name.as_str()]
+        };
+        order.push((path.clone(), name.clone()));
+        let Some(props) = node.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        for (field, fs) in props {
+            let mut refs = Vec::new();
+            collect_refs(fs, &mut refs, "");
+            for (r, suffix) in refs {
+                if is_section(defs, &r) && seen.insert(r.clone()) {
+                    let p = if path.is_empty() {
+                        format!("{field}{suffix}")
+                    } else {
+                        format!("{path}.{field}{suffix}")
+                    };
+                    paths.insert(r.clone(), p.clone());
+                    queue.push_back((p, r));
+                }
+            }
+        }
+    }
+    (order, paths)
+}
+
+/// One row of a section's table: the field, its type, whether it is required, and its
+/// meaning with its default (unless the description already speaks of one).
+fn field_row(
+    field: &str,
+    fs: &Value,
+    required: bool,
+    defs: &Map<String, Value>,
+    paths: &HashMap<String, String>,
+) -> String {
+    let meaning = non_null(fs)
+        .get("description")
+        .or_else(|| fs.get("description"))
+        .and_then(Value::as_str)
+        .map(cell)
+        .unwrap_or_default();
+    let default = fs
+        .get("default")
+        .filter(|d| !d.is_null())
+        .filter(|_| {
+            !fs.get("description")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.to_ascii_lowercase().contains("default"))
+        })
+        .map(|d| format!(" Default: `{d}`."))
+        .unwrap_or_default();
+    format!(
+        "| `{field}` | {} | {} | {meaning}{default} |",
+        type_text(fs, defs, paths),
+        if required { "yes" } else { "" }
+    )
 }
 
 /// The definitions a field's schema refers to, with `[]` or `.NAME` for how they nest.

@@ -115,8 +115,9 @@ pub enum Metric {
     /// From a fault's start to the first breaker opening or parking on its provider
     /// (docs/FAILOVER.md).
     TimeToDetect,
-    /// From a fault's start until the faulty provider's share of new requests stays under
-    /// 5 % for the hold time; "never" when it did not (docs/FAILOVER.md).
+    /// From a fault's start until the faulty provider's share of the new requests that can
+    /// reach it stays under 5 % for the hold time, never before detection; "never" when it
+    /// did not (docs/FAILOVER.md).
     TimeToFailover,
     /// From a fault's end until the provider's share is back to 90 % of its share before the
     /// fault, for the hold time; only after a failover (docs/FAILOVER.md).

@@ -2,7 +2,10 @@
 //!
 //! Both drivers hand every finished request to the collector, which folds it here: for each
 //! named fault, whether the request had an attempt on the fault's provider ("touched" it),
-//! keyed by the request's start. Requests that started before the fault only add to two
+//! keyed by the request's start. Only requests that could reach the provider count: those
+//! whose route (or a fallback route after it) has one of its targets, and any that touched
+//! it. A request on a route that never uses the provider would only dilute its share, and a
+//! diluted share can dip under the threshold before the router has reacted at all. Requests that started before the fault only add to two
 //! counters (the provider's share before the fault); from the fault's start on, each is kept
 //! as one packed `u64` (start in nanoseconds, touched in the low bit), because requests finish
 //! out of order and a share over a window needs every start in it. The samples are capped at
@@ -11,8 +14,14 @@
 //! `horizon`, exactly). Requests that made no attempt (refused before any was sent, or
 //! abandoned unseen) are in no share: they went to no provider.
 //!
+//! A failover is never earlier than the fault's detection: when the router detected the
+//! fault (a breaker opening or a parking on the provider's targets, tallied as it happened),
+//! the failover's window may only start at or after that instant. And a fault whose
+//! provider got no request during it was not exercised: it has no failover and no failback.
+//!
 //! Nothing here reads a clock: time is the requests' own start instants.
 
+use switchyard_core::id::RouteId;
 use switchyard_core::outcome::AttemptRecord;
 use switchyard_core::time::{Duration, Instant};
 
@@ -62,7 +71,7 @@ pub struct Figures {
     /// The hold the failback was judged with: [`HOLD`], or half the rest of the run after the
     /// fault if it is shorter.
     pub failback_hold: Duration,
-    /// Requests (with an attempt) started during the fault.
+    /// Requests (with an attempt) started during the fault that could reach the provider.
     pub requests: u64,
     /// Of those, requests with an attempt on the fault's provider.
     pub provider_requests: u64,
@@ -70,6 +79,10 @@ pub struct Figures {
     pub share_before: Option<f64>,
     /// The samples were capped: figures cover requests started before this.
     pub horizon: Option<Instant>,
+    /// The provider got requests during the fault and carried enough traffic to fail over
+    /// from ([`Figures::never_over_threshold`] is false). Without it there is no failover
+    /// and no failback figure.
+    pub exercised: bool,
 }
 
 impl Figures {
@@ -101,14 +114,18 @@ impl FaultFold {
         }
     }
 
-    /// Folds one finished request.
-    pub fn add(&mut self, start: Instant, attempts: &[AttemptRecord]) {
+    /// Folds one finished request; `reaches` says whether its route can reach the fault's
+    /// provider. A request that neither could nor did is in no share.
+    pub fn add(&mut self, start: Instant, reaches: bool, attempts: &[AttemptRecord]) {
         if attempts.is_empty() {
             return;
         }
         let touched = attempts
             .iter()
             .any(|a| self.on_provider.get(a.target.index()).copied() == Some(true));
+        if !(reaches || touched) {
+            return;
+        }
         let count = |c: &mut (u64, u64)| {
             c.0 = c.0.saturating_add(1);
             c.1 = c.1.saturating_add(u64::from(touched));
@@ -135,8 +152,9 @@ impl FaultFold {
         }
     }
 
-    /// The figures, from what was folded.
-    pub fn figures(&self) -> Figures {
+    /// The figures, from what was folded; `detected` is when the router detected the fault
+    /// (a failover cannot start before it).
+    pub fn figures(&self, detected: Option<Instant>) -> Figures {
         let mut samples = self.samples.clone();
         samples.sort_unstable();
         let limit = |t: Instant| {
@@ -150,11 +168,17 @@ impl FaultFold {
         // under THRESHOLD of new requests touched it. A provider already under THRESHOLD
         // before the fault has nothing to fail over from: any window would pass at once.
         let low_before = share_before.is_some_and(|b| b < THRESHOLD);
-        let over = (!low_before)
+        let never_over = low_before && (self.during.1 as f64) < THRESHOLD * self.during.0 as f64;
+        // Not exercised: the provider got no request during the fault (or never carried
+        // enough to fail over from). Nothing failed over, and nothing can fail back.
+        let exercised = self.during.1 > 0 && !never_over;
+        // The window may not start before the router reacted to the fault.
+        let search_from = detected.map_or(self.from, |d| d.max(self.from));
+        let over = (exercised && !low_before)
             .then(|| {
                 first_window(
                     &samples,
-                    self.from.as_nanos(),
+                    search_from.as_nanos(),
                     limit(self.to),
                     hold,
                     |touched| !touched,
@@ -190,6 +214,7 @@ impl FaultFold {
             requests: self.during.0,
             provider_requests: self.during.1,
             share_before,
+            exercised,
             horizon: self
                 .horizon
                 .map(|h| Instant::ZERO + Duration::from_nanos(h)),
@@ -245,31 +270,36 @@ fn first_window(
 #[derive(Clone, Debug)]
 pub struct Folds {
     pub faults: Vec<FaultFold>,
+    /// Per fault, per route index: the route can reach the fault's provider.
+    reaches: Vec<Vec<bool>>,
 }
 
 impl Folds {
     pub fn new(s: &ScenarioParams) -> Self {
         let p = &s.router;
         let end = Instant::ZERO + s.duration;
-        Folds {
-            faults: s
-                .faults
-                .iter()
-                .map(|f| {
-                    let on_provider = p
-                        .targets
-                        .iter()
-                        .map(|t| p.providers.name(t.provider.index() as u32) == f.provider)
-                        .collect();
-                    FaultFold::new(on_provider, f.from, f.to, end)
-                })
-                .collect(),
-        }
+        let (faults, reaches) = s
+            .faults
+            .iter()
+            .map(|f| {
+                let on_provider: Vec<bool> = p
+                    .targets
+                    .iter()
+                    .map(|t| p.providers.name(t.provider.index() as u32) == f.provider)
+                    .collect();
+                let reaches = reaching_routes(p, &on_provider);
+                (FaultFold::new(on_provider, f.from, f.to, end), reaches)
+            })
+            .unzip();
+        Folds { faults, reaches }
     }
 
-    pub fn add(&mut self, start: Instant, attempts: &[AttemptRecord]) {
-        for f in &mut self.faults {
-            f.add(start, attempts);
+    /// Folds one finished request, started at `start` on `route` (its home route; `None`
+    /// for an unknown one).
+    pub fn add(&mut self, start: Instant, route: Option<RouteId>, attempts: &[AttemptRecord]) {
+        for (f, reaches) in self.faults.iter_mut().zip(&self.reaches) {
+            let reaches = route.is_some_and(|r| reaches.get(r.index()).copied() == Some(true));
+            f.add(start, reaches, attempts);
         }
     }
 
@@ -277,6 +307,32 @@ impl Folds {
     pub fn kept(&self) -> usize {
         self.faults.iter().map(|f| f.samples.len()).sum()
     }
+}
+
+/// Per route: whether a request on it can reach one of the targets marked in `on_provider`,
+/// on the route itself or on a fallback route after it (followed at most once per route, so
+/// a cycle cannot loop).
+fn reaching_routes(p: &switchyard_core::router::RouterParams, on_provider: &[bool]) -> Vec<bool> {
+    let has = |r: &switchyard_core::router::RouteParams| {
+        r.members
+            .iter()
+            .any(|t| on_provider.get(t.index()).copied() == Some(true))
+    };
+    (0..p.routes.len())
+        .map(|start| {
+            let mut at = Some(start);
+            for _ in 0..p.routes.len() {
+                let Some(route) = at.and_then(|i| p.routes.get(i)) else {
+                    return false;
+                };
+                if has(route) {
+                    return true;
+                }
+                at = route.fallback.map(|f| f.index());
+            }
+            false
+        })
+        .collect()
 }
 
 #[cfg(test)]

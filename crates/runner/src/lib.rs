@@ -13,6 +13,7 @@ pub mod render;
 pub mod report;
 pub mod results;
 pub mod scenario;
+pub mod tally;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,6 +127,9 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
         file: s.file.clone(),
         message: e.0,
     })?;
+    collector
+        .tally
+        .add_lost(outcome.router.telemetry().events.tap_lost());
     let elapsed = clock.elapsed_secs();
     let wall = report::Wall {
         elapsed_secs: elapsed,
@@ -151,6 +155,16 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
 pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let s = scenario::load(path)?;
     let seed = options.seed.unwrap_or(s.seed);
+    // Before the run: a baseline that cannot be compared with it is refused at once.
+    let mode = match options.mode {
+        RunMode::Sim => "sim",
+        RunMode::Live => "live",
+    };
+    let baseline = options
+        .baseline
+        .as_ref()
+        .map(|gate| baseline::load(gate, &s.name, mode, seed, s.seed).map(|b| (gate, b)))
+        .transpose()?;
     let mut report = match options.mode {
         RunMode::Sim => simulate(&s, seed)?,
         RunMode::Live => live::run_with(
@@ -164,9 +178,8 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
         )?,
     };
     // Before writing: every report file must say what the gate said.
-    if let Some(gate) = &options.baseline {
-        let verdicts = baseline::check(gate, &report, s.seed)?;
-        report.apply_baseline(verdicts);
+    if let Some((gate, loaded)) = &baseline {
+        report.apply_baseline(baseline::compare(gate, loaded, &report));
     }
     let dir = options
         .out

@@ -117,6 +117,8 @@ pub struct Collector {
     pub issued: u64,
     /// Per named fault: what its failover figures need.
     pub failover: crate::failover::Folds,
+    /// The router's events, tallied as they happen (detections, breaker openings, alerts).
+    pub tally: crate::tally::Tally,
 }
 
 impl Collector {
@@ -136,6 +138,7 @@ impl Collector {
             phases,
             issued: 0,
             failover: crate::failover::Folds::new(s),
+            tally: crate::tally::Tally::new(s),
         }
     }
 
@@ -172,7 +175,7 @@ pub const TIMELINE_POINTS: usize = 60;
 impl Observer for Collector {
     fn finished(&mut self, r: &Finished<'_>) {
         self.issued += 1;
-        self.failover.add(r.start, r.attempts);
+        self.failover.add(r.start, r.route, r.attempts);
         let w = ((r.start.as_nanos() / self.timeline_width.as_nanos().max(1)) as usize)
             .min(TIMELINE_POINTS - 1);
         let (latency, ttft) = &mut self.timeline[w];
@@ -191,6 +194,10 @@ impl Observer for Collector {
                 }
             }
         }
+    }
+
+    fn event(&mut self, e: &switchyard_core::telemetry::Event) {
+        self.tally.event(e);
     }
 }
 

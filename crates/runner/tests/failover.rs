@@ -131,9 +131,13 @@ fn a_breaker_opening_for_another_fault_is_not_credited() {
         .unwrap();
     assert!(!e.passed);
     assert_eq!(e.observed, None);
+    // Not observed, with what was looked for and where.
     assert_eq!(
         e.reason.as_deref(),
-        Some("detection of the fault never happened")
+        Some(
+            "detection of the fault (a breaker opening or a parking on one of openai's \
+             targets from 60 s to 181 s) never happened"
+        )
     );
     assert!(render::markdown::render(&r).contains("| never |"));
 }
@@ -170,7 +174,7 @@ fn a_fault_whose_provider_got_no_traffic_is_not_exercised() {
     );
     assert_eq!(f.time_to_detect_secs, None);
     let line = format!(
-        "not exercised: anthropic got none of the {} requests started during the fault",
+        "not exercised: anthropic got none of the {} requests that could reach it started during the fault",
         f.exercised.requests
     );
     assert_eq!(f.exercised.line, line);
@@ -219,4 +223,130 @@ fn a_provider_under_the_threshold_before_the_fault_is_not_exercised() {
         "{}",
         f.exercised.line
     );
+}
+
+/// Two routes: `chat` (a small share of the traffic) fails over from openai to anthropic;
+/// `bulk` (the rest) only ever uses anthropic. The breaker needs 40 failures to open, so
+/// detection comes well into the fault.
+fn diluted() -> String {
+    "name: diluted
+seed: 3
+duration: 6m
+providers:
+  - name: openai
+    profile: openai
+    requests_per_minute: 1000000
+    tokens_per_minute: 1000000000
+    faults:
+      - { name: primary-outage, kind: http, status: 503, at: 2m, for: 2m }
+  - { name: anthropic, profile: anthropic, requests_per_minute: 1000000, tokens_per_minute: 1000000000 }
+router:
+  targets:
+    - { name: openai-4o, provider: openai, model: gpt-4o }
+    - { name: claude-sonnet, provider: anthropic, model: claude-sonnet-4-20250514, context_window: 200000 }
+  routes:
+    - { name: chat, policy: priority, tiers: [[openai-4o], [claude-sonnet]] }
+    - { name: bulk, policy: static, targets: [claude-sonnet] }
+  plan: { max_attempts: 3, attempt_timeout: 60s, deadline: 120s }
+  breaker: { consecutive_failures: 40, open_for: 5s, open_max: 60s, probes: 1, probe_successes: 3, recovery: 30s }
+traffic:
+  arrival: { poisson: 20 }
+  classes:
+    - { name: chat, weight: 7, route: chat, prompt_tokens: { fixed: 200 }, max_tokens: 50 }
+    - { name: bulk, weight: 93, route: bulk, prompt_tokens: { fixed: 200 }, max_tokens: 50 }
+"
+    .to_owned()
+}
+
+#[test]
+fn routes_that_never_use_the_provider_do_not_dilute_its_share() {
+    // Before: openai's share was counted over every request, 93 % of which can never reach
+    // it; its 7 % dipped under 5 % in some window long before the breaker opened, and that
+    // was reported as a failover before detection, while every chat request still hit it.
+    for seed in [3, 4, 5] {
+        let r = run(&diluted(), Some(seed));
+        let f = fault(&r, "primary-outage");
+        let detect = f.time_to_detect_secs.unwrap();
+        assert!(detect > 1.0, "seed {seed}: {f:?}");
+        let over = f.time_to_failover_secs.unwrap();
+        assert!(
+            over >= detect,
+            "seed {seed}: failover before detection: {f:?}"
+        );
+        // Only requests that could reach openai are in the share.
+        let chat = r.routes["chat"].requests as f64;
+        let all = r.totals.requests as f64;
+        let during = f.exercised.requests as f64;
+        assert!(
+            during < all * 0.2 && during > chat * 0.2,
+            "seed {seed}: {during} of {all} ({chat} on chat): {f:?}"
+        );
+    }
+}
+
+#[test]
+fn a_fault_its_provider_got_no_traffic_in_has_no_failover_and_no_failback() {
+    // The primary is drained a minute before its fault and restored as it ends: it gets no
+    // traffic during the fault, so the fault was not exercised. Before, it read "not
+    // exercised" and still reported a failback figure.
+    let text = outage().replace(
+        "expect:\n",
+        "operator:\n  - { at: 4m, drain: openai-4o }\n  - { at: 10m, restore: openai-4o }\nexpect:\n",
+    );
+    let r = run(&text, None);
+    let f = fault(&r, "primary-outage");
+    assert_eq!(f.exercised.provider_requests, 0, "{f:?}");
+    assert!(!f.exercised.exercised, "{f:?}");
+    assert_eq!(f.time_to_failover_secs, None, "{f:?}");
+    assert_eq!(f.time_to_failback_secs, None, "not a figure: {f:?}");
+    let e = r
+        .expectations
+        .iter()
+        .find(|e| e.metric == switchyard_runner::expect::Metric::TimeToFailback)
+        .unwrap();
+    assert!(!e.passed && e.observed.is_none(), "{e:?}");
+    assert!(
+        e.reason.as_deref().unwrap().contains("not exercised"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn detection_is_seen_after_more_events_than_the_report_keeps() {
+    // 10 010 operator actions in the first minutes (a standby drained and restored over and
+    // over) fill the router's event log (10 000) long before the outage at 5 min.
+    let mut ops = String::from("operator:\n");
+    for i in 0..5_005u64 {
+        let ms = 60_000 + i * 20;
+        ops.push_str(&format!(
+            "  - {{ at: {ms}ms, drain: claude-sonnet }}\n  - {{ at: {}ms, restore: claude-sonnet }}\n",
+            ms + 10
+        ));
+    }
+    let text = outage().replace("expect:\n", &format!("{ops}expect:\n")).replace(
+        "expect:\n",
+        "expect:\n  - { name: opens, metric: breaker_opens, target: openai-4o, op: \">=\", value: 1 }\n",
+    );
+    let r = run(&text, None);
+    assert!(
+        r.events.len() >= 10_000,
+        "the report's list is full: {}",
+        r.events.len()
+    );
+    assert!(
+        r.events.iter().all(|e| e.at_secs < 300.0),
+        "the list holds nothing from the outage on"
+    );
+    let f = fault(&r, "primary-outage");
+    let detect = f.time_to_detect_secs;
+    assert!(detect.is_some_and(|d| d < 10.0), "{f:?}");
+    // Counted as it happened too, though the list holds no opening.
+    let opens = r.expectations.iter().find(|e| e.name == "opens").unwrap();
+    assert!(opens.passed && opens.observed >= Some(1.0), "{opens:?}");
+    let e = r
+        .expectations
+        .iter()
+        .find(|e| e.metric == switchyard_runner::expect::Metric::TimeToDetect)
+        .unwrap();
+    assert!(e.passed, "{e:?}");
 }

@@ -156,10 +156,10 @@ fn abandoned_requests_keep_the_attempts_that_reached_a_hanging_provider() {
         let f = &r.failover[0];
         let e = &f.exercised;
         assert!(e.exercised, "{}: {}", r.mode, e.line);
-        // Every impatient request of the fault hung on the primary and is counted on it:
-        // about half the requests started during the fault.
+        // Every impatient request of the fault hung on the primary and is counted on it;
+        // the side route's requests can never reach it and are in no share.
         let share = e.provider_requests as f64 / e.requests as f64;
-        assert!((0.35..0.65).contains(&share), "{}: {}", r.mode, e.line);
+        assert!(share >= 0.9, "{}: {}", r.mode, e.line);
         assert_eq!(f.time_to_failover_secs, None, "{}: {}", r.mode, e.line);
     }
     let (a, b) = (

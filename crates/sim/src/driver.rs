@@ -131,6 +131,9 @@ impl<'a, O: Observer> Sim<'a, O> {
         let first = generator.next_arrival(&params.traffic.arrival, Instant::ZERO, params.duration);
         self.push(first, Kind::Arrival, 0, 0, 0);
         let end_of_arrivals = Instant::ZERO + params.duration;
+        // Every router event reaches the observer, drained after each step (so the tap
+        // never holds more than one step's events).
+        self.router.events_mut().tap();
         while let Some(Reverse(event)) = self.queue.pop() {
             self.now = event.at;
             self.events += 1;
@@ -157,13 +160,22 @@ impl<'a, O: Observer> Sim<'a, O> {
                     self.wake(event);
                 }
             }
+            self.drain_events();
         }
+        self.drain_events();
         SimOutcome {
             router: self.router,
             requests: self.requests,
             events: self.events,
             end: self.now,
             key_events: self.key_events,
+        }
+    }
+
+    /// Hands the router's events since the last drain to the observer.
+    fn drain_events(&mut self) {
+        for e in self.router.events_mut().drain_tapped() {
+            self.observer.event(&e);
         }
     }
 

@@ -113,9 +113,14 @@ pub struct Finished<'a> {
     pub resumed: Option<bool>,
 }
 
-/// Gets every finished request.
+/// Gets every finished request, and every router event as it happens.
 pub trait Observer {
     fn finished(&mut self, request: &Finished<'_>);
+    /// A router event (breaker change, parking, alert, override, ...), in the order the
+    /// router logged it, however many there are: the simulator drains the router's event
+    /// tap after each step, so the report's capped event list does not limit what an
+    /// observer sees.
+    fn event(&mut self, _event: &switchyard_core::telemetry::Event) {}
 }
 
 /// What a run leaves behind.

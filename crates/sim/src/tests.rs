@@ -151,6 +151,31 @@ fn an_outage_fails_over_and_the_breaker_opens() {
     assert!(series[170].successes > 30, "{:?}", series[170]);
 }
 
+/// Keeps every event the simulator hands over, and when each came relative to the requests.
+#[derive(Default)]
+struct Events {
+    seen: Vec<switchyard_core::telemetry::Event>,
+}
+
+impl Observer for Events {
+    fn finished(&mut self, _: &Finished<'_>) {}
+    fn event(&mut self, e: &switchyard_core::telemetry::Event) {
+        self.seen.push(*e);
+    }
+}
+
+#[test]
+fn the_observer_gets_every_router_event_as_it_happens() {
+    let routes = "  - { name: r, policy: priority, tiers: [[a], [b]] }\n";
+    let faults = "faults:\n  - { name: outage, kind: http, status: 503, at: 60s, for: 60s }\n";
+    let mut events = Events::default();
+    let out = run(&params(routes, faults, 50.0, 180), &mut events).unwrap();
+    let logged = out.router.telemetry().events.events();
+    assert!(logged.len() > 2, "{logged:?}");
+    assert_eq!(events.seen, logged);
+    assert_eq!(out.router.telemetry().events.tap_lost(), 0);
+}
+
 #[test]
 fn hangs_cost_their_timeout_and_hedges_are_cancelled() {
     let routes = "  - { name: r, policy: priority, tiers: [[a], [b]] }\n";

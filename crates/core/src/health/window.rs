@@ -57,9 +57,11 @@ impl Window {
                 counts: Counts::default(),
             };
         }
-        slot.counts.calls += 1;
-        slot.counts.failures += u32::from(failed);
-        slot.counts.slow += u32::from(slow);
+        // Saturating: a slot cannot hold more than u32::MAX calls, and must never wrap to a
+        // small count (which would close a breaker that should open).
+        slot.counts.calls = slot.counts.calls.saturating_add(1);
+        slot.counts.failures = slot.counts.failures.saturating_add(u32::from(failed));
+        slot.counts.slow = slot.counts.slow.saturating_add(u32::from(slow));
     }
 
     /// Sum of the calls within the window that ends at `now`: the current bucket and the
@@ -71,9 +73,9 @@ impl Window {
             .iter()
             .filter(|s| s.epoch >= oldest && s.epoch <= current)
             .fold(Counts::default(), |acc, s| Counts {
-                calls: acc.calls + s.counts.calls,
-                failures: acc.failures + s.counts.failures,
-                slow: acc.slow + s.counts.slow,
+                calls: acc.calls.saturating_add(s.counts.calls),
+                failures: acc.failures.saturating_add(s.counts.failures),
+                slow: acc.slow.saturating_add(s.counts.slow),
             })
     }
 
@@ -89,6 +91,27 @@ mod tests {
 
     fn at(ms: u64) -> Instant {
         Instant::from_nanos(ms * 1_000_000)
+    }
+
+    #[test]
+    fn a_full_slot_saturates_instead_of_wrapping() {
+        let mut w = Window::new(Duration::from_secs(10));
+        w.record(at(0), true, true);
+        w.record(at(2_000), true, true);
+        for slot in w.slots.iter_mut().filter(|s| s.epoch != 0) {
+            slot.counts = Counts {
+                calls: u32::MAX,
+                failures: u32::MAX,
+                slow: u32::MAX,
+            };
+        }
+        w.record(at(2_000), true, true);
+        let full = Counts {
+            calls: u32::MAX,
+            failures: u32::MAX,
+            slow: u32::MAX,
+        };
+        assert_eq!(w.totals(at(2_000)), full, "two full slots sum to the cap");
     }
 
     #[test]

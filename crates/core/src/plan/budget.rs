@@ -82,12 +82,18 @@ impl RetryBudget {
         self.slots
             .iter()
             .filter(|s| s.epoch >= oldest && s.epoch <= current)
-            .fold((0, 0), |(d, w), s| (d + s.deposits, w + s.withdrawals))
+            .fold((0u32, 0u32), |(d, w), s| {
+                (
+                    d.saturating_add(s.deposits),
+                    w.saturating_add(s.withdrawals),
+                )
+            })
     }
 
     /// A new request arrived.
     pub fn deposit(&mut self, now: Instant) {
-        self.slot(now).deposits += 1;
+        let slot = self.slot(now);
+        slot.deposits = slot.deposits.saturating_add(1);
     }
 
     /// Asks for one retry. Returns whether it is allowed (and spends it if so).
@@ -97,12 +103,13 @@ impl RetryBudget {
             + self.params.ratio * f64::from(deposits);
         let allowed = f64::from(withdrawals) + 1.0 <= allowance;
         if allowed {
-            self.slot(now).withdrawals += 1;
+            let slot = self.slot(now);
+            slot.withdrawals = slot.withdrawals.saturating_add(1);
         }
         self.refusals_in_a_row = if allowed {
             0
         } else {
-            self.refusals_in_a_row + 1
+            self.refusals_in_a_row.saturating_add(1)
         };
         allowed
     }
@@ -119,6 +126,26 @@ mod tests {
 
     fn at(ms: u64) -> Instant {
         Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn full_slots_saturate_instead_of_wrapping() {
+        let mut b = RetryBudget::new(BudgetParams {
+            ratio: 0.5,
+            min_per_second: 0.0,
+            window: Duration::from_secs(10),
+        });
+        b.deposit(at(0));
+        b.deposit(at(2_000));
+        for slot in b.slots.iter_mut().filter(|s| s.epoch != 0) {
+            slot.deposits = u32::MAX;
+        }
+        b.deposit(at(2_000));
+        assert_eq!(b.totals(at(2_000)).0, u32::MAX);
+        assert!(
+            b.withdraw(at(2_000)),
+            "a saturated count still allows retries"
+        );
     }
 
     #[test]

@@ -112,6 +112,10 @@ impl<R: Rng> Router<R> {
     pub fn telemetry(&self) -> &Telemetry {
         &self.telemetry
     }
+    /// The event log, to turn its tap on and drain it ([`crate::telemetry::EventLog::tap`]).
+    pub fn events_mut(&mut self) -> &mut crate::telemetry::EventLog {
+        &mut self.telemetry.events
+    }
     /// The operator's overrides in force.
     pub fn overrides(&self) -> &Overrides {
         &self.overrides

@@ -1,6 +1,13 @@
 //! Events: the things that happened to the routing, in time order, for timelines and alerts.
 //! The log holds at most [`MAX_EVENTS`]; beyond that, events are counted but dropped, so a
 //! flapping target cannot grow memory without bound.
+//!
+//! A driver that must see every event however long the run (to tally detections, breaker
+//! openings and alerts as they happen) turns on the log's tap ([`EventLog::tap`]): every
+//! event pushed from then on is also kept for the driver until it takes them with
+//! [`EventLog::drain_tapped`]. The tap holds at most [`MAX_TAPPED`] events between two
+//! drains; later ones are counted ([`EventLog::tap_lost`]), never kept, so a driver that
+//! stops draining cannot grow memory either.
 
 use crate::health::breaker::{BreakerMode, BreakerState, TransitionReason};
 use crate::id::{RouteId, TargetId};
@@ -9,6 +16,9 @@ use crate::time::Instant;
 
 /// The most events an [`EventLog`] keeps; later ones are only counted.
 pub const MAX_EVENTS: usize = 10_000;
+
+/// The most events the tap holds between two drains; later ones are only counted.
+pub const MAX_TAPPED: usize = 10_000;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -93,16 +103,44 @@ pub struct Event {
 pub struct EventLog {
     events: Vec<Event>,
     dropped: u64,
+    /// Events pushed since the last drain, when the tap is on.
+    tapped: Option<Vec<Event>>,
+    /// Events the tap could not hold (it was full).
+    tap_lost: u64,
 }
 
 impl EventLog {
     /// Appends an event, or only counts it as dropped once the log holds [`MAX_EVENTS`].
+    /// With the tap on, it is also kept for [`EventLog::drain_tapped`] (or counted as lost
+    /// when the tap is full), whether or not the log keeps it.
     pub fn push(&mut self, at: Instant, kind: EventKind) {
-        if self.events.len() < MAX_EVENTS {
-            self.events.push(Event { at, kind });
-        } else {
-            self.dropped += 1;
+        let event = Event { at, kind };
+        if let Some(tapped) = &mut self.tapped {
+            if tapped.len() < MAX_TAPPED {
+                tapped.push(event);
+            } else {
+                self.tap_lost = self.tap_lost.saturating_add(1);
+            }
         }
+        if self.events.len() < MAX_EVENTS {
+            self.events.push(event);
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+    /// Turns the tap on: from now on every pushed event is also kept until drained. Calling
+    /// it again keeps what the tap holds.
+    pub fn tap(&mut self) {
+        self.tapped.get_or_insert_with(Vec::new);
+    }
+    /// The events pushed since the tap was turned on or last drained, oldest first (none
+    /// when the tap is off).
+    pub fn drain_tapped(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.tapped.iter_mut().flat_map(|tapped| tapped.drain(..))
+    }
+    /// How many events the tap could not hold because it was full (never drained in time).
+    pub fn tap_lost(&self) -> u64 {
+        self.tap_lost
     }
     /// The kept events, oldest first.
     pub fn events(&self) -> &[Event] {

@@ -16,7 +16,7 @@ use crate::id::{RouteId, TargetId};
 use crate::outcome::{AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome};
 use crate::time::{Duration, Instant};
 
-pub use event::{Event, EventKind, EventLog};
+pub use event::{Event, EventKind, EventLog, MAX_EVENTS, MAX_TAPPED};
 pub use series::{Point, Series};
 
 /// Latency in microseconds, 1 µs to 1 h, 2 significant figures.
@@ -438,7 +438,7 @@ impl Telemetry {
 
 #[cfg(test)]
 mod tests {
-    use super::event::MAX_EVENTS;
+    use super::event::{MAX_EVENTS, MAX_TAPPED};
     use super::*;
 
     #[test]
@@ -509,6 +509,36 @@ mod tests {
         assert_eq!(log.events().len(), MAX_EVENTS);
         assert_eq!(log.dropped(), 3);
         assert_eq!(log.events()[0].at, Instant::ZERO);
+    }
+
+    #[test]
+    fn the_tap_sees_every_event_past_the_cap_and_is_bounded_itself() {
+        let mut log = EventLog::default();
+        let kind = EventKind::PanicBypass {
+            route: RouteId::new(0),
+        };
+        log.push(Instant::ZERO, kind);
+        assert_eq!(log.drain_tapped().count(), 0, "the tap is off");
+        log.tap();
+        // Drained as they come: every event reaches the driver, the log's cap or not.
+        let mut seen = 0u64;
+        for i in 1..=MAX_EVENTS as u64 + 5 {
+            log.push(Instant::from_nanos(i), kind);
+            for e in log.drain_tapped() {
+                assert_eq!(e.at, Instant::from_nanos(i));
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, MAX_EVENTS as u64 + 5);
+        assert_eq!(log.dropped(), 6);
+        assert_eq!(log.tap_lost(), 0);
+        // Never drained: the tap keeps MAX_TAPPED and counts the rest.
+        for i in 0..MAX_TAPPED as u64 + 2 {
+            log.push(Instant::from_nanos(i), kind);
+        }
+        assert_eq!(log.drain_tapped().count(), MAX_TAPPED);
+        assert_eq!(log.tap_lost(), 2);
+        assert_eq!(log.drain_tapped().count(), 0);
     }
 
     #[test]

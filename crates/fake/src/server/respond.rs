@@ -266,20 +266,11 @@ enum Piece {
     Abort,
 }
 
-fn stream(
-    dialect: Dialect,
-    reply: &Reply,
-    asked: &Asked,
-    stamp: Stamp,
-    content: &Content,
-) -> Response {
-    let shape = match dialect {
-        Dialect::Openai | Dialect::AzureOpenai => {
-            openai::stream_shape(reply, asked, stamp, content, dialect)
-        }
-        Dialect::Anthropic => anthropic::stream_shape(reply, asked, stamp, content),
-        Dialect::Gemini => gemini::stream_shape(reply, asked, stamp, content),
-    };
+/// When each piece of a stream goes out, as an offset from the response's start: the
+/// prelude at once, a token per `token_interval` after `first_token`, the closing events and
+/// terminator at the reply's end, and the reply's stream fault (a cut, a stall, a malformed
+/// chunk, a missing `[DONE]`) where it falls.
+fn schedule(shape: StreamShape, reply: &Reply) -> Vec<(Duration, Piece)> {
     let token_at = |i: u32| reply.first_token + reply.token_interval.saturating_mul(u64::from(i));
     let mut schedule: Vec<(Duration, Piece)> = Vec::with_capacity(shape.tokens.len() + 8);
     for event in shape.prelude {
@@ -330,6 +321,24 @@ fn stream(
             }
         }
     }
+    schedule
+}
+
+fn stream(
+    dialect: Dialect,
+    reply: &Reply,
+    asked: &Asked,
+    stamp: Stamp,
+    content: &Content,
+) -> Response {
+    let shape = match dialect {
+        Dialect::Openai | Dialect::AzureOpenai => {
+            openai::stream_shape(reply, asked, stamp, content, dialect)
+        }
+        Dialect::Anthropic => anthropic::stream_shape(reply, asked, stamp, content),
+        Dialect::Gemini => gemini::stream_shape(reply, asked, stamp, content),
+    };
+    let schedule = schedule(shape, reply);
     let start = tokio::time::Instant::now();
     let body = futures_util::stream::iter(schedule).then(move |(offset, piece)| async move {
         tokio::time::sleep_until(start + StdDuration::from(offset)).await;

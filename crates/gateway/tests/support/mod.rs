@@ -2,6 +2,9 @@
 #![allow(dead_code, reason = "each test binary uses part of it")]
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
+pub mod one_route;
+pub mod stubs;
+
 use std::sync::Arc;
 
 use axum::body::Body;

@@ -244,6 +244,18 @@ impl Driver {
         f(&self.core())
     }
 
+    /// Turns on the core's event tap: from now on every router event is kept (bounded) until
+    /// [`Driver::drain_events`] takes it, so a caller can tally events past the event log's
+    /// cap ([`switchyard_core::telemetry::EventLog::tap`]).
+    pub fn tap_events(&self) {
+        self.core().events_mut().tap();
+    }
+
+    /// The router events since the tap was turned on or last drained, oldest first.
+    pub fn drain_events(&self) -> Vec<switchyard_core::telemetry::Event> {
+        self.core().events_mut().drain_tapped().collect()
+    }
+
     /// A copy of the telemetry so far.
     pub fn telemetry(&self) -> Telemetry {
         self.core().telemetry().clone()

@@ -142,8 +142,18 @@ impl Books {
             latency: Duration::ZERO,
             hedge: false,
         }];
-        for _ in 0..n {
-            self.collector.failover.add(at, &attempt);
+        // Any request may have reached the provider through the gateway: each counts.
+        for f in &mut self.collector.failover.faults {
+            for _ in 0..n {
+                f.add(at, true, &attempt);
+            }
+        }
+    }
+
+    /// Tallies router events the driver's tap handed over.
+    pub(super) fn events(&mut self, events: &[switchyard_core::telemetry::Event]) {
+        for e in events {
+            self.collector.event(e);
         }
     }
 

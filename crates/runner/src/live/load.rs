@@ -139,7 +139,12 @@ impl Load<'_> {
                     ),
                 },
             };
-            booked(&books, |b| b.finish(id, &done));
+            // The router events this request (and others) caused so far, tallied now.
+            let events = r.drain_events();
+            booked(&books, |b| {
+                b.finish(id, &done);
+                b.events(&events);
+            });
         }
     }
 }

@@ -104,6 +104,9 @@ async fn run_async(
     options: &LiveOptions,
 ) -> Result<(Report, Held), RunError> {
     let stage = Stage::start(s, seed, options.gateway.as_deref()).await?;
+    // Every router event is tallied as requests finish (and once at the end), however many
+    // the run has: the report's event list is capped.
+    stage.router.tap_events();
     let client = HttpClient::new();
     setup::prepare_external_fakes(&client, s, stage.origin).await?;
     // Operator actions on the timeline, counted from now, the start of the run.
@@ -131,37 +134,24 @@ async fn run_async(
     }
     let books = Arc::new(Mutex::new(Books::new(Collector::new(&scoped))));
     // Through another gateway, the fakes' counters tell which provider got the requests.
-    let watching = matches!(s.gateway, GatewayMode::External(_)).then(|| {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let params = s.router.clone();
-        let target_of = move |provider: &str| {
-            params
-                .targets
-                .iter()
-                .position(|t| params.providers.name(t.provider.index() as u32) == provider)
-                .map(|i| switchyard_core::id::TargetId::new(i as u32))
-        };
-        let task = tokio::spawn(watch::watch(
-            client.clone(),
-            stage.fake_urls.clone(),
-            target_of,
-            load.start,
-            books.clone(),
-            stopped,
-        ));
-        (stop, task)
-    });
+    let watching = matches!(s.gateway, GatewayMode::External(_))
+        .then(|| watch::spawn(&client, s, stage.fake_urls.clone(), load.start, &books));
     let issued = load.drive(&books).await;
-    if let Some((stop, task)) = watching {
-        let _ = stop.send(true);
-        let _ = task.await;
+    if let Some(watching) = watching {
+        watching.stop().await;
     }
+    let events = stage.router.drain_events();
+    booked(&books, |b| b.events(&events));
     // Requests aborted past the grace still count: issued = folded + aborted, each once.
     let aborted_at = load::since(load.start);
     let books = booked(&books, |b| {
         std::mem::replace(b, Books::new(Collector::new(&scoped)))
     });
-    let (collector, peak_in_flight) = books.close(aborted_at);
+    let (mut collector, peak_in_flight) = books.close(aborted_at);
+    let lost = stage
+        .router
+        .inspect(|core| core.telemetry().events.tap_lost());
+    collector.tally.add_lost(lost);
     let held = Held {
         peak_in_flight,
         collector_items: collector.retained_items(),

@@ -42,8 +42,7 @@ impl Stage {
         if s.gateway == GatewayMode::Switchyard && launcher.is_none() {
             return Err(setup(NO_LAUNCHER.to_owned()));
         }
-        // The fakes' ports first (the router needs their URLs); they serve once the router
-        // is built, on its clock (one clock for the whole run, below).
+        // The fakes' ports first (the router needs their URLs); they serve on its clock.
         let mut listeners = Vec::new();
         let mut fake_urls: Vec<(String, String)> = Vec::new();
         for p in &s.providers {
@@ -104,20 +103,12 @@ impl Stage {
             }
         };
         // One clock: the fakes count from the router's zero, and so does the run.
-        let origin = router.origin();
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let servers = listeners
-            .into_iter()
-            .map(|(p, listener)| {
-                let app = switchyard_fake::server::router_at(p.profile.clone(), seed, origin);
-                switchyard_fake::server::spawn_until(listener, app, stop_rx.clone())
-            })
-            .collect();
+        let (stop, servers) = serve_fakes(listeners, seed, router.origin());
         Ok(Stage {
+            origin: router.origin(),
             router,
             gateway_url,
             fake_urls,
-            origin,
             stop,
             servers,
             gateway,
@@ -178,6 +169,27 @@ fn gateway_params(
         },
         limits: Default::default(),
     })
+}
+
+/// Serves each provider's fake on its listener, on the run's clock from `origin`, until the
+/// returned sender says stop.
+fn serve_fakes(
+    listeners: Vec<(&ScenarioProvider, tokio::net::TcpListener)>,
+    seed: u64,
+    origin: tokio::time::Instant,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let servers = listeners
+        .into_iter()
+        .map(|(p, listener)| {
+            let app = switchyard_fake::server::router_at(p.profile.clone(), seed, origin);
+            switchyard_fake::server::spawn_until(listener, app, stop_rx.clone())
+        })
+        .collect();
+    (stop, servers)
 }
 
 /// A listener on 127.0.0.1, port 0, for a fake, and its base URL.

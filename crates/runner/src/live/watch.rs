@@ -26,6 +26,48 @@ pub(crate) const POLL: std::time::Duration = std::time::Duration::from_millis(10
 /// shared with another client, a hostile one) is cut there, so a read stays cheap.
 const MAX_PER_READ: u64 = 100_000;
 
+/// A watch running: [`Watching::stop`] reads the counters once more and ends it.
+pub(super) struct Watching {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watching {
+    pub(super) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts [`watch`] on `fakes` (each provider's name and base URL), booking each fake's
+/// requests on the first of `s`'s targets on its provider.
+pub(super) fn spawn(
+    client: &HttpClient,
+    s: &crate::ScenarioParams,
+    fakes: Vec<(String, String)>,
+    start: tokio::time::Instant,
+    books: &Arc<Mutex<Books>>,
+) -> Watching {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let params = s.router.clone();
+    let target_of = move |provider: &str| {
+        params
+            .targets
+            .iter()
+            .position(|t| params.providers.name(t.provider.index() as u32) == provider)
+            .map(|i| TargetId::new(i as u32))
+    };
+    let task = tokio::spawn(watch(
+        client.clone(),
+        fakes,
+        target_of,
+        start,
+        books.clone(),
+        stopped,
+    ));
+    Watching { stop, task }
+}
+
 /// One watched fake: its counters' URL, a target on its provider (what its requests are
 /// booked on), and its counter at the last read.
 struct Watched {
@@ -37,7 +79,7 @@ struct Watched {
 /// Reads the fakes' counters every [`POLL`] from `start` until `stop` turns true, then once
 /// more, booking each fake's new requests in `books`. `fakes`: each provider's name and
 /// base URL; `target_of` names a target on a provider (one without is not watched).
-pub(super) async fn watch(
+async fn watch(
     client: HttpClient,
     fakes: Vec<(String, String)>,
     target_of: impl Fn(&str) -> Option<TargetId>,

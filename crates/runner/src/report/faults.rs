@@ -1,65 +1,42 @@
 //! The failover figures of each named fault (defined in `docs/FAILOVER.md`) and the line
 //! that says whether the run tested it.
 
-use switchyard_core::health::BreakerState;
-use switchyard_core::router::Router;
-use switchyard_core::telemetry::EventKind;
-
 use super::{Exercised, FailoverReport, secs};
 use crate::results::{Collector, round3};
 use crate::scenario::ScenarioParams;
 
 /// The failover figures of each named fault: detection from the router's events on the
-/// fault's provider's targets, the rest from the collector's per-request folds.
+/// fault's provider's targets (tallied as they happened, so however many events the run
+/// had), the rest from the collector's per-request folds.
 pub(super) fn failover(
     s: &ScenarioParams,
     collector: &Collector,
-    router: &Router,
     black_box: bool,
 ) -> Vec<FailoverReport> {
-    let p = router.params();
-    let on_provider = |target: switchyard_core::id::TargetId, provider: &str| {
-        p.providers.name(p.target(target).provider.index() as u32) == provider
-    };
     s.faults
         .iter()
         .zip(&collector.failover.faults)
-        .map(|(f, fold)| {
-            let until = f.to + crate::failover::DETECT_GRACE;
-            let detect = router
-                .telemetry()
-                .events
-                .events()
-                .iter()
-                .filter(|e| e.at >= f.from && e.at < until)
-                .find_map(|e| match e.kind {
-                    EventKind::Breaker {
-                        target,
-                        to: BreakerState::Open { .. },
-                        ..
-                    }
-                    | EventKind::Parked { target, .. }
-                        if on_provider(target, &f.provider) =>
-                    {
-                        Some(e.at.saturating_since(f.from).as_secs_f64())
-                    }
-                    _ => None,
-                });
+        .enumerate()
+        .map(|(i, (f, fold))| {
+            let detected = collector.tally.detected(i);
+            let detect = detected.map(|at| at.saturating_since(f.from).as_secs_f64());
             // Through a black box, the fold holds the requests each fake counted (polled on
             // the run's clock, `live/watch.rs`), and the gateway's breakers are not seen.
-            let x = fold.figures();
-            let exercised = x.provider_requests > 0 && !x.never_over_threshold();
-            // A provider that got no requests had nothing to fail over from.
+            let x = fold.figures(detected);
+            let exercised = x.exercised;
+            // Not exercised: no failover and no failback (the fold says so too).
             let over = x.time_to_failover.filter(|_| exercised).map(round3);
             let mut line = exercised_line(&f.provider, &x, over);
             if black_box {
-                line = format!("{line} ({BLACK_BOX_LINE})").replace(
-                    "requests started during the fault",
-                    "requests that reached the fakes during the fault",
-                );
+                line = format!("{line} ({BLACK_BOX_LINE})")
+                    .replace(
+                        "that could reach it started during",
+                        "that reached the fakes during",
+                    )
+                    .replace("could reach it started", "reached the fakes");
             }
             let detect = detect.filter(|_| !black_box);
-            let back = x.time_to_failback;
+            let back = x.time_to_failback.filter(|_| exercised);
             FailoverReport {
                 fault: f.name.clone(),
                 provider: f.provider.clone(),
@@ -90,16 +67,17 @@ pub const BLACK_BOX_LINE: &str = "black box: counted by the fakes, polled every 
 
 fn exercised_line(provider: &str, x: &crate::failover::Figures, over: Option<f64>) -> String {
     let mut line = if x.requests == 0 {
-        "not exercised: no request started during the fault".to_owned()
+        format!("not exercised: no request that could reach {provider} started during the fault")
     } else if x.provider_requests == 0 {
         format!(
-            "not exercised: {provider} got none of the {} requests started during the fault",
+            "not exercised: {provider} got none of the {} requests that could reach it started \
+             during the fault",
             x.requests
         )
     } else if let Some(b) = x.share_before.filter(|_| x.never_over_threshold()) {
         format!(
-            "not exercised: {provider} had {:.1} % of the requests before the fault and {} of \
-             the {} during it, under the {:.0} % failover threshold throughout",
+            "not exercised: {provider} had {:.1} % of the requests that could reach it before the \
+             fault and {} of the {} during it, under the {:.0} % failover threshold throughout",
             b * 100.0,
             x.provider_requests,
             x.requests,
@@ -110,7 +88,8 @@ fn exercised_line(provider: &str, x: &crate::failover::Figures, over: Option<f64
             format!("failed over after {t:.3} s")
         });
         format!(
-            "exercised: {provider} got {} of the {} requests started during the fault; {outcome}",
+            "exercised: {provider} got {} of the {} requests that could reach it started during \
+             the fault; {outcome}",
             x.provider_requests, x.requests
         )
     };

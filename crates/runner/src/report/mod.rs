@@ -178,12 +178,14 @@ pub struct FailoverReport {
     /// From the fault's start to the first breaker opening (or parking) of one of the
     /// provider's targets, before the fault's end plus 1 s.
     pub time_to_detect_secs: Option<f64>,
-    /// From the fault's start to the start of the first request that avoided the provider
-    /// from which on, for the hold, under 5 % of new requests had an attempt on it (`null`
-    /// too when the provider got no requests during the fault).
+    /// From the fault's start to the start of the first request, at or after the fault's
+    /// detection, that avoided the provider from which on, for the hold, under 5 % of the
+    /// new requests that could reach it had an attempt on it (`null` too when the fault was
+    /// not exercised).
     pub time_to_failover_secs: Option<f64>,
     /// From the fault's end to the start of the first request on the provider from which on,
-    /// for the hold, it got at least 90 % of its share of requests before the fault.
+    /// for the hold, it got at least 90 % of its share of requests before the fault (`null`
+    /// when it never failed over, or the fault was not exercised).
     pub time_to_failback_secs: Option<f64>,
     /// The hold the failover was judged with: 5 s, or half the fault when it is shorter.
     pub hold_secs: f64,
@@ -199,7 +201,8 @@ pub struct FailoverReport {
 pub struct Exercised {
     /// The provider got at least one request during the fault.
     pub exercised: bool,
-    /// Requests started during the fault (those that made an attempt).
+    /// Requests started during the fault that could reach the provider (those that made an
+    /// attempt on a route that has one of its targets, or a fallback route that has).
     pub requests: u64,
     /// Of those, requests with an attempt on the fault's provider.
     pub provider_requests: u64,
@@ -305,7 +308,7 @@ pub fn build(
     // guessed; the failover figures come from the fakes' counters.
     let black_box =
         mode == "live" && matches!(s.gateway, crate::scenario::GatewayMode::External(_));
-    let failover = faults::failover(s, collector, router, black_box);
+    let failover = faults::failover(s, collector, black_box);
     let events = events::events(router, key_events);
     let mut series = series::series(router);
     let expectations = observe::Seen {
@@ -314,7 +317,6 @@ pub fn build(
         router,
         targets: &targets,
         failover: &failover,
-        events: &events,
         black_box,
     }
     .expectations();

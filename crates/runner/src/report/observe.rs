@@ -6,7 +6,7 @@ use switchyard_core::router::Router;
 use switchyard_core::telemetry::failure_index;
 use switchyard_core::time::Duration;
 
-use super::{EventReport, ExpectationResult, FailoverReport};
+use super::{ExpectationResult, FailoverReport};
 use crate::expect::{ExpectationParams, Metric};
 use crate::results::{Collector, ScopeStats, TargetReport, round6};
 use crate::scenario::ScenarioParams;
@@ -18,7 +18,6 @@ pub(super) struct Seen<'a> {
     pub(super) router: &'a Router,
     pub(super) targets: &'a [TargetReport],
     pub(super) failover: &'a [FailoverReport],
-    pub(super) events: &'a [EventReport],
     /// The run went through another gateway: what only its router knows is not observed.
     pub(super) black_box: bool,
 }
@@ -32,7 +31,7 @@ impl Seen<'_> {
             .map(|e| {
                 let phase_name = e.phase.as_deref().unwrap_or("");
                 let phase = self.s.phases.iter().position(|x| x.name == phase_name);
-                let (observed, reason) = match self.observe(e, phase) {
+                let (observed, reason) = match self.seen(e, phase) {
                     Ok(o) => (Some(o), None),
                     Err(why) => (None, Some(why)),
                 };
@@ -49,17 +48,20 @@ impl Seen<'_> {
             .collect()
     }
 
+    /// [`Self::observe`], unless the run went through a black box that hides the metric.
+    fn seen(&self, e: &ExpectationParams, phase: Option<usize>) -> Result<f64, String> {
+        match unseen_through_a_black_box(e).filter(|_| self.black_box) {
+            Some(what) => Err(format!(
+                "not observed: the gateway under test is a black box, the runner does not see \
+                 {what} (docs/BLACKBOX.md)"
+            )),
+            None => self.observe(e, phase),
+        }
+    }
+
     /// The expectation's metric in its scope (`phase` is its phase's index), or why it was
     /// not observed.
     fn observe(&self, e: &ExpectationParams, phase: Option<usize>) -> Result<f64, String> {
-        if self.black_box
-            && let Some(what) = unseen_through_a_black_box(e)
-        {
-            return Err(format!(
-                "not observed: the gateway under test is a black box, the runner does not see \
-                 {what} (docs/BLACKBOX.md)"
-            ));
-        }
         let p = self.router.params();
         let b = self.scope(e, phase)?;
         let target = || {
@@ -119,12 +121,12 @@ impl Seen<'_> {
             }
             Metric::Availability => self.the_target(e)?.availability,
             Metric::TimeToDetect => {
-                self.figure(e, |f| f.time_to_detect_secs, "detection of the fault")?
+                self.figure(e, |f| f.time_to_detect_secs, &self.detection(e))?
             }
             Metric::TimeToFailover => self.figure(e, |f| f.time_to_failover_secs, "failover")?,
             Metric::TimeToFailback => self.figure(e, |f| f.time_to_failback_secs, "failback")?,
-            Metric::BreakerOpens => self.breaker_opens(e),
-            Metric::Alerts => self.alerts(e),
+            Metric::BreakerOpens => self.breaker_opens(e)?,
+            Metric::Alerts => self.alerts(e)?,
             Metric::TimeToAlert => self.time_to_alert(e)?,
             Metric::ErrorBudgetSpent => {
                 let t = self.the_target(e)?;
@@ -208,58 +210,91 @@ impl Seen<'_> {
         })
     }
 
-    /// Breaker openings, of the expectation's target or of any.
-    fn breaker_opens(&self, e: &ExpectationParams) -> f64 {
-        let name = e.target.as_deref();
-        self.events
+    /// What detecting the expectation's fault would have been, for the reason it was not
+    /// observed (and, when the tally missed events, that it may have been among them).
+    fn detection(&self, e: &ExpectationParams) -> String {
+        let Some(f) = self
+            .s
+            .faults
             .iter()
-            .filter(|ev| {
-                ev.kind == "breaker"
-                    && ev.detail.contains("-> open")
-                    && name.is_none_or(|n| ev.detail.starts_with(&format!("{n}:")))
-            })
-            .count() as f64
+            .find(|w| Some(w.name.as_str()) == e.fault.as_deref())
+        else {
+            return "detection of the fault".to_owned();
+        };
+        let until = f.to + crate::failover::DETECT_GRACE;
+        let lost = match self.collector.tally.lost() {
+            0 => String::new(),
+            n => format!("; {n} router events were lost before they were tallied"),
+        };
+        format!(
+            "detection of the fault (a breaker opening or a parking on one of {}'s targets \
+             from {} s to {} s{lost})",
+            f.provider,
+            super::secs(f.from),
+            super::secs(until)
+        )
     }
 
-    /// Latency alerts raised, on the expectation's target or on any.
-    fn alerts(&self, e: &ExpectationParams) -> f64 {
-        self.events
-            .iter()
-            .filter(|ev| {
-                ev.kind == "alert"
-                    && ev.state == Some("alert")
-                    && e.target
-                        .as_deref()
-                        .is_none_or(|n| ev.target.as_deref() == Some(n))
-            })
-            .count() as f64
+    /// Breaker openings, of the expectation's target or of any, tallied as they happened.
+    fn breaker_opens(&self, e: &ExpectationParams) -> Result<f64, String> {
+        let t = self.tallied_target(e)?;
+        Ok(self.collector.tally.breaker_opens(t) as f64)
+    }
+
+    /// Latency alerts raised, on the expectation's target or on any, tallied as they
+    /// happened.
+    fn alerts(&self, e: &ExpectationParams) -> Result<f64, String> {
+        let t = self.tallied_target(e)?;
+        Ok(self.collector.tally.alerts(t) as f64)
+    }
+
+    /// The expectation's target for a tallied count (`None`: every target), or why the
+    /// tally cannot be trusted: events the driver could not tally.
+    fn tallied_target(
+        &self,
+        e: &ExpectationParams,
+    ) -> Result<Option<switchyard_core::id::TargetId>, String> {
+        lost(self.collector.tally.lost())?;
+        match e.target.as_deref() {
+            None => Ok(None),
+            Some(n) => self
+                .router
+                .params()
+                .target_id(n)
+                .map(Some)
+                .ok_or_else(|| "no target".to_owned()),
+        }
     }
 
     /// From the expectation's fault's start to the first alert raised on one of its
     /// provider's targets.
     fn time_to_alert(&self, e: &ExpectationParams) -> Result<f64, String> {
-        let f = self
+        let (i, f) = self
             .s
             .faults
             .iter()
-            .find(|w| Some(w.name.as_str()) == e.fault.as_deref())
+            .enumerate()
+            .find(|(_, w)| Some(w.name.as_str()) == e.fault.as_deref())
             .ok_or_else(|| "no fault".to_owned())?;
-        let from = f.from.since_start().as_secs_f64();
-        self.events
-            .iter()
-            .find_map(|ev| {
-                let on_provider = ev
-                    .target
-                    .as_deref()
-                    .and_then(|t| self.targets.iter().find(|x| x.name == t))
-                    .is_some_and(|t| t.provider == f.provider);
-                (ev.kind == "alert"
-                    && ev.state == Some("alert")
-                    && on_provider
-                    && ev.at_secs >= from)
-                    .then_some(ev.at_secs - from)
-            })
-            .ok_or_else(|| never("an alert on the fault's provider"))
+        match self.collector.tally.first_alert(i) {
+            Some(at) => Ok(at.saturating_since(f.from).as_secs_f64()),
+            None => {
+                lost(self.collector.tally.lost())?;
+                Err(never("an alert on the fault's provider"))
+            }
+        }
+    }
+}
+
+/// A tally that missed events is not observed.
+fn lost(n: u64) -> Result<(), String> {
+    if n > 0 {
+        Err(format!(
+            "{n} router events were lost before they could be tallied (the driver did not \
+             drain the router's event tap in time)"
+        ))
+    } else {
+        Ok(())
     }
 }
 

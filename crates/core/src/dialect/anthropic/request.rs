@@ -2,7 +2,7 @@
 //! refusing what Anthropic cannot express — see [`check`]), and a body back to a (text-only)
 //! normalized request for the fakes.
 //!
-//! Translation rules (wire-formats-tools §1–§5, §10): leading system messages become `system`;
+//! Translation rules (from the vendors' documented request shapes): leading system messages become `system`;
 //! same-role runs merge (tool results are user turns, their blocks first); tool calls become
 //! `tool_use` blocks with their arguments parsed; images become `image` blocks (base64 of
 //! the four accepted types, or a URL); `json_schema` becomes `output_config.format`; `user`

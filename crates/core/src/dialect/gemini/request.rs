@@ -2,10 +2,10 @@
 //! refusing what Gemini cannot express — see [`check`]), and a body back to a (text-only)
 //! normalized request for the fakes.
 //!
-//! Translation rules (wire-formats-tools §1–§5, §10): leading system messages become
+//! Translation rules (from the vendors' documented request shapes): leading system messages become
 //! `systemInstruction`; turns are `user` or `model`, same-role runs merged; tool calls become
 //! `functionCall` parts, the first of each model turn carrying the documented placeholder
-//! `thoughtSignature` (the client never saw Gemini's own, §1.8); tool results become
+//! `thoughtSignature` (the client never saw Gemini's own); tool results become
 //! `functionResponse` parts named after the call they answer; images become `inlineData` or
 //! `fileData`; `json_object` and `json_schema` become `responseMimeType` (and
 //! `responseJsonSchema`). The end user's id (`user`) is dropped: Gemini has no such field and
@@ -20,7 +20,7 @@ use crate::request::{
     Image, ImageSource, Message, Part, Request, ResponseFormat, Role, ToolCall, ToolChoice,
 };
 
-/// The placeholder Gemini documents for calls it did not produce itself (§1.8).
+/// The placeholder Gemini documents for calls it did not produce itself.
 pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
 /// The most stop sequences Gemini takes.
 pub const MAX_STOP_SEQUENCES: usize = 5;

@@ -96,50 +96,69 @@ fn read_turn(content: &Value, i: usize, options: Options) -> Result<Turn, Refusa
             turn.calls += 1;
         }
         if let Some(response) = either(part, "functionResponse", "function_response") {
-            let name = response.get("name").and_then(Value::as_str).unwrap_or("");
-            if name.is_empty() {
-                return Err(field_error(
-                    &format!("{at}.function_response.name"),
-                    "Name cannot be empty.",
-                ));
-            }
-            match response.get("response") {
-                Some(r @ Value::Object(_)) => {
-                    turn.chars = turn.chars.saturating_add(r.to_string().chars().count());
-                }
-                Some(other) => {
-                    return Err(Refusal::bad(format!(
-                        "Invalid value at '{at}.function_response.response' (type.googleapis.com/google.protobuf.Struct), {other}"
-                    )));
-                }
-                None => {}
-            }
-            turn.responses += 1;
+            read_response(response, &at, &mut turn)?;
         }
-        for (camel, snake) in [("inlineData", "inline_data"), ("fileData", "file_data")] {
-            let Some(data) = either(part, camel, snake) else {
-                continue;
-            };
-            let mime = either(data, "mimeType", "mime_type")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if mime.is_empty() {
-                return Err(field_error(
-                    &format!("{at}.{snake}.mime_type"),
-                    "mime_type must not be empty.",
-                ));
-            }
-            if mime.starts_with("image/") {
-                if !options.vision {
-                    return Err(Refusal::bad(format!(
-                        "Image input is not supported by this model (contents[{i}].parts[{j}])."
-                    )));
-                }
-                turn.images += 1;
-            }
-        }
+        read_data(part, (i, j), &at, options, &mut turn)?;
     }
     Ok(turn)
+}
+
+/// A `functionResponse` part: a name, and a `response` that is an object when given.
+fn read_response(response: &Value, at: &str, turn: &mut Turn) -> Result<(), Refusal> {
+    let name = response.get("name").and_then(Value::as_str).unwrap_or("");
+    if name.is_empty() {
+        return Err(field_error(
+            &format!("{at}.function_response.name"),
+            "Name cannot be empty.",
+        ));
+    }
+    match response.get("response") {
+        Some(r @ Value::Object(_)) => {
+            turn.chars = turn.chars.saturating_add(r.to_string().chars().count());
+        }
+        Some(other) => {
+            return Err(Refusal::bad(format!(
+                "Invalid value at '{at}.function_response.response' (type.googleapis.com/google.protobuf.Struct), {other}"
+            )));
+        }
+        None => {}
+    }
+    turn.responses += 1;
+    Ok(())
+}
+
+/// A part's `inlineData` / `fileData`: a MIME type, and images only for a vision model.
+/// `(i, j)` is the part's place, `contents[i].parts[j]`.
+fn read_data(
+    part: &Value,
+    (i, j): (usize, usize),
+    at: &str,
+    options: Options,
+    turn: &mut Turn,
+) -> Result<(), Refusal> {
+    for (camel, snake) in [("inlineData", "inline_data"), ("fileData", "file_data")] {
+        let Some(data) = either(part, camel, snake) else {
+            continue;
+        };
+        let mime = either(data, "mimeType", "mime_type")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if mime.is_empty() {
+            return Err(field_error(
+                &format!("{at}.{snake}.mime_type"),
+                "mime_type must not be empty.",
+            ));
+        }
+        if mime.starts_with("image/") {
+            if !options.vision {
+                return Err(Refusal::bad(format!(
+                    "Image input is not supported by this model (contents[{i}].parts[{j}])."
+                )));
+            }
+            turn.images += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Reads a body for `model` (from the path).

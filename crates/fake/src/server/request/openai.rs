@@ -340,32 +340,7 @@ fn content(
             },
             "refusal" if role == "assistant" => {}
             "image_url" => {
-                if role != "user" {
-                    return Err(Refusal::bad(format!(
-                        "Invalid 'messages[{i}]'. Image URLs are only allowed for messages with role 'user', but this message with role '{role}' contains an image URL."
-                    ))
-                    .param(format!("{at}.type"))
-                    .code("invalid_value"));
-                }
-                let url = part
-                    .get("image_url")
-                    .and_then(|u| u.get("url"))
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| missing(&format!("{at}.image_url.url")))?;
-                if !image_url_ok(url) {
-                    return Err(Refusal::bad(format!(
-                        "Invalid '{at}.image_url.url'. Expected a valid URL (http or https) or a base64-encoded data URL with an image MIME type (e.g. 'data:image/png;base64,...')."
-                    ))
-                    .param(format!("{at}.image_url.url"))
-                    .code("invalid_value"));
-                }
-                if !options.vision {
-                    return Err(Refusal::bad(
-                        "Invalid content type. image_url is only supported by certain models.",
-                    )
-                    .param(format!("{at}.type"))
-                    .code("invalid_value"));
-                }
+                image_url_part(part, &at, i, role, options)?;
                 images += 1;
             }
             "input_audio" | "file" if role == "user" => {}
@@ -384,6 +359,44 @@ fn content(
         }
     }
     Ok((text, images))
+}
+
+/// An `image_url` part of message `i`: only in a user message, a URL that is one, and a
+/// model with vision.
+fn image_url_part(
+    part: &Value,
+    at: &str,
+    i: usize,
+    role: &str,
+    options: Options,
+) -> Result<(), Refusal> {
+    if role != "user" {
+        return Err(Refusal::bad(format!(
+            "Invalid 'messages[{i}]'. Image URLs are only allowed for messages with role 'user', but this message with role '{role}' contains an image URL."
+        ))
+        .param(format!("{at}.type"))
+        .code("invalid_value"));
+    }
+    let url = part
+        .get("image_url")
+        .and_then(|u| u.get("url"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing(&format!("{at}.image_url.url")))?;
+    if !image_url_ok(url) {
+        return Err(Refusal::bad(format!(
+            "Invalid '{at}.image_url.url'. Expected a valid URL (http or https) or a base64-encoded data URL with an image MIME type (e.g. 'data:image/png;base64,...')."
+        ))
+        .param(format!("{at}.image_url.url"))
+        .code("invalid_value"));
+    }
+    if !options.vision {
+        return Err(Refusal::bad(
+            "Invalid content type. image_url is only supported by certain models.",
+        )
+        .param(format!("{at}.type"))
+        .code("invalid_value"));
+    }
+    Ok(())
 }
 
 /// `http(s)://…` or `data:image/…;base64,…`.

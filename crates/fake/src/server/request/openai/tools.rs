@@ -111,43 +111,47 @@ pub(super) fn tool_choice(choice: Option<&Value>, tools: &[ToolDecl]) -> Result<
                     "tool_choice.function.name",
                 )?))
             }
-            Some("allowed_tools") => {
-                let allowed = choice.get("allowed_tools").unwrap_or(&Value::Null);
-                let mut names = Vec::new();
-                for (k, t) in allowed
-                    .get("tools")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    let name = t
-                        .get("function")
-                        .and_then(|f| f.get("name"))
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| {
-                            missing(&format!(
-                                "tool_choice.allowed_tools.tools[{k}].function.name"
-                            ))
-                        })?;
-                    names.push(named(
-                        name,
-                        tools,
-                        &format!("tool_choice.allowed_tools.tools[{k}].function.name"),
-                    )?);
-                }
-                match allowed.get("mode").and_then(Value::as_str) {
-                    Some("required") => Ok(Choice::Required {
-                        allowed: Some(names),
-                    }),
-                    // `auto` over a subset: the fake's auto rule over every tool is close enough.
-                    _ => Ok(Choice::Auto),
-                }
-            }
+            Some("allowed_tools") => allowed_tools(choice, tools),
             _ => Err(Refusal::bad("Invalid value for 'tool_choice.type'.")
                 .param("tool_choice.type")
                 .code("invalid_value")),
         },
         other => Err(invalid_type("tool_choice", "a string or an object", other)),
+    }
+}
+
+/// `{"type": "allowed_tools", "allowed_tools": {"mode", "tools"}}`: every tool named must be
+/// declared.
+fn allowed_tools(choice: &Value, tools: &[ToolDecl]) -> Result<Choice, Refusal> {
+    let allowed = choice.get("allowed_tools").unwrap_or(&Value::Null);
+    let mut names = Vec::new();
+    for (k, t) in allowed
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let name = t
+            .get("function")
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                missing(&format!(
+                    "tool_choice.allowed_tools.tools[{k}].function.name"
+                ))
+            })?;
+        names.push(named(
+            name,
+            tools,
+            &format!("tool_choice.allowed_tools.tools[{k}].function.name"),
+        )?);
+    }
+    match allowed.get("mode").and_then(Value::as_str) {
+        Some("required") => Ok(Choice::Required {
+            allowed: Some(names),
+        }),
+        // `auto` over a subset: the fake's auto rule over every tool is close enough.
+        _ => Ok(Choice::Auto),
     }
 }

@@ -1,0 +1,119 @@
+//! What an OpenAI client gets back when an upstream refuses: the provider's own words and
+//! type, never its key errors, the wait in seconds, and which targets were tried only when
+//! asked (per key, or for every key with a key's opt-out).
+
+mod support;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use support::stubs::{chat, gateway, json_stub, post};
+use switchyard_gateway::{Gateway, sha256_hex};
+use switchyard_live::{InProcess, Transport};
+
+#[tokio::test]
+async fn a_provider_error_keeps_its_words_and_names_no_target() {
+    let said = "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens. Please reduce the length of the messages.";
+    let gw = gateway(
+        "openai",
+        json_stub(
+            400,
+            json!({"error": {"message": said, "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+        ),
+    );
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = &r.json()["error"];
+    assert_eq!(e["message"], said);
+    assert_eq!(e["type"], "invalid_request_error");
+    assert_eq!(e["param"], "messages");
+    assert_eq!(e["code"], "context_length_exceeded");
+    assert!(!r.has_attempt_headers());
+    assert!(!r.body.contains("\"t "), "no target named: {}", r.body);
+
+    // The same from Anthropic: its words and type, the gateway's code for the kind.
+    let gw = gateway(
+        "anthropic",
+        json_stub(
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens > 200000 maximum"}}),
+        ),
+    );
+    let r = post(&gw, "key", &[], chat("chat", true)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let e = &r.json()["error"];
+    assert_eq!(
+        e["message"],
+        "prompt is too long: 210000 tokens > 200000 maximum"
+    );
+    assert_eq!(e["type"], "invalid_request_error");
+    assert_eq!(e["code"], "context_length_exceeded");
+
+    // With the attempt log exposed (this key's own setting), the story and the headers.
+    let r = post(&gw, "ops-key", &[], chat("chat", false)).await;
+    assert!(r.has_attempt_headers());
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("Attempts: context_length_exceeded: t → context_length_exceeded"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_key_error_is_not_passed_on() {
+    let gw = gateway(
+        "openai",
+        json_stub(
+            401,
+            json!({"error": {"message": "Incorrect API key provided: sk-live-abcdefghijkl1234.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        ),
+    );
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(!r.body.contains("sk-live"), "{}", r.body);
+    assert!(!r.body.contains("invalid_api_key"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_rate_limited_provider_says_when_to_retry_in_seconds() {
+    let upstream = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("content-type", "application/json"), ("retry-after", "1")],
+            json!({"error": {"message": "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used 30000.", "type": "tokens", "param": null, "code": "rate_limit_exceeded"}}).to_string(),
+        )
+    });
+    let gw = gateway("openai", upstream);
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let e = &r.json()["error"];
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Rate limit reached for gpt-4o on tokens per min"),
+        "{message}"
+    );
+    assert!(message.ends_with(" Retry after 1 s."), "{message}");
+    assert_eq!(e["code"], "rate_limit_exceeded");
+    assert_eq!(r.headers["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn the_global_setting_exposes_attempts_and_a_key_can_turn_it_off() {
+    let reply = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]});
+    let text = format!(
+        "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://up.stub' }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n\
+         gateway:\n  expose_attempts: true\n  keys:\n    - {{ name: app, sha256: {} }}\n    - {{ name: quiet, sha256: {}, expose_attempts: false }}\n",
+        sha256_hex("key"),
+        sha256_hex("quiet-key"),
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let transport = Transport::new(InProcess::new().with("up.stub", json_stub(200, reply)));
+    let gw = Gateway::new(&params, None, transport).unwrap();
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.headers["x-switchyard-target"], "t");
+    assert_eq!(r.headers["x-switchyard-attempts"], "1");
+    let r = post(&gw, "quiet-key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.has_attempt_headers());
+}
