@@ -302,6 +302,11 @@ impl Folds {
             f.add(start, reaches, attempts);
         }
     }
+
+    /// Request starts held, over every fault (each fault's at most [`MAX_SAMPLES`]).
+    pub fn kept(&self) -> usize {
+        self.faults.iter().map(|f| f.samples.len()).sum()
+    }
 }
 
 /// Per route: whether a request on it can reach one of the targets marked in `on_provider`,

@@ -142,6 +142,13 @@ impl Collector {
         }
     }
 
+    /// The items it holds: its scopes, its timeline's windows and the request starts its
+    /// failover folds keep. Fixed by the scenario, not by the requests folded in (the folds
+    /// keep starts from a fault's start on, up to their cap).
+    pub fn retained_items(&self) -> usize {
+        self.scopes.len() + self.timeline.len() + self.failover.kept()
+    }
+
     fn index(&self, group: usize, slot: usize) -> usize {
         group * (self.phases.len() + 1) + slot
     }

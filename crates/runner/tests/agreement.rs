@@ -18,7 +18,7 @@ use std::path::Path;
 use switchyard_runner::report::Report;
 
 mod support;
-use support::{agree, one_at_a_time};
+use support::{agree, one_at_a_time, outage_agrees};
 
 fn both(name: &str) -> (Report, Report) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -128,4 +128,20 @@ fn callers_that_give_up_are_abandoned_in_both() {
             r.mode
         );
     }
+}
+
+/// An outage (the primary answers 503 for 5 s; the breaker opens, the standby serves,
+/// traffic returns): detection, failover, failback, tokens, cost and time to first token
+/// agree between the simulator and live mode in process, within the tolerances
+/// `outage_agrees` derives (through the gateway: `cli/tests/live_gateway.rs`).
+#[test]
+fn an_outage_agrees_in_sim_and_live() {
+    let _serial = one_at_a_time();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios/agreement/outage-failover.yaml");
+    let mut s = switchyard_runner::scenario::load(&path).unwrap();
+    s.gateway = switchyard_runner::scenario::GatewayMode::Direct;
+    let sim = switchyard_runner::simulate(&s, s.seed).unwrap();
+    let live = switchyard_runner::live::run(&s, s.seed, None).unwrap();
+    outage_agrees(&sim, &live, "live");
 }

@@ -126,8 +126,16 @@ fn profile_options(profile: &ProfileParams) -> request::Options {
     }
 }
 
-/// The axum router of a fake for `profile`, its randomness seeded by `seed`.
+/// The axum router of a fake for `profile`, its randomness seeded by `seed`, its clock
+/// starting now.
 pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
+    router_at(profile, seed, tokio::time::Instant::now())
+}
+
+/// [`router`] on a clock that started at `origin` (a live run's, shared with its router
+/// and its load, so that the profile's faults start when the run says): the profile's
+/// faults' `at` and the journal's `at_ms` count from there.
+pub fn router_at(profile: ProfileParams, seed: u64, origin: tokio::time::Instant) -> axum::Router {
     let rng = SeededRng::substream(seed, &format!("fake/{}", profile.name));
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
@@ -137,8 +145,8 @@ pub fn router(profile: ProfileParams, seed: u64) -> axum::Router {
             options: profile_options(&profile),
         }),
         profile,
-        start: tokio::time::Instant::now(),
-        wall_start_unix: unix_now(),
+        start: origin,
+        wall_start_unix: unix_now().saturating_sub(origin.elapsed().as_secs()),
         next_id: AtomicU64::new(1),
     });
     let api = match shared.profile.dialect {

@@ -195,6 +195,13 @@ impl Driver {
         Ok((next, lost))
     }
 
+    /// When this driver's clock reads zero: the times it stamps (attempts, breaker events,
+    /// telemetry) count from there. A caller timing the same run (a scenario runner) counts
+    /// from it too, so that all its times line up.
+    pub fn origin(&self) -> tokio::time::Instant {
+        self.inner.start
+    }
+
     fn core(&self) -> MutexGuard<'_, Router> {
         self.inner
             .core

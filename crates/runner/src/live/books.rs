@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use switchyard_core::outcome::{AttemptRecord, FailureReason, FinalOutcome};
+use switchyard_core::id::TargetId;
+use switchyard_core::outcome::{AttemptRecord, FailureReason, FinalOutcome, Outcome};
 use switchyard_core::time::{Duration, Instant};
 use switchyard_live::AttemptSink;
 use switchyard_sim::Observer;
@@ -128,6 +129,25 @@ impl Books {
             gaps: d.gaps.runs(),
             resumed: d.resumed,
         });
+    }
+
+    /// `n` requests reached `target`'s provider by `at`, as its fake counted them: what a
+    /// black-box run's failover figures are computed from (each one a request with one
+    /// attempt, on that provider).
+    pub(super) fn reached(&mut self, at: Instant, target: TargetId, n: u64) {
+        let attempt = [AttemptRecord {
+            target,
+            started: at,
+            outcome: Outcome::Success,
+            latency: Duration::ZERO,
+            hedge: false,
+        }];
+        // Any request may have reached the provider through the gateway: each counts.
+        for f in &mut self.collector.failover.faults {
+            for _ in 0..n {
+                f.add(at, true, &attempt);
+            }
+        }
     }
 
     /// Tallies router events the driver's tap handed over.

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
+use switchyard_core::time::Duration;
+use switchyard_fake::fault::FaultConfig;
 use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{Driver, HttpClient};
 
@@ -18,6 +20,8 @@ pub(super) struct Stage {
     pub(super) gateway_url: Option<String>,
     /// Each provider's name and base URL (the runner's fakes and the scenario's own).
     pub(super) fake_urls: Vec<(String, String)>,
+    /// The run's clock reads zero here: the router's, the fakes' and the load's.
+    pub(super) origin: tokio::time::Instant,
     stop: tokio::sync::watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<()>>,
     gateway: Option<GatewayStop>,
@@ -38,15 +42,17 @@ impl Stage {
         if s.gateway == GatewayMode::Switchyard && launcher.is_none() {
             return Err(setup(NO_LAUNCHER.to_owned()));
         }
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let mut servers = Vec::new();
+        // The fakes' ports first (the router needs their URLs); they serve on its clock.
+        let mut listeners = Vec::new();
         let mut fake_urls: Vec<(String, String)> = Vec::new();
         for p in &s.providers {
             let base = match &p.url {
                 Some(url) => url.clone(),
-                None => start_fake(p, seed, &stop_rx, &mut servers)
-                    .await
-                    .map_err(setup)?,
+                None => {
+                    let (listener, url) = listen().await.map_err(setup)?;
+                    listeners.push((p, listener));
+                    url
+                }
             };
             fake_urls.push((p.name.clone(), base));
         }
@@ -96,7 +102,10 @@ impl Stage {
                 (router, url, None)
             }
         };
+        // One clock: the fakes count from the router's zero, and so does the run.
+        let (stop, servers) = serve_fakes(listeners, seed, router.origin());
         Ok(Stage {
+            origin: router.origin(),
             router,
             gateway_url,
             fake_urls,
@@ -162,25 +171,34 @@ fn gateway_params(
     })
 }
 
-/// Starts `p`'s fake on 127.0.0.1, port 0, until `stop` says so (its task goes into
-/// `servers`); returns its base URL.
-async fn start_fake(
-    p: &ScenarioProvider,
+/// Serves each provider's fake on its listener, on the run's clock from `origin`, until the
+/// returned sender says stop.
+fn serve_fakes(
+    listeners: Vec<(&ScenarioProvider, tokio::net::TcpListener)>,
     seed: u64,
-    stop: &tokio::sync::watch::Receiver<bool>,
-    servers: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> Result<String, String> {
+    origin: tokio::time::Instant,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let servers = listeners
+        .into_iter()
+        .map(|(p, listener)| {
+            let app = switchyard_fake::server::router_at(p.profile.clone(), seed, origin);
+            switchyard_fake::server::spawn_until(listener, app, stop_rx.clone())
+        })
+        .collect();
+    (stop, servers)
+}
+
+/// A listener on 127.0.0.1, port 0, for a fake, and its base URL.
+async fn listen() -> Result<(tokio::net::TcpListener, String), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot listen: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = switchyard_fake::server::router(p.profile.clone(), seed);
-    servers.push(switchyard_fake::server::spawn_until(
-        listener,
-        app,
-        stop.clone(),
-    ));
-    Ok(format!("http://{addr}"))
+    Ok((listener, format!("http://{addr}")))
 }
 
 /// The setup error of a scenario through this project's gateway run without a launcher.
@@ -212,10 +230,13 @@ fn provider_config(p: &ScenarioProvider, base: String) -> ProviderConfig {
 }
 
 /// Fakes the runner did not start: back to their profile, then the scenario's `prefill` and
-/// faults, whose `at` counts from now, the start of the run.
+/// faults. A fault's `at` counts from when the fake receives it, so each is sent less the
+/// time the run's clock (from `origin`) has already run: it starts when the run says, to
+/// within a loopback round trip.
 pub(super) async fn prepare_external_fakes(
     client: &HttpClient,
     s: &ScenarioParams,
+    origin: tokio::time::Instant,
 ) -> Result<(), RunError> {
     let setup = |message: String| RunError::Setup {
         file: s.file.clone(),
@@ -233,13 +254,30 @@ pub(super) async fn prepare_external_fakes(
             .await
             .map_err(|e| setup(format!("fake `{}`: {e}", p.name)))?;
         for f in &p.faults {
-            let body = serde_json::to_string(f).unwrap_or_default();
+            let f = on_the_runs_clock(f, Duration::from(origin.elapsed()));
+            let body = serde_json::to_string(&f).unwrap_or_default();
             control(client, "POST", &format!("{url}/_fake/faults"), body)
                 .await
                 .map_err(|e| setup(format!("fake `{}`: {e}", p.name)))?;
         }
     }
     Ok(())
+}
+
+/// `f` as sent `elapsed` into the run: its `at` that much earlier (`-` saturates at 0).
+/// One already due starts at once, its `for` shortened by how late it is (a periodic one
+/// keeps its period).
+fn on_the_runs_clock(f: &FaultConfig, elapsed: Duration) -> FaultConfig {
+    let mut f = f.clone();
+    let at = f.at.unwrap_or(Duration::ZERO);
+    let late = elapsed - at;
+    f.at = Some(at - elapsed);
+    if f.every.is_none()
+        && let Some(d) = f.duration
+    {
+        f.duration = Some((d - late).max(Duration::from_micros(1)));
+    }
+    f
 }
 
 /// A call to a fake's control API; the body of a 2xx reply.
@@ -269,5 +307,29 @@ pub(super) async fn control(
         Ok(text)
     } else {
         Err(format!("{status}: {text}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_sent_late_keeps_its_place_on_the_runs_clock() {
+        let fault = |yaml: &str| serde_json::from_str::<FaultConfig>(yaml).unwrap();
+        let ms = Duration::from_millis;
+        let f = on_the_runs_clock(
+            &fault(r#"{"kind":"http","status":503,"at":"3s","for":"5s"}"#),
+            ms(40),
+        );
+        assert_eq!((f.at, f.duration), (Some(ms(2_960)), Some(ms(5_000))));
+        // Already due: it starts at once, and still ends when the run says.
+        let f = on_the_runs_clock(&fault(r#"{"kind":"http","status":503,"for":"1s"}"#), ms(40));
+        assert_eq!((f.at, f.duration), (Some(Duration::ZERO), Some(ms(960))));
+        let f = on_the_runs_clock(
+            &fault(r#"{"kind":"http","status":503,"for":"1s","every":"10s"}"#),
+            ms(40),
+        );
+        assert_eq!(f.duration, Some(ms(1_000)), "a period is kept");
     }
 }

@@ -1,7 +1,7 @@
 //! One request through a gateway over HTTP, judged by what the client sees.
 
 use http_body_util::BodyExt;
-use switchyard_core::outcome::{AttemptRecord, ErrorKind, FailureReason, FinalOutcome, Outcome};
+use switchyard_core::outcome::{AttemptRecord, ErrorKind, FailureReason, FinalOutcome};
 use switchyard_core::request::Request;
 use switchyard_core::router::RouterParams;
 use switchyard_core::time::{Duration, Instant};
@@ -169,20 +169,9 @@ pub(super) async fn through_gateway(
         usage.completion_tokens
     };
     // The gateway's attempt log tells every attempt; without it (another gateway), the
-    // attempt count is all there is, each one told as the serving target's.
-    let attempts = match told.log {
-        Some((records, _)) => records,
-        None => {
-            let record = AttemptRecord {
-                target,
-                started: ticket.intended,
-                outcome: Outcome::Success,
-                latency: Duration::ZERO,
-                hedge: false,
-            };
-            vec![record; told.attempts.max(1)]
-        }
-    };
+    // attempts are not observed: none is booked (an attempt count or a serving target
+    // guessed from the reply would be the runner's invention, docs/BLACKBOX.md).
+    let attempts = told.log.map(|(records, _)| records).unwrap_or_default();
     let mut done = ticket.done(stream, FinalOutcome::Served(target), attempts);
     done.first_token = read.first;
     done.cost = params.target(target).price.cost(usage);
@@ -225,10 +214,9 @@ fn failure_of(status: u16) -> FailureReason {
     }
 }
 
-/// What the gateway's headers told: the serving target, the attempt count, the attempt log.
+/// What the gateway's headers told: the serving target and the attempt log.
 struct Told {
     target: Option<switchyard_core::id::TargetId>,
-    attempts: usize,
     log: Option<(Vec<AttemptRecord>, Option<usize>)>,
 }
 
@@ -242,9 +230,6 @@ impl Told {
         };
         Told {
             target: header("x-switchyard-target").and_then(|t| params.target_id(&t)),
-            attempts: header("x-switchyard-attempts")
-                .and_then(|a| a.parse().ok())
-                .unwrap_or(1),
             log: header("x-switchyard-attempt-log")
                 .and_then(|line| attempt_records(&line, params, intended)),
         }
@@ -311,6 +296,7 @@ async fn read_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_core::outcome::Outcome;
 
     fn params() -> switchyard_core::router::RouterParams {
         switchyard_core::config::load_router(

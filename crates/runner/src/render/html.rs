@@ -96,16 +96,22 @@ pub fn render(r: &Report) -> String {
     let t = &r.totals;
     let _ = writeln!(
         out,
-        "<p>{} mode, seed {}, {:.0} s simulated: <b>{} requests</b>, {:.3}% succeeded, p99 {:.0} ms, {:.3} attempts per request, ${:.4}.</p>",
+        "<p>{} mode, seed {}, {:.0} s simulated: <b>{} requests</b>, {:.3}% succeeded, p99 {:.0} ms, {} attempts per request, ${:.4}.</p>",
         r.mode,
         r.seed,
         r.duration_secs,
         t.requests,
         t.success_rate * 100.0,
         t.latency_ms.p99,
-        t.attempts_per_request,
+        r.black_box.as_ref().map_or_else(
+            || format!("{:.3}", t.attempts_per_request),
+            |_| "not observed".to_owned()
+        ),
         t.cost_usd
     );
+    if let Some(note) = super::black_box_note(r) {
+        let _ = writeln!(out, "<p id=\"black-box\"><b>{}</b></p>", escape(&note));
+    }
     out.push_str("<h2 id=\"expectations\">Expectations</h2>\n<table><tr><th>expectation</th><th>observed</th><th>expected</th><th>verdict</th></tr>\n");
     for (passed, name, observed, expected) in verdicts(r) {
         let (row, v) = if passed {

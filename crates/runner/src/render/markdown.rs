@@ -49,16 +49,22 @@ pub fn render(r: &Report) -> String {
     let t = &r.totals;
     let _ = writeln!(
         out,
-        "{} mode, seed {}, {:.0} s: **{} requests**, {:.3}% succeeded, p99 {:.0} ms, {:.3} attempts per request, ${:.4}.",
+        "{} mode, seed {}, {:.0} s: **{} requests**, {:.3}% succeeded, p99 {:.0} ms, {} attempts per request, ${:.4}.",
         r.mode,
         r.seed,
         r.duration_secs,
         t.requests,
         t.success_rate * 100.0,
         t.latency_ms.p99,
-        t.attempts_per_request,
+        r.black_box.as_ref().map_or_else(
+            || format!("{:.3}", t.attempts_per_request),
+            |_| "not observed".to_owned()
+        ),
         t.cost_usd
     );
+    if let Some(note) = super::black_box_note(r) {
+        let _ = writeln!(out, "\n> **{note}**");
+    }
     let _ = writeln!(out, "\n### Expectations\n");
     let _ = writeln!(out, "| | expectation | observed | expected |");
     let _ = writeln!(out, "|---|---|---:|---:|");

@@ -434,3 +434,18 @@ fn fleet_tables(r: &Report) -> Vec<Table> {
         },
     ]
 }
+
+/// A black-box run's note, as sentences: where each figure comes from and what the runner
+/// could not see. `None` for any other run.
+pub fn black_box_note(r: &Report) -> Option<String> {
+    let b = r.black_box.as_ref()?;
+    Some(format!(
+        "Black-box run: the gateway under test decided every request. From the client's view: \
+         {}. From the fakes' counters (read every {} s on the runner's clock): {}. Not \
+         observed (left out or 0, expectations on them fail): {}.",
+        b.client_view.join("; "),
+        b.poll_secs,
+        b.fakes_view.join("; "),
+        b.not_observed.join("; ")
+    ))
+}

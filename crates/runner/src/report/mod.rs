@@ -60,6 +60,10 @@ pub struct Report {
     /// A fleet's figures (`replicas:` scenarios only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<fleet::FleetReport>,
+    /// A black-box run (`gateway: URL`, live): which figures come from where, and which
+    /// were not observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub black_box: Option<BlackBoxReport>,
     /// Wall-clock facts: the only part that differs between identical runs.
     pub wall: Wall,
 }
@@ -100,6 +104,50 @@ impl Report {
     pub fn apply_baseline(&mut self, gate: BaselineReport) {
         self.passed = self.passed && gate.passed;
         self.baseline = Some(gate);
+    }
+}
+
+/// What a black-box run could see (docs/BLACKBOX.md). The gateway under test decided each
+/// request; the runner saw only its replies and what each fake received.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct BlackBoxReport {
+    /// Figures from the client's view: what the runner's requests got back.
+    pub client_view: Vec<&'static str>,
+    /// Figures from the fakes' counters, read every `poll_secs` on the runner's clock.
+    pub fakes_view: Vec<&'static str>,
+    pub poll_secs: f64,
+    /// Figures the runner cannot see through the gateway: left out of the report (`targets`,
+    /// `providers`, `series`, `served_by` and `attempts_by_target` are empty) or 0, and an
+    /// expectation on them fails as not observed.
+    pub not_observed: Vec<&'static str>,
+}
+
+impl BlackBoxReport {
+    fn new() -> Self {
+        BlackBoxReport {
+            client_view: vec![
+                "requests, success rate and failures (from the HTTP statuses and bodies)",
+                "latency and time to first token (first content chunk received)",
+                "inter-token latency and time per output token",
+                "tokens and cost (the reply's usage at the price of the target its model names)",
+            ],
+            fakes_view: vec![
+                "fake_counters (what reached each provider)",
+                "failover: requests and provider_requests per fault, time_to_failover and \
+                 time_to_failback (to within one poll)",
+            ],
+            poll_secs: 0.1,
+            not_observed: vec![
+                "which target served a request (served_by, served_share)",
+                "attempts (attempts_per_request, attempts_by_target, share)",
+                "per-target and per-provider figures (targets, providers, series, \
+                 availability, error_budget_spent, cost by provider)",
+                "wasted_cost (what failed attempts cost)",
+                "breakers, parking and alerts (events, breaker_opens, alerts, time_to_alert, \
+                 time_to_detect)",
+                "resumed and resume_failed streams, budget_exhausted",
+            ],
+        }
     }
 }
 
@@ -262,16 +310,17 @@ pub fn build(
         .iter()
         .map(|t| t.name.clone())
         .collect();
-    let scopes = scopes::Scopes::of(s, collector, router, &names);
-    let targets = target_reports(router);
-    let providers = scopes::providers(router, &targets);
-    // Through another gateway, the runner sees neither the attempts nor the router's events:
-    // the failover figures are not observed (docs/BLACKBOX.md), never guessed.
+    let mut scopes = scopes::Scopes::of(s, collector, router, &names);
+    let mut targets = target_reports(router);
+    let mut providers = scopes::providers(router, &targets);
+    // Through another gateway, the runner sees neither the attempts nor the router's events
+    // (its own router never ran): those figures are not observed (docs/BLACKBOX.md), never
+    // guessed; the failover figures come from the fakes' counters.
     let black_box =
         mode == "live" && matches!(s.gateway, crate::scenario::GatewayMode::External(_));
     let failover = faults::failover(s, collector, black_box);
     let events = events::events(router, key_events);
-    let series = series::series(router);
+    let mut series = series::series(router);
     let expectations = observe::Seen {
         s,
         collector,
@@ -279,8 +328,15 @@ pub fn build(
         targets: &targets,
         failover: &failover,
         fleet: fleet.as_ref(),
+        black_box,
     }
     .expectations();
+    if black_box {
+        targets.clear();
+        providers.clear();
+        series.targets.clear();
+        scopes.not_observed_through_a_black_box();
+    }
     Report {
         schema_version: SCHEMA_VERSION,
         scenario: s.name.clone(),
@@ -301,6 +357,7 @@ pub fn build(
         events,
         series,
         fake_counters: BTreeMap::new(),
+        black_box: black_box.then(BlackBoxReport::new),
         timeline: series::timeline(collector),
         fleet,
         wall,

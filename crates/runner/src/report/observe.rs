@@ -19,6 +19,8 @@ pub(super) struct Seen<'a> {
     pub(super) targets: &'a [TargetReport],
     pub(super) failover: &'a [FailoverReport],
     pub(super) fleet: Option<&'a super::fleet::FleetReport>,
+    /// The run went through another gateway: what only its router knows is not observed.
+    pub(super) black_box: bool,
 }
 
 impl Seen<'_> {
@@ -30,7 +32,7 @@ impl Seen<'_> {
             .map(|e| {
                 let phase_name = e.phase.as_deref().unwrap_or("");
                 let phase = self.s.phases.iter().position(|x| x.name == phase_name);
-                let (observed, reason) = match self.observe(e, phase) {
+                let (observed, reason) = match self.seen(e, phase) {
                     Ok(o) => (Some(o), None),
                     Err(why) => (None, Some(why)),
                 };
@@ -45,6 +47,17 @@ impl Seen<'_> {
                 }
             })
             .collect()
+    }
+
+    /// [`Self::observe`], unless the run went through a black box that hides the metric.
+    fn seen(&self, e: &ExpectationParams, phase: Option<usize>) -> Result<f64, String> {
+        match unseen_through_a_black_box(e).filter(|_| self.black_box) {
+            Some(what) => Err(format!(
+                "not observed: the gateway under test is a black box, the runner does not see \
+                 {what} (docs/BLACKBOX.md)"
+            )),
+            None => self.observe(e, phase),
+        }
     }
 
     /// The expectation's metric in its scope (`phase` is its phase's index), or why it was
@@ -372,6 +385,22 @@ fn finished(t: &TargetReport) -> u64 {
     t.errors
         .values()
         .fold(t.successes, |n, x| n.saturating_add(*x))
+}
+
+/// What an expectation on a black box's run would need that only the gateway knows.
+fn unseen_through_a_black_box(e: &ExpectationParams) -> Option<&'static str> {
+    Some(match e.metric {
+        Metric::AttemptsPerRequest | Metric::Share => "its attempts",
+        Metric::ServedShare => "which target served a request",
+        Metric::Availability | Metric::ErrorBudgetSpent => "a target's attempts",
+        Metric::Cost if e.provider.is_some() => "what each provider's attempts cost",
+        Metric::WastedCost => "what its failed attempts cost",
+        Metric::TimeToDetect | Metric::BreakerOpens => "its breakers",
+        Metric::Alerts | Metric::TimeToAlert => "its alerts",
+        Metric::Resumed | Metric::ResumeFailed => "whether it continued a stream",
+        Metric::BudgetExhausted => "its retry budget",
+        _ => return None,
+    })
 }
 
 /// The expectation's scope, for the reasons: `route chat window:20m-30m`, or `the run`.

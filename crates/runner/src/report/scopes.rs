@@ -76,6 +76,22 @@ impl Scopes {
     }
 }
 
+impl Scopes {
+    /// Through a black box, which target served and the attempts are not observed: they
+    /// are left out (empty), and attempts per request is 0 (`black_box.not_observed`).
+    pub(super) fn not_observed_through_a_black_box(&mut self) {
+        let buckets = std::iter::once(&mut self.totals)
+            .chain(self.routes.values_mut())
+            .chain(self.classes.values_mut())
+            .chain(self.phases.iter_mut().map(|p| &mut p.figures));
+        for b in buckets {
+            b.served_by.clear();
+            b.attempts_by_target.clear();
+            b.attempts_per_request = 0.0;
+        }
+    }
+}
+
 /// Each provider's figures: its targets' summed, its availability from the error kinds that
 /// count against health.
 pub(super) fn providers(router: &Router, targets: &[TargetReport]) -> Vec<ProviderReport> {
