@@ -123,7 +123,7 @@ pub struct BlackBoxReport {
 }
 
 impl BlackBoxReport {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         BlackBoxReport {
             client_view: vec![
                 "requests, success rate and failures (from the HTTP statuses and bodies)",
