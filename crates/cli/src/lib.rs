@@ -77,8 +77,8 @@ enum Command {
         /// Compare with a baseline of any mode and seed.
         #[arg(long)]
         baseline_force: bool,
-        /// Relative tolerance for baseline comparisons.
-        #[arg(long, default_value_t = 0.05)]
+        /// Relative tolerance for baseline comparisons: a number from 0 to 10 (0.05 = 5 %).
+        #[arg(long, default_value_t = 0.05, value_parser = parse_tolerance)]
         tolerance: f64,
         /// Store each run's figures as a baseline in this folder.
         #[arg(long)]
@@ -310,4 +310,20 @@ fn usage(e: &clap::Error, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         write!(err, "{e}")
     };
     code
+}
+
+/// `--tolerance`: a finite fraction from 0 to 10. `inf` would pass every figure, `NaN` every
+/// comparison, and a negative one fail a run identical to its baseline.
+fn parse_tolerance(text: &str) -> Result<f64, String> {
+    let t: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if t.is_finite() && (0.0..=10.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "`{text}` is not a tolerance from 0 to 10 (0.05 = 5 %)"
+        ))
+    }
 }

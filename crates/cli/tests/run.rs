@@ -399,6 +399,23 @@ fn a_run_with_no_requests_fails_the_baseline_gate() {
     );
 }
 
+/// `--tolerance` takes a fraction from 0 to 10: `inf` would pass every figure, `NaN` every
+/// comparison, a negative one fail a run identical to its baseline.
+#[test]
+fn a_tolerance_outside_zero_to_ten_is_bad_input() {
+    for bad in ["inf", "NaN", "-1", "11", "five"] {
+        let (code, _, stderr) = switchyard(&[
+            "run",
+            "scenarios/manual-failover-drill.yaml",
+            "--baseline",
+            "reports/baselines",
+            &format!("--tolerance={bad}"),
+        ]);
+        assert_eq!(code, 2, "--tolerance={bad}: {stderr}");
+        assert!(stderr.contains("--tolerance"), "{stderr}");
+    }
+}
+
 /// A scenario's report folder is its `name`, whatever its file is called, with `--out` or
 /// without: every link of the combined summary resolves to a file the run wrote.
 #[test]

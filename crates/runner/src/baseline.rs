@@ -52,6 +52,7 @@ pub fn trimmed(r: &Report) -> Value {
         "scenario": r.scenario,
         "seed": r.seed,
         "mode": r.mode,
+        "duration_secs": r.duration_secs,
         "totals": {
             "success_rate": r.totals.success_rate,
             "latency_ms": { "p99": r.totals.latency_ms.p99 },
@@ -323,13 +324,16 @@ pub struct Loaded {
 /// starts when it cannot be compared with it.
 ///
 /// Errors (exit 2): the baseline is missing, unreadable or not a baseline; it is of another
-/// scenario; it is of another mode or seed and `gate.allow` does not allow that.
+/// scenario or of a run of another length (`run --duration`: counts and costs scale with it,
+/// so no flag allows that); it is of another mode or seed and `gate.allow` does not allow
+/// that.
 pub fn load(
     gate: &Gate,
     scenario: &str,
     mode: &str,
     seed: u64,
     scenario_seed: u64,
+    duration_secs: f64,
 ) -> Result<Loaded, RunError> {
     let file = file_for(&gate.path, scenario);
     let shown = file.display().to_string();
@@ -376,12 +380,31 @@ pub fn load(
         Some(Value::String(n)) => Some(n.as_str()),
         Some(v) => return Err(malformed("scenario", v)),
     };
+    let base_duration = match base.get("duration_secs") {
+        None => None,
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|d| d.is_finite())
+                .ok_or_else(|| malformed("duration_secs", v))?,
+        ),
+    };
     let mut differs = Vec::new();
     if let Some(other) = base_scenario.filter(|n| *n != scenario) {
         differs.push(format!(
             "it is of scenario `{other}`, this run is of `{scenario}` (save a baseline of this \
              scenario)"
         ));
+    }
+    match base_duration {
+        None => differs.push(
+            "it does not record the run's length (saved by an older version: save it again)"
+                .to_owned(),
+        ),
+        Some(d) if (d - duration_secs).abs() > 1e-6 => differs.push(format!(
+            "it is of a run of {d} s, this run is {duration_secs} s (counts and costs scale \
+             with the length: save a baseline of a run this long)"
+        )),
+        Some(_) => {}
     }
     if base_mode != mode && !gate.allow.any_mode {
         differs.push(format!(
@@ -464,7 +487,14 @@ pub fn compare(gate: &Gate, loaded: &Loaded, r: &Report) -> BaselineReport {
 /// [`load`] and [`compare`] at once, for a report already made (the run cannot be refused
 /// before it started any more: prefer [`load`] first).
 pub fn check(gate: &Gate, r: &Report, scenario_seed: u64) -> Result<BaselineReport, RunError> {
-    let loaded = load(gate, &r.scenario, r.mode, r.seed, scenario_seed)?;
+    let loaded = load(
+        gate,
+        &r.scenario,
+        r.mode,
+        r.seed,
+        scenario_seed,
+        r.duration_secs,
+    )?;
     Ok(compare(gate, &loaded, r))
 }
 

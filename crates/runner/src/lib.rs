@@ -183,7 +183,10 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
     let baseline = options
         .baseline
         .as_ref()
-        .map(|gate| baseline::load(gate, &s.name, mode, seed, s.seed).map(|b| (gate, b)))
+        .map(|gate| {
+            baseline::load(gate, &s.name, mode, seed, s.seed, s.duration.as_secs_f64())
+                .map(|b| (gate, b))
+        })
         .transpose()?;
     let mut report = match options.mode {
         RunMode::Sim => simulate(&s, seed)?,

@@ -199,6 +199,35 @@ fn a_baseline_of_another_scenario_mode_or_seed_is_refused_before_the_run() {
         )),
         "{e}"
     );
+    // A shorter run (`run --duration`): its counts and costs cannot be compared with a full
+    // run's, and no flag allows it.
+    let short = RunOptions {
+        out: Some(dir.path().join("out")),
+        duration: Some(switchyard_core::time::Duration::from_secs(10)),
+        baseline: Some(Gate {
+            allow: Allow {
+                any_mode: true,
+                any_seed: true,
+            },
+            ..gate(&library)
+        }),
+        ..RunOptions::default()
+    };
+    let e = switchyard_runner::run(&scenario("manual-failover-drill"), &short).unwrap_err();
+    assert!(
+        matches!(&e, RunError::Baseline(m) if m.contains("this run is 10 s")),
+        "{e}"
+    );
+    // A baseline that does not record the length is refused too.
+    let mut no_length: Value = serde_json::from_str(&drill).unwrap();
+    no_length.as_object_mut().unwrap().remove("duration_secs");
+    let file = dir.write("no-length.json", &no_length.to_string());
+    let e = run_against("manual-failover-drill", RunMode::Sim, gate(&file), &dir).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("it does not record the run's length"),
+        "{e}"
+    );
     assert!(!dir.path().join("out").exists(), "nothing was written");
     // Its own baseline: the run goes ahead and the gate passes.
     let ok = run_against("manual-failover-drill", RunMode::Sim, gate(&library), &dir).unwrap();
