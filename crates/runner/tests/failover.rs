@@ -73,6 +73,9 @@ fn the_figures_do_not_depend_on_the_run_length() {
     assert_eq!(a.time_to_failback_secs, b.time_to_failback_secs);
 }
 
+/// End to end over eight seeds. On this scenario the share only falls once the breaker has
+/// opened, so the gate itself is guarded by the unit test
+/// `a_failover_never_starts_before_the_detection`, whose share falls first.
 #[test]
 fn failover_is_never_before_detection() {
     for seed in 1..=8 {

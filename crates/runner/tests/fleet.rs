@@ -68,3 +68,25 @@ fn a_fleet_is_refused_in_live_mode() {
     let e = run(&scenario("fleet-rate-limit"), &options).unwrap_err();
     assert!(e.to_string().contains("simulation only"), "{e}");
 }
+
+/// Probes of a target whose breaker never opened are not observed: "at most 3 probes"
+/// must not pass on a target that was never probed because it never failed.
+#[test]
+fn probes_of_a_target_that_never_opened_are_not_observed() {
+    let path = scenario("fleet-rate-limit");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "expect:\n",
+        "expect:\n  - { name: probes, metric: probes, target: claude-sonnet, op: \"<=\", value: 3 }\n",
+    );
+    let s = scenario::load_text(&text, "fleet.yaml", path.parent().unwrap()).unwrap();
+    let r = simulate(&s, s.seed).unwrap();
+    let e = r.expectations.iter().find(|e| e.name == "probes").unwrap();
+    assert_eq!((e.observed, e.passed), (None, false), "{e:?}");
+    assert!(
+        e.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("no replica's breaker opened on claude-sonnet"),
+        "{e:?}"
+    );
+}

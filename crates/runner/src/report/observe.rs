@@ -155,6 +155,10 @@ impl Seen<'_> {
                     .find(|p| p.name == name)
                     .ok_or_else(|| format!("no provider {name}"))?;
                 if e.metric == Metric::ProviderRateLimited {
+                    if p.rate_limited == 0 {
+                        // None of nothing: 0 counts only where attempts were made.
+                        nonempty(p.requests, "attempts to the provider")?;
+                    }
                     p.rate_limited as f64
                 } else {
                     nonempty(p.requests, "attempts to the provider")?;
@@ -164,6 +168,12 @@ impl Seen<'_> {
             Metric::FleetStopTime | Metric::Probes => {
                 let t = &self.fleet()?.targets[target()?];
                 if e.metric == Metric::Probes {
+                    if t.probes == 0 && t.stopped_after_secs.is_none() {
+                        return Err(format!(
+                            "no replica's breaker opened on {}, so there was nothing to probe",
+                            t.name
+                        ));
+                    }
                     t.probes as f64
                 } else {
                     t.stopped_after_secs
