@@ -56,7 +56,6 @@ pub fn status(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let name = config.display().to_string();
     let today = match on {
         None => switchyard_live::wall::today(),
         Some(text) => match Date::parse(text) {
@@ -67,68 +66,11 @@ pub fn status(
             }
         },
     };
-    let text = match std::fs::read_to_string(config) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = writeln!(err, "{name}: cannot read: {e}");
-            return EXIT_BAD_INPUT;
-        }
+    let (store, environment) = match load(config, live, today, err) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
-    let params = match switchyard_live::config::load_live(&text, &name) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(err, "{e}");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    // The keys each provider would use: as configured (a fake's mock key in development),
-    // or with `--live` every provider's live keys. Nothing is required: a live key that is
-    // not set is shown as such, and makes its provider `missing`.
-    let Ok(config) =
-        switchyard_core::config::parse_yaml::<switchyard_live::config::LiveConfig>(&text, &name)
-    else {
-        return EXIT_BAD_INPUT;
-    };
-    let providers: Vec<_> = config
-        .providers
-        .into_iter()
-        .map(|mut p| {
-            let configured = p.mode.unwrap_or(match params.environment {
-                Environment::Development => switchyard_core::credentials::Mode::Fake,
-                Environment::Production => switchyard_core::credentials::Mode::Live,
-            });
-            p.mode = Some(if live {
-                switchyard_core::credentials::Mode::Live
-            } else {
-                configured
-            });
-            p
-        })
-        .collect();
-    let providers = match switchyard_core::credentials::resolve_providers(
-        &providers,
-        Environment::Development,
-        &[],
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(err, "{}", e.at(&text, &name));
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let env = |name: &str| std::env::var(name).ok();
-    let store = match CredentialStore::load(providers, params.environment, &[], today, &env) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = writeln!(err, "{e}");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let _ = writeln!(
-        out,
-        "credentials on {today} ({:?} environment)",
-        params.environment
-    );
+    let _ = writeln!(out, "credentials on {today} ({environment:?} environment)");
     // A fresh store: nothing revoked yet. The router's own view is its admin state.
     let mut attention = Vec::new();
     for p in store.status(today, switchyard_core::time::Instant::ZERO) {
@@ -154,46 +96,7 @@ pub fn status(
         };
         let width = p.keys.iter().map(|k| source(k).len()).max().unwrap_or(0);
         for k in &p.keys {
-            let window = match (&k.valid_from, &k.valid_until) {
-                (None, None) => "always valid".to_owned(),
-                (f, u) => format!(
-                    "valid {}..{}",
-                    f.as_deref().unwrap_or(""),
-                    u.as_deref().unwrap_or("")
-                ),
-            };
-            let rotated = k
-                .last_rotated
-                .as_deref()
-                .map_or(String::new(), |d| format!(", rotated {d}"));
-            let mut flags = Vec::new();
-            if k.in_use {
-                flags.push("in use");
-            }
-            if !k.resolved {
-                flags.push("not set");
-            }
-            let revoked;
-            if let Some(secs) = k.reprobe_in_secs {
-                revoked = format!("revoked, re-probe in {secs:.0}s");
-                flags.push(&revoked);
-            } else if k.revoked {
-                flags.push("revoked");
-            }
-            if k.reprobing {
-                flags.push("re-probing");
-            }
-            let flags = if flags.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", flags.join(", "))
-            };
-            let _ = writeln!(
-                out,
-                "  {:width$}  {:13} {window}{rotated}{flags}",
-                source(k),
-                k.status
-            );
+            key_line(out, k, &source(k), width);
         }
     }
     if attention.is_empty() {
@@ -210,4 +113,117 @@ pub fn status(
         }
     );
     if warn_only { EXIT_OK } else { EXIT_FAILED }
+}
+
+/// The credential store the live config at `config` describes, each provider with the keys
+/// it would use (its live keys with `live`), and the config's environment; or, said on
+/// `err`, the exit code.
+fn load(
+    config: &Path,
+    live: bool,
+    today: Date,
+    err: &mut dyn Write,
+) -> Result<(CredentialStore, Environment), i32> {
+    let name = config.display().to_string();
+    let text = match std::fs::read_to_string(config) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "{name}: cannot read: {e}");
+            return Err(EXIT_BAD_INPUT);
+        }
+    };
+    let params = match switchyard_live::config::load_live(&text, &name) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            return Err(EXIT_BAD_INPUT);
+        }
+    };
+    // The keys each provider would use: as configured (a fake's mock key in development),
+    // or with `--live` every provider's live keys. Nothing is required: a live key that is
+    // not set is shown as such, and makes its provider `missing`.
+    let Ok(config) =
+        switchyard_core::config::parse_yaml::<switchyard_live::config::LiveConfig>(&text, &name)
+    else {
+        return Err(EXIT_BAD_INPUT);
+    };
+    let providers: Vec<_> = config
+        .providers
+        .into_iter()
+        .map(|mut p| {
+            let configured = p.mode.unwrap_or(match params.environment {
+                Environment::Development => switchyard_core::credentials::Mode::Fake,
+                Environment::Production => switchyard_core::credentials::Mode::Live,
+            });
+            p.mode = Some(if live {
+                switchyard_core::credentials::Mode::Live
+            } else {
+                configured
+            });
+            p
+        })
+        .collect();
+    let providers = match switchyard_core::credentials::resolve_providers(
+        &providers,
+        Environment::Development,
+        &[],
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "{}", e.at(&text, &name));
+            return Err(EXIT_BAD_INPUT);
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    match CredentialStore::load(providers, params.environment, &[], today, &env) {
+        Ok(s) => Ok((s, params.environment)),
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+            Err(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// One key's line: its source (padded to `width`), status, validity window, last rotation
+/// and flags. Never the key.
+fn key_line(out: &mut dyn Write, k: &KeyReport, source: &str, width: usize) {
+    let window = match (&k.valid_from, &k.valid_until) {
+        (None, None) => "always valid".to_owned(),
+        (f, u) => format!(
+            "valid {}..{}",
+            f.as_deref().unwrap_or(""),
+            u.as_deref().unwrap_or("")
+        ),
+    };
+    let rotated = k
+        .last_rotated
+        .as_deref()
+        .map_or(String::new(), |d| format!(", rotated {d}"));
+    let mut flags = Vec::new();
+    if k.in_use {
+        flags.push("in use");
+    }
+    if !k.resolved {
+        flags.push("not set");
+    }
+    let revoked;
+    if let Some(secs) = k.reprobe_in_secs {
+        revoked = format!("revoked, re-probe in {secs:.0}s");
+        flags.push(&revoked);
+    } else if k.revoked {
+        flags.push("revoked");
+    }
+    if k.reprobing {
+        flags.push("re-probing");
+    }
+    let flags = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", flags.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "  {source:width$}  {:13} {window}{rotated}{flags}",
+        k.status
+    );
 }

@@ -377,6 +377,16 @@ fn a_run_with_no_requests_fails_the_baseline_gate() {
         "{stdout}"
     );
     assert!(!stdout.contains("no regression against the baseline"));
+    // Its headline has no rate or latency to show, not 100 % and 0 ms.
+    assert!(
+        stdout.contains("0 requests, — succeeded, p50 —, p99 —"),
+        "{stdout}"
+    );
+    for file in ["report.md", "report.html"] {
+        let text = std::fs::read_to_string(out.join("manual-failover-drill").join(file)).unwrap();
+        assert!(text.contains("— succeeded, p99 —"), "{file}: {text}");
+        assert!(!text.contains("100.000%"), "{file}");
+    }
     let report: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("manual-failover-drill/report.json")).unwrap(),
     )

@@ -323,31 +323,7 @@ variants:
 fn columns_point_at_the_field_and_unknown_names_list_the_known() {
     let dir = TempDir::new("validate-columns");
     let long = "f".repeat(101);
-    let text = format!(
-        "name: cols
-seed: 1
-duration: 1m
-providers:
-  - name: openai
-    profile: openai
-    faults:
-      - {{ name: {long}, kind: http, status: 503, at: 10s, for: 10s }}
-      - {{ name: ok, kind: http, status: 503, at: 10s, for: 10s }}
-  - {{ name: anthropic, profile: anthropic }}
-router:
-  targets:
-    - {{ name: gpt, provider: openai, model: gpt-4o }}
-    - {{ name: \"c/laude\", provider: antropic, model: claude-sonnet-4-20250514 }}
-  routes:
-    - {{ name: chat, policy: priority, tiers: [[gpt], [claud]] }}
-traffic:
-  arrival: {{ poisson: 10 }}
-  classes:
-    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }} }}
-expect:
-  - {{ metric: success_rate, class: chta, op: \">=\", value: 0.9 }}
-"
-    );
+    let text = columns_scenario(&long);
     let file = dir.write("scenario.yaml", &text);
     let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, EXIT_BAD_INPUT, "{err}");
@@ -367,13 +343,8 @@ expect:
             "unknown target `claud`; targets: gpt, c/laude",
         ),
     ];
-    let first = positions(&err);
-    for ((at, message), got) in expected.iter().zip(&first) {
-        assert_eq!(at, got, "{message}\n{err}");
-        assert!(err.contains(message), "{message}\n{err}");
-    }
     assert!(err.contains("is 101 characters long; at most 100"), "{err}");
-    assert_eq!(first.len(), expected.len(), "{err}");
+    assert_errors_at(&err, &expected);
 
     // With the router right, the expectations' names are checked too (the broken fault
     // does not hide them).
@@ -399,7 +370,43 @@ expect:
             "unknown target `gtp`; targets: gpt, claude",
         ),
     ];
-    let found = positions(&err);
+    assert_errors_at(&err, &expected);
+}
+
+/// A scenario with a fault name of `long`, a target name that is not a safe name, and
+/// misspelt provider, target and class names.
+fn columns_scenario(long: &str) -> String {
+    format!(
+        "name: cols
+seed: 1
+duration: 1m
+providers:
+  - name: openai
+    profile: openai
+    faults:
+      - {{ name: {long}, kind: http, status: 503, at: 10s, for: 10s }}
+      - {{ name: ok, kind: http, status: 503, at: 10s, for: 10s }}
+  - {{ name: anthropic, profile: anthropic }}
+router:
+  targets:
+    - {{ name: gpt, provider: openai, model: gpt-4o }}
+    - {{ name: \"c/laude\", provider: antropic, model: claude-sonnet-4-20250514 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[gpt], [claud]] }}
+traffic:
+  arrival: {{ poisson: 10 }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }} }}
+expect:
+  - {{ metric: success_rate, class: chta, op: \">=\", value: 0.9 }}
+"
+    )
+}
+
+/// `err` reports exactly the `expected` errors, in order, each (its message) at its 1-based
+/// line and column.
+fn assert_errors_at(err: &str, expected: &[((usize, usize), &str)]) {
+    let found = positions(err);
     for ((at, message), got) in expected.iter().zip(&found) {
         assert_eq!(at, got, "{message}\n{err}");
         assert!(err.contains(message), "{message}\n{err}");

@@ -9,18 +9,15 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use switchyard_core::attempt_log;
-use switchyard_core::dialect::SseEvent;
-use switchyard_core::dialect::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatRequest, DONE, DeltaFunction, DeltaToolCall,
-    ModelEntry, ModelList,
-};
-use switchyard_live::StreamEvent;
+use switchyard_core::dialect::openai::{ChatCompletion, ChatRequest, ModelEntry, ModelList};
 
 use crate::Gateway;
 use crate::access_log::AccessLog;
 use crate::errors::ApiError;
 
 use crate::secret::bearer;
+
+mod sse;
 
 fn describe_bad_body(body: &[u8]) -> ApiError {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
@@ -200,10 +197,62 @@ pub(crate) async fn complete(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    let (model, include_usage, normalized) = match parse_request(&body, task, &access) {
+        Ok(parsed) => parsed,
+        Err(e) => return e.into_response(),
+    };
+    let router = gw.router();
+    if !normalized.stream {
+        return match router.chat(normalized).await {
+            Ok(reply) => {
+                access.reply(&router, &reply);
+                reply_response(&gw, &router, &reply, expose)
+            }
+            Err(e) => {
+                access.failed(&e);
+                ApiError::from_route(&e, &model, expose).into_response()
+            }
+        };
+    }
+    // Boxed: the streaming path's state does not make every request's future bigger.
+    let stream = match Box::pin(router.chat_stream(normalized)).await {
+        Ok(s) => s,
+        Err(e) => {
+            access.failed(&e);
+            return ApiError::from_route(&e, &model, expose).into_response();
+        }
+    };
+    access.stream(&router, &stream);
+    let (id, created) = stamp(&gw);
+    let attempts = expose.then(|| AttemptHeaders::of_stream(&router, &stream));
+    let body = sse::sse_body(
+        stream,
+        id,
+        created,
+        include_usage,
+        (access, router.clone()),
+        (model, expose),
+    );
+    let mut r = Response::new(body);
+    header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    header(&mut r, CACHE_CONTROL, "no-cache");
+    if let Some(a) = attempts {
+        a.apply(&mut r);
+    }
+    r
+}
+
+/// The request in `body`, parsed and normalized (`task` from its header), with the `model` it
+/// names (logged on `access` as its route) and whether a stream should end with its usage.
+fn parse_request(
+    body: &Bytes,
+    task: Option<String>,
+    access: &AccessLog,
+) -> Result<(String, bool, switchyard_core::request::Request), ApiError> {
     // One parse on the fast path (the typed request, the fields it does not model, where
     // each entry lies for the pass-through); the slow path finds out what exactly is wrong.
-    let Ok(parsed) = switchyard_core::dialect::openai::parse(&body) else {
-        return describe_bad_body(&body).into_response();
+    let Ok(parsed) = switchyard_core::dialect::openai::parse(body) else {
+        return Err(describe_bad_body(body));
     };
     let request = parsed.request;
     access.route(&request.model);
@@ -220,251 +269,65 @@ pub(crate) async fn complete(
             }),
             ..r
         },
-        Err(e) => return ApiError::bad_request_param(&e.message, &e.param).into_response(),
+        Err(e) => return Err(ApiError::bad_request_param(&e.message, &e.param)),
     };
     if task.is_some() {
         normalized.task = task;
     }
     if normalized.stream && request.n.is_some_and(|n| n > 1) {
         // Several choices interleaved in one stream are not served: ask for them unstreamed.
-        return ApiError::invalid_param(
+        return Err(ApiError::invalid_param(
             "`n` greater than 1 is not supported with `stream: true` by this gateway; send the request without streaming to get several choices.",
             "n",
             "unsupported_value",
-        )
-        .into_response();
+        ));
     }
-    let router = gw.router();
-    // A reply's id and time, for the replies the gateway writes itself (not one forwarded
-    // as it came, the usual case, which keeps its own).
-    let stamp = || {
-        (
-            format!("chatcmpl-{:016x}", gw.start.elapsed().as_nanos()),
-            switchyard_live::wall::unix_now(),
-        )
-    };
-    if !normalized.stream {
-        return match router.chat(normalized).await {
-            Ok(reply) => {
-                access.reply(&router, &reply);
-                if let Some(raw) = &reply.raw {
-                    // The target spoke OpenAI: its reply goes out as it came, every field kept.
-                    let mut r = Response::new(Body::from(Bytes::from_owner(raw.clone())));
-                    r.headers_mut()
-                        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    if expose {
-                        AttemptHeaders::of_reply(&router, &reply).apply(&mut r);
-                    }
-                    return r;
-                }
-                let (id, created) = stamp();
-                let model = router.target_names(reply.served_by).1;
-                let text_len = reply.text.len()
-                    + reply.choices.iter().map(|c| c.text.len()).sum::<usize>()
-                    + reply
-                        .tool_calls
-                        .iter()
-                        .chain(reply.choices.iter().flat_map(|c| &c.tool_calls))
-                        .map(|c| 64 + c.id.len() + c.name.len() + c.arguments.len())
-                        .sum::<usize>();
-                let body = ChatCompletion::from_reply(id, created, model, &reply);
-                let mut r = json_response(&body, 256 + body.model.len() + text_len);
-                if expose {
-                    AttemptHeaders::of_reply(&router, &reply).apply(&mut r);
-                }
-                r
-            }
-            Err(e) => {
-                access.failed(&e);
-                ApiError::from_route(&e, &request.model, expose).into_response()
-            }
-        };
-    }
-    // Boxed: the streaming path's state does not make every request's future bigger.
-    let stream = match Box::pin(router.chat_stream(normalized)).await {
-        Ok(s) => s,
-        Err(e) => {
-            access.failed(&e);
-            return ApiError::from_route(&e, &request.model, expose).into_response();
-        }
-    };
-    access.stream(&router, &stream);
-    let (id, created) = stamp();
-    let attempts = expose.then(|| AttemptHeaders::of_stream(&router, &stream));
-    let body = sse_body(
-        stream,
-        id,
-        created,
-        include_usage,
-        (access, router.clone()),
-        (request.model, expose),
-    );
-    let mut r = Response::new(body);
-    header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
-    header(&mut r, CACHE_CONTROL, "no-cache");
-    if let Some(a) = attempts {
-        a.apply(&mut r);
-    }
-    r
+    Ok((request.model, include_usage, normalized))
 }
 
-/// The SSE body: a role chunk, text and tool-call chunks as they arrive, then the finish
-/// chunk, the usage chunk when asked, and `[DONE]`. A tool call's first chunk carries its
-/// `id`, `type` and `function.name` with `arguments: ""`; its arguments follow in chunks of
-/// their own (a call that arrives whole, from Gemini, is sent as those two chunks). A stream
-/// that breaks (and is not continued, see `resume: prefill`) ends with an in-band error event,
-/// `data: {"error":{"message","type","param","code"}}` as [`ApiError::from_route`] words it
-/// (502 `server_error`, code `stream_interrupted` for a cut), then the body ends without a
-/// finish chunk or `[DONE]`: the OpenAI SDKs raise `APIError` on it, never a clean but
-/// truncated answer.
-///
-/// The body pulls from the router's stream (no task in between): when the client disconnects,
-/// hyper drops the body, which drops the `ChatStream`, which abandons the request at once —
-/// even while the upstream is silent.
-fn sse_body(
-    stream: switchyard_live::ChatStream,
-    id: String,
-    created: u64,
-    include_usage: bool,
-    (log, router): (AccessLog, switchyard_live::Driver),
-    (route, expose): (String, bool),
-) -> Body {
-    struct State {
-        stream: switchyard_live::ChatStream,
-        id: String,
-        created: u64,
-        model: String,
-        include_usage: bool,
-        /// Frames decided but not yet sent (the end sends up to three).
-        queued: std::collections::VecDeque<Result<Bytes, std::io::Error>>,
-        started: bool,
-        over: bool,
-        access: (AccessLog, switchyard_live::Driver),
-        /// The `model` the client named, and whether errors tell the attempts.
-        route: String,
-        expose: bool,
-    }
-    impl State {
-        fn chunk(
-            &self,
-            text: Option<String>,
-            finish: Option<switchyard_core::request::FinishReason>,
-            role: bool,
-        ) -> Bytes {
-            let c = ChatCompletionChunk::delta(
-                &self.id,
-                self.created,
-                &self.model,
-                role,
-                text,
-                finish,
-                self.include_usage,
-            );
-            event(&c)
-        }
+/// A reply's id and time, for the replies the gateway writes itself (not one forwarded as it
+/// came, the usual case, which keeps its own).
+fn stamp(gw: &Gateway) -> (String, u64) {
+    (
+        format!("chatcmpl-{:016x}", gw.start.elapsed().as_nanos()),
+        switchyard_live::wall::unix_now(),
+    )
+}
 
-        fn call(&self, call: DeltaToolCall) -> Bytes {
-            let c = ChatCompletionChunk::tool_calls(
-                &self.id,
-                self.created,
-                &self.model,
-                vec![call],
-                self.include_usage,
-            );
-            event(&c)
+/// An unstreamed reply's response: the target's own body when it spoke OpenAI, else one
+/// written here; with the attempt headers when the client may see them (`expose`).
+fn reply_response(
+    gw: &Gateway,
+    router: &switchyard_live::Driver,
+    reply: &switchyard_core::request::Response,
+    expose: bool,
+) -> Response {
+    if let Some(raw) = &reply.raw {
+        // The target spoke OpenAI: its reply goes out as it came, every field kept.
+        let mut r = Response::new(Body::from(Bytes::from_owner(raw.clone())));
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if expose {
+            AttemptHeaders::of_reply(router, reply).apply(&mut r);
         }
+        return r;
     }
-    fn event(c: &ChatCompletionChunk) -> Bytes {
-        Bytes::from(SseEvent::data(serde_json::to_string(c).unwrap_or_default()).to_wire())
+    let (id, created) = stamp(gw);
+    let model = router.target_names(reply.served_by).1;
+    let text_len = reply.text.len()
+        + reply.choices.iter().map(|c| c.text.len()).sum::<usize>()
+        + reply
+            .tool_calls
+            .iter()
+            .chain(reply.choices.iter().flat_map(|c| &c.tool_calls))
+            .map(|c| 64 + c.id.len() + c.name.len() + c.arguments.len())
+            .sum::<usize>();
+    let body = ChatCompletion::from_reply(id, created, model, reply);
+    let mut r = json_response(&body, 256 + body.model.len() + text_len);
+    if expose {
+        AttemptHeaders::of_reply(router, reply).apply(&mut r);
     }
-    let model = stream.model.clone();
-    let state = State {
-        stream,
-        id,
-        created,
-        model,
-        include_usage,
-        queued: std::collections::VecDeque::new(),
-        started: false,
-        over: false,
-        access: (log, router),
-        route,
-        expose,
-    };
-    Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(frame) = st.queued.pop_front() {
-                return Some((frame, st));
-            }
-            if st.over {
-                return None;
-            }
-            if !st.started {
-                st.started = true;
-                let first = st.chunk(Some(String::new()), None, true);
-                return Some((Ok(first), st));
-            }
-            match st.stream.next().await {
-                None => st.over = true,
-                Some(Ok(StreamEvent::Delta(text))) => {
-                    let c = st.chunk(Some(text), None, false);
-                    return Some((Ok(c), st));
-                }
-                Some(Ok(StreamEvent::ToolCall {
-                    index,
-                    id,
-                    name,
-                    arguments,
-                })) => {
-                    let more = |arguments: String| DeltaToolCall {
-                        index,
-                        function: Some(DeltaFunction {
-                            name: None,
-                            arguments: Some(arguments),
-                        }),
-                        ..DeltaToolCall::default()
-                    };
-                    if id.is_none() && name.is_none() {
-                        let c = st.call(more(arguments));
-                        return Some((Ok(c), st));
-                    }
-                    let head = st.call(DeltaToolCall {
-                        index,
-                        id,
-                        kind: Some("function".to_owned()),
-                        function: Some(DeltaFunction {
-                            name: Some(name.unwrap_or_default()),
-                            arguments: Some(String::new()),
-                        }),
-                    });
-                    if !arguments.is_empty() {
-                        let c = st.call(more(arguments));
-                        st.queued.push_back(Ok(c));
-                    }
-                    return Some((Ok(head), st));
-                }
-                Some(Ok(StreamEvent::End { finish, usage, .. })) => {
-                    st.over = true;
-                    st.access.0.stream_end(&st.access.1, &st.stream, usage);
-                    let c = st.chunk(None, Some(finish), false);
-                    st.queued.push_back(Ok(c));
-                    if st.include_usage {
-                        let u = ChatCompletionChunk::usage(&st.id, st.created, &st.model, usage);
-                        st.queued.push_back(Ok(event(&u)));
-                    }
-                    st.queued
-                        .push_back(Ok(Bytes::from(SseEvent::data(DONE.to_owned()).to_wire())));
-                }
-                Some(Err(e)) => {
-                    st.over = true;
-                    st.access.0.failed(&e);
-                    let error = ApiError::from_route(&e, &st.route, st.expose);
-                    let data = serde_json::to_string(error.body()).unwrap_or_default();
-                    return Some((Ok(Bytes::from(SseEvent::data(data).to_wire())), st));
-                }
-            }
-        }
-    }))
+    r
 }
 
 /// What a client may name in `model`, as OpenAI lists models: the routes, then the targets

@@ -360,6 +360,48 @@ pub fn load(
         file: shown.clone(),
         message: format!("not a baseline: {e}"),
     })?;
+    let (base_mode, base_seed, base_scenario, base_duration) =
+        identity(&base, &shown, scenario_seed)?;
+    let differs = differences(
+        gate,
+        Run {
+            scenario,
+            mode,
+            seed,
+            duration_secs: Some(duration_secs),
+        },
+        Run {
+            scenario: base_scenario.unwrap_or(scenario),
+            mode: &base_mode,
+            seed: base_seed,
+            duration_secs: base_duration,
+        },
+    );
+    if !differs.is_empty() {
+        return Err(RunError::Baseline(format!(
+            "the baseline at {shown} cannot be compared with this run of `{scenario}`: {}; \
+             nothing was run",
+            differs.join("; ")
+        )));
+    }
+    Ok(Loaded {
+        file: shown,
+        mode: base_mode,
+        seed: base_seed,
+        base,
+    })
+}
+
+/// A baseline's mode, seed, scenario (if it records one) and length (if it records one).
+type Identity<'b> = (String, u64, Option<&'b str>, Option<f64>);
+
+/// What a baseline says it is of: mode, seed, scenario and length (a baseline saved before
+/// it recorded its mode and seed counts as `sim` with the scenario's own seed).
+fn identity<'b>(
+    base: &'b Value,
+    shown: &str,
+    scenario_seed: u64,
+) -> Result<Identity<'b>, RunError> {
     let malformed = |field: &str, v: &Value| {
         RunError::Baseline(format!(
             "the baseline at {shown} is damaged: its `{field}` is {v}, not what a baseline \
@@ -388,14 +430,37 @@ pub fn load(
                 .ok_or_else(|| malformed("duration_secs", v))?,
         ),
     };
+    Ok((base_mode, base_seed, base_scenario, base_duration))
+}
+
+/// What identifies a run for its baseline.
+struct Run<'a> {
+    scenario: &'a str,
+    mode: &'a str,
+    seed: u64,
+    /// `None`: a baseline that does not record it.
+    duration_secs: Option<f64>,
+}
+
+/// Why a baseline of `base` cannot be compared with `run` (empty: it can).
+fn differences(gate: &Gate, run: Run<'_>, base: Run<'_>) -> Vec<String> {
+    let Run {
+        scenario,
+        mode,
+        seed,
+        duration_secs,
+    } = run;
+    let duration_secs = duration_secs.unwrap_or_default();
+    let (base_mode, base_seed) = (base.mode, base.seed);
     let mut differs = Vec::new();
-    if let Some(other) = base_scenario.filter(|n| *n != scenario) {
+    if base.scenario != scenario {
+        let other = base.scenario;
         differs.push(format!(
             "it is of scenario `{other}`, this run is of `{scenario}` (save a baseline of this \
              scenario)"
         ));
     }
-    match base_duration {
+    match base.duration_secs {
         None => differs.push(
             "it does not record the run's length (saved by an older version: save it again)"
                 .to_owned(),
@@ -418,19 +483,7 @@ pub fn load(
              or --baseline-force)"
         ));
     }
-    if !differs.is_empty() {
-        return Err(RunError::Baseline(format!(
-            "the baseline at {shown} cannot be compared with this run of `{scenario}`: {}; \
-             nothing was run",
-            differs.join("; ")
-        )));
-    }
-    Ok(Loaded {
-        file: shown,
-        mode: base_mode,
-        seed: base_seed,
-        base,
-    })
+    differs
 }
 
 /// The baseline gate of `r` against a baseline [`load`]ed for it.

@@ -199,6 +199,19 @@ fn a_baseline_of_another_scenario_mode_or_seed_is_refused_before_the_run() {
         )),
         "{e}"
     );
+    assert!(!dir.path().join("out").exists(), "nothing was written");
+    // Its own baseline: the run goes ahead and the gate passes.
+    let ok = run_against("manual-failover-drill", RunMode::Sim, gate(&library), &dir).unwrap();
+    assert!(ok.report.baseline.as_ref().unwrap().passed);
+}
+
+/// A baseline of a run of another length (`run --duration`), or one that does not record its
+/// length, is refused before the run: counts and costs scale with the length.
+#[test]
+fn a_baseline_of_a_run_of_another_length_is_refused() {
+    let dir = TempDir::new("baseline-length");
+    let library = root().join("reports/baselines");
+    let drill = std::fs::read_to_string(library.join("manual-failover-drill.json")).unwrap();
     // A shorter run (`run --duration`): its counts and costs cannot be compared with a full
     // run's, and no flag allows it.
     let short = RunOptions {
@@ -229,9 +242,6 @@ fn a_baseline_of_another_scenario_mode_or_seed_is_refused_before_the_run() {
         "{e}"
     );
     assert!(!dir.path().join("out").exists(), "nothing was written");
-    // Its own baseline: the run goes ahead and the gate passes.
-    let ok = run_against("manual-failover-drill", RunMode::Sim, gate(&library), &dir).unwrap();
-    assert!(ok.report.baseline.as_ref().unwrap().passed);
 }
 
 /// The figures `docs/SCENARIOS.md` lists under "The baseline gate" are the ones the gate

@@ -235,13 +235,9 @@ expect:
     assert!(err.to_string().contains("is a time"), "{err}");
 }
 
-/// What was not observed reads "—" in the Markdown and HTML tables (an idle target's
-/// availability and latencies, a route without requests, TTFT and inter-token figures without
-/// streams), never 0, 100 % or NaN; the terminal says "not observed: why" once, and every
-/// duration carries its unit.
-#[test]
-fn figures_not_observed_read_a_dash_and_durations_carry_units() {
-    let text = "name: idle-figures
+/// An idle route and target beside a busy one: the idle one's figures were not observed,
+/// and an expectation on it fails as such.
+const IDLE_FIGURES: &str = "name: idle-figures
 seed: 3
 duration: 1m
 providers:
@@ -261,8 +257,15 @@ expect:
   - { name: idle-p99, metric: p99_latency, route: idle, op: \"<=\", value: 2s }
   - { name: chat-p99, metric: p99_latency, route: chat, op: \"<=\", value: 1m }
 ";
+
+/// What was not observed reads "—" in the Markdown and HTML tables (an idle target's
+/// availability and latencies, a route without requests, TTFT and inter-token figures without
+/// streams), never 0, 100 % or NaN; the terminal says "not observed: why" once, and every
+/// duration carries its unit.
+#[test]
+fn figures_not_observed_read_a_dash_and_durations_carry_units() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let s = load_text(text, "idle-figures.yaml", &dir).unwrap();
+    let s = load_text(IDLE_FIGURES, "idle-figures.yaml", &dir).unwrap();
     let r = simulate(&s, s.seed).unwrap();
     let md = render::markdown::render(&r);
     let row = |prefix: &str| {

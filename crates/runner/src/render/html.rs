@@ -70,6 +70,92 @@ fn why_it_failed(out: &mut String, r: &Report) {
     out.push_str("</ul></div>\n");
 }
 
+/// The one-line summary of the run: mode, seed, duration and the totals.
+fn summary_line(out: &mut String, r: &Report) {
+    let t = &r.totals;
+    let _ = writeln!(
+        out,
+        "<p>{} mode, seed {}, {:.0} s {}: <b>{} requests</b>, {} succeeded, p99 {}, {} attempts per request, ${:.4}.</p>",
+        r.mode,
+        r.seed,
+        r.duration_secs,
+        if r.mode == "sim" { "simulated" } else { "run" },
+        t.requests,
+        super::headline_rate(r),
+        super::headline_p99(r),
+        r.black_box.as_ref().map_or_else(
+            || format!("{:.3}", t.attempts_per_request),
+            |_| "not observed".to_owned()
+        ),
+        t.cost_usd
+    );
+    if let Some(note) = super::black_box_note(r) {
+        let _ = writeln!(out, "<p id=\"black-box\"><b>{}</b></p>", escape(&note));
+    }
+}
+
+/// The expectations table, a row per expectation and regression with its verdict.
+fn expectations(out: &mut String, r: &Report) {
+    out.push_str("<h2 id=\"expectations\">Expectations</h2>\n<table><tr><th>expectation</th><th>observed</th><th>expected</th><th>verdict</th></tr>\n");
+    for (passed, name, observed, expected) in verdicts(r) {
+        let (row, v) = if passed {
+            ("passed", "pass")
+        } else {
+            ("failed", "FAIL")
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"{row}\"><td>{}</td><td>{}</td><td>{}</td><td>{v}</td></tr>",
+            escape(&name),
+            escape(&observed),
+            escape(&expected)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// A line per fault saying whether it was exercised; nothing without faults.
+fn faults(out: &mut String, r: &Report) {
+    if !r.failover.is_empty() {
+        out.push_str("<h2 id=\"faults\">Faults</h2>\n<ul>\n");
+        for f in &r.failover {
+            let class = if f.exercised.exercised && f.exercised.failed_over {
+                "passed"
+            } else {
+                "failed"
+            };
+            let _ = writeln!(
+                out,
+                "<li class=\"{class}\"><b>{}</b>: {}</li>",
+                escape(&f.fault),
+                escape(&f.exercised.line)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
+}
+
+/// The events table, the first 300 of them.
+fn events(out: &mut String, r: &Report) {
+    let shown = r.events.len().min(300);
+    let _ = writeln!(
+        out,
+        "<h2 id=\"events\">Events ({} of {})</h2>\n<table><tr><th>time</th><th>kind</th><th>what</th></tr>",
+        shown,
+        r.events.len()
+    );
+    for e in r.events.iter().take(shown) {
+        let _ = writeln!(
+            out,
+            "<tr><td>{:.3} s</td><td>{}</td><td>{}</td></tr>",
+            e.at_secs,
+            escape(e.kind),
+            escape(&e.detail)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = write!(
@@ -93,58 +179,9 @@ pub fn render(r: &Report) -> String {
         "<p class=\"muted\">{}</p>",
         escape(r.description.trim())
     );
-    let t = &r.totals;
-    let _ = writeln!(
-        out,
-        "<p>{} mode, seed {}, {:.0} s simulated: <b>{} requests</b>, {:.3}% succeeded, p99 {:.0} ms, {} attempts per request, ${:.4}.</p>",
-        r.mode,
-        r.seed,
-        r.duration_secs,
-        t.requests,
-        t.success_rate * 100.0,
-        t.latency_ms.p99,
-        r.black_box.as_ref().map_or_else(
-            || format!("{:.3}", t.attempts_per_request),
-            |_| "not observed".to_owned()
-        ),
-        t.cost_usd
-    );
-    if let Some(note) = super::black_box_note(r) {
-        let _ = writeln!(out, "<p id=\"black-box\"><b>{}</b></p>", escape(&note));
-    }
-    out.push_str("<h2 id=\"expectations\">Expectations</h2>\n<table><tr><th>expectation</th><th>observed</th><th>expected</th><th>verdict</th></tr>\n");
-    for (passed, name, observed, expected) in verdicts(r) {
-        let (row, v) = if passed {
-            ("passed", "pass")
-        } else {
-            ("failed", "FAIL")
-        };
-        let _ = writeln!(
-            out,
-            "<tr class=\"{row}\"><td>{}</td><td>{}</td><td>{}</td><td>{v}</td></tr>",
-            escape(&name),
-            escape(&observed),
-            escape(&expected)
-        );
-    }
-    out.push_str("</table>\n");
-    if !r.failover.is_empty() {
-        out.push_str("<h2 id=\"faults\">Faults</h2>\n<ul>\n");
-        for f in &r.failover {
-            let class = if f.exercised.exercised && f.exercised.failed_over {
-                "passed"
-            } else {
-                "failed"
-            };
-            let _ = writeln!(
-                out,
-                "<li class=\"{class}\"><b>{}</b>: {}</li>",
-                escape(&f.fault),
-                escape(&f.exercised.line)
-            );
-        }
-        out.push_str("</ul>\n");
-    }
+    summary_line(&mut out, r);
+    expectations(&mut out, r);
+    faults(&mut out, r);
     out.push_str("<h2 id=\"charts\">Charts</h2>\n");
     for (id, svg) in [
         ("chart-share", charts::share(r)),
@@ -159,22 +196,7 @@ pub fn render(r: &Report) -> String {
     for t in tables(r) {
         table(&mut out, &t);
     }
-    let shown = r.events.len().min(300);
-    let _ = writeln!(
-        out,
-        "<h2 id=\"events\">Events ({} of {})</h2>\n<table><tr><th>time</th><th>kind</th><th>what</th></tr>",
-        shown,
-        r.events.len()
-    );
-    for e in r.events.iter().take(shown) {
-        let _ = writeln!(
-            out,
-            "<tr><td>{:.3} s</td><td>{}</td><td>{}</td></tr>",
-            e.at_secs,
-            escape(e.kind),
-            escape(&e.detail)
-        );
-    }
-    out.push_str("</table>\n</body></html>\n");
+    events(&mut out, r);
+    out.push_str("</body></html>\n");
     out
 }

@@ -49,13 +49,13 @@ pub fn render(r: &Report) -> String {
     let t = &r.totals;
     let _ = writeln!(
         out,
-        "{} mode, seed {}, {:.0} s: **{} requests**, {:.3}% succeeded, p99 {:.0} ms, {} attempts per request, ${:.4}.",
+        "{} mode, seed {}, {:.0} s: **{} requests**, {} succeeded, p99 {}, {} attempts per request, ${:.4}.",
         r.mode,
         r.seed,
         r.duration_secs,
         t.requests,
-        t.success_rate * 100.0,
-        t.latency_ms.p99,
+        super::headline_rate(r),
+        super::headline_p99(r),
         r.black_box.as_ref().map_or_else(
             || format!("{:.3}", t.attempts_per_request),
             |_| "not observed".to_owned()

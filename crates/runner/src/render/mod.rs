@@ -149,7 +149,17 @@ fn baseline_table(r: &Report) -> Table {
 
 /// The report's tables, in reading order.
 pub fn tables(r: &Report) -> Vec<Table> {
-    let targets = Table {
+    let mut all = vec![baseline_table(r), targets_table(r), providers_table(r)];
+    all.extend(bucket_tables(r));
+    all.push(failover_table(r));
+    all.extend(fleet_tables(r));
+    all.push(alerts_table(r));
+    all.into_iter().filter(|t| !t.rows.is_empty()).collect()
+}
+
+/// Each target's attempts, availability, latency, tokens and cost.
+fn targets_table(r: &Report) -> Table {
+    Table {
         title: "Targets",
         headers: vec![
             "target",
@@ -214,51 +224,59 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 row
             })
             .collect(),
-    };
-    let bucket_row = |name: &str, b: &crate::results::BucketReport| {
-        let (l, i) = (&b.latency_ms, &b.inter_token_ms);
-        let mut row = vec![name.to_owned(), b.requests.to_string()];
-        // A scope without requests observed nothing: no rate, latency, attempts or cost.
-        row.extend(or_dash(
-            b.requests > 0,
-            vec![
-                pct(b.success_rate),
-                b.failed.to_string(),
-                ms_of(l, l.p50),
-                ms_of(l, l.p90),
-                ms_of(l, l.p99),
-                ms_of(l, l.p999),
-                ms_of(&b.ttft_ms, b.ttft_ms.p50),
-                ms_of(i, i.p50),
-                ms_of(i, i.p99),
-                ms_of(&b.time_per_output_token_ms, b.time_per_output_token_ms.p50),
-                format!("{:.3}", b.attempts_per_request),
-                format!("{:.2}/s", b.goodput_per_sec),
-                usd(b.cost_usd),
-            ],
-        ));
-        row
-    };
-    let bucket_headers = vec![
-        "",
-        "requests",
-        "success",
-        "failed",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "TTFT p50",
-        "ITL p50",
-        "ITL p99",
-        "TPOT p50",
-        "attempts/request",
-        "goodput",
-        "cost",
-    ];
+    }
+}
+
+/// One row of a bucket table ([`BUCKET_HEADERS`]): `name`'s requests, rates, latency and cost.
+fn bucket_row(name: &str, b: &crate::results::BucketReport) -> Vec<String> {
+    let (l, i) = (&b.latency_ms, &b.inter_token_ms);
+    let mut row = vec![name.to_owned(), b.requests.to_string()];
+    // A scope without requests observed nothing: no rate, latency, attempts or cost.
+    row.extend(or_dash(
+        b.requests > 0,
+        vec![
+            pct(b.success_rate),
+            b.failed.to_string(),
+            ms_of(l, l.p50),
+            ms_of(l, l.p90),
+            ms_of(l, l.p99),
+            ms_of(l, l.p999),
+            ms_of(&b.ttft_ms, b.ttft_ms.p50),
+            ms_of(i, i.p50),
+            ms_of(i, i.p99),
+            ms_of(&b.time_per_output_token_ms, b.time_per_output_token_ms.p50),
+            format!("{:.3}", b.attempts_per_request),
+            format!("{:.2}/s", b.goodput_per_sec),
+            usd(b.cost_usd),
+        ],
+    ));
+    row
+}
+
+/// The headers of the tables built from [`bucket_row`]s.
+const BUCKET_HEADERS: &[&str] = &[
+    "",
+    "requests",
+    "success",
+    "failed",
+    "p50",
+    "p90",
+    "p99",
+    "p99.9",
+    "TTFT p50",
+    "ITL p50",
+    "ITL p99",
+    "TPOT p50",
+    "attempts/request",
+    "goodput",
+    "cost",
+];
+
+/// The classes (with the totals first), routes and phases, each a table of [`bucket_row`]s.
+fn bucket_tables(r: &Report) -> [Table; 3] {
     let mut classes = Table {
         title: "Classes",
-        headers: bucket_headers.clone(),
+        headers: BUCKET_HEADERS.to_vec(),
         rows: vec![bucket_row("all", &r.totals)],
     };
     classes
@@ -266,19 +284,24 @@ pub fn tables(r: &Report) -> Vec<Table> {
         .extend(r.classes.iter().map(|(n, b)| bucket_row(n, b)));
     let routes = Table {
         title: "Routes",
-        headers: bucket_headers.clone(),
+        headers: BUCKET_HEADERS.to_vec(),
         rows: r.routes.iter().map(|(n, b)| bucket_row(n, b)).collect(),
     };
     let phases = Table {
         title: "Phases",
-        headers: bucket_headers,
+        headers: BUCKET_HEADERS.to_vec(),
         rows: r
             .phases
             .iter()
             .map(|p| bucket_row(&p.name, &p.figures))
             .collect(),
     };
-    let failover = Table {
+    [classes, routes, phases]
+}
+
+/// Each fault's window and how long detection, failover and failback took.
+fn failover_table(r: &Report) -> Table {
+    Table {
         title: "Failover per fault",
         headers: vec![
             "fault",
@@ -306,8 +329,12 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 ]
             })
             .collect(),
-    };
-    let providers = Table {
+    }
+}
+
+/// Each provider's attempts, errors, availability and cost.
+fn providers_table(r: &Report) -> Table {
+    Table {
         title: "Providers",
         headers: vec![
             "provider",
@@ -335,8 +362,12 @@ pub fn tables(r: &Report) -> Vec<Table> {
                 row
             })
             .collect(),
-    };
-    let alerts = Table {
+    }
+}
+
+/// The alerts and cost caps spent, in time order.
+fn alerts_table(r: &Report) -> Table {
+    Table {
         title: "Alerts",
         headers: vec!["time", "what"],
         rows: r
@@ -345,19 +376,7 @@ pub fn tables(r: &Report) -> Vec<Table> {
             .filter(|e| e.kind == "alert" || e.kind == "cost_cap_spent")
             .map(|e| vec![format!("{:.0} s", e.at_secs), e.detail.clone()])
             .collect(),
-    };
-    let mut all = vec![
-        baseline_table(r),
-        targets,
-        providers,
-        classes,
-        routes,
-        phases,
-        failover,
-    ];
-    all.extend(fleet_tables(r));
-    all.push(alerts);
-    all.into_iter().filter(|t| !t.rows.is_empty()).collect()
+    }
 }
 
 /// A fleet run's tables: what each provider received from the fleet, each target's
@@ -433,6 +452,30 @@ fn fleet_tables(r: &Report) -> Vec<Table> {
             ]],
         },
     ]
+}
+
+/// The run's success rate for a headline: `—` for a run without requests, whose rate of 1
+/// would measure nothing.
+pub fn headline_rate(r: &Report) -> String {
+    if r.totals.requests == 0 {
+        "—".to_owned()
+    } else {
+        format!("{:.3}%", r.totals.success_rate * 100.0)
+    }
+}
+
+/// The run's p99 latency for a headline: `—` for a run without requests.
+pub fn headline_p99(r: &Report) -> String {
+    headline_ms(r, r.totals.latency_ms.p99)
+}
+
+/// A latency of the run's for a headline, in ms: `—` for a run without requests.
+pub fn headline_ms(r: &Report, ms: f64) -> String {
+    if r.totals.requests == 0 {
+        "—".to_owned()
+    } else {
+        format!("{ms:.0} ms")
+    }
 }
 
 /// A black-box run's note, as sentences: where each figure comes from and what the runner

@@ -63,24 +63,9 @@ impl Seen<'_> {
     /// The expectation's metric in its scope (`phase` is its phase's index), or why it was
     /// not observed.
     fn observe(&self, e: &ExpectationParams, phase: Option<usize>) -> Result<f64, String> {
-        let p = self.router.params();
         let b = self.scope(e, phase)?;
-        let target = || {
-            e.target
-                .as_deref()
-                .and_then(|t| p.target_id(t))
-                .map(|t| t.index())
-                .ok_or_else(|| "no target".to_owned())
-        };
         let secs = |d: Duration| d.as_secs_f64();
-        // Rates and percentiles of nothing are not 1 or 0: they were not observed.
-        let nonempty = |n: u64, what: &str| {
-            if n == 0 {
-                Err(format!("no {what} in {}", scope_name(e)))
-            } else {
-                Ok(())
-            }
-        };
+        let nonempty = |n: u64, what: &str| nonempty(e, n, what);
         // A count or a cost of a scope without requests is not 0: nothing was measured.
         if e.metric.counts_requests() {
             nonempty(b.requests, "requests")?;
@@ -126,11 +111,11 @@ impl Seen<'_> {
             Metric::WastedCost => b.wasted_cost,
             Metric::Share => {
                 nonempty(b.attempts, "attempts")?;
-                b.attempts_by_target[target()?] as f64 / b.attempts as f64
+                b.attempts_by_target[self.target_index(e)?] as f64 / b.attempts as f64
             }
             Metric::ServedShare => {
                 nonempty(b.succeeded, "successful requests")?;
-                b.served_by_target[target()?] as f64 / b.succeeded as f64
+                b.served_by_target[self.target_index(e)?] as f64 / b.succeeded as f64
             }
             Metric::Availability => self.the_target(e)?.availability,
             Metric::TimeToDetect => {
@@ -141,56 +126,83 @@ impl Seen<'_> {
             Metric::BreakerOpens => self.breaker_opens(e)?,
             Metric::Alerts => self.alerts(e)?,
             Metric::TimeToAlert => self.time_to_alert(e)?,
-            Metric::ErrorBudgetSpent => {
-                let t = self.the_target(e)?;
-                t.error_budget_spent
-                    .ok_or_else(|| format!("{} has no sla", t.name))?
-            }
+            Metric::ErrorBudgetSpent => self.error_budget_spent(e)?,
             Metric::ProviderRateLimited | Metric::ProviderRateLimitedShare => {
-                let name = e.provider.as_deref().unwrap_or("");
-                let p = self
-                    .fleet()?
-                    .providers
-                    .iter()
-                    .find(|p| p.name == name)
-                    .ok_or_else(|| format!("no provider {name}"))?;
-                if e.metric == Metric::ProviderRateLimited {
-                    if p.rate_limited == 0 {
-                        // None of nothing: 0 counts only where attempts were made.
-                        nonempty(p.requests, "attempts to the provider")?;
-                    }
-                    p.rate_limited as f64
-                } else {
-                    nonempty(p.requests, "attempts to the provider")?;
-                    p.rate_limited_share
-                }
+                self.provider_rate_limited(e)?
             }
-            Metric::FleetStopTime | Metric::Probes => {
-                let t = &self.fleet()?.targets[target()?];
-                if e.metric == Metric::Probes {
-                    if t.probes == 0 && t.stopped_after_secs.is_none() {
-                        return Err(format!(
-                            "no replica's breaker opened on {}, so there was nothing to probe",
-                            t.name
-                        ));
-                    }
-                    t.probes as f64
-                } else {
-                    t.stopped_after_secs
-                        .ok_or_else(|| format!("no replica's breaker opened on {}", t.name))?
-                }
-            }
-            Metric::ReplicaShareMax => self
-                .fleet()?
-                .replicas_load
-                .iter()
-                .map(|r| r.share)
-                .fold(0.0, f64::max),
+            Metric::FleetStopTime | Metric::Probes => self.fleet_target(e)?,
+            Metric::ReplicaShareMax => self.replica_share_max()?,
             Metric::BudgetExhausted => {
                 b.failures[failure_index(FailureReason::BudgetExhausted(ErrorKind::ServerError))]
                     as f64
             }
         })
+    }
+
+    /// The index of the expectation's target.
+    fn target_index(&self, e: &ExpectationParams) -> Result<usize, String> {
+        e.target
+            .as_deref()
+            .and_then(|t| self.router.params().target_id(t))
+            .map(|t| t.index())
+            .ok_or_else(|| "no target".to_owned())
+    }
+
+    /// The share of the expectation's target's error budget the run spent.
+    fn error_budget_spent(&self, e: &ExpectationParams) -> Result<f64, String> {
+        let t = self.the_target(e)?;
+        t.error_budget_spent
+            .ok_or_else(|| format!("{} has no sla", t.name))
+    }
+
+    /// A fleet run: the busiest replica's share of the requests.
+    fn replica_share_max(&self) -> Result<f64, String> {
+        Ok(self
+            .fleet()?
+            .replicas_load
+            .iter()
+            .map(|r| r.share)
+            .fold(0.0, f64::max))
+    }
+
+    /// A fleet run: the 429s the expectation's provider received from the fleet, as a count
+    /// (`provider_rate_limited`) or a share of its requests.
+    fn provider_rate_limited(&self, e: &ExpectationParams) -> Result<f64, String> {
+        let name = e.provider.as_deref().unwrap_or("");
+        let p = self
+            .fleet()?
+            .providers
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| format!("no provider {name}"))?;
+        if e.metric == Metric::ProviderRateLimited {
+            if p.rate_limited == 0 {
+                // None of nothing: 0 counts only where attempts were made.
+                nonempty(e, p.requests, "attempts to the provider")?;
+            }
+            Ok(p.rate_limited as f64)
+        } else {
+            nonempty(e, p.requests, "attempts to the provider")?;
+            Ok(p.rate_limited_share)
+        }
+    }
+
+    /// A fleet run: the probes the expectation's target received, or how long the fleet took
+    /// to stop sending to it (`fleet_stop_time`).
+    fn fleet_target(&self, e: &ExpectationParams) -> Result<f64, String> {
+        let t = &self.fleet()?.targets[self.target_index(e)?];
+        if e.metric == Metric::Probes {
+            if t.probes == 0 && t.stopped_after_secs.is_none() {
+                return Err(format!(
+                    "no replica's breaker opened on {}, so there was nothing to probe",
+                    t.name
+                ));
+            }
+            Ok(t.probes as f64)
+        } else {
+            t.stopped_after_secs
+                .ok_or_else(|| format!("no replica's breaker opened on {}", t.name))
+        }
     }
 
     /// The stats of the expectation's scope: its route or class (or the run), in its phase
@@ -375,6 +387,16 @@ impl Seen<'_> {
                 Err(never("an alert on the fault's provider during the fault"))
             }
         }
+    }
+}
+
+/// Rates and percentiles of nothing are not 1 or 0: `n` of `what` being 0, they were not
+/// observed.
+fn nonempty(e: &ExpectationParams, n: u64, what: &str) -> Result<(), String> {
+    if n == 0 {
+        Err(format!("no {what} in {}", scope_name(e)))
+    } else {
+        Ok(())
     }
 }
 

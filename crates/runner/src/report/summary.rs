@@ -9,14 +9,14 @@ pub fn summary(r: &Report) -> String {
     let t = &r.totals;
     let _ = writeln!(
         out,
-        "{} ({} mode, seed {}): {} requests, {:.3}% succeeded, p50 {:.0} ms, p99 {:.0} ms, {:.2} attempts/request, ${:.4}",
+        "{} ({} mode, seed {}): {} requests, {} succeeded, p50 {}, p99 {}, {:.2} attempts/request, ${:.4}",
         r.scenario,
         r.mode,
         r.seed,
         t.requests,
-        t.success_rate * 100.0,
-        t.latency_ms.p50,
-        t.latency_ms.p99,
+        crate::render::headline_rate(r),
+        crate::render::headline_ms(r, t.latency_ms.p50),
+        crate::render::headline_p99(r),
         t.attempts_per_request,
         t.cost_usd
     );

@@ -277,20 +277,7 @@ fn resolve(
     let gateway = gateway_mode(c.gateway.as_deref(), &mut errors);
     let variants = variants(c, &providers, &broken, &mut errors);
     let fleet = fleet::resolve(c, &mut errors);
-    let variant_shared = c
-        .variants
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.shared_state.as_ref().map(|s| {
-                let path = format!("variants[{i}].shared_state");
-                if fleet.is_none() {
-                    errors.push(err(path.as_str(), "needs `replicas` (a fleet)"));
-                }
-                fleet::shared_state(Some(s), &path, &mut errors)
-            })
-        })
-        .collect();
+    let variant_shared = variant_shared(c, fleet.is_some(), &mut errors);
     let operator = operator::resolve(&c.operator, &router, c.duration).map_err(|e| errors.push(e));
     let traffic = match traffic::resolve(&c.traffic, &router, c.duration) {
         Ok(t) => t,
@@ -301,20 +288,7 @@ fn resolve(
         }
     };
     let end = Instant::ZERO + c.duration;
-    let mut phases = fault_phases(&faults, end);
-    // Store faults' phases, from what the file says (a fault in error still names its
-    // phases, so expectations on them are not refused for that).
-    let store: Vec<FaultWindow> = c
-        .store_faults
-        .iter()
-        .map(|f| FaultWindow {
-            name: fleet::fault_name(f),
-            provider: String::new(),
-            from: Instant::ZERO + f.at,
-            to: Instant::ZERO + f.at + f.length,
-        })
-        .collect();
-    phases.extend(fault_phases(&store, end));
+    let mut phases = phases(c, &faults, end);
     let mut expectations = Vec::new();
     for (i, e) in c.expect.iter().enumerate() {
         match e.resolve(
@@ -359,6 +333,47 @@ fn resolve(
         phases,
         gateway,
     })
+}
+
+/// Each variant's `shared_state` (`None` where it sets none); one needs a fleet (`has_fleet`).
+fn variant_shared(
+    c: &ScenarioConfig,
+    has_fleet: bool,
+    errors: &mut Vec<ValidationError>,
+) -> Vec<Option<Option<switchyard_sim::SharedState>>> {
+    c.variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.shared_state.as_ref().map(|s| {
+                let path = format!("variants[{i}].shared_state");
+                if !has_fleet {
+                    errors.push(err(path.as_str(), "needs `replicas` (a fleet)"));
+                }
+                fleet::shared_state(Some(s), &path, errors)
+            })
+        })
+        .collect()
+}
+
+/// The phases of the provider faults (`faults`) and of the store faults, the run ending at
+/// `end`.
+fn phases(c: &ScenarioConfig, faults: &[FaultWindow], end: Instant) -> Vec<PhaseWindow> {
+    let mut phases = fault_phases(faults, end);
+    // Store faults' phases, from what the file says (a fault in error still names its
+    // phases, so expectations on them are not refused for that).
+    let store: Vec<FaultWindow> = c
+        .store_faults
+        .iter()
+        .map(|f| FaultWindow {
+            name: fleet::fault_name(f),
+            provider: String::new(),
+            from: Instant::ZERO + f.at,
+            to: Instant::ZERO + f.at + f.length,
+        })
+        .collect();
+    phases.extend(fault_phases(&store, end));
+    phases
 }
 
 /// The run's duration: above zero, at most [`MAX_DURATION`].

@@ -1,0 +1,198 @@
+//! The SSE body of a streamed chat completion.
+
+use axum::body::{Body, Bytes};
+use switchyard_core::dialect::SseEvent;
+use switchyard_core::dialect::openai::{ChatCompletionChunk, DONE, DeltaFunction, DeltaToolCall};
+use switchyard_live::StreamEvent;
+
+use crate::access_log::AccessLog;
+use crate::errors::ApiError;
+
+/// The SSE body: a role chunk, text and tool-call chunks as they arrive, then the finish
+/// chunk, the usage chunk when asked, and `[DONE]`. A tool call's first chunk carries its
+/// `id`, `type` and `function.name` with `arguments: ""`; its arguments follow in chunks of
+/// their own (a call that arrives whole, from Gemini, is sent as those two chunks). A stream
+/// that breaks (and is not continued, see `resume: prefill`) ends with an in-band error event,
+/// `data: {"error":{"message","type","param","code"}}` as [`ApiError::from_route`] words it
+/// (502 `server_error`, code `stream_interrupted` for a cut), then the body ends without a
+/// finish chunk or `[DONE]`: the OpenAI SDKs raise `APIError` on it, never a clean but
+/// truncated answer.
+///
+/// The body pulls from the router's stream (no task in between): when the client disconnects,
+/// hyper drops the body, which drops the `ChatStream`, which abandons the request at once —
+/// even while the upstream is silent.
+pub(super) fn sse_body(
+    stream: switchyard_live::ChatStream,
+    id: String,
+    created: u64,
+    include_usage: bool,
+    (log, router): (AccessLog, switchyard_live::Driver),
+    (route, expose): (String, bool),
+) -> Body {
+    let model = stream.model.clone();
+    let state = State {
+        stream,
+        id,
+        created,
+        model,
+        include_usage,
+        queued: std::collections::VecDeque::new(),
+        started: false,
+        over: false,
+        access: (log, router),
+        route,
+        expose,
+    };
+    Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
+        let frame = st.next_frame().await?;
+        Some((frame, st))
+    }))
+}
+
+/// Where a stream's body is: what it sends from, and what it has sent.
+struct State {
+    stream: switchyard_live::ChatStream,
+    id: String,
+    created: u64,
+    model: String,
+    include_usage: bool,
+    /// Frames decided but not yet sent (the end sends up to three).
+    queued: std::collections::VecDeque<Result<Bytes, std::io::Error>>,
+    started: bool,
+    over: bool,
+    access: (AccessLog, switchyard_live::Driver),
+    /// The `model` the client named, and whether errors tell the attempts.
+    route: String,
+    expose: bool,
+}
+
+impl State {
+    /// The next frame to send, `None` once the body is over.
+    async fn next_frame(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        loop {
+            if let Some(frame) = self.queued.pop_front() {
+                return Some(frame);
+            }
+            if self.over {
+                return None;
+            }
+            if !self.started {
+                self.started = true;
+                return Some(Ok(self.chunk(Some(String::new()), None, true)));
+            }
+            match self.stream.next().await {
+                None => self.over = true,
+                Some(Ok(StreamEvent::Delta(text))) => {
+                    return Some(Ok(self.chunk(Some(text), None, false)));
+                }
+                Some(Ok(StreamEvent::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                })) => return Some(Ok(self.tool_call(index, id, name, arguments))),
+                Some(Ok(StreamEvent::End { finish, usage, .. })) => self.end(finish, usage),
+                Some(Err(e)) => return Some(Ok(self.error(&e))),
+            }
+        }
+    }
+
+    fn chunk(
+        &self,
+        text: Option<String>,
+        finish: Option<switchyard_core::request::FinishReason>,
+        role: bool,
+    ) -> Bytes {
+        let c = ChatCompletionChunk::delta(
+            &self.id,
+            self.created,
+            &self.model,
+            role,
+            text,
+            finish,
+            self.include_usage,
+        );
+        event(&c)
+    }
+
+    fn call(&self, call: DeltaToolCall) -> Bytes {
+        let c = ChatCompletionChunk::tool_calls(
+            &self.id,
+            self.created,
+            &self.model,
+            vec![call],
+            self.include_usage,
+        );
+        event(&c)
+    }
+
+    /// A tool call's chunk: its arguments alone when it continues a call, else its head
+    /// (`id`, `type`, `function.name`, empty `arguments`) with its arguments queued after.
+    fn tool_call(
+        &mut self,
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    ) -> Bytes {
+        let more = |arguments: String| DeltaToolCall {
+            index,
+            function: Some(DeltaFunction {
+                name: None,
+                arguments: Some(arguments),
+            }),
+            ..DeltaToolCall::default()
+        };
+        if id.is_none() && name.is_none() {
+            return self.call(more(arguments));
+        }
+        let head = self.call(DeltaToolCall {
+            index,
+            id,
+            kind: Some("function".to_owned()),
+            function: Some(DeltaFunction {
+                name: Some(name.unwrap_or_default()),
+                arguments: Some(String::new()),
+            }),
+        });
+        if !arguments.is_empty() {
+            let c = self.call(more(arguments));
+            self.queued.push_back(Ok(c));
+        }
+        head
+    }
+
+    /// The stream ended: booked, and the finish chunk, the usage chunk when asked, and
+    /// `[DONE]` queued.
+    fn end(
+        &mut self,
+        finish: switchyard_core::request::FinishReason,
+        usage: switchyard_core::request::Usage,
+    ) {
+        self.over = true;
+        self.access
+            .0
+            .stream_end(&self.access.1, &self.stream, usage);
+        let c = self.chunk(None, Some(finish), false);
+        self.queued.push_back(Ok(c));
+        if self.include_usage {
+            let u = ChatCompletionChunk::usage(&self.id, self.created, &self.model, usage);
+            self.queued.push_back(Ok(event(&u)));
+        }
+        self.queued
+            .push_back(Ok(Bytes::from(SseEvent::data(DONE.to_owned()).to_wire())));
+    }
+
+    /// The stream broke: booked, and the in-band error event that ends the body.
+    fn error(&mut self, e: &switchyard_live::RouteError) -> Bytes {
+        self.over = true;
+        self.access.0.failed(e);
+        let error = ApiError::from_route(e, &self.route, self.expose);
+        let data = serde_json::to_string(error.body()).unwrap_or_default();
+        Bytes::from(SseEvent::data(data).to_wire())
+    }
+}
+
+fn event(c: &ChatCompletionChunk) -> Bytes {
+    Bytes::from(SseEvent::data(serde_json::to_string(c).unwrap_or_default()).to_wire())
+}
