@@ -510,7 +510,7 @@ fn duration_overrides_a_scenarios_and_drops_what_comes_after_it() {
     assert_eq!(held, [true, true, false]);
 
     // A fault after the end is reported, and the run still goes.
-    let (code, _, stderr) = switchyard(&[
+    let (code, cut, stderr) = switchyard(&[
         "run",
         "scenarios/active-passive-outage.yaml",
         "--duration",
@@ -522,6 +522,14 @@ fn duration_overrides_a_scenarios_and_drops_what_comes_after_it() {
     assert!(
         stderr.contains("after the end; it does not happen"),
         "{stderr}"
+    );
+    // Its line says so, and its figures read "—": it was not tested, so not "never".
+    assert!(
+        cut.contains(
+            "detected —, failed over —, failed back —; not exercised: the fault starts at 300 s, \
+             after the run's end at 30 s"
+        ),
+        "{cut}"
     );
 
     for bad in ["soon", "0s", "800h"] {

@@ -26,7 +26,16 @@ pub(super) fn failover(
             let exercised = x.exercised;
             // Not exercised: no failover and no failback (the fold says so too).
             let over = x.time_to_failover.filter(|_| exercised).map(round3);
-            let mut line = exercised_line(&f.provider, &x, over);
+            let mut line = if f.from.since_start() >= s.duration {
+                // `run --duration` ended the run before the fault began.
+                format!(
+                    "not exercised: the fault starts at {} s, after the run's end at {} s",
+                    secs(f.from),
+                    s.duration.as_secs_f64()
+                )
+            } else {
+                exercised_line(&f.provider, &x, over)
+            };
             if black_box {
                 line = format!("{line} ({BLACK_BOX_LINE})")
                     .replace(

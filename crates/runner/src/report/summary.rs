@@ -46,7 +46,13 @@ pub fn summary(r: &Report) -> String {
         );
     }
     for f in &r.failover {
-        let show = |x: Option<f64>| x.map_or("never".to_owned(), |v| format!("{v:.3}s"));
+        // A fault that was not exercised has no figures to miss: "—", not "never".
+        let none = if f.exercised.exercised {
+            "never"
+        } else {
+            "—"
+        };
+        let show = |x: Option<f64>| x.map_or(none.to_owned(), |v| format!("{v:.3}s"));
         let _ = writeln!(
             out,
             "  fault {} on {}: detected {}, failed over {}, failed back {}; {}",
