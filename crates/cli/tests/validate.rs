@@ -471,3 +471,69 @@ expect:
     assert_eq!(found.len(), expected.len(), "{err}");
     assert!(err.contains("scenario.yaml: 4 errors"), "{err}");
 }
+
+/// A broken router or traffic section does not hide the expectations' errors that need
+/// neither: a misspelt fault or metric is reported in the same pass.
+#[test]
+fn a_broken_router_or_traffic_does_not_hide_the_expectations_own_errors() {
+    let dir = TempDir::new("validate-alone");
+    let head = "\
+name: alone
+seed: 1
+duration: 10m
+providers:
+  - name: openai
+    profile: openai
+    faults:
+      - { name: primary-outage, kind: http, status: 503, at: 1m, for: 1m }
+  - { name: anthropic, profile: anthropic }
+";
+    let router = |tier: &str| {
+        format!(
+            "router:
+  targets:
+    - {{ name: gpt, provider: openai, model: gpt-4o }}
+    - {{ name: claude, provider: anthropic, model: claude-sonnet-4-20250514 }}
+  routes:
+    - {{ name: chat, policy: priority, tiers: [[gpt], [{tier}]] }}
+"
+        )
+    };
+    let traffic = |poisson: &str| {
+        format!(
+            "traffic:
+  arrival: {{ poisson: {poisson} }}
+  classes:
+    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 100 }}, max_tokens: 10 }}
+"
+        )
+    };
+    let expect = "expect:
+  - { metric: time_to_failover, fault: primary-outgae, op: \"<=\", value: 5s }
+  - { metric: time_to_fallback, fault: primary-outage, op: \"<=\", value: 5s }
+";
+    for (case, text) in [
+        (
+            "router",
+            format!("{head}{}{}{expect}", router("claude-sonet"), traffic("10")),
+        ),
+        (
+            "traffic",
+            format!("{head}{}{}{expect}", router("claude"), traffic("-3")),
+        ),
+    ] {
+        let file = dir.write(&format!("{case}.yaml"), &text);
+        let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+        assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+        for message in [
+            "no fault named `primary-outgae`",
+            "unknown metric `time_to_fallback`",
+        ] {
+            assert!(err.contains(message), "{case}: {message}\n{err}");
+        }
+        assert!(
+            err.contains(&format!("{case}.yaml: 3 errors")),
+            "{case}: {err}"
+        );
+    }
+}

@@ -131,6 +131,21 @@ impl ExpectationConfig {
         clippy::too_many_arguments,
         reason = "every part of the scenario an expectation can name"
     )]
+    /// The checks that need neither the router nor the traffic (metric, operator, value,
+    /// scopes, fault and provider names): run when one of those is broken, so that its
+    /// errors do not hide these.
+    pub(crate) fn check_alone(
+        &self,
+        path: &str,
+        faults: &[FaultWindow],
+        providers: &[ScenarioProvider],
+    ) -> Result<(), ValidationError> {
+        let metric = self.metric(path)?;
+        self.op(path)?;
+        self.value(path, metric)?;
+        self.check_scopes(path, metric, faults, providers)
+    }
+
     pub(crate) fn resolve(
         &self,
         path: &str,

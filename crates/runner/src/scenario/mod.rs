@@ -272,6 +272,7 @@ fn resolve(
     let (providers, broken) = providers(c, dir, &mut faults, &mut errors);
     check_targets(&c.router, "router", &providers, &broken, &mut errors);
     let Some(router) = router else {
+        expectations_alone(c, &faults, &providers, &broken, &mut errors);
         return Err(errors);
     };
     let gateway = gateway_mode(c.gateway.as_deref(), &mut errors);
@@ -282,8 +283,10 @@ fn resolve(
     let traffic = match traffic::resolve(&c.traffic, &router, c.duration) {
         Ok(t) => t,
         Err(e) => {
-            // The expectations are checked against the traffic's classes.
+            // The expectations are checked against the traffic's classes: what does not
+            // need them is checked still.
             errors.push(e);
+            expectations_alone(c, &faults, &providers, &broken, &mut errors);
             return Err(errors);
         }
     };
@@ -303,12 +306,7 @@ fn resolve(
             Ok(x) => expectations.push(x),
             // With a provider in error, its faults and its name are unknown here: refusing
             // an expectation for naming them would say nothing new.
-            Err(e)
-                if !broken.is_empty()
-                    && [".fault", ".phase", ".provider"]
-                        .iter()
-                        .any(|f| e.path.ends_with(f)) => {}
-            Err(e) => errors.push(e),
+            Err(e) => keep_unless_broken(e, &broken, &mut errors),
         }
     }
     let operator = match operator {
@@ -571,6 +569,34 @@ fn fault_phases(faults: &[FaultWindow], end: Instant) -> Vec<PhaseWindow> {
         });
     }
     phases
+}
+
+/// The expectations' checks that need neither the router nor the traffic, when one of them
+/// is broken (`ExpectParams::check_alone`).
+fn expectations_alone(
+    c: &ScenarioConfig,
+    faults: &[FaultWindow],
+    providers: &[ScenarioProvider],
+    broken: &[&str],
+    errors: &mut Vec<ValidationError>,
+) {
+    for (i, e) in c.expect.iter().enumerate() {
+        if let Err(e) = e.check_alone(&format!("expect[{i}]"), faults, providers) {
+            keep_unless_broken(e, broken, errors);
+        }
+    }
+}
+
+/// An expectation's error, kept unless a provider is in error: its faults and its name are
+/// unknown then, and refusing an expectation for naming them would say nothing new.
+fn keep_unless_broken(e: ValidationError, broken: &[&str], errors: &mut Vec<ValidationError>) {
+    let about_a_broken_part = !broken.is_empty()
+        && [".fault", ".phase", ".provider"]
+            .iter()
+            .any(|f| e.path.ends_with(f));
+    if !about_a_broken_part {
+        errors.push(e);
+    }
 }
 
 #[cfg(test)]
