@@ -292,6 +292,10 @@ async fn redis_killed_degrades_the_replicas_and_restarted_they_rejoin_and_republ
             SyncOptions::every(SYNC),
         )
     };
+    // What the gateway logs of the store (its endpoint, its debug form) holds no password.
+    let shown = connect();
+    assert!(!shown.endpoint().contains("s3cr3t"), "{}", shown.endpoint());
+    assert!(!format!("{shown:?}").contains("s3cr3t"));
     let _t0 = spawn(&h0);
     let _t1 = spawn(&h1);
     until(Duration::from_secs(5), || {
