@@ -274,6 +274,7 @@ async fn apply(
     clock: &StoreClock,
     op: &core::StoreOp,
 ) -> Result<core::StoreReply, StoreError> {
+    // Long: one arm per store operation, each a 1:1 conversion of its input and answer.
     use core::StoreReply as R;
     let c = clock;
     Ok(match op {

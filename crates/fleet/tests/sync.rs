@@ -172,6 +172,7 @@ fn held(host: &Host, lease: usize) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_breaker_reaches_the_peer_within_one_sync_and_leases_come_and_go() {
+    // Long: one fleet over one Redis, in order: joined, leases taken, surplus given back, open.
     let server = RedisServer::start().await;
     let (h0, h1) = (Host::new(0), Host::new(1));
     let _t0 = start(&h0, &server);
