@@ -18,10 +18,12 @@
 
 mod error;
 mod store;
+pub mod sync;
 mod types;
 
 pub use error::StoreError;
 pub use store::{KeyOf, MAX_PREFIX, RedisStore, SCRIPTS, StoreOptions};
+pub use sync::{Replica, StoreClock, SyncHandle, SyncOptions};
 pub use types::{
     Advice, Advised, Advisory, AdvisoryKey, AdvisoryKind, AdvisoryPage, Alive, BucketKey,
     BucketSpec, Cursor, GivenBack, MAX_CAPACITY, MAX_PAGE, MAX_PAYLOAD, MAX_PERIOD_MS, MAX_SUBJECT,

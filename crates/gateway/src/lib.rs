@@ -29,6 +29,7 @@ pub mod access_log;
 mod admin;
 mod chat;
 mod errors;
+mod fleet;
 pub mod logging;
 mod messages;
 mod probe;
@@ -102,6 +103,8 @@ pub struct Gateway {
     requests: std::sync::atomic::AtomicU64,
     /// Tells this process's request ids from another's (the start time, in seconds).
     instance: u32,
+    /// `gateway.shared_state`: the fleet joined, its sync task (read at start).
+    shared: Mutex<Option<fleet::Shared>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +119,9 @@ pub enum GatewayError {
     Read { path: String, message: String },
     #[error("{0}")]
     Unsafe(String),
+    /// `gateway.shared_state` could not start (the message names no URL).
+    #[error("gateway.shared_state: {0}")]
+    SharedState(String),
 }
 
 /// Refuses a start that would serve strangers: `production` without client keys, always;
@@ -230,7 +236,7 @@ impl Gateway {
         transport: Transport,
     ) -> Result<Arc<Gateway>, GatewayError> {
         let router = build_router(params, transport)?;
-        Ok(Arc::new(Gateway {
+        let gateway = Arc::new(Gateway {
             router: RwLock::new(router),
             secrets: RwLock::new(secrets_of(params)?),
             config,
@@ -245,7 +251,16 @@ impl Gateway {
             requests: std::sync::atomic::AtomicU64::new(0),
             // Truncated on purpose: an id tag, not a time.
             instance: switchyard_live::wall::unix_now() as u32,
-        }))
+            shared: Mutex::new(None),
+        });
+        if let Some(config) = &params.gateway.shared_state {
+            let shared = fleet::start(&gateway, config)?;
+            *gateway
+                .shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(shared);
+        }
+        Ok(gateway)
     }
 
     /// Marks the gateway as draining: `/readyz` answers 503 from now on, so a load balancer
@@ -325,6 +340,16 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         router_log::log_new(&router, &mut cursor);
         let (next, lost) = router.reloaded(params.router.clone(), store, 1, params.limits)?;
+        // The new router joins the fleet the gateway joined at start (`shared_state` is read
+        // at start only).
+        if let Some(shared) = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            next.with_core(|r, _| r.join_fleet(shared.params));
+        }
         *router = next;
         *cursor = router_log::Cursor::default();
         drop(router);

@@ -68,6 +68,87 @@ pub struct GatewayConfig {
     /// `expose_attempts` overrides it for that key.
     #[serde(default)]
     pub expose_attempts: bool,
+    /// Share breakers, parking, rate limits, cost caps and recovery with the other gateways
+    /// of a fleet through Redis (docs/FLEET.md); without it this gateway decides alone.
+    pub shared_state: Option<SharedStateConfig>,
+}
+
+/// `gateway.shared_state`: the Redis a fleet of gateways shares, and how often each syncs.
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedStateConfig {
+    /// The store's URL: `redis://[:password@]host:port[/db]`, `rediss://...`, or
+    /// `redis+unix:///path/to/redis.sock[?pass=...]`. It may hold a password: the gateway
+    /// never prints it.
+    pub redis: String,
+    /// How often the gateway syncs with the store (reads its peers' advisories, tops up its
+    /// leases, beats): the bound on how stale its view of the fleet is. Default 1s; 10ms to
+    /// 1h. Each store call times out after half of it.
+    pub sync_every: Option<switchyard_core::time::Duration>,
+    /// A lease block, as a fraction of each shared rate limit or cost cap (0 < b <= 1):
+    /// the most this gateway holds, so the fleet's over-admission bound. Default 0.05.
+    pub lease_block: Option<f64>,
+    /// This gateway's number in the fleet (the holder of a half-open target's probe token);
+    /// each replica needs its own. Default: drawn from the process id and the start time.
+    pub replica: Option<u32>,
+}
+
+impl std::fmt::Debug for SharedStateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedStateConfig")
+            .field("redis", &"<redacted>")
+            .field("sync_every", &self.sync_every)
+            .field("lease_block", &self.lease_block)
+            .field("replica", &self.replica)
+            .finish()
+    }
+}
+
+/// `shared_state.sync_every` when unset.
+pub const DEFAULT_SYNC_EVERY: switchyard_core::time::Duration =
+    switchyard_core::time::Duration::from_secs(1);
+/// `shared_state.lease_block` when unset.
+pub const DEFAULT_LEASE_BLOCK: f64 = 0.05;
+
+impl SharedStateConfig {
+    /// `sync_every`, or its default.
+    pub fn sync_every(&self) -> switchyard_core::time::Duration {
+        self.sync_every.unwrap_or(DEFAULT_SYNC_EVERY)
+    }
+
+    /// `lease_block`, or its default.
+    pub fn lease_block(&self) -> f64 {
+        self.lease_block.unwrap_or(DEFAULT_LEASE_BLOCK)
+    }
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        use switchyard_core::time::Duration;
+        let scheme = self.redis.split("://").next().unwrap_or("");
+        if !self.redis.contains("://")
+            || !["redis", "rediss", "redis+unix", "unix", "valkey", "valkeys"].contains(&scheme)
+        {
+            // The URL itself is not repeated: it may hold a password.
+            return Err(ValidationError::new(
+                "gateway.shared_state.redis",
+                "must be a redis://, rediss:// or redis+unix:// URL",
+            ));
+        }
+        let every = self.sync_every();
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&every) {
+            return Err(ValidationError::new(
+                "gateway.shared_state.sync_every",
+                format!("must be 10ms to 1h, not {every}"),
+            ));
+        }
+        let b = self.lease_block();
+        if !(b > 0.0 && b <= 1.0) {
+            return Err(ValidationError::new(
+                "gateway.shared_state.lease_block",
+                format!("must be above 0 and at most 1 (a fraction of each limit), not {b}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// How the gateway writes its log lines.
@@ -253,6 +334,9 @@ impl GatewayConfig {
                 "gateway.body_read_timeout",
                 format!("must be from 100ms to 10m, not {d}"),
             ));
+        }
+        if let Some(shared) = &self.shared_state {
+            shared.validate()?;
         }
         Ok(())
     }

@@ -199,3 +199,54 @@ fn sizes_parse_with_checked_arithmetic() {
         assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
     }
 }
+
+#[test]
+fn shared_state_defaults_bounds_and_located_errors_never_repeat_the_url() {
+    let ok = format!(
+        "{BASE}gateway:\n  shared_state: {{ redis: 'redis://:hunter2pw@10.0.0.5:6379/0', sync_every: 250ms }}\n"
+    );
+    let params = load_live(&ok, "live.yaml").unwrap();
+    let shared = params.gateway.shared_state.as_ref().unwrap();
+    assert_eq!(
+        shared.sync_every(),
+        switchyard_core::time::Duration::from_millis(250)
+    );
+    assert_eq!(shared.lease_block(), DEFAULT_LEASE_BLOCK);
+    assert!(!format!("{params:?}").contains("hunter2pw"));
+    for (line, path) in [
+        (
+            "{ redis: 'http://:hunter2pw@h:1' }",
+            "gateway.shared_state.redis",
+        ),
+        ("{ redis: 'hunter2pw' }", "gateway.shared_state.redis"),
+        (
+            "{ redis: 'redis://:hunter2pw@h', sync_every: 5ms }",
+            "gateway.shared_state.sync_every",
+        ),
+        (
+            "{ redis: 'redis://:hunter2pw@h', sync_every: 2h }",
+            "gateway.shared_state.sync_every",
+        ),
+        (
+            "{ redis: 'redis://:hunter2pw@h', lease_block: 0 }",
+            "gateway.shared_state.lease_block",
+        ),
+        (
+            "{ redis: 'redis://:hunter2pw@h', lease_block: 1.5 }",
+            "gateway.shared_state.lease_block",
+        ),
+    ] {
+        let text = format!("{BASE}gateway:\n  max_in_flight: 8\n  shared_state: {line}\n");
+        let err = load_live(&text, "live.yaml").unwrap_err();
+        assert_eq!(err.path, path, "{line}: {err:?}");
+        assert_eq!(err.file, "live.yaml");
+        let want = text
+            .lines()
+            .position(|l| l.contains("shared_state"))
+            .unwrap()
+            + 1;
+        assert_eq!(err.line, want, "{line}: {err:?}");
+        assert!(err.column > 1, "{line}: {err:?}");
+        assert!(!err.to_string().contains("hunter2pw"), "{err}");
+    }
+}

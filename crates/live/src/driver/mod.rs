@@ -209,8 +209,18 @@ impl Driver {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn now(&self) -> Instant {
+    /// The core's time now: the time since the driver started (a reloaded driver keeps its
+    /// predecessor's start).
+    pub fn now(&self) -> Instant {
         Instant::ZERO + Duration::from(self.inner.start.elapsed())
+    }
+
+    /// Runs `f` on the routing core at the driver's time now, under the core's lock: for the
+    /// fleet's sync task (`Router::join_fleet`, `fleet_sync`, `fleet_publish`,
+    /// `fleet_reply`). `f` must not wait on anything.
+    pub fn with_core<T>(&self, f: impl FnOnce(&mut Router, Instant) -> T) -> T {
+        let now = self.now();
+        f(&mut self.core(), now)
     }
 
     fn tokio_at(&self, at: Instant) -> tokio::time::Instant {

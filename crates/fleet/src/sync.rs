@@ -1,0 +1,400 @@
+//! The sync task: the bridge between a router's fleet seam (`switchyard_core::fleet`) and a
+//! [`RedisStore`].
+//!
+//! Every `sync_every` it takes the router's operations of one sync
+//! (`Router::fleet_sync`: advisories to publish, a heartbeat, the read of the peers'
+//! advisories, lease takes and give-backs, probe tokens), and between syncs, every
+//! `publish_every`, the advisories waiting (`Router::fleet_publish`), so a breaker that opens
+//! is told to the store within `publish_every`, not one sync later. It runs every operation
+//! on the store at once (the connection is multiplexed), each within the store's timeout,
+//! then hands every answer back (`Router::fleet_reply`); a failed or timed-out call hands back
+//! the failure, and the core falls back to local state (degraded) until an operation succeeds
+//! again.
+//!
+//! The request path never waits on it: the router's lock is held only by
+//! [`Replica::sync_ops`], [`Replica::publish_ops`] and [`Replica::replies`], never across a
+//! store call.
+//!
+//! Time: the core counts from its own start ([`Instant::ZERO`]); the store counts unix
+//! milliseconds. [`StoreClock`] is the one mapping between them.
+
+use std::time::Duration;
+
+use switchyard_core::fleet as core;
+use switchyard_core::time::Instant;
+
+use crate::types::{
+    Advice, AdvisoryKey, AdvisoryKind, BucketKey, BucketSpec, Cursor, Resource, UnixMs, Until,
+};
+use crate::{RedisStore, StoreError};
+
+/// The mapping between the core's time and the store's clock: `origin` is the unix time, in
+/// milliseconds, of the core's [`Instant::ZERO`] (the live driver's start), exactly as the
+/// live driver maps its monotonic clock to wall time (its start's wall time plus the time
+/// elapsed since).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreClock {
+    origin: UnixMs,
+}
+
+impl StoreClock {
+    /// The clock whose [`Instant::ZERO`] is unix time `origin`.
+    #[must_use]
+    pub fn new(origin: UnixMs) -> StoreClock {
+        StoreClock { origin }
+    }
+
+    /// The clock of a core whose time is `core_now` right now: reads the wall clock once.
+    #[must_use]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the sync task is a driver: it owns the wall clock the store shares"
+    )]
+    pub fn at(core_now: Instant) -> StoreClock {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let elapsed = core_now.as_nanos() / 1_000_000;
+        StoreClock::new(UnixMs(wall.saturating_sub(elapsed)))
+    }
+
+    /// The unix time of `Instant::ZERO`.
+    #[must_use]
+    pub fn origin(&self) -> UnixMs {
+        self.origin
+    }
+
+    /// The store's time of the core's `t`: `origin` plus `t`, whole milliseconds (rounded
+    /// down), saturating at [`UnixMs::MAX`].
+    #[must_use]
+    pub fn to_store(&self, t: Instant) -> UnixMs {
+        UnixMs(
+            self.origin
+                .0
+                .saturating_add(t.as_nanos() / 1_000_000)
+                .min(UnixMs::MAX.0),
+        )
+    }
+
+    /// The core's time of the store's `t`: the inverse of [`StoreClock::to_store`] (exact for
+    /// whole milliseconds); a time before `origin` is [`Instant::ZERO`].
+    #[must_use]
+    pub fn to_core(&self, t: UnixMs) -> Instant {
+        let ms = t.0.saturating_sub(self.origin.0);
+        Instant::from_nanos(ms.saturating_mul(1_000_000))
+    }
+
+    fn until_to_store(&self, u: core::Until) -> Until {
+        match u {
+            core::Until::At(t) => Until::At(self.to_store(t)),
+            core::Until::Forever => Until::Forever,
+        }
+    }
+
+    fn until_to_core(&self, u: Until) -> core::Until {
+        match u {
+            Until::At(t) => core::Until::At(self.to_core(t)),
+            Until::Forever => core::Until::Forever,
+        }
+    }
+}
+
+/// One replica's router, as the sync task sees it. Each method takes the router's lock for
+/// the call only.
+pub trait Replica: Send + Sync + 'static {
+    /// The core's time now.
+    fn now(&self) -> Instant;
+    /// The operations of one sync (`Router::fleet_sync(now)`).
+    fn sync_ops(&self, now: Instant) -> Vec<core::StoreOp>;
+    /// The advisories waiting to be published (`Router::fleet_publish(now)`).
+    fn publish_ops(&self, now: Instant) -> Vec<core::StoreOp>;
+    /// The store's answers (`Router::fleet_reply` for each, in order); returns whether the
+    /// replica is degraded after them (`Fleet::degraded_since` is set).
+    fn replies(
+        &self,
+        replies: Vec<(core::StoreOp, Result<core::StoreReply, core::StoreError>)>,
+        now: Instant,
+    ) -> bool;
+    /// The replica went degraded (`Some`: the first failure of the batch) or rejoined
+    /// (`None`); for the log. The default does nothing.
+    fn degraded(&self, _failure: Option<&StoreError>) {}
+}
+
+/// How often the sync task runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// The sync period: the bound on how stale a replica's view of the fleet is.
+    pub sync_every: Duration,
+    /// How often advisories waiting are published between syncs.
+    pub publish_every: Duration,
+}
+
+impl SyncOptions {
+    /// A sync every `sync_every`, publishing every tenth of it (at least every 10 ms).
+    #[must_use]
+    pub fn every(sync_every: Duration) -> SyncOptions {
+        SyncOptions {
+            sync_every,
+            publish_every: (sync_every / 10).max(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// The running sync task; dropping it stops the task.
+#[derive(Debug)]
+pub struct SyncHandle {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SyncHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the sync task of `replica` over `store` (on the current tokio runtime). Its first
+/// sync runs at once (the replica joins); then one every `options.sync_every`.
+///
+/// # Panics
+/// Outside a tokio runtime (as `tokio::spawn`).
+pub fn spawn<H: Replica>(
+    replica: std::sync::Arc<H>,
+    store: RedisStore,
+    clock: StoreClock,
+    options: SyncOptions,
+) -> SyncHandle {
+    SyncHandle {
+        task: tokio::spawn(run(replica, store, clock, options)),
+    }
+}
+
+async fn run<H: Replica>(
+    replica: std::sync::Arc<H>,
+    store: RedisStore,
+    clock: StoreClock,
+    options: SyncOptions,
+) {
+    let sync_every = options.sync_every.max(Duration::from_millis(1));
+    let publish_every = options
+        .publish_every
+        .clamp(Duration::from_millis(1), sync_every);
+    let mut tick = tokio::time::interval(publish_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_sync = tokio::time::Instant::now();
+    let mut degraded = false;
+    loop {
+        tick.tick().await;
+        let now = replica.now();
+        let ops = if tokio::time::Instant::now() >= next_sync {
+            next_sync = tokio::time::Instant::now() + sync_every;
+            replica.sync_ops(now)
+        } else {
+            replica.publish_ops(now)
+        };
+        if ops.is_empty() {
+            continue;
+        }
+        let replies = run_ops(&store, &clock, ops).await;
+        let failure = replies
+            .iter()
+            .find_map(|(_, r)| r.as_ref().err().filter(|e| e.is_unavailable()).cloned());
+        let replies = replies
+            .into_iter()
+            .map(|(op, r)| {
+                let r = r.map_err(|e| core_error(&op, &e));
+                (op, r)
+            })
+            .collect();
+        let now_degraded = replica.replies(replies, replica.now());
+        if now_degraded != degraded {
+            degraded = now_degraded;
+            replica.degraded(if degraded { failure.as_ref() } else { None });
+        }
+    }
+}
+
+/// Runs `ops` on `store`, all at once; the answers in the operations' order.
+pub async fn run_ops(
+    store: &RedisStore,
+    clock: &StoreClock,
+    ops: Vec<core::StoreOp>,
+) -> Vec<(core::StoreOp, Result<core::StoreReply, StoreError>)> {
+    let replies =
+        futures_util::future::join_all(ops.iter().map(|op| apply(store, clock, op))).await;
+    ops.into_iter().zip(replies).collect()
+}
+
+/// The core's error for the store's: a timeout is a timeout, bad input is invalid (the core
+/// undoes the operation and stays joined), anything else (unreachable, an error answer, a
+/// malformed reply, a bad URL) makes the store unavailable.
+fn core_error(op: &core::StoreOp, e: &StoreError) -> core::StoreError {
+    let op = op.name();
+    match e {
+        StoreError::Timeout { .. } => core::StoreError::Timeout { op },
+        StoreError::Invalid { detail, .. } => core::StoreError::Invalid { op, why: detail },
+        StoreError::Unreachable { .. }
+        | StoreError::Server { .. }
+        | StoreError::Malformed { .. }
+        | StoreError::BadUrl => core::StoreError::Unavailable { op },
+    }
+}
+
+fn kind(k: core::AdvisoryKind) -> AdvisoryKind {
+    match k {
+        core::AdvisoryKind::Open => AdvisoryKind::Open,
+        core::AdvisoryKind::Parked => AdvisoryKind::Parked,
+        core::AdvisoryKind::Revoked => AdvisoryKind::Revoked,
+        core::AdvisoryKind::CostCapSpent => AdvisoryKind::CostCapSpent,
+        core::AdvisoryKind::Recovering => AdvisoryKind::Recovering,
+    }
+}
+
+fn core_kind(k: AdvisoryKind) -> core::AdvisoryKind {
+    match k {
+        AdvisoryKind::Open => core::AdvisoryKind::Open,
+        AdvisoryKind::Parked => core::AdvisoryKind::Parked,
+        AdvisoryKind::Revoked => core::AdvisoryKind::Revoked,
+        AdvisoryKind::CostCapSpent => core::AdvisoryKind::CostCapSpent,
+        AdvisoryKind::Recovering => core::AdvisoryKind::Recovering,
+    }
+}
+
+fn bucket(b: &core::BucketKey) -> BucketKey {
+    let resource = match b.resource {
+        core::Resource::Requests => Resource::Requests,
+        core::Resource::Tokens => Resource::Tokens,
+        core::Resource::MicroUsd => Resource::MicroUsd,
+    };
+    BucketKey::new(resource, b.subject.as_str())
+}
+
+/// Runs one of the core's operations with the store's method of the same name.
+async fn apply(
+    store: &RedisStore,
+    clock: &StoreClock,
+    op: &core::StoreOp,
+) -> Result<core::StoreReply, StoreError> {
+    // Long: one arm per store operation, each a 1:1 conversion of its input and answer.
+    use core::StoreReply as R;
+    let c = clock;
+    Ok(match op {
+        core::StoreOp::Advise(key, advice) => {
+            let key = AdvisoryKey::new(kind(key.kind), key.subject.as_str());
+            let advice = Advice {
+                until: c.until_to_store(advice.until),
+                since: c.to_store(advice.since),
+                payload: advice.payload.clone(),
+            };
+            let a = store.advise(&key, &advice).await?;
+            R::Advised(core::Advised {
+                accepted: a.accepted,
+                stored: a
+                    .stored
+                    .map(|(until, since)| (c.until_to_core(until), c.to_core(since))),
+                now: c.to_core(a.now),
+            })
+        }
+        core::StoreOp::AdvisoriesSince(cursor, max) => {
+            let cursor = Cursor {
+                epoch: cursor.epoch,
+                seq: cursor.seq,
+            };
+            let p = store.advisories_since(cursor, *max).await?;
+            R::Page(core::AdvisoryPage {
+                advisories: p
+                    .advisories
+                    .into_iter()
+                    .map(|a| core::Advisory {
+                        key: core::AdvisoryKey::new(core_kind(a.key.kind), a.key.subject),
+                        until: c.until_to_core(a.until),
+                        since: c.to_core(a.since),
+                        payload: a.payload,
+                    })
+                    .collect(),
+                cursor: core::Cursor {
+                    epoch: p.cursor.epoch,
+                    seq: p.cursor.seq,
+                },
+                more: p.more,
+                reset: p.reset,
+                skipped: p.skipped,
+                now: c.to_core(p.now),
+            })
+        }
+        core::StoreOp::Take(key, spec, units) => {
+            let spec = BucketSpec {
+                capacity: spec.capacity,
+                period: spec.period.into(),
+            };
+            let t = store.take(&bucket(key), spec, *units).await?;
+            R::Taken(core::Taken {
+                granted: t.granted,
+                left: t.left,
+                now: c.to_core(t.now),
+            })
+        }
+        core::StoreOp::GiveBack(key, units) => {
+            let g = store.give_back(&bucket(key), *units).await?;
+            R::GivenBack(core::GivenBack {
+                level: g.level,
+                now: c.to_core(g.now),
+            })
+        }
+        core::StoreOp::TryProbe(target, holder, until) => {
+            let p = store.try_probe(target, *holder, c.to_store(*until)).await?;
+            R::Probe(core::Probe {
+                granted: p.granted,
+                holder: p.holder.map(|(h, u)| (h, c.to_core(u))),
+                now: c.to_core(p.now),
+            })
+        }
+        core::StoreOp::ReleaseProbe(target, holder) => {
+            R::Released(store.release_probe(target, *holder).await?)
+        }
+        core::StoreOp::Beat(replica, until) => {
+            let a = store.beat(*replica, c.to_store(*until)).await?;
+            R::Alive(core::Alive {
+                replicas: a.replicas,
+                now: c.to_core(a.now),
+            })
+        }
+        core::StoreOp::Alive => {
+            let a = store.alive().await?;
+            R::Alive(core::Alive {
+                replicas: a.replicas,
+                now: c.to_core(a.now),
+            })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_maps_whole_milliseconds_both_ways_and_saturates() {
+        let c = StoreClock::new(UnixMs(1_700_000_000_000));
+        let t = Instant::from_nanos(1_234_567_890);
+        assert_eq!(c.to_store(t), UnixMs(1_700_000_001_234));
+        assert_eq!(c.to_core(c.to_store(t)), Instant::from_nanos(1_234_000_000));
+        assert_eq!(
+            c.to_store(Instant::MAX),
+            UnixMs(1_700_000_000_000 + u64::MAX / 1_000_000)
+        );
+        let late = StoreClock::new(UnixMs(u64::MAX - 5));
+        assert_eq!(late.to_store(Instant::from_nanos(10_000_000)), UnixMs::MAX);
+        assert_eq!(c.to_core(UnixMs(5)), Instant::ZERO);
+        let back = c.to_core(UnixMs(1_700_000_002_000));
+        assert_eq!(back, Instant::from_nanos(2_000_000_000));
+    }
+
+    #[test]
+    fn the_clock_of_a_core_started_now_is_the_wall_clock_minus_its_age() {
+        let age = Instant::from_nanos(3_000_000_000);
+        let c = StoreClock::at(age);
+        let wall = StoreClock::at(Instant::ZERO).origin().0;
+        let diff = wall.abs_diff(c.origin().0 + 3_000);
+        assert!(diff < 1_000, "{diff}");
+    }
+}

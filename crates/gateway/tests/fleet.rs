@@ -1,0 +1,175 @@
+//! `gateway.shared_state`: two gateways serving on 127.0.0.1:0 share one `redis-server`. A
+//! target that dies is opened by the first gateway; the second stops sending to it within
+//! one sync period, without having sent it a failing request of its own.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+#[path = "../../fleet/tests/support/redis_server.rs"]
+mod redis_server;
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::Request;
+use axum::response::{IntoResponse, Response};
+use redis_server::RedisServer;
+use switchyard_gateway::Gateway;
+use switchyard_live::{InProcess, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+const SYNC: Duration = Duration::from_millis(200);
+
+/// An upstream that answers as a fake until it dies, then 503 to everything; counts hits.
+#[derive(Clone)]
+struct Dying {
+    dead: Arc<AtomicBool>,
+    hits: Arc<AtomicU64>,
+    fake: axum::Router,
+}
+
+async fn dying(State(d): State<Dying>, req: Request<Body>) -> Response {
+    d.hits.fetch_add(1, Ordering::Relaxed);
+    if d.dead.load(Ordering::Relaxed) {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
+    d.fake.clone().oneshot(req).await.unwrap().into_response()
+}
+
+fn config(redis: &str, replica: u32) -> String {
+    format!(
+        "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://dying.stub' }}\n  - {{ name: q, dialect: openai, base_url: 'https://y', fake_base_url: 'http://q.fake' }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m, breaker: {{ consecutive_failures: 1, open_for: 1h, open_max: 1h }} }}\n    - {{ name: backup, provider: q, model: m }}\n\
+         \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[t], [backup]] }}\n  plan: {{ max_attempts: 2 }}\n\
+         gateway:\n  shared_state: {{ redis: '{redis}', sync_every: 200ms, replica: {replica} }}\n"
+    )
+}
+
+struct Served {
+    gw: Arc<Gateway>,
+    addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(redis: &str, replica: u32, upstream: &Dying) -> Served {
+    let params = switchyard_live::config::load_live(&config(redis, replica), "gw.yaml").unwrap();
+    let stub = axum::Router::new()
+        .fallback(dying)
+        .with_state(upstream.clone());
+    let transport = Transport::new(
+        InProcess::new()
+            .with("dying.stub", stub)
+            .with("q.fake", support::fake("q")),
+    );
+    let gw = Gateway::new(&params, None, transport).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(switchyard_gateway::serve(
+        listener,
+        gw.clone(),
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(1),
+    ));
+    Served {
+        gw,
+        addr,
+        _stop: tx,
+    }
+}
+
+/// One chat request over TCP: the status and the whole response.
+async fn chat(addr: std::net::SocketAddr) -> (u16, String) {
+    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let text = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(text.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+fn breaker_of_t(gw: &Gateway) -> &'static str {
+    gw.router()
+        .snapshot()
+        .into_iter()
+        .find(|t| t.name == "t")
+        .unwrap()
+        .breaker
+}
+
+fn alive(gw: &Gateway) -> u32 {
+    gw.router()
+        .with_core(|r, _| r.fleet().map_or(0, switchyard_core::fleet::Fleet::alive))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_opened_by_one_gateway_is_avoided_by_the_other_within_one_sync() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let upstream = Dying {
+        dead: Arc::new(AtomicBool::new(false)),
+        hits: Arc::new(AtomicU64::new(0)),
+        fake: support::fake("p"),
+    };
+    let g1 = start(&url, 1, &upstream).await;
+    let g2 = start(&url, 2, &upstream).await;
+    let t0 = tokio::time::Instant::now();
+    while alive(&g1.gw) < 2 || alive(&g2.gw) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "never joined");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // Alive: gateway 2 sends to `t`.
+    let (status, _) = chat(g2.addr).await;
+    assert_eq!(status, 200);
+    assert_eq!(upstream.hits.load(Ordering::Relaxed), 1);
+
+    // `t` dies; gateway 1's next request fails on it (its breaker opens) and falls back.
+    upstream.dead.store(true, Ordering::Relaxed);
+    let (status, _) = chat(g1.addr).await;
+    assert_eq!(status, 200);
+    assert_eq!(breaker_of_t(&g1.gw), "open");
+    let opened = tokio::time::Instant::now();
+    let hits = upstream.hits.load(Ordering::Relaxed);
+    assert_eq!(hits, 2);
+
+    // Gateway 2 learns it within one sync period (plus the publisher's tick and slack)...
+    while breaker_of_t(&g2.gw) != "open" {
+        assert!(
+            opened.elapsed() < Duration::from_secs(3),
+            "gateway 2 never learned"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = opened.elapsed();
+    assert!(took <= SYNC + SYNC / 2, "learned after {took:?}");
+    // ...and from then on sends nothing to `t`.
+    for _ in 0..3 {
+        let (status, text) = chat(g2.addr).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    assert_eq!(upstream.hits.load(Ordering::Relaxed), hits);
+}
