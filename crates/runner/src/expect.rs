@@ -127,10 +127,6 @@ pub struct ExpectationParams {
 }
 
 impl ExpectationConfig {
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "every part of the scenario an expectation can name"
-    )]
     /// The checks that need neither the router nor the traffic (metric, operator, value,
     /// scopes, fault and provider names): run when one of those is broken, so that its
     /// errors do not hide these.
@@ -146,6 +142,10 @@ impl ExpectationConfig {
         self.check_scopes(path, metric, faults, providers)
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "every part of the scenario an expectation can name"
+    )]
     pub(crate) fn resolve(
         &self,
         path: &str,

@@ -4,6 +4,7 @@
 //! The modules: `config` (the file as written), `provider` (profiles, faults and keys),
 //! `traffic`, `operator`, and this one, which checks the parts against each other.
 
+mod checks;
 mod config;
 mod fleet;
 mod operator;
@@ -272,7 +273,7 @@ fn resolve(
     let (providers, broken) = providers(c, dir, &mut faults, &mut errors);
     check_targets(&c.router, "router", &providers, &broken, &mut errors);
     let Some(router) = router else {
-        expectations_alone(c, &faults, &providers, &broken, &mut errors);
+        checks::expectations_alone(c, &faults, &providers, &broken, &mut errors);
         return Err(errors);
     };
     let gateway = gateway_mode(c.gateway.as_deref(), &mut errors);
@@ -286,7 +287,7 @@ fn resolve(
             // The expectations are checked against the traffic's classes: what does not
             // need them is checked still.
             errors.push(e);
-            expectations_alone(c, &faults, &providers, &broken, &mut errors);
+            checks::expectations_alone(c, &faults, &providers, &broken, &mut errors);
             return Err(errors);
         }
     };
@@ -306,7 +307,7 @@ fn resolve(
             Ok(x) => expectations.push(x),
             // With a provider in error, its faults and its name are unknown here: refusing
             // an expectation for naming them would say nothing new.
-            Err(e) => keep_unless_broken(e, &broken, &mut errors),
+            Err(e) => checks::keep_unless_broken(e, &broken, &mut errors),
         }
     }
     let operator = match operator {
@@ -569,34 +570,6 @@ fn fault_phases(faults: &[FaultWindow], end: Instant) -> Vec<PhaseWindow> {
         });
     }
     phases
-}
-
-/// The expectations' checks that need neither the router nor the traffic, when one of them
-/// is broken (`ExpectParams::check_alone`).
-fn expectations_alone(
-    c: &ScenarioConfig,
-    faults: &[FaultWindow],
-    providers: &[ScenarioProvider],
-    broken: &[&str],
-    errors: &mut Vec<ValidationError>,
-) {
-    for (i, e) in c.expect.iter().enumerate() {
-        if let Err(e) = e.check_alone(&format!("expect[{i}]"), faults, providers) {
-            keep_unless_broken(e, broken, errors);
-        }
-    }
-}
-
-/// An expectation's error, kept unless a provider is in error: its faults and its name are
-/// unknown then, and refusing an expectation for naming them would say nothing new.
-fn keep_unless_broken(e: ValidationError, broken: &[&str], errors: &mut Vec<ValidationError>) {
-    let about_a_broken_part = !broken.is_empty()
-        && [".fault", ".phase", ".provider"]
-            .iter()
-            .any(|f| e.path.ends_with(f));
-    if !about_a_broken_part {
-        errors.push(e);
-    }
 }
 
 #[cfg(test)]
