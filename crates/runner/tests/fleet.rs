@@ -90,3 +90,21 @@ fn probes_of_a_target_that_never_opened_are_not_observed() {
         "{e:?}"
     );
 }
+
+/// A fleet's metric in a scenario without `replicas` could only be "not observed": it is
+/// refused at validation, naming the field.
+#[test]
+fn a_fleet_metric_without_replicas_is_refused_at_validation() {
+    let path = scenario("active-passive-outage");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "expect:\n",
+        "expect:\n  - { metric: provider_rate_limited, provider: openai, op: \"<=\", value: 0 }\n",
+    );
+    let e = scenario::load_text(&text, "plain.yaml", path.parent().unwrap()).unwrap_err();
+    let shown = e.to_string();
+    assert!(
+        shown.contains("expect[0].metric")
+            && shown.contains("a fleet's metric: it needs `replicas`"),
+        "{shown}"
+    );
+}

@@ -3,7 +3,8 @@
 
 use switchyard_core::config::ValidationError;
 
-use super::{FaultWindow, ScenarioConfig, ScenarioProvider};
+use super::{FaultWindow, ScenarioConfig, ScenarioProvider, err};
+use crate::expect::{ExpectationParams, Metric};
 
 /// The expectations' checks that need neither the router nor the traffic, when one of them
 /// is broken (`ExpectParams::check_alone`).
@@ -34,5 +35,29 @@ pub(super) fn keep_unless_broken(
             .any(|f| e.path.ends_with(f));
     if !about_a_broken_part {
         errors.push(e);
+    }
+}
+
+/// A fleet's metric (`provider_rate_limited`, `probes`, ...) in a scenario without `replicas`
+/// could only ever be "not observed": refused at validation instead.
+pub(super) fn fleet_metric(
+    e: &ExpectationParams,
+    i: usize,
+    is_fleet: bool,
+    errors: &mut Vec<ValidationError>,
+) {
+    let fleet_only = matches!(
+        e.metric,
+        Metric::ProviderRateLimited
+            | Metric::ProviderRateLimitedShare
+            | Metric::FleetStopTime
+            | Metric::Probes
+            | Metric::ReplicaShareMax
+    );
+    if fleet_only && !is_fleet {
+        errors.push(err(
+            format!("expect[{i}].metric"),
+            "a fleet's metric: it needs `replicas` (docs/FLEET.md)",
+        ));
     }
 }

@@ -304,7 +304,10 @@ fn resolve(
             &mut phases,
             end,
         ) {
-            Ok(x) => expectations.push(x),
+            Ok(x) => {
+                checks::fleet_metric(&x, i, fleet.is_some(), &mut errors);
+                expectations.push(x);
+            }
             // With a provider in error, its faults and its name are unknown here: refusing
             // an expectation for naming them would say nothing new.
             Err(e) => checks::keep_unless_broken(e, &broken, &mut errors),
