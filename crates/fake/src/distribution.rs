@@ -57,31 +57,43 @@ pub enum DistributionConfig<T> {
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DistributionFields<T> {
+    /// Always this value.
     fixed: Option<T>,
+    /// Uniform between `min` and `max`.
     uniform: Option<MinMax<T>>,
+    /// Normal with this mean and standard deviation (a negative draw counts as 0).
     normal: Option<MeanStddev<T>>,
+    /// Log-normal with this median and 99th percentile.
     lognormal: Option<P50P99<T>>,
+    /// `[percentile, value]` pairs, both increasing (percentiles 0 to 100): the value at
+    /// each percentile, linear between them.
     empirical: Option<Vec<(f64, T)>>,
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MinMax<T> {
+    /// The smallest value.
     min: T,
+    /// The largest value.
     max: T,
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeanStddev<T> {
+    /// The mean.
     mean: T,
+    /// The standard deviation.
     stddev: T,
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct P50P99<T> {
+    /// The median.
     p50: T,
+    /// The 99th percentile.
     p99: T,
 }
 

@@ -35,6 +35,7 @@ pub struct FaultConfig {
     /// `before:NAME`, `during:NAME` and `after:NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What goes wrong; the fields below say which kinds read them (docs/FAKES.md).
     pub kind: FaultKindName,
     /// `http`: the status to answer with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,9 +55,10 @@ pub struct FaultConfig {
     /// `stream_stall`: how long the stream stays silent before it is closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall: Option<Duration>,
-    /// `rate_limit_squeeze`: the lowered limits.
+    /// `rate_limit_squeeze`: the lowered request limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u64>,
+    /// `rate_limit_squeeze`: the lowered token limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_minute: Option<u64>,
     /// When it starts (from the start of the run, or of the injection for runtime faults).
