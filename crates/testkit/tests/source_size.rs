@@ -12,10 +12,10 @@
 //!
 //! Test code is left out: files named `tests.rs` or `*_tests.rs`, the files those declare as
 //! modules (`mod x;`, `#[path = ".."] mod x;`), everything from a file's first `#[cfg(test)]`
-//! line on, and the files declared as modules there. Function extents come from brace matching
-//! over the code with comments, strings, raw strings and char literals blanked out, so a brace
-//! or a `fn` inside one of those counts for nothing. Pure file reading: no build, no parsing
-//! crate.
+//! module on (one on a single helper is no cut), and the files declared as modules there.
+//! Function extents come from brace matching over the code with comments, strings, raw
+//! strings and char literals blanked out, so a brace or a `fn` inside one of those counts for
+//! nothing. Pure file reading: no build, no parsing crate.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 use std::collections::BTreeSet;
@@ -178,12 +178,32 @@ fn raw_string_end(s: &[char], i: usize) -> Option<usize> {
     Some(s.len())
 }
 
-/// The index of the first line of test code (`#[cfg(test)]`), or the line count.
+/// The index of the first line of test code, a `#[cfg(test)]` on a module (further
+/// attributes and blank lines may come between), or the line count. A `#[cfg(test)]` on a
+/// single item (a helper function) is no cut: the code after it still counts.
 fn test_cut(code_lines: &[&str]) -> usize {
     code_lines
         .iter()
-        .position(|l| l.trim_start().starts_with("#[cfg(test)]"))
+        .enumerate()
+        .position(|(i, l)| {
+            l.trim_start().starts_with("#[cfg(test)]")
+                && code_lines[i + 1..]
+                    .iter()
+                    .map(|l| l.trim_start())
+                    .find(|l| !l.is_empty() && !l.starts_with("#["))
+                    .is_some_and(is_mod_line)
+        })
         .unwrap_or(code_lines.len())
+}
+
+/// Whether a line declares a module: `mod x`, `pub mod x`, `pub(crate) mod x`.
+fn is_mod_line(line: &str) -> bool {
+    let rest = match line.strip_prefix("pub") {
+        Some(r) if r.starts_with('(') => r.split_once(')').map_or("", |(_, r)| r),
+        Some(r) => r,
+        None => line,
+    };
+    rest.trim_start().starts_with("mod ")
 }
 
 /// A function with a body: its name and the 0-based lines of its opening and closing braces.

@@ -89,8 +89,22 @@ fn test_code_after_cfg_test_is_left_out() {
         lines(300)
     );
     assert_eq!(names(&src), vec![(FILE.into(), 650)]);
-    let src = format!("{}#[cfg(test)]\n{}", func("f", "", 10), func("t", "", 100));
-    assert!(names(&src).is_empty());
+    let src = format!(
+        "{}#[cfg(test)]\n#[path = \"t.rs\"]\n\npub(crate) mod t {{\n{}}}\n",
+        func("f", "", 10),
+        func("t", "", 100)
+    );
+    assert!(
+        names(&src).is_empty(),
+        "a test module, after other attributes"
+    );
+    // A `#[cfg(test)]` on one helper is no cut: what follows it still counts.
+    let src = format!(
+        "#[cfg(test)]\n{}{}",
+        func("helper", "", 3),
+        func("later", "", 100)
+    );
+    assert_eq!(names(&src), vec![("later".into(), 102)]);
     let src = format!("{}#[cfg(test)]\n", func("f", "", 100));
     assert_eq!(names(&src).len(), 1, "code before the cut still counts");
     // A `#[cfg(test)]` inside a string is no cut.
