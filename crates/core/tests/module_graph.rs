@@ -41,23 +41,42 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         }
         let text = std::fs::read_to_string(file).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap();
-        for line in code.lines() {
-            let line = line.trim_start();
-            if line.starts_with("//") {
-                continue;
-            }
-            for (at, _) in line.match_indices("crate::") {
-                let ident: String = line[at + 7..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if ident != from && modules.contains(&ident) {
-                    g.entry(from.clone()).or_default().insert(ident);
-                }
+        let code: String = code
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for ident in paths(&code) {
+            if ident != from && modules.contains(&ident) {
+                g.entry(from.clone()).or_default().insert(ident);
             }
         }
     }
     g
+}
+
+/// The first name of every `crate::` path in `code`, grouped imports included:
+/// `crate::router::Router` gives `router`, `use crate::{health, id::TargetId}` gives `health`
+/// and `id`.
+fn paths(code: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + 7..];
+        match rest.strip_prefix('{') {
+            Some(group) => {
+                let group = group.split('}').next().unwrap_or("");
+                out.extend(group.split(',').map(ident).filter(|i| !i.is_empty()));
+            }
+            None => out.push(ident(rest)),
+        }
+    }
+    out
 }
 
 /// A cycle in `g`, as the modules along it, if there is one.
@@ -110,4 +129,14 @@ fn the_cycle_finder_finds_a_cycle() {
     assert_eq!(cycle(&g), None);
     g.entry("c".into()).or_default().insert("a".into());
     assert_eq!(cycle(&g).unwrap(), ["a", "b", "c", "a"]);
+}
+
+#[test]
+fn grouped_imports_are_read_too() {
+    assert_eq!(
+        paths(
+            "use crate::{\n    health::Health,\n    id::TargetId,\n};\nlet x = crate::time::ZERO;"
+        ),
+        ["health", "id", "time"]
+    );
 }
