@@ -202,6 +202,19 @@ impl Metric {
         )
     }
 
+    /// Whether the metric is a fleet's (`replicas:` scenarios only).
+    pub fn is_fleet(self) -> bool {
+        matches!(
+            self,
+            Metric::ProviderRateLimited
+                | Metric::ProviderRateLimitedShare
+                | Metric::FleetStopTime
+                | Metric::Probes
+                | Metric::ReplicaShareMax
+        )
+    }
+
+    /// Whether the metric is a duration (its value is written as one).
     pub fn is_time(self) -> bool {
         matches!(
             self,

@@ -4,7 +4,7 @@
 use switchyard_core::config::ValidationError;
 
 use super::{FaultWindow, ScenarioConfig, ScenarioProvider, err};
-use crate::expect::{ExpectationParams, Metric};
+use crate::expect::ExpectationParams;
 
 /// The expectations' checks that need neither the router nor the traffic, when one of them
 /// is broken (`ExpectParams::check_alone`).
@@ -46,15 +46,7 @@ pub(super) fn fleet_metric(
     is_fleet: bool,
     errors: &mut Vec<ValidationError>,
 ) {
-    let fleet_only = matches!(
-        e.metric,
-        Metric::ProviderRateLimited
-            | Metric::ProviderRateLimitedShare
-            | Metric::FleetStopTime
-            | Metric::Probes
-            | Metric::ReplicaShareMax
-    );
-    if fleet_only && !is_fleet {
+    if e.metric.is_fleet() && !is_fleet {
         errors.push(err(
             format!("expect[{i}].metric"),
             "a fleet's metric: it needs `replicas` (docs/FLEET.md)",
