@@ -1,6 +1,6 @@
 //! The store's rules as a table of cases: a sequence of operations, each at a time after the
 //! case's start, and what it must return. Plain data with no dependency, so the same table can
-//! run against the Redis store (tests/rules.rs) and against the core's `StoreModel`.
+//! run on the core's `StoreModel` and on the Redis store, step by step (tests/conformance.rs).
 //!
 //! Times are milliseconds after the case's start. A runner on a real clock may run a step up
 //! to [`SLACK_MS`] late; every expectation below holds anywhere in that window (each
