@@ -144,6 +144,19 @@ impl SyncOptions {
 #[derive(Debug)]
 pub struct SyncHandle {
     task: tokio::task::JoinHandle<()>,
+    first: tokio::sync::watch::Receiver<bool>,
+}
+
+impl SyncHandle {
+    /// Completes once the first sync's answers (or failures) are handed back to the replica:
+    /// from then on its leases hold a block, or it runs degraded on local buckets. Every
+    /// operation is bounded by the store's timeout, so this is too; a server waits for it
+    /// before accepting requests, or a rate-limited target would admit nothing until then.
+    pub async fn first_sync(&self) {
+        let mut first = self.first.clone();
+        // An error: the task is gone (aborted), so nothing is coming.
+        let _ = first.wait_for(|done| *done).await;
+    }
 }
 
 impl Drop for SyncHandle {
@@ -163,8 +176,10 @@ pub fn spawn<H: Replica>(
     clock: StoreClock,
     options: SyncOptions,
 ) -> SyncHandle {
+    let (synced, first) = tokio::sync::watch::channel(false);
     SyncHandle {
-        task: tokio::spawn(run(replica, store, clock, options)),
+        task: tokio::spawn(run(replica, store, clock, options, synced)),
+        first,
     }
 }
 
@@ -173,6 +188,7 @@ async fn run<H: Replica>(
     store: RedisStore,
     clock: StoreClock,
     options: SyncOptions,
+    synced: tokio::sync::watch::Sender<bool>,
 ) {
     let sync_every = options.sync_every.max(Duration::from_millis(1));
     let publish_every = options
@@ -192,6 +208,7 @@ async fn run<H: Replica>(
             replica.publish_ops(now)
         };
         if ops.is_empty() {
+            synced.send_replace(true);
             continue;
         }
         let replies = run_ops(&store, &clock, ops).await;
@@ -206,6 +223,7 @@ async fn run<H: Replica>(
             })
             .collect();
         let now_degraded = replica.replies(replies, replica.now());
+        synced.send_replace(true);
         if now_degraded != degraded {
             degraded = now_degraded;
             replica.degraded(if degraded { failure.as_ref() } else { None });

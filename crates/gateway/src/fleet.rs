@@ -19,7 +19,21 @@ use crate::{Gateway, GatewayError};
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) params: FleetParams,
-    _task: SyncHandle,
+    task: Arc<SyncHandle>,
+}
+
+impl Shared {
+    /// The sync task, to wait for its first sync ([`Gateway::fleet_joined`]).
+    pub(crate) fn task(&self) -> Arc<SyncHandle> {
+        self.task.clone()
+    }
+}
+
+/// How long a gateway waits for its first sync before serving: the sync period. The first
+/// sync's operations are each bounded by the store timeout (half of it), so this only bounds
+/// a task that could not run; past it the gateway serves as it is.
+pub(crate) fn first_sync_bound(params: &FleetParams) -> std::time::Duration {
+    std::time::Duration::from(params.sync_every).max(std::time::Duration::from_millis(10))
 }
 
 /// The sync task's view of the gateway: whichever router is in force (a reload swaps it).
@@ -127,6 +141,6 @@ pub(crate) fn start(gw: &Arc<Gateway>, config: &SharedStateConfig) -> Result<Sha
     );
     Ok(Shared {
         params,
-        _task: task,
+        task: Arc::new(task),
     })
 }

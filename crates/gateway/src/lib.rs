@@ -263,6 +263,30 @@ impl Gateway {
         Ok(gateway)
     }
 
+    /// Waits until the fleet's first sync has answered (`gateway.shared_state`; at once
+    /// without): its leases then hold a block from the shared buckets, or, the store not
+    /// answering within its timeout, it runs on local buckets. [`serve`] waits for it before
+    /// accepting, so a rate-limited target admits from the first request. Bounded by the sync
+    /// period.
+    pub async fn fleet_joined(&self) {
+        let shared = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|s| (s.task(), fleet::first_sync_bound(&s.params)));
+        if let Some((task, bound)) = shared
+            && tokio::time::timeout(bound, task.first_sync())
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                target: "switchyard::fleet",
+                "the first sync with the shared state did not finish within one sync period; serving"
+            );
+        }
+    }
+
     /// Marks the gateway as draining: `/readyz` answers 503 from now on, so a load balancer
     /// stops sending new requests while those in flight finish. [`serve`] calls it when its
     /// shutdown starts.

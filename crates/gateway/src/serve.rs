@@ -26,7 +26,8 @@ use hyper::body::Incoming;
 
 use crate::{CHAT_PATH, Gateway, access_log, app, chat};
 
-/// Serves until `shutdown` completes, then stops accepting (the listener is closed: a new
+/// Serves, once a fleet replica's first sync has answered ([`Gateway::fleet_joined`]),
+/// until `shutdown` completes, then stops accepting (the listener is closed: a new
 /// connection is refused), marks the gateway draining, and lets requests in flight finish for
 /// at most `grace`.
 pub async fn serve(
@@ -35,6 +36,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
 ) -> std::io::Result<()> {
+    // A fleet replica serves once its first sync answered (bounded): see `fleet_joined`.
+    gateway.fleet_joined().await;
     let dispatch = Dispatch {
         router: app(gateway.clone()),
         gateway: gateway.clone(),

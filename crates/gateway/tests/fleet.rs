@@ -45,9 +45,14 @@ async fn dying(State(d): State<Dying>, req: Request<Body>) -> Response {
 }
 
 fn config(redis: &str, replica: u32) -> String {
+    config_with(redis, replica, "")
+}
+
+/// The config, `t` with extra fields (`limits: ...`).
+fn config_with(redis: &str, replica: u32, t_extra: &str) -> String {
     format!(
         "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://dying.stub' }}\n  - {{ name: q, dialect: openai, base_url: 'https://y', fake_base_url: 'http://q.fake' }}\n\
-         router:\n  targets:\n    - {{ name: t, provider: p, model: m, breaker: {{ consecutive_failures: 1, open_for: 1h, open_max: 1h }} }}\n    - {{ name: backup, provider: q, model: m }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m, breaker: {{ consecutive_failures: 1, open_for: 1h, open_max: 1h }}{t_extra} }}\n    - {{ name: backup, provider: q, model: m }}\n\
          \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[t], [backup]] }}\n  plan: {{ max_attempts: 2 }}\n\
          gateway:\n  shared_state: {{ redis: '{redis}', sync_every: 200ms, replica: {replica} }}\n"
     )
@@ -60,7 +65,11 @@ struct Served {
 }
 
 async fn start(redis: &str, replica: u32, upstream: &Dying) -> Served {
-    let params = switchyard_live::config::load_live(&config(redis, replica), "gw.yaml").unwrap();
+    start_with(&config(redis, replica), upstream).await
+}
+
+async fn start_with(config: &str, upstream: &Dying) -> Served {
+    let params = switchyard_live::config::load_live(config, "gw.yaml").unwrap();
     let stub = axum::Router::new()
         .fallback(dying)
         .with_state(upstream.clone());
@@ -123,6 +132,70 @@ fn breaker_of_t(gw: &Gateway) -> &'static str {
 fn alive(gw: &Gateway) -> u32 {
     gw.router()
         .with_core(|r, _| r.fleet().map_or(0, switchyard_core::fleet::Fleet::alive))
+}
+
+fn upstream() -> Dying {
+    Dying {
+        dead: Arc::new(AtomicBool::new(false)),
+        hits: Arc::new(AtomicU64::new(0)),
+        fake: support::fake("p"),
+    }
+}
+
+const LIMITED: &str = ", limits: { requests_per_minute: 600 }";
+
+/// A rate-limited target is leased from the shared bucket: the gateway serves once its first
+/// sync has answered, so its very first request finds a lease block and goes to `t`, even
+/// when the store takes 50 ms (within the store timeout, 100 ms) to answer that sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_request_on_a_rate_limited_target_is_admitted_from_the_first_lease() {
+    let redis = RedisServer::start().await;
+    redis.pause();
+    let upstream = upstream();
+    let g = start_with(&config_with(&redis.url(), 1, LIMITED), &upstream).await;
+    let slow_store = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        redis.resume();
+    };
+    let ((status, text), ()) = tokio::join!(chat(g.addr), slow_store);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(upstream.hits.load(Ordering::Relaxed), 1, "not sent to t");
+    let held = g.gw.router().with_core(|r, _| {
+        r.fleet()
+            .and_then(|f| f.leases(0))
+            .and_then(|l| l[0].as_ref())
+            .map(|l| (l.held(), l.is_degraded()))
+    });
+    // A block is 5 % of 600: 30, one spent.
+    assert_eq!(held, Some((29, false)));
+}
+
+/// A store that does not answer at start: the first sync times out (half the sync period)
+/// and the gateway serves from a local bucket holding one block, so the first request still
+/// goes to `t`; the store back, the gateway rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_silent_at_start_delays_serving_by_one_timeout_then_admits_locally() {
+    let redis = RedisServer::start().await;
+    redis.pause();
+    let upstream = upstream();
+    let g = start_with(&config_with(&redis.url(), 1, LIMITED), &upstream).await;
+    let (status, text) = chat(g.addr).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(upstream.hits.load(Ordering::Relaxed), 1, "not sent to t");
+    let degraded =
+        g.gw.router()
+            .with_core(|r, _| r.fleet().is_some_and(|f| f.degraded_since().is_some()));
+    assert!(degraded);
+    redis.resume();
+    let t0 = tokio::time::Instant::now();
+    while alive(&g.gw) < 1
+        || g.gw
+            .router()
+            .with_core(|r, _| r.fleet().is_some_and(|f| f.degraded_since().is_some()))
+    {
+        assert!(t0.elapsed() < Duration::from_secs(5), "never rejoined");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,6 +56,8 @@ pub struct Lease {
     debt: u64,
     /// A take is out: no second one until it answers.
     taking: bool,
+    /// No take has been answered yet (the replica has not joined).
+    fresh: bool,
     local: Option<Refill>,
     /// Units spent on the local bucket, net of returns: charged to the shared bucket at the
     /// rejoin (at most one period's worth), so the fleet does not spend them twice.
@@ -72,6 +74,7 @@ impl Lease {
             held: 0,
             debt: 0,
             taking: false,
+            fresh: true,
             local: None,
             local_spent: 0,
         }
@@ -161,6 +164,7 @@ impl Lease {
     /// The store granted a take.
     pub fn granted(&mut self, taken: &Taken) {
         self.taking = false;
+        self.fresh = false;
         let pay = taken.granted.min(self.debt);
         self.debt -= pay;
         self.held = self.held.saturating_add(taken.granted - pay);
@@ -172,14 +176,18 @@ impl Lease {
     }
 
     /// The store is unreachable: run on a local bucket of the shared capacity divided by
-    /// `alive` replicas, starting from the units held.
+    /// `alive` replicas, starting from the units held; a lease whose first take never
+    /// answered (the store down when the replica started) starts from one block, as if that
+    /// take had been granted, so a replica starting alone still serves, and over-admission
+    /// stays bounded by the blocks.
     pub fn degrade(&mut self, alive: u32, now: Instant) {
         if self.local.is_some() {
             return;
         }
         let capacity = (self.spec.capacity as f64 / f64::from(alive.max(1))).max(1.0);
+        let start = if self.fresh { self.block } else { self.held };
         self.local = Some(Refill {
-            level: (self.held as f64).min(capacity) - self.debt as f64,
+            level: (start as f64).min(capacity) - self.debt as f64,
             at: now,
             capacity,
             period: self.spec.period,
@@ -187,6 +195,7 @@ impl Lease {
         self.held = 0;
         self.debt = 0;
         self.taking = false;
+        self.fresh = false;
     }
 
     /// The store is back: the local bucket is dropped and leasing starts from nothing, owing

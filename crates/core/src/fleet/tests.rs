@@ -433,6 +433,39 @@ fn a_store_down_falls_back_to_the_limit_shared_by_the_replicas_alive_and_rejoins
 }
 
 #[test]
+fn a_store_down_at_the_first_sync_leaves_one_block_to_admit_from_not_nothing() {
+    let mut f = Fleet3::new(1, true);
+    // Never joined: nothing held, nothing admitted on the rate-limited target.
+    assert!(send(&mut f.routers[0], "solo", Outcome::Success, 10, t(0)).is_none());
+    let ops = f.routers[0].fleet_sync(t(0));
+    for op in &ops {
+        f.routers[0].fleet_reply(op, Err(StoreError::Timeout { op: op.name() }), t(0));
+    }
+    let lease = f.routers[0].fleet().unwrap().leases(0).unwrap()[0]
+        .clone()
+        .unwrap();
+    assert!(lease.is_degraded());
+    // One block (5 % of 600) at once, as if the first take had been granted; then the local
+    // bucket's refill (600 a minute for the one replica seen: 10 a second).
+    let admitted = (0..40)
+        .filter(|_| send(&mut f.routers[0], "solo", Outcome::Success, 10, t(1)).is_some())
+        .count();
+    assert_eq!(admitted, 30);
+    // A lease that was granted and spent its units degrades from what it holds: nothing.
+    let mut g = Fleet3::new(1, true);
+    g.sync(0, t(0));
+    let spent = (0..40)
+        .filter(|_| send(&mut g.routers[0], "solo", Outcome::Success, 10, t(1)).is_some())
+        .count();
+    assert_eq!(spent, 30);
+    let ops = g.routers[0].fleet_sync(t(2));
+    for op in &ops {
+        g.routers[0].fleet_reply(op, Err(StoreError::Timeout { op: op.name() }), t(2));
+    }
+    assert!(send(&mut g.routers[0], "solo", Outcome::Success, 10, t(3)).is_none());
+}
+
+#[test]
 fn the_outbox_coalesces_by_key_and_is_bounded() {
     let mut o = Outbox::new(2);
     let adv = |until: u64, since: u64| Advice {
