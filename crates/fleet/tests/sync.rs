@@ -342,3 +342,34 @@ async fn redis_killed_degrades_the_replicas_and_restarted_they_rejoin_and_republ
     .await
     .expect("the open breaker told again after the rejoin");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_a_page_of_advisories_is_read_within_one_sync_period() {
+    // 600 revocations (three pages) wait in the store when a replica starts.
+    let server = RedisServer::start().await;
+    let writer = store(&server);
+    let advice = switchyard_fleet::Advice {
+        until: switchyard_fleet::Until::Forever,
+        since: switchyard_fleet::UnixMs(0),
+        payload: String::new(),
+    };
+    for i in 0..600 {
+        let key = switchyard_fleet::AdvisoryKey::new(
+            switchyard_fleet::AdvisoryKind::Revoked,
+            format!("pa/key-{i}"),
+        );
+        assert!(writer.advise(&key, &advice).await.unwrap().accepted);
+    }
+    let h = Host::new(0);
+    let _task = start(&h, &server);
+    let all = || {
+        let now = h.now();
+        h.with(|r| (0..600).all(|i| r.fleet().unwrap().is_revoked(&format!("pa/key-{i}"), now)))
+    };
+    // The first sync reads a page; the next two follow at once (with the next publishes),
+    // not one sync period each.
+    let took = until(Duration::from_secs(5), all)
+        .await
+        .expect("every revocation read");
+    assert!(took < SYNC, "read all three pages after {took:?}");
+}

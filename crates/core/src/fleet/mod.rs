@@ -51,6 +51,12 @@ pub use types::{
 
 use crate::time::{Duration, Instant};
 
+/// The most pages of advisories one sync period reads (4 096 changes): when a page says more
+/// wait, the next is read at once (with the next publish); past this bound the rest waits for
+/// the next sync, from the cursor, so nothing is lost, and a flood of peers' changes cannot
+/// keep a replica reading.
+pub const MAX_PAGES_PER_SYNC: u32 = 16;
+
 /// A replica's fleet settings (the scenario's or the gateway's `shared_state:`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FleetParams {
@@ -120,6 +126,10 @@ pub struct Fleet {
     params: FleetParams,
     outbox: Outbox,
     cursor: Cursor,
+    /// Pages read since the last sync began (bounded by [`MAX_PAGES_PER_SYNC`]).
+    pages: u32,
+    /// The last page said more changes wait: read the next with the next publish.
+    read_more: bool,
     /// Per advisory key: the last advice this replica published or accepted, so a state the
     /// fleet already knows is not written again.
     known: BTreeMap<AdvisoryKey, Advice>,
@@ -140,6 +150,8 @@ impl Fleet {
             outbox: Outbox::new(params.outbox),
             params,
             cursor: Cursor::default(),
+            pages: 0,
+            read_more: false,
             known: BTreeMap::new(),
             leases,
             probes: vec![ProbeToken::Free; targets],
@@ -273,6 +285,15 @@ impl Fleet {
         }
     }
 
+    /// The read of the next page of advisories, when the last page said more wait and this
+    /// sync period has read fewer than [`MAX_PAGES_PER_SYNC`] pages.
+    pub fn follow_up_ops(&mut self, ops: &mut Vec<StoreOp>) {
+        if std::mem::take(&mut self.read_more) && self.pages < MAX_PAGES_PER_SYNC {
+            self.pages += 1;
+            ops.push(StoreOp::AdvisoriesSince(self.cursor, MAX_PAGE));
+        }
+    }
+
     /// Remembers a peer's advisory as known (so it is not published back); whether it is
     /// new to this replica.
     pub fn learn(&mut self, advisory: &Advisory) -> bool {
@@ -313,6 +334,8 @@ impl Fleet {
         let beat_until = now + self.params.sync_every.saturating_mul(3);
         ops.push(StoreOp::Beat(self.params.replica, beat_until));
         ops.push(StoreOp::AdvisoriesSince(self.cursor, MAX_PAGE));
+        self.pages = 1;
+        self.read_more = false;
         for l in self.leases.iter_mut().flatten().flatten() {
             match l.wants() {
                 Some(Ok(units)) => ops.push(StoreOp::Take(l.key().clone(), l.spec(), units)),
@@ -391,6 +414,7 @@ impl Fleet {
         let page = match (op, reply) {
             (StoreOp::AdvisoriesSince(..), StoreReply::Page(page)) => {
                 self.cursor = page.cursor;
+                self.read_more = page.more;
                 if page.reset {
                     self.known.clear();
                 }

@@ -466,6 +466,53 @@ fn a_store_down_at_the_first_sync_leaves_one_block_to_admit_from_not_nothing() {
 }
 
 #[test]
+fn more_than_a_page_of_advisories_is_read_within_the_sync_and_a_flood_continues_next_sync() {
+    let mut f = Fleet3::new(1, true);
+    let revoke = |store: &mut StoreModel, i: usize| {
+        let key = AdvisoryKey::new(AdvisoryKind::Revoked, format!("p/key-{i}"));
+        let advice = Advice {
+            until: Until::Forever,
+            since: t(0),
+            payload: String::new(),
+        };
+        store.advise(&key, &advice, t(0)).unwrap();
+    };
+    for i in 0..300 {
+        revoke(&mut f.store, i);
+    }
+    // One sync, then the publishes a driver runs after the answers (before the next sync).
+    let publish_all = |f: &mut Fleet3, now: Instant| {
+        for _ in 0..100 {
+            let ops = f.routers[0].fleet_publish(now);
+            if ops.is_empty() {
+                return;
+            }
+            f.run(0, ops, now);
+        }
+        panic!("publish never ran dry");
+    };
+    f.sync(0, t(10));
+    publish_all(&mut f, t(10));
+    let fl = f.routers[0].fleet().unwrap();
+    assert!((0..300).all(|i| fl.is_revoked(&format!("p/key-{i}"), t(20))));
+    assert_eq!(fl.stats().accepted, 300);
+    // A flood: 20 pages of changes; one sync period reads 16 pages, the next the rest,
+    // none lost.
+    for i in 300..300 + 20 * MAX_PAGE {
+        revoke(&mut f.store, i);
+    }
+    f.sync(0, t(1_000));
+    publish_all(&mut f, t(1_000));
+    let read = f.routers[0].fleet().unwrap().stats().accepted - 300;
+    assert_eq!(read, 16 * MAX_PAGE as u64);
+    f.sync(0, t(2_000));
+    publish_all(&mut f, t(2_000));
+    let fl = f.routers[0].fleet().unwrap();
+    assert_eq!(fl.stats().accepted, 300 + 20 * MAX_PAGE as u64);
+    assert!((0..300 + 20 * MAX_PAGE).all(|i| fl.is_revoked(&format!("p/key-{i}"), t(2_000))));
+}
+
+#[test]
 fn the_outbox_coalesces_by_key_and_is_bounded() {
     let mut o = Outbox::new(2);
     let adv = |until: u64, since: u64| Advice {

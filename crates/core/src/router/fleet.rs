@@ -69,9 +69,10 @@ impl<R: Rng> Router<R> {
     }
 
     /// Queues an advisory for each target whose state the fleet does not know yet (open,
-    /// recovering, parked, cost cap spent) and returns the advise operations waiting. A
-    /// driver calls it after the events that change a target's state, so peers learn of an
-    /// outage at their next read, not one sync later.
+    /// recovering, parked, cost cap spent) and returns the advise operations waiting, and the
+    /// read of the next page of peers' advisories when the last page said more wait. A
+    /// driver calls it after the events that change a target's state (and after the store's
+    /// answers), so peers learn of an outage at their next read, not one sync later.
     pub fn fleet_publish(&mut self, now: Instant) -> Vec<StoreOp> {
         let mut ops = Vec::new();
         for i in 0..self.params.targets.len() {
@@ -120,6 +121,7 @@ impl<R: Rng> Router<R> {
         }
         if let Some(fleet) = self.fleet.as_mut() {
             fleet.drain_outbox(&mut ops);
+            fleet.follow_up_ops(&mut ops);
         }
         ops
     }
