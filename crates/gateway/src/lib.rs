@@ -365,14 +365,19 @@ impl Gateway {
         router_log::log_new(&router, &mut cursor);
         let (next, lost) = router.reloaded(params.router.clone(), store, 1, params.limits)?;
         // The new router joins the fleet the gateway joined at start (`shared_state` is read
-        // at start only).
+        // at start only): `reloaded` carried the old one's fleet state over (its leases, or
+        // their units given back), so it has joined already.
         if let Some(shared) = self
             .shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
         {
-            next.with_core(|r, _| r.join_fleet(shared.params));
+            next.with_core(|r, _| {
+                if r.fleet().is_none() {
+                    r.join_fleet(shared.params);
+                }
+            });
         }
         *router = next;
         *cursor = router_log::Cursor::default();

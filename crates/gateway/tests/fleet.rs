@@ -198,6 +198,65 @@ async fn a_store_silent_at_start_delays_serving_by_one_timeout_then_admits_local
     }
 }
 
+fn held(gw: &Gateway) -> Option<u64> {
+    gw.router().with_core(|r, _| {
+        r.fleet()
+            .and_then(|f| f.leases(0))
+            .and_then(|l| l[0].as_ref())
+            .map(switchyard_core::fleet::Lease::held)
+    })
+}
+
+/// A reload keeps the lease the old router held (the shared bucket does not leak a block
+/// until it refills), and gives back one whose limit changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_lease_block_or_gives_it_back() {
+    let redis = RedisServer::start().await;
+    let dir = std::env::temp_dir().join(format!("switchyard-gw-fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gw.yaml");
+    std::fs::write(&path, config_with(&redis.url(), 1, LIMITED)).unwrap();
+    let upstream = upstream();
+    let transport = Transport::new(
+        InProcess::new()
+            .with(
+                "dying.stub",
+                axum::Router::new().fallback(dying).with_state(upstream),
+            )
+            .with("q.fake", support::fake("q")),
+    );
+    let gw = Gateway::from_file(path.clone(), transport).unwrap();
+    gw.fleet_joined().await;
+    assert_eq!(held(&gw), Some(30));
+    let probe = switchyard_fleet::RedisStore::connect(
+        &redis.url(),
+        switchyard_fleet::StoreOptions::default(),
+    )
+    .unwrap();
+    let bucket = switchyard_fleet::BucketKey::new(switchyard_fleet::Resource::Requests, "t");
+    let left = async || {
+        probe
+            .take(&bucket, switchyard_fleet::BucketSpec::per_minute(600), 0)
+            .await
+            .unwrap()
+            .left
+    };
+    assert!((570..575).contains(&left().await));
+    gw.reload().unwrap();
+    assert_eq!(held(&gw), Some(30), "the reload dropped the lease");
+    // The limit goes: the 30 units go back to the bucket with the next publish (a tenth of
+    // the sync period), long before it refills them (10 a second).
+    std::fs::write(&path, config_with(&redis.url(), 1, "")).unwrap();
+    gw.reload().unwrap();
+    assert_eq!(held(&gw), None);
+    let t0 = tokio::time::Instant::now();
+    while left().await < 595 {
+        assert!(t0.elapsed() < Duration::from_secs(1), "never given back");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_opened_by_one_gateway_is_avoided_by_the_other_within_one_sync() {
     let redis = RedisServer::start().await;

@@ -175,6 +175,26 @@ impl Lease {
         self.taking = false;
     }
 
+    /// Takes over `old`'s state (a reload: the same bucket, same size): what it holds and
+    /// owes, a take it awaits, its local bucket.
+    pub fn carry_from(&mut self, old: &Lease) {
+        let Lease {
+            key, spec, block, ..
+        } = self.clone();
+        *self = Lease {
+            key,
+            spec,
+            block,
+            ..old.clone()
+        };
+    }
+
+    /// The units a lease that is going away gives back to the shared bucket: those it holds
+    /// (none while on a local bucket).
+    pub fn returnable(&self) -> u64 {
+        if self.local.is_some() { 0 } else { self.held }
+    }
+
     /// The store is unreachable: run on a local bucket of the shared capacity divided by
     /// `alive` replicas, starting from the units held; a lease whose first take never
     /// answered (the store down when the replica started) starts from one block, as if that

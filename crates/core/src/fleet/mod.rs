@@ -130,6 +130,9 @@ pub struct Fleet {
     pages: u32,
     /// The last page said more changes wait: read the next with the next publish.
     read_more: bool,
+    /// Operations owed to the store outside a sync (a reload's leases given back, its probe
+    /// tokens released), sent with the next publish.
+    owed: Vec<StoreOp>,
     /// Per advisory key: the last advice this replica published or accepted, so a state the
     /// fleet already knows is not written again.
     known: BTreeMap<AdvisoryKey, Advice>,
@@ -152,6 +155,7 @@ impl Fleet {
             cursor: Cursor::default(),
             pages: 0,
             read_more: false,
+            owed: Vec::new(),
             known: BTreeMap::new(),
             leases,
             probes: vec![ProbeToken::Free; targets],
@@ -285,9 +289,71 @@ impl Fleet {
         }
     }
 
+    /// Takes over `old`'s state (a reload: this replica's new router replaces the old one).
+    /// `map[j]` is the name of `old`'s target `j` and its new index, `None` for one that is
+    /// gone. What
+    /// the fleet knows (the cursor, advisories known and revoked, replicas alive, degraded
+    /// mode, the outbox, counters) carries whole; per target that kept its name, its cost-cap
+    /// advisory, probe token and each lease whose bucket is unchanged. A lease that cannot
+    /// carry (its target gone, its limit changed or removed) gives its units back, and a probe
+    /// token held for a target that is gone is released, with the next publish: the shared
+    /// bucket does not leak a block until it refills.
+    pub fn carry_from(&mut self, old: &Fleet, map: &[(&str, Option<usize>)]) {
+        self.outbox = old.outbox.clone();
+        self.cursor = old.cursor;
+        self.pages = old.pages;
+        self.read_more = old.read_more;
+        self.owed = old.owed.clone();
+        self.known = old.known.clone();
+        self.revoked = old.revoked.clone();
+        self.alive = old.alive;
+        self.degraded_since = old.degraded_since;
+        self.stats = old.stats;
+        for (j, old_leases) in old.leases.iter().enumerate() {
+            let Some(&(name, to)) = map.get(j) else {
+                continue;
+            };
+            for old_lease in old_leases.iter().flatten() {
+                let new_lease = to
+                    .and_then(|i| self.leases.get_mut(i))
+                    .and_then(|l| l.iter_mut().flatten().find(|l| l.key() == old_lease.key()))
+                    .filter(|l| l.spec() == old_lease.spec());
+                match new_lease {
+                    Some(l) => l.carry_from(old_lease),
+                    None => {
+                        let units = old_lease.returnable();
+                        if units > 0 {
+                            self.owed
+                                .push(StoreOp::GiveBack(old_lease.key().clone(), units));
+                        }
+                    }
+                }
+            }
+            let token = old.probe_token(j);
+            match to {
+                Some(i) => {
+                    if let Some(t) = self.probes.get_mut(i) {
+                        *t = token;
+                    }
+                    if let Some(u) = self.cost_spent_until.get_mut(i) {
+                        *u = old.cost_spent_until.get(j).copied().flatten();
+                    }
+                }
+                None => {
+                    if matches!(token, ProbeToken::Held { .. }) {
+                        self.owed
+                            .push(StoreOp::ReleaseProbe(name.to_string(), self.params.replica));
+                    }
+                }
+            }
+        }
+    }
+
     /// The read of the next page of advisories, when the last page said more wait and this
-    /// sync period has read fewer than [`MAX_PAGES_PER_SYNC`] pages.
+    /// sync period has read fewer than [`MAX_PAGES_PER_SYNC`] pages, and the operations
+    /// owed since a reload.
     pub fn follow_up_ops(&mut self, ops: &mut Vec<StoreOp>) {
+        ops.append(&mut self.owed);
         if std::mem::take(&mut self.read_more) && self.pages < MAX_PAGES_PER_SYNC {
             self.pages += 1;
             ops.push(StoreOp::AdvisoriesSince(self.cursor, MAX_PAGE));

@@ -513,6 +513,85 @@ fn more_than_a_page_of_advisories_is_read_within_the_sync_and_a_flood_continues_
 }
 
 #[test]
+fn a_reload_carries_the_leases_of_unchanged_buckets_and_gives_back_the_others() {
+    let mut f = Fleet3::new(1, true);
+    f.sync(0, t(0));
+    let level = |f: &mut Fleet3, r: Resource, per_minute: u64, now: Instant| {
+        f.store
+            .take(
+                &BucketKey::new(r, "a"),
+                BucketSpec::per_minute(per_minute),
+                0,
+                now,
+            )
+            .unwrap()
+            .left
+    };
+    // A block of each: 30 requests, 50 000 tokens.
+    assert_eq!(level(&mut f, Resource::Requests, 600, t(0)), 570);
+    assert!(send(&mut f.routers[0], "solo", Outcome::Success, 10, t(1)).is_some());
+    let held = |r: &Router, lease: usize| {
+        r.fleet().unwrap().leases(0).unwrap()[lease]
+            .as_ref()
+            .unwrap()
+            .held()
+    };
+    assert_eq!(held(&f.routers[0], 0), 29);
+
+    // The same config again: the new router holds what the old one held, and owes nothing.
+    let mut same = router(9);
+    let lost = same.carry_from(&f.routers[0], t(2));
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(held(&same, 0), 29);
+    assert_eq!(
+        *same.fleet().unwrap().params(),
+        *f.routers[0].fleet().unwrap().params()
+    );
+    assert!(same.fleet_publish(t(2)).is_empty());
+    f.routers[0] = same;
+
+    // The request limit changed, the token limit not: the request lease's 29 go back to the
+    // shared bucket (none leaks until it refills), the token lease carries.
+    let changed = CONFIG.replace("requests_per_minute: 600", "requests_per_minute: 1200");
+    let mut next = Router::new(
+        load_router(&changed, "fleet.yaml").unwrap(),
+        SeededRng::new(3),
+    );
+    next.carry_from(&f.routers[0], t(3));
+    assert_eq!(held(&next, 0), 0);
+    assert_eq!(held(&next, 1), held(&f.routers[0], 1));
+    let ops = next.fleet_publish(t(3));
+    assert_eq!(
+        ops,
+        vec![StoreOp::GiveBack(
+            BucketKey::new(Resource::Requests, "a"),
+            29
+        )]
+    );
+    f.routers[0] = next;
+    f.run(0, ops, t(3));
+    assert_eq!(level(&mut f, Resource::Requests, 600, t(3)), 599);
+
+    // The target gone: its token lease goes back too.
+    let gone = "\
+targets:
+  - { name: b, provider: pb, model: mb, context_window: 8000 }
+routes:
+  - { name: chat, policy: static, targets: [b] }
+";
+    let tokens = held(&f.routers[0], 1);
+    let mut last = Router::new(load_router(gone, "fleet.yaml").unwrap(), SeededRng::new(4));
+    last.carry_from(&f.routers[0], t(4));
+    assert_eq!(
+        last.fleet_publish(t(4)),
+        vec![StoreOp::GiveBack(
+            BucketKey::new(Resource::Tokens, "a"),
+            tokens
+        )]
+    );
+}
+
+#[test]
 fn the_outbox_coalesces_by_key_and_is_bounded() {
     let mut o = Outbox::new(2);
     let adv = |until: u64, since: u64| Advice {

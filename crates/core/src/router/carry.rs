@@ -11,7 +11,9 @@
 //!   and alert ring; the cost spent in the current window; a drain;
 //! - routes: a pin (when its target still exists and is still one of the route's targets) and
 //!   a freeze; the route's counters;
-//! - the retry budget, when its settings are unchanged.
+//! - the retry budget, when its settings are unchanged;
+//! - a fleet's state (`Fleet::carry_from`): the leases of unchanged buckets, the others' units
+//!   given back to the store, the probe tokens, what the fleet knows.
 //!
 //! Attempts in flight stay on the old router (they report to it), so `in_flight` starts at
 //! zero. Everything that could not carry is returned as [`NotCarried`], for the driver to log.
@@ -111,7 +113,35 @@ impl<R: Rng> Router<R> {
         if self.params.budget == old.params.budget {
             self.budget = old.budget.clone();
         }
+        self.carry_fleet(old);
         lost
+    }
+
+    /// A router in a fleet hands its fleet state on (`Fleet::carry_from`): the replacement
+    /// joins the same fleet, keeps the leases of the buckets that did not change, and gives
+    /// back those of the buckets that did, so a reload neither forgets what the fleet knows
+    /// nor leaks the shared buckets' units until they refill.
+    fn carry_fleet(&mut self, old: &Self) {
+        let Some(old_fleet) = old.fleet.as_ref() else {
+            return;
+        };
+        if self.fleet.is_none() {
+            self.join_fleet(*old_fleet.params());
+        }
+        let map: Vec<(&str, Option<usize>)> = old
+            .params
+            .targets
+            .iter()
+            .map(|t| {
+                (
+                    t.name.as_str(),
+                    self.params.target_id(&t.name).map(|id| id.index()),
+                )
+            })
+            .collect();
+        if let Some(fleet) = self.fleet.as_mut() {
+            fleet.carry_from(old_fleet, &map);
+        }
     }
 
     /// Each target that kept its name: breaker, limits, latency, drain, counters, alerts and
