@@ -24,6 +24,7 @@ mod types;
 pub use error::StoreError;
 pub use store::{KeyOf, MAX_PREFIX, RedisStore, SCRIPTS, StoreOptions};
 pub use sync::{Replica, StoreClock, SyncHandle, SyncOptions};
+// The vocabulary is the core's (`switchyard_core::fleet`), on the store's clock ([`UnixMs`]).
 pub use types::{
     Advice, Advised, Advisory, AdvisoryKey, AdvisoryKind, AdvisoryPage, Alive, BucketKey,
     BucketSpec, Cursor, GivenBack, MAX_CAPACITY, MAX_PAGE, MAX_PAYLOAD, MAX_PERIOD_MS, MAX_SUBJECT,

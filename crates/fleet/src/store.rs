@@ -12,7 +12,7 @@ use crate::StoreError;
 use crate::types::{
     Advice, Advised, Advisory, AdvisoryKey, AdvisoryKind, AdvisoryPage, Alive, BucketKey,
     BucketSpec, Cursor, GivenBack, MAX_PAGE, MAX_PAYLOAD, MAX_SUBJECT, Probe, Rule, Taken, UnixMs,
-    Until, check_subject, check_time, check_units,
+    Until, check_subject, check_time, check_units, member, period_ms,
 };
 
 /// How a [`RedisStore`] names its keys and how long it waits.
@@ -182,7 +182,7 @@ impl RedisStore {
     pub fn key(&self, what: KeyOf<'_>) -> String {
         let p = &self.prefix;
         match what {
-            KeyOf::Advisory(k) => format!("{p}adv:rec:{}", k.member()),
+            KeyOf::Advisory(k) => format!("{p}adv:rec:{}", member(k)),
             KeyOf::AdvisoryIndex => format!("{p}adv:index"),
             KeyOf::AdvisoryExpiry => format!("{p}adv:expiry"),
             KeyOf::AdvisoryMeta => format!("{p}adv:meta"),
@@ -221,7 +221,7 @@ impl RedisStore {
             .key(self.key(KeyOf::AdvisoryIndex))
             .key(self.key(KeyOf::AdvisoryExpiry))
             .key(self.key(KeyOf::AdvisoryMeta))
-            .arg(key.member())
+            .arg(member(key))
             .arg(until)
             .arg(advice.since.0)
             .arg(advice.payload.as_str())
@@ -314,7 +314,7 @@ impl RedisStore {
         const OP: &str = "take";
         check_subject(OP, &bucket.subject)?;
         check_units(OP, units)?;
-        let period = spec.period_ms()?;
+        let period = period_ms(&spec)?;
         let mut inv = self.scripts.take.prepare_invoke();
         inv.key(self.key(KeyOf::Bucket(bucket)))
             .arg(spec.capacity)

@@ -23,9 +23,7 @@ use std::time::Duration;
 use switchyard_core::fleet as core;
 use switchyard_core::time::Instant;
 
-use crate::types::{
-    Advice, AdvisoryKey, AdvisoryKind, BucketKey, BucketSpec, Cursor, Resource, UnixMs, Until,
-};
+use crate::types::UnixMs;
 use crate::{RedisStore, StoreError};
 
 /// The mapping between the core's time and the store's clock: `origin` is the unix time, in
@@ -82,20 +80,6 @@ impl StoreClock {
     pub fn to_core(&self, t: UnixMs) -> Instant {
         let ms = t.0.saturating_sub(self.origin.0);
         Instant::from_nanos(ms.saturating_mul(1_000_000))
-    }
-
-    fn until_to_store(&self, u: core::Until) -> Until {
-        match u {
-            core::Until::At(t) => Until::At(self.to_store(t)),
-            core::Until::Forever => Until::Forever,
-        }
-    }
-
-    fn until_to_core(&self, u: Until) -> core::Until {
-        match u {
-            Until::At(t) => core::Until::At(self.to_core(t)),
-            Until::Forever => core::Until::Forever,
-        }
     }
 }
 
@@ -257,132 +241,49 @@ fn core_error(op: &core::StoreOp, e: &StoreError) -> core::StoreError {
     }
 }
 
-fn kind(k: core::AdvisoryKind) -> AdvisoryKind {
-    match k {
-        core::AdvisoryKind::Open => AdvisoryKind::Open,
-        core::AdvisoryKind::Parked => AdvisoryKind::Parked,
-        core::AdvisoryKind::Revoked => AdvisoryKind::Revoked,
-        core::AdvisoryKind::CostCapSpent => AdvisoryKind::CostCapSpent,
-        core::AdvisoryKind::Recovering => AdvisoryKind::Recovering,
-    }
-}
-
-fn core_kind(k: AdvisoryKind) -> core::AdvisoryKind {
-    match k {
-        AdvisoryKind::Open => core::AdvisoryKind::Open,
-        AdvisoryKind::Parked => core::AdvisoryKind::Parked,
-        AdvisoryKind::Revoked => core::AdvisoryKind::Revoked,
-        AdvisoryKind::CostCapSpent => core::AdvisoryKind::CostCapSpent,
-        AdvisoryKind::Recovering => core::AdvisoryKind::Recovering,
-    }
-}
-
-fn bucket(b: &core::BucketKey) -> BucketKey {
-    let resource = match b.resource {
-        core::Resource::Requests => Resource::Requests,
-        core::Resource::Tokens => Resource::Tokens,
-        core::Resource::MicroUsd => Resource::MicroUsd,
-    };
-    BucketKey::new(resource, b.subject.as_str())
-}
-
-/// Runs one of the core's operations with the store's method of the same name.
+/// Runs one of the core's operations with the store's method of the same name: the same
+/// types on the store's clock, mapped there and back by `clock`.
 async fn apply(
     store: &RedisStore,
     clock: &StoreClock,
     op: &core::StoreOp,
 ) -> Result<core::StoreReply, StoreError> {
-    // Long: one arm per store operation, each a 1:1 conversion of its input and answer.
     use core::StoreReply as R;
     let c = clock;
+    let to_core = |t: UnixMs| c.to_core(t);
     Ok(match op {
         core::StoreOp::Advise(key, advice) => {
-            let key = AdvisoryKey::new(kind(key.kind), key.subject.as_str());
-            let advice = Advice {
-                until: c.until_to_store(advice.until),
-                since: c.to_store(advice.since),
-                payload: advice.payload.clone(),
-            };
-            let a = store.advise(&key, &advice).await?;
-            R::Advised(core::Advised {
-                accepted: a.accepted,
-                stored: a
-                    .stored
-                    .map(|(until, since)| (c.until_to_core(until), c.to_core(since))),
-                now: c.to_core(a.now),
-            })
+            let advice = advice.clone().map_time(|t| c.to_store(t));
+            R::Advised(store.advise(key, &advice).await?.map_time(to_core))
         }
-        core::StoreOp::AdvisoriesSince(cursor, max) => {
-            let cursor = Cursor {
-                epoch: cursor.epoch,
-                seq: cursor.seq,
-            };
-            let p = store.advisories_since(cursor, *max).await?;
-            R::Page(core::AdvisoryPage {
-                advisories: p
-                    .advisories
-                    .into_iter()
-                    .map(|a| core::Advisory {
-                        key: core::AdvisoryKey::new(core_kind(a.key.kind), a.key.subject),
-                        until: c.until_to_core(a.until),
-                        since: c.to_core(a.since),
-                        payload: a.payload,
-                    })
-                    .collect(),
-                cursor: core::Cursor {
-                    epoch: p.cursor.epoch,
-                    seq: p.cursor.seq,
-                },
-                more: p.more,
-                reset: p.reset,
-                skipped: p.skipped,
-                now: c.to_core(p.now),
-            })
-        }
+        core::StoreOp::AdvisoriesSince(cursor, max) => R::Page(
+            store
+                .advisories_since(*cursor, *max)
+                .await?
+                .map_time(to_core),
+        ),
         core::StoreOp::Take(key, spec, units) => {
-            let spec = BucketSpec {
-                capacity: spec.capacity,
-                period: spec.period.into(),
-            };
-            let t = store.take(&bucket(key), spec, *units).await?;
-            R::Taken(core::Taken {
-                granted: t.granted,
-                left: t.left,
-                now: c.to_core(t.now),
-            })
+            R::Taken(store.take(key, *spec, *units).await?.map_time(to_core))
         }
         core::StoreOp::GiveBack(key, units) => {
-            let g = store.give_back(&bucket(key), *units).await?;
-            R::GivenBack(core::GivenBack {
-                level: g.level,
-                now: c.to_core(g.now),
-            })
+            R::GivenBack(store.give_back(key, *units).await?.map_time(to_core))
         }
-        core::StoreOp::TryProbe(target, holder, until) => {
-            let p = store.try_probe(target, *holder, c.to_store(*until)).await?;
-            R::Probe(core::Probe {
-                granted: p.granted,
-                holder: p.holder.map(|(h, u)| (h, c.to_core(u))),
-                now: c.to_core(p.now),
-            })
-        }
+        core::StoreOp::TryProbe(target, holder, until) => R::Probe(
+            store
+                .try_probe(target, *holder, c.to_store(*until))
+                .await?
+                .map_time(to_core),
+        ),
         core::StoreOp::ReleaseProbe(target, holder) => {
             R::Released(store.release_probe(target, *holder).await?)
         }
-        core::StoreOp::Beat(replica, until) => {
-            let a = store.beat(*replica, c.to_store(*until)).await?;
-            R::Alive(core::Alive {
-                replicas: a.replicas,
-                now: c.to_core(a.now),
-            })
-        }
-        core::StoreOp::Alive => {
-            let a = store.alive().await?;
-            R::Alive(core::Alive {
-                replicas: a.replicas,
-                now: c.to_core(a.now),
-            })
-        }
+        core::StoreOp::Beat(replica, until) => R::Alive(
+            store
+                .beat(*replica, c.to_store(*until))
+                .await?
+                .map_time(to_core),
+        ),
+        core::StoreOp::Alive => R::Alive(store.alive().await?.map_time(to_core)),
     })
 }
 

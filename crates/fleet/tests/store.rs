@@ -338,7 +338,7 @@ async fn concurrent_callers_get_no_more_than_the_store_has() {
     // 100 units per 10 minutes: nothing refills during the test (one unit per 6 s).
     let spec = BucketSpec {
         capacity: 100,
-        period: Duration::from_secs(600),
+        period: Duration::from_secs(600).into(),
     };
     let mut takers = tokio::task::JoinSet::new();
     for _ in 0..40 {
@@ -521,7 +521,7 @@ async fn input_out_of_bounds_is_refused_before_any_io() {
     assert!(invalid(s.take(&b, BucketSpec::per_minute(0), 1).await));
     let no_period = BucketSpec {
         capacity: 1,
-        period: Duration::ZERO,
+        period: Duration::ZERO.into(),
     };
     assert!(invalid(s.take(&b, no_period, 1).await));
     assert!(invalid(

@@ -45,8 +45,8 @@ pub use outbox::Outbox;
 pub use store::StoreModel;
 pub use types::{
     Advice, Advised, Advisory, AdvisoryKey, AdvisoryKind, AdvisoryPage, Alive, BucketKey,
-    BucketSpec, Cursor, GivenBack, MAX_CAPACITY, MAX_PAGE, MAX_PAYLOAD, MAX_SUBJECT, Probe,
-    Resource, Rule, StoreError, StoreOp, StoreReply, Taken, Until,
+    BucketSpec, Cursor, GivenBack, MAX_CAPACITY, MAX_PAGE, MAX_PAYLOAD, MAX_PERIOD, MAX_SUBJECT,
+    Probe, Resource, Rule, StoreError, StoreOp, StoreReply, Taken, Until,
 };
 
 use crate::time::{Duration, Instant};

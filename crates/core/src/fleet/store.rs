@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use super::lease::Refill;
 use super::types::{
     Advice, Advised, Advisory, AdvisoryKey, AdvisoryPage, Alive, BucketKey, BucketSpec, Cursor,
-    GivenBack, MAX_CAPACITY, MAX_PAGE, MAX_PAYLOAD, Probe, StoreError, StoreOp, StoreReply, Taken,
-    check_subject, check_units,
+    GivenBack, MAX_CAPACITY, MAX_PAGE, MAX_PAYLOAD, MAX_PERIOD, Probe, StoreError, StoreOp,
+    StoreReply, Taken, check_subject, check_units,
 };
 use crate::time::{Duration, Instant};
 
@@ -28,9 +28,6 @@ struct Record {
     advice: Advice,
     seq: u64,
 }
-
-/// The longest bucket period the store takes (2^40 ms, as the Redis store).
-const MAX_PERIOD: Duration = Duration::from_millis(1 << 40);
 
 /// The fleet's store in memory: see the module documentation.
 #[derive(Clone, Debug, Default)]

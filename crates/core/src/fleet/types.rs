@@ -1,26 +1,38 @@
-//! The fleet's vocabulary, the same as `switchyard-fleet`'s (the Redis store): advisories keyed
-//! by kind and subject name, `Until::At`/`Forever`, a change cursor, shared buckets, the probe
-//! token and heartbeats. Times are the core's [`Instant`]s: the caller maps them to the
-//! store's clock (a sync task over Redis adds the run's start in unix milliseconds), so every
-//! type here converts 1:1 to its `switchyard_fleet` namesake.
+//! The fleet's vocabulary, shared with `switchyard-fleet` (the Redis store), which re-exports
+//! it: advisories keyed by kind and subject name, `Until::At`/`Forever`, a change cursor,
+//! shared buckets, the probe token and heartbeats.
+//!
+//! The types that carry a time are generic over it: the core's [`Instant`] by default, the
+//! Redis store's unix milliseconds there (`switchyard_fleet::UnixMs`). A sync task maps one to
+//! the other with the `map_time` methods; nothing else differs.
 
 use crate::time::{Duration, Instant};
 
 /// When an advisory is over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Until {
+pub enum Until<T = Instant> {
     /// At this time (the store's clock).
-    At(Instant),
+    At(T),
     /// Never (a revoked key with no rotation deadline).
     Forever,
 }
 
-impl Until {
+impl<T: Ord + Copy> Until<T> {
     /// Whether the advisory is still live at `now` (over once `now` reaches `At`).
-    pub fn is_live(self, now: Instant) -> bool {
+    pub fn is_live(self, now: T) -> bool {
         match self {
             Until::At(t) => t > now,
             Until::Forever => true,
+        }
+    }
+}
+
+impl<T> Until<T> {
+    /// The same `until` on another clock.
+    pub fn map_time<U>(self, f: impl FnOnce(T) -> U) -> Until<U> {
+        match self {
+            Until::At(t) => Until::At(f(t)),
+            Until::Forever => Until::Forever,
         }
     }
 }
@@ -60,7 +72,7 @@ impl AdvisoryKind {
         AdvisoryKind::Recovering,
     ];
 
-    /// The name in the store's keys (as `switchyard_fleet::AdvisoryKind::as_str`).
+    /// The name in the store's keys.
     pub fn as_str(self) -> &'static str {
         match self {
             AdvisoryKind::Open => "open",
@@ -69,6 +81,12 @@ impl AdvisoryKind {
             AdvisoryKind::CostCapSpent => "costcap",
             AdvisoryKind::Recovering => "recovering",
         }
+    }
+
+    /// The kind a store name stands for; `None` for a kind this version does not know (a
+    /// newer replica's), which a reader skips.
+    pub fn parse(name: &str) -> Option<AdvisoryKind> {
+        AdvisoryKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
     /// Which advisory of this kind wins.
@@ -86,8 +104,10 @@ pub const MAX_SUBJECT: usize = 256;
 pub const MAX_PAYLOAD: usize = 256;
 /// The most advisories one read returns.
 pub const MAX_PAGE: usize = 256;
-/// The largest bucket capacity (2^47).
+/// The largest bucket capacity (2^47: a cost cap of 140 million USD in micro-dollars).
 pub const MAX_CAPACITY: u64 = 1 << 47;
+/// The longest bucket refill period (2^40 ms, 34 years).
+pub const MAX_PERIOD: Duration = Duration::from_millis(1 << 40);
 
 /// An advisory's key: its kind and its subject's name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,18 +130,29 @@ impl AdvisoryKey {
 
 /// What a replica tells the fleet about one key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Advice {
+pub struct Advice<T = Instant> {
     /// When it is over.
-    pub until: Until,
+    pub until: Until<T>,
     /// When it began: compared for [`Rule::EarliestSince`]; kept, and ignored, by the others.
-    pub since: Instant,
+    pub since: T,
     /// A short text for the readers (the reason a target opened); at most [`MAX_PAYLOAD`] bytes.
     pub payload: String,
 }
 
-impl Advice {
+impl<T> Advice<T> {
+    /// The same advice on another clock.
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> Advice<U> {
+        Advice {
+            until: self.until.map_time(&f),
+            since: f(self.since),
+            payload: self.payload,
+        }
+    }
+}
+
+impl<T: Ord + Copy> Advice<T> {
     /// Whether this advice beats `stored` (live) under `rule`: the store keeps the winner.
-    pub fn beats(&self, stored: &Advice, rule: Rule) -> bool {
+    pub fn beats(&self, stored: &Advice<T>, rule: Rule) -> bool {
         match rule {
             Rule::LatestUntil => self.until > stored.until,
             Rule::EarliestSince => {
@@ -134,27 +165,50 @@ impl Advice {
 
 /// A live advisory read from the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Advisory {
+pub struct Advisory<T = Instant> {
     /// Its key.
     pub key: AdvisoryKey,
     /// When it is over.
-    pub until: Until,
+    pub until: Until<T>,
     /// When it began.
-    pub since: Instant,
+    pub since: T,
     /// Its payload.
     pub payload: String,
 }
 
+impl<T> Advisory<T> {
+    /// The same advisory on another clock.
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> Advisory<U> {
+        Advisory {
+            key: self.key,
+            until: self.until.map_time(&f),
+            since: f(self.since),
+            payload: self.payload,
+        }
+    }
+}
+
 /// The answer to `advise`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Advised {
+pub struct Advised<T = Instant> {
     /// Whether this advice won and is now the stored one.
     pub accepted: bool,
     /// The stored advisory's `until` and `since` after the operation; `None` when nothing is
     /// stored (the advice was already over and no live one existed).
-    pub stored: Option<(Until, Instant)>,
+    pub stored: Option<(Until<T>, T)>,
     /// The store's clock.
-    pub now: Instant,
+    pub now: T,
+}
+
+impl<T> Advised<T> {
+    /// The same answer on another clock.
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> Advised<U> {
+        Advised {
+            accepted: self.accepted,
+            stored: self.stored.map(|(u, s)| (u.map_time(&f), f(s))),
+            now: f(self.now),
+        }
+    }
 }
 
 /// Where a reader of advisories is: the changes it has seen. Start with `Cursor::default()`.
@@ -168,19 +222,39 @@ pub struct Cursor {
 
 /// The answer to `advisories_since`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdvisoryPage {
+pub struct AdvisoryPage<T = Instant> {
     /// The live advisories changed after the cursor, oldest change first.
-    pub advisories: Vec<Advisory>,
+    pub advisories: Vec<Advisory<T>>,
     /// The cursor for the next read.
     pub cursor: Cursor,
-    /// Whether more changes wait past this page.
+    /// Whether more changes wait past this page (read again at once with `cursor`).
     pub more: bool,
-    /// Whether the store had begun again since the cursor: republish what you know.
+    /// Whether the store had begun again (lost its data) since the cursor: the page starts
+    /// from its first change, and a replica should republish what it knows.
     pub reset: bool,
-    /// Records skipped as unreadable (always 0 for the in-memory model).
+    /// Records skipped as unreadable: an unknown kind (a newer replica's), a malformed time,
+    /// or a subject or payload over its bound (always 0 for the in-memory model).
     pub skipped: u32,
     /// The store's clock.
-    pub now: Instant,
+    pub now: T,
+}
+
+impl<T> AdvisoryPage<T> {
+    /// The same page on another clock.
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> AdvisoryPage<U> {
+        AdvisoryPage {
+            advisories: self
+                .advisories
+                .into_iter()
+                .map(|a| a.map_time(&f))
+                .collect(),
+            cursor: self.cursor,
+            more: self.more,
+            reset: self.reset,
+            skipped: self.skipped,
+            now: f(self.now),
+        }
+    }
 }
 
 /// What a bucket counts.
@@ -232,7 +306,7 @@ impl BucketKey {
 pub struct BucketSpec {
     /// Units per period, and the most the bucket holds: 1 to [`MAX_CAPACITY`].
     pub capacity: u64,
-    /// The refill period (at least 1 ms).
+    /// The refill period: 1 ms to [`MAX_PERIOD`].
     pub period: Duration,
 }
 
@@ -248,42 +322,85 @@ impl BucketSpec {
 
 /// The answer to `take`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Taken {
+pub struct Taken<T = Instant> {
     /// Units granted: at most those asked for, at most the whole units the bucket held.
     pub granted: u64,
     /// Whole units left in the bucket.
     pub left: u64,
     /// The store's clock.
-    pub now: Instant,
+    pub now: T,
+}
+
+impl<T> Taken<T> {
+    /// The same answer on another clock.
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> Taken<U> {
+        Taken {
+            granted: self.granted,
+            left: self.left,
+            now: f(self.now),
+        }
+    }
 }
 
 /// The answer to `give_back`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GivenBack {
-    /// Whole units in the bucket after the return; `None` when the bucket was full (absent).
+pub struct GivenBack<T = Instant> {
+    /// Whole units in the bucket after the return; `None` when the bucket was full (absent),
+    /// so nothing was added.
     pub level: Option<u64>,
     /// The store's clock.
-    pub now: Instant,
+    pub now: T,
+}
+
+impl<T> GivenBack<T> {
+    /// The same answer on another clock.
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> GivenBack<U> {
+        GivenBack {
+            level: self.level,
+            now: f(self.now),
+        }
+    }
 }
 
 /// The answer to `try_probe`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Probe {
+pub struct Probe<T = Instant> {
     /// Whether the caller holds the token now.
     pub granted: bool,
     /// Who holds it, and until when (`None`: nobody).
-    pub holder: Option<(u32, Instant)>,
+    pub holder: Option<(u32, T)>,
     /// The store's clock.
-    pub now: Instant,
+    pub now: T,
+}
+
+impl<T> Probe<T> {
+    /// The same answer on another clock.
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> Probe<U> {
+        Probe {
+            granted: self.granted,
+            holder: self.holder.map(|(h, u)| (h, f(u))),
+            now: f(self.now),
+        }
+    }
 }
 
 /// Replicas with a live heartbeat, by the store's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Alive {
+pub struct Alive<T = Instant> {
     /// How many.
     pub replicas: u32,
     /// The store's clock.
-    pub now: Instant,
+    pub now: T,
+}
+
+impl<T> Alive<T> {
+    /// The same answer on another clock.
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> Alive<U> {
+        Alive {
+            replicas: self.replicas,
+            now: f(self.now),
+        }
+    }
 }
 
 /// Why a store operation failed: the same classes as `switchyard_fleet::StoreError`.
