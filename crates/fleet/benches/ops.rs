@@ -1,5 +1,5 @@
 //! What the fleet's store costs: each operation's latency against a local `redis-server`
-//! (unix socket, one client, one operation at a time), the latency of one replica's sync
+//! (over a unix socket, then over TCP on loopback; one client, one operation at a time), the latency of one replica's sync
 //! round, the store's throughput with many callers, and the operations per second one
 //! replica's sync task needs.
 //!
@@ -29,6 +29,7 @@
 )]
 
 #[path = "../tests/support/redis_server.rs"]
+#[allow(dead_code, reason = "the bench uses a part")]
 mod redis_server;
 
 use std::time::Duration;
@@ -100,11 +101,33 @@ fn main() {
 }
 
 async fn run(iters: u32) {
-    let server = redis_server::RedisServer::start().await;
+    // One server on both a unix socket and a TCP port on loopback: a replica on the store's
+    // host uses either; across hosts it is TCP plus the network's round trip.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let port_arg = port.to_string();
+    let server =
+        redis_server::RedisServer::start_with(&["--port", &port_arg, "--bind", "127.0.0.1"]).await;
+    let version = redis_version(&server).await;
+    for (transport, url) in [
+        ("a unix socket", server.url()),
+        ("TCP on 127.0.0.1", format!("redis://127.0.0.1:{port}")),
+    ] {
+        println!(
+            "\nfleet store latency: redis-server {version} on {transport}, one caller, {iters} iterations each\n"
+        );
+        run_on(&url, transport, iters).await;
+    }
+    print_load();
+}
+
+async fn run_on(url: &str, transport: &str, iters: u32) {
     let store = RedisStore::connect(
-        &server.url(),
+        url,
         StoreOptions {
-            prefix: "bench:{fleet}:".to_string(),
+            prefix: format!("bench:{{fleet}}:{}:", transport.len()),
             timeout: Duration::from_secs(2),
         },
     )
@@ -118,13 +141,8 @@ async fn run(iters: u32) {
     let (open, head) = advisory_rows(s, now, far, iters, &mut rows).await;
     bucket_probe_and_beat_rows(s, far, spec, iters, &mut rows).await;
     rows.push(sync_round(s, &open, head, far, spec, iters).await);
-    println!(
-        "\nfleet store latency: redis-server {} on a unix socket, one caller, {iters} iterations each\n",
-        redis_version(&server).await
-    );
     print(&rows);
     throughput(&store, spec).await;
-    print_load();
 }
 
 /// Advising (a write that wins, one that loses) and reading the advisories; returns the
