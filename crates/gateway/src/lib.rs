@@ -364,21 +364,9 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         router_log::log_new(&router, &mut cursor);
         let (next, lost) = router.reloaded(params.router.clone(), store, 1, params.limits)?;
-        // The new router joins the fleet the gateway joined at start (`shared_state` is read
-        // at start only): `reloaded` carried the old one's fleet state over (its leases, or
-        // their units given back), so it has joined already.
-        if let Some(shared) = self
-            .shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            next.with_core(|r, _| {
-                if r.fleet().is_none() {
-                    r.join_fleet(shared.params);
-                }
-            });
-        }
+        // In a fleet (`shared_state`, read at start only), `reloaded` made the new router join
+        // it with the old one's fleet state: its leases, or their units given back
+        // (`Router::carry_from`).
         *router = next;
         *cursor = router_log::Cursor::default();
         drop(router);
