@@ -20,6 +20,9 @@
 # with the request rate (the lease blocks cover a sync period of traffic; one take per bucket
 # per sync).
 #
+# Then, with valgrind on PATH (INSTRUCTIONS=0 skips it), the instructions each gateway executes
+# per request, off and on.
+#
 # Needs oha and redis-server (`apt-get install redis-server`).
 # Usage: [RATES="1000 5000"] crates/gateway/bench/fleet.sh [SECONDS] [ROUNDS]
 set -euo pipefail
@@ -116,3 +119,26 @@ for rate in sorted({r[0] for r in rows}, key=int):
 print(f"no traffic: {float(sys.argv[4]):.1f} redis cmds/s, {float(sys.argv[5]):.1f} store ops/s")
 PY
 grep -h "switchyard::fleet" "$work/on.log" | grep -iv "joined" | head -5 || true
+# Instructions per request, off and on, twice each (valgrind callgrind, as instructions.sh):
+# unlike latency, a count the machine's other load does not move. It includes the sync task's
+# work during the run (ten publish ticks and one sync a second), spread over the requests.
+if command -v valgrind > /dev/null && [ "${INSTRUCTIONS:-1}" != 0 ]; then
+  for side in off on off on; do
+    rm -f "$work"/cg.out* "$work/cg-gw.txt"
+    TOKIO_WORKER_THREADS=2 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+      target/release/switchyard gateway --config "$work/$side.yaml" --listen 127.0.0.1:0 \
+      > "$work/cg-gw.txt" 2> "$work/valgrind.txt" &
+    wait_for "$work/cg-gw.txt" 30
+    cg_url="$(awk '{print $2}' "$work/cg-gw.txt")"
+    pid="$(pgrep -f "callgrind-out-file=$work/cg.out")"
+    cg_load() { oha --no-tui -n "$1" -c 4 -m POST -H 'content-type: application/json' \
+      -H 'authorization: Bearer bench' -d "$body" "$cg_url/v1/chat/completions" > /dev/null; }
+    cg_load 300
+    callgrind_control -z "$pid" > /dev/null 2>&1
+    cg_load 2000
+    callgrind_control -d "$pid" > /dev/null 2>&1
+    total="$(callgrind_annotate "$(ls "$work"/cg.out.* | tail -1)" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')"
+    echo "instructions per request, shared state $side: $((total / 2000))"
+    kill -INT "$pid"; sleep 1
+  done
+fi
