@@ -430,3 +430,77 @@ fn fleet_keys_resolve_and_bad_ones_are_refused_with_their_place() {
     assert_eq!(e.path, "expect[0].provider", "{e}");
     assert!(e.message.contains("needs a provider"), "{e}");
 }
+
+/// A bound outside what its metric can measure (a rate above 1, a negative count, cost or
+/// latency, not a number) could never hold, or always would: refused at validation with its
+/// place and the metric's range; the edges of each range are accepted.
+#[test]
+fn expectation_bounds_outside_the_metrics_range_are_refused() {
+    let good = drill();
+    let line = "  - { metric: success_rate, op: \"==\", value: 1 }";
+    assert!(good.contains(line));
+    let cases = [
+        (
+            "{ metric: success_rate, op: \">=\", value: 1.5 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: failure_rate, op: \"<=\", value: -0.1 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: share, target: openai-4o, op: \"<=\", value: 2 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: served_share, target: openai-4o, op: \">\", value: -1 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: availability, target: openai-4o, op: \">=\", value: 1.01 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: success_rate, op: \">=\", value: .nan }",
+            "from 0 to 1",
+        ),
+        ("{ metric: requests, op: \">=\", value: -1 }", "0 or more"),
+        (
+            "{ metric: breaker_opens, op: \"<=\", value: -2 }",
+            "0 or more",
+        ),
+        ("{ metric: cost, op: \"<=\", value: -0.5 }", "0 or more"),
+        (
+            "{ metric: attempts_per_request, op: \"<=\", value: -1 }",
+            "0 or more",
+        ),
+        ("{ metric: failed, op: \"<=\", value: .inf }", "0 or more"),
+        (
+            "{ metric: p99_latency, op: \"<=\", value: -1s }",
+            "negative",
+        ),
+    ];
+    for (expectation, message) in cases {
+        let e = load(&good.replacen(line, &format!("  - {expectation}"), 1)).unwrap_err();
+        assert_eq!(
+            (e.path.as_str(), e.line),
+            ("expect[0].value", 25),
+            "{expectation}: {e}"
+        );
+        assert!(e.message.contains(message), "{expectation}: {e}");
+        assert!(e.column > 1, "{e}");
+    }
+    // The edges, and a spent error budget (which can pass 1), still validate.
+    for expectation in [
+        "{ metric: success_rate, op: \">=\", value: 1 }",
+        "{ metric: share, target: openai-4o, op: \"<=\", value: 0 }",
+        "{ metric: requests, op: \">=\", value: 0 }",
+        "{ metric: cost, op: \"<=\", value: 0 }",
+        "{ metric: p99_latency, op: \"<=\", value: 0 }",
+        "{ metric: error_budget_spent, target: openai-4o, op: \"<=\", value: 2 }",
+    ] {
+        if let Err(e) = load(&good.replacen(line, &format!("  - {expectation}"), 1)) {
+            panic!("{expectation}: {e}");
+        }
+    }
+}
