@@ -504,3 +504,49 @@ fn expectation_bounds_outside_the_metrics_range_are_refused() {
         }
     }
 }
+
+/// A fault parameter its kind does not read (a `slow_down` given a `status`, a `reset` given
+/// a `factor`) would be ignored: refused with its place, the field and what the kind takes.
+#[test]
+fn fault_fields_the_kind_ignores_are_refused_with_their_place() {
+    let good = drill();
+    for (fault, field, takes) in [
+        (
+            "{ kind: slow_down, factor: 3, status: 503 }",
+            "status",
+            "`factor`",
+        ),
+        (
+            "{ kind: reset, factor: 2 }",
+            "factor",
+            "no field of its own",
+        ),
+        (
+            "{ kind: http, status: 503, stall: 2s }",
+            "stall",
+            "`status`, `retry_after`",
+        ),
+    ] {
+        let text = good.replacen(
+            "profile: openai,",
+            &format!("profile: openai, faults: [{fault}],"),
+            1,
+        );
+        let e = load(&text).unwrap_err();
+        let path = format!("providers[0].faults[0].{field}");
+        assert_eq!(
+            (e.path.as_str(), e.line),
+            (path.as_str(), 8),
+            "{fault}: {e}"
+        );
+        let column = text
+            .lines()
+            .nth(7)
+            .unwrap()
+            .find(&format!("{field}:"))
+            .unwrap()
+            + 1;
+        assert_eq!(e.column, column, "{fault}: {e}");
+        assert!(e.message.contains(takes), "{fault}: {e}");
+    }
+}
