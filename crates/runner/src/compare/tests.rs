@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::render::{cells, verdict_cells};
-use super::{Absent, compare};
+use super::{Absent, compare, html, markdown};
 
 fn scenario(extra_expectations: &str) -> crate::ScenarioParams {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
@@ -31,9 +31,21 @@ fn a_run_with_no_requests_has_no_cost_to_rank() {
         .find(|(name, _)| name == "cost (USD)")
         .unwrap();
     for (text, best) in row {
-        assert_eq!(text, "not observed");
+        assert_eq!(
+            text,
+            crate::render::NOT_OBSERVED,
+            "as the reports' tables show it"
+        );
         assert!(!best, "a cost not observed is never the cheapest");
     }
+    // Both tables, as report.md and report.html show a figure not observed.
+    let md = markdown(&c);
+    assert!(md.contains("| cost (USD) | — | — |"), "{md}");
+    let html = html(&c);
+    assert!(
+        html.contains("<tr><td>cost (USD)</td><td>—</td><td>—</td></tr>"),
+        "{html}"
+    );
 }
 
 #[test]
