@@ -216,6 +216,24 @@ fn operator_actions_apply_at_their_time() {
     assert!(series[30].attempts > 0 && series.iter().skip(61).all(|s| s.attempts == 0));
 }
 
+/// An operator action that is not for the router (an id out of range: built for another
+/// router's params) is refused at setup, with its time, not when its time comes.
+#[test]
+fn an_operator_action_for_another_router_is_refused_at_setup() {
+    let mut p = params(SPLIT, "", 20.0, 120);
+    p.operator = vec![(
+        Instant::ZERO + Duration::from_secs(60),
+        Override::Drain(TargetId::new(7)),
+    )];
+    let Err(e) = run(&p, &mut Tally::default()) else {
+        panic!("an operator action for another router was accepted");
+    };
+    assert!(
+        e.0.contains("operator action at 1m") && e.0.contains("id 7"),
+        "{e}"
+    );
+}
+
 #[test]
 fn unknown_providers_and_models_are_refused() {
     let mut p = params(SPLIT, "", 1.0, 1);
