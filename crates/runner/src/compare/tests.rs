@@ -78,3 +78,37 @@ fn verdicts_show_their_units() {
         .unwrap();
     assert_eq!(p99.unit, "s");
 }
+
+/// The operator's actions name targets: a variant that lists them in another order is
+/// drained (pinned, forced) on the same target by name, not on whichever has its index.
+#[test]
+fn a_variants_operator_actions_name_the_same_targets() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let reversed = "  - name: reversed
+    router:
+      targets:
+        - { name: claude-haiku, provider: anthropic, model: claude-3-5-haiku-20241022, context_window: 200000 }
+        - { name: openai-4o, provider: openai, model: gpt-4o }
+      routes:
+        - { name: chat, policy: round_robin, targets: [openai-4o, claude-haiku] }
+";
+    let text = std::fs::read_to_string(dir.join("policy-comparison.yaml"))
+        .unwrap()
+        .replace(
+            "variants:\n",
+            &format!("operator:\n  - {{ at: 1m, drain: openai-4o }}\nvariants:\n{reversed}"),
+        )
+        .replace(
+            "expect:\n",
+            "expect:\n  - { name: drained, metric: share, target: openai-4o, window: { from: 2m, to: 4m }, op: \"==\", value: 0 }\n",
+        );
+    let s = crate::scenario::load_text(&text, "policy-comparison.yaml", &dir).unwrap();
+    let c = compare(&s, Some(&["reversed".into()]), 1).unwrap();
+    let drained = c
+        .expectations
+        .iter()
+        .find(|e| e.name.starts_with("drained"))
+        .unwrap();
+    let verdict = &drained.verdicts["reversed"][0];
+    assert_eq!(verdict.verdict, "pass", "{verdict:?}");
+}

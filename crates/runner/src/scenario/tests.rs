@@ -550,3 +550,26 @@ fn fault_fields_the_kind_ignores_are_refused_with_their_place() {
         assert!(e.message.contains(takes), "{fault}: {e}");
     }
 }
+
+/// A variant without a target an operator action names cannot run the operator's timeline:
+/// refused at validation, naming the variant and the action.
+#[test]
+fn an_operator_action_a_variant_cannot_take_is_refused() {
+    let text = std::fs::read_to_string(scenarios().join("policy-comparison.yaml"))
+        .unwrap()
+        .replace(
+            "variants:\n",
+            "operator:\n  - { at: 1m, drain: claude-haiku }\nvariants:\n  - name: alone
+    router:
+      targets: [{ name: openai-4o, provider: openai, model: gpt-4o }]
+      routes: [{ name: chat, policy: static, targets: [openai-4o] }]\n",
+        );
+    let Err(e) = load_text(&text, "policy-comparison.yaml", &scenarios()) else {
+        panic!("a variant without the drained target was accepted");
+    };
+    assert_eq!(e.path, "variants[0].router", "{e}");
+    assert!(
+        e.message.contains("operator[0].drain") && e.message.contains("claude-haiku"),
+        "{e}"
+    );
+}
