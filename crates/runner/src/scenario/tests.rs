@@ -14,6 +14,33 @@ fn load(text: &str) -> Result<ScenarioParams, ConfigError> {
     load_text(text, "bad.yaml", &scenarios())
 }
 
+/// The drill with its first expectation (line 25) replaced by `expectation`, a flow map.
+fn drill_expecting(expectation: &str) -> String {
+    let line = "  - { metric: success_rate, op: \"==\", value: 1 }";
+    let good = drill();
+    assert!(good.contains(line));
+    good.replacen(line, &format!("  - {expectation}"), 1)
+}
+
+/// `text`, written with `expectation`, is refused at `path` on line 25 with `message`.
+fn assert_expectation_refused(text: &str, expectation: &str, path: &str, message: &str) {
+    let Err(e) = load(text) else {
+        panic!("{expectation} was accepted");
+    };
+    assert_eq!((e.path.as_str(), e.line), (path, 25), "{expectation}: {e}");
+    assert!(e.message.contains(message), "{expectation}: {e}");
+    assert!(e.column > 1, "{e}");
+}
+
+/// Each of `expectations` validates in the drill.
+fn assert_expectations_valid(expectations: &[&str]) {
+    for expectation in expectations {
+        if let Err(e) = load(&drill_expecting(expectation)) {
+            panic!("{expectation}: {e}");
+        }
+    }
+}
+
 /// Each bound on work and memory refuses what used to validate and then hang the simulator
 /// (rates times duration), or allocate per token (max_tokens, prompt sizes), with the line
 /// and field; the edges are accepted.
@@ -139,9 +166,6 @@ fn shipped_profiles_are_built_in_and_a_nearby_file_overrides_them() {
 #[test]
 fn expectation_scopes_a_metric_cannot_honour_are_refused() {
     // Long: a table of cases (each a bound or scope and the error it gives), read as one.
-    let good = drill();
-    let line = "  - { metric: success_rate, op: \"==\", value: 1 }";
-    assert!(good.contains(line));
     let cases = [
         (
             "{ metric: availability, target: openai-4o, phase: before:x, op: \">=\", value: 0.9 }",
@@ -201,29 +225,20 @@ fn expectation_scopes_a_metric_cannot_honour_are_refused() {
     ];
     for (expectation, path, message) in cases {
         // A named fault so that `before:x` and `during:x` exist.
-        let text = good
-            .replacen(line, &format!("  - {expectation}"), 1)
-            .replacen(
-                "profile: openai,",
-                "profile: openai, faults: [{ name: x, kind: http, status: 503, at: 1m, for: 1m }],",
-                1,
-            );
-        let e = load(&text).unwrap_err();
-        assert_eq!((e.path.as_str(), e.line), (path, 25), "{expectation}: {e}");
-        assert!(e.message.contains(message), "{expectation}: {e}");
-        assert!(e.column > 1, "{e}");
+        let text = drill_expecting(expectation).replacen(
+            "profile: openai,",
+            "profile: openai, faults: [{ name: x, kind: http, status: 503, at: 1m, for: 1m }],",
+            1,
+        );
+        assert_expectation_refused(&text, expectation, path, message);
     }
     // What the metrics do honour still validates.
-    for expectation in [
+    assert_expectations_valid(&[
         "{ metric: cost, provider: anthropic, op: \"<=\", value: 1 }",
         "{ metric: cost, route: chat, window: { from: 1m, to: 2m }, op: \"<=\", value: 1 }",
         "{ metric: alerts, target: openai-4o, op: \"==\", value: 0 }",
         "{ metric: availability, target: openai-4o, op: \">=\", value: 0.9 }",
-    ] {
-        if let Err(e) = load(&good.replacen(line, &format!("  - {expectation}"), 1)) {
-            panic!("{expectation}: {e}");
-        }
-    }
+    ]);
 }
 
 /// The name names the report folder: one that would write elsewhere is refused.
@@ -436,9 +451,6 @@ fn fleet_keys_resolve_and_bad_ones_are_refused_with_their_place() {
 /// place and the metric's range; the edges of each range are accepted.
 #[test]
 fn expectation_bounds_outside_the_metrics_range_are_refused() {
-    let good = drill();
-    let line = "  - { metric: success_rate, op: \"==\", value: 1 }";
-    assert!(good.contains(line));
     let cases = [
         (
             "{ metric: success_rate, op: \">=\", value: 1.5 }",
@@ -481,28 +493,18 @@ fn expectation_bounds_outside_the_metrics_range_are_refused() {
         ),
     ];
     for (expectation, message) in cases {
-        let e = load(&good.replacen(line, &format!("  - {expectation}"), 1)).unwrap_err();
-        assert_eq!(
-            (e.path.as_str(), e.line),
-            ("expect[0].value", 25),
-            "{expectation}: {e}"
-        );
-        assert!(e.message.contains(message), "{expectation}: {e}");
-        assert!(e.column > 1, "{e}");
+        let text = drill_expecting(expectation);
+        assert_expectation_refused(&text, expectation, "expect[0].value", message);
     }
     // The edges, and a spent error budget (which can pass 1), still validate.
-    for expectation in [
+    assert_expectations_valid(&[
         "{ metric: success_rate, op: \">=\", value: 1 }",
         "{ metric: share, target: openai-4o, op: \"<=\", value: 0 }",
         "{ metric: requests, op: \">=\", value: 0 }",
         "{ metric: cost, op: \"<=\", value: 0 }",
         "{ metric: p99_latency, op: \"<=\", value: 0 }",
         "{ metric: error_budget_spent, target: openai-4o, op: \"<=\", value: 2 }",
-    ] {
-        if let Err(e) = load(&good.replacen(line, &format!("  - {expectation}"), 1)) {
-            panic!("{expectation}: {e}");
-        }
-    }
+    ]);
 }
 
 /// A fault parameter its kind does not read (a `slow_down` given a `status`, a `reset` given
