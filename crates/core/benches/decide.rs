@@ -98,7 +98,9 @@ fn failover(c: &mut Criterion) {
     let Some(t0) = r.params().target_id("t0") else {
         panic!("no t0")
     };
-    r.apply(Override::Force(t0, BreakerMode::MetricsOnly), Instant::ZERO);
+    if let Err(e) = r.apply(Override::Force(t0, BreakerMode::MetricsOnly), Instant::ZERO) {
+        panic!("{e}")
+    }
     let mut now = Instant::ZERO;
     let mut i = 0u64;
     c.bench_function("decide/failover", |b| {

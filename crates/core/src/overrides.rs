@@ -14,7 +14,9 @@
 //! refuses what cannot mean anything for a router: a pin to a target that
 //! is not one of the route's targets (the route would send everything somewhere it was never
 //! configured to go). Drivers check before they apply (the gateway's admin API answers 400,
-//! scenario validation names the field); a reload drops a carried pin that no longer passes.
+//! scenario validation names the field, the simulator refuses to start); a reload drops a
+//! carried pin that no longer passes; and `Router::apply` refuses, changing nothing, a
+//! command that does not pass, so a stale id never indexes out of range.
 
 use crate::health::BreakerMode;
 use crate::id::{RouteId, TargetId};
@@ -176,11 +178,12 @@ mod tests {
         let mut r = Router::new(p, crate::rng::SeededRng::new(1));
         let now = Instant::ZERO;
         for t in [a, b] {
-            r.apply(Override::Drain(t), now);
-            r.apply(Override::Force(t, BreakerMode::ForcedOpen), now);
+            r.apply(Override::Drain(t), now).unwrap();
+            r.apply(Override::Force(t, BreakerMode::ForcedOpen), now)
+                .unwrap();
         }
-        r.apply(Override::Pin(ab, b), now);
-        r.apply(Override::Freeze(None), now);
+        r.apply(Override::Pin(ab, b), now).unwrap();
+        r.apply(Override::Freeze(None), now).unwrap();
         let snap = crate::health::LimitSnapshot {
             remaining_requests: Some(0),
             reset_requests: Some(Duration::from_secs(60)),
@@ -189,7 +192,7 @@ mod tests {
         r.observe_limits(a, &snap, now);
         assert!(r.health(a).limits.is_parked(now));
 
-        r.apply(Override::Restore(Scope::Target(a)), now);
+        r.apply(Override::Restore(Scope::Target(a)), now).unwrap();
         assert!(!r.overrides().is_drained(a) && r.overrides().is_drained(b));
         assert_eq!(r.health(a).breaker.mode(), BreakerMode::Automatic);
         assert_eq!(r.health(b).breaker.mode(), BreakerMode::ForcedOpen);
@@ -200,7 +203,7 @@ mod tests {
             "a target's restore leaves routes"
         );
 
-        r.apply(Override::Restore(Scope::Route(ab)), now);
+        r.apply(Override::Restore(Scope::Route(ab)), now).unwrap();
         assert_eq!(r.overrides().pin(ab), None);
         assert!(!r.overrides().is_frozen(ab));
         assert!(
@@ -212,7 +215,7 @@ mod tests {
             "a route's restore leaves targets"
         );
 
-        r.apply(Override::Restore(Scope::All), now);
+        r.apply(Override::Restore(Scope::All), now).unwrap();
         assert!(!r.overrides().is_drained(b) && !r.overrides().is_frozen(only_c));
         assert_eq!(r.health(b).breaker.mode(), BreakerMode::Automatic);
     }

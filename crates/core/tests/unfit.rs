@@ -82,7 +82,8 @@ fn a_route_with_every_member_unfit_fails_unsupported_after_its_fallbacks() {
     r.apply(
         switchyard_core::overrides::Override::Drain(B),
         Instant::ZERO,
-    );
+    )
+    .unwrap();
     let mut plan = r.begin(&request("chat"), Instant::ZERO);
     plan.exclude_unfit(A);
     assert_eq!(
@@ -160,7 +161,8 @@ routes:
     r.apply(
         switchyard_core::overrides::Override::Drain(B),
         Instant::ZERO,
-    );
+    )
+    .unwrap();
     let mut plan = r.begin(&image("mixed"), Instant::ZERO);
     assert_eq!(
         r.next(&mut plan, Instant::ZERO),

@@ -193,7 +193,7 @@ impl TryFrom<&ProfileConfig> for ProfileParams {
         }
         for (i, f) in c.faults.iter().enumerate() {
             f.resolve(Instant::ZERO)
-                .map_err(|e| ValidationError::new(format!("faults[{i}]"), e))?;
+                .map_err(|e| ValidationError::new(e.path(&format!("faults[{i}]")), e.message))?;
         }
         Ok(ProfileParams {
             name: c.name.clone(),
@@ -347,7 +347,7 @@ faults:
         let e = load_profile(&PROFILE.replace("p99: 2s", "p99: 100ms"), "p.yaml").unwrap_err();
         assert_eq!((e.path.as_str(), e.line), ("latency.first_token", 6), "{e}");
         let e = load_profile(&PROFILE.replace("status: 500", "status: 200"), "p.yaml").unwrap_err();
-        assert_eq!((e.path.as_str(), e.line), ("faults[0]", 12), "{e}");
+        assert_eq!((e.path.as_str(), e.line), ("faults[0].status", 12), "{e}");
         let e = load_profile(&PROFILE.replace("keys:", "kees:"), "p.yaml").unwrap_err();
         assert!(e.message.contains("unknown field `kees`"), "{e}");
         assert_eq!(e.line, 9);

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use support::fake;
-use support::one_route::{CHAT, Rig, admin, call, config, rig};
+use support::one_route::{CHAT, Rig, admin, call, config, post_chat, rig};
 use switchyard_gateway::{Gateway, app, sha256_hex};
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
@@ -33,40 +33,15 @@ async fn keys_rates_and_bodies() {
         .0,
         401
     );
-    let (status, headers, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        CHAT.into(),
-    )
-    .await;
+    let (status, headers, body) = post_chat(&r.gw, "chat").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["x-switchyard-attempts"], "1");
     let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(reply["model"], "m");
     assert_eq!(reply["usage"]["completion_tokens"], 5);
-    assert_eq!(
-        call(
-            &r.gw,
-            "POST",
-            "/v1/chat/completions",
-            Some("key"),
-            CHAT.into()
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(post_chat(&r.gw, "chat").await.0, 200);
     // Two a minute: the third is refused with a Retry-After.
-    let (status, headers, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        CHAT.into(),
-    )
-    .await;
+    let (status, headers, body) = post_chat(&r.gw, "chat").await;
     assert_eq!(status, 429, "{body}");
     assert!(headers.contains_key("retry-after"));
     assert!(body.contains("rate_limit_exceeded"));
@@ -97,14 +72,7 @@ async fn bad_bodies_get_openais_errors() {
         body.contains("\"request_too_large\""),
         "OpenAI's format: {body}"
     );
-    let (status, _, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        CHAT.replace("chat", "nope"),
-    )
-    .await;
+    let (status, _, body) = post_chat(&r.gw, "nope").await;
     assert_eq!(status, 404);
     assert!(body.contains("model_not_found"));
 }
@@ -123,18 +91,7 @@ async fn admin_and_reload() {
             .0,
         400
     );
-    assert_eq!(
-        call(
-            &r.gw,
-            "POST",
-            "/v1/chat/completions",
-            Some("key"),
-            CHAT.replace("chat", "assistant")
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(post_chat(&r.gw, "assistant").await.0, 200);
     let (_, _, state) = call(&r.gw, "GET", "/admin/state", Some("admin"), String::new()).await;
     assert!(
         state.contains("\"action\":\"force\"") && state.contains("\"action\":\"reload\""),
@@ -203,18 +160,7 @@ async fn unknown_paths_and_drained_targets_get_json_errors(r: &Rig) {
             .contains("POST /v1/messages/count_tokens"),
         "{body}"
     );
-    assert_eq!(
-        call(
-            &r.gw,
-            "POST",
-            "/v1/chat/completions",
-            Some("key"),
-            CHAT.into()
-        )
-        .await
-        .0,
-        503
-    );
+    assert_eq!(post_chat(&r.gw, "chat").await.0, 503);
     let (status, _, _) = call(
         &r.gw,
         "POST",
@@ -268,31 +214,9 @@ async fn a_reload_swaps_routes_and_keeps_breakers(r: &Rig) {
         401
     );
     // The target kept its name, so the reload kept its forced-open breaker.
-    assert_eq!(
-        call(
-            &r.gw,
-            "POST",
-            "/v1/chat/completions",
-            Some("key"),
-            CHAT.replace("chat", "assistant")
-        )
-        .await
-        .0,
-        503
-    );
+    assert_eq!(post_chat(&r.gw, "assistant").await.0, 503);
     admin(&r.gw, r#"{"action":"restore","target":"ta"}"#).await;
-    assert_eq!(
-        call(
-            &r.gw,
-            "POST",
-            "/v1/chat/completions",
-            Some("key"),
-            CHAT.replace("chat", "assistant")
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(post_chat(&r.gw, "assistant").await.0, 200);
 }
 
 #[tokio::test(start_paused = true)]
@@ -461,13 +385,5 @@ async fn a_reload_that_would_drop_every_client_key_is_refused() {
     )
     .await;
     assert_eq!(status, 401, "still needs a key");
-    let (status, _, _) = call(
-        &rig.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        CHAT.to_owned(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(post_chat(&rig.gw, "chat").await.0, 200);
 }

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::Request;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use support::one_route::{CHAT, call, rig, rig_with};
+use support::one_route::{call, post_chat, rig, rig_with};
 use switchyard_gateway::app;
 use tower::ServiceExt;
 
@@ -21,14 +21,7 @@ async fn upstream_rate_limits_come_back_as_429_with_retry_after() {
         ))
         .unwrap();
     r.fake.clone().oneshot(fault).await.unwrap();
-    let (status, headers, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        CHAT.into(),
-    )
-    .await;
+    let (status, headers, body) = post_chat(&r.gw, "chat").await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(headers["retry-after"], "9");
 }
@@ -62,14 +55,7 @@ async fn requests_past_max_in_flight_are_shed_until_a_stream_ends() {
         open.push(body);
     }
     assert_eq!(r.gw.in_flight(), 2);
-    let (status, headers, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        CHAT.into(),
-    )
-    .await;
+    let (status, headers, body) = post_chat(&r.gw, "chat").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(headers["retry-after"], "1");
     let error: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -8,7 +8,6 @@ mod support;
 use std::time::Duration;
 
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Served {
     addr: std::net::SocketAddr,
@@ -48,29 +47,6 @@ impl Served {
     }
 }
 
-/// One request on its own connection (`connection: close`): the status and the whole
-/// response (head and body) as text.
-async fn request(addr: std::net::SocketAddr, head: &str, body: &str) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let text = format!(
-        "{head}\r\nhost: gw\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(text.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, out)
-}
-
 fn access_lines(log: &Captured) -> Vec<serde_json::Value> {
     log.json()
         .into_iter()
@@ -83,7 +59,7 @@ async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
     let log = Captured::start();
     let served = start("").await;
     let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
-    let (status, text) = request(served.addr, &auth, &chat(false)).await;
+    let (status, text) = over_tcp(served.addr, &auth, &chat(false)).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("\"chat.completion\""), "{text}");
     let id = text
@@ -92,7 +68,7 @@ async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
         .unwrap()
         .to_owned();
     // Without a key: the same endpoint's 401, logged too.
-    let (status, _) = request(
+    let (status, _) = over_tcp(
         served.addr,
         "POST /v1/chat/completions HTTP/1.1",
         &chat(false),
@@ -117,7 +93,7 @@ async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
 async fn the_chat_endpoint_over_a_socket_keeps_the_body_limit() {
     let served = start("  max_body_bytes: 64\n").await;
     let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
-    let (status, text) = request(served.addr, &auth, &chat(false)).await;
+    let (status, text) = over_tcp(served.addr, &auth, &chat(false)).await;
     assert_eq!(status, 413, "{text}");
     served.stop().await;
 }
@@ -126,15 +102,15 @@ async fn the_chat_endpoint_over_a_socket_keeps_the_body_limit() {
 async fn other_requests_reach_the_router() {
     let served = start("").await;
     let auth = format!("GET /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
-    assert_eq!(request(served.addr, &auth, "").await.0, 405);
-    let (status, text) = request(served.addr, "GET /v1/nope HTTP/1.1", "").await;
+    assert_eq!(over_tcp(served.addr, &auth, "").await.0, 405);
+    let (status, text) = over_tcp(served.addr, "GET /v1/nope HTTP/1.1", "").await;
     assert_eq!(status, 404, "{text}");
     assert_eq!(
-        request(served.addr, "GET /healthz HTTP/1.1", "").await.0,
+        over_tcp(served.addr, "GET /healthz HTTP/1.1", "").await.0,
         200
     );
     let models = format!("GET /v1/models HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
-    let (status, text) = request(served.addr, &models, "").await;
+    let (status, text) = over_tcp(served.addr, &models, "").await;
     assert_eq!(status, 200);
     assert!(text.contains("\"chat\""), "{text}");
     served.stop().await;

@@ -413,6 +413,15 @@ async fn overrides_take_effect_on_the_next_request() {
         name(&rig.router.chat(request("r")).await.unwrap()),
         "t-openai"
     );
+    // A command built for another router's params is refused and changes nothing.
+    let stale = Override::Drain(switchyard_core::id::TargetId::new(9));
+    assert!(rig.router.try_apply(stale).is_err());
+    rig.router.apply(stale);
+    assert!(rig.router.snapshot().iter().all(|t| !t.drained));
+    assert_eq!(
+        name(&rig.router.chat(request("r")).await.unwrap()),
+        "t-openai"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -386,9 +386,12 @@ fn metrics() -> String {
             .map(|(_, d)| d.as_str())
             .unwrap_or_default();
         let value = match metric.unit().trim() {
-            "s" => "duration",
-            "USD" => "USD",
-            _ => "number",
+            "s" => "duration".to_owned(),
+            unit => format!(
+                "{}, {}",
+                if unit.is_empty() { "number" } else { unit },
+                metric.range().describe()
+            ),
         };
         let _ = writeln!(
             out,
@@ -479,6 +482,8 @@ mod tests {
             assert!(metrics.contains(&format!("| `{name}` |")), "{name}");
         }
         assert!(metrics.contains("| `time_to_failover` | duration | `fault` (required) |"));
+        assert!(metrics.contains("| `success_rate` | number, from 0 to 1 |"));
+        assert!(metrics.contains("| `cost` | USD, 0 or more |"));
         let prom = block("prometheus").unwrap();
         assert!(
             prom.contains("| `switchyard_requests_total` | counter |"),

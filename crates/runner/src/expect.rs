@@ -24,7 +24,7 @@ use crate::scenario::{FaultWindow, PhaseWindow, ScenarioProvider};
 mod metric;
 
 use metric::{METRICS, Takes};
-pub use metric::{Metric, metrics};
+pub use metric::{Metric, Range, metrics};
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -227,10 +227,11 @@ impl ExpectationConfig {
         })
     }
 
-    /// The expected value: a number, or for a time metric a duration, in seconds.
+    /// The expected value: a number, or for a time metric a duration, in seconds; within
+    /// the metric's range.
     fn value(&self, path: &str, metric: Metric) -> Result<f64, ValidationError> {
         let e = |m: String| at(path, "value", m);
-        Ok(match (&self.value, metric.is_time()) {
+        let value = match (&self.value, metric.is_time()) {
             (serde_yaml_value::Value::Number(n), false) => *n,
             (serde_yaml_value::Value::Text(t), true) => t
                 .parse::<Duration>()
@@ -246,7 +247,16 @@ impl ExpectationConfig {
             (serde_yaml_value::Value::Text(t), false) => {
                 return Err(e(format!("`{}` takes a number, not `{t}`", self.metric)));
             }
-        })
+        };
+        let range = metric.range();
+        if !range.contains(value) {
+            return Err(e(format!(
+                "`{}` is {}: a bound of {value} could never hold, or always would",
+                self.metric,
+                range.describe()
+            )));
+        }
+        Ok(value)
     }
 
     /// The route, class and target named exist.

@@ -163,7 +163,19 @@ impl std::error::Error for SetupError {}
 /// Runs a simulation to its end: arrivals stop at `duration`; requests in flight then finish.
 pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutcome, SetupError> {
     let target_provider = target_providers(params)?;
+    check_operator(params)?;
     Ok(Sim::new(params, observer, target_provider).run())
+}
+
+/// Every operator action is one for the router (its ids in range, a pin inside its route):
+/// one built for another router (a variant's, say) would be refused when its time came.
+fn check_operator(params: &SimParams) -> Result<(), SetupError> {
+    for (at, command) in &params.operator {
+        command
+            .check(&params.router)
+            .map_err(|e| SetupError(format!("operator action at {}: {e}", at.since_start())))?;
+    }
+    Ok(())
 }
 
 /// Per target: the index of the provider that serves it, which must serve its model.

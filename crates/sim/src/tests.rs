@@ -203,17 +203,37 @@ fn hangs_cost_their_timeout_and_hedges_are_cancelled() {
     );
 }
 
-#[test]
-fn operator_actions_apply_at_their_time() {
+/// [`SPLIT`] for two minutes, the operator draining target `target` at 1 min.
+fn drained_at_one_minute(target: u32) -> SimParams {
     let mut p = params(SPLIT, "", 20.0, 120);
     p.operator = vec![(
         Instant::ZERO + Duration::from_secs(60),
-        Override::Drain(TargetId::new(0)),
+        Override::Drain(TargetId::new(target)),
     )];
+    p
+}
+
+#[test]
+fn operator_actions_apply_at_their_time() {
+    let p = drained_at_one_minute(0);
     let mut tally = Tally::default();
     let out = run(&p, &mut tally).unwrap();
     let series = out.router.telemetry().targets[0].series.points();
     assert!(series[30].attempts > 0 && series.iter().skip(61).all(|s| s.attempts == 0));
+}
+
+/// An operator action that is not for the router (an id out of range: built for another
+/// router's params) is refused at setup, with its time, not when its time comes.
+#[test]
+fn an_operator_action_for_another_router_is_refused_at_setup() {
+    let p = drained_at_one_minute(7);
+    let Err(e) = run(&p, &mut Tally::default()) else {
+        panic!("an operator action for another router was accepted");
+    };
+    assert!(
+        e.0.contains("operator action at 1m") && e.0.contains("id 7"),
+        "{e}"
+    );
 }
 
 #[test]

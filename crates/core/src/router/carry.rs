@@ -331,7 +331,7 @@ mod tests {
             old.health(a).breaker.state(),
             BreakerState::Open { .. }
         ));
-        old.apply(Override::Drain(b), now);
+        old.apply(Override::Drain(b), now).unwrap();
         old.health[b.index()]
             .limits
             .park(now, Some(Duration::from_secs(30)));
@@ -376,9 +376,10 @@ mod tests {
             p.target_id("a").unwrap(),
             p.target_id("c").unwrap(),
         );
-        old.apply(Override::Pin(ab, a), now);
-        old.apply(Override::Freeze(Some(gone)), now);
-        old.apply(Override::Force(c, BreakerMode::ForcedOpen), now);
+        old.apply(Override::Pin(ab, a), now).unwrap();
+        old.apply(Override::Freeze(Some(gone)), now).unwrap();
+        old.apply(Override::Force(c, BreakerMode::ForcedOpen), now)
+            .unwrap();
         // `a` leaves route `ab` (so its pin cannot carry) and its breaker settings change;
         // `c` and route `gone` are removed.
         let new_yaml = "targets:\n  - { name: a, provider: p, model: m }\n  - { name: b, provider: p, model: m }\n\
@@ -406,7 +407,8 @@ mod tests {
         let now = Instant::ZERO + Duration::from_secs(10);
         let mut old = router(OLD);
         let a = old.params.target_id("a").unwrap();
-        old.apply(Override::Force(a, BreakerMode::MetricsOnly), now);
+        old.apply(Override::Force(a, BreakerMode::MetricsOnly), now)
+            .unwrap();
         let new_yaml = OLD.replace("consecutive_failures: 2", "consecutive_failures: 3");
         let mut new = router(&new_yaml);
         let lost = new.carry_from(&old, now);

@@ -1,15 +1,24 @@
 //! An operator's overrides: drain, pin, freeze, force and restore.
+//!
+//! An override names targets and routes by id, which only mean something for the params
+//! they were read from: one built for another config (stale after a reload, or out of
+//! range) is refused whole, before anything changes, and is not logged as applied.
 
 use super::Router;
 use crate::id::TargetId;
-use crate::overrides::{Override, Overrides, Scope};
+use crate::overrides::{Override, OverrideError, Overrides, Scope};
 use crate::rng::Rng;
 use crate::telemetry::EventKind;
 use crate::time::Instant;
 
 impl<R: Rng> Router<R> {
-    /// Applies an operator's override and logs it.
-    pub fn apply(&mut self, command: Override, now: Instant) {
+    /// Applies an operator's override and logs it; refuses, changing nothing, one that is
+    /// not for this router ([`Override::check`]: an id out of range, a pin outside its
+    /// route).
+    pub fn apply(&mut self, command: Override, now: Instant) -> Result<(), OverrideError> {
+        // Every index below is in range once this holds: the overrides and health vectors
+        // are as long as the params' targets and routes.
+        command.check(&self.params)?;
         let o = &mut self.overrides;
         match command {
             Override::Drain(t) => o.drained[t.index()] = true,
@@ -22,6 +31,7 @@ impl<R: Rng> Router<R> {
         self.telemetry
             .events
             .push(now, EventKind::Override(command));
+        Ok(())
     }
 
     fn restore(&mut self, scope: Scope) {

@@ -29,7 +29,7 @@ proptest! {
         let mut r = Router::new(load_router(BASE, "t.yaml").unwrap(), SeededRng::new(seed));
         let b = id(&r, "b");
         if drain_b {
-            r.apply(Override::Drain(b), t(0));
+            r.apply(Override::Drain(b), t(0)).unwrap();
         }
         let mut cursor = 0;
         let mut requests = 0u64;

@@ -349,7 +349,7 @@ fn continuations_count_against_max_attempts_the_deadline_and_the_retry_budget() 
 fn a_continuation_skips_members_that_are_not_eligible() {
     let mut r = resume_router("");
     let (b, c) = (id(&r, "b"), id(&r, "c"));
-    r.apply(Override::Drain(b), t(0));
+    r.apply(Override::Drain(b), t(0)).unwrap();
     let mut plan = r.begin(&stream("resumable"), t(0));
     let (first, _) = committed(&mut r, &mut plan, t(0));
     r.record(
@@ -362,7 +362,8 @@ fn a_continuation_skips_members_that_are_not_eligible() {
     assert_eq!(target, c, "b is drained");
     r.abandon(&mut plan, t(950));
     // c's breaker open as well: nothing can continue.
-    r.apply(Override::Force(c, BreakerMode::ForcedOpen), t(1_000));
+    r.apply(Override::Force(c, BreakerMode::ForcedOpen), t(1_000))
+        .unwrap();
     let mut plan = r.begin(&stream("resumable"), t(1_000));
     let (first, _) = committed(&mut r, &mut plan, t(1_000));
     r.record(

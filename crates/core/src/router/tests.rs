@@ -4,7 +4,7 @@ use super::*;
 use crate::config::load_router;
 use crate::health::{BreakerMode, BreakerState, LimitSnapshot};
 use crate::outcome::{AttemptReport, ErrorKind, Outcome};
-use crate::overrides::{Override, Scope};
+use crate::overrides::{Override, OverrideError, Scope};
 use crate::plan::{Action, AttemptId};
 use crate::telemetry::EventKind;
 use crate::time::Duration;
@@ -57,7 +57,8 @@ fn disable_breakers(r: &mut Router) {
         r.apply(
             Override::Force(TargetId::new(i as u32), BreakerMode::Disabled),
             t(0),
-        );
+        )
+        .unwrap();
     }
 }
 
@@ -531,7 +532,8 @@ fn panic_mode_fail_fast_and_bypass() {
     let open_all = |r: &mut Router| {
         for name in ["a", "b", "c"] {
             let tid = id(r, name);
-            r.apply(Override::Force(tid, BreakerMode::ForcedOpen), t(0));
+            r.apply(Override::Force(tid, BreakerMode::ForcedOpen), t(0))
+                .unwrap();
         }
     };
     let mut r = router();
@@ -634,24 +636,72 @@ fn a_route_falls_back_to_its_fallback_route() {
     );
 }
 
+/// An override whose target or route id is not this router's (stale, built for another
+/// config) or that pins a route outside its targets is refused: an error, nothing changed,
+/// no event, never a panic.
+#[test]
+fn a_stale_or_out_of_range_override_is_refused_and_changes_nothing() {
+    let mut r = router();
+    let (a, c) = (id(&r, "a"), id(&r, "c"));
+    let solo = r.params().route_id("solo").unwrap();
+    let (gone_target, gone_route) = (TargetId::new(99), crate::id::RouteId::new(50));
+    for command in [
+        Override::Drain(gone_target),
+        Override::Force(gone_target, BreakerMode::ForcedOpen),
+        Override::Pin(gone_route, a),
+        Override::Pin(solo, gone_target),
+        Override::Freeze(Some(gone_route)),
+        Override::Restore(Scope::Target(gone_target)),
+        Override::Restore(Scope::Route(gone_route)),
+    ] {
+        let e = r.apply(command, t(0)).unwrap_err();
+        assert!(
+            matches!(e, OverrideError::UnknownId(99 | 50)),
+            "{command:?}: {e}"
+        );
+    }
+    let e = r.apply(Override::Pin(solo, c), t(0)).unwrap_err();
+    assert!(matches!(e, OverrideError::PinOutsideRoute { .. }), "{e}");
+    assert_eq!(
+        drive(&mut r, &req("solo"), t(1), |_| ok(5)).1,
+        [a],
+        "not pinned"
+    );
+    assert_eq!(
+        drive(&mut r, &req("chat"), t(2), |_| ok(5)).1,
+        [a],
+        "not drained"
+    );
+    assert!(
+        r.telemetry()
+            .events
+            .events()
+            .iter()
+            .all(|e| e.kind.label() != "override"),
+        "a refused override is not logged as applied"
+    );
+}
+
 #[test]
 fn overrides_drain_pin_freeze_force_restore() {
     let mut r = router();
     let (a, b, c) = (id(&r, "a"), id(&r, "b"), id(&r, "c"));
     let chat = r.params().route_id("chat").unwrap();
-    r.apply(Override::Drain(a), t(0));
+    r.apply(Override::Drain(a), t(0)).unwrap();
     assert_eq!(drive(&mut r, &req("chat"), t(1), |_| ok(5)).1, [b]);
-    r.apply(Override::Pin(chat, c), t(2));
+    r.apply(Override::Pin(chat, c), t(2)).unwrap();
     assert_eq!(drive(&mut r, &req("chat"), t(3), |_| ok(5)).1, [c]);
-    r.apply(Override::Restore(Scope::Route(chat)), t(4));
-    r.apply(Override::Restore(Scope::Target(a)), t(4));
+    r.apply(Override::Restore(Scope::Route(chat)), t(4))
+        .unwrap();
+    r.apply(Override::Restore(Scope::Target(a)), t(4)).unwrap();
     assert_eq!(drive(&mut r, &req("chat"), t(5), |_| ok(5)).1, [a]);
     // Frozen: failures stay on the first target (retries only), breakers are ignored.
-    r.apply(Override::Freeze(Some(chat)), t(6));
+    r.apply(Override::Freeze(Some(chat)), t(6)).unwrap();
     let (_, tried, _) = drive(&mut r, &req("chat"), t(7), |_| fail(ErrorKind::ServerError));
     assert_eq!(tried, [a, a, a]);
-    r.apply(Override::Restore(Scope::All), t(8));
-    r.apply(Override::Force(a, BreakerMode::ForcedOpen), t(9));
+    r.apply(Override::Restore(Scope::All), t(8)).unwrap();
+    r.apply(Override::Force(a, BreakerMode::ForcedOpen), t(9))
+        .unwrap();
     assert_eq!(drive(&mut r, &req("chat"), t(10), |_| ok(5)).1, [b]);
     let overrides = r
         .telemetry()
@@ -728,7 +778,8 @@ fn availability_counts_the_configured_kinds() {
             AttemptReport::new(o, Duration::from_millis(5)),
             t(i as u64 * 10_000 + 5),
         );
-        r.apply(Override::Restore(Scope::All), t(i as u64 * 10_000 + 6));
+        r.apply(Override::Restore(Scope::All), t(i as u64 * 10_000 + 6))
+            .unwrap();
     }
     let expected = 1.0 - 4.0 / 1005.0;
     assert!((r.telemetry().availability(a) - expected).abs() < 1e-12);
@@ -836,7 +887,7 @@ rules:
     assert_eq!(drive(&mut r, &tagged("x"), t(3), |_| ok(5)).1, [x]);
     assert_eq!(drive(&mut r, &tagged("y"), t(4), |_| ok(5)).1, [y]);
     // Overrides still apply: a drained target named serves nobody.
-    r.apply(Override::Drain(x), t(5));
+    r.apply(Override::Drain(x), t(5)).unwrap();
     let (outcome, tried, _) = drive(&mut r, &req("x"), t(6), |_| ok(5));
     assert!(!outcome.is_success());
     assert!(tried.is_empty());

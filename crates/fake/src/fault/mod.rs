@@ -18,7 +18,9 @@
 //! `stream_stall` (silent for `stall` after N tokens, then closed), `malformed_chunk` (after N
 //! tokens), `missing_done` (a stream ends without its terminating event), `malformed_json`
 //! (a 200 whose body is not JSON), `context_length`, `content_filter`, and
-//! `rate_limit_squeeze` (limits lowered to `requests_per_minute`/`tokens_per_minute`).
+//! `rate_limit_squeeze` (limits lowered to `requests_per_minute`/`tokens_per_minute`). A
+//! parameter the kind does not read is refused ([`FaultKind::reads`]): ignored, the fault
+//! would not be the one written.
 //!
 //! Activation: `at` (default 0: from the start) and `for` (default: forever); `every` makes it
 //! periodic (active the first `for` of each period — flapping); `rate` fires it on that share
@@ -35,7 +37,8 @@ pub struct FaultConfig {
     /// `before:NAME`, `during:NAME` and `after:NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// What goes wrong; the fields below say which kinds read them (docs/FAKES.md).
+    /// What goes wrong; the fields below say which kinds read them (docs/FAKES.md), and a
+    /// field the kind does not read is refused.
     pub kind: FaultKindName,
     /// `http`: the status to answer with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +169,25 @@ impl FaultKind {
         }
     }
 
+    /// The parameters the kind reads, besides when it is active (`at`, `for`, `every`,
+    /// `rate`, `first`): any other is refused at validation.
+    pub const fn reads(&self) -> &'static [&'static str] {
+        match self {
+            FaultKind::Http { .. } => &["status", "retry_after"],
+            FaultKind::SlowDown { .. } => &["factor"],
+            FaultKind::SlowFirstToken { .. } => &["extra"],
+            FaultKind::StreamCut { .. } | FaultKind::MalformedChunk { .. } => &["after_tokens"],
+            FaultKind::StreamStall { .. } => &["after_tokens", "stall"],
+            FaultKind::RateLimitSqueeze { .. } => &["requests_per_minute", "tokens_per_minute"],
+            FaultKind::Reset
+            | FaultKind::Hang
+            | FaultKind::MissingDone
+            | FaultKind::MalformedJson
+            | FaultKind::ContextLength
+            | FaultKind::ContentFilter => &[],
+        }
+    }
+
     /// Faults that decide the whole answer (the first active one wins).
     pub const fn is_terminal(&self) -> bool {
         matches!(
@@ -234,21 +256,69 @@ impl Fault {
     }
 }
 
+/// Why a fault does not validate, and the field it is about when it is one field's (so
+/// that a scenario or profile error points at it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FaultError {
+    /// The field as written (`status`, `for`), `None` when the fault as a whole is wrong
+    /// (a field it needs is missing).
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+impl FaultError {
+    fn of(field: &'static str, message: impl Into<String>) -> Self {
+        FaultError {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    fn whole(message: impl Into<String>) -> Self {
+        FaultError {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// The path of the field at fault for a fault at `fault` (`providers[0].faults[1]`).
+    pub fn path(&self, fault: &str) -> String {
+        match self.field {
+            Some(f) => format!("{fault}.{f}"),
+            None => fault.to_owned(),
+        }
+    }
+}
+
+impl From<FaultError> for String {
+    fn from(e: FaultError) -> String {
+        e.message
+    }
+}
+
 impl FaultConfig {
     /// Validates, with `origin` as the start of the run's clock for `at`.
-    pub fn resolve(&self, origin: Instant) -> Result<Fault, String> {
+    pub fn resolve(&self, origin: Instant) -> Result<Fault, FaultError> {
         let kind = self.kind()?;
+        self.check_unread(&kind)?;
         let rate = self.rate.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&rate) {
-            return Err(format!("rate must be between 0 and 1, not {rate}"));
+            return Err(FaultError::of(
+                "rate",
+                format!("rate must be between 0 and 1, not {rate}"),
+            ));
         }
         if self.duration.is_some_and(Duration::is_zero) {
-            return Err("`for` must be longer than zero".to_owned());
+            return Err(FaultError::of("for", "`for` must be longer than zero"));
         }
         if let Some(every) = self.every
             && (every.is_zero() || self.duration.is_none_or(|d| d >= every))
         {
-            return Err("`every` needs a `for` shorter than the period".to_owned());
+            return Err(FaultError::of(
+                "every",
+                "`every` needs a `for` shorter than the period",
+            ));
         }
         Ok(Fault {
             kind,
@@ -265,16 +335,58 @@ impl FaultConfig {
         })
     }
 
+    /// A parameter the kind does not read, given anyway: it would be ignored, so the fault
+    /// would not be the one written.
+    fn check_unread(&self, kind: &FaultKind) -> Result<(), FaultError> {
+        let given = [
+            ("status", self.status.is_some()),
+            ("retry_after", self.retry_after.is_some()),
+            ("factor", self.factor.is_some()),
+            ("extra", self.extra.is_some()),
+            ("after_tokens", self.after_tokens.is_some()),
+            ("stall", self.stall.is_some()),
+            ("requests_per_minute", self.requests_per_minute.is_some()),
+            ("tokens_per_minute", self.tokens_per_minute.is_some()),
+        ];
+        let reads = kind.reads();
+        let Some((field, _)) = given
+            .into_iter()
+            .find(|(field, given)| *given && !reads.contains(field))
+        else {
+            return Ok(());
+        };
+        let takes = if reads.is_empty() {
+            "no field of its own".to_owned()
+        } else {
+            let fields: Vec<String> = reads.iter().map(|f| format!("`{f}`")).collect();
+            fields.join(", ")
+        };
+        Err(FaultError::of(
+            field,
+            format!(
+                "kind `{}` does not read `{field}`; it takes {takes} (and when: `at`, `for`, \
+                 `every`, `rate`, `first`)",
+                kind.label()
+            ),
+        ))
+    }
+
     /// The kind, with the fields it needs.
-    fn kind(&self) -> Result<FaultKind, String> {
+    fn kind(&self) -> Result<FaultKind, FaultError> {
         let need = |v: Option<u32>, what: &str| {
-            v.ok_or_else(|| format!("`{what}` is required for this kind"))
+            v.ok_or_else(|| FaultError::whole(format!("`{what}` is required for this kind")))
+        };
+        let required = |what: &str, kind: &str| {
+            FaultError::whole(format!("`{what}` is required for kind `{kind}`"))
         };
         Ok(match self.kind {
             FaultKindName::Http => {
-                let status = self.status.ok_or("`status` is required for kind `http`")?;
+                let status = self.status.ok_or_else(|| required("status", "http"))?;
                 if !(400..=599).contains(&status) {
-                    return Err(format!("status {status} is not an error status (400-599)"));
+                    return Err(FaultError::of(
+                        "status",
+                        format!("status {status} is not an error status (400-599)"),
+                    ));
                 }
                 FaultKind::Http {
                     status,
@@ -284,18 +396,19 @@ impl FaultConfig {
             FaultKindName::Reset => FaultKind::Reset,
             FaultKindName::Hang => FaultKind::Hang,
             FaultKindName::SlowDown => {
-                let factor = self
-                    .factor
-                    .ok_or("`factor` is required for kind `slow_down`")?;
+                let factor = self.factor.ok_or_else(|| required("factor", "slow_down"))?;
                 if !(factor.is_finite() && factor > 0.0) {
-                    return Err(format!("factor must be more than zero, not {factor}"));
+                    return Err(FaultError::of(
+                        "factor",
+                        format!("factor must be more than zero, not {factor}"),
+                    ));
                 }
                 FaultKind::SlowDown { factor }
             }
             FaultKindName::SlowFirstToken => FaultKind::SlowFirstToken {
                 extra: self
                     .extra
-                    .ok_or("`extra` is required for kind `slow_first_token`")?,
+                    .ok_or_else(|| required("extra", "slow_first_token"))?,
             },
             FaultKindName::StreamCut => FaultKind::StreamCut {
                 after_tokens: need(self.after_tokens, "after_tokens")?,
@@ -304,7 +417,7 @@ impl FaultConfig {
                 after_tokens: need(self.after_tokens, "after_tokens")?,
                 stall: self
                     .stall
-                    .ok_or("`stall` is required for kind `stream_stall`")?,
+                    .ok_or_else(|| required("stall", "stream_stall"))?,
             },
             FaultKindName::MalformedChunk => FaultKind::MalformedChunk {
                 after_tokens: need(self.after_tokens, "after_tokens")?,
@@ -315,13 +428,17 @@ impl FaultConfig {
             FaultKindName::ContentFilter => FaultKind::ContentFilter,
             FaultKindName::RateLimitSqueeze => {
                 if self.requests_per_minute.is_none() && self.tokens_per_minute.is_none() {
-                    return Err(
-                        "`rate_limit_squeeze` needs requests_per_minute or tokens_per_minute"
-                            .to_owned(),
-                    );
+                    return Err(FaultError::whole(
+                        "`rate_limit_squeeze` needs requests_per_minute or tokens_per_minute",
+                    ));
                 }
-                if self.requests_per_minute == Some(0) || self.tokens_per_minute == Some(0) {
-                    return Err("squeezed limits must be at least 1".to_owned());
+                for (field, limit) in [
+                    ("requests_per_minute", self.requests_per_minute),
+                    ("tokens_per_minute", self.tokens_per_minute),
+                ] {
+                    if limit == Some(0) {
+                        return Err(FaultError::of(field, "squeezed limits must be at least 1"));
+                    }
                 }
                 FaultKind::RateLimitSqueeze {
                     requests_per_minute: self.requests_per_minute,
@@ -337,8 +454,9 @@ mod tests {
     use super::*;
     use switchyard_core::rng::SeededRng;
 
-    fn fault(yaml: &str) -> Result<Fault, String> {
-        let config: FaultConfig = serde_json::from_str(yaml).map_err(|e| e.to_string())?;
+    fn fault(yaml: &str) -> Result<Fault, FaultError> {
+        let config: FaultConfig =
+            serde_json::from_str(yaml).map_err(|e| FaultError::whole(e.to_string()))?;
         config.resolve(Instant::ZERO)
     }
 
@@ -369,42 +487,113 @@ mod tests {
         assert!((2_300..2_700).contains(&fired), "{fired}");
     }
 
+    /// A field the kind does not read would be ignored: refused, naming the field and what
+    /// the kind takes; the fields each kind reads are accepted.
+    #[test]
+    fn fields_the_kind_does_not_read_are_refused() {
+        let cases = [
+            (
+                r#"{"kind":"slow_down","factor":2,"status":503}"#,
+                "status",
+                "`factor`",
+            ),
+            (
+                r#"{"kind":"reset","factor":2}"#,
+                "factor",
+                "no field of its own",
+            ),
+            (
+                r#"{"kind":"http","status":503,"after_tokens":3}"#,
+                "after_tokens",
+                "`retry_after`",
+            ),
+            (
+                r#"{"kind":"stream_cut","after_tokens":3,"stall":"1s"}"#,
+                "stall",
+                "`after_tokens`",
+            ),
+            (
+                r#"{"kind":"hang","retry_after":"1s"}"#,
+                "retry_after",
+                "no field of its own",
+            ),
+            (
+                r#"{"kind":"slow_first_token","extra":"1s","requests_per_minute":5}"#,
+                "requests_per_minute",
+                "`extra`",
+            ),
+            (
+                r#"{"kind":"rate_limit_squeeze","tokens_per_minute":5,"extra":"1s"}"#,
+                "extra",
+                "`tokens_per_minute`",
+            ),
+        ];
+        for (json, field, takes) in cases {
+            let e = fault(json).unwrap_err();
+            assert_eq!(e.field, Some(field), "{json}: {e}");
+            assert!(e.message.contains(&format!("`{field}`")), "{json}: {e}");
+            assert!(e.message.contains(takes), "{json}: {e}");
+        }
+        for json in [
+            r#"{"kind":"http","status":429,"retry_after":"7s","rate":0.5,"at":"1s","for":"2s"}"#,
+            r#"{"kind":"stream_stall","after_tokens":3,"stall":"1s","first":2}"#,
+            r#"{"kind":"malformed_chunk","after_tokens":3}"#,
+            r#"{"kind":"rate_limit_squeeze","requests_per_minute":5,"tokens_per_minute":9}"#,
+        ] {
+            if let Err(e) = fault(json) {
+                panic!("{json}: {e}");
+            }
+        }
+    }
+
     #[test]
     fn bad_faults_say_why() {
-        assert!(fault(r#"{"kind":"http"}"#).unwrap_err().contains("status"));
+        assert!(
+            fault(r#"{"kind":"http"}"#)
+                .unwrap_err()
+                .message
+                .contains("status")
+        );
         assert!(
             fault(r#"{"kind":"http","status":200}"#)
                 .unwrap_err()
+                .message
                 .contains("not an error")
         );
         assert!(
             fault(r#"{"kind":"slow_down","factor":0}"#)
                 .unwrap_err()
+                .message
                 .contains("factor")
         );
         assert!(
             fault(r#"{"kind":"stream_cut"}"#)
                 .unwrap_err()
+                .message
                 .contains("after_tokens")
         );
         assert!(
             fault(r#"{"kind":"reset","rate":2}"#)
                 .unwrap_err()
+                .message
                 .contains("rate")
         );
         assert!(
             fault(r#"{"kind":"reset","every":"10s","for":"20s"}"#)
                 .unwrap_err()
+                .message
                 .contains("every")
         );
         assert!(
             fault(r#"{"kind":"rate_limit_squeeze"}"#)
                 .unwrap_err()
+                .message
                 .contains("needs")
         );
         assert!(
             fault(r#"{"kind":"explode"}"#)
                 .unwrap_err()
+                .message
                 .contains("unknown variant")
         );
     }

@@ -47,27 +47,33 @@ pub struct Rig {
     pub path: std::path::PathBuf,
 }
 
-pub fn rig(text: &str) -> Rig {
+/// A gateway loaded from `text`, written to a file of its own (so that a test can rewrite
+/// it and reload), its upstreams on `transport`; with the file's path.
+pub fn from_file(text: &str, transport: Transport) -> (Arc<Gateway>, std::path::PathBuf) {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("switchyard-ops-{}-{n}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("switchyard-gw-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gw.yaml");
     std::fs::write(&path, text).unwrap();
-    let transport = Transport::new(InProcess::new().with("a.fake", fake("a")));
-    Rig {
-        gw: Gateway::from_file(path.clone(), transport).unwrap(),
-        path,
-    }
+    (Gateway::from_file(path.clone(), transport).unwrap(), path)
 }
 
-pub async fn call(
+/// A gateway for `text` (a [`config`]) with the fake `a` behind `a.fake`.
+pub fn rig(text: &str) -> Rig {
+    let transport = Transport::new(InProcess::new().with("a.fake", fake("a")));
+    let (gw, path) = from_file(text, transport);
+    Rig { gw, path }
+}
+
+/// One request through the gateway's app: status, headers and body.
+pub async fn call_with_headers(
     gw: &Arc<Gateway>,
     method: &str,
     uri: &str,
     token: Option<&str>,
     body: String,
-) -> (u16, String) {
+) -> (u16, axum::http::HeaderMap, String) {
     let mut req = Request::builder()
         .method(method)
         .uri(uri)
@@ -80,8 +86,52 @@ pub async fn call(
         .await
         .unwrap();
     let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// As [`call_with_headers`], without the headers.
+pub async fn call(
+    gw: &Arc<Gateway>,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: String,
+) -> (u16, String) {
+    let (status, _, body) = call_with_headers(gw, method, uri, token, body).await;
+    (status, body)
+}
+
+/// One request over TCP on its own connection (`connection: close`), `head` its request
+/// line and any headers: the status and the whole response (head and body) as text.
+pub async fn over_tcp(addr: std::net::SocketAddr, head: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let text = format!(
+        "{head}\r\nhost: gw\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(text.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut out),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, out)
 }
 
 pub fn chat(stream: bool) -> String {

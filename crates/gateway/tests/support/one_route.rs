@@ -4,12 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
-use http_body_util::BodyExt;
-use switchyard_gateway::{Gateway, app, sha256_hex};
+pub use super::call_with_headers as call;
+use switchyard_gateway::{Gateway, sha256_hex};
 use switchyard_live::{InProcess, Transport};
-use tower::ServiceExt;
 
 pub fn config(route: &str, rpm: u64) -> String {
     config_with(route, rpm, "")
@@ -37,50 +34,19 @@ pub fn rig(rpm: u64) -> Rig {
 }
 
 pub fn rig_with(rpm: u64, extra: &str) -> Rig {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("switchyard-gw-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("gw.yaml");
-    std::fs::write(&path, config_with("chat", rpm, extra)).unwrap();
     let fake = super::fake("a");
     let transport = Transport::new(InProcess::new().with("a.fake", fake.clone()));
-    Rig {
-        gw: Gateway::from_file(path.clone(), transport).unwrap(),
-        fake,
-        path,
-    }
-}
-
-pub async fn call(
-    gw: &Arc<Gateway>,
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    body: String,
-) -> (u16, axum::http::HeaderMap, String) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let resp = app(gw.clone())
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
+    let (gw, path) = super::from_file(&config_with("chat", rpm, extra), transport);
+    Rig { gw, fake, path }
 }
 
 pub const CHAT: &str = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
+
+/// [`CHAT`] for `route` on the chat endpoint, with the client key.
+pub async fn post_chat(gw: &Arc<Gateway>, route: &str) -> (u16, axum::http::HeaderMap, String) {
+    let body = CHAT.replace("\"chat\"", &format!("\"{route}\""));
+    call(gw, "POST", "/v1/chat/completions", Some("key"), body).await
+}
 
 /// An override the admin API must accept.
 pub async fn admin(gw: &Arc<Gateway>, body: &str) {

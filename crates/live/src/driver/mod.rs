@@ -28,7 +28,7 @@ use serde::Serialize;
 use switchyard_core::credentials::Date;
 use switchyard_core::dialect::Dialect;
 use switchyard_core::id::TargetId;
-use switchyard_core::overrides::Override;
+use switchyard_core::overrides::{Override, OverrideError};
 use switchyard_core::rng::SeededRng;
 use switchyard_core::router::{NotCarried, Router, RouterParams};
 use switchyard_core::telemetry::Telemetry;
@@ -231,10 +231,19 @@ impl Driver {
         Date::from_unix(self.inner.wall_start + self.inner.start.elapsed().as_secs())
     }
 
-    /// Applies an operator's override; it takes effect on the next decision.
+    /// Applies an operator's override; it takes effect on the next decision. The command's
+    /// ids must be this driver's ([`Driver::params`], which never change: a reload makes a
+    /// new driver); the core refuses one built for another driver's params, and nothing
+    /// changes ([`Driver::try_apply`] says so).
     pub fn apply(&self, command: Override) {
+        let _ = self.try_apply(command);
+    }
+
+    /// As [`Driver::apply`], with the core's refusal of a command that is not for this
+    /// driver's router (an id out of range, a pin outside its route).
+    pub fn try_apply(&self, command: Override) -> Result<(), OverrideError> {
         let now = self.now();
-        self.core().apply(command, now);
+        self.core().apply(command, now)
     }
 
     /// A target's name and model (what a reply says served it), without copying the params.

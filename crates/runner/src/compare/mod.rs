@@ -285,8 +285,12 @@ pub fn compare(
     for (name, router) in &chosen {
         let mut variant = s.clone();
         variant.router = router.clone();
-        // A variant that says what the fleet shares runs its replicas that way.
         let index = s.variants.iter().position(|(n, _)| n == name);
+        // The operator's actions as they name this variant's targets and routes.
+        if let Some(actions) = index.and_then(|i| s.variant_operator.get(i)) {
+            variant.operator = actions.clone();
+        }
+        // A variant that says what the fleet shares runs its replicas that way.
         if let (Some(fleet), Some(Some(shared))) = (
             variant.fleet.as_mut(),
             index.and_then(|i| s.variant_shared.get(i)),

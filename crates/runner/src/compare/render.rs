@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Absent, Better, Comparison, SeedVerdict};
 use crate::RunError;
+use crate::render::NOT_OBSERVED;
 use crate::render::html::escape;
 
 fn mean(v: &[Option<f64>]) -> Option<f64> {
@@ -70,13 +71,14 @@ pub(super) fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                         .collect();
                     match m {
                         None => {
-                            // "never" only when every seed could have and did not.
+                            // "never" only when every seed could have and did not; else "—",
+                            // as the reports' tables show a figure not observed.
                             let label = if !absent.is_empty()
                                 && absent.iter().all(|a| *a == Absent::Never)
                             {
                                 Absent::Never.label()
                             } else {
-                                Absent::NotObserved.label()
+                                NOT_OBSERVED
                             };
                             (label.to_owned(), false)
                         }
@@ -169,7 +171,7 @@ pub fn markdown(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "{} variants, seeds {:?}; the mean across seeds, (min–max) when several, **best** in bold; \
-         a figure a variant did not observe reads `not observed` (or `never`, for a failover that \
+         a figure a variant did not observe reads {NOT_OBSERVED} (or `never`, for a failover that \
          did not happen) and is not ranked.\n",
         c.variants.len(),
         c.seeds
@@ -223,7 +225,7 @@ pub fn html(c: &Comparison) -> String {
     );
     let _ = writeln!(
         out,
-        "<h1>Comparison: {}</h1>\n<p>{} variants, seeds {:?}: the mean across seeds, (min–max) when several; the best value is highlighted.</p>",
+        "<h1>Comparison: {}</h1>\n<p>{} variants, seeds {:?}: the mean across seeds, (min–max) when several; the best value is highlighted; a figure a variant did not observe reads {NOT_OBSERVED} (or never, for a failover that did not happen) and is not ranked.</p>",
         escape(&c.scenario),
         c.variants.len(),
         c.seeds

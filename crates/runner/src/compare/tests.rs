@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::render::{cells, verdict_cells};
-use super::{Absent, compare};
+use super::{Absent, compare, html, markdown};
 
 fn scenario(extra_expectations: &str) -> crate::ScenarioParams {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
@@ -31,9 +31,21 @@ fn a_run_with_no_requests_has_no_cost_to_rank() {
         .find(|(name, _)| name == "cost (USD)")
         .unwrap();
     for (text, best) in row {
-        assert_eq!(text, "not observed");
+        assert_eq!(
+            text,
+            crate::render::NOT_OBSERVED,
+            "as the reports' tables show it"
+        );
         assert!(!best, "a cost not observed is never the cheapest");
     }
+    // Both tables, as report.md and report.html show a figure not observed.
+    let md = markdown(&c);
+    assert!(md.contains("| cost (USD) | — | — |"), "{md}");
+    let html = html(&c);
+    assert!(
+        html.contains("<tr><td>cost (USD)</td><td>—</td><td>—</td></tr>"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -65,4 +77,38 @@ fn verdicts_show_their_units() {
         .find(|e| e.name.starts_with("p99_latency"))
         .unwrap();
     assert_eq!(p99.unit, "s");
+}
+
+/// The operator's actions name targets: a variant that lists them in another order is
+/// drained (pinned, forced) on the same target by name, not on whichever has its index.
+#[test]
+fn a_variants_operator_actions_name_the_same_targets() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let reversed = "  - name: reversed
+    router:
+      targets:
+        - { name: claude-haiku, provider: anthropic, model: claude-3-5-haiku-20241022, context_window: 200000 }
+        - { name: openai-4o, provider: openai, model: gpt-4o }
+      routes:
+        - { name: chat, policy: round_robin, targets: [openai-4o, claude-haiku] }
+";
+    let text = std::fs::read_to_string(dir.join("policy-comparison.yaml"))
+        .unwrap()
+        .replace(
+            "variants:\n",
+            &format!("operator:\n  - {{ at: 1m, drain: openai-4o }}\nvariants:\n{reversed}"),
+        )
+        .replace(
+            "expect:\n",
+            "expect:\n  - { name: drained, metric: share, target: openai-4o, window: { from: 2m, to: 4m }, op: \"==\", value: 0 }\n",
+        );
+    let s = crate::scenario::load_text(&text, "policy-comparison.yaml", &dir).unwrap();
+    let c = compare(&s, Some(&["reversed".into()]), 1).unwrap();
+    let drained = c
+        .expectations
+        .iter()
+        .find(|e| e.name.starts_with("drained"))
+        .unwrap();
+    let verdict = &drained.verdicts["reversed"][0];
+    assert_eq!(verdict.verdict, "pass", "{verdict:?}");
 }

@@ -237,6 +237,47 @@ impl Metric {
     }
 }
 
+/// The values a metric can take. A bound outside them could never hold, or always would:
+/// refused at validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Range {
+    /// A rate or a share: from 0 to 1.
+    Unit,
+    /// A count, a sum, a ratio or a duration: 0 or more (a spent error budget passes 1).
+    NonNegative,
+}
+
+impl Range {
+    /// Whether `x` is a value of the range (never NaN or infinite).
+    pub fn contains(self, x: f64) -> bool {
+        x.is_finite() && x >= 0.0 && (self == Range::NonNegative || x <= 1.0)
+    }
+
+    /// The range as errors and the scenario reference say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Range::Unit => "from 0 to 1",
+            Range::NonNegative => "0 or more",
+        }
+    }
+}
+
+impl Metric {
+    /// The values the metric can take.
+    pub fn range(self) -> Range {
+        match self {
+            Metric::SuccessRate
+            | Metric::FailureRate
+            | Metric::Share
+            | Metric::ServedShare
+            | Metric::Availability
+            | Metric::ProviderRateLimitedShare
+            | Metric::ReplicaShareMax => Range::Unit,
+            _ => Range::NonNegative,
+        }
+    }
+}
+
 /// Whether a metric takes a scope field: never, optionally, or always.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Takes {

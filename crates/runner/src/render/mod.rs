@@ -90,7 +90,7 @@ pub fn verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
 }
 
 fn opt_num(x: Option<f64>) -> String {
-    x.map_or("—".to_owned(), |v| format!("{v:.4}"))
+    x.map_or(NOT_OBSERVED.to_owned(), |v| format!("{v:.4}"))
 }
 
 /// The baseline gate's verdict of each figure: (passed, name, observed, expected), as
@@ -458,7 +458,7 @@ fn fleet_tables(r: &Report) -> Vec<Table> {
 /// would measure nothing.
 pub fn headline_rate(r: &Report) -> String {
     if r.totals.requests == 0 {
-        "—".to_owned()
+        NOT_OBSERVED.to_owned()
     } else {
         format!("{:.3}%", r.totals.success_rate * 100.0)
     }
@@ -472,7 +472,7 @@ pub fn headline_p99(r: &Report) -> String {
 /// A latency of the run's for a headline, in ms: `—` for a run without requests.
 pub fn headline_ms(r: &Report, ms: f64) -> String {
     if r.totals.requests == 0 {
-        "—".to_owned()
+        NOT_OBSERVED.to_owned()
     } else {
         format!("{ms:.0} ms")
     }

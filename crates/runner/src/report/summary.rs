@@ -50,7 +50,7 @@ pub fn summary(r: &Report) -> String {
         let none = if f.exercised.exercised {
             "never"
         } else {
-            "—"
+            crate::render::NOT_OBSERVED
         };
         let show = |x: Option<f64>| x.map_or(none.to_owned(), |v| format!("{v:.3}s"));
         let _ = writeln!(

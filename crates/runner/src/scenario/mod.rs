@@ -88,6 +88,9 @@ pub struct ScenarioParams {
     pub operator: Vec<(Instant, Override)>,
     pub expectations: Vec<ExpectationParams>,
     pub variants: Vec<(String, RouterParams)>,
+    /// Per variant (in `variants`' order): the operator's actions resolved against its own
+    /// router, whose targets and routes may be in another order.
+    pub variant_operator: Vec<Vec<(Instant, Override)>>,
     /// Per variant (in `variants`' order), in a fleet: what its replicas share, when the
     /// variant says (`Some(None)`: `none`).
     pub variant_shared: Vec<Option<Option<switchyard_sim::SharedState>>>,
@@ -281,6 +284,10 @@ fn resolve(
     let fleet = fleet::resolve(c, &mut errors);
     let variant_shared = variant_shared(c, fleet.is_some(), &mut errors);
     let operator = operator::resolve(&c.operator, &router, c.duration).map_err(|e| errors.push(e));
+    let variant_operator = match operator {
+        Ok(_) => operator::for_variants(c, &variants, &mut errors),
+        Err(()) => Vec::new(),
+    };
     let traffic = match traffic::resolve(&c.traffic, &router, c.duration) {
         Ok(t) => t,
         Err(e) => {
@@ -329,6 +336,7 @@ fn resolve(
         operator,
         expectations,
         variants,
+        variant_operator,
         variant_shared,
         fleet,
         faults,

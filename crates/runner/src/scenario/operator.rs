@@ -6,7 +6,32 @@ use switchyard_core::overrides::Override;
 use switchyard_core::router::{OverrideCommand, RouterParams};
 use switchyard_core::time::{Duration, Instant};
 
-use super::{OperatorConfig, err};
+use super::{OperatorConfig, ScenarioConfig, err};
+
+/// The operator's actions for each variant's own router (in `variants`' order), by the
+/// names written: a variant that lists its targets or routes in another order gets the
+/// same targets and routes, and one that lacks a name an action uses is refused.
+pub(super) fn for_variants(
+    c: &ScenarioConfig,
+    variants: &[(String, RouterParams)],
+    errors: &mut Vec<ValidationError>,
+) -> Vec<Vec<(Instant, Override)>> {
+    let mut out = Vec::new();
+    for (name, router) in variants {
+        match resolve(&c.operator, router, c.duration) {
+            Ok(actions) => out.push(actions),
+            Err(e) => {
+                let i = c.variants.iter().position(|v| v.name == *name).unwrap_or(0);
+                errors.push(err(
+                    format!("variants[{i}].router"),
+                    format!("`{}` does not apply to this variant: {}", e.path, e.message),
+                ));
+                out.push(Vec::new());
+            }
+        }
+    }
+    out
+}
 
 /// The operator's actions in time order, or the first error.
 pub(super) fn resolve(

@@ -50,7 +50,7 @@ pub(super) fn resolve(
         let resolved = match f.resolve(Instant::ZERO) {
             Ok(r) => r,
             Err(e) => {
-                errors.push(err(format!("{path}.faults[{k}]"), e));
+                errors.push(err(e.path(&format!("{path}.faults[{k}]")), e.message));
                 continue;
             }
         };

@@ -14,6 +14,33 @@ fn load(text: &str) -> Result<ScenarioParams, ConfigError> {
     load_text(text, "bad.yaml", &scenarios())
 }
 
+/// The drill with its first expectation (line 25) replaced by `expectation`, a flow map.
+fn drill_expecting(expectation: &str) -> String {
+    let line = "  - { metric: success_rate, op: \"==\", value: 1 }";
+    let good = drill();
+    assert!(good.contains(line));
+    good.replacen(line, &format!("  - {expectation}"), 1)
+}
+
+/// `text`, written with `expectation`, is refused at `path` on line 25 with `message`.
+fn assert_expectation_refused(text: &str, expectation: &str, path: &str, message: &str) {
+    let Err(e) = load(text) else {
+        panic!("{expectation} was accepted");
+    };
+    assert_eq!((e.path.as_str(), e.line), (path, 25), "{expectation}: {e}");
+    assert!(e.message.contains(message), "{expectation}: {e}");
+    assert!(e.column > 1, "{e}");
+}
+
+/// Each of `expectations` validates in the drill.
+fn assert_expectations_valid(expectations: &[&str]) {
+    for expectation in expectations {
+        if let Err(e) = load(&drill_expecting(expectation)) {
+            panic!("{expectation}: {e}");
+        }
+    }
+}
+
 /// Each bound on work and memory refuses what used to validate and then hang the simulator
 /// (rates times duration), or allocate per token (max_tokens, prompt sizes), with the line
 /// and field; the edges are accepted.
@@ -139,9 +166,6 @@ fn shipped_profiles_are_built_in_and_a_nearby_file_overrides_them() {
 #[test]
 fn expectation_scopes_a_metric_cannot_honour_are_refused() {
     // Long: a table of cases (each a bound or scope and the error it gives), read as one.
-    let good = drill();
-    let line = "  - { metric: success_rate, op: \"==\", value: 1 }";
-    assert!(good.contains(line));
     let cases = [
         (
             "{ metric: availability, target: openai-4o, phase: before:x, op: \">=\", value: 0.9 }",
@@ -201,29 +225,20 @@ fn expectation_scopes_a_metric_cannot_honour_are_refused() {
     ];
     for (expectation, path, message) in cases {
         // A named fault so that `before:x` and `during:x` exist.
-        let text = good
-            .replacen(line, &format!("  - {expectation}"), 1)
-            .replacen(
-                "profile: openai,",
-                "profile: openai, faults: [{ name: x, kind: http, status: 503, at: 1m, for: 1m }],",
-                1,
-            );
-        let e = load(&text).unwrap_err();
-        assert_eq!((e.path.as_str(), e.line), (path, 25), "{expectation}: {e}");
-        assert!(e.message.contains(message), "{expectation}: {e}");
-        assert!(e.column > 1, "{e}");
+        let text = drill_expecting(expectation).replacen(
+            "profile: openai,",
+            "profile: openai, faults: [{ name: x, kind: http, status: 503, at: 1m, for: 1m }],",
+            1,
+        );
+        assert_expectation_refused(&text, expectation, path, message);
     }
     // What the metrics do honour still validates.
-    for expectation in [
+    assert_expectations_valid(&[
         "{ metric: cost, provider: anthropic, op: \"<=\", value: 1 }",
         "{ metric: cost, route: chat, window: { from: 1m, to: 2m }, op: \"<=\", value: 1 }",
         "{ metric: alerts, target: openai-4o, op: \"==\", value: 0 }",
         "{ metric: availability, target: openai-4o, op: \">=\", value: 0.9 }",
-    ] {
-        if let Err(e) = load(&good.replacen(line, &format!("  - {expectation}"), 1)) {
-            panic!("{expectation}: {e}");
-        }
-    }
+    ]);
 }
 
 /// The name names the report folder: one that would write elsewhere is refused.
@@ -429,4 +444,134 @@ fn fleet_keys_resolve_and_bad_ones_are_refused_with_their_place() {
     let e = load(&good.replacen("provider: openai, op", "op", 1)).unwrap_err();
     assert_eq!(e.path, "expect[0].provider", "{e}");
     assert!(e.message.contains("needs a provider"), "{e}");
+}
+
+/// A bound outside what its metric can measure (a rate above 1, a negative count, cost or
+/// latency, not a number) could never hold, or always would: refused at validation with its
+/// place and the metric's range; the edges of each range are accepted.
+#[test]
+fn expectation_bounds_outside_the_metrics_range_are_refused() {
+    let cases = [
+        (
+            "{ metric: success_rate, op: \">=\", value: 1.5 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: failure_rate, op: \"<=\", value: -0.1 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: share, target: openai-4o, op: \"<=\", value: 2 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: served_share, target: openai-4o, op: \">\", value: -1 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: availability, target: openai-4o, op: \">=\", value: 1.01 }",
+            "from 0 to 1",
+        ),
+        (
+            "{ metric: success_rate, op: \">=\", value: .nan }",
+            "from 0 to 1",
+        ),
+        ("{ metric: requests, op: \">=\", value: -1 }", "0 or more"),
+        (
+            "{ metric: breaker_opens, op: \"<=\", value: -2 }",
+            "0 or more",
+        ),
+        ("{ metric: cost, op: \"<=\", value: -0.5 }", "0 or more"),
+        (
+            "{ metric: attempts_per_request, op: \"<=\", value: -1 }",
+            "0 or more",
+        ),
+        ("{ metric: failed, op: \"<=\", value: .inf }", "0 or more"),
+        (
+            "{ metric: p99_latency, op: \"<=\", value: -1s }",
+            "negative",
+        ),
+    ];
+    for (expectation, message) in cases {
+        let text = drill_expecting(expectation);
+        assert_expectation_refused(&text, expectation, "expect[0].value", message);
+    }
+    // The edges, and a spent error budget (which can pass 1), still validate.
+    assert_expectations_valid(&[
+        "{ metric: success_rate, op: \">=\", value: 1 }",
+        "{ metric: share, target: openai-4o, op: \"<=\", value: 0 }",
+        "{ metric: requests, op: \">=\", value: 0 }",
+        "{ metric: cost, op: \"<=\", value: 0 }",
+        "{ metric: p99_latency, op: \"<=\", value: 0 }",
+        "{ metric: error_budget_spent, target: openai-4o, op: \"<=\", value: 2 }",
+    ]);
+}
+
+/// A fault parameter its kind does not read (a `slow_down` given a `status`, a `reset` given
+/// a `factor`) would be ignored: refused with its place, the field and what the kind takes.
+#[test]
+fn fault_fields_the_kind_ignores_are_refused_with_their_place() {
+    let good = drill();
+    for (fault, field, takes) in [
+        (
+            "{ kind: slow_down, factor: 3, status: 503 }",
+            "status",
+            "`factor`",
+        ),
+        (
+            "{ kind: reset, factor: 2 }",
+            "factor",
+            "no field of its own",
+        ),
+        (
+            "{ kind: http, status: 503, stall: 2s }",
+            "stall",
+            "`status`, `retry_after`",
+        ),
+    ] {
+        let text = good.replacen(
+            "profile: openai,",
+            &format!("profile: openai, faults: [{fault}],"),
+            1,
+        );
+        let e = load(&text).unwrap_err();
+        let path = format!("providers[0].faults[0].{field}");
+        assert_eq!(
+            (e.path.as_str(), e.line),
+            (path.as_str(), 8),
+            "{fault}: {e}"
+        );
+        let column = text
+            .lines()
+            .nth(7)
+            .unwrap()
+            .find(&format!("{field}:"))
+            .unwrap()
+            + 1;
+        assert_eq!(e.column, column, "{fault}: {e}");
+        assert!(e.message.contains(takes), "{fault}: {e}");
+    }
+}
+
+/// A variant without a target an operator action names cannot run the operator's timeline:
+/// refused at validation, naming the variant and the action.
+#[test]
+fn an_operator_action_a_variant_cannot_take_is_refused() {
+    let text = std::fs::read_to_string(scenarios().join("policy-comparison.yaml"))
+        .unwrap()
+        .replace(
+            "variants:\n",
+            "operator:\n  - { at: 1m, drain: claude-haiku }\nvariants:\n  - name: alone
+    router:
+      targets: [{ name: openai-4o, provider: openai, model: gpt-4o }]
+      routes: [{ name: chat, policy: static, targets: [openai-4o] }]\n",
+        );
+    let Err(e) = load_text(&text, "policy-comparison.yaml", &scenarios()) else {
+        panic!("a variant without the drained target was accepted");
+    };
+    assert_eq!(e.path, "variants[0].router", "{e}");
+    assert!(
+        e.message.contains("operator[0].drain") && e.message.contains("claude-haiku"),
+        "{e}"
+    );
 }
