@@ -190,14 +190,6 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
         .transpose()?;
     let mut report = match options.mode {
         RunMode::Sim => simulate(&s, seed)?,
-        RunMode::Live if s.fleet.is_some() => {
-            return Err(RunError::Setup {
-                file: s.file.clone(),
-                message: "`replicas`: a fleet runs in simulation only; live fleets are not \
-                          supported yet"
-                    .to_owned(),
-            });
-        }
         RunMode::Live => live::run_with(
             &s,
             seed,

@@ -23,8 +23,11 @@
 
 mod books;
 mod direct;
+mod fleet;
 pub mod launch;
 mod load;
+mod redis;
+mod relay;
 mod setup;
 mod through;
 mod watch;
@@ -76,9 +79,21 @@ pub fn run_with(s: &ScenarioParams, seed: u64, options: &LiveOptions) -> Result<
             file: s.file.clone(),
             message: format!("cannot start the runtime: {e}"),
         })?;
-    runtime
-        .block_on(run_async(s, seed, options))
-        .map(|(report, _)| report)
+    runtime.block_on(async {
+        if s.fleet.is_none() {
+            return run_async(s, seed, options).await.map(|(report, _)| report);
+        }
+        // A fleet's Redis is a process of the runner's: Ctrl-C drops the run, and with it the
+        // guard that kills Redis and removes its files.
+        tokio::select! {
+            done = run_async(s, seed, options) => done.map(|(report, _)| report),
+            _ = tokio::signal::ctrl_c() => Err(RunError::Setup {
+                file: s.file.clone(),
+                message: "interrupted (Ctrl-C): the fleet's gateways and Redis were stopped"
+                    .to_owned(),
+            }),
+        }
+    })
 }
 
 /// What a run held: counted, for the test that its memory does not grow with its length.
@@ -107,6 +122,11 @@ async fn run_async(
     // Every router event is tallied as requests finish (and once at the end), however many
     // the run has: the report's event list is capped.
     stage.router.tap_events();
+    if let Some(f) = &stage.fleet {
+        for r in &f.replicas {
+            r.tap_events();
+        }
+    }
     let client = HttpClient::new();
     setup::prepare_external_fakes(&client, s, stage.origin).await?;
     // Operator actions on the timeline, counted from now, the start of the run.
@@ -116,7 +136,11 @@ async fn run_async(
         s: &scoped,
         seed,
         router: &stage.router,
-        gateway_url: stage.gateway_url.as_deref(),
+        gateway_urls: &stage.gateway_urls,
+        fleet: stage
+            .fleet
+            .as_ref()
+            .map(|f| (f.replicas.as_slice(), &f.watch)),
         client: &client,
         // One clock: requests, first tokens, ends, operator actions and the black box's
         // reads count from the router's zero, as the fakes' faults do. What setup took
@@ -136,11 +160,14 @@ async fn run_async(
     // Through another gateway, the fakes' counters tell which provider got the requests.
     let watching = matches!(s.gateway, GatewayMode::External(_))
         .then(|| watch::spawn(&client, s, stage.fake_urls.clone(), load.start, &books));
-    let issued = load.drive(&books).await;
+    let (issued, per_replica) = load.drive(&books).await;
     if let Some(watching) = watching {
         watching.stop().await;
     }
-    let events = stage.router.drain_events();
+    let events = match &stage.fleet {
+        None => stage.router.drain_events(),
+        Some(f) => load::drain_fleet(&f.replicas, &f.watch),
+    };
     booked(&books, |b| b.events(&events));
     // Requests aborted past the grace still count: issued = folded + aborted, each once.
     let aborted_at = load::since(load.start);
@@ -148,15 +175,29 @@ async fn run_async(
         std::mem::replace(b, Books::new(Collector::new(&scoped)))
     });
     let (mut collector, peak_in_flight) = books.close(aborted_at);
-    let lost = stage
-        .router
-        .inspect(|core| core.telemetry().events.tap_lost());
+    let lost = match &stage.fleet {
+        None => stage
+            .router
+            .inspect(|core| core.telemetry().events.tap_lost()),
+        Some(f) => f
+            .replicas
+            .iter()
+            .map(|r| r.inspect(|core| core.telemetry().events.tap_lost()))
+            .sum(),
+    };
     collector.tally.add_lost(lost);
     let held = Held {
         peak_in_flight,
         collector_items: collector.retained_items(),
     };
     let fake_counters = stage.fake_counters(&client).await;
+    let figures = match (&stage.fleet, &s.fleet) {
+        (Some(f), Some(fleet)) => {
+            let names: Vec<String> = s.providers.iter().map(|p| p.name.clone()).collect();
+            Some(f.watch.figures(fleet, per_replica, &fake_counters, &names))
+        }
+        _ => None,
+    };
     let start = load.start;
     let router = stage.router.clone();
     stage.stop().await;
@@ -166,8 +207,18 @@ async fn run_async(
         requests_per_sec: issued as f64 / elapsed.max(1e-9),
         events: 0,
     };
-    let mut report = router
-        .inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], None, wall));
+    let mut report = router.inspect(|core| {
+        report::build(
+            &scoped,
+            "live",
+            seed,
+            &collector,
+            core,
+            &[],
+            figures.as_ref(),
+            wall,
+        )
+    });
     report.fake_counters = fake_counters;
     Ok((report, held))
 }
