@@ -207,6 +207,19 @@ impl Watch {
         events
     }
 
+    /// Every replica's telemetry but replica 0's, each with how far its clock runs behind
+    /// the run's.
+    pub(super) fn others_telemetry(
+        &self,
+    ) -> Vec<(switchyard_core::telemetry::Telemetry, Duration)> {
+        self.replicas
+            .iter()
+            .zip(&self.offsets)
+            .skip(1)
+            .map(|(r, offset)| (r.telemetry(), *offset))
+            .collect()
+    }
+
     /// Events (on the run's clock): the first breaker opening per target.
     pub(super) fn events(&self, events: &[Event]) {
         self.seen(|seen| {

@@ -200,6 +200,7 @@ async fn run_async(
     };
     let start = load.start;
     let router = stage.router.clone();
+    let fleet_telemetry = stage.fleet.as_ref().map(|f| f.watch.others_telemetry());
     stage.stop().await;
     let elapsed = start.elapsed().as_secs_f64();
     let wall = report::Wall {
@@ -207,13 +208,24 @@ async fn run_async(
         requests_per_sec: issued as f64 / elapsed.max(1e-9),
         events: 0,
     };
+    // A fleet's targets, providers, events and series are every replica's, each on the
+    // run's clock.
+    let merged = fleet_telemetry.map(|tels| {
+        let mut tels = tels.into_iter();
+        let mut merged = router.telemetry();
+        for (tel, shift) in tels.by_ref() {
+            merged.merge(&tel, shift);
+        }
+        merged
+    });
     let mut report = router.inspect(|core| {
-        report::build(
+        report::build_merged(
             &scoped,
             "live",
             seed,
             &collector,
             core,
+            merged.as_ref(),
             &[],
             figures.as_ref(),
             wall,
