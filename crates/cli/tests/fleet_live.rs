@@ -1,0 +1,163 @@
+//! Live fleets: the library's fleet scenarios run live with 3 of this project's gateways
+//! (the CLI's [`switchyard::InProcessGateway`], as `switchyard run --mode live` starts them)
+//! and a real `redis-server` the runner starts and stops; their timelines shortened so each
+//! run takes about 25 s. Without `redis-server` on the PATH they fail, saying how to install it.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use switchyard_runner::live::LiveOptions;
+use switchyard_runner::report::Report;
+
+#[path = "../../runner/tests/support/mod.rs"]
+mod support;
+use support::one_at_a_time;
+
+fn library() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+/// Library scenario `name`, its text changed by `edits` (each `(from, to)` must be found).
+fn shortened(name: &str, edits: &[(&str, &str)]) -> switchyard_runner::ScenarioParams {
+    let file = format!("{name}.yaml");
+    let mut text = std::fs::read_to_string(library().join(&file)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{name}: no `{from}`");
+        text = text.replace(from, to);
+    }
+    switchyard_runner::scenario::load_text(&text, &file, &library()).unwrap()
+}
+
+/// This process's Redis directories (the runner's guard removes each when its run ends).
+fn redis_dirs() -> Vec<PathBuf> {
+    let prefix = format!("switchyard-run-{}-", std::process::id());
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// A live run of `s` through 3 gateways; the run's Redis is gone when it returns.
+fn live(s: &switchyard_runner::ScenarioParams) -> Report {
+    let options = LiveOptions {
+        gateway: Some(Arc::new(switchyard::InProcessGateway)),
+        ..LiveOptions::default()
+    };
+    let report = switchyard_runner::live::run_with(s, s.seed, &options).unwrap();
+    assert_eq!(redis_dirs(), Vec::<PathBuf>::new(), "Redis left behind");
+    report
+}
+
+fn failed(r: &Report) -> Vec<String> {
+    r.expectations
+        .iter()
+        .filter(|e| !e.passed)
+        .map(|e| format!("{} observed {:?} {:?}", e.name, e.observed, e.reason))
+        .collect()
+}
+
+/// OpenAI's 600 a minute shared by three replicas behind a round-robin balancer: the
+/// scenario's expectations hold live (no 429s past 1 %, every request served, each replica
+/// a third of the requests); what the fakes counted is what the gateways' attempt logs say,
+/// and the report's targets are all three replicas' (not replica 0's third).
+#[test]
+fn the_rate_limit_fleet_holds_live_across_three_gateways_and_a_real_redis() {
+    let _serial = one_at_a_time();
+    let s = shortened("fleet-rate-limit", &[("duration: 10m", "duration: 25s")]);
+    let r = live(&s);
+    assert!(r.passed, "{:?}", failed(&r));
+    let f = r.fleet.as_ref().unwrap();
+    assert_eq!((f.replicas, f.shared), (3, true));
+    for replica in &f.replicas_load {
+        assert!((replica.share - 1.0 / 3.0).abs() < 0.01, "{replica:?}");
+    }
+    let openai = f.providers.iter().find(|p| p.name == "openai").unwrap();
+    assert_eq!(
+        Some(&openai.requests),
+        r.totals.attempts_by_target.get("openai-4o"),
+        "the fake counted every replica's attempts"
+    );
+    let target = r.targets.iter().find(|t| t.name == "openai-4o").unwrap();
+    assert_eq!(
+        target.attempts, openai.requests,
+        "every replica's telemetry"
+    );
+    assert!(f.store_ops > 0 && f.store_failures == 0, "{f:?}");
+    assert_eq!((f.degraded, f.rejoined), (0, 0));
+}
+
+/// Redis killed for 10 s of a 25 s run: traffic carries on (the scenario's expectations
+/// hold live), each of the three replicas falls back to local state and rejoins the Redis
+/// started again on the same socket.
+#[test]
+fn redis_killed_mid_run_degrades_every_replica_and_each_rejoins_live() {
+    let _serial = one_at_a_time();
+    let s = shortened(
+        "fleet-store-down",
+        &[
+            ("duration: 8m", "duration: 25s"),
+            ("at: 3m, for: 2m", "at: 8s, for: 10s"),
+        ],
+    );
+    let r = live(&s);
+    assert!(r.passed, "{:?}", failed(&r));
+    let f = r.fleet.as_ref().unwrap();
+    assert_eq!((f.degraded, f.rejoined), (3, 3), "{f:?}");
+    assert!(f.store_failures > 0, "{f:?}");
+    let during = r
+        .phases
+        .iter()
+        .find(|p| p.name == "during:store-down")
+        .unwrap();
+    assert!(during.figures.requests > 100, "{during:?}");
+}
+
+/// Replica 2 cut off from Redis (its relay cuts its connections and refuses new ones) for
+/// 10 s: that replica alone falls back and rejoins; the others keep sharing; the scenario's
+/// expectations hold live.
+#[test]
+fn one_replica_cut_off_from_redis_degrades_alone_and_rejoins_live() {
+    let _serial = one_at_a_time();
+    let s = shortened(
+        "fleet-partition",
+        &[
+            ("duration: 8m", "duration: 25s"),
+            ("at: 3m, for: 2m", "at: 8s, for: 10s"),
+        ],
+    );
+    let r = live(&s);
+    assert!(r.passed, "{:?}", failed(&r));
+    let f = r.fleet.as_ref().unwrap();
+    assert_eq!((f.degraded, f.rejoined), (1, 1), "{f:?}");
+}
+
+/// A partial outage found by one replica: every replica stops sending within the
+/// scenario's one second of the first detection, measured at the fake's door (which replica
+/// sent each attempt, and whether its breaker was half-open: a probe).
+#[test]
+fn every_replica_stops_sending_to_a_failing_target_within_a_second_live() {
+    let _serial = one_at_a_time();
+    let s = shortened(
+        "fleet-outage-stop",
+        &[
+            ("duration: 6m", "duration: 25s"),
+            ("at: 2m, for: 2m", "at: 5s, for: 15s"),
+        ],
+    );
+    let r = live(&s);
+    assert!(r.passed, "{:?}", failed(&r));
+    let t = &r.fleet.as_ref().unwrap().targets[0];
+    let first = t.first_open_secs.unwrap();
+    assert!((5.0..20.0).contains(&first), "{t:?}");
+    // One replica's breaker opened on its own failures; the other two on its advisory.
+    let opened = r
+        .events
+        .iter()
+        .filter(|e| e.state == Some("open") && e.target.as_deref() == Some("openai-4o"))
+        .filter(|e| e.at_secs >= first - 0.001 && e.at_secs <= first + 1.0)
+        .count();
+    assert_eq!(opened, 3, "{:?}", r.events);
+}
