@@ -161,3 +161,108 @@ fn every_replica_stops_sending_to_a_failing_target_within_a_second_live() {
         .count();
     assert_eq!(opened, 3, "{:?}", r.events);
 }
+
+/// `switchyard run fleet-rate-limit --mode live` (10 minutes long) as a child process.
+fn spawn_run(out: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--mode", "live", "--quiet", "--out"])
+        .arg(out)
+        .arg(library().join("fleet-rate-limit.yaml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Whether a Redis answers PING on `socket`.
+fn answers(socket: &Path) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
+    s.set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// Waits until `f` holds, for at most `secs` seconds.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a test polling another process, outside any runtime"
+)]
+fn within(secs: u64, f: impl Fn() -> bool) -> bool {
+    for _ in 0..secs * 20 {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
+
+/// The Redis socket of child `pid`'s first fleet run.
+fn socket_of(pid: u32) -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("switchyard-run-{pid}-0"))
+        .join("r.sock")
+}
+
+/// Ctrl-C during a live fleet run stops it (exit 2, saying so), and its Redis is stopped
+/// and its files removed; a runner killed outright (SIGKILL: no destructor runs) leaves no
+/// Redis running either.
+#[test]
+fn ctrl_c_or_a_kill_leaves_no_redis_behind() {
+    let _serial = one_at_a_time();
+    let out = switchyard_testkit::TempDir::new("fleet-ctrl-c");
+    let signal = |pid: u32, sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+
+    let child = spawn_run(out.path());
+    let socket = socket_of(child.id());
+    assert!(within(30, || answers(&socket)), "no Redis at {socket:?}");
+    signal(child.id(), "-INT");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!answers(&socket));
+    assert!(!socket.parent().unwrap().exists(), "its files are removed");
+
+    let child = spawn_run(out.path());
+    let socket = socket_of(child.id());
+    assert!(within(30, || answers(&socket)), "no Redis at {socket:?}");
+    signal(child.id(), "-KILL");
+    let mut child = child;
+    child.wait().unwrap();
+    assert!(within(5, || !answers(&socket)), "Redis outlived its runner");
+    let _ = std::fs::remove_dir_all(socket.parent().unwrap());
+}
+
+/// Without `redis-server` on the PATH, a live fleet is a setup error (exit 2) that says how
+/// to install it.
+#[test]
+fn a_live_fleet_without_redis_server_says_to_install_it() {
+    let out = switchyard_testkit::TempDir::new("fleet-no-redis");
+    let empty = switchyard_testkit::TempDir::new("fleet-no-path");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--mode", "live", "--out"])
+        .arg(out.path())
+        .arg(library().join("fleet-store-down.yaml"))
+        .env("PATH", empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`redis-server` is not on the PATH")
+            && stderr.contains("apt-get install -y redis-server"),
+        "{stderr}"
+    );
+}

@@ -24,6 +24,7 @@
 mod books;
 mod direct;
 mod fleet;
+mod interrupt;
 pub mod launch;
 mod load;
 mod redis;
@@ -85,9 +86,10 @@ pub fn run_with(s: &ScenarioParams, seed: u64, options: &LiveOptions) -> Result<
         }
         // A fleet's Redis is a process of the runner's: Ctrl-C drops the run, and with it the
         // guard that kills Redis and removes its files.
+        let mut running = interrupt::Running::start();
         tokio::select! {
             done = run_async(s, seed, options) => done.map(|(report, _)| report),
-            _ = tokio::signal::ctrl_c() => Err(RunError::Setup {
+            () = running.interrupted() => Err(RunError::Setup {
                 file: s.file.clone(),
                 message: "interrupted (Ctrl-C): the fleet's gateways and Redis were stopped"
                     .to_owned(),

@@ -3,6 +3,10 @@
 //! and its directory removed when the guard drops: at the end, on an error, and when Ctrl-C
 //! stops the run (the runner drops the run's future, and with it this guard).
 //!
+//! Even a runner killed outright (no destructor runs) leaves no Redis behind: the server runs
+//! under a small `sh` that holds the read end of a pipe from the runner and kills it when the
+//! pipe closes, which the kernel does when the runner dies.
+//!
 //! A `down` store fault kills it ([`RedisServer::stop`]) and starts it again, empty, on the
 //! same socket ([`RedisServer::start_again`]), as a crashed Redis without persistence comes
 //! back.
@@ -21,9 +25,14 @@ pub(super) const NOT_INSTALLED: &str = "a live fleet (`replicas` with `shared_st
     a real Redis, and `redis-server` is not on the PATH: install it (`apt-get install -y \
     redis-server` on Debian), or run the scenario in simulation";
 
+/// The `sh` that runs `redis-server` (its arguments after `sh`'s `$0`) and kills it (SIGKILL,
+/// as a crash) when its standard input closes.
+const WATCHER: &str = "redis-server \"$@\" & r=$!; read _ignored; kill -9 $r; wait $r";
+
 /// A running `redis-server`; dropping it kills the server and removes its directory.
 #[derive(Debug)]
 pub(super) struct RedisServer {
+    /// The watching `sh`; closing its stdin kills the server.
     child: Option<Child>,
     dir: PathBuf,
     socket: PathBuf,
@@ -58,7 +67,8 @@ impl RedisServer {
     /// Kills the server (its data is lost: no persistence) and waits for it to exit.
     pub(super) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            // EOF on the watcher's stdin: it kills the server, waits for it, and exits.
+            drop(child.stdin.take());
             let _ = child.wait();
         }
         let _ = std::fs::remove_file(&self.socket);
@@ -79,12 +89,18 @@ impl RedisServer {
     }
 
     async fn spawn(&mut self) -> Result<(), String> {
+        if !on_the_path("redis-server") {
+            return Err(NOT_INSTALLED.to_owned());
+        }
         let log = std::fs::File::create(self.dir.join("redis.log"))
             .map_err(|e| format!("cannot create the Redis log: {e}"))?;
         let log2 = log
             .try_clone()
             .map_err(|e| format!("cannot create the Redis log: {e}"))?;
-        let child = Command::new("redis-server")
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHER)
+            .arg("sh")
             .arg("--port")
             .arg("0")
             .arg("--unixsocket")
@@ -97,14 +113,11 @@ impl RedisServer {
             .arg("no")
             .arg("--dir")
             .arg(&self.dir)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(log)
             .stderr(log2)
             .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => NOT_INSTALLED.to_owned(),
-                _ => format!("cannot start redis-server: {e}"),
-            })?;
+            .map_err(|e| format!("cannot start redis-server (through sh): {e}"))?;
         self.child = Some(child);
         self.wait_for_ping().await
     }
@@ -126,14 +139,23 @@ impl RedisServer {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
+                self.stop();
+                let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
+                let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" / ");
                 return Err(format!(
-                    "redis-server did not answer within {} s",
+                    "redis-server did not answer within {} s: {tail}",
                     READY_WITHIN.as_secs()
                 ));
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
+}
+
+/// Whether an executable file `name` is in one of the PATH's directories.
+fn on_the_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
 async fn ping(socket: &Path) -> bool {
