@@ -208,9 +208,9 @@ fn socket_of(pid: u32) -> PathBuf {
         .join("r.sock")
 }
 
-/// Ctrl-C during a live fleet run stops it (exit 2, saying so), and its Redis is stopped
-/// and its files removed; a runner killed outright (SIGKILL: no destructor runs) leaves no
-/// Redis running either.
+/// A runner killed outright (SIGKILL: no destructor runs) leaves no Redis running; Ctrl-C
+/// during a live fleet run stops it (exit 2, saying so), its Redis stopped and its files
+/// removed.
 #[test]
 fn ctrl_c_or_a_kill_leaves_no_redis_behind() {
     let _serial = one_at_a_time();
@@ -224,6 +224,14 @@ fn ctrl_c_or_a_kill_leaves_no_redis_behind() {
         assert!(ok, "kill {sig} {pid}");
     };
 
+    let mut child = spawn_run(out.path());
+    let socket = socket_of(child.id());
+    assert!(within(30, || answers(&socket)), "no Redis at {socket:?}");
+    signal(child.id(), "-KILL");
+    child.wait().unwrap();
+    assert!(within(5, || !answers(&socket)), "Redis outlived its runner");
+    let _ = std::fs::remove_dir_all(socket.parent().unwrap());
+
     let child = spawn_run(out.path());
     let socket = socket_of(child.id());
     assert!(within(30, || answers(&socket)), "no Redis at {socket:?}");
@@ -234,15 +242,6 @@ fn ctrl_c_or_a_kill_leaves_no_redis_behind() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(!answers(&socket));
     assert!(!socket.parent().unwrap().exists(), "its files are removed");
-
-    let child = spawn_run(out.path());
-    let socket = socket_of(child.id());
-    assert!(within(30, || answers(&socket)), "no Redis at {socket:?}");
-    signal(child.id(), "-KILL");
-    let mut child = child;
-    child.wait().unwrap();
-    assert!(within(5, || !answers(&socket)), "Redis outlived its runner");
-    let _ = std::fs::remove_dir_all(socket.parent().unwrap());
 }
 
 /// Without `redis-server` on the PATH, a live fleet is a setup error (exit 2) that says how
