@@ -115,6 +115,28 @@ fn redis_killed_mid_run_degrades_every_replica_and_each_rejoins_live() {
     assert!(during.figures.requests > 100, "{during:?}");
 }
 
+/// A store slower than the store timeout (800 ms each way, past half the 1 s sync period)
+/// for 10 s: every replica's relay delays its bytes, so every replica falls back to local
+/// state and rejoins when the store is fast again; traffic carries on.
+#[test]
+fn a_store_slower_than_its_timeout_degrades_every_replica_and_each_rejoins_live() {
+    let _serial = one_at_a_time();
+    let s = shortened(
+        "fleet-store-down",
+        &[
+            ("duration: 8m", "duration: 25s"),
+            (
+                "{ name: store-down, kind: down, at: 3m, for: 2m }",
+                "{ name: store-down, kind: slow, delay: 800ms, at: 8s, for: 10s }",
+            ),
+        ],
+    );
+    let r = live(&s);
+    assert!(r.passed, "{:?}", failed(&r));
+    let f = r.fleet.as_ref().unwrap();
+    assert_eq!((f.degraded, f.rejoined), (3, 3), "{f:?}");
+}
+
 /// Replica 2 cut off from Redis (its relay cuts its connections and refuses new ones) for
 /// 10 s: that replica alone falls back and rejoins; the others keep sharing; the scenario's
 /// expectations hold live.

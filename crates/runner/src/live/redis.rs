@@ -97,7 +97,7 @@ impl RedisServer {
         let log2 = log
             .try_clone()
             .map_err(|e| format!("cannot create the Redis log: {e}"))?;
-        let child = Command::new("sh")
+        let child = Command::new("/bin/sh")
             .arg("-c")
             .arg(WATCHER)
             .arg("sh")
