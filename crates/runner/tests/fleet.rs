@@ -72,6 +72,23 @@ fn a_live_fleet_without_a_gateway_launcher_is_refused() {
     assert!(e.to_string().contains("no way to start one"), "{e}");
 }
 
+/// A live fleet's figures are read at the door of the runner's own fakes: a provider at a
+/// URL of its own is refused before anything starts.
+#[test]
+fn a_live_fleet_with_a_providers_own_url_is_refused() {
+    let path = scenario("fleet-rate-limit");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "{ name: openai, profile: openai,",
+        "{ name: openai, profile: openai, url: \"http://127.0.0.1:9\",",
+    );
+    let s = scenario::load_text(&text, "fleet.yaml", path.parent().unwrap()).unwrap();
+    let e = switchyard_runner::live::run(&s, s.seed, None).unwrap_err();
+    assert!(
+        e.to_string().contains("provider `openai` has a `url`"),
+        "{e}"
+    );
+}
+
 /// A fleet's report counts every replica: each target's attempts are all the replicas'
 /// (as the request figures count them), and the events are every replica's: the first
 /// detection of the outage is followed within a second by the other two replicas' breakers

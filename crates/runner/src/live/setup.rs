@@ -64,6 +64,16 @@ impl Stage {
             file: s.file.clone(),
             message,
         };
+        // The fleet's figures are read at the door of the runner's own fakes.
+        if let Some(p) = s.providers.iter().find(|p| p.url.is_some())
+            && s.fleet.is_some()
+        {
+            return Err(setup(format!(
+                "provider `{}` has a `url`: a live fleet runs against the runner's own fakes \
+                 (which replica sent each attempt, and its probes, are seen at their door)",
+                p.name
+            )));
+        }
         if (s.gateway == GatewayMode::Switchyard || s.fleet.is_some()) && launcher.is_none() {
             return Err(setup(NO_LAUNCHER.to_owned()));
         }
