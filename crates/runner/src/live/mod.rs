@@ -212,11 +212,10 @@ async fn run_async(
     };
     // A fleet's targets, providers, events and series are every replica's, each on the
     // run's clock.
-    let merged = fleet_telemetry.map(|tels| {
-        let mut tels = tels.into_iter();
+    let merged = fleet_telemetry.map(|others| {
         let mut merged = router.telemetry();
-        for (tel, shift) in tels.by_ref() {
-            merged.merge(&tel, shift);
+        for (tel, shift) in &others {
+            merged.merge(tel, *shift);
         }
         merged
     });
