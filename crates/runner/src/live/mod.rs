@@ -123,12 +123,7 @@ async fn run_async(
     let stage = Stage::start(s, seed, options.gateway.as_deref()).await?;
     // Every router event is tallied as requests finish (and once at the end), however many
     // the run has: the report's event list is capped.
-    stage.router.tap_events();
-    if let Some(f) = &stage.fleet {
-        for r in &f.replicas {
-            r.tap_events();
-        }
-    }
+    stage.tap_events();
     let client = HttpClient::new();
     setup::prepare_external_fakes(&client, s, stage.origin).await?;
     // Operator actions on the timeline, counted from now, the start of the run.
@@ -150,14 +145,7 @@ async fn run_async(
         start: stage.origin,
         progress: options.progress,
     };
-    for (when, command) in s.operator.clone() {
-        let r = stage.router.clone();
-        let due = load.at(when);
-        tokio::spawn(async move {
-            tokio::time::sleep_until(due).await;
-            r.apply(command);
-        });
-    }
+    operator_actions(s, &stage.router, &load);
     let books = Arc::new(Mutex::new(Books::new(Collector::new(&scoped))));
     // Through another gateway, the fakes' counters tell which provider got the requests.
     let watching = matches!(s.gateway, GatewayMode::External(_))
@@ -166,10 +154,7 @@ async fn run_async(
     if let Some(watching) = watching {
         watching.stop().await;
     }
-    let events = match &stage.fleet {
-        None => stage.router.drain_events(),
-        Some(f) => load::drain_fleet(&f.replicas, &f.watch),
-    };
+    let events = stage.drain_events();
     booked(&books, |b| b.events(&events));
     // Requests aborted past the grace still count: issued = folded + aborted, each once.
     let aborted_at = load::since(load.start);
@@ -177,32 +162,18 @@ async fn run_async(
         std::mem::replace(b, Books::new(Collector::new(&scoped)))
     });
     let (mut collector, peak_in_flight) = books.close(aborted_at);
-    let lost = match &stage.fleet {
-        None => stage
-            .router
-            .inspect(|core| core.telemetry().events.tap_lost()),
-        Some(f) => f
-            .replicas
-            .iter()
-            .map(|r| r.inspect(|core| core.telemetry().events.tap_lost()))
-            .sum(),
-    };
-    collector.tally.add_lost(lost);
+    collector.tally.add_lost(stage.tap_lost());
     let held = Held {
         peak_in_flight,
         collector_items: collector.retained_items(),
     };
     let fake_counters = stage.fake_counters(&client).await;
-    let figures = match (&stage.fleet, &s.fleet) {
-        (Some(f), Some(fleet)) => {
-            let names: Vec<String> = s.providers.iter().map(|p| p.name.clone()).collect();
-            Some(f.watch.figures(fleet, per_replica, &fake_counters, &names))
-        }
-        _ => None,
-    };
+    let figures = stage.fleet_figures(s, per_replica, &fake_counters);
     let start = load.start;
     let router = stage.router.clone();
-    let fleet_telemetry = stage.fleet.as_ref().map(|f| f.watch.others_telemetry());
+    // A fleet's targets, providers, events and series are every replica's, each on the
+    // run's clock.
+    let merged = stage.fleet_telemetry();
     stage.stop().await;
     let elapsed = start.elapsed().as_secs_f64();
     let wall = report::Wall {
@@ -210,15 +181,6 @@ async fn run_async(
         requests_per_sec: issued as f64 / elapsed.max(1e-9),
         events: 0,
     };
-    // A fleet's targets, providers, events and series are every replica's, each on the
-    // run's clock.
-    let merged = fleet_telemetry.map(|others| {
-        let mut merged = router.telemetry();
-        for (tel, shift) in &others {
-            merged.merge(tel, *shift);
-        }
-        merged
-    });
     let mut report = router.inspect(|core| {
         report::build_merged(
             &scoped,
@@ -234,6 +196,18 @@ async fn run_async(
     });
     report.fake_counters = fake_counters;
     Ok((report, held))
+}
+
+/// The scenario's operator actions, each applied to `router` at its time on the run's clock.
+fn operator_actions(s: &ScenarioParams, router: &switchyard_live::Driver, load: &Load<'_>) {
+    for (when, command) in s.operator.clone() {
+        let r = router.clone();
+        let due = load.at(when);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(due).await;
+            r.apply(command);
+        });
+    }
 }
 
 /// A user message of `tokens` prompt tokens as the core and the fakes estimate them (a

@@ -64,40 +64,9 @@ impl Stage {
             file: s.file.clone(),
             message,
         };
-        // The fleet's figures are read at the door of the runner's own fakes.
-        if let Some(p) = s.providers.iter().find(|p| p.url.is_some())
-            && s.fleet.is_some()
-        {
-            return Err(setup(format!(
-                "provider `{}` has a `url`: a live fleet runs against the runner's own fakes \
-                 (which replica sent each attempt, and its probes, are seen at their door)",
-                p.name
-            )));
-        }
-        if (s.gateway == GatewayMode::Switchyard || s.fleet.is_some()) && launcher.is_none() {
-            return Err(setup(NO_LAUNCHER.to_owned()));
-        }
-        if s.fleet.is_some() && matches!(s.gateway, GatewayMode::External(_)) {
-            return Err(setup(
-                "`replicas` with `gateway: URL`: a live fleet runs this project's gateway \
-                 (`gateway: switchyard`, or no `gateway`)"
-                    .to_owned(),
-            ));
-        }
+        refused(s, launcher).map_err(setup)?;
         // The fakes' ports first (the router needs their URLs); they serve on its clock.
-        let mut listeners = Vec::new();
-        let mut fake_urls: Vec<(String, String)> = Vec::new();
-        for p in &s.providers {
-            let base = match &p.url {
-                Some(url) => url.clone(),
-                None => {
-                    let (listener, url) = listen().await.map_err(setup)?;
-                    listeners.push((p, listener));
-                    url
-                }
-            };
-            fake_urls.push((p.name.clone(), base));
-        }
+        let (listeners, fake_urls) = fake_listeners(s).await.map_err(setup)?;
         let providers: Vec<ProviderConfig> = s
             .providers
             .iter()
@@ -164,6 +133,54 @@ impl Stage {
         })
     }
 
+    /// Turns on the event tap of the router (every replica's, in a fleet).
+    pub(super) fn tap_events(&self) {
+        self.router.tap_events();
+        for r in self.fleet.iter().flat_map(|f| &f.replicas) {
+            r.tap_events();
+        }
+    }
+
+    /// The events tapped so far: a fleet's from every replica, on the run's clock.
+    pub(super) fn drain_events(&self) -> Vec<switchyard_core::telemetry::Event> {
+        match &self.fleet {
+            None => self.router.drain_events(),
+            Some(f) => super::load::drain_fleet(&f.replicas, &f.watch),
+        }
+    }
+
+    /// Events the tap could not hold: a fleet's from every replica.
+    pub(super) fn tap_lost(&self) -> u64 {
+        let lost = |r: &Driver| r.inspect(|core| core.telemetry().events.tap_lost());
+        match &self.fleet {
+            None => lost(&self.router),
+            Some(f) => f.replicas.iter().map(lost).sum(),
+        }
+    }
+
+    /// A fleet's figures (`None` without a fleet): `per_replica` from the load.
+    pub(super) fn fleet_figures(
+        &self,
+        s: &ScenarioParams,
+        per_replica: Vec<u64>,
+        counters: &BTreeMap<String, serde_json::Value>,
+    ) -> Option<switchyard_sim::FleetFigures> {
+        let (f, fleet) = (self.fleet.as_ref()?, s.fleet.as_ref()?);
+        let names: Vec<String> = s.providers.iter().map(|p| p.name.clone()).collect();
+        Some(f.watch.figures(fleet, per_replica, counters, &names))
+    }
+
+    /// A fleet's telemetry, every replica's merged on the run's clock (`None` without a
+    /// fleet).
+    pub(super) fn fleet_telemetry(&self) -> Option<switchyard_core::telemetry::Telemetry> {
+        let f = self.fleet.as_ref()?;
+        let mut merged = self.router.telemetry();
+        for (tel, shift) in f.watch.others_telemetry() {
+            merged.merge(&tel, shift);
+        }
+        Some(merged)
+    }
+
     /// Each fake's counters (`GET /_fake/counters`), by provider; one that does not answer
     /// is left out.
     pub(super) async fn fake_counters(
@@ -206,6 +223,56 @@ impl Stage {
         }
         drop(fleet);
     }
+}
+
+/// A listener for each provider the runner fakes, and every provider's name and base URL
+/// (the runner's fakes' and the scenario's own).
+async fn fake_listeners(s: &ScenarioParams) -> Result<FakeListeners<'_>, String> {
+    let mut listeners = Vec::new();
+    let mut fake_urls: Vec<(String, String)> = Vec::new();
+    for p in &s.providers {
+        let base = match &p.url {
+            Some(url) => url.clone(),
+            None => {
+                let (listener, url) = listen().await?;
+                listeners.push((p, listener));
+                url
+            }
+        };
+        fake_urls.push((p.name.clone(), base));
+    }
+    Ok((listeners, fake_urls))
+}
+
+/// The fakes' listeners, and every provider's name and base URL.
+type FakeListeners<'a> = (
+    Vec<(&'a ScenarioProvider, tokio::net::TcpListener)>,
+    Vec<(String, String)>,
+);
+
+/// Why `s` cannot run live with `launcher`, if it cannot.
+fn refused(s: &ScenarioParams, launcher: Option<&dyn GatewayLauncher>) -> Result<(), String> {
+    // The fleet's figures are read at the door of the runner's own fakes.
+    if let Some(p) = s.providers.iter().find(|p| p.url.is_some())
+        && s.fleet.is_some()
+    {
+        return Err(format!(
+            "provider `{}` has a `url`: a live fleet runs against the runner's own fakes \
+             (which replica sent each attempt, and its probes, are seen at their door)",
+            p.name
+        ));
+    }
+    if (s.gateway == GatewayMode::Switchyard || s.fleet.is_some()) && launcher.is_none() {
+        return Err(NO_LAUNCHER.to_owned());
+    }
+    if s.fleet.is_some() && matches!(s.gateway, GatewayMode::External(_)) {
+        return Err(
+            "`replicas` with `gateway: URL`: a live fleet runs this project's gateway \
+                    (`gateway: switchyard`, or no `gateway`)"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// What this project's gateway serves in front of the fakes: the scenario's router on
