@@ -159,12 +159,21 @@ pub fn simulate(s: &ScenarioParams, seed: u64) -> Result<Report, RunError> {
         },
         events: outcome.events,
     };
-    Ok(report::build(
+    // A fleet's targets, providers, events and series are every replica's.
+    let merged = (!outcome.replicas.is_empty()).then(|| {
+        let mut tel = outcome.router.telemetry().clone();
+        for r in &outcome.replicas {
+            tel.merge(r.telemetry(), Duration::ZERO);
+        }
+        tel
+    });
+    Ok(report::build_merged(
         s,
         "sim",
         seed,
         &collector,
         &outcome.router,
+        merged.as_ref(),
         &outcome.key_events,
         outcome.fleet.as_ref(),
         wall,
@@ -190,14 +199,6 @@ pub fn run(path: &Path, options: &RunOptions) -> Result<RunOutcome, RunError> {
         .transpose()?;
     let mut report = match options.mode {
         RunMode::Sim => simulate(&s, seed)?,
-        RunMode::Live if s.fleet.is_some() => {
-            return Err(RunError::Setup {
-                file: s.file.clone(),
-                message: "`replicas`: a fleet runs in simulation only; live fleets are not \
-                          supported yet"
-                    .to_owned(),
-            });
-        }
         RunMode::Live => live::run_with(
             &s,
             seed,

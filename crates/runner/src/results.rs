@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use switchyard_core::outcome::{ErrorKind, FinalOutcome};
-use switchyard_core::router::Router;
 use switchyard_core::telemetry::{FAILURE_REASONS, LatencyHistogram, failure_label};
 use switchyard_core::time::{Duration, Instant};
 use switchyard_sim::{Finished, Observer};
@@ -352,9 +351,10 @@ pub struct TargetReport {
     pub share: f64,
 }
 
-pub fn target_reports(router: &Router) -> Vec<TargetReport> {
-    let params = router.params();
-    let tel = router.telemetry();
+pub fn target_reports(
+    params: &switchyard_core::router::RouterParams,
+    tel: &switchyard_core::telemetry::Telemetry,
+) -> Vec<TargetReport> {
     let total: u64 = tel.targets.iter().map(|t| t.attempts).sum();
     params
         .targets

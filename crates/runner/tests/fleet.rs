@@ -1,5 +1,6 @@
 //! Fleet scenarios through the runner: the report's fleet section, the same seed giving the
-//! same report, sharing against `none` in one comparison, and live mode refused.
+//! same report, sharing against `none` in one comparison, every replica counted, and a live
+//! fleet without a gateway launcher refused.
 
 use std::path::{Path, PathBuf};
 
@@ -57,8 +58,10 @@ fn compare_shows_sharing_against_none_side_by_side() {
     );
 }
 
+/// A live fleet runs this project's gateways: without a launcher to start them, it is a
+/// setup error before anything starts (the CLI's live fleets: `crates/cli/tests/fleet_live.rs`).
 #[test]
-fn a_fleet_is_refused_in_live_mode() {
+fn a_live_fleet_without_a_gateway_launcher_is_refused() {
     let out = TempDir::new("fleet-live");
     let options = RunOptions {
         mode: RunMode::Live,
@@ -66,7 +69,53 @@ fn a_fleet_is_refused_in_live_mode() {
         ..RunOptions::default()
     };
     let e = run(&scenario("fleet-rate-limit"), &options).unwrap_err();
-    assert!(e.to_string().contains("simulation only"), "{e}");
+    assert!(e.to_string().contains("no way to start one"), "{e}");
+}
+
+/// A live fleet's figures are read at the door of the runner's own fakes: a provider at a
+/// URL of its own is refused before anything starts.
+#[test]
+fn a_live_fleet_with_a_providers_own_url_is_refused() {
+    let path = scenario("fleet-rate-limit");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "{ name: openai, profile: openai,",
+        "{ name: openai, profile: openai, url: \"http://127.0.0.1:9\",",
+    );
+    let s = scenario::load_text(&text, "fleet.yaml", path.parent().unwrap()).unwrap();
+    let e = switchyard_runner::live::run(&s, s.seed, None).unwrap_err();
+    assert!(
+        e.to_string().contains("provider `openai` has a `url`"),
+        "{e}"
+    );
+}
+
+/// A fleet's report counts every replica: each target's attempts are all the replicas'
+/// (as the request figures count them), and the events are every replica's: the first
+/// detection of the outage is followed within a second by the other two replicas' breakers
+/// opening on the advisory. Counting replica 0's router only gives a third of the attempts
+/// and one opening.
+#[test]
+fn a_fleet_report_counts_every_replicas_targets_and_events() {
+    let s = scenario::load(&scenario("fleet-outage-stop")).unwrap();
+    let r = simulate(&s, s.seed).unwrap();
+    for t in &r.targets {
+        assert_eq!(
+            Some(&t.attempts),
+            r.totals.attempts_by_target.get(&t.name),
+            "{}",
+            t.name
+        );
+    }
+    let first = r.fleet.as_ref().unwrap().targets[0]
+        .first_open_secs
+        .unwrap();
+    let opened = r
+        .events
+        .iter()
+        .filter(|e| e.state == Some("open") && e.target.as_deref() == Some("openai-4o"))
+        .filter(|e| e.at_secs >= first - 0.001 && e.at_secs <= first + 1.0)
+        .count();
+    assert_eq!(opened, 3, "{:?}", r.events);
 }
 
 /// Probes of a target whose breaker never opened are not observed: "at most 3 probes"

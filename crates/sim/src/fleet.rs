@@ -10,6 +10,8 @@
 //! apply it (a lease so granted is lost, as with Redis). While the store is `down`, or
 //! `partitioned` from a replica, its operations fail after the timeout.
 
+use rand::RngExt as _;
+use switchyard_core::rng::SeededRng;
 use switchyard_core::time::{Duration, Instant};
 
 /// How arriving requests are spread over the replicas.
@@ -19,6 +21,41 @@ pub enum LoadBalance {
     RoundRobin,
     /// At random, from the seed's `fleet/load_balance` substream.
     Random,
+}
+
+/// Spreads a fleet's requests over its replicas by its [`LoadBalance`] rule: the one rule
+/// the simulator and a live fleet share, so both send the same request to the same replica.
+#[derive(Clone, Debug)]
+pub struct Balancer {
+    rule: LoadBalance,
+    replicas: u32,
+    next: u32,
+    rng: SeededRng,
+}
+
+impl Balancer {
+    /// For `replicas` (at least 1), random draws from the seed's `fleet/load_balance`
+    /// substream.
+    pub fn new(rule: LoadBalance, replicas: u32, seed: u64) -> Balancer {
+        Balancer {
+            rule,
+            replicas: replicas.max(1),
+            next: 0,
+            rng: SeededRng::substream(seed, "fleet/load_balance"),
+        }
+    }
+
+    /// The replica the next request goes to.
+    pub fn pick(&mut self) -> u32 {
+        match self.rule {
+            LoadBalance::RoundRobin => {
+                let r = self.next % self.replicas;
+                self.next = self.next.wrapping_add(1);
+                r
+            }
+            LoadBalance::Random => self.rng.random_range(0..self.replicas),
+        }
+    }
 }
 
 /// The shared store's settings (`shared_state:`).

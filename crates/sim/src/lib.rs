@@ -34,8 +34,8 @@ use switchyard_fake::ProfileParams;
 
 use driver::Sim;
 pub use fleet::{
-    FleetFigures, LoadBalance, ProviderLoad, SharedState, SimFleet, StoreFault, StoreFaultKind,
-    TargetFleet,
+    Balancer, FleetFigures, LoadBalance, ProviderLoad, SharedState, SimFleet, StoreFault,
+    StoreFaultKind, TargetFleet,
 };
 use traffic::TrafficParams;
 

@@ -150,4 +150,24 @@ impl EventLog {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+    /// Adds `other`'s kept events (another replica's log, `shift` later on this log's clock)
+    /// in time order, this log's first among events at the same instant; beyond
+    /// [`MAX_EVENTS`] the latest are dropped and counted, with those `other` dropped. The
+    /// tap is left as it is.
+    pub fn merge(&mut self, other: &EventLog, shift: crate::time::Duration) {
+        let mut all = std::mem::take(&mut self.events);
+        all.extend(other.events.iter().map(|e| Event {
+            at: e.at + shift,
+            kind: e.kind,
+        }));
+        // Stable: at the same instant, this log's events stay first and in their order.
+        all.sort_by_key(|e| e.at);
+        let over = all.len().saturating_sub(MAX_EVENTS);
+        all.truncate(MAX_EVENTS);
+        self.events = all;
+        self.dropped = self
+            .dropped
+            .saturating_add(other.dropped)
+            .saturating_add(over as u64);
+    }
 }

@@ -350,6 +350,51 @@ impl Telemetry {
         self.series_width
     }
 
+    /// Adds another router's telemetry of the same targets and routes (a fleet's replica,
+    /// its clock `shift` behind this one's): counters and histograms add up, series add
+    /// point by point at the wider of the two widths, and events merge in time order. Alert
+    /// rings and settings stay this router's. Targets or routes beyond this telemetry's are
+    /// ignored (the replicas of a fleet share one router config).
+    pub fn merge(&mut self, other: &Telemetry, shift: Duration) {
+        let width = self.series_width.max(other.series_width);
+        self.series_width = width;
+        for (t, o) in self.targets.iter_mut().zip(&other.targets) {
+            t.attempts = t.attempts.saturating_add(o.attempts);
+            t.hedges = t.hedges.saturating_add(o.hedges);
+            t.successes = t.successes.saturating_add(o.successes);
+            t.cancelled = t.cancelled.saturating_add(o.cancelled);
+            for (e, oe) in t.errors.iter_mut().zip(&o.errors) {
+                *e = e.saturating_add(*oe);
+            }
+            t.latency.merge(&o.latency);
+            t.first_token.merge(&o.first_token);
+            t.prompt_tokens = t.prompt_tokens.saturating_add(o.prompt_tokens);
+            t.completion_tokens = t.completion_tokens.saturating_add(o.completion_tokens);
+            t.usage_missing = t.usage_missing.saturating_add(o.usage_missing);
+            t.cost_success += o.cost_success;
+            t.cost_failed += o.cost_failed;
+            merge_series(&mut t.series, &o.series, width);
+        }
+        let routes = self
+            .routes
+            .iter_mut()
+            .zip(&other.routes)
+            .chain(std::iter::once((&mut self.unrouted, &other.unrouted)));
+        for (r, o) in routes {
+            r.requests = r.requests.saturating_add(o.requests);
+            r.served = r.served.saturating_add(o.served);
+            for (f, of) in r.failures.iter_mut().zip(&o.failures) {
+                *f = f.saturating_add(*of);
+            }
+            r.attempts = r.attempts.saturating_add(o.attempts);
+            r.resumed = r.resumed.saturating_add(o.resumed);
+            r.resume_failed = r.resume_failed.saturating_add(o.resume_failed);
+            r.latency.merge(&o.latency);
+            merge_series(&mut r.series, &o.series, width);
+        }
+        self.events.merge(&other.events, shift);
+    }
+
     pub(crate) fn attempt_sent(&mut self, target: TargetId, hedge: bool) {
         let t = &mut self.targets[target.index()];
         t.attempts += 1;
@@ -436,10 +481,70 @@ impl Telemetry {
     }
 }
 
+/// Adds `other`'s points to `into`'s, both at `width` seconds a point.
+fn merge_series<P: Point>(into: &mut Series<P>, other: &Series<P>, width: u64) {
+    for (i, p) in other.aligned(width).iter().enumerate() {
+        into.at(i as u64 * width, width).merge(p);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::event::{MAX_EVENTS, MAX_TAPPED};
     use super::*;
+
+    /// A fleet's telemetry is every replica's: counts, histograms and series add up, the
+    /// other's events come in time order on this clock, and the log stays bounded.
+    #[test]
+    fn merged_telemetry_counts_every_replica() {
+        let ms = Duration::from_millis;
+        let at = |m| Instant::ZERO + ms(m);
+        let replica = |attempts: u64, latency: u64, second: u64, event_ms: u64| {
+            let mut t = Telemetry::new(2, 1);
+            t.targets[1].attempts = attempts;
+            t.targets[1].latency.record(ms(latency));
+            t.targets[1].series.at(second, 1).attempts = attempts;
+            t.routes[0].requests = attempts;
+            t.unrouted.requests = 1;
+            t.events.push(
+                at(event_ms),
+                EventKind::Parked {
+                    target: TargetId::new(1),
+                    until: at(event_ms + 1_000),
+                },
+            );
+            t
+        };
+        let mut a = replica(3, 100, 2, 500);
+        let b = replica(4, 300, 5, 200);
+        a.merge(&b, ms(100));
+        assert_eq!(a.targets[1].attempts, 7);
+        assert_eq!(a.targets[0].attempts, 0);
+        assert_eq!(a.targets[1].latency.count(), 2);
+        assert!(a.targets[1].latency.max() >= ms(299));
+        assert_eq!((a.routes[0].requests, a.unrouted.requests), (7, 2));
+        let points: Vec<u64> = a.targets[1]
+            .series
+            .aligned(1)
+            .iter()
+            .map(|p| p.attempts)
+            .collect();
+        assert_eq!(points, [0, 0, 3, 0, 0, 4]);
+        let times: Vec<Instant> = a.events.events().iter().map(|e| e.at).collect();
+        assert_eq!(times, [at(300), at(500)], "shifted, in time order");
+
+        let mut full = Telemetry::new(1, 0);
+        for i in 0..MAX_EVENTS as u64 {
+            full.events
+                .push(at(i), EventKind::BudgetExhausted { route: None });
+        }
+        let mut one = Telemetry::new(1, 0);
+        one.events
+            .push(at(0), EventKind::BudgetExhausted { route: None });
+        full.merge(&one, Duration::ZERO);
+        assert_eq!(full.events.events().len(), MAX_EVENTS);
+        assert_eq!(full.events.dropped(), 1);
+    }
 
     #[test]
     fn histogram_quantiles() {

@@ -12,6 +12,7 @@ use switchyard_sim::traffic::Generator;
 use super::Ticket;
 use super::books::{Books, Issued, booked};
 use super::direct::one;
+use super::fleet::Watch;
 use super::through::through_gateway;
 use crate::ScenarioParams;
 
@@ -21,8 +22,12 @@ pub(super) struct Load<'a> {
     pub(super) s: &'a ScenarioParams,
     pub(super) seed: u64,
     pub(super) router: &'a Driver,
-    /// Every request goes there over HTTP when set, else to `router` in process.
-    pub(super) gateway_url: Option<&'a str>,
+    /// Every request goes to one of these over HTTP (a fleet's by its `load_balance`
+    /// rule) when there are any, else to `router` in process.
+    pub(super) gateway_urls: &'a [String],
+    /// A fleet's replicas and the runner's view of them: every replica's events are tallied,
+    /// on the run's clock.
+    pub(super) fleet: Option<(&'a [Driver], &'a Arc<Watch>)>,
     pub(super) client: &'a HttpClient,
     pub(super) start: tokio::time::Instant,
     pub(super) progress: bool,
@@ -36,8 +41,9 @@ impl Load<'_> {
 
     /// Issues the scenario's arrivals until its duration (or request cap), then lets the
     /// requests in flight finish within their deadline and a little more; those still
-    /// running are dropped, left in flight in the books. Returns how many were issued.
-    pub(super) async fn drive(&self, books: &Arc<Mutex<Books>>) -> u64 {
+    /// running are dropped, left in flight in the books. Returns how many were issued, and
+    /// how many went to each gateway (by replica).
+    pub(super) async fn drive(&self, books: &Arc<Mutex<Books>>) -> (u64, Vec<u64>) {
         let (s, duration) = (self.s, self.s.duration);
         let mut generator = Generator::new(&s.traffic, self.seed);
         let mut intended = generator.next_arrival(&s.traffic.arrival, Instant::ZERO, duration);
@@ -45,10 +51,20 @@ impl Load<'_> {
         let mut issued = 0u64;
         let mut tasks = tokio::task::JoinSet::new();
         let mut last_shown = u64::MAX;
+        let mut balancer = s
+            .fleet
+            .as_ref()
+            .map(|f| switchyard_sim::Balancer::new(f.load_balance, f.replicas, self.seed));
+        let mut per_replica = vec![0u64; self.gateway_urls.len()];
         while intended < end && s.traffic.max_requests.is_none_or(|n| issued < n) {
             tokio::time::sleep_until(self.at(intended)).await;
             let (class, request) = generator.draw();
-            tasks.spawn(self.request(books, issued, class, request.clone(), intended));
+            let replica = balancer.as_mut().map_or(0, |b| b.pick() as usize);
+            if let Some(n) = per_replica.get_mut(replica) {
+                *n += 1;
+            }
+            let url = self.gateway_urls.get(replica).cloned();
+            tasks.spawn(self.request(books, issued, class, request.clone(), intended, url));
             issued += 1;
             intended = generator.next_arrival(&s.traffic.arrival, intended, duration);
             while tasks.try_join_next().is_some() {}
@@ -75,7 +91,7 @@ impl Load<'_> {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
-        issued
+        (issued, per_replica)
     }
 
     /// Books request `id` as issued and returns its work: sent (to the router or the
@@ -87,6 +103,7 @@ impl Load<'_> {
         class: usize,
         request: Request,
         intended: Instant,
+        url: Option<String>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let s = self.s;
         let route = switchyard_core::rule::pick(&s.router.rules, &request)
@@ -108,9 +125,10 @@ impl Load<'_> {
         booked(books, |b| b.issue(id, issue));
         let books = books.clone();
         let (r, params) = (self.router.clone(), s.router.clone());
-        let via = self
-            .gateway_url
-            .map(|u| (u.to_owned(), self.client.clone()));
+        let via = url.map(|u| (u, self.client.clone()));
+        let fleet = self
+            .fleet
+            .map(|(replicas, watch)| (replicas.to_vec(), watch.clone()));
         // A caller that gives up drops its request (the router abandons it), as in the sim.
         let give_up = s.traffic.classes[class]
             .abandon_after
@@ -139,14 +157,32 @@ impl Load<'_> {
                     ),
                 },
             };
-            // The router events this request (and others) caused so far, tallied now.
-            let events = r.drain_events();
+            // The router events this request (and others) caused so far, tallied now: a
+            // fleet's from every replica.
+            let events = match &fleet {
+                None => r.drain_events(),
+                Some((replicas, watch)) => drain_fleet(replicas, watch),
+            };
             booked(&books, |b| {
                 b.finish(id, &done);
                 b.events(&events);
             });
         }
     }
+}
+
+/// Every replica's events so far, on the run's clock, noted by the fleet's watch.
+pub(super) fn drain_fleet(
+    replicas: &[Driver],
+    watch: &Watch,
+) -> Vec<switchyard_core::telemetry::Event> {
+    let mut all = Vec::new();
+    for (i, r) in replicas.iter().enumerate() {
+        all.extend(watch.on_the_runs_clock(i, r.drain_events()));
+    }
+    watch.events(&all);
+    all.sort_by_key(|e| e.at);
+    all
 }
 
 /// The run's time now, counted from `start`.

@@ -23,8 +23,12 @@
 
 mod books;
 mod direct;
+mod fleet;
+mod interrupt;
 pub mod launch;
 mod load;
+mod redis;
+mod relay;
 mod setup;
 mod through;
 mod watch;
@@ -76,9 +80,22 @@ pub fn run_with(s: &ScenarioParams, seed: u64, options: &LiveOptions) -> Result<
             file: s.file.clone(),
             message: format!("cannot start the runtime: {e}"),
         })?;
-    runtime
-        .block_on(run_async(s, seed, options))
-        .map(|(report, _)| report)
+    runtime.block_on(async {
+        if s.fleet.is_none() {
+            return run_async(s, seed, options).await.map(|(report, _)| report);
+        }
+        // A fleet's Redis is a process of the runner's: Ctrl-C drops the run, and with it the
+        // guard that kills Redis and removes its files.
+        let mut running = interrupt::Running::start();
+        tokio::select! {
+            done = run_async(s, seed, options) => done.map(|(report, _)| report),
+            () = running.interrupted() => Err(RunError::Setup {
+                file: s.file.clone(),
+                message: "interrupted (Ctrl-C): the fleet's gateways and Redis were stopped"
+                    .to_owned(),
+            }),
+        }
+    })
 }
 
 /// What a run held: counted, for the test that its memory does not grow with its length.
@@ -106,7 +123,7 @@ async fn run_async(
     let stage = Stage::start(s, seed, options.gateway.as_deref()).await?;
     // Every router event is tallied as requests finish (and once at the end), however many
     // the run has: the report's event list is capped.
-    stage.router.tap_events();
+    stage.tap_events();
     let client = HttpClient::new();
     setup::prepare_external_fakes(&client, s, stage.origin).await?;
     // Operator actions on the timeline, counted from now, the start of the run.
@@ -116,7 +133,11 @@ async fn run_async(
         s: &scoped,
         seed,
         router: &stage.router,
-        gateway_url: stage.gateway_url.as_deref(),
+        gateway_urls: &stage.gateway_urls,
+        fleet: stage
+            .fleet
+            .as_ref()
+            .map(|f| (f.replicas.as_slice(), &f.watch)),
         client: &client,
         // One clock: requests, first tokens, ends, operator actions and the black box's
         // reads count from the router's zero, as the fakes' faults do. What setup took
@@ -124,23 +145,16 @@ async fn run_async(
         start: stage.origin,
         progress: options.progress,
     };
-    for (when, command) in s.operator.clone() {
-        let r = stage.router.clone();
-        let due = load.at(when);
-        tokio::spawn(async move {
-            tokio::time::sleep_until(due).await;
-            r.apply(command);
-        });
-    }
+    operator_actions(s, &stage.router, &load);
     let books = Arc::new(Mutex::new(Books::new(Collector::new(&scoped))));
     // Through another gateway, the fakes' counters tell which provider got the requests.
     let watching = matches!(s.gateway, GatewayMode::External(_))
         .then(|| watch::spawn(&client, s, stage.fake_urls.clone(), load.start, &books));
-    let issued = load.drive(&books).await;
+    let (issued, per_replica) = load.drive(&books).await;
     if let Some(watching) = watching {
         watching.stop().await;
     }
-    let events = stage.router.drain_events();
+    let events = stage.drain_events();
     booked(&books, |b| b.events(&events));
     // Requests aborted past the grace still count: issued = folded + aborted, each once.
     let aborted_at = load::since(load.start);
@@ -148,17 +162,18 @@ async fn run_async(
         std::mem::replace(b, Books::new(Collector::new(&scoped)))
     });
     let (mut collector, peak_in_flight) = books.close(aborted_at);
-    let lost = stage
-        .router
-        .inspect(|core| core.telemetry().events.tap_lost());
-    collector.tally.add_lost(lost);
+    collector.tally.add_lost(stage.tap_lost());
     let held = Held {
         peak_in_flight,
         collector_items: collector.retained_items(),
     };
     let fake_counters = stage.fake_counters(&client).await;
+    let figures = stage.fleet_figures(s, per_replica, &fake_counters);
     let start = load.start;
     let router = stage.router.clone();
+    // A fleet's targets, providers, events and series are every replica's, each on the
+    // run's clock.
+    let merged = stage.fleet_telemetry();
     stage.stop().await;
     let elapsed = start.elapsed().as_secs_f64();
     let wall = report::Wall {
@@ -166,10 +181,33 @@ async fn run_async(
         requests_per_sec: issued as f64 / elapsed.max(1e-9),
         events: 0,
     };
-    let mut report = router
-        .inspect(|core| report::build(&scoped, "live", seed, &collector, core, &[], None, wall));
+    let mut report = router.inspect(|core| {
+        report::build_merged(
+            &scoped,
+            "live",
+            seed,
+            &collector,
+            core,
+            merged.as_ref(),
+            &[],
+            figures.as_ref(),
+            wall,
+        )
+    });
     report.fake_counters = fake_counters;
     Ok((report, held))
+}
+
+/// The scenario's operator actions, each applied to `router` at its time on the run's clock.
+fn operator_actions(s: &ScenarioParams, router: &switchyard_live::Driver, load: &Load<'_>) {
+    for (when, command) in s.operator.clone() {
+        let r = router.clone();
+        let due = load.at(when);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(due).await;
+            r.apply(command);
+        });
+    }
 }
 
 /// A user message of `tokens` prompt tokens as the core and the fakes estimate them (a

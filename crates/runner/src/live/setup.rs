@@ -1,6 +1,7 @@
 //! What a live run stands on: the scenario's fakes, the router, and the gateway (if any).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_core::time::Duration;
@@ -8,6 +9,7 @@ use switchyard_fake::fault::FaultConfig;
 use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{Driver, HttpClient};
 
+use super::fleet::{Store, Watch, door, play_store_faults, replica_prefix};
 use super::launch::{GatewayLauncher, GatewayStop};
 use crate::scenario::{GatewayMode, ScenarioProvider};
 use crate::{RunError, ScenarioParams};
@@ -15,16 +17,39 @@ use crate::{RunError, ScenarioParams};
 /// The fakes the runner started, the router the load goes to (or whose targets and routes
 /// name a black box's replies), and the gateway in front of it, if any.
 pub(super) struct Stage {
+    /// The router (a fleet's replica 0).
     pub(super) router: Driver,
-    /// Where every request goes, when not to `router` in process.
-    pub(super) gateway_url: Option<String>,
+    /// Where every request goes, when not to `router` in process: one gateway, or a fleet's
+    /// replicas, by replica.
+    pub(super) gateway_urls: Vec<String>,
+    /// A fleet's: what it runs on, and what the runner sees of it.
+    pub(super) fleet: Option<FleetStage>,
     /// Each provider's name and base URL (the runner's fakes and the scenario's own).
     pub(super) fake_urls: Vec<(String, String)>,
     /// The run's clock reads zero here: the router's, the fakes' and the load's.
     pub(super) origin: tokio::time::Instant,
     stop: tokio::sync::watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<()>>,
-    gateway: Option<GatewayStop>,
+    gateways: Vec<GatewayStop>,
+}
+
+/// A live fleet's parts: each replica's router, the runner's view of them, and the store.
+pub(super) struct FleetStage {
+    /// Each replica's router, by replica.
+    pub(super) replicas: Vec<Driver>,
+    pub(super) watch: Arc<Watch>,
+    /// `None` with `shared_state: none`. Dropped last: Redis is killed and its files removed.
+    _store: Option<Arc<Store>>,
+    /// The store faults still to play, aborted when the run ends.
+    faults: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for FleetStage {
+    fn drop(&mut self) {
+        for f in &self.faults {
+            f.abort();
+        }
+    }
 }
 
 impl Stage {
@@ -39,23 +64,9 @@ impl Stage {
             file: s.file.clone(),
             message,
         };
-        if s.gateway == GatewayMode::Switchyard && launcher.is_none() {
-            return Err(setup(NO_LAUNCHER.to_owned()));
-        }
+        refused(s, launcher).map_err(setup)?;
         // The fakes' ports first (the router needs their URLs); they serve on its clock.
-        let mut listeners = Vec::new();
-        let mut fake_urls: Vec<(String, String)> = Vec::new();
-        for p in &s.providers {
-            let base = match &p.url {
-                Some(url) => url.clone(),
-                None => {
-                    let (listener, url) = listen().await.map_err(setup)?;
-                    listeners.push((p, listener));
-                    url
-                }
-            };
-            fake_urls.push((p.name.clone(), base));
-        }
+        let (listeners, fake_urls) = fake_listeners(s).await.map_err(setup)?;
         let providers: Vec<ProviderConfig> = s
             .providers
             .iter()
@@ -73,6 +84,12 @@ impl Stage {
             &|_| None,
         )
         .map_err(|e| setup(e.to_string()))?;
+        if let (Some(fleet), Some(launcher)) = (&s.fleet, launcher) {
+            drop(store);
+            return start_fleet(s, fleet, launcher, listeners, fake_urls, &providers, seed)
+                .await
+                .map_err(setup);
+        }
         let (router, gateway_url, gateway) = match &s.gateway {
             // This project's gateway, in front of the fakes; the load goes to it over HTTP.
             GatewayMode::Switchyard => {
@@ -107,12 +124,61 @@ impl Stage {
         Ok(Stage {
             origin: router.origin(),
             router,
-            gateway_url,
+            gateway_urls: gateway_url.into_iter().collect(),
+            fleet: None,
             fake_urls,
             stop,
             servers,
-            gateway,
+            gateways: gateway.into_iter().collect(),
         })
+    }
+
+    /// Turns on the event tap of the router (every replica's, in a fleet).
+    pub(super) fn tap_events(&self) {
+        self.router.tap_events();
+        for r in self.fleet.iter().flat_map(|f| &f.replicas) {
+            r.tap_events();
+        }
+    }
+
+    /// The events tapped so far: a fleet's from every replica, on the run's clock.
+    pub(super) fn drain_events(&self) -> Vec<switchyard_core::telemetry::Event> {
+        match &self.fleet {
+            None => self.router.drain_events(),
+            Some(f) => super::load::drain_fleet(&f.replicas, &f.watch),
+        }
+    }
+
+    /// Events the tap could not hold: a fleet's from every replica.
+    pub(super) fn tap_lost(&self) -> u64 {
+        let lost = |r: &Driver| r.inspect(|core| core.telemetry().events.tap_lost());
+        match &self.fleet {
+            None => lost(&self.router),
+            Some(f) => f.replicas.iter().map(lost).sum(),
+        }
+    }
+
+    /// A fleet's figures (`None` without a fleet): `per_replica` from the load.
+    pub(super) fn fleet_figures(
+        &self,
+        s: &ScenarioParams,
+        per_replica: Vec<u64>,
+        counters: &BTreeMap<String, serde_json::Value>,
+    ) -> Option<switchyard_sim::FleetFigures> {
+        let (f, fleet) = (self.fleet.as_ref()?, s.fleet.as_ref()?);
+        let names: Vec<String> = s.providers.iter().map(|p| p.name.clone()).collect();
+        Some(f.watch.figures(fleet, per_replica, counters, &names))
+    }
+
+    /// A fleet's telemetry, every replica's merged on the run's clock (`None` without a
+    /// fleet).
+    pub(super) fn fleet_telemetry(&self) -> Option<switchyard_core::telemetry::Telemetry> {
+        let f = self.fleet.as_ref()?;
+        let mut merged = self.router.telemetry();
+        for (tel, shift) in f.watch.others_telemetry() {
+            merged.merge(&tel, shift);
+        }
+        Some(merged)
     }
 
     /// Each fake's counters (`GET /_fake/counters`), by provider; one that does not answer
@@ -141,13 +207,72 @@ impl Stage {
     /// Stops the fakes and the gateway the run started, and waits until they have.
     pub(super) async fn stop(mut self) {
         let _ = self.stop.send(true);
-        if let Some(gateway) = self.gateway.take() {
+        // The store faults first (one may be starting Redis again), then the gateways (their
+        // sync tasks with them), then the store.
+        let fleet = self.fleet.take();
+        if let Some(f) = &fleet {
+            for task in &f.faults {
+                task.abort();
+            }
+        }
+        for gateway in std::mem::take(&mut self.gateways) {
             gateway.stop().await;
         }
         for server in std::mem::take(&mut self.servers) {
             let _ = server.await;
         }
+        drop(fleet);
     }
+}
+
+/// A listener for each provider the runner fakes, and every provider's name and base URL
+/// (the runner's fakes' and the scenario's own).
+async fn fake_listeners(s: &ScenarioParams) -> Result<FakeListeners<'_>, String> {
+    let mut listeners = Vec::new();
+    let mut fake_urls: Vec<(String, String)> = Vec::new();
+    for p in &s.providers {
+        let base = match &p.url {
+            Some(url) => url.clone(),
+            None => {
+                let (listener, url) = listen().await?;
+                listeners.push((p, listener));
+                url
+            }
+        };
+        fake_urls.push((p.name.clone(), base));
+    }
+    Ok((listeners, fake_urls))
+}
+
+/// The fakes' listeners, and every provider's name and base URL.
+type FakeListeners<'a> = (
+    Vec<(&'a ScenarioProvider, tokio::net::TcpListener)>,
+    Vec<(String, String)>,
+);
+
+/// Why `s` cannot run live with `launcher`, if it cannot.
+fn refused(s: &ScenarioParams, launcher: Option<&dyn GatewayLauncher>) -> Result<(), String> {
+    // The fleet's figures are read at the door of the runner's own fakes.
+    if let Some(p) = s.providers.iter().find(|p| p.url.is_some())
+        && s.fleet.is_some()
+    {
+        return Err(format!(
+            "provider `{}` has a `url`: a live fleet runs against the runner's own fakes \
+             (which replica sent each attempt, and its probes, are seen at their door)",
+            p.name
+        ));
+    }
+    if (s.gateway == GatewayMode::Switchyard || s.fleet.is_some()) && launcher.is_none() {
+        return Err(NO_LAUNCHER.to_owned());
+    }
+    if s.fleet.is_some() && matches!(s.gateway, GatewayMode::External(_)) {
+        return Err(
+            "`replicas` with `gateway: URL`: a live fleet runs this project's gateway \
+                    (`gateway: switchyard`, or no `gateway`)"
+                .to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// What this project's gateway serves in front of the fakes: the scenario's router on
@@ -171,6 +296,96 @@ fn gateway_params(
     })
 }
 
+/// A live fleet: `fleet.replicas` gateways through `launcher`, each reaching the fakes under
+/// its own path and, with shared state, Redis through its own relay; then the fakes, behind
+/// the door that tells which replica sent each attempt; then the store faults, on the clock
+/// of replica 0 (the run's).
+async fn start_fleet(
+    s: &ScenarioParams,
+    fleet: &switchyard_sim::SimFleet,
+    launcher: &dyn GatewayLauncher,
+    listeners: Vec<(&ScenarioProvider, tokio::net::TcpListener)>,
+    fake_urls: Vec<(String, String)>,
+    providers: &[ProviderConfig],
+    seed: u64,
+) -> Result<Stage, String> {
+    let used: Vec<&str> = s.router.providers.names().collect();
+    let store = match fleet.shared {
+        Some(_) => Some(Arc::new(Store::start(fleet.replicas).await?)),
+        None => None,
+    };
+    let mut replicas = Vec::new();
+    let mut gateway_urls = Vec::new();
+    let mut gateways = Vec::new();
+    for i in 0..fleet.replicas.max(1) {
+        // The runner's fakes under this replica's path; a scenario's own fakes as they are.
+        let mine: Vec<ProviderConfig> = providers
+            .iter()
+            .zip(&s.providers)
+            .map(|(c, p)| match p.url {
+                Some(_) => c.clone(),
+                None => {
+                    let base = format!("{}{}", c.base_url, replica_prefix(i));
+                    ProviderConfig {
+                        base_url: base.clone(),
+                        fake_base_url: Some(base),
+                        ..c.clone()
+                    }
+                }
+            })
+            .collect();
+        let mut params = gateway_params(s, &mine, &used)?;
+        if let (Some(shared), Some(store)) = (fleet.shared, &store) {
+            let relay = store
+                .relays
+                .get(i as usize)
+                .ok_or_else(|| format!("no relay for replica {i}"))?;
+            params.gateway.shared_state = Some(switchyard_live::config::SharedStateConfig {
+                redis: relay.url(),
+                sync_every: Some(shared.sync_every),
+                lease_block: Some(shared.lease_block),
+                replica: Some(i),
+            });
+        }
+        let launched = launcher.launch(params).await?;
+        replicas.push(launched.router);
+        gateway_urls.push(launched.url);
+        gateways.push(launched.stop);
+    }
+    let names: Vec<String> = s.providers.iter().map(|p| p.name.clone()).collect();
+    let watch = Arc::new(Watch::new(replicas.clone(), &names));
+    let router = replicas
+        .first()
+        .cloned()
+        .ok_or_else(|| "a fleet of no replicas".to_owned())?;
+    let origin = router.origin();
+    let (stop, servers) = serve_fakes_with(listeners, seed, origin, |app, name| {
+        match names.iter().position(|n| n == name) {
+            Some(p) => door(app, watch.clone(), p),
+            None => app,
+        }
+    });
+    let faults = store
+        .as_ref()
+        .map(|store| play_store_faults(fleet, store, origin))
+        .unwrap_or_default();
+    Ok(Stage {
+        origin,
+        router,
+        gateway_urls,
+        fleet: Some(FleetStage {
+            replicas,
+            watch,
+            _store: store,
+            faults,
+        }),
+        fake_urls,
+        stop,
+        servers,
+        gateways,
+    })
+}
+
 /// Serves each provider's fake on its listener, on the run's clock from `origin`, until the
 /// returned sender says stop.
 fn serve_fakes(
@@ -181,12 +396,25 @@ fn serve_fakes(
     tokio::sync::watch::Sender<bool>,
     Vec<tokio::task::JoinHandle<()>>,
 ) {
+    serve_fakes_with(listeners, seed, origin, |app, _| app)
+}
+
+/// [`serve_fakes`], each fake's app wrapped by `wrap` (given the provider's name).
+fn serve_fakes_with(
+    listeners: Vec<(&ScenarioProvider, tokio::net::TcpListener)>,
+    seed: u64,
+    origin: tokio::time::Instant,
+    wrap: impl Fn(axum::Router, &str) -> axum::Router,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let servers = listeners
         .into_iter()
         .map(|(p, listener)| {
             let app = switchyard_fake::server::router_at(p.profile.clone(), seed, origin);
-            switchyard_fake::server::spawn_until(listener, app, stop_rx.clone())
+            switchyard_fake::server::spawn_until(listener, wrap(app, &p.name), stop_rx.clone())
         })
         .collect();
     (stop, servers)

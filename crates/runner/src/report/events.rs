@@ -2,17 +2,19 @@
 //! in words, and the credential store's key events, in time order.
 
 use switchyard_core::overrides::{Override, Scope};
-use switchyard_core::router::Router;
+use switchyard_core::router::RouterParams;
 use switchyard_core::telemetry::EventKind;
 use switchyard_core::time::Duration;
 
 use super::{EventReport, secs};
 
 /// Every event of the run, router events first among those at the same instant.
-pub(super) fn events(router: &Router, key_events: &[switchyard_sim::KeyEvent]) -> Vec<EventReport> {
-    let p = router.params();
-    let mut events: Vec<EventReport> = router
-        .telemetry()
+pub(super) fn events(
+    p: &RouterParams,
+    tel: &switchyard_core::telemetry::Telemetry,
+    key_events: &[switchyard_sim::KeyEvent],
+) -> Vec<EventReport> {
+    let mut events: Vec<EventReport> = tel
         .events
         .events()
         .iter()
@@ -30,7 +32,7 @@ pub(super) fn events(router: &Router, key_events: &[switchyard_sim::KeyEvent]) -
             EventReport {
                 at_secs: secs(e.at),
                 kind: e.kind.label(),
-                detail: describe(router, &e.kind),
+                detail: describe(p, &e.kind),
                 target,
                 state,
             }
@@ -49,8 +51,7 @@ pub(super) fn events(router: &Router, key_events: &[switchyard_sim::KeyEvent]) -
 }
 
 /// One router event in words.
-fn describe(router: &Router, kind: &EventKind) -> String {
-    let p = router.params();
+fn describe(p: &RouterParams, kind: &EventKind) -> String {
     let t = |id: switchyard_core::id::TargetId| p.target(id).name.clone();
     let r = |id: switchyard_core::id::RouteId| p.route(id).name.clone();
     match *kind {

@@ -303,6 +303,31 @@ pub fn build(
     fleet: Option<&switchyard_sim::FleetFigures>,
     wall: Wall,
 ) -> Report {
+    build_merged(
+        s, mode, seed, collector, router, None, key_events, fleet, wall,
+    )
+}
+
+/// [`build`] with a fleet's telemetry: `telemetry` is every replica's merged
+/// ([`switchyard_core::telemetry::Telemetry::merge`]), read for the targets, providers,
+/// events and series sections instead of `router`'s own (`router` names the targets and
+/// routes). `None`: the router's own.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one report from every part of a run; each named at its calls"
+)]
+pub fn build_merged(
+    s: &ScenarioParams,
+    mode: &'static str,
+    seed: u64,
+    collector: &Collector,
+    router: &Router,
+    telemetry: Option<&switchyard_core::telemetry::Telemetry>,
+    key_events: &[switchyard_sim::KeyEvent],
+    fleet: Option<&switchyard_sim::FleetFigures>,
+    wall: Wall,
+) -> Report {
+    let tel = telemetry.unwrap_or_else(|| router.telemetry());
     let fleet = fleet.map(fleet::fleet);
     let names: Vec<String> = router
         .params()
@@ -311,16 +336,16 @@ pub fn build(
         .map(|t| t.name.clone())
         .collect();
     let mut scopes = scopes::Scopes::of(s, collector, router, &names);
-    let mut targets = target_reports(router);
-    let mut providers = scopes::providers(router, &targets);
+    let mut targets = target_reports(router.params(), tel);
+    let mut providers = scopes::providers(router.params(), tel, &targets);
     // Through another gateway, the runner sees neither the attempts nor the router's events
     // (its own router never ran): those figures are not observed (docs/BLACKBOX.md), never
     // guessed; the failover figures come from the fakes' counters.
     let black_box =
         mode == "live" && matches!(s.gateway, crate::scenario::GatewayMode::External(_));
     let failover = faults::failover(s, collector, black_box);
-    let events = events::events(router, key_events);
-    let mut series = series::series(router);
+    let events = events::events(router.params(), tel, key_events);
+    let mut series = series::series(router.params(), tel);
     let expectations = observe::Seen {
         s,
         collector,

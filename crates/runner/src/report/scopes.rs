@@ -94,8 +94,11 @@ impl Scopes {
 
 /// Each provider's figures: its targets' summed, its availability from the error kinds that
 /// count against health.
-pub(super) fn providers(router: &Router, targets: &[TargetReport]) -> Vec<ProviderReport> {
-    let p = router.params();
+pub(super) fn providers(
+    p: &switchyard_core::router::RouterParams,
+    tel: &switchyard_core::telemetry::Telemetry,
+    targets: &[TargetReport],
+) -> Vec<ProviderReport> {
     p.providers
         .names()
         .map(|name| {
@@ -106,7 +109,7 @@ pub(super) fn providers(router: &Router, targets: &[TargetReport]) -> Vec<Provid
             let health_errors: u64 = p
                 .targets
                 .iter()
-                .zip(&router.telemetry().targets)
+                .zip(&tel.targets)
                 .filter(|(t, _)| p.providers.name(t.provider.index() as u32) == name)
                 .map(|(_, st)| {
                     ErrorKind::ALL

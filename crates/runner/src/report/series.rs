@@ -2,16 +2,14 @@
 //! timeline from the collector.
 
 use switchyard_core::outcome::ErrorKind;
-use switchyard_core::router::Router;
+use switchyard_core::router::RouterParams;
 use switchyard_core::telemetry::{TargetPoint, TargetStats, Telemetry};
 
 use super::{SeriesReport, TargetSeries, TimelineReport};
 use crate::results::{Collector, round3, round6};
 
 /// Each target's series, padded to the same length.
-pub(super) fn series(router: &Router) -> SeriesReport {
-    let p = router.params();
-    let tel = router.telemetry();
+pub(super) fn series(p: &RouterParams, tel: &Telemetry) -> SeriesReport {
     SeriesReport {
         width_secs: tel.series_width(),
         targets: p

@@ -44,8 +44,9 @@ pub struct ScenarioConfig {
     /// Named router alternatives, for comparisons.
     #[serde(default)]
     pub variants: Vec<VariantConfig>,
-    /// Run the router as a fleet of this many replicas (1 to 16) behind a load balancer, in
-    /// simulation (live fleets are not supported yet). Default: one router, no fleet.
+    /// Run the router as a fleet of this many replicas (1 to 16) behind a load balancer: in
+    /// simulation, N routers over a store model; live, N of this project's gateways sharing
+    /// a `redis-server` the runner starts (docs/FLEET.md). Default: one router, no fleet.
     pub replicas: Option<u32>,
     /// How a fleet's requests are spread over its replicas: `round_robin` (default) or
     /// `random` (from the seed). Needs `replicas`.

@@ -1,7 +1,6 @@
 //! The fleet in the event loop: the replicas' routers, the load balancer, the syncs and the
 //! store operations in flight (see `crate::fleet` for the model), and the figures.
 
-use rand::RngExt as _;
 use switchyard_core::fleet::{FleetParams, StoreError, StoreModel, StoreOp, StoreReply};
 use switchyard_core::health::BreakerState;
 use switchyard_core::id::TargetId;
@@ -11,7 +10,7 @@ use switchyard_core::router::Router;
 use switchyard_core::time::{Duration, Instant};
 
 use super::{Kind, Sim};
-use crate::fleet::{FleetFigures, LoadBalance, ProviderLoad, SimFleet, TargetFleet};
+use crate::fleet::{Balancer, FleetFigures, ProviderLoad, SimFleet, TargetFleet};
 use crate::outcome::Pending;
 use crate::{Observer, SimParams};
 
@@ -64,8 +63,7 @@ pub(super) struct FleetSim {
     store: StoreModel,
     ops: Vec<Option<InTransit>>,
     free: Vec<u32>,
-    next_replica: u32,
-    balance_rng: SeededRng,
+    balancer: Balancer,
     figures: FleetFigures,
     /// Per target: a probe was sent since the first detection.
     probed_since_open: Vec<bool>,
@@ -80,8 +78,7 @@ impl FleetSim {
             store: StoreModel::new(),
             ops: Vec::new(),
             free: Vec::new(),
-            next_replica: 0,
-            balance_rng: SeededRng::substream(sim.seed, "fleet/load_balance"),
+            balancer: Balancer::new(params.load_balance, params.replicas, sim.seed),
             figures: FleetFigures {
                 replicas: params.replicas.max(1),
                 shared: params.shared.is_some(),
@@ -113,15 +110,7 @@ impl FleetSim {
 
     /// The replica the next request goes to.
     pub(super) fn pick_replica(&mut self) -> u32 {
-        let n = self.params.replicas.max(1);
-        let r = match self.params.load_balance {
-            LoadBalance::RoundRobin => {
-                let r = self.next_replica % n;
-                self.next_replica = self.next_replica.wrapping_add(1);
-                r
-            }
-            LoadBalance::Random => self.balance_rng.random_range(0..n),
-        };
+        let r = self.balancer.pick();
         if let Some(c) = self.figures.per_replica.get_mut(r as usize) {
             *c += 1;
         }
