@@ -89,33 +89,165 @@ pub struct Parsed {
 
 /// Reads a client's body once for everything the gateway needs of it; accepts and refuses
 /// exactly what `serde_json::from_slice::<ChatRequest>` does (the error is not worded the
-/// same: describe a refusal from the body).
+/// same: describe a refusal from the body), except a request written as a JSON array (its
+/// fields by position), which no client sends and this refuses.
+///
+/// One pass: each known field is read straight into its typed slot, an unknown one only as
+/// its raw text (for [`unmodelled_fields`]); where each value lies is found afterwards from
+/// where the keys lie (see [`layout`]), without reading the values again.
 pub fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
-    let Entries(entries) = entries(body)?;
-    let pairs = entries.iter().map(|(k, v)| (k.as_ref(), *v));
-    // The derived visitor reads every entry: none is left over.
-    let de = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(pairs);
-    let request = ChatRequest::deserialize(de)?;
-    let unmodelled = unmodelled_of(&entries);
-    let start = body.as_ptr() as usize;
-    // Where a borrowed slice of `body` starts in it.
-    let at = |text: &str| (text.as_ptr() as usize).wrapping_sub(start);
-    let layout = entries
-        .iter()
-        .map(|(k, v)| match k {
-            Cow::Borrowed(k) => Some(EntrySpan {
-                key: at(k)..at(k) + k.len(),
-                value: at(v.get())..at(v.get()) + v.get().len(),
-            }),
-            Cow::Owned(_) => None,
-        })
-        .collect::<Option<Vec<_>>>()
-        .map(Into::into);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let OnePass {
+        request,
+        keys,
+        unmodelled,
+    } = OnePass::deserialize(&mut de)?;
+    de.end()?;
     Ok(Parsed {
         request,
         unmodelled,
-        layout,
+        layout: layout(body, &keys).map(Into::into),
     })
+}
+
+/// What [`parse`]'s single pass reads: the request, each key in order (borrowed from the
+/// body unless it had escapes), the unmodelled fields.
+struct OnePass<'a> {
+    request: ChatRequest,
+    keys: Vec<Cow<'a, str>>,
+    unmodelled: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for OnePass<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(OnePassVisitor)
+    }
+}
+
+struct OnePassVisitor;
+
+impl<'de> Visitor<'de> for OnePassVisitor {
+    type Value = OnePass<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        // Each field as serde's derive reads it: a known key twice is an error (`null` then a
+        // value too), a missing `Option` is `None`, a missing `model` or `messages` an error.
+        let mut model: Option<String> = None;
+        let mut messages = None;
+        let mut r = ChatRequest::default();
+        let mut seen = 0u32;
+        let mut keys = Vec::with_capacity(16);
+        let mut unmodelled = Vec::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            // The bit of each optional field in `seen`, and where it goes.
+            macro_rules! once {
+                ($bit:expr, $name:literal, $slot:expr) => {{
+                    if seen & (1 << $bit) != 0 {
+                        return Err(A::Error::duplicate_field($name));
+                    }
+                    seen |= 1 << $bit;
+                    $slot = map.next_value()?;
+                }};
+            }
+            match &*key {
+                "model" => {
+                    if model.is_some() {
+                        return Err(A::Error::duplicate_field("model"));
+                    }
+                    model = Some(map.next_value()?);
+                }
+                "messages" => {
+                    if messages.is_some() {
+                        return Err(A::Error::duplicate_field("messages"));
+                    }
+                    messages = Some(map.next_value()?);
+                }
+                "max_tokens" => once!(0, "max_tokens", r.max_tokens),
+                "max_completion_tokens" => {
+                    once!(1, "max_completion_tokens", r.max_completion_tokens)
+                }
+                "temperature" => once!(2, "temperature", r.temperature),
+                "top_p" => once!(3, "top_p", r.top_p),
+                "n" => once!(4, "n", r.n),
+                "stop" => once!(5, "stop", r.stop),
+                "seed" => once!(6, "seed", r.seed),
+                "presence_penalty" => once!(7, "presence_penalty", r.presence_penalty),
+                "frequency_penalty" => once!(8, "frequency_penalty", r.frequency_penalty),
+                "user" => once!(9, "user", r.user),
+                "stream" => once!(10, "stream", r.stream),
+                "stream_options" => once!(11, "stream_options", r.stream_options),
+                "tools" => once!(12, "tools", r.tools),
+                "tool_choice" => once!(13, "tool_choice", r.tool_choice),
+                "parallel_tool_calls" => {
+                    once!(14, "parallel_tool_calls", r.parallel_tool_calls)
+                }
+                "response_format" => once!(15, "response_format", r.response_format),
+                _ => {
+                    let value: &'de RawValue = map.next_value()?;
+                    if unmodelled.len() < MAX_UNMODELLED && !matches!(value.get(), "null" | "false")
+                    {
+                        unmodelled.push(key.clone().into_owned());
+                    }
+                }
+            }
+            keys.push(key);
+        }
+        r.model = model.ok_or_else(|| A::Error::missing_field("model"))?;
+        r.messages = messages.ok_or_else(|| A::Error::missing_field("messages"))?;
+        Ok(OnePass {
+            request: r,
+            keys,
+            unmodelled,
+        })
+    }
+}
+
+/// Where each entry of `body` lies, from where its keys lie: between one key's closing quote
+/// and the next key's opening quote there is only `:`, the value and `,` (and whitespace), so
+/// the value is what is left once those are trimmed; the last value ends before the body's
+/// closing `}`. `None` when a key had an escape (it is not a slice of `body`), or the body is
+/// not laid out that way (it always is, once [`parse`]'s pass accepted it).
+fn layout(body: &[u8], keys: &[Cow<'_, str>]) -> Option<Vec<EntrySpan>> {
+    let start = body.as_ptr() as usize;
+    let mut keys_at = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Cow::Borrowed(k) = key else {
+            return None;
+        };
+        let at = (k.as_ptr() as usize).checked_sub(start)?;
+        keys_at.push(at..at.checked_add(k.len())?);
+    }
+    // Where the last value ends: before the closing `}` and the whitespace around it.
+    let closing = body.trim_ascii_end().len().checked_sub(1)?;
+    (body.get(closing) == Some(&b'}')).then_some(())?;
+    let mut spans = Vec::with_capacity(keys_at.len());
+    for (i, key) in keys_at.iter().enumerate() {
+        // After the key's closing quote: whitespace, `:`, whitespace.
+        let after = key.end.checked_add(1)?;
+        let head = body.get(after..)?.trim_ascii_start();
+        let value_start = body.len() - head.strip_prefix(b":")?.trim_ascii_start().len();
+        let value_end = match keys_at.get(i + 1) {
+            // Before the next key's opening quote: whitespace, `,`, whitespace.
+            Some(next) => {
+                let tail = body.get(..next.start.checked_sub(1)?)?.trim_ascii_end();
+                tail.strip_suffix(b",")?.trim_ascii_end().len()
+            }
+            None => body.get(..closing)?.trim_ascii_end().len(),
+        };
+        if value_start >= value_end || value_end > body.len() {
+            return None;
+        }
+        spans.push(EntrySpan {
+            key: key.clone(),
+            value: value_start..value_end,
+        });
+    }
+    Some(spans)
 }
 
 /// The top-level fields [`ChatRequest`] models; any other reaches only an OpenAI target, in
