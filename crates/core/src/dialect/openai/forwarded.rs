@@ -47,8 +47,9 @@ type Read<T> = Result<T, NotAReply>;
 
 /// Reads a forwarded reply (see the module doc for what it checks).
 pub fn read_forwarded(body: &[u8]) -> Result<Forwarded, NotAReply> {
-    // The body goes to the client as is: UTF-8 throughout, the skipped values included.
-    std::str::from_utf8(body).map_err(|_| NotAReply)?;
+    // The body goes to the client as is: it must be UTF-8 throughout, the skipped values
+    // included. Outside its strings the scan takes only ASCII, and each string with a byte
+    // that is not is checked as it is read (`string`): together, the whole body.
     let mut s = Scan { b: body, i: 0 };
     let mut seen = Seen::default();
     let mut usage = None;
@@ -113,16 +114,18 @@ enum Str {
     Keep,
 }
 
-/// How many bytes at the start of `b` need no attention in a string: no quote, backslash or
-/// control character. Eight bytes at a time while none of them does (a reply's text is most
-/// of its bytes).
-fn plain_run(b: &[u8]) -> usize {
+/// How many bytes at the start of `b` need no attention in a string (no quote, backslash or
+/// control character), and whether any of them is not ASCII. Eight bytes at a time (a
+/// reply's text is most of its bytes): the lowest flagged byte of a word is the first special
+/// one (the borrow of the zero test only ever flags bytes after a true one), so only the last
+/// few bytes of the body are looked at one by one.
+fn plain_run(b: &[u8]) -> (usize, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A high bit for each byte of `x` that is zero (and maybe for bytes after one: then the
-    // byte-wise loop below decides).
+    // A high bit for each byte of `x` that is zero (and maybe for bytes after one).
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     let mut n = 0;
+    let mut high = 0u64;
     for chunk in b.chunks_exact(8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
@@ -131,17 +134,23 @@ fn plain_run(b: &[u8]) -> usize {
             | zero(v ^ (ONES * u64::from(b'\\')))
             | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
         if special != 0 {
-            break;
+            // The bytes before the first special one.
+            let before = special.trailing_zeros() / 8;
+            let mask = (1u64 << (before * 8)).wrapping_sub(1);
+            return (n + before as usize, high | (v & HIGH & mask) != 0);
         }
+        high |= v & HIGH;
         n += 8;
     }
+    let mut non_ascii = high != 0;
     while let Some(&c) = b.get(n) {
         if c == b'"' || c == b'\\' || c < 0x20 {
             break;
         }
+        non_ascii |= c >= 0x80;
         n += 1;
     }
-    n
+    (n, non_ascii)
 }
 
 struct Scan<'a> {
@@ -242,12 +251,34 @@ impl<'a> Scan<'a> {
 
     /// The rest of a string whose opening quote is consumed. `Keep` returns its text
     /// (borrowed unless it has escapes); the other modes return it empty.
+    #[inline]
     fn string(&mut self, mode: Str) -> Read<Cow<'a, [u8]>> {
+        // Most strings have no escape: read at once up to the closing quote, inline. The rest
+        // (an escape, a control character, no closing quote) take the loop below.
+        let start = self.i;
+        let rest = self.b.get(start..).unwrap_or_default();
+        let (run, non_ascii) = plain_run(rest);
+        if let (Some(b'"'), Some(raw)) = (rest.get(run), rest.get(..run)) {
+            if non_ascii {
+                std::str::from_utf8(raw).map_err(|_| NotAReply)?;
+            }
+            self.i = start + run + 1;
+            return Ok(Cow::Borrowed(if mode == Str::Keep { raw } else { &[] }));
+        }
+        self.escaped_string(mode)
+    }
+
+    /// [`string`](Self::string) for a string with an escape (or a defect): the same, a run
+    /// and an escape at a time.
+    #[inline(never)]
+    fn escaped_string(&mut self, mode: Str) -> Read<Cow<'a, [u8]>> {
         let start = self.i;
         let mut owned: Option<Vec<u8>> = None;
+        let mut non_ascii = false;
         loop {
             let rest = self.b.get(self.i..).unwrap_or_default();
-            let run = plain_run(rest);
+            let (run, high) = plain_run(rest);
+            non_ascii |= high;
             if let Some(v) = owned.as_mut() {
                 v.extend_from_slice(rest.get(..run).unwrap_or_default());
             }
@@ -255,11 +286,15 @@ impl<'a> Scan<'a> {
             let c = self.next()?;
             match c {
                 b'"' => {
+                    let raw = self.b.get(start..self.i - 1).ok_or(NotAReply)?;
+                    // Escapes are ASCII, and a UTF-8 sequence cannot hold one: the string's
+                    // bytes as written are UTF-8 exactly when its text is.
+                    if non_ascii {
+                        std::str::from_utf8(raw).map_err(|_| NotAReply)?;
+                    }
                     return Ok(match owned {
                         Some(v) => Cow::Owned(v),
-                        None if mode == Str::Keep => {
-                            Cow::Borrowed(self.b.get(start..self.i - 1).ok_or(NotAReply)?)
-                        }
+                        None if mode == Str::Keep => Cow::Borrowed(raw),
                         None => Cow::Borrowed(&[]),
                     });
                 }
@@ -269,12 +304,9 @@ impl<'a> Scan<'a> {
                     }
                     self.escape(mode, owned.as_mut())?;
                 }
-                c if c < 0x20 => return Err(NotAReply),
-                c => {
-                    if let Some(v) = owned.as_mut() {
-                        v.push(c);
-                    }
-                }
+                // `plain_run` stops only at a quote, a backslash, a control character or the
+                // body's end (then `next` failed).
+                _ => return Err(NotAReply),
             }
         }
     }
