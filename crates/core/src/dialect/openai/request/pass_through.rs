@@ -106,7 +106,7 @@ pub fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
     Ok(Parsed {
         request,
         unmodelled,
-        layout: layout(body, &keys).map(Into::into),
+        layout: layout(body, &keys),
     })
 }
 
@@ -212,42 +212,47 @@ impl<'de> Visitor<'de> for OnePassVisitor {
 /// the value is what is left once those are trimmed; the last value ends before the body's
 /// closing `}`. `None` when a key had an escape (it is not a slice of `body`), or the body is
 /// not laid out that way (it always is, once [`parse`]'s pass accepted it).
-fn layout(body: &[u8], keys: &[Cow<'_, str>]) -> Option<Vec<EntrySpan>> {
+fn layout(body: &[u8], keys: &[Cow<'_, str>]) -> Option<std::sync::Arc<[EntrySpan]>> {
     let start = body.as_ptr() as usize;
-    let mut keys_at = Vec::with_capacity(keys.len());
-    for key in keys {
-        let Cow::Borrowed(k) = key else {
+    // Where key `i` lies in `body`, without its quotes.
+    let key_at = |i: usize| -> Option<std::ops::Range<usize>> {
+        let Cow::Borrowed(k) = keys.get(i)? else {
             return None;
         };
         let at = (k.as_ptr() as usize).checked_sub(start)?;
-        keys_at.push(at..at.checked_add(k.len())?);
-    }
+        Some(at..at.checked_add(k.len())?)
+    };
     // Where the last value ends: before the closing `}` and the whitespace around it.
     let closing = body.trim_ascii_end().len().checked_sub(1)?;
     (body.get(closing) == Some(&b'}')).then_some(())?;
-    let mut spans = Vec::with_capacity(keys_at.len());
-    for (i, key) in keys_at.iter().enumerate() {
+    let mut spans = Vec::with_capacity(keys.len());
+    let mut next = if keys.is_empty() { None } else { key_at(0) };
+    for i in 0..keys.len() {
+        let key = next.take()?;
         // After the key's closing quote: whitespace, `:`, whitespace.
         let after = key.end.checked_add(1)?;
         let head = body.get(after..)?.trim_ascii_start();
         let value_start = body.len() - head.strip_prefix(b":")?.trim_ascii_start().len();
-        let value_end = match keys_at.get(i + 1) {
+        let value_end = if i + 1 < keys.len() {
             // Before the next key's opening quote: whitespace, `,`, whitespace.
-            Some(next) => {
-                let tail = body.get(..next.start.checked_sub(1)?)?.trim_ascii_end();
-                tail.strip_suffix(b",")?.trim_ascii_end().len()
-            }
-            None => body.get(..closing)?.trim_ascii_end().len(),
+            let following = key_at(i + 1)?;
+            let tail = body
+                .get(..following.start.checked_sub(1)?)?
+                .trim_ascii_end();
+            next = Some(following);
+            tail.strip_suffix(b",")?.trim_ascii_end().len()
+        } else {
+            body.get(..closing)?.trim_ascii_end().len()
         };
         if value_start >= value_end || value_end > body.len() {
             return None;
         }
         spans.push(EntrySpan {
-            key: key.clone(),
+            key,
             value: value_start..value_end,
         });
     }
-    Some(spans)
+    Some(spans.into())
 }
 
 /// The top-level fields [`ChatRequest`] models; any other reaches only an OpenAI target, in
