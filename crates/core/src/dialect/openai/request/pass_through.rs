@@ -90,13 +90,18 @@ pub struct Parsed {
 /// Reads a client's body once for everything the gateway needs of it; accepts and refuses
 /// exactly what `serde_json::from_slice::<ChatRequest>` does (the error is not worded the
 /// same: describe a refusal from the body), except a request written as a JSON array (its
-/// fields by position), which no client sends and this refuses.
+/// fields by position), which no client sends, and a body that is not UTF-8 in a value the
+/// typed parse skips (an unknown field's), which would be forwarded as it is: this refuses
+/// both.
 ///
 /// One pass: each known field is read straight into its typed slot, an unknown one only as
 /// its raw text (for [`unmodelled_fields`]); where each value lies is found afterwards from
 /// where the keys lie (see [`layout`]), without reading the values again.
 pub fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // UTF-8 checked once for the whole body rather than string by string (what `from_slice`
+    // does; outside its strings a body has only ASCII either way, so both refuse the same).
+    let text = std::str::from_utf8(body).map_err(serde::de::Error::custom)?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let OnePass {
         request,
         keys,
@@ -306,6 +311,23 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
     out.push(b':');
 }
 
+/// A key's text written as a JSON key: as it is between quotes when it needs no escape
+/// (printable ASCII without a quote or a backslash: every key of a usual body), else through
+/// serde_json. `None` when it is not UTF-8.
+fn push_key_text(out: &mut Vec<u8>, key: &[u8]) -> Option<()> {
+    if key
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(key);
+        out.extend_from_slice(b"\":");
+    } else {
+        push_key(out, std::str::from_utf8(key).ok()?);
+    }
+    Some(())
+}
+
 /// The client's own OpenAI body with `model` set to `model` (`None`: removed — Azure names
 /// the deployment in the path) and, when `stream`, `stream_options.include_usage` true; every
 /// other top-level entry is copied as sent, in order, unknown fields included. `None` when
@@ -313,9 +335,9 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
 /// encodes the normalized request instead).
 pub fn pass_through(body: &[u8], model: Option<&str>, stream: bool) -> Option<Vec<u8>> {
     let Entries(entries) = entries(body).ok()?;
-    let entries: Vec<(&str, &[u8])> = entries
+    let entries: Vec<(&[u8], &[u8])> = entries
         .iter()
-        .map(|(k, v)| (k.as_ref(), v.get().as_bytes()))
+        .map(|(k, v)| (k.as_bytes(), v.get().as_bytes()))
         .collect();
     rebuild(body.len(), &entries, model, stream)
 }
@@ -328,27 +350,25 @@ pub fn pass_through_at(
     model: Option<&str>,
     stream: bool,
 ) -> Option<Vec<u8>> {
-    let entries: Vec<(&str, &[u8])> = layout
+    let entries: Vec<(&[u8], &[u8])> = layout
         .iter()
-        .map(|span| {
-            let key = std::str::from_utf8(body.get(span.key.clone())?).ok()?;
-            Some((key, body.get(span.value.clone())?))
-        })
+        .map(|span| Some((body.get(span.key.clone())?, body.get(span.value.clone())?)))
         .collect::<Option<_>>()?;
     rebuild(body.len(), &entries, model, stream)
 }
 
-/// The body of [`pass_through`] from its entries (key, value's JSON text).
+/// The body of [`pass_through`] from its entries (key's text, value's JSON text); `None` also
+/// when a key is not UTF-8.
 fn rebuild(
     size: usize,
-    entries: &[(&str, &[u8])],
+    entries: &[(&[u8], &[u8])],
     model: Option<&str>,
     stream: bool,
 ) -> Option<Vec<u8>> {
     let streams = entries
         .iter()
         .rev()
-        .find(|(k, _)| *k == "stream")
+        .find(|(k, _)| *k == b"stream")
         .is_some_and(|(_, v)| *v == b"true");
     if streams != stream {
         return None;
@@ -365,8 +385,8 @@ fn rebuild(
     let mut options_written = false;
     for &(k, v) in entries {
         match (k, model) {
-            ("model", None) => continue,
-            ("model", Some(m)) => {
+            (b"model", None) => continue,
+            (b"model", Some(m)) => {
                 if std::mem::replace(&mut model_written, true) {
                     continue;
                 }
@@ -375,7 +395,7 @@ fn rebuild(
                 let _ = serde_json::to_writer(&mut out, m);
                 continue;
             }
-            ("stream_options", _) if stream => {
+            (b"stream_options", _) if stream => {
                 if std::mem::replace(&mut options_written, true) {
                     continue;
                 }
@@ -387,7 +407,7 @@ fn rebuild(
             _ => {}
         }
         sep(&mut out);
-        push_key(&mut out, k);
+        push_key_text(&mut out, k)?;
         out.extend_from_slice(v);
     }
     if let (Some(m), false) = (model, model_written) {
