@@ -284,7 +284,7 @@ fn pass_through_replaces_only_the_model_and_the_stream_usage() {
 #[test]
 fn one_parse_agrees_with_the_typed_parse_the_field_scan_and_the_pass_through() {
     let full = full_openai_body().to_string();
-    let bodies: [&[u8]; 12] = [
+    let bodies: [&[u8]; 21] = [
         full.as_bytes(),
         br#"{"stream":true,"model":"chat","x_unknown":{"deep":[1,2.50,"\u00e9"]},"messages":[],"stream_options":{"x":1,"include_usage":false},"seed":1}"#,
         br#" { "model" : "m" , "messages" : [ {"role":"user","content":"h\"i"} ] , "logprobs" : true , "store" : false } "#,
@@ -297,12 +297,27 @@ fn one_parse_agrees_with_the_typed_parse_the_field_scan_and_the_pass_through() {
         br#"[1]"#,
         "{\"model\":\"\u{e9}\",\"messages\":[],\"\u{e9}\":1}".as_bytes(),
         br#"{"model":"m","messages":[],"temperature":"hot"}"#,
+        // A known field twice is refused even when the first is `null`.
+        br#"{"model":"m","messages":[],"n":null,"n":2}"#,
+        br#"{"model":"m","messages":[],"messages":[]}"#,
+        br#"{"messages":[]}"#,
+        // Separators and quotes inside values do not move where an entry ends.
+        br#"{"model":"m","messages":[],"x":"a,\"b\":1","y":[ "}" , {"z":","} ]}"#,
+        b"{\n\t\"messages\" :\r\n[]\n,\n\"model\":\"m\"\t,\"temperature\":null,\"n\":0\n}\n",
+        br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"}"}]}],"stream":true,"stream_options":{"include_usage":false}}"#,
+        // Not UTF-8 in a known field's string, in an unknown field's, in a key.
+        b"{\"model\":\"m\xff\",\"messages\":[]}",
+        b"{\"model\":\"m\",\"messages\":[],\"x\":[\"\xc3\"]}",
+        b"{\"model\":\"m\",\"messages\":[],\"\xc3x\":1}",
     ];
     for body in bodies {
         let typed = serde_json::from_slice::<openai::ChatRequest>(body);
         let parsed = openai::parse(body);
         let text = String::from_utf8_lossy(body);
-        assert_eq!(typed.is_ok(), parsed.is_ok(), "{text}");
+        // A body that is not UTF-8 is refused even where the typed parse skips the bytes (an
+        // unknown field's value): it would be forwarded as it is.
+        let utf8 = std::str::from_utf8(body).is_ok();
+        assert_eq!(typed.is_ok() && utf8, parsed.is_ok(), "{text}");
         let (Ok(typed), Ok(parsed)) = (typed, parsed) else {
             continue;
         };

@@ -201,10 +201,11 @@ impl std::fmt::Display for Attempts<'_> {
 #[derive(Debug)]
 struct Finish {
     gw: Arc<Gateway>,
+    /// The entry, with the request's id (kept there only: the handler may ask for it).
     log: AccessLog,
-    id: String,
     method: axum::http::Method,
-    path: String,
+    /// Sanitized; the chat endpoint's path, the usual one, without a copy.
+    path: std::borrow::Cow<'static, str>,
     started: tokio::time::Instant,
     /// `None` until the handler answered.
     status: Option<StatusCode>,
@@ -224,7 +225,7 @@ impl Drop for Finish {
         let usage = e.usage.unwrap_or_default();
         tracing::info!(
             target: "switchyard::access",
-            request_id = %self.id,
+            request_id = %e.id.as_deref().unwrap_or("-"),
             client = e.client.as_deref().unwrap_or("-"),
             method = %self.method,
             path = %self.path,
@@ -269,15 +270,22 @@ pub(crate) async fn middleware(
     request: Request,
     next: Next,
 ) -> Response {
-    logged(gw, request, |request, _| next.run(request)).await
+    // A handler behind the router adopts the entry from the request (the extractor); the
+    // chat endpoint's direct dispatch is handed it instead, and needs no extension.
+    logged(gw, request, |mut request, log| {
+        request.extensions_mut().insert(log);
+        next.run(request)
+    })
+    .await
 }
 
-/// Gives the request an [`AccessLog`] (in its extensions, and to `handler`), admits it or
+/// Gives the request an [`AccessLog`] (to `handler`; [`middleware`] also puts it in the
+/// request's extensions, for the extractor), admits it or
 /// sheds it ([`crate::shed::admit`]; its permit is held until the response body is dropped)
 /// and writes its line when the response body is dropped (or the request is, before any
 /// response). The middleware of the `/v1/` routes, and what [`crate::serve`] wraps around
 /// its direct call of the chat endpoint.
-pub(crate) async fn logged<F, Fut>(gw: Arc<Gateway>, mut request: Request, handler: F) -> Response
+pub(crate) async fn logged<F, Fut>(gw: Arc<Gateway>, request: Request, handler: F) -> Response
 where
     F: FnOnce(Request, AccessLog) -> Fut,
     Fut: std::future::Future<Output = Response>,
@@ -286,28 +294,31 @@ where
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let id = request_id(gw.instance, n);
-    let log = AccessLog::default();
-    log.0
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .id = Some(id.clone());
-    request.extensions_mut().insert(log.clone());
+    // Letters, digits and dashes: a valid header value.
+    let id_header = HeaderValue::from_str(&id);
+    let log = AccessLog(Arc::new(Mutex::new(Entry {
+        id: Some(id),
+        ..Entry::default()
+    })));
     let permit = crate::shed::admit(&gw);
+    let path = match request.uri().path() {
+        crate::CHAT_PATH => std::borrow::Cow::Borrowed(crate::CHAT_PATH),
+        other => std::borrow::Cow::Owned(sanitized(other)),
+    };
     let mut finish = Finish {
         gw: gw.clone(),
         log: log.clone(),
-        id,
         method: request.method().clone(),
-        path: sanitized(request.uri().path()),
+        path,
         started: tokio::time::Instant::now(),
         status: None,
     };
     let mut response = match permit {
         Some(_) => handler(request, log).await,
-        None => crate::shed::refusal(&gw, &request),
+        None => crate::shed::refusal(&gw, &request, log.request_id()),
     };
     finish.status = Some(response.status());
-    if let Ok(v) = HeaderValue::from_str(&finish.id) {
+    if let Ok(v) = id_header {
         response.headers_mut().insert(REQUEST_ID, v);
     }
     // Fields drop in order: the permit is given back, then the line is written.

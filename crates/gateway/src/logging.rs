@@ -281,14 +281,14 @@ fn rfc3339_second(buf: &mut String, secs: u64) {
 
 /// The microseconds, six digits, and `Z`.
 fn micros_z(buf: &mut String, micros: u32) {
-    let mut text = [b'0'; 6];
+    let mut text = *b"000000Z";
     let mut n = micros % 1_000_000;
-    for slot in text.iter_mut().rev() {
+    for slot in text[..6].iter_mut().rev() {
         *slot = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    buf.push_str(std::str::from_utf8(&text).unwrap_or("000000"));
-    buf.push('Z');
+    // Digits and `Z`: ASCII.
+    text.iter().for_each(|&b| buf.push(char::from(b)));
 }
 
 /// The last `width` decimal digits of `n`, zero-padded.

@@ -58,13 +58,10 @@ pub(crate) fn admit(gw: &Gateway) -> Option<OwnedSemaphorePermit> {
 }
 
 /// What a shed request gets: OpenAI's 503 `overloaded`, or Anthropic's on `/v1/messages`.
-pub(crate) fn refusal(gw: &Gateway, request: &Request) -> Response {
+/// `id`: the request's id (its access log's), for Anthropic's error body.
+pub(crate) fn refusal(gw: &Gateway, request: &Request, id: Option<String>) -> Response {
     let e = ApiError::overloaded(gw.in_flight.size);
     if request.uri().path() == crate::messages::PATH {
-        let id = request
-            .extensions()
-            .get::<crate::access_log::AccessLog>()
-            .and_then(crate::access_log::AccessLog::request_id);
         return crate::messages::refusal(gw, e, id);
     }
     e.into_response()

@@ -263,6 +263,35 @@ mod tests {
         assert!(!l.is_parked(secs(8)));
     }
 
+    /// What the live driver relies on to skip the core for a reply without rate-limit
+    /// headers: observing an empty snapshot changes no state, whatever the state.
+    #[test]
+    fn an_empty_snapshot_changes_nothing() {
+        let learned = LimitSnapshot {
+            limit_requests: Some(10),
+            remaining_requests: Some(4),
+            limit_tokens: Some(1000),
+            remaining_tokens: Some(0),
+            reset_tokens: Some(Duration::from_secs(3)),
+            ..LimitSnapshot::default()
+        };
+        for learn in [true, false] {
+            for first in [None, Some(learned)] {
+                let mut l = Limits::new(LimitParams {
+                    requests_per_minute: Some(5),
+                    learn,
+                    ..LimitParams::default()
+                });
+                if let Some(snap) = first {
+                    l.observe(secs(1), &snap);
+                }
+                let before = format!("{l:?}");
+                assert!(!l.observe(secs(2), &LimitSnapshot::default()));
+                assert_eq!(format!("{l:?}"), before, "learn {learn}, first {first:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_later_park_never_shortens_one_in_force() {
         let mut l = Limits::new(LimitParams::default());

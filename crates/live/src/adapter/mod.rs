@@ -298,10 +298,22 @@ pub fn classify(dialect: Dialect, status: u16, headers: &HeaderMap, body: &[u8])
     }
 }
 
+/// What the name of each rate-limit header OpenAI's [`limits`] reads starts with.
+const OPENAI_LIMITS: &str = "x-ratelimit-";
+
 /// The reply's rate-limit headers (Anthropic's resets are dates: `wall_now` is Unix seconds).
 pub fn limits(dialect: Dialect, headers: &HeaderMap, wall_now: u64) -> LimitSnapshot {
     let h = Headers(headers);
     match dialect {
+        // Six lookups, each a scan of the headers, when a reply has no rate-limit header at
+        // all (a fake's, a proxy's): one scan answers for them (names are lowercase).
+        Dialect::Openai | Dialect::AzureOpenai
+            if !headers
+                .keys()
+                .any(|k| k.as_str().starts_with(OPENAI_LIMITS)) =>
+        {
+            LimitSnapshot::default()
+        }
         Dialect::Openai | Dialect::AzureOpenai => switchyard_core::dialect::openai::limits(&h),
         Dialect::Anthropic => switchyard_core::dialect::anthropic::limits(&h, wall_now),
         Dialect::Gemini => LimitSnapshot::default(),

@@ -381,3 +381,46 @@ fn an_event_over_the_limit_is_malformed() {
         }
     );
 }
+
+/// OpenAI's rate-limit headers read the same whether the reply has none (one scan answers),
+/// one among others, or all six: what the dialect's own reading of them gives.
+#[test]
+fn openai_limits_are_read_whatever_the_reply_has_of_them() {
+    let six = [
+        ("x-ratelimit-limit-requests", "500"),
+        ("x-ratelimit-remaining-requests", "499"),
+        ("x-ratelimit-reset-requests", "120ms"),
+        ("x-ratelimit-limit-tokens", "30000"),
+        ("x-ratelimit-remaining-tokens", "29000"),
+        ("x-ratelimit-reset-tokens", "2s"),
+    ];
+    let cases: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("content-type", "application/json"), ("x-request-id", "r")],
+        &[
+            ("content-type", "application/json"),
+            ("X-RateLimit-Remaining-Tokens", "5"),
+        ],
+        &six,
+    ];
+    for headers in cases {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_static(v),
+            );
+        }
+        let want = switchyard_core::dialect::openai::limits(&Headers(&map));
+        for dialect in [Dialect::Openai, Dialect::AzureOpenai] {
+            assert_eq!(limits(dialect, &map, 0), want, "{headers:?}");
+        }
+        assert_eq!(
+            want == LimitSnapshot::default(),
+            !headers
+                .iter()
+                .any(|(k, _)| k.to_ascii_lowercase().starts_with("x-ratelimit-")),
+            "{headers:?}"
+        );
+    }
+}

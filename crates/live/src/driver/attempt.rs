@@ -13,6 +13,7 @@ use http_body_util::Full;
 use switchyard_core::credentials::Secret;
 use switchyard_core::dialect::Dialect;
 use switchyard_core::dialect::upstream::UpstreamError;
+use switchyard_core::health::LimitSnapshot;
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
 use switchyard_core::plan::{AttemptId, Timeouts};
@@ -124,12 +125,15 @@ impl Driver {
                 Ok(Ok(r)) => r,
             };
         let (parts, body) = response.into_parts();
-        let limits = adapter::limits(
-            binding.dialect,
-            &parts.headers,
-            self.inner.wall_start + started.elapsed().as_secs(),
-        );
-        {
+        // Only Anthropic's resets are dates: the others need no wall clock.
+        let wall_now = match binding.dialect {
+            Dialect::Anthropic => self.inner.wall_start + started.elapsed().as_secs(),
+            Dialect::Openai | Dialect::AzureOpenai | Dialect::Gemini => 0,
+        };
+        let limits = adapter::limits(binding.dialect, &parts.headers, wall_now);
+        // A reply without rate-limit headers tells the core nothing (observing an empty
+        // snapshot changes no state): no clock read, no lock.
+        if limits != LimitSnapshot::default() {
             let now = self.now();
             self.core().observe_limits(target, &limits, now);
         }

@@ -47,8 +47,9 @@ type Read<T> = Result<T, NotAReply>;
 
 /// Reads a forwarded reply (see the module doc for what it checks).
 pub fn read_forwarded(body: &[u8]) -> Result<Forwarded, NotAReply> {
-    // The body goes to the client as is: UTF-8 throughout, the skipped values included.
-    std::str::from_utf8(body).map_err(|_| NotAReply)?;
+    // The body goes to the client as is: it must be UTF-8 throughout, the skipped values
+    // included. Outside its strings the scan takes only ASCII, and each string with a byte
+    // that is not is checked as it is read (`string`): together, the whole body.
     let mut s = Scan { b: body, i: 0 };
     let mut seen = Seen::default();
     let mut usage = None;
@@ -111,37 +112,6 @@ enum Str {
     Check,
     /// Read as text and returned.
     Keep,
-}
-
-/// How many bytes at the start of `b` need no attention in a string: no quote, backslash or
-/// control character. Eight bytes at a time while none of them does (a reply's text is most
-/// of its bytes).
-fn plain_run(b: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A high bit for each byte of `x` that is zero (and maybe for bytes after one: then the
-    // byte-wise loop below decides).
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let mut n = 0;
-    for chunk in b.chunks_exact(8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
-        let special = zero(v ^ (ONES * u64::from(b'"')))
-            | zero(v ^ (ONES * u64::from(b'\\')))
-            | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
-        if special != 0 {
-            break;
-        }
-        n += 8;
-    }
-    while let Some(&c) = b.get(n) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            break;
-        }
-        n += 1;
-    }
-    n
 }
 
 struct Scan<'a> {
@@ -238,94 +208,6 @@ impl<'a> Scan<'a> {
                 _ => return Err(NotAReply),
             }
         }
-    }
-
-    /// The rest of a string whose opening quote is consumed. `Keep` returns its text
-    /// (borrowed unless it has escapes); the other modes return it empty.
-    fn string(&mut self, mode: Str) -> Read<Cow<'a, [u8]>> {
-        let start = self.i;
-        let mut owned: Option<Vec<u8>> = None;
-        loop {
-            let rest = self.b.get(self.i..).unwrap_or_default();
-            let run = plain_run(rest);
-            if let Some(v) = owned.as_mut() {
-                v.extend_from_slice(rest.get(..run).unwrap_or_default());
-            }
-            self.i += run;
-            let c = self.next()?;
-            match c {
-                b'"' => {
-                    return Ok(match owned {
-                        Some(v) => Cow::Owned(v),
-                        None if mode == Str::Keep => {
-                            Cow::Borrowed(self.b.get(start..self.i - 1).ok_or(NotAReply)?)
-                        }
-                        None => Cow::Borrowed(&[]),
-                    });
-                }
-                b'\\' => {
-                    if mode == Str::Keep && owned.is_none() {
-                        owned = Some(self.b.get(start..self.i - 1).ok_or(NotAReply)?.to_vec());
-                    }
-                    self.escape(mode, owned.as_mut())?;
-                }
-                c if c < 0x20 => return Err(NotAReply),
-                c => {
-                    if let Some(v) = owned.as_mut() {
-                        v.push(c);
-                    }
-                }
-            }
-        }
-    }
-
-    /// One escape after its backslash, appended to `out` when there is one.
-    fn escape(&mut self, mode: Str, out: Option<&mut Vec<u8>>) -> Read<()> {
-        let c = self.next()?;
-        let decoded = match c {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let unit = self.hex4()?;
-                if mode == Str::Skip {
-                    return Ok(());
-                }
-                let code = match unit {
-                    0xDC00..=0xDFFF => return Err(NotAReply),
-                    0xD800..=0xDBFF => {
-                        self.word(b"\\u")?;
-                        let low = self.hex4()?;
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return Err(NotAReply);
-                        }
-                        0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00)
-                    }
-                    _ => u32::from(unit),
-                };
-                char::from_u32(code).ok_or(NotAReply)?
-            }
-            _ => return Err(NotAReply),
-        };
-        if let Some(out) = out {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(decoded.encode_utf8(&mut buf).as_bytes());
-        }
-        Ok(())
-    }
-
-    fn hex4(&mut self) -> Read<u16> {
-        let mut n = 0u16;
-        for _ in 0..4 {
-            let d = char::from(self.next()?).to_digit(16).ok_or(NotAReply)?;
-            n = (n << 4) | d as u16;
-        }
-        Ok(n)
     }
 
     /// A `u32`: a non-negative integer without fraction or exponent (serde refuses a float,
@@ -597,5 +479,6 @@ impl<'a> Scan<'a> {
     }
 }
 
+mod string;
 #[cfg(test)]
 mod tests;

@@ -237,6 +237,43 @@ fn what_may_vary_is_read_as_serde_reads_it() {
     );
 }
 
+/// UTF-8 is checked in every string, kept, checked or skipped, wherever the text that is not
+/// ASCII lies in it (the scan reads eight bytes at a time): whole sequences pass, a cut or
+/// stray one refuses the body, as the serde parse of the whole body does.
+#[test]
+fn text_that_is_not_ascii_is_read_as_utf8_wherever_it_lies() {
+    let places = [r#""fp_x""#, r#""gpt-4o""#, r#""length""#, r#""chatcmpl-1""#];
+    for place in places {
+        for text in [
+            "é",
+            "😀",
+            "aé",
+            "abcdefgé",
+            "abcdefghé",
+            "é\\n😀",
+            "ab\\u00e9cdefghij😀",
+        ] {
+            for (bytes, ok) in [
+                (text.as_bytes().to_vec(), true),
+                // Cut: the last byte of the last sequence dropped.
+                (text.as_bytes()[..text.len() - 1].to_vec(), false),
+                // A continuation byte with no lead.
+                ([text.as_bytes(), b"\x80"].concat(), false),
+                // A lead byte and then ASCII.
+                ([b"ab\xc3".as_slice(), text.as_bytes()].concat(), false),
+            ] {
+                let inner = &place[1..place.len() - 1];
+                let mut body = VALID.as_bytes().to_vec();
+                let at = VALID.find(place).unwrap() + 1;
+                body.splice(at..at + inner.len(), bytes.iter().copied());
+                let label = String::from_utf8_lossy(&body).into_owned();
+                assert_eq!(read_forwarded(&body).is_ok(), ok, "{label}");
+                agree(&body);
+            }
+        }
+    }
+}
+
 #[test]
 fn deep_nesting_in_a_skipped_value_neither_overflows_nor_passes_unclosed() {
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
@@ -251,8 +288,9 @@ fn deep_nesting_in_a_skipped_value_neither_overflows_nor_passes_unclosed() {
 }
 
 /// The bytes a mutation puts in: JSON's punctuation, digits, letters of its words, escapes,
-/// a control character and a byte that is never UTF-8.
-const NOISE: &[u8] = b"{}[]:,\"\\-+.eE0159ntrfu \x01\xff";
+/// a control character, a byte that is never UTF-8, and the lead and continuation bytes of
+/// two- and four-byte sequences (`é`, an emoji).
+const NOISE: &[u8] = b"{}[]:,\"\\-+.eE0159ntrfu \x01\xff\xc3\xa9\xf0\x9f\x98";
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]

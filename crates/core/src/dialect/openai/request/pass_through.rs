@@ -89,33 +89,175 @@ pub struct Parsed {
 
 /// Reads a client's body once for everything the gateway needs of it; accepts and refuses
 /// exactly what `serde_json::from_slice::<ChatRequest>` does (the error is not worded the
-/// same: describe a refusal from the body).
+/// same: describe a refusal from the body), except a request written as a JSON array (its
+/// fields by position), which no client sends, and a body that is not UTF-8 in a value the
+/// typed parse skips (an unknown field's), which would be forwarded as it is: this refuses
+/// both.
+///
+/// One pass: each known field is read straight into its typed slot, an unknown one only as
+/// its raw text (for [`unmodelled_fields`]); where each value lies is found afterwards from
+/// where the keys lie (see [`layout`]), without reading the values again.
 pub fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
-    let Entries(entries) = entries(body)?;
-    let pairs = entries.iter().map(|(k, v)| (k.as_ref(), *v));
-    // The derived visitor reads every entry: none is left over.
-    let de = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(pairs);
-    let request = ChatRequest::deserialize(de)?;
-    let unmodelled = unmodelled_of(&entries);
-    let start = body.as_ptr() as usize;
-    // Where a borrowed slice of `body` starts in it.
-    let at = |text: &str| (text.as_ptr() as usize).wrapping_sub(start);
-    let layout = entries
-        .iter()
-        .map(|(k, v)| match k {
-            Cow::Borrowed(k) => Some(EntrySpan {
-                key: at(k)..at(k) + k.len(),
-                value: at(v.get())..at(v.get()) + v.get().len(),
-            }),
-            Cow::Owned(_) => None,
-        })
-        .collect::<Option<Vec<_>>>()
-        .map(Into::into);
+    // UTF-8 checked once for the whole body rather than string by string (what `from_slice`
+    // does; outside its strings a body has only ASCII either way, so both refuse the same).
+    let text = std::str::from_utf8(body).map_err(serde::de::Error::custom)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let OnePass {
+        request,
+        keys,
+        unmodelled,
+    } = OnePass::deserialize(&mut de)?;
+    de.end()?;
     Ok(Parsed {
         request,
         unmodelled,
-        layout,
+        layout: layout(body, &keys),
     })
+}
+
+/// What [`parse`]'s single pass reads: the request, each key in order (borrowed from the
+/// body unless it had escapes), the unmodelled fields.
+struct OnePass<'a> {
+    request: ChatRequest,
+    keys: Vec<Cow<'a, str>>,
+    unmodelled: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for OnePass<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(OnePassVisitor)
+    }
+}
+
+struct OnePassVisitor;
+
+impl<'de> Visitor<'de> for OnePassVisitor {
+    type Value = OnePass<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        // Each field as serde's derive reads it: a known key twice is an error (`null` then a
+        // value too), a missing `Option` is `None`, a missing `model` or `messages` an error.
+        let mut model: Option<String> = None;
+        let mut messages = None;
+        let mut r = ChatRequest::default();
+        let mut seen = 0u32;
+        let mut keys = Vec::with_capacity(16);
+        let mut unmodelled = Vec::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            // The bit of each optional field in `seen`, and where it goes.
+            macro_rules! once {
+                ($bit:expr, $name:literal, $slot:expr) => {{
+                    if seen & (1 << $bit) != 0 {
+                        return Err(A::Error::duplicate_field($name));
+                    }
+                    seen |= 1 << $bit;
+                    $slot = map.next_value()?;
+                }};
+            }
+            match &*key {
+                "model" => {
+                    if model.is_some() {
+                        return Err(A::Error::duplicate_field("model"));
+                    }
+                    model = Some(map.next_value()?);
+                }
+                "messages" => {
+                    if messages.is_some() {
+                        return Err(A::Error::duplicate_field("messages"));
+                    }
+                    messages = Some(map.next_value()?);
+                }
+                "max_tokens" => once!(0, "max_tokens", r.max_tokens),
+                "max_completion_tokens" => {
+                    once!(1, "max_completion_tokens", r.max_completion_tokens)
+                }
+                "temperature" => once!(2, "temperature", r.temperature),
+                "top_p" => once!(3, "top_p", r.top_p),
+                "n" => once!(4, "n", r.n),
+                "stop" => once!(5, "stop", r.stop),
+                "seed" => once!(6, "seed", r.seed),
+                "presence_penalty" => once!(7, "presence_penalty", r.presence_penalty),
+                "frequency_penalty" => once!(8, "frequency_penalty", r.frequency_penalty),
+                "user" => once!(9, "user", r.user),
+                "stream" => once!(10, "stream", r.stream),
+                "stream_options" => once!(11, "stream_options", r.stream_options),
+                "tools" => once!(12, "tools", r.tools),
+                "tool_choice" => once!(13, "tool_choice", r.tool_choice),
+                "parallel_tool_calls" => {
+                    once!(14, "parallel_tool_calls", r.parallel_tool_calls)
+                }
+                "response_format" => once!(15, "response_format", r.response_format),
+                _ => {
+                    let value: &'de RawValue = map.next_value()?;
+                    if unmodelled.len() < MAX_UNMODELLED && !matches!(value.get(), "null" | "false")
+                    {
+                        unmodelled.push(key.clone().into_owned());
+                    }
+                }
+            }
+            keys.push(key);
+        }
+        r.model = model.ok_or_else(|| A::Error::missing_field("model"))?;
+        r.messages = messages.ok_or_else(|| A::Error::missing_field("messages"))?;
+        Ok(OnePass {
+            request: r,
+            keys,
+            unmodelled,
+        })
+    }
+}
+
+/// Where each entry of `body` lies, from where its keys lie: between one key's closing quote
+/// and the next key's opening quote there is only `:`, the value and `,` (and whitespace), so
+/// the value is what is left once those are trimmed; the last value ends before the body's
+/// closing `}`. `None` when a key had an escape (it is not a slice of `body`), or the body is
+/// not laid out that way (it always is, once [`parse`]'s pass accepted it).
+fn layout(body: &[u8], keys: &[Cow<'_, str>]) -> Option<std::sync::Arc<[EntrySpan]>> {
+    let start = body.as_ptr() as usize;
+    // Where key `i` lies in `body`, without its quotes.
+    let key_at = |i: usize| -> Option<std::ops::Range<usize>> {
+        let Cow::Borrowed(k) = keys.get(i)? else {
+            return None;
+        };
+        let at = (k.as_ptr() as usize).checked_sub(start)?;
+        Some(at..at.checked_add(k.len())?)
+    };
+    // Where the last value ends: before the closing `}` and the whitespace around it.
+    let closing = body.trim_ascii_end().len().checked_sub(1)?;
+    (body.get(closing) == Some(&b'}')).then_some(())?;
+    let mut spans = Vec::with_capacity(keys.len());
+    let mut next = if keys.is_empty() { None } else { key_at(0) };
+    for i in 0..keys.len() {
+        let key = next.take()?;
+        // After the key's closing quote: whitespace, `:`, whitespace.
+        let after = key.end.checked_add(1)?;
+        let head = body.get(after..)?.trim_ascii_start();
+        let value_start = body.len() - head.strip_prefix(b":")?.trim_ascii_start().len();
+        let value_end = if i + 1 < keys.len() {
+            // Before the next key's opening quote: whitespace, `,`, whitespace.
+            let following = key_at(i + 1)?;
+            let tail = body
+                .get(..following.start.checked_sub(1)?)?
+                .trim_ascii_end();
+            next = Some(following);
+            tail.strip_suffix(b",")?.trim_ascii_end().len()
+        } else {
+            body.get(..closing)?.trim_ascii_end().len()
+        };
+        if value_start >= value_end || value_end > body.len() {
+            return None;
+        }
+        spans.push(EntrySpan {
+            key,
+            value: value_start..value_end,
+        });
+    }
+    Some(spans.into())
 }
 
 /// The top-level fields [`ChatRequest`] models; any other reaches only an OpenAI target, in
@@ -169,6 +311,23 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
     out.push(b':');
 }
 
+/// A key's text written as a JSON key: as it is between quotes when it needs no escape
+/// (printable ASCII without a quote or a backslash: every key of a usual body), else through
+/// serde_json. `None` when it is not UTF-8.
+fn push_key_text(out: &mut Vec<u8>, key: &[u8]) -> Option<()> {
+    if key
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(key);
+        out.extend_from_slice(b"\":");
+    } else {
+        push_key(out, std::str::from_utf8(key).ok()?);
+    }
+    Some(())
+}
+
 /// The client's own OpenAI body with `model` set to `model` (`None`: removed — Azure names
 /// the deployment in the path) and, when `stream`, `stream_options.include_usage` true; every
 /// other top-level entry is copied as sent, in order, unknown fields included. `None` when
@@ -176,9 +335,9 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
 /// encodes the normalized request instead).
 pub fn pass_through(body: &[u8], model: Option<&str>, stream: bool) -> Option<Vec<u8>> {
     let Entries(entries) = entries(body).ok()?;
-    let entries: Vec<(&str, &[u8])> = entries
+    let entries: Vec<(&[u8], &[u8])> = entries
         .iter()
-        .map(|(k, v)| (k.as_ref(), v.get().as_bytes()))
+        .map(|(k, v)| (k.as_bytes(), v.get().as_bytes()))
         .collect();
     rebuild(body.len(), &entries, model, stream)
 }
@@ -191,27 +350,25 @@ pub fn pass_through_at(
     model: Option<&str>,
     stream: bool,
 ) -> Option<Vec<u8>> {
-    let entries: Vec<(&str, &[u8])> = layout
+    let entries: Vec<(&[u8], &[u8])> = layout
         .iter()
-        .map(|span| {
-            let key = std::str::from_utf8(body.get(span.key.clone())?).ok()?;
-            Some((key, body.get(span.value.clone())?))
-        })
+        .map(|span| Some((body.get(span.key.clone())?, body.get(span.value.clone())?)))
         .collect::<Option<_>>()?;
     rebuild(body.len(), &entries, model, stream)
 }
 
-/// The body of [`pass_through`] from its entries (key, value's JSON text).
+/// The body of [`pass_through`] from its entries (key's text, value's JSON text); `None` also
+/// when a key is not UTF-8.
 fn rebuild(
     size: usize,
-    entries: &[(&str, &[u8])],
+    entries: &[(&[u8], &[u8])],
     model: Option<&str>,
     stream: bool,
 ) -> Option<Vec<u8>> {
     let streams = entries
         .iter()
         .rev()
-        .find(|(k, _)| *k == "stream")
+        .find(|(k, _)| *k == b"stream")
         .is_some_and(|(_, v)| *v == b"true");
     if streams != stream {
         return None;
@@ -228,8 +385,8 @@ fn rebuild(
     let mut options_written = false;
     for &(k, v) in entries {
         match (k, model) {
-            ("model", None) => continue,
-            ("model", Some(m)) => {
+            (b"model", None) => continue,
+            (b"model", Some(m)) => {
                 if std::mem::replace(&mut model_written, true) {
                     continue;
                 }
@@ -238,7 +395,7 @@ fn rebuild(
                 let _ = serde_json::to_writer(&mut out, m);
                 continue;
             }
-            ("stream_options", _) if stream => {
+            (b"stream_options", _) if stream => {
                 if std::mem::replace(&mut options_written, true) {
                     continue;
                 }
@@ -250,7 +407,7 @@ fn rebuild(
             _ => {}
         }
         sep(&mut out);
-        push_key(&mut out, k);
+        push_key_text(&mut out, k)?;
         out.extend_from_slice(v);
     }
     if let (Some(m), false) = (model, model_written) {
