@@ -6,7 +6,7 @@
 //! Fields: `request_id` (also sent back as `x-request-id`), `client` (the client key's
 //! configured `name`, a label, never the key), `method`, `path`, `route` (the `model` asked
 //! for), `attempts` (every target tried with its outcome, `target:outcome,...`), `served_by`,
-//! `status`, `result` (`ok`, `client_closed` or the failure), `latency_ms`, `prompt_tokens`,
+//! `status`, `result` (`ok`, `client_closed` or the failure), `latency_ms` (to the microsecond), `prompt_tokens`,
 //! `completion_tokens`, `cost_usd`. Never a key, a token, a header or any prompt or reply text.
 //!
 //! # How a handler publishes what is logged
@@ -234,7 +234,7 @@ impl Drop for Finish {
             served_by = e.served_by.as_deref().unwrap_or("-"),
             status,
             result,
-            latency_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            latency_ms = latency_ms(self.started.elapsed()),
             prompt_tokens = usage.prompt_tokens,
             completion_tokens = usage.completion_tokens,
             cost_usd = e.cost_usd.unwrap_or(0.0),
@@ -243,6 +243,15 @@ impl Drop for Finish {
         drop(e);
         self.gw.log_router_events();
     }
+}
+
+/// The `latency_ms` field: `elapsed` to the nearest microsecond, in milliseconds, so that it
+/// is written `27.508` (at most three decimals; ryu's shortest form of a whole number of
+/// microseconds over 1e3), not `27.507673999999998` as `as_secs_f64() * 1e3` was.
+fn latency_ms(elapsed: std::time::Duration) -> f64 {
+    let micros = elapsed.as_nanos().saturating_add(500) / 1000;
+    // Exact below 2^53 microseconds (285 years); saturates beyond u64.
+    u64::try_from(micros).unwrap_or(u64::MAX) as f64 / 1e3
 }
 
 /// `req-{instance:08x}-{n:x}`, written without `format!` (on every request).
@@ -354,6 +363,54 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(super::sanitized(text), want, "{text:?}");
+        }
+    }
+
+    /// The access line's `latency_ms` as written in `format`, for an `elapsed` of `nanos`.
+    fn latency_text(format: switchyard_live::config::LogFormat, nanos: u64) -> String {
+        let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = sink.clone();
+        let s = crate::logging::subscriber(
+            format,
+            switchyard_live::config::LogLevel::Info,
+            move || Writer(writer.clone()),
+        );
+        let elapsed = std::time::Duration::from_nanos(nanos);
+        tracing::subscriber::with_default(s, || {
+            tracing::info!(target: "switchyard::access", latency_ms = super::latency_ms(elapsed), "request");
+        });
+        let line = String::from_utf8(sink.lock().map(|b| b.clone()).unwrap_or_default()).unwrap();
+        let at = line.find("latency_ms").unwrap() + "latency_ms".len();
+        let value = line[at..].trim_start_matches(['"', ':', '=']);
+        value[..value.find([',', ' ', '}', '\n']).unwrap()].to_owned()
+    }
+
+    struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn latency_is_written_to_the_microsecond() {
+        use switchyard_live::config::LogFormat;
+        for (nanos, want) in [
+            (27_507_674, "27.508"),
+            (27_507_499, "27.507"),
+            (1_500_000, "1.5"),
+            (999, "0.001"),
+            (0, "0.0"),
+            (3_600_000_000_001, "3600000.0"),
+        ] {
+            for format in [LogFormat::Text, LogFormat::Json] {
+                assert_eq!(latency_text(format, nanos), want, "{nanos} ns, {format:?}");
+            }
         }
     }
 
