@@ -31,14 +31,15 @@ use keyring::KeyRing;
 use keyring::{RevocationConfig, RevocationParams};
 
 /// A secret value. Debug, Display and Serialize print `[redacted]`; only [`Secret::expose`]
-/// gives the value, at the one place that writes it into a request.
+/// gives the value, at the one place that writes it into a request. Shared: the key in use
+/// is handed to every attempt, and a clone copies no text.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(std::sync::Arc<str>);
 
 impl Secret {
     /// Wraps a value; from here on it prints only as `[redacted]`.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(value.into().into())
     }
     /// The value itself. Call it only where the key goes on the wire.
     pub fn expose(&self) -> &str {
