@@ -51,7 +51,8 @@ struct Entry {
     id: Option<String>,
     client: Option<String>,
     route: Option<String>,
-    attempts: Vec<(String, &'static str)>,
+    /// `target:outcome,...`, as the line writes it: one buffer, not a name per attempt.
+    attempts: String,
     served_by: Option<String>,
     usage: Option<Usage>,
     cost_usd: Option<f64>,
@@ -91,27 +92,30 @@ impl AccessLog {
     /// The request's id (the `x-request-id` header and the log line's `request_id`), for an
     /// endpoint that names requests in its own replies too; `None` outside the middleware.
     pub fn request_id(&self) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .id
-            .clone()
+        self.entry().id.clone()
     }
 
     pub fn route(&self, route: &str) {
         self.entry().route = Some(sanitized(route));
     }
 
-    fn attempts(&self, router: &Driver, attempts: &[AttemptRecord]) {
-        self.entry().attempts = attempts
-            .iter()
-            .map(|a| {
-                (
-                    router.target_names(a.target).0.to_owned(),
-                    a.outcome.label(),
-                )
-            })
-            .collect();
+    /// `attempts`, the one at `committed` (when given) with that outcome instead of its own.
+    fn attempts(
+        &self,
+        router: &Driver,
+        attempts: &[AttemptRecord],
+        committed: Option<(usize, &'static str)>,
+    ) {
+        write_attempts(
+            &mut self.entry().attempts,
+            attempts.iter().enumerate().map(|(i, a)| {
+                let outcome = match committed {
+                    Some((c, label)) if c == i => label,
+                    _ => a.outcome.label(),
+                };
+                (router.target_names(a.target).0, outcome)
+            }),
+        );
     }
 
     /// `cost`: the whole request's, every attempt's tokens at its own target's price.
@@ -125,7 +129,7 @@ impl AccessLog {
 
     /// A whole reply: its attempts, target, usage and the cost of all its attempts.
     pub fn reply(&self, router: &Driver, reply: &switchyard_core::request::Response) {
-        self.attempts(router, &reply.attempts);
+        self.attempts(router, &reply.attempts, None);
         self.served(router, reply.served_by, reply.usage, reply.cost);
     }
 
@@ -133,11 +137,13 @@ impl AccessLog {
     /// cost (a stream that broke costs its prompt and the tokens it delivered).
     pub fn failed(&self, error: &RouteError) {
         let mut e = self.entry();
-        e.attempts = error
-            .attempts
-            .iter()
-            .map(|(name, a)| (name.clone(), a.outcome.label()))
-            .collect();
+        write_attempts(
+            &mut e.attempts,
+            error
+                .attempts
+                .iter()
+                .map(|(name, a)| (name.as_str(), a.outcome.label())),
+        );
         e.result = Some(error.outcome.label());
         e.cost_usd = Some(error.cost);
     }
@@ -145,11 +151,12 @@ impl AccessLog {
     /// A stream that started: its attempts so far (the committed one `streaming`) and what
     /// they cost so far.
     pub fn stream(&self, router: &Driver, stream: &ChatStream) {
-        self.attempts(router, &stream.attempts);
+        self.attempts(
+            router,
+            &stream.attempts,
+            Some((stream.committed, switchyard_core::attempt_log::STREAMING)),
+        );
         let mut e = self.entry();
-        if let Some(a) = e.attempts.get_mut(stream.committed) {
-            a.1 = switchyard_core::attempt_log::STREAMING;
-        }
         e.served_by = Some(stream.target.clone());
         e.result = Some(switchyard_core::attempt_log::STREAMING);
         e.cost_usd = Some(stream.cost().0);
@@ -159,10 +166,11 @@ impl AccessLog {
     /// continued after a break has the broken attempt and the continuation's), the one it
     /// ended on a success.
     pub fn stream_end(&self, router: &Driver, stream: &ChatStream, usage: Usage) {
-        self.attempts(router, &stream.attempts);
-        if let Some(a) = self.entry().attempts.get_mut(stream.committed) {
-            a.1 = "success";
-        }
+        self.attempts(
+            router,
+            &stream.attempts,
+            Some((stream.committed, "success")),
+        );
         self.served(router, stream.served_by, usage, stream.cost().0);
     }
 }
@@ -180,20 +188,18 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessLog {
     }
 }
 
-/// `target:outcome,...`, written straight into the line.
-struct Attempts<'a>(&'a [(String, &'static str)]);
-
-impl std::fmt::Display for Attempts<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (target, outcome)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(target)?;
-            f.write_str(":")?;
-            f.write_str(outcome)?;
+/// Replaces `out` with `target:outcome,...`.
+fn write_attempts<'a>(out: &mut String, attempts: impl Iterator<Item = (&'a str, &'static str)>) {
+    out.clear();
+    // The usual line's attempts (a name and an outcome or two) without growing twice.
+    out.reserve(48);
+    for (i, (target, outcome)) in attempts.enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        Ok(())
+        out.push_str(target);
+        out.push(':');
+        out.push_str(outcome);
     }
 }
 
@@ -221,7 +227,6 @@ impl Drop for Finish {
             (Some(s), None) if s.is_success() => "ok",
             (Some(_), None) => "refused",
         };
-        let attempts = Attempts(&e.attempts);
         let usage = e.usage.unwrap_or_default();
         tracing::info!(
             target: "switchyard::access",
@@ -230,7 +235,7 @@ impl Drop for Finish {
             method = %self.method,
             path = %self.path,
             route = e.route.as_deref().unwrap_or("-"),
-            attempts = %attempts,
+            attempts = %e.attempts.as_str(),
             served_by = e.served_by.as_deref().unwrap_or("-"),
             status,
             result,
