@@ -67,7 +67,7 @@ const MAX_LOGGED_CHARS: usize = 64;
 fn sanitized(text: &str) -> String {
     // The usual value (a route, a path): short printable ASCII, kept as it is without a
     // walk through its characters.
-    if text.len() <= MAX_LOGGED_CHARS && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    if text.len() <= MAX_LOGGED_CHARS && crate::logging::ascii_in(text.as_bytes(), 0x20, b"") {
         return text.to_owned();
     }
     text.chars()

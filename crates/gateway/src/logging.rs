@@ -106,15 +106,13 @@ fn push_debug(buf: &mut String, value: &dyn std::fmt::Debug) -> usize {
 /// (no space, no line break), so it cannot end its field early, start another or break the
 /// line. Empty is fine too.
 fn bare_value(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    ascii_in(text.as_bytes(), 0x21, b"\"\\")
 }
 
 /// A text-format message that can stand unquoted: printable ASCII (spaces allowed) without a
 /// quote, a backslash or `=`, so it cannot break the line or pass for a `key=value` field.
 fn bare_message(text: &str) -> bool {
-    text.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\\' | b'='))
+    ascii_in(text.as_bytes(), 0x20, b"\"\\=")
 }
 
 /// Quotes and escapes (as Rust's `Debug` does) the text from `start` to the end of `buf`,
@@ -452,8 +450,37 @@ fn float(buf: &mut String, value: f64) {
 /// Printable ASCII without a quote or a backslash: the same quoted in Rust's `Debug`, in
 /// JSON and as is.
 fn plain(text: &str) -> bool {
-    text.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    ascii_in(text.as_bytes(), 0x20, b"\"\\")
+}
+
+/// Whether every byte of `text` lies in `low..=0x7e` (printable ASCII from `low` on) and is
+/// none of `banned`: eight bytes at a time (the classic "has a byte less than / more than /
+/// equal to" word tests, each exact as a yes or no), the tail byte by byte. The scans of
+/// [`plain`], [`bare_value`] and [`bare_message`] (every field of every line) and of the
+/// access log's `sanitized`.
+pub(crate) fn ascii_in(text: &[u8], low: u8, banned: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let byte_ok = |b: u8| (low..0x7f).contains(&b) && !banned.contains(&b);
+    let mut words = text.chunks_exact(8);
+    for word in words.by_ref() {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_le_bytes(eight);
+        // A byte below `low` (`low` <= 0x80), or above 0x7e (0x7f or the high bit set).
+        let less = x.wrapping_sub(ONES * u64::from(low)) & !x & HIGH;
+        let more = (x.wrapping_add(ONES) | x) & HIGH;
+        if less | more != 0 {
+            return false;
+        }
+        for &b in banned {
+            let y = x ^ (ONES * u64::from(b));
+            if y.wrapping_sub(ONES) & !y & HIGH != 0 {
+                return false;
+            }
+        }
+    }
+    words.remainder().iter().all(|&b| byte_ok(b))
 }
 
 /// `text` as a JSON string.
@@ -489,6 +516,43 @@ fn json_escape(buf: &mut String, text: &str) {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    /// The word-at-a-time scan says what the byte-by-byte one says: every byte value at every
+    /// position of a word and of the tail, for each range and set of banned bytes in use.
+    #[test]
+    fn the_word_scan_agrees_with_the_byte_scan() {
+        let cases: [(u8, &[u8]); 4] = [
+            (0x20, b"\"\\"),
+            (0x21, b"\"\\"),
+            (0x20, b"\"\\="),
+            (0x20, b""),
+        ];
+        for (low, banned) in cases {
+            let naive = |t: &[u8]| {
+                t.iter()
+                    .all(|&b| (low..0x7f).contains(&b) && !banned.contains(&b))
+            };
+            for len in [1usize, 7, 8, 9, 16, 17] {
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut text = vec![b'a'; len];
+                        text[at] = b;
+                        assert_eq!(
+                            super::ascii_in(&text, low, banned),
+                            naive(&text),
+                            "{low:#x} {banned:?} {text:?}"
+                        );
+                    }
+                }
+            }
+            // Two odd bytes in one word, each next to a byte that could carry or borrow.
+            for (x, y) in [(0x00u8, 0xffu8), (0xff, 0x00), (0x7f, 0x20), (0x80, 0x7e)] {
+                let text = [b'a', x, y, b'a', b'a', b'a', b'a', b'a'];
+                assert_eq!(super::ascii_in(&text, low, banned), naive(&text));
+            }
+            assert!(super::ascii_in(b"", low, banned));
+        }
+    }
 
     #[derive(Clone, Default)]
     struct Sink(Arc<Mutex<Vec<u8>>>);
