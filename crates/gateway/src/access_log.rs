@@ -6,8 +6,9 @@
 //! Fields: `request_id` (also sent back as `x-request-id`), `client` (the client key's
 //! configured `name`, a label, never the key), `method`, `path`, `route` (the `model` asked
 //! for), `attempts` (every target tried with its outcome, `target:outcome,...`), `served_by`,
-//! `status`, `result` (`ok`, `client_closed` or the failure), `latency_ms` (to the microsecond), `prompt_tokens`,
-//! `completion_tokens`, `cost_usd`. Never a key, a token, a header or any prompt or reply text.
+//! `status`, `result` (`ok`, `client_closed` or the failure), `latency_ms` (to the
+//! microsecond), `prompt_tokens`, `completion_tokens`, `cost_usd`. Never a key, a token, a
+//! header or any prompt or reply text.
 //!
 //! # How a handler publishes what is logged
 //!
