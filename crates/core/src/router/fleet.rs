@@ -3,6 +3,7 @@
 //! advisories folded back into the targets' breakers, parking and cost caps.
 
 use super::Router;
+use crate::credentials::keyring::{KeyEvent, KeyEventKind};
 use crate::fleet::{
     Advice, Advisory, AdvisoryKey, AdvisoryKind, BucketKey, BucketSpec, Fleet, FleetParams, Lease,
     MAX_CAPACITY, Resource, StoreError, StoreOp, StoreReply, Until,
@@ -141,6 +142,26 @@ impl<R: Rng> Router<R> {
         }
     }
 
+    /// A key ring's event for `subject` (`provider/key`, see
+    /// [`crate::credentials::keyring::key_subject`]): a revocation is published to the fleet,
+    /// until its cool-off ends; other events publish nothing. Drivers call it with each event
+    /// [`crate::credentials::keyring::KeyRing::unauthorized`] returns.
+    pub fn fleet_key_event(&mut self, subject: &str, event: &KeyEvent) {
+        if let KeyEventKind::Revoked { cool_off } = event.kind {
+            self.fleet_revoke(subject, Until::At(event.at + cool_off), event.at);
+        }
+    }
+
+    /// The keys peers revoked, accepted since the last call: `(provider/key, until)`, for
+    /// the driver to apply to its key rings
+    /// ([`crate::credentials::keyring::KeyRing::revoked_by_peer`]). Empty outside a fleet.
+    pub fn fleet_take_revocations(&mut self) -> Vec<(String, Until)> {
+        self.fleet
+            .as_mut()
+            .map(Fleet::take_peer_revocations)
+            .unwrap_or_default()
+    }
+
     /// The operations of one sync, in order: the advisories to publish, a heartbeat, the read
     /// of peers' advisories, the leases' takes and give-backs, and the probe tokens to ask
     /// for, renew or give back. The driver runs each against the store and hands each answer
@@ -204,7 +225,8 @@ impl<R: Rng> Router<R> {
             return;
         }
         if advisory.key.kind == AdvisoryKind::Revoked {
-            fleet.revoke(&advisory.key.subject, advisory.until);
+            // The driver applies it to its key ring (`Router::fleet_take_revocations`).
+            fleet.peer_revoked(&advisory.key.subject, advisory.until);
             return;
         }
         let Some(tid) = self.params.target_id(&advisory.key.subject) else {
