@@ -295,7 +295,12 @@ impl KeyRing {
     /// Transition 7: a fleet peer revoked `key` until `until` (its 401s, or its operator): out
     /// of use until then, as if revoked here, and re-probed after. Returns the revocation, or
     /// `None` when the key is already out of use at least that long (or `until` is past).
-    pub fn revoked_by_peer(&mut self, key: usize, until: Instant, now: Instant) -> Option<KeyEvent> {
+    pub fn revoked_by_peer(
+        &mut self,
+        key: usize,
+        until: Instant,
+        now: Instant,
+    ) -> Option<KeyEvent> {
         if until <= now {
             return None;
         }

@@ -204,9 +204,13 @@ impl Driver {
         let status = parts.status.as_u16();
         let outcome = adapter::classify(binding.dialect, status, &parts.headers, &bytes);
         if outcome.error_kind() == Some(ErrorKind::Unauthorized) {
-            self.inner
-                .store
-                .revoke(binding.provider, key_index, self.now());
+            let store = &self.inner.store;
+            if let Some(revoked) = store.revoke(binding.provider, key_index, self.now())
+                && let Some(subject) = store.key_subject(binding.provider, key_index)
+            {
+                // The fleet's peers take the key out of use too (docs/FLEET.md).
+                self.core().fleet_key_event(&subject, &revoked);
+            }
         }
         let mut upstream = adapter::upstream_error(binding.dialect, status, &bytes).map(Box::new);
         if let Some(e) = &mut upstream {
