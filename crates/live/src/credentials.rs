@@ -271,7 +271,8 @@ impl CredentialStore {
     /// A key got a 401 at `now`: counted, and the key taken out of use when that was the
     /// last straw (reported in [`CredentialStore::events`] and [`CredentialStore::revocations`]).
     /// Returns that revocation, for the driver to share with a fleet
-    /// (`Router::fleet_key_event`, under [`CredentialStore::key_subject`]).
+    /// (`Router::fleet_revoke` until `KeyEvent::revoked_until`, under
+    /// [`CredentialStore::key_subject`]).
     pub fn revoke(&self, provider: usize, key: usize, now: Instant) -> Option<KeyEvent> {
         let event = self
             .rings()

@@ -141,6 +141,17 @@ pub struct KeyEvent {
     pub kind: KeyEventKind,
 }
 
+impl KeyEvent {
+    /// For a revocation, when the key is usable again (the end of its cool-off): the `until`
+    /// of the fleet's `Revoked` advisory (`Router::fleet_revoke`).
+    pub fn revoked_until(&self) -> Option<Instant> {
+        match self.kind {
+            KeyEventKind::Revoked { cool_off } => Some(self.at + cool_off),
+            _ => None,
+        }
+    }
+}
+
 /// What happened to a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyEventKind {

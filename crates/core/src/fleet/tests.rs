@@ -394,7 +394,7 @@ fn a_peers_parking_and_cost_cap_and_revocation_are_applied() {
 
 /// Two replicas' drivers, each with its own key ring for provider `pa` (keys `old` and `new`,
 /// `new` preferred), glued to their routers as the drivers do: a revocation event goes to
-/// `fleet_key_event`, and the peers' revocations from `fleet_take_revocations` go to
+/// `fleet_revoke`, and the peers' revocations from `fleet_take_revocations` go to
 /// `revoked_by_peer`.
 #[test]
 fn a_key_revoked_after_401s_on_one_replica_is_not_chosen_by_the_other_after_one_sync() {
@@ -426,7 +426,8 @@ fn a_key_revoked_after_401s_on_one_replica_is_not_chosen_by_the_other_after_one_
     let mut revoked = Vec::new();
     for ms in [1_000, 1_100, 1_200] {
         if let Some(e) = rings[0].unauthorized(1, t(ms)) {
-            f.routers[0].fleet_key_event(&key_subject("pa", KEYS[1]), &e);
+            let until = e.revoked_until().unwrap();
+            f.routers[0].fleet_revoke(&key_subject("pa", KEYS[1]), Until::At(until), e.at);
             revoked.push(e);
         }
     }

@@ -3,7 +3,6 @@
 //! advisories folded back into the targets' breakers, parking and cost caps.
 
 use super::Router;
-use crate::credentials::keyring::{KeyEvent, KeyEventKind};
 use crate::fleet::{
     Advice, Advisory, AdvisoryKey, AdvisoryKind, BucketKey, BucketSpec, Fleet, FleetParams, Lease,
     MAX_CAPACITY, Resource, StoreError, StoreOp, StoreReply, Until,
@@ -127,7 +126,9 @@ impl<R: Rng> Router<R> {
         ops
     }
 
-    /// Tells the fleet that a provider's key (`provider/key`) was revoked, until `until`.
+    /// Tells the fleet that a provider's key (`provider/key`, `keyring::key_subject`) was
+    /// revoked, until `until`. Drivers call it with each revocation their key rings report
+    /// (`KeyEvent::revoked_until`).
     pub fn fleet_revoke(&mut self, subject: &str, until: Until, now: Instant) {
         if let Some(fleet) = self.fleet.as_mut() {
             fleet.revoke(subject, until);
@@ -142,19 +143,9 @@ impl<R: Rng> Router<R> {
         }
     }
 
-    /// A key ring's event for `subject` (`provider/key`, see
-    /// [`crate::credentials::keyring::key_subject`]): a revocation is published to the fleet,
-    /// until its cool-off ends; other events publish nothing. Drivers call it with each event
-    /// [`crate::credentials::keyring::KeyRing::unauthorized`] returns.
-    pub fn fleet_key_event(&mut self, subject: &str, event: &KeyEvent) {
-        if let KeyEventKind::Revoked { cool_off } = event.kind {
-            self.fleet_revoke(subject, Until::At(event.at + cool_off), event.at);
-        }
-    }
-
     /// The keys peers revoked, accepted since the last call: `(provider/key, until)`, for
-    /// the driver to apply to its key rings
-    /// ([`crate::credentials::keyring::KeyRing::revoked_by_peer`]). Empty outside a fleet.
+    /// the driver to apply to its key rings (`KeyRing::revoked_by_peer`). Empty outside a
+    /// fleet.
     pub fn fleet_take_revocations(&mut self) -> Vec<(String, Until)> {
         self.fleet
             .as_mut()
