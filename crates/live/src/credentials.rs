@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
-use switchyard_core::credentials::keyring::{KeyEvent, KeyEventKind, KeyRing, KeyState};
+use switchyard_core::credentials::keyring::{self, KeyEvent, KeyEventKind, KeyRing, KeyState};
 use switchyard_core::credentials::{
     Date, Environment, KeySource, KeyStatus, Mode, ProviderParams, Secret,
 };
+use switchyard_core::fleet::Until;
 use switchyard_core::time::Instant;
 
 /// Key events kept for reports; older ones are dropped, so memory does not grow with uptime.
@@ -269,11 +270,51 @@ impl CredentialStore {
 
     /// A key got a 401 at `now`: counted, and the key taken out of use when that was the
     /// last straw (reported in [`CredentialStore::events`] and [`CredentialStore::revocations`]).
-    pub fn revoke(&self, provider: usize, key: usize, now: Instant) {
+    /// Returns that revocation, for the driver to share with a fleet
+    /// (`Router::fleet_revoke` until `KeyEvent::revoked_until`, under
+    /// [`CredentialStore::key_subject`]).
+    pub fn revoke(&self, provider: usize, key: usize, now: Instant) -> Option<KeyEvent> {
         let event = self
             .rings()
             .get_mut(provider)
             .and_then(|r| r.unauthorized(key, now));
+        if let Some(e) = event {
+            self.record(provider, e);
+        }
+        event
+    }
+
+    /// The fleet subject of a key (`provider/source`, such as `openai/env:OPENAI_API_KEY`;
+    /// a literal key is `provider/literal#i`, by its index): never the key's value.
+    pub fn key_subject(&self, provider: usize, key: usize) -> Option<String> {
+        let p = self.providers.get(provider)?;
+        let k = p.keys.get(key)?;
+        let id = match &k.source {
+            KeySource::Literal(_) => format!("literal#{key}"),
+            source => source.to_string(),
+        };
+        Some(keyring::key_subject(&p.name, &id))
+    }
+
+    /// A fleet peer revoked the key `subject` names ([`CredentialStore::key_subject`]) until
+    /// `until`: taken out of use here as by a revocation of this replica's own, and reported
+    /// the same way. A subject naming no key of this store changes nothing.
+    pub fn revoked_by_peer(&self, subject: &str, until: Until, now: Instant) {
+        let Some((provider, key)) = self.providers.iter().enumerate().find_map(|(p, params)| {
+            (0..params.keys.len())
+                .find(|&k| self.key_subject(p, k).as_deref() == Some(subject))
+                .map(|k| (p, k))
+        }) else {
+            return;
+        };
+        let until = match until {
+            Until::At(t) => t,
+            Until::Forever => Instant::MAX,
+        };
+        let event = self
+            .rings()
+            .get_mut(provider)
+            .and_then(|r| r.revoked_by_peer(key, until, now));
         if let Some(e) = event {
             self.record(provider, e);
         }

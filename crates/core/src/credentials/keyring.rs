@@ -25,6 +25,8 @@
 //! 4. re-probing, 401 → revoked at once for twice the last cool-off, capped (event)
 //! 5. re-probing, `within` passes without a 401 → in use, cool-off back to the base
 //! 6. revoked, 401 from an attempt sent before the revocation → ignored
+//! 7. any state, a fleet peer revoked the key until `u` later than this ring's own → revoked
+//!    until `u` (event; the cool-off is the time left), then re-probed as after transition 2
 //!
 //! The ring also reports a switch of the key in use, so a driver can log rotations.
 //!
@@ -35,6 +37,13 @@ use serde::Deserialize;
 
 use crate::config::ValidationError;
 use crate::time::{Duration, Instant};
+
+/// The fleet subject of a provider's key (`provider/key`), for the `Revoked` advisory that
+/// shares its revocation: `key` is the key's id (its name, or its source such as
+/// `env:OPENAI_API_KEY`), never its value.
+pub fn key_subject(provider: &str, key: &str) -> String {
+    format!("{provider}/{key}")
+}
 
 /// Default: 401s that revoke a key...
 pub const DEFAULT_AFTER_401S: u32 = 3;
@@ -130,6 +139,17 @@ pub struct KeyEvent {
     pub key: usize,
     /// What happened.
     pub kind: KeyEventKind,
+}
+
+impl KeyEvent {
+    /// For a revocation, when the key is usable again (the end of its cool-off): the `until`
+    /// of the fleet's `Revoked` advisory (`Router::fleet_revoke`).
+    pub fn revoked_until(&self) -> Option<Instant> {
+        match self.kind {
+            KeyEventKind::Revoked { cool_off } => Some(self.at + cool_off),
+            _ => None,
+        }
+    }
 }
 
 /// What happened to a key.
@@ -281,6 +301,36 @@ impl KeyRing {
             }
         }
         chosen
+    }
+
+    /// Transition 7: a fleet peer revoked `key` until `until` (its 401s, or its operator): out
+    /// of use until then, as if revoked here, and re-probed after. Returns the revocation, or
+    /// `None` when the key is already out of use at least that long (or `until` is past).
+    pub fn revoked_by_peer(
+        &mut self,
+        key: usize,
+        until: Instant,
+        now: Instant,
+    ) -> Option<KeyEvent> {
+        if until <= now {
+            return None;
+        }
+        let slot = self.slots.get_mut(key)?;
+        if matches!(slot.state, KeyState::Revoked { until: u } if u >= until) {
+            return None;
+        }
+        let cool_off = until.saturating_since(now);
+        slot.strikes.clear();
+        // A re-probe here that gets a 401 doubles from the longer of the two cool-offs.
+        slot.last_cool_off = slot
+            .last_cool_off
+            .max(cool_off.min(self.params.cool_off_max));
+        slot.state = KeyState::Revoked { until };
+        Some(KeyEvent {
+            at: now,
+            key,
+            kind: KeyEventKind::Revoked { cool_off },
+        })
     }
 
     /// The provider refused `key` (401) at `now`. Returns the revocation, if this was it.

@@ -140,6 +140,9 @@ pub struct Fleet {
     probes: Vec<ProbeToken>,
     cost_spent_until: Vec<Option<Instant>>,
     revoked: BTreeMap<String, Until>,
+    /// Peers' revocations accepted and not yet taken by the driver (its key rings), oldest
+    /// first; at most [`MAX_PAGE`] (past that the oldest is dropped: `revoked` still has it).
+    peer_revoked: Vec<(String, Until)>,
     alive: u32,
     degraded_since: Option<Instant>,
     stats: FleetStats,
@@ -161,6 +164,7 @@ impl Fleet {
             probes: vec![ProbeToken::Free; targets],
             cost_spent_until: vec![None; targets],
             revoked: BTreeMap::new(),
+            peer_revoked: Vec::new(),
             alive: 1,
             degraded_since: None,
             stats: FleetStats::default(),
@@ -306,6 +310,7 @@ impl Fleet {
         self.owed = old.owed.clone();
         self.known = old.known.clone();
         self.revoked = old.revoked.clone();
+        self.peer_revoked = old.peer_revoked.clone();
         self.alive = old.alive;
         self.degraded_since = old.degraded_since;
         self.stats = old.stats;
@@ -385,6 +390,22 @@ impl Fleet {
     pub fn revoke(&mut self, subject: &str, until: Until) {
         let u = self.revoked.entry(subject.to_string()).or_insert(until);
         *u = (*u).max(until);
+    }
+
+    /// Records a revoked key a peer published, for the driver to take
+    /// ([`Fleet::take_peer_revocations`]) and apply to its key ring.
+    pub fn peer_revoked(&mut self, subject: &str, until: Until) {
+        self.revoke(subject, until);
+        if self.peer_revoked.len() >= MAX_PAGE {
+            self.peer_revoked.remove(0);
+        }
+        self.peer_revoked.push((subject.to_string(), until));
+    }
+
+    /// The peers' revocations accepted since the last call, oldest first (allocates nothing
+    /// when there are none).
+    pub fn take_peer_revocations(&mut self) -> Vec<(String, Until)> {
+        std::mem::take(&mut self.peer_revoked)
     }
 
     /// Records that a peer spent the target's cost cap until `until`.

@@ -3,6 +3,9 @@
 
 use super::*;
 use crate::config::load_router;
+use crate::credentials::keyring::{
+    DEFAULT_COOL_OFF, KeyEvent, KeyEventKind, KeyRing, RevocationParams, key_subject,
+};
 use crate::health::BreakerState;
 use crate::id::TargetId;
 use crate::outcome::{AttemptReport, ErrorKind, Outcome};
@@ -378,6 +381,92 @@ fn a_peers_parking_and_cost_cap_and_revocation_are_applied() {
             .unwrap()
             .is_revoked("pb/old", t(59_999))
     );
+    // Both reach the driver, for its key rings.
+    assert_eq!(
+        f.routers[0].fleet_take_revocations(),
+        [
+            ("pa/main".to_string(), Until::Forever),
+            ("pb/old".to_string(), Until::At(t(60_000)))
+        ]
+    );
+    assert!(f.routers[0].fleet_take_revocations().is_empty());
+}
+
+/// Two replicas' drivers, each with its own key ring for provider `pa` (keys `old` and `new`,
+/// `new` preferred), glued to their routers as the drivers do: a revocation event goes to
+/// `fleet_revoke`, and the peers' revocations from `fleet_take_revocations` go to
+/// `revoked_by_peer`.
+#[test]
+fn a_key_revoked_after_401s_on_one_replica_is_not_chosen_by_the_other_after_one_sync() {
+    const KEYS: [&str; 2] = ["old", "new"];
+    let mut f = Fleet3::new(2, true);
+    f.sync(0, t(0));
+    f.sync(1, t(0));
+    let mut rings = [
+        KeyRing::new(2, RevocationParams::default()),
+        KeyRing::new(2, RevocationParams::default()),
+    ];
+    let rank = |i: usize| Some(i);
+    let apply_peers = |r: &mut Router, ring: &mut KeyRing, now: Instant| {
+        let mut events = Vec::new();
+        for (subject, until) in r.fleet_take_revocations() {
+            let Some(key) = KEYS.iter().position(|k| key_subject("pa", k) == subject) else {
+                continue;
+            };
+            let until = match until {
+                Until::At(u) => u,
+                Until::Forever => Instant::MAX,
+            };
+            events.extend(ring.revoked_by_peer(key, until, now));
+        }
+        events
+    };
+    assert_eq!(rings[1].choose(t(500), rank, |_| {}), Some(1));
+    // Replica 0: three 401s on `new` within a minute revoke it there.
+    let mut revoked = Vec::new();
+    for ms in [1_000, 1_100, 1_200] {
+        if let Some(e) = rings[0].unauthorized(1, t(ms)) {
+            let until = e.revoked_until().unwrap();
+            f.routers[0].fleet_revoke(&key_subject("pa", KEYS[1]), Until::At(until), e.at);
+            revoked.push(e);
+        }
+    }
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(rings[0].choose(t(1_300), rank, |_| {}), Some(0));
+    // Before any sync, replica 1 still uses it.
+    assert!(apply_peers(&mut f.routers[1], &mut rings[1], t(1_300)).is_empty());
+    assert_eq!(rings[1].choose(t(1_300), rank, |_| {}), Some(1));
+    // One sync each: replica 1 takes `new` out of use until replica 0's cool-off ends.
+    f.sync(0, t(1_300));
+    f.sync(1, t(1_400));
+    let until = t(1_200) + DEFAULT_COOL_OFF;
+    assert_eq!(
+        apply_peers(&mut f.routers[1], &mut rings[1], t(1_400)),
+        [KeyEvent {
+            at: t(1_400),
+            key: 1,
+            kind: KeyEventKind::Revoked {
+                cool_off: until.saturating_since(t(1_400))
+            },
+        }]
+    );
+    assert_eq!(rings[1].choose(t(1_500), rank, |_| {}), Some(0));
+    assert_eq!(
+        rings[1].choose(t(1_199) + DEFAULT_COOL_OFF, rank, |_| {}),
+        Some(0)
+    );
+    // Replica 0 does not read its own revocation back; a second read changes nothing.
+    f.sync(0, t(2_300));
+    f.sync(1, t(2_400));
+    assert!(apply_peers(&mut f.routers[0], &mut rings[0], t(2_300)).is_empty());
+    assert!(apply_peers(&mut f.routers[1], &mut rings[1], t(2_400)).is_empty());
+    // Its cool-off over, replica 1 re-probes the key as after a revocation of its own.
+    let mut reprobe = Vec::new();
+    assert_eq!(
+        rings[1].choose(until, rank, |e| reprobe.push(e.kind)),
+        Some(1)
+    );
+    assert_eq!(reprobe, [KeyEventKind::Reprobe, KeyEventKind::InUse]);
 }
 
 #[test]

@@ -126,7 +126,9 @@ impl<R: Rng> Router<R> {
         ops
     }
 
-    /// Tells the fleet that a provider's key (`provider/key`) was revoked, until `until`.
+    /// Tells the fleet that a provider's key (`provider/key`, `keyring::key_subject`) was
+    /// revoked, until `until`. Drivers call it with each revocation their key rings report
+    /// (`KeyEvent::revoked_until`).
     pub fn fleet_revoke(&mut self, subject: &str, until: Until, now: Instant) {
         if let Some(fleet) = self.fleet.as_mut() {
             fleet.revoke(subject, until);
@@ -139,6 +141,16 @@ impl<R: Rng> Router<R> {
                 },
             );
         }
+    }
+
+    /// The keys peers revoked, accepted since the last call: `(provider/key, until)`, for
+    /// the driver to apply to its key rings (`KeyRing::revoked_by_peer`). Empty outside a
+    /// fleet.
+    pub fn fleet_take_revocations(&mut self) -> Vec<(String, Until)> {
+        self.fleet
+            .as_mut()
+            .map(Fleet::take_peer_revocations)
+            .unwrap_or_default()
     }
 
     /// The operations of one sync, in order: the advisories to publish, a heartbeat, the read
@@ -204,7 +216,8 @@ impl<R: Rng> Router<R> {
             return;
         }
         if advisory.key.kind == AdvisoryKind::Revoked {
-            fleet.revoke(&advisory.key.subject, advisory.until);
+            // The driver applies it to its key ring (`Router::fleet_take_revocations`).
+            fleet.peer_revoked(&advisory.key.subject, advisory.until);
             return;
         }
         let Some(tid) = self.params.target_id(&advisory.key.subject) else {

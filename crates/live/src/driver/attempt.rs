@@ -13,6 +13,7 @@ use http_body_util::Full;
 use switchyard_core::credentials::Secret;
 use switchyard_core::dialect::Dialect;
 use switchyard_core::dialect::upstream::UpstreamError;
+use switchyard_core::fleet::Until;
 use switchyard_core::health::LimitSnapshot;
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
@@ -204,9 +205,15 @@ impl Driver {
         let status = parts.status.as_u16();
         let outcome = adapter::classify(binding.dialect, status, &parts.headers, &bytes);
         if outcome.error_kind() == Some(ErrorKind::Unauthorized) {
-            self.inner
-                .store
-                .revoke(binding.provider, key_index, self.now());
+            let store = &self.inner.store;
+            if let Some(revoked) = store.revoke(binding.provider, key_index, self.now())
+                && let Some(until) = revoked.revoked_until()
+                && let Some(subject) = store.key_subject(binding.provider, key_index)
+            {
+                // The fleet's peers take the key out of use too (docs/FLEET.md).
+                self.core()
+                    .fleet_revoke(&subject, Until::At(until), revoked.at);
+            }
         }
         let mut upstream = adapter::upstream_error(binding.dialect, status, &bytes).map(Box::new);
         if let Some(e) = &mut upstream {

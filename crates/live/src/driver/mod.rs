@@ -220,7 +220,17 @@ impl Driver {
     /// `fleet_reply`). `f` must not wait on anything.
     pub fn with_core<T>(&self, f: impl FnOnce(&mut Router, Instant) -> T) -> T {
         let now = self.now();
-        f(&mut self.core(), now)
+        let (out, revoked) = {
+            let mut core = self.core();
+            let out = f(&mut core, now);
+            (out, core.fleet_take_revocations())
+        };
+        // Keys a peer revoked (read by the sync just run) go out of use here too, outside
+        // the core's lock.
+        for (subject, until) in revoked {
+            self.inner.store.revoked_by_peer(&subject, until, now);
+        }
+        out
     }
 
     fn tokio_at(&self, at: Instant) -> tokio::time::Instant {

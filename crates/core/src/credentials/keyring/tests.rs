@@ -167,3 +167,42 @@ fn one_401_revokes_when_so_configured_and_bad_settings_are_refused() {
     let e = RevocationParams::from_config(&short, "p").unwrap_err();
     assert_eq!(e.path, "p.cool_off_max");
 }
+
+#[test]
+fn a_peers_revocation_takes_the_key_out_of_use_until_its_end_and_never_shortens_one() {
+    let mut r = ring();
+    assert_eq!(choose(&mut r, at(0)).0, Some(1));
+    // Over already, or an unknown key: nothing.
+    assert_eq!(r.revoked_by_peer(1, at(10), at(10)), None);
+    assert_eq!(r.revoked_by_peer(7, at(100), at(10)), None);
+    let e = r.revoked_by_peer(1, at(100), at(10)).unwrap();
+    assert_eq!(
+        e.kind,
+        KeyEventKind::Revoked {
+            cool_off: Duration::from_secs(90)
+        }
+    );
+    assert_eq!(r.state(1, at(10)), KeyState::Revoked { until: at(100) });
+    assert_eq!(choose(&mut r, at(99)).0, Some(0));
+    // The same or a shorter one changes nothing; a longer one extends it.
+    assert_eq!(r.revoked_by_peer(1, at(100), at(20)), None);
+    assert_eq!(r.revoked_by_peer(1, at(50), at(20)), None);
+    assert!(r.revoked_by_peer(1, at(200), at(20)).is_some());
+    assert_eq!(choose(&mut r, at(199)).0, Some(0));
+    // Its end: re-probed, and a 401 then revokes it at once, for twice the peer's cool-off
+    // (180 s), as after a revocation of its own.
+    assert_eq!(
+        choose(&mut r, at(200)),
+        (
+            Some(1),
+            vec![(1, "cool-off over: re-probing"), (1, "in use")]
+        )
+    );
+    let e = r.unauthorized(1, at(201)).unwrap();
+    assert_eq!(
+        e.kind,
+        KeyEventKind::Revoked {
+            cool_off: Duration::from_secs(360)
+        }
+    );
+}
