@@ -9,11 +9,16 @@
 //! during the fault (nothing failed over, so there is no time to rank); a fault that was
 //! exercised but never failed over (or back) reads "never". A variant is ranked on a figure
 //! only when every seed observed it.
+//!
+//! A fleet's variants (`replicas:`) add the figures of the report's `fleet` section: each
+//! rate-limited provider's share of 429s, per target the fleet's stop time and the probes it
+//! received (not observed when no breaker opened on it), and the busiest replica's share.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::report::fleet::FleetReport;
 use crate::{Report, RunError, ScenarioParams, simulate};
 
 mod render;
@@ -108,8 +113,71 @@ fn of_scope(b: &crate::results::BucketReport, x: f64) -> Value {
     }
 }
 
-/// The figures a comparison shows, read from one report.
-fn figures(r: &Report) -> Vec<(String, Better, Value)> {
+/// The providers whose 429s a fleet comparison shows: those with a rate limit, and those an
+/// expectation names, in the scenario's order.
+fn limited_providers(s: &ScenarioParams) -> Vec<&str> {
+    s.providers
+        .iter()
+        .filter(|p| {
+            p.profile.requests_per_minute.is_some()
+                || p.profile.tokens_per_minute.is_some()
+                || s.expectations
+                    .iter()
+                    .any(|e| e.provider.as_deref() == Some(p.name.as_str()))
+        })
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
+/// The fleet's figures, as the report's `fleet` section has them: each limited provider's
+/// share of 429s (in percent), and per target the fleet's stop time and the probes it
+/// received (not observed when no replica's breaker opened on it), and the busiest
+/// replica's share of the requests.
+fn fleet_figures(f: &FleetReport, limited: &[&str]) -> Vec<(String, Better, Value)> {
+    let mut out = Vec::new();
+    for name in limited {
+        let p = f.providers.iter().find(|p| p.name == *name);
+        out.push((
+            format!("429 share {name} (%)"),
+            Better::Lower,
+            match p {
+                Some(p) if p.requests > 0 => Ok(p.rate_limited_share * 100.0),
+                _ => Err(Absent::NotObserved),
+            },
+        ));
+    }
+    for t in &f.targets {
+        out.push((
+            format!("fleet stop time {} (s)", t.name),
+            Better::Lower,
+            t.stopped_after_secs.ok_or(Absent::NotObserved),
+        ));
+        out.push((
+            format!("probes {}", t.name),
+            Better::Lower,
+            match t.first_open_secs {
+                Some(_) => Ok(t.probes as f64),
+                None => Err(Absent::NotObserved),
+            },
+        ));
+    }
+    let busiest = f
+        .replicas_load
+        .iter()
+        .filter(|r| r.requests > 0)
+        .map(|r| r.share)
+        .reduce(f64::max);
+    out.push((
+        "largest replica share".to_owned(),
+        Better::Lower,
+        busiest.ok_or(Absent::NotObserved),
+    ));
+    out
+}
+
+/// The figures a comparison shows, read from one report (`limited`: the providers whose
+/// 429s a fleet's figures show).
+fn figures(r: &Report, limited: &[&str]) -> Vec<(String, Better, Value)> {
     let t = &r.totals;
     let mut out = vec![
         (
@@ -174,6 +242,9 @@ fn figures(r: &Report) -> Vec<(String, Better, Value)> {
             Better::Lower,
             value(f.time_to_failback_secs),
         ));
+    }
+    if let Some(f) = &r.fleet {
+        out.extend(fleet_figures(f, limited));
     }
     out
 }
@@ -242,8 +313,8 @@ fn add_verdicts(rows: &mut Vec<ExpectationRow>, name: &str, seed: u64, report: &
 
 /// Variant `name`'s value of each figure in `report` (or why it has none), one row per
 /// figure in the order first seen.
-fn add_figures(table: &mut Vec<Figure>, name: &str, report: &Report) {
-    for (fname, better, value) in figures(report) {
+fn add_figures(table: &mut Vec<Figure>, name: &str, report: &Report, limited: &[&str]) {
+    for (fname, better, value) in figures(report, limited) {
         let figure = match table.iter_mut().position(|f| f.name == fname) {
             Some(k) => &mut table[k],
             None => {
@@ -277,6 +348,7 @@ pub fn compare(
     seeds: u32,
 ) -> Result<Comparison, RunError> {
     let chosen = chosen(s, only)?;
+    let limited = limited_providers(s);
     let seed_list: Vec<u64> = (0..u64::from(seeds.max(1))).map(|i| s.seed + i).collect();
     let mut table: Vec<Figure> = Vec::new();
     let mut expectations: Vec<ExpectationRow> = Vec::new();
@@ -304,7 +376,7 @@ pub fn compare(
                 p99_over_time.insert(name.clone(), report.timeline.p99_ms.clone());
             }
             add_verdicts(&mut expectations, name, seed, &report);
-            add_figures(&mut table, name, &report);
+            add_figures(&mut table, name, &report, &limited);
         }
     }
     let variants: Vec<String> = chosen.iter().map(|(n, _)| n.clone()).collect();

@@ -112,3 +112,39 @@ fn a_variants_operator_actions_name_the_same_targets() {
     let verdict = &drained.verdicts["reversed"][0];
     assert_eq!(verdict.verdict, "pass", "{verdict:?}");
 }
+
+/// A comparison of fleets shows the fleet's figures: what sharing buys is in the table of
+/// figures, not only in the verdicts.
+#[test]
+fn a_fleet_comparison_shows_the_providers_429s() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/fleet-rate-limit.yaml");
+    let s = crate::scenario::load(&path).unwrap();
+    let c = compare(&s, None, 1).unwrap();
+    let share = c
+        .figures
+        .iter()
+        .find(|f| f.name == "429 share openai (%)")
+        .unwrap_or_else(|| panic!("no 429 row in {:?}", c.figures));
+    assert_eq!(share.values["shared"], [Some(0.0)], "{share:?}");
+    let none = share.values["none"][0].unwrap();
+    assert!((5.0..15.0).contains(&none), "about 10 %: {none}");
+    for name in [
+        "largest replica share",
+        "fleet stop time openai-4o (s)",
+        "probes openai-4o",
+    ] {
+        assert!(c.figures.iter().any(|f| f.name == name), "no {name}");
+    }
+    let md = markdown(&c);
+    assert!(
+        md.contains("| 429 share openai (%) | **0.0000** | "),
+        "{md}"
+    );
+    // No breaker opened: the stop time and the probes were not observed.
+    assert!(md.contains("| probes openai-4o | — | — |"), "{md}");
+    let html = html(&c);
+    assert!(
+        html.contains("<tr><td>429 share openai (%)</td><td class=\"best\">0.0000</td>"),
+        "{html}"
+    );
+}
