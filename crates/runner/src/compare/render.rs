@@ -145,13 +145,15 @@ pub(super) fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)
         .collect()
 }
 
-/// One line per variant that did not hold, or that all held.
-fn verdict_line(c: &Comparison) -> String {
-    let failed: Vec<&str> = c
+/// One line per variant that did not hold, or that all held; each variant's name is put
+/// through `quote` (code in Markdown and HTML), so that a variant named `none` does not
+/// read as "nothing failed".
+fn verdict_line(c: &Comparison, quote: impl Fn(&str) -> String) -> String {
+    let failed: Vec<String> = c
         .variants
         .iter()
         .filter(|v| c.variant_passed.get(*v) == Some(&false))
-        .map(String::as_str)
+        .map(|v| quote(v))
         .collect();
     if c.expectations.is_empty() {
         "The scenario has no expectations.".to_owned()
@@ -159,7 +161,12 @@ fn verdict_line(c: &Comparison) -> String {
         "Every variant held every expectation.".to_owned()
     } else {
         format!(
-            "Failed an expectation: {} (exit code 1).",
+            "Failed an expectation: {} {} (exit code 1).",
+            if failed.len() == 1 {
+                "variant"
+            } else {
+                "variants"
+            },
             failed.join(", ")
         )
     }
@@ -193,7 +200,11 @@ pub fn markdown(c: &Comparison) -> String {
             .collect();
         let _ = writeln!(out, "| {name} | {} |", row.join(" | "));
     }
-    let _ = writeln!(out, "\n### Expectations\n\n{}\n", verdict_line(c));
+    let _ = writeln!(
+        out,
+        "\n### Expectations\n\n{}\n",
+        verdict_line(c, |v| format!("`{v}`"))
+    );
     if !c.expectations.is_empty() {
         let _ = writeln!(out, "| expectation | {} |", c.variants.join(" | "));
         let _ = writeln!(
@@ -255,7 +266,7 @@ pub fn html(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "<h2>Expectations</h2>\n<p id=\"verdict\">{}</p>",
-        escape(&verdict_line(c))
+        verdict_line(c, |v| format!("<code>{}</code>", escape(v)))
     );
     if !c.expectations.is_empty() {
         let _ = writeln!(

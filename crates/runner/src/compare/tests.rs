@@ -148,3 +148,21 @@ fn a_fleet_comparison_shows_the_providers_429s() {
         "{html}"
     );
 }
+
+/// A variant's name in prose is quoted: "Failed an expectation: none" read as nothing failed.
+#[test]
+fn the_verdict_line_quotes_the_variants_names() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/fleet-rate-limit.yaml");
+    let s = crate::scenario::load(&path).unwrap();
+    let c = compare(&s, None, 1).unwrap();
+    let md = markdown(&c);
+    assert!(
+        md.contains("Failed an expectation: variant `none` (exit code 1)."),
+        "{md}"
+    );
+    let html = html(&c);
+    assert!(
+        html.contains("Failed an expectation: variant <code>none</code> (exit code 1)."),
+        "{html}"
+    );
+}
