@@ -82,6 +82,9 @@ pub struct ExpectationRow {
     /// The unit of its expected and observed values (`s`, `USD`; empty for rates, shares
     /// and counts).
     pub unit: &'static str,
+    /// Its values are counts, shown as whole numbers.
+    #[serde(skip)]
+    pub count: bool,
     /// Per variant, one verdict per seed.
     pub verdicts: BTreeMap<String, Vec<SeedVerdict>>,
 }
@@ -300,6 +303,7 @@ fn add_verdicts(rows: &mut Vec<ExpectationRow>, name: &str, seed: u64, report: &
             rows.push(ExpectationRow {
                 name: format!("{} {} {}{unit}", e.name, e.op, e.expected),
                 unit: unit.trim_start(),
+                count: e.metric.is_count(),
                 verdicts: BTreeMap::new(),
             });
         }

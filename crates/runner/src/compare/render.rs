@@ -124,9 +124,13 @@ pub(super) fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)
                     let bad: Vec<&SeedVerdict> =
                         verdicts.iter().filter(|x| x.verdict != "pass").collect();
                     let unit = if e.unit.is_empty() { "" } else { " " };
+                    // A count is a whole number: `27`, not `27.000`.
+                    let number = |o: f64| {
+                        if e.count { format!("{o:.0}") } else { fmt(o) }
+                    };
                     let shown = |x: &SeedVerdict| match x.observed {
                         Some(o) => {
-                            format!("{} (observed {}{unit}{})", x.verdict, fmt(o), e.unit)
+                            format!("{} (observed {}{unit}{})", x.verdict, number(o), e.unit)
                         }
                         None => x.verdict.to_owned(),
                     };

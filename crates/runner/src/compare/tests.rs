@@ -166,3 +166,24 @@ fn the_verdict_line_quotes_the_variants_names() {
         "{html}"
     );
 }
+
+/// A count's observed value is a whole number, not `27.000`.
+#[test]
+fn counts_in_verdicts_are_whole_numbers() {
+    let mut s = scenario("  - { metric: requests, op: \"<=\", value: 1 }\n");
+    // Under 100, where other figures show three decimals.
+    s.traffic.max_requests = Some(27);
+    let c = compare(&s, Some(&["active-passive".into()]), 1).unwrap();
+    let rows = verdict_cells(&c);
+    let (name, cells) = rows
+        .iter()
+        .find(|(name, _)| name.starts_with("requests"))
+        .unwrap();
+    assert!(name.ends_with("<= 1"), "{name}");
+    let text = &cells[0].0;
+    let observed = text
+        .strip_prefix("fail (observed ")
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(observed == "27", "a whole number: {text}");
+}
