@@ -61,6 +61,9 @@ pub struct Figure {
     pub values: BTreeMap<String, Vec<Option<f64>>>,
     /// Per variant: for each seed, why the value is `None` (`None` when there is a value).
     pub absent: BTreeMap<String, Vec<Option<Absent>>>,
+    /// Its values are counts, shown as whole numbers (a mean across seeds may not be).
+    #[serde(skip)]
+    pub count: bool,
 }
 
 /// One expectation's verdict in one run.
@@ -107,6 +110,10 @@ pub struct Comparison {
 
 type Value = Result<f64, Absent>;
 
+/// A figure of one report: its name, which way is better, its value, and whether it is a
+/// count.
+type Row = (String, Better, Value, bool);
+
 /// A scope's figure, `NotObserved` when the scope had no requests.
 fn of_scope(b: &crate::results::BucketReport, x: f64) -> Value {
     if b.requests > 0 {
@@ -136,7 +143,7 @@ fn limited_providers(s: &ScenarioParams) -> Vec<&str> {
 /// share of 429s (in percent), and per target the fleet's stop time and the probes it
 /// received (not observed when no replica's breaker opened on it), and the busiest
 /// replica's share of the requests.
-fn fleet_figures(f: &FleetReport, limited: &[&str]) -> Vec<(String, Better, Value)> {
+fn fleet_figures(f: &FleetReport, limited: &[&str]) -> Vec<Row> {
     let mut out = Vec::new();
     for name in limited {
         let p = f.providers.iter().find(|p| p.name == *name);
@@ -147,6 +154,7 @@ fn fleet_figures(f: &FleetReport, limited: &[&str]) -> Vec<(String, Better, Valu
                 Some(p) if p.requests > 0 => Ok(p.rate_limited_share * 100.0),
                 _ => Err(Absent::NotObserved),
             },
+            false,
         ));
     }
     for t in &f.targets {
@@ -154,6 +162,7 @@ fn fleet_figures(f: &FleetReport, limited: &[&str]) -> Vec<(String, Better, Valu
             format!("fleet stop time {} (s)", t.name),
             Better::Lower,
             t.stopped_after_secs.ok_or(Absent::NotObserved),
+            false,
         ));
         out.push((
             format!("probes {}", t.name),
@@ -162,6 +171,7 @@ fn fleet_figures(f: &FleetReport, limited: &[&str]) -> Vec<(String, Better, Valu
                 Some(_) => Ok(t.probes as f64),
                 None => Err(Absent::NotObserved),
             },
+            true,
         ));
     }
     let busiest = f
@@ -174,13 +184,14 @@ fn fleet_figures(f: &FleetReport, limited: &[&str]) -> Vec<(String, Better, Valu
         "largest replica share".to_owned(),
         Better::Lower,
         busiest.ok_or(Absent::NotObserved),
+        false,
     ));
     out
 }
 
 /// The figures a comparison shows, read from one report (`limited`: the providers whose
 /// 429s a fleet's figures show).
-fn figures(r: &Report, limited: &[&str]) -> Vec<(String, Better, Value)> {
+fn figures(r: &Report, limited: &[&str]) -> Vec<Row> {
     let t = &r.totals;
     let mut out = vec![
         (
@@ -246,6 +257,7 @@ fn figures(r: &Report, limited: &[&str]) -> Vec<(String, Better, Value)> {
             value(f.time_to_failback_secs),
         ));
     }
+    let mut out: Vec<Row> = out.into_iter().map(|(n, b, v)| (n, b, v, false)).collect();
     if let Some(f) = &r.fleet {
         out.extend(fleet_figures(f, limited));
     }
@@ -318,7 +330,7 @@ fn add_verdicts(rows: &mut Vec<ExpectationRow>, name: &str, seed: u64, report: &
 /// Variant `name`'s value of each figure in `report` (or why it has none), one row per
 /// figure in the order first seen.
 fn add_figures(table: &mut Vec<Figure>, name: &str, report: &Report, limited: &[&str]) {
-    for (fname, better, value) in figures(report, limited) {
+    for (fname, better, value, count) in figures(report, limited) {
         let figure = match table.iter_mut().position(|f| f.name == fname) {
             Some(k) => &mut table[k],
             None => {
@@ -327,6 +339,7 @@ fn add_figures(table: &mut Vec<Figure>, name: &str, report: &Report, limited: &[
                     better,
                     values: BTreeMap::new(),
                     absent: BTreeMap::new(),
+                    count,
                 });
                 let last = table.len() - 1;
                 &mut table[last]

@@ -83,9 +83,17 @@ pub(super) fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                             (label.to_owned(), false)
                         }
                         Some(m) => {
-                            let mut text = fmt(*m);
+                            // A count is a whole number; its mean across seeds may not be.
+                            let number = |x: f64| {
+                                if f.count && x.fract() == 0.0 {
+                                    format!("{x:.0}")
+                                } else {
+                                    fmt(x)
+                                }
+                            };
+                            let mut text = number(*m);
                             if let Some((lo, hi)) = f.values.get(v).and_then(|x| spread(x)) {
-                                text.push_str(&format!(" ({}–{})", fmt(lo), fmt(hi)));
+                                text.push_str(&format!(" ({}–{})", number(lo), number(hi)));
                             }
                             if !absent.is_empty() {
                                 let n = f.values.get(v).map_or(0, Vec::len);

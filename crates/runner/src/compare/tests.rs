@@ -187,3 +187,19 @@ fn counts_in_verdicts_are_whole_numbers() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(observed == "27", "a whole number: {text}");
 }
+
+/// The fleet's probes are a count in the table of figures too: `9`, not `9.000`.
+#[test]
+fn probes_in_the_figures_are_whole_numbers() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/fleet-recovery-probes.yaml");
+    let s = crate::scenario::load(&path).unwrap();
+    let c = compare(&s, None, 1).unwrap();
+    let (_, row) = cells(&c)
+        .into_iter()
+        .find(|(name, _)| name == "probes openai-4o")
+        .unwrap();
+    for (text, _) in &row {
+        assert!(text.parse::<u64>().is_ok_and(|n| n > 0), "{row:?}");
+    }
+}
