@@ -290,7 +290,7 @@ fn chosen<'s>(
     if let Some(o) = only {
         for name in o {
             if !s.variants.iter().any(|(n, _)| n == name) {
-                let known: Vec<&str> = s.variants.iter().map(|(n, _)| n.as_str()).collect();
+                let known: Vec<String> = s.variants.iter().map(|(n, _)| format!("`{n}`")).collect();
                 return Err(RunError::Setup {
                     file: s.file.clone(),
                     message: format!("no variant `{name}`; the scenario has {}", known.join(", ")),

@@ -203,3 +203,16 @@ fn probes_in_the_figures_are_whole_numbers() {
         assert!(text.parse::<u64>().is_ok_and(|n| n > 0), "{row:?}");
     }
 }
+
+/// An unknown variant's error lists the scenario's variants quoted, as names in prose are.
+#[test]
+fn an_unknown_variant_lists_the_known_ones_quoted() {
+    let s = scenario("");
+    let e = compare(&s, Some(&["nope".into()]), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no variant `nope`; the scenario has `active-passive`, `"),
+        "{e}"
+    );
+}
