@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Absent, Better, Comparison, SeedVerdict};
+use super::{Absent, Better, Comparison, Figure, SeedVerdict};
 use crate::RunError;
 use crate::render::NOT_OBSERVED;
 use crate::render::html::escape;
@@ -30,6 +30,34 @@ fn fmt(x: f64) -> String {
     } else {
         format!("{x:.4}")
     }
+}
+
+/// Variant `v`'s cell of figure `f`, whose mean across seeds is `m`: the spread across
+/// seeds, and the seeds that did not observe it (`absent`).
+fn observed_text(f: &Figure, v: &str, m: f64, absent: &[Absent]) -> String {
+    // A count is a whole number; its mean across seeds may not be.
+    let number = |x: f64| {
+        if f.count && x.fract() == 0.0 {
+            format!("{x:.0}")
+        } else {
+            fmt(x)
+        }
+    };
+    let mut text = number(m);
+    if let Some((lo, hi)) = f.values.get(v).and_then(|x| spread(x)) {
+        text.push_str(&format!(" ({}–{})", number(lo), number(hi)));
+    }
+    if !absent.is_empty() {
+        let n = f.values.get(v).map_or(0, Vec::len);
+        let never = absent.iter().filter(|a| **a == Absent::Never).count();
+        let label = if never == absent.len() {
+            Absent::Never.label()
+        } else {
+            Absent::NotObserved.label()
+        };
+        text.push_str(&format!(" ({label} in {} of {n} seeds)", absent.len()));
+    }
+    text
 }
 
 /// Cells of the table: per figure, per variant, the text and whether it is the best. Only
@@ -83,31 +111,7 @@ pub(super) fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                             (label.to_owned(), false)
                         }
                         Some(m) => {
-                            // A count is a whole number; its mean across seeds may not be.
-                            let number = |x: f64| {
-                                if f.count && x.fract() == 0.0 {
-                                    format!("{x:.0}")
-                                } else {
-                                    fmt(x)
-                                }
-                            };
-                            let mut text = number(*m);
-                            if let Some((lo, hi)) = f.values.get(v).and_then(|x| spread(x)) {
-                                text.push_str(&format!(" ({}–{})", number(lo), number(hi)));
-                            }
-                            if !absent.is_empty() {
-                                let n = f.values.get(v).map_or(0, Vec::len);
-                                let never = absent.iter().filter(|a| **a == Absent::Never).count();
-                                let label = if never == absent.len() {
-                                    Absent::Never.label()
-                                } else {
-                                    Absent::NotObserved.label()
-                                };
-                                text.push_str(&format!(
-                                    " ({label} in {} of {n} seeds)",
-                                    absent.len()
-                                ));
-                            }
+                            let text = observed_text(f, v, *m, &absent);
                             let is_best = *complete && best.is_some_and(|b| (b - m).abs() < 1e-12);
                             (text, is_best)
                         }
