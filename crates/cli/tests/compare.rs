@@ -119,7 +119,7 @@ fn a_variant_that_fails_an_expectation_shows_it_and_fails_the_comparison() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
     assert!(
-        md.contains("Failed an expectation: least-cost (exit code 1)."),
+        md.contains("Failed an expectation: variant `least-cost` (exit code 1)."),
         "{md}"
     );
     let cells = row(&md, "share openai-4o >= 0.5");

@@ -467,6 +467,56 @@ fn every_summary_link_resolves_to_a_written_report() {
     }
 }
 
+/// `run --duration` treats a fleet's store faults as it does a provider's: one that starts
+/// after the end does not happen, one the end cuts off says so, each with a notice; the run
+/// goes on (a scenario file whose own duration they pass is still refused, in `scenario`).
+#[test]
+fn duration_drops_the_store_faults_after_the_end() {
+    let dir = TempDir::new("cli-duration-store");
+    let out = dir.path().join("out");
+    let (code, stdout, stderr) = switchyard(&[
+        "run",
+        "scenarios/fleet-store-down.yaml",
+        "--duration",
+        "30s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // The expectation on `during:store-down` is not observed: exit 1, not 2.
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "--duration 30s: store fault store-down (down) starts at 3m, after the end; it does \
+             not happen"
+        ),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = switchyard(&[
+        "run",
+        "scenarios/fleet-store-down.yaml",
+        "--duration",
+        "4m",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(code == 0 || code == 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "--duration 4m: store fault store-down (down) from 3m for 2m is cut off by the end"
+        ),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("fleet-store-down/report.json")).unwrap(),
+    )
+    .unwrap();
+    // The store went down at 3m: the replicas fell back to local state.
+    assert!(
+        report["fleet"]["degraded"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+}
+
 /// `run --duration` shortens a scenario: the report covers the new duration, and the
 /// operator actions and faults after its end are dropped, each with a notice.
 #[test]

@@ -9,11 +9,16 @@
 //! during the fault (nothing failed over, so there is no time to rank); a fault that was
 //! exercised but never failed over (or back) reads "never". A variant is ranked on a figure
 //! only when every seed observed it.
+//!
+//! A fleet's variants (`replicas:`) add the figures of the report's `fleet` section: each
+//! rate-limited provider's share of 429s, per target the fleet's stop time and the probes it
+//! received (not observed when no breaker opened on it), and the busiest replica's share.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::report::fleet::FleetReport;
 use crate::{Report, RunError, ScenarioParams, simulate};
 
 mod render;
@@ -56,6 +61,9 @@ pub struct Figure {
     pub values: BTreeMap<String, Vec<Option<f64>>>,
     /// Per variant: for each seed, why the value is `None` (`None` when there is a value).
     pub absent: BTreeMap<String, Vec<Option<Absent>>>,
+    /// Its values are counts, shown as whole numbers (a mean across seeds may not be).
+    #[serde(skip)]
+    pub count: bool,
 }
 
 /// One expectation's verdict in one run.
@@ -77,6 +85,9 @@ pub struct ExpectationRow {
     /// The unit of its expected and observed values (`s`, `USD`; empty for rates, shares
     /// and counts).
     pub unit: &'static str,
+    /// Its values are counts, shown as whole numbers.
+    #[serde(skip)]
+    pub count: bool,
     /// Per variant, one verdict per seed.
     pub verdicts: BTreeMap<String, Vec<SeedVerdict>>,
 }
@@ -99,6 +110,10 @@ pub struct Comparison {
 
 type Value = Result<f64, Absent>;
 
+/// A figure of one report: its name, which way is better, its value, and whether it is a
+/// count.
+type Row = (String, Better, Value, bool);
+
 /// A scope's figure, `NotObserved` when the scope had no requests.
 fn of_scope(b: &crate::results::BucketReport, x: f64) -> Value {
     if b.requests > 0 {
@@ -108,8 +123,75 @@ fn of_scope(b: &crate::results::BucketReport, x: f64) -> Value {
     }
 }
 
-/// The figures a comparison shows, read from one report.
-fn figures(r: &Report) -> Vec<(String, Better, Value)> {
+/// The providers whose 429s a fleet comparison shows: those with a rate limit, and those an
+/// expectation names, in the scenario's order.
+fn limited_providers(s: &ScenarioParams) -> Vec<&str> {
+    s.providers
+        .iter()
+        .filter(|p| {
+            p.profile.requests_per_minute.is_some()
+                || p.profile.tokens_per_minute.is_some()
+                || s.expectations
+                    .iter()
+                    .any(|e| e.provider.as_deref() == Some(p.name.as_str()))
+        })
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
+/// The fleet's figures, as the report's `fleet` section has them: each limited provider's
+/// share of 429s (in percent), and per target the fleet's stop time and the probes it
+/// received (not observed when no replica's breaker opened on it), and the busiest
+/// replica's share of the requests.
+fn fleet_figures(f: &FleetReport, limited: &[&str]) -> Vec<Row> {
+    let mut out = Vec::new();
+    for name in limited {
+        let p = f.providers.iter().find(|p| p.name == *name);
+        out.push((
+            format!("429 share {name} (%)"),
+            Better::Lower,
+            match p {
+                Some(p) if p.requests > 0 => Ok(p.rate_limited_share * 100.0),
+                _ => Err(Absent::NotObserved),
+            },
+            false,
+        ));
+    }
+    for t in &f.targets {
+        out.push((
+            format!("fleet stop time {} (s)", t.name),
+            Better::Lower,
+            t.stopped_after_secs.ok_or(Absent::NotObserved),
+            false,
+        ));
+        out.push((
+            format!("probes {}", t.name),
+            Better::Lower,
+            match t.first_open_secs {
+                Some(_) => Ok(t.probes as f64),
+                None => Err(Absent::NotObserved),
+            },
+            true,
+        ));
+    }
+    let busiest = f
+        .replicas_load
+        .iter()
+        .filter(|r| r.requests > 0)
+        .map(|r| r.share)
+        .reduce(f64::max);
+    out.push((
+        "largest replica share".to_owned(),
+        Better::Lower,
+        busiest.ok_or(Absent::NotObserved),
+        false,
+    ));
+    out
+}
+
+/// The figures a comparison shows, read from one report (`limited`: the providers whose
+/// 429s a fleet's figures show).
+fn figures(r: &Report, limited: &[&str]) -> Vec<Row> {
     let t = &r.totals;
     let mut out = vec![
         (
@@ -175,6 +257,10 @@ fn figures(r: &Report) -> Vec<(String, Better, Value)> {
             value(f.time_to_failback_secs),
         ));
     }
+    let mut out: Vec<Row> = out.into_iter().map(|(n, b, v)| (n, b, v, false)).collect();
+    if let Some(f) = &r.fleet {
+        out.extend(fleet_figures(f, limited));
+    }
     out
 }
 
@@ -204,7 +290,7 @@ fn chosen<'s>(
     if let Some(o) = only {
         for name in o {
             if !s.variants.iter().any(|(n, _)| n == name) {
-                let known: Vec<&str> = s.variants.iter().map(|(n, _)| n.as_str()).collect();
+                let known: Vec<String> = s.variants.iter().map(|(n, _)| format!("`{n}`")).collect();
                 return Err(RunError::Setup {
                     file: s.file.clone(),
                     message: format!("no variant `{name}`; the scenario has {}", known.join(", ")),
@@ -229,6 +315,7 @@ fn add_verdicts(rows: &mut Vec<ExpectationRow>, name: &str, seed: u64, report: &
             rows.push(ExpectationRow {
                 name: format!("{} {} {}{unit}", e.name, e.op, e.expected),
                 unit: unit.trim_start(),
+                count: e.metric.is_count(),
                 verdicts: BTreeMap::new(),
             });
         }
@@ -242,8 +329,8 @@ fn add_verdicts(rows: &mut Vec<ExpectationRow>, name: &str, seed: u64, report: &
 
 /// Variant `name`'s value of each figure in `report` (or why it has none), one row per
 /// figure in the order first seen.
-fn add_figures(table: &mut Vec<Figure>, name: &str, report: &Report) {
-    for (fname, better, value) in figures(report) {
+fn add_figures(table: &mut Vec<Figure>, name: &str, report: &Report, limited: &[&str]) {
+    for (fname, better, value, count) in figures(report, limited) {
         let figure = match table.iter_mut().position(|f| f.name == fname) {
             Some(k) => &mut table[k],
             None => {
@@ -252,6 +339,7 @@ fn add_figures(table: &mut Vec<Figure>, name: &str, report: &Report) {
                     better,
                     values: BTreeMap::new(),
                     absent: BTreeMap::new(),
+                    count,
                 });
                 let last = table.len() - 1;
                 &mut table[last]
@@ -277,6 +365,7 @@ pub fn compare(
     seeds: u32,
 ) -> Result<Comparison, RunError> {
     let chosen = chosen(s, only)?;
+    let limited = limited_providers(s);
     let seed_list: Vec<u64> = (0..u64::from(seeds.max(1))).map(|i| s.seed + i).collect();
     let mut table: Vec<Figure> = Vec::new();
     let mut expectations: Vec<ExpectationRow> = Vec::new();
@@ -304,7 +393,7 @@ pub fn compare(
                 p99_over_time.insert(name.clone(), report.timeline.p99_ms.clone());
             }
             add_verdicts(&mut expectations, name, seed, &report);
-            add_figures(&mut table, name, &report);
+            add_figures(&mut table, name, &report, &limited);
         }
     }
     let variants: Vec<String> = chosen.iter().map(|(n, _)| n.clone()).collect();

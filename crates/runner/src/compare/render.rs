@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Absent, Better, Comparison, SeedVerdict};
+use super::{Absent, Better, Comparison, Figure, SeedVerdict};
 use crate::RunError;
 use crate::render::NOT_OBSERVED;
 use crate::render::html::escape;
@@ -30,6 +30,34 @@ fn fmt(x: f64) -> String {
     } else {
         format!("{x:.4}")
     }
+}
+
+/// Variant `v`'s cell of figure `f`, whose mean across seeds is `m`: the spread across
+/// seeds, and the seeds that did not observe it (`absent`).
+fn observed_text(f: &Figure, v: &str, m: f64, absent: &[Absent]) -> String {
+    // A count is a whole number; its mean across seeds may not be.
+    let number = |x: f64| {
+        if f.count && x.fract() == 0.0 {
+            format!("{x:.0}")
+        } else {
+            fmt(x)
+        }
+    };
+    let mut text = number(m);
+    if let Some((lo, hi)) = f.values.get(v).and_then(|x| spread(x)) {
+        text.push_str(&format!(" ({}–{})", number(lo), number(hi)));
+    }
+    if !absent.is_empty() {
+        let n = f.values.get(v).map_or(0, Vec::len);
+        let never = absent.iter().filter(|a| **a == Absent::Never).count();
+        let label = if never == absent.len() {
+            Absent::Never.label()
+        } else {
+            Absent::NotObserved.label()
+        };
+        text.push_str(&format!(" ({label} in {} of {n} seeds)", absent.len()));
+    }
+    text
 }
 
 /// Cells of the table: per figure, per variant, the text and whether it is the best. Only
@@ -83,23 +111,7 @@ pub(super) fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                             (label.to_owned(), false)
                         }
                         Some(m) => {
-                            let mut text = fmt(*m);
-                            if let Some((lo, hi)) = f.values.get(v).and_then(|x| spread(x)) {
-                                text.push_str(&format!(" ({}–{})", fmt(lo), fmt(hi)));
-                            }
-                            if !absent.is_empty() {
-                                let n = f.values.get(v).map_or(0, Vec::len);
-                                let never = absent.iter().filter(|a| **a == Absent::Never).count();
-                                let label = if never == absent.len() {
-                                    Absent::Never.label()
-                                } else {
-                                    Absent::NotObserved.label()
-                                };
-                                text.push_str(&format!(
-                                    " ({label} in {} of {n} seeds)",
-                                    absent.len()
-                                ));
-                            }
+                            let text = observed_text(f, v, *m, &absent);
                             let is_best = *complete && best.is_some_and(|b| (b - m).abs() < 1e-12);
                             (text, is_best)
                         }
@@ -124,9 +136,13 @@ pub(super) fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)
                     let bad: Vec<&SeedVerdict> =
                         verdicts.iter().filter(|x| x.verdict != "pass").collect();
                     let unit = if e.unit.is_empty() { "" } else { " " };
+                    // A count is a whole number: `27`, not `27.000`.
+                    let number = |o: f64| {
+                        if e.count { format!("{o:.0}") } else { fmt(o) }
+                    };
                     let shown = |x: &SeedVerdict| match x.observed {
                         Some(o) => {
-                            format!("{} (observed {}{unit}{})", x.verdict, fmt(o), e.unit)
+                            format!("{} (observed {}{unit}{})", x.verdict, number(o), e.unit)
                         }
                         None => x.verdict.to_owned(),
                     };
@@ -145,13 +161,15 @@ pub(super) fn verdict_cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)
         .collect()
 }
 
-/// One line per variant that did not hold, or that all held.
-fn verdict_line(c: &Comparison) -> String {
-    let failed: Vec<&str> = c
+/// One line per variant that did not hold, or that all held; each variant's name is put
+/// through `quote` (code in Markdown and HTML), so that a variant named `none` does not
+/// read as "nothing failed".
+fn verdict_line(c: &Comparison, quote: impl Fn(&str) -> String) -> String {
+    let failed: Vec<String> = c
         .variants
         .iter()
         .filter(|v| c.variant_passed.get(*v) == Some(&false))
-        .map(String::as_str)
+        .map(|v| quote(v))
         .collect();
     if c.expectations.is_empty() {
         "The scenario has no expectations.".to_owned()
@@ -159,7 +177,12 @@ fn verdict_line(c: &Comparison) -> String {
         "Every variant held every expectation.".to_owned()
     } else {
         format!(
-            "Failed an expectation: {} (exit code 1).",
+            "Failed an expectation: {} {} (exit code 1).",
+            if failed.len() == 1 {
+                "variant"
+            } else {
+                "variants"
+            },
             failed.join(", ")
         )
     }
@@ -193,7 +216,11 @@ pub fn markdown(c: &Comparison) -> String {
             .collect();
         let _ = writeln!(out, "| {name} | {} |", row.join(" | "));
     }
-    let _ = writeln!(out, "\n### Expectations\n\n{}\n", verdict_line(c));
+    let _ = writeln!(
+        out,
+        "\n### Expectations\n\n{}\n",
+        verdict_line(c, |v| format!("`{v}`"))
+    );
     if !c.expectations.is_empty() {
         let _ = writeln!(out, "| expectation | {} |", c.variants.join(" | "));
         let _ = writeln!(
@@ -255,7 +282,7 @@ pub fn html(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "<h2>Expectations</h2>\n<p id=\"verdict\">{}</p>",
-        escape(&verdict_line(c))
+        verdict_line(c, |v| format!("<code>{}</code>", escape(v)))
     );
     if !c.expectations.is_empty() {
         let _ = writeln!(

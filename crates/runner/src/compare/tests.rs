@@ -112,3 +112,107 @@ fn a_variants_operator_actions_name_the_same_targets() {
     let verdict = &drained.verdicts["reversed"][0];
     assert_eq!(verdict.verdict, "pass", "{verdict:?}");
 }
+
+/// A comparison of fleets shows the fleet's figures: what sharing buys is in the table of
+/// figures, not only in the verdicts.
+#[test]
+fn a_fleet_comparison_shows_the_providers_429s() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/fleet-rate-limit.yaml");
+    let s = crate::scenario::load(&path).unwrap();
+    let c = compare(&s, None, 1).unwrap();
+    let share = c
+        .figures
+        .iter()
+        .find(|f| f.name == "429 share openai (%)")
+        .unwrap_or_else(|| panic!("no 429 row in {:?}", c.figures));
+    assert_eq!(share.values["shared"], [Some(0.0)], "{share:?}");
+    let none = share.values["none"][0].unwrap();
+    assert!((5.0..15.0).contains(&none), "about 10 %: {none}");
+    for name in [
+        "largest replica share",
+        "fleet stop time openai-4o (s)",
+        "probes openai-4o",
+    ] {
+        assert!(c.figures.iter().any(|f| f.name == name), "no {name}");
+    }
+    let md = markdown(&c);
+    assert!(
+        md.contains("| 429 share openai (%) | **0.0000** | "),
+        "{md}"
+    );
+    // No breaker opened: the stop time and the probes were not observed.
+    assert!(md.contains("| probes openai-4o | — | — |"), "{md}");
+    let html = html(&c);
+    assert!(
+        html.contains("<tr><td>429 share openai (%)</td><td class=\"best\">0.0000</td>"),
+        "{html}"
+    );
+}
+
+/// A variant's name in prose is quoted: "Failed an expectation: none" read as nothing failed.
+#[test]
+fn the_verdict_line_quotes_the_variants_names() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/fleet-rate-limit.yaml");
+    let s = crate::scenario::load(&path).unwrap();
+    let c = compare(&s, None, 1).unwrap();
+    let md = markdown(&c);
+    assert!(
+        md.contains("Failed an expectation: variant `none` (exit code 1)."),
+        "{md}"
+    );
+    let html = html(&c);
+    assert!(
+        html.contains("Failed an expectation: variant <code>none</code> (exit code 1)."),
+        "{html}"
+    );
+}
+
+/// A count's observed value is a whole number, not `27.000`.
+#[test]
+fn counts_in_verdicts_are_whole_numbers() {
+    let mut s = scenario("  - { metric: requests, op: \"<=\", value: 1 }\n");
+    // Under 100, where other figures show three decimals.
+    s.traffic.max_requests = Some(27);
+    let c = compare(&s, Some(&["active-passive".into()]), 1).unwrap();
+    let rows = verdict_cells(&c);
+    let (name, cells) = rows
+        .iter()
+        .find(|(name, _)| name.starts_with("requests"))
+        .unwrap();
+    assert!(name.ends_with("<= 1"), "{name}");
+    let text = &cells[0].0;
+    let observed = text
+        .strip_prefix("fail (observed ")
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(observed == "27", "a whole number: {text}");
+}
+
+/// The fleet's probes are a count in the table of figures too: `9`, not `9.000`.
+#[test]
+fn probes_in_the_figures_are_whole_numbers() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/fleet-recovery-probes.yaml");
+    let s = crate::scenario::load(&path).unwrap();
+    let c = compare(&s, None, 1).unwrap();
+    let (_, row) = cells(&c)
+        .into_iter()
+        .find(|(name, _)| name == "probes openai-4o")
+        .unwrap();
+    for (text, _) in &row {
+        assert!(text.parse::<u64>().is_ok_and(|n| n > 0), "{row:?}");
+    }
+}
+
+/// An unknown variant's error lists the scenario's variants quoted, as names in prose are.
+#[test]
+fn an_unknown_variant_lists_the_known_ones_quoted() {
+    let s = scenario("");
+    let e = compare(&s, Some(&["nope".into()]), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no variant `nope`; the scenario has `active-passive`, `"),
+        "{e}"
+    );
+}

@@ -202,6 +202,24 @@ impl Metric {
         )
     }
 
+    /// Whether the metric counts something (requests, attempts, breaker openings, alerts,
+    /// probes): its values are whole numbers, and shown as such.
+    pub fn is_count(self) -> bool {
+        matches!(
+            self,
+            Metric::Requests
+                | Metric::Succeeded
+                | Metric::Failed
+                | Metric::BreakerOpens
+                | Metric::BudgetExhausted
+                | Metric::Alerts
+                | Metric::Resumed
+                | Metric::ResumeFailed
+                | Metric::ProviderRateLimited
+                | Metric::Probes
+        )
+    }
+
     /// Whether the metric is a fleet's (`replicas:` scenarios only).
     pub fn is_fleet(self) -> bool {
         matches!(

@@ -59,6 +59,11 @@ pub struct ScenarioConfig {
     /// store.
     #[serde(default)]
     pub store_faults: Vec<StoreFaultConfig>,
+    /// `run --duration`: the store faults that start after its end, taken out of
+    /// `store_faults` (they do not happen) but still naming their phases, so that an
+    /// expectation on them validates and is then not observed. Never in a file.
+    #[serde(skip)]
+    pub store_faults_after_end: Vec<StoreFaultConfig>,
 }
 
 /// How a fleet's requests are spread over its replicas.

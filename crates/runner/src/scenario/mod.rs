@@ -366,8 +366,8 @@ fn variant_shared(
         .collect()
 }
 
-/// The phases of the provider faults (`faults`) and of the store faults, the run ending at
-/// `end`.
+/// The phases of the provider faults (`faults`) and of the store faults (those `run
+/// --duration` took out too), the run ending at `end`.
 fn phases(c: &ScenarioConfig, faults: &[FaultWindow], end: Instant) -> Vec<PhaseWindow> {
     let mut phases = fault_phases(faults, end);
     // Store faults' phases, from what the file says (a fault in error still names its
@@ -375,6 +375,7 @@ fn phases(c: &ScenarioConfig, faults: &[FaultWindow], end: Instant) -> Vec<Phase
     let store: Vec<FaultWindow> = c
         .store_faults
         .iter()
+        .chain(&c.store_faults_after_end)
         .map(|f| FaultWindow {
             name: fleet::fault_name(f),
             provider: String::new(),

@@ -1,7 +1,9 @@
 //! `switchyard run --duration`: a scenario run for another duration than its file's. What
 //! its timeline holds after the new end cannot happen: operator actions there are dropped,
 //! and faults that start there are reported (kept, so that expectations naming them still
-//! validate, and are then not observed).
+//! validate, and are then not observed). A fleet's store faults that start there are taken
+//! out of the run (their phases kept, for the same reason), and one the end cuts off is
+//! reported.
 
 use switchyard_core::time::Duration;
 
@@ -34,6 +36,32 @@ pub(super) fn shorten(c: &mut ScenarioConfig, duration: Duration) -> Vec<String>
             }
         }
     }
+    let (kept, after): (Vec<_>, Vec<_>) = std::mem::take(&mut c.store_faults)
+        .into_iter()
+        .partition(|f| f.at < duration);
+    for f in &after {
+        notices.push(format!(
+            "--duration {duration}: store fault {} ({}) starts at {}, after the end; it does \
+             not happen",
+            super::fleet::fault_name(f),
+            f.kind,
+            f.at
+        ));
+    }
+    for f in &kept {
+        // `at + for` (saturating) past the end: cut off.
+        if f.at + f.length > duration {
+            notices.push(format!(
+                "--duration {duration}: store fault {} ({}) from {} for {} is cut off by the end",
+                super::fleet::fault_name(f),
+                f.kind,
+                f.at,
+                f.length
+            ));
+        }
+    }
+    c.store_faults = kept;
+    c.store_faults_after_end = after;
     notices
 }
 
