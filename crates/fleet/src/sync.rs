@@ -99,7 +99,8 @@ pub trait Replica: Send + Sync + 'static {
         replies: Vec<(core::StoreOp, Result<core::StoreReply, core::StoreError>)>,
         now: Instant,
     ) -> bool;
-    /// The replica went degraded (`Some`: the first failure of the batch) or rejoined
+    /// The replica went degraded (`Some`: the first failure of the batch, or the last one
+    /// seen since it was last joined, of any kind the core falls back on) or rejoined
     /// (`None`); for the log. The default does nothing.
     fn degraded(&self, _failure: Option<&StoreError>) {}
 }
@@ -182,6 +183,7 @@ async fn run<H: Replica>(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_sync = tokio::time::Instant::now();
     let mut degraded = false;
+    let mut failure: Option<StoreError> = None;
     loop {
         tick.tick().await;
         let now = replica.now();
@@ -196,9 +198,17 @@ async fn run<H: Replica>(
             continue;
         }
         let replies = run_ops(&store, &clock, ops).await;
-        let failure = replies
-            .iter()
-            .find_map(|(_, r)| r.as_ref().err().filter(|e| e.is_unavailable()).cloned());
+        // The first error the core falls back on (all but bad input: a timeout, an
+        // unreachable store, an error answer, a malformed reply); the last one seen is kept,
+        // so a fallback is logged with its reason even if its batch had none.
+        if let Some(e) = replies.iter().find_map(|(_, r)| {
+            r.as_ref()
+                .err()
+                .filter(|e| !matches!(e, StoreError::Invalid { .. }))
+                .cloned()
+        }) {
+            failure = Some(e);
+        }
         let replies = replies
             .into_iter()
             .map(|(op, r)| {
@@ -211,6 +221,9 @@ async fn run<H: Replica>(
         if now_degraded != degraded {
             degraded = now_degraded;
             replica.degraded(if degraded { failure.as_ref() } else { None });
+            if !degraded {
+                failure = None;
+            }
         }
     }
 }

@@ -373,3 +373,23 @@ async fn more_than_a_page_of_advisories_is_read_within_one_sync_period() {
         .expect("every revocation read");
     assert!(took < SYNC, "read all three pages after {took:?}");
 }
+
+/// A store that answers every write with an error (out of memory: `--maxmemory 1` with
+/// `noeviction`) is one the replica cannot use: it falls back to local state and logs why
+/// (the store's error), not "rejoined".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_answering_errors_degrades_the_replica_and_the_log_says_why() {
+    let server =
+        RedisServer::start_with(&["--maxmemory", "1", "--maxmemory-policy", "noeviction"]).await;
+    let h0 = Host::new(0);
+    let _t0 = start(&h0, &server);
+    until(SYNC * 4, || h0.degraded_now())
+        .await
+        .expect("degraded");
+    let log = h0.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].starts_with("degraded: fleet store:") && log[0].contains("answered an error"),
+        "{log:?}"
+    );
+}

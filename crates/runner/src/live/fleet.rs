@@ -75,7 +75,7 @@ pub(super) fn play_store_faults(
             tokio::spawn(async move {
                 tokio::time::sleep_until(from).await;
                 match kind {
-                    StoreFaultKind::Down => store.redis.lock().await.stop(),
+                    StoreFaultKind::Down => store.redis.lock().await.stop().await,
                     StoreFaultKind::Slow(d) => {
                         for r in &store.relays {
                             r.set_delay(d.into());

@@ -64,10 +64,20 @@ impl RedisServer {
         &self.socket
     }
 
-    /// Kills the server (its data is lost: no persistence) and waits for it to exit.
-    pub(super) fn stop(&mut self) {
+    /// Kills the server (its data is lost: no persistence) and waits for it to exit, the
+    /// wait on a blocking thread (not the runtime's).
+    pub(super) async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // EOF on the watcher's stdin: it kills the server, waits for it, and exits.
+            drop(child.stdin.take());
+            let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+
+    /// As [`RedisServer::stop`], outside the runtime (on drop): the wait blocks this thread.
+    fn stop_now(&mut self) {
+        if let Some(mut child) = self.child.take() {
             drop(child.stdin.take());
             let _ = child.wait();
         }
@@ -76,7 +86,7 @@ impl RedisServer {
 
     /// Starts it again on the same socket, empty.
     pub(super) async fn start_again(&mut self) -> Result<(), String> {
-        self.stop();
+        self.stop().await;
         self.spawn().await
     }
 
@@ -139,7 +149,7 @@ impl RedisServer {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                self.stop();
+                self.stop().await;
                 let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
                 let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" / ");
                 return Err(format!(
@@ -175,7 +185,7 @@ async fn ping(socket: &Path) -> bool {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.stop();
+        self.stop_now();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

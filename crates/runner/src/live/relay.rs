@@ -17,6 +17,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 const CHUNK: usize = 16 << 10;
 /// The most chunks waiting for their delay, per direction of a connection.
 const QUEUED: usize = 64;
+/// How long the accept loop waits after a failed accept (out of descriptors) before the next.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What the runner tells a relay.
 #[derive(Debug)]
@@ -54,8 +56,13 @@ impl Relay {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
+                    // Out of descriptors (EMFILE) and the like: back off, not a busy loop.
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 };
+                // Subscribed before the flag is read: a cut from here on reaches this
+                // connection, even while it is still connecting upstream.
+                let cuts = c.cuts.subscribe();
                 if c.cut.load(Ordering::SeqCst) {
                     drop(client);
                     continue;
@@ -66,7 +73,7 @@ impl Relay {
                         return;
                     };
                     let _ = client.set_nodelay(true);
-                    connection(client, server, &c).await;
+                    connection(client, server, &c, cuts).await;
                 });
             }
         });
@@ -106,8 +113,12 @@ impl Drop for Relay {
 }
 
 /// Relays one connection both ways until either side closes or the relay is cut.
-async fn connection(client: tokio::net::TcpStream, server: tokio::net::UnixStream, c: &Control) {
-    let mut cuts = c.cuts.subscribe();
+async fn connection(
+    client: tokio::net::TcpStream,
+    server: tokio::net::UnixStream,
+    c: &Control,
+    mut cuts: tokio::sync::watch::Receiver<u64>,
+) {
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
     tokio::select! {
@@ -222,12 +233,32 @@ mod tests {
         assert_eq!(ping(&mut gone).await, b"", "and Redis is gone");
     }
 
+    /// A cut landing while a just-accepted connection is still connecting upstream closes
+    /// it too (the cut watch is subscribed before the flag is read): every connection
+    /// opened just before a cut is closed by it, never left relaying.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cut_during_a_connection_s_setup_still_closes_it() {
+        let redis = RedisServer::start().await.unwrap();
+        let relay = Relay::start(redis.socket().to_path_buf()).await.unwrap();
+        for _ in 0..100 {
+            let mut s = connect(&relay).await;
+            tokio::task::yield_now().await;
+            relay.set_cut(true);
+            // Closed (or refused): no PONG, within a second.
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(1), ping(&mut s))
+                .await
+                .unwrap_or_default();
+            assert_eq!(answer, b"", "a connection outlived the cut");
+            relay.set_cut(false);
+        }
+    }
+
     /// `down` and back: stopped, nothing answers; started again, the same socket answers.
     #[tokio::test]
     async fn redis_stopped_and_started_again_answers_on_the_same_socket() {
         let mut redis = RedisServer::start().await.unwrap();
         let relay = Relay::start(redis.socket().to_path_buf()).await.unwrap();
-        redis.stop();
+        redis.stop().await;
         assert!(!redis.running());
         assert_eq!(ping(&mut connect(&relay).await).await, b"");
         redis.start_again().await.unwrap();
