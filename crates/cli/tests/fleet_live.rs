@@ -214,12 +214,15 @@ fn every_replica_stops_sending_to_a_failing_target_within_a_second_live() {
     let t = &r.fleet.as_ref().unwrap().targets[0];
     let first = t.first_open_secs.unwrap();
     assert!((5.0..20.0).contains(&first), "{t:?}");
-    // One replica's breaker opened on its own failures; the other two on its advisory.
+    // One replica's breaker opened on its own failures; the other two on its advisory, each at
+    // its next sync: within one sync period (1 s) plus the store's round trip and the sync's
+    // own work, the bound FLEET.md's consistency table states (0.25 s of it here: a loaded
+    // machine's p99 round trip is a few ms; the rest is the sync task's scheduling).
     let opened = r
         .events
         .iter()
         .filter(|e| e.state == Some("open") && e.target.as_deref() == Some("openai-4o"))
-        .filter(|e| e.at_secs >= first - 0.001 && e.at_secs <= first + 1.0)
+        .filter(|e| e.at_secs >= first - 0.001 && e.at_secs <= first + 1.25)
         .count();
     assert_eq!(opened, 3, "{:?}", r.events);
 }
