@@ -96,7 +96,7 @@ pub struct Parsed {
 ///
 /// One pass: each known field is read straight into its typed slot, an unknown one only as
 /// its raw text (for [`unmodelled_fields`]); where each value lies is found afterwards from
-/// where the keys lie (see [`layout`]), without reading the values again.
+/// where the keys lie (see `layout`), without reading the values again.
 pub fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
     // UTF-8 checked once for the whole body rather than string by string (what `from_slice`
     // does; outside its strings a body has only ASCII either way, so both refuse the same).
