@@ -11,6 +11,7 @@
 
 #[path = "../../fleet/tests/support/redis_server.rs"]
 mod redis_server;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +24,6 @@ use axum::response::{IntoResponse, Response};
 use redis_server::RedisServer;
 use switchyard_gateway::Gateway;
 use switchyard_live::{InProcess, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
 const SYNC: Duration = Duration::from_millis(200);
@@ -92,24 +92,7 @@ async fn start(redis: &str, replica: u32, up: &Upstream) -> Served {
 /// One chat request over TCP: the status and the whole response.
 async fn chat(addr: std::net::SocketAddr) -> (u16, String) {
     let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let text = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(text.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, out)
+    support::over_tcp(addr, "POST /v1/chat/completions HTTP/1.1", body).await
 }
 
 fn alive(gw: &Gateway) -> u32 {
