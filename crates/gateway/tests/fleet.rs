@@ -21,11 +21,10 @@ use axum::extract::State;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use redis_server::RedisServer;
+use support::fleet::{SYNC, Served, alive, chat, joined, shared_state};
 use switchyard_gateway::Gateway;
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
-
-const SYNC: Duration = Duration::from_millis(200);
 
 /// An upstream that answers as a fake until it dies, then 503 to everything; counts hits.
 #[derive(Clone)]
@@ -53,14 +52,23 @@ fn config_with(redis: &str, replica: u32, t_extra: &str) -> String {
         "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://dying.stub' }}\n  - {{ name: q, dialect: openai, base_url: 'https://y', fake_base_url: 'http://q.fake' }}\n\
          router:\n  targets:\n    - {{ name: t, provider: p, model: m, breaker: {{ consecutive_failures: 1, open_for: 1h, open_max: 1h }}{t_extra} }}\n    - {{ name: backup, provider: q, model: m }}\n\
          \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[t], [backup]] }}\n  plan: {{ max_attempts: 2 }}\n\
-         gateway:\n  shared_state: {{ redis: '{redis}', sync_every: 200ms, replica: {replica} }}\n"
+         {}",
+        shared_state(redis, replica)
     )
 }
 
-struct Served {
-    gw: Arc<Gateway>,
-    addr: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
+/// `t` on `upstream`, `backup` on a fake.
+fn transport(upstream: &Dying) -> Transport {
+    Transport::new(
+        InProcess::new()
+            .with(
+                "dying.stub",
+                axum::Router::new()
+                    .fallback(dying)
+                    .with_state(upstream.clone()),
+            )
+            .with("q.fake", support::fake("q")),
+    )
 }
 
 async fn start(redis: &str, replica: u32, upstream: &Dying) -> Served {
@@ -68,38 +76,7 @@ async fn start(redis: &str, replica: u32, upstream: &Dying) -> Served {
 }
 
 async fn start_with(config: &str, upstream: &Dying) -> Served {
-    let params = switchyard_live::config::load_live(config, "gw.yaml").unwrap();
-    let stub = axum::Router::new()
-        .fallback(dying)
-        .with_state(upstream.clone());
-    let transport = Transport::new(
-        InProcess::new()
-            .with("dying.stub", stub)
-            .with("q.fake", support::fake("q")),
-    );
-    let gw = Gateway::new(&params, None, transport).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw.clone(),
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(1),
-    ));
-    Served {
-        gw,
-        addr,
-        _stop: tx,
-    }
-}
-
-/// One chat request over TCP: the status and the whole response.
-async fn chat(addr: std::net::SocketAddr) -> (u16, String) {
-    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
-    support::over_tcp(addr, "POST /v1/chat/completions HTTP/1.1", body).await
+    support::fleet::serve(config, transport(upstream)).await
 }
 
 fn breaker_of_t(gw: &Gateway) -> &'static str {
@@ -109,11 +86,6 @@ fn breaker_of_t(gw: &Gateway) -> &'static str {
         .find(|t| t.name == "t")
         .unwrap()
         .breaker
-}
-
-fn alive(gw: &Gateway) -> u32 {
-    gw.router()
-        .with_core(|r, _| r.fleet().map_or(0, switchyard_core::fleet::Fleet::alive))
 }
 
 fn upstream() -> Dying {
@@ -198,16 +170,7 @@ async fn a_reload_keeps_the_lease_block_or_gives_it_back() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gw.yaml");
     std::fs::write(&path, config_with(&redis.url(), 1, LIMITED)).unwrap();
-    let upstream = upstream();
-    let transport = Transport::new(
-        InProcess::new()
-            .with(
-                "dying.stub",
-                axum::Router::new().fallback(dying).with_state(upstream),
-            )
-            .with("q.fake", support::fake("q")),
-    );
-    let gw = Gateway::from_file(path.clone(), transport).unwrap();
+    let gw = Gateway::from_file(path.clone(), transport(&upstream())).unwrap();
     gw.fleet_joined().await;
     assert_eq!(held(&gw), Some(30));
     let probe = switchyard_fleet::RedisStore::connect(
@@ -243,18 +206,10 @@ async fn a_reload_keeps_the_lease_block_or_gives_it_back() {
 async fn a_target_opened_by_one_gateway_is_avoided_by_the_other_within_one_sync() {
     let redis = RedisServer::start().await;
     let url = redis.url();
-    let upstream = Dying {
-        dead: Arc::new(AtomicBool::new(false)),
-        hits: Arc::new(AtomicU64::new(0)),
-        fake: support::fake("p"),
-    };
+    let upstream = upstream();
     let g1 = start(&url, 1, &upstream).await;
     let g2 = start(&url, 2, &upstream).await;
-    let t0 = tokio::time::Instant::now();
-    while alive(&g1.gw) < 2 || alive(&g2.gw) < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(5), "never joined");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    joined(&[&g1, &g2]).await;
 
     // Alive: gateway 2 sends to `t`.
     let (status, _) = chat(g2.addr).await;

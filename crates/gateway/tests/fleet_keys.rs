@@ -22,11 +22,11 @@ use axum::extract::State;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use redis_server::RedisServer;
+use support::fleet::{SYNC, Served, chat, joined, shared_state};
 use switchyard_gateway::Gateway;
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
-const SYNC: Duration = Duration::from_millis(200);
 /// The key the provider no longer accepts (the newer, so the one in use).
 const REFUSED: &str = "sk-refused-SECRET-5b1e";
 
@@ -54,50 +54,17 @@ fn config(redis: &str, replica: u32) -> String {
         "providers:\n  - {{ name: p, dialect: openai, base_url: 'http://p.fake', mode: live, keys: [{{ source: 'literal:dev-key', valid_from: 2020-01-01 }}, {{ source: 'literal:{REFUSED}', valid_from: 2021-01-01 }}] }}\n\
          router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n\
          \x20 routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 1 }}\n\
-         gateway:\n  shared_state: {{ redis: '{redis}', sync_every: 200ms, replica: {replica} }}\n"
+         {}",
+        shared_state(redis, replica)
     )
 }
 
-struct Served {
-    gw: Arc<Gateway>,
-    addr: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
 async fn start(redis: &str, replica: u32, up: &Upstream) -> Served {
-    let params = switchyard_live::config::load_live(&config(redis, replica), "gw.yaml").unwrap();
     let stub = axum::Router::new()
         .fallback(upstream)
         .with_state(up.clone());
     let transport = Transport::new(InProcess::new().with("p.fake", stub));
-    let gw = Gateway::new(&params, None, transport).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw.clone(),
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(1),
-    ));
-    Served {
-        gw,
-        addr,
-        _stop: tx,
-    }
-}
-
-/// One chat request over TCP: the status and the whole response.
-async fn chat(addr: std::net::SocketAddr) -> (u16, String) {
-    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
-    support::over_tcp(addr, "POST /v1/chat/completions HTTP/1.1", body).await
-}
-
-fn alive(gw: &Gateway) -> u32 {
-    gw.router()
-        .with_core(|r, _| r.fleet().map_or(0, switchyard_core::fleet::Fleet::alive))
+    support::fleet::serve(&config(redis, replica), transport).await
 }
 
 fn revoked(gw: &Gateway) -> usize {
@@ -118,11 +85,7 @@ async fn a_key_revoked_by_one_gateway_is_not_used_by_the_other_within_one_sync()
     };
     let g1 = start(&url, 1, &up).await;
     let g2 = start(&url, 2, &up).await;
-    let t0 = tokio::time::Instant::now();
-    while alive(&g1.gw) < 2 || alive(&g2.gw) < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(5), "never joined");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    joined(&[&g1, &g2]).await;
 
     // Gateway 1 uses the newer key: three 401s take it out of use there.
     for n in 0..3 {

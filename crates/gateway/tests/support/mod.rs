@@ -2,6 +2,7 @@
 #![allow(dead_code, reason = "each test binary uses part of it")]
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
+pub mod fleet;
 pub mod one_route;
 pub mod stubs;
 
