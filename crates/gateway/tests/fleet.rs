@@ -8,8 +8,6 @@
     reason = "tests"
 )]
 
-#[path = "../../fleet/tests/support/redis_server.rs"]
-mod redis_server;
 mod support;
 
 use std::sync::Arc;
@@ -20,8 +18,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use redis_server::RedisServer;
 use support::fleet::{SYNC, Served, alive, chat, joined, shared_state};
+use switchyard_fleet::RedisServer;
 use switchyard_gateway::Gateway;
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
@@ -103,13 +101,13 @@ const LIMITED: &str = ", limits: { requests_per_minute: 600 }";
 /// when the store takes 50 ms (within the store timeout, 100 ms) to answer that sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_request_on_a_rate_limited_target_is_admitted_from_the_first_lease() {
-    let redis = RedisServer::start().await;
-    redis.pause();
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
+    redis.pause().unwrap();
     let upstream = upstream();
     let g = start_with(&config_with(&redis.url(), 1, LIMITED), &upstream).await;
     let slow_store = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        redis.resume();
+        redis.resume().unwrap();
     };
     let ((status, text), ()) = tokio::join!(chat(g.addr), slow_store);
     assert_eq!(status, 200, "{text}");
@@ -129,8 +127,8 @@ async fn the_first_request_on_a_rate_limited_target_is_admitted_from_the_first_l
 /// goes to `t`; the store back, the gateway rejoins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_silent_at_start_delays_serving_by_one_timeout_then_admits_locally() {
-    let redis = RedisServer::start().await;
-    redis.pause();
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
+    redis.pause().unwrap();
     let upstream = upstream();
     let g = start_with(&config_with(&redis.url(), 1, LIMITED), &upstream).await;
     let (status, text) = chat(g.addr).await;
@@ -140,7 +138,7 @@ async fn a_store_silent_at_start_delays_serving_by_one_timeout_then_admits_local
         g.gw.router()
             .with_core(|r, _| r.fleet().is_some_and(|f| f.degraded_since().is_some()));
     assert!(degraded);
-    redis.resume();
+    redis.resume().unwrap();
     let t0 = tokio::time::Instant::now();
     while alive(&g.gw) < 1
         || g.gw
@@ -165,7 +163,7 @@ fn held(gw: &Gateway) -> Option<u64> {
 /// until it refills), and gives back one whose limit changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_keeps_the_lease_block_or_gives_it_back() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
     let dir = std::env::temp_dir().join(format!("switchyard-gw-fleet-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gw.yaml");
@@ -204,7 +202,7 @@ async fn a_reload_keeps_the_lease_block_or_gives_it_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_opened_by_one_gateway_is_avoided_by_the_other_within_one_sync() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
     let url = redis.url();
     let upstream = upstream();
     let g1 = start(&url, 1, &upstream).await;

@@ -9,8 +9,6 @@
     reason = "tests"
 )]
 
-#[path = "../../fleet/tests/support/redis_server.rs"]
-mod redis_server;
 mod support;
 
 use std::sync::Arc;
@@ -21,8 +19,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use redis_server::RedisServer;
 use support::fleet::{SYNC, Served, chat, joined, shared_state};
+use switchyard_fleet::RedisServer;
 use switchyard_gateway::Gateway;
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
@@ -73,7 +71,7 @@ fn revoked(gw: &Gateway) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_by_one_gateway_is_not_used_by_the_other_within_one_sync() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
     let url = redis.url();
     let profile = "name: p\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 5 }\nkeys: [dev-key]\n";
     let up = Upstream {

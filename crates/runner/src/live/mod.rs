@@ -27,7 +27,6 @@ mod fleet;
 mod interrupt;
 pub mod launch;
 mod load;
-mod redis;
 mod relay;
 mod setup;
 mod through;
