@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_core::config::load_router;
-use switchyard_core::fleet::{FleetParams, StoreError as CoreError, StoreOp, StoreReply};
+use switchyard_core::fleet::FleetParams;
 use switchyard_core::health::BreakerState;
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
@@ -103,25 +103,8 @@ impl Replica for Host {
         Instant::ZERO + switchyard_core::time::Duration::from(self.start.elapsed())
     }
 
-    fn sync_ops(&self, now: Instant) -> Vec<StoreOp> {
-        self.with(|r| r.fleet_sync(now))
-    }
-
-    fn publish_ops(&self, now: Instant) -> Vec<StoreOp> {
-        self.with(|r| r.fleet_publish(now))
-    }
-
-    fn replies(
-        &self,
-        replies: Vec<(StoreOp, Result<StoreReply, CoreError>)>,
-        now: Instant,
-    ) -> bool {
-        self.with(|r| {
-            for (op, reply) in replies {
-                r.fleet_reply(&op, reply, now);
-            }
-            r.fleet().unwrap().degraded_since().is_some()
-        })
+    fn with_router<T: Default>(&self, f: impl FnOnce(&mut Router) -> T) -> T {
+        self.with(f)
     }
 
     fn degraded(&self, failure: Option<&StoreError>) {
