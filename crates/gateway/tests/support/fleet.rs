@@ -68,3 +68,17 @@ pub async fn joined(fleet: &[&Served]) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// Waits until gateway 2 has `learned` (at most 3 s) what gateway 1 learned at `since`, and
+/// checks it took at most one sync period plus the publisher's tick and slack.
+pub async fn learned_within_one_sync(since: tokio::time::Instant, learned: impl Fn() -> bool) {
+    while !learned() {
+        assert!(
+            since.elapsed() < Duration::from_secs(3),
+            "gateway 2 never learned"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = since.elapsed();
+    assert!(took <= SYNC + SYNC / 2, "learned after {took:?}");
+}
