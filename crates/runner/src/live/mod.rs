@@ -174,17 +174,7 @@ async fn run_async(
     // run's clock.
     let merged = stage.fleet_telemetry();
     stage.stop().await;
-    let refused = std::mem::take(
-        &mut *refused
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
-    if !refused.is_empty() {
-        return Err(RunError::Setup {
-            file: s.file.clone(),
-            message: refused.join("; "),
-        });
-    }
+    none_refused(s, &refused)?;
     let elapsed = start.elapsed().as_secs_f64();
     let wall = report::Wall {
         elapsed_secs: elapsed,
@@ -237,6 +227,20 @@ fn operator_actions(
         });
     }
     refused
+}
+
+/// The run's error when the router refused an operator action ([`operator_actions`]).
+fn none_refused(s: &ScenarioParams, refused: &Mutex<Vec<String>>) -> Result<(), RunError> {
+    let refused = refused
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(RunError::Setup {
+        file: s.file.clone(),
+        message: refused.join("; "),
+    })
 }
 
 /// A user message of `tokens` prompt tokens as the core and the fakes estimate them (a
