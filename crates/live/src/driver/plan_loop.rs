@@ -145,8 +145,11 @@ impl Driver {
         said: &mut Said,
     ) -> Option<(Won, AttemptId, TargetId)> {
         let mut inflight: FuturesUnordered<AttemptFuture> = FuturesUnordered::new();
+        // The time, read again after each wait only: the decisions between two waits (a send,
+        // then the next decision) take no time worth a clock read.
+        let mut now = self.now();
         loop {
-            let action = { self.core().next(plan, self.now()) };
+            let action = { self.core().next(plan, now) };
             let finished = match action {
                 Action::Send {
                     attempt,
@@ -172,13 +175,13 @@ impl Driver {
                 Action::Await if inflight.is_empty() => return None,
                 Action::Await => inflight.next().await,
             };
+            now = self.now();
             let Some((attempt, target, result)) = finished else {
                 continue;
             };
             if !plan.is_outstanding(attempt) {
                 continue; // cancelled by the core meanwhile: its result does not count
             }
-            let now = self.now();
             match result {
                 Err(lost) => {
                     self.core().record(plan, attempt, lost.report, now);
