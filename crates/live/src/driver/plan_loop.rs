@@ -34,8 +34,12 @@ pub(super) struct PlanGuard {
 
 impl Drop for PlanGuard {
     fn drop(&mut self) {
-        let now = self.driver.now();
-        self.driver.core().abandon(&mut self.plan, now);
+        // A finished plan with nothing outstanding (the usual one) has nothing to abandon:
+        // no clock read, no lock.
+        if !self.plan.is_settled() {
+            let now = self.driver.now();
+            self.driver.core().abandon(&mut self.plan, now);
+        }
         if let Some(sink) = &self.sink {
             sink.fill(self.plan.history().copied());
         }
