@@ -19,6 +19,7 @@
 
 mod attempt;
 mod error;
+mod inflight;
 mod plan_loop;
 mod stream;
 

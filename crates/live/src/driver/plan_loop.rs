@@ -9,7 +9,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use switchyard_core::dialect::upstream::UpstreamError;
 use switchyard_core::dialect::{self, Dialect};
@@ -19,6 +18,7 @@ use switchyard_core::plan::{Action, AttemptId, Plan};
 use switchyard_core::request::{Request, Response};
 
 use super::attempt::{Lost, Won};
+use super::inflight::Inflight;
 use super::{Driver, RouteError};
 
 /// Owns a request's plan while the request lives; dropping it abandons the plan in the core
@@ -148,7 +148,7 @@ impl Driver {
         request: &Arc<Request>,
         said: &mut Said,
     ) -> Option<(Won, AttemptId, TargetId)> {
-        let mut inflight: FuturesUnordered<AttemptFuture> = FuturesUnordered::new();
+        let mut inflight: Inflight<AttemptFuture> = Inflight::default();
         // The time, read again after each wait only: the decisions between two waits (a send,
         // then the next decision) take no time worth a clock read.
         let mut now = self.now();
