@@ -16,6 +16,7 @@ use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{AttemptRecord, FinalOutcome};
 use switchyard_core::plan::{Action, AttemptId, Plan};
 use switchyard_core::request::{Request, Response};
+use switchyard_core::time::Instant;
 
 use super::attempt::{Lost, Won};
 use super::inflight::Inflight;
@@ -30,6 +31,9 @@ pub(super) struct PlanGuard {
     pub(super) plan: Plan,
     /// Where the request's attempts go when the guard drops (see [`AttemptSink`]).
     sink: Option<AttemptSink>,
+    /// The core's time when the plan began: the first [`Driver::run`]'s, which follows at
+    /// once.
+    pub(super) begun: Instant,
 }
 
 impl Drop for PlanGuard {
@@ -100,6 +104,7 @@ impl Driver {
             driver: self.clone(),
             plan,
             sink,
+            begun: now,
         }
     }
 
@@ -115,13 +120,15 @@ impl Driver {
         request: Request,
         sink: Option<AttemptSink>,
     ) -> Result<Response, RouteError> {
-        let request = Arc::new(Request {
-            stream: false,
-            ..request
-        });
+        let mut request = request;
+        request.stream = false;
+        let request = Arc::new(request);
         let mut guard = self.begin(&request, sink);
         let mut said = Said::new();
-        match self.run(&mut guard.plan, &request, &mut said).await {
+        match self
+            .run(&mut guard.plan, &request, &mut said, guard.begun)
+            .await
+        {
             Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
                 text: decoded.text,
                 tool_calls: decoded.tool_calls,
@@ -141,17 +148,18 @@ impl Driver {
 
     /// Loops on the plan until it finishes (or, for a stream, until an attempt is committed).
     /// Attempts still running when it returns were cancelled by the core (a commit, or the
-    /// plan's guard); dropping them here drops their HTTP requests.
+    /// plan's guard); dropping them here drops their HTTP requests. `now`: the core's time,
+    /// read by the caller with nothing awaited since.
     pub(super) async fn run(
         &self,
         plan: &mut Plan,
         request: &Arc<Request>,
         said: &mut Said,
+        mut now: Instant,
     ) -> Option<(Won, AttemptId, TargetId)> {
         let mut inflight: Inflight<AttemptFuture> = Inflight::default();
-        // The time, read again after each wait only: the decisions between two waits (a send,
-        // then the next decision) take no time worth a clock read.
-        let mut now = self.now();
+        // The time is read again after each wait only: the decisions between two waits (a
+        // send, then the next decision) take no time worth a clock read.
         loop {
             let action = { self.core().next(plan, now) };
             let finished = match action {
