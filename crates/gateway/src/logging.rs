@@ -25,6 +25,12 @@ use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record as SpanRecord};
 use tracing::{Event, Level, Metadata};
 
+mod float;
+mod stamp;
+
+use float::float;
+use stamp::timestamp;
+
 fn level(level: LogLevel) -> Level {
     match level {
         LogLevel::Error => Level::ERROR,
@@ -301,106 +307,6 @@ fn padded_level(level: &Level) -> &'static str {
     }
 }
 
-/// Now, in UTC, as RFC 3339 with microseconds (`2026-11-30T21:31:07.123456Z`).
-#[expect(
-    clippy::disallowed_methods,
-    reason = "a log line's time is the wall clock's; the gateway is a driver"
-)]
-fn timestamp(buf: &mut String) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    stamp(buf, now.as_secs(), now.subsec_micros());
-}
-
-thread_local! {
-    /// The second last stamped on this thread, and its `YYYY-MM-DDTHH:MM:SS.`.
-    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-}
-
-/// What [`rfc3339`] writes, with the part before the microseconds taken from this thread's
-/// cache when `secs` is the second it last wrote (most lines: a busy gateway writes many a
-/// second).
-fn stamp(buf: &mut String, secs: u64, micros: u32) {
-    let cached = SECOND.try_with(|c| {
-        let Ok(mut c) = c.try_borrow_mut() else {
-            return false;
-        };
-        if c.0 != secs || c.1.is_empty() {
-            c.1.clear();
-            rfc3339_second(&mut c.1, secs);
-            c.0 = secs;
-        }
-        buf.push_str(&c.1);
-        true
-    });
-    if cached != Ok(true) {
-        rfc3339_second(buf, secs);
-    }
-    micros_z(buf, micros);
-}
-
-/// The whole stamp, without the cache.
-#[cfg(test)]
-fn rfc3339(buf: &mut String, secs: u64, micros: u32) {
-    rfc3339_second(buf, secs);
-    micros_z(buf, micros);
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.`
-fn rfc3339_second(buf: &mut String, secs: u64) {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    digits(buf, y, 4);
-    buf.push('-');
-    digits(buf, m, 2);
-    buf.push('-');
-    digits(buf, d, 2);
-    buf.push('T');
-    digits(buf, rem / 3600, 2);
-    buf.push(':');
-    digits(buf, rem / 60 % 60, 2);
-    buf.push(':');
-    digits(buf, rem % 60, 2);
-    buf.push('.');
-}
-
-/// The microseconds, six digits, and `Z`.
-fn micros_z(buf: &mut String, micros: u32) {
-    let mut text = *b"000000Z";
-    let mut n = micros % 1_000_000;
-    for slot in text[..6].iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    // Digits and `Z`: ASCII.
-    text.iter().for_each(|&b| buf.push(char::from(b)));
-}
-
-/// The last `width` decimal digits of `n`, zero-padded.
-fn digits(buf: &mut String, n: u64, width: u32) {
-    let mut div = 10u64.pow(width.saturating_sub(1));
-    while div > 0 {
-        buf.push(char::from(b'0' + (n / div % 10) as u8));
-        div /= 10;
-    }
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
-
 /// `message` first, then ` name=value`: strings quoted and escaped as Rust's `Debug` does,
 /// `%`-formatted values as they display, numbers bare.
 struct Text<'a> {
@@ -591,52 +497,6 @@ impl Visit for Json<'_> {
     }
 }
 
-/// A float in `ryu`'s shortest form (`1.5`, `1e-7`); `NaN`, `inf` and `-inf` as Rust
-/// writes them (the JSON format quotes those). A whole number of thousandths (every
-/// `latency_ms`, most costs of zero) is written with integer arithmetic, the same text
-/// (`float_agrees_with_ryu`) for a tenth of ryu's work.
-fn float(buf: &mut String, value: f64) {
-    if let Some(m) = thousandths(value) {
-        buf.push_str(itoa::Buffer::new().format(m / 1000));
-        buf.push('.');
-        let frac = m % 1000;
-        // The fraction's three digits, trailing zeros dropped (one `0` for none).
-        let (digits, len) = match frac {
-            0 => ([b'0'; 3], 1),
-            f => {
-                let d = [f / 100, f / 10 % 10, f % 10].map(|d| b'0' + d as u8);
-                (
-                    d,
-                    if f % 100 == 0 {
-                        1
-                    } else if f % 10 == 0 {
-                        2
-                    } else {
-                        3
-                    },
-                )
-            }
-        };
-        digits[..len].iter().for_each(|&d| buf.push(char::from(d)));
-    } else if value.is_finite() {
-        buf.push_str(ryu::Buffer::new().format_finite(value));
-    } else {
-        let _ = write!(buf, "{value}");
-    }
-}
-
-/// `value` as a whole number `m` of thousandths, when it is the double nearest `m / 1000`,
-/// not negative (nor `-0.0`) and below 1e9. There, ryu's shortest form is `m / 1000` in
-/// decimals: doubles lie less than 1e-7 apart, so no shorter text reads back as `value`.
-fn thousandths(value: f64) -> Option<u64> {
-    if !(value.is_sign_positive() && value < 1e9) {
-        return None;
-    }
-    let m = (value * 1e3).round();
-    // Below 1e12: `m` is exact as a u64 and as a double.
-    (m / 1e3 == value).then_some(m as u64)
-}
-
 /// Printable ASCII without a quote or a backslash: the same quoted in Rust's `Debug`, in
 /// JSON and as is.
 fn plain(text: &str) -> bool {
@@ -704,6 +564,7 @@ fn json_escape(buf: &mut String, text: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::stamp::{rfc3339, stamp};
     use super::*;
     use std::sync::{Arc, Mutex};
 
@@ -870,51 +731,6 @@ mod tests {
         let field = v["field"].as_str().unwrap_or_default();
         assert!(field.ends_with('…') && field.starts_with("\"é"), "{json}");
         assert_eq!(v["other"], v["field"]);
-    }
-
-    /// The integer path of `float` writes what ryu writes: every thousandth up to 100, a
-    /// spread of larger ones up to the 1e9 bound, and values it must leave to ryu.
-    #[test]
-    fn float_agrees_with_ryu() {
-        let ryu = |x: f64| {
-            if x.is_finite() {
-                ryu::Buffer::new().format_finite(x).to_owned()
-            } else {
-                format!("{x}")
-            }
-        };
-        let mut values: Vec<f64> = (0..100_000u64).map(|m| m as f64 / 1e3).collect();
-        // A fixed-seed LCG: thousandths up to 1e12, and arbitrary floats.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..100_000 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            values.push((x >> 24) as f64 / 1e3);
-            values.push(f64::from_bits(x >> 2));
-        }
-        values.extend([
-            999_999_999.999,
-            1e9,
-            1e9 - 0.001,
-            -0.0,
-            -1.5,
-            1e-7,
-            0.1 + 0.2,
-            0.0005,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            f64::NAN,
-            f64::INFINITY,
-            27.508,
-            3_600_000.0,
-        ]);
-        for v in values {
-            let mut buf = String::new();
-            float(&mut buf, v);
-            assert_eq!(buf, ryu(v), "{v:?}");
-        }
-        assert_eq!(thousandths(27.508), Some(27_508));
-        assert_eq!(thousandths(-0.0), None);
-        assert_eq!(thousandths(1e9), None);
     }
 
     #[test]
