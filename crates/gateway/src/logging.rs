@@ -92,11 +92,11 @@ pub(crate) enum Value<'a> {
 
 /// Writes an event's line (`message`, then `fields` in order) as the current subscriber
 /// would have written the same `tracing` event, byte for byte, when that subscriber is this
-/// module's, without `tracing`'s field walk (a `dyn` call, a name lookup and a `fmt` pass
-/// per field; most of what the access line cost). Returns `false`, having written nothing,
-/// when the current subscriber is another (the caller then logs through `tracing`). The
-/// caller checks that the event is enabled first (`tracing::enabled!`), so that filtering is
-/// `tracing`'s either way.
+/// module's, without `tracing`'s field walk (a `dyn` call per field, a `fmt` pass per `%`
+/// field: about 200 instructions of the access line's 4 000). Returns `false`, having
+/// written nothing, when the current subscriber is another (the caller then logs through
+/// `tracing`). The caller checks that the event is enabled first (`tracing::enabled!`), so
+/// that filtering is `tracing`'s either way.
 pub(crate) fn direct(
     level: &Level,
     target: &str,
