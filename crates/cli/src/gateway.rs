@@ -9,17 +9,36 @@ use crate::{EXIT_BAD_INPUT, EXIT_OK};
 /// How long requests in flight get to finish once SIGTERM or SIGINT arrives.
 const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The command line's say over the config.
+pub(crate) struct Flags {
+    /// `--listen`: wins over `gateway.listen`.
+    pub(crate) listen: Option<SocketAddr>,
+    /// `--threads`: wins over `gateway.threads`.
+    pub(crate) threads: Option<usize>,
+    pub(crate) allow_unauthenticated: bool,
+}
+
 /// Serves `config` until SIGTERM or SIGINT; exit 0 once drained.
+///
+/// Requests are served on `gateway.threads` threads of their own (`switchyard_gateway::
+/// serve_threads`); this thread runs a single-threaded runtime for the rest: signals, reloads
+/// and a fleet replica's sync task.
 pub(crate) fn serve(
     config: &std::path::Path,
-    listen: Option<SocketAddr>,
-    allow_unauthenticated: bool,
+    flags: &Flags,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
     use tokio::signal::unix::{SignalKind, signal};
-    let Some(runtime) = crate::runtime(err) else {
-        return EXIT_BAD_INPUT;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "cannot start the runtime: {e}");
+            return EXIT_BAD_INPUT;
+        }
     };
     runtime.block_on(async move {
         // Every signal the gateway answers is registered before anything else: from the
@@ -36,15 +55,18 @@ pub(crate) fn serve(
                 return EXIT_BAD_INPUT;
             }
         };
-        let Started { gw, listener, addr } =
-            match start(config, listen, allow_unauthenticated).await {
-                Ok(started) => started,
-                Err(e) => {
-                    let _ = writeln!(err, "{e}");
-                    return EXIT_BAD_INPUT;
-                }
-            };
-        let bound = listener.local_addr().unwrap_or(addr);
+        let Started {
+            gw,
+            listeners,
+            addr,
+        } = match start(config, flags) {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = writeln!(err, "{e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let bound = listeners.local_addr().unwrap_or(addr);
         let _ = writeln!(out, "gateway http://{bound}");
         let _ = out.flush();
         // SIGHUP reloads the config; requests in flight keep the router they started with.
@@ -66,8 +88,8 @@ pub(crate) fn serve(
                 GATEWAY_GRACE.as_secs()
             );
         };
-        match switchyard_gateway::serve(listener, gw, shutdown, GATEWAY_GRACE).await {
-            Ok(()) => EXIT_OK,
+        match switchyard_gateway::serve_threads(listeners, gw, shutdown, GATEWAY_GRACE).await {
+            Ok(_) => EXIT_OK,
             Err(e) => {
                 let _ = writeln!(err, "{e}");
                 EXIT_BAD_INPUT
@@ -76,13 +98,10 @@ pub(crate) fn serve(
     })
 }
 
-/// The gateway `config` describes, its logger set up, listening on `listen` (else the
-/// config's `gateway.listen`, else 127.0.0.1:8080); or why it cannot start.
-async fn start(
-    config: &std::path::Path,
-    listen: Option<SocketAddr>,
-    allow_unauthenticated: bool,
-) -> Result<Started, String> {
+/// The gateway `config` describes, its logger set up, listening on `--listen` (else the
+/// config's `gateway.listen`, else 127.0.0.1:8080) with one socket per serving thread
+/// (`--threads`, else `gateway.threads`, else the cores available); or why it cannot start.
+fn start(config: &std::path::Path, flags: &Flags) -> Result<Started, String> {
     let params = switchyard_gateway::read_config(config).map_err(|e| e.to_string())?;
     // Log lines (access log, router events, reloads) go to stderr, as the config says;
     // a logger set already (the CLI run in process, twice) stays.
@@ -96,24 +115,31 @@ async fn start(
         .listen
         .as_deref()
         .and_then(|l| l.parse().ok());
-    let addr = listen
+    let addr = flags
+        .listen
         .or(configured)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     // Before the credentials are resolved: a refusal must not depend on the keys at hand.
-    switchyard_gateway::check_exposure(&params, addr, allow_unauthenticated)
+    switchyard_gateway::check_exposure(&params, addr, flags.allow_unauthenticated)
         .map_err(|e| e.to_string())?;
     let transport = switchyard_live::Transport::new(switchyard_live::HttpClient::new());
     let gw = switchyard_gateway::Gateway::new(&params, Some(config.to_owned()), transport)
         .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let threads = flags.threads.unwrap_or_else(|| params.gateway.threads());
+    // Both sources are bounded (the flag by clap, the config by its validation): never 0.
+    let threads = std::num::NonZeroUsize::new(threads).unwrap_or(std::num::NonZeroUsize::MIN);
+    let listeners = switchyard_gateway::Listeners::bind(addr, threads)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    Ok(Started { gw, listener, addr })
+    Ok(Started {
+        gw,
+        listeners,
+        addr,
+    })
 }
 
-/// A gateway ready to serve: its listener bound to `addr`.
+/// A gateway ready to serve: its sockets bound to `addr`.
 struct Started {
     gw: std::sync::Arc<switchyard_gateway::Gateway>,
-    listener: tokio::net::TcpListener,
+    listeners: switchyard_gateway::Listeners,
     addr: SocketAddr,
 }

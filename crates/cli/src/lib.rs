@@ -127,6 +127,10 @@ enum Command {
         /// reaches the address can use the providers' keys).
         #[arg(long)]
         allow_unauthenticated: bool,
+        /// Serving threads, each its own single-threaded runtime (1 to 256); default the
+        /// config's gateway.threads, else the number of cores available.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
     /// Print the JSON Schema of scenario files, live (gateway) configs or fake provider
     /// profiles (for editor autocompletion).
@@ -266,7 +270,15 @@ pub fn run(
             config,
             listen,
             allow_unauthenticated,
-        } => gateway::serve(&config, listen, allow_unauthenticated, out, err),
+            threads,
+        } => {
+            let flags = gateway::Flags {
+                listen,
+                threads: threads.map(usize::from),
+                allow_unauthenticated,
+            };
+            gateway::serve(&config, &flags, out, err)
+        }
         Command::Schema { of } => {
             let schema = match of {
                 SchemaOf::Scenario => switchyard_runner::schema(),

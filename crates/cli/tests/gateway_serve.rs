@@ -345,3 +345,108 @@ fn the_binary_logs_json_lines_without_keys_or_prompts() {
         assert!(!all.contains(secret), "`{secret}` on stderr:\n{all}");
     }
 }
+
+/// Connections in flight when SIGTERM arrived, enough that both serving threads hold some
+/// (the kernel spreads connections by a hash of the client's port: all of them on one thread
+/// is a 1 in 2^19 chance).
+const IN_FLIGHT: usize = 20;
+
+/// `gateway.threads: 2`: streams in flight on both serving threads when SIGTERM arrives all
+/// finish with `[DONE]`, a new connection is refused, the process exits 0, and each thread's
+/// closing log line counts the connections it served: both served, together at least all of
+/// them.
+#[test]
+fn sigterm_drains_streams_in_flight_on_every_serving_thread() {
+    let dir = TempDir::new("gw-drain-threads");
+    // 40 tokens at 10 a second: streams of about 4 s, still running when the last one opens.
+    let profile = dir.write(
+        "slow.yaml",
+        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 40 }\n",
+    );
+    let mut fake = binary();
+    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
+    let (_fake, line) = start(fake);
+    let upstream = line.rsplit("http://").next().unwrap().to_owned();
+    let config = dir.write(
+        "gw.yaml",
+        &format!(
+            "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}' }}\n\
+             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
+             gateway:\n  log_format: json\n  threads: 2\n"
+        ),
+    );
+    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    let lines = stderr_lines(&mut gw.0);
+
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut conns: Vec<TcpStream> = (0..IN_FLIGHT)
+        .map(|_| {
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            write!(
+                conn,
+                "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            conn
+        })
+        .collect();
+    for conn in &mut conns {
+        let first = read_until(conn, "data: ");
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert!(!first.contains("[DONE]"), "still streaming: {first}");
+    }
+
+    signal(&gw.0, "-TERM");
+    let mut seen = Vec::new();
+    wait_for(&lines, "SIGTERM: draining", &mut seen);
+    refused_soon(&addr);
+    for conn in &mut conns {
+        let rest = read_until(conn, "data: [DONE]");
+        assert!(rest.contains("data: [DONE]"), "the stream finished: {rest}");
+    }
+    assert_eq!(exit_code(&mut gw), Some(0));
+    // The process is gone: the reader thread ends at the end of its stderr.
+    seen.extend(lines.iter());
+    let mut served = std::collections::BTreeMap::new();
+    for v in seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "serving thread stopped")
+    {
+        served.insert(
+            v["thread"].as_u64().unwrap(),
+            v["connections"].as_u64().unwrap(),
+        );
+    }
+    assert_eq!(served.len(), 2, "{}", seen.join("\n"));
+    assert!(served.values().all(|&n| n > 0), "{served:?}");
+    // At least the streams: `refused_soon` may have connected before the sockets closed.
+    assert!(
+        served.values().sum::<u64>() >= IN_FLIGHT as u64,
+        "{served:?}"
+    );
+}
+
+/// `--threads` and `gateway.threads` refuse 0 and absurd counts (exit 2): the config with its
+/// file, line and column.
+#[test]
+fn zero_or_absurd_thread_counts_are_refused() {
+    let dir = TempDir::new("gw-threads-bad");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    for n in ["0", "257"] {
+        let err = refused(gateway(&config, "127.0.0.1:0").args(["--threads", n]));
+        assert!(err.contains("--threads"), "{err}");
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    let bad = dir.write("bad.yaml", &format!("{text}gateway:\n  threads: 0\n"));
+    let err = refused(&mut gateway(&bad, "127.0.0.1:0"));
+    let line = text.lines().count() + 2;
+    assert!(
+        err.contains(&format!("bad.yaml:{line}:")) && err.contains("gateway.threads"),
+        "{err}"
+    );
+}

@@ -12,9 +12,17 @@
 //! spinning; on shutdown the listener is closed at once (a new connection is refused), every
 //! connection is told to finish its request in flight and close, and [`serve`] returns when
 //! they all have, or when the grace period is over.
+//!
+//! [`serve_threads`] runs the same accept loop on several threads, each a single-threaded
+//! tokio runtime with a listening socket of its own on the one address ([`Listeners`],
+//! `SO_REUSEPORT`): a connection, its requests and their upstream connections stay on the
+//! thread that accepted it, so a request crosses no thread (no work-stealing, no cross-thread
+//! wake-ups), as each nginx worker runs its own event loop. docs/GATEWAY.md, "Cores", says
+//! why one socket per thread rather than one shared.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -38,6 +46,156 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // A fleet replica serves once its first sync answered (bounded): see `fleet_joined`.
     gateway.fleet_joined().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let told = async {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    tokio::join!(accept_loop(listener, gateway, stopped, grace), told);
+    Ok(())
+}
+
+/// Listening sockets on one address, one per serving thread, each with `SO_REUSEPORT`: the
+/// kernel spreads new connections among them by a hash of the client's address and port.
+#[derive(Debug)]
+pub struct Listeners(Vec<std::net::TcpListener>);
+
+impl Listeners {
+    /// `count` sockets listening on `addr`; with port 0, the first picks a free port and the
+    /// others join it. Called within a tokio runtime (each socket is made by tokio, then
+    /// handed over to its thread's runtime by [`serve_threads`]).
+    pub fn bind(addr: SocketAddr, count: std::num::NonZeroUsize) -> std::io::Result<Self> {
+        let mut sockets = Vec::with_capacity(count.get());
+        let mut at = addr;
+        for _ in 0..count.get() {
+            let socket = match at {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_reuseport(true)?;
+            socket.bind(at)?;
+            let listener = socket.listen(LISTEN_BACKLOG)?;
+            // The first one's port: the others join it (port 0 picked one).
+            at = listener.local_addr()?;
+            sockets.push(listener.into_std()?);
+        }
+        Ok(Listeners(sockets))
+    }
+
+    /// The address they listen on (its port picked when asked for 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self.0.first() {
+            Some(l) => l.local_addr(),
+            None => Err(std::io::Error::other("no listening socket")),
+        }
+    }
+
+    /// How many there are: one per serving thread.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none (never, when made by [`Listeners::bind`]).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Connections a listening socket queues before the gateway accepts them (the kernel caps it
+/// at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Serves `gateway` on one thread per listening socket, each running its own single-threaded
+/// tokio runtime, once a fleet replica's first sync has answered, until `shutdown` completes.
+/// Then every thread stops accepting at once (its socket is closed; with all of them closed a
+/// new connection is refused), the gateway is marked draining, and requests in flight get at
+/// most `grace` to finish. Returns, once every thread has stopped, how many connections each
+/// accepted.
+///
+/// The caller's runtime keeps what is not a request: `shutdown`, and whatever else it runs
+/// (signals, reloads, the fleet's sync task). Limits that span requests (`max_in_flight`,
+/// rate limits, breakers) live on the shared [`Gateway`], so they hold across threads.
+pub async fn serve_threads(
+    listeners: Listeners,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    grace: std::time::Duration,
+) -> std::io::Result<Vec<u64>> {
+    gateway.fleet_joined().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::with_capacity(listeners.len());
+    let mut failed = None;
+    for (i, listener) in listeners.0.into_iter().enumerate() {
+        match serving_thread(i, listener, gateway.clone(), stopped.clone(), grace) {
+            Ok(done) => threads.push(done),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    drop(stopped);
+    if failed.is_none() {
+        shutdown.await;
+    }
+    gateway.start_draining();
+    let _ = stop.send(true);
+    let mut served = Vec::with_capacity(threads.len());
+    for done in threads {
+        // A thread that ended without saying (it panicked) served nothing we can count.
+        served.push(done.await.unwrap_or(0));
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(served),
+    }
+}
+
+/// Starts serving thread `i` on `listener`; the receiver gets its count of connections when
+/// it has stopped.
+fn serving_thread(
+    i: usize,
+    listener: std::net::TcpListener,
+    gateway: Arc<Gateway>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    grace: std::time::Duration,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<u64>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Registered with this thread's runtime here, so that an error is the caller's to see.
+    let listener = {
+        let _in = runtime.enter();
+        tokio::net::TcpListener::from_std(listener)?
+    };
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("switchyard-serve-{i}"))
+        .spawn(move || {
+            let served = runtime.block_on(accept_loop(listener, gateway, stopped, grace));
+            tracing::info!(
+                target: "switchyard::serve",
+                thread = i,
+                connections = served,
+                "serving thread stopped"
+            );
+            // Past the grace, connections still open end with the runtime.
+            drop(runtime);
+            let _ = done.send(served);
+        })?;
+    Ok(finished)
+}
+
+/// Accepts connections on `listener` and serves them on the current runtime until `stop`
+/// turns true (or its sender is gone); then closes the listener, tells every connection to
+/// finish, and waits for them at most `grace`. Returns how many connections it accepted.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    gateway: Arc<Gateway>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    grace: std::time::Duration,
+) -> u64 {
     let dispatch = Dispatch {
         router: app(gateway.clone()),
         gateway: gateway.clone(),
@@ -46,22 +204,30 @@ pub async fn serve(
     // sender completes once the last one has dropped its receiver.
     let (closing, watch) = tokio::sync::watch::channel(false);
     let anchor = tokio::spawn(timer_anchor());
-    tokio::pin!(shutdown);
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    accept_failed(&e).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+    let mut accepted: u64 = 0;
+    {
+        // Its guard dropped inside: the loop holds no lock across an await.
+        let stopping = async {
+            let _ = stop.wait_for(|s| *s).await;
         };
-        // No Nagle: a stream's chunks are small writes, and waiting for the client's (delayed)
-        // ACK before each one added tens of milliseconds to a streamed reply.
-        let _ = tcp.set_nodelay(true);
-        tokio::spawn(connection(tcp, dispatch.clone(), watch.clone()));
+        tokio::pin!(stopping);
+        loop {
+            let tcp = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        accept_failed(&e).await;
+                        continue;
+                    }
+                },
+                () = &mut stopping => break,
+            };
+            // No Nagle: a stream's chunks are small writes, and waiting for the client's
+            // (delayed) ACK before each one added tens of milliseconds to a streamed reply.
+            let _ = tcp.set_nodelay(true);
+            accepted = accepted.saturating_add(1);
+            tokio::spawn(connection(tcp, dispatch.clone(), watch.clone()));
+        }
     }
     drop(listener);
     drop(watch);
@@ -70,7 +236,7 @@ pub async fn serve(
     // Once shutdown starts, give in-flight requests `grace`, then stop waiting.
     let _ = tokio::time::timeout(grace, closing.closed()).await;
     anchor.abort();
-    Ok(())
+    accepted
 }
 
 /// One connection, kept alive between requests, until the client closes it or shutdown asks
