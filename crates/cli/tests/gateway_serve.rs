@@ -450,3 +450,27 @@ fn zero_or_absurd_thread_counts_are_refused() {
         "{err}"
     );
 }
+
+/// `--threads` wins over `gateway.threads`: one serving thread, so one closing line.
+#[test]
+fn the_threads_flag_wins_over_the_config() {
+    let dir = TempDir::new("gw-threads-flag");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let two = dir.write("two.yaml", &format!("{text}gateway:\n  threads: 2\n"));
+    for (flag, threads) in [(None, 2), (Some("1"), 1)] {
+        let mut command = gateway(&two, "127.0.0.1:0");
+        if let Some(n) = flag {
+            command.args(["--threads", n]);
+        }
+        let (mut gw, _) = start(command);
+        let lines = stderr_lines(&mut gw.0);
+        signal(&gw.0, "-TERM");
+        assert_eq!(exit_code(&mut gw), Some(0));
+        let stopped: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains("serving thread stopped"))
+            .collect();
+        assert_eq!(stopped.len(), threads, "{flag:?}: {stopped:?}");
+    }
+}
