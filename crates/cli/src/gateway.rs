@@ -10,12 +10,19 @@ use crate::{EXIT_BAD_INPUT, EXIT_OK};
 const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The command line's say over the config.
+#[derive(clap::Args, Debug)]
 pub(crate) struct Flags {
-    /// `--listen`: wins over `gateway.listen`.
-    pub(crate) listen: Option<SocketAddr>,
-    /// `--threads`: wins over `gateway.threads`.
-    pub(crate) threads: Option<usize>,
-    pub(crate) allow_unauthenticated: bool,
+    /// Where to listen; default the config's gateway.listen, else 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Serve a non-loopback address without client keys (development only: anyone who
+    /// reaches the address can use the providers' keys).
+    #[arg(long)]
+    allow_unauthenticated: bool,
+    /// Serving threads, each its own single-threaded runtime (1 to 256); default the
+    /// config's gateway.threads, else the number of cores available.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
 }
 
 /// Serves `config` until SIGTERM or SIGINT; exit 0 once drained.
@@ -125,7 +132,9 @@ fn start(config: &std::path::Path, flags: &Flags) -> Result<Started, String> {
     let transport = switchyard_live::Transport::new(switchyard_live::HttpClient::new());
     let gw = switchyard_gateway::Gateway::new(&params, Some(config.to_owned()), transport)
         .map_err(|e| e.to_string())?;
-    let threads = flags.threads.unwrap_or_else(|| params.gateway.threads());
+    let threads = flags
+        .threads
+        .map_or_else(|| params.gateway.threads(), usize::from);
     // Both sources are bounded (the flag by clap, the config by its validation): never 0.
     let threads = std::num::NonZeroUsize::new(threads).unwrap_or(std::num::NonZeroUsize::MIN);
     let listeners = switchyard_gateway::Listeners::bind(addr, threads)

@@ -120,17 +120,8 @@ enum Command {
         /// A live config (environment, providers, router, gateway).
         #[arg(long)]
         config: PathBuf,
-        /// Where to listen; default the config's gateway.listen, else 127.0.0.1:8080.
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Serve a non-loopback address without client keys (development only: anyone who
-        /// reaches the address can use the providers' keys).
-        #[arg(long)]
-        allow_unauthenticated: bool,
-        /// Serving threads, each its own single-threaded runtime (1 to 256); default the
-        /// config's gateway.threads, else the number of cores available.
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
-        threads: Option<u16>,
+        #[command(flatten)]
+        flags: gateway::Flags,
     },
     /// Print the JSON Schema of scenario files, live (gateway) configs or fake provider
     /// profiles (for editor autocompletion).
@@ -266,19 +257,7 @@ pub fn run(
             seeds,
             out: dir,
         } => compare::compare(&scenario, variants.as_deref(), seeds, dir, out, err),
-        Command::Gateway {
-            config,
-            listen,
-            allow_unauthenticated,
-            threads,
-        } => {
-            let flags = gateway::Flags {
-                listen,
-                threads: threads.map(usize::from),
-                allow_unauthenticated,
-            };
-            gateway::serve(&config, &flags, out, err)
-        }
+        Command::Gateway { config, flags } => gateway::serve(&config, &flags, out, err),
         Command::Schema { of } => {
             let schema = match of {
                 SchemaOf::Scenario => switchyard_runner::schema(),

@@ -474,3 +474,17 @@ fn the_threads_flag_wins_over_the_config() {
         assert_eq!(stopped.len(), threads, "{flag:?}: {stopped:?}");
     }
 }
+
+/// A second gateway on a port the first one serves is refused (exit 2), as with a single
+/// socket: sockets with `SO_REUSEPORT` would otherwise let it take a share of the connections.
+#[test]
+fn a_second_gateway_on_the_same_port_is_refused() {
+    let dir = TempDir::new("gw-same-port");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let (mut first, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    let err = refused(&mut gateway(&config, &addr));
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    signal(&first.0, "-TERM");
+    assert_eq!(exit_code(&mut first), Some(0));
+}

@@ -64,7 +64,21 @@ impl Listeners {
     /// `count` sockets listening on `addr`; with port 0, the first picks a free port and the
     /// others join it. Called within a tokio runtime (each socket is made by tokio, then
     /// handed over to its thread's runtime by [`serve_threads`]).
+    ///
+    /// A port some socket listens on already is refused (`AddrInUse`), as a plain bind would
+    /// be: without this check a second gateway started on the same port, by the same user,
+    /// would join the first one's sockets and take a share of its connections.
     pub fn bind(addr: SocketAddr, count: std::num::NonZeroUsize) -> std::io::Result<Self> {
+        if addr.port() != 0 {
+            // SO_REUSEADDR without SO_REUSEPORT: refused by a listening socket on the port,
+            // not by connections of an earlier process still in TIME_WAIT. Never listens.
+            let probe = match addr {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            probe.set_reuseaddr(true)?;
+            probe.bind(addr)?;
+        }
         let mut sockets = Vec::with_capacity(count.get());
         let mut at = addr;
         for _ in 0..count.get() {
