@@ -53,8 +53,8 @@ enum Command {
         seed: Option<u64>,
         /// Runs each scenario for this long instead of its `duration` (`30s`, `2m`, `1h`):
         /// operator actions after the end are dropped and faults that start after it do not
-        /// happen, each with a notice on stderr; expectations on what no longer happens are
-        /// not observed (and fail).
+        /// happen, each with a notice on stderr (a fault the end cuts off gets one too);
+        /// expectations on what no longer happens are not observed (and fail).
         #[arg(long)]
         duration: Option<switchyard_core::time::Duration>,
         /// Where to write (each scenario in its own folder, plus a combined summary.md and

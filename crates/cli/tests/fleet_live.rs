@@ -68,18 +68,37 @@ fn failed(r: &Report) -> Vec<String> {
 /// without sharing the fleet over-admits by about one request a replica (3 of some 36,
 /// measured): the limit is kept low for that to be well past the 1 % the shared fleet holds.
 fn rate_limit_fleet(shared: bool) -> switchyard_runner::ScenarioParams {
-    let mut edits = vec![
-        ("duration: 10m", "duration: 15s"),
-        ("requests_per_minute: 600", "requests_per_minute: 30"),
-        ("poisson: 20", "poisson: 4"),
-    ];
+    shortened_fleet(
+        "fleet-rate-limit",
+        vec![
+            ("duration: 10m", "duration: 15s"),
+            ("requests_per_minute: 600", "requests_per_minute: 30"),
+            ("poisson: 20", "poisson: 4"),
+        ],
+        shared,
+    )
+}
+
+/// `name` shortened by `edits`, with `shared_state: none` when `shared` is false.
+fn shortened_fleet(
+    name: &str,
+    mut edits: Vec<(&str, &str)>,
+    shared: bool,
+) -> switchyard_runner::ScenarioParams {
     if !shared {
         edits.push((
             "shared_state: { sync_every: 1s, lease_block: 0.05, propagation_delay: 1ms }",
             "shared_state: none",
         ));
     }
-    shortened("fleet-rate-limit", &edits)
+    shortened(name, &edits)
+}
+
+/// A live run of `name` shortened by `edits`, whose expectations all hold.
+fn passes_live(name: &str, edits: &[(&str, &str)]) -> Report {
+    let r = live(&shortened(name, edits));
+    assert!(r.passed, "{name}: {:?}", failed(&r));
+    r
 }
 
 /// OpenAI's limit shared by three replicas behind a round-robin balancer, offered far more
@@ -135,15 +154,13 @@ fn the_rate_limit_fleet_holds_live_across_three_gateways_and_a_real_redis() {
 #[test]
 fn redis_killed_mid_run_degrades_every_replica_and_each_rejoins_live() {
     let _serial = one_at_a_time();
-    let s = shortened(
+    let r = passes_live(
         "fleet-store-down",
         &[
             ("duration: 8m", "duration: 25s"),
             ("at: 3m, for: 2m", "at: 8s, for: 10s"),
         ],
     );
-    let r = live(&s);
-    assert!(r.passed, "{:?}", failed(&r));
     let f = r.fleet.as_ref().unwrap();
     assert_eq!((f.degraded, f.rejoined), (3, 3), "{f:?}");
     assert!(f.store_failures > 0, "{f:?}");
@@ -161,7 +178,7 @@ fn redis_killed_mid_run_degrades_every_replica_and_each_rejoins_live() {
 #[test]
 fn a_store_slower_than_its_timeout_degrades_every_replica_and_each_rejoins_live() {
     let _serial = one_at_a_time();
-    let s = shortened(
+    let r = passes_live(
         "fleet-store-down",
         &[
             ("duration: 8m", "duration: 25s"),
@@ -171,8 +188,6 @@ fn a_store_slower_than_its_timeout_degrades_every_replica_and_each_rejoins_live(
             ),
         ],
     );
-    let r = live(&s);
-    assert!(r.passed, "{:?}", failed(&r));
     let f = r.fleet.as_ref().unwrap();
     assert_eq!((f.degraded, f.rejoined), (3, 3), "{f:?}");
 }
@@ -183,15 +198,13 @@ fn a_store_slower_than_its_timeout_degrades_every_replica_and_each_rejoins_live(
 #[test]
 fn one_replica_cut_off_from_redis_degrades_alone_and_rejoins_live() {
     let _serial = one_at_a_time();
-    let s = shortened(
+    let r = passes_live(
         "fleet-partition",
         &[
             ("duration: 8m", "duration: 25s"),
             ("at: 3m, for: 2m", "at: 8s, for: 10s"),
         ],
     );
-    let r = live(&s);
-    assert!(r.passed, "{:?}", failed(&r));
     let f = r.fleet.as_ref().unwrap();
     assert_eq!((f.degraded, f.rejoined), (1, 1), "{f:?}");
 }
@@ -202,15 +215,13 @@ fn one_replica_cut_off_from_redis_degrades_alone_and_rejoins_live() {
 #[test]
 fn every_replica_stops_sending_to_a_failing_target_within_a_second_live() {
     let _serial = one_at_a_time();
-    let s = shortened(
+    let r = passes_live(
         "fleet-outage-stop",
         &[
             ("duration: 6m", "duration: 25s"),
             ("at: 2m, for: 2m", "at: 5s, for: 15s"),
         ],
     );
-    let r = live(&s);
-    assert!(r.passed, "{:?}", failed(&r));
     let t = &r.fleet.as_ref().unwrap().targets[0];
     let first = t.first_open_secs.unwrap();
     assert!((5.0..20.0).contains(&first), "{t:?}");
@@ -231,21 +242,18 @@ fn every_replica_stops_sending_to_a_failing_target_within_a_second_live() {
 /// times cut to match (open 3 s, at most 6 s, a 5 s recovery ramp) so a replica probes
 /// several times during the outage; `shared_state: none` when `shared` is false.
 fn recovery_probes_fleet(shared: bool) -> switchyard_runner::ScenarioParams {
-    let mut edits = vec![
-        ("duration: 6m", "duration: 25s"),
-        ("at: 2m, for: 2m", "at: 5s, for: 12s"),
-        (
-            "open_for: 10s, open_max: 20s, probes: 1, probe_successes: 3, recovery: 30s",
-            "open_for: 3s, open_max: 6s, probes: 1, probe_successes: 3, recovery: 5s",
-        ),
-    ];
-    if !shared {
-        edits.push((
-            "shared_state: { sync_every: 1s, lease_block: 0.05, propagation_delay: 1ms }",
-            "shared_state: none",
-        ));
-    }
-    shortened("fleet-recovery-probes", &edits)
+    shortened_fleet(
+        "fleet-recovery-probes",
+        vec![
+            ("duration: 6m", "duration: 25s"),
+            ("at: 2m, for: 2m", "at: 5s, for: 12s"),
+            (
+                "open_for: 10s, open_max: 20s, probes: 1, probe_successes: 3, recovery: 30s",
+                "open_for: 3s, open_max: 6s, probes: 1, probe_successes: 3, recovery: 5s",
+            ),
+        ],
+        shared,
+    )
 }
 
 /// OpenAI down while three replicas serve: with the shared store it receives the probes of

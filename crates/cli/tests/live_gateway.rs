@@ -384,3 +384,61 @@ fn one_clock_the_faults_windows_line_up_with_the_requests() {
         assert!(e.passed, "{}: {:?} ({:?})", e.name, e.observed, e.reason);
     }
 }
+
+/// This project's gateway, serving a router whose route `chat` has only target `a` (the
+/// scenario's has `a` and `b`): a launcher that started another router than the scenario's.
+#[derive(Debug)]
+struct OtherRouterGateway;
+
+impl switchyard_runner::live::GatewayLauncher for OtherRouterGateway {
+    fn launch(
+        &self,
+        mut params: switchyard_live::config::LiveParams,
+    ) -> switchyard_runner::live::Launch<'_> {
+        Box::pin(async move {
+            params.router = switchyard_core::config::load_router(
+                "targets:\n  - { name: a, provider: primary, model: small-fast-1, context_window: 32000 }\n\
+                 \x20 - { name: b, provider: primary, model: small-fast-1, context_window: 32000 }\n\
+                 routes:\n  - { name: chat, policy: static, targets: [a] }\n",
+                "other.yaml",
+            )
+            .map_err(|e| e.to_string())?;
+            switchyard_runner::live::GatewayLauncher::launch(&switchyard::InProcessGateway, params)
+                .await
+        })
+    }
+}
+
+/// An operator action the launched gateway's router refuses (a pin outside the route it
+/// serves) fails the run with a setup error naming the action; it used to be dropped
+/// silently, and the run reported as if the pin had happened.
+#[test]
+fn an_operator_action_the_router_refuses_fails_the_run_naming_it() {
+    let _serial = one_at_a_time();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let yaml = format!(
+        "name: refused-pin\nduration: 1s\ngateway: switchyard\nproviders:\n  - {{ name: primary, profile: {} }}\n\
+         router:\n  targets:\n    - {{ name: a, provider: primary, model: small-fast-1, context_window: 32000 }}\n\
+         \x20   - {{ name: b, provider: primary, model: small-fast-1, context_window: 32000 }}\n\
+         \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[a], [b]] }}\n\
+         traffic:\n  arrival: {{ constant: 20 }}\n  classes:\n    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 50 }}, max_tokens: 5 }}\n\
+         operator:\n  - {{ at: 300ms, pin: {{ route: chat, target: b }} }}\n",
+        root.join("fake-providers/small-fast.yaml").display()
+    );
+    let dir = switchyard_testkit::TempDir::new("refused-pin");
+    let s = switchyard_runner::scenario::load(&dir.write("refused-pin.yaml", &yaml)).unwrap();
+    let options = LiveOptions {
+        gateway: Some(Arc::new(OtherRouterGateway)),
+        ..LiveOptions::default()
+    };
+    let e = switchyard_runner::live::run_with(&s, 1, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "the operator action at 300ms (pin) was refused by the router: target `b` is not a \
+             target of route `chat` (its targets: a)"
+        ),
+        "{e}"
+    );
+}

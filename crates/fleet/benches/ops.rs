@@ -28,10 +28,6 @@
     reason = "bench"
 )]
 
-#[path = "../tests/support/redis_server.rs"]
-#[allow(dead_code, reason = "the bench uses a part")]
-mod redis_server;
-
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -108,8 +104,12 @@ async fn run(iters: u32) {
         l.local_addr().unwrap().port()
     };
     let port_arg = port.to_string();
-    let server =
-        redis_server::RedisServer::start_with(&["--port", &port_arg, "--bind", "127.0.0.1"]).await;
+    let server = switchyard_fleet::RedisServer::start(
+        "fleet",
+        &["--port", &port_arg, "--bind", "127.0.0.1"],
+    )
+    .await
+    .unwrap();
     let version = redis_version(&server).await;
     for (transport, url) in [
         ("a unix socket", server.url()),
@@ -348,7 +348,7 @@ fn advice(until: Until) -> Advice {
     }
 }
 
-async fn redis_version(server: &redis_server::RedisServer) -> String {
+async fn redis_version(server: &switchyard_fleet::RedisServer) -> String {
     let mut con = redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()

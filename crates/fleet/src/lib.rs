@@ -15,13 +15,18 @@
 //!
 //! Every operation has a timeout and returns a typed [`StoreError`]; none panics. Nothing
 //! here reads the caller's clock.
+//!
+//! [`RedisServer`] starts a `redis-server` of one's own, on a unix socket, killed when its
+//! guard drops: the one a live fleet shares in the runner, and the one each test runs against.
 
 mod error;
+pub mod redis_server;
 mod store;
 pub mod sync;
 mod types;
 
 pub use error::StoreError;
+pub use redis_server::{RedisServer, StartError};
 pub use store::{KeyOf, MAX_PREFIX, RedisStore, SCRIPTS, StoreOptions};
 pub use sync::{Replica, StoreClock, SyncHandle, SyncOptions};
 // The vocabulary is the core's (`switchyard_core::fleet`), on the store's clock ([`UnixMs`]).

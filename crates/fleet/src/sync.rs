@@ -21,6 +21,7 @@
 use std::time::Duration;
 
 use switchyard_core::fleet as core;
+use switchyard_core::router::Router;
 use switchyard_core::time::Instant;
 
 use crate::types::UnixMs;
@@ -83,22 +84,36 @@ impl StoreClock {
     }
 }
 
-/// One replica's router, as the sync task sees it. Each method takes the router's lock for
-/// the call only.
+/// One replica's router, as the sync task sees it: the task takes the router (and its lock)
+/// for one call at a time, through [`Replica::with_router`].
 pub trait Replica: Send + Sync + 'static {
     /// The core's time now.
     fn now(&self) -> Instant;
+    /// Runs `f` on the router, holding its lock for the call only; `T::default()` when there
+    /// is no router any more (a gateway dropped before its sync task).
+    fn with_router<T: Default>(&self, f: impl FnOnce(&mut Router) -> T) -> T;
     /// The operations of one sync (`Router::fleet_sync(now)`).
-    fn sync_ops(&self, now: Instant) -> Vec<core::StoreOp>;
+    fn sync_ops(&self, now: Instant) -> Vec<core::StoreOp> {
+        self.with_router(|r| r.fleet_sync(now))
+    }
     /// The advisories waiting to be published (`Router::fleet_publish(now)`).
-    fn publish_ops(&self, now: Instant) -> Vec<core::StoreOp>;
+    fn publish_ops(&self, now: Instant) -> Vec<core::StoreOp> {
+        self.with_router(|r| r.fleet_publish(now))
+    }
     /// The store's answers (`Router::fleet_reply` for each, in order); returns whether the
     /// replica is degraded after them (`Fleet::degraded_since` is set).
     fn replies(
         &self,
         replies: Vec<(core::StoreOp, Result<core::StoreReply, core::StoreError>)>,
         now: Instant,
-    ) -> bool;
+    ) -> bool {
+        self.with_router(|r| {
+            for (op, reply) in replies {
+                r.fleet_reply(&op, reply, now);
+            }
+            r.fleet().is_some_and(|f| f.degraded_since().is_some())
+        })
+    }
     /// The replica went degraded (`Some`: the first failure of the batch, or the last one
     /// seen since it was last joined, of any kind the core falls back on) or rejoined
     /// (`None`); for the log. The default does nothing.

@@ -19,13 +19,13 @@ mod support;
 
 use std::time::Duration;
 
-use support::redis_server::RedisServer;
 use support::table::{self, Case, Expect, Kind, Op, SLACK_MS, T};
 use switchyard_core::fleet::{
     Advice, AdvisoryKey, AdvisoryKind, BucketKey, BucketSpec, Cursor, MAX_PAGE, Resource,
     StoreModel, StoreOp, StoreReply, Until,
 };
 use switchyard_core::time::Instant;
+use switchyard_fleet::RedisServer;
 use switchyard_fleet::sync::{StoreClock, run_ops};
 use switchyard_fleet::{RedisStore, StoreOptions};
 
@@ -336,7 +336,7 @@ async fn run_case(url: String, case: Case) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_model_and_redis_follow_the_same_rules_with_the_same_replies() {
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let cases = table::cases();
     assert!(cases.len() >= 13);
     let mut set = tokio::task::JoinSet::new();

@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::redis_server::RedisServer;
+use switchyard_fleet::RedisServer;
 use switchyard_fleet::{
     Advice, AdvisoryKey, AdvisoryKind, BucketKey, BucketSpec, Cursor, KeyOf, RedisStore, Resource,
     StoreError, StoreOptions, UnixMs, Until,
@@ -59,7 +59,7 @@ async fn now(store: &RedisStore) -> UnixMs {
 
 #[tokio::test]
 async fn every_ttl_is_the_stored_until_and_readers_leave_it() {
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let s = store(&server, "ttl");
     let mut con = raw(&server).await;
     let t = now(&s).await;
@@ -168,7 +168,7 @@ async fn bucket_ttl(s: &RedisStore, con: &mut Con) {
 
 #[tokio::test]
 async fn readers_see_only_changes_after_their_cursor() {
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let s = store(&server, "cursor");
     let t = now(&s).await;
     let until = Until::At(t.plus(Duration::from_secs(60)));
@@ -237,7 +237,7 @@ async fn readers_see_only_changes_after_their_cursor() {
 
 #[tokio::test]
 async fn records_another_writer_mangled_are_skipped_not_fatal() {
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let s = store(&server, "hostile");
     let t = now(&s).await;
     let until = t.plus(Duration::from_secs(60));
@@ -333,7 +333,7 @@ async fn mangled_buckets_and_probes(s: &RedisStore, con: &mut Con, until: UnixMs
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_callers_get_no_more_than_the_store_has() {
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let s = store(&server, "race");
     // 100 units per 10 minutes: nothing refills during the test (one unit per 6 s).
     let spec = BucketSpec {
@@ -397,9 +397,9 @@ async fn until_back(s: &RedisStore, within: Duration) -> Duration {
 
 #[tokio::test]
 async fn a_store_that_is_down_fails_fast_and_is_rejoined() {
-    let mut server = RedisServer::start().await;
+    let mut server = RedisServer::start("fleet", &[]).await.unwrap();
     // Down from the start: connecting does not wait, operations fail within the timeout.
-    server.stop();
+    server.stop().await;
     let s = quick(&server);
     for _ in 0..3 {
         let start = tokio::time::Instant::now();
@@ -411,19 +411,19 @@ async fn a_store_that_is_down_fails_fast_and_is_rejoined() {
             start.elapsed()
         );
     }
-    server.restart().await;
+    server.start_again().await.unwrap();
     until_back(&s, Duration::from_secs(5)).await;
     // The new server has no scripts cached: EVALSHA loads them.
     let t = now(&s).await;
     s.beat(1, t.plus(Duration::from_secs(5))).await.unwrap();
 
     // Killed while in use: failures are typed and quick; the same store rejoins.
-    server.stop();
+    server.stop().await;
     let start = tokio::time::Instant::now();
     let e = s.beat(1, t.plus(Duration::from_secs(5))).await.unwrap_err();
     assert!(e.is_unavailable(), "{e:?}");
     assert!(start.elapsed() < Duration::from_millis(1200));
-    server.restart().await;
+    server.start_again().await.unwrap();
     let back = until_back(&s, Duration::from_secs(5)).await;
     eprintln!("rejoined {back:?} after the store came back");
     // Its data went with it (no persistence): nobody is alive until they beat again.
@@ -432,14 +432,14 @@ async fn a_store_that_is_down_fails_fast_and_is_rejoined() {
 
 #[tokio::test]
 async fn a_slow_store_times_out_and_answers_again_when_it_recovers() {
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let s = quick(&server);
     now(&s).await;
-    server.pause();
+    server.pause().unwrap();
     let start = tokio::time::Instant::now();
     let e = s.alive().await.unwrap_err();
     let took = start.elapsed();
-    server.resume();
+    server.resume().unwrap();
     assert!(
         matches!(e, StoreError::Timeout { op: "alive", .. }),
         "{e:?}"
@@ -453,7 +453,7 @@ async fn a_slow_store_times_out_and_answers_again_when_it_recovers() {
 
 #[tokio::test]
 async fn a_flushed_script_cache_is_reloaded() {
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let s = store(&server, "flush");
     now(&s).await;
     let mut con = raw(&server).await;
@@ -467,7 +467,9 @@ async fn a_flushed_script_cache_is_reloaded() {
 
 #[tokio::test]
 async fn passwords_stay_out_of_errors_and_debug() {
-    let server = RedisServer::start_with(&["--requirepass", "right-horse-battery"]).await;
+    let server = RedisServer::start("fleet", &["--requirepass", "right-horse-battery"])
+        .await
+        .unwrap();
     let socket = server.socket().display().to_string();
     let wrong = RedisStore::connect(
         &format!("unix://{socket}?pass=wrong-staple-9"),

@@ -13,9 +13,8 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::redis_server::RedisServer;
 use switchyard_core::config::load_router;
-use switchyard_core::fleet::{FleetParams, StoreError as CoreError, StoreOp, StoreReply};
+use switchyard_core::fleet::FleetParams;
 use switchyard_core::health::BreakerState;
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
@@ -24,6 +23,7 @@ use switchyard_core::request::Request;
 use switchyard_core::rng::SeededRng;
 use switchyard_core::router::Router;
 use switchyard_core::time::Instant;
+use switchyard_fleet::RedisServer;
 use switchyard_fleet::sync::{self, Replica, StoreClock, SyncHandle, SyncOptions};
 use switchyard_fleet::{BucketKey, BucketSpec, RedisStore, Resource, StoreError, StoreOptions};
 
@@ -103,25 +103,8 @@ impl Replica for Host {
         Instant::ZERO + switchyard_core::time::Duration::from(self.start.elapsed())
     }
 
-    fn sync_ops(&self, now: Instant) -> Vec<StoreOp> {
-        self.with(|r| r.fleet_sync(now))
-    }
-
-    fn publish_ops(&self, now: Instant) -> Vec<StoreOp> {
-        self.with(|r| r.fleet_publish(now))
-    }
-
-    fn replies(
-        &self,
-        replies: Vec<(StoreOp, Result<StoreReply, CoreError>)>,
-        now: Instant,
-    ) -> bool {
-        self.with(|r| {
-            for (op, reply) in replies {
-                r.fleet_reply(&op, reply, now);
-            }
-            r.fleet().unwrap().degraded_since().is_some()
-        })
+    fn with_router<T: Default>(&self, f: impl FnOnce(&mut Router) -> T) -> T {
+        self.with(f)
     }
 
     fn degraded(&self, failure: Option<&StoreError>) {
@@ -173,7 +156,7 @@ fn held(host: &Host, lease: usize) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_breaker_reaches_the_peer_within_one_sync_and_leases_come_and_go() {
     // Long: one fleet over one Redis, in order: joined, leases taken, surplus given back, open.
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let (h0, h1) = (Host::new(0), Host::new(1));
     let _t0 = start(&h0, &server);
     let _t1 = start(&h1, &server);
@@ -273,7 +256,9 @@ async fn an_open_breaker_reaches_the_peer_within_one_sync_and_leases_come_and_go
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_degrades_the_replicas_and_restarted_they_rejoin_and_republish() {
-    let mut server = RedisServer::start_with(&["--requirepass", "s3cr3t-pw"]).await;
+    let mut server = RedisServer::start("fleet", &["--requirepass", "s3cr3t-pw"])
+        .await
+        .unwrap();
     let (h0, h1) = (Host::new(0), Host::new(1));
     let connect = || {
         RedisStore::connect(
@@ -306,7 +291,7 @@ async fn redis_killed_degrades_the_replicas_and_restarted_they_rejoin_and_republ
     .expect("joined");
     assert!(!h0.degraded_now() && !h1.degraded_now());
 
-    server.stop();
+    server.stop().await;
     // Both fall back to local state within a sync and its timeout, and log it.
     until(SYNC * 4, || h0.degraded_now() && h1.degraded_now())
         .await
@@ -325,7 +310,7 @@ async fn redis_killed_degrades_the_replicas_and_restarted_they_rejoin_and_republ
 
     // Redis returns, empty: both rejoin, replica 0 says again what it knows, and replica 1
     // learns it.
-    server.restart().await;
+    server.start_again().await.unwrap();
     until(Duration::from_secs(5), || {
         !h0.degraded_now() && !h1.degraded_now()
     })
@@ -346,7 +331,7 @@ async fn redis_killed_degrades_the_replicas_and_restarted_they_rejoin_and_republ
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_than_a_page_of_advisories_is_read_within_one_sync_period() {
     // 600 revocations (three pages) wait in the store when a replica starts.
-    let server = RedisServer::start().await;
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
     let writer = store(&server);
     let advice = switchyard_fleet::Advice {
         until: switchyard_fleet::Until::Forever,
@@ -379,8 +364,12 @@ async fn more_than_a_page_of_advisories_is_read_within_one_sync_period() {
 /// (the store's error), not "rejoined".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_answering_errors_degrades_the_replica_and_the_log_says_why() {
-    let server =
-        RedisServer::start_with(&["--maxmemory", "1", "--maxmemory-policy", "noeviction"]).await;
+    let server = RedisServer::start(
+        "fleet",
+        &["--maxmemory", "1", "--maxmemory-policy", "noeviction"],
+    )
+    .await
+    .unwrap();
     let h0 = Host::new(0);
     let _t0 = start(&h0, &server);
     until(SYNC * 4, || h0.degraded_now())

@@ -229,25 +229,102 @@ impl Drop for Finish {
             (Some(_), None) => "refused",
         };
         let usage = e.usage.unwrap_or_default();
-        tracing::info!(
-            target: "switchyard::access",
-            request_id = %e.id.as_deref().unwrap_or("-"),
-            client = e.client.as_deref().unwrap_or("-"),
-            method = %self.method,
-            path = %self.path,
-            route = e.route.as_deref().unwrap_or("-"),
-            attempts = %e.attempts.as_str(),
-            served_by = e.served_by.as_deref().unwrap_or("-"),
-            status,
-            result,
-            latency_ms = latency_ms(self.started.elapsed()),
-            prompt_tokens = usage.prompt_tokens,
-            completion_tokens = usage.completion_tokens,
-            cost_usd = e.cost_usd.unwrap_or(0.0),
-            "request"
-        );
+        if tracing::enabled!(target: ACCESS, tracing::Level::INFO) {
+            let line = Line {
+                request_id: e.id.as_deref().unwrap_or("-"),
+                client: e.client.as_deref().unwrap_or("-"),
+                method: self.method.as_str(),
+                path: &self.path,
+                route: e.route.as_deref().unwrap_or("-"),
+                attempts: e.attempts.as_str(),
+                served_by: e.served_by.as_deref().unwrap_or("-"),
+                status,
+                result,
+                latency_ms: latency_ms(self.started.elapsed()),
+                usage,
+                cost_usd: e.cost_usd.unwrap_or(0.0),
+            };
+            line.write();
+        }
         drop(e);
         self.gw.log_router_events();
+    }
+}
+
+/// The access log's `tracing` target.
+const ACCESS: &str = "switchyard::access";
+
+/// One access-log line's values.
+#[derive(Clone, Copy, Debug)]
+struct Line<'a> {
+    request_id: &'a str,
+    client: &'a str,
+    method: &'a str,
+    path: &'a str,
+    route: &'a str,
+    attempts: &'a str,
+    served_by: &'a str,
+    status: u16,
+    result: &'a str,
+    latency_ms: f64,
+    usage: Usage,
+    cost_usd: f64,
+}
+
+impl Line<'_> {
+    /// Writes the line: straight into the log's buffer when the gateway's own subscriber is
+    /// the current one ([`crate::logging::direct`]), else as a `tracing` event with the same
+    /// fields (`Line::event`; another subscriber, e.g. a test's). The caller checks that the
+    /// target is enabled.
+    fn write(&self) {
+        if !crate::logging::direct(&tracing::Level::INFO, ACCESS, "request", &self.fields()) {
+            self.event();
+        }
+    }
+
+    /// The fields, in the order and with the kinds of [`Line::event`]'s.
+    fn fields(&self) -> [(&'static str, crate::logging::Value<'_>); 13] {
+        use crate::logging::Value::{Display, F64, Str, U64};
+        [
+            ("request_id", Display(self.request_id)),
+            ("client", Str(self.client)),
+            ("method", Display(self.method)),
+            ("path", Display(self.path)),
+            ("route", Str(self.route)),
+            ("attempts", Display(self.attempts)),
+            ("served_by", Str(self.served_by)),
+            ("status", U64(u64::from(self.status))),
+            ("result", Str(self.result)),
+            ("latency_ms", F64(self.latency_ms)),
+            ("prompt_tokens", U64(u64::from(self.usage.prompt_tokens))),
+            (
+                "completion_tokens",
+                U64(u64::from(self.usage.completion_tokens)),
+            ),
+            ("cost_usd", F64(self.cost_usd)),
+        ]
+    }
+
+    /// The line as a `tracing` event: the fields [`Line::write`] writes directly, in the same
+    /// order and with the same kinds (`%` for its `Display` values).
+    fn event(&self) {
+        tracing::info!(
+            target: ACCESS,
+            request_id = %self.request_id,
+            client = self.client,
+            method = %self.method,
+            path = %self.path,
+            route = self.route,
+            attempts = %self.attempts,
+            served_by = self.served_by,
+            status = self.status,
+            result = self.result,
+            latency_ms = self.latency_ms,
+            prompt_tokens = self.usage.prompt_tokens,
+            completion_tokens = self.usage.completion_tokens,
+            cost_usd = self.cost_usd,
+            "request"
+        );
     }
 }
 
@@ -417,6 +494,113 @@ mod tests {
             for format in [LogFormat::Text, LogFormat::Json] {
                 assert_eq!(latency_text(format, nanos), want, "{nanos} ns, {format:?}");
             }
+        }
+    }
+
+    /// What `log` writes through the gateway's subscriber in `format` at `level`, with each
+    /// line's time stamp blanked (two lines written apart differ only there).
+    fn written(
+        format: switchyard_live::config::LogFormat,
+        level: switchyard_live::config::LogLevel,
+        log: impl FnOnce(),
+    ) -> String {
+        let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = sink.clone();
+        let s = crate::logging::subscriber(format, level, move || Writer(writer.clone()));
+        tracing::subscriber::with_default(s, log);
+        let text = String::from_utf8(sink.lock().map(|b| b.clone()).unwrap_or_default()).unwrap();
+        let stamp = match format {
+            switchyard_live::config::LogFormat::Text => 0..27,
+            switchyard_live::config::LogFormat::Json => 14..41,
+        };
+        text.lines()
+            .map(|l| format!("{}#{}\n", &l[..stamp.start], &l[stamp.end..]))
+            .collect()
+    }
+
+    /// The line written straight into the log's buffer is, byte for byte, the one the same
+    /// fields make as a `tracing` event, in both formats: ordinary values, values that must be
+    /// quoted or escaped (spaces, quotes, line breaks, `=`, non-ASCII), empty ones, ones cut
+    /// at the field limit, and numbers at their extremes.
+    #[test]
+    fn the_direct_line_is_the_events_line() {
+        use switchyard_live::config::{LogFormat, LogLevel};
+        let long = "é\"".repeat(1500);
+        let usage = switchyard_core::request::Usage {
+            prompt_tokens: 12,
+            completion_tokens: 5,
+            ..Default::default()
+        };
+        let usual = super::Line {
+            request_id: "req-6a1b2c3d-f",
+            client: "app",
+            method: "POST",
+            path: "/v1/chat/completions",
+            route: "chat",
+            attempts: "ta:timeout,tb:success",
+            served_by: "tb",
+            status: 200,
+            result: "ok",
+            latency_ms: 27.508,
+            usage,
+            cost_usd: 0.1 + 0.2,
+        };
+        let odd = super::Line {
+            request_id: "req 1=2",
+            client: "a \"quoted\"\nclient",
+            method: "GET",
+            path: "/v1/x status=200\ttab",
+            route: "é-route\\",
+            attempts: "",
+            served_by: "",
+            status: 499,
+            result: "client_closed",
+            latency_ms: 0.0,
+            usage: switchyard_core::request::Usage {
+                prompt_tokens: u32::MAX,
+                completion_tokens: 0,
+                ..Default::default()
+            },
+            cost_usd: f64::NAN,
+        };
+        let huge = super::Line {
+            request_id: &long,
+            client: &long,
+            path: &long,
+            route: &long,
+            attempts: &long,
+            served_by: &long,
+            latency_ms: 1e-7,
+            cost_usd: f64::INFINITY,
+            ..usual
+        };
+        for line in [usual, odd, huge] {
+            for format in [LogFormat::Text, LogFormat::Json] {
+                let direct = written(format, LogLevel::Info, || {
+                    let fields = line.fields();
+                    let info = &tracing::Level::INFO;
+                    assert!(crate::logging::direct(
+                        info,
+                        super::ACCESS,
+                        "request",
+                        &fields
+                    ));
+                });
+                let event = written(format, LogLevel::Info, || line.event());
+                assert_eq!(direct.lines().count(), 1, "{direct}");
+                assert_eq!(direct, event, "{format:?}");
+            }
+        }
+        // Another subscriber (here none): not written directly, left to `tracing`.
+        assert!(!crate::logging::direct(
+            &tracing::Level::INFO,
+            super::ACCESS,
+            "request",
+            &usual.fields()
+        ));
+        // Below the subscriber's level, neither writes.
+        for format in [LogFormat::Text, LogFormat::Json] {
+            assert_eq!(written(format, LogLevel::Warn, || usual.write()), "");
         }
     }
 

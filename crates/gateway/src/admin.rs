@@ -132,7 +132,15 @@ pub(crate) async fn overrides(
         }
         Err(e) => return ApiError::bad_request(&e.to_string(), None).into_response(),
     };
-    router.apply(command);
+    // `parse_override` checked the command against this driver's params, which never
+    // change; the core checks again, and a refusal is the caller's 400, not a silent no-op.
+    if let Err(e) = router.try_apply(command) {
+        return ApiError::bad_request(
+            &format!("Override `{}` refused: {e}", command.label()),
+            None,
+        )
+        .into_response();
+    }
     gw.log_router_events();
     gw.record(serde_json::json!({ "action": req.action, "target": req.target, "route": req.route, "mode": req.mode }));
     (

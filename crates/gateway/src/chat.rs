@@ -258,19 +258,18 @@ fn parse_request(
     access.route(&request.model);
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
     let mut normalized = match request.try_to_normalized() {
-        // The client's own body rides along: an OpenAI target is sent it (model replaced).
-        Ok(r) => switchyard_core::request::Request {
-            unmodelled: parsed.unmodelled,
-            original: Some(switchyard_core::request::Original {
-                dialect: switchyard_core::dialect::Dialect::Openai,
-                body: body.as_ref().into(),
-                raw_reply: true,
-                layout: parsed.layout,
-            }),
-            ..r
-        },
+        Ok(r) => r,
         Err(e) => return Err(ApiError::bad_request_param(&e.message, &e.param)),
     };
+    // The client's own body rides along: an OpenAI target is sent it (model replaced). Set
+    // in place: a struct update would copy the whole request once more.
+    normalized.unmodelled = parsed.unmodelled;
+    normalized.original = Some(switchyard_core::request::Original {
+        dialect: switchyard_core::dialect::Dialect::Openai,
+        body: body.as_ref().into(),
+        raw_reply: true,
+        layout: parsed.layout,
+    });
     if task.is_some() {
         normalized.task = task;
     }

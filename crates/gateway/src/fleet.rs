@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Weak};
 
-use switchyard_core::fleet::{FleetParams, StoreError as CoreError, StoreOp, StoreReply};
+use switchyard_core::fleet::FleetParams;
 use switchyard_core::time::Instant;
 use switchyard_fleet::sync::{self, Replica, StoreClock, SyncHandle, SyncOptions};
 use switchyard_fleet::{RedisStore, StoreError, StoreOptions};
@@ -42,15 +42,6 @@ struct Host {
     endpoint: String,
 }
 
-impl Host {
-    fn with<T: Default>(&self, f: impl FnOnce(&mut switchyard_core::router::Router) -> T) -> T {
-        match self.gateway.upgrade() {
-            Some(gw) => gw.router().with_core(|r, _| f(r)),
-            None => T::default(),
-        }
-    }
-}
-
 impl Replica for Host {
     fn now(&self) -> Instant {
         self.gateway
@@ -58,25 +49,14 @@ impl Replica for Host {
             .map_or(Instant::ZERO, |gw| gw.router().now())
     }
 
-    fn sync_ops(&self, now: Instant) -> Vec<StoreOp> {
-        self.with(|r| r.fleet_sync(now))
-    }
-
-    fn publish_ops(&self, now: Instant) -> Vec<StoreOp> {
-        self.with(|r| r.fleet_publish(now))
-    }
-
-    fn replies(
+    fn with_router<T: Default>(
         &self,
-        replies: Vec<(StoreOp, Result<StoreReply, CoreError>)>,
-        now: Instant,
-    ) -> bool {
-        self.with(|r| {
-            for (op, reply) in replies {
-                r.fleet_reply(&op, reply, now);
-            }
-            r.fleet().is_some_and(|f| f.degraded_since().is_some())
-        })
+        f: impl FnOnce(&mut switchyard_core::router::Router) -> T,
+    ) -> T {
+        match self.gateway.upgrade() {
+            Some(gw) => gw.router().with_core(|r, _| f(r)),
+            None => T::default(),
+        }
     }
 
     fn degraded(&self, failure: Option<&StoreError>) {

@@ -8,8 +8,6 @@
     reason = "tests"
 )]
 
-#[path = "../../fleet/tests/support/redis_server.rs"]
-mod redis_server;
 mod support;
 
 use std::sync::Arc;
@@ -20,12 +18,11 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use redis_server::RedisServer;
+use support::fleet::{Served, alive, chat, joined, learned_within_one_sync, shared_state};
+use switchyard_fleet::RedisServer;
 use switchyard_gateway::Gateway;
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
-
-const SYNC: Duration = Duration::from_millis(200);
 
 /// An upstream that answers as a fake until it dies, then 503 to everything; counts hits.
 #[derive(Clone)]
@@ -53,14 +50,23 @@ fn config_with(redis: &str, replica: u32, t_extra: &str) -> String {
         "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://dying.stub' }}\n  - {{ name: q, dialect: openai, base_url: 'https://y', fake_base_url: 'http://q.fake' }}\n\
          router:\n  targets:\n    - {{ name: t, provider: p, model: m, breaker: {{ consecutive_failures: 1, open_for: 1h, open_max: 1h }}{t_extra} }}\n    - {{ name: backup, provider: q, model: m }}\n\
          \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[t], [backup]] }}\n  plan: {{ max_attempts: 2 }}\n\
-         gateway:\n  shared_state: {{ redis: '{redis}', sync_every: 200ms, replica: {replica} }}\n"
+         {}",
+        shared_state(redis, replica)
     )
 }
 
-struct Served {
-    gw: Arc<Gateway>,
-    addr: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
+/// `t` on `upstream`, `backup` on a fake.
+fn transport(upstream: &Dying) -> Transport {
+    Transport::new(
+        InProcess::new()
+            .with(
+                "dying.stub",
+                axum::Router::new()
+                    .fallback(dying)
+                    .with_state(upstream.clone()),
+            )
+            .with("q.fake", support::fake("q")),
+    )
 }
 
 async fn start(redis: &str, replica: u32, upstream: &Dying) -> Served {
@@ -68,38 +74,7 @@ async fn start(redis: &str, replica: u32, upstream: &Dying) -> Served {
 }
 
 async fn start_with(config: &str, upstream: &Dying) -> Served {
-    let params = switchyard_live::config::load_live(config, "gw.yaml").unwrap();
-    let stub = axum::Router::new()
-        .fallback(dying)
-        .with_state(upstream.clone());
-    let transport = Transport::new(
-        InProcess::new()
-            .with("dying.stub", stub)
-            .with("q.fake", support::fake("q")),
-    );
-    let gw = Gateway::new(&params, None, transport).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw.clone(),
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(1),
-    ));
-    Served {
-        gw,
-        addr,
-        _stop: tx,
-    }
-}
-
-/// One chat request over TCP: the status and the whole response.
-async fn chat(addr: std::net::SocketAddr) -> (u16, String) {
-    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
-    support::over_tcp(addr, "POST /v1/chat/completions HTTP/1.1", body).await
+    support::fleet::serve(config, transport(upstream)).await
 }
 
 fn breaker_of_t(gw: &Gateway) -> &'static str {
@@ -109,11 +84,6 @@ fn breaker_of_t(gw: &Gateway) -> &'static str {
         .find(|t| t.name == "t")
         .unwrap()
         .breaker
-}
-
-fn alive(gw: &Gateway) -> u32 {
-    gw.router()
-        .with_core(|r, _| r.fleet().map_or(0, switchyard_core::fleet::Fleet::alive))
 }
 
 fn upstream() -> Dying {
@@ -131,13 +101,13 @@ const LIMITED: &str = ", limits: { requests_per_minute: 600 }";
 /// when the store takes 50 ms (within the store timeout, 100 ms) to answer that sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_request_on_a_rate_limited_target_is_admitted_from_the_first_lease() {
-    let redis = RedisServer::start().await;
-    redis.pause();
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
+    redis.pause().unwrap();
     let upstream = upstream();
     let g = start_with(&config_with(&redis.url(), 1, LIMITED), &upstream).await;
     let slow_store = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        redis.resume();
+        redis.resume().unwrap();
     };
     let ((status, text), ()) = tokio::join!(chat(g.addr), slow_store);
     assert_eq!(status, 200, "{text}");
@@ -157,8 +127,8 @@ async fn the_first_request_on_a_rate_limited_target_is_admitted_from_the_first_l
 /// goes to `t`; the store back, the gateway rejoins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_silent_at_start_delays_serving_by_one_timeout_then_admits_locally() {
-    let redis = RedisServer::start().await;
-    redis.pause();
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
+    redis.pause().unwrap();
     let upstream = upstream();
     let g = start_with(&config_with(&redis.url(), 1, LIMITED), &upstream).await;
     let (status, text) = chat(g.addr).await;
@@ -168,7 +138,7 @@ async fn a_store_silent_at_start_delays_serving_by_one_timeout_then_admits_local
         g.gw.router()
             .with_core(|r, _| r.fleet().is_some_and(|f| f.degraded_since().is_some()));
     assert!(degraded);
-    redis.resume();
+    redis.resume().unwrap();
     let t0 = tokio::time::Instant::now();
     while alive(&g.gw) < 1
         || g.gw
@@ -193,21 +163,12 @@ fn held(gw: &Gateway) -> Option<u64> {
 /// until it refills), and gives back one whose limit changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_keeps_the_lease_block_or_gives_it_back() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
     let dir = std::env::temp_dir().join(format!("switchyard-gw-fleet-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gw.yaml");
     std::fs::write(&path, config_with(&redis.url(), 1, LIMITED)).unwrap();
-    let upstream = upstream();
-    let transport = Transport::new(
-        InProcess::new()
-            .with(
-                "dying.stub",
-                axum::Router::new().fallback(dying).with_state(upstream),
-            )
-            .with("q.fake", support::fake("q")),
-    );
-    let gw = Gateway::from_file(path.clone(), transport).unwrap();
+    let gw = Gateway::from_file(path.clone(), transport(&upstream())).unwrap();
     gw.fleet_joined().await;
     assert_eq!(held(&gw), Some(30));
     let probe = switchyard_fleet::RedisStore::connect(
@@ -241,20 +202,12 @@ async fn a_reload_keeps_the_lease_block_or_gives_it_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_opened_by_one_gateway_is_avoided_by_the_other_within_one_sync() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
     let url = redis.url();
-    let upstream = Dying {
-        dead: Arc::new(AtomicBool::new(false)),
-        hits: Arc::new(AtomicU64::new(0)),
-        fake: support::fake("p"),
-    };
+    let upstream = upstream();
     let g1 = start(&url, 1, &upstream).await;
     let g2 = start(&url, 2, &upstream).await;
-    let t0 = tokio::time::Instant::now();
-    while alive(&g1.gw) < 2 || alive(&g2.gw) < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(5), "never joined");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    joined(&[&g1, &g2]).await;
 
     // Alive: gateway 2 sends to `t`.
     let (status, _) = chat(g2.addr).await;
@@ -271,15 +224,7 @@ async fn a_target_opened_by_one_gateway_is_avoided_by_the_other_within_one_sync(
     assert_eq!(hits, 2);
 
     // Gateway 2 learns it within one sync period (plus the publisher's tick and slack)...
-    while breaker_of_t(&g2.gw) != "open" {
-        assert!(
-            opened.elapsed() < Duration::from_secs(3),
-            "gateway 2 never learned"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let took = opened.elapsed();
-    assert!(took <= SYNC + SYNC / 2, "learned after {took:?}");
+    learned_within_one_sync(opened, || breaker_of_t(&g2.gw) == "open").await;
     // ...and from then on sends nothing to `t`.
     for _ in 0..3 {
         let (status, text) = chat(g2.addr).await;

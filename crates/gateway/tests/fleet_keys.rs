@@ -9,24 +9,21 @@
     reason = "tests"
 )]
 
-#[path = "../../fleet/tests/support/redis_server.rs"]
-mod redis_server;
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use redis_server::RedisServer;
+use support::fleet::{Served, chat, joined, learned_within_one_sync, shared_state};
+use switchyard_fleet::RedisServer;
 use switchyard_gateway::Gateway;
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
-const SYNC: Duration = Duration::from_millis(200);
 /// The key the provider no longer accepts (the newer, so the one in use).
 const REFUSED: &str = "sk-refused-SECRET-5b1e";
 
@@ -54,50 +51,17 @@ fn config(redis: &str, replica: u32) -> String {
         "providers:\n  - {{ name: p, dialect: openai, base_url: 'http://p.fake', mode: live, keys: [{{ source: 'literal:dev-key', valid_from: 2020-01-01 }}, {{ source: 'literal:{REFUSED}', valid_from: 2021-01-01 }}] }}\n\
          router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n\
          \x20 routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 1 }}\n\
-         gateway:\n  shared_state: {{ redis: '{redis}', sync_every: 200ms, replica: {replica} }}\n"
+         {}",
+        shared_state(redis, replica)
     )
 }
 
-struct Served {
-    gw: Arc<Gateway>,
-    addr: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
 async fn start(redis: &str, replica: u32, up: &Upstream) -> Served {
-    let params = switchyard_live::config::load_live(&config(redis, replica), "gw.yaml").unwrap();
     let stub = axum::Router::new()
         .fallback(upstream)
         .with_state(up.clone());
     let transport = Transport::new(InProcess::new().with("p.fake", stub));
-    let gw = Gateway::new(&params, None, transport).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw.clone(),
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(1),
-    ));
-    Served {
-        gw,
-        addr,
-        _stop: tx,
-    }
-}
-
-/// One chat request over TCP: the status and the whole response.
-async fn chat(addr: std::net::SocketAddr) -> (u16, String) {
-    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
-    support::over_tcp(addr, "POST /v1/chat/completions HTTP/1.1", body).await
-}
-
-fn alive(gw: &Gateway) -> u32 {
-    gw.router()
-        .with_core(|r, _| r.fleet().map_or(0, switchyard_core::fleet::Fleet::alive))
+    support::fleet::serve(&config(redis, replica), transport).await
 }
 
 fn revoked(gw: &Gateway) -> usize {
@@ -106,7 +70,7 @@ fn revoked(gw: &Gateway) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_by_one_gateway_is_not_used_by_the_other_within_one_sync() {
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
     let url = redis.url();
     let profile = "name: p\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 5 }\nkeys: [dev-key]\n";
     let up = Upstream {
@@ -118,11 +82,7 @@ async fn a_key_revoked_by_one_gateway_is_not_used_by_the_other_within_one_sync()
     };
     let g1 = start(&url, 1, &up).await;
     let g2 = start(&url, 2, &up).await;
-    let t0 = tokio::time::Instant::now();
-    while alive(&g1.gw) < 2 || alive(&g2.gw) < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(5), "never joined");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    joined(&[&g1, &g2]).await;
 
     // Gateway 1 uses the newer key: three 401s take it out of use there.
     for n in 0..3 {
@@ -140,15 +100,7 @@ async fn a_key_revoked_by_one_gateway_is_not_used_by_the_other_within_one_sync()
 
     // Gateway 2 learns it within one sync period (plus the publisher's tick and slack), as
     // a revocation of its own...
-    while revoked(&g2.gw) == 0 {
-        assert!(
-            revoked_at.elapsed() < Duration::from_secs(3),
-            "gateway 2 never learned"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let took = revoked_at.elapsed();
-    assert!(took <= SYNC + SYNC / 2, "learned after {took:?}");
+    learned_within_one_sync(revoked_at, || revoked(&g2.gw) > 0).await;
     let report = g2.gw.router().credentials().revocations();
     assert_eq!(
         (report[0].provider.as_str(), report[0].source.as_str()),

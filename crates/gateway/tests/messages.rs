@@ -12,12 +12,7 @@ use switchyard_gateway::{Gateway, app, sha256_hex};
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
-fn fake(name: &str, dialect: &str) -> axum::Router {
-    let text = format!(
-        "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: 5 }}\n"
-    );
-    switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1)
-}
+mod support;
 
 struct Rig {
     gw: Arc<Gateway>,
@@ -42,7 +37,10 @@ fn rig_exposing(extra: &str, expose: bool) -> Rig {
         sha256_hex("key")
     );
     let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let (openai, anthropic) = (fake("a", "openai"), fake("b", "anthropic"));
+    let (openai, anthropic) = (
+        support::fake_of("a", "openai", 5),
+        support::fake_of("b", "anthropic", 5),
+    );
     let transport = Transport::new(
         InProcess::new()
             .with("a.fake", openai.clone())
@@ -85,18 +83,7 @@ async fn call(
     key: Auth<'_>,
     body: Value,
 ) -> (u16, axum::http::HeaderMap, String) {
-    let resp = app(gw.clone())
-        .oneshot(request(&key, body.to_string()))
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
+    support::send(gw, request(&key, body.to_string())).await
 }
 
 fn ask(route: &str) -> Value {
@@ -112,17 +99,11 @@ fn streamed(route: &str) -> Value {
 /// An SSE body as (event name, data) pairs; every frame must be `event: NAME\ndata: JSON`
 /// whose `type` repeats the name.
 fn events(body: &str) -> Vec<(String, Value)> {
-    assert!(body.ends_with("\n\n"), "{body:?}");
-    body.trim_end_matches("\n\n")
-        .split("\n\n")
-        .map(|frame| {
-            let (event, data) = frame.split_once('\n').unwrap();
-            let name = event.strip_prefix("event: ").unwrap().to_owned();
-            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
-            assert_eq!(data["type"], name.as_str(), "{frame}");
-            (name, data)
-        })
-        .collect()
+    let events = support::anthropic_events(body);
+    for (name, data) in &events {
+        assert_eq!(data["type"], name.as_str(), "{body}");
+    }
+    events
 }
 
 fn error_of(status: u16, body: &str, kind: &str) -> Value {

@@ -11,18 +11,11 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use switchyard_gateway::{Gateway, app, sha256_hex};
+use switchyard_gateway::{Gateway, sha256_hex};
 use switchyard_live::{InProcess, Transport};
 use tower::ServiceExt;
 
 mod support;
-
-fn fake(name: &str, dialect: &str, tokens: u32) -> axum::Router {
-    let text = format!(
-        "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: {tokens} }}\n"
-    );
-    switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1)
-}
 
 struct Rig {
     gw: Arc<Gateway>,
@@ -53,7 +46,10 @@ async fn rig(prefill: bool) -> Rig {
         sha256_hex("key")
     );
     let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let (openai, anthropic) = (fake("a", "openai", 60), fake("b", "anthropic", 20));
+    let (openai, anthropic) = (
+        support::fake_of("a", "openai", 60),
+        support::fake_of("b", "anthropic", 20),
+    );
     control(
         &openai,
         "POST",
@@ -86,10 +82,8 @@ async fn post(gw: &Arc<Gateway>, path: &str, body: Value) -> (u16, String) {
         .header("anthropic-version", "2023-06-01")
         .body(Body::from(body.to_string()))
         .unwrap();
-    let resp = app(gw.clone()).oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    let (status, _, body) = support::send(gw, req).await;
+    (status, body)
 }
 
 fn openai_stream() -> Value {
@@ -108,20 +102,6 @@ fn data(body: &str) -> Vec<String> {
     body.trim_end_matches("\n\n")
         .split("\n\n")
         .map(|frame| frame.strip_prefix("data: ").unwrap().to_owned())
-        .collect()
-}
-
-/// An Anthropic SSE body as (event name, data) pairs.
-fn events(body: &str) -> Vec<(String, Value)> {
-    assert!(body.ends_with("\n\n"), "{body:?}");
-    body.trim_end_matches("\n\n")
-        .split("\n\n")
-        .map(|frame| {
-            let (event, data) = frame.split_once('\n').unwrap();
-            let name = event.strip_prefix("event: ").unwrap().to_owned();
-            let data = data.strip_prefix("data: ").unwrap();
-            (name, serde_json::from_str(data).unwrap())
-        })
         .collect()
 }
 
@@ -214,7 +194,7 @@ async fn anthropic_endpoint_a_cut_stream_continues_or_ends_with_the_cut() {
     let continuing = rig(true).await;
     let (status, body) = post(&continuing.gw, "/v1/messages", anthropic_stream()).await;
     assert_eq!(status, 200, "{body}");
-    let frames = events(&body);
+    let frames = support::anthropic_events(&body);
     let names: Vec<&str> = frames.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
     assert!(!names.contains(&"error"), "{names:?}");
@@ -228,7 +208,7 @@ async fn anthropic_endpoint_a_cut_stream_continues_or_ends_with_the_cut() {
     let refusing = rig(false).await;
     let (status, body) = post(&refusing.gw, "/v1/messages", anthropic_stream()).await;
     assert_eq!(status, 200, "{body}");
-    let frames = events(&body);
+    let frames = support::anthropic_events(&body);
     let names: Vec<&str> = frames.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.last(), Some(&"error"), "{names:?}");
     assert!(!names.contains(&"message_stop"), "{names:?}");

@@ -376,6 +376,11 @@ impl Plan {
     pub(crate) fn slot(&self, attempt: AttemptId) -> Option<&Slot> {
         self.slots.get(usize::from(attempt.0))?.as_ref()
     }
+    /// Finished, with no attempt outstanding: [`crate::router::Router::abandon`] would
+    /// change nothing (a driver dropping a finished plan skips it, and its clock read).
+    pub fn is_settled(&self) -> bool {
+        self.outcome().is_some() && self.slots.iter().flatten().all(|s| s.done)
+    }
     /// The final outcome, once there is one.
     pub fn outcome(&self) -> Option<FinalOutcome> {
         match self.stage {

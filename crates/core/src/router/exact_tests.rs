@@ -39,7 +39,9 @@ fn abandon_cancels_what_is_in_flight_and_counts_the_request_once() {
     send(r.next(&mut plan, t(0)));
     send(r.next(&mut plan, t(500)));
     assert_eq!(r.health(a).in_flight, 1);
+    assert!(!plan.is_settled());
     r.abandon(&mut plan, t(700));
+    assert!(plan.is_settled());
     assert_quiet(&r);
     assert_eq!(
         plan.outcome(),
@@ -61,12 +63,34 @@ fn abandon_cancels_what_is_in_flight_and_counts_the_request_once() {
     assert_eq!(attempts, 2);
 }
 
+/// A hedged request served by one attempt is finished but not settled while the other is
+/// out: a driver dropping it must still abandon it (the loser recorded `cancelled`).
+#[test]
+fn a_served_plan_with_a_hedge_out_is_not_settled() {
+    let mut r = router_with_plan("hedge_after: 500ms");
+    let mut plan = r.begin(&req("chat"), t(0));
+    let (first, _, _) = send(r.next(&mut plan, t(0)));
+    let (hedge, _, _) = send(r.next(&mut plan, t(500)));
+    r.record(&mut plan, hedge, ok(100), t(600));
+    assert!(plan.outcome().is_some_and(FinalOutcome::is_success));
+    assert!(plan.is_outstanding(first));
+    assert!(!plan.is_settled());
+    r.abandon(&mut plan, t(700));
+    assert!(plan.is_settled());
+    assert_quiet(&r);
+    let cancelled: u64 = r.telemetry().targets.iter().map(|t| t.cancelled).sum();
+    assert_eq!(cancelled, 1);
+}
+
 #[test]
 fn abandon_after_a_finish_changes_nothing() {
     let mut r = router();
     let mut plan = r.begin(&req("chat"), t(0));
+    assert!(!plan.is_settled());
     let (att, _, _) = send(r.next(&mut plan, t(0)));
+    assert!(!plan.is_settled());
     r.record(&mut plan, att, ok(10), t(10));
+    assert!(plan.is_settled());
     r.abandon(&mut plan, t(20));
     assert!(plan.outcome().is_some_and(FinalOutcome::is_success));
     assert_eq!(failures(&r, FailureReason::Abandoned), 0);

@@ -2,6 +2,7 @@
 #![allow(dead_code, reason = "each test binary uses part of it")]
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
+pub mod fleet;
 pub mod one_route;
 pub mod stubs;
 
@@ -19,9 +20,16 @@ pub const CLIENT_KEY: &str = "sk-client-SECRET-7f3a";
 pub const UPSTREAM_KEY: &str = "sk-upstream-SECRET-91c2";
 pub const MARKER: &str = "PROMPT-MARKER-4d2e";
 
+/// A fake of the OpenAI dialect, model `m`, answering 5 tokens.
 pub fn fake(name: &str) -> axum::Router {
+    fake_of(name, "openai", 5)
+}
+
+/// A fake of `dialect`, model `m`, answering `tokens` tokens (10 ms to the first, 1000 a
+/// second).
+pub fn fake_of(name: &str, dialect: &str, tokens: u32) -> axum::Router {
     let text = format!(
-        "name: {name}\ndialect: openai\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: 5 }}\n"
+        "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: {tokens} }}\n"
     );
     switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1)
 }
@@ -81,10 +89,12 @@ pub async fn call_with_headers(
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    let resp = app(gw.clone())
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
+    send(gw, req.body(Body::from(body)).unwrap()).await
+}
+
+/// `req` through the gateway's app: status, headers and the whole body.
+pub async fn send(gw: &Arc<Gateway>, req: Request<Body>) -> (u16, axum::http::HeaderMap, String) {
+    let resp = app(gw.clone()).oneshot(req).await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -93,6 +103,20 @@ pub async fn call_with_headers(
         headers,
         String::from_utf8_lossy(&bytes).into_owned(),
     )
+}
+
+/// An Anthropic SSE body (each frame `event: NAME\ndata: JSON`) as (name, data) pairs.
+pub fn anthropic_events(body: &str) -> Vec<(String, serde_json::Value)> {
+    assert!(body.ends_with("\n\n"), "{body:?}");
+    body.trim_end_matches("\n\n")
+        .split("\n\n")
+        .map(|frame| {
+            let (event, data) = frame.split_once('\n').unwrap();
+            let name = event.strip_prefix("event: ").unwrap().to_owned();
+            let data = data.strip_prefix("data: ").unwrap();
+            (name, serde_json::from_str(data).unwrap())
+        })
+        .collect()
 }
 
 /// As [`call_with_headers`], without the headers.

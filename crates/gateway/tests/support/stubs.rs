@@ -7,11 +7,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use switchyard_gateway::{Gateway, app, sha256_hex};
+use switchyard_gateway::{Gateway, sha256_hex};
 use switchyard_live::{InProcess, Transport};
-use tower::ServiceExt;
 
 /// An upstream that answers every request with `status`, `content_type` and `body`.
 pub fn stub(status: u16, content_type: &'static str, body: String) -> axum::Router {
@@ -105,17 +103,12 @@ pub async fn post(gw: &Arc<Gateway>, key: &str, headers: &[(&str, &str)], body: 
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = app(gw.clone())
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let (status, headers, body) =
+        super::send(gw, req.body(Body::from(body.to_string())).unwrap()).await;
     Reply {
         status,
         headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body,
     }
 }
 

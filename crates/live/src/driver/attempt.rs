@@ -159,11 +159,9 @@ impl Driver {
         request: &Request,
     ) -> Result<(usize, Secret, axum::http::Request<Full<Bytes>>), ErrorKind> {
         let provider = &self.inner.store.providers()[binding.provider];
-        let Some((key_index, key)) =
-            self.inner
-                .store
-                .key(binding.provider, self.today(), self.now())
-        else {
+        // One clock read for both the key's date and the core's time.
+        let (today, now) = self.today_and_now();
+        let Some((key_index, key)) = self.inner.store.key(binding.provider, today, now) else {
             return Err(ErrorKind::Unauthorized);
         };
         let endpoint = Endpoint {

@@ -19,6 +19,7 @@
 
 mod attempt;
 mod error;
+mod inflight;
 mod plan_loop;
 mod stream;
 
@@ -237,8 +238,14 @@ impl Driver {
         self.inner.start + std::time::Duration::from(at.since_start())
     }
 
-    fn today(&self) -> Date {
-        Date::from_unix(self.inner.wall_start + self.inner.start.elapsed().as_secs())
+    /// Today's date (the wall clock at the driver's start, plus its time since) and
+    /// [`Driver::now`], from one reading of the clock.
+    fn today_and_now(&self) -> (Date, Instant) {
+        let elapsed = self.inner.start.elapsed();
+        (
+            Date::from_unix(self.inner.wall_start + elapsed.as_secs()),
+            Instant::ZERO + Duration::from(elapsed),
+        )
     }
 
     /// Applies an operator's override; it takes effect on the next decision. The command's

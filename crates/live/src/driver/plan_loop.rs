@@ -9,7 +9,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use switchyard_core::dialect::upstream::UpstreamError;
 use switchyard_core::dialect::{self, Dialect};
@@ -17,8 +16,10 @@ use switchyard_core::id::TargetId;
 use switchyard_core::outcome::{AttemptRecord, FinalOutcome};
 use switchyard_core::plan::{Action, AttemptId, Plan};
 use switchyard_core::request::{Request, Response};
+use switchyard_core::time::Instant;
 
 use super::attempt::{Lost, Won};
+use super::inflight::Inflight;
 use super::{Driver, RouteError};
 
 /// Owns a request's plan while the request lives; dropping it abandons the plan in the core
@@ -30,12 +31,19 @@ pub(super) struct PlanGuard {
     pub(super) plan: Plan,
     /// Where the request's attempts go when the guard drops (see [`AttemptSink`]).
     sink: Option<AttemptSink>,
+    /// The core's time when the plan began: the first [`Driver::run`]'s, which follows at
+    /// once.
+    pub(super) begun: Instant,
 }
 
 impl Drop for PlanGuard {
     fn drop(&mut self) {
-        let now = self.driver.now();
-        self.driver.core().abandon(&mut self.plan, now);
+        // A finished plan with nothing outstanding (the usual one) has nothing to abandon:
+        // no clock read, no lock.
+        if !self.plan.is_settled() {
+            let now = self.driver.now();
+            self.driver.core().abandon(&mut self.plan, now);
+        }
         if let Some(sink) = &self.sink {
             sink.fill(self.plan.history().copied());
         }
@@ -96,6 +104,7 @@ impl Driver {
             driver: self.clone(),
             plan,
             sink,
+            begun: now,
         }
     }
 
@@ -111,13 +120,15 @@ impl Driver {
         request: Request,
         sink: Option<AttemptSink>,
     ) -> Result<Response, RouteError> {
-        let request = Arc::new(Request {
-            stream: false,
-            ..request
-        });
+        let mut request = request;
+        request.stream = false;
+        let request = Arc::new(request);
         let mut guard = self.begin(&request, sink);
         let mut said = Said::new();
-        match self.run(&mut guard.plan, &request, &mut said).await {
+        match self
+            .run(&mut guard.plan, &request, &mut said, guard.begun)
+            .await
+        {
             Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
                 text: decoded.text,
                 tool_calls: decoded.tool_calls,
@@ -137,16 +148,20 @@ impl Driver {
 
     /// Loops on the plan until it finishes (or, for a stream, until an attempt is committed).
     /// Attempts still running when it returns were cancelled by the core (a commit, or the
-    /// plan's guard); dropping them here drops their HTTP requests.
+    /// plan's guard); dropping them here drops their HTTP requests. `now`: the core's time,
+    /// read by the caller with nothing awaited since.
     pub(super) async fn run(
         &self,
         plan: &mut Plan,
         request: &Arc<Request>,
         said: &mut Said,
+        mut now: Instant,
     ) -> Option<(Won, AttemptId, TargetId)> {
-        let mut inflight: FuturesUnordered<AttemptFuture> = FuturesUnordered::new();
+        let mut inflight: Inflight<AttemptFuture> = Inflight::default();
+        // The time is read again after each wait only: the decisions between two waits (a
+        // send, then the next decision) take no time worth a clock read.
         loop {
-            let action = { self.core().next(plan, self.now()) };
+            let action = { self.core().next(plan, now) };
             let finished = match action {
                 Action::Send {
                     attempt,
@@ -172,13 +187,13 @@ impl Driver {
                 Action::Await if inflight.is_empty() => return None,
                 Action::Await => inflight.next().await,
             };
+            now = self.now();
             let Some((attempt, target, result)) = finished else {
                 continue;
             };
             if !plan.is_outstanding(attempt) {
                 continue; // cancelled by the core meanwhile: its result does not count
             }
-            let now = self.now();
             match result {
                 Err(lost) => {
                     self.core().record(plan, attempt, lost.report, now);

@@ -390,7 +390,7 @@ impl ChatStream {
         let text = &self.resume.text;
         self.resume.skip_leading_whitespace = text.trim_end().len() < text.len();
         let mut said = Said::new();
-        let won = driver.run(plan, &request, &mut said).await;
+        let won = driver.run(plan, &request, &mut said, now).await;
         self.resume.pending = false;
         let Some((Won::Stream(mut open), attempt, target)) = won else {
             return Err(self.broken_error());
@@ -430,7 +430,9 @@ impl Driver {
         });
         let mut guard = self.begin(&request, sink);
         let mut said = Said::new();
-        let (mut open, attempt, target) = match self.run(&mut guard.plan, &request, &mut said).await
+        let (mut open, attempt, target) = match self
+            .run(&mut guard.plan, &request, &mut said, guard.begun)
+            .await
         {
             Some((Won::Stream(open), attempt, target)) => (open, attempt, target),
             Some((Won::Reply { .. }, _, _)) | None => {

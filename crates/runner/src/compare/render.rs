@@ -22,8 +22,12 @@ fn spread(v: &[Option<f64>]) -> Option<(f64, f64)> {
     (xs.len() > 1).then_some((lo, hi))
 }
 
+/// A figure's cell: fewer decimals as it grows, and an exact 0 as `0` (as a count prints it),
+/// not `0.0000`.
 fn fmt(x: f64) -> String {
-    if x.abs() >= 100.0 {
+    if x == 0.0 {
+        "0".to_owned()
+    } else if x.abs() >= 100.0 {
         format!("{x:.0}")
     } else if x.abs() >= 1.0 {
         format!("{x:.3}")

@@ -30,8 +30,8 @@ use switchyard_core::time::{Duration, Instant};
 use switchyard_live::Driver;
 use switchyard_sim::{FleetFigures, ProviderLoad, SimFleet, StoreFaultKind, TargetFleet};
 
-use super::redis::RedisServer;
 use super::relay::Relay;
+use switchyard_fleet::{RedisServer, StartError};
 
 /// The path under which replica `i` reaches every fake.
 pub(super) fn replica_prefix(i: u32) -> String {
@@ -47,7 +47,7 @@ pub(super) struct Store {
 impl Store {
     /// Starts `redis-server` and one relay per replica.
     pub(super) async fn start(replicas: u32) -> Result<Store, String> {
-        let redis = RedisServer::start().await?;
+        let redis = RedisServer::start("run", &[]).await.map_err(start_error)?;
         let mut relays = Vec::new();
         for _ in 0..replicas {
             relays.push(Relay::start(redis.socket().to_path_buf()).await?);
@@ -91,7 +91,7 @@ pub(super) fn play_store_faults(
                 match kind {
                     StoreFaultKind::Down => {
                         if let Err(e) = store.redis.lock().await.start_again().await {
-                            warn_not_restarted(&e);
+                            warn_not_restarted(&start_error(e));
                         }
                     }
                     StoreFaultKind::Slow(_) => {
@@ -112,6 +112,19 @@ pub(super) fn play_store_faults(
 
 /// A Redis that would not start again after a `down` fault: the run goes on (the replicas
 /// stay degraded, which the report shows), and the terminal says why.
+/// What the runner says when `redis-server` is not on the PATH.
+const NOT_INSTALLED: &str = "a live fleet (`replicas` with `shared_state`) shares a real \
+    Redis, and `redis-server` is not on the PATH: install it (`apt-get install -y \
+    redis-server` on Debian), or run the scenario in simulation";
+
+/// Why the fleet's Redis did not start, as the runner says it.
+fn start_error(e: StartError) -> String {
+    match e {
+        StartError::NotInstalled => NOT_INSTALLED.to_owned(),
+        StartError::Failed(why) => why,
+    }
+}
+
 fn warn_not_restarted(e: &str) {
     eprintln!("[live] the fleet's Redis did not start again after its `down` fault: {e}");
 }

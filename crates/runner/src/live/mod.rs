@@ -27,7 +27,6 @@ mod fleet;
 mod interrupt;
 pub mod launch;
 mod load;
-mod redis;
 mod relay;
 mod setup;
 mod through;
@@ -145,7 +144,7 @@ async fn run_async(
         start: stage.origin,
         progress: options.progress,
     };
-    operator_actions(s, &stage.router, &load);
+    let refused = operator_actions(s, &stage.router, &load);
     let books = Arc::new(Mutex::new(Books::new(Collector::new(&scoped))));
     // Through another gateway, the fakes' counters tell which provider got the requests.
     let watching = matches!(s.gateway, GatewayMode::External(_))
@@ -175,6 +174,7 @@ async fn run_async(
     // run's clock.
     let merged = stage.fleet_telemetry();
     stage.stop().await;
+    none_refused(s, &refused)?;
     let elapsed = start.elapsed().as_secs_f64();
     let wall = report::Wall {
         elapsed_secs: elapsed,
@@ -199,15 +199,48 @@ async fn run_async(
 }
 
 /// The scenario's operator actions, each applied to `router` at its time on the run's clock.
-fn operator_actions(s: &ScenarioParams, router: &switchyard_live::Driver, load: &Load<'_>) {
+/// Returns what the router refused (an action built for another router than the one a
+/// launcher started: an id out of range, a pin outside its route), one line an action,
+/// naming it; the run then fails, as it did not do what the scenario says.
+fn operator_actions(
+    s: &ScenarioParams,
+    router: &switchyard_live::Driver,
+    load: &Load<'_>,
+) -> Arc<Mutex<Vec<String>>> {
+    let refused = Arc::new(Mutex::new(Vec::new()));
     for (when, command) in s.operator.clone() {
         let r = router.clone();
         let due = load.at(when);
+        let refused = Arc::clone(&refused);
         tokio::spawn(async move {
             tokio::time::sleep_until(due).await;
-            r.apply(command);
+            let action = command.label();
+            if let Err(e) = r.try_apply(command) {
+                refused
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(format!(
+                        "the operator action at {} ({action}) was refused by the router: {e}",
+                        when.since_start()
+                    ));
+            }
         });
     }
+    refused
+}
+
+/// The run's error when the router refused an operator action ([`operator_actions`]).
+fn none_refused(s: &ScenarioParams, refused: &Mutex<Vec<String>>) -> Result<(), RunError> {
+    let refused = refused
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(RunError::Setup {
+        file: s.file.clone(),
+        message: refused.join("; "),
+    })
 }
 
 /// A user message of `tokens` prompt tokens as the core and the fakes estimate them (a

@@ -170,7 +170,7 @@ async fn direction(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::redis::RedisServer;
+    use switchyard_fleet::RedisServer;
 
     /// PING through `stream`, the reply's first bytes (empty: the connection closed).
     async fn ping(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
@@ -193,7 +193,7 @@ mod tests {
     /// healed, it answers again. Killed, the guard's Redis is gone with its files.
     #[tokio::test]
     async fn the_relay_slows_cuts_and_heals_and_the_guard_leaves_nothing() {
-        let mut redis = RedisServer::start().await.unwrap();
+        let mut redis = RedisServer::start("run", &[]).await.unwrap();
         assert!(redis.running());
         let socket = redis.socket().to_path_buf();
         let relay = Relay::start(socket.clone()).await.unwrap();
@@ -238,7 +238,7 @@ mod tests {
     /// opened just before a cut is closed by it, never left relaying.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_cut_during_a_connection_s_setup_still_closes_it() {
-        let redis = RedisServer::start().await.unwrap();
+        let redis = RedisServer::start("run", &[]).await.unwrap();
         let relay = Relay::start(redis.socket().to_path_buf()).await.unwrap();
         for _ in 0..100 {
             let mut s = connect(&relay).await;
@@ -256,7 +256,7 @@ mod tests {
     /// `down` and back: stopped, nothing answers; started again, the same socket answers.
     #[tokio::test]
     async fn redis_stopped_and_started_again_answers_on_the_same_socket() {
-        let mut redis = RedisServer::start().await.unwrap();
+        let mut redis = RedisServer::start("run", &[]).await.unwrap();
         let relay = Relay::start(redis.socket().to_path_buf()).await.unwrap();
         redis.stop().await;
         assert!(!redis.running());

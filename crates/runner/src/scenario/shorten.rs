@@ -1,9 +1,9 @@
 //! `switchyard run --duration`: a scenario run for another duration than its file's. What
 //! its timeline holds after the new end cannot happen: operator actions there are dropped,
 //! and faults that start there are reported (kept, so that expectations naming them still
-//! validate, and are then not observed). A fleet's store faults that start there are taken
-//! out of the run (their phases kept, for the same reason), and one the end cuts off is
-//! reported.
+//! validate, and are then not observed), as is one the end cuts off. A fleet's store faults
+//! that start there are taken out of the run (their phases kept, for the same reason), and
+//! one the end cuts off is reported.
 
 use switchyard_core::time::Duration;
 
@@ -26,11 +26,22 @@ pub(super) fn shorten(c: &mut ScenarioConfig, duration: Duration) -> Vec<String>
     });
     for p in &c.providers {
         for f in &p.faults {
-            if let Some(at) = f.at.filter(|at| *at >= duration) {
-                let name = f.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
+            let name = f.name.as_deref().map_or(String::new(), |n| format!(" {n}"));
+            let at = f.at.unwrap_or(Duration::ZERO);
+            if at >= duration {
                 notices.push(format!(
                     "--duration {duration}: fault{name} on {} starts at {at}, after the end; it \
                      does not happen",
+                    p.name
+                ));
+            } else if let Some(length) = f.duration.filter(|_| f.every.is_none())
+                && at + length > duration
+            {
+                // `at + for` (saturating) past the end: cut off. A fault without `for` lasts
+                // to the end by design, and a flapping one (`every`) has no last window.
+                notices.push(format!(
+                    "--duration {duration}: fault{name} on {} from {at} for {length} is cut off \
+                     by the end",
                     p.name
                 ));
             }

@@ -575,3 +575,39 @@ fn an_operator_action_a_variant_cannot_take_is_refused() {
         "{e}"
     );
 }
+
+/// `run --duration` says when the end cuts a provider's fault off, as it does for a store
+/// fault; a fault that ends by the end, or that lasts to the end by design, gets no notice.
+#[test]
+fn duration_notices_a_provider_fault_the_end_cuts_off() {
+    let path = scenarios().join("active-passive-outage.yaml");
+    // `primary-outage`: from 5m for 5m.
+    let (_, notices) = load_for(&path, Some(Duration::from_secs(7 * 60))).unwrap();
+    assert_eq!(
+        notices,
+        [
+            "--duration 7m: fault primary-outage on openai from 5m for 5m is cut off by \
+             the end"
+        ],
+    );
+    let (_, notices) = load_for(&path, Some(Duration::from_secs(10 * 60))).unwrap();
+    assert_eq!(notices, Vec::<String>::new());
+    let (_, notices) = load_for(&path, Some(Duration::from_secs(4 * 60))).unwrap();
+    assert_eq!(
+        notices,
+        [
+            "--duration 4m: fault primary-outage on openai starts at 5m, after the end; it \
+          does not happen"
+        ],
+    );
+    // A flapping fault (`every`) has no last window to cut.
+    let (_, notices) = load_for(
+        &scenarios().join("flapping-provider.yaml"),
+        Some(Duration::from_secs(310)),
+    )
+    .unwrap();
+    assert!(
+        notices.iter().all(|n| !n.contains("cut off")),
+        "{notices:?}"
+    );
+}
