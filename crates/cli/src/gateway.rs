@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use crate::{EXIT_BAD_INPUT, EXIT_OK};
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 
 /// How long requests in flight get to finish once SIGTERM or SIGINT arrives.
 const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -62,19 +62,14 @@ pub(crate) fn serve(
                 return EXIT_BAD_INPUT;
             }
         };
-        let Started {
-            gw,
-            listeners,
-            addr,
-        } = match start(config, flags) {
+        let Started { gw, runtimes, addr } = match start(config, flags) {
             Ok(started) => started,
             Err(e) => {
                 let _ = writeln!(err, "{e}");
                 return EXIT_BAD_INPUT;
             }
         };
-        let bound = listeners.local_addr().unwrap_or(addr);
-        let _ = writeln!(out, "gateway http://{bound}");
+        let _ = writeln!(out, "gateway http://{addr}");
         let _ = out.flush();
         // SIGHUP reloads the config; requests in flight keep the router they started with.
         // `reload` logs its outcome (and a refusal) itself.
@@ -95,11 +90,13 @@ pub(crate) fn serve(
                 GATEWAY_GRACE.as_secs()
             );
         };
-        match switchyard_gateway::serve_threads(listeners, gw, shutdown, GATEWAY_GRACE).await {
+        // A serving thread that dies, or does not stop in time, is an error (logged by
+        // `serve_threads`; the others drain first).
+        match switchyard_gateway::serve_threads(runtimes, gw, shutdown, GATEWAY_GRACE).await {
             Ok(_) => EXIT_OK,
             Err(e) => {
                 let _ = writeln!(err, "{e}");
-                EXIT_BAD_INPUT
+                EXIT_FAILED
             }
         }
     })
@@ -139,16 +136,21 @@ fn start(config: &std::path::Path, flags: &Flags) -> Result<Started, String> {
     let threads = std::num::NonZeroUsize::new(threads).unwrap_or(std::num::NonZeroUsize::MIN);
     let listeners = switchyard_gateway::Listeners::bind(addr, threads)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    Ok(Started {
-        gw,
-        listeners,
-        addr,
-    })
+    let addr = listeners
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    // Every thread's runtime before the address is printed: a start that cannot have them
+    // (out of file descriptors) is refused, not cut short once it said where it listens.
+    let runtimes = listeners
+        .runtimes()
+        .map_err(|e| format!("cannot start the serving threads: {e}"))?;
+    Ok(Started { gw, runtimes, addr })
 }
 
-/// A gateway ready to serve: its sockets bound to `addr`.
+/// A gateway ready to serve: its sockets bound to `addr` (its port picked, if asked for 0),
+/// each registered with its serving thread's runtime.
 struct Started {
     gw: std::sync::Arc<switchyard_gateway::Gateway>,
-    listeners: switchyard_gateway::Listeners,
+    runtimes: switchyard_gateway::Runtimes,
     addr: SocketAddr,
 }

@@ -38,7 +38,7 @@ mod secret;
 mod serve;
 mod shed;
 
-pub use serve::{Listeners, serve, serve_threads};
+pub use serve::{Listeners, Runtimes, serve, serve_threads};
 
 use std::collections::VecDeque;
 use std::path::PathBuf;

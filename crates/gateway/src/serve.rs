@@ -120,73 +120,215 @@ impl Listeners {
 /// at `net.core.somaxconn`).
 const LISTEN_BACKLOG: u32 = 1024;
 
-/// Serves `gateway` on one thread per listening socket, each running its own single-threaded
-/// tokio runtime, once a fleet replica's first sync has answered, until `shutdown` completes.
+/// The serving threads' runtimes, built before any thread starts: one single-threaded tokio
+/// runtime per listening socket, the socket registered with it. Made by
+/// [`Listeners::runtimes`] before the gateway says where it listens, so that a start that
+/// cannot have its threads (out of file descriptors) fails before the address is printed.
+#[derive(Debug)]
+pub struct Runtimes(Vec<(Owned, tokio::net::TcpListener)>);
+
+/// A serving thread's runtime until its thread takes it. Dropped on the way (a start that
+/// fails part way, within the caller's runtime, where dropping a runtime panics), it is shut
+/// down in the background instead.
+#[derive(Debug)]
+struct Owned(Option<tokio::runtime::Runtime>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Listeners {
+    /// One runtime per socket, each socket registered with its runtime; an error names the
+    /// serving thread (0-based) it was for.
+    pub fn runtimes(self) -> std::io::Result<Runtimes> {
+        let mut built = Vec::with_capacity(self.0.len());
+        for (i, listener) in self.0.into_iter().enumerate() {
+            let named = |e: std::io::Error| {
+                std::io::Error::new(e.kind(), format!("serving thread {i}: {e}"))
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(named)?;
+            let listener = {
+                let _in = runtime.enter();
+                tokio::net::TcpListener::from_std(listener).map_err(named)?
+            };
+            built.push((Owned(Some(runtime)), listener));
+        }
+        Ok(Runtimes(built))
+    }
+}
+
+/// How long a serving thread's runtime gets, once its accept loop has returned, to end the
+/// tasks still running (connections past the grace).
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Serves `gateway` on one thread per runtime, each running its own single-threaded tokio
+/// runtime, once a fleet replica's first sync has answered, until `shutdown` completes.
 /// Then every thread stops accepting at once (its socket is closed; with all of them closed a
 /// new connection is refused), the gateway is marked draining, and requests in flight get at
 /// most `grace` to finish. Returns, once every thread has stopped, how many connections each
 /// accepted.
 ///
+/// A thread that ends before `shutdown` (it panicked) is logged as an error and stops the
+/// others as `shutdown` would (they drain); the result is then an error, as it is when a
+/// thread's count is lost or a thread has not stopped `grace` + 1 s after being told to.
+///
 /// The caller's runtime keeps what is not a request: `shutdown`, and whatever else it runs
 /// (signals, reloads, the fleet's sync task). Limits that span requests (`max_in_flight`,
 /// rate limits, breakers) live on the shared [`Gateway`], so they hold across threads.
 pub async fn serve_threads(
-    listeners: Listeners,
+    runtimes: Runtimes,
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
     grace: std::time::Duration,
 ) -> std::io::Result<Vec<u64>> {
     gateway.fleet_joined().await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut threads = Vec::with_capacity(listeners.len());
+    let mut ends = Vec::with_capacity(runtimes.0.len());
     let mut failed = None;
-    for (i, listener) in listeners.0.into_iter().enumerate() {
-        match serving_thread(i, listener, gateway.clone(), stopped.clone(), grace) {
-            Ok(done) => threads.push(done),
+    for (i, (runtime, listener)) in runtimes.0.into_iter().enumerate() {
+        match serving_thread(
+            i,
+            runtime,
+            listener,
+            gateway.clone(),
+            stopped.clone(),
+            grace,
+        ) {
+            Ok(end) => ends.push(end),
             Err(e) => {
-                failed = Some(e);
+                failed = Some(std::io::Error::new(
+                    e.kind(),
+                    format!("serving thread {i}: cannot start: {e}"),
+                ));
                 break;
             }
         }
     }
     drop(stopped);
-    if failed.is_none() {
-        shutdown.await;
-    }
-    gateway.start_draining();
-    let _ = stop.send(true);
-    let mut served = Vec::with_capacity(threads.len());
-    for done in threads {
-        // A thread that ended without saying (it panicked) served nothing we can count.
-        served.push(done.await.unwrap_or(0));
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(served),
+    // A thread that could not start: the ones started stop at once.
+    let shutdown = match failed {
+        None => futures_util::future::Either::Left(shutdown),
+        Some(_) => futures_util::future::Either::Right(std::future::ready(())),
+    };
+    let told = || {
+        gateway.start_draining();
+        let _ = stop.send(true);
+    };
+    let bound = grace.saturating_add(std::time::Duration::from_secs(1));
+    let outcome = supervise(ends, shutdown, told, bound).await;
+    match (failed, outcome) {
+        (Some(e), _) => Err(e),
+        (None, Ok(served)) => Ok(served),
+        (None, Err(why)) => Err(std::io::Error::other(why)),
     }
 }
 
-/// Starts serving thread `i` on `listener`; the receiver gets its count of connections when
-/// it has stopped.
+/// Waits for `shutdown` and for every thread's end (`ends[i]` gets thread `i`'s count, or is
+/// dropped if the thread panicked) together. At `shutdown`, or at the first thread that ends
+/// before it, calls `stop` once, then waits for the rest at most `bound`. The counts, or why
+/// not: a thread that ended early, one whose count is lost, one still running at the bound
+/// (each logged as an error).
+async fn supervise(
+    ends: Vec<tokio::sync::oneshot::Receiver<u64>>,
+    shutdown: impl Future<Output = ()>,
+    stop: impl FnOnce(),
+    bound: std::time::Duration,
+) -> Result<Vec<u64>, String> {
+    use futures_util::StreamExt;
+    // `None` until thread `i` has ended; `Some(None)` when it ended without its count.
+    let mut served: Vec<Option<Option<u64>>> = vec![None; ends.len()];
+    let mut failures = Vec::new();
+    let mut pending: futures_util::stream::FuturesUnordered<_> = ends
+        .into_iter()
+        .enumerate()
+        .map(|(i, end)| async move { (i, end.await.ok()) })
+        .collect();
+    {
+        tokio::pin!(shutdown);
+        tokio::select! {
+            biased;
+            () = &mut shutdown => {}
+            Some((i, count)) = pending.next() => failures.extend(ended_as(i, count, true, &mut served)),
+        }
+    }
+    stop();
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        match tokio::time::timeout_at(deadline, pending.next()).await {
+            Ok(Some((i, count))) => failures.extend(ended_as(i, count, false, &mut served)),
+            Ok(None) => break,
+            Err(_) => {
+                let late: Vec<String> = served
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(i, _)| i.to_string())
+                    .collect();
+                let why = format!(
+                    "serving threads {} still running {}ms after shutdown; not waiting",
+                    late.join(", "),
+                    bound.as_millis()
+                );
+                tracing::error!(target: "switchyard::serve", "{why}");
+                failures.push(why);
+                break;
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(served
+            .into_iter()
+            .map(|s| s.flatten().unwrap_or(0))
+            .collect())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// Thread `i` has ended with `count` (`None`: lost), `early` (before shutdown) or not:
+/// recorded in `served`, and why that is a failure if it is one (logged as an error).
+fn ended_as(
+    i: usize,
+    count: Option<u64>,
+    early: bool,
+    served: &mut [Option<Option<u64>>],
+) -> Option<String> {
+    if let Some(s) = served.get_mut(i) {
+        *s = Some(count);
+    }
+    let why = match (early, count) {
+        (true, _) => format!("serving thread {i} ended before shutdown"),
+        (false, None) => format!("serving thread {i} ended without its count (it panicked)"),
+        (false, Some(_)) => return None,
+    };
+    tracing::error!(target: "switchyard::serve", thread = i, "{why}");
+    Some(why)
+}
+
+/// Starts serving thread `i` on `listener` (registered with `runtime`); the receiver gets its
+/// count of connections when it has stopped, and is dropped unanswered if the thread panics.
 fn serving_thread(
     i: usize,
-    listener: std::net::TcpListener,
+    mut runtime: Owned,
+    listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
     stopped: tokio::sync::watch::Receiver<bool>,
     grace: std::time::Duration,
 ) -> std::io::Result<tokio::sync::oneshot::Receiver<u64>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // Registered with this thread's runtime here, so that an error is the caller's to see.
-    let listener = {
-        let _in = runtime.enter();
-        tokio::net::TcpListener::from_std(listener)?
-    };
     let (done, finished) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name(format!("switchyard-serve-{i}"))
         .spawn(move || {
+            let Some(runtime) = runtime.0.take() else {
+                return;
+            };
             let served = runtime.block_on(accept_loop(listener, gateway, stopped, grace));
             tracing::info!(
                 target: "switchyard::serve",
@@ -194,8 +336,8 @@ fn serving_thread(
                 connections = served,
                 "serving thread stopped"
             );
-            // Past the grace, connections still open end with the runtime.
-            drop(runtime);
+            // Past the grace, connections still open end with the runtime, bounded.
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
             let _ = done.send(served);
         })?;
     Ok(finished)
@@ -227,6 +369,9 @@ async fn accept_loop(
         tokio::pin!(stopping);
         loop {
             let tcp = tokio::select! {
+                // Stop first: once told, no connection more is accepted.
+                biased;
+                () = &mut stopping => break,
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, _)) => tcp,
                     Err(e) => {
@@ -234,7 +379,6 @@ async fn accept_loop(
                         continue;
                     }
                 },
-                () = &mut stopping => break,
             };
             // No Nagle: a stream's chunks are small writes, and waiting for the client's
             // (delayed) ACK before each one added tens of milliseconds to a streamed reply.
@@ -338,3 +482,6 @@ async fn timer_anchor() {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
+
+#[cfg(test)]
+mod tests;
