@@ -20,7 +20,7 @@ pub(crate) struct Flags {
     #[arg(long)]
     allow_unauthenticated: bool,
     /// Serving threads, each its own single-threaded runtime (1 to 256); default the
-    /// config's gateway.threads, else the number of cores available.
+    /// config's gateway.threads, else the number of cores available, at most 8.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
 }
@@ -28,8 +28,9 @@ pub(crate) struct Flags {
 /// Serves `config` until SIGTERM or SIGINT; exit 0 once drained.
 ///
 /// Requests are served on `gateway.threads` threads of their own (`switchyard_gateway::
-/// serve_threads`); this thread runs a single-threaded runtime for the rest: signals, reloads
-/// and a fleet replica's sync task.
+/// serve_threads`); this thread runs a single-threaded runtime for the rest: signals, SIGHUP's
+/// reloads and a fleet replica's sync task (`POST /admin/reload` runs on the serving thread
+/// that received it).
 pub(crate) fn serve(
     config: &std::path::Path,
     flags: &Flags,
@@ -104,7 +105,7 @@ pub(crate) fn serve(
 
 /// The gateway `config` describes, its logger set up, listening on `--listen` (else the
 /// config's `gateway.listen`, else 127.0.0.1:8080) with one socket per serving thread
-/// (`--threads`, else `gateway.threads`, else the cores available); or why it cannot start.
+/// (`--threads`, else `gateway.threads`, else the cores available, at most 8); or why it cannot start.
 fn start(config: &std::path::Path, flags: &Flags) -> Result<Started, String> {
     let params = switchyard_gateway::read_config(config).map_err(|e| e.to_string())?;
     // Log lines (access log, router events, reloads) go to stderr, as the config says;

@@ -180,7 +180,8 @@ const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(5
 /// thread's count is lost or a thread has not stopped `grace` + 1 s after being told to.
 ///
 /// The caller's runtime keeps what is not a request: `shutdown`, and whatever else it runs
-/// (signals, reloads, the fleet's sync task). Limits that span requests (`max_in_flight`,
+/// (signals, SIGHUP's reloads, the fleet's sync task); `POST /admin/reload`, a request, runs
+/// on the serving thread that received it. Limits that span requests (`max_in_flight`,
 /// rate limits, breakers) live on the shared [`Gateway`], so they hold across threads.
 pub async fn serve_threads(
     runtimes: Runtimes,

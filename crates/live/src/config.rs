@@ -64,8 +64,10 @@ pub struct GatewayConfig {
     pub body_read_timeout: Option<switchyard_core::time::Duration>,
     /// Serving threads, each running its own single-threaded runtime with its own listening
     /// socket on the same address (docs/GATEWAY.md, "Cores"). Default: the number of cores
-    /// available to the process; 1 to 256 ([`MAX_THREADS`]). The command line's `--threads`
-    /// wins. Read at start (a reload keeps it).
+    /// available to the process, at most 8 ([`DEFAULT_MAX_THREADS`]); 1 to 256
+    /// ([`MAX_THREADS`]) when set. The command line's `--threads` wins. Read at start (a
+    /// reload keeps it).
+    #[schemars(range(min = 1, max = 256))]
     pub threads: Option<usize>,
     /// Whether clients learn which targets a request tried: the `x-switchyard-target`,
     /// `x-switchyard-attempts` and `x-switchyard-attempt-log` headers, and target names in
@@ -268,6 +270,15 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 pub const MAX_IN_FLIGHT: usize = 1 << 16;
 /// The largest `gateway.threads`.
 pub const MAX_THREADS: usize = 256;
+/// The serving threads by default on a machine with `cores` available: one per core, at most
+/// [`DEFAULT_MAX_THREADS`].
+fn default_threads(cores: usize) -> usize {
+    cores.clamp(1, DEFAULT_MAX_THREADS)
+}
+
+/// The most serving threads the default (the cores available) gives: each costs memory and
+/// file descriptors (docs/GATEWAY.md, "Cores"); more is a setting away.
+pub const DEFAULT_MAX_THREADS: usize = 8;
 /// `gateway.body_read_timeout` when unset.
 pub const DEFAULT_BODY_READ_TIMEOUT: switchyard_core::time::Duration =
     switchyard_core::time::Duration::from_secs(10);
@@ -278,10 +289,13 @@ impl GatewayConfig {
         self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)
     }
 
-    /// `threads`, or the cores available to the process (1 when that is unknown).
+    /// `threads`, or the cores available to the process (1 when that is unknown), at most
+    /// [`DEFAULT_MAX_THREADS`].
     pub fn threads(&self) -> usize {
         self.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            default_threads(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )
         })
     }
 
