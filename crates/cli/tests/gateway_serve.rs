@@ -526,3 +526,63 @@ fn a_second_gateway_on_the_same_port_is_refused() {
     signal(&first.0, "-TERM");
     assert_eq!(exit_code(&mut first), Some(0));
 }
+
+/// `max_in_flight` holds across serving threads: with 2 threads and `max_in_flight: 8`, 12
+/// slow streams opened at once get exactly 8 admitted and 4 shed (503), wherever the kernel
+/// put their connections.
+#[test]
+fn max_in_flight_sheds_across_serving_threads() {
+    const LIMIT: usize = 8;
+    const EXTRA: usize = 4;
+    let dir = TempDir::new("gw-shed-threads");
+    // 40 tokens at 10 a second: streams of about 4 s, all still running when the last opens.
+    let profile = dir.write(
+        "slow.yaml",
+        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 40 }\n",
+    );
+    let mut fake = binary();
+    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
+    let (_fake, line) = start(fake);
+    let upstream = line.rsplit("http://").next().unwrap().to_owned();
+    let config = dir.write(
+        "gw.yaml",
+        &format!(
+            "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}' }}\n\
+             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
+             gateway:\n  threads: 2\n  max_in_flight: {LIMIT}\n"
+        ),
+    );
+    let (_gw, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut conns: Vec<TcpStream> = (0..LIMIT + EXTRA)
+        .map(|_| {
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            write!(
+                conn,
+                "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            conn
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for conn in &mut conns {
+        let head = read_until(conn, "\r\n\r\n");
+        let status = head.get(9..12).unwrap_or("").to_owned();
+        if status == "200" {
+            // Admitted: still streaming, so its permit was held while the others came.
+            let more = read_until(conn, "data: ");
+            assert!(!more.contains("[DONE]"), "still streaming: {more}");
+        }
+        *statuses.entry(status).or_insert(0usize) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [("200".to_owned(), LIMIT), ("503".to_owned(), EXTRA)].into(),
+        "{statuses:?}"
+    );
+}
