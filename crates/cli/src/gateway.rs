@@ -4,22 +4,49 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use crate::{EXIT_BAD_INPUT, EXIT_OK};
+use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 
 /// How long requests in flight get to finish once SIGTERM or SIGINT arrives.
 const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The command line's say over the config.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Flags {
+    /// Where to listen; default the config's gateway.listen, else 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Serve a non-loopback address without client keys (development only: anyone who
+    /// reaches the address can use the providers' keys).
+    #[arg(long)]
+    allow_unauthenticated: bool,
+    /// Serving threads, each its own single-threaded runtime (1 to 256); default the
+    /// config's gateway.threads, else the number of cores available, at most 8.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+}
+
 /// Serves `config` until SIGTERM or SIGINT; exit 0 once drained.
+///
+/// Requests are served on `gateway.threads` threads of their own (`switchyard_gateway::
+/// serve_threads`); this thread runs a single-threaded runtime for the rest: signals, SIGHUP's
+/// reloads and a fleet replica's sync task (`POST /admin/reload` runs on the serving thread
+/// that received it).
 pub(crate) fn serve(
     config: &std::path::Path,
-    listen: Option<SocketAddr>,
-    allow_unauthenticated: bool,
+    flags: &Flags,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
     use tokio::signal::unix::{SignalKind, signal};
-    let Some(runtime) = crate::runtime(err) else {
-        return EXIT_BAD_INPUT;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "cannot start the runtime: {e}");
+            return EXIT_BAD_INPUT;
+        }
     };
     runtime.block_on(async move {
         // Every signal the gateway answers is registered before anything else: from the
@@ -36,16 +63,14 @@ pub(crate) fn serve(
                 return EXIT_BAD_INPUT;
             }
         };
-        let Started { gw, listener, addr } =
-            match start(config, listen, allow_unauthenticated).await {
-                Ok(started) => started,
-                Err(e) => {
-                    let _ = writeln!(err, "{e}");
-                    return EXIT_BAD_INPUT;
-                }
-            };
-        let bound = listener.local_addr().unwrap_or(addr);
-        let _ = writeln!(out, "gateway http://{bound}");
+        let Started { gw, runtimes, addr } = match start(config, flags) {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = writeln!(err, "{e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        let _ = writeln!(out, "gateway http://{addr}");
         let _ = out.flush();
         // SIGHUP reloads the config; requests in flight keep the router they started with.
         // `reload` logs its outcome (and a refusal) itself.
@@ -66,23 +91,22 @@ pub(crate) fn serve(
                 GATEWAY_GRACE.as_secs()
             );
         };
-        match switchyard_gateway::serve(listener, gw, shutdown, GATEWAY_GRACE).await {
-            Ok(()) => EXIT_OK,
+        // A serving thread that dies, or does not stop in time, is an error (logged by
+        // `serve_threads`; the others drain first).
+        match switchyard_gateway::serve_threads(runtimes, gw, shutdown, GATEWAY_GRACE).await {
+            Ok(_) => EXIT_OK,
             Err(e) => {
                 let _ = writeln!(err, "{e}");
-                EXIT_BAD_INPUT
+                EXIT_FAILED
             }
         }
     })
 }
 
-/// The gateway `config` describes, its logger set up, listening on `listen` (else the
-/// config's `gateway.listen`, else 127.0.0.1:8080); or why it cannot start.
-async fn start(
-    config: &std::path::Path,
-    listen: Option<SocketAddr>,
-    allow_unauthenticated: bool,
-) -> Result<Started, String> {
+/// The gateway `config` describes, its logger set up, listening on `--listen` (else the
+/// config's `gateway.listen`, else 127.0.0.1:8080) with one socket per serving thread
+/// (`--threads`, else `gateway.threads`, else the cores available, at most 8); or why it cannot start.
+fn start(config: &std::path::Path, flags: &Flags) -> Result<Started, String> {
     let params = switchyard_gateway::read_config(config).map_err(|e| e.to_string())?;
     // Log lines (access log, router events, reloads) go to stderr, as the config says;
     // a logger set already (the CLI run in process, twice) stays.
@@ -96,24 +120,38 @@ async fn start(
         .listen
         .as_deref()
         .and_then(|l| l.parse().ok());
-    let addr = listen
+    let addr = flags
+        .listen
         .or(configured)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     // Before the credentials are resolved: a refusal must not depend on the keys at hand.
-    switchyard_gateway::check_exposure(&params, addr, allow_unauthenticated)
+    switchyard_gateway::check_exposure(&params, addr, flags.allow_unauthenticated)
         .map_err(|e| e.to_string())?;
     let transport = switchyard_live::Transport::new(switchyard_live::HttpClient::new());
     let gw = switchyard_gateway::Gateway::new(&params, Some(config.to_owned()), transport)
         .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let threads = flags
+        .threads
+        .map_or_else(|| params.gateway.threads(), usize::from);
+    // Both sources are bounded (the flag by clap, the config by its validation): never 0.
+    let threads = std::num::NonZeroUsize::new(threads).unwrap_or(std::num::NonZeroUsize::MIN);
+    let listeners = switchyard_gateway::Listeners::bind(addr, threads)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    Ok(Started { gw, listener, addr })
+    let addr = listeners
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    // Every thread's runtime before the address is printed: a start that cannot have them
+    // (out of file descriptors) is refused, not cut short once it said where it listens.
+    let runtimes = listeners
+        .runtimes()
+        .map_err(|e| format!("cannot start the serving threads: {e}"))?;
+    Ok(Started { gw, runtimes, addr })
 }
 
-/// A gateway ready to serve: its listener bound to `addr`.
+/// A gateway ready to serve: its sockets bound to `addr` (its port picked, if asked for 0),
+/// each registered with its serving thread's runtime.
 struct Started {
     gw: std::sync::Arc<switchyard_gateway::Gateway>,
-    listener: tokio::net::TcpListener,
+    runtimes: switchyard_gateway::Runtimes,
     addr: SocketAddr,
 }

@@ -120,13 +120,8 @@ enum Command {
         /// A live config (environment, providers, router, gateway).
         #[arg(long)]
         config: PathBuf,
-        /// Where to listen; default the config's gateway.listen, else 127.0.0.1:8080.
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Serve a non-loopback address without client keys (development only: anyone who
-        /// reaches the address can use the providers' keys).
-        #[arg(long)]
-        allow_unauthenticated: bool,
+        #[command(flatten)]
+        flags: gateway::Flags,
     },
     /// Print the JSON Schema of scenario files, live (gateway) configs or fake provider
     /// profiles (for editor autocompletion).
@@ -262,11 +257,7 @@ pub fn run(
             seeds,
             out: dir,
         } => compare::compare(&scenario, variants.as_deref(), seeds, dir, out, err),
-        Command::Gateway {
-            config,
-            listen,
-            allow_unauthenticated,
-        } => gateway::serve(&config, listen, allow_unauthenticated, out, err),
+        Command::Gateway { config, flags } => gateway::serve(&config, &flags, out, err),
         Command::Schema { of } => {
             let schema = match of {
                 SchemaOf::Scenario => switchyard_runner::schema(),

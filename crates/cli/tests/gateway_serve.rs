@@ -162,6 +162,43 @@ fn refused_soon(addr: &str) {
     panic!("{addr} still accepts connections 10s after SIGTERM");
 }
 
+/// Refused within `bound`: a socket that stays open until its streams drain (seconds) fails.
+#[expect(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "polling another process's socket within a wall-clock bound: there is no event to wait for"
+)]
+fn refused_within(addr: &str, bound: Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < bound {
+        match TcpStream::connect(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    panic!("{addr} still accepts connections {bound:?} after the drain started");
+}
+
+/// A start that cannot have all its serving threads (out of file descriptors: each thread's
+/// runtime needs a few) is refused before it prints an address, the thread named.
+#[test]
+fn a_start_short_of_file_descriptors_is_refused_before_the_address() {
+    let dir = TempDir::new("gw-fds");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let mut command = Command::new("sh");
+    // 512 descriptors: the 256 sockets bind, the runtimes run out.
+    command
+        .args(["-c", "ulimit -n 512 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["gateway", "--config", config.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--threads", "256"]);
+    let said = refused(&mut command);
+    assert!(
+        said.contains("serving thread") && said.contains("Too many open files"),
+        "{said}"
+    );
+}
+
 /// The handlers are in place before the address is printed: a signal sent the moment it is
 /// read still gets the clean stop, for SIGTERM and SIGINT alike.
 #[test]
@@ -344,4 +381,208 @@ fn the_binary_logs_json_lines_without_keys_or_prompts() {
     for secret in [CLIENT_KEY, UPSTREAM_KEY, MARKER] {
         assert!(!all.contains(secret), "`{secret}` on stderr:\n{all}");
     }
+}
+
+/// Connections in flight when SIGTERM arrived, enough that both serving threads hold some
+/// (the kernel spreads connections by a hash of the client's port: all of them on one thread
+/// is a 1 in 2^19 chance).
+const IN_FLIGHT: usize = 20;
+
+/// `gateway.threads: 2`: streams in flight on both serving threads when SIGTERM arrives all
+/// finish with `[DONE]`, a new connection is refused, the process exits 0, and each thread's
+/// closing log line counts the connections it served: both served, together at least all of
+/// them.
+#[test]
+fn sigterm_drains_streams_in_flight_on_every_serving_thread() {
+    let dir = TempDir::new("gw-drain-threads");
+    // 40 tokens at 10 a second: streams of about 4 s, still running when the last one opens.
+    let profile = dir.write(
+        "slow.yaml",
+        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 40 }\n",
+    );
+    let mut fake = binary();
+    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
+    let (_fake, line) = start(fake);
+    let upstream = line.rsplit("http://").next().unwrap().to_owned();
+    let config = dir.write(
+        "gw.yaml",
+        &format!(
+            "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}' }}\n\
+             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
+             gateway:\n  log_format: json\n  threads: 2\n"
+        ),
+    );
+    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    let lines = stderr_lines(&mut gw.0);
+
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut conns: Vec<TcpStream> = (0..IN_FLIGHT)
+        .map(|_| {
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            write!(
+                conn,
+                "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            conn
+        })
+        .collect();
+    for conn in &mut conns {
+        let first = read_until(conn, "data: ");
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert!(!first.contains("[DONE]"), "still streaming: {first}");
+    }
+
+    signal(&gw.0, "-TERM");
+    let mut seen = Vec::new();
+    wait_for(&lines, "SIGTERM: draining", &mut seen);
+    // Every thread's socket closes at once, not when its streams have drained (seconds on).
+    refused_within(&addr, Duration::from_millis(500));
+    for conn in &mut conns {
+        let rest = read_until(conn, "data: [DONE]");
+        assert!(rest.contains("data: [DONE]"), "the stream finished: {rest}");
+    }
+    assert_eq!(exit_code(&mut gw), Some(0));
+    // The process is gone: the reader thread ends at the end of its stderr.
+    seen.extend(lines.iter());
+    let mut served = std::collections::BTreeMap::new();
+    for v in seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "serving thread stopped")
+    {
+        served.insert(
+            v["thread"].as_u64().unwrap(),
+            v["connections"].as_u64().unwrap(),
+        );
+    }
+    assert_eq!(served.len(), 2, "{}", seen.join("\n"));
+    assert!(served.values().all(|&n| n > 0), "{served:?}");
+    // At least the streams: `refused_soon` may have connected before the sockets closed.
+    assert!(
+        served.values().sum::<u64>() >= IN_FLIGHT as u64,
+        "{served:?}"
+    );
+}
+
+/// `--threads` and `gateway.threads` refuse 0 and absurd counts (exit 2): the config with its
+/// file, line and column.
+#[test]
+fn zero_or_absurd_thread_counts_are_refused() {
+    let dir = TempDir::new("gw-threads-bad");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    for n in ["0", "257"] {
+        let err = refused(gateway(&config, "127.0.0.1:0").args(["--threads", n]));
+        assert!(err.contains("--threads"), "{err}");
+    }
+    let text = std::fs::read_to_string(&config).unwrap();
+    let bad = dir.write("bad.yaml", &format!("{text}gateway:\n  threads: 0\n"));
+    let err = refused(&mut gateway(&bad, "127.0.0.1:0"));
+    let line = text.lines().count() + 2;
+    assert!(
+        err.contains(&format!("bad.yaml:{line}:")) && err.contains("gateway.threads"),
+        "{err}"
+    );
+}
+
+/// `--threads` wins over `gateway.threads`: one serving thread, so one closing line.
+#[test]
+fn the_threads_flag_wins_over_the_config() {
+    let dir = TempDir::new("gw-threads-flag");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let two = dir.write("two.yaml", &format!("{text}gateway:\n  threads: 2\n"));
+    for (flag, threads) in [(None, 2), (Some("1"), 1)] {
+        let mut command = gateway(&two, "127.0.0.1:0");
+        if let Some(n) = flag {
+            command.args(["--threads", n]);
+        }
+        let (mut gw, _) = start(command);
+        let lines = stderr_lines(&mut gw.0);
+        signal(&gw.0, "-TERM");
+        assert_eq!(exit_code(&mut gw), Some(0));
+        let stopped: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains("serving thread stopped"))
+            .collect();
+        assert_eq!(stopped.len(), threads, "{flag:?}: {stopped:?}");
+    }
+}
+
+/// A second gateway on a port the first one serves is refused (exit 2), as with a single
+/// socket: sockets with `SO_REUSEPORT` would otherwise let it take a share of the connections.
+#[test]
+fn a_second_gateway_on_the_same_port_is_refused() {
+    let dir = TempDir::new("gw-same-port");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let (mut first, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    let err = refused(&mut gateway(&config, &addr));
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    signal(&first.0, "-TERM");
+    assert_eq!(exit_code(&mut first), Some(0));
+}
+
+/// `max_in_flight` holds across serving threads: with 2 threads and `max_in_flight: 8`, 12
+/// slow streams opened at once get exactly 8 admitted and 4 shed (503), wherever the kernel
+/// put their connections.
+#[test]
+fn max_in_flight_sheds_across_serving_threads() {
+    const LIMIT: usize = 8;
+    const EXTRA: usize = 4;
+    let dir = TempDir::new("gw-shed-threads");
+    // 40 tokens at 10 a second: streams of about 4 s, all still running when the last opens.
+    let profile = dir.write(
+        "slow.yaml",
+        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 40 }\n",
+    );
+    let mut fake = binary();
+    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
+    let (_fake, line) = start(fake);
+    let upstream = line.rsplit("http://").next().unwrap().to_owned();
+    let config = dir.write(
+        "gw.yaml",
+        &format!(
+            "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}' }}\n\
+             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
+             gateway:\n  threads: 2\n  max_in_flight: {LIMIT}\n"
+        ),
+    );
+    let (_gw, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut conns: Vec<TcpStream> = (0..LIMIT + EXTRA)
+        .map(|_| {
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            write!(
+                conn,
+                "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            conn
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for conn in &mut conns {
+        let head = read_until(conn, "\r\n\r\n");
+        let status = head.get(9..12).unwrap_or("").to_owned();
+        if status == "200" {
+            // Admitted: still streaming, so its permit was held while the others came.
+            let more = read_until(conn, "data: ");
+            assert!(!more.contains("[DONE]"), "still streaming: {more}");
+        }
+        *statuses.entry(status).or_insert(0usize) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [("200".to_owned(), LIMIT), ("503".to_owned(), EXTRA)].into(),
+        "{statuses:?}"
+    );
 }

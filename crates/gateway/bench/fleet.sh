@@ -44,7 +44,7 @@ cp "$work/gateway.yaml" "$work/off.yaml"
 cp "$work/gateway.yaml" "$work/on.yaml"
 printf 'gateway:\n  shared_state: { redis: "redis://127.0.0.1:%s", sync_every: 1s, replica: 1 }\n' "$redis_port" >> "$work/on.yaml"
 for side in off on; do
-  TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway --config "$work/$side.yaml" \
+  "${gateway_cmd[@]}" --config "$work/$side.yaml" \
     --listen 127.0.0.1:0 > "$work/$side.txt" 2> "$work/$side.log" &
   wait_for "$work/$side.txt" 5
 done
@@ -125,8 +125,8 @@ grep -h "switchyard::fleet" "$work/on.log" | grep -iv "joined" | head -5 || true
 if command -v valgrind > /dev/null && [ "${INSTRUCTIONS:-1}" != 0 ]; then
   for side in off on off on; do
     rm -f "$work"/cg.out* "$work/cg-gw.txt"
-    TOKIO_WORKER_THREADS=2 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
-      target/release/switchyard gateway --config "$work/$side.yaml" --listen 127.0.0.1:0 \
+    valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+      "${gateway_cmd[@]}" --config "$work/$side.yaml" --listen 127.0.0.1:0 \
       > "$work/cg-gw.txt" 2> "$work/valgrind.txt" &
     wait_for "$work/cg-gw.txt" 30
     cg_url="$(awk '{print $2}' "$work/cg-gw.txt")"

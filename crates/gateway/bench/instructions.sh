@@ -10,8 +10,8 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 n="${1:-2000}"
 cd "$root"
 . crates/gateway/bench/rig.sh
-TOKIO_WORKER_THREADS=2 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
-  target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/valgrind.txt" &
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+  "${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/valgrind.txt" &
 wait_for "$work/gw.txt" 30
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 pid="$(pgrep -f "callgrind-out-file=$work/cg.out")"

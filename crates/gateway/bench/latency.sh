@@ -13,15 +13,16 @@
 #
 # Then the maximum throughput (direct and through the gateway) and the gateway's peak memory
 # (VmHWM). Needs oha (`cargo install oha`).
-# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
-# (tokio worker threads of the fake and the gateway; 2 each by default)
+# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
+# (tokio worker threads of the fake, 2 by default; the gateway's serving threads, `--threads`,
+# its default, one per core, when unset; GATEWAY_BIN runs another build of the gateway)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 secs="${1:-5}"
 rounds="${2:-5}"
 cd "$root"
 . crates/gateway/bench/rig.sh
-TOKIO_WORKER_THREADS="${GATEWAY_THREADS:-2}" target/release/switchyard gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
+"${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
 wait_for "$work/gw.txt" 5
 gateway="$(awk '{print $2}' "$work/gw.txt")"
@@ -82,11 +83,11 @@ closed() { # name url pids...
   after="$(ticks "$@")"
   echo "$name $rps $ok $(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / ($rps * 10), 1))")"
 }
-read -r _ dmax _ _ < <(closed direct "$fake" "$(pgrep -f 'switchyard fake serve' | head -1)")
+read -r _ dmax _ _ < <(closed direct "$fake" "$fakepid")
 read -r _ gmax gok gcpu < <(closed gateway "$gateway" "$gwpid")
 echo "max throughput: direct ${dmax} req/s, through the gateway ${gmax} req/s (success ${gok}), gateway CPU ${gcpu} us/request"
 if [ -f "$work/nginx.pid" ]; then
-  read -r _ nmax nok ncpu < <(closed nginx "$nginx" $(pgrep -f "nginx: (master|worker)" | tr '\n' ' '))
+  read -r _ nmax nok ncpu < <(closed nginx "$nginx" $(nginx_pids))
   echo "max throughput through nginx ${nmax} req/s (success ${nok}), nginx CPU ${ncpu} us/request"
   python3 -c "print('gateway / nginx: throughput %.2fx, CPU per request %.2fx' % ($gmax / $nmax, $gcpu / $ncpu))"
 fi

@@ -1,8 +1,11 @@
 # Sourced by the gateway's bench scripts, from the repository root: builds the release binary,
 # makes a scratch folder $work (removed on exit, with every background job stopped), starts a
 # zero-latency fake on loopback (or the profile $RIG_PROFILE_YAML, serving model zero-1) and
-# writes a gateway config in front of it (plus $RIG_GATEWAY_YAML, when set). Sets $fake (the fake's URL), $work/gateway.yaml and
-# $body (the request). A script with more to stop defines rig_cleanup before sourcing this.
+# writes a gateway config in front of it (plus $RIG_GATEWAY_YAML, when set). Sets $fake (the fake's URL), $fakepid, $work/gateway.yaml and
+# $body (the request), and $gateway_cmd: the gateway's command line before its arguments
+# ($GATEWAY_BIN, default target/release/switchyard, then `gateway`, then `--threads
+# $GATEWAY_THREADS` when that is set). A script with more to stop defines rig_cleanup before
+# sourcing this.
 
 cargo build --release --quiet
 work="$(mktemp -d)"
@@ -29,7 +32,10 @@ wait_for() {
 
 TOKIO_WORKER_THREADS="${FAKE_THREADS:-2}" target/release/switchyard fake serve \
   --profile "$profile" > "$work/fake.txt" &
+fakepid=$!
 wait_for "$work/fake.txt" 5
+gateway_cmd=("${GATEWAY_BIN:-target/release/switchyard}" gateway)
+if [ -n "${GATEWAY_THREADS:-}" ]; then gateway_cmd+=(--threads "$GATEWAY_THREADS"); fi
 fake="$(awk '{print $3}' "$work/fake.txt")"
 cat > "$work/gateway.yaml" <<YAML
 environment: development
@@ -72,4 +78,11 @@ http {
 CONF
   nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log"
   nginx="http://127.0.0.1:$port"
+}
+
+# This rig's nginx processes (master and workers; not another nginx on the machine).
+nginx_pids() {
+  local master
+  master="$(cat "$work/nginx.pid")"
+  echo "$master $(pgrep -P "$master" | tr '\n' ' ')"
 }

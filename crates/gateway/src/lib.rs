@@ -38,7 +38,7 @@ mod secret;
 mod serve;
 mod shed;
 
-pub use serve::serve;
+pub use serve::{Listeners, Runtimes, serve, serve_threads};
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -313,7 +313,12 @@ impl Gateway {
     /// that kept their names: breaker states, parking, drains, pins, freezes and counters
     /// ([`Driver::reloaded`]); what cannot carry over (a removed target's state, a pin
     /// whose target is gone or left the route) is logged, one warning line each. The body
-    /// limit, `max_in_flight` and `body_read_timeout` are read at start only.
+    /// limit, `max_in_flight`, `body_read_timeout` and `gateway.threads` are read at start
+    /// only.
+    ///
+    /// Called from the thread that asked: the main thread's runtime for SIGHUP, the serving
+    /// thread that received it for `POST /admin/reload`; either way the new router is the
+    /// one all serving threads share.
     pub fn reload(&self) -> Result<(), GatewayError> {
         let Some(path) = &self.config else {
             return Ok(());

@@ -12,9 +12,17 @@
 //! spinning; on shutdown the listener is closed at once (a new connection is refused), every
 //! connection is told to finish its request in flight and close, and [`serve`] returns when
 //! they all have, or when the grace period is over.
+//!
+//! [`serve_threads`] runs the same accept loop on several threads, each a single-threaded
+//! tokio runtime with a listening socket of its own on the one address ([`Listeners`],
+//! `SO_REUSEPORT`): a connection, its requests and their upstream connections stay on the
+//! thread that accepted it, so a request crosses no thread (no work-stealing, no cross-thread
+//! wake-ups), as each nginx worker runs its own event loop. docs/GATEWAY.md, "Cores", says
+//! why one socket per thread rather than one shared.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -38,6 +46,313 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // A fleet replica serves once its first sync answered (bounded): see `fleet_joined`.
     gateway.fleet_joined().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let told = async {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    tokio::join!(accept_loop(listener, gateway, stopped, grace), told);
+    Ok(())
+}
+
+/// Listening sockets on one address, one per serving thread, each with `SO_REUSEPORT`: the
+/// kernel spreads new connections among them by a hash of the client's address and port.
+#[derive(Debug)]
+pub struct Listeners(Vec<std::net::TcpListener>);
+
+impl Listeners {
+    /// `count` sockets listening on `addr`; with port 0, the first picks a free port and the
+    /// others join it. Called within a tokio runtime (each socket is made by tokio, then
+    /// handed over to its thread's runtime by [`serve_threads`]).
+    ///
+    /// A port some socket listens on already is refused (`AddrInUse`), as a plain bind would
+    /// be: without this check a second gateway started on the same port, by the same user,
+    /// would join the first one's sockets and take a share of its connections.
+    pub fn bind(addr: SocketAddr, count: std::num::NonZeroUsize) -> std::io::Result<Self> {
+        if addr.port() != 0 {
+            // SO_REUSEADDR without SO_REUSEPORT: refused by a listening socket on the port,
+            // not by connections of an earlier process still in TIME_WAIT. Never listens.
+            let probe = match addr {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            probe.set_reuseaddr(true)?;
+            probe.bind(addr)?;
+        }
+        let mut sockets = Vec::with_capacity(count.get());
+        let mut at = addr;
+        for _ in 0..count.get() {
+            let socket = match at {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_reuseport(true)?;
+            socket.bind(at)?;
+            let listener = socket.listen(LISTEN_BACKLOG)?;
+            // The first one's port: the others join it (port 0 picked one).
+            at = listener.local_addr()?;
+            sockets.push(listener.into_std()?);
+        }
+        Ok(Listeners(sockets))
+    }
+
+    /// The address they listen on (its port picked when asked for 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self.0.first() {
+            Some(l) => l.local_addr(),
+            None => Err(std::io::Error::other("no listening socket")),
+        }
+    }
+
+    /// How many there are: one per serving thread.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none (never, when made by [`Listeners::bind`]).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Connections a listening socket queues before the gateway accepts them (the kernel caps it
+/// at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// The serving threads' runtimes, built before any thread starts: one single-threaded tokio
+/// runtime per listening socket, the socket registered with it. Made by
+/// [`Listeners::runtimes`] before the gateway says where it listens, so that a start that
+/// cannot have its threads (out of file descriptors) fails before the address is printed.
+#[derive(Debug)]
+pub struct Runtimes(Vec<(Owned, tokio::net::TcpListener)>);
+
+/// A serving thread's runtime until its thread takes it. Dropped on the way (a start that
+/// fails part way, within the caller's runtime, where dropping a runtime panics), it is shut
+/// down in the background instead.
+#[derive(Debug)]
+struct Owned(Option<tokio::runtime::Runtime>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Listeners {
+    /// One runtime per socket, each socket registered with its runtime; an error names the
+    /// serving thread (0-based) it was for.
+    pub fn runtimes(self) -> std::io::Result<Runtimes> {
+        let mut built = Vec::with_capacity(self.0.len());
+        for (i, listener) in self.0.into_iter().enumerate() {
+            let named = |e: std::io::Error| {
+                std::io::Error::new(e.kind(), format!("serving thread {i}: {e}"))
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(named)?;
+            let listener = {
+                let _in = runtime.enter();
+                tokio::net::TcpListener::from_std(listener).map_err(named)?
+            };
+            built.push((Owned(Some(runtime)), listener));
+        }
+        Ok(Runtimes(built))
+    }
+}
+
+/// How long a serving thread's runtime gets, once its accept loop has returned, to end the
+/// tasks still running (connections past the grace).
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Serves `gateway` on one thread per runtime, each running its own single-threaded tokio
+/// runtime, once a fleet replica's first sync has answered, until `shutdown` completes.
+/// Then every thread stops accepting at once (its socket is closed; with all of them closed a
+/// new connection is refused), the gateway is marked draining, and requests in flight get at
+/// most `grace` to finish. Returns, once every thread has stopped, how many connections each
+/// accepted.
+///
+/// A thread that ends before `shutdown` (it panicked) is logged as an error and stops the
+/// others as `shutdown` would (they drain); the result is then an error, as it is when a
+/// thread's count is lost or a thread has not stopped `grace` + 1 s after being told to.
+///
+/// The caller's runtime keeps what is not a request: `shutdown`, and whatever else it runs
+/// (signals, SIGHUP's reloads, the fleet's sync task); `POST /admin/reload`, a request, runs
+/// on the serving thread that received it. Limits that span requests (`max_in_flight`,
+/// rate limits, breakers) live on the shared [`Gateway`], so they hold across threads.
+pub async fn serve_threads(
+    runtimes: Runtimes,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+    grace: std::time::Duration,
+) -> std::io::Result<Vec<u64>> {
+    gateway.fleet_joined().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut ends = Vec::with_capacity(runtimes.0.len());
+    let mut failed = None;
+    for (i, (runtime, listener)) in runtimes.0.into_iter().enumerate() {
+        match serving_thread(
+            i,
+            runtime,
+            listener,
+            gateway.clone(),
+            stopped.clone(),
+            grace,
+        ) {
+            Ok(end) => ends.push(end),
+            Err(e) => {
+                failed = Some(std::io::Error::new(
+                    e.kind(),
+                    format!("serving thread {i}: cannot start: {e}"),
+                ));
+                break;
+            }
+        }
+    }
+    drop(stopped);
+    // A thread that could not start: the ones started stop at once.
+    let shutdown = match failed {
+        None => futures_util::future::Either::Left(shutdown),
+        Some(_) => futures_util::future::Either::Right(std::future::ready(())),
+    };
+    let told = || {
+        gateway.start_draining();
+        let _ = stop.send(true);
+    };
+    let bound = grace.saturating_add(std::time::Duration::from_secs(1));
+    let outcome = supervise(ends, shutdown, told, bound).await;
+    match (failed, outcome) {
+        (Some(e), _) => Err(e),
+        (None, Ok(served)) => Ok(served),
+        (None, Err(why)) => Err(std::io::Error::other(why)),
+    }
+}
+
+/// Waits for `shutdown` and for every thread's end (`ends[i]` gets thread `i`'s count, or is
+/// dropped if the thread panicked) together. At `shutdown`, or at the first thread that ends
+/// before it, calls `stop` once, then waits for the rest at most `bound`. The counts, or why
+/// not: a thread that ended early, one whose count is lost, one still running at the bound
+/// (each logged as an error).
+async fn supervise(
+    ends: Vec<tokio::sync::oneshot::Receiver<u64>>,
+    shutdown: impl Future<Output = ()>,
+    stop: impl FnOnce(),
+    bound: std::time::Duration,
+) -> Result<Vec<u64>, String> {
+    use futures_util::StreamExt;
+    // `None` until thread `i` has ended; `Some(None)` when it ended without its count.
+    let mut served: Vec<Option<Option<u64>>> = vec![None; ends.len()];
+    let mut failures = Vec::new();
+    let mut pending: futures_util::stream::FuturesUnordered<_> = ends
+        .into_iter()
+        .enumerate()
+        .map(|(i, end)| async move { (i, end.await.ok()) })
+        .collect();
+    {
+        tokio::pin!(shutdown);
+        tokio::select! {
+            biased;
+            () = &mut shutdown => {}
+            Some((i, count)) = pending.next() => failures.extend(ended_as(i, count, true, &mut served)),
+        }
+    }
+    stop();
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        match tokio::time::timeout_at(deadline, pending.next()).await {
+            Ok(Some((i, count))) => failures.extend(ended_as(i, count, false, &mut served)),
+            Ok(None) => break,
+            Err(_) => {
+                let late: Vec<String> = served
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(i, _)| i.to_string())
+                    .collect();
+                let why = format!(
+                    "serving threads {} still running {}ms after shutdown; not waiting",
+                    late.join(", "),
+                    bound.as_millis()
+                );
+                tracing::error!(target: "switchyard::serve", "{why}");
+                failures.push(why);
+                break;
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(served
+            .into_iter()
+            .map(|s| s.flatten().unwrap_or(0))
+            .collect())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// Thread `i` has ended with `count` (`None`: lost), `early` (before shutdown) or not:
+/// recorded in `served`, and why that is a failure if it is one (logged as an error).
+fn ended_as(
+    i: usize,
+    count: Option<u64>,
+    early: bool,
+    served: &mut [Option<Option<u64>>],
+) -> Option<String> {
+    if let Some(s) = served.get_mut(i) {
+        *s = Some(count);
+    }
+    let why = match (early, count) {
+        (true, _) => format!("serving thread {i} ended before shutdown"),
+        (false, None) => format!("serving thread {i} ended without its count (it panicked)"),
+        (false, Some(_)) => return None,
+    };
+    tracing::error!(target: "switchyard::serve", thread = i, "{why}");
+    Some(why)
+}
+
+/// Starts serving thread `i` on `listener` (registered with `runtime`); the receiver gets its
+/// count of connections when it has stopped, and is dropped unanswered if the thread panics.
+fn serving_thread(
+    i: usize,
+    mut runtime: Owned,
+    listener: tokio::net::TcpListener,
+    gateway: Arc<Gateway>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    grace: std::time::Duration,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<u64>> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("switchyard-serve-{i}"))
+        .spawn(move || {
+            let Some(runtime) = runtime.0.take() else {
+                return;
+            };
+            let served = runtime.block_on(accept_loop(listener, gateway, stopped, grace));
+            tracing::info!(
+                target: "switchyard::serve",
+                thread = i,
+                connections = served,
+                "serving thread stopped"
+            );
+            // Past the grace, connections still open end with the runtime, bounded.
+            runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+            let _ = done.send(served);
+        })?;
+    Ok(finished)
+}
+
+/// Accepts connections on `listener` and serves them on the current runtime until `stop`
+/// turns true (or its sender is gone); then closes the listener, tells every connection to
+/// finish, and waits for them at most `grace`. Returns how many connections it accepted.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    gateway: Arc<Gateway>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    grace: std::time::Duration,
+) -> u64 {
     let dispatch = Dispatch {
         router: app(gateway.clone()),
         gateway: gateway.clone(),
@@ -46,22 +361,32 @@ pub async fn serve(
     // sender completes once the last one has dropped its receiver.
     let (closing, watch) = tokio::sync::watch::channel(false);
     let anchor = tokio::spawn(timer_anchor());
-    tokio::pin!(shutdown);
-    loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    accept_failed(&e).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
+    let mut accepted: u64 = 0;
+    {
+        // Its guard dropped inside: the loop holds no lock across an await.
+        let stopping = async {
+            let _ = stop.wait_for(|s| *s).await;
         };
-        // No Nagle: a stream's chunks are small writes, and waiting for the client's (delayed)
-        // ACK before each one added tens of milliseconds to a streamed reply.
-        let _ = tcp.set_nodelay(true);
-        tokio::spawn(connection(tcp, dispatch.clone(), watch.clone()));
+        tokio::pin!(stopping);
+        loop {
+            let tcp = tokio::select! {
+                // Stop first: once told, no connection more is accepted.
+                biased;
+                () = &mut stopping => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        accept_failed(&e).await;
+                        continue;
+                    }
+                },
+            };
+            // No Nagle: a stream's chunks are small writes, and waiting for the client's
+            // (delayed) ACK before each one added tens of milliseconds to a streamed reply.
+            let _ = tcp.set_nodelay(true);
+            accepted = accepted.saturating_add(1);
+            tokio::spawn(connection(tcp, dispatch.clone(), watch.clone()));
+        }
     }
     drop(listener);
     drop(watch);
@@ -70,7 +395,7 @@ pub async fn serve(
     // Once shutdown starts, give in-flight requests `grace`, then stop waiting.
     let _ = tokio::time::timeout(grace, closing.closed()).await;
     anchor.abort();
-    Ok(())
+    accepted
 }
 
 /// One connection, kept alive between requests, until the client closes it or shutdown asks
@@ -158,3 +483,6 @@ async fn timer_anchor() {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

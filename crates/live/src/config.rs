@@ -62,6 +62,13 @@ pub struct GatewayConfig {
     /// reading it; a slower one gets a 408 (`request_timeout`). Default 10s
     /// ([`DEFAULT_BODY_READ_TIMEOUT`]); 100ms to 10m. Read at start (a reload keeps it).
     pub body_read_timeout: Option<switchyard_core::time::Duration>,
+    /// Serving threads, each running its own single-threaded runtime with its own listening
+    /// socket on the same address (docs/GATEWAY.md, "Cores"). Default: the number of cores
+    /// available to the process, at most 8 ([`DEFAULT_MAX_THREADS`]); 1 to 256
+    /// ([`MAX_THREADS`]) when set. The command line's `--threads` wins. Read at start (a
+    /// reload keeps it).
+    #[schemars(range(min = 1, max = 256))]
+    pub threads: Option<usize>,
     /// Whether clients learn which targets a request tried: the `x-switchyard-target`,
     /// `x-switchyard-attempts` and `x-switchyard-attempt-log` headers, and target names in
     /// error messages. Default `false` (they stay in the gateway's logs); a client key's own
@@ -261,6 +268,17 @@ fn check_sha256(path: String, hex: &str) -> Result<(), ValidationError> {
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// The largest `gateway.max_in_flight`.
 pub const MAX_IN_FLIGHT: usize = 1 << 16;
+/// The largest `gateway.threads`.
+pub const MAX_THREADS: usize = 256;
+/// The serving threads by default on a machine with `cores` available: one per core, at most
+/// [`DEFAULT_MAX_THREADS`].
+fn default_threads(cores: usize) -> usize {
+    cores.clamp(1, DEFAULT_MAX_THREADS)
+}
+
+/// The most serving threads the default (the cores available) gives: each costs memory and
+/// file descriptors (docs/GATEWAY.md, "Cores"); more is a setting away.
+pub const DEFAULT_MAX_THREADS: usize = 8;
 /// `gateway.body_read_timeout` when unset.
 pub const DEFAULT_BODY_READ_TIMEOUT: switchyard_core::time::Duration =
     switchyard_core::time::Duration::from_secs(10);
@@ -269,6 +287,16 @@ impl GatewayConfig {
     /// `max_in_flight`, or its default.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+    }
+
+    /// `threads`, or the cores available to the process (1 when that is unknown), at most
+    /// [`DEFAULT_MAX_THREADS`].
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            default_threads(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            )
+        })
     }
 
     /// `body_read_timeout`, or its default.
@@ -327,6 +355,14 @@ impl GatewayConfig {
             return Err(ValidationError::new(
                 "gateway.max_in_flight",
                 format!("must be between 1 and {MAX_IN_FLIGHT}, not {n}"),
+            ));
+        }
+        if let Some(n) = self.threads
+            && !(1..=MAX_THREADS).contains(&n)
+        {
+            return Err(ValidationError::new(
+                "gateway.threads",
+                format!("must be between 1 and {MAX_THREADS}, not {n}"),
             ));
         }
         if let Some(d) = self.body_read_timeout

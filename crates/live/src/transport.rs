@@ -127,7 +127,14 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 /// connection whose body was left unread, and a closed one is never taken). A request that a
 /// pooled connection could not send (the server had closed it) is sent again on a new one;
 /// once written, it is never sent twice. Idle connections are bounded
-/// (`MAX_IDLE_PER_TARGET`, 256, per target) and closed when `IDLE_TIMEOUT` (90 s) old.
+/// (`MAX_IDLE_PER_TARGET`, 256, per target and runtime) and closed when `IDLE_TIMEOUT` (90 s)
+/// old.
+///
+/// A connection is driven by a task on the tokio runtime that opened it, so the pool hands it
+/// only to a request on that same runtime ([`tokio::runtime::Id`]): on a gateway serving one
+/// single-threaded runtime per core, a request never drives a connection whose task lives on
+/// another thread (every byte of it would cost a cross-thread wake-up, and a connection whose
+/// runtime is busy or stopped would stall the request).
 ///
 /// Why not `hyper_util`'s pooled client: per request it hashes the pool key (SipHash), builds
 /// the `Host` header from the URI, and spawns a task to wait for the connection to be ready
@@ -149,20 +156,33 @@ struct Pool {
     targets: std::sync::Mutex<Vec<Idle>>,
 }
 
-/// One target's idle connections, newest last. Targets are told apart by scheme and by
-/// authority byte for byte (a target's URL is made once, so its requests spell it alike).
+/// One target's idle connections opened on one runtime, newest last. Targets are told apart
+/// by scheme and by authority byte for byte (a target's URL is made once, so its requests
+/// spell it alike).
 #[derive(Debug)]
 struct Idle {
+    /// The runtime whose task drives these connections.
+    runtime: Option<tokio::runtime::Id>,
     https: bool,
     authority: axum::http::uri::Authority,
     host: axum::http::HeaderValue,
     senders: Vec<(Sender, tokio::time::Instant)>,
 }
 
-/// Where a request goes: its scheme and authority (the pool key) and its `Host` header.
+/// Where a request goes (its scheme and authority) and the runtime it runs on: the pool key.
 struct Key {
+    /// The runtime the request runs on (none outside one: then nothing is pooled for it).
+    runtime: Option<tokio::runtime::Id>,
     https: bool,
     authority: axum::http::uri::Authority,
+}
+
+impl Key {
+    fn matches(&self, idle: &Idle) -> bool {
+        idle.runtime == self.runtime
+            && idle.https == self.https
+            && idle.authority.as_str() == self.authority.as_str()
+    }
 }
 
 impl Pool {
@@ -176,10 +196,7 @@ impl Pool {
     /// `Host` value.
     fn take(&self, key: &Key) -> (Option<Sender>, Option<axum::http::HeaderValue>) {
         let mut targets = self.targets();
-        let Some(idle) = targets
-            .iter_mut()
-            .find(|t| t.https == key.https && t.authority.as_str() == key.authority.as_str())
-        else {
+        let Some(idle) = targets.iter_mut().find(|t| key.matches(t)) else {
             return (None, None);
         };
         let now = tokio::time::Instant::now();
@@ -191,22 +208,22 @@ impl Pool {
         (None, Some(idle.host.clone()))
     }
 
+    /// Keeps `sender` for the next request of `key`'s target on `key`'s runtime: the one that
+    /// opened it (the key travels with the connection, whichever thread drops the body).
     fn give_back(&self, key: &Key, sender: Sender) {
-        if sender.is_closed() {
+        if sender.is_closed() || key.runtime.is_none() {
             return;
         }
         let now = tokio::time::Instant::now();
         let mut targets = self.targets();
-        let at = match targets
-            .iter()
-            .position(|t| t.https == key.https && t.authority.as_str() == key.authority.as_str())
-        {
+        let at = match targets.iter().position(|t| key.matches(t)) {
             Some(at) => at,
             None => {
                 let Ok(host) = axum::http::HeaderValue::from_str(key.authority.as_str()) else {
                     return;
                 };
                 targets.push(Idle {
+                    runtime: key.runtime,
                     https: key.https,
                     authority: key.authority.clone(),
                     host,
@@ -312,6 +329,7 @@ impl HttpClient {
             return Err(TransportError::Unroutable(uri.to_string()));
         };
         let key = Key {
+            runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
             https: *scheme == axum::http::uri::Scheme::HTTPS,
             authority: authority.clone(),
         };

@@ -166,3 +166,36 @@ async fn nothing_listening_is_a_connect_error() {
         Err(switchyard_live::transport::TransportError::Connect(_))
     ));
 }
+
+/// A connection's task runs on the runtime that opened it, so the pool never hands it to a
+/// request on another runtime (on the gateway, another serving thread): each runtime opens
+/// its own connection, and reuses it.
+#[test]
+fn a_connection_is_reused_only_on_the_runtime_that_opened_it() {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (url, counts, task) = server.block_on(start(false));
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (runtime(), runtime());
+    let client = HttpClient::new();
+    assert_eq!(a.block_on(send(&client, &url)), "hello");
+    assert_eq!(counts.connections.load(Ordering::SeqCst), 1);
+    // Runtime `a`'s idle connection is not `b`'s to take.
+    assert_eq!(b.block_on(send(&client, &url)), "hello");
+    assert_eq!(counts.connections.load(Ordering::SeqCst), 2);
+    for _ in 0..3 {
+        a.block_on(send(&client, &url));
+        b.block_on(send(&client, &url));
+    }
+    assert_eq!(counts.requests.load(Ordering::SeqCst), 8);
+    assert_eq!(counts.connections.load(Ordering::SeqCst), 2);
+    task.abort();
+}

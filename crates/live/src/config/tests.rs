@@ -250,3 +250,35 @@ fn shared_state_defaults_bounds_and_located_errors_never_repeat_the_url() {
         assert!(!err.to_string().contains("hunter2pw"), "{err}");
     }
 }
+
+#[test]
+fn gateway_threads_default_to_the_cores_and_zero_or_absurd_counts_are_located() {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    assert_eq!(
+        load_live(BASE, "live.yaml").unwrap().gateway.threads(),
+        cores.min(8)
+    );
+    // The default stops at 8 (32 cores: 8 threads); a setting goes past it.
+    assert_eq!([1, 2, 8, 9, 32].map(default_threads), [1, 2, 8, 8, 8]);
+    let params = load_live(&format!("{BASE}gateway:\n  threads: 32\n"), "live.yaml").unwrap();
+    assert_eq!(params.gateway.threads(), 32);
+    let params = load_live(&format!("{BASE}gateway:\n  threads: 3\n"), "live.yaml").unwrap();
+    assert_eq!(params.gateway.threads(), 3);
+    for threads in ["0", "257", "100000"] {
+        let err = load_live(
+            &format!("{BASE}gateway:\n  threads: {threads}\n"),
+            "live.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "gateway.threads", "{err:?}");
+        assert_eq!((err.file.as_str(), err.line), ("live.yaml", 9), "{err:?}");
+        assert!(err.column > 1, "{err:?}");
+        assert!(err.message.contains(threads), "{err:?}");
+    }
+    let err = load_live(&format!("{BASE}gateway:\n  threads: -1\n"), "live.yaml").unwrap_err();
+    assert_eq!(
+        (err.line, err.path.as_str()),
+        (9, "gateway.threads"),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,125 @@
+//! [`supervise`]: how the serving threads' ends are waited for.
+
+use std::time::Duration;
+
+use super::supervise;
+
+/// A thread that waits to be told to stop, then says how many connections it served.
+fn obedient(
+    count: u64,
+) -> (
+    tokio::sync::oneshot::Receiver<u64>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (done, end) = tokio::sync::oneshot::channel();
+    let (tell, told) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = told.recv();
+        let _ = done.send(count);
+    });
+    (end, tell)
+}
+
+/// A thread that panics at once: its sender is dropped unanswered.
+fn panicking() -> tokio::sync::oneshot::Receiver<u64> {
+    let (done, end) = tokio::sync::oneshot::channel::<u64>();
+    std::thread::spawn(move || {
+        let _keep = done;
+        panic!("a serving thread dies (on purpose, in a test)");
+    });
+    end
+}
+
+#[tokio::test]
+async fn every_thread_stopped_at_shutdown_gives_the_counts() {
+    let (a, tell_a) = obedient(3);
+    let (b, tell_b) = obedient(5);
+    let stop = move || {
+        let _ = tell_a.send(());
+        let _ = tell_b.send(());
+    };
+    let served = supervise(
+        vec![a, b],
+        std::future::ready(()),
+        stop,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(served, Ok(vec![3, 5]));
+}
+
+/// The shutdown never comes; a thread dies: the others are told to stop at once, and the
+/// outcome is an error that names the dead thread.
+#[tokio::test]
+async fn a_thread_that_dies_before_shutdown_stops_the_others_and_fails() {
+    let (a, tell_a) = obedient(3);
+    let b = panicking();
+    let (stopped, told) = std::sync::mpsc::channel();
+    let stop = move || {
+        let _ = stopped.send(());
+        let _ = tell_a.send(());
+    };
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(5),
+        supervise(
+            vec![a, b],
+            std::future::pending(),
+            stop,
+            Duration::from_secs(5),
+        ),
+    )
+    .await
+    .expect("a dead thread ends the wait without a shutdown");
+    let why = outcome.expect_err("a dead thread is a failure");
+    assert!(
+        why.contains("serving thread 1 ended before shutdown"),
+        "{why}"
+    );
+    assert!(told.try_recv().is_ok(), "the others were told to stop");
+}
+
+/// A thread that loses its count while draining fails the outcome (it is not counted as 0).
+#[tokio::test]
+async fn a_count_lost_after_shutdown_is_a_failure() {
+    let (a, tell_a) = obedient(3);
+    let (done, b) = tokio::sync::oneshot::channel::<u64>();
+    let stop = move || {
+        let _ = tell_a.send(());
+        drop(done);
+    };
+    let why = supervise(
+        vec![a, b],
+        std::future::ready(()),
+        stop,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect_err("a lost count is a failure");
+    assert!(
+        why.contains("serving thread 1 ended without its count"),
+        "{why}"
+    );
+}
+
+/// A thread that does not stop is waited for at most the bound, and named.
+#[tokio::test]
+async fn a_thread_that_overruns_the_bound_is_not_waited_for() {
+    let (a, tell_a) = obedient(3);
+    let (_never, b) = tokio::sync::oneshot::channel::<u64>();
+    let stop = move || {
+        let _ = tell_a.send(());
+    };
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(5),
+        supervise(
+            vec![a, b],
+            std::future::ready(()),
+            stop,
+            Duration::from_millis(200),
+        ),
+    )
+    .await
+    .expect("bounded");
+    let why = outcome.expect_err("an overrun is a failure");
+    assert!(why.contains("serving threads 1 still running"), "{why}");
+}
