@@ -124,7 +124,9 @@ fn sigterm_drains_the_request_in_flight_refuses_new_ones_and_exits_0() {
     let mut stderr = BufReader::new(gw.0.stderr.take().unwrap()).lines();
     let said = stderr.next().unwrap().unwrap();
     assert!(said.starts_with("SIGTERM: draining"), "{said}");
-    refused_soon(&addr);
+    // Within half a second of the drain line: the stream lasts seconds more, so a socket
+    // left open until the drain ends fails here.
+    refused_within(&addr, Duration::from_millis(500));
     let rest = read_until(&mut conn, "data: [DONE]");
     assert!(rest.contains("data: [DONE]"), "the stream finished: {rest}");
     assert_eq!(exit_code(&mut gw), Some(0));
@@ -144,22 +146,6 @@ fn exit_code(child: &mut Running) -> Option<i32> {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("still running after 10s");
-}
-
-/// The listener closes just after the drain starts (the line on stderr); until then a
-/// connect may still succeed, so poll, briefly and within a bound.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "polling another process's socket: there is no event to wait for"
-)]
-fn refused_soon(addr: &str) {
-    for _ in 0..500 {
-        match TcpStream::connect(addr) {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
-            _ => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    panic!("{addr} still accepts connections 10s after SIGTERM");
 }
 
 /// Refused within `bound`: a socket that stays open until its streams drain (seconds) fails.
@@ -462,7 +448,7 @@ fn sigterm_drains_streams_in_flight_on_every_serving_thread() {
     }
     assert_eq!(served.len(), 2, "{}", seen.join("\n"));
     assert!(served.values().all(|&n| n > 0), "{served:?}");
-    // At least the streams: `refused_soon` may have connected before the sockets closed.
+    // At least the streams: `refused_within` may have connected before the sockets closed.
     assert!(
         served.values().sum::<u64>() >= IN_FLIGHT as u64,
         "{served:?}"
