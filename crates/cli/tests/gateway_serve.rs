@@ -87,27 +87,38 @@ fn read_until(conn: &mut TcpStream, text: &str) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
-/// SIGTERM while a slow stream is being served: new connections are refused at once, the
-/// stream still ends with `[DONE]`, and the process exits 0.
-#[test]
-fn sigterm_drains_the_request_in_flight_refuses_new_ones_and_exits_0() {
-    let dir = TempDir::new("gw-drain");
-    // 60 tokens at 10 a second: a stream of about 6 s, long enough that a stalled test thread
-    // still reads it mid-way.
+/// A fake serving `tokens` tokens at 10 a second (a slow stream), and its address.
+fn slow_fake(dir: &TempDir, tokens: u32) -> (Running, String) {
     let profile = dir.write(
         "slow.yaml",
-        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 60 }\n",
+        &format!(
+            "name: slow\ndialect: openai\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 10 }}\noutput_tokens: {{ fixed: {tokens} }}\n"
+        ),
     );
     let mut fake = binary();
     fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
-    let (_fake, line) = start(fake);
+    let (fake, line) = start(fake);
     let upstream = line.rsplit("http://").next().unwrap().to_owned();
-    let config = gateway_config(&dir, "development", &upstream);
-    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
-    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    (fake, upstream)
+}
 
+/// A gateway config in front of `upstream` serving on two threads, with `gateway_extra`
+/// (indented lines) in its `gateway:` section.
+fn two_threads(dir: &TempDir, upstream: &str, gateway_extra: &str) -> std::path::PathBuf {
+    dir.write(
+        "gw.yaml",
+        &format!(
+            "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}' }}\n\
+             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
+             gateway:\n  threads: 2\n{gateway_extra}"
+        ),
+    )
+}
+
+/// A streamed chat request sent on a new connection (closed after its reply).
+fn open_stream(addr: &str) -> TcpStream {
     let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let mut conn = TcpStream::connect(&addr).unwrap();
+    let mut conn = TcpStream::connect(addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     write!(
@@ -116,6 +127,22 @@ fn sigterm_drains_the_request_in_flight_refuses_new_ones_and_exits_0() {
         body.len()
     )
     .unwrap();
+    conn
+}
+
+/// SIGTERM while a slow stream is being served: new connections are refused at once, the
+/// stream still ends with `[DONE]`, and the process exits 0.
+#[test]
+fn sigterm_drains_the_request_in_flight_refuses_new_ones_and_exits_0() {
+    let dir = TempDir::new("gw-drain");
+    // 60 tokens at 10 a second: a stream of about 6 s, long enough that a stalled test thread
+    // still reads it mid-way.
+    let (_fake, upstream) = slow_fake(&dir, 60);
+    let config = gateway_config(&dir, "development", &upstream);
+    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
+    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+
+    let mut conn = open_stream(&addr);
     let first = read_until(&mut conn, "data: ");
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert!(!first.contains("[DONE]"), "still streaming: {first}");
@@ -382,41 +409,13 @@ const IN_FLIGHT: usize = 20;
 fn sigterm_drains_streams_in_flight_on_every_serving_thread() {
     let dir = TempDir::new("gw-drain-threads");
     // 40 tokens at 10 a second: streams of about 4 s, still running when the last one opens.
-    let profile = dir.write(
-        "slow.yaml",
-        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 40 }\n",
-    );
-    let mut fake = binary();
-    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
-    let (_fake, line) = start(fake);
-    let upstream = line.rsplit("http://").next().unwrap().to_owned();
-    let config = dir.write(
-        "gw.yaml",
-        &format!(
-            "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}' }}\n\
-             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
-             gateway:\n  log_format: json\n  threads: 2\n"
-        ),
-    );
+    let (_fake, upstream) = slow_fake(&dir, 40);
+    let config = two_threads(&dir, &upstream, "  log_format: json\n");
     let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
     let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
     let lines = stderr_lines(&mut gw.0);
 
-    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let mut conns: Vec<TcpStream> = (0..IN_FLIGHT)
-        .map(|_| {
-            let mut conn = TcpStream::connect(&addr).unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(20)))
-                .unwrap();
-            write!(
-                conn,
-                "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-            conn
-        })
-        .collect();
+    let mut conns: Vec<TcpStream> = (0..IN_FLIGHT).map(|_| open_stream(&addr)).collect();
     for conn in &mut conns {
         let first = read_until(conn, "data: ");
         assert!(first.starts_with("HTTP/1.1 200"), "{first}");
@@ -521,40 +520,12 @@ fn max_in_flight_sheds_across_serving_threads() {
     const LIMIT: usize = 8;
     const EXTRA: usize = 4;
     let dir = TempDir::new("gw-shed-threads");
-    // 40 tokens at 10 a second: streams of about 4 s, all still running when the last opens.
-    let profile = dir.write(
-        "slow.yaml",
-        "name: slow\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 10 }\noutput_tokens: { fixed: 40 }\n",
-    );
-    let mut fake = binary();
-    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
-    let (_fake, line) = start(fake);
-    let upstream = line.rsplit("http://").next().unwrap().to_owned();
-    let config = dir.write(
-        "gw.yaml",
-        &format!(
-            "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://{upstream}' }}\n\
-             router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
-             gateway:\n  threads: 2\n  max_in_flight: {LIMIT}\n"
-        ),
-    );
+    // 40 tokens at 10 a second: streams of about 4 s, still running when the last one opens.
+    let (_fake, upstream) = slow_fake(&dir, 40);
+    let config = two_threads(&dir, &upstream, &format!("  max_in_flight: {LIMIT}\n"));
     let (_gw, line) = start(gateway(&config, "127.0.0.1:0"));
     let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
-    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let mut conns: Vec<TcpStream> = (0..LIMIT + EXTRA)
-        .map(|_| {
-            let mut conn = TcpStream::connect(&addr).unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(20)))
-                .unwrap();
-            write!(
-                conn,
-                "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-            conn
-        })
-        .collect();
+    let mut conns: Vec<TcpStream> = (0..LIMIT + EXTRA).map(|_| open_stream(&addr)).collect();
     let mut statuses = std::collections::BTreeMap::new();
     for conn in &mut conns {
         let head = read_until(conn, "\r\n\r\n");
