@@ -72,20 +72,14 @@ impl Listeners {
         if addr.port() != 0 {
             // SO_REUSEADDR without SO_REUSEPORT: refused by a listening socket on the port,
             // not by connections of an earlier process still in TIME_WAIT. Never listens.
-            let probe = match addr {
-                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-            };
+            let probe = socket_for(addr)?;
             probe.set_reuseaddr(true)?;
             probe.bind(addr)?;
         }
         let mut sockets = Vec::with_capacity(count.get());
         let mut at = addr;
         for _ in 0..count.get() {
-            let socket = match at {
-                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-            };
+            let socket = socket_for(at)?;
             socket.set_reuseaddr(true)?;
             socket.set_reuseport(true)?;
             socket.bind(at)?;
@@ -113,6 +107,14 @@ impl Listeners {
     /// Whether there are none (never, when made by [`Listeners::bind`]).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// A TCP socket of `addr`'s family (IPv4 or IPv6).
+fn socket_for(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+    match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
     }
 }
 
@@ -218,8 +220,8 @@ pub async fn serve_threads(
         None => futures_util::future::Either::Left(shutdown),
         Some(_) => futures_util::future::Either::Right(std::future::ready(())),
     };
+    // Each thread's accept loop marks the gateway draining as it stops.
     let told = || {
-        gateway.start_draining();
         let _ = stop.send(true);
     };
     let bound = grace.saturating_add(std::time::Duration::from_secs(1));
@@ -360,7 +362,8 @@ async fn accept_loop(
     // Each connection holds a receiver: `closing` tells them to finish, and `closed()` on the
     // sender completes once the last one has dropped its receiver.
     let (closing, watch) = tokio::sync::watch::channel(false);
-    let anchor = tokio::spawn(timer_anchor());
+    // Aborted on drop: also when this future is dropped mid-way (the launcher's, a test's).
+    let _anchor = AbortOnDrop(tokio::spawn(timer_anchor()));
     let mut accepted: u64 = 0;
     {
         // Its guard dropped inside: the loop holds no lock across an await.
@@ -394,7 +397,6 @@ async fn accept_loop(
     let _ = closing.send(true);
     // Once shutdown starts, give in-flight requests `grace`, then stop waiting.
     let _ = tokio::time::timeout(grace, closing.closed()).await;
-    anchor.abort();
     accepted
 }
 
@@ -467,6 +469,15 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
             self.router.clone(),
             request,
         ))
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
