@@ -8,7 +8,11 @@ use switchyard_runner::live::{GatewayLauncher, GatewayStop, Launch, LaunchedGate
 /// How long requests still in flight get when a run stops its gateway.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Starts `switchyard_gateway` on 127.0.0.1:0 in the run's runtime.
+/// Starts `switchyard_gateway` on 127.0.0.1:0 as `switchyard gateway` serves: on
+/// `gateway.threads` serving threads (the cores available, at most 8, when unset), each its own
+/// single-threaded runtime with a socket of its own (`switchyard_gateway::serve_threads`), so
+/// that scenarios test the serving path that ships. The run's runtime keeps the rest (the
+/// supervision of those threads, a fleet replica's sync task).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InProcessGateway;
 
@@ -21,20 +25,30 @@ impl GatewayLauncher for InProcessGateway {
                 switchyard_live::Transport::new(HttpClient::new()),
             )
             .map_err(|e| e.to_string())?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| format!("cannot listen: {e}"))?;
+            // The config's validation bounds `threads` to 1..=256: never 0.
+            let threads = std::num::NonZeroUsize::new(params.gateway.threads())
+                .unwrap_or(std::num::NonZeroUsize::MIN);
+            let listeners =
+                switchyard_gateway::Listeners::bind(([127, 0, 0, 1], 0).into(), threads)
+                    .map_err(|e| format!("cannot listen: {e}"))?;
             let url = format!(
                 "http://{}",
-                listener.local_addr().map_err(|e| e.to_string())?
+                listeners
+                    .local_addr()
+                    .map_err(|e| format!("cannot listen: {e}"))?
             );
+            let runtimes = listeners
+                .runtimes()
+                .map_err(|e| format!("cannot start the serving threads: {e}"))?;
             let router = gw.router();
             let (signal, stopped) = tokio::sync::oneshot::channel();
             let task = tokio::spawn(async move {
                 let shutdown = async move {
                     let _ = stopped.await;
                 };
-                let _ = switchyard_gateway::serve(listener, gw, shutdown, GRACE).await;
+                // A serving thread that dies is logged as an error by `serve_threads`; the
+                // run sees its requests fail.
+                let _ = switchyard_gateway::serve_threads(runtimes, gw, shutdown, GRACE).await;
             });
             Ok(LaunchedGateway {
                 url,

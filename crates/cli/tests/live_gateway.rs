@@ -442,3 +442,75 @@ fn an_operator_action_the_router_refuses_fails_the_run_naming_it() {
         "{e}"
     );
 }
+
+/// The serving threads of every gateway running in this process: `serve_threads` names them
+/// `switchyard-serve-N`, which the kernel keeps as its first 15 bytes.
+fn serving_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"));
+            comm.is_ok_and(|c| c.starts_with("switchyard-serv"))
+        })
+        .count()
+}
+
+/// This project's gateway with `gateway.threads: 3` (not the default on a machine of 2
+/// cores), counting the serving threads running when the run stops it (they start once the
+/// run's runtime polls the gateway's task, after `launch` has returned).
+#[derive(Debug, Default)]
+struct ThreeThreadGateway(Arc<std::sync::Mutex<Option<usize>>>);
+
+impl switchyard_runner::live::GatewayLauncher for ThreeThreadGateway {
+    fn launch(
+        &self,
+        mut params: switchyard_live::config::LiveParams,
+    ) -> switchyard_runner::live::Launch<'_> {
+        Box::pin(async move {
+            params.gateway.threads = Some(3);
+            let launched = switchyard_runner::live::GatewayLauncher::launch(
+                &switchyard::InProcessGateway,
+                params,
+            )
+            .await?;
+            let (signal, stopped) = tokio::sync::oneshot::channel();
+            let (inner, counted) = (launched.stop, self.0.clone());
+            let task = tokio::spawn(async move {
+                let _ = stopped.await;
+                *counted.lock().unwrap() = Some(serving_threads());
+                inner.stop().await;
+            });
+            Ok(switchyard_runner::live::LaunchedGateway {
+                stop: switchyard_runner::live::GatewayStop::new(signal, task),
+                ..launched
+            })
+        })
+    }
+}
+
+/// The launcher serves as `switchyard gateway` does: on `gateway.threads` threads of their
+/// own (`serve_threads`), not on the run's runtime (it served through the one-socket `serve`
+/// before, so scenarios did not test the serving path that ships).
+#[test]
+fn the_launcher_serves_on_the_configured_serving_threads() {
+    let _serial = one_at_a_time();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let yaml = format!(
+        "name: two-threads\nduration: 1s\ngateway: switchyard\nproviders:\n  - {{ name: primary, profile: {} }}\n\
+         router:\n  targets:\n    - {{ name: a, provider: primary, model: small-fast-1, context_window: 32000 }}\n\
+         \x20 routes:\n    - {{ name: chat, policy: static, targets: [a] }}\n\
+         traffic:\n  arrival: {{ constant: 20 }}\n  classes:\n    - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 50 }}, max_tokens: 5 }}\n",
+        root.join("fake-providers/small-fast.yaml").display()
+    );
+    let dir = switchyard_testkit::TempDir::new("two-threads");
+    let s = switchyard_runner::scenario::load(&dir.write("two-threads.yaml", &yaml)).unwrap();
+    let launcher = Arc::new(ThreeThreadGateway::default());
+    let options = LiveOptions {
+        gateway: Some(launcher.clone()),
+        ..LiveOptions::default()
+    };
+    let r = switchyard_runner::live::run_with(&s, 1, &options).unwrap();
+    assert_eq!(*launcher.0.lock().unwrap(), Some(3));
+    assert!(r.totals.requests >= 15, "{}", r.totals.requests);
+    assert_eq!(r.totals.succeeded, r.totals.requests);
+}
