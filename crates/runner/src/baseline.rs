@@ -270,18 +270,25 @@ fn judge(f: &Figure, base: Stored, tolerance: f64) -> BaselineFigure {
             };
             let message = match (ok, f.rule) {
                 (true, _) => String::new(),
-                (false, Rule::Floor) => {
-                    format!("{} {n:.4} fell below the baseline's {b:.4}", f.name)
-                }
-                (false, Rule::Growth) => format!(
-                    "{} {n:.4} exceeds the baseline's {b:.4} by more than {:.0}%",
+                (false, Rule::Floor) => format!(
+                    "{} {} fell below the baseline's {}",
                     f.name,
+                    shown(n),
+                    shown(b)
+                ),
+                (false, Rule::Growth) => format!(
+                    "{} {} exceeds the baseline's {} by more than {:.0}%",
+                    f.name,
+                    shown(n),
+                    shown(b),
                     tolerance * 100.0
                 ),
                 (false, Rule::Timing) => format!(
-                    "{} {n:.4} exceeds the baseline's {b:.4} by more than {:.0}% + \
+                    "{} {} exceeds the baseline's {} by more than {:.0}% + \
                      {TIMING_SLACK_SECS} s",
                     f.name,
+                    shown(n),
+                    shown(b),
                     tolerance * 100.0
                 ),
             };
@@ -291,7 +298,7 @@ fn judge(f: &Figure, base: Stored, tolerance: f64) -> BaselineFigure {
             Some(b),
             None,
             false,
-            format!("{} {} (baseline {b:.4})", f.name, f.absent),
+            format!("{} {} (baseline {})", f.name, f.absent, shown(b)),
         ),
         // The baseline records that it did not happen: happening now, or still not, is no
         // regression.
@@ -549,6 +556,16 @@ pub fn check(gate: &Gate, r: &Report, scenario_seed: u64) -> Result<BaselineRepo
         r.duration_secs,
     )?;
     Ok(compare(gate, &loaded, r))
+}
+
+/// A figure as the baseline's verdicts and table show it: to four decimals, an exact 0 as `0`
+/// (as a count prints it), not `0.0000` (the compare table's rule).
+pub(crate) fn shown(x: f64) -> String {
+    if x == 0.0 {
+        "0".to_owned()
+    } else {
+        format!("{x:.4}")
+    }
 }
 
 #[cfg(test)]

@@ -267,3 +267,32 @@ fn the_documented_gated_figures_are_the_gates_own() {
     assert_eq!(documented, baseline::gated());
     assert!(section.contains("5 % + 0.1 s"), "the slack rule is stated");
 }
+
+/// An exact 0 prints as `0` in the baseline table, its verdicts and its messages, as the
+/// compare table prints it, not `0.0000` (a free scenario's cost, a run that failed every
+/// request).
+#[test]
+fn an_exact_zero_prints_as_0_not_0_0000() {
+    let (r, seed) = outage();
+    let dir = TempDir::new("baseline-zero");
+    let file = baseline_of(&r, &dir, |j| j["totals"]["cost_usd"] = json!(0.0));
+    let mut free = r.clone();
+    free.totals.cost_usd = 0.0;
+    free.totals.success_rate = 0.0;
+    free.baseline = Some(baseline::check(&gate(&file), &free, seed).unwrap());
+    let md = switchyard_runner::render::markdown::render(&free);
+    assert!(md.contains("| cost (USD) | 0 | 0 | "), "{md}");
+    assert!(
+        md.contains("FAIL: success rate 0 fell below the baseline's 1.0000"),
+        "{md}"
+    );
+    // The run's own cost against that free baseline: a regression whose verdict names the 0.
+    let mut costly = r.clone();
+    costly.baseline = Some(baseline::check(&gate(&file), &costly, seed).unwrap());
+    let junit = switchyard_runner::render::junit::render(&costly);
+    assert!(
+        junit
+            .contains("exceeds the baseline&apos;s 0 by more than 5%, expected baseline 0, limit "),
+        "{junit}"
+    );
+}

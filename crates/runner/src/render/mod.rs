@@ -89,8 +89,10 @@ pub fn verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
         .collect()
 }
 
+use crate::baseline::shown;
+
 fn opt_num(x: Option<f64>) -> String {
-    x.map_or(NOT_OBSERVED.to_owned(), |v| format!("{v:.4}"))
+    x.map_or(NOT_OBSERVED.to_owned(), shown)
 }
 
 /// The baseline gate's verdict of each figure: (passed, name, observed, expected), as
@@ -104,7 +106,7 @@ pub fn baseline_verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
         .map(|f| {
             let expected = match (f.baseline, f.limit) {
                 (Some(base), Some(limit)) => {
-                    format!("baseline {base:.4}, limit {limit:.4}")
+                    format!("baseline {}, limit {}", shown(base), shown(limit))
                 }
                 (base, _) => format!("baseline {}", opt_num(base)),
             };
