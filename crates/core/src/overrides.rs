@@ -20,6 +20,7 @@
 
 use crate::health::BreakerMode;
 use crate::id::{RouteId, TargetId};
+use crate::time::Instant;
 
 /// What a [`Override::Restore`] undoes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +63,16 @@ impl Override {
             Override::Restore(_) => "restore",
         }
     }
+}
+
+/// The line a run fails with when its router refused `command`, an operator action scheduled
+/// at `at` on the run's clock: the same in simulation and live.
+pub fn refused(at: Instant, command: &Override, e: &OverrideError) -> String {
+    format!(
+        "the operator action at {} ({}) was refused by the router: {e}",
+        at.since_start(),
+        command.label()
+    )
 }
 
 /// Why an override cannot apply to a router.

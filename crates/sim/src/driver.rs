@@ -19,7 +19,7 @@ use crate::outcome::{Pending, outcome};
 
 mod fleet;
 use crate::traffic::Generator;
-use crate::{Finished, KeyEvent, Observer, SimOutcome, SimParams};
+use crate::{Finished, KeyEvent, Observer, SetupError, SimOutcome, SimParams};
 use fleet::FleetSim;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -133,7 +133,12 @@ impl<'a, O: Observer> Sim<'a, O> {
 
     /// Pops events in time order until none is left: arrivals stop at `duration` (or
     /// `max_requests`); requests in flight then finish.
-    pub(crate) fn run(mut self) -> SimOutcome {
+    ///
+    /// An operator action a router refuses ends the run with the error a refused action
+    /// fails a live run with. `run` checked every action before the run (`check_operator`)
+    /// against the params every replica's router is built from, which do not change during a
+    /// run: never, unless that invariant breaks, and then not silently.
+    pub(crate) fn run(mut self) -> Result<SimOutcome, SetupError> {
         let params = self.params;
         let mut generator = Generator::new(&params.traffic, params.seed);
         for (i, (at, _)) in params.operator.iter().enumerate() {
@@ -166,11 +171,11 @@ impl<'a, O: Observer> Sim<'a, O> {
                     self.arrive(&mut generator, event.at);
                 }
                 Kind::Operator => {
-                    let (_, command) = params.operator[event.slot as usize];
+                    let (at, command) = params.operator[event.slot as usize];
                     for router in &mut self.routers {
-                        // Never refused: `run` checked every command against the router
-                        // every replica runs.
-                        let _ = router.apply(command, event.at);
+                        router.apply(command, event.at).map_err(|e| {
+                            SetupError(switchyard_core::overrides::refused(at, &command, &e))
+                        })?;
                     }
                 }
                 Kind::Sync => self.sync(event.slot, end_of_arrivals),
@@ -188,7 +193,7 @@ impl<'a, O: Observer> Sim<'a, O> {
         self.drain_events();
         let fleet = self.fleet.take().map(|f| f.figures(&self.routers));
         let mut routers = self.routers.into_iter();
-        SimOutcome {
+        Ok(SimOutcome {
             router: routers.next().unwrap_or_else(|| {
                 Router::new(
                     params.router.clone(),
@@ -201,7 +206,7 @@ impl<'a, O: Observer> Sim<'a, O> {
             events: self.events,
             end: self.now,
             key_events: self.key_events,
-        }
+        })
     }
 
     /// Hands the router's events since the last drain to the observer.

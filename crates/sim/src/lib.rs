@@ -164,16 +164,18 @@ impl std::error::Error for SetupError {}
 pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutcome, SetupError> {
     let target_provider = target_providers(params)?;
     check_operator(params)?;
-    Ok(Sim::new(params, observer, target_provider).run())
+    Sim::new(params, observer, target_provider).run()
 }
 
 /// Every operator action is one for the router (its ids in range, a pin inside its route):
-/// one built for another router (a variant's, say) would be refused when its time came.
+/// one built for another router (a variant's, say) would be refused when its time came. It
+/// is refused before the run starts, with the line the live runner fails with when the
+/// router refuses one ([`switchyard_core::overrides::refused`]).
 fn check_operator(params: &SimParams) -> Result<(), SetupError> {
     for (at, command) in &params.operator {
         command
             .check(&params.router)
-            .map_err(|e| SetupError(format!("operator action at {}: {e}", at.since_start())))?;
+            .map_err(|e| SetupError(switchyard_core::overrides::refused(*at, command, &e)))?;
     }
     Ok(())
 }

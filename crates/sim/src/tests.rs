@@ -230,10 +230,60 @@ fn an_operator_action_for_another_router_is_refused_at_setup() {
     let Err(e) = run(&p, &mut Tally::default()) else {
         panic!("an operator action for another router was accepted");
     };
-    assert!(
-        e.0.contains("operator action at 1m") && e.0.contains("id 7"),
-        "{e}"
+    assert_eq!(
+        e.0,
+        "the operator action at 1m (drain) was refused by the router: no target or route \
+         with id 7 in this router"
     );
+}
+
+/// A pin outside its route is refused with the line a live run fails with when its router
+/// refuses one (`an_operator_action_the_router_refuses_fails_the_run_naming_it`).
+#[test]
+fn a_pin_outside_its_route_is_refused_as_live_refuses_it() {
+    let mut p = params(
+        "  - { name: r, policy: static, targets: [a] }\n",
+        "",
+        20.0,
+        10,
+    );
+    p.operator = vec![(
+        Instant::ZERO + Duration::from_millis(300),
+        Override::Pin(switchyard_core::id::RouteId::new(0), TargetId::new(1)),
+    )];
+    let Err(e) = run(&p, &mut Tally::default()) else {
+        panic!("a pin outside its route was accepted");
+    };
+    assert_eq!(
+        e.0,
+        "the operator action at 300ms (pin) was refused by the router: target `b` is not a \
+         target of route `r` (its targets: a)"
+    );
+}
+
+/// The driver does not count on `run`'s check: an action its router refuses when its time
+/// comes (no scenario can get one past the check; here the check is skipped) ends the run
+/// with the same error, instead of the run going on as if it had applied.
+#[test]
+fn an_action_refused_during_the_run_ends_it_with_the_same_error() {
+    for replicas in [None, Some(3)] {
+        let mut p = drained_at_one_minute(7);
+        p.fleet = replicas.map(|replicas| SimFleet {
+            replicas,
+            load_balance: LoadBalance::RoundRobin,
+            shared: None,
+            store_faults: Vec::new(),
+        });
+        let providers = target_providers(&p).unwrap();
+        let Err(e) = Sim::new(&p, &mut Tally::default(), providers).run() else {
+            panic!("the run went on past a refused action");
+        };
+        assert_eq!(
+            e.0,
+            "the operator action at 1m (drain) was refused by the router: no target or route \
+             with id 7 in this router"
+        );
+    }
 }
 
 #[test]

@@ -214,15 +214,11 @@ fn operator_actions(
         let refused = Arc::clone(&refused);
         tokio::spawn(async move {
             tokio::time::sleep_until(due).await;
-            let action = command.label();
             if let Err(e) = r.try_apply(command) {
                 refused
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(format!(
-                        "the operator action at {} ({action}) was refused by the router: {e}",
-                        when.since_start()
-                    ));
+                    .push(switchyard_core::overrides::refused(when, &command, &e));
             }
         });
     }
