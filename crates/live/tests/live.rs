@@ -322,14 +322,18 @@ async fn the_retry_budget_holds_under_a_full_outage() {
     for name in ["openai", "anthropic"] {
         rig.inject(name, r#"{"kind":"http","status":503}"#).await;
     }
-    rig.router.apply(Override::Force(
-        switchyard_core::id::TargetId::new(0),
-        switchyard_core::health::BreakerMode::MetricsOnly,
-    ));
-    rig.router.apply(Override::Force(
-        switchyard_core::id::TargetId::new(1),
-        switchyard_core::health::BreakerMode::MetricsOnly,
-    ));
+    rig.router
+        .try_apply(Override::Force(
+            switchyard_core::id::TargetId::new(0),
+            switchyard_core::health::BreakerMode::MetricsOnly,
+        ))
+        .unwrap();
+    rig.router
+        .try_apply(Override::Force(
+            switchyard_core::id::TargetId::new(1),
+            switchyard_core::health::BreakerMode::MetricsOnly,
+        ))
+        .unwrap();
     let requests = 300;
     for _ in 0..requests {
         let _ = rig.router.chat(request("r")).await.unwrap_err();
@@ -401,22 +405,26 @@ async fn overrides_take_effect_on_the_next_request() {
         "t-openai"
     );
     rig.router
-        .apply(Override::Drain(switchyard_core::id::TargetId::new(0)));
+        .try_apply(Override::Drain(switchyard_core::id::TargetId::new(0)))
+        .unwrap();
     assert_eq!(
         name(&rig.router.chat(request("r")).await.unwrap()),
         "t-anthropic"
     );
     assert!(rig.router.snapshot()[0].drained);
     rig.router
-        .apply(Override::Restore(switchyard_core::overrides::Scope::All));
+        .try_apply(Override::Restore(switchyard_core::overrides::Scope::All))
+        .unwrap();
     assert_eq!(
         name(&rig.router.chat(request("r")).await.unwrap()),
         "t-openai"
     );
     // A command built for another router's params is refused and changes nothing.
     let stale = Override::Drain(switchyard_core::id::TargetId::new(9));
-    assert!(rig.router.try_apply(stale).is_err());
-    rig.router.apply(stale);
+    assert_eq!(
+        rig.router.try_apply(stale),
+        Err(switchyard_core::overrides::OverrideError::UnknownId(9))
+    );
     assert!(rig.router.snapshot().iter().all(|t| !t.drained));
     assert_eq!(
         name(&rig.router.chat(request("r")).await.unwrap()),

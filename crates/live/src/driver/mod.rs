@@ -250,14 +250,8 @@ impl Driver {
 
     /// Applies an operator's override; it takes effect on the next decision. The command's
     /// ids must be this driver's ([`Driver::params`], which never change: a reload makes a
-    /// new driver); the core refuses one built for another driver's params, and nothing
-    /// changes ([`Driver::try_apply`] says so).
-    pub fn apply(&self, command: Override) {
-        let _ = self.try_apply(command);
-    }
-
-    /// As [`Driver::apply`], with the core's refusal of a command that is not for this
-    /// driver's router (an id out of range, a pin outside its route).
+    /// new driver); the core refuses one built for another driver's params (an id out of
+    /// range, a pin outside its route), nothing changes, and the refusal is returned.
     pub fn try_apply(&self, command: Override) -> Result<(), OverrideError> {
         let now = self.now();
         self.core().apply(command, now)
