@@ -70,6 +70,12 @@ pub(crate) fn serve(
                 return EXIT_BAD_INPUT;
             }
         };
+        // A fleet replica's number, held by no other live gateway, before the address is
+        // printed: two replicas with one number would overwrite each other's state.
+        if let Err(e) = gw.claim_replica().await {
+            let _ = writeln!(err, "{e}");
+            return EXIT_BAD_INPUT;
+        }
         let _ = writeln!(out, "gateway http://{addr}");
         let _ = out.flush();
         // SIGHUP reloads the config; requests in flight keep the router they started with.
@@ -93,7 +99,11 @@ pub(crate) fn serve(
         };
         // A serving thread that dies, or does not stop in time, is an error (logged by
         // `serve_threads`; the others drain first).
-        match switchyard_gateway::serve_threads(runtimes, gw, shutdown, GATEWAY_GRACE).await {
+        let served =
+            switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, GATEWAY_GRACE).await;
+        // Its replica number given back: a gateway started next with it is not refused.
+        gw.leave_fleet().await;
+        match served {
             Ok(_) => EXIT_OK,
             Err(e) => {
                 let _ = writeln!(err, "{e}");

@@ -25,6 +25,8 @@ impl GatewayLauncher for InProcessGateway {
                 switchyard_live::Transport::new(HttpClient::new()),
             )
             .map_err(|e| e.to_string())?;
+            // A fleet replica claims its number, as `switchyard gateway` does.
+            gw.claim_replica().await.map_err(|e| e.to_string())?;
             // The config's validation bounds `threads` to 1..=256: never 0.
             let threads = std::num::NonZeroUsize::new(params.gateway.threads())
                 .unwrap_or(std::num::NonZeroUsize::MIN);
@@ -48,7 +50,9 @@ impl GatewayLauncher for InProcessGateway {
                 };
                 // A serving thread that dies is logged as an error by `serve_threads`; the
                 // run sees its requests fail.
-                let _ = switchyard_gateway::serve_threads(runtimes, gw, shutdown, GRACE).await;
+                let _ =
+                    switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, GRACE).await;
+                gw.leave_fleet().await;
             });
             Ok(LaunchedGateway {
                 url,

@@ -27,8 +27,8 @@ mod types;
 
 pub use error::StoreError;
 pub use redis_server::{RedisServer, StartError};
-pub use store::{KeyOf, MAX_PREFIX, RedisStore, SCRIPTS, StoreOptions};
-pub use sync::{Replica, StoreClock, SyncHandle, SyncOptions};
+pub use store::{Claimed, KeyOf, MAX_PREFIX, RedisStore, SCRIPTS, StoreOptions};
+pub use sync::{Claim, Replica, StoreClock, SyncHandle, SyncOptions};
 // The vocabulary is the core's (`switchyard_core::fleet`), on the store's clock ([`UnixMs`]).
 pub use types::{
     Advice, Advised, Advisory, AdvisoryKey, AdvisoryKind, AdvisoryPage, Alive, BucketKey,

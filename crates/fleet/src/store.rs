@@ -9,11 +9,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 
 use crate::StoreError;
+
+mod claim;
 use crate::types::{
     Advice, Advised, Advisory, AdvisoryKey, AdvisoryKind, AdvisoryPage, Alive, BucketKey,
     BucketSpec, Cursor, GivenBack, MAX_PAGE, MAX_PAYLOAD, MAX_SUBJECT, Probe, Rule, Taken, UnixMs,
     Until, check_subject, check_time, check_units, member, period_ms,
 };
+pub use claim::Claimed;
 
 /// How a [`RedisStore`] names its keys and how long it waits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +52,8 @@ struct Scripts {
     release_probe: Script,
     beat: Script,
     alive: Script,
+    claim: Script,
+    release: Script,
 }
 
 macro_rules! lua {
@@ -58,7 +63,7 @@ macro_rules! lua {
 }
 
 /// The scripts' sources, by operation: for review, and for tests that run them directly.
-pub const SCRIPTS: [(&str, &str); 8] = [
+pub const SCRIPTS: [(&str, &str); 10] = [
     ("advise", lua!("advise.lua")),
     ("advisories_since", lua!("since.lua")),
     ("take", lua!("bucket.lua", "take.lua")),
@@ -67,6 +72,8 @@ pub const SCRIPTS: [(&str, &str); 8] = [
     ("release_probe", lua!("release_probe.lua")),
     ("beat", lua!("beat.lua")),
     ("alive", lua!("alive.lua")),
+    ("claim", lua!("claim.lua")),
+    ("release", lua!("release.lua")),
 ];
 
 impl Scripts {
@@ -80,6 +87,8 @@ impl Scripts {
             release_probe,
             beat,
             alive,
+            claim,
+            release,
         ] = SCRIPTS.map(|(_, source)| Script::new(source));
         Scripts {
             advise,
@@ -90,6 +99,8 @@ impl Scripts {
             release_probe,
             beat,
             alive,
+            claim,
+            release,
         }
     }
 }
@@ -189,6 +200,7 @@ impl RedisStore {
             KeyOf::Bucket(b) => format!("{p}bucket:{}/{}", b.resource.as_str(), b.subject),
             KeyOf::Probe(target) => format!("{p}probe:{target}"),
             KeyOf::Alive => format!("{p}alive"),
+            KeyOf::Replica(n) => format!("{p}replica:{n}"),
         }
     }
 
@@ -470,6 +482,8 @@ pub enum KeyOf<'a> {
     Probe(&'a str),
     /// The heartbeats (a sorted set: replica by `until`), expiring with the last one.
     Alive,
+    /// A replica number's claim (a hash: token, until), expiring at its `until`.
+    Replica(u32),
 }
 
 fn fixed<'v, const N: usize>(

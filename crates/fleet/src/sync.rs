@@ -118,6 +118,29 @@ pub trait Replica: Send + Sync + 'static {
     /// seen since it was last joined, of any kind the core falls back on) or rejoined
     /// (`None`); for the log. The default does nothing.
     fn degraded(&self, _failure: Option<&StoreError>) {}
+    /// The replica number's claim ([`SyncOptions::claim`]), once held, was found held by
+    /// another process at a renewal (`false`: two processes run with one number), or held
+    /// again (`true`); for the log. The default does nothing.
+    fn claim_held(&self, _held: bool) {}
+}
+
+/// A replica number claimed for this process ([`RedisStore::claim`]), renewed at every sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// The replica number.
+    pub replica: u32,
+    /// This process's token (drawn once per process).
+    pub token: u64,
+}
+
+impl Claim {
+    /// How long a claim lasts unless renewed, with a sync every `sync_every`: three sync
+    /// periods, as a heartbeat (a replica that stops renewing, killed or cut off from the
+    /// store, frees its number within that).
+    #[must_use]
+    pub fn ttl(sync_every: Duration) -> Duration {
+        sync_every.saturating_mul(3)
+    }
 }
 
 /// How often the sync task runs.
@@ -127,6 +150,8 @@ pub struct SyncOptions {
     pub sync_every: Duration,
     /// How often advisories waiting are published between syncs.
     pub publish_every: Duration,
+    /// The replica number's claim to renew at every sync, if any.
+    pub claim: Option<Claim>,
 }
 
 impl SyncOptions {
@@ -136,6 +161,7 @@ impl SyncOptions {
         SyncOptions {
             sync_every,
             publish_every: (sync_every / 10).max(Duration::from_millis(10)),
+            claim: None,
         }
     }
 }
@@ -156,6 +182,14 @@ impl SyncHandle {
         let mut first = self.first.clone();
         // An error: the task is gone (aborted), so nothing is coming.
         let _ = first.wait_for(|done| *done).await;
+    }
+}
+
+impl SyncHandle {
+    /// Stops the task now (as dropping the last handle does): no store operation of it
+    /// starts after this, so a claim released next stays released.
+    pub fn stop(&self) {
+        self.task.abort();
     }
 }
 
@@ -199,20 +233,45 @@ async fn run<H: Replica>(
     let mut next_sync = tokio::time::Instant::now();
     let mut degraded = false;
     let mut failure: Option<StoreError> = None;
+    // `None` until the claim is first held: a claim refused before then is the starting
+    // gateway's to report (it is refused), not this task's.
+    let mut claim_held: Option<bool> = None;
     loop {
         tick.tick().await;
         let now = replica.now();
-        let ops = if tokio::time::Instant::now() >= next_sync {
+        let sync_now = tokio::time::Instant::now() >= next_sync;
+        let ops = if sync_now {
             next_sync = tokio::time::Instant::now() + sync_every;
             replica.sync_ops(now)
         } else {
             replica.publish_ops(now)
         };
-        if ops.is_empty() {
+        let claim = options.claim.filter(|_| sync_now);
+        if ops.is_empty() && claim.is_none() {
             synced.send_replace(true);
             continue;
         }
-        let replies = run_ops(&store, &clock, ops).await;
+        let renew = async {
+            match claim {
+                Some(c) => Some(
+                    store
+                        .claim(c.replica, c.token, Claim::ttl(sync_every))
+                        .await,
+                ),
+                None => None,
+            }
+        };
+        let (replies, renewed) = tokio::join!(run_ops(&store, &clock, ops), renew);
+        // A store error is the fallback's to log (the heartbeat of the same sync fails too).
+        if let Some(Ok(c)) = renewed {
+            match (claim_held, c.granted) {
+                (Some(false), true) | (Some(true), false) => replica.claim_held(c.granted),
+                _ => {}
+            }
+            if c.granted || claim_held.is_some() {
+                claim_held = Some(c.granted);
+            }
+        }
         // The first error the core falls back on (all but bad input: a timeout, an
         // unreachable store, an error answer, a malformed reply); the last one seen is kept,
         // so a fallback is logged with its reason even if its batch had none.

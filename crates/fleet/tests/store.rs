@@ -557,3 +557,56 @@ fn connecting_outside_a_runtime_is_an_error_not_a_panic() {
         "{e:?}"
     );
 }
+
+/// A replica number's claim: one token at a time, renewed by its holder, expiring exactly at
+/// its until, given back only by its holder; then another token gets it.
+#[tokio::test]
+async fn a_replica_number_is_claimed_by_one_process_at_a_time() {
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
+    let s = store(&server, "claim");
+    let mut con = raw(&server).await;
+    let ttl = Duration::from_secs(30);
+    let (a, b) = (11, 22);
+    let first = s.claim(3, a, ttl).await.unwrap();
+    assert!(first.granted, "{first:?}");
+    assert_eq!(first.until, first.now.plus(ttl));
+    let key = s.key(KeyOf::Replica(3));
+    assert_eq!(pexpiretime(&mut con, &key).await, first.until.0 as i64);
+    // Another token is refused and told when the claim in force expires.
+    let other = s.claim(3, b, ttl).await.unwrap();
+    assert!(!other.granted, "{other:?}");
+    assert_eq!(other.until, first.until);
+    // Another number is another claim.
+    assert!(s.claim(4, b, ttl).await.unwrap().granted);
+    // The holder renews it: its until moves on.
+    let renewed = s.claim(3, a, ttl).await.unwrap();
+    assert!(
+        renewed.granted && renewed.until >= first.until,
+        "{renewed:?}"
+    );
+    assert_eq!(pexpiretime(&mut con, &key).await, renewed.until.0 as i64);
+    // Only the holder gives it back; then the other token gets it.
+    assert!(!s.release(3, b).await.unwrap());
+    assert!(!s.claim(3, b, ttl).await.unwrap().granted);
+    assert!(s.release(3, a).await.unwrap());
+    assert_eq!(pexpiretime(&mut con, &key).await, -2, "the key is gone");
+    assert!(s.claim(3, b, ttl).await.unwrap().granted);
+    // A claim whose until is over is no claim (a holder that stopped renewing).
+    let short = s.claim(5, a, Duration::from_millis(1)).await.unwrap();
+    assert!(short.granted);
+    // Refused while it lasts (a millisecond), granted from the store's first tick after.
+    loop {
+        let c = s.claim(5, b, ttl).await.unwrap();
+        assert_eq!(c.granted, c.now >= short.until, "{c:?} after {short:?}");
+        if c.granted {
+            break;
+        }
+    }
+    // A ttl of nothing, or over an hour, is refused.
+    for bad in [Duration::ZERO, Duration::from_secs(3_601)] {
+        assert!(matches!(
+            s.claim(6, a, bad).await,
+            Err(StoreError::Invalid { .. })
+        ));
+    }
+}

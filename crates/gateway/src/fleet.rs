@@ -3,12 +3,16 @@
 //! store operations every `sync_every`; requests never wait on the store. A store that fails
 //! is logged once (`switchyard::fleet`, warn: the replica falls back to local state), and so
 //! is its return (info). The URL is never logged: only the store's host and port (or socket).
+//!
+//! The replica number is claimed in the store for this process ([`Claimer`]): a second
+//! gateway started with a number a live one holds is refused, and a gateway that stops gives
+//! its number back.
 
 use std::sync::{Arc, Weak};
 
 use switchyard_core::fleet::FleetParams;
 use switchyard_core::time::Instant;
-use switchyard_fleet::sync::{self, Replica, StoreClock, SyncHandle, SyncOptions};
+use switchyard_fleet::sync::{self, Claim, Replica, StoreClock, SyncHandle, SyncOptions};
 use switchyard_fleet::{RedisStore, StoreError, StoreOptions};
 use switchyard_live::config::SharedStateConfig;
 
@@ -20,12 +24,94 @@ use crate::{Gateway, GatewayError};
 pub(crate) struct Shared {
     pub(crate) params: FleetParams,
     task: Arc<SyncHandle>,
+    claimer: Claimer,
 }
 
 impl Shared {
     /// The sync task, to wait for its first sync ([`Gateway::fleet_joined`]).
     pub(crate) fn task(&self) -> Arc<SyncHandle> {
         self.task.clone()
+    }
+
+    /// What claims the replica number, and gives it back.
+    pub(crate) fn claimer(&self) -> Claimer {
+        self.claimer.clone()
+    }
+}
+
+/// The replica number's claim in the store: taken at start ([`Claimer::claim`]), renewed by
+/// the sync task at every sync, given back at shutdown ([`Claimer::release`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Claimer {
+    store: RedisStore,
+    claim: Claim,
+    sync_every: std::time::Duration,
+    task: Arc<SyncHandle>,
+}
+
+impl Claimer {
+    /// Claims the replica number. Refused when another process holds it and renews it: a
+    /// claim still held past its `until` (three sync periods after its holder's last renewal)
+    /// is a live gateway's, while one left by a gateway that died goes with that wait. A
+    /// store that does not answer is no refusal: the sync task claims the number at its
+    /// first sync that reaches the store (and logs an error if another process holds it).
+    pub(crate) async fn claim(&self) -> Result<(), GatewayError> {
+        let Claim { replica, token } = self.claim;
+        let ttl = Claim::ttl(self.sync_every);
+        let mut first_until = None;
+        loop {
+            let c = match self.store.claim(replica, token, ttl).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(
+                        target: "switchyard::fleet",
+                        store = %self.store.endpoint(),
+                        replica,
+                        error = %e,
+                        "cannot claim the replica number now; claiming it at the first sync that reaches the store"
+                    );
+                    return Ok(());
+                }
+            };
+            if c.granted {
+                return Ok(());
+            }
+            let left = std::time::Duration::from_millis(c.until.0.saturating_sub(c.now.0));
+            // Renewed since it was first seen, or longer than a claim of ours would last
+            // (beyond a dead holder's wait): held by a live gateway.
+            let renewed = first_until.is_some_and(|first| c.until > first);
+            if renewed || left > ttl.saturating_add(self.sync_every) {
+                let how = if renewed {
+                    "its claim renewed".to_string()
+                } else {
+                    format!("claimed for {} ms more", left.as_millis())
+                };
+                return Err(GatewayError::SharedState(format!(
+                    "replica {replica} is held by another gateway sharing the store at {} \
+                     ({how}): each gateway of a fleet needs its own \
+                     `gateway.shared_state.replica`, or none (a random one)",
+                    self.store.endpoint()
+                )));
+            }
+            first_until.get_or_insert(c.until);
+            tokio::time::sleep(left.saturating_add(std::time::Duration::from_millis(5))).await;
+        }
+    }
+
+    /// Stops the sync task (no renewal after this) and gives the replica number back. A
+    /// store that does not answer keeps it until its claim expires (three sync periods).
+    pub(crate) async fn release(&self) {
+        self.task.stop();
+        let Claim { replica, token } = self.claim;
+        if let Err(e) = self.store.release(replica, token).await {
+            tracing::warn!(
+                target: "switchyard::fleet",
+                store = %self.store.endpoint(),
+                replica,
+                error = %e,
+                "cannot give the replica number back; it is free once its claim expires"
+            );
+        }
     }
 }
 
@@ -40,6 +126,7 @@ pub(crate) fn first_sync_bound(params: &FleetParams) -> std::time::Duration {
 struct Host {
     gateway: Weak<Gateway>,
     endpoint: String,
+    replica: u32,
 }
 
 impl Replica for Host {
@@ -72,6 +159,25 @@ impl Replica for Host {
                 store = %self.endpoint,
                 "shared state back: rejoined the fleet"
             ),
+        }
+    }
+
+    fn claim_held(&self, held: bool) {
+        let replica = self.replica;
+        if held {
+            tracing::info!(
+                target: "switchyard::fleet",
+                store = %self.endpoint,
+                replica,
+                "replica number claimed again"
+            );
+        } else {
+            tracing::error!(
+                target: "switchyard::fleet",
+                store = %self.endpoint,
+                replica,
+                "replica number held by another gateway: two gateways run as replica {replica} (give each its own `gateway.shared_state.replica`)"
+            );
         }
     }
 }
@@ -112,15 +218,33 @@ pub(crate) fn start(gw: &Arc<Gateway>, config: &SharedStateConfig) -> Result<Sha
     let host = Host {
         gateway: Arc::downgrade(gw),
         endpoint: store.endpoint().to_string(),
+        replica,
     };
-    let task = sync::spawn(
+    let claim = Claim {
+        replica,
+        token: {
+            use std::hash::BuildHasher;
+            // Keys drawn per process: another process's token differs.
+            std::collections::hash_map::RandomState::new().hash_one(("claim", std::process::id()))
+        },
+    };
+    let task = Arc::new(sync::spawn(
         Arc::new(host),
-        store,
+        store.clone(),
         clock,
-        SyncOptions::every(sync_every.into()),
-    );
+        SyncOptions {
+            claim: Some(claim),
+            ..SyncOptions::every(sync_every.into())
+        },
+    ));
     Ok(Shared {
         params,
-        task: Arc::new(task),
+        task: task.clone(),
+        claimer: Claimer {
+            store,
+            claim,
+            sync_every: sync_every.into(),
+            task,
+        },
     })
 }

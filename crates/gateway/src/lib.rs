@@ -287,6 +287,35 @@ impl Gateway {
         }
     }
 
+    /// Claims this gateway's replica number in the fleet's store (`gateway.shared_state`; at
+    /// once without): refused, naming the number, when another live gateway holds it (two
+    /// gateways with one number would share and overwrite each other's state). A claim left
+    /// by a gateway that died is waited out (at most three sync periods); a store that does
+    /// not answer is no refusal. The CLI and the runner's launcher call it before serving.
+    pub async fn claim_replica(&self) -> Result<(), GatewayError> {
+        match self.claimer() {
+            Some(c) => c.claim().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Leaves the fleet (`gateway.shared_state`; nothing without): stops the sync task and
+    /// gives the replica number back, so that a gateway started next with it is not refused.
+    /// Called once serving has stopped.
+    pub async fn leave_fleet(&self) {
+        if let Some(c) = self.claimer() {
+            c.release().await;
+        }
+    }
+
+    fn claimer(&self) -> Option<fleet::Claimer> {
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(fleet::Shared::claimer)
+    }
+
     /// Marks the gateway as draining: `/readyz` answers 503 from now on, so a load balancer
     /// stops sending new requests while those in flight finish. [`serve`] calls it when its
     /// shutdown starts.

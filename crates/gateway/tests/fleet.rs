@@ -232,3 +232,56 @@ async fn a_target_opened_by_one_gateway_is_avoided_by_the_other_within_one_sync(
     }
     assert_eq!(upstream.hits.load(Ordering::Relaxed), hits);
 }
+
+/// A gateway of `config(redis, replica)`, not serving.
+fn gateway(redis: &str, replica: u32) -> Arc<Gateway> {
+    let params = switchyard_live::config::load_live(&config(redis, replica), "gw.yaml").unwrap();
+    Gateway::new(&params, None, transport(&upstream())).unwrap()
+}
+
+/// Two gateways configured with one replica number: the second, started after the first's
+/// claim was renewed by its sync task, is refused, naming the number, within the claim's life (three sync periods) and a sync; once the first has left
+/// the fleet (its number given back) a third gets it at once; a number left by a gateway
+/// that died (never given back) is free once its claim expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_with_the_same_replica_number_is_refused() {
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
+    let first = gateway(&redis.url(), 7);
+    first.claim_replica().await.unwrap();
+    // Past the first claim's life: its sync task renews it.
+    tokio::time::sleep(support::fleet::SYNC * 4).await;
+    let t0 = tokio::time::Instant::now();
+    let e = gateway(&redis.url(), 7)
+        .claim_replica()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("replica 7 is held by another gateway sharing the store at ")
+            && e.contains("each gateway of a fleet needs its own `gateway.shared_state.replica`"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("redis://"),
+        "no URL (it may hold a password): {e}"
+    );
+    let took = t0.elapsed();
+    assert!(took <= support::fleet::SYNC * 5, "refused after {took:?}");
+    // Another number is no conflict.
+    gateway(&redis.url(), 8).claim_replica().await.unwrap();
+    // Given back on leaving: the next one with 7 is not refused, nor kept waiting.
+    first.leave_fleet().await;
+    let third = gateway(&redis.url(), 7);
+    let t0 = tokio::time::Instant::now();
+    third.claim_replica().await.unwrap();
+    assert!(t0.elapsed() < support::fleet::SYNC, "{:?}", t0.elapsed());
+    // A gateway that dies keeps 7 until its claim expires: the next one waits that out.
+    drop(third);
+    let t0 = tokio::time::Instant::now();
+    gateway(&redis.url(), 7).claim_replica().await.unwrap();
+    let waited = t0.elapsed();
+    assert!(
+        waited >= support::fleet::SYNC && waited <= support::fleet::SYNC * 5,
+        "{waited:?}"
+    );
+}
