@@ -543,3 +543,44 @@ fn max_in_flight_sheds_across_serving_threads() {
         "{statuses:?}"
     );
 }
+
+/// Two `switchyard gateway` processes configured as one fleet replica: the second is refused
+/// (exit 2, no address), naming the number; the first, stopped, gives the number back (a
+/// claim of it is granted at once, not a claim period later).
+#[test]
+fn a_second_gateway_with_the_same_replica_number_is_refused() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = runtime
+        .block_on(switchyard_fleet::RedisServer::start("gw-replica", &[]))
+        .unwrap();
+    let dir = TempDir::new("gw-replica");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str(&format!(
+        "gateway:\n  shared_state: {{ redis: '{}', replica: 5 }}\n",
+        redis.url()
+    ));
+    std::fs::write(&config, yaml).unwrap();
+    let (mut first, _) = start(gateway(&config, "127.0.0.1:0"));
+    let err = refused(&mut gateway(&config, "127.0.0.1:0"));
+    assert!(
+        err.contains("replica 5 is held by another gateway sharing the store at "),
+        "{err}"
+    );
+    signal(&first.0, "-TERM");
+    assert_eq!(exit_code(&mut first), Some(0));
+    // Its claim lasts 3 s (three sync periods) past its last renewal: granted now, it was
+    // given back.
+    let claimed = runtime.block_on(async {
+        let store = switchyard_fleet::RedisStore::connect(
+            &redis.url(),
+            switchyard_fleet::StoreOptions::default(),
+        )
+        .unwrap();
+        store.claim(5, 1, Duration::from_secs(3)).await.unwrap()
+    });
+    assert!(claimed.granted, "{claimed:?}");
+}
