@@ -118,9 +118,10 @@ pub trait Replica: Send + Sync + 'static {
     /// seen since it was last joined, of any kind the core falls back on) or rejoined
     /// (`None`); for the log. The default does nothing.
     fn degraded(&self, _failure: Option<&StoreError>) {}
-    /// The replica number's claim ([`SyncOptions::claim`]), once held, was found held by
-    /// another process at a renewal (`false`: two processes run with one number), or held
-    /// again (`true`); for the log. The default does nothing.
+    /// The replica number's claim ([`SyncOptions::claim`]) was found held by another
+    /// process at a renewal (`false`: a second process with this number, or one that died
+    /// less than a claim's life ago), or, after that, held again (`true`); for the log. Told
+    /// on changes only. The default does nothing.
     fn claim_held(&self, _held: bool) {}
 }
 
@@ -233,9 +234,7 @@ async fn run<H: Replica>(
     let mut next_sync = tokio::time::Instant::now();
     let mut degraded = false;
     let mut failure: Option<StoreError> = None;
-    // `None` until the claim is first held: a claim refused before then is the starting
-    // gateway's to report (it is refused), not this task's.
-    let mut claim_held: Option<bool> = None;
+    let mut claim_refused = false;
     loop {
         tick.tick().await;
         let now = replica.now();
@@ -263,14 +262,11 @@ async fn run<H: Replica>(
         };
         let (replies, renewed) = tokio::join!(run_ops(&store, &clock, ops), renew);
         // A store error is the fallback's to log (the heartbeat of the same sync fails too).
-        if let Some(Ok(c)) = renewed {
-            match (claim_held, c.granted) {
-                (Some(false), true) | (Some(true), false) => replica.claim_held(c.granted),
-                _ => {}
-            }
-            if c.granted || claim_held.is_some() {
-                claim_held = Some(c.granted);
-            }
+        if let Some(Ok(c)) = renewed
+            && c.granted == claim_refused
+        {
+            claim_refused = !c.granted;
+            replica.claim_held(c.granted);
         }
         // The first error the core falls back on (all but bad input: a timeout, an
         // unreachable store, an error answer, a malformed reply); the last one seen is kept,

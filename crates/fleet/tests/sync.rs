@@ -114,6 +114,21 @@ impl Replica for Host {
         };
         self.log.lock().unwrap().push(line);
     }
+
+    fn claim_held(&self, held: bool) {
+        let line = if held { "claim held" } else { "claim refused" };
+        self.log.lock().unwrap().push(line.to_string());
+    }
+}
+
+impl Host {
+    fn claim_lines(&self) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .filter(|l| l.starts_with("claim"))
+            .cloned()
+            .collect()
+    }
 }
 
 fn store(server: &RedisServer) -> RedisStore {
@@ -381,4 +396,53 @@ async fn a_store_answering_errors_degrades_the_replica_and_the_log_says_why() {
         log[0].starts_with("degraded: fleet store:") && log[0].contains("answered an error"),
         "{log:?}"
     );
+}
+
+/// Two processes with one replica number, started while the store does not answer (so
+/// neither was refused at start): once it answers, the one that renews second is told its
+/// number is held by the other, and told again when the other stops (its claim expired),
+/// while the first hears nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_number_held_by_another_process_is_told_at_a_renewal() {
+    let server = RedisServer::start("fleet", &[]).await.unwrap();
+    server.pause().unwrap();
+    let (a, b) = (Host::new(1), Host::new(1));
+    let spawn = |host: &Arc<Host>, token| {
+        let options = SyncOptions {
+            claim: Some(sync::Claim { replica: 1, token }),
+            ..SyncOptions::every(SYNC)
+        };
+        sync::spawn(
+            host.clone(),
+            store(&server),
+            StoreClock::at(host.now()),
+            options,
+        )
+    };
+    let (task_a, task_b) = (spawn(&a, 1), spawn(&b, 2));
+    tokio::time::sleep(SYNC).await;
+    server.resume().unwrap();
+    let told = || a.claim_lines().len() + b.claim_lines().len() == 1;
+    assert!(
+        until(SYNC * 4, told).await.is_some(),
+        "{:?} {:?}",
+        a.claim_lines(),
+        b.claim_lines()
+    );
+    let (holder, task, other) = if a.claim_lines().is_empty() {
+        (a, task_a, b)
+    } else {
+        (b, task_b, a)
+    };
+    assert_eq!(other.claim_lines(), ["claim refused"]);
+    // The holder stops: its claim expires three sync periods after its last renewal.
+    drop(task);
+    let regained = || other.claim_lines().len() == 2;
+    assert!(
+        until(SYNC * 6, regained).await.is_some(),
+        "{:?}",
+        other.claim_lines()
+    );
+    assert_eq!(other.claim_lines(), ["claim refused", "claim held"]);
+    assert!(holder.claim_lines().is_empty());
 }

@@ -169,14 +169,14 @@ impl Replica for Host {
                 target: "switchyard::fleet",
                 store = %self.endpoint,
                 replica,
-                "replica number claimed again"
+                "replica number claimed"
             );
         } else {
             tracing::error!(
                 target: "switchyard::fleet",
                 store = %self.endpoint,
                 replica,
-                "replica number held by another gateway: two gateways run as replica {replica} (give each its own `gateway.shared_state.replica`)"
+                "replica number held by another gateway: another process runs as replica {replica}, or one that did died less than three sync periods ago (give each gateway its own `gateway.shared_state.replica`)"
             );
         }
     }

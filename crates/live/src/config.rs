@@ -96,9 +96,9 @@ pub struct SharedStateConfig {
     /// the most this gateway holds, so the fleet's over-admission bound. Default 0.05.
     pub lease_block: Option<f64>,
     /// This gateway's number in the fleet (the holder of a half-open target's probe token);
-    /// each replica needs its own (two with the same number are one to the store: nothing
-    /// detects it). Default: a random number, the process id hashed with keys drawn per
-    /// process.
+    /// each replica needs its own: the number is claimed in the store at start, and a
+    /// gateway whose number another live one holds is refused. Default: a random number,
+    /// the process id hashed with keys drawn per process.
     pub replica: Option<u32>,
 }
 
