@@ -9,12 +9,16 @@
 //! `switchyard::reload`.
 //!
 //! The formatter is the gateway's own, not `tracing-subscriber`'s: the access log writes a
-//! line for every request, and this one builds it in one buffer with one `write` (a few
-//! thousand instructions a line where the general one took about thirteen thousand;
+//! line for every request, and this one builds it in one buffer, written with one `write`
+//! (a few thousand instructions a line where the general one took about thirteen thousand;
 //! `crates/gateway/bench/instructions.sh`). Integers are written with `itoa` and floats with
 //! `ryu` (its shortest form that reads back as the same number: `1.5`, `0.25`, `1e-7`), and
 //! the time stamp's date and time of day are kept per thread and rewritten only when the
 //! second changes. The gateway opens no spans; span calls are accepted and ignored.
+//!
+//! A serving thread holds its lines and writes them together when its runtime parks
+//! ([`Batching`]): the access line, made before the reply reaches the client, is not a
+//! `write(2)` on the request's path. Every other thread writes each line at once.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -25,9 +29,11 @@ use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record as SpanRecord};
 use tracing::{Event, Level, Metadata};
 
+mod batch;
 mod float;
 mod stamp;
 
+pub use batch::{Batching, MAX_WRITE, flush};
 use float::float;
 use stamp::timestamp;
 
@@ -56,7 +62,7 @@ where
         format,
         max: self::level(level),
         // A log that cannot be written is not worth failing a request for.
-        write: Box::new(move |line: &[u8]| {
+        write: std::sync::Arc::new(move |line: &[u8]| {
             let _ = writer().write_all(line);
         }),
     })
@@ -73,11 +79,10 @@ pub fn init(format: LogFormat, level: LogLevel) -> Result<(), String> {
 struct Lines {
     format: LogFormat,
     max: Level,
-    write: WriteLine,
+    /// Writes whole lines (with one `write_all` on the subscriber's writer), at once or
+    /// batched ([`Batching`]).
+    write: batch::Writer,
 }
-
-/// Writes one whole line (with one `write_all` on the subscriber's writer).
-type WriteLine = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// A field's value, for a line written by [`direct`]: what the `tracing` macros would record
 /// for `name = value` ([`Value::Str`] for a `&str`, [`Value::Display`] for `name = %value`
@@ -250,7 +255,7 @@ impl Lines {
                 }
             }
             buf.push('\n');
-            (self.write)(buf.as_bytes());
+            batch::emit(&self.write, buf.as_bytes());
         };
         // A subscriber that logs while formatting (a field's Debug) gets a fresh buffer.
         let done = BUF.try_with(|b| match b.try_borrow_mut() {

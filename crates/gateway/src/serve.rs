@@ -152,10 +152,7 @@ impl Listeners {
             let named = |e: std::io::Error| {
                 std::io::Error::new(e.kind(), format!("serving thread {i}: {e}"))
             };
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(named)?;
+            let runtime = serving_runtime().map_err(named)?;
             let listener = {
                 let _in = runtime.enter();
                 tokio::net::TcpListener::from_std(listener).map_err(named)?
@@ -164,6 +161,15 @@ impl Listeners {
         }
         Ok(Runtimes(built))
     }
+}
+
+/// A serving thread's runtime: single-threaded, writing the thread's held log lines
+/// ([`crate::logging::Batching`]) when it has nothing else to do.
+pub(crate) fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(crate::logging::flush)
+        .build()
 }
 
 /// How long a serving thread's runtime gets, once its accept loop has returned, to end the
@@ -332,6 +338,9 @@ fn serving_thread(
             let Some(runtime) = runtime.0.take() else {
                 return;
             };
+            // Log lines held per thread, written as the runtime parks
+            // (`crate::logging::Batching`); a panic's unwinding writes them too.
+            let batching = crate::logging::Batching::start();
             let served = runtime.block_on(accept_loop(listener, gateway, stopped, grace));
             tracing::info!(
                 target: "switchyard::serve",
@@ -341,6 +350,8 @@ fn serving_thread(
             );
             // Past the grace, connections still open end with the runtime, bounded.
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+            // Written before the thread says it is done: the process may exit right after.
+            drop(batching);
             let _ = done.send(served);
         })?;
     Ok(finished)
