@@ -283,25 +283,26 @@ impl Line<'_> {
     }
 
     /// The fields, in the order and with the kinds of [`Line::event`]'s.
-    fn fields(&self) -> [(&'static str, crate::logging::Value<'_>); 13] {
+    fn fields(&self) -> [crate::logging::LineField<'_>; 13] {
         use crate::logging::Value::{Display, F64, Str, U64};
+        use crate::logging::field;
         [
-            ("request_id", Display(self.request_id)),
-            ("client", Str(self.client)),
-            ("method", Display(self.method)),
-            ("path", Display(self.path)),
-            ("route", Str(self.route)),
-            ("attempts", Display(self.attempts)),
-            ("served_by", Str(self.served_by)),
-            ("status", U64(u64::from(self.status))),
-            ("result", Str(self.result)),
-            ("latency_ms", F64(self.latency_ms)),
-            ("prompt_tokens", U64(u64::from(self.usage.prompt_tokens))),
-            (
+            field!("request_id", Display(self.request_id)),
+            field!("client", Str(self.client)),
+            field!("method", Display(self.method)),
+            field!("path", Display(self.path)),
+            field!("route", Str(self.route)),
+            field!("attempts", Display(self.attempts)),
+            field!("served_by", Str(self.served_by)),
+            field!("status", U64(u64::from(self.status))),
+            field!("result", Str(self.result)),
+            field!("latency_ms", F64(self.latency_ms)),
+            field!("prompt_tokens", U64(u64::from(self.usage.prompt_tokens))),
+            field!(
                 "completion_tokens",
-                U64(u64::from(self.usage.completion_tokens)),
+                U64(u64::from(self.usage.completion_tokens))
             ),
-            ("cost_usd", F64(self.cost_usd)),
+            field!("cost_usd", F64(self.cost_usd)),
         ]
     }
 

@@ -95,19 +95,48 @@ pub(crate) enum Value<'a> {
     F64(f64),
 }
 
+/// A field of a line written by [`direct`]: its name as each format writes it before the
+/// value (` name=` and `,"name":`, made by [`field!`](crate::logging::field)) and its value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineField<'a> {
+    /// ` name=`.
+    pub(crate) text: &'static str,
+    /// `,"name":`.
+    pub(crate) json: &'static str,
+    pub(crate) value: Value<'a>,
+}
+
+impl LineField<'_> {
+    /// The field's name.
+    fn name(&self) -> &'static str {
+        self.text
+            .get(1..self.text.len().saturating_sub(1))
+            .unwrap_or_default()
+    }
+}
+
+/// `field!("name", value)`: a [`Field`] named `name` (a literal).
+macro_rules! field {
+    ($name:literal, $value:expr) => {
+        $crate::logging::LineField {
+            text: concat!(" ", $name, "="),
+            json: concat!(",\"", $name, "\":"),
+            value: $value,
+        }
+    };
+}
+pub(crate) use field;
+
 /// Writes an event's line (`message`, then `fields` in order) as the current subscriber
 /// would have written the same `tracing` event, byte for byte, when that subscriber is this
 /// module's, without `tracing`'s field walk (a `dyn` call per field, a `fmt` pass per `%`
-/// field: about 200 instructions of the access line's 4 000). Returns `false`, having
-/// written nothing, when the current subscriber is another (the caller then logs through
-/// `tracing`). The caller checks that the event is enabled first (`tracing::enabled!`), so
-/// that filtering is `tracing`'s either way.
-pub(crate) fn direct(
-    level: &Level,
-    target: &str,
-    message: &str,
-    fields: &[(&str, Value<'_>)],
-) -> bool {
+/// field). A field whose value can be written as it is (the usual one: short printable
+/// ASCII without a quote or a backslash, a number) goes in with its name in one copy; any
+/// other takes the event's way ([`Put::put`]). Returns `false`, having written nothing,
+/// when the current subscriber is another (the caller then logs through `tracing`). The
+/// caller checks that the event is enabled first (`tracing::enabled!`), so that filtering
+/// is `tracing`'s either way.
+pub(crate) fn direct(level: &Level, target: &str, message: &str, fields: &[LineField<'_>]) -> bool {
     tracing::dispatcher::get_default(|d| match d.downcast_ref::<Lines>() {
         Some(lines) => {
             if *level <= lines.max {
@@ -124,7 +153,7 @@ enum Record<'r, 'e> {
     Event(&'r Event<'e>),
     Direct {
         message: &'r str,
-        fields: &'r [(&'r str, Value<'r>)],
+        fields: &'r [LineField<'r>],
     },
 }
 
@@ -133,6 +162,9 @@ enum Record<'r, 'e> {
 trait Put: Visit {
     fn put(&mut self, name: &str, value: Value<'_>);
 
+    /// What [`Put::put`] writes for `field`, the usual field the short way.
+    fn put_field(&mut self, field: &LineField<'_>);
+
     fn record_all(&mut self, record: &Record<'_, '_>)
     where
         Self: Sized,
@@ -140,13 +172,19 @@ trait Put: Visit {
         match record {
             Record::Event(event) => event.record(self),
             Record::Direct { message, fields } => {
-                self.put("message", Value::Display(message));
-                for (name, value) in fields.iter() {
-                    self.put(name, *value);
+                self.put_field(&field!("message", Value::Display(message)));
+                for field in fields.iter() {
+                    self.put_field(field);
                 }
             }
         }
     }
+}
+
+/// A value that every format writes as it is (quoted for a string): printable ASCII
+/// without a quote or a backslash, short enough not to be cut ([`MAX_FIELD`]).
+fn as_is(text: &str) -> bool {
+    text.len() <= MAX_FIELD && plain(text)
 }
 
 /// A field's value longer than this many bytes is cut (at a character boundary) and ends
@@ -369,6 +407,43 @@ impl Text<'_> {
 }
 
 impl Put for Text<'_> {
+    fn put_field(&mut self, field: &LineField<'_>) {
+        if std::mem::take(&mut self.first) {
+            // The message, bare when it can be.
+            match field.value {
+                Value::Display(text) if text.len() <= MAX_FIELD && bare_message(text) => {
+                    self.buf.push_str(text);
+                }
+                value => {
+                    self.first = true;
+                    self.put(field.name(), value);
+                }
+            }
+            return;
+        }
+        match field.value {
+            Value::Str(text) if as_is(text) => {
+                self.buf.push_str(field.text);
+                self.buf.push('"');
+                self.buf.push_str(text);
+                self.buf.push('"');
+            }
+            Value::Display(text) if text.len() <= MAX_FIELD && bare_value(text) => {
+                self.buf.push_str(field.text);
+                self.buf.push_str(text);
+            }
+            Value::U64(n) => {
+                self.buf.push_str(field.text);
+                self.buf.push_str(itoa::Buffer::new().format(n));
+            }
+            Value::F64(x) => {
+                self.buf.push_str(field.text);
+                float(self.buf, x);
+            }
+            value => self.put(field.name(), value),
+        }
+    }
+
     fn put(&mut self, name: &str, value: Value<'_>) {
         match value {
             Value::Str(text) => self.str(name, text),
@@ -452,6 +527,26 @@ impl Json<'_> {
 }
 
 impl Put for Json<'_> {
+    fn put_field(&mut self, field: &LineField<'_>) {
+        match field.value {
+            Value::Str(text) | Value::Display(text) if as_is(text) => {
+                self.buf.push_str(field.json);
+                self.buf.push('"');
+                self.buf.push_str(text);
+                self.buf.push('"');
+            }
+            Value::U64(n) => {
+                self.buf.push_str(field.json);
+                self.buf.push_str(itoa::Buffer::new().format(n));
+            }
+            Value::F64(x) if x.is_finite() => {
+                self.buf.push_str(field.json);
+                float(self.buf, x);
+            }
+            value => self.put(field.name(), value),
+        }
+    }
+
     fn put(&mut self, name: &str, value: Value<'_>) {
         match value {
             Value::Str(text) => {
@@ -510,32 +605,43 @@ fn plain(text: &str) -> bool {
 
 /// Whether every byte of `text` lies in `low..=0x7e` (printable ASCII from `low` on) and is
 /// none of `banned`: eight bytes at a time (the classic "has a byte less than / more than /
-/// equal to" word tests, each exact as a yes or no), the tail byte by byte. The scans of
+/// equal to" word tests, each exact as a yes or no), the tail as one more word. The scans of
 /// [`plain`], [`bare_value`] and [`bare_message`] (every field of every line) and of the
 /// access log's `sanitized`.
 pub(crate) fn ascii_in(text: &[u8], low: u8, banned: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = ONES * 0x80;
-    let byte_ok = |b: u8| (low..0x7f).contains(&b) && !banned.contains(&b);
+    let word_ok = |x: u64| {
+        // A byte below `low` (`low` <= 0x80), or above 0x7e (0x7f or the high bit set).
+        let less = x.wrapping_sub(ONES * u64::from(low)) & !x & HIGH;
+        let more = (x.wrapping_add(ONES) | x) & HIGH;
+        less | more == 0
+            && banned.iter().all(|&b| {
+                let y = x ^ (ONES * u64::from(b));
+                y.wrapping_sub(ONES) & !y & HIGH == 0
+            })
+    };
     let mut words = text.chunks_exact(8);
     for word in words.by_ref() {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(word);
-        let x = u64::from_le_bytes(eight);
-        // A byte below `low` (`low` <= 0x80), or above 0x7e (0x7f or the high bit set).
-        let less = x.wrapping_sub(ONES * u64::from(low)) & !x & HIGH;
-        let more = (x.wrapping_add(ONES) | x) & HIGH;
-        if less | more != 0 {
+        if !word_ok(u64::from_le_bytes(eight)) {
             return false;
         }
-        for &b in banned {
-            let y = x ^ (ONES * u64::from(b));
-            if y.wrapping_sub(ONES) & !y & HIGH != 0 {
-                return false;
-            }
-        }
     }
-    words.remainder().iter().all(|&b| byte_ok(b))
+    // The tail as one more word: the last eight bytes when there are eight (some judged
+    // twice), else the tail filled out with its own first byte (judged anyway, so the
+    // filling cannot change the verdict). No copy of a variable length (a `memcpy` call).
+    let tail = words.remainder();
+    let Some(&fill) = tail.first() else {
+        return true;
+    };
+    let mut eight = [fill; 8];
+    match text.len().checked_sub(8).and_then(|at| text.get(at..)) {
+        Some(last) => eight.copy_from_slice(last),
+        None => eight.iter_mut().zip(tail).for_each(|(d, &b)| *d = b),
+    }
+    word_ok(u64::from_le_bytes(eight))
 }
 
 /// `text` as a JSON string.
@@ -584,6 +690,7 @@ mod tests {
             (0x20, b""),
         ];
         for (low, banned) in cases {
+            let scan = |t: &[u8]| super::ascii_in(t, low, banned);
             let naive = |t: &[u8]| {
                 t.iter()
                     .all(|&b| (low..0x7f).contains(&b) && !banned.contains(&b))
@@ -593,20 +700,16 @@ mod tests {
                     for b in 0..=255u8 {
                         let mut text = vec![b'a'; len];
                         text[at] = b;
-                        assert_eq!(
-                            super::ascii_in(&text, low, banned),
-                            naive(&text),
-                            "{low:#x} {banned:?} {text:?}"
-                        );
+                        assert_eq!(scan(&text), naive(&text), "{low:#x} {banned:?} {text:?}");
                     }
                 }
             }
             // Two odd bytes in one word, each next to a byte that could carry or borrow.
             for (x, y) in [(0x00u8, 0xffu8), (0xff, 0x00), (0x7f, 0x20), (0x80, 0x7e)] {
                 let text = [b'a', x, y, b'a', b'a', b'a', b'a', b'a'];
-                assert_eq!(super::ascii_in(&text, low, banned), naive(&text));
+                assert_eq!(scan(&text), naive(&text));
             }
-            assert!(super::ascii_in(b"", low, banned));
+            assert!(scan(b""));
         }
     }
 
