@@ -471,10 +471,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
         let request = request.map(Body::new);
         if request.method() == axum::http::Method::POST && request.uri().path() == CHAT_PATH {
             let gw = self.gateway.clone();
-            return futures_util::future::Either::Left(Box::pin(async move {
-                let run = |request, log| chat::complete(gw.clone(), log, request);
-                Ok(access_log::logged(gw.clone(), request, run).await)
-            }));
+            let run = move |request, log| chat::complete(gw, log, request);
+            // The access log's future itself, boxed: not moved once more into an `async`
+            // block of its own (a copy of its whole size on every request).
+            let logged = access_log::logged(self.gateway.clone(), request, run);
+            return futures_util::future::Either::Left(Box::pin(futures_util::FutureExt::map(
+                logged, Ok,
+            )));
         }
         futures_util::future::Either::Right(tower::ServiceExt::oneshot(
             self.router.clone(),
