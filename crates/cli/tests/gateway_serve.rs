@@ -402,9 +402,10 @@ fn the_binary_logs_json_lines_without_keys_or_prompts() {
 const IN_FLIGHT: usize = 20;
 
 /// `gateway.threads: 2`: streams in flight on both serving threads when SIGTERM arrives all
-/// finish with `[DONE]`, a new connection is refused, the process exits 0, and each thread's
-/// closing log line counts the connections it served: both served, together at least all of
-/// them.
+/// finish with `[DONE]`, a new connection is refused, the process exits 0, each thread's
+/// closing log line counts the connections it served (both served, together at least all of
+/// them), and every stream has its access line: none of the lines the serving threads held
+/// ([`switchyard_gateway::logging::Batching`]) is lost at shutdown.
 #[test]
 fn sigterm_drains_streams_in_flight_on_every_serving_thread() {
     let dir = TempDir::new("gw-drain-threads");
@@ -452,6 +453,12 @@ fn sigterm_drains_streams_in_flight_on_every_serving_thread() {
         served.values().sum::<u64>() >= IN_FLIGHT as u64,
         "{served:?}"
     );
+    let streamed = seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "switchyard::access" && v["result"] == "ok")
+        .count();
+    assert_eq!(streamed, IN_FLIGHT, "{}", seen.join("\n"));
 }
 
 /// `--threads` and `gateway.threads` refuse 0 and absurd counts (exit 2): the config with its

@@ -34,7 +34,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use http_body_util::BodyExt;
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::AttemptRecord;
 use switchyard_core::request::Usage;
@@ -283,25 +282,26 @@ impl Line<'_> {
     }
 
     /// The fields, in the order and with the kinds of [`Line::event`]'s.
-    fn fields(&self) -> [(&'static str, crate::logging::Value<'_>); 13] {
+    fn fields(&self) -> [crate::logging::LineField<'_>; 13] {
         use crate::logging::Value::{Display, F64, Str, U64};
+        use crate::logging::field;
         [
-            ("request_id", Display(self.request_id)),
-            ("client", Str(self.client)),
-            ("method", Display(self.method)),
-            ("path", Display(self.path)),
-            ("route", Str(self.route)),
-            ("attempts", Display(self.attempts)),
-            ("served_by", Str(self.served_by)),
-            ("status", U64(u64::from(self.status))),
-            ("result", Str(self.result)),
-            ("latency_ms", F64(self.latency_ms)),
-            ("prompt_tokens", U64(u64::from(self.usage.prompt_tokens))),
-            (
+            field!("request_id", Display(self.request_id)),
+            field!("client", Str(self.client)),
+            field!("method", Display(self.method)),
+            field!("path", Display(self.path)),
+            field!("route", Str(self.route)),
+            field!("attempts", Display(self.attempts)),
+            field!("served_by", Str(self.served_by)),
+            field!("status", U64(u64::from(self.status))),
+            field!("result", Str(self.result)),
+            field!("latency_ms", F64(self.latency_ms)),
+            field!("prompt_tokens", U64(u64::from(self.usage.prompt_tokens))),
+            field!(
                 "completion_tokens",
-                U64(u64::from(self.usage.completion_tokens)),
+                U64(u64::from(self.usage.completion_tokens))
             ),
-            ("cost_usd", F64(self.cost_usd)),
+            field!("cost_usd", F64(self.cost_usd)),
         ]
     }
 
@@ -413,22 +413,46 @@ where
     if let Ok(v) = id_header {
         response.headers_mut().insert(REQUEST_ID, v);
     }
-    // Fields drop in order: the permit is given back, then the line is written.
-    struct Held {
-        _permit: Option<tokio::sync::OwnedSemaphorePermit>,
-        _finish: Finish,
-    }
     let held = Held {
         _permit: permit,
         _finish: finish,
     };
-    response.map(|body| {
-        // The body owns the guard: the line is written when the body is dropped.
-        Body::new(body.map_frame(move |frame| {
-            let _held = &held;
-            frame
-        }))
-    })
+    // The body owns the guard: the line is written when the body is dropped.
+    response.map(|body| Body::new(Logged { body, _held: held }))
+}
+
+/// What a response body holds until it is dropped. Fields drop in order: the permit is
+/// given back, then the line is written.
+struct Held {
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    _finish: Finish,
+}
+
+/// A response body with its request's [`Held`]: the body's frames, end and size as they
+/// are (a reply whose length is known goes out with `content-length`, not chunked).
+struct Logged {
+    body: Body,
+    _held: Held,
+}
+
+impl axum::body::HttpBody for Logged {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 #[cfg(test)]

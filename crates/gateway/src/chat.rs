@@ -181,16 +181,20 @@ pub(crate) async fn complete(
     access: AccessLog,
     request: axum::extract::Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let key = match gw.authenticate(bearer(&parts.headers)) {
-        Ok(key) => key,
-        Err(e) => return e.into_response(),
-    };
-    access.client(key.as_deref());
-    let expose = gw.exposes_attempts(key.as_deref());
-    let task = match task(&parts.headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
+    // The request's head is read here and dropped before the first wait: a future holds
+    // only what it keeps across a wait, and the head (its headers) is over 200 bytes.
+    let (expose, task, body) = {
+        let (parts, body) = request.into_parts();
+        let key = match gw.authenticate(bearer(&parts.headers)) {
+            Ok(key) => key,
+            Err(e) => return e.into_response(),
+        };
+        access.client(key.as_deref());
+        let expose = gw.exposes_attempts(key.as_deref());
+        match task(&parts.headers) {
+            Ok(task) => (expose, task, body),
+            Err(e) => return e.into_response(),
+        }
     };
     // The body after the key: a stranger's request is refused before it is read.
     let body = match read_body(&gw, body).await {

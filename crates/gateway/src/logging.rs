@@ -9,12 +9,16 @@
 //! `switchyard::reload`.
 //!
 //! The formatter is the gateway's own, not `tracing-subscriber`'s: the access log writes a
-//! line for every request, and this one builds it in one buffer with one `write` (a few
-//! thousand instructions a line where the general one took about thirteen thousand;
+//! line for every request, and this one builds it in one buffer, written with one `write`
+//! (a few thousand instructions a line where the general one took about thirteen thousand;
 //! `crates/gateway/bench/instructions.sh`). Integers are written with `itoa` and floats with
 //! `ryu` (its shortest form that reads back as the same number: `1.5`, `0.25`, `1e-7`), and
 //! the time stamp's date and time of day are kept per thread and rewritten only when the
 //! second changes. The gateway opens no spans; span calls are accepted and ignored.
+//!
+//! A serving thread holds its lines and writes them together when its runtime parks
+//! ([`Batching`]): the access line, made before the reply reaches the client, is not a
+//! `write(2)` on the request's path. Every other thread writes each line at once.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -25,10 +29,14 @@ use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record as SpanRecord};
 use tracing::{Event, Level, Metadata};
 
+mod batch;
 mod float;
+mod json;
 mod stamp;
 
+pub use batch::{Batching, MAX_WRITE, flush};
 use float::float;
+use json::{Json, json_str};
 use stamp::timestamp;
 
 fn level(level: LogLevel) -> Level {
@@ -56,7 +64,7 @@ where
         format,
         max: self::level(level),
         // A log that cannot be written is not worth failing a request for.
-        write: Box::new(move |line: &[u8]| {
+        write: std::sync::Arc::new(move |line: &[u8]| {
             let _ = writer().write_all(line);
         }),
     })
@@ -73,11 +81,10 @@ pub fn init(format: LogFormat, level: LogLevel) -> Result<(), String> {
 struct Lines {
     format: LogFormat,
     max: Level,
-    write: WriteLine,
+    /// Writes whole lines (with one `write_all` on the subscriber's writer), at once or
+    /// batched ([`Batching`]).
+    write: batch::Writer,
 }
-
-/// Writes one whole line (with one `write_all` on the subscriber's writer).
-type WriteLine = Box<dyn Fn(&[u8]) + Send + Sync>;
 
 /// A field's value, for a line written by [`direct`]: what the `tracing` macros would record
 /// for `name = value` ([`Value::Str`] for a `&str`, [`Value::Display`] for `name = %value`
@@ -90,19 +97,48 @@ pub(crate) enum Value<'a> {
     F64(f64),
 }
 
+/// A field of a line written by [`direct`]: its name as each format writes it before the
+/// value (` name=` and `,"name":`, made by [`field!`](crate::logging::field)) and its value.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineField<'a> {
+    /// ` name=`.
+    pub(crate) text: &'static str,
+    /// `,"name":`.
+    pub(crate) json: &'static str,
+    pub(crate) value: Value<'a>,
+}
+
+impl LineField<'_> {
+    /// The field's name.
+    fn name(&self) -> &'static str {
+        self.text
+            .get(1..self.text.len().saturating_sub(1))
+            .unwrap_or_default()
+    }
+}
+
+/// `field!("name", value)`: a [`Field`] named `name` (a literal).
+macro_rules! field {
+    ($name:literal, $value:expr) => {
+        $crate::logging::LineField {
+            text: concat!(" ", $name, "="),
+            json: concat!(",\"", $name, "\":"),
+            value: $value,
+        }
+    };
+}
+pub(crate) use field;
+
 /// Writes an event's line (`message`, then `fields` in order) as the current subscriber
 /// would have written the same `tracing` event, byte for byte, when that subscriber is this
 /// module's, without `tracing`'s field walk (a `dyn` call per field, a `fmt` pass per `%`
-/// field: about 200 instructions of the access line's 4 000). Returns `false`, having
-/// written nothing, when the current subscriber is another (the caller then logs through
-/// `tracing`). The caller checks that the event is enabled first (`tracing::enabled!`), so
-/// that filtering is `tracing`'s either way.
-pub(crate) fn direct(
-    level: &Level,
-    target: &str,
-    message: &str,
-    fields: &[(&str, Value<'_>)],
-) -> bool {
+/// field). A field whose value can be written as it is (the usual one: short printable
+/// ASCII without a quote or a backslash, a number) goes in with its name in one copy; any
+/// other takes the event's way ([`Put::put`]). Returns `false`, having written nothing,
+/// when the current subscriber is another (the caller then logs through `tracing`). The
+/// caller checks that the event is enabled first (`tracing::enabled!`), so that filtering
+/// is `tracing`'s either way.
+pub(crate) fn direct(level: &Level, target: &str, message: &str, fields: &[LineField<'_>]) -> bool {
     tracing::dispatcher::get_default(|d| match d.downcast_ref::<Lines>() {
         Some(lines) => {
             if *level <= lines.max {
@@ -119,7 +155,7 @@ enum Record<'r, 'e> {
     Event(&'r Event<'e>),
     Direct {
         message: &'r str,
-        fields: &'r [(&'r str, Value<'r>)],
+        fields: &'r [LineField<'r>],
     },
 }
 
@@ -128,6 +164,9 @@ enum Record<'r, 'e> {
 trait Put: Visit {
     fn put(&mut self, name: &str, value: Value<'_>);
 
+    /// What [`Put::put`] writes for `field`, the usual field the short way.
+    fn put_field(&mut self, field: &LineField<'_>);
+
     fn record_all(&mut self, record: &Record<'_, '_>)
     where
         Self: Sized,
@@ -135,13 +174,19 @@ trait Put: Visit {
         match record {
             Record::Event(event) => event.record(self),
             Record::Direct { message, fields } => {
-                self.put("message", Value::Display(message));
-                for (name, value) in fields.iter() {
-                    self.put(name, *value);
+                self.put_field(&field!("message", Value::Display(message)));
+                for field in fields.iter() {
+                    self.put_field(field);
                 }
             }
         }
     }
+}
+
+/// A value that every format writes as it is (quoted for a string): printable ASCII
+/// without a quote or a backslash, short enough not to be cut ([`MAX_FIELD`]).
+fn as_is(text: &str) -> bool {
+    text.len() <= MAX_FIELD && plain(text)
 }
 
 /// A field's value longer than this many bytes is cut (at a character boundary) and ends
@@ -250,7 +295,7 @@ impl Lines {
                 }
             }
             buf.push('\n');
-            (self.write)(buf.as_bytes());
+            batch::emit(&self.write, buf.as_bytes());
         };
         // A subscriber that logs while formatting (a field's Debug) gets a fresh buffer.
         let done = BUF.try_with(|b| match b.try_borrow_mut() {
@@ -364,6 +409,43 @@ impl Text<'_> {
 }
 
 impl Put for Text<'_> {
+    fn put_field(&mut self, field: &LineField<'_>) {
+        if std::mem::take(&mut self.first) {
+            // The message, bare when it can be.
+            match field.value {
+                Value::Display(text) if text.len() <= MAX_FIELD && bare_message(text) => {
+                    self.buf.push_str(text);
+                }
+                value => {
+                    self.first = true;
+                    self.put(field.name(), value);
+                }
+            }
+            return;
+        }
+        match field.value {
+            Value::Str(text) if as_is(text) => {
+                self.buf.push_str(field.text);
+                self.buf.push('"');
+                self.buf.push_str(text);
+                self.buf.push('"');
+            }
+            Value::Display(text) if text.len() <= MAX_FIELD && bare_value(text) => {
+                self.buf.push_str(field.text);
+                self.buf.push_str(text);
+            }
+            Value::U64(n) => {
+                self.buf.push_str(field.text);
+                self.buf.push_str(itoa::Buffer::new().format(n));
+            }
+            Value::F64(x) => {
+                self.buf.push_str(field.text);
+                float(self.buf, x);
+            }
+            value => self.put(field.name(), value),
+        }
+    }
+
     fn put(&mut self, name: &str, value: Value<'_>) {
         match value {
             Value::Str(text) => self.str(name, text),
@@ -409,94 +491,6 @@ impl Visit for Text<'_> {
     }
 }
 
-/// `,"name":value` for each field: strings and `Debug`/`%` values as JSON strings, numbers
-/// and booleans as JSON numbers and booleans (a non-finite float as a string).
-struct Json<'a> {
-    buf: &'a mut String,
-}
-
-impl Json<'_> {
-    fn name(&mut self, name: &str) {
-        self.buf.push(',');
-        json_str(self.buf, name);
-        self.buf.push(':');
-    }
-
-    fn f64(&mut self, name: &str, value: f64) {
-        self.name(name);
-        if value.is_finite() {
-            float(self.buf, value);
-        } else {
-            let _ = write!(self.buf, "\"{value}\"");
-        }
-    }
-
-    fn u64(&mut self, name: &str, value: u64) {
-        self.name(name);
-        self.buf.push_str(itoa::Buffer::new().format(value));
-    }
-
-    /// A `%` or `?` value's text, from `start` on in `buf`, escaped, and the closing quote.
-    fn close_string(&mut self, start: usize) {
-        if !self.buf.get(start..).is_some_and(plain) {
-            let raw = self.buf.split_off(start);
-            json_escape(self.buf, &raw);
-        }
-        self.buf.push('"');
-    }
-}
-
-impl Put for Json<'_> {
-    fn put(&mut self, name: &str, value: Value<'_>) {
-        match value {
-            Value::Str(text) => {
-                self.name(name);
-                json_str(self.buf, text);
-            }
-            Value::Display(text) => {
-                self.name(name);
-                self.buf.push('"');
-                let start = push_display(self.buf, text);
-                self.close_string(start);
-            }
-            Value::U64(n) => self.u64(name, n),
-            Value::F64(x) => self.f64(name, x),
-        }
-    }
-}
-
-impl Visit for Json<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.name(field.name());
-        json_str(self.buf, value);
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.f64(field.name(), value);
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.u64(field.name(), value);
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.name(field.name());
-        self.buf.push_str(itoa::Buffer::new().format(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.name(field.name());
-        self.buf.push_str(if value { "true" } else { "false" });
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.name(field.name());
-        self.buf.push('"');
-        let start = push_debug(self.buf, value);
-        self.close_string(start);
-    }
-}
-
 /// Printable ASCII without a quote or a backslash: the same quoted in Rust's `Debug`, in
 /// JSON and as is.
 fn plain(text: &str) -> bool {
@@ -505,61 +499,43 @@ fn plain(text: &str) -> bool {
 
 /// Whether every byte of `text` lies in `low..=0x7e` (printable ASCII from `low` on) and is
 /// none of `banned`: eight bytes at a time (the classic "has a byte less than / more than /
-/// equal to" word tests, each exact as a yes or no), the tail byte by byte. The scans of
+/// equal to" word tests, each exact as a yes or no), the tail as one more word. The scans of
 /// [`plain`], [`bare_value`] and [`bare_message`] (every field of every line) and of the
 /// access log's `sanitized`.
 pub(crate) fn ascii_in(text: &[u8], low: u8, banned: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = ONES * 0x80;
-    let byte_ok = |b: u8| (low..0x7f).contains(&b) && !banned.contains(&b);
+    let word_ok = |x: u64| {
+        // A byte below `low` (`low` <= 0x80), or above 0x7e (0x7f or the high bit set).
+        let less = x.wrapping_sub(ONES * u64::from(low)) & !x & HIGH;
+        let more = (x.wrapping_add(ONES) | x) & HIGH;
+        less | more == 0
+            && banned.iter().all(|&b| {
+                let y = x ^ (ONES * u64::from(b));
+                y.wrapping_sub(ONES) & !y & HIGH == 0
+            })
+    };
     let mut words = text.chunks_exact(8);
     for word in words.by_ref() {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(word);
-        let x = u64::from_le_bytes(eight);
-        // A byte below `low` (`low` <= 0x80), or above 0x7e (0x7f or the high bit set).
-        let less = x.wrapping_sub(ONES * u64::from(low)) & !x & HIGH;
-        let more = (x.wrapping_add(ONES) | x) & HIGH;
-        if less | more != 0 {
+        if !word_ok(u64::from_le_bytes(eight)) {
             return false;
         }
-        for &b in banned {
-            let y = x ^ (ONES * u64::from(b));
-            if y.wrapping_sub(ONES) & !y & HIGH != 0 {
-                return false;
-            }
-        }
     }
-    words.remainder().iter().all(|&b| byte_ok(b))
-}
-
-/// `text` as a JSON string.
-fn json_str(buf: &mut String, text: &str) {
-    let text = &*capped(text);
-    buf.push('"');
-    if plain(text) {
-        buf.push_str(text);
-    } else {
-        json_escape(buf, text);
+    // The tail as one more word: the last eight bytes when there are eight (some judged
+    // twice), else the tail filled out with its own first byte (judged anyway, so the
+    // filling cannot change the verdict). No copy of a variable length (a `memcpy` call).
+    let tail = words.remainder();
+    let Some(&fill) = tail.first() else {
+        return true;
+    };
+    let mut eight = [fill; 8];
+    match text.len().checked_sub(8).and_then(|at| text.get(at..)) {
+        Some(last) => eight.copy_from_slice(last),
+        None => eight.iter_mut().zip(tail).for_each(|(d, &b)| *d = b),
     }
-    buf.push('"');
-}
-
-/// `text` escaped for the inside of a JSON string.
-fn json_escape(buf: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '"' => buf.push_str("\\\""),
-            '\\' => buf.push_str("\\\\"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(buf, "\\u{:04x}", u32::from(c));
-            }
-            c => buf.push(c),
-        }
-    }
+    word_ok(u64::from_le_bytes(eight))
 }
 
 #[cfg(test)]
@@ -579,6 +555,7 @@ mod tests {
             (0x20, b""),
         ];
         for (low, banned) in cases {
+            let scan = |t: &[u8]| super::ascii_in(t, low, banned);
             let naive = |t: &[u8]| {
                 t.iter()
                     .all(|&b| (low..0x7f).contains(&b) && !banned.contains(&b))
@@ -588,20 +565,16 @@ mod tests {
                     for b in 0..=255u8 {
                         let mut text = vec![b'a'; len];
                         text[at] = b;
-                        assert_eq!(
-                            super::ascii_in(&text, low, banned),
-                            naive(&text),
-                            "{low:#x} {banned:?} {text:?}"
-                        );
+                        assert_eq!(scan(&text), naive(&text), "{low:#x} {banned:?} {text:?}");
                     }
                 }
             }
             // Two odd bytes in one word, each next to a byte that could carry or borrow.
             for (x, y) in [(0x00u8, 0xffu8), (0xff, 0x00), (0x7f, 0x20), (0x80, 0x7e)] {
                 let text = [b'a', x, y, b'a', b'a', b'a', b'a', b'a'];
-                assert_eq!(super::ascii_in(&text, low, banned), naive(&text));
+                assert_eq!(scan(&text), naive(&text));
             }
-            assert!(super::ascii_in(b"", low, banned));
+            assert!(scan(b""));
         }
     }
 

@@ -152,10 +152,7 @@ impl Listeners {
             let named = |e: std::io::Error| {
                 std::io::Error::new(e.kind(), format!("serving thread {i}: {e}"))
             };
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(named)?;
+            let runtime = serving_runtime().map_err(named)?;
             let listener = {
                 let _in = runtime.enter();
                 tokio::net::TcpListener::from_std(listener).map_err(named)?
@@ -164,6 +161,15 @@ impl Listeners {
         }
         Ok(Runtimes(built))
     }
+}
+
+/// A serving thread's runtime: single-threaded, writing the thread's held log lines
+/// ([`crate::logging::Batching`]) when it has nothing else to do.
+pub(crate) fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(crate::logging::flush)
+        .build()
 }
 
 /// How long a serving thread's runtime gets, once its accept loop has returned, to end the
@@ -332,6 +338,9 @@ fn serving_thread(
             let Some(runtime) = runtime.0.take() else {
                 return;
             };
+            // Log lines held per thread, written as the runtime parks
+            // (`crate::logging::Batching`); a panic's unwinding writes them too.
+            let batching = crate::logging::Batching::start();
             let served = runtime.block_on(accept_loop(listener, gateway, stopped, grace));
             tracing::info!(
                 target: "switchyard::serve",
@@ -341,6 +350,8 @@ fn serving_thread(
             );
             // Past the grace, connections still open end with the runtime, bounded.
             runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+            // Written before the thread says it is done: the process may exit right after.
+            drop(batching);
             let _ = done.send(served);
         })?;
     Ok(finished)
@@ -460,10 +471,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
         let request = request.map(Body::new);
         if request.method() == axum::http::Method::POST && request.uri().path() == CHAT_PATH {
             let gw = self.gateway.clone();
-            return futures_util::future::Either::Left(Box::pin(async move {
-                let run = |request, log| chat::complete(gw.clone(), log, request);
-                Ok(access_log::logged(gw.clone(), request, run).await)
-            }));
+            let run = move |request, log| chat::complete(gw, log, request);
+            // The access log's future itself, boxed: not moved once more into an `async`
+            // block of its own (a copy of its whole size on every request).
+            let logged = access_log::logged(self.gateway.clone(), request, run);
+            return futures_util::future::Either::Left(Box::pin(futures_util::FutureExt::map(
+                logged, Ok,
+            )));
         }
         futures_util::future::Either::Right(tower::ServiceExt::oneshot(
             self.router.clone(),

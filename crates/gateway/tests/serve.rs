@@ -89,6 +89,39 @@ async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
     assert!(!log.text().contains(MARKER));
 }
 
+/// A whole reply (JSON, an error) goes out with `content-length`, the length of its body, not
+/// chunked; a stream is chunked.
+#[tokio::test]
+async fn a_whole_reply_carries_its_length_and_a_stream_is_chunked() {
+    let served = start("").await;
+    let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
+    let head_and_body = |text: &str| {
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        (head.to_ascii_lowercase(), body.to_owned())
+    };
+    for (request, status) in [
+        (auth.as_str(), 200),
+        ("POST /v1/chat/completions HTTP/1.1", 401),
+    ] {
+        let (got, text) = over_tcp(served.addr, request, &chat(false)).await;
+        assert_eq!(got, status, "{text}");
+        let (head, body) = head_and_body(&text);
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}\r\n", body.len()))
+                || head.ends_with(&format!("\r\ncontent-length: {}", body.len())),
+            "{head}"
+        );
+    }
+    let (got, text) = over_tcp(served.addr, &auth, &chat(true)).await;
+    assert_eq!(got, 200, "{text}");
+    let (head, body) = head_and_body(&text);
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    assert!(body.contains("data: [DONE]"), "{body}");
+    served.stop().await;
+}
+
 #[tokio::test]
 async fn the_chat_endpoint_over_a_socket_keeps_the_body_limit() {
     let served = start("  max_body_bytes: 64\n").await;

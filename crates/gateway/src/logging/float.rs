@@ -13,23 +13,15 @@ pub(super) fn float(buf: &mut String, value: f64) {
         buf.push('.');
         let frac = m % 1000;
         // The fraction's three digits, trailing zeros dropped (one `0` for none).
-        let (digits, len) = match frac {
-            0 => ([b'0'; 3], 1),
-            f => {
-                let d = [f / 100, f / 10 % 10, f % 10].map(|d| b'0' + d as u8);
-                (
-                    d,
-                    if f % 100 == 0 {
-                        1
-                    } else if f % 10 == 0 {
-                        2
-                    } else {
-                        3
-                    },
-                )
-            }
+        let len = match frac {
+            f if f % 100 == 0 => 1,
+            f if f % 10 == 0 => 2,
+            _ => 3,
         };
-        digits[..len].iter().for_each(|&d| buf.push(char::from(d)));
+        let digits = [frac / 100, frac / 10 % 10, frac % 10];
+        for &d in &digits[..len] {
+            buf.push(char::from(b'0' + d as u8));
+        }
     } else if value.is_finite() {
         buf.push_str(ryu::Buffer::new().format_finite(value));
     } else {
@@ -44,9 +36,11 @@ fn thousandths(value: f64) -> Option<u64> {
     if !(value.is_sign_positive() && value < 1e9) {
         return None;
     }
-    let m = (value * 1e3).round();
+    // Rounded half up (not `round`, a libm call): any `m` that passes the check below is
+    // right, and the nearest whole number is the only one that can.
+    let m = (value * 1e3 + 0.5) as u64;
     // Below 1e12: `m` is exact as a u64 and as a double.
-    (m / 1e3 == value).then_some(m as u64)
+    (m as f64 / 1e3 == value).then_some(m)
 }
 
 #[cfg(test)]

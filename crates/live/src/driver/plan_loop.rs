@@ -110,8 +110,14 @@ impl Driver {
 
     /// Sends a request through the driver and waits for the whole reply. Dropping the future
     /// abandons the request (see the module doc).
-    pub async fn chat(&self, request: Request) -> Result<Response, RouteError> {
-        self.chat_into(request, None).await
+    ///
+    /// [`chat_into`](Self::chat_into)'s future itself, not one that awaits it: an `async fn`
+    /// here would move that whole future (kilobytes) into its own on every request.
+    pub fn chat(
+        &self,
+        request: Request,
+    ) -> impl std::future::Future<Output = Result<Response, RouteError>> + '_ {
+        self.chat_into(request, None)
     }
 
     /// As [`chat`](Self::chat), writing the request's attempts into `sink` when it ends.

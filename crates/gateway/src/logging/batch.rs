@@ -1,0 +1,314 @@
+//! Log lines held per thread and written together, off the requests' path.
+//!
+//! A serving thread ([`crate::serve_threads`]) writes its lines into a buffer of its own
+//! ([`Batching`]) rather than with a `write(2)` each: the access line of a request is made
+//! when its reply's body ends, before hyper has written that body to the client, so a
+//! synchronous write there came before the reply on every request. The buffer is written
+//! when its runtime parks (tokio's `on_thread_park`, which calls [`flush`]: the thread has
+//! nothing else to do), when the next line would take it past [`MAX_WRITE`] bytes, and when
+//! the thread stops batching (its guard is dropped, also by a panic's unwinding) or ends.
+//!
+//! Invariants: each write holds whole lines, in the order they were made, and at most
+//! [`MAX_WRITE`] bytes (a write that size or smaller to a pipe is atomic, so lines of
+//! several threads never interleave mid-line); a line longer than that is written alone, at
+//! once, as it would be without batching. The buffer never holds more than [`MAX_WRITE`]
+//! bytes. Any thread that does not batch (the main thread's signals, reloads and fleet sync,
+//! a test's) writes each line at once. What a serving thread holds is written at the latest
+//! when its runtime next parks; only a process that aborts (not one that unwinds) loses it:
+//! at most one park cycle's lines, at most [`MAX_WRITE`] bytes per serving thread. Lines of
+//! different threads reach the log in the order their threads wrote them, not exactly the
+//! order they were made.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// What writes a whole line, or several (the subscriber's writer).
+pub(crate) type Writer = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// The most bytes one batched write carries: `PIPE_BUF` on Linux, the size up to which a
+/// write to a pipe is not split.
+pub const MAX_WRITE: usize = 4096;
+
+/// A thread's held lines and the writer they are for.
+struct Pending {
+    on: bool,
+    writer: Option<Writer>,
+    bytes: Vec<u8>,
+}
+
+impl Pending {
+    fn flush(&mut self) {
+        if self.bytes.is_empty() {
+            return;
+        }
+        if let Some(write) = &self.writer {
+            write(&self.bytes);
+        }
+        self.bytes.clear();
+    }
+}
+
+impl Drop for Pending {
+    /// A thread that ends writes what it held.
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+thread_local! {
+    static PENDING: RefCell<Pending> = const {
+        RefCell::new(Pending { on: false, writer: None, bytes: Vec::new() })
+    };
+}
+
+/// Writes `line` (one or more whole lines) with `writer`: appended to this thread's buffer
+/// when the thread batches, else at once.
+pub(super) fn emit(writer: &Writer, line: &[u8]) {
+    let held = PENDING.try_with(|p| {
+        // Borrowed already: the writer itself logs; that line goes out at once.
+        let Ok(mut p) = p.try_borrow_mut() else {
+            return false;
+        };
+        if !p.on {
+            return false;
+        }
+        if !p.writer.as_ref().is_some_and(|w| Arc::ptr_eq(w, writer)) {
+            // Lines for another subscriber (a test's): what the last one held goes first.
+            p.flush();
+            p.writer = Some(writer.clone());
+        }
+        if p.bytes.len().saturating_add(line.len()) > MAX_WRITE {
+            p.flush();
+        }
+        if line.len() > MAX_WRITE {
+            writer(line);
+        } else {
+            p.bytes.extend_from_slice(line);
+        }
+        true
+    });
+    if held != Ok(true) {
+        writer(line);
+    }
+}
+
+/// Writes what this thread holds (nothing when it does not batch). The serving threads'
+/// runtimes call it as they park.
+pub fn flush() {
+    let _ = PENDING.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            p.flush();
+        }
+    });
+}
+
+/// While this guard lives, the thread that made it holds its log lines as the module doc
+/// says; dropping it writes them and puts the thread back as it was.
+#[derive(Debug)]
+#[must_use = "the thread batches only while the guard lives"]
+pub struct Batching {
+    was: bool,
+    /// Tied to its thread: the buffer it stands for is that thread's.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+impl Batching {
+    /// Starts holding this thread's lines.
+    pub fn start() -> Self {
+        let was = PENDING
+            .try_with(|p| match p.try_borrow_mut() {
+                Ok(mut p) => {
+                    p.bytes.reserve(MAX_WRITE);
+                    std::mem::replace(&mut p.on, true)
+                }
+                Err(_) => false,
+            })
+            .unwrap_or(false);
+        Batching {
+            was,
+            _thread: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for Batching {
+    fn drop(&mut self) {
+        let was = self.was;
+        let _ = PENDING.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                p.flush();
+                p.on = was;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Batching, MAX_WRITE, flush};
+    use std::sync::{Arc, Mutex};
+    use switchyard_live::config::{LogFormat, LogLevel};
+
+    /// Each write the subscriber made, apart.
+    #[derive(Clone, Default)]
+    struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl Writes {
+        fn subscriber(&self) -> Box<dyn tracing::Subscriber + Send + Sync> {
+            let writes = self.clone();
+            crate::logging::subscriber(LogFormat::Json, LogLevel::Info, move || {
+                Sink(writes.clone())
+            })
+        }
+
+        fn all(&self) -> Vec<Vec<u8>> {
+            self.0.lock().map(|w| w.clone()).unwrap_or_default()
+        }
+
+        /// The `n` field of every line written, in order, each write checked: whole lines
+        /// only, none past the bound unless it is a single line.
+        fn numbers(&self) -> Vec<u64> {
+            let mut seen = Vec::new();
+            for write in self.all() {
+                let text = String::from_utf8(write).unwrap_or_default();
+                assert!(text.ends_with('\n'), "a torn write: {text:?}");
+                let lines: Vec<&str> = text.lines().collect();
+                assert!(
+                    text.len() <= MAX_WRITE || lines.len() == 1,
+                    "{} bytes in {} lines",
+                    text.len(),
+                    lines.len()
+                );
+                for line in lines {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                    seen.push(v["n"].as_u64().unwrap_or(u64::MAX));
+                }
+            }
+            seen
+        }
+    }
+
+    struct Sink(Writes);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut w) = self.0.0.lock() {
+                w.push(buf.to_vec());
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A line of about `len` bytes, numbered `n`.
+    fn line(n: u64, len: usize) {
+        tracing::info!(target: "switchyard::access", n, pad = "x".repeat(len).as_str(), "request");
+    }
+
+    #[test]
+    fn held_lines_arrive_whole_and_in_order() {
+        let writes = Writes::default();
+        let _current = tracing::subscriber::set_default(writes.subscriber());
+        line(0, 10);
+        assert_eq!(
+            writes.all().len(),
+            1,
+            "a thread that does not batch writes at once"
+        );
+        let batching = Batching::start();
+        for n in 1..=10 {
+            line(n, 10);
+        }
+        assert_eq!(writes.all().len(), 1, "held");
+        flush();
+        assert_eq!(writes.all().len(), 2, "ten lines, one write");
+        line(11, 10);
+        drop(batching);
+        line(12, 10);
+        assert_eq!(writes.numbers(), (0..=12).collect::<Vec<_>>());
+        assert_eq!(writes.all().len(), 4);
+    }
+
+    /// Lines past the bound go out in writes of whole lines, each at most [`MAX_WRITE`]
+    /// bytes; a line longer than that alone.
+    #[test]
+    fn a_burst_past_the_bound_is_written_in_whole_lines() {
+        let writes = Writes::default();
+        let _current = tracing::subscriber::set_default(writes.subscriber());
+        let _batching = Batching::start();
+        for n in 0..300 {
+            // 100 to 700 bytes each, and after the 150th one line longer than a write.
+            line(n, 100 + (n as usize * 37) % 600);
+            if n == 150 {
+                tracing::info!(target: "switchyard::access", n, a = "y".repeat(2000).as_str(), b = "z".repeat(2000).as_str(), "request");
+            }
+        }
+        flush();
+        let mut want: Vec<u64> = (0..300).collect();
+        want.insert(151, 150);
+        assert_eq!(writes.numbers(), want);
+        let sizes: Vec<usize> = writes.all().iter().map(Vec::len).collect();
+        assert!(sizes.len() > 30, "{sizes:?}");
+        assert_eq!(
+            sizes.iter().filter(|&&s| s > MAX_WRITE).count(),
+            1,
+            "{sizes:?}"
+        );
+    }
+
+    /// A serving thread's runtime writes what its thread holds as it parks, and the lines
+    /// held when the thread stops are written too.
+    #[test]
+    fn a_parking_runtime_writes_and_a_stopping_thread_loses_nothing() {
+        let writes = Writes::default();
+        let sub = writes.subscriber();
+        let seen = writes.clone();
+        let thread = std::thread::spawn(move || {
+            let _current = tracing::subscriber::set_default(sub);
+            let runtime = crate::serve::serving_runtime().unwrap_or_else(|e| panic!("{e}"));
+            let batching = Batching::start();
+            let parked = runtime.block_on(async {
+                line(0, 10);
+                assert!(seen.all().is_empty(), "held");
+                // Nothing else to run: the runtime parks.
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                let parked = seen.all().len();
+                let tasks: Vec<_> = (1..50)
+                    .map(|n| tokio::spawn(async move { line(n, 10) }))
+                    .collect();
+                for task in tasks {
+                    let _ = task.await;
+                }
+                line(50, 10);
+                parked
+            });
+            drop(runtime);
+            drop(batching);
+            parked
+        });
+        let parked = thread.join().unwrap_or_default();
+        assert_eq!(parked, 1, "written as the runtime parked");
+        assert_eq!(writes.numbers(), (0..=50).collect::<Vec<_>>());
+    }
+
+    /// A serving thread that panics writes what it held as it unwinds.
+    #[test]
+    fn a_panicking_thread_writes_what_it_held() {
+        let writes = Writes::default();
+        let sub = writes.subscriber();
+        let seen = writes.clone();
+        let thread = std::thread::spawn(move || {
+            let _current = tracing::subscriber::set_default(sub);
+            let _batching = Batching::start();
+            for n in 0..3 {
+                line(n, 10);
+            }
+            assert!(seen.all().is_empty(), "held");
+            panic!("a serving thread's bug");
+        });
+        assert!(thread.join().is_err());
+        assert_eq!(writes.numbers(), vec![0, 1, 2]);
+    }
+}
