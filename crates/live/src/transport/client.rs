@@ -313,6 +313,12 @@ impl Pool {
         (None, host)
     }
 
+    /// Idle connections, all targets (for tests).
+    #[cfg(test)]
+    fn idle(&self) -> usize {
+        self.targets().iter().map(|t| t.conns.len()).sum()
+    }
+
     /// Keeps `conn` for the next request of `key`'s target on `key`'s runtime: the one that
     /// opened it (the key travels with the connection, whichever thread ends the body).
     fn give_back(&self, key: &Key, conn: Conn) {
@@ -606,3 +612,6 @@ impl From<WireError> for TransportError {
         TransportError::Connect(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests;
