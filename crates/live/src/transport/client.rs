@@ -451,14 +451,22 @@ impl hyper::body::Body for Reply {
 
 impl HttpClient {
     pub fn new() -> Self {
+        Self::with_tls(hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots())
+    }
+
+    /// A client that trusts the roots of `config` (a test's own certificate authority).
+    #[cfg(test)]
+    fn with_tls_config(config: rustls::ClientConfig) -> Self {
+        Self::with_tls(hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config))
+    }
+
+    fn with_tls(
+        tls: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
+    ) -> Self {
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.set_nodelay(true);
         http.enforce_http(false);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = tls.https_or_http().enable_http1().wrap_connector(http);
         HttpClient(Arc::new(Client {
             connector,
             pool: Pool::default(),

@@ -32,7 +32,7 @@ where
 
 /// Reads one request (its head, then its content-length bytes) off `tcp`, `buf` holding
 /// what came after it; false at the connection's end.
-async fn read_request(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+async fn read_request<S: AsyncRead + Unpin>(tcp: &mut S, buf: &mut Vec<u8>) -> bool {
     let mut chunk = [0u8; 4096];
     let end = loop {
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -59,7 +59,7 @@ async fn read_request(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
 }
 
 /// Whether the peer closed `tcp` (reads to its end, within 10 s).
-async fn closed_by_peer(tcp: &mut TcpStream) -> bool {
+async fn closed_by_peer<S: AsyncRead + Unpin>(tcp: &mut S) -> bool {
     let mut sink = [0u8; 64];
     matches!(
         tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut sink)).await,
@@ -331,4 +331,56 @@ async fn a_request_dropped_before_its_reply_leaves_no_connection_behind() {
         within(closed.recv()).await.unwrap(),
         "the connection stayed open"
     );
+}
+
+/// Over TLS (rustls on both ends, the server's certificate the only root the client trusts):
+/// the handshake, then requests one after another on the one connection.
+#[tokio::test]
+async fn https_requests_share_one_tls_connection() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(include_bytes!("localhost.crt")).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("localhost.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let (url, connections) = serve(move |tcp, _| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            while read_request(&mut tls, &mut buf).await {
+                let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                              6\r\nsecret\r\n0\r\n\r\n";
+                if tls.write_all(reply).await.is_err() || tls.flush().await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let client = HttpClient::with_tls_config(config);
+    let url = url.replace("http://", "https://");
+    for _ in 0..3 {
+        assert_eq!(text(&client, &url).await.unwrap(), "secret");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert_eq!(client.0.pool.idle(), 1);
+    // A client with only the webpki roots does not trust that certificate.
+    let plain = HttpClient::new();
+    assert!(within(plain.send(post(&url))).await.is_err());
 }
