@@ -26,6 +26,16 @@ mod wire;
 
 pub use client::HttpClient;
 
+/// Reads one HTTP/1.1 response from `pieces`, the bytes of successive reads, the way
+/// [`HttpClient`] reads one from a connection (the end of `pieces` is the connection's end):
+/// its status and whole body, or why it was refused. For the fuzz targets.
+#[doc(hidden)]
+pub fn read_response(pieces: &[&[u8]]) -> Result<(u16, Vec<u8>), String> {
+    wire::read_response(pieces)
+        .map(|(status, body)| (status.as_u16(), body))
+        .map_err(|e| e.to_string())
+}
+
 /// Why a request got no HTTP response.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {

@@ -213,29 +213,19 @@ impl Conn {
     /// Reads the response head, skipping any 1xx before it.
     async fn read_head(&mut self, head_request: bool) -> Result<wire::Head, TransportError> {
         loop {
-            match wire::parse_head(&self.buf, head_request) {
-                Err(e) => return Err(TransportError::Connect(e.to_string())),
-                Ok(Some(head)) => {
-                    let _ = self.buf.split_to(head.len);
-                    if head.status == axum::http::StatusCode::SWITCHING_PROTOCOLS {
-                        return Err(TransportError::Connect(
-                            "the server switched protocols unasked".to_owned(),
-                        ));
-                    }
-                    if !head.status.is_informational() {
-                        return Ok(head);
-                    }
-                }
-                Ok(None) => {
-                    let n = poll_fn(|cx| self.poll_read_some(cx))
-                        .await
-                        .map_err(|e| TransportError::Connect(error_chain(&e)))?;
-                    if n == 0 {
-                        return Err(TransportError::Connect(
-                            "connection closed before a response".to_owned(),
-                        ));
-                    }
-                }
+            // Nothing to parse before the first read of a reply.
+            if !self.buf.is_empty()
+                && let Some(head) = wire::take_head(&mut self.buf, head_request)?
+            {
+                return Ok(head);
+            }
+            let n = poll_fn(|cx| self.poll_read_some(cx))
+                .await
+                .map_err(|e| TransportError::Connect(error_chain(&e)))?;
+            if n == 0 {
+                return Err(TransportError::Connect(
+                    "connection closed before a response".to_owned(),
+                ));
             }
         }
     }

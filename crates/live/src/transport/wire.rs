@@ -203,6 +203,54 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
     }))
 }
 
+/// The response head at the start of `buf`, taken off it, after any 1xx heads (taken off
+/// too); `Ok(None)` until it has arrived. A 101 (a protocol switch nobody asked for) is an
+/// error.
+pub(super) fn take_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, WireError> {
+    while let Some(head) = parse_head(buf, head_request)? {
+        buf.advance(head.len);
+        if head.status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(WireError::Head("101 switching protocols, unasked"));
+        }
+        if !head.status.is_informational() {
+            return Ok(Some(head));
+        }
+    }
+    Ok(None)
+}
+
+/// One response read from `pieces` (the bytes of successive reads) as the client reads it:
+/// the head after any 1xx, then the body by its framing, the end of `pieces` being the
+/// connection's end. The status and the body, or why the response was refused.
+pub(super) fn read_response(pieces: &[&[u8]]) -> Result<(StatusCode, Vec<u8>), WireError> {
+    let mut buf = BytesMut::new();
+    let mut pieces = pieces.iter();
+    let head = loop {
+        if let Some(head) = take_head(&mut buf, false)? {
+            break head;
+        }
+        match pieces.next() {
+            Some(piece) => buf.extend_from_slice(piece),
+            None => return Err(WireError::EarlyEof),
+        }
+    };
+    let mut decoder = Decoder::new(head.framing);
+    let mut body = Vec::new();
+    loop {
+        match decoder.decode(&mut buf)? {
+            Step::Data(data) => body.extend_from_slice(&data),
+            Step::End => return Ok((head.status, body)),
+            Step::NeedMore => match pieces.next() {
+                Some(piece) => buf.extend_from_slice(piece),
+                None => {
+                    decoder.at_eof()?;
+                    return Ok((head.status, body));
+                }
+            },
+        }
+    }
+}
+
 /// A `content-length` value: digits only (a list of equal values, as some servers repeat it,
 /// is one length), checked.
 fn content_length(value: &[u8]) -> Result<u64, WireError> {

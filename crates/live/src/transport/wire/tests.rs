@@ -321,3 +321,26 @@ fn a_request_head_is_origin_form_with_host_first_and_its_own_length() {
     encode_head(&Method::POST, "/", &HeaderMap::new(), None, 0, &mut out);
     assert_eq!(out, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
 }
+
+#[test]
+fn informational_heads_are_skipped_wherever_the_reads_split() {
+    let text: &[u8] =
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n\
+HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+    for at in 0..=text.len() {
+        let (a, b) = text.split_at(at);
+        assert_eq!(
+            read_response(&[a, b]).unwrap(),
+            (StatusCode::CREATED, b"ok".to_vec()),
+            "split at {at}"
+        );
+    }
+    assert_eq!(
+        read_response(&[b"HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n"]).unwrap_err(),
+        WireError::Head("101 switching protocols, unasked")
+    );
+    assert_eq!(
+        read_response(&[b"HTTP/1.1 100 Continue\r\n\r\n"]).unwrap_err(),
+        WireError::EarlyEof
+    );
+}
