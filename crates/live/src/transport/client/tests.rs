@@ -384,3 +384,25 @@ async fn https_requests_share_one_tls_connection() {
     let plain = HttpClient::new();
     assert!(within(plain.send(post(&url))).await.is_err());
 }
+
+#[tokio::test]
+async fn a_reply_that_came_whole_frees_its_connection_before_its_body_is_read() {
+    let (url, connections) = serve(|mut tcp, _| async move {
+        let mut buf = Vec::new();
+        while read_request(&mut tcp, &mut buf).await {
+            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+            if tcp.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let first = within(client.send(post(&url))).await.unwrap();
+    assert_eq!(client.0.pool.idle(), 1);
+    // The connection serves the next request while the first body is still unread.
+    assert_eq!(text(&client, &url).await.unwrap(), "hello");
+    let body = within(first.into_body().collect()).await.unwrap();
+    assert_eq!(body.to_bytes(), "hello");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
