@@ -11,11 +11,14 @@ use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderValue, Method, Response, Uri, header};
 use bytes::{Bytes, BytesMut};
 use http_body_util::Full;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 use tower::{Service, ServiceExt};
 
 use super::wire::{self, Decoder, Framing, Step, WireError};
 use super::{HttpRequest, ResponseFuture, TransportError, error_chain};
+use stream::Stream;
+
+mod stream;
 
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
@@ -72,73 +75,6 @@ pub struct HttpClient(Arc<Client>);
 struct Client {
     connector: Connector,
     pool: Pool,
-}
-
-/// A socket, plain or under TLS.
-enum Stream {
-    Plain(tokio::net::TcpStream),
-    Tls(Box<dyn Io>),
-}
-
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
 }
 
 /// One connection: its socket and the bytes read from it not yet consumed.
@@ -543,35 +479,41 @@ impl HttpClient {
                 Err((e, _)) => return Err(TransportError::Connect(error_chain(&e))),
             }
             let reply = conn.read_head(head_request).await?;
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = reply.status;
-            *response.version_mut() = reply.version;
-            *response.headers_mut() = reply.headers;
-            let whole_body = match reply.framing {
-                Framing::Empty => Some(Bytes::new()),
-                Framing::Length(n) if conn.buf.len() as u64 >= n => {
-                    // n <= buf.len(), so it fits a usize.
-                    Some(conn.buf.split_to(usize::try_from(n).unwrap_or(0)).freeze())
-                }
-                _ => None,
-            };
-            let mut body = Reply {
-                conn: Some(conn),
-                decoder: Decoder::new(reply.framing),
-                keep_alive: reply.keep_alive,
-                back: Some((self, key)),
-            };
-            if let Some(bytes) = whole_body {
-                // The whole body came with the head: the connection is free already.
-                body.finish();
-                if !bytes.is_empty() {
-                    *response.body_mut() = Body::from(bytes);
-                }
-            } else {
-                *response.body_mut() = Body::new(body);
-            }
-            return Ok(response);
+            return Ok(self.respond(key, conn, reply));
         }
+    }
+
+    /// The response to a request on `conn` whose head `reply` was read: its body read from
+    /// the connection as it is polled, or at once when it came whole with the head (the
+    /// connection then goes back to the pool before the body is polled).
+    fn respond(self, key: Key, mut conn: Conn, reply: wire::Head) -> Response<Body> {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = reply.status;
+        *response.version_mut() = reply.version;
+        *response.headers_mut() = reply.headers;
+        let whole_body = match reply.framing {
+            Framing::Empty => Some(Bytes::new()),
+            Framing::Length(n) if conn.buf.len() as u64 >= n => {
+                // n <= buf.len(), so it fits a usize.
+                Some(conn.buf.split_to(usize::try_from(n).unwrap_or(0)).freeze())
+            }
+            _ => None,
+        };
+        let mut body = Reply {
+            conn: Some(conn),
+            decoder: Decoder::new(reply.framing),
+            keep_alive: reply.keep_alive,
+            back: Some((self, key)),
+        };
+        if let Some(bytes) = whole_body {
+            body.finish();
+            if !bytes.is_empty() {
+                *response.body_mut() = Body::from(bytes);
+            }
+        } else {
+            *response.body_mut() = Body::new(body);
+        }
+        response
     }
 }
 

@@ -174,23 +174,7 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         }
         headers.append(name, value);
     }
-    if length.is_some() && chunked.is_some() {
-        return Err(WireError::Head("both transfer-encoding and content-length"));
-    }
-    let framing = if head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        Framing::Empty
-    } else {
-        match (chunked, length) {
-            (Some(true), _) => Framing::Chunked,
-            (Some(false), _) | (None, None) => Framing::Eof,
-            (None, Some(0)) => Framing::Empty,
-            (None, Some(n)) => Framing::Length(n),
-        }
-    };
+    let framing = framing(status, head_request, chunked, length)?;
     let keep_alive =
         !close && framing != Framing::Eof && (version == Version::HTTP_11 || keep_alive_token);
     Ok(Some(Head {
@@ -201,6 +185,34 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         keep_alive,
         len,
     }))
+}
+
+/// How a body is delimited, from the status, whether the request was a HEAD, whether a
+/// `transfer-encoding` ended in `chunked` (if there was one) and the `content-length` (if
+/// any). Both headers at once is an error: which one to believe is how responses get
+/// smuggled.
+fn framing(
+    status: StatusCode,
+    head_request: bool,
+    chunked: Option<bool>,
+    length: Option<u64>,
+) -> Result<Framing, WireError> {
+    if length.is_some() && chunked.is_some() {
+        return Err(WireError::Head("both transfer-encoding and content-length"));
+    }
+    if head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::Empty);
+    }
+    Ok(match (chunked, length) {
+        (Some(true), _) => Framing::Chunked,
+        (Some(false), _) | (None, None) => Framing::Eof,
+        (None, Some(0)) => Framing::Empty,
+        (None, Some(n)) => Framing::Length(n),
+    })
 }
 
 /// The response head at the start of `buf`, taken off it, after any 1xx heads (taken off
