@@ -43,10 +43,11 @@ const COPY_BODY: usize = 4 * 1024;
 /// connection as it is polled, chunk by chunk as the bytes arrive (a stream passes event by
 /// event), and gives the connection back to the pool once it has read the body to its end,
 /// if the response allows another request (`connection: close`, HTTP/1.0 without
-/// keep-alive, or a body delimited by the connection's end do not). A body dropped before
-/// its end closes its connection; so does a request future dropped anywhere before its
-/// response head was read. A response whose whole body came with its head gives its
-/// connection back at once.
+/// keep-alive, or a body delimited by the connection's end do not). A body dropped with
+/// data unread closes its connection (one dropped with only its framing's end unread, a
+/// stream whose reader stopped at its last event, gives it back when that end has already
+/// arrived); so does a request future dropped anywhere before its response head was read.
+/// A response whose whole body came with its head gives its connection back at once.
 ///
 /// An idle connection is checked before use, without waiting: one the server closed (or
 /// sent unasked bytes on) is closed, and the request takes another or opens one. A request
@@ -316,6 +317,29 @@ impl Reply {
     ) -> Poll<Option<Result<Frame, std::io::Error>>> {
         self.conn = None;
         Poll::Ready(Some(Err(e.into())))
+    }
+}
+
+/// A body dropped with all its data read but not the end of its framing (a chunked body's
+/// last chunk and trailers: a stream's reader stops at its last event) gives its connection
+/// back if that end has arrived, read without waiting; with data left unread, or the end not
+/// there yet, the connection is closed.
+impl Drop for Reply {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            match self.decoder.decode(&mut conn.buf) {
+                Ok(Step::End) => return self.finish(),
+                Ok(Step::NeedMore) => match conn.poll_read_some(&mut cx) {
+                    Poll::Ready(Ok(n)) if n > 0 => {}
+                    _ => return,
+                },
+                Ok(Step::Data(_)) | Err(_) => return,
+            }
+        }
     }
 }
 

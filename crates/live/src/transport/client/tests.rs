@@ -406,3 +406,46 @@ async fn a_reply_that_came_whole_frees_its_connection_before_its_body_is_read() 
     assert_eq!(body.to_bytes(), "hello");
     assert_eq!(connections.load(Ordering::SeqCst), 1);
 }
+
+/// A stream's reader stops at its last event and drops the body with the last chunk (its
+/// `0\r\n\r\n`) unread: the connection goes back when that end has arrived, and is closed
+/// when it has not.
+#[tokio::test]
+async fn a_stream_dropped_after_its_last_event_keeps_its_connection_if_its_end_came() {
+    let (tx, mut sent) = tokio::sync::mpsc::unbounded_channel();
+    let (url, connections) = serve(move |mut tcp, _| {
+        let tx = tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            let mut requests = 0;
+            while read_request(&mut tcp, &mut buf).await {
+                requests += 1;
+                let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                let _ = tcp.write_all(head).await;
+                let _ = tcp.write_all(b"7\r\ndata: 1\r\n").await;
+                // The first reply sends its end; the second holds it back.
+                if requests == 1 {
+                    let _ = tcp.write_all(b"0\r\n\r\n").await;
+                }
+                let _ = tx.send(());
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    for expected in [1, 0] {
+        let response = within(client.send(post(&url))).await.unwrap();
+        let mut body = response.into_body();
+        let frame = within(body.frame()).await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "data: 1");
+        within(sent.recv()).await.unwrap();
+        // Lets the runtime's IO driver see what arrived.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        drop(body);
+        assert_eq!(client.0.pool.idle(), expected);
+        // Both requests went on the first connection: its end had come.
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+}
