@@ -449,3 +449,35 @@ async fn a_stream_dropped_after_its_last_event_keeps_its_connection_if_its_end_c
         assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
 }
+
+/// Data left unread closes the connection even when the rest of the body has arrived.
+#[tokio::test]
+async fn a_stream_dropped_with_data_unread_closes_its_connection() {
+    let (tx, mut sent) = tokio::sync::mpsc::unbounded_channel();
+    let (url, connections) = serve(move |mut tcp, _| {
+        let tx = tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                              1\r\na\r\n1\r\nb\r\n0\r\n\r\n";
+                let _ = tcp.write_all(reply).await;
+                let _ = tx.send(());
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let response = within(client.send(post(&url))).await.unwrap();
+    within(sent.recv()).await.unwrap();
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    let mut body = response.into_body();
+    let frame = within(body.frame()).await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "a");
+    drop(body);
+    assert_eq!(client.0.pool.idle(), 0);
+    assert_eq!(text(&client, &url).await.unwrap(), "ab");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
