@@ -11,6 +11,8 @@
 //! - `classify`: bytes 1..3 the status (big-endian), then `name: value` header lines, a blank
 //!   line, and the body;
 //! - `stream`, `sse`: byte 1 seeds where the body is cut into chunks, the rest is the body;
+//! - `http1`: byte 0 seeds where an upstream's response is cut into reads, the rest is the
+//!   response (head and body);
 //! - `limits`: bytes 1..9 the wall clock (Unix seconds, big-endian), then header lines;
 //! - the config targets, `attempt_log` and `request` (an OpenAI client's body) take the whole
 //!   input as it is.
@@ -33,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("stream", stream),
     ("limits", limits),
     ("sse", sse_parser),
+    ("http1", http1),
     ("attempt_log", attempt_log),
     ("router_config", router_config),
     ("scenario", scenario),
@@ -110,6 +113,13 @@ pub fn stream(data: &[u8]) {
         }
     }
     let _ = decoder.finish();
+}
+
+/// An upstream's HTTP/1.1 response, cut into reads, through the client's head parser and
+/// body framing.
+pub fn http1(data: &[u8]) {
+    let Some(&seed) = data.first() else { return };
+    let _ = switchyard_live::transport::read_response(&chunks(seed, &data[1..]));
 }
 
 /// Rate-limit and Retry-After headers, and every header value as an RFC 3339 date.

@@ -1,0 +1,581 @@
+//! [`HttpClient`]: HTTP/1.1 to providers over pooled keep-alive connections, driven in the
+//! request's own task.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::http::uri::{Authority, Scheme};
+use axum::http::{HeaderValue, Method, Response, Uri, header};
+use bytes::{Bytes, BytesMut};
+use http_body_util::Full;
+use tokio::io::AsyncWrite;
+use tower::{Service, ServiceExt};
+
+use super::wire::{self, Decoder, Framing, Step, WireError};
+use super::{HttpRequest, ResponseFuture, TransportError, error_chain};
+use stream::Stream;
+
+mod stream;
+
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// Idle connections kept per target (scheme and authority); one more is closed.
+const MAX_IDLE_PER_TARGET: usize = 256;
+/// An idle connection older than this is closed rather than used.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+/// A connection's read buffer starts this big; a read is never given less spare room than
+/// [`MIN_READ`], nor a buffer grown past what one head, line or read needs.
+const READ_BUFFER: usize = 8 * 1024;
+const MIN_READ: usize = 1024;
+/// A request body up to this size is copied behind its head and written as one buffer; a
+/// bigger one goes in the same vectored write as the head.
+const COPY_BODY: usize = 4 * 1024;
+
+/// HTTP/1.1 connections with keep-alive, pooled per target; TLS by rustls with the webpki
+/// roots for real vendors.
+///
+/// A request takes an idle connection of its target (or opens one), writes its head and body
+/// in one write, and reads the response head in its own task: there is no connection task,
+/// no channel between the two and no wake-up to cross. The response body reads from the
+/// connection as it is polled, chunk by chunk as the bytes arrive (a stream passes event by
+/// event), and gives the connection back to the pool once it has read the body to its end,
+/// if the response allows another request (`connection: close`, HTTP/1.0 without
+/// keep-alive, or a body delimited by the connection's end do not). A body dropped with
+/// data unread closes its connection (one dropped with only its framing's end unread, a
+/// stream whose reader stopped at its last event, gives it back when that end has already
+/// arrived); so does a request future dropped anywhere before its response head was read.
+/// A response whose whole body came with its head gives its connection back at once.
+///
+/// An idle connection is checked before use, without waiting: one the server closed (or
+/// sent unasked bytes on) is closed, and the request takes another or opens one. A request
+/// that a pooled connection could not write a byte of is sent again on another one; once a
+/// byte is written, it is never sent twice. Idle connections are bounded
+/// (`MAX_IDLE_PER_TARGET`, 256, per target and runtime) and closed when `IDLE_TIMEOUT` (90 s)
+/// old. Responses are bounded too: a head of at most 64 KiB and 100 headers, and lengths and
+/// chunk sizes checked (`wire.rs`); a body that ends early, or breaks its framing, ends in an
+/// error frame, never in a short success.
+///
+/// A connection's socket is registered with the IO driver of the runtime that opened it, so
+/// the pool hands it only to a request on that same runtime ([`tokio::runtime::Id`]): on a
+/// gateway serving one single-threaded runtime per core, a request never waits on another
+/// thread's driver for its bytes (or on a runtime that is busy or stopped).
+///
+/// Why not hyper's client connection: it runs as a task of its own, fed by a channel (the
+/// request goes there, the response comes back by a oneshot), and parses into structures this
+/// client has no use for; with the wake-ups between the two tasks it cost about 15 000
+/// instructions a request (callgrind, `crates/gateway/bench/instructions.sh`).
+///
+/// Cheap to clone: clones share the connector and the pool.
+#[derive(Clone, Debug)]
+pub struct HttpClient(Arc<Client>);
+
+#[derive(Debug)]
+struct Client {
+    connector: Connector,
+    pool: Pool,
+}
+
+/// One connection: its socket and the bytes read from it not yet consumed.
+struct Conn {
+    io: Stream,
+    buf: BytesMut,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.io {
+            Stream::Plain(_) => "Conn(http)",
+            Stream::Tls(_) => "Conn(https)",
+        })
+    }
+}
+
+impl Conn {
+    fn new(io: Stream) -> Self {
+        Conn {
+            io,
+            buf: BytesMut::with_capacity(READ_BUFFER),
+        }
+    }
+
+    /// Reads what has arrived into `buf` (with room for at least `MIN_READ` bytes): the
+    /// count, 0 at the connection's end.
+    fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < MIN_READ {
+            self.buf.reserve(READ_BUFFER);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+    }
+
+    /// Whether an idle connection can take a request: nothing to read on it yet (a closed
+    /// one reads its end, a confused one bytes nobody asked for). Does not wait.
+    fn is_usable(&mut self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        matches!(self.poll_read_some(&mut cx), Poll::Pending)
+    }
+
+    /// Writes `head` then `body` (one vectored write when the socket takes it whole).
+    /// The error says whether any byte was written.
+    async fn write(&mut self, head: &[u8], body: &[u8]) -> Result<(), (std::io::Error, bool)> {
+        let total = head.len().saturating_add(body.len());
+        let mut written = 0usize;
+        while written < total {
+            let n = poll_fn(|cx| {
+                let (h, b) = match head.get(written..) {
+                    Some(h) if !h.is_empty() => (h, body),
+                    _ => (
+                        &[][..],
+                        body.get(written.saturating_sub(head.len())..)
+                            .unwrap_or_default(),
+                    ),
+                };
+                let slices = [std::io::IoSlice::new(h), std::io::IoSlice::new(b)];
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices)
+            })
+            .await
+            .map_err(|e| (e, written > 0))?;
+            if n == 0 {
+                return Err((std::io::ErrorKind::WriteZero.into(), written > 0));
+            }
+            written = written.saturating_add(n);
+        }
+        poll_fn(|cx| Pin::new(&mut self.io).poll_flush(cx))
+            .await
+            .map_err(|e| (e, true))
+    }
+
+    /// Reads the response head, skipping any 1xx before it.
+    async fn read_head(&mut self, head_request: bool) -> Result<wire::Head, TransportError> {
+        loop {
+            // Nothing to parse before the first read of a reply.
+            if !self.buf.is_empty()
+                && let Some(head) = wire::take_head(&mut self.buf, head_request)?
+            {
+                return Ok(head);
+            }
+            let n = poll_fn(|cx| self.poll_read_some(cx))
+                .await
+                .map_err(|e| TransportError::Connect(error_chain(&e)))?;
+            if n == 0 {
+                return Err(TransportError::Connect(
+                    "connection closed before a response".to_owned(),
+                ));
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    /// A handful of targets: a scan beats a hash.
+    targets: std::sync::Mutex<Vec<Idle>>,
+}
+
+/// One target's idle connections opened on one runtime, newest last. Targets are told apart
+/// by scheme and by authority byte for byte (a target's URL is made once, so its requests
+/// spell it alike).
+#[derive(Debug)]
+struct Idle {
+    /// The runtime whose IO driver the connections' sockets are registered with.
+    runtime: Option<tokio::runtime::Id>,
+    https: bool,
+    authority: Authority,
+    host: HeaderValue,
+    conns: Vec<(Conn, tokio::time::Instant)>,
+}
+
+/// Where a request goes (its scheme and authority) and the runtime it runs on: the pool key.
+#[derive(Debug)]
+struct Key {
+    /// The runtime the request runs on (none outside one: then nothing is pooled for it).
+    runtime: Option<tokio::runtime::Id>,
+    https: bool,
+    authority: Authority,
+}
+
+impl Key {
+    fn matches(&self, idle: &Idle) -> bool {
+        idle.runtime == self.runtime
+            && idle.https == self.https
+            && idle.authority.as_str() == self.authority.as_str()
+    }
+}
+
+impl Pool {
+    fn targets(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.targets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The newest idle connection to `key` young enough, with the target's `Host` value
+    /// (when it has been to the pool before). Not yet checked for use.
+    fn pop(&self, key: &Key) -> (Option<Conn>, Option<HeaderValue>) {
+        let mut targets = self.targets();
+        let Some(idle) = targets.iter_mut().find(|t| key.matches(t)) else {
+            return (None, None);
+        };
+        let now = tokio::time::Instant::now();
+        while let Some((conn, since)) = idle.conns.pop() {
+            if now.saturating_duration_since(since) < IDLE_TIMEOUT {
+                return (Some(conn), Some(idle.host.clone()));
+            }
+        }
+        (None, Some(idle.host.clone()))
+    }
+
+    /// An idle connection to `key` that is still usable, with the target's `Host` value.
+    /// Those found closed are closed for good (outside the lock: the check reads the socket).
+    fn take(&self, key: &Key) -> (Option<Conn>, Option<HeaderValue>) {
+        let (mut conn, host) = self.pop(key);
+        while let Some(mut c) = conn.take() {
+            if c.is_usable() {
+                return (Some(c), host);
+            }
+            conn = self.pop(key).0;
+        }
+        (None, host)
+    }
+
+    /// Idle connections, all targets (for tests).
+    #[cfg(test)]
+    fn idle(&self) -> usize {
+        self.targets().iter().map(|t| t.conns.len()).sum()
+    }
+
+    /// Keeps `conn` for the next request of `key`'s target on `key`'s runtime: the one that
+    /// opened it (the key travels with the connection, whichever thread ends the body).
+    fn give_back(&self, key: &Key, conn: Conn) {
+        if key.runtime.is_none() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let mut targets = self.targets();
+        let at = match targets.iter().position(|t| key.matches(t)) {
+            Some(at) => at,
+            None => {
+                let Ok(host) = HeaderValue::from_str(key.authority.as_str()) else {
+                    return;
+                };
+                targets.push(Idle {
+                    runtime: key.runtime,
+                    https: key.https,
+                    authority: key.authority.clone(),
+                    host,
+                    conns: Vec::new(),
+                });
+                targets.len() - 1
+            }
+        };
+        if let Some(idle) = targets.get_mut(at) {
+            // Old ones first out: a connection idle past the timeout is closed here too.
+            idle.conns
+                .retain(|(_, since)| now.saturating_duration_since(*since) < IDLE_TIMEOUT);
+            if idle.conns.len() < MAX_IDLE_PER_TARGET {
+                idle.conns.push((conn, now));
+            }
+        }
+    }
+}
+
+/// A response body read from its connection as it is polled; the connection goes back to
+/// the pool when the body's end is read (and the response allows it).
+struct Reply {
+    /// `None` once the end or an error was read.
+    conn: Option<Conn>,
+    decoder: Decoder,
+    keep_alive: bool,
+    back: Option<(HttpClient, Key)>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("decoder", &self.decoder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reply {
+    /// The body's end was read: the connection goes back to the pool if it may carry
+    /// another request and nothing unasked came after the body.
+    fn finish(&mut self) {
+        if let (Some(conn), Some((client, key))) = (self.conn.take(), self.back.take())
+            && self.keep_alive
+            && conn.buf.is_empty()
+        {
+            client.0.pool.give_back(&key, conn);
+        }
+    }
+
+    fn fail(
+        &mut self,
+        e: impl Into<std::io::Error>,
+    ) -> Poll<Option<Result<Frame, std::io::Error>>> {
+        self.conn = None;
+        Poll::Ready(Some(Err(e.into())))
+    }
+}
+
+/// A body dropped with all its data read but not the end of its framing (a chunked body's
+/// last chunk and trailers: a stream's reader stops at its last event) gives its connection
+/// back if that end has arrived, read without waiting; with data left unread, or the end not
+/// there yet, the connection is closed.
+impl Drop for Reply {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            match self.decoder.decode(&mut conn.buf) {
+                Ok(Step::End) => return self.finish(),
+                Ok(Step::NeedMore) => match conn.poll_read_some(&mut cx) {
+                    Poll::Ready(Ok(n)) if n > 0 => {}
+                    _ => return,
+                },
+                Ok(Step::Data(_)) | Err(_) => return,
+            }
+        }
+    }
+}
+
+type Frame = hyper::body::Frame<Bytes>;
+
+impl hyper::body::Body for Reply {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame, std::io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match this.decoder.decode(&mut conn.buf) {
+                Err(e) => return this.fail(e),
+                Ok(Step::Data(data)) => {
+                    if this.decoder.is_done() {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Step::End) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Ok(Step::NeedMore) => match conn.poll_read_some(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return this.fail(e),
+                    Poll::Ready(Ok(0)) => {
+                        if let Err(e) = this.decoder.at_eof() {
+                            return this.fail(e);
+                        }
+                        // A body delimited by the connection's end: never pooled.
+                        this.conn = None;
+                        return Poll::Ready(None);
+                    }
+                    Poll::Ready(Ok(_)) => {}
+                },
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.conn.is_none() || self.decoder.is_done()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self.decoder.remaining() {
+            Some(n) => hyper::body::SizeHint::with_exact(n),
+            None => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+impl HttpClient {
+    pub fn new() -> Self {
+        Self::with_tls(hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots())
+    }
+
+    /// A client that trusts the roots of `config` (a test's own certificate authority).
+    #[cfg(test)]
+    fn with_tls_config(config: rustls::ClientConfig) -> Self {
+        Self::with_tls(hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config))
+    }
+
+    fn with_tls(
+        tls: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>,
+    ) -> Self {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = tls.https_or_http().enable_http1().wrap_connector(http);
+        HttpClient(Arc::new(Client {
+            connector,
+            pool: Pool::default(),
+        }))
+    }
+
+    /// Sends one request on a pooled connection (or a new one); the connection goes back to
+    /// the pool when the response body has been read to its end.
+    pub fn send(
+        &self,
+        request: HttpRequest,
+    ) -> impl Future<Output = Result<Response<Body>, TransportError>> + Send + 'static {
+        self.clone().send_pooled(request)
+    }
+
+    /// A new connection to `uri`'s host (TLS for https).
+    async fn connect(&self, uri: Uri) -> Result<Conn, TransportError> {
+        let io = self
+            .0
+            .connector
+            .clone()
+            .oneshot(uri)
+            .await
+            .map_err(|e| TransportError::Connect(error_chain(&*e)))?;
+        Ok(Conn::new(match io {
+            hyper_rustls::MaybeHttpsStream::Http(tcp) => Stream::Plain(tcp.into_inner()),
+            hyper_rustls::MaybeHttpsStream::Https(tls) => Stream::Tls(Box::new(tls.into_inner())),
+        }))
+    }
+
+    async fn send_pooled(self, request: HttpRequest) -> Result<Response<Body>, TransportError> {
+        let (parts, body) = request.into_parts();
+        let (Some(authority), Some(scheme)) = (parts.uri.authority(), parts.uri.scheme()) else {
+            return Err(TransportError::Unroutable(parts.uri.to_string()));
+        };
+        let key = Key {
+            runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
+            https: *scheme == Scheme::HTTPS,
+            authority: authority.clone(),
+        };
+        let (mut pooled, host) = self.0.pool.take(&key);
+        let host = if parts.headers.contains_key(header::HOST) {
+            None
+        } else {
+            Some(match host {
+                Some(h) => h,
+                None => HeaderValue::from_str(authority.as_str())
+                    .map_err(|_| TransportError::Unroutable(parts.uri.to_string()))?,
+            })
+        };
+        let body = whole(body);
+        // HTTP/1.1 to an origin: the path and query only.
+        let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let mut head = Vec::with_capacity(256 + COPY_BODY.min(body.len()));
+        wire::encode_head(
+            &parts.method,
+            path,
+            &parts.headers,
+            host.as_ref(),
+            body.len(),
+            &mut head,
+        );
+        let rest: &[u8] = if body.len() <= COPY_BODY {
+            head.extend_from_slice(&body);
+            &[]
+        } else {
+            &body
+        };
+        let head_request = parts.method == Method::HEAD;
+        loop {
+            let reused = pooled.is_some();
+            let mut conn = match pooled.take() {
+                Some(c) => c,
+                // Boxed: the rare path does not make every request's future bigger.
+                None => Box::pin(self.connect(parts.uri.clone())).await?,
+            };
+            match conn.write(&head, rest).await {
+                Ok(()) => {}
+                // Not a byte written: the connection had closed; try on another.
+                Err((_, false)) if reused => {
+                    pooled = self.0.pool.take(&key).0;
+                    continue;
+                }
+                Err((e, _)) => return Err(TransportError::Connect(error_chain(&e))),
+            }
+            let reply = conn.read_head(head_request).await?;
+            return Ok(self.respond(key, conn, reply));
+        }
+    }
+
+    /// The response to a request on `conn` whose head `reply` was read: its body read from
+    /// the connection as it is polled, or at once when it came whole with the head (the
+    /// connection then goes back to the pool before the body is polled).
+    fn respond(self, key: Key, mut conn: Conn, reply: wire::Head) -> Response<Body> {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = reply.status;
+        *response.version_mut() = reply.version;
+        *response.headers_mut() = reply.headers;
+        let whole_body = match reply.framing {
+            Framing::Empty => Some(Bytes::new()),
+            Framing::Length(n) if conn.buf.len() as u64 >= n => {
+                // n <= buf.len(), so it fits a usize.
+                Some(conn.buf.split_to(usize::try_from(n).unwrap_or(0)).freeze())
+            }
+            _ => None,
+        };
+        let mut body = Reply {
+            conn: Some(conn),
+            decoder: Decoder::new(reply.framing),
+            keep_alive: reply.keep_alive,
+            back: Some((self, key)),
+        };
+        if let Some(bytes) = whole_body {
+            body.finish();
+            if !bytes.is_empty() {
+                *response.body_mut() = Body::from(bytes);
+            }
+        } else {
+            *response.body_mut() = Body::new(body);
+        }
+        response
+    }
+}
+
+/// A `Full` body's bytes (it is ready at once, and has one frame at most).
+fn whole(mut body: Full<Bytes>) -> Bytes {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match hyper::body::Body::poll_frame(Pin::new(&mut body), &mut cx) {
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    }
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Always ready: a request with no idle connection to its target opens one.
+impl Service<HttpRequest> for HttpClient {
+    type Response = Response<Body>;
+    type Error = TransportError;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: HttpRequest) -> ResponseFuture {
+        Box::pin(self.clone().send_pooled(request))
+    }
+}
+
+impl From<WireError> for TransportError {
+    fn from(e: WireError) -> Self {
+        TransportError::Connect(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,483 @@
+//! The client over real sockets, against tiny servers on 127.0.0.1:0 that write exactly the
+//! bytes a test gives them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+/// Serves each accepted connection with `handler` (given the connection's number, from 0);
+/// returns the base URL and the count of connections accepted.
+async fn serve<F, Fut>(handler: F) -> (String, Arc<AtomicUsize>)
+where
+    F: Fn(TcpStream, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(handler(tcp, n));
+        }
+    });
+    (url, count)
+}
+
+/// Reads one request (its head, then its content-length bytes) off `tcp`, `buf` holding
+/// what came after it; false at the connection's end.
+async fn read_request<S: AsyncRead + Unpin>(tcp: &mut S, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match tcp.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while buf.len() < end + length {
+        match tcp.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    buf.drain(..end + length);
+    true
+}
+
+/// Whether the peer closed `tcp` (reads to its end, within 10 s).
+async fn closed_by_peer<S: AsyncRead + Unpin>(tcp: &mut S) -> bool {
+    let mut sink = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut sink)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+fn post(url: &str) -> HttpRequest {
+    axum::http::Request::post(format!("{url}/v1/chat/completions"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap()
+}
+
+async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .unwrap()
+}
+
+async fn text(client: &HttpClient, url: &str) -> Result<String, std::io::Error> {
+    let response = within(client.send(post(url))).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = within(response.into_body().collect())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(String::from_utf8(body.to_bytes().to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn chunked_replies_one_after_another_share_one_connection() {
+    let (url, connections) = serve(|mut tcp, _| async move {
+        let mut buf = Vec::new();
+        while read_request(&mut tcp, &mut buf).await {
+            let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                          3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+            if tcp.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    for _ in 0..5 {
+        assert_eq!(text(&client, &url).await.unwrap(), "abcde");
+        assert_eq!(client.0.pool.idle(), 1);
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_body_delimited_by_the_connections_end_is_read_whole_and_not_pooled() {
+    let (url, connections) = serve(|mut tcp, _| async move {
+        let mut buf = Vec::new();
+        if read_request(&mut tcp, &mut buf).await {
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\n\r\nuntil ").await;
+            let _ = tcp.write_all(b"the end").await;
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    for n in 1..=3 {
+        assert_eq!(text(&client, &url).await.unwrap(), "until the end");
+        assert_eq!(client.0.pool.idle(), 0);
+        assert_eq!(connections.load(Ordering::SeqCst), n);
+    }
+}
+
+#[tokio::test]
+async fn a_body_dropped_before_its_end_closes_its_connection() {
+    let (tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    let (url, connections) = serve(move |mut tcp, n| {
+        let tx = tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                if n == 0 {
+                    // Half the body, then wait: the client must close the connection.
+                    let _ = tcp
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello")
+                        .await;
+                    let _ = tx.send(closed_by_peer(&mut tcp).await);
+                    return;
+                }
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfresh";
+                let _ = tcp.write_all(reply).await;
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let response = within(client.send(post(&url))).await.unwrap();
+    let mut body = response.into_body();
+    let first = within(body.frame()).await.unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), "hello");
+    drop(body);
+    assert_eq!(client.0.pool.idle(), 0);
+    assert!(
+        within(closed.recv()).await.unwrap(),
+        "the connection stayed open"
+    );
+    assert_eq!(text(&client, &url).await.unwrap(), "fresh");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_while_idle_is_replaced_by_a_new_one() {
+    let (tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    let (url, connections) = serve(move |mut tcp, n| {
+        let tx = tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if tcp.write_all(reply).await.is_err() {
+                    return;
+                }
+                if n == 0 {
+                    // The keep-alive timeout of a server: closed without a word.
+                    drop(tcp);
+                    let _ = tx.send(());
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    assert_eq!(text(&client, &url).await.unwrap(), "ok");
+    assert_eq!(client.0.pool.idle(), 1);
+    within(closed.recv()).await.unwrap();
+    // Lets the runtime's IO driver see the close, as it does between requests.
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..3 {
+        assert_eq!(text(&client, &url).await.unwrap(), "ok");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_streamed_reply_passes_chunk_by_chunk() {
+    let (ack_tx, ack_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let ack_rx = Arc::new(tokio::sync::Mutex::new(ack_rx));
+    let (url, _) = serve(move |mut tcp, _| {
+        let ack_rx = ack_rx.clone();
+        async move {
+            let mut buf = Vec::new();
+            if !read_request(&mut tcp, &mut buf).await {
+                return;
+            }
+            let head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                         transfer-encoding: chunked\r\n\r\n";
+            tcp.write_all(head).await.unwrap();
+            let mut acks = ack_rx.lock().await;
+            for i in 0..3 {
+                let event = format!("data: {i}\n\n");
+                let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+                tcp.write_all(chunk.as_bytes()).await.unwrap();
+                // The next event only once the client has this one.
+                if acks.recv().await.is_none() {
+                    return;
+                }
+            }
+            tcp.write_all(b"0\r\n\r\n").await.unwrap();
+            let _ = read_request(&mut tcp, &mut buf).await;
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let response = within(client.send(post(&url))).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    for i in 0..3 {
+        let frame = within(body.frame()).await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), format!("data: {i}\n\n"));
+        ack_tx.send(()).unwrap();
+    }
+    assert!(within(body.frame()).await.is_none());
+    assert_eq!(client.0.pool.idle(), 1);
+}
+
+#[tokio::test]
+async fn informational_replies_before_the_response_are_skipped() {
+    let (url, _) = serve(|mut tcp, _| async move {
+        let mut buf = Vec::new();
+        while read_request(&mut tcp, &mut buf).await {
+            let reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\
+                          link: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+            if tcp.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    for _ in 0..2 {
+        assert_eq!(text(&client, &url).await.unwrap(), "ok");
+    }
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_an_error_not_a_short_success() {
+    for reply in [
+        &b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello"[..],
+        &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n"[..],
+        &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel"[..],
+    ] {
+        let (url, _) = serve(move |mut tcp, _| async move {
+            let mut buf = Vec::new();
+            if read_request(&mut tcp, &mut buf).await {
+                let _ = tcp.write_all(reply).await;
+            }
+        })
+        .await;
+        let client = HttpClient::new();
+        let got = text(&client, &url).await;
+        assert!(got.is_err(), "{got:?}");
+        assert_eq!(client.0.pool.idle(), 0);
+    }
+}
+
+#[tokio::test]
+async fn a_head_that_does_not_end_is_an_error_not_a_growing_buffer() {
+    let (url, _) = serve(|mut tcp, _| async move {
+        let mut buf = Vec::new();
+        if read_request(&mut tcp, &mut buf).await {
+            let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nx-long: ").await;
+            let filler = vec![b'a'; 16 * 1024];
+            // More than the bound, and the connection stays open.
+            for _ in 0..8 {
+                if tcp.write_all(&filler).await.is_err() {
+                    return;
+                }
+            }
+            closed_by_peer(&mut tcp).await;
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let result = within(client.send(post(&url))).await;
+    assert!(
+        matches!(&result, Err(TransportError::Connect(m)) if m.contains("64 KiB") || m.contains("65536")),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_dropped_before_its_reply_leaves_no_connection_behind() {
+    let (tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    let (url, _) = serve(move |mut tcp, _| {
+        let tx = tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            if read_request(&mut tcp, &mut buf).await {
+                // Half a head, then nothing.
+                let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\n").await;
+                let _ = tx.send(closed_by_peer(&mut tcp).await);
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let late = tokio::time::timeout(Duration::from_millis(200), client.send(post(&url))).await;
+    assert!(late.is_err(), "a reply came");
+    assert_eq!(client.0.pool.idle(), 0);
+    assert!(
+        within(closed.recv()).await.unwrap(),
+        "the connection stayed open"
+    );
+}
+
+/// Over TLS (rustls on both ends, the server's certificate the only root the client trusts):
+/// the handshake, then requests one after another on the one connection.
+#[tokio::test]
+async fn https_requests_share_one_tls_connection() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(include_bytes!("localhost.crt")).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("localhost.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let (url, connections) = serve(move |tcp, _| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            while read_request(&mut tls, &mut buf).await {
+                let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                              6\r\nsecret\r\n0\r\n\r\n";
+                if tls.write_all(reply).await.is_err() || tls.flush().await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let client = HttpClient::with_tls_config(config);
+    let url = url.replace("http://", "https://");
+    for _ in 0..3 {
+        assert_eq!(text(&client, &url).await.unwrap(), "secret");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert_eq!(client.0.pool.idle(), 1);
+    // A client with only the webpki roots does not trust that certificate.
+    let plain = HttpClient::new();
+    assert!(within(plain.send(post(&url))).await.is_err());
+}
+
+#[tokio::test]
+async fn a_reply_that_came_whole_frees_its_connection_before_its_body_is_read() {
+    let (url, connections) = serve(|mut tcp, _| async move {
+        let mut buf = Vec::new();
+        while read_request(&mut tcp, &mut buf).await {
+            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+            if tcp.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let first = within(client.send(post(&url))).await.unwrap();
+    assert_eq!(client.0.pool.idle(), 1);
+    // The connection serves the next request while the first body is still unread.
+    assert_eq!(text(&client, &url).await.unwrap(), "hello");
+    let body = within(first.into_body().collect()).await.unwrap();
+    assert_eq!(body.to_bytes(), "hello");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+/// A stream's reader stops at its last event and drops the body with the last chunk (its
+/// `0\r\n\r\n`) unread: the connection goes back when that end has arrived, and is closed
+/// when it has not.
+#[tokio::test]
+async fn a_stream_dropped_after_its_last_event_keeps_its_connection_if_its_end_came() {
+    let (tx, mut sent) = tokio::sync::mpsc::unbounded_channel();
+    let (url, connections) = serve(move |mut tcp, _| {
+        let tx = tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            let mut requests = 0;
+            while read_request(&mut tcp, &mut buf).await {
+                requests += 1;
+                let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                let _ = tcp.write_all(head).await;
+                let _ = tcp.write_all(b"7\r\ndata: 1\r\n").await;
+                // The first reply sends its end; the second holds it back.
+                if requests == 1 {
+                    let _ = tcp.write_all(b"0\r\n\r\n").await;
+                }
+                let _ = tx.send(());
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    for expected in [1, 0] {
+        let response = within(client.send(post(&url))).await.unwrap();
+        let mut body = response.into_body();
+        let frame = within(body.frame()).await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "data: 1");
+        within(sent.recv()).await.unwrap();
+        // Lets the runtime's IO driver see what arrived.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        drop(body);
+        assert_eq!(client.0.pool.idle(), expected);
+        // Both requests went on the first connection: its end had come.
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+}
+
+/// Data left unread closes the connection even when the rest of the body has arrived.
+#[tokio::test]
+async fn a_stream_dropped_with_data_unread_closes_its_connection() {
+    let (tx, mut sent) = tokio::sync::mpsc::unbounded_channel();
+    let (url, connections) = serve(move |mut tcp, _| {
+        let tx = tx.clone();
+        async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                let reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                              1\r\na\r\n1\r\nb\r\n0\r\n\r\n";
+                let _ = tcp.write_all(reply).await;
+                let _ = tx.send(());
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let response = within(client.send(post(&url))).await.unwrap();
+    within(sent.recv()).await.unwrap();
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    let mut body = response.into_body();
+    let frame = within(body.frame()).await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), "a");
+    drop(body);
+    assert_eq!(client.0.pool.idle(), 0);
+    assert_eq!(text(&client, &url).await.unwrap(), "ab");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}

@@ -1,0 +1,346 @@
+use super::*;
+
+/// Feeds `pieces` to a decoder one after another, decoding after each as far as it goes.
+/// Returns the body bytes, whether its end was read, and what was left after it.
+fn feed(framing: Framing, pieces: &[&[u8]]) -> Result<(Vec<u8>, bool, Vec<u8>), WireError> {
+    let mut decoder = Decoder::new(framing);
+    let mut buf = BytesMut::new();
+    let mut body = Vec::new();
+    let mut ended = false;
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        while !ended {
+            match decoder.decode(&mut buf)? {
+                Step::Data(data) => {
+                    assert!(!data.is_empty(), "an empty data frame");
+                    body.extend_from_slice(&data);
+                }
+                Step::NeedMore => break,
+                Step::End => ended = true,
+            }
+        }
+    }
+    Ok((body, ended, buf.to_vec()))
+}
+
+const CHUNKED: &[u8] = b"5\r\nhello\r\n7;name=value\r\n, world\r\n1A\r\n\
+abcdefghijklmnopqrstuvwxyz\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+const CHUNKED_BODY: &[u8] = b"hello, worldabcdefghijklmnopqrstuvwxyz";
+
+#[test]
+fn a_chunked_body_decodes_the_same_split_at_any_two_places() {
+    let whole = feed(Framing::Chunked, &[CHUNKED]).unwrap();
+    assert_eq!(whole, (CHUNKED_BODY.to_vec(), true, b"NEXT".to_vec()));
+    for i in 0..=CHUNKED.len() {
+        for j in i..=CHUNKED.len() {
+            let (a, rest) = CHUNKED.split_at(i);
+            let (b, c) = rest.split_at(j - i);
+            let got = feed(Framing::Chunked, &[a, b, c]).unwrap();
+            assert_eq!(got, whole, "split at {i} and {j}");
+        }
+    }
+}
+
+#[test]
+fn a_chunked_body_fed_byte_by_byte_yields_its_data_as_it_arrives() {
+    let pieces: Vec<&[u8]> = CHUNKED.chunks(1).collect();
+    let mut decoder = Decoder::new(Framing::Chunked);
+    let mut buf = BytesMut::new();
+    let mut frames = 0;
+    for piece in &pieces {
+        buf.extend_from_slice(piece);
+        while let Step::Data(data) = decoder.decode(&mut buf).unwrap() {
+            assert_eq!(data.len(), 1);
+            frames += 1;
+        }
+    }
+    assert_eq!(frames, CHUNKED_BODY.len());
+    assert!(decoder.is_done());
+}
+
+#[test]
+fn a_chunked_body_that_is_not_quite_one_is_an_error() {
+    let bad: &[(&[u8], &str)] = &[
+        (b"zz\r\nhello\r\n0\r\n\r\n", "not hex"),
+        (b"\r\nhello\r\n0\r\n\r\n", "no digits"),
+        (b"-5\r\nhello\r\n0\r\n\r\n", "a sign"),
+        (b"5 x\r\nhello\r\n0\r\n\r\n", "junk after the size"),
+        (b"10000000000000000\r\n", "17 hex digits"),
+        (b"00000000000000001\r\n", "17 digits, small value"),
+        (b"5\nhello\r\n0\r\n\r\n", "LF alone"),
+        (b"5\r\nhelloXX0\r\n\r\n", "no CRLF after the data"),
+        (b"5\r\nhello\r\n0\r\nx: 1\n\r\n", "a trailer ended by LF"),
+    ];
+    for (input, why) in bad {
+        assert!(feed(Framing::Chunked, &[input]).is_err(), "{why}");
+    }
+    // The largest size that fits is a size (the data then never comes, which is EOF's
+    // business), and extensions after whitespace are ignored.
+    assert_eq!(
+        feed(Framing::Chunked, &[b"ffffffffffffffff\r\nab"]).unwrap(),
+        (b"ab".to_vec(), false, Vec::new())
+    );
+    assert_eq!(
+        feed(Framing::Chunked, &[b"2 \t;ext\r\nab\r\n0\r\n\r\n"]).unwrap(),
+        (b"ab".to_vec(), true, Vec::new())
+    );
+}
+
+#[test]
+fn chunk_size_lines_and_trailers_are_bounded() {
+    // A size line that never ends: an error once MAX_LINE bytes came, not a growing buffer.
+    let endless = vec![b'0'; MAX_LINE];
+    assert_eq!(
+        feed(Framing::Chunked, &[&endless]).unwrap_err(),
+        WireError::Body("chunk-size line too long")
+    );
+    let almost = vec![b'0'; MAX_LINE - 1];
+    assert!(feed(Framing::Chunked, &[&almost]).is_ok());
+    let mut long_ext = b"1;".to_vec();
+    long_ext.resize(MAX_LINE + 10, b'x');
+    assert!(feed(Framing::Chunked, &[&long_ext, b"\r\na\r\n"]).is_err());
+    // Trailers: many short lines add up to the bound.
+    let mut trailers = b"1\r\na\r\n0\r\n".to_vec();
+    while trailers.len() < MAX_TRAILERS + 64 {
+        trailers.extend_from_slice(b"x-t: 12345678\r\n");
+    }
+    trailers.extend_from_slice(b"\r\n");
+    assert_eq!(
+        feed(Framing::Chunked, &[&trailers]).unwrap_err(),
+        WireError::Body("trailers too long")
+    );
+    let fine = b"1\r\na\r\n0\r\nx-t: 1\r\nx-u: 2\r\n\r\n";
+    assert_eq!(
+        feed(Framing::Chunked, &[fine]).unwrap(),
+        (b"a".to_vec(), true, Vec::new())
+    );
+}
+
+#[test]
+fn a_body_that_ends_early_is_an_error_at_eof_and_one_read_to_eof_is_not() {
+    for (framing, input) in [
+        (Framing::Length(10), &b"hello"[..]),
+        (Framing::Chunked, &b"5\r\nhel"[..]),
+        (Framing::Chunked, &b"5\r\nhello\r\n"[..]),
+        (Framing::Chunked, &b"5\r\nhello\r\n0\r\n"[..]),
+    ] {
+        let mut decoder = Decoder::new(framing);
+        let mut buf = BytesMut::from(input);
+        while let Step::Data(_) = decoder.decode(&mut buf).unwrap() {}
+        assert_eq!(decoder.at_eof(), Err(WireError::EarlyEof), "{framing:?}");
+    }
+    let mut decoder = Decoder::new(Framing::Eof);
+    let mut buf = BytesMut::from(&b"all of it"[..]);
+    assert_eq!(
+        decoder.decode(&mut buf).unwrap(),
+        Step::Data(Bytes::from_static(b"all of it"))
+    );
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Step::NeedMore);
+    assert_eq!(decoder.at_eof(), Ok(()));
+    assert_eq!(decoder.decode(&mut buf).unwrap(), Step::End);
+}
+
+#[test]
+fn a_length_body_takes_its_bytes_and_leaves_what_follows() {
+    assert_eq!(
+        feed(Framing::Length(5), &[b"he", b"llo", b"HTTP/1.1"]).unwrap(),
+        (b"hello".to_vec(), true, b"HTTP/1.1".to_vec())
+    );
+    assert_eq!(
+        feed(Framing::Empty, &[b"x"]).unwrap(),
+        (Vec::new(), true, b"x".to_vec())
+    );
+}
+
+fn head(text: &str) -> Result<Option<Head>, WireError> {
+    parse_head(text.as_bytes(), false)
+}
+
+#[test]
+fn a_head_split_anywhere_waits_for_the_rest() {
+    let text = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                transfer-encoding: chunked\r\nx-a: 1\r\nx-a: 2\r\n\r\nbody";
+    for at in 0..text.len() - 4 {
+        assert!(head(&text[..at]).unwrap().is_none(), "cut at {at}");
+    }
+    let h = head(text).unwrap().unwrap();
+    assert_eq!(h.status, StatusCode::OK);
+    assert_eq!(h.len, text.len() - 4);
+    assert_eq!(h.framing, Framing::Chunked);
+    assert!(h.keep_alive);
+    assert_eq!(h.headers.get_all("x-a").iter().count(), 2);
+    assert_eq!(h.headers["content-type"], "text/event-stream");
+}
+
+#[test]
+fn framing_and_keep_alive_follow_the_head() {
+    let cases: &[(&str, Framing, bool)] = &[
+        (
+            "HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n",
+            Framing::Length(12),
+            true,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+            Framing::Empty,
+            true,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\ncontent-length: 3\r\n\r\n",
+            Framing::Length(3),
+            true,
+        ),
+        ("HTTP/1.1 200 OK\r\n\r\n", Framing::Eof, false),
+        (
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",
+            Framing::Eof,
+            false,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\n\r\n",
+            Framing::Chunked,
+            true,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n",
+            Framing::Length(2),
+            false,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: upgrade, Close\r\n\r\n",
+            Framing::Length(2),
+            false,
+        ),
+        (
+            "HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n",
+            Framing::Length(2),
+            false,
+        ),
+        (
+            "HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n",
+            Framing::Length(2),
+            true,
+        ),
+        (
+            "HTTP/1.1 204 No Content\r\ncontent-length: 9\r\n\r\n",
+            Framing::Empty,
+            true,
+        ),
+        (
+            "HTTP/1.1 304 Not Modified\r\ntransfer-encoding: chunked\r\n\r\n",
+            Framing::Empty,
+            true,
+        ),
+        ("HTTP/1.1 100 Continue\r\n\r\n", Framing::Empty, true),
+    ];
+    for (text, framing, keep_alive) in cases {
+        let h = head(text).unwrap().unwrap();
+        assert_eq!((h.framing, h.keep_alive), (*framing, *keep_alive), "{text}");
+    }
+    let h = parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n", true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.framing, Framing::Empty, "a HEAD request's response");
+}
+
+#[test]
+fn hostile_heads_are_errors() {
+    let bad: &[&str] = &[
+        "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 5, 6\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: +5\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 0x10\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 1 2\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: \r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 18446744073709551616\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999999999\r\n\r\n",
+        "HTTP/2 200 OK\r\n\r\n",
+        "SMTP ready\r\n\r\n",
+        "HTTP/1.1 20 OK\r\n\r\n",
+    ];
+    for text in bad {
+        assert!(head(text).is_err(), "{text}");
+    }
+    // The largest length that fits is a length.
+    let max = head("HTTP/1.1 200 OK\r\ncontent-length: 18446744073709551615\r\n\r\n");
+    assert_eq!(max.unwrap().unwrap().framing, Framing::Length(u64::MAX));
+}
+
+#[test]
+fn heads_are_bounded_in_size_and_header_count() {
+    let mut many = "HTTP/1.1 200 OK\r\n".to_owned();
+    for i in 0..MAX_HEADERS {
+        many.push_str(&format!("x-{i}: v\r\n"));
+    }
+    assert!(head(&format!("{many}\r\n")).unwrap().is_some());
+    many.push_str("x-one-more: v\r\n\r\n");
+    assert_eq!(
+        head(&many).unwrap_err(),
+        WireError::Head("over 100 headers")
+    );
+    // A head that has not ended after MAX_HEAD bytes: an error, not a wait for more.
+    let mut big = "HTTP/1.1 200 OK\r\nx-big: ".to_owned();
+    big.push_str(&"a".repeat(MAX_HEAD));
+    assert_eq!(head(&big).unwrap_err(), WireError::HeadTooLarge);
+    assert!(head(&big[..MAX_HEAD - 1]).unwrap().is_none());
+    // Nor one that did end, past the bound.
+    big.push_str("\r\n\r\n");
+    assert_eq!(head(&big).unwrap_err(), WireError::HeadTooLarge);
+}
+
+#[test]
+fn a_request_head_is_origin_form_with_host_first_and_its_own_length() {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
+    headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    headers.append("x-a", HeaderValue::from_static("1"));
+    headers.append("x-a", HeaderValue::from_static("2"));
+    let host = HeaderValue::from_static("api.example:8443");
+    let mut out = Vec::new();
+    encode_head(
+        &Method::POST,
+        "/v1/chat?x=1",
+        &headers,
+        Some(&host),
+        1234,
+        &mut out,
+    );
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "POST /v1/chat?x=1 HTTP/1.1\r\nhost: api.example:8443\r\n\
+         content-type: application/json\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 1234\r\n\r\n"
+    );
+    let mut out = Vec::new();
+    encode_head(&Method::GET, "/", &HeaderMap::new(), None, 0, &mut out);
+    assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
+    let mut out = Vec::new();
+    encode_head(&Method::POST, "/", &HeaderMap::new(), None, 0, &mut out);
+    assert_eq!(out, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+}
+
+#[test]
+fn informational_heads_are_skipped_wherever_the_reads_split() {
+    let text: &[u8] =
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n\
+HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+    for at in 0..=text.len() {
+        let (a, b) = text.split_at(at);
+        assert_eq!(
+            read_response(&[a, b]).unwrap(),
+            (StatusCode::CREATED, b"ok".to_vec()),
+            "split at {at}"
+        );
+    }
+    assert_eq!(
+        read_response(&[b"HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n"]).unwrap_err(),
+        WireError::Head("101 switching protocols, unasked")
+    );
+    assert_eq!(
+        read_response(&[b"HTTP/1.1 100 Continue\r\n\r\n"]).unwrap_err(),
+        WireError::EarlyEof
+    );
+}
