@@ -633,3 +633,37 @@ async fn ru_bytes_after_a_body_keep_its_connection_out_of_the_pool() {
         assert_eq!(connections.load(Ordering::SeqCst), 2);
     }
 }
+
+/// Reviewer RU, guard (passes on h-U): a request written whole on a pooled connection that
+/// then closes without a reply is an error, and is not sent again on another connection
+/// (the vendor may have acted on it: a POST is not idempotent). Guards the tempting "retry
+/// when a reused connection fails" change against the one case it must not cover.
+#[tokio::test]
+async fn ru_a_request_written_on_a_pooled_connection_is_never_sent_twice() {
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    let (url, _) = serve(move |mut tcp, _| {
+        let seen = seen.clone();
+        async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                if seen.fetch_add(1, Ordering::SeqCst) == 1 {
+                    // The second request: read whole, then the connection dies.
+                    return;
+                }
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if tcp.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    assert_eq!(text(&client, &url).await.unwrap(), "ok");
+    assert_eq!(client.0.pool.idle(), 1);
+    let second = within(client.send(post(&url))).await;
+    assert!(second.is_err(), "{second:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(requests.load(Ordering::SeqCst), 2, "a request sent twice");
+}
