@@ -92,7 +92,12 @@ pub(crate) fn serve(
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
             };
-            eprintln!(
+            // A log line (JSON with `log_format: json`), written at once: this is the main
+            // thread, not a serving thread holding its lines.
+            tracing::info!(
+                target: "switchyard::serve",
+                signal = name,
+                grace_s = GATEWAY_GRACE.as_secs(),
                 "{name}: draining, requests in flight get up to {}s",
                 GATEWAY_GRACE.as_secs()
             );
