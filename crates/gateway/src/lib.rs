@@ -249,8 +249,7 @@ impl Gateway {
             expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
             logged: Mutex::new(router_log::Cursor::default()),
             requests: std::sync::atomic::AtomicU64::new(0),
-            // Truncated on purpose: an id tag, not a time.
-            instance: switchyard_live::wall::unix_now() as u32,
+            instance: instance_tag(),
             shared: Mutex::new(None),
         });
         if let Some(config) = &params.gateway.shared_state {
@@ -556,3 +555,23 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
 
 /// The chat endpoint's path.
 const CHAT_PATH: &str = "/v1/chat/completions";
+
+/// The tag of this gateway's request ids (`req-{tag}-{count}`): drawn per gateway (the
+/// hasher's keys are random per process and move on with each use), so gateways started in
+/// the same second, as a fleet's are, do not hand out the same ids.
+fn instance_tag() -> u32 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(("request ids", std::process::id()))
+        as u32
+}
+
+#[cfg(test)]
+mod instance_tests {
+    /// Two gateways started together (here: in the same second, in one process) tag their
+    /// request ids apart; a tag from the start time gave both the same.
+    #[test]
+    fn gateways_started_together_tag_their_request_ids_apart() {
+        let tags: std::collections::BTreeSet<u32> = (0..8).map(|_| super::instance_tag()).collect();
+        assert_eq!(tags.len(), 8, "{tags:?}");
+    }
+}
