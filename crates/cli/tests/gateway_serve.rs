@@ -603,3 +603,46 @@ fn a_second_gateway_with_the_same_replica_number_is_refused() {
     });
     assert!(claimed.granted, "{claimed:?}");
 }
+
+/// A gateway started with the number of one that was killed (its claim never given back)
+/// waits the claim out and serves, and says so with an info line: no error that a refused
+/// start would also show (the sync task's first renewal found the claim taken while the start
+/// was still waiting, and logged "held by another gateway").
+#[test]
+fn a_start_after_a_killed_holder_waits_without_an_error() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = runtime
+        .block_on(switchyard_fleet::RedisServer::start("gw-killed", &[]))
+        .unwrap();
+    let dir = TempDir::new("gw-killed");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str(&format!(
+        "gateway:\n  shared_state: {{ redis: '{}', replica: 6 }}\n",
+        redis.url()
+    ));
+    std::fs::write(&config, yaml).unwrap();
+    let (mut first, _) = start(gateway(&config, "127.0.0.1:0"));
+    signal(&first.0, "-KILL");
+    let _ = exit_code(&mut first);
+    let (mut second, line) = start(gateway(&config, "127.0.0.1:0"));
+    assert!(line.starts_with("gateway http://"), "{line}");
+    let lines = stderr_lines(&mut second.0);
+    // A renewal or two past the start.
+    runtime.block_on(tokio::time::sleep(Duration::from_millis(2500)));
+    signal(&second.0, "-TERM");
+    assert_eq!(exit_code(&mut second), Some(0));
+    let seen: Vec<String> = lines.try_iter().collect();
+    let all = seen.join("\n");
+    assert!(
+        all.contains("waiting for its claim to expire"),
+        "the wait is told:\n{all}"
+    );
+    assert!(
+        !all.contains("ERROR") && !all.contains("held by another gateway"),
+        "no error on a start that waits:\n{all}"
+    );
+}

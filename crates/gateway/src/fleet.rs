@@ -8,6 +8,7 @@
 //! gateway started with a number a live one holds is refused, and a gateway that stops gives
 //! its number back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use switchyard_core::fleet::FleetParams;
@@ -47,6 +48,9 @@ pub(crate) struct Claimer {
     claim: Claim,
     sync_every: std::time::Duration,
     task: Arc<SyncHandle>,
+    /// Set while [`Claimer::claim`] runs: meanwhile the sync task's renewals do not tell a
+    /// claim held by another (the start waits that out, or refuses, and says which).
+    claiming: Arc<AtomicBool>,
 }
 
 impl Claimer {
@@ -59,6 +63,8 @@ impl Claimer {
         let Claim { replica, token } = self.claim;
         let ttl = Claim::ttl(self.sync_every);
         let mut first_until = None;
+        // Cleared however this ends, a drop at a wait included.
+        let _claiming = Flag::raise(&self.claiming);
         loop {
             let c = match self.store.claim(replica, token, ttl).await {
                 Ok(c) => c,
@@ -92,6 +98,15 @@ impl Claimer {
                      `gateway.shared_state.replica`, or none (a random one)",
                     self.store.endpoint()
                 )));
+            }
+            if first_until.is_none() {
+                tracing::info!(
+                    target: "switchyard::fleet",
+                    store = %self.store.endpoint(),
+                    replica,
+                    wait_ms = left.as_millis() as u64,
+                    "replica number still claimed by a gateway that stopped renewing it: waiting for its claim to expire"
+                );
             }
             first_until.get_or_insert(c.until);
             tokio::time::sleep(left.saturating_add(std::time::Duration::from_millis(5))).await;
@@ -127,6 +142,8 @@ struct Host {
     gateway: Weak<Gateway>,
     endpoint: String,
     replica: u32,
+    /// [`Claimer`]'s: whether the start's claim is running.
+    claiming: Arc<AtomicBool>,
 }
 
 impl Replica for Host {
@@ -164,6 +181,10 @@ impl Replica for Host {
 
     fn claim_held(&self, held: bool) {
         let replica = self.replica;
+        if !held && self.claiming.load(Ordering::Relaxed) {
+            // The start's claim is still waiting for it (or refusing): it tells.
+            return;
+        }
         if held {
             tracing::info!(
                 target: "switchyard::fleet",
@@ -176,7 +197,7 @@ impl Replica for Host {
                 target: "switchyard::fleet",
                 store = %self.endpoint,
                 replica,
-                "replica number held by another gateway: another process runs as replica {replica}, or one that did died less than three sync periods ago (give each gateway its own `gateway.shared_state.replica`)"
+                "replica number held by another gateway: another process runs as replica {replica}, or one that did so stopped less than three sync periods ago (give each gateway its own `gateway.shared_state.replica`)"
             );
         }
     }
@@ -215,10 +236,12 @@ pub(crate) fn start(gw: &Arc<Gateway>, config: &SharedStateConfig) -> Result<Sha
         sync_every = %sync_every,
         "joined the fleet's shared state"
     );
+    let claiming = Arc::new(AtomicBool::new(false));
     let host = Host {
         gateway: Arc::downgrade(gw),
         endpoint: store.endpoint().to_string(),
         replica,
+        claiming: claiming.clone(),
     };
     let claim = Claim {
         replica,
@@ -245,6 +268,23 @@ pub(crate) fn start(gw: &Arc<Gateway>, config: &SharedStateConfig) -> Result<Sha
             claim,
             sync_every: sync_every.into(),
             task,
+            claiming,
         },
     })
+}
+
+/// A flag raised while this lives.
+struct Flag<'a>(&'a AtomicBool);
+
+impl<'a> Flag<'a> {
+    fn raise(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::Relaxed);
+        Flag(flag)
+    }
+}
+
+impl Drop for Flag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
