@@ -632,7 +632,7 @@ fn a_start_after_a_killed_holder_waits_without_an_error() {
     assert!(line.starts_with("gateway http://"), "{line}");
     let lines = stderr_lines(&mut second.0);
     // A renewal or two past the start.
-    runtime.block_on(tokio::time::sleep(Duration::from_millis(2500)));
+    runtime.block_on(async { tokio::time::sleep(Duration::from_millis(2500)).await });
     signal(&second.0, "-TERM");
     assert_eq!(exit_code(&mut second), Some(0));
     let seen: Vec<String> = lines.try_iter().collect();
