@@ -219,7 +219,12 @@ struct Finish {
 
 impl Drop for Finish {
     fn drop(&mut self) {
-        let e = self.log.entry();
+        let mut e = self.log.entry();
+        if e.result == Some(switchyard_core::attempt_log::STREAMING) {
+            // The client left mid-stream: the attempt it was on is booked `cancelled` (the
+            // request abandoned), and the line says so too.
+            e.attempts = e.attempts.replace(":streaming", ":cancelled");
+        }
         let status = self.status.map_or(499, |s| s.as_u16());
         let result = match (self.status, e.result) {
             (None, _) | (Some(_), Some(switchyard_core::attempt_log::STREAMING)) => "client_closed",

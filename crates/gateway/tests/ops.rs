@@ -103,6 +103,8 @@ async fn a_client_that_leaves_logs_once(r: &Rig, logs: &Captured) {
     let lines = logs.access();
     assert_eq!(lines.len(), 3, "{}", logs.text());
     assert_eq!(lines[2]["result"], "client_closed", "{}", lines[2]);
+    // As the books have it: the attempt in flight is cancelled, not left "streaming".
+    assert_eq!(lines[2]["attempts"], "ta:cancelled", "{}", lines[2]);
     assert_eq!(lines[2]["status"], 200);
     assert_eq!(lines[2]["request_id"], id.as_str());
 }
