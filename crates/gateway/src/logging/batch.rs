@@ -293,6 +293,54 @@ mod tests {
         assert_eq!(writes.numbers(), (0..=50).collect::<Vec<_>>());
     }
 
+    /// A serving thread whose runtime always has a task ready (constant load) never calls
+    /// `on_thread_park` (tokio's current-thread scheduler only `park_yield`s then, without
+    /// the hook): a line it holds should still be written within a bound of time.
+    #[test]
+    #[ignore = "RL: a runtime that never parks holds its lines with no time bound (only the 4096-byte bound flushes)"]
+    fn a_runtime_that_never_parks_still_writes_within_a_bound() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let writes = Writes::default();
+        let sub = writes.subscriber();
+        let seen = writes.clone();
+        let thread = std::thread::spawn(move || {
+            let _current = tracing::subscriber::set_default(sub);
+            let runtime = crate::serve::serving_runtime().unwrap_or_else(|e| panic!("{e}"));
+            let _batching = Batching::start();
+            runtime.block_on(async {
+                // Constant load: some task is always ready (a busy stream, requests back to
+                // back), so the runtime polls its driver between tasks but never parks.
+                let stop = Arc::new(AtomicBool::new(false));
+                let busy = {
+                    let stop = stop.clone();
+                    tokio::spawn(async move {
+                        while !stop.load(Ordering::Relaxed) {
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                };
+                line(0, 10);
+                let t0 = tokio::time::Instant::now();
+                let mut written_after = None;
+                while t0.elapsed() < std::time::Duration::from_millis(500) {
+                    tokio::task::yield_now().await;
+                    if !seen.all().is_empty() {
+                        written_after = Some(t0.elapsed());
+                        break;
+                    }
+                }
+                stop.store(true, Ordering::Relaxed);
+                let _ = busy.await;
+                written_after
+            })
+        });
+        let written_after = thread.join().unwrap_or_default();
+        assert!(
+            written_after.is_some(),
+            "a line held over 500 ms by a serving thread under load"
+        );
+    }
+
     /// A serving thread that panics writes what it held as it unwinds.
     #[test]
     fn a_panicking_thread_writes_what_it_held() {
