@@ -339,3 +339,22 @@ async fn a_gateway_refused_its_replica_number_leaves_the_shared_state_alone() {
         "a refused gateway took from the shared bucket"
     );
 }
+
+/// A store that does not answer at start is no refusal (FLEET.md): `claim_replica` returns
+/// within the store's timeout, and the sync task claims the number once the store answers, so
+/// that a gateway started next with it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_silent_at_start_is_no_refusal_and_the_number_is_claimed_once_it_answers() {
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
+    redis.pause().unwrap();
+    let first = gateway(&redis.url(), 7);
+    let t0 = tokio::time::Instant::now();
+    first.claim_replica().await.unwrap();
+    assert!(t0.elapsed() < support::fleet::SYNC, "{:?}", t0.elapsed());
+    redis.resume().unwrap();
+    // Two syncs: the sync task has claimed 7 and renewed it since.
+    tokio::time::sleep(support::fleet::SYNC * 2).await;
+    let refused = gateway(&redis.url(), 7).claim_replica().await;
+    assert!(refused.is_err(), "{refused:?}");
+    drop(first);
+}
