@@ -358,3 +358,29 @@ async fn a_store_silent_at_start_is_no_refusal_and_the_number_is_claimed_once_it
     assert!(refused.is_err(), "{refused:?}");
     drop(first);
 }
+
+/// A number left by a gateway that died with a longer `sync_every` (its claim lasting longer
+/// than this gateway's three sync periods) is still a dead gateway's: FLEET.md says a gateway
+/// started with it waits that out, but `Claimer::claim` refuses any claim with more left than
+/// its own ttl plus a sync ("held by another gateway", exit 2) without seeing it renewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "RL: a dead gateway's claim longer than ours is refused as a live one, not waited out"]
+async fn a_longer_claim_left_by_a_dead_gateway_is_waited_out() {
+    let redis = RedisServer::start("fleet", &[]).await.unwrap();
+    let store = switchyard_fleet::RedisStore::connect(
+        &redis.url(),
+        switchyard_fleet::StoreOptions::default(),
+    )
+    .unwrap();
+    // A gateway with `sync_every: 400ms` claimed 7 and died: nobody renews it.
+    let left = support::fleet::SYNC * 6;
+    assert!(store.claim(7, 1, left).await.unwrap().granted);
+    let t0 = tokio::time::Instant::now();
+    let claimed = gateway(&redis.url(), 7).claim_replica().await;
+    assert!(claimed.is_ok(), "after {:?}: {claimed:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= left - support::fleet::SYNC,
+        "{:?}",
+        t0.elapsed()
+    );
+}
