@@ -646,3 +646,59 @@ fn a_start_after_a_killed_holder_waits_without_an_error() {
         "no error on a start that waits:\n{all}"
     );
 }
+
+/// A gateway waiting out a dead gateway's claim of its replica number (up to three sync
+/// periods: three minutes at `sync_every: 1m`) has its signals registered but no shutdown
+/// listening yet: SIGTERM should stop it at once, not once the claim has expired (it then
+/// prints its address, serves, and only then drains).
+#[test]
+#[ignore = "RL: SIGTERM/SIGINT are held, unanswered, while the gateway waits out a dead gateway's replica claim"]
+#[expect(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "how long another process takes to exit after a signal: a wall-clock bound"
+)]
+fn sigterm_while_waiting_out_a_replica_claim_stops_at_once() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = runtime
+        .block_on(switchyard_fleet::RedisServer::start("gw-claim-wait", &[]))
+        .unwrap();
+    // A gateway with the default `sync_every` (1 s) claimed 5 and was killed: its claim
+    // lasts 3 s more, which the next one waits out.
+    let claimed = runtime.block_on(async {
+        let store = switchyard_fleet::RedisStore::connect(
+            &redis.url(),
+            switchyard_fleet::StoreOptions::default(),
+        )
+        .unwrap();
+        store.claim(5, 1, Duration::from_secs(3)).await.unwrap()
+    });
+    assert!(claimed.granted);
+    let dir = TempDir::new("gw-claim-wait");
+    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    let mut yaml = std::fs::read_to_string(&config).unwrap();
+    yaml.push_str(&format!(
+        "gateway:\n  shared_state: {{ redis: '{}', replica: 5 }}\n",
+        redis.url()
+    ));
+    std::fs::write(&config, yaml).unwrap();
+    let mut child = Running(
+        gateway(&config, "127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = std::time::Instant::now();
+    signal(&child.0, "-TERM");
+    let code = exit_code(&mut child);
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "exit {code:?} {took:?} after SIGTERM"
+    );
+}
