@@ -72,9 +72,28 @@ pub(crate) fn serve(
         };
         // A fleet replica's number, held by no other live gateway, before the address is
         // printed: two replicas with one number would overwrite each other's state.
-        if let Err(e) = gw.claim_replica().await {
-            let _ = writeln!(err, "{e}");
-            return EXIT_BAD_INPUT;
+        // The wait for a killed gateway's claim to expire can take three sync periods: a
+        // signal meanwhile stops the gateway at once (it never served).
+        let claimed = tokio::select! {
+            c = gw.claim_replica() => Some(c),
+            _ = term.recv() => None,
+            _ = int.recv() => None,
+        };
+        match claimed {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                let _ = writeln!(err, "{e}");
+                return EXIT_BAD_INPUT;
+            }
+            None => {
+                tracing::info!(
+                    target: "switchyard::serve",
+                    "stopped by a signal while claiming the replica number, before serving"
+                );
+                // The sync task may have been granted the number meanwhile.
+                gw.leave_fleet().await;
+                return EXIT_OK;
+            }
         }
         let _ = writeln!(out, "gateway http://{addr}");
         let _ = out.flush();

@@ -34,7 +34,7 @@ mod float;
 mod json;
 mod stamp;
 
-pub use batch::{Batching, MAX_WRITE, flush};
+pub use batch::{Batching, MAX_HOLD, MAX_WRITE, flush};
 use float::float;
 use json::{Json, json_str};
 use stamp::timestamp;

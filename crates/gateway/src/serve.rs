@@ -164,12 +164,24 @@ impl Listeners {
 }
 
 /// A serving thread's runtime: single-threaded, writing the thread's held log lines
-/// ([`crate::logging::Batching`]) when it has nothing else to do.
+/// ([`crate::logging::Batching`]) when it has nothing else to do, and at least every
+/// [`crate::logging::MAX_HOLD`] (a runtime that always has a task ready never parks).
 pub(crate) fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(crate::logging::flush)
-        .build()
+        .build()?;
+    // Runs on the thread that drives the runtime (`block_on`), whose lines it writes; ends
+    // with the runtime.
+    runtime.spawn(async {
+        let mut tick = tokio::time::interval(crate::logging::MAX_HOLD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::logging::flush();
+        }
+    });
+    Ok(runtime)
 }
 
 /// How long a serving thread's runtime gets, once its accept loop has returned, to end the
