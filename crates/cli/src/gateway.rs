@@ -72,28 +72,8 @@ pub(crate) fn serve(
         };
         // A fleet replica's number, held by no other live gateway, before the address is
         // printed: two replicas with one number would overwrite each other's state.
-        // The wait for a killed gateway's claim to expire can take three sync periods: a
-        // signal meanwhile stops the gateway at once (it never served).
-        let claimed = tokio::select! {
-            c = gw.claim_replica() => Some(c),
-            _ = term.recv() => None,
-            _ = int.recv() => None,
-        };
-        match claimed {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                let _ = writeln!(err, "{e}");
-                return EXIT_BAD_INPUT;
-            }
-            None => {
-                tracing::info!(
-                    target: "switchyard::serve",
-                    "stopped by a signal while claiming the replica number, before serving"
-                );
-                // The sync task may have been granted the number meanwhile.
-                gw.leave_fleet().await;
-                return EXIT_OK;
-            }
+        if let Some(code) = claim_or_stop(&gw, &mut term, &mut int, err).await {
+            return code;
         }
         let _ = writeln!(out, "gateway http://{addr}");
         let _ = out.flush();
@@ -188,4 +168,37 @@ struct Started {
     gw: std::sync::Arc<switchyard_gateway::Gateway>,
     runtimes: switchyard_gateway::Runtimes,
     addr: SocketAddr,
+}
+
+/// Claims a fleet replica's number ([`switchyard_gateway::Gateway::claim_replica`]); `None`
+/// once held (or there is no fleet), else the exit code: a refusal is bad input, and a signal
+/// meanwhile stops the gateway at once, exit 0 (the wait for a killed gateway's claim to
+/// expire can take three sync periods; it never served).
+async fn claim_or_stop(
+    gw: &switchyard_gateway::Gateway,
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+    err: &mut dyn Write,
+) -> Option<i32> {
+    let claimed = tokio::select! {
+        c = gw.claim_replica() => Some(c),
+        _ = term.recv() => None,
+        _ = int.recv() => None,
+    };
+    match claimed {
+        Some(Ok(())) => None,
+        Some(Err(e)) => {
+            let _ = writeln!(err, "{e}");
+            Some(EXIT_BAD_INPUT)
+        }
+        None => {
+            tracing::info!(
+                target: "switchyard::serve",
+                "stopped by a signal while claiming the replica number, before serving"
+            );
+            // The sync task may have been granted the number meanwhile.
+            gw.leave_fleet().await;
+            Some(EXIT_OK)
+        }
+    }
 }
