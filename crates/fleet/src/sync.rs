@@ -123,6 +123,12 @@ pub trait Replica: Send + Sync + 'static {
     /// less than a claim's life ago), or, after that, held again (`true`); for the log. Told
     /// on changes only. The default does nothing.
     fn claim_held(&self, _held: bool) {}
+    /// Whether the task may sync yet: until then it runs no store operation at all (a
+    /// process deciding whether its replica number is its own does not act as that replica
+    /// meanwhile). The default: at once.
+    fn may_sync(&self) -> bool {
+        true
+    }
 }
 
 /// A replica number claimed for this process ([`RedisStore::claim`]), renewed at every sync.
@@ -151,7 +157,9 @@ pub struct SyncOptions {
     pub sync_every: Duration,
     /// How often advisories waiting are published between syncs.
     pub publish_every: Duration,
-    /// The replica number's claim to renew at every sync, if any.
+    /// The replica number's claim to renew at every sync, if any. While a renewal finds it
+    /// held by another process the task runs no other operation (no lease, beat or
+    /// advisory) until the number is its own again.
     pub claim: Option<Claim>,
 }
 
@@ -237,17 +245,28 @@ async fn run<H: Replica>(
     let mut claim_refused = false;
     loop {
         tick.tick().await;
+        if !replica.may_sync() {
+            continue;
+        }
         let now = replica.now();
         let sync_now = tokio::time::Instant::now() >= next_sync;
-        let ops = if sync_now {
+        if sync_now {
             next_sync = tokio::time::Instant::now() + sync_every;
+        }
+        // While another process holds the number, the claim alone: this replica acts as it in
+        // no way (no lease, beat or advisory) until it holds it again.
+        let ops = if claim_refused {
+            Vec::new()
+        } else if sync_now {
             replica.sync_ops(now)
         } else {
             replica.publish_ops(now)
         };
         let claim = options.claim.filter(|_| sync_now);
         if ops.is_empty() && claim.is_none() {
-            synced.send_replace(true);
+            if !claim_refused {
+                synced.send_replace(true);
+            }
             continue;
         }
         let renew = async {

@@ -51,12 +51,17 @@ pub(crate) struct Claimer {
     /// Set while [`Claimer::claim`] runs: meanwhile the sync task's renewals do not tell a
     /// claim held by another (the start waits that out, or refuses, and says which).
     claiming: Arc<AtomicBool>,
+    /// Raised once the number is this process's to sync as (the start's claim granted, or
+    /// deferred to the sync task by a store that did not answer), or when the gateway serves
+    /// without having claimed it ([`Claimer::open`]): until then the sync task runs nothing.
+    open: Arc<AtomicBool>,
 }
 
 impl Claimer {
-    /// Claims the replica number. Refused when another process holds it and renews it: a
-    /// claim still held past its `until` (three sync periods after its holder's last renewal)
-    /// is a live gateway's, while one left by a gateway that died goes with that wait. A
+    /// Claims the replica number. Refused when another process holds it and renews it (the
+    /// claim is looked at again every sync period until it ends): a claim renewed meanwhile
+    /// is a live gateway's, while one left by a gateway that died, whatever its sync period,
+    /// is waited out. A
     /// store that does not answer is no refusal: the sync task claims the number at its
     /// first sync that reaches the store (and logs an error if another process holds it).
     pub(crate) async fn claim(&self) -> Result<(), GatewayError> {
@@ -76,25 +81,21 @@ impl Claimer {
                         error = %e,
                         "cannot claim the replica number now; claiming it at the first sync that reaches the store"
                     );
+                    self.open();
                     return Ok(());
                 }
             };
             if c.granted {
+                self.open();
                 return Ok(());
             }
             let left = std::time::Duration::from_millis(c.until.0.saturating_sub(c.now.0));
-            // Renewed since it was first seen, or longer than a claim of ours would last
-            // (beyond a dead holder's wait): held by a live gateway.
-            let renewed = first_until.is_some_and(|first| c.until > first);
-            if renewed || left > ttl.saturating_add(self.sync_every) {
-                let how = if renewed {
-                    "its claim renewed".to_string()
-                } else {
-                    format!("claimed for {} ms more", left.as_millis())
-                };
+            // Renewed since it was first seen: held by a live gateway. Not renewed: one that
+            // stopped, whatever its sync period (its claim may outlast one of ours).
+            if first_until.is_some_and(|first| c.until > first) {
                 return Err(GatewayError::SharedState(format!(
                     "replica {replica} is held by another gateway sharing the store at {} \
-                     ({how}): each gateway of a fleet needs its own \
+                     (its claim renewed): each gateway of a fleet needs its own \
                      `gateway.shared_state.replica`, or none (a random one)",
                     self.store.endpoint()
                 )));
@@ -105,12 +106,23 @@ impl Claimer {
                     store = %self.store.endpoint(),
                     replica,
                     wait_ms = left.as_millis() as u64,
-                    "replica number still claimed by a gateway that stopped renewing it: waiting for its claim to expire"
+                    "replica number claimed by another gateway: refused if it renews the claim, else waiting for its claim to expire"
                 );
             }
             first_until.get_or_insert(c.until);
-            tokio::time::sleep(left.saturating_add(std::time::Duration::from_millis(5))).await;
+            // Looked at again each sync period (a live holder renews within its own) or when
+            // the claim ends, whichever comes first.
+            let again = left
+                .saturating_add(std::time::Duration::from_millis(5))
+                .min(self.sync_every);
+            tokio::time::sleep(again).await;
         }
+    }
+
+    /// Lets the sync task run: the number is this process's, or the gateway serves without a
+    /// claim decided (a caller that never claimed it).
+    pub(crate) fn open(&self) {
+        self.open.store(true, Ordering::Relaxed);
     }
 
     /// Stops the sync task (no renewal after this) and gives the replica number back. A
@@ -144,6 +156,8 @@ struct Host {
     replica: u32,
     /// [`Claimer`]'s: whether the start's claim is running.
     claiming: Arc<AtomicBool>,
+    /// [`Claimer`]'s: whether the sync task may run.
+    open: Arc<AtomicBool>,
 }
 
 impl Replica for Host {
@@ -177,6 +191,10 @@ impl Replica for Host {
                 "shared state back: rejoined the fleet"
             ),
         }
+    }
+
+    fn may_sync(&self) -> bool {
+        self.open.load(Ordering::Relaxed)
     }
 
     fn claim_held(&self, held: bool) {
@@ -237,11 +255,13 @@ pub(crate) fn start(gw: &Arc<Gateway>, config: &SharedStateConfig) -> Result<Sha
         "joined the fleet's shared state"
     );
     let claiming = Arc::new(AtomicBool::new(false));
+    let open = Arc::new(AtomicBool::new(false));
     let host = Host {
         gateway: Arc::downgrade(gw),
         endpoint: store.endpoint().to_string(),
         replica,
         claiming: claiming.clone(),
+        open: open.clone(),
     };
     let claim = Claim {
         replica,
@@ -269,6 +289,7 @@ pub(crate) fn start(gw: &Arc<Gateway>, config: &SharedStateConfig) -> Result<Sha
             sync_every: sync_every.into(),
             task,
             claiming,
+            open,
         },
     })
 }

@@ -273,7 +273,13 @@ impl Gateway {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
-            .map(|s| (s.task(), fleet::first_sync_bound(&s.params)));
+            .map(|s| {
+                // Serving: the sync task runs now, also for a caller that never claimed the
+                // number (the claim's own renewals still keep it from acting as a number
+                // another process holds).
+                s.claimer().open();
+                (s.task(), fleet::first_sync_bound(&s.params))
+            });
         if let Some((task, bound)) = shared
             && tokio::time::timeout(bound, task.first_sync())
                 .await

@@ -314,7 +314,6 @@ fn shared_buckets(redis: &RedisServer) -> Vec<String> {
 /// `claim_replica`, syncs as replica 7 while the claim is being decided (about three sync
 /// periods), taking a lease block from the shared bucket that is never given back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "RL: the sync task runs (leases, heartbeats) before the replica claim is decided; a refused gateway takes a block from the shared bucket"]
 async fn a_gateway_refused_its_replica_number_leaves_the_shared_state_alone() {
     let redis = RedisServer::start("fleet", &[]).await.unwrap();
     let params = |replica| {
@@ -364,7 +363,6 @@ async fn a_store_silent_at_start_is_no_refusal_and_the_number_is_claimed_once_it
 /// started with it waits that out, but `Claimer::claim` refuses any claim with more left than
 /// its own ttl plus a sync ("held by another gateway", exit 2) without seeing it renewed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "RL: a dead gateway's claim longer than ours is refused as a live one, not waited out"]
 async fn a_longer_claim_left_by_a_dead_gateway_is_waited_out() {
     let redis = RedisServer::start("fleet", &[]).await.unwrap();
     let store = switchyard_fleet::RedisStore::connect(
