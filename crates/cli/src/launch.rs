@@ -25,8 +25,6 @@ impl GatewayLauncher for InProcessGateway {
                 switchyard_live::Transport::new(HttpClient::new()),
             )
             .map_err(|e| e.to_string())?;
-            // A fleet replica claims its number, as `switchyard gateway` does.
-            gw.claim_replica().await.map_err(|e| e.to_string())?;
             // The config's validation bounds `threads` to 1..=256: never 0.
             let threads = std::num::NonZeroUsize::new(params.gateway.threads())
                 .unwrap_or(std::num::NonZeroUsize::MIN);
@@ -42,6 +40,9 @@ impl GatewayLauncher for InProcessGateway {
             let runtimes = listeners
                 .runtimes()
                 .map_err(|e| format!("cannot start the serving threads: {e}"))?;
+            // A fleet replica claims its number, as `switchyard gateway` does: last, so a
+            // start that fails before it leaves no claim behind.
+            gw.claim_replica().await.map_err(|e| e.to_string())?;
             let router = gw.router();
             let (signal, stopped) = tokio::sync::oneshot::channel();
             let task = tokio::spawn(async move {
