@@ -174,6 +174,11 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         }
         headers.append(name, value);
     }
+    // RFC 9112 6.1: a transfer-encoding in an HTTP/1.0 message is faulty framing (an
+    // HTTP/1.0 recipient would not decode it); refused, as hyper refuses it.
+    if version == Version::HTTP_10 && chunked.is_some() {
+        return Err(WireError::Head("transfer-encoding in an HTTP/1.0 reply"));
+    }
     let framing = framing(status, head_request, chunked, length)?;
     let keep_alive =
         !close && framing != Framing::Eof && (version == Version::HTTP_11 || keep_alive_token);

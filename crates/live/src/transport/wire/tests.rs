@@ -347,13 +347,12 @@ HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
 
 // ---- Reviewer RU (branch h-RU): tests for the lead to cherry-pick. ----
 
-/// Reviewer RU, FAILS on h-U 726bc91 (minor bug): RFC 9112 §6.1, "a client that receives an
+/// Reviewer RU (failed on h-U 726bc91; the reply is now refused): RFC 9112 §6.1, "a client that receives an
 /// HTTP/1.0 message containing a Transfer-Encoding header field MUST treat the message as if
 /// the framing is faulty ... and close the connection after processing the message". The
 /// parser keeps such a connection alive when the reply says `connection: keep-alive` (hyper,
 /// on main, refused the reply).
 #[test]
-#[ignore = "RU: fails on h-U 726bc91 (bug); run with --ignored, un-ignore with the fix"]
 fn ru_an_http_1_0_reply_with_transfer_encoding_never_keeps_its_connection() {
     for text in [
         "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n",
