@@ -49,6 +49,10 @@ const COPY_BODY: usize = 4 * 1024;
 /// arrived); so does a request future dropped anywhere before its response head was read.
 /// A response whose whole body came with its head gives its connection back at once.
 ///
+/// A reply that comes while the request is still being written (the server stopped reading:
+/// an early 413 or 401) is the response: the writing stops, the reply's body is read as any
+/// other, and the connection, its request half written, is never reused.
+///
 /// An idle connection is checked before use, without waiting: one the server closed (or
 /// sent unasked bytes on) is closed, and the request takes another or opens one. A request
 /// that a pooled connection could not write a byte of is sent again on another one; once a
@@ -117,34 +121,111 @@ impl Conn {
         matches!(self.poll_read_some(&mut cx), Poll::Pending)
     }
 
-    /// Writes `head` then `body` (one vectored write when the socket takes it whole).
-    /// The error says whether any byte was written.
-    async fn write(&mut self, head: &[u8], body: &[u8]) -> Result<(), (std::io::Error, bool)> {
+    /// Writes `head` then `body` (one vectored write when the socket takes it whole), and
+    /// flushes. While the socket takes no more (the server is not reading), reads what the
+    /// server sent: a response head that arrives before the request is written whole (an
+    /// early 413 or 401, the server reading no further) ends the writing and is returned,
+    /// the rest of the request unwritten. So it is when the writing fails (the server closed
+    /// after its reply): a head already arrived is the answer, not the error. Bytes read
+    /// before a byte of the request was written are never taken for its reply.
+    ///
+    /// A request written whole in one go (the common case) never reads here.
+    async fn write(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        head_request: bool,
+    ) -> Result<Sent, Unsent> {
         let total = head.len().saturating_add(body.len());
         let mut written = 0usize;
-        while written < total {
-            let n = poll_fn(|cx| {
-                let (h, b) = match head.get(written..) {
-                    Some(h) if !h.is_empty() => (h, body),
-                    _ => (
-                        &[][..],
-                        body.get(written.saturating_sub(head.len())..)
-                            .unwrap_or_default(),
-                    ),
+        let mut read_open = true;
+        let outcome = poll_fn(|cx| {
+            loop {
+                let step = if written < total {
+                    let (h, b) = match head.get(written..) {
+                        Some(h) if !h.is_empty() => (h, body),
+                        _ => (
+                            &[][..],
+                            body.get(written.saturating_sub(head.len())..)
+                                .unwrap_or_default(),
+                        ),
+                    };
+                    let slices = [std::io::IoSlice::new(h), std::io::IoSlice::new(b)];
+                    Pin::new(&mut self.io)
+                        .poll_write_vectored(cx, &slices)
+                        .map_ok(Some)
+                } else {
+                    Pin::new(&mut self.io).poll_flush(cx).map_ok(|()| None)
                 };
-                let slices = [std::io::IoSlice::new(h), std::io::IoSlice::new(b)];
-                Pin::new(&mut self.io).poll_write_vectored(cx, &slices)
-            })
-            .await
-            .map_err(|e| (e, written > 0))?;
-            if n == 0 {
-                return Err((std::io::ErrorKind::WriteZero.into(), written > 0));
+                match step {
+                    Poll::Ready(Ok(Some(0))) => {
+                        return Poll::Ready(Err(Failure::Io(std::io::ErrorKind::WriteZero.into())));
+                    }
+                    Poll::Ready(Ok(Some(n))) => written = written.saturating_add(n),
+                    Poll::Ready(Ok(None)) => return Poll::Ready(Ok(None)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Failure::Io(e))),
+                    Poll::Pending if written == 0 || !read_open => return Poll::Pending,
+                    // The socket takes no more: the server's reply may be here already.
+                    Poll::Pending => {
+                        return match self.poll_early_head(cx, head_request, &mut read_open) {
+                            Poll::Ready(Ok(head)) => Poll::Ready(Ok(Some(head))),
+                            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                            Poll::Pending => Poll::Pending,
+                        };
+                    }
+                }
             }
-            written = written.saturating_add(n);
+        })
+        .await;
+        let written = written > 0;
+        match outcome {
+            Ok(None) => Ok(Sent::Whole),
+            Ok(Some(head)) => Ok(Sent::Early(head)),
+            Err(e) => {
+                // The server may have answered, then closed on the rest: its answer counts.
+                if written && read_open {
+                    let mut cx = Context::from_waker(std::task::Waker::noop());
+                    if let Poll::Ready(Ok(head)) =
+                        self.poll_early_head(&mut cx, head_request, &mut read_open)
+                    {
+                        return Ok(Sent::Early(head));
+                    }
+                }
+                Err(Unsent {
+                    error: e.into_transport(),
+                    written,
+                })
+            }
         }
-        poll_fn(|cx| Pin::new(&mut self.io).poll_flush(cx))
-            .await
-            .map_err(|e| (e, true))
+    }
+
+    /// A response head read while the request is still being written: `Pending` until one
+    /// has arrived whole (1xx heads skipped), or for good once the server has ended its side
+    /// (`read_open` turns false; the writing decides then).
+    fn poll_early_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        head_request: bool,
+        read_open: &mut bool,
+    ) -> Poll<Result<wire::Head, Failure>> {
+        loop {
+            if !self.buf.is_empty() {
+                match wire::take_head(&mut self.buf, head_request) {
+                    Ok(Some(head)) => return Poll::Ready(Ok(head)),
+                    Ok(None) => {}
+                    Err(e) => return Poll::Ready(Err(Failure::Wire(e))),
+                }
+            }
+            match self.poll_read_some(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    *read_open = false;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Failure::Io(e))),
+            }
+        }
     }
 
     /// Reads the response head, skipping any 1xx before it.
@@ -164,6 +245,37 @@ impl Conn {
                     "connection closed before a response".to_owned(),
                 ));
             }
+        }
+    }
+}
+
+/// How writing a request ended.
+enum Sent {
+    /// Written whole and flushed: its reply is read next.
+    Whole,
+    /// A reply head that came before the request was written whole: the rest of the request
+    /// is not written, and the connection is never reused.
+    Early(wire::Head),
+}
+
+/// Why a request could not be written.
+struct Unsent {
+    error: TransportError,
+    /// Whether any byte of it was written (if none, it may be sent on another connection).
+    written: bool,
+}
+
+/// What failed while a request was written: the socket, or a reply that came early.
+enum Failure {
+    Io(std::io::Error),
+    Wire(WireError),
+}
+
+impl Failure {
+    fn into_transport(self) -> TransportError {
+        match self {
+            Failure::Io(e) => TransportError::Connect(error_chain(&e)),
+            Failure::Wire(e) => e.into(),
         }
     }
 }
@@ -493,16 +605,20 @@ impl HttpClient {
                 // Boxed: the rare path does not make every request's future bigger.
                 None => Box::pin(self.connect(parts.uri.clone())).await?,
             };
-            match conn.write(&head, rest).await {
-                Ok(()) => {}
+            let reply = match conn.write(&head, rest, head_request).await {
+                Ok(Sent::Whole) => conn.read_head(head_request).await?,
+                Ok(Sent::Early(mut reply)) => {
+                    // The request was not written whole: the connection ends with the reply.
+                    reply.keep_alive = false;
+                    reply
+                }
                 // Not a byte written: the connection had closed; try on another.
-                Err((_, false)) if reused => {
+                Err(Unsent { written: false, .. }) if reused => {
                     pooled = self.0.pool.take(&key).0;
                     continue;
                 }
-                Err((e, _)) => return Err(TransportError::Connect(error_chain(&e))),
-            }
-            let reply = conn.read_head(head_request).await?;
+                Err(unsent) => return Err(unsent.error),
+            };
             return Ok(self.respond(key, conn, reply));
         }
     }

@@ -491,7 +491,6 @@ async fn a_stream_dropped_with_data_unread_closes_its_connection() {
 /// error the router must not fail over on) becomes a connection failure. The reply must come
 /// back, and its connection must not be pooled (the request was never written whole).
 #[tokio::test]
-#[ignore = "RU: fails on h-U 726bc91 (bug); run with --ignored, un-ignore with the fix"]
 async fn ru_an_early_reply_to_a_request_still_being_written_is_returned() {
     let (url, _) = serve(|mut tcp, _| async move {
         let mut head = Vec::new();
@@ -530,6 +529,37 @@ async fn ru_an_early_reply_to_a_request_still_being_written_is_returned() {
         body.to_bytes(),
         &br#"{"error":{"type":"request_too_large"}}"#[..]
     );
+    assert_eq!(client.0.pool.idle(), 0);
+}
+
+/// An early reply from a server that keeps the connection open and reads no further (no
+/// `connection: close`): it comes back at once, not at the deadline, with its body, and the
+/// connection, the request on it half written, is not pooled.
+#[tokio::test]
+async fn an_early_reply_from_a_server_that_stops_reading_is_returned_at_once() {
+    let (url, _) = serve(|mut tcp, _| async move {
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let reply = b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 6\r\n\r\ndenied";
+        let _ = tcp.write_all(reply).await;
+        // Open, unread, well past the test's own 10 s bound.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    let client = HttpClient::new();
+    let request = axum::http::Request::post(format!("{url}/v1/messages"))
+        .body(Full::new(Bytes::from(vec![b'x'; 32 << 20])))
+        .unwrap();
+    let response = within(client.send(request)).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body = within(response.into_body().collect()).await.unwrap();
+    assert_eq!(body.to_bytes(), &b"denied"[..]);
     assert_eq!(client.0.pool.idle(), 0);
 }
 
