@@ -583,7 +583,7 @@ impl HttpClient {
         // HTTP/1.1 to an origin: the path and query only.
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut head = Vec::with_capacity(256 + COPY_BODY.min(body.len()));
-        wire::encode_head(
+        let close = wire::encode_head(
             &parts.method,
             path,
             &parts.headers,
@@ -606,7 +606,12 @@ impl HttpClient {
                 None => Box::pin(self.connect(parts.uri.clone())).await?,
             };
             let reply = match conn.write(&head, rest, head_request).await {
-                Ok(Sent::Whole) => conn.read_head(head_request).await?,
+                Ok(Sent::Whole) => {
+                    let mut reply = conn.read_head(head_request).await?;
+                    // The request asked to close: its reply's keep-alive does not count.
+                    reply.keep_alive &= !close;
+                    reply
+                }
                 Ok(Sent::Early(mut reply)) => {
                     // The request was not written whole: the connection ends with the reply.
                     reply.keep_alive = false;

@@ -50,6 +50,11 @@ impl From<WireError> for std::io::Error {
 /// has none), and `content-length: body_len` unless the body is empty on a method that has
 /// none. The caller's own `content-length` and `transfer-encoding` are left out: the body is
 /// sent whole, and its length is the one that counts.
+///
+/// Returns whether the request asks to close the connection after its reply (a
+/// `connection: close` among the caller's headers, as a provider's `headers:` may give):
+/// such a connection must never be pooled, whatever the reply says.
+#[must_use]
 pub(super) fn encode_head(
     method: &Method,
     path: &str,
@@ -57,7 +62,8 @@ pub(super) fn encode_head(
     host: Option<&HeaderValue>,
     body_len: usize,
     out: &mut Vec<u8>,
-) {
+) -> bool {
+    let mut close = false;
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
@@ -69,6 +75,9 @@ pub(super) fn encode_head(
         if name != CONTENT_LENGTH && name != TRANSFER_ENCODING {
             header_line(out, name.as_str(), value);
         }
+        if name == CONNECTION {
+            close |= has_close(value.as_bytes());
+        }
     }
     let bodiless = matches!(*method, Method::GET | Method::HEAD);
     if body_len > 0 || !bodiless {
@@ -77,6 +86,14 @@ pub(super) fn encode_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    close
+}
+
+/// Whether a `connection` value lists `close`.
+fn has_close(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 fn header_line(out: &mut Vec<u8>, name: &str, value: &HeaderValue) {

@@ -563,6 +563,39 @@ async fn an_early_reply_from_a_server_that_stops_reading_is_returned_at_once() {
     assert_eq!(client.0.pool.idle(), 0);
 }
 
+/// A request that says `connection: close` (a provider's `headers:` can) keeps its
+/// connection out of the pool even when the reply says nothing of it and the server keeps
+/// the socket open; without the header the same reply's connection is pooled.
+#[tokio::test]
+async fn a_request_that_asks_to_close_keeps_its_connection_out_of_the_pool() {
+    for (value, pooled) in [
+        ("close", false),
+        ("keep-alive, Close", false),
+        ("keep-alive", true),
+    ] {
+        let (url, _) = serve(|mut tcp, _| async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if tcp.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let client = HttpClient::new();
+        let mut request = post(&url);
+        request
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static(value));
+        let response = within(client.send(request)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = within(response.into_body().collect()).await.unwrap();
+        assert_eq!(body.to_bytes(), &b"ok"[..]);
+        assert_eq!(client.0.pool.idle(), usize::from(pooled), "{value}");
+    }
+}
+
 /// Reviewer RU, guard (passes on h-U): a reply that says the connection ends (HTTP/1.1
 /// `connection: close`, HTTP/1.0 without keep-alive) is not pooled even while the server
 /// leaves the socket open; an HTTP/1.0 reply with `connection: keep-alive` is. Nothing else

@@ -301,7 +301,7 @@ fn a_request_head_is_origin_form_with_host_first_and_its_own_length() {
     headers.append("x-a", HeaderValue::from_static("2"));
     let host = HeaderValue::from_static("api.example:8443");
     let mut out = Vec::new();
-    encode_head(
+    let close = encode_head(
         &Method::POST,
         "/v1/chat?x=1",
         &headers,
@@ -314,12 +314,46 @@ fn a_request_head_is_origin_form_with_host_first_and_its_own_length() {
         "POST /v1/chat?x=1 HTTP/1.1\r\nhost: api.example:8443\r\n\
          content-type: application/json\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 1234\r\n\r\n"
     );
+    assert!(!close);
     let mut out = Vec::new();
-    encode_head(&Method::GET, "/", &HeaderMap::new(), None, 0, &mut out);
+    assert!(!encode_head(
+        &Method::GET,
+        "/",
+        &HeaderMap::new(),
+        None,
+        0,
+        &mut out
+    ));
     assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
     let mut out = Vec::new();
-    encode_head(&Method::POST, "/", &HeaderMap::new(), None, 0, &mut out);
+    assert!(!encode_head(
+        &Method::POST,
+        "/",
+        &HeaderMap::new(),
+        None,
+        0,
+        &mut out
+    ));
     assert_eq!(out, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+    // A caller's `connection: close` (a provider's `headers:`) is sent, and reported.
+    for (value, close) in [
+        ("close", true),
+        ("keep-alive, Close", true),
+        ("keep-alive", false),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static(value));
+        let mut out = Vec::new();
+        assert_eq!(
+            encode_head(&Method::GET, "/", &headers, None, 0, &mut out),
+            close
+        );
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains(&format!("connection: {value}\r\n"))
+        );
+    }
 }
 
 #[test]
