@@ -5,6 +5,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::uri::{Authority, Scheme};
@@ -25,7 +26,23 @@ type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connec
 /// Idle connections kept per target (scheme and authority); one more is closed.
 const MAX_IDLE_PER_TARGET: usize = 256;
 /// An idle connection older than this is closed rather than used.
-const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// A server that says how long it keeps an idle connection (`keep-alive: timeout=N`) gets
+/// it back this much sooner (half of N when N is under twice this): a connection it is
+/// closing at that moment is not taken.
+const IDLE_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long a connection may stay idle in the pool after a reply whose server keeps it
+/// `server` seconds (if it said): `IDLE_TIMEOUT` at most, a margin before the server's.
+fn idle_for(server: Option<u64>) -> Duration {
+    match server {
+        None => IDLE_TIMEOUT,
+        Some(n) => {
+            let n = Duration::from_secs(n);
+            n.saturating_sub(IDLE_MARGIN.min(n / 2)).min(IDLE_TIMEOUT)
+        }
+    }
+}
 /// A connection's read buffer starts this big; a read is never given less spare room than
 /// [`MIN_READ`], nor a buffer grown past what one head, line or read needs.
 const READ_BUFFER: usize = 8 * 1024;
@@ -58,7 +75,10 @@ const COPY_BODY: usize = 4 * 1024;
 /// that a pooled connection could not write a byte of is sent again on another one; once a
 /// byte is written, it is never sent twice. Idle connections are bounded
 /// (`MAX_IDLE_PER_TARGET`, 256, per target and runtime) and closed when `IDLE_TIMEOUT` (90 s)
-/// old. Responses are bounded too: a head of at most 64 KiB and 100 headers, and lengths and
+/// old, or sooner when the server says how long it keeps them (`keep-alive: timeout=N`: a
+/// second before N, or N/2 for N under 2 s; `timeout=0` is not pooled), so that one the
+/// server is closing at that moment is not taken; a connection given back closes those of
+/// its target whose time is up. Responses are bounded too: a head of at most 64 KiB and 100 headers, and lengths and
 /// chunk sizes checked (`wire.rs`); a body that ends early, or breaks its framing, ends in an
 /// error frame, never in a short success.
 ///
@@ -296,6 +316,7 @@ struct Idle {
     https: bool,
     authority: Authority,
     host: HeaderValue,
+    /// Each with the instant it stops being usable (its idle time is up).
     conns: Vec<(Conn, tokio::time::Instant)>,
 }
 
@@ -331,8 +352,8 @@ impl Pool {
             return (None, None);
         };
         let now = tokio::time::Instant::now();
-        while let Some((conn, since)) = idle.conns.pop() {
-            if now.saturating_duration_since(since) < IDLE_TIMEOUT {
+        while let Some((conn, until)) = idle.conns.pop() {
+            if now < until {
                 return (Some(conn), Some(idle.host.clone()));
             }
         }
@@ -360,11 +381,12 @@ impl Pool {
 
     /// Keeps `conn` for the next request of `key`'s target on `key`'s runtime: the one that
     /// opened it (the key travels with the connection, whichever thread ends the body).
-    fn give_back(&self, key: &Key, conn: Conn) {
-        if key.runtime.is_none() {
+    fn give_back(&self, key: &Key, conn: Conn, idle_for: Duration) {
+        if key.runtime.is_none() || idle_for.is_zero() {
             return;
         }
         let now = tokio::time::Instant::now();
+        let until = now.checked_add(idle_for).unwrap_or(now);
         let mut targets = self.targets();
         let at = match targets.iter().position(|t| key.matches(t)) {
             Some(at) => at,
@@ -384,10 +406,9 @@ impl Pool {
         };
         if let Some(idle) = targets.get_mut(at) {
             // Old ones first out: a connection idle past the timeout is closed here too.
-            idle.conns
-                .retain(|(_, since)| now.saturating_duration_since(*since) < IDLE_TIMEOUT);
+            idle.conns.retain(|(_, until)| now < *until);
             if idle.conns.len() < MAX_IDLE_PER_TARGET {
-                idle.conns.push((conn, now));
+                idle.conns.push((conn, until));
             }
         }
     }
@@ -400,6 +421,8 @@ struct Reply {
     conn: Option<Conn>,
     decoder: Decoder,
     keep_alive: bool,
+    /// How long the connection may stay idle in the pool ([`idle_for`]).
+    idle_for: Duration,
     back: Option<(HttpClient, Key)>,
 }
 
@@ -419,7 +442,7 @@ impl Reply {
             && self.keep_alive
             && conn.buf.is_empty()
         {
-            client.0.pool.give_back(&key, conn);
+            client.0.pool.give_back(&key, conn, self.idle_for);
         }
     }
 
@@ -648,6 +671,7 @@ impl HttpClient {
             conn: Some(conn),
             decoder: Decoder::new(reply.framing),
             keep_alive: reply.keep_alive,
+            idle_for: idle_for(reply.idle_timeout),
             back: Some((self, key)),
         };
         if let Some(bytes) = whole_body {

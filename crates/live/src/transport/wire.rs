@@ -125,6 +125,9 @@ pub(super) struct Head {
     pub(super) framing: Framing,
     /// Whether the connection may carry another request once this body is read.
     pub(super) keep_alive: bool,
+    /// How long the server keeps the connection open idle, in seconds, when it says so
+    /// (`keep-alive: timeout=N`; the smallest if it says it more than once).
+    pub(super) idle_timeout: Option<u64>,
     /// The head's length in bytes: where the body begins.
     pub(super) len: usize,
 }
@@ -164,6 +167,7 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
     let mut chunked = None;
     let mut close = false;
     let mut keep_alive_token = false;
+    let mut idle_timeout: Option<u64> = None;
     for h in response.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| WireError::Head("header name"))?;
@@ -188,6 +192,10 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
+        } else if name.as_str() == "keep-alive"
+            && let Some(n) = timeout_param(h.value)
+        {
+            idle_timeout = Some(idle_timeout.map_or(n, |t| t.min(n)));
         }
         headers.append(name, value);
     }
@@ -205,8 +213,27 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         headers,
         framing,
         keep_alive,
+        idle_timeout,
         len,
     }))
+}
+
+/// The `timeout=N` parameter of a `keep-alive` value (`timeout=5, max=100`), in seconds:
+/// decimal digits (quoted or not), checked; `None` when absent or not a number.
+fn timeout_param(value: &[u8]) -> Option<u64> {
+    value.split(|&b| b == b',').find_map(|param| {
+        let at = param.iter().position(|&b| b == b'=')?;
+        let (name, rest) = param.split_at(at);
+        if !name.trim_ascii().eq_ignore_ascii_case(b"timeout") {
+            return None;
+        }
+        let n = rest.get(1..)?.trim_ascii();
+        let n = n
+            .strip_prefix(b"\"")
+            .and_then(|n| n.strip_suffix(b"\""))
+            .unwrap_or(n);
+        digits(n, 10)
+    })
 }
 
 /// How a body is delimited, from the status, whether the request was a HEAD, whether a

@@ -596,6 +596,36 @@ async fn a_request_that_asks_to_close_keeps_its_connection_out_of_the_pool() {
     }
 }
 
+/// A server that keeps idle connections `timeout=1` second gets them back half a second
+/// early: a request after 0.7 s idle opens a new connection (and the expired one is closed),
+/// where without the header it reuses the first; `timeout=0` is never pooled.
+#[tokio::test]
+async fn a_servers_keep_alive_timeout_is_honoured_with_a_margin() {
+    for (keep_alive, idle, connections) in [
+        ("keep-alive: timeout=1\r\n", 1, 2),
+        ("keep-alive: timeout=0\r\n", 0, 2),
+        ("", 1, 1),
+    ] {
+        let (url, count) = serve(move |mut tcp, _| async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                let reply = format!("HTTP/1.1 200 OK\r\n{keep_alive}content-length: 2\r\n\r\nok");
+                if tcp.write_all(reply.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let client = HttpClient::new();
+        assert_eq!(text(&client, &url).await.unwrap(), "ok");
+        assert_eq!(client.0.pool.idle(), idle, "{keep_alive}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(text(&client, &url).await.unwrap(), "ok");
+        assert_eq!(count.load(Ordering::SeqCst), connections, "{keep_alive}");
+        assert_eq!(client.0.pool.idle(), idle, "{keep_alive}");
+    }
+}
+
 /// Reviewer RU, guard (passes on h-U): a reply that says the connection ends (HTTP/1.1
 /// `connection: close`, HTTP/1.0 without keep-alive) is not pooled even while the server
 /// leaves the socket open; an HTTP/1.0 reply with `connection: keep-alive` is. Nothing else

@@ -398,3 +398,31 @@ fn ru_an_http_1_0_reply_with_transfer_encoding_never_keeps_its_connection() {
         }
     }
 }
+
+#[test]
+fn a_keep_alive_timeout_is_read_bounded_and_a_bad_one_ignored() {
+    for (value, timeout) in [
+        (Some("timeout=5, max=100"), Some(5)),
+        (Some("max=100,Timeout = \"15\""), Some(15)),
+        (Some("timeout=0"), Some(0)),
+        (Some("timeout=5s"), None),
+        (Some("timeout=-1"), None),
+        (Some("timeout="), None),
+        (Some("timeout=99999999999999999999999"), None),
+        (Some("max=5"), None),
+        (None, None),
+    ] {
+        let text = match value {
+            Some(v) => format!("HTTP/1.1 200 OK\r\nkeep-alive: {v}\r\ncontent-length: 0\r\n\r\n"),
+            None => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_owned(),
+        };
+        let h = head(&text).unwrap().unwrap();
+        assert_eq!(h.idle_timeout, timeout, "{value:?}");
+        assert!(h.keep_alive);
+    }
+    // Said twice: the smaller counts.
+    let h = head("HTTP/1.1 200 OK\r\nkeep-alive: timeout=30\r\nkeep-alive: timeout=4\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.idle_timeout, Some(4));
+}
