@@ -199,12 +199,7 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         }
         headers.append(name, value);
     }
-    // RFC 9112 6.1: a transfer-encoding in an HTTP/1.0 message is faulty framing (an
-    // HTTP/1.0 recipient would not decode it); refused, as hyper refuses it.
-    if version == Version::HTTP_10 && chunked.is_some() {
-        return Err(WireError::Head("transfer-encoding in an HTTP/1.0 reply"));
-    }
-    let framing = framing(status, head_request, chunked, length)?;
+    let framing = framing(version, status, head_request, chunked, length)?;
     let keep_alive =
         !close && framing != Framing::Eof && (version == Version::HTTP_11 || keep_alive_token);
     Ok(Some(Head {
@@ -239,8 +234,10 @@ fn timeout_param(value: &[u8]) -> Option<u64> {
 /// How a body is delimited, from the status, whether the request was a HEAD, whether a
 /// `transfer-encoding` ended in `chunked` (if there was one) and the `content-length` (if
 /// any). Both headers at once is an error: which one to believe is how responses get
-/// smuggled.
+/// smuggled. So is a `transfer-encoding` in an HTTP/1.0 reply (RFC 9112 6.1: faulty framing,
+/// an HTTP/1.0 peer would not have encoded it; hyper refuses it too).
 fn framing(
+    version: Version,
     status: StatusCode,
     head_request: bool,
     chunked: Option<bool>,
@@ -248,6 +245,9 @@ fn framing(
 ) -> Result<Framing, WireError> {
     if length.is_some() && chunked.is_some() {
         return Err(WireError::Head("both transfer-encoding and content-length"));
+    }
+    if version == Version::HTTP_10 && chunked.is_some() {
+        return Err(WireError::Head("transfer-encoding in an HTTP/1.0 reply"));
     }
     if head_request
         || status.is_informational()
