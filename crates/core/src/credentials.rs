@@ -409,7 +409,8 @@ impl ProviderParams {
 /// `env:`, `file:` or `literal:` prefix (checked in fake mode too); invalid `revocation`
 /// settings; in fake mode, no `fake_base_url`; in live mode, a literal key in production, a
 /// `valid_until` before `valid_from`, or no keys on a provider in `used`; a URL that is not
-/// `http(s)://`; a name in `used` that no provider defines. No message contains a key.
+/// `http(s)://`, or (`base_url` and `fake_base_url`, either mode) that carries user
+/// information (`user:password@host`, never echoed); a name in `used` that no provider defines. No message contains a key.
 pub fn resolve_providers(
     configs: &[ProviderConfig],
     environment: Environment,
@@ -453,6 +454,11 @@ pub fn resolve_providers(
                     .map_err(|m| ValidationError::new(format!("{path}.keys[{k}].source"), m))?,
             );
         }
+        // Both URLs, whichever the mode uses: a typo must not wait for the day it counts.
+        no_userinfo(&format!("{path}.base_url"), &c.base_url)?;
+        if let Some(url) = &c.fake_base_url {
+            no_userinfo(&format!("{path}.fake_base_url"), url)?;
+        }
         let (base_url, keys) = match mode {
             Mode::Fake => fake_endpoint(&path, c)?,
             Mode::Live => (
@@ -487,6 +493,25 @@ pub fn resolve_providers(
         }
     }
     Ok(out)
+}
+
+/// A URL with user information in its authority (`https://user:password@host`) is refused:
+/// the client would send it nowhere (credentials go in `keys` or `headers`), and the text
+/// must not be kept where logs and reports print base URLs. The message never echoes it.
+fn no_userinfo(path: &str, url: &str) -> Result<(), ValidationError> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(ValidationError::new(
+            path,
+            "has user information (`user:password@`) in its host part; put credentials in \
+             `keys` or `headers`, never in the URL",
+        ));
+    }
+    Ok(())
 }
 
 /// A provider in fake mode: its fake's URL, and the mock key (default `switchyard-dev`).

@@ -267,3 +267,37 @@ fn a_source_with_a_typo_is_refused_where_it_is_written() {
         );
     }
 }
+
+#[test]
+fn a_base_url_with_user_information_is_refused_where_it_is_written_and_never_echoed() {
+    let live = include_str!("../../../../scenarios/routers/live.yaml");
+    let cases = [
+        (
+            "base_url: https://api.openai.com",
+            "base_url: https://sy-user:hunter2-secret@api.openai.com",
+            "live.yaml:9:5: field `providers[0].base_url`",
+        ),
+        (
+            "fake_base_url: http://127.0.0.1:9102",
+            "fake_base_url: http://hunter2-secret@127.0.0.1:9102/v1",
+            "live.yaml:22:5: field `providers[1].fake_base_url`",
+        ),
+    ];
+    for (good, bad, place) in cases {
+        let text = live.replacen(good, bad, 1);
+        assert_ne!(text, live);
+        let e = crate::config::load_live(&text, "live.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(place), "{e}");
+        assert!(e.contains("user information"), "{e}");
+        assert!(!e.contains("hunter2"), "never echoes the password: {e}");
+    }
+    // An `@` in the path or query is not user information.
+    let text = live.replacen(
+        "base_url: https://api.openai.com",
+        "base_url: https://api.openai.com/v1?team=a@b",
+        1,
+    );
+    assert!(crate::config::load_live(&text, "live.yaml").is_ok());
+}

@@ -1,23 +1,25 @@
 //! [`HttpClient`]: HTTP/1.1 to providers over pooled keep-alive connections, driven in the
 //! request's own task.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderValue, Method, Response, Uri, header};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::Full;
-use tokio::io::AsyncWrite;
 use tower::{Service, ServiceExt};
 
 use super::wire::{self, Decoder, Framing, Step, WireError};
 use super::{HttpRequest, ResponseFuture, TransportError, error_chain};
+use conn::{Conn, Sent, Unsent};
 use stream::Stream;
 
+mod conn;
 mod stream;
 
 type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
@@ -25,11 +27,24 @@ type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connec
 /// Idle connections kept per target (scheme and authority); one more is closed.
 const MAX_IDLE_PER_TARGET: usize = 256;
 /// An idle connection older than this is closed rather than used.
-const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
-/// A connection's read buffer starts this big; a read is never given less spare room than
-/// [`MIN_READ`], nor a buffer grown past what one head, line or read needs.
-const READ_BUFFER: usize = 8 * 1024;
-const MIN_READ: usize = 1024;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// A server that says how long it keeps an idle connection (`keep-alive: timeout=N`) gets
+/// it back this much sooner (half of N when N is under twice this): a connection it is
+/// closing at that moment is not taken.
+const IDLE_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long a connection may stay idle in the pool after a reply whose server keeps it
+/// `server` seconds (if it said): `IDLE_TIMEOUT` at most, a margin before the server's.
+fn idle_for(server: Option<u64>) -> Duration {
+    match server {
+        None => IDLE_TIMEOUT,
+        Some(n) => {
+            let n = Duration::from_secs(n);
+            n.saturating_sub(IDLE_MARGIN.min(n / 2)).min(IDLE_TIMEOUT)
+        }
+    }
+}
+
 /// A request body up to this size is copied behind its head and written as one buffer; a
 /// bigger one goes in the same vectored write as the head.
 const COPY_BODY: usize = 4 * 1024;
@@ -49,12 +64,19 @@ const COPY_BODY: usize = 4 * 1024;
 /// arrived); so does a request future dropped anywhere before its response head was read.
 /// A response whose whole body came with its head gives its connection back at once.
 ///
+/// A reply that comes while the request is still being written (the server stopped reading:
+/// an early 413 or 401) is the response: the writing stops, the reply's body is read as any
+/// other, and the connection, its request half written, is never reused.
+///
 /// An idle connection is checked before use, without waiting: one the server closed (or
 /// sent unasked bytes on) is closed, and the request takes another or opens one. A request
 /// that a pooled connection could not write a byte of is sent again on another one; once a
 /// byte is written, it is never sent twice. Idle connections are bounded
 /// (`MAX_IDLE_PER_TARGET`, 256, per target and runtime) and closed when `IDLE_TIMEOUT` (90 s)
-/// old. Responses are bounded too: a head of at most 64 KiB and 100 headers, and lengths and
+/// old, or sooner when the server says how long it keeps them (`keep-alive: timeout=N`: a
+/// second before N, or N/2 for N under 2 s; `timeout=0` is not pooled), so that one the
+/// server is closing at that moment is not taken; a connection given back closes those of
+/// its target whose time is up. Responses are bounded too: a head of at most 64 KiB and 100 headers, and lengths and
 /// chunk sizes checked (`wire.rs`); a body that ends early, or breaks its framing, ends in an
 /// error frame, never in a short success.
 ///
@@ -78,96 +100,6 @@ struct Client {
     pool: Pool,
 }
 
-/// One connection: its socket and the bytes read from it not yet consumed.
-struct Conn {
-    io: Stream,
-    buf: BytesMut,
-}
-
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.io {
-            Stream::Plain(_) => "Conn(http)",
-            Stream::Tls(_) => "Conn(https)",
-        })
-    }
-}
-
-impl Conn {
-    fn new(io: Stream) -> Self {
-        Conn {
-            io,
-            buf: BytesMut::with_capacity(READ_BUFFER),
-        }
-    }
-
-    /// Reads what has arrived into `buf` (with room for at least `MIN_READ` bytes): the
-    /// count, 0 at the connection's end.
-    fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < MIN_READ {
-            self.buf.reserve(READ_BUFFER);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
-    }
-
-    /// Whether an idle connection can take a request: nothing to read on it yet (a closed
-    /// one reads its end, a confused one bytes nobody asked for). Does not wait.
-    fn is_usable(&mut self) -> bool {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        matches!(self.poll_read_some(&mut cx), Poll::Pending)
-    }
-
-    /// Writes `head` then `body` (one vectored write when the socket takes it whole).
-    /// The error says whether any byte was written.
-    async fn write(&mut self, head: &[u8], body: &[u8]) -> Result<(), (std::io::Error, bool)> {
-        let total = head.len().saturating_add(body.len());
-        let mut written = 0usize;
-        while written < total {
-            let n = poll_fn(|cx| {
-                let (h, b) = match head.get(written..) {
-                    Some(h) if !h.is_empty() => (h, body),
-                    _ => (
-                        &[][..],
-                        body.get(written.saturating_sub(head.len())..)
-                            .unwrap_or_default(),
-                    ),
-                };
-                let slices = [std::io::IoSlice::new(h), std::io::IoSlice::new(b)];
-                Pin::new(&mut self.io).poll_write_vectored(cx, &slices)
-            })
-            .await
-            .map_err(|e| (e, written > 0))?;
-            if n == 0 {
-                return Err((std::io::ErrorKind::WriteZero.into(), written > 0));
-            }
-            written = written.saturating_add(n);
-        }
-        poll_fn(|cx| Pin::new(&mut self.io).poll_flush(cx))
-            .await
-            .map_err(|e| (e, true))
-    }
-
-    /// Reads the response head, skipping any 1xx before it.
-    async fn read_head(&mut self, head_request: bool) -> Result<wire::Head, TransportError> {
-        loop {
-            // Nothing to parse before the first read of a reply.
-            if !self.buf.is_empty()
-                && let Some(head) = wire::take_head(&mut self.buf, head_request)?
-            {
-                return Ok(head);
-            }
-            let n = poll_fn(|cx| self.poll_read_some(cx))
-                .await
-                .map_err(|e| TransportError::Connect(error_chain(&e)))?;
-            if n == 0 {
-                return Err(TransportError::Connect(
-                    "connection closed before a response".to_owned(),
-                ));
-            }
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct Pool {
     /// A handful of targets: a scan beats a hash.
@@ -184,6 +116,7 @@ struct Idle {
     https: bool,
     authority: Authority,
     host: HeaderValue,
+    /// Each with the instant it stops being usable (its idle time is up).
     conns: Vec<(Conn, tokio::time::Instant)>,
 }
 
@@ -219,8 +152,8 @@ impl Pool {
             return (None, None);
         };
         let now = tokio::time::Instant::now();
-        while let Some((conn, since)) = idle.conns.pop() {
-            if now.saturating_duration_since(since) < IDLE_TIMEOUT {
+        while let Some((conn, until)) = idle.conns.pop() {
+            if now < until {
                 return (Some(conn), Some(idle.host.clone()));
             }
         }
@@ -248,11 +181,12 @@ impl Pool {
 
     /// Keeps `conn` for the next request of `key`'s target on `key`'s runtime: the one that
     /// opened it (the key travels with the connection, whichever thread ends the body).
-    fn give_back(&self, key: &Key, conn: Conn) {
-        if key.runtime.is_none() {
+    fn give_back(&self, key: &Key, conn: Conn, idle_for: Duration) {
+        if key.runtime.is_none() || idle_for.is_zero() {
             return;
         }
         let now = tokio::time::Instant::now();
+        let until = now.checked_add(idle_for).unwrap_or(now);
         let mut targets = self.targets();
         let at = match targets.iter().position(|t| key.matches(t)) {
             Some(at) => at,
@@ -272,10 +206,9 @@ impl Pool {
         };
         if let Some(idle) = targets.get_mut(at) {
             // Old ones first out: a connection idle past the timeout is closed here too.
-            idle.conns
-                .retain(|(_, since)| now.saturating_duration_since(*since) < IDLE_TIMEOUT);
+            idle.conns.retain(|(_, until)| now < *until);
             if idle.conns.len() < MAX_IDLE_PER_TARGET {
-                idle.conns.push((conn, now));
+                idle.conns.push((conn, until));
             }
         }
     }
@@ -288,6 +221,8 @@ struct Reply {
     conn: Option<Conn>,
     decoder: Decoder,
     keep_alive: bool,
+    /// How long the connection may stay idle in the pool ([`idle_for`]).
+    idle_for: Duration,
     back: Option<(HttpClient, Key)>,
 }
 
@@ -307,7 +242,7 @@ impl Reply {
             && self.keep_alive
             && conn.buf.is_empty()
         {
-            client.0.pool.give_back(&key, conn);
+            client.0.pool.give_back(&key, conn, self.idle_for);
         }
     }
 
@@ -471,7 +406,7 @@ impl HttpClient {
         // HTTP/1.1 to an origin: the path and query only.
         let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut head = Vec::with_capacity(256 + COPY_BODY.min(body.len()));
-        wire::encode_head(
+        let close = wire::encode_head(
             &parts.method,
             path,
             &parts.headers,
@@ -493,16 +428,25 @@ impl HttpClient {
                 // Boxed: the rare path does not make every request's future bigger.
                 None => Box::pin(self.connect(parts.uri.clone())).await?,
             };
-            match conn.write(&head, rest).await {
-                Ok(()) => {}
+            let reply = match conn.write(&head, rest, head_request).await {
+                Ok(Sent::Whole) => {
+                    let mut reply = conn.read_head(head_request).await?;
+                    // The request asked to close: its reply's keep-alive does not count.
+                    reply.keep_alive &= !close;
+                    reply
+                }
+                Ok(Sent::Early(mut reply)) => {
+                    // The request was not written whole: the connection ends with the reply.
+                    reply.keep_alive = false;
+                    reply
+                }
                 // Not a byte written: the connection had closed; try on another.
-                Err((_, false)) if reused => {
+                Err(Unsent { written: false, .. }) if reused => {
                     pooled = self.0.pool.take(&key).0;
                     continue;
                 }
-                Err((e, _)) => return Err(TransportError::Connect(error_chain(&e))),
-            }
-            let reply = conn.read_head(head_request).await?;
+                Err(unsent) => return Err(unsent.error),
+            };
             return Ok(self.respond(key, conn, reply));
         }
     }
@@ -527,6 +471,7 @@ impl HttpClient {
             conn: Some(conn),
             decoder: Decoder::new(reply.framing),
             keep_alive: reply.keep_alive,
+            idle_for: idle_for(reply.idle_timeout),
             back: Some((self, key)),
         };
         if let Some(bytes) = whole_body {

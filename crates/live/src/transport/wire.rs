@@ -50,6 +50,11 @@ impl From<WireError> for std::io::Error {
 /// has none), and `content-length: body_len` unless the body is empty on a method that has
 /// none. The caller's own `content-length` and `transfer-encoding` are left out: the body is
 /// sent whole, and its length is the one that counts.
+///
+/// Returns whether the request asks to close the connection after its reply (a
+/// `connection: close` among the caller's headers, as a provider's `headers:` may give):
+/// such a connection must never be pooled, whatever the reply says.
+#[must_use]
 pub(super) fn encode_head(
     method: &Method,
     path: &str,
@@ -57,7 +62,8 @@ pub(super) fn encode_head(
     host: Option<&HeaderValue>,
     body_len: usize,
     out: &mut Vec<u8>,
-) {
+) -> bool {
+    let mut close = false;
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
@@ -69,6 +75,9 @@ pub(super) fn encode_head(
         if name != CONTENT_LENGTH && name != TRANSFER_ENCODING {
             header_line(out, name.as_str(), value);
         }
+        if name == CONNECTION {
+            close |= has_close(value.as_bytes());
+        }
     }
     let bodiless = matches!(*method, Method::GET | Method::HEAD);
     if body_len > 0 || !bodiless {
@@ -77,6 +86,14 @@ pub(super) fn encode_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    close
+}
+
+/// Whether a `connection` value lists `close`.
+fn has_close(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 fn header_line(out: &mut Vec<u8>, name: &str, value: &HeaderValue) {
@@ -108,6 +125,9 @@ pub(super) struct Head {
     pub(super) framing: Framing,
     /// Whether the connection may carry another request once this body is read.
     pub(super) keep_alive: bool,
+    /// How long the server keeps the connection open idle, in seconds, when it says so
+    /// (`keep-alive: timeout=N`; the smallest if it says it more than once).
+    pub(super) idle_timeout: Option<u64>,
     /// The head's length in bytes: where the body begins.
     pub(super) len: usize,
 }
@@ -147,6 +167,7 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
     let mut chunked = None;
     let mut close = false;
     let mut keep_alive_token = false;
+    let mut idle_timeout: Option<u64> = None;
     for h in response.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| WireError::Head("header name"))?;
@@ -171,10 +192,14 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
+        } else if name.as_str() == "keep-alive"
+            && let Some(n) = timeout_param(h.value)
+        {
+            idle_timeout = Some(idle_timeout.map_or(n, |t| t.min(n)));
         }
         headers.append(name, value);
     }
-    let framing = framing(status, head_request, chunked, length)?;
+    let framing = framing(version, status, head_request, chunked, length)?;
     let keep_alive =
         !close && framing != Framing::Eof && (version == Version::HTTP_11 || keep_alive_token);
     Ok(Some(Head {
@@ -183,15 +208,36 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         headers,
         framing,
         keep_alive,
+        idle_timeout,
         len,
     }))
+}
+
+/// The `timeout=N` parameter of a `keep-alive` value (`timeout=5, max=100`), in seconds:
+/// decimal digits (quoted or not), checked; `None` when absent or not a number.
+fn timeout_param(value: &[u8]) -> Option<u64> {
+    value.split(|&b| b == b',').find_map(|param| {
+        let at = param.iter().position(|&b| b == b'=')?;
+        let (name, rest) = param.split_at(at);
+        if !name.trim_ascii().eq_ignore_ascii_case(b"timeout") {
+            return None;
+        }
+        let n = rest.get(1..)?.trim_ascii();
+        let n = n
+            .strip_prefix(b"\"")
+            .and_then(|n| n.strip_suffix(b"\""))
+            .unwrap_or(n);
+        digits(n, 10)
+    })
 }
 
 /// How a body is delimited, from the status, whether the request was a HEAD, whether a
 /// `transfer-encoding` ended in `chunked` (if there was one) and the `content-length` (if
 /// any). Both headers at once is an error: which one to believe is how responses get
-/// smuggled.
+/// smuggled. So is a `transfer-encoding` in an HTTP/1.0 reply (RFC 9112 6.1: faulty framing,
+/// an HTTP/1.0 peer would not have encoded it; hyper refuses it too).
 fn framing(
+    version: Version,
     status: StatusCode,
     head_request: bool,
     chunked: Option<bool>,
@@ -199,6 +245,9 @@ fn framing(
 ) -> Result<Framing, WireError> {
     if length.is_some() && chunked.is_some() {
         return Err(WireError::Head("both transfer-encoding and content-length"));
+    }
+    if version == Version::HTTP_10 && chunked.is_some() {
+        return Err(WireError::Head("transfer-encoding in an HTTP/1.0 reply"));
     }
     if head_request
         || status.is_informational()

@@ -491,7 +491,6 @@ async fn a_stream_dropped_with_data_unread_closes_its_connection() {
 /// error the router must not fail over on) becomes a connection failure. The reply must come
 /// back, and its connection must not be pooled (the request was never written whole).
 #[tokio::test]
-#[ignore = "RU: fails on h-U 726bc91 (bug); run with --ignored, un-ignore with the fix"]
 async fn ru_an_early_reply_to_a_request_still_being_written_is_returned() {
     let (url, _) = serve(|mut tcp, _| async move {
         let mut head = Vec::new();
@@ -531,6 +530,100 @@ async fn ru_an_early_reply_to_a_request_still_being_written_is_returned() {
         &br#"{"error":{"type":"request_too_large"}}"#[..]
     );
     assert_eq!(client.0.pool.idle(), 0);
+}
+
+/// An early reply from a server that keeps the connection open and reads no further (no
+/// `connection: close`): it comes back at once, not at the deadline, with its body, and the
+/// connection, the request on it half written, is not pooled.
+#[tokio::test]
+async fn an_early_reply_from_a_server_that_stops_reading_is_returned_at_once() {
+    let (url, _) = serve(|mut tcp, _| async move {
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let reply = b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 6\r\n\r\ndenied";
+        let _ = tcp.write_all(reply).await;
+        // Open, unread, well past the test's own 10 s bound.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await;
+    let client = HttpClient::new();
+    let request = axum::http::Request::post(format!("{url}/v1/messages"))
+        .body(Full::new(Bytes::from(vec![b'x'; 32 << 20])))
+        .unwrap();
+    let response = within(client.send(request)).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body = within(response.into_body().collect()).await.unwrap();
+    assert_eq!(body.to_bytes(), &b"denied"[..]);
+    assert_eq!(client.0.pool.idle(), 0);
+}
+
+/// A request that says `connection: close` (a provider's `headers:` can) keeps its
+/// connection out of the pool even when the reply says nothing of it and the server keeps
+/// the socket open; without the header the same reply's connection is pooled.
+#[tokio::test]
+async fn a_request_that_asks_to_close_keeps_its_connection_out_of_the_pool() {
+    for (value, pooled) in [
+        ("close", false),
+        ("keep-alive, Close", false),
+        ("keep-alive", true),
+    ] {
+        let (url, _) = serve(|mut tcp, _| async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if tcp.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let client = HttpClient::new();
+        let mut request = post(&url);
+        request
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static(value));
+        let response = within(client.send(request)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = within(response.into_body().collect()).await.unwrap();
+        assert_eq!(body.to_bytes(), &b"ok"[..]);
+        assert_eq!(client.0.pool.idle(), usize::from(pooled), "{value}");
+    }
+}
+
+/// A server that keeps idle connections `timeout=1` second gets them back half a second
+/// early: a request after 0.7 s idle opens a new connection (and the expired one is closed),
+/// where without the header it reuses the first; `timeout=0` is never pooled.
+#[tokio::test]
+async fn a_servers_keep_alive_timeout_is_honoured_with_a_margin() {
+    for (keep_alive, idle, connections) in [
+        ("keep-alive: timeout=1\r\n", 1, 2),
+        ("keep-alive: timeout=0\r\n", 0, 2),
+        ("", 1, 1),
+    ] {
+        let (url, count) = serve(move |mut tcp, _| async move {
+            let mut buf = Vec::new();
+            while read_request(&mut tcp, &mut buf).await {
+                let reply = format!("HTTP/1.1 200 OK\r\n{keep_alive}content-length: 2\r\n\r\nok");
+                if tcp.write_all(reply.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        let client = HttpClient::new();
+        assert_eq!(text(&client, &url).await.unwrap(), "ok");
+        assert_eq!(client.0.pool.idle(), idle, "{keep_alive}");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(text(&client, &url).await.unwrap(), "ok");
+        assert_eq!(count.load(Ordering::SeqCst), connections, "{keep_alive}");
+        assert_eq!(client.0.pool.idle(), idle, "{keep_alive}");
+    }
 }
 
 /// Reviewer RU, guard (passes on h-U): a reply that says the connection ends (HTTP/1.1

@@ -301,7 +301,7 @@ fn a_request_head_is_origin_form_with_host_first_and_its_own_length() {
     headers.append("x-a", HeaderValue::from_static("2"));
     let host = HeaderValue::from_static("api.example:8443");
     let mut out = Vec::new();
-    encode_head(
+    let close = encode_head(
         &Method::POST,
         "/v1/chat?x=1",
         &headers,
@@ -314,12 +314,46 @@ fn a_request_head_is_origin_form_with_host_first_and_its_own_length() {
         "POST /v1/chat?x=1 HTTP/1.1\r\nhost: api.example:8443\r\n\
          content-type: application/json\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 1234\r\n\r\n"
     );
+    assert!(!close);
     let mut out = Vec::new();
-    encode_head(&Method::GET, "/", &HeaderMap::new(), None, 0, &mut out);
+    assert!(!encode_head(
+        &Method::GET,
+        "/",
+        &HeaderMap::new(),
+        None,
+        0,
+        &mut out
+    ));
     assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
     let mut out = Vec::new();
-    encode_head(&Method::POST, "/", &HeaderMap::new(), None, 0, &mut out);
+    assert!(!encode_head(
+        &Method::POST,
+        "/",
+        &HeaderMap::new(),
+        None,
+        0,
+        &mut out
+    ));
     assert_eq!(out, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n");
+    // A caller's `connection: close` (a provider's `headers:`) is sent, and reported.
+    for (value, close) in [
+        ("close", true),
+        ("keep-alive, Close", true),
+        ("keep-alive", false),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static(value));
+        let mut out = Vec::new();
+        assert_eq!(
+            encode_head(&Method::GET, "/", &headers, None, 0, &mut out),
+            close
+        );
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains(&format!("connection: {value}\r\n"))
+        );
+    }
 }
 
 #[test]
@@ -347,13 +381,12 @@ HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
 
 // ---- Reviewer RU (branch h-RU): tests for the lead to cherry-pick. ----
 
-/// Reviewer RU, FAILS on h-U 726bc91 (minor bug): RFC 9112 §6.1, "a client that receives an
+/// Reviewer RU (failed on h-U 726bc91; the reply is now refused): RFC 9112 §6.1, "a client that receives an
 /// HTTP/1.0 message containing a Transfer-Encoding header field MUST treat the message as if
 /// the framing is faulty ... and close the connection after processing the message". The
 /// parser keeps such a connection alive when the reply says `connection: keep-alive` (hyper,
 /// on main, refused the reply).
 #[test]
-#[ignore = "RU: fails on h-U 726bc91 (bug); run with --ignored, un-ignore with the fix"]
 fn ru_an_http_1_0_reply_with_transfer_encoding_never_keeps_its_connection() {
     for text in [
         "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n",
@@ -364,4 +397,32 @@ fn ru_an_http_1_0_reply_with_transfer_encoding_never_keeps_its_connection() {
             Ok(h) => assert!(!h.unwrap().keep_alive, "{text}"),
         }
     }
+}
+
+#[test]
+fn a_keep_alive_timeout_is_read_bounded_and_a_bad_one_ignored() {
+    for (value, timeout) in [
+        (Some("timeout=5, max=100"), Some(5)),
+        (Some("max=100,Timeout = \"15\""), Some(15)),
+        (Some("timeout=0"), Some(0)),
+        (Some("timeout=5s"), None),
+        (Some("timeout=-1"), None),
+        (Some("timeout="), None),
+        (Some("timeout=99999999999999999999999"), None),
+        (Some("max=5"), None),
+        (None, None),
+    ] {
+        let text = match value {
+            Some(v) => format!("HTTP/1.1 200 OK\r\nkeep-alive: {v}\r\ncontent-length: 0\r\n\r\n"),
+            None => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_owned(),
+        };
+        let h = head(&text).unwrap().unwrap();
+        assert_eq!(h.idle_timeout, timeout, "{value:?}");
+        assert!(h.keep_alive);
+    }
+    // Said twice: the smaller counts.
+    let h = head("HTTP/1.1 200 OK\r\nkeep-alive: timeout=30\r\nkeep-alive: timeout=4\r\n\r\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.idle_timeout, Some(4));
 }
