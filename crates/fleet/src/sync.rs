@@ -226,6 +226,24 @@ pub fn spawn<H: Replica>(
     }
 }
 
+/// This round's operations: a sync's or a publish's. While another process holds the number,
+/// none (the claim alone): this replica acts as it in no way (no lease, beat or advisory)
+/// until it holds it again.
+fn ops_for<H: Replica>(
+    replica: &H,
+    now: Instant,
+    sync_now: bool,
+    claim_refused: bool,
+) -> Vec<core::StoreOp> {
+    if claim_refused {
+        Vec::new()
+    } else if sync_now {
+        replica.sync_ops(now)
+    } else {
+        replica.publish_ops(now)
+    }
+}
+
 async fn run<H: Replica>(
     replica: std::sync::Arc<H>,
     store: RedisStore,
@@ -253,15 +271,7 @@ async fn run<H: Replica>(
         if sync_now {
             next_sync = tokio::time::Instant::now() + sync_every;
         }
-        // While another process holds the number, the claim alone: this replica acts as it in
-        // no way (no lease, beat or advisory) until it holds it again.
-        let ops = if claim_refused {
-            Vec::new()
-        } else if sync_now {
-            replica.sync_ops(now)
-        } else {
-            replica.publish_ops(now)
-        };
+        let ops = ops_for(&*replica, now, sync_now, claim_refused);
         let claim = options.claim.filter(|_| sync_now);
         if ops.is_empty() && claim.is_none() {
             if !claim_refused {
