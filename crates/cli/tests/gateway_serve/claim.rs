@@ -3,26 +3,53 @@
 
 use super::*;
 
-/// Two `switchyard gateway` processes configured as one fleet replica: the second is refused
-/// (exit 2, no address), naming the number; the first, stopped, gives the number back (a
-/// claim of it is granted at once, not a claim period later).
-#[test]
-fn a_second_gateway_with_the_same_replica_number_is_refused() {
+/// A current-thread runtime and a `redis-server` on it (stopped with the test).
+fn redis(name: &str) -> (tokio::runtime::Runtime, switchyard_fleet::RedisServer) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let redis = runtime
-        .block_on(switchyard_fleet::RedisServer::start("gw-replica", &[]))
+        .block_on(switchyard_fleet::RedisServer::start(name, &[]))
         .unwrap();
-    let dir = TempDir::new("gw-replica");
-    let config = gateway_config(&dir, "development", "127.0.0.1:9");
+    (runtime, redis)
+}
+
+/// A gateway config in `dir` sharing the store at `redis` as replica `replica`.
+fn replica_config(dir: &TempDir, redis: &str, replica: u32) -> std::path::PathBuf {
+    let config = gateway_config(dir, "development", "127.0.0.1:9");
     let mut yaml = std::fs::read_to_string(&config).unwrap();
     yaml.push_str(&format!(
-        "gateway:\n  shared_state: {{ redis: '{}', replica: 5 }}\n",
-        redis.url()
+        "gateway:\n  shared_state: {{ redis: '{redis}', replica: {replica} }}\n"
     ));
     std::fs::write(&config, yaml).unwrap();
+    config
+}
+
+/// Claims `replica` in the store at `redis` with `token`, for `ttl`.
+fn claim(
+    runtime: &tokio::runtime::Runtime,
+    redis: &str,
+    replica: u32,
+    token: u64,
+    ttl: Duration,
+) -> switchyard_fleet::Claimed {
+    runtime.block_on(async {
+        let store =
+            switchyard_fleet::RedisStore::connect(redis, switchyard_fleet::StoreOptions::default())
+                .unwrap();
+        store.claim(replica, token, ttl).await.unwrap()
+    })
+}
+
+/// Two `switchyard gateway` processes configured as one fleet replica: the second is refused
+/// (exit 2, no address), naming the number; the first, stopped, gives the number back (a
+/// claim of it is granted at once, not a claim period later).
+#[test]
+fn a_second_gateway_with_the_same_replica_number_is_refused() {
+    let (runtime, redis) = redis("gw-replica");
+    let dir = TempDir::new("gw-replica");
+    let config = replica_config(&dir, &redis.url(), 5);
     let (mut first, _) = start(gateway(&config, "127.0.0.1:0"));
     let err = refused(&mut gateway(&config, "127.0.0.1:0"));
     assert!(
@@ -33,14 +60,7 @@ fn a_second_gateway_with_the_same_replica_number_is_refused() {
     assert_eq!(exit_code(&mut first), Some(0));
     // Its claim lasts 3 s (three sync periods) past its last renewal: granted now, it was
     // given back.
-    let claimed = runtime.block_on(async {
-        let store = switchyard_fleet::RedisStore::connect(
-            &redis.url(),
-            switchyard_fleet::StoreOptions::default(),
-        )
-        .unwrap();
-        store.claim(5, 1, Duration::from_secs(3)).await.unwrap()
-    });
+    let claimed = claim(&runtime, &redis.url(), 5, 1, Duration::from_secs(3));
     assert!(claimed.granted, "{claimed:?}");
 }
 
@@ -50,21 +70,9 @@ fn a_second_gateway_with_the_same_replica_number_is_refused() {
 /// was still waiting, and logged "held by another gateway").
 #[test]
 fn a_start_after_a_killed_holder_waits_without_an_error() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let redis = runtime
-        .block_on(switchyard_fleet::RedisServer::start("gw-killed", &[]))
-        .unwrap();
+    let (runtime, redis) = redis("gw-killed");
     let dir = TempDir::new("gw-killed");
-    let config = gateway_config(&dir, "development", "127.0.0.1:9");
-    let mut yaml = std::fs::read_to_string(&config).unwrap();
-    yaml.push_str(&format!(
-        "gateway:\n  shared_state: {{ redis: '{}', replica: 6 }}\n",
-        redis.url()
-    ));
-    std::fs::write(&config, yaml).unwrap();
+    let config = replica_config(&dir, &redis.url(), 6);
     let (mut first, _) = start(gateway(&config, "127.0.0.1:0"));
     signal(&first.0, "-KILL");
     let _ = exit_code(&mut first);
@@ -98,32 +106,13 @@ fn a_start_after_a_killed_holder_waits_without_an_error() {
     reason = "how long another process takes to exit after a signal: a wall-clock bound"
 )]
 fn sigterm_while_waiting_out_a_replica_claim_stops_at_once() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let redis = runtime
-        .block_on(switchyard_fleet::RedisServer::start("gw-claim-wait", &[]))
-        .unwrap();
+    let (runtime, redis) = redis("gw-claim-wait");
     // A gateway with the default `sync_every` (1 s) claimed 5 and was killed: its claim
     // lasts 3 s more, which the next one waits out.
-    let claimed = runtime.block_on(async {
-        let store = switchyard_fleet::RedisStore::connect(
-            &redis.url(),
-            switchyard_fleet::StoreOptions::default(),
-        )
-        .unwrap();
-        store.claim(5, 1, Duration::from_secs(3)).await.unwrap()
-    });
+    let claimed = claim(&runtime, &redis.url(), 5, 1, Duration::from_secs(3));
     assert!(claimed.granted);
     let dir = TempDir::new("gw-claim-wait");
-    let config = gateway_config(&dir, "development", "127.0.0.1:9");
-    let mut yaml = std::fs::read_to_string(&config).unwrap();
-    yaml.push_str(&format!(
-        "gateway:\n  shared_state: {{ redis: '{}', replica: 5 }}\n",
-        redis.url()
-    ));
-    std::fs::write(&config, yaml).unwrap();
+    let config = replica_config(&dir, &redis.url(), 5);
     let mut child = Running(
         gateway(&config, "127.0.0.1:0")
             .stdout(Stdio::null())
