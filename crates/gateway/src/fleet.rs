@@ -122,10 +122,11 @@ impl Claimer {
         self.open.store(true, Ordering::Relaxed);
     }
 
-    /// Stops the sync task (no renewal after this) and gives the replica number back. A
-    /// store that does not answer keeps it until its claim expires (three sync periods).
+    /// Stops the sync task, waiting for its end (no renewal lands after the release), and
+    /// gives the replica number back. A store that does not answer keeps it until its claim
+    /// expires (three sync periods).
     pub(crate) async fn release(&self) {
-        self.task.stop();
+        self.task.stop().await;
         let Claim { replica, token } = self.claim;
         if let Err(e) = self.store.release(replica, token).await {
             tracing::warn!(
