@@ -178,7 +178,10 @@ impl SyncOptions {
 /// The running sync task; dropping it stops the task.
 #[derive(Debug)]
 pub struct SyncHandle {
-    task: tokio::task::JoinHandle<()>,
+    /// The task until [`SyncHandle::stop`] has seen it end.
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Aborts it from a drop, which cannot wait for the lock above.
+    abort: tokio::task::AbortHandle,
     first: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -195,16 +198,25 @@ impl SyncHandle {
 }
 
 impl SyncHandle {
-    /// Stops the task now (as dropping the last handle does): no store operation of it
-    /// starts after this, so a claim released next stays released.
-    pub fn stop(&self) {
-        self.task.abort();
+    /// Stops the task (as dropping the last handle does) and returns once it has ended: no
+    /// store operation of it starts after this, so a claim released next stays released.
+    /// An abort alone would not do on a multi-thread runtime: a worker polling the task at
+    /// that moment goes on to the end of the poll, and may send a renewal then. A caller
+    /// that comes while another waits returns once the task has ended too.
+    pub async fn stop(&self) {
+        let mut task = self.task.lock().await;
+        if let Some(running) = task.take() {
+            running.abort();
+            // Cancelled, as asked. The task does not panic (the lints deny it); were it to,
+            // it has ended all the same, which is all this waits for.
+            let _ = running.await;
+        }
     }
 }
 
 impl Drop for SyncHandle {
     fn drop(&mut self) {
-        self.task.abort();
+        self.abort.abort();
     }
 }
 
@@ -220,8 +232,10 @@ pub fn spawn<H: Replica>(
     options: SyncOptions,
 ) -> SyncHandle {
     let (synced, first) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run(replica, store, clock, options, synced));
     SyncHandle {
-        task: tokio::spawn(run(replica, store, clock, options, synced)),
+        abort: task.abort_handle(),
+        task: tokio::sync::Mutex::new(Some(task)),
         first,
     }
 }

@@ -48,12 +48,11 @@ pub(crate) struct Claimer {
     claim: Claim,
     sync_every: std::time::Duration,
     task: Arc<SyncHandle>,
-    /// Set while [`Claimer::claim`] runs: meanwhile the sync task's renewals do not tell a
-    /// claim held by another (the start waits that out, or refuses, and says which).
-    claiming: Arc<AtomicBool>,
     /// Raised once the number is this process's to sync as (the start's claim granted, or
     /// deferred to the sync task by a store that did not answer), or when the gateway serves
     /// without having claimed it ([`Claimer::open`]): until then the sync task runs nothing.
+    /// So while the start's claim waits for the number (or refuses it) no renewal runs, and
+    /// only the start tells that another process holds it.
     open: Arc<AtomicBool>,
 }
 
@@ -68,8 +67,6 @@ impl Claimer {
         let Claim { replica, token } = self.claim;
         let ttl = Claim::ttl(self.sync_every);
         let mut first_until = None;
-        // Cleared however this ends, a drop at a wait included.
-        let _claiming = Flag::raise(&self.claiming);
         loop {
             let c = match self.store.claim(replica, token, ttl).await {
                 Ok(c) => c,
@@ -125,10 +122,11 @@ impl Claimer {
         self.open.store(true, Ordering::Relaxed);
     }
 
-    /// Stops the sync task (no renewal after this) and gives the replica number back. A
-    /// store that does not answer keeps it until its claim expires (three sync periods).
+    /// Stops the sync task, waiting for its end (no renewal lands after the release), and
+    /// gives the replica number back. A store that does not answer keeps it until its claim
+    /// expires (three sync periods).
     pub(crate) async fn release(&self) {
-        self.task.stop();
+        self.task.stop().await;
         let Claim { replica, token } = self.claim;
         if let Err(e) = self.store.release(replica, token).await {
             tracing::warn!(
@@ -154,8 +152,6 @@ struct Host {
     gateway: Weak<Gateway>,
     endpoint: String,
     replica: u32,
-    /// [`Claimer`]'s: whether the start's claim is running.
-    claiming: Arc<AtomicBool>,
     /// [`Claimer`]'s: whether the sync task may run.
     open: Arc<AtomicBool>,
 }
@@ -199,10 +195,6 @@ impl Replica for Host {
 
     fn claim_held(&self, held: bool) {
         let replica = self.replica;
-        if !held && self.claiming.load(Ordering::Relaxed) {
-            // The start's claim is still waiting for it (or refusing): it tells.
-            return;
-        }
         if held {
             tracing::info!(
                 target: "switchyard::fleet",
@@ -254,13 +246,11 @@ pub(crate) fn start(gw: &Arc<Gateway>, config: &SharedStateConfig) -> Result<Sha
         sync_every = %sync_every,
         "joined the fleet's shared state"
     );
-    let claiming = Arc::new(AtomicBool::new(false));
     let open = Arc::new(AtomicBool::new(false));
     let host = Host {
         gateway: Arc::downgrade(gw),
         endpoint: store.endpoint().to_string(),
         replica,
-        claiming: claiming.clone(),
         open: open.clone(),
     };
     let claim = Claim {
@@ -288,24 +278,7 @@ pub(crate) fn start(gw: &Arc<Gateway>, config: &SharedStateConfig) -> Result<Sha
             claim,
             sync_every: sync_every.into(),
             task,
-            claiming,
             open,
         },
     })
-}
-
-/// A flag raised while this lives.
-struct Flag<'a>(&'a AtomicBool);
-
-impl<'a> Flag<'a> {
-    fn raise(flag: &'a AtomicBool) -> Self {
-        flag.store(true, Ordering::Relaxed);
-        Flag(flag)
-    }
-}
-
-impl Drop for Flag<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
-    }
 }

@@ -69,7 +69,9 @@ const COPY_BODY: usize = 4 * 1024;
 /// other, and the connection, its request half written, is never reused.
 ///
 /// An idle connection is checked before use, without waiting: one the server closed (or
-/// sent unasked bytes on) is closed, and the request takes another or opens one. A request
+/// sent unasked bytes on) is closed, and the request takes another or opens one. Over plain
+/// TCP the check is a peek at the socket (one `recv`), so a close that arrived since the
+/// runtime last looked counts too; over TLS it is what the runtime has seen. A request
 /// that a pooled connection could not write a byte of is sent again on another one; once a
 /// byte is written, it is never sent twice. Idle connections are bounded
 /// (`MAX_IDLE_PER_TARGET`, 256, per target and runtime) and closed when `IDLE_TIMEOUT` (90 s)

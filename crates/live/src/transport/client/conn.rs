@@ -51,7 +51,23 @@ impl Conn {
 
     /// Whether an idle connection can take a request: nothing to read on it yet (a closed
     /// one reads its end, a confused one bytes nobody asked for). Does not wait.
+    ///
+    /// Plain TCP asks the kernel: a peek at the socket (one `recv` with `MSG_PEEK`, which
+    /// does not wait on a non-blocking socket, as the runtime's are). A poll would only tell
+    /// what the runtime's IO driver has seen, and a close that arrived since it last looked
+    /// (a server's idle timeout, just now) would go unseen: the request written on it would
+    /// fail, and a request written is never sent again. TLS is not peeked (its records, a
+    /// `close_notify` or data, cannot be told apart without reading them): it is polled, and
+    /// a close the driver has not seen yet is missed there.
     pub(super) fn is_usable(&mut self) -> bool {
+        if let Stream::Plain(tcp) = &self.io {
+            let mut byte = [std::mem::MaybeUninit::uninit()];
+            // 0: closed; a byte: unasked; `WouldBlock`: nothing there, alive.
+            return matches!(
+                socket2::SockRef::from(tcp).peek(&mut byte),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+            );
+        }
         let mut cx = Context::from_waker(std::task::Waker::noop());
         matches!(self.poll_read_some(&mut cx), Poll::Pending)
     }

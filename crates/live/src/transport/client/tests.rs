@@ -201,6 +201,94 @@ async fn a_connection_the_server_closed_while_idle_is_replaced_by_a_new_one() {
     assert_eq!(connections.load(Ordering::SeqCst), 2);
 }
 
+/// Reads one request off a blocking `tcp` (as [`read_request`]); false at its end.
+fn read_request_blocking(tcp: &mut std::net::TcpStream, buf: &mut Vec<u8>) -> bool {
+    use std::io::Read;
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            if buf.len() >= end + 4 + length {
+                buf.drain(..end + 4 + length);
+                return true;
+            }
+        }
+        match tcp.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Whether the one idle connection's socket has the server's close in it (a peek, which
+/// leaves the runtime's IO driver as it was).
+fn idle_socket_closed(client: &HttpClient) -> bool {
+    let targets = client.0.pool.targets();
+    let Some((conn, _)) = targets.first().and_then(|t| t.conns.first()) else {
+        return false;
+    };
+    let Stream::Plain(tcp) = &conn.io else {
+        return false;
+    };
+    let mut byte = [std::mem::MaybeUninit::uninit()];
+    matches!(socket2::SockRef::from(tcp).peek(&mut byte), Ok(0))
+}
+
+/// A server that answers with keep-alive and closes the connection right after (its idle
+/// timeout running out at that moment): the close has reached the client's socket, but not
+/// the runtime's IO driver (it has not polled since: the test holds the thread), when the
+/// next request takes the connection from the pool. That request goes on a new connection;
+/// on the closed one it would be written, then fail, and never be sent again.
+#[tokio::test]
+async fn a_connection_closed_before_the_runtime_saw_it_is_not_taken() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (close, close_rx) = std::sync::mpsc::channel::<()>();
+    let (closed, closed_rx) = std::sync::mpsc::channel::<()>();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let accepted = connections.clone();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut tcp in listener.incoming().map_while(Result::ok) {
+            let first = accepted.fetch_add(1, Ordering::SeqCst) == 0;
+            let mut buf = Vec::new();
+            while read_request_blocking(&mut tcp, &mut buf) {
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if tcp.write_all(reply).is_err() {
+                    break;
+                }
+                if first {
+                    // Closed when the test says, while the client holds the connection idle.
+                    let _ = close_rx.recv();
+                    drop(tcp);
+                    let _ = closed.send(());
+                    break;
+                }
+            }
+        }
+    });
+    let client = HttpClient::new();
+    assert_eq!(text(&client, &url).await.unwrap(), "ok");
+    assert_eq!(client.0.pool.idle(), 1);
+    // From here to the next request's take, this thread does not yield: its runtime's IO
+    // driver does not poll.
+    close.send(()).unwrap();
+    closed_rx.recv().unwrap();
+    // The close in the socket (loopback delivers it at once; a bounded spin for a slow one).
+    let mut spins = 0u32;
+    while !idle_socket_closed(&client) {
+        spins += 1;
+        assert!(spins < 10_000_000, "the close never reached the socket");
+        std::thread::yield_now();
+    }
+    assert_eq!(text(&client, &url).await.unwrap(), "ok");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn a_streamed_reply_passes_chunk_by_chunk() {
     let (ack_tx, ack_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
