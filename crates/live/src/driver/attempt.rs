@@ -361,3 +361,43 @@ pub(super) fn estimate_prompt(usage: &mut Usage, usage_missing: bool, estimate: 
         usage.prompt_tokens = estimate;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+    const TEXT: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+
+    fn feed(decoder: &mut StreamDecoder, first: &mut Vec<Piece>, wire: &str, limit: usize) -> bool {
+        let pieces = decoder.feed(wire.as_bytes()).unwrap_or_default();
+        hold(first, pieces, decoder, limit)
+    }
+
+    #[test]
+    fn chunks_before_the_first_token_are_held_across_reads_within_a_bound() {
+        let mut decoder = StreamDecoder::new(Dialect::Openai);
+        decoder.forward_raw(true);
+        let mut first = Vec::new();
+        assert!(!feed(&mut decoder, &mut first, ROLE, 1024));
+        assert!(feed(&mut decoder, &mut first, TEXT, 1024));
+        // The role chunk, read before, is still there: raw, raw, then the text.
+        assert!(matches!(
+            first.as_slice(),
+            [Piece::Raw(_), Piece::Raw(_), Piece::Text(t)] if t == "Hi"
+        ));
+        assert!(decoder.forwards_raw());
+
+        // Past the bound, nothing is forwarded raw: what was held goes, the text stays.
+        let mut decoder = StreamDecoder::new(Dialect::Openai);
+        decoder.forward_raw(true);
+        let mut first = Vec::new();
+        for _ in 0..4 {
+            assert!(!feed(&mut decoder, &mut first, ROLE, 3 * ROLE.len()));
+        }
+        assert!(!decoder.forwards_raw());
+        assert!(first.is_empty());
+        assert!(feed(&mut decoder, &mut first, TEXT, 3 * ROLE.len()));
+        assert!(matches!(first.as_slice(), [Piece::Text(_)]));
+    }
+}
