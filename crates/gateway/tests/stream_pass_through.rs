@@ -163,10 +163,10 @@ async fn streamed_and_unstreamed_replies_name_the_model_the_target_named() {
     );
 }
 
-/// A gateway whose route `chat` streams from the OpenAI fake `fake` (model `m`).
-fn over_fake(fake: axum::Router) -> Arc<Gateway> {
+/// A gateway whose route `chat` streams from the fake `fake` of `dialect` (model `m`).
+fn over_fake(dialect: &str, fake: axum::Router) -> Arc<Gateway> {
     let text = format!(
-        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n\
+        "providers:\n  - {{ name: a, dialect: {dialect}, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n\
          router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n\
          gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
         sha256_hex("key")
@@ -217,7 +217,7 @@ async fn through_the_fake_the_client_gets_the_fakes_own_chunks_with_their_logpro
         if include_usage {
             body["stream_options"] = json!({ "include_usage": true });
         }
-        let gw = over_fake(support::fake_of("a", "openai", 6));
+        let gw = over_fake("openai", support::fake_of("a", "openai", 6));
         let r = post(&gw, "key", &[], body.clone()).await;
         assert_eq!(r.status, 200, "{}", r.body);
         // The same fake, fresh (same seed), asked directly for what the gateway sends it.
@@ -258,4 +258,37 @@ async fn through_the_fake_the_client_gets_the_fakes_own_chunks_with_their_logpro
             r.body
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_azure_targets_chunks_are_forwarded_but_its_opening_filter_results() {
+    let body = json!({
+        "model": "chat", "stream": true, "logprobs": true,
+        "messages": [{"role": "user", "content": "Say hello"}],
+    });
+    let gw = over_fake("azure-openai", support::fake_of("a", "azure-openai", 6));
+    let r = post(&gw, "key", &[], body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = r.events();
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks = &events[..events.len() - 1];
+    // Role, six tokens, finish: each the fake's own (its id, fingerprint and logprobs), none
+    // without choices, none with usage.
+    assert_eq!(chunks.len(), 8, "{}", r.body);
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(
+        chunks[0]["id"].as_str().unwrap().len(),
+        "chatcmpl-".len() + 24
+    );
+    for c in chunks {
+        assert_eq!(c["choices"].as_array().unwrap().len(), 1, "{c}");
+        assert_eq!(c["system_fingerprint"], "fp_switchyard", "{c}");
+        assert!(c.get("usage").is_none(), "{c}");
+        assert_eq!(c["id"], chunks[0]["id"], "{c}");
+    }
+    assert!(
+        chunks[1]["choices"][0]["logprobs"]["content"].is_array(),
+        "{}",
+        r.body
+    );
 }

@@ -12,7 +12,8 @@ use crate::errors::ApiError;
 /// The SSE body. When the stream's target speaks OpenAI or Azure OpenAI (the client's own
 /// body was sent to it), the target's chunks go on as they came, each re-framed only as
 /// `data: ...\n\n`: every field kept (`system_fingerprint`, a chunk's `logprobs`, ...),
-/// with the target's own `id`, `created` and `model`, as an unstreamed reply's body is. Only
+/// with the target's own `id`, `created` and `model`, as an unstreamed reply's body is
+/// (Azure's opening chunk without choices is left out, see [`State::forwarded`]). Only
 /// usage is rewritten: the gateway always asks the target for it, so when the client did not
 /// (`stream_options.include_usage`), the target's usage chunk is dropped and the
 /// `"usage":null` entry it adds to the other chunks is cut out. Then `[DONE]`, the gateway's
@@ -141,9 +142,11 @@ impl State {
     }
 
     /// A target's chunk as it goes to the client: as it came, or without its usage when the
-    /// client did not ask for it (`None`: the usage chunk, not sent).
+    /// client did not ask for it (`None`: the usage chunk, not sent). A chunk with no choices
+    /// and no usage (Azure's opening filter results) is not sent either: OpenAI never sends
+    /// one, and client code that reads `choices[0]` of every chunk fails on it.
     fn forwarded(&mut self, mut raw: RawEvent) -> Option<Bytes> {
-        if !self.forwarding() {
+        if !self.forwarding() || raw.empty {
             return None;
         }
         if let Some(head) = raw.head.take() {

@@ -277,6 +277,7 @@ pub(super) fn step(
         let mut raw = RawEvent::new(&event.data, span);
         raw.reports_usage = usage.is_some();
         raw.usage_only = raw.reports_usage && chunk.choices.is_empty();
+        raw.empty = !raw.reports_usage && chunk.choices.is_empty();
         if !chunk.id.is_empty() && d.take_head() {
             raw.head = Some(Box::new(Head {
                 id: chunk.id.into_owned(),

@@ -28,6 +28,9 @@ pub struct RawEvent {
     pub reports_usage: bool,
     /// ... and has no choices: the stream's usage chunk.
     pub usage_only: bool,
+    /// The chunk has no choices and reports no usage: it carries nothing for the client (Azure
+    /// opens its streams with one, its prompt's `prompt_filter_results`).
+    pub empty: bool,
     /// The stream's `id`, `created` and `model`, on the first chunk that has an `id`: what a
     /// caller that renders the rest of the stream itself keeps saying.
     pub head: Option<Box<Head>>,
@@ -52,6 +55,7 @@ impl RawEvent {
             usage,
             reports_usage: false,
             usage_only: false,
+            empty: false,
             head: None,
         }
     }
