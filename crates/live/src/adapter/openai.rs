@@ -273,19 +273,12 @@ pub(super) fn step(
         ),
     };
     if d.forwards_raw() {
-        let span = chunk.usage.and_then(|u| raw::span_in(&event.data, u.get()));
-        let mut raw = RawEvent::new(&event.data, span);
-        raw.reports_usage = usage.is_some();
-        raw.usage_only = raw.reports_usage && chunk.choices.is_empty();
-        raw.empty = !raw.reports_usage && chunk.choices.is_empty();
-        if !chunk.id.is_empty() && d.take_head() {
-            raw.head = Some(Box::new(Head {
-                id: chunk.id.into_owned(),
-                created: chunk.created,
-                model: chunk.model.into_owned(),
-            }));
-        }
-        out.push(Piece::Raw(raw));
+        out.push(Piece::Raw(forwarded(
+            d,
+            &event.data,
+            &chunk,
+            usage.is_some(),
+        )));
     }
     if let Some(u) = usage {
         let u = Usage::from(u);
@@ -334,6 +327,28 @@ pub(super) fn step(
         }
     }
     Ok(Step::More)
+}
+
+/// A chunk as it came (its `data`), for a decoder that forwards raw events.
+fn forwarded(
+    d: &mut StreamDecoder,
+    data: &str,
+    chunk: &WireChunk<'_>,
+    reports_usage: bool,
+) -> RawEvent {
+    let span = chunk.usage.and_then(|u| raw::span_in(data, u.get()));
+    let mut raw = RawEvent::new(data, span);
+    raw.reports_usage = reports_usage;
+    raw.usage_only = reports_usage && chunk.choices.is_empty();
+    raw.empty = !reports_usage && chunk.choices.is_empty();
+    if !chunk.id.is_empty() && d.take_head() {
+        raw.head = Some(Box::new(Head {
+            id: chunk.id.as_ref().to_owned(),
+            created: chunk.created,
+            model: chunk.model.as_ref().to_owned(),
+        }));
+    }
+    raw
 }
 
 /// A data line that is not a chunk: an `{"error":{...}}` event (classified, with the
