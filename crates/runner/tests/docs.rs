@@ -57,23 +57,24 @@ fn the_generated_reference_in_docs_matches_the_code() {
     }
 }
 
-/// Every Markdown link in the repository's own docs points at a file or folder in the
-/// repository (an anchor into one of its pages counts): nothing links outside it.
+/// Every Markdown link in the repository's own pages (every `.md` file it tracks: README,
+/// CHANGELOG, docs/ and any other folder) points at a file or folder in the repository (an
+/// anchor into one of its pages counts): nothing links outside it.
 #[test]
 fn every_link_in_the_docs_resolves_inside_the_repository() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
         .unwrap();
-    let mut pages: Vec<PathBuf> = vec![root.join("README.md")];
-    for dir in ["docs", "scenarios", "fake-providers", "fuzz"] {
-        if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
-            pages.extend(
-                entries
-                    .map(|e| e.unwrap().path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "md")),
-            );
-        }
+    let mut pages: Vec<PathBuf> = Vec::new();
+    markdown_pages(&root, &mut pages);
+    // reports/ holds what runs write (not the repository's); its README is the repository's.
+    pages.push(root.join("reports/README.md"));
+    for must in ["README.md", "CHANGELOG.md", "docs/GATEWAY.md"] {
+        assert!(
+            pages.contains(&root.join(must)),
+            "{must} not among {pages:?}"
+        );
     }
     let mut broken = Vec::new();
     for page in &pages {
@@ -98,4 +99,25 @@ fn every_link_in_the_docs_resolves_inside_the_repository() {
         broken.is_empty(),
         "links that do not resolve inside the repository: {broken:#?}"
     );
+}
+
+/// The `.md` files under `dir`, skipping build output, written reports, VCS data and installed
+/// packages.
+fn markdown_pages(dir: &Path, pages: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            let skipped = ["target", ".git", "node_modules", ".venv", "reports"];
+            if !skipped.contains(&name.as_ref()) && !name.starts_with('.') {
+                markdown_pages(&path, pages);
+            }
+        } else if name.ends_with(".md") {
+            pages.push(path);
+        }
+    }
 }
