@@ -2,7 +2,8 @@
 
 Starts two fakes (`switchyard fake serve`), writes a gateway config that routes `chat` to
 the OpenAI-dialect fake with the Anthropic-dialect fake as standby, starts `switchyard
-gateway`, and drives it with the `openai` SDK: plain and streamed completions, a failover
+gateway`, and drives it with the `openai` SDK: plain and streamed completions (a stream being
+the OpenAI target's own chunks, logprobs included), a failover
 during a primary outage that the client never sees, a cut stream surfacing as an error, and
 admin overrides taking effect.
 
@@ -133,6 +134,25 @@ class Gateway(unittest.TestCase):
                 text += c.delta.content or ""
         self.assertEqual(len(text.split(" ")), 12)
         self.assertEqual(usage.completion_tokens, 12)
+
+    def test_a_streamed_reply_is_the_openai_targets_own_chunks(self):
+        # Fields the gateway does not model reach the SDK (the fake's fingerprint, each text
+        # token's logprobs); without include_usage, no chunk carries usage.
+        stream = self.client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "hi"}], max_tokens=50, stream=True, logprobs=True
+        )
+        text, tokens, fingerprints, usages = "", "", set(), 0
+        for chunk in stream:
+            fingerprints.add(chunk.system_fingerprint)
+            usages += chunk.usage is not None
+            for c in chunk.choices:
+                text += c.delta.content or ""
+                if c.logprobs is not None:
+                    tokens += "".join(t.token for t in c.logprobs.content)
+        self.assertEqual(len(text.split(" ")), 12)
+        self.assertEqual(tokens, text)
+        self.assertEqual(fingerprints, {"fp_switchyard"})
+        self.assertEqual(usages, 0)
 
     def test_failover_during_a_primary_outage_is_invisible(self):
         fault("sdk-openai", {"kind": "http", "status": 503})

@@ -269,7 +269,8 @@ pub struct Original {
     pub body: std::sync::Arc<[u8]>,
     /// The caller forwards a same-dialect target's reply body as it came
     /// ([`Response::raw`]): the driver then reads from it only what routing and books need
-    /// (usage, finish reason), not its text.
+    /// (usage, finish reason), not its text. For a stream, the driver gives each of the
+    /// target's chunks as it came too (the live driver's `StreamItem::Raw`).
     pub raw_reply: bool,
     /// Where each top-level entry of `body` lies, in order, when the caller has read the body
     /// already (`dialect::openai::parse`): a pass-through then rebuilds the body from it

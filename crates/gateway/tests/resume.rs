@@ -153,6 +153,21 @@ async fn openai_endpoint_a_cut_stream_continues_into_one_answer() {
     let (role, sent) = prefill_sent(&rig).await;
     assert_eq!(role, "assistant");
     assert_eq!(sent, pieces[..40].concat().trim_end());
+    // The OpenAI target's own chunks (its id: 24 hex digits, the gateway's 16), then the
+    // continuation written by the gateway under the same id, time and model, with no second
+    // role chunk; no usage anywhere (the client did not ask).
+    let head = |c: &Value| (c["id"].clone(), c["created"].clone(), c["model"].clone());
+    assert_eq!(
+        chunks[0]["id"].as_str().unwrap().len(),
+        "chatcmpl-".len() + 24
+    );
+    assert!(chunks.iter().all(|c| head(c) == head(&chunks[0])), "{body}");
+    let roles = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["role"].is_string())
+        .count();
+    assert_eq!(roles, 1, "{body}");
+    assert!(!body.contains("usage"), "{body}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -14,5 +14,7 @@ pub mod sse;
 pub mod transport;
 pub mod wall;
 
-pub use driver::{AttemptSink, ChatStream, Driver, RouteError, StreamEvent, TargetSnapshot};
+pub use driver::{
+    AttemptSink, ChatStream, Driver, RouteError, StreamEvent, StreamItem, TargetSnapshot,
+};
 pub use transport::{HttpClient, InProcess, Transport};

@@ -135,8 +135,38 @@ fn finish_label(finish: FinishReason) -> &'static str {
     finish.label()
 }
 
+/// A text token's log probability, as OpenAI writes it (`logprobs.content[]`): made up from
+/// the token alone (no RNG), `top` alternatives being the token itself.
+fn token_logprob(token: &str, top: u8) -> Value {
+    let logprob = -f64::from(u8::try_from(token.len() % 8).unwrap_or(0)) / 8.0;
+    let entry = json!({ "token": token, "logprob": logprob, "bytes": token.as_bytes() });
+    let alternatives = if top > 0 {
+        vec![entry.clone()]
+    } else {
+        Vec::new()
+    };
+    let mut entry = entry;
+    entry["top_logprobs"] = Value::Array(alternatives);
+    entry
+}
+
+/// A choice's `logprobs`: `null` unless asked, else its text tokens'.
+fn choice_logprobs(asked: &Asked, tokens: &[String]) -> Value {
+    match asked.logprobs {
+        None => Value::Null,
+        Some(top) => json!({
+            "content": tokens.iter().map(|t| token_logprob(t, top)).collect::<Vec<_>>(),
+            "refusal": null,
+        }),
+    }
+}
+
 /// A whole reply (`chat.completion`).
 pub(super) fn reply(reply: &Reply, asked: &Asked, stamp: Stamp, content: &Content) -> Value {
+    let logprobs = match content {
+        Content::Text { pieces, .. } => choice_logprobs(asked, pieces),
+        Content::Calls(_) => choice_logprobs(asked, &[]),
+    };
     let message = match content {
         Content::Text { text, .. } => {
             json!({ "role": "assistant", "content": text, "refusal": null })
@@ -158,7 +188,7 @@ pub(super) fn reply(reply: &Reply, asked: &Asked, stamp: Stamp, content: &Conten
         "object": "chat.completion",
         "created": stamp.created,
         "model": asked.model,
-        "choices": [{ "index": 0, "message": message, "logprobs": null,
+        "choices": [{ "index": 0, "message": message, "logprobs": logprobs,
                       "finish_reason": finish_label(reply.finish) }],
         "usage": usage(reply),
         "system_fingerprint": "fp_switchyard",
@@ -175,10 +205,14 @@ struct Chunks<'a> {
 
 impl Chunks<'_> {
     fn event(&self, delta: Value, finish: Option<&str>) -> String {
+        self.event_with(delta, finish, Value::Null)
+    }
+
+    fn event_with(&self, delta: Value, finish: Option<&str>, logprobs: Value) -> String {
         let mut chunk = json!({
             "id": self.id, "object": "chat.completion.chunk", "created": self.created,
             "model": self.model, "system_fingerprint": "fp_switchyard",
-            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
+            "choices": [{ "index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish }],
         });
         if self.with_usage {
             chunk["usage"] = Value::Null;
@@ -238,7 +272,10 @@ pub(super) fn stream_shape(
             prelude.push(chunks.event(json!({ "role": "assistant", "content": "" }), None));
             pieces
                 .iter()
-                .map(|p| chunks.event(json!({ "content": p }), None))
+                .map(|p| {
+                    let logprobs = choice_logprobs(asked, std::slice::from_ref(p));
+                    chunks.event_with(json!({ "content": p }), None, logprobs)
+                })
                 .collect()
         }
         Content::Calls(calls) => {

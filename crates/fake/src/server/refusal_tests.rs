@@ -208,6 +208,20 @@ fn openai_cases() -> Vec<(Dialect, Edit, Says)> {
             set("messages", json!("hi")),
             Says::Param("messages", Some("invalid_type"), "expected an array"),
         ),
+        (
+            O,
+            set("logprobs", json!("yes")),
+            Says::Param("logprobs", Some("invalid_type"), "expected a boolean"),
+        ),
+        (
+            O,
+            set("top_logprobs", json!(21)),
+            Says::Param(
+                "top_logprobs",
+                Some("integer_above_max_value"),
+                "Expected a value <= 20",
+            ),
+        ),
         // Azure reads bodies as OpenAI does.
         (
             Dialect::AzureOpenai,

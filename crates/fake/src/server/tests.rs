@@ -248,6 +248,68 @@ async fn openai_stream_has_role_first_finish_last_and_usage() {
     );
 }
 
+/// With `logprobs: true`, as OpenAI: each text token's log probability, on the reply's choice
+/// and on each streamed text chunk (`top_logprobs` alternatives as many as asked, up to one
+/// here); without, `logprobs: null`.
+#[tokio::test(start_paused = true)]
+async fn openai_gives_logprobs_when_asked() {
+    let app = app(Dialect::Openai, "");
+    let entry = |t: &Value| {
+        assert!(t["logprob"].as_f64().unwrap() <= 0.0, "{t}");
+        let bytes: Vec<u8> = t["bytes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
+            .collect();
+        assert_eq!(bytes, t["token"].as_str().unwrap().as_bytes(), "{t}");
+        t["top_logprobs"].as_array().unwrap().len()
+    };
+    let plain = send(
+        &app,
+        edited(Dialect::Openai, |v| v["logprobs"] = json!(true)).await,
+    )
+    .await
+    .unwrap();
+    let reply: Value = serde_json::from_str(plain.body.as_ref().unwrap()).unwrap();
+    let choice = &reply["choices"][0];
+    let tokens = choice["logprobs"]["content"].as_array().unwrap();
+    let joined: String = tokens
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(joined, choice["message"]["content"].as_str().unwrap());
+    assert!(tokens.iter().all(|t| entry(t) == 0));
+    let streamed = edited(Dialect::Openai, |v| {
+        v["logprobs"] = json!(true);
+        v["top_logprobs"] = json!(3);
+        v["stream"] = json!(true);
+    })
+    .await;
+    let r = send(&app, streamed).await.unwrap();
+    let chunks: Vec<Value> = events(r.body.as_ref().unwrap())
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let texts: Vec<&Value> = chunks
+        .iter()
+        .filter(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        })
+        .collect();
+    assert_eq!(texts.len(), 10);
+    for c in texts {
+        let token = &c["choices"][0]["logprobs"]["content"][0];
+        assert_eq!(token["token"], c["choices"][0]["delta"]["content"]);
+        assert_eq!(entry(token), 1, "{c}");
+    }
+    let without = send(&app, request(Dialect::Openai, true)).await.unwrap();
+    assert!(!without.body.unwrap().contains("\"logprobs\":{"));
+}
+
 /// (fault, expectation on (dialect, stream, reply)).
 type Check = fn(Dialect, bool, Option<Reply>);
 

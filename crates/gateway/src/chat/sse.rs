@@ -3,16 +3,30 @@
 use axum::body::{Body, Bytes};
 use switchyard_core::dialect::SseEvent;
 use switchyard_core::dialect::openai::{ChatCompletionChunk, DONE, DeltaFunction, DeltaToolCall};
-use switchyard_live::StreamEvent;
+use switchyard_live::adapter::RawEvent;
+use switchyard_live::{StreamEvent, StreamItem};
 
 use crate::access_log::AccessLog;
 use crate::errors::ApiError;
 
-/// The SSE body: a role chunk, text and tool-call chunks as they arrive, then the finish
-/// chunk, the usage chunk when asked, and `[DONE]`. A tool call's first chunk carries its
-/// `id`, `type` and `function.name` with `arguments: ""`; its arguments follow in chunks of
-/// their own (a call that arrives whole, from Gemini, is sent as those two chunks). A stream
-/// that breaks (and is not continued, see `resume: prefill`) ends with an in-band error event,
+/// The SSE body. When the stream's target speaks OpenAI or Azure OpenAI (the client's own
+/// body was sent to it), the target's chunks go on as they came, each re-framed only as
+/// `data: ...\n\n`: every field kept (`system_fingerprint`, a chunk's `logprobs`, ...),
+/// with the target's own `id`, `created` and `model`, as an unstreamed reply's body is
+/// (Azure's opening chunk without choices is left out, see [`State::forwarded`]). Only
+/// usage is rewritten: the gateway always asks the target for it, so when the client did not
+/// (`stream_options.include_usage`), the target's usage chunk is dropped and the
+/// `"usage":null` entry it adds to the other chunks is cut out. Then `[DONE]`, the gateway's
+/// own (a usage chunk written here first when the client asked and the target sent none).
+///
+/// Otherwise (an Anthropic or Gemini target), and for what a continuation (`resume: prefill`)
+/// sends, the gateway writes the chunks itself: a role chunk, text and tool-call chunks as
+/// they arrive, then the finish chunk, the usage chunk when asked, and `[DONE]`. A stream
+/// continued after forwarded chunks keeps the `id`, `created` and `model` its client saw,
+/// and sends no second role chunk. A tool call's first chunk carries its `id`, `type` and
+/// `function.name` with `arguments: ""`; its arguments follow in chunks of their own (a call
+/// that arrives whole, from Gemini, is sent as those two chunks). A stream that breaks (and
+/// is not continued) ends with an in-band error event,
 /// `data: {"error":{"message","type","param","code"}}` as [`ApiError::from_route`] words it
 /// (502 `server_error`, code `stream_interrupted` for a cut), then the body ends without a
 /// finish chunk or `[DONE]`: the OpenAI SDKs raise `APIError` on it, never a clean but
@@ -30,6 +44,7 @@ pub(super) fn sse_body(
     (route, expose): (String, bool),
 ) -> Body {
     let model = stream.model.clone();
+    let forward = stream.forwards_raw();
     let state = State {
         stream,
         id,
@@ -37,8 +52,11 @@ pub(super) fn sse_body(
         model,
         include_usage,
         queued: std::collections::VecDeque::new(),
-        started: false,
+        // A forwarded stream's role chunk is the target's.
+        started: forward,
         over: false,
+        forward,
+        usage_sent: false,
         access: (log, router),
         route,
         expose,
@@ -52,6 +70,8 @@ pub(super) fn sse_body(
 /// Where a stream's body is: what it sends from, and what it has sent.
 struct State {
     stream: switchyard_live::ChatStream,
+    /// What the chunks written here say; a forwarded stream's own once its first chunk named
+    /// them.
     id: String,
     created: u64,
     model: String,
@@ -60,6 +80,11 @@ struct State {
     queued: std::collections::VecDeque<Result<Bytes, std::io::Error>>,
     started: bool,
     over: bool,
+    /// The target's chunks go on as they came; false once the gateway writes them (for the
+    /// rest of the stream).
+    forward: bool,
+    /// A forwarded usage chunk reached the client.
+    usage_sent: bool,
     access: (AccessLog, switchyard_live::Driver),
     /// The `model` the client named, and whether errors tell the attempts.
     route: String,
@@ -80,21 +105,62 @@ impl State {
                 self.started = true;
                 return Some(Ok(self.chunk(Some(String::new()), None, true)));
             }
-            match self.stream.next().await {
-                None => self.over = true,
-                Some(Ok(StreamEvent::Delta(text))) => {
+            let event = match self.stream.next_item().await {
+                None => {
+                    self.over = true;
+                    continue;
+                }
+                Some(Ok(StreamItem::Raw(raw))) => match self.forwarded(raw) {
+                    Some(frame) => return Some(Ok(frame)),
+                    None => continue,
+                },
+                Some(Ok(StreamItem::Event(event))) => event,
+                Some(Err(e)) => return Some(Ok(self.error(&e))),
+            };
+            match event {
+                // Sent already, in the chunk that carried it.
+                StreamEvent::Delta(_) | StreamEvent::ToolCall { .. } if self.forwarding() => {}
+                StreamEvent::Delta(text) => {
                     return Some(Ok(self.chunk(Some(text), None, false)));
                 }
-                Some(Ok(StreamEvent::ToolCall {
+                StreamEvent::ToolCall {
                     index,
                     id,
                     name,
                     arguments,
-                })) => return Some(Ok(self.tool_call(index, id, name, arguments))),
-                Some(Ok(StreamEvent::End { finish, usage, .. })) => self.end(finish, usage),
-                Some(Err(e)) => return Some(Ok(self.error(&e))),
+                } => return Some(Ok(self.tool_call(index, id, name, arguments))),
+                StreamEvent::End { finish, usage, .. } => self.end(finish, usage),
             }
         }
+    }
+
+    /// Whether the stream's chunks still go on as they came: false from the first event of
+    /// a continuation on (its chunks are not the client's target's).
+    fn forwarding(&mut self) -> bool {
+        self.forward &= self.stream.forwards_raw();
+        self.forward
+    }
+
+    /// A target's chunk as it goes to the client: as it came, or without its usage when the
+    /// client did not ask for it (`None`: the usage chunk, not sent). A chunk with no choices
+    /// and no usage (Azure's opening filter results) is not sent either: OpenAI never sends
+    /// one, and client code that reads `choices[0]` of every chunk fails on it.
+    fn forwarded(&mut self, mut raw: RawEvent) -> Option<Bytes> {
+        if !self.forwarding() || raw.empty {
+            return None;
+        }
+        if let Some(head) = raw.head.take() {
+            let head = *head;
+            (self.id, self.created, self.model) = (head.id, head.created, head.model);
+        }
+        if self.include_usage {
+            self.usage_sent |= raw.reports_usage;
+            return Some(raw.wire);
+        }
+        if raw.usage_only {
+            return None;
+        }
+        Some(raw.without_usage())
     }
 
     fn chunk(
@@ -163,7 +229,8 @@ impl State {
     }
 
     /// The stream ended: booked, and the finish chunk, the usage chunk when asked, and
-    /// `[DONE]` queued.
+    /// `[DONE]` queued (of a forwarded stream, only `[DONE]`, and the usage chunk when asked
+    /// and the target sent none).
     fn end(
         &mut self,
         finish: switchyard_core::request::FinishReason,
@@ -173,9 +240,12 @@ impl State {
         self.access
             .0
             .stream_end(&self.access.1, &self.stream, usage);
-        let c = self.chunk(None, Some(finish), false);
-        self.queued.push_back(Ok(c));
-        if self.include_usage {
+        let forwarded = self.forwarding();
+        if !forwarded {
+            let c = self.chunk(None, Some(finish), false);
+            self.queued.push_back(Ok(c));
+        }
+        if self.include_usage && !(forwarded && self.usage_sent) {
             let u = ChatCompletionChunk::usage(&self.id, self.created, &self.model, usage);
             self.queued.push_back(Ok(event(&u)));
         }

@@ -14,8 +14,10 @@ mod anthropic;
 mod gemini;
 mod input;
 mod openai;
+mod raw;
 
 pub use input::{InputLimits, ReadError, read_capped, read_error_body};
+pub use raw::{Head, RawEvent};
 
 use std::collections::BTreeMap;
 
@@ -334,6 +336,9 @@ pub enum Piece {
         name: Option<String>,
         arguments: String,
     },
+    /// A chunk as the target sent it, before the pieces it carries, when the decoder forwards
+    /// raw events ([`StreamDecoder::forward_raw`]).
+    Raw(RawEvent),
 }
 
 /// Whether a stream event ended the stream.
@@ -378,6 +383,10 @@ pub struct StreamDecoder {
     blocks: Vec<(u64, u32)>,
     /// Anthropic: the prompt's parts as last reported (input, cache writes, cache reads).
     prompt_parts: [u32; 3],
+    /// Chunks are also given as they came ([`Piece::Raw`]), and whether the first to name
+    /// the stream's id has been.
+    raw: bool,
+    head_given: bool,
 }
 
 impl StreamDecoder {
@@ -401,7 +410,26 @@ impl StreamDecoder {
             max_held: limits.max_body_bytes,
             blocks: Vec::new(),
             prompt_parts: [0; 3],
+            raw: false,
+            head_given: false,
         }
+    }
+
+    /// Whether each chunk is also given as it came, a [`Piece::Raw`] before the pieces it
+    /// carries (OpenAI and Azure OpenAI only; the other dialects never give one): for a
+    /// caller that forwards a same-dialect stream. Off by default.
+    pub fn forward_raw(&mut self, on: bool) {
+        self.raw = on && matches!(self.dialect, Dialect::Openai | Dialect::AzureOpenai);
+    }
+
+    /// Whether chunks are given as they came (see [`forward_raw`](Self::forward_raw)).
+    pub fn forwards_raw(&self) -> bool {
+        self.raw
+    }
+
+    /// True the first time only: the chunk that names the stream's id carries its head.
+    fn take_head(&mut self) -> bool {
+        !std::mem::replace(&mut self.head_given, true)
     }
 
     /// Feeds body bytes; returns what they carry for the caller, in order, or the failure

@@ -5,12 +5,14 @@ use switchyard_core::dialect::{Dialect, Unsupported, azure_openai};
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use switchyard_core::dialect::openai::{
-    ChatCompletionChunk, ChatRequest, CompletionUsage, DONE, PATH, parse_finish, pass_through,
+    ChatRequest, ChunkChoice, CompletionUsage, DONE, PATH, parse_finish, pass_through,
     pass_through_at, read_forwarded,
 };
 use switchyard_core::request::{Choice, FinishReason, Request, ToolCall, Usage};
 
+use super::raw::{self, Head, RawEvent};
 use super::{
     Decoded, Failure, MAX_TOOL_CALLS, Piece, Step, StreamDecoder, estimated_usage, foreign_event,
     malformed,
@@ -220,7 +222,34 @@ pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
     }))
 }
 
-/// One chunk. Only choice 0 is read: the gateway refuses streams with `n` > 1.
+/// A `chat.completion.chunk` as [`step`] reads it: what
+/// [`ChatCompletionChunk`](switchyard_core::dialect::openai::ChatCompletionChunk) requires,
+/// checked as strictly, with the strings borrowed from the event and `usage` kept as its text
+/// (where it lies, for a forwarded chunk, [`RawEvent::usage`]).
+#[derive(Deserialize)]
+struct WireChunk<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "object", borrow)]
+    _object: Cow<'a, str>,
+    created: u64,
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(default, rename = "system_fingerprint", borrow)]
+    _system_fingerprint: Option<Cow<'a, str>>,
+    choices: Vec<ChunkChoice>,
+    /// `null` too, as its text.
+    #[serde(default, borrow, deserialize_with = "raw_entry")]
+    usage: Option<&'a RawValue>,
+}
+
+/// An entry's value as its text, `null` included (serde's `Option` reads `null` as absent).
+fn raw_entry<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&'de RawValue>::deserialize(d).map(Some)
+}
+
+/// One chunk. Only choice 0 is read: the gateway refuses streams with `n` > 1. A decoder that
+/// forwards raw events gives the chunk as it came ([`Piece::Raw`]) before what it carries.
 pub(super) fn step(
     d: &mut StreamDecoder,
     event: &Event,
@@ -232,12 +261,26 @@ pub(super) fn step(
     if event.data == DONE {
         return Ok(Step::Done);
     }
-    let chunk: ChatCompletionChunk = match serde_json::from_str(&event.data) {
+    let chunk: WireChunk<'_> = match serde_json::from_str(&event.data) {
         Ok(c) => c,
         // (Azure's opening filter-results chunk parses too: it has every field, no choices.)
         Err(_) => return Err(error_event(&event.data)),
     };
-    if let Some(Some(u)) = chunk.usage {
+    let usage = match chunk.usage.map(RawValue::get) {
+        None | Some("null") => None,
+        Some(text) => Some(
+            serde_json::from_str::<CompletionUsage>(text).map_err(|_| error_event(&event.data))?,
+        ),
+    };
+    if d.forwards_raw() {
+        out.push(Piece::Raw(forwarded(
+            d,
+            &event.data,
+            &chunk,
+            usage.is_some(),
+        )));
+    }
+    if let Some(u) = usage {
         let u = Usage::from(u);
         d.report_prompt(u.prompt_tokens);
         d.usage.cached_prompt_tokens = u.cached_prompt_tokens;
@@ -284,6 +327,28 @@ pub(super) fn step(
         }
     }
     Ok(Step::More)
+}
+
+/// A chunk as it came (its `data`), for a decoder that forwards raw events.
+fn forwarded(
+    d: &mut StreamDecoder,
+    data: &str,
+    chunk: &WireChunk<'_>,
+    reports_usage: bool,
+) -> RawEvent {
+    let span = chunk.usage.and_then(|u| raw::span_in(data, u.get()));
+    let mut raw = RawEvent::new(data, span);
+    raw.reports_usage = reports_usage;
+    raw.usage_only = reports_usage && chunk.choices.is_empty();
+    raw.empty = !reports_usage && chunk.choices.is_empty();
+    if !chunk.id.is_empty() && d.take_head() {
+        raw.head = Some(Box::new(Head {
+            id: chunk.id.as_ref().to_owned(),
+            created: chunk.created,
+            model: chunk.model.as_ref().to_owned(),
+        }));
+    }
+    raw
 }
 
 /// A data line that is not a chunk: an `{"error":{...}}` event (classified, with the

@@ -236,12 +236,103 @@ fn stream(dialect: Dialect, wire: &str) -> (String, Result<StreamEnd, ErrorKind>
             .into_iter()
             .filter_map(|p| match p {
                 Piece::Text(t) => Some(t),
-                Piece::ToolCall { .. } => None,
+                Piece::ToolCall { .. } | Piece::Raw(_) => None,
             })
             .collect(),
         Err(o) => panic!("{dialect:?}: {o:?}"),
     };
     (text, d.end())
+}
+
+/// An OpenAI stream as a target sends it with `include_usage`: a role chunk, text with a
+/// field Switchyard does not model, the finish, the usage chunk.
+const OPENAI_RAW: [&str; 4] = [
+    r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"m-2024","system_fingerprint":"fp_x","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+    r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"m-2024","system_fingerprint":"fp_x","choices":[{"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.25,"bytes":[72,105],"top_logprobs":[]}],"refusal":null},"finish_reason":null}],"usage":null,"obfuscation":"ab"}"#,
+    r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"m-2024","system_fingerprint":"fp_x","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}"#,
+    r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"m-2024","system_fingerprint":"fp_x","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#,
+];
+
+#[test]
+fn a_forwarding_decoder_gives_each_chunk_as_it_came_before_what_it_carries() {
+    let wire: String = OPENAI_RAW
+        .iter()
+        .map(|c| format!("data:{c}\r\n\r\n"))
+        .chain(["data: [DONE]\n\n".to_owned()])
+        .collect();
+    let mut d = StreamDecoder::new(Dialect::Openai);
+    d.forward_raw(true);
+    let pieces = d.feed(wire.as_bytes()).unwrap();
+    let raws: Vec<&RawEvent> = pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Raw(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    // Each chunk's data as sent, re-framed; `[DONE]` is not one.
+    assert_eq!(raws.len(), 4);
+    for (raw, sent) in raws.iter().zip(OPENAI_RAW) {
+        assert_eq!(raw.wire, format!("data: {sent}\n\n").into_bytes());
+    }
+    // The text follows the chunk that carried it.
+    assert!(matches!(&pieces[1], Piece::Raw(r) if r.wire == raws[1].wire));
+    assert_eq!(pieces[2], Piece::Text("Hi".into()));
+    // The head once, on the first chunk; the usage chunk marked.
+    let head = raws[0].head.as_deref().unwrap();
+    assert_eq!(
+        (head.id.as_str(), head.created, head.model.as_str()),
+        ("c1", 7, "m-2024")
+    );
+    assert!(raws[1..].iter().all(|r| r.head.is_none()));
+    assert_eq!(
+        raws.iter()
+            .map(|r| (r.reports_usage, r.usage_only))
+            .collect::<Vec<_>>(),
+        [(false, false), (false, false), (false, false), (true, true)]
+    );
+    // Without usage, a chunk is the same JSON minus its `usage` entry.
+    let cut = raws[1].without_usage();
+    let data = std::str::from_utf8(&cut)
+        .unwrap()
+        .strip_prefix("data: ")
+        .unwrap();
+    let mut expected: serde_json::Value = serde_json::from_str(OPENAI_RAW[1]).unwrap();
+    expected.as_object_mut().unwrap().remove("usage");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(data.trim_end()).unwrap(),
+        expected
+    );
+    assert!(cut.ends_with(b"}\n\n"));
+    // What is booked is as without forwarding.
+    let end = d.end().unwrap();
+    assert_eq!(
+        (end.usage.prompt_tokens, end.usage.completion_tokens),
+        (5, 1)
+    );
+}
+
+#[test]
+fn only_a_forwarding_openai_decoder_gives_raw_chunks() {
+    let wire: String = OPENAI_RAW
+        .iter()
+        .map(|c| format!("data: {c}\n\n"))
+        .collect();
+    let raw = |d: &mut StreamDecoder, wire: &str| {
+        d.feed(wire.as_bytes())
+            .unwrap()
+            .iter()
+            .filter(|p| matches!(p, Piece::Raw(_)))
+            .count()
+    };
+    assert_eq!(raw(&mut StreamDecoder::new(Dialect::Openai), &wire), 0);
+    let mut azure = StreamDecoder::new(Dialect::AzureOpenai);
+    azure.forward_raw(true);
+    assert_eq!(raw(&mut azure, &wire), 4);
+    let mut anthropic = StreamDecoder::new(Dialect::Anthropic);
+    anthropic.forward_raw(true);
+    assert!(!anthropic.forwards_raw());
+    assert_eq!(raw(&mut anthropic, ANTHROPIC_STREAM), 0);
 }
 
 const ANTHROPIC_STREAM: &str = concat!(

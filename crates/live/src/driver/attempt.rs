@@ -275,6 +275,13 @@ impl Driver {
         timeouts: Timeouts,
     ) -> Result<Won, Lost> {
         let mut decoder = StreamDecoder::with_limits(binding.dialect, &self.inner.limits);
+        decoder.forward_raw(
+            request
+                .original
+                .as_ref()
+                .is_some_and(|o| o.raw_reply && o.dialect == Dialect::Openai),
+        );
+        let mut first = Vec::new();
         loop {
             let frame = match tokio::time::timeout_at(sent.deadline, body.frame()).await {
                 Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
@@ -294,13 +301,19 @@ impl Driver {
             };
             let pieces = decoder.feed(&data).map_err(|f| sent.failure(f))?;
             // A first text or tool-call piece is the first token.
-            if !pieces.is_empty() || decoder.done {
+            if hold(
+                &mut first,
+                pieces,
+                &mut decoder,
+                self.inner.limits.max_event_bytes,
+            ) || decoder.done
+            {
                 let started = sent.at;
                 let far = started + std::time::Duration::from_secs(10 * 365 * 86_400);
                 return Ok(Won::Stream(Box::new(OpenStream {
                     body,
                     decoder,
-                    first: pieces,
+                    first,
                     started,
                     prompt_estimate: request.estimated_prompt_tokens,
                     first_token: started.elapsed(),
@@ -314,9 +327,77 @@ impl Driver {
     }
 }
 
+/// Keeps a stream's `pieces` until its first token; whether one came. The chunks before it
+/// (a role chunk, Azure's filter results) are held as they came, at most `limit` bytes of
+/// them: past that, the stream is not forwarded raw at all (its chunks held so far dropped,
+/// its caller renders it).
+fn hold(
+    first: &mut Vec<Piece>,
+    pieces: Vec<Piece>,
+    decoder: &mut StreamDecoder,
+    limit: usize,
+) -> bool {
+    let token = pieces.iter().any(|p| !matches!(p, Piece::Raw(_)));
+    first.extend(pieces);
+    if decoder.forwards_raw() {
+        let held = first
+            .iter()
+            .map(|p| match p {
+                Piece::Raw(r) => r.wire.len(),
+                _ => 0,
+            })
+            .fold(0usize, usize::saturating_add);
+        if held > limit {
+            decoder.forward_raw(false);
+            first.retain(|p| !matches!(p, Piece::Raw(_)));
+        }
+    }
+    token
+}
+
 /// A reply that reported no prompt tokens counts the request's own estimate instead.
 pub(super) fn estimate_prompt(usage: &mut Usage, usage_missing: bool, estimate: u32) {
     if usage_missing && usage.prompt_tokens == 0 {
         usage.prompt_tokens = estimate;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROLE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+    const TEXT: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+
+    fn feed(decoder: &mut StreamDecoder, first: &mut Vec<Piece>, wire: &str, limit: usize) -> bool {
+        let pieces = decoder.feed(wire.as_bytes()).unwrap_or_default();
+        hold(first, pieces, decoder, limit)
+    }
+
+    #[test]
+    fn chunks_before_the_first_token_are_held_across_reads_within_a_bound() {
+        let mut decoder = StreamDecoder::new(Dialect::Openai);
+        decoder.forward_raw(true);
+        let mut first = Vec::new();
+        assert!(!feed(&mut decoder, &mut first, ROLE, 1024));
+        assert!(feed(&mut decoder, &mut first, TEXT, 1024));
+        // The role chunk, read before, is still there: raw, raw, then the text.
+        assert!(matches!(
+            first.as_slice(),
+            [Piece::Raw(_), Piece::Raw(_), Piece::Text(t)] if t == "Hi"
+        ));
+        assert!(decoder.forwards_raw());
+
+        // Past the bound, nothing is forwarded raw: what was held goes, the text stays.
+        let mut decoder = StreamDecoder::new(Dialect::Openai);
+        decoder.forward_raw(true);
+        let mut first = Vec::new();
+        for _ in 0..4 {
+            assert!(!feed(&mut decoder, &mut first, ROLE, 3 * ROLE.len()));
+        }
+        assert!(!decoder.forwards_raw());
+        assert!(first.is_empty());
+        assert!(feed(&mut decoder, &mut first, TEXT, 3 * ROLE.len()));
+        assert!(matches!(first.as_slice(), [Piece::Text(_)]));
     }
 }

@@ -64,9 +64,20 @@ pub enum StreamEvent {
     },
 }
 
-impl From<Piece> for StreamEvent {
+/// What [`ChatStream::next_item`] yields: an event, or a chunk as its target sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamItem {
+    Event(StreamEvent),
+    /// A chunk of the committed attempt as it came, before the events it carries: only for a
+    /// request whose client spoke OpenAI and asked for the reply as it comes
+    /// ([`Original::raw_reply`](switchyard_core::request::Original)), from an OpenAI or Azure
+    /// OpenAI target, and never from a continuation (see [`ChatStream::forwards_raw`]).
+    Raw(adapter::RawEvent),
+}
+
+impl From<Piece> for StreamItem {
     fn from(p: Piece) -> Self {
-        match p {
+        StreamItem::Event(match p {
             Piece::Text(t) => StreamEvent::Delta(t),
             Piece::ToolCall {
                 index,
@@ -79,7 +90,8 @@ impl From<Piece> for StreamEvent {
                 name,
                 arguments,
             },
-        }
+            Piece::Raw(raw) => return StreamItem::Raw(raw),
+        })
     }
 }
 
@@ -157,6 +169,7 @@ impl ResumeState {
                 }
             }
             Piece::ToolCall { .. } => self.tool_call = true,
+            Piece::Raw(_) => {}
         }
     }
 
@@ -215,6 +228,26 @@ impl ChatStream {
     /// continuation `cancelled`, and the next call goes on with the plan.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, RouteError>> {
         loop {
+            match self.next_item().await? {
+                Ok(StreamItem::Event(e)) => return Some(Ok(e)),
+                Ok(StreamItem::Raw(_)) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Whether the committed attempt's chunks come as they came ([`StreamItem::Raw`]): then
+    /// each text and tool-call event follows the raw chunk that carried it. False for a
+    /// continuation (its request is not the client's), and from then on for the rest of the
+    /// stream.
+    pub fn forwards_raw(&self) -> bool {
+        self.open.decoder.forwards_raw()
+    }
+
+    /// As [`next`](Self::next), with the committed attempt's chunks as they came, when it
+    /// [`forwards_raw`](Self::forwards_raw).
+    pub async fn next_item(&mut self) -> Option<Result<StreamItem, RouteError>> {
+        loop {
             if let Some(mut piece) = self.queued.pop_front() {
                 if self.resume.skip_leading_whitespace
                     && let Piece::Text(t) = &mut piece
@@ -237,7 +270,7 @@ impl ChatStream {
             }
             if let Some(end) = self.end.take() {
                 self.over = true;
-                return Some(end);
+                return Some(end.map(StreamItem::Event));
             }
             if self.resume.pending {
                 if let Err(e) = self.continue_stream().await {

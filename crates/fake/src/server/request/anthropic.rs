@@ -234,6 +234,7 @@ pub(in crate::server) fn read(body: &Value, options: Options) -> Result<Asked, R
         max_tokens: u32::try_from(max_tokens).unwrap_or(u32::MAX),
         stream,
         include_usage: false,
+        logprobs: None,
         tools,
         choice,
         parallel,

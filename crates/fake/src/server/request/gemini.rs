@@ -202,6 +202,7 @@ pub(in crate::server) fn read(
         max_tokens,
         stream,
         include_usage: false,
+        logprobs: None,
         tools,
         choice,
         // Gemini has no knob: it may make several calls.

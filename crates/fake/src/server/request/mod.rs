@@ -105,6 +105,9 @@ pub(super) struct Asked {
     pub stream: bool,
     /// OpenAI's `stream_options.include_usage`.
     pub include_usage: bool,
+    /// OpenAI's `logprobs: true`, with its `top_logprobs` (0 when unset): the reply's text
+    /// tokens come with their log probabilities.
+    pub logprobs: Option<u8>,
     pub tools: Vec<ToolDecl>,
     pub choice: Choice,
     /// More than one call may be made.

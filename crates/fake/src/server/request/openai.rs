@@ -101,6 +101,7 @@ pub(in crate::server) fn read(
     };
     let format = response_format(body.get("response_format"), &all_text)?;
     let (stream, include_usage) = stream(body)?;
+    let logprobs = logprobs(body)?;
     let max_tokens = max_tokens(body)?;
     Ok(Asked {
         model,
@@ -108,6 +109,7 @@ pub(in crate::server) fn read(
         max_tokens,
         stream,
         include_usage,
+        logprobs,
         tools,
         choice,
         parallel,
@@ -284,6 +286,34 @@ fn stream(body: &Value) -> Result<(bool, bool), Refusal> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     Ok((stream, include_usage))
+}
+
+/// The most `top_logprobs` OpenAI gives.
+const MAX_TOP_LOGPROBS: u64 = 20;
+
+/// `logprobs` (a boolean) and `top_logprobs` (an integer from 0 to 20): `Some(top)` when
+/// `logprobs` is true.
+fn logprobs(body: &Value) -> Result<Option<u8>, Refusal> {
+    let on = match body.get("logprobs") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(invalid_type("logprobs", "a boolean", other)),
+    };
+    let top = match body.get("top_logprobs") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_u64() {
+            Some(n) if n <= MAX_TOP_LOGPROBS => u8::try_from(n).unwrap_or(0),
+            Some(_) => {
+                return Err(Refusal::bad(format!(
+                    "Invalid 'top_logprobs': integer above maximum value. Expected a value <= {MAX_TOP_LOGPROBS}, but got {v} instead."
+                ))
+                .param("top_logprobs")
+                .code("integer_above_max_value"));
+            }
+            None => return Err(invalid_type("top_logprobs", "an integer", v)),
+        },
+    };
+    Ok(on.then_some(top))
 }
 
 /// `max_tokens` or `max_completion_tokens` (the latter wins); 0 when neither is set.
