@@ -165,7 +165,18 @@ fn parse_block(block: &[u8]) -> Option<Event> {
     };
     let mut event = Event::default();
     let mut has_data = false;
-    for line in text.lines() {
+    let mut rest: &str = &text;
+    loop {
+        // Lines as `str::lines` splits them (at `\n`, a `\r` before it dropped; the last line
+        // as it is), with the memchr crate's search rather than core's.
+        let (line, more) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(i) => {
+                let (line, more) = (rest.get(..i), rest.get(i + 1..));
+                let line = line.unwrap_or_default();
+                (line.strip_suffix('\r').unwrap_or(line), more)
+            }
+            None => (rest, None),
+        };
         let line = line.strip_suffix('\r').unwrap_or(line);
         if let Some(v) = line.strip_prefix("data:") {
             if has_data {
@@ -175,6 +186,10 @@ fn parse_block(block: &[u8]) -> Option<Event> {
             has_data = true;
         } else if let Some(v) = line.strip_prefix("event:") {
             event.name = Some(v.trim().to_owned());
+        }
+        match more {
+            Some(more) => rest = more,
+            None => break,
         }
     }
     has_data.then_some(event)
@@ -270,6 +285,47 @@ mod tests {
         );
         assert!(p.feed(b"data: \xf0\x9f").unwrap().is_empty());
         assert_eq!(p.feed(b"\x98\x80\n\n").unwrap()[0].data, "\u{1f600}");
+    }
+
+    /// How blocks were read with `str::lines`, before the memchr split.
+    fn by_lines(text: &str) -> Option<Event> {
+        let mut event = Event::default();
+        let mut has_data = false;
+        for line in text.lines() {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if let Some(v) = line.strip_prefix("data:") {
+                if has_data {
+                    event.data.push('\n');
+                }
+                event.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                has_data = true;
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event.name = Some(v.trim().to_owned());
+            }
+        }
+        has_data.then_some(event)
+    }
+
+    #[test]
+    fn blocks_split_into_lines_as_str_lines_splits_them() {
+        // Every block of up to six of these pieces: stray `\r`s before, after and between
+        // line endings, a last line with and without them.
+        let pieces = ["data:", "event: e", "x", " ", "\r", "\n"];
+        let mut blocks = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..6 {
+            let mut longer = Vec::new();
+            for b in &blocks {
+                for p in pieces {
+                    let block = format!("{b}{p}");
+                    assert_eq!(parse_block(block.as_bytes()), by_lines(&block), "{block:?}");
+                    checked += 1;
+                    longer.push(block);
+                }
+            }
+            blocks = longer;
+        }
+        assert_eq!(checked, 55986);
     }
 
     #[test]
