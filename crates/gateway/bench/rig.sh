@@ -1,14 +1,15 @@
 # Sourced by the gateway's bench scripts, from the repository root: builds the binary to deploy
-# (the `dist` profile: release with fat LTO),
+# (the `dist` profile: release with fat LTO; RIG_CARGO_PROFILE=release for a quicker build),
 # makes a scratch folder $work (removed on exit, with every background job stopped), starts a
 # zero-latency fake on loopback (or the profile $RIG_PROFILE_YAML, serving model zero-1) and
 # writes a gateway config in front of it (plus $RIG_GATEWAY_YAML, when set). Sets $fake (the fake's URL), $fakepid, $work/gateway.yaml and
 # $body (the request), and $gateway_cmd: the gateway's command line before its arguments
-# ($GATEWAY_BIN, default target/dist/switchyard, then `gateway`, then `--threads
+# ($GATEWAY_BIN, default target/<profile>/switchyard, then `gateway`, then `--threads
 # $GATEWAY_THREADS` when that is set). A script with more to stop defines rig_cleanup before
 # sourcing this.
 
-cargo build --profile dist --quiet
+rig_profile="${RIG_CARGO_PROFILE:-dist}"
+cargo build --profile "$rig_profile" --quiet
 work="$(mktemp -d)"
 rig_stop() {
   if declare -F rig_cleanup > /dev/null; then rig_cleanup; fi
@@ -31,11 +32,11 @@ wait_for() {
   return 1
 }
 
-TOKIO_WORKER_THREADS="${FAKE_THREADS:-2}" target/dist/switchyard fake serve \
+TOKIO_WORKER_THREADS="${FAKE_THREADS:-2}" "target/$rig_profile/switchyard" fake serve \
   --profile "$profile" > "$work/fake.txt" &
 fakepid=$!
 wait_for "$work/fake.txt" 5
-gateway_cmd=("${GATEWAY_BIN:-target/dist/switchyard}" gateway)
+gateway_cmd=("${GATEWAY_BIN:-target/$rig_profile/switchyard}" gateway)
 if [ -n "${GATEWAY_THREADS:-}" ]; then gateway_cmd+=(--threads "$GATEWAY_THREADS"); fi
 fake="$(awk '{print $3}' "$work/fake.txt")"
 cat > "$work/gateway.yaml" <<YAML

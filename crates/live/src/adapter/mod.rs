@@ -11,6 +11,7 @@
 //! an upstream sends is read within [`InputLimits`].
 
 mod anthropic;
+mod checked;
 mod gemini;
 mod input;
 mod openai;

@@ -7,11 +7,12 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use switchyard_core::dialect::openai::{
-    ChatRequest, ChunkChoice, CompletionUsage, DONE, PATH, parse_finish, pass_through,
-    pass_through_at, read_forwarded,
+    ChatRequest, CompletionUsage, DONE, PATH, parse_finish, pass_through, pass_through_at,
+    read_forwarded,
 };
 use switchyard_core::request::{Choice, FinishReason, Request, ToolCall, Usage};
 
+use super::checked::CheckedJson;
 use super::raw::{self, Head, RawEvent};
 use super::{
     Decoded, Failure, MAX_TOOL_CALLS, Piece, Step, StreamDecoder, estimated_usage, foreign_event,
@@ -222,12 +223,14 @@ pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
     }))
 }
 
-/// A `chat.completion.chunk` as [`step`] reads it: what
-/// [`ChatCompletionChunk`](switchyard_core::dialect::openai::ChatCompletionChunk) requires,
-/// checked as strictly, with the strings borrowed from the event and `usage` kept as its text
-/// (where it lies, for a forwarded chunk, [`RawEvent::usage`]).
+/// What `step` reads of a `chat.completion.chunk`: the fields of
+/// [`ChatCompletionChunk`](switchyard_core::dialect::openai::ChatCompletionChunk), in its
+/// order, each required and typed as there (a chunk it refuses is refused here), but text
+/// borrowed from the event (a `Cow` owns only text with escapes), what `step` does not
+/// use checked without being kept, and `usage` kept as its text (where it lies, for a
+/// forwarded chunk, [`RawEvent::usage`]; read as [`CompletionUsage`] unless `null`).
 #[derive(Deserialize)]
-struct WireChunk<'a> {
+struct Chunk<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
     #[serde(rename = "object", borrow)]
@@ -235,9 +238,10 @@ struct WireChunk<'a> {
     created: u64,
     #[serde(borrow)]
     model: Cow<'a, str>,
-    #[serde(default, rename = "system_fingerprint", borrow)]
+    #[serde(rename = "system_fingerprint", default, borrow)]
     _system_fingerprint: Option<Cow<'a, str>>,
-    choices: Vec<ChunkChoice>,
+    #[serde(borrow)]
+    choices: Vec<ChunkChoice<'a>>,
     /// `null` too, as its text.
     #[serde(default, borrow, deserialize_with = "raw_entry")]
     usage: Option<&'a RawValue>,
@@ -246,6 +250,46 @@ struct WireChunk<'a> {
 /// An entry's value as its text, `null` included (serde's `Option` reads `null` as absent).
 fn raw_entry<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&'de RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    #[serde(borrow)]
+    delta: Delta<'a>,
+    #[serde(rename = "logprobs", default)]
+    _logprobs: Option<CheckedJson>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "role", default, borrow)]
+    _role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<DeltaToolCall<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaToolCall<'a> {
+    index: u32,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(rename = "type", default, borrow)]
+    _kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<DeltaFunction<'a>>,
+}
+
+#[derive(Default, Deserialize)]
+struct DeltaFunction<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
 }
 
 /// One chunk. Only choice 0 is read: the gateway refuses streams with `n` > 1. A decoder that
@@ -261,17 +305,8 @@ pub(super) fn step(
     if event.data == DONE {
         return Ok(Step::Done);
     }
-    let chunk: WireChunk<'_> = match serde_json::from_str(&event.data) {
-        Ok(c) => c,
-        // (Azure's opening filter-results chunk parses too: it has every field, no choices.)
-        Err(_) => return Err(error_event(&event.data)),
-    };
-    let usage = match chunk.usage.map(RawValue::get) {
-        None | Some("null") => None,
-        Some(text) => Some(
-            serde_json::from_str::<CompletionUsage>(text).map_err(|_| error_event(&event.data))?,
-        ),
-    };
+    // (Azure's opening filter-results chunk reads too: it has every field, no choices.)
+    let (chunk, usage) = read_chunk(&event.data).ok_or_else(|| error_event(&event.data))?;
     if d.forwards_raw() {
         out.push(Piece::Raw(forwarded(
             d,
@@ -288,39 +323,10 @@ pub(super) fn step(
     }
     for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
         if let Some(c) = choice.delta.content {
-            d.text(out, c);
+            d.text(out, c.into_owned());
         }
         for call in choice.delta.tool_calls.unwrap_or_default() {
-            let function = call.function.unwrap_or_default();
-            let arguments = function.arguments.unwrap_or_default();
-            let known = d.calls.len();
-            let index = call.index as usize;
-            if index == known {
-                // A new call: its first piece names it.
-                let id = call.id.unwrap_or_else(|| format!("call_{index}"));
-                let name = function.name.unwrap_or_default();
-                let i = d.start_call(id.clone(), name.clone())?;
-                d.append_arguments(i, &arguments)?;
-                out.push(Piece::ToolCall {
-                    index: i,
-                    id: Some(id),
-                    name: Some(name),
-                    arguments,
-                });
-            } else if index < known {
-                d.append_arguments(call.index, &arguments)?;
-                if !arguments.is_empty() {
-                    out.push(Piece::ToolCall {
-                        index: call.index,
-                        id: None,
-                        name: None,
-                        arguments,
-                    });
-                }
-            } else {
-                // A call that skips an index: not OpenAI's shape.
-                return Err(malformed());
-            }
+            tool_call_piece(d, call, out)?;
         }
         if let Some(f) = &choice.finish_reason {
             d.finish = Some(parse_finish(f));
@@ -329,11 +335,21 @@ pub(super) fn step(
     Ok(Step::More)
 }
 
+/// A chunk and its usage (`None` for absent or `null`), or `None` for text that is not one.
+fn read_chunk(data: &str) -> Option<(Chunk<'_>, Option<CompletionUsage>)> {
+    let chunk: Chunk<'_> = serde_json::from_str(data).ok()?;
+    let usage = match chunk.usage.map(RawValue::get) {
+        None | Some("null") => None,
+        Some(text) => Some(serde_json::from_str::<CompletionUsage>(text).ok()?),
+    };
+    Some((chunk, usage))
+}
+
 /// A chunk as it came (its `data`), for a decoder that forwards raw events.
 fn forwarded(
     d: &mut StreamDecoder,
     data: &str,
-    chunk: &WireChunk<'_>,
+    chunk: &Chunk<'_>,
     reports_usage: bool,
 ) -> RawEvent {
     let span = chunk.usage.and_then(|u| raw::span_in(data, u.get()));
@@ -351,6 +367,47 @@ fn forwarded(
     raw
 }
 
+/// A piece of a tool call: a new call (its first piece names it) or more arguments of one
+/// already started; `malformed_response` for one that skips an index.
+fn tool_call_piece(
+    d: &mut StreamDecoder,
+    call: DeltaToolCall<'_>,
+    out: &mut Vec<Piece>,
+) -> Result<(), Failure> {
+    let function = call.function.unwrap_or_default();
+    let arguments = function.arguments.unwrap_or_default();
+    let known = d.calls.len();
+    let index = call.index as usize;
+    if index == known {
+        let id = call
+            .id
+            .map_or_else(|| format!("call_{index}"), Cow::into_owned);
+        let name = function.name.unwrap_or_default().into_owned();
+        let i = d.start_call(id.clone(), name.clone())?;
+        d.append_arguments(i, &arguments)?;
+        out.push(Piece::ToolCall {
+            index: i,
+            id: Some(id),
+            name: Some(name),
+            arguments: arguments.into_owned(),
+        });
+    } else if index < known {
+        d.append_arguments(call.index, &arguments)?;
+        if !arguments.is_empty() {
+            out.push(Piece::ToolCall {
+                index: call.index,
+                id: None,
+                name: None,
+                arguments: arguments.into_owned(),
+            });
+        }
+    } else {
+        // A call that skips an index: not OpenAI's shape.
+        return Err(malformed());
+    }
+    Ok(())
+}
+
 /// A data line that is not a chunk: an `{"error":{...}}` event (classified, with the
 /// upstream's words), or garbage (`malformed_response`).
 fn error_event(data: &str) -> Failure {
@@ -360,5 +417,111 @@ fn error_event(data: &str) -> Failure {
     Failure {
         outcome: switchyard_core::dialect::openai::classify(500, &[("x", "x")], data.as_bytes()),
         upstream: Some(Box::new(upstream)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use switchyard_core::dialect::openai::ChatCompletionChunk;
+
+    use super::read_chunk;
+
+    /// Every place in `v` (by JSON pointer), the root excluded.
+    fn pointers(v: &Value, at: &str, out: &mut Vec<String>) {
+        let children: Vec<(String, &Value)> = match v {
+            Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (k, child) in children {
+            let p = format!("{at}/{k}");
+            out.push(p.clone());
+            pointers(child, &p, out);
+        }
+    }
+
+    /// The borrowed reading type accepts a chunk exactly when the owning one does: every
+    /// field of a full chunk removed, or replaced by a value of each JSON type, and chunks
+    /// that only a more lenient reader (`IgnoredAny`, unchecked strings) would take.
+    #[test]
+    fn the_chunk_read_accepts_what_the_owning_chunk_accepts() {
+        let full = json!({
+            "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "system_fingerprint": "fp",
+            "choices": [{
+                "index": 0,
+                "delta": {
+                    "role": "assistant", "content": "hi",
+                    "tool_calls": [{
+                        "index": 0, "id": "call_1", "type": "function",
+                        "function": {"name": "f", "arguments": "{}"}
+                    }]
+                },
+                "logprobs": {"content": [{"token": "hi", "logprob": -0.5}]},
+                "finish_reason": "stop"
+            }],
+            "usage": {
+                "prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+                "prompt_tokens_details": {"cached_tokens": 0}
+            }
+        });
+        let mut paths = Vec::new();
+        pointers(&full, "", &mut paths);
+        let replacements = [
+            json!(null),
+            json!(true),
+            json!(-1),
+            json!(7),
+            json!(1.5),
+            json!("x"),
+            json!([]),
+            json!({}),
+        ];
+        let mut texts = vec![full.to_string()];
+        for p in &paths {
+            let (parent, key) = p.rsplit_once('/').unwrap_or_default();
+            let mut removed = full.clone();
+            if let Some(Value::Object(m)) = removed.pointer_mut(parent) {
+                m.remove(key);
+                texts.push(removed.to_string());
+            }
+            for r in &replacements {
+                let mut changed = full.clone();
+                *changed.pointer_mut(p).unwrap() = r.clone();
+                texts.push(changed.to_string());
+            }
+        }
+        let base = full.to_string();
+        for (from, to) in [
+            (r#""logprob":-0.5"#, r#""logprob":-1e400"#),
+            (r#""id":"c""#, r#""id":"\ud800""#),
+            (r#""content":"hi""#, r#""content":"\udc00 hi""#),
+            (r#""logprobs":{"#, r#""logprobs":{"\ud800":1,"#),
+            (
+                r#""token":"hi""#,
+                &format!(r#""token":{}1{}"#, "[".repeat(130), "]".repeat(130)),
+            ),
+            (r#""id":"c""#, r#""id":"c","id":"d""#),
+            (r#""content":"hi""#, r#""content":"h\u0069 \n""#),
+        ] {
+            assert!(base.contains(from), "{from}");
+            texts.push(base.replacen(from, to, 1));
+        }
+        // A struct may also be written as an array of its fields, in order.
+        texts.push(r#"["c","chat.completion.chunk",1,"m",null,[],null]"#.to_owned());
+        texts.push(r#"["c","chat.completion.chunk",1,"m",[],null]"#.to_owned());
+        let mut refused = 0;
+        for text in &texts {
+            let owning = serde_json::from_str::<ChatCompletionChunk>(text).is_ok();
+            let read = read_chunk(text).is_some();
+            assert_eq!(read, owning, "{text}");
+            refused += usize::from(!owning);
+        }
+        assert!(refused > 100, "{refused} of {} refused", texts.len());
     }
 }
