@@ -1,4 +1,4 @@
-//! `switchyard gateway`: the router behind an OpenAI-compatible endpoint, reloaded on
+//! `switchyard gateway`: the router behind OpenAI- and Anthropic-compatible endpoints, reloaded on
 //! SIGHUP, drained on SIGTERM or SIGINT.
 
 use std::io::Write;

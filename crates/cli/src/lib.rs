@@ -113,7 +113,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Serve the router behind an OpenAI-compatible endpoint (reload on SIGHUP; SIGTERM or
+    /// Serve the router behind OpenAI- and Anthropic-compatible endpoints (`/v1/chat/completions`,
+    /// `/v1/messages`; reload on SIGHUP; SIGTERM or
     /// SIGINT stop accepting, let requests in flight finish for up to 30s, and exit 0).
     /// Refuses to start (exit 2) in production without client keys.
     Gateway {

@@ -46,16 +46,16 @@ pub(crate) fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Wri
         match load_router(&text, &name, is_live) {
             Ok((params, providers)) => {
                 let providers = if is_live {
-                    format!("{providers} providers, ")
+                    format!("{}, ", counted(providers, "provider"))
                 } else {
                     String::new()
                 };
                 let _ = writeln!(
                     out,
-                    "{name}: ok ({providers}{} targets, {} routes, {} rules)",
-                    params.targets.len(),
-                    params.routes.len(),
-                    params.rules.len()
+                    "{name}: ok ({providers}{}, {}, {})",
+                    counted(params.targets.len(), "target"),
+                    counted(params.routes.len(), "route"),
+                    counted(params.rules.len(), "rule")
                 );
             }
             Err(errors) => {
@@ -109,5 +109,14 @@ fn load_router(
                         errors
                     })
             })
+    }
+}
+
+/// `1 rule`, `2 rules`, `0 rules`.
+fn counted(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }

@@ -26,7 +26,7 @@ fn a_good_router_config_validates() {
     let file = dir.write("router.yaml", fixtures::ROUTER_YAML);
     let (code, out, err) = cli(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, EXIT_OK, "{err}");
-    assert!(out.contains("ok (3 targets, 2 routes, 1 rules)"), "{out}");
+    assert!(out.contains("ok (3 targets, 2 routes, 1 rule)"), "{out}");
 }
 
 #[test]

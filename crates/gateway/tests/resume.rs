@@ -170,6 +170,27 @@ async fn openai_endpoint_a_cut_stream_continues_into_one_answer() {
     assert!(!body.contains("usage"), "{body}");
 }
 
+/// A continuation goes only where the request can go: `logprobs`, which an Anthropic target
+/// cannot give, keeps the cut stream from being continued there (in-band error, nothing sent
+/// to the Anthropic fake), as it keeps failover from it.
+#[tokio::test(start_paused = true)]
+async fn a_request_a_prefill_target_cannot_express_is_not_continued_there() {
+    let rig = rig(true).await;
+    let mut request = openai_stream();
+    request["logprobs"] = json!(true);
+    let (status, body) = post(&rig.gw, "/v1/chat/completions", request).await;
+    assert_eq!(status, 200, "{body}");
+    let last = data(&body).pop().unwrap();
+    let error: Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(error["error"]["code"], "stream_interrupted", "{body}");
+    let journal = control(&rig.anthropic, "GET", "/_fake/journal", "").await;
+    assert_eq!(
+        journal["entries"].as_array().map(Vec::len),
+        Some(0),
+        "{journal}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn openai_endpoint_without_a_continuation_ends_with_an_in_band_error() {
     let rig = rig(false).await;

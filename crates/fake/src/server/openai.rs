@@ -136,18 +136,21 @@ fn finish_label(finish: FinishReason) -> &'static str {
 }
 
 /// A text token's log probability, as OpenAI writes it (`logprobs.content[]`): made up from
-/// the token alone (no RNG), `top` alternatives being the token itself.
+/// the token alone (no RNG). `top` alternatives, as OpenAI gives them: the token itself
+/// first, then less likely ones (`alt1`, `alt2`, ...), each one log unit below the last.
 fn token_logprob(token: &str, top: u8) -> Value {
-    let logprob = -f64::from(u8::try_from(token.len() % 8).unwrap_or(0)) / 8.0;
-    let entry = json!({ "token": token, "logprob": logprob, "bytes": token.as_bytes() });
-    let alternatives = if top > 0 {
-        vec![entry.clone()]
-    } else {
-        Vec::new()
-    };
-    let mut entry = entry;
-    entry["top_logprobs"] = Value::Array(alternatives);
-    entry
+    // `0.0 -`, not a negation: a token of no weight is `0.0`, never `-0.0`.
+    let logprob = 0.0 - f64::from(u8::try_from(token.len() % 8).unwrap_or(0)) / 8.0;
+    let entry = |token: &str, logprob: f64| json!({ "token": token, "logprob": logprob, "bytes": token.as_bytes() });
+    let alternatives = (0..top)
+        .map(|k| match k {
+            0 => entry(token, logprob),
+            k => entry(&format!("alt{k}"), logprob - f64::from(k)),
+        })
+        .collect();
+    let mut first = entry(token, logprob);
+    first["top_logprobs"] = Value::Array(alternatives);
+    first
 }
 
 /// A choice's `logprobs`: `null` unless asked, else its text tokens'.

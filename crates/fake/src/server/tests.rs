@@ -249,8 +249,8 @@ async fn openai_stream_has_role_first_finish_last_and_usage() {
 }
 
 /// With `logprobs: true`, as OpenAI: each text token's log probability, on the reply's choice
-/// and on each streamed text chunk (`top_logprobs` alternatives as many as asked, up to one
-/// here); without, `logprobs: null`.
+/// and on each streamed text chunk (`top_logprobs` alternatives as many as asked, the token
+/// first, then less likely ones); without, `logprobs: null`.
 #[tokio::test(start_paused = true)]
 async fn openai_gives_logprobs_when_asked() {
     let app = app(Dialect::Openai, "");
@@ -263,7 +263,17 @@ async fn openai_gives_logprobs_when_asked() {
             .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
             .collect();
         assert_eq!(bytes, t["token"].as_str().unwrap().as_bytes(), "{t}");
-        t["top_logprobs"].as_array().unwrap().len()
+        assert!(!t["logprob"].to_string().starts_with("-0.0"), "{t}");
+        let top = t["top_logprobs"].as_array().unwrap();
+        if let Some(first) = top.first() {
+            assert_eq!(first["token"], t["token"], "{t}");
+            assert_eq!(first["logprob"], t["logprob"], "{t}");
+        }
+        let descending = top
+            .windows(2)
+            .all(|w| w[0]["logprob"].as_f64() > w[1]["logprob"].as_f64());
+        assert!(descending, "{t}");
+        top.len()
     };
     let plain = send(
         &app,
@@ -304,7 +314,7 @@ async fn openai_gives_logprobs_when_asked() {
     for c in texts {
         let token = &c["choices"][0]["logprobs"]["content"][0];
         assert_eq!(token["token"], c["choices"][0]["delta"]["content"]);
-        assert_eq!(entry(token), 1, "{c}");
+        assert_eq!(entry(token), 3, "{c}");
     }
     let without = send(&app, request(Dialect::Openai, true)).await.unwrap();
     assert!(!without.body.unwrap().contains("\"logprobs\":{"));
