@@ -29,14 +29,20 @@ fn chunk(delta: &Value, finish: Option<&str>) -> String {
 /// An OpenAI upstream whose stream sends `chunks` and then breaks (the body errors: no
 /// `[DONE]`, no clean end).
 fn cut_after(chunks: Vec<String>) -> axum::Router {
+    let frames = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    in_reads(frames, true)
+}
+
+/// An upstream whose stream body is `reads`, each its own frame, then an error when `cut`.
+fn in_reads(reads: Vec<String>, cut: bool) -> axum::Router {
     axum::Router::new().fallback(move || {
-        let chunks = chunks.clone();
+        let reads = reads.clone();
         async move {
-            let mut frames: Vec<Result<Bytes, std::io::Error>> = chunks
-                .into_iter()
-                .map(|c| Ok(Bytes::from(format!("data: {c}\n\n"))))
-                .collect();
-            frames.push(Err(std::io::Error::other("connection reset")));
+            let mut frames: Vec<Result<Bytes, std::io::Error>> =
+                reads.into_iter().map(|r| Ok(Bytes::from(r))).collect();
+            if cut {
+                frames.push(Err(std::io::Error::other("connection reset")));
+            }
             (
                 [("content-type", "text/event-stream")],
                 Body::from_stream(futures_util::stream::iter(frames)),
@@ -187,4 +193,45 @@ async fn a_continuation_keeps_the_id_even_when_the_first_chunk_was_empty() {
     for e in events.iter().filter(|e| e.is_object()) {
         assert_eq!(e["id"], "chatcmpl-up1", "{}", r.body);
     }
+}
+
+/// An `error` event mid-stream after forwarded chunks: the client gets the chunks, then one
+/// in-band error with the upstream's words, never a finish or `[DONE]`. A stream that ends
+/// cleanly after its finish without `[DONE]` gets the gateway's `[DONE]`. Comment lines and
+/// an `event: message` field are not forwarded (only the data is).
+#[tokio::test]
+async fn mid_stream_error_and_missing_done_end_as_documented() {
+    let role = chunk(&json!({"role": "assistant", "content": ""}), None);
+    let text = chunk(&json!({"content": "Hi"}), None);
+    let broken = vec![
+        format!(": keep-alive\n\ndata: {role}\n\nevent: message\ndata: {text}\n\n"),
+        r#"data: {"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}"#.to_owned() + "\n\n",
+    ];
+    let gw = gateway("openai", in_reads(broken, false));
+    let r = post(&gw, "key", &[], stream_request(false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let frames: Vec<&str> = r.body.trim_end().split("\n\n").collect();
+    assert_eq!(frames.len(), 3, "{}", r.body);
+    // As they came, but for the `usage` entry the client did not ask for.
+    let cut = |c: &str| format!("data: {}", c.replace(r#","usage":null"#, ""));
+    assert_eq!(frames[0], cut(&role));
+    assert_eq!(frames[1], cut(&text));
+    let error: Value = serde_json::from_str(frames[2].strip_prefix("data: ").unwrap()).unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("The server had an error"),
+        "{error}"
+    );
+
+    let no_done = format!(
+        "data: {role}\n\ndata: {text}\n\ndata: {}\n\n",
+        chunk(&json!({}), Some("stop"))
+    );
+    let gw = gateway("openai", stub(200, "text/event-stream", no_done));
+    let r = post(&gw, "key", &[], stream_request(false)).await;
+    let events = r.events();
+    assert_eq!(events.len(), 4, "{}", r.body);
+    assert_eq!(events[3], "[DONE]", "{}", r.body);
 }
