@@ -561,3 +561,22 @@ fn a_forwarded_stream_cut_into_reads_anywhere_gives_the_same_pieces() {
     let bytes: Vec<&[u8]> = wire.chunks(1).collect();
     assert_eq!(run(&bytes), whole, "byte by byte");
 }
+
+/// Reviewer RS (before both branches, kept by the borrowed read, which accepts exactly what
+/// `ChatCompletionChunk` accepts): with Azure's asynchronous content filter, a stream carries
+/// annotation chunks whose choice has `content_filter_results` and `content_filter_offsets`
+/// but no `delta`; `delta` is required, so the chunk is refused and the stream breaks as
+/// `malformed_response`.
+#[test]
+#[ignore = "RS: an Azure async-filter annotation chunk (a choice without delta) breaks the stream"]
+fn an_azure_annotation_chunk_without_delta_is_read() {
+    let annotation = r#"{"id":"","object":"","created":0,"model":"","choices":[{"index":0,"finish_reason":null,"content_filter_results":{"hate":{"filtered":false,"severity":"safe"}},"content_filter_offsets":{"check_offset":44,"start_offset":44,"end_offset":198}}],"system_fingerprint":null}"#;
+    let wire = format!(
+        "data: {}\n\ndata: {annotation}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        OPENAI_RAW[1], OPENAI_RAW[2]
+    );
+    let mut d = StreamDecoder::new(Dialect::AzureOpenai);
+    d.forward_raw(true);
+    assert!(d.feed(wire.as_bytes()).is_ok());
+    assert!(d.end().is_ok());
+}
