@@ -524,4 +524,144 @@ mod tests {
         }
         assert!(refused > 100, "{refused} of {} refused", texts.len());
     }
+
+    /// What each reading gives of a chunk: id, created, model, per choice (index, text,
+    /// finish, calls), usage.
+    type Read = (
+        String,
+        u64,
+        String,
+        Vec<(
+            u32,
+            Option<String>,
+            Option<String>,
+            Vec<[Option<String>; 3]>,
+        )>,
+        Option<super::CompletionUsage>,
+    );
+
+    fn by_owning(text: &str) -> Option<Read> {
+        let c: ChatCompletionChunk = serde_json::from_str(text).ok()?;
+        let choices = c
+            .choices
+            .into_iter()
+            .map(|ch| {
+                let calls = ch
+                    .delta
+                    .tool_calls
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| {
+                        let f = t.function.unwrap_or_default();
+                        [t.id, f.name, f.arguments]
+                    })
+                    .collect();
+                (ch.index, ch.delta.content, ch.finish_reason, calls)
+            })
+            .collect();
+        Some((c.id, c.created, c.model, choices, c.usage.flatten()))
+    }
+
+    fn by_borrowed(text: &str) -> Option<Read> {
+        let (c, usage) = read_chunk(text)?;
+        let own = |c: Option<std::borrow::Cow<'_, str>>| c.map(std::borrow::Cow::into_owned);
+        let choices = c
+            .choices
+            .into_iter()
+            .map(|ch| {
+                let calls = ch
+                    .delta
+                    .tool_calls
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| {
+                        let f = t.function.unwrap_or_default();
+                        [own(t.id), own(f.name), own(f.arguments)]
+                    })
+                    .collect();
+                (
+                    ch.index,
+                    own(ch.delta.content),
+                    own(ch.finish_reason),
+                    calls,
+                )
+            })
+            .collect();
+        Some((
+            c.id.into_owned(),
+            c.created,
+            c.model.into_owned(),
+            choices,
+            usage,
+        ))
+    }
+
+    /// Reviewer RS: byte-level mutations (every byte deleted, every position given one of a
+    /// few JSON-significant bytes, every byte replaced by them) of chunks written compactly,
+    /// pretty-printed and with Python's `", "` / `": "` separators: the borrowed read accepts
+    /// exactly what `ChatCompletionChunk` accepts, and reads the same id, text, finish, calls
+    /// and usage from it.
+    #[test]
+    fn byte_mutations_read_the_same_through_both_types() {
+        let full = json!({
+            "id": "c\u{e9}", "object": "chat.completion.chunk", "created": 17, "model": "m",
+            "choices": [
+                {"index": 0, "delta": {"content": "a\"b\\n", "tool_calls": [
+                    {"index": 0, "id": "k", "function": {"name": "f", "arguments": "{}"}}]},
+                 "logprobs": null, "finish_reason": null},
+                {"index": 1, "delta": {}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
+                      "prompt_tokens_details": {"cached_tokens": null}}
+        });
+        let mut null_usage = full.clone();
+        null_usage["usage"] = Value::Null;
+        let python = |v: &Value| v.to_string().replace("\":", "\": ").replace(",\"", ", \"");
+        let bases = [
+            full.to_string(),
+            serde_json::to_string_pretty(&full).unwrap(),
+            python(&full),
+            python(&null_usage),
+            serde_json::to_string_pretty(&null_usage).unwrap(),
+        ];
+        let alphabet = [
+            b' ', b'"', b',', b':', b'{', b'}', b'[', b'1', b'n', b'\\', b'-',
+        ];
+        let (mut checked, mut refused) = (0usize, 0usize);
+        for base in &bases {
+            assert!(by_owning(base).is_some(), "{base}");
+            let bytes = base.as_bytes();
+            let mut texts = Vec::new();
+            for i in 0..=bytes.len() {
+                if i < bytes.len() {
+                    let mut v = bytes.to_vec();
+                    v.remove(i);
+                    texts.push(v);
+                }
+                for &b in &alphabet {
+                    let mut v = bytes.to_vec();
+                    v.insert(i, b);
+                    texts.push(v);
+                    if i < bytes.len() {
+                        let mut v = bytes.to_vec();
+                        v[i] = b;
+                        texts.push(v);
+                    }
+                }
+            }
+            for t in texts {
+                let Ok(text) = String::from_utf8(t) else {
+                    continue;
+                };
+                let (owning, borrowed) = (by_owning(&text), by_borrowed(&text));
+                assert_eq!(borrowed, owning, "{text}");
+                checked += 1;
+                refused += usize::from(owning.is_none());
+            }
+        }
+        assert!(
+            checked > 20_000 && refused > checked / 2,
+            "{checked} {refused}"
+        );
+    }
 }

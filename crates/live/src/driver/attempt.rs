@@ -400,4 +400,20 @@ mod tests {
         assert!(feed(&mut decoder, &mut first, TEXT, 3 * ROLE.len()));
         assert!(matches!(first.as_slice(), [Piece::Text(_)]));
     }
+
+    /// Reviewer RS: a refusal (`delta.refusal`, `content` null: what OpenAI streams when a
+    /// model refuses under structured outputs) is the reply's text, and the pass-through sends
+    /// it on; but it yields no text piece, so it is never a first token: the whole refusal is
+    /// held until `[DONE]` (the client waits, TTFT is the whole stream, and a refusal longer
+    /// than the first-token timeout fails the attempt as a timeout).
+    #[test]
+    #[ignore = "RS: a refusal delta is not a first token: a refusal stream is held to its end"]
+    fn a_refusal_delta_is_a_first_token() {
+        const REFUSAL: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"refusal\":\"I can't\"}}]}\n\n";
+        let mut decoder = StreamDecoder::new(Dialect::Openai);
+        decoder.forward_raw(true);
+        let mut first = Vec::new();
+        assert!(!feed(&mut decoder, &mut first, ROLE, 1024));
+        assert!(feed(&mut decoder, &mut first, REFUSAL, 1024));
+    }
 }
