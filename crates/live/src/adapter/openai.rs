@@ -255,7 +255,7 @@ fn raw_entry<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawVa
 #[derive(Deserialize)]
 struct ChunkChoice<'a> {
     index: u32,
-    #[serde(borrow)]
+    #[serde(default, borrow)]
     delta: Delta<'a>,
     #[serde(rename = "logprobs", default)]
     _logprobs: Option<CheckedJson>,
@@ -263,7 +263,7 @@ struct ChunkChoice<'a> {
     finish_reason: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct Delta<'a> {
     #[serde(rename = "role", default, borrow)]
     _role: Option<Cow<'a, str>>,

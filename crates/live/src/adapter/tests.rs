@@ -568,7 +568,6 @@ fn a_forwarded_stream_cut_into_reads_anywhere_gives_the_same_pieces() {
 /// but no `delta`; `delta` is required, so the chunk is refused and the stream breaks as
 /// `malformed_response`.
 #[test]
-#[ignore = "RS: an Azure async-filter annotation chunk (a choice without delta) breaks the stream"]
 fn an_azure_annotation_chunk_without_delta_is_read() {
     let annotation = r#"{"id":"","object":"","created":0,"model":"","choices":[{"index":0,"finish_reason":null,"content_filter_results":{"hate":{"filtered":false,"severity":"safe"}},"content_filter_offsets":{"check_offset":44,"start_offset":44,"end_offset":198}}],"system_fingerprint":null}"#;
     let wire = format!(

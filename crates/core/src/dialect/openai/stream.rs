@@ -34,7 +34,9 @@ pub struct ChatCompletionChunk {
 pub struct ChunkChoice {
     /// The choice's position, from 0.
     pub index: u32,
-    /// The text or tool-call pieces to append.
+    /// The text or tool-call pieces to append; absent on an Azure annotation chunk (its
+    /// asynchronous content filter's results on a choice), read as adding nothing.
+    #[serde(default)]
     pub delta: Delta,
     /// As [`Choice::logprobs`](super::Choice::logprobs).
     #[serde(default)]
