@@ -29,6 +29,7 @@ pub mod access_log;
 mod admin;
 mod chat;
 mod errors;
+mod events;
 mod fleet;
 pub mod logging;
 mod messages;

@@ -61,7 +61,7 @@ pub(super) fn sse_body(
         route,
         expose,
     };
-    Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
+    crate::events::body(futures_util::stream::unfold(state, |mut st| async move {
         let frame = st.next_frame().await?;
         Some((frame, st))
     }))
@@ -77,7 +77,7 @@ struct State {
     model: String,
     include_usage: bool,
     /// Frames decided but not yet sent (the end sends up to three).
-    queued: std::collections::VecDeque<Result<Bytes, std::io::Error>>,
+    queued: std::collections::VecDeque<Bytes>,
     started: bool,
     over: bool,
     /// The target's chunks go on as they came; false once the gateway writes them (for the
@@ -93,7 +93,7 @@ struct State {
 
 impl State {
     /// The next frame to send, `None` once the body is over.
-    async fn next_frame(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+    async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.queued.pop_front() {
                 return Some(frame);
@@ -103,7 +103,7 @@ impl State {
             }
             if !self.started {
                 self.started = true;
-                return Some(Ok(self.chunk(Some(String::new()), None, true)));
+                return Some(self.chunk(Some(String::new()), None, true));
             }
             let event = match self.stream.next_item().await {
                 None => {
@@ -111,24 +111,24 @@ impl State {
                     continue;
                 }
                 Some(Ok(StreamItem::Raw(raw))) => match self.forwarded(raw) {
-                    Some(frame) => return Some(Ok(frame)),
+                    Some(frame) => return Some(frame),
                     None => continue,
                 },
                 Some(Ok(StreamItem::Event(event))) => event,
-                Some(Err(e)) => return Some(Ok(self.error(&e))),
+                Some(Err(e)) => return Some(self.error(&e)),
             };
             match event {
                 // Sent already, in the chunk that carried it.
                 StreamEvent::Delta(_) | StreamEvent::ToolCall { .. } if self.forwarding() => {}
                 StreamEvent::Delta(text) => {
-                    return Some(Ok(self.chunk(Some(text), None, false)));
+                    return Some(self.chunk(Some(text), None, false));
                 }
                 StreamEvent::ToolCall {
                     index,
                     id,
                     name,
                     arguments,
-                } => return Some(Ok(self.tool_call(index, id, name, arguments))),
+                } => return Some(self.tool_call(index, id, name, arguments)),
                 StreamEvent::End { finish, usage, .. } => self.end(finish, usage),
             }
         }
@@ -223,7 +223,7 @@ impl State {
         });
         if !arguments.is_empty() {
             let c = self.call(more(arguments));
-            self.queued.push_back(Ok(c));
+            self.queued.push_back(c);
         }
         head
     }
@@ -243,14 +243,14 @@ impl State {
         let forwarded = self.forwarding();
         if !forwarded {
             let c = self.chunk(None, Some(finish), false);
-            self.queued.push_back(Ok(c));
+            self.queued.push_back(c);
         }
         if self.include_usage && !(forwarded && self.usage_sent) {
             let u = ChatCompletionChunk::usage(&self.id, self.created, &self.model, usage);
-            self.queued.push_back(Ok(event(&u)));
+            self.queued.push_back(event(&u));
         }
         self.queued
-            .push_back(Ok(Bytes::from(SseEvent::data(DONE.to_owned()).to_wire())));
+            .push_back(Bytes::from(SseEvent::data(DONE.to_owned()).to_wire()));
     }
 
     /// The stream broke: booked, and the in-band error event that ends the body.

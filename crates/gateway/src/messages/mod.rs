@@ -198,17 +198,17 @@ fn sse_body(
         queued: VecDeque::new(),
         started: false,
     };
-    Body::from_stream(futures_util::stream::unfold(state, |mut st| async move {
+    crate::events::body(futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(frame) = st.queued.pop_front() {
-                return Some((Ok::<_, std::io::Error>(frame), st));
+                return Some((frame, st));
             }
             if st.render.ended() {
                 return None;
             }
             if !st.started {
                 st.started = true;
-                return Some((Ok(frame(st.render.start(st.estimate))), st));
+                return Some((frame(st.render.start(st.estimate)), st));
             }
             let mut out = Vec::new();
             match st.stream.next().await {

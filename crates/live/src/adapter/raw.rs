@@ -78,9 +78,12 @@ impl RawEvent {
 
 const PREFIX: &str = "data: ";
 
-/// `data: <data>\n\n`, and `cut` (a range of `data`) as a range of it.
+/// `data: <data>\n\n`, and `cut` (a range of `data`) as a range of it. Line breaks are
+/// found with the memchr crate's search (a chunk has none, as every vendor sends it): a
+/// byte-by-byte count, three times over the chunk, was a fifth of a forwarded chunk's cost.
 fn frame(data: &str, cut: Option<Range<usize>>) -> (Bytes, Option<Range<usize>>) {
-    let lines = data.bytes().filter(|&b| b == b'\n').count();
+    let breaks = |text: &[u8]| memchr::memchr_iter(b'\n', text).count();
+    let lines = breaks(data.as_bytes());
     let mut wire = String::with_capacity(
         data.len()
             .saturating_add(PREFIX.len().saturating_mul(lines.saturating_add(1)))
@@ -101,11 +104,11 @@ fn frame(data: &str, cut: Option<Range<usize>>) -> (Bytes, Option<Range<usize>>)
     wire.push_str("\n\n");
     // A byte of `data` moves by the prefix and by one more prefix per line break before it.
     let at = |p: usize| {
-        let breaks = data
-            .as_bytes()
-            .get(..p)
-            .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
-        p.saturating_add(PREFIX.len().saturating_mul(breaks.saturating_add(1)))
+        let before = match lines {
+            0 => 0,
+            _ => data.as_bytes().get(..p).map_or(0, breaks),
+        };
+        p.saturating_add(PREFIX.len().saturating_mul(before.saturating_add(1)))
     };
     let cut = cut.map(|c| at(c.start)..at(c.end));
     (Bytes::from(wire), cut)

@@ -120,6 +120,8 @@ pub struct ChatStream {
     over: bool,
     /// What a continuation needs and what the caller received (see the module doc).
     resume: Box<ResumeState>,
+    /// The read's deadline (idle timeout, stream cap), from the first read on.
+    idle: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// A stream's record of what reached its caller, for continuing it after a break.
@@ -294,9 +296,25 @@ impl ChatStream {
         let idle = open.timeouts.idle.map_or(open.cap, |i| {
             open.cap.min(tokio::time::Instant::now() + i.into())
         });
-        match tokio::time::timeout_at(idle, open.body.frame()).await {
+        // One timer for the whole stream, moved on at each read: a later deadline is a store,
+        // where a timer per read was put into tokio's wheel and taken out again each time.
+        let timer = match &mut self.idle {
+            Some(timer) => {
+                timer.as_mut().reset(idle);
+                timer
+            }
+            None => self.idle.insert(Box::pin(tokio::time::sleep_until(idle))),
+        };
+        let mut read = std::pin::pin!(open.body.frame());
+        // The frame first, as `timeout_at` polls it: one that is there is read even past the
+        // deadline.
+        let read = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+            std::task::Poll::Ready(frame) => std::task::Poll::Ready(Ok(frame)),
+            std::task::Poll::Pending => timer.as_mut().poll(cx).map(Err),
+        });
+        match read.await {
             // Silent past the idle timeout, or past the stream cap.
-            Err(_) => Some(Err(ErrorKind::StreamInterrupted)),
+            Err(()) => Some(Err(ErrorKind::StreamInterrupted)),
             Ok(None) => Some(open.decoder.end()),
             Ok(Some(Err(_))) => Some(Err(ErrorKind::StreamInterrupted)),
             Ok(Some(Ok(frame))) => {
@@ -503,6 +521,7 @@ impl Driver {
             end: None,
             over: false,
             resume,
+            idle: None,
         })
     }
 }
