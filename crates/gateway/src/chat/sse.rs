@@ -146,12 +146,16 @@ impl State {
     /// and no usage (Azure's opening filter results) is not sent either: OpenAI never sends
     /// one, and client code that reads `choices[0]` of every chunk fails on it.
     fn forwarded(&mut self, mut raw: RawEvent) -> Option<Bytes> {
-        if !self.forwarding() || raw.empty {
+        if !self.forwarding() {
             return None;
         }
+        // Taken from a chunk not sent too: a continuation writes under the target's id.
         if let Some(head) = raw.head.take() {
             let head = *head;
             (self.id, self.created, self.model) = (head.id, head.created, head.model);
+        }
+        if raw.empty {
+            return None;
         }
         if self.include_usage {
             self.usage_sent |= raw.reports_usage;

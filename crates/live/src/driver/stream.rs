@@ -312,11 +312,18 @@ impl ChatStream {
             std::task::Poll::Ready(frame) => std::task::Poll::Ready(Ok(frame)),
             std::task::Poll::Pending => timer.as_mut().poll(cx).map(Err),
         });
+        // A break once the answer's finish reason came (a cut or a stall before `[DONE]` or
+        // the usage chunk) ends it as complete, as a clean close there does: its text is all
+        // there, and a continuation would add text after the client's finish.
+        let broke = |open: &OpenStream| match open.decoder.finish {
+            Some(_) => open.decoder.end(),
+            None => Err(ErrorKind::StreamInterrupted),
+        };
         match read.await {
             // Silent past the idle timeout, or past the stream cap.
-            Err(()) => Some(Err(ErrorKind::StreamInterrupted)),
+            Err(()) => Some(broke(open)),
             Ok(None) => Some(open.decoder.end()),
-            Ok(Some(Err(_))) => Some(Err(ErrorKind::StreamInterrupted)),
+            Ok(Some(Err(_))) => Some(broke(open)),
             Ok(Some(Ok(frame))) => {
                 let data = frame.into_data().ok()?;
                 match open.decoder.feed(&data) {
@@ -324,6 +331,7 @@ impl ChatStream {
                         self.queued.extend(pieces);
                         None
                     }
+                    Err(_) if open.decoder.finish.is_some() => Some(open.decoder.end()),
                     // After the first token, any breakage is an interrupted stream.
                     Err(failure) => {
                         self.said = failure.upstream;
