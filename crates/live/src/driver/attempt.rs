@@ -282,6 +282,8 @@ impl Driver {
                 .is_some_and(|o| o.raw_reply && o.dialect == Dialect::Openai),
         );
         let mut first = Vec::new();
+        // What may still be held of the chunks before the first token (see `hold`).
+        let mut room = self.inner.limits.max_event_bytes;
         loop {
             let frame = match tokio::time::timeout_at(sent.deadline, body.frame()).await {
                 Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
@@ -301,13 +303,7 @@ impl Driver {
             };
             let pieces = decoder.feed(&data).map_err(|f| sent.failure(f))?;
             // A first text or tool-call piece is the first token.
-            if hold(
-                &mut first,
-                pieces,
-                &mut decoder,
-                self.inner.limits.max_event_bytes,
-            ) || decoder.done
-            {
+            if hold(&mut first, pieces, &mut decoder, &mut room) || decoder.done {
                 let started = sent.at;
                 let far = started + std::time::Duration::from_secs(10 * 365 * 86_400);
                 return Ok(Won::Stream(Box::new(OpenStream {
@@ -328,31 +324,40 @@ impl Driver {
 }
 
 /// Keeps a stream's `pieces` until its first token; whether one came. The chunks before it
-/// (a role chunk, Azure's filter results) are held as they came, at most `limit` bytes of
-/// them: past that, the stream is not forwarded raw at all (its chunks held so far dropped,
-/// its caller renders it).
+/// (a role chunk, Azure's filter results) are held as they came, while they fit in `room`
+/// (the bytes left of the bound, taken as they are held): past that, the stream is not
+/// forwarded raw at all (its chunks held so far dropped, its caller renders it).
 fn hold(
     first: &mut Vec<Piece>,
-    pieces: Vec<Piece>,
+    mut pieces: Vec<Piece>,
     decoder: &mut StreamDecoder,
-    limit: usize,
+    room: &mut usize,
 ) -> bool {
     let token = pieces.iter().any(|p| !matches!(p, Piece::Raw(_)));
-    first.extend(pieces);
     if decoder.forwards_raw() {
-        let held = first
-            .iter()
-            .map(|p| match p {
-                Piece::Raw(r) => r.wire.len(),
-                _ => 0,
-            })
-            .fold(0usize, usize::saturating_add);
-        if held > limit {
-            decoder.forward_raw(false);
-            first.retain(|p| !matches!(p, Piece::Raw(_)));
+        let added = raw_bytes(&pieces);
+        match room.checked_sub(added) {
+            Some(left) => *room = left,
+            None => {
+                decoder.forward_raw(false);
+                first.retain(|p| !matches!(p, Piece::Raw(_)));
+                pieces.retain(|p| !matches!(p, Piece::Raw(_)));
+            }
         }
     }
+    first.extend(pieces);
     token
+}
+
+/// The bytes of the raw chunks among `pieces`.
+fn raw_bytes(pieces: &[Piece]) -> usize {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Raw(r) => r.wire.len(),
+            _ => 0,
+        })
+        .fold(0usize, usize::saturating_add)
 }
 
 /// A reply that reported no prompt tokens counts the request's own estimate instead.
@@ -369,9 +374,14 @@ mod tests {
     const ROLE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
     const TEXT: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
 
-    fn feed(decoder: &mut StreamDecoder, first: &mut Vec<Piece>, wire: &str, limit: usize) -> bool {
+    fn feed(
+        decoder: &mut StreamDecoder,
+        first: &mut Vec<Piece>,
+        wire: &str,
+        room: &mut usize,
+    ) -> bool {
         let pieces = decoder.feed(wire.as_bytes()).unwrap_or_default();
-        hold(first, pieces, decoder, limit)
+        hold(first, pieces, decoder, room)
     }
 
     #[test]
@@ -379,8 +389,9 @@ mod tests {
         let mut decoder = StreamDecoder::new(Dialect::Openai);
         decoder.forward_raw(true);
         let mut first = Vec::new();
-        assert!(!feed(&mut decoder, &mut first, ROLE, 1024));
-        assert!(feed(&mut decoder, &mut first, TEXT, 1024));
+        let mut room = 1024;
+        assert!(!feed(&mut decoder, &mut first, ROLE, &mut room));
+        assert!(feed(&mut decoder, &mut first, TEXT, &mut room));
         // The role chunk, read before, is still there: raw, raw, then the text.
         assert!(matches!(
             first.as_slice(),
@@ -392,12 +403,13 @@ mod tests {
         let mut decoder = StreamDecoder::new(Dialect::Openai);
         decoder.forward_raw(true);
         let mut first = Vec::new();
+        let mut room = 3 * ROLE.len();
         for _ in 0..4 {
-            assert!(!feed(&mut decoder, &mut first, ROLE, 3 * ROLE.len()));
+            assert!(!feed(&mut decoder, &mut first, ROLE, &mut room));
         }
         assert!(!decoder.forwards_raw());
         assert!(first.is_empty());
-        assert!(feed(&mut decoder, &mut first, TEXT, 3 * ROLE.len()));
+        assert!(feed(&mut decoder, &mut first, TEXT, &mut room));
         assert!(matches!(first.as_slice(), [Piece::Text(_)]));
     }
 
@@ -413,7 +425,8 @@ mod tests {
         let mut decoder = StreamDecoder::new(Dialect::Openai);
         decoder.forward_raw(true);
         let mut first = Vec::new();
-        assert!(!feed(&mut decoder, &mut first, ROLE, 1024));
-        assert!(feed(&mut decoder, &mut first, REFUSAL, 1024));
+        let mut room = 1024;
+        assert!(!feed(&mut decoder, &mut first, ROLE, &mut room));
+        assert!(feed(&mut decoder, &mut first, REFUSAL, &mut room));
     }
 }
