@@ -260,3 +260,84 @@ async fn mid_stream_error_and_missing_done_end_as_documented() {
     assert_eq!(events.len(), 4, "{}", r.body);
     assert_eq!(events[3], "[DONE]", "{}", r.body);
 }
+
+/// One target, `ta`, an OpenAI stub that sends the reply's first chunks, then stays silent
+/// 3 s before the rest, under a 1 s first-token timeout.
+fn slow_refusal() -> Arc<Gateway> {
+    let refusal = |words: &str| chunk(&json!({"content": null, "refusal": words}), None);
+    let usage = r#"{"id":"chatcmpl-up1","object":"chat.completion.chunk","created":1700000007,"model":"gpt-up","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":6,"total_tokens":15}}"#;
+    let reads = vec![
+        (
+            0,
+            chunk(&json!({"role": "assistant", "content": null}), None),
+        ),
+        (0, refusal("I can't")),
+        (3, refusal(" help with that.")),
+        (0, chunk(&json!({}), Some("stop"))),
+        (0, usage.to_owned()),
+        (0, "[DONE]".to_owned()),
+    ];
+    let upstream = axum::Router::new().fallback(move || {
+        let reads = reads.clone();
+        async move {
+            use futures_util::StreamExt;
+            let frames = futures_util::stream::iter(reads).then(|(wait, data)| async move {
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                Ok::<_, std::io::Error>(Bytes::from(format!("data: {data}\n\n")))
+            });
+            (
+                [("content-type", "text/event-stream")],
+                Body::from_stream(frames),
+            )
+                .into_response()
+        }
+    });
+    let text = format!(
+        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.stub' }}\n\
+         router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n  \
+         routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n  \
+         plan: {{ max_attempts: 1, first_token_timeout: 1s }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        sha256_hex("key")
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let transport = Transport::new(InProcess::new().with("a.stub", upstream));
+    Gateway::new(&params, None, transport).unwrap()
+}
+
+/// Reviewer RS: a refusal (`delta.refusal`, `content` null) is the reply's text, so its first
+/// chunk is the first token: the stream is not held to its end (which, longer than the
+/// first-token timeout, failed it), TTFT is booked at that chunk, and the client gets it as
+/// it comes; forwarded to an OpenAI client, rendered as text to an Anthropic one.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_stream_is_streamed_from_its_first_chunk() {
+    let gw = slow_refusal();
+    let r = post(&gw, "key", &[], stream_request(false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refused: String = r
+        .events()
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["refusal"].as_str())
+        .collect();
+    assert_eq!(refused, "I can't help with that.", "{}", r.body);
+    let t = gw.router().telemetry();
+    let first = t.targets[0].first_token.max();
+    assert!(
+        first < switchyard_core::time::Duration::from_millis(1000),
+        "{first:?}"
+    );
+
+    let gw = slow_refusal();
+    let body = json!({
+        "model": "chat", "max_tokens": 100, "stream": true,
+        "messages": [{"role": "user", "content": "Say hello"}],
+    });
+    let (status, body) =
+        support::call(&gw, "POST", "/v1/messages", Some("key"), body.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let text: String = support::anthropic_events(&body)
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(text, "I can't help with that.", "{body}");
+}

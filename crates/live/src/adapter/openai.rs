@@ -269,6 +269,10 @@ struct Delta<'a> {
     _role: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     content: Option<Cow<'a, str>>,
+    /// A refusal's words (`content` is `null` then): text of the reply, as in [`decode`], so
+    /// its first piece is the stream's first token.
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     tool_calls: Option<Vec<DeltaToolCall<'a>>>,
 }
@@ -324,6 +328,9 @@ pub(super) fn step(
     for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
         if let Some(c) = choice.delta.content {
             d.text(out, c.into_owned());
+        }
+        if let Some(r) = choice.delta.refusal {
+            d.text(out, r.into_owned());
         }
         for call in choice.delta.tool_calls.unwrap_or_default() {
             tool_call_piece(d, call, out)?;

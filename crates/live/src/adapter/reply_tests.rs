@@ -138,6 +138,38 @@ fn openai_stream_tool_call_deltas_become_pieces_per_index() {
     );
 }
 
+/// A refusal (`refusal` in place of `content`) is the reply's text, in a reply as in a
+/// stream (docs/GATEWAY.md, "Streams"): kept, counted for the estimate, never dropped.
+#[test]
+fn openai_refusals_are_the_replys_text() {
+    let body = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}]}"#;
+    let d = decode(Dialect::Openai, body.as_bytes()).unwrap();
+    assert_eq!(d.text, "I can't help with that.");
+    let chunk = |delta: &str| {
+        format!(
+            r#"{{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{delta},"finish_reason":null}}]}}"#
+        )
+    };
+    let wire = sse(&[
+        &chunk(r#"{"role":"assistant","content":null,"refusal":null}"#),
+        &chunk(r#"{"content":null,"refusal":"I can't"}"#),
+        &chunk(r#"{"refusal":" help with that."}"#),
+        "[DONE]",
+    ]);
+    let (pieces, end) = stream(Dialect::Openai, &wire);
+    assert_eq!(
+        pieces,
+        [
+            Piece::Text("I can't".to_owned()),
+            Piece::Text(" help with that.".to_owned())
+        ]
+    );
+    assert_eq!(
+        end.unwrap().usage.completion_tokens,
+        d.usage.completion_tokens
+    );
+}
+
 #[test]
 fn openai_stream_error_event_keeps_the_upstream_words() {
     let wire = sse(&[

@@ -414,12 +414,10 @@ mod tests {
     }
 
     /// Reviewer RS: a refusal (`delta.refusal`, `content` null: what OpenAI streams when a
-    /// model refuses under structured outputs) is the reply's text, and the pass-through sends
-    /// it on; but it yields no text piece, so it is never a first token: the whole refusal is
-    /// held until `[DONE]` (the client waits, TTFT is the whole stream, and a refusal longer
-    /// than the first-token timeout fails the attempt as a timeout).
+    /// model refuses under structured outputs) is the reply's text: its first non-empty piece
+    /// is the first token, on the forwarded path as on the decoded one, so a refusal stream
+    /// is not held to its end (nor fails a long one as a first-token timeout).
     #[test]
-    #[ignore = "RS: a refusal delta is not a first token: a refusal stream is held to its end"]
     fn a_refusal_delta_is_a_first_token() {
         const REFUSAL: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"refusal\":\"I can't\"}}]}\n\n";
         let mut decoder = StreamDecoder::new(Dialect::Openai);
@@ -428,5 +426,21 @@ mod tests {
         let mut room = 1024;
         assert!(!feed(&mut decoder, &mut first, ROLE, &mut room));
         assert!(feed(&mut decoder, &mut first, REFUSAL, &mut room));
+        assert!(matches!(
+            first.as_slice(),
+            [Piece::Raw(_), Piece::Raw(_), Piece::Text(t)] if t == "I can't"
+        ));
+
+        // Decoded (not forwarded), the refusal is the text the client is rendered.
+        let mut decoder = StreamDecoder::new(Dialect::Openai);
+        let mut first = Vec::new();
+        assert!(!feed(&mut decoder, &mut first, ROLE, &mut room));
+        assert!(feed(&mut decoder, &mut first, REFUSAL, &mut room));
+        assert!(matches!(first.as_slice(), [Piece::Text(t)] if t == "I can't"));
+        // An empty or null refusal is nothing.
+        let none = REFUSAL.replace("\"I can't\"", "\"\"");
+        assert!(!feed(&mut decoder, &mut first, &none, &mut room));
+        let none = REFUSAL.replace("\"I can't\"", "null");
+        assert!(!feed(&mut decoder, &mut first, &none, &mut room));
     }
 }
