@@ -134,7 +134,8 @@ impl AccessLog {
     }
 
     /// A request that failed: its attempts (named in the error), why, and what its attempts
-    /// cost (a stream that broke costs its prompt and the tokens it delivered).
+    /// cost (a stream that broke costs its prompt and the tokens it delivered), with the
+    /// tokens that cost prices.
     pub fn failed(&self, error: &RouteError) {
         let mut e = self.entry();
         write_attempts(
@@ -145,6 +146,7 @@ impl AccessLog {
                 .map(|(name, a)| (name.as_str(), a.outcome.label())),
         );
         e.result = Some(error.outcome.label());
+        e.usage = Some(error.tokens);
         e.cost_usd = Some(error.cost);
     }
 

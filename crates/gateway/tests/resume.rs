@@ -288,10 +288,31 @@ async fn a_failed_requests_access_line_costs_what_its_attempts_spent() {
     let rig = rig(false).await;
     let (status, body) = post(&rig.gw, "/v1/chat/completions", openai_stream()).await;
     assert_eq!(status, 200, "{body}");
+    let t = rig.gw.router().telemetry();
     drop(rig);
     let lines = logs.access();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["result"], "stream_interrupted", "{}", lines[0]);
     let cost = lines[0]["cost_usd"].as_f64().unwrap();
     assert!(cost >= 40.0 * 100.0 / 1e6, "{}", lines[0]);
+    // Its tokens are the ones that cost prices (ta's, at $100 per million both ways), as the
+    // books have them for its attempts.
+    let tokens = |field: &str| lines[0][field].as_u64().unwrap();
+    let (prompt, completion) = (tokens("prompt_tokens"), tokens("completion_tokens"));
+    assert!(prompt > 0 && completion >= 40, "{}", lines[0]);
+    let priced = (prompt + completion) as f64 * 100.0 / 1e6;
+    assert!(
+        (cost - priced).abs() < 1e-9,
+        "{cost} vs {priced}: {}",
+        lines[0]
+    );
+    let booked = |f: fn(&switchyard_core::telemetry::TargetStats) -> u64| -> u64 {
+        t.targets.iter().map(f).sum()
+    };
+    assert_eq!(
+        (prompt, completion),
+        (booked(|s| s.prompt_tokens), booked(|s| s.completion_tokens)),
+        "{}",
+        lines[0]
+    );
 }

@@ -273,6 +273,9 @@ pub struct Plan {
     /// not succeed.
     pub(crate) cost: f64,
     pub(crate) wasted_cost: f64,
+    /// The tokens those attempts reported, summed: what [`Plan::cost`] prices (cached
+    /// prompt tokens are not told apart).
+    pub(crate) tokens: crate::request::Usage,
 }
 
 impl Plan {
@@ -303,6 +306,11 @@ impl Plan {
     /// The part of [`Plan::cost`] spent on attempts that did not succeed.
     pub fn wasted_cost(&self) -> f64 {
         self.wasted_cost
+    }
+    /// The prompt and completion tokens the attempts recorded so far reported, summed
+    /// (saturating): the tokens [`Plan::cost`] prices.
+    pub fn tokens(&self) -> crate::request::Usage {
+        self.tokens
     }
     /// When the request's overall deadline runs out (`started + deadline`).
     pub fn deadline(&self) -> Instant {

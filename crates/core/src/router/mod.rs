@@ -174,6 +174,7 @@ impl<R: Rng> Router<R> {
             pin,
             cost: 0.0,
             wasted_cost: 0.0,
+            tokens: crate::request::Usage::default(),
         };
         if route.is_none() {
             self.finish(

@@ -96,6 +96,14 @@ impl<R: Rng> Router<R> {
             cached_prompt_tokens: 0,
         });
         plan.cost += cost;
+        plan.tokens.prompt_tokens = plan
+            .tokens
+            .prompt_tokens
+            .saturating_add(report.prompt_tokens);
+        plan.tokens.completion_tokens = plan
+            .tokens
+            .completion_tokens
+            .saturating_add(report.completion_tokens);
         if let Some(fleet) = self.fleet.as_mut() {
             let reserved = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens);
             let used = u64::from(report.prompt_tokens) + u64::from(report.completion_tokens);

@@ -4,7 +4,7 @@ use switchyard_core::dialect::upstream::UpstreamError;
 use switchyard_core::dialect::{self, Unsupported};
 use switchyard_core::outcome::{AttemptRecord, ErrorKind, FailureReason, FinalOutcome};
 use switchyard_core::plan::{AttemptId, Plan};
-use switchyard_core::request::Request;
+use switchyard_core::request::{Request, Usage};
 use switchyard_core::time::Duration;
 
 use super::Driver;
@@ -28,6 +28,8 @@ pub struct RouteError {
     /// What the request's attempts cost (`Plan::cost`): an attempt that failed without usage
     /// costs nothing; a stream that broke costs its prompt and the tokens it delivered.
     pub cost: f64,
+    /// The tokens `cost` prices: every attempt's, as reported (`Plan::tokens`).
+    pub tokens: Usage,
 }
 
 impl RouteError {
@@ -123,6 +125,7 @@ impl Driver {
             unsupported,
             upstream,
             cost: plan.cost(),
+            tokens: plan.tokens(),
         }
     }
 }
@@ -153,6 +156,7 @@ mod story_tests {
             unsupported: None,
             upstream: None,
             cost: 0.0,
+            tokens: Usage::default(),
         };
         assert_eq!(
             e.to_string(),
