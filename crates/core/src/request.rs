@@ -4,7 +4,7 @@
 //! looks only at a request's *traits* (route, task tag, token estimate, streaming, needed
 //! capabilities); the messages travel with it for the drivers.
 
-use crate::id::TargetId;
+use crate::id::{RouteId, TargetId};
 use crate::outcome::AttemptRecord;
 
 /// What a target can do, and what a request needs. A small bit set.
@@ -464,6 +464,9 @@ pub struct Response {
     pub choices: Vec<Choice>,
     /// The target that actually served the reply.
     pub served_by: TargetId,
+    /// The route the request is booked on ([`Plan::home_route`](crate::plan::Plan::home_route):
+    /// the one it resolved to at its start, by a rule, its name, or the target it named).
+    pub route: Option<RouteId>,
     /// Every attempt the request made, in order, the successful one last.
     pub attempts: Vec<AttemptRecord>,
     /// The reply body exactly as the target sent it, when the request asked for it

@@ -4,8 +4,9 @@
 //! reply when the request is dropped (`status=499`, `result=client_closed`).
 //!
 //! Fields: `request_id` (also sent back as `x-request-id`), `client` (the client key's
-//! configured `name`, a label, never the key), `method`, `path`, `route` (the `model` asked
-//! for), `attempts` (every target tried with its outcome, `target:outcome,...`), `served_by`,
+//! configured `name`, a label, never the key), `method`, `path`, `route` (the route the
+//! request is booked on, as `/metrics` books it: by a rule, its `model`, or the route of the
+//! target its `model` named), `model` (what the client asked for), `attempts` (every target tried with its outcome, `target:outcome,...`), `served_by`,
 //! `status`, `result` (`ok`, `client_closed` or the failure), `latency_ms` (to the
 //! microsecond), `prompt_tokens`, `completion_tokens`, `cost_usd`. Never a key, a token, a
 //! header or any prompt or reply text.
@@ -21,7 +22,7 @@
 //! async fn handler(State(gw): State<Arc<Gateway>>, log: AccessLog, request: Request) -> Response
 //! ```
 //!
-//! and tells it what happened as it learns it: [`AccessLog::client`] and [`AccessLog::route`],
+//! and tells it what happened as it learns it: [`AccessLog::client`] and [`AccessLog::model`],
 //! then [`AccessLog::reply`] or [`AccessLog::failed`], or for a stream [`AccessLog::stream`]
 //! and, from the body, [`AccessLog::stream_end`] or [`AccessLog::failed`]. A handler that tells
 //! it nothing still gets its line (status, latency, path).
@@ -50,7 +51,10 @@ struct Entry {
     /// The request id, as the middleware assigned it.
     id: Option<String>,
     client: Option<String>,
-    route: Option<String>,
+    /// The route the request is booked on, once the router resolved it.
+    route: Option<Arc<str>>,
+    /// The `model` the client asked for.
+    model: Option<String>,
     /// `target:outcome,...`, as the line writes it: one buffer, not a name per attempt.
     attempts: String,
     served_by: Option<String>,
@@ -59,7 +63,7 @@ struct Entry {
     result: Option<&'static str>,
 }
 
-/// At most this many characters of a client-chosen value (the route) are logged.
+/// At most this many characters of a client-chosen value (the model) are logged.
 const MAX_LOGGED_CHARS: usize = 64;
 
 /// A client-chosen value, safe to log: bounded, control characters (a forged line break)
@@ -88,15 +92,21 @@ impl AccessLog {
         self.entry().client = name.map(sanitized);
     }
 
-    /// The route (or `model`) the client asked for.
     /// The request's id (the `x-request-id` header and the log line's `request_id`), for an
     /// endpoint that names requests in its own replies too; `None` outside the middleware.
     pub fn request_id(&self) -> Option<String> {
         self.entry().id.clone()
     }
 
-    pub fn route(&self, route: &str) {
-        self.entry().route = Some(sanitized(route));
+    /// The `model` the client asked for (a route's or a target's name, or neither).
+    pub fn model(&self, model: &str) {
+        self.entry().model = Some(sanitized(model));
+    }
+
+    /// The route the router booked the request on.
+    fn route(&self, router: &Driver, route: Option<switchyard_core::id::RouteId>) {
+        let name = route.and_then(|r| router.route_name(r)).cloned();
+        self.entry().route = name;
     }
 
     /// `attempts`, the one at `committed` (when given) with that outcome instead of its own.
@@ -130,6 +140,7 @@ impl AccessLog {
     /// A whole reply: its attempts, target, usage and the cost of all its attempts.
     pub fn reply(&self, router: &Driver, reply: &switchyard_core::request::Response) {
         self.attempts(router, &reply.attempts, None);
+        self.route(router, reply.route);
         self.served(router, reply.served_by, reply.usage, reply.cost);
     }
 
@@ -146,6 +157,7 @@ impl AccessLog {
                 .map(|(name, a)| (name.as_str(), a.outcome.label())),
         );
         e.result = Some(error.outcome.label());
+        e.route.clone_from(&error.route);
         e.usage = Some(error.tokens);
         e.cost_usd = Some(error.cost);
     }
@@ -158,6 +170,7 @@ impl AccessLog {
             &stream.attempts,
             Some((stream.committed, switchyard_core::attempt_log::STREAMING)),
         );
+        self.route(router, stream.route);
         let mut e = self.entry();
         e.served_by = Some(stream.target.clone());
         e.result = Some(switchyard_core::attempt_log::STREAMING);
@@ -242,6 +255,7 @@ impl Drop for Finish {
                 method: self.method.as_str(),
                 path: &self.path,
                 route: e.route.as_deref().unwrap_or("-"),
+                model: e.model.as_deref().unwrap_or("-"),
                 attempts: e.attempts.as_str(),
                 served_by: e.served_by.as_deref().unwrap_or("-"),
                 status,
@@ -268,6 +282,7 @@ struct Line<'a> {
     method: &'a str,
     path: &'a str,
     route: &'a str,
+    model: &'a str,
     attempts: &'a str,
     served_by: &'a str,
     status: u16,
@@ -289,7 +304,7 @@ impl Line<'_> {
     }
 
     /// The fields, in the order and with the kinds of [`Line::event`]'s.
-    fn fields(&self) -> [crate::logging::LineField<'_>; 13] {
+    fn fields(&self) -> [crate::logging::LineField<'_>; 14] {
         use crate::logging::Value::{Display, F64, Str, U64};
         use crate::logging::field;
         [
@@ -298,6 +313,7 @@ impl Line<'_> {
             field!("method", Display(self.method)),
             field!("path", Display(self.path)),
             field!("route", Str(self.route)),
+            field!("model", Str(self.model)),
             field!("attempts", Display(self.attempts)),
             field!("served_by", Str(self.served_by)),
             field!("status", U64(u64::from(self.status))),
@@ -322,6 +338,7 @@ impl Line<'_> {
             method = %self.method,
             path = %self.path,
             route = self.route,
+            model = self.model,
             attempts = %self.attempts,
             served_by = self.served_by,
             status = self.status,
@@ -568,6 +585,7 @@ mod tests {
             method: "POST",
             path: "/v1/chat/completions",
             route: "chat",
+            model: "gpt-4o",
             attempts: "ta:timeout,tb:success",
             served_by: "tb",
             status: 200,
@@ -582,6 +600,7 @@ mod tests {
             method: "GET",
             path: "/v1/x status=200\ttab",
             route: "é-route\\",
+            model: "a model=x",
             attempts: "",
             served_by: "",
             status: 499,
@@ -599,6 +618,7 @@ mod tests {
             client: &long,
             path: &long,
             route: &long,
+            model: &long,
             attempts: &long,
             served_by: &long,
             latency_ms: 1e-7,

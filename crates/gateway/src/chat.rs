@@ -259,7 +259,7 @@ fn parse_request(
         return Err(describe_bad_body(body));
     };
     let request = parsed.request;
-    access.route(&request.model);
+    access.model(&request.model);
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
     let mut normalized = match request.try_to_normalized() {
         Ok(r) => r,

@@ -428,3 +428,49 @@ async fn the_anthropic_endpoint_logs_one_line_per_request_too() {
         assert!(!all.contains(secret), "`{secret}` in the logs:\n{all}");
     }
 }
+
+/// The access line's `route` is the route the request is booked on, the one `/metrics` counts
+/// it under (by a task rule, or the route of the target its `model` named); `model` is what
+/// the client asked for (docs/GATEWAY.md, "Logs"). A `model` that resolves to no route has
+/// `route` `-`.
+#[tokio::test(start_paused = true)]
+async fn the_access_line_names_the_booked_route_and_the_model_asked() {
+    let logs = Captured::start();
+    let r = rig(&config(
+        TA,
+        "    - { name: main, policy: static, targets: [ta] }\n    - { name: short, policy: static, targets: [ta] }\n  rules:\n    - { when: { task: brief }, route: short }\n",
+        "",
+    ));
+    let ask = |model: &str, stream: bool, task: Option<&str>| {
+        let body = format!(
+            r#"{{"model":"{model}","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        let mut req = Request::post("/v1/chat/completions")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {CLIENT_KEY}"));
+        if let Some(t) = task {
+            req = req.header("x-switchyard-task", t);
+        }
+        req.body(Body::from(body)).unwrap()
+    };
+    assert_eq!(send(&r.gw, ask("ta", false, None)).await.0, 200);
+    assert_eq!(send(&r.gw, ask("main", true, Some("brief"))).await.0, 200);
+    assert_eq!(send(&r.gw, ask("nope", false, None)).await.0, 404);
+    let lines = logs.access();
+    let routes: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["route"].as_str().unwrap(), l["model"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        routes,
+        [("main", "ta"), ("short", "main"), ("-", "nope")],
+        "{}",
+        logs.text()
+    );
+    let (_, metrics) = call(&r.gw, "GET", "/metrics", None, String::new()).await;
+    for route in ["main", "short"] {
+        let counted =
+            format!("switchyard_requests_total{{route=\"{route}\",outcome=\"success\"}} 1\n");
+        assert!(metrics.contains(&counted), "{counted} in\n{metrics}");
+    }
+}

@@ -91,7 +91,7 @@ pub(crate) async fn create(
         normalized.task = task;
     }
     let route = normalized.route.clone();
-    access.route(&route);
+    access.model(&route);
     let estimate = normalized.estimated_prompt_tokens;
     let id = format!("msg_{stamp:016x}");
     let router = gw.router();

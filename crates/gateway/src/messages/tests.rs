@@ -389,6 +389,7 @@ fn reply(text: &str, calls: Vec<ToolCall>, finish: FinishReason) -> Response {
             cached_prompt_tokens: 60,
         },
         served_by: TargetId::new(0),
+        route: None,
         attempts: Vec::new(),
         raw: None,
         cost: 0.0,

@@ -30,6 +30,9 @@ pub struct RouteError {
     pub cost: f64,
     /// The tokens `cost` prices: every attempt's, as reported (`Plan::tokens`).
     pub tokens: Usage,
+    /// The route the request is booked on (`Plan::home_route`); `None` when it resolved to
+    /// none (an unknown route).
+    pub route: Option<std::sync::Arc<str>>,
 }
 
 impl RouteError {
@@ -126,6 +129,7 @@ impl Driver {
             upstream,
             cost: plan.cost(),
             tokens: plan.tokens(),
+            route: plan.home_route().and_then(|r| self.route_name(r)).cloned(),
         }
     }
 }
@@ -157,6 +161,7 @@ mod story_tests {
             upstream: None,
             cost: 0.0,
             tokens: Usage::default(),
+            route: None,
         };
         assert_eq!(
             e.to_string(),

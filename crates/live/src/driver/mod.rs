@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use switchyard_core::credentials::Date;
 use switchyard_core::dialect::Dialect;
-use switchyard_core::id::TargetId;
+use switchyard_core::id::{RouteId, TargetId};
 use switchyard_core::overrides::{Override, OverrideError};
 use switchyard_core::rng::SeededRng;
 use switchyard_core::router::{NotCarried, Router, RouterParams};
@@ -58,6 +58,8 @@ struct Binding {
 struct Inner {
     core: Mutex<Router>,
     bindings: Vec<Binding>,
+    /// Each route's name, by id (for logs, without the core's lock).
+    route_names: Vec<Arc<str>>,
     store: CredentialStore,
     transport: Transport,
     /// Each provider's auth header value for each of its keys ([`adapter::auth_value`]), by
@@ -156,11 +158,17 @@ impl Driver {
                     .collect()
             })
             .collect();
+        let route_names = params
+            .routes
+            .iter()
+            .map(|r| Arc::from(r.name.as_str()))
+            .collect();
         let core = Router::new(params, SeededRng::substream(seed, "router"));
         Ok(Driver {
             inner: Arc::new(Inner {
                 core: Mutex::new(core),
                 bindings,
+                route_names,
                 store,
                 transport,
                 auth_values,
@@ -261,6 +269,11 @@ impl Driver {
     pub fn target_names(&self, id: TargetId) -> (&str, &str) {
         let b = &self.inner.bindings[id.index()];
         (&b.name, &b.model)
+    }
+
+    /// The name of route `id` of this driver's params; `None` for an id of other params.
+    pub fn route_name(&self, id: RouteId) -> Option<&Arc<str>> {
+        self.inner.route_names.get(id.index())
     }
 
     pub fn params(&self) -> RouterParams {

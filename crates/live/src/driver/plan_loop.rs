@@ -142,6 +142,7 @@ impl Driver {
                 usage: decoded.usage,
                 choices: decoded.choices,
                 served_by: target,
+                route: guard.plan.home_route(),
                 attempts: guard.plan.history().copied().collect(),
                 raw: decoded.raw,
                 cost: guard.plan.cost(),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use http_body_util::BodyExt;
 use switchyard_core::dialect::estimate_tokens_from_chars;
 use switchyard_core::dialect::upstream::UpstreamError;
-use switchyard_core::id::TargetId;
+use switchyard_core::id::{RouteId, TargetId};
 use switchyard_core::outcome::{
     AttemptRecord, AttemptReport, ErrorKind, FailureReason, FinalOutcome, Outcome,
 };
@@ -100,6 +100,8 @@ impl From<Piece> for StreamItem {
 #[derive(Debug)]
 pub struct ChatStream {
     pub served_by: TargetId,
+    /// The route the request is booked on (`Plan::home_route`), as for a reply.
+    pub route: Option<RouteId>,
     pub target: String,
     pub model: String,
     /// The attempts so far, in the order they were sent. The stream's own attempt is at
@@ -516,6 +518,7 @@ impl Driver {
         });
         Ok(ChatStream {
             served_by: target,
+            route: guard.plan.home_route(),
             target: binding.name.clone(),
             model: binding.model.clone(),
             attempts: guard.plan.history().copied().collect(),
