@@ -5,7 +5,10 @@
 //! Each chunk's data goes on as it came, re-framed only as `data: ...\n\n` (a data of several
 //! lines, which no vendor sends, as one `data:` line each, so the client joins them back to
 //! the same text). What the decoder read of it is the same single parse that decodes the
-//! chunk: no second parse, one copy (the framing).
+//! chunk: no second parse. The bytes are copied once to frame them (`RawEvent::new`);
+//! a chunk with a bare carriage return is copied once more to make it a space (a pass that
+//! runs only when one is found), and, for a client that did not ask for usage, each chunk
+//! with a `usage` entry is copied again without it ([`RawEvent::without_usage`]).
 //!
 //! The driver always asks an OpenAI upstream for usage (`stream_options.include_usage`), so
 //! its chunks carry `"usage":null` and its last one the usage: [`RawEvent::usage`] says where
