@@ -6,9 +6,9 @@
 //! lines, which no vendor sends, as one `data:` line each, so the client joins them back to
 //! the same text). What the decoder read of it is the same single parse that decodes the
 //! chunk: no second parse. The bytes are copied once to frame them (`RawEvent::new`);
-//! a chunk with a bare carriage return is copied once more to make it a space (a pass that
-//! runs only when one is found), and, for a client that did not ask for usage, each chunk
-//! with a `usage` entry is copied again without it ([`RawEvent::without_usage`]).
+//! each is searched for a bare carriage return (memchr), and one that holds one is copied
+//! once more to make it a space; for a client that did not ask for usage, each chunk with a
+//! `usage` entry is copied again without it ([`RawEvent::without_usage`]).
 //!
 //! The driver always asks an OpenAI upstream for usage (`stream_options.include_usage`), so
 //! its chunks carry `"usage":null` and its last one the usage: [`RawEvent::usage`] says where
