@@ -254,6 +254,24 @@ impl Fault {
         self.fired += u64::from(fires);
         fires
     }
+
+    /// Whether the fault can no longer fire at `now` or later: its `first` N requests are
+    /// used up, or its only window (`for` without a period) has closed.
+    pub fn spent(&self, now: Instant) -> bool {
+        let a = &self.activation;
+        let used = a.first.is_some_and(|n| self.matched >= n);
+        let once = a.every.is_none_or(|p| p.is_zero());
+        let closed = once
+            && a.duration
+                .is_some_and(|on| now >= a.start && now.saturating_since(a.start) >= on);
+        used || closed
+    }
+
+    /// Whether a request arriving at `now` may make it fire: its window is open and it is not
+    /// [`spent`](Self::spent).
+    pub fn active(&self, now: Instant) -> bool {
+        self.activation.in_window(now) && !self.spent(now)
+    }
 }
 
 /// Why a fault does not validate, and the field it is about when it is one field's (so
@@ -478,8 +496,14 @@ mod tests {
                 && flap.fires(secs(65), &mut rng)
         );
         let mut once = fault(r#"{"kind":"http","status":500,"first":1}"#).unwrap();
+        assert!(once.active(secs(0)) && !once.spent(secs(0)));
         assert!(once.fires(secs(0), &mut rng));
+        // Used up: listed as spent, no longer active.
+        assert!(once.spent(secs(0)) && !once.active(secs(0)));
         assert!(!once.fires(secs(0), &mut rng));
+        // A one-off window is spent once it closed; a periodic one never is.
+        assert!(!window.spent(secs(14)) && window.spent(secs(15)));
+        assert!(!flap.spent(secs(30)) && !flap.active(secs(30)) && flap.active(secs(65)));
         let mut some = fault(r#"{"kind":"reset","rate":0.25}"#).unwrap();
         let fired = (0..10_000)
             .filter(|_| some.fires(secs(0), &mut rng))

@@ -185,6 +185,7 @@ pub fn router_at(profile: ProfileParams, seed: u64, origin: tokio::time::Instant
 }
 
 async fn list_faults(State(shared): State<Arc<Shared>>) -> Response {
+    let now = shared.now();
     let inner = shared.lock();
     let faults: Vec<serde_json::Value> = inner
         .model
@@ -193,7 +194,8 @@ async fn list_faults(State(shared): State<Arc<Shared>>) -> Response {
         .map(|f| {
             serde_json::json!({
                 "fault": f.config,
-                "active": f.activation.in_window(shared.now()),
+                "active": f.active(now),
+                "spent": f.spent(now),
                 "matched": f.matched,
                 "fired": f.fired,
             })

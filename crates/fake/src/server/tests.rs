@@ -661,6 +661,7 @@ async fn the_control_api_injects_lists_counts_and_clears_faults() {
     .unwrap();
     assert_eq!(listed["faults"][0]["fired"], 1);
     assert_eq!(listed["faults"][0]["active"], true);
+    assert_eq!(listed["faults"][0]["spent"], false);
     let counters: Value = serde_json::from_str(
         &send(&app, get("/_fake/counters"))
             .await
@@ -1070,4 +1071,54 @@ async fn requests_the_vendors_refuse_get_their_400s() {
         let r = send(&app(dialect, ""), req).await.unwrap();
         assert_eq!(r.status, 200, "{dialect:?}: {:?}", r.body);
     }
+}
+
+/// A `first: 1` fault that fired is listed spent, not active (it never fires again); so is a
+/// one-off window once it closed.
+#[tokio::test(start_paused = true)]
+async fn a_spent_fault_is_listed_spent_and_inactive() {
+    let app = app(Dialect::Openai, "");
+    let list = |app: axum::Router| async move {
+        let listed = send(
+            &app,
+            Request::get("/_fake/faults").body(Body::empty()).unwrap(),
+        )
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+        let listed: Value = serde_json::from_str(&listed).unwrap();
+        listed["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["active"].as_bool().unwrap(),
+                    f["spent"].as_bool().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for fault in [
+        json!({ "kind": "http", "status": 500, "first": 1 }),
+        json!({ "kind": "http", "status": 503, "at": "0s", "for": "10s", "rate": 0.0 }),
+    ] {
+        let add = Request::post("/_fake/faults")
+            .body(Body::from(fault.to_string()))
+            .unwrap();
+        assert_eq!(send(&app, add).await.unwrap().status, 201);
+    }
+    assert_eq!(list(app.clone()).await, [(true, false), (true, false)]);
+    let status = |app: axum::Router| async move {
+        send(&app, request(Dialect::Openai, false))
+            .await
+            .unwrap()
+            .status
+    };
+    assert_eq!(status(app.clone()).await, 500);
+    assert_eq!(list(app.clone()).await, [(false, true), (true, false)]);
+    assert_eq!(status(app.clone()).await, 200);
+    tokio::time::advance(std::time::Duration::from_secs(11)).await;
+    assert_eq!(list(app.clone()).await, [(false, true), (false, true)]);
 }
