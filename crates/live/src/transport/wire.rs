@@ -121,6 +121,7 @@ pub(super) enum Framing {
 pub(super) struct Head {
     pub(super) status: StatusCode,
     pub(super) version: Version,
+    /// The headers, their values sharing the head's bytes (no copy each).
     pub(super) headers: HeaderMap,
     pub(super) framing: Framing,
     /// Whether the connection may carry another request once this body is read.
@@ -132,10 +133,64 @@ pub(super) struct Head {
     pub(super) len: usize,
 }
 
+/// Where each header of a head lies in it, as byte offsets from the head's start: its
+/// name's start and end, its value's start and end. The first pass over a head
+/// ([`parse`]) records them while the head is still in the read buffer; the second
+/// ([`Spans::headers`]) builds the headers from the head once it is taken off, each value
+/// a slice of the head's bytes rather than a copy.
+pub(super) struct Spans {
+    count: usize,
+    at: [[u32; 4]; MAX_HEADERS],
+}
+
+impl Spans {
+    pub(super) fn new() -> Self {
+        Spans {
+            count: 0,
+            at: [[0; 4]; MAX_HEADERS],
+        }
+    }
+
+    /// The headers of `head` (the bytes [`parse`] read, from its start) at the spans.
+    fn headers(&self, head: &Bytes) -> Result<HeaderMap, WireError> {
+        let mut headers = HeaderMap::with_capacity(self.count);
+        for &[name_start, name_end, start, end] in self.at.iter().take(self.count) {
+            let range = |a: u32, b: u32| {
+                let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
+                (a <= b && b <= head.len()).then_some(a..b)
+            };
+            let (Some(name), Some(value)) = (range(name_start, name_end), range(start, end)) else {
+                return Err(WireError::Head("header out of the head"));
+            };
+            let name = HeaderName::from_bytes(head.get(name).unwrap_or_default())
+                .map_err(|_| WireError::Head("header name"))?;
+            let value = HeaderValue::from_maybe_shared(head.slice(value))
+                .map_err(|_| WireError::Head("header value"))?;
+            headers.append(name, value);
+        }
+        Ok(headers)
+    }
+}
+
 /// Parses a response head at the start of `buf`: `Ok(None)` when more bytes are needed.
 /// `head_request` says the request was a HEAD (its response has no body whatever it says).
-/// A 1xx head is returned like any other; the caller skips it.
+/// A 1xx head is returned like any other; the caller skips it. (For tests: the client
+/// takes heads off its buffer with [`take_head`].)
+#[cfg(test)]
 pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireError> {
+    let mut spans = Spans::new();
+    let Some(mut head) = parse(buf, head_request, &mut spans)? else {
+        return Ok(None);
+    };
+    head.headers = spans.headers(&Bytes::copy_from_slice(
+        buf.get(..head.len).unwrap_or_default(),
+    ))?;
+    Ok(Some(head))
+}
+
+/// The first pass over a response head at the start of `buf`: `Ok(None)` when more bytes
+/// are needed. Everything but the headers (left empty), which go into `spans`.
+fn parse(buf: &[u8], head_request: bool, spans: &mut Spans) -> Result<Option<Head>, WireError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -162,24 +217,40 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let mut headers = HeaderMap::with_capacity(response.headers.len());
+    // Offsets into the head of a slice httparse returned (which lies in `buf`); an empty
+    // one may lie anywhere, and is taken as empty at 0.
+    let base = buf.as_ptr().addr();
+    let offsets = |part: &[u8]| -> Result<[u32; 2], WireError> {
+        if part.is_empty() {
+            return Ok([0, 0]);
+        }
+        part.as_ptr()
+            .addr()
+            .checked_sub(base)
+            .and_then(|start| Some([start, start.checked_add(part.len())?]))
+            .filter(|&[_, end]| end <= len)
+            .and_then(|[a, b]| Some([u32::try_from(a).ok()?, u32::try_from(b).ok()?]))
+            .ok_or(WireError::Head("header out of the head"))
+    };
     let mut length: Option<u64> = None;
     let mut chunked = None;
     let mut close = false;
     let mut keep_alive_token = false;
     let mut idle_timeout: Option<u64> = None;
-    for h in response.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| WireError::Head("header name"))?;
-        let value =
-            HeaderValue::from_bytes(h.value).map_err(|_| WireError::Head("header value"))?;
-        if name == CONTENT_LENGTH {
+    spans.count = 0;
+    for (h, at) in response.headers.iter().zip(spans.at.iter_mut()) {
+        let [name_start, name_end] = offsets(h.name.as_bytes())?;
+        let [start, end] = offsets(h.value)?;
+        *at = [name_start, name_end, start, end];
+        spans.count += 1;
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
             let n = content_length(h.value)?;
             if length.is_some_and(|l| l != n) {
                 return Err(WireError::Head("content-length values disagree"));
             }
             length = Some(n);
-        } else if name == TRANSFER_ENCODING {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // The last coding of the last header says whether the body is chunked.
             chunked = Some(
                 h.value
@@ -187,17 +258,16 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
                     .next()
                     .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked")),
             );
-        } else if name == CONNECTION {
+        } else if name.eq_ignore_ascii_case(b"connection") {
             for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
-        } else if name.as_str() == "keep-alive"
+        } else if name.eq_ignore_ascii_case(b"keep-alive")
             && let Some(n) = timeout_param(h.value)
         {
             idle_timeout = Some(idle_timeout.map_or(n, |t| t.min(n)));
         }
-        headers.append(name, value);
     }
     let framing = framing(version, status, head_request, chunked, length)?;
     let keep_alive =
@@ -205,7 +275,7 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
     Ok(Some(Head {
         status,
         version,
-        headers,
+        headers: HeaderMap::new(),
         framing,
         keep_alive,
         idle_timeout,
@@ -268,8 +338,10 @@ fn framing(
 /// too); `Ok(None)` until it has arrived. A 101 (a protocol switch nobody asked for) is an
 /// error.
 pub(super) fn take_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, WireError> {
-    while let Some(head) = parse_head(buf, head_request)? {
-        buf.advance(head.len);
+    let mut spans = Spans::new();
+    while let Some(mut head) = parse(buf, head_request, &mut spans)? {
+        let bytes = buf.split_to(head.len).freeze();
+        head.headers = spans.headers(&bytes)?;
         if head.status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(WireError::Head("101 switching protocols, unasked"));
         }
