@@ -138,13 +138,13 @@ pub(super) struct Head {
 /// ([`parse`]) records them while the head is still in the read buffer; the second
 /// ([`Spans::headers`]) builds the headers from the head once it is taken off, each value
 /// a slice of the head's bytes rather than a copy.
-pub(super) struct Spans {
+struct Spans {
     count: usize,
     at: [[u32; 4]; MAX_HEADERS],
 }
 
 impl Spans {
-    pub(super) fn new() -> Self {
+    fn new() -> Self {
         Spans {
             count: 0,
             at: [[0; 4]; MAX_HEADERS],
@@ -152,9 +152,15 @@ impl Spans {
     }
 
     /// The headers of `head` (the bytes [`parse`] read, from its start) at the spans.
-    fn headers(&self, head: &Bytes) -> Result<HeaderMap, WireError> {
+    /// `names` holds the names of the last head read on the connection, in order, and is
+    /// left holding this head's: a server names its headers alike from one reply to the
+    /// next, and a name equal (ASCII case aside) to the one at the same place last time is
+    /// that one again, cloned rather than parsed (and, for a name that is not a standard
+    /// one, allocated).
+    fn headers(&self, head: &Bytes, names: &mut Vec<HeaderName>) -> Result<HeaderMap, WireError> {
         let mut headers = HeaderMap::with_capacity(self.count);
-        for &[name_start, name_end, start, end] in self.at.iter().take(self.count) {
+        for (i, &[name_start, name_end, start, end]) in self.at.iter().take(self.count).enumerate()
+        {
             let range = |a: u32, b: u32| {
                 let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
                 (a <= b && b <= head.len()).then_some(a..b)
@@ -162,12 +168,24 @@ impl Spans {
             let (Some(name), Some(value)) = (range(name_start, name_end), range(start, end)) else {
                 return Err(WireError::Head("header out of the head"));
             };
-            let name = HeaderName::from_bytes(head.get(name).unwrap_or_default())
-                .map_err(|_| WireError::Head("header name"))?;
+            let raw = head.get(name).unwrap_or_default();
+            let name = match names.get(i) {
+                Some(last) if last.as_str().as_bytes().eq_ignore_ascii_case(raw) => last.clone(),
+                _ => {
+                    let name =
+                        HeaderName::from_bytes(raw).map_err(|_| WireError::Head("header name"))?;
+                    match names.get_mut(i) {
+                        Some(last) => *last = name.clone(),
+                        None => names.push(name.clone()),
+                    }
+                    name
+                }
+            };
             let value = HeaderValue::from_maybe_shared(head.slice(value))
                 .map_err(|_| WireError::Head("header value"))?;
             headers.append(name, value);
         }
+        names.truncate(self.count);
         Ok(headers)
     }
 }
@@ -182,9 +200,10 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
     let Some(mut head) = parse(buf, head_request, &mut spans)? else {
         return Ok(None);
     };
-    head.headers = spans.headers(&Bytes::copy_from_slice(
-        buf.get(..head.len).unwrap_or_default(),
-    ))?;
+    head.headers = spans.headers(
+        &Bytes::copy_from_slice(buf.get(..head.len).unwrap_or_default()),
+        &mut Vec::new(),
+    )?;
     Ok(Some(head))
 }
 
@@ -337,11 +356,18 @@ fn framing(
 /// The response head at the start of `buf`, taken off it, after any 1xx heads (taken off
 /// too); `Ok(None)` until it has arrived. A 101 (a protocol switch nobody asked for) is an
 /// error.
-pub(super) fn take_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, WireError> {
+///
+/// `names` is the connection's: the names of the last head read on it (see
+/// [`Spans::headers`]).
+pub(super) fn take_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+    names: &mut Vec<HeaderName>,
+) -> Result<Option<Head>, WireError> {
     let mut spans = Spans::new();
     while let Some(mut head) = parse(buf, head_request, &mut spans)? {
         let bytes = buf.split_to(head.len).freeze();
-        head.headers = spans.headers(&bytes)?;
+        head.headers = spans.headers(&bytes, names)?;
         if head.status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(WireError::Head("101 switching protocols, unasked"));
         }
@@ -357,9 +383,10 @@ pub(super) fn take_head(buf: &mut BytesMut, head_request: bool) -> Result<Option
 /// connection's end. The status and the body, or why the response was refused.
 pub(super) fn read_response(pieces: &[&[u8]]) -> Result<(StatusCode, Vec<u8>), WireError> {
     let mut buf = BytesMut::new();
+    let mut names = Vec::new();
     let mut pieces = pieces.iter();
     let head = loop {
-        if let Some(head) = take_head(&mut buf, false)? {
+        if let Some(head) = take_head(&mut buf, false, &mut names)? {
             break head;
         }
         match pieces.next() {

@@ -5,6 +5,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use axum::http::HeaderName;
 use bytes::BytesMut;
 use tokio::io::AsyncWrite;
 
@@ -21,6 +22,8 @@ const MIN_READ: usize = 1024;
 pub(super) struct Conn {
     pub(super) io: Stream,
     pub(super) buf: BytesMut,
+    /// The header names of the last response head read (`wire::take_head` reuses them).
+    names: Vec<HeaderName>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -37,6 +40,7 @@ impl Conn {
         Conn {
             io,
             buf: BytesMut::with_capacity(READ_BUFFER),
+            names: Vec::new(),
         }
     }
 
@@ -161,7 +165,7 @@ impl Conn {
     ) -> Poll<Result<wire::Head, Failure>> {
         loop {
             if !self.buf.is_empty() {
-                match wire::take_head(&mut self.buf, head_request) {
+                match wire::take_head(&mut self.buf, head_request, &mut self.names) {
                     Ok(Some(head)) => return Poll::Ready(Ok(head)),
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Err(Failure::Wire(e))),
@@ -187,7 +191,7 @@ impl Conn {
         loop {
             // Nothing to parse before the first read of a reply.
             if !self.buf.is_empty()
-                && let Some(head) = wire::take_head(&mut self.buf, head_request)?
+                && let Some(head) = wire::take_head(&mut self.buf, head_request, &mut self.names)?
             {
                 return Ok(head);
             }

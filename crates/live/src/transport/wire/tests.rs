@@ -390,7 +390,9 @@ fn headers_taken_off_the_buffer_are_the_heads_own() {
 HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: req_1\r\n\
 x-empty:\r\nX-A: 1\r\nx-a: two words \r\nx-latin: caf\xe9\r\ncontent-length: 4\r\n\r\nbody"[..],
     );
-    let head = take_head(&mut buf, false).unwrap().unwrap();
+    let head = take_head(&mut buf, false, &mut Vec::new())
+        .unwrap()
+        .unwrap();
     assert_eq!(head.status, StatusCode::OK);
     assert_eq!(&buf[..], b"body");
     let got: Vec<(&str, &[u8])> = head
@@ -421,6 +423,36 @@ x-empty:\r\nX-A: 1\r\nx-a: two words \r\nx-latin: caf\xe9\r\ncontent-length: 4\r
         .collect();
     assert_eq!(a, [&b"1"[..], b"two words"]);
     assert_eq!(head.framing, Framing::Length(4));
+}
+
+/// The names of a connection's last head are reused for the next one only where they are
+/// the same (ASCII case aside): a head that names its headers otherwise, in another order,
+/// or fewer or more of them, gets its own names.
+#[test]
+fn a_connections_last_header_names_are_reused_only_where_they_match() {
+    let mut names = Vec::new();
+    let mut names_of = |text: &[u8]| -> Vec<String> {
+        let mut buf = BytesMut::from(text);
+        let head = take_head(&mut buf, false, &mut names).unwrap().unwrap();
+        let mut got: Vec<String> = head.headers.keys().map(|k| k.to_string()).collect();
+        got.sort();
+        got
+    };
+    let first = b"HTTP/1.1 200 OK\r\nx-request-id: 1\r\ncontent-length: 0\r\nx-b: 2\r\n\r\n";
+    assert_eq!(names_of(first), ["content-length", "x-b", "x-request-id"]);
+    // The same names, another case: the same headers.
+    let again = b"HTTP/1.1 200 OK\r\nX-Request-ID: 1\r\nContent-Length: 0\r\nX-B: 2\r\n\r\n";
+    assert_eq!(names_of(again), ["content-length", "x-b", "x-request-id"]);
+    // Other names at the same places, one more, then fewer.
+    let other =
+        b"HTTP/1.1 200 OK\r\nx-c: 1\r\ncontent-length: 0\r\nx-request-ie: 2\r\nx-d: 3\r\n\r\n";
+    assert_eq!(
+        names_of(other),
+        ["content-length", "x-c", "x-d", "x-request-ie"]
+    );
+    let fewer = b"HTTP/1.1 200 OK\r\nx-d: 1\r\n\r\n";
+    assert_eq!(names_of(fewer), ["x-d"]);
+    assert_eq!(names.len(), 1);
 }
 
 // ---- Reviewer RU (branch h-RU): tests for the lead to cherry-pick. ----
