@@ -133,34 +133,30 @@ pub(super) struct Head {
     pub(super) len: usize,
 }
 
-/// Where each header of a head lies in it, as byte offsets from the head's start: its
-/// name's start and end, its value's start and end. The first pass over a head
-/// ([`parse`]) records them while the head is still in the read buffer; the second
-/// ([`Spans::headers`]) builds the headers from the head once it is taken off, each value
-/// a slice of the head's bytes rather than a copy.
-struct Spans {
-    count: usize,
-    at: [[u32; 4]; MAX_HEADERS],
+/// What a connection keeps from one response head to the next: where each header of the
+/// head being read lies in it, as byte offsets from the head's start (its name's start and
+/// end, its value's start and end), and the header names of the last head read. The first
+/// pass over a head ([`parse`]) records the offsets while the head is still in the read
+/// buffer; the second ([`Spans::headers`]) builds the headers from the head once it is
+/// taken off, each value a slice of the head's bytes rather than a copy. Both hold at most
+/// [`MAX_HEADERS`] entries, and are kept from head to head to be neither allocated nor
+/// cleared again.
+#[derive(Debug, Default)]
+pub(super) struct Spans {
+    at: Vec<[u32; 4]>,
+    names: Vec<HeaderName>,
 }
 
 impl Spans {
-    fn new() -> Self {
-        Spans {
-            count: 0,
-            at: [[0; 4]; MAX_HEADERS],
-        }
-    }
-
-    /// The headers of `head` (the bytes [`parse`] read, from its start) at the spans.
-    /// `names` holds the names of the last head read on the connection, in order, and is
-    /// left holding this head's: a server names its headers alike from one reply to the
-    /// next, and a name equal (ASCII case aside) to the one at the same place last time is
-    /// that one again, cloned rather than parsed (and, for a name that is not a standard
-    /// one, allocated).
-    fn headers(&self, head: &Bytes, names: &mut Vec<HeaderName>) -> Result<HeaderMap, WireError> {
-        let mut headers = HeaderMap::with_capacity(self.count);
-        for (i, &[name_start, name_end, start, end]) in self.at.iter().take(self.count).enumerate()
-        {
+    /// The headers of `head` (the bytes [`parse`] read, from its start) at the offsets.
+    /// The names of the last head read are left holding this head's: a server names its
+    /// headers alike from one reply to the next, and a name equal (ASCII case aside) to the
+    /// one at the same place last time is that one again, cloned rather than parsed (and,
+    /// for a name that is not a standard one, allocated).
+    fn headers(&mut self, head: &Bytes) -> Result<HeaderMap, WireError> {
+        let names = &mut self.names;
+        let mut headers = HeaderMap::with_capacity(self.at.len());
+        for (i, &[name_start, name_end, start, end]) in self.at.iter().enumerate() {
             let range = |a: u32, b: u32| {
                 let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
                 (a <= b && b <= head.len()).then_some(a..b)
@@ -185,7 +181,7 @@ impl Spans {
                 .map_err(|_| WireError::Head("header value"))?;
             headers.append(name, value);
         }
-        names.truncate(self.count);
+        names.truncate(self.at.len());
         Ok(headers)
     }
 }
@@ -196,14 +192,13 @@ impl Spans {
 /// takes heads off its buffer with [`take_head`].)
 #[cfg(test)]
 pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireError> {
-    let mut spans = Spans::new();
+    let mut spans = Spans::default();
     let Some(mut head) = parse(buf, head_request, &mut spans)? else {
         return Ok(None);
     };
-    head.headers = spans.headers(
-        &Bytes::copy_from_slice(buf.get(..head.len).unwrap_or_default()),
-        &mut Vec::new(),
-    )?;
+    head.headers = spans.headers(&Bytes::copy_from_slice(
+        buf.get(..head.len).unwrap_or_default(),
+    ))?;
     Ok(Some(head))
 }
 
@@ -256,12 +251,12 @@ fn parse(buf: &[u8], head_request: bool, spans: &mut Spans) -> Result<Option<Hea
     let mut close = false;
     let mut keep_alive_token = false;
     let mut idle_timeout: Option<u64> = None;
-    spans.count = 0;
-    for (h, at) in response.headers.iter().zip(spans.at.iter_mut()) {
+    spans.at.clear();
+    for h in response.headers.iter() {
         let [name_start, name_end] = offsets(h.name.as_bytes())?;
         let [start, end] = offsets(h.value)?;
-        *at = [name_start, name_end, start, end];
-        spans.count += 1;
+        // At most MAX_HEADERS: httparse has no more slots.
+        spans.at.push([name_start, name_end, start, end]);
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
             let n = content_length(h.value)?;
@@ -357,17 +352,15 @@ fn framing(
 /// too); `Ok(None)` until it has arrived. A 101 (a protocol switch nobody asked for) is an
 /// error.
 ///
-/// `names` is the connection's: the names of the last head read on it (see
-/// [`Spans::headers`]).
+/// `spans` is the connection's (see [`Spans`]).
 pub(super) fn take_head(
     buf: &mut BytesMut,
     head_request: bool,
-    names: &mut Vec<HeaderName>,
+    spans: &mut Spans,
 ) -> Result<Option<Head>, WireError> {
-    let mut spans = Spans::new();
-    while let Some(mut head) = parse(buf, head_request, &mut spans)? {
+    while let Some(mut head) = parse(buf, head_request, spans)? {
         let bytes = buf.split_to(head.len).freeze();
-        head.headers = spans.headers(&bytes, names)?;
+        head.headers = spans.headers(&bytes)?;
         if head.status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(WireError::Head("101 switching protocols, unasked"));
         }
@@ -383,10 +376,10 @@ pub(super) fn take_head(
 /// connection's end. The status and the body, or why the response was refused.
 pub(super) fn read_response(pieces: &[&[u8]]) -> Result<(StatusCode, Vec<u8>), WireError> {
     let mut buf = BytesMut::new();
-    let mut names = Vec::new();
+    let mut spans = Spans::default();
     let mut pieces = pieces.iter();
     let head = loop {
-        if let Some(head) = take_head(&mut buf, false, &mut names)? {
+        if let Some(head) = take_head(&mut buf, false, &mut spans)? {
             break head;
         }
         match pieces.next() {

@@ -5,7 +5,6 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::http::HeaderName;
 use bytes::BytesMut;
 use tokio::io::AsyncWrite;
 
@@ -22,8 +21,8 @@ const MIN_READ: usize = 1024;
 pub(super) struct Conn {
     pub(super) io: Stream,
     pub(super) buf: BytesMut,
-    /// The header names of the last response head read (`wire::take_head` reuses them).
-    names: Vec<HeaderName>,
+    /// What reading the last response head left for the next (`wire::Spans`).
+    spans: wire::Spans,
 }
 
 impl std::fmt::Debug for Conn {
@@ -40,7 +39,7 @@ impl Conn {
         Conn {
             io,
             buf: BytesMut::with_capacity(READ_BUFFER),
-            names: Vec::new(),
+            spans: wire::Spans::default(),
         }
     }
 
@@ -165,7 +164,7 @@ impl Conn {
     ) -> Poll<Result<wire::Head, Failure>> {
         loop {
             if !self.buf.is_empty() {
-                match wire::take_head(&mut self.buf, head_request, &mut self.names) {
+                match wire::take_head(&mut self.buf, head_request, &mut self.spans) {
                     Ok(Some(head)) => return Poll::Ready(Ok(head)),
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Err(Failure::Wire(e))),
@@ -191,7 +190,7 @@ impl Conn {
         loop {
             // Nothing to parse before the first read of a reply.
             if !self.buf.is_empty()
-                && let Some(head) = wire::take_head(&mut self.buf, head_request, &mut self.names)?
+                && let Some(head) = wire::take_head(&mut self.buf, head_request, &mut self.spans)?
             {
                 return Ok(head);
             }

@@ -390,7 +390,7 @@ fn headers_taken_off_the_buffer_are_the_heads_own() {
 HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: req_1\r\n\
 x-empty:\r\nX-A: 1\r\nx-a: two words \r\nx-latin: caf\xe9\r\ncontent-length: 4\r\n\r\nbody"[..],
     );
-    let head = take_head(&mut buf, false, &mut Vec::new())
+    let head = take_head(&mut buf, false, &mut Spans::default())
         .unwrap()
         .unwrap();
     assert_eq!(head.status, StatusCode::OK);
@@ -430,10 +430,10 @@ x-empty:\r\nX-A: 1\r\nx-a: two words \r\nx-latin: caf\xe9\r\ncontent-length: 4\r
 /// or fewer or more of them, gets its own names.
 #[test]
 fn a_connections_last_header_names_are_reused_only_where_they_match() {
-    let mut names = Vec::new();
+    let mut spans = Spans::default();
     let mut names_of = |text: &[u8]| -> Vec<String> {
         let mut buf = BytesMut::from(text);
-        let head = take_head(&mut buf, false, &mut names).unwrap().unwrap();
+        let head = take_head(&mut buf, false, &mut spans).unwrap().unwrap();
         let mut got: Vec<String> = head.headers.keys().map(|k| k.to_string()).collect();
         got.sort();
         got
@@ -452,7 +452,7 @@ fn a_connections_last_header_names_are_reused_only_where_they_match() {
     );
     let fewer = b"HTTP/1.1 200 OK\r\nx-d: 1\r\n\r\n";
     assert_eq!(names_of(fewer), ["x-d"]);
-    assert_eq!(names.len(), 1);
+    assert_eq!(spans.names.len(), 1);
 }
 
 // ---- Reviewer RU (branch h-RU): tests for the lead to cherry-pick. ----
