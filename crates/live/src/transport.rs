@@ -63,7 +63,8 @@ pub type ResponseFuture =
 /// request is sent on a clone of the service, ready first and then called (tower's
 /// `oneshot`), so a layer that holds a request in `poll_ready` (a concurrency limit) holds it
 /// inside [`send`](Self::send)'s future, under the attempt's deadline; dropping that future
-/// drops whatever the layers hold. The driver counts any error as `connect_failed`.
+/// drops whatever the layers hold (a bare [`HttpClient`], always ready, is called directly,
+/// without `oneshot`). The driver counts any error as `connect_failed`.
 #[derive(Clone)]
 pub struct Transport(Arc<dyn Erased>);
 
