@@ -63,7 +63,8 @@ pub type ResponseFuture =
 /// request is sent on a clone of the service, ready first and then called (tower's
 /// `oneshot`), so a layer that holds a request in `poll_ready` (a concurrency limit) holds it
 /// inside [`send`](Self::send)'s future, under the attempt's deadline; dropping that future
-/// drops whatever the layers hold. The driver counts any error as `connect_failed`.
+/// drops whatever the layers hold (a bare [`HttpClient`], always ready, is called directly,
+/// without `oneshot`). The driver counts any error as `connect_failed`.
 #[derive(Clone)]
 pub struct Transport(Arc<dyn Erased>);
 
@@ -87,6 +88,17 @@ where
     }
 }
 
+/// [`HttpClient`] with no layer over it: its requests are sent directly, in one boxed
+/// future, rather than through a `oneshot` (a second box, and the request moved once more)
+/// around its own boxed one. The client is always ready, so nothing is skipped.
+struct Direct(HttpClient);
+
+impl Erased for Direct {
+    fn send(&self, request: HttpRequest) -> TransportFuture {
+        Box::pin(self.0.send(request).map_err(Into::into))
+    }
+}
+
 impl Transport {
     /// The seam over `service` (with its layers).
     pub fn new<S>(service: S) -> Self
@@ -95,6 +107,9 @@ impl Transport {
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
     {
+        if let Some(client) = (&service as &dyn std::any::Any).downcast_ref::<HttpClient>() {
+            return Transport(Arc::new(Direct(client.clone())));
+        }
         Transport(Arc::new(service))
     }
 

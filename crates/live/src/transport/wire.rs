@@ -10,8 +10,10 @@
 use std::mem::MaybeUninit;
 
 use axum::http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version};
 use bytes::{Buf, Bytes, BytesMut};
+
+pub(super) use spans::Spans;
 
 /// The largest response head read (status line and headers).
 pub(super) const MAX_HEAD: usize = 64 * 1024;
@@ -121,6 +123,7 @@ pub(super) enum Framing {
 pub(super) struct Head {
     pub(super) status: StatusCode,
     pub(super) version: Version,
+    /// The headers, their values sharing the head's bytes (no copy each).
     pub(super) headers: HeaderMap,
     pub(super) framing: Framing,
     /// Whether the connection may carry another request once this body is read.
@@ -134,8 +137,23 @@ pub(super) struct Head {
 
 /// Parses a response head at the start of `buf`: `Ok(None)` when more bytes are needed.
 /// `head_request` says the request was a HEAD (its response has no body whatever it says).
-/// A 1xx head is returned like any other; the caller skips it.
+/// A 1xx head is returned like any other; the caller skips it. (For tests: the client
+/// takes heads off its buffer with [`take_head`].)
+#[cfg(test)]
 pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>, WireError> {
+    let mut spans = Spans::default();
+    let Some(mut head) = parse(buf, head_request, &mut spans)? else {
+        return Ok(None);
+    };
+    head.headers = spans.headers(&Bytes::copy_from_slice(
+        buf.get(..head.len).unwrap_or_default(),
+    ))?;
+    Ok(Some(head))
+}
+
+/// The first pass over a response head at the start of `buf`: `Ok(None)` when more bytes
+/// are needed. Everything but the headers (left empty), which go into `spans`.
+fn parse(buf: &[u8], head_request: bool, spans: &mut Spans) -> Result<Option<Head>, WireError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
@@ -162,24 +180,21 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let mut headers = HeaderMap::with_capacity(response.headers.len());
     let mut length: Option<u64> = None;
     let mut chunked = None;
     let mut close = false;
     let mut keep_alive_token = false;
     let mut idle_timeout: Option<u64> = None;
+    spans.record(buf, len, response.headers)?;
     for h in response.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| WireError::Head("header name"))?;
-        let value =
-            HeaderValue::from_bytes(h.value).map_err(|_| WireError::Head("header value"))?;
-        if name == CONTENT_LENGTH {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
             let n = content_length(h.value)?;
             if length.is_some_and(|l| l != n) {
                 return Err(WireError::Head("content-length values disagree"));
             }
             length = Some(n);
-        } else if name == TRANSFER_ENCODING {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             // The last coding of the last header says whether the body is chunked.
             chunked = Some(
                 h.value
@@ -187,17 +202,16 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
                     .next()
                     .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked")),
             );
-        } else if name == CONNECTION {
+        } else if name.eq_ignore_ascii_case(b"connection") {
             for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
-        } else if name.as_str() == "keep-alive"
+        } else if name.eq_ignore_ascii_case(b"keep-alive")
             && let Some(n) = timeout_param(h.value)
         {
             idle_timeout = Some(idle_timeout.map_or(n, |t| t.min(n)));
         }
-        headers.append(name, value);
     }
     let framing = framing(version, status, head_request, chunked, length)?;
     let keep_alive =
@@ -205,7 +219,7 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
     Ok(Some(Head {
         status,
         version,
-        headers,
+        headers: HeaderMap::new(),
         framing,
         keep_alive,
         idle_timeout,
@@ -267,9 +281,16 @@ fn framing(
 /// The response head at the start of `buf`, taken off it, after any 1xx heads (taken off
 /// too); `Ok(None)` until it has arrived. A 101 (a protocol switch nobody asked for) is an
 /// error.
-pub(super) fn take_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Head>, WireError> {
-    while let Some(head) = parse_head(buf, head_request)? {
-        buf.advance(head.len);
+///
+/// `spans` is the connection's (see [`Spans`]).
+pub(super) fn take_head(
+    buf: &mut BytesMut,
+    head_request: bool,
+    spans: &mut Spans,
+) -> Result<Option<Head>, WireError> {
+    while let Some(mut head) = parse(buf, head_request, spans)? {
+        let bytes = buf.split_to(head.len).freeze();
+        head.headers = spans.headers(&bytes)?;
         if head.status == StatusCode::SWITCHING_PROTOCOLS {
             return Err(WireError::Head("101 switching protocols, unasked"));
         }
@@ -285,9 +306,10 @@ pub(super) fn take_head(buf: &mut BytesMut, head_request: bool) -> Result<Option
 /// connection's end. The status and the body, or why the response was refused.
 pub(super) fn read_response(pieces: &[&[u8]]) -> Result<(StatusCode, Vec<u8>), WireError> {
     let mut buf = BytesMut::new();
+    let mut spans = Spans::default();
     let mut pieces = pieces.iter();
     let head = loop {
-        if let Some(head) = take_head(&mut buf, false)? {
+        if let Some(head) = take_head(&mut buf, false, &mut spans)? {
             break head;
         }
         match pieces.next() {
@@ -514,5 +536,6 @@ fn chunk_size(line: &[u8]) -> Result<u64, WireError> {
     Ok(size)
 }
 
+mod spans;
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,8 @@ const MIN_READ: usize = 1024;
 pub(super) struct Conn {
     pub(super) io: Stream,
     pub(super) buf: BytesMut,
+    /// What reading the last response head left for the next (`wire::Spans`).
+    spans: wire::Spans,
 }
 
 impl std::fmt::Debug for Conn {
@@ -37,6 +39,7 @@ impl Conn {
         Conn {
             io,
             buf: BytesMut::with_capacity(READ_BUFFER),
+            spans: wire::Spans::default(),
         }
     }
 
@@ -161,7 +164,7 @@ impl Conn {
     ) -> Poll<Result<wire::Head, Failure>> {
         loop {
             if !self.buf.is_empty() {
-                match wire::take_head(&mut self.buf, head_request) {
+                match wire::take_head(&mut self.buf, head_request, &mut self.spans) {
                     Ok(Some(head)) => return Poll::Ready(Ok(head)),
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Err(Failure::Wire(e))),
@@ -187,7 +190,7 @@ impl Conn {
         loop {
             // Nothing to parse before the first read of a reply.
             if !self.buf.is_empty()
-                && let Some(head) = wire::take_head(&mut self.buf, head_request)?
+                && let Some(head) = wire::take_head(&mut self.buf, head_request, &mut self.spans)?
             {
                 return Ok(head);
             }

@@ -379,6 +379,92 @@ HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
     );
 }
 
+/// The headers of a head taken off the read buffer are read from its bytes (each value a
+/// slice of them): every header in order, duplicates kept, names lowercased, values exact
+/// (an empty one, one with obs-text, one with inner spaces), after a 1xx head taken off the
+/// same buffer, and the body left behind.
+#[test]
+fn headers_taken_off_the_buffer_are_the_heads_own() {
+    let mut buf = BytesMut::from(
+        &b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n\
+HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: req_1\r\n\
+x-empty:\r\nX-A: 1\r\nx-a: two words \r\nx-latin: caf\xe9\r\ncontent-length: 4\r\n\r\nbody"[..],
+    );
+    let head = take_head(&mut buf, false, &mut Spans::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(&buf[..], b"body");
+    let got: Vec<(&str, &[u8])> = head
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_bytes()))
+        .collect();
+    let want: Vec<(&str, &[u8])> = vec![
+        ("content-type", b"application/json"),
+        ("x-request-id", b"req_1"),
+        ("x-empty", b""),
+        ("x-a", b"1"),
+        ("x-a", b"two words"),
+        ("x-latin", b"caf\xe9"),
+        ("content-length", b"4"),
+    ];
+    let mut got_sorted = got.clone();
+    let mut want_sorted = want.clone();
+    got_sorted.sort();
+    want_sorted.sort();
+    assert_eq!(got_sorted, want_sorted);
+    assert_eq!(head.headers.len(), 7);
+    let a: Vec<&[u8]> = head
+        .headers
+        .get_all("x-a")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    assert_eq!(a, [&b"1"[..], b"two words"]);
+    assert_eq!(head.framing, Framing::Length(4));
+}
+
+/// The names of a connection's last head are reused for the next one only where they are
+/// the same (ASCII case aside): a head that names its headers otherwise, in another order,
+/// or fewer or more of them, gets its own names.
+#[test]
+fn a_connections_last_header_names_are_reused_only_where_they_match() {
+    let mut spans = Spans::default();
+    // The names, sorted, and where the text of the name `x-request-id` lies.
+    let mut names_of = |text: &[u8]| -> (Vec<String>, Option<*const u8>) {
+        let mut buf = BytesMut::from(text);
+        let head = take_head(&mut buf, false, &mut spans).unwrap().unwrap();
+        let mut got: Vec<String> = head.headers.keys().map(|k| k.to_string()).collect();
+        got.sort();
+        let id = head
+            .headers
+            .keys()
+            .find(|k| k.as_str() == "x-request-id")
+            .map(|k| k.as_str().as_ptr());
+        (got, id)
+    };
+    let first = b"HTTP/1.1 200 OK\r\nx-request-id: 1\r\ncontent-length: 0\r\nx-b: 2\r\n\r\n";
+    let (names, id) = names_of(first);
+    assert_eq!(names, ["content-length", "x-b", "x-request-id"]);
+    // The same names, another case: the same headers, the name not made again.
+    let again = b"HTTP/1.1 200 OK\r\nX-Request-ID: 1\r\nContent-Length: 0\r\nX-B: 2\r\n\r\n";
+    let (names, id_again) = names_of(again);
+    assert_eq!(names, ["content-length", "x-b", "x-request-id"]);
+    assert!(id.is_some());
+    assert_eq!(id_again, id, "x-request-id parsed again");
+    // Other names at the same places, one more, then fewer.
+    let other =
+        b"HTTP/1.1 200 OK\r\nx-c: 1\r\ncontent-length: 0\r\nx-request-ie: 2\r\nx-d: 3\r\n\r\n";
+    assert_eq!(
+        names_of(other).0,
+        ["content-length", "x-c", "x-d", "x-request-ie"]
+    );
+    let fewer = b"HTTP/1.1 200 OK\r\nx-d: 1\r\n\r\n";
+    assert_eq!(names_of(fewer).0, ["x-d"]);
+    assert_eq!(spans.names.len(), 1);
+}
+
 // ---- Reviewer RU (branch h-RU): tests for the lead to cherry-pick. ----
 
 /// Reviewer RU (failed on h-U 726bc91; the reply is now refused): RFC 9112 §6.1, "a client that receives an

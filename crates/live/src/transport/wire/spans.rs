@@ -1,0 +1,91 @@
+//! Where a response head's headers lie in it, kept with the connection from one head to the
+//! next ([`Spans`]).
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+
+use super::WireError;
+
+/// What a connection keeps from one response head to the next: where each header of the
+/// head being read lies in it, as byte offsets from the head's start (its name's start and
+/// end, its value's start and end), and the header names of the last head read. The first
+/// pass over a head (`parse`) records the offsets while the head is still in the read
+/// buffer; the second ([`Spans::headers`]) builds the headers from the head once it is
+/// taken off, each value a slice of the head's bytes rather than a copy. Both hold at most
+/// [`MAX_HEADERS`](super::MAX_HEADERS) entries, and are kept from head to head to be
+/// neither allocated nor cleared again.
+#[derive(Debug, Default)]
+pub(in crate::transport) struct Spans {
+    at: Vec<[u32; 4]>,
+    pub(super) names: Vec<HeaderName>,
+}
+
+impl Spans {
+    /// Records where each of `headers` (httparse's, of the head of `len` bytes at the start
+    /// of `buf`) lies. An empty slice may lie anywhere: it is taken as empty at 0.
+    pub(super) fn record(
+        &mut self,
+        buf: &[u8],
+        len: usize,
+        headers: &[httparse::Header<'_>],
+    ) -> Result<(), WireError> {
+        let base = buf.as_ptr().addr();
+        let offsets = |part: &[u8]| -> Result<[u32; 2], WireError> {
+            if part.is_empty() {
+                return Ok([0, 0]);
+            }
+            part.as_ptr()
+                .addr()
+                .checked_sub(base)
+                .and_then(|start| Some([start, start.checked_add(part.len())?]))
+                .filter(|&[_, end]| end <= len)
+                .and_then(|[a, b]| Some([u32::try_from(a).ok()?, u32::try_from(b).ok()?]))
+                .ok_or(WireError::Head("header out of the head"))
+        };
+        self.at.clear();
+        // At most MAX_HEADERS: httparse has no more slots.
+        for h in headers {
+            let [name_start, name_end] = offsets(h.name.as_bytes())?;
+            let [start, end] = offsets(h.value)?;
+            self.at.push([name_start, name_end, start, end]);
+        }
+        Ok(())
+    }
+
+    /// The headers of `head` (the bytes `parse` read, from its start) at the offsets.
+    /// The names of the last head read are left holding this head's: a server names its
+    /// headers alike from one reply to the next, and a name equal (ASCII case aside) to the
+    /// one at the same place last time is that one again, cloned rather than parsed (and,
+    /// for a name that is not a standard one, allocated).
+    pub(super) fn headers(&mut self, head: &Bytes) -> Result<HeaderMap, WireError> {
+        let names = &mut self.names;
+        let mut headers = HeaderMap::with_capacity(self.at.len());
+        for (i, &[name_start, name_end, start, end]) in self.at.iter().enumerate() {
+            let range = |a: u32, b: u32| {
+                let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
+                (a <= b && b <= head.len()).then_some(a..b)
+            };
+            let (Some(name), Some(value)) = (range(name_start, name_end), range(start, end)) else {
+                return Err(WireError::Head("header out of the head"));
+            };
+            let raw = head.get(name).unwrap_or_default();
+            let name = match names.get(i) {
+                Some(last) if last.as_str().as_bytes().eq_ignore_ascii_case(raw) => last.clone(),
+                _ => {
+                    let name =
+                        HeaderName::from_bytes(raw).map_err(|_| WireError::Head("header name"))?;
+                    match names.get_mut(i) {
+                        Some(last) => *last = name.clone(),
+                        None => names.push(name.clone()),
+                    }
+                    name
+                }
+            };
+            let value = HeaderValue::from_maybe_shared(head.slice(value))
+                .map_err(|_| WireError::Head("header value"))?;
+            headers.append(name, value);
+        }
+        names.truncate(self.at.len());
+        Ok(headers)
+    }
+}
