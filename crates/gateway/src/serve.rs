@@ -439,6 +439,10 @@ async fn connection(
         let _ = closing.wait_for(|c| *c).await;
     };
     tokio::select! {
+        // In order, not in a random one: the connection first, then whether shutdown asked
+        // it to finish. Unbiased, `select!` draws a random number at every poll (three a
+        // request; about 160 instructions).
+        biased;
         _ = conn.as_mut() => {}
         () = told => {
             conn.as_mut().graceful_shutdown();
