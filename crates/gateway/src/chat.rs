@@ -149,15 +149,27 @@ fn json_response(body: &impl serde::Serialize, capacity: usize) -> Response {
 /// A request body, whole: at most `max_body` bytes (413), within `body_read_timeout` of the
 /// first poll (408). A client that trickles its body, or sends none after its headers, would
 /// otherwise hold a connection and a permit for as long as it likes.
+///
+/// The read is polled once before its timer is armed: the usual body has arrived with its
+/// head and is read at that first poll, without a timer made and cancelled on every request
+/// (a body that is not whole by then gets the full `body_read_timeout` from that poll on).
 pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiError> {
     let read = http_body_util::Limited::new(body, gw.max_body).collect();
-    match tokio::time::timeout(gw.body_read_timeout, read).await {
-        Err(_) => Err(ApiError::body_timeout(gw.body_read_timeout)),
-        Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+    let mut read = std::pin::pin!(read);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await;
+    let done = match first {
+        std::task::Poll::Ready(done) => done,
+        std::task::Poll::Pending => match tokio::time::timeout(gw.body_read_timeout, read).await {
+            Ok(done) => done,
+            Err(_) => return Err(ApiError::body_timeout(gw.body_read_timeout)),
+        },
+    };
+    match done {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::too_large(gw.max_body))
         }
-        Ok(Err(_)) => Err(ApiError::bad_request(
+        Err(_) => Err(ApiError::bad_request(
             "The request body could not be read.",
             None,
         )),

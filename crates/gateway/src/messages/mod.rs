@@ -47,10 +47,13 @@ pub(crate) fn refusal(gw: &Gateway, e: ApiError, request_id: Option<String>) -> 
     MessagesError::new(e, &request_id).into_response()
 }
 
+/// The `x-api-key` request header, by its constant name (not parsed from text per request).
+const X_API_KEY: axum::http::HeaderName = axum::http::HeaderName::from_static("x-api-key");
+
 /// The client's key: `x-api-key`, else an `Authorization: Bearer` token.
 fn client_key(headers: &HeaderMap) -> Option<&str> {
     let api_key = headers
-        .get("x-api-key")
+        .get(X_API_KEY)
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
     api_key.or_else(|| crate::secret::bearer(headers))
