@@ -332,9 +332,9 @@ impl Driver {
 
 /// `read`, or `Err` once `timer` has fired: the read polled first, as `timeout_at` polls it
 /// (one that is ready is taken even past the deadline). Unlike `timeout_at`, the timer is
-/// the caller's, kept across reads: a read that waits puts it into tokio's wheel once, and
+/// the caller's, kept across reads: the reads that wait put it into tokio's wheel once, and
 /// moving it to a later deadline is a store, where a timer per read was put into the wheel
-/// and taken out again each time — once more on the way from the first token to the client.
+/// and taken out again each time.
 pub(super) async fn within<F: std::future::Future>(
     mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
     read: F,
