@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -291,4 +292,97 @@ async fn an_azure_targets_chunks_are_forwarded_but_its_opening_filter_results() 
         "{}",
         r.body
     );
+}
+
+/// An upstream whose stream sends the frames of `first` (each its own frame), then stalls
+/// until `go` is notified, then sends `rest` and ends.
+fn stalling(first: Vec<String>, rest: String, go: Arc<tokio::sync::Notify>) -> axum::Router {
+    axum::Router::new().fallback(move || {
+        let (first, rest, go) = (first.clone(), rest.clone(), go.clone());
+        async move {
+            let head = futures_util::stream::iter(first.into_iter().map(Ok::<_, Infallible>));
+            let tail = futures_util::stream::once(async move {
+                go.notified().await;
+                Ok::<_, Infallible>(rest)
+            });
+            let body = Body::from_stream(futures_util::StreamExt::chain(head, tail));
+            ([("content-type", "text/event-stream")], body).into_response()
+        }
+    })
+}
+
+/// The first content reaches the client as soon as the upstream sent it, together with the
+/// head: the gateway does not wait for the upstream's next read (the next event, a second
+/// chunk) before writing it. The upstream sends its opening events and its first text, then
+/// stalls until the client has that text; a gateway that waited would wait for good (under
+/// paused time the runtime is idle, so the bound below ends the test at once, not after a
+/// wall-clock second). For a forwarded stream (OpenAI target) and a written one (Anthropic).
+#[tokio::test(start_paused = true)]
+async fn the_first_content_is_written_without_waiting_for_the_upstreams_next_read() {
+    let sse = |c: &str| format!("data: {c}\n\n");
+    let ev = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let openai = (
+        "openai",
+        vec![sse(CHUNKS[0]), sse(CHUNKS[1])],
+        [sse(CHUNKS[3]), sse(CHUNKS[4]), sse("[DONE]")].concat(),
+    );
+    let start = json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 7, "output_tokens": 1}}});
+    let anthropic = (
+        "anthropic",
+        vec![
+            ev("message_start", start),
+            ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            ev(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+            ),
+        ],
+        [
+            ev(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            ev(
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 2}}),
+            ),
+            ev("message_stop", json!({"type": "message_stop"})),
+        ]
+        .concat(),
+    );
+    for (dialect, first, rest) in [openai, anthropic] {
+        let go = Arc::new(tokio::sync::Notify::new());
+        let gw = gateway(dialect, stalling(first, rest, go.clone()));
+        let req = Request::post("/v1/chat/completions")
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer key")
+            .body(Body::from(stream_request(None).to_string()))
+            .unwrap();
+        let mut seen = String::new();
+        let read = async {
+            let resp = switchyard_gateway::app(gw.clone())
+                .oneshot(req)
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let mut body = resp.into_body();
+            while !seen.contains(r#""content":"Hi""#) {
+                let frame = body.frame().await.unwrap().unwrap();
+                seen.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
+            }
+            body
+        };
+        let bound = std::time::Duration::from_secs(1);
+        let Ok(body) = tokio::time::timeout(bound, read).await else {
+            panic!("{dialect}: the first content waited for the upstream's next read: {seen:?}");
+        };
+        // The stall ends: the rest follows, and the stream ends as usual.
+        go.notify_one();
+        let rest = body.collect().await.unwrap().to_bytes();
+        let whole = seen + std::str::from_utf8(&rest).unwrap();
+        assert!(whole.ends_with("data: [DONE]\n\n"), "{dialect}: {whole}");
+    }
 }

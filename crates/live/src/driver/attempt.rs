@@ -60,6 +60,10 @@ pub(super) struct OpenStream {
     pub(super) timeouts: Timeouts,
     /// The stream cap (`timeouts.total` from the send), or far away.
     pub(super) cap: tokio::time::Instant,
+    /// The timer the first token was awaited under, at its deadline still: the stream's
+    /// reads move it on (idle timeout, stream cap) rather than putting a timer of their own
+    /// into tokio's wheel (see [`within`]).
+    pub(super) timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 /// When an attempt was sent, and when its wait ends: for a reply, the whole reply's; for a
@@ -284,9 +288,11 @@ impl Driver {
         let mut first = Vec::new();
         // What may still be held of the chunks before the first token (see `hold`).
         let mut room = self.inner.limits.max_event_bytes;
+        // One timer for every read up to the first token, handed on to the stream.
+        let mut timer = Box::pin(tokio::time::sleep_until(sent.deadline));
         loop {
-            let frame = match tokio::time::timeout_at(sent.deadline, body.frame()).await {
-                Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
+            let frame = match within(timer.as_mut(), body.frame()).await {
+                Err(()) => return Err(sent.fail(ErrorKind::Timeout)),
                 Ok(None) => {
                     // Ended before any token: complete-but-empty, or cut.
                     let kind = decoder
@@ -317,10 +323,28 @@ impl Driver {
                     cap: timeouts
                         .total
                         .map_or(far, |t| started + std::time::Duration::from(t)),
+                    timer,
                 })));
             }
         }
     }
+}
+
+/// `read`, or `Err` once `timer` has fired: the read polled first, as `timeout_at` polls it
+/// (one that is ready is taken even past the deadline). Unlike `timeout_at`, the timer is
+/// the caller's, kept across reads: the reads that wait put it into tokio's wheel once, and
+/// moving it to a later deadline is a store, where a timer per read was put into the wheel
+/// and taken out again each time.
+pub(super) async fn within<F: std::future::Future>(
+    mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    read: F,
+) -> Result<F::Output, ()> {
+    let mut read = std::pin::pin!(read);
+    std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+        std::task::Poll::Ready(out) => std::task::Poll::Ready(Ok(out)),
+        std::task::Poll::Pending => timer.as_mut().poll(cx).map(Err),
+    })
+    .await
 }
 
 /// Keeps a stream's `pieces` until its first token; whether one came. The chunks before it

@@ -31,7 +31,7 @@ use switchyard_core::request::{FinishReason, Message, Request, Role, ToolCall, U
 use switchyard_core::router::ResumeMode;
 use switchyard_core::time::Duration;
 
-use super::attempt::{OpenStream, Won, estimate_prompt};
+use super::attempt::{OpenStream, Won, estimate_prompt, within};
 use super::plan_loop::{AttemptSink, PlanGuard, Said};
 use super::{Driver, RouteError};
 use crate::adapter::{self, Piece};
@@ -122,8 +122,6 @@ pub struct ChatStream {
     over: bool,
     /// What a continuation needs and what the caller received (see the module doc).
     resume: Box<ResumeState>,
-    /// The read's deadline (idle timeout, stream cap), from the first read on.
-    idle: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// A stream's record of what reached its caller, for continuing it after a break.
@@ -298,22 +296,10 @@ impl ChatStream {
         let idle = open.timeouts.idle.map_or(open.cap, |i| {
             open.cap.min(tokio::time::Instant::now() + i.into())
         });
-        // One timer for the whole stream, moved on at each read: a later deadline is a store,
-        // where a timer per read was put into tokio's wheel and taken out again each time.
-        let timer = match &mut self.idle {
-            Some(timer) => {
-                timer.as_mut().reset(idle);
-                timer
-            }
-            None => self.idle.insert(Box::pin(tokio::time::sleep_until(idle))),
-        };
-        let mut read = std::pin::pin!(open.body.frame());
-        // The frame first, as `timeout_at` polls it: one that is there is read even past the
-        // deadline.
-        let read = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
-            std::task::Poll::Ready(frame) => std::task::Poll::Ready(Ok(frame)),
-            std::task::Poll::Pending => timer.as_mut().poll(cx).map(Err),
-        });
+        // The attempt's one timer, the first token's until now, moved on at each read
+        // (`within`).
+        open.timer.as_mut().reset(idle);
+        let read = within(open.timer.as_mut(), open.body.frame());
         // A break once the answer's finish reason came (a cut or a stall before `[DONE]` or
         // the usage chunk) ends it as complete, as a clean close there does: its text is all
         // there, and a continuation would add text after the client's finish.
@@ -532,7 +518,6 @@ impl Driver {
             end: None,
             over: false,
             resume,
-            idle: None,
         })
     }
 }
