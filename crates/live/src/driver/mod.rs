@@ -41,7 +41,7 @@ use crate::transport::Transport;
 
 pub use error::RouteError;
 pub use plan_loop::AttemptSink;
-pub use stream::{ChatStream, StreamEvent, StreamItem};
+pub use stream::{ChatStream, StreamBooking, StreamEvent, StreamItem};
 
 #[derive(Debug)]
 struct Binding {
