@@ -205,7 +205,12 @@ async fn openai_endpoint_without_a_continuation_ends_with_an_in_band_error() {
     assert_eq!(last["error"]["type"], "server_error", "{last}");
     assert_eq!(last["error"]["code"], "stream_interrupted", "{last}");
     let message = last["error"]["message"].as_str().unwrap();
-    assert!(message.contains("stream_interrupted"), "{message}");
+    // What happened, not "an error" the provider never sent: 40 words, about 50 tokens.
+    assert!(
+        message.starts_with("The provider's stream broke off after about ")
+            && message.ends_with(" tokens, before it ended (stream_interrupted)."),
+        "{message}"
+    );
     assert!(!message.contains("prefill"), "not the refusal: {message}");
     let chunks: Vec<Value> = frames[..frames.len() - 1]
         .iter()
@@ -251,6 +256,10 @@ async fn anthropic_endpoint_a_cut_stream_continues_or_ends_with_the_cut() {
     let error = &frames.last().unwrap().1;
     assert_eq!(error["error"]["type"], "api_error", "{error}");
     let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("The provider's stream broke off after about "),
+        "{message}"
+    );
     assert!(message.contains("stream_interrupted"), "{message}");
     assert!(!message.contains("prefill"), "not the refusal: {message}");
 }
