@@ -663,6 +663,46 @@ mod tests {
         }
     }
 
+    /// Every `result` the line can carry is in docs/GATEWAY.md's "Logs" table: the gateway's
+    /// own (`Finish::drop`) and every failure's label (`AccessLog::failed`).
+    #[test]
+    fn every_access_result_is_documented() {
+        use switchyard_core::outcome::{ErrorKind, FailureReason};
+        let doc = include_str!("../../../docs/GATEWAY.md");
+        let logs = &doc[doc.find("## Logs").unwrap()..];
+        let logs = &logs[..logs[3..].find("\n## ").unwrap()];
+        let reasons = [
+            FailureReason::Attempt(ErrorKind::Timeout),
+            FailureReason::DeadlineExceeded,
+            FailureReason::NoTargetAvailable,
+            FailureReason::BudgetExhausted(ErrorKind::Timeout),
+            FailureReason::UnknownRoute,
+            FailureReason::Abandoned,
+            FailureReason::Unsupported,
+        ];
+        let mut results = vec!["ok", "client_closed", "refused"];
+        for reason in reasons {
+            // A new reason fails to compile here: add it to `reasons`, and to the doc.
+            match reason {
+                FailureReason::Attempt(_) => {
+                    results.extend(ErrorKind::ALL.iter().map(|k| k.label()));
+                }
+                FailureReason::DeadlineExceeded
+                | FailureReason::NoTargetAvailable
+                | FailureReason::BudgetExhausted(_)
+                | FailureReason::UnknownRoute
+                | FailureReason::Abandoned
+                | FailureReason::Unsupported => results.push(reason.label()),
+            }
+        }
+        for result in results {
+            assert!(
+                logs.contains(&format!("`{result}`")),
+                "`{result}` is not in docs/GATEWAY.md's Logs"
+            );
+        }
+    }
+
     #[test]
     fn request_ids_are_the_instance_and_the_count_in_hex() {
         for (instance, n) in [

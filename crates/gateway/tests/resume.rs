@@ -325,3 +325,28 @@ async fn a_failed_requests_access_line_costs_what_its_attempts_spent() {
         lines[0]
     );
 }
+
+/// A request that named its target (`model: ta`) is never continued elsewhere: its cut is
+/// counted `failed` in `switchyard_stream_resumes_total` of the target's route, like any
+/// break that could not be continued (docs/GATEWAY.md, "Logs").
+#[tokio::test(start_paused = true)]
+async fn a_cut_stream_that_named_its_target_counts_as_a_failed_resume() {
+    let rig = rig(true).await;
+    let mut request = openai_stream();
+    request["model"] = json!("ta");
+    let (status, body) = post(&rig.gw, "/v1/chat/completions", request).await;
+    assert_eq!(status, 200, "{body}");
+    let last: Value = serde_json::from_str(&data(&body).pop().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "stream_interrupted", "{body}");
+    let journal = control(&rig.anthropic, "GET", "/_fake/journal", "").await;
+    assert_eq!(journal["entries"].as_array().map(Vec::len), Some(0));
+    let metrics = rig
+        .gw
+        .router()
+        .inspect(switchyard_core::router::prometheus::render);
+    for (result, n) in [("failed", 1), ("resumed", 0)] {
+        let series =
+            format!("switchyard_stream_resumes_total{{route=\"chat\",result=\"{result}\"}} {n}");
+        assert!(metrics.contains(&series), "{series} in\n{metrics}");
+    }
+}
