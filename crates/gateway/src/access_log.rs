@@ -61,6 +61,8 @@ struct Entry {
     usage: Option<Usage>,
     cost_usd: Option<f64>,
     result: Option<&'static str>,
+    /// A stream's booking, filled if the client leaves before its end.
+    booking: Option<switchyard_live::StreamBooking>,
 }
 
 /// At most this many characters of a client-chosen value (the model) are logged.
@@ -175,6 +177,7 @@ impl AccessLog {
         e.served_by = Some(stream.target.clone());
         e.result = Some(switchyard_core::attempt_log::STREAMING);
         e.cost_usd = Some(stream.cost().0);
+        e.booking = Some(stream.booking());
     }
 
     /// The stream ended well, with this usage: its attempts as they are now (a stream
@@ -237,8 +240,13 @@ impl Drop for Finish {
         let mut e = self.log.entry();
         if e.result == Some(switchyard_core::attempt_log::STREAMING) {
             // The client left mid-stream: the attempt it was on is booked `cancelled` (the
-            // request abandoned), and the line says so too.
+            // request abandoned), and the line says so too, with the tokens the stream was
+            // booked at when it was dropped (the body, dropped before this guard).
             e.attempts = e.attempts.replace(":streaming", ":cancelled");
+            if let Some((usage, cost)) = e.booking.as_ref().and_then(|b| b.get()) {
+                e.usage = Some(usage);
+                e.cost_usd = Some(cost);
+            }
         }
         let status = self.status.map_or(499, |s| s.as_u16());
         let result = match (self.status, e.result) {
@@ -652,6 +660,46 @@ mod tests {
         // Below the subscriber's level, neither writes.
         for format in [LogFormat::Text, LogFormat::Json] {
             assert_eq!(written(format, LogLevel::Warn, || usual.write()), "");
+        }
+    }
+
+    /// Every `result` the line can carry is in docs/GATEWAY.md's "Logs" table: the gateway's
+    /// own (`Finish::drop`) and every failure's label (`AccessLog::failed`).
+    #[test]
+    fn every_access_result_is_documented() {
+        use switchyard_core::outcome::{ErrorKind, FailureReason};
+        let doc = include_str!("../../../docs/GATEWAY.md");
+        let logs = &doc[doc.find("## Logs").unwrap()..];
+        let logs = &logs[..logs[3..].find("\n## ").unwrap()];
+        let reasons = [
+            FailureReason::Attempt(ErrorKind::Timeout),
+            FailureReason::DeadlineExceeded,
+            FailureReason::NoTargetAvailable,
+            FailureReason::BudgetExhausted(ErrorKind::Timeout),
+            FailureReason::UnknownRoute,
+            FailureReason::Abandoned,
+            FailureReason::Unsupported,
+        ];
+        let mut results = vec!["ok", "client_closed", "refused"];
+        for reason in reasons {
+            // A new reason fails to compile here: add it to `reasons`, and to the doc.
+            match reason {
+                FailureReason::Attempt(_) => {
+                    results.extend(ErrorKind::ALL.iter().map(|k| k.label()));
+                }
+                FailureReason::DeadlineExceeded
+                | FailureReason::NoTargetAvailable
+                | FailureReason::BudgetExhausted(_)
+                | FailureReason::UnknownRoute
+                | FailureReason::Abandoned
+                | FailureReason::Unsupported => results.push(reason.label()),
+            }
+        }
+        for result in results {
+            assert!(
+                logs.contains(&format!("`{result}`")),
+                "`{result}` is not in docs/GATEWAY.md's Logs"
+            );
         }
     }
 

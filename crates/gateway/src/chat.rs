@@ -391,10 +391,12 @@ pub(crate) async fn models(
 pub(crate) async fn model(
     State(gw): State<Arc<Gateway>>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    access: AccessLog,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = gw.authenticate(bearer(&headers)) {
-        return e.into_response();
+    match gw.authenticate(bearer(&headers)) {
+        Ok(client) => access.client(client.as_deref()),
+        Err(e) => return e.into_response(),
     }
     match model_entries(&gw).into_iter().find(|m| m.id == id) {
         Some(entry) => axum::Json(entry).into_response(),
@@ -403,9 +405,11 @@ pub(crate) async fn model(
 }
 
 pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    let text = gw
-        .router()
-        .inspect(switchyard_core::router::prometheus::render);
+    // Breakers as a request arriving now would find them (an idle one's cooldown may have
+    // ended): docs/GATEWAY.md, "Metrics".
+    let router = gw.router();
+    let now = router.now();
+    let text = router.inspect(|core| switchyard_core::router::prometheus::render_at(core, now));
     let mut r = text.into_response();
     header(&mut r, CONTENT_TYPE, "text/plain; version=0.0.4");
     r

@@ -294,6 +294,13 @@ fn describe(e: &RouteError) -> String {
         FailureReason::Unsupported => {
             "No provider of this model can take a field of the request.".to_owned()
         }
+        // A cut, a stall or a garbled event: the provider sent no error to quote.
+        FailureReason::Attempt(ErrorKind::StreamInterrupted) => match e.tokens.completion_tokens {
+            0 => "The provider's stream broke off before it ended (stream_interrupted).".to_owned(),
+            n => format!(
+                "The provider's stream broke off after about {n} tokens, before it ended (stream_interrupted)."
+            ),
+        },
         FailureReason::Attempt(k) => format!("The provider's answer was an error: {}.", k.label()),
         FailureReason::BudgetExhausted(k) => format!(
             "The provider's answer was an error ({}), and the gateway's retry budget is spent.",

@@ -474,3 +474,23 @@ async fn the_access_line_names_the_booked_route_and_the_model_asked() {
         assert!(metrics.contains(&counted), "{counted} in\n{metrics}");
     }
 }
+
+/// Both model endpoints log the client key's name (issue 13: `/v1/models/{id}` logged `-`).
+#[tokio::test(start_paused = true)]
+async fn the_model_endpoints_log_the_client() {
+    let logs = Captured::start();
+    let r = rig(&config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    ));
+    for path in ["/v1/models", "/v1/models/chat", "/v1/models/nope"] {
+        call(&r.gw, "GET", path, Some(CLIENT_KEY), String::new()).await;
+    }
+    let lines = logs.access();
+    assert_eq!(lines.len(), 3, "{}", logs.text());
+    for (l, status) in lines.iter().zip([200, 200, 404]) {
+        assert_eq!(l["client"], "app", "{l}");
+        assert_eq!(l["status"], status, "{l}");
+    }
+}

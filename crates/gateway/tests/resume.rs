@@ -205,7 +205,12 @@ async fn openai_endpoint_without_a_continuation_ends_with_an_in_band_error() {
     assert_eq!(last["error"]["type"], "server_error", "{last}");
     assert_eq!(last["error"]["code"], "stream_interrupted", "{last}");
     let message = last["error"]["message"].as_str().unwrap();
-    assert!(message.contains("stream_interrupted"), "{message}");
+    // What happened, not "an error" the provider never sent: 40 words, about 50 tokens.
+    assert!(
+        message.starts_with("The provider's stream broke off after about ")
+            && message.ends_with(" tokens, before it ended (stream_interrupted)."),
+        "{message}"
+    );
     assert!(!message.contains("prefill"), "not the refusal: {message}");
     let chunks: Vec<Value> = frames[..frames.len() - 1]
         .iter()
@@ -251,6 +256,10 @@ async fn anthropic_endpoint_a_cut_stream_continues_or_ends_with_the_cut() {
     let error = &frames.last().unwrap().1;
     assert_eq!(error["error"]["type"], "api_error", "{error}");
     let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("The provider's stream broke off after about "),
+        "{message}"
+    );
     assert!(message.contains("stream_interrupted"), "{message}");
     assert!(!message.contains("prefill"), "not the refusal: {message}");
 }
@@ -315,4 +324,29 @@ async fn a_failed_requests_access_line_costs_what_its_attempts_spent() {
         "{}",
         lines[0]
     );
+}
+
+/// A request that named its target (`model: ta`) is never continued elsewhere: its cut is
+/// counted `failed` in `switchyard_stream_resumes_total` of the target's route, like any
+/// break that could not be continued (docs/GATEWAY.md, "Logs").
+#[tokio::test(start_paused = true)]
+async fn a_cut_stream_that_named_its_target_counts_as_a_failed_resume() {
+    let rig = rig(true).await;
+    let mut request = openai_stream();
+    request["model"] = json!("ta");
+    let (status, body) = post(&rig.gw, "/v1/chat/completions", request).await;
+    assert_eq!(status, 200, "{body}");
+    let last: Value = serde_json::from_str(&data(&body).pop().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "stream_interrupted", "{body}");
+    let journal = control(&rig.anthropic, "GET", "/_fake/journal", "").await;
+    assert_eq!(journal["entries"].as_array().map(Vec::len), Some(0));
+    let metrics = rig
+        .gw
+        .router()
+        .inspect(switchyard_core::router::prometheus::render);
+    for (result, n) in [("failed", 1), ("resumed", 0)] {
+        let series =
+            format!("switchyard_stream_resumes_total{{route=\"chat\",result=\"{result}\"}} {n}");
+        assert!(metrics.contains(&series), "{series} in\n{metrics}");
+    }
 }

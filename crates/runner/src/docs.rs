@@ -405,9 +405,21 @@ fn metrics() -> String {
 fn fault_kinds() -> String {
     let schema = serde_json::to_value(schemars::schema_for!(switchyard_fake::fault::FaultKindName))
         .unwrap_or(Value::Null);
-    let mut out = String::from("| kind | what the fake does |\n|---|---|\n");
+    let mut out = String::from("| kind | what the fake does | fields it reads |\n|---|---|---|\n");
     for (name, doc) in variant_docs(&schema) {
-        let _ = writeln!(out, "| `{name}` | {doc} |");
+        let kind: Option<switchyard_fake::fault::FaultKindName> =
+            serde_json::from_value(Value::String(name.clone())).ok();
+        let reads: Vec<String> = kind
+            .map_or(&[][..], |k| k.reads())
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect();
+        let reads = if reads.is_empty() {
+            "none".to_owned()
+        } else {
+            reads.join(", ")
+        };
+        let _ = writeln!(out, "| `{name}` | {doc} | {reads} |");
     }
     out
 }

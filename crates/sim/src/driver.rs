@@ -15,7 +15,7 @@ use switchyard_core::router::Router;
 use switchyard_core::time::{Duration, Instant};
 use switchyard_fake::{Behaviour, FakeRequest, Model};
 
-use crate::outcome::{Pending, outcome};
+use crate::outcome::{Pending, abandoned, outcome};
 
 mod fleet;
 use crate::traffic::Generator;
@@ -302,6 +302,15 @@ impl<'a, O: Observer> Sim<'a, O> {
                 return;
             }
             Kind::Abandon => {
+                // The stream it was reading is booked with what was sent (`abandoned`).
+                let committed = r.plan.committed().filter(|&c| r.plan.is_outstanding(c));
+                let report = committed.and_then(|c| {
+                    let started = r.plan.history().nth(usize::from(c.0))?.started;
+                    abandoned(r.pending[usize::from(c.0)].as_ref()?, started, now)
+                });
+                if let (Some(c), Some(report)) = (committed, report) {
+                    router.record(&mut r.plan, c, report, now);
+                }
                 for p in &mut r.pending {
                     *p = None;
                 }

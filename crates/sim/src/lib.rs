@@ -12,7 +12,8 @@
 //! applies them: see `switchyard_core::plan`). The core makes every decision: a stream's first
 //! token commits it (`first_token` cancels the other attempts, whose later events are
 //! ignored), and a caller that gives up (`abandon_after` on its traffic class) abandons its
-//! plan (`abandon`).
+//! plan (`abandon`). A stream it was reading is booked first, as the live driver books a
+//! dropped stream: its attempt `cancelled` with its prompt and the tokens sent by then.
 //!
 //! A stream that breaks after its first token on a route with `resume: prefill` goes on as
 //! the core decides: the continuation (`Action::Send` with `continuation`) asks the fallback's
@@ -211,3 +212,6 @@ mod tests;
 
 #[cfg(test)]
 mod fleet_tests;
+
+#[cfg(test)]
+mod abandon_tests;

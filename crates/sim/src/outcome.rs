@@ -45,6 +45,27 @@ pub(crate) fn outcome(
     }
 }
 
+/// A committed stream its caller left at `now`: the attempt cancelled, with its prompt and
+/// the tokens the fake had sent by then (none past what the attempt would have sent), as the
+/// live driver books a stream dropped mid-way. `None` before its first token.
+pub(crate) fn abandoned(p: &Pending, started: Instant, now: Instant) -> Option<AttemptReport> {
+    let first = p.first_token_at.filter(|&ft| ft <= now)?;
+    let since = now.saturating_since(first).as_nanos();
+    let sent = match p.token_interval.as_nanos() {
+        0 => p.report.completion_tokens,
+        gap => u32::try_from(since / gap)
+            .unwrap_or(u32::MAX)
+            .saturating_add(1),
+    };
+    Some(AttemptReport {
+        first_token: p.report.first_token,
+        prompt_tokens: p.report.prompt_tokens,
+        completion_tokens: sent.min(p.report.completion_tokens),
+        delivered_tokens: true,
+        ..AttemptReport::new(Outcome::Cancelled, now.saturating_since(started))
+    })
+}
+
 /// An attempt that failed after `after`, with no token delivered.
 fn failed(kind: ErrorKind, after: Duration, retry_after: Option<Duration>) -> Pending {
     Pending {

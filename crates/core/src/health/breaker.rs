@@ -295,6 +295,20 @@ impl Breaker {
     pub fn state(&self) -> BreakerState {
         self.state
     }
+    /// The state a request arriving at `now` would find: [`state`](Self::state) with the
+    /// time-driven transitions due by `now` applied (an `Open` whose cooldown ended is
+    /// `HalfOpen`), the breaker itself unchanged. For views that read a clock (the gateway's
+    /// admin state and metrics): the breaker moves only when it is polled, by traffic.
+    pub fn state_at(&self, now: Instant) -> BreakerState {
+        let mut ahead = self.clone();
+        // At most two transitions are due at once (an expired lease, then its cooldown).
+        for _ in 0..3 {
+            if ahead.poll(now).is_none() {
+                break;
+            }
+        }
+        ahead.state
+    }
     /// Who decides admission.
     pub fn mode(&self) -> BreakerMode {
         self.mode

@@ -9,7 +9,7 @@ use crate::outcome::ErrorKind;
 use crate::rng::Rng;
 use crate::router::{Router, RouterParams};
 use crate::telemetry::LatencyHistogram;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 
 /// Histogram bucket bounds, in seconds.
 const BOUNDS: [f64; 12] = [
@@ -35,13 +35,26 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &LatencyHistogram) {
     let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count());
 }
 
-/// The whole exposition.
+/// The whole exposition, breakers as of their last transition (an `Open` whose cooldown
+/// ended stays `open` until a request polls it).
 pub fn render<R: Rng>(router: &Router<R>) -> String {
+    render_with(router, None)
+}
+
+/// The whole exposition, each breaker in the state a request arriving at `now` would find
+/// ([`Breaker::state_at`](crate::health::breaker::Breaker::state_at)): for a caller with a
+/// clock (the gateway's `/metrics`), so an idle target's breaker does not read `open` long
+/// after its cooldown ended.
+pub fn render_at<R: Rng>(router: &Router<R>, now: Instant) -> String {
+    render_with(router, Some(now))
+}
+
+fn render_with<R: Rng>(router: &Router<R>, now: Option<Instant>) -> String {
     let mut out = String::new();
     routes(router, &mut out);
     attempts(router, &mut out);
     usage(router, &mut out);
-    health(router, &mut out);
+    health(router, now, &mut out);
     out
 }
 
@@ -170,7 +183,7 @@ fn usage<R: Rng>(router: &Router<R>, out: &mut String) {
 }
 
 /// Availability, breaker state, attempts in flight and latency alerts by target.
-fn health<R: Rng>(router: &Router<R>, out: &mut String) {
+fn health<R: Rng>(router: &Router<R>, now: Option<Instant>, out: &mut String) {
     let (p, tel) = (router.params(), router.telemetry());
     out.push_str("# HELP switchyard_availability_ratio Share of attempts that did not fail against the target.\n# TYPE switchyard_availability_ratio gauge\n");
     for i in 0..tel.targets.len() {
@@ -183,10 +196,9 @@ fn health<R: Rng>(router: &Router<R>, out: &mut String) {
     }
     out.push_str("# HELP switchyard_breaker_state Breaker state (1 for the current one).\n# TYPE switchyard_breaker_state gauge\n");
     for i in 0..tel.targets.len() {
-        let current = router
-            .health(TargetId::new(i as u32))
-            .breaker
-            .state()
+        let breaker = &router.health(TargetId::new(i as u32)).breaker;
+        let current = now
+            .map_or_else(|| breaker.state(), |now| breaker.state_at(now))
             .label();
         for state in ["closed", "open", "half_open", "recovering"] {
             let _ = writeln!(

@@ -37,8 +37,8 @@ pub struct FaultConfig {
     /// `before:NAME`, `during:NAME` and `after:NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// What goes wrong; the fields below say which kinds read them (docs/FAKES.md), and a
-    /// field the kind does not read is refused.
+    /// What goes wrong: the kinds, with the fields each reads, are in docs/SCENARIOS.md ("The
+    /// fault kinds"); a field the kind does not read is refused.
     pub kind: FaultKindName,
     /// `http`: the status to answer with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,6 +150,28 @@ pub enum FaultKind {
     },
 }
 
+impl FaultKindName {
+    /// The parameters the kind reads, besides when it is active (`at`, `for`, `every`,
+    /// `rate`, `first`): any other is refused at validation. In docs/SCENARIOS.md's table of
+    /// the fault kinds.
+    pub const fn reads(self) -> &'static [&'static str] {
+        match self {
+            FaultKindName::Http => &["status", "retry_after"],
+            FaultKindName::SlowDown => &["factor"],
+            FaultKindName::SlowFirstToken => &["extra"],
+            FaultKindName::StreamCut | FaultKindName::MalformedChunk => &["after_tokens"],
+            FaultKindName::StreamStall => &["after_tokens", "stall"],
+            FaultKindName::RateLimitSqueeze => &["requests_per_minute", "tokens_per_minute"],
+            FaultKindName::Reset
+            | FaultKindName::Hang
+            | FaultKindName::MissingDone
+            | FaultKindName::MalformedJson
+            | FaultKindName::ContextLength
+            | FaultKindName::ContentFilter => &[],
+        }
+    }
+}
+
 impl FaultKind {
     pub const fn label(&self) -> &'static str {
         match self {
@@ -166,25 +188,6 @@ impl FaultKind {
             FaultKind::ContextLength => "context_length",
             FaultKind::ContentFilter => "content_filter",
             FaultKind::RateLimitSqueeze { .. } => "rate_limit_squeeze",
-        }
-    }
-
-    /// The parameters the kind reads, besides when it is active (`at`, `for`, `every`,
-    /// `rate`, `first`): any other is refused at validation.
-    pub const fn reads(&self) -> &'static [&'static str] {
-        match self {
-            FaultKind::Http { .. } => &["status", "retry_after"],
-            FaultKind::SlowDown { .. } => &["factor"],
-            FaultKind::SlowFirstToken { .. } => &["extra"],
-            FaultKind::StreamCut { .. } | FaultKind::MalformedChunk { .. } => &["after_tokens"],
-            FaultKind::StreamStall { .. } => &["after_tokens", "stall"],
-            FaultKind::RateLimitSqueeze { .. } => &["requests_per_minute", "tokens_per_minute"],
-            FaultKind::Reset
-            | FaultKind::Hang
-            | FaultKind::MissingDone
-            | FaultKind::MalformedJson
-            | FaultKind::ContextLength
-            | FaultKind::ContentFilter => &[],
         }
     }
 
@@ -366,7 +369,7 @@ impl FaultConfig {
             ("requests_per_minute", self.requests_per_minute.is_some()),
             ("tokens_per_minute", self.tokens_per_minute.is_some()),
         ];
-        let reads = kind.reads();
+        let reads = self.kind.reads();
         let Some((field, _)) = given
             .into_iter()
             .find(|(field, given)| *given && !reads.contains(field))

@@ -543,6 +543,18 @@ impl StreamDecoder {
             .then_some((self.usage.prompt_tokens, self.usage.cached_prompt_tokens))
     }
 
+    /// The completion tokens of the text the stream delivered so far, for a stream that ends
+    /// early (its caller left): estimated from that text as [`end`](Self::end) estimates a
+    /// stream without usage, or as reported when the stream reported more.
+    pub fn completion_so_far(&self) -> u32 {
+        let estimate = estimate_tokens_from_chars(self.chars);
+        if self.completion_reported {
+            self.usage.completion_tokens.max(estimate)
+        } else {
+            estimate
+        }
+    }
+
     /// [`end`](Self::end) without the `usage_missing` flag and the calls.
     pub fn finish(&self) -> Result<(FinishReason, Usage), ErrorKind> {
         self.end().map(|e| (e.finish, e.usage))

@@ -2,6 +2,7 @@
 
 use switchyard_core::dialect::upstream::UpstreamError;
 use switchyard_core::dialect::{self, Unsupported};
+use switchyard_core::health::{BreakerMode, BreakerState};
 use switchyard_core::outcome::{AttemptRecord, ErrorKind, FailureReason, FinalOutcome};
 use switchyard_core::plan::{AttemptId, Plan};
 use switchyard_core::request::{Request, Usage};
@@ -123,8 +124,14 @@ impl Driver {
         RouteError {
             outcome,
             attempts,
-            // The core says when parked targets come back (rate limits, a Retry-After).
-            retry_after: plan.retry_after().map(|d| d.max(Duration::from_secs(1))),
+            // The core says when parked targets come back (rate limits, a Retry-After); with no
+            // target available, when the first of the route's can be tried again.
+            retry_after: plan
+                .retry_after()
+                .or_else(|| {
+                    (outcome == FailureReason::NoTargetAvailable).then(|| self.next_try(plan))
+                })
+                .map(|d| d.max(Duration::from_secs(1))),
             unsupported,
             upstream,
             cost: plan.cost(),
@@ -133,6 +140,47 @@ impl Driver {
         }
     }
 }
+
+impl Driver {
+    /// How long until a target of the plan (the one it named, else its home route's
+    /// members) can be tried again: the soonest a target's open breaker ends its cooldown
+    /// and its parking (a rate limit) ends, both read as a request arriving now would find
+    /// them; at most `plan.retry_after_max`. A target out for a reason without an end (a
+    /// drain, a breaker forced open, half-open with its probes out) says nothing; when none
+    /// says, [`NO_TARGET_RETRY_AFTER`].
+    fn next_try(&self, plan: &Plan) -> Duration {
+        let now = self.now();
+        let core = self.core();
+        let params = core.params();
+        let members = match (plan.pinned_target(), plan.home_route()) {
+            (Some(t), _) => std::slice::from_ref(&t).to_vec(),
+            (None, Some(r)) => params.route(r).members.clone(),
+            (None, None) => Vec::new(),
+        };
+        members
+            .into_iter()
+            .filter(|&t| !core.overrides().is_drained(t))
+            .filter_map(|t| {
+                let h = core.health(t);
+                if h.breaker.mode() == BreakerMode::ForcedOpen {
+                    return None;
+                }
+                let reopens = match h.breaker.state_at(now) {
+                    BreakerState::Open { until } => until,
+                    _ => now,
+                };
+                let at = reopens.max(h.limits.parked_until());
+                (at > now).then(|| at.saturating_since(now))
+            })
+            .min()
+            .unwrap_or(NO_TARGET_RETRY_AFTER)
+            .min(params.plan.retry_after_max)
+    }
+}
+
+/// The `Retry-After` of a request no target could take, when no target says when it can be
+/// tried again (docs/GATEWAY.md, "Headers").
+pub const NO_TARGET_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod story_tests {

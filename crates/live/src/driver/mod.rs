@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use switchyard_core::credentials::Date;
 use switchyard_core::dialect::Dialect;
+use switchyard_core::health::breaker::BreakerState;
 use switchyard_core::id::{RouteId, TargetId};
 use switchyard_core::overrides::{Override, OverrideError};
 use switchyard_core::rng::SeededRng;
@@ -41,7 +42,7 @@ use crate::transport::Transport;
 
 pub use error::RouteError;
 pub use plan_loop::AttemptSink;
-pub use stream::{ChatStream, StreamEvent, StreamItem};
+pub use stream::{ChatStream, StreamBooking, StreamEvent, StreamItem};
 
 #[derive(Debug)]
 struct Binding {
@@ -84,7 +85,11 @@ pub struct TargetSnapshot {
     pub name: String,
     pub provider: String,
     pub model: String,
+    /// The breaker's state as a request arriving now would find it (`Breaker::state_at`):
+    /// `half_open` once an open breaker's cooldown ended, before any request polled it.
     pub breaker: &'static str,
+    /// Seconds until an open breaker's cooldown ends (0 when it is not open).
+    pub breaker_retry_in_secs: f64,
     pub breaker_mode: &'static str,
     pub drained: bool,
     /// Seconds until the target unparks (0 when not parked).
@@ -320,12 +325,17 @@ impl Driver {
             .map(|(i, t)| {
                 let id = TargetId::new(i as u32);
                 let h = core.health(id);
+                let breaker = h.breaker.state_at(now);
                 let stats = &core.telemetry().targets[i];
                 TargetSnapshot {
                     name: t.name.clone(),
                     provider: params.providers.name(t.provider.index() as u32).to_owned(),
                     model: t.model.clone(),
-                    breaker: h.breaker.state().label(),
+                    breaker: breaker.label(),
+                    breaker_retry_in_secs: match breaker {
+                        BreakerState::Open { until } => until.saturating_since(now).as_secs_f64(),
+                        _ => 0.0,
+                    },
                     breaker_mode: h.breaker.mode().label(),
                     drained: core.overrides().is_drained(id),
                     parked_for_secs: h.limits.parked_until().saturating_since(now).as_secs_f64(),

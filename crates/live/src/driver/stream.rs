@@ -36,6 +36,9 @@ use super::plan_loop::{AttemptSink, PlanGuard, Said};
 use super::{Driver, RouteError};
 use crate::adapter::{self, Piece};
 
+mod booking;
+pub use booking::StreamBooking;
+
 /// What a streaming request yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StreamEvent {
@@ -97,6 +100,12 @@ impl From<Piece> for StreamItem {
 
 /// A streaming reply: which target serves it, and its events. It owns its request's plan:
 /// dropping it before the end abandons the request (recorded `cancelled` / `abandoned`).
+/// The attempt it was streaming is booked with what it generated: the provider bills the
+/// prompt and every token it sent, read or not. Its prompt tokens as the stream reported
+/// them (Anthropic's `message_start`), else the request's estimate; its completion tokens
+/// as the stream reported them, else estimated from the text received so far (four
+/// characters a token, as for a stream without usage); priced, counted in telemetry and
+/// spent against cost caps as any attempt's (see [`StreamBooking`]).
 #[derive(Debug)]
 pub struct ChatStream {
     pub served_by: TargetId,
@@ -122,6 +131,8 @@ pub struct ChatStream {
     over: bool,
     /// What a continuation needs and what the caller received (see the module doc).
     resume: Box<ResumeState>,
+    /// Filled when the stream is dropped before its end.
+    booking: StreamBooking,
 }
 
 /// A stream's record of what reached its caller, for continuing it after a break.
@@ -210,6 +221,11 @@ impl ChatStream {
     /// succeed (`Plan::cost`, `Plan::wasted_cost`): once the stream ended, every attempt's.
     pub fn cost(&self) -> (f64, f64) {
         (self.guard.plan.cost(), self.guard.plan.wasted_cost())
+    }
+
+    /// Where the stream's tokens and cost are put should it be dropped before its end.
+    pub fn booking(&self) -> StreamBooking {
+        self.booking.clone()
     }
 
     /// Whether the stream broke after its first token on a route that resumes and a
@@ -518,6 +534,7 @@ impl Driver {
             end: None,
             over: false,
             resume,
+            booking: StreamBooking::default(),
         })
     }
 }

@@ -1,0 +1,83 @@
+//! A caller that leaves mid-stream: the simulator books the tokens its provider had sent, as
+//! the live driver does (issue 13).
+
+use super::*;
+use switchyard_core::outcome::FailureReason;
+use switchyard_core::request::Capabilities;
+use switchyard_fake::distribution::Distribution;
+use traffic::{Arrival, ClassParams};
+
+/// Streams of 100 tokens at 100 a second after a 100 ms first token, each caller leaving
+/// after 500 ms: about 40 tokens in.
+fn params() -> SimParams {
+    let profile = switchyard_fake::load_profile(
+        "name: pa\ndialect: openai\nmodels:\n  - { name: m, context_window: 100000 }\n\
+         latency:\n  first_token: { fixed: 100ms }\n  tokens_per_second: { fixed: 100 }\n\
+         output_tokens: { fixed: 100 }\n",
+        "p.yaml",
+    )
+    .unwrap();
+    let yaml = "targets:\n  - { name: a, provider: pa, model: m, price: { input: 1, output: 2 } }\n\
+                routes:\n  - { name: r, policy: static, targets: [a] }\n\
+                plan: { max_attempts: 1, attempt_timeout: 10s, deadline: 30s }\n";
+    SimParams {
+        router: switchyard_core::config::load_router(yaml, "r.yaml").unwrap(),
+        providers: vec![SimProvider {
+            name: "pa".into(),
+            profile,
+            keys: Vec::new(),
+            refuses_prefill: false,
+        }],
+        traffic: TrafficParams {
+            arrival: Arrival::Poisson { rate: 10.0 },
+            classes: vec![ClassParams {
+                abandon_after: Some(Duration::from_millis(500)),
+                name: "impatient".into(),
+                weight: 1.0,
+                route: "r".into(),
+                task: None,
+                prompt_tokens: Distribution::Fixed(200.0),
+                max_tokens: 1000,
+                stream: 1.0,
+                needs: Capabilities::NONE,
+            }],
+            max_requests: None,
+        },
+        operator: Vec::new(),
+        duration: Duration::from_secs(60),
+        seed: 9,
+        network_delay: Duration::from_millis(2),
+        fleet: None,
+    }
+}
+
+#[derive(Default)]
+struct Abandoned(u64);
+
+impl Observer for Abandoned {
+    fn finished(&mut self, r: &Finished<'_>) {
+        if r.outcome == FinalOutcome::Failed(FailureReason::Abandoned) {
+            self.0 += 1;
+        }
+    }
+}
+
+#[test]
+fn a_stream_left_mid_way_is_booked_with_the_tokens_sent() {
+    let mut abandoned = Abandoned::default();
+    let out = run(&params(), &mut abandoned).unwrap();
+    assert!(abandoned.0 > 500, "{}", abandoned.0);
+    let t = &out.router.telemetry().targets[0];
+    assert_eq!(t.cancelled, abandoned.0);
+    // Each: its 200-token prompt, and about 40 tokens (0.5 s - 0.1 s at 100 a second).
+    assert_eq!(t.prompt_tokens, 200 * abandoned.0);
+    let per = t.completion_tokens as f64 / abandoned.0 as f64;
+    assert!((38.0..=42.0).contains(&per), "{per}");
+    // Priced at $1 / $2 per million.
+    let cost = (t.prompt_tokens as f64 + 2.0 * t.completion_tokens as f64) / 1e6;
+    assert!(
+        (t.cost_failed - cost).abs() < 1e-9,
+        "{} != {cost}",
+        t.cost_failed
+    );
+}
