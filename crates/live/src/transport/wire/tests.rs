@@ -512,3 +512,102 @@ fn a_keep_alive_timeout_is_read_bounded_and_a_bad_one_ignored() {
         .unwrap();
     assert_eq!(h.idle_timeout, Some(4));
 }
+
+// ---- Reviewer RV (branch h-RV): the reply head's shared values and reused names. ----
+
+/// Reviewer RV: one connection's `Spans` across heads that differ (names, count, order,
+/// values), each head fed to `take_head` split at every byte and followed by body bytes in
+/// the same read: the headers are always exactly the head's own (no stale name or offset
+/// from the previous head), the body is left in the buffer, and a head with exactly
+/// `MAX_HEADERS` headers is read while one more is refused.
+#[test]
+fn rv_spans_across_heads_split_at_every_byte_are_each_heads_own() {
+    let at_limit: String = (0..MAX_HEADERS - 1)
+        .map(|i| format!("x-h{i}: v{i}\r\n"))
+        .collect::<String>();
+    let heads: Vec<(Vec<u8>, Vec<(String, Vec<u8>)>)> = vec![
+        (
+            b"HTTP/1.1 200 OK\r\nx-request-id: aaaa\r\ncontent-length: 3\r\nx-b: 1\r\n\r\n".to_vec(),
+            vec![
+                ("x-request-id".into(), b"aaaa".to_vec()),
+                ("content-length".into(), b"3".to_vec()),
+                ("x-b".into(), b"1".to_vec()),
+            ],
+        ),
+        // Same places, other names and longer values: offsets must be this head's.
+        (
+            b"HTTP/1.1 200 OK\r\nX-Request-Ie: bbbbbbbb\r\nContent-Length: 3\r\nx-b: \xe9\xe9\r\n\r\n"
+                .to_vec(),
+            vec![
+                ("x-request-ie".into(), b"bbbbbbbb".to_vec()),
+                ("content-length".into(), b"3".to_vec()),
+                ("x-b".into(), b"\xe9\xe9".to_vec()),
+            ],
+        ),
+        // Fewer, with a duplicate and an empty value.
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nx-d:\r\nx-d: 2\r\n\r\n".to_vec(),
+            vec![
+                ("content-length".into(), b"3".to_vec()),
+                ("x-d".into(), b"".to_vec()),
+                ("x-d".into(), b"2".to_vec()),
+            ],
+        ),
+        // Exactly MAX_HEADERS headers.
+        (
+            format!("HTTP/1.1 200 OK\r\ncontent-length: 3\r\n{at_limit}\r\n").into_bytes(),
+            std::iter::once(("content-length".to_string(), b"3".to_vec()))
+                .chain((0..MAX_HEADERS - 1).map(|i| (format!("x-h{i}"), format!("v{i}").into_bytes())))
+                .collect(),
+        ),
+        // Back to the first.
+        (
+            b"HTTP/1.1 200 OK\r\nx-request-id: aaaa\r\ncontent-length: 3\r\nx-b: 1\r\n\r\n".to_vec(),
+            vec![
+                ("x-request-id".into(), b"aaaa".to_vec()),
+                ("content-length".into(), b"3".to_vec()),
+                ("x-b".into(), b"1".to_vec()),
+            ],
+        ),
+    ];
+    for split in 0..200 {
+        let mut spans = Spans::default();
+        let mut buf = BytesMut::new();
+        for (text, want) in &heads {
+            let mut wire = text.clone();
+            wire.extend_from_slice(b"abc");
+            let at = split.min(wire.len());
+            buf.extend_from_slice(&wire[..at]);
+            let mut rest = Some(&wire[at..]);
+            let head = match take_head(&mut buf, false, &mut spans).unwrap() {
+                Some(h) => h,
+                None => {
+                    buf.extend_from_slice(rest.take().unwrap_or_default());
+                    take_head(&mut buf, false, &mut spans).unwrap().unwrap()
+                }
+            };
+            // The head was whole at the first read: the rest of the body comes now.
+            buf.extend_from_slice(rest.unwrap_or_default());
+            let got: Vec<(String, Vec<u8>)> = head
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect();
+            let mut got_sorted = got.clone();
+            let mut want_sorted = want.clone();
+            got_sorted.sort();
+            want_sorted.sort();
+            assert_eq!(got_sorted, want_sorted, "split {split}");
+            assert_eq!(head.framing, Framing::Length(3));
+            assert_eq!(&buf[..], b"abc", "split {split}");
+            buf.clear();
+        }
+    }
+    // One header over the limit is refused, and the connection's spans stay bounded.
+    let mut spans = Spans::default();
+    let mut buf = BytesMut::from(
+        format!("HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-over: 1\r\n{at_limit}\r\n").as_bytes(),
+    );
+    assert!(take_head(&mut buf, false, &mut spans).is_err());
+    assert!(spans.names.len() <= MAX_HEADERS);
+}
