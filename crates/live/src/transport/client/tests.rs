@@ -848,3 +848,80 @@ async fn ru_a_request_written_on_a_pooled_connection_is_never_sent_twice() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(requests.load(Ordering::SeqCst), 2, "a request sent twice");
 }
+
+/// Reviewer RV: one pooled connection carries replies whose heads differ (names, count,
+/// case, a head of exactly the read buffer's size), each with its body in the same write;
+/// every reply's headers, kept while the next ones are read on the same connection (their
+/// values share the read buffer's bytes), stay exactly its own.
+#[tokio::test]
+async fn rv_headers_kept_across_replies_on_one_connection_stay_their_own() {
+    let head = |extra: &str, body: &str| {
+        format!(
+            "HTTP/1.1 200 OK\r\n{extra}content-length: {}\r\n\r\n",
+            body.len()
+        )
+    };
+    // A head of exactly the connection's read buffer (`conn::READ_BUFFER`), padded by one
+    // header.
+    const READ_BUFFER: usize = 8 * 1024;
+    let base = head("x-pad: \r\n", "def").len();
+    let pad = "p".repeat(READ_BUFFER - base);
+    let replies: Vec<(String, &str, Vec<(&str, String)>)> = vec![
+        (
+            head("x-a: one\r\n", "abc"),
+            "abc",
+            vec![("x-a", "one".into())],
+        ),
+        (
+            head(&format!("x-pad: {pad}\r\n"), "def"),
+            "def",
+            vec![("x-pad", pad.clone())],
+        ),
+        (
+            head("X-A: two\r\nx-b: caf\u{e9}\r\n", "ghi"),
+            "ghi",
+            vec![("x-a", "two".into()), ("x-b", "caf\u{e9}".into())],
+        ),
+        (
+            head("x-a: one\r\n", "jkl"),
+            "jkl",
+            vec![("x-a", "one".into())],
+        ),
+    ];
+    assert_eq!(replies[1].0.len(), READ_BUFFER);
+    let wire: Vec<String> = replies.iter().map(|(h, b, _)| format!("{h}{b}")).collect();
+    let (url, connections) = serve(move |mut tcp, _| {
+        let wire = wire.clone();
+        async move {
+            let mut buf = Vec::new();
+            for reply in wire {
+                if !read_request(&mut tcp, &mut buf).await
+                    || tcp.write_all(reply.as_bytes()).await.is_err()
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    let client = HttpClient::new();
+    let mut kept = Vec::new();
+    for (_, body, _) in &replies {
+        let response = within(client.send(post(&url))).await.unwrap();
+        let (parts, b) = response.into_parts();
+        let b = within(b.collect()).await.unwrap().to_bytes();
+        assert_eq!(&b[..], body.as_bytes());
+        kept.push(parts.headers);
+    }
+    for (headers, (_, _, want)) in kept.iter().zip(&replies) {
+        for (name, value) in want {
+            assert_eq!(
+                headers.get(*name).map(|v| v.as_bytes()),
+                Some(value.as_bytes()),
+                "{name} in {headers:?}"
+            );
+        }
+        assert_eq!(headers.len(), want.len() + 1, "{headers:?}");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
