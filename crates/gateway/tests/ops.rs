@@ -542,9 +542,8 @@ async fn rv_an_abandoned_requests_access_line_names_its_booked_route() {
     for l in &lines {
         assert_eq!(l["result"], "client_closed", "{l}");
         assert_eq!(l["route"], "chat", "booked as {booked:?}: {l}");
-        // And its attempt, booked `cancelled` (the driver offers an `AttemptSink` for it; the
-        // gateway does not use one), is not
-        // on the line either (`attempts` is empty).
+        // Nor its attempt, booked `cancelled` (`attempts` is empty; the driver offers an
+        // `AttemptSink` for this, which the gateway does not use).
         assert_eq!(l["attempts"], "ta:cancelled", "{l}");
     }
 }
