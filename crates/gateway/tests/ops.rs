@@ -505,7 +505,7 @@ async fn the_model_endpoints_log_the_client() {
 #[ignore = "RV: a request abandoned before its reply logs route `-` though /metrics books it on its route"]
 async fn rv_an_abandoned_requests_access_line_names_its_booked_route() {
     let logs = Captured::start();
-    let hang = axum::Router::new().fallback(|| std::future::pending::<&'static str>());
+    let hang = axum::Router::new().fallback(std::future::pending::<&'static str>);
     let text = config(
         TA,
         "    - { name: chat, policy: static, targets: [ta] }\n",

@@ -866,7 +866,9 @@ async fn rv_headers_kept_across_replies_on_one_connection_stay_their_own() {
     const READ_BUFFER: usize = 8 * 1024;
     let base = head("x-pad: \r\n", "def").len();
     let pad = "p".repeat(READ_BUFFER - base);
-    let replies: Vec<(String, &str, Vec<(&str, String)>)> = vec![
+    // Each reply: its head, its body, the headers it carries besides content-length.
+    type Reply<'a> = (String, &'a str, Vec<(&'a str, String)>);
+    let replies: Vec<Reply<'_>> = vec![
         (
             head("x-a: one\r\n", "abc"),
             "abc",

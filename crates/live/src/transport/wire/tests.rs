@@ -525,7 +525,9 @@ fn rv_spans_across_heads_split_at_every_byte_are_each_heads_own() {
     let at_limit: String = (0..MAX_HEADERS - 1)
         .map(|i| format!("x-h{i}: v{i}\r\n"))
         .collect::<String>();
-    let heads: Vec<(Vec<u8>, Vec<(String, Vec<u8>)>)> = vec![
+    // Each head's bytes, and its headers as (name, value).
+    type Headers = Vec<(String, Vec<u8>)>;
+    let heads: Vec<(Vec<u8>, Headers)> = vec![
         (
             b"HTTP/1.1 200 OK\r\nx-request-id: aaaa\r\ncontent-length: 3\r\nx-b: 1\r\n\r\n".to_vec(),
             vec![
