@@ -431,12 +431,11 @@ async fn connection(
     mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
     let io = hyper_util::rt::TokioIo::new(tcp);
-    // A reply's head and body written from one buffer with one `write`, not queued as two
-    // buffers for a vectored write: the usual reply (a JSON body, an SSE chunk) is small,
-    // and the queue's bookkeeping costs more than copying it.
-    let conn = hyper::server::conn::http1::Builder::new()
-        .writev(false)
-        .serve_connection(io, dispatch);
+    // hyper's default write strategy (a vectored write of the head and the body's own
+    // buffers): `writev(false)` saved ~0.7k instructions a small reply but copies every body
+    // into the connection's write buffer, which keeps its largest size for the connection's
+    // life (a 32 MiB reply, 32 MiB held by an idle keep-alive connection).
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, dispatch);
     tokio::pin!(conn);
     // Borrowed, not moved: the receiver is dropped when the connection ends, which is what
     // `serve` waits for.
