@@ -19,9 +19,21 @@ use support::*;
 /// Posts `body` to the chat endpoint, reads `frames` frames of the stream, then leaves.
 /// The frames read, as text.
 async fn read_then_leave(gw: &Arc<Gateway>, key: &str, body: String, frames: usize) -> Vec<String> {
+    read_then_leave_at(gw, "/v1/chat/completions", key, body, frames).await
+}
+
+/// [`read_then_leave`] on the endpoint `path`.
+async fn read_then_leave_at(
+    gw: &Arc<Gateway>,
+    path: &str,
+    key: &str,
+    body: String,
+    frames: usize,
+) -> Vec<String> {
     let req = Request::builder()
         .method("POST")
-        .uri("/v1/chat/completions")
+        .uri(path)
+        .header("anthropic-version", "2023-06-01")
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")
         .body(Body::from(body))
@@ -217,4 +229,36 @@ async fn no_target_available_retry_after_counts_the_fallback_route() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no_target_available"), "{body}");
     assert_eq!(headers["retry-after"], "3", "{body}");
+}
+
+/// The Anthropic endpoint (`/v1/messages`) books an abandoned stream as the OpenAI one does
+/// (its body attaches the same `StreamBooking`): F4's tests cover `/v1/chat/completions` only.
+#[tokio::test(start_paused = true)]
+async fn a_messages_stream_the_client_leaves_is_booked_with_the_tokens_generated() {
+    let logs = Captured::start();
+    let text = config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    );
+    let transport = Transport::new(InProcess::new().with("a.fake", fake_of("a", "openai", 400)));
+    let gw = from_file(&text, transport).0;
+    let body = json!({"model": "chat", "stream": true, "max_tokens": 1000,
+                      "messages": [{"role": "user", "content": "say something"}]});
+    let frames = read_then_leave_at(&gw, "/v1/messages", CLIENT_KEY, body.to_string(), 8).await;
+    assert!(
+        frames.iter().any(|f| f.contains("text_delta")),
+        "text was read: {frames:?}"
+    );
+    let lines = logs.access();
+    assert_eq!(lines.len(), 1, "{}", logs.text());
+    let line = &lines[0];
+    assert_eq!(line["result"], "client_closed", "{line}");
+    assert_eq!(line["attempts"], "ta:cancelled", "{line}");
+    let prompt = line["prompt_tokens"].as_u64().unwrap();
+    let completion = line["completion_tokens"].as_u64().unwrap();
+    assert!(prompt > 0 && completion > 0 && completion < 400, "{line}");
+    let cost = (prompt as f64 * 2.0 + completion as f64 * 10.0) / 1e6;
+    let logged = line["cost_usd"].as_f64().unwrap();
+    assert!((logged - cost).abs() < 1e-12, "{line}: {cost}");
 }
