@@ -262,3 +262,35 @@ async fn a_messages_stream_the_client_leaves_is_booked_with_the_tokens_generated
     let logged = line["cost_usd"].as_f64().unwrap();
     assert!((logged - cost).abs() < 1e-12, "{line}: {cost}");
 }
+
+/// docs/GATEWAY.md ("Headers"): `Retry-After` on a 503 `no_target_available` is 1 s when no
+/// target says when it comes back, a drained one for instance (untested by F4).
+#[tokio::test(start_paused = true)]
+async fn no_target_available_with_only_a_drained_target_says_one_second() {
+    let gw = rig(&config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    ))
+    .gw;
+    let (status, _) = call(
+        &gw,
+        "POST",
+        "/admin/overrides",
+        Some("admin"),
+        r#"{"action":"drain","target":"ta"}"#.into(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, headers, body) = call_with_headers(
+        &gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(false),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no_target_available"), "{body}");
+    assert_eq!(headers["retry-after"], "1", "{body}");
+}
