@@ -47,8 +47,10 @@ async fn read_then_leave_at(
     let mut body = resp.into_body();
     let mut read = Vec::new();
     for _ in 0..frames {
-        let frame = body.frame().await.unwrap().unwrap();
-        read.push(String::from_utf8_lossy(frame.data_ref().unwrap()).into_owned());
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        read.push(String::from_utf8_lossy(frame.unwrap().data_ref().unwrap()).into_owned());
     }
     drop(body);
     read
@@ -293,4 +295,46 @@ async fn no_target_available_with_only_a_drained_target_says_one_second() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no_target_available"), "{body}");
     assert_eq!(headers["retry-after"], "1", "{body}");
+}
+
+/// A stream whose usage chunk reached the client, left before `[DONE]`: the provider
+/// reported its completion tokens, and the client holds that number, but the booking takes
+/// the larger of the reported count and the four-characters-a-token estimate
+/// (`StreamDecoder::completion_so_far`), so it books more than the provider billed whenever
+/// the text runs longer than four characters a token (the fake's words average six with
+/// their space: about 1.5 times as many).
+#[tokio::test(start_paused = true)]
+#[ignore = "RV2: a reported completion count is overridden by a larger chars/4 estimate"]
+async fn a_stream_left_after_its_usage_chunk_books_the_reported_tokens() {
+    let logs = Captured::start();
+    let gateway = || {
+        let text = config(
+            TA,
+            "    - { name: chat, policy: static, targets: [ta] }\n",
+            "",
+        );
+        let transport =
+            Transport::new(InProcess::new().with("a.fake", fake_of("a", "openai", 100)));
+        from_file(&text, transport).0
+    };
+    // The whole stream once: where its usage chunk is.
+    let whole = read_then_leave(&gateway(), CLIENT_KEY, chat(true), usize::MAX).await;
+    let at = whole
+        .iter()
+        .position(|f| f.contains("\"usage\":{"))
+        .unwrap_or_else(|| panic!("no usage chunk: {whole:?}"));
+    let usage: Value =
+        serde_json::from_str(whole[at].trim().strip_prefix("data: ").unwrap()).unwrap();
+    let reported = usage["usage"]["completion_tokens"].as_u64().unwrap();
+    let before = logs.access().len();
+    let read = read_then_leave(&gateway(), CLIENT_KEY, chat(true), at + 1).await;
+    assert!(read[at].contains("\"usage\":{"), "{read:?}");
+    let lines = logs.access();
+    assert_eq!(lines.len(), before + 1, "{}", logs.text());
+    let line = &lines[before];
+    assert_eq!(line["result"], "client_closed", "{line}");
+    assert_eq!(
+        line["completion_tokens"], reported,
+        "the usage chunk said {reported}: {line}"
+    );
 }
