@@ -38,7 +38,7 @@ use axum::response::Response;
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::AttemptRecord;
 use switchyard_core::request::Usage;
-use switchyard_live::{ChatStream, Driver, RouteError};
+use switchyard_live::{AttemptSink, ChatStream, Driver, RouteError};
 
 use crate::Gateway;
 
@@ -63,6 +63,9 @@ struct Entry {
     result: Option<&'static str>,
     /// A stream's booking, filled if the client leaves before its end.
     booking: Option<switchyard_live::StreamBooking>,
+    /// The request's attempts, route and target as the driver ends its plan: what the line
+    /// says of a request the client left (no reply, error or stream end tells it).
+    sink: Option<AttemptSink>,
 }
 
 /// At most this many characters of a client-chosen value (the model) are logged.
@@ -103,6 +106,15 @@ impl AccessLog {
     /// The `model` the client asked for (a route's or a target's name, or neither).
     pub fn model(&self, model: &str) {
         self.entry().model = Some(sanitized(model));
+    }
+
+    /// A sink for the driver ([`Driver::chat_into`], [`Driver::chat_stream_into`]): the
+    /// request's attempts and route, for the line of a request its client left.
+    pub fn sink(&self) -> AttemptSink {
+        self.entry()
+            .sink
+            .get_or_insert_with(AttemptSink::default)
+            .clone()
     }
 
     /// The route the router booked the request on.
@@ -238,7 +250,8 @@ struct Finish {
 impl Drop for Finish {
     fn drop(&mut self) {
         let mut e = self.log.entry();
-        if e.result == Some(switchyard_core::attempt_log::STREAMING) {
+        let streaming = e.result == Some(switchyard_core::attempt_log::STREAMING);
+        if streaming {
             // The client left mid-stream: the attempt it was on is booked `cancelled` (the
             // request abandoned), and the line says so too, with the tokens the stream was
             // booked at when it was dropped (the body, dropped before this guard).
@@ -246,6 +259,25 @@ impl Drop for Finish {
             if let Some((usage, cost)) = e.booking.as_ref().and_then(|b| b.get()) {
                 e.usage = Some(usage);
                 e.cost_usd = Some(cost);
+            }
+        }
+        if streaming || self.status.is_none() {
+            // Left before the reply or mid-stream: the attempts, route and target as the plan
+            // ended (a stream continued after a break has both attempts; a request left
+            // before its reply has its route and its attempt `cancelled`).
+            if let Some(named) = e.sink.as_ref().and_then(AttemptSink::named) {
+                if !named.attempts.is_empty() {
+                    write_attempts(
+                        &mut e.attempts,
+                        named.attempts.iter().map(|(t, o)| (t.as_str(), *o)),
+                    );
+                }
+                if e.route.is_none() {
+                    e.route = named.route;
+                }
+                if let Some(served_by) = named.served_by {
+                    e.served_by = Some(served_by);
+                }
             }
         }
         let status = self.status.map_or(499, |s| s.as_u16());

@@ -219,7 +219,7 @@ pub(crate) async fn complete(
     };
     let router = gw.router();
     if !normalized.stream {
-        return match router.chat(normalized).await {
+        return match router.chat_into(normalized, Some(access.sink())).await {
             Ok(reply) => {
                 access.reply(&router, &reply);
                 reply_response(&gw, &router, &reply, expose)
@@ -231,7 +231,7 @@ pub(crate) async fn complete(
         };
     }
     // Boxed: the streaming path's state does not make every request's future bigger.
-    let stream = match Box::pin(router.chat_stream(normalized)).await {
+    let stream = match Box::pin(router.chat_stream_into(normalized, Some(access.sink()))).await {
         Ok(s) => s,
         Err(e) => {
             access.failed(&e);

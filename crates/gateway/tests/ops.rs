@@ -502,7 +502,6 @@ async fn the_model_endpoints_log_the_client() {
 /// error, none of which comes. The same for a stream left before its first token. (The line's
 /// `attempts` is empty too, though the books have `ta` cancelled.)
 #[tokio::test(start_paused = true)]
-#[ignore = "RV: a request abandoned before its reply logs route `-` though /metrics books it on its route"]
 async fn rv_an_abandoned_requests_access_line_names_its_booked_route() {
     let logs = Captured::start();
     let hang = axum::Router::new().fallback(std::future::pending::<&'static str>);

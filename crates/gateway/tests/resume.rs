@@ -359,7 +359,6 @@ async fn a_cut_stream_that_named_its_target_counts_as_a_failed_resume() {
 /// million both ways), and the fleet's token budget is not charged either. Expected: the
 /// books charge the prompt and the delivered tokens, and the line has the books' figures.
 #[tokio::test(start_paused = true)]
-#[ignore = "RV: a stream the client left is booked and logged with 0 tokens and $0, though its prompt and delivered tokens were billed"]
 async fn rv_a_client_closed_streams_access_line_has_the_books_tokens_and_cost() {
     let logs = support::Captured::start();
     let rig = rig(false).await;

@@ -15,7 +15,7 @@ pub mod transport;
 pub mod wall;
 
 pub use driver::{
-    AttemptSink, ChatStream, Driver, RouteError, StreamBooking, StreamEvent, StreamItem,
-    TargetSnapshot,
+    AttemptSink, ChatStream, Driver, NamedAttempts, RouteError, StreamBooking, StreamEvent,
+    StreamItem, TargetSnapshot,
 };
 pub use transport::{HttpClient, InProcess, Transport};

@@ -99,7 +99,10 @@ pub(crate) async fn create(
     let id = format!("msg_{stamp:016x}");
     let router = gw.router();
     let mut r = if normalized.stream {
-        let stream = match router.chat_stream(normalized).await {
+        let stream = match router
+            .chat_stream_into(normalized, Some(access.sink()))
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 access.failed(&e);
@@ -109,7 +112,7 @@ pub(crate) async fn create(
         access.stream(&router, &stream);
         streamed(&router, stream, id, route, estimate, expose, access)
     } else {
-        let reply = match router.chat(normalized).await {
+        let reply = match router.chat_into(normalized, Some(access.sink())).await {
             Ok(reply) => reply,
             Err(e) => {
                 access.failed(&e);

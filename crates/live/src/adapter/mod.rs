@@ -373,7 +373,7 @@ pub struct StreamDecoder {
     /// Whether the stream reported prompt and completion tokens (else they are estimated).
     prompt_reported: bool,
     completion_reported: bool,
-    /// Characters of text delivered, for the estimate.
+    /// Characters of text and tool-call arguments delivered, for the estimate.
     chars: usize,
     /// Tool calls so far, arguments concatenated.
     calls: Vec<ToolCall>,
@@ -484,6 +484,7 @@ impl StreamDecoder {
     /// started or past the cap on what a stream may hold.
     fn append_arguments(&mut self, index: u32, fragment: &str) -> Result<(), Failure> {
         self.held = self.held.saturating_add(fragment.len());
+        self.chars = self.chars.saturating_add(fragment.chars().count());
         if self.held > self.max_held {
             return Err(Failure::kind(ErrorKind::MalformedResponse));
         }
@@ -543,16 +544,19 @@ impl StreamDecoder {
             .then_some((self.usage.prompt_tokens, self.usage.cached_prompt_tokens))
     }
 
-    /// The completion tokens of the text the stream delivered so far, for a stream that ends
-    /// early (its caller left): estimated from that text as [`end`](Self::end) estimates a
-    /// stream without usage, or as reported when the stream reported more.
+    /// The completion tokens the stream reported so far, if it reported them (the latest
+    /// count: Gemini's are cumulative).
+    pub fn reported_completion(&self) -> Option<u32> {
+        self.completion_reported
+            .then_some(self.usage.completion_tokens)
+    }
+
+    /// The completion tokens of the stream so far, for a stream that ends early (its caller
+    /// left): as reported when the stream reported them, else estimated from the text and
+    /// tool-call arguments it delivered as [`end`](Self::end) estimates a stream without usage.
     pub fn completion_so_far(&self) -> u32 {
-        let estimate = estimate_tokens_from_chars(self.chars);
-        if self.completion_reported {
-            self.usage.completion_tokens.max(estimate)
-        } else {
-            estimate
-        }
+        self.reported_completion()
+            .unwrap_or_else(|| estimate_tokens_from_chars(self.chars))
     }
 
     /// [`end`](Self::end) without the `usage_missing` flag and the calls.

@@ -41,7 +41,7 @@ use crate::credentials::CredentialStore;
 use crate::transport::Transport;
 
 pub use error::RouteError;
-pub use plan_loop::AttemptSink;
+pub use plan_loop::{AttemptSink, NamedAttempts};
 pub use stream::{ChatStream, StreamBooking, StreamEvent, StreamItem};
 
 #[derive(Debug)]

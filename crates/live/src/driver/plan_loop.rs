@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::{FutureExt, StreamExt};
 use switchyard_core::dialect::upstream::UpstreamError;
 use switchyard_core::dialect::{self, Dialect};
-use switchyard_core::id::TargetId;
+use switchyard_core::id::{RouteId, TargetId};
 use switchyard_core::outcome::{AttemptRecord, FinalOutcome};
 use switchyard_core::plan::{Action, AttemptId, Plan};
 use switchyard_core::request::{Request, Response};
@@ -45,7 +45,7 @@ impl Drop for PlanGuard {
             self.driver.core().abandon(&mut self.plan, now);
         }
         if let Some(sink) = &self.sink {
-            sink.fill(self.plan.history().copied());
+            sink.fill(&self.driver, &self.plan);
         }
     }
 }
@@ -53,28 +53,74 @@ impl Drop for PlanGuard {
 /// A slot that receives a request's attempts when the request ends, however it ends: as the
 /// plan's guard drops, so also when the caller gave up at any await (a `timeout` around
 /// `chat`, a dropped `ChatStream`), when no reply or error carries them. An attempt that was
-/// on its way is in it, `cancelled`. Cheap to clone; one per request.
+/// on its way is in it, `cancelled`. With them, the route the request was booked on (its home
+/// route, where its telemetry is counted) and the target its committed attempt went to.
+/// Cheap to clone; one per request.
 #[derive(Clone, Debug, Default)]
-pub struct AttemptSink(Arc<Mutex<Vec<AttemptRecord>>>);
+pub struct AttemptSink(Arc<Mutex<Sunk>>);
+
+#[derive(Debug, Default)]
+struct Sunk {
+    attempts: Vec<AttemptRecord>,
+    route: Option<RouteId>,
+    served_by: Option<TargetId>,
+    /// The driver that ran the plan, to name its targets and route: empty until filled.
+    driver: Option<Driver>,
+}
+
+/// What an [`AttemptSink`] received, by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NamedAttempts {
+    /// The route the request was booked on, if it resolved to one.
+    pub route: Option<Arc<str>>,
+    /// Every attempt: its target's name and its outcome's label.
+    pub attempts: Vec<(String, &'static str)>,
+    /// The target of the attempt the plan committed to, if it committed.
+    pub served_by: Option<String>,
+}
 
 impl AttemptSink {
-    fn fill(&self, attempts: impl Iterator<Item = AttemptRecord>) {
-        let mut slot = self
-            .0
+    fn slot(&self) -> std::sync::MutexGuard<'_, Sunk> {
+        self.0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.clear();
-        slot.extend(attempts);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn fill(&self, driver: &Driver, plan: &Plan) {
+        let mut slot = self.slot();
+        slot.attempts.clear();
+        slot.attempts.extend(plan.history().copied());
+        slot.route = plan.home_route();
+        slot.served_by = plan
+            .committed()
+            .and_then(|a| plan.history().nth(usize::from(a.0)))
+            .map(|a| a.target);
+        slot.driver = Some(driver.clone());
     }
 
     /// The attempts written so far (none before the request ended), taken out.
     pub fn take(&self) -> Vec<AttemptRecord> {
-        std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        std::mem::take(&mut self.slot().attempts)
+    }
+
+    /// What the request ended with, named; `None` before it ended.
+    pub fn named(&self) -> Option<NamedAttempts> {
+        let slot = self.slot();
+        let driver = slot.driver.as_ref()?;
+        Some(NamedAttempts {
+            route: slot.route.and_then(|r| driver.route_name(r)).cloned(),
+            attempts: slot
+                .attempts
+                .iter()
+                .map(|a| {
+                    (
+                        driver.target_names(a.target).0.to_owned(),
+                        a.outcome.label(),
+                    )
+                })
+                .collect(),
+            served_by: slot.served_by.map(|t| driver.target_names(t).0.to_owned()),
+        })
     }
 }
 

@@ -41,10 +41,13 @@ impl Drop for ChatStream {
         let plan = &mut self.guard.plan;
         if plan.committed() == Some(self.attempt) && plan.is_outstanding(self.attempt) {
             let open = &self.open;
-            let completion = open
-                .decoder
-                .completion_so_far()
-                .max(estimate_tokens_from_chars(self.resume.attempt_chars));
+            // As reported when the stream reported it; else the larger estimate (the
+            // decoder's, or the characters this attempt delivered).
+            let completion = open.decoder.reported_completion().unwrap_or_else(|| {
+                open.decoder
+                    .completion_so_far()
+                    .max(estimate_tokens_from_chars(self.resume.attempt_chars))
+            });
             let prompt = open
                 .decoder
                 .reported_prompt()
