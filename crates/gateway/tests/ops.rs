@@ -475,6 +475,37 @@ async fn the_access_line_names_the_booked_route_and_the_model_asked() {
     }
 }
 
+/// The access line's `model` is `-` when no `model` was read from the request: one refused
+/// before its body was read (no client key) and one whose body does not parse (not JSON)
+/// (docs/GATEWAY.md, "Logs").
+#[tokio::test(start_paused = true)]
+async fn the_access_line_model_is_a_dash_when_no_model_was_read() {
+    let logs = Captured::start();
+    let r = rig(&config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    ));
+    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
+    let (status, _) = call(&r.gw, "POST", "/v1/chat/completions", None, body.into()).await;
+    assert_eq!(status, 401);
+    let (status, _) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        r#"{"model":"chat", not json"#.into(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let lines = logs.access();
+    let seen: Vec<(u64, &str)> = lines
+        .iter()
+        .map(|l| (l["status"].as_u64().unwrap(), l["model"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [(401, "-"), (400, "-")], "{}", logs.text());
+}
+
 /// Both model endpoints log the client key's name (issue 13: `/v1/models/{id}` logged `-`).
 #[tokio::test(start_paused = true)]
 async fn the_model_endpoints_log_the_client() {

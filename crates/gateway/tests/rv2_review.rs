@@ -200,7 +200,6 @@ async fn read_all(gw: &Arc<Gateway>, body: String) -> usize {
 /// although the request would be served by the fallback in 3 s (docs/GATEWAY.md, "Headers":
 /// "until the first target of the route ... can be tried again").
 #[tokio::test(start_paused = true)]
-#[ignore = "RV2: Retry-After of no_target_available ignores the fallback routes the plan went through"]
 async fn no_target_available_retry_after_counts_the_fallback_route() {
     let tc = "    - { name: tc, provider: b, model: m, breaker: { consecutive_failures: 1, open_for: 3s, open_max: 3s } }\n";
     let gw = rig(&config(

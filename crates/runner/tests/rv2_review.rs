@@ -7,14 +7,12 @@ use support::one_at_a_time;
 
 /// Every caller streams and gives up after 400 ms, mid-way through most streams (first token
 /// ~120 ms, 250 tokens a second, 20 to 200 tokens). The abandoned attempts' tokens and cost
-/// agree between the simulator and live mode. They do not: the simulator books the tokens the
-/// fake sent, live mode estimates them from the text received at four characters a token,
-/// and the fake's words average six characters with their space (crates/fake/src/text.rs),
-/// so live books about 1.5 times as many (seen: sim 62, live 82 completion tokens per
-/// abandoned attempt, seed 9). The output price alone is set, so `cost_failed_usd` in
-/// millionths is the abandoned attempts' completion tokens.
+/// agree between the simulator and live mode: live mode estimates them from the text
+/// received at four characters a token (it cannot know more), and the simulator books them
+/// the same way from the text the fake sent (before, it booked the tokens sent: sim 62, live
+/// 82 completion tokens per abandoned attempt, seed 9). The output price alone is set, so
+/// `cost_failed_usd` in millionths is the abandoned attempts' completion tokens.
 #[test]
-#[ignore = "RV2: live books an abandoned stream ~1.3-1.5x the tokens the sim books (chars/4 vs the fake's 6-char words)"]
 fn abandoned_streams_are_booked_alike_in_sim_and_live() {
     let _serial = one_at_a_time();
     let yaml = "name: rv2-abandoned-mid-stream\nseed: 9\nduration: 8s\n\

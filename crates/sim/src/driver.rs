@@ -435,6 +435,7 @@ impl<'a, O: Observer> Sim<'a, O> {
                 first_token_at: None,
                 token_interval: Duration::ZERO,
                 planned_tokens: 0,
+                text_seed: 0,
             };
         }
         let t = &self.params.router.targets[target.index()];

@@ -13,7 +13,8 @@
 //! token commits it (`first_token` cancels the other attempts, whose later events are
 //! ignored), and a caller that gives up (`abandon_after` on its traffic class) abandons its
 //! plan (`abandon`). A stream it was reading is booked first, as the live driver books a
-//! dropped stream: its attempt `cancelled` with its prompt and the tokens sent by then.
+//! dropped stream: its attempt `cancelled` with its prompt and its completion tokens
+//! estimated from the characters of the text sent by then, four a token.
 //!
 //! A stream that breaks after its first token on a route with `resume: prefill` goes on as
 //! the core decides: the continuation (`Action::Send` with `continuation`) asks the fallback's

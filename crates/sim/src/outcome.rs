@@ -1,10 +1,11 @@
 //! How an attempt ends, from the fake's behaviour, under the attempt's timeouts (the same rules
 //! as the live driver's).
 
+use switchyard_core::dialect::estimate_tokens_from_chars;
 use switchyard_core::outcome::{AttemptReport, ErrorKind, Outcome};
 use switchyard_core::plan::Timeouts;
 use switchyard_core::time::{Duration, Instant};
-use switchyard_fake::{Behaviour, Reply, StreamFault};
+use switchyard_fake::{Behaviour, Reply, StreamFault, text};
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pending {
@@ -14,6 +15,8 @@ pub(crate) struct Pending {
     pub(crate) token_interval: Duration,
     /// The reply's full length as the model drew it (0 without a reply).
     pub(crate) planned_tokens: u32,
+    /// The seed of the reply's text (`switchyard_fake::text`; 0 without a reply).
+    pub(crate) text_seed: u64,
 }
 
 /// How an attempt ends, from the fake's behaviour, under the attempt's timeouts (the same rules
@@ -46,8 +49,11 @@ pub(crate) fn outcome(
 }
 
 /// A committed stream its caller left at `now`: the attempt cancelled, with its prompt and
-/// the tokens the fake had sent by then (none past what the attempt would have sent), as the
-/// live driver books a stream dropped mid-way. `None` before its first token.
+/// its completion tokens booked as the live driver books a stream dropped mid-way, which
+/// cannot know how many the provider generated: estimated from the characters of the text
+/// the fake had sent by then (none past what the attempt would have sent) at four
+/// characters a token, rounded up ([`estimate_tokens_from_chars`]). `None` before its
+/// first token.
 pub(crate) fn abandoned(p: &Pending, started: Instant, now: Instant) -> Option<AttemptReport> {
     let first = p.first_token_at.filter(|&ft| ft <= now)?;
     let since = now.saturating_since(first).as_nanos();
@@ -56,14 +62,28 @@ pub(crate) fn abandoned(p: &Pending, started: Instant, now: Instant) -> Option<A
         gap => u32::try_from(since / gap)
             .unwrap_or(u32::MAX)
             .saturating_add(1),
-    };
+    }
+    .min(p.report.completion_tokens);
     Some(AttemptReport {
         first_token: p.report.first_token,
         prompt_tokens: p.report.prompt_tokens,
-        completion_tokens: sent.min(p.report.completion_tokens),
+        completion_tokens: estimate_tokens_from_chars(text_chars(p.text_seed, sent)),
         delivered_tokens: true,
         ..AttemptReport::new(Outcome::Cancelled, now.saturating_since(started))
     })
+}
+
+/// The characters of the first `n` tokens of the fake's text seeded by `seed`, as a stream
+/// sends them: each word, and a space before each after the first
+/// (`switchyard_fake::text::piece`).
+fn text_chars(seed: u64, n: u32) -> usize {
+    text::tokens(seed, n)
+        .enumerate()
+        .fold(0usize, |chars, (i, word)| {
+            chars
+                .saturating_add(word.chars().count())
+                .saturating_add(usize::from(i > 0))
+        })
 }
 
 /// An attempt that failed after `after`, with no token delivered.
@@ -73,6 +93,7 @@ fn failed(kind: ErrorKind, after: Duration, retry_after: Option<Duration>) -> Pe
         first_token_at: None,
         token_interval: Duration::ZERO,
         planned_tokens: 0,
+        text_seed: 0,
     }
 }
 
@@ -99,6 +120,7 @@ fn whole(reply: Reply, net: Duration, bound: Duration) -> Pending {
         first_token_at: at(total),
         token_interval: Duration::ZERO,
         planned_tokens: reply.output_tokens,
+        text_seed: reply.text_seed,
     }
 }
 
@@ -162,6 +184,7 @@ impl Stream {
             first_token_at: at(first),
             token_interval: reply.token_interval,
             planned_tokens: reply.output_tokens,
+            text_seed: reply.text_seed,
         }
     }
 
@@ -201,6 +224,7 @@ impl Stream {
             first_token_at: at(self.first),
             token_interval: self.reply.token_interval,
             planned_tokens: out,
+            text_seed: self.reply.text_seed,
         }
     }
 

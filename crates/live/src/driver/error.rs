@@ -142,8 +142,9 @@ impl Driver {
 }
 
 impl Driver {
-    /// How long until a target of the plan (the one it named, else its home route's
-    /// members) can be tried again: the soonest a target's open breaker ends its cooldown
+    /// How long until a target of the plan (the one it named, else the members of the
+    /// routes it went through: its home route, then each fallback up to its current route)
+    /// can be tried again: the soonest a target's open breaker ends its cooldown
     /// and its parking (a rate limit) ends, both read as a request arriving now would find
     /// them; at most `plan.retry_after_max`. A target out for a reason without an end (a
     /// drain, a breaker forced open, half-open with its probes out) says nothing; when none
@@ -152,11 +153,26 @@ impl Driver {
         let now = self.now();
         let core = self.core();
         let params = core.params();
-        let members = match (plan.pinned_target(), plan.home_route()) {
-            (Some(t), _) => std::slice::from_ref(&t).to_vec(),
-            (None, Some(r)) => params.route(r).members.clone(),
-            (None, None) => Vec::new(),
-        };
+        let mut members = Vec::new();
+        if let Some(t) = plan.pinned_target() {
+            members.push(t);
+        } else {
+            // The routes the plan went through, as the core's `all_unfit` walks them: its
+            // home route, then each fallback up to the current one (bounded: a route is
+            // visited at most once per route in the config).
+            let mut route = plan.home_route();
+            for _ in 0..params.routes.len() {
+                let Some(id) = route else {
+                    break;
+                };
+                let r = params.route(id);
+                members.extend_from_slice(&r.members);
+                if Some(id) == plan.route() {
+                    break;
+                }
+                route = r.fallback;
+            }
+        }
         members
             .into_iter()
             .filter(|&t| !core.overrides().is_drained(t))

@@ -156,11 +156,12 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
 fn parse(buf: &[u8], head_request: bool, spans: &mut Spans) -> Result<Option<Head>, WireError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut response,
-        buf,
-        &mut slots,
-    ) {
+    // A folded header line (obs-fold) is read, not refused: its folds are replaced with SP
+    // when its value is built (`Spans::headers`; RFC 9112 5.2).
+    let len = match httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response_with_uninit_headers(&mut response, buf, &mut slots)
+    {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
             return Err(WireError::HeadTooLarge);

@@ -13,7 +13,8 @@ use super::WireError;
 /// buffer; the second ([`Spans::headers`]) builds the headers from the head once it is
 /// taken off, each value a slice of the head's bytes rather than a copy. Both hold at most
 /// [`MAX_HEADERS`](super::MAX_HEADERS) entries, and are kept from head to head to be
-/// neither allocated nor cleared again.
+/// neither allocated nor cleared again. A value folded over lines (obs-fold) is the one
+/// copy: its CR and LF bytes replaced with SP (RFC 9112 5.2).
 #[derive(Debug, Default)]
 pub(in crate::transport) struct Spans {
     at: Vec<[u32; 4]>,
@@ -81,11 +82,27 @@ impl Spans {
                     name
                 }
             };
-            let value = HeaderValue::from_maybe_shared(head.slice(value))
-                .map_err(|_| WireError::Head("header value"))?;
+            let value = unfolded(head.slice(value))?;
             headers.append(name, value);
         }
         names.truncate(self.at.len());
         Ok(headers)
     }
+}
+
+/// A header value from its bytes in the head: a slice of them, or, for a value folded over
+/// lines (obs-fold, which httparse leaves in the value), a copy of them with each CR and LF
+/// replaced with SP, as RFC 9112 5.2 asks of a user agent. The copy is no longer than the
+/// value, itself within the head.
+fn unfolded(raw: Bytes) -> Result<HeaderValue, WireError> {
+    let raw = if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
+        let copy: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        Bytes::from(copy)
+    } else {
+        raw
+    };
+    HeaderValue::from_maybe_shared(raw).map_err(|_| WireError::Head("header value"))
 }
