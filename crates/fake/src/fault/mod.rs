@@ -19,7 +19,7 @@
 //! tokens), `missing_done` (a stream ends without its terminating event), `malformed_json`
 //! (a 200 whose body is not JSON), `context_length`, `content_filter`, and
 //! `rate_limit_squeeze` (limits lowered to `requests_per_minute`/`tokens_per_minute`). A
-//! parameter the kind does not read is refused ([`FaultKind::reads`]): ignored, the fault
+//! parameter the kind does not read is refused ([`FaultKindName::reads`]): ignored, the fault
 //! would not be the one written.
 //!
 //! Activation: `at` (default 0: from the start) and `for` (default: forever); `every` makes it
