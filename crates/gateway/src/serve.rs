@@ -424,13 +424,18 @@ async fn accept_loop(
 }
 
 /// One connection, kept alive between requests, until the client closes it or shutdown asks
-/// it to finish (the request in flight is served first).
+/// it to finish (the request in flight is served first): its canonical chat requests served
+/// by the fast path ([`fast`]), and from the first request that is not one on, the rest of
+/// the connection by hyper.
 async fn connection(
     tcp: tokio::net::TcpStream,
     dispatch: Dispatch,
     mut closing: tokio::sync::watch::Receiver<bool>,
 ) {
-    let io = hyper_util::rt::TokioIo::new(tcp);
+    let Some(conn) = fast::serve(tcp, &dispatch.gateway, &mut closing).await else {
+        return;
+    };
+    let io = hyper_util::rt::TokioIo::new(fast::rewound(conn));
     // hyper's default write strategy (a vectored write of the head and the body's own
     // buffers): `writev(false)` saved ~0.7k instructions a small reply but copies every body
     // into the connection's write buffer, which keeps its largest size for the connection's
@@ -528,6 +533,11 @@ async fn timer_anchor() {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
+
+mod fast;
+mod head;
+mod reply;
+mod rewind;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,339 @@
+//! The fast path: a connection's canonical chat requests ([`super::head`]) served here, without
+//! hyper's connection machinery (its dispatcher, its request and response `HeaderMap`s, its
+//! buffered IO: about 17k instructions a request, docs/GATEWAY.md, "What a request costs").
+//!
+//! Each request is read into a bounded per-connection buffer and parsed; one that is
+//! canonical and whose body is whole in the buffer (read once more without waiting when its
+//! head came alone) is handed to the same [`access_log::logged`] and [`chat::complete`] as
+//! hyper's path, with the only headers they read, its body a slice of the buffer (no copy).
+//! Its response is written here as hyper writes it ([`super::reply`]), a small one in one
+//! write, a stream chunk by chunk as its events come. The next request on the connection
+//! takes the same path.
+//!
+//! Anything else (another path, a body not yet whole, `expect`, chunked, HTTP/1.0, a bad or
+//! oversized head) hands the connection, the bytes read so far replayed first
+//! ([`super::rewind`]), to hyper for the rest of its life: what hyper then does is what it
+//! did before the fast path (auth before the body, the slow-body 408, 413, 100-continue).
+//!
+//! While a request is served the socket is watched: the client closing it (or an error) drops
+//! the handler's future or the response body at once (the access line's `client_closed`, an
+//! abandoned stream's booking), as hyper does; bytes of a pipelined next request are kept
+//! (bounded) and served after the response. Shutdown closes an idle connection at once and
+//! lets the request in flight finish, its response saying `connection: close`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use super::head::{self, Canonical, Parsed};
+use super::reply::{self, Framing};
+use crate::{CHAT_PATH, Gateway, access_log, chat};
+
+/// The most a connection buffers: a head and body larger than this, or bytes of pipelined
+/// requests beyond it, are not read ahead (the request goes to hyper, or waits its turn).
+const MAX_BUFFERED: usize = 256 * 1024;
+/// A head not whole within this many bytes goes to hyper (whose own bound is ~400 KB).
+const MAX_HEAD: usize = 64 * 1024;
+/// What a connection's buffers start with, and are brought back to after a large request.
+const INITIAL: usize = 8 * 1024;
+/// How much is read at a time.
+const READ_CHUNK: usize = 16 * 1024;
+/// Body bytes up to this are copied next to the head (one write); a larger frame is written
+/// from its own buffer.
+const COPY_LIMIT: usize = 16 * 1024;
+
+/// What the connection does next.
+enum Next {
+    /// Serve this canonical request (whole in the buffer).
+    Serve(Canonical),
+    /// Hand the connection to hyper, with what the buffer holds.
+    Hyper,
+    /// Close it (the client did, or shutdown with nothing in flight).
+    Close,
+}
+
+/// A connection on the fast path.
+pub(super) struct Conn {
+    pub(super) tcp: tokio::net::TcpStream,
+    /// Bytes read and not yet served.
+    pub(super) buf: BytesMut,
+    /// The response being written.
+    out: Vec<u8>,
+}
+
+/// Why a response could not be written whole: the connection ends.
+struct Ended;
+
+/// Serves `tcp`'s canonical requests until the client closes it, shutdown (`closing`) ends it
+/// or a request that is not canonical arrives: then the connection is returned, with the
+/// bytes read, for hyper; `None` when it has ended.
+pub(super) async fn serve(
+    tcp: tokio::net::TcpStream,
+    gw: &Arc<Gateway>,
+    closing: &mut watch::Receiver<bool>,
+) -> Option<Conn> {
+    let mut conn = Conn {
+        tcp,
+        buf: BytesMut::with_capacity(INITIAL),
+        out: Vec::with_capacity(INITIAL),
+    };
+    loop {
+        match conn.next(gw, closing).await {
+            Next::Serve(request) => {
+                let close = request.close;
+                let ok = conn.serve(request, gw, closing).await;
+                if !ok || close || *closing.borrow() {
+                    let _ = conn.tcp.shutdown().await;
+                    return None;
+                }
+            }
+            Next::Hyper => return Some(conn),
+            Next::Close => return None,
+        }
+    }
+}
+
+impl Conn {
+    /// Reads until the buffer holds a whole canonical request, or something for hyper.
+    async fn next(&mut self, gw: &Gateway, closing: &mut watch::Receiver<bool>) -> Next {
+        loop {
+            if !self.buf.is_empty() {
+                match head::parse(&self.buf, gw.max_body) {
+                    Parsed::Canonical(c) => {
+                        let Some(whole) = c.head_len.checked_add(c.body_len) else {
+                            return Next::Hyper;
+                        };
+                        if whole > MAX_BUFFERED {
+                            return Next::Hyper;
+                        }
+                        // The body, if not here with its head, only if it is here already:
+                        // a body that keeps the client waiting gets hyper's deadline.
+                        if self.buf.len() < whole && !self.read_ready(whole) {
+                            return Next::Hyper;
+                        }
+                        return Next::Serve(c);
+                    }
+                    Parsed::Partial if self.buf.len() < MAX_HEAD => {}
+                    Parsed::Partial | Parsed::Other => return Next::Hyper,
+                }
+            }
+            self.room(MAX_HEAD);
+            let read = if self.buf.is_empty() {
+                // Idle: shutdown closes it at once.
+                tokio::select! {
+                    biased;
+                    read = self.tcp.read_buf(&mut self.buf) => read,
+                    _ = closing.wait_for(|c| *c) => return Next::Close,
+                }
+            } else {
+                self.tcp.read_buf(&mut self.buf).await
+            };
+            match read {
+                Ok(0) | Err(_) => return Next::Close,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Reads what the socket holds now, without waiting, until the buffer has `whole` bytes;
+    /// whether it has.
+    fn read_ready(&mut self, whole: usize) -> bool {
+        while self.buf.len() < whole {
+            self.room(whole);
+            match self.tcp.try_read_buf(&mut self.buf) {
+                Ok(n) if n > 0 => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Room in the buffer for a read, the buffer holding at most `bound` bytes.
+    fn room(&mut self, bound: usize) {
+        let room = bound.saturating_sub(self.buf.len()).min(READ_CHUNK);
+        self.buf.reserve(room);
+    }
+
+    /// Serves one request; whether the connection may serve another.
+    async fn serve(
+        &mut self,
+        c: Canonical,
+        gw: &Arc<Gateway>,
+        closing: &watch::Receiver<bool>,
+    ) -> bool {
+        let asked_close = c.close;
+        let request = self.request(c);
+        let handler_gw = gw.clone();
+        let run = move |request, log| chat::complete(handler_gw, log, request);
+        let handler = access_log::logged(gw.clone(), request, run);
+        let mut handler = std::pin::pin!(handler);
+        let Some(response) = self.watching(|cx| handler.as_mut().poll(cx)).await else {
+            return false;
+        };
+        // Asked by the client, or shutdown while it was served: the connection closes after
+        // it, and the response says so (as hyper's does).
+        let close = asked_close || *closing.borrow();
+        let ok = self.respond(response, close).await.is_ok();
+        if self.out.capacity() > MAX_HEAD {
+            self.out = Vec::with_capacity(INITIAL);
+        }
+        if self.buf.is_empty() && self.buf.capacity() > MAX_HEAD {
+            self.buf = BytesMut::with_capacity(INITIAL);
+        }
+        ok
+    }
+
+    /// The request `c` heads, split off the buffer: what hyper's path would hand the handler
+    /// (method, path, version, the headers it reads, the body), the body without a copy.
+    fn request(&mut self, c: Canonical) -> Request {
+        let whole = self.buf.split_to(c.head_len + c.body_len).freeze();
+        let body = whole.slice(c.head_len..);
+        let mut request = Request::new(Body::from(body));
+        *request.method_mut() = axum::http::Method::POST;
+        *request.uri_mut() = axum::http::Uri::from_static(CHAT_PATH);
+        *request.headers_mut() = c.headers;
+        request
+    }
+
+    /// Polls `poll` until it is ready, watching the socket meanwhile: bytes that arrive are
+    /// kept (up to the bound); `None` if the client closed the connection (or it failed).
+    async fn watching<T>(
+        &mut self,
+        mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Option<T> {
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(t) = poll(cx) {
+                return Poll::Ready(Some(t));
+            }
+            // A full buffer is not read: the request waits, unwatched, for its answer.
+            while self.buf.len() < MAX_BUFFERED {
+                match self.tcp.poll_read_ready(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(_)) => return Poll::Ready(None),
+                    Poll::Ready(Ok(())) => {}
+                }
+                self.room(MAX_BUFFERED);
+                match self.tcp.try_read_buf(&mut self.buf) {
+                    Ok(0) => return Poll::Ready(None),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Poll::Ready(None),
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Writes `response`: its head, then its body as it comes (dropped at its end, or when the
+    /// client leaves: that writes its access line).
+    async fn respond(&mut self, response: Response, close: bool) -> Result<(), Ended> {
+        let (parts, mut body) = response.into_parts();
+        let framing = if body.is_end_stream() {
+            Framing::Empty
+        } else {
+            body.size_hint()
+                .exact()
+                .map_or(Framing::Chunked, Framing::Length)
+        };
+        self.out.clear();
+        reply::head(&mut self.out, parts.status, &parts.headers, framing, close);
+        if framing == Framing::Empty || reply::bodiless(parts.status) {
+            return self.flush().await;
+        }
+        let mut sent: u64 = 0;
+        loop {
+            // A frame ready now joins what is to be written; before waiting for the next one,
+            // what is pending is written (a stream's event does not wait for the next).
+            let polled = std::future::poll_fn(|cx| {
+                Poll::Ready(std::pin::Pin::new(&mut body).poll_frame(cx))
+            })
+            .await;
+            let frame = match polled {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    self.flush().await?;
+                    let next = self.watching(|cx| std::pin::Pin::new(&mut body).poll_frame(cx));
+                    next.await.ok_or(Ended)?
+                }
+            };
+            let data = match frame {
+                None => break,
+                Some(Err(_)) => return Err(Ended),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => data,
+                    // Trailers: hyper sends none without a `trailer` header.
+                    Err(_) => continue,
+                },
+            };
+            sent = sent.saturating_add(data.len() as u64);
+            self.push(data, framing).await?;
+            if let Framing::Length(n) = framing {
+                match sent.cmp(&n) {
+                    std::cmp::Ordering::Less => {}
+                    std::cmp::Ordering::Equal => break,
+                    // More than it said: hyper ends the connection too.
+                    std::cmp::Ordering::Greater => return Err(Ended),
+                }
+            }
+        }
+        match framing {
+            Framing::Chunked => self.out.extend_from_slice(b"0\r\n\r\n"),
+            // Less than it said: the client cannot tell where it ends; hyper closes too.
+            Framing::Length(n) if sent < n => return Err(Ended),
+            _ => {}
+        }
+        drop(body);
+        self.flush().await
+    }
+
+    /// Adds a body frame to what is to be written (a large one is written from its own
+    /// buffer, after what is pending).
+    async fn push(&mut self, data: Bytes, framing: Framing) -> Result<(), Ended> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunked = framing == Framing::Chunked;
+        if chunked {
+            reply::chunk_size(&mut self.out, data.len());
+        }
+        if data.len() <= COPY_LIMIT {
+            self.out.extend_from_slice(&data);
+        } else {
+            self.flush().await?;
+            self.tcp.write_all(&data).await.map_err(|_| Ended)?;
+        }
+        if chunked {
+            self.out.extend_from_slice(b"\r\n");
+        }
+        if self.out.len() >= COPY_LIMIT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending.
+    async fn flush(&mut self) -> Result<(), Ended> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let written = self.tcp.write_all(&self.out).await;
+        self.out.clear();
+        written.map_err(|_| Ended)
+    }
+}
+
+/// A connection as hyper serves it: the bytes the fast path read, replayed first.
+pub(super) fn rewound(conn: Conn) -> super::rewind::Rewind {
+    super::rewind::Rewind::new(conn.buf.freeze(), conn.tcp)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,378 @@
+//! `serve`'s fast path for `POST /v1/chat/completions` against hyper's, over real sockets:
+//! the same bytes on the wire, a client that leaves, shutdown.
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::*;
+use switchyard_gateway::Gateway;
+use switchyard_live::{InProcess, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Served {
+    addr: std::net::SocketAddr,
+    gw: Arc<Gateway>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// `serve` in front of the fake `a` with this profile (`latency` and `output_tokens` lines).
+async fn start(profile: &str) -> Served {
+    let text = config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    );
+    let fake = format!("name: a\ndialect: openai\nmodels:\n  - {{ name: m }}\n{profile}");
+    let fake =
+        switchyard_fake::server::router(switchyard_fake::load_profile(&fake, "p.yaml").unwrap(), 1);
+    let (gw, _) = from_file(&text, Transport::new(InProcess::new().with("a.fake", fake)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = rx.await;
+    };
+    let task = tokio::spawn(switchyard_gateway::serve(
+        listener,
+        gw.clone(),
+        shutdown,
+        Duration::from_secs(5),
+    ));
+    Served {
+        addr,
+        gw,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Served {
+    /// Shuts down; how long `serve` took to return.
+    async fn stop(mut self) -> Duration {
+        let at = tokio::time::Instant::now();
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+        at.elapsed()
+    }
+}
+
+const QUICK: &str = "latency:\n  first_token: { fixed: 1ms }\n  tokens_per_second: { fixed: 10000 }\noutput_tokens: { fixed: 5 }\n";
+
+/// A chat request's bytes: `content-length` (the fast path) or chunked (hyper's), with
+/// `extra` header lines.
+fn request(body: &str, chunked: bool, extra: &str) -> String {
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {CLIENT_KEY}\r\ncontent-type: application/json\r\n{extra}"
+    );
+    if chunked {
+        format!(
+            "{head}transfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    } else {
+        format!("{head}content-length: {}\r\n\r\n{body}", body.len())
+    }
+}
+
+/// A response as read off the wire: status line, headers in order, the body (de-chunked).
+#[derive(Debug, PartialEq)]
+struct Wire {
+    status: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// Sends `bytes` on a connection of its own and reads until the server closes it.
+async fn exchange(addr: std::net::SocketAddr, bytes: &str) -> Vec<u8> {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+/// One response's parts, from the whole of what a connection received.
+fn wire(raw: &[u8]) -> Wire {
+    let text = String::from_utf8(raw.to_vec()).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(": ").unwrap();
+            (n.to_owned(), v.to_owned())
+        })
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v == "chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    Wire {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size, 16).unwrap();
+        if size == 0 {
+            assert_eq!(after, "\r\n", "the last chunk ends the body");
+            return body;
+        }
+        body.push_str(&after[..size]);
+        rest = after[size..].strip_prefix("\r\n").unwrap();
+    }
+}
+
+/// Values that differ from one request to the next blanked: `date`, `x-request-id`, and the
+/// reply's ids, times and text (the fake's words are drawn at random), so its length too
+/// (checked against the body first).
+fn blanked(mut w: Wire) -> Wire {
+    for (n, v) in &mut w.headers {
+        if n == "content-length" {
+            assert_eq!(v.parse::<usize>().unwrap(), w.body.len());
+        }
+        if n == "date" || n == "x-request-id" || n == "content-length" {
+            assert!(!v.is_empty());
+            *v = "-".to_owned();
+        }
+    }
+    for field in ["\"id\":\"", "\"created\":", "\"content\":\""] {
+        let mut out = String::new();
+        let mut rest = w.body.as_str();
+        while let Some(at) = rest.find(field) {
+            out.push_str(&rest[..at + field.len()]);
+            rest = &rest[at + field.len()..];
+            let end = rest.find([',', '"', '}']).unwrap();
+            out.push('-');
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        w.body = out;
+    }
+    w
+}
+
+/// The same request on the fast path and through hyper (its body chunked, which the fast
+/// path leaves to hyper) gives the same status line, the same headers in the same order and
+/// the same body: a JSON reply, a stream, a 401, a 400.
+#[tokio::test]
+async fn the_fast_path_writes_what_hyper_writes() {
+    let log = Captured::start();
+    let served = start(QUICK).await;
+    let stream = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let cases = [
+        (chat(false), "connection: close\r\n"),
+        (stream.to_owned(), "connection: close\r\n"),
+        (
+            chat(false),
+            "connection: close\r\nauthorization: Bearer wrong\r\n",
+        ),
+        ("{not json".to_owned(), "connection: close\r\n"),
+    ];
+    for (body, extra) in &cases {
+        let fast = wire(&exchange(served.addr, &request(body, false, extra)).await);
+        let hyper = wire(&exchange(served.addr, &request(body, true, extra)).await);
+        assert!(fast.headers.iter().any(|(n, _)| n == "date"), "{fast:?}");
+        assert_eq!(blanked(fast), blanked(hyper), "{body} {extra:?}");
+    }
+    served.stop().await;
+    assert_eq!(log.access().len(), 2 * cases.len());
+}
+
+/// Requests the fast path does not serve are hyper's, answered as before: a chunked body, a
+/// client that expects 100-continue, a body sent after a pause, HTTP/1.0, a head larger
+/// than the fast path reads, another path after a chat request on the same connection,
+/// requests pipelined in one write, a garbage head (400), a head larger than hyper's (431).
+#[tokio::test]
+async fn what_the_fast_path_leaves_is_answered_by_hyper() {
+    let served = start(QUICK).await;
+    let close = "connection: close\r\n";
+    let status = |raw: &[u8]| wire(raw).status;
+    let ok = "HTTP/1.1 200 OK";
+    assert_eq!(
+        status(&exchange(served.addr, &request(&chat(false), true, close)).await),
+        ok
+    );
+    let expect = exchange(
+        served.addr,
+        &request(
+            &chat(false),
+            false,
+            "expect: 100-continue\r\nconnection: close\r\n",
+        ),
+    )
+    .await;
+    let expect = String::from_utf8(expect).unwrap();
+    assert!(
+        expect.contains("\r\n\r\nHTTP/1.1 200 OK\r\n") || expect.starts_with(ok),
+        "{expect}"
+    );
+    let http10 = request(&chat(false), false, close).replacen("HTTP/1.1", "HTTP/1.0", 1);
+    assert_eq!(
+        status(&exchange(served.addr, &http10).await),
+        "HTTP/1.0 200 OK"
+    );
+    let big = format!("x-big: {}\r\n{close}", "y".repeat(100 * 1024));
+    assert_eq!(
+        status(&exchange(served.addr, &request(&chat(false), false, &big)).await),
+        ok
+    );
+    let huge = format!("x-big: {}\r\n{close}", "y".repeat(500 * 1024));
+    let raw = exchange(served.addr, &request(&chat(false), false, &huge)).await;
+    assert_eq!(status(&raw), "HTTP/1.1 431 Request Header Fields Too Large");
+    let raw = exchange(served.addr, "\x01\x02 garbage\r\n\r\n").await;
+    assert_eq!(status(&raw), "HTTP/1.1 400 Bad Request");
+
+    // Head, pause, body.
+    let whole = request(&chat(false), false, close);
+    let at = whole.find("\r\n\r\n").unwrap() + 4;
+    let mut tcp = TcpStream::connect(served.addr).await.unwrap();
+    tcp.write_all(&whole.as_bytes()[..at]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tcp.write_all(&whole.as_bytes()[at..]).await.unwrap();
+    let mut out = Vec::new();
+    tcp.read_to_end(&mut out).await.unwrap();
+    assert_eq!(status(&out), ok);
+
+    // A chat request, then `/healthz`, then chat again, pipelined in one write.
+    let pipelined = format!(
+        "{}GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n{}",
+        request(&chat(false), false, ""),
+        request(&chat(false), false, close)
+    );
+    let text = String::from_utf8(exchange(served.addr, &pipelined).await).unwrap();
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 3, "{text}");
+    assert_eq!(text.matches("\"chat.completion\"").count(), 2, "{text}");
+    served.stop().await;
+}
+
+/// `serve` in front of a fake whose first token comes after `first`, then `per_second`.
+async fn slow(first: &str, per_second: u32) -> Served {
+    start(&format!(
+        "latency:\n  first_token: {{ fixed: {first} }}\n  tokens_per_second: {{ fixed: {per_second} }}\noutput_tokens: {{ fixed: 30 }}\n"
+    ))
+    .await
+}
+
+/// Polls the access lines until there are `n`, for at most 5 s.
+async fn lines(log: &Captured, n: usize) -> Vec<serde_json::Value> {
+    for _ in 0..500 {
+        let lines = log.access();
+        if lines.len() >= n {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {n} access lines: {}", log.text());
+}
+
+/// A client that leaves before its reply, and one that leaves mid-stream, on the fast path:
+/// each request is dropped as the client leaves (not when the next token would have been
+/// written), its line says `client_closed`, the stream's books what it delivered.
+#[tokio::test]
+async fn a_client_that_leaves_is_noticed_at_once() {
+    let log = Captured::start();
+    let served = slow("2s", 10_000).await;
+    let mut tcp = TcpStream::connect(served.addr).await.unwrap();
+    tcp.write_all(request(&chat(false), false, "").as_bytes())
+        .await
+        .unwrap();
+    while served.gw.in_flight() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let left = tokio::time::Instant::now();
+    drop(tcp);
+    let line = lines(&log, 1).await.remove(0);
+    assert!(
+        left.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        left.elapsed()
+    );
+    assert_eq!(line["status"], 499, "{line}");
+    assert_eq!(line["result"], "client_closed", "{line}");
+
+    served.stop().await;
+    // One token a second: the next write would come a second after the client left.
+    let served = slow("1ms", 1).await;
+    let stream = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut tcp = TcpStream::connect(served.addr).await.unwrap();
+    tcp.write_all(request(stream, false, "").as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("\"content\":\"") {
+        let mut chunk = [0u8; 1024];
+        let n = tcp.read(&mut chunk).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let left = tokio::time::Instant::now();
+    drop(tcp);
+    let line = lines(&log, 2).await.remove(1);
+    assert!(
+        left.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        left.elapsed()
+    );
+    assert_eq!(line["result"], "client_closed", "{line}");
+    assert!(line["completion_tokens"].as_u64().unwrap() >= 1, "{line}");
+    assert_eq!(line["attempts"], "ta:cancelled", "{line}");
+    served.stop().await;
+}
+
+/// Shutdown closes an idle keep-alive connection at once (not at the end of the grace), and
+/// a fast-path request in flight finishes, its response saying `connection: close`.
+#[tokio::test]
+async fn shutdown_closes_idle_connections_and_finishes_the_request_in_flight() {
+    let served = start(QUICK).await;
+    let mut idle = TcpStream::connect(served.addr).await.unwrap();
+    idle.write_all(request(&chat(false), false, "").as_bytes())
+        .await
+        .unwrap();
+    let mut first = [0u8; 64];
+    let n = idle.read(&mut first).await.unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200 OK"));
+    let took = served.stop().await;
+    assert!(took < Duration::from_secs(3), "{took:?}");
+
+    let served = slow("500ms", 10_000).await;
+    let mut tcp = TcpStream::connect(served.addr).await.unwrap();
+    tcp.write_all(request(&chat(false), false, "").as_bytes())
+        .await
+        .unwrap();
+    while served.gw.in_flight() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stopping = tokio::spawn(served.stop());
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let w = wire(&out);
+    assert_eq!(w.status, "HTTP/1.1 200 OK", "{w:?}");
+    assert!(
+        w.headers
+            .contains(&("connection".to_owned(), "close".to_owned())),
+        "{w:?}"
+    );
+    assert!(w.body.contains("\"chat.completion\""), "{w:?}");
+    stopping.await.unwrap();
+}
