@@ -1,5 +1,8 @@
-//! The accept loop: HTTP/1.1 connections served by hyper directly, each request handed to
-//! [`Dispatch`] (the chat endpoint called directly, everything else to [`crate::app`]'s router).
+//! The accept loop: HTTP/1.1 connections, their canonical `POST /v1/chat/completions`
+//! requests served by the fast path ([`fast`]: parsed, handled and answered without hyper's
+//! connection), and from the first request that is not one on, the connection served by hyper
+//! directly, each request handed to [`Dispatch`] (the chat endpoint called directly,
+//! everything else to [`crate::app`]'s router).
 //!
 //! Not `axum::serve`: its per-request path wraps the service three times (a make-service, a
 //! request map into axum's body, a tower-to-hyper adapter that clones the service for each
