@@ -125,15 +125,12 @@ impl Conn {
                 }
             }
             self.room(MAX_HEAD);
-            let read = if self.buf.is_empty() {
-                // Idle: shutdown closes it at once.
-                tokio::select! {
-                    biased;
-                    read = self.tcp.read_buf(&mut self.buf) => read,
-                    _ = closing.wait_for(|c| *c) => return Next::Close,
-                }
-            } else {
-                self.tcp.read_buf(&mut self.buf).await
+            // No request whole yet: shutdown closes the connection at once, as hyper's
+            // graceful shutdown does one that has not read a whole head.
+            let read = tokio::select! {
+                biased;
+                read = self.tcp.read_buf(&mut self.buf) => read,
+                _ = closing.wait_for(|c| *c) => return Next::Close,
             };
             match read {
                 Ok(0) | Err(_) => return Next::Close,
