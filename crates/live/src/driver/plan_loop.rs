@@ -29,7 +29,8 @@ use super::{Driver, RouteError};
 pub(super) struct PlanGuard {
     pub(super) driver: Driver,
     pub(super) plan: Plan,
-    /// Where the request's attempts go when the guard drops (see [`AttemptSink`]).
+    /// Where the request's attempts go when the guard drops before its caller was handed
+    /// the request's end (see [`AttemptSink`]); `None` once it was ([`PlanGuard::told`]).
     sink: Option<AttemptSink>,
     /// The core's time when the plan began: the first [`Driver::run`]'s, which follows at
     /// once.
@@ -44,18 +45,33 @@ impl Drop for PlanGuard {
             let now = self.driver.now();
             self.driver.core().abandon(&mut self.plan, now);
         }
+        // Only a caller that was not handed the request's end reads the sink: the usual
+        // request, whose caller has its reply, error or stream end, writes nothing.
         if let Some(sink) = &self.sink {
             sink.fill(&self.driver, &self.plan);
         }
     }
 }
 
-/// A slot that receives a request's attempts when the request ends, however it ends: as the
-/// plan's guard drops, so also when the caller gave up at any await (a `timeout` around
-/// `chat`, a dropped `ChatStream`), when no reply or error carries them. An attempt that was
+impl PlanGuard {
+    /// The caller is being handed the request's end (a reply, an error, a stream's last
+    /// event): it has the attempts there, and the sink stays empty.
+    pub(super) fn told(&mut self) {
+        self.sink = None;
+    }
+}
+
+/// A slot that receives a request's attempts when its caller gave up on it: the `chat_into`
+/// or `chat_stream_into` future dropped before it returned (a `timeout` around it, a client
+/// that left), or a [`ChatStream`](super::ChatStream) dropped before it yielded its last
+/// event (`End` or an error) — the cases where no reply, error or stream end carries them.
+/// It is filled as the plan's guard drops, after the plan was abandoned: an attempt that was
 /// on its way is in it, `cancelled`. With them, the route the request was booked on (its home
 /// route, where its telemetry is counted) and the target its committed attempt went to.
-/// Cheap to clone; one per request.
+///
+/// A request whose caller was handed its end leaves the sink empty (`take` gives nothing,
+/// `named` gives `None`): the caller has the attempts in the reply, the error or the stream,
+/// and the usual request pays for no copy. Cheap to clone; one per request.
 #[derive(Clone, Debug, Default)]
 pub struct AttemptSink(Arc<Mutex<Sunk>>);
 
@@ -98,12 +114,12 @@ impl AttemptSink {
         slot.driver = Some(driver.clone());
     }
 
-    /// The attempts written so far (none before the request ended), taken out.
+    /// The attempts written (none unless the caller gave up on the request), taken out.
     pub fn take(&self) -> Vec<AttemptRecord> {
         std::mem::take(&mut self.slot().attempts)
     }
 
-    /// What the request ended with, named; `None` before it ended.
+    /// What the request ended with, named; `None` unless the caller gave up on it.
     pub fn named(&self) -> Option<NamedAttempts> {
         let slot = self.slot();
         let driver = slot.driver.as_ref()?;
@@ -166,7 +182,8 @@ impl Driver {
         self.chat_into(request, None)
     }
 
-    /// As [`chat`](Self::chat), writing the request's attempts into `sink` when it ends.
+    /// As [`chat`](Self::chat), writing the request's attempts into `sink` should the future
+    /// be dropped before it returns (see [`AttemptSink`]).
     pub async fn chat_into(
         &self,
         request: Request,
@@ -177,10 +194,11 @@ impl Driver {
         let request = Arc::new(request);
         let mut guard = self.begin(&request, sink);
         let mut said = Said::new();
-        match self
+        let won = self
             .run(&mut guard.plan, &request, &mut said, guard.begun)
-            .await
-        {
+            .await;
+        guard.told();
+        match won {
             Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
                 text: decoded.text,
                 tool_calls: decoded.tool_calls,
