@@ -149,12 +149,15 @@ type AttemptFuture =
 impl Driver {
     /// Starts a request: its plan, in a guard that abandons it if dropped. Targets whose
     /// dialect cannot express the request are excluded from the plan first (see
-    /// `dialect::check`; one check per dialect, and none of this for a request every
-    /// dialect can express).
+    /// `dialect::check`; one check per dialect the driver's targets speak, and none of this
+    /// for a request they can all express).
     pub(super) fn begin(&self, request: &Request, sink: Option<AttemptSink>) -> PlanGuard {
         let now = self.now();
         let mut plan = self.core().begin(request, now);
-        let fit = Dialect::ALL.map(|d| dialect::check(d, request).is_ok());
+        let used = &self.inner.dialects;
+        let fit: [bool; Dialect::ALL.len()] = std::array::from_fn(|i| {
+            !used[i] || dialect::check(Dialect::ALL[i], request).is_ok()
+        });
         if fit.contains(&false) {
             for (i, b) in self.inner.bindings.iter().enumerate() {
                 if !fit[dialect_index(b.dialect)] {
