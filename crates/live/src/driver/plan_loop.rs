@@ -143,8 +143,9 @@ impl AttemptSink {
 /// What upstreams said about the attempts that failed, by attempt (at most `MAX_ATTEMPTS`).
 pub(super) type Said = Vec<(AttemptId, UpstreamError)>;
 
-type AttemptFuture =
-    futures_util::future::BoxFuture<'static, (AttemptId, TargetId, Result<Won, Lost>)>;
+/// An attempt on its way: it borrows the driver and the request from the loop that runs it.
+type AttemptFuture<'a> =
+    futures_util::future::BoxFuture<'a, (AttemptId, TargetId, Result<Won, Lost>)>;
 
 impl Driver {
     /// Starts a request: its plan, in a guard that abandons it if dropped. Targets whose
@@ -155,9 +156,8 @@ impl Driver {
         let now = self.now();
         let mut plan = self.core().begin(request, now);
         let used = &self.inner.dialects;
-        let fit: [bool; Dialect::ALL.len()] = std::array::from_fn(|i| {
-            !used[i] || dialect::check(Dialect::ALL[i], request).is_ok()
-        });
+        let fit: [bool; Dialect::ALL.len()] =
+            std::array::from_fn(|i| !used[i] || dialect::check(Dialect::ALL[i], request).is_ok());
         if fit.contains(&false) {
             for (i, b) in self.inner.bindings.iter().enumerate() {
                 if !fit[dialect_index(b.dialect)] {
@@ -187,35 +187,42 @@ impl Driver {
 
     /// As [`chat`](Self::chat), writing the request's attempts into `sink` should the future
     /// be dropped before it returns (see [`AttemptSink`]).
-    pub async fn chat_into(
+    ///
+    /// The request lives in the future, where its attempts borrow it: no copy on the heap.
+    /// Not an `async fn`, which would hold it twice (as its argument, and moved out of it).
+    pub fn chat_into(
         &self,
-        request: Request,
+        mut request: Request,
         sink: Option<AttemptSink>,
-    ) -> Result<Response, RouteError> {
-        let mut request = request;
+    ) -> impl std::future::Future<Output = Result<Response, RouteError>> + '_ {
         request.stream = false;
-        let request = Arc::new(request);
-        let mut guard = self.begin(&request, sink);
-        let mut said = Said::new();
-        let won = self
-            .run(&mut guard.plan, &request, &mut said, guard.begun)
-            .await;
-        guard.told();
-        match won {
-            Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
-                text: decoded.text,
-                tool_calls: decoded.tool_calls,
-                finish_reason: decoded.finish,
-                usage: decoded.usage,
-                choices: decoded.choices,
-                served_by: target,
-                route: guard.plan.home_route(),
-                attempts: guard.plan.history().copied().collect(),
-                raw: decoded.raw,
-                cost: guard.plan.cost(),
-            }),
-            Some((Won::Stream(_), _, _)) | None => {
-                Err(self.error(&guard.plan, Some(&request), &said))
+        async move {
+            let mut guard = self.begin(&request, sink);
+            let mut said = Said::new();
+            let won = self
+                .run(&mut guard.plan, &request, &mut said, guard.begun)
+                .await;
+            guard.told();
+            match won {
+                Some((Won::Reply { decoded, .. }, _, target)) => {
+                    let mut attempts = Vec::with_capacity(guard.plan.attempts());
+                    attempts.extend(guard.plan.history().copied());
+                    Ok(Response {
+                        text: decoded.text,
+                        tool_calls: decoded.tool_calls,
+                        finish_reason: decoded.finish,
+                        usage: decoded.usage,
+                        choices: decoded.choices,
+                        served_by: target,
+                        route: guard.plan.home_route(),
+                        attempts,
+                        raw: decoded.raw,
+                        cost: guard.plan.cost(),
+                    })
+                }
+                Some((Won::Stream(_), _, _)) | None => {
+                    Err(self.error(&guard.plan, Some(&request), &said))
+                }
             }
         }
     }
@@ -227,11 +234,11 @@ impl Driver {
     pub(super) async fn run(
         &self,
         plan: &mut Plan,
-        request: &Arc<Request>,
+        request: &Request,
         said: &mut Said,
         mut now: Instant,
     ) -> Option<(Won, AttemptId, TargetId)> {
-        let mut inflight: Inflight<AttemptFuture> = Inflight::default();
+        let mut inflight: Inflight<AttemptFuture<'_>> = Inflight::default();
         // The time is read again after each wait only: the decisions between two waits (a
         // send, then the next decision) take no time worth a clock read.
         loop {
@@ -243,10 +250,7 @@ impl Driver {
                     timeouts,
                     ..
                 } => {
-                    inflight.push(
-                        self.attempt(attempt, target, request.clone(), timeouts)
-                            .boxed(),
-                    );
+                    inflight.push(self.attempt(attempt, target, request, timeouts).boxed());
                     continue;
                 }
                 Action::Finish(_) => return None,
