@@ -11,7 +11,7 @@ use common::{request, rig};
 use switchyard_core::id::TargetId;
 use switchyard_core::outcome::FailureReason;
 use switchyard_core::telemetry::failure_index;
-use switchyard_live::{Driver, StreamEvent};
+use switchyard_live::{AttemptSink, Driver, NamedAttempts, StreamEvent};
 
 const PLAN: &str = "  max_attempts: 3\n  attempt_timeout: 10s\n  deadline: 30s\n";
 const ROUTES: &str = "  - { name: r, policy: priority, tiers: [[t-a], [t-b]] }\n";
@@ -134,4 +134,89 @@ async fn a_dropped_half_open_probe_does_not_keep_a_recovered_target_out() {
     }
     assert!(served_by_a >= 3, "a served {served_by_a} of 10");
     assert_eq!(books(&rig.router), (0, 16, 1));
+}
+
+fn named(route: &str, attempts: &[(&str, &'static str)], served_by: Option<&str>) -> NamedAttempts {
+    NamedAttempts {
+        route: Some(route.into()),
+        attempts: attempts
+            .iter()
+            .map(|(t, o)| ((*t).to_owned(), *o))
+            .collect(),
+        served_by: served_by.map(str::to_owned),
+    }
+}
+
+/// The sink's contract (`AttemptSink`): a caller that gave up (a timeout around the future, a
+/// stream dropped before its last event) finds the request's attempts, route and target in
+/// it, the attempt on its way `cancelled`; a caller handed the request's end (a reply, an
+/// error, a stream's `End`) has them there, and the sink stays empty.
+#[tokio::test(start_paused = true)]
+async fn the_sink_holds_what_a_caller_that_gave_up_has_nowhere_else() {
+    let rig = rig(&[("a", "openai"), ("b", "openai")], ROUTES, PLAN);
+
+    // Given up before the reply: the attempt to the hanging target, cancelled.
+    rig.inject("a", r#"{"kind":"hang","first":1}"#).await;
+    let sink = AttemptSink::default();
+    let r = tokio::time::timeout(
+        StdDuration::from_secs(2),
+        rig.router.chat_into(request("r"), Some(sink.clone())),
+    )
+    .await;
+    assert!(r.is_err());
+    assert_eq!(
+        sink.named(),
+        Some(named("r", &[("t-a", "cancelled")], None))
+    );
+    let taken = sink.take();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].target, TargetId::new(0));
+
+    // A reply, and an error: the caller has them; nothing is written.
+    let sink = AttemptSink::default();
+    let reply = rig.router.chat_into(request("r"), Some(sink.clone())).await;
+    assert_eq!(reply.unwrap().attempts.len(), 1);
+    assert_eq!(sink.named(), None);
+    assert!(sink.take().is_empty());
+    let sink = AttemptSink::default();
+    let error = rig
+        .router
+        .chat_into(request("nowhere"), Some(sink.clone()))
+        .await;
+    assert!(error.is_err());
+    assert_eq!(sink.named(), None);
+
+    // A stream dropped after its first token: the attempt it was on, cancelled, and the
+    // target that served it.
+    let sink = AttemptSink::default();
+    let mut stream = rig
+        .router
+        .chat_stream_into(stream_request(), Some(sink.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(StreamEvent::Delta(_)))
+    ));
+    assert_eq!(sink.named(), None, "nothing before the request ends");
+    drop(stream);
+    assert_eq!(
+        sink.named(),
+        Some(named("r", &[("t-a", "cancelled")], Some("t-a")))
+    );
+
+    // A stream read to its `End`: nothing is written.
+    let sink = AttemptSink::default();
+    let mut stream = rig
+        .router
+        .chat_stream_into(stream_request(), Some(sink.clone()))
+        .await
+        .unwrap();
+    let mut ended = false;
+    while let Some(e) = stream.next().await {
+        ended |= matches!(e.unwrap(), StreamEvent::End { .. });
+    }
+    assert!(ended);
+    drop(stream);
+    assert_eq!(sink.named(), None);
 }

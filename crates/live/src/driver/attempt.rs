@@ -4,8 +4,6 @@
 //! stream by its first-token timeout until its first token, then (in [`ChatStream`](super::ChatStream))
 //! by the idle timeout between chunks and the optional stream cap.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -95,19 +93,15 @@ impl Sent {
 
 impl Driver {
     /// One attempt: send, wait for the reply (for a stream, its first token), classify.
-    pub(super) fn attempt(
+    pub(super) async fn attempt(
         &self,
         attempt: AttemptId,
         target: TargetId,
-        request: Arc<Request>,
+        request: &Request,
         timeouts: Timeouts,
-    ) -> impl std::future::Future<Output = (AttemptId, TargetId, Result<Won, Lost>)> + Send + 'static
-    {
-        let driver = self.clone();
-        async move {
-            let result = driver.try_attempt(target, &request, timeouts).await;
-            (attempt, target, result)
-        }
+    ) -> (AttemptId, TargetId, Result<Won, Lost>) {
+        let result = self.try_attempt(target, request, timeouts).await;
+        (attempt, target, result)
     }
 
     async fn try_attempt(

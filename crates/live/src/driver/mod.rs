@@ -59,6 +59,9 @@ struct Binding {
 struct Inner {
     core: Mutex<Router>,
     bindings: Vec<Binding>,
+    /// Whether a target of each dialect (in `Dialect::ALL`'s order) is among the bindings:
+    /// only those dialects are asked whether they can express a request.
+    dialects: [bool; Dialect::ALL.len()],
     /// Each route's name, by id (for logs, without the core's lock).
     route_names: Vec<Arc<str>>,
     store: CredentialStore,
@@ -168,11 +171,13 @@ impl Driver {
             .iter()
             .map(|r| Arc::from(r.name.as_str()))
             .collect();
+        let dialects = Dialect::ALL.map(|d| bindings.iter().any(|b| b.dialect == d));
         let core = Router::new(params, SeededRng::substream(seed, "router"));
         Ok(Driver {
             inner: Arc::new(Inner {
                 core: Mutex::new(core),
                 bindings,
+                dialects,
                 route_names,
                 store,
                 transport,

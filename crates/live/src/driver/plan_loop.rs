@@ -29,7 +29,8 @@ use super::{Driver, RouteError};
 pub(super) struct PlanGuard {
     pub(super) driver: Driver,
     pub(super) plan: Plan,
-    /// Where the request's attempts go when the guard drops (see [`AttemptSink`]).
+    /// Where the request's attempts go when the guard drops before its caller was handed
+    /// the request's end (see [`AttemptSink`]); `None` once it was ([`PlanGuard::told`]).
     sink: Option<AttemptSink>,
     /// The core's time when the plan began: the first [`Driver::run`]'s, which follows at
     /// once.
@@ -44,18 +45,33 @@ impl Drop for PlanGuard {
             let now = self.driver.now();
             self.driver.core().abandon(&mut self.plan, now);
         }
+        // Only a caller that was not handed the request's end reads the sink: the usual
+        // request, whose caller has its reply, error or stream end, writes nothing.
         if let Some(sink) = &self.sink {
             sink.fill(&self.driver, &self.plan);
         }
     }
 }
 
-/// A slot that receives a request's attempts when the request ends, however it ends: as the
-/// plan's guard drops, so also when the caller gave up at any await (a `timeout` around
-/// `chat`, a dropped `ChatStream`), when no reply or error carries them. An attempt that was
+impl PlanGuard {
+    /// The caller is being handed the request's end (a reply, an error, a stream's last
+    /// event): it has the attempts there, and the sink stays empty.
+    pub(super) fn told(&mut self) {
+        self.sink = None;
+    }
+}
+
+/// A slot that receives a request's attempts when its caller gave up on it: the `chat_into`
+/// or `chat_stream_into` future dropped before it returned (a `timeout` around it, a client
+/// that left), or a [`ChatStream`](super::ChatStream) dropped before it yielded its last
+/// event (`End` or an error) — the cases where no reply, error or stream end carries them.
+/// It is filled as the plan's guard drops, after the plan was abandoned: an attempt that was
 /// on its way is in it, `cancelled`. With them, the route the request was booked on (its home
 /// route, where its telemetry is counted) and the target its committed attempt went to.
-/// Cheap to clone; one per request.
+///
+/// A request whose caller was handed its end leaves the sink empty (`take` gives nothing,
+/// `named` gives `None`): the caller has the attempts in the reply, the error or the stream,
+/// and the usual request pays for no copy. Cheap to clone; one per request.
 #[derive(Clone, Debug, Default)]
 pub struct AttemptSink(Arc<Mutex<Sunk>>);
 
@@ -98,12 +114,12 @@ impl AttemptSink {
         slot.driver = Some(driver.clone());
     }
 
-    /// The attempts written so far (none before the request ended), taken out.
+    /// The attempts written (none unless the caller gave up on the request), taken out.
     pub fn take(&self) -> Vec<AttemptRecord> {
         std::mem::take(&mut self.slot().attempts)
     }
 
-    /// What the request ended with, named; `None` before it ended.
+    /// What the request ended with, named; `None` unless the caller gave up on it.
     pub fn named(&self) -> Option<NamedAttempts> {
         let slot = self.slot();
         let driver = slot.driver.as_ref()?;
@@ -127,18 +143,21 @@ impl AttemptSink {
 /// What upstreams said about the attempts that failed, by attempt (at most `MAX_ATTEMPTS`).
 pub(super) type Said = Vec<(AttemptId, UpstreamError)>;
 
-type AttemptFuture =
-    futures_util::future::BoxFuture<'static, (AttemptId, TargetId, Result<Won, Lost>)>;
+/// An attempt on its way: it borrows the driver and the request from the loop that runs it.
+type AttemptFuture<'a> =
+    futures_util::future::BoxFuture<'a, (AttemptId, TargetId, Result<Won, Lost>)>;
 
 impl Driver {
     /// Starts a request: its plan, in a guard that abandons it if dropped. Targets whose
     /// dialect cannot express the request are excluded from the plan first (see
-    /// `dialect::check`; one check per dialect, and none of this for a request every
-    /// dialect can express).
+    /// `dialect::check`; one check per dialect the driver's targets speak, and none of this
+    /// for a request they can all express).
     pub(super) fn begin(&self, request: &Request, sink: Option<AttemptSink>) -> PlanGuard {
         let now = self.now();
         let mut plan = self.core().begin(request, now);
-        let fit = Dialect::ALL.map(|d| dialect::check(d, request).is_ok());
+        let used = &self.inner.dialects;
+        let fit: [bool; Dialect::ALL.len()] =
+            std::array::from_fn(|i| !used[i] || dialect::check(Dialect::ALL[i], request).is_ok());
         if fit.contains(&false) {
             for (i, b) in self.inner.bindings.iter().enumerate() {
                 if !fit[dialect_index(b.dialect)] {
@@ -166,35 +185,44 @@ impl Driver {
         self.chat_into(request, None)
     }
 
-    /// As [`chat`](Self::chat), writing the request's attempts into `sink` when it ends.
-    pub async fn chat_into(
+    /// As [`chat`](Self::chat), writing the request's attempts into `sink` should the future
+    /// be dropped before it returns (see [`AttemptSink`]).
+    ///
+    /// The request lives in the future, where its attempts borrow it: no copy on the heap.
+    /// Not an `async fn`, which would hold it twice (as its argument, and moved out of it).
+    pub fn chat_into(
         &self,
-        request: Request,
+        mut request: Request,
         sink: Option<AttemptSink>,
-    ) -> Result<Response, RouteError> {
-        let mut request = request;
+    ) -> impl std::future::Future<Output = Result<Response, RouteError>> + '_ {
         request.stream = false;
-        let request = Arc::new(request);
-        let mut guard = self.begin(&request, sink);
-        let mut said = Said::new();
-        match self
-            .run(&mut guard.plan, &request, &mut said, guard.begun)
-            .await
-        {
-            Some((Won::Reply { decoded, .. }, _, target)) => Ok(Response {
-                text: decoded.text,
-                tool_calls: decoded.tool_calls,
-                finish_reason: decoded.finish,
-                usage: decoded.usage,
-                choices: decoded.choices,
-                served_by: target,
-                route: guard.plan.home_route(),
-                attempts: guard.plan.history().copied().collect(),
-                raw: decoded.raw,
-                cost: guard.plan.cost(),
-            }),
-            Some((Won::Stream(_), _, _)) | None => {
-                Err(self.error(&guard.plan, Some(&request), &said))
+        async move {
+            let mut guard = self.begin(&request, sink);
+            let mut said = Said::new();
+            let won = self
+                .run(&mut guard.plan, &request, &mut said, guard.begun)
+                .await;
+            guard.told();
+            match won {
+                Some((Won::Reply { decoded, .. }, _, target)) => {
+                    let mut attempts = Vec::with_capacity(guard.plan.attempts());
+                    attempts.extend(guard.plan.history().copied());
+                    Ok(Response {
+                        text: decoded.text,
+                        tool_calls: decoded.tool_calls,
+                        finish_reason: decoded.finish,
+                        usage: decoded.usage,
+                        choices: decoded.choices,
+                        served_by: target,
+                        route: guard.plan.home_route(),
+                        attempts,
+                        raw: decoded.raw,
+                        cost: guard.plan.cost(),
+                    })
+                }
+                Some((Won::Stream(_), _, _)) | None => {
+                    Err(self.error(&guard.plan, Some(&request), &said))
+                }
             }
         }
     }
@@ -206,11 +234,11 @@ impl Driver {
     pub(super) async fn run(
         &self,
         plan: &mut Plan,
-        request: &Arc<Request>,
+        request: &Request,
         said: &mut Said,
         mut now: Instant,
     ) -> Option<(Won, AttemptId, TargetId)> {
-        let mut inflight: Inflight<AttemptFuture> = Inflight::default();
+        let mut inflight: Inflight<AttemptFuture<'_>> = Inflight::default();
         // The time is read again after each wait only: the decisions between two waits (a
         // send, then the next decision) take no time worth a clock read.
         loop {
@@ -222,10 +250,7 @@ impl Driver {
                     timeouts,
                     ..
                 } => {
-                    inflight.push(
-                        self.attempt(attempt, target, request.clone(), timeouts)
-                            .boxed(),
-                    );
+                    inflight.push(self.attempt(attempt, target, request, timeouts).boxed());
                     continue;
                 }
                 Action::Finish(_) => return None,

@@ -288,6 +288,7 @@ impl ChatStream {
             }
             if let Some(end) = self.end.take() {
                 self.over = true;
+                self.guard.told();
                 return Some(end.map(StreamItem::Event));
             }
             if self.resume.pending {
@@ -481,7 +482,8 @@ impl Driver {
     }
 
     /// As [`chat_stream`](Self::chat_stream), writing the request's attempts into `sink`
-    /// when it ends (the stream dropped, or the future before it).
+    /// should the caller give up on it: the future dropped before it returns, or the stream
+    /// before its last event (see [`AttemptSink`]).
     pub async fn chat_stream_into(
         &self,
         request: Request,
@@ -499,6 +501,7 @@ impl Driver {
         {
             Some((Won::Stream(open), attempt, target)) => (open, attempt, target),
             Some((Won::Reply { .. }, _, _)) | None => {
+                guard.told();
                 return Err(self.error(&guard.plan, Some(&request), &said));
             }
         };
