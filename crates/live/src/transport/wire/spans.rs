@@ -62,8 +62,8 @@ impl Spans {
         let names = &mut self.names;
         // A line ends in LF: a head with no value folded over lines (nearly all) has one
         // for its status line, one for each header and one for the empty line. One count
-        // over the head spares a look at each value for a fold.
-        let lines = head.iter().filter(|&&b| b == b'\n').count();
+        // over the head (vectorized) spares a look at each value for a fold.
+        let lines = memchr::memchr_iter(b'\n', head).count();
         let folds = lines != self.at.len().saturating_add(2);
         let mut headers = HeaderMap::with_capacity(self.at.len());
         for (i, &[name_start, name_end, start, end]) in self.at.iter().enumerate() {
