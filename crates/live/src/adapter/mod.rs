@@ -15,9 +15,11 @@ mod checked;
 mod gemini;
 mod input;
 mod openai;
+mod prepare;
 mod raw;
 
 pub use input::{InputLimits, ReadError, read_capped, read_error_body};
+pub use prepare::{body, prepare};
 pub use raw::{Head, RawEvent};
 
 use std::collections::BTreeMap;
@@ -36,7 +38,6 @@ use switchyard_core::outcome::{ErrorKind, Outcome};
 use switchyard_core::request::{Choice, FinishReason, Request as ChatRequest, ToolCall, Usage};
 
 use crate::sse;
-use crate::transport::Prepared;
 
 /// A complete reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,34 +147,6 @@ pub fn build(
         request.stream,
         body(endpoint, request)?,
     ))
-}
-
-/// The body of the HTTP request [`build`] makes for `request` at `endpoint` (to send with a
-/// [`Prepared`] request, [`prepare`]).
-pub fn body(endpoint: &Endpoint<'_>, request: &ChatRequest) -> Result<Vec<u8>, Unsupported> {
-    match endpoint.dialect {
-        Dialect::Openai => openai::encode(endpoint.model, request, false),
-        Dialect::AzureOpenai => openai::encode(endpoint.model, request, true),
-        Dialect::Anthropic => {
-            anthropic::encode(endpoint.model, request, endpoint.default_max_tokens)
-        }
-        Dialect::Gemini => gemini::encode(request),
-    }
-}
-
-/// The HTTP request [`build`] makes at `endpoint` for a request that streams or not, but its
-/// body, prepared once ([`Prepared`]): `build` is then [`body`] sent with it. `None` where
-/// nothing is made once: the key goes in the URL ([`Endpoint::url`] is `None` then), or the
-/// key's auth value is not made ([`Endpoint::auth_value`]), or the request cannot be built.
-pub fn prepare(endpoint: &Endpoint<'_>, stream: bool) -> Option<Prepared> {
-    endpoint.url?;
-    if auth_name(endpoint.auth).is_some() && endpoint.auth_value.is_none() {
-        return None;
-    }
-    let request = http_request(endpoint, stream, Vec::new());
-    // A request that could not be built is the default one: no URL.
-    request.uri().authority()?;
-    Some(Prepared::new(request))
 }
 
 /// The path (and query) of a request to `model` in `dialect`.
