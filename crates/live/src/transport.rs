@@ -22,9 +22,11 @@ use http_body_util::Full;
 use tower::{BoxError, Service, ServiceExt};
 
 mod client;
+mod prepared;
 mod wire;
 
 pub use client::HttpClient;
+pub use prepared::Prepared;
 
 /// Reads one HTTP/1.1 response from `pieces`, the bytes of successive reads, the way
 /// [`HttpClient`] reads one from a connection (the end of `pieces` is the connection's end):
@@ -71,6 +73,11 @@ pub struct Transport(Arc<dyn Erased>);
 /// One request on a clone of a service: what [`Transport`] erases.
 trait Erased: Send + Sync + 'static {
     fn send(&self, request: HttpRequest) -> TransportFuture;
+
+    /// A prepared request with `body`: the request built from it, sent as any other.
+    fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
+        self.send(prepared.request(body))
+    }
 }
 
 /// What [`Transport::send`] returns.
@@ -97,6 +104,15 @@ impl Erased for Direct {
     fn send(&self, request: HttpRequest) -> TransportFuture {
         Box::pin(self.0.send(request).map_err(Into::into))
     }
+
+    /// Its head as encoded once ([`HttpClient::send_prepared`]).
+    fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
+        Box::pin(
+            self.0
+                .send_prepared(Arc::clone(prepared), body)
+                .map_err(Into::into),
+        )
+    }
 }
 
 impl Transport {
@@ -116,6 +132,13 @@ impl Transport {
     /// Sends one request: waits until the service is ready, then calls it.
     pub fn send(&self, request: HttpRequest) -> TransportFuture {
         self.0.send(request)
+    }
+
+    /// Sends `prepared` with `body`: what [`send`](Self::send) does with
+    /// [`Prepared::request`]`(body)`, the same bytes on the wire; a bare [`HttpClient`] writes
+    /// the head encoded once for it instead of building and encoding a request.
+    pub fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
+        self.0.send_prepared(prepared, body)
     }
 }
 

@@ -15,9 +15,11 @@ mod checked;
 mod gemini;
 mod input;
 mod openai;
+mod prepare;
 mod raw;
 
 pub use input::{InputLimits, ReadError, read_capped, read_error_body};
+pub use prepare::{body, prepare};
 pub use raw::{Head, RawEvent};
 
 use std::collections::BTreeMap;
@@ -140,15 +142,11 @@ pub fn build(
     endpoint: &Endpoint<'_>,
     request: &ChatRequest,
 ) -> Result<Request<Full<Bytes>>, Unsupported> {
-    let body = match endpoint.dialect {
-        Dialect::Openai => openai::encode(endpoint.model, request, false)?,
-        Dialect::AzureOpenai => openai::encode(endpoint.model, request, true)?,
-        Dialect::Anthropic => {
-            anthropic::encode(endpoint.model, request, endpoint.default_max_tokens)?
-        }
-        Dialect::Gemini => gemini::encode(request)?,
-    };
-    Ok(http_request(endpoint, request.stream, body))
+    Ok(http_request(
+        endpoint,
+        request.stream,
+        body(endpoint, request)?,
+    ))
 }
 
 /// The path (and query) of a request to `model` in `dialect`.

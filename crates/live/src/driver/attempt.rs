@@ -5,9 +5,7 @@
 //! by the idle timeout between chunks and the optional stream cap.
 
 use axum::body::Body;
-use bytes::Bytes;
 use http_body_util::BodyExt;
-use http_body_util::Full;
 use switchyard_core::credentials::Secret;
 use switchyard_core::dialect::Dialect;
 use switchyard_core::dialect::upstream::UpstreamError;
@@ -21,6 +19,7 @@ use switchyard_core::time::Duration;
 
 use super::{Binding, Driver};
 use crate::adapter::{self, Endpoint, Piece, StreamDecoder};
+use crate::transport::TransportFuture;
 
 /// A winning attempt, before its outcome is recorded.
 pub(super) enum Won {
@@ -116,13 +115,12 @@ impl Driver {
             deadline: started + std::time::Duration::from(timeouts.first),
         };
         let binding = &self.inner.bindings[target.index()];
-        let (key_index, key, http) = self.build(binding, request).map_err(|k| sent.fail(k))?;
-        let response =
-            match tokio::time::timeout_at(sent.deadline, self.inner.transport.send(http)).await {
-                Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
-                Ok(Err(_)) => return Err(sent.fail(ErrorKind::ConnectFailed)),
-                Ok(Ok(r)) => r,
-            };
+        let (key_index, key, send) = self.build(binding, request).map_err(|k| sent.fail(k))?;
+        let response = match tokio::time::timeout_at(sent.deadline, send).await {
+            Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
+            Ok(Err(_)) => return Err(sent.fail(ErrorKind::ConnectFailed)),
+            Ok(Ok(r)) => r,
+        };
         let (parts, body) = response.into_parts();
         // Only Anthropic's resets are dates: the others need no wall clock.
         let wall_now = match binding.dialect {
@@ -150,12 +148,14 @@ impl Driver {
     }
 
     /// The attempt's HTTP request to `binding`'s target, with the provider's key in use (and
-    /// its index, for a revocation). No key in use is `unauthorized`.
+    /// its index, for a revocation), on its way: the target's prepared request with the
+    /// body, when there is one for the key, else the request built whole. No key in use is
+    /// `unauthorized`.
     fn build(
         &self,
         binding: &Binding,
         request: &Request,
-    ) -> Result<(usize, Secret, axum::http::Request<Full<Bytes>>), ErrorKind> {
+    ) -> Result<(usize, Secret, TransportFuture), ErrorKind> {
         let provider = &self.inner.store.providers()[binding.provider];
         // One clock read for both the key's date and the core's time.
         let (today, now) = self.today_and_now();
@@ -180,8 +180,19 @@ impl Driver {
         };
         // Routing excluded targets that cannot express the request; should one still refuse
         // it, the attempt is a bad request (not the target's fault, no failover).
-        let http = adapter::build(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?;
-        Ok((key_index, key, http))
+        let transport = &self.inner.transport;
+        let prepared = binding.prepared[usize::from(request.stream)]
+            .get(key_index)
+            .and_then(Option::as_ref);
+        let send = match prepared {
+            Some(prepared) => {
+                let body = adapter::body(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?;
+                transport.send_prepared(prepared, body)
+            }
+            None => transport
+                .send(adapter::build(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?),
+        };
+        Ok((key_index, key, send))
     }
 
     /// An error status, classified on status, headers and what was read of the body within

@@ -38,7 +38,7 @@ use switchyard_core::time::{Duration, Instant};
 
 use crate::adapter;
 use crate::credentials::CredentialStore;
-use crate::transport::Transport;
+use crate::transport::{Prepared, Transport};
 
 pub use error::RouteError;
 pub use plan_loop::{AttemptSink, NamedAttempts};
@@ -53,6 +53,9 @@ struct Binding {
     default_max_tokens: Option<u32>,
     /// The target's URL for a reply and for a stream ([`adapter::url`]).
     urls: [Option<axum::http::Uri>; 2],
+    /// The target's request but its body, for a reply and for a stream, by key index
+    /// ([`adapter::prepare`]; `None` where nothing is made once).
+    prepared: [Vec<Option<Arc<Prepared>>>; 2],
 }
 
 #[derive(Debug)]
@@ -80,6 +83,31 @@ struct Inner {
 #[derive(Clone, Debug)]
 pub struct Driver {
     inner: Arc<Inner>,
+}
+
+/// A target's request prepared for each of its provider's keys ([`adapter::prepare`]), with
+/// the auth value made for that key (`auth_values`, by provider then key); `endpoint` gives
+/// the target's endpoint for a key.
+fn prepare<'a>(
+    store: &'a CredentialStore,
+    provider: usize,
+    auth_values: &'a [Vec<Option<axum::http::HeaderValue>>],
+    endpoint: impl Fn(&'a switchyard_core::credentials::Secret) -> adapter::Endpoint<'a>,
+    stream: bool,
+) -> Vec<Option<Arc<Prepared>>> {
+    let values = auth_values.get(provider).map_or(&[][..], Vec::as_slice);
+    store
+        .resolved(provider)
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let endpoint = adapter::Endpoint {
+                auth_value: values.get(i).and_then(Option::as_ref),
+                ..endpoint(key.as_ref()?)
+            };
+            adapter::prepare(&endpoint, stream).map(Arc::new)
+        })
+        .collect()
 }
 
 /// Per-target state for admin views.
@@ -136,6 +164,16 @@ impl Driver {
         seed: u64,
         limits: adapter::InputLimits,
     ) -> Result<Self, BuildError> {
+        let auth_values: Vec<Vec<_>> = (0..store.providers().len())
+            .map(|i| {
+                let auth = &store.providers()[i].auth;
+                store
+                    .resolved(i)
+                    .iter()
+                    .map(|key| key.as_ref().and_then(|k| adapter::auth_value(auth, k)))
+                    .collect()
+            })
+            .collect();
         let mut bindings = Vec::with_capacity(params.targets.len());
         for t in &params.targets {
             let provider_name = params.providers.name(t.provider.index() as u32).to_owned();
@@ -147,25 +185,31 @@ impl Driver {
             })?;
             let p = &store.providers()[provider];
             let url = |stream| adapter::url(p.dialect, &p.base_url, &t.model, &p.auth, stream);
+            let urls = [url(false), url(true)];
+            let prepared = [false, true].map(|stream| {
+                let endpoint = |key| adapter::Endpoint {
+                    url: urls[usize::from(stream)].as_ref(),
+                    auth_value: None,
+                    dialect: p.dialect,
+                    base_url: &p.base_url,
+                    model: &t.model,
+                    auth: &p.auth,
+                    headers: store.headers(provider),
+                    key,
+                    default_max_tokens: t.default_max_tokens,
+                };
+                prepare(&store, provider, &auth_values, endpoint, stream)
+            });
             bindings.push(Binding {
                 provider,
                 dialect: p.dialect,
                 model: t.model.clone(),
                 name: t.name.clone(),
                 default_max_tokens: t.default_max_tokens,
-                urls: [url(false), url(true)],
+                urls,
+                prepared,
             });
         }
-        let auth_values = (0..store.providers().len())
-            .map(|i| {
-                let auth = &store.providers()[i].auth;
-                store
-                    .resolved(i)
-                    .iter()
-                    .map(|key| key.as_ref().and_then(|k| adapter::auth_value(auth, k)))
-                    .collect()
-            })
-            .collect();
         let route_names = params
             .routes
             .iter()

@@ -15,7 +15,7 @@ use http_body_util::Full;
 use tower::{Service, ServiceExt};
 
 use super::wire::{self, Decoder, Framing, Step, WireError};
-use super::{HttpRequest, ResponseFuture, TransportError, error_chain};
+use super::{HttpRequest, Prepared, ResponseFuture, TransportError, error_chain};
 use conn::{Conn, Sent, Unsent};
 use stream::Stream;
 
@@ -394,7 +394,7 @@ impl HttpClient {
             https: *scheme == Scheme::HTTPS,
             authority: authority.clone(),
         };
-        let (mut pooled, host) = self.0.pool.take(&key);
+        let (pooled, host) = self.0.pool.take(&key);
         let host = if parts.headers.contains_key(header::HOST) {
             None
         } else {
@@ -416,21 +416,73 @@ impl HttpClient {
             body.len(),
             &mut head,
         );
-        let rest: &[u8] = if body.len() <= COPY_BODY {
-            head.extend_from_slice(&body);
-            &[]
-        } else {
-            &body
+        let rest = behind(&mut head, &body);
+        let out = Outgoing {
+            head: &head,
+            rest,
+            head_request: parts.method == Method::HEAD,
+            close,
         };
-        let head_request = parts.method == Method::HEAD;
+        self.exchange(key, pooled, &parts.uri, out).await
+    }
+
+    /// Sends `prepared` with `body` as [`send`](Self::send) sends the request built from it
+    /// ([`Prepared::request`]), the same bytes, but writing the head encoded once for it: no
+    /// request, header map or URL is made, parsed or encoded for the request.
+    pub fn send_prepared(
+        &self,
+        prepared: Arc<Prepared>,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<Response<Body>, TransportError>> + Send + 'static {
+        let client = self.clone();
+        async move {
+            let Some(wire) = prepared.wire.as_ref() else {
+                // Refused as the request built from it is (it has no authority).
+                return Box::pin(client.send_pooled(prepared.request(body))).await;
+            };
+            let key = Key {
+                runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
+                https: wire.https,
+                authority: wire.authority.clone(),
+            };
+            let pooled = client.0.pool.take(&key).0;
+            let mut head = Vec::with_capacity(wire.fields.len() + 32 + COPY_BODY.min(body.len()));
+            head.extend_from_slice(&wire.fields);
+            wire::encode_length(prepared.method(), body.len(), &mut head);
+            let rest = behind(&mut head, &body);
+            let out = Outgoing {
+                head: &head,
+                rest,
+                head_request: *prepared.method() == Method::HEAD,
+                close: wire.close,
+            };
+            client.exchange(key, pooled, prepared.uri(), out).await
+        }
+    }
+
+    /// Writes a request on `pooled` (or, when it is gone or closed, on another idle
+    /// connection or a new one to `uri`) and reads its reply's head.
+    async fn exchange(
+        self,
+        key: Key,
+        mut pooled: Option<Conn>,
+        uri: &Uri,
+        out: Outgoing<'_>,
+    ) -> Result<Response<Body>, TransportError> {
+        let Outgoing {
+            head,
+            rest,
+            head_request,
+            close,
+        } = out;
         loop {
             let reused = pooled.is_some();
             let mut conn = match pooled.take() {
                 Some(c) => c,
                 // Boxed: the rare path does not make every request's future bigger.
-                None => Box::pin(self.connect(parts.uri.clone())).await?,
+                None => Box::pin(self.connect(uri.clone())).await?,
             };
-            let reply = match conn.write(&head, rest, head_request).await {
+            let reply = match conn.write(head, rest, head_request).await {
                 Ok(Sent::Whole) => {
                     let mut reply = conn.read_head(head_request).await?;
                     // The request asked to close: its reply's keep-alive does not count.
@@ -485,6 +537,27 @@ impl HttpClient {
             *response.body_mut() = Body::new(body);
         }
         response
+    }
+}
+
+/// What [`HttpClient::exchange`] writes: the head, and the body when it is not copied behind
+/// it.
+struct Outgoing<'a> {
+    head: &'a [u8],
+    rest: &'a [u8],
+    head_request: bool,
+    /// The request asks to close the connection after its reply.
+    close: bool,
+}
+
+/// `body` copied behind `head` when it is small (one buffer, one write), else returned to be
+/// written after it.
+fn behind<'a>(head: &mut Vec<u8>, body: &'a [u8]) -> &'a [u8] {
+    if body.len() <= COPY_BODY {
+        head.extend_from_slice(body);
+        &[]
+    } else {
+        body
     }
 }
 

@@ -65,6 +65,22 @@ pub(super) fn encode_head(
     body_len: usize,
     out: &mut Vec<u8>,
 ) -> bool {
+    let close = encode_fields(method, path, headers, host, out);
+    encode_length(method, body_len, out);
+    close
+}
+
+/// The part of [`encode_head`] that does not depend on the body: the request line and the
+/// headers (a request's prepared head, [`Prepared`](super::Prepared)). Returns whether the
+/// request asks to close the connection.
+#[must_use]
+pub(super) fn encode_fields(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    host: Option<&HeaderValue>,
+    out: &mut Vec<u8>,
+) -> bool {
     let mut close = false;
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
@@ -81,6 +97,12 @@ pub(super) fn encode_head(
             close |= has_close(value.as_bytes());
         }
     }
+    close
+}
+
+/// The rest of [`encode_head`] after [`encode_fields`]: the body's length (unless it is
+/// empty on a method that has none) and the head's end.
+pub(super) fn encode_length(method: &Method, body_len: usize, out: &mut Vec<u8>) {
     let bodiless = matches!(*method, Method::GET | Method::HEAD);
     if body_len > 0 || !bodiless {
         out.extend_from_slice(b"content-length: ");
@@ -88,7 +110,6 @@ pub(super) fn encode_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    close
 }
 
 /// Whether a `connection` value lists `close`.

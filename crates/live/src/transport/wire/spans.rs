@@ -60,6 +60,11 @@ impl Spans {
     /// for a name that is not a standard one, allocated).
     pub(super) fn headers(&mut self, head: &Bytes) -> Result<HeaderMap, WireError> {
         let names = &mut self.names;
+        // A line ends in LF: a head with no value folded over lines (nearly all) has one
+        // for its status line, one for each header and one for the empty line. One count
+        // over the head (vectorized) spares a look at each value for a fold.
+        let lines = memchr::memchr_iter(b'\n', head).count();
+        let folds = lines != self.at.len().saturating_add(2);
         let mut headers = HeaderMap::with_capacity(self.at.len());
         for (i, &[name_start, name_end, start, end]) in self.at.iter().enumerate() {
             let range = |a: u32, b: u32| {
@@ -71,7 +76,14 @@ impl Spans {
             };
             let raw = head.get(name).unwrap_or_default();
             let name = match names.get(i) {
-                Some(last) if last.as_str().as_bytes().eq_ignore_ascii_case(raw) => last.clone(),
+                // Most often the same bytes (a server writes its names alike): compared
+                // whole first, byte by byte without case only when they differ.
+                Some(last)
+                    if last.as_str().as_bytes() == raw
+                        || last.as_str().as_bytes().eq_ignore_ascii_case(raw) =>
+                {
+                    last.clone()
+                }
                 _ => {
                     let name =
                         HeaderName::from_bytes(raw).map_err(|_| WireError::Head("header name"))?;
@@ -82,7 +94,13 @@ impl Spans {
                     name
                 }
             };
-            let value = unfolded(head.slice(value))?;
+            let value = head.slice(value);
+            let value = if folds {
+                unfolded(value)?
+            } else {
+                HeaderValue::from_maybe_shared(value)
+                    .map_err(|_| WireError::Head("header value"))?
+            };
             headers.append(name, value);
         }
         names.truncate(self.at.len());

@@ -1,0 +1,182 @@
+//! A prepared request is written byte for byte as the request built from it, and reuses
+//! connections as any other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::transport::{HttpClient, Transport, TransportError};
+
+/// A server on 127.0.0.1:0 answering every request `ok` on a kept connection; each request's
+/// bytes (head and body) go to the receiver, with the number of the connection it came on.
+async fn capture() -> (String, mpsc::UnboundedReceiver<(usize, Vec<u8>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buf.len() < end + 4 + length {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    let request: Vec<u8> = buf.drain(..end + 4 + length).collect();
+                    let _ = tx.send((n, request));
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if tcp.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            n += 1;
+        }
+    });
+    (url, rx)
+}
+
+/// Extra headers, name and value.
+type Headers = Vec<(&'static str, &'static str)>;
+
+async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .unwrap()
+}
+
+/// A request like the adapter's: POST, JSON, a secret auth header, `extra` headers after.
+fn request(url: &str, extra: &[(&str, &str)]) -> HttpRequest {
+    let mut builder = Request::post(format!("{url}/v1/chat/completions?x=1"))
+        .header(CONTENT_TYPE, "application/json")
+        .header(AUTHORIZATION, "Bearer sk-secret-key");
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Full::new(Bytes::new())).unwrap()
+}
+
+async fn ok(response: Result<axum::http::Response<axum::body::Body>, impl std::fmt::Debug>) {
+    let response = response.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = within(response.into_body().collect()).await.unwrap();
+    assert_eq!(body.to_bytes(), "ok");
+}
+
+#[tokio::test]
+async fn a_prepared_request_is_written_as_the_request_built_from_it() {
+    let (url, mut seen) = capture().await;
+    let client = HttpClient::new();
+    let big = vec![b'x'; 10 * 1024];
+    let cases: Vec<(Headers, Vec<u8>)> = vec![
+        (vec![], br#"{"model":"m"}"#.to_vec()),
+        (vec![], Vec::new()),
+        (vec![("accept", "text/event-stream")], big.clone()),
+        // A provider's own host, and length headers that are not sent.
+        (
+            vec![
+                (HOST.as_str(), "vendor.example"),
+                (CONTENT_LENGTH.as_str(), "99"),
+                ("transfer-encoding", "chunked"),
+                ("x-extra", "a"),
+                ("x-extra", "b"),
+            ],
+            b"{}".to_vec(),
+        ),
+    ];
+    for (extra, body) in cases {
+        let prepared = Arc::new(Prepared::new(request(&url, &extra)));
+        ok(within(client.send(prepared.request(body.clone()))).await).await;
+        let (_, built) = within(seen.recv()).await.unwrap();
+        ok(within(client.send_prepared(Arc::clone(&prepared), body.clone())).await).await;
+        let (_, sent) = within(seen.recv()).await.unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&sent),
+            String::from_utf8_lossy(&built),
+            "headers {extra:?}"
+        );
+        assert!(sent.ends_with(&body));
+        // Through the seam over a bare client, the same.
+        let transport = Transport::new(client.clone());
+        ok(within(transport.send_prepared(&prepared, body.clone())).await).await;
+        let (_, seam) = within(seen.recv()).await.unwrap();
+        assert_eq!(seam, built);
+    }
+}
+
+#[tokio::test]
+async fn prepared_requests_share_pooled_connections_with_built_ones() {
+    let (url, mut seen) = capture().await;
+    let client = HttpClient::new();
+    let prepared = Arc::new(Prepared::new(request(&url, &[])));
+    for body in [&b"{}"[..], b"{\"a\":1}", b"[]"] {
+        ok(within(client.send_prepared(Arc::clone(&prepared), body.to_vec())).await).await;
+        ok(within(client.send(prepared.request(body.to_vec()))).await).await;
+    }
+    for _ in 0..6 {
+        let (connection, _) = within(seen.recv()).await.unwrap();
+        assert_eq!(connection, 0, "a request opened a second connection");
+    }
+}
+
+#[tokio::test]
+async fn a_prepared_request_that_asks_to_close_is_not_pooled() {
+    let (url, mut seen) = capture().await;
+    let client = HttpClient::new();
+    let prepared = Arc::new(Prepared::new(request(
+        &url,
+        &[(CONNECTION.as_str(), "close")],
+    )));
+    for n in 0..3 {
+        ok(within(client.send_prepared(Arc::clone(&prepared), b"{}".to_vec())).await).await;
+        let (connection, _) = within(seen.recv()).await.unwrap();
+        assert_eq!(connection, n);
+    }
+}
+
+#[tokio::test]
+async fn a_prepared_request_without_an_authority_is_refused_as_a_built_one() {
+    let prepared = Arc::new(Prepared::new(
+        Request::post("/v1/chat/completions")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    ));
+    assert!(prepared.wire.is_none());
+    let client = HttpClient::new();
+    let err = client
+        .send_prepared(prepared, b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Unroutable(_)), "{err:?}");
+}
+
+#[test]
+fn its_debug_shows_no_header_nor_url() {
+    let prepared = Prepared::new(request("http://127.0.0.1:9/?key=sk-in-url", &[]));
+    let text = format!("{prepared:?}");
+    assert!(!text.contains("secret") && !text.contains("sk-"), "{text}");
+    assert!(!text.contains("127.0.0.1"), "{text}");
+}

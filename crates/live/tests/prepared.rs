@@ -1,0 +1,222 @@
+//! The driver's requests over a bare `HttpClient` (each target's request prepared once, its
+//! head written as encoded then) reach the upstream byte for byte as over a layered client
+//! (each request built whole and encoded), for every dialect and auth style, streamed or not.
+#![expect(clippy::unwrap_used, reason = "test helpers")]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
+use switchyard_core::request::Request;
+use switchyard_live::adapter::{self, Endpoint};
+use switchyard_live::credentials::CredentialStore;
+use switchyard_live::{Driver, HttpClient, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A server on 127.0.0.1:0 that keeps each request's bytes (head and body) and answers
+/// `400` with an empty body (the attempt fails at once, with no failover).
+async fn capture() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buf.len() < end + 4 + length {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    kept.lock()
+                        .unwrap()
+                        .push(buf.drain(..end + 4 + length).collect());
+                    let reply = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+                    if tcp.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// A driver over `transport` in front of one provider per dialect (and a query-string key),
+/// all at `url`, with a route per target.
+fn driver(url: &str, transport: Transport) -> Driver {
+    let providers: Vec<ProviderConfig> = serde_yaml::from_str(&format!(
+        "- {{ name: o, dialect: openai, base_url: '{url}', mode: live, headers: {{ OpenAI-Organization: 'literal:org-1' }}, \
+              keys: [{{ source: 'literal:k-old', valid_until: '2020-01-01' }}, {{ source: 'literal:k-o' }}] }}\n\
+         - {{ name: z, dialect: azure-openai, base_url: 'https://z', fake_base_url: '{url}', mock_key: k-z }}\n\
+         - {{ name: a, dialect: anthropic, base_url: 'https://y', fake_base_url: '{url}', mock_key: k-a, headers: {{ anthropic-beta: 'literal:b1', connection: 'literal:close' }} }}\n\
+         - {{ name: g, dialect: gemini, base_url: 'https://g', fake_base_url: '{url}', mock_key: k-g }}\n\
+         - {{ name: q, dialect: gemini, base_url: 'https://q', fake_base_url: '{url}', mock_key: k-q, auth: 'query:key' }}\n"
+    ))
+    .unwrap();
+    let used = ["o", "z", "a", "g", "q"];
+    let store = CredentialStore::load(
+        resolve_providers(&providers, Environment::Development, &used).unwrap(),
+        Environment::Development,
+        &used,
+        Date(20_000),
+        &|_| None,
+    )
+    .unwrap();
+    let mut yaml = String::from("targets:\n");
+    for p in used {
+        yaml.push_str(&format!(
+            "  - {{ name: t{p}, provider: {p}, model: m-{p} }}\n"
+        ));
+    }
+    yaml.push_str("routes:\n");
+    for p in used {
+        yaml.push_str(&format!(
+            "  - {{ name: r{p}, policy: static, targets: [t{p}] }}\n"
+        ));
+    }
+    yaml.push_str("plan: { max_attempts: 1, attempt_timeout: 5s }\n");
+    let params = switchyard_core::config::load_router(&yaml, "r.yaml").unwrap();
+    Driver::new(params, store, transport, 1).unwrap()
+}
+
+fn request(route: &str, stream: bool) -> Request {
+    Request {
+        stream,
+        ..common::request(route)
+    }
+}
+
+/// What the upstream at `url` (keeping its requests in `seen`) received for one request per
+/// route, streamed and not, over `transport`.
+async fn sent(url: &str, seen: &Mutex<Vec<Vec<u8>>>, transport: Transport) -> Vec<String> {
+    let driver = driver(url, transport);
+    for route in ["ro", "rz", "ra", "rg", "rq"] {
+        for stream in [false, true] {
+            if stream {
+                let _ = driver.chat_stream(request(route, true)).await;
+            } else {
+                let _ = driver.chat(request(route, false)).await;
+            }
+        }
+    }
+    let mut seen = seen.lock().unwrap();
+    seen.drain(..)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_over_a_bare_client_are_the_bytes_of_requests_built_whole() {
+    let (url, seen) = capture().await;
+    let prepared = sent(&url, &seen, Transport::new(HttpClient::new())).await;
+    let client = HttpClient::new();
+    // Not an `HttpClient` to the seam: each request is built whole and goes through `call`.
+    let layered = tower::service_fn(move |r| tower::Service::call(&mut client.clone(), r));
+    let built = sent(&url, &seen, Transport::new(layered)).await;
+    assert_eq!(prepared.len(), 10, "{prepared:#?}");
+    assert_eq!(prepared, built);
+    // Each request its own stream or not (one of each per route, in that order), and the
+    // provider's key in use (its second), not another's.
+    for (n, request) in prepared.iter().enumerate() {
+        let streams = n % 2 == 1;
+        assert_eq!(
+            request.contains("accept: text/event-stream"),
+            streams,
+            "{request}"
+        );
+        assert!(!request.contains("k-old"), "{request}");
+    }
+    let all = prepared.concat();
+    for part in [
+        "authorization: Bearer k-o",
+        "openai-organization: org-1",
+        "api-key: k-z",
+        "x-api-key: k-a",
+        "anthropic-beta: b1",
+        "x-goog-api-key: k-g",
+        "key=k-q",
+        "accept: text/event-stream",
+    ] {
+        assert!(all.contains(part), "{part} not sent: {all}");
+    }
+}
+
+#[tokio::test]
+async fn a_prepared_request_is_the_request_built_but_its_body() {
+    use http_body_util::BodyExt;
+    use switchyard_core::credentials::{AuthStyle, Secret};
+    use switchyard_core::dialect::Dialect;
+    let key = Secret::new("k-1".to_owned());
+    let headers = [("X-Extra".to_owned(), Secret::new("v".to_owned()))].into();
+    let cases = [
+        (Dialect::Openai, AuthStyle::Bearer),
+        (Dialect::AzureOpenai, AuthStyle::ApiKeyHeader),
+        (Dialect::Anthropic, AuthStyle::XApiKey),
+        (Dialect::Gemini, AuthStyle::GoogApiKey),
+    ];
+    for (dialect, auth) in cases {
+        for stream in [false, true] {
+            let url = adapter::url(dialect, "http://127.0.0.1:9", "m", &auth, stream);
+            let auth_value = adapter::auth_value(&auth, &key);
+            let endpoint = Endpoint {
+                url: url.as_ref(),
+                auth_value: auth_value.as_ref(),
+                dialect,
+                base_url: "http://127.0.0.1:9",
+                model: "m",
+                auth: &auth,
+                headers: &headers,
+                key: &key,
+                default_max_tokens: None,
+            };
+            let request = Request {
+                stream,
+                ..common::request("r")
+            };
+            let built = adapter::build(&endpoint, &request).unwrap();
+            let body = adapter::body(&endpoint, &request).unwrap();
+            let prepared = adapter::prepare(&endpoint, stream).unwrap().request(body);
+            let case = format!("{dialect:?}, stream {stream}");
+            assert_eq!(prepared.method(), built.method(), "{case}");
+            assert_eq!(prepared.uri(), built.uri(), "{case}");
+            assert_eq!(prepared.headers(), built.headers(), "{case}");
+            let bytes = |r: switchyard_live::transport::HttpRequest| async move {
+                r.into_body().collect().await.unwrap().to_bytes()
+            };
+            assert_eq!(bytes(prepared).await, bytes(built).await, "{case}");
+        }
+    }
+    // A key in the URL: nothing prepared.
+    let auth = AuthStyle::Query("key".to_owned());
+    let endpoint = Endpoint {
+        url: None,
+        auth_value: None,
+        dialect: Dialect::Gemini,
+        base_url: "http://127.0.0.1:9",
+        model: "m",
+        auth: &auth,
+        headers: &headers,
+        key: &key,
+        default_max_tokens: None,
+    };
+    assert!(adapter::prepare(&endpoint, false).is_none());
+}
