@@ -410,3 +410,22 @@ async fn pipelined_requests_then_a_half_close_are_answered_as_hyper_does() {
     assert_eq!(answered[1], answered[0], "hyper vs fast path: {answered:?}");
     served.stop().await;
 }
+
+/// RV3: a client that opens a connection and never finishes its head (slowloris) holds it,
+/// and up to 64 KiB of buffer on the fast path (then ~400 KB in hyper), for ever: the fast
+/// path's head read (`fast.rs`, `Conn::next`) has no deadline, and hyper's 30 s
+/// `header_read_timeout` default is inert because `serve` gives its builder no timer.
+/// Each such connection is also one `serve` waits for at shutdown only until the grace.
+#[tokio::test]
+#[ignore = "RV3: no bound on the time to read a request head (fast path and hyper alike); takes 35 s"]
+async fn a_head_that_never_ends_is_closed_within_hyper_s_default_30_s() {
+    let served = start(QUICK).await;
+    let mut tcp = TcpStream::connect(served.addr).await.unwrap();
+    tcp.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(35), tcp.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "still open after 35 s with a partial head");
+    served.stop().await;
+}
