@@ -244,3 +244,35 @@ async fn shutdown_closes_an_idle_connection() {
     .await
     .unwrap();
 }
+
+/// RV3: a connection handed to hyper keeps the fast path's read buffer allocated for as long
+/// as hyper serves it: [`Rewind`](super::super::rewind::Rewind) holds the frozen buffer
+/// (advanced to its end, not dropped) after replaying it. That buffer is at least 16 KiB
+/// (the first read's reservation; here the capacity a `GET /healthz` left) and up to
+/// 256 KiB after a pipelined burst, on top of hyper's own, for every connection hyper serves
+/// (all of `/v1/messages`, admin, health checks).
+#[tokio::test]
+#[ignore = "RV3: Rewind keeps the fast path's buffer allocated after replaying it"]
+async fn a_connection_handed_to_hyper_does_not_keep_the_fast_path_s_buffer() {
+    let gw = gateway();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let (tcp, _) = listener.accept().await.unwrap();
+    client.write_all(HEALTH.as_bytes()).await.unwrap();
+    let (_keep, mut closing) = tokio::sync::watch::channel(false);
+    let conn = super::serve(tcp, &gw, &mut closing).await.unwrap();
+    assert!(conn.buf.capacity() >= 16 * 1024, "{}", conn.buf.capacity());
+    // The bytes to replay, held here too (a copy of the buffer's, as `rewound` hands over the
+    // buffer itself): unique again once the rewind has let go of them.
+    let read = conn.buf.clone().freeze();
+    let mut rewind = super::super::rewind::Rewind::new(read.clone(), conn.tcp);
+    let mut replayed = vec![0u8; read.len()];
+    rewind.read_exact(&mut replayed).await.unwrap();
+    assert_eq!(replayed, HEALTH.as_bytes());
+    assert!(
+        read.is_unique(),
+        "the rewind still holds its {} replayed bytes' allocation",
+        read.len()
+    );
+}
