@@ -443,7 +443,11 @@ async fn connection(
     // buffers): `writev(false)` saved ~0.7k instructions a small reply but copies every body
     // into the connection's write buffer, which keeps its largest size for the connection's
     // life (a 32 MiB reply, 32 MiB held by an idle keep-alive connection).
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, dispatch);
+    // With a timer, hyper's `header_read_timeout` (30 s by default) closes a connection whose
+    // next head is not whole in time, as the fast path does.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(io, dispatch);
     tokio::pin!(conn);
     // Borrowed, not moved: the receiver is dropped when the connection ends, which is what
     // `serve` waits for.

@@ -49,6 +49,11 @@ const READ_CHUNK: usize = 16 * 1024;
 /// from its own buffer.
 const COPY_LIMIT: usize = 16 * 1024;
 
+/// How long a request's head may take from its first byte: a connection whose head is not
+/// whole by then is closed (hyper's own `header_read_timeout`, the same 30 s, covers the
+/// connections it serves).
+pub(super) const HEAD_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the connection does next.
 enum Next {
     /// Serve this canonical request (whole in the buffer).
@@ -103,6 +108,8 @@ pub(super) async fn serve(
 impl Conn {
     /// Reads until the buffer holds a whole canonical request, or something for hyper.
     async fn next(&mut self, gw: &Gateway, closing: &mut watch::Receiver<bool>) -> Next {
+        // Set once part of a head is here (a whole one, the usual case, makes no timer).
+        let mut deadline = None;
         loop {
             if !self.buf.is_empty() {
                 match head::parse(&self.buf, gw.max_body) {
@@ -127,10 +134,20 @@ impl Conn {
             self.room(MAX_HEAD);
             // No request whole yet: shutdown closes the connection at once, as hyper's
             // graceful shutdown does one that has not read a whole head.
+            if !self.buf.is_empty() && deadline.is_none() {
+                deadline = Some(tokio::time::Instant::now() + HEAD_READ_TIMEOUT);
+            }
+            let late = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let read = tokio::select! {
                 biased;
                 read = self.tcp.read_buf(&mut self.buf) => read,
                 _ = closing.wait_for(|c| *c) => return Next::Close,
+                () = late => return Next::Close,
             };
             match read {
                 Ok(0) | Err(_) => return Next::Close,
@@ -218,7 +235,11 @@ impl Conn {
                 }
                 self.room(MAX_BUFFERED);
                 match self.tcp.try_read_buf(&mut self.buf) {
-                    Ok(0) => return Poll::Ready(None),
+                    // The client's end of the stream with nothing of it unserved: it left.
+                    Ok(0) if self.buf.is_empty() => return Poll::Ready(None),
+                    // After pipelined requests (a half-close): they are answered first, as
+                    // hyper does; the end is read again once they have been.
+                    Ok(0) => return Poll::Pending,
                     Ok(_) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => return Poll::Ready(None),

@@ -31,6 +31,11 @@ impl AsyncRead for Rewind {
             let n = this.read.len().min(buf.remaining());
             buf.put_slice(&this.read[..n]);
             this.read.advance(n);
+            if this.read.is_empty() {
+                // Replayed: the fast path's buffer is let go, not kept for the connection's
+                // life (at least a read's 16 KiB on every connection hyper serves).
+                this.read = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.io).poll_read(cx, buf)

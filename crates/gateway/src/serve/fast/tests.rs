@@ -252,7 +252,6 @@ async fn shutdown_closes_an_idle_connection() {
 /// 256 KiB after a pipelined burst, on top of hyper's own, for every connection hyper serves
 /// (all of `/v1/messages`, admin, health checks).
 #[tokio::test]
-#[ignore = "RV3: Rewind keeps the fast path's buffer allocated after replaying it"]
 async fn a_connection_handed_to_hyper_does_not_keep_the_fast_path_s_buffer() {
     let gw = gateway();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
