@@ -282,6 +282,12 @@ impl Drop for Finish {
         }
         let status = self.status.map_or(499, |s| s.as_u16());
         let result = match (self.status, e.result) {
+            // Cut by the gateway itself at the end of shutdown's grace, not left by its client.
+            (None, _) | (Some(_), Some(switchyard_core::attempt_log::STREAMING))
+                if self.gw.is_cutting() =>
+            {
+                "shutdown"
+            }
             (None, _) | (Some(_), Some(switchyard_core::attempt_log::STREAMING)) => "client_closed",
             (Some(_), Some(r)) => r,
             (Some(s), None) if s.is_success() => "ok",
@@ -712,7 +718,7 @@ mod tests {
             FailureReason::Abandoned,
             FailureReason::Unsupported,
         ];
-        let mut results = vec!["ok", "client_closed", "refused"];
+        let mut results = vec!["ok", "client_closed", "shutdown", "refused"];
         for reason in reasons {
             // A new reason fails to compile here: add it to `reasons`, and to the doc.
             match reason {

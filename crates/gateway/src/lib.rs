@@ -96,6 +96,9 @@ pub struct Gateway {
     in_flight: shed::Limit,
     /// Set once shutdown starts: `/readyz` says 503 from then on.
     draining: AtomicBool,
+    /// Set once shutdown's grace has run out: requests still in flight are cut, and their
+    /// access lines say `shutdown` rather than `client_closed`.
+    cutting: AtomicBool,
     /// `gateway.expose_attempts` (a reload updates it).
     expose_attempts: AtomicBool,
     /// How far the router's events and key events have been logged.
@@ -247,6 +250,7 @@ impl Gateway {
             body_read_timeout: params.gateway.body_read_timeout(),
             in_flight: shed::Limit::new(params.gateway.max_in_flight()),
             draining: AtomicBool::new(false),
+            cutting: AtomicBool::new(false),
             expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
             logged: Mutex::new(router_log::Cursor::default()),
             requests: std::sync::atomic::AtomicU64::new(0),
@@ -332,6 +336,16 @@ impl Gateway {
     /// Whether shutdown has started.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Marks shutdown's grace as run out: what is still in flight is being cut.
+    pub(crate) fn start_cutting(&self) {
+        self.cutting.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown's grace has run out.
+    pub(crate) fn is_cutting(&self) -> bool {
+        self.cutting.load(Ordering::Relaxed)
     }
 
     /// The router in force (a cheap clone).

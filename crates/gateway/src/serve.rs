@@ -391,6 +391,9 @@ async fn accept_loop(
     // Aborted on drop: also when this future is dropped mid-way (the launcher's, a test's).
     let _anchor = AbortOnDrop(tokio::spawn(timer_anchor()));
     let mut accepted: u64 = 0;
+    // The connections, so that those still open when the grace runs out are ended here (on
+    // `serve`'s runtime they would outlive it); finished ones are reaped as others come.
+    let mut connections = tokio::task::JoinSet::new();
     {
         // Its guard dropped inside: the loop holds no lock across an await.
         let stopping = async {
@@ -414,15 +417,21 @@ async fn accept_loop(
             // (delayed) ACK before each one added tens of milliseconds to a streamed reply.
             let _ = tcp.set_nodelay(true);
             accepted = accepted.saturating_add(1);
-            tokio::spawn(connection(tcp, dispatch.clone(), watch.clone()));
+            while connections.try_join_next().is_some() {}
+            connections.spawn(connection(tcp, dispatch.clone(), watch.clone()));
         }
     }
     drop(listener);
     drop(watch);
     gateway.start_draining();
     let _ = closing.send(true);
-    // Once shutdown starts, give in-flight requests `grace`, then stop waiting.
-    let _ = tokio::time::timeout(grace, closing.closed()).await;
+    // Once shutdown starts, give in-flight requests `grace`; then cut what is left (their
+    // access lines say `shutdown`).
+    if tokio::time::timeout(grace, closing.closed()).await.is_err() {
+        gateway.start_cutting();
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
     accepted
 }
 

@@ -148,3 +148,63 @@ async fn other_requests_reach_the_router() {
     assert!(text.contains("\"chat\""), "{text}");
     served.stop().await;
 }
+
+/// A stream still running when shutdown's grace runs out is cut by the gateway, and its
+/// access line says so (`shutdown`), not that its client left (`client_closed`); `serve`
+/// returns once it is cut, not leaving it running on the caller's runtime. Breaks tried: the
+/// `is_cutting` arm removed (the line says `client_closed`), the connections spawned loose
+/// as before, not in a set aborted at the grace (no line before `serve` returns).
+#[tokio::test]
+async fn a_request_cut_at_the_end_of_the_grace_is_logged_shutdown() {
+    let log = Captured::start();
+    let slow = "name: a\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 20 }\noutput_tokens: { fixed: 400 }\n";
+    let fake =
+        switchyard_fake::server::router(switchyard_fake::load_profile(slow, "p.yaml").unwrap(), 1);
+    let transport =
+        switchyard_live::Transport::new(switchyard_live::InProcess::new().with("a.fake", fake));
+    let (gw, _) = from_file(
+        &config(
+            TA,
+            "    - { name: chat, policy: static, targets: [ta] }\n",
+            "",
+        ),
+        transport,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(switchyard_gateway::serve(
+        listener,
+        gw,
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_millis(300),
+    ));
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = chat(true);
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut first = [0u8; 512];
+    let n = tcp.read(&mut first).await.unwrap();
+    assert!(
+        first[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&first[..n])
+    );
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let lines = log.access();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["result"], "shutdown", "{lines:?}");
+    assert_eq!(lines[0]["status"], 200, "{lines:?}");
+    drop(tcp);
+}
