@@ -11,7 +11,7 @@ use super::wire;
 
 /// A request without its body, prepared once: its method, URL and headers as the seam takes
 /// them, and, for [`HttpClient`](super::HttpClient), its head as the wire carries it up to
-/// the body's length, encoded once ([`wire::encode_fields`], the same bytes a request built
+/// the body's length, encoded once (`wire::encode_fields`, the same bytes a request built
 /// from it would be written with). A bare `HttpClient` behind a [`Transport`](super::Transport)
 /// writes that head, the length and the body, with no `http::Request`, header map or URL
 /// made for the request; any other transport (layers, [`InProcess`](super::InProcess)) is
