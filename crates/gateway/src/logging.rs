@@ -37,6 +37,7 @@ mod stamp;
 pub use batch::{Batching, MAX_HOLD, MAX_WRITE, flush};
 use float::float;
 use json::{Json, json_str};
+pub(crate) use stamp::civil_from_days;
 use stamp::timestamp;
 
 fn level(level: LogLevel) -> Level {

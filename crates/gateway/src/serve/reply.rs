@@ -123,16 +123,8 @@ fn imf_fixdate(secs: u64) -> HttpDate {
     ];
     let days = secs / 86_400;
     let of_day = secs % 86_400;
-    // Howard Hinnant's `civil_from_days`, for days on or after 1970-01-01 (no negatives).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = (yoe + era * 400 + u64::from(month <= 2)).min(9999);
+    let (year, month, day) = crate::logging::civil_from_days(days);
+    let year = year.min(9999);
     let mut out = [0u8; 29];
     let two = |n: u64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
     out[..3].copy_from_slice(DAYS[((days + 4) % 7) as usize]);
