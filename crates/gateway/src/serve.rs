@@ -511,11 +511,9 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         let request = request.map(Body::new);
         if request.method() == axum::http::Method::POST && request.uri().path() == CHAT_PATH {
-            let gw = self.gateway.clone();
-            let run = move |request, log| chat::complete(gw, log, request);
             // The access log's future itself, boxed: not moved once more into an `async`
             // block of its own (a copy of its whole size on every request).
-            let logged = access_log::logged(self.gateway.clone(), request, run);
+            let logged = logged_chat(&self.gateway, request);
             return futures_util::future::Either::Left(Box::pin(futures_util::FutureExt::map(
                 logged, Ok,
             )));
@@ -525,6 +523,14 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Dispatch {
             request,
         ))
     }
+}
+
+/// `POST /v1/chat/completions` inside its access log: what both [`Dispatch`] and the fast
+/// path ([`fast`]) run for a chat request.
+fn logged_chat(gw: &Arc<Gateway>, request: Request) -> impl Future<Output = Response> + use<> {
+    let handler_gw = gw.clone();
+    let run = move |request, log| chat::complete(handler_gw, log, request);
+    access_log::logged(gw.clone(), request, run)
 }
 
 /// A task aborted when this is dropped.

@@ -4,7 +4,7 @@
 //!
 //! Each request is read into a bounded per-connection buffer and parsed; one that is
 //! canonical and whose body is whole in the buffer (read once more without waiting when its
-//! head came alone) is handed to the same [`access_log::logged`] and [`chat::complete`] as
+//! head came alone) is handed to the same [`crate::access_log::logged`] and [`crate::chat::complete`] as
 //! hyper's path, with the only headers they read, its body a slice of the buffer (no copy).
 //! Its response is written here as hyper writes it ([`super::reply`]), a small one in one
 //! write, a stream chunk by chunk as its events come. The next request on the connection
@@ -34,7 +34,7 @@ use tokio::sync::watch;
 
 use super::head::{self, Canonical, Parsed};
 use super::reply::{self, Framing};
-use crate::{CHAT_PATH, Gateway, access_log, chat};
+use crate::{CHAT_PATH, Gateway};
 
 /// The most a connection buffers: a head and body larger than this, or bytes of pipelined
 /// requests beyond it, are not read ahead (the request goes to hyper, or waits its turn).
@@ -184,9 +184,7 @@ impl Conn {
     ) -> bool {
         let asked_close = c.close;
         let request = self.request(c);
-        let handler_gw = gw.clone();
-        let run = move |request, log| chat::complete(handler_gw, log, request);
-        let handler = access_log::logged(gw.clone(), request, run);
+        let handler = super::logged_chat(gw, request);
         let mut handler = std::pin::pin!(handler);
         let Some(response) = self.watching(|cx| handler.as_mut().poll(cx)).await else {
             return false;

@@ -132,6 +132,15 @@ struct Key {
 }
 
 impl Key {
+    /// The pool's key for an origin, on the runtime the request runs on.
+    fn new(https: bool, authority: Authority) -> Self {
+        Key {
+            runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
+            https,
+            authority,
+        }
+    }
+
     fn matches(&self, idle: &Idle) -> bool {
         idle.runtime == self.runtime
             && idle.https == self.https
@@ -389,11 +398,7 @@ impl HttpClient {
         let (Some(authority), Some(scheme)) = (parts.uri.authority(), parts.uri.scheme()) else {
             return Err(TransportError::Unroutable(parts.uri.to_string()));
         };
-        let key = Key {
-            runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
-            https: *scheme == Scheme::HTTPS,
-            authority: authority.clone(),
-        };
+        let key = Key::new(*scheme == Scheme::HTTPS, authority.clone());
         let (pooled, host) = self.0.pool.take(&key);
         let host = if parts.headers.contains_key(header::HOST) {
             None
@@ -440,11 +445,7 @@ impl HttpClient {
                 // Refused as the request built from it is (it has no authority).
                 return Box::pin(client.send_pooled(prepared.request(body))).await;
             };
-            let key = Key {
-                runtime: tokio::runtime::Handle::try_current().ok().map(|h| h.id()),
-                https: wire.https,
-                authority: wire.authority.clone(),
-            };
+            let key = Key::new(wire.https, wire.authority.clone());
             let pooled = client.0.pool.take(&key).0;
             let mut head = Vec::with_capacity(wire.fields.len() + 32 + COPY_BODY.min(body.len()));
             head.extend_from_slice(&wire.fields);
