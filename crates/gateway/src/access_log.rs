@@ -291,6 +291,8 @@ impl Drop for Finish {
             (None, _) | (Some(_), Some(switchyard_core::attempt_log::STREAMING)) => "client_closed",
             (Some(_), Some(r)) => r,
             (Some(s), None) if s.is_success() => "ok",
+            // Left while its body was read (`ApiError::client_closed`).
+            (Some(crate::errors::CLIENT_CLOSED), None) => "client_closed",
             (Some(_), None) => "refused",
         };
         let usage = e.usage.unwrap_or_default();

@@ -169,11 +169,37 @@ pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiErro
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::too_large(gw.max_body))
         }
+        Err(e) if client_left(&*e) => Err(ApiError::client_closed()),
         Err(_) => Err(ApiError::bad_request(
             "The request body could not be read.",
             None,
         )),
     }
+}
+
+/// Whether a body's read failed because the client's connection ended before the body was
+/// whole (hyper's incomplete body: an unexpected end of file, a reset), not because the body
+/// was malformed (a bad chunk size stays a 400).
+fn client_left(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{
+                BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof,
+            };
+            return matches!(
+                io.kind(),
+                UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+            );
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// `POST /v1/chat/completions` as an axum handler (the route in [`crate::app`]).

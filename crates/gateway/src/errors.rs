@@ -8,6 +8,13 @@ use switchyard_core::outcome::{ErrorKind, FailureReason};
 use switchyard_core::time::Duration;
 use switchyard_live::RouteError;
 
+/// 499, nginx's "client closed request": the status the access log gives a request whose
+/// client left before its answer.
+pub(crate) const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(s) => s,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
 #[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
@@ -129,6 +136,18 @@ impl ApiError {
         );
         e.retry_after = Some(Duration::from_secs(1));
         e
+    }
+
+    /// The client left while its body was being read (the connection ended before the body
+    /// was whole): nobody reads this answer, and its access line says `499 client_closed`
+    /// (nginx's status for a client that closed its connection), not a refusal.
+    pub(crate) fn client_closed() -> Self {
+        Self::new(
+            CLIENT_CLOSED,
+            "The client closed the connection before its request body was whole.",
+            "invalid_request_error",
+            Some("client_closed"),
+        )
     }
 
     /// The client did not send its whole body within `gateway.body_read_timeout`.
