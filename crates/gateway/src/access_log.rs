@@ -295,6 +295,10 @@ impl Drop for Finish {
             (Some(crate::errors::CLIENT_CLOSED), None) => "client_closed",
             (Some(_), None) => "refused",
         };
+        if e.route.is_none() {
+            // No route books it in `switchyard_requests_total`: counted here instead.
+            self.gw.unrouted.count(status, result);
+        }
         let usage = e.usage.unwrap_or_default();
         if tracing::enabled!(target: ACCESS, tracing::Level::INFO) {
             let line = Line {

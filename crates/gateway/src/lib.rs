@@ -38,6 +38,7 @@ mod router_log;
 mod secret;
 mod serve;
 mod shed;
+mod unrouted;
 
 pub use serve::{Listeners, Runtimes, serve, serve_threads};
 
@@ -105,6 +106,8 @@ pub struct Gateway {
     logged: Mutex<router_log::Cursor>,
     /// Numbers requests for the access log.
     requests: std::sync::atomic::AtomicU64,
+    /// `/v1/` requests no route booked, for `/metrics` (the `unrouted` module).
+    unrouted: unrouted::Unrouted,
     /// Tells this process's request ids from another's (the start time, in seconds).
     instance: u32,
     /// `gateway.shared_state`: the fleet joined, its sync task (read at start).
@@ -254,6 +257,7 @@ impl Gateway {
             expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
             logged: Mutex::new(router_log::Cursor::default()),
             requests: std::sync::atomic::AtomicU64::new(0),
+            unrouted: unrouted::Unrouted::default(),
             instance: instance_tag(),
             shared: Mutex::new(None),
         });

@@ -154,3 +154,90 @@ async fn a_body_cut_by_its_client_is_logged_client_closed_not_refused() {
     drop(tcp);
     served.stop().await;
 }
+
+/// The `name{labels} value` lines of `series` in a `/metrics` text, labels as written.
+fn series(metrics: &str, series: &str) -> std::collections::BTreeMap<String, u64> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix('{'))
+        .map(|l| {
+            let (labels, n) = l.rsplit_once("} ").unwrap();
+            (labels.to_owned(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Requests that never reach the router (a missing key, a body that is not JSON, one too
+/// large, a shed one, an unknown model, `/v1/models`) are counted in `/metrics` by the
+/// status and result of their access line; with `switchyard_requests_total`, every line is
+/// counted once.
+#[tokio::test(start_paused = true)]
+async fn refusals_before_routing_are_counted_by_status_and_result() {
+    let log = Captured::start();
+    let r = rig(&config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "  max_in_flight: 1\n  max_body_bytes: 4096\n",
+    ));
+    let gw = &r.gw;
+    let chat_path = "/v1/chat/completions";
+    let key = Some(CLIENT_KEY);
+    assert_eq!(call(gw, "POST", chat_path, None, chat(false)).await.0, 401);
+    assert_eq!(
+        call(gw, "POST", chat_path, key, "{not json".into()).await.0,
+        400
+    );
+    let large = chat(false).replace("say", &"x".repeat(5000));
+    assert_eq!(call(gw, "POST", chat_path, key, large).await.0, 413);
+    let unknown = chat(false).replace("\"chat\"", "\"nope\"");
+    assert_eq!(call(gw, "POST", chat_path, key, unknown).await.0, 404);
+    assert_eq!(
+        call(gw, "GET", "/v1/models", key, String::new()).await.0,
+        200
+    );
+    assert_eq!(call(gw, "POST", chat_path, key, chat(false)).await.0, 200);
+    // A stream in flight holds the one permit: the next request is shed.
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(chat_path)
+        .header("authorization", format!("Bearer {CLIENT_KEY}"))
+        .body(axum::body::Body::from(chat(true)))
+        .unwrap();
+    let held = tower::ServiceExt::oneshot(switchyard_gateway::app(gw.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(call(gw, "POST", chat_path, key, chat(false)).await.0, 503);
+    drop(held);
+
+    let (status, metrics) = call(gw, "GET", "/metrics", None, String::new()).await;
+    assert_eq!(status, 200);
+    let unrouted = series(&metrics, "switchyard_gateway_unrouted_requests_total");
+    let want: std::collections::BTreeMap<String, u64> = [
+        ("status=\"200\",result=\"ok\"", 1),
+        ("status=\"400\",result=\"refused\"", 1),
+        ("status=\"401\",result=\"refused\"", 1),
+        ("status=\"404\",result=\"unknown_route\"", 1),
+        ("status=\"413\",result=\"refused\"", 1),
+        ("status=\"503\",result=\"refused\"", 1),
+    ]
+    .into_iter()
+    .map(|(l, n)| (l.to_owned(), n))
+    .collect();
+    assert_eq!(unrouted, want, "{metrics}");
+    // The served request and the stream its client left are booked on the route.
+    let routed = series(&metrics, "switchyard_requests_total");
+    let lines = log.access();
+    assert_eq!(lines.len(), 8, "{}", log.text());
+    assert_eq!(
+        routed.values().sum::<u64>() + unrouted.values().sum::<u64>(),
+        lines.len() as u64,
+        "{metrics}"
+    );
+    // And the lines without a route are those counted, by their status and result.
+    let mut unbooked = std::collections::BTreeMap::new();
+    for line in lines.iter().filter(|l| l["route"] == "-") {
+        let label = format!("status=\"{}\",result={}", line["status"], line["result"]);
+        *unbooked.entry(label).or_insert(0) += 1;
+    }
+    assert_eq!(unbooked, unrouted);
+}
