@@ -195,6 +195,9 @@ pub struct AttemptReport {
     /// `usage_missing`); priced at the target's rate into the request's cost, failed attempts
     /// included.
     pub prompt_tokens: u32,
+    /// Of `prompt_tokens`, those the vendor read from its prompt cache (as its usage said):
+    /// priced at the target's cached rate.
+    pub cached_prompt_tokens: u32,
     /// For a stream that broke, the tokens the caller received: a continuation (a route's
     /// `resume: prefill`) is told their sum as `Continuation::delivered_tokens`.
     pub completion_tokens: u32,
@@ -214,6 +217,7 @@ impl AttemptReport {
             latency,
             first_token: None,
             prompt_tokens: 0,
+            cached_prompt_tokens: 0,
             completion_tokens: 0,
             delivered_tokens: false,
             usage_missing: false,

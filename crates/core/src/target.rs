@@ -12,16 +12,24 @@ use crate::request::{Capabilities, Usage};
 /// USD per million tokens.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Price {
-    /// USD per million prompt tokens (cached ones priced the same).
+    /// USD per million prompt tokens that were not read from the provider's cache.
     pub input_per_mtok: f64,
     /// USD per million completion tokens.
     pub output_per_mtok: f64,
+    /// USD per million prompt tokens read from the provider's cache (`price.cached_input`,
+    /// `input_per_mtok` unless set).
+    pub cached_input_per_mtok: f64,
 }
 
 impl Price {
-    /// The cost in USD of a reply with this usage (`cached_prompt_tokens` is not discounted).
+    /// The cost in USD of a reply with this usage: its `cached_prompt_tokens` (of its
+    /// `prompt_tokens`, at most all of them) at the cached rate, the rest of the prompt at the
+    /// input rate.
     pub fn cost(&self, usage: Usage) -> f64 {
-        (f64::from(usage.prompt_tokens) * self.input_per_mtok
+        let cached = usage.cached_prompt_tokens.min(usage.prompt_tokens);
+        let uncached = usage.prompt_tokens - cached;
+        (f64::from(uncached) * self.input_per_mtok
+            + f64::from(cached) * self.cached_input_per_mtok
             + f64::from(usage.completion_tokens) * self.output_per_mtok)
             / 1e6
     }
@@ -100,6 +108,7 @@ mod tests {
         let p = Price {
             input_per_mtok: 2.5,
             output_per_mtok: 10.0,
+            cached_input_per_mtok: 1.25,
         };
         let c = p.cost(Usage {
             prompt_tokens: 1_000_000,
@@ -107,6 +116,17 @@ mod tests {
             cached_prompt_tokens: 0,
         });
         assert!((c - 3.5).abs() < 1e-12);
+        // Cached prompt tokens at the cached rate, the rest at the input rate; a count of
+        // cached tokens above the prompt's is read as the whole prompt cached.
+        let cached = |cached_prompt_tokens| {
+            p.cost(Usage {
+                prompt_tokens: 1_000_000,
+                completion_tokens: 0,
+                cached_prompt_tokens,
+            })
+        };
+        assert!((cached(400_000) - (0.6 * 2.5 + 0.4 * 1.25)).abs() < 1e-12);
+        assert!((cached(u32::MAX) - 1.25).abs() < 1e-12);
         assert!((p.estimate(1000, 1000) - 0.0125).abs() < 1e-12);
     }
 

@@ -241,3 +241,125 @@ async fn refusals_before_routing_are_counted_by_status_and_result() {
     }
     assert_eq!(unbooked, unrouted);
 }
+
+/// A gateway whose route `chat` has one target `t` of `dialect` in front of `upstream`,
+/// priced 2 USD a million input tokens, 0.5 cached, 10 output.
+fn priced(dialect: &str, upstream: axum::Router) -> Arc<Gateway> {
+    let text = format!(
+        "providers:\n  - {{ name: p, dialect: {dialect}, base_url: 'https://x', fake_base_url: 'http://up.stub' }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m, price: {{ input: 2, output: 10, cached_input: 0.5 }} }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 1 }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        switchyard_gateway::sha256_hex(CLIENT_KEY),
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let transport = Transport::new(InProcess::new().with("up.stub", upstream));
+    Gateway::new(&params, None, transport).unwrap()
+}
+
+/// An upstream that sends `events` (SSE, `event:` named when given) and then nothing more,
+/// its body left open.
+fn stalling(events: Vec<(Option<&'static str>, serde_json::Value)>) -> axum::Router {
+    axum::Router::new().fallback(move || {
+        let frames: Vec<Result<String, std::convert::Infallible>> = events
+            .iter()
+            .map(|(name, data)| {
+                Ok(match name {
+                    Some(n) => format!("event: {n}\ndata: {data}\n\n"),
+                    None => format!("data: {data}\n\n"),
+                })
+            })
+            .collect();
+        async move {
+            let body = futures_util::StreamExt::chain(
+                futures_util::stream::iter(frames),
+                futures_util::stream::pending(),
+            );
+            axum::response::Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(axum::body::Body::from_stream(body))
+                .unwrap()
+        }
+    })
+}
+
+/// A streamed chat request through `gw`, read until a chunk carries `until`, then dropped
+/// (the client leaves); the request's access line.
+async fn leave_after(gw: &Arc<Gateway>, log: &Captured, until: &str) -> serde_json::Value {
+    use http_body_util::BodyExt;
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/v1/chat/completions")
+        .header("authorization", format!("Bearer {CLIENT_KEY}"))
+        .body(axum::body::Body::from(chat(true)))
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(switchyard_gateway::app(gw.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut got = String::new();
+    while !got.contains(until) {
+        let frame = body.frame().await.unwrap().unwrap();
+        got.push_str(&String::from_utf8_lossy(frame.data_ref().unwrap()));
+    }
+    let before = log.access().len();
+    drop(body);
+    let mut lines = log.access();
+    assert_eq!(lines.len(), before + 1, "{}", log.text());
+    lines.pop().unwrap()
+}
+
+/// The cost of `prompt` tokens, `cached` of them cached, and `completion` at [`priced`]'s
+/// prices.
+fn cost(prompt: u64, cached: u64, completion: u64) -> f64 {
+    ((prompt - cached) as f64 * 2.0 + cached as f64 * 0.5 + completion as f64 * 10.0) / 1e6
+}
+
+/// An Anthropic stream its client leaves after its first text: the attempt is `cancelled`,
+/// booked with the prompt its `message_start` reported, and the 800 tokens of it read from
+/// the cache are priced at the cached rate, not as full input.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_attempts_cached_prompt_tokens_are_priced_at_the_cached_rate() {
+    let log = Captured::start();
+    let upstream = stalling(vec![
+        (
+            Some("message_start"),
+            serde_json::json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [], "stop_reason": null, "usage": {"input_tokens": 200, "cache_read_input_tokens": 800, "output_tokens": 1}}}),
+        ),
+        (
+            Some("content_block_start"),
+            serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            Some("content_block_delta"),
+            serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello there"}}),
+        ),
+    ]);
+    let gw = priced("anthropic", upstream);
+    let line = leave_after(&gw, &log, "Hello there").await;
+    assert_eq!(line["result"], "client_closed", "{line}");
+    assert_eq!(line["attempts"], "t:cancelled", "{line}");
+    assert_eq!(line["prompt_tokens"], 1000, "{line}");
+    let completion = line["completion_tokens"].as_u64().unwrap();
+    assert!(completion >= 1, "{line}");
+    let booked = line["cost_usd"].as_f64().unwrap();
+    assert!(
+        (booked - cost(1000, 800, completion)).abs() < 1e-12,
+        "{booked} against {}: {line}",
+        cost(1000, 800, completion)
+    );
+    // A whole reply's cached tokens too.
+    let reply = serde_json::json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn", "usage": {"input_tokens": 200, "cache_read_input_tokens": 800, "output_tokens": 5}});
+    let upstream = axum::Router::new().fallback(move || {
+        let reply = reply.clone();
+        async move { axum::Json(reply) }
+    });
+    let gw = priced("anthropic", upstream);
+    let key = Some(CLIENT_KEY);
+    let (status, _) = call(&gw, "POST", "/v1/chat/completions", key, chat(false)).await;
+    assert_eq!(status, 200);
+    let line = log.access().pop().unwrap();
+    assert_eq!(line["result"], "ok", "{line}");
+    let booked = line["cost_usd"].as_f64().unwrap();
+    assert!((booked - cost(1000, 800, 5)).abs() < 1e-12, "{line}");
+}

@@ -113,6 +113,8 @@ fn whole(reply: Reply, net: Duration, bound: Duration) -> Pending {
             latency: total,
             first_token: Some(total),
             prompt_tokens: reply.prompt_tokens,
+            // The simulator models no prompt cache.
+            cached_prompt_tokens: 0,
             completion_tokens: reply.output_tokens,
             delivered_tokens: false,
             usage_missing: false,
@@ -217,6 +219,7 @@ impl Stream {
                 latency: self.total,
                 first_token: Some(self.first),
                 prompt_tokens: self.reply.prompt_tokens,
+                cached_prompt_tokens: 0,
                 completion_tokens: out,
                 delivered_tokens: true,
                 usage_missing: false,

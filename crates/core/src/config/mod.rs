@@ -167,6 +167,11 @@ pub struct PriceConfig {
     /// USD per million output (completion) tokens.
     #[serde(default)]
     pub output: f64,
+    /// USD per million cached input tokens (those a reply's usage says were read from the
+    /// provider's prompt cache: OpenAI's `cached_tokens`, Anthropic's `cache_read_input_tokens`,
+    /// Gemini's `cachedContentTokenCount`); default: `input`.
+    #[serde(default)]
+    pub cached_input: Option<f64>,
 }
 
 /// A target's rate limits as the router keeps them: buckets that spill traffic to other

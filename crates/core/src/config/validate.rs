@@ -161,6 +161,7 @@ fn targets(
             price: Price {
                 input_per_mtok: t.price.input,
                 output_per_mtok: t.price.output,
+                cached_input_per_mtok: t.price.cached_input.unwrap_or(t.price.input),
             },
             breaker: t
                 .breaker

@@ -273,8 +273,8 @@ pub struct Plan {
     /// not succeed.
     pub(crate) cost: f64,
     pub(crate) wasted_cost: f64,
-    /// The tokens those attempts reported, summed: what [`Plan::cost`] prices (cached
-    /// prompt tokens are not told apart).
+    /// The tokens those attempts reported, summed: what [`Plan::cost`] prices (the cached
+    /// prompt tokens among them at the cached rate).
     pub(crate) tokens: crate::request::Usage,
 }
 

@@ -25,6 +25,7 @@ impl Fixture {
                 price: Price {
                     input_per_mtok: 1.0,
                     output_per_mtok: 1.0,
+                    cached_input_per_mtok: 1.0,
                 },
                 breaker: BreakerParams::default(),
                 limits: LimitParams::default(),
@@ -219,14 +220,17 @@ fn least_cost_takes_the_cheapest_eligible() {
     f.targets[0].price = Price {
         input_per_mtok: 5.0,
         output_per_mtok: 15.0,
+        cached_input_per_mtok: 5.0,
     };
     f.targets[1].price = Price {
         input_per_mtok: 0.15,
         output_per_mtok: 0.6,
+        cached_input_per_mtok: 0.15,
     };
     f.targets[2].price = Price {
         input_per_mtok: 0.5,
         output_per_mtok: 1.5,
+        cached_input_per_mtok: 0.5,
     };
     assert_eq!(f.counts(&Policy::LeastCost, 0b111, 10, 1), [0, 10, 0]);
     assert_eq!(f.counts(&Policy::LeastCost, 0b101, 10, 1), [0, 0, 10]);

@@ -93,13 +93,17 @@ impl<R: Rng> Router<R> {
         let cost = t.price.cost(crate::request::Usage {
             prompt_tokens: report.prompt_tokens,
             completion_tokens: report.completion_tokens,
-            cached_prompt_tokens: 0,
+            cached_prompt_tokens: report.cached_prompt_tokens,
         });
         plan.cost += cost;
         plan.tokens.prompt_tokens = plan
             .tokens
             .prompt_tokens
             .saturating_add(report.prompt_tokens);
+        plan.tokens.cached_prompt_tokens = plan
+            .tokens
+            .cached_prompt_tokens
+            .saturating_add(report.cached_prompt_tokens.min(report.prompt_tokens));
         plan.tokens.completion_tokens = plan
             .tokens
             .completion_tokens

@@ -85,6 +85,7 @@ fn ok(ms: u64) -> AttemptReport {
         latency: Duration::from_millis(ms),
         first_token: Some(Duration::from_millis(ms / 2)),
         prompt_tokens: 100,
+        cached_prompt_tokens: 0,
         completion_tokens: 50,
         delivered_tokens: true,
         usage_missing: false,

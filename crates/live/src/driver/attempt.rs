@@ -267,6 +267,7 @@ impl Driver {
             latency,
             first_token: Some(latency),
             prompt_tokens: decoded.usage.prompt_tokens,
+            cached_prompt_tokens: decoded.usage.cached_prompt_tokens,
             completion_tokens: decoded.usage.completion_tokens,
             delivered_tokens: true,
             usage_missing: decoded.usage_missing,

@@ -370,6 +370,7 @@ impl ChatStream {
             Ok(end) => AttemptReport {
                 first_token,
                 prompt_tokens: end.usage.prompt_tokens,
+                cached_prompt_tokens: end.usage.cached_prompt_tokens,
                 completion_tokens: end.usage.completion_tokens,
                 delivered_tokens: true,
                 usage_missing: end.usage_missing,
@@ -378,6 +379,7 @@ impl ChatStream {
             Err(kind) => AttemptReport {
                 first_token,
                 prompt_tokens: prompt.0,
+                cached_prompt_tokens: prompt.1,
                 completion_tokens: delivered,
                 delivered_tokens: true,
                 ..AttemptReport::new(Outcome::error(*kind), latency)

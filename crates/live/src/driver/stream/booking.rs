@@ -48,13 +48,15 @@ impl Drop for ChatStream {
                     .completion_so_far()
                     .max(estimate_tokens_from_chars(self.resume.attempt_chars))
             });
-            let prompt = open
+            // The prompt's cached tokens as reported too: priced at the cached rate.
+            let (prompt, cached) = open
                 .decoder
                 .reported_prompt()
-                .map_or(open.prompt_estimate, |p| p.0);
+                .unwrap_or((open.prompt_estimate, 0));
             let report = AttemptReport {
                 first_token: Some(Duration::from(open.first_token)),
                 prompt_tokens: prompt,
+                cached_prompt_tokens: cached,
                 completion_tokens: completion,
                 delivered_tokens: true,
                 ..AttemptReport::new(Outcome::Cancelled, Duration::from(open.started.elapsed()))
