@@ -251,11 +251,18 @@ impl Drop for Finish {
     fn drop(&mut self) {
         let mut e = self.log.entry();
         let streaming = e.result == Some(switchyard_core::attempt_log::STREAMING);
+        // Left after the target's finish chunk reached it: the answer was whole, and the
+        // books have the request served (`StreamBooking::served`).
+        let served = streaming
+            && e.booking
+                .as_ref()
+                .is_some_and(switchyard_live::StreamBooking::served);
         if streaming {
             // The client left mid-stream: the attempt it was on is booked `cancelled` (the
             // request abandoned), and the line says so too, with the tokens the stream was
             // booked at when it was dropped (the body, dropped before this guard).
-            e.attempts = e.attempts.replace(":streaming", ":cancelled");
+            let outcome = if served { ":success" } else { ":cancelled" };
+            e.attempts = e.attempts.replace(":streaming", outcome);
             if let Some((usage, cost)) = e.booking.as_ref().and_then(|b| b.get()) {
                 e.usage = Some(usage);
                 e.cost_usd = Some(cost);
@@ -282,6 +289,7 @@ impl Drop for Finish {
         }
         let status = self.status.map_or(499, |s| s.as_u16());
         let result = match (self.status, e.result) {
+            (Some(_), Some(switchyard_core::attempt_log::STREAMING)) if served => "ok",
             // Cut by the gateway itself at the end of shutdown's grace, not left by its client.
             (None, _) | (Some(_), Some(switchyard_core::attempt_log::STREAMING))
                 if self.gw.is_cutting() =>

@@ -363,3 +363,75 @@ async fn a_cancelled_attempts_cached_prompt_tokens_are_priced_at_the_cached_rate
     let booked = line["cost_usd"].as_f64().unwrap();
     assert!((booked - cost(1000, 800, 5)).abs() < 1e-12, "{line}");
 }
+
+/// An OpenAI chunk of the stream `chatcmpl-1` with these `choices` (and `usage`, if given).
+fn chunk(choices: serde_json::Value, usage: Option<serde_json::Value>) -> serde_json::Value {
+    let mut c = serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices});
+    if let Some(u) = usage {
+        c["usage"] = u;
+    }
+    c
+}
+
+/// A forwarded stream its client leaves once it has the target's finish chunk, before the
+/// usage chunk or `[DONE]` (a client that stops reading at `finish_reason`): the answer was
+/// whole, so the request is booked served, its attempt a success, with the usage the target
+/// reported (here none yet: estimated; then with the usage chunk: the target's), and the line
+/// says `ok`, as `/metrics` counts it.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_leaves_after_the_finish_chunk_is_served() {
+    let log = Captured::start();
+    let text = chunk(
+        serde_json::json!([{"index": 0, "delta": {"role": "assistant", "content": "Hello there"}, "finish_reason": null}]),
+        None,
+    );
+    let finish = chunk(
+        serde_json::json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        None,
+    );
+    let usage = chunk(
+        serde_json::json!([]),
+        Some(serde_json::json!({"prompt_tokens": 50, "completion_tokens": 7, "total_tokens": 57})),
+    );
+    for (events, until, reported) in [
+        (
+            vec![text.clone(), finish.clone()],
+            "\"finish_reason\":\"stop\"",
+            false,
+        ),
+        (vec![text, finish, usage], "\"completion_tokens\":7", true),
+    ] {
+        let gw = priced(
+            "openai",
+            stalling(events.into_iter().map(|e| (None, e)).collect()),
+        );
+        let line = leave_after(&gw, &log, until).await;
+        assert_eq!(line["status"], 200, "{line}");
+        assert_eq!(line["result"], "ok", "{line}");
+        assert_eq!(line["attempts"], "t:success", "{line}");
+        assert_eq!(line["served_by"], "t", "{line}");
+        let (prompt, completion) = (
+            line["prompt_tokens"].as_u64().unwrap(),
+            line["completion_tokens"].as_u64().unwrap(),
+        );
+        if reported {
+            assert_eq!((prompt, completion), (50, 7), "{line}");
+        } else {
+            assert!(prompt >= 1 && completion >= 1, "{line}");
+        }
+        let booked = line["cost_usd"].as_f64().unwrap();
+        assert!(
+            (booked - cost(prompt, 0, completion)).abs() < 1e-12,
+            "{line}"
+        );
+        let (_, metrics) = call(&gw, "GET", "/metrics", None, String::new()).await;
+        let routed = series(&metrics, "switchyard_requests_total");
+        assert_eq!(
+            routed,
+            [("route=\"chat\",outcome=\"success\"".to_owned(), 1)]
+                .into_iter()
+                .collect(),
+            "{metrics}"
+        );
+    }
+}

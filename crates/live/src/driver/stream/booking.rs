@@ -13,10 +13,20 @@ use super::ChatStream;
 /// summed) and their cost, for a caller that logs the request after the stream is gone (the
 /// gateway's access log). Empty until then. Cheap to clone.
 #[derive(Clone, Debug, Default)]
-pub struct StreamBooking(Arc<Mutex<Option<(Usage, f64)>>>);
+pub struct StreamBooking(Arc<Mutex<Option<Booked>>>);
+
+/// What a stream dropped before its end was booked at.
+#[derive(Clone, Copy, Debug)]
+struct Booked {
+    usage: Usage,
+    cost: f64,
+    /// The answer was whole: the caller had the target's finish chunk (see [`ChatStream`]'s
+    /// `Drop`), and the request is booked served.
+    served: bool,
+}
 
 impl StreamBooking {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<(Usage, f64)>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Booked>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -24,7 +34,14 @@ impl StreamBooking {
 
     /// The tokens and cost, once the stream was dropped before its end.
     pub fn get(&self) -> Option<(Usage, f64)> {
-        *self.slot()
+        self.slot().map(|b| (b.usage, b.cost))
+    }
+
+    /// Whether the stream, dropped before its end, was booked served: its caller had
+    /// received the target's finish chunk (a forwarded stream left before the usage chunk or
+    /// `[DONE]`), so the answer was whole.
+    pub fn served(&self) -> bool {
+        self.slot().is_some_and(|b| b.served)
     }
 }
 
@@ -35,6 +52,22 @@ impl Drop for ChatStream {
     fn drop(&mut self) {
         if self.guard.plan.outcome().is_some() {
             return;
+        }
+        if self.finish_delivered() {
+            // The caller had the whole answer, the finish chunk included: it is booked as an
+            // answer that ended there (the usage the target reported, else estimated), the
+            // attempt a success and the request served, not abandoned.
+            let end = self.open.decoder.end();
+            let _ = self.close(end);
+            let plan = &self.guard.plan;
+            if plan.outcome().is_some() {
+                *self.booking.slot() = Some(Booked {
+                    usage: plan.tokens(),
+                    cost: plan.cost(),
+                    served: true,
+                });
+                return;
+            }
         }
         let driver = self.guard.driver.clone();
         let now = driver.now();
@@ -64,6 +97,28 @@ impl Drop for ChatStream {
             driver.core().record(plan, self.attempt, report, now);
         }
         driver.core().abandon(plan, now);
-        *self.booking.slot() = Some((plan.tokens(), plan.cost()));
+        *self.booking.slot() = Some(Booked {
+            usage: plan.tokens(),
+            cost: plan.cost(),
+            served: false,
+        });
+    }
+}
+
+impl ChatStream {
+    /// Whether the caller has received the committed attempt's finish chunk: a stream whose
+    /// chunks it was sent as they came ([`ChatStream::forwards_raw`]: one the gateway writes
+    /// sends its finish chunk only at `End`), whose finish reason was read, with nothing but
+    /// chunks without content (the usage chunk) still queued for it.
+    fn finish_delivered(&self) -> bool {
+        let plan = &self.guard.plan;
+        self.forwards_raw()
+            && self.open.decoder.finish.is_some()
+            && plan.committed() == Some(self.attempt)
+            && plan.is_outstanding(self.attempt)
+            && self
+                .queued
+                .iter()
+                .all(|p| matches!(p, crate::adapter::Piece::Raw(r) if r.usage_only || r.empty))
     }
 }
