@@ -286,6 +286,14 @@ impl Drop for Finish {
                     e.served_by = Some(served_by);
                 }
             }
+            if self.status.is_none()
+                && let Some((usage, cost)) = e.sink.as_ref().and_then(AttemptSink::booked)
+            {
+                // Left before the reply: what its attempts were booked at (an attempt sent
+                // and cancelled before its first token, the prompt's estimate).
+                e.usage = Some(usage);
+                e.cost_usd = Some(cost);
+            }
         }
         let status = self.status.map_or(499, |s| s.as_u16());
         let result = match (self.status, e.result) {

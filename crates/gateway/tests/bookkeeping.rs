@@ -435,3 +435,55 @@ async fn a_client_that_leaves_after_the_finish_chunk_is_served() {
         );
     }
 }
+
+/// A request its client leaves before the first token (unstreamed, then streamed), its
+/// attempt on its way to a target that answers only after 2 s: the attempt was sent the
+/// prompt, so it is booked `cancelled` with the router's estimate of the prompt (the one
+/// `Request::estimated_prompt_tokens` holds, no usage being read yet), and costs it.
+#[tokio::test(start_paused = true)]
+async fn a_request_left_before_its_first_token_books_the_prompt_estimate() {
+    let log = Captured::start();
+    let text = config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    );
+    let profile = "name: a\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 2s }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 5 }\n";
+    let fake = switchyard_fake::server::router(
+        switchyard_fake::load_profile(profile, "p.yaml").unwrap(),
+        1,
+    );
+    let (gw, _) = from_file(&text, Transport::new(InProcess::new().with("a.fake", fake)));
+    for (i, stream) in [false, true].into_iter().enumerate() {
+        let body = chat(stream);
+        let estimate = switchyard_core::dialect::openai::parse(body.as_bytes())
+            .unwrap()
+            .request
+            .try_to_normalized()
+            .unwrap()
+            .estimated_prompt_tokens;
+        assert!(estimate > 0);
+        let call = call(&gw, "POST", "/v1/chat/completions", Some(CLIENT_KEY), body);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), call)
+                .await
+                .is_err()
+        );
+        let line = log.access().remove(i);
+        assert_eq!(line["status"], 499, "{line}");
+        assert_eq!(line["result"], "client_closed", "{line}");
+        assert_eq!(line["attempts"], "ta:cancelled", "{line}");
+        assert_eq!(line["prompt_tokens"], estimate, "{line}");
+        assert_eq!(line["completion_tokens"], 0, "{line}");
+        let booked = line["cost_usd"].as_f64().unwrap();
+        assert!(
+            (booked - f64::from(estimate) * 2.0 / 1e6).abs() < 1e-12,
+            "{line}"
+        );
+    }
+    let (_, metrics) = call(&gw, "GET", "/metrics", None, String::new()).await;
+    assert!(
+        metrics.contains("switchyard_requests_total{route=\"chat\",outcome=\"abandoned\"} 2"),
+        "{metrics}"
+    );
+}

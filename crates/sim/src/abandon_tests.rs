@@ -84,3 +84,25 @@ fn a_stream_left_mid_way_is_booked_from_the_text_sent() {
         t.cost_failed
     );
 }
+
+/// A caller that leaves before its first token (50 ms, the first token at 100 ms): its
+/// attempt was sent the prompt, so it is booked `cancelled` with the request's estimated
+/// prompt tokens and no completion, as the live driver books it (`Router::caller_left`).
+#[test]
+fn a_request_left_before_its_first_token_is_booked_its_prompt_estimate() {
+    let mut p = params();
+    p.traffic.classes[0].abandon_after = Some(Duration::from_millis(50));
+    let mut abandoned = Abandoned::default();
+    let out = run(&p, &mut abandoned).unwrap();
+    assert!(abandoned.0 > 500, "{}", abandoned.0);
+    let t = &out.router.telemetry().targets[0];
+    assert_eq!(t.cancelled, abandoned.0);
+    assert_eq!(t.prompt_tokens, 200 * abandoned.0);
+    assert_eq!(t.completion_tokens, 0);
+    let cost = t.prompt_tokens as f64 / 1e6;
+    assert!(
+        (t.cost_failed - cost).abs() < 1e-9,
+        "{} != {cost}",
+        t.cost_failed
+    );
+}

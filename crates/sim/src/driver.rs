@@ -314,7 +314,8 @@ impl<'a, O: Observer> Sim<'a, O> {
                 for p in &mut r.pending {
                     *p = None;
                 }
-                router.abandon(&mut r.plan, now);
+                // An attempt still on its way (before its first token) was sent the prompt.
+                router.caller_left(&mut r.plan, now);
             }
             Kind::AttemptDone => {
                 let Some(p) = r.pending[usize::from(event.attempt)].take() else {

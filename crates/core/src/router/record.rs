@@ -59,6 +59,28 @@ impl<R: Rng> Router<R> {
         self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
     }
 
+    /// The caller left (a client that closed its connection, a simulated `abandon_after`):
+    /// as [`abandon`](Self::abandon), but each attempt still outstanding was sent the prompt,
+    /// which its provider bills, and no usage of it was read: it is booked `cancelled` with
+    /// the request's estimated prompt tokens (`Request::estimated_prompt_tokens`, the estimate
+    /// routing uses), marked `usage_missing`. A stream the caller was reading is recorded by
+    /// the driver first, with what it generated.
+    pub fn caller_left(&mut self, plan: &mut Plan, now: Instant) {
+        for i in 0..plan.len {
+            let attempt = AttemptId(i);
+            if plan.is_outstanding(attempt) {
+                let started = plan.slot(attempt).map_or(now, |s| s.record.started);
+                let report = AttemptReport {
+                    prompt_tokens: plan.prompt_tokens,
+                    usage_missing: true,
+                    ..AttemptReport::new(Outcome::Cancelled, now.saturating_since(started))
+                };
+                self.record(plan, attempt, report, now);
+            }
+        }
+        self.abandon(plan, now);
+    }
+
     fn cancel(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) {
         let started = plan.slot(attempt).map_or(now, |s| s.record.started);
         let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));

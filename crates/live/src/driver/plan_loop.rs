@@ -42,8 +42,9 @@ impl Drop for PlanGuard {
         // A finished plan with nothing outstanding (the usual one) has nothing to abandon:
         // no clock read, no lock.
         if !self.plan.is_settled() {
+            // The caller left: an attempt on its way is booked with the prompt's estimate.
             let now = self.driver.now();
-            self.driver.core().abandon(&mut self.plan, now);
+            self.driver.core().caller_left(&mut self.plan, now);
         }
         // Only a caller that was not handed the request's end reads the sink: the usual
         // request, whose caller has its reply, error or stream end, writes nothing.
@@ -82,6 +83,8 @@ struct Sunk {
     served_by: Option<TargetId>,
     /// The driver that ran the plan, to name its targets and route: empty until filled.
     driver: Option<Driver>,
+    /// The request's tokens and cost as booked (`Plan::tokens`, `Plan::cost`).
+    booked: Option<(switchyard_core::request::Usage, f64)>,
 }
 
 /// What an [`AttemptSink`] received, by name.
@@ -112,6 +115,14 @@ impl AttemptSink {
             .and_then(|a| plan.history().nth(usize::from(a.0)))
             .map(|a| a.target);
         slot.driver = Some(driver.clone());
+        slot.booked = Some((plan.tokens(), plan.cost()));
+    }
+
+    /// The tokens the request's attempts were booked with, summed, and what they cost, as
+    /// the plan ended; `None` unless the caller gave up on it. An attempt cancelled before
+    /// its first token counts the request's prompt estimate (`Router::caller_left`).
+    pub fn booked(&self) -> Option<(switchyard_core::request::Usage, f64)> {
+        self.slot().booked
     }
 
     /// The attempts written (none unless the caller gave up on the request), taken out.

@@ -96,7 +96,8 @@ impl Drop for ChatStream {
             };
             driver.core().record(plan, self.attempt, report, now);
         }
-        driver.core().abandon(plan, now);
+        // A continuation still on its way was sent the prompt: booked at the estimate.
+        driver.core().caller_left(plan, now);
         *self.booking.slot() = Some(Booked {
             usage: plan.tokens(),
             cost: plan.cost(),
