@@ -343,7 +343,8 @@ pub struct TargetReport {
     pub ttft_ms: Percentiles,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
-    /// Replies that carried no usage: their tokens (in the two counts above) are estimates.
+    /// Attempts whose tokens (in the two counts above) are estimates: replies that carried no
+    /// usage, and attempts cancelled before their first token because their caller left.
     pub usage_missing: u64,
     pub cost_success_usd: f64,
     pub cost_failed_usd: f64,

@@ -145,7 +145,8 @@ pub struct TargetStats {
     pub prompt_tokens: u64,
     /// Completion tokens of every finished attempt (estimates where usage was missing).
     pub completion_tokens: u64,
-    /// Replies that carried no usage (their tokens are estimated).
+    /// Attempts whose tokens are estimated: replies that carried no usage, and attempts
+    /// cancelled before their first token because their caller left (`Router::caller_left`).
     pub usage_missing: u64,
     /// USD spent on attempts that succeeded.
     pub cost_success: f64,
