@@ -250,51 +250,9 @@ struct Finish {
 impl Drop for Finish {
     fn drop(&mut self) {
         let mut e = self.log.entry();
-        let streaming = e.result == Some(switchyard_core::attempt_log::STREAMING);
         // Left after the target's finish chunk reached it: the answer was whole, and the
-        // books have the request served (`StreamBooking::served`).
-        let served = streaming
-            && e.booking
-                .as_ref()
-                .is_some_and(switchyard_live::StreamBooking::served);
-        if streaming {
-            // The client left mid-stream: the attempt it was on is booked `cancelled` (the
-            // request abandoned), and the line says so too, with the tokens the stream was
-            // booked at when it was dropped (the body, dropped before this guard).
-            let outcome = if served { ":success" } else { ":cancelled" };
-            e.attempts = e.attempts.replace(":streaming", outcome);
-            if let Some((usage, cost)) = e.booking.as_ref().and_then(|b| b.get()) {
-                e.usage = Some(usage);
-                e.cost_usd = Some(cost);
-            }
-        }
-        if streaming || self.status.is_none() {
-            // Left before the reply or mid-stream: the attempts, route and target as the plan
-            // ended (a stream continued after a break has both attempts; a request left
-            // before its reply has its route and its attempt `cancelled`).
-            if let Some(named) = e.sink.as_ref().and_then(AttemptSink::named) {
-                if !named.attempts.is_empty() {
-                    write_attempts(
-                        &mut e.attempts,
-                        named.attempts.iter().map(|(t, o)| (t.as_str(), *o)),
-                    );
-                }
-                if e.route.is_none() {
-                    e.route = named.route;
-                }
-                if let Some(served_by) = named.served_by {
-                    e.served_by = Some(served_by);
-                }
-            }
-            if self.status.is_none()
-                && let Some((usage, cost)) = e.sink.as_ref().and_then(AttemptSink::booked)
-            {
-                // Left before the reply: what its attempts were booked at (an attempt sent
-                // and cancelled before its first token, the prompt's estimate).
-                e.usage = Some(usage);
-                e.cost_usd = Some(cost);
-            }
-        }
+        // books have the request served.
+        let served = as_booked(&mut e, self.status.is_none());
         let status = self.status.map_or(499, |s| s.as_u16());
         let result = match (self.status, e.result) {
             (Some(_), Some(switchyard_core::attempt_log::STREAMING)) if served => "ok",
@@ -337,6 +295,55 @@ impl Drop for Finish {
         drop(e);
         self.gw.log_router_events();
     }
+}
+
+/// A request its client left (before its reply: `before_reply`), or a stream that had not
+/// ended when its body was dropped: the entry takes the attempts, route, target, tokens and
+/// cost the books have. Whether the stream was booked served (left after the target's finish
+/// chunk reached it: the answer was whole, `StreamBooking::served`).
+fn as_booked(e: &mut Entry, before_reply: bool) -> bool {
+    let streaming = e.result == Some(switchyard_core::attempt_log::STREAMING);
+    let served = streaming
+        && e.booking
+            .as_ref()
+            .is_some_and(switchyard_live::StreamBooking::served);
+    if streaming {
+        // The client left mid-stream: the attempt it was on is booked `cancelled` (the
+        // request abandoned), and the line says so too, with the tokens the stream was
+        // booked at when it was dropped (the body, dropped before this guard).
+        let outcome = if served { ":success" } else { ":cancelled" };
+        e.attempts = e.attempts.replace(":streaming", outcome);
+        if let Some((usage, cost)) = e.booking.as_ref().and_then(|b| b.get()) {
+            e.usage = Some(usage);
+            e.cost_usd = Some(cost);
+        }
+    }
+    if streaming || before_reply {
+        // Left before the reply or mid-stream: the attempts, route and target as the plan
+        // ended (a stream continued after a break has both attempts; a request left
+        // before its reply has its route and its attempt `cancelled`).
+        if let Some(named) = e.sink.as_ref().and_then(AttemptSink::named) {
+            if !named.attempts.is_empty() {
+                write_attempts(
+                    &mut e.attempts,
+                    named.attempts.iter().map(|(t, o)| (t.as_str(), *o)),
+                );
+            }
+            if e.route.is_none() {
+                e.route = named.route;
+            }
+            if let Some(served_by) = named.served_by {
+                e.served_by = Some(served_by);
+            }
+        }
+        if before_reply && let Some((usage, cost)) = e.sink.as_ref().and_then(AttemptSink::booked) {
+            // Left before the reply: what its attempts were booked at (an attempt sent
+            // and cancelled before its first token, the prompt's estimate).
+            e.usage = Some(usage);
+            e.cost_usd = Some(cost);
+        }
+    }
+    served
 }
 
 /// The access log's `tracing` target.
