@@ -18,6 +18,8 @@ struct Served {
     gw: Arc<Gateway>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The path counts (`/metrics`) as [`Served::took`] last read them.
+    seen: std::collections::BTreeMap<String, u64>,
 }
 
 /// `serve` in front of the fake `a` with this profile (`latency` and `output_tokens` lines).
@@ -44,6 +46,7 @@ async fn start(profile: &str) -> Served {
         Duration::from_secs(5),
     ));
     Served {
+        seen: paths(&gw).await,
         addr,
         gw,
         stop: Some(tx),
@@ -52,6 +55,21 @@ async fn start(profile: &str) -> Served {
 }
 
 impl Served {
+    /// Asserts that the requests since the last call were served as `want` says (`fast`: by
+    /// the fast path; a reason: a connection handed to hyper for it), nothing else counted.
+    async fn took(&mut self, want: &[(&str, u64)]) {
+        let now = paths(&self.gw).await;
+        let grew: Vec<(&str, u64)> = now
+            .iter()
+            .map(|(k, n)| (k.as_str(), n - self.seen.get(k).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let mut want = want.to_vec();
+        want.sort_unstable();
+        assert_eq!(grew, want, "which path served");
+        self.seen = now;
+    }
+
     /// Shuts down; how long `serve` took to return.
     async fn stop(mut self) -> Duration {
         let at = tokio::time::Instant::now();
@@ -175,7 +193,7 @@ fn blanked(mut w: Wire) -> Wire {
 #[tokio::test]
 async fn the_fast_path_writes_what_hyper_writes() {
     let log = Captured::start();
-    let served = start(QUICK).await;
+    let mut served = start(QUICK).await;
     let stream = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let cases = [
         (chat(false), "connection: close\r\n"),
@@ -189,6 +207,7 @@ async fn the_fast_path_writes_what_hyper_writes() {
     for (body, extra) in &cases {
         let fast = wire(&exchange(served.addr, &request(body, false, extra)).await);
         let hyper = wire(&exchange(served.addr, &request(body, true, extra)).await);
+        served.took(&[("fast", 1), ("chat_not_canonical", 1)]).await;
         assert!(fast.headers.iter().any(|(n, _)| n == "date"), "{fast:?}");
         assert_eq!(blanked(fast), blanked(hyper), "{body} {extra:?}");
     }
@@ -196,13 +215,14 @@ async fn the_fast_path_writes_what_hyper_writes() {
     assert_eq!(log.access().len(), 2 * cases.len());
 }
 
-/// Requests the fast path does not serve are hyper's, answered as before: a chunked body, a
-/// client that expects 100-continue, a body sent after a pause, HTTP/1.0, a head larger
-/// than the fast path reads, another path after a chat request on the same connection,
-/// requests pipelined in one write, a garbage head (400), a head larger than hyper's (431).
+/// Requests the fast path does not serve are hyper's, answered as before, and counted by
+/// why: a chunked body, a client that expects 100-continue, a body sent after a pause,
+/// HTTP/1.0, a head larger than the fast path reads, a body larger than it buffers, another
+/// path, another path after a chat request on the same connection, requests pipelined in one
+/// write, a garbage head (400), a head larger than hyper's (431).
 #[tokio::test]
 async fn what_the_fast_path_leaves_is_answered_by_hyper() {
-    let served = start(QUICK).await;
+    let mut served = start(QUICK).await;
     let close = "connection: close\r\n";
     let status = |raw: &[u8]| wire(raw).status;
     let ok = "HTTP/1.1 200 OK";
@@ -210,6 +230,7 @@ async fn what_the_fast_path_leaves_is_answered_by_hyper() {
         status(&exchange(served.addr, &request(&chat(false), true, close)).await),
         ok
     );
+    served.took(&[("chat_not_canonical", 1)]).await;
     let expect = exchange(
         served.addr,
         &request(
@@ -224,21 +245,34 @@ async fn what_the_fast_path_leaves_is_answered_by_hyper() {
         expect.contains("\r\n\r\nHTTP/1.1 200 OK\r\n") || expect.starts_with(ok),
         "{expect}"
     );
+    served.took(&[("chat_not_canonical", 1)]).await;
     let http10 = request(&chat(false), false, close).replacen("HTTP/1.1", "HTTP/1.0", 1);
     assert_eq!(
         status(&exchange(served.addr, &http10).await),
         "HTTP/1.0 200 OK"
     );
+    served.took(&[("chat_not_canonical", 1)]).await;
     let big = format!("x-big: {}\r\n{close}", "y".repeat(100 * 1024));
     assert_eq!(
         status(&exchange(served.addr, &request(&chat(false), false, &big)).await),
         ok
     );
+    served.took(&[("head_unread", 1)]).await;
     let huge = format!("x-big: {}\r\n{close}", "y".repeat(500 * 1024));
     let raw = exchange(served.addr, &request(&chat(false), false, &huge)).await;
     assert_eq!(status(&raw), "HTTP/1.1 431 Request Header Fields Too Large");
     let raw = exchange(served.addr, "\x01\x02 garbage\r\n\r\n").await;
     assert_eq!(status(&raw), "HTTP/1.1 400 Bad Request");
+    served.took(&[("head_unread", 2)]).await;
+    let large = chat(false).replace(MARKER, &"y ".repeat(150 * 1024));
+    assert_eq!(
+        status(&exchange(served.addr, &request(&large, false, close)).await),
+        ok
+    );
+    served.took(&[("body_large", 1)]).await;
+    let healthz = format!("GET /healthz HTTP/1.1\r\nhost: gw\r\n{close}\r\n");
+    assert_eq!(status(&exchange(served.addr, &healthz).await), ok);
+    served.took(&[("not_chat", 1)]).await;
 
     // Head, pause, body.
     let whole = request(&chat(false), false, close);
@@ -250,8 +284,10 @@ async fn what_the_fast_path_leaves_is_answered_by_hyper() {
     let mut out = Vec::new();
     tcp.read_to_end(&mut out).await.unwrap();
     assert_eq!(status(&out), ok);
+    served.took(&[("body_later", 1)]).await;
 
-    // A chat request, then `/healthz`, then chat again, pipelined in one write.
+    // A chat request, then `/healthz`, then chat again, pipelined in one write: the first
+    // on the fast path, the connection then hyper's.
     let pipelined = format!(
         "{}GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n{}",
         request(&chat(false), false, ""),
@@ -260,6 +296,7 @@ async fn what_the_fast_path_leaves_is_answered_by_hyper() {
     let text = String::from_utf8(exchange(served.addr, &pipelined).await).unwrap();
     assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 3, "{text}");
     assert_eq!(text.matches("\"chat.completion\"").count(), 2, "{text}");
+    served.took(&[("fast", 1), ("not_chat", 1)]).await;
     served.stop().await;
 }
 

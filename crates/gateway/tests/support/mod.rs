@@ -158,6 +158,28 @@ pub async fn over_tcp(addr: std::net::SocketAddr, head: &str, body: &str) -> (u1
     (status, out)
 }
 
+/// Which path served, from `/metrics` (read in process, so not counted itself): `fast` for
+/// the fast path's requests, each hand-off reason for the connections handed to hyper.
+pub async fn paths(gw: &Arc<Gateway>) -> std::collections::BTreeMap<String, u64> {
+    let (status, text) = call(gw, "GET", "/metrics", None, String::new()).await;
+    assert_eq!(status, 200, "{text}");
+    let mut counts = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let (series, n) = line.rsplit_once(' ').unwrap_or((line, ""));
+        let name = match series.strip_prefix("switchyard_fast_path_") {
+            Some("requests_total") => "fast",
+            Some(rest) => match rest.strip_prefix("handoffs_total{reason=\"") {
+                Some(reason) => reason.trim_end_matches("\"}"),
+                None => continue,
+            },
+            None => continue,
+        };
+        counts.insert(name.to_owned(), n.parse().unwrap());
+    }
+    assert!(counts.contains_key("fast"), "{text}");
+    counts
+}
+
 pub fn chat(stream: bool) -> String {
     // OpenAI refuses `stream_options` on a request that does not stream.
     let options = if stream {
