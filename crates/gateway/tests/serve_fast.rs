@@ -4,79 +4,16 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
-use switchyard_gateway::Gateway;
-use switchyard_live::{InProcess, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-struct Served {
-    addr: std::net::SocketAddr,
-    gw: Arc<Gateway>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    /// The path counts (`/metrics`) as [`Served::took`] last read them.
-    seen: std::collections::BTreeMap<String, u64>,
-}
-
 /// `serve` in front of the fake `a` with this profile (`latency` and `output_tokens` lines).
 async fn start(profile: &str) -> Served {
-    let text = config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    );
-    let fake = format!("name: a\ndialect: openai\nmodels:\n  - {{ name: m }}\n{profile}");
-    let fake =
-        switchyard_fake::server::router(switchyard_fake::load_profile(&fake, "p.yaml").unwrap(), 1);
-    let (gw, _) = from_file(&text, Transport::new(InProcess::new().with("a.fake", fake)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        let _ = rx.await;
-    };
-    let task = tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw.clone(),
-        shutdown,
-        Duration::from_secs(5),
-    ));
-    Served {
-        seen: paths(&gw).await,
-        addr,
-        gw,
-        stop: Some(tx),
-        task,
-    }
-}
-
-impl Served {
-    /// Asserts that the requests since the last call were served as `want` says (`fast`: by
-    /// the fast path; a reason: a connection handed to hyper for it), nothing else counted.
-    async fn took(&mut self, want: &[(&str, u64)]) {
-        let now = paths(&self.gw).await;
-        let grew: Vec<(&str, u64)> = now
-            .iter()
-            .map(|(k, n)| (k.as_str(), n - self.seen.get(k).copied().unwrap_or(0)))
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        let mut want = want.to_vec();
-        want.sort_unstable();
-        assert_eq!(grew, want, "which path served");
-        self.seen = now;
-    }
-
-    /// Shuts down; how long `serve` took to return.
-    async fn stop(mut self) -> Duration {
-        let at = tokio::time::Instant::now();
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-        at.elapsed()
-    }
+    let gw = with_fake(&config(TA, CHAT_TA, ""), fake_with("a", "openai", profile));
+    listen(gw, Duration::from_secs(5)).await
 }
 
 const QUICK: &str = "latency:\n  first_token: { fixed: 1ms }\n  tokens_per_second: { fixed: 10000 }\noutput_tokens: { fixed: 5 }\n";
@@ -103,18 +40,6 @@ struct Wire {
     status: String,
     headers: Vec<(String, String)>,
     body: String,
-}
-
-/// Sends `bytes` on a connection of its own and reads until the server closes it.
-async fn exchange(addr: std::net::SocketAddr, bytes: &str) -> Vec<u8> {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(bytes.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    out
 }
 
 /// One response's parts, from the whole of what a connection received.
