@@ -27,8 +27,7 @@ async fn read_four_then_leave(gw: &Arc<Gateway>) {
 
 /// `ta`'s value of the `/metrics` series `name` with the extra label `label`.
 async fn metric(gw: &Arc<Gateway>, name: &str, label: &str) -> f64 {
-    let (status, text) = call(gw, "GET", "/metrics", Some("admin"), String::new()).await;
-    assert_eq!(status, 200, "{text}");
+    let text = metrics(gw).await;
     text.lines()
         .find(|l| l.starts_with(name) && l.contains("target=\"ta\"") && l.contains(label))
         .and_then(|l| l.rsplit(' ').next())

@@ -54,7 +54,7 @@ async fn no_target_available_says_when_the_first_breaker_closes_its_cooldown() {
 
 /// The `switchyard_breaker_state` series of `tb` that reads 1.
 async fn metric_state(gw: &Arc<Gateway>) -> String {
-    let (_, text) = call(gw, "GET", "/metrics", None, String::new()).await;
+    let text = metrics(gw).await;
     let line = text
         .lines()
         .find(|l| {
@@ -66,16 +66,7 @@ async fn metric_state(gw: &Arc<Gateway>) -> String {
 }
 
 async fn admin_tb(gw: &Arc<Gateway>) -> serde_json::Value {
-    let (status, body) = call(gw, "GET", "/admin/state", Some("admin"), String::new()).await;
-    assert_eq!(status, 200, "{body}");
-    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
-    state["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "tb")
-        .unwrap()
-        .clone()
+    target(&admin_state(gw).await, "tb").clone()
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,8 +3,6 @@
 //! reload, and the default body limit.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
@@ -168,43 +166,14 @@ async fn a_pin_outside_its_route_is_refused_naming_route_and_target() {
         "    - { name: chat, policy: static, targets: [ta] }\n    - { name: side, policy: static, targets: [tb] }\n",
         "",
     ));
-    let (status, body) = call(
-        &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"pin","route":"chat","target":"tb"}"#.into(),
-    )
-    .await;
+    let (status, body) = overrides(&r.gw, r#"{"action":"pin","route":"chat","target":"tb"}"#).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body.contains("target `tb` is not a target of route `chat`"),
         "{body}"
     );
-    let (status, body) = call(
-        &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"pin","route":"chat","target":"ta"}"#.into(),
-    )
-    .await;
+    let (status, body) = overrides(&r.gw, r#"{"action":"pin","route":"chat","target":"ta"}"#).await;
     assert_eq!(status, 200, "{body}");
-}
-
-async fn state(gw: &Arc<Gateway>) -> serde_json::Value {
-    let (status, body) = call(gw, "GET", "/admin/state", Some("admin"), String::new()).await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-fn target<'a>(state: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    state["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,16 +182,9 @@ async fn a_reload_keeps_a_drain_and_an_open_breaker_and_logs_what_it_drops() {
     let r = rig(&config(&format!("{TA}{TB}"), TB_THEN_TA, ""));
     let (status, _) = send_chat(&r.gw, false).await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"drain","target":"ta"}"#.into(),
-    )
-    .await;
+    let (status, _) = overrides(&r.gw, r#"{"action":"drain","target":"ta"}"#).await;
     assert_eq!(status, 200);
-    let before = state(&r.gw).await;
+    let before = admin_state(&r.gw).await;
     assert_eq!(target(&before, "tb")["breaker"], "open");
     assert_eq!(target(&before, "ta")["drained"], true);
     let attempts = target(&before, "ta")["attempts"].clone();
@@ -243,7 +205,7 @@ async fn a_reordered_reload_carries_the_state(r: &Rig, attempts: &serde_json::Va
     std::fs::write(&r.path, reordered).unwrap();
     let (status, body) = call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new()).await;
     assert_eq!(status, 200, "{body}");
-    let after = state(&r.gw).await;
+    let after = admin_state(&r.gw).await;
     assert_eq!(target(&after, "tb")["breaker"], "open", "{after}");
     assert_eq!(target(&after, "ta")["drained"], true, "{after}");
     assert_eq!(&target(&after, "ta")["attempts"], attempts, "{after}");
@@ -428,7 +390,7 @@ async fn the_access_line_names_the_booked_route_and_the_model_asked() {
         "{}",
         logs.text()
     );
-    let (_, metrics) = call(&r.gw, "GET", "/metrics", None, String::new()).await;
+    let metrics = metrics(&r.gw).await;
     for route in ["main", "short"] {
         let counted =
             format!("switchyard_requests_total{{route=\"{route}\",outcome=\"success\"}} 1\n");
@@ -507,7 +469,7 @@ async fn rv_an_abandoned_requests_access_line_names_its_booked_route() {
         .await;
         assert!(left.is_err(), "the upstream hangs: the client leaves first");
     }
-    let (_, metrics) = call(&gw, "GET", "/metrics", None, String::new()).await;
+    let metrics = metrics(&gw).await;
     let booked: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("switchyard_requests_total{") && !l.ends_with(" 0"))

@@ -160,14 +160,7 @@ async fn a_messages_stream_the_client_leaves_is_booked_with_the_tokens_generated
 #[tokio::test(start_paused = true)]
 async fn no_target_available_with_only_a_drained_target_says_one_second() {
     let gw = rig(&config(TA, CHAT_TA, "")).gw;
-    let (status, _) = call(
-        &gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"drain","target":"ta"}"#.into(),
-    )
-    .await;
+    let (status, _) = overrides(&gw, r#"{"action":"drain","target":"ta"}"#).await;
     assert_eq!(status, 200);
     let (status, headers, body) = send_chat_with_headers(&gw, false).await;
     assert_eq!(status, 503, "{body}");

@@ -161,6 +161,35 @@ pub async fn send_chat(gw: &Arc<Gateway>, stream: bool) -> (u16, String) {
     (status, body)
 }
 
+/// `GET /metrics` (no metrics token set), which must answer 200: the Prometheus text.
+pub async fn metrics(gw: &Arc<Gateway>) -> String {
+    let (status, text) = call(gw, "GET", "/metrics", None, String::new()).await;
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+/// `body` to `POST /admin/overrides` with the admin token: status and body.
+pub async fn overrides(gw: &Arc<Gateway>, body: &str) -> (u16, String) {
+    call(gw, "POST", "/admin/overrides", Some("admin"), body.into()).await
+}
+
+/// `GET /admin/state` with the admin token, which must answer 200.
+pub async fn admin_state(gw: &Arc<Gateway>) -> serde_json::Value {
+    let (status, body) = call(gw, "GET", "/admin/state", Some("admin"), String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Target `name` in an [`admin_state`].
+pub fn target<'a>(state: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    state["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+}
+
 /// Posts `body` to `path` with `key` (and an `anthropic-version`, which `/v1/messages` wants),
 /// reads at most `frames` frames of the reply, which must be a 200, then leaves (drops it).
 /// The frames read, as text.

@@ -84,8 +84,7 @@ pub async fn exchange(addr: std::net::SocketAddr, bytes: &str) -> Vec<u8> {
 /// Which path served, from `/metrics` (read in process, so not counted itself): `fast` for
 /// the fast path's requests, each hand-off reason for the connections handed to hyper.
 pub async fn paths(gw: &Arc<Gateway>) -> BTreeMap<String, u64> {
-    let (status, text) = super::call(gw, "GET", "/metrics", None, String::new()).await;
-    assert_eq!(status, 200, "{text}");
+    let text = super::metrics(gw).await;
     let mut counts = BTreeMap::new();
     for line in text.lines() {
         let (series, n) = line.rsplit_once(' ').unwrap_or((line, ""));
