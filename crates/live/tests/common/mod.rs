@@ -6,6 +6,8 @@
     reason = "test helpers: a failed setup is a failed test"
 )]
 
+pub mod capture;
+
 use axum::body::Body;
 use axum::http::Request as HttpRequest;
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
