@@ -5,10 +5,8 @@
 
 mod common;
 
-use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_core::request::Request;
 use switchyard_live::adapter::{self, Endpoint};
-use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{Driver, HttpClient, Transport};
 
 /// The upstream: `400` with an empty body to every request (the attempt fails at once, with
@@ -23,24 +21,18 @@ type Seen = tokio::sync::mpsc::UnboundedReceiver<(usize, Vec<u8>)>;
 /// A driver over `transport` in front of one provider per dialect (and a query-string key),
 /// all at `url`, with a route per target.
 fn driver(url: &str, transport: Transport) -> Driver {
-    let providers: Vec<ProviderConfig> = serde_yaml::from_str(&format!(
-        "- {{ name: o, dialect: openai, base_url: '{url}', mode: live, headers: {{ OpenAI-Organization: 'literal:org-1' }}, \
+    let used = ["o", "z", "a", "g", "q"];
+    let store = common::store(
+        &format!(
+            "- {{ name: o, dialect: openai, base_url: '{url}', mode: live, headers: {{ OpenAI-Organization: 'literal:org-1' }}, \
               keys: [{{ source: 'literal:k-old', valid_until: '2020-01-01' }}, {{ source: 'literal:k-o' }}] }}\n\
          - {{ name: z, dialect: azure-openai, base_url: 'https://z', fake_base_url: '{url}', mock_key: k-z }}\n\
          - {{ name: a, dialect: anthropic, base_url: 'https://y', fake_base_url: '{url}', mock_key: k-a, headers: {{ anthropic-beta: 'literal:b1', connection: 'literal:close' }} }}\n\
          - {{ name: g, dialect: gemini, base_url: 'https://g', fake_base_url: '{url}', mock_key: k-g }}\n\
          - {{ name: q, dialect: gemini, base_url: 'https://q', fake_base_url: '{url}', mock_key: k-q, auth: 'query:key' }}\n"
-    ))
-    .unwrap();
-    let used = ["o", "z", "a", "g", "q"];
-    let store = CredentialStore::load(
-        resolve_providers(&providers, Environment::Development, &used).unwrap(),
-        Environment::Development,
+        ),
         &used,
-        Date(20_000),
-        &|_| None,
-    )
-    .unwrap();
+    );
     let mut yaml = String::from("targets:\n");
     for p in used {
         yaml.push_str(&format!(
