@@ -245,13 +245,8 @@ async fn lines(log: &Captured, n: usize) -> Vec<serde_json::Value> {
     panic!("fewer than {n} access lines: {}", log.text());
 }
 
-/// A client that leaves before its reply, and one that leaves mid-stream, on the fast path:
-/// each request is dropped as the client leaves (not when the next token would have been
-/// written), its line says `client_closed`, the stream's books what it delivered.
-#[tokio::test]
-async fn a_client_that_leaves_is_noticed_at_once() {
-    let log = Captured::start();
-    let served = slow("2s", 10_000).await;
+/// A connection with a chat request sent on it, once the gateway has it in flight.
+async fn in_flight(served: &Served) -> TcpStream {
     let mut tcp = TcpStream::connect(served.addr).await.unwrap();
     tcp.write_all(request(&chat(false), false, "").as_bytes())
         .await
@@ -259,6 +254,17 @@ async fn a_client_that_leaves_is_noticed_at_once() {
     while served.gw.in_flight() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    tcp
+}
+
+/// A client that leaves before its reply, and one that leaves mid-stream, on the fast path:
+/// each request is dropped as the client leaves (not when the next token would have been
+/// written), its line says `client_closed`, the stream's books what it delivered.
+#[tokio::test]
+async fn a_client_that_leaves_is_noticed_at_once() {
+    let log = Captured::start();
+    let served = slow("2s", 10_000).await;
+    let tcp = in_flight(&served).await;
     let left = tokio::time::Instant::now();
     drop(tcp);
     let line = lines(&log, 1).await.remove(0);
@@ -315,13 +321,7 @@ async fn shutdown_closes_idle_connections_and_finishes_the_request_in_flight() {
     assert!(took < Duration::from_secs(3), "{took:?}");
 
     let served = slow("500ms", 10_000).await;
-    let mut tcp = TcpStream::connect(served.addr).await.unwrap();
-    tcp.write_all(request(&chat(false), false, "").as_bytes())
-        .await
-        .unwrap();
-    while served.gw.in_flight() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut tcp = in_flight(&served).await;
     let stopping = tokio::spawn(served.stop());
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
