@@ -19,7 +19,7 @@ async fn start(gateway: &str) -> Served {
 #[tokio::test]
 async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
     let log = Captured::start();
-    let served = start("").await;
+    let mut served = start("").await;
     let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
     let (status, text) = over_tcp(served.addr, &auth, &chat(false)).await;
     assert_eq!(status, 200, "{text}");
@@ -37,6 +37,8 @@ async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
     )
     .await;
     assert_eq!(status, 401);
+    // Both canonical: the fast path's.
+    served.took(&[("fast", 2)]).await;
     served.stop().await;
     let lines = log.access();
     assert_eq!(lines.len(), 2, "{lines:?}");
@@ -86,16 +88,18 @@ async fn a_whole_reply_carries_its_length_and_a_stream_is_chunked() {
 
 #[tokio::test]
 async fn the_chat_endpoint_over_a_socket_keeps_the_body_limit() {
-    let served = start("  max_body_bytes: 64\n").await;
+    let mut served = start("  max_body_bytes: 64\n").await;
     let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
     let (status, text) = over_tcp(served.addr, &auth, &chat(false)).await;
     assert_eq!(status, 413, "{text}");
+    // A body over the limit: hyper's (which answers 413).
+    served.took(&[("chat_not_canonical", 1)]).await;
     served.stop().await;
 }
 
 #[tokio::test]
 async fn other_requests_reach_the_router() {
-    let served = start("").await;
+    let mut served = start("").await;
     let auth = format!("GET /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
     assert_eq!(over_tcp(served.addr, &auth, "").await.0, 405);
     let (status, text) = over_tcp(served.addr, "GET /v1/nope HTTP/1.1", "").await;
@@ -108,6 +112,8 @@ async fn other_requests_reach_the_router() {
     let (status, text) = over_tcp(served.addr, &models, "").await;
     assert_eq!(status, 200);
     assert!(text.contains("\"chat\""), "{text}");
+    // Each on a connection of its own, handed to hyper.
+    served.took(&[("not_chat", 4)]).await;
     served.stop().await;
 }
 
