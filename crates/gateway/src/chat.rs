@@ -409,7 +409,8 @@ pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     // ended): docs/GATEWAY.md, "Metrics".
     let router = gw.router();
     let now = router.now();
-    let text = router.inspect(|core| switchyard_core::router::prometheus::render_at(core, now));
+    let mut text = router.inspect(|core| switchyard_core::router::prometheus::render_at(core, now));
+    gw.tally.render(&mut text);
     let mut r = text.into_response();
     header(&mut r, CONTENT_TYPE, "text/plain; version=0.0.4");
     r

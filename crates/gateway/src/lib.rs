@@ -105,6 +105,8 @@ pub struct Gateway {
     logged: Mutex<router_log::Cursor>,
     /// Numbers requests for the access log.
     requests: std::sync::atomic::AtomicU64,
+    /// Which path served: the fast path's requests, its hand-offs to hyper (`/metrics`).
+    tally: serve::Tally,
     /// Tells this process's request ids from another's (the start time, in seconds).
     instance: u32,
     /// `gateway.shared_state`: the fleet joined, its sync task (read at start).
@@ -254,6 +256,7 @@ impl Gateway {
             expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
             logged: Mutex::new(router_log::Cursor::default()),
             requests: std::sync::atomic::AtomicU64::new(0),
+            tally: serve::Tally::default(),
             instance: instance_tag(),
             shared: Mutex::new(None),
         });
