@@ -55,7 +55,9 @@ body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_toke
 
 # Starts a bare nginx reverse proxy in front of the fake (keep-alive upstream, no logging, no
 # buffering, so a stream passes chunk by chunk) and sets $nginx to its URL: what forwarding
-# alone costs on this machine. Returns 1 when nginx is not installed.
+# alone costs on this machine. Returns 1 when nginx is not installed. NGINX_ACCESS_LOG=1 turns
+# nginx's access log on (its default: a line per request, written as it is made, to a file in
+# $work), for a comparison where both proxies log each request.
 start_nginx() {
   command -v nginx > /dev/null || return 1
   local port
@@ -67,7 +69,7 @@ pid $work/nginx.pid;
 error_log $work/nginx/error.log;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  access_log $( [ "${NGINX_ACCESS_LOG:-0}" = 1 ] && echo "$work/nginx/access.log" || echo off );
   upstream fake { server ${fake#http://}; keepalive 64; }
   server {
     listen 127.0.0.1:$port;

@@ -436,6 +436,7 @@ pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     let router = gw.router();
     let now = router.now();
     let mut text = router.inspect(|core| switchyard_core::router::prometheus::render_at(core, now));
+    gw.tally.render(&mut text);
     gw.unrouted.render(&mut text);
     let mut r = text.into_response();
     header(&mut r, CONTENT_TYPE, "text/plain; version=0.0.4");

@@ -106,6 +106,8 @@ pub struct Gateway {
     logged: Mutex<router_log::Cursor>,
     /// Numbers requests for the access log.
     requests: std::sync::atomic::AtomicU64,
+    /// Which path served: the fast path's requests, its hand-offs to hyper (`/metrics`).
+    tally: serve::Tally,
     /// `/v1/` requests no route booked, for `/metrics` (the `unrouted` module).
     unrouted: unrouted::Unrouted,
     /// Tells this process's request ids from another's (the start time, in seconds).
@@ -257,6 +259,7 @@ impl Gateway {
             expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
             logged: Mutex::new(router_log::Cursor::default()),
             requests: std::sync::atomic::AtomicU64::new(0),
+            tally: serve::Tally::default(),
             unrouted: unrouted::Unrouted::default(),
             instance: instance_tag(),
             shared: Mutex::new(None),

@@ -560,6 +560,9 @@ mod fast;
 mod head;
 mod reply;
 mod rewind;
+mod tally;
+
+pub(crate) use tally::Tally;
 
 #[cfg(test)]
 mod tests;

@@ -5,12 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
-use http_body_util::BodyExt;
-use switchyard_gateway::{Gateway, app};
-use switchyard_live::{InProcess, Transport};
-use tower::ServiceExt;
+use switchyard_gateway::Gateway;
 
 mod support;
 
@@ -18,38 +13,21 @@ use support::*;
 
 /// `ta` (price $2 / $10 per million) on provider `a` speaking `dialect`, answering 400 tokens.
 fn gateway(dialect: &str) -> Arc<Gateway> {
-    let text = config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    )
-    .replacen("dialect: openai", &format!("dialect: {dialect}"), 1);
-    let transport = Transport::new(InProcess::new().with("a.fake", fake_of("a", dialect, 400)));
-    from_file(&text, transport).0
+    let text =
+        config(TA, CHAT_TA, "").replacen("dialect: openai", &format!("dialect: {dialect}"), 1);
+    with_fake(&text, fake_of("a", dialect, 400))
 }
 
-/// Reads `frames` frames of a stream from `path` with `body`, then leaves.
-async fn read_then_leave(gw: &Arc<Gateway>, path: &str, body: String, frames: usize) {
-    let req = Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("authorization", format!("Bearer {CLIENT_KEY}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let resp = app(gw.clone()).oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut body = resp.into_body();
-    for _ in 0..frames {
-        body.frame().await.unwrap().unwrap();
-    }
-    drop(body);
+/// Reads 4 frames of the stream of [`chat`]`(true)` (the role chunk and three text chunks),
+/// then leaves.
+async fn read_four_then_leave(gw: &Arc<Gateway>) {
+    let read = read_then_leave(gw, CHAT_PATH, CLIENT_KEY, chat(true), 4).await;
+    assert_eq!(read.len(), 4, "{read:?}");
 }
 
 /// `ta`'s value of the `/metrics` series `name` with the extra label `label`.
 async fn metric(gw: &Arc<Gateway>, name: &str, label: &str) -> f64 {
-    let (status, text) = call(gw, "GET", "/metrics", Some("admin"), String::new()).await;
-    assert_eq!(status, 200, "{text}");
+    let text = metrics(gw).await;
     text.lines()
         .find(|l| l.starts_with(name) && l.contains("target=\"ta\"") && l.contains(label))
         .and_then(|l| l.rsplit(' ').next())
@@ -87,8 +65,7 @@ async fn booked(gw: &Arc<Gateway>, line: &serde_json::Value) -> (u64, u64) {
 async fn a_stream_the_client_leaves_is_booked_with_the_tokens_generated() {
     let logs = Captured::start();
     let gw = gateway("openai");
-    // The role chunk and three text chunks.
-    read_then_leave(&gw, "/v1/chat/completions", chat(true), 4).await;
+    read_four_then_leave(&gw).await;
     let lines = logs.access();
     assert_eq!(lines.len(), 1, "{}", logs.text());
     let (_, completion) = booked(&gw, &lines[0]).await;
@@ -102,19 +79,12 @@ async fn a_stream_the_client_leaves_is_booked_with_the_tokens_generated() {
 async fn an_abandoned_anthropic_stream_books_the_prompt_it_reported() {
     let logs = Captured::start();
     let gw = gateway("anthropic");
-    let (status, body) = call(
-        &gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(true),
-    )
-    .await;
+    let (status, body) = send_chat(&gw, true).await;
     assert_eq!(status, 200, "{body}");
     let whole = logs.access()[0]["prompt_tokens"].as_u64().unwrap();
     let before = logs.access().len();
     let gw = gateway("anthropic");
-    read_then_leave(&gw, "/v1/chat/completions", chat(true), 4).await;
+    read_four_then_leave(&gw).await;
     let lines = logs.access();
     assert_eq!(lines.len(), before + 1, "{}", logs.text());
     let (prompt, _) = booked(&gw, &lines[before]).await;

@@ -114,25 +114,16 @@ async fn the_admin_api_needs_its_token_and_checks_overrides(r: &Rig) {
     let (status, _, body) = call(&r.gw, "GET", "/admin/state", Some("admin"), String::new()).await;
     assert_eq!(status, 200);
     assert!(body.contains("\"breaker\":\"closed\""), "{body}");
-    let (status, _, body) = call(
-        &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"force","target":"ta","mode":"open"}"#.into(),
-    )
-    .await;
+    let (status, body) =
+        support::overrides(&r.gw, r#"{"action":"force","target":"ta","mode":"open"}"#).await;
     assert_eq!(status, 400);
     assert!(
         body.contains("forced_open, disabled, metrics_only or automatic (got `open`)"),
         "{body}"
     );
-    let (status, _, _) = call(
+    let (status, _) = support::overrides(
         &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"force","target":"ta","mode":"forced_open"}"#.into(),
+        r#"{"action":"force","target":"ta","mode":"forced_open"}"#,
     )
     .await;
     assert_eq!(status, 200);
@@ -161,14 +152,7 @@ async fn unknown_paths_and_drained_targets_get_json_errors(r: &Rig) {
         "{body}"
     );
     assert_eq!(post_chat(&r.gw, "chat").await.0, 503);
-    let (status, _, _) = call(
-        &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"drain","target":"nope"}"#.into(),
-    )
-    .await;
+    let (status, _) = support::overrides(&r.gw, r#"{"action":"drain","target":"nope"}"#).await;
     assert_eq!(status, 400);
 }
 

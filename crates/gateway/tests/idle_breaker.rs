@@ -25,23 +25,9 @@ fn gateway(open_for: &str) -> Arc<Gateway> {
 
 /// Opens `tb`'s breaker (a connect failure), then asks again: the 503 and its headers.
 async fn refused_with_the_breaker_open(gw: &Arc<Gateway>) -> (u16, axum::http::HeaderMap, String) {
-    let (status, _, body) = call_with_headers(
-        gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, _, body) = send_chat_with_headers(gw, false).await;
     assert_eq!(status, 502, "{body}");
-    call_with_headers(
-        gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await
+    send_chat_with_headers(gw, false).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -55,14 +41,7 @@ async fn no_target_available_says_when_the_first_breaker_closes_its_cooldown() {
 
     // Halfway through the cooldown: what is left, rounded up.
     tokio::time::advance(std::time::Duration::from_millis(2500)).await;
-    let (status, headers, _) = call_with_headers(
-        &gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, headers, _) = send_chat_with_headers(&gw, false).await;
     assert_eq!(status, 503);
     assert_eq!(headers["retry-after"], "3");
 
@@ -75,7 +54,7 @@ async fn no_target_available_says_when_the_first_breaker_closes_its_cooldown() {
 
 /// The `switchyard_breaker_state` series of `tb` that reads 1.
 async fn metric_state(gw: &Arc<Gateway>) -> String {
-    let (_, text) = call(gw, "GET", "/metrics", None, String::new()).await;
+    let text = metrics(gw).await;
     let line = text
         .lines()
         .find(|l| {
@@ -87,16 +66,7 @@ async fn metric_state(gw: &Arc<Gateway>) -> String {
 }
 
 async fn admin_tb(gw: &Arc<Gateway>) -> serde_json::Value {
-    let (status, body) = call(gw, "GET", "/admin/state", Some("admin"), String::new()).await;
-    assert_eq!(status, 200, "{body}");
-    let state: serde_json::Value = serde_json::from_str(&body).unwrap();
-    state["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "tb")
-        .unwrap()
-        .clone()
+    target(&admin_state(gw).await, "tb").clone()
 }
 
 #[tokio::test(start_paused = true)]

@@ -38,19 +38,8 @@ async fn text_lines_carry_the_same_fields() {
             writer.clone()
         });
     tracing::subscriber::set_global_default(subscriber).unwrap();
-    let r = rig(&config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    ));
-    let (status, _) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let r = rig(&config(TA, CHAT_TA, ""));
+    let (status, _) = send_chat(&r.gw, false).await;
     assert_eq!(status, 200);
     let text = logs.text();
     let lines: Vec<&str> = text

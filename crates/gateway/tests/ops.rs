@@ -3,8 +3,6 @@
 //! reload, and the default body limit.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
@@ -19,14 +17,7 @@ use support::*;
 /// latency; the breaker that opened has its own warning line.
 async fn a_failover_logs_its_story(r: &Rig, logs: &Captured) {
     // tb fails (its breaker opens), ta answers.
-    let (status, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, body) = send_chat(&r.gw, false).await;
     assert_eq!(status, 200, "{body}");
     let lines = logs.access();
     assert_eq!(lines.len(), 1, "{}", logs.text());
@@ -67,14 +58,7 @@ async fn a_failover_logs_its_story(r: &Rig, logs: &Captured) {
 
 /// A streamed reply: its line comes when the stream has ended, with the usage.
 async fn a_stream_logs_when_it_ends(r: &Rig, logs: &Captured) {
-    let (status, body) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(true),
-    )
-    .await;
+    let (status, body) = send_chat(&r.gw, true).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("[DONE]"), "{body}");
     let lines = logs.access();
@@ -147,7 +131,7 @@ async fn one_access_line_per_request_with_its_story_and_never_a_key_or_prompt() 
 async fn metrics_need_the_token_when_one_is_set() {
     let r = rig(&config(
         TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
+        CHAT_TA,
         &format!("  metrics_token_sha256: {}\n", sha256_hex("scrape")),
     ));
     assert_eq!(
@@ -182,68 +166,25 @@ async fn a_pin_outside_its_route_is_refused_naming_route_and_target() {
         "    - { name: chat, policy: static, targets: [ta] }\n    - { name: side, policy: static, targets: [tb] }\n",
         "",
     ));
-    let (status, body) = call(
-        &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"pin","route":"chat","target":"tb"}"#.into(),
-    )
-    .await;
+    let (status, body) = overrides(&r.gw, r#"{"action":"pin","route":"chat","target":"tb"}"#).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body.contains("target `tb` is not a target of route `chat`"),
         "{body}"
     );
-    let (status, body) = call(
-        &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"pin","route":"chat","target":"ta"}"#.into(),
-    )
-    .await;
+    let (status, body) = overrides(&r.gw, r#"{"action":"pin","route":"chat","target":"ta"}"#).await;
     assert_eq!(status, 200, "{body}");
-}
-
-async fn state(gw: &Arc<Gateway>) -> serde_json::Value {
-    let (status, body) = call(gw, "GET", "/admin/state", Some("admin"), String::new()).await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
-}
-
-fn target<'a>(state: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    state["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_reload_keeps_a_drain_and_an_open_breaker_and_logs_what_it_drops() {
     let logs = Captured::start();
     let r = rig(&config(&format!("{TA}{TB}"), TB_THEN_TA, ""));
-    let (status, _) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, _) = send_chat(&r.gw, false).await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &r.gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"drain","target":"ta"}"#.into(),
-    )
-    .await;
+    let (status, _) = overrides(&r.gw, r#"{"action":"drain","target":"ta"}"#).await;
     assert_eq!(status, 200);
-    let before = state(&r.gw).await;
+    let before = admin_state(&r.gw).await;
     assert_eq!(target(&before, "tb")["breaker"], "open");
     assert_eq!(target(&before, "ta")["drained"], true);
     let attempts = target(&before, "ta")["attempts"].clone();
@@ -264,19 +205,12 @@ async fn a_reordered_reload_carries_the_state(r: &Rig, attempts: &serde_json::Va
     std::fs::write(&r.path, reordered).unwrap();
     let (status, body) = call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new()).await;
     assert_eq!(status, 200, "{body}");
-    let after = state(&r.gw).await;
+    let after = admin_state(&r.gw).await;
     assert_eq!(target(&after, "tb")["breaker"], "open", "{after}");
     assert_eq!(target(&after, "ta")["drained"], true, "{after}");
     assert_eq!(&target(&after, "ta")["attempts"], attempts, "{after}");
     // Both ways out are closed now: the open breaker and the drain still apply.
-    let (status, _) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, _) = send_chat(&r.gw, false).await;
     assert_eq!(status, 503);
 }
 
@@ -327,7 +261,7 @@ async fn the_default_body_limit_follows_the_largest_context_window() {
     let body =
         format!(r#"{{"model":"chat","messages":[{{"role":"user","content":"{content}"}}]}}"#);
     let large = "    - { name: ta, provider: a, model: m, context_window: 1000000 }\n";
-    let route = "    - { name: chat, policy: static, targets: [ta] }\n";
+    let route = CHAT_TA;
     let r = rig(&config(large, route, ""));
     assert_eq!(r.gw.max_body, 8_000_000 + (8 << 20));
     let (status, reply) = call(
@@ -377,14 +311,7 @@ async fn a_key_revocation_gets_a_line_naming_its_source_never_the_key() {
     let transport =
         switchyard_live::Transport::new(switchyard_live::InProcess::new().with("c.fake", refuses));
     let gw = Gateway::from_file(path, transport).unwrap();
-    let (status, _) = call(
-        &gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, _) = send_chat(&gw, false).await;
     assert_ne!(status, 200);
     let revoked: Vec<_> = logs
         .json()
@@ -401,11 +328,7 @@ async fn a_key_revocation_gets_a_line_naming_its_source_never_the_key() {
 #[tokio::test(start_paused = true)]
 async fn the_anthropic_endpoint_logs_one_line_per_request_too() {
     let logs = Captured::start();
-    let r = rig(&config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    ));
+    let r = rig(&config(TA, CHAT_TA, ""));
     for stream in [false, true] {
         let body = format!(
             r#"{{"model":"chat","max_tokens":50,"stream":{stream},"messages":[{{"role":"user","content":"say {MARKER}"}}]}}"#
@@ -467,7 +390,7 @@ async fn the_access_line_names_the_booked_route_and_the_model_asked() {
         "{}",
         logs.text()
     );
-    let (_, metrics) = call(&r.gw, "GET", "/metrics", None, String::new()).await;
+    let metrics = metrics(&r.gw).await;
     for route in ["main", "short"] {
         let counted =
             format!("switchyard_requests_total{{route=\"{route}\",outcome=\"success\"}} 1\n");
@@ -481,11 +404,7 @@ async fn the_access_line_names_the_booked_route_and_the_model_asked() {
 #[tokio::test(start_paused = true)]
 async fn the_access_line_model_is_a_dash_when_no_model_was_read() {
     let logs = Captured::start();
-    let r = rig(&config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    ));
+    let r = rig(&config(TA, CHAT_TA, ""));
     let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#;
     let (status, _) = call(&r.gw, "POST", "/v1/chat/completions", None, body.into()).await;
     assert_eq!(status, 401);
@@ -510,11 +429,7 @@ async fn the_access_line_model_is_a_dash_when_no_model_was_read() {
 #[tokio::test(start_paused = true)]
 async fn the_model_endpoints_log_the_client() {
     let logs = Captured::start();
-    let r = rig(&config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    ));
+    let r = rig(&config(TA, CHAT_TA, ""));
     for path in ["/v1/models", "/v1/models/chat", "/v1/models/nope"] {
         call(&r.gw, "GET", path, Some(CLIENT_KEY), String::new()).await;
     }
@@ -536,11 +451,7 @@ async fn the_model_endpoints_log_the_client() {
 async fn rv_an_abandoned_requests_access_line_names_its_booked_route() {
     let logs = Captured::start();
     let hang = axum::Router::new().fallback(std::future::pending::<&'static str>);
-    let text = config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    );
+    let text = config(TA, CHAT_TA, "");
     let (gw, _) = from_file(
         &text,
         switchyard_live::Transport::new(switchyard_live::InProcess::new().with("a.fake", hang)),
@@ -558,7 +469,7 @@ async fn rv_an_abandoned_requests_access_line_names_its_booked_route() {
         .await;
         assert!(left.is_err(), "the upstream hangs: the client leaves first");
     }
-    let (_, metrics) = call(&gw, "GET", "/metrics", None, String::new()).await;
+    let metrics = metrics(&gw).await;
     let booked: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("switchyard_requests_total{") && !l.ends_with(" 0"))

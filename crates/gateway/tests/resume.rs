@@ -11,66 +11,27 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use switchyard_gateway::{Gateway, sha256_hex};
-use switchyard_live::{InProcess, Transport};
+use switchyard_gateway::Gateway;
 use tower::ServiceExt;
 
 mod support;
+
+use support::{control, resuming};
 
 struct Rig {
     gw: Arc<Gateway>,
     anthropic: axum::Router,
 }
 
-async fn control(fake: &axum::Router, method: &str, path: &str, body: &str) -> Value {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .body(Body::from(body.to_owned()))
-        .unwrap();
-    let resp = fake.clone().oneshot(req).await.unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-}
-
 /// `prefill`: whether the Anthropic fake continues a prefill (its `/_fake/options`).
 async fn rig(prefill: bool) -> Rig {
-    let text = format!(
-        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n  \
-         - {{ name: b, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://b.fake' }}\n\
-         router:\n  targets:\n    - {{ name: ta, provider: a, model: m, price: {{ input: 100, output: 100 }} }}\n    - {{ name: tb, provider: b, model: m, capabilities: [streaming, prefill] }}\n  \
-         routes:\n    - {{ name: chat, policy: priority, tiers: [[ta], [tb]], resume: prefill }}\n  \
-         plan: {{ max_attempts: 3 }}\n\
-         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
-        sha256_hex("key")
-    );
-    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let (openai, anthropic) = (
-        support::fake_of("a", "openai", 60),
-        support::fake_of("b", "anthropic", 20),
-    );
-    control(
-        &openai,
-        "POST",
-        "/_fake/faults",
-        r#"{"kind":"stream_cut","after_tokens":40}"#,
-    )
-    .await;
-    control(
-        &anthropic,
-        "POST",
-        "/_fake/options",
-        &json!({ "prefill": prefill }).to_string(),
-    )
-    .await;
-    let transport = Transport::new(
-        InProcess::new()
-            .with("a.fake", openai)
-            .with("b.fake", anthropic.clone()),
-    );
+    let text = resuming::config("a.fake", resuming::PRICED, "");
+    let (openai, anthropic) = resuming::fakes(prefill).await;
     Rig {
-        gw: Gateway::new(&params, None, transport).unwrap(),
+        gw: resuming::gateway(
+            &text,
+            vec![("a.fake", openai), ("b.fake", anthropic.clone())],
+        ),
         anthropic,
     }
 }

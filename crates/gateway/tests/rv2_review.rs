@@ -1,60 +1,14 @@
 //! Reviewer RV2's findings on helper F4's change (issue 13: an abandoned stream is booked).
 //! Each test is `#[ignore]`d with the bug it shows; run with `--ignored`.
-#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use switchyard_gateway::{Gateway, app, sha256_hex};
-use switchyard_live::{InProcess, Transport};
-use tower::ServiceExt;
+use switchyard_gateway::Gateway;
 
 mod support;
 
 use support::*;
-
-/// Posts `body` to the chat endpoint, reads `frames` frames of the stream, then leaves.
-/// The frames read, as text.
-async fn read_then_leave(gw: &Arc<Gateway>, key: &str, body: String, frames: usize) -> Vec<String> {
-    read_then_leave_at(gw, "/v1/chat/completions", key, body, frames).await
-}
-
-/// [`read_then_leave`] on the endpoint `path`.
-async fn read_then_leave_at(
-    gw: &Arc<Gateway>,
-    path: &str,
-    key: &str,
-    body: String,
-    frames: usize,
-) -> Vec<String> {
-    let req = Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("anthropic-version", "2023-06-01")
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let resp = app(gw.clone()).oneshot(req).await.unwrap();
-    if resp.status() != 200 {
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        panic!("{status}: {}", String::from_utf8_lossy(&bytes));
-    }
-    let mut body = resp.into_body();
-    let mut read = Vec::new();
-    for _ in 0..frames {
-        let Some(frame) = body.frame().await else {
-            break;
-        };
-        read.push(String::from_utf8_lossy(frame.unwrap().data_ref().unwrap()).into_owned());
-    }
-    drop(body);
-    read
-}
 
 /// A stream of one tool call (OpenAI's forwarded chunks, the call's arguments in pieces) that
 /// the client leaves after a few argument pieces: the provider generated and bills those
@@ -65,13 +19,8 @@ async fn read_then_leave_at(
 async fn an_abandoned_tool_call_stream_books_the_argument_tokens_generated() {
     let logs = Captured::start();
     let ta = TA.replace("model: m,", "model: m, capabilities: [streaming, tools],");
-    let text = config(
-        &ta,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    );
-    let transport = Transport::new(InProcess::new().with("a.fake", fake_of("a", "openai", 400)));
-    let gw = from_file(&text, transport).0;
+    let text = config(&ta, CHAT_TA, "");
+    let gw = with_fake(&text, fake_of("a", "openai", 400));
     let body = json!({
         "model": "chat", "stream": true, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "write it"}],
@@ -80,7 +29,7 @@ async fn an_abandoned_tool_call_stream_books_the_argument_tokens_generated() {
             "properties": {"text": {"type": "string", "minLength": 2000}}}}}],
         "tool_choice": {"type": "function", "function": {"name": "write"}},
     });
-    let frames = read_then_leave(&gw, CLIENT_KEY, body.to_string(), 8).await;
+    let frames = read_then_leave(&gw, CHAT_PATH, CLIENT_KEY, body.to_string(), 8).await;
     let arguments: usize = frames
         .iter()
         .filter_map(|f| serde_json::from_str::<Value>(f.trim().strip_prefix("data: ")?).ok())
@@ -106,44 +55,12 @@ async fn an_abandoned_tool_call_stream_books_the_argument_tokens_generated() {
     );
 }
 
-async fn control(fake: &axum::Router, method: &str, path: &str, body: &str) {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .body(Body::from(body.to_owned()))
-        .unwrap();
-    let resp = fake.clone().oneshot(req).await.unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
-}
-
 /// Route `chat` (`resume: prefill`): `ta` (OpenAI) cuts its 60-token stream after 40; `tb`
 /// (Anthropic, `prefill`) continues it with 20 tokens. Both priced.
 async fn resuming() -> Arc<Gateway> {
-    let text = format!(
-        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n  \
-         - {{ name: b, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://b.fake' }}\n\
-         router:\n  targets:\n    - {{ name: ta, provider: a, model: m, price: {{ input: 100, output: 100 }} }}\n    - {{ name: tb, provider: b, model: m, capabilities: [streaming, prefill], price: {{ input: 100, output: 100 }} }}\n  \
-         routes:\n    - {{ name: chat, policy: priority, tiers: [[ta], [tb]], resume: prefill }}\n  \
-         plan: {{ max_attempts: 3 }}\n\
-         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
-        sha256_hex("key")
-    );
-    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let (openai, anthropic) = (fake_of("a", "openai", 60), fake_of("b", "anthropic", 20));
-    control(
-        &openai,
-        "POST",
-        "/_fake/faults",
-        r#"{"kind":"stream_cut","after_tokens":40}"#,
-    )
-    .await;
-    control(&anthropic, "POST", "/_fake/options", r#"{"prefill":true}"#).await;
-    let transport = Transport::new(
-        InProcess::new()
-            .with("a.fake", openai)
-            .with("b.fake", anthropic),
-    );
-    Gateway::new(&params, None, transport).unwrap()
+    let text = resuming::config("a.fake", resuming::PRICED, resuming::PRICED);
+    let (openai, anthropic) = resuming::fakes(true).await;
+    resuming::gateway(&text, vec![("a.fake", openai), ("b.fake", anthropic)])
 }
 
 /// A stream cut on `ta` and continued on `tb`, left by its client while `tb` streams: the
@@ -158,9 +75,24 @@ async fn an_abandoned_continued_stream_logs_the_attempts_it_was_booked_with() {
     let stream = json!({"model": "chat", "stream": true, "max_tokens": 200,
                         "messages": [{"role": "user", "content": "Say hello"}]});
     // The whole stream, once: how many frames it has (the last three: finish, usage, done).
-    let whole = read_all(&resuming().await, stream.to_string()).await;
+    let whole = read_then_leave(
+        &resuming().await,
+        CHAT_PATH,
+        "key",
+        stream.to_string(),
+        usize::MAX,
+    )
+    .await
+    .len();
     let before = logs.access().len();
-    let frames = read_then_leave(&resuming().await, "key", stream.to_string(), whole - 5).await;
+    let frames = read_then_leave(
+        &resuming().await,
+        CHAT_PATH,
+        "key",
+        stream.to_string(),
+        whole - 5,
+    )
+    .await;
     let lines = logs.access();
     assert_eq!(lines.len(), before + 1, "{}", logs.text());
     let line = &lines[before];
@@ -171,26 +103,6 @@ async fn an_abandoned_continued_stream_logs_the_attempts_it_was_booked_with() {
         frames.len(),
         frames.last()
     );
-}
-
-/// Reads a whole stream; its number of frames.
-async fn read_all(gw: &Arc<Gateway>, body: String) -> usize {
-    let req = Request::builder()
-        .method("POST")
-        .uri("/v1/chat/completions")
-        .header("authorization", "Bearer key")
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let resp = app(gw.clone()).oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut body = resp.into_body();
-    let mut n = 0;
-    while let Some(frame) = body.frame().await {
-        frame.unwrap();
-        n += 1;
-    }
-    n
 }
 
 /// Route `chat` (`tb` alone, its breaker open 1 h once it fails) falls back to route `spare`
@@ -208,23 +120,9 @@ async fn no_target_available_retry_after_counts_the_fallback_route() {
         "",
     ))
     .gw;
-    let (status, _, body) = call_with_headers(
-        &gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, _, body) = send_chat_with_headers(&gw, false).await;
     assert_eq!(status, 502, "{body}");
-    let (status, headers, body) = call_with_headers(
-        &gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, headers, body) = send_chat_with_headers(&gw, false).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no_target_available"), "{body}");
     assert_eq!(headers["retry-after"], "3", "{body}");
@@ -235,16 +133,11 @@ async fn no_target_available_retry_after_counts_the_fallback_route() {
 #[tokio::test(start_paused = true)]
 async fn a_messages_stream_the_client_leaves_is_booked_with_the_tokens_generated() {
     let logs = Captured::start();
-    let text = config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    );
-    let transport = Transport::new(InProcess::new().with("a.fake", fake_of("a", "openai", 400)));
-    let gw = from_file(&text, transport).0;
+    let text = config(TA, CHAT_TA, "");
+    let gw = with_fake(&text, fake_of("a", "openai", 400));
     let body = json!({"model": "chat", "stream": true, "max_tokens": 1000,
                       "messages": [{"role": "user", "content": "say something"}]});
-    let frames = read_then_leave_at(&gw, "/v1/messages", CLIENT_KEY, body.to_string(), 8).await;
+    let frames = read_then_leave(&gw, "/v1/messages", CLIENT_KEY, body.to_string(), 8).await;
     assert!(
         frames.iter().any(|f| f.contains("text_delta")),
         "text was read: {frames:?}"
@@ -266,29 +159,10 @@ async fn a_messages_stream_the_client_leaves_is_booked_with_the_tokens_generated
 /// target says when it comes back, a drained one for instance (untested by F4).
 #[tokio::test(start_paused = true)]
 async fn no_target_available_with_only_a_drained_target_says_one_second() {
-    let gw = rig(&config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    ))
-    .gw;
-    let (status, _) = call(
-        &gw,
-        "POST",
-        "/admin/overrides",
-        Some("admin"),
-        r#"{"action":"drain","target":"ta"}"#.into(),
-    )
-    .await;
+    let gw = rig(&config(TA, CHAT_TA, "")).gw;
+    let (status, _) = overrides(&gw, r#"{"action":"drain","target":"ta"}"#).await;
     assert_eq!(status, 200);
-    let (status, headers, body) = call_with_headers(
-        &gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(CLIENT_KEY),
-        chat(false),
-    )
-    .await;
+    let (status, headers, body) = send_chat_with_headers(&gw, false).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no_target_available"), "{body}");
     assert_eq!(headers["retry-after"], "1", "{body}");
@@ -304,17 +178,11 @@ async fn no_target_available_with_only_a_drained_target_says_one_second() {
 async fn a_stream_left_after_its_usage_chunk_books_the_reported_tokens() {
     let logs = Captured::start();
     let gateway = || {
-        let text = config(
-            TA,
-            "    - { name: chat, policy: static, targets: [ta] }\n",
-            "",
-        );
-        let transport =
-            Transport::new(InProcess::new().with("a.fake", fake_of("a", "openai", 100)));
-        from_file(&text, transport).0
+        let text = config(TA, CHAT_TA, "");
+        with_fake(&text, fake_of("a", "openai", 100))
     };
     // The whole stream once: where its usage chunk is.
-    let whole = read_then_leave(&gateway(), CLIENT_KEY, chat(true), usize::MAX).await;
+    let whole = read_then_leave(&gateway(), CHAT_PATH, CLIENT_KEY, chat(true), usize::MAX).await;
     let at = whole
         .iter()
         .position(|f| f.contains("\"usage\":{"))
@@ -323,7 +191,7 @@ async fn a_stream_left_after_its_usage_chunk_books_the_reported_tokens() {
         serde_json::from_str(whole[at].trim().strip_prefix("data: ").unwrap()).unwrap();
     let reported = usage["usage"]["completion_tokens"].as_u64().unwrap();
     let before = logs.access().len();
-    let read = read_then_leave(&gateway(), CLIENT_KEY, chat(true), at + 1).await;
+    let read = read_then_leave(&gateway(), CHAT_PATH, CLIENT_KEY, chat(true), at + 1).await;
     assert!(read[at].contains("\"usage\":{"), "{read:?}");
     let lines = logs.access();
     assert_eq!(lines.len(), before + 1, "{}", logs.text());

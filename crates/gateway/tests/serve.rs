@@ -1,7 +1,6 @@
 //! `serve` over a socket on 127.0.0.1:0: the chat endpoint it calls directly behaves as the
 //! route in `app` does (status, `x-request-id`, one access line, body limit, shedding), and
 //! every other request reaches the router.
-#![expect(clippy::unwrap_used, reason = "test code")]
 
 mod support;
 
@@ -9,55 +8,18 @@ use std::time::Duration;
 
 use support::*;
 
-struct Served {
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
 async fn start(gateway: &str) -> Served {
-    let r = rig(&config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        gateway,
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        let _ = rx.await;
-    };
-    let task = tokio::spawn(switchyard_gateway::serve(
-        listener,
-        r.gw,
-        shutdown,
+    listen(
+        rig(&config(TA, CHAT_TA, gateway)).gw,
         Duration::from_secs(5),
-    ));
-    Served {
-        addr,
-        stop: Some(tx),
-        task,
-    }
-}
-
-impl Served {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-fn access_lines(log: &Captured) -> Vec<serde_json::Value> {
-    log.json()
-        .into_iter()
-        .filter(|l| l["target"] == "switchyard::access")
-        .collect()
+    )
+    .await
 }
 
 #[tokio::test]
 async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
     let log = Captured::start();
-    let served = start("").await;
+    let mut served = start("").await;
     let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
     let (status, text) = over_tcp(served.addr, &auth, &chat(false)).await;
     assert_eq!(status, 200, "{text}");
@@ -75,8 +37,10 @@ async fn the_chat_endpoint_over_a_socket_answers_and_logs_one_line() {
     )
     .await;
     assert_eq!(status, 401);
+    // Both canonical: the fast path's.
+    served.took(&[("fast", 2)]).await;
     served.stop().await;
-    let lines = access_lines(&log);
+    let lines = log.access();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["request_id"], id.as_str());
     assert_eq!(lines[0]["path"], "/v1/chat/completions");
@@ -124,16 +88,18 @@ async fn a_whole_reply_carries_its_length_and_a_stream_is_chunked() {
 
 #[tokio::test]
 async fn the_chat_endpoint_over_a_socket_keeps_the_body_limit() {
-    let served = start("  max_body_bytes: 64\n").await;
+    let mut served = start("  max_body_bytes: 64\n").await;
     let auth = format!("POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
     let (status, text) = over_tcp(served.addr, &auth, &chat(false)).await;
     assert_eq!(status, 413, "{text}");
+    // A body over the limit: hyper's (which answers 413).
+    served.took(&[("chat_not_canonical", 1)]).await;
     served.stop().await;
 }
 
 #[tokio::test]
 async fn other_requests_reach_the_router() {
-    let served = start("").await;
+    let mut served = start("").await;
     let auth = format!("GET /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}");
     assert_eq!(over_tcp(served.addr, &auth, "").await.0, 405);
     let (status, text) = over_tcp(served.addr, "GET /v1/nope HTTP/1.1", "").await;
@@ -146,6 +112,8 @@ async fn other_requests_reach_the_router() {
     let (status, text) = over_tcp(served.addr, &models, "").await;
     assert_eq!(status, 200);
     assert!(text.contains("\"chat\""), "{text}");
+    // Each on a connection of its own, handed to hyper.
+    served.took(&[("not_chat", 4)]).await;
     served.stop().await;
 }
 
@@ -157,31 +125,10 @@ async fn other_requests_reach_the_router() {
 #[tokio::test]
 async fn a_request_cut_at_the_end_of_the_grace_is_logged_shutdown() {
     let log = Captured::start();
-    let slow = "name: a\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 20 }\noutput_tokens: { fixed: 400 }\n";
-    let fake =
-        switchyard_fake::server::router(switchyard_fake::load_profile(slow, "p.yaml").unwrap(), 1);
-    let transport =
-        switchyard_live::Transport::new(switchyard_live::InProcess::new().with("a.fake", fake));
-    let (gw, _) = from_file(
-        &config(
-            TA,
-            "    - { name: chat, policy: static, targets: [ta] }\n",
-            "",
-        ),
-        transport,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw,
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_millis(300),
-    ));
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let slow = "latency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 20 }\noutput_tokens: { fixed: 400 }\n";
+    let gw = with_fake(&config(TA, CHAT_TA, ""), fake_with("a", "openai", slow));
+    let served = listen(gw, Duration::from_millis(300)).await;
+    let mut tcp = tokio::net::TcpStream::connect(served.addr).await.unwrap();
     let body = chat(true);
     let head = format!(
         "POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer {CLIENT_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -196,11 +143,8 @@ async fn a_request_cut_at_the_end_of_the_grace_is_logged_shutdown() {
         "{:?}",
         String::from_utf8_lossy(&first[..n])
     );
-    tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), task)
+    tokio::time::timeout(Duration::from_secs(10), served.stop())
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     let lines = log.access();
     assert_eq!(lines.len(), 1, "{lines:?}");

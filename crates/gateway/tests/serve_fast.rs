@@ -4,61 +4,16 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
-use switchyard_gateway::Gateway;
-use switchyard_live::{InProcess, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-struct Served {
-    addr: std::net::SocketAddr,
-    gw: Arc<Gateway>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
 /// `serve` in front of the fake `a` with this profile (`latency` and `output_tokens` lines).
 async fn start(profile: &str) -> Served {
-    let text = config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    );
-    let fake = format!("name: a\ndialect: openai\nmodels:\n  - {{ name: m }}\n{profile}");
-    let fake =
-        switchyard_fake::server::router(switchyard_fake::load_profile(&fake, "p.yaml").unwrap(), 1);
-    let (gw, _) = from_file(&text, Transport::new(InProcess::new().with("a.fake", fake)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        let _ = rx.await;
-    };
-    let task = tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw.clone(),
-        shutdown,
-        Duration::from_secs(5),
-    ));
-    Served {
-        addr,
-        gw,
-        stop: Some(tx),
-        task,
-    }
-}
-
-impl Served {
-    /// Shuts down; how long `serve` took to return.
-    async fn stop(mut self) -> Duration {
-        let at = tokio::time::Instant::now();
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-        at.elapsed()
-    }
+    let gw = with_fake(&config(TA, CHAT_TA, ""), fake_with("a", "openai", profile));
+    listen(gw, Duration::from_secs(5)).await
 }
 
 const QUICK: &str = "latency:\n  first_token: { fixed: 1ms }\n  tokens_per_second: { fixed: 10000 }\noutput_tokens: { fixed: 5 }\n";
@@ -85,18 +40,6 @@ struct Wire {
     status: String,
     headers: Vec<(String, String)>,
     body: String,
-}
-
-/// Sends `bytes` on a connection of its own and reads until the server closes it.
-async fn exchange(addr: std::net::SocketAddr, bytes: &str) -> Vec<u8> {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(bytes.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    out
 }
 
 /// One response's parts, from the whole of what a connection received.
@@ -175,7 +118,7 @@ fn blanked(mut w: Wire) -> Wire {
 #[tokio::test]
 async fn the_fast_path_writes_what_hyper_writes() {
     let log = Captured::start();
-    let served = start(QUICK).await;
+    let mut served = start(QUICK).await;
     let stream = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let cases = [
         (chat(false), "connection: close\r\n"),
@@ -189,6 +132,7 @@ async fn the_fast_path_writes_what_hyper_writes() {
     for (body, extra) in &cases {
         let fast = wire(&exchange(served.addr, &request(body, false, extra)).await);
         let hyper = wire(&exchange(served.addr, &request(body, true, extra)).await);
+        served.took(&[("fast", 1), ("chat_not_canonical", 1)]).await;
         assert!(fast.headers.iter().any(|(n, _)| n == "date"), "{fast:?}");
         assert_eq!(blanked(fast), blanked(hyper), "{body} {extra:?}");
     }
@@ -196,13 +140,14 @@ async fn the_fast_path_writes_what_hyper_writes() {
     assert_eq!(log.access().len(), 2 * cases.len());
 }
 
-/// Requests the fast path does not serve are hyper's, answered as before: a chunked body, a
-/// client that expects 100-continue, a body sent after a pause, HTTP/1.0, a head larger
-/// than the fast path reads, another path after a chat request on the same connection,
-/// requests pipelined in one write, a garbage head (400), a head larger than hyper's (431).
+/// Requests the fast path does not serve are hyper's, answered as before, and counted by
+/// why: a chunked body, a client that expects 100-continue, a body sent after a pause,
+/// HTTP/1.0, a head larger than the fast path reads, a body larger than it buffers, another
+/// path, another path after a chat request on the same connection, requests pipelined in one
+/// write, a garbage head (400), a head larger than hyper's (431).
 #[tokio::test]
 async fn what_the_fast_path_leaves_is_answered_by_hyper() {
-    let served = start(QUICK).await;
+    let mut served = start(QUICK).await;
     let close = "connection: close\r\n";
     let status = |raw: &[u8]| wire(raw).status;
     let ok = "HTTP/1.1 200 OK";
@@ -210,6 +155,7 @@ async fn what_the_fast_path_leaves_is_answered_by_hyper() {
         status(&exchange(served.addr, &request(&chat(false), true, close)).await),
         ok
     );
+    served.took(&[("chat_not_canonical", 1)]).await;
     let expect = exchange(
         served.addr,
         &request(
@@ -224,21 +170,34 @@ async fn what_the_fast_path_leaves_is_answered_by_hyper() {
         expect.contains("\r\n\r\nHTTP/1.1 200 OK\r\n") || expect.starts_with(ok),
         "{expect}"
     );
+    served.took(&[("chat_not_canonical", 1)]).await;
     let http10 = request(&chat(false), false, close).replacen("HTTP/1.1", "HTTP/1.0", 1);
     assert_eq!(
         status(&exchange(served.addr, &http10).await),
         "HTTP/1.0 200 OK"
     );
+    served.took(&[("chat_not_canonical", 1)]).await;
     let big = format!("x-big: {}\r\n{close}", "y".repeat(100 * 1024));
     assert_eq!(
         status(&exchange(served.addr, &request(&chat(false), false, &big)).await),
         ok
     );
+    served.took(&[("head_unread", 1)]).await;
     let huge = format!("x-big: {}\r\n{close}", "y".repeat(500 * 1024));
     let raw = exchange(served.addr, &request(&chat(false), false, &huge)).await;
     assert_eq!(status(&raw), "HTTP/1.1 431 Request Header Fields Too Large");
     let raw = exchange(served.addr, "\x01\x02 garbage\r\n\r\n").await;
     assert_eq!(status(&raw), "HTTP/1.1 400 Bad Request");
+    served.took(&[("head_unread", 2)]).await;
+    let large = chat(false).replace(MARKER, &"y ".repeat(150 * 1024));
+    assert_eq!(
+        status(&exchange(served.addr, &request(&large, false, close)).await),
+        ok
+    );
+    served.took(&[("body_large", 1)]).await;
+    let healthz = format!("GET /healthz HTTP/1.1\r\nhost: gw\r\n{close}\r\n");
+    assert_eq!(status(&exchange(served.addr, &healthz).await), ok);
+    served.took(&[("not_chat", 1)]).await;
 
     // Head, pause, body.
     let whole = request(&chat(false), false, close);
@@ -250,8 +209,10 @@ async fn what_the_fast_path_leaves_is_answered_by_hyper() {
     let mut out = Vec::new();
     tcp.read_to_end(&mut out).await.unwrap();
     assert_eq!(status(&out), ok);
+    served.took(&[("body_later", 1)]).await;
 
-    // A chat request, then `/healthz`, then chat again, pipelined in one write.
+    // A chat request, then `/healthz`, then chat again, pipelined in one write: the first
+    // on the fast path, the connection then hyper's.
     let pipelined = format!(
         "{}GET /healthz HTTP/1.1\r\nhost: gw\r\n\r\n{}",
         request(&chat(false), false, ""),
@@ -260,6 +221,7 @@ async fn what_the_fast_path_leaves_is_answered_by_hyper() {
     let text = String::from_utf8(exchange(served.addr, &pipelined).await).unwrap();
     assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 3, "{text}");
     assert_eq!(text.matches("\"chat.completion\"").count(), 2, "{text}");
+    served.took(&[("fast", 1), ("not_chat", 1)]).await;
     served.stop().await;
 }
 
@@ -283,13 +245,8 @@ async fn lines(log: &Captured, n: usize) -> Vec<serde_json::Value> {
     panic!("fewer than {n} access lines: {}", log.text());
 }
 
-/// A client that leaves before its reply, and one that leaves mid-stream, on the fast path:
-/// each request is dropped as the client leaves (not when the next token would have been
-/// written), its line says `client_closed`, the stream's books what it delivered.
-#[tokio::test]
-async fn a_client_that_leaves_is_noticed_at_once() {
-    let log = Captured::start();
-    let served = slow("2s", 10_000).await;
+/// A connection with a chat request sent on it, once the gateway has it in flight.
+async fn in_flight(served: &Served) -> TcpStream {
     let mut tcp = TcpStream::connect(served.addr).await.unwrap();
     tcp.write_all(request(&chat(false), false, "").as_bytes())
         .await
@@ -297,6 +254,17 @@ async fn a_client_that_leaves_is_noticed_at_once() {
     while served.gw.in_flight() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    tcp
+}
+
+/// A client that leaves before its reply, and one that leaves mid-stream, on the fast path:
+/// each request is dropped as the client leaves (not when the next token would have been
+/// written), its line says `client_closed`, the stream's books what it delivered.
+#[tokio::test]
+async fn a_client_that_leaves_is_noticed_at_once() {
+    let log = Captured::start();
+    let served = slow("2s", 10_000).await;
+    let tcp = in_flight(&served).await;
     let left = tokio::time::Instant::now();
     drop(tcp);
     let line = lines(&log, 1).await.remove(0);
@@ -353,13 +321,7 @@ async fn shutdown_closes_idle_connections_and_finishes_the_request_in_flight() {
     assert!(took < Duration::from_secs(3), "{took:?}");
 
     let served = slow("500ms", 10_000).await;
-    let mut tcp = TcpStream::connect(served.addr).await.unwrap();
-    tcp.write_all(request(&chat(false), false, "").as_bytes())
-        .await
-        .unwrap();
-    while served.gw.in_flight() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut tcp = in_flight(&served).await;
     let stopping = tokio::spawn(served.stop());
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out))

@@ -55,22 +55,9 @@ fn in_reads(reads: Vec<String>, cut: bool) -> axum::Router {
 /// Route `chat` (`resume: prefill`): `primary` (OpenAI) first, then the Anthropic fake,
 /// which continues a prefill.
 fn resuming(primary: axum::Router) -> Arc<Gateway> {
-    let text = format!(
-        "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.stub' }}\n  \
-         - {{ name: b, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://b.fake' }}\n\
-         router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n    - {{ name: tb, provider: b, model: m, capabilities: [streaming, prefill] }}\n  \
-         routes:\n    - {{ name: chat, policy: priority, tiers: [[ta], [tb]], resume: prefill }}\n  \
-         plan: {{ max_attempts: 3 }}\n\
-         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
-        sha256_hex("key")
-    );
-    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
-    let transport = Transport::new(
-        InProcess::new()
-            .with("a.stub", primary)
-            .with("b.fake", support::fake_of("b", "anthropic", 5)),
-    );
-    Gateway::new(&params, None, transport).unwrap()
+    let text = support::resuming::config("a.stub", "", "");
+    let anthropic = support::fake_of("b", "anthropic", 5);
+    support::resuming::gateway(&text, vec![("a.stub", primary), ("b.fake", anthropic)])
 }
 
 fn stream_request(include_usage: bool) -> Value {

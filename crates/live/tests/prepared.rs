@@ -5,82 +5,34 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_core::request::Request;
 use switchyard_live::adapter::{self, Endpoint};
-use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{Driver, HttpClient, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A server on 127.0.0.1:0 that keeps each request's bytes (head and body) and answers
-/// `400` with an empty body (the attempt fails at once, with no failover).
-async fn capture() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let kept = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    while buf.len() < end + 4 + length {
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                        }
-                    }
-                    kept.lock()
-                        .unwrap()
-                        .push(buf.drain(..end + 4 + length).collect());
-                    let reply = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
-                    if tcp.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, seen)
+/// The upstream: `400` with an empty body to every request (the attempt fails at once, with
+/// no failover).
+async fn capture() -> (String, Seen) {
+    common::capture::capture(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await
 }
+
+/// What [`capture`] received: `(connection, request bytes)`.
+type Seen = tokio::sync::mpsc::UnboundedReceiver<(usize, Vec<u8>)>;
 
 /// A driver over `transport` in front of one provider per dialect (and a query-string key),
 /// all at `url`, with a route per target.
 fn driver(url: &str, transport: Transport) -> Driver {
-    let providers: Vec<ProviderConfig> = serde_yaml::from_str(&format!(
-        "- {{ name: o, dialect: openai, base_url: '{url}', mode: live, headers: {{ OpenAI-Organization: 'literal:org-1' }}, \
+    let used = ["o", "z", "a", "g", "q"];
+    let store = common::store(
+        &format!(
+            "- {{ name: o, dialect: openai, base_url: '{url}', mode: live, headers: {{ OpenAI-Organization: 'literal:org-1' }}, \
               keys: [{{ source: 'literal:k-old', valid_until: '2020-01-01' }}, {{ source: 'literal:k-o' }}] }}\n\
          - {{ name: z, dialect: azure-openai, base_url: 'https://z', fake_base_url: '{url}', mock_key: k-z }}\n\
          - {{ name: a, dialect: anthropic, base_url: 'https://y', fake_base_url: '{url}', mock_key: k-a, headers: {{ anthropic-beta: 'literal:b1', connection: 'literal:close' }} }}\n\
          - {{ name: g, dialect: gemini, base_url: 'https://g', fake_base_url: '{url}', mock_key: k-g }}\n\
          - {{ name: q, dialect: gemini, base_url: 'https://q', fake_base_url: '{url}', mock_key: k-q, auth: 'query:key' }}\n"
-    ))
-    .unwrap();
-    let used = ["o", "z", "a", "g", "q"];
-    let store = CredentialStore::load(
-        resolve_providers(&providers, Environment::Development, &used).unwrap(),
-        Environment::Development,
+        ),
         &used,
-        Date(20_000),
-        &|_| None,
-    )
-    .unwrap();
+    );
     let mut yaml = String::from("targets:\n");
     for p in used {
         yaml.push_str(&format!(
@@ -107,7 +59,7 @@ fn request(route: &str, stream: bool) -> Request {
 
 /// What the upstream at `url` (keeping its requests in `seen`) received for one request per
 /// route, streamed and not, over `transport`.
-async fn sent(url: &str, seen: &Mutex<Vec<Vec<u8>>>, transport: Transport) -> Vec<String> {
+async fn sent(url: &str, seen: &mut Seen, transport: Transport) -> Vec<String> {
     let driver = driver(url, transport);
     for route in ["ro", "rz", "ra", "rg", "rq"] {
         for stream in [false, true] {
@@ -118,20 +70,21 @@ async fn sent(url: &str, seen: &Mutex<Vec<Vec<u8>>>, transport: Transport) -> Ve
             }
         }
     }
-    let mut seen = seen.lock().unwrap();
-    seen.drain(..)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .collect()
+    let mut sent = Vec::new();
+    while let Ok((_, b)) = seen.try_recv() {
+        sent.push(String::from_utf8_lossy(&b).into_owned());
+    }
+    sent
 }
 
 #[tokio::test]
 async fn requests_over_a_bare_client_are_the_bytes_of_requests_built_whole() {
-    let (url, seen) = capture().await;
-    let prepared = sent(&url, &seen, Transport::new(HttpClient::new())).await;
+    let (url, mut seen) = capture().await;
+    let prepared = sent(&url, &mut seen, Transport::new(HttpClient::new())).await;
     let client = HttpClient::new();
     // Not an `HttpClient` to the seam: each request is built whole and goes through `call`.
     let layered = tower::service_fn(move |r| tower::Service::call(&mut client.clone(), r));
-    let built = sent(&url, &seen, Transport::new(layered)).await;
+    let built = sent(&url, &mut seen, Transport::new(layered)).await;
     assert_eq!(prepared.len(), 10, "{prepared:#?}");
     assert_eq!(prepared, built);
     // Each request its own stream or not (one of each per route, in that order), and the

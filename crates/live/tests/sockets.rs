@@ -3,9 +3,7 @@
 
 mod common;
 
-use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
 use switchyard_core::outcome::ErrorKind;
-use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{Driver, HttpClient, StreamEvent, Transport};
 
 struct Server {
@@ -50,21 +48,15 @@ async fn over_loopback_json_streams_resets_and_cuts() {
         start("openai", "openai").await,
         start("anthropic", "anthropic").await,
     ];
-    let providers: Vec<ProviderConfig> = serde_yaml::from_str(&format!(
-        "- {{ name: openai, dialect: openai, base_url: 'https://x', fake_base_url: '{}', mock_key: dev-key }}\n\
-         - {{ name: anthropic, dialect: anthropic, base_url: 'https://y', fake_base_url: '{}', mock_key: dev-key }}\n",
-        servers[0].url, servers[1].url
-    ))
-    .unwrap();
     let used = ["openai", "anthropic"];
-    let store = CredentialStore::load(
-        resolve_providers(&providers, Environment::Development, &used).unwrap(),
-        Environment::Development,
+    let store = common::store(
+        &format!(
+            "- {{ name: openai, dialect: openai, base_url: 'https://x', fake_base_url: '{}', mock_key: dev-key }}\n\
+         - {{ name: anthropic, dialect: anthropic, base_url: 'https://y', fake_base_url: '{}', mock_key: dev-key }}\n",
+            servers[0].url, servers[1].url
+        ),
         &used,
-        Date(20_000),
-        &|_| None,
-    )
-    .unwrap();
+    );
     let yaml = "targets:\n  - { name: a, provider: openai, model: m-openai }\n  - { name: b, provider: anthropic, model: m-anthropic }\n\
                 routes:\n  - { name: r, policy: priority, tiers: [[a], [b]] }\nplan: { max_attempts: 2, attempt_timeout: 5s }\n";
     let router = Driver::new(

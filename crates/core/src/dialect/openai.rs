@@ -12,7 +12,7 @@ mod forwarded;
 mod request;
 mod stream;
 
-pub use forwarded::{Forwarded, NotAReply, read_forwarded};
+pub use forwarded::{Chunk, Forwarded, NotAReply, read_chunk, read_forwarded};
 
 pub use request::{
     ChatMessage, ChatRequest, FunctionDef, Parsed, RequestError, StreamOptions, ToolDef,

@@ -61,10 +61,14 @@ pub(super) fn sse_body(
         route,
         expose,
     };
-    crate::events::body(futures_util::stream::unfold(state, |mut st| async move {
-        let frame = st.next_frame().await?;
-        Some((frame, st))
-    }))
+    // The state boxed: `unfold` moves it in and out of its future at every frame.
+    crate::events::body(futures_util::stream::unfold(
+        Box::new(state),
+        |mut st| async move {
+            let frame = st.next_frame().await?;
+            Some((frame, st))
+        },
+    ))
 }
 
 /// Where a stream's body is: what it sends from, and what it has sent.

@@ -204,42 +204,48 @@ fn sse_body(
         queued: VecDeque::new(),
         started: false,
     };
-    crate::events::body(futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(frame) = st.queued.pop_front() {
-                return Some((frame, st));
-            }
-            if st.render.ended() {
-                return None;
-            }
-            if !st.started {
-                st.started = true;
-                return Some((frame(st.render.start(st.estimate)), st));
-            }
-            let mut out = Vec::new();
-            match st.stream.next().await {
-                Some(Ok(event)) => {
-                    if let switchyard_live::StreamEvent::End { usage, .. } = &event {
-                        st.access.0.stream_end(&st.access.1, &st.stream, *usage);
-                    }
-                    if let Err(render::Unrenderable(message)) = st.render.next(event, &mut out) {
-                        out.push(st.render.error("api_error", &message));
-                    }
+    // The state boxed: `unfold` moves it in and out of its future at every frame.
+    crate::events::body(futures_util::stream::unfold(
+        Box::new(state),
+        |mut st| async move {
+            loop {
+                if let Some(frame) = st.queued.pop_front() {
+                    return Some((frame, st));
                 }
-                Some(Err(e)) => {
-                    st.access.0.failed(&e);
-                    let parts = ErrorParts::from(ApiError::from_route(&e, &st.route, st.expose));
-                    out.push(
+                if st.render.ended() {
+                    return None;
+                }
+                if !st.started {
+                    st.started = true;
+                    return Some((frame(st.render.start(st.estimate)), st));
+                }
+                let mut out = Vec::new();
+                match st.stream.next().await {
+                    Some(Ok(event)) => {
+                        if let switchyard_live::StreamEvent::End { usage, .. } = &event {
+                            st.access.0.stream_end(&st.access.1, &st.stream, *usage);
+                        }
+                        if let Err(render::Unrenderable(message)) = st.render.next(event, &mut out)
+                        {
+                            out.push(st.render.error("api_error", &message));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        st.access.0.failed(&e);
+                        let parts =
+                            ErrorParts::from(ApiError::from_route(&e, &st.route, st.expose));
+                        out.push(
+                            st.render
+                                .error(error::kind_for(parts.status), &parts.message),
+                        );
+                    }
+                    None => out.push(
                         st.render
-                            .error(error::kind_for(parts.status), &parts.message),
-                    );
+                            .error("api_error", "The upstream stream ended without its end."),
+                    ),
                 }
-                None => out.push(
-                    st.render
-                        .error("api_error", "The upstream stream ended without its end."),
-                ),
+                st.queued.extend(out.into_iter().map(frame));
             }
-            st.queued.extend(out.into_iter().map(frame));
-        }
-    }))
+        },
+    ))
 }

@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use super::head::{self, Canonical, Parsed};
 use super::reply::{self, Framing};
+use super::tally::Handoff;
 use crate::{CHAT_PATH, Gateway};
 
 /// The most a connection buffers: a head and body larger than this, or bytes of pipelined
@@ -58,8 +59,8 @@ pub(super) const HEAD_READ_TIMEOUT: std::time::Duration = std::time::Duration::f
 enum Next {
     /// Serve this canonical request (whole in the buffer).
     Serve(Canonical),
-    /// Hand the connection to hyper, with what the buffer holds.
-    Hyper,
+    /// Hand the connection to hyper, with what the buffer holds, and why.
+    Hyper(Handoff),
     /// Close it (the client did, or shutdown with nothing in flight).
     Close,
 }
@@ -92,6 +93,7 @@ pub(super) async fn serve(
     loop {
         match conn.next(gw, closing).await {
             Next::Serve(request) => {
+                gw.tally.fast();
                 let close = request.close;
                 let ok = conn.serve(request, gw, closing).await;
                 if !ok || close || *closing.borrow() {
@@ -99,7 +101,10 @@ pub(super) async fn serve(
                     return None;
                 }
             }
-            Next::Hyper => return Some(conn),
+            Next::Hyper(why) => {
+                gw.tally.handoff(why);
+                return Some(conn);
+            }
             Next::Close => return None,
         }
     }
@@ -115,20 +120,21 @@ impl Conn {
                 match head::parse(&self.buf, gw.max_body) {
                     Parsed::Canonical(c) => {
                         let Some(whole) = c.head_len.checked_add(c.body_len) else {
-                            return Next::Hyper;
+                            return Next::Hyper(Handoff::BodyLarge);
                         };
                         if whole > MAX_BUFFERED {
-                            return Next::Hyper;
+                            return Next::Hyper(Handoff::BodyLarge);
                         }
                         // The body, if not here with its head, only if it is here already:
                         // a body that keeps the client waiting gets hyper's deadline.
                         if self.buf.len() < whole && !self.read_ready(whole) {
-                            return Next::Hyper;
+                            return Next::Hyper(Handoff::BodyLater);
                         }
                         return Next::Serve(c);
                     }
                     Parsed::Partial if self.buf.len() < MAX_HEAD => {}
-                    Parsed::Partial | Parsed::Other => return Next::Hyper,
+                    Parsed::Partial => return Next::Hyper(Handoff::HeadUnread),
+                    Parsed::Other(why) => return Next::Hyper(why),
                 }
             }
             self.room(MAX_HEAD);

@@ -5,11 +5,13 @@
 //! larger than the gateway's body limit, no `transfer-encoding`, `expect` or `upgrade`, at
 //! most one `connection` header saying `keep-alive` or `close`, and at most [`MAX_HEADERS`]
 //! headers. Anything else, or anything [`httparse`] refuses, is left to hyper, which then
-//! answers as it always has (100-continue, chunked bodies, 413, 400 for a bad head).
+//! answers as it always has (100-continue, chunked bodies, 413, 400 for a bad head); why is
+//! counted for `/metrics` ([`Handoff`]).
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue};
 
+use super::tally::Handoff;
 use crate::CHAT_PATH;
 use crate::chat::TASK;
 
@@ -37,8 +39,8 @@ pub(super) enum Parsed {
     Canonical(Canonical),
     /// Not a whole head yet.
     Partial,
-    /// Anything else: hyper's.
-    Other,
+    /// Anything else: hyper's, and why.
+    Other(Handoff),
 }
 
 /// The head at the start of `buf`, for a gateway whose body limit is `max_body`.
@@ -48,13 +50,15 @@ pub(super) fn parse(buf: &[u8], max_body: usize) -> Parsed {
     let head_len = match request.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Other,
+        Err(_) => return Parsed::Other(Handoff::HeadUnread),
     };
-    if request.version != Some(1)
-        || request.method != Some("POST")
-        || request.path != Some(CHAT_PATH)
-    {
-        return Parsed::Other;
+    if request.method != Some("POST") || request.path != Some(CHAT_PATH) {
+        return Parsed::Other(Handoff::NotChat);
+    }
+    // What is left to hyper from here on is a chat request.
+    let other = || Parsed::Other(Handoff::ChatNotCanonical);
+    if request.version != Some(1) {
+        return other();
     }
     let mut body_len = None;
     let mut connection = None;
@@ -65,19 +69,19 @@ pub(super) fn parse(buf: &[u8], max_body: usize) -> Parsed {
         if is("content-length") {
             match (body_len, length(h.value)) {
                 (None, Some(n)) if n <= max_body => body_len = Some(n),
-                _ => return Parsed::Other,
+                _ => return other(),
             }
         } else if is("connection") {
             match (connection, close(h.value)) {
                 (None, Some(c)) => connection = Some(c),
-                _ => return Parsed::Other,
+                _ => return other(),
             }
         } else if is("transfer-encoding") || is("expect") || is("upgrade") {
-            return Parsed::Other;
+            return other();
         } else if is(AUTHORIZATION.as_str()) || is(TASK.as_str()) {
             // The values hyper would accept (httparse's own check is the same).
             let Ok(value) = HeaderValue::from_bytes(h.value) else {
-                return Parsed::Other;
+                return other();
             };
             let name = if is(TASK.as_str()) {
                 TASK
@@ -88,7 +92,7 @@ pub(super) fn parse(buf: &[u8], max_body: usize) -> Parsed {
         }
     }
     let Some(body_len) = body_len else {
-        return Parsed::Other;
+        return other();
     };
     Parsed::Canonical(Canonical {
         head_len,
@@ -124,7 +128,7 @@ fn close(value: &[u8]) -> Option<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Parsed, parse};
+    use super::{Handoff, Parsed, parse};
 
     const MAX: usize = 1000;
 
@@ -135,8 +139,12 @@ mod tests {
         }
     }
 
-    fn other(head: &str) -> bool {
-        matches!(parse(head.as_bytes(), MAX), Parsed::Other)
+    /// Why `head` is left to hyper (`None`: it is not).
+    fn other(head: &str) -> Option<Handoff> {
+        match parse(head.as_bytes(), MAX) {
+            Parsed::Other(why) => Some(why),
+            _ => None,
+        }
     }
 
     #[test]
@@ -160,11 +168,13 @@ mod tests {
     #[test]
     fn anything_else_is_hyper_s_or_partial() {
         let cl = "content-length: 2\r\n";
-        for head in [
-            format!("POST /v1/chat/completions HTTP/1.0\r\n{cl}\r\n"),
+        let not_chat = [
             format!("GET /v1/chat/completions HTTP/1.1\r\n{cl}\r\n"),
             format!("POST /v1/chat/completions?x=1 HTTP/1.1\r\n{cl}\r\n"),
             format!("POST /v1/messages HTTP/1.1\r\n{cl}\r\n"),
+        ];
+        let chat = [
+            format!("POST /v1/chat/completions HTTP/1.0\r\n{cl}\r\n"),
             "POST /v1/chat/completions HTTP/1.1\r\n\r\n".to_owned(),
             "POST /v1/chat/completions HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n".to_owned(),
             format!("POST /v1/chat/completions HTTP/1.1\r\n{cl}transfer-encoding: chunked\r\n\r\n"),
@@ -178,13 +188,22 @@ mod tests {
             "POST /v1/chat/completions HTTP/1.1\r\ncontent-length: 1001\r\n\r\n".to_owned(),
             "POST /v1/chat/completions HTTP/1.1\r\ncontent-length: 99999999999999999999999\r\n\r\n"
                 .to_owned(),
+        ];
+        let unread = [
             format!(
                 "POST /v1/chat/completions HTTP/1.1\r\n{}{cl}\r\n",
                 "a: b\r\n".repeat(40)
             ),
             "\0garbage\r\n\r\n".to_owned(),
+        ];
+        for (heads, why) in [
+            (&not_chat[..], Handoff::NotChat),
+            (&chat[..], Handoff::ChatNotCanonical),
+            (&unread[..], Handoff::HeadUnread),
         ] {
-            assert!(other(&head), "{head:?}");
+            for head in heads {
+                assert_eq!(other(head), Some(why), "{head:?}");
+            }
         }
         for partial in ["", "POST /v1/chat/completions HTTP/1.1\r\ncontent-le"] {
             assert!(

@@ -1,9 +1,9 @@
 //! Gateways of one fleet in one test (`fleet.rs`, `fleet_keys.rs`): each serves on
 //! 127.0.0.1:0 over TCP, and they share the test's `redis-server`, syncing every [`SYNC`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::Served;
 use switchyard_gateway::Gateway;
 use switchyard_live::Transport;
 
@@ -18,33 +18,12 @@ pub fn shared_state(redis: &str, replica: u32) -> String {
     )
 }
 
-/// A gateway serving on 127.0.0.1:0; it stops when this drops.
-pub struct Served {
-    pub gw: Arc<Gateway>,
-    pub addr: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-/// Serves a gateway for `config`, its upstreams on `transport`.
+/// Serves a gateway for `config`, its upstreams on `transport`; it stops when the
+/// [`Served`] drops.
 pub async fn serve(config: &str, transport: Transport) -> Served {
     let params = switchyard_live::config::load_live(config, "gw.yaml").unwrap();
     let gw = Gateway::new(&params, None, transport).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw.clone(),
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(1),
-    ));
-    Served {
-        gw,
-        addr,
-        _stop: tx,
-    }
+    super::listen(gw, Duration::from_secs(1)).await
 }
 
 /// One chat request to route `chat` over TCP: the status and the whole response.

@@ -1,10 +1,18 @@
-//! What the operations tests share: a config with a fake and a dead target, a rig, a call.
+//! What the gateway's integration tests share: a config with a fake and a dead target, a
+//! gateway loaded from it (with this crate's fakes or another), calls through the app
+//! in process (a chat request, a stream read then left, a fake's control API), a gateway
+//! served over TCP on 127.0.0.1:0 ([`Served`]) and exchanges with it, the log lines of the
+//! test's thread, and which path served (`/metrics`).
 #![allow(dead_code, reason = "each test binary uses part of it")]
 #![allow(clippy::unwrap_used, clippy::panic, reason = "test code")]
 
 pub mod fleet;
 pub mod one_route;
+pub mod resuming;
+mod served;
 pub mod stubs;
+
+pub use served::*;
 
 use std::sync::Arc;
 
@@ -19,6 +27,8 @@ use tower::ServiceExt;
 pub const CLIENT_KEY: &str = "sk-client-SECRET-7f3a";
 pub const UPSTREAM_KEY: &str = "sk-upstream-SECRET-91c2";
 pub const MARKER: &str = "PROMPT-MARKER-4d2e";
+/// The chat endpoint.
+pub const CHAT_PATH: &str = "/v1/chat/completions";
 
 /// A fake of the OpenAI dialect, model `m`, answering 5 tokens.
 pub fn fake(name: &str) -> axum::Router {
@@ -28,9 +38,19 @@ pub fn fake(name: &str) -> axum::Router {
 /// A fake of `dialect`, model `m`, answering `tokens` tokens (10 ms to the first, 1000 a
 /// second).
 pub fn fake_of(name: &str, dialect: &str, tokens: u32) -> axum::Router {
-    let text = format!(
-        "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: {tokens} }}\n"
-    );
+    fake_with(
+        name,
+        dialect,
+        &format!(
+            "latency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 1000 }}\noutput_tokens: {{ fixed: {tokens} }}\n"
+        ),
+    )
+}
+
+/// A fake of `dialect`, model `m`, with the rest of its profile `profile` (e.g. `latency`
+/// and `output_tokens` lines).
+pub fn fake_with(name: &str, dialect: &str, profile: &str) -> axum::Router {
+    let text = format!("name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m }}\n{profile}");
     switchyard_fake::server::router(switchyard_fake::load_profile(&text, "p.yaml").unwrap(), 1)
 }
 
@@ -65,6 +85,14 @@ pub fn from_file(text: &str, transport: Transport) -> (Arc<Gateway>, std::path::
     let path = dir.join("gw.yaml");
     std::fs::write(&path, text).unwrap();
     (Gateway::from_file(path.clone(), transport).unwrap(), path)
+}
+
+/// Route `chat` with `ta` alone (a [`config`]'s `routes`).
+pub const CHAT_TA: &str = "    - { name: chat, policy: static, targets: [ta] }\n";
+
+/// A gateway for `text` (a [`config`]) with `fake` behind `a.fake`.
+pub fn with_fake(text: &str, fake: axum::Router) -> Arc<Gateway> {
+    from_file(text, Transport::new(InProcess::new().with("a.fake", fake))).0
 }
 
 /// A gateway for `text` (a [`config`]) with the fake `a` behind `a.fake`.
@@ -119,6 +147,104 @@ pub fn anthropic_events(body: &str) -> Vec<(String, serde_json::Value)> {
         .collect()
 }
 
+/// [`chat`]`(stream)` to the chat endpoint with the client key: status, headers, body.
+pub async fn send_chat_with_headers(
+    gw: &Arc<Gateway>,
+    stream: bool,
+) -> (u16, axum::http::HeaderMap, String) {
+    call_with_headers(gw, "POST", CHAT_PATH, Some(CLIENT_KEY), chat(stream)).await
+}
+
+/// As [`send_chat_with_headers`], without the headers.
+pub async fn send_chat(gw: &Arc<Gateway>, stream: bool) -> (u16, String) {
+    let (status, _, body) = send_chat_with_headers(gw, stream).await;
+    (status, body)
+}
+
+/// `GET /metrics` (no metrics token set), which must answer 200: the Prometheus text.
+pub async fn metrics(gw: &Arc<Gateway>) -> String {
+    let (status, text) = call(gw, "GET", "/metrics", None, String::new()).await;
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
+/// `body` to `POST /admin/overrides` with the admin token: status and body.
+pub async fn overrides(gw: &Arc<Gateway>, body: &str) -> (u16, String) {
+    call(gw, "POST", "/admin/overrides", Some("admin"), body.into()).await
+}
+
+/// `GET /admin/state` with the admin token, which must answer 200.
+pub async fn admin_state(gw: &Arc<Gateway>) -> serde_json::Value {
+    let (status, body) = call(gw, "GET", "/admin/state", Some("admin"), String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Target `name` in an [`admin_state`].
+pub fn target<'a>(state: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    state["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+}
+
+/// Posts `body` to `path` with `key` (and an `anthropic-version`, which `/v1/messages` wants),
+/// reads at most `frames` frames of the reply, which must be a 200, then leaves (drops it).
+/// The frames read, as text.
+pub async fn read_then_leave(
+    gw: &Arc<Gateway>,
+    path: &str,
+    key: &str,
+    body: String,
+    frames: usize,
+) -> Vec<String> {
+    let req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("anthropic-version", "2023-06-01")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = app(gw.clone()).oneshot(req).await.unwrap();
+    if resp.status() != 200 {
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        panic!("{status}: {}", String::from_utf8_lossy(&bytes));
+    }
+    let mut body = resp.into_body();
+    let mut read = Vec::new();
+    for _ in 0..frames {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        read.push(String::from_utf8_lossy(frame.unwrap().data_ref().unwrap()).into_owned());
+    }
+    drop(body);
+    read
+}
+
+/// A request to a fake's control API (`/_fake/...`), which must succeed: its JSON reply
+/// (`Null` when it has none).
+pub async fn control(
+    fake: &axum::Router,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> serde_json::Value {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let resp = fake.clone().oneshot(req).await.unwrap();
+    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
+}
+
 /// As [`call_with_headers`], without the headers.
 pub async fn call(
     gw: &Arc<Gateway>,
@@ -134,22 +260,11 @@ pub async fn call(
 /// One request over TCP on its own connection (`connection: close`), `head` its request
 /// line and any headers: the status and the whole response (head and body) as text.
 pub async fn over_tcp(addr: std::net::SocketAddr, head: &str, body: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let text = format!(
         "{head}\r\nhost: gw\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
-    tcp.write_all(text.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tcp.read_to_end(&mut out),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    let out = String::from_utf8_lossy(&out).into_owned();
+    let out = String::from_utf8_lossy(&exchange(addr, &text).await).into_owned();
     let status = out
         .split(' ')
         .nth(1)

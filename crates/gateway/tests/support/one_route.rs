@@ -50,6 +50,6 @@ pub async fn post_chat(gw: &Arc<Gateway>, route: &str) -> (u16, axum::http::Head
 
 /// An override the admin API must accept.
 pub async fn admin(gw: &Arc<Gateway>, body: &str) {
-    let (status, _, reply) = call(gw, "POST", "/admin/overrides", Some("admin"), body.into()).await;
+    let (status, reply) = super::overrides(gw, body).await;
     assert_eq!(status, 200, "{reply}");
 }

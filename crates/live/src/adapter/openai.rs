@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use switchyard_core::dialect::openai::{
-    ChatRequest, CompletionUsage, DONE, PATH, parse_finish, pass_through, pass_through_at,
-    read_forwarded,
+    ChatRequest, Chunk as SeenChunk, CompletionUsage, DONE, PATH, parse_finish, pass_through,
+    pass_through_at, read_chunk, read_forwarded,
 };
 use switchyard_core::request::{Choice, FinishReason, Request, ToolCall, Usage};
 
@@ -309,21 +309,30 @@ pub(super) fn step(
     if event.data == DONE {
         return Ok(Step::Done);
     }
+    // The usual chunk, in one pass; anything else (tool calls, log probabilities, several
+    // choices, a defect) takes the full parse below, which reads all a chunk may hold.
+    if let Some(chunk) = read_chunk(&event.data) {
+        usual(d, &event.data, chunk, out);
+        return Ok(Step::More);
+    }
     // (Azure's opening filter-results chunk reads too: it has every field, no choices.)
-    let (chunk, usage) = read_chunk(&event.data).ok_or_else(|| error_event(&event.data))?;
+    let (chunk, usage) = parse_chunk(&event.data).ok_or_else(|| error_event(&event.data))?;
     if d.forwards_raw() {
-        out.push(Piece::Raw(forwarded(
-            d,
-            &event.data,
-            &chunk,
-            usage.is_some(),
-        )));
+        let seen = SeenChunk {
+            id: chunk.id.clone(),
+            created: chunk.created,
+            model: chunk.model.clone(),
+            usage_at: chunk.usage.and_then(|u| raw::span_in(&event.data, u.get())),
+            usage: usage.map(Usage::from),
+            has_choice: !chunk.choices.is_empty(),
+            content: None,
+            refusal: None,
+            finish: None,
+        };
+        out.push(Piece::Raw(forwarded(d, &event.data, &seen)));
     }
     if let Some(u) = usage {
-        let u = Usage::from(u);
-        d.report_prompt(u.prompt_tokens);
-        d.usage.cached_prompt_tokens = u.cached_prompt_tokens;
-        d.report_completion(u.completion_tokens);
+        book(d, Usage::from(u));
     }
     for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
         if let Some(c) = choice.delta.content {
@@ -342,8 +351,34 @@ pub(super) fn step(
     Ok(Step::More)
 }
 
+/// What [`read_chunk`] read of a usual chunk, done as `step` does the full parse's.
+fn usual(d: &mut StreamDecoder, data: &str, chunk: SeenChunk<'_>, out: &mut Vec<Piece>) {
+    if d.forwards_raw() {
+        out.push(Piece::Raw(forwarded(d, data, &chunk)));
+    }
+    if let Some(u) = chunk.usage {
+        book(d, u);
+    }
+    if let Some(c) = chunk.content {
+        d.text(out, c.into_owned());
+    }
+    if let Some(r) = chunk.refusal {
+        d.text(out, r.into_owned());
+    }
+    if let Some(f) = chunk.finish {
+        d.finish = Some(f);
+    }
+}
+
+/// A chunk's usage, booked.
+fn book(d: &mut StreamDecoder, u: Usage) {
+    d.report_prompt(u.prompt_tokens);
+    d.usage.cached_prompt_tokens = u.cached_prompt_tokens;
+    d.report_completion(u.completion_tokens);
+}
+
 /// A chunk and its usage (`None` for absent or `null`), or `None` for text that is not one.
-fn read_chunk(data: &str) -> Option<(Chunk<'_>, Option<CompletionUsage>)> {
+fn parse_chunk(data: &str) -> Option<(Chunk<'_>, Option<CompletionUsage>)> {
     let chunk: Chunk<'_> = serde_json::from_str(data).ok()?;
     let usage = match chunk.usage.map(RawValue::get) {
         None | Some("null") => None,
@@ -353,17 +388,12 @@ fn read_chunk(data: &str) -> Option<(Chunk<'_>, Option<CompletionUsage>)> {
 }
 
 /// A chunk as it came (its `data`), for a decoder that forwards raw events.
-fn forwarded(
-    d: &mut StreamDecoder,
-    data: &str,
-    chunk: &Chunk<'_>,
-    reports_usage: bool,
-) -> RawEvent {
-    let span = chunk.usage.and_then(|u| raw::span_in(data, u.get()));
-    let mut raw = RawEvent::new(data, span);
+fn forwarded(d: &mut StreamDecoder, data: &str, chunk: &SeenChunk<'_>) -> RawEvent {
+    let reports_usage = chunk.usage.is_some();
+    let mut raw = RawEvent::new(data, chunk.usage_at.clone());
     raw.reports_usage = reports_usage;
-    raw.usage_only = reports_usage && chunk.choices.is_empty();
-    raw.empty = !reports_usage && chunk.choices.is_empty();
+    raw.usage_only = reports_usage && !chunk.has_choice;
+    raw.empty = !reports_usage && !chunk.has_choice;
     if !chunk.id.is_empty() && d.take_head() {
         raw.head = Some(Box::new(Head {
             id: chunk.id.as_ref().to_owned(),
@@ -432,7 +462,7 @@ mod tests {
     use serde_json::{Value, json};
     use switchyard_core::dialect::openai::ChatCompletionChunk;
 
-    use super::read_chunk;
+    use super::parse_chunk;
 
     /// Every place in `v` (by JSON pointer), the root excluded.
     fn pointers(v: &Value, at: &str, out: &mut Vec<String>) {
@@ -525,7 +555,7 @@ mod tests {
         let mut refused = 0;
         for text in &texts {
             let owning = serde_json::from_str::<ChatCompletionChunk>(text).is_ok();
-            let read = read_chunk(text).is_some();
+            let read = parse_chunk(text).is_some();
             assert_eq!(read, owning, "{text}");
             refused += usize::from(!owning);
         }
@@ -570,7 +600,7 @@ mod tests {
     }
 
     fn by_borrowed(text: &str) -> Option<Read> {
-        let (c, usage) = read_chunk(text)?;
+        let (c, usage) = parse_chunk(text)?;
         let own = |c: Option<std::borrow::Cow<'_, str>>| c.map(std::borrow::Cow::into_owned);
         let choices = c
             .choices

@@ -85,6 +85,15 @@ const PREFIX: &str = "data: ";
 /// found with the memchr crate's search (a chunk has none, as every vendor sends it): a
 /// byte-by-byte count, three times over the chunk, was a fifth of a forwarded chunk's cost.
 fn frame(data: &str, cut: Option<Range<usize>>) -> (Bytes, Option<Range<usize>>) {
+    // The usual chunk, one line without a carriage return: one search says so.
+    if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() {
+        let mut wire = Vec::with_capacity(data.len().saturating_add(PREFIX.len() + 2));
+        wire.extend_from_slice(PREFIX.as_bytes());
+        wire.extend_from_slice(data.as_bytes());
+        wire.extend_from_slice(b"\n\n");
+        let at = |p: usize| p.saturating_add(PREFIX.len());
+        return (Bytes::from(wire), cut.map(|c| at(c.start)..at(c.end)));
+    }
     let breaks = |text: &[u8]| memchr::memchr_iter(b'\n', text).count();
     let lines = breaks(data.as_bytes());
     let mut wire = String::with_capacity(

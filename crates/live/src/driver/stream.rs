@@ -292,7 +292,9 @@ impl ChatStream {
                 return Some(end.map(StreamItem::Event));
             }
             if self.resume.pending {
-                if let Err(e) = self.continue_stream().await {
+                // Boxed: a continuation is rare, and its future would make every call's
+                // future (polled once a chunk) as large as its own.
+                if let Err(e) = Box::pin(self.continue_stream()).await {
                     self.end = Some(Err(e));
                 }
                 continue;

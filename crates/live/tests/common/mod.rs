@@ -6,6 +6,8 @@
     reason = "test helpers: a failed setup is a failed test"
 )]
 
+pub mod capture;
+
 use axum::body::Body;
 use axum::http::Request as HttpRequest;
 use switchyard_core::credentials::{Date, Environment, ProviderConfig, resolve_providers};
@@ -25,6 +27,21 @@ pub struct Rig {
     pub router: Driver,
     /// The fakes' routers, by provider name, for the control API.
     pub fakes: Vec<(String, axum::Router)>,
+}
+
+/// The credentials of the providers `yaml` lists (a YAML list of provider configs), for the
+/// providers `used`, in development, on day 20 000.
+pub fn store(yaml: &str, used: &[&str]) -> CredentialStore {
+    let configs: Vec<ProviderConfig> = serde_yaml::from_str(yaml).unwrap();
+    let resolved = resolve_providers(&configs, Environment::Development, used).unwrap();
+    CredentialStore::load(
+        resolved,
+        Environment::Development,
+        used,
+        Date(20_000),
+        &|_| None,
+    )
+    .unwrap()
 }
 
 pub fn profile(name: &str, dialect: &str) -> switchyard_fake::ProfileParams {
@@ -118,19 +135,10 @@ fn rig_from(
             "  - {{ name: t-{name}, provider: {name}, model: m-{name}, context_window: 100000{caps} }}\n"
         ));
     }
-    let configs: Vec<ProviderConfig> = serde_yaml::from_str(&provider_yaml).unwrap();
     let router_yaml = format!("targets:\n{targets}routes:\n{routes}plan:\n{plan}");
     let params = switchyard_core::config::load_router(&router_yaml, "rig.yaml").unwrap();
     let used: Vec<&str> = providers.iter().map(|p| p.0).collect();
-    let resolved = resolve_providers(&configs, Environment::Development, &used).unwrap();
-    let store = CredentialStore::load(
-        resolved,
-        Environment::Development,
-        &used,
-        Date(20_000),
-        &|_| None,
-    )
-    .unwrap();
+    let store = store(&provider_yaml, &used);
     let router = Driver::with_limits(params, store, over(transport), 7, limits).unwrap();
     Rig { router, fakes }
 }

@@ -50,7 +50,11 @@ pub fn read_forwarded(body: &[u8]) -> Result<Forwarded, NotAReply> {
     // The body goes to the client as is: it must be UTF-8 throughout, the skipped values
     // included. Outside its strings the scan takes only ASCII, and each string with a byte
     // that is not is checked as it is read (`string`): together, the whole body.
-    let mut s = Scan { b: body, i: 0 };
+    let mut s = Scan {
+        b: body,
+        i: 0,
+        max_depth: usize::MAX,
+    };
     let mut seen = Seen::default();
     let mut usage = None;
     let mut first: Option<(u32, FinishReason)> = None;
@@ -117,6 +121,8 @@ enum Str {
 struct Scan<'a> {
     b: &'a [u8],
     i: usize,
+    /// How many arrays and objects a skipped value may open, one inside another.
+    max_depth: usize,
 }
 
 impl<'a> Scan<'a> {
@@ -285,6 +291,7 @@ impl<'a> Scan<'a> {
         loop {
             // A value.
             match self.peek().ok_or(NotAReply)? {
+                b'{' | b'[' if open.len() >= self.max_depth => return Err(NotAReply),
                 b'{' => {
                     self.i += 1;
                     if self.peek() == Some(b'}') {
@@ -479,6 +486,8 @@ impl<'a> Scan<'a> {
     }
 }
 
+mod chunk;
 mod string;
+pub use chunk::{Chunk, read_chunk};
 #[cfg(test)]
 mod tests;

@@ -6,57 +6,17 @@ use std::time::Duration;
 
 use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http_body_util::BodyExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::*;
 use crate::transport::{HttpClient, Transport, TransportError};
 
-/// A server on 127.0.0.1:0 answering every request `ok` on a kept connection; each request's
-/// bytes (head and body) go to the receiver, with the number of the connection it came on.
+#[path = "../../../tests/common/capture.rs"]
+mod capture;
+
+/// The upstream: `ok` to every request (`capture`).
 async fn capture() -> (String, mpsc::UnboundedReceiver<(usize, Vec<u8>)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut n = 0;
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    while buf.len() < end + 4 + length {
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-                        }
-                    }
-                    let request: Vec<u8> = buf.drain(..end + 4 + length).collect();
-                    let _ = tx.send((n, request));
-                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    if tcp.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            n += 1;
-        }
-    });
-    (url, rx)
+    capture::capture(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await
 }
 
 /// Extra headers, name and value.
