@@ -216,15 +216,22 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A `u32`: a non-negative integer without fraction or exponent (serde refuses a float,
-    /// a negative number, `-0` and anything past `u32::MAX` for one).
+    /// A `u32`: a non-negative integer within range (serde refuses a float, a negative
+    /// number, `-0` and anything past `u32::MAX` for one).
     fn u32(&mut self) -> Read<u32> {
+        u32::try_from(self.u64()?).map_err(|_| NotAReply)
+    }
+
+    /// A `u64` as serde reads one: digits, no leading zero, within range. A fraction or an
+    /// exponent after the digits is refused by the caller, as every number read here is a
+    /// member's value: what follows it must be `,` or `}`.
+    fn u64(&mut self) -> Read<u64> {
         self.ws();
         let first = self.next()?;
         if !first.is_ascii_digit() {
             return Err(NotAReply);
         }
-        let mut n = u32::from(first - b'0');
+        let mut n = u64::from(first - b'0');
         while let Some(&d) = self.b.get(self.i).filter(|d| d.is_ascii_digit()) {
             if first == b'0' {
                 // A leading zero stands alone.
@@ -232,12 +239,9 @@ impl<'a> Scan<'a> {
             }
             n = n
                 .checked_mul(10)
-                .and_then(|n| n.checked_add(u32::from(d - b'0')))
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
                 .ok_or(NotAReply)?;
             self.i += 1;
-        }
-        if let Some(b'.' | b'e' | b'E') = self.b.get(self.i) {
-            return Err(NotAReply);
         }
         Ok(n)
     }

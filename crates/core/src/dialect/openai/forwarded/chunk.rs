@@ -154,29 +154,6 @@ impl<'a> Scan<'a> {
         self.text(src).map(Some)
     }
 
-    /// A `u64` as serde reads one from JSON (digits, no leading zero, within range).
-    fn u64(&mut self) -> Read<u64> {
-        self.ws();
-        let first = self.next()?;
-        if !first.is_ascii_digit() {
-            return Err(NotAReply);
-        }
-        let mut n = u64::from(first - b'0');
-        while let Some(&d) = self.b.get(self.i).filter(|d| d.is_ascii_digit()) {
-            if first == b'0' {
-                return Err(NotAReply);
-            }
-            n = n
-                .checked_mul(10)
-                .and_then(|n| n.checked_add(u64::from(d - b'0')))
-                .ok_or(NotAReply)?;
-            self.i += 1;
-        }
-        // A fraction or an exponent after the digits is refused by the caller: what follows
-        // a member's value must be `,` or `}`.
-        Ok(n)
-    }
-
     /// The one choice: `index` 0, a `delta` object, `logprobs` absent or `null`.
     fn choice(&mut self, src: &'a str) -> Read<ChoiceRead<'a>> {
         let mut seen = Seen::default();
