@@ -3,14 +3,14 @@
 //! buffered IO: about 17k instructions a request, docs/GATEWAY.md, "What a request costs").
 //!
 //! Each request is read into a bounded per-connection buffer and parsed; one that is
-//! canonical and whose body is whole in the buffer (read once more without waiting when its
-//! head came alone) is handed to the same [`crate::access_log::logged`] and [`crate::chat::complete`] as
+//! canonical and whose body is whole in the buffer (a body sent after its head, as OpenAI's
+//! Python SDK sends it, waited for up to [`BODY_WAIT`]) is handed to the same [`crate::access_log::logged`] and [`crate::chat::complete`] as
 //! hyper's path, with the only headers they read, its body a slice of the buffer (no copy).
 //! Its response is written here as hyper writes it ([`super::reply`]), a small one in one
 //! write, a stream chunk by chunk as its events come. The next request on the connection
 //! takes the same path.
 //!
-//! Anything else (another path, a body not yet whole, `expect`, chunked, HTTP/1.0, a bad or
+//! Anything else (another path, a body not whole within [`BODY_WAIT`] or cut, `expect`, chunked, HTTP/1.0, a bad or
 //! oversized head) hands the connection, the bytes read so far replayed first
 //! ([`super::rewind`]), to hyper for the rest of its life: what hyper then does is what it
 //! did before the fast path (auth before the body, the slow-body 408, 413, 100-continue).
@@ -49,6 +49,10 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Body bytes up to this are copied next to the head (one write); a larger frame is written
 /// from its own buffer.
 const COPY_LIMIT: usize = 16 * 1024;
+
+/// How long a canonical request's body may take after its head before the connection goes to
+/// hyper (whose slow-body deadline then applies): long enough for a client's second write.
+pub(super) const BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// How long a request's head may take from its first byte: a connection whose head is not
 /// whole by then is closed (hyper's own `header_read_timeout`, the same 30 s, covers the
@@ -115,7 +119,10 @@ impl Conn {
     async fn next(&mut self, gw: &Gateway, closing: &mut watch::Receiver<bool>) -> Next {
         // Set once part of a head is here (a whole one, the usual case, makes no timer).
         let mut deadline = None;
+        // Set once a whole head waits for its body.
+        let mut body_by = None;
         loop {
+            let mut want = MAX_HEAD;
             if !self.buf.is_empty() {
                 match head::parse(&self.buf, gw.max_body) {
                     Parsed::Canonical(c) => {
@@ -125,26 +132,34 @@ impl Conn {
                         if whole > MAX_BUFFERED {
                             return Next::Hyper(Handoff::BodyLarge);
                         }
-                        // The body, if not here with its head, only if it is here already:
-                        // a body that keeps the client waiting gets hyper's deadline.
-                        if self.buf.len() < whole && !self.read_ready(whole) {
-                            return Next::Hyper(Handoff::BodyLater);
+                        if self.buf.len() >= whole || self.read_ready(whole) {
+                            return Next::Serve(c);
                         }
-                        return Next::Serve(c);
+                        // A client that writes its head and its body apart (OpenAI's Python
+                        // SDK does) has its body waited for, a moment: a body later than that
+                        // gets hyper's slow-body deadline (and its 408).
+                        body_by.get_or_insert_with(|| tokio::time::Instant::now() + BODY_WAIT);
+                        want = whole;
                     }
                     Parsed::Partial if self.buf.len() < MAX_HEAD => {}
                     Parsed::Partial => return Next::Hyper(Handoff::HeadUnread),
                     Parsed::Other(why) => return Next::Hyper(why),
                 }
             }
-            self.room(MAX_HEAD);
+            self.room(want);
             // No request whole yet: shutdown closes the connection at once, as hyper's
-            // graceful shutdown does one that has not read a whole head.
+            // graceful shutdown does one that has not read a whole head. A request whose body
+            // is on its way goes to hyper then, as it does when its body is late or cut
+            // (hyper answers it, or logs the client that left).
             if !self.buf.is_empty() && deadline.is_none() {
                 deadline = Some(tokio::time::Instant::now() + HEAD_READ_TIMEOUT);
             }
+            let ends = || match body_by {
+                Some(_) => Next::Hyper(Handoff::BodyLater),
+                None => Next::Close,
+            };
             let late = async {
-                match deadline {
+                match body_by.or(deadline) {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
@@ -152,11 +167,11 @@ impl Conn {
             let read = tokio::select! {
                 biased;
                 read = self.tcp.read_buf(&mut self.buf) => read,
-                _ = closing.wait_for(|c| *c) => return Next::Close,
-                () = late => return Next::Close,
+                _ = closing.wait_for(|c| *c) => return ends(),
+                () = late => return ends(),
             };
             match read {
-                Ok(0) | Err(_) => return Next::Close,
+                Ok(0) | Err(_) => return ends(),
                 Ok(_) => {}
             }
         }

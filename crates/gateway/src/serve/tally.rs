@@ -21,7 +21,7 @@ pub(crate) enum Handoff {
     HeadUnread,
     /// Head and body larger than the 256 KiB the fast path buffers.
     BodyLarge,
-    /// The body not whole when the head was (sent after it, in a later segment).
+    /// The body not whole 50 ms after the head was (`BODY_WAIT`), or cut by its client.
     BodyLater,
 }
 

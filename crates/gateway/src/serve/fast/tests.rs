@@ -283,7 +283,6 @@ async fn a_connection_handed_to_hyper_does_not_keep_the_fast_path_s_buffer() {
 /// ordinary as clients get. What this asks: such a body, there a moment after its head, is
 /// served by the fast path.
 #[tokio::test]
-#[ignore = "NU5: a body sent right after its head (OpenAI's Python SDK) hands the connection to hyper"]
 async fn a_body_sent_right_after_its_head_is_served_here() {
     let request = chat("");
     let at = request.find("\r\n\r\n").unwrap() + 4;
