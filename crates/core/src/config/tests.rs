@@ -305,3 +305,24 @@ fn route_names_are_unique_and_target_names_not_empty() {
     assert_eq!(e.path, "targets[2].name", "{e}");
     assert!(e.message.contains("must not be empty"), "{e}");
 }
+
+/// RV4: `price.cached_input` (new in BK) is not validated as `input` and `output` are: a
+/// negative, NaN or infinite rate loads, and prices cached prompt tokens below zero (or NaN
+/// into the plan's cost, the telemetry, the cost cap and the fleet's spend).
+#[test]
+#[ignore = "RV4: price.cached_input is not validated (negative/NaN/inf accepted)"]
+fn a_cached_input_price_below_zero_or_not_finite_is_refused() {
+    for bad in ["-1", ".nan", ".inf"] {
+        let yaml = GOOD.replace(
+            "price: { input: 3, output: 15 }",
+            &format!("price: {{ input: 3, output: 15, cached_input: {bad} }}"),
+        );
+        assert_ne!(yaml, GOOD);
+        let e = load_router(&yaml, "router.yaml").map(drop).err();
+        let Some(e) = e else {
+            panic!("cached_input: {bad} was accepted");
+        };
+        assert_eq!(e.path, "targets[1].price.cached_input", "{e}");
+        assert!(e.message.contains("zero or more"), "{e}");
+    }
+}
