@@ -25,7 +25,7 @@ async fn hedged() -> common::Rig {
 /// `cost` (the access line's) was taken before the guard dropped: the books and the reply
 /// disagree.
 #[tokio::test(start_paused = true)]
-#[ignore = "RV4: a served hedged request's loser is booked the prompt estimate as if its caller left (PlanGuard::drop -> caller_left)"]
+
 async fn a_served_hedged_requests_loser_is_not_booked_as_if_its_caller_left() {
     let rig = hedged().await;
     let reply = rig.router.chat(request("r")).await.unwrap();

@@ -310,7 +310,6 @@ fn route_names_are_unique_and_target_names_not_empty() {
 /// negative, NaN or infinite rate loads, and prices cached prompt tokens below zero (or NaN
 /// into the plan's cost, the telemetry, the cost cap and the fleet's spend).
 #[test]
-#[ignore = "RV4: price.cached_input is not validated (negative/NaN/inf accepted)"]
 fn a_cached_input_price_below_zero_or_not_finite_is_refused() {
     for bad in ["-1", ".nan", ".inf"] {
         let yaml = GOOD.replace(

@@ -218,7 +218,12 @@ fn check_target(path: &str, t: &TargetConfig, errors: &mut Vec<ValidationError>)
             ),
         ));
     }
-    for (field, v) in [("input", t.price.input), ("output", t.price.output)] {
+    let prices = [
+        ("input", Some(t.price.input)),
+        ("output", Some(t.price.output)),
+        ("cached_input", t.price.cached_input),
+    ];
+    for (field, v) in prices.into_iter().filter_map(|(f, v)| Some((f, v?))) {
         if !(v >= 0.0 && v.is_finite()) {
             errors.push(ValidationError::new(
                 format!("{path}.price.{field}"),

@@ -32,6 +32,9 @@ pub(super) struct PlanGuard {
     /// Where the request's attempts go when the guard drops before its caller was handed
     /// the request's end (see [`AttemptSink`]); `None` once it was ([`PlanGuard::told`]).
     sink: Option<AttemptSink>,
+    /// The caller was handed the request's end ([`PlanGuard::told`]): an attempt still out
+    /// when the guard drops (a hedge that lost) is cancelled, not booked as a caller's leaving.
+    told: bool,
     /// The core's time when the plan began: the first [`Driver::run`]'s, which follows at
     /// once.
     pub(super) begun: Instant,
@@ -42,9 +45,15 @@ impl Drop for PlanGuard {
         // A finished plan with nothing outstanding (the usual one) has nothing to abandon:
         // no clock read, no lock.
         if !self.plan.is_settled() {
-            // The caller left: an attempt on its way is booked with the prompt's estimate.
             let now = self.driver.now();
-            self.driver.core().caller_left(&mut self.plan, now);
+            if self.told {
+                // Served: what is still out (a hedge that lost) is cancelled, as the
+                // simulator cancels it.
+                self.driver.core().abandon(&mut self.plan, now);
+            } else {
+                // The caller left: an attempt on its way is booked with the prompt's estimate.
+                self.driver.core().caller_left(&mut self.plan, now);
+            }
         }
         // Only a caller that was not handed the request's end reads the sink: the usual
         // request, whose caller has its reply, error or stream end, writes nothing.
@@ -59,6 +68,7 @@ impl PlanGuard {
     /// event): it has the attempts there, and the sink stays empty.
     pub(super) fn told(&mut self) {
         self.sink = None;
+        self.told = true;
     }
 }
 
@@ -180,6 +190,7 @@ impl Driver {
             driver: self.clone(),
             plan,
             sink,
+            told: false,
             begun: now,
         }
     }
