@@ -31,10 +31,42 @@ fn describe_bad_body(body: &[u8]) -> ApiError {
             );
         }
     }
-    match serde_json::from_value::<ChatRequest>(value) {
-        Err(e) => ApiError::bad_request(&format!("Invalid request: {e}"), Some("invalid_value")),
-        Ok(_) => ApiError::bad_request("Invalid request.", None),
+    let Err(e) = serde_json::from_value::<ChatRequest>(value.clone()) else {
+        return ApiError::bad_request("Invalid request.", None);
+    };
+    match value.as_object().and_then(culprit) {
+        Some(field) => {
+            ApiError::bad_request_param(&format!("Invalid value for '{field}': {e}"), &field)
+        }
+        None => ApiError::bad_request(&format!("Invalid request: {e}"), Some("invalid_value")),
     }
+}
+
+/// The top-level field of a refused body that the typed request refuses, for the error's
+/// `param`: `model` when it is not a string, `messages` when they are refused on their own,
+/// else the first other field refused beside a minimal valid request. Each value is parsed
+/// once more at most (a refused body costs twice its parse, never a parse per field of it).
+fn culprit(o: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    use serde_json::{Value, json};
+    if !o.get("model").is_some_and(Value::is_string) {
+        return Some("model".to_owned());
+    }
+    let refused = |key: &str, v: &Value, messages: Value| {
+        let mut m = serde_json::Map::new();
+        m.insert("model".to_owned(), json!("m"));
+        m.insert("messages".to_owned(), messages);
+        m.insert(key.to_owned(), v.clone());
+        serde_json::from_value::<ChatRequest>(Value::Object(m)).is_err()
+    };
+    let messages = o.get("messages")?;
+    if refused("messages", messages, Value::Null) {
+        return Some("messages".to_owned());
+    }
+    let minimal = || json!([{"role": "user", "content": "x"}]);
+    o.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "model" | "messages"))
+        .find(|(k, v)| refused(k, v, minimal()))
+        .map(|(k, _)| k.clone())
 }
 
 /// Every attempt, in order (see [`attempt_log`]).

@@ -377,7 +377,6 @@ async fn a_reload_that_would_drop_every_client_key_is_refused() {
 /// f64"), where an unknown role names `messages[0].role` and the Anthropic endpoint names
 /// `max_tokens`. What this asks: the field at fault is named, as OpenAI names it.
 #[tokio::test(start_paused = true)]
-#[ignore = "NU5: a chat field of the wrong type is refused without naming the field"]
 async fn a_field_of_the_wrong_type_is_named() {
     let r = rig(100);
     for (field, value) in [

@@ -298,9 +298,11 @@ impl Plan {
         self.started
     }
     /// What this request's attempts cost so far: each recorded attempt's reported tokens at
-    /// its target's price, as telemetry books them per target. An attempt cancelled before
-    /// its first token, or one that failed without usage, reported no tokens and costs
-    /// nothing; a stream cancelled mid-way reports what it generated.
+    /// its target's price, as telemetry books them per target. An attempt on its way when
+    /// its caller left is booked the request's estimated prompt (`Router::caller_left`); one
+    /// cancelled otherwise before its first token (a hedge that lost), or one that failed
+    /// without usage, reported no tokens and costs nothing; a stream cancelled mid-way
+    /// reports what it generated.
     pub fn cost(&self) -> f64 {
         self.cost
     }
