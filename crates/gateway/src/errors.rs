@@ -129,7 +129,7 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
-                "This gateway is serving its limit of {limit} requests at once. Please retry shortly."
+                "This gateway is serving as many requests at once as it may ({limit}). Please retry shortly."
             ),
             "server_error",
             Some("overloaded"),

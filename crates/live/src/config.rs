@@ -55,12 +55,12 @@ pub struct GatewayConfig {
     #[serde(default)]
     pub keys: Vec<GatewayKeyConfig>,
     /// Most `/v1/` requests served at once, a streamed reply counting until its body ends;
-    /// one more is shed with a 503 (`overloaded`, `Retry-After: 1`). Default 1024
-    /// ([`DEFAULT_MAX_IN_FLIGHT`]); 1 to 65536. Read at start (a reload keeps it).
+    /// one more is shed with a 503 (`overloaded`, `Retry-After: 1`). Default 1024;
+    /// 1 to 65536. Read at start (a reload keeps it).
     pub max_in_flight: Option<usize>,
     /// How long a client may take to send a request body, from the moment the gateway starts
-    /// reading it; a slower one gets a 408 (`request_timeout`). Default 10s
-    /// ([`DEFAULT_BODY_READ_TIMEOUT`]); 100ms to 10m. Read at start (a reload keeps it).
+    /// reading it; a slower one gets a 408 (`request_timeout`). Default 10s;
+    /// 100ms to 10m. Read at start (a reload keeps it).
     pub body_read_timeout: Option<switchyard_core::time::Duration>,
     /// Serving threads, each running its own single-threaded runtime with its own listening
     /// socket on the same address (docs/GATEWAY.md, "Cores"). Default: the number of cores
