@@ -394,3 +394,32 @@ async fn a_field_of_the_wrong_type_is_named() {
         assert_eq!(reply["error"]["param"], field, "{reply}");
     }
 }
+
+/// NU5: `n: 0` asks for no choice at all; OpenAI refuses it with a 400 naming `n`, and so does
+/// the gateway (it served one choice).
+#[tokio::test(start_paused = true)]
+async fn n_zero_is_refused_naming_n() {
+    let r = rig(100);
+    let body = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}],"n":0}"#;
+    let (status, _, reply) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        body.to_owned(),
+    )
+    .await;
+    assert_eq!(status, 400, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["error"]["param"], "n", "{reply}");
+    let one = r#"{"model":"chat","messages":[{"role":"user","content":"hi"}],"n":1}"#;
+    let (status, _, reply) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        one.to_owned(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+}

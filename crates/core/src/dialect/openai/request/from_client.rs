@@ -180,6 +180,12 @@ impl ChatRequest {
     /// it cannot be represented: an unknown role, a content part other than text and images,
     /// a custom tool, an `allowed_tools` choice, a malformed field.
     pub fn try_to_normalized(&self) -> Result<Request, RequestError> {
+        if self.n == Some(0) {
+            return Err(invalid(
+                "n",
+                "`n` must be at least 1: how many choices to generate.",
+            ));
+        }
         let mut messages = Vec::with_capacity(self.messages.len());
         let mut needs = Capabilities::NONE;
         for (i, m) in self.messages.iter().enumerate() {
