@@ -253,7 +253,7 @@ impl Drop for Finish {
         // Left after the target's finish chunk reached it: the answer was whole, and the
         // books have the request served.
         let served = as_booked(&mut e, self.status.is_none());
-        let status = self.status.map_or(499, |s| s.as_u16());
+        let status = self.status.unwrap_or(crate::errors::CLIENT_CLOSED).as_u16();
         let result = match (self.status, e.result) {
             (Some(_), Some(switchyard_core::attempt_log::STREAMING)) if served => "ok",
             // Cut by the gateway itself at the end of shutdown's grace, not left by its client.

@@ -200,11 +200,7 @@ impl ApiError {
                 "no_target_available",
             ),
             // Nobody reads this one: the client left (nginx's 499 in the logs).
-            FailureReason::Abandoned => (
-                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
-                "server_error",
-                "client_closed_request",
-            ),
+            FailureReason::Abandoned => (CLIENT_CLOSED, "server_error", "client_closed_request"),
             FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => attempt_status(k),
         };
         let private = matches!(

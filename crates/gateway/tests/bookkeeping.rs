@@ -1,7 +1,7 @@
 //! The gateway's books for requests that end oddly: a body cut by its client, a stream left
 //! after its finish, a request left before its first token, cached prompt tokens, and the
 //! requests `/metrics` counts that never reached the router.
-#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
+#![expect(clippy::unwrap_used, reason = "test code")]
 
 mod support;
 
@@ -14,21 +14,6 @@ use switchyard_live::{InProcess, Transport};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-struct Served {
-    addr: std::net::SocketAddr,
-    #[allow(dead_code, reason = "read by later tests")]
-    gw: Arc<Gateway>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Served {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
 /// `serve` over a real socket in front of `upstream` (host `a.fake`), route `chat` on `ta`.
 async fn serve_with(upstream: axum::Router) -> Served {
     let text = config(
@@ -40,35 +25,7 @@ async fn serve_with(upstream: axum::Router) -> Served {
         &text,
         Transport::new(InProcess::new().with("a.fake", upstream)),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(switchyard_gateway::serve(
-        listener,
-        gw.clone(),
-        async move {
-            let _ = rx.await;
-        },
-        Duration::from_secs(5),
-    ));
-    Served {
-        addr,
-        gw,
-        stop: Some(tx),
-        task,
-    }
-}
-
-/// Polls the access lines until there are `n`, for at most 5 s.
-async fn lines(log: &Captured, n: usize) -> Vec<serde_json::Value> {
-    for _ in 0..500 {
-        let lines = log.access();
-        if lines.len() >= n {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("fewer than {n} access lines: {}", log.text());
+    listen(gw, Duration::from_secs(5)).await
 }
 
 /// A chat request's head with a `content-length` of `len` (the fast path's kind), or
@@ -116,7 +73,7 @@ async fn a_body_cut_by_its_client_is_logged_client_closed_not_refused() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(tcp);
-        let line = lines(&log, i + 1).await.remove(i);
+        let line = log.access_lines(i + 1).await.remove(i);
         assert_eq!(line["status"], 499, "case {i}: {line}");
         assert_eq!(line["result"], "client_closed", "case {i}: {line}");
         assert_eq!(line["path"], path, "case {i}: {line}");
@@ -129,7 +86,7 @@ async fn a_body_cut_by_its_client_is_logged_client_closed_not_refused() {
     )
     .await;
     assert_eq!(status, 400);
-    let line = lines(&log, 5).await.remove(4);
+    let line = log.access_lines(5).await.remove(4);
     assert_eq!(
         (line["status"].as_u64(), line["result"].as_str()),
         (Some(400), Some("refused")),
@@ -145,7 +102,7 @@ async fn a_body_cut_by_its_client_is_logged_client_closed_not_refused() {
     )
     .await
     .unwrap();
-    let line = lines(&log, 6).await.remove(5);
+    let line = log.access_lines(6).await.remove(5);
     assert_eq!(
         (line["status"].as_u64(), line["result"].as_str()),
         (Some(400), Some("refused")),

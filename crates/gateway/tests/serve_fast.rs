@@ -1,6 +1,6 @@
 //! `serve`'s fast path for `POST /v1/chat/completions` against hyper's, over real sockets:
 //! the same bytes on the wire, a client that leaves, shutdown.
-#![expect(clippy::unwrap_used, clippy::panic, reason = "test code")]
+#![expect(clippy::unwrap_used, reason = "test code")]
 
 mod support;
 
@@ -233,18 +233,6 @@ async fn slow(first: &str, per_second: u32) -> Served {
     .await
 }
 
-/// Polls the access lines until there are `n`, for at most 5 s.
-async fn lines(log: &Captured, n: usize) -> Vec<serde_json::Value> {
-    for _ in 0..500 {
-        let lines = log.access();
-        if lines.len() >= n {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("fewer than {n} access lines: {}", log.text());
-}
-
 /// A connection with a chat request sent on it, once the gateway has it in flight.
 async fn in_flight(served: &Served) -> TcpStream {
     let mut tcp = TcpStream::connect(served.addr).await.unwrap();
@@ -267,7 +255,7 @@ async fn a_client_that_leaves_is_noticed_at_once() {
     let tcp = in_flight(&served).await;
     let left = tokio::time::Instant::now();
     drop(tcp);
-    let line = lines(&log, 1).await.remove(0);
+    let line = log.access_lines(1).await.remove(0);
     assert!(
         left.elapsed() < Duration::from_millis(1500),
         "{:?}",
@@ -293,7 +281,7 @@ async fn a_client_that_leaves_is_noticed_at_once() {
     }
     let left = tokio::time::Instant::now();
     drop(tcp);
-    let line = lines(&log, 2).await.remove(1);
+    let line = log.access_lines(2).await.remove(1);
     assert!(
         left.elapsed() < Duration::from_millis(800),
         "{:?}",

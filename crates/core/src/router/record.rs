@@ -50,13 +50,7 @@ impl<R: Rng> Router<R> {
     /// stops them) and the request is counted once, as `abandoned` — unless it had already
     /// finished, which stands. Nothing is sent afterwards: `next` only says `Finish`.
     pub fn abandon(&mut self, plan: &mut Plan, now: Instant) {
-        for i in 0..plan.len {
-            let attempt = AttemptId(i);
-            if plan.is_outstanding(attempt) {
-                self.cancel(plan, attempt, now);
-            }
-        }
-        self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
+        self.end_outstanding(plan, now, false);
     }
 
     /// The caller left (a client that closed its connection, a simulated `abandon_after`):
@@ -66,24 +60,34 @@ impl<R: Rng> Router<R> {
     /// routing uses), marked `usage_missing`. A stream the caller was reading is recorded by
     /// the driver first, with what it generated.
     pub fn caller_left(&mut self, plan: &mut Plan, now: Instant) {
+        self.end_outstanding(plan, now, true);
+    }
+
+    /// Every outstanding attempt cancelled (`billed`: booked the prompt's estimate), then
+    /// the request counted `abandoned` unless it had finished.
+    fn end_outstanding(&mut self, plan: &mut Plan, now: Instant, billed: bool) {
         for i in 0..plan.len {
             let attempt = AttemptId(i);
             if plan.is_outstanding(attempt) {
-                let started = plan.slot(attempt).map_or(now, |s| s.record.started);
-                let report = AttemptReport {
-                    prompt_tokens: plan.prompt_tokens,
-                    usage_missing: true,
-                    ..AttemptReport::new(Outcome::Cancelled, now.saturating_since(started))
-                };
-                self.record(plan, attempt, report, now);
+                self.cancel_billed(plan, attempt, now, billed);
             }
         }
-        self.abandon(plan, now);
+        self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
     }
 
     fn cancel(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) {
+        self.cancel_billed(plan, attempt, now, false);
+    }
+
+    /// `attempt` recorded `cancelled`; `billed`: with the request's estimated prompt, an
+    /// estimate (`usage_missing`).
+    fn cancel_billed(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant, billed: bool) {
         let started = plan.slot(attempt).map_or(now, |s| s.record.started);
-        let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
+        let mut report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
+        if billed {
+            report.prompt_tokens = plan.prompt_tokens;
+            report.usage_missing = true;
+        }
         self.record(plan, attempt, report, now);
     }
 

@@ -340,4 +340,17 @@ impl Captured {
             .filter(|l| l["target"] == "switchyard::access")
             .collect()
     }
+
+    /// The access lines once there are `n` (polled for at most 5 s; panics with the log
+    /// when there are fewer).
+    pub async fn access_lines(&self, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..500 {
+            let lines = self.access();
+            if lines.len() >= n {
+                return lines;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("fewer than {n} access lines: {}", self.text());
+    }
 }
