@@ -100,7 +100,12 @@ pub fn classify(data: &[u8]) {
     let Some(status) = data.get(1..3) else { return };
     let status = u16::from_be_bytes([status[0], status[1]]);
     let (map, body) = headers(&data[3..]);
-    let _ = adapter::classify(dialect_of(data.first()), status, &map, body);
+    let _ = adapter::classify(
+        dialect_of(data.first()),
+        status,
+        &adapter::ReplyView::Map(&map),
+        body,
+    );
 }
 
 /// A streamed reply, cut into chunks, through each dialect's stream decoder.
@@ -128,7 +133,8 @@ pub fn limits(data: &[u8]) {
     let mut wall = [0; 8];
     wall.copy_from_slice(clock);
     let (map, _) = headers(&data[9..]);
-    let _ = adapter::limits(dialect_of(data.first()), &map, u64::from_be_bytes(wall));
+    let view = adapter::ReplyView::Map(&map);
+    let _ = adapter::limits(dialect_of(data.first()), &view, u64::from_be_bytes(wall));
     let _ = dialect::retry_after(&adapter::Headers(&map));
     for value in map.values() {
         if let Ok(v) = value.to_str() {

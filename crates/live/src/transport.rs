@@ -23,10 +23,12 @@ use tower::{BoxError, Service, ServiceExt};
 
 mod client;
 mod prepared;
+mod reply_headers;
 mod wire;
 
 pub use client::HttpClient;
 pub use prepared::Prepared;
+pub use reply_headers::ReplyHeaders;
 
 /// Reads one HTTP/1.1 response from `pieces`, the bytes of successive reads, the way
 /// [`HttpClient`] reads one from a connection (the end of `pieces` is the connection's end):
@@ -227,5 +229,16 @@ impl Service<HttpRequest> for InProcess {
             }
             Ok(response)
         })
+    }
+}
+
+/// The headers of the response head `text` (a status line, headers, an empty line) as
+/// [`HttpClient`] reads them, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn read_reply_headers(text: &[u8]) -> ReplyHeaders {
+    let mut buf = bytes::BytesMut::from(text);
+    match wire::take_head(&mut buf, false, &mut wire::Spans::default()) {
+        Ok(Some(head)) => head.headers,
+        other => panic!("not a whole head: {other:?}"),
     }
 }

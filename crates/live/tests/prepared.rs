@@ -173,3 +173,24 @@ async fn a_prepared_request_is_the_request_built_but_its_body() {
     };
     assert!(adapter::prepare(&endpoint, false).is_none());
 }
+
+/// A reply's headers as the bare client reads them (from the head's bytes, names in the
+/// case they came in): a 429's `Retry-After`, sent in capitals, says when to retry, and the
+/// target is parked for as long.
+#[tokio::test]
+async fn a_429s_retry_after_is_read_from_the_bare_clients_reply() {
+    let (url, _seen) = common::capture::capture(
+        b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\
+          RETRY-AFTER: 7\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    let driver = driver(&url, Transport::new(HttpClient::new()));
+    let err = driver.chat(request("ro", false)).await.unwrap_err();
+    assert_eq!(
+        err.retry_after.map(|d| d.as_secs_f64().round()),
+        Some(7.0),
+        "{err}"
+    );
+    let parked = driver.snapshot()[0].parked_for_secs;
+    assert!((6.0..=7.0).contains(&parked), "{parked}");
+}

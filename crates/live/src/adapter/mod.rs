@@ -13,11 +13,13 @@
 mod anthropic;
 mod checked;
 mod gemini;
+mod headers;
 mod input;
 mod openai;
 mod prepare;
 mod raw;
 
+pub use headers::{Headers, ReplyView, classify, limits, reply_headers};
 pub use input::{InputLimits, ReadError, read_capped, read_error_body};
 pub use prepare::{body, prepare};
 pub use raw::{Head, RawEvent};
@@ -25,15 +27,12 @@ pub use raw::{Head, RawEvent};
 use std::collections::BTreeMap;
 
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use axum::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use bytes::Bytes;
 use http_body_util::Full;
 use switchyard_core::credentials::{AuthStyle, Secret};
 use switchyard_core::dialect::upstream::{self, UpstreamError};
-use switchyard_core::dialect::{
-    Dialect, HeaderSource, Unsupported, estimate_tokens, estimate_tokens_from_chars,
-};
-use switchyard_core::health::LimitSnapshot;
+use switchyard_core::dialect::{Dialect, Unsupported, estimate_tokens, estimate_tokens_from_chars};
 use switchyard_core::outcome::{ErrorKind, Outcome};
 use switchyard_core::request::{Choice, FinishReason, Request as ChatRequest, ToolCall, Usage};
 
@@ -96,22 +95,6 @@ pub fn estimated_usage(text: &str) -> Usage {
         prompt_tokens: 0,
         completion_tokens: estimate_tokens(text),
         cached_prompt_tokens: 0,
-    }
-}
-
-/// Response headers as the core's `HeaderSource`.
-#[derive(Debug)]
-pub struct Headers<'a>(pub &'a HeaderMap);
-
-impl HeaderSource for Headers<'_> {
-    /// A scan rather than a hashed lookup: a reply has a handful of headers, and the dialects
-    /// ask for several that are usually absent (rate-limit headers), where parsing and hashing
-    /// the name for `HeaderMap::get` costs more than comparing it with each one.
-    fn header(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.to_str().ok())
     }
 }
 
@@ -286,39 +269,6 @@ pub fn decode_raw(dialect: Dialect, body: &[u8]) -> Option<Result<Decoded, Failu
 /// What an error reply's body says, for the client (see [`upstream`]).
 pub fn upstream_error(dialect: Dialect, status: u16, body: &[u8]) -> Option<UpstreamError> {
     upstream::parse(dialect, status, body)
-}
-
-/// An error reply's outcome.
-pub fn classify(dialect: Dialect, status: u16, headers: &HeaderMap, body: &[u8]) -> Outcome {
-    let h = Headers(headers);
-    match dialect {
-        Dialect::Openai => switchyard_core::dialect::openai::classify(status, &h, body),
-        Dialect::AzureOpenai => switchyard_core::dialect::azure_openai::classify(status, &h, body),
-        Dialect::Anthropic => switchyard_core::dialect::anthropic::classify(status, &h, body),
-        Dialect::Gemini => switchyard_core::dialect::gemini::classify(status, &h, body),
-    }
-}
-
-/// What the name of each rate-limit header OpenAI's [`limits`] reads starts with.
-const OPENAI_LIMITS: &str = "x-ratelimit-";
-
-/// The reply's rate-limit headers (Anthropic's resets are dates: `wall_now` is Unix seconds).
-pub fn limits(dialect: Dialect, headers: &HeaderMap, wall_now: u64) -> LimitSnapshot {
-    let h = Headers(headers);
-    match dialect {
-        // Six lookups, each a scan of the headers, when a reply has no rate-limit header at
-        // all (a fake's, a proxy's): one scan answers for them (names are lowercase).
-        Dialect::Openai | Dialect::AzureOpenai
-            if !headers
-                .keys()
-                .any(|k| k.as_str().starts_with(OPENAI_LIMITS)) =>
-        {
-            LimitSnapshot::default()
-        }
-        Dialect::Openai | Dialect::AzureOpenai => switchyard_core::dialect::openai::limits(&h),
-        Dialect::Anthropic => switchyard_core::dialect::anthropic::limits(&h, wall_now),
-        Dialect::Gemini => LimitSnapshot::default(),
-    }
 }
 
 /// What a stream delivers to the caller, in order.

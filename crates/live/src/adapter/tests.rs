@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use switchyard_core::credentials::{AuthStyle, Secret};
+use switchyard_core::dialect::HeaderSource;
+use switchyard_core::health::LimitSnapshot;
 use switchyard_core::request::{Message, Role};
 
 use super::*;
@@ -503,8 +505,24 @@ fn openai_limits_are_read_whatever_the_reply_has_of_them() {
             );
         }
         let want = switchyard_core::dialect::openai::limits(&Headers(&map));
+        // As the client reads them: names as sent, no map.
+        let mut text = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for (k, v) in headers {
+            text.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        text.extend_from_slice(b"content-length: 0\r\n\r\n");
+        let read = crate::transport::read_reply_headers(&text);
         for dialect in [Dialect::Openai, Dialect::AzureOpenai] {
-            assert_eq!(limits(dialect, &map, 0), want, "{headers:?}");
+            assert_eq!(
+                limits(dialect, &ReplyView::Map(&map), 0),
+                want,
+                "{headers:?}"
+            );
+            assert_eq!(
+                limits(dialect, &ReplyView::Read(&read), 0),
+                want,
+                "{headers:?}"
+            );
         }
         assert_eq!(
             want == LimitSnapshot::default(),

@@ -127,7 +127,7 @@ impl Driver {
             Dialect::Anthropic => self.inner.wall_start + started.elapsed().as_secs(),
             Dialect::Openai | Dialect::AzureOpenai | Dialect::Gemini => 0,
         };
-        let limits = adapter::limits(binding.dialect, &parts.headers, wall_now);
+        let limits = adapter::limits(binding.dialect, &adapter::reply_headers(&parts), wall_now);
         // A reply without rate-limit headers tells the core nothing (observing an empty
         // snapshot changes no state): no clock read, no lock.
         if limits != LimitSnapshot::default() {
@@ -210,7 +210,12 @@ impl Driver {
             .await
             .unwrap_or_default();
         let status = parts.status.as_u16();
-        let outcome = adapter::classify(binding.dialect, status, &parts.headers, &bytes);
+        let outcome = adapter::classify(
+            binding.dialect,
+            status,
+            &adapter::reply_headers(parts),
+            &bytes,
+        );
         if outcome.error_kind() == Some(ErrorKind::Unauthorized) {
             let store = &self.inner.store;
             if let Some(revoked) = store.revoke(binding.provider, key_index, self.now())

@@ -513,7 +513,7 @@ impl HttpClient {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = reply.status;
         *response.version_mut() = reply.version;
-        *response.headers_mut() = reply.headers;
+        response.extensions_mut().insert(reply.headers);
         let whole_body = match reply.framing {
             Framing::Empty => Some(Bytes::new()),
             Framing::Length(n) if conn.buf.len() as u64 >= n => {

@@ -15,6 +15,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 pub(super) use spans::Spans;
 
+use super::ReplyHeaders;
+
 /// The largest response head read (status line and headers).
 pub(super) const MAX_HEAD: usize = 64 * 1024;
 /// The most headers a response head may have.
@@ -144,8 +146,8 @@ pub(super) enum Framing {
 pub(super) struct Head {
     pub(super) status: StatusCode,
     pub(super) version: Version,
-    /// The headers, their values sharing the head's bytes (no copy each).
-    pub(super) headers: HeaderMap,
+    /// The headers: the head's bytes, read when asked ([`ReplyHeaders`]).
+    pub(super) headers: ReplyHeaders,
     pub(super) framing: Framing,
     /// Whether the connection may carry another request once this body is read.
     pub(super) keep_alive: bool,
@@ -241,7 +243,7 @@ fn parse(buf: &[u8], head_request: bool, spans: &mut Spans) -> Result<Option<Hea
     Ok(Some(Head {
         status,
         version,
-        headers: HeaderMap::new(),
+        headers: ReplyHeaders::default(),
         framing,
         keep_alive,
         idle_timeout,

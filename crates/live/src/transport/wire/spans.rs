@@ -4,21 +4,22 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 
+use crate::transport::ReplyHeaders;
+
 use super::WireError;
 
-/// What a connection keeps from one response head to the next: where each header of the
-/// head being read lies in it, as byte offsets from the head's start (its name's start and
-/// end, its value's start and end), and the header names of the last head read. The first
-/// pass over a head (`parse`) records the offsets while the head is still in the read
-/// buffer; the second ([`Spans::headers`]) builds the headers from the head once it is
-/// taken off, each value a slice of the head's bytes rather than a copy. Both hold at most
-/// [`MAX_HEADERS`](super::MAX_HEADERS) entries, and are kept from head to head to be
-/// neither allocated nor cleared again. A value folded over lines (obs-fold) is the one
-/// copy: its CR and LF bytes replaced with SP (RFC 9112 5.2).
+/// Where each header of the head being read lies in it, as byte offsets from the head's
+/// start (its name's start and end, its value's start and end), kept with the connection
+/// from one head to the next so as not to be allocated again. The first pass over a head
+/// (`parse`) records the offsets while the head is still in the read buffer; the second
+/// ([`Spans::headers`]) makes the head's [`ReplyHeaders`] once it is taken off: the head's
+/// bytes and a copy of the offsets, nothing parsed. At most
+/// [`MAX_HEADERS`](super::MAX_HEADERS) entries. A head with a value folded over lines
+/// (obs-fold) gets a map instead, each folded value copied with its CR and LF bytes replaced
+/// with SP (RFC 9112 5.2).
 #[derive(Debug, Default)]
 pub(in crate::transport) struct Spans {
-    at: Vec<[u32; 4]>,
-    pub(super) names: Vec<HeaderName>,
+    pub(super) at: Vec<[u32; 4]>,
 }
 
 impl Spans {
@@ -53,20 +54,20 @@ impl Spans {
         Ok(())
     }
 
-    /// The headers of `head` (the bytes `parse` read, from its start) at the offsets.
-    /// The names of the last head read are left holding this head's: a server names its
-    /// headers alike from one reply to the next, and a name equal (ASCII case aside) to the
-    /// one at the same place last time is that one again, cloned rather than parsed (and,
-    /// for a name that is not a standard one, allocated).
-    pub(super) fn headers(&mut self, head: &Bytes) -> Result<HeaderMap, WireError> {
-        let names = &mut self.names;
+    /// The headers of `head` (the bytes `parse` read, from its start) at the offsets. httparse
+    /// has checked each name is a token and each value holds no control byte but HTAB: the
+    /// bytes `HeaderName` and `HeaderValue` accept.
+    pub(super) fn headers(&self, head: &Bytes) -> Result<ReplyHeaders, WireError> {
         // A line ends in LF: a head with no value folded over lines (nearly all) has one
         // for its status line, one for each header and one for the empty line. One count
         // over the head (vectorized) spares a look at each value for a fold.
         let lines = memchr::memchr_iter(b'\n', head).count();
-        let folds = lines != self.at.len().saturating_add(2);
+        if lines == self.at.len().saturating_add(2) {
+            return ReplyHeaders::spans(head.clone(), &self.at)
+                .ok_or(WireError::Head("header out of the head"));
+        }
         let mut headers = HeaderMap::with_capacity(self.at.len());
-        for (i, &[name_start, name_end, start, end]) in self.at.iter().enumerate() {
+        for &[name_start, name_end, start, end] in &self.at {
             let range = |a: u32, b: u32| {
                 let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
                 (a <= b && b <= head.len()).then_some(a..b)
@@ -74,37 +75,11 @@ impl Spans {
             let (Some(name), Some(value)) = (range(name_start, name_end), range(start, end)) else {
                 return Err(WireError::Head("header out of the head"));
             };
-            let raw = head.get(name).unwrap_or_default();
-            let name = match names.get(i) {
-                // Most often the same bytes (a server writes its names alike): compared
-                // whole first, byte by byte without case only when they differ.
-                Some(last)
-                    if last.as_str().as_bytes() == raw
-                        || last.as_str().as_bytes().eq_ignore_ascii_case(raw) =>
-                {
-                    last.clone()
-                }
-                _ => {
-                    let name =
-                        HeaderName::from_bytes(raw).map_err(|_| WireError::Head("header name"))?;
-                    match names.get_mut(i) {
-                        Some(last) => *last = name.clone(),
-                        None => names.push(name.clone()),
-                    }
-                    name
-                }
-            };
-            let value = head.slice(value);
-            let value = if folds {
-                unfolded(value)?
-            } else {
-                HeaderValue::from_maybe_shared(value)
-                    .map_err(|_| WireError::Head("header value"))?
-            };
-            headers.append(name, value);
+            let name = HeaderName::from_bytes(head.get(name).unwrap_or_default())
+                .map_err(|_| WireError::Head("header name"))?;
+            headers.append(name, unfolded(head.slice(value))?);
         }
-        names.truncate(self.at.len());
-        Ok(headers)
+        Ok(ReplyHeaders::map(headers))
     }
 }
 
