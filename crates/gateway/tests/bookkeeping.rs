@@ -333,8 +333,9 @@ fn chunk(choices: serde_json::Value, usage: Option<serde_json::Value>) -> serde_
 /// A forwarded stream its client leaves once it has the target's finish chunk, before the
 /// usage chunk or `[DONE]` (a client that stops reading at `finish_reason`): the answer was
 /// whole, so the request is booked served, its attempt a success, with the usage the target
-/// reported (here none yet: estimated; then with the usage chunk: the target's), and the line
-/// says `ok`, as `/metrics` counts it.
+/// reported (here none yet: estimated; then with the usage chunk: the target's, whether the
+/// client read it or it had only reached the gateway), and the line says `ok`, as `/metrics`
+/// counts it.
 #[tokio::test(start_paused = true)]
 async fn a_client_that_leaves_after_the_finish_chunk_is_served() {
     let log = Captured::start();
@@ -356,7 +357,17 @@ async fn a_client_that_leaves_after_the_finish_chunk_is_served() {
             "\"finish_reason\":\"stop\"",
             false,
         ),
-        (vec![text, finish, usage], "\"completion_tokens\":7", true),
+        (
+            vec![text.clone(), finish.clone(), usage.clone()],
+            "\"completion_tokens\":7",
+            true,
+        ),
+        // The usage chunk sent, not read by the client: read when it leaves.
+        (
+            vec![text, finish, usage],
+            "\"finish_reason\":\"stop\"",
+            true,
+        ),
     ] {
         let gw = priced(
             "openai",

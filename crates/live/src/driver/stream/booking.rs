@@ -2,6 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::body::HttpBody;
+
 use switchyard_core::dialect::estimate_tokens_from_chars;
 use switchyard_core::outcome::{AttemptReport, Outcome};
 use switchyard_core::request::Usage;
@@ -56,7 +58,9 @@ impl Drop for ChatStream {
         if self.finish_delivered() {
             // The caller had the whole answer, the finish chunk included: it is booked as an
             // answer that ended there (the usage the target reported, else estimated), the
-            // attempt a success and the request served, not abandoned.
+            // attempt a success and the request served, not abandoned. A usage chunk the
+            // target has already sent is read first.
+            self.read_what_came();
             let end = self.open.decoder.end();
             let _ = self.close(end);
             let plan = &self.guard.plan;
@@ -106,7 +110,34 @@ impl Drop for ChatStream {
     }
 }
 
+/// The most frames [`ChatStream::read_what_came`] reads: a usage chunk and `[DONE]` are one
+/// or two.
+const READY_FRAMES: usize = 4;
+
 impl ChatStream {
+    /// Feeds the decoder what the upstream has sent and the stream not read yet, without
+    /// waiting (frames ready now, at most [`READY_FRAMES`], each bounded as any read is), so
+    /// that a usage chunk sent right behind the finish chunk is booked as the target reported
+    /// it rather than estimated. What it yields is for nobody: the caller has gone.
+    fn read_what_came(&mut self) {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let open = &mut self.open;
+        for _ in 0..READY_FRAMES {
+            if open.decoder.done || open.decoder.reported_completion().is_some() {
+                return;
+            }
+            let frame = match std::pin::Pin::new(&mut open.body).poll_frame(&mut cx) {
+                std::task::Poll::Ready(Some(Ok(frame))) => frame,
+                _ => return,
+            };
+            if let Ok(data) = frame.into_data()
+                && open.decoder.feed(&data).is_err()
+            {
+                return;
+            }
+        }
+    }
+
     /// Whether the caller has received the committed attempt's finish chunk: a stream whose
     /// chunks it was sent as they came ([`ChatStream::forwards_raw`]: one the gateway writes
     /// sends its finish chunk only at `End`), whose finish reason was read, with nothing but
