@@ -288,7 +288,7 @@ impl Drop for Finish {
                 result,
                 latency_ms: latency_ms(self.started.elapsed()),
                 usage,
-                cost_usd: e.cost_usd.unwrap_or(0.0),
+                cost_usd: cost_usd(e.cost_usd.unwrap_or(0.0)),
             };
             line.write();
         }
@@ -436,6 +436,22 @@ fn latency_ms(elapsed: std::time::Duration) -> f64 {
     u64::try_from(micros).unwrap_or(u64::MAX) as f64 / 1e3
 }
 
+/// The `cost_usd` field: `cost` to the nearest ten-billionth of a dollar (1e-10 USD), so
+/// that it is written `0.0000007` or `0.3` (ryu's shortest form of a whole number of
+/// ten-billionths, positional: `crate::logging`), not `7.000000000000001e-7` or
+/// `0.30000000000000004`, the sums of float prices. A cost that is negative, not finite or
+/// of 1e5 USD or more (where a whole number of ten-billionths no longer has fewer than 16
+/// digits) is left as it is.
+fn cost_usd(cost: f64) -> f64 {
+    const PER_USD: f64 = 1e10;
+    if !(0.0..1e5).contains(&cost) {
+        return cost;
+    }
+    // Rounded half up (not `round`, a libm call); below 1e15, exact as a u64 and a double.
+    let units = (cost * PER_USD + 0.5) as u64;
+    units as f64 / PER_USD
+}
+
 /// `req-{instance:08x}-{n:x}`, written without `format!` (on every request).
 fn request_id(instance: u32, n: u64) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -574,6 +590,12 @@ mod tests {
 
     /// The access line's `latency_ms` as written in `format`, for an `elapsed` of `nanos`.
     fn latency_text(format: switchyard_live::config::LogFormat, nanos: u64) -> String {
+        let elapsed = std::time::Duration::from_nanos(nanos);
+        number_text(format, super::latency_ms(elapsed))
+    }
+
+    /// A number as the gateway's subscriber writes it in `format` (a field's value).
+    fn number_text(format: switchyard_live::config::LogFormat, number: f64) -> String {
         let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
         let writer = sink.clone();
         let s = crate::logging::subscriber(
@@ -581,14 +603,46 @@ mod tests {
             switchyard_live::config::LogLevel::Info,
             move || Writer(writer.clone()),
         );
-        let elapsed = std::time::Duration::from_nanos(nanos);
         tracing::subscriber::with_default(s, || {
-            tracing::info!(target: "switchyard::access", latency_ms = super::latency_ms(elapsed), "request");
+            tracing::info!(target: "switchyard::access", number, "request");
         });
         let line = String::from_utf8(sink.lock().map(|b| b.clone()).unwrap_or_default()).unwrap();
-        let at = line.find("latency_ms").unwrap() + "latency_ms".len();
+        let at = line.find("number").unwrap() + "number".len();
         let value = line[at..].trim_start_matches(['"', ':', '=']);
         value[..value.find([',', ' ', '}', '\n']).unwrap()].to_owned()
+    }
+
+    /// `cost_usd` is written to the ten-billionth of a dollar, without an exponent or the
+    /// noise of summed float prices, in both formats; a JSON line's value is a number.
+    #[test]
+    fn cost_is_written_to_a_ten_billionth_of_a_dollar() {
+        use switchyard_live::config::LogFormat;
+        // 7 tokens at $0.10 per million, and 0.1 + 0.2: what a sum of prices makes.
+        let seven_tokens = 7.0 * (0.1 / 1e6);
+        assert_eq!(seven_tokens, 7.000_000_000_000_001e-7);
+        for (cost, want) in [
+            (seven_tokens, "0.0000007"),
+            (0.1 + 0.2, "0.3"),
+            (0.0, "0.0"),
+            (2.5, "2.5"),
+            (2.0, "2.0"),
+            (1.234_567_890_123_4e-3, "0.0012345679"),
+            (0.000_000_000_05, "0.0000000001"),
+            (0.000_000_000_049, "0.0"),
+            (12_345.678_9, "12345.6789"),
+            (99_999.999_999_999_9, "99999.9999999999"),
+            (99_999.999_999_999_99, "100000.0"),
+            (1e6, "1000000.0"),
+        ] {
+            for format in [LogFormat::Text, LogFormat::Json] {
+                let text = number_text(format, super::cost_usd(cost));
+                assert_eq!(text, want, "{cost:?}, {format:?}");
+            }
+        }
+        // Not a cost the books make, but not a panic or a changed value either.
+        assert!(super::cost_usd(f64::NAN).is_nan());
+        assert_eq!(super::cost_usd(-1.5), -1.5);
+        assert_eq!(super::cost_usd(f64::INFINITY), f64::INFINITY);
     }
 
     struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
