@@ -108,6 +108,20 @@ impl AccessLog {
         self.entry().model = Some(sanitized(model));
     }
 
+    /// The `model` named in `body`, a request refused before it was read as one (a required
+    /// field missing, a field of the wrong type), when the body is a JSON object whose
+    /// `model` is a string. Only `model` is kept; the other fields are skipped unread.
+    pub fn model_in(&self, body: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Named<'a> {
+            #[serde(borrow)]
+            model: Option<std::borrow::Cow<'a, str>>,
+        }
+        if let Ok(Named { model: Some(model) }) = serde_json::from_slice::<Named<'_>>(body) {
+            self.model(&model);
+        }
+    }
+
     /// A sink for the driver ([`Driver::chat_into`], [`Driver::chat_stream_into`]): the
     /// request's attempts and route, for the line of a request its client left.
     pub fn sink(&self) -> AttemptSink {
