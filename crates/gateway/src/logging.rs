@@ -97,6 +97,12 @@ pub(crate) enum Value<'a> {
     Display(&'a str),
     U64(u64),
     F64(f64),
+    Bool(bool),
+}
+
+/// A boolean as every format writes it.
+fn bool_text(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
 }
 
 /// A field of a line written by [`direct`]: its name as each format writes it before the
@@ -444,6 +450,10 @@ impl Put for Text<'_> {
                 self.buf.push_str(field.text);
                 float(self.buf, x);
             }
+            Value::Bool(b) => {
+                self.buf.push_str(field.text);
+                self.buf.push_str(bool_text(b));
+            }
             value => self.put(field.name(), value),
         }
     }
@@ -458,6 +468,10 @@ impl Put for Text<'_> {
             }
             Value::U64(n) => self.u64(name, n),
             Value::F64(x) => self.f64(name, x),
+            Value::Bool(b) => {
+                self.name(name);
+                self.buf.push_str(bool_text(b));
+            }
         }
     }
 }
@@ -482,7 +496,7 @@ impl Visit for Text<'_> {
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.name(field.name());
-        self.buf.push_str(if value { "true" } else { "false" });
+        self.buf.push_str(bool_text(value));
     }
 
     /// `%` and `?` values, and the message ([`Text::quote_value`]).

@@ -396,7 +396,9 @@ async fn a_client_that_leaves_after_the_finish_chunk_is_served() {
 /// A request its client leaves before the first token (unstreamed, then streamed), its
 /// attempt on its way to a target that answers only after 2 s: the attempt was sent the
 /// prompt, so it is booked `cancelled` with the router's estimate of the prompt (the one
-/// `Request::estimated_prompt_tokens` holds, no usage being read yet), and costs it.
+/// `Request::estimated_prompt_tokens` holds, no usage being read yet), and costs it; its
+/// access line marks the tokens `tokens_estimated`, where a request served with the usage
+/// its target reported has no such field.
 #[tokio::test(start_paused = true)]
 async fn a_request_left_before_its_first_token_books_the_prompt_estimate() {
     let log = Captured::start();
@@ -432,11 +434,32 @@ async fn a_request_left_before_its_first_token_books_the_prompt_estimate() {
         assert_eq!(line["attempts"], "ta:cancelled", "{line}");
         assert_eq!(line["prompt_tokens"], estimate, "{line}");
         assert_eq!(line["completion_tokens"], 0, "{line}");
+        // An estimate, and the line says so (docs/GATEWAY.md, "Logs").
+        assert_eq!(line["tokens_estimated"], true, "{line}");
         let booked = line["cost_usd"].as_f64().unwrap();
         assert!(
             (booked - f64::from(estimate) * 2.0 / 1e6).abs() < 1e-12,
             "{line}"
         );
+    }
+    // Served whole, with the usage the fake reported: no marker.
+    for stream in [false, true] {
+        let (status, _) = call(
+            &gw,
+            "POST",
+            "/v1/chat/completions",
+            Some(CLIENT_KEY),
+            chat(stream),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let lines = log.access();
+    assert_eq!(lines.len(), 4, "{}", log.text());
+    for line in &lines[2..] {
+        assert_eq!(line["result"], "ok", "{line}");
+        assert_eq!(line["completion_tokens"], 5, "{line}");
+        assert_eq!(line.get("tokens_estimated"), None, "{line}");
     }
     let (_, metrics) = call(&gw, "GET", "/metrics", None, String::new()).await;
     assert!(
