@@ -467,3 +467,54 @@ async fn a_request_left_before_its_first_token_books_the_prompt_estimate() {
         "{metrics}"
     );
 }
+
+/// A fake whose profile says `cached_prompt_tokens` reports them in its vendor's usage field
+/// (docs/FAKES.md), and the gateway prices them at the target's `price.cached_input`: a
+/// whole reply and a stream, from each dialect's fake, logged at that cost, the client's
+/// reply saying how many were cached.
+#[tokio::test(start_paused = true)]
+async fn a_fakes_cached_prompt_tokens_are_priced_at_the_cached_rate() {
+    let log = Captured::start();
+    let uncached = "latency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 5 }\n";
+    let profile = format!("{uncached}cached_prompt_tokens: 3\n");
+    let mut n = 0;
+    for dialect in ["openai", "anthropic", "gemini"] {
+        // The same request's prompt without a cache: the cached tokens are part of it.
+        let gw = priced(dialect, fake_with("p", dialect, uncached));
+        let (status, _) = call(&gw, "POST", CHAT_PATH, Some(CLIENT_KEY), chat(false)).await;
+        assert_eq!(status, 200);
+        n += 1;
+        let line = log.access_lines(n).await.remove(n - 1);
+        let whole = line["prompt_tokens"].clone();
+        // By default a fake reports no cached tokens: the whole prompt at the input price.
+        let want = (whole.as_u64().unwrap() as f64 * 2.0 + 5.0 * 10.0) / 1e6;
+        let cost = line["cost_usd"].as_f64().unwrap();
+        assert!(
+            (cost - want).abs() < 1e-9,
+            "{dialect}: {cost} != {want}: {line}"
+        );
+        let gw = priced(dialect, fake_with("p", dialect, &profile));
+        for stream in [false, true] {
+            let (status, body) = call(&gw, "POST", CHAT_PATH, Some(CLIENT_KEY), chat(stream)).await;
+            assert_eq!(status, 200, "{dialect}: {body}");
+            if !stream {
+                let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let cached = &reply["usage"]["prompt_tokens_details"]["cached_tokens"];
+                assert_eq!(cached, 3, "{dialect}: {body}");
+            }
+            n += 1;
+            let line = log.access_lines(n).await.remove(n - 1);
+            let prompt = line["prompt_tokens"].as_u64().unwrap();
+            assert!(prompt > 3, "{line}");
+            assert_eq!(line["prompt_tokens"], whole, "{dialect}: {line}");
+            assert_eq!(line["completion_tokens"], 5, "{line}");
+            // $2 a million prompt tokens, $0.5 cached, $10 output.
+            let want = ((prompt - 3) as f64 * 2.0 + 3.0 * 0.5 + 5.0 * 10.0) / 1e6;
+            let cost = line["cost_usd"].as_f64().unwrap();
+            assert!(
+                (cost - want).abs() < 1e-9,
+                "{dialect} stream {stream}: {cost} != {want}: {line}"
+            );
+        }
+    }
+}
