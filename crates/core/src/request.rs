@@ -477,6 +477,9 @@ pub struct Response {
     /// What the request's attempts cost, every one at its own target's price (`Plan::cost`):
     /// a failed attempt that reported usage counts too, not only the one that served.
     pub cost: f64,
+    /// Some tokens of `usage` or `cost` are the driver's estimates, not the vendor's count
+    /// ([`Plan::tokens_estimated`](crate::plan::Plan::tokens_estimated)).
+    pub tokens_estimated: bool,
 }
 
 #[cfg(test)]

@@ -54,6 +54,9 @@ pub struct Reply {
     pub token_interval: Duration,
     pub output_tokens: u32,
     pub prompt_tokens: u32,
+    /// Of `prompt_tokens`, those reported read from the prompt cache
+    /// ([`ProfileConfig::cached_prompt_tokens`](crate::profile::ProfileConfig::cached_prompt_tokens)).
+    pub cached_prompt_tokens: u32,
     pub finish: FinishReason,
     pub stream_fault: Option<StreamFault>,
     /// Seeds the reply's text.
@@ -384,6 +387,7 @@ impl Model {
             token_interval,
             output_tokens,
             prompt_tokens: request.prompt_tokens,
+            cached_prompt_tokens: request.prompt_tokens.min(self.profile.cached_prompt_tokens),
             finish,
             stream_fault: if request.stream {
                 fired.stream_fault

@@ -72,6 +72,13 @@ pub struct ProfileConfig {
     /// them with the vendor's 400, as a text-only model does. Default true.
     #[serde(default = "yes")]
     pub vision: bool,
+    /// Of each request's prompt tokens, how many its usage reports read from the provider's
+    /// prompt cache (at most all of them): OpenAI's and Azure's
+    /// `prompt_tokens_details.cached_tokens`, Anthropic's `cache_read_input_tokens` (its
+    /// `input_tokens` then the rest), Gemini's `cachedContentTokenCount`. Default 0: no
+    /// cache, and none of those fields.
+    #[serde(default)]
+    pub cached_prompt_tokens: u32,
 }
 
 fn yes() -> bool {
@@ -149,6 +156,8 @@ pub struct ProfileParams {
     pub prefill: bool,
     /// See [`ProfileConfig::vision`].
     pub vision: bool,
+    /// See [`ProfileConfig::cached_prompt_tokens`].
+    pub cached_prompt_tokens: u32,
 }
 
 impl ProfileParams {
@@ -208,6 +217,7 @@ impl TryFrom<&ProfileConfig> for ProfileParams {
             faults: c.faults.clone(),
             prefill: c.prefill,
             vision: c.vision,
+            cached_prompt_tokens: c.cached_prompt_tokens,
         })
     }
 }

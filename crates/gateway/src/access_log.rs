@@ -8,8 +8,10 @@
 //! request is booked on, as `/metrics` books it: by a rule, its `model`, or the route of the
 //! target its `model` named), `model` (what the client asked for), `attempts` (every target tried with its outcome, `target:outcome,...`), `served_by`,
 //! `status`, `result` (`ok`, `client_closed` or the failure), `latency_ms` (to the
-//! microsecond), `prompt_tokens`, `completion_tokens`, `cost_usd`. Never a key, a token, a
-//! header or any prompt or reply text.
+//! microsecond), `prompt_tokens`, `completion_tokens`, `cost_usd` (to 1e-10 USD), and
+//! `tokens_estimated=true` when some of those tokens are estimates (telemetry's
+//! `usage_missing`; absent otherwise). Never a key, a token, a header or any prompt or reply
+//! text.
 //!
 //! # How a handler publishes what is logged
 //!
@@ -42,6 +44,10 @@ use switchyard_live::{AttemptSink, ChatStream, Driver, RouteError};
 
 use crate::Gateway;
 
+mod line;
+
+use line::{ACCESS, Line, cost_usd, latency_ms};
+
 /// What a handler publishes for its request's access-log line. Cheap to clone (shared).
 #[derive(Clone, Debug, Default)]
 pub struct AccessLog(Arc<Mutex<Entry>>);
@@ -60,6 +66,8 @@ struct Entry {
     served_by: Option<String>,
     usage: Option<Usage>,
     cost_usd: Option<f64>,
+    /// Some of `usage` (and of what `cost_usd` prices) are estimates, not the vendor's count.
+    tokens_estimated: bool,
     result: Option<&'static str>,
     /// A stream's booking, filled if the client leaves before its end.
     booking: Option<switchyard_live::StreamBooking>,
@@ -106,6 +114,20 @@ impl AccessLog {
     /// The `model` the client asked for (a route's or a target's name, or neither).
     pub fn model(&self, model: &str) {
         self.entry().model = Some(sanitized(model));
+    }
+
+    /// The `model` named in `body`, a request refused before it was read as one (a required
+    /// field missing, a field of the wrong type), when the body is a JSON object whose
+    /// `model` is a string. Only `model` is kept; the other fields are skipped unread.
+    pub fn model_in(&self, body: &[u8]) {
+        #[derive(serde::Deserialize)]
+        struct Named<'a> {
+            #[serde(borrow)]
+            model: Option<std::borrow::Cow<'a, str>>,
+        }
+        if let Ok(Named { model: Some(model) }) = serde_json::from_slice::<Named<'_>>(body) {
+            self.model(&model);
+        }
     }
 
     /// A sink for the driver ([`Driver::chat_into`], [`Driver::chat_stream_into`]): the
@@ -156,6 +178,7 @@ impl AccessLog {
         self.attempts(router, &reply.attempts, None);
         self.route(router, reply.route);
         self.served(router, reply.served_by, reply.usage, reply.cost);
+        self.entry().tokens_estimated = reply.tokens_estimated;
     }
 
     /// A request that failed: its attempts (named in the error), why, and what its attempts
@@ -174,6 +197,7 @@ impl AccessLog {
         e.route.clone_from(&error.route);
         e.usage = Some(error.tokens);
         e.cost_usd = Some(error.cost);
+        e.tokens_estimated = error.tokens_estimated;
     }
 
     /// A stream that started: its attempts so far (the committed one `streaming`) and what
@@ -202,6 +226,7 @@ impl AccessLog {
             Some((stream.committed, "success")),
         );
         self.served(router, stream.served_by, usage, stream.cost().0);
+        self.entry().tokens_estimated = stream.tokens_estimated();
     }
 }
 
@@ -288,7 +313,8 @@ impl Drop for Finish {
                 result,
                 latency_ms: latency_ms(self.started.elapsed()),
                 usage,
-                cost_usd: e.cost_usd.unwrap_or(0.0),
+                cost_usd: cost_usd(e.cost_usd.unwrap_or(0.0)),
+                tokens_estimated: e.tokens_estimated,
             };
             line.write();
         }
@@ -313,7 +339,10 @@ fn as_booked(e: &mut Entry, before_reply: bool) -> bool {
         // booked at when it was dropped (the body, dropped before this guard).
         let outcome = if served { ":success" } else { ":cancelled" };
         e.attempts = e.attempts.replace(":streaming", outcome);
-        if let Some((usage, cost)) = e.booking.as_ref().and_then(|b| b.get()) {
+        if let Some(booking) = e.booking.as_ref()
+            && let Some((usage, cost)) = booking.get()
+        {
+            e.tokens_estimated = booking.tokens_estimated();
             e.usage = Some(usage);
             e.cost_usd = Some(cost);
         }
@@ -336,104 +365,18 @@ fn as_booked(e: &mut Entry, before_reply: bool) -> bool {
                 e.served_by = Some(served_by);
             }
         }
-        if before_reply && let Some((usage, cost)) = e.sink.as_ref().and_then(AttemptSink::booked) {
+        if before_reply
+            && let Some(sink) = e.sink.as_ref()
+            && let Some((usage, cost)) = sink.booked()
+        {
             // Left before the reply: what its attempts were booked at (an attempt sent
             // and cancelled before its first token, the prompt's estimate).
+            e.tokens_estimated = sink.tokens_estimated();
             e.usage = Some(usage);
             e.cost_usd = Some(cost);
         }
     }
     served
-}
-
-/// The access log's `tracing` target.
-const ACCESS: &str = "switchyard::access";
-
-/// One access-log line's values.
-#[derive(Clone, Copy, Debug)]
-struct Line<'a> {
-    request_id: &'a str,
-    client: &'a str,
-    method: &'a str,
-    path: &'a str,
-    route: &'a str,
-    model: &'a str,
-    attempts: &'a str,
-    served_by: &'a str,
-    status: u16,
-    result: &'a str,
-    latency_ms: f64,
-    usage: Usage,
-    cost_usd: f64,
-}
-
-impl Line<'_> {
-    /// Writes the line: straight into the log's buffer when the gateway's own subscriber is
-    /// the current one ([`crate::logging::direct`]), else as a `tracing` event with the same
-    /// fields (`Line::event`; another subscriber, e.g. a test's). The caller checks that the
-    /// target is enabled.
-    fn write(&self) {
-        if !crate::logging::direct(&tracing::Level::INFO, ACCESS, "request", &self.fields()) {
-            self.event();
-        }
-    }
-
-    /// The fields, in the order and with the kinds of [`Line::event`]'s.
-    fn fields(&self) -> [crate::logging::LineField<'_>; 14] {
-        use crate::logging::Value::{Display, F64, Str, U64};
-        use crate::logging::field;
-        [
-            field!("request_id", Display(self.request_id)),
-            field!("client", Str(self.client)),
-            field!("method", Display(self.method)),
-            field!("path", Display(self.path)),
-            field!("route", Str(self.route)),
-            field!("model", Str(self.model)),
-            field!("attempts", Display(self.attempts)),
-            field!("served_by", Str(self.served_by)),
-            field!("status", U64(u64::from(self.status))),
-            field!("result", Str(self.result)),
-            field!("latency_ms", F64(self.latency_ms)),
-            field!("prompt_tokens", U64(u64::from(self.usage.prompt_tokens))),
-            field!(
-                "completion_tokens",
-                U64(u64::from(self.usage.completion_tokens))
-            ),
-            field!("cost_usd", F64(self.cost_usd)),
-        ]
-    }
-
-    /// The line as a `tracing` event: the fields [`Line::write`] writes directly, in the same
-    /// order and with the same kinds (`%` for its `Display` values).
-    fn event(&self) {
-        tracing::info!(
-            target: ACCESS,
-            request_id = %self.request_id,
-            client = self.client,
-            method = %self.method,
-            path = %self.path,
-            route = self.route,
-            model = self.model,
-            attempts = %self.attempts,
-            served_by = self.served_by,
-            status = self.status,
-            result = self.result,
-            latency_ms = self.latency_ms,
-            prompt_tokens = self.usage.prompt_tokens,
-            completion_tokens = self.usage.completion_tokens,
-            cost_usd = self.cost_usd,
-            "request"
-        );
-    }
-}
-
-/// The `latency_ms` field: `elapsed` to the nearest microsecond, in milliseconds, so that it
-/// is written `27.508` (at most three decimals; ryu's shortest form of a whole number of
-/// microseconds over 1e3), not `27.507673999999998` as `as_secs_f64() * 1e3` was.
-fn latency_ms(elapsed: std::time::Duration) -> f64 {
-    let micros = elapsed.as_nanos().saturating_add(500) / 1000;
-    // Exact below 2^53 microseconds (285 years); saturates beyond u64.
-    u64::try_from(micros).unwrap_or(u64::MAX) as f64 / 1e3
 }
 
 /// `req-{instance:08x}-{n:x}`, written without `format!` (on every request).
@@ -574,6 +517,12 @@ mod tests {
 
     /// The access line's `latency_ms` as written in `format`, for an `elapsed` of `nanos`.
     fn latency_text(format: switchyard_live::config::LogFormat, nanos: u64) -> String {
+        let elapsed = std::time::Duration::from_nanos(nanos);
+        number_text(format, super::latency_ms(elapsed))
+    }
+
+    /// A number as the gateway's subscriber writes it in `format` (a field's value).
+    fn number_text(format: switchyard_live::config::LogFormat, number: f64) -> String {
         let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
         let writer = sink.clone();
         let s = crate::logging::subscriber(
@@ -581,14 +530,46 @@ mod tests {
             switchyard_live::config::LogLevel::Info,
             move || Writer(writer.clone()),
         );
-        let elapsed = std::time::Duration::from_nanos(nanos);
         tracing::subscriber::with_default(s, || {
-            tracing::info!(target: "switchyard::access", latency_ms = super::latency_ms(elapsed), "request");
+            tracing::info!(target: "switchyard::access", number, "request");
         });
         let line = String::from_utf8(sink.lock().map(|b| b.clone()).unwrap_or_default()).unwrap();
-        let at = line.find("latency_ms").unwrap() + "latency_ms".len();
+        let at = line.find("number").unwrap() + "number".len();
         let value = line[at..].trim_start_matches(['"', ':', '=']);
         value[..value.find([',', ' ', '}', '\n']).unwrap()].to_owned()
+    }
+
+    /// `cost_usd` is written to the ten-billionth of a dollar, without an exponent or the
+    /// noise of summed float prices, in both formats; a JSON line's value is a number.
+    #[test]
+    fn cost_is_written_to_a_ten_billionth_of_a_dollar() {
+        use switchyard_live::config::LogFormat;
+        // 7 tokens at $0.10 per million, and 0.1 + 0.2: what a sum of prices makes.
+        let seven_tokens = 7.0 * (0.1 / 1e6);
+        assert_eq!(seven_tokens, 7.000_000_000_000_001e-7);
+        for (cost, want) in [
+            (seven_tokens, "0.0000007"),
+            (0.1 + 0.2, "0.3"),
+            (0.0, "0.0"),
+            (2.5, "2.5"),
+            (2.0, "2.0"),
+            (1.234_567_890_123_4e-3, "0.0012345679"),
+            (0.000_000_000_05, "0.0000000001"),
+            (0.000_000_000_049, "0.0"),
+            (12_345.678_9, "12345.6789"),
+            (99_999.999_999_999_9, "99999.9999999999"),
+            (99_999.999_999_999_99, "100000.0"),
+            (1e6, "1000000.0"),
+        ] {
+            for format in [LogFormat::Text, LogFormat::Json] {
+                let text = number_text(format, super::cost_usd(cost));
+                assert_eq!(text, want, "{cost:?}, {format:?}");
+            }
+        }
+        // Not a cost the books make, but not a panic or a changed value either.
+        assert!(super::cost_usd(f64::NAN).is_nan());
+        assert_eq!(super::cost_usd(-1.5), -1.5);
+        assert_eq!(super::cost_usd(f64::INFINITY), f64::INFINITY);
     }
 
     struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -644,7 +625,8 @@ mod tests {
     /// The line written straight into the log's buffer is, byte for byte, the one the same
     /// fields make as a `tracing` event, in both formats: ordinary values, values that must be
     /// quoted or escaped (spaces, quotes, line breaks, `=`, non-ASCII), empty ones, ones cut
-    /// at the field limit, and numbers at their extremes.
+    /// at the field limit, numbers at their extremes, and `tokens_estimated` (written only
+    /// when true).
     #[test]
     fn the_direct_line_is_the_events_line() {
         use switchyard_live::config::{LogFormat, LogLevel};
@@ -668,6 +650,7 @@ mod tests {
             latency_ms: 27.508,
             usage,
             cost_usd: 0.1 + 0.2,
+            tokens_estimated: false,
         };
         let odd = super::Line {
             request_id: "req 1=2",
@@ -687,6 +670,7 @@ mod tests {
                 ..Default::default()
             },
             cost_usd: f64::NAN,
+            tokens_estimated: true,
         };
         let huge = super::Line {
             request_id: &long,
@@ -698,6 +682,7 @@ mod tests {
             served_by: &long,
             latency_ms: 1e-7,
             cost_usd: f64::INFINITY,
+            tokens_estimated: true,
             ..usual
         };
         for line in [usual, odd, huge] {
@@ -709,12 +694,17 @@ mod tests {
                         info,
                         super::ACCESS,
                         "request",
-                        &fields
+                        line.shown(&fields)
                     ));
                 });
                 let event = written(format, LogLevel::Info, || line.event());
                 assert_eq!(direct.lines().count(), 1, "{direct}");
                 assert_eq!(direct, event, "{format:?}");
+                // `tokens_estimated` only when true, last.
+                let marked = direct.trim_end().ends_with("tokens_estimated=true")
+                    || direct.contains(",\"tokens_estimated\":true,\"target\"");
+                assert_eq!(marked, line.tokens_estimated, "{direct}");
+                assert_eq!(direct.contains("tokens_estimated"), marked, "{direct}");
             }
         }
         // Another subscriber (here none): not written directly, left to `tracing`.

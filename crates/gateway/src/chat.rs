@@ -19,10 +19,14 @@ use crate::secret::bearer;
 
 mod sse;
 
-fn describe_bad_body(body: &[u8]) -> ApiError {
+fn describe_bad_body(body: &[u8], access: &AccessLog) -> ApiError {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return ApiError::bad_request("We could not parse the JSON body of your request.", None);
     };
+    // The body is JSON: the `model` it names is logged, though the request is refused.
+    if let Some(model) = value.get("model").and_then(serde_json::Value::as_str) {
+        access.model(model);
+    }
     for field in ["model", "messages"] {
         if value.get(field).is_none() {
             return ApiError::bad_request(
@@ -326,7 +330,7 @@ fn parse_request(
     // One parse on the fast path (the typed request, the fields it does not model, where
     // each entry lies for the pass-through); the slow path finds out what exactly is wrong.
     let Ok(parsed) = switchyard_core::dialect::openai::parse(body) else {
-        return Err(describe_bad_body(body));
+        return Err(describe_bad_body(body, access));
     };
     let request = parsed.request;
     access.model(&request.model);

@@ -12,7 +12,8 @@
 //! line for every request, and this one builds it in one buffer, written with one `write`
 //! (a few thousand instructions a line where the general one took about thirteen thousand;
 //! `crates/gateway/bench/instructions.sh`). Integers are written with `itoa` and floats with
-//! `ryu` (its shortest form that reads back as the same number: `1.5`, `0.25`, `1e-7`), and
+//! `ryu` (its shortest form that reads back as the same number: `1.5`, `0.25`; a small one
+//! without an exponent, `0.0000001`, down to 1e-20), and
 //! the time stamp's date and time of day are kept per thread and rewritten only when the
 //! second changes. The gateway opens no spans; span calls are accepted and ignored.
 //!
@@ -96,6 +97,12 @@ pub(crate) enum Value<'a> {
     Display(&'a str),
     U64(u64),
     F64(f64),
+    Bool(bool),
+}
+
+/// A boolean as every format writes it.
+fn bool_text(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
 }
 
 /// A field of a line written by [`direct`]: its name as each format writes it before the
@@ -443,6 +450,10 @@ impl Put for Text<'_> {
                 self.buf.push_str(field.text);
                 float(self.buf, x);
             }
+            Value::Bool(b) => {
+                self.buf.push_str(field.text);
+                self.buf.push_str(bool_text(b));
+            }
             value => self.put(field.name(), value),
         }
     }
@@ -457,6 +468,10 @@ impl Put for Text<'_> {
             }
             Value::U64(n) => self.u64(name, n),
             Value::F64(x) => self.f64(name, x),
+            Value::Bool(b) => {
+                self.name(name);
+                self.buf.push_str(bool_text(b));
+            }
         }
     }
 }
@@ -481,7 +496,7 @@ impl Visit for Text<'_> {
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.name(field.name());
-        self.buf.push_str(if value { "true" } else { "false" });
+        self.buf.push_str(bool_text(value));
     }
 
     /// `%` and `?` values, and the message ([`Text::quote_value`]).
@@ -743,12 +758,15 @@ mod tests {
         assert_eq!(s, "2024-03-02T00:00:00.000005Z");
     }
 
+    /// A float is written exactly, in its shortest form, without an exponent when it is small
+    /// (`0.0000001`, not `1e-7`); the formatter rounds nothing (`0.30000000000000004` stays:
+    /// the access line rounds its `cost_usd` itself, `cost_is_written_to_a_ten_billionth_of_a_dollar`).
     #[test]
     fn numbers_are_written_short_and_exact() {
         let log = || {
             tracing::info!(
                 latency_ms = 1e-7f64,
-                cost_usd = 0.1f64 + 0.2f64,
+                sum = 0.1f64 + 0.2f64,
                 big = u64::MAX,
                 neg = -3i64,
                 ok = false,
@@ -758,14 +776,14 @@ mod tests {
         let text = lines(LogFormat::Text, LogLevel::Info, log);
         assert!(
             text.ends_with(
-                " n latency_ms=1e-7 cost_usd=0.30000000000000004 big=18446744073709551615 neg=-3 ok=false\n"
+                " n latency_ms=0.0000001 sum=0.30000000000000004 big=18446744073709551615 neg=-3 ok=false\n"
             ),
             "{text}"
         );
         let json = lines(LogFormat::Json, LogLevel::Info, log);
         assert!(
             json.contains(
-                ",\"latency_ms\":1e-7,\"cost_usd\":0.30000000000000004,\"big\":18446744073709551615,\"neg\":-3,\"ok\":false,"
+                ",\"latency_ms\":0.0000001,\"sum\":0.30000000000000004,\"big\":18446744073709551615,\"neg\":-3,\"ok\":false,"
             ),
             "{json}"
         );

@@ -407,7 +407,9 @@ async fn a_client_that_leaves_after_the_finish_chunk_is_served() {
 /// A request its client leaves before the first token (unstreamed, then streamed), its
 /// attempt on its way to a target that answers only after 2 s: the attempt was sent the
 /// prompt, so it is booked `cancelled` with the router's estimate of the prompt (the one
-/// `Request::estimated_prompt_tokens` holds, no usage being read yet), and costs it.
+/// `Request::estimated_prompt_tokens` holds, no usage being read yet), and costs it; its
+/// access line marks the tokens `tokens_estimated`, where a request served with the usage
+/// its target reported has no such field.
 #[tokio::test(start_paused = true)]
 async fn a_request_left_before_its_first_token_books_the_prompt_estimate() {
     let log = Captured::start();
@@ -443,15 +445,87 @@ async fn a_request_left_before_its_first_token_books_the_prompt_estimate() {
         assert_eq!(line["attempts"], "ta:cancelled", "{line}");
         assert_eq!(line["prompt_tokens"], estimate, "{line}");
         assert_eq!(line["completion_tokens"], 0, "{line}");
+        // An estimate, and the line says so (docs/GATEWAY.md, "Logs").
+        assert_eq!(line["tokens_estimated"], true, "{line}");
         let booked = line["cost_usd"].as_f64().unwrap();
         assert!(
             (booked - f64::from(estimate) * 2.0 / 1e6).abs() < 1e-12,
             "{line}"
         );
     }
+    // Served whole, with the usage the fake reported: no marker.
+    for stream in [false, true] {
+        let (status, _) = call(
+            &gw,
+            "POST",
+            "/v1/chat/completions",
+            Some(CLIENT_KEY),
+            chat(stream),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let lines = log.access();
+    assert_eq!(lines.len(), 4, "{}", log.text());
+    for line in &lines[2..] {
+        assert_eq!(line["result"], "ok", "{line}");
+        assert_eq!(line["completion_tokens"], 5, "{line}");
+        assert_eq!(line.get("tokens_estimated"), None, "{line}");
+    }
     let (_, metrics) = call(&gw, "GET", "/metrics", None, String::new()).await;
     assert!(
         metrics.contains("switchyard_requests_total{route=\"chat\",outcome=\"abandoned\"} 2"),
         "{metrics}"
     );
+}
+
+/// A fake whose profile says `cached_prompt_tokens` reports them in its vendor's usage field
+/// (docs/FAKES.md), and the gateway prices them at the target's `price.cached_input`: a
+/// whole reply and a stream, from each dialect's fake, logged at that cost, the client's
+/// reply saying how many were cached.
+#[tokio::test(start_paused = true)]
+async fn a_fakes_cached_prompt_tokens_are_priced_at_the_cached_rate() {
+    let log = Captured::start();
+    let uncached = "latency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 5 }\n";
+    let profile = format!("{uncached}cached_prompt_tokens: 3\n");
+    let mut n = 0;
+    for dialect in ["openai", "anthropic", "gemini"] {
+        // The same request's prompt without a cache: the cached tokens are part of it.
+        let gw = priced(dialect, fake_with("p", dialect, uncached));
+        let (status, _) = call(&gw, "POST", CHAT_PATH, Some(CLIENT_KEY), chat(false)).await;
+        assert_eq!(status, 200);
+        n += 1;
+        let line = log.access_lines(n).await.remove(n - 1);
+        let whole = line["prompt_tokens"].clone();
+        // By default a fake reports no cached tokens: the whole prompt at the input price.
+        let want = (whole.as_u64().unwrap() as f64 * 2.0 + 5.0 * 10.0) / 1e6;
+        let cost = line["cost_usd"].as_f64().unwrap();
+        assert!(
+            (cost - want).abs() < 1e-9,
+            "{dialect}: {cost} != {want}: {line}"
+        );
+        let gw = priced(dialect, fake_with("p", dialect, &profile));
+        for stream in [false, true] {
+            let (status, body) = call(&gw, "POST", CHAT_PATH, Some(CLIENT_KEY), chat(stream)).await;
+            assert_eq!(status, 200, "{dialect}: {body}");
+            if !stream {
+                let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let cached = &reply["usage"]["prompt_tokens_details"]["cached_tokens"];
+                assert_eq!(cached, 3, "{dialect}: {body}");
+            }
+            n += 1;
+            let line = log.access_lines(n).await.remove(n - 1);
+            let prompt = line["prompt_tokens"].as_u64().unwrap();
+            assert!(prompt > 3, "{line}");
+            assert_eq!(line["prompt_tokens"], whole, "{dialect}: {line}");
+            assert_eq!(line["completion_tokens"], 5, "{line}");
+            // $2 a million prompt tokens, $0.5 cached, $10 output.
+            let want = ((prompt - 3) as f64 * 2.0 + 3.0 * 0.5 + 5.0 * 10.0) / 1e6;
+            let cost = line["cost_usd"].as_f64().unwrap();
+            assert!(
+                (cost - want).abs() < 1e-9,
+                "{dialect} stream {stream}: {cost} != {want}: {line}"
+            );
+        }
+    }
 }

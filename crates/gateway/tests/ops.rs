@@ -425,6 +425,42 @@ async fn the_access_line_model_is_a_dash_when_no_model_was_read() {
     assert_eq!(seen, [(401, "-"), (400, "-")], "{}", logs.text());
 }
 
+/// A body refused before it was read as a request (a required field missing, a field of the
+/// wrong type) logs the `model` it names, on both endpoints (issue 13: `{"model":"chat"}`
+/// logged `model -`); a `model` that is not a string is not one (docs/GATEWAY.md, "Logs").
+#[tokio::test(start_paused = true)]
+async fn a_refused_body_logs_the_model_it_names() {
+    let logs = Captured::start();
+    let r = rig(&config(TA, CHAT_TA, ""));
+    let cases = [
+        (CHAT_PATH, r#"{"model":"chat"}"#, "chat"),
+        (
+            CHAT_PATH,
+            r#"{"model":"chat","messages":[],"n":"x"}"#,
+            "chat",
+        ),
+        (CHAT_PATH, r#"{"model":5,"messages":[]}"#, "-"),
+        (
+            "/v1/messages",
+            r#"{"model":"claude","max_tokens":5}"#,
+            "claude",
+        ),
+        ("/v1/messages", r#"{"model":"chat\nx","bogus":1}"#, "chat?x"),
+        ("/v1/messages", r#"{"model":["chat"],"max_tokens":5}"#, "-"),
+    ];
+    for (path, body, _) in cases {
+        let (status, reply) = call(&r.gw, "POST", path, Some(CLIENT_KEY), body.into()).await;
+        assert_eq!(status, 400, "{path} {body}: {reply}");
+    }
+    let lines = logs.access();
+    let seen: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["model"].as_str().unwrap(), l["result"].as_str().unwrap()))
+        .collect();
+    let want: Vec<(&str, &str)> = cases.iter().map(|c| (c.2, "refused")).collect();
+    assert_eq!(seen, want, "{}", logs.text());
+}
+
 /// Both model endpoints log the client key's name (issue 13: `/v1/models/{id}` logged `-`).
 #[tokio::test(start_paused = true)]
 async fn the_model_endpoints_log_the_client() {

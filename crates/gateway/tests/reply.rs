@@ -408,3 +408,24 @@ async fn a_forwarded_reply_is_still_checked() {
     assert!(t.targets[0].completion_tokens > 0);
     assert_eq!(t.targets[0].usage_missing, 1);
 }
+
+/// A reply and a stream whose upstream reported no usage are logged with the gateway's
+/// estimate of their tokens, marked `tokens_estimated` (docs/GATEWAY.md, "Logs").
+#[tokio::test]
+async fn a_reply_without_usage_is_logged_with_its_tokens_marked_estimated() {
+    let log = support::Captured::start();
+    let candidate = json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "sunny and warm, twenty degrees"}]}, "finishReason": "STOP"}]});
+    let whole = gateway("gemini", json_stub(200, candidate.clone()));
+    let r = post(&whole, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let streamed = gateway("gemini", sse_stub(&[(None, candidate)]));
+    let r = post(&streamed, "key", &[], chat("chat", true)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let lines = log.access_lines(2).await;
+    assert_eq!(lines.len(), 2, "{}", log.text());
+    for line in &lines {
+        assert_eq!(line["result"], "ok", "{line}");
+        assert!(line["completion_tokens"].as_u64().unwrap() > 0, "{line}");
+        assert_eq!(line["tokens_estimated"], true, "{line}");
+    }
+}

@@ -140,6 +140,49 @@ async fn the_fast_path_writes_what_hyper_writes() {
     assert_eq!(log.access().len(), 2 * cases.len());
 }
 
+/// `n` outside OpenAI's 1..=128 (zero, negative, above 128, not an integer) is refused with
+/// a 400 naming `n`, the same on the fast path and through hyper, by the gateway itself (its
+/// access line `refused`, no attempt: the fake refuses such an `n` too); 128 is served.
+#[tokio::test]
+async fn n_outside_one_to_128_is_refused_naming_n_on_both_paths() {
+    let log = Captured::start();
+    let mut served = start(QUICK).await;
+    let close = "connection: close\r\n";
+    let with_n = |n: &str| {
+        format!(r#"{{"model":"chat","n":{n},"messages":[{{"role":"user","content":"hi"}}]}}"#)
+    };
+    for n in ["0", "-1", "129", "4294967296", "1.5", "\"2\""] {
+        let body = with_n(n);
+        let fast = wire(&exchange(served.addr, &request(&body, false, close)).await);
+        let hyper = wire(&exchange(served.addr, &request(&body, true, close)).await);
+        served.took(&[("fast", 1), ("chat_not_canonical", 1)]).await;
+        assert_eq!(fast.status, "HTTP/1.1 400 Bad Request", "n {n}: {fast:?}");
+        let error: serde_json::Value = serde_json::from_str(&fast.body).unwrap();
+        assert_eq!(error["error"]["param"], "n", "n {n}: {error}");
+        assert_eq!(
+            error["error"]["type"], "invalid_request_error",
+            "n {n}: {error}"
+        );
+        assert_eq!(blanked(fast), blanked(hyper), "n {n}");
+    }
+    let most = wire(&exchange(served.addr, &request(&with_n("128"), false, close)).await);
+    assert_eq!(most.status, "HTTP/1.1 200 OK", "{most:?}");
+    served.stop().await;
+    let lines = log.access_lines(13).await;
+    let seen: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["result"].as_str().unwrap(),
+                l["attempts"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut want = vec![("refused", ""); 12];
+    want.push(("ok", "ta:success"));
+    assert_eq!(seen, want, "{}", log.text());
+}
+
 /// Requests the fast path does not serve are hyper's, answered as before, and counted by
 /// why: a chunked body, a client that expects 100-continue, a body sent after a pause,
 /// HTTP/1.0, a head larger than the fast path reads, a body larger than it buffers, another

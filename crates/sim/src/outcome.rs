@@ -113,8 +113,7 @@ fn whole(reply: Reply, net: Duration, bound: Duration) -> Pending {
             latency: total,
             first_token: Some(total),
             prompt_tokens: reply.prompt_tokens,
-            // The simulator models no prompt cache.
-            cached_prompt_tokens: 0,
+            cached_prompt_tokens: reply.cached_prompt_tokens,
             completion_tokens: reply.output_tokens,
             delivered_tokens: false,
             usage_missing: false,
@@ -219,7 +218,7 @@ impl Stream {
                 latency: self.total,
                 first_token: Some(self.first),
                 prompt_tokens: self.reply.prompt_tokens,
-                cached_prompt_tokens: 0,
+                cached_prompt_tokens: self.reply.cached_prompt_tokens,
                 completion_tokens: out,
                 delivered_tokens: true,
                 usage_missing: false,

@@ -464,6 +464,7 @@ mod stream_timeouts {
             token_interval: Duration::from_millis(interval_ms),
             output_tokens: tokens,
             prompt_tokens: 10,
+            cached_prompt_tokens: 0,
             finish: FinishReason::Stop,
             stream_fault: fault,
             text_seed: 1,
@@ -622,3 +623,38 @@ mod stream_timeouts {
 
 #[path = "resume_tests.rs"]
 mod resume;
+
+/// A profile's `cached_prompt_tokens` are booked as the live fakes report them: read from the
+/// cache, priced at the target's `price.cached_input` (docs/FAKES.md).
+#[test]
+fn a_profiles_cached_prompt_tokens_are_priced_at_the_cached_rate() {
+    let cost = |extra: &str| {
+        let mut p = params(
+            "  - { name: r, policy: static, targets: [a] }\n",
+            extra,
+            5.0,
+            60,
+        );
+        p.router = switchyard_core::config::load_router(
+            "targets:\n  - { name: a, provider: pa, model: m, price: { input: 1, output: 2, cached_input: 0.25 } }\n  - { name: b, provider: pb, model: m }\n\
+             routes:\n  - { name: r, policy: static, targets: [a] }\nplan: { max_attempts: 3, attempt_timeout: 10s, deadline: 30s }\n",
+            "r.yaml",
+        )
+        .unwrap();
+        let out = run(&p, &mut Tally::default()).unwrap();
+        let a = &out.router.telemetry().targets[0];
+        assert_eq!(a.cost_failed, 0.0);
+        (out.requests, a.cost_success)
+    };
+    let (n, whole) = cost("");
+    let (m, cached) = cost("cached_prompt_tokens: 150\n");
+    assert_eq!(n, m);
+    assert!(n > 100, "{n}");
+    // Each request: 200 prompt tokens and 20 out; 150 of the prompt at a quarter the price.
+    let each = |prompt: f64| (prompt + 20.0 * 2.0) / 1e6;
+    assert!((whole - n as f64 * each(200.0)).abs() < 1e-9, "{whole}");
+    assert!(
+        (cached - n as f64 * each(50.0 + 150.0 * 0.25)).abs() < 1e-9,
+        "{cached}"
+    );
+}

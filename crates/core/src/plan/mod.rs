@@ -276,6 +276,8 @@ pub struct Plan {
     /// The tokens those attempts reported, summed: what [`Plan::cost`] prices (the cached
     /// prompt tokens among them at the cached rate).
     pub(crate) tokens: crate::request::Usage,
+    /// Some of `tokens` are estimates: an attempt reported `usage_missing`.
+    pub(crate) tokens_estimated: bool,
 }
 
 impl Plan {
@@ -314,6 +316,13 @@ impl Plan {
     /// (saturating): the tokens [`Plan::cost`] prices.
     pub fn tokens(&self) -> crate::request::Usage {
         self.tokens
+    }
+    /// Whether some of [`Plan::tokens`] are the driver's estimates, not the vendor's count:
+    /// an attempt recorded so far reported `usage_missing` (a reply without usage, an attempt
+    /// cancelled before its first token and booked the prompt's estimate), as telemetry
+    /// counts it.
+    pub fn tokens_estimated(&self) -> bool {
+        self.tokens_estimated
     }
     /// When the request's overall deadline runs out (`started + deadline`).
     pub fn deadline(&self) -> Instant {

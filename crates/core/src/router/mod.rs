@@ -175,6 +175,7 @@ impl<R: Rng> Router<R> {
             cost: 0.0,
             wasted_cost: 0.0,
             tokens: crate::request::Usage::default(),
+            tokens_estimated: false,
         };
         if route.is_none() {
             self.finish(

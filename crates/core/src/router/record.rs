@@ -122,6 +122,7 @@ impl<R: Rng> Router<R> {
             cached_prompt_tokens: report.cached_prompt_tokens,
         });
         plan.cost += cost;
+        plan.tokens_estimated |= report.usage_missing;
         plan.tokens.prompt_tokens = plan
             .tokens
             .prompt_tokens

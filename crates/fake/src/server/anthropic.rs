@@ -98,10 +98,19 @@ fn message(
     stop: Value,
     output_tokens: u32,
 ) -> Value {
+    // Anthropic's `input_tokens` leaves out the tokens read from the cache.
+    let cached = reply.cached_prompt_tokens.min(reply.prompt_tokens);
+    let mut usage = json!({
+        "input_tokens": reply.prompt_tokens.saturating_sub(cached),
+        "output_tokens": output_tokens,
+    });
+    if cached > 0 {
+        usage["cache_read_input_tokens"] = json!(cached);
+    }
     json!({
         "id": id(stamp), "type": "message", "role": "assistant", "model": asked.model,
         "content": content, "stop_reason": stop, "stop_sequence": null,
-        "usage": { "input_tokens": reply.prompt_tokens, "output_tokens": output_tokens },
+        "usage": usage,
     })
 }
 

@@ -94,11 +94,16 @@ fn id(stamp: Stamp) -> String {
 }
 
 fn usage(reply: &Reply) -> Value {
-    json!({
+    let mut usage = json!({
         "promptTokenCount": reply.prompt_tokens,
         "candidatesTokenCount": reply.output_tokens,
         "totalTokenCount": reply.prompt_tokens.saturating_add(reply.output_tokens),
-    })
+    });
+    if reply.cached_prompt_tokens > 0 {
+        // Part of `promptTokenCount`, as Gemini counts it.
+        usage["cachedContentTokenCount"] = json!(reply.cached_prompt_tokens);
+    }
+    usage
 }
 
 /// A response (or one stream chunk) with `parts`; the finish reason and usage on the last.

@@ -124,11 +124,15 @@ fn call_id(stamp: Stamp, k: usize) -> String {
 }
 
 fn usage(reply: &Reply) -> Value {
-    json!({
+    let mut usage = json!({
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.output_tokens,
         "total_tokens": reply.prompt_tokens.saturating_add(reply.output_tokens),
-    })
+    });
+    if reply.cached_prompt_tokens > 0 {
+        usage["prompt_tokens_details"] = json!({ "cached_tokens": reply.cached_prompt_tokens });
+    }
+    usage
 }
 
 fn finish_label(finish: FinishReason) -> &'static str {

@@ -222,6 +222,45 @@ fn openai_cases() -> Vec<(Dialect, Edit, Says)> {
                 "Expected a value <= 20",
             ),
         ),
+        // `n`: an integer from 1 to 128.
+        (
+            O,
+            set("n", json!(0)),
+            Says::Param(
+                "n",
+                Some("integer_below_min_value"),
+                "Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead.",
+            ),
+        ),
+        (
+            O,
+            set("n", json!(-3)),
+            Says::Param("n", Some("integer_below_min_value"), "got -3 instead"),
+        ),
+        (
+            O,
+            set("n", json!(129)),
+            Says::Param(
+                "n",
+                Some("integer_above_max_value"),
+                "Invalid 'n': integer above maximum value. Expected a value <= 128, but got 129 instead.",
+            ),
+        ),
+        (
+            O,
+            set("n", json!(u64::MAX)),
+            Says::Param("n", Some("integer_above_max_value"), "<= 128"),
+        ),
+        (
+            O,
+            set("n", json!(1.5)),
+            Says::Param("n", Some("invalid_type"), "expected an integer"),
+        ),
+        (
+            O,
+            set("n", json!("2")),
+            Says::Param("n", Some("invalid_type"), "expected an integer"),
+        ),
         // Azure reads bodies as OpenAI does.
         (
             Dialect::AzureOpenai,
@@ -498,7 +537,7 @@ async fn what_the_vendors_refuse_gets_their_status_body_and_field() {
 }
 
 /// What the vendors take passes: a whole tool round trip in each dialect, images, JSON mode
-/// with the word, Gemini's snake_case names.
+/// with the word, OpenAI's most choices (`n`), Gemini's snake_case names.
 #[tokio::test(start_paused = true)]
 async fn what_the_vendors_take_passes() {
     let png = "data:image/png;base64,iVBORw0KGgo=";
@@ -515,6 +554,7 @@ async fn what_the_vendors_take_passes() {
                     { "role": "user", "content": "Answer in JSON" },
                 ]);
                 v["response_format"] = json!({ "type": "json_object" });
+                v["n"] = json!(128);
             }),
         ),
         (
@@ -546,5 +586,10 @@ async fn what_the_vendors_take_passes() {
             .await
             .unwrap();
         assert_eq!(r.status, 200, "{dialect:?}: {:?}", r.body);
+        if dialect == Dialect::Openai {
+            // `n: 128` taken, one choice answered (docs/FAKES.md).
+            let reply: Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+            assert_eq!(reply["choices"].as_array().unwrap().len(), 1, "{reply}");
+        }
     }
 }

@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use tracing::field::{Field, Visit};
 
-use super::{LineField, Put, Value, as_is, capped, float, plain, push_debug, push_display};
+use super::{
+    LineField, Put, Value, as_is, bool_text, capped, float, plain, push_debug, push_display,
+};
 
 /// `,"name":value` for each field: strings and `Debug`/`%` values as JSON strings, numbers
 /// and booleans as JSON numbers and booleans (a non-finite float as a string).
@@ -60,6 +62,10 @@ impl Put for Json<'_> {
                 self.buf.push_str(field.json);
                 float(self.buf, x);
             }
+            Value::Bool(b) => {
+                self.buf.push_str(field.json);
+                self.buf.push_str(bool_text(b));
+            }
             value => self.put(field.name(), value),
         }
     }
@@ -78,6 +84,10 @@ impl Put for Json<'_> {
             }
             Value::U64(n) => self.u64(name, n),
             Value::F64(x) => self.f64(name, x),
+            Value::Bool(b) => {
+                self.name(name);
+                self.buf.push_str(bool_text(b));
+            }
         }
     }
 }
@@ -103,7 +113,7 @@ impl Visit for Json<'_> {
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.name(field.name());
-        self.buf.push_str(if value { "true" } else { "false" });
+        self.buf.push_str(bool_text(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {

@@ -88,7 +88,10 @@ pub(crate) async fn create(
     };
     let mut normalized = match inbound::parse(&body) {
         Ok(r) => r,
-        Err(refused) => return MessagesError::refused(&refused, &request_id).into_response(),
+        Err(refused) => {
+            access.model_in(&body);
+            return MessagesError::refused(&refused, &request_id).into_response();
+        }
     };
     if task.is_some() {
         normalized.task = task;

@@ -31,6 +31,8 @@ pub struct RouteError {
     pub cost: f64,
     /// The tokens `cost` prices: every attempt's, as reported (`Plan::tokens`).
     pub tokens: Usage,
+    /// Some of `tokens` are estimates (`Plan::tokens_estimated`).
+    pub tokens_estimated: bool,
     /// The route the request is booked on (`Plan::home_route`); `None` when it resolved to
     /// none (an unknown route).
     pub route: Option<std::sync::Arc<str>>,
@@ -136,6 +138,7 @@ impl Driver {
             upstream,
             cost: plan.cost(),
             tokens: plan.tokens(),
+            tokens_estimated: plan.tokens_estimated(),
             route: plan.home_route().and_then(|r| self.route_name(r)).cloned(),
         }
     }
@@ -225,6 +228,7 @@ mod story_tests {
             upstream: None,
             cost: 0.0,
             tokens: Usage::default(),
+            tokens_estimated: false,
             route: None,
         };
         assert_eq!(

@@ -95,6 +95,8 @@ struct Sunk {
     driver: Option<Driver>,
     /// The request's tokens and cost as booked (`Plan::tokens`, `Plan::cost`).
     booked: Option<(switchyard_core::request::Usage, f64)>,
+    /// Some of those tokens are estimates (`Plan::tokens_estimated`).
+    estimated: bool,
 }
 
 /// What an [`AttemptSink`] received, by name.
@@ -126,6 +128,7 @@ impl AttemptSink {
             .map(|a| a.target);
         slot.driver = Some(driver.clone());
         slot.booked = Some((plan.tokens(), plan.cost()));
+        slot.estimated = plan.tokens_estimated();
     }
 
     /// The tokens the request's attempts were booked with, summed, and what they cost, as
@@ -133,6 +136,13 @@ impl AttemptSink {
     /// its first token counts the request's prompt estimate (`Router::caller_left`).
     pub fn booked(&self) -> Option<(switchyard_core::request::Usage, f64)> {
         self.slot().booked
+    }
+
+    /// Whether some of the [`booked`](Self::booked) tokens are estimates (an attempt
+    /// cancelled before its first token, a reply without usage); `false` unless the caller
+    /// gave up on the request.
+    pub fn tokens_estimated(&self) -> bool {
+        self.slot().estimated
     }
 
     /// The attempts written (none unless the caller gave up on the request), taken out.
@@ -240,6 +250,7 @@ impl Driver {
                         attempts,
                         raw: decoded.raw,
                         cost: guard.plan.cost(),
+                        tokens_estimated: guard.plan.tokens_estimated(),
                     })
                 }
                 Some((Won::Stream(_), _, _)) | None => {

@@ -223,6 +223,13 @@ impl ChatStream {
         (self.guard.plan.cost(), self.guard.plan.wasted_cost())
     }
 
+    /// Whether some of the tokens behind [`ChatStream::cost`] (and, once it ended, its
+    /// `End`'s usage) are estimates (`Plan::tokens_estimated`): a stream that carried no
+    /// usage, an attempt cancelled before its first token.
+    pub fn tokens_estimated(&self) -> bool {
+        self.guard.plan.tokens_estimated()
+    }
+
     /// Where the stream's tokens and cost are put should it be dropped before its end.
     pub fn booking(&self) -> StreamBooking {
         self.booking.clone()

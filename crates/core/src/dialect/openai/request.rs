@@ -39,7 +39,8 @@ pub struct ChatRequest {
     /// Nucleus sampling mass (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
-    /// How many choices to generate; default 1.
+    /// How many choices to generate, 1 to 128 (a value outside is refused, as OpenAI refuses
+    /// it); default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     /// A string or an array of strings.

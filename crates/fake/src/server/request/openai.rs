@@ -102,6 +102,7 @@ pub(in crate::server) fn read(
     let format = response_format(body.get("response_format"), &all_text)?;
     let (stream, include_usage) = stream(body)?;
     let logprobs = logprobs(body)?;
+    choices(body)?;
     let max_tokens = max_tokens(body)?;
     Ok(Asked {
         model,
@@ -314,6 +315,38 @@ fn logprobs(body: &Value) -> Result<Option<u8>, Refusal> {
         },
     };
     Ok(on.then_some(top))
+}
+
+/// The most choices (`n`) OpenAI generates for one request.
+const MAX_CHOICES: i64 = 128;
+
+/// `n`, how many choices: an integer from 1 to [`MAX_CHOICES`], refused in OpenAI's words
+/// otherwise. The fake answers one choice whatever it is.
+fn choices(body: &Value) -> Result<(), Refusal> {
+    let v = match body.get("n") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(v) => v,
+    };
+    // An integer beyond i64 (a u64) is above the maximum too.
+    let Some(n) = v.as_i64().or_else(|| v.as_u64().map(|_| i64::MAX)) else {
+        return Err(invalid_type("n", "an integer", v));
+    };
+    let (bound, code) = match n {
+        ..1 => (
+            "below minimum value. Expected a value >= 1".to_owned(),
+            "integer_below_min_value",
+        ),
+        1..=MAX_CHOICES => return Ok(()),
+        _ => (
+            format!("above maximum value. Expected a value <= {MAX_CHOICES}"),
+            "integer_above_max_value",
+        ),
+    };
+    Err(Refusal::bad(format!(
+        "Invalid 'n': integer {bound}, but got {v} instead."
+    ))
+    .param("n")
+    .code(code))
 }
 
 /// `max_tokens` or `max_completion_tokens` (the latter wins); 0 when neither is set.

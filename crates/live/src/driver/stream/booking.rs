@@ -22,6 +22,8 @@ pub struct StreamBooking(Arc<Mutex<Option<Booked>>>);
 struct Booked {
     usage: Usage,
     cost: f64,
+    /// Some of `usage` are estimates (`Plan::tokens_estimated`).
+    estimated: bool,
     /// The answer was whole: the caller had the target's finish chunk (see [`ChatStream`]'s
     /// `Drop`), and the request is booked served.
     served: bool,
@@ -37,6 +39,12 @@ impl StreamBooking {
     /// The tokens and cost, once the stream was dropped before its end.
     pub fn get(&self) -> Option<(Usage, f64)> {
         self.slot().map(|b| (b.usage, b.cost))
+    }
+
+    /// Whether some of the booked tokens are estimates (`Plan::tokens_estimated`): a
+    /// continuation on its way booked the prompt's estimate, an attempt reported no usage.
+    pub fn tokens_estimated(&self) -> bool {
+        self.slot().is_some_and(|b| b.estimated)
     }
 
     /// Whether the stream, dropped before its end, was booked served: its caller had
@@ -68,6 +76,7 @@ impl Drop for ChatStream {
                 *self.booking.slot() = Some(Booked {
                     usage: plan.tokens(),
                     cost: plan.cost(),
+                    estimated: plan.tokens_estimated(),
                     served: true,
                 });
                 return;
@@ -105,6 +114,7 @@ impl Drop for ChatStream {
         *self.booking.slot() = Some(Booked {
             usage: plan.tokens(),
             cost: plan.cost(),
+            estimated: plan.tokens_estimated(),
             served: false,
         });
     }

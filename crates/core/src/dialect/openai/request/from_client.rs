@@ -175,15 +175,27 @@ fn parse_stop(v: &Option<Value>) -> Result<Vec<String>, RequestError> {
     }
 }
 
+/// The most choices (`n`) OpenAI generates for one request: a client's `n` above it is
+/// refused, as OpenAI refuses it.
+const MAX_CHOICES: u32 = 128;
+
 impl ChatRequest {
     /// The normalized request this body asks for (its route is the model name), or what in
     /// it cannot be represented: an unknown role, a content part other than text and images,
     /// a custom tool, an `allowed_tools` choice, a malformed field.
     pub fn try_to_normalized(&self) -> Result<Request, RequestError> {
-        if self.n == Some(0) {
+        if let Some(n) = self.n
+            && !(1..=MAX_CHOICES).contains(&n)
+        {
+            // OpenAI's own words, as it refuses the same value.
+            let bound = if n == 0 {
+                "below minimum value. Expected a value >= 1".to_owned()
+            } else {
+                format!("above maximum value. Expected a value <= {MAX_CHOICES}")
+            };
             return Err(invalid(
                 "n",
-                "`n` must be at least 1: how many choices to generate.",
+                format!("Invalid 'n': integer {bound}, but got {n} instead."),
             ));
         }
         let mut messages = Vec::with_capacity(self.messages.len());
