@@ -370,7 +370,8 @@ impl HttpClient {
     }
 
     /// Sends one request on a pooled connection (or a new one); the connection goes back to
-    /// the pool when the response body has been read to its end.
+    /// the pool when the response body has been read to its end. The response's headers are
+    /// in its `headers()`.
     pub fn send(
         &self,
         request: HttpRequest,
@@ -427,13 +428,17 @@ impl HttpClient {
             rest,
             head_request: parts.method == Method::HEAD,
             close,
+            read_headers: false,
         };
         self.exchange(key, pooled, &parts.uri, out).await
     }
 
     /// Sends `prepared` with `body` as [`send`](Self::send) sends the request built from it
     /// ([`Prepared::request`]), the same bytes, but writing the head encoded once for it: no
-    /// request, header map or URL is made, parsed or encoded for the request.
+    /// request, header map or URL is made, parsed or encoded for the request. Nor for its
+    /// reply: its headers are not in `headers()` (left empty) but in its [`ReplyHeaders`]
+    /// extension, read where they lie in the head ([`crate::adapter::reply_headers`] reads
+    /// either).
     pub fn send_prepared(
         &self,
         prepared: Arc<Prepared>,
@@ -456,6 +461,7 @@ impl HttpClient {
                 rest,
                 head_request: *prepared.method() == Method::HEAD,
                 close: wire.close,
+                read_headers: true,
             };
             client.exchange(key, pooled, prepared.uri(), out).await
         }
@@ -475,6 +481,7 @@ impl HttpClient {
             rest,
             head_request,
             close,
+            read_headers,
         } = out;
         loop {
             let reused = pooled.is_some();
@@ -502,18 +509,28 @@ impl HttpClient {
                 }
                 Err(unsent) => return Err(unsent.error),
             };
-            return Ok(self.respond(key, conn, reply));
+            return Ok(self.respond(key, conn, reply, read_headers));
         }
     }
 
     /// The response to a request on `conn` whose head `reply` was read: its body read from
     /// the connection as it is polled, or at once when it came whole with the head (the
     /// connection then goes back to the pool before the body is polled).
-    fn respond(self, key: Key, mut conn: Conn, reply: wire::Head) -> Response<Body> {
+    fn respond(
+        self,
+        key: Key,
+        mut conn: Conn,
+        reply: wire::Head,
+        read_headers: bool,
+    ) -> Response<Body> {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = reply.status;
         *response.version_mut() = reply.version;
-        response.extensions_mut().insert(reply.headers);
+        if read_headers {
+            response.extensions_mut().insert(reply.headers);
+        } else {
+            *response.headers_mut() = reply.headers.into_map();
+        }
         let whole_body = match reply.framing {
             Framing::Empty => Some(Bytes::new()),
             Framing::Length(n) if conn.buf.len() as u64 >= n => {
@@ -549,6 +566,8 @@ struct Outgoing<'a> {
     head_request: bool,
     /// The request asks to close the connection after its reply.
     close: bool,
+    /// The reply's headers go into its `ReplyHeaders` extension rather than `headers()`.
+    read_headers: bool,
 }
 
 /// `body` copied behind `head` when it is small (one buffer, one write), else returned to be

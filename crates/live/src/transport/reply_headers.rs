@@ -3,9 +3,9 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 
-/// The headers of a reply read by [`HttpClient`](super::HttpClient), carried as an extension
-/// of its `Response` (whose `headers()` it leaves empty; [`crate::adapter::reply_headers`]
-/// reads either).
+/// The headers of a reply to [`HttpClient::send_prepared`](super::HttpClient::send_prepared),
+/// carried as an extension of its `Response`, whose `headers()` it leaves empty
+/// ([`crate::adapter::reply_headers`] reads either). The driver's requests are sent so.
 ///
 /// A reply's headers are the head's own bytes and where each header lies in them: nothing
 /// is parsed into a `HeaderMap` (a name, a hash and a shared value each: about 700
@@ -94,6 +94,34 @@ impl ReplyHeaders {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The headers as a `HeaderMap` (names lowercased, values sharing the head's bytes), for
+    /// a response whose `headers()` carry them. A name or value `http` does not accept, which
+    /// a head the client read never has (httparse checked each), would be left out.
+    pub(super) fn into_map(self) -> HeaderMap {
+        let (head, at) = match self.0 {
+            Kind::Map(map) => return map,
+            Kind::Spans { head, at } => (head, at),
+        };
+        let mut map = HeaderMap::with_capacity(at.len());
+        for &[n0, n1, v0, v1] in at.iter() {
+            // Within the head: checked when made.
+            let name = head.get(n0 as usize..n1 as usize).unwrap_or_default();
+            let value = v0 as usize..v1 as usize;
+            let value = match head.get(value.clone()) {
+                Some(_) => head.slice(value),
+                None => continue,
+            };
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_maybe_shared(value),
+            ) else {
+                continue;
+            };
+            map.append(name, value);
+        }
+        map
     }
 
     /// The headers as a `HeaderMap` (names lowercased); `None` only if a name or value is not

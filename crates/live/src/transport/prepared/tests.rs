@@ -140,3 +140,39 @@ fn its_debug_shows_no_header_nor_url() {
     assert!(!text.contains("secret") && !text.contains("sk-"), "{text}");
     assert!(!text.contains("127.0.0.1"), "{text}");
 }
+
+/// A reply's headers: a request sent whole has them in the response's `headers()`, as any
+/// client gives them (the runner and other callers read them there); a prepared one (the
+/// driver's) in its `ReplyHeaders` extension, `headers()` left empty: the same headers
+/// either way, names lowercased in the map and as sent in the extension, duplicates kept.
+#[tokio::test]
+async fn a_prepared_requests_reply_headers_are_read_where_they_lie_and_a_built_ones_mapped() {
+    use crate::transport::ReplyHeaders;
+    let (url, _seen) = capture::capture(
+        b"HTTP/1.1 200 OK\r\nX-Switchyard-Target: t1\r\nx-a: 1\r\nX-A: 2\r\n\
+          content-length: 2\r\n\r\nok",
+    )
+    .await;
+    let client = HttpClient::new();
+    let prepared = Arc::new(Prepared::new(request(&url, &[])));
+    let built = within(client.send(prepared.request(b"{}".to_vec())))
+        .await
+        .unwrap();
+    assert!(built.extensions().get::<ReplyHeaders>().is_none());
+    let map = built.headers();
+    assert_eq!(map["x-switchyard-target"], "t1");
+    let a: Vec<_> = map.get_all("x-a").iter().collect();
+    assert_eq!(a, ["1", "2"]);
+    assert_eq!(map.len(), 4);
+    let sent = within(client.send_prepared(Arc::clone(&prepared), b"{}".to_vec()))
+        .await
+        .unwrap();
+    assert!(sent.headers().is_empty());
+    let read = sent.extensions().get::<ReplyHeaders>().unwrap();
+    assert_eq!(read.get("x-switchyard-target"), Some(&b"t1"[..]));
+    assert_eq!(
+        read.iter().next(),
+        Some((&b"X-Switchyard-Target"[..], &b"t1"[..]))
+    );
+    assert_eq!(read.to_map().as_ref(), Some(map));
+}
