@@ -429,3 +429,26 @@ async fn a_reply_without_usage_is_logged_with_its_tokens_marked_estimated() {
         assert_eq!(line["tokens_estimated"], true, "{line}");
     }
 }
+
+/// A stream cut after its first token is booked with the prompt's estimate (an OpenAI stream
+/// reports its prompt only in its usage chunk) and the completion estimated from the text
+/// delivered, four characters a token (docs/GATEWAY.md, "Tokens of a stream that did not end
+/// well"): its access line must say so. Found by helper NU: the line of a cut stream has no
+/// `tokens_estimated`, as if the vendor had counted them.
+#[tokio::test]
+#[ignore = "NU: a cut stream's access line has estimated tokens but no tokens_estimated=true"]
+async fn a_cut_streams_access_line_marks_its_tokens_estimated() {
+    let log = support::Captured::start();
+    let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "sunny and warm, twenty degrees"}, "finish_reason": null}]});
+    let gw = gateway("openai", sse_stub(&[(None, chunk)]));
+    let r = post(&gw, "key", &[], chat("chat", true)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("stream_interrupted"), "{}", r.body);
+    let lines = log.access_lines(1).await;
+    assert_eq!(lines.len(), 1, "{}", log.text());
+    let line = &lines[0];
+    assert_eq!(line["result"], "stream_interrupted", "{line}");
+    assert!(line["completion_tokens"].as_u64().unwrap() > 0, "{line}");
+    assert_eq!(line["tokens_estimated"], true, "{line}");
+}
