@@ -133,8 +133,9 @@ struct Fired {
     /// Delays the first token.
     extra: Duration,
     stream_fault: Option<StreamFault>,
-    /// A squeezed rate limit refused it.
-    squeezed: bool,
+    /// A squeezed rate limit refused it, and when the squeeze admits again (the longest
+    /// wait of the squeezes that refused).
+    squeezed: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -231,7 +232,7 @@ impl Model {
         let mut factor = 1.0;
         let mut extra = Duration::ZERO;
         let mut stream_fault = None;
-        let mut squeezed = false;
+        let mut squeezed: Option<Duration> = None;
         for i in 0..self.faults.len() {
             let fault = &mut self.faults[i];
             if !fault.fires(now, rng) {
@@ -275,7 +276,8 @@ impl Model {
                         tokens: tokens_per_minute.map(|n| bucket_at(n, now)),
                     });
                     if !admit(&mut squeeze.requests, &mut squeeze.tokens, now, tokens) {
-                        squeezed = true;
+                        let wait = wait_for_one(&squeeze.requests, &squeeze.tokens);
+                        squeezed = Some(squeezed.map_or(wait, |w| w.max(wait)));
                     }
                 }
                 _ => {}
@@ -297,15 +299,12 @@ impl Model {
         now: Instant,
         tokens: u64,
         terminal: Option<FaultKind>,
-        squeezed: bool,
+        squeezed: Option<Duration>,
     ) -> Option<Behaviour> {
-        if squeezed || !admit(&mut self.requests, &mut self.tokens, now, tokens) {
-            let wait = [&self.requests, &self.tokens]
-                .into_iter()
-                .flatten()
-                .map(|b| b.wait_for(1))
-                .max()
-                .unwrap_or(Duration::from_secs(1))
+        if squeezed.is_some() || !admit(&mut self.requests, &mut self.tokens, now, tokens) {
+            // Until both the profile's limits and any squeeze that refused admit again.
+            let wait = wait_for_one(&self.requests, &self.tokens)
+                .max(squeezed.unwrap_or(Duration::ZERO))
                 .max(Duration::from_secs(1));
             return Some(Behaviour::Error {
                 kind: ErrorKind::RateLimited,
@@ -424,6 +423,16 @@ fn bucket_at(per_minute: u64, now: Instant) -> TokenBucket {
     let mut b = TokenBucket::per_minute(per_minute);
     b.set_level(now, per_minute);
     b
+}
+
+/// How long until the buckets have room for one more request (and token): zero without any.
+fn wait_for_one(requests: &Option<TokenBucket>, tokens: &Option<TokenBucket>) -> Duration {
+    [requests, tokens]
+        .into_iter()
+        .flatten()
+        .map(|b| b.wait_for(1))
+        .max()
+        .unwrap_or(Duration::ZERO)
 }
 
 /// Takes one request and `tokens` from the buckets if both have room.

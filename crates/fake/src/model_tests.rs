@@ -223,7 +223,6 @@ fn a_squeeze_lowers_the_limit_for_its_window_only() {
 /// said `Retry-After: 1` (the profile's own buckets' wait, not the squeeze's) and refused
 /// again a second later.
 #[test]
-#[ignore = "NU: a squeezed 429's Retry-After is the profile limit's wait (1 s), not the squeeze's (60 s)"]
 fn a_squeezed_429_says_when_the_squeeze_admits_again() {
     let mut m = model("  - { kind: rate_limit_squeeze, requests_per_minute: 1 }\n");
     let mut rng = SeededRng::new(1);
