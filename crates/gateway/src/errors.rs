@@ -316,6 +316,16 @@ fn describe(e: &RouteError) -> String {
                 "The provider's stream broke off after about {n} tokens, before it ended (stream_interrupted)."
             ),
         },
+        // Failed fast, no attempt made: the route's targets were held back (parked after a
+        // 429, say) when the request came; no provider answered it.
+        FailureReason::Attempt(ErrorKind::RateLimited) if e.attempts.is_empty() => {
+            "The provider is rate-limiting this model (rate_limited); the request was not sent."
+                .to_owned()
+        }
+        FailureReason::Attempt(k) if e.attempts.is_empty() => format!(
+            "No provider was asked: the model's targets are held back after earlier errors ({}).",
+            k.label()
+        ),
         FailureReason::Attempt(k) => format!("The provider's answer was an error: {}.", k.label()),
         FailureReason::BudgetExhausted(k) => format!(
             "The provider's answer was an error ({}), and the gateway's retry budget is spent.",

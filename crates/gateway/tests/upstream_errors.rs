@@ -123,7 +123,6 @@ async fn the_global_setting_exposes_attempts_and_a_key_can_turn_it_off() {
 /// provider's answer was an error: rate_limited." (and, with the attempt log, "Attempts:
 /// rate_limited: no attempt was made." under an empty `x-switchyard-attempt-log` header).
 #[tokio::test]
-#[ignore = "NU: a 429 that made no attempt (target parked) says \"The provider's answer was an error: rate_limited\""]
 async fn a_request_refused_on_a_parked_target_does_not_say_a_provider_answered() {
     let upstream = axum::Router::new().fallback(|| async {
         (
