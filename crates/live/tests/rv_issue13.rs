@@ -180,3 +180,39 @@ async fn rv_transport_send_prepared_puts_its_replys_headers_where_send_does() {
         );
     }
 }
+
+/// `tokens_estimated` (1a49a8e) is documented as "some of the line's tokens are the
+/// gateway's estimates, not the vendor's count" (docs/GATEWAY.md; CHANGELOG: "it printed the
+/// estimate as if reported"). It follows `usage_missing`, which the reports of a stream its
+/// caller left mid-way (`ChatStream::drop`) and of a stream that broke (`close`) never set,
+/// though both book the prompt's estimate (OpenAI reports its prompt only in the last chunk)
+/// and a completion estimated from the text delivered. The commonest `client_closed` line
+/// (status 200, a streaming client gone mid-answer) prints estimates unmarked.
+#[tokio::test(start_paused = true)]
+#[ignore = "RV: a stream left mid-way books the prompt estimate and a completion estimated from text, yet tokens_estimated is false"]
+async fn rv_a_stream_left_mid_way_books_its_estimates_marked_estimated() {
+    use switchyard_live::StreamEvent;
+    let rig = openai_rig();
+    let request = Request {
+        stream: true,
+        ..common::request("r")
+    };
+    let estimate = request.estimated_prompt_tokens;
+    let mut stream = rig.router.chat_stream(request).await.unwrap();
+    loop {
+        if let StreamEvent::Delta(_) = stream.next().await.unwrap().unwrap() {
+            break;
+        }
+    }
+    let booking = stream.booking();
+    drop(stream);
+    let (usage, _) = booking.get().unwrap();
+    assert!(!booking.served());
+    // No usage read yet: the prompt is the request's estimate, the completion the driver's.
+    assert_eq!(usage.prompt_tokens, estimate, "{usage:?}");
+    assert!(usage.completion_tokens >= 1, "{usage:?}");
+    assert!(
+        booking.tokens_estimated(),
+        "booked {usage:?}, every count an estimate, not marked"
+    );
+}
