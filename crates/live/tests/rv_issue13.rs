@@ -326,3 +326,55 @@ async fn rv_over_a_socket_the_usage_chunk_that_came_is_read_whatever_the_tasks_b
         );
     }
 }
+
+/// As `rv_a_stream_left_mid_way_books_its_estimates_marked_estimated`, for a stream that
+/// broke and was continued (`resume.rs`'s rig: OpenAI `a` cut after 40 tokens, Anthropic `b`
+/// continues it): its `End` usage is, as `resume.rs` says, "the first attempt's prompt (the
+/// request's estimate: a cut OpenAI stream reports none), the delivered tokens plus the
+/// continuation's", yet `ChatStream::tokens_estimated` (the gateway's `tokens_estimated`)
+/// is false: the broken attempt's report (`close`) does not say `usage_missing`.
+#[tokio::test(start_paused = true)]
+#[ignore = "RV: a continued stream's End usage holds the prompt estimate and estimated delivered tokens, yet tokens_estimated is false"]
+async fn rv_a_continued_streams_estimates_are_marked_estimated() {
+    use switchyard_live::StreamEvent;
+    let profile = |name: &str, dialect: &str, tokens: u32| {
+        let text = format!(
+            "name: {name}\ndialect: {dialect}\nmodels:\n  - {{ name: m-{name}, context_window: 100000 }}\n\
+             latency:\n  first_token: {{ fixed: 100ms }}\n  tokens_per_second: {{ fixed: 100 }}\n\
+             output_tokens: {{ fixed: {tokens} }}\nkeys: [dev-key]\n"
+        );
+        switchyard_fake::load_profile(&text, "resume.yaml").unwrap()
+    };
+    let rig = common::rig_full(
+        &[("a", "openai"), ("b", "anthropic")],
+        vec![
+            switchyard_fake::server::router(profile("a", "openai", 60), 1),
+            switchyard_fake::server::router(profile("b", "anthropic", 20), 2),
+        ],
+        "  - { name: r, policy: priority, tiers: [[t-a], [t-b]], resume: prefill }\n",
+        "  max_attempts: 3\n  attempt_timeout: 10s\n  deadline: 30s\n",
+        Default::default(),
+        &[("b", "[streaming, prefill]")],
+    );
+    rig.inject("a", r#"{"kind":"stream_cut","after_tokens":40}"#)
+        .await;
+    let request = Request {
+        stream: true,
+        max_tokens: Some(200),
+        ..common::request("r")
+    };
+    let estimate = request.estimated_prompt_tokens;
+    let mut stream = rig.router.chat_stream(request).await.unwrap();
+    let usage = loop {
+        match stream.next().await.unwrap().unwrap() {
+            StreamEvent::End { usage, .. } => break usage,
+            _ => continue,
+        }
+    };
+    assert_eq!(stream.resumed(), Some(true));
+    assert_eq!(usage.prompt_tokens, estimate, "{usage:?}");
+    assert!(
+        stream.tokens_estimated(),
+        "End's usage {usage:?} holds estimates, not marked"
+    );
+}
