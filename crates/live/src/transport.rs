@@ -77,7 +77,13 @@ trait Erased: Send + Sync + 'static {
     fn send(&self, request: HttpRequest) -> TransportFuture;
 
     /// A prepared request with `body`: the request built from it, sent as any other.
-    fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
+    /// `read_headers`: the reply's headers may be left in a `ReplyHeaders` extension.
+    fn send_prepared(
+        &self,
+        prepared: &Arc<Prepared>,
+        body: Vec<u8>,
+        _read_headers: bool,
+    ) -> TransportFuture {
         self.send(prepared.request(body))
     }
 }
@@ -108,12 +114,22 @@ impl Erased for Direct {
     }
 
     /// Its head as encoded once ([`HttpClient::send_prepared`]).
-    fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
-        Box::pin(
-            self.0
-                .send_prepared(Arc::clone(prepared), body)
-                .map_err(Into::into),
-        )
+    fn send_prepared(
+        &self,
+        prepared: &Arc<Prepared>,
+        body: Vec<u8>,
+        read_headers: bool,
+    ) -> TransportFuture {
+        let prepared = Arc::clone(prepared);
+        if read_headers {
+            Box::pin(
+                self.0
+                    .send_prepared_read(prepared, body)
+                    .map_err(Into::into),
+            )
+        } else {
+            Box::pin(self.0.send_prepared(prepared, body).map_err(Into::into))
+        }
     }
 }
 
@@ -140,7 +156,18 @@ impl Transport {
     /// [`Prepared::request`]`(body)`, the same bytes on the wire; a bare [`HttpClient`] writes
     /// the head encoded once for it instead of building and encoding a request.
     pub fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
-        self.0.send_prepared(prepared, body)
+        self.0.send_prepared(prepared, body, false)
+    }
+
+    /// As [`send_prepared`](Self::send_prepared), the reply's headers read where they lie
+    /// over a bare [`HttpClient`] (its `ReplyHeaders` extension, `headers()` empty; see
+    /// [`crate::adapter::reply_headers`]). The driver's way.
+    pub(crate) fn send_prepared_read(
+        &self,
+        prepared: &Arc<Prepared>,
+        body: Vec<u8>,
+    ) -> TransportFuture {
+        self.0.send_prepared(prepared, body, true)
     }
 }
 

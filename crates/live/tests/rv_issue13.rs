@@ -72,7 +72,6 @@ fn openai_rig() -> common::Rig {
 /// unwinding). The poll should not happen off the runtime (`Handle::try_current`), or not
 /// touch a body that may need one.
 #[test]
-#[ignore = "RV: ChatStream::drop after the finish chunk polls the upstream body; outside a runtime an in-process fake's body panics in Drop"]
 fn rv_a_stream_left_after_its_finish_chunk_drops_outside_a_runtime_without_panicking() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -103,7 +102,6 @@ fn rv_a_stream_left_after_its_finish_chunk_drops_outside_a_runtime_without_panic
 /// books the target's usage. Whether the books have the vendor's count depends on how much
 /// the task did in that poll. The read should be `tokio::task::coop::unconstrained`.
 #[tokio::test(start_paused = true)]
-#[ignore = "RV: read_what_came honours tokio's coop budget: a task out of budget books an estimate though the usage chunk had come"]
 async fn rv_the_usage_chunk_that_came_is_read_whatever_the_tasks_budget() {
     for spent in [false, true] {
         let rig = openai_rig();
@@ -144,7 +142,6 @@ async fn rv_the_usage_chunk_that_came_is_read_whatever_the_tasks_budget() {
 /// `headers()` (and only the driver's own path skips the map) or its doc says where the
 /// headers are.
 #[tokio::test]
-#[ignore = "RV: Transport::send_prepared's reply has empty headers() over a bare HttpClient, its headers over a layered one"]
 async fn rv_transport_send_prepared_puts_its_replys_headers_where_send_does() {
     use switchyard_live::transport::Prepared;
     use switchyard_live::{HttpClient, Transport};
@@ -271,7 +268,6 @@ async fn usage_after(go: std::sync::Arc<tokio::sync::Notify>) -> String {
 /// this poll an estimate (its socket read answers `Pending`; the connection is not pooled
 /// either: `Reply::drop`'s read answers the same).
 #[tokio::test]
-#[ignore = "RV: over HttpClient too, read_what_came honours tokio's coop budget: a task out of budget books an estimate though the usage chunk had come"]
 async fn rv_over_a_socket_the_usage_chunk_that_came_is_read_whatever_the_tasks_budget() {
     use switchyard_live::{Driver, HttpClient, Transport};
     for spent in [false, true] {

@@ -187,7 +187,7 @@ impl Driver {
         let send = match prepared {
             Some(prepared) => {
                 let body = adapter::body(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?;
-                transport.send_prepared(prepared, body)
+                transport.send_prepared_read(prepared, body)
             }
             None => transport
                 .send(adapter::build(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?),

@@ -313,15 +313,33 @@ impl HttpClient {
     }
 
     /// Sends `prepared` with `body` as [`send`](Self::send) sends the request built from it
-    /// ([`Prepared::request`]), the same bytes, but writing the head encoded once for it: no
-    /// request, header map or URL is made, parsed or encoded for the request. Nor for its
-    /// reply: its headers are not in `headers()` (left empty) but in its [`ReplyHeaders`]
-    /// extension, read where they lie in the head ([`crate::adapter::reply_headers`] reads
-    /// either).
+    /// ([`Prepared::request`]), the same bytes and the same response, but writing the head
+    /// encoded once for it: no request, header map or URL is made, parsed or encoded for the
+    /// request.
     pub fn send_prepared(
         &self,
         prepared: Arc<Prepared>,
         body: Vec<u8>,
+    ) -> impl Future<Output = Result<Response<Body>, TransportError>> + Send + 'static {
+        self.send_prepared_as(prepared, body, false)
+    }
+
+    /// As [`send_prepared`](Self::send_prepared), the reply's headers left where they lie in
+    /// its head: not in `headers()` (left empty) but in its [`ReplyHeaders`](super::ReplyHeaders) extension, no
+    /// header map made ([`crate::adapter::reply_headers`] reads either). The driver's way.
+    pub(crate) fn send_prepared_read(
+        &self,
+        prepared: Arc<Prepared>,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<Response<Body>, TransportError>> + Send + 'static {
+        self.send_prepared_as(prepared, body, true)
+    }
+
+    fn send_prepared_as(
+        &self,
+        prepared: Arc<Prepared>,
+        body: Vec<u8>,
+        read_headers: bool,
     ) -> impl Future<Output = Result<Response<Body>, TransportError>> + Send + 'static {
         let client = self.clone();
         async move {
@@ -340,7 +358,7 @@ impl HttpClient {
                 rest,
                 head_request: *prepared.method() == Method::HEAD,
                 close: wire.close,
-                read_headers: true,
+                read_headers,
             };
             client.exchange(key, pooled, prepared.uri(), out).await
         }

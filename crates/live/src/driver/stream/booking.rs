@@ -1,9 +1,9 @@
 //! What a stream dropped before its end is booked at (see [`ChatStream`]'s doc).
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use axum::body::HttpBody;
-
 use switchyard_core::dialect::estimate_tokens_from_chars;
 use switchyard_core::outcome::{AttemptReport, Outcome};
 use switchyard_core::request::Usage;
@@ -130,22 +130,34 @@ impl ChatStream {
     /// that a usage chunk sent right behind the finish chunk is booked as the target reported
     /// it rather than estimated. What it yields is for nobody: the caller has gone.
     fn read_what_came(&mut self) {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let open = &mut self.open;
-        for _ in 0..READY_FRAMES {
-            if open.decoder.done || open.decoder.reported_completion().is_some() {
-                return;
-            }
-            let frame = match std::pin::Pin::new(&mut open.body).poll_frame(&mut cx) {
-                std::task::Poll::Ready(Some(Ok(frame))) => frame,
-                _ => return,
-            };
-            if let Ok(data) = frame.into_data()
-                && open.decoder.feed(&data).is_err()
-            {
-                return;
-            }
+        // Off a runtime (a stream dropped by a thread of its own) a body's poll may need the
+        // runtime's timers or IO and panic: nothing is read, the usage estimated.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
         }
+        let open = &mut self.open;
+        let read = std::future::poll_fn(|cx| {
+            for _ in 0..READY_FRAMES {
+                if open.decoder.done || open.decoder.reported_completion().is_some() {
+                    break;
+                }
+                let frame = match std::pin::Pin::new(&mut open.body).poll_frame(cx) {
+                    std::task::Poll::Ready(Some(Ok(frame))) => frame,
+                    _ => break,
+                };
+                if let Ok(data) = frame.into_data()
+                    && open.decoder.feed(&data).is_err()
+                {
+                    break;
+                }
+            }
+            std::task::Poll::Ready(())
+        });
+        // Outside the task's coop budget: a task that spent it would read nothing (every
+        // poll `Pending`) and book an estimate though the usage had come.
+        let read = std::pin::pin!(tokio::task::unconstrained(read));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let _ = read.poll(&mut cx);
     }
 
     /// Whether the caller has received the committed attempt's finish chunk: a stream whose

@@ -141,10 +141,11 @@ fn its_debug_shows_no_header_nor_url() {
     assert!(!text.contains("127.0.0.1"), "{text}");
 }
 
-/// A reply's headers: a request sent whole has them in the response's `headers()`, as any
-/// client gives them (the runner and other callers read them there); a prepared one (the
-/// driver's) in its `ReplyHeaders` extension, `headers()` left empty: the same headers
-/// either way, names lowercased in the map and as sent in the extension, duplicates kept.
+/// A reply's headers: a request sent whole, or prepared and sent with `send_prepared`, has
+/// them in the response's `headers()`, as any client gives them (the runner and other callers
+/// read them there); one sent the driver's way (`send_prepared_read`) in its `ReplyHeaders`
+/// extension, `headers()` left empty: the same headers either way, names lowercased in the
+/// map and as sent in the extension, duplicates kept.
 #[tokio::test]
 async fn a_prepared_requests_reply_headers_are_read_where_they_lie_and_a_built_ones_mapped() {
     use crate::transport::ReplyHeaders;
@@ -164,7 +165,12 @@ async fn a_prepared_requests_reply_headers_are_read_where_they_lie_and_a_built_o
     let a: Vec<_> = map.get_all("x-a").iter().collect();
     assert_eq!(a, ["1", "2"]);
     assert_eq!(map.len(), 4);
-    let sent = within(client.send_prepared(Arc::clone(&prepared), b"{}".to_vec()))
+    let public = within(client.send_prepared(Arc::clone(&prepared), b"{}".to_vec()))
+        .await
+        .unwrap();
+    assert!(public.extensions().get::<ReplyHeaders>().is_none());
+    assert_eq!(public.headers(), map);
+    let sent = within(client.send_prepared_read(Arc::clone(&prepared), b"{}".to_vec()))
         .await
         .unwrap();
     assert!(sent.headers().is_empty());
