@@ -3,16 +3,16 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 
-/// The headers of a reply to [`HttpClient::send_prepared`](super::HttpClient::send_prepared),
+/// The headers of a reply to the driver's requests (`HttpClient::send_prepared_read`),
 /// carried as an extension of its `Response`, whose `headers()` it leaves empty
-/// ([`crate::adapter::reply_headers`] reads either). The driver's requests are sent so.
+/// ([`crate::adapter::reply_headers`] reads either).
 ///
 /// A reply's headers are the head's own bytes and where each header lies in them: nothing
-/// is parsed into a `HeaderMap` (a name, a hash and a shared value each: about 700
-/// instructions a header) for a reply whose headers are only looked up, a few of them by
-/// name (a vendor sends 15 to 25). Names and values were checked when the head was read
+/// is parsed into a `HeaderMap` (a name, a hash and a shared value each) for a reply whose
+/// headers are only looked up, a few of them by name (a vendor sends 15 to 25). Names and values were checked when the head was read
 /// (the same bytes `HeaderName` and `HeaderValue` accept); a value folded over lines
-/// (obs-fold, rare) makes the head's headers a map, its folds replaced with SP.
+/// (obs-fold, rare) makes the head's headers each made, in the order they came, its folds
+/// replaced with SP.
 #[derive(Clone, Debug)]
 pub struct ReplyHeaders(Kind);
 
@@ -20,16 +20,14 @@ pub struct ReplyHeaders(Kind);
 enum Kind {
     /// The head, and each header's name's and value's start and end in it (checked against
     /// its length when made).
-    Spans {
-        head: Bytes,
-        at: Box<[[u32; 4]]>,
-    },
-    Map(HeaderMap),
+    Spans { head: Bytes, at: Box<[[u32; 4]]> },
+    /// Each header made, in the order they came (a head with a folded value).
+    Made(Vec<(HeaderName, HeaderValue)>),
 }
 
 impl Default for ReplyHeaders {
     fn default() -> Self {
-        Self(Kind::Map(HeaderMap::new()))
+        Self(Kind::Made(Vec::new()))
     }
 }
 
@@ -51,16 +49,16 @@ impl ReplyHeaders {
         }))
     }
 
-    /// Headers in a map (a head with a folded value; other transports' replies).
-    pub(super) fn map(map: HeaderMap) -> Self {
-        Self(Kind::Map(map))
+    /// Headers made one by one (a head with a folded value), in the order they came.
+    pub(super) fn made(headers: Vec<(HeaderName, HeaderValue)>) -> Self {
+        Self(Kind::Made(headers))
     }
 
     /// Each header's name and value, in the order they came, duplicates kept.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let (spans, map) = match &self.0 {
+        let (spans, made) = match &self.0 {
             Kind::Spans { head, at } => (Some((head, at)), None),
-            Kind::Map(map) => (None, Some(map)),
+            Kind::Made(made) => (None, Some(made)),
         };
         let from_spans = spans.into_iter().flat_map(|(head, at)| {
             at.iter().map(move |&[n0, n1, v0, v1]| {
@@ -69,10 +67,10 @@ impl ReplyHeaders {
                 (part(n0, n1), part(v0, v1))
             })
         });
-        let from_map = map
+        let from_made = made
             .into_iter()
             .flat_map(|m| m.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())));
-        from_spans.chain(from_map)
+        from_spans.chain(from_made)
     }
 
     /// The value of the first header named `name` (ASCII case ignored).
@@ -87,7 +85,7 @@ impl ReplyHeaders {
     pub fn len(&self) -> usize {
         match &self.0 {
             Kind::Spans { at, .. } => at.len(),
-            Kind::Map(map) => map.len(),
+            Kind::Made(made) => made.len(),
         }
     }
 
@@ -101,7 +99,13 @@ impl ReplyHeaders {
     /// a head the client read never has (httparse checked each), would be left out.
     pub(super) fn into_map(self) -> HeaderMap {
         let (head, at) = match self.0 {
-            Kind::Map(map) => return map,
+            Kind::Made(made) => {
+                let mut map = HeaderMap::with_capacity(made.len());
+                for (name, value) in made {
+                    map.append(name, value);
+                }
+                return map;
+            }
             Kind::Spans { head, at } => (head, at),
         };
         let mut map = HeaderMap::with_capacity(at.len());

@@ -1,7 +1,7 @@
 //! Where a response head's headers lie in it, kept with the connection from one head to the
 //! next ([`Spans`]).
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue};
 use bytes::Bytes;
 
 use crate::transport::ReplyHeaders;
@@ -15,7 +15,7 @@ use super::WireError;
 /// ([`Spans::headers`]) makes the head's [`ReplyHeaders`] once it is taken off: the head's
 /// bytes and a copy of the offsets, nothing parsed. At most
 /// [`MAX_HEADERS`](super::MAX_HEADERS) entries. A head with a value folded over lines
-/// (obs-fold) gets a map instead, each folded value copied with its CR and LF bytes replaced
+/// (obs-fold) gets its headers made one by one instead, each folded value copied with its CR and LF bytes replaced
 /// with SP (RFC 9112 5.2).
 #[derive(Debug, Default)]
 pub(in crate::transport) struct Spans {
@@ -66,7 +66,7 @@ impl Spans {
             return ReplyHeaders::spans(head.clone(), &self.at)
                 .ok_or(WireError::Head("header out of the head"));
         }
-        let mut headers = HeaderMap::with_capacity(self.at.len());
+        let mut headers = Vec::with_capacity(self.at.len());
         for &[name_start, name_end, start, end] in &self.at {
             let range = |a: u32, b: u32| {
                 let (a, b) = (usize::try_from(a).ok()?, usize::try_from(b).ok()?);
@@ -77,9 +77,9 @@ impl Spans {
             };
             let name = HeaderName::from_bytes(head.get(name).unwrap_or_default())
                 .map_err(|_| WireError::Head("header name"))?;
-            headers.append(name, unfolded(head.slice(value))?);
+            headers.push((name, unfolded(head.slice(value))?));
         }
-        Ok(ReplyHeaders::map(headers))
+        Ok(ReplyHeaders::made(headers))
     }
 }
 
