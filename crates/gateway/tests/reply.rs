@@ -436,7 +436,6 @@ async fn a_reply_without_usage_is_logged_with_its_tokens_marked_estimated() {
 /// well"): its access line must say so. Found by helper NU: the line of a cut stream has no
 /// `tokens_estimated`, as if the vendor had counted them.
 #[tokio::test]
-#[ignore = "NU: a cut stream's access line has estimated tokens but no tokens_estimated=true"]
 async fn a_cut_streams_access_line_marks_its_tokens_estimated() {
     let log = support::Captured::start();
     let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",

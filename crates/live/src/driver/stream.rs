@@ -391,6 +391,9 @@ impl ChatStream {
                 cached_prompt_tokens: prompt.1,
                 completion_tokens: delivered,
                 delivered_tokens: true,
+                // The completion is the text's estimate (and the prompt the request's, unless
+                // reported): a broken stream's usage chunk never came.
+                usage_missing: true,
                 ..AttemptReport::new(Outcome::error(*kind), latency)
             },
         };

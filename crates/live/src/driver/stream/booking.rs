@@ -105,6 +105,8 @@ impl Drop for ChatStream {
                 cached_prompt_tokens: cached,
                 completion_tokens: completion,
                 delivered_tokens: true,
+                usage_missing: open.decoder.reported_completion().is_none()
+                    || open.decoder.reported_prompt().is_none(),
                 ..AttemptReport::new(Outcome::Cancelled, Duration::from(open.started.elapsed()))
             };
             driver.core().record(plan, self.attempt, report, now);
