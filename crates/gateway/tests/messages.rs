@@ -359,7 +359,6 @@ async fn which_targets_were_tried_stays_private_unless_exposed() {
 /// not, so neither should be refused. Found by helper NU: both are a 400 "Extra inputs are
 /// not permitted" naming `messages.1.content.0.caller`.
 #[tokio::test(start_paused = true)]
-#[ignore = "NU: /v1/messages refuses a tool_use block's caller: null (the anthropic SDK's model_dump()) and caller: {type: direct}"]
 async fn a_tool_use_blocks_caller_that_asks_nothing_is_accepted() {
     let text = format!(
         "providers:\n  - {{ name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake' }}\n  \
@@ -390,4 +389,24 @@ async fn a_tool_use_blocks_caller_that_asks_nothing_is_accepted() {
             assert_eq!(status, 200, "{route}, caller {caller}: {body}");
         }
     }
+}
+
+/// A tool call its code made (`caller` other than `direct`) cannot be replayed to any
+/// target: refused with a 400 naming the field, in Anthropic's error shape.
+#[tokio::test(start_paused = true)]
+async fn a_tool_use_made_by_code_is_refused_naming_its_caller() {
+    let r = rig("");
+    let body = json!({"model": "chat", "max_tokens": 50,
+    "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+    "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+            "input": {}, "caller": {"type": "code_execution_20250825", "tool_id": "srvtoolu_1"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]},
+    ]});
+    let (status, _, body) = call(&r.gw, Auth::XApiKey("key"), body).await;
+    let e = error_of(status, &body, "invalid_request_error");
+    assert_eq!(status, 400, "{body}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("messages.1.content.0.caller"), "{body}");
 }

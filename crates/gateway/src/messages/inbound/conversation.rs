@@ -275,7 +275,25 @@ fn image_block(b: &Map<String, Value>, path: &str) -> Result<Image, Refused> {
 }
 
 fn tool_use_block(b: &Map<String, Value>, path: &str) -> Result<ToolCall, Refused> {
-    only(b, &["type", "id", "name", "input", "cache_control"], path)?;
+    only(
+        b,
+        &["type", "id", "name", "input", "cache_control", "caller"],
+        path,
+    )?;
+    // Who made the call: `direct` (the model, as every target's calls are) or absent, as the
+    // SDK's own reply replays it; a call made by a tool's code (programmatic tool calling)
+    // has no counterpart in the other dialects.
+    if let Some(caller) = field(b, "caller") {
+        let direct = caller.as_object().is_some_and(|o| {
+            o.len() == 1 && o.get("type").and_then(Value::as_str) == Some("direct")
+        });
+        if !direct {
+            return refuse(
+                format!("{path}.caller"),
+                "tool calls made by code (a caller other than `direct`) are not supported by this gateway",
+            );
+        }
+    }
     let text = |name: &str| -> Result<String, Refused> {
         let p = format!("{path}.{name}");
         match field(b, name) {
