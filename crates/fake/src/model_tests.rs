@@ -91,16 +91,9 @@ fn the_rate_limiter_answers_429_with_retry_after_and_headers() {
         assert_eq!(a.limits.limit_requests, Some(60));
     }
     let a = m.respond(&req(false), secs(0), &mut rng);
-    let Behaviour::Error {
-        kind: ErrorKind::RateLimited,
-        status: Some(429),
-        retry_after: Some(wait),
-    } = a.behaviour
-    else {
-        panic!("{a:?}")
-    };
-    assert_eq!(wait, Duration::from_secs(1));
-    assert_eq!(a.limits.reset_requests, Some(Duration::from_secs(60)));
+    let reset = a.limits.reset_requests;
+    assert_eq!(retry_after_of_429(a), Duration::from_secs(1));
+    assert_eq!(reset, Some(Duration::from_secs(60)));
     // One second later one request's worth has refilled.
     assert!(matches!(
         m.respond(&req(false), secs(1), &mut rng).behaviour,
@@ -230,15 +223,7 @@ fn a_squeezed_429_says_when_the_squeeze_admits_again() {
         m.respond(&req(false), secs(0), &mut rng).behaviour.label(),
         "reply"
     );
-    let a = m.respond(&req(false), secs(0), &mut rng);
-    let Behaviour::Error {
-        kind: ErrorKind::RateLimited,
-        status: Some(429),
-        retry_after: Some(wait),
-    } = a.behaviour
-    else {
-        panic!("{a:?}")
-    };
+    let wait = retry_after_of_429(m.respond(&req(false), secs(0), &mut rng));
     let again = Instant::ZERO + wait;
     assert_eq!(
         m.respond(&req(false), again, &mut rng).behaviour.label(),
@@ -273,4 +258,17 @@ fn stream_faults_do_not_touch_plain_replies_and_runtime_faults_start_now() {
     m.reset();
     assert_eq!(m.counters().requests, 0);
     assert_eq!(m.faults().len(), 1, "back to the profile's faults");
+}
+
+/// The `Retry-After` of an answer that must be a 429 `rate_limited`.
+fn retry_after_of_429(a: Answer) -> Duration {
+    let Behaviour::Error {
+        kind: ErrorKind::RateLimited,
+        status: Some(429),
+        retry_after: Some(wait),
+    } = a.behaviour
+    else {
+        panic!("{a:?}")
+    };
+    wait
 }

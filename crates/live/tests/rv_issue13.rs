@@ -109,20 +109,7 @@ async fn rv_the_usage_chunk_that_came_is_read_whatever_the_tasks_budget() {
         // The fake's usage chunk and [DONE] are due by now: "already sent".
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         let booking = stream.booking();
-        let mut stream = Some(stream);
-        std::future::poll_fn(|cx| {
-            if spent {
-                // Spend the task's budget in this poll, as a busy task has.
-                for _ in 0..1_000 {
-                    if pin!(tokio::task::consume_budget()).poll(cx).is_pending() {
-                        break;
-                    }
-                }
-            }
-            drop(stream.take());
-            Poll::Ready(())
-        })
-        .await;
+        drop_in_a_poll(stream, spent).await;
         assert!(booking.served(), "spent: {spent}");
         assert!(
             !booking.tokens_estimated(),
@@ -298,19 +285,7 @@ async fn rv_over_a_socket_the_usage_chunk_that_came_is_read_whatever_the_tasks_b
         // The rest reaches the socket, and the runtime sees it while this task waits.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let booking = stream.booking();
-        let mut stream = Some(stream);
-        std::future::poll_fn(|cx| {
-            if spent {
-                for _ in 0..1_000 {
-                    if pin!(tokio::task::consume_budget()).poll(cx).is_pending() {
-                        break;
-                    }
-                }
-            }
-            drop(stream.take());
-            Poll::Ready(())
-        })
-        .await;
+        drop_in_a_poll(stream, spent).await;
         assert!(booking.served(), "spent: {spent}");
         assert_eq!(
             booking
@@ -371,4 +346,22 @@ async fn rv_a_continued_streams_estimates_are_marked_estimated() {
         stream.tokens_estimated(),
         "End's usage {usage:?} holds estimates, not marked"
     );
+}
+
+/// Drops `stream` inside one poll of the calling task, its coop budget first spent in that
+/// poll when `spent` (as a busy task's is).
+async fn drop_in_a_poll<T>(stream: T, spent: bool) {
+    let mut stream = Some(stream);
+    std::future::poll_fn(|cx| {
+        if spent {
+            for _ in 0..1_000 {
+                if pin!(tokio::task::consume_budget()).poll(cx).is_pending() {
+                    break;
+                }
+            }
+        }
+        drop(stream.take());
+        Poll::Ready(())
+    })
+    .await;
 }
