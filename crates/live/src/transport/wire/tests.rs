@@ -441,19 +441,21 @@ x-empty:\r\nX-A: 1\r\nx-a: two words \r\nx-latin: caf\xe9\r\ncontent-length: 4\r
 fn reply_headers_answer_lookups_as_a_header_map_does() {
     use switchyard_core::dialect::HeaderSource;
     for text in [
-        &b"HTTP/1.1 200 OK\r\nRetry-After: 7\r\nretry-after: 9\r\nx-latin: caf\xe9\r\nx-tab: a\tb\r\ncontent-length: 0\r\n\r\n"[..],
-        b"HTTP/1.1 200 OK\r\nRetry-After: 7\r\nretry-after: 9\r\nx-latin: caf\xe9\r\nx-tab: a\tb\r\nx-fold: a\r\n b\r\ncontent-length: 0\r\n\r\n",
+        &b"HTTP/1.1 200 OK\r\nRetry-After: 7\r\nretry-after: 9\r\nx-latin: caf\xe9\r\nx-utf8: caf\xc3\xa9\r\nx-tab: a\tb\r\ncontent-length: 0\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\nRetry-After: 7\r\nretry-after: 9\r\nx-latin: caf\xe9\r\nx-utf8: caf\xc3\xa9\r\nx-tab: a\tb\r\nx-fold: a\r\n b\r\ncontent-length: 0\r\n\r\n",
     ] {
         let mut buf = BytesMut::from(text);
         let head = take_head(&mut buf, false, &mut Spans::default()).unwrap().unwrap();
         let map = head.headers.to_map().unwrap();
         let h = &head.headers;
-        for name in ["retry-after", "RETRY-AFTER", "x-latin", "x-tab", "x-none"] {
+        for name in ["retry-after", "RETRY-AFTER", "x-latin", "x-utf8", "x-tab", "x-none"] {
             let want = map.get(name).and_then(|v| v.to_str().ok());
             assert_eq!(h.header(name), want, "{name}");
         }
         assert_eq!(h.header("retry-after"), Some("7"));
+        // Not visible ASCII, though UTF-8: `to_str` refuses it.
         assert_eq!(h.header("x-latin"), None);
+        assert_eq!(h.header("x-utf8"), None);
         assert_eq!(h.header("x-tab"), Some("a\tb"));
     }
 }
