@@ -120,16 +120,11 @@ impl Erased for Direct {
         body: Vec<u8>,
         read_headers: bool,
     ) -> TransportFuture {
-        let prepared = Arc::clone(prepared);
-        if read_headers {
-            Box::pin(
-                self.0
-                    .send_prepared_read(prepared, body)
-                    .map_err(Into::into),
-            )
-        } else {
-            Box::pin(self.0.send_prepared(prepared, body).map_err(Into::into))
-        }
+        Box::pin(
+            self.0
+                .send_prepared_as(Arc::clone(prepared), body, read_headers)
+                .map_err(Into::into),
+        )
     }
 }
 

@@ -14,19 +14,24 @@ use crate::transport::ReplyHeaders;
 pub struct Headers<'a>(pub &'a HeaderMap);
 
 impl HeaderSource for Headers<'_> {
-    /// A scan rather than a hashed lookup: a reply has a handful of headers, and the dialects
-    /// ask for several that are usually absent (rate-limit headers), where parsing and hashing
-    /// the name for `HeaderMap::get` costs more than comparing it with each one.
     fn header(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.to_str().ok())
+        map_header(self.0, name)
     }
 }
 
-/// A reply's headers wherever its transport put them: [`HttpClient`](crate::HttpClient)'s
-/// as a [`ReplyHeaders`] extension, another transport's in `headers()`.
+/// The first value of `map` named `name`, when it is visible ASCII. A scan rather than a
+/// hashed lookup: a reply has a handful of headers, and the dialects ask for several that
+/// are usually absent (rate-limit headers), where parsing and hashing the name for
+/// `HeaderMap::get` costs more than comparing it with each one.
+fn map_header<'a>(map: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    map.iter()
+        .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.to_str().ok())
+}
+
+/// A reply's headers wherever its transport put them: the driver's requests over a bare
+/// [`HttpClient`](crate::HttpClient) as a [`ReplyHeaders`] extension, the others in
+/// `headers()`.
 #[derive(Clone, Copy, Debug)]
 pub enum ReplyView<'a> {
     Read(&'a ReplyHeaders),
@@ -59,17 +64,13 @@ impl HeaderSource for ReplyView<'_> {
     fn header(&self, name: &str) -> Option<&str> {
         match self {
             Self::Read(read) => read.header(name),
-            Self::Map(map) => map
-                .iter()
-                .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.to_str().ok()),
+            Self::Map(map) => map_header(map, name),
         }
     }
 }
 
 /// An error reply's outcome.
-pub fn classify(dialect: Dialect, status: u16, headers: &ReplyView<'_>, body: &[u8]) -> Outcome {
-    let h = headers;
+pub fn classify(dialect: Dialect, status: u16, h: &ReplyView<'_>, body: &[u8]) -> Outcome {
     match dialect {
         Dialect::Openai => switchyard_core::dialect::openai::classify(status, h, body),
         Dialect::AzureOpenai => switchyard_core::dialect::azure_openai::classify(status, h, body),
@@ -82,12 +83,11 @@ pub fn classify(dialect: Dialect, status: u16, headers: &ReplyView<'_>, body: &[
 const OPENAI_LIMITS: &str = "x-ratelimit-";
 
 /// The reply's rate-limit headers (Anthropic's resets are dates: `wall_now` is Unix seconds).
-pub fn limits(dialect: Dialect, headers: &ReplyView<'_>, wall_now: u64) -> LimitSnapshot {
-    let h = headers;
+pub fn limits(dialect: Dialect, h: &ReplyView<'_>, wall_now: u64) -> LimitSnapshot {
     match dialect {
         // Six lookups, each a scan of the headers, when a reply has no rate-limit header at
         // all (a fake's, a proxy's): one scan answers for them.
-        Dialect::Openai | Dialect::AzureOpenai if !headers.any_name_starts(OPENAI_LIMITS) => {
+        Dialect::Openai | Dialect::AzureOpenai if !h.any_name_starts(OPENAI_LIMITS) => {
             LimitSnapshot::default()
         }
         Dialect::Openai | Dialect::AzureOpenai => switchyard_core::dialect::openai::limits(h),

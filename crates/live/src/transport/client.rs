@@ -324,18 +324,11 @@ impl HttpClient {
         self.send_prepared_as(prepared, body, false)
     }
 
-    /// As [`send_prepared`](Self::send_prepared), the reply's headers left where they lie in
-    /// its head: not in `headers()` (left empty) but in its [`ReplyHeaders`](super::ReplyHeaders) extension, no
-    /// header map made ([`crate::adapter::reply_headers`] reads either). The driver's way.
-    pub(crate) fn send_prepared_read(
-        &self,
-        prepared: Arc<Prepared>,
-        body: Vec<u8>,
-    ) -> impl Future<Output = Result<Response<Body>, TransportError>> + Send + 'static {
-        self.send_prepared_as(prepared, body, true)
-    }
-
-    fn send_prepared_as(
+    /// As [`send_prepared`](Self::send_prepared); with `read_headers`, the reply's headers
+    /// are left where they lie in its head: not in `headers()` (left empty) but in its
+    /// [`ReplyHeaders`](super::ReplyHeaders) extension, no header map made
+    /// ([`crate::adapter::reply_headers`] reads either). The driver's way.
+    pub(crate) fn send_prepared_as(
         &self,
         prepared: Arc<Prepared>,
         body: Vec<u8>,

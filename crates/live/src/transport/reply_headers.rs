@@ -3,16 +3,16 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 
-/// The headers of a reply to the driver's requests (`HttpClient::send_prepared_read`),
+/// The headers of a reply to the driver's requests (`HttpClient::send_prepared_as`),
 /// carried as an extension of its `Response`, whose `headers()` it leaves empty
 /// ([`crate::adapter::reply_headers`] reads either).
 ///
 /// A reply's headers are the head's own bytes and where each header lies in them: nothing
 /// is parsed into a `HeaderMap` (a name, a hash and a shared value each) for a reply whose
-/// headers are only looked up, a few of them by name (a vendor sends 15 to 25). Names and values were checked when the head was read
-/// (the same bytes `HeaderName` and `HeaderValue` accept); a value folded over lines
-/// (obs-fold, rare) makes the head's headers each made, in the order they came, its folds
-/// replaced with SP.
+/// headers are only looked up, a few of them by name (a vendor sends 15 to 25). Names and
+/// values were checked when the head was read (the same bytes `HeaderName` and
+/// `HeaderValue` accept); a value folded over lines (obs-fold, rare) makes the head's
+/// headers each made, in the order they came, its folds replaced with SP.
 #[derive(Clone, Debug)]
 pub struct ReplyHeaders(Kind);
 
@@ -98,46 +98,29 @@ impl ReplyHeaders {
     /// a response whose `headers()` carry them. A name or value `http` does not accept, which
     /// a head the client read never has (httparse checked each), would be left out.
     pub(super) fn into_map(self) -> HeaderMap {
-        let (head, at) = match self.0 {
-            Kind::Made(made) => {
-                let mut map = HeaderMap::with_capacity(made.len());
-                for (name, value) in made {
-                    map.append(name, value);
+        let mut map = HeaderMap::with_capacity(self.len());
+        match self.0 {
+            Kind::Made(made) => map.extend(made),
+            Kind::Spans { head, at } => {
+                for &[n0, n1, v0, v1] in at.iter() {
+                    // Within the head: checked when made.
+                    let name = HeaderName::from_bytes(
+                        head.get(n0 as usize..n1 as usize).unwrap_or_default(),
+                    );
+                    let value =
+                        HeaderValue::from_maybe_shared(head.slice(v0 as usize..v1 as usize));
+                    if let (Ok(name), Ok(value)) = (name, value) {
+                        map.append(name, value);
+                    }
                 }
-                return map;
             }
-            Kind::Spans { head, at } => (head, at),
-        };
-        let mut map = HeaderMap::with_capacity(at.len());
-        for &[n0, n1, v0, v1] in at.iter() {
-            // Within the head: checked when made.
-            let name = head.get(n0 as usize..n1 as usize).unwrap_or_default();
-            let value = v0 as usize..v1 as usize;
-            let value = match head.get(value.clone()) {
-                Some(_) => head.slice(value),
-                None => continue,
-            };
-            let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name),
-                HeaderValue::from_maybe_shared(value),
-            ) else {
-                continue;
-            };
-            map.append(name, value);
         }
         map
     }
 
-    /// The headers as a `HeaderMap` (names lowercased); `None` only if a name or value is not
-    /// one `http` accepts, which a head the client read never has.
-    pub fn to_map(&self) -> Option<HeaderMap> {
-        let mut map = HeaderMap::with_capacity(self.len());
-        for (name, value) in self.iter() {
-            let name = HeaderName::from_bytes(name).ok()?;
-            let value = HeaderValue::from_bytes(value).ok()?;
-            map.append(name, value);
-        }
-        Some(map)
+    /// The headers as a `HeaderMap` (names lowercased, values sharing the head's bytes).
+    pub fn to_map(&self) -> HeaderMap {
+        self.clone().into_map()
     }
 }
 

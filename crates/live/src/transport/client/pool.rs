@@ -1,9 +1,9 @@
 //! The client's idle connections, per target and runtime ([`Pool`]).
 
+use std::time::Duration;
+
 use axum::http::HeaderValue;
 use axum::http::uri::Authority;
-
-use std::time::Duration;
 
 use super::{Conn, MAX_IDLE_PER_TARGET};
 

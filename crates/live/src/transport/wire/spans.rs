@@ -15,8 +15,8 @@ use super::WireError;
 /// ([`Spans::headers`]) makes the head's [`ReplyHeaders`] once it is taken off: the head's
 /// bytes and a copy of the offsets, nothing parsed. At most
 /// [`MAX_HEADERS`](super::MAX_HEADERS) entries. A head with a value folded over lines
-/// (obs-fold) gets its headers made one by one instead, each folded value copied with its CR and LF bytes replaced
-/// with SP (RFC 9112 5.2).
+/// (obs-fold) gets its headers made one by one instead, each folded value copied with its CR
+/// and LF bytes replaced with SP (RFC 9112 5.2).
 #[derive(Debug, Default)]
 pub(in crate::transport) struct Spans {
     pub(super) at: Vec<[u32; 4]>,
