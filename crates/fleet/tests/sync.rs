@@ -307,10 +307,13 @@ async fn redis_killed_degrades_the_replicas_and_restarted_they_rejoin_and_republ
     assert!(!h0.degraded_now() && !h1.degraded_now());
 
     server.stop().await;
-    // Both fall back to local state within a sync and its timeout, and log it.
-    until(SYNC * 4, || h0.degraded_now() && h1.degraded_now())
-        .await
-        .expect("degraded");
+    // Both fall back to local state within a sync and its timeout, and log it (the state
+    // turns before the line is written: both are waited for).
+    until(SYNC * 4, || {
+        h0.degraded_now() && h1.degraded_now() && !h0.log.lock().unwrap().is_empty()
+    })
+    .await
+    .expect("degraded");
     let log = h0.log.lock().unwrap().clone();
     assert_eq!(log.len(), 1, "{log:?}");
     assert!(log[0].starts_with("degraded: fleet store:"), "{log:?}");
