@@ -17,7 +17,7 @@
 //! the time stamp's date and time of day are kept per thread and rewritten only when the
 //! second changes. The gateway opens no spans; span calls are accepted and ignored.
 //!
-//! A serving thread holds its lines and writes them together when its runtime parks
+//! A serving thread holds its lines and writes them together, at least every [`MAX_HOLD`]
 //! ([`Batching`]): the access line, made before the reply reaches the client, is not a
 //! `write(2)` on the request's path. Every other thread writes each line at once.
 

@@ -167,17 +167,16 @@ impl Listeners {
 }
 
 /// A serving thread's runtime: single-threaded, writing the thread's held log lines
-/// ([`crate::logging::Batching`]) when it has nothing else to do, and at least every
-/// [`crate::logging::MAX_HOLD`] (a runtime that always has a task ready never parks).
+/// ([`crate::logging::Batching`]) every [`crate::logging::MAX_HOLD`].
 pub(crate) fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(crate::logging::flush)
         .build()?;
     // Runs on the thread that drives the runtime (`block_on`), whose lines it writes; ends
-    // with the runtime.
+    // with the runtime. The first write is one period after the start, not at once.
     runtime.spawn(async {
-        let mut tick = tokio::time::interval(crate::logging::MAX_HOLD);
+        let first = tokio::time::Instant::now() + crate::logging::MAX_HOLD;
+        let mut tick = tokio::time::interval_at(first, crate::logging::MAX_HOLD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -353,7 +352,7 @@ fn serving_thread(
             let Some(runtime) = runtime.0.take() else {
                 return;
             };
-            // Log lines held per thread, written as the runtime parks
+            // Log lines held per thread, written every `MAX_HOLD`
             // (`crate::logging::Batching`); a panic's unwinding writes them too.
             let batching = crate::logging::Batching::start();
             let served = runtime.block_on(accept_loop(listener, gateway, stopped, grace));

@@ -2,12 +2,15 @@
 //!
 //! A serving thread ([`crate::serve_threads`]) writes its lines into a buffer of its own
 //! ([`Batching`]) rather than with a `write(2)` each: the access line of a request is made
-//! when its reply's body ends, before hyper has written that body to the client, so a
+//! when its reply's body ends, before the body has been written to the client, so a
 //! synchronous write there came before the reply on every request. The buffer is written
-//! when its runtime parks (tokio's `on_thread_park`, which calls [`flush`]: the thread has
-//! nothing else to do), at least every [`MAX_HOLD`] (a timer task on the runtime: one that
-//! always has a task ready never parks), when the next line would take it past [`MAX_WRITE`] bytes, and when
-//! the thread stops batching (its guard is dropped, also by a panic's unwinding) or ends.
+//! every [`MAX_HOLD`] (a timer task on the serving thread's runtime, which calls [`flush`]),
+//! when the next line would take it past [`MAX_WRITE`] bytes, and when the thread stops
+//! batching (its guard is dropped, also by a panic's unwinding) or ends.
+//!
+//! Not when the runtime parks (the first version did): at a few thousand requests a second
+//! a serving thread parks between most requests, so that wrote a line per `write(2)`, about
+//! 4 µs of system time a request on this machine, the cost batching is for.
 //!
 //! Invariants: each write holds whole lines, in the order they were made, and at most
 //! [`MAX_WRITE`] bytes (a write that size or smaller to a pipe is atomic, so lines of
@@ -15,10 +18,9 @@
 //! once, as it would be without batching. The buffer never holds more than [`MAX_WRITE`]
 //! bytes. Any thread that does not batch (the main thread's signals, reloads and fleet sync,
 //! a test's) writes each line at once. What a serving thread holds is written at the latest
-//! when its runtime next parks or [`MAX_HOLD`] later, whichever comes first; only a process that aborts (not one that unwinds) loses it:
-//! at most one park cycle's lines, at most [`MAX_WRITE`] bytes per serving thread. Lines of
-//! different threads reach the log in the order their threads wrote them, not exactly the
-//! order they were made.
+//! [`MAX_HOLD`] after it was made; only a process that aborts (not one that unwinds) loses
+//! it: at most [`MAX_WRITE`] bytes per serving thread. Lines of different threads reach the
+//! log in the order their threads wrote them, not exactly the order they were made.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -26,9 +28,8 @@ use std::sync::Arc;
 /// What writes a whole line, or several (the subscriber's writer).
 pub(crate) type Writer = Arc<dyn Fn(&[u8]) + Send + Sync>;
 
-/// The longest a serving thread holds a line: its runtime also writes what it holds on a
-/// timer this often, for a runtime that always has a task ready and so never parks.
-pub const MAX_HOLD: std::time::Duration = std::time::Duration::from_millis(200);
+/// The longest a serving thread holds a line: its runtime writes what it holds this often.
+pub const MAX_HOLD: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The most bytes one batched write carries: `PIPE_BUF` on Linux, the size up to which a
 /// write to a pipe is not split.
@@ -98,7 +99,7 @@ pub(super) fn emit(writer: &Writer, line: &[u8]) {
 }
 
 /// Writes what this thread holds (nothing when it does not batch). The serving threads'
-/// runtimes call it as they park.
+/// runtimes call it every [`MAX_HOLD`].
 pub fn flush() {
     let _ = PENDING.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
@@ -150,7 +151,7 @@ impl Drop for Batching {
 
 #[cfg(test)]
 mod tests {
-    use super::{Batching, MAX_WRITE, flush};
+    use super::{Batching, MAX_HOLD, MAX_WRITE, flush};
     use std::sync::{Arc, Mutex};
     use switchyard_live::config::{LogFormat, LogLevel};
 
@@ -263,10 +264,11 @@ mod tests {
         );
     }
 
-    /// A serving thread's runtime writes what its thread holds as it parks, and the lines
-    /// held when the thread stops are written too.
+    /// A serving thread's runtime holds a line across its parks (a write per park was a
+    /// write per request at a few thousand a second), writes it within [`MAX_HOLD`], and the
+    /// lines held when the thread stops are written too.
     #[test]
-    fn a_parking_runtime_writes_and_a_stopping_thread_loses_nothing() {
+    fn a_held_line_waits_out_parks_and_a_stopping_thread_loses_nothing() {
         let writes = Writes::default();
         let sub = writes.subscriber();
         let seen = writes.clone();
@@ -274,12 +276,17 @@ mod tests {
             let _current = tracing::subscriber::set_default(sub);
             let runtime = crate::serve::serving_runtime().unwrap_or_else(|e| panic!("{e}"));
             let batching = Batching::start();
-            let parked = runtime.block_on(async {
+            let (early, late) = runtime.block_on(async {
+                let t0 = tokio::time::Instant::now();
                 line(0, 10);
-                assert!(seen.all().is_empty(), "held");
-                // Nothing else to run: the runtime parks.
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                let parked = seen.all().len();
+                // Nothing else to run: the runtime parks, a few times.
+                for _ in 0..3 {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                // Unless this thread was held up past the bound (a loaded machine).
+                let early = (t0.elapsed() < MAX_HOLD).then(|| seen.all().len());
+                tokio::time::sleep(MAX_HOLD + std::time::Duration::from_millis(50)).await;
+                let late = seen.all().len();
                 let tasks: Vec<_> = (1..50)
                     .map(|n| tokio::spawn(async move { line(n, 10) }))
                     .collect();
@@ -287,20 +294,24 @@ mod tests {
                     let _ = task.await;
                 }
                 line(50, 10);
-                parked
+                (early, late)
             });
             drop(runtime);
             drop(batching);
-            parked
+            (early, late)
         });
-        let parked = thread.join().unwrap_or_default();
-        assert_eq!(parked, 1, "written as the runtime parked");
+        let (early, late) = thread.join().unwrap_or_default();
+        assert!(
+            matches!(early, None | Some(0)),
+            "written at a park: {early:?}"
+        );
+        assert_eq!(late, 1, "written within the bound");
         assert_eq!(writes.numbers(), (0..=50).collect::<Vec<_>>());
     }
 
-    /// A serving thread whose runtime always has a task ready (constant load) never calls
-    /// `on_thread_park` (tokio's current-thread scheduler only `park_yield`s then, without
-    /// the hook): a line it holds should still be written within a bound of time.
+    /// A serving thread whose runtime always has a task ready (constant load) never parks:
+    /// a line it holds is still written within a bound of time (the timer fires between
+    /// tasks).
     #[test]
     fn a_runtime_that_never_parks_still_writes_within_a_bound() {
         use std::sync::atomic::{AtomicBool, Ordering};
