@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use switchyard_core::attempt_log;
+use switchyard_core::dialect::Dialect;
 use switchyard_core::dialect::openai::ErrorBody;
 use switchyard_core::outcome::{ErrorKind, FailureReason};
 use switchyard_core::time::Duration;
@@ -182,8 +183,10 @@ impl ApiError {
     /// The status and body for a request the router could not serve.
     ///
     /// When the upstream said why (`e.upstream`), the client gets its words: the message, its
-    /// `type` and `param`, its `code` (else the gateway's code for the kind), and its status
-    /// when that is a 4xx the client can act on (400, 404, 413, 422, 429). Authentication and
+    /// status when that is a 4xx the client can act on (400, 404, 413, 422, 429), and, from an
+    /// OpenAI or Azure target, its `type`, `param` and `code` (else the gateway's for the
+    /// kind: an Anthropic `overloaded_error` or a Gemini `RESOURCE_EXHAUSTED` is no OpenAI
+    /// type, and an OpenAI client is told in OpenAI's words). Authentication and
     /// permission errors are the gateway's own business with its providers, never passed on.
     /// A wait is said in human units ("Retry after 20 s."). Target names (the attempt story
     /// and the attempt-log header) only when `expose_attempts`.
@@ -208,6 +211,13 @@ impl ApiError {
             Some(ErrorKind::Unauthorized | ErrorKind::Forbidden)
         );
         let said = e.upstream.as_deref().filter(|_| !private);
+        // Its type, param and code only when they are in the client's (OpenAI's) words.
+        let words = said.filter(|u| {
+            matches!(
+                u.dialect,
+                None | Some(Dialect::Openai | Dialect::AzureOpenai)
+            )
+        });
         let mut message = said.map_or_else(|| describe(e), |u| u.message.clone());
         if let Some(after) = e.retry_after {
             message.push_str(&format!(" Retry after {}.", human(after)));
@@ -221,9 +231,9 @@ impl ApiError {
             .unwrap_or(status);
         let body = ErrorBody::new(
             message,
-            said.and_then(|u| u.kind.as_deref()).unwrap_or(kind),
-            said.and_then(|u| u.param.as_deref()),
-            Some(said.and_then(|u| u.code.as_deref()).unwrap_or(code)),
+            words.and_then(|u| u.kind.as_deref()).unwrap_or(kind),
+            words.and_then(|u| u.param.as_deref()),
+            Some(words.and_then(|u| u.code.as_deref()).unwrap_or(code)),
         );
         let mut err = ApiError {
             status,

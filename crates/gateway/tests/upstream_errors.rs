@@ -30,7 +30,8 @@ async fn a_provider_error_keeps_its_words_and_names_no_target() {
     assert!(!r.has_attempt_headers());
     assert!(!r.body.contains("\"t "), "no target named: {}", r.body);
 
-    // The same from Anthropic: its words and type, the gateway's code for the kind.
+    // The same from Anthropic: its words, the gateway's type and code for the kind (the
+    // same type here: both vendors call it `invalid_request_error`).
     let gw = gateway(
         "anthropic",
         json_stub(
@@ -56,6 +57,47 @@ async fn a_provider_error_keeps_its_words_and_names_no_target() {
         message.contains("Attempts: context_length_exceeded: t → context_length_exceeded"),
         "{message}"
     );
+}
+
+/// An OpenAI client is told in OpenAI's words: another dialect's error type (Anthropic's
+/// `overloaded_error`, Gemini's `RESOURCE_EXHAUSTED`) is no OpenAI `type`, so the client gets
+/// the gateway's type and code for the kind, with the provider's message.
+#[tokio::test]
+async fn another_dialects_error_type_is_said_in_openais_words() {
+    let gw = gateway(
+        "anthropic",
+        json_stub(
+            529,
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ),
+    );
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let e = &r.json()["error"];
+    assert_eq!(e["message"], "Overloaded");
+    assert_eq!(e["type"], "server_error");
+    assert_eq!(e["code"], "overloaded");
+
+    let gw = gateway(
+        "gemini",
+        json_stub(
+            429,
+            json!({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED",
+                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED"}]}}),
+        ),
+    );
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let e = &r.json()["error"];
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Resource has been exhausted"),
+        "{e}"
+    );
+    assert_eq!(e["type"], "requests");
+    assert_eq!(e["code"], "rate_limit_exceeded");
 }
 
 #[tokio::test]

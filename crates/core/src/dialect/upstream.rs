@@ -37,6 +37,9 @@ pub struct UpstreamError {
     pub param: Option<String>,
     /// The vendor's message, bounded and with keys redacted.
     pub message: String,
+    /// The dialect whose words `kind` and `code` are in: the target's, or `None` for an
+    /// error the driver wrote itself (in OpenAI's words).
+    pub dialect: Option<Dialect>,
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -54,6 +57,7 @@ impl UpstreamError {
             code: None,
             param: None,
             message: bounded_message(message),
+            dialect: None,
         }
     }
 
@@ -106,6 +110,7 @@ pub fn parse(dialect: Dialect, status: u16, body: &[u8]) -> Option<UpstreamError
         code: field(code.as_deref()),
         param: field(param.as_deref()),
         message: bounded_message(message),
+        dialect: Some(dialect),
     })
 }
 
