@@ -25,6 +25,9 @@ pub(crate) struct ApiError {
     attempt_log: Option<String>,
 }
 
+/// The most of a client's unknown `model` a 404 quotes, in bytes.
+const MODEL_QUOTED: usize = 128;
+
 impl ApiError {
     fn new(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Self {
         ApiError {
@@ -97,10 +100,20 @@ impl ApiError {
         )
     }
 
+    /// A `model` that names no route or target: says where the names are listed, and
+    /// quotes at most [`MODEL_QUOTED`] bytes of what the client sent.
     pub(crate) fn model_not_found(model: &str) -> Self {
+        let mut cut = model.len().min(MODEL_QUOTED);
+        while !model.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let more = if cut < model.len() { "…" } else { "" };
         Self::new(
             StatusCode::NOT_FOUND,
-            &format!("The model `{model}` does not exist or you do not have access to it."),
+            &format!(
+                "The model `{}{more}` is not a route or target of this gateway; GET /v1/models lists them.",
+                &model[..cut]
+            ),
             "invalid_request_error",
             Some("model_not_found"),
         )
@@ -241,7 +254,8 @@ impl ApiError {
             retry_after: e.retry_after,
             attempt_log: None,
         };
-        if expose_attempts {
+        // No attempt made (failed fast): no header, rather than an empty one.
+        if expose_attempts && !e.attempts.is_empty() {
             err.attempt_log =
                 Some(attempt_log::format(e.attempts.iter().map(|(name, a)| {
                     (name.as_str(), a.outcome.label(), a.latency)

@@ -75,6 +75,15 @@ async fn bad_bodies_get_openais_errors() {
     let (status, _, body) = post_chat(&r.gw, "nope").await;
     assert_eq!(status, 404);
     assert!(body.contains("model_not_found"));
+    assert!(
+        body.contains("`nope` is not a route or target of this gateway; GET /v1/models lists them"),
+        "{body}"
+    );
+    // A long name is quoted cut, not whole.
+    let (status, _, body) = post_chat(&r.gw, &"é".repeat(300)).await;
+    assert_eq!(status, 404);
+    assert!(body.contains(&format!("`{}…`", "é".repeat(64))), "{body}");
+    assert!(!body.contains(&"é".repeat(65)), "{body}");
 }
 
 #[tokio::test(start_paused = true)]

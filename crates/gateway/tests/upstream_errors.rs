@@ -189,4 +189,47 @@ async fn a_request_refused_on_a_parked_target_does_not_say_a_provider_answered()
         !message.contains("provider's answer"),
         "no provider was asked: {message}"
     );
+    // With the attempt log exposed: no attempt, so no (empty) attempt-log header.
+    let exposed = post(&gw, "ops-key", &[], chat("chat", false)).await;
+    assert_eq!(exposed.status, 429, "{}", exposed.body);
+    assert!(
+        !exposed.headers.contains_key("x-switchyard-attempt-log"),
+        "{:?}",
+        exposed.headers
+    );
+}
+
+/// What `/admin/state` shows of a target that answered only 429s (docs/GATEWAY.md): its
+/// errors counted, its availability untouched (rate limits do not count against it by
+/// default), its latency estimate the failure penalty (5 s), and parked for the wait it
+/// asked for, capped at `router.plan.retry_after_max` (20 s).
+#[tokio::test]
+async fn admin_state_counts_429s_as_errors_not_against_availability() {
+    let upstream = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("content-type", "application/json"), ("retry-after", "30")],
+            json!({"error": {"message": "Rate limit reached.", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}).to_string(),
+        )
+    });
+    let gw = support::stubs::gateway_with(
+        "openai",
+        upstream,
+        &format!("  admin_token_sha256: {}\n", sha256_hex("admin")),
+        "",
+    );
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let state = support::admin_state(&gw).await;
+    let t = support::target(&state, "t");
+    assert_eq!(t["attempts"], 1, "{t}");
+    assert_eq!(t["errors"], 1, "{t}");
+    assert_eq!(t["successes"], 0, "{t}");
+    assert_eq!(t["availability"], 1.0, "{t}");
+    assert_eq!(t["latency_estimate_ms"], 5000.0, "{t}");
+    let parked = t["parked_for_secs"].as_f64().unwrap();
+    assert!(
+        parked > 19.0 && parked <= 20.0,
+        "asked 30 s, capped at 20 s: {t}"
+    );
 }
