@@ -1,0 +1,81 @@
+//! What a new user met trying the gateway from the docs (issue 13, helper NU): each test
+//! here is a mismatch between docs/GATEWAY.md and what an SDK got, ignored until fixed.
+#![expect(clippy::unwrap_used, reason = "test code")]
+
+mod support;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::json;
+use support::stubs::{chat, gateway, post};
+use switchyard_gateway::{Gateway, sha256_hex};
+use switchyard_live::{InProcess, Transport};
+
+/// An Anthropic upstream answering 529 `overloaded_error` ("Overloaded", as Anthropic
+/// says it), with a `retry-after` header when `retry_after` is set.
+fn overloaded(retry_after: Option<&'static str>) -> axum::Router {
+    axum::Router::new().fallback(move || async move {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        if let Some(after) = retry_after {
+            headers.insert("retry-after", HeaderValue::from_static(after));
+        }
+        let body = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+        (StatusCode::from_u16(529).unwrap(), headers, body.to_string())
+    })
+}
+
+/// docs/GATEWAY.md, "Headers": `Retry-After` is set "on a 429 or 503: seconds to wait,
+/// whole and rounded up, at least 1". A 429 whose provider gave no wait gets
+/// `Retry-After: 1`; a 503 for an overloaded provider that gave none gets no header, and its
+/// message no wait, though the target's breaker may have just opened for seconds.
+#[tokio::test]
+#[ignore = "NU: a 503 overloaded without the provider's Retry-After has no Retry-After header"]
+async fn an_overloaded_503_says_when_to_retry_even_when_the_provider_did_not() {
+    let gw = gateway("anthropic", overloaded(None));
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let after = r.headers.get("retry-after").map(|v| v.to_str().unwrap());
+    let secs: u64 = after
+        .unwrap_or_else(|| panic!("no Retry-After on a 503: {:?}", r.headers))
+        .parse()
+        .unwrap();
+    assert!(secs >= 1, "{secs}");
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("Retry after "), "{message}");
+}
+
+/// The provider said when to come back (`retry-after: 4` on its 529), but the plan had no
+/// attempt left (`max_attempts: 1`, the stub gateway's): the client gets a 503 without the
+/// wait. With `max_attempts: 3` (docs/examples/gateway.yaml) the same 529 reaches the client
+/// as `Retry-After: 4`, because the retry parks the target; the docs say a wait is set
+/// whenever there is one ("A wait is said in seconds ... and `Retry-After` set").
+#[tokio::test]
+#[ignore = "NU: an overloaded provider's Retry-After is dropped when the plan has no attempt left"]
+async fn an_overloaded_providers_wait_reaches_the_client_on_the_last_attempt() {
+    let gw = gateway("anthropic", overloaded(Some("4")));
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let after = r.headers.get("retry-after");
+    assert_eq!(after.map(|v| v.to_str().unwrap()), Some("4"), "{}", r.body);
+}
+
+/// The wait is appended to the provider's message as its own sentence; a message without a
+/// final stop runs into it: `Overloaded Retry after 4 s.` (seen with the `openai` and
+/// `anthropic` SDKs in front of `switchyard fake serve --profile anthropic` answering 529).
+#[tokio::test]
+#[ignore = "NU: the wait runs into a provider message without a final stop (\"Overloaded Retry after 4 s.\")"]
+async fn the_wait_is_its_own_sentence_after_a_message_without_a_stop() {
+    let text = format!(
+        "providers:\n  - {{ name: p, dialect: anthropic, base_url: 'https://x', fake_base_url: 'http://up.stub' }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 3 }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        sha256_hex("key"),
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let transport = Transport::new(InProcess::new().with("up.stub", overloaded(Some("4"))));
+    let gw = Gateway::new(&params, None, transport).unwrap();
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.headers.get("retry-after").unwrap(), "4", "{}", r.body);
+    assert_eq!(r.json()["error"]["message"], "Overloaded. Retry after 4 s.");
+}
