@@ -90,3 +90,64 @@ async fn admin_state_penalizes_every_failure_as_the_docs_say() {
     assert_eq!(t["availability"], 1.0, "{t}");
     assert_eq!(t["latency_estimate_ms"], 5000.0, "{t}");
 }
+
+/// The new rule on the stream path (`chat/sse.rs` words its in-band error event with
+/// `ApiError::from_route`): an Anthropic target's `overloaded_error` event mid-stream reaches
+/// an OpenAI client as OpenAI's `server_error` (code `stream_interrupted`, a cut), not as
+/// `overloaded_error`. Only the JSON path had a test. Not a bug: coverage (fails with the `words` filter in `from_route` removed).
+#[tokio::test]
+async fn an_anthropic_error_event_mid_stream_is_said_in_openais_words() {
+    let frame = |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n");
+    let began = [
+        frame(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [], "stop_reason": null, "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+        ),
+        frame(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        frame(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}),
+        ),
+    ]
+    .concat();
+    let broke = frame(
+        "error",
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    );
+    // The error event a moment after the text: the client has had its first bytes.
+    let upstream = axum::Router::new().fallback(move || {
+        let (began, broke) = (began.clone(), broke.clone());
+        async move {
+            let later = async move {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Ok::<_, std::convert::Infallible>(broke)
+            };
+            let body = futures_util::StreamExt::chain(
+                futures_util::stream::iter([Ok::<_, std::convert::Infallible>(began)]),
+                futures_util::stream::once(later),
+            );
+            axum::response::Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(axum::body::Body::from_stream(body))
+                .unwrap()
+        }
+    });
+    let gw = gateway("anthropic", upstream);
+    let r = post(&gw, "key", &[], chat("chat", true)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let event = r
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find(|d| d.starts_with("{\"error\""))
+        .unwrap_or_else(|| panic!("no in-band error: {}", r.body));
+    let e: serde_json::Value = serde_json::from_str(event).unwrap();
+    let e = &e["error"];
+    assert_eq!(e["message"], "Overloaded", "{e}");
+    assert_eq!(e["type"], "server_error", "{e}");
+    // A break mid-stream is booked as a cut, whatever the event said (README).
+    assert_eq!(e["code"], "stream_interrupted", "{e}");
+}
