@@ -233,9 +233,11 @@ impl ApiError {
         });
         let mut message = said.map_or_else(|| describe(e), |u| u.message.clone());
         if let Some(after) = e.retry_after {
+            end_sentence(&mut message);
             message.push_str(&format!(" Retry after {}.", human(after)));
         }
         if expose_attempts {
+            end_sentence(&mut message);
             message.push_str(&format!(" Attempts: {}.", e));
         }
         let status = said
@@ -316,6 +318,16 @@ impl From<ApiError> for ErrorParts {
             retry_after: e.retry_after,
             attempt_log: e.attempt_log,
         }
+    }
+}
+
+/// Ends `message` with a full stop unless it ends a sentence already (a provider's
+/// "Overloaded"), so what is appended after it reads as a sentence of its own.
+fn end_sentence(message: &mut String) {
+    let trimmed = message.trim_end().len();
+    message.truncate(trimmed);
+    if !message.is_empty() && !message.ends_with(['.', '!', '?', '…']) {
+        message.push('.');
     }
 }
 

@@ -74,7 +74,7 @@ async fn another_dialects_error_type_is_said_in_openais_words() {
     let r = post(&gw, "key", &[], chat("chat", false)).await;
     assert_eq!(r.status, 503, "{}", r.body);
     let e = &r.json()["error"];
-    assert_eq!(e["message"], "Overloaded");
+    assert_eq!(e["message"], "Overloaded. Retry after 1 s.");
     assert_eq!(e["type"], "server_error");
     assert_eq!(e["code"], "overloaded");
 

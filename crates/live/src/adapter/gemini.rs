@@ -131,7 +131,8 @@ fn refusal(reply: &Reply) -> Option<Failure> {
             outcome: switchyard_core::outcome::Outcome::error(ErrorKind::ContentFiltered),
             upstream: Some(Box::new(UpstreamError::new(
                 400,
-                "content_filter",
+                // OpenAI's type for a refused prompt (the driver's errors are in its words).
+                "invalid_request_error",
                 &format!("Gemini blocked the prompt (blockReason {reason})."),
             ))),
         });

@@ -64,6 +64,16 @@ impl RouteError {
 }
 
 impl Driver {
+    /// The wait the plan's last attempt's provider asked for (its Retry-After), at most
+    /// `plan.retry_after_max`.
+    fn asked_wait(&self, plan: &Plan) -> Option<Duration> {
+        let max = self.core().params().plan.retry_after_max;
+        plan.history()
+            .last()
+            .and_then(|a| a.outcome.retry_after())
+            .map(|d| d.min(max))
+    }
+
     /// The request's error; `said` is what upstreams said about failed attempts: the last
     /// one whose kind decided the outcome goes to the client. `request` names the field
     /// an unsupported request could not carry.
@@ -127,11 +137,18 @@ impl Driver {
             outcome,
             attempts,
             // The core says when parked targets come back (rate limits, a Retry-After); with no
-            // target available, when the first of the route's can be tried again.
+            // target available, when the first of the route's can be tried again; the last
+            // attempt overloaded (a 503 too), the wait its provider asked for, else as with no
+            // target available.
             retry_after: plan
                 .retry_after()
-                .or_else(|| {
-                    (outcome == FailureReason::NoTargetAvailable).then(|| self.next_try(plan))
+                .or_else(|| match outcome {
+                    FailureReason::NoTargetAvailable => Some(self.next_try(plan)),
+                    FailureReason::Attempt(ErrorKind::Overloaded)
+                    | FailureReason::BudgetExhausted(ErrorKind::Overloaded) => {
+                        Some(self.asked_wait(plan).unwrap_or_else(|| self.next_try(plan)))
+                    }
+                    _ => None,
                 })
                 .map(|d| d.max(Duration::from_secs(1))),
             unsupported,
