@@ -26,11 +26,48 @@ pub(crate) struct Cursor {
     key_events: u64,
 }
 
-/// One line to write, built under the core's lock and written after it.
+/// One line to write, built under the core's lock and written after it: a short message and
+/// the event's fields, each its own field of the line (absent ones are left out), so a
+/// reader of the text or JSON log can filter on them. The target is `target_name`: a JSON
+/// line's `target` is the tracing target (`switchyard::router`).
+#[derive(Default)]
 struct Line {
     kind: &'static str,
     warn: bool,
-    fields: String,
+    message: &'static str,
+    target_name: Option<String>,
+    route: Option<String>,
+    action: Option<&'static str>,
+    from: Option<&'static str>,
+    to: Option<&'static str>,
+    reason: Option<&'static str>,
+    mode: Option<&'static str>,
+    for_secs: Option<f64>,
+    raised: Option<bool>,
+    spent_usd: Option<f64>,
+}
+
+/// Writes `line` at `level` (`info` or `warn`), each field by name.
+macro_rules! emit {
+    ($level:ident, $line:expr) => {{
+        let l = $line;
+        tracing::$level!(
+            target: "switchyard::router",
+            event = l.kind,
+            target_name = l.target_name.as_deref(),
+            route = l.route.as_deref(),
+            action = l.action,
+            from = l.from,
+            to = l.to,
+            reason = l.reason,
+            mode = l.mode,
+            for_secs = l.for_secs,
+            raised = l.raised,
+            spent_usd = l.spent_usd,
+            "{}",
+            l.message
+        )
+    }};
 }
 
 /// Logs the router's events and key events since `cursor`, and moves it.
@@ -44,9 +81,9 @@ pub(crate) fn log_new(router: &Driver, cursor: &mut Cursor) {
     });
     for line in &lines {
         if line.warn {
-            tracing::warn!(target: "switchyard::router", event = line.kind, "{}", line.fields);
+            emit!(warn, line);
         } else {
-            tracing::info!(target: "switchyard::router", event = line.kind, "{}", line.fields);
+            emit!(info, line);
         }
     }
     if dropped > cursor.dropped {
@@ -109,65 +146,97 @@ fn describe(core: &CoreRouter, event: &Event) -> Line {
             .get(id.index())
             .map_or("?", |r| r.name.as_str())
     };
-    let (warn, fields) = match *kind {
+    let name = |id| Some(t(id).to_owned());
+    let line = match *kind {
         EventKind::Breaker {
             target,
             from,
             to,
             reason,
             mode,
-        } => (
-            matches!(to, switchyard_core::health::BreakerState::Open { .. }),
-            format!(
-                "target={} from={} to={} reason={} mode={}",
-                t(target),
-                from.label(),
-                to.label(),
-                reason.label(),
-                mode.label()
-            ),
-        ),
-        EventKind::Parked { target, until } => (
-            false,
-            format!(
-                "target={} for_secs={:.3}",
-                t(target),
-                until.saturating_since(event.at).as_secs_f64()
-            ),
-        ),
-        EventKind::BudgetExhausted { route } => {
-            (true, format!("route={}", route.map_or("(unrouted)", r)))
-        }
-        EventKind::PanicBypass { route } => (true, format!("route={}", r(route))),
-        EventKind::Override(o) => (false, describe_override(&o, &t, &r)),
-        EventKind::Alert { target, raised, .. } => {
-            (raised, format!("target={} raised={raised}", t(target)))
-        }
-        EventKind::CostCapSpent { target, spent_usd } => (
-            true,
-            format!("target={} spent_usd={spent_usd:.4}", t(target)),
-        ),
+        } => Line {
+            warn: matches!(to, switchyard_core::health::BreakerState::Open { .. }),
+            message: "breaker moved",
+            target_name: name(target),
+            from: Some(from.label()),
+            to: Some(to.label()),
+            reason: Some(reason.label()),
+            mode: Some(mode.label()),
+            ..Line::default()
+        },
+        EventKind::Parked { target, until } => Line {
+            message: "target parked",
+            target_name: name(target),
+            for_secs: Some(millis(until.saturating_since(event.at).as_secs_f64())),
+            ..Line::default()
+        },
+        EventKind::BudgetExhausted { route } => Line {
+            warn: true,
+            message: "retry budget spent",
+            route: Some(route.map_or("(unrouted)", r).to_owned()),
+            ..Line::default()
+        },
+        EventKind::PanicBypass { route } => Line {
+            warn: true,
+            message: "panic bypass",
+            route: Some(r(route).to_owned()),
+            ..Line::default()
+        },
+        EventKind::Override(o) => describe_override(&o, &t, &r),
+        EventKind::Alert { target, raised, .. } => Line {
+            warn: raised,
+            message: if raised {
+                "alert raised"
+            } else {
+                "alert cleared"
+            },
+            target_name: name(target),
+            raised: Some(raised),
+            ..Line::default()
+        },
+        EventKind::CostCapSpent { target, spent_usd } => Line {
+            warn: true,
+            message: "cost cap spent",
+            target_name: name(target),
+            spent_usd: Some((spent_usd * 1e4).round() / 1e4),
+            ..Line::default()
+        },
     };
     Line {
         kind: kind.label(),
-        warn,
-        fields,
+        ..line
     }
+}
+
+/// `secs` rounded to the millisecond.
+fn millis(secs: f64) -> f64 {
+    (secs * 1e3).round() / 1e3
 }
 
 fn describe_override<'a>(
     o: &Override,
     t: &dyn Fn(switchyard_core::id::TargetId) -> &'a str,
     r: &dyn Fn(switchyard_core::id::RouteId) -> &'a str,
-) -> String {
-    match *o {
-        Override::Drain(x) => format!("action=drain target={}", t(x)),
-        Override::Pin(route, x) => format!("action=pin route={} target={}", r(route), t(x)),
-        Override::Freeze(Some(route)) => format!("action=freeze route={}", r(route)),
-        Override::Freeze(None) => "action=freeze route=all".to_owned(),
-        Override::Force(x, mode) => format!("action=force target={} mode={}", t(x), mode.label()),
-        Override::Restore(Scope::Target(x)) => format!("action=restore target={}", t(x)),
-        Override::Restore(Scope::Route(route)) => format!("action=restore route={}", r(route)),
-        Override::Restore(Scope::All) => "action=restore scope=all".to_owned(),
+) -> Line {
+    let target = |x| Some(t(x).to_owned());
+    let route = |x| Some(r(x).to_owned());
+    let (action, target_name, route, mode) = match *o {
+        Override::Drain(x) => ("drain", target(x), None, None),
+        Override::Pin(on, x) => ("pin", target(x), route(on), None),
+        Override::Freeze(Some(on)) => ("freeze", None, route(on), None),
+        // Every route: no `route` field (nor a target).
+        Override::Freeze(None) => ("freeze", None, None, None),
+        Override::Force(x, mode) => ("force", target(x), None, Some(mode.label())),
+        Override::Restore(Scope::Target(x)) => ("restore", target(x), None, None),
+        Override::Restore(Scope::Route(on)) => ("restore", None, route(on), None),
+        Override::Restore(Scope::All) => ("restore", None, None, None),
+    };
+    Line {
+        message: "override applied",
+        action: Some(action),
+        target_name,
+        route,
+        mode,
+        ..Line::default()
     }
 }

@@ -61,4 +61,16 @@ async fn text_lines_carry_the_same_fields() {
         !text.contains(CLIENT_KEY) && !text.contains(MARKER),
         "{text}"
     );
+    // A router event's fields are fields of its line too, not words of its message.
+    let (status, reply) = support::overrides(&r.gw, r#"{"action":"drain","target":"ta"}"#).await;
+    assert_eq!(status, 200, "{reply}");
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("switchyard::router") && l.contains("event=\"override\""))
+        .unwrap_or_else(|| panic!("no override line: {text}"));
+    for field in ["action=\"drain\"", "target_name=\"ta\"", "override applied"] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    assert!(!line.contains("route="), "{line}");
 }
