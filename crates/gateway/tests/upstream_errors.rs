@@ -232,4 +232,6 @@ async fn admin_state_counts_429s_as_errors_not_against_availability() {
         parked > 19.0 && parked <= 20.0,
         "asked 30 s, capped at 20 s: {t}"
     );
+    // Read to the millisecond, not to float noise.
+    assert_eq!(parked, (parked * 1e3).round() / 1e3, "{t}");
 }

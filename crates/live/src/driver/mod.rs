@@ -382,20 +382,30 @@ impl Driver {
                     model: t.model.clone(),
                     breaker: breaker.label(),
                     breaker_retry_in_secs: match breaker {
-                        BreakerState::Open { until } => until.saturating_since(now).as_secs_f64(),
+                        BreakerState::Open { until } => {
+                            thousandths(until.saturating_since(now).as_secs_f64())
+                        }
                         _ => 0.0,
                     },
                     breaker_mode: h.breaker.mode().label(),
                     drained: core.overrides().is_drained(id),
-                    parked_for_secs: h.limits.parked_until().saturating_since(now).as_secs_f64(),
+                    parked_for_secs: thousandths(
+                        h.limits.parked_until().saturating_since(now).as_secs_f64(),
+                    ),
                     in_flight: h.in_flight,
-                    latency_estimate_ms: h.latency.estimate().as_secs_f64() * 1e3,
+                    latency_estimate_ms: thousandths(h.latency.estimate().as_secs_f64() * 1e3),
                     attempts: stats.attempts,
                     successes: stats.successes,
                     errors: stats.errors_total(),
-                    availability: core.telemetry().availability(id),
+                    availability: (core.telemetry().availability(id) * 1e6).round() / 1e6,
                 }
             })
             .collect()
     }
+}
+
+/// `x` rounded to three decimals: an admin view's seconds to the millisecond, milliseconds to
+/// the microsecond (not `2473.5983199999996`).
+fn thousandths(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
 }
