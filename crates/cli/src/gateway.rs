@@ -1,5 +1,5 @@
 //! `switchyard gateway`: the router behind OpenAI- and Anthropic-compatible endpoints, reloaded on
-//! SIGHUP, drained on SIGTERM or SIGINT.
+//! SIGHUP, drained on SIGTERM or SIGINT (stopped at once by a second one).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -8,6 +8,21 @@ use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 
 /// How long requests in flight get to finish once SIGTERM or SIGINT arrives.
 const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The longest the gateway waits, stopped by a second signal, to give its fleet replica
+/// number back.
+const LEAVE_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The next SIGTERM or SIGINT: its name.
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
 
 /// The command line's say over the config.
 #[derive(clap::Args, Debug)]
@@ -25,7 +40,8 @@ pub(crate) struct Flags {
     threads: Option<u16>,
 }
 
-/// Serves `config` until SIGTERM or SIGINT; exit 0 once drained.
+/// Serves `config` until SIGTERM or SIGINT; exit 0 once drained. A second SIGTERM or SIGINT
+/// during the drain stops at once: exit 1, requests still in flight cut.
 ///
 /// Requests are served on `gateway.threads` threads of their own (`switchyard_gateway::
 /// serve_threads`); this thread runs a single-threaded runtime for the rest: signals, SIGHUP's
@@ -85,28 +101,50 @@ pub(crate) fn serve(
                 let _ = reloader.reload();
             }
         });
-        // SIGTERM (orchestrators) or SIGINT (Ctrl-C): stop accepting, drain, exit 0.
+        // SIGTERM (orchestrators) or SIGINT (Ctrl-C): stop accepting, drain, exit 0. A second
+        // one during the drain stops at once (`signals` ends).
+        let (first, said) = tokio::sync::oneshot::channel();
+        let signals = async move {
+            let _ = first.send(next_signal(&mut term, &mut int).await);
+            next_signal(&mut term, &mut int).await
+        };
         let shutdown = async move {
-            let name = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            };
+            // `signals` is dropped only when the process is returning anyway.
+            let name = said.await.unwrap_or("SIGTERM");
             // A log line (JSON with `log_format: json`), written at once: this is the main
             // thread, not a serving thread holding its lines.
             tracing::info!(
                 target: "switchyard::serve",
                 signal = name,
                 grace_s = GATEWAY_GRACE.as_secs(),
-                "{name}: draining, requests in flight get up to {}s",
+                "{name}: draining, requests in flight get up to {}s (send it again to stop now)",
                 GATEWAY_GRACE.as_secs()
             );
         };
         // A serving thread that dies, or does not stop in time, is an error (logged by
         // `serve_threads`; the others drain first).
-        let served =
-            switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, GATEWAY_GRACE).await;
-        // Its replica number given back: a gateway started next with it is not refused.
-        gw.leave_fleet().await;
+        let mut forced = false;
+        let served = tokio::select! {
+            served = switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, GATEWAY_GRACE) => served,
+            name = signals => {
+                forced = true;
+                tracing::warn!(
+                    target: "switchyard::serve",
+                    signal = name,
+                    "{name} again: stopping now; requests still in flight are cut"
+                );
+                Err(std::io::Error::other(format!(
+                    "stopped by a second {name} before requests in flight finished"
+                )))
+            }
+        };
+        // Its replica number given back: a gateway started next with it is not refused
+        // (within a bound after a second signal, which asked to stop now).
+        if forced {
+            let _ = tokio::time::timeout(LEAVE_BOUND, gw.leave_fleet()).await;
+        } else {
+            gw.leave_fleet().await;
+        }
         match served {
             Ok(_) => EXIT_OK,
             Err(e) => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use switchyard_testkit::TempDir;
 
 mod claim;
+mod second_signal;
 
 fn binary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
