@@ -167,22 +167,14 @@ impl Listeners {
 }
 
 /// A serving thread's runtime: single-threaded, writing the thread's held log lines
-/// ([`crate::logging::Batching`]) every [`crate::logging::MAX_HOLD`].
+/// ([`crate::logging::Batching`]) at most [`crate::logging::MAX_HOLD`] after they were made.
 pub(crate) fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     // Runs on the thread that drives the runtime (`block_on`), whose lines it writes; ends
-    // with the runtime. The first write is one period after the start, not at once.
-    runtime.spawn(async {
-        let first = tokio::time::Instant::now() + crate::logging::MAX_HOLD;
-        let mut tick = tokio::time::interval_at(first, crate::logging::MAX_HOLD);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            crate::logging::flush();
-        }
-    });
+    // with the runtime.
+    runtime.spawn(crate::logging::write_held());
     Ok(runtime)
 }
 
@@ -352,7 +344,7 @@ fn serving_thread(
             let Some(runtime) = runtime.0.take() else {
                 return;
             };
-            // Log lines held per thread, written every `MAX_HOLD`
+            // Log lines held per thread, written at most `MAX_HOLD` after the first
             // (`crate::logging::Batching`); a panic's unwinding writes them too.
             let batching = crate::logging::Batching::start();
             let served = runtime.block_on(accept_loop(listener, gateway, stopped, grace));

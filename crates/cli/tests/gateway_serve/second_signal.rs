@@ -24,7 +24,11 @@ fn a_second_signal_during_the_drain_stops_at_once() {
         signal(&gw.0, second);
         wait_for(&lines, "again: stopping now", &mut seen);
         // Within 10 s (`exit_code`'s bound), though the stream had seconds left.
-        assert_eq!(exit_code(&mut gw), Some(1), "{first} then {second}: {seen:?}");
+        assert_eq!(
+            exit_code(&mut gw),
+            Some(1),
+            "{first} then {second}: {seen:?}"
+        );
         let rest = read_until(&mut conn, "data: [DONE]");
         assert!(!rest.contains("[DONE]"), "the stream was cut: {rest}");
     }

@@ -4,7 +4,8 @@
 //! ([`Batching`]) rather than with a `write(2)` each: the access line of a request is made
 //! when its reply's body ends, before the body has been written to the client, so a
 //! synchronous write there came before the reply on every request. The buffer is written
-//! every [`MAX_HOLD`] (a timer task on the serving thread's runtime, which calls [`flush`]),
+//! [`MAX_HOLD`] after its first line was made ([`write_held`], a task on the serving
+//! thread's runtime that sleeps only while lines are held, so an idle thread is not woken),
 //! when the next line would take it past [`MAX_WRITE`] bytes, and when the thread stops
 //! batching (its guard is dropped, also by a panic's unwinding) or ends.
 //!
@@ -16,8 +17,8 @@
 //! [`MAX_WRITE`] bytes (a write that size or smaller to a pipe is atomic, so lines of
 //! several threads never interleave mid-line); a line longer than that is written alone, at
 //! once, as it would be without batching. The buffer never holds more than [`MAX_WRITE`]
-//! bytes. Any thread that does not batch (the main thread's signals, SIGHUP's reloads and fleet sync,
-//! a test's) writes each line at once. What a serving thread holds is written at the latest
+//! bytes. Any thread that does not batch (the main thread's signals, SIGHUP's reloads and
+//! fleet sync, a test's) writes each line at once. What a serving thread holds is written at the latest
 //! [`MAX_HOLD`] after it was made; only a process that aborts (not one that unwinds) loses
 //! it: at most [`MAX_WRITE`] bytes per serving thread. Lines of different threads reach the
 //! log in the order their threads wrote them, not exactly the order they were made.
@@ -40,6 +41,9 @@ struct Pending {
     on: bool,
     writer: Option<Writer>,
     bytes: Vec<u8>,
+    /// Told when the buffer goes from empty to holding a line: the thread's runtime task
+    /// that writes it [`MAX_HOLD`] later ([`write_held`]).
+    wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Pending {
@@ -63,7 +67,7 @@ impl Drop for Pending {
 
 thread_local! {
     static PENDING: RefCell<Pending> = const {
-        RefCell::new(Pending { on: false, writer: None, bytes: Vec::new() })
+        RefCell::new(Pending { on: false, writer: None, bytes: Vec::new(), wake: None })
     };
 }
 
@@ -89,7 +93,11 @@ pub(super) fn emit(writer: &Writer, line: &[u8]) {
         if line.len() > MAX_WRITE {
             writer(line);
         } else {
+            let first = p.bytes.is_empty();
             p.bytes.extend_from_slice(line);
+            if first && let Some(wake) = &p.wake {
+                wake.notify_one();
+            }
         }
         true
     });
@@ -99,13 +107,34 @@ pub(super) fn emit(writer: &Writer, line: &[u8]) {
 }
 
 /// Writes what this thread holds (nothing when it does not batch). The serving threads'
-/// runtimes call it every [`MAX_HOLD`].
+/// runtimes call it [`MAX_HOLD`] after a first line was held.
 pub fn flush() {
     let _ = PENDING.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             p.flush();
         }
     });
+}
+
+/// Writes this thread's held lines [`MAX_HOLD`] after the first of them was made, for as
+/// long as the runtime that runs it: a serving thread's runtime spawns it. It sleeps only
+/// while lines are held, so an idle thread is not woken for nothing.
+pub(crate) async fn write_held() {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let _ = PENDING.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            // Lines held before this task first ran count as just made.
+            if !p.bytes.is_empty() {
+                wake.notify_one();
+            }
+            p.wake = Some(wake.clone());
+        }
+    });
+    loop {
+        wake.notified().await;
+        tokio::time::sleep(MAX_HOLD).await;
+        flush();
+    }
 }
 
 /// While this guard lives, the thread that made it holds its log lines as the module doc
@@ -311,6 +340,41 @@ mod tests {
         assert_eq!(late, 1, "written within the bound");
         assert_eq!(MAX_HOLD.as_millis(), 100, "the bound docs/GATEWAY.md gives");
         assert_eq!(writes.numbers(), (0..=50).collect::<Vec<_>>());
+    }
+
+    /// The runtime's writer task runs only while lines are held: it writes them
+    /// [`MAX_HOLD`] after the first of them, not on a clock of its own (which would wake an
+    /// idle thread ten times a second). A line made 60 ms after the start is still held at
+    /// 120 ms (a tick every 100 ms from the start would have written it), and written by
+    /// 60 + 100 ms.
+    #[test]
+    fn held_lines_are_written_a_hold_after_the_first_not_on_a_clock() {
+        use std::time::Duration;
+        let writes = Writes::default();
+        let sub = writes.subscriber();
+        let seen = writes.clone();
+        let thread = std::thread::spawn(move || {
+            let _current = tracing::subscriber::set_default(sub);
+            let runtime = crate::serve::serving_runtime().unwrap_or_else(|e| panic!("{e}"));
+            let batching = Batching::start();
+            let got = runtime.block_on(async {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                let made = tokio::time::Instant::now();
+                line(0, 10);
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                // Unless this thread was held up past the bound (a loaded machine).
+                let mid = (made.elapsed() < MAX_HOLD).then(|| seen.all().len());
+                tokio::time::sleep(MAX_HOLD).await;
+                tokio::task::yield_now().await;
+                (mid, seen.all().len())
+            });
+            drop(runtime);
+            drop(batching);
+            got
+        });
+        let (mid, late) = thread.join().unwrap_or_default();
+        assert!(matches!(mid, None | Some(0)), "written on a clock: {mid:?}");
+        assert_eq!(late, 1, "written a hold after it was made");
     }
 
     /// A serving thread whose runtime always has a task ready (constant load) never parks:
