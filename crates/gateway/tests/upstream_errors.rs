@@ -235,3 +235,44 @@ async fn admin_state_counts_429s_as_errors_not_against_availability() {
     // Read to the millisecond, not to float noise.
     assert_eq!(parked, (parked * 1e3).round() / 1e3, "{t}");
 }
+
+/// A 429's parking has its router line, its data in fields (docs/GATEWAY.md, Router
+/// events): `event: parked`, the target in `target_name`, the wait in `for_secs` to the
+/// millisecond, no field of another kind's.
+#[tokio::test]
+async fn a_parking_has_a_router_line_with_its_fields() {
+    let logs = support::Captured::start();
+    let upstream = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("content-type", "application/json"), ("retry-after", "30")],
+            json!({"error": {"message": "Rate limit reached.", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}).to_string(),
+        )
+    });
+    let gw = support::stubs::gateway_with("openai", upstream, "", "");
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let parked: Vec<_> = logs
+        .json()
+        .into_iter()
+        .filter(|l| l["target"] == "switchyard::router" && l["event"] == "parked")
+        .collect();
+    assert_eq!(parked.len(), 1, "{}", logs.text());
+    let p = &parked[0];
+    assert_eq!(p["message"], "target parked", "{p}");
+    assert_eq!(p["target_name"], "t", "{p}");
+    let secs = p["for_secs"].as_f64().unwrap();
+    assert_eq!(secs, 20.0, "asked 30 s, capped at 20 s: {p}");
+    for other in [
+        "route",
+        "from",
+        "to",
+        "reason",
+        "mode",
+        "action",
+        "raised",
+        "spent_usd",
+    ] {
+        assert!(p.get(other).is_none(), "{other} in {p}");
+    }
+}
