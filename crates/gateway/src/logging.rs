@@ -17,9 +17,9 @@
 //! the time stamp's date and time of day are kept per thread and rewritten only when the
 //! second changes. The gateway opens no spans; span calls are accepted and ignored.
 //!
-//! A serving thread holds its lines and writes them together, at most [`MAX_HOLD`] after
-//! the first ([`Batching`]): the access line, made before the reply reaches the client, is
-//! not a `write(2)` on the request's path. Every other thread writes each line at once.
+//! A serving thread holds its lines and writes them together, at least every [`MAX_HOLD`]
+//! ([`Batching`]): the access line, made before the reply reaches the client, is not a
+//! `write(2)` on the request's path. Every other thread writes each line at once.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;

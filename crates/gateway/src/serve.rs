@@ -167,7 +167,7 @@ impl Listeners {
 }
 
 /// A serving thread's runtime: single-threaded, writing the thread's held log lines
-/// ([`crate::logging::Batching`]) at most [`crate::logging::MAX_HOLD`] after they were made.
+/// ([`crate::logging::Batching`]) every [`crate::logging::MAX_HOLD`].
 pub(crate) fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -344,7 +344,7 @@ fn serving_thread(
             let Some(runtime) = runtime.0.take() else {
                 return;
             };
-            // Log lines held per thread, written at most `MAX_HOLD` after the first
+            // Log lines held per thread, written every `MAX_HOLD`
             // (`crate::logging::Batching`); a panic's unwinding writes them too.
             let batching = crate::logging::Batching::start();
             let served = runtime.block_on(accept_loop(listener, gateway, stopped, grace));

@@ -4,10 +4,9 @@
 //! ([`Batching`]) rather than with a `write(2)` each: the access line of a request is made
 //! when its reply's body ends, before the body has been written to the client, so a
 //! synchronous write there came before the reply on every request. The buffer is written
-//! [`MAX_HOLD`] after its first line was made ([`write_held`], a task on the serving
-//! thread's runtime that sleeps only while lines are held, so an idle thread is not woken),
-//! when the next line would take it past [`MAX_WRITE`] bytes, and when the thread stops
-//! batching (its guard is dropped, also by a panic's unwinding) or ends.
+//! every [`MAX_HOLD`] ([`write_held`], a task on the serving thread's runtime), when the
+//! next line would take it past [`MAX_WRITE`] bytes, and when the thread stops batching (its
+//! guard is dropped, also by a panic's unwinding) or ends.
 //!
 //! Not when the runtime parks (the first version did): at a few thousand requests a second
 //! a serving thread parks between most requests, so that wrote a line per `write(2)`, about
@@ -41,9 +40,6 @@ struct Pending {
     on: bool,
     writer: Option<Writer>,
     bytes: Vec<u8>,
-    /// Told when the buffer goes from empty to holding a line: the thread's runtime task
-    /// that writes it [`MAX_HOLD`] later ([`write_held`]).
-    wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Pending {
@@ -67,7 +63,7 @@ impl Drop for Pending {
 
 thread_local! {
     static PENDING: RefCell<Pending> = const {
-        RefCell::new(Pending { on: false, writer: None, bytes: Vec::new(), wake: None })
+        RefCell::new(Pending { on: false, writer: None, bytes: Vec::new() })
     };
 }
 
@@ -93,11 +89,7 @@ pub(super) fn emit(writer: &Writer, line: &[u8]) {
         if line.len() > MAX_WRITE {
             writer(line);
         } else {
-            let first = p.bytes.is_empty();
             p.bytes.extend_from_slice(line);
-            if first && let Some(wake) = &p.wake {
-                wake.notify_one();
-            }
         }
         true
     });
@@ -107,7 +99,7 @@ pub(super) fn emit(writer: &Writer, line: &[u8]) {
 }
 
 /// Writes what this thread holds (nothing when it does not batch). The serving threads'
-/// runtimes call it [`MAX_HOLD`] after a first line was held.
+/// runtimes call it every [`MAX_HOLD`].
 pub fn flush() {
     let _ = PENDING.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
@@ -116,23 +108,21 @@ pub fn flush() {
     });
 }
 
-/// Writes this thread's held lines [`MAX_HOLD`] after the first of them was made, for as
-/// long as the runtime that runs it: a serving thread's runtime spawns it. It sleeps only
-/// while lines are held, so an idle thread is not woken for nothing.
+/// Writes this thread's held lines every [`MAX_HOLD`], for as long as the runtime that runs
+/// it: a serving thread's runtime spawns it. The first write is one period after the start.
+///
+/// A clock, not a timer armed when a first line is held (tried): armed only then, it woke an
+/// idle thread less often, but its 100 ms sleep, due before any timer then pending, cost a
+/// `write(2)` to the runtime's eventfd at every first line after an idle spell, and a request
+/// that set a timer due within a second (a hedge's delay, a first-token timeout) found no
+/// earlier one pending and paid the same on its path (`serve.rs`, `timer_anchor`). The
+/// clock's price: ten wake-ups a second on an idle thread.
 pub(crate) async fn write_held() {
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let _ = PENDING.try_with(|p| {
-        if let Ok(mut p) = p.try_borrow_mut() {
-            // Lines held before this task first ran count as just made.
-            if !p.bytes.is_empty() {
-                wake.notify_one();
-            }
-            p.wake = Some(wake.clone());
-        }
-    });
+    let first = tokio::time::Instant::now() + MAX_HOLD;
+    let mut tick = tokio::time::interval_at(first, MAX_HOLD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        wake.notified().await;
-        tokio::time::sleep(MAX_HOLD).await;
+        tick.tick().await;
         flush();
     }
 }
@@ -342,41 +332,6 @@ mod tests {
         assert_eq!(writes.numbers(), (0..=50).collect::<Vec<_>>());
     }
 
-    /// The runtime's writer task runs only while lines are held: it writes them
-    /// [`MAX_HOLD`] after the first of them, not on a clock of its own (which would wake an
-    /// idle thread ten times a second). A line made 60 ms after the start is still held at
-    /// 120 ms (a tick every 100 ms from the start would have written it), and written by
-    /// 60 + 100 ms.
-    #[test]
-    fn held_lines_are_written_a_hold_after_the_first_not_on_a_clock() {
-        use std::time::Duration;
-        let writes = Writes::default();
-        let sub = writes.subscriber();
-        let seen = writes.clone();
-        let thread = std::thread::spawn(move || {
-            let _current = tracing::subscriber::set_default(sub);
-            let runtime = crate::serve::serving_runtime().unwrap_or_else(|e| panic!("{e}"));
-            let batching = Batching::start();
-            let got = runtime.block_on(async {
-                tokio::time::sleep(Duration::from_millis(60)).await;
-                let made = tokio::time::Instant::now();
-                line(0, 10);
-                tokio::time::sleep(Duration::from_millis(60)).await;
-                // Unless this thread was held up past the bound (a loaded machine).
-                let mid = (made.elapsed() < MAX_HOLD).then(|| seen.all().len());
-                tokio::time::sleep(MAX_HOLD).await;
-                tokio::task::yield_now().await;
-                (mid, seen.all().len())
-            });
-            drop(runtime);
-            drop(batching);
-            got
-        });
-        let (mid, late) = thread.join().unwrap_or_default();
-        assert!(matches!(mid, None | Some(0)), "written on a clock: {mid:?}");
-        assert_eq!(late, 1, "written a hold after it was made");
-    }
-
     /// Write syscalls this thread has made (`syscw` of `/proc/thread-self/io`).
     fn writes_made() -> Option<u64> {
         let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
@@ -388,11 +343,11 @@ mod tests {
     /// A serving thread keeps a timer due within a second (`timer_anchor`, serve.rs) so that
     /// a timer set on a request's path does not wake its parked driver (a `write(2)` to the
     /// driver's eventfd). Holding the first line after an idle spell must not cost that
-    /// write either: batching is there to keep a `write(2)` off the request's path. The old
-    /// 100 ms ticker never set a timer there; `write_held`'s 100 ms sleep, due before the
-    /// 1 s anchor, wakes the driver once per request on a gateway with < 10 requests a second.
+    /// write either: batching is there to keep a `write(2)` off the request's path. The
+    /// 100 ms clock sets no timer there; a 100 ms sleep armed at the first held line (tried),
+    /// due before the 1 s anchor, woke the driver once per request on a gateway with fewer
+    /// than 10 requests a second (fails with it).
     #[test]
-    #[ignore = "RV2: the first line held after an idle park costs an eventfd write(2)"]
     fn holding_a_line_after_an_idle_spell_writes_nothing() {
         use std::time::Duration;
         let writes = Writes::default();

@@ -383,13 +383,13 @@ impl Driver {
                     breaker: breaker.label(),
                     breaker_retry_in_secs: match breaker {
                         BreakerState::Open { until } => {
-                            thousandths(until.saturating_since(now).as_secs_f64())
+                            left_millis(until.saturating_since(now).as_secs_f64())
                         }
                         _ => 0.0,
                     },
                     breaker_mode: h.breaker.mode().label(),
                     drained: core.overrides().is_drained(id),
-                    parked_for_secs: thousandths(
+                    parked_for_secs: left_millis(
                         h.limits.parked_until().saturating_since(now).as_secs_f64(),
                     ),
                     in_flight: h.in_flight,
@@ -404,8 +404,14 @@ impl Driver {
     }
 }
 
-/// `x` rounded to three decimals: an admin view's seconds to the millisecond, milliseconds to
-/// the microsecond (not `2473.5983199999996`).
+/// `x` rounded to three decimals: an admin view's milliseconds to the microsecond (not
+/// `2473.5983199999996`).
 fn thousandths(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
+}
+
+/// Seconds left, rounded up to the millisecond: a wait not over never reads 0 (which means
+/// "not open", "not parked").
+fn left_millis(secs: f64) -> f64 {
+    (secs * 1e3).ceil() / 1e3
 }
