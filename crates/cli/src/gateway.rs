@@ -9,10 +9,6 @@ use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 /// How long requests in flight get to finish once SIGTERM or SIGINT arrives.
 const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The longest the gateway waits, stopped by a second signal, to give its fleet replica
-/// number back.
-const LEAVE_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The next SIGTERM or SIGINT: its name.
 async fn next_signal(
     term: &mut tokio::signal::unix::Signal,
@@ -22,6 +18,56 @@ async fn next_signal(
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     }
+}
+
+/// Serves until SIGTERM or SIGINT (orchestrators, Ctrl-C), then drains: stops accepting,
+/// gives requests in flight the grace. A second SIGTERM or SIGINT meanwhile cuts what is
+/// still in flight at once (its access lines say `shutdown`; the serving threads write what
+/// they held before they end). What serving returned, and whether a second signal cut it.
+async fn serve_until_signals(
+    runtimes: switchyard_gateway::Runtimes,
+    gw: &std::sync::Arc<switchyard_gateway::Gateway>,
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) -> (std::io::Result<Vec<u64>>, bool) {
+    let (first, said) = tokio::sync::oneshot::channel();
+    let (again, said_again) = tokio::sync::oneshot::channel();
+    // A task of this (the main) thread's runtime: it hears both signals whatever
+    // `serve_threads` is polling.
+    let listening = tokio::spawn(async move {
+        let _ = first.send(next_signal(&mut term, &mut int).await);
+        let _ = again.send(next_signal(&mut term, &mut int).await);
+    });
+    let forced = std::cell::Cell::new(false);
+    let cut = async {
+        let Ok(name) = said_again.await else {
+            return std::future::pending().await;
+        };
+        tracing::warn!(
+            target: "switchyard::serve",
+            signal = name,
+            "{name} again: stopping now; requests still in flight are cut"
+        );
+        forced.set(true);
+    };
+    let shutdown = async move {
+        let name = said.await.unwrap_or("SIGTERM");
+        // A log line (JSON with `log_format: json`), written at once: this is the main
+        // thread, not a serving thread holding its lines.
+        tracing::info!(
+            target: "switchyard::serve",
+            signal = name,
+            grace_s = GATEWAY_GRACE.as_secs(),
+            "{name}: draining, requests in flight get up to {}s (send it again to stop now)",
+            GATEWAY_GRACE.as_secs()
+        );
+    };
+    // A serving thread that dies, or does not stop in time, is an error (logged by
+    // `serve_threads`; the others drain first).
+    let served =
+        switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, cut, GATEWAY_GRACE).await;
+    listening.abort();
+    (served, forced.get())
 }
 
 /// The command line's say over the config.
@@ -101,51 +147,13 @@ pub(crate) fn serve(
                 let _ = reloader.reload();
             }
         });
-        // SIGTERM (orchestrators) or SIGINT (Ctrl-C): stop accepting, drain, exit 0. A second
-        // one during the drain stops at once (`signals` ends).
-        let (first, said) = tokio::sync::oneshot::channel();
-        let signals = async move {
-            let _ = first.send(next_signal(&mut term, &mut int).await);
-            next_signal(&mut term, &mut int).await
-        };
-        let shutdown = async move {
-            // `signals` is dropped only when the process is returning anyway.
-            let name = said.await.unwrap_or("SIGTERM");
-            // A log line (JSON with `log_format: json`), written at once: this is the main
-            // thread, not a serving thread holding its lines.
-            tracing::info!(
-                target: "switchyard::serve",
-                signal = name,
-                grace_s = GATEWAY_GRACE.as_secs(),
-                "{name}: draining, requests in flight get up to {}s (send it again to stop now)",
-                GATEWAY_GRACE.as_secs()
-            );
-        };
-        // A serving thread that dies, or does not stop in time, is an error (logged by
-        // `serve_threads`; the others drain first).
-        let mut forced = false;
-        let served = tokio::select! {
-            served = switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, GATEWAY_GRACE) => served,
-            name = signals => {
-                forced = true;
-                tracing::warn!(
-                    target: "switchyard::serve",
-                    signal = name,
-                    "{name} again: stopping now; requests still in flight are cut"
-                );
-                Err(std::io::Error::other(format!(
-                    "stopped by a second {name} before requests in flight finished"
-                )))
-            }
-        };
-        // Its replica number given back: a gateway started next with it is not refused
-        // (within a bound after a second signal, which asked to stop now).
-        if forced {
-            let _ = tokio::time::timeout(LEAVE_BOUND, gw.leave_fleet()).await;
-        } else {
-            gw.leave_fleet().await;
-        }
+        let (served, forced) = serve_until_signals(runtimes, &gw, term, int).await;
+        // Its replica number given back: a gateway started next with it is not refused.
+        gw.leave_fleet().await;
         match served {
+            // Stopped by a second signal: said by its warning line (as JSON with `log_format:
+            // json`), nothing more on stderr.
+            _ if forced => EXIT_FAILED,
             Ok(_) => EXIT_OK,
             Err(e) => {
                 let _ = writeln!(err, "{e}");

@@ -51,8 +51,10 @@ impl GatewayLauncher for InProcessGateway {
                 };
                 // A serving thread that dies is logged as an error by `serve_threads`; the
                 // run sees its requests fail.
+                let never = std::future::pending();
                 let _ =
-                    switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, GRACE).await;
+                    switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, never, GRACE)
+                        .await;
                 gw.leave_fleet().await;
             });
             Ok(LaunchedGateway {

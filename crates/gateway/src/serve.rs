@@ -49,10 +49,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // A fleet replica serves once its first sync answered (bounded): see `fleet_joined`.
     gateway.fleet_joined().await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (stop, stopped) = tokio::sync::watch::channel(Stop::Serving);
     let told = async {
         shutdown.await;
-        let _ = stop.send(true);
+        let _ = stop.send(Stop::Draining);
     };
     tokio::join!(accept_loop(listener, gateway, stopped, grace), told);
     Ok(())
@@ -186,8 +186,10 @@ const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(5
 /// runtime, once a fleet replica's first sync has answered, until `shutdown` completes.
 /// Then every thread stops accepting at once (its socket is closed; with all of them closed a
 /// new connection is refused), the gateway is marked draining, and requests in flight get at
-/// most `grace` to finish. Returns, once every thread has stopped, how many connections each
-/// accepted.
+/// most `grace` to finish, or until `cut` completes (a second signal: what is still in
+/// flight is cut then, as at the end of the grace, its access lines saying `shutdown`).
+/// Returns, once every thread has stopped (and written the log lines it held), how many
+/// connections each accepted.
 ///
 /// A thread that ends before `shutdown` (it panicked) is logged as an error and stops the
 /// others as `shutdown` would (they drain); the result is then an error, as it is when a
@@ -201,10 +203,11 @@ pub async fn serve_threads(
     runtimes: Runtimes,
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
+    cut: impl Future<Output = ()>,
     grace: std::time::Duration,
 ) -> std::io::Result<Vec<u64>> {
     gateway.fleet_joined().await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (stop, stopped) = tokio::sync::watch::channel(Stop::Serving);
     let mut ends = Vec::with_capacity(runtimes.0.len());
     let mut failed = None;
     for (i, (runtime, listener)) in runtimes.0.into_iter().enumerate() {
@@ -233,11 +236,14 @@ pub async fn serve_threads(
         Some(_) => futures_util::future::Either::Right(std::future::ready(())),
     };
     // Each thread's accept loop marks the gateway draining as it stops.
-    let told = || {
-        let _ = stop.send(true);
+    let drain = || {
+        let _ = stop.send(Stop::Draining);
+    };
+    let cut_now = || {
+        let _ = stop.send(Stop::Cutting);
     };
     let bound = grace.saturating_add(std::time::Duration::from_secs(1));
-    let outcome = supervise(ends, shutdown, told, bound).await;
+    let outcome = supervise(ends, (shutdown, drain), (cut, cut_now), bound).await;
     match (failed, outcome) {
         (Some(e), _) => Err(e),
         (None, Ok(served)) => Ok(served),
@@ -247,13 +253,14 @@ pub async fn serve_threads(
 
 /// Waits for `shutdown` and for every thread's end (`ends[i]` gets thread `i`'s count, or is
 /// dropped if the thread panicked) together. At `shutdown`, or at the first thread that ends
-/// before it, calls `stop` once, then waits for the rest at most `bound`. The counts, or why
+/// before it, calls `drain` once, then waits for the rest at most `bound`, calling `cut_now`
+/// once if `cut` completes meanwhile. The counts, or why
 /// not: a thread that ended early, one whose count is lost, one still running at the bound
 /// (each logged as an error).
 async fn supervise(
     ends: Vec<tokio::sync::oneshot::Receiver<u64>>,
-    shutdown: impl Future<Output = ()>,
-    stop: impl FnOnce(),
+    (shutdown, drain): (impl Future<Output = ()>, impl FnOnce()),
+    (cut, cut_now): (impl Future<Output = ()>, impl FnOnce()),
     bound: std::time::Duration,
 ) -> Result<Vec<u64>, String> {
     use futures_util::StreamExt;
@@ -273,10 +280,22 @@ async fn supervise(
             Some((i, count)) = pending.next() => failures.extend(ended_as(i, count, true, &mut served)),
         }
     }
-    stop();
+    drain();
     let deadline = tokio::time::Instant::now() + bound;
+    let cut = futures_util::FutureExt::fuse(cut);
+    tokio::pin!(cut);
+    let mut cut_now = Some(cut_now);
     loop {
-        match tokio::time::timeout_at(deadline, pending.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, pending.next()) => next,
+            () = &mut cut => {
+                if let Some(cut_now) = cut_now.take() {
+                    cut_now();
+                }
+                continue;
+            }
+        };
+        match next {
             Ok(Some((i, count))) => failures.extend(ended_as(i, count, false, &mut served)),
             Ok(None) => break,
             Err(_) => {
@@ -334,7 +353,7 @@ fn serving_thread(
     mut runtime: Owned,
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
-    stopped: tokio::sync::watch::Receiver<bool>,
+    stopped: tokio::sync::watch::Receiver<Stop>,
     grace: std::time::Duration,
 ) -> std::io::Result<tokio::sync::oneshot::Receiver<u64>> {
     let (done, finished) = tokio::sync::oneshot::channel();
@@ -363,13 +382,23 @@ fn serving_thread(
     Ok(finished)
 }
 
+/// What the serving threads' accept loops are told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Serving,
+    /// Stop accepting; requests in flight get the grace.
+    Draining,
+    /// Cut the requests still in flight now (a second signal).
+    Cutting,
+}
+
 /// Accepts connections on `listener` and serves them on the current runtime until `stop`
-/// turns true (or its sender is gone); then closes the listener, tells every connection to
-/// finish, and waits for them at most `grace`. Returns how many connections it accepted.
+/// says to drain (or its sender is gone); then closes the listener, tells every connection
+/// to finish, and waits for them at most `grace`, or until `stop` says to cut. Returns how many connections it accepted.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut stop: tokio::sync::watch::Receiver<Stop>,
     grace: std::time::Duration,
 ) -> u64 {
     let dispatch = Dispatch {
@@ -388,7 +417,7 @@ async fn accept_loop(
     {
         // Its guard dropped inside: the loop holds no lock across an await.
         let stopping = async {
-            let _ = stop.wait_for(|s| *s).await;
+            let _ = stop.wait_for(|s| *s != Stop::Serving).await;
         };
         tokio::pin!(stopping);
         loop {
@@ -416,9 +445,19 @@ async fn accept_loop(
     drop(watch);
     gateway.start_draining();
     let _ = closing.send(true);
-    // Once shutdown starts, give in-flight requests `grace`; then cut what is left (their
-    // access lines say `shutdown`).
-    if tokio::time::timeout(grace, closing.closed()).await.is_err() {
+    // Once shutdown starts, give in-flight requests `grace` (or until told to cut); then cut
+    // what is left (their access lines say `shutdown`).
+    let cut = async {
+        // A sender gone is no order to cut: the grace stands.
+        if stop.wait_for(|s| *s == Stop::Cutting).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let finished = tokio::select! {
+        done = tokio::time::timeout(grace, closing.closed()) => done.is_ok(),
+        () = cut => false,
+    };
+    if !finished {
         gateway.start_cutting();
         connections.abort_all();
         while connections.join_next().await.is_some() {}

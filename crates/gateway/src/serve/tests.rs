@@ -40,8 +40,8 @@ async fn every_thread_stopped_at_shutdown_gives_the_counts() {
     };
     let served = supervise(
         vec![a, b],
-        std::future::ready(()),
-        stop,
+        (std::future::ready(()), stop),
+        (std::future::pending(), || {}),
         Duration::from_secs(5),
     )
     .await;
@@ -63,8 +63,8 @@ async fn a_thread_that_dies_before_shutdown_stops_the_others_and_fails() {
         Duration::from_secs(5),
         supervise(
             vec![a, b],
-            std::future::pending(),
-            stop,
+            (std::future::pending(), stop),
+            (std::future::pending(), || {}),
             Duration::from_secs(5),
         ),
     )
@@ -89,8 +89,8 @@ async fn a_count_lost_after_shutdown_is_a_failure() {
     };
     let why = supervise(
         vec![a, b],
-        std::future::ready(()),
-        stop,
+        (std::future::ready(()), stop),
+        (std::future::pending(), || {}),
         Duration::from_secs(5),
     )
     .await
@@ -113,8 +113,8 @@ async fn a_thread_that_overruns_the_bound_is_not_waited_for() {
         Duration::from_secs(5),
         supervise(
             vec![a, b],
-            std::future::ready(()),
-            stop,
+            (std::future::ready(()), stop),
+            (std::future::pending(), || {}),
             Duration::from_millis(200),
         ),
     )
@@ -122,4 +122,47 @@ async fn a_thread_that_overruns_the_bound_is_not_waited_for() {
     .expect("bounded");
     let why = outcome.expect_err("an overrun is a failure");
     assert!(why.contains("serving threads 1 still running"), "{why}");
+}
+
+/// A cut that comes while the threads drain is passed on once (a thread that finishes only
+/// when cut is then waited for, well within the bound); before shutdown it is not heard.
+#[tokio::test]
+async fn a_cut_during_the_drain_is_passed_on_once() {
+    let (a, tell_a) = obedient(3);
+    let (b, cut_b) = obedient(5);
+    let (cuts, counted) = std::sync::mpsc::channel();
+    let (shut, shutdown) = tokio::sync::oneshot::channel::<()>();
+    let (cut_tx, cut) = tokio::sync::oneshot::channel::<()>();
+    let outcome = tokio::spawn(supervise(
+        vec![a, b],
+        (
+            async move {
+                let _ = shutdown.await;
+            },
+            move || {
+                let _ = tell_a.send(());
+            },
+        ),
+        (
+            async move {
+                let _ = cut.await;
+            },
+            move || {
+                let _ = cuts.send(());
+                let _ = cut_b.send(());
+            },
+        ),
+        Duration::from_secs(30),
+    ));
+    // Cut before shutdown: not heard until the drain starts.
+    let _ = cut_tx.send(());
+    tokio::task::yield_now().await;
+    assert!(counted.try_recv().is_err(), "a cut before shutdown");
+    let _ = shut.send(());
+    let served = tokio::time::timeout(Duration::from_secs(5), outcome)
+        .await
+        .expect("the cut thread ends within the bound")
+        .unwrap();
+    assert_eq!(served, Ok(vec![3, 5]));
+    assert_eq!(counted.try_iter().count(), 1, "cut once");
 }
