@@ -228,8 +228,7 @@ async fn claim_or_stop(
 ) -> Option<i32> {
     let claimed = tokio::select! {
         c = gw.claim_replica() => Some(c),
-        _ = term.recv() => None,
-        _ = int.recv() => None,
+        _ = next_signal(term, int) => None,
     };
     match claimed {
         Some(Ok(())) => None,

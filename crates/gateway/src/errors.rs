@@ -103,16 +103,11 @@ impl ApiError {
     /// A `model` that names no route or target: says where the names are listed, and
     /// quotes at most [`MODEL_QUOTED`] bytes of what the client sent.
     pub(crate) fn model_not_found(model: &str) -> Self {
-        let mut cut = model.len().min(MODEL_QUOTED);
-        while !model.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let more = if cut < model.len() { "…" } else { "" };
         Self::new(
             StatusCode::NOT_FOUND,
             &format!(
-                "The model `{}{more}` is not a route or target of this gateway; GET /v1/models lists them.",
-                &model[..cut]
+                "The model `{}` is not a route or target of this gateway; GET /v1/models lists them.",
+                crate::logging::capped_to(model, MODEL_QUOTED)
             ),
             "invalid_request_error",
             Some("model_not_found"),

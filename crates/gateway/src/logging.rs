@@ -208,10 +208,15 @@ const MAX_KEPT: usize = 64 * 1024;
 
 /// `text`, cut to [`MAX_FIELD`] bytes with `…` when longer.
 fn capped(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.len() <= MAX_FIELD {
+    capped_to(text, MAX_FIELD)
+}
+
+/// `text`, cut to `max` bytes (at a character boundary) with `…` when longer.
+pub(crate) fn capped_to(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
         return std::borrow::Cow::Borrowed(text);
     }
-    let mut cut = MAX_FIELD;
+    let mut cut = max;
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }

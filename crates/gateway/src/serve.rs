@@ -254,9 +254,8 @@ pub async fn serve_threads(
 /// Waits for `shutdown` and for every thread's end (`ends[i]` gets thread `i`'s count, or is
 /// dropped if the thread panicked) together. At `shutdown`, or at the first thread that ends
 /// before it, calls `drain` once, then waits for the rest at most `bound`, calling `cut_now`
-/// once if `cut` completes meanwhile. The counts, or why
-/// not: a thread that ended early, one whose count is lost, one still running at the bound
-/// (each logged as an error).
+/// once if `cut` completes meanwhile. The counts, or why not: a thread that ended early, one
+/// whose count is lost, one still running at the bound (each logged as an error).
 async fn supervise(
     ends: Vec<tokio::sync::oneshot::Receiver<u64>>,
     (shutdown, drain): (impl Future<Output = ()>, impl FnOnce()),
@@ -394,7 +393,8 @@ enum Stop {
 
 /// Accepts connections on `listener` and serves them on the current runtime until `stop`
 /// says to drain (or its sender is gone); then closes the listener, tells every connection
-/// to finish, and waits for them at most `grace`, or until `stop` says to cut. Returns how many connections it accepted.
+/// to finish, and waits for them at most `grace`, or until `stop` says to cut. Returns how
+/// many connections it accepted.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,

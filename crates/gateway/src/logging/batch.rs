@@ -17,10 +17,11 @@
 //! several threads never interleave mid-line); a line longer than that is written alone, at
 //! once, as it would be without batching. The buffer never holds more than [`MAX_WRITE`]
 //! bytes. Any thread that does not batch (the main thread's signals, SIGHUP's reloads and
-//! fleet sync, a test's) writes each line at once. What a serving thread holds is written at the latest
-//! [`MAX_HOLD`] after it was made; only a process that aborts (not one that unwinds) loses
-//! it: at most [`MAX_WRITE`] bytes per serving thread. Lines of different threads reach the
-//! log in the order their threads wrote them, not exactly the order they were made.
+//! fleet sync, a test's) writes each line at once. What a serving thread holds is written at
+//! the latest [`MAX_HOLD`] after it was made; only a process that aborts (not one that
+//! unwinds) loses it: at most [`MAX_WRITE`] bytes per serving thread. Lines of different
+//! threads reach the log in the order their threads wrote them, not exactly the order they
+//! were made.
 
 use std::cell::RefCell;
 use std::sync::Arc;
