@@ -3,8 +3,9 @@
 Starts the same fakes and gateway as gateway.py (route `chat`: the OpenAI-dialect fake, the
 Anthropic-dialect fake as standby) and drives `/v1/messages` with the `anthropic` SDK: plain
 and streamed messages (the `messages.stream` helper and `stream=True`) through either
-target, usage, both ways of sending the key, errors raising the SDK's classes, and a cut
-stream raising rather than returning a truncated message.
+target, usage, both ways of sending the key, errors raising the SDK's classes (an
+overloaded provider's 529 its OverloadedError), and a cut stream raising rather than
+returning a truncated message.
 
 Usage: python anthropic_sdk.py PATH_TO_SWITCHYARD_BINARY
 """
@@ -149,6 +150,17 @@ class Messages(unittest.TestCase):
             self.ask()
         self.assertEqual(ctx.exception.body["error"]["type"], "rate_limit_error")
         self.assertEqual(ctx.exception.response.headers["retry-after"], "7")
+
+    def test_overloaded_providers_raise_the_sdks_overloaded_error(self):
+        # Both targets overloaded: the gateway says so as Anthropic does, 529 `overloaded_error`
+        # with a Retry-After (a 503 would be the SDK's generic ServiceUnavailableError).
+        rig.fault("sdk-openai", {"kind": "http", "status": 503})
+        rig.fault("sdk-anthropic", {"kind": "http", "status": 529})
+        with self.assertRaises(anthropic.OverloadedError) as ctx:
+            self.ask()
+        self.assertEqual(ctx.exception.status_code, 529)
+        self.assertEqual(ctx.exception.body["error"]["type"], "overloaded_error")
+        self.assertGreaterEqual(int(ctx.exception.response.headers["retry-after"]), 1)
 
     def test_a_cut_stream_raises(self):
         rig.fault("sdk-openai", {"kind": "stream_cut", "after_tokens": 3})

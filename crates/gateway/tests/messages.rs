@@ -33,7 +33,8 @@ fn rig_exposing(extra: &str, expose: bool) -> Rig {
          router:\n  targets:\n    - {{ name: ta, provider: a, model: m }}\n    - {{ name: tb, provider: b, model: m }}\n  \
          routes:\n    - {{ name: chat, policy: static, targets: [ta] }}\n    - {{ name: claude, policy: static, targets: [tb] }}\n  \
          plan: {{ max_attempts: 1 }}\n\
-         gateway:\n  expose_attempts: {expose}\n  max_body_bytes: 4000\n  keys:\n    - {{ name: app, sha256: {} }}\n{extra}",
+         gateway:\n  expose_attempts: {expose}\n  max_body_bytes: 4000\n  admin_token_sha256: {}\n  keys:\n    - {{ name: app, sha256: {} }}\n{extra}",
+        sha256_hex("admin"),
         sha256_hex("key")
     );
     let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
@@ -303,13 +304,23 @@ async fn route_and_gateway_errors_keep_their_status_with_anthropics_types() {
     assert!(headers.contains_key("x-switchyard-attempt-log"));
     error_of(status, &body, "rate_limit_error");
 
+    // Overloaded: Anthropic's 529 (the OpenAI endpoint's 503), for the SDK's OverloadedError.
     fault(&r.anthropic, r#"{"kind":"http","status":529}"#).await;
     let (status, _, body) = call(&r.gw, Auth::XApiKey("key"), ask("claude")).await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 529, "{body}");
+    error_of(status, &body, "overloaded_error");
+
+    // No target available (the route's one target drained): 529 too, with its wait.
+    let (status, body) = support::overrides(&r.gw, r#"{"action":"drain","target":"tb"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, headers, body) = call(&r.gw, Auth::XApiKey("key"), ask("claude")).await;
+    assert_eq!(status, 529, "{body}");
+    assert_eq!(headers["retry-after"], "1");
     error_of(status, &body, "overloaded_error");
 }
 
-/// At `max_in_flight`, a request to this endpoint is shed in its format, not OpenAI's.
+/// At `max_in_flight`, a request to this endpoint is shed in its format, not OpenAI's: 529
+/// `overloaded_error` (the OpenAI endpoint's 503), with the same `Retry-After: 1`.
 #[tokio::test(start_paused = true)]
 async fn requests_shed_at_the_limit_get_anthropics_overloaded_error() {
     let r = rig("  max_in_flight: 1\n");
@@ -326,7 +337,7 @@ async fn requests_shed_at_the_limit_get_anthropics_overloaded_error() {
     let mut open = resp.into_body();
     assert!(open.frame().await.unwrap().unwrap().is_data());
     let (status, headers, body) = call(&r.gw, Auth::XApiKey("key"), ask("chat")).await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!(status, 529, "{body}");
     assert_eq!(headers["retry-after"], "1");
     error_of(status, &body, "overloaded_error");
     drop(open);

@@ -1,11 +1,12 @@
-//! An overloaded provider's 503: when to come back (`Retry-After`, and in the message as a
-//! sentence of its own), whether or not the provider said (found trying the gateway with the
-//! SDKs, issue 13).
+//! An overloaded provider's 503 (529 on `POST /v1/messages`, as Anthropic says it): when to
+//! come back (`Retry-After`, and in the message as a sentence of its own), whether or not the
+//! provider said (found trying the gateway with the SDKs, issue 13).
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 mod support;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use serde_json::json;
 use support::stubs::{chat, gateway, post};
 use switchyard_gateway::{Gateway, sha256_hex};
@@ -76,4 +77,30 @@ async fn the_wait_is_its_own_sentence_after_a_message_without_a_stop() {
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.headers.get("retry-after").unwrap(), "4", "{}", r.body);
     assert_eq!(r.json()["error"]["message"], "Overloaded. Retry after 4 s.");
+}
+
+/// `POST /v1/messages` says an overloaded provider as Anthropic does, 529 `overloaded_error`
+/// (the status for which the Anthropic SDKs raise `OverloadedError`; a 503 is a generic
+/// server error to them), with the provider's wait in `Retry-After` as on the OpenAI endpoint.
+#[tokio::test]
+
+async fn the_messages_endpoint_says_overloaded_with_anthropics_529() {
+    let gw = gateway("anthropic", overloaded(Some("4")));
+    let body =
+        json!({"model": "chat", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+    let req = Request::post("/v1/messages")
+        .header("content-type", "application/json")
+        .header("x-api-key", "key")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, headers, body) = support::send(&gw, req).await;
+    assert_eq!(status, 529, "{body}");
+    assert_eq!(headers.get("retry-after").unwrap(), "4", "{body}");
+    let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["type"], "error", "{body}");
+    assert_eq!(e["error"]["type"], "overloaded_error", "{body}");
+    assert_eq!(
+        e["error"]["message"], "Overloaded. Retry after 4 s.",
+        "{body}"
+    );
 }

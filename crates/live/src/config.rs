@@ -55,7 +55,8 @@ pub struct GatewayConfig {
     #[serde(default)]
     pub keys: Vec<GatewayKeyConfig>,
     /// Most `/v1/` requests served at once, a streamed reply counting until its body ends;
-    /// one more is shed with a 503 (`overloaded`, `Retry-After: 1`). Default 1024;
+    /// one more is shed with a 503 (`overloaded`, `Retry-After: 1`; on `/v1/messages`
+    /// Anthropic's 529 `overloaded_error`). Default 1024;
     /// 1 to 65536. Read at start (a reload keeps it).
     pub max_in_flight: Option<usize>,
     /// How long a client may take to send a request body, from the moment the gateway starts

@@ -1,8 +1,9 @@
 //! Errors in Anthropic's format: `{"type":"error","error":{"type","message"},"request_id"}`.
 //!
 //! The status is decided once, for both endpoints, by [`ApiError`] (`from_route` for route
-//! failures, the constructors for the gateway's own refusals); this module only names the
-//! Anthropic error type that goes with it.
+//! failures, the constructors for the gateway's own refusals); this module names the
+//! Anthropic error type that goes with it, and says OpenAI's 503 as Anthropic's 529
+//! ([`status_for`]).
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,24 @@ use crate::errors::{ApiError, ErrorParts};
 /// Anthropic's request id header (the access log's `x-request-id`), on every reply and error
 /// of this endpoint.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+
+/// 529, Anthropic's status for `overloaded_error` (not a registered HTTP status).
+const OVERLOADED: StatusCode = match StatusCode::from_u16(529) {
+    Ok(s) => s,
+    Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+};
+
+/// The status this endpoint answers for one decided by [`ApiError`]: what the OpenAI
+/// endpoint says as 503 (an overloaded provider, no target available, a request shed at
+/// `gateway.max_in_flight`) is Anthropic's 529 `overloaded_error` here, the status for which
+/// the Anthropic SDKs raise their `OverloadedError` (a 503 is a generic server error to
+/// them). Anthropic never answers 503.
+pub(crate) fn status_for(status: StatusCode) -> StatusCode {
+    match status {
+        StatusCode::SERVICE_UNAVAILABLE => OVERLOADED,
+        s => s,
+    }
+}
 
 /// Anthropic's error type for a status.
 pub(crate) fn kind_for(status: StatusCode) -> &'static str {
@@ -65,7 +84,7 @@ impl MessagesError {
 
 impl IntoResponse for MessagesError {
     fn into_response(self) -> Response {
-        let status = self.parts.status;
+        let status = status_for(self.parts.status);
         let mut body = error_body(kind_for(status), &self.parts.message);
         body["request_id"] = self.request_id.clone().into();
         let mut r = (status, axum::Json(body)).into_response();
