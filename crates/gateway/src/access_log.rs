@@ -6,7 +6,7 @@
 //! Fields: `request_id` (also sent back as `x-request-id`), `client` (the client key's
 //! configured `name`, a label, never the key), `method`, `path`, `route` (the route the
 //! request is booked on, as `/metrics` books it: by a rule, its `model`, or the route of the
-//! target its `model` named), `model` (what the client asked for), `attempts` (every target tried with its outcome, `target:outcome,...`), `served_by`,
+//! target its `model` named), `model` (what the client asked for), `attempts` (every target tried with its outcome, `target:outcome,...`; `-` for none), `served_by`,
 //! `status`, `result` (`ok`, `client_closed` or the failure), `latency_ms` (to the
 //! microsecond), `prompt_tokens`, `completion_tokens`, `cost_usd` (to 1e-10 USD), and
 //! `tokens_estimated=true` when some of those tokens are estimates (telemetry's
@@ -307,7 +307,12 @@ impl Drop for Finish {
                 path: &self.path,
                 route: e.route.as_deref().unwrap_or("-"),
                 model: e.model.as_deref().unwrap_or("-"),
-                attempts: e.attempts.as_str(),
+                // No attempt made (refused, unknown model, failed fast): `-`, as for the
+                // other absent values, in both formats.
+                attempts: match e.attempts.as_str() {
+                    "" => "-",
+                    a => a,
+                },
                 served_by: e.served_by.as_deref().unwrap_or("-"),
                 status,
                 result,

@@ -61,6 +61,26 @@ async fn text_lines_carry_the_same_fields() {
         !text.contains(CLIENT_KEY) && !text.contains(MARKER),
         "{text}"
     );
+    // No attempt made (a model that names no route): `attempts=-`, as for the other absent
+    // values, not `attempts=` with nothing after it.
+    let unknown = chat(false).replace(r#""model":"chat""#, r#""model":"nope""#);
+    let (status, _) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        unknown,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let text = logs.text();
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("switchyard::access"))
+        .unwrap();
+    assert!(line.contains("status=404"), "{line}");
+    assert!(line.contains(" attempts=- "), "{line}");
+    assert!(line.contains("route=\"-\""), "{line}");
     // A router event's fields are fields of its line too, not words of its message.
     let (status, reply) = support::overrides(&r.gw, r#"{"action":"drain","target":"ta"}"#).await;
     assert_eq!(status, 200, "{reply}");

@@ -119,6 +119,8 @@ async fn a_wrong_key_is_logged_as_refused(r: &Rig, logs: &Captured) {
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[3]["status"], 401);
     assert_eq!(lines[3]["client"], "-");
+    // No attempt made: `-`, as for the client, not an empty string.
+    assert_eq!(lines[3]["attempts"], "-", "{}", lines[3]);
     assert_eq!(lines[3]["result"], "refused");
 }
 

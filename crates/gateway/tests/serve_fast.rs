@@ -178,7 +178,7 @@ async fn n_outside_one_to_128_is_refused_naming_n_on_both_paths() {
             )
         })
         .collect();
-    let mut want = vec![("refused", ""); 12];
+    let mut want = vec![("refused", "-"); 12];
     want.push(("ok", "ta:success"));
     assert_eq!(seen, want, "{}", log.text());
 }
