@@ -6,9 +6,6 @@ use std::net::SocketAddr;
 
 use crate::{EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK};
 
-/// How long requests in flight get to finish once SIGTERM or SIGINT arrives.
-const GATEWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// The next SIGTERM or SIGINT: its name.
 async fn next_signal(
     term: &mut tokio::signal::unix::Signal,
@@ -21,12 +18,13 @@ async fn next_signal(
 }
 
 /// Serves until SIGTERM or SIGINT (orchestrators, Ctrl-C), then drains: stops accepting,
-/// gives requests in flight the grace. A second SIGTERM or SIGINT meanwhile cuts what is
+/// gives requests in flight `grace` (`gateway.shutdown_grace`). A second SIGTERM or SIGINT meanwhile cuts what is
 /// still in flight at once (its access lines say `shutdown`; the serving threads write what
 /// they held before they end). What serving returned, and whether a second signal cut it.
 async fn serve_until_signals(
     runtimes: switchyard_gateway::Runtimes,
     gw: &std::sync::Arc<switchyard_gateway::Gateway>,
+    grace: std::time::Duration,
     mut term: tokio::signal::unix::Signal,
     mut int: tokio::signal::unix::Signal,
 ) -> (std::io::Result<Vec<u64>>, bool) {
@@ -57,15 +55,15 @@ async fn serve_until_signals(
         tracing::info!(
             target: "switchyard::serve",
             signal = name,
-            grace_s = GATEWAY_GRACE.as_secs(),
-            "{name}: draining, requests in flight get up to {}s (send it again to stop now)",
-            GATEWAY_GRACE.as_secs()
+            grace_s = grace.as_secs_f64(),
+            "{name}: draining, requests in flight get up to {} (send it again to stop now)",
+            switchyard_core::time::Duration::from(grace)
         );
     };
     // A serving thread that dies, or does not stop in time, is an error (logged by
     // `serve_threads`; the others drain first).
     let served =
-        switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, cut, GATEWAY_GRACE).await;
+        switchyard_gateway::serve_threads(runtimes, gw.clone(), shutdown, cut, grace).await;
     listening.abort();
     (served, forced.get())
 }
@@ -125,7 +123,12 @@ pub(crate) fn serve(
                 return EXIT_BAD_INPUT;
             }
         };
-        let Started { gw, runtimes, addr } = match start(config, flags) {
+        let Started {
+            gw,
+            runtimes,
+            addr,
+            grace,
+        } = match start(config, flags) {
             Ok(started) => started,
             Err(e) => {
                 let _ = writeln!(err, "{e}");
@@ -147,7 +150,7 @@ pub(crate) fn serve(
                 let _ = reloader.reload();
             }
         });
-        let (served, forced) = serve_until_signals(runtimes, &gw, term, int).await;
+        let (served, forced) = serve_until_signals(runtimes, &gw, grace, term, int).await;
         // Its replica number given back: a gateway started next with it is not refused.
         gw.leave_fleet().await;
         match served {
@@ -205,7 +208,12 @@ fn start(config: &std::path::Path, flags: &Flags) -> Result<Started, String> {
     let runtimes = listeners
         .runtimes()
         .map_err(|e| format!("cannot start the serving threads: {e}"))?;
-    Ok(Started { gw, runtimes, addr })
+    Ok(Started {
+        gw,
+        runtimes,
+        addr,
+        grace: params.gateway.shutdown_grace(),
+    })
 }
 
 /// A gateway ready to serve: its sockets bound to `addr` (its port picked, if asked for 0),
@@ -214,6 +222,9 @@ struct Started {
     gw: std::sync::Arc<switchyard_gateway::Gateway>,
     runtimes: switchyard_gateway::Runtimes,
     addr: SocketAddr,
+    /// `gateway.shutdown_grace`: how long requests in flight get once SIGTERM or SIGINT
+    /// arrives (read at start; a reload keeps it).
+    grace: std::time::Duration,
 }
 
 /// Claims a fleet replica's number ([`switchyard_gateway::Gateway::claim_replica`]); `None`

@@ -115,7 +115,8 @@ enum Command {
     },
     /// Serve the router behind OpenAI- and Anthropic-compatible endpoints (`/v1/chat/completions`,
     /// `/v1/messages`; reload on SIGHUP; SIGTERM or
-    /// SIGINT stop accepting, let requests in flight finish for up to 30s, and exit 0).
+    /// SIGINT stop accepting, let requests in flight finish for up to gateway.shutdown_grace,
+    /// 30s by default, and exit 0).
     /// Refuses to start (exit 2) in production without client keys.
     Gateway {
         /// A live config (environment, providers, router, gateway).

@@ -369,8 +369,8 @@ impl Gateway {
     /// that kept their names: breaker states, parking, drains, pins, freezes and counters
     /// ([`Driver::reloaded`]); what cannot carry over (a removed target's state, a pin
     /// whose target is gone or left the route) is logged, one warning line each. The body
-    /// limit, `max_in_flight`, `body_read_timeout` and `gateway.threads` are read at start
-    /// only.
+    /// limit, `max_in_flight`, `body_read_timeout`, `shutdown_grace` and `gateway.threads`
+    /// are read at start only.
     ///
     /// Called from the thread that asked: the main thread's runtime for SIGHUP, the serving
     /// thread that received it for `POST /admin/reload`; either way the new router is the

@@ -63,6 +63,10 @@ pub struct GatewayConfig {
     /// reading it; a slower one gets a 408 (`request_timeout`). Default 10s;
     /// 100ms to 10m. Read at start (a reload keeps it).
     pub body_read_timeout: Option<switchyard_core::time::Duration>,
+    /// How long requests in flight get to finish once SIGTERM or SIGINT arrives (the drain);
+    /// those still running then are cut, their access lines saying `shutdown`. Default 30s;
+    /// 0s (cut at once) to 1h. Read at start (a reload keeps it).
+    pub shutdown_grace: Option<switchyard_core::time::Duration>,
     /// Serving threads, each running its own single-threaded runtime with its own listening
     /// socket on the same address (docs/GATEWAY.md, "Cores"). Default: the number of cores
     /// available to the process, at most 8 ([`DEFAULT_MAX_THREADS`]); 1 to 256
@@ -284,6 +288,13 @@ pub const DEFAULT_MAX_THREADS: usize = 8;
 pub const DEFAULT_BODY_READ_TIMEOUT: switchyard_core::time::Duration =
     switchyard_core::time::Duration::from_secs(10);
 
+/// `gateway.shutdown_grace` when unset.
+pub const DEFAULT_SHUTDOWN_GRACE: switchyard_core::time::Duration =
+    switchyard_core::time::Duration::from_secs(30);
+/// The longest `gateway.shutdown_grace`.
+pub const MAX_SHUTDOWN_GRACE: switchyard_core::time::Duration =
+    switchyard_core::time::Duration::from_secs(3600);
+
 impl GatewayConfig {
     /// `max_in_flight`, or its default.
     pub fn max_in_flight(&self) -> usize {
@@ -305,6 +316,11 @@ impl GatewayConfig {
         self.body_read_timeout
             .unwrap_or(DEFAULT_BODY_READ_TIMEOUT)
             .into()
+    }
+
+    /// `shutdown_grace`, or its default.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE).into()
     }
 
     /// `max_body_bytes`, or the default derived from `router`'s largest context window
@@ -372,6 +388,14 @@ impl GatewayConfig {
             return Err(ValidationError::new(
                 "gateway.body_read_timeout",
                 format!("must be from 100ms to 10m, not {d}"),
+            ));
+        }
+        if let Some(d) = self.shutdown_grace
+            && d > MAX_SHUTDOWN_GRACE
+        {
+            return Err(ValidationError::new(
+                "gateway.shutdown_grace",
+                format!("must be from 0s (cut at once) to {MAX_SHUTDOWN_GRACE}, not {d}"),
             ));
         }
         if let Some(shared) = &self.shared_state {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use switchyard_testkit::TempDir;
 
 mod claim;
+mod grace;
 mod second_signal;
 
 fn binary() -> Command {

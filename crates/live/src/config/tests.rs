@@ -64,8 +64,14 @@ fn gateway_settings_default_and_out_of_bounds_are_located() {
         params.gateway.body_read_timeout(),
         std::time::Duration::from_secs(10)
     );
+    assert_eq!(
+        params.gateway.shutdown_grace(),
+        std::time::Duration::from_secs(30)
+    );
     let params = load_live(
-        &format!("{BASE}gateway:\n  max_in_flight: 8\n  body_read_timeout: 2s\n"),
+        &format!(
+            "{BASE}gateway:\n  max_in_flight: 8\n  body_read_timeout: 2s\n  shutdown_grace: 1s\n"
+        ),
         "live.yaml",
     )
     .unwrap();
@@ -74,11 +80,27 @@ fn gateway_settings_default_and_out_of_bounds_are_located() {
         params.gateway.body_read_timeout(),
         std::time::Duration::from_secs(2)
     );
+    assert_eq!(
+        params.gateway.shutdown_grace(),
+        std::time::Duration::from_secs(1)
+    );
+    // 0s: cut at once; 1h, the most.
+    for (grace, secs) in [("0s", 0), ("1h", 3600)] {
+        let text = format!("{BASE}gateway:\n  shutdown_grace: {grace}\n");
+        let params = load_live(&text, "live.yaml").unwrap();
+        assert_eq!(
+            params.gateway.shutdown_grace(),
+            std::time::Duration::from_secs(secs)
+        );
+    }
     for (gateway, path) in [
         ("  max_in_flight: 0\n", "gateway.max_in_flight"),
         ("  max_in_flight: 65537\n", "gateway.max_in_flight"),
         ("  body_read_timeout: 1ms\n", "gateway.body_read_timeout"),
         ("  body_read_timeout: 11m\n", "gateway.body_read_timeout"),
+        ("  shutdown_grace: 61m\n", "gateway.shutdown_grace"),
+        ("  shutdown_grace: -1s\n", "gateway.shutdown_grace"),
+        ("  shutdown_grace: soon\n", "gateway.shutdown_grace"),
         ("  listen: localhost\n", "gateway.listen"),
         ("  max_body_bytes: 0\n", "gateway.max_body_bytes"),
     ] {
