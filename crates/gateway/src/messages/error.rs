@@ -25,9 +25,9 @@ const OVERLOADED: StatusCode = match StatusCode::from_u16(529) {
 /// The status this endpoint answers for one decided by [`ApiError`]: what the OpenAI
 /// endpoint says as 503 (an overloaded provider, no target available, a request shed at
 /// `gateway.max_in_flight`) is Anthropic's 529 `overloaded_error` here, the status for which
-/// the Anthropic SDKs raise their `OverloadedError` (a 503 is a generic server error to
-/// them). Anthropic never answers 503.
-pub(crate) fn status_for(status: StatusCode) -> StatusCode {
+/// the Anthropic SDKs raise their `OverloadedError` (a 503 is their `ServiceUnavailableError`,
+/// or a bare `InternalServerError` in older versions). Anthropic documents no 503.
+fn status_for(status: StatusCode) -> StatusCode {
     match status {
         StatusCode::SERVICE_UNAVAILABLE => OVERLOADED,
         s => s,
