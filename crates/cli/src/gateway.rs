@@ -20,7 +20,8 @@ async fn next_signal(
 /// Serves until SIGTERM or SIGINT (orchestrators, Ctrl-C), then drains: stops accepting,
 /// gives requests in flight `grace` (`gateway.shutdown_grace`). A second SIGTERM or SIGINT
 /// meanwhile cuts what is still in flight at once (its access lines say `shutdown`; the
-/// serving threads write what they held before they end). What serving returned, and whether a second signal cut it.
+/// serving threads write what they held before they end). What serving returned, and
+/// whether a second signal cut it.
 async fn serve_until_signals(
     runtimes: switchyard_gateway::Runtimes,
     gw: &std::sync::Arc<switchyard_gateway::Gateway>,
