@@ -13,9 +13,11 @@
 #
 # Then the maximum throughput (direct and through the gateway) and the gateway's peak memory
 # (VmHWM). Needs oha (`cargo install oha`).
-# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
+# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] [GATEWAY_BIN_B=PATH] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
 # (tokio worker threads of the fake, 2 by default; the gateway's serving threads, `--threads`,
-# its default, one per core, when unset; GATEWAY_BIN runs another build of the gateway)
+# its default, one per core, when unset; GATEWAY_BIN runs another build of the gateway;
+# GATEWAY_BIN_B measures a second build, `gateway-b`, in the same rounds, e.g. the PGO build
+# of pgo.sh beside the plain dist build)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 secs="${1:-5}"
@@ -27,6 +29,12 @@ gwpid=$!
 wait_for "$work/gw.txt" 5
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 targets=("direct $fake" "gateway $gateway")
+if [ -n "${GATEWAY_BIN_B:-}" ]; then
+  "$GATEWAY_BIN_B" "${gateway_cmd[@]:1}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gwb.txt" 2> "$work/gwb.log" &
+  gwbpid=$!
+  wait_for "$work/gwb.txt" 5
+  targets+=("gateway-b $(awk '{print $2}' "$work/gwb.txt")")
+fi
 if start_nginx; then
   targets+=("nginx $nginx")
 else
@@ -52,7 +60,7 @@ python3 - "$work/rounds.txt" "$rounds" "$secs" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 print(f"median of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s each (ms)")
-print("rate    | path    | p50    | p99    | added p50 | added p99 | success")
+print("rate    | path      | p50    | p99    | added p50 | added p99 | success")
 for rate in sorted({r[0] for r in rows}, key=int):
     by = {}
     for r in rows:
@@ -63,12 +71,13 @@ for rate in sorted({r[0] for r in rows}, key=int):
     d50, d99, _ = med["direct"]
     for name, (p50, p99, ok) in med.items():
         added = "" if name == "direct" else f"{p50 - d50:+.3f}    | {p99 - d99:+.3f}   "
-        print(f"{rate:>5}/s | {name:7} | {p50:.3f}  | {p99:.3f}  | {added or '          |          '} | {ok:.4f}")
+        print(f"{rate:>5}/s | {name:9} | {p50:.3f}  | {p99:.3f}  | {added or '          |          '} | {ok:.4f}")
     if "nginx" in med:
         n50, n99 = med["nginx"][0] - d50, med["nginx"][1] - d99
-        g50, g99 = med["gateway"][0] - d50, med["gateway"][1] - d99
         ratio = lambda g, n: f"{g / n:.2f}x" if n > 0 else "n/a"
-        print(f"        added by gateway / added by nginx: p50 {ratio(g50, n50)}, p99 {ratio(g99, n99)}")
+        for gw in [n for n in med if n.startswith("gateway")]:
+            g50, g99 = med[gw][0] - d50, med[gw][1] - d99
+            print(f"        added by {gw} / added by nginx: p50 {ratio(g50, n50)}, p99 {ratio(g99, n99)}")
     runs = {n: [x[2] for x in v] for n, v in by.items()}
     print(f"        p50 of each round: {runs}")
 PY
@@ -86,9 +95,17 @@ closed() { # name url pids...
 read -r _ dmax _ _ < <(closed direct "$fake" "$fakepid")
 read -r _ gmax gok gcpu < <(closed gateway "$gateway" "$gwpid")
 echo "max throughput: direct ${dmax} req/s, through the gateway ${gmax} req/s (success ${gok}), gateway CPU ${gcpu} us/request"
+if [ -n "${gwbpid:-}" ]; then
+  read -r _ bmax bok bcpu < <(closed gateway-b "$(awk '{print $2}' "$work/gwb.txt")" "$gwbpid")
+  echo "max throughput through gateway-b ${bmax} req/s (success ${bok}), gateway-b CPU ${bcpu} us/request"
+fi
 if [ -f "$work/nginx.pid" ]; then
   read -r _ nmax nok ncpu < <(closed nginx "$nginx" $(nginx_pids))
   echo "max throughput through nginx ${nmax} req/s (success ${nok}), nginx CPU ${ncpu} us/request"
   python3 -c "print('gateway / nginx: throughput %.2fx, CPU per request %.2fx' % ($gmax / $nmax, $gcpu / $ncpu))"
+  if [ -n "${gwbpid:-}" ]; then
+    python3 -c "print('gateway-b / nginx: throughput %.2fx, CPU per request %.2fx' % ($bmax / $nmax, $bcpu / $ncpu))"
+  fi
 fi
 echo "gateway peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwpid/status)"
+if [ -n "${gwbpid:-}" ]; then echo "gateway-b peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwbpid/status)"; fi
