@@ -11,6 +11,7 @@ use switchyard_testkit::TempDir;
 
 mod claim;
 mod grace;
+mod overloaded_line;
 mod second_signal;
 
 fn binary() -> Command {
