@@ -14,6 +14,12 @@ fn a_configured_grace_cuts_what_is_still_in_flight_when_it_runs_out() {
             took >= Duration::from_secs(secs),
             "{grace}: cut before the grace: {took:?}"
         );
+        // Not much later either: `0s` cuts at once (the serving threads' runtimes end within
+        // 0.5 s), so a grace ignored or taken from the reload would fail here.
+        assert!(
+            took < Duration::from_secs(secs) + Duration::from_millis(1500),
+            "{grace}: cut long after the grace: {took:?}"
+        );
     }
 }
 
