@@ -344,6 +344,35 @@ async fn requests_shed_at_the_limit_get_anthropics_overloaded_error() {
     assert_eq!(r.gw.in_flight(), 0);
 }
 
+/// A request shed on this endpoint is booked as what it was sent as: `/metrics` counts it
+/// under `status="529"` and `result="refused"` (docs/GATEWAY.md's `refused` row), where the
+/// OpenAI endpoint's shed request is a 503.
+#[tokio::test(start_paused = true)]
+async fn a_shed_request_is_booked_529_refused_in_metrics() {
+    let r = rig("  max_in_flight: 1\n");
+    fault(
+        &r.openai,
+        r#"{"kind":"stream_stall","after_tokens":2,"stall":"10m"}"#,
+    )
+    .await;
+    let resp = app(r.gw.clone())
+        .oneshot(request(&Auth::XApiKey("key"), streamed("chat").to_string()))
+        .await
+        .unwrap();
+    let mut open = resp.into_body();
+    assert!(open.frame().await.unwrap().unwrap().is_data());
+    let _ = call(&r.gw, Auth::XApiKey("key"), ask("chat")).await;
+    drop(open);
+    let metrics = support::metrics(&r.gw).await;
+    assert!(
+        metrics.contains(
+            "switchyard_gateway_unrouted_requests_total{status=\"529\",result=\"refused\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("status=\"503\""), "{metrics}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn which_targets_were_tried_stays_private_unless_exposed() {
     let r = rig_exposing("", false);
