@@ -7,7 +7,6 @@ use super::*;
 /// read (`529 Overloaded`), not hyper's placeholder for a status it has no name for
 /// (`529 <none>`), which HTTP clients, proxies and logs show as the reason.
 #[test]
-#[ignore = "RV: /v1/messages' 529 goes out as `HTTP/1.1 529 <none>` (no reason phrase set)"]
 fn the_messages_529_has_a_reason_phrase_not_hypers_placeholder() {
     let dir = TempDir::new("gw-529-line");
     // 40 tokens at 10 a second: a stream of about 4 s, holding the only permit.

@@ -88,6 +88,11 @@ impl IntoResponse for MessagesError {
         let mut body = error_body(kind_for(status), &self.parts.message);
         body["request_id"] = self.request_id.clone().into();
         let mut r = (status, axum::Json(body)).into_response();
+        if status == OVERLOADED {
+            // Not a registered status: without a phrase hyper writes `529 <none>`.
+            r.extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::from_static(b"Overloaded"));
+        }
         let headers = r.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&self.request_id) {
             headers.insert(REQUEST_ID, v);
