@@ -74,7 +74,7 @@ for rate in sorted({r[0] for r in rows}, key=int):
         print(f"{rate:>5}/s | {name:9} | {p50:.3f}  | {p99:.3f}  | {added or '          |          '} | {ok:.4f}")
     if "nginx" in med:
         n50, n99 = med["nginx"][0] - d50, med["nginx"][1] - d99
-        ratio = lambda g, n: f"{g / n:.2f}x" if n > 0 else "n/a"
+        ratio = lambda g, n: f"{g / n:.2f}x" if n > 0 and g > 0 else "n/a"
         for gw in [n for n in med if n.startswith("gateway")]:
             g50, g99 = med[gw][0] - d50, med[gw][1] - d99
             print(f"        added by {gw} / added by nginx: p50 {ratio(g50, n50)}, p99 {ratio(g99, n99)}")

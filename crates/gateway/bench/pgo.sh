@@ -32,6 +32,7 @@ if [ -z "$profdata" ] || ! version "$profdata" | grep -q "LLVM version $llvm\.";
   exit 2
 fi
 command -v oha > /dev/null || { echo "pgo.sh: needs oha (cargo install oha)" >&2; exit 2; }
+command -v python3 > /dev/null || { echo "pgo.sh: needs python3" >&2; exit 2; }
 
 out="$root/target/pgo"
 rm -rf "$out/raw" "$out/train" "$out/optimized"
@@ -84,7 +85,7 @@ wait_for "$work/gw.txt"
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 load() { # requests path body: every answer must be a 200
   local codes
-  codes="$(oha --no-tui --output-format json -n "$1" -c 16 -m POST -H 'content-type: application/json' \
+  codes="$(oha --no-tui --output-format json -n "$1" -c 16 -t 10s -m POST -H 'content-type: application/json' \
     -H 'authorization: Bearer pgo' -d "$3" "$gateway$2" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["statusCodeDistribution"])')"
   [ "$codes" = "{'200': $1}" ] || { echo "pgo.sh: training $2 $3: answers $codes, not $1 x 200" >&2; exit 1; }
@@ -101,14 +102,18 @@ for model in zero-1 claude-zero; do
   load 1000 /v1/messages "$(chat "$model" ',"stream":true')"
 done
 kill -INT "$gwpid"
-wait "$gwpid"
-"$bin" run --quiet --out "$work/reports" scenarios/active-passive-outage.yaml scenarios/split-30-70.yaml
+wait "$gwpid" || { echo "pgo.sh: the gateway did not stop cleanly (its log: $work/gw.log)" >&2; exit 1; }
+"$bin" run --quiet --out "$work/reports" scenarios/active-passive-outage.yaml scenarios/split-30-70.yaml ||
+  { echo "pgo.sh: a training scenario failed (reports in $work/reports)" >&2; exit 1; }
 stop
-# Every process must have written its counts (each stops cleanly on SIGINT).
-for f in "$out"/raw/*.profraw; do [ -s "$f" ] || { echo "pgo.sh: $f is empty" >&2; exit 1; }; done
+# Every process must have written its counts (each stops cleanly on SIGINT): three fakes,
+# the gateway, the scenario run.
+profiles=("$out"/raw/*.profraw)
+[ "${#profiles[@]}" = 5 ] || { echo "pgo.sh: ${#profiles[@]} profiles in $out/raw, not 5" >&2; exit 1; }
+for f in "${profiles[@]}"; do [ -s "$f" ] || { echo "pgo.sh: $f is empty" >&2; exit 1; }; done
 "$profdata" merge -o "$out/merged.profdata" "$out"/raw/*.profraw
 # From scratch (the folder was removed above): cargo does not see a changed profile.
 RUSTFLAGS="-Cprofile-use=$out/merged.profdata" cargo build --quiet --profile dist -p switchyard \
   --target "$host" --target-dir "$out/optimized"
 cp "$out/optimized/$host/dist/switchyard" "$out/switchyard"
-echo "target/pgo/switchyard (profile: target/pgo/merged.profdata, from $(ls "$out"/raw/*.profraw | wc -l) processes)"
+echo "target/pgo/switchyard (profile: target/pgo/merged.profdata, from ${#profiles[@]} processes)"
