@@ -283,7 +283,7 @@ impl Drop for Finish {
             (Some(_), Some(switchyard_core::attempt_log::STREAMING)) if served => "ok",
             // Cut by the gateway itself at the end of shutdown's grace, not left by its client.
             (None, _) | (Some(_), Some(switchyard_core::attempt_log::STREAMING))
-                if self.gw.is_cutting() =>
+                if self.gw.cut().is_set() =>
             {
                 "shutdown"
             }

@@ -310,6 +310,7 @@ pub(crate) async fn complete(
         include_usage,
         (access, router.clone()),
         (model, expose),
+        gw.cut(),
     );
     let mut r = Response::new(body);
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");

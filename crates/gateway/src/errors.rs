@@ -159,6 +159,17 @@ impl ApiError {
         )
     }
 
+    /// Shutdown's grace ran out (or a second signal came) while a stream was being sent: the
+    /// in-band event that ends it, so an SDK raises an error rather than a transport one.
+    pub(crate) fn shutdown() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The gateway shut down before this reply ended. Please retry the request.",
+            "server_error",
+            Some("shutdown"),
+        )
+    }
+
     /// The client did not send its whole body within `gateway.body_read_timeout`.
     pub(crate) fn body_timeout(timeout: std::time::Duration) -> Self {
         Self::new(

@@ -1,6 +1,9 @@
 //! A streamed reply's body: its frames straight from the stream that makes them.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes, HttpBody};
@@ -11,14 +14,42 @@ use hyper::body::Frame;
 /// stream does. Each poll of the body polls the stream: axum's `Body::from_stream` puts a
 /// stream adapter, an error mapping and a box of its own in between, polled at every frame.
 /// The stream is dropped with the body (a client that leaves drops what the stream owns).
-pub(crate) fn body<S>(stream: S) -> Body
+///
+/// Once `cut` says shutdown is cutting what is still in flight, the body sends `last` (the
+/// dialect's in-band error event) and ends, whether or not the stream has something to say:
+/// a client's SDK raises its own error then, not a transport one (`tests/serve.rs`).
+pub(crate) fn body<S>(stream: S, cut: &Cut, last: Bytes) -> Body
 where
     S: Stream<Item = Bytes> + Send + 'static,
 {
-    Body::new(Events(Box::pin(stream)))
+    Body::new(Events {
+        stream: Box::pin(stream),
+        cut: Some((cut.clone(), Box::pin(cut.0.clone().notified_owned()), last)),
+    })
 }
 
-struct Events<S>(Pin<Box<S>>);
+/// Shutdown's order to cut: set once, and every body waiting told.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cut(Arc<tokio::sync::Notify>, Arc<AtomicBool>);
+
+impl Cut {
+    /// Cuts every body now and from now on.
+    pub(crate) fn now(&self) {
+        self.1.store(true, Ordering::Release);
+        self.0.notify_waiters();
+    }
+
+    /// Whether the order was given.
+    pub(crate) fn is_set(&self) -> bool {
+        self.1.load(Ordering::Acquire)
+    }
+}
+
+struct Events<S> {
+    stream: Pin<Box<S>>,
+    /// Until the body ends: the order to watch, its waiter, and the event to end with.
+    cut: Option<(Cut, Pin<Box<tokio::sync::futures::OwnedNotified>>, Bytes)>,
+}
 
 impl<S: Stream<Item = Bytes>> HttpBody for Events<S> {
     type Data = Bytes;
@@ -28,10 +59,20 @@ impl<S: Stream<Item = Bytes>> HttpBody for Events<S> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0
-            .as_mut()
-            .poll_next(cx)
-            .map(|item| item.map(|bytes| Ok(Frame::data(bytes))))
+        let Some((cut, waiter, _)) = &mut self.cut else {
+            return Poll::Ready(None);
+        };
+        // The waiter first (polling registers it), then the flag: an order given before the
+        // waiter was registered is seen too.
+        if waiter.as_mut().poll(cx).is_ready() || cut.is_set() {
+            let last = self.cut.take().map(|(_, _, last)| Ok(Frame::data(last)));
+            return Poll::Ready(last);
+        }
+        let next = self.stream.as_mut().poll_next(cx);
+        if let Poll::Ready(None) = next {
+            self.cut = None;
+        }
+        next.map(|item| item.map(|bytes| Ok(Frame::data(bytes))))
     }
 }
 
@@ -43,7 +84,7 @@ mod tests {
     async fn each_item_is_one_data_frame_in_order_then_the_end() {
         let items = ["data: 1\n\n", "data: 2\n\n", "data: [DONE]\n\n"];
         let stream = futures_util::stream::iter(items.map(super::Bytes::from));
-        let mut body = super::body(stream);
+        let mut body = super::body(stream, &super::Cut::default(), super::Bytes::new());
         for item in items {
             let frame = body.frame().await.unwrap().unwrap();
             assert_eq!(frame.into_data().unwrap(), item.as_bytes());
@@ -58,10 +99,38 @@ mod tests {
         let stream = futures_util::stream::unfold(held, |h| async move {
             Some((super::Bytes::from_static(b"x"), h))
         });
-        let mut body = super::body(stream);
+        let mut body = super::body(stream, &super::Cut::default(), super::Bytes::new());
         assert!(body.frame().await.is_some());
         assert_eq!(std::sync::Arc::strong_count(&owned), 2);
         drop(body);
         assert_eq!(std::sync::Arc::strong_count(&owned), 1);
+    }
+
+    /// A body waiting on a stream that says nothing is woken by the cut, sends its last
+    /// event and ends; one made after the cut ends at once the same way.
+    #[tokio::test]
+    async fn a_cut_ends_a_waiting_body_with_its_last_event() {
+        let cut = super::Cut::default();
+        let last = super::Bytes::from_static(b"event: error\n\n");
+        let mut body = super::body(futures_util::stream::pending(), &cut, last.clone());
+        let waiting = tokio::spawn(async move {
+            let frame = body.frame().await.unwrap().unwrap();
+            (frame.into_data().unwrap(), body.frame().await.is_none())
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        cut.now();
+        let (frame, ended) = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("the cut woke the body")
+            .unwrap();
+        assert_eq!(frame, last);
+        assert!(ended);
+        let mut after = super::body(futures_util::stream::pending(), &cut, last.clone());
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), after.frame())
+            .await
+            .expect("a body made after the cut ends at once");
+        assert_eq!(first.unwrap().unwrap().into_data().unwrap(), last);
+        assert!(after.frame().await.is_none());
     }
 }

@@ -38,6 +38,7 @@ mod router_log;
 mod secret;
 mod serve;
 mod shed;
+mod start_only;
 mod unrouted;
 
 pub use serve::{Listeners, Runtimes, serve, serve_threads};
@@ -97,9 +98,10 @@ pub struct Gateway {
     in_flight: shed::Limit,
     /// Set once shutdown starts: `/readyz` says 503 from then on.
     draining: AtomicBool,
-    /// Set once shutdown's grace has run out: requests still in flight are cut, and their
-    /// access lines say `shutdown` rather than `client_closed`.
-    cutting: AtomicBool,
+    /// Set once shutdown's grace has run out: requests still in flight are cut (a stream
+    /// ends with an in-band error event), and their access lines say `shutdown` rather than
+    /// `client_closed`.
+    cut: events::Cut,
     /// `gateway.expose_attempts` (a reload updates it).
     expose_attempts: AtomicBool,
     /// How far the router's events and key events have been logged.
@@ -114,6 +116,8 @@ pub struct Gateway {
     instance: u32,
     /// `gateway.shared_state`: the fleet joined, its sync task (read at start).
     shared: Mutex<Option<fleet::Shared>>,
+    /// The settings read at start only, as started: a reload warns of those its file changes.
+    start_only: start_only::Settings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +259,7 @@ impl Gateway {
             body_read_timeout: params.gateway.body_read_timeout(),
             in_flight: shed::Limit::new(params.gateway.max_in_flight()),
             draining: AtomicBool::new(false),
-            cutting: AtomicBool::new(false),
+            cut: events::Cut::default(),
             expose_attempts: AtomicBool::new(params.gateway.expose_attempts),
             logged: Mutex::new(router_log::Cursor::default()),
             requests: std::sync::atomic::AtomicU64::new(0),
@@ -263,6 +267,7 @@ impl Gateway {
             unrouted: unrouted::Unrouted::default(),
             instance: instance_tag(),
             shared: Mutex::new(None),
+            start_only: start_only::of(params),
         });
         if let Some(config) = &params.gateway.shared_state {
             let shared = fleet::start(&gateway, config)?;
@@ -345,14 +350,10 @@ impl Gateway {
         self.draining.load(Ordering::Relaxed)
     }
 
-    /// Marks shutdown's grace as run out: what is still in flight is being cut.
-    pub(crate) fn start_cutting(&self) {
-        self.cutting.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether shutdown's grace has run out.
-    pub(crate) fn is_cutting(&self) -> bool {
-        self.cutting.load(Ordering::Relaxed)
+    /// Shutdown's order to cut (given once its grace has run out), for the serving threads,
+    /// the streams' bodies and the access log.
+    pub(crate) fn cut(&self) -> &events::Cut {
+        &self.cut
     }
 
     /// The router in force (a cheap clone).
@@ -438,6 +439,7 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = secrets;
         self.expose_attempts
             .store(params.gateway.expose_attempts, Ordering::Relaxed);
+        start_only::warn_changed(&self.start_only, &start_only::of(&params));
         for what in &lost {
             tracing::warn!(
                 target: "switchyard::reload",

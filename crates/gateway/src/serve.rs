@@ -28,6 +28,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -280,7 +281,8 @@ async fn supervise(
         }
     }
     drain();
-    let deadline = tokio::time::Instant::now() + bound;
+    // Capped (34 years): a bound past the end of time (a library caller's) waits, not panics.
+    let deadline = tokio::time::Instant::now() + bound.min(Duration::from_secs(1 << 30));
     let cut = futures_util::FutureExt::fuse(cut);
     tokio::pin!(cut);
     let mut cut_now = Some(cut_now);
@@ -445,8 +447,7 @@ async fn accept_loop(
     drop(watch);
     gateway.start_draining();
     let _ = closing.send(true);
-    // Once shutdown starts, give in-flight requests `grace` (or until told to cut); then cut
-    // what is left (their access lines say `shutdown`).
+    // Requests in flight get `grace` (or until told to cut); what is left is then cut.
     let cut = async {
         // A sender gone is no order to cut: the grace stands.
         if stop.wait_for(|s| *s == Stop::Cutting).await.is_err() {
@@ -458,7 +459,9 @@ async fn accept_loop(
         () = cut => false,
     };
     if !finished {
-        gateway.start_cutting();
+        // Streams end with an in-band error event (`events::body`): 200 ms to write those.
+        gateway.cut().now();
+        let _ = tokio::time::timeout(Duration::from_millis(200), closing.closed()).await;
         connections.abort_all();
         while connections.join_next().await.is_some() {}
     }

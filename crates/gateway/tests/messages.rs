@@ -340,6 +340,10 @@ async fn requests_shed_at_the_limit_get_anthropics_overloaded_error() {
     assert_eq!(status, 529, "{body}");
     assert_eq!(headers["retry-after"], "1");
     error_of(status, &body, "overloaded_error");
+    // Shedding comes before the key check (docs/GATEWAY.md's `refused` row): a wrong key is
+    // shed too at the limit.
+    let (status, _, body) = call(&r.gw, Auth::XApiKey("wrong"), ask("chat")).await;
+    assert_eq!(status, 529, "{body}");
     drop(open);
     assert_eq!(r.gw.in_flight(), 0);
 }

@@ -542,7 +542,6 @@ async fn rv_an_abandoned_requests_access_line_names_its_booked_route() {
 /// operator the new values are not in force. It should warn, naming the setting, as it warns
 /// of the state it cannot carry.
 #[tokio::test(start_paused = true)]
-#[ignore = "NU: a reload that changes a start-only setting (shutdown_grace) does not warn"]
 async fn a_reload_that_changes_a_start_only_setting_warns_naming_it() {
     let logs = Captured::start();
     let r = rig(&config(TA, CHAT_TA, "  shutdown_grace: 5s\n"));

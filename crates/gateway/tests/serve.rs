@@ -158,7 +158,6 @@ async fn a_request_cut_at_the_end_of_the_grace_is_logged_shutdown() {
 /// (say `overloaded_error`), not a bare close, which the `anthropic` SDK surfaces as httpx's
 /// `RemoteProtocolError` ("incomplete chunked read"), no `anthropic.APIError` at all.
 #[tokio::test]
-#[ignore = "NU: a /v1/messages stream cut by shutdown's grace ends with no `error` event"]
 async fn an_anthropic_stream_cut_at_the_end_of_the_grace_ends_with_an_error_event() {
     let slow = "latency:\n  first_token: { fixed: 10ms }\n  tokens_per_second: { fixed: 20 }\noutput_tokens: { fixed: 400 }\n";
     let gw = with_fake(&config(TA, CHAT_TA, ""), fake_with("a", "openai", slow));

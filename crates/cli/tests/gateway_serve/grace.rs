@@ -61,6 +61,11 @@ fn drain_with_grace(grace: &str, secs: u64) -> Duration {
         !rest.contains("[DONE]"),
         "{grace}: the stream was cut: {rest}"
     );
+    // Its last event the in-band error an SDK raises, not a transport error.
+    assert!(
+        rest.contains(r#""code":"shutdown""#),
+        "{grace}: no in-band error: {rest}"
+    );
     seen.extend(lines.iter());
     let all = seen.join("\n");
     let json: Vec<serde_json::Value> = seen

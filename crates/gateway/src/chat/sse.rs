@@ -30,7 +30,8 @@ use crate::errors::ApiError;
 /// `data: {"error":{"message","type","param","code"}}` as [`ApiError::from_route`] words it
 /// (502 `server_error`, code `stream_interrupted` for a cut), then the body ends without a
 /// finish chunk or `[DONE]`: the OpenAI SDKs raise `APIError` on it, never a clean but
-/// truncated answer.
+/// truncated answer. Shutdown's cut ends it the same way (503 `server_error`, code
+/// `shutdown`).
 ///
 /// The body pulls from the router's stream (no task in between): when the client disconnects,
 /// hyper drops the body, which drops the `ChatStream`, which abandons the request at once —
@@ -42,6 +43,7 @@ pub(super) fn sse_body(
     include_usage: bool,
     (log, router): (AccessLog, switchyard_live::Driver),
     (route, expose): (String, bool),
+    cut: &crate::events::Cut,
 ) -> Body {
     let model = stream.model.clone();
     let forward = stream.forwards_raw();
@@ -61,14 +63,16 @@ pub(super) fn sse_body(
         route,
         expose,
     };
+    let last = serde_json::to_string(ApiError::shutdown().body()).unwrap_or_default();
     // The state boxed: `unfold` moves it in and out of its future at every frame.
-    crate::events::body(futures_util::stream::unfold(
-        Box::new(state),
-        |mut st| async move {
+    crate::events::body(
+        futures_util::stream::unfold(Box::new(state), |mut st| async move {
             let frame = st.next_frame().await?;
             Some((frame, st))
-        },
-    ))
+        }),
+        cut,
+        Bytes::from(SseEvent::data(last).to_wire()),
+    )
 }
 
 /// Where a stream's body is: what it sends from, and what it has sent.

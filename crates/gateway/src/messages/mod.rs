@@ -113,7 +113,14 @@ pub(crate) async fn create(
             }
         };
         access.stream(&router, &stream);
-        streamed(&router, stream, id, route, estimate, expose, access)
+        streamed(
+            &router,
+            stream,
+            (id, route),
+            estimate,
+            expose,
+            (access, gw.cut()),
+        )
     } else {
         let reply = match router.chat_into(normalized, Some(access.sink())).await {
             Ok(reply) => reply,
@@ -148,20 +155,19 @@ pub(crate) async fn create(
 fn streamed(
     router: &Driver,
     stream: ChatStream,
-    id: String,
-    route: String,
+    (id, route): (String, String),
     estimate: u32,
     expose: bool,
-    access: AccessLog,
+    (access, cut): (AccessLog, &crate::events::Cut),
 ) -> Response {
     let attempts = expose.then(|| AttemptHeaders::of_stream(router, &stream));
     let mut r = Response::new(sse_body(
         stream,
-        id,
-        route,
+        (id, route),
         estimate,
         expose,
         (access, router.clone()),
+        cut,
     ));
     header(&mut r, CONTENT_TYPE, "text/event-stream; charset=utf-8");
     header(&mut r, CACHE_CONTROL, "no-cache");
@@ -177,14 +183,15 @@ fn frame((name, data): render::Event) -> Bytes {
 
 /// The SSE body, pulled straight from the router's stream (no task in between, as on the
 /// OpenAI endpoint): a client that leaves drops the body, which drops the `ChatStream`,
-/// which abandons the request.
+/// which abandons the request. Shutdown's cut ends it with an `error` event
+/// (`overloaded_error`, retryable).
 fn sse_body(
     stream: ChatStream,
-    id: String,
-    route: String,
+    (id, route): (String, String),
     estimate: u32,
     expose: bool,
     access: (AccessLog, Driver),
+    cut: &crate::events::Cut,
 ) -> Body {
     struct State {
         access: (AccessLog, Driver),
@@ -207,10 +214,14 @@ fn sse_body(
         queued: VecDeque::new(),
         started: false,
     };
+    let shutdown = ErrorParts::from(ApiError::shutdown());
+    let last = frame((
+        "error",
+        render::error_body(error::kind_for(shutdown.status), &shutdown.message),
+    ));
     // The state boxed: `unfold` moves it in and out of its future at every frame.
-    crate::events::body(futures_util::stream::unfold(
-        Box::new(state),
-        |mut st| async move {
+    crate::events::body(
+        futures_util::stream::unfold(Box::new(state), |mut st| async move {
             loop {
                 if let Some(frame) = st.queued.pop_front() {
                     return Some((frame, st));
@@ -249,6 +260,8 @@ fn sse_body(
                 }
                 st.queued.extend(out.into_iter().map(frame));
             }
-        },
-    ))
+        }),
+        cut,
+        last,
+    )
 }

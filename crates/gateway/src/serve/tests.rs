@@ -172,7 +172,6 @@ async fn a_cut_during_the_drain_is_passed_on_once() {
 /// when adding duration to instant") instead of waiting as long as it may. The CLI bounds
 /// `gateway.shutdown_grace` to 1 h; a library caller is not bounded.
 #[tokio::test]
-#[ignore = "RV: supervise adds its bound to Instant::now() unchecked: a huge grace panics at shutdown"]
 async fn a_bound_past_the_end_of_time_waits_rather_than_panics() {
     let (a, tell_a) = obedient(3);
     let outcome = tokio::spawn(supervise(

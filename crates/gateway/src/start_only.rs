@@ -1,0 +1,49 @@
+//! The settings a gateway reads at start only, so that a reload whose file changes one can
+//! say so instead of answering `reloaded` as if it were in force.
+
+use switchyard_live::config::LiveParams;
+
+/// Each start-only setting's name and value in force, as written in a warning.
+pub(crate) type Settings = Vec<(&'static str, String)>;
+
+/// `params`' start-only settings, their defaults resolved.
+pub(crate) fn of(params: &LiveParams) -> Settings {
+    let g = &params.gateway;
+    vec![
+        ("gateway.listen", format!("{:?}", g.listen)),
+        ("gateway.threads", format!("{:?}", g.threads)),
+        (
+            "gateway.max_body_bytes",
+            g.max_body(&params.router).to_string(),
+        ),
+        ("gateway.max_in_flight", g.max_in_flight().to_string()),
+        (
+            "gateway.body_read_timeout",
+            format!("{:?}", g.body_read_timeout()),
+        ),
+        (
+            "gateway.shutdown_grace",
+            format!("{:?}", g.shutdown_grace()),
+        ),
+        (
+            "gateway.shared_state",
+            format!("{}", g.shared_state.is_some()),
+        ),
+    ]
+}
+
+/// Logs a warning for each setting `next` changes from `running`: the running value stays
+/// until a restart.
+pub(crate) fn warn_changed(running: &Settings, next: &Settings) {
+    for ((name, was), (_, now)) in running.iter().zip(next) {
+        if was != now {
+            tracing::warn!(
+                target: "switchyard::reload",
+                setting = name,
+                running = %was,
+                file = %now,
+                "{name} is read at start only: the running value stays until a restart"
+            );
+        }
+    }
+}
