@@ -1,6 +1,6 @@
 //! The fast path: a connection's canonical chat requests ([`super::head`]) served here, without
 //! hyper's connection machinery (its dispatcher, its request and response `HeaderMap`s, its
-//! buffered IO: about 17k instructions a request, docs/GATEWAY.md, "What a request costs").
+//! buffered IO: about 17k instructions a request, docs/PERFORMANCE.md).
 //!
 //! Each request is read into a bounded per-connection buffer and parsed; one that is
 //! canonical and whose body is whole in the buffer (a body sent after its head, as OpenAI's

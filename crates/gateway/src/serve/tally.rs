@@ -4,7 +4,7 @@
 //!
 //! An operator reads it to see whether the clients' chat requests take the fast path: a
 //! growing `chat_not_canonical` or `body_later` count means they are served by hyper's
-//! slower connection (docs/GATEWAY.md, "What a request costs").
+//! slower connection (docs/PERFORMANCE.md, "The same-dialect path, step by step").
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
