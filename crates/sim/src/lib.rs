@@ -108,9 +108,10 @@ pub struct Finished<'a> {
     pub stream: bool,
     /// Cost of every attempt, and of those that did not succeed, by one rule in both
     /// drivers: an attempt costs its reported tokens at its target's price
-    /// ([`switchyard_core::plan::Plan::cost`]), so an error without usage and a cancelled
-    /// attempt cost nothing, and a stream that broke costs its prompt and the tokens it
-    /// delivered.
+    /// ([`switchyard_core::plan::Plan::cost`]), so an error without usage and a whole
+    /// reply's hedge that lost cost nothing, a stream's hedge that lost (cancelled at the
+    /// commit) costs the request's estimated prompt, and a stream that broke costs its
+    /// prompt and the tokens it delivered.
     pub cost: f64,
     pub wasted_cost: f64,
     /// Completion tokens of the reply the caller received (0 when it failed).
@@ -216,3 +217,6 @@ mod fleet_tests;
 
 #[cfg(test)]
 mod abandon_tests;
+
+#[cfg(test)]
+mod hedge_tests;

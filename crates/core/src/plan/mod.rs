@@ -22,8 +22,9 @@
 //! after `hedge_after`; the first reply wins and the driver cancels the other.
 //!
 //! Commit and abandon: the first attempt of a stream to yield a token is *committed*
-//! (`Router::first_token`): every other attempt is cancelled there and then, and from then on
-//! only the committed attempt decides the request. A caller that goes away ends the plan with
+//! (`Router::first_token`): every other attempt is cancelled there and then (booked the
+//! request's estimated prompt, which it was sent), and from then on only the committed
+//! attempt decides the request. A caller that goes away ends the plan with
 //! `Router::abandon`: outstanding attempts are recorded `cancelled` and the request is counted
 //! once, as `abandoned`. No attempt is ever chosen to close a plan.
 //!
@@ -301,8 +302,10 @@ impl Plan {
     }
     /// What this request's attempts cost so far: each recorded attempt's reported tokens at
     /// its target's price, as telemetry books them per target. An attempt on its way when
-    /// its caller left is booked the request's estimated prompt (`Router::caller_left`); one
-    /// cancelled otherwise before its first token (a hedge that lost), or one that failed
+    /// its caller left, or when another attempt's first token committed the request (a
+    /// stream's hedge that lost), is booked the request's estimated prompt
+    /// (`Router::caller_left`, `Router::first_token`); one cancelled after the request
+    /// finished (a whole reply's hedge that lost, by `Router::abandon`), or one that failed
     /// without usage, reported no tokens and costs nothing; a stream cancelled mid-way
     /// reports what it generated.
     pub fn cost(&self) -> f64 {
@@ -319,8 +322,8 @@ impl Plan {
     }
     /// Whether some of [`Plan::tokens`] are the driver's estimates, not the vendor's count:
     /// an attempt recorded so far reported `usage_missing` (a reply without usage, an attempt
-    /// cancelled before its first token and booked the prompt's estimate), as telemetry
-    /// counts it.
+    /// cancelled before its first token and booked the prompt's estimate: its caller left,
+    /// or it was a stream's hedge that lost), as telemetry counts it.
     pub fn tokens_estimated(&self) -> bool {
         self.tokens_estimated
     }

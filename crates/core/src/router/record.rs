@@ -13,10 +13,13 @@ use crate::time::Instant;
 
 impl<R: Rng> Router<R> {
     /// The driver saw the first token of `attempt`, and for a stream that token reaches the
-    /// caller: the request is committed to this attempt. Every other outstanding attempt is
-    /// recorded `cancelled` now and returned, for the driver to drop; from here on only the
-    /// committed attempt's report decides the request (no hedging, no failover). Calls for an
-    /// attempt that is not outstanding, or after a commit, change nothing.
+    /// caller: the request is committed to this attempt. Every other outstanding attempt (a
+    /// hedge that lost) is recorded `cancelled` now and returned, for the driver to drop; it
+    /// was sent the prompt, which its provider bills, so it is booked as
+    /// [`caller_left`](Self::caller_left) books one: the request's estimated prompt tokens,
+    /// marked `usage_missing`. From here on only the committed attempt's report decides the
+    /// request (no hedging, no failover). Calls for an attempt that is not outstanding, or
+    /// after a commit, change nothing.
     pub fn first_token(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) -> AttemptSet {
         let mut cancel = AttemptSet::EMPTY;
         if plan.outcome().is_some() || plan.committed.is_some() || !plan.is_outstanding(attempt) {
@@ -75,8 +78,11 @@ impl<R: Rng> Router<R> {
         self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
     }
 
+    /// `attempt`, sent and still outstanding, is given up by the core itself (a commit to
+    /// another attempt, a break that resumes): booked with the prompt's estimate, as the
+    /// provider bills the prompt it was sent.
     fn cancel(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) {
-        self.cancel_billed(plan, attempt, now, false);
+        self.cancel_billed(plan, attempt, now, true);
     }
 
     /// `attempt` recorded `cancelled`; `billed`: with the request's estimated prompt, an
@@ -251,8 +257,9 @@ impl<R: Rng> Router<R> {
 
     /// The committed stream failed after the caller received `delivered` tokens. On a route
     /// that resumes (and a stream the driver can continue), the plan un-commits and remembers
-    /// the first such error; any other attempt still out is cancelled, since the caller
-    /// already holds part of this answer. Otherwise the request ends with the error.
+    /// the first such error; any other attempt still out is cancelled (booked the prompt's
+    /// estimate, as at a commit), since the caller already holds part of this answer.
+    /// Otherwise the request ends with the error.
     fn stream_broke(
         &mut self,
         plan: &mut Plan,

@@ -466,6 +466,51 @@ fn hedges_after_the_threshold_and_the_first_reply_wins() {
     assert_eq!(r.health(a).in_flight, 0);
 }
 
+/// A hedge that loses to another attempt's first token was sent the prompt, which its
+/// provider bills: the commit books it `cancelled` with the request's estimated prompt
+/// tokens, marked `usage_missing`, priced into the plan's cost and wasted cost, as a caller's
+/// leaving books an attempt on its way.
+#[test]
+fn a_hedge_that_loses_to_a_commit_is_booked_its_prompt_estimate() {
+    let mut r = router_with_plan("hedge_after: 500ms");
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    let mut plan = r.begin(&req("chat"), t(0));
+    let (first, target, _) = send(r.next(&mut plan, t(0)));
+    assert_eq!(target, a);
+    let Action::Send {
+        attempt: hedge,
+        target,
+        hedge: true,
+        ..
+    } = r.next(&mut plan, t(500))
+    else {
+        panic!()
+    };
+    assert_eq!(target, b);
+    // The hedge's first token commits the request to it: `a` is cancelled and billed.
+    let cancelled = r.first_token(&mut plan, hedge, t(600));
+    assert_eq!(cancelled.iter().collect::<Vec<_>>(), vec![first]);
+    // `a` costs 1 USD a million input tokens: its 100 estimated prompt tokens.
+    let prompt = 100.0 / 1e6;
+    assert!((plan.cost() - prompt).abs() < 1e-15, "{}", plan.cost());
+    assert!((plan.wasted_cost() - prompt).abs() < 1e-15);
+    assert_eq!(plan.tokens().prompt_tokens, 100);
+    assert_eq!(plan.tokens().completion_tokens, 0);
+    assert!(plan.tokens_estimated());
+    // The winner's usage adds to it (`b` has no price); the loser's estimate stays wasted.
+    r.record(&mut plan, hedge, ok(300), t(800));
+    assert_eq!(plan.outcome(), Some(FinalOutcome::Served(b)));
+    assert_eq!(plan.tokens().prompt_tokens, 200);
+    assert!((plan.cost() - prompt).abs() < 1e-15);
+    assert!((plan.wasted_cost() - prompt).abs() < 1e-15);
+    assert!(plan.tokens_estimated());
+    let tel = &r.telemetry().targets[a.index()];
+    assert_eq!((tel.cancelled, tel.usage_missing), (1, 1));
+    assert_eq!((tel.prompt_tokens, tel.completion_tokens), (100, 0));
+    assert!((tel.cost_failed - prompt).abs() < 1e-15);
+    assert_eq!(r.health(a).in_flight, 0);
+}
+
 #[test]
 fn no_hedge_after_the_first_token() {
     let mut r = router_with_plan("hedge_after: 500ms");

@@ -146,7 +146,8 @@ pub struct TargetStats {
     /// Completion tokens of every finished attempt (estimates where usage was missing).
     pub completion_tokens: u64,
     /// Attempts whose tokens are estimated: replies that carried no usage, and attempts
-    /// cancelled before their first token because their caller left (`Router::caller_left`).
+    /// cancelled before their first token because their caller left (`Router::caller_left`)
+    /// or another attempt's first token committed the request (`Router::first_token`).
     pub usage_missing: u64,
     /// USD spent on attempts that succeeded.
     pub cost_success: f64,

@@ -27,7 +27,9 @@ pub struct RouteError {
     /// and message, bounded and with keys redacted. It never took part in a decision.
     pub upstream: Option<Box<UpstreamError>>,
     /// What the request's attempts cost (`Plan::cost`): an attempt that failed without usage
-    /// costs nothing; a stream that broke costs its prompt and the tokens it delivered.
+    /// costs nothing; a stream that broke costs its prompt and the tokens it delivered; an
+    /// attempt cancelled on its way by another's first token (a hedge that lost) costs the
+    /// request's estimated prompt.
     pub cost: f64,
     /// The tokens `cost` prices: every attempt's, as reported (`Plan::tokens`).
     pub tokens: Usage,

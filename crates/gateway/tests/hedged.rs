@@ -1,0 +1,85 @@
+//! The books of a hedged request: the attempt that loses, booked as its provider bills it.
+
+mod support;
+
+use std::sync::Arc;
+
+use support::*;
+use switchyard_gateway::Gateway;
+use switchyard_live::{InProcess, Transport};
+
+/// A gateway whose route tries `ta` (priced $2 a million input tokens, its first token 1 s
+/// late) first and hedges to `tb` (10 ms to its first token) after 100 ms: `tb` wins.
+fn hedged() -> Arc<Gateway> {
+    let tb = "    - { name: tb, provider: b, model: m }\n";
+    let text = config(
+        &format!("{TA}{tb}"),
+        "    - { name: chat, policy: priority, tiers: [[ta], [tb]] }\n",
+        "",
+    )
+    .replace(
+        "plan: { max_attempts: 2 }",
+        "plan: { max_attempts: 2, hedge_after: 100ms }",
+    )
+    .replace(
+        "fake_base_url: 'http://b.fake' }",
+        &format!("fake_base_url: 'http://b.fake', mock_key: {UPSTREAM_KEY} }}"),
+    );
+    let slow = "latency:\n  first_token: { fixed: 1s }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 5 }\n";
+    let transport = InProcess::new()
+        .with("a.fake", fake_with("a", "openai", slow))
+        .with("b.fake", fake("b"));
+    from_file(&text, Transport::new(transport)).0
+}
+
+/// A stream whose hedge's first token wins: the commit cancels the first attempt, which was
+/// sent the prompt, and books it the prompt's estimate (`Router::first_token`): the access
+/// line's `cost_usd` is that estimate at `ta`'s price, and its tokens are marked estimated.
+/// A whole reply's loser is cancelled after the reply served the request (`abandon`) and is
+/// booked nothing.
+#[tokio::test(start_paused = true)]
+async fn a_hedged_streams_loser_is_booked_the_prompt_estimate_in_the_access_line() {
+    let log = Captured::start();
+    let gw = hedged();
+    let estimate = switchyard_core::dialect::openai::parse(chat(true).as_bytes())
+        .unwrap()
+        .request
+        .try_to_normalized()
+        .unwrap()
+        .estimated_prompt_tokens;
+    assert!(estimate > 0);
+    let priced = f64::from(estimate) * 2.0 / 1e6;
+    // `ta`'s failed cost in `/metrics`: the estimate after the stream, no more after the
+    // whole reply.
+    let failed = |metrics: String| {
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("switchyard_cost_usd_total{")
+                    && l.contains("target=\"ta\"")
+                    && l.contains("result=\"failed\"")
+            })
+            .unwrap()
+            .to_owned();
+        line.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap()
+    };
+    for stream in [true, false] {
+        let (status, _) = call(&gw, "POST", CHAT_PATH, Some(CLIENT_KEY), chat(stream)).await;
+        assert_eq!(status, 200);
+        let spent = failed(metrics(&gw).await);
+        assert!((spent - priced).abs() < 1e-12, "{spent} != {priced}");
+    }
+    let lines = log.access();
+    assert_eq!(lines.len(), 2, "{}", log.text());
+    let (streamed, whole) = (&lines[0], &lines[1]);
+    for line in &lines {
+        assert_eq!(line["result"], "ok", "{line}");
+        assert_eq!(line["attempts"], "ta:cancelled,tb:success", "{line}");
+        assert_eq!(line["served_by"], "tb", "{line}");
+    }
+    assert_eq!(streamed["tokens_estimated"], true, "{streamed}");
+    let booked = streamed["cost_usd"].as_f64().unwrap();
+    assert!((booked - priced).abs() < 1e-12, "{streamed}");
+    assert_eq!(whole.get("tokens_estimated"), None, "{whole}");
+    assert_eq!(whole["cost_usd"].as_f64(), Some(0.0), "{whole}");
+}
