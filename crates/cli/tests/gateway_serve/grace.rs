@@ -31,32 +31,25 @@ fn a_configured_grace_cuts_what_is_still_in_flight_when_it_runs_out() {
     reason = "measuring another process's drain in wall-clock time: there is no other clock"
 )]
 fn drain_with_grace(grace: &str, secs: u64) -> Duration {
-    let dir = TempDir::new("gw-grace");
     // 200 tokens at 10 a second: a stream of about 20 s, far past the grace.
-    let (_fake, upstream) = slow_fake(&dir, 200);
     let extra = format!("  log_format: json\n  shutdown_grace: {grace}\n");
-    let config = two_threads(&dir, &upstream, &extra);
-    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
-    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
-    let lines = stderr_lines(&mut gw.0);
-    let mut stream = open_stream(&addr);
-    let began = read_until(&mut stream, "data: ");
-    assert!(began.starts_with("HTTP/1.1 200"), "{began}");
+    let with_grace = |dir: &TempDir, upstream: &str| two_threads(dir, upstream, &extra);
+    let mut s = stream_open("gw-grace", 200, with_grace, &[]);
 
     // Read at start: a reload to another grace keeps this one.
     let mut seen = Vec::new();
-    let reloaded = std::fs::read_to_string(&config)
+    let reloaded = std::fs::read_to_string(&s.config)
         .unwrap()
         .replace(&format!("shutdown_grace: {grace}"), "shutdown_grace: 30s");
-    std::fs::write(&config, reloaded).unwrap();
-    signal(&gw.0, "-HUP");
-    wait_for(&lines, "reloaded", &mut seen);
+    std::fs::write(&s.config, reloaded).unwrap();
+    signal(&s.gw.0, "-HUP");
+    wait_for(&s.lines, "reloaded", &mut seen);
     let signalled = std::time::Instant::now();
-    signal(&gw.0, "-TERM");
-    wait_for(&lines, "draining", &mut seen);
-    assert_eq!(exit_code(&mut gw), Some(0), "{grace}: {seen:?}");
+    signal(&s.gw.0, "-TERM");
+    wait_for(&s.lines, "draining", &mut seen);
+    assert_eq!(exit_code(&mut s.gw), Some(0), "{grace}: {seen:?}");
     let took = signalled.elapsed();
-    let rest = read_until(&mut stream, "data: [DONE]");
+    let rest = read_until(&mut s.stream, "data: [DONE]");
     assert!(
         !rest.contains("[DONE]"),
         "{grace}: the stream was cut: {rest}"
@@ -66,12 +59,9 @@ fn drain_with_grace(grace: &str, secs: u64) -> Duration {
         rest.contains(r#""code":"shutdown""#),
         "{grace}: no in-band error: {rest}"
     );
-    seen.extend(lines.iter());
+    seen.extend(s.lines.iter());
     let all = seen.join("\n");
-    let json: Vec<serde_json::Value> = seen
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
+    let json = json_lines(&seen);
     let drain = json
         .iter()
         .find(|v| {

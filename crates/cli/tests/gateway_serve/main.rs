@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use switchyard_testkit::TempDir;
@@ -13,6 +14,9 @@ mod claim;
 mod grace;
 mod overloaded_line;
 mod second_signal;
+mod streaming;
+
+use streaming::{open_stream, post, read_until, slow_fake, stream_open};
 
 fn binary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_switchyard"));
@@ -38,15 +42,20 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-/// Starts a process that prints its address first; returns it and that line.
-fn start(mut command: Command) -> (Running, String) {
-    let mut child = Running(
+/// Spawns `command` with its stdout and stderr piped.
+fn spawn(command: &mut Command) -> Running {
+    Running(
         command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
-    );
+    )
+}
+
+/// Starts a process that prints its address first; returns it and that line.
+fn start(mut command: Command) -> (Running, String) {
+    let mut child = spawn(&mut command);
     let mut line = String::new();
     BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
@@ -78,35 +87,6 @@ fn gateway(config: &Path, listen: &str) -> Command {
     c
 }
 
-/// Reads from `conn` until `text` has arrived (or the stream ends).
-fn read_until(conn: &mut TcpStream, text: &str) -> String {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains(text) {
-        let n = conn.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&got).into_owned()
-}
-
-/// A fake serving `tokens` tokens at 10 a second (a slow stream), and its address.
-fn slow_fake(dir: &TempDir, tokens: u32) -> (Running, String) {
-    let profile = dir.write(
-        "slow.yaml",
-        &format!(
-            "name: slow\ndialect: openai\nmodels:\n  - {{ name: m }}\nlatency:\n  first_token: {{ fixed: 10ms }}\n  tokens_per_second: {{ fixed: 10 }}\noutput_tokens: {{ fixed: {tokens} }}\n"
-        ),
-    );
-    let mut fake = binary();
-    fake.args(["fake", "serve", "--profile", profile.to_str().unwrap()]);
-    let (fake, line) = start(fake);
-    let upstream = line.rsplit("http://").next().unwrap().to_owned();
-    (fake, upstream)
-}
-
 /// A gateway config in front of `upstream` serving on two threads, with `gateway_extra`
 /// (indented lines) in its `gateway:` section.
 fn two_threads(dir: &TempDir, upstream: &str, gateway_extra: &str) -> std::path::PathBuf {
@@ -120,48 +100,26 @@ fn two_threads(dir: &TempDir, upstream: &str, gateway_extra: &str) -> std::path:
     )
 }
 
-/// A streamed chat request sent on a new connection (closed after its reply).
-fn open_stream(addr: &str) -> TcpStream {
-    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        conn,
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    conn
-}
-
 /// SIGTERM while a slow stream is being served: new connections are refused at once, the
 /// stream still ends with `[DONE]`, and the process exits 0.
 #[test]
 fn sigterm_drains_the_request_in_flight_refuses_new_ones_and_exits_0() {
-    let dir = TempDir::new("gw-drain");
     // 60 tokens at 10 a second: a stream of about 6 s, long enough that a stalled test thread
     // still reads it mid-way.
-    let (_fake, upstream) = slow_fake(&dir, 60);
-    let config = gateway_config(&dir, "development", &upstream);
-    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
-    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
+    let development = |dir: &TempDir, upstream: &str| gateway_config(dir, "development", upstream);
+    let mut s = stream_open("gw-drain", 60, development, &[]);
+    assert!(!s.began.contains("[DONE]"), "still streaming: {}", s.began);
 
-    let mut conn = open_stream(&addr);
-    let first = read_until(&mut conn, "data: ");
-    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    assert!(!first.contains("[DONE]"), "still streaming: {first}");
-
-    signal(&gw.0, "-TERM");
-    let mut stderr = BufReader::new(gw.0.stderr.take().unwrap()).lines();
-    let said = stderr.next().unwrap().unwrap();
+    signal(&s.gw.0, "-TERM");
+    // The first line on stderr.
+    let said = s.lines.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(said.contains("SIGTERM: draining"), "{said}");
     // Within half a second of the drain line: the stream lasts seconds more, so a socket
     // left open until the drain ends fails here.
-    refused_within(&addr, Duration::from_millis(500));
-    let rest = read_until(&mut conn, "data: [DONE]");
+    refused_within(&s.addr, Duration::from_millis(500));
+    let rest = read_until(&mut s.stream, "data: [DONE]");
     assert!(rest.contains("data: [DONE]"), "the stream finished: {rest}");
-    assert_eq!(exit_code(&mut gw), Some(0));
+    assert_eq!(exit_code(&mut s.gw), Some(0));
 }
 
 /// The exit code, within a bound: a process that ignores its signal fails the test rather
@@ -233,13 +191,7 @@ fn a_signal_right_after_the_address_stops_cleanly() {
 
 /// Runs a start that must be refused: exit 2, no address, the reason on stderr.
 fn refused(command: &mut Command) -> String {
-    let mut child = Running(
-        command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = spawn(command);
     // Bounded: a gateway that starts anyway fails the test rather than hanging it.
     let code = exit_code(&mut child);
     let mut stderr = String::new();
@@ -309,6 +261,14 @@ fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
+/// Each of `lines`, parsed as JSON: a line that is not fails the test.
+fn json_lines(lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect()
+}
+
 /// Waits (10 s at most) for a line containing `text`; returns every line read until then.
 fn wait_for(lines: &std::sync::mpsc::Receiver<String>, text: &str, seen: &mut Vec<String>) {
     let deadline = std::time::Duration::from_secs(10);
@@ -359,15 +319,9 @@ fn the_binary_logs_json_lines_without_keys_or_prompts() {
     let lines = stderr_lines(&mut gw.0);
 
     let body = format!(r#"{{"model":"chat","messages":[{{"role":"user","content":"{MARKER}"}}]}}"#);
-    let mut conn = TcpStream::connect(&addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        conn,
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {CLIENT_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
+    let bearer = format!("Bearer {CLIENT_KEY}");
+    let headers = [("authorization", bearer.as_str())];
+    let mut conn = post(&addr, "/v1/chat/completions", &headers, &body);
     let reply = read_until(&mut conn, "\"usage\"");
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
 

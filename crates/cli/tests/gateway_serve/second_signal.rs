@@ -7,29 +7,21 @@ use super::*;
 #[test]
 fn a_second_signal_during_the_drain_stops_at_once() {
     for (first, second) in [("-INT", "-INT"), ("-TERM", "-INT")] {
-        let dir = TempDir::new("gw-second-signal");
         // 200 tokens at 10 a second: a stream of about 20 s, far past the bound below.
-        let (_fake, upstream) = slow_fake(&dir, 200);
-        let config = gateway_config(&dir, "development", &upstream);
-        let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
-        let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
-        let mut conn = open_stream(&addr);
-        let began = read_until(&mut conn, "data: ");
-        assert!(began.starts_with("HTTP/1.1 200"), "{began}");
-
-        let lines = stderr_lines(&mut gw.0);
+        let development = |dir: &TempDir, up: &str| gateway_config(dir, "development", up);
+        let mut s = stream_open("gw-second-signal", 200, development, &[]);
         let mut seen = Vec::new();
-        signal(&gw.0, first);
-        wait_for(&lines, "draining", &mut seen);
-        signal(&gw.0, second);
-        wait_for(&lines, "again: stopping now", &mut seen);
+        signal(&s.gw.0, first);
+        wait_for(&s.lines, "draining", &mut seen);
+        signal(&s.gw.0, second);
+        wait_for(&s.lines, "again: stopping now", &mut seen);
         // Within 10 s (`exit_code`'s bound), though the stream had seconds left.
         assert_eq!(
-            exit_code(&mut gw),
+            exit_code(&mut s.gw),
             Some(1),
             "{first} then {second}: {seen:?}"
         );
-        let rest = read_until(&mut conn, "data: [DONE]");
+        let rest = read_until(&mut s.stream, "data: [DONE]");
         assert!(!rest.contains("[DONE]"), "the stream was cut: {rest}");
     }
 }
@@ -40,38 +32,20 @@ fn a_second_signal_during_the_drain_stops_at_once() {
 /// it: found by review).
 #[test]
 fn a_forced_stop_keeps_the_access_lines_of_requests_already_answered() {
-    let dir = TempDir::new("gw-second-signal-held");
-    // A stream of about 20 s keeps the drain going past the second signal.
-    let (_fake, upstream) = slow_fake(&dir, 200);
-    let config = two_threads(&dir, &upstream, "  log_format: json\n");
-    // One serving thread: the answered request's and the stream's, which is still draining.
-    let mut command = gateway(&config, "127.0.0.1:0");
-    command.args(["--threads", "1"]);
-    let (mut gw, line) = start(command);
-    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
-    let lines = stderr_lines(&mut gw.0);
-    let mut stream = open_stream(&addr);
-    let began = read_until(&mut stream, "data: ");
-    assert!(began.starts_with("HTTP/1.1 200"), "{began}");
+    // A stream of about 20 s keeps the drain going past the second signal; one serving
+    // thread: the answered request's and the stream's, which is still draining.
+    let mut s = stream_open("gw-second-signal-held", 200, json, &["--threads", "1"]);
 
     // Answered at once (an unknown model), its access line held by its serving thread.
     let body = r#"{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}"#;
-    let mut conn = TcpStream::connect(&addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        conn,
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
+    let mut conn = post(&s.addr, "/v1/chat/completions", &[], body);
     let reply = read_until(&mut conn, "model_not_found");
     assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
     // Two different signals: both are delivered, the second stopping the drain at once.
-    signal(&gw.0, "-TERM");
-    signal(&gw.0, "-INT");
-    assert_eq!(exit_code(&mut gw), Some(1));
-    let seen: Vec<String> = lines.iter().collect();
+    signal(&s.gw.0, "-TERM");
+    signal(&s.gw.0, "-INT");
+    assert_eq!(exit_code(&mut s.gw), Some(1));
+    let seen: Vec<String> = s.lines.iter().collect();
     assert!(
         seen.iter().any(|l| l.contains("again: stopping now")),
         "{}",
@@ -91,33 +65,27 @@ fn a_forced_stop_keeps_the_access_lines_of_requests_already_answered() {
 /// not): its warning says it, no plain-text error line follows.
 #[test]
 fn a_stream_cut_by_a_forced_stop_is_logged_shutdown_in_json_lines_only() {
-    let dir = TempDir::new("gw-second-signal-cut");
-    let (_fake, upstream) = slow_fake(&dir, 200);
-    let config = two_threads(&dir, &upstream, "  log_format: json\n");
-    let (mut gw, line) = start(gateway(&config, "127.0.0.1:0"));
-    let addr = line.strip_prefix("gateway http://").unwrap().to_owned();
-    let lines = stderr_lines(&mut gw.0);
-    let mut stream = open_stream(&addr);
-    let began = read_until(&mut stream, "data: ");
-    assert!(began.starts_with("HTTP/1.1 200"), "{began}");
+    let mut s = stream_open("gw-second-signal-cut", 200, json, &[]);
     let mut seen = Vec::new();
-    signal(&gw.0, "-TERM");
-    wait_for(&lines, "draining", &mut seen);
-    signal(&gw.0, "-INT");
-    assert_eq!(exit_code(&mut gw), Some(1));
-    seen.extend(lines.iter());
+    signal(&s.gw.0, "-TERM");
+    wait_for(&s.lines, "draining", &mut seen);
+    signal(&s.gw.0, "-INT");
+    assert_eq!(exit_code(&mut s.gw), Some(1));
+    seen.extend(s.lines.iter());
     let all = seen.join("\n");
     assert!(
         seen.iter().any(|l| l.contains("again: stopping now")),
         "{all}"
     );
-    let json: Vec<serde_json::Value> = seen
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
+    let json = json_lines(&seen);
     let cut = json
         .iter()
         .filter(|v| v["target"] == "switchyard::access" && v["result"] == "shutdown")
         .count();
     assert_eq!(cut, 1, "{all}");
+}
+
+/// Two serving threads, JSON logs (a [`stream_open`] config).
+fn json(dir: &TempDir, upstream: &str) -> std::path::PathBuf {
+    two_threads(dir, upstream, "  log_format: json\n")
 }
