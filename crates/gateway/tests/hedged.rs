@@ -41,13 +41,7 @@ fn hedged() -> Arc<Gateway> {
 async fn a_hedged_streams_loser_is_booked_the_prompt_estimate_in_the_access_line() {
     let log = Captured::start();
     let gw = hedged();
-    let estimate = switchyard_core::dialect::openai::parse(chat(true).as_bytes())
-        .unwrap()
-        .request
-        .try_to_normalized()
-        .unwrap()
-        .estimated_prompt_tokens;
-    assert!(estimate > 0);
+    let estimate = estimated_prompt(&chat(true));
     let priced = f64::from(estimate) * 2.0 / 1e6;
     // `ta`'s failed cost in `/metrics`: the estimate after the stream, no more after the
     // whole reply.

@@ -428,6 +428,9 @@ fn a_stream_the_driver_cannot_continue_ends_with_its_error() {
     assert_eq!(plan.attempts(), 1);
 }
 
+/// The hedge still out when a stream breaks (a report with `delivered_tokens` and no
+/// `first_token` call) is cancelled by the resume; it was sent the prompt, so it is booked
+/// the request's estimated prompt, `usage_missing`, as at a commit.
 #[test]
 fn a_hedge_still_out_when_the_stream_breaks_is_cancelled() {
     let mut r = resume_router("  hedge_after: 500ms\n");
@@ -444,7 +447,17 @@ fn a_hedge_still_out_when_the_stream_breaks_is_cancelled() {
         t(600),
     );
     assert!(!plan.is_outstanding(hedge), "the hedge is cancelled");
-    assert_eq!(r.telemetry().targets[b.index()].cancelled, 1);
+    let tel = &r.telemetry().targets[b.index()];
+    assert_eq!(
+        (tel.cancelled, tel.usage_missing, tel.prompt_tokens),
+        (1, 1, 100)
+    );
+    assert_eq!(
+        plan.tokens().prompt_tokens,
+        200,
+        "the break's 100, the hedge's 100"
+    );
+    assert!(plan.tokens_estimated());
     // The continuation is a new attempt, never hedged.
     let (cont, target, marker) = continuation(r.next(&mut plan, t(600)));
     assert_eq!((target, marker.is_some()), (b, true));
@@ -487,39 +500,4 @@ impl Router {
         f(&mut self.params.plan);
         self
     }
-}
-
-/// A stream that broke after delivering tokens it had not been committed for (a report with
-/// `delivered_tokens` and no `first_token` call) while its hedge was out: the resume cancels
-/// the hedge, which was sent the prompt, so it is booked the request's estimated prompt,
-/// `usage_missing`, as at a commit.
-#[test]
-fn a_hedge_cancelled_by_a_resume_is_booked_its_prompt_estimate() {
-    let mut r = resume_router("  hedge_after: 500ms\n");
-    let b = id(&r, "b");
-    let mut plan = r.begin(&stream("resumable"), t(0));
-    let (first, _, _) = continuation(r.next(&mut plan, t(0)));
-    let (hedge, target, _) = continuation(r.next(&mut plan, t(500)));
-    assert_eq!(target, b);
-    r.record(
-        &mut plan,
-        first,
-        broke(ErrorKind::StreamInterrupted, 40),
-        t(900),
-    );
-    assert!(
-        !plan.is_outstanding(hedge),
-        "the resume cancelled the hedge"
-    );
-    assert_eq!(
-        plan.tokens().prompt_tokens,
-        200,
-        "the break's 100, the hedge's 100"
-    );
-    assert!(plan.tokens_estimated());
-    let tel = &r.telemetry().targets[b.index()];
-    assert_eq!(
-        (tel.cancelled, tel.usage_missing, tel.prompt_tokens),
-        (1, 1, 100)
-    );
 }

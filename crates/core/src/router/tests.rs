@@ -419,10 +419,10 @@ fn tried_first(target: TargetId) -> bool {
     target.index() == 0
 }
 
-#[test]
-fn hedges_after_the_threshold_and_the_first_reply_wins() {
-    let mut r = router_with_plan("hedge_after: 500ms");
-    let (a, b) = (id(&r, "a"), id(&r, "b"));
+/// A request on `chat` (with `hedge_after: 500ms`) sent to `a` at 0 ms, nothing sent before
+/// 500 ms, then hedged to `b`: the plan, the first attempt and the hedge.
+fn hedged(r: &mut Router) -> (Plan, AttemptId, AttemptId) {
+    let (a, b) = (id(r, "a"), id(r, "b"));
     let mut plan = r.begin(&req("chat"), t(0));
     let (first, target, _) = send(r.next(&mut plan, t(0)));
     assert_eq!(target, a);
@@ -437,6 +437,14 @@ fn hedges_after_the_threshold_and_the_first_reply_wins() {
         panic!()
     };
     assert_eq!(target, b);
+    (plan, first, hedge)
+}
+
+#[test]
+fn hedges_after_the_threshold_and_the_first_reply_wins() {
+    let mut r = router_with_plan("hedge_after: 500ms");
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    let (mut plan, first, hedge) = hedged(&mut r);
     assert_eq!(
         r.next(&mut plan, t(600)),
         Action::Await,
@@ -474,19 +482,7 @@ fn hedges_after_the_threshold_and_the_first_reply_wins() {
 fn a_hedge_that_loses_to_a_commit_is_booked_its_prompt_estimate() {
     let mut r = router_with_plan("hedge_after: 500ms");
     let (a, b) = (id(&r, "a"), id(&r, "b"));
-    let mut plan = r.begin(&req("chat"), t(0));
-    let (first, target, _) = send(r.next(&mut plan, t(0)));
-    assert_eq!(target, a);
-    let Action::Send {
-        attempt: hedge,
-        target,
-        hedge: true,
-        ..
-    } = r.next(&mut plan, t(500))
-    else {
-        panic!()
-    };
-    assert_eq!(target, b);
+    let (mut plan, first, hedge) = hedged(&mut r);
     // The hedge's first token commits the request to it: `a` is cancelled and billed.
     let cancelled = r.first_token(&mut plan, hedge, t(600));
     assert_eq!(cancelled.iter().collect::<Vec<_>>(), vec![first]);

@@ -273,6 +273,19 @@ pub async fn over_tcp(addr: std::net::SocketAddr, head: &str, body: &str) -> (u1
     (status, out)
 }
 
+/// The router's estimate of the prompt of an OpenAI chat `body` (the one
+/// `Request::estimated_prompt_tokens` holds), more than 0.
+pub fn estimated_prompt(body: &str) -> u32 {
+    let estimate = switchyard_core::dialect::openai::parse(body.as_bytes())
+        .unwrap()
+        .request
+        .try_to_normalized()
+        .unwrap()
+        .estimated_prompt_tokens;
+    assert!(estimate > 0);
+    estimate
+}
+
 pub fn chat(stream: bool) -> String {
     // OpenAI refuses `stream_options` on a request that does not stream.
     let options = if stream {
