@@ -206,15 +206,41 @@ fn start(config: &std::path::Path, flags: &Flags) -> Result<Started, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     // Every thread's runtime before the address is printed: a start that cannot have them
     // (out of file descriptors) is refused, not cut short once it said where it listens.
-    let runtimes = listeners
+    let mut runtimes = listeners
         .runtimes()
         .map_err(|e| format!("cannot start the serving threads: {e}"))?;
+    if params.gateway.pin_threads() {
+        pin(&mut runtimes, threads.get());
+    }
     Ok(Started {
         gw,
         runtimes,
         addr,
         grace: params.gateway.shutdown_grace(),
     })
+}
+
+/// Pins the serving threads, one per CPU (`gateway.pin_threads`), and says whether it did.
+fn pin(runtimes: &mut switchyard_gateway::Runtimes, threads: usize) {
+    match runtimes.pin() {
+        Some(cpus) => {
+            let cpus = cpus
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            tracing::info!(
+                target: "switchyard::serve",
+                cpus = %cpus,
+                "serving threads pinned, one per CPU"
+            );
+        }
+        None => tracing::info!(
+            target: "switchyard::serve",
+            threads,
+            "serving threads not pinned: not one per CPU the process may run on"
+        ),
+    }
 }
 
 /// A gateway ready to serve: its sockets bound to `addr` (its port picked, if asked for 0),

@@ -13,11 +13,12 @@
 #
 # Then the maximum throughput (direct and through the gateway) and the gateway's peak memory
 # (VmHWM). Needs oha (`cargo install oha`).
-# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] [GATEWAY_BIN_B=PATH] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
+# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] [GATEWAY_BIN_B=PATH] [GATEWAY_B_YAML=YAML] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
 # (tokio worker threads of the fake, 2 by default; the gateway's serving threads, `--threads`,
 # its default, one per core, when unset; GATEWAY_BIN runs another build of the gateway;
 # GATEWAY_BIN_B measures a second build, `gateway-b`, in the same rounds, e.g. the PGO build
-# of pgo.sh beside the plain dist build)
+# of pgo.sh beside the plain dist build; GATEWAY_B_YAML runs gateway-b, the same build unless
+# GATEWAY_BIN_B says otherwise, with that YAML appended to its config)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 secs="${1:-5}"
@@ -29,8 +30,15 @@ gwpid=$!
 wait_for "$work/gw.txt" 5
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 targets=("direct $fake" "gateway $gateway")
+# gateway-b: another build (GATEWAY_BIN_B), another config (GATEWAY_B_YAML, top-level YAML
+# appended to its copy of the config, e.g. 'gateway: { pin_threads: false }'), or both.
+if [ -n "${GATEWAY_B_YAML:-}" ]; then
+  cp "$work/gateway.yaml" "$work/gateway-b.yaml"
+  printf '%s\n' "$GATEWAY_B_YAML" >> "$work/gateway-b.yaml"
+  : "${GATEWAY_BIN_B:=${gateway_cmd[0]}}"
+fi
 if [ -n "${GATEWAY_BIN_B:-}" ]; then
-  "$GATEWAY_BIN_B" "${gateway_cmd[@]:1}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gwb.txt" 2> "$work/gwb.log" &
+  "$GATEWAY_BIN_B" "${gateway_cmd[@]:1}" --config "$work/gateway${GATEWAY_B_YAML:+-b}.yaml" --listen 127.0.0.1:0 > "$work/gwb.txt" 2> "$work/gwb.log" &
   gwbpid=$!
   wait_for "$work/gwb.txt" 5
   targets+=("gateway-b $(awk '{print $2}' "$work/gwb.txt")")

@@ -25,7 +25,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +36,7 @@ use axum::response::Response;
 use hyper::body::Incoming;
 
 use crate::{CHAT_PATH, Gateway, access_log, app, chat};
+pub use listen::Listeners;
 
 /// Serves, once a fleet replica's first sync has answered ([`Gateway::fleet_joined`]),
 /// until `shutdown` completes, then stops accepting (the listener is closed: a new
@@ -59,79 +59,26 @@ pub async fn serve(
     Ok(())
 }
 
-/// Listening sockets on one address, one per serving thread, each with `SO_REUSEPORT`: the
-/// kernel spreads new connections among them by a hash of the client's address and port.
-#[derive(Debug)]
-pub struct Listeners(Vec<std::net::TcpListener>);
-
-impl Listeners {
-    /// `count` sockets listening on `addr`; with port 0, the first picks a free port and the
-    /// others join it. Called within a tokio runtime (each socket is made by tokio, then
-    /// handed over to its thread's runtime by [`serve_threads`]).
-    ///
-    /// A port some socket listens on already is refused (`AddrInUse`), as a plain bind would
-    /// be: without this check a second gateway started on the same port, by the same user,
-    /// would join the first one's sockets and take a share of its connections.
-    pub fn bind(addr: SocketAddr, count: std::num::NonZeroUsize) -> std::io::Result<Self> {
-        if addr.port() != 0 {
-            // SO_REUSEADDR without SO_REUSEPORT: refused by a listening socket on the port,
-            // not by connections of an earlier process still in TIME_WAIT. Never listens.
-            let probe = socket_for(addr)?;
-            probe.set_reuseaddr(true)?;
-            probe.bind(addr)?;
-        }
-        let mut sockets = Vec::with_capacity(count.get());
-        let mut at = addr;
-        for _ in 0..count.get() {
-            let socket = socket_for(at)?;
-            socket.set_reuseaddr(true)?;
-            socket.set_reuseport(true)?;
-            socket.bind(at)?;
-            let listener = socket.listen(LISTEN_BACKLOG)?;
-            // The first one's port: the others join it (port 0 picked one).
-            at = listener.local_addr()?;
-            sockets.push(listener.into_std()?);
-        }
-        Ok(Listeners(sockets))
-    }
-
-    /// The address they listen on (its port picked when asked for 0).
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        match self.0.first() {
-            Some(l) => l.local_addr(),
-            None => Err(std::io::Error::other("no listening socket")),
-        }
-    }
-
-    /// How many there are: one per serving thread.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none (never, when made by [`Listeners::bind`]).
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// A TCP socket of `addr`'s family (IPv4 or IPv6).
-fn socket_for(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
-    match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-    }
-}
-
-/// Connections a listening socket queues before the gateway accepts them (the kernel caps it
-/// at `net.core.somaxconn`).
-const LISTEN_BACKLOG: u32 = 1024;
-
 /// The serving threads' runtimes, built before any thread starts: one single-threaded tokio
 /// runtime per listening socket, the socket registered with it. Made by
 /// [`Listeners::runtimes`] before the gateway says where it listens, so that a start that
 /// cannot have its threads (out of file descriptors) fails before the address is printed.
 #[derive(Debug)]
-pub struct Runtimes(Vec<(Owned, tokio::net::TcpListener)>);
+pub struct Runtimes {
+    threads: Vec<(Owned, tokio::net::TcpListener)>,
+    /// The CPU each thread is pinned to ([`Runtimes::pin`]), if they are.
+    cpus: Option<Vec<usize>>,
+}
+
+impl Runtimes {
+    /// Pins each serving thread, once started, to a CPU of its own, when there are exactly as
+    /// many threads as CPUs the process may run on (`gateway.pin_threads`, [`pin`]); the
+    /// CPUs, in thread order, or `None` when the threads are not pinned.
+    pub fn pin(&mut self) -> Option<&[usize]> {
+        self.cpus = pin::plan(self.threads.len(), pin::allowed());
+        self.cpus.as_deref()
+    }
+}
 
 /// A serving thread's runtime until its thread takes it. Dropped on the way (a start that
 /// fails part way, within the caller's runtime, where dropping a runtime panics), it is shut
@@ -163,7 +110,10 @@ impl Listeners {
             };
             built.push((Owned(Some(runtime)), listener));
         }
-        Ok(Runtimes(built))
+        Ok(Runtimes {
+            threads: built,
+            cpus: None,
+        })
     }
 }
 
@@ -209,11 +159,12 @@ pub async fn serve_threads(
 ) -> std::io::Result<Vec<u64>> {
     gateway.fleet_joined().await;
     let (stop, stopped) = tokio::sync::watch::channel(Stop::Serving);
-    let mut ends = Vec::with_capacity(runtimes.0.len());
+    let mut ends = Vec::with_capacity(runtimes.threads.len());
     let mut failed = None;
-    for (i, (runtime, listener)) in runtimes.0.into_iter().enumerate() {
+    for (i, (runtime, listener)) in runtimes.threads.into_iter().enumerate() {
+        let cpu = runtimes.cpus.as_ref().and_then(|c| c.get(i).copied());
         match serving_thread(
-            i,
+            (i, cpu),
             runtime,
             listener,
             gateway.clone(),
@@ -347,10 +298,11 @@ fn ended_as(
     Some(why)
 }
 
-/// Starts serving thread `i` on `listener` (registered with `runtime`); the receiver gets its
-/// count of connections when it has stopped, and is dropped unanswered if the thread panics.
+/// Starts serving thread `i` on `listener` (registered with `runtime`), pinned to `cpu` if
+/// given; the receiver gets its count of connections when it has stopped, and is dropped
+/// unanswered if the thread panics.
 fn serving_thread(
-    i: usize,
+    (i, cpu): (usize, Option<usize>),
     mut runtime: Owned,
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
@@ -364,6 +316,11 @@ fn serving_thread(
             let Some(runtime) = runtime.0.take() else {
                 return;
             };
+            if let Some(cpu) = cpu
+                && !pin::to(cpu)
+            {
+                tracing::warn!(target: "switchyard::serve", thread = i, cpu, "cannot pin the serving thread to its CPU; it runs unpinned");
+            }
             // Log lines held per thread, written every `MAX_HOLD`
             // (`crate::logging::Batching`); a panic's unwinding writes them too.
             let batching = crate::logging::Batching::start();
@@ -591,6 +548,8 @@ async fn timer_anchor() {
 
 mod fast;
 mod head;
+mod listen;
+mod pin;
 mod reply;
 mod rewind;
 mod tally;

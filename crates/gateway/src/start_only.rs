@@ -12,6 +12,7 @@ pub(crate) fn of(params: &LiveParams) -> Settings {
     vec![
         ("gateway.listen", format!("{:?}", g.listen)),
         ("gateway.threads", format!("{:?}", g.threads)),
+        ("gateway.pin_threads", g.pin_threads().to_string()),
         (
             "gateway.max_body_bytes",
             g.max_body(&params.router).to_string(),

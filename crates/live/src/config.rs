@@ -74,6 +74,13 @@ pub struct GatewayConfig {
     /// reload keeps it).
     #[schemars(range(min = 1, max = 256))]
     pub threads: Option<usize>,
+    /// Whether each serving thread is pinned to a CPU of its own, so that the scheduler does
+    /// not move it between cores, where it finds its caches cold (docs/GATEWAY.md, "Cores").
+    /// Only when there are exactly as many serving threads as CPUs the process may run on (its
+    /// affinity mask: all of a machine's cores by default, a container's or `taskset`'s
+    /// set otherwise); with fewer or more threads none is pinned. Default `true`. Read at
+    /// start (a reload keeps it).
+    pub pin_threads: Option<bool>,
     /// Whether clients learn which targets a request tried: the `x-switchyard-target`,
     /// `x-switchyard-attempts` and `x-switchyard-attempt-log` headers, and target names in
     /// error messages. Default `false` (they stay in the gateway's logs); a client key's own
@@ -309,6 +316,11 @@ impl GatewayConfig {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             )
         })
+    }
+
+    /// `pin_threads`, or its default (`true`).
+    pub fn pin_threads(&self) -> bool {
+        self.pin_threads.unwrap_or(true)
     }
 
     /// `body_read_timeout`, or its default.

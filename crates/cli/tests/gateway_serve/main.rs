@@ -13,6 +13,7 @@ use switchyard_testkit::TempDir;
 mod claim;
 mod grace;
 mod overloaded_line;
+mod pinning;
 mod second_signal;
 mod streaming;
 
