@@ -475,8 +475,11 @@ pub struct Response {
     /// `tool_calls` and `choices` are then left empty (the body has them).
     pub raw: Option<std::sync::Arc<[u8]>>,
     /// What the request's attempts cost, every one at its own target's price (`Plan::cost`):
-    /// a failed attempt that reported usage counts too, not only the one that served.
+    /// a failed attempt that reported usage counts too, not only the one that served, and so
+    /// does a hedge that lost, booked the request's estimated prompt.
     pub cost: f64,
+    /// The part of `cost` spent on attempts that did not serve (`Plan::wasted_cost`).
+    pub wasted_cost: f64,
     /// Some tokens of `usage` or `cost` are the driver's estimates, not the vendor's count
     /// ([`Plan::tokens_estimated`](crate::plan::Plan::tokens_estimated)).
     pub tokens_estimated: bool,

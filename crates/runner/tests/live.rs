@@ -97,6 +97,62 @@ fn every_attempt_is_booked_by_one_rule_in_both_modes() {
     }
 }
 
+/// Whole replies hedged to a standby that always loses (its first token 2 s late): the core
+/// books each losing hedge its prompt's estimate as the primary's reply serves the request,
+/// and in both modes a request's cost is what the core booked, so the requests' cost and
+/// wasted cost are the targets' (live: the reply's `cost` and `wasted_cost`, not the served
+/// usage priced), and the losers' estimates are wasted.
+#[test]
+fn a_whole_replys_losing_hedge_is_in_the_requests_cost_in_both_modes() {
+    let _serial = one_at_a_time();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let profile = root.join("fake-providers/small-fast.yaml");
+    let dir = switchyard_testkit::TempDir::new("hedged-whole");
+    let yaml = format!(
+        "name: hedged-whole\nduration: 4s\nproviders:\n  - {{ name: primary, profile: {p} }}\n  - name: standby\n    profile: {p}\n    faults:\n      - {{ kind: slow_first_token, extra: 2s }}\n\
+         router:\n  targets:\n    - {{ name: primary-1, provider: primary, model: small-fast-1, context_window: 32000 }}\n\
+         \x20   - {{ name: standby-1, provider: standby, model: small-fast-1, context_window: 32000, price: {{ input: 1, output: 2 }} }}\n\
+         \x20 routes:\n    - {{ name: chat, policy: priority, tiers: [[primary-1], [standby-1]] }}\n\
+         \x20 plan: {{ max_attempts: 2, attempt_timeout: 10s, deadline: 20s, hedge_after: 50ms }}\n\
+         traffic:\n  arrival: {{ poisson: 20 }}\n  classes:\n\
+         \x20   - {{ name: chat, weight: 1, route: chat, prompt_tokens: {{ fixed: 200 }}, max_tokens: 100, stream: 0 }}\n",
+        p = profile.display()
+    );
+    let s = switchyard_runner::scenario::load(&dir.write("hedged.yaml", &yaml)).unwrap();
+    let sim = switchyard_runner::simulate(&s, 5).unwrap();
+    let live = switchyard_runner::live::run(&s, 5, None).unwrap();
+    for r in [&sim, &live] {
+        let standby = r.targets.iter().find(|t| t.name == "standby-1").unwrap();
+        assert!(standby.cancelled > 10, "{}: {standby:?}", r.mode);
+        // Each loser: 200 estimated prompt tokens at $1 a million.
+        let losers = standby.cancelled as f64 * 200.0 / 1e6;
+        assert!(
+            (standby.cost_failed_usd - losers).abs() <= 1e-4,
+            "{}: {standby:?}",
+            r.mode
+        );
+        let spent: f64 = r
+            .targets
+            .iter()
+            .map(|t| t.cost_success_usd + t.cost_failed_usd)
+            .sum();
+        let failed: f64 = r.targets.iter().map(|t| t.cost_failed_usd).sum();
+        assert!(
+            (r.totals.cost_usd - spent).abs() <= 1e-4 + spent * 1e-6,
+            "{}: requests ${} vs attempts ${spent}",
+            r.mode,
+            r.totals.cost_usd
+        );
+        assert!(
+            (r.totals.wasted_cost_usd - failed).abs() <= 1e-4 + failed * 1e-6,
+            "{}: wasted ${} vs failed attempts ${failed}",
+            r.mode,
+            r.totals.wasted_cost_usd
+        );
+        assert!(failed >= losers - 1e-4, "{}: the losers are wasted", r.mode);
+    }
+}
+
 /// A black box that is not there: every request fails; the run cannot pass on nothing.
 #[test]
 fn a_dead_black_box_url_gives_failures_not_a_pass() {

@@ -63,23 +63,27 @@ fn abandon_cancels_what_is_in_flight_and_counts_the_request_once() {
     assert_eq!(attempts, 2);
 }
 
-/// A hedged request served by one attempt is finished but not settled while the other is
-/// out: a driver dropping it must still abandon it (the loser recorded `cancelled`).
+/// A hedged request served by one attempt is settled there and then: the core cancels the
+/// other, still out (booked as at a stream's commit), so a driver dropping the plan has
+/// nothing left to abandon, and an `abandon` changes nothing. (It was finished but not
+/// settled, the loser left for the driver's `abandon`, which booked it nothing.)
 #[test]
-fn a_served_plan_with_a_hedge_out_is_not_settled() {
+fn a_served_plan_with_a_hedge_out_is_settled_its_loser_cancelled() {
     let mut r = router_with_plan("hedge_after: 500ms");
     let mut plan = r.begin(&req("chat"), t(0));
     let (first, _, _) = send(r.next(&mut plan, t(0)));
     let (hedge, _, _) = send(r.next(&mut plan, t(500)));
     r.record(&mut plan, hedge, ok(100), t(600));
     assert!(plan.outcome().is_some_and(FinalOutcome::is_success));
-    assert!(plan.is_outstanding(first));
-    assert!(!plan.is_settled());
-    r.abandon(&mut plan, t(700));
+    assert!(!plan.is_outstanding(first));
     assert!(plan.is_settled());
     assert_quiet(&r);
-    let cancelled: u64 = r.telemetry().targets.iter().map(|t| t.cancelled).sum();
-    assert_eq!(cancelled, 1);
+    let cancelled = |r: &Router| -> u64 { r.telemetry().targets.iter().map(|t| t.cancelled).sum() };
+    assert_eq!(cancelled(&r), 1);
+    r.abandon(&mut plan, t(700));
+    assert_eq!(cancelled(&r), 1, "nothing left to abandon");
+    assert_eq!(failures(&r, FailureReason::Abandoned), 0);
+    assert_eq!(r.telemetry().routes[0].requests, 1);
 }
 
 #[test]

@@ -21,9 +21,8 @@ impl<R: Rng> Router<R> {
     /// request (no hedging, no failover). Calls for an attempt that is not outstanding, or
     /// after a commit, change nothing.
     pub fn first_token(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) -> AttemptSet {
-        let mut cancel = AttemptSet::EMPTY;
         if plan.outcome().is_some() || plan.committed.is_some() || !plan.is_outstanding(attempt) {
-            return cancel;
+            return AttemptSet::EMPTY;
         }
         plan.committed = Some(attempt);
         // A probe that answers has done its job: it frees its half-open slot now.
@@ -39,14 +38,7 @@ impl<R: Rng> Router<R> {
                 .probe_answered(now, ticket);
             self.log_transition(target, transition, now);
         }
-        for i in 0..plan.len {
-            let other = AttemptId(i);
-            if other != attempt && plan.is_outstanding(other) {
-                self.cancel(plan, other, now);
-                cancel.insert(other);
-            }
-        }
-        cancel
+        self.cancel_others(plan, Some(attempt), now)
     }
 
     /// The caller went away: every outstanding attempt is recorded `cancelled` (the driver
@@ -78,11 +70,25 @@ impl<R: Rng> Router<R> {
         self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
     }
 
-    /// `attempt`, sent and still outstanding, is given up by the core itself (a commit to
-    /// another attempt, a break that resumes): booked with the prompt's estimate, as the
-    /// provider bills the prompt it was sent.
-    fn cancel(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) {
-        self.cancel_billed(plan, attempt, now, true);
+    /// Every outstanding attempt but `keep` is given up by the core itself (a commit to
+    /// another attempt, a reply that served the request, a break that resumes) and returned:
+    /// each is recorded `cancelled`, booked with the prompt's estimate, as its provider bills
+    /// the prompt it was sent.
+    fn cancel_others(
+        &mut self,
+        plan: &mut Plan,
+        keep: Option<AttemptId>,
+        now: Instant,
+    ) -> AttemptSet {
+        let mut cancelled = AttemptSet::EMPTY;
+        for i in 0..plan.len {
+            let other = AttemptId(i);
+            if Some(other) != keep && plan.is_outstanding(other) {
+                self.cancel_billed(plan, other, now, true);
+                cancelled.insert(other);
+            }
+        }
+        cancelled
     }
 
     /// `attempt` recorded `cancelled`; `billed`: with the request's estimated prompt, an
@@ -157,7 +163,7 @@ impl<R: Rng> Router<R> {
         }
         self.fold_into_health(target, &report, slot.probe, cost, now);
         if plan.outcome().is_some() {
-            return; // a hedge that lost
+            return; // a hedge that lost, cancelled as the plan finished or after
         }
         self.after_attempt(plan, attempt, target, &report, now);
     }
@@ -231,6 +237,10 @@ impl<R: Rng> Router<R> {
         match report.outcome {
             Outcome::Success => {
                 self.finish(plan, FinalOutcome::Served(target), now);
+                // A whole reply's hedge that lost, still on its way: cancelled now, booked as
+                // at a stream's commit, so the plan's cost the driver reads next (the reply's)
+                // includes it, and the driver's `abandon` finds nothing left.
+                self.cancel_others(plan, None, now);
             }
             Outcome::Cancelled => {}
             Outcome::Error { kind, .. } => {
@@ -291,12 +301,7 @@ impl<R: Rng> Router<R> {
         resume.delivered = resume.delivered.saturating_add(delivered);
         resume.spent.insert(attempt);
         plan.committed = None;
-        for i in 0..plan.len {
-            let other = AttemptId(i);
-            if plan.is_outstanding(other) {
-                self.cancel(plan, other, now);
-            }
-        }
+        self.cancel_others(plan, None, now);
     }
 
     /// Folds in the rate-limit state a reply's headers gave.

@@ -455,7 +455,9 @@ fn hedges_after_the_threshold_and_the_first_reply_wins() {
         r.next(&mut plan, t(600)),
         Action::Finish(FinalOutcome::Served(b))
     );
-    // The driver cancels the loser; it counts as cancelled, not as a failure.
+    // The core cancelled the loser as the reply served the request; it counts as
+    // cancelled, not as a failure, and the driver's late report of it changes nothing.
+    assert!(!plan.is_outstanding(first));
     r.record(
         &mut plan,
         first,
@@ -505,6 +507,41 @@ fn a_hedge_that_loses_to_a_commit_is_booked_its_prompt_estimate() {
     assert_eq!((tel.prompt_tokens, tel.completion_tokens), (100, 0));
     assert!((tel.cost_failed - prompt).abs() < 1e-15);
     assert_eq!(r.health(a).in_flight, 0);
+}
+
+/// A whole reply's hedge that loses is cancelled as the winner's reply serves the request,
+/// by the core itself: it was sent the prompt too, so it is booked as at a stream's commit,
+/// the request's estimated prompt, `usage_missing`, in the plan's cost and wasted cost before
+/// the driver reads them for the reply. (It was left to the driver's `abandon`, which booked
+/// it nothing: a hedged request cost less when it did not stream.)
+#[test]
+fn a_whole_replys_hedge_that_loses_is_booked_its_prompt_estimate() {
+    let mut r = router_with_plan("hedge_after: 500ms");
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    let (mut plan, first, hedge) = hedged(&mut r);
+    r.record(&mut plan, hedge, ok(300), t(800));
+    assert_eq!(plan.outcome(), Some(FinalOutcome::Served(b)));
+    assert!(!plan.is_outstanding(first), "cancelled with the finish");
+    assert!(plan.is_settled());
+    // `a`'s 100 estimated prompt tokens at 1 USD a million; `b`'s reply has no price.
+    let prompt = 100.0 / 1e6;
+    assert!((plan.cost() - prompt).abs() < 1e-15, "{}", plan.cost());
+    assert!((plan.wasted_cost() - prompt).abs() < 1e-15);
+    assert_eq!(
+        plan.tokens().prompt_tokens,
+        200,
+        "the reply's 100, the loser's 100"
+    );
+    assert!(plan.tokens_estimated());
+    let tel = &r.telemetry().targets[a.index()];
+    assert_eq!((tel.cancelled, tel.usage_missing), (1, 1));
+    assert_eq!((tel.prompt_tokens, tel.completion_tokens), (100, 0));
+    assert!((tel.cost_failed - prompt).abs() < 1e-15);
+    assert_eq!(r.health(a).in_flight, 0);
+    // The driver's `abandon` as it drops the plan finds nothing: booked once.
+    r.abandon(&mut plan, t(900));
+    assert_eq!(r.telemetry().targets[a.index()].prompt_tokens, 100);
+    assert_eq!(plan.outcome(), Some(FinalOutcome::Served(b)));
 }
 
 #[test]

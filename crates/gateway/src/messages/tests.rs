@@ -393,6 +393,7 @@ fn reply(text: &str, calls: Vec<ToolCall>, finish: FinishReason) -> Response {
         attempts: Vec::new(),
         raw: None,
         cost: 0.0,
+        wasted_cost: 0.0,
         tokens_estimated: false,
         choices: Vec::new(),
     }

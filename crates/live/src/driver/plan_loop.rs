@@ -250,6 +250,7 @@ impl Driver {
                         attempts,
                         raw: decoded.raw,
                         cost: guard.plan.cost(),
+                        wasted_cost: guard.plan.wasted_cost(),
                         tokens_estimated: guard.plan.tokens_estimated(),
                     })
                 }

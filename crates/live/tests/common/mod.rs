@@ -85,8 +85,24 @@ pub fn rig_over(
         .iter()
         .map(|(name, dialect)| switchyard_fake::server::router(profile(name, dialect), 1))
         .collect();
-    let shape = (routes, plan, Default::default(), &[][..]);
+    let shape = (routes, plan, Default::default(), &[][..], &[][..]);
     rig_from(providers, servers, shape, over)
+}
+
+/// As `rig`, with a target's `price:` (YAML, as `{ input: 1, output: 2 }`, USD a million
+/// tokens) by provider name; the others have none.
+pub fn rig_priced(
+    providers: &[(&str, &str)],
+    routes: &str,
+    plan: &str,
+    prices: &[(&str, &str)],
+) -> Rig {
+    let servers = providers
+        .iter()
+        .map(|(name, dialect)| switchyard_fake::server::router(profile(name, dialect), 1))
+        .collect();
+    let shape = (routes, plan, Default::default(), &[][..], prices);
+    rig_from(providers, servers, shape, Transport::new)
 }
 
 /// As `rig_with`, with a target's `capabilities:` list (YAML, as `[streaming, prefill]`) by
@@ -99,22 +115,24 @@ pub fn rig_full(
     limits: switchyard_live::adapter::InputLimits,
     capabilities: &[(&str, &str)],
 ) -> Rig {
-    let shape = (routes, plan, limits, capabilities);
+    let shape = (routes, plan, limits, capabilities, &[][..]);
     rig_from(providers, servers, shape, Transport::new)
 }
 
-/// Routes, plan, input limits and capabilities, as `rig_full` takes them.
+/// Routes, plan, input limits, capabilities (as `rig_full` takes them) and prices (as
+/// `rig_priced` does).
 type Shape<'a> = (
     &'a str,
     &'a str,
     switchyard_live::adapter::InputLimits,
+    &'a [(&'a str, &'a str)],
     &'a [(&'a str, &'a str)],
 );
 
 fn rig_from(
     providers: &[(&str, &str)],
     servers: Vec<axum::Router>,
-    (routes, plan, limits, capabilities): Shape<'_>,
+    (routes, plan, limits, capabilities, prices): Shape<'_>,
     over: impl FnOnce(InProcess) -> Transport,
 ) -> Rig {
     let mut transport = InProcess::new();
@@ -131,8 +149,12 @@ fn rig_from(
             .iter()
             .find(|c| c.0 == *name)
             .map_or(String::new(), |c| format!(", capabilities: {}", c.1));
+        let price = prices
+            .iter()
+            .find(|p| p.0 == *name)
+            .map_or(String::new(), |p| format!(", price: {}", p.1));
         targets.push_str(&format!(
-            "  - {{ name: t-{name}, provider: {name}, model: m-{name}, context_window: 100000{caps} }}\n"
+            "  - {{ name: t-{name}, provider: {name}, model: m-{name}, context_window: 100000{caps}{price} }}\n"
         ));
     }
     let router_yaml = format!("targets:\n{targets}routes:\n{routes}plan:\n{plan}");

@@ -10,7 +10,6 @@ use super::{Ticket, prompt_text};
 /// One request through the router in process; its attempts also go to `sink` as they end.
 pub(super) async fn one(
     r: &Driver,
-    params: &switchyard_core::router::RouterParams,
     mut request: Request,
     ticket: Ticket,
     sink: &AttemptSink,
@@ -44,9 +43,10 @@ pub(super) async fn one(
                 FinalOutcome::Served(reply.served_by),
                 reply.attempts,
             );
-            // A whole reply's attempts that failed reported no tokens, and a hedge that
-            // lost was cancelled: the served reply's usage is all the core booked.
-            done.cost = params.target(reply.served_by).price.cost(reply.usage);
+            // What the core booked for every attempt: a failed one's usage, if it reported
+            // any, and a hedge that lost, its prompt's estimate (cancelled as the reply
+            // served the request, before the reply was built).
+            (done.cost, done.wasted_cost) = (reply.cost, reply.wasted_cost);
             done.output_tokens = reply.usage.completion_tokens;
             done.first_token = Some(first);
             done

@@ -140,7 +140,7 @@ impl Load<'_> {
                     Some((url, client)) => {
                         through_gateway(&client, &url, &params, request, ticket).await
                     }
-                    None => one(&r, &params, request, ticket, &sink).await,
+                    None => one(&r, request, ticket, &sink).await,
                 }
             };
             let done = match give_up {
