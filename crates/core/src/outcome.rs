@@ -140,7 +140,7 @@ pub enum Outcome {
         /// The provider's Retry-After (or its dialect's equivalent), when it sent one.
         retry_after: Option<Duration>,
     },
-    /// The driver abandoned the attempt (a hedge that lost, a caller that went away).
+    /// The attempt was given up before it ended (a hedge that lost, a caller that went away).
     /// Says nothing about the target's health.
     Cancelled,
 }

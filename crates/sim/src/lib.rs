@@ -108,9 +108,9 @@ pub struct Finished<'a> {
     pub stream: bool,
     /// Cost of every attempt, and of those that did not succeed, by one rule in both
     /// drivers: an attempt costs its reported tokens at its target's price
-    /// ([`switchyard_core::plan::Plan::cost`]), so an error without usage and a whole
-    /// reply's hedge that lost cost nothing, a stream's hedge that lost (cancelled at the
-    /// commit) costs the request's estimated prompt, and a stream that broke costs its
+    /// ([`switchyard_core::plan::Plan::cost`]), so an error without usage costs nothing, a
+    /// hedge that lost (cancelled at a stream's commit, or as a whole reply served the
+    /// request) costs the request's estimated prompt, and a stream that broke costs its
     /// prompt and the tokens it delivered.
     pub cost: f64,
     pub wasted_cost: f64,

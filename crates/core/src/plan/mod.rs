@@ -19,7 +19,9 @@
 //! streaming request fails over only until its first token reached the caller (after that,
 //! only a route with `resume: prefill` goes on, with a continuation). With hedging,
 //! a second attempt goes to another target when the first has not produced a first token
-//! after `hedge_after`; the first reply wins and the driver cancels the other.
+//! after `hedge_after`; the first reply wins. The core cancels the other as that reply
+//! serves the request (`Router::record`), booked the request's estimated prompt, which it
+//! was sent, as a stream's is at its commit; the driver drops it.
 //!
 //! Commit and abandon: the first attempt of a stream to yield a token is *committed*
 //! (`Router::first_token`): every other attempt is cancelled there and then (booked the
@@ -180,7 +182,7 @@ pub enum Action {
         /// Its limits; the driver enforces them and reports a timeout as the outcome.
         timeouts: Timeouts,
         /// The attempt races one still in flight (sent after `hedge_after` without a first
-        /// token); the first answer wins and the driver cancels the other.
+        /// token); the first answer wins and the core cancels the other.
         hedge: bool,
         /// Set when the attempt continues a stream that broke after its first token.
         continuation: Option<Continuation>,
@@ -302,10 +304,10 @@ impl Plan {
     }
     /// What this request's attempts cost so far: each recorded attempt's reported tokens at
     /// its target's price, as telemetry books them per target. An attempt on its way when
-    /// its caller left, or when another attempt's first token committed the request (a
-    /// stream's hedge that lost), is booked the request's estimated prompt
-    /// (`Router::caller_left`, `Router::first_token`); one cancelled after the request
-    /// finished (a whole reply's hedge that lost, by `Router::abandon`), or one that failed
+    /// its caller left, or when another attempt's first token committed the request or its
+    /// reply served it (a hedge that lost, streamed or not), is booked the request's
+    /// estimated prompt (`Router::caller_left`, `Router::first_token`, `Router::record`); one
+    /// still out when the request failed (cancelled by `Router::abandon`), or one that failed
     /// without usage, reported no tokens and costs nothing; a stream cancelled mid-way
     /// reports what it generated.
     pub fn cost(&self) -> f64 {
@@ -323,7 +325,7 @@ impl Plan {
     /// Whether some of [`Plan::tokens`] are the driver's estimates, not the vendor's count:
     /// an attempt recorded so far reported `usage_missing` (a reply without usage, an attempt
     /// cancelled before its first token and booked the prompt's estimate: its caller left,
-    /// or it was a stream's hedge that lost), as telemetry counts it.
+    /// or it was a hedge that lost), as telemetry counts it.
     pub fn tokens_estimated(&self) -> bool {
         self.tokens_estimated
     }

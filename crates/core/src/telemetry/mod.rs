@@ -147,7 +147,8 @@ pub struct TargetStats {
     pub completion_tokens: u64,
     /// Attempts whose tokens are estimated: replies that carried no usage, and attempts
     /// cancelled before their first token because their caller left (`Router::caller_left`)
-    /// or another attempt's first token committed the request (`Router::first_token`).
+    /// or another attempt's first token committed the request (`Router::first_token`) or its
+    /// reply served it (`Router::record`): hedges that lost.
     pub usage_missing: u64,
     /// USD spent on attempts that succeeded.
     pub cost_success: f64,

@@ -24,7 +24,8 @@ use super::{Driver, RouteError};
 
 /// Owns a request's plan while the request lives; dropping it abandons the plan in the core
 /// (outstanding attempts recorded `cancelled`, the request counted once). After the plan
-/// finished, the drop only cancels attempts still outstanding (hedges that lost).
+/// finished, the drop only cancels attempts still outstanding: a served plan has none (the
+/// core cancelled a hedge that lost as the reply served it), a failed one may.
 #[derive(Debug)]
 pub(super) struct PlanGuard {
     pub(super) driver: Driver,
@@ -33,7 +34,8 @@ pub(super) struct PlanGuard {
     /// the request's end (see [`AttemptSink`]); `None` once it was ([`PlanGuard::told`]).
     sink: Option<AttemptSink>,
     /// The caller was handed the request's end ([`PlanGuard::told`]): an attempt still out
-    /// when the guard drops (a hedge that lost) is cancelled, not booked as a caller's leaving.
+    /// when the guard drops (one the request failed beside) is cancelled, not booked as a
+    /// caller's leaving.
     told: bool,
     /// The core's time when the plan began: the first [`Driver::run`]'s, which follows at
     /// once.
@@ -47,8 +49,9 @@ impl Drop for PlanGuard {
         if !self.plan.is_settled() {
             let now = self.driver.now();
             if self.told {
-                // Served: what is still out (a hedge that lost) is cancelled, as the
-                // simulator cancels it.
+                // Told its end: what is still out is cancelled, as the simulator cancels
+                // it. (Not a hedge that lost to a reply: the core cancelled that one as the
+                // reply served the request, before the reply's cost was read.)
                 self.driver.core().abandon(&mut self.plan, now);
             } else {
                 // The caller left: an attempt on its way is booked with the prompt's estimate.
