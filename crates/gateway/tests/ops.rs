@@ -559,3 +559,28 @@ async fn a_reload_that_changes_a_start_only_setting_warns_naming_it() {
     });
     assert!(warned, "{}", logs.text());
 }
+
+/// The warning of a reload that changes `gateway.threads` gives the running value and the
+/// file's as values, not as Rust's `Option` (`running="None" file="Some(1)"` for a gateway
+/// running on the default, one thread per core).
+#[tokio::test(start_paused = true)]
+#[ignore = "NU: a start-only warning says running=\"None\" file=\"Some(1)\" for gateway.threads"]
+async fn a_start_only_warning_gives_values_not_options() {
+    let logs = Captured::start();
+    let r = rig(&config(TA, CHAT_TA, ""));
+    std::fs::write(&r.path, config(TA, CHAT_TA, "  threads: 1\n")).unwrap();
+    let (status, body) = call(&r.gw, "POST", "/admin/reload", Some("admin"), String::new()).await;
+    assert_eq!(status, 200, "{body}");
+    let lines = logs.json();
+    let warning = lines
+        .iter()
+        .find(|l| l["target"] == "switchyard::reload" && l["setting"] == "gateway.threads")
+        .unwrap_or_else(|| panic!("{}", logs.text()));
+    for field in ["running", "file"] {
+        let value = warning[field].as_str().unwrap();
+        assert!(
+            !value.starts_with("Some(") && value != "None",
+            "{field}: {warning}"
+        );
+    }
+}
