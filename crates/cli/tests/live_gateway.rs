@@ -444,13 +444,13 @@ fn an_operator_action_the_router_refuses_fails_the_run_naming_it() {
 }
 
 /// The serving threads of every gateway running in this process: `serve_threads` names them
-/// `switchyard-serve-N`, which the kernel keeps as its first 15 bytes.
+/// `serving-N`.
 fn serving_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
         .filter(|t| {
             let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"));
-            comm.is_ok_and(|c| c.starts_with("switchyard-serv"))
+            comm.is_ok_and(|c| c.starts_with("serving-"))
         })
         .count()
 }

@@ -27,11 +27,12 @@ cd "$root"
 . crates/gateway/bench/rig.sh
 "${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
-wait_for "$work/gw.txt" 5
+wait_for "$work/gw.txt" 5 || { echo "the gateway did not start:" >&2; cat "$work/gw.log" >&2; exit 2; }
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 targets=("direct $fake" "gateway $gateway")
 # gateway-b: another build (GATEWAY_BIN_B), another config (GATEWAY_B_YAML, top-level YAML
-# appended to its copy of the config, e.g. 'gateway: { pin_threads: false }'), or both.
+# appended to its copy of the config, e.g. 'gateway: { pin_threads: true }'; not with a
+# RIG_GATEWAY_YAML that has a `gateway:` section too: one key twice is refused), or both.
 if [ -n "${GATEWAY_B_YAML:-}" ]; then
   cp "$work/gateway.yaml" "$work/gateway-b.yaml"
   printf '%s\n' "$GATEWAY_B_YAML" >> "$work/gateway-b.yaml"
@@ -40,7 +41,7 @@ fi
 if [ -n "${GATEWAY_BIN_B:-}" ]; then
   "$GATEWAY_BIN_B" "${gateway_cmd[@]:1}" --config "$work/gateway${GATEWAY_B_YAML:+-b}.yaml" --listen 127.0.0.1:0 > "$work/gwb.txt" 2> "$work/gwb.log" &
   gwbpid=$!
-  wait_for "$work/gwb.txt" 5
+  wait_for "$work/gwb.txt" 5 || { echo "gateway-b did not start:" >&2; cat "$work/gwb.log" >&2; exit 2; }
   targets+=("gateway-b $(awk '{print $2}' "$work/gwb.txt")")
 fi
 if start_nginx; then

@@ -311,7 +311,7 @@ fn serving_thread(
 ) -> std::io::Result<tokio::sync::oneshot::Receiver<u64>> {
     let (done, finished) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
-        .name(format!("switchyard-serve-{i}"))
+        .name(format!("serving-{i}"))
         .spawn(move || {
             let Some(runtime) = runtime.0.take() else {
                 return;

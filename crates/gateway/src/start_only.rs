@@ -10,8 +10,8 @@ pub(crate) type Settings = Vec<(&'static str, String)>;
 pub(crate) fn of(params: &LiveParams) -> Settings {
     let g = &params.gateway;
     vec![
-        ("gateway.listen", format!("{:?}", g.listen)),
-        ("gateway.threads", format!("{:?}", g.threads)),
+        ("gateway.listen", set_or_default(g.listen.as_deref())),
+        ("gateway.threads", set_or_default(g.threads)),
         ("gateway.pin_threads", g.pin_threads().to_string()),
         (
             "gateway.max_body_bytes",
@@ -31,6 +31,11 @@ pub(crate) fn of(params: &LiveParams) -> Settings {
             format!("{}", g.shared_state.is_some()),
         ),
     ]
+}
+
+/// A setting as the file writes it, or `default` when the file leaves it unset.
+fn set_or_default(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or_else(|| "default".to_owned(), |v| v.to_string())
 }
 
 /// Logs a warning for each setting `next` changes from `running`: the running value stays

@@ -564,7 +564,6 @@ async fn a_reload_that_changes_a_start_only_setting_warns_naming_it() {
 /// file's as values, not as Rust's `Option` (`running="None" file="Some(1)"` for a gateway
 /// running on the default, one thread per core).
 #[tokio::test(start_paused = true)]
-#[ignore = "NU: a start-only warning says running=\"None\" file=\"Some(1)\" for gateway.threads"]
 async fn a_start_only_warning_gives_values_not_options() {
     let logs = Captured::start();
     let r = rig(&config(TA, CHAT_TA, ""));

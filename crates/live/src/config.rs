@@ -75,11 +75,12 @@ pub struct GatewayConfig {
     #[schemars(range(min = 1, max = 256))]
     pub threads: Option<usize>,
     /// Whether each serving thread is pinned to a CPU of its own, so that the scheduler does
-    /// not move it between cores, where it finds its caches cold (docs/GATEWAY.md, "Cores").
-    /// Only when there are exactly as many serving threads as CPUs the process may run on (its
-    /// affinity mask: all of a machine's cores by default, a container's or `taskset`'s
-    /// set otherwise); with fewer or more threads none is pinned. Default `true`. Read at
-    /// start (a reload keeps it).
+    /// not move it between cores, where it finds its caches cold (docs/GATEWAY.md, "Cores"):
+    /// for a gateway that has its CPUs to itself. Only when there are exactly as many serving
+    /// threads as CPUs the process may run on (its affinity mask: all of a machine's cores by
+    /// default, a container's cpuset or `taskset`'s set otherwise); with fewer or more threads
+    /// none is pinned. Default `false`: a pinned thread cannot leave a core another process
+    /// keeps busy. Read at start (a reload keeps it).
     pub pin_threads: Option<bool>,
     /// Whether clients learn which targets a request tried: the `x-switchyard-target`,
     /// `x-switchyard-attempts` and `x-switchyard-attempt-log` headers, and target names in
@@ -318,9 +319,9 @@ impl GatewayConfig {
         })
     }
 
-    /// `pin_threads`, or its default (`true`).
+    /// `pin_threads`, or its default (`false`).
     pub fn pin_threads(&self) -> bool {
-        self.pin_threads.unwrap_or(true)
+        self.pin_threads.unwrap_or(false)
     }
 
     /// `body_read_timeout`, or its default.

@@ -276,7 +276,6 @@ async fn a_stream_dropped_while_its_continuation_connects_is_abandoned_once() {
 /// it `cancelled` with no tokens, where the core's own cancels (`first_token`, a resume) and
 /// a caller's leaving (`caller_left`) book the prompt's estimate, `usage_missing`.
 #[tokio::test(start_paused = true)]
-#[ignore = "RV: a continuation given up after a dropped next() is booked 0 tokens, not its prompt estimate"]
 async fn rv_a_continuation_given_up_after_a_dropped_next_is_booked_its_prompt_estimate() {
     let rig = resume_rig().await;
     rig.inject("b", r#"{"kind":"slow_first_token","extra":"5s"}"#)

@@ -25,7 +25,8 @@ fn allowed_at(path: &str) -> Option<Vec<usize>> {
 }
 
 /// The CPUs each serving thread of process `pid` may run on, once `threads` of them exist
-/// and each has set its own (a serving thread pins itself as it starts): sorted.
+/// and each has set its own (a serving thread pins itself as it starts): thread `i`'s
+/// (`serving-i`) at `i`.
 #[expect(
     clippy::disallowed_methods,
     reason = "polling another process's threads: bounded, 5 s"
@@ -38,16 +39,16 @@ fn serving_threads(pid: u32, threads: usize, pinned: bool) -> Vec<Vec<usize>> {
         for task in tasks.flatten() {
             let dir = task.path();
             let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-            // Names are cut at 15 bytes: `switchyard-serve-0` reads `switchyard-serv`.
-            if comm.trim() == "switchyard-serv"
+            if let Some(i) = comm.trim().strip_prefix("serving-")
+                && let Ok(i) = i.parse::<usize>()
                 && let Some(cpus) = allowed_at(&format!("{}/status", dir.display()))
             {
-                found.push(cpus);
+                found.push((i, cpus));
             }
         }
-        if found.len() == threads && (!pinned || found.iter().all(|c| c.len() == 1)) {
+        if found.len() == threads && (!pinned || found.iter().all(|(_, c)| c.len() == 1)) {
             found.sort();
-            return found;
+            return found.into_iter().map(|(_, c)| c).collect();
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -75,15 +76,16 @@ fn run(
     (cpus, lines.iter().collect())
 }
 
-/// As many threads as the CPUs this process may run on: each serving thread on one CPU of
-/// its own, together all of them, and a line that says so.
+/// `pin_threads: true` and as many threads as the CPUs this process may run on: serving
+/// thread `i` on the `i`-th of those CPUs only, and a line that says so.
 #[test]
 fn one_serving_thread_per_cpu_each_pinned_to_its_own() {
     let allowed = allowed_at("/proc/self/status").unwrap();
     let n = allowed.len();
-    let (cpus, seen) = run("gw-pin", &format!("  threads: {n}\n"), n, true);
+    let on = format!("  threads: {n}\n  pin_threads: true\n");
+    let (cpus, seen) = run("gw-pin", &on, n, true);
     let each: Vec<usize> = cpus.iter().map(|c| c[0]).collect();
-    assert_eq!(each, allowed, "one CPU each, all of them: {cpus:?}");
+    assert_eq!(each, allowed, "thread i on CPU i: {cpus:?}");
     let line = seen.iter().find(|l| l.contains("serving threads")).unwrap();
     assert!(
         line.contains("serving threads pinned, one per CPU"),
@@ -97,25 +99,27 @@ fn one_serving_thread_per_cpu_each_pinned_to_its_own() {
     assert!(line.contains(&format!("cpus={list}")), "{line}");
 }
 
-/// `pin_threads: false`, and more threads than CPUs: every serving thread may run on every
-/// CPU the process may, and the line says they are not pinned.
+/// By default (`pin_threads` unset: off) and with `pin_threads: false`, one thread per CPU
+/// is not pinned: every serving thread may run on every CPU the process may, and no line
+/// speaks of pinning. With `pin_threads: true` and more threads than CPUs (or fewer), none is
+/// pinned either, and the line says so.
 #[test]
 fn threads_are_not_pinned_when_told_not_to_or_not_one_per_cpu() {
     let allowed = allowed_at("/proc/self/status").unwrap();
     let n = allowed.len();
-    let off = format!("  threads: {n}\n  pin_threads: false\n");
-    let (cpus, seen) = run("gw-pin-off", &off, n, false);
-    assert!(cpus.iter().all(|c| *c == allowed), "{cpus:?}");
-    assert!(
-        !seen.iter().any(|l| l.contains("serving threads")),
-        "no pinning line when pinning is off: {seen:?}"
-    );
-    let (cpus, seen) = run(
-        "gw-pin-more",
-        &format!("  threads: {}\n", n + 1),
-        n + 1,
-        false,
-    );
+    for extra in ["", "  pin_threads: false\n"] {
+        let off = format!("  threads: {n}\n{extra}");
+        let (cpus, seen) = run("gw-pin-off", &off, n, false);
+        assert!(cpus.iter().all(|c| *c == allowed), "{extra}: {cpus:?}");
+        assert!(
+            !seen.iter().any(|l| l.contains("serving threads")),
+            "no pinning line when pinning is off: {seen:?}"
+        );
+    }
+    // Not one per CPU (256 threads at most).
+    let other = if n < 256 { n + 1 } else { n - 1 };
+    let on = format!("  threads: {other}\n  pin_threads: true\n");
+    let (cpus, seen) = run("gw-pin-more", &on, other, false);
     assert!(cpus.iter().all(|c| *c == allowed), "{cpus:?}");
     let line = seen.iter().find(|l| l.contains("serving threads")).unwrap();
     assert!(line.contains("serving threads not pinned"), "{line}");

@@ -74,7 +74,17 @@ impl<R: Rng> Router<R> {
     /// another attempt, a reply that served the request, a break that resumes) and returned:
     /// each is recorded `cancelled`, booked with the prompt's estimate, as its provider bills
     /// the prompt it was sent.
-    fn cancel_others(
+    /// The driver gave `attempt` up after sending it (a continuation left outstanding by a
+    /// call its caller dropped): recorded `cancelled` and booked the request's estimated
+    /// prompt, `usage_missing`, as an attempt cancelled at a commit is. An attempt that is not
+    /// outstanding changes nothing.
+    pub fn give_up(&mut self, plan: &mut Plan, attempt: AttemptId, now: Instant) {
+        if plan.is_outstanding(attempt) {
+            self.cancel_billed(plan, attempt, now, true);
+        }
+    }
+
+    pub(super) fn cancel_others(
         &mut self,
         plan: &mut Plan,
         keep: Option<AttemptId>,
@@ -236,11 +246,9 @@ impl<R: Rng> Router<R> {
     ) {
         match report.outcome {
             Outcome::Success => {
+                // A whole reply's hedge that lost, still on its way, is cancelled by the
+                // finish, booked as at a stream's commit (`finish`).
                 self.finish(plan, FinalOutcome::Served(target), now);
-                // A whole reply's hedge that lost, still on its way: cancelled now, booked as
-                // at a stream's commit, so the plan's cost the driver reads next (the reply's)
-                // includes it, and the driver's `abandon` finds nothing left.
-                self.cancel_others(plan, None, now);
             }
             Outcome::Cancelled => {}
             Outcome::Error { kind, .. } => {

@@ -551,7 +551,6 @@ fn a_whole_replys_hedge_that_loses_is_booked_its_prompt_estimate() {
 /// accept the prompt, is cancelled by the driver's `abandon` and booked nothing; a stream's
 /// loser, and (h-BK2) a whole reply's, are booked the estimate.
 #[test]
-#[ignore = "RV: a hedge still out when a 400 ends the request is booked 0, not the prompt estimate"]
 fn rv_a_hedge_still_out_when_an_error_ends_the_request_is_booked_its_prompt_estimate() {
     let mut r = router_with_plan("hedge_after: 500ms");
     let (a, b) = (id(&r, "a"), id(&r, "b"));

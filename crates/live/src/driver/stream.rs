@@ -457,11 +457,8 @@ impl ChatStream {
         let now = driver.now();
         for i in 0..plan.attempts() {
             let id = AttemptId(u8::try_from(i).unwrap_or(u8::MAX));
-            if plan.is_outstanding(id) {
-                let started = plan.history().nth(i).map_or(now, |a| a.started);
-                let report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
-                driver.core().record(plan, id, report, now);
-            }
+            // Sent its prompt: booked the estimate (`Router::give_up`).
+            driver.core().give_up(plan, id, now);
         }
         let delivered = plan.continuation().map_or(0, |c| c.delivered_tokens);
         let request = Arc::new(self.resume.continuation(delivered));
