@@ -57,7 +57,9 @@ body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_toke
 # buffering, so a stream passes chunk by chunk) and sets $nginx to its URL: what forwarding
 # alone costs on this machine. Returns 1 when nginx is not installed. NGINX_ACCESS_LOG=1 turns
 # nginx's access log on (its default: a line per request, written as it is made, to a file in
-# $work), for a comparison where both proxies log each request.
+# $work), for a comparison where both proxies log each request. NGINX_PIN=1 pins its two
+# workers to a CPU each (`worker_cpu_affinity auto`), as `gateway.pin_threads: true` pins the
+# gateway's serving threads.
 start_nginx() {
   command -v nginx > /dev/null || return 1
   local port
@@ -65,6 +67,7 @@ start_nginx() {
   mkdir -p "$work/nginx"
   cat > "$work/nginx/nginx.conf" <<CONF
 worker_processes 2;
+$( [ "${NGINX_PIN:-0}" = 1 ] && echo "worker_cpu_affinity auto;" )
 pid $work/nginx.pid;
 error_log $work/nginx/error.log;
 events { worker_connections 1024; }
