@@ -106,3 +106,33 @@ fn a_request_left_before_its_first_token_is_booked_its_prompt_estimate() {
         t.cost_failed
     );
 }
+
+/// A request whose deadline (50 ms) comes before its attempt's first token (100 ms): the
+/// attempt, bounded by the deadline, is cut on its way, as a caller's leaving at 50 ms cuts it
+/// (above), and was sent the same prompt, which its provider bills. The CHANGELOG says an
+/// attempt still on its way when the deadline ends the request is booked the estimate; it is
+/// booked nothing (`timeout`, 0 tokens), where the caller's leaving books 200.
+#[test]
+#[ignore = "RV: an attempt cut on its way by the deadline is booked 0 tokens, not the prompt estimate"]
+fn rv_an_attempt_cut_by_the_deadline_is_booked_its_prompt_estimate() {
+    let mut p = params();
+    p.traffic.classes[0].abandon_after = None;
+    let yaml = "targets:\n  - { name: a, provider: pa, model: m, price: { input: 1, output: 2 } }\n\
+                routes:\n  - { name: r, policy: static, targets: [a] }\n\
+                plan: { max_attempts: 1, attempt_timeout: 10s, deadline: 50ms }\n";
+    p.router = switchyard_core::config::load_router(yaml, "r.yaml").unwrap();
+    let mut abandoned = Abandoned::default();
+    let out = run(&p, &mut abandoned).unwrap();
+    assert_eq!(abandoned.0, 0);
+    let route = &out.router.telemetry().routes[0];
+    let failed = route.requests - route.served;
+    assert!(failed > 500, "{failed}");
+    let t = &out.router.telemetry().targets[0];
+    // Sent until the breaker opens on the timeouts; none served.
+    assert!(t.attempts > 0 && t.successes == 0, "{}", t.attempts);
+    assert_eq!(
+        t.prompt_tokens,
+        200 * t.attempts,
+        "each sent its 200-token prompt"
+    );
+}
