@@ -501,3 +501,31 @@ impl Router {
         self
     }
 }
+
+/// RV: a continuation sends the request's prompt and, as a prefill, the 40 tokens the caller
+/// already holds (the simulator books a continuation that answers `prompt + delivered`). One
+/// the driver gives up (`give_up`: the live driver's after a dropped `next()`) is booked the
+/// request's estimate alone, 100, not the 140 its provider was sent and bills.
+#[test]
+#[ignore = "RV: a given-up continuation is booked the request's prompt estimate without its prefill"]
+fn rv_a_given_up_continuation_is_booked_its_prompt_and_prefill() {
+    let mut r = resume_router("");
+    let mut plan = r.begin(&stream("resumable"), t(0));
+    let (first, _) = committed(&mut r, &mut plan, t(0));
+    r.record(
+        &mut plan,
+        first,
+        broke(ErrorKind::ServerError, 40),
+        t(1_000),
+    );
+    let (c, target, marker) = continuation(r.next(&mut plan, t(1_000)));
+    assert_eq!(marker.map(|m| m.delivered_tokens), Some(40));
+    r.give_up(&mut plan, c, t(1_100));
+    assert!(!plan.is_outstanding(c));
+    let tel = &r.telemetry().targets[target.index()];
+    assert_eq!((tel.cancelled, tel.usage_missing), (1, 1));
+    assert_eq!(
+        tel.prompt_tokens, 140,
+        "the prompt and the 40-token prefill"
+    );
+}
