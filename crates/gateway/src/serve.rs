@@ -72,7 +72,7 @@ pub struct Runtimes {
 
 impl Runtimes {
     /// Pins each serving thread, once started, to a CPU of its own, when there are exactly as
-    /// many threads as CPUs the process may run on (`gateway.pin_threads`, [`pin`]); the
+    /// many threads as CPUs the process may run on (`gateway.pin_threads`); the
     /// CPUs, in thread order, or `None` when the threads are not pinned.
     pub fn pin(&mut self) -> Option<&[usize]> {
         self.cpus = pin::plan(self.threads.len(), pin::allowed());

@@ -11,7 +11,7 @@ pub(crate) fn of(params: &LiveParams) -> Settings {
     let g = &params.gateway;
     vec![
         ("gateway.listen", set_or_default(g.listen.as_deref())),
-        ("gateway.threads", set_or_default(g.threads)),
+        ("gateway.threads", g.threads().to_string()),
         ("gateway.pin_threads", g.pin_threads().to_string()),
         (
             "gateway.max_body_bytes",

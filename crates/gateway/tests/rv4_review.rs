@@ -11,7 +11,6 @@ use support::*;
 /// `running="default" file="N"` of a value that did not change, and never says how many
 /// threads run.)
 #[tokio::test(start_paused = true)]
-#[ignore = "RV: a reload that writes the running default of gateway.threads warns running=default file=N"]
 async fn rv_a_reload_that_writes_the_running_thread_count_does_not_warn() {
     let logs = Captured::start();
     let r = rig(&config(TA, CHAT_TA, ""));

@@ -510,9 +510,9 @@ impl<'a, O: Observer> Sim<'a, O> {
         let Some(mut r) = self.slots[slot as usize].take() else {
             return;
         };
-        // Attempts still in flight: a hedge that lost to a reply was cancelled by the core as
-        // the reply served the request (booked its prompt's estimate); one still out when the
-        // request failed is cancelled here. The outcome stands.
+        // Attempts still in flight: the core cancelled them as the request finished (served
+        // or failed; booked their prompt's estimate); `abandon` finds none. The outcome
+        // stands.
         r.pending = [None; MAX_ATTEMPTS];
         self.routers[r.replica as usize].abandon(&mut r.plan, now);
         // The attempts, on the stack: nothing is allocated per request.

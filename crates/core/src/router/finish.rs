@@ -109,8 +109,8 @@ impl<R: Rng> Router<R> {
                 plan.attempts(),
                 now,
             );
-            // Whatever ended it (served, an error that fails the request, the deadline, the
-            // budget), an attempt still on its way was sent the prompt, which its provider
+            // Whatever ended it (served, an error that fails the request), an attempt still on
+            // its way was sent the prompt, which its provider
             // bills: cancelled now and booked the request's estimated prompt, `usage_missing`,
             // as at a stream's commit, so the plan's cost the driver reads next includes it
             // and the driver's `abandon` finds nothing left. (A caller that left has had its

@@ -70,10 +70,6 @@ impl<R: Rng> Router<R> {
         self.finish(plan, FinalOutcome::Failed(FailureReason::Abandoned), now);
     }
 
-    /// Every outstanding attempt but `keep` is given up by the core itself (a commit to
-    /// another attempt, a reply that served the request, a break that resumes) and returned:
-    /// each is recorded `cancelled`, booked with the prompt's estimate, as its provider bills
-    /// the prompt it was sent.
     /// The driver gave `attempt` up after sending it (a continuation left outstanding by a
     /// call its caller dropped): recorded `cancelled` and booked the request's estimated
     /// prompt, `usage_missing`, as an attempt cancelled at a commit is. An attempt that is not
@@ -84,6 +80,10 @@ impl<R: Rng> Router<R> {
         }
     }
 
+    /// Every outstanding attempt but `keep` is given up by the core itself (a commit to
+    /// another attempt, a finish, a break that resumes) and returned: each is recorded
+    /// `cancelled`, booked with the prompt's estimate, as its provider bills the prompt it was
+    /// sent.
     pub(super) fn cancel_others(
         &mut self,
         plan: &mut Plan,
@@ -107,7 +107,12 @@ impl<R: Rng> Router<R> {
         let started = plan.slot(attempt).map_or(now, |s| s.record.started);
         let mut report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
         if billed {
-            report.prompt_tokens = plan.prompt_tokens;
+            // A continuation was sent the caller's delivered tokens too, as its prefill.
+            let prefill = match plan.continuation() {
+                Some(c) if plan.is_continuation(attempt) => c.delivered_tokens,
+                _ => 0,
+            };
+            report.prompt_tokens = plan.prompt_tokens.saturating_add(prefill);
             report.usage_missing = true;
         }
         self.record(plan, attempt, report, now);

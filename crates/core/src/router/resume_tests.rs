@@ -507,7 +507,6 @@ impl Router {
 /// the driver gives up (`give_up`: the live driver's after a dropped `next()`) is booked the
 /// request's estimate alone, 100, not the 140 its provider was sent and bills.
 #[test]
-#[ignore = "RV: a given-up continuation is booked the request's prompt estimate without its prefill"]
 fn rv_a_given_up_continuation_is_booked_its_prompt_and_prefill() {
     let mut r = resume_router("");
     let mut plan = r.begin(&stream("resumable"), t(0));

@@ -545,11 +545,11 @@ fn a_whole_replys_hedge_that_loses_is_booked_its_prompt_estimate() {
 }
 
 /// RV: the rule of `first_token` (an attempt the core gives up after it was sent is booked
-/// the prompt's estimate, as its provider bills the prompt) stops at a request that fails
+/// the prompt's estimate, as its provider bills the prompt) holds for a request that fails
 /// while a hedge is out: the hedge's 400 ends the request (`BadRequest` neither fails over
 /// nor retries), and the first attempt, still on its way at another provider that may well
-/// accept the prompt, is cancelled by the driver's `abandon` and booked nothing; a stream's
-/// loser, and (h-BK2) a whole reply's, are booked the estimate.
+/// accept the prompt, is cancelled by the core's `finish` and booked the estimate (it was
+/// left to the driver's `abandon`, which booked it nothing).
 #[test]
 fn rv_a_hedge_still_out_when_an_error_ends_the_request_is_booked_its_prompt_estimate() {
     let mut r = router_with_plan("hedge_after: 500ms");

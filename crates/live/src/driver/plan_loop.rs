@@ -24,8 +24,8 @@ use super::{Driver, RouteError};
 
 /// Owns a request's plan while the request lives; dropping it abandons the plan in the core
 /// (outstanding attempts recorded `cancelled`, the request counted once). After the plan
-/// finished, the drop only cancels attempts still outstanding: a served plan has none (the
-/// core cancelled a hedge that lost as the reply served it), a failed one may.
+/// finished, the drop finds none outstanding: the core cancelled them as the plan finished
+/// (booked their prompt's estimate).
 #[derive(Debug)]
 pub(super) struct PlanGuard {
     pub(super) driver: Driver,
