@@ -15,16 +15,20 @@ use hyper::body::Frame;
 /// stream adapter, an error mapping and a box of its own in between, polled at every frame.
 /// The stream is dropped with the body (a client that leaves drops what the stream owns).
 ///
-/// Once `cut` says shutdown is cutting what is still in flight, the body sends `last` (the
-/// dialect's in-band error event) and ends, whether or not the stream has something to say:
+/// Once `cut` says shutdown is cutting what is still in flight, the body sends what `last`
+/// makes (the dialect's in-band error event, made only then) and ends, whether or not the stream has something to say:
 /// a client's SDK raises its own error then, not a transport one (`tests/serve.rs`).
-pub(crate) fn body<S>(stream: S, cut: &Cut, last: Bytes) -> Body
+pub(crate) fn body<S>(stream: S, cut: &Cut, last: fn() -> Bytes) -> Body
 where
     S: Stream<Item = Bytes> + Send + 'static,
 {
     Body::new(Events {
         stream: Box::pin(stream),
-        cut: Some((cut.clone(), Box::pin(cut.0.clone().notified_owned()), last)),
+        watch: Some(Watch {
+            cut: cut.clone(),
+            waiter: Box::pin(cut.0.clone().notified_owned()),
+            last,
+        }),
     })
 }
 
@@ -47,8 +51,15 @@ impl Cut {
 
 struct Events<S> {
     stream: Pin<Box<S>>,
-    /// Until the body ends: the order to watch, its waiter, and the event to end with.
-    cut: Option<(Cut, Pin<Box<tokio::sync::futures::OwnedNotified>>, Bytes)>,
+    /// Until the body ends.
+    watch: Option<Watch>,
+}
+
+/// What a body watches for: the order to cut, its waiter, and what makes the event to end with.
+struct Watch {
+    cut: Cut,
+    waiter: Pin<Box<tokio::sync::futures::OwnedNotified>>,
+    last: fn() -> Bytes,
 }
 
 impl<S: Stream<Item = Bytes>> HttpBody for Events<S> {
@@ -59,18 +70,19 @@ impl<S: Stream<Item = Bytes>> HttpBody for Events<S> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let Some((cut, waiter, _)) = &mut self.cut else {
+        let Some(watch) = &mut self.watch else {
             return Poll::Ready(None);
         };
         // The waiter first (polling registers it), then the flag: an order given before the
         // waiter was registered is seen too.
-        if waiter.as_mut().poll(cx).is_ready() || cut.is_set() {
-            let last = self.cut.take().map(|(_, _, last)| Ok(Frame::data(last)));
-            return Poll::Ready(last);
+        if watch.waiter.as_mut().poll(cx).is_ready() || watch.cut.is_set() {
+            let last = (watch.last)();
+            self.watch = None;
+            return Poll::Ready(Some(Ok(Frame::data(last))));
         }
         let next = self.stream.as_mut().poll_next(cx);
         if let Poll::Ready(None) = next {
-            self.cut = None;
+            self.watch = None;
         }
         next.map(|item| item.map(|bytes| Ok(Frame::data(bytes))))
     }
@@ -84,7 +96,7 @@ mod tests {
     async fn each_item_is_one_data_frame_in_order_then_the_end() {
         let items = ["data: 1\n\n", "data: 2\n\n", "data: [DONE]\n\n"];
         let stream = futures_util::stream::iter(items.map(super::Bytes::from));
-        let mut body = super::body(stream, &super::Cut::default(), super::Bytes::new());
+        let mut body = super::body(stream, &super::Cut::default(), super::Bytes::new);
         for item in items {
             let frame = body.frame().await.unwrap().unwrap();
             assert_eq!(frame.into_data().unwrap(), item.as_bytes());
@@ -99,7 +111,7 @@ mod tests {
         let stream = futures_util::stream::unfold(held, |h| async move {
             Some((super::Bytes::from_static(b"x"), h))
         });
-        let mut body = super::body(stream, &super::Cut::default(), super::Bytes::new());
+        let mut body = super::body(stream, &super::Cut::default(), super::Bytes::new);
         assert!(body.frame().await.is_some());
         assert_eq!(std::sync::Arc::strong_count(&owned), 2);
         drop(body);
@@ -112,7 +124,8 @@ mod tests {
     async fn a_cut_ends_a_waiting_body_with_its_last_event() {
         let cut = super::Cut::default();
         let last = super::Bytes::from_static(b"event: error\n\n");
-        let mut body = super::body(futures_util::stream::pending(), &cut, last.clone());
+        let make = || super::Bytes::from_static(b"event: error\n\n");
+        let mut body = super::body(futures_util::stream::pending(), &cut, make);
         let waiting = tokio::spawn(async move {
             let frame = body.frame().await.unwrap().unwrap();
             (frame.into_data().unwrap(), body.frame().await.is_none())
@@ -126,7 +139,7 @@ mod tests {
             .unwrap();
         assert_eq!(frame, last);
         assert!(ended);
-        let mut after = super::body(futures_util::stream::pending(), &cut, last.clone());
+        let mut after = super::body(futures_util::stream::pending(), &cut, make);
         let first = tokio::time::timeout(std::time::Duration::from_secs(5), after.frame())
             .await
             .expect("a body made after the cut ends at once");

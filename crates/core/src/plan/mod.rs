@@ -304,12 +304,11 @@ impl Plan {
     }
     /// What this request's attempts cost so far: each recorded attempt's reported tokens at
     /// its target's price, as telemetry books them per target. An attempt on its way when
-    /// its caller left, or when another attempt's first token committed the request or its
-    /// reply served it (a hedge that lost, streamed or not), is booked the request's
-    /// estimated prompt (`Router::caller_left`, `Router::first_token`, `Router::record`); one
-    /// still out when the request failed (cancelled by `Router::abandon`), or one that failed
-    /// without usage, reported no tokens and costs nothing; a stream cancelled mid-way
-    /// reports what it generated.
+    /// its caller left, or when the request was committed to another attempt or finished (a
+    /// hedge that lost, streamed or not; one still out when an error failed the request), is
+    /// booked the request's estimated prompt (`Router::caller_left`, `Router::first_token`,
+    /// `Router::record`); one that failed without usage, a timeout included, reported no
+    /// tokens and costs nothing; a stream cancelled mid-way reports what it generated.
     pub fn cost(&self) -> f64 {
         self.cost
     }

@@ -110,11 +110,11 @@ impl<R: Rng> Router<R> {
                 now,
             );
             // Whatever ended it (served, an error that fails the request), an attempt still on
-            // its way was sent the prompt, which its provider
-            // bills: cancelled now and booked the request's estimated prompt, `usage_missing`,
-            // as at a stream's commit, so the plan's cost the driver reads next includes it
-            // and the driver's `abandon` finds nothing left. (A caller that left has had its
-            // attempts cancelled before this, by `caller_left` or `abandon`.)
+            // its way was sent the prompt, which its provider bills: cancelled now and booked
+            // the request's estimated prompt, `usage_missing`, as at a stream's commit, so the
+            // plan's cost the driver reads next includes it and the driver's `abandon` finds
+            // nothing left. (A caller that left has had its attempts cancelled before this,
+            // by `caller_left` or `abandon`.)
             self.cancel_others(plan, None, now);
         }
         Action::Finish(plan.outcome().unwrap_or(outcome))

@@ -505,7 +505,7 @@ impl Router {
 /// RV: a continuation sends the request's prompt and, as a prefill, the 40 tokens the caller
 /// already holds (the simulator books a continuation that answers `prompt + delivered`). One
 /// the driver gives up (`give_up`: the live driver's after a dropped `next()`) is booked the
-/// request's estimate alone, 100, not the 140 its provider was sent and bills.
+/// 140 its provider was sent and bills, not the request's estimate alone (100).
 #[test]
 fn rv_a_given_up_continuation_is_booked_its_prompt_and_prefill() {
     let mut r = resume_router("");

@@ -476,6 +476,16 @@ fn hedges_after_the_threshold_and_the_first_reply_wins() {
     assert_eq!(r.health(a).in_flight, 0);
 }
 
+/// The losing hedge on `loser`, as telemetry books it: cancelled once, its 100 estimated
+/// prompt tokens marked `usage_missing` and priced `prompt` USD as failed, no longer in flight.
+fn assert_loser_booked(r: &Router, loser: TargetId, prompt: f64) {
+    let tel = &r.telemetry().targets[loser.index()];
+    assert_eq!((tel.cancelled, tel.usage_missing), (1, 1));
+    assert_eq!((tel.prompt_tokens, tel.completion_tokens), (100, 0));
+    assert!((tel.cost_failed - prompt).abs() < 1e-15);
+    assert_eq!(r.health(loser).in_flight, 0);
+}
+
 /// A hedge that loses to another attempt's first token was sent the prompt, which its
 /// provider bills: the commit books it `cancelled` with the request's estimated prompt
 /// tokens, marked `usage_missing`, priced into the plan's cost and wasted cost, as a caller's
@@ -502,11 +512,7 @@ fn a_hedge_that_loses_to_a_commit_is_booked_its_prompt_estimate() {
     assert!((plan.cost() - prompt).abs() < 1e-15);
     assert!((plan.wasted_cost() - prompt).abs() < 1e-15);
     assert!(plan.tokens_estimated());
-    let tel = &r.telemetry().targets[a.index()];
-    assert_eq!((tel.cancelled, tel.usage_missing), (1, 1));
-    assert_eq!((tel.prompt_tokens, tel.completion_tokens), (100, 0));
-    assert!((tel.cost_failed - prompt).abs() < 1e-15);
-    assert_eq!(r.health(a).in_flight, 0);
+    assert_loser_booked(&r, a, prompt);
 }
 
 /// A whole reply's hedge that loses is cancelled as the winner's reply serves the request,
@@ -533,11 +539,7 @@ fn a_whole_replys_hedge_that_loses_is_booked_its_prompt_estimate() {
         "the reply's 100, the loser's 100"
     );
     assert!(plan.tokens_estimated());
-    let tel = &r.telemetry().targets[a.index()];
-    assert_eq!((tel.cancelled, tel.usage_missing), (1, 1));
-    assert_eq!((tel.prompt_tokens, tel.completion_tokens), (100, 0));
-    assert!((tel.cost_failed - prompt).abs() < 1e-15);
-    assert_eq!(r.health(a).in_flight, 0);
+    assert_loser_booked(&r, a, prompt);
     // The driver's `abandon` as it drops the plan finds nothing: booked once.
     r.abandon(&mut plan, t(900));
     assert_eq!(r.telemetry().targets[a.index()].prompt_tokens, 100);

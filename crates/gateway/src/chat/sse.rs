@@ -63,7 +63,6 @@ pub(super) fn sse_body(
         route,
         expose,
     };
-    let last = serde_json::to_string(ApiError::shutdown().body()).unwrap_or_default();
     // The state boxed: `unfold` moves it in and out of its future at every frame.
     crate::events::body(
         futures_util::stream::unfold(Box::new(state), |mut st| async move {
@@ -71,8 +70,14 @@ pub(super) fn sse_body(
             Some((frame, st))
         }),
         cut,
-        Bytes::from(SseEvent::data(last).to_wire()),
+        shutdown_event,
     )
+}
+
+/// The in-band event a stream cut by shutdown ends with (made only then).
+fn shutdown_event() -> Bytes {
+    let body = serde_json::to_string(ApiError::shutdown().body()).unwrap_or_default();
+    Bytes::from(SseEvent::data(body).to_wire())
 }
 
 /// Where a stream's body is: what it sends from, and what it has sent.

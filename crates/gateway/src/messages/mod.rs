@@ -177,6 +177,15 @@ fn streamed(
     r
 }
 
+/// The `error` event a stream cut by shutdown ends with (made only then).
+fn shutdown_event() -> Bytes {
+    let shutdown = ErrorParts::from(ApiError::shutdown());
+    frame((
+        "error",
+        render::error_body(error::kind_for(shutdown.status), &shutdown.message),
+    ))
+}
+
 fn frame((name, data): render::Event) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
@@ -214,11 +223,6 @@ fn sse_body(
         queued: VecDeque::new(),
         started: false,
     };
-    let shutdown = ErrorParts::from(ApiError::shutdown());
-    let last = frame((
-        "error",
-        render::error_body(error::kind_for(shutdown.status), &shutdown.message),
-    ));
     // The state boxed: `unfold` moves it in and out of its future at every frame.
     crate::events::body(
         futures_util::stream::unfold(Box::new(state), |mut st| async move {
@@ -262,6 +266,6 @@ fn sse_body(
             }
         }),
         cut,
-        last,
+        shutdown_event,
     )
 }

@@ -1,11 +1,11 @@
-//! Serving threads pinned to CPUs (`gateway.pin_threads`, on by default): with one serving
-//! thread per CPU the process may run on, thread `i` runs on the `i`-th of those CPUs only.
+//! Serving threads pinned to CPUs (`gateway.pin_threads`, opt-in): with one serving thread
+//! per CPU the process may run on, thread `i` runs on the `i`-th of those CPUs only.
 //!
 //! Unpinned, the scheduler moves a serving thread to whichever core is free when its socket
 //! wakes it, and there it finds its caches cold; on a machine shared with other processes
 //! (a load generator and an upstream on the same two cores, in the benches) that costs a
-//! request more than the wait for its own core does: docs/GATEWAY.md, "Cores", has the
-//! figures. Only a thread per CPU is pinned: fewer threads pinned to the first CPUs would
+//! request more than the wait for its own core does; pinned, it cannot leave a core another
+//! process keeps busy: docs/GATEWAY.md, "Cores", has the trade and the figures. Only a thread per CPU is pinned: fewer threads pinned to the first CPUs would
 //! crowd them (every gateway on a host would pick the same ones), more would share a CPU.
 
 /// The CPU each of `threads` serving threads is pinned to, thread `i` to the `i`-th, given the
