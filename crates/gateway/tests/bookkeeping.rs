@@ -1,6 +1,6 @@
 //! The gateway's books for requests that end oddly: a body cut by its client, a stream left
-//! after its finish, a request left before its first token, cached prompt tokens, and the
-//! requests `/metrics` counts that never reached the router.
+//! after its finish, a request left before its first token, an attempt that timed out, cached
+//! prompt tokens, and the requests `/metrics` counts that never reached the router.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 mod support;
@@ -404,6 +404,23 @@ async fn a_client_that_leaves_after_the_finish_chunk_is_served() {
     }
 }
 
+/// A gateway with route `chat` on `ta`, whose fake sends its first token after 2 s, with
+/// `plan` as the router's `plan:` line.
+fn slow_first_token(plan: &str) -> Arc<Gateway> {
+    let text = config(
+        TA,
+        "    - { name: chat, policy: static, targets: [ta] }\n",
+        "",
+    )
+    .replace("plan: { max_attempts: 2 }", plan);
+    let profile = "name: a\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 2s }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 5 }\n";
+    let fake = switchyard_fake::server::router(
+        switchyard_fake::load_profile(profile, "p.yaml").unwrap(),
+        1,
+    );
+    from_file(&text, Transport::new(InProcess::new().with("a.fake", fake))).0
+}
+
 /// A request its client leaves before the first token (unstreamed, then streamed), its
 /// attempt on its way to a target that answers only after 2 s: the attempt was sent the
 /// prompt, so it is booked `cancelled` with the router's estimate of the prompt (the one
@@ -413,17 +430,7 @@ async fn a_client_that_leaves_after_the_finish_chunk_is_served() {
 #[tokio::test(start_paused = true)]
 async fn a_request_left_before_its_first_token_books_the_prompt_estimate() {
     let log = Captured::start();
-    let text = config(
-        TA,
-        "    - { name: chat, policy: static, targets: [ta] }\n",
-        "",
-    );
-    let profile = "name: a\ndialect: openai\nmodels:\n  - { name: m }\nlatency:\n  first_token: { fixed: 2s }\n  tokens_per_second: { fixed: 1000 }\noutput_tokens: { fixed: 5 }\n";
-    let fake = switchyard_fake::server::router(
-        switchyard_fake::load_profile(profile, "p.yaml").unwrap(),
-        1,
-    );
-    let (gw, _) = from_file(&text, Transport::new(InProcess::new().with("a.fake", fake)));
+    let gw = slow_first_token("plan: { max_attempts: 2 }");
     for (i, stream) in [false, true].into_iter().enumerate() {
         let body = chat(stream);
         let estimate = estimated_prompt(&body);
@@ -521,5 +528,30 @@ async fn a_fakes_cached_prompt_tokens_are_priced_at_the_cached_rate() {
                 "{dialect} stream {stream}: {cost} != {want}: {line}"
             );
         }
+    }
+}
+
+/// An attempt that times out (200 ms, the fake's first token at 2 s) was sent the prompt and
+/// read no usage: the access line books the request's estimated prompt tokens, priced, and
+/// says they are an estimate, whole reply or stream alike.
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_attempt_books_the_prompt_estimate() {
+    let log = Captured::start();
+    let gw = slow_first_token("plan: { max_attempts: 1, attempt_timeout: 200ms }");
+    for (i, stream) in [false, true].into_iter().enumerate() {
+        let body = chat(stream);
+        let estimate = estimated_prompt(&body);
+        let (status, _) = call(&gw, "POST", "/v1/chat/completions", Some(CLIENT_KEY), body).await;
+        assert_eq!(status, 504);
+        let line = log.access().remove(i);
+        assert_eq!(line["attempts"], "ta:timeout", "{line}");
+        assert_eq!(line["prompt_tokens"], estimate, "{line}");
+        assert_eq!(line["completion_tokens"], 0, "{line}");
+        assert_eq!(line["tokens_estimated"], true, "{line}");
+        let booked = line["cost_usd"].as_f64().unwrap();
+        assert!(
+            (booked - f64::from(estimate) * 2.0 / 1e6).abs() < 1e-12,
+            "{line}"
+        );
     }
 }

@@ -209,9 +209,9 @@ pub struct Percentiles {
     pub p999: f64,
     pub max: f64,
     pub mean: f64,
-    /// How many values the percentiles are of (0: not observed, the figures read 0); for
-    /// the rendered tables, which show "—" then. Not in report.json.
-    #[serde(skip)]
+    /// How many values the percentiles are of. 0: nothing was observed (a class that never
+    /// streams has no time to first token, a target that never answered no latency), and
+    /// the figures read 0; the rendered tables show "—" then.
     pub samples: u64,
 }
 
@@ -344,7 +344,9 @@ pub struct TargetReport {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     /// Attempts whose tokens (in the two counts above) are estimates: replies that carried no
-    /// usage, and attempts cancelled before their first token because their caller left.
+    /// usage, and attempts sent and given up without usage (their caller left, a hedge that
+    /// lost, still out when the request finished, timed out): each booked the request's
+    /// estimated prompt.
     pub usage_missing: u64,
     pub cost_success_usd: f64,
     pub cost_failed_usd: f64,

@@ -258,6 +258,25 @@ expect:
   - { name: chat-p99, metric: p99_latency, route: chat, op: \"<=\", value: 1m }
 ";
 
+/// report.json says how many values each set of percentiles is of: 0 where its figures read
+/// 0 because nothing was observed (no stream, no inter-token gap; an idle target, no latency).
+#[test]
+fn report_json_counts_the_values_of_each_set_of_percentiles() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let s = load_text(IDLE_FIGURES, "idle-figures.yaml", &dir).unwrap();
+    let json = serde_json::to_value(simulate(&s, s.seed).unwrap()).unwrap();
+    let chat = &json["classes"]["chat"];
+    assert_eq!(chat["inter_token_ms"]["samples"], 0, "{chat}");
+    assert_eq!(chat["inter_token_ms"]["p50"], 0.0, "{chat}");
+    assert!(
+        chat["latency_ms"]["samples"].as_u64().unwrap() > 50,
+        "{chat}"
+    );
+    let targets = json["targets"].as_array().unwrap();
+    let spare = targets.iter().find(|t| t["name"] == "spare").unwrap();
+    assert_eq!(spare["latency_ms"]["samples"], 0, "{spare}");
+}
+
 /// What was not observed reads "—" in the Markdown and HTML tables (an idle target's
 /// availability and latencies, a route without requests, TTFT and inter-token figures without
 /// streams), never 0, 100 % or NaN; the terminal says "not observed: why" once, and every
@@ -279,8 +298,9 @@ fn figures_not_observed_read_a_dash_and_durations_carry_units() {
     // Targets: attempts, then availability and every latency of an idle target.
     let spare = row("| spare |");
     assert_eq!(spare[2], "0", "{spare:?}");
-    for (i, cell) in spare.iter().enumerate().skip(5).take(9) {
-        if i == 6 {
+    assert_eq!(spare[5], "0", "no attempt cancelled: {spare:?}");
+    for (i, cell) in spare.iter().enumerate().skip(6).take(9) {
+        if i == 7 {
             continue; // the SLA: none set
         }
         assert_eq!(cell, "—", "column {i} of {spare:?}");
@@ -307,7 +327,9 @@ fn figures_not_observed_read_a_dash_and_durations_carry_units() {
         assert!(!out.contains("NaN") && !out.contains("inf"), "{out}");
     }
     assert!(
-        html.contains("<td>spare</td><td>openai</td><td>0</td><td>0.00%</td><td>0</td><td>—</td>"),
+        html.contains(
+            "<td>spare</td><td>openai</td><td>0</td><td>0.00%</td><td>0</td><td>0</td><td>—</td>"
+        ),
         "{html}"
     );
     let terminal = switchyard_runner::report::summary(&r);

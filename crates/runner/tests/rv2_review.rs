@@ -32,6 +32,8 @@ traffic:\n  arrival: { poisson: 20 }\n  classes:\n    \
     let mut figures = Vec::new();
     for r in [&sim, &live] {
         let t = r.targets.iter().find(|t| t.name == "primary-1").unwrap();
+        // Each abandoned stream's tokens are an estimate, in both modes.
+        assert_eq!(t.usage_missing, t.cancelled, "{}", r.mode);
         figures.push((
             t.cancelled,
             t.successes,

@@ -153,3 +153,78 @@ fn bad_scenarios_name_file_line_and_field() {
         assert!(err.file.ends_with("bad.yaml"));
     }
 }
+
+/// `report.md`'s Targets table counts the attempts cancelled and those booked an estimate:
+/// callers of one class leave 50 ms in (most before their first token, at about 120 ms, the
+/// rest mid-stream), and the other class's whole replies time out at 100 ms: every attempt is
+/// booked an estimate, and only the first class's are cancelled.
+#[test]
+fn report_md_counts_cancelled_and_estimated_attempts() {
+    let report = simulate_yaml(
+        "name: impatient\nseed: 3\nduration: 10s\n\
+providers:\n  - { name: p, profile: small-fast }\n\
+router:\n  targets:\n    - { name: p-1, provider: p, model: small-fast-1, context_window: 32000, price: { input: 1, output: 1 } }\n  \
+routes:\n    - { name: chat, policy: static, targets: [p-1] }\n  \
+plan: { max_attempts: 1, attempt_timeout: 100ms, deadline: 1s }\n  \
+breaker: { consecutive_failures: 1000000 }\n\
+traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
+- { name: impatient, weight: 1, route: chat, prompt_tokens: { fixed: 200 }, max_tokens: 100, stream: 1.0, abandon_after: 50ms }\n    \
+- { name: timed-out, weight: 1, route: chat, prompt_tokens: { fixed: 200 }, max_tokens: 100, stream: 0.0 }\n",
+    );
+    let t = &report.targets[0];
+    let timeouts = t.errors.get("timeout").copied().unwrap_or(0);
+    assert!(
+        t.cancelled > 10 && timeouts > 10 && t.successes == 0,
+        "{t:?}"
+    );
+    assert_eq!(t.cancelled + timeouts, t.attempts);
+    assert_eq!(t.usage_missing, t.attempts, "each booked an estimate");
+    let md = switchyard_runner::render::markdown::render(&report);
+    let mut lines = md.lines().skip_while(|l| !l.starts_with("| target |"));
+    let cells = |l: &str| {
+        l.split('|')
+            .map(|c| c.trim().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let headers = cells(lines.next().unwrap());
+    let row = cells(lines.nth(1).unwrap());
+    let at = |name: &str| &row[headers.iter().position(|h| h == name).unwrap()];
+    assert_eq!(at("target"), "p-1");
+    assert_eq!(at("successes"), "0");
+    assert_eq!(at("cancelled"), &t.cancelled.to_string());
+    assert_eq!(at("estimated"), &t.usage_missing.to_string());
+    assert_eq!(at("tokens in"), &(200 * t.attempts).to_string());
+}
+
+/// Every caller leaves 20 ms in, before any first token: the target's attempts were all
+/// cancelled and measured no latency, which the terminal's summary shows as "—", not 0.
+#[test]
+fn the_terminal_shows_no_latency_for_a_target_whose_attempts_were_all_cancelled() {
+    let report = simulate_yaml(
+        "name: gone\nseed: 3\nduration: 5s\n\
+providers:\n  - { name: p, profile: small-fast }\n\
+router:\n  targets:\n    - { name: p-1, provider: p, model: small-fast-1 }\n  \
+routes:\n    - { name: chat, policy: static, targets: [p-1] }\n\
+traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
+- { name: gone, weight: 1, route: chat, prompt_tokens: { fixed: 20 }, max_tokens: 10, stream: 1.0, abandon_after: 20ms }\n",
+    );
+    let t = &report.targets[0];
+    assert!(t.attempts > 10 && t.cancelled == t.attempts, "{t:?}");
+    assert_eq!(t.latency_ms.samples, 0);
+    let terminal = switchyard_runner::report::summary(&report);
+    let line = terminal
+        .lines()
+        .find(|l| l.trim_start().starts_with("p-1 "))
+        .unwrap();
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells[cells.len() - 2..], ["—", "—"], "{terminal}");
+}
+
+/// The simulated report of the scenario `yaml`.
+fn simulate_yaml(yaml: &str) -> switchyard_runner::report::Report {
+    let dir = TempDir::new("scenario");
+    let path = dir.path().join("scenario.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let s = switchyard_runner::scenario::load(&path).unwrap();
+    switchyard_runner::simulate(&s, s.seed).unwrap()
+}

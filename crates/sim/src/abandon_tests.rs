@@ -109,12 +109,10 @@ fn a_request_left_before_its_first_token_is_booked_its_prompt_estimate() {
 
 /// A request whose deadline (50 ms) comes before its attempt's first token (100 ms): the
 /// attempt, bounded by the deadline, is cut on its way, as a caller's leaving at 50 ms cuts it
-/// (above), and was sent the same prompt, which its provider bills. The CHANGELOG says an
-/// attempt still on its way when the deadline ends the request is booked the estimate; it is
-/// booked nothing (`timeout`, 0 tokens), where the caller's leaving books 200.
+/// (above), and was sent the same prompt, which its provider bills: it is booked the estimate
+/// too (`timeout`, 200 prompt tokens), not 0.
 #[test]
-#[ignore = "open (RV): an attempt that times out is booked 0 tokens; whether a timed-out prompt is billed is a policy question left open"]
-fn rv_an_attempt_cut_by_the_deadline_is_booked_its_prompt_estimate() {
+fn an_attempt_cut_by_the_deadline_is_booked_its_prompt_estimate() {
     let mut p = params();
     p.traffic.classes[0].abandon_after = None;
     let yaml = "targets:\n  - { name: a, provider: pa, model: m, price: { input: 1, output: 2 } }\n\

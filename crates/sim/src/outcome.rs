@@ -69,6 +69,8 @@ pub(crate) fn abandoned(p: &Pending, started: Instant, now: Instant) -> Option<A
         prompt_tokens: p.report.prompt_tokens,
         completion_tokens: estimate_tokens_from_chars(text_chars(p.text_seed, sent)),
         delivered_tokens: true,
+        // Estimated, as live mode estimates it: a stream's usage comes at its end.
+        usage_missing: true,
         ..AttemptReport::new(Outcome::Cancelled, now.saturating_since(started))
     })
 }

@@ -107,18 +107,15 @@ impl<R: Rng> Router<R> {
         let started = plan.slot(attempt).map_or(now, |s| s.record.started);
         let mut report = AttemptReport::new(Outcome::Cancelled, now.saturating_since(started));
         if billed {
-            // A continuation was sent the caller's delivered tokens too, as its prefill.
-            let prefill = match plan.continuation() {
-                Some(c) if plan.is_continuation(attempt) => c.delivered_tokens,
-                _ => 0,
-            };
-            report.prompt_tokens = plan.prompt_tokens.saturating_add(prefill);
+            report.prompt_tokens = sent_prompt(plan, attempt);
             report.usage_missing = true;
         }
         self.record(plan, attempt, report, now);
     }
 
-    /// The driver reports how an attempt ended. Every `Send` gets exactly one `record`.
+    /// The driver reports how an attempt ended. Every `Send` gets exactly one `record`. An
+    /// attempt that timed out with no usage read is booked the request's estimated prompt,
+    /// `usage_missing`, as one given up is: its provider was sent the prompt.
     pub fn record(
         &mut self,
         plan: &mut Plan,
@@ -128,7 +125,7 @@ impl<R: Rng> Router<R> {
     ) {
         // Provider hints are bounded before anything reads them.
         let max = self.params.plan.retry_after_max;
-        let report = AttemptReport {
+        let mut report = AttemptReport {
             outcome: match report.outcome {
                 Outcome::Error { kind, retry_after } => Outcome::Error {
                     kind,
@@ -138,6 +135,17 @@ impl<R: Rng> Router<R> {
             },
             ..report
         };
+        // A timeout (the attempt's own, the deadline's, or the vendor's 408 or 504) with no
+        // usage read: the prompt was sent, and is booked as a cancelled attempt's is, the
+        // estimate, `usage_missing`.
+        if report.outcome.error_kind() == Some(ErrorKind::Timeout)
+            && report.prompt_tokens == 0
+            && report.completion_tokens == 0
+            && plan.is_outstanding(attempt)
+        {
+            report.prompt_tokens = sent_prompt(plan, attempt);
+            report.usage_missing = true;
+        }
         let Some(slot) = plan.complete(attempt, report.outcome, report.latency) else {
             return; // unknown or already reported: ignore rather than double count
         };
@@ -360,4 +368,14 @@ impl<R: Rng> Router<R> {
 
 fn t_window(params: &RouterParams, target: TargetId) -> u32 {
     params.targets[target.index()].context_window
+}
+
+/// The prompt tokens `attempt` was sent, by the request's estimate: a continuation was sent the
+/// caller's delivered tokens too, as its prefill.
+fn sent_prompt(plan: &Plan, attempt: AttemptId) -> u32 {
+    let prefill = match plan.continuation() {
+        Some(c) if plan.is_continuation(attempt) => c.delivered_tokens,
+        _ => 0,
+    };
+    plan.prompt_tokens.saturating_add(prefill)
 }

@@ -1013,3 +1013,31 @@ rules:
     assert_eq!(outcome, FinalOutcome::Failed(FailureReason::UnknownRoute));
     assert!(tried.is_empty());
 }
+
+/// An attempt that times out brings no usage back, but its provider was sent the prompt: it
+/// is booked the request's estimated prompt, `usage_missing`, as a cancelled attempt is; an
+/// error the provider answered (a 500) is booked nothing, as vendors' error replies carry no
+/// usage.
+#[test]
+fn a_timed_out_attempt_is_booked_its_prompt_estimate() {
+    let mut r = router();
+    let a = id(&r, "a");
+    let mut plan = r.begin(&req("solo"), t(0));
+    let (att, target, _) = send(r.next(&mut plan, t(0)));
+    assert_eq!(target, a);
+    r.record(&mut plan, att, fail(ErrorKind::ServerError), t(10));
+    assert_eq!(r.telemetry().targets[a.index()].prompt_tokens, 0);
+    assert!(!plan.tokens_estimated());
+    let Action::Wait { until } = r.next(&mut plan, t(10)) else {
+        panic!()
+    };
+    let (att, _, _) = send(r.next(&mut plan, until));
+    r.record(&mut plan, att, fail(ErrorKind::Timeout), until);
+    let tel = &r.telemetry().targets[a.index()];
+    assert_eq!((tel.prompt_tokens, tel.usage_missing), (100, 1));
+    assert_eq!(plan.tokens().prompt_tokens, 100);
+    assert!(plan.tokens_estimated());
+    // 100 tokens at 1 USD a million, all wasted.
+    assert!((plan.cost() - 1e-4).abs() < 1e-15, "{}", plan.cost());
+    assert!((plan.wasted_cost() - 1e-4).abs() < 1e-15);
+}

@@ -169,6 +169,7 @@ fn targets_table(r: &Report) -> Table {
             "attempts",
             "share",
             "successes",
+            "cancelled",
             "availability",
             "SLA",
             "error budget spent",
@@ -180,6 +181,7 @@ fn targets_table(r: &Report) -> Table {
             "TTFT p99",
             "tokens in",
             "tokens out",
+            "estimated",
             "cost",
             "wasted",
         ],
@@ -196,6 +198,7 @@ fn targets_table(r: &Report) -> Table {
                     t.attempts.to_string(),
                     pct(t.share),
                     t.successes.to_string(),
+                    t.cancelled.to_string(),
                 ];
                 row.extend(or_dash(tried, vec![pct(t.availability)]));
                 row.push(
@@ -215,6 +218,7 @@ fn targets_table(r: &Report) -> Table {
                     ms_of(f, f.p99),
                     t.prompt_tokens.to_string(),
                     t.completion_tokens.to_string(),
+                    t.usage_missing.to_string(),
                 ]);
                 row.extend(or_dash(
                     tried,

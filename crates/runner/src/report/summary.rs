@@ -26,24 +26,7 @@ pub fn summary(r: &Report) -> String {
         "target", "attempts", "share", "avail", "p50 ms", "p99 ms"
     );
     for x in &r.targets {
-        // A target without attempts has no availability or latency: "—", not 100 % and 0.
-        let (avail, p50, p99) = if x.attempts == 0 {
-            let dash = crate::render::NOT_OBSERVED.to_owned();
-            (dash.clone(), dash.clone(), dash)
-        } else {
-            (
-                format!("{:.2}%", x.availability * 100.0),
-                format!("{:.0}", x.latency_ms.p50),
-                format!("{:.0}", x.latency_ms.p99),
-            )
-        };
-        let _ = writeln!(
-            out,
-            "  {:<24} {:>9} {:>8.2}% {avail:>8} {p50:>9} {p99:>9}",
-            x.name,
-            x.attempts,
-            x.share * 100.0,
-        );
+        target_line(&mut out, x);
     }
     for f in &r.failover {
         // A fault that was not exercised has no figures to miss: "—", not "never".
@@ -102,4 +85,32 @@ pub fn without_wall(json: &str) -> String {
         }
         Err(_) => json.to_owned(),
     }
+}
+
+/// A target's line in the summary: attempts, share, availability, p50 and p99.
+fn target_line(out: &mut String, x: &crate::results::TargetReport) {
+    use std::fmt::Write;
+    // A target without attempts has no availability, one whose attempts were all
+    // cancelled no latency: "—", not 100 % and 0.
+    let dash = || crate::render::NOT_OBSERVED.to_owned();
+    let avail = if x.attempts == 0 {
+        dash()
+    } else {
+        format!("{:.2}%", x.availability * 100.0)
+    };
+    let (p50, p99) = if x.latency_ms.samples == 0 {
+        (dash(), dash())
+    } else {
+        (
+            format!("{:.0}", x.latency_ms.p50),
+            format!("{:.0}", x.latency_ms.p99),
+        )
+    };
+    let _ = writeln!(
+        out,
+        "  {:<24} {:>9} {:>8.2}% {avail:>8} {p50:>9} {p99:>9}",
+        x.name,
+        x.attempts,
+        x.share * 100.0,
+    );
 }
