@@ -228,3 +228,32 @@ fn simulate_yaml(yaml: &str) -> switchyard_runner::report::Report {
     let s = switchyard_runner::scenario::load(&path).unwrap();
     switchyard_runner::simulate(&s, s.seed).unwrap()
 }
+
+/// Every caller leaves 20 ms in, before any first token: no attempt of the target finished,
+/// so it has no availability to show, as it has no latency; the terminal and `report.md`
+/// show "—" for its latency but "100.00%" for its availability (`availability` of nothing
+/// finished reads 1.0).
+#[test]
+#[ignore = "RV: a target whose attempts were all cancelled shows 100.00% availability, not —"]
+fn rv_a_target_whose_attempts_were_all_cancelled_shows_no_availability() {
+    let report = simulate_yaml(
+        "name: gone\nseed: 3\nduration: 5s\n\
+providers:\n  - { name: p, profile: small-fast }\n\
+router:\n  targets:\n    - { name: p-1, provider: p, model: small-fast-1 }\n  \
+routes:\n    - { name: chat, policy: static, targets: [p-1] }\n\
+traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
+- { name: gone, weight: 1, route: chat, prompt_tokens: { fixed: 20 }, max_tokens: 10, stream: 1.0, abandon_after: 20ms }\n",
+    );
+    let t = &report.targets[0];
+    assert!(t.attempts > 10 && t.cancelled == t.attempts, "{t:?}");
+    let terminal = switchyard_runner::report::summary(&report);
+    let line = terminal
+        .lines()
+        .find(|l| l.trim_start().starts_with("p-1 "))
+        .unwrap();
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells[cells.len() - 3..], ["—", "—", "—"], "{terminal}");
+    let md = switchyard_runner::render::markdown::render(&report);
+    let row = md.lines().find(|l| l.starts_with("| p-1 |")).unwrap();
+    assert!(!row.contains("100.00%"), "{row}");
+}
