@@ -207,6 +207,13 @@ pub struct AttemptReport {
     pub delivered_tokens: bool,
     /// The reply carried no usage: the token counts are the driver's estimates.
     pub usage_missing: bool,
+    /// The provider is known to have had the prompt, though no usage was read: the driver
+    /// timed the attempt out after its reply's head came (a stream with no first token in
+    /// time, a whole reply's body too slow). The core books such an attempt that reports no
+    /// tokens the request's estimated prompt, `usage_missing`, as it books one cancelled on
+    /// its way. Not set for a timeout before any answer (the driver cannot tell a slow
+    /// connect from a slow provider) or for the vendor's 408 or 504.
+    pub prompt_sent: bool,
 }
 
 impl AttemptReport {
@@ -221,6 +228,7 @@ impl AttemptReport {
             completion_tokens: 0,
             delivered_tokens: false,
             usage_missing: false,
+            prompt_sent: false,
         }
     }
 }

@@ -211,7 +211,9 @@ pub struct Percentiles {
     pub mean: f64,
     /// How many values the percentiles are of. 0: nothing was observed (a class that never
     /// streams has no time to first token, a target that never answered no latency), and
-    /// the figures read 0; the rendered tables show "—" then.
+    /// the figures read 0; the rendered tables show "—" then. Not required by the schema: a
+    /// report written before it came reads as one without it.
+    #[serde(default)]
     pub samples: u64,
 }
 
@@ -352,6 +354,16 @@ pub struct TargetReport {
     pub cost_failed_usd: f64,
     /// Share of all attempts of the run.
     pub share: f64,
+}
+
+impl TargetReport {
+    /// Attempts that finished with an answer or an error: what availability is of (one
+    /// cancelled on its way is neither).
+    pub fn finished(&self) -> u64 {
+        self.errors
+            .values()
+            .fold(self.successes, |n, e| n.saturating_add(*e))
+    }
 }
 
 pub fn target_reports(

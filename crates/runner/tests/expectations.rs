@@ -299,8 +299,9 @@ fn figures_not_observed_read_a_dash_and_durations_carry_units() {
     let spare = row("| spare |");
     assert_eq!(spare[2], "0", "{spare:?}");
     assert_eq!(spare[5], "0", "no attempt cancelled: {spare:?}");
-    for (i, cell) in spare.iter().enumerate().skip(6).take(9) {
-        if i == 7 {
+    assert_eq!(spare[6], "0", "no hedge: {spare:?}");
+    for (i, cell) in spare.iter().enumerate().skip(7).take(9) {
+        if i == 8 {
             continue; // the SLA: none set
         }
         assert_eq!(cell, "—", "column {i} of {spare:?}");
@@ -328,7 +329,7 @@ fn figures_not_observed_read_a_dash_and_durations_carry_units() {
     }
     assert!(
         html.contains(
-            "<td>spare</td><td>openai</td><td>0</td><td>0.00%</td><td>0</td><td>0</td><td>—</td>"
+            "<td>spare</td><td>openai</td><td>0</td><td>0.00%</td><td>0</td><td>0</td><td>0</td><td>—</td>"
         ),
         "{html}"
     );

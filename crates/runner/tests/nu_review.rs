@@ -13,7 +13,6 @@ use support::one_at_a_time;
 /// requests' cost and wasted cost read 0 while the targets' read $0.019 (seed 1, 19
 /// requests), so a `cost` expectation passes on spend the run did make.
 #[test]
-#[ignore = "NU: live mode books 0 request cost for a request its caller abandoned; its target books the prompt estimate"]
 fn a_live_abandoned_requests_cost_is_what_its_target_books() {
     let _serial = one_at_a_time();
     let yaml = "name: nu-abandoned-cost\nseed: 1\nduration: 5s\n\

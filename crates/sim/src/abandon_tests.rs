@@ -74,6 +74,8 @@ fn a_stream_left_mid_way_is_booked_from_the_text_sent() {
     // average 5 characters, with a space between, so (40 * 5 + 39) / 4, about 60 (not the
     // 40 sent).
     assert_eq!(t.prompt_tokens, 200 * abandoned.0);
+    // Estimates, as live mode's are (a stream's usage comes at its end).
+    assert_eq!(t.usage_missing, abandoned.0);
     let per = t.completion_tokens as f64 / abandoned.0 as f64;
     assert!((57.0..=63.0).contains(&per), "{per}");
     // Priced at $1 / $2 per million.
@@ -109,12 +111,21 @@ fn a_request_left_before_its_first_token_is_booked_its_prompt_estimate() {
 
 /// A request whose deadline (50 ms) comes before its attempt's first token (100 ms): the
 /// attempt, bounded by the deadline, is cut on its way, as a caller's leaving at 50 ms cuts it
-/// (above), and was sent the same prompt, which its provider bills: it is booked the estimate
-/// too (`timeout`, 200 prompt tokens), not 0.
+/// (above). A stream's head came (2 ms in): its provider had the prompt, which it bills, so it
+/// is booked the estimate too (`timeout`, 200 prompt tokens, `prompt_sent`). A whole reply's
+/// head comes with its body: nothing had come, and nothing is booked, as the live driver
+/// cannot tell a provider that has the prompt from a connection never made.
 #[test]
 fn an_attempt_cut_by_the_deadline_is_booked_its_prompt_estimate() {
+    for stream in [true, false] {
+        cut_by_the_deadline(stream);
+    }
+}
+
+fn cut_by_the_deadline(stream: bool) {
     let mut p = params();
     p.traffic.classes[0].abandon_after = None;
+    p.traffic.classes[0].stream = if stream { 1.0 } else { 0.0 };
     let yaml = "targets:\n  - { name: a, provider: pa, model: m, price: { input: 1, output: 2 } }\n\
                 routes:\n  - { name: r, policy: static, targets: [a] }\n\
                 plan: { max_attempts: 1, attempt_timeout: 10s, deadline: 50ms }\n";
@@ -128,9 +139,7 @@ fn an_attempt_cut_by_the_deadline_is_booked_its_prompt_estimate() {
     let t = &out.router.telemetry().targets[0];
     // Sent until the breaker opens on the timeouts; none served.
     assert!(t.attempts > 0 && t.successes == 0, "{}", t.attempts);
-    assert_eq!(
-        t.prompt_tokens,
-        200 * t.attempts,
-        "each sent its 200-token prompt"
-    );
+    let booked = if stream { 200 * t.attempts } else { 0 };
+    assert_eq!(t.prompt_tokens, booked, "stream: {stream}");
+    assert_eq!(t.usage_missing, booked / 200);
 }

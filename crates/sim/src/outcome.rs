@@ -119,6 +119,7 @@ fn whole(reply: Reply, net: Duration, bound: Duration) -> Pending {
             completion_tokens: reply.output_tokens,
             delivered_tokens: false,
             usage_missing: false,
+            prompt_sent: false,
         },
         first_token_at: at(total),
         token_interval: Duration::ZERO,
@@ -140,11 +141,14 @@ struct Stream {
     idle: Duration,
     /// The whole stream.
     cap: Duration,
+    /// The reply's head (the provider had the prompt), a network delay after the send.
+    head: Duration,
 }
 
 impl Stream {
     fn new(reply: Reply, net: Duration, timeouts: Timeouts) -> Self {
         Stream {
+            head: net,
             reply,
             first: reply.first_token + net,
             total: reply.total() + net,
@@ -156,6 +160,15 @@ impl Stream {
 
     fn token_at(&self, n: u32) -> Duration {
         self.first + self.reply.token_interval.saturating_mul(u64::from(n))
+    }
+
+    /// No first token within the bound: a timeout, whose provider had the prompt when its
+    /// reply's head came first (`prompt_sent`, booked the prompt's estimate by the core), as
+    /// the live driver reports it.
+    fn timed_out(&self) -> Pending {
+        let mut p = failed(ErrorKind::Timeout, self.bound, None);
+        p.report.prompt_sent = self.head < self.bound;
+        p
     }
 
     /// Interrupted at `end` with `n` tokens delivered, or fewer when `end` is past the
@@ -182,6 +195,8 @@ impl Stream {
                 completion_tokens: n,
                 prompt_tokens: reply.prompt_tokens,
                 delivered_tokens: true,
+                // A stream's usage comes at its end: live mode marks an interrupted one too.
+                usage_missing: true,
                 ..AttemptReport::new(Outcome::error(ErrorKind::StreamInterrupted), end)
             },
             first_token_at: at(first),
@@ -195,7 +210,7 @@ impl Stream {
     /// `cap`, ends it as interrupted, with what was delivered by then.
     fn end(&self, finish_ends_stream: bool) -> Pending {
         if self.first > self.bound {
-            return failed(ErrorKind::Timeout, self.bound, None);
+            return self.timed_out();
         }
         let out = self.reply.output_tokens;
         // Faults before the first token come first: they fail the attempt before any commit.
@@ -224,6 +239,7 @@ impl Stream {
                 completion_tokens: out,
                 delivered_tokens: true,
                 usage_missing: false,
+                prompt_sent: false,
             },
             first_token_at: at(self.first),
             token_interval: self.reply.token_interval,
@@ -251,7 +267,7 @@ impl Stream {
                 Some(if first + stall < self.bound {
                     failed(ErrorKind::StreamInterrupted, first + stall, None)
                 } else {
-                    failed(ErrorKind::Timeout, self.bound, None)
+                    self.timed_out()
                 })
             }
             Some(StreamFault::Cut { after_tokens: n })

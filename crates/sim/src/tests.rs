@@ -626,8 +626,7 @@ mod stream_timeouts {
     /// (`outcome::abandoned`). The simulator's interrupted stream is not marked, so a
     /// report's `estimated` column (`usage_missing`) counts it in live mode and not in sim.
     #[test]
-    #[ignore = "RV: a simulated stream interrupted after its first token is not usage_missing, where live mode marks it"]
-    fn rv_a_stream_interrupted_after_its_first_token_is_usage_missing_as_in_live_mode() {
+    fn a_stream_interrupted_after_its_first_token_is_usage_missing_as_in_live_mode() {
         let stall = Some(StreamFault::Stall {
             after_tokens: 4,
             stall: Duration::from_secs(60),

@@ -114,8 +114,9 @@ impl<R: Rng> Router<R> {
     }
 
     /// The driver reports how an attempt ended. Every `Send` gets exactly one `record`. An
-    /// attempt that timed out with no usage read is booked the request's estimated prompt,
-    /// `usage_missing`, as one given up is: its provider was sent the prompt.
+    /// attempt whose provider had the prompt (`AttemptReport::prompt_sent`: it timed out
+    /// after its reply's head came) and that reports no tokens is booked the request's
+    /// estimated prompt, `usage_missing`, as one given up is.
     pub fn record(
         &mut self,
         plan: &mut Plan,
@@ -135,10 +136,9 @@ impl<R: Rng> Router<R> {
             },
             ..report
         };
-        // A timeout (the attempt's own, the deadline's, or the vendor's 408 or 504) with no
-        // usage read: the prompt was sent, and is booked as a cancelled attempt's is, the
-        // estimate, `usage_missing`.
-        if report.outcome.error_kind() == Some(ErrorKind::Timeout)
+        // An attempt the driver timed out after its provider had the prompt (`prompt_sent`),
+        // with no usage read: booked as a cancelled attempt is, the estimate, `usage_missing`.
+        if report.prompt_sent
             && report.prompt_tokens == 0
             && report.completion_tokens == 0
             && plan.is_outstanding(attempt)

@@ -89,6 +89,7 @@ fn ok(ms: u64) -> AttemptReport {
         completion_tokens: 50,
         delivered_tokens: true,
         usage_missing: false,
+        prompt_sent: false,
     }
 }
 
@@ -1014,25 +1015,34 @@ rules:
     assert!(tried.is_empty());
 }
 
-/// An attempt that times out brings no usage back, but its provider was sent the prompt: it
-/// is booked the request's estimated prompt, `usage_missing`, as a cancelled attempt is; an
-/// error the provider answered (a 500) is booked nothing, as vendors' error replies carry no
-/// usage.
+/// An attempt that times out after its reply's head came (`prompt_sent`) brings no usage back,
+/// but its provider had the prompt: it is booked the request's estimated prompt,
+/// `usage_missing`, as a cancelled attempt is. A timeout with no answer at all (the driver
+/// cannot tell a slow connect from a slow provider; a vendor's 408 or 504) is booked nothing,
+/// as an error the provider answered (a 500) is.
 #[test]
 fn a_timed_out_attempt_is_booked_its_prompt_estimate() {
     let mut r = router();
     let a = id(&r, "a");
     let mut plan = r.begin(&req("solo"), t(0));
-    let (att, target, _) = send(r.next(&mut plan, t(0)));
-    assert_eq!(target, a);
-    r.record(&mut plan, att, fail(ErrorKind::ServerError), t(10));
-    assert_eq!(r.telemetry().targets[a.index()].prompt_tokens, 0);
-    assert!(!plan.tokens_estimated());
-    let Action::Wait { until } = r.next(&mut plan, t(10)) else {
-        panic!()
+    let mut now = t(0);
+    for report in [fail(ErrorKind::ServerError), fail(ErrorKind::Timeout)] {
+        let (att, target, _) = send(r.next(&mut plan, now));
+        assert_eq!(target, a);
+        r.record(&mut plan, att, report, now);
+        assert_eq!(r.telemetry().targets[a.index()].prompt_tokens, 0);
+        assert!(!plan.tokens_estimated());
+        let Action::Wait { until } = r.next(&mut plan, now) else {
+            panic!()
+        };
+        now = until;
+    }
+    let (att, _, _) = send(r.next(&mut plan, now));
+    let answered = AttemptReport {
+        prompt_sent: true,
+        ..fail(ErrorKind::Timeout)
     };
-    let (att, _, _) = send(r.next(&mut plan, until));
-    r.record(&mut plan, att, fail(ErrorKind::Timeout), until);
+    r.record(&mut plan, att, answered, now);
     let tel = &r.telemetry().targets[a.index()];
     assert_eq!((tel.prompt_tokens, tel.usage_missing), (100, 1));
     assert_eq!(plan.tokens().prompt_tokens, 100);

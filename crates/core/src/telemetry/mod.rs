@@ -145,10 +145,12 @@ pub struct TargetStats {
     pub prompt_tokens: u64,
     /// Completion tokens of every finished attempt (estimates where usage was missing).
     pub completion_tokens: u64,
-    /// Attempts whose tokens are estimated: replies that carried no usage, and attempts
-    /// cancelled before their first token because their caller left (`Router::caller_left`)
-    /// or another attempt's first token committed the request (`Router::first_token`) or its
-    /// reply served it (`Router::record`): hedges that lost.
+    /// Attempts whose tokens are estimated: replies and streams that carried no usage, and
+    /// attempts sent and given up without usage: cancelled because their caller left
+    /// (`Router::caller_left`), because another attempt's first token committed the request
+    /// (`Router::first_token`) or its reply served it (hedges that lost), still out when the
+    /// request finished, a continuation given up (`Router::give_up`), or timed out after
+    /// their provider had the prompt (`AttemptReport::prompt_sent`).
     pub usage_missing: u64,
     /// USD spent on attempts that succeeded.
     pub cost_success: f64,

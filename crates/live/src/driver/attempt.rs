@@ -81,6 +81,15 @@ impl Sent {
         Lost::from(AttemptReport::new(Outcome::error(kind), self.latency()))
     }
 
+    /// The attempt timed out after its reply's head came: its provider had the prompt,
+    /// which the core books at the request's estimate (`AttemptReport::prompt_sent`).
+    fn timed_out_answered(self) -> Lost {
+        Lost::from(AttemptReport {
+            prompt_sent: true,
+            ..AttemptReport::new(Outcome::error(ErrorKind::Timeout), self.latency())
+        })
+    }
+
     /// The attempt failed as its dialect's adapter classified what came back.
     fn failure(self, f: adapter::Failure) -> Lost {
         Lost {
@@ -247,7 +256,7 @@ impl Driver {
     ) -> Result<Won, Lost> {
         let read = adapter::read_capped(body, self.inner.limits.max_body_bytes);
         let bytes = match tokio::time::timeout_at(sent.deadline, read).await {
-            Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
+            Err(_) => return Err(sent.timed_out_answered()),
             // Too large, or cut mid-body.
             Ok(Err(_)) => return Err(sent.fail(ErrorKind::MalformedResponse)),
             Ok(Ok(b)) => b,
@@ -276,6 +285,7 @@ impl Driver {
             completion_tokens: decoded.usage.completion_tokens,
             delivered_tokens: true,
             usage_missing: decoded.usage_missing,
+            prompt_sent: false,
         };
         Ok(Won::Reply { decoded, report })
     }
@@ -303,7 +313,7 @@ impl Driver {
         let mut timer = Box::pin(tokio::time::sleep_until(sent.deadline));
         loop {
             let frame = match within(timer.as_mut(), body.frame()).await {
-                Err(()) => return Err(sent.fail(ErrorKind::Timeout)),
+                Err(()) => return Err(sent.timed_out_answered()),
                 Ok(None) => {
                     // Ended before any token: complete-but-empty, or cut.
                     let kind = decoder

@@ -162,6 +162,8 @@ impl Books {
     pub(super) fn close(mut self, end: Instant) -> (Collector, usize) {
         for issued in std::mem::take(&mut self.in_flight).into_values() {
             let attempts = issued.sink.take();
+            // What its attempts were booked, should its work have been dropped already.
+            let cost = issued.sink.booked().map_or(0.0, |(_, cost)| cost);
             self.collector.finished(&switchyard_sim::Finished {
                 class: issued.class,
                 start: issued.start,
@@ -171,8 +173,8 @@ impl Books {
                 attempts: &attempts,
                 first_token: None,
                 stream: issued.stream,
-                cost: 0.0,
-                wasted_cost: 0.0,
+                cost,
+                wasted_cost: cost,
                 output_tokens: 0,
                 gaps: &[],
                 resumed: None,

@@ -149,12 +149,18 @@ impl Load<'_> {
                     Ok(done) => done,
                     // The work was dropped at whatever await it was on; its router wrote
                     // the attempts it had made into the sink as it dropped, one still on its
-                    // way `cancelled` (reaching the provider is what failover counts).
-                    Err(_) => ticket.done(
-                        stream,
-                        FinalOutcome::Failed(FailureReason::Abandoned),
-                        sink.take(),
-                    ),
+                    // way `cancelled` (reaching the provider is what failover counts), and
+                    // what they were booked: the request's cost, all of it wasted.
+                    Err(_) => {
+                        let mut done = ticket.done(
+                            stream,
+                            FinalOutcome::Failed(FailureReason::Abandoned),
+                            sink.take(),
+                        );
+                        let cost = sink.booked().map_or(0.0, |(_, cost)| cost);
+                        (done.cost, done.wasted_cost) = (cost, cost);
+                        done
+                    }
                 },
             };
             // The router events this request (and others) caused so far, tallied now: a

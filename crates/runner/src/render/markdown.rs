@@ -62,6 +62,13 @@ pub fn render(r: &Report) -> String {
         ),
         t.cost_usd
     );
+    if !t.failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nFailed requests by reason: {}.",
+            super::failures_line(t)
+        );
+    }
     if let Some(note) = super::black_box_note(r) {
         let _ = writeln!(out, "\n> **{note}**");
     }

@@ -159,6 +159,16 @@ pub fn tables(r: &Report) -> Vec<Table> {
     all.into_iter().filter(|t| !t.rows.is_empty()).collect()
 }
 
+/// A scope's failed requests by reason, most first: `abandoned 449, timeout 3`.
+pub fn failures_line(b: &crate::results::BucketReport) -> String {
+    let mut by: Vec<(&str, u64)> = b.failures.iter().map(|(k, v)| (*k, *v)).collect();
+    by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    by.iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Each target's attempts, availability, latency, tokens and cost.
 fn targets_table(r: &Report) -> Table {
     Table {
@@ -170,6 +180,7 @@ fn targets_table(r: &Report) -> Table {
             "share",
             "successes",
             "cancelled",
+            "hedges",
             "availability",
             "SLA",
             "error budget spent",
@@ -189,8 +200,10 @@ fn targets_table(r: &Report) -> Table {
             .targets
             .iter()
             .map(|t| {
-                // A target without attempts has no availability, latency or cost to show.
+                // A target without attempts has no cost to show, one with none finished (all
+                // cancelled) no availability, one without latencies none to show either.
                 let tried = t.attempts > 0;
+                let finished = t.finished() > 0;
                 let (l, f) = (&t.latency_ms, &t.ttft_ms);
                 let mut row = vec![
                     t.name.clone(),
@@ -199,14 +212,15 @@ fn targets_table(r: &Report) -> Table {
                     pct(t.share),
                     t.successes.to_string(),
                     t.cancelled.to_string(),
+                    t.hedges.to_string(),
                 ];
-                row.extend(or_dash(tried, vec![pct(t.availability)]));
+                row.extend(or_dash(finished, vec![pct(t.availability)]));
                 row.push(
                     t.sla
                         .map_or(NOT_OBSERVED.to_owned(), |x| format!("{:.3}%", x * 100.0)),
                 );
                 row.extend(or_dash(
-                    tried,
+                    finished,
                     vec![t.error_budget_spent.map_or(NOT_OBSERVED.to_owned(), pct)],
                 ));
                 row.extend([

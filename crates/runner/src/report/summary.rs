@@ -9,7 +9,7 @@ pub fn summary(r: &Report) -> String {
     let t = &r.totals;
     let _ = writeln!(
         out,
-        "{} ({} mode, seed {}): {} requests, {} succeeded, p50 {}, p99 {}, {:.2} attempts/request, ${:.4}",
+        "{} ({} mode, seed {}): {} requests, {} succeeded, p50 {}, p99 {}, {:.3} attempts/request, ${:.4}",
         r.scenario,
         r.mode,
         r.seed,
@@ -90,10 +90,10 @@ pub fn without_wall(json: &str) -> String {
 /// A target's line in the summary: attempts, share, availability, p50 and p99.
 fn target_line(out: &mut String, x: &crate::results::TargetReport) {
     use std::fmt::Write;
-    // A target without attempts has no availability, one whose attempts were all
-    // cancelled no latency: "—", not 100 % and 0.
+    // A target none of whose attempts finished (none sent, or all cancelled) has no
+    // availability, one without latencies none to show: "—", not 100 % and 0.
     let dash = || crate::render::NOT_OBSERVED.to_owned();
-    let avail = if x.attempts == 0 {
+    let avail = if x.finished() == 0 {
         dash()
     } else {
         format!("{:.2}%", x.availability * 100.0)
