@@ -274,10 +274,8 @@ traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
 }
 
 /// docs/SCENARIOS.md, "Reading a report": "`report.md` and `report.html` open with a
-/// headline ... and, when requests failed, why: `Failed requests by reason: ...`". Only
-/// `report.md` says why (`render/markdown.rs`); `report.html`'s headline has no such line.
+/// headline ... and, when requests failed, why: `Failed requests by reason: ...`", both.
 #[test]
-#[ignore = "RV: report.html does not say why requests failed, though docs/SCENARIOS.md says it opens with it"]
 fn report_html_says_why_requests_failed_as_report_md_does() {
     let report = simulate_yaml(
         "name: gone-html\nseed: 3\nduration: 5s\n\

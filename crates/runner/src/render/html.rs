@@ -89,6 +89,13 @@ fn summary_line(out: &mut String, r: &Report) {
         ),
         t.cost_usd
     );
+    if !t.failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p id=\"failures\">Failed requests by reason: {}.</p>",
+            escape(&super::failures_line(t))
+        );
+    }
     if let Some(note) = super::black_box_note(r) {
         let _ = writeln!(out, "<p id=\"black-box\"><b>{}</b></p>", escape(&note));
     }
