@@ -138,11 +138,7 @@ impl<R: Rng> Router<R> {
         };
         // An attempt the driver timed out after its provider had the prompt (`prompt_sent`),
         // with no usage read: booked as a cancelled attempt is, the estimate, `usage_missing`.
-        if report.prompt_sent
-            && report.prompt_tokens == 0
-            && report.completion_tokens == 0
-            && plan.is_outstanding(attempt)
-        {
+        if report.prompt_sent && report.prompt_tokens == 0 && report.completion_tokens == 0 {
             report.prompt_tokens = sent_prompt(plan, attempt);
             report.usage_missing = true;
         }

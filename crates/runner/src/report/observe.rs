@@ -246,7 +246,7 @@ impl Seen<'_> {
             return Err(format!("provider {name} has no price on any target"));
         }
         let mine = || self.targets.iter().filter(|t| t.provider == name);
-        if mine().all(|t| finished(t) == 0) {
+        if mine().all(|t| t.finished() == 0) {
             return Err(format!("provider {name}'s targets finished no attempts"));
         }
         Ok(mine().map(|t| t.cost_success_usd + t.cost_failed_usd).sum())
@@ -261,7 +261,7 @@ impl Seen<'_> {
             .map(|t| t.index())
             .ok_or_else(|| "no target".to_owned())?;
         let t = self.targets.get(i).ok_or_else(|| "no target".to_owned())?;
-        if finished(t) == 0 {
+        if t.finished() == 0 {
             return Err(format!("{} finished no attempts", t.name));
         }
         Ok(t)
@@ -273,7 +273,7 @@ impl Seen<'_> {
         if e.target.is_some() {
             return self.the_target(e).map(|_| ());
         }
-        if self.targets.iter().all(|t| finished(t) == 0) {
+        if self.targets.iter().all(|t| t.finished() == 0) {
             return Err("no target finished an attempt".to_owned());
         }
         Ok(())
@@ -410,13 +410,6 @@ fn lost(n: u64) -> Result<(), String> {
     } else {
         Ok(())
     }
-}
-
-/// Attempts a target finished (succeeded or failed).
-fn finished(t: &TargetReport) -> u64 {
-    t.errors
-        .values()
-        .fold(t.successes, |n, x| n.saturating_add(*x))
 }
 
 /// What an expectation on a black box's run would need that only the gateway knows.
