@@ -327,8 +327,11 @@ impl Conn {
             Framing::Length(n) if sent < n => return Err(Ended),
             _ => {}
         }
+        // Written before the body is dropped: its access line (and the router's events) are
+        // made after the client has its reply, not before.
+        let flushed = self.flush().await;
         drop(body);
-        self.flush().await
+        flushed
     }
 
     /// Adds a body frame to what is to be written (a large one is written from its own

@@ -307,3 +307,66 @@ async fn a_body_sent_right_after_its_head_is_served_here() {
         got[0]
     );
 }
+
+/// A subscriber that, when a request's access line is logged, looks at the client's end of
+/// the connection without waiting: whether the reply had reached it by then.
+struct PeekAtTheLine {
+    client: std::net::TcpStream,
+    seen: std::sync::Mutex<Vec<bool>>,
+}
+
+impl tracing::Subscriber for PeekAtTheLine {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() == "switchyard::access" {
+            let mut byte = [0u8; 1];
+            let arrived = self.client.peek(&mut byte).is_ok_and(|n| n > 0);
+            self.seen.lock().unwrap().push(arrived);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// The access line is made once the reply is written, as nginx logs once its response is
+/// sent: formatting it is not on the way to the client (docs/PERFORMANCE.md).
+#[tokio::test]
+async fn a_reply_reaches_its_client_before_its_access_line_is_made() {
+    let gw = gateway();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (tcp, _) = listener.accept().await.unwrap();
+    // `tracing` caches each callsite's interest for the whole process; with one dispatcher
+    // registered it asks only the registering thread's, maybe another test's thread, which has
+    // none. With two, it asks each, and the events reach this thread's subscriber.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let peek = client.try_clone().unwrap();
+    peek.set_nonblocking(true).unwrap();
+    let lines = Arc::new(PeekAtTheLine {
+        client: peek,
+        seen: std::sync::Mutex::default(),
+    });
+    let _current = tracing::subscriber::set_default(lines.clone());
+    std::io::Write::write_all(&mut client, chat("Connection: close\r\n").as_bytes()).unwrap();
+    let (_keep, mut closing) = tokio::sync::watch::channel(false);
+    let served = tokio::time::timeout(
+        Duration::from_secs(10),
+        super::serve(tcp, &gw, &mut closing),
+    );
+    assert!(served.await.unwrap().is_none());
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut client, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert_eq!(
+        *lines.seen.lock().unwrap(),
+        [true],
+        "one access line, made once the client had its reply"
+    );
+}
