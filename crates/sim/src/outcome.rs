@@ -37,7 +37,11 @@ pub(crate) fn outcome(
         Behaviour::Reset => return failed(ErrorKind::ConnectFailed, net.min(bound), None),
         Behaviour::Hang => return failed(ErrorKind::Timeout, bound, None),
         Behaviour::MalformedJson => {
-            return failed(ErrorKind::MalformedResponse, net.min(bound), None);
+            // A 2xx head with a body that is not a reply: the provider had the prompt, as the
+            // live driver reports any failure after a 2xx head.
+            let mut p = failed(ErrorKind::MalformedResponse, net.min(bound), None);
+            p.report.prompt_sent = net < bound;
+            return p;
         }
         Behaviour::Reply(reply) => reply,
     };
@@ -171,6 +175,15 @@ impl Stream {
         p
     }
 
+    /// Broken with `kind` at `at`, before its first token and after its reply's head: the
+    /// provider had the prompt (`prompt_sent`), as the live driver reports any failure after
+    /// a 2xx head.
+    fn broke(kind: ErrorKind, at: Duration) -> Pending {
+        let mut p = failed(kind, at, None);
+        p.report.prompt_sent = true;
+        p
+    }
+
     /// Interrupted at `end` with `n` tokens delivered, or fewer when `end` is past the
     /// stream's cap (it ends there, with the tokens sent by then).
     fn delivered(&self, n: u32, end: Duration) -> Pending {
@@ -253,10 +266,10 @@ impl Stream {
         let (first, out) = (self.first, self.reply.output_tokens);
         match self.reply.stream_fault {
             Some(StreamFault::Cut { after_tokens: 0 }) => {
-                Some(failed(ErrorKind::StreamInterrupted, first, None))
+                Some(Self::broke(ErrorKind::StreamInterrupted, first))
             }
             Some(StreamFault::MalformedChunk { after_tokens: 0 }) => {
-                Some(failed(ErrorKind::MalformedResponse, first, None))
+                Some(Self::broke(ErrorKind::MalformedResponse, first))
             }
             Some(StreamFault::Stall {
                 after_tokens: 0,
@@ -265,7 +278,7 @@ impl Stream {
                 // Silence before any token: the first-token timeout, or the drop, whichever
                 // first.
                 Some(if first + stall < self.bound {
-                    failed(ErrorKind::StreamInterrupted, first + stall, None)
+                    Self::broke(ErrorKind::StreamInterrupted, first + stall)
                 } else {
                     self.timed_out()
                 })

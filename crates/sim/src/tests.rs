@@ -649,20 +649,12 @@ mod stream_timeouts {
         }
     }
 
-    /// Live mode books a stream that broke after its first token with the completion
-    /// estimated from the text it delivered (`ChatStream::close`:
-    /// `estimate_tokens_from_chars`, four characters a token, about 1.5 of the fake's words
-    /// each), as the simulator books a stream its caller left mid-way (`outcome::abandoned`).
-    /// The simulator's interrupted stream is marked `usage_missing` but books the exact count
-    /// of tokens sent (40 here), so `tokens out` and the cost differ between modes.
     /// `AttemptReport::prompt_sent` is "the provider is known to have had the prompt": a
-    /// stream whose head came (at once, `net` zero) and that then stalls before its first
-    /// token is booked the prompt's estimate when the first-token timeout (10 s) comes before
-    /// the drop, but nothing when the drop (at 1 s) comes first, though its provider had the
-    /// prompt alike; so is a stream cut, or sent a malformed chunk, before its first token.
-    /// Live mode does the same (`first_token`'s `StreamInterrupted` is a plain `fail`).
+    /// stream whose head came (at once, `net` zero) and that then breaks before its first
+    /// token has it, whether the first-token timeout (10 s) or the drop (at 1 s) comes first,
+    /// and whether it is cut or sent a malformed chunk, as the live driver reports any
+    /// failure after a 2xx head (RV's finding: only the timeout had it).
     #[test]
-    #[ignore = "RV: a stream broken after its head but before its first token is booked nothing, a timed-out one the estimate"]
     fn a_stream_broken_after_its_head_before_its_first_token_had_its_prompt_too() {
         let stall = |secs| {
             Some(StreamFault::Stall {
@@ -688,6 +680,45 @@ mod stream_timeouts {
         }
     }
 
+    /// A 2xx reply whose body is not a reply (`malformed_json`): its provider had the
+    /// prompt (`prompt_sent`), streamed or not, as the live driver reports any failure after
+    /// a 2xx head; a network slower than the attempt's bound never brought the head.
+    #[test]
+    fn a_malformed_reply_had_its_prompt() {
+        for stream in [false, true] {
+            let p = outcome(
+                Behaviour::MalformedJson,
+                stream,
+                Duration::from_millis(5),
+                timeouts(10, None, None),
+                true,
+            );
+            assert_eq!(
+                p.report.outcome,
+                Outcome::error(ErrorKind::MalformedResponse)
+            );
+            assert!(p.report.prompt_sent, "stream {stream}: {:?}", p.report);
+            let late = outcome(
+                Behaviour::MalformedJson,
+                stream,
+                Duration::from_secs(11),
+                timeouts(10, None, None),
+                true,
+            );
+            assert!(
+                !late.report.prompt_sent,
+                "stream {stream}: {:?}",
+                late.report
+            );
+        }
+    }
+
+    /// Live mode books a stream that broke after its first token with the completion
+    /// estimated from the text it delivered (`ChatStream::close`:
+    /// `estimate_tokens_from_chars`, four characters a token, about 1.5 of the fake's words
+    /// each), as the simulator books a stream its caller left mid-way (`outcome::abandoned`).
+    /// The simulator's interrupted stream is marked `usage_missing` but books the exact count
+    /// of tokens sent (40 here), so `tokens out` and the cost differ between modes.
     #[test]
     #[ignore = "RV: sim books an interrupted stream's exact token count, live the text's chars/4 estimate (open: the resume model counts on exact tokens)"]
     fn a_stream_interrupted_after_its_first_token_books_the_texts_estimate_as_live_mode() {

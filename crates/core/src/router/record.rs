@@ -114,8 +114,8 @@ impl<R: Rng> Router<R> {
     }
 
     /// The driver reports how an attempt ended. Every `Send` gets exactly one `record`. An
-    /// attempt whose provider had the prompt (`AttemptReport::prompt_sent`: it timed out
-    /// after its reply's head came) and that reports no tokens is booked the request's
+    /// attempt whose provider had the prompt (`AttemptReport::prompt_sent`: it failed after
+    /// its reply's 2xx head came) and that reports no tokens is booked the request's
     /// estimated prompt, `usage_missing`, as one given up is.
     pub fn record(
         &mut self,
@@ -136,7 +136,7 @@ impl<R: Rng> Router<R> {
             },
             ..report
         };
-        // An attempt the driver timed out after its provider had the prompt (`prompt_sent`),
+        // An attempt that failed after its provider had the prompt (`prompt_sent`),
         // with no usage read: booked as a cancelled attempt is, the estimate, `usage_missing`.
         if report.prompt_sent && report.prompt_tokens == 0 && report.completion_tokens == 0 {
             report.prompt_tokens = sent_prompt(plan, attempt);

@@ -81,15 +81,6 @@ impl Sent {
         Lost::from(AttemptReport::new(Outcome::error(kind), self.latency()))
     }
 
-    /// The attempt timed out after its reply's head came: its provider had the prompt,
-    /// which the core books at the request's estimate (`AttemptReport::prompt_sent`).
-    fn timed_out_answered(self) -> Lost {
-        Lost::from(AttemptReport {
-            prompt_sent: true,
-            ..AttemptReport::new(Outcome::error(ErrorKind::Timeout), self.latency())
-        })
-    }
-
     /// The attempt failed as its dialect's adapter classified what came back.
     fn failure(self, f: adapter::Failure) -> Lost {
         Lost {
@@ -148,12 +139,20 @@ impl Driver {
                 .refused(binding, (key_index, &key), &parts, body, sent)
                 .await);
         }
-        if request.stream {
+        let answered = if request.stream {
             self.first_token(binding, request, body, sent, timeouts)
                 .await
         } else {
             self.reply(binding, request, body, sent).await
-        }
+        };
+        // A 2xx head: the provider accepted the prompt, whatever breaks after it (a body too
+        // slow, cut or not a reply; a stream cut, stalled or malformed before its first
+        // token). The core books such an attempt that reports no tokens the request's
+        // estimated prompt (`AttemptReport::prompt_sent`).
+        answered.map_err(|mut lost| {
+            lost.report.prompt_sent = true;
+            lost
+        })
     }
 
     /// The attempt's HTTP request to `binding`'s target, with the provider's key in use (and
@@ -256,7 +255,7 @@ impl Driver {
     ) -> Result<Won, Lost> {
         let read = adapter::read_capped(body, self.inner.limits.max_body_bytes);
         let bytes = match tokio::time::timeout_at(sent.deadline, read).await {
-            Err(_) => return Err(sent.timed_out_answered()),
+            Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
             // Too large, or cut mid-body.
             Ok(Err(_)) => return Err(sent.fail(ErrorKind::MalformedResponse)),
             Ok(Ok(b)) => b,
@@ -313,7 +312,7 @@ impl Driver {
         let mut timer = Box::pin(tokio::time::sleep_until(sent.deadline));
         loop {
             let frame = match within(timer.as_mut(), body.frame()).await {
-                Err(()) => return Err(sent.timed_out_answered()),
+                Err(()) => return Err(sent.fail(ErrorKind::Timeout)),
                 Ok(None) => {
                     // Ended before any token: complete-but-empty, or cut.
                     let kind = decoder
