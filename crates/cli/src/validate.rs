@@ -28,11 +28,11 @@ pub(crate) fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Wri
                 Ok(s) => {
                     let _ = writeln!(
                         out,
-                        "{name}: ok (scenario `{}`: {} providers, {} classes, {} expectations)",
+                        "{name}: ok (scenario `{}`: {}, {}, {})",
                         s.name,
-                        s.providers.len(),
-                        s.traffic.classes.len(),
-                        s.expectations.len()
+                        counted(s.providers.len(), "provider"),
+                        counted(s.traffic.classes.len(), "class"),
+                        counted(s.expectations.len(), "expectation")
                     );
                 }
                 Err(errors) => {
@@ -112,11 +112,11 @@ fn load_router(
     }
 }
 
-/// `1 rule`, `2 rules`, `0 rules`.
+/// `1 rule`, `2 rules`, `0 rules`; `1 class`, `2 classes`.
 fn counted(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
+    match n {
+        1 => format!("1 {what}"),
+        _ if what.ends_with('s') => format!("{n} {what}es"),
+        _ => format!("{n} {what}s"),
     }
 }

@@ -29,6 +29,21 @@ fn a_good_router_config_validates() {
     assert!(out.contains("ok (3 targets, 2 routes, 1 rule)"), "{out}");
 }
 
+/// A scenario's line counts what it has, each word in the number it needs (NU3: "1 classes").
+#[test]
+fn a_good_scenario_validates_with_its_counts() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/active-passive-outage.yaml"
+    );
+    let (code, out, err) = cli(&["validate", file]);
+    assert_eq!(code, EXIT_OK, "{err}");
+    assert!(
+        out.contains("(scenario `active-passive-outage`: 2 providers, 1 class, 6 expectations)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn a_bad_config_names_file_line_column_and_field() {
     let dir = TempDir::new("validate-bad");

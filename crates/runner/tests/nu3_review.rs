@@ -6,14 +6,11 @@ mod support;
 use support::one_at_a_time;
 
 /// Every request streams; the only provider answers each with a 200 whose body is not JSON.
-/// The simulator fails them `malformed_response` (`crates/sim/src/outcome.rs`, before it
-/// looks at `stream`); live, the stream decoder sees no event and calls the same answer
-/// `stream_interrupted`, so the report's "Failed requests by reason" line and
-/// `totals.failures` differ between the modes for one and the same fault. GATEWAY.md's
-/// `result` table defines `stream_interrupted` as "a stream that broke after its first
-/// token", which this is not. Both modes book each attempt the prompt estimate.
+/// Both modes fail them `malformed_response` (live: a JSON `content-type` where a stream was
+/// asked for is not a stream; it said `stream_interrupted`, NU3's finding), so the report's
+/// "Failed requests by reason" line and `totals.failures` agree, and both book each attempt
+/// the prompt estimate.
 #[test]
-#[ignore = "NU: a streamed request answered by malformed_json fails malformed_response in sim but stream_interrupted live"]
 fn a_streamed_malformed_json_fails_for_the_same_reason_in_both_modes() {
     let _serial = one_at_a_time();
     let yaml = "name: nu3-malformed-stream\nseed: 1\nduration: 2s\n\

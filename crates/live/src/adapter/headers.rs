@@ -47,6 +47,17 @@ pub fn reply_headers(parts: &axum::http::response::Parts) -> ReplyView<'_> {
 }
 
 impl ReplyView<'_> {
+    /// The value of the first header named `name` (ASCII case ignored).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        match self {
+            Self::Read(read) => read.get(name),
+            Self::Map(map) => map
+                .iter()
+                .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_bytes()),
+        }
+    }
+
     /// Whether some header's name starts with `prefix` (lowercase; ASCII case ignored).
     fn any_name_starts(&self, prefix: &str) -> bool {
         let starts = |name: &[u8]| {

@@ -127,7 +127,8 @@ impl Driver {
             Dialect::Anthropic => self.inner.wall_start + started.elapsed().as_secs(),
             Dialect::Openai | Dialect::AzureOpenai | Dialect::Gemini => 0,
         };
-        let limits = adapter::limits(binding.dialect, &adapter::reply_headers(&parts), wall_now);
+        let headers = adapter::reply_headers(&parts);
+        let limits = adapter::limits(binding.dialect, &headers, wall_now);
         // A reply without rate-limit headers tells the core nothing (observing an empty
         // snapshot changes no state): no clock read, no lock.
         if limits != LimitSnapshot::default() {
@@ -139,7 +140,11 @@ impl Driver {
                 .refused(binding, (key_index, &key), &parts, body, sent)
                 .await);
         }
-        let answered = if request.stream {
+        let answered = if request.stream && json_body(&headers) {
+            // A whole JSON body where a stream was asked for (a server that ignores
+            // `stream`, an error written as a 200) is not a stream, as the simulator says.
+            Err(sent.fail(ErrorKind::MalformedResponse))
+        } else if request.stream {
             self.first_token(binding, request, body, sent, timeouts)
                 .await
         } else {
@@ -348,6 +353,14 @@ impl Driver {
             }
         }
     }
+}
+
+/// Whether a reply's `content-type` says JSON (`application/json`, any parameters, any case).
+fn json_body(headers: &adapter::ReplyView<'_>) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.get(..16))
+        .is_some_and(|t| t.eq_ignore_ascii_case(b"application/json"))
 }
 
 /// `read`, or `Err` once `timer` has fired: the read polled first, as `timeout_at` polls it
