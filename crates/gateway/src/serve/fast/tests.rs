@@ -370,3 +370,71 @@ async fn a_reply_reaches_its_client_before_its_access_line_is_made() {
         "one access line, made once the client had its reply"
     );
 }
+
+/// A client that sends requests and never reads its replies: once the socket's buffers are
+/// full the fast path waits in its last write, forever (no send timeout). Since replies are
+/// written before their body is dropped, that wait holds the request's `max_in_flight`
+/// permit: at `max_in_flight: 1` every other client is then shed with a 503, for as long as
+/// this one does not read (until shutdown's grace runs out). hyper's path drops a reply's
+/// body before its last write, as the fast path did; nginx bounds the wait (`send_timeout`).
+#[tokio::test]
+#[ignore = "RV: a client that never reads holds a max_in_flight permit forever (reply written before its body is dropped, no send timeout)"]
+async fn a_client_that_never_reads_does_not_hold_a_permit() {
+    let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake', mock_key: k }\n\
+                router:\n  targets:\n    - { name: ta, provider: a, model: m }\n  routes:\n    - { name: chat, policy: static, targets: [ta] }\n\
+                gateway:\n  max_in_flight: 1\n";
+    let params = switchyard_live::config::load_live(text, "gw.yaml").unwrap();
+    // No latency: the replies come at once.
+    let profile = "name: a\ndialect: openai\nmodels:\n  - { name: m }\noutput_tokens: { fixed: 3 }\n\
+                   latency:\n  first_token: { fixed: 0ms }\n  tokens_per_second: { fixed: 100000 }\n";
+    let fake = switchyard_fake::server::router(
+        switchyard_fake::load_profile(profile, "p.yaml").unwrap(),
+        1,
+    );
+    let transport =
+        switchyard_live::Transport::new(switchyard_live::InProcess::new().with("a.fake", fake));
+    let gw = Gateway::new(&params, None, transport).unwrap();
+    // Small buffers (the accepted socket inherits the listener's): a few replies fill them.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(8).unwrap();
+    let client = tokio::net::TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    let client = client
+        .connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (tcp, _) = listener.accept().await.unwrap();
+    let (_keep, closing) = tokio::sync::watch::channel(false);
+    let served = {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let mut closing = closing;
+            super::serve(tcp, &gw, &mut closing).await.is_none()
+        })
+    };
+    // Pipelined requests, never a reply read: far more reply bytes than the buffers hold.
+    let (_read_half, mut write_half) = client.into_split();
+    let writer = tokio::spawn(async move {
+        for _ in 0..400 {
+            if write_half.write_all(chat("").as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        write_half
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !served.is_finished(),
+        "the connection is still being served"
+    );
+    // Nothing is being worked on for that client: it only does not read.
+    let permit = crate::shed::admit(&gw);
+    assert!(
+        permit.is_some(),
+        "a request whose reply waits on a client that does not read holds the only permit"
+    );
+    served.abort();
+    writer.abort();
+}
