@@ -207,13 +207,15 @@ pub struct AttemptReport {
     pub delivered_tokens: bool,
     /// The reply carried no usage: the token counts are the driver's estimates.
     pub usage_missing: bool,
-    /// The provider is known to have had the prompt, though no usage was read: the attempt
-    /// failed after its reply's 2xx head came (a whole reply's body too slow, cut or not a
+    /// The provider is known to have had the prompt, though no usage was read: the answer
+    /// broke after its reply's 2xx head came (a whole reply's body too slow, cut or not a
     /// reply; a stream timed out, cut, stalled or malformed before its first token). The core
     /// books such an attempt that reports no tokens the request's estimated prompt,
     /// `usage_missing`, as it books one cancelled on its way. Not set for a timeout before
     /// any answer (the driver cannot tell a slow connect from a slow provider), an error
-    /// status (the vendor's 408 or 504 included) or a reset.
+    /// status (the vendor's 408 or 504 included), a reset, or a failure the provider
+    /// classified in its 2xx reply (an in-band error event, a refusal): an error reply,
+    /// booked the usage it reported, if any.
     pub prompt_sent: bool,
 }
 

@@ -461,17 +461,19 @@ where
         response.headers_mut().insert(REQUEST_ID, v);
     }
     let held = Held {
-        _permit: permit,
+        permit,
         _finish: finish,
     };
     // The body owns the guard: the line is written when the body is dropped.
-    response.map(|body| Body::new(Logged { body, _held: held }))
+    response.map(|body| Body::new(Logged { body, held }))
 }
 
 /// What a response body holds until it is dropped. Fields drop in order: the permit is
-/// given back, then the line is written.
+/// given back, then the line is written. The permit is given back earlier, once the body
+/// has given its last frame ([`Logged`]): what is left is writing it to the client, which
+/// a client that does not read can make last as long as it likes.
 struct Held {
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
     _finish: Finish,
 }
 
@@ -479,7 +481,7 @@ struct Held {
 /// are (a reply whose length is known goes out with `content-length`, not chunked).
 struct Logged {
     body: Body,
-    _held: Held,
+    held: Held,
 }
 
 impl axum::body::HttpBody for Logged {
@@ -490,7 +492,13 @@ impl axum::body::HttpBody for Logged {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        // The body is whole: the request no longer counts against `max_in_flight`, though
+        // its last bytes may still wait on the client.
+        if matches!(polled, std::task::Poll::Ready(None)) || self.body.is_end_stream() {
+            self.held.permit = None;
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

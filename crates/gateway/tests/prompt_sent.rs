@@ -91,3 +91,45 @@ async fn a_vendors_408_is_booked_no_tokens_as_a_500_is() {
         assert_eq!(line["cost_usd"].as_f64().unwrap(), 0.0, "{status}: {line}");
     }
 }
+
+/// A request served after a failover: the attempt whose 2xx was not a reply is booked the
+/// request's estimated prompt, in the line's `cost_usd` with the serving attempt's usage,
+/// while its `prompt_tokens` and `completion_tokens` are the reply's (docs/GATEWAY.md,
+/// `cost_usd`).
+#[tokio::test(start_paused = true)]
+async fn a_served_requests_cost_includes_the_estimate_of_an_attempt_that_broke() {
+    let log = Captured::start();
+    let targets = format!(
+        "{TA}    - {{ name: tb, provider: b, model: m, price: {{ input: 2, output: 10 }} }}\n"
+    );
+    let text = config(
+        &targets,
+        "    - { name: chat, policy: priority, tiers: [[tb], [ta]] }\n",
+        "",
+    );
+    let broken = fake_with("b", "openai", "faults:\n  - { kind: malformed_json }\n");
+    let transport = Transport::new(
+        InProcess::new()
+            .with("a.fake", fake_of("a", "openai", 5))
+            .with("b.fake", broken),
+    );
+    let (gw, _) = from_file(&text, transport);
+    let body = chat(false);
+    let estimate = f64::from(estimated_prompt(&body));
+    let (status, _) = call(&gw, "POST", "/v1/chat/completions", Some(CLIENT_KEY), body).await;
+    assert_eq!(status, 200);
+    let line = log.access().remove(0);
+    assert_eq!(
+        line["attempts"], "tb:malformed_response,ta:success",
+        "{line}"
+    );
+    assert_eq!(line["completion_tokens"], 5, "{line}");
+    let prompt = line["prompt_tokens"].as_f64().unwrap();
+    let reply = (prompt * 2.0 + 5.0 * 10.0) / 1e6;
+    let booked = line["cost_usd"].as_f64().unwrap();
+    assert!(
+        (booked - (reply + estimate * 2.0 / 1e6)).abs() < 1e-9,
+        "{booked} != the reply's {reply} + the estimate's: {line}"
+    );
+    assert_eq!(line["tokens_estimated"], true, "{line}");
+}

@@ -1,6 +1,6 @@
-//! Review (rv3) of `AttemptReport::prompt_sent` on every failure after a 2xx head: a 2xx
-//! reply that carries the provider's own usage, yet is classified a failure, is booked the
-//! request's estimate, marked `usage_missing`, instead of what the provider reported.
+//! Review (rv3) of `AttemptReport::prompt_sent` after a 2xx head: a 2xx reply that carries
+//! the provider's own usage, yet is classified a failure, is booked what the provider
+//! reported; an in-band error is booked as an error reply, not the request's estimate.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 mod common;
@@ -23,10 +23,9 @@ fn upstream(body: &'static str, content_type: &'static str) -> axum::Router {
 
 /// Gemini ends a reply with `MALFORMED_FUNCTION_CALL` (a 200, classified
 /// `malformed_response` so another target may do better) and reports its usage with it: 57
-/// prompt tokens, 9 generated. The attempt now has `prompt_sent`, and is booked the request's
-/// estimate (10), marked `usage_missing`, though the provider said what it billed.
+/// prompt tokens, 9 generated. The attempt is booked that usage, as the provider said it
+/// (it was booked the request's estimate, 10, marked `usage_missing`).
 #[tokio::test(start_paused = true)]
-#[ignore = "RV: a 2xx reply classified a failure that carries usage (Gemini MALFORMED_FUNCTION_CALL) is booked the prompt estimate, usage_missing, not its usage"]
 async fn a_2xx_failure_that_reports_its_usage_is_booked_that_usage() {
     const BODY: &str = r#"{"candidates":[{"content":{"role":"model","parts":[]},"finishReason":"MALFORMED_FUNCTION_CALL","index":0}],"usageMetadata":{"promptTokenCount":57,"candidatesTokenCount":9,"totalTokenCount":66}}"#;
     let rig = rig_with(
@@ -55,7 +54,6 @@ async fn a_2xx_failure_that_reports_its_usage_is_booked_that_usage() {
 /// not, the books should not say "no usage read, 10 estimated": they either book nothing
 /// (an error reply, as a 529 status is) or the 57 the stream reported.
 #[tokio::test(start_paused = true)]
-#[ignore = "RV: an in-band stream error before the first token (Anthropic overloaded_error after message_start) is booked the prompt estimate, usage_missing"]
 async fn an_in_band_stream_error_before_the_first_token_is_not_booked_as_usage_missing() {
     const BODY: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m-a\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":57,\"output_tokens\":1}}}\n\n\
 event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";

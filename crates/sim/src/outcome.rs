@@ -36,11 +36,15 @@ pub(crate) fn outcome(
         } => return failed(kind, net.min(bound), retry_after),
         Behaviour::Reset => return failed(ErrorKind::ConnectFailed, net.min(bound), None),
         Behaviour::Hang => return failed(ErrorKind::Timeout, bound, None),
+        // Its head (with its body) later than the bound: a timeout, as live mode has it.
+        Behaviour::MalformedJson if net >= bound => {
+            return failed(ErrorKind::Timeout, bound, None);
+        }
         Behaviour::MalformedJson => {
             // A 2xx head with a body that is not a reply: the provider had the prompt, as the
-            // live driver reports any failure after a 2xx head.
-            let mut p = failed(ErrorKind::MalformedResponse, net.min(bound), None);
-            p.report.prompt_sent = net < bound;
+            // live driver reports an answer that broke after a 2xx head.
+            let mut p = failed(ErrorKind::MalformedResponse, net, None);
+            p.report.prompt_sent = true;
             return p;
         }
         Behaviour::Reply(reply) => reply,

@@ -681,8 +681,9 @@ mod stream_timeouts {
     }
 
     /// A 2xx reply whose body is not a reply (`malformed_json`): its provider had the
-    /// prompt (`prompt_sent`), streamed or not, as the live driver reports any failure after
-    /// a 2xx head; a network slower than the attempt's bound never brought the head.
+    /// prompt (`prompt_sent`), streamed or not, as the live driver reports an answer that
+    /// broke after a 2xx head; a network slower than the attempt's bound never brought the
+    /// head: a timeout, as live mode has it (RV3).
     #[test]
     fn a_malformed_reply_had_its_prompt() {
         for stream in [false, true] {
@@ -705,6 +706,7 @@ mod stream_timeouts {
                 timeouts(10, None, None),
                 true,
             );
+            assert_eq!(late.report.outcome, Outcome::error(ErrorKind::Timeout));
             assert!(
                 !late.report.prompt_sent,
                 "stream {stream}: {:?}",

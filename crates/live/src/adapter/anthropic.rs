@@ -270,6 +270,7 @@ fn stream_error(error: Value) -> Failure {
     Failure {
         outcome: switchyard_core::dialect::anthropic::classify(500, &[("x", "x")], body.as_bytes()),
         upstream: upstream::parse(Dialect::Anthropic, 200, body.as_bytes()).map(Box::new),
+        usage: None,
     }
 }
 

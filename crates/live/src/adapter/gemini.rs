@@ -135,6 +135,7 @@ fn refusal(reply: &Reply) -> Option<Failure> {
                 "invalid_request_error",
                 &format!("Gemini blocked the prompt (blockReason {reason})."),
             ))),
+            usage: reply.usage_metadata.map(usage),
         });
     }
     let reason = reply
@@ -151,6 +152,7 @@ fn refusal(reply: &Reply) -> Option<Failure> {
                 "Gemini ended the reply with finishReason {reason}: the model did not make a valid tool call."
             ),
         ))),
+        usage: reply.usage_metadata.map(usage),
     })
 }
 

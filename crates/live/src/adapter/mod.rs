@@ -66,6 +66,9 @@ pub struct Failure {
     pub outcome: Outcome,
     /// Boxed: failures travel in `Result`s on the hot path, where most carry none.
     pub upstream: Option<Box<UpstreamError>>,
+    /// The usage the reply reported with its failure (Gemini's refusals carry theirs):
+    /// booked as the provider said, where none leaves the attempt at 0 tokens.
+    pub usage: Option<Usage>,
 }
 
 impl Failure {
@@ -74,6 +77,7 @@ impl Failure {
         Failure {
             outcome: Outcome::error(kind),
             upstream: None,
+            usage: None,
         }
     }
 

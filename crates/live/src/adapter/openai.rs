@@ -454,6 +454,7 @@ fn error_event(data: &str) -> Failure {
     Failure {
         outcome: switchyard_core::dialect::openai::classify(500, &[("x", "x")], data.as_bytes()),
         upstream: Some(Box::new(upstream)),
+        usage: None,
     }
 }
 

@@ -83,8 +83,14 @@ impl Sent {
 
     /// The attempt failed as its dialect's adapter classified what came back.
     fn failure(self, f: adapter::Failure) -> Lost {
+        let mut report = AttemptReport::new(f.outcome, self.latency());
+        if let Some(usage) = f.usage {
+            report.prompt_tokens = usage.prompt_tokens;
+            report.cached_prompt_tokens = usage.cached_prompt_tokens;
+            report.completion_tokens = usage.completion_tokens;
+        }
         Lost {
-            report: AttemptReport::new(f.outcome, self.latency()),
+            report,
             upstream: f.upstream,
         }
     }
@@ -150,12 +156,22 @@ impl Driver {
         } else {
             self.reply(binding, request, body, sent).await
         };
-        // A 2xx head: the provider accepted the prompt, whatever breaks after it (a body too
-        // slow, cut or not a reply; a stream cut, stalled or malformed before its first
-        // token). The core books such an attempt that reports no tokens the request's
-        // estimated prompt (`AttemptReport::prompt_sent`).
+        // A 2xx head: the provider accepted the prompt. An answer that broke after it (a body
+        // too slow, cut or not a reply; a stream cut, stalled, malformed or timed out before
+        // its first token) is booked the request's estimated prompt by the core when it
+        // reports no tokens (`AttemptReport::prompt_sent`). One the provider classified (an
+        // in-band error event, a refusal) is an error reply: booked what it reported, as an
+        // error status is (RV3).
         answered.map_err(|mut lost| {
-            lost.report.prompt_sent = true;
+            lost.report.prompt_sent = lost.upstream.is_none()
+                && matches!(
+                    lost.report.outcome.error_kind(),
+                    Some(
+                        ErrorKind::Timeout
+                            | ErrorKind::StreamInterrupted
+                            | ErrorKind::MalformedResponse
+                    )
+                );
             lost
         })
     }
