@@ -6,6 +6,25 @@ mod support;
 use support::*;
 use switchyard_live::{InProcess, Transport};
 
+/// The status of one request (streamed or not) to a gateway whose one target `ta` (one
+/// attempt) has the fault `fault` (a profile's `faults` entry), and the request's access line
+/// (the `i`-th `log` has).
+async fn one_with(log: &Captured, i: usize, fault: &str, stream: bool) -> (u16, serde_json::Value) {
+    let text =
+        config(TA, CHAT_TA, "").replace("plan: { max_attempts: 2 }", "plan: { max_attempts: 1 }");
+    let fake = fake_with("a", "openai", &format!("faults:\n  - {fault}\n"));
+    let (gw, _) = from_file(&text, Transport::new(InProcess::new().with("a.fake", fake)));
+    let (got, _) = call(
+        &gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        chat(stream),
+    )
+    .await;
+    (got, log.access().remove(i))
+}
+
 /// A 2xx reply whose body is not a reply (the fake's `malformed_json`), streamed or not: the
 /// provider accepted the prompt, so the attempt is booked the request's estimated prompt,
 /// marked estimated, as a timed-out stream is (`AttemptReport::prompt_sent`,
@@ -14,29 +33,8 @@ use switchyard_live::{InProcess, Transport};
 async fn a_2xx_reply_that_is_not_one_is_booked_the_prompt_estimate() {
     let log = Captured::start();
     for (i, stream) in [false, true].into_iter().enumerate() {
-        let text = config(
-            TA,
-            "    - { name: chat, policy: static, targets: [ta] }\n",
-            "",
-        )
-        .replace("plan: { max_attempts: 2 }", "plan: { max_attempts: 1 }");
-        let profile = "name: a\ndialect: openai\nmodels:\n  - { name: m }\nfaults:\n  - { kind: malformed_json }\n";
-        let fake = switchyard_fake::server::router(
-            switchyard_fake::load_profile(profile, "p.yaml").unwrap(),
-            1,
-        );
-        let (gw, _) = from_file(&text, Transport::new(InProcess::new().with("a.fake", fake)));
-        let (got, _) = call(
-            &gw,
-            "POST",
-            "/v1/chat/completions",
-            Some(CLIENT_KEY),
-            chat(stream),
-        )
-        .await;
+        let (got, line) = one_with(&log, i, "{ kind: malformed_json }", stream).await;
         assert!(got >= 500, "stream {stream}: {got}");
-        let line = log.access().remove(i);
-        // A stream's decoder, sent no event, calls it interrupted.
         assert_eq!(
             line["result"], "malformed_response",
             "stream {stream}: {line}"
@@ -62,30 +60,9 @@ async fn a_2xx_reply_that_is_not_one_is_booked_the_prompt_estimate() {
 async fn a_vendors_408_is_booked_no_tokens_as_a_500_is() {
     let log = Captured::start();
     for (i, status) in [500u16, 408].into_iter().enumerate() {
-        let text = config(
-            TA,
-            "    - { name: chat, policy: static, targets: [ta] }\n",
-            "",
-        )
-        .replace("plan: { max_attempts: 2 }", "plan: { max_attempts: 1 }");
-        let profile = format!(
-            "name: a\ndialect: openai\nmodels:\n  - {{ name: m }}\nfaults:\n  - {{ kind: http, status: {status} }}\n"
-        );
-        let fake = switchyard_fake::server::router(
-            switchyard_fake::load_profile(&profile, "p.yaml").unwrap(),
-            1,
-        );
-        let (gw, _) = from_file(&text, Transport::new(InProcess::new().with("a.fake", fake)));
-        let (got, _) = call(
-            &gw,
-            "POST",
-            "/v1/chat/completions",
-            Some(CLIENT_KEY),
-            chat(false),
-        )
-        .await;
+        let fault = format!("{{ kind: http, status: {status} }}");
+        let (got, line) = one_with(&log, i, &fault, false).await;
         assert!(got >= 400, "{status}: {got}");
-        let line = log.access().remove(i);
         assert_eq!(line["prompt_tokens"], 0, "{status}: {line}");
         assert!(line.get("tokens_estimated").is_none(), "{status}: {line}");
         assert_eq!(line["cost_usd"].as_f64().unwrap(), 0.0, "{status}: {line}");
