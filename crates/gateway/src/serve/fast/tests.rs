@@ -438,3 +438,61 @@ async fn a_client_that_never_reads_does_not_hold_a_permit() {
     served.abort();
     writer.abort();
 }
+
+/// As [`a_client_that_never_reads_does_not_hold_a_permit`], with one streamed reply larger
+/// than the socket's buffers: the fast path waits in a write between the stream's frames,
+/// the body is not polled to its end, and the permit is held for as long as the client
+/// does not read (no send timeout). At `max_in_flight: N`, N such clients shed everyone.
+#[tokio::test]
+#[ignore = "RV: a streamed reply to a client that never reads holds its max_in_flight permit forever (no send timeout)"]
+async fn a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
+    let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake', mock_key: k }\n\
+                router:\n  targets:\n    - { name: ta, provider: a, model: m }\n  routes:\n    - { name: chat, policy: static, targets: [ta] }\n\
+                gateway:\n  max_in_flight: 1\n";
+    let params = switchyard_live::config::load_live(text, "gw.yaml").unwrap();
+    let profile = "name: a\ndialect: openai\nmodels:\n  - { name: m }\noutput_tokens: { fixed: 20000 }\n\
+                   latency:\n  first_token: { fixed: 0ms }\n  tokens_per_second: { fixed: 10000000 }\n";
+    let fake = switchyard_fake::server::router(
+        switchyard_fake::load_profile(profile, "p.yaml").unwrap(),
+        1,
+    );
+    let transport =
+        switchyard_live::Transport::new(switchyard_live::InProcess::new().with("a.fake", fake));
+    let gw = Gateway::new(&params, None, transport).unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(8).unwrap();
+    let client = tokio::net::TcpSocket::new_v4().unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    let mut client = client
+        .connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (tcp, _) = listener.accept().await.unwrap();
+    let (_keep, closing) = tokio::sync::watch::channel(false);
+    let served = {
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let mut closing = closing;
+            super::serve(tcp, &gw, &mut closing).await.is_none()
+        })
+    };
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    // Far longer than the fake needs to make the whole stream (20 000 tokens at 10M/s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !served.is_finished(),
+        "the connection is still being served"
+    );
+    assert!(
+        crate::shed::admit(&gw).is_some(),
+        "a stream whose bytes wait on a client that does not read holds the only permit"
+    );
+    served.abort();
+}
