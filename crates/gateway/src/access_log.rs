@@ -420,7 +420,7 @@ pub(crate) async fn middleware(
 
 /// Gives the request an [`AccessLog`] (to `handler`; [`middleware`] also puts it in the
 /// request's extensions, for the extractor), admits it or
-/// sheds it ([`crate::shed::admit`]; its permit is held until the response body is dropped)
+/// sheds it ([`crate::shed::admit`]; its permit is held until the response body has ended)
 /// and writes its line when the response body is dropped (or the request is, before any
 /// response). The middleware of the `/v1/` routes, and what [`crate::serve`] wraps around
 /// its direct call of the chat endpoint.

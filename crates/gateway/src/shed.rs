@@ -2,10 +2,11 @@
 //! more is refused at once with OpenAI's 503 `overloaded` and `Retry-After: 1` (the SDKs retry
 //! it), rather than queued where it would wait, hold memory, and time out anyway.
 //!
-//! A request holds its permit from the moment it is admitted until its response body is
-//! dropped: for a streamed reply, until the stream ends or the client leaves. The permit lives
-//! in the middleware's future and then in the body, so a request dropped at any `.await`
-//! releases it (nothing has to remember to give it back). The access log's middleware
+//! A request holds its permit from the moment it is admitted until its response body has
+//! given its last frame (or is dropped before): for a streamed reply, until the stream ends
+//! or the client leaves (on the fast path, a write that waits `SEND_TIMEOUT` on the client
+//! ends it too). The permit lives in the middleware's future and then in the body, so a
+//! request dropped at any `.await` releases it (nothing has to remember to give it back). The access log's middleware
 //! ([`crate::access_log`]) admits or sheds: one layer on the hot path, not two.
 
 use std::sync::Arc;
@@ -44,13 +45,13 @@ impl Limit {
 }
 
 impl Gateway {
-    /// `/v1/` requests being served now (streams count until their body is dropped).
+    /// `/v1/` requests being served now (streams count until their body ends).
     pub fn in_flight(&self) -> usize {
         self.in_flight.in_use()
     }
 }
 
-/// A permit for a request, to be held until its response body is dropped; `None` at the
+/// A permit for a request, to be held until its response body has ended; `None` at the
 /// limit (the request is then shed with [`refusal`]). Called by the access log's middleware,
 /// so that one layer does both.
 pub(crate) fn admit(gw: &Gateway) -> Option<OwnedSemaphorePermit> {

@@ -54,6 +54,11 @@ const COPY_LIMIT: usize = 16 * 1024;
 /// hyper (whose slow-body deadline then applies): long enough for a client's second write.
 pub(super) const BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How long one write of a response may wait on a client that does not read (nginx's
+/// `send_timeout`, its default): past it the connection ends, as if the client had left, and
+/// what the request holds (its `max_in_flight` permit, a stream's upstream) is let go.
+pub(super) const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How long a request's head may take from its first byte: a connection whose head is not
 /// whole by then is closed (hyper's own `header_read_timeout`, the same 30 s, covers the
 /// connections it serves).
@@ -348,7 +353,8 @@ impl Conn {
             self.out.extend_from_slice(&data);
         } else {
             self.flush().await?;
-            self.tcp.write_all(&data).await.map_err(|_| Ended)?;
+            let written = tokio::time::timeout(SEND_TIMEOUT, self.tcp.write_all(&data)).await;
+            written.map_err(|_| Ended)?.map_err(|_| Ended)?;
         }
         if chunked {
             self.out.extend_from_slice(b"\r\n");
@@ -364,9 +370,9 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let written = self.tcp.write_all(&self.out).await;
+        let written = tokio::time::timeout(SEND_TIMEOUT, self.tcp.write_all(&self.out)).await;
         self.out.clear();
-        written.map_err(|_| Ended)
+        written.map_err(|_| Ended)?.map_err(|_| Ended)
     }
 }
 

@@ -340,6 +340,8 @@ pub struct StreamDecoder {
     /// the stream's id has been.
     raw: bool,
     head_given: bool,
+    /// Whether any event came (a body that is no stream at all has none).
+    evented: bool,
 }
 
 impl StreamDecoder {
@@ -365,6 +367,7 @@ impl StreamDecoder {
             prompt_parts: [0; 3],
             raw: false,
             head_given: false,
+            evented: false,
         }
     }
 
@@ -394,6 +397,7 @@ impl StreamDecoder {
             .parser
             .feed(bytes)
             .map_err(|_| Failure::kind(ErrorKind::MalformedResponse))?;
+        self.evented |= !events.is_empty();
         for event in events {
             if self.done {
                 break;
@@ -509,6 +513,11 @@ impl StreamDecoder {
     pub fn completion_so_far(&self) -> u32 {
         self.reported_completion()
             .unwrap_or_else(|| estimate_tokens_from_chars(self.chars))
+    }
+
+    /// Whether any event came yet.
+    pub fn saw_event(&self) -> bool {
+        self.evented
     }
 
     /// [`end`](Self::end) without the `usage_missing` flag and the calls.

@@ -146,12 +146,9 @@ impl Driver {
                 .refused(binding, (key_index, &key), &parts, body, sent)
                 .await);
         }
-        let answered = if request.stream && json_body(&headers) {
-            // A whole JSON body where a stream was asked for (a server that ignores
-            // `stream`, an error written as a 200) is not a stream, as the simulator says.
-            Err(sent.fail(ErrorKind::MalformedResponse))
-        } else if request.stream {
-            self.first_token(binding, request, body, sent, timeouts)
+        let answered = if request.stream {
+            let json = json_body(&headers);
+            self.first_token(binding, request, (body, json), sent, timeouts)
                 .await
         } else {
             self.reply(binding, request, body, sent).await
@@ -311,11 +308,15 @@ impl Driver {
     }
 
     /// A stream, read until its first token (a text or tool-call piece) before the deadline.
+    /// `body` comes with whether its `content-type` says JSON: such a body that ends without
+    /// a single event is a whole JSON reply where a stream was asked for (a server that
+    /// ignores `stream`, an error written as a 200), `malformed_response` as the simulator
+    /// says; a stream mislabelled JSON streams (RV4).
     async fn first_token(
         &self,
         binding: &Binding,
         request: &Request,
-        mut body: Body,
+        (mut body, json): (Body, bool),
         sent: Sent,
         timeouts: Timeouts,
     ) -> Result<Won, Lost> {
@@ -335,11 +336,15 @@ impl Driver {
             let frame = match within(timer.as_mut(), body.frame()).await {
                 Err(()) => return Err(sent.fail(ErrorKind::Timeout)),
                 Ok(None) => {
-                    // Ended before any token: complete-but-empty, or cut.
-                    let kind = decoder
-                        .finish()
-                        .err()
-                        .unwrap_or(ErrorKind::MalformedResponse);
+                    // Ended before any token: complete-but-empty, or cut; or no stream at
+                    // all, a whole JSON reply.
+                    let kind = match decoder.finish() {
+                        Err(ErrorKind::StreamInterrupted) if json && !decoder.saw_event() => {
+                            ErrorKind::MalformedResponse
+                        }
+                        Err(kind) => kind,
+                        Ok(_) => ErrorKind::MalformedResponse,
+                    };
                     return Err(sent.fail(kind));
                 }
                 Ok(Some(Err(_))) => return Err(sent.fail(ErrorKind::StreamInterrupted)),
@@ -371,12 +376,15 @@ impl Driver {
     }
 }
 
-/// Whether a reply's `content-type` says JSON (`application/json`, any parameters, any case).
+/// Whether a reply's `content-type` says JSON: `application/json` (any case), alone or with
+/// parameters, not `application/jsonl` or `application/json-seq`.
 fn json_body(headers: &adapter::ReplyView<'_>) -> bool {
-    headers
-        .get("content-type")
-        .and_then(|v| v.get(..16))
-        .is_some_and(|t| t.eq_ignore_ascii_case(b"application/json"))
+    const JSON: &[u8] = b"application/json";
+    headers.get("content-type").is_some_and(|v| {
+        v.get(..JSON.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(JSON))
+            && matches!(v.get(JSON.len()), None | Some(b';' | b' ' | b'\t'))
+    })
 }
 
 /// `read`, or `Err` once `timer` has fired: the read polled first, as `timeout_at` polls it

@@ -441,10 +441,11 @@ async fn a_client_that_never_reads_does_not_hold_a_permit() {
 
 /// As [`a_client_that_never_reads_does_not_hold_a_permit`], with one streamed reply larger
 /// than the socket's buffers: the fast path waits in a write between the stream's frames,
-/// the body is not polled to its end, and the permit is held for as long as the client
-/// does not read (no send timeout). At `max_in_flight: N`, N such clients shed everyone.
-#[tokio::test]
-#[ignore = "RV: a streamed reply to a client that never reads holds its max_in_flight permit forever (no send timeout)"]
+/// the body is not polled to its end, and the permit was held for as long as the client did
+/// not read (RV4's finding: at `max_in_flight: N`, N such clients shed everyone). A write
+/// that waits longer than [`super::SEND_TIMEOUT`] (60 s, nginx's `send_timeout`) ends the
+/// connection, and the permit is given back.
+#[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
     let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake', mock_key: k }\n\
                 router:\n  targets:\n    - { name: ta, provider: a, model: m }\n  routes:\n    - { name: chat, policy: static, targets: [ta] }\n\
@@ -484,15 +485,25 @@ async fn a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
         body.len()
     );
     client.write_all(request.as_bytes()).await.unwrap();
-    // Far longer than the fake needs to make the whole stream (20 000 tokens at 10M/s).
+    // Far longer than the fake needs to make the whole stream (20 000 tokens at 10M/s),
+    // less than the send timeout: the stream waits on the client, holding the permit.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
         !served.is_finished(),
         "the connection is still being served"
     );
     assert!(
+        crate::shed::admit(&gw).is_none(),
+        "the stream holds the only permit"
+    );
+    // Past the send timeout: the connection ends, the permit is back.
+    tokio::time::sleep(super::SEND_TIMEOUT).await;
+    assert!(
+        served.is_finished(),
+        "the connection still waits on the client"
+    );
+    assert!(
         crate::shed::admit(&gw).is_some(),
         "a stream whose bytes wait on a client that does not read holds the only permit"
     );
-    served.abort();
 }
