@@ -373,28 +373,27 @@ async fn a_reply_reaches_its_client_before_its_access_line_is_made() {
     );
 }
 
-/// A client that sends requests and never reads its replies: once the socket's buffers are
-/// full the fast path waits in its last write, forever (no send timeout). Replies are written
-/// before their body is dropped (the access line after the reply), but the body gives its
-/// `max_in_flight` permit back once it has given its last frame: the wait holds no permit,
-/// and at `max_in_flight: 1` other clients are not shed for it (RV3's finding).
-#[tokio::test]
-async fn a_client_that_never_reads_does_not_hold_a_permit() {
+/// A gateway at `max_in_flight: 1` whose one target answers `tokens` tokens at once, serving
+/// one connection on the fast path with small socket buffers (4 KiB each way: a little of a
+/// reply fills them): the gateway, the client's end, and the task serving the connection
+/// (whether it ended by itself).
+async fn never_reading(tokens: u32) -> (Arc<Gateway>, TcpStream, tokio::task::JoinHandle<bool>) {
     let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake', mock_key: k }\n\
                 router:\n  targets:\n    - { name: ta, provider: a, model: m }\n  routes:\n    - { name: chat, policy: static, targets: [ta] }\n\
                 gateway:\n  max_in_flight: 1\n";
     let params = switchyard_live::config::load_live(text, "gw.yaml").unwrap();
-    // No latency: the replies come at once.
-    let profile = "name: a\ndialect: openai\nmodels:\n  - { name: m }\noutput_tokens: { fixed: 3 }\n\
-                   latency:\n  first_token: { fixed: 0ms }\n  tokens_per_second: { fixed: 100000 }\n";
+    let profile = format!(
+        "name: a\ndialect: openai\nmodels:\n  - {{ name: m }}\noutput_tokens: {{ fixed: {tokens} }}\n\
+         latency:\n  first_token: {{ fixed: 0ms }}\n  tokens_per_second: {{ fixed: 10000000 }}\n"
+    );
     let fake = switchyard_fake::server::router(
-        switchyard_fake::load_profile(profile, "p.yaml").unwrap(),
+        switchyard_fake::load_profile(&profile, "p.yaml").unwrap(),
         1,
     );
     let transport =
         switchyard_live::Transport::new(switchyard_live::InProcess::new().with("a.fake", fake));
     let gw = Gateway::new(&params, None, transport).unwrap();
-    // Small buffers (the accepted socket inherits the listener's): a few replies fill them.
+    // The accepted socket inherits the listener's buffer size.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_send_buffer_size(4096).unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -406,14 +405,26 @@ async fn a_client_that_never_reads_does_not_hold_a_permit() {
         .await
         .unwrap();
     let (tcp, _) = listener.accept().await.unwrap();
-    let (_keep, closing) = tokio::sync::watch::channel(false);
+    let (keep, closing) = tokio::sync::watch::channel(false);
     let served = {
         let gw = gw.clone();
         tokio::spawn(async move {
+            let _keep = keep;
             let mut closing = closing;
             super::serve(tcp, &gw, &mut closing).await.is_none()
         })
     };
+    (gw, client, served)
+}
+
+/// A client that sends requests and never reads its replies: once the socket's buffers are
+/// full the fast path waits in its last write. Replies are written before their body is
+/// dropped (the access line after the reply), but the body gives its `max_in_flight` permit
+/// back once it has given its last frame: the wait holds no permit, and at
+/// `max_in_flight: 1` other clients are not shed for it (RV3's finding).
+#[tokio::test]
+async fn a_client_that_never_reads_does_not_hold_a_permit() {
+    let (gw, client, served) = never_reading(3).await;
     // Pipelined requests, never a reply read: far more reply bytes than the buffers hold.
     let (_read_half, mut write_half) = client.into_split();
     let writer = tokio::spawn(async move {
@@ -430,9 +441,8 @@ async fn a_client_that_never_reads_does_not_hold_a_permit() {
         "the connection is still being served"
     );
     // Nothing is being worked on for that client: it only does not read.
-    let permit = crate::shed::admit(&gw);
     assert!(
-        permit.is_some(),
+        crate::shed::admit(&gw).is_some(),
         "a request whose reply waits on a client that does not read holds the only permit"
     );
     served.abort();
@@ -447,38 +457,7 @@ async fn a_client_that_never_reads_does_not_hold_a_permit() {
 /// connection, and the permit is given back.
 #[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
-    let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake', mock_key: k }\n\
-                router:\n  targets:\n    - { name: ta, provider: a, model: m }\n  routes:\n    - { name: chat, policy: static, targets: [ta] }\n\
-                gateway:\n  max_in_flight: 1\n";
-    let params = switchyard_live::config::load_live(text, "gw.yaml").unwrap();
-    let profile = "name: a\ndialect: openai\nmodels:\n  - { name: m }\noutput_tokens: { fixed: 20000 }\n\
-                   latency:\n  first_token: { fixed: 0ms }\n  tokens_per_second: { fixed: 10000000 }\n";
-    let fake = switchyard_fake::server::router(
-        switchyard_fake::load_profile(profile, "p.yaml").unwrap(),
-        1,
-    );
-    let transport =
-        switchyard_live::Transport::new(switchyard_live::InProcess::new().with("a.fake", fake));
-    let gw = Gateway::new(&params, None, transport).unwrap();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_send_buffer_size(4096).unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = socket.listen(8).unwrap();
-    let client = tokio::net::TcpSocket::new_v4().unwrap();
-    client.set_recv_buffer_size(4096).unwrap();
-    let mut client = client
-        .connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (tcp, _) = listener.accept().await.unwrap();
-    let (_keep, closing) = tokio::sync::watch::channel(false);
-    let served = {
-        let gw = gw.clone();
-        tokio::spawn(async move {
-            let mut closing = closing;
-            super::serve(tcp, &gw, &mut closing).await.is_none()
-        })
-    };
+    let (gw, mut client, served) = never_reading(20_000).await;
     let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let request = format!(
         "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
