@@ -6,8 +6,9 @@
 //! given its last frame (or is dropped before): for a streamed reply, until the stream ends
 //! or the client leaves (on the fast path, a write that waits `SEND_TIMEOUT` on the client
 //! ends it too). The permit lives in the middleware's future and then in the body, so a
-//! request dropped at any `.await` releases it (nothing has to remember to give it back). The access log's middleware
-//! ([`crate::access_log`]) admits or sheds: one layer on the hot path, not two.
+//! request dropped at any `.await` releases it (nothing has to remember to give it back).
+//! The access log's middleware ([`crate::access_log`]) admits or sheds: one layer on the hot
+//! path, not two.
 
 use std::sync::Arc;
 

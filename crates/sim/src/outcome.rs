@@ -40,13 +40,8 @@ pub(crate) fn outcome(
         Behaviour::MalformedJson if net >= bound => {
             return failed(ErrorKind::Timeout, bound, None);
         }
-        Behaviour::MalformedJson => {
-            // A 2xx head with a body that is not a reply: the provider had the prompt, as the
-            // live driver reports an answer that broke after a 2xx head.
-            let mut p = failed(ErrorKind::MalformedResponse, net, None);
-            p.report.prompt_sent = true;
-            return p;
-        }
+        // A 2xx head with a body that is not a reply.
+        Behaviour::MalformedJson => return broke(ErrorKind::MalformedResponse, net),
         Behaviour::Reply(reply) => reply,
     };
     if stream {
@@ -105,6 +100,14 @@ fn failed(kind: ErrorKind, after: Duration, retry_after: Option<Duration>) -> Pe
         planned_tokens: 0,
         text_seed: 0,
     }
+}
+
+/// An answer that broke with `kind` at `at`, after its reply's 2xx head and before any token:
+/// the provider had the prompt (`prompt_sent`), as the live driver reports it.
+fn broke(kind: ErrorKind, at: Duration) -> Pending {
+    let mut p = failed(kind, at, None);
+    p.report.prompt_sent = true;
+    p
 }
 
 fn at(d: Duration) -> Option<Instant> {
@@ -176,15 +179,6 @@ impl Stream {
     fn timed_out(&self) -> Pending {
         let mut p = failed(ErrorKind::Timeout, self.bound, None);
         p.report.prompt_sent = self.head < self.bound;
-        p
-    }
-
-    /// Broken with `kind` at `at`, before its first token and after its reply's head: the
-    /// provider had the prompt (`prompt_sent`), as the live driver reports any failure after
-    /// a 2xx head.
-    fn broke(kind: ErrorKind, at: Duration) -> Pending {
-        let mut p = failed(kind, at, None);
-        p.report.prompt_sent = true;
         p
     }
 
@@ -270,10 +264,10 @@ impl Stream {
         let (first, out) = (self.first, self.reply.output_tokens);
         match self.reply.stream_fault {
             Some(StreamFault::Cut { after_tokens: 0 }) => {
-                Some(Self::broke(ErrorKind::StreamInterrupted, first))
+                Some(broke(ErrorKind::StreamInterrupted, first))
             }
             Some(StreamFault::MalformedChunk { after_tokens: 0 }) => {
-                Some(Self::broke(ErrorKind::MalformedResponse, first))
+                Some(broke(ErrorKind::MalformedResponse, first))
             }
             Some(StreamFault::Stall {
                 after_tokens: 0,
@@ -282,7 +276,7 @@ impl Stream {
                 // Silence before any token: the first-token timeout, or the drop, whichever
                 // first.
                 Some(if first + stall < self.bound {
-                    Self::broke(ErrorKind::StreamInterrupted, first + stall)
+                    broke(ErrorKind::StreamInterrupted, first + stall)
                 } else {
                     self.timed_out()
                 })

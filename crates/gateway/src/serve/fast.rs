@@ -353,8 +353,7 @@ impl Conn {
             self.out.extend_from_slice(&data);
         } else {
             self.flush().await?;
-            let written = tokio::time::timeout(SEND_TIMEOUT, self.tcp.write_all(&data)).await;
-            written.map_err(|_| Ended)?.map_err(|_| Ended)?;
+            send(&mut self.tcp, &data).await?;
         }
         if chunked {
             self.out.extend_from_slice(b"\r\n");
@@ -370,9 +369,17 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let written = tokio::time::timeout(SEND_TIMEOUT, self.tcp.write_all(&self.out)).await;
+        let written = send(&mut self.tcp, &self.out).await;
         self.out.clear();
-        written.map_err(|_| Ended)?.map_err(|_| Ended)
+        written
+    }
+}
+
+/// Writes `bytes` whole, waiting at most [`SEND_TIMEOUT`] on the client.
+async fn send(tcp: &mut tokio::net::TcpStream, bytes: &[u8]) -> Result<(), Ended> {
+    match tokio::time::timeout(SEND_TIMEOUT, tcp.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(Ended),
     }
 }
 

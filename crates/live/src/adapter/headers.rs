@@ -51,10 +51,7 @@ impl ReplyView<'_> {
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         match self {
             Self::Read(read) => read.get(name),
-            Self::Map(map) => map
-                .iter()
-                .find(|(k, _)| k.as_str().eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_bytes()),
+            Self::Map(map) => map_header(map, name).map(str::as_bytes),
         }
     }
 

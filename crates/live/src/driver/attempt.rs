@@ -147,8 +147,7 @@ impl Driver {
                 .await);
         }
         let answered = if request.stream {
-            let json = json_body(&headers);
-            self.first_token(binding, request, (body, json), sent, timeouts)
+            self.first_token(binding, request, (body, headers), sent, timeouts)
                 .await
         } else {
             self.reply(binding, request, body, sent).await
@@ -308,15 +307,15 @@ impl Driver {
     }
 
     /// A stream, read until its first token (a text or tool-call piece) before the deadline.
-    /// `body` comes with whether its `content-type` says JSON: such a body that ends without
-    /// a single event is a whole JSON reply where a stream was asked for (a server that
+    /// `body` comes with its reply's headers: a body whose `content-type` says JSON and that
+    /// ends without a single event is a whole JSON reply where a stream was asked for (a server that
     /// ignores `stream`, an error written as a 200), `malformed_response` as the simulator
     /// says; a stream mislabelled JSON streams (RV4).
     async fn first_token(
         &self,
         binding: &Binding,
         request: &Request,
-        (mut body, json): (Body, bool),
+        (mut body, headers): (Body, adapter::ReplyView<'_>),
         sent: Sent,
         timeouts: Timeouts,
     ) -> Result<Won, Lost> {
@@ -339,7 +338,9 @@ impl Driver {
                     // Ended before any token: complete-but-empty, or cut; or no stream at
                     // all, a whole JSON reply.
                     let kind = match decoder.finish() {
-                        Err(ErrorKind::StreamInterrupted) if json && !decoder.saw_event() => {
+                        Err(ErrorKind::StreamInterrupted)
+                            if !decoder.saw_event() && json_body(&headers) =>
+                        {
                             ErrorKind::MalformedResponse
                         }
                         Err(kind) => kind,
