@@ -10,7 +10,7 @@ secs="${1:-5}"
 rounds="${2:-3}"
 cd "$root"
 . crates/gateway/bench/rig.sh
-"${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
+"${own_session[@]}" "${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
 wait_for "$work/gw.txt" 5
 gateway="$(awk '{print $2}' "$work/gw.txt")"

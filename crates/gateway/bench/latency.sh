@@ -25,7 +25,7 @@ secs="${1:-5}"
 rounds="${2:-5}"
 cd "$root"
 . crates/gateway/bench/rig.sh
-"${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
+"${own_session[@]}" "${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
 wait_for "$work/gw.txt" 5 || { echo "the gateway did not start:" >&2; cat "$work/gw.log" >&2; exit 2; }
 gateway="$(awk '{print $2}' "$work/gw.txt")"
@@ -39,7 +39,7 @@ if [ -n "${GATEWAY_B_YAML:-}" ]; then
   : "${GATEWAY_BIN_B:=${gateway_cmd[0]}}"
 fi
 if [ -n "${GATEWAY_BIN_B:-}" ]; then
-  "$GATEWAY_BIN_B" "${gateway_cmd[@]:1}" --config "$work/gateway${GATEWAY_B_YAML:+-b}.yaml" --listen 127.0.0.1:0 > "$work/gwb.txt" 2> "$work/gwb.log" &
+  "${own_session[@]}" "$GATEWAY_BIN_B" "${gateway_cmd[@]:1}" --config "$work/gateway${GATEWAY_B_YAML:+-b}.yaml" --listen 127.0.0.1:0 > "$work/gwb.txt" 2> "$work/gwb.log" &
   gwbpid=$!
   wait_for "$work/gwb.txt" 5 || { echo "gateway-b did not start:" >&2; cat "$work/gwb.log" >&2; exit 2; }
   targets+=("gateway-b $(awk '{print $2}' "$work/gwb.txt")")

@@ -25,7 +25,7 @@ cd "$root"
 command -v perf > /dev/null || { echo "path.sh needs perf (apt-get install linux-perf)" >&2; exit 2; }
 command -v nginx > /dev/null || { echo "path.sh needs nginx (apt-get install nginx-light)" >&2; exit 2; }
 . crates/gateway/bench/rig.sh
-"${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
+"${own_session[@]}" "${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
 wait_for "$work/gw.txt" 5 || { echo "the gateway did not start:" >&2; cat "$work/gw.log" >&2; exit 2; }
 start_nginx

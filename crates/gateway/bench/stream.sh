@@ -18,7 +18,7 @@ latency:
   tokens_per_second: { fixed: 2000 }
 output_tokens: { fixed: 50 }'
 . crates/gateway/bench/rig.sh
-"${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
+"${own_session[@]}" "${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 wait_for "$work/gw.txt" 5
 gateway="$(awk '{print $2}' "$work/gw.txt")"
 stream_body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":50,"stream":true}'
