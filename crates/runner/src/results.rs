@@ -336,10 +336,13 @@ pub struct TargetReport {
     pub errors: BTreeMap<&'static str, u64>,
     pub cancelled: u64,
     pub hedges: u64,
-    pub availability: f64,
+    /// Share of the finished attempts that did not fail with an error kind that counts against
+    /// availability; `null` when the target finished none (nothing to be available for).
+    pub availability: Option<f64>,
     /// The availability objective, when the target has one.
     pub sla: Option<f64>,
-    /// Share of the error budget (1 - sla) spent: above 1 means the objective was missed.
+    /// Share of the error budget (1 - sla) spent: above 1 means the objective was missed;
+    /// `null` without an sla, or when the target finished no attempt.
     pub error_budget_spent: Option<f64>,
     pub latency_ms: Percentiles,
     pub ttft_ms: Percentiles,
@@ -376,39 +379,45 @@ pub fn target_reports(
         .iter()
         .zip(&tel.targets)
         .enumerate()
-        .map(|(i, (t, s))| TargetReport {
-            name: t.name.clone(),
-            provider: params.providers.name(t.provider.index() as u32).to_owned(),
-            model: t.model.clone(),
-            attempts: s.attempts,
-            successes: s.successes,
-            errors: ErrorKind::ALL
+        .map(|(i, (t, s))| {
+            let finished = s
+                .errors
                 .iter()
-                .filter(|k| s.errors[k.index()] > 0)
-                .map(|k| (k.label(), s.errors[k.index()]))
-                .collect(),
-            cancelled: s.cancelled,
-            hedges: s.hedges,
-            availability: round6(tel.availability(switchyard_core::id::TargetId::new(i as u32))),
-            sla: t.sla,
-            error_budget_spent: t.sla.map(|sla| {
-                round6(
-                    (1.0 - tel.availability(switchyard_core::id::TargetId::new(i as u32)))
-                        / (1.0 - sla),
-                )
-            }),
-            latency_ms: Percentiles::of(&s.latency),
-            ttft_ms: Percentiles::of(&s.first_token),
-            prompt_tokens: s.prompt_tokens,
-            completion_tokens: s.completion_tokens,
-            usage_missing: s.usage_missing,
-            cost_success_usd: round6(s.cost_success),
-            cost_failed_usd: round6(s.cost_failed),
-            share: if total == 0 {
-                0.0
-            } else {
-                round6(s.attempts as f64 / total as f64)
-            },
+                .fold(s.successes, |n, e| n.saturating_add(*e));
+            let availability = (finished > 0)
+                .then(|| tel.availability(switchyard_core::id::TargetId::new(i as u32)));
+            TargetReport {
+                name: t.name.clone(),
+                provider: params.providers.name(t.provider.index() as u32).to_owned(),
+                model: t.model.clone(),
+                attempts: s.attempts,
+                successes: s.successes,
+                errors: ErrorKind::ALL
+                    .iter()
+                    .filter(|k| s.errors[k.index()] > 0)
+                    .map(|k| (k.label(), s.errors[k.index()]))
+                    .collect(),
+                cancelled: s.cancelled,
+                hedges: s.hedges,
+                availability: availability.map(round6),
+                sla: t.sla,
+                error_budget_spent: t
+                    .sla
+                    .zip(availability)
+                    .map(|(sla, a)| round6((1.0 - a) / (1.0 - sla))),
+                latency_ms: Percentiles::of(&s.latency),
+                ttft_ms: Percentiles::of(&s.first_token),
+                prompt_tokens: s.prompt_tokens,
+                completion_tokens: s.completion_tokens,
+                usage_missing: s.usage_missing,
+                cost_success_usd: round6(s.cost_success),
+                cost_failed_usd: round6(s.cost_failed),
+                share: if total == 0 {
+                    0.0
+                } else {
+                    round6(s.attempts as f64 / total as f64)
+                },
+            }
         })
         .collect()
 }

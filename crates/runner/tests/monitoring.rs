@@ -74,14 +74,14 @@ fn availability_and_the_error_budget_against_the_sla() {
     let openai = r.targets.iter().find(|t| t.name == "openai-4o").unwrap();
     let failures: u64 = openai.errors.values().sum();
     let by_hand = 1.0 - failures as f64 / (openai.successes + failures) as f64;
+    let availability = openai.availability.unwrap();
     assert!(
-        (openai.availability - by_hand).abs() < 1e-6,
-        "{} vs {by_hand}",
-        openai.availability
+        (availability - by_hand).abs() < 1e-6,
+        "{availability} vs {by_hand}"
     );
     assert_eq!(openai.sla, Some(0.999));
     let spent = openai.error_budget_spent.unwrap();
-    assert!((spent - (1.0 - openai.availability) / 0.001).abs() < 1e-3);
+    assert!((spent - (1.0 - availability) / 0.001).abs() < 1e-3);
     assert!(spent > 0.0 && spent < 1.0, "{spent}");
     // The cost cap kept Anthropic to about $3 per 10 minutes.
     let anthropic = r.providers.iter().find(|p| p.name == "anthropic").unwrap();
@@ -126,4 +126,68 @@ fn time_to_alert_is_bounded_to_its_fault() {
         .find(|e| e.name.contains("openai-brownout"))
         .unwrap();
     assert!(brownout.passed, "{brownout:?}");
+}
+
+/// A standby that is never tried finished no attempt: `report.json` says its availability
+/// (and its provider's, and its error budget, though it has an sla) is unknown, `null`, not
+/// 100 %; an expectation on it fails saying why, and the summary shows "—".
+#[test]
+fn a_target_that_finished_nothing_has_no_availability() {
+    let dir = std::env::temp_dir().join(format!("idle-standby-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("idle-standby.yaml");
+    std::fs::write(
+        &path,
+        "name: idle-standby\nseed: 1\nduration: 20s\n\
+providers:\n  - { name: main, profile: small-fast }\n  - { name: spare, profile: small-fast }\n\
+router:\n  targets:\n    - { name: m1, provider: main, model: small-fast-1 }\n    \
+- { name: s1, provider: spare, model: small-fast-1, sla: 0.999 }\n  \
+routes:\n    - { name: chat, policy: priority, tiers: [[m1], [s1]] }\n\
+traffic:\n  arrival: { constant: 2 }\n  classes:\n    \
+- { name: c, weight: 1, route: chat, prompt_tokens: { fixed: 10 }, max_tokens: 10 }\n\
+expect:\n  - { metric: availability, target: s1, op: \">=\", value: 0.9 }\n",
+    )
+    .unwrap();
+    let s = switchyard_runner::scenario::load(&path).unwrap();
+    let r = switchyard_runner::simulate(&s, s.seed).unwrap();
+    let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+    let target = |name: &str| {
+        json["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let provider = |name: &str| {
+        json["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(target("s1")["attempts"], 0);
+    assert!(target("s1")["availability"].is_null(), "{}", target("s1"));
+    assert!(target("s1")["error_budget_spent"].is_null());
+    assert!(provider("spare")["availability"].is_null());
+    let spare = r.providers.iter().find(|p| p.name == "spare").unwrap();
+    assert_eq!(spare.availability, None);
+    assert_eq!(target("m1")["availability"], 1.0);
+    assert_eq!(provider("main")["availability"], 1.0);
+    let outcome = &r.expectations[0];
+    assert!(!outcome.passed, "{outcome:?}");
+    assert!(outcome.observed.is_none(), "{outcome:?}");
+    assert!(
+        outcome
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("finished no attempts")),
+        "{outcome:?}"
+    );
+    let summary = switchyard_runner::render::markdown::render(&r);
+    let line = summary.lines().find(|l| l.starts_with("| s1 ")).unwrap();
+    assert!(!line.contains("100.00%"), "{line}");
 }

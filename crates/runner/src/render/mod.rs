@@ -214,7 +214,7 @@ fn targets_table(r: &Report) -> Table {
                     t.cancelled.to_string(),
                     t.hedges.to_string(),
                 ];
-                row.extend(or_dash(finished, vec![pct(t.availability)]));
+                row.push(t.availability.map_or(NOT_OBSERVED.to_owned(), pct));
                 row.push(
                     t.sla
                         .map_or(NOT_OBSERVED.to_owned(), |x| format!("{:.3}%", x * 100.0)),
@@ -375,9 +375,11 @@ fn providers_table(r: &Report) -> Table {
                     p.successes.to_string(),
                     p.errors.to_string(),
                 ];
+                // Attempts none of which finished (all cancelled): no availability.
+                row.push(p.availability.map_or(NOT_OBSERVED.to_owned(), pct));
                 row.extend(or_dash(
                     p.attempts > 0,
-                    vec![pct(p.availability), usd(p.cost_usd), usd(p.wasted_cost_usd)],
+                    vec![usd(p.cost_usd), usd(p.wasted_cost_usd)],
                 ));
                 row
             })

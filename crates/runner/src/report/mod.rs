@@ -166,7 +166,8 @@ pub struct ProviderReport {
     pub attempts: u64,
     pub successes: u64,
     pub errors: u64,
-    pub availability: f64,
+    /// As a target's, over the provider's targets; `null` when they finished no attempt.
+    pub availability: Option<f64>,
     pub cost_usd: f64,
     pub wasted_cost_usd: f64,
 }

@@ -117,7 +117,11 @@ impl Seen<'_> {
                 nonempty(b.succeeded, "successful requests")?;
                 b.served_by_target[self.target_index(e)?] as f64 / b.succeeded as f64
             }
-            Metric::Availability => self.the_target(e)?.availability,
+            Metric::Availability => {
+                let t = self.the_target(e)?;
+                t.availability
+                    .ok_or_else(|| format!("{} finished no attempts", t.name))?
+            }
             Metric::TimeToDetect => {
                 self.figure(e, |f| f.time_to_detect_secs, &self.detection(e))?
             }

@@ -124,11 +124,8 @@ pub(super) fn providers(
                 attempts,
                 successes,
                 errors,
-                availability: if successes + errors == 0 {
-                    1.0
-                } else {
-                    round6(1.0 - health_errors as f64 / (successes + errors) as f64)
-                },
+                availability: (successes + errors > 0)
+                    .then(|| round6(1.0 - health_errors as f64 / (successes + errors) as f64)),
                 cost_usd: round6(
                     mine.iter()
                         .map(|t| t.cost_success_usd + t.cost_failed_usd)

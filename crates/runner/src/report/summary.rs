@@ -93,11 +93,9 @@ fn target_line(out: &mut String, x: &crate::results::TargetReport) {
     // A target none of whose attempts finished (none sent, or all cancelled) has no
     // availability, one without latencies none to show: "—", not 100 % and 0.
     let dash = || crate::render::NOT_OBSERVED.to_owned();
-    let avail = if x.finished() == 0 {
-        dash()
-    } else {
-        format!("{:.2}%", x.availability * 100.0)
-    };
+    let avail = x
+        .availability
+        .map_or_else(dash, |a| format!("{:.2}%", a * 100.0));
     let (p50, p99) = if x.latency_ms.samples == 0 {
         (dash(), dash())
     } else {
