@@ -155,3 +155,51 @@ async fn a_blocked_gemini_prompt_is_booked_the_prompt_it_reports() {
         (57, 0, 0)
     );
 }
+
+/// A Gemini stream refused after its first token (a chunk of text, then a chunk ending
+/// `MALFORMED_FUNCTION_CALL` with the whole attempt's usage): the stream breaks, in-band,
+/// and the attempt is booked the usage the refusal reports, not the
+/// text's estimate, and not as `usage_missing`.
+#[tokio::test(start_paused = true)]
+async fn a_gemini_streams_refusal_after_its_first_token_is_booked_its_usage() {
+    const TEXT: &str = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hello there\"}]},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":57,\"candidatesTokenCount\":3,\"totalTokenCount\":60}}\n\n";
+    const REFUSAL: &str = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[]},\"finishReason\":\"MALFORMED_FUNCTION_CALL\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":57,\"candidatesTokenCount\":12,\"cachedContentTokenCount\":20,\"totalTokenCount\":69}}\n\n";
+    // The text, then (a moment later, so the first token is the caller's) the refusal.
+    let upstream = axum::Router::new().fallback(|| async {
+        let body = futures_util::stream::unfold(0u32, |i| async move {
+            let chunk = match i {
+                0 => TEXT,
+                1 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    REFUSAL
+                }
+                _ => return None,
+            };
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), i + 1))
+        });
+        axum::http::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(axum::body::Body::from_stream(body))
+            .unwrap()
+    });
+    let rig = rig_with(
+        &[("a", "gemini")],
+        vec![upstream],
+        ROUTE,
+        PLAN,
+        Default::default(),
+    );
+    let mut stream = rig.router.chat_stream(streamed()).await.unwrap();
+    let mut last = None;
+    while let Some(event) = stream.next().await {
+        last = Some(event);
+    }
+    let err = last.unwrap().unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::StreamInterrupted), "{err}");
+    drop(stream);
+    let s = &rig.router.telemetry().targets[0];
+    assert_eq!(
+        (s.prompt_tokens, s.completion_tokens, s.usage_missing),
+        (57, 12, 0)
+    );
+}

@@ -126,6 +126,9 @@ pub struct ChatStream {
     queued: VecDeque<Piece>,
     /// What the upstream said when the stream broke with an error event.
     said: Option<Box<UpstreamError>>,
+    /// The usage the event that broke the stream reported (a Gemini refusal's
+    /// `usageMetadata`): the attempt is booked it rather than an estimate.
+    said_usage: Option<Usage>,
     /// Set once the stream ended: what `next` yields after the queued text.
     end: Option<Result<StreamEvent, RouteError>>,
     over: bool,
@@ -349,6 +352,7 @@ impl ChatStream {
                     // After the first token, any breakage is an interrupted stream.
                     Err(failure) => {
                         self.said = failure.upstream;
+                        self.said_usage = failure.usage;
                         Some(Err(ErrorKind::StreamInterrupted))
                     }
                 }
@@ -370,10 +374,10 @@ impl ChatStream {
         });
         // What reached the caller from this attempt, counted as the adapters estimate it.
         let delivered = estimate_tokens_from_chars(self.resume.attempt_chars);
-        let prompt = self
-            .open
-            .decoder
-            .reported_prompt()
+        let said_usage = self.said_usage.take();
+        let prompt = said_usage
+            .map(|u| (u.prompt_tokens, u.cached_prompt_tokens))
+            .or_else(|| self.open.decoder.reported_prompt())
             .unwrap_or((self.open.prompt_estimate, 0));
         let report = match &result {
             Ok(end) => AttemptReport {
@@ -389,11 +393,12 @@ impl ChatStream {
                 first_token,
                 prompt_tokens: prompt.0,
                 cached_prompt_tokens: prompt.1,
-                completion_tokens: delivered,
+                completion_tokens: said_usage.map_or(delivered, |u| u.completion_tokens),
                 delivered_tokens: true,
                 // The completion is the text's estimate (and the prompt the request's, unless
-                // reported): a broken stream's usage chunk never came.
-                usage_missing: true,
+                // reported): a broken stream's usage chunk never came, unless the event that
+                // broke it carried the usage (a Gemini refusal).
+                usage_missing: said_usage.is_none(),
                 ..AttemptReport::new(Outcome::error(*kind), latency)
             },
         };
@@ -542,6 +547,7 @@ impl Driver {
             first_token: Duration::from(open.first_token),
             queued: std::mem::take(&mut open.first).into(),
             said: None,
+            said_usage: None,
             guard,
             attempt,
             open,
