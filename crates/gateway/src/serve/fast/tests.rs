@@ -374,10 +374,10 @@ async fn a_reply_reaches_its_client_before_its_access_line_is_made() {
 }
 
 /// A gateway at `max_in_flight: 1` whose one target answers `tokens` tokens at once, serving
-/// one connection on the fast path with small socket buffers (4 KiB each way: a little of a
-/// reply fills them): the gateway, the client's end, and the task serving the connection
-/// (whether it ended by itself).
-async fn never_reading(tokens: u32) -> (Arc<Gateway>, TcpStream, tokio::task::JoinHandle<bool>) {
+/// one connection as every connection is served (the fast path, then hyper from the first
+/// request that is not canonical) with small socket buffers (4 KiB each way: a little of a
+/// reply fills them): the gateway, the client's end, and the task serving the connection.
+async fn never_reading(tokens: u32) -> (Arc<Gateway>, TcpStream, tokio::task::JoinHandle<()>) {
     let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://a.fake', mock_key: k }\n\
                 router:\n  targets:\n    - { name: ta, provider: a, model: m }\n  routes:\n    - { name: chat, policy: static, targets: [ta] }\n\
                 gateway:\n  max_in_flight: 1\n";
@@ -406,14 +406,14 @@ async fn never_reading(tokens: u32) -> (Arc<Gateway>, TcpStream, tokio::task::Jo
         .unwrap();
     let (tcp, _) = listener.accept().await.unwrap();
     let (keep, closing) = tokio::sync::watch::channel(false);
-    let served = {
-        let gw = gw.clone();
-        tokio::spawn(async move {
-            let _keep = keep;
-            let mut closing = closing;
-            super::serve(tcp, &gw, &mut closing).await.is_none()
-        })
+    let dispatch = super::super::Dispatch {
+        router: crate::app(gw.clone()),
+        gateway: gw.clone(),
     };
+    let served = tokio::spawn(async move {
+        let _keep = keep;
+        super::super::connection(tcp, dispatch, closing).await;
+    });
     (gw, client, served)
 }
 
@@ -476,6 +476,44 @@ async fn a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
         "the stream holds the only permit"
     );
     // Past the send timeout: the connection ends, the permit is back.
+    tokio::time::sleep(super::SEND_TIMEOUT).await;
+    assert!(
+        served.is_finished(),
+        "the connection still waits on the client"
+    );
+    assert!(
+        crate::shed::admit(&gw).is_some(),
+        "a stream whose bytes wait on a client that does not read holds the only permit"
+    );
+}
+
+/// As [`a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever`], on hyper's path
+/// (a request body sent chunked is not the fast path's): hyper's writes are bounded by the
+/// same send timeout (`Rewind`), and the connection ends, giving the permit back.
+#[tokio::test(start_paused = true)]
+async fn on_hypers_path_too_a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
+    let (gw, mut client, served) = never_reading(20_000).await;
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut metrics = String::new();
+    gw.tally.render(&mut metrics);
+    assert!(
+        metrics.contains("reason=\"chat_not_canonical\"} 1"),
+        "served by hyper: {metrics}"
+    );
+    assert!(
+        !served.is_finished(),
+        "the connection is still being served"
+    );
+    assert!(
+        crate::shed::admit(&gw).is_none(),
+        "the stream holds the only permit"
+    );
     tokio::time::sleep(super::SEND_TIMEOUT).await;
     assert!(
         served.is_finished(),
