@@ -245,7 +245,7 @@ traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
 
 /// Every caller leaves 20 ms in, before any first token: no attempt of the target finished,
 /// so it has no availability and no latency to show, and the terminal and `report.md` show
-/// "—" for them, not "100.00%" and 0 (`availability` of nothing finished reads 1.0).
+/// "—" for them, not "100.00%" and 0, and `report.json` has no availability (`null`).
 #[test]
 fn a_target_whose_attempts_were_all_cancelled_shows_no_availability_or_latency() {
     let report = simulate_yaml(
@@ -258,6 +258,7 @@ traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
     );
     let t = &report.targets[0];
     assert!(t.attempts > 10 && t.cancelled == t.attempts, "{t:?}");
+    assert_eq!(t.availability, None);
     let terminal = switchyard_runner::report::summary(&report);
     let line = terminal
         .lines()
@@ -314,4 +315,46 @@ fn targets_row(md: &str) -> (Vec<String>, Vec<String>) {
     };
     let headers = cells(lines.next().unwrap());
     (headers, cells(lines.nth(1).unwrap()))
+}
+
+/// The terminal's fault lines say each figure once, with a unit: the exercised line (with
+/// when it failed over), then detection and failback; one that never failed over has no
+/// failback figure. Failed requests get their reasons, as `report.md`'s headline has them.
+#[test]
+fn the_terminal_says_each_fault_figure_once_and_why_requests_failed() {
+    let sim = |name: &str| {
+        let s = switchyard_runner::scenario::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../scenarios/{name}.yaml")),
+        )
+        .unwrap();
+        switchyard_runner::simulate(&s, s.seed).unwrap()
+    };
+    let outage = sim("active-passive-outage");
+    let terminal = switchyard_runner::report::summary(&outage);
+    let f = &outage.failover[0];
+    let line = terminal.lines().find(|l| l.contains("fault ")).unwrap();
+    assert_eq!(line.matches("failed over").count(), 1, "{line}");
+    assert!(
+        line.ends_with(&format!(
+            "failed over after {:.3} s; detected after {:.3} s; failed back after {:.3} s",
+            f.time_to_failover_secs.unwrap(),
+            f.time_to_detect_secs.unwrap(),
+            f.time_to_failback_secs.unwrap()
+        )),
+        "{line}"
+    );
+    assert!(!terminal.contains("failed requests"), "{terminal}");
+    let cut = sim("stream-cut");
+    let terminal = switchyard_runner::report::summary(&cut);
+    let line = terminal.lines().find(|l| l.contains("fault ")).unwrap();
+    assert!(
+        line.ends_with("it never failed over; detected never"),
+        "{line}"
+    );
+    let reasons = switchyard_runner::render::failures_line(&cut.totals);
+    assert!(reasons.starts_with("stream_interrupted "), "{reasons}");
+    assert!(
+        terminal.contains(&format!("\n  failed requests by reason: {reasons}\n")),
+        "{terminal}"
+    );
 }

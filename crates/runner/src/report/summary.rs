@@ -28,24 +28,33 @@ pub fn summary(r: &Report) -> String {
     for x in &r.targets {
         target_line(&mut out, x);
     }
-    for f in &r.failover {
-        // A fault that was not exercised has no figures to miss: "—", not "never".
-        let none = if f.exercised.exercised {
-            "never"
-        } else {
-            crate::render::NOT_OBSERVED
-        };
-        let show = |x: Option<f64>| x.map_or(none.to_owned(), |v| format!("{v:.3}s"));
+    if !t.failures.is_empty() {
         let _ = writeln!(
             out,
-            "  fault {} on {}: detected {}, failed over {}, failed back {}; {}",
-            f.fault,
-            f.provider,
-            show(f.time_to_detect_secs),
-            show(f.time_to_failover_secs),
-            show(f.time_to_failback_secs),
-            f.exercised.line
+            "  failed requests by reason: {}",
+            crate::render::failures_line(t)
         );
+    }
+    for f in &r.failover {
+        // The line says whether the fault was exercised and, when it was, whether (and when)
+        // it failed over; detection and failback follow it. A fault that was not exercised
+        // has no figures to show.
+        let mut line = format!(
+            "  fault {} on {}: {}",
+            f.fault, f.provider, f.exercised.line
+        );
+        if f.exercised.exercised {
+            let show = |x: Option<f64>| x.map_or("never".to_owned(), |v| format!("after {v:.3} s"));
+            // Through a black box the gateway's breakers are not seen: no detection figure.
+            if r.black_box.is_none() {
+                let _ = write!(line, "; detected {}", show(f.time_to_detect_secs));
+            }
+            // Traffic that never left cannot come back: no failback figure then.
+            if f.exercised.failed_over {
+                let _ = write!(line, "; failed back {}", show(f.time_to_failback_secs));
+            }
+        }
+        let _ = writeln!(out, "{line}");
     }
     // The same words and units as the other reports' verdicts.
     let verdicts = crate::render::verdicts(r);
