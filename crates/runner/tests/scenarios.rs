@@ -296,9 +296,12 @@ traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
     );
 }
 
-/// The simulated report of the scenario `yaml`.
+/// The simulated report of the scenario `yaml`, written to a directory of its own (tests
+/// call this in parallel: a shared one had each overwrite the others' file).
 fn simulate_yaml(yaml: &str) -> switchyard_runner::report::Report {
-    let dir = TempDir::new("scenario");
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = TempDir::new(&format!("scenario-{n}"));
     let path = dir.path().join("scenario.yaml");
     std::fs::write(&path, yaml).unwrap();
     let s = switchyard_runner::scenario::load(&path).unwrap();
@@ -348,7 +351,7 @@ fn the_terminal_says_each_fault_figure_once_and_why_requests_failed() {
     let terminal = switchyard_runner::report::summary(&cut);
     let line = terminal.lines().find(|l| l.contains("fault ")).unwrap();
     assert!(
-        line.ends_with("it never failed over; detected never"),
+        line.ends_with("it never failed over; never detected"),
         "{line}"
     );
     let reasons = switchyard_runner::render::failures_line(&cut.totals);
@@ -357,4 +360,33 @@ fn the_terminal_says_each_fault_figure_once_and_why_requests_failed() {
         terminal.contains(&format!("\n  failed requests by reason: {reasons}\n")),
         "{terminal}"
     );
+}
+
+/// A fault that lasts to the end of the run failed over but had no time to fail back in:
+/// the terminal and `report.md` say so, not "never".
+#[test]
+fn a_fault_to_the_end_of_the_run_had_no_time_to_fail_back() {
+    let report = simulate_yaml(
+        "name: to-the-end\nseed: 5\nduration: 60s\n\
+providers:\n  - name: a\n    profile: small-fast\n    faults:\n      - { name: down, kind: http, status: 503, at: 10s, for: 50s }\n  \
+- { name: b, profile: small-fast }\n\
+router:\n  targets:\n    - { name: a-1, provider: a, model: small-fast-1 }\n    - { name: b-1, provider: b, model: small-fast-1 }\n  \
+routes:\n    - { name: chat, policy: priority, tiers: [[a-1], [b-1]] }\n  \
+breaker: { consecutive_failures: 3, open_for: 5s, open_max: 60s, probes: 1, probe_successes: 3, recovery: 30s }\n\
+traffic:\n  arrival: { poisson: 20 }\n  classes:\n    \
+- { name: c, weight: 1, route: chat, prompt_tokens: { fixed: 20 }, max_tokens: 10 }\n",
+    );
+    let f = &report.failover[0];
+    assert!(f.time_to_failover_secs.is_some(), "{f:?}");
+    assert_eq!(f.time_to_failback_secs, None);
+    let terminal = switchyard_runner::report::summary(&report);
+    let line = terminal.lines().find(|l| l.contains("fault ")).unwrap();
+    assert!(
+        line.ends_with("; no time left in the run to fail back"),
+        "{line}"
+    );
+    let md = switchyard_runner::render::markdown::render(&report);
+    let row = md.lines().find(|l| l.starts_with("| down |")).unwrap();
+    assert!(row.contains("| no time left |"), "{row}");
+    assert!(!row.contains("never"), "{row}");
 }

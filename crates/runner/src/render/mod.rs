@@ -59,6 +59,21 @@ fn never_secs(x: Option<f64>) -> String {
     x.map_or("never".to_owned(), |v| format!("{v:.3} s"))
 }
 
+/// Whether a fault had no time left to fail back in: it lasted to the end of the run's
+/// arrivals, so no failback hold fits after it (its failback is then not "never").
+pub fn no_time_to_fail_back(f: &crate::report::FailoverReport) -> bool {
+    f.time_to_failback_secs.is_none() && f.failback_hold_secs <= 0.0
+}
+
+/// A fault's failback figure: to the millisecond, `no time left` when the fault lasted to
+/// the end of the run, else `never`.
+fn failback_secs(f: &crate::report::FailoverReport) -> String {
+    if no_time_to_fail_back(f) {
+        return "no time left".to_owned();
+    }
+    never_secs(f.time_to_failback_secs)
+}
+
 /// The verdict line of each expectation: (passed, name, observed, expected).
 pub fn verdicts(r: &Report) -> Vec<(bool, String, String, String)> {
     r.expectations
@@ -343,7 +358,7 @@ fn failover_table(r: &Report) -> Table {
                     format!("{:.0}–{:.0} s", f.from_secs, f.to_secs),
                     never_secs(f.time_to_detect_secs),
                     never_secs(f.time_to_failover_secs),
-                    never_secs(f.time_to_failback_secs),
+                    failback_secs(f),
                     format!("{:.1} s", f.hold_secs),
                     f.exercised.line.clone(),
                 ]

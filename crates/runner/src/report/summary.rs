@@ -44,14 +44,22 @@ pub fn summary(r: &Report) -> String {
             f.fault, f.provider, f.exercised.line
         );
         if f.exercised.exercised {
-            let show = |x: Option<f64>| x.map_or("never".to_owned(), |v| format!("after {v:.3} s"));
             // Through a black box the gateway's breakers are not seen: no detection figure.
             if r.black_box.is_none() {
-                let _ = write!(line, "; detected {}", show(f.time_to_detect_secs));
+                let _ = match f.time_to_detect_secs {
+                    Some(v) => write!(line, "; detected after {v:.3} s"),
+                    None => write!(line, "; never detected"),
+                };
             }
             // Traffic that never left cannot come back: no failback figure then.
             if f.exercised.failed_over {
-                let _ = write!(line, "; failed back {}", show(f.time_to_failback_secs));
+                let _ = match f.time_to_failback_secs {
+                    Some(v) => write!(line, "; failed back after {v:.3} s"),
+                    None if crate::render::no_time_to_fail_back(f) => {
+                        write!(line, "; no time left in the run to fail back")
+                    }
+                    None => write!(line, "; never failed back"),
+                };
             }
         }
         let _ = writeln!(out, "{line}");
