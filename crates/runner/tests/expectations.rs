@@ -32,7 +32,7 @@ fn empty_scopes_are_not_observed_and_fail_with_the_reason() {
     for (name, why) in [
         ("late-success", "window:20m-30m is empty"),
         ("late-p99", "window:20m-30m is empty"),
-        ("idle-availability", "spare finished no attempts"),
+        ("idle-availability", "spare got no attempts"),
     ] {
         let e = by_name(name);
         assert!(!e.passed, "{name}: {e:?}");
@@ -45,7 +45,7 @@ fn empty_scopes_are_not_observed_and_fail_with_the_reason() {
     // Every report says why.
     let json = serde_json::to_string(&r).unwrap();
     assert!(
-        json.contains("\"reason\":\"spare finished no attempts\""),
+        json.contains("\"reason\":\"spare got no attempts\""),
         "{json}"
     );
     for out in [render::markdown::render(&r), render::junit::render(&r)] {
@@ -105,8 +105,8 @@ expect:
         ("idle-budget", "no requests in route idle"),
         ("late-succeeded", "window:3m-4m is empty"),
         ("free-provider-cost", "provider anthropic has no price"),
-        ("spare-opens", "spare finished no attempts"),
-        ("spare-alerts", "spare finished no attempts"),
+        ("spare-opens", "spare got no attempts"),
+        ("spare-alerts", "spare got no attempts"),
     ] {
         let e = by_name(name);
         assert_eq!(e.observed, None, "{name}: {e:?}");

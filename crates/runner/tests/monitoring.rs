@@ -184,9 +184,19 @@ expect:\n  - { metric: availability, target: s1, op: \">=\", value: 0.9 }\n",
         outcome
             .reason
             .as_deref()
-            .is_some_and(|r| r.contains("finished no attempts")),
+            .is_some_and(|r| r == "s1 got no attempts"),
         "{outcome:?}"
     );
+    // The HTML's "Why it failed" and JUnit's failure say it once: not "observed not observed".
+    let html = switchyard_runner::render::html::render(&r);
+    let junit = switchyard_runner::render::junit::render(&r);
+    for out in [&html, &junit] {
+        assert!(
+            out.contains("not observed: s1 got no attempts, expected"),
+            "{out}"
+        );
+        assert!(!out.contains("observed not observed"), "{out}");
+    }
     let summary = switchyard_runner::render::markdown::render(&r);
     let line = summary.lines().find(|l| l.starts_with("| s1 ")).unwrap();
     assert!(!line.contains("100.00%"), "{line}");

@@ -73,7 +73,7 @@ traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
 /// report.md, report.html) reads 59.21 %, and the two shares add up to 99.99 %: the share is
 /// rounded to six decimals (0.59215) and then again to two decimals of a percent.
 #[test]
-#[ignore = "NU: a target's share is rounded twice (round6, then {:.2}%), so 347/586 reads 59.21 % and the shares sum to 99.99 %"]
+
 fn a_targets_share_is_rounded_once() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/gateway-smoke.yaml");

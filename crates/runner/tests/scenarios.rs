@@ -259,6 +259,11 @@ traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
     let t = &report.targets[0];
     assert!(t.attempts > 10 && t.cancelled == t.attempts, "{t:?}");
     assert_eq!(t.availability, None);
+    // Failed requests count in the latency percentiles, an abandoned one until its caller
+    // left (docs/SCENARIOS.md, `p50_latency`).
+    assert_eq!(report.totals.succeeded, 0);
+    let p50 = report.totals.latency_ms.p50;
+    assert!((19.0..=21.0).contains(&p50), "{p50}");
     let terminal = switchyard_runner::report::summary(&report);
     let line = terminal
         .lines()

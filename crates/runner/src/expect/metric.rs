@@ -18,7 +18,8 @@ pub enum Metric {
     SuccessRate,
     /// Failed / requests, from 0 to 1. Not observed on a scope without requests.
     FailureRate,
-    /// Median latency, from the request's start to its last byte.
+    /// Median latency, from the request's start to its last byte, over every request of the
+    /// scope, served or failed (one whose caller left counts until it left).
     P50Latency,
     /// 90th percentile latency.
     P90Latency,
@@ -54,7 +55,8 @@ pub enum Metric {
     ServedShare,
     /// The target's availability over the run, from 0 to 1: 1 − attempts that failed with
     /// an error counted against availability (by default those that count against the
-    /// provider's health) / attempts finished. Not observed for a target with no attempts.
+    /// provider's health) / attempts finished. Not observed for a target with no finished
+    /// attempt (none sent, or all cancelled).
     Availability,
     /// From a fault's start to the first breaker opening or parking on its provider
     /// (docs/FAILOVER.md).
@@ -75,7 +77,8 @@ pub enum Metric {
     /// From a fault's start to the first alert on its provider's targets raised before the
     /// fault's end + 1 s; "never" when there was none.
     TimeToAlert,
-    /// Share of the target's error budget (1 - sla) spent.
+    /// Share of the target's error budget (1 - sla) spent, from 0 (1 and above: the objective
+    /// was missed). Not observed for a target without an `sla` or with no finished attempt.
     ErrorBudgetSpent,
     /// Requests whose stream broke after its first token and that a continuation completed
     /// (a route's `resume: prefill`).

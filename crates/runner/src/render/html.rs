@@ -58,9 +58,9 @@ fn why_it_failed(out: &mut String, r: &Report) {
     for (_, name, observed, expected) in &failed {
         let _ = writeln!(
             out,
-            "<li><b>{}</b>: observed {}, expected {}</li>",
+            "<li><b>{}</b>: {}, expected {}</li>",
             escape(name),
-            escape(observed),
+            escape(&super::observed_words(observed)),
             escape(expected)
         );
     }

@@ -59,7 +59,7 @@ pub(crate) fn suite(r: &Report) -> String {
         if passed {
             let _ = writeln!(out, "/>");
         } else {
-            let message = format!("observed {observed}, expected {expected}");
+            let message = format!("{}, expected {expected}", super::observed_words(&observed));
             let _ = writeln!(
                 out,
                 ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",

@@ -265,8 +265,14 @@ impl Seen<'_> {
             .map(|t| t.index())
             .ok_or_else(|| "no target".to_owned())?;
         let t = self.targets.get(i).ok_or_else(|| "no target".to_owned())?;
+        if t.attempts == 0 {
+            return Err(format!("{} got no attempts", t.name));
+        }
         if t.finished() == 0 {
-            return Err(format!("{} finished no attempts", t.name));
+            return Err(format!(
+                "{} finished no attempts (its {} were all cancelled)",
+                t.name, t.attempts
+            ));
         }
         Ok(t)
     }

@@ -26,7 +26,7 @@ pub fn summary(r: &Report) -> String {
         "target", "attempts", "share", "avail", "p50 ms", "p99 ms"
     );
     for x in &r.targets {
-        target_line(&mut out, x);
+        target_line(&mut out, x, crate::render::exact_share(r, x));
     }
     if !t.failures.is_empty() {
         let _ = writeln!(
@@ -105,7 +105,7 @@ pub fn without_wall(json: &str) -> String {
 }
 
 /// A target's line in the summary: attempts, share, availability, p50 and p99.
-fn target_line(out: &mut String, x: &crate::results::TargetReport) {
+fn target_line(out: &mut String, x: &crate::results::TargetReport, share: f64) {
     use std::fmt::Write;
     // A target none of whose attempts finished (none sent, or all cancelled) has no
     // availability, one without latencies none to show: "—", not 100 % and 0.
@@ -126,6 +126,6 @@ fn target_line(out: &mut String, x: &crate::results::TargetReport) {
         "  {:<24} {:>9} {:>8.2}% {avail:>8} {p50:>9} {p99:>9}",
         x.name,
         x.attempts,
-        x.share * 100.0,
+        share * 100.0,
     );
 }
