@@ -84,3 +84,33 @@ fn the_tables_and_the_terminal_show_a_dash_for_what_finished_nothing() {
         "{line}"
     );
 }
+
+/// The CHANGELOG's claim: through a black box the terminal's fault line has no detection figure
+/// (the gateway's breakers are not seen), and neither "detected never".
+#[test]
+fn a_black_box_runs_fault_line_has_no_detection() {
+    let s = switchyard_runner::scenario::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scenarios/active-passive-outage.yaml"),
+    )
+    .unwrap();
+    let mut r = switchyard_runner::simulate(&s, s.seed).unwrap();
+    let line = |r: &switchyard_runner::Report| {
+        switchyard_runner::report::summary(r)
+            .lines()
+            .find(|l| l.contains("fault "))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(line(&r).contains("detected after"), "{}", line(&r));
+    r.black_box = Some(switchyard_runner::report::BlackBoxReport {
+        client_view: vec![],
+        fakes_view: vec![],
+        poll_secs: 0.1,
+        not_observed: vec![],
+    });
+    for f in &mut r.failover {
+        f.time_to_detect_secs = None;
+    }
+    assert!(!line(&r).contains("detected"), "{}", line(&r));
+}
