@@ -524,3 +524,50 @@ async fn on_hypers_path_too_a_client_that_never_reads_a_stream_does_not_hold_a_p
         "a stream whose bytes wait on a client that does not read holds the only permit"
     );
 }
+
+/// hyper's send timeout is of one write's wait, not of the connection's: a client that stalls
+/// for most of it, then reads a little, then stalls again gets a full [`super::SEND_TIMEOUT`]
+/// for the new wait (a timer left from the first would end the connection early).
+#[tokio::test(start_paused = true)]
+async fn on_hypers_path_a_client_that_reads_again_gets_a_new_send_timeout() {
+    use tokio::io::AsyncReadExt;
+    let (gw, mut client, served) = never_reading(20_000).await;
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    // Most of the timeout spent waiting on the client.
+    tokio::time::sleep(super::SEND_TIMEOUT - Duration::from_secs(10)).await;
+    assert!(!served.is_finished(), "ended before its send timeout");
+    // The client reads some of the reply (the gateway's write goes on), then stops again.
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut read = 0;
+    for _ in 0..8 {
+        match tokio::time::timeout(Duration::from_millis(1), client.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => read += n,
+            _ => break,
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(read > 0, "the client read nothing");
+    tokio::task::yield_now().await;
+    // Past the first wait's 60 s, within the new wait's: still served.
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert!(
+        !served.is_finished(),
+        "the new wait was cut short by the first one's timer"
+    );
+    assert!(
+        crate::shed::admit(&gw).is_none(),
+        "the stream holds the only permit"
+    );
+    // Past the new wait's 60 s: ended, the permit back.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert!(
+        served.is_finished(),
+        "the connection still waits on the client"
+    );
+    assert!(crate::shed::admit(&gw).is_some());
+}
