@@ -43,8 +43,11 @@ wait_for "$work/fake.txt" 5
 # would run, so that both proxies are scheduled alike. Before this, the gateway shared oha's
 # group and, at 5 000 req/s, waited a median 35 us for the CPU after a wake-up where nginx
 # waited 1.3 us.
+# (Not with job control on, `set -m` or sourced from an interactive shell: a background job
+# then leads its process group, setsid forks, and `$!` would be setsid's pid, not the
+# gateway's, which the script would neither measure nor stop.)
 own_session=()
-if command -v setsid > /dev/null; then own_session=(setsid); fi
+if command -v setsid > /dev/null && [[ $- != *m* ]]; then own_session=(setsid); fi
 gateway_cmd=("${GATEWAY_BIN:-target/$rig_profile/switchyard}" gateway)
 if [ -n "${GATEWAY_THREADS:-}" ]; then gateway_cmd+=(--threads "$GATEWAY_THREADS"); fi
 fake="$(awk '{print $3}' "$work/fake.txt")"

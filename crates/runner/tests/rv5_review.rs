@@ -36,7 +36,7 @@ fn an_error_budget_of_a_target_that_finished_nothing_says_why() {
     let outcome = &r.expectations[0];
     assert!(!outcome.passed, "{outcome:?}");
     let reason = outcome.reason.as_deref().unwrap_or_default();
-    assert!(reason.contains("finished no attempts"), "{reason}");
+    assert!(reason.contains("s1 got no attempts"), "{reason}");
 }
 
 /// The CHANGELOG's claim: the providers table (and the targets table, and the terminal) show

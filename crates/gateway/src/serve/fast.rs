@@ -54,9 +54,10 @@ const COPY_LIMIT: usize = 16 * 1024;
 /// hyper (whose slow-body deadline then applies): long enough for a client's second write.
 pub(super) const BODY_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// How long one write of a response may wait on a client that does not read (nginx's
-/// `send_timeout`, its default): past it the connection ends, as if the client had left, and
-/// what the request holds (its `max_in_flight` permit, a stream's upstream) is let go.
+/// How long one write of a response may wait on a client that does not read, from its start
+/// or the last bytes the client took (nginx's `send_timeout`, its default): past it the
+/// connection ends, as if the client had left, and what the request holds (its
+/// `max_in_flight` permit, a stream's upstream) is let go.
 pub(super) const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How long a request's head may take from its first byte: a connection whose head is not
@@ -375,12 +376,17 @@ impl Conn {
     }
 }
 
-/// Writes `bytes` whole, waiting at most [`SEND_TIMEOUT`] on the client.
-async fn send(tcp: &mut tokio::net::TcpStream, bytes: &[u8]) -> Result<(), Ended> {
-    match tokio::time::timeout(SEND_TIMEOUT, tcp.write_all(bytes)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) | Err(_) => Err(Ended),
+/// Writes `bytes` whole, each write waiting at most [`SEND_TIMEOUT`] on the client: a
+/// client that reads slowly but steadily gets a large body however long it takes, one that
+/// stops reading is let go (nginx's `send_timeout`, between two successive writes).
+async fn send(tcp: &mut tokio::net::TcpStream, mut bytes: &[u8]) -> Result<(), Ended> {
+    while !bytes.is_empty() {
+        match tokio::time::timeout(SEND_TIMEOUT, tcp.write(bytes)).await {
+            Ok(Ok(n)) if n > 0 => bytes = bytes.get(n..).unwrap_or_default(),
+            Ok(_) | Err(_) => return Err(Ended),
+        }
     }
+    Ok(())
 }
 
 /// A connection as hyper serves it: the bytes the fast path read, replayed first.
@@ -388,5 +394,7 @@ pub(super) fn rewound(conn: Conn) -> super::rewind::Rewind {
     super::rewind::Rewind::new(conn.buf.freeze(), conn.tcp)
 }
 
+#[cfg(test)]
+mod send_tests;
 #[cfg(test)]
 mod tests;

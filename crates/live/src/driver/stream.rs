@@ -360,6 +360,19 @@ impl ChatStream {
         }
     }
 
+    /// The completion the event that broke the stream reported (`said`), the caller having
+    /// received `delivered` tokens of text (estimated): Gemini's counts are cumulative, and a
+    /// refusal often carries only `promptTokenCount` (its completion then reads 0), so the
+    /// count is the larger of its own and the stream's latest; `None` when neither counted a
+    /// token of text the caller received (booked the estimate, as `usage_missing`).
+    fn said_completion(&self, said: Option<Usage>, delivered: u32) -> Option<u32> {
+        said.map(|u| {
+            u.completion_tokens
+                .max(self.open.decoder.reported_completion().unwrap_or(0))
+        })
+        .filter(|&n| n > 0 || delivered == 0)
+    }
+
     /// Records how the committed attempt ended and turns it into the stream's last event;
     /// `None` when it broke and the core goes on with a continuation.
     fn close(
@@ -375,6 +388,7 @@ impl ChatStream {
         // What reached the caller from this attempt, counted as the adapters estimate it.
         let delivered = estimate_tokens_from_chars(self.resume.attempt_chars);
         let said_usage = self.said_usage.take();
+        let said_completion = self.said_completion(said_usage, delivered);
         let prompt = said_usage
             .map(|u| (u.prompt_tokens, u.cached_prompt_tokens))
             .or_else(|| self.open.decoder.reported_prompt())
@@ -393,12 +407,12 @@ impl ChatStream {
                 first_token,
                 prompt_tokens: prompt.0,
                 cached_prompt_tokens: prompt.1,
-                completion_tokens: said_usage.map_or(delivered, |u| u.completion_tokens),
+                completion_tokens: said_completion.unwrap_or(delivered),
                 delivered_tokens: true,
                 // The completion is the text's estimate (and the prompt the request's, unless
                 // reported): a broken stream's usage chunk never came, unless the event that
                 // broke it carried the usage (a Gemini refusal).
-                usage_missing: said_usage.is_none(),
+                usage_missing: said_completion.is_none(),
                 ..AttemptReport::new(Outcome::error(*kind), latency)
             },
         };
