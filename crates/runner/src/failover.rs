@@ -50,8 +50,11 @@ pub struct FaultFold {
     /// Arrivals stop here: no window may reach past it.
     end_of_arrivals: Instant,
     /// Requests (with an attempt) started before the fault, and those that touched the
-    /// provider.
+    /// provider; not those started while another fault was on ([`FaultFold::others`]).
     before: (u64, u64),
+    /// The other faults of the run, `[from, to)`: a request started during one is not in this
+    /// fault's share before (that fault moved traffic, the share is not the usual one).
+    others: Vec<(Instant, Instant)>,
     /// The same, for requests started during the fault.
     during: (u64, u64),
     /// `start_nanos << 1 | touched`, for requests started at or after the fault's start.
@@ -108,6 +111,7 @@ impl FaultFold {
             to,
             end_of_arrivals: end,
             before: (0, 0),
+            others: Vec::new(),
             during: (0, 0),
             samples: Vec::new(),
             horizon: None,
@@ -131,7 +135,9 @@ impl FaultFold {
             c.1 = c.1.saturating_add(u64::from(touched));
         };
         if start < self.from {
-            count(&mut self.before);
+            if !self.others.iter().any(|&(a, b)| a <= start && start < b) {
+                count(&mut self.before);
+            }
             return;
         }
         if start < self.to {
@@ -288,7 +294,14 @@ impl Folds {
                     .map(|t| p.providers.name(t.provider.index() as u32) == f.provider)
                     .collect();
                 let reaches = reaching_routes(p, &on_provider);
-                (FaultFold::new(on_provider, f.from, f.to, end), reaches)
+                let mut fold = FaultFold::new(on_provider, f.from, f.to, end);
+                fold.others = s
+                    .faults
+                    .iter()
+                    .filter(|o| !std::ptr::eq(*o, f))
+                    .map(|o| (o.from, o.to))
+                    .collect();
+                (fold, reaches)
             })
             .unzip();
         Folds { faults, reaches }

@@ -21,7 +21,7 @@ fn run(name: &str, yaml: &str) -> switchyard_runner::Report {
 /// `compare` ranks round-robin's failback worst ("never") although it failed back as fast as
 /// the others.
 #[test]
-#[ignore = "NU: time_to_failback's share-before baseline includes an earlier fault's failover, so a policy that returned fully reads never"]
+
 fn failback_after_a_second_fault_is_measured_against_the_usual_share() {
     let yaml = "name: nu5-rr-two-faults\nseed: 101\nduration: 20m\n\
 providers:\n  - name: openai\n    profile: openai\n    requests_per_minute: 1000000\n    tokens_per_minute: 1000000000\n    faults:\n      - { name: openai-brownout, kind: slow_down, factor: 5, at: 5m, for: 5m }\n  \

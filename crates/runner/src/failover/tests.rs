@@ -265,3 +265,29 @@ fn a_fault_without_provider_traffic_has_no_failover_and_no_failback() {
     assert_eq!(x.time_to_failover, None);
     assert_eq!(x.time_to_failback, None, "not a failback in 0 s");
 }
+
+/// The share before the fault leaves out requests started while another fault was on: here
+/// an earlier fault (2 s to 6 s, elsewhere) sent everything to this fault's provider, which
+/// otherwise gets half. Counted, the share before would read 70 % and a failback to the usual
+/// half (under 90 % of it) would never come; left out, it reads 50 %.
+#[test]
+fn the_share_before_leaves_out_another_faults_window() {
+    let usual = |ms: u64| (ms / 100).is_multiple_of(2);
+    // The fault's first second still reaches the provider, then nothing until its end.
+    let touched = |ms: u64| {
+        (2_000..6_000).contains(&ms)
+            || (10_000..11_000).contains(&ms)
+            || (!(10_000..40_000).contains(&ms) && usual(ms))
+    };
+    let mut counted = fold();
+    requests(&mut counted, touched);
+    assert_eq!(counted.figures(None).share_before, Some(0.7));
+    assert_eq!(counted.figures(None).time_to_failback, None);
+    let mut f = fold();
+    f.others = vec![(at(2_000), at(6_000))];
+    requests(&mut f, touched);
+    let x = f.figures(None);
+    assert_eq!(x.share_before, Some(0.5));
+    assert_eq!(x.time_to_failover, Some(1.0));
+    assert_eq!(x.time_to_failback, Some(0.0));
+}
