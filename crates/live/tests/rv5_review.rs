@@ -79,3 +79,14 @@ async fn a_gemini_refusal_after_uncounted_text_books_the_texts_estimate() {
     // "Hello there, here is a longer answer": 36 characters, about 9 tokens.
     assert_eq!(completion, 9);
 }
+
+/// A Gemini stream refused after its first token (a chunk of text, then a chunk ending
+/// `MALFORMED_FUNCTION_CALL` with the whole attempt's usage): the stream breaks, in-band,
+/// and the attempt is booked the usage the refusal reports, not the text's estimate, and not
+/// as `usage_missing`.
+#[tokio::test(start_paused = true)]
+async fn a_gemini_streams_refusal_after_its_first_token_is_booked_its_usage() {
+    const TEXT: &str = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hello there\"}]},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":57,\"candidatesTokenCount\":3,\"totalTokenCount\":60}}\n\n";
+    const COUNTED: &str = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[]},\"finishReason\":\"MALFORMED_FUNCTION_CALL\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":57,\"candidatesTokenCount\":12,\"cachedContentTokenCount\":20,\"totalTokenCount\":69}}\n\n";
+    assert_eq!(booked(TEXT, COUNTED).await, (57, 12, 0));
+}

@@ -95,12 +95,50 @@ async fn a_client_that_never_reads_does_not_hold_a_permit() {
 /// connection, and the permit is given back.
 #[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
-    let (gw, mut client, served) = never_reading(20_000).await;
-    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let request = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
+    let gw = held_until_the_send_timeout(&stream_request(false)).await;
+    let mut metrics = String::new();
+    gw.tally.render(&mut metrics);
+    assert!(
+        metrics.contains("switchyard_fast_path_requests_total 1"),
+        "{metrics}"
     );
+}
+
+/// As [`a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever`], on hyper's path
+/// (a request body sent chunked is not the fast path's): hyper's writes are bounded by the
+/// same send timeout (`Rewind`), and the connection ends, giving the permit back.
+#[tokio::test(start_paused = true)]
+async fn on_hypers_path_too_a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
+    let gw = held_until_the_send_timeout(&stream_request(true)).await;
+    let mut metrics = String::new();
+    gw.tally.render(&mut metrics);
+    assert!(
+        metrics.contains("reason=\"chat_not_canonical\"} 1"),
+        "served by hyper: {metrics}"
+    );
+}
+
+/// A streamed chat request for 20 000 tokens, its body chunked (hyper's path) or not.
+fn stream_request(chunked: bool) -> String {
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    if chunked {
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    } else {
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+}
+
+/// Sends `request` (a stream larger than the sockets' buffers) from a client that never
+/// reads: the stream holds the only permit while it waits on the client, less than the send
+/// timeout; past the timeout the connection has ended and the permit is back.
+async fn held_until_the_send_timeout(request: &str) -> Arc<Gateway> {
+    let (gw, mut client, served) = never_reading(20_000).await;
     client.write_all(request.as_bytes()).await.unwrap();
     // Far longer than the fake needs to make the whole stream (20 000 tokens at 10M/s),
     // less than the send timeout: the stream waits on the client, holding the permit.
@@ -123,44 +161,7 @@ async fn a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
         crate::shed::admit(&gw).is_some(),
         "a stream whose bytes wait on a client that does not read holds the only permit"
     );
-}
-
-/// As [`a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever`], on hyper's path
-/// (a request body sent chunked is not the fast path's): hyper's writes are bounded by the
-/// same send timeout (`Rewind`), and the connection ends, giving the permit back.
-#[tokio::test(start_paused = true)]
-async fn on_hypers_path_too_a_client_that_never_reads_a_stream_does_not_hold_a_permit_forever() {
-    let (gw, mut client, served) = never_reading(20_000).await;
-    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let request = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
-        body.len()
-    );
-    client.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut metrics = String::new();
-    gw.tally.render(&mut metrics);
-    assert!(
-        metrics.contains("reason=\"chat_not_canonical\"} 1"),
-        "served by hyper: {metrics}"
-    );
-    assert!(
-        !served.is_finished(),
-        "the connection is still being served"
-    );
-    assert!(
-        crate::shed::admit(&gw).is_none(),
-        "the stream holds the only permit"
-    );
-    tokio::time::sleep(super::SEND_TIMEOUT).await;
-    assert!(
-        served.is_finished(),
-        "the connection still waits on the client"
-    );
-    assert!(
-        crate::shed::admit(&gw).is_some(),
-        "a stream whose bytes wait on a client that does not read holds the only permit"
-    );
+    gw
 }
 
 /// hyper's send timeout is of one write's wait, not of the connection's: a client that stalls
@@ -170,12 +171,10 @@ async fn on_hypers_path_too_a_client_that_never_reads_a_stream_does_not_hold_a_p
 async fn on_hypers_path_a_client_that_reads_again_gets_a_new_send_timeout() {
     use tokio::io::AsyncReadExt;
     let (gw, mut client, served) = never_reading(20_000).await;
-    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let request = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
-        body.len()
-    );
-    client.write_all(request.as_bytes()).await.unwrap();
+    client
+        .write_all(stream_request(true).as_bytes())
+        .await
+        .unwrap();
     // Most of the timeout spent waiting on the client.
     tokio::time::sleep(super::SEND_TIMEOUT - Duration::from_secs(10)).await;
     assert!(!served.is_finished(), "ended before its send timeout");
