@@ -60,6 +60,20 @@ async fn a_json_reply_to_a_stream_is_malformed_whatever_its_content_types_spelli
     }
 }
 
+/// An OpenAI upstream answers a streamed request with an SSE stream labelled `content_type`:
+/// it is read as a stream (the call succeeds).
+async fn streams_with(content_type: Option<&'static str>) {
+    let rig = rig_with(
+        &[("a", "openai")],
+        vec![upstream(SSE, content_type)],
+        ROUTE,
+        PLAN,
+        Default::default(),
+    );
+    let stream = rig.router.chat_stream(streamed()).await;
+    assert!(stream.is_ok(), "{content_type:?}: {:?}", stream.err());
+}
+
 /// A stream without a `content-type` (or `text/event-stream`) is read as a stream.
 #[tokio::test(start_paused = true)]
 async fn a_stream_without_a_content_type_still_streams() {
@@ -68,15 +82,7 @@ async fn a_stream_without_a_content_type_still_streams() {
         Some("text/event-stream"),
         Some("text/event-stream; charset=utf-8"),
     ] {
-        let rig = rig_with(
-            &[("a", "openai")],
-            vec![upstream(SSE, t)],
-            ROUTE,
-            PLAN,
-            Default::default(),
-        );
-        let stream = rig.router.chat_stream(streamed()).await;
-        assert!(stream.is_ok(), "{t:?}: {:?}", stream.err());
+        streams_with(t).await;
     }
 }
 
@@ -85,15 +91,7 @@ async fn a_stream_without_a_content_type_still_streams() {
 /// JSON reply (it was refused on its label alone, RV4's finding).
 #[tokio::test(start_paused = true)]
 async fn a_mislabelled_sse_stream_still_streams() {
-    let rig = rig_with(
-        &[("a", "openai")],
-        vec![upstream(SSE, Some("application/json"))],
-        ROUTE,
-        PLAN,
-        Default::default(),
-    );
-    let stream = rig.router.chat_stream(streamed()).await;
-    assert!(stream.is_ok(), "{:?}", stream.err());
+    streams_with(Some("application/json")).await;
 }
 
 /// `application/jsonl` (or `application/json-seq`) is not `application/json` (the check was
@@ -101,15 +99,7 @@ async fn a_mislabelled_sse_stream_still_streams() {
 #[tokio::test(start_paused = true)]
 async fn only_application_json_itself_is_a_json_reply() {
     for t in ["application/jsonl", "application/json-seq"] {
-        let rig = rig_with(
-            &[("a", "openai")],
-            vec![upstream(SSE, Some(t))],
-            ROUTE,
-            PLAN,
-            Default::default(),
-        );
-        let stream = rig.router.chat_stream(streamed()).await;
-        assert!(stream.is_ok(), "{t}: {:?}", stream.err());
+        streams_with(Some(t)).await;
     }
 }
 

@@ -380,10 +380,7 @@ pub fn target_reports(
         .zip(&tel.targets)
         .enumerate()
         .map(|(i, (t, s))| {
-            let finished = s
-                .errors
-                .iter()
-                .fold(s.successes, |n, e| n.saturating_add(*e));
+            let finished = s.successes.saturating_add(s.errors_total());
             let availability = (finished > 0)
                 .then(|| tel.availability(switchyard_core::id::TargetId::new(i as u32)));
             TargetReport {

@@ -151,24 +151,18 @@ expect:\n  - { metric: availability, target: s1, op: \">=\", value: 0.9 }\n",
     let s = switchyard_runner::scenario::load(&path).unwrap();
     let r = switchyard_runner::simulate(&s, s.seed).unwrap();
     let json: serde_json::Value = serde_json::to_value(&r).unwrap();
-    let target = |name: &str| {
-        json["targets"]
+    // The entry called `name` in `report.json`'s list `list` ("targets", "providers").
+    let named = |list: &str, name: &str| {
+        json[list]
             .as_array()
             .unwrap()
             .iter()
-            .find(|t| t["name"] == name)
+            .find(|x| x["name"] == name)
             .unwrap()
             .clone()
     };
-    let provider = |name: &str| {
-        json["providers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let target = |name: &str| named("targets", name);
+    let provider = |name: &str| named("providers", name);
     assert_eq!(target("s1")["attempts"], 0);
     assert!(target("s1")["availability"].is_null(), "{}", target("s1"));
     assert!(target("s1")["error_budget_spent"].is_null());

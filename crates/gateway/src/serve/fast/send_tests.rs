@@ -169,7 +169,6 @@ async fn held_until_the_send_timeout(request: &str) -> Arc<Gateway> {
 /// for the new wait (a timer left from the first would end the connection early).
 #[tokio::test(start_paused = true)]
 async fn on_hypers_path_a_client_that_reads_again_gets_a_new_send_timeout() {
-    use tokio::io::AsyncReadExt;
     let (gw, mut client, served) = never_reading(20_000).await;
     client
         .write_all(stream_request(true).as_bytes())
