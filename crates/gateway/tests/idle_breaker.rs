@@ -1,6 +1,7 @@
 //! An open breaker as a client and an operator see it (issue 13): the 503 `no_target_available`
 //! says when to come back (`Retry-After`), and `/admin/state` and `/metrics` show the state a
-//! request arriving now would find, not the one of the last request.
+//! request arriving now would find, not the one of the last request. And an idle target's
+//! availability as they show it: none, not 1.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 use std::sync::Arc;
@@ -103,4 +104,35 @@ async fn an_open_breaker_never_reads_zero_seconds_left() {
     let tb = admin_tb(&gw).await;
     assert_eq!(tb["breaker"], "open", "{tb}");
     assert!(tb["breaker_retry_in_secs"].as_f64().unwrap() > 0.0, "{tb}");
+}
+
+/// `switchyard_availability_ratio`'s sample for `target`, if `/metrics` has one.
+async fn metric_availability(gw: &Arc<Gateway>, target: &str) -> Option<f64> {
+    let text = metrics(gw).await;
+    let label = format!("target=\"{target}\"");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("switchyard_availability_ratio{") && l.contains(&label))?;
+    Some(line.rsplit(' ').next()?.parse().unwrap())
+}
+
+/// A target that finished no attempt has no availability (docs/GATEWAY.md): `null` in
+/// `/admin/state`, no `switchyard_availability_ratio` sample in `/metrics`; one finished
+/// attempt gives it one, and leaves the idle target without.
+#[tokio::test(start_paused = true)]
+async fn an_idle_target_has_no_availability_until_an_attempt_finishes() {
+    let gw = rig(&config(&format!("{TA}{TB}"), CHAT_TA, "")).gw;
+    for name in ["ta", "tb"] {
+        let t = target(&admin_state(&gw).await, name).clone();
+        assert!(t["availability"].is_null(), "{t}");
+        assert_eq!(metric_availability(&gw, name).await, None, "{name}");
+    }
+
+    let (status, body) = send_chat(&gw, false).await;
+    assert_eq!(status, 200, "{body}");
+    let state = admin_state(&gw).await;
+    assert_eq!(target(&state, "ta")["availability"], 1.0, "{state}");
+    assert_eq!(metric_availability(&gw, "ta").await, Some(1.0));
+    assert!(target(&state, "tb")["availability"].is_null(), "{state}");
+    assert_eq!(metric_availability(&gw, "tb").await, None);
 }

@@ -380,9 +380,7 @@ pub fn target_reports(
         .zip(&tel.targets)
         .enumerate()
         .map(|(i, (t, s))| {
-            let finished = s.successes.saturating_add(s.errors_total());
-            let availability = (finished > 0)
-                .then(|| tel.availability(switchyard_core::id::TargetId::new(i as u32)));
+            let availability = tel.availability(switchyard_core::id::TargetId::new(i as u32));
             TargetReport {
                 name: t.name.clone(),
                 provider: params.providers.name(t.provider.index() as u32).to_owned(),

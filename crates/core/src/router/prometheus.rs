@@ -185,14 +185,16 @@ fn usage<R: Rng>(router: &Router<R>, out: &mut String) {
 /// Availability, breaker state, attempts in flight and latency alerts by target.
 fn health<R: Rng>(router: &Router<R>, now: Option<Instant>, out: &mut String) {
     let (p, tel) = (router.params(), router.telemetry());
-    out.push_str("# HELP switchyard_availability_ratio Share of attempts that did not fail against the target.\n# TYPE switchyard_availability_ratio gauge\n");
+    out.push_str("# HELP switchyard_availability_ratio Share of finished attempts that did not fail against the target; no sample for a target that finished none.\n# TYPE switchyard_availability_ratio gauge\n");
     for i in 0..tel.targets.len() {
-        let _ = writeln!(
-            out,
-            "switchyard_availability_ratio{{{}}} {}",
-            target_labels(p, i),
-            tel.availability(TargetId::new(i as u32))
-        );
+        // An idle target has no availability: no sample, rather than a 1 it did not earn.
+        if let Some(a) = tel.availability(TargetId::new(i as u32)) {
+            let _ = writeln!(
+                out,
+                "switchyard_availability_ratio{{{}}} {a}",
+                target_labels(p, i)
+            );
+        }
     }
     out.push_str("# HELP switchyard_breaker_state Breaker state (1 for the current one).\n# TYPE switchyard_breaker_state gauge\n");
     for i in 0..tel.targets.len() {

@@ -900,14 +900,14 @@ fn availability_counts_the_configured_kinds() {
             .unwrap();
     }
     let expected = 1.0 - 4.0 / 1005.0;
-    assert!((r.telemetry().availability(a) - expected).abs() < 1e-12);
+    assert!((r.telemetry().availability(a).unwrap() - expected).abs() < 1e-12);
     // Counting rate limits too (configured): 1 - 9 / 1005.
     let mut strict =
         router_with("availability: { counts: [server_error, timeout, rate_limited] }\n");
     strict.telemetry =
         Telemetry::with_params(3, 5, strict.params.alerts, strict.params.availability_kinds);
     strict.telemetry.targets[0] = r.telemetry().targets[0].clone();
-    assert!((strict.telemetry().availability(a) - (1.0 - 9.0 / 1005.0)).abs() < 1e-12);
+    assert!((strict.telemetry().availability(a).unwrap() - (1.0 - 9.0 / 1005.0)).abs() < 1e-12);
 }
 
 #[test]
@@ -952,9 +952,15 @@ fn prometheus_exposition_has_every_family_with_low_cardinality_labels() {
         "switchyard_tokens_total{provider=\"pa\",target=\"a\",direction=\"prompt\"} 100",
         "switchyard_breaker_state{provider=\"pa\",target=\"a\",state=\"open\"} 1",
         "# TYPE switchyard_first_token_seconds histogram",
+        "switchyard_availability_ratio{provider=\"pa\",target=\"a\"} 0.25",
     ] {
         assert!(text.contains(line), "missing {line}\n{text}");
     }
+    // b finished nothing: no availability sample, rather than a 1.
+    assert!(
+        !text.contains("switchyard_availability_ratio{provider=\"pb\""),
+        "{text}"
+    );
     // Every sample line is `name{labels} value` with a finite value.
     for l in text.lines().filter(|l| !l.starts_with('#')) {
         let value = l.rsplit(' ').next().unwrap();

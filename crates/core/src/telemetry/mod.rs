@@ -168,20 +168,17 @@ impl TargetStats {
 
     /// The one definition of availability: the share of finished attempts that did not
     /// fail with an error kind marked in `kinds` (by default, [`default_availability_kinds`]:
-    /// rate limits and the caller's own mistakes do not make a target unavailable). 1 when
-    /// idle.
-    pub fn availability(&self, kinds: &[bool; ErrorKind::COUNT]) -> f64 {
+    /// rate limits and the caller's own mistakes do not make a target unavailable). `None`
+    /// for a target that finished no attempt (none sent, or all cancelled): nothing to be
+    /// available for, and reading 1 there would hide a target that never answered.
+    pub fn availability(&self, kinds: &[bool; ErrorKind::COUNT]) -> Option<f64> {
         let bad: u64 = ErrorKind::ALL
             .iter()
             .filter(|k| kinds[k.index()])
             .map(|k| self.errors[k.index()])
             .sum();
-        let finished = self.successes + self.errors_total();
-        if finished == 0 {
-            1.0
-        } else {
-            1.0 - bad as f64 / finished as f64
-        }
+        let finished = self.successes.saturating_add(self.errors_total());
+        (finished > 0).then(|| 1.0 - bad as f64 / finished as f64)
     }
 }
 
@@ -305,8 +302,8 @@ impl Telemetry {
     }
 
     /// A target's availability with the configured error kinds
-    /// ([`TargetStats::availability`]). 1 when idle.
-    pub fn availability(&self, target: TargetId) -> f64 {
+    /// ([`TargetStats::availability`]). `None` when it finished no attempt.
+    pub fn availability(&self, target: TargetId) -> Option<f64> {
         self.targets[target.index()].availability(&self.availability_kinds)
     }
 
@@ -670,14 +667,19 @@ mod tests {
     fn availability_ignores_rate_limits_and_bad_requests() {
         let kinds = default_availability_kinds();
         let mut t = TargetStats::default();
-        assert_eq!(t.availability(&kinds), 1.0);
-        t.successes = 6;
+        // Idle, or only cancelled: no availability, not 1.
+        assert_eq!(t.availability(&kinds), None);
+        t.cancelled = 3;
+        assert_eq!(t.availability(&kinds), None);
+        // Only rate limits: finished, none against it.
         t.errors[ErrorKind::RateLimited.index()] = 2;
+        assert_eq!(t.availability(&kinds), Some(1.0));
+        t.successes = 6;
         t.errors[ErrorKind::ServerError.index()] = 2;
-        assert!((t.availability(&kinds) - 0.8).abs() < 1e-12);
+        assert!((t.availability(&kinds).unwrap() - 0.8).abs() < 1e-12);
         // Counting rate limits too (a router's `availability.kinds`) lowers it.
         let mut with_429s = kinds;
         with_429s[ErrorKind::RateLimited.index()] = true;
-        assert!((t.availability(&with_429s) - 0.6).abs() < 1e-12);
+        assert!((t.availability(&with_429s).unwrap() - 0.6).abs() < 1e-12);
     }
 }

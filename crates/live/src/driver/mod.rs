@@ -130,7 +130,8 @@ pub struct TargetSnapshot {
     pub attempts: u64,
     pub successes: u64,
     pub errors: u64,
-    pub availability: f64,
+    /// `null` for a target that finished no attempt (none sent, or all cancelled).
+    pub availability: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -397,7 +398,10 @@ impl Driver {
                     attempts: stats.attempts,
                     successes: stats.successes,
                     errors: stats.errors_total(),
-                    availability: (core.telemetry().availability(id) * 1e6).round() / 1e6,
+                    availability: core
+                        .telemetry()
+                        .availability(id)
+                        .map(|a| (a * 1e6).round() / 1e6),
                 }
             })
             .collect()
