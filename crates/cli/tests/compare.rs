@@ -37,7 +37,7 @@ fn row<'a>(md: &'a str, figure: &str) -> Vec<&'a str> {
 }
 
 #[test]
-fn a_failover_a_variant_never_had_to_make_is_not_observed_and_not_ranked() {
+fn a_failover_a_variant_never_had_to_make_is_not_exercised_and_not_ranked() {
     let dir = TempDir::new("cli-compare-unobserved");
     let out = dir.path().to_str().unwrap();
     // active-passive never sends to Anthropic while OpenAI is healthy: during Anthropic's
@@ -62,8 +62,8 @@ fn a_failover_a_variant_never_had_to_make_is_not_observed_and_not_ranked() {
     );
     let md = std::fs::read_to_string(written.join("compare.md")).unwrap();
     let cells = row(&md, "time to fail over anthropic-outage (s)");
-    // As report.md and report.html show a figure not observed.
-    assert_eq!(cells[1], "—", "{md}");
+    // As report.md and report.html say of the fault: not exercised (not a bare "—").
+    assert_eq!(cells[1], "not exercised", "{md}");
     assert!(!cells[2].contains('—'), "{md}");
     assert!(cells[2].starts_with("**"), "the observed one is best: {md}");
     let html = std::fs::read_to_string(written.join("compare.html")).unwrap();
@@ -71,7 +71,10 @@ fn a_failover_a_variant_never_had_to_make_is_not_observed_and_not_ranked() {
         .lines()
         .find(|l| l.starts_with("<tr><td>time to fail over anthropic-outage (s)</td>"))
         .unwrap();
-    assert!(tr.contains("<td>—</td><td class=\"best\">"), "{tr}");
+    assert!(
+        tr.contains("<td>not exercised</td><td class=\"best\">"),
+        "{tr}"
+    );
     let json = read_json(&written.join("compare.json"));
     let figure = json["figures"]
         .as_array()
@@ -83,7 +86,7 @@ fn a_failover_a_variant_never_had_to_make_is_not_observed_and_not_ranked() {
         figure["values"]["active-passive"][0],
         serde_json::Value::Null
     );
-    assert_eq!(figure["absent"]["active-passive"][0], "not_observed");
+    assert_eq!(figure["absent"]["active-passive"][0], "not_exercised");
     assert!(figure["values"]["round-robin"][0].as_f64().is_some());
     // The scenario's expectations, judged per variant.
     assert_eq!(json["passed"], true);

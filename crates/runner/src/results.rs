@@ -357,6 +357,17 @@ pub struct TargetReport {
     pub cost_failed_usd: f64,
     /// Share of all attempts of the run.
     pub share: f64,
+    /// `availability` and `error_budget_spent` unrounded, for the tables to round once:
+    /// rounding the six-decimal figures again can be off by one in the last digit shown.
+    #[serde(skip)]
+    pub exact: ExactFigures,
+}
+
+/// A figure's unrounded values, for display only (not in `report.json`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ExactFigures {
+    pub availability: Option<f64>,
+    pub error_budget_spent: Option<f64>,
 }
 
 impl TargetReport {
@@ -381,6 +392,10 @@ pub fn target_reports(
         .enumerate()
         .map(|(i, (t, s))| {
             let availability = tel.availability(switchyard_core::id::TargetId::new(i as u32));
+            let budget_spent = t
+                .sla
+                .zip(availability)
+                .map(|(sla, a)| (1.0 - a) / (1.0 - sla));
             TargetReport {
                 name: t.name.clone(),
                 provider: params.providers.name(t.provider.index() as u32).to_owned(),
@@ -396,10 +411,7 @@ pub fn target_reports(
                 hedges: s.hedges,
                 availability: availability.map(round6),
                 sla: t.sla,
-                error_budget_spent: t
-                    .sla
-                    .zip(availability)
-                    .map(|(sla, a)| round6((1.0 - a) / (1.0 - sla))),
+                error_budget_spent: budget_spent.map(round6),
                 latency_ms: Percentiles::of(&s.latency),
                 ttft_ms: Percentiles::of(&s.first_token),
                 prompt_tokens: s.prompt_tokens,
@@ -411,6 +423,10 @@ pub fn target_reports(
                     0.0
                 } else {
                     round6(s.attempts as f64 / total as f64)
+                },
+                exact: ExactFigures {
+                    availability,
+                    error_budget_spent: budget_spent,
                 },
             }
         })

@@ -195,3 +195,45 @@ expect:\n  - { metric: availability, target: s1, op: \">=\", value: 0.9 }\n",
     let line = summary.lines().find(|l| l.starts_with("| s1 ")).unwrap();
     assert!(!line.contains("100.00%"), "{line}");
 }
+
+/// The Targets table's availability and SLA read to the same three decimals of a percent;
+/// its error budget column says it is a percentage (the expectation takes the fraction); and
+/// the budget is rounded once, from the exact figure: `report.json`'s six decimals rounded
+/// again to two decimals of a percent can be off by one. The sla is chosen, after a first
+/// run (an sla changes no routing), where the two roundings disagree.
+#[test]
+fn the_targets_table_rounds_availability_sla_and_budget_once_alike() {
+    let (mut s, r) = report();
+    let i = r
+        .targets
+        .iter()
+        .position(|t| t.name == "openai-4o")
+        .unwrap();
+    let t = &r.targets[i];
+    let bad: u64 = t.errors.values().sum();
+    let a = 1.0 - bad as f64 / t.finished() as f64;
+    let round6 = |x: f64| (x * 1e6).round() / 1e6;
+    let shown = |x: f64| format!("{:.2}%", x * 100.0);
+    let sla = (990_000..999_000)
+        .map(|k| f64::from(k) / 1e6)
+        .find(|sla| {
+            let spent = (1.0 - a) / (1.0 - sla);
+            shown(spent) != shown(round6(spent))
+        })
+        .unwrap();
+    s.router.targets[i].sla = Some(sla);
+    let r = switchyard_runner::simulate(&s, s.seed).unwrap();
+    let tables = switchyard_runner::render::tables(&r);
+    let table = tables.iter().find(|t| t.title == "Targets").unwrap();
+    let col = |h: &str| table.headers.iter().position(|x| *x == h).unwrap();
+    let row = &table.rows[i];
+    assert_eq!(row[col("availability")], format!("{:.3}%", a * 100.0));
+    assert_eq!(row[col("SLA")], format!("{:.3}%", sla * 100.0));
+    let spent = (1.0 - a) / (1.0 - sla);
+    assert_eq!(
+        row[col("error budget spent (%)")],
+        shown(spent),
+        "sla {sla}: twice rounded {}",
+        shown(round6(spent))
+    );
+}

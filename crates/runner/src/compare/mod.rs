@@ -5,10 +5,10 @@
 //! overlaid per variant.
 //!
 //! A figure a run did not observe is shown as such and never ranked: a rate over no requests
-//! is "not observed", and so is a failover figure of a fault whose provider got no request
-//! during the fault (nothing failed over, so there is no time to rank); a fault that was
-//! exercised but never failed over (or back) reads "never". A variant is ranked on a figure
-//! only when every seed observed it.
+//! is "not observed"; a failover figure of a fault whose provider got no request during the
+//! fault reads "not exercised" (nothing failed over, so there is no time to rank); a fault
+//! that was exercised but never failed over (or back) reads "never". A variant is ranked on a
+//! figure only when every seed observed it.
 //!
 //! A fleet's variants (`replicas:`) add the figures of the report's `fleet` section: each
 //! rate-limited provider's share of 429s, per target the fleet's stop time and the probes it
@@ -37,9 +37,11 @@ pub enum Better {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Absent {
-    /// The run had nothing to measure it on (no requests in the scope, or a fault whose
-    /// provider got no requests).
+    /// The run had nothing to measure it on (no requests in the scope).
     NotObserved,
+    /// A failover figure of a fault whose provider got no request during it: the run did
+    /// not test the fault.
+    NotExercised,
     /// It could have happened and did not (a failover or failback).
     Never,
 }
@@ -48,6 +50,7 @@ impl Absent {
     pub fn label(self) -> &'static str {
         match self {
             Absent::NotObserved => "not observed",
+            Absent::NotExercised => "not exercised",
             Absent::Never => "never",
         }
     }
@@ -242,7 +245,7 @@ fn figures(r: &Report, limited: &[&str]) -> Vec<Row> {
         // The report's own word: did the provider get requests started during the fault.
         let exercised = f.exercised.exercised;
         let value = |x: Option<f64>| match (exercised, x) {
-            (false, _) => Err(Absent::NotObserved),
+            (false, _) => Err(Absent::NotExercised),
             (true, None) => Err(Absent::Never),
             (true, Some(x)) => Ok(x),
         };

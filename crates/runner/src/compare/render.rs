@@ -22,18 +22,16 @@ fn spread(v: &[Option<f64>]) -> Option<(f64, f64)> {
     (xs.len() > 1).then_some((lo, hi))
 }
 
-/// A figure's cell: fewer decimals as it grows, and an exact 0 as `0` (as a count prints it),
-/// not `0.0000`.
-fn fmt(x: f64) -> String {
-    if x == 0.0 {
-        "0".to_owned()
-    } else if x.abs() >= 100.0 {
-        format!("{x:.0}")
-    } else if x.abs() >= 1.0 {
-        format!("{x:.3}")
-    } else {
-        format!("{x:.4}")
+/// A figure's cell, by one rule for every figure: four significant digits (`0.9987`,
+/// `12.35`, `2474`; whole from 1000 up), to at most six decimals (the precision of the
+/// reports' figures), and an exact 0 as `0` (as a count prints it), not `0.000`.
+pub(super) fn fmt(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
     }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = (3 - magnitude).clamp(0, 6) as usize;
+    format!("{x:.decimals$}")
 }
 
 /// Variant `v`'s cell of figure `f`, whose mean across seeds is `m`: the spread across
@@ -53,15 +51,16 @@ fn observed_text(f: &Figure, v: &str, m: f64, absent: &[Absent]) -> String {
     }
     if !absent.is_empty() {
         let n = f.values.get(v).map_or(0, Vec::len);
-        let never = absent.iter().filter(|a| **a == Absent::Never).count();
-        let label = if never == absent.len() {
-            Absent::Never.label()
-        } else {
-            Absent::NotObserved.label()
-        };
+        let label = shared_reason(absent).unwrap_or(Absent::NotObserved).label();
         text.push_str(&format!(" ({label} in {} of {n} seeds)", absent.len()));
     }
     text
+}
+
+/// The one reason every seed in `absent` gives, if they agree (none when it is empty).
+fn shared_reason(absent: &[Absent]) -> Option<Absent> {
+    let first = *absent.first()?;
+    absent.iter().all(|a| *a == first).then_some(first)
 }
 
 /// Cells of the table: per figure, per variant, the text and whether it is the best. Only
@@ -103,14 +102,12 @@ pub(super) fn cells(c: &Comparison) -> Vec<(String, Vec<(String, bool)>)> {
                         .collect();
                     match m {
                         None => {
-                            // "never" only when every seed could have and did not; else "—",
-                            // as the reports' tables show a figure not observed.
-                            let label = if !absent.is_empty()
-                                && absent.iter().all(|a| *a == Absent::Never)
-                            {
-                                Absent::Never.label()
-                            } else {
-                                NOT_OBSERVED
+                            // "never" only when every seed could have and did not, "not
+                            // exercised" when no seed's fault was; else "—", as the reports'
+                            // tables show a figure not observed.
+                            let label = match shared_reason(&absent) {
+                                Some(a @ (Absent::Never | Absent::NotExercised)) => a.label(),
+                                _ => NOT_OBSERVED,
                             };
                             (label.to_owned(), false)
                         }
@@ -198,8 +195,9 @@ pub fn markdown(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "{} variants, seeds {:?}; the mean across seeds, (min–max) when several, **best** in bold; \
-         a figure a variant did not observe reads {NOT_OBSERVED} (or `never`, for a failover that \
-         did not happen) and is not ranked.\n",
+         a figure a variant did not observe reads {NOT_OBSERVED} (`never` for a failover that \
+         did not happen, `not exercised` for one of a fault its provider got no request during) \
+         and is not ranked.\n",
         c.variants.len(),
         c.seeds
     );
@@ -256,7 +254,7 @@ pub fn html(c: &Comparison) -> String {
     );
     let _ = writeln!(
         out,
-        "<h1>Comparison: {}</h1>\n<p>{} variants, seeds {:?}: the mean across seeds, (min–max) when several; the best value is highlighted; a figure a variant did not observe reads {NOT_OBSERVED} (or never, for a failover that did not happen) and is not ranked.</p>",
+        "<h1>Comparison: {}</h1>\n<p>{} variants, seeds {:?}: the mean across seeds, (min–max) when several; the best value is highlighted; a figure a variant did not observe reads {NOT_OBSERVED} (never for a failover that did not happen, not exercised for one of a fault its provider got no request during) and is not ranked.</p>",
         escape(&c.scenario),
         c.variants.len(),
         c.seeds

@@ -213,3 +213,66 @@ fn an_unknown_variant_lists_the_known_ones_quoted() {
         "{e}"
     );
 }
+
+/// Active-passive sends nothing to its standby while the standby is down: its failover
+/// figures for that fault read "not exercised", not a bare "—" (nor "never"), in the table
+/// and in `compare.json`'s reason.
+#[test]
+fn a_fault_a_variant_did_not_exercise_reads_not_exercised() {
+    let c = compare(&scenario(""), Some(&["active-passive".into()]), 1).unwrap();
+    for name in [
+        "time to fail over anthropic-outage (s)",
+        "time to fail back anthropic-outage (s)",
+    ] {
+        let f = c.figures.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(f.values["active-passive"], [None], "{name}");
+        assert_eq!(
+            f.absent["active-passive"],
+            [Some(Absent::NotExercised)],
+            "{name}"
+        );
+        let (_, row) = cells(&c).into_iter().find(|(n, _)| n == name).unwrap();
+        assert_eq!(row, [("not exercised".to_owned(), false)], "{name}");
+        assert!(
+            markdown(&c).contains(&format!("| {name} | not exercised |")),
+            "{name}"
+        );
+    }
+}
+
+/// Every figure's cell follows one rule, four significant digits to at most six decimals:
+/// a time of 0.5 s and one of 1.5 s read `0.5000` and `1.500`, not four decimals beside three.
+#[test]
+fn every_figure_has_four_significant_digits() {
+    for (x, shown) in [
+        (0.0, "0"),
+        (0.5, "0.5000"),
+        (0.99871, "0.9987"),
+        (1.5, "1.500"),
+        (12.3456, "12.35"),
+        (99.95, "99.95"),
+        (123.456, "123.5"),
+        (2473.6, "2474"),
+        (0.0042134, "0.004213"),
+        (0.000000123, "0.000000"),
+        (-0.25, "-0.2500"),
+    ] {
+        assert_eq!(super::render::fmt(x), shown, "{x}");
+    }
+    // And the spread across seeds in the same form.
+    let c = compare(&scenario(""), Some(&["active-passive".into()]), 2).unwrap();
+    let (_, row) = cells(&c)
+        .into_iter()
+        .find(|(n, _)| n == "attempts per request")
+        .unwrap();
+    let text = &row[0].0;
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).count();
+    let numbers: Vec<&str> = text
+        .split(['(', ')', '–', ' '])
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{text}");
+    for n in numbers {
+        assert_eq!(digits(n), 4, "1.xxx: {text}");
+    }
+}

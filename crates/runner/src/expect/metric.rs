@@ -77,8 +77,10 @@ pub enum Metric {
     /// From a fault's start to the first alert on its provider's targets raised before the
     /// fault's end + 1 s; "never" when there was none.
     TimeToAlert,
-    /// Share of the target's error budget (1 - sla) spent, from 0 (1 and above: the objective
-    /// was missed). Not observed for a target without an `sla` or with no finished attempt.
+    /// Share of the target's error budget (1 - sla) spent, as a fraction, not a percentage:
+    /// 0.5 is half of it, 1 all of it (above 1: the objective was missed); the Targets table
+    /// shows it in percent. Not observed for a target without an `sla` or with no finished
+    /// attempt.
     ErrorBudgetSpent,
     /// Requests whose stream broke after its first token and that a continuation completed
     /// (a route's `resume: prefill`).

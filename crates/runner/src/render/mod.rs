@@ -62,6 +62,22 @@ fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
 
+/// An availability or an objective (SLA), in percent to three decimals: both in the same
+/// form, so that they compare at a glance, and enough digits for an objective of 99.995 %.
+pub fn nines(x: f64) -> String {
+    format!("{:.3}%", x * 100.0)
+}
+
+/// A scope's success rate from its counts: `success_rate` in `report.json` is rounded to
+/// six decimals, and rounding that again for a table can be off by one in the last digit.
+pub fn exact_success_rate(b: &crate::results::BucketReport) -> f64 {
+    if b.requests == 0 {
+        1.0
+    } else {
+        b.succeeded as f64 / b.requests as f64
+    }
+}
+
 fn usd(x: f64) -> String {
     format!("${x:.4}")
 }
@@ -220,7 +236,7 @@ fn targets_table(r: &Report) -> Table {
             "hedges",
             "availability",
             "SLA",
-            "error budget spent",
+            "error budget spent (%)",
             "p50",
             "p90",
             "p99",
@@ -251,14 +267,16 @@ fn targets_table(r: &Report) -> Table {
                     t.cancelled.to_string(),
                     t.hedges.to_string(),
                 ];
-                row.push(t.availability.map_or(NOT_OBSERVED.to_owned(), pct));
-                row.push(
-                    t.sla
-                        .map_or(NOT_OBSERVED.to_owned(), |x| format!("{:.3}%", x * 100.0)),
-                );
+                // From the exact figures: rounded once, here.
+                row.push(t.exact.availability.map_or(NOT_OBSERVED.to_owned(), nines));
+                row.push(t.sla.map_or(NOT_OBSERVED.to_owned(), nines));
                 row.extend(or_dash(
                     finished,
-                    vec![t.error_budget_spent.map_or(NOT_OBSERVED.to_owned(), pct)],
+                    vec![
+                        t.exact
+                            .error_budget_spent
+                            .map_or(NOT_OBSERVED.to_owned(), pct),
+                    ],
                 ));
                 row.extend([
                     ms_of(l, l.p50),
@@ -292,7 +310,7 @@ fn bucket_row(name: &str, b: &crate::results::BucketReport) -> Vec<String> {
     row.extend(or_dash(
         b.requests > 0,
         vec![
-            pct(b.success_rate),
+            pct(exact_success_rate(b)),
             b.failed.to_string(),
             ms_of(l, l.p50),
             ms_of(l, l.p90),
@@ -413,7 +431,7 @@ fn providers_table(r: &Report) -> Table {
                     p.errors.to_string(),
                 ];
                 // Attempts none of which finished (all cancelled): no availability.
-                row.push(p.availability.map_or(NOT_OBSERVED.to_owned(), pct));
+                row.push(p.exact_availability.map_or(NOT_OBSERVED.to_owned(), nines));
                 row.extend(or_dash(
                     p.attempts > 0,
                     vec![usd(p.cost_usd), usd(p.wasted_cost_usd)],
@@ -519,7 +537,7 @@ pub fn headline_rate(r: &Report) -> String {
     if r.totals.requests == 0 {
         NOT_OBSERVED.to_owned()
     } else {
-        format!("{:.3}%", r.totals.success_rate * 100.0)
+        format!("{:.3}%", exact_success_rate(&r.totals) * 100.0)
     }
 }
 

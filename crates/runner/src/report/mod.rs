@@ -170,6 +170,9 @@ pub struct ProviderReport {
     pub availability: Option<f64>,
     pub cost_usd: f64,
     pub wasted_cost_usd: f64,
+    /// `availability` unrounded, for the tables to round once (not in `report.json`).
+    #[serde(skip)]
+    pub exact_availability: Option<f64>,
 }
 
 /// A fault's failover figures, exact to the request (defined in `docs/FAILOVER.md`). `null`

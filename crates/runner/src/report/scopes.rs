@@ -119,13 +119,15 @@ pub(super) fn providers(
                         .sum::<u64>()
                 })
                 .sum();
+            let availability = (successes + errors > 0)
+                .then(|| 1.0 - health_errors as f64 / (successes + errors) as f64);
             ProviderReport {
                 name: name.to_owned(),
                 attempts,
                 successes,
                 errors,
-                availability: (successes + errors > 0)
-                    .then(|| round6(1.0 - health_errors as f64 / (successes + errors) as f64)),
+                availability: availability.map(round6),
+                exact_availability: availability,
                 cost_usd: round6(
                     mine.iter()
                         .map(|t| t.cost_success_usd + t.cost_failed_usd)

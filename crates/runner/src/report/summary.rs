@@ -110,9 +110,7 @@ fn target_line(out: &mut String, x: &crate::results::TargetReport, share: f64) {
     // A target none of whose attempts finished (none sent, or all cancelled) has no
     // availability, one without latencies none to show: "—", not 100 % and 0.
     let dash = || crate::render::NOT_OBSERVED.to_owned();
-    let avail = x
-        .availability
-        .map_or_else(dash, |a| format!("{:.2}%", a * 100.0));
+    let avail = x.exact.availability.map_or_else(dash, crate::render::nines);
     let (p50, p99) = if x.latency_ms.samples == 0 {
         (dash(), dash())
     } else {
