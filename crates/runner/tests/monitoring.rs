@@ -236,4 +236,51 @@ fn the_targets_table_rounds_availability_sla_and_budget_once_alike() {
         "sla {sla}: twice rounded {}",
         shown(round6(spent))
     );
+    // The Providers table and the terminal read availability the same way.
+    let providers = tables.iter().find(|t| t.title == "Providers").unwrap();
+    let openai = providers.rows.iter().find(|p| p[0] == "openai").unwrap();
+    assert!(openai.contains(&format!("{:.3}%", a * 100.0)), "{openai:?}");
+    let summary = switchyard_runner::report::summary(&r);
+    let line = summary.lines().find(|l| l.contains("openai-4o")).unwrap();
+    assert!(line.contains(&format!(" {:.3}% ", a * 100.0)), "{line}");
+}
+
+/// A success rate is rounded once too: the Classes table (two decimals of a percent) and the
+/// headline (three) read it from the counts, not from `report.json`'s six decimals rounded
+/// again. The counts are set where the two roundings disagree (as `BucketReport::of` would
+/// report them).
+#[test]
+fn success_rates_are_rounded_once_from_the_counts() {
+    let (_, mut r) = report();
+    let round6 = |x: f64| (x * 1e6).round() / 1e6;
+    let requests = 30_001_u64;
+    for decimals in [2, 3] {
+        let shown = |x: f64| format!("{:.decimals$}%", x * 100.0);
+        let succeeded = (0..requests)
+            .rev()
+            .find(|s| {
+                let x = *s as f64 / requests as f64;
+                shown(x) != shown(round6(x))
+            })
+            .unwrap();
+        let exact = succeeded as f64 / requests as f64;
+        r.totals.requests = requests;
+        r.totals.succeeded = succeeded;
+        r.totals.failed = requests - succeeded;
+        r.totals.success_rate = round6(exact);
+        let seen = if decimals == 2 {
+            let tables = switchyard_runner::render::tables(&r);
+            let classes = tables.iter().find(|t| t.title == "Classes").unwrap();
+            let col = classes
+                .headers
+                .iter()
+                .position(|h| *h == "success")
+                .unwrap();
+            assert_eq!(classes.rows[0][0], "all");
+            classes.rows[0][col].clone()
+        } else {
+            switchyard_runner::render::headline_rate(&r)
+        };
+        assert_eq!(seen, shown(exact), "{succeeded} of {requests}");
+    }
 }
