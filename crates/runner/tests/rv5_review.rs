@@ -71,7 +71,7 @@ fn the_tables_and_the_terminal_show_a_dash_for_what_finished_nothing() {
             .unwrap()
     };
     assert_eq!(cells("| spare ")[column("provider")], "—", "{md}");
-    assert_eq!(cells("| main ")[column("provider")], "100.00%", "{md}");
+    assert_eq!(cells("| main ")[column("provider")], "100.000%", "{md}");
     assert_eq!(cells("| s1 ")[column("target")], "—", "{md}");
     let terminal = switchyard_runner::report::summary(&r);
     let line = terminal
