@@ -325,16 +325,15 @@ impl<'a, O: Observer> Sim<'a, O> {
                     r.first_token = p.first_token_at;
                 }
                 // What reached the caller: a served reply, or a stream's tokens before it
-                // broke (a continuation adds the rest). The cost is booked by the core.
+                // broke (a continuation adds the rest), counted exactly (a broken stream's
+                // report books the text's estimate). The cost is booked by the core.
                 if p.report.outcome.is_success() || p.report.delivered_tokens {
-                    r.output_tokens = r.output_tokens.saturating_add(p.report.completion_tokens);
+                    r.output_tokens = r.output_tokens.saturating_add(p.sent_tokens);
                 }
                 if p.report.delivered_tokens {
                     r.answer_tokens = r.answer_tokens.or(Some(p.planned_tokens));
-                    r.gaps[usize::from(event.attempt)] = (
-                        p.token_interval,
-                        p.report.completion_tokens.saturating_sub(1),
-                    );
+                    r.gaps[usize::from(event.attempt)] =
+                        (p.token_interval, p.sent_tokens.saturating_sub(1));
                 }
                 router.record(&mut r.plan, AttemptId(event.attempt), p.report, now);
                 // A break the core resumes cancels whatever else was out: drop its events.
@@ -373,8 +372,11 @@ impl<'a, O: Observer> Sim<'a, O> {
                 } => {
                     let (prompt, max_tokens) = r.plan.traits();
                     let stream = r.stream;
-                    let rest = continuation.map(|c| Rest {
-                        delivered: c.delivered_tokens,
+                    // The prefill is what the caller received, counted exactly: the core's
+                    // `delivered_tokens` sums the broken streams' reports, which book their
+                    // text's estimate (as live mode does).
+                    let rest = continuation.map(|_| Rest {
+                        delivered: r.output_tokens,
                         answer: r.answer_tokens,
                     });
                     let pending = self.attempt(target, prompt, max_tokens, stream, timeouts, rest);
@@ -437,6 +439,7 @@ impl<'a, O: Observer> Sim<'a, O> {
                 token_interval: Duration::ZERO,
                 planned_tokens: 0,
                 text_seed: 0,
+                sent_tokens: 0,
             };
         }
         let t = &self.params.router.targets[target.index()];

@@ -19,7 +19,9 @@
 //! A stream that breaks after its first token on a route with `resume: prefill` goes on as
 //! the core decides: the continuation (`Action::Send` with `continuation`) asks the fallback's
 //! model for the rest of the answer — the length the broken attempt drew, minus the tokens
-//! delivered — with the delivered tokens added to its prompt, as the prefill is. A provider
+//! delivered — with the delivered tokens added to its prompt, as the prefill is. It counts
+//! the delivered tokens exactly; the broken attempt's report books them as live mode does, as
+//! the estimate of their text, four characters a token. A provider
 //! with `refuses_prefill` answers a continuation with a 400 (`bad_request`), as a vendor's
 //! model without prefill does.
 

@@ -17,6 +17,11 @@ pub(crate) struct Pending {
     pub(crate) planned_tokens: u32,
     /// The seed of the reply's text (`switchyard_fake::text`; 0 without a reply).
     pub(crate) text_seed: u64,
+    /// The tokens the attempt sends its caller, exactly: all of a reply's, a broken stream's
+    /// up to the break (whose report books them as its text's estimate, as live mode does),
+    /// none before a first token. What the caller holds for a continuation's prefill, and
+    /// the stream's gaps.
+    pub(crate) sent_tokens: u32,
 }
 
 /// How an attempt ends, from the fake's behaviour, under the attempt's timeouts (the same rules
@@ -61,12 +66,12 @@ pub(crate) fn abandoned(p: &Pending, started: Instant, now: Instant) -> Option<A
     let first = p.first_token_at.filter(|&ft| ft <= now)?;
     let since = now.saturating_since(first).as_nanos();
     let sent = match p.token_interval.as_nanos() {
-        0 => p.report.completion_tokens,
+        0 => p.sent_tokens,
         gap => u32::try_from(since / gap)
             .unwrap_or(u32::MAX)
             .saturating_add(1),
     }
-    .min(p.report.completion_tokens);
+    .min(p.sent_tokens);
     Some(AttemptReport {
         first_token: p.report.first_token,
         prompt_tokens: p.report.prompt_tokens,
@@ -99,6 +104,7 @@ fn failed(kind: ErrorKind, after: Duration, retry_after: Option<Duration>) -> Pe
         token_interval: Duration::ZERO,
         planned_tokens: 0,
         text_seed: 0,
+        sent_tokens: 0,
     }
 }
 
@@ -136,6 +142,7 @@ fn whole(reply: Reply, net: Duration, bound: Duration) -> Pending {
         token_interval: Duration::ZERO,
         planned_tokens: reply.output_tokens,
         text_seed: reply.text_seed,
+        sent_tokens: reply.output_tokens,
     }
 }
 
@@ -203,10 +210,12 @@ impl Stream {
         Pending {
             report: AttemptReport {
                 first_token: Some(first),
-                completion_tokens: n,
+                // A stream's usage comes at its end: live mode books an interrupted one's
+                // completion as the estimate of the text it delivered, four characters a
+                // token ([`estimate_tokens_from_chars`]), and so does this.
+                completion_tokens: estimate_tokens_from_chars(text_chars(reply.text_seed, n)),
                 prompt_tokens: reply.prompt_tokens,
                 delivered_tokens: true,
-                // A stream's usage comes at its end: live mode marks an interrupted one too.
                 usage_missing: true,
                 ..AttemptReport::new(Outcome::error(ErrorKind::StreamInterrupted), end)
             },
@@ -214,6 +223,7 @@ impl Stream {
             token_interval: reply.token_interval,
             planned_tokens: reply.output_tokens,
             text_seed: reply.text_seed,
+            sent_tokens: n,
         }
     }
 
@@ -256,6 +266,7 @@ impl Stream {
             token_interval: self.reply.token_interval,
             planned_tokens: out,
             text_seed: self.reply.text_seed,
+            sent_tokens: out,
         }
     }
 
