@@ -213,13 +213,8 @@ async fn pipelined_requests_are_served_in_order_until_one_is_not_canonical() {
     .await;
     assert_eq!(handed.as_deref(), Some(tail.as_bytes()));
     assert!(got[0].starts_with("HTTP/1.1 200 OK"), "{}", got[0]);
-    assert!(
-        got[1].starts_with("HTTP/1.1 200 OK"),
-        "{}",
-        &got[1][..200.min(got[1].len())]
-    );
-    assert!(got[2].starts_with("HTTP/1.1 200 OK"), "{}", got[2]);
-    assert_eq!(got[3], "");
+    assert!(got[1].starts_with("HTTP/1.1 200 OK"), "{}", got[1]);
+    assert_eq!(got[2], "");
 }
 
 /// Shutdown closes an idle connection at once.
