@@ -395,3 +395,22 @@ traffic:\n  arrival: { poisson: 20 }\n  classes:\n    \
     assert!(row.contains("| no time left |"), "{row}");
     assert!(!row.contains("never"), "{row}");
 }
+
+/// A provider's availability counts the error kinds the router's `availability.counts` names,
+/// as its targets' does: with rate limits counted, a provider whose one target answered 429s
+/// for a while is as available as that target, not 100 %.
+#[test]
+fn a_providers_availability_counts_the_configured_error_kinds() {
+    let report = simulate_yaml(
+        "name: counted\nseed: 3\nduration: 10s\n\
+providers:\n  - name: p\n    profile: small-fast\n    faults:\n      - { name: limited, kind: http, status: 429, at: 2s, for: 3s }\n\
+router:\n  targets:\n    - { name: p-1, provider: p, model: small-fast-1, context_window: 32000 }\n  \
+routes:\n    - { name: chat, policy: static, targets: [p-1] }\n  \
+availability: { counts: [server_error, timeout, rate_limited] }\n\
+traffic:\n  arrival: { poisson: 10 }\n  classes:\n    \
+- { name: chat, weight: 1, route: chat, prompt_tokens: { fixed: 100 }, max_tokens: 20 }\n",
+    );
+    let target = report.targets[0].availability.unwrap();
+    assert!(target < 0.9, "{:?}", report.targets[0]);
+    assert_eq!(report.providers[0].availability, Some(target));
+}

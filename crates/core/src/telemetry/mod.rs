@@ -163,7 +163,7 @@ pub struct TargetStats {
 impl TargetStats {
     /// Errors of every kind together.
     pub fn errors_total(&self) -> u64 {
-        self.errors.iter().sum()
+        self.errors.iter().fold(0, |a, &n| a.saturating_add(n))
     }
 
     /// The one definition of availability: the share of finished attempts that did not

@@ -93,7 +93,7 @@ impl Scopes {
 }
 
 /// Each provider's figures: its targets' summed, its availability from the error kinds that
-/// count against health.
+/// count against availability (the router's `availability.counts`, as for its targets).
 pub(super) fn providers(
     p: &switchyard_core::router::RouterParams,
     tel: &switchyard_core::telemetry::Telemetry,
@@ -114,7 +114,7 @@ pub(super) fn providers(
                 .map(|(_, st)| {
                     ErrorKind::ALL
                         .iter()
-                        .filter(|k| k.counts_against_health())
+                        .filter(|k| tel.availability_kinds[k.index()])
                         .map(|k| st.errors[k.index()])
                         .sum::<u64>()
                 })
