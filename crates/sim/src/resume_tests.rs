@@ -77,6 +77,8 @@ struct Seen {
     resumed: Vec<Option<bool>>,
     attempts: Vec<usize>,
     latency: Vec<Duration>,
+    /// A served stream's completion tokens, and its runs of gaps.
+    output: Vec<(u32, Vec<(Duration, u32)>)>,
 }
 
 impl Observer for Seen {
@@ -86,6 +88,7 @@ impl Observer for Seen {
         self.resumed.push(r.resumed);
         self.attempts.push(r.attempts.len());
         self.latency.push(r.end.saturating_since(r.start));
+        self.output.push((r.output_tokens, r.gaps.to_vec()));
     }
 }
 
@@ -130,6 +133,16 @@ fn a_cut_stream_continues_on_the_fallback_which_streams_the_rest() {
         seen.latency.iter().all(|&l| l == expected),
         "{:?}",
         &seen.latency[..3]
+    );
+    // The caller got the 60 tokens, counted exactly (not a's estimate): 39 gaps of 10 ms in
+    // a's 40, and 19 in b's 20.
+    let ms10 = Duration::from_millis(10);
+    assert!(
+        seen.output
+            .iter()
+            .all(|o| *o == (60, vec![(ms10, 39), (ms10, 19)])),
+        "{:?}",
+        &seen.output[..3]
     );
 }
 

@@ -471,6 +471,16 @@ mod stream_timeouts {
         })
     }
 
+    /// Live mode's estimate of the first `n` tokens of `reply`'s text (seed 1), as a stream
+    /// sends them: each word, a space before each after the first, four characters a token.
+    fn estimate(n: u32) -> u32 {
+        let chars = switchyard_fake::text::tokens(1, n)
+            .enumerate()
+            .map(|(i, w)| w.chars().count() + usize::from(i > 0))
+            .sum::<usize>();
+        switchyard_core::dialect::estimate_tokens_from_chars(chars)
+    }
+
     fn timeouts(first: u64, idle: Option<u64>, total: Option<u64>) -> Timeouts {
         Timeouts {
             first: Duration::from_secs(first),
@@ -527,6 +537,32 @@ mod stream_timeouts {
                 4
             )
         );
+        assert_eq!(p.report.completion_tokens, estimate(4));
+    }
+
+    /// A caller that leaves during a stall after 40 tokens is booked the text of those 40
+    /// (`abandoned` counts at most the tokens the stream sends, exactly), not of the token
+    /// gaps that passed since its first token, nor of the broken stream's own estimate.
+    #[test]
+    fn a_caller_leaving_during_a_stall_is_booked_the_tokens_sent_before_it() {
+        let stall = Some(StreamFault::Stall {
+            after_tokens: 40,
+            stall: Duration::from_secs(60),
+        });
+        let p = outcome(
+            reply(200, 10, 60, stall),
+            true,
+            Duration::ZERO,
+            timeouts(10, Some(30), None),
+            true,
+        );
+        assert_eq!(p.sent_tokens, 40);
+        // 5 s in, 480 token gaps after the first token (0.2 s), in the stall (from 0.6 s).
+        let left =
+            crate::outcome::abandoned(&p, Instant::ZERO, Instant::ZERO + Duration::from_secs(5))
+                .unwrap();
+        assert_eq!(left.outcome, Outcome::Cancelled);
+        assert_eq!(left.completion_tokens, estimate(40), "{left:?}");
     }
 
     #[test]
@@ -546,6 +582,8 @@ mod stream_timeouts {
             )
         );
         assert_eq!(p.sent_tokens, 34, "tokens at 0.2 s + 0.6 s·k, k = 0..=33");
+        // Booked as the estimate of those 34 tokens' text, not of the 60 the model drew.
+        assert_eq!(p.report.completion_tokens, estimate(34));
     }
 
     #[test]
