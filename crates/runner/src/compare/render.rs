@@ -29,7 +29,13 @@ pub(super) fn fmt(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
-    let magnitude = x.abs().log10().floor() as i32;
+    // The power of ten after rounding to four digits: 0.99996 reads `1.000`, not `1.0000`
+    // (the exponent of the scientific form, which carries).
+    let rounded = format!("{x:.3e}");
+    let magnitude: i32 = rounded
+        .rsplit_once('e')
+        .and_then(|(_, e)| e.parse().ok())
+        .unwrap_or(0);
     let decimals = (3 - magnitude).clamp(0, 6) as usize;
     format!("{x:.decimals$}")
 }

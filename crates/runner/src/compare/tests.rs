@@ -256,6 +256,11 @@ fn every_figure_has_four_significant_digits() {
         (0.0042134, "0.004213"),
         (0.000000123, "0.000000"),
         (-0.25, "-0.2500"),
+        // Rounding that carries into the next power of ten keeps four digits, too.
+        (0.99996, "1.000"),
+        (9.99951, "10.00"),
+        (999.96, "1000"),
+        (-0.99996, "-1.000"),
     ] {
         assert_eq!(super::render::fmt(x), shown, "{x}");
     }
