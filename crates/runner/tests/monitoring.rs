@@ -285,3 +285,48 @@ fn success_rates_are_rounded_once_from_the_counts() {
         assert_eq!(seen, shown(exact), "{succeeded} of {requests}");
     }
 }
+
+/// Availability is rounded once too, in the Targets and Providers tables and the terminal:
+/// from the exact figure, not from `report.json`'s six decimals rounded again (set here where
+/// the two roundings disagree, as `target_reports` and `providers` would report them).
+#[test]
+fn availability_is_rounded_once_in_the_tables_and_the_terminal() {
+    let (_, mut r) = report();
+    let nines = switchyard_runner::render::nines;
+    let round6 = |x: f64| (x * 1e6).round() / 1e6;
+    let exact = (0..1_000_000)
+        .map(|k| 0.99 + f64::from(k) * 1.3e-8)
+        .find(|&x| nines(x) != nines(round6(x)))
+        .unwrap();
+    let t = r
+        .targets
+        .iter_mut()
+        .find(|t| t.name == "openai-4o")
+        .unwrap();
+    t.availability = Some(round6(exact));
+    t.exact.availability = Some(exact);
+    let p = r.providers.iter_mut().find(|p| p.name == "openai").unwrap();
+    p.availability = Some(round6(exact));
+    p.exact_availability = Some(exact);
+    let shown = nines(exact);
+    let tables = switchyard_runner::render::tables(&r);
+    let cell = |title: &str, name: &str| {
+        let table = tables.iter().find(|t| t.title == title).unwrap();
+        let col = table
+            .headers
+            .iter()
+            .position(|h| *h == "availability")
+            .unwrap();
+        let row = table.rows.iter().find(|row| row[0] == name).unwrap();
+        row[col].clone()
+    };
+    let twice = nines(round6(exact));
+    assert_eq!(cell("Targets", "openai-4o"), shown, "twice rounded {twice}");
+    assert_eq!(cell("Providers", "openai"), shown, "twice rounded {twice}");
+    let summary = switchyard_runner::report::summary(&r);
+    let line = summary.lines().find(|l| l.contains("openai-4o")).unwrap();
+    assert!(
+        line.contains(&format!(" {shown} ")),
+        "{line}: twice rounded {twice}"
+    );
+}
