@@ -37,7 +37,8 @@ pub enum Better {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Absent {
-    /// The run had nothing to measure it on (no requests in the scope).
+    /// The run had nothing to measure it on (no requests in the scope, or to the provider;
+    /// in a fleet, no breaker opened on the target).
     NotObserved,
     /// A failover figure of a fault whose provider got no request during it: the run did
     /// not test the fault.
