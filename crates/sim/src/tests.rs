@@ -517,17 +517,7 @@ mod stream_timeouts {
             Outcome::error(ErrorKind::StreamInterrupted)
         );
         // A stall of a minute after 4 tokens, with a 30 s idle timeout: cut at 30 s of silence.
-        let stall = Some(StreamFault::Stall {
-            after_tokens: 4,
-            stall: Duration::from_secs(60),
-        });
-        let p = outcome(
-            reply(200, 10, 60, stall),
-            true,
-            Duration::ZERO,
-            timeouts(10, Some(30), None),
-            true,
-        );
+        let p = stalled_after(4);
         // The 4 tokens sent (the report books their text's estimate).
         assert_eq!(
             (p.report.outcome, p.report.latency, p.sent_tokens),
@@ -540,22 +530,28 @@ mod stream_timeouts {
         assert_eq!(p.report.completion_tokens, estimate(4));
     }
 
-    /// A caller that leaves during a stall after 40 tokens is booked the text of those 40
-    /// (`abandoned` counts at most the tokens the stream sends, exactly), not of the token
-    /// gaps that passed since its first token, nor of the broken stream's own estimate.
-    #[test]
-    fn a_caller_leaving_during_a_stall_is_booked_the_tokens_sent_before_it() {
+    /// A stream of 60 tokens, 10 ms apart, that stalls for a minute after `after_tokens`, under
+    /// a 30 s idle timeout.
+    fn stalled_after(after_tokens: u32) -> crate::outcome::Pending {
         let stall = Some(StreamFault::Stall {
-            after_tokens: 40,
+            after_tokens,
             stall: Duration::from_secs(60),
         });
-        let p = outcome(
+        outcome(
             reply(200, 10, 60, stall),
             true,
             Duration::ZERO,
             timeouts(10, Some(30), None),
             true,
-        );
+        )
+    }
+
+    /// A caller that leaves during a stall after 40 tokens is booked the text of those 40
+    /// (`abandoned` counts at most the tokens the stream sends, exactly), not of the token
+    /// gaps that passed since its first token, nor of the broken stream's own estimate.
+    #[test]
+    fn a_caller_leaving_during_a_stall_is_booked_the_tokens_sent_before_it() {
+        let p = stalled_after(40);
         assert_eq!(p.sent_tokens, 40);
         // 5 s in, 480 token gaps after the first token (0.2 s), in the stall (from 0.6 s).
         let left =
