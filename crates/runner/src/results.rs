@@ -95,11 +95,16 @@ impl ScopeStats {
     }
 
     pub fn success_rate(&self) -> f64 {
-        if self.requests == 0 {
-            1.0
-        } else {
-            self.succeeded as f64 / self.requests as f64
-        }
+        success_rate(self.succeeded, self.requests)
+    }
+}
+
+/// The share of `requests` that `succeeded`, exact; 1 for none.
+pub fn success_rate(succeeded: u64, requests: u64) -> f64 {
+    if requests == 0 {
+        1.0
+    } else {
+        succeeded as f64 / requests as f64
     }
 }
 

@@ -172,14 +172,23 @@ impl TargetStats {
     /// for a target that finished no attempt (none sent, or all cancelled): nothing to be
     /// available for, and reading 1 there would hide a target that never answered.
     pub fn availability(&self, kinds: &[bool; ErrorKind::COUNT]) -> Option<f64> {
-        let bad: u64 = ErrorKind::ALL
-            .iter()
-            .filter(|k| kinds[k.index()])
-            .map(|k| self.errors[k.index()])
-            .sum();
-        let finished = self.successes.saturating_add(self.errors_total());
-        (finished > 0).then(|| 1.0 - bad as f64 / finished as f64)
+        availability(self.successes, &self.errors, kinds)
     }
+}
+
+/// [`TargetStats::availability`] of `successes` and `errors` by kind (one target's, or
+/// several targets' summed: a provider's).
+pub fn availability(
+    successes: u64,
+    errors: &[u64; ErrorKind::COUNT],
+    kinds: &[bool; ErrorKind::COUNT],
+) -> Option<f64> {
+    let bad = ErrorKind::ALL
+        .iter()
+        .filter(|k| kinds[k.index()])
+        .fold(0u64, |n, k| n.saturating_add(errors[k.index()]));
+    let finished = errors.iter().fold(successes, |n, e| n.saturating_add(*e));
+    (finished > 0).then(|| 1.0 - bad as f64 / finished as f64)
 }
 
 /// The kinds that count against availability by default: those that count against health.

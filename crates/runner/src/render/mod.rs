@@ -71,11 +71,7 @@ pub fn nines(x: f64) -> String {
 /// A scope's success rate from its counts: `success_rate` in `report.json` is rounded to
 /// six decimals, and rounding that again for a table can be off by one in the last digit.
 pub fn exact_success_rate(b: &crate::results::BucketReport) -> f64 {
-    if b.requests == 0 {
-        1.0
-    } else {
-        b.succeeded as f64 / b.requests as f64
-    }
+    crate::results::success_rate(b.succeeded, b.requests)
 }
 
 fn usd(x: f64) -> String {

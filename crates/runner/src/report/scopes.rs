@@ -106,21 +106,26 @@ pub(super) fn providers(
             let attempts: u64 = mine.iter().map(|t| t.attempts).sum();
             let successes: u64 = mine.iter().map(|t| t.successes).sum();
             let errors: u64 = mine.iter().map(|t| t.errors.values().sum::<u64>()).sum();
-            let health_errors: u64 = p
+            // Its targets' successes and errors by kind, summed: availability as the core
+            // defines it for one target, with the router's `availability.counts`.
+            let mut by_kind = [0u64; ErrorKind::COUNT];
+            let mut finished_ok = 0u64;
+            for (_, st) in p
                 .targets
                 .iter()
                 .zip(&tel.targets)
                 .filter(|(t, _)| p.providers.name(t.provider.index() as u32) == name)
-                .map(|(_, st)| {
-                    ErrorKind::ALL
-                        .iter()
-                        .filter(|k| tel.availability_kinds[k.index()])
-                        .map(|k| st.errors[k.index()])
-                        .sum::<u64>()
-                })
-                .sum();
-            let availability = (successes + errors > 0)
-                .then(|| 1.0 - health_errors as f64 / (successes + errors) as f64);
+            {
+                finished_ok = finished_ok.saturating_add(st.successes);
+                for (sum, n) in by_kind.iter_mut().zip(&st.errors) {
+                    *sum = sum.saturating_add(*n);
+                }
+            }
+            let availability = switchyard_core::telemetry::availability(
+                finished_ok,
+                &by_kind,
+                &tel.availability_kinds,
+            );
             ProviderReport {
                 name: name.to_owned(),
                 attempts,
