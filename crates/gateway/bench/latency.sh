@@ -3,8 +3,9 @@
 #
 # For each rate, oha sends the same non-streaming request directly to the fake and through the
 # gateway (open loop, latency corrected for coordinated omission), in ROUNDS interleaved rounds
-# of SECONDS each; the script prints the median over rounds of each percentile, and the
-# difference from direct calls is what the gateway adds. Interleaving and medians matter here:
+# of SECONDS each (each round starting with the next path, so none always runs first); the
+# script prints the median over rounds of each percentile, and the difference from direct
+# calls is what the gateway adds. Interleaving and medians matter here:
 # on a shared 2-core machine one run's p50 moves by ±0.05 ms from whatever else is running.
 #
 # When nginx is on PATH (`apt-get install nginx-light`), the same rounds also go through a bare
@@ -59,7 +60,10 @@ pct() { python3 -c "import json,sys; d=json.load(sys.stdin); p=d['latencyPercent
 : > "$work/rounds.txt"
 for rate in ${RATES:-100 1000 5000}; do
   for round in $(seq "$rounds"); do
-    for t in "${targets[@]}"; do
+    # Each round starts one path later (direct, gateway, nginx; then gateway, nginx, direct;
+    # ...), so that no path always runs first or always follows the same other one.
+    shift_by=$(( (round - 1) % ${#targets[@]} ))
+    for t in "${targets[@]:shift_by}" "${targets[@]:0:shift_by}"; do
       read -r name url <<< "$t"
       echo "$rate $name $(run "$url" "$rate" "$secs" | pct)" >> "$work/rounds.txt"
     done
@@ -89,6 +93,8 @@ for rate in sorted({r[0] for r in rows}, key=int):
             print(f"        added by {gw} / added by nginx: p50 {ratio(g50, n50)}, p99 {ratio(g99, n99)}")
     runs = {n: [x[2] for x in v] for n, v in by.items()}
     print(f"        p50 of each round: {runs}")
+    runs = {n: [x[3] for x in v] for n, v in by.items()}
+    print(f"        p99 of each round: {runs}")
 PY
 # CPU time (user + system, clock ticks) of the processes given, from /proc.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }

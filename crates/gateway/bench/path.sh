@@ -12,7 +12,10 @@
 # stretch (its syscalls in order), the median time in user space before each syscall: the
 # time before the write that sends the request upstream, and before the one that writes the
 # reply to the client, is time the client waits for; what comes after the last write is not.
-# It also prints the median time from a serving thread's wake-up to its running.
+# It also prints the median time from a serving thread's wake-up to its running, split by what
+# the CPU it was woken on was doing (idle; running another process, e.g. oha or the fake;
+# running another of the proxy's own threads), and the serving threads' CPU time per request
+# (on-CPU time from the scheduler's switches, user and system together).
 #
 # Needs perf with tracepoints (`apt-get install linux-perf`, as root or with
 # perf_event_paranoid <= 1 for tracepoints), oha and nginx. Usage:
@@ -50,31 +53,44 @@ for t in "gateway $(awk '{print $2}' "$work/gw.txt") $gwpid" "nginx $nginx $(cat
     -e sched:sched_switch -e sched:sched_wakeup -- sleep "$secs" 2> "$work/perf.log" \
     || { echo "perf could not record tracepoints:" >&2; cat "$work/perf.log" >&2; exit 2; }
   wait "$ohapid"
-  perf script -i "$work/$name.data" -F tid,time,event,trace --ns 2> /dev/null > "$work/$name.txt"
-  python3 - "$name" "$work/$name.txt" "$work/$name.json" "$tids" <<'PY'
+  perf script -i "$work/$name.data" -F tid,cpu,time,event,trace --ns 2> /dev/null > "$work/$name.txt"
+  python3 - "$name" "$work/$name.txt" "$work/$name.json" "$tids" "$secs" <<'PY'
 import collections, json, re, statistics, sys
 name, trace, oha, tids = sys.argv[1], sys.argv[2], sys.argv[3], {int(t) for t in sys.argv[4].split()}
+secs = float(sys.argv[5])
 EPOLL = {232, 281, 441}
 NAMES = {0: 'read', 1: 'write', 3: 'close', 20: 'writev', 44: 'sendto', 45: 'recvfrom',
          46: 'sendmsg', 47: 'recvmsg', 55: 'getsockopt', 202: 'futex'}
 done = json.load(open(oha))
 kinds = collections.defaultdict(list)  # syscalls of a stretch -> [user time before each]
 open_stretch, last_exit, wakes, woken = {}, {}, [], {}
-line_re = re.compile(r'\s*(\d+)\s+([\d.]+):\s+(\S+):\s*(.*)')
+# What each CPU runs (pid, name); each wake-up's wait by what its CPU ran when it was woken;
+# each serving thread's on-CPU time.
+running, waits, on_cpu, since = {}, collections.defaultdict(list), 0.0, {}
+line_re = re.compile(r'\s*(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s*(.*)')
 for line in open(trace):
     m = line_re.match(line)
     if not m:
         continue
-    tid, t, event, rest = int(m[1]), float(m[2]), m[3], m[4]
+    tid, cpu, t, event, rest = int(m[1]), int(m[2]), float(m[3]), m[4], m[5]
     if event == 'sched:sched_wakeup':
         woke = int(re.search(r' pid=(\d+)', rest)[1])
         if woke in tids:
-            woken[woke] = t
+            on = running.get(int(re.search(r'target_cpu=(\d+)', rest)[1]), 0)
+            woken[woke] = (t, 'idle' if on == 0 else 'its own thread' if on in tids else 'another process')
         continue
     if event == 'sched:sched_switch':
+        prev = int(re.search(r'prev_pid=(\d+)', rest)[1])
         nxt = int(re.search(r'next_pid=(\d+)', rest)[1])
+        running[cpu] = nxt
+        if prev in since:
+            on_cpu += t - since.pop(prev)
+        if nxt in tids:
+            since[nxt] = t
         if nxt in woken:
-            wakes.append((t - woken.pop(nxt)) * 1e6)
+            t0, on = woken.pop(nxt)
+            wakes.append((t - t0) * 1e6)
+            waits[on].append((t - t0) * 1e6)
         continue
     if tid not in tids:
         continue
@@ -93,8 +109,13 @@ for line in open(trace):
             open_stretch[tid] = ([], [])
         last_exit[tid] = t
 p50 = done['latencyPercentiles']['p50'] * 1e3
-print(f"{name}: p50 {p50:.3f} ms at {done['summary']['requestsPerSec']:.0f} req/s; "
-      f"wake-up to running, median {statistics.median(wakes) if wakes else float('nan'):.1f} us")
+rps = done['summary']['requestsPerSec']
+print(f"{name}: p50 {p50:.3f} ms at {rps:.0f} req/s; "
+      f"wake-up to running, median {statistics.median(wakes) if wakes else float('nan'):.1f} us; "
+      f"serving threads on a CPU {on_cpu * 1e6 / (rps * secs):.1f} us a request")
+print('  wake-up to running by what the CPU ran: ' + '; '.join(
+    f"{on} {statistics.median(w):.1f} us ({100 * len(w) / len(wakes):.0f} %)"
+    for on, w in sorted(waits.items(), key=lambda kv: -len(kv[1]))))
 total = sum(len(v) for v in kinds.values())
 for calls, runs in sorted(kinds.items(), key=lambda kv: -len(kv[1]))[:3]:
     medians = [statistics.median(col) for col in zip(*runs)]
