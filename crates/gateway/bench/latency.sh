@@ -14,18 +14,26 @@
 #
 # Then the maximum throughput (direct and through the gateway) and the gateway's peak memory
 # (VmHWM). Needs oha (`cargo install oha`).
-# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] [GATEWAY_BIN_B=PATH] [GATEWAY_B_YAML=YAML] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
+# Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] [GATEWAY_BIN_B=PATH] [GATEWAY_B_YAML=YAML] [FLOOR=1] [CONTROL=1] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
 # (tokio worker threads of the fake, 2 by default; the gateway's serving threads, `--threads`,
 # its default, one per core, when unset; GATEWAY_BIN runs another build of the gateway;
 # GATEWAY_BIN_B measures a second build, `gateway-b`, in the same rounds, e.g. the PGO build
 # of pgo.sh beside the plain dist build; GATEWAY_B_YAML runs gateway-b, the same build unless
-# GATEWAY_BIN_B says otherwise, with that YAML appended to its config)
+# GATEWAY_BIN_B says otherwise, with that YAML appended to its config; FLOOR=1 measures the
+# floors too, proxies that forward and do nothing else on the gateway's stack and thread
+# layout, `floor` (without hyper, as the gateway's request path) and `floor-hyper` (hyper's
+# server and client connections), from crates/gateway/bench/floor;
+# CONTROL=1 a second nginx, `nginx-b`, the same as the first: its ratio to nginx is what the
+# machine's noise alone makes of a ratio)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 secs="${1:-5}"
 rounds="${2:-5}"
 cd "$root"
 . crates/gateway/bench/rig.sh
+if [ "${FLOOR:-0}" = 1 ]; then
+  cargo build --release --quiet --locked --manifest-path crates/gateway/bench/floor/Cargo.toml --target-dir target/floor
+fi
 "${own_session[@]}" "${gateway_cmd[@]}" --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
 wait_for "$work/gw.txt" 5 || { echo "the gateway did not start:" >&2; cat "$work/gw.log" >&2; exit 2; }
@@ -45,6 +53,18 @@ if [ -n "${GATEWAY_BIN_B:-}" ]; then
   wait_for "$work/gwb.txt" 5 || { echo "gateway-b did not start:" >&2; cat "$work/gwb.log" >&2; exit 2; }
   targets+=("gateway-b $(awk '{print $2}' "$work/gwb.txt")")
 fi
+# The floors (FLOOR=1), built above into target/floor: `floor` and `floor-hyper`.
+floorpids=()
+if [ "${FLOOR:-0}" = 1 ]; then
+  for floor in floor floor-hyper; do
+    "${own_session[@]}" target/floor/release/switchyard-floor "${gateway_cmd[@]:1}" --config "$work/gateway.yaml" \
+      --listen 127.0.0.1:0 $( [ "$floor" = floor-hyper ] && echo --hyper ) > "$work/$floor.txt" 2> "$work/$floor.log" &
+    floorpids+=("$floor $!")
+    wait_for "$work/$floor.txt" 5 || { echo "$floor did not start:" >&2; cat "$work/$floor.log" >&2; exit 2; }
+    targets+=("$floor $(awk '{print $2}' "$work/$floor.txt")")
+  done
+fi
+if [ "${CONTROL:-0}" = 1 ] && start_nginx nginx-b; then targets+=("nginx-b $nginx"); fi
 if start_nginx; then
   targets+=("nginx $nginx")
 else
@@ -88,7 +108,7 @@ for rate in sorted({r[0] for r in rows}, key=int):
     if "nginx" in med:
         n50, n99 = med["nginx"][0] - d50, med["nginx"][1] - d99
         ratio = lambda g, n: f"{g / n:.2f}x" if n > 0 and g > 0 else "n/a"
-        for gw in [n for n in med if n.startswith("gateway")]:
+        for gw in [n for n in med if n not in ("direct", "nginx")]:
             g50, g99 = med[gw][0] - d50, med[gw][1] - d99
             print(f"        added by {gw} / added by nginx: p50 {ratio(g50, n50)}, p99 {ratio(g99, n99)}")
     runs = {n: [x[2] for x in v] for n, v in by.items()}
@@ -114,6 +134,12 @@ if [ -n "${gwbpid:-}" ]; then
   read -r _ bmax bok bcpu < <(closed gateway-b "$(awk '{print $2}' "$work/gwb.txt")" "$gwbpid")
   echo "max throughput through gateway-b ${bmax} req/s (success ${bok}), gateway-b CPU ${bcpu} us/request"
 fi
+declare -A fmax fcpu
+for f in "${floorpids[@]}"; do
+  read -r name pid <<< "$f"
+  read -r _ fmax[$name] fok fcpu[$name] < <(closed "$name" "$(awk '{print $2}' "$work/$name.txt")" "$pid")
+  echo "max throughput through $name ${fmax[$name]} req/s (success ${fok}), $name CPU ${fcpu[$name]} us/request"
+done
 if [ -f "$work/nginx.pid" ]; then
   read -r _ nmax nok ncpu < <(closed nginx "$nginx" $(nginx_pids))
   echo "max throughput through nginx ${nmax} req/s (success ${nok}), nginx CPU ${ncpu} us/request"
@@ -121,6 +147,14 @@ if [ -f "$work/nginx.pid" ]; then
   if [ -n "${gwbpid:-}" ]; then
     python3 -c "print('gateway-b / nginx: throughput %.2fx, CPU per request %.2fx' % ($bmax / $nmax, $bcpu / $ncpu))"
   fi
+  for f in "${floorpids[@]}"; do
+    read -r name _ <<< "$f"
+    python3 -c "print('$name / nginx: throughput %.2fx, CPU per request %.2fx' % (${fmax[$name]} / $nmax, ${fcpu[$name]} / $ncpu))"
+  done
 fi
 echo "gateway peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwpid/status)"
 if [ -n "${gwbpid:-}" ]; then echo "gateway-b peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwbpid/status)"; fi
+for f in "${floorpids[@]}"; do
+  read -r name pid <<< "$f"
+  echo "$name peak memory: $(awk '/VmHWM/ {print $2 " " $3}' "/proc/$pid/status")"
+done

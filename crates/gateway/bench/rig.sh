@@ -13,7 +13,10 @@ cargo build --profile "$rig_profile" --quiet
 work="$(mktemp -d)"
 rig_stop() {
   if declare -F rig_cleanup > /dev/null; then rig_cleanup; fi
-  if [ -f "$work/nginx.pid" ]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi
+  local pid
+  for pid in "$work"/nginx*.pid; do
+    if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
+  done
   kill -INT $(jobs -p) 2>/dev/null
   sleep 0.3
   rm -rf "$work"
@@ -71,20 +74,21 @@ body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_toke
 # nginx's access log on (its default: a line per request, written as it is made, to a file in
 # $work), for a comparison where both proxies log each request. NGINX_PIN=1 pins its two
 # workers to a CPU each (`worker_cpu_affinity auto`), as `gateway.pin_threads: true` pins the
-# gateway's serving threads.
+# gateway's serving threads. `start_nginx NAME` starts another one, its files under $work/NAME
+# (its pid in $work/NAME.pid; NAME starts with nginx), $nginx then its URL.
 start_nginx() {
   command -v nginx > /dev/null || return 1
-  local port
+  local name="${1:-nginx}" port
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  mkdir -p "$work/nginx"
-  cat > "$work/nginx/nginx.conf" <<CONF
+  mkdir -p "$work/$name"
+  cat > "$work/$name/nginx.conf" <<CONF
 worker_processes 2;
 $( [ "${NGINX_PIN:-0}" = 1 ] && echo "worker_cpu_affinity auto;" )
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
+pid $work/$name.pid;
+error_log $work/$name/error.log;
 events { worker_connections 1024; }
 http {
-  access_log $( [ "${NGINX_ACCESS_LOG:-0}" = 1 ] && echo "$work/nginx/access.log" || echo off );
+  access_log $( [ "${NGINX_ACCESS_LOG:-0}" = 1 ] && echo "$work/$name/access.log" || echo off );
   upstream fake { server ${fake#http://}; keepalive 64; }
   server {
     listen 127.0.0.1:$port;
@@ -95,7 +99,7 @@ http {
   }
 }
 CONF
-  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log"
+  nginx -c "$work/$name/nginx.conf" -p "$work/$name" -e "$work/$name/error.log" || return 1
   nginx="http://127.0.0.1:$port"
 }
 

@@ -1,0 +1,197 @@
+//! The raw floor: the gateway's way, without hyper. Each connection is one task that reads a
+//! request into its buffer, parses its head (httparse), writes it (its `host` rewritten) on a
+//! keep-alive connection to the upstream taken from the serving thread's pool, reads the reply's
+//! head and its `content-length` body, and writes them back: what nginx's bare proxy does.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The most a request or a reply (head and body) may take.
+const MAX_MESSAGE: usize = 1024 * 1024;
+/// Headers parsed at most.
+const MAX_HEADERS: usize = 64;
+
+thread_local! {
+    /// This serving thread's idle connections to the upstream.
+    static IDLE: RefCell<Vec<TcpStream>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What the connections share.
+#[derive(Clone, Copy)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub host: &'static str,
+}
+
+/// A parsed message: its head's length and its body's.
+struct Framed {
+    head: usize,
+    body: usize,
+}
+
+impl Framed {
+    fn whole(&self) -> Option<usize> {
+        self.head.checked_add(self.body)
+    }
+}
+
+/// The `content-length` among `headers` (0 when there is none).
+fn length(headers: &[httparse::Header<'_>]) -> Option<usize> {
+    match headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        None => Some(0),
+        Some(h) => std::str::from_utf8(h.value).ok()?.trim().parse().ok(),
+    }
+}
+
+/// The request in `buf`, once its head is whole, written for the upstream into `out`; `Err`
+/// for one this floor does not forward (chunked, malformed).
+fn request(buf: &[u8], up: Upstream, out: &mut Vec<u8>) -> Result<Option<Framed>, ()> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    if parsed
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        return Err(());
+    }
+    let body = length(parsed.headers).ok_or(())?;
+    out.clear();
+    out.extend_from_slice(parsed.method.unwrap_or("GET").as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(parsed.path.unwrap_or("/").as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(up.host.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in parsed.headers.iter() {
+        if h.name.eq_ignore_ascii_case("host") || h.name.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(Some(Framed { head, body }))
+}
+
+/// The reply in `buf`, once its head is whole; `Err` for one without a length.
+fn reply(buf: &[u8]) -> Result<Option<Framed>, ()> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut headers);
+    match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => {
+            let body = parsed
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+                .ok_or(())?;
+            Ok(Some(Framed { head, body }))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+/// Reads from `tcp` into `buf` until `parse` finds a whole message there; its framing, or
+/// `None` when the peer closed, failed or sent something too large or not forwardable.
+async fn read_whole(
+    tcp: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    mut parse: impl FnMut(&[u8]) -> Result<Option<Framed>, ()>,
+) -> Option<Framed> {
+    loop {
+        if !buf.is_empty()
+            && let Some(framed) = parse(buf).ok()?
+        {
+            let whole = framed.whole().filter(|w| *w <= MAX_MESSAGE)?;
+            if buf.len() >= whole {
+                return Some(framed);
+            }
+        }
+        if buf.len() >= MAX_MESSAGE {
+            return None;
+        }
+        buf.reserve(16 * 1024);
+        match tcp.read_buf(buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// An idle upstream connection of this thread, or a new one.
+async fn take(up: Upstream) -> std::io::Result<(TcpStream, bool)> {
+    if let Some(tcp) = IDLE.with(|idle| idle.borrow_mut().pop()) {
+        return Ok((tcp, true));
+    }
+    let tcp = TcpStream::connect(up.addr).await?;
+    let _ = tcp.set_nodelay(true);
+    Ok((tcp, false))
+}
+
+/// Sends `request` upstream and reads its reply into `reply_buf`; the reply's length.
+async fn exchange(up: Upstream, request: &[u8], reply_buf: &mut Vec<u8>) -> Option<usize> {
+    loop {
+        let (mut tcp, pooled) = take(up).await.ok()?;
+        reply_buf.clear();
+        if tcp.write_all(request).await.is_err() {
+            if pooled {
+                continue;
+            }
+            return None;
+        }
+        let Some(framed) = read_whole(&mut tcp, reply_buf, reply).await else {
+            // A pooled connection the upstream had closed: try another (the fake's replies
+            // are idempotent; a real proxy would not resend a request once written).
+            if pooled && reply_buf.is_empty() {
+                continue;
+            }
+            return None;
+        };
+        let whole = framed.whole()?;
+        if reply_buf.len() == whole {
+            IDLE.with(|idle| idle.borrow_mut().push(tcp));
+        }
+        return Some(whole);
+    }
+}
+
+const BAD_GATEWAY: &[u8] =
+    b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+/// Serves one client connection until it closes.
+pub async fn connection(mut client: TcpStream, up: Upstream) {
+    let mut buf = Vec::with_capacity(8 * 1024);
+    let mut out = Vec::with_capacity(8 * 1024);
+    let mut reply_buf = Vec::with_capacity(8 * 1024);
+    loop {
+        let Some(framed) = read_whole(&mut client, &mut buf, |b| request(b, up, &mut out)).await
+        else {
+            return;
+        };
+        let Some(whole) = framed.whole() else { return };
+        out.extend_from_slice(&buf[framed.head..whole]);
+        buf.drain(..whole);
+        let Some(n) = exchange(up, &out, &mut reply_buf).await else {
+            let _ = client.write_all(BAD_GATEWAY).await;
+            return;
+        };
+        if client.write_all(&reply_buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
