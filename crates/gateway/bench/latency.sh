@@ -12,8 +12,8 @@
 # nginx reverse proxy (keep-alive upstream, no logging): what forwarding alone costs on this
 # machine, the floor any gateway starts from.
 #
-# Then the maximum throughput (direct and through the gateway) and the gateway's peak memory
-# (VmHWM). Needs oha (`cargo install oha`).
+# Then the maximum throughput (direct, through the gateway and each other proxy measured) and
+# the peak memory (VmHWM) of the gateway and of the floors. Needs oha (`cargo install oha`).
 # Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] [GATEWAY_BIN_B=PATH] [GATEWAY_B_YAML=YAML] [FLOOR=1] [CONTROL=1] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
 # (tokio worker threads of the fake, 2 by default; the gateway's serving threads, `--threads`,
 # its default, one per core, when unset; GATEWAY_BIN runs another build of the gateway;
@@ -64,7 +64,9 @@ if [ "${FLOOR:-0}" = 1 ]; then
     targets+=("$floor $(awk '{print $2}' "$work/$floor.txt")")
   done
 fi
-if [ "${CONTROL:-0}" = 1 ] && start_nginx nginx-b; then targets+=("nginx-b $nginx"); fi
+if [ "${CONTROL:-0}" = 1 ]; then
+  if start_nginx nginx-b; then targets+=("nginx-b $nginx"); else echo "(CONTROL=1: nginx-b did not start)"; fi
+fi
 if start_nginx; then
   targets+=("nginx $nginx")
 else
@@ -137,7 +139,7 @@ fi
 declare -A fmax fcpu
 for f in "${floorpids[@]}"; do
   read -r name pid <<< "$f"
-  read -r _ fmax[$name] fok fcpu[$name] < <(closed "$name" "$(awk '{print $2}' "$work/$name.txt")" "$pid")
+  read -r _ "fmax[$name]" fok "fcpu[$name]" < <(closed "$name" "$(awk '{print $2}' "$work/$name.txt")" "$pid")
   echo "max throughput through $name ${fmax[$name]} req/s (success ${fok}), $name CPU ${fcpu[$name]} us/request"
 done
 if [ -f "$work/nginx.pid" ]; then

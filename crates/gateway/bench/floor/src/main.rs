@@ -9,9 +9,15 @@
 //! - `--hyper` ([`hyper_floor`]): hyper's server and client connections, as most proxies on
 //!   this stack are written.
 //!
-//! Neither strips hop-by-hop headers beyond `connection`, peeks at an idle connection before
-//! using it, or has timeouts: what the gateway does beyond them is its own work
-//! (docs/GATEWAY.md, "What a request costs").
+//! A lower bound, not a proxy to deploy: besides the gateway's own work (routing, parsing,
+//! validating the reply, booking, logging) they skip some mechanics the gateway's request path
+//! has too: a peek at an idle upstream connection before its use (one `recv` syscall; the raw
+//! floor instead sends a request again on another connection when a pooled one fails, safe
+//! only because the fake's replies are idempotent), timeouts, watching the client's socket
+//! while a request is served, rebuilding the reply's head (the raw floor copies the upstream's
+//! bytes through, `content-length` replies only), and stripping hop-by-hop headers (the raw
+//! floor drops `connection` only, the hyper one nothing). docs/GATEWAY.md, "What a request
+//! costs".
 //!
 //! Usage: `switchyard-floor gateway --config FILE --listen ADDR [--threads N] [--hyper]`, the
 //! gateway's own arguments, so the bench scripts start it as they start the gateway: the
@@ -129,27 +135,38 @@ fn run() -> Result<(), String> {
     for _ in 1..threads {
         listeners.push(listener(bound).map_err(|e| format!("{bound}: {e}"))?);
     }
-    println!("floor http://{bound}");
-    let (done, mut ended) = tokio::sync::mpsc::unbounded_channel();
-    for l in listeners {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let _ = done.send(serve(l, up, hyper));
-        });
-    }
-    // Until SIGINT or SIGTERM (the bench scripts stop their servers with SIGINT, which a
-    // background job of a script starts ignoring: the handler takes it back), or a serving
-    // thread fails (it returns only then): the floor then ends, saying why.
+    // SIGINT and SIGTERM end the floor (the bench scripts stop their servers with SIGINT, which
+    // a background job of a script starts ignoring: the handlers take it back). Registered
+    // before the address is printed: a script that stops the floor once it reads it is heard.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _in = runtime.enter();
+        let interrupt = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        (
+            interrupt,
+            signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
+        )
+    };
+    let (done, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    for l in listeners {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            // A serving thread returns only when it fails, or panics: either is reported.
+            let served =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(l, up, hyper)));
+            let _ = done.send(served.unwrap_or_else(|_| Err(std::io::Error::other("panicked"))));
+        });
+    }
+    drop(done);
+    println!("floor http://{bound}");
     runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| e.to_string())?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => Ok(()),
-            _ = term.recv() => Ok(()),
+            _ = interrupt.recv() => Ok(()),
+            _ = terminate.recv() => Ok(()),
             failed = ended.recv() => match failed {
                 Some(Err(e)) => Err(format!("serving thread: {e}")),
                 _ => Err("a serving thread ended".into()),

@@ -1,7 +1,9 @@
 //! The raw floor: the gateway's way, without hyper. Each connection is one task that reads a
 //! request into its buffer, parses its head (httparse), writes it (its `host` rewritten) on a
 //! keep-alive connection to the upstream taken from the serving thread's pool, reads the reply's
-//! head and its `content-length` body, and writes them back: what nginx's bare proxy does.
+//! head and its `content-length` body, and writes them back. Its limits, fine for the fake and
+//! oha: no chunked requests or replies, no `HEAD`, 1xx, 204 or 304 replies, no timeouts;
+//! anything else closes the client's connection (or answers 502).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -26,10 +28,11 @@ pub struct Upstream {
     pub host: &'static str,
 }
 
-/// A parsed message: its head's length and its body's.
+/// A parsed message: its head's length and its body's, and whether its connection ends with it.
 struct Framed {
     head: usize,
     body: usize,
+    close: bool,
 }
 
 impl Framed {
@@ -84,7 +87,11 @@ fn request(buf: &[u8], up: Upstream, out: &mut Vec<u8>) -> Result<Option<Framed>
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    Ok(Some(Framed { head, body }))
+    Ok(Some(Framed {
+        head,
+        body,
+        close: false,
+    }))
 }
 
 /// The reply in `buf`, once its head is whole; `Err` for one without a length.
@@ -99,7 +106,12 @@ fn reply(buf: &[u8]) -> Result<Option<Framed>, ()> {
                 .find(|h| h.name.eq_ignore_ascii_case("content-length"))
                 .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
                 .ok_or(())?;
-            Ok(Some(Framed { head, body }))
+            let close = parsed.version != Some(1)
+                || parsed.headers.iter().any(|h| {
+                    h.name.eq_ignore_ascii_case("connection")
+                        && h.value.eq_ignore_ascii_case(b"close")
+                });
+            Ok(Some(Framed { head, body, close }))
         }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(_) => Err(()),
@@ -133,9 +145,10 @@ async fn read_whole(
     }
 }
 
-/// An idle upstream connection of this thread, or a new one.
-async fn take(up: Upstream) -> std::io::Result<(TcpStream, bool)> {
-    if let Some(tcp) = IDLE.with(|idle| idle.borrow_mut().pop()) {
+/// An idle upstream connection of this thread (unless `fresh`), or a new one; whether it
+/// was idle.
+async fn take(up: Upstream, fresh: bool) -> std::io::Result<(TcpStream, bool)> {
+    if !fresh && let Some(tcp) = IDLE.with(|idle| idle.borrow_mut().pop()) {
         return Ok((tcp, true));
     }
     let tcp = TcpStream::connect(up.addr).await?;
@@ -145,8 +158,9 @@ async fn take(up: Upstream) -> std::io::Result<(TcpStream, bool)> {
 
 /// Sends `request` upstream and reads its reply into `reply_buf`; the reply's length.
 async fn exchange(up: Upstream, request: &[u8], reply_buf: &mut Vec<u8>) -> Option<usize> {
-    loop {
-        let (mut tcp, pooled) = take(up).await.ok()?;
+    // An idle connection first; when it fails before its reply, once more on a new one.
+    for fresh in [false, true] {
+        let (mut tcp, pooled) = take(up, fresh).await.ok()?;
         reply_buf.clear();
         if tcp.write_all(request).await.is_err() {
             if pooled {
@@ -163,11 +177,12 @@ async fn exchange(up: Upstream, request: &[u8], reply_buf: &mut Vec<u8>) -> Opti
             return None;
         };
         let whole = framed.whole()?;
-        if reply_buf.len() == whole {
+        if reply_buf.len() == whole && !framed.close {
             IDLE.with(|idle| idle.borrow_mut().push(tcp));
         }
         return Some(whole);
     }
+    None
 }
 
 const BAD_GATEWAY: &[u8] =
