@@ -13,7 +13,7 @@
 # machine, the floor any gateway starts from.
 #
 # Then the maximum throughput (direct, through the gateway and each other proxy measured) and
-# the peak memory (VmHWM) of the gateway and of the floors. Needs oha (`cargo install oha`).
+# the peak memory (VmHWM) of the gateway and of each other proxy but nginx. Needs oha (`cargo install oha`).
 # Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] [GATEWAY_BIN_B=PATH] [GATEWAY_B_YAML=YAML] [FLOOR=1] [CONTROL=1] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
 # (tokio worker threads of the fake, 2 by default; the gateway's serving threads, `--threads`,
 # its default, one per core, when unset; GATEWAY_BIN runs another build of the gateway;
@@ -47,19 +47,21 @@ if [ -n "${GATEWAY_B_YAML:-}" ]; then
   printf '%s\n' "$GATEWAY_B_YAML" >> "$work/gateway-b.yaml"
   : "${GATEWAY_BIN_B:=${gateway_cmd[0]}}"
 fi
+# The proxies measured beside the gateway and nginx, "name pid": gateway-b, the floors; each
+# prints its address in $work/NAME.txt.
+others=()
 if [ -n "${GATEWAY_BIN_B:-}" ]; then
-  "${own_session[@]}" "$GATEWAY_BIN_B" "${gateway_cmd[@]:1}" --config "$work/gateway${GATEWAY_B_YAML:+-b}.yaml" --listen 127.0.0.1:0 > "$work/gwb.txt" 2> "$work/gwb.log" &
-  gwbpid=$!
-  wait_for "$work/gwb.txt" 5 || { echo "gateway-b did not start:" >&2; cat "$work/gwb.log" >&2; exit 2; }
-  targets+=("gateway-b $(awk '{print $2}' "$work/gwb.txt")")
+  "${own_session[@]}" "$GATEWAY_BIN_B" "${gateway_cmd[@]:1}" --config "$work/gateway${GATEWAY_B_YAML:+-b}.yaml" --listen 127.0.0.1:0 > "$work/gateway-b.txt" 2> "$work/gateway-b.log" &
+  others+=("gateway-b $!")
+  wait_for "$work/gateway-b.txt" 5 || { echo "gateway-b did not start:" >&2; cat "$work/gateway-b.log" >&2; exit 2; }
+  targets+=("gateway-b $(awk '{print $2}' "$work/gateway-b.txt")")
 fi
 # The floors (FLOOR=1), built above into target/floor: `floor` and `floor-hyper`.
-floorpids=()
 if [ "${FLOOR:-0}" = 1 ]; then
   for floor in floor floor-hyper; do
     "${own_session[@]}" target/floor/release/switchyard-floor "${gateway_cmd[@]:1}" --config "$work/gateway.yaml" \
       --listen 127.0.0.1:0 $( [ "$floor" = floor-hyper ] && echo --hyper ) > "$work/$floor.txt" 2> "$work/$floor.log" &
-    floorpids+=("$floor $!")
+    others+=("$floor $!")
     wait_for "$work/$floor.txt" 5 || { echo "$floor did not start:" >&2; cat "$work/$floor.log" >&2; exit 2; }
     targets+=("$floor $(awk '{print $2}' "$work/$floor.txt")")
   done
@@ -132,12 +134,8 @@ closed() { # name url pids...
 read -r _ dmax _ _ < <(closed direct "$fake" "$fakepid")
 read -r _ gmax gok gcpu < <(closed gateway "$gateway" "$gwpid")
 echo "max throughput: direct ${dmax} req/s, through the gateway ${gmax} req/s (success ${gok}), gateway CPU ${gcpu} us/request"
-if [ -n "${gwbpid:-}" ]; then
-  read -r _ bmax bok bcpu < <(closed gateway-b "$(awk '{print $2}' "$work/gwb.txt")" "$gwbpid")
-  echo "max throughput through gateway-b ${bmax} req/s (success ${bok}), gateway-b CPU ${bcpu} us/request"
-fi
 declare -A fmax fcpu
-for f in "${floorpids[@]}"; do
+for f in "${others[@]}"; do
   read -r name pid <<< "$f"
   read -r _ "fmax[$name]" fok "fcpu[$name]" < <(closed "$name" "$(awk '{print $2}' "$work/$name.txt")" "$pid")
   echo "max throughput through $name ${fmax[$name]} req/s (success ${fok}), $name CPU ${fcpu[$name]} us/request"
@@ -146,17 +144,13 @@ if [ -f "$work/nginx.pid" ]; then
   read -r _ nmax nok ncpu < <(closed nginx "$nginx" $(nginx_pids))
   echo "max throughput through nginx ${nmax} req/s (success ${nok}), nginx CPU ${ncpu} us/request"
   python3 -c "print('gateway / nginx: throughput %.2fx, CPU per request %.2fx' % ($gmax / $nmax, $gcpu / $ncpu))"
-  if [ -n "${gwbpid:-}" ]; then
-    python3 -c "print('gateway-b / nginx: throughput %.2fx, CPU per request %.2fx' % ($bmax / $nmax, $bcpu / $ncpu))"
-  fi
-  for f in "${floorpids[@]}"; do
+  for f in "${others[@]}"; do
     read -r name _ <<< "$f"
     python3 -c "print('$name / nginx: throughput %.2fx, CPU per request %.2fx' % (${fmax[$name]} / $nmax, ${fcpu[$name]} / $ncpu))"
   done
 fi
 echo "gateway peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwpid/status)"
-if [ -n "${gwbpid:-}" ]; then echo "gateway-b peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwbpid/status)"; fi
-for f in "${floorpids[@]}"; do
+for f in "${others[@]}"; do
   read -r name pid <<< "$f"
   echo "$name peak memory: $(awk '/VmHWM/ {print $2 " " $3}' "/proc/$pid/status")"
 done

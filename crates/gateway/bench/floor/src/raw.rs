@@ -41,15 +41,17 @@ impl Framed {
     }
 }
 
-/// The `content-length` among `headers` (0 when there is none).
-fn length(headers: &[httparse::Header<'_>]) -> Option<usize> {
-    match headers
+/// The `content-length` among `headers`: `None` when there is none, `Err` when it is not a
+/// number.
+fn length(headers: &[httparse::Header<'_>]) -> Result<Option<usize>, ()> {
+    let Some(h) = headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-    {
-        None => Some(0),
-        Some(h) => std::str::from_utf8(h.value).ok()?.trim().parse().ok(),
-    }
+    else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(h.value).map_err(drop)?;
+    text.trim().parse().map(Some).map_err(drop)
 }
 
 /// The request in `buf`, once its head is whole, written for the upstream into `out`; `Err`
@@ -69,7 +71,7 @@ fn request(buf: &[u8], up: Upstream, out: &mut Vec<u8>) -> Result<Option<Framed>
     {
         return Err(());
     }
-    let body = length(parsed.headers).ok_or(())?;
+    let body = length(parsed.headers)?.unwrap_or(0);
     out.clear();
     out.extend_from_slice(parsed.method.unwrap_or("GET").as_bytes());
     out.push(b' ');
@@ -100,12 +102,7 @@ fn reply(buf: &[u8]) -> Result<Option<Framed>, ()> {
     let mut parsed = httparse::Response::new(&mut headers);
     match parsed.parse(buf) {
         Ok(httparse::Status::Complete(head)) => {
-            let body = parsed
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-                .ok_or(())?;
+            let body = length(parsed.headers)?.ok_or(())?;
             let close = parsed.version != Some(1)
                 || parsed.headers.iter().any(|h| {
                     h.name.eq_ignore_ascii_case("connection")
