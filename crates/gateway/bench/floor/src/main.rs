@@ -22,7 +22,9 @@
 //! Usage: `switchyard-floor gateway --config FILE --listen ADDR [--threads N] [--hyper]`, the
 //! gateway's own arguments, so the bench scripts start it as they start the gateway: the
 //! upstream is the config's first `fake_base_url` (a plain `http://IP:PORT`); it prints
-//! `floor http://ADDR` once it listens.
+//! `floor http://ADDR` once it listens. `FLOOR_WORK_US=PRE,POST` makes the raw floor spin that
+//! many microseconds of CPU before sending each request upstream and before writing its reply,
+//! to measure what a given amount of a proxy's own work adds.
 
 mod hyper_floor;
 mod raw;

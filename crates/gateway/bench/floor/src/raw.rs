@@ -182,6 +182,32 @@ async fn exchange(up: Upstream, request: &[u8], reply_buf: &mut Vec<u8>) -> Opti
     None
 }
 
+thread_local! {
+    /// `FLOOR_WORK_US=PRE,POST`: microseconds of CPU spent (spinning) before a request is sent
+    /// upstream and before its reply is written back, standing for a proxy's own work a
+    /// request, so the floor can tell how much latency a given amount of it adds.
+    static WORK: (u64, u64) = std::env::var("FLOOR_WORK_US")
+        .ok()
+        .and_then(|v| {
+            let (pre, post) = v.split_once(',')?;
+            Some((pre.trim().parse().ok()?, post.trim().parse().ok()?))
+        })
+        .unwrap_or((0, 0));
+}
+
+/// Spins for `us` microseconds of this thread's time (a bench tool's spin reads the clock; the
+/// workspace's rule against it is for the core).
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+fn work(us: u64) {
+    if us == 0 {
+        return;
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_micros(us);
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
 const BAD_GATEWAY: &[u8] =
     b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
@@ -198,10 +224,12 @@ pub async fn connection(mut client: TcpStream, up: Upstream) {
         let Some(whole) = framed.whole() else { return };
         out.extend_from_slice(&buf[framed.head..whole]);
         buf.drain(..whole);
+        work(WORK.with(|w| w.0));
         let Some(n) = exchange(up, &out, &mut reply_buf).await else {
             let _ = client.write_all(BAD_GATEWAY).await;
             return;
         };
+        work(WORK.with(|w| w.1));
         if client.write_all(&reply_buf[..n]).await.is_err() {
             return;
         }
