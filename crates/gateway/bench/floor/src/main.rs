@@ -23,8 +23,8 @@
 //! gateway's own arguments, so the bench scripts start it as they start the gateway: the
 //! upstream is the config's first `fake_base_url` (a plain `http://IP:PORT`); it prints
 //! `floor http://ADDR` once it listens. `FLOOR_WORK_US=PRE,POST` makes the raw floor spin that
-//! many microseconds of CPU before sending each request upstream and before writing its reply,
-//! to measure what a given amount of a proxy's own work adds.
+//! many microseconds (wall clock) before sending each request upstream and before writing its reply,
+//! to measure what a given amount of a proxy's own work adds (a malformed value: exit 2).
 
 mod hyper_floor;
 mod raw;
@@ -130,7 +130,8 @@ fn run() -> Result<(), String> {
     let hyper = args.iter().any(|a| a == "--hyper");
     // Leaked once: every connection of every thread reads it.
     let host: &'static str = Box::leak(addr.to_string().into_boxed_str());
-    let up = raw::Upstream { addr, host };
+    let work = raw::work_from_env()?;
+    let up = raw::Upstream { addr, host, work };
     let first = listener(listen).map_err(|e| format!("{listen}: {e}"))?;
     let bound = first.local_addr().map_err(|e| e.to_string())?;
     let mut listeners = vec![first];
@@ -164,7 +165,7 @@ fn run() -> Result<(), String> {
         });
     }
     drop(done);
-    println!("floor http://{bound}");
+    println!("floor http://{bound} work={},{}", work.0, work.1);
     runtime.block_on(async {
         tokio::select! {
             _ = interrupt.recv() => Ok(()),

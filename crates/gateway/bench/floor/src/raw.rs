@@ -26,6 +26,8 @@ thread_local! {
 pub struct Upstream {
     pub addr: SocketAddr,
     pub host: &'static str,
+    /// Microseconds spun before sending upstream and before replying ([`work_from_env`]).
+    pub work: (u64, u64),
 }
 
 /// A parsed message: its head's length and its body's, and whether its connection ends with it.
@@ -182,21 +184,27 @@ async fn exchange(up: Upstream, request: &[u8], reply_buf: &mut Vec<u8>) -> Opti
     None
 }
 
-thread_local! {
-    /// `FLOOR_WORK_US=PRE,POST`: microseconds of CPU spent (spinning) before a request is sent
-    /// upstream and before its reply is written back, standing for a proxy's own work a
-    /// request, so the floor can tell how much latency a given amount of it adds.
-    static WORK: (u64, u64) = std::env::var("FLOOR_WORK_US")
-        .ok()
-        .and_then(|v| {
-            let (pre, post) = v.split_once(',')?;
-            Some((pre.trim().parse().ok()?, post.trim().parse().ok()?))
-        })
-        .unwrap_or((0, 0));
+/// The most `FLOOR_WORK_US` may ask for at either point: one second.
+const MAX_WORK_US: u64 = 1_000_000;
+
+/// `FLOOR_WORK_US=PRE,POST`: microseconds spent spinning before a request is sent upstream and
+/// before its reply is written back (on the serving thread, so other connections of that
+/// thread wait too), standing for a proxy's own work a request, so the floor can tell how
+/// much latency a given amount of it adds. `(0, 0)` when unset; `Err` for a value that is not
+/// two numbers up to [`MAX_WORK_US`].
+pub fn work_from_env() -> Result<(u64, u64), String> {
+    let Ok(v) = std::env::var("FLOOR_WORK_US") else {
+        return Ok((0, 0));
+    };
+    let bad = || format!("FLOOR_WORK_US={v:?}: want PRE,POST, microseconds up to {MAX_WORK_US}");
+    let (pre, post) = v.split_once(',').ok_or_else(bad)?;
+    let us = |t: &str| t.trim().parse::<u64>().ok().filter(|n| *n <= MAX_WORK_US);
+    Ok((us(pre).ok_or_else(bad)?, us(post).ok_or_else(bad)?))
 }
 
-/// Spins for `us` microseconds of this thread's time (a bench tool's spin reads the clock; the
-/// workspace's rule against it is for the core).
+/// Spins for `us` microseconds of wall-clock time (a bench tool's spin reads the clock; the
+/// workspace's rule against it is for the core). Wall time, not CPU time: a thread preempted
+/// meanwhile spends less CPU than asked.
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 fn work(us: u64) {
     if us == 0 {
@@ -224,12 +232,12 @@ pub async fn connection(mut client: TcpStream, up: Upstream) {
         let Some(whole) = framed.whole() else { return };
         out.extend_from_slice(&buf[framed.head..whole]);
         buf.drain(..whole);
-        work(WORK.with(|w| w.0));
+        work(up.work.0);
         let Some(n) = exchange(up, &out, &mut reply_buf).await else {
             let _ = client.write_all(BAD_GATEWAY).await;
             return;
         };
-        work(WORK.with(|w| w.1));
+        work(up.work.1);
         if client.write_all(&reply_buf[..n]).await.is_err() {
             return;
         }
