@@ -24,7 +24,8 @@
 //! upstream is the config's first `fake_base_url` (a plain `http://IP:PORT`); it prints
 //! `floor http://ADDR` once it listens. `FLOOR_WORK_US=PRE,POST` makes the raw floor spin that
 //! many microseconds (wall clock) before sending each request upstream and before writing its reply,
-//! to measure what a given amount of a proxy's own work adds (a malformed value: exit 2).
+//! to measure what a given amount of a proxy's own work adds (a malformed value: exit 2);
+//! `FLOOR_MECHANICS=peek,timers` adds those mechanics of the gateway's path ([`raw::Mechanics`]).
 
 mod hyper_floor;
 mod raw;
@@ -131,7 +132,13 @@ fn run() -> Result<(), String> {
     // Leaked once: every connection of every thread reads it.
     let host: &'static str = Box::leak(addr.to_string().into_boxed_str());
     let work = raw::work_from_env()?;
-    let up = raw::Upstream { addr, host, work };
+    let mechanics = raw::mechanics_from_env()?;
+    let up = raw::Upstream {
+        addr,
+        host,
+        work,
+        mechanics,
+    };
     let first = listener(listen).map_err(|e| format!("{listen}: {e}"))?;
     let bound = first.local_addr().map_err(|e| e.to_string())?;
     let mut listeners = vec![first];
@@ -165,7 +172,10 @@ fn run() -> Result<(), String> {
         });
     }
     drop(done);
-    println!("floor http://{bound} work={},{}", work.0, work.1);
+    println!(
+        "floor http://{bound} work={},{} peek={} timers={}",
+        work.0, work.1, mechanics.peek, mechanics.timers
+    );
     runtime.block_on(async {
         tokio::select! {
             _ = interrupt.recv() => Ok(()),

@@ -28,6 +28,61 @@ pub struct Upstream {
     pub host: &'static str,
     /// Microseconds spun before sending upstream and before replying ([`work_from_env`]).
     pub work: (u64, u64),
+    /// The gateway's mechanics this floor does too ([`mechanics_from_env`]).
+    pub mechanics: Mechanics,
+}
+
+/// `FLOOR_MECHANICS=peek,timers` (either or both): mechanics of the gateway's request path
+/// the floor skips by default, so each one's cost can be measured: `peek`, a `recv` with
+/// `MSG_PEEK` on an idle upstream connection before its use (one dropped unless nothing is
+/// there to read); `timers`, each read and write under a timeout, as the gateway arms them.
+#[derive(Clone, Copy, Default)]
+pub struct Mechanics {
+    pub peek: bool,
+    pub timers: bool,
+}
+
+/// What `FLOOR_MECHANICS` asks for: none when unset; `Err` naming an unknown one.
+pub fn mechanics_from_env() -> Result<Mechanics, String> {
+    let mut m = Mechanics::default();
+    let Ok(v) = std::env::var("FLOOR_MECHANICS") else {
+        return Ok(m);
+    };
+    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "peek" => m.peek = true,
+            "timers" => m.timers = true,
+            _ => {
+                return Err(format!(
+                    "FLOOR_MECHANICS: {name:?} is not one of peek, timers"
+                ));
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// How long a read or a write may take with `FLOOR_MECHANICS=timers` (never reached here:
+/// the timer is armed and disarmed, as the gateway's are).
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Writes `bytes` whole, under [`TIMEOUT`] when `timers`.
+async fn send(tcp: &mut TcpStream, bytes: &[u8], timers: bool) -> std::io::Result<()> {
+    if !timers {
+        return tcp.write_all(bytes).await;
+    }
+    tokio::time::timeout(TIMEOUT, tcp.write_all(bytes))
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// Whether an idle connection has nothing to read (the gateway's check before reusing one).
+fn idle_alive(tcp: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::uninit()];
+    matches!(
+        socket2::SockRef::from(tcp).peek(&mut byte),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    )
 }
 
 /// A parsed message: its head's length and its body's, and whether its connection ends with it.
@@ -122,6 +177,7 @@ fn reply(buf: &[u8]) -> Result<Option<Framed>, ()> {
 async fn read_whole(
     tcp: &mut TcpStream,
     buf: &mut Vec<u8>,
+    timers: bool,
     mut parse: impl FnMut(&[u8]) -> Result<Option<Framed>, ()>,
 ) -> Option<Framed> {
     loop {
@@ -137,7 +193,14 @@ async fn read_whole(
             return None;
         }
         buf.reserve(16 * 1024);
-        match tcp.read_buf(buf).await {
+        let read = if timers {
+            tokio::time::timeout(TIMEOUT, tcp.read_buf(buf))
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+        } else {
+            tcp.read_buf(buf).await
+        };
+        match read {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
@@ -147,8 +210,10 @@ async fn read_whole(
 /// An idle upstream connection of this thread (unless `fresh`), or a new one; whether it
 /// was idle.
 async fn take(up: Upstream, fresh: bool) -> std::io::Result<(TcpStream, bool)> {
-    if !fresh && let Some(tcp) = IDLE.with(|idle| idle.borrow_mut().pop()) {
-        return Ok((tcp, true));
+    while !fresh && let Some(tcp) = IDLE.with(|idle| idle.borrow_mut().pop()) {
+        if !up.mechanics.peek || idle_alive(&tcp) {
+            return Ok((tcp, true));
+        }
     }
     let tcp = TcpStream::connect(up.addr).await?;
     let _ = tcp.set_nodelay(true);
@@ -161,13 +226,13 @@ async fn exchange(up: Upstream, request: &[u8], reply_buf: &mut Vec<u8>) -> Opti
     for fresh in [false, true] {
         let (mut tcp, pooled) = take(up, fresh).await.ok()?;
         reply_buf.clear();
-        if tcp.write_all(request).await.is_err() {
+        if send(&mut tcp, request, up.mechanics.timers).await.is_err() {
             if pooled {
                 continue;
             }
             return None;
         }
-        let Some(framed) = read_whole(&mut tcp, reply_buf, reply).await else {
+        let Some(framed) = read_whole(&mut tcp, reply_buf, up.mechanics.timers, reply).await else {
             // A pooled connection the upstream had closed: try another (the fake's replies
             // are idempotent; a real proxy would not resend a request once written).
             if pooled && reply_buf.is_empty() {
@@ -225,7 +290,8 @@ pub async fn connection(mut client: TcpStream, up: Upstream) {
     let mut out = Vec::with_capacity(8 * 1024);
     let mut reply_buf = Vec::with_capacity(8 * 1024);
     loop {
-        let Some(framed) = read_whole(&mut client, &mut buf, |b| request(b, up, &mut out)).await
+        let Some(framed) =
+            read_whole(&mut client, &mut buf, false, |b| request(b, up, &mut out)).await
         else {
             return;
         };
@@ -234,11 +300,14 @@ pub async fn connection(mut client: TcpStream, up: Upstream) {
         buf.drain(..whole);
         work(up.work.0);
         let Some(n) = exchange(up, &out, &mut reply_buf).await else {
-            let _ = client.write_all(BAD_GATEWAY).await;
+            let _ = send(&mut client, BAD_GATEWAY, up.mechanics.timers).await;
             return;
         };
         work(up.work.1);
-        if client.write_all(&reply_buf[..n]).await.is_err() {
+        if send(&mut client, &reply_buf[..n], up.mechanics.timers)
+            .await
+            .is_err()
+        {
             return;
         }
     }
