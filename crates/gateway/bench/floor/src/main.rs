@@ -23,9 +23,10 @@
 //! gateway's own arguments, so the bench scripts start it as they start the gateway: the
 //! upstream is the config's first `fake_base_url` (a plain `http://IP:PORT`); it prints
 //! `floor http://ADDR` once it listens. `FLOOR_WORK_US=PRE,POST` makes the raw floor spin that
-//! many microseconds (wall clock) before sending each request upstream and before writing its reply,
-//! to measure what a given amount of a proxy's own work adds (a malformed value: exit 2);
-//! `FLOOR_MECHANICS=peek,timers` adds those mechanics of the gateway's path ([`raw::Mechanics`]).
+//! many microseconds (wall clock) before sending each request upstream and before writing its
+//! reply, to measure what a given amount of a proxy's own work adds (a malformed value: exit
+//! 2); `FLOOR_MECHANICS=peek,timers` adds those mechanics of the gateway's path
+//! ([`raw::Mechanics`]).
 
 mod hyper_floor;
 mod raw;

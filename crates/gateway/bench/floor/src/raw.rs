@@ -35,7 +35,9 @@ pub struct Upstream {
 /// `FLOOR_MECHANICS=peek,timers` (either or both): mechanics of the gateway's request path
 /// the floor skips by default, so each one's cost can be measured: `peek`, a `recv` with
 /// `MSG_PEEK` on an idle upstream connection before its use (one dropped unless nothing is
-/// there to read); `timers`, each read and write under a timeout, as the gateway arms them.
+/// there to read); `timers`, each read from the upstream and each write under a timeout, as
+/// the gateway arms them (its timer on a client's request head is armed only for a head not
+/// whole in one read, so reads from the client stay untimed here).
 #[derive(Clone, Copy, Default)]
 pub struct Mechanics {
     pub peek: bool,
@@ -66,14 +68,22 @@ pub fn mechanics_from_env() -> Result<Mechanics, String> {
 /// the timer is armed and disarmed, as the gateway's are).
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Writes `bytes` whole, under [`TIMEOUT`] when `timers`.
-async fn send(tcp: &mut TcpStream, bytes: &[u8], timers: bool) -> std::io::Result<()> {
+/// `io`, under [`TIMEOUT`] when `timers` (its end a `TimedOut` error).
+async fn timed<T>(
+    timers: bool,
+    io: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
     if !timers {
-        return tcp.write_all(bytes).await;
+        return io.await;
     }
-    tokio::time::timeout(TIMEOUT, tcp.write_all(bytes))
+    tokio::time::timeout(TIMEOUT, io)
         .await
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// Writes `bytes` whole, under [`TIMEOUT`] when `timers`.
+async fn send(tcp: &mut TcpStream, bytes: &[u8], timers: bool) -> std::io::Result<()> {
+    timed(timers, tcp.write_all(bytes)).await
 }
 
 /// Whether an idle connection has nothing to read (the gateway's check before reusing one).
@@ -193,14 +203,7 @@ async fn read_whole(
             return None;
         }
         buf.reserve(16 * 1024);
-        let read = if timers {
-            tokio::time::timeout(TIMEOUT, tcp.read_buf(buf))
-                .await
-                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-        } else {
-            tcp.read_buf(buf).await
-        };
-        match read {
+        match timed(timers, tcp.read_buf(buf)).await {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
