@@ -22,11 +22,13 @@
 //! Usage: `switchyard-floor gateway --config FILE --listen ADDR [--threads N] [--hyper]`, the
 //! gateway's own arguments, so the bench scripts start it as they start the gateway: the
 //! upstream is the config's first `fake_base_url` (a plain `http://IP:PORT`); it prints
-//! `floor http://ADDR` once it listens. `FLOOR_WORK_US=PRE,POST` makes the raw floor spin that
-//! many microseconds (wall clock) before sending each request upstream and before writing its
-//! reply, to measure what a given amount of a proxy's own work adds (a malformed value: exit
-//! 2); `FLOOR_MECHANICS=peek,timers` adds those mechanics of the gateway's path
-//! ([`raw::Mechanics`]).
+//! `floor http://ADDR` once it listens. `FLOOR_WORK_US=PRE,POST[,AFTER]` makes the raw floor spin
+//! that many microseconds (wall clock) before sending each request upstream, before writing
+//! its reply and after, to measure what a given amount of a proxy's own work adds, and where
+//! (a malformed value: exit 2); `FLOOR_TOUCH_KB=PRE,POST[,AFTER]` makes it touch that many KiB
+//! of its memory at the same points, standing for a proxy's footprint in the shared caches
+//! ([`raw::Points`]); `FLOOR_MECHANICS=peek,timers` adds those mechanics of the gateway's path
+//! ([`raw::Mechanics`]). It prints its settings after its address.
 
 mod hyper_floor;
 mod raw;
@@ -134,11 +136,13 @@ fn run() -> Result<(), String> {
     let host: &'static str = Box::leak(addr.to_string().into_boxed_str());
     let work = raw::work_from_env()?;
     let mechanics = raw::mechanics_from_env()?;
+    let touch = raw::touch_from_env()?;
     let up = raw::Upstream {
         addr,
         host,
         work,
         mechanics,
+        touch,
     };
     let first = listener(listen).map_err(|e| format!("{listen}: {e}"))?;
     let bound = first.local_addr().map_err(|e| e.to_string())?;
@@ -174,8 +178,8 @@ fn run() -> Result<(), String> {
     }
     drop(done);
     println!(
-        "floor http://{bound} work={},{} peek={} timers={}",
-        work.0, work.1, mechanics.peek, mechanics.timers
+        "floor http://{bound} work={work} peek={} timers={} touch={touch}",
+        mechanics.peek, mechanics.timers
     );
     runtime.block_on(async {
         tokio::select! {

@@ -26,10 +26,13 @@ thread_local! {
 pub struct Upstream {
     pub addr: SocketAddr,
     pub host: &'static str,
-    /// Microseconds spun before sending upstream and before replying ([`work_from_env`]).
-    pub work: (u64, u64),
+    /// Microseconds spun before sending upstream, before replying and after ([`work_from_env`]).
+    pub work: Points,
     /// The gateway's mechanics this floor does too ([`mechanics_from_env`]).
     pub mechanics: Mechanics,
+    /// KiB of this thread's memory touched before sending upstream, before replying and after
+    /// ([`touch_from_env`]).
+    pub touch: Points,
 }
 
 /// `FLOOR_MECHANICS=peek,timers` (either or both): mechanics of the gateway's request path
@@ -255,19 +258,102 @@ async fn exchange(up: Upstream, request: &[u8], reply_buf: &mut Vec<u8>) -> Opti
 /// The most `FLOOR_WORK_US` may ask for at either point: one second.
 const MAX_WORK_US: u64 = 1_000_000;
 
-/// `FLOOR_WORK_US=PRE,POST`: microseconds spent spinning before a request is sent upstream and
-/// before its reply is written back (on the serving thread, so other connections of that
-/// thread wait too), standing for a proxy's own work a request, so the floor can tell how
-/// much latency a given amount of it adds. `(0, 0)` when unset; `Err` for a value that is not
-/// two numbers up to [`MAX_WORK_US`].
-pub fn work_from_env() -> Result<(u64, u64), String> {
-    let Ok(v) = std::env::var("FLOOR_WORK_US") else {
-        return Ok((0, 0));
+/// An amount at each of the three points of a request where the floor can stand in for a
+/// proxy's own work: before it is sent upstream (`pre`), before its reply is written back
+/// (`post`), and once the reply is written (`after`, while the client reads it, as a proxy's
+/// booking and access line).
+#[derive(Clone, Copy, Default)]
+pub struct Points {
+    pub pre: u64,
+    pub post: u64,
+    pub after: u64,
+}
+
+impl std::fmt::Display for Points {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{},{},{}", self.pre, self.post, self.after)
+    }
+}
+
+/// `NAME=PRE,POST[,AFTER]` ([`Points`], `after` 0 when left out): zeros when unset; `Err` for a
+/// value that is not two or three numbers up to `max` `unit`.
+fn points_from_env(name: &str, max: u64, unit: &str) -> Result<Points, String> {
+    let Ok(v) = std::env::var(name) else {
+        return Ok(Points::default());
     };
-    let bad = || format!("FLOOR_WORK_US={v:?}: want PRE,POST, microseconds up to {MAX_WORK_US}");
-    let (pre, post) = v.split_once(',').ok_or_else(bad)?;
-    let us = |t: &str| t.trim().parse::<u64>().ok().filter(|n| *n <= MAX_WORK_US);
-    Ok((us(pre).ok_or_else(bad)?, us(post).ok_or_else(bad)?))
+    let bad = || format!("{name}={v:?}: want PRE,POST[,AFTER], {unit} up to {max}");
+    let n = |t: &str| t.trim().parse::<u64>().ok().filter(|n| *n <= max);
+    let parts: Vec<&str> = v.split(',').collect();
+    let (pre, post, after) = match parts[..] {
+        [pre, post] => (pre, post, "0"),
+        [pre, post, after] => (pre, post, after),
+        _ => return Err(bad()),
+    };
+    Ok(Points {
+        pre: n(pre).ok_or_else(bad)?,
+        post: n(post).ok_or_else(bad)?,
+        after: n(after).ok_or_else(bad)?,
+    })
+}
+
+/// `FLOOR_WORK_US=PRE,POST[,AFTER]`: microseconds spent spinning at each of the [`Points`] (on
+/// the serving thread, so other connections of that thread wait too), standing for a proxy's
+/// own work a request, so the floor can tell how much latency a given amount of it adds, and
+/// where.
+pub fn work_from_env() -> Result<Points, String> {
+    points_from_env("FLOOR_WORK_US", MAX_WORK_US, "microseconds")
+}
+
+/// The most `FLOOR_TOUCH_KB` may ask for at either point: 64 MiB.
+const MAX_TOUCH_KB: u64 = 64 * 1024;
+
+/// `FLOOR_TOUCH_KB=PRE,POST[,AFTER]`: KiB of memory the serving thread touches at each of the
+/// [`Points`] (one byte written in each of its cache lines, in a scattered order the
+/// prefetcher cannot follow): the same lines every request, as a proxy's code and data are,
+/// standing for its footprint in the caches it shares with the client and the upstream on the
+/// same cores.
+pub fn touch_from_env() -> Result<Points, String> {
+    points_from_env("FLOOR_TOUCH_KB", MAX_TOUCH_KB, "KiB")
+}
+
+thread_local! {
+    /// The memory `FLOOR_TOUCH_KB` touches: this thread's, the same every request.
+    static TOUCHED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes one byte in each of the first `kb` KiB's cache lines of this thread's [`TOUCHED`],
+/// visiting them with a stride co-prime to their count so that consecutive touches are far apart.
+fn touch(kb: u64) {
+    if kb == 0 {
+        return;
+    }
+    const LINE: usize = 64;
+    let lines = usize::try_from(kb).unwrap_or(usize::MAX / 1024) * 1024 / LINE;
+    TOUCHED.with_borrow_mut(|mem| {
+        if mem.len() < lines * LINE {
+            mem.resize(lines * LINE, 0);
+        }
+        let stride = coprime_stride(lines);
+        let mut at = 0;
+        for _ in 0..lines {
+            let b = &mut mem[at * LINE];
+            *b = std::hint::black_box(b.wrapping_add(1));
+            at = (at + stride) % lines;
+        }
+    });
+}
+
+/// A stride near 0.62 of `lines` sharing no factor with it: stepping by it visits every line
+/// once, consecutive ones far apart.
+fn coprime_stride(lines: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let mut stride = (lines / 8 * 5).max(1);
+    while gcd(stride, lines) != 1 {
+        stride += 1;
+    }
+    stride
 }
 
 /// Spins for `us` microseconds of wall-clock time (a bench tool's spin reads the clock; the
@@ -301,17 +387,21 @@ pub async fn connection(mut client: TcpStream, up: Upstream) {
         let Some(whole) = framed.whole() else { return };
         out.extend_from_slice(&buf[framed.head..whole]);
         buf.drain(..whole);
-        work(up.work.0);
+        touch(up.touch.pre);
+        work(up.work.pre);
         let Some(n) = exchange(up, &out, &mut reply_buf).await else {
             let _ = send(&mut client, BAD_GATEWAY, up.mechanics.timers).await;
             return;
         };
-        work(up.work.1);
+        touch(up.touch.post);
+        work(up.work.post);
         if send(&mut client, &reply_buf[..n], up.mechanics.timers)
             .await
             .is_err()
         {
             return;
         }
+        touch(up.touch.after);
+        work(up.work.after);
     }
 }
