@@ -12,6 +12,11 @@
 # nginx reverse proxy (keep-alive upstream, no logging): what forwarding alone costs on this
 # machine, the floor any gateway starts from.
 #
+# Each round also counts the CPU time (user and system, from /proc) of the proxy it measures,
+# printed per request for each rate: the open-loop cost of a request, which the closed loop
+# below amortizes over fuller wake-ups. Clock ticks are 10 ms, so the figure needs about 1 000
+# requests a round to mean anything (not at 100 req/s in a short round).
+#
 # Then the maximum throughput (direct, through the gateway and each other proxy measured) and
 # the peak memory (VmHWM) of the gateway and of each other proxy but nginx. Needs oha (`cargo install oha`).
 # Usage: [FAKE_THREADS=N] [GATEWAY_THREADS=N] [GATEWAY_BIN=PATH] [GATEWAY_BIN_B=PATH] [GATEWAY_B_YAML=YAML] [FLOOR=1] [CONTROL=1] crates/gateway/bench/latency.sh [SECONDS] [ROUNDS]
@@ -81,6 +86,13 @@ run() { # url qps(0 = as fast as possible) seconds
       -H 'authorization: Bearer bench' -d "$body" "$1/v1/chat/completions"
 }
 pct() { python3 -c "import json,sys; d=json.load(sys.stdin); p=d['latencyPercentiles']; s=d['summary']; print('%.3f %.3f %.0f %.4f' % (p['p50']*1e3, p['p99']*1e3, s['requestsPerSec'], s['successRate']))"; }
+# The processes of each proxy, by name, whose CPU time each round counts (none for direct).
+declare -A pids=([gateway]="$gwpid")
+for f in "${others[@]}"; do read -r name pid <<< "$f"; pids[$name]="$pid"; done
+if [ -f "$work/nginx.pid" ]; then pids[nginx]="$(nginx_pids)"; fi
+if [ -f "$work/nginx-b.pid" ]; then pids[nginx-b]="$(cat "$work/nginx-b.pid") $(pgrep -P "$(cat "$work/nginx-b.pid")" | tr '\n' ' ')"; fi
+# User and system CPU time (clock ticks) of the processes given, from /proc.
+cpu() { local u=0 s=0 p a b; for p in "$@"; do read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat"); u=$((u + a)); s=$((s + b)); done; echo "$u $s"; }
 : > "$work/rounds.txt"
 for rate in ${RATES:-100 1000 5000}; do
   for round in $(seq "$rounds"); do
@@ -89,13 +101,17 @@ for rate in ${RATES:-100 1000 5000}; do
     shift_by=$(( (round - 1) % ${#targets[@]} ))
     for t in "${targets[@]:shift_by}" "${targets[@]:0:shift_by}"; do
       read -r name url <<< "$t"
-      echo "$rate $name $(run "$url" "$rate" "$secs" | pct)" >> "$work/rounds.txt"
+      read -r u0 s0 < <(cpu ${pids[$name]:-})
+      result="$(run "$url" "$rate" "$secs" | pct)"
+      read -r u1 s1 < <(cpu ${pids[$name]:-})
+      echo "$rate $name $result $((u1 - u0)) $((s1 - s0))" >> "$work/rounds.txt"
     done
   done
 done
-python3 - "$work/rounds.txt" "$rounds" "$secs" <<'PY'
+python3 - "$work/rounds.txt" "$rounds" "$secs" "$(getconf CLK_TCK)" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
+secs, tck = float(sys.argv[3]), float(sys.argv[4])
 print(f"median of {sys.argv[2]} interleaved rounds of {sys.argv[3]} s each (ms)")
 print("rate    | path      | p50    | p99    | added p50 | added p99 | success")
 for rate in sorted({r[0] for r in rows}, key=int):
@@ -119,6 +135,10 @@ for rate in sorted({r[0] for r in rows}, key=int):
     print(f"        p50 of each round: {runs}")
     runs = {n: [x[3] for x in v] for n, v in by.items()}
     print(f"        p99 of each round: {runs}")
+    # CPU per request at this rate: each round's ticks over its requests (rate x seconds).
+    per = lambda v, i: statistics.median(float(x[i]) * 1e6 / tck / (float(x[4]) * secs) for x in v)
+    cpu = [f"{n} {per(v, 6):.1f} + {per(v, 7):.1f}" for n, v in by.items() if n != "direct"]
+    print(f"        CPU per request, user + system (us, median of rounds): {', '.join(cpu)}")
 PY
 # CPU time (user + system, clock ticks) of the processes given, from /proc.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
