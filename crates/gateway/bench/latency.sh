@@ -14,8 +14,8 @@
 #
 # Each round also counts the CPU time (user and system, from /proc) of the proxy it measures,
 # printed per request for each rate: the open-loop cost of a request, which the closed loop
-# below amortizes over fuller wake-ups. Clock ticks are 10 ms, so the figure needs about 1 000
-# requests a round to mean anything (not at 100 req/s in a short round).
+# below amortizes over fuller wake-ups. Clock ticks are 10 ms, so it is printed only for a rate
+# with at least 3 000 requests a round (1 000 req/s in rounds of 3 s; not 100 req/s under 30 s).
 #
 # Then the maximum throughput (direct, through the gateway and each other proxy measured) and
 # the peak memory (VmHWM) of the gateway and of each other proxy but nginx. Needs oha (`cargo install oha`).
@@ -135,10 +135,14 @@ for rate in sorted({r[0] for r in rows}, key=int):
     print(f"        p50 of each round: {runs}")
     runs = {n: [x[3] for x in v] for n, v in by.items()}
     print(f"        p99 of each round: {runs}")
-    # CPU per request at this rate: each round's ticks over its requests (rate x seconds).
+    # CPU per request at this rate: each round's ticks over its requests (rate x seconds);
+    # not below 3 000 requests a round, where a few 10 ms ticks cannot tell.
     per = lambda v, i: statistics.median(float(x[i]) * 1e6 / tck / (float(x[4]) * secs) for x in v)
-    cpu = [f"{n} {per(v, 6):.1f} + {per(v, 7):.1f}" for n, v in by.items() if n != "direct"]
-    print(f"        CPU per request, user + system (us, median of rounds): {', '.join(cpu)}")
+    if int(rate) * secs >= 3000:
+        cpu = [f"{n} {per(v, 6):.1f} + {per(v, 7):.1f}" for n, v in by.items() if n != "direct"]
+        print(f"        CPU per request, user + system (us, median of rounds): {', '.join(cpu)}")
+    else:
+        print("        CPU per request: not measured (fewer than 3 000 requests a round)")
 PY
 # CPU time (user + system, clock ticks) of the processes given, from /proc.
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
