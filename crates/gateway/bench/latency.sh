@@ -89,10 +89,20 @@ pct() { python3 -c "import json,sys; d=json.load(sys.stdin); p=d['latencyPercent
 # The processes of each proxy, by name, whose CPU time each round counts (none for direct).
 declare -A pids=([gateway]="$gwpid")
 for f in "${others[@]}"; do read -r name pid <<< "$f"; pids[$name]="$pid"; done
-if [ -f "$work/nginx.pid" ]; then pids[nginx]="$(nginx_pids)"; fi
-if [ -f "$work/nginx-b.pid" ]; then pids[nginx-b]="$(cat "$work/nginx-b.pid") $(pgrep -P "$(cat "$work/nginx-b.pid")" | tr '\n' ' ')"; fi
-# User and system CPU time (clock ticks) of the processes given, from /proc.
-cpu() { local u=0 s=0 p a b; for p in "$@"; do read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat"); u=$((u + a)); s=$((s + b)); done; echo "$u $s"; }
+for t in "${targets[@]}"; do
+  read -r name _ <<< "$t"
+  case "$name" in nginx*) pids[$name]="$(nginx_pids "$name")" ;; esac
+done
+# User and system CPU time (clock ticks) of the processes given, from /proc (a process that
+# has gone counts nothing: its proxy's figure is then too low, and its rounds fail anyway).
+cpu() {
+  local u=0 s=0 p a b
+  for p in "$@"; do
+    read -r a b < <(awk '{print $14, $15}' "/proc/$p/stat" 2> /dev/null || echo 0 0)
+    u=$((u + a)); s=$((s + b))
+  done
+  echo "$u $s"
+}
 : > "$work/rounds.txt"
 for rate in ${RATES:-100 1000 5000}; do
   for round in $(seq "$rounds"); do
@@ -137,7 +147,8 @@ for rate in sorted({r[0] for r in rows}, key=int):
     print(f"        p99 of each round: {runs}")
     # CPU per request at this rate: each round's ticks over its requests (rate x seconds);
     # not below 3 000 requests a round, where a few 10 ms ticks cannot tell.
-    per = lambda v, i: statistics.median(float(x[i]) * 1e6 / tck / (float(x[4]) * secs) for x in v)
+    # (A round that served nothing has no figure.)
+    per = lambda v, i: statistics.median([float(x[i]) * 1e6 / tck / (float(x[4]) * secs) for x in v if float(x[4]) > 0] or [float("nan")])
     if int(rate) * secs >= 3000:
         cpu = [f"{n} {per(v, 6):.1f} + {per(v, 7):.1f}" for n, v in by.items() if n != "direct"]
         print(f"        CPU per request, user + system (us, median of rounds): {', '.join(cpu)}")

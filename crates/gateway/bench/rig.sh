@@ -103,9 +103,19 @@ CONF
   nginx="http://127.0.0.1:$port"
 }
 
-# This rig's nginx processes (master and workers; not another nginx on the machine).
+# This rig's nginx processes (master and workers; not another nginx on the machine), of the
+# nginx started as NAME (default nginx). nginx writes its pid file and forks its two workers
+# after `nginx` returns: waits up to 5 s for both, then prints what there is (nothing when
+# there is no pid file); never fails, so a caller under `set -e` goes on.
 nginx_pids() {
-  local master
-  master="$(cat "$work/nginx.pid")"
-  echo "$master $(pgrep -P "$master" | tr '\n' ' ')"
+  local file="$work/${1:-nginx}.pid" master="" workers=""
+  for _ in $(seq 50); do
+    if [ -s "$file" ]; then
+      master="$(cat "$file")"
+      workers="$(pgrep -P "$master" | tr '\n' ' ' || true)"
+      [ "$(wc -w <<< "$workers")" -ge 2 ] && break
+    fi
+    sleep 0.1
+  done
+  echo "$master $workers"
 }

@@ -50,8 +50,10 @@ pub struct Mechanics {
 /// What `FLOOR_MECHANICS` asks for: none when unset; `Err` naming an unknown one.
 pub fn mechanics_from_env() -> Result<Mechanics, String> {
     let mut m = Mechanics::default();
-    let Ok(v) = std::env::var("FLOOR_MECHANICS") else {
-        return Ok(m);
+    let v = match std::env::var("FLOOR_MECHANICS") {
+        Ok(v) => v,
+        Err(std::env::VarError::NotPresent) => return Ok(m),
+        Err(std::env::VarError::NotUnicode(_)) => return Err("FLOOR_MECHANICS: not UTF-8".into()),
     };
     for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         match name {
@@ -255,7 +257,7 @@ async fn exchange(up: Upstream, request: &[u8], reply_buf: &mut Vec<u8>) -> Opti
     None
 }
 
-/// The most `FLOOR_WORK_US` may ask for at either point: one second.
+/// The most `FLOOR_WORK_US` may ask for at any point: one second.
 const MAX_WORK_US: u64 = 1_000_000;
 
 /// An amount at each of the three points of a request where the floor can stand in for a
@@ -278,8 +280,10 @@ impl std::fmt::Display for Points {
 /// `NAME=PRE,POST[,AFTER]` ([`Points`], `after` 0 when left out): zeros when unset; `Err` for a
 /// value that is not two or three numbers up to `max` `unit`.
 fn points_from_env(name: &str, max: u64, unit: &str) -> Result<Points, String> {
-    let Ok(v) = std::env::var(name) else {
-        return Ok(Points::default());
+    let v = match std::env::var(name) {
+        Ok(v) => v,
+        Err(std::env::VarError::NotPresent) => return Ok(Points::default()),
+        Err(std::env::VarError::NotUnicode(_)) => return Err(format!("{name}: not UTF-8")),
     };
     let bad = || format!("{name}={v:?}: want PRE,POST[,AFTER], {unit} up to {max}");
     let n = |t: &str| t.trim().parse::<u64>().ok().filter(|n| *n <= max);
@@ -304,7 +308,7 @@ pub fn work_from_env() -> Result<Points, String> {
     points_from_env("FLOOR_WORK_US", MAX_WORK_US, "microseconds")
 }
 
-/// The most `FLOOR_TOUCH_KB` may ask for at either point: 64 MiB.
+/// The most `FLOOR_TOUCH_KB` may ask for at any point: 64 MiB.
 const MAX_TOUCH_KB: u64 = 64 * 1024;
 
 /// `FLOOR_TOUCH_KB=PRE,POST[,AFTER]`: KiB of memory the serving thread touches at each of the
@@ -323,12 +327,14 @@ thread_local! {
 
 /// Writes one byte in each of the first `kb` KiB's cache lines of this thread's [`TOUCHED`],
 /// visiting them with a stride co-prime to their count so that consecutive touches are far apart.
+/// The buffer is allocated (zero-filled) in the first request of each thread that asks for it.
 fn touch(kb: u64) {
     if kb == 0 {
         return;
     }
     const LINE: usize = 64;
-    let lines = usize::try_from(kb).unwrap_or(usize::MAX / 1024) * 1024 / LINE;
+    // At most MAX_TOUCH_KB * 16 lines: no overflow.
+    let lines = usize::try_from(kb * (1024 / LINE as u64)).unwrap_or(0);
     TOUCHED.with_borrow_mut(|mem| {
         if mem.len() < lines * LINE {
             mem.resize(lines * LINE, 0);
