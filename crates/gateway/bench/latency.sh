@@ -93,8 +93,9 @@ for t in "${targets[@]}"; do
   read -r name _ <<< "$t"
   case "$name" in nginx*) pids[$name]="$(nginx_pids "$name")" ;; esac
 done
-# User and system CPU time (clock ticks) of the processes given, from /proc (a process that
-# has gone counts nothing: its proxy's figure is then too low, and its rounds fail anyway).
+# User and system CPU time (clock ticks) of the processes given, from /proc. A process that has
+# gone counts nothing (a proxy that died fails its rounds; nginx's master replaces a worker
+# that died, whose replacement this list does not have, and that round's figure is wrong).
 cpu() {
   local u=0 s=0 p a b
   for p in "$@"; do
@@ -147,7 +148,8 @@ for rate in sorted({r[0] for r in rows}, key=int):
     print(f"        p99 of each round: {runs}")
     # CPU per request at this rate: each round's ticks over its requests (rate x seconds);
     # not below 3 000 requests a round, where a few 10 ms ticks cannot tell.
-    # (A round that served nothing has no figure.)
+    # (A guard only: oha gives no percentiles for a round that served nothing, and `pct`
+    # stops the script first.)
     per = lambda v, i: statistics.median([float(x[i]) * 1e6 / tck / (float(x[4]) * secs) for x in v if float(x[4]) > 0] or [float("nan")])
     if int(rate) * secs >= 3000:
         cpu = [f"{n} {per(v, 6):.1f} + {per(v, 7):.1f}" for n, v in by.items() if n != "direct"]
@@ -155,8 +157,8 @@ for rate in sorted({r[0] for r in rows}, key=int):
     else:
         print("        CPU per request: not measured (fewer than 3 000 requests a round)")
 PY
-# CPU time (user + system, clock ticks) of the processes given, from /proc.
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# CPU time (user + system, clock ticks) of the processes given, from /proc (`cpu` above).
+ticks() { local u s; read -r u s < <(cpu "$@"); echo $((u + s)); }
 # Closed loop for 10 s: requests per second, and CPU microseconds per request of the proxy.
 closed() { # name url pids...
   local name="$1" url="$2"; shift 2
@@ -164,7 +166,7 @@ closed() { # name url pids...
   before="$(ticks "$@")"
   read -r _ _ rps ok < <(run "$url" 0 10 | pct)
   after="$(ticks "$@")"
-  echo "$name $rps $ok $(python3 -c "print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / ($rps * 10), 1))")"
+  echo "$name $rps $ok $(python3 -c "r = $rps; print(round(($after - $before) * 1e6 / $(getconf CLK_TCK) / (r * 10), 1) if r > 0 else 'nan')")"
 }
 read -r _ dmax _ _ < <(closed direct "$fake" "$fakepid")
 read -r _ gmax gok gcpu < <(closed gateway "$gateway" "$gwpid")
@@ -178,10 +180,15 @@ done
 if [ -f "$work/nginx.pid" ]; then
   read -r _ nmax nok ncpu < <(closed nginx "$nginx" $(nginx_pids))
   echo "max throughput through nginx ${nmax} req/s (success ${nok}), nginx CPU ${ncpu} us/request"
-  python3 -c "print('gateway / nginx: throughput %.2fx, CPU per request %.2fx' % ($gmax / $nmax, $gcpu / $ncpu))"
+  # Ratios of this proxy's figures to nginx's ('n/a' where nginx's is 0 or not a number).
+  ratios() { python3 -c "
+import math
+def r(a, b): return f'{a / b:.2f}x' if b > 0 and not math.isnan(a) else 'n/a'
+print('$1 / nginx: throughput %s, CPU per request %s' % (r($2, $nmax), r($3, float('$ncpu'))))"; }
+  ratios gateway "$gmax" "float('$gcpu')"
   for f in "${others[@]}"; do
     read -r name _ <<< "$f"
-    python3 -c "print('$name / nginx: throughput %.2fx, CPU per request %.2fx' % (${fmax[$name]} / $nmax, ${fcpu[$name]} / $ncpu))"
+    ratios "$name" "${fmax[$name]}" "float('${fcpu[$name]}')"
   done
 fi
 echo "gateway peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwpid/status)"

@@ -333,8 +333,8 @@ fn touch(kb: u64) {
         return;
     }
     const LINE: usize = 64;
-    // At most MAX_TOUCH_KB * 16 lines: no overflow.
-    let lines = usize::try_from(kb * (1024 / LINE as u64)).unwrap_or(0);
+    // At most MAX_TOUCH_KB * 16 lines (`touch_from_env`'s cap): fits any usize.
+    let lines = kb as usize * (1024 / LINE);
     TOUCHED.with_borrow_mut(|mem| {
         if mem.len() < lines * LINE {
             mem.resize(lines * LINE, 0);
