@@ -178,17 +178,17 @@ for f in "${others[@]}"; do
   echo "max throughput through $name ${fmax[$name]} req/s (success ${fok}), $name CPU ${fcpu[$name]} us/request"
 done
 if [ -f "$work/nginx.pid" ]; then
-  read -r _ nmax nok ncpu < <(closed nginx "$nginx" $(nginx_pids))
+  read -r _ nmax nok ncpu < <(closed nginx "$nginx" ${pids[nginx]})
   echo "max throughput through nginx ${nmax} req/s (success ${nok}), nginx CPU ${ncpu} us/request"
   # Ratios of this proxy's figures to nginx's ('n/a' where nginx's is 0 or not a number).
   ratios() { python3 -c "
 import math
 def r(a, b): return f'{a / b:.2f}x' if b > 0 and not math.isnan(a) else 'n/a'
-print('$1 / nginx: throughput %s, CPU per request %s' % (r($2, $nmax), r($3, float('$ncpu'))))"; }
-  ratios gateway "$gmax" "float('$gcpu')"
+print('$1 / nginx: throughput %s, CPU per request %s' % (r($2, $nmax), r(float('$3'), float('$ncpu'))))"; }
+  ratios gateway "$gmax" "$gcpu"
   for f in "${others[@]}"; do
     read -r name _ <<< "$f"
-    ratios "$name" "${fmax[$name]}" "float('${fcpu[$name]}')"
+    ratios "$name" "${fmax[$name]}" "${fcpu[$name]}"
   done
 fi
 echo "gateway peak memory: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$gwpid/status)"

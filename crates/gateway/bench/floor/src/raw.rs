@@ -50,10 +50,8 @@ pub struct Mechanics {
 /// What `FLOOR_MECHANICS` asks for: none when unset; `Err` naming an unknown one.
 pub fn mechanics_from_env() -> Result<Mechanics, String> {
     let mut m = Mechanics::default();
-    let v = match std::env::var("FLOOR_MECHANICS") {
-        Ok(v) => v,
-        Err(std::env::VarError::NotPresent) => return Ok(m),
-        Err(std::env::VarError::NotUnicode(_)) => return Err("FLOOR_MECHANICS: not UTF-8".into()),
+    let Some(v) = env_var("FLOOR_MECHANICS")? else {
+        return Ok(m);
     };
     for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         match name {
@@ -67,6 +65,15 @@ pub fn mechanics_from_env() -> Result<Mechanics, String> {
         }
     }
     Ok(m)
+}
+
+/// A knob's value: `None` when unset, `Err` when not UTF-8.
+fn env_var(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name}: not UTF-8")),
+    }
 }
 
 /// How long a read or a write may take with `FLOOR_MECHANICS=timers` (never reached here:
@@ -280,10 +287,8 @@ impl std::fmt::Display for Points {
 /// `NAME=PRE,POST[,AFTER]` ([`Points`], `after` 0 when left out): zeros when unset; `Err` for a
 /// value that is not two or three numbers up to `max` `unit`.
 fn points_from_env(name: &str, max: u64, unit: &str) -> Result<Points, String> {
-    let v = match std::env::var(name) {
-        Ok(v) => v,
-        Err(std::env::VarError::NotPresent) => return Ok(Points::default()),
-        Err(std::env::VarError::NotUnicode(_)) => return Err(format!("{name}: not UTF-8")),
+    let Some(v) = env_var(name)? else {
+        return Ok(Points::default());
     };
     let bad = || format!("{name}={v:?}: want PRE,POST[,AFTER], {unit} up to {max}");
     let n = |t: &str| t.trim().parse::<u64>().ok().filter(|n| *n <= max);
