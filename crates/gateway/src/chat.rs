@@ -190,7 +190,7 @@ fn json_response(body: &impl serde::Serialize, capacity: usize) -> Response {
 /// head and is read at that first poll, without a timer made and cancelled on every request
 /// (a body that is not whole by then gets the full `body_read_timeout` from that poll on).
 pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiError> {
-    let read = http_body_util::Limited::new(body, gw.max_body).collect();
+    let read = whole(http_body_util::Limited::new(body, gw.max_body));
     let mut read = std::pin::pin!(read);
     let first = std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await;
     let done = match first {
@@ -201,7 +201,7 @@ pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiErro
         },
     };
     match done {
-        Ok(b) => Ok(b.to_bytes()),
+        Ok(b) => Ok(b),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::too_large(gw.max_body))
         }
@@ -211,6 +211,34 @@ pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiErro
             None,
         )),
     }
+}
+
+/// A body's data, whole (trailers, which no chat client sends, are ignored): a body of one
+/// frame, as the fast path's always is, as it came (no copy, nothing collected), one of
+/// several copied into one buffer.
+async fn whole<B>(mut body: B) -> Result<Bytes, B::Error>
+where
+    B: axum::body::HttpBody<Data = Bytes> + Unpin,
+{
+    let mut first: Option<Bytes> = None;
+    let mut more = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if first.is_none() && more.is_empty() {
+            first = Some(data);
+            continue;
+        }
+        if let Some(first) = first.take() {
+            more.extend_from_slice(&first);
+        }
+        more.extend_from_slice(&data);
+    }
+    Ok(first.unwrap_or_else(|| more.freeze()))
 }
 
 /// Whether a body's read failed because the client's connection ended before the body was
@@ -478,4 +506,58 @@ pub(crate) async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     let mut r = text.into_response();
     header(&mut r, CONTENT_TYPE, "text/plain; version=0.0.4");
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Bytes;
+    use http_body_util::{Full, StreamBody};
+    use hyper::body::Frame;
+
+    use super::whole;
+
+    type Frames = Vec<Result<Frame<Bytes>, std::io::Error>>;
+
+    fn frames(
+        frames: Frames,
+    ) -> StreamBody<
+        futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, std::io::Error>>>,
+    > {
+        StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_one_frame_body_is_taken_as_it_came() {
+        let data = Bytes::from(b"{\"model\":\"m\"}".to_vec());
+        let got = whole(Full::new(data.clone())).await.ok();
+        // The same bytes, not a copy of them.
+        assert_eq!(got.as_ref().map(|b| b.as_ptr()), Some(data.as_ptr()));
+        assert_eq!(got, Some(data));
+    }
+
+    #[tokio::test]
+    async fn frames_are_joined_in_order_without_empty_ones_or_trailers() {
+        let mut trailers = axum::http::HeaderMap::new();
+        trailers.insert("x-t", axum::http::HeaderValue::from_static("1"));
+        let body = frames(vec![
+            Ok(Frame::data(Bytes::new())),
+            Ok(Frame::data(Bytes::from_static(b"ab"))),
+            Ok(Frame::data(Bytes::new())),
+            Ok(Frame::data(Bytes::from_static(b"cd"))),
+            Ok(Frame::trailers(trailers)),
+            Ok(Frame::data(Bytes::from_static(b"e"))),
+        ]);
+        assert_eq!(whole(body).await.ok(), Some(Bytes::from_static(b"abcde")));
+        assert_eq!(whole(frames(vec![])).await.ok(), Some(Bytes::new()));
+    }
+
+    #[tokio::test]
+    async fn a_failed_frame_fails_the_read() {
+        let body = frames(vec![
+            Ok(Frame::data(Bytes::from_static(b"ab"))),
+            Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+        ]);
+        let err = whole(body).await.err().map(|e| e.kind());
+        assert_eq!(err, Some(std::io::ErrorKind::UnexpectedEof));
+    }
 }
