@@ -516,13 +516,11 @@ mod tests {
 
     use super::whole;
 
-    type Frames = Vec<Result<Frame<Bytes>, std::io::Error>>;
+    type Item = Result<Frame<Bytes>, std::io::Error>;
+    type Frames = Vec<Item>;
+    type Framed = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Item>>>;
 
-    fn frames(
-        frames: Frames,
-    ) -> StreamBody<
-        futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, std::io::Error>>>,
-    > {
+    fn frames(frames: Frames) -> Framed {
         StreamBody::new(futures_util::stream::iter(frames))
     }
 
