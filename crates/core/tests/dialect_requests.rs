@@ -270,6 +270,25 @@ fn pass_through_replaces_only_the_model_and_the_stream_usage() {
         openai::pass_through(br#"{"stream":true}"#, None, false),
         None
     );
+    // A target's model name that JSON must escape is escaped (written as it is otherwise).
+    let models = [
+        "gpt-4o",
+        "a\"b",
+        "back\\slash",
+        "caf\u{e9}",
+        "tab\there",
+        "\u{1}",
+    ];
+    for model in models {
+        for body in [
+            &br#"{"model":"chat","messages":[]}"#[..],
+            br#"{"messages":[]}"#,
+        ] {
+            let out = openai::pass_through(body, Some(model), false).unwrap();
+            let sent: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(sent, json!({ "model": model, "messages": [] }), "{model:?}");
+        }
+    }
     assert_eq!(openai::pass_through(b"[1]", None, false), None);
     assert_eq!(openai::pass_through(b"{} trailing", None, false), None);
     assert_eq!(

@@ -491,7 +491,7 @@ impl<'a> Scan<'a> {
 }
 
 mod chunk;
-mod string;
+pub(super) mod string;
 pub use chunk::{Chunk, read_chunk};
 #[cfg(test)]
 mod tests;

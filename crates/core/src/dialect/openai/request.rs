@@ -8,6 +8,7 @@
 
 mod from_client;
 mod pass_through;
+mod quick;
 mod to_wire;
 
 use serde::{Deserialize, Serialize};

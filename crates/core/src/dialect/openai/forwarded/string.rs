@@ -11,7 +11,7 @@ use super::{NotAReply, Read, Scan, Str};
 /// reply's text is most of its bytes): the lowest flagged byte of a word is the first special
 /// one (the borrow of the zero test only ever flags bytes after a true one), so only the last
 /// few bytes of the body are looked at one by one.
-fn plain_run(b: &[u8]) -> (usize, bool) {
+pub(in crate::dialect::openai) fn plain_run(b: &[u8]) -> (usize, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // A high bit for each byte of `x` that is zero (and maybe for bytes after one).

@@ -94,10 +94,20 @@ pub struct Parsed {
 /// typed parse skips (an unknown field's), which would be forwarded as it is: this refuses
 /// both.
 ///
-/// One pass: each known field is read straight into its typed slot, an unknown one only as
-/// its raw text (for [`unmodelled_fields`]); where each value lies is found afterwards from
-/// where the keys lie (see `layout`), without reading the values again.
+/// The usual body (a few known fields, text messages) is read by hand, to the same result
+/// (`quick.rs`); any other by the typed pass (serde, `typed`).
 pub fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
+    if let Some(parsed) = super::quick::parse(body) {
+        return Ok(parsed);
+    }
+    typed(body)
+}
+
+/// [`parse`] by serde, for any body. One pass: each known field is read straight into its
+/// typed slot, an unknown one only as its raw text (for [`unmodelled_fields`]); where each
+/// value lies is found afterwards from where the keys lie (see `layout`), without reading the
+/// values again.
+pub(super) fn typed(body: &[u8]) -> serde_json::Result<Parsed> {
     // UTF-8 checked once for the whole body rather than string by string (what `from_slice`
     // does; outside its strings a body has only ASCII either way, so both refuse the same).
     let text = std::str::from_utf8(body).map_err(serde::de::Error::custom)?;
@@ -311,14 +321,31 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
     out.push(b':');
 }
 
+/// The `model` entry, `"model":` and the name as a JSON string: as it is between quotes when
+/// it needs no escape (every usual name), else through serde_json.
+fn push_model(out: &mut Vec<u8>, model: &str) {
+    out.extend_from_slice(b"\"model\":");
+    if plain_text(model.as_bytes()) {
+        out.push(b'"');
+        out.extend_from_slice(model.as_bytes());
+        out.push(b'"');
+    } else {
+        // A string always serializes.
+        let _ = serde_json::to_writer(&mut *out, model);
+    }
+}
+
+/// Printable ASCII without a quote or a backslash: JSON string text that needs no escape.
+fn plain_text(text: &[u8]) -> bool {
+    text.iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// A key's text written as a JSON key: as it is between quotes when it needs no escape
 /// (printable ASCII without a quote or a backslash: every key of a usual body), else through
 /// serde_json. `None` when it is not UTF-8.
 fn push_key_text(out: &mut Vec<u8>, key: &[u8]) -> Option<()> {
-    if key
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
+    if plain_text(key) {
         out.push(b'"');
         out.extend_from_slice(key);
         out.extend_from_slice(b"\":");
@@ -391,8 +418,7 @@ fn rebuild(
                     continue;
                 }
                 sep(&mut out);
-                push_key(&mut out, "model");
-                let _ = serde_json::to_writer(&mut out, m);
+                push_model(&mut out, m);
                 continue;
             }
             (b"stream_options", _) if stream => {
@@ -412,8 +438,7 @@ fn rebuild(
     }
     if let (Some(m), false) = (model, model_written) {
         sep(&mut out);
-        push_key(&mut out, "model");
-        let _ = serde_json::to_writer(&mut out, m);
+        push_model(&mut out, m);
     }
     if stream && !options_written {
         sep(&mut out);
