@@ -48,7 +48,7 @@ pub(in crate::dialect::openai) fn plain_run(b: &[u8]) -> (usize, bool) {
 impl<'a> Scan<'a> {
     /// The rest of a string whose opening quote is consumed. `Keep` returns its text
     /// (borrowed unless it has escapes); the other modes return it empty.
-    #[inline]
+    #[inline(always)]
     pub(super) fn string(&mut self, mode: Str) -> Read<Cow<'a, [u8]>> {
         // Most strings have no escape: read at once up to the closing quote, inline. The rest
         // (an escape, a control character, no closing quote) take the loop below.
