@@ -10,7 +10,6 @@ pub mod adapter;
 pub mod config;
 pub mod credentials;
 pub mod driver;
-pub mod http_head;
 pub mod sse;
 pub mod transport;
 pub mod wall;

@@ -46,9 +46,9 @@ pub(super) enum Parsed {
 /// The head at the start of `buf`, for a gateway whose body limit is `max_body`.
 pub(super) fn parse(buf: &[u8], max_body: usize) -> Parsed {
     // The usual head is read by hand ([`usual`]); any other by httparse, as hyper reads it.
-    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut lines = [Line::default(); MAX_HEADERS];
     if let Some((head_len, n)) = usual(buf, &mut lines) {
-        let headers = lines.iter().take(n).map(|h| (h.name.as_bytes(), h.value));
+        let headers = lines.iter().take(n).map(|l| l.of(buf));
         return canonical(head_len, headers, max_body);
     }
     by_httparse(buf, max_body)
@@ -122,19 +122,99 @@ fn canonical<'a>(
     })
 }
 
+/// Where a header line's name and value lie in the head (start, end).
+#[derive(Clone, Copy, Default)]
+struct Line {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+impl Line {
+    fn of(self, buf: &[u8]) -> (&[u8], &[u8]) {
+        let part = |(a, b): (usize, usize)| buf.get(a..b).unwrap_or_default();
+        (part(self.name), part(self.value))
+    }
+}
+
 /// The request line every canonical head starts with.
 const REQUEST_LINE: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\n";
 
 /// The usual head, read by hand: the canonical request line, then at most [`MAX_HEADERS`]
-/// usual header lines ([`switchyard_live::http_head::header_lines`]); its length and how
-/// many header lines it has, put in `lines`. `None` for anything else, which httparse then
-/// reads: what is read here, httparse reads alike (a test compares both on generated heads).
-fn usual<'b>(
-    buf: &'b [u8],
-    lines: &mut [httparse::Header<'b>; MAX_HEADERS],
-) -> Option<(usize, usize)> {
-    buf.strip_prefix(REQUEST_LINE)?;
-    switchyard_live::http_head::header_lines(buf, REQUEST_LINE.len(), lines)
+/// lines of a token, a colon and a value of printable ASCII, each ending in CR LF, then an
+/// empty line; its length and how many header lines it has, put in `lines`. `None` for anything else — a head not whole
+/// yet, a bare LF, a tab or a byte above 0x7e in a value, a space before a colon, anything
+/// httparse would refuse —, which httparse then reads: what is read here, httparse reads
+/// alike (a test compares both on generated heads).
+fn usual(buf: &[u8], lines: &mut [Line; MAX_HEADERS]) -> Option<(usize, usize)> {
+    let mut at = buf.strip_prefix(REQUEST_LINE).map(|_| REQUEST_LINE.len())?;
+    let mut n = 0;
+    loop {
+        let rest = buf.get(at..)?;
+        if rest.starts_with(b"\r\n") {
+            return Some((at + 2, n));
+        }
+        // A line: `name:value` then CR LF.
+        let colon = rest.iter().take_while(|&&b| TOKEN[usize::from(b)]).count();
+        let value = rest.get(colon + 1..)?;
+        let len = printable_run(value);
+        if colon == 0 || rest.get(colon) != Some(&b':') || value.get(len..len + 2)? != b"\r\n" {
+            return None;
+        }
+        // The value without the spaces around it (httparse's trim; tabs are not read here).
+        let lead = value.iter().take_while(|&&b| b == b' ').count().min(len);
+        let kept = value.get(lead..len)?.trim_ascii_end().len();
+        let start = at + colon + 1 + lead;
+        *lines.get_mut(n)? = Line {
+            name: (at, at + colon),
+            value: (start, start + kept),
+        };
+        n += 1;
+        at += colon + 1 + len + 2;
+    }
+}
+
+/// Which bytes a header name may hold (RFC 9110's `tchar`).
+const TOKEN: [bool; 256] = {
+    let mut token = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        token[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    token
+};
+
+/// How many bytes at the start of `b` are printable ASCII (0x20 to 0x7e, spaces included; no
+/// tab, no control byte, nothing above): eight at a time, the lowest flagged byte of a word
+/// being the first one that is not (the borrow and the carry of the word tests only ever
+/// flag bytes above a true one).
+fn printable_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let mut n = 0;
+    for chunk in b.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let above = (x.wrapping_add(ONES) | x) & HIGH;
+        let flagged = below | above;
+        if flagged != 0 {
+            return n + (flagged.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + b
+        .get(n..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|&&c| (0x20..0x7f).contains(&c))
+        .count()
 }
 
 /// A `content-length` value: decimal digits only (no sign, no list), without overflow.

@@ -177,29 +177,30 @@ pub(super) fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<Head>,
 /// The first pass over a response head at the start of `buf`: `Ok(None)` when more bytes
 /// are needed. Everything but the headers (left empty), which go into `spans`.
 fn parse(buf: &[u8], head_request: bool, spans: &mut Spans) -> Result<Option<Head>, WireError> {
-    // The usual head is read by hand (`http_head`), to what httparse reads of it; any other
-    // by httparse.
-    let mut usual = [httparse::EMPTY_HEADER; USUAL_HEADERS];
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
-    let (len, code, minor, headers): (usize, _, _, &[httparse::Header<'_>]) =
-        match usual_head(buf, &mut usual) {
-            Some((len, code, n)) => (len, Some(code), Some(1), usual.get(..n).unwrap_or_default()),
-            None => {
-                let len = match read_head(buf, &mut response, &mut slots)? {
-                    Some(len) => len,
-                    None => return Ok(None),
-                };
-                (len, response.code, response.version, &*response.headers)
-            }
-        };
+    // A folded header line (obs-fold) is read, not refused: its folds are replaced with SP
+    // when its value is built (`Spans::headers`; RFC 9112 5.2).
+    let len = match httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response_with_uninit_headers(&mut response, buf, &mut slots)
+    {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
+            return Err(WireError::HeadTooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(WireError::Head("over 100 headers")),
+        Err(_) => return Err(WireError::Head("not an HTTP/1.x status line and headers")),
+    };
     if len > MAX_HEAD {
         return Err(WireError::HeadTooLarge);
     }
-    let status = code
+    let status = response
+        .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(WireError::Head("bad status code"))?;
-    let version = match minor {
+    let version = match response.version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
@@ -208,8 +209,8 @@ fn parse(buf: &[u8], head_request: bool, spans: &mut Spans) -> Result<Option<Hea
     let mut close = false;
     let mut keep_alive_token = false;
     let mut idle_timeout: Option<u64> = None;
-    spans.record(buf, len, headers)?;
-    for h in headers {
+    spans.record(buf, len, response.headers)?;
+    for h in response.headers.iter() {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
             let n = content_length(h.value)?;
@@ -248,40 +249,6 @@ fn parse(buf: &[u8], head_request: bool, spans: &mut Spans) -> Result<Option<Hea
         idle_timeout,
         len,
     }))
-}
-
-/// Header lines a head read by hand may have; one with more is httparse's.
-const USUAL_HEADERS: usize = 32;
-
-/// The usual response head at the start of `buf`, read by hand ([`crate::http_head`]): its
-/// length, status code and number of header lines (put in `lines`); `None` for any other.
-fn usual_head<'b>(
-    buf: &'b [u8],
-    lines: &mut [httparse::Header<'b>; USUAL_HEADERS],
-) -> Option<(usize, u16, usize)> {
-    let (code, at) = crate::http_head::status_line(buf)?;
-    let (len, n) = crate::http_head::header_lines(buf, at, lines)?;
-    Some((len, code, n))
-}
-
-/// The head at the start of `buf` read by httparse into `response`: its length, `None` until
-/// it is whole. A folded header line (obs-fold) is read, not refused: its folds are replaced
-/// with SP when its value is built (`Spans::headers`; RFC 9112 5.2).
-fn read_head<'b, 'h>(
-    buf: &'b [u8],
-    response: &mut httparse::Response<'h, 'b>,
-    slots: &'h mut [MaybeUninit<httparse::Header<'b>>],
-) -> Result<Option<usize>, WireError> {
-    match httparse::ParserConfig::default()
-        .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response_with_uninit_headers(response, buf, slots)
-    {
-        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => Err(WireError::HeadTooLarge),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(httparse::Error::TooManyHeaders) => Err(WireError::Head("over 100 headers")),
-        Err(_) => Err(WireError::Head("not an HTTP/1.x status line and headers")),
-    }
 }
 
 /// The `timeout=N` parameter of a `keep-alive` value (`timeout=5, max=100`), in seconds:
