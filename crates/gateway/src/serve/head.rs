@@ -153,68 +153,36 @@ fn usual(buf: &[u8], lines: &mut [Line; MAX_HEADERS]) -> Option<(usize, usize)> 
         if rest.starts_with(b"\r\n") {
             return Some((at + 2, n));
         }
-        // A line: `name:value` then CR LF.
-        let colon = rest.iter().take_while(|&&b| TOKEN[usize::from(b)]).count();
-        let value = rest.get(colon + 1..)?;
-        let len = printable_run(value);
-        if colon == 0 || rest.get(colon) != Some(&b':') || value.get(len..len + 2)? != b"\r\n" {
+        let end = at + memchr::memchr(b'\n', rest)?;
+        // A line: `name:value` then CR (its LF at `end`).
+        let text = buf.get(at..end)?.strip_suffix(b"\r")?;
+        let colon = text.iter().position(|&b| !is_token(b))?;
+        let (name, value) = (text.get(..colon)?, text.get(colon + 1..)?);
+        if name.is_empty() || text.get(colon) != Some(&b':') || !printable(value) {
             return None;
         }
         // The value without the spaces around it (httparse's trim; tabs are not read here).
-        let lead = value.iter().take_while(|&&b| b == b' ').count().min(len);
-        let kept = value.get(lead..len)?.trim_ascii_end().len();
+        let lead = value.iter().take_while(|&&b| b == b' ').count();
+        let kept = value.get(lead..)?.trim_ascii_end().len();
         let start = at + colon + 1 + lead;
         *lines.get_mut(n)? = Line {
             name: (at, at + colon),
             value: (start, start + kept),
         };
         n += 1;
-        at += colon + 1 + len + 2;
+        at = end + 1;
     }
 }
 
-/// Which bytes a header name may hold (RFC 9110's `tchar`).
-const TOKEN: [bool; 256] = {
-    let mut token = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        token[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-            );
-        b += 1;
-    }
-    token
-};
+/// A header name's byte (RFC 9110's `tchar`).
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
 
-/// How many bytes at the start of `b` are printable ASCII (0x20 to 0x7e, spaces included; no
-/// tab, no control byte, nothing above): eight at a time, the lowest flagged byte of a word
-/// being the first one that is not (the borrow and the carry of the word tests only ever
-/// flag bytes above a true one).
-fn printable_run(b: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = ONES * 0x80;
-    let mut n = 0;
-    for chunk in b.chunks_exact(8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let above = (x.wrapping_add(ONES) | x) & HIGH;
-        let flagged = below | above;
-        if flagged != 0 {
-            return n + (flagged.trailing_zeros() / 8) as usize;
-        }
-        n += 8;
-    }
-    n + b
-        .get(n..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|&&c| (0x20..0x7f).contains(&c))
-        .count()
+/// Printable ASCII, spaces included: a value read here (no tab, no control byte, nothing
+/// above 0x7e).
+fn printable(value: &[u8]) -> bool {
+    crate::logging::ascii_in(value, 0x20, b"")
 }
 
 /// A `content-length` value: decimal digits only (no sign, no list), without overflow.
