@@ -45,17 +45,6 @@ pub(super) enum Parsed {
 
 /// The head at the start of `buf`, for a gateway whose body limit is `max_body`.
 pub(super) fn parse(buf: &[u8], max_body: usize) -> Parsed {
-    // The usual head is read by hand ([`usual`]); any other by httparse, as hyper reads it.
-    let mut lines = [Line::default(); MAX_HEADERS];
-    if let Some((head_len, n)) = usual(buf, &mut lines) {
-        let headers = lines.iter().take(n).map(|l| l.of(buf));
-        return canonical(head_len, headers, max_body);
-    }
-    by_httparse(buf, max_body)
-}
-
-/// [`parse`] by httparse, for any head.
-fn by_httparse(buf: &[u8], max_body: usize) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let head_len = match request.parse(buf) {
@@ -66,33 +55,24 @@ fn by_httparse(buf: &[u8], max_body: usize) -> Parsed {
     if request.method != Some("POST") || request.path != Some(CHAT_PATH) {
         return Parsed::Other(Handoff::NotChat);
     }
-    if request.version != Some(1) {
-        return Parsed::Other(Handoff::ChatNotCanonical);
-    }
-    let headers = request.headers.iter().map(|h| (h.name.as_bytes(), h.value));
-    canonical(head_len, headers, max_body)
-}
-
-/// A chat request's head of `head_len` bytes with these headers (name, value): canonical, or
-/// what about it is not.
-fn canonical<'a>(
-    head_len: usize,
-    headers: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-    max_body: usize,
-) -> Parsed {
+    // What is left to hyper from here on is a chat request.
     let other = || Parsed::Other(Handoff::ChatNotCanonical);
+    if request.version != Some(1) {
+        return other();
+    }
     let mut body_len = None;
     let mut connection = None;
     let mut kept = HeaderMap::new();
-    for (name, value) in headers {
+    for h in request.headers.iter() {
+        let name = h.name.as_bytes();
         let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
         if is("content-length") {
-            match (body_len, length(value)) {
+            match (body_len, length(h.value)) {
                 (None, Some(n)) if n <= max_body => body_len = Some(n),
                 _ => return other(),
             }
         } else if is("connection") {
-            match (connection, close(value)) {
+            match (connection, close(h.value)) {
                 (None, Some(c)) => connection = Some(c),
                 _ => return other(),
             }
@@ -100,7 +80,7 @@ fn canonical<'a>(
             return other();
         } else if is(AUTHORIZATION.as_str()) || is(TASK.as_str()) {
             // The values hyper would accept (httparse's own check is the same).
-            let Ok(value) = HeaderValue::from_bytes(value) else {
+            let Ok(value) = HeaderValue::from_bytes(h.value) else {
                 return other();
             };
             let name = if is(TASK.as_str()) {
@@ -120,69 +100,6 @@ fn canonical<'a>(
         close: connection.unwrap_or(false),
         headers: kept,
     })
-}
-
-/// Where a header line's name and value lie in the head (start, end).
-#[derive(Clone, Copy, Default)]
-struct Line {
-    name: (usize, usize),
-    value: (usize, usize),
-}
-
-impl Line {
-    fn of(self, buf: &[u8]) -> (&[u8], &[u8]) {
-        let part = |(a, b): (usize, usize)| buf.get(a..b).unwrap_or_default();
-        (part(self.name), part(self.value))
-    }
-}
-
-/// The request line every canonical head starts with.
-const REQUEST_LINE: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\n";
-
-/// The usual head, read by hand: the canonical request line, then at most [`MAX_HEADERS`]
-/// lines of a token, a colon and a value of printable ASCII, each ending in CR LF, then an
-/// empty line; its length and how many header lines it has, put in `lines`. `None` for anything else — a head not whole
-/// yet, a bare LF, a tab or a byte above 0x7e in a value, a space before a colon, anything
-/// httparse would refuse —, which httparse then reads: what is read here, httparse reads
-/// alike (a test compares both on generated heads).
-fn usual(buf: &[u8], lines: &mut [Line; MAX_HEADERS]) -> Option<(usize, usize)> {
-    let mut at = buf.strip_prefix(REQUEST_LINE).map(|_| REQUEST_LINE.len())?;
-    let mut n = 0;
-    loop {
-        let rest = buf.get(at..)?;
-        if rest.starts_with(b"\r\n") {
-            return Some((at + 2, n));
-        }
-        let end = at + memchr::memchr(b'\n', rest)?;
-        // A line: `name:value` then CR (its LF at `end`).
-        let text = buf.get(at..end)?.strip_suffix(b"\r")?;
-        let colon = text.iter().position(|&b| !is_token(b))?;
-        let (name, value) = (text.get(..colon)?, text.get(colon + 1..)?);
-        if name.is_empty() || text.get(colon) != Some(&b':') || !printable(value) {
-            return None;
-        }
-        // The value without the spaces around it (httparse's trim; tabs are not read here).
-        let lead = value.iter().take_while(|&&b| b == b' ').count();
-        let kept = value.get(lead..)?.trim_ascii_end().len();
-        let start = at + colon + 1 + lead;
-        *lines.get_mut(n)? = Line {
-            name: (at, at + colon),
-            value: (start, start + kept),
-        };
-        n += 1;
-        at = end + 1;
-    }
-}
-
-/// A header name's byte (RFC 9110's `tchar`).
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// Printable ASCII, spaces included: a value read here (no tab, no control byte, nothing
-/// above 0x7e).
-fn printable(value: &[u8]) -> bool {
-    crate::logging::ascii_in(value, 0x20, b"")
 }
 
 /// A `content-length` value: decimal digits only (no sign, no list), without overflow.
@@ -210,4 +127,89 @@ fn close(value: &[u8]) -> Option<bool> {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::{Handoff, Parsed, parse};
+
+    const MAX: usize = 1000;
+
+    fn canonical(head: &str) -> super::Canonical {
+        match parse(head.as_bytes(), MAX) {
+            Parsed::Canonical(c) => c,
+            other => panic!("{other:?} for {head:?}"),
+        }
+    }
+
+    /// Why `head` is left to hyper (`None`: it is not).
+    fn other(head: &str) -> Option<Handoff> {
+        match parse(head.as_bytes(), MAX) {
+            Parsed::Other(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_canonical_head_keeps_only_what_the_handler_reads() {
+        let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer k\r\n\
+                    X-Switchyard-Task: sum\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n";
+        let c = canonical(head);
+        assert_eq!((c.head_len, c.body_len, c.close), (head.len(), 12, false));
+        assert_eq!(c.headers.len(), 2);
+        assert_eq!(c.headers["authorization"], "Bearer k");
+        assert_eq!(c.headers["x-switchyard-task"], "sum");
+        let two = "POST /v1/chat/completions HTTP/1.1\r\nx-switchyard-task: a\r\n\
+                   x-switchyard-task: b\r\nconnection: Close\r\ncontent-length: 0\r\n\r\n";
+        let c = canonical(two);
+        assert!(c.close);
+        assert_eq!(c.headers.get_all("x-switchyard-task").iter().count(), 2);
+        let ka = "POST /v1/chat/completions HTTP/1.1\r\nconnection: keep-alive\r\ncontent-length: 1\r\n\r\n";
+        assert!(!canonical(ka).close);
+    }
+
+    #[test]
+    fn anything_else_is_hyper_s_or_partial() {
+        let cl = "content-length: 2\r\n";
+        let not_chat = [
+            format!("GET /v1/chat/completions HTTP/1.1\r\n{cl}\r\n"),
+            format!("POST /v1/chat/completions?x=1 HTTP/1.1\r\n{cl}\r\n"),
+            format!("POST /v1/messages HTTP/1.1\r\n{cl}\r\n"),
+        ];
+        let chat = [
+            format!("POST /v1/chat/completions HTTP/1.0\r\n{cl}\r\n"),
+            "POST /v1/chat/completions HTTP/1.1\r\n\r\n".to_owned(),
+            "POST /v1/chat/completions HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n".to_owned(),
+            format!("POST /v1/chat/completions HTTP/1.1\r\n{cl}transfer-encoding: chunked\r\n\r\n"),
+            format!("POST /v1/chat/completions HTTP/1.1\r\n{cl}expect: 100-continue\r\n\r\n"),
+            format!("POST /v1/chat/completions HTTP/1.1\r\n{cl}upgrade: h2c\r\n\r\n"),
+            format!("POST /v1/chat/completions HTTP/1.1\r\n{cl}connection: upgrade\r\n\r\n"),
+            format!("POST /v1/chat/completions HTTP/1.1\r\n{cl}connection: close, te\r\n\r\n"),
+            format!("POST /v1/chat/completions HTTP/1.1\r\n{cl}{cl}\r\n"),
+            "POST /v1/chat/completions HTTP/1.1\r\ncontent-length: +2\r\n\r\n".to_owned(),
+            "POST /v1/chat/completions HTTP/1.1\r\ncontent-length: 2, 2\r\n\r\n".to_owned(),
+            "POST /v1/chat/completions HTTP/1.1\r\ncontent-length: 1001\r\n\r\n".to_owned(),
+            "POST /v1/chat/completions HTTP/1.1\r\ncontent-length: 99999999999999999999999\r\n\r\n"
+                .to_owned(),
+        ];
+        let unread = [
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\n{}{cl}\r\n",
+                "a: b\r\n".repeat(40)
+            ),
+            "\0garbage\r\n\r\n".to_owned(),
+        ];
+        for (heads, why) in [
+            (&not_chat[..], Handoff::NotChat),
+            (&chat[..], Handoff::ChatNotCanonical),
+            (&unread[..], Handoff::HeadUnread),
+        ] {
+            for head in heads {
+                assert_eq!(other(head), Some(why), "{head:?}");
+            }
+        }
+        for partial in ["", "POST /v1/chat/completions HTTP/1.1\r\ncontent-le"] {
+            assert!(
+                matches!(parse(partial.as_bytes(), MAX), Parsed::Partial),
+                "{partial:?}"
+            );
+        }
+    }
+}
