@@ -25,13 +25,16 @@ impl Gen {
         }
     }
 
-    /// Whitespace, mostly none.
+    /// Whitespace, mostly none; now and then a byte that JSON does not count as whitespace.
     fn ws(&mut self) -> &'static str {
+        if self.below(200) == 0 {
+            return self.pick(&["\u{c}", "\u{b}", "\u{a0}"]);
+        }
         self.pick(&["", "", "", " ", "\n", "\t ", "\r\n  "])
     }
 }
 
-const TEXTS: [&str; 9] = [
+const TEXTS: [&str; 15] = [
     r#""m""#,
     r#""gpt-4o-mini""#,
     "\"\u{e9}t\u{e9} \u{1f600}\"",
@@ -41,8 +44,14 @@ const TEXTS: [&str; 9] = [
     r#""""#,
     "null",
     "5",
+    r#""line\nbreak\\ \/ \b\f\r\t""#,
+    r#""\ud83d\ude00 \u00E9""#,
+    r#""lone \ud800""#,
+    r#""bad \x escape""#,
+    r#""ends in \""#,
+    "\"ctl \u{1}\"",
 ];
-const COUNTS: [&str; 12] = [
+const COUNTS: [&str; 16] = [
     "16",
     "0",
     "01",
@@ -55,6 +64,10 @@ const COUNTS: [&str; 12] = [
     r#""16""#,
     "+1",
     "2 ",
+    "999999999",
+    "1000000000",
+    "-0",
+    "00",
 ];
 const FLOATS: [&str; 16] = [
     "0.7",
@@ -74,7 +87,7 @@ const FLOATS: [&str; 16] = [
     "9007199254740993",
     "1.7976931348623157e308",
 ];
-const SEEDS: [&str; 7] = [
+const SEEDS: [&str; 10] = [
     "1",
     "-5",
     "9223372036854775807",
@@ -82,6 +95,9 @@ const SEEDS: [&str; 7] = [
     "-9223372036854775808",
     "1.5",
     "-",
+    "-0",
+    "01",
+    "-9223372036854775809",
 ];
 const BOOLS: [&str; 6] = ["true", "false", "null", "1", "tru", "falsey"];
 
@@ -98,12 +114,14 @@ fn message(g: &mut Gen) -> String {
     ];
     let contents = [
         r#""hi""#,
-        r#""say \"hi\"""#,
+        r#""say \"hi\"\n""#,
         "null",
         r#"[{"type":"text","text":"hi"}]"#,
         r#""""#,
         "\"\u{e9}\"",
         "7",
+        r#""\u00e9\ud83d\ude00""#,
+        r#""bad \q""#,
     ];
     if g.below(12) > 0 {
         fields.push(format!(r#""role"{}:{}{}"#, g.ws(), g.ws(), g.usual(&roles)));
@@ -111,11 +129,16 @@ fn message(g: &mut Gen) -> String {
     if g.below(8) > 0 {
         fields.push(format!(r#""content":{}"#, g.usual(&contents)));
     }
-    match g.below(10) {
+    match g.below(14) {
         0 => fields.push(format!(r#""name":{}"#, g.pick(&TEXTS))),
         1 => fields.push(r#""tool_call_id":"c1""#.to_owned()),
         2 => fields.push(r#""role":"user""#.to_owned()),
         3 => fields.push(r#""x":{"y":[1,2]}"#.to_owned()),
+        4 => fields.push(format!(r#""content":{}"#, g.pick(&contents))),
+        5 => fields.push(r#""content":null"#.to_owned()),
+        6 => fields.push(r#""name":"a","name":"b""#.to_owned()),
+        7 => fields.push(r#""rol\u0065":"user""#.to_owned()),
+        8 => fields.push("\"r\u{f4}le\":\"user\"".to_owned()),
         _ => {}
     }
     shuffle(g, &mut fields);
@@ -216,10 +239,17 @@ fn what_is_read_by_hand_is_what_the_typed_pass_reads() {
     let mut g = Gen(0x5EED_0FC0_FFEE);
     let (mut by_hand, mut typed_ok) = (0, 0);
     for _ in 0..40_000 {
-        let body = body(&mut g);
-        let typed = typed(body.as_bytes());
+        let mut bytes = body(&mut g).into_bytes();
+        // Now and then a byte that is not UTF-8, in a string or a key.
+        if g.below(40) == 0
+            && let Some(at) = bytes.iter().position(|&b| b == b'e')
+        {
+            bytes[at] = 0xff;
+        }
+        let body = String::from_utf8_lossy(&bytes);
+        let typed = typed(&bytes);
         typed_ok += usize::from(typed.is_ok());
-        let Some(quick) = parse(body.as_bytes()) else {
+        let Some(quick) = parse(&bytes) else {
             continue;
         };
         by_hand += 1;
@@ -227,6 +257,9 @@ fn what_is_read_by_hand_is_what_the_typed_pass_reads() {
             panic!("read by hand, refused by the typed pass: {body}");
         };
         assert_eq!(quick.request, typed.request, "{body}");
+        // `Debug` tells -0.0 from 0.0, which `==` does not.
+        let debug = |r: &super::ChatRequest| format!("{r:?}");
+        assert_eq!(debug(&quick.request), debug(&typed.request), "{body}");
         assert_eq!(quick.unmodelled, typed.unmodelled, "{body}");
         assert_eq!(quick.layout, typed.layout, "{body}");
     }
@@ -242,6 +275,7 @@ fn the_usual_bodies_are_read_by_hand() {
     let usual = [
         r#"{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":16}"#,
         r#"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi","name":"ann"}],"model":"gpt-4o-mini","temperature":0.2,"stream":true,"seed":-3,"user":"u1"}"#,
+        r#"{"model":"m","messages":[{"role":"user","content":"a\nb \"c\" \u00e9"}]}"#,
         "{\n  \"model\": \"m\",\n  \"messages\": [\n    {\"content\": null, \"role\": \"assistant\"}\n  ],\n  \"n\": 2\n}\n",
     ];
     for body in usual {
@@ -256,7 +290,6 @@ fn the_usual_bodies_are_read_by_hand() {
     }
     let others = [
         r#"{"model":"m","messages":[],"stop":"\n"}"#,
-        r#"{"model":"m","messages":[{"role":"user","content":"a\nb"}]}"#,
         r#"{"model":"m","messages":[],"temperature":null}"#,
         r#"{"model":"m","messages":[],"model":"n"}"#,
         r#"{"model":"m","messages":[{"role":"user","content":[]}]}"#,
