@@ -214,31 +214,42 @@ pub(crate) async fn read_body(gw: &Gateway, body: Body) -> Result<Bytes, ApiErro
 }
 
 /// A body's data, whole (trailers, which no chat client sends, are ignored): a body of one
-/// frame, as the fast path's always is, as it came (no copy, nothing collected), one of
-/// several copied into one buffer.
+/// frame, as the fast path's always is, as it came, without the list and the collecting of
+/// `http_body_util`'s `collect`; one of several frames joined into one buffer of exactly its
+/// size (the frames, within the body limit, are held until then, as `collect` holds them).
 async fn whole<B>(mut body: B) -> Result<Bytes, B::Error>
 where
     B: axum::body::HttpBody<Data = Bytes> + Unpin,
 {
+    // The first frame, and any after it (a list made only for a second one).
     let mut first: Option<Bytes> = None;
-    let mut more = bytes::BytesMut::new();
+    let mut rest: Vec<Bytes> = Vec::new();
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame?.into_data() else {
-            continue;
-        };
-        if data.is_empty() {
-            continue;
+        if let Ok(data) = frame?.into_data()
+            && !data.is_empty()
+        {
+            match first {
+                None => first = Some(data),
+                Some(_) => rest.push(data),
+            }
         }
-        if first.is_none() && more.is_empty() {
-            first = Some(data);
-            continue;
-        }
-        if let Some(first) = first.take() {
-            more.extend_from_slice(&first);
-        }
-        more.extend_from_slice(&data);
     }
-    Ok(first.unwrap_or_else(|| more.freeze()))
+    let Some(first) = first else {
+        return Ok(Bytes::new());
+    };
+    if rest.is_empty() {
+        return Ok(first);
+    }
+    // Within the body limit (`Limited`); saturating all the same.
+    let size = rest
+        .iter()
+        .fold(first.len(), |n, d| n.saturating_add(d.len()));
+    let mut joined = bytes::BytesMut::with_capacity(size);
+    joined.extend_from_slice(&first);
+    for data in &rest {
+        joined.extend_from_slice(data);
+    }
+    Ok(joined.freeze())
 }
 
 /// Whether a body's read failed because the client's connection ended before the body was
@@ -542,8 +553,8 @@ mod tests {
             Ok(Frame::data(Bytes::from_static(b"ab"))),
             Ok(Frame::data(Bytes::new())),
             Ok(Frame::data(Bytes::from_static(b"cd"))),
-            Ok(Frame::trailers(trailers)),
             Ok(Frame::data(Bytes::from_static(b"e"))),
+            Ok(Frame::trailers(trailers)),
         ]);
         assert_eq!(whole(body).await.ok(), Some(Bytes::from_static(b"abcde")));
         assert_eq!(whole(frames(vec![])).await.ok(), Some(Bytes::new()));
