@@ -179,7 +179,7 @@ fn body(g: &mut Gen) -> String {
         ),
         format!(r#""messages":{}"#, messages(g)),
     ];
-    let optional: [(&str, &[&str]); 14] = [
+    let optional: [(&str, &[&str]); 15] = [
         ("max_tokens", &COUNTS),
         ("max_completion_tokens", &COUNTS),
         ("n", &COUNTS),
@@ -194,6 +194,20 @@ fn body(g: &mut Gen) -> String {
         ("stop", &[r#""\n""#, r#"["a","b"]"#, "null"]),
         ("logprobs", &["true", "false", "null"]),
         ("tools", &["[]", "null"]),
+        (
+            "stream_options",
+            &[
+                r#"{"include_usage":true}"#,
+                "{ }",
+                r#"{ "include_usage" : false }"#,
+                "null",
+                r#"{"x":1}"#,
+                r#"{"include_usage":true,"x":1}"#,
+                r#"{"include_usage":1}"#,
+                r#"{"include_usage":true,"include_usage":false}"#,
+                r#"{"include_usag\u0065":true}"#,
+            ],
+        ),
     ];
     for _ in 0..g.below(5) {
         let (key, values) = optional[g.below(optional.len())];
@@ -276,6 +290,7 @@ fn the_usual_bodies_are_read_by_hand() {
         r#"{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":16}"#,
         r#"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi","name":"ann"}],"model":"gpt-4o-mini","temperature":0.2,"stream":true,"seed":-3,"user":"u1"}"#,
         r#"{"model":"m","messages":[{"role":"user","content":"a\nb \"c\" \u00e9"}]}"#,
+        r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#,
         "{\n  \"model\": \"m\",\n  \"messages\": [\n    {\"content\": null, \"role\": \"assistant\"}\n  ],\n  \"n\": 2\n}\n",
     ];
     for body in usual {
