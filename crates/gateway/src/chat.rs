@@ -568,5 +568,13 @@ mod tests {
         ]);
         let err = whole(body).await.err().map(|e| e.kind());
         assert_eq!(err, Some(std::io::ErrorKind::UnexpectedEof));
+        // After several frames too.
+        let body = frames(vec![
+            Ok(Frame::data(Bytes::from_static(b"ab"))),
+            Ok(Frame::data(Bytes::from_static(b"cd"))),
+            Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ]);
+        let err = whole(body).await.err().map(|e| e.kind());
+        assert_eq!(err, Some(std::io::ErrorKind::ConnectionReset));
     }
 }

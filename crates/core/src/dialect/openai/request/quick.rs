@@ -6,7 +6,8 @@
 //! numbers, booleans, a stream's `stream_options`. Read by hand it costs a third of the typed
 //! pass (each string found eight bytes at a time, one with an escape decoded by serde_json,
 //! no visitor, the entries' spans found as they are read). Anything else — an escape in a
-//! key, a `null`, a field outside that list (tools, `stop`, content parts, unknown ones, a
+//! key, a `null` (but a message's `content`), a control character in a string, a field
+//! outside that list (tools, `stop`, content parts, unknown ones, a
 //! `stream_options` with more than `include_usage`), a key twice, a body that is not UTF-8 —
 //! is not read here at all: the typed pass reads it, and refuses what it refuses, in its own
 //! words. A body read here gives exactly what the typed pass gives for it (a test compares
@@ -150,7 +151,9 @@ impl Cursor<'_> {
             return Some(self.text.get(at)?.to_owned());
         }
         // An escape, or a control character (which the decode refuses): find the closing
-        // quote, each backslash taking the byte after it along.
+        // quote, each backslash taking the byte after it along, and decode what lies between
+        // (a string with an escape is read three times: rare enough; a wrong end could only
+        // make a slice serde_json refuses, and then the typed pass reads the body).
         self.i = start;
         self.eat(b'"')?;
         loop {

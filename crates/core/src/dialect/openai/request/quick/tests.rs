@@ -34,7 +34,7 @@ impl Gen {
     }
 }
 
-const TEXTS: [&str; 15] = [
+const TEXTS: [&str; 17] = [
     r#""m""#,
     r#""gpt-4o-mini""#,
     "\"\u{e9}t\u{e9} \u{1f600}\"",
@@ -50,6 +50,8 @@ const TEXTS: [&str; 15] = [
     r#""bad \x escape""#,
     r#""ends in \""#,
     "\"ctl \u{1}\"",
+    r#""C:\\""#,
+    r#""\\\"""#,
 ];
 const COUNTS: [&str; 16] = [
     "16",
@@ -254,11 +256,14 @@ fn what_is_read_by_hand_is_what_the_typed_pass_reads() {
     let (mut by_hand, mut typed_ok) = (0, 0);
     for _ in 0..40_000 {
         let mut bytes = body(&mut g).into_bytes();
-        // Now and then a byte that is not UTF-8, in a string or a key.
-        if g.below(40) == 0
-            && let Some(at) = bytes.iter().position(|&b| b == b'e')
-        {
-            bytes[at] = 0xff;
+        // Now and then a byte that is not UTF-8, in place of any letter (of a key or a value).
+        if g.below(40) == 0 {
+            let letters: Vec<usize> = (0..bytes.len())
+                .filter(|&i| bytes[i].is_ascii_lowercase())
+                .collect();
+            if !letters.is_empty() {
+                bytes[letters[g.below(letters.len())]] = 0xff;
+            }
         }
         let body = String::from_utf8_lossy(&bytes);
         let typed = typed(&bytes);
@@ -307,6 +312,7 @@ fn the_usual_bodies_are_read_by_hand() {
         r#"{"model":"m","messages":[],"stop":"\n"}"#,
         r#"{"model":"m","messages":[],"temperature":null}"#,
         r#"{"model":"m","messages":[],"model":"n"}"#,
+        r#"{"model":"m\"#,
         r#"{"model":"m","messages":[{"role":"user","content":[]}]}"#,
     ];
     for body in others {
