@@ -31,11 +31,7 @@ pub(super) fn parse(body: &[u8]) -> Option<Parsed> {
     s.ws();
     s.eat(b'{')?;
     loop {
-        s.ws();
-        let key = s.string()?;
-        s.ws();
-        s.eat(b':')?;
-        s.ws();
+        let key = s.key()?;
         let start = s.i;
         let name = text.get(key.clone())?;
         once(&mut seen, name)?;
@@ -60,9 +56,7 @@ pub(super) fn parse(body: &[u8]) -> Option<Parsed> {
             key,
             value: start..s.i,
         });
-        s.ws();
-        if s.eat(b',').is_none() {
-            s.eat(b'}')?;
+        if !s.more()? {
             break;
         }
     }
@@ -127,6 +121,27 @@ impl Cursor<'_> {
     /// `c`, consumed; `None` (and nothing consumed) for any other byte.
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// An object's next key (a [`Cursor::string`]) and its colon, with the whitespace around
+    /// them: where the key's text lies.
+    fn key(&mut self) -> Option<std::ops::Range<usize>> {
+        self.ws();
+        let key = self.string()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(key)
+    }
+
+    /// After an object's entry: `true` at a comma (another entry follows), `false` at the
+    /// closing brace (consumed either way).
+    fn more(&mut self) -> Option<bool> {
+        self.ws();
+        if self.eat(b',').is_some() {
+            return Some(true);
+        }
+        self.eat(b'}').map(|()| false)
     }
 
     /// A string without an escape or a control character: where its text lies (without
@@ -255,11 +270,7 @@ impl Cursor<'_> {
         self.eat(b'{')?;
         let (mut role, mut content, mut name) = (None, None, None);
         loop {
-            self.ws();
-            let key = self.string()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
+            let key = self.key()?;
             match self.text.get(key)? {
                 "role" if role.is_none() => role = Some(self.text()?),
                 "content" if content.is_none() => {
@@ -274,9 +285,7 @@ impl Cursor<'_> {
                 "name" if name.is_none() => name = Some(self.text()?),
                 _ => return None,
             }
-            self.ws();
-            if self.eat(b',').is_none() {
-                self.eat(b'}')?;
+            if !self.more()? {
                 break;
             }
         }
