@@ -56,7 +56,7 @@ pub(super) fn parse(body: &[u8]) -> Option<Parsed> {
             key,
             value: start..s.i,
         });
-        if !s.more()? {
+        if !s.more(b'}')? {
             break;
         }
     }
@@ -134,14 +134,14 @@ impl Cursor<'_> {
         Some(key)
     }
 
-    /// After an object's entry: `true` at a comma (another entry follows), `false` at the
-    /// closing brace (consumed either way).
-    fn more(&mut self) -> Option<bool> {
+    /// After an object's entry or an array's element: `true` at a comma (another follows),
+    /// `false` at `close`, its closing bracket (consumed either way).
+    fn more(&mut self, close: u8) -> Option<bool> {
         self.ws();
         if self.eat(b',').is_some() {
             return Some(true);
         }
-        self.eat(b'}').map(|()| false)
+        self.eat(close).map(|()| false)
     }
 
     /// A string without an escape or a control character: where its text lies (without
@@ -235,11 +235,8 @@ impl Cursor<'_> {
         if self.eat(b'}').is_some() {
             return Some(StreamOptions::default());
         }
-        let key = self.string()?;
+        let key = self.key()?;
         (self.text.get(key)? == "include_usage").then_some(())?;
-        self.ws();
-        self.eat(b':')?;
-        self.ws();
         let include_usage = self.boolean()?;
         self.ws();
         self.eat(b'}')?;
@@ -257,9 +254,7 @@ impl Cursor<'_> {
         loop {
             self.ws();
             messages.push(self.message()?);
-            self.ws();
-            if self.eat(b',').is_none() {
-                self.eat(b']')?;
+            if !self.more(b']')? {
                 return Some(messages);
             }
         }
@@ -285,7 +280,7 @@ impl Cursor<'_> {
                 "name" if name.is_none() => name = Some(self.text()?),
                 _ => return None,
             }
-            if !self.more()? {
+            if !self.more(b'}')? {
                 break;
             }
         }
