@@ -367,6 +367,36 @@ fn the_terminal_says_each_fault_figure_once_and_why_requests_failed() {
     );
 }
 
+/// `report.md`, `report.html` and `junit.xml` carry the terminal's whole fault line, with
+/// detection and failback (they once stopped at "failed over after ...").
+#[test]
+fn every_report_has_the_whole_fault_line() {
+    let s = switchyard_runner::scenario::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/active-passive-outage.yaml"),
+    )
+    .unwrap();
+    let r = switchyard_runner::simulate(&s, s.seed).unwrap();
+    let f = &r.failover[0];
+    let tail = format!(
+        "failed over after {:.3} s; detected after {:.3} s; failed back after {:.3} s",
+        f.time_to_failover_secs.unwrap(),
+        f.time_to_detect_secs.unwrap(),
+        f.time_to_failback_secs.unwrap()
+    );
+    let terminal = switchyard_runner::report::summary(&r);
+    assert!(terminal.contains(&format!("{tail}\n")), "{terminal}");
+    let md = switchyard_runner::render::markdown::render(&r);
+    let line = md.lines().find(|l| l.starts_with("- `")).unwrap();
+    assert!(line.ends_with(&tail), "{line}");
+    let junit = switchyard_runner::render::junit::render(&r);
+    assert!(junit.contains(&format!("{tail}\n")), "{junit}");
+    let html = switchyard_runner::render::html::render(&r);
+    assert!(
+        html.contains(&format!("{tail}</li>")),
+        "no whole fault line in report.html"
+    );
+}
+
 /// A fault that lasts to the end of the run failed over but had no time to fail back in:
 /// the terminal and `report.md` say so, not "never".
 #[test]

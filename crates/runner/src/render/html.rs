@@ -135,7 +135,7 @@ fn faults(out: &mut String, r: &Report) {
                 out,
                 "<li class=\"{class}\"><b>{}</b>: {}</li>",
                 escape(&f.fault),
-                escape(&f.exercised.line)
+                escape(&super::fault_line(r, f))
             );
         }
         out.push_str("</ul>\n");

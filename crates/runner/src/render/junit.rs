@@ -76,7 +76,7 @@ pub(crate) fn suite(r: &Report) -> String {
                 out,
                 "fault {}: {}",
                 escape(&f.fault),
-                escape(&f.exercised.line)
+                escape(&super::fault_line(r, f))
             );
         }
         out.push_str("</system-out>\n");

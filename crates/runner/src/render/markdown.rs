@@ -108,7 +108,7 @@ pub fn render(r: &Report) -> String {
             } else {
                 "⚠️ "
             };
-            let _ = writeln!(out, "- {mark}`{}`: {}", f.fault, f.exercised.line);
+            let _ = writeln!(out, "- {mark}`{}`: {}", f.fault, super::fault_line(r, f));
         }
     }
     for t in tables(r) {

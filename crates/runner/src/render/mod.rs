@@ -89,6 +89,32 @@ pub fn no_time_to_fail_back(f: &crate::report::FailoverReport) -> bool {
     f.time_to_failback_secs.is_none() && f.failback_hold_secs <= 0.0
 }
 
+/// A fault's whole line, as every report writes it: whether the run exercised it and, when
+/// it did, whether (and when) it failed over, then when the router detected it (not through
+/// a black box, whose gateway's breakers are not seen) and, when traffic failed over, when
+/// it failed back. A fault that was not exercised has no figures to add.
+pub fn fault_line(r: &Report, f: &crate::report::FailoverReport) -> String {
+    let mut line = f.exercised.line.clone();
+    if !f.exercised.exercised {
+        return line;
+    }
+    if r.black_box.is_none() {
+        line.push_str(&match f.time_to_detect_secs {
+            Some(v) => format!("; detected after {v:.3} s"),
+            None => "; never detected".to_owned(),
+        });
+    }
+    // Traffic that never left cannot come back: no failback figure then.
+    if f.exercised.failed_over {
+        line.push_str(&match f.time_to_failback_secs {
+            Some(v) => format!("; failed back after {v:.3} s"),
+            None if no_time_to_fail_back(f) => "; no time left in the run to fail back".to_owned(),
+            None => "; never failed back".to_owned(),
+        });
+    }
+    line
+}
+
 /// A fault's failback figure: to the millisecond, `no time left` when the fault lasted to
 /// the end of the run, else `never`.
 fn failback_secs(f: &crate::report::FailoverReport) -> String {

@@ -36,33 +36,13 @@ pub fn summary(r: &Report) -> String {
         );
     }
     for f in &r.failover {
-        // The line says whether the fault was exercised and, when it was, whether (and when)
-        // it failed over; detection and failback follow it. A fault that was not exercised
-        // has no figures to show.
-        let mut line = format!(
+        let _ = writeln!(
+            out,
             "  fault {} on {}: {}",
-            f.fault, f.provider, f.exercised.line
+            f.fault,
+            f.provider,
+            crate::render::fault_line(r, f)
         );
-        if f.exercised.exercised {
-            // Through a black box the gateway's breakers are not seen: no detection figure.
-            if r.black_box.is_none() {
-                let _ = match f.time_to_detect_secs {
-                    Some(v) => write!(line, "; detected after {v:.3} s"),
-                    None => write!(line, "; never detected"),
-                };
-            }
-            // Traffic that never left cannot come back: no failback figure then.
-            if f.exercised.failed_over {
-                let _ = match f.time_to_failback_secs {
-                    Some(v) => write!(line, "; failed back after {v:.3} s"),
-                    None if crate::render::no_time_to_fail_back(f) => {
-                        write!(line, "; no time left in the run to fail back")
-                    }
-                    None => write!(line, "; never failed back"),
-                };
-            }
-        }
-        let _ = writeln!(out, "{line}");
     }
     // The same words and units as the other reports' verdicts.
     let verdicts = crate::render::verdicts(r);
