@@ -404,6 +404,60 @@ async fn a_field_of_the_wrong_type_is_named() {
     }
 }
 
+/// A value of the wrong JSON type is refused in OpenAI's words (`invalid_type`, "expected an
+/// integer, but got a string"), not serde's ("expected u32"); a value of the right type that
+/// is refused for what it is keeps `invalid_value`.
+#[tokio::test(start_paused = true)]
+async fn a_value_of_the_wrong_type_is_refused_in_openais_words() {
+    let r = rig(100);
+    for (field, value, code, message) in [
+        (
+            "max_tokens",
+            r#""16""#,
+            "invalid_type",
+            "Invalid type for 'max_tokens': expected an integer, but got a string instead.",
+        ),
+        (
+            "temperature",
+            "true",
+            "invalid_type",
+            "Invalid type for 'temperature': expected a number, but got a boolean instead.",
+        ),
+        (
+            "stream",
+            "1",
+            "invalid_type",
+            "Invalid type for 'stream': expected a boolean, but got a number instead.",
+        ),
+        (
+            "user",
+            "[]",
+            "invalid_type",
+            "Invalid type for 'user': expected a string, but got an array instead.",
+        ),
+        (
+            "max_tokens",
+            "-5",
+            "invalid_value",
+            "Invalid value for 'max_tokens': ",
+        ),
+        ("seed", "1.5", "invalid_value", "Invalid value for 'seed': "),
+    ] {
+        let body = format!(
+            r#"{{"model":"chat","messages":[{{"role":"user","content":"hi"}}],"{field}":{value}}}"#
+        );
+        let (status, _, reply) =
+            call(&r.gw, "POST", "/v1/chat/completions", Some("key"), body).await;
+        assert_eq!(status, 400, "{reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(reply["error"]["param"], field, "{reply}");
+        assert_eq!(reply["error"]["code"], code, "{reply}");
+        assert_eq!(reply["error"]["type"], "invalid_request_error", "{reply}");
+        let said = reply["error"]["message"].as_str().unwrap();
+        assert!(said.starts_with(message), "{said}");
+    }
+}
+
 /// NU5: `n: 0` asks for no choice at all; OpenAI refuses it with a 400 naming `n`, and so does
 /// the gateway (it served one choice).
 #[tokio::test(start_paused = true)]
