@@ -77,20 +77,34 @@ trait Erased: Send + Sync + 'static {
     fn send(&self, request: HttpRequest) -> TransportFuture;
 
     /// A prepared request with `body`: the request built from it, sent as any other.
-    /// `read_headers`: the reply's headers may be left in a `ReplyHeaders` extension.
-    fn send_prepared(
-        &self,
-        prepared: &Arc<Prepared>,
-        body: Vec<u8>,
-        _read_headers: bool,
-    ) -> TransportFuture {
+    fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
         self.send(prepared.request(body))
+    }
+
+    /// As [`send_prepared`](Self::send_prepared), the reply's headers returned beside it
+    /// where the service can leave them where they lie (`None`: they are in `headers()`).
+    fn send_prepared_read(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> ReadFuture {
+        Box::pin(
+            self.send_prepared(prepared, body)
+                .map_ok(|response| (response, None)),
+        )
     }
 }
 
 /// What [`Transport::send`] returns.
 pub type TransportFuture =
     Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send + 'static>>;
+
+/// What the driver's sends return: the response and, when they were left where they lie in
+/// its head ([`HttpClient`] with nothing layered over it), its headers, `headers()` then
+/// empty; `None` when they are in `headers()`.
+pub(crate) type ReadFuture = Pin<
+    Box<
+        dyn Future<Output = Result<(Response<Body>, Option<ReplyHeaders>), BoxError>>
+            + Send
+            + 'static,
+    >,
+>;
 
 impl<S> Erased for S
 where
@@ -114,15 +128,19 @@ impl Erased for Direct {
     }
 
     /// Its head as encoded once ([`HttpClient::send_prepared`]).
-    fn send_prepared(
-        &self,
-        prepared: &Arc<Prepared>,
-        body: Vec<u8>,
-        read_headers: bool,
-    ) -> TransportFuture {
+    fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
         Box::pin(
             self.0
-                .send_prepared_as(Arc::clone(prepared), body, read_headers)
+                .send_prepared(Arc::clone(prepared), body)
+                .map_err(Into::into),
+        )
+    }
+
+    /// Its head as encoded once, the reply's headers left where they lie.
+    fn send_prepared_read(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> ReadFuture {
+        Box::pin(
+            self.0
+                .send_prepared_as(Arc::clone(prepared), body, true)
                 .map_err(Into::into),
         )
     }
@@ -151,18 +169,14 @@ impl Transport {
     /// [`Prepared::request`]`(body)`, the same bytes on the wire; a bare [`HttpClient`] writes
     /// the head encoded once for it instead of building and encoding a request.
     pub fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
-        self.0.send_prepared(prepared, body, false)
+        self.0.send_prepared(prepared, body)
     }
 
     /// As [`send_prepared`](Self::send_prepared), the reply's headers read where they lie
-    /// over a bare [`HttpClient`] (its `ReplyHeaders` extension, `headers()` empty; see
-    /// [`crate::adapter::reply_headers`]). The driver's way.
-    pub(crate) fn send_prepared_read(
-        &self,
-        prepared: &Arc<Prepared>,
-        body: Vec<u8>,
-    ) -> TransportFuture {
-        self.0.send_prepared(prepared, body, true)
+    /// over a bare [`HttpClient`] (returned beside the response, `headers()` empty; see
+    /// [`crate::adapter::view`]). The driver's way.
+    pub(crate) fn send_prepared_read(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> ReadFuture {
+        self.0.send_prepared_read(prepared, body)
     }
 }
 

@@ -30,7 +30,7 @@ fn map_header<'a>(map: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// A reply's headers wherever its transport put them: the driver's requests over a bare
-/// [`HttpClient`](crate::HttpClient) as a [`ReplyHeaders`] extension, the others in
+/// [`HttpClient`](crate::HttpClient) as [`ReplyHeaders`] beside the response, the others in
 /// `headers()`.
 #[derive(Clone, Copy, Debug)]
 pub enum ReplyView<'a> {
@@ -38,9 +38,13 @@ pub enum ReplyView<'a> {
     Map(&'a HeaderMap),
 }
 
-/// The headers of the reply whose head is `parts`.
-pub fn reply_headers(parts: &axum::http::response::Parts) -> ReplyView<'_> {
-    match parts.extensions.get::<ReplyHeaders>() {
+/// The headers of the reply whose head is `parts`: `read`, those its transport returned
+/// beside it, or else its `headers()`.
+pub fn view<'a>(
+    parts: &'a axum::http::response::Parts,
+    read: Option<&'a ReplyHeaders>,
+) -> ReplyView<'a> {
+    match read {
         Some(read) => ReplyView::Read(read),
         None => ReplyView::Map(&parts.headers),
     }

@@ -19,7 +19,7 @@ mod openai;
 mod prepare;
 mod raw;
 
-pub use headers::{Headers, ReplyView, classify, limits, reply_headers};
+pub use headers::{Headers, ReplyView, classify, limits, view};
 pub use input::{InputLimits, ReadError, read_capped, read_error_body};
 pub use prepare::{body, prepare};
 pub use raw::{Head, RawEvent};

@@ -19,7 +19,7 @@ use switchyard_core::time::Duration;
 
 use super::{Binding, Driver};
 use crate::adapter::{self, Endpoint, Piece, StreamDecoder};
-use crate::transport::TransportFuture;
+use crate::transport::ReadFuture;
 
 /// A winning attempt, before its outcome is recorded.
 pub(super) enum Won {
@@ -127,13 +127,13 @@ impl Driver {
             Ok(Err(_)) => return Err(sent.fail(ErrorKind::ConnectFailed)),
             Ok(Ok(r)) => r,
         };
-        let (parts, body) = response.into_parts();
+        let ((parts, body), read) = (response.0.into_parts(), response.1);
         // Only Anthropic's resets are dates: the others need no wall clock.
         let wall_now = match binding.dialect {
             Dialect::Anthropic => self.inner.wall_start + started.elapsed().as_secs(),
             Dialect::Openai | Dialect::AzureOpenai | Dialect::Gemini => 0,
         };
-        let headers = adapter::reply_headers(&parts);
+        let headers = adapter::view(&parts, read.as_ref());
         let limits = adapter::limits(binding.dialect, &headers, wall_now);
         // A reply without rate-limit headers tells the core nothing (observing an empty
         // snapshot changes no state): no clock read, no lock.
@@ -143,7 +143,7 @@ impl Driver {
         }
         if !parts.status.is_success() {
             return Err(self
-                .refused(binding, (key_index, &key), &parts, body, sent)
+                .refused(binding, (key_index, &key), (&parts, &headers), body, sent)
                 .await);
         }
         let answered = if request.stream {
@@ -180,7 +180,7 @@ impl Driver {
         &self,
         binding: &Binding,
         request: &Request,
-    ) -> Result<(usize, Secret, TransportFuture), ErrorKind> {
+    ) -> Result<(usize, Secret, ReadFuture), ErrorKind> {
         let provider = &self.inner.store.providers()[binding.provider];
         // One clock read for both the key's date and the core's time.
         let (today, now) = self.today_and_now();
@@ -214,8 +214,14 @@ impl Driver {
                 let body = adapter::body(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?;
                 transport.send_prepared_read(prepared, body)
             }
-            None => transport
-                .send(adapter::build(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?),
+            None => {
+                let built =
+                    adapter::build(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?;
+                Box::pin(futures_util::TryFutureExt::map_ok(
+                    transport.send(built),
+                    |response| (response, None),
+                ))
+            }
         };
         Ok((key_index, key, send))
     }
@@ -226,7 +232,7 @@ impl Driver {
         &self,
         binding: &Binding,
         (key_index, key): (usize, &Secret),
-        parts: &axum::http::response::Parts,
+        (parts, headers): (&axum::http::response::Parts, &adapter::ReplyView<'_>),
         body: Body,
         sent: Sent,
     ) -> Lost {
@@ -235,12 +241,7 @@ impl Driver {
             .await
             .unwrap_or_default();
         let status = parts.status.as_u16();
-        let outcome = adapter::classify(
-            binding.dialect,
-            status,
-            &adapter::reply_headers(parts),
-            &bytes,
-        );
+        let outcome = adapter::classify(binding.dialect, status, headers, &bytes);
         if outcome.error_kind() == Some(ErrorKind::Unauthorized) {
             let store = &self.inner.store;
             if let Some(revoked) = store.revoke(binding.provider, key_index, self.now())

@@ -309,7 +309,9 @@ impl HttpClient {
             close,
             read_headers: false,
         };
-        self.exchange(key, pooled, &parts.uri, out).await
+        self.exchange(key, pooled, &parts.uri, out)
+            .await
+            .map(|(response, _)| response)
     }
 
     /// Sends `prepared` with `body` as [`send`](Self::send) sends the request built from it
@@ -321,24 +323,31 @@ impl HttpClient {
         prepared: Arc<Prepared>,
         body: Vec<u8>,
     ) -> impl Future<Output = Result<Response<Body>, TransportError>> + Send + 'static {
-        self.send_prepared_as(prepared, body, false)
+        let sent = self.send_prepared_as(prepared, body, false);
+        async move { sent.await.map(|(response, _)| response) }
     }
 
     /// As [`send_prepared`](Self::send_prepared); with `read_headers`, the reply's headers
-    /// are left where they lie in its head: not in `headers()` (left empty) but in its
-    /// [`ReplyHeaders`](super::ReplyHeaders) extension, no header map made
-    /// ([`crate::adapter::reply_headers`] reads either). The driver's way.
+    /// are left where they lie in its head: not in `headers()` (left empty) but returned
+    /// beside the response as [`ReplyHeaders`](super::ReplyHeaders), no header map made (and
+    /// none of the response's extensions, a hash map of its own: [`crate::adapter::view`]
+    /// reads either). The driver's way. `None` beside a response whose headers are in
+    /// `headers()`.
     pub(crate) fn send_prepared_as(
         &self,
         prepared: Arc<Prepared>,
         body: Vec<u8>,
         read_headers: bool,
-    ) -> impl Future<Output = Result<Response<Body>, TransportError>> + Send + 'static {
+    ) -> impl Future<Output = Result<(Response<Body>, Option<super::ReplyHeaders>), TransportError>>
+    + Send
+    + 'static {
         let client = self.clone();
         async move {
             let Some(wire) = prepared.wire.as_ref() else {
                 // Refused as the request built from it is (it has no authority).
-                return Box::pin(client.send_pooled(prepared.request(body))).await;
+                return Box::pin(client.send_pooled(prepared.request(body)))
+                    .await
+                    .map(|response| (response, None));
             };
             let key = Key::new(wire.https, wire.authority.clone());
             let pooled = client.0.pool.take(&key).0;
@@ -365,7 +374,7 @@ impl HttpClient {
         mut pooled: Option<Conn>,
         uri: &Uri,
         out: Outgoing<'_>,
-    ) -> Result<Response<Body>, TransportError> {
+    ) -> Result<(Response<Body>, Option<super::ReplyHeaders>), TransportError> {
         let Outgoing {
             head,
             rest,
@@ -405,22 +414,24 @@ impl HttpClient {
 
     /// The response to a request on `conn` whose head `reply` was read: its body read from
     /// the connection as it is polled, or at once when it came whole with the head (the
-    /// connection then goes back to the pool before the body is polled).
+    /// connection then goes back to the pool before the body is polled). With
+    /// `read_headers`, the head's headers beside it, `headers()` left empty.
     fn respond(
         self,
         key: Key,
         mut conn: Conn,
         reply: wire::Head,
         read_headers: bool,
-    ) -> Response<Body> {
+    ) -> (Response<Body>, Option<super::ReplyHeaders>) {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = reply.status;
         *response.version_mut() = reply.version;
-        if read_headers {
-            response.extensions_mut().insert(reply.headers);
+        let read = if read_headers {
+            Some(reply.headers)
         } else {
             *response.headers_mut() = reply.headers.into_map();
-        }
+            None
+        };
         let whole_body = match reply.framing {
             Framing::Empty => Some(Bytes::new()),
             Framing::Length(n) if conn.buf.len() as u64 >= n => {
@@ -444,7 +455,7 @@ impl HttpClient {
         } else {
             *response.body_mut() = Body::new(body);
         }
-        response
+        (response, read)
     }
 }
 
@@ -456,7 +467,7 @@ struct Outgoing<'a> {
     head_request: bool,
     /// The request asks to close the connection after its reply.
     close: bool,
-    /// The reply's headers go into its `ReplyHeaders` extension rather than `headers()`.
+    /// The reply's headers are returned beside it as `ReplyHeaders`, not in `headers()`.
     read_headers: bool,
 }
 

@@ -4,8 +4,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 
 /// The headers of a reply to the driver's requests (`HttpClient::send_prepared_as`),
-/// carried as an extension of its `Response`, whose `headers()` it leaves empty
-/// ([`crate::adapter::reply_headers`] reads either).
+/// returned beside its `Response`, whose `headers()` (and extensions) it leaves empty
+/// ([`crate::adapter::view`] reads either).
 ///
 /// A reply's headers are the head's own bytes and where each header lies in them: nothing
 /// is parsed into a `HeaderMap` (a name, a hash and a shared value each) for a reply whose
