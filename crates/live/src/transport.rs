@@ -76,6 +76,9 @@ pub struct Transport(Arc<dyn Erased>);
 trait Erased: Send + Sync + 'static {
     fn send(&self, request: HttpRequest) -> TransportFuture;
 
+    /// [`send`](Self::send) with no headers beside the response, in one box.
+    fn send_read(&self, request: HttpRequest) -> ReadFuture;
+
     /// A prepared request with `body`: the request built from it, sent as any other.
     fn send_prepared(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> TransportFuture {
         self.send(prepared.request(body))
@@ -115,6 +118,25 @@ where
     fn send(&self, request: HttpRequest) -> TransportFuture {
         Box::pin(self.clone().oneshot(request).map_err(Into::into))
     }
+
+    fn send_read(&self, request: HttpRequest) -> ReadFuture {
+        Box::pin(
+            self.clone()
+                .oneshot(request)
+                .map_ok(|response| (response, None))
+                .map_err(Into::into),
+        )
+    }
+
+    /// In one box, the headers in `headers()`.
+    fn send_prepared_read(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> ReadFuture {
+        Box::pin(
+            self.clone()
+                .oneshot(prepared.request(body))
+                .map_ok(|response| (response, None))
+                .map_err(Into::into),
+        )
+    }
 }
 
 /// [`HttpClient`] with no layer over it: its requests are sent directly, in one boxed
@@ -125,6 +147,15 @@ struct Direct(HttpClient);
 impl Erased for Direct {
     fn send(&self, request: HttpRequest) -> TransportFuture {
         Box::pin(self.0.send(request).map_err(Into::into))
+    }
+
+    fn send_read(&self, request: HttpRequest) -> ReadFuture {
+        Box::pin(
+            self.0
+                .send(request)
+                .map_ok(|response| (response, None))
+                .map_err(Into::into),
+        )
     }
 
     /// Its head as encoded once ([`HttpClient::send_prepared`]).
@@ -163,6 +194,12 @@ impl Transport {
     /// Sends one request: waits until the service is ready, then calls it.
     pub fn send(&self, request: HttpRequest) -> TransportFuture {
         self.0.send(request)
+    }
+
+    /// As [`send`](Self::send), in the driver's shape: the headers in `headers()` (`None`
+    /// beside the response), in one box.
+    pub(crate) fn send_read(&self, request: HttpRequest) -> ReadFuture {
+        self.0.send_read(request)
     }
 
     /// Sends `prepared` with `body`: what [`send`](Self::send) does with

@@ -194,3 +194,45 @@ async fn a_429s_retry_after_is_read_from_the_bare_clients_reply() {
     let parked = driver.snapshot()[0].parked_for_secs;
     assert!((6.0..=7.0).contains(&parked), "{parked}");
 }
+
+/// A served reply's rate-limit headers, as the bare client reads them: a 200 that says no
+/// request is left until a reset parks its target for as long.
+#[tokio::test]
+async fn a_served_replys_rate_limit_headers_are_read_from_the_bare_clients_reply() {
+    let body = br#"{"id":"c","object":"chat.completion","created":1,"model":"m-o","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+    let mut reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+         X-RateLimit-Remaining-Requests: 0\r\nX-RateLimit-Reset-Requests: 7s\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    reply.extend_from_slice(body);
+    let (url, _seen) = common::capture::capture(Box::leak(reply.into_boxed_slice())).await;
+    let driver = driver(&url, Transport::new(HttpClient::new()));
+    let served = driver.chat(request("ro", false)).await.unwrap();
+    assert_eq!(served.usage.completion_tokens, 1);
+    let parked = driver.snapshot()[0].parked_for_secs;
+    assert!((6.0..=7.0).contains(&parked), "{parked}");
+}
+
+/// A stream answered with a JSON body (`content-type: application/json`, read from the bare
+/// client's reply) is not a stream: the attempt is a malformed response.
+#[tokio::test]
+async fn a_stream_answered_with_json_is_malformed_over_the_bare_client() {
+    let (url, _seen) = common::capture::capture(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    let driver = driver(&url, Transport::new(HttpClient::new()));
+    let Err(err) = driver.chat_stream(request("ro", true)).await else {
+        panic!("a JSON body was taken for a stream");
+    };
+    assert_eq!(
+        err.outcome,
+        switchyard_core::outcome::FailureReason::Attempt(
+            switchyard_core::outcome::ErrorKind::MalformedResponse
+        ),
+        "{err}"
+    );
+}

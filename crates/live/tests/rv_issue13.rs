@@ -122,7 +122,8 @@ async fn rv_the_usage_chunk_that_came_is_read_whatever_the_tasks_budget() {
 /// `Transport::send_prepared` is documented as "what `send` does with
 /// `Prepared::request(body)`, the same bytes on the wire". Since f796396/f9bb6ca its reply
 /// differs by transport: over a bare `HttpClient` (`Direct`) the reply's `headers()` are
-/// empty (the headers went to a `ReplyHeaders` extension); over the same client behind any
+/// empty (the headers went to a `ReplyHeaders` extension then; since, the driver's own path
+/// returns them beside the response); over the same client behind any
 /// layer they are in `headers()`. A caller of this public method that reads `headers()` (as
 /// the runner reads the gateway's `x-switchyard-*` from `send`'s reply) finds nothing, or
 /// something, depending on whether a layer sits on the client. Either the method fills

@@ -127,7 +127,8 @@ impl Driver {
             Ok(Err(_)) => return Err(sent.fail(ErrorKind::ConnectFailed)),
             Ok(Ok(r)) => r,
         };
-        let ((parts, body), read) = (response.0.into_parts(), response.1);
+        let (response, read) = response;
+        let (parts, body) = response.into_parts();
         // Only Anthropic's resets are dates: the others need no wall clock.
         let wall_now = match binding.dialect {
             Dialect::Anthropic => self.inner.wall_start + started.elapsed().as_secs(),
@@ -214,14 +215,8 @@ impl Driver {
                 let body = adapter::body(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?;
                 transport.send_prepared_read(prepared, body)
             }
-            None => {
-                let built =
-                    adapter::build(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?;
-                Box::pin(futures_util::TryFutureExt::map_ok(
-                    transport.send(built),
-                    |response| (response, None),
-                ))
-            }
+            None => transport
+                .send_read(adapter::build(&endpoint, request).map_err(|_| ErrorKind::BadRequest)?),
         };
         Ok((key_index, key, send))
     }
