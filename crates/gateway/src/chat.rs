@@ -17,6 +17,7 @@ use crate::errors::ApiError;
 
 use crate::secret::bearer;
 
+mod refusal;
 mod sse;
 
 fn describe_bad_body(body: &[u8], access: &AccessLog) -> ApiError {
@@ -39,47 +40,15 @@ fn describe_bad_body(body: &[u8], access: &AccessLog) -> ApiError {
         return ApiError::bad_request("Invalid request.", None);
     };
     match value.as_object().and_then(culprit) {
-        Some(field) => match value.get(&field).and_then(|v| wrong_type(&field, v)) {
-            // A value of the wrong JSON type, in OpenAI's words for it.
-            Some((expected, got)) => ApiError::invalid_param(
-                &format!("Invalid type for '{field}': expected {expected}, but got {got} instead."),
-                &field,
-                "invalid_type",
-            ),
-            None => {
+        // A wrong type or an integer out of range in OpenAI's words, else serde's.
+        Some(field) => value
+            .get(&field)
+            .and_then(|v| refusal::openai(&field, v))
+            .unwrap_or_else(|| {
                 ApiError::bad_request_param(&format!("Invalid value for '{field}': {e}"), &field)
-            }
-        },
+            }),
         None => ApiError::bad_request(&format!("Invalid request: {e}"), Some("invalid_value")),
     }
-}
-
-/// For a field of the typed request whose value is of another JSON type than the field's
-/// (`"max_tokens": "16"`): the type it takes and the one it got, as OpenAI's `invalid_type`
-/// error names them. `None` for a value of the right type that is refused for its value (a
-/// negative count, a fraction), for `null` (an optional field's absence) and for a field
-/// this does not know.
-fn wrong_type(field: &str, v: &serde_json::Value) -> Option<(&'static str, &'static str)> {
-    use serde_json::Value;
-    let expected = match field {
-        "max_tokens" | "max_completion_tokens" | "n" | "seed" => "an integer",
-        "temperature" | "top_p" | "presence_penalty" | "frequency_penalty" => "a number",
-        "stream" | "parallel_tool_calls" => "a boolean",
-        "model" | "user" => "a string",
-        "messages" | "tools" => "an array",
-        "stream_options" => "an object",
-        _ => return None,
-    };
-    let got = match v {
-        Value::Null => return None,
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) if matches!(expected, "an integer" | "a number") => return None,
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    (got != expected).then_some((expected, got))
 }
 
 /// The top-level field of a refused body that the typed request refuses, for the error's
@@ -413,7 +382,7 @@ fn parse_request(
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
     let mut normalized = match request.try_to_normalized() {
         Ok(r) => r,
-        Err(e) => return Err(ApiError::bad_request_param(&e.message, &e.param)),
+        Err(e) => return Err(ApiError::invalid_param(&e.message, &e.param, e.code)),
     };
     // The client's own body rides along: an OpenAI target is sent it (model replaced). Set
     // in place: a struct update would copy the whole request once more.

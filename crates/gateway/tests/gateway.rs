@@ -405,8 +405,10 @@ async fn a_field_of_the_wrong_type_is_named() {
 }
 
 /// A value of the wrong JSON type is refused in OpenAI's words (`invalid_type`, "expected an
-/// integer, but got a string"), not serde's ("expected u32"); a value of the right type that
-/// is refused for what it is keeps `invalid_value`.
+/// integer, but got a string"), not serde's ("expected u32"); so is an integer out of its
+/// field's range (`integer_below_min_value`, `integer_above_max_value`), whether serde or
+/// the normalization refuses it; a required field's `null` is of the wrong type; anything
+/// else keeps `invalid_value`.
 #[tokio::test(start_paused = true)]
 async fn a_value_of_the_wrong_type_is_refused_in_openais_words() {
     let r = rig(100);
@@ -421,13 +423,13 @@ async fn a_value_of_the_wrong_type_is_refused_in_openais_words() {
             "temperature",
             "true",
             "invalid_type",
-            "Invalid type for 'temperature': expected a number, but got a boolean instead.",
+            "Invalid type for 'temperature': expected a decimal, but got a boolean instead.",
         ),
         (
             "stream",
             "1",
             "invalid_type",
-            "Invalid type for 'stream': expected a boolean, but got a number instead.",
+            "Invalid type for 'stream': expected a boolean, but got an integer instead.",
         ),
         (
             "user",
@@ -436,19 +438,88 @@ async fn a_value_of_the_wrong_type_is_refused_in_openais_words() {
             "Invalid type for 'user': expected a string, but got an array instead.",
         ),
         (
+            "seed",
+            "1.5",
+            "invalid_type",
+            "Invalid type for 'seed': expected an integer, but got a decimal number instead.",
+        ),
+        (
+            "model",
+            "null",
+            "invalid_type",
+            "Invalid type for 'model': expected a string, but got null instead.",
+        ),
+        (
             "max_tokens",
             "-5",
-            "invalid_value",
-            "Invalid value for 'max_tokens': ",
+            "integer_below_min_value",
+            "Invalid 'max_tokens': integer below minimum value. Expected a value >= 0, but got -5 instead.",
         ),
-        ("seed", "1.5", "invalid_value", "Invalid value for 'seed': "),
+        (
+            "n",
+            "-1",
+            "integer_below_min_value",
+            "Invalid 'n': integer below minimum value. Expected a value >= 1, but got -1 instead.",
+        ),
+        (
+            "n",
+            "0",
+            "integer_below_min_value",
+            "Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead.",
+        ),
+        (
+            "n",
+            "5000000000",
+            "integer_above_max_value",
+            "Invalid 'n': integer above maximum value. Expected a value <= 128, but got 5000000000 instead.",
+        ),
+        (
+            "seed",
+            "18446744073709551615",
+            "integer_above_max_value",
+            "Invalid 'seed': integer above maximum value. Expected a value <= 9223372036854775807",
+        ),
+        (
+            "messages",
+            r#""hi""#,
+            "invalid_type",
+            "Invalid type for 'messages': expected an array of objects, but got a string instead.",
+        ),
+        (
+            "messages[1]",
+            r#"[{"role":"user","content":"hi"}, 5]"#,
+            "invalid_type",
+            "Invalid type for 'messages[1]': expected an object, but got an integer instead.",
+        ),
+        (
+            "stream_options.include_usage",
+            r#"{"include_usage":"yes"}"#,
+            "invalid_type",
+            "Invalid type for 'stream_options.include_usage': expected a boolean, but got a string instead.",
+        ),
+        (
+            "stop",
+            "5",
+            "invalid_value",
+            "stop must be a string or an array",
+        ),
     ] {
-        let body = format!(
-            r#"{{"model":"chat","messages":[{{"role":"user","content":"hi"}}],"{field}":{value}}}"#
-        );
-        let (status, _, reply) =
-            call(&r.gw, "POST", "/v1/chat/completions", Some("key"), body).await;
-        assert_eq!(status, 400, "{reply}");
+        let mut body = serde_json::json!({
+            "model": "chat",
+            "messages": [{"role": "user", "content": "hi"}],
+        });
+        // `messages[1]` and `stream_options.include_usage` are set through their field.
+        let key = field.split(['[', '.']).next().unwrap();
+        body[key] = serde_json::from_str(value).unwrap();
+        let (status, _, reply) = call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("key"),
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(status, 400, "{field}: {value}: {reply}");
         let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
         assert_eq!(reply["error"]["param"], field, "{reply}");
         assert_eq!(reply["error"]["code"], code, "{reply}");

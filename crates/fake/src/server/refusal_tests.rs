@@ -206,12 +206,34 @@ fn openai_cases() -> Vec<(Dialect, Edit, Says)> {
         (
             O,
             set("messages", json!("hi")),
-            Says::Param("messages", Some("invalid_type"), "expected an array"),
+            Says::Param(
+                "messages",
+                Some("invalid_type"),
+                "expected an array of objects",
+            ),
         ),
         (
             O,
             set("logprobs", json!("yes")),
             Says::Param("logprobs", Some("invalid_type"), "expected a boolean"),
+        ),
+        (
+            O,
+            set("stream", json!(1)),
+            Says::Param(
+                "stream",
+                Some("invalid_type"),
+                "expected a boolean, but got an integer instead.",
+            ),
+        ),
+        (
+            O,
+            set("n", json!(1.5)),
+            Says::Param(
+                "n",
+                Some("invalid_type"),
+                "expected an integer, but got a decimal number instead.",
+            ),
         ),
         (
             O,

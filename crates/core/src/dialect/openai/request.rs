@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::dialect::{Dialect, Unsupported};
 use crate::request::{Image, ImageSource, Message, Part, Request, Role, Tool};
 
+pub use from_client::MAX_CHOICES;
 pub use pass_through::{Parsed, parse, pass_through, pass_through_at, unmodelled_fields};
 
 /// A Chat Completions request body, both as a client sends it to the gateway and as the live
@@ -166,12 +167,16 @@ pub struct RequestError {
     pub param: String,
     /// What is wrong with it, for the client.
     pub message: String,
+    /// OpenAI's `code` for it: `invalid_value`, or `integer_below_min_value` and
+    /// `integer_above_max_value` for a count out of its range.
+    pub code: &'static str,
 }
 
 fn invalid(param: impl Into<String>, message: impl Into<String>) -> RequestError {
     RequestError {
         param: param.into(),
         message: message.into(),
+        code: "invalid_value",
     }
 }
 

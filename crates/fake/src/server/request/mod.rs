@@ -150,12 +150,14 @@ impl Tally {
     }
 }
 
-/// The JSON type name a vendor's error message uses for `v`.
+/// The JSON type name a vendor's error message uses for `v` (OpenAI's: a whole number is
+/// "an integer", any other "a decimal number").
 pub(super) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
+        Value::Number(n) if n.is_f64() => "a decimal number",
+        Value::Number(_) => "an integer",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",

@@ -143,7 +143,11 @@ fn model_and_messages<'a>(
         },
     };
     let Some(messages) = messages_value.as_array() else {
-        return Err(invalid_type("messages", "an array", messages_value));
+        return Err(invalid_type(
+            "messages",
+            "an array of objects",
+            messages_value,
+        ));
     };
     if messages.is_empty() {
         return Err(Refusal::bad(
@@ -481,7 +485,7 @@ fn tool_calls(calls: Option<&Value>, i: usize) -> Result<(Vec<String>, usize), R
         Some(other) => {
             return Err(invalid_type(
                 &format!("messages[{i}].tool_calls"),
-                "an array",
+                "an array of objects",
                 other,
             ));
         }

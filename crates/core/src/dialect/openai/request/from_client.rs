@@ -177,7 +177,7 @@ fn parse_stop(v: &Option<Value>) -> Result<Vec<String>, RequestError> {
 
 /// The most choices (`n`) OpenAI generates for one request: a client's `n` above it is
 /// refused, as OpenAI refuses it.
-const MAX_CHOICES: u32 = 128;
+pub const MAX_CHOICES: u32 = 128;
 
 impl ChatRequest {
     /// The normalized request this body asks for (its route is the model name), or what in
@@ -187,16 +187,25 @@ impl ChatRequest {
         if let Some(n) = self.n
             && !(1..=MAX_CHOICES).contains(&n)
         {
-            // OpenAI's own words, as it refuses the same value.
-            let bound = if n == 0 {
-                "below minimum value. Expected a value >= 1".to_owned()
+            // OpenAI's own words and code, as it refuses the same value.
+            let (bound, code) = if n == 0 {
+                (
+                    "below minimum value. Expected a value >= 1".to_owned(),
+                    "integer_below_min_value",
+                )
             } else {
-                format!("above maximum value. Expected a value <= {MAX_CHOICES}")
+                (
+                    format!("above maximum value. Expected a value <= {MAX_CHOICES}"),
+                    "integer_above_max_value",
+                )
             };
-            return Err(invalid(
-                "n",
-                format!("Invalid 'n': integer {bound}, but got {n} instead."),
-            ));
+            return Err(RequestError {
+                code,
+                ..invalid(
+                    "n",
+                    format!("Invalid 'n': integer {bound}, but got {n} instead."),
+                )
+            });
         }
         let mut messages = Vec::with_capacity(self.messages.len());
         let mut needs = Capabilities::NONE;
