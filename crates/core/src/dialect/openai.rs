@@ -178,6 +178,21 @@ pub fn finish_label(reason: FinishReason) -> &'static str {
     reason.label()
 }
 
+/// The JSON type of `v` as OpenAI's `invalid_type` errors name it ("expected an integer,
+/// but got a string instead."): a whole number is "an integer", any other "a decimal
+/// number". The gateway's refusals and the OpenAI fake's.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a decimal number",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// OpenAI's `finish_reason`; values it does not define read as `stop`.
 pub fn parse_finish(label: &str) -> FinishReason {
     match label {

@@ -10,7 +10,7 @@
 //! number sent is "an integer" when whole, else "a decimal number".
 
 use serde_json::Value;
-use switchyard_core::dialect::openai::MAX_CHOICES;
+use switchyard_core::dialect::openai::{MAX_CHOICES, type_name};
 
 use crate::errors::ApiError;
 
@@ -57,19 +57,6 @@ fn kind(field: &str) -> Option<Kind> {
         "stream_options" => Kind::Object,
         _ => return None,
     })
-}
-
-/// The JSON type of `v` as OpenAI's messages name it.
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a decimal number",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The refusal of `field`'s value `v` in OpenAI's words, or `None` when it has none for it

@@ -150,20 +150,6 @@ impl Tally {
     }
 }
 
-/// The JSON type name a vendor's error message uses for `v` (OpenAI's: a whole number is
-/// "an integer", any other "a decimal number").
-pub(super) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a decimal number",
-        Value::Number(_) => "an integer",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A field by its camelCase or snake_case name (proto3 JSON takes both).
 pub(super) fn either<'a>(v: &'a Value, camel: &str, snake: &str) -> Option<&'a Value> {
     v.get(camel).or_else(|| v.get(snake))

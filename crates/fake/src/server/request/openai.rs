@@ -9,8 +9,9 @@ mod tools;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
+use switchyard_core::dialect::openai::type_name;
 
-use super::{Asked, Format, Options, Refusal, Tally, plain_name, type_name};
+use super::{Asked, Format, Options, Refusal, Tally, plain_name};
 use tools::{tool_choice, tools};
 
 /// The message roles OpenAI takes (`function` is deprecated, still accepted).
