@@ -85,13 +85,9 @@ trait Erased: Send + Sync + 'static {
     }
 
     /// As [`send_prepared`](Self::send_prepared), the reply's headers returned beside it
-    /// where the service can leave them where they lie (`None`: they are in `headers()`).
-    fn send_prepared_read(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> ReadFuture {
-        Box::pin(
-            self.send_prepared(prepared, body)
-                .map_ok(|response| (response, None)),
-        )
-    }
+    /// where the service can leave them where they lie (`None`: they are in `headers()`),
+    /// in one box.
+    fn send_prepared_read(&self, prepared: &Arc<Prepared>, body: Vec<u8>) -> ReadFuture;
 }
 
 /// What [`Transport::send`] returns.

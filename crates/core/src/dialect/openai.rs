@@ -179,8 +179,9 @@ pub fn finish_label(reason: FinishReason) -> &'static str {
 }
 
 /// The JSON type of `v` as OpenAI's `invalid_type` errors name it ("expected an integer,
-/// but got a string instead."): a whole number is "an integer", any other "a decimal
-/// number". The gateway's refusals and the OpenAI fake's.
+/// but got a string instead."): a number held as a 64-bit integer is "an integer", any
+/// other (a fraction, an exponent, a whole number past 64 bits) "a decimal number". The
+/// gateway's refusals and the OpenAI fake's.
 pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -191,6 +192,24 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// OpenAI's message and code for integer `field` whose value, `got` as written, lies below
+/// its minimum (`below`) or above its maximum, `bound`: "Invalid 'n': integer below minimum
+/// value. Expected a value >= 1, but got 0 instead." (`integer_below_min_value`,
+/// `integer_above_max_value`). The gateway's refusals and the OpenAI fake's.
+pub fn out_of_range(field: &str, got: &str, below: bool, bound: i128) -> (String, &'static str) {
+    let (side, sign, code) = if below {
+        ("below minimum", ">=", "integer_below_min_value")
+    } else {
+        ("above maximum", "<=", "integer_above_max_value")
+    };
+    (
+        format!(
+            "Invalid '{field}': integer {side} value. Expected a value {sign} {bound}, but got {got} instead."
+        ),
+        code,
+    )
 }
 
 /// OpenAI's `finish_reason`; values it does not define read as `stop`.

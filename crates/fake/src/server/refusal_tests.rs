@@ -237,6 +237,42 @@ fn openai_cases() -> Vec<(Dialect, Edit, Says)> {
         ),
         (
             O,
+            set("max_tokens", json!(-5)),
+            Says::Param(
+                "max_tokens",
+                Some("integer_below_min_value"),
+                "Invalid 'max_tokens': integer below minimum value. Expected a value >= 0, but got -5 instead.",
+            ),
+        ),
+        (
+            O,
+            set("max_completion_tokens", json!(4_294_967_296_u64)),
+            Says::Param(
+                "max_completion_tokens",
+                Some("integer_above_max_value"),
+                "Expected a value <= 4294967295, but got 4294967296 instead.",
+            ),
+        ),
+        (
+            O,
+            set("tools", json!("x")),
+            Says::Param(
+                "tools",
+                Some("invalid_type"),
+                "expected an array of objects, but got a string instead.",
+            ),
+        ),
+        (
+            O,
+            set("tools", json!([1])),
+            Says::Param(
+                "tools[0]",
+                Some("invalid_type"),
+                "expected an object, but got an integer instead.",
+            ),
+        ),
+        (
+            O,
             set("top_logprobs", json!(21)),
             Says::Param(
                 "top_logprobs",

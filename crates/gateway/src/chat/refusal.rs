@@ -6,11 +6,15 @@
 //! level down: a `messages` or `tools` entry that is not an object (`messages[2]`), a
 //! `stream_options.include_usage` that is not a boolean. The caller words anything else
 //! itself (`invalid_value`). Types are named as OpenAI names them, as the OpenAI fake does
-//! (`crates/fake`): a float field takes "a decimal", `messages` "an array of objects"; a
-//! number sent is "an integer" when whole, else "a decimal number".
+//! (`crates/fake`, the same words from `switchyard_core::dialect::openai`): a float field
+//! takes "a decimal", `messages` "an array of objects"; a number sent is named by
+//! [`type_name`].
+//!
+//! Only a value the typed request refused reaches here (the caller's `culprit`): a `null`
+//! here is one refused, a required field's, so it is of the wrong type.
 
 use serde_json::Value;
-use switchyard_core::dialect::openai::{MAX_CHOICES, type_name};
+use switchyard_core::dialect::openai::{MAX_CHOICES, out_of_range, type_name};
 
 use crate::errors::ApiError;
 
@@ -23,14 +27,9 @@ enum Kind {
     },
     Number,
     Boolean,
-    /// `null` is a value of the wrong type for a required field, an optional one's absence
-    /// otherwise.
-    String {
-        required: bool,
-    },
-    Array {
-        required: bool,
-    },
+    String,
+    /// An array of objects.
+    Array,
     Object,
 }
 
@@ -50,36 +49,32 @@ fn kind(field: &str) -> Option<Kind> {
         },
         "temperature" | "top_p" | "presence_penalty" | "frequency_penalty" => Kind::Number,
         "stream" | "parallel_tool_calls" => Kind::Boolean,
-        "model" => Kind::String { required: true },
-        "user" => Kind::String { required: false },
-        "messages" => Kind::Array { required: true },
-        "tools" => Kind::Array { required: false },
+        "model" | "user" => Kind::String,
+        "messages" | "tools" => Kind::Array,
         "stream_options" => Kind::Object,
         _ => return None,
     })
 }
 
 /// The refusal of `field`'s value `v` in OpenAI's words, or `None` when it has none for it
-/// (a field this does not know, a value of the right type refused for what it holds, an
-/// optional field's `null`).
+/// (a field this does not know, a value of the right type refused for what it holds).
 pub(super) fn openai(field: &str, v: &Value) -> Option<ApiError> {
     let kind = kind(field)?;
     let expected = match (&kind, v) {
         (Kind::Integer { min, max }, Value::Number(n)) => {
-            // A whole number is out of range or refused for something else; any other is
-            // of the wrong type.
-            let Some(whole) = n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)) else {
-                return Some(wrong_type(field, "an integer", v));
+            return match held(n) {
+                // A fraction (or a whole number written as one, `1.0`, `1e3`).
+                None => Some(wrong_type(field, "an integer", v)),
+                Some(held) => out_of(field, n, held, *min, *max),
             };
-            return out_of_range(field, whole, *min, *max);
         }
-        (Kind::Array { .. }, Value::Array(items)) => {
+        (Kind::Array, Value::Array(items)) => {
             // An entry that is not an object, named by its index.
             let (i, item) = items.iter().enumerate().find(|(_, m)| !m.is_object())?;
             return Some(wrong_type(&format!("{field}[{i}]"), "an object", item));
         }
         (Kind::Object, Value::Object(options)) => {
-            // `stream_options`: `include_usage`, a boolean (or null, its absence).
+            // `stream_options`: `include_usage`, a boolean (`null`: its absence).
             let usage = options
                 .get("include_usage")
                 .filter(|u| !u.is_boolean() && !u.is_null())?;
@@ -91,16 +86,12 @@ pub(super) fn openai(field: &str, v: &Value) -> Option<ApiError> {
         }
         (Kind::Number, Value::Number(_))
         | (Kind::Boolean, Value::Bool(_))
-        | (Kind::String { .. }, Value::String(_)) => return None,
-        (Kind::String { required: false } | Kind::Array { required: false }, Value::Null)
-        | (Kind::Integer { .. } | Kind::Number | Kind::Boolean | Kind::Object, Value::Null) => {
-            return None;
-        }
+        | (Kind::String, Value::String(_)) => return None,
         (Kind::Integer { .. }, _) => "an integer",
         (Kind::Number, _) => "a decimal",
         (Kind::Boolean, _) => "a boolean",
-        (Kind::String { .. }, _) => "a string",
-        (Kind::Array { .. }, _) => "an array of objects",
+        (Kind::String, _) => "a string",
+        (Kind::Array, _) => "an array of objects",
         (Kind::Object, _) => "an object",
     };
     Some(wrong_type(field, expected, v))
@@ -117,24 +108,36 @@ fn wrong_type(field: &str, expected: &str, v: &Value) -> ApiError {
     )
 }
 
-/// `whole` below `min` or above `max`, in OpenAI's words; `None` within them.
-fn out_of_range(field: &str, whole: i128, min: i128, max: i128) -> Option<ApiError> {
-    let (bound, code) = if whole < min {
-        (
-            format!("below minimum value. Expected a value >= {min}"),
-            "integer_below_min_value",
-        )
-    } else if whole > max {
-        (
-            format!("above maximum value. Expected a value <= {max}"),
-            "integer_above_max_value",
-        )
-    } else {
-        return None;
+/// A number held as a whole one: its value, or past 64 bits, below zero (`Err(true)`) or
+/// above (`Err(false)`); `None` for a fraction or an exponent within 64 bits.
+fn held(n: &serde_json::Number) -> Option<Result<i128, bool>> {
+    if let Some(i) = n.as_i64() {
+        return Some(Ok(i128::from(i)));
+    }
+    if let Some(u) = n.as_u64() {
+        return Some(Ok(i128::from(u)));
+    }
+    // serde_json holds a whole number past 64 bits as a float.
+    let x = n.as_f64()?;
+    (x.fract() == 0.0 && x.abs() >= 9.2e18).then_some(Err(x < 0.0))
+}
+
+/// `held` below `min` or above `max`, in OpenAI's words; `None` within them (refused for
+/// something else: the caller's words).
+fn out_of(
+    field: &str,
+    n: &serde_json::Number,
+    held: Result<i128, bool>,
+    min: i128,
+    max: i128,
+) -> Option<ApiError> {
+    let below = match held {
+        Ok(i) if i < min => true,
+        Ok(i) if i > max => false,
+        Ok(_) => return None,
+        Err(below) => below,
     };
-    Some(ApiError::invalid_param(
-        &format!("Invalid '{field}': integer {bound}, but got {whole} instead."),
-        field,
-        code,
-    ))
+    let bound = if below { min } else { max };
+    let (message, code) = out_of_range(field, &n.to_string(), below, bound);
+    Some(ApiError::invalid_param(&message, field, code))
 }

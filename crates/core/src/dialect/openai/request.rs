@@ -85,8 +85,14 @@ pub struct ChatRequest {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamOptions {
     /// Send a last chunk with the usage (and `"usage": null` on every chunk before it).
-    #[serde(default)]
+    /// `null` is its absence, as OpenAI reads it.
+    #[serde(default, deserialize_with = "null_as_false")]
     pub include_usage: bool,
+}
+
+/// A boolean that may be `null` (read as `false`).
+fn null_as_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 /// One message of [`ChatRequest::messages`].

@@ -36,6 +36,13 @@ fn invalid_type(param: &str, expected: &str, got: &Value) -> Refusal {
     .code("invalid_type")
 }
 
+/// An integer `param`'s `got` below (`below`) or above its `bound`, in OpenAI's words.
+fn out_of_range(param: &str, got: &Value, below: bool, bound: i128) -> Refusal {
+    let (message, code) =
+        switchyard_core::dialect::openai::out_of_range(param, &got.to_string(), below, bound);
+    Refusal::bad(message).param(param).code(code)
+}
+
 fn missing(param: &str) -> Refusal {
     Refusal::bad(format!("Missing required parameter: '{param}'."))
         .param(param)
@@ -310,20 +317,22 @@ fn logprobs(body: &Value) -> Result<Option<u8>, Refusal> {
         Some(v) => match v.as_u64() {
             Some(n) if n <= MAX_TOP_LOGPROBS => u8::try_from(n).unwrap_or(0),
             Some(_) => {
-                return Err(Refusal::bad(format!(
-                    "Invalid 'top_logprobs': integer above maximum value. Expected a value <= {MAX_TOP_LOGPROBS}, but got {v} instead."
-                ))
-                .param("top_logprobs")
-                .code("integer_above_max_value"));
+                return Err(out_of_range(
+                    "top_logprobs",
+                    v,
+                    false,
+                    i128::from(MAX_TOP_LOGPROBS),
+                ));
             }
+            None if v.as_i64().is_some() => return Err(out_of_range("top_logprobs", v, true, 0)),
             None => return Err(invalid_type("top_logprobs", "an integer", v)),
         },
     };
     Ok(on.then_some(top))
 }
 
-/// The most choices (`n`) OpenAI generates for one request.
-const MAX_CHOICES: i64 = 128;
+/// The most choices (`n`) OpenAI generates for one request (the gateway's bound too).
+const MAX_CHOICES: i64 = switchyard_core::dialect::openai::MAX_CHOICES as i64;
 
 /// `n`, how many choices: an integer from 1 to [`MAX_CHOICES`], refused in OpenAI's words
 /// otherwise. The fake answers one choice whatever it is.
@@ -336,22 +345,11 @@ fn choices(body: &Value) -> Result<(), Refusal> {
     let Some(n) = v.as_i64().or_else(|| v.as_u64().map(|_| i64::MAX)) else {
         return Err(invalid_type("n", "an integer", v));
     };
-    let (bound, code) = match n {
-        ..1 => (
-            "below minimum value. Expected a value >= 1".to_owned(),
-            "integer_below_min_value",
-        ),
-        1..=MAX_CHOICES => return Ok(()),
-        _ => (
-            format!("above maximum value. Expected a value <= {MAX_CHOICES}"),
-            "integer_above_max_value",
-        ),
-    };
-    Err(Refusal::bad(format!(
-        "Invalid 'n': integer {bound}, but got {v} instead."
-    ))
-    .param("n")
-    .code(code))
+    match n {
+        ..1 => Err(out_of_range("n", v, true, 1)),
+        1..=MAX_CHOICES => Ok(()),
+        _ => Err(out_of_range("n", v, false, i128::from(MAX_CHOICES))),
+    }
 }
 
 /// `max_tokens` or `max_completion_tokens` (the latter wins); 0 when neither is set.
@@ -360,9 +358,13 @@ fn max_tokens(body: &Value) -> Result<u32, Refusal> {
     for field in ["max_tokens", "max_completion_tokens"] {
         match body.get(field) {
             None | Some(Value::Null) => {}
-            Some(v) => match v.as_u64() {
-                Some(n) => max_tokens = u32::try_from(n).unwrap_or(u32::MAX),
-                None => return Err(invalid_type(field, "an integer", v)),
+            Some(v) => match (v.as_u64(), v.as_i64()) {
+                (Some(n), _) => {
+                    max_tokens = u32::try_from(n)
+                        .map_err(|_| out_of_range(field, v, false, i128::from(u32::MAX)))?;
+                }
+                (None, Some(_)) => return Err(out_of_range(field, v, true, 0)),
+                (None, None) => return Err(invalid_type(field, "an integer", v)),
             },
         }
     }

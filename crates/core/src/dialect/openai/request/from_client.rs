@@ -188,23 +188,19 @@ impl ChatRequest {
             && !(1..=MAX_CHOICES).contains(&n)
         {
             // OpenAI's own words and code, as it refuses the same value.
-            let (bound, code) = if n == 0 {
-                (
-                    "below minimum value. Expected a value >= 1".to_owned(),
-                    "integer_below_min_value",
-                )
+            let (message, code) = if n == 0 {
+                crate::dialect::openai::out_of_range("n", "0", true, 1)
             } else {
-                (
-                    format!("above maximum value. Expected a value <= {MAX_CHOICES}"),
-                    "integer_above_max_value",
+                crate::dialect::openai::out_of_range(
+                    "n",
+                    &n.to_string(),
+                    false,
+                    i128::from(MAX_CHOICES),
                 )
             };
             return Err(RequestError {
                 code,
-                ..invalid(
-                    "n",
-                    format!("Invalid 'n': integer {bound}, but got {n} instead."),
-                )
+                ..invalid("n", message)
             });
         }
         let mut messages = Vec::with_capacity(self.messages.len());

@@ -9,10 +9,13 @@ pub(super) fn tools(tools: Option<&Value>) -> Result<Vec<ToolDecl>, Refusal> {
     let tools = match tools {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(t)) => t,
-        Some(other) => return Err(invalid_type("tools", "an array", other)),
+        Some(other) => return Err(invalid_type("tools", "an array of objects", other)),
     };
     let mut out = Vec::with_capacity(tools.len());
     for (k, tool) in tools.iter().enumerate() {
+        if !tool.is_object() {
+            return Err(invalid_type(&format!("tools[{k}]"), "an object", tool));
+        }
         match tool.get("type").and_then(Value::as_str) {
             Some("function") => {}
             // Custom (free-form) tools: declared, but the fake never calls them.
