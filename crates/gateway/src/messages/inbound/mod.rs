@@ -153,10 +153,7 @@ fn required(top: &Map<String, Value>) -> Result<Required<'_>, Refused> {
     let Some(max_tokens) = field(top, "max_tokens") else {
         return refuse("max_tokens", "Field required");
     };
-    let max_tokens = as_u32(max_tokens, "max_tokens")?;
-    if max_tokens < 1 {
-        return refuse("max_tokens", "Input should be greater than or equal to 1");
-    }
+    let max_tokens = as_u32(max_tokens, "max_tokens", 1)?;
     let Some(list) = field(top, "messages") else {
         return refuse("messages", "Field required");
     };

@@ -89,7 +89,7 @@ pub(super) fn sampling(top: &Map<String, Value>) -> Result<Sampling, Refused> {
             .map(|v| unit_interval(v, "top_p"))
             .transpose()?,
         top_k: field(top, "top_k")
-            .map(|v| as_u32(v, "top_k"))
+            .map(|v| as_u32(v, "top_k", 0))
             .transpose()?,
         stop: match field(top, "stop_sequences") {
             Some(v) => as_array(v, "stop_sequences")?

@@ -55,11 +55,20 @@ pub(super) fn as_array<'a>(v: &'a Value, field: &str) -> Result<&'a Vec<Value>, 
         .map_or_else(|| refuse(field, "Input should be a valid list"), Ok)
 }
 
-pub(super) fn as_u32(v: &Value, field: &str) -> Result<u32, Refused> {
+/// An integer from `min` to `u32::MAX`, refused in Anthropic's words otherwise: one word for
+/// everything below `min`, a negative number included.
+pub(super) fn as_u32(v: &Value, field: &str, min: u32) -> Result<u32, Refused> {
+    let below = || {
+        refuse(
+            field,
+            format!("Input should be greater than or equal to {min}"),
+        )
+    };
     match v.as_u64().map(u32::try_from) {
-        Some(Ok(n)) => Ok(n),
+        Some(Ok(n)) if n >= min => Ok(n),
+        Some(Ok(_)) => below(),
         Some(Err(_)) => refuse(field, "Input should be less than or equal to 4294967295"),
-        None if v.as_i64().is_some() => refuse(field, "Input should be greater than or equal to 0"),
+        None if v.as_i64().is_some() => below(),
         None => refuse(field, "Input should be a valid integer"),
     }
 }
