@@ -507,8 +507,8 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
     (
         "n",
         "18446744073709551616",
-        "integer_above_max_value",
-        "Invalid 'n': integer above maximum value. Expected a value <= 128, but got ",
+        "invalid_type",
+        "Invalid type for 'n': expected an integer, but got a decimal number instead.",
     ),
     (
         "max_tokens",

@@ -63,7 +63,7 @@ pub(super) fn openai(field: &str, v: &Value) -> Option<ApiError> {
     let expected = match (&kind, v) {
         (Kind::Integer { min, max }, Value::Number(n)) => {
             return match held(n) {
-                // A fraction (or a whole number written as one, `1.0`, `1e3`).
+                // A fraction, `1.0`, `1e3`, or a whole number past 64 bits.
                 None => Some(wrong_type(field, "an integer", v)),
                 Some(held) => out_of(field, n, held, *min, *max),
             };
@@ -108,18 +108,13 @@ fn wrong_type(field: &str, expected: &str, v: &Value) -> ApiError {
     )
 }
 
-/// A number held as a whole one: its value, or past 64 bits, below zero (`Err(true)`) or
-/// above (`Err(false)`); `None` for a fraction or an exponent within 64 bits.
-fn held(n: &serde_json::Number) -> Option<Result<i128, bool>> {
-    if let Some(i) = n.as_i64() {
-        return Some(Ok(i128::from(i)));
-    }
-    if let Some(u) = n.as_u64() {
-        return Some(Ok(i128::from(u)));
-    }
-    // serde_json holds a whole number past 64 bits as a float.
-    let x = n.as_f64()?;
-    (x.fract() == 0.0 && x.abs() >= 9.2e18).then_some(Err(x < 0.0))
+/// A number held as a whole one, or `None` for one serde_json holds as a float: a fraction,
+/// an exponent (`1e3`) or a whole number past 64 bits, each "a decimal number" to OpenAI's
+/// words here and in the fake (`type_name`).
+fn held(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
 }
 
 /// `held` below `min` or above `max`, in OpenAI's words; `None` within them (refused for
@@ -127,15 +122,14 @@ fn held(n: &serde_json::Number) -> Option<Result<i128, bool>> {
 fn out_of(
     field: &str,
     n: &serde_json::Number,
-    held: Result<i128, bool>,
+    held: i128,
     min: i128,
     max: i128,
 ) -> Option<ApiError> {
     let below = match held {
-        Ok(i) if i < min => true,
-        Ok(i) if i > max => false,
-        Ok(_) => return None,
-        Err(below) => below,
+        i if i < min => true,
+        i if i > max => false,
+        _ => return None,
     };
     let bound = if below { min } else { max };
     let (message, code) = out_of_range(field, &n.to_string(), below, bound);

@@ -206,6 +206,7 @@ fn body(g: &mut Gen) -> String {
                 r#"{"x":1}"#,
                 r#"{"include_usage":true,"x":1}"#,
                 r#"{"include_usage":1}"#,
+                r#"{"include_usage":null}"#,
                 r#"{"include_usage":true,"include_usage":false}"#,
                 r#"{"include_usag\u0065":true}"#,
             ],
