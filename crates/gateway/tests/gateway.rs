@@ -451,6 +451,12 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
         "Invalid 'max_tokens': integer below minimum value. Expected a value >= 0, but got -5 instead.",
     ),
     (
+        "max_tokens",
+        "-1",
+        "integer_below_min_value",
+        "Invalid 'max_tokens': integer below minimum value. Expected a value >= 0, but got -1 instead.",
+    ),
+    (
         "n",
         "-1",
         "integer_below_min_value",
@@ -467,6 +473,24 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
         "5000000000",
         "integer_above_max_value",
         "Invalid 'n': integer above maximum value. Expected a value <= 128, but got 5000000000 instead.",
+    ),
+    (
+        "seed",
+        "9223372036854775808",
+        "integer_above_max_value",
+        "Invalid 'seed': integer above maximum value. Expected a value <= 9223372036854775807, but got 9223372036854775808 instead.",
+    ),
+    (
+        "seed",
+        "-9223372036854775809",
+        "invalid_type",
+        "Invalid type for 'seed': expected an integer, but got a decimal number instead.",
+    ),
+    (
+        "n",
+        "9.2e18",
+        "invalid_type",
+        "Invalid type for 'n': expected an integer, but got a decimal number instead.",
     ),
     (
         "seed",
@@ -533,21 +557,17 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
 async fn a_value_of_the_wrong_type_is_refused_in_openais_words() {
     let r = rig(100);
     for &(field, value, code, message) in REFUSED {
-        let mut body = serde_json::json!({
-            "model": "chat",
-            "messages": [{"role": "user", "content": "hi"}],
-        });
-        // `messages[1]` and `stream_options.include_usage` are set through their field.
+        // `messages[1]` and `stream_options.include_usage` are set through their field. The
+        // value is sent as written (`9.2e18` stays `9.2e18`), not re-serialized.
         let key = field.split(['[', '.']).next().unwrap();
-        body[key] = serde_json::from_str(value).unwrap();
-        let (status, _, reply) = call(
-            &r.gw,
-            "POST",
-            "/v1/chat/completions",
-            Some("key"),
-            body.to_string(),
-        )
-        .await;
+        let messages = r#"[{"role":"user","content":"hi"}]"#;
+        let body = match key {
+            "model" => format!(r#"{{"model":{value},"messages":{messages}}}"#),
+            "messages" => format!(r#"{{"model":"chat","messages":{value}}}"#),
+            _ => format!(r#"{{"model":"chat","messages":{messages},"{key}":{value}}}"#),
+        };
+        let (status, _, reply) =
+            call(&r.gw, "POST", "/v1/chat/completions", Some("key"), body).await;
         assert_eq!(status, 400, "{field}: {value}: {reply}");
         let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
         assert_eq!(reply["error"]["param"], field, "{reply}");

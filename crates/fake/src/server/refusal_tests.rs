@@ -237,6 +237,15 @@ fn openai_cases() -> Vec<(Dialect, Edit, Says)> {
         ),
         (
             O,
+            set("n", json!(1.8446744073709552e19)),
+            Says::Param(
+                "n",
+                Some("invalid_type"),
+                "expected an integer, but got a decimal number instead.",
+            ),
+        ),
+        (
+            O,
             set("max_tokens", json!(-5)),
             Says::Param(
                 "max_tokens",
