@@ -543,8 +543,14 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
     (
         "stop",
         "5",
-        "invalid_value",
-        "stop must be a string or an array",
+        "invalid_type",
+        "Invalid type for 'stop': expected one of a string or array of strings, but got an integer instead.",
+    ),
+    (
+        "stop[1]",
+        r#"["a", 5]"#,
+        "invalid_type",
+        "Invalid type for 'stop[1]': expected a string, but got an integer instead.",
     ),
 ];
 

@@ -194,6 +194,16 @@ pub fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// OpenAI's message for `param`'s value `got`, of another JSON type than the `expected` one:
+/// "Invalid type for 'max_tokens': expected an integer, but got a string instead." (its code:
+/// `invalid_type`). The gateway's refusals and the OpenAI fake's.
+pub fn wrong_type(param: &str, expected: &str, got: &Value) -> String {
+    format!(
+        "Invalid type for '{param}': expected {expected}, but got {} instead.",
+        type_name(got)
+    )
+}
+
 /// OpenAI's message and code for integer `field` whose value, `got` as written, lies below
 /// its minimum (`below`) or above its maximum, `bound`: "Invalid 'n': integer below minimum
 /// value. Expected a value >= 1, but got 0 instead." (`integer_below_min_value`,

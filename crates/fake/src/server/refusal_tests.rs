@@ -246,6 +246,15 @@ fn openai_cases() -> Vec<(Dialect, Edit, Says)> {
         ),
         (
             O,
+            set("temperature", json!(5)),
+            Says::Param(
+                "temperature",
+                Some("decimal_above_max_value"),
+                "Expected a value <= 2, but got 5 instead.",
+            ),
+        ),
+        (
+            O,
             set("max_tokens", json!(-5)),
             Says::Param(
                 "max_tokens",

@@ -8,13 +8,15 @@
 //! itself (`invalid_value`). Types are named as OpenAI names them, as the OpenAI fake does
 //! (`crates/fake`, the same words from `switchyard_core::dialect::openai`): a float field
 //! takes "a decimal", `messages` "an array of objects"; a number sent is named by
-//! [`type_name`].
+//! [`switchyard_core::dialect::openai::type_name`].
 //!
 //! Only a value the typed request refused reaches here (the caller's `culprit`): a `null`
 //! here is one refused, a required field's, so it is of the wrong type.
 
 use serde_json::Value;
-use switchyard_core::dialect::openai::{MAX_CHOICES, out_of_range, type_name};
+use switchyard_core::dialect::openai::{
+    MAX_CHOICES, out_of_range, wrong_type as openai_wrong_type,
+};
 
 use crate::errors::ApiError;
 
@@ -99,10 +101,7 @@ pub(super) fn openai(field: &str, v: &Value) -> Option<ApiError> {
 
 fn wrong_type(field: &str, expected: &str, v: &Value) -> ApiError {
     ApiError::invalid_param(
-        &format!(
-            "Invalid type for '{field}': expected {expected}, but got {} instead.",
-            type_name(v)
-        ),
+        &openai_wrong_type(field, expected, v),
         field,
         "invalid_type",
     )

@@ -173,8 +173,9 @@ pub struct RequestError {
     pub param: String,
     /// What is wrong with it, for the client.
     pub message: String,
-    /// OpenAI's `code` for it: `invalid_value`, or `integer_below_min_value` and
-    /// `integer_above_max_value` for a count out of its range.
+    /// OpenAI's `code` for it: `invalid_value`, `integer_below_min_value` and
+    /// `integer_above_max_value` for a count out of its range, `invalid_type` for a `stop`
+    /// of the wrong JSON type.
     pub code: &'static str,
 }
 

@@ -2,14 +2,16 @@
 //! roles, content per role, the tool-call protocol (every `tool_calls` answered by one `tool`
 //! message per id, right after it), tools and `tool_choice`, `response_format` (and the word
 //! "JSON" that `json_object` needs), images (user messages only, `http(s):` or `data:image/`
-//! URLs). A trailing assistant message is a past turn here, not a prefill.
+//! URLs), the sampling fields' types and ranges ([`sampling`]). A trailing assistant message
+//! is a past turn here, not a prefill.
 
+mod sampling;
 mod tools;
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use switchyard_core::dialect::openai::type_name;
+use switchyard_core::dialect::openai::wrong_type;
 
 use super::{Asked, Format, Options, Refusal, Tally, plain_name};
 use tools::{tool_choice, tools};
@@ -28,12 +30,9 @@ const ROLES: [&str; 6] = [
 pub(in crate::server) const NOT_JSON: &str = "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)";
 
 fn invalid_type(param: &str, expected: &str, got: &Value) -> Refusal {
-    Refusal::bad(format!(
-        "Invalid type for '{param}': expected {expected}, but got {} instead.",
-        type_name(got)
-    ))
-    .param(param)
-    .code("invalid_type")
+    Refusal::bad(wrong_type(param, expected, got))
+        .param(param)
+        .code("invalid_type")
 }
 
 /// An integer `param`'s `got` below (`below`) or above its `bound`, in OpenAI's words.
@@ -112,6 +111,7 @@ pub(in crate::server) fn read(
     let logprobs = logprobs(body)?;
     choices(body)?;
     let max_tokens = max_tokens(body)?;
+    sampling::check(body)?;
     Ok(Asked {
         model,
         prompt_tokens: tally.total(),

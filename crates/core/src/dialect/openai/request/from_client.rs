@@ -165,13 +165,26 @@ fn parse_stop(v: &Option<Value>) -> Result<Vec<String>, RequestError> {
             .map(|(i, s)| {
                 s.as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| invalid(format!("stop[{i}]"), "stop sequences are strings"))
+                    .ok_or_else(|| wrong_type(&format!("stop[{i}]"), "a string", s))
             })
             .collect(),
-        Some(_) => Err(invalid(
+        Some(other) => Err(wrong_type(
             "stop",
-            "stop must be a string or an array of strings",
+            "one of a string or array of strings",
+            other,
         )),
+    }
+}
+
+/// `param`'s value `got` is not of the JSON type it takes, in OpenAI's words and code
+/// (`invalid_type`), as the OpenAI fake says it.
+fn wrong_type(param: &str, expected: &str, got: &Value) -> RequestError {
+    RequestError {
+        code: "invalid_type",
+        ..invalid(
+            param,
+            crate::dialect::openai::wrong_type(param, expected, got),
+        )
     }
 }
 
