@@ -51,7 +51,7 @@ fn rig() -> Rig {
         &path,
         format!(
             "providers:\n  - {{ name: o, dialect: openai, base_url: 'https://x', fake_base_url: 'http://o.fake' }}\n  - {{ name: an, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://an.fake' }}\n\
-             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n    - {{ name: tt, provider: o, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n    - {{ name: text, policy: static, targets: [tt] }}\n  plan: {{ max_attempts: 1 }}\n"
+             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n    - {{ name: tt, provider: o, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n    - {{ name: text, policy: static, targets: [tt] }}\n    - {{ name: both, policy: priority, tiers: [[to], [ta]] }}\n  plan: {{ max_attempts: 1 }}\n"
         ),
     )
     .unwrap();
@@ -205,4 +205,31 @@ async fn an_openai_target_gets_the_clients_body_and_an_anthropic_one_the_transla
     let sent: Value = serde_json::from_slice(&r.anthropic.lock().unwrap()[0]).unwrap();
     assert_eq!(sent["max_tokens"], 7);
     assert!(sent.get("x_future_field").is_none());
+}
+
+/// OpenAI takes at most 4 stop sequences: a request with 5 goes to a target that takes them
+/// (Anthropic) and never to the OpenAI one; on a route with only OpenAI it is a 400 naming
+/// `stop`; 4 go to OpenAI as sent.
+#[tokio::test(start_paused = true)]
+async fn more_stop_sequences_than_openai_takes_go_to_a_target_that_takes_them() {
+    let r = rig();
+    let body = |route: &str, n: usize| {
+        json!({ "model": route, "messages": [{ "role": "user", "content": "hi" }],
+                "stop": vec!["s"; n] })
+        .to_string()
+    };
+    let (status, reply) = post(&r.gw, &body("both", 5)).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(r.openai.lock().unwrap().is_empty(), "never sent to OpenAI");
+    let sent: Value = serde_json::from_slice(&r.anthropic.lock().unwrap()[0]).unwrap();
+    assert_eq!(sent["stop_sequences"], json!(vec!["s"; 5]), "{sent}");
+    let (status, reply) = post(&r.gw, &body("chat", 5)).await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["error"]["param"], "stop", "{reply}");
+    assert_eq!(reply["error"]["code"], "unsupported_parameter", "{reply}");
+    assert!(r.openai.lock().unwrap().is_empty(), "never sent to OpenAI");
+    let (status, reply) = post(&r.gw, &body("both", 4)).await;
+    assert_eq!(status, 200, "{reply}");
+    let sent: Value = serde_json::from_slice(&r.openai.lock().unwrap()[0]).unwrap();
+    assert_eq!(sent["stop"], json!(vec!["s"; 4]), "{sent}");
 }

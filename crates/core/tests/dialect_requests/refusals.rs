@@ -163,9 +163,19 @@ fn refusals() -> Vec<(&'static str, Request, [Option<&'static str>; 3])> {
             [None, None, Some("parallel_tool_calls")],
         ),
         (
+            "five stop sequences",
+            with(&|r| r.sampling.stop = vec!["s".into(); 5]),
+            [Some("stop"), None, None],
+        ),
+        (
             "six stop sequences",
             with(&|r| r.sampling.stop = vec!["s".into(); 6]),
-            [None, None, Some("stop")],
+            [Some("stop"), None, Some("stop")],
+        ),
+        (
+            "four stop sequences",
+            with(&|r| r.sampling.stop = vec!["s".into(); 4]),
+            [None, None, None],
         ),
         (
             "top_k",

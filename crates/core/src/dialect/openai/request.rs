@@ -272,9 +272,13 @@ pub fn estimate_prompt_tokens(messages: &[Message], tools: &[Tool]) -> u32 {
     messages.saturating_add(tools)
 }
 
-/// What OpenAI (and Azure OpenAI) cannot express: `top_k`; a failed tool result (no
-/// `is_error`); images outside user messages; tool calls outside assistant messages; tool
-/// messages with anything but results.
+/// The most stop sequences OpenAI (and Azure OpenAI) take.
+pub const MAX_STOP_SEQUENCES: usize = 4;
+
+/// What OpenAI (and Azure OpenAI) cannot express: `top_k`; more than
+/// [`MAX_STOP_SEQUENCES`] stop sequences; a failed tool result (no `is_error`); images
+/// outside user messages; tool calls outside assistant messages; tool messages with anything
+/// but results.
 pub fn check(dialect: Dialect, request: &Request) -> Result<(), Unsupported> {
     let refuse = |field: String, reason: &str| Unsupported {
         field,
@@ -306,6 +310,12 @@ pub fn check(dialect: Dialect, request: &Request) -> Result<(), Unsupported> {
                 _ => {}
             }
         }
+    }
+    if request.sampling.stop.len() > MAX_STOP_SEQUENCES {
+        return Err(refuse(
+            "stop".to_owned(),
+            "at most 4 stop sequences are accepted",
+        ));
     }
     if request.sampling.top_k.is_some() {
         return Err(refuse("top_k".to_owned(), "there is no top_k"));

@@ -17,8 +17,8 @@ const DECIMALS: [(&str, f64, f64); 4] = [
     ("frequency_penalty", -2.0, 2.0),
 ];
 
-/// The most stop sequences OpenAI takes.
-const MAX_STOP: usize = 4;
+/// The most stop sequences OpenAI takes (the router's rule too).
+const MAX_STOP: usize = switchyard_core::dialect::openai::MAX_STOP_SEQUENCES;
 
 /// Checks `body`'s sampling fields, `seed`, `user` and `stop` (see the module doc).
 pub(super) fn check(body: &Value) -> Result<(), Refusal> {
