@@ -311,14 +311,14 @@ pub fn check(dialect: Dialect, request: &Request) -> Result<(), Unsupported> {
             }
         }
     }
+    if request.sampling.top_k.is_some() {
+        return Err(refuse("top_k".to_owned(), "there is no top_k"));
+    }
     if request.sampling.stop.len() > MAX_STOP_SEQUENCES {
         return Err(refuse(
             "stop".to_owned(),
-            "at most 4 stop sequences are accepted",
+            &format!("at most {MAX_STOP_SEQUENCES} stop sequences are accepted"),
         ));
-    }
-    if request.sampling.top_k.is_some() {
-        return Err(refuse("top_k".to_owned(), "there is no top_k"));
     }
     Ok(())
 }
