@@ -454,3 +454,39 @@ async fn a_tool_use_made_by_code_is_refused_naming_its_caller() {
     let message = e["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("messages.1.content.0.caller"), "{body}");
 }
+
+/// A field no target of the route can express is named as the Anthropic client sent it:
+/// `stop_sequences` (the router's `stop`), a tool result's `is_error` by the client's
+/// message and block (the router counts `system` as a message and a tool result as one).
+#[tokio::test(start_paused = true)]
+async fn what_no_target_can_express_is_named_as_the_client_sent_it() {
+    let r = rig("");
+    let mut v = ask("chat");
+    v["stop_sequences"] = json!(["a", "b", "c", "d", "e"]);
+    let (status, _, body) = call(&r.gw, Auth::XApiKey("key"), v).await;
+    let e = error_of(status, &body, "invalid_request_error");
+    assert_eq!(status, 400, "{body}");
+    let said = e["error"]["message"].as_str().unwrap();
+    assert!(
+        said.starts_with("`stop_sequences` cannot be sent"),
+        "{said}"
+    );
+    let mut v = ask("chat");
+    v["system"] = json!("be brief");
+    v["messages"] = json!([
+        { "role": "user", "content": "weather?" },
+        { "role": "assistant", "content": [{ "type": "tool_use", "id": "t1", "name": "f", "input": {} }] },
+        { "role": "user", "content": [
+            { "type": "text", "text": "here" },
+            { "type": "tool_result", "tool_use_id": "t1", "content": "no", "is_error": true },
+        ] },
+    ]);
+    let (status, _, body) = call(&r.gw, Auth::XApiKey("key"), v).await;
+    let e = error_of(status, &body, "invalid_request_error");
+    assert_eq!(status, 400, "{body}");
+    let said = e["error"]["message"].as_str().unwrap();
+    assert!(
+        said.starts_with("`messages.2.content.1.is_error` cannot be sent"),
+        "{said}"
+    );
+}

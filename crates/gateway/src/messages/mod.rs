@@ -16,6 +16,7 @@
 
 mod error;
 mod inbound;
+mod names;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -86,8 +87,8 @@ pub(crate) async fn create(
         Ok(b) => b,
         Err(e) => return fail(e),
     };
-    let mut normalized = match inbound::parse(&body) {
-        Ok(r) => r,
+    let (mut normalized, origins) = match inbound::parse(&body) {
+        Ok(parsed) => parsed,
         Err(refused) => {
             access.model_in(&body);
             return MessagesError::refused(&refused, &request_id).into_response();
@@ -109,6 +110,7 @@ pub(crate) async fn create(
             Ok(s) => s,
             Err(e) => {
                 access.failed(&e);
+                let e = names::anthropic_names(e, &origins);
                 return fail(ApiError::from_route(&e, &route, expose));
             }
         };
@@ -126,6 +128,7 @@ pub(crate) async fn create(
             Ok(reply) => reply,
             Err(e) => {
                 access.failed(&e);
+                let e = names::anthropic_names(e, &origins);
                 return fail(ApiError::from_route(&e, &route, expose));
             }
         };

@@ -11,8 +11,42 @@ use switchyard_core::request::{
 use switchyard_live::StreamEvent;
 
 use super::error::kind_for;
-use super::inbound::{IMAGE_TOKENS, parse};
+use super::inbound::{IMAGE_TOKENS, Origins, Refused};
 use super::render::{self, Stream};
+
+/// The normalized request alone.
+fn parse(body: &[u8]) -> Result<switchyard_core::request::Request, Refused> {
+    super::inbound::parse(body).map(|(r, _)| r)
+}
+
+/// Where each normalized message came from: `system` first, a user message split by its
+/// tool result into three, an empty final assistant message left out.
+#[test]
+fn each_normalized_message_knows_the_clients_message_and_block() {
+    let mut v = base();
+    v["system"] = json!("be brief");
+    v["messages"] = json!([
+        { "role": "user", "content": "hi" },
+        { "role": "assistant", "content": [{ "type": "tool_use", "id": "t1", "name": "f", "input": {} }] },
+        { "role": "user", "content": [
+            { "type": "text", "text": "a" },
+            { "type": "tool_result", "tool_use_id": "t1", "content": "ok" },
+            { "type": "text", "text": "b" },
+        ] },
+        { "role": "assistant", "content": "" },
+    ]);
+    let (r, origins) = super::inbound::parse(&body(&v)).unwrap();
+    let expected: Origins = vec![
+        (None, 0),
+        (Some(0), 0),
+        (Some(1), 0),
+        (Some(2), 0),
+        (Some(2), 1),
+        (Some(2), 2),
+    ];
+    assert_eq!(origins, expected);
+    assert_eq!(r.messages.len(), origins.len());
+}
 
 fn body(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()

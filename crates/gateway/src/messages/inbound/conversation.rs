@@ -6,28 +6,39 @@ use switchyard_core::request::{
     Capabilities, Image, ImageSource, Message, Part, Role, ToolCall, ToolResult,
 };
 
+use super::Origins;
 use super::read::{Refused, as_bool, as_object, as_str, field, only, refuse};
 
 /// The image types Anthropic accepts.
 const MEDIA_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
-/// `system`, then every message of `messages` (`list`), normalized.
+/// `system`, then every message of `messages` (`list`), normalized, with where each came
+/// from ([`Origins`]).
 pub(super) fn messages(
     top: &Map<String, Value>,
     list: &[Value],
     needs: &mut Capabilities,
-) -> Result<Vec<Message>, Refused> {
+) -> Result<(Vec<Message>, Origins), Refused> {
     let mut messages = Vec::with_capacity(list.len().saturating_add(1));
+    let mut origins = Vec::with_capacity(messages.capacity());
     if let Some(system) = field(top, "system")
         && let Some(m) = system_message(system)?
     {
         messages.push(m);
+        origins.push((None, 0));
     }
     for (i, m) in list.iter().enumerate() {
         let last = i + 1 == list.len();
+        let first = messages.len();
         conversation_message(m, i, last, &mut messages, needs)?;
+        // A message split by its tool results: each part is one block, in order.
+        let mut block = 0usize;
+        for m in &messages[first..] {
+            origins.push((Some(i), block));
+            block = block.saturating_add(m.content.len());
+        }
     }
-    Ok(messages)
+    Ok((messages, origins))
 }
 
 /// `system`: a string or a list of text blocks; `None` when it says nothing.

@@ -57,10 +57,14 @@ const TOP_LEVEL: [&str; 16] = [
     "service_tier",
 ];
 
-/// Parses a client's body. `Err` names the field refused, in Anthropic's words where it
+/// Where each normalized message came from: the client's message index (`None`: the
+/// `system` field) and the index of its first block there.
+pub(crate) type Origins = Vec<(Option<usize>, usize)>;
+
+/// Parses a client's body, with its messages' [`Origins`]. `Err` names the field refused, in Anthropic's words where it
 /// has them. Fields are checked in a fixed order (the required ones, the conversation, tools,
 /// options), so a body with several faults is always refused for the same one.
-pub(crate) fn parse(body: &[u8]) -> Result<Request, Refused> {
+pub(crate) fn parse(body: &[u8]) -> Result<(Request, Origins), Refused> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return refuse("", format!("The request body is not valid JSON: {e}")),
@@ -78,7 +82,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, Refused> {
     } = required(top)?;
 
     let mut needs = Capabilities::NONE;
-    let messages = conversation::messages(top, list, &mut needs)?;
+    let (messages, origins) = conversation::messages(top, list, &mut needs)?;
 
     let tools = match field(top, "tools") {
         Some(v) => tools::tools(v)?,
@@ -107,7 +111,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, Refused> {
         .unwrap_or(false);
 
     let estimated_prompt_tokens = estimate(&messages, &tools);
-    Ok(Request {
+    let request = Request {
         route: model.to_owned(),
         messages,
         max_tokens: Some(max_tokens),
@@ -130,7 +134,8 @@ pub(crate) fn parse(body: &[u8]) -> Result<Request, Refused> {
             raw_reply: false,
             layout: None,
         }),
-    })
+    };
+    Ok((request, origins))
 }
 
 /// The fields every request must carry.
