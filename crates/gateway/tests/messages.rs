@@ -461,16 +461,18 @@ async fn a_tool_use_made_by_code_is_refused_naming_its_caller() {
 #[tokio::test(start_paused = true)]
 async fn what_no_target_can_express_is_named_as_the_client_sent_it() {
     let r = rig("");
-    let mut v = ask("chat");
-    v["stop_sequences"] = json!(["a", "b", "c", "d", "e"]);
-    let (status, _, body) = call(&r.gw, Auth::XApiKey("key"), v).await;
-    let e = error_of(status, &body, "invalid_request_error");
-    assert_eq!(status, 400, "{body}");
-    let said = e["error"]["message"].as_str().unwrap();
-    assert!(
-        said.starts_with("`stop_sequences` cannot be sent"),
-        "{said}"
-    );
+    // Plain and streamed: both fail before a byte is sent.
+    for mut v in [ask("chat"), streamed("chat")] {
+        v["stop_sequences"] = json!(["a", "b", "c", "d", "e"]);
+        let (status, _, body) = call(&r.gw, Auth::XApiKey("key"), v).await;
+        let e = error_of(status, &body, "invalid_request_error");
+        assert_eq!(status, 400, "{body}");
+        let said = e["error"]["message"].as_str().unwrap();
+        assert!(
+            said.starts_with("`stop_sequences` cannot be sent"),
+            "{said}"
+        );
+    }
     let mut v = ask("chat");
     v["system"] = json!("be brief");
     v["messages"] = json!([

@@ -26,11 +26,8 @@ fn anthropic_field(field: &str, origins: &Origins) -> String {
         "stop" => return format!("stop_sequences{}", dotted(rest)),
         "parallel_tool_calls" => return "tool_choice.disable_parallel_tool_use".to_owned(),
         "response_format" => return format!("output_config.format{}", dotted(rest)),
-        "messages" => {
-            if let Some(named) = message_field(rest, origins) {
-                return named;
-            }
-        }
+        // A message no origin knows (none should be): the field alone, not a wrong index.
+        "messages" => return message_field(rest, origins).unwrap_or_else(|| head.to_owned()),
         _ => {}
     }
     format!("{head}{}", dotted(rest))
@@ -55,7 +52,12 @@ fn message_field(rest: &str, origins: &Origins) -> Option<String> {
         let content = if message.is_some() { ".content" } else { "" };
         named.push_str(&format!("{content}.{j}"));
     }
-    named.push_str(&dotted(after));
+    // A tool result's id is its `tool_use_id` to Anthropic.
+    let after = match after.strip_prefix(".call_id") {
+        Some(tail) => format!(".tool_use_id{tail}"),
+        None => after.to_owned(),
+    };
+    named.push_str(&dotted(&after));
     Some(named)
 }
 
@@ -94,10 +96,6 @@ mod tests {
                 "tool_choice.disable_parallel_tool_use",
             ),
             ("response_format", "output_config.format"),
-            (
-                "response_format.json_schema.strict",
-                "output_config.format.json_schema.strict",
-            ),
             ("tools[3].strict", "tools.3.strict"),
             ("messages[0]", "system"),
             ("messages[0].content[1]", "system.1"),
@@ -107,8 +105,11 @@ mod tests {
                 "messages.1.content.1.is_error",
             ),
             ("messages[4].content[0]", "messages.1.content.2"),
-            ("messages[2].name", "messages.1.name"),
-            ("messages[9].content[0]", "messages.9.content.0"),
+            (
+                "messages[3].content[0].call_id",
+                "messages.1.content.1.tool_use_id",
+            ),
+            ("messages[9].content[0]", "messages"),
             ("messages", "messages"),
             ("x_field", "x_field"),
         ] {

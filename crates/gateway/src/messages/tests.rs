@@ -24,7 +24,7 @@ fn parse(body: &[u8]) -> Result<switchyard_core::request::Request, Refused> {
 #[test]
 fn each_normalized_message_knows_the_clients_message_and_block() {
     let mut v = base();
-    v["system"] = json!("be brief");
+    v["system"] = json!([{ "type": "text", "text": "be" }, { "type": "text", "text": "brief" }]);
     v["messages"] = json!([
         { "role": "user", "content": "hi" },
         { "role": "assistant", "content": [{ "type": "tool_use", "id": "t1", "name": "f", "input": {} }] },
@@ -32,6 +32,12 @@ fn each_normalized_message_knows_the_clients_message_and_block() {
             { "type": "text", "text": "a" },
             { "type": "tool_result", "tool_use_id": "t1", "content": "ok" },
             { "type": "text", "text": "b" },
+        ] },
+        { "role": "assistant", "content": [{ "type": "tool_use", "id": "t2", "name": "f", "input": {} }] },
+        { "role": "user", "content": [
+            { "type": "tool_result", "tool_use_id": "t2", "content": "ok" },
+            { "type": "text", "text": "c" },
+            { "type": "text", "text": "d" },
         ] },
         { "role": "assistant", "content": "" },
     ]);
@@ -43,6 +49,9 @@ fn each_normalized_message_knows_the_clients_message_and_block() {
         (Some(2), 0),
         (Some(2), 1),
         (Some(2), 2),
+        (Some(3), 0),
+        (Some(4), 0),
+        (Some(4), 1),
     ];
     assert_eq!(origins, expected);
     assert_eq!(r.messages.len(), origins.len());

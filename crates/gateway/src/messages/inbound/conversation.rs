@@ -19,26 +19,38 @@ pub(super) fn messages(
     list: &[Value],
     needs: &mut Capabilities,
 ) -> Result<(Vec<Message>, Origins), Refused> {
-    let mut messages = Vec::with_capacity(list.len().saturating_add(1));
-    let mut origins = Vec::with_capacity(messages.capacity());
+    let mut out = Out {
+        messages: Vec::with_capacity(list.len().saturating_add(1)),
+        origins: Vec::with_capacity(list.len().saturating_add(1)),
+        message: None,
+    };
     if let Some(system) = field(top, "system")
         && let Some(m) = system_message(system)?
     {
-        messages.push(m);
-        origins.push((None, 0));
+        out.push(m, 0);
     }
     for (i, m) in list.iter().enumerate() {
         let last = i + 1 == list.len();
-        let first = messages.len();
-        conversation_message(m, i, last, &mut messages, needs)?;
-        // A message split by its tool results: each part is one block, in order.
-        let mut block = 0usize;
-        for m in &messages[first..] {
-            origins.push((Some(i), block));
-            block = block.saturating_add(m.content.len());
-        }
+        out.message = Some(i);
+        conversation_message(m, i, last, &mut out, needs)?;
     }
-    Ok((messages, origins))
+    Ok((out.messages, out.origins))
+}
+
+/// The normalized messages being built, each with its origin.
+struct Out {
+    messages: Vec<Message>,
+    origins: Origins,
+    /// The client's message being read (`None`: `system`).
+    message: Option<usize>,
+}
+
+impl Out {
+    /// Adds `m`, made from the current client message from its block `block` on.
+    fn push(&mut self, m: Message, block: usize) {
+        self.messages.push(m);
+        self.origins.push((self.message, block));
+    }
 }
 
 /// `system`: a string or a list of text blocks; `None` when it says nothing.
@@ -107,7 +119,7 @@ fn conversation_message(
     v: &Value,
     i: usize,
     last: bool,
-    out: &mut Vec<Message>,
+    out: &mut Out,
     needs: &mut Capabilities,
 ) -> Result<(), Refused> {
     let path = format!("messages.{i}");
@@ -131,7 +143,7 @@ fn conversation_message(
                     empty()
                 };
             }
-            out.push(Message::text(role, s.clone()));
+            out.push(Message::text(role, s.clone()), 0);
             return Ok(());
         }
         Some(Value::Array(blocks)) => blocks,
@@ -168,12 +180,17 @@ fn content_blocks(
     blocks: &[Value],
     role: Role,
     path: &str,
-    out: &mut Vec<Message>,
+    out: &mut Out,
     needs: &mut Capabilities,
 ) -> Result<(), Refused> {
-    // Parts of the message being built; tool results split it.
+    // Parts of the message being built; tool results split it. `start`: the block its
+    // first part came from.
     let mut parts = Vec::with_capacity(blocks.len());
+    let mut start = 0;
     for (j, b) in blocks.iter().enumerate() {
+        if parts.is_empty() {
+            start = j;
+        }
         let bpath = format!("{path}.content.{j}");
         let b = as_object(b, &bpath)?;
         let kind = match field(b, "type") {
@@ -190,17 +207,25 @@ fn content_blocks(
             ("tool_result", Role::User) => {
                 let result = tool_result_block(b, &bpath)?;
                 if !parts.is_empty() {
-                    out.push(Message {
-                        role,
-                        content: std::mem::take(&mut parts),
-                        name: None,
-                    });
+                    let content = std::mem::take(&mut parts);
+                    out.push(
+                        Message {
+                            role,
+                            content,
+                            name: None,
+                        },
+                        start,
+                    );
                 }
-                out.push(Message {
-                    role: Role::Tool,
-                    content: vec![Part::ToolResult(result)],
-                    name: None,
-                });
+                let content = vec![Part::ToolResult(result)];
+                out.push(
+                    Message {
+                        role: Role::Tool,
+                        content,
+                        name: None,
+                    },
+                    j,
+                );
             }
             ("image" | "tool_result", _) => {
                 return refuse(
@@ -223,11 +248,15 @@ fn content_blocks(
         }
     }
     if !parts.is_empty() {
-        out.push(Message {
-            role,
-            content: parts,
-            name: None,
-        });
+        let content = parts;
+        out.push(
+            Message {
+                role,
+                content,
+                name: None,
+            },
+            start,
+        );
     }
     Ok(())
 }
