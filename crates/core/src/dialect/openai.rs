@@ -210,16 +210,46 @@ pub fn wrong_type(param: &str, expected: &str, got: &Value) -> String {
 /// value. Expected a value >= 1, but got 0 instead." (`integer_below_min_value`,
 /// `integer_above_max_value`). The gateway's refusals and the OpenAI fake's.
 pub fn out_of_range(field: &str, got: &str, below: bool, bound: i128) -> (String, &'static str) {
-    let (side, sign, code) = if below {
-        ("below minimum", ">=", "integer_below_min_value")
+    let code = if below {
+        "integer_below_min_value"
     } else {
-        ("above maximum", "<=", "integer_above_max_value")
+        "integer_above_max_value"
     };
-    (
-        format!(
-            "Invalid '{field}': integer {side} value. Expected a value {sign} {bound}, but got {got} instead."
-        ),
-        code,
+    (range_message("integer", field, got, below, &bound), code)
+}
+
+/// [`out_of_range`] for a decimal field: "Invalid 'temperature': decimal above maximum value.
+/// Expected a value <= 2, but got 5 instead." (`decimal_below_min_value`,
+/// `decimal_above_max_value`). The OpenAI fake's.
+pub fn decimal_out_of_range(
+    field: &str,
+    got: &str,
+    below: bool,
+    bound: f64,
+) -> (String, &'static str) {
+    let code = if below {
+        "decimal_below_min_value"
+    } else {
+        "decimal_above_max_value"
+    };
+    (range_message("decimal", field, got, below, &bound), code)
+}
+
+/// OpenAI's sentence for a `kind` (`integer`, `decimal`) value out of its range.
+fn range_message(
+    kind: &str,
+    field: &str,
+    got: &str,
+    below: bool,
+    bound: &dyn std::fmt::Display,
+) -> String {
+    let (side, sign) = if below {
+        ("below minimum", ">=")
+    } else {
+        ("above maximum", "<=")
+    };
+    format!(
+        "Invalid '{field}': {kind} {side} value. Expected a value {sign} {bound}, but got {got} instead."
     )
 }
 

@@ -51,6 +51,16 @@ impl Out {
         self.messages.push(m);
         self.origins.push((self.message, block));
     }
+
+    /// Adds a message of `role` holding `content`, from block `block` on.
+    fn push_parts(&mut self, role: Role, content: Vec<Part>, block: usize) {
+        let m = Message {
+            role,
+            content,
+            name: None,
+        };
+        self.push(m, block);
+    }
 }
 
 /// `system`: a string or a list of text blocks; `None` when it says nothing.
@@ -207,25 +217,9 @@ fn content_blocks(
             ("tool_result", Role::User) => {
                 let result = tool_result_block(b, &bpath)?;
                 if !parts.is_empty() {
-                    let content = std::mem::take(&mut parts);
-                    out.push(
-                        Message {
-                            role,
-                            content,
-                            name: None,
-                        },
-                        start,
-                    );
+                    out.push_parts(role, std::mem::take(&mut parts), start);
                 }
-                let content = vec![Part::ToolResult(result)];
-                out.push(
-                    Message {
-                        role: Role::Tool,
-                        content,
-                        name: None,
-                    },
-                    j,
-                );
+                out.push_parts(Role::Tool, vec![Part::ToolResult(result)], j);
             }
             ("image" | "tool_result", _) => {
                 return refuse(
@@ -248,15 +242,7 @@ fn content_blocks(
         }
     }
     if !parts.is_empty() {
-        let content = parts;
-        out.push(
-            Message {
-                role,
-                content,
-                name: None,
-            },
-            start,
-        );
+        out.push_parts(role, parts, start);
     }
     Ok(())
 }

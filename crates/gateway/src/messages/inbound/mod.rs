@@ -61,9 +61,10 @@ const TOP_LEVEL: [&str; 16] = [
 /// `system` field) and the index of its first block there.
 pub(crate) type Origins = Vec<(Option<usize>, usize)>;
 
-/// Parses a client's body, with its messages' [`Origins`]. `Err` names the field refused, in Anthropic's words where it
-/// has them. Fields are checked in a fixed order (the required ones, the conversation, tools,
-/// options), so a body with several faults is always refused for the same one.
+/// Parses a client's body, with its messages' [`Origins`]. `Err` names the field refused, in
+/// Anthropic's words where it has them. Fields are checked in a fixed order (the required
+/// ones, the conversation, tools, options), so a body with several faults is always refused
+/// for the same one.
 pub(crate) fn parse(body: &[u8]) -> Result<(Request, Origins), Refused> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,

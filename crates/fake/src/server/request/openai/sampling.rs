@@ -80,20 +80,15 @@ fn stop(v: Option<&Value>) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// A decimal `field`'s `got` below (`below`) or above its `bound`, in OpenAI's words:
-/// "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 5
-/// instead." (`decimal_below_min_value`, `decimal_above_max_value`).
+/// A decimal `field`'s `got` below (`below`) or above its `bound`, in OpenAI's words.
 fn decimal_out_of_range(field: &str, got: &Value, below: bool, bound: f64) -> Refusal {
-    let (side, sign, code) = if below {
-        ("below minimum", ">=", "decimal_below_min_value")
-    } else {
-        ("above maximum", "<=", "decimal_above_max_value")
-    };
-    Refusal::bad(format!(
-        "Invalid '{field}': decimal {side} value. Expected a value {sign} {bound}, but got {got} instead."
-    ))
-    .param(field)
-    .code(code)
+    let (message, code) = switchyard_core::dialect::openai::decimal_out_of_range(
+        field,
+        &got.to_string(),
+        below,
+        bound,
+    );
+    Refusal::bad(message).param(field).code(code)
 }
 
 #[cfg(test)]
