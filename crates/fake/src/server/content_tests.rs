@@ -811,6 +811,30 @@ async fn a_cut_stream_breaks_a_tool_call() {
     }
 }
 
+/// A cut comes at least a few milliseconds after the last token in real time, not only on the
+/// schedule: a body polled late, every piece due at once, still yields its tokens and then
+/// waits (the server writes them) before the cut, which would otherwise discard them unsent.
+#[tokio::test(start_paused = true)]
+async fn a_cut_polled_late_waits_for_its_tokens_to_be_written() {
+    use futures_util::FutureExt;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let app = app(Dialect::Openai, "{ kind: stream_cut, after_tokens: 3 }");
+    let req = super::tests::request(Dialect::Openai, true);
+    let mut body = app.oneshot(req).await.unwrap().into_body();
+    tokio::time::advance(std::time::Duration::from_secs(5)).await;
+    let mut data = 0;
+    loop {
+        match body.frame().now_or_never() {
+            Some(Some(Ok(_))) => data += 1,
+            Some(end) => panic!("the cut came with the tokens, unwritten: {end:?}"),
+            None => break,
+        }
+    }
+    assert!(data >= 4, "the prelude and three tokens: {data}");
+    assert!(matches!(body.frame().await, Some(Err(_))), "then the cut");
+}
+
 /// Structured replies are whole whatever `max_tokens`, and count a token per 4 characters
 /// (plus one per call for its name).
 #[tokio::test(start_paused = true)]

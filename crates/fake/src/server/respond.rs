@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::Value;
 use switchyard_core::dialect::{Dialect, openai_reset, rfc3339};
 use switchyard_core::health::LimitSnapshot;
@@ -338,18 +337,32 @@ fn stream(
         Dialect::Anthropic => anthropic::stream_shape(reply, asked, stamp, content),
         Dialect::Gemini => gemini::stream_shape(reply, asked, stamp, content),
     };
-    let schedule = schedule(shape, reply);
+    let schedule = schedule(shape, reply).into_iter();
     let start = tokio::time::Instant::now();
-    let body = futures_util::stream::iter(schedule).then(move |(offset, piece)| async move {
-        tokio::time::sleep_until(start + StdDuration::from(offset)).await;
-        match piece {
-            Piece::Bytes(b) => Ok(b),
-            Piece::Abort => Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "stream cut by fault",
-            )),
-        }
-    });
+    // When the last bytes were handed on: a cut waits at least `CUT_GAP` after them in real
+    // time, not only on the schedule, so that a task polled late (every piece due at once)
+    // still writes the tokens before the cut, which would otherwise discard them unsent.
+    let body = futures_util::stream::unfold(
+        (schedule, None),
+        move |(mut schedule, last): (_, Option<tokio::time::Instant>)| async move {
+            let (offset, piece) = schedule.next()?;
+            let mut at = start + StdDuration::from(offset);
+            if let (Piece::Abort, Some(last)) = (&piece, last) {
+                at = at.max(last + StdDuration::from(CUT_GAP));
+            }
+            tokio::time::sleep_until(at).await;
+            Some(match piece {
+                Piece::Bytes(b) => (Ok(b), (schedule, Some(tokio::time::Instant::now()))),
+                Piece::Abort => (
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "stream cut by fault",
+                    )),
+                    (schedule, last),
+                ),
+            })
+        },
+    );
     let content_type = match dialect {
         Dialect::Openai | Dialect::AzureOpenai | Dialect::Anthropic | Dialect::Gemini => {
             "text/event-stream; charset=utf-8"
