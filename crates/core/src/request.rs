@@ -265,8 +265,9 @@ pub struct Sampling {
 pub struct Original {
     /// The dialect the client spoke: only a target of this dialect is sent `body`.
     pub dialect: crate::vendor::Dialect,
-    /// The body's bytes as received, shared rather than copied across attempts.
-    pub body: std::sync::Arc<[u8]>,
+    /// The body's bytes as received, shared rather than copied: the caller's buffer itself
+    /// (`Bytes` counts its references), across attempts too.
+    pub body: bytes::Bytes,
     /// The caller forwards a same-dialect target's reply body as it came
     /// ([`Response::raw`]): the driver then reads from it only what routing and books need
     /// (usage, finish reason), not its text. For a stream, the driver gives each of the
@@ -473,7 +474,7 @@ pub struct Response {
     /// ([`Original::raw_reply`]) and the target speaks the client's dialect: every field the
     /// vendor sent (`logprobs`, `system_fingerprint`, ...) reaches the client. `text`,
     /// `tool_calls` and `choices` are then left empty (the body has them).
-    pub raw: Option<std::sync::Arc<[u8]>>,
+    pub raw: Option<bytes::Bytes>,
     /// What the request's attempts cost, every one at its own target's price (`Plan::cost`):
     /// a failed attempt that reported usage counts too, not only the one that served, and so
     /// does a hedge that lost, booked the request's estimated prompt.

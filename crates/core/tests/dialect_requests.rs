@@ -125,6 +125,46 @@ fn an_openai_body_normalizes_whole() {
     );
 }
 
+/// `take_normalized` gives what `try_to_normalized` gives, the messages' text moved out of
+/// the body (the same buffers, not copies), a string content and a text part alike.
+#[test]
+fn taking_the_normalized_request_moves_the_text_and_agrees_with_the_copy() {
+    let body = full_openai_body();
+    let copied = parse(body.clone()).unwrap();
+    let mut taken = serde_json::from_value::<openai::ChatRequest>(body).unwrap();
+    let texts = |r: &openai::ChatRequest| -> Vec<*const u8> {
+        // (A tool message's text becomes its result's, joined: not the same buffer.)
+        r.messages
+            .iter()
+            .filter(|m| m.role != "tool")
+            .flat_map(|m| match &m.content {
+                Some(Value::String(s)) => vec![s.as_ptr()],
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str).map(str::as_ptr))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    let before = texts(&taken);
+    let request = taken.take_normalized().unwrap();
+    assert_eq!(request, copied);
+    let after: Vec<*const u8> = request
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .filter_map(|p| match p {
+            Part::Text(t) => Some(t.as_ptr()),
+            _ => None,
+        })
+        .collect();
+    assert!(before.len() >= 2, "{before:?}");
+    for p in &before {
+        assert!(after.contains(p), "text at {p:?} was copied");
+    }
+}
+
 #[test]
 fn the_token_estimate_counts_tool_arguments_results_and_schemas() {
     let plain = parse(json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }] }))
@@ -515,7 +555,7 @@ fn fields_the_request_does_not_model_reach_only_the_clients_own_dialect() {
         unmodelled,
         original: Some(switchyard_core::request::Original {
             dialect: Dialect::Openai,
-            body: body.as_slice().into(),
+            body: bytes::Bytes::from_static(body),
             raw_reply: false,
             layout: None,
         }),

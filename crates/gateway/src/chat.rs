@@ -377,10 +377,12 @@ fn parse_request(
     let Ok(parsed) = switchyard_core::dialect::openai::parse(body) else {
         return Err(describe_bad_body(body, access));
     };
-    let request = parsed.request;
+    let mut request = parsed.request;
     access.model(&request.model);
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-    let mut normalized = match request.try_to_normalized() {
+    // The messages' text moves into the normalized request (`request.messages` are not read
+    // again).
+    let mut normalized = match request.take_normalized() {
         Ok(r) => r,
         Err(e) => return Err(ApiError::invalid_param(&e.message, &e.param, e.code)),
     };
@@ -389,7 +391,7 @@ fn parse_request(
     normalized.unmodelled = parsed.unmodelled;
     normalized.original = Some(switchyard_core::request::Original {
         dialect: switchyard_core::dialect::Dialect::Openai,
-        body: body.as_ref().into(),
+        body: body.clone(),
         raw_reply: true,
         layout: parsed.layout,
     });
@@ -426,7 +428,7 @@ fn reply_response(
 ) -> Response {
     if let Some(raw) = &reply.raw {
         // The target spoke OpenAI: its reply goes out as it came, every field kept.
-        let mut r = Response::new(Body::from(Bytes::from_owner(raw.clone())));
+        let mut r = Response::new(Body::from(raw.clone()));
         r.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if expose {
@@ -547,6 +549,21 @@ mod tests {
         // The same bytes, not a copy of them.
         assert_eq!(got.as_ref().map(|b| b.as_ptr()), Some(data.as_ptr()));
         assert_eq!(got, Some(data));
+    }
+
+    /// The client's body rides along to a same-dialect target as the buffer it came in, not a
+    /// copy of it (a body of megabytes of images is not copied once more for each request).
+    #[test]
+    fn the_original_body_is_the_clients_buffer() {
+        let body = Bytes::from(
+            b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}".to_vec(),
+        );
+        let access = crate::access_log::AccessLog::default();
+        let (model, _, normalized) = super::parse_request(&body, None, &access).unwrap();
+        assert_eq!(model, "m");
+        let original = normalized.original.unwrap();
+        assert_eq!(original.body, body);
+        assert_eq!(original.body.as_ptr(), body.as_ptr());
     }
 
     #[tokio::test]

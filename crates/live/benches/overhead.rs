@@ -108,7 +108,7 @@ fn overhead(c: &mut Criterion) {
     let passed = Request {
         original: Some(switchyard_core::request::Original {
             dialect: Dialect::Openai,
-            body: client.as_slice().into(),
+            body: bytes::Bytes::from_static(client),
             raw_reply: false,
             layout: None,
         }),

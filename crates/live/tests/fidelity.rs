@@ -80,7 +80,7 @@ fn from_client(body: &str) -> Request {
     Request {
         original: Some(Original {
             dialect: Dialect::Openai,
-            body: body.as_bytes().into(),
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
             raw_reply: false,
             layout: None,
         }),

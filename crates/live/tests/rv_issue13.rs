@@ -23,7 +23,7 @@ fn forwarded() -> Request {
         stream: true,
         original: Some(Original {
             dialect: Dialect::Openai,
-            body: body.as_bytes().into(),
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
             raw_reply: true,
             layout: None,
         }),

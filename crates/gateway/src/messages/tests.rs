@@ -16,7 +16,7 @@ use super::render::{self, Stream};
 
 /// The normalized request alone.
 fn parse(body: &[u8]) -> Result<switchyard_core::request::Request, Refused> {
-    super::inbound::parse(body).map(|(r, _)| r)
+    super::inbound::parse(&bytes::Bytes::copy_from_slice(body)).map(|(r, _)| r)
 }
 
 /// Where each normalized message came from: `system` first, a user message split by its
@@ -41,7 +41,7 @@ fn each_normalized_message_knows_the_clients_message_and_block() {
         ] },
         { "role": "assistant", "content": "" },
     ]);
-    let (r, origins) = super::inbound::parse(&body(&v)).unwrap();
+    let (r, origins) = super::inbound::parse(&body(&v).into()).unwrap();
     let expected: Origins = vec![
         (None, 0),
         (Some(0), 0),

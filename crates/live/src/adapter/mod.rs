@@ -56,7 +56,7 @@ pub struct Decoded {
     pub choices: Vec<Choice>,
     /// The body as it came, when the caller takes it as is (see [`decode_raw`]); the text,
     /// tool calls and choices above are then empty.
-    pub raw: Option<std::sync::Arc<[u8]>>,
+    pub raw: Option<Bytes>,
 }
 
 /// Why an attempt failed: its outcome, and what the upstream said, when it said something a
@@ -263,7 +263,7 @@ pub fn decode(dialect: Dialect, body: &[u8]) -> Result<Decoded, Failure> {
 /// with a `message`) but only its usage and first finish reason are read (all of it when the
 /// reply has no usage, to estimate that from the text). `None` when the dialect has no such
 /// path.
-pub fn decode_raw(dialect: Dialect, body: &[u8]) -> Option<Result<Decoded, Failure>> {
+pub fn decode_raw(dialect: Dialect, body: &Bytes) -> Option<Result<Decoded, Failure>> {
     match dialect {
         Dialect::Openai | Dialect::AzureOpenai => openai::decode_raw(body),
         Dialect::Anthropic | Dialect::Gemini => None,

@@ -199,7 +199,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
 /// A reply the caller forwards as it came: only what the router books is read
 /// ([`read_forwarded`], which accepts what [`decode`] accepts); without usage, the full decode
 /// estimates it from the text.
-pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
+pub(super) fn decode_raw(body: &bytes::Bytes) -> Option<Result<Decoded, Failure>> {
     let Ok(reply) = read_forwarded(body) else {
         return Some(Err(malformed()));
     };
@@ -208,7 +208,7 @@ pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
     }
     let Some(usage) = reply.usage else {
         return Some(decode(body).map(|d| Decoded {
-            raw: Some(body.into()),
+            raw: Some(body.clone()),
             ..d
         }));
     };
@@ -219,7 +219,7 @@ pub(super) fn decode_raw(body: &[u8]) -> Option<Result<Decoded, Failure>> {
         usage,
         usage_missing: false,
         choices: Vec::new(),
-        raw: Some(body.into()),
+        raw: Some(body.clone()),
     }))
 }
 

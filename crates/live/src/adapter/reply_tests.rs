@@ -460,9 +460,8 @@ fn a_forwarded_reply_is_checked_as_the_full_decode_checks_it() {
     let good = format!(
         r#"{{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{{"index":0,"message":{{"role":"assistant","content":"four words of text"}},"finish_reason":"tool_calls"}}]{usage}}}"#
     );
-    let d = decode_raw(Dialect::Openai, good.as_bytes())
-        .unwrap()
-        .unwrap();
+    let sent = Bytes::from(good.clone());
+    let d = decode_raw(Dialect::Openai, &sent).unwrap().unwrap();
     assert_eq!(
         (d.usage, d.finish, d.usage_missing),
         (
@@ -476,13 +475,15 @@ fn a_forwarded_reply_is_checked_as_the_full_decode_checks_it() {
         )
     );
     assert_eq!(d.raw.as_deref(), Some(good.as_bytes()));
+    // The body as it came is the reply's buffer itself, not a copy.
+    assert_eq!(d.raw.as_ref().map(|r| r.as_ptr()), Some(sent.as_ptr()));
     let bare = good.replacen(usage, "", 1);
-    let d = decode_raw(Dialect::Openai, bare.as_bytes())
-        .unwrap()
-        .unwrap();
+    let sent = Bytes::from(bare.clone());
+    let d = decode_raw(Dialect::Openai, &sent).unwrap().unwrap();
     assert!(d.usage_missing);
     assert_eq!(d.usage, estimated_usage("four words of text"));
     assert_eq!(d.raw.as_deref(), Some(bare.as_bytes()));
+    assert_eq!(d.raw.as_ref().map(|r| r.as_ptr()), Some(sent.as_ptr()));
     for (from, to) in [
         (r#""prompt_tokens":3"#, r#""prompt_tokens":-3"#),
         (r#""prompt_tokens":3"#, r#""prompt_tokens":"3""#),
@@ -492,7 +493,7 @@ fn a_forwarded_reply_is_checked_as_the_full_decode_checks_it() {
     ] {
         let body = good.replacen(from, to, 1);
         assert_ne!(body, good);
-        let refused = decode_raw(Dialect::Openai, body.as_bytes()).unwrap();
+        let refused = decode_raw(Dialect::Openai, &Bytes::from(body.clone())).unwrap();
         assert_eq!(
             refused.map_err(|f| f.error_kind()),
             Err(Some(ErrorKind::MalformedResponse)),
@@ -506,7 +507,7 @@ fn a_forwarded_reply_is_checked_as_the_full_decode_checks_it() {
         &format!(r#""content":null,"tool_calls":[{calls}]"#),
         1,
     );
-    let refused = decode_raw(Dialect::Openai, many.as_bytes()).unwrap();
+    let refused = decode_raw(Dialect::Openai, &Bytes::from(many.clone())).unwrap();
     assert_eq!(
         refused.map_err(|f| f.error_kind()),
         Err(Some(ErrorKind::MalformedResponse))

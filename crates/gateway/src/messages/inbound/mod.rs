@@ -65,7 +65,7 @@ pub(crate) type Origins = Vec<(Option<usize>, usize)>;
 /// Anthropic's words where it has them. Fields are checked in a fixed order (the required
 /// ones, the conversation, tools, options), so a body with several faults is always refused
 /// for the same one.
-pub(crate) fn parse(body: &[u8]) -> Result<(Request, Origins), Refused> {
+pub(crate) fn parse(body: &bytes::Bytes) -> Result<(Request, Origins), Refused> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return refuse("", format!("The request body is not valid JSON: {e}")),
@@ -131,7 +131,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<(Request, Origins), Refused> {
         unmodelled: Vec::new(),
         original: Some(Original {
             dialect: Dialect::Anthropic,
-            body: body.into(),
+            body: body.clone(),
             raw_reply: false,
             layout: None,
         }),

@@ -33,11 +33,12 @@ impl std::fmt::Display for PartAt {
     }
 }
 
-/// A message's content parts (`text` and `image_url`; a string is one text part).
-fn content_parts(content: &Option<Value>, at: At) -> Result<Vec<Part>, RequestError> {
+/// A message's content parts (`text` and `image_url`; a string is one text part), its text
+/// taken out of `content` rather than copied.
+fn content_parts(content: &mut Option<Value>, at: At) -> Result<Vec<Part>, RequestError> {
     let parts = match content {
         None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::String(s)) => return Ok(vec![Part::Text(s.clone())]),
+        Some(Value::String(s)) => return Ok(vec![Part::Text(std::mem::take(s))]),
         Some(Value::Array(parts)) => parts,
         Some(_) => {
             return Err(invalid(
@@ -47,12 +48,12 @@ fn content_parts(content: &Option<Value>, at: At) -> Result<Vec<Part>, RequestEr
         }
     };
     let mut out = Vec::with_capacity(parts.len());
-    for (j, p) in parts.iter().enumerate() {
+    for (j, p) in parts.iter_mut().enumerate() {
         let here = PartAt(at, j);
         match p.get("type").and_then(Value::as_str) {
-            Some("text") => match p.get("text").and_then(Value::as_str) {
-                Some(t) => out.push(Part::Text(t.to_owned())),
-                None => return Err(invalid(format!("{here}.text"), "a text part needs `text`")),
+            Some("text") => match p.get_mut("text") {
+                Some(Value::String(t)) => out.push(Part::Text(std::mem::take(t))),
+                _ => return Err(invalid(format!("{here}.text"), "a text part needs `text`")),
             },
             Some("image_url") => {
                 let inner = p.get("image_url");
@@ -197,6 +198,13 @@ impl ChatRequest {
     /// it cannot be represented: an unknown role, a content part other than text and images,
     /// a custom tool, an `allowed_tools` choice, a malformed field.
     pub fn try_to_normalized(&self) -> Result<Request, RequestError> {
+        self.clone().take_normalized()
+    }
+
+    /// [`try_to_normalized`](Self::try_to_normalized), the messages' text moved out of the
+    /// body into the request rather than copied (a prompt of megabytes is not copied once
+    /// more): for a caller done with the messages, which are left without their text.
+    pub fn take_normalized(&mut self) -> Result<Request, RequestError> {
         if let Some(n) = self.n
             && !(1..=MAX_CHOICES).contains(&n)
         {
@@ -218,7 +226,7 @@ impl ChatRequest {
         }
         let mut messages = Vec::with_capacity(self.messages.len());
         let mut needs = Capabilities::NONE;
-        for (i, m) in self.messages.iter().enumerate() {
+        for (i, m) in self.messages.iter_mut().enumerate() {
             let message = normalized_message(i, m)?;
             if message.content.iter().any(|p| matches!(p, Part::Image(_))) {
                 needs = needs.union(Capabilities::VISION);
@@ -330,7 +338,7 @@ impl ChatRequest {
 
 /// Message `i` of a client's body, normalized: a tool message's text becomes its result, an
 /// assistant's tool calls become parts after its content.
-fn normalized_message(i: usize, m: &ChatMessage) -> Result<Message, RequestError> {
+fn normalized_message(i: usize, m: &mut ChatMessage) -> Result<Message, RequestError> {
     let at = At(i);
     let Some(role) = parse_role(&m.role) else {
         return Err(invalid(
@@ -341,7 +349,7 @@ fn normalized_message(i: usize, m: &ChatMessage) -> Result<Message, RequestError
             ),
         ));
     };
-    let mut content = content_parts(&m.content, at)?;
+    let mut content = content_parts(&mut m.content, at)?;
     if role == Role::Tool {
         let Some(call_id) = &m.tool_call_id else {
             return Err(invalid(
