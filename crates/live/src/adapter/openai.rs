@@ -196,6 +196,23 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
     })
 }
 
+/// A forwarded reply body shorter than this is copied into a buffer of its own; a longer one
+/// is kept as the slice of the upstream connection's read buffer it arrived in. A response
+/// can wait long on a client that reads slowly (the gateway's bound is a minute a write): a
+/// small one then holds its own bytes, not the connection's whole buffer (8 KiB or more),
+/// which the connection, back in its pool, would otherwise have to allocate again; a large
+/// one is most of its buffer, and copying it would cost more than it keeps.
+pub(crate) const SHARED_FROM: usize = 4 * 1024;
+
+/// `body` as the forwarded reply keeps it ([`SHARED_FROM`]).
+fn kept(body: &bytes::Bytes) -> bytes::Bytes {
+    if body.len() < SHARED_FROM {
+        bytes::Bytes::copy_from_slice(body)
+    } else {
+        body.clone()
+    }
+}
+
 /// A reply the caller forwards as it came: only what the router books is read
 /// ([`read_forwarded`], which accepts what [`decode`] accepts); without usage, the full decode
 /// estimates it from the text.
@@ -208,7 +225,7 @@ pub(super) fn decode_raw(body: &bytes::Bytes) -> Option<Result<Decoded, Failure>
     }
     let Some(usage) = reply.usage else {
         return Some(decode(body).map(|d| Decoded {
-            raw: Some(body.clone()),
+            raw: Some(kept(body)),
             ..d
         }));
     };
@@ -219,7 +236,7 @@ pub(super) fn decode_raw(body: &bytes::Bytes) -> Option<Result<Decoded, Failure>
         usage,
         usage_missing: false,
         choices: Vec::new(),
-        raw: Some(body.clone()),
+        raw: Some(kept(body)),
     }))
 }
 

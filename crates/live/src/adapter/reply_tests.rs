@@ -451,6 +451,18 @@ fn too_many_tool_calls_are_malformed() {
     );
 }
 
+/// `body` with its text made long enough to be shared ([`openai::SHARED_FROM`]), forwarded:
+/// whether the reply kept is the body, and whether it is the very buffer it was read into.
+fn kept_as_sent(body: &str) -> (bool, bool) {
+    let long = "w".repeat(openai::SHARED_FROM);
+    let body = body.replacen("four words of text", &format!("four words of {long}"), 1);
+    assert!(body.len() >= openai::SHARED_FROM);
+    let sent = Bytes::from(body.clone());
+    let d = decode_raw(Dialect::Openai, &sent).unwrap().unwrap();
+    let raw = d.raw.unwrap();
+    (raw == body.as_bytes(), raw.as_ptr() == sent.as_ptr())
+}
+
 /// A reply forwarded as it came: its usage and finish reason read; without usage still
 /// forwarded, with usage estimated by the full decode; with bad usage (each body one defect,
 /// the rest of the usage intact) or too many tool calls refused, as the full decode refuses it.
@@ -475,15 +487,18 @@ fn a_forwarded_reply_is_checked_as_the_full_decode_checks_it() {
         )
     );
     assert_eq!(d.raw.as_deref(), Some(good.as_bytes()));
-    // The body as it came is the reply's buffer itself, not a copy.
-    assert_eq!(d.raw.as_ref().map(|r| r.as_ptr()), Some(sent.as_ptr()));
+    // A small body is copied out of the buffer it came in (it does not hold the connection's
+    // whole read buffer while the client reads it); a large one is that buffer itself.
+    assert_ne!(d.raw.as_ref().map(|r| r.as_ptr()), Some(sent.as_ptr()));
+    assert_eq!(kept_as_sent(&good), (true, true));
     let bare = good.replacen(usage, "", 1);
     let sent = Bytes::from(bare.clone());
     let d = decode_raw(Dialect::Openai, &sent).unwrap().unwrap();
     assert!(d.usage_missing);
     assert_eq!(d.usage, estimated_usage("four words of text"));
     assert_eq!(d.raw.as_deref(), Some(bare.as_bytes()));
-    assert_eq!(d.raw.as_ref().map(|r| r.as_ptr()), Some(sent.as_ptr()));
+    assert_ne!(d.raw.as_ref().map(|r| r.as_ptr()), Some(sent.as_ptr()));
+    assert_eq!(kept_as_sent(&bare), (true, true));
     for (from, to) in [
         (r#""prompt_tokens":3"#, r#""prompt_tokens":-3"#),
         (r#""prompt_tokens":3"#, r#""prompt_tokens":"3""#),
