@@ -127,6 +127,44 @@ async fn a_streamed_pass_through_asks_for_usage_and_keeps_the_rest() {
     assert_eq!(bodies(&seen[0].1)[0].1, expected);
 }
 
+/// Bytes that say when they are dropped.
+struct Watched(Vec<u8>, Arc<std::sync::atomic::AtomicBool>);
+
+impl AsRef<[u8]> for Watched {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Once a stream has begun, the client's body (perhaps a slice of its connection's whole read
+/// buffer) is let go: the stream, which may last minutes, does not hold it.
+#[tokio::test(start_paused = true)]
+async fn a_stream_lets_the_clients_body_go_once_it_has_begun() {
+    let (router, seen) = rig(
+        &[("openai", "openai")],
+        "  - { name: chat, policy: static, targets: [t-openai] }\n",
+    );
+    let client = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut request = from_client(client);
+    if let Some(o) = request.original.as_mut() {
+        o.body = Bytes::from_owner(Watched(client.as_bytes().to_vec(), dropped.clone()));
+    }
+    let mut stream = router.chat_stream(request).await.unwrap();
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+    while let Some(event) = stream.next().await {
+        event.unwrap();
+    }
+    // It was sent as the client wrote it (the model replaced, usage asked for).
+    assert!(bodies(&seen[0].1)[0].1.contains(r#""content":"hi""#));
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_anthropic_target_gets_a_translation_not_the_clients_body() {
     let (router, seen) = rig(

@@ -535,6 +535,13 @@ impl Driver {
                 return Err(self.error(&guard.plan, Some(&request), &said));
             }
         };
+        // The client's own body is not sent again (a continuation sends a body of its own):
+        // it goes now, not with the stream, which may last minutes (the body can be a slice of
+        // the client connection's whole read buffer).
+        let mut request = request;
+        if let Some(r) = Arc::get_mut(&mut request) {
+            r.original = None;
+        }
         let binding = &self.inner.bindings[target.index()];
         let resumes = guard
             .plan
