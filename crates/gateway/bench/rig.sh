@@ -3,7 +3,7 @@
 # makes a scratch folder $work (removed on exit, with every background job stopped), starts a
 # zero-latency fake on loopback (or the profile $RIG_PROFILE_YAML, serving model zero-1) and
 # writes a gateway config in front of it (plus $RIG_GATEWAY_YAML, when set). Sets $fake (the fake's URL), $fakepid, $work/gateway.yaml and
-# $body (the request), and $gateway_cmd: the gateway's command line before its arguments
+# $body (the request: its prompt "hello", or RIG_PROMPT_BYTES bytes of text), and $gateway_cmd: the gateway's command line before its arguments
 # ($GATEWAY_BIN, default target/<profile>/switchyard, then `gateway`, then `--threads
 # $GATEWAY_THREADS` when that is set). A script with more to stop defines rig_cleanup before
 # sourcing this.
@@ -66,7 +66,12 @@ router:
 YAML
 # Extra top-level config (e.g. a `gateway:` section), from $RIG_GATEWAY_YAML.
 if [ -n "${RIG_GATEWAY_YAML:-}" ]; then printf '%s\n' "$RIG_GATEWAY_YAML" >> "$work/gateway.yaml"; fi
-body='{"model":"zero-1","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
+# The request: "hello", or a prompt of RIG_PROMPT_BYTES bytes of text ("word word ...").
+prompt=hello
+if [ -n "${RIG_PROMPT_BYTES:-}" ]; then
+  prompt="$(python3 -c "import sys; n = int(sys.argv[1]); print(('word ' * (n // 5 + 1))[:n])" "$RIG_PROMPT_BYTES")"
+fi
+body="{\"model\":\"zero-1\",\"messages\":[{\"role\":\"user\",\"content\":\"$prompt\"}],\"max_tokens\":16}"
 
 # Starts a bare nginx reverse proxy in front of the fake (keep-alive upstream, no logging, no
 # buffering, so a stream passes chunk by chunk) and sets $nginx to its URL: what forwarding

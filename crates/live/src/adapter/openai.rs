@@ -197,15 +197,17 @@ pub(super) fn decode(body: &[u8]) -> Result<Decoded, Failure> {
 }
 
 /// A forwarded reply body shorter than this is copied into a buffer of its own; a longer one
-/// is kept as the slice of the upstream connection's read buffer it arrived in. A response
-/// can wait long on a client that reads slowly (the gateway's bound is a minute a write): a
-/// small one then holds its own bytes, not the connection's whole buffer (8 KiB or more),
-/// which the connection, back in its pool, would otherwise have to allocate again; a large
-/// one is most of its buffer, and copying it would cost more than it keeps.
+/// is kept as it was read (a slice of the upstream connection's read buffer when it came in
+/// one read, else the buffer `read_capped` joined it in, without slack). A response can wait
+/// long on a client that reads slowly (the gateway's bound is a minute a write): a small one
+/// then holds its own bytes, not the connection's whole buffer (8 KiB or more), which the
+/// connection, back in its pool, would otherwise have to allocate again. A larger one is
+/// shared: it fills more of its buffer, and not copying it saves a copy of its size (not
+/// measured beyond the instruction counts in docs/PERFORMANCE.md).
 pub(crate) const SHARED_FROM: usize = 4 * 1024;
 
 /// `body` as the forwarded reply keeps it ([`SHARED_FROM`]).
-fn kept(body: &bytes::Bytes) -> bytes::Bytes {
+pub(super) fn kept(body: &bytes::Bytes) -> bytes::Bytes {
     if body.len() < SHARED_FROM {
         bytes::Bytes::copy_from_slice(body)
     } else {

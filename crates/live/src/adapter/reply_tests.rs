@@ -451,6 +451,21 @@ fn too_many_tool_calls_are_malformed() {
     );
 }
 
+/// A reply body is copied below [`openai::SHARED_FROM`] bytes and shared from it on.
+#[test]
+fn a_reply_is_shared_from_its_threshold_on() {
+    for (len, shared) in [
+        (openai::SHARED_FROM - 1, false),
+        (openai::SHARED_FROM, true),
+        (1, false),
+    ] {
+        let body = Bytes::from(vec![b'x'; len]);
+        let kept = openai::kept(&body);
+        assert_eq!(kept, body);
+        assert_eq!(kept.as_ptr() == body.as_ptr(), shared, "{len} bytes");
+    }
+}
+
 /// `body` with its text made long enough to be shared ([`openai::SHARED_FROM`]), forwarded:
 /// whether the reply kept is the body, and whether it is the very buffer it was read into.
 fn kept_as_sent(body: &str) -> (bool, bool) {

@@ -197,6 +197,9 @@ impl ChatRequest {
     /// The normalized request this body asks for (its route is the model name), or what in
     /// it cannot be represented: an unknown role, a content part other than text and images,
     /// a custom tool, an `allowed_tools` choice, a malformed field.
+    ///
+    /// It clones the whole body first: for a caller that keeps the body (the gateway, done
+    /// with it, takes it: [`take_normalized`](Self::take_normalized)).
     pub fn try_to_normalized(&self) -> Result<Request, RequestError> {
         self.clone().take_normalized()
     }
