@@ -177,6 +177,50 @@ async fn a_need_no_target_of_the_route_has_is_a_400_naming_it() {
     assert!(r.openai.lock().unwrap().is_empty(), "never sent");
 }
 
+/// A request no target of its route has the context window for is the client's to fix too:
+/// a 400 naming `messages` with the sizes (it was a 503 "retry after 1 s", which SDKs retry
+/// for ever), on both endpoints, and nothing is sent.
+#[tokio::test(start_paused = true)]
+async fn a_request_too_long_for_every_target_is_a_400_saying_so() {
+    let r = rig();
+    for (model, stream) in [("chat", false), ("chat", true), ("both", false)] {
+        let (status, body) = post(
+            &r.gw,
+            &format!(
+                r#"{{"model":"{model}","stream":{stream},"max_tokens":4000000000,"messages":[{{"role":"user","content":"hi"}}]}}"#
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["param"], "messages");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("context window of"), "{message}");
+        assert!(message.contains("max_tokens: 4000000000"), "{message}");
+    }
+    let req = Request::post("/v1/messages")
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .body(Body::from(
+            r#"{"model":"claude","max_tokens":4000000000,"messages":[{"role":"user","content":"hi"}]}"#,
+        ))
+        .unwrap();
+    let resp = app(r.gw.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("context window of"),
+        "{body}"
+    );
+    assert!(r.openai.lock().unwrap().is_empty(), "never sent");
+    assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_openai_target_gets_the_clients_body_and_an_anthropic_one_the_translation() {
     let r = rig();

@@ -49,15 +49,18 @@ impl<R: Rng> Router<R> {
     }
 
     /// Whether every member of every route the plan went through (its home route, then each
-    /// fallback up to the current one) was excluded as unfit for the request, or lacks a
-    /// capability it needs (an image for a route without `vision`): either way the request,
-    /// not the targets' health, is at fault, and the client can fix it.
+    /// fallback up to the current one) was excluded as unfit for the request, lacks a
+    /// capability it needs (an image for a route without `vision`), or has a context window
+    /// the request does not fit (its estimated prompt and `max_tokens`): either way the
+    /// request, not the targets' health, is at fault, and the client can fix it.
     fn all_unfit(&self, plan: &Plan) -> bool {
         let unfit = |t: TargetId| {
             plan.is_unfit(t)
-                || !self.params.targets[t.index()]
-                    .capabilities
-                    .contains(plan.needs)
+                || !self.params.targets[t.index()].fits(
+                    plan.needs,
+                    plan.prompt_tokens,
+                    plan.max_tokens,
+                )
         };
         // A request that named its target: that target alone could serve.
         if let Some(pin) = plan.pin {

@@ -360,6 +360,28 @@ fn requests_too_big_for_a_window_skip_it_from_the_start() {
     let (outcome, tried, _) = drive(&mut r, &big, t(0), |_| ok(10));
     assert_eq!(tried, [id(&r, "b")]);
     assert!(outcome.is_success());
+    // Too big for every window: the request is at fault (unsupported), not the targets'
+    // health (no target available, which says to come back later); nothing is tried.
+    let huge = Request {
+        estimated_prompt_tokens: 200_000,
+        ..req("chat")
+    };
+    let (outcome, tried, _) = drive(&mut r, &huge, t(0), |_| ok(10));
+    assert!(tried.is_empty());
+    assert_eq!(outcome, FinalOutcome::Failed(FailureReason::Unsupported));
+    // One that fits a target whose breaker is open is not the request's fault.
+    let c = id(&r, "c");
+    r.apply(Override::Force(c, BreakerMode::ForcedOpen), t(1))
+        .unwrap();
+    let wide = Request {
+        estimated_prompt_tokens: 100_000,
+        ..req("chat")
+    };
+    let (outcome, _, _) = drive(&mut r, &wide, t(2), |_| ok(10));
+    assert_eq!(
+        outcome,
+        FinalOutcome::Failed(FailureReason::NoTargetAvailable)
+    );
 }
 
 #[test]

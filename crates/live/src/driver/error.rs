@@ -65,6 +65,30 @@ impl RouteError {
     }
 }
 
+/// What a request too long for `target`'s context window is refused for (`messages`, with
+/// the sizes), or `None` when it fits.
+fn too_long(
+    request: &Request,
+    target: &switchyard_core::target::TargetParams,
+    dialect: switchyard_core::dialect::Dialect,
+) -> Option<Unsupported> {
+    let prompt = request.estimated_prompt_tokens;
+    let output = request.max_tokens_or_zero();
+    if target.fits(switchyard_core::request::Capabilities::NONE, prompt, output) {
+        return None;
+    }
+    Some(Unsupported {
+        field: "messages".to_owned(),
+        dialect,
+        reason: format!(
+            "the request needs about {} tokens (its messages and tools, estimated: {prompt}; \
+             max_tokens: {output}), more than a context window of {} tokens allows",
+            u64::from(prompt) + u64::from(output),
+            target.context_window
+        ),
+    })
+}
+
 impl Driver {
     /// The wait the plan's last attempt's provider asked for (its Retry-After), at most
     /// `plan.retry_after_max`.
@@ -74,6 +98,36 @@ impl Driver {
             .last()
             .and_then(|a| a.outcome.retry_after())
             .map(|d| d.min(max))
+    }
+
+    /// What the first member of the home route (or the named target) cannot express, or
+    /// the capability it lacks, or the context window it is too small in: every member was
+    /// unfit, incapable or too small.
+    fn unsupported(&self, plan: &Plan, request: &Request) -> Option<Unsupported> {
+        let core = self.core();
+        let route = core.params().route(plan.home_route()?);
+        let candidates = match plan.pinned_target() {
+            Some(pin) => vec![pin],
+            None => route.members.clone(),
+        };
+        candidates.into_iter().find_map(|t| {
+            let binding = &self.inner.bindings[t.index()];
+            let target = &core.params().targets[t.index()];
+            dialect::check(binding.dialect, request)
+                .err()
+                .or_else(|| {
+                    let missing = request.required_capabilities().without(target.capabilities);
+                    let name = missing.names().next()?;
+                    Some(Unsupported {
+                        field: request.field_needing(missing)?,
+                        dialect: binding.dialect,
+                        reason: format!(
+                            "it needs the `{name}` capability, which no target of the route has"
+                        ),
+                    })
+                })
+                .or_else(|| too_long(request, target, binding.dialect))
+        })
     }
 
     /// The request's error; `said` is what upstreams said about failed attempts: the last
@@ -89,33 +143,8 @@ impl Driver {
             Some(FinalOutcome::Failed(reason)) => reason,
             _ => FailureReason::NoTargetAvailable,
         };
-        // What the first member of the home route (or the named target) cannot express, or
-        // the capability it lacks: every member was unfit or incapable.
         let unsupported = (outcome == FailureReason::Unsupported)
-            .then(|| {
-                let core = self.core();
-                let route = core.params().route(plan.home_route()?);
-                let request = request?;
-                let candidates = match plan.pinned_target() {
-                    Some(pin) => vec![pin],
-                    None => route.members.clone(),
-                };
-                candidates.into_iter().find_map(|t| {
-                    let binding = &self.inner.bindings[t.index()];
-                    dialect::check(binding.dialect, request).err().or_else(|| {
-                        let target = &core.params().targets[t.index()];
-                        let missing = request.required_capabilities().without(target.capabilities);
-                        let name = missing.names().next()?;
-                        Some(Unsupported {
-                            field: request.field_needing(missing)?,
-                            dialect: binding.dialect,
-                            reason: format!(
-                                "it needs the `{name}` capability, which no target of the route has"
-                            ),
-                        })
-                    })
-                })
-            })
+            .then(|| self.unsupported(plan, request?))
             .flatten();
         let decided = match outcome {
             FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => Some(k),
