@@ -30,14 +30,21 @@ fn describe_bad_body(body: &[u8], access: &AccessLog) -> ApiError {
     }
     for field in ["model", "messages"] {
         if value.get(field).is_none() {
-            return ApiError::bad_request(
+            return ApiError::invalid_param(
                 &format!("Missing required parameter: '{field}'."),
-                Some("missing_required_parameter"),
+                field,
+                "missing_required_parameter",
             );
         }
     }
     let Err(e) = serde_json::from_value::<ChatRequest>(value.clone()) else {
-        return ApiError::bad_request("Invalid request.", None);
+        // The value reads, the bytes do not: what only the bytes have, a field written twice
+        // (a JSON value keeps the last), in serde's words with its place.
+        let why = match serde_json::from_slice::<ChatRequest>(body) {
+            Err(e) => format!("Invalid request: {e}."),
+            Ok(_) => "Invalid request.".to_owned(),
+        };
+        return ApiError::bad_request(&why, Some("invalid_value"));
     };
     match value.as_object().and_then(culprit) {
         // A wrong type or an integer out of range in OpenAI's words, else serde's.

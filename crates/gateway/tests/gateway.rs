@@ -447,6 +447,33 @@ async fn a_value_of_the_wrong_type_is_refused_in_openais_words() {
     assert_eq!(status, 200, "{reply}");
 }
 
+/// A required field missing is named in `param`, as OpenAI names it; a field written twice
+/// is refused saying which and where (it said "Invalid request." and nothing else).
+#[tokio::test(start_paused = true)]
+async fn a_missing_or_repeated_field_is_named() {
+    let r = rig(100);
+    let hi = r#"[{"role":"user","content":"hi"}]"#;
+    for (body, field) in [
+        (r#"{"model":"chat"}"#.to_owned(), "messages"),
+        (format!(r#"{{"messages":{hi}}}"#), "model"),
+    ] {
+        let (status, _, reply) =
+            call(&r.gw, "POST", "/v1/chat/completions", Some("key"), body).await;
+        assert_eq!(status, 400, "{reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(reply["error"]["param"], field, "{reply}");
+        assert_eq!(reply["error"]["code"], "missing_required_parameter");
+        let message = format!("Missing required parameter: '{field}'.");
+        assert_eq!(reply["error"]["message"], message.as_str());
+    }
+    let body = format!(r#"{{"model":"chat","messages":{hi},"temperature":0.1,"temperature":0.2}}"#);
+    let (status, _, reply) = call(&r.gw, "POST", "/v1/chat/completions", Some("key"), body).await;
+    assert_eq!(status, 400, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    let said = reply["error"]["message"].as_str().unwrap();
+    assert!(said.contains("duplicate field `temperature`"), "{said}");
+}
+
 /// NU5: `n: 0` asks for no choice at all; OpenAI refuses it with a 400 naming `n`, and so does
 /// the gateway (it served one choice).
 #[tokio::test(start_paused = true)]
