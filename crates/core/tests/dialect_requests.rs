@@ -213,20 +213,29 @@ fn an_openai_body_it_cannot_represent_is_refused_naming_the_field() {
             "messages[0].content",
         ),
         (
-            json!({ "model": "m", "messages": [], "tools": [{ "type": "custom", "custom": { "name": "g" } }] }),
+            json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }], "tools": [{ "type": "custom", "custom": { "name": "g" } }] }),
             "tools[0].type",
         ),
         (
-            json!({ "model": "m", "messages": [], "tool_choice": { "type": "allowed_tools" } }),
+            json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }], "tool_choice": { "type": "allowed_tools" } }),
             "tool_choice",
         ),
         (
-            json!({ "model": "m", "messages": [], "response_format": { "type": "xml" } }),
+            json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }], "response_format": { "type": "xml" } }),
             "response_format.type",
         ),
         (
-            json!({ "model": "m", "messages": [], "stop": [1] }),
+            json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }], "stop": [1] }),
             "stop[0]",
+        ),
+        (json!({ "model": "m", "messages": [] }), "messages"),
+        (
+            msg(json!({ "role": "developer", "content": null })),
+            "messages[0].content",
+        ),
+        (
+            json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }], "temperature": 2.5 }),
+            "temperature",
         ),
     ];
     for (body, param) in cases {

@@ -221,6 +221,68 @@ async fn a_request_too_long_for_every_target_is_a_400_saying_so() {
     assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");
 }
 
+/// What OpenAI refuses whichever model serves (no message, a message without content, a
+/// sampling field out of its range) the gateway refuses itself, word for word as the OpenAI
+/// fake does, whatever the target: a Claude route answered in Anthropic's words about its own
+/// fields ("at least one message is required", `param: null`), and a Gemini one took
+/// `temperature: 9`. Nothing is sent.
+#[tokio::test(start_paused = true)]
+async fn what_openai_refuses_is_refused_in_its_words_whatever_the_target() {
+    let r = rig();
+    let direct = fake("direct", "openai", Seen::default());
+    let hi = r#"{"role":"user","content":"hi"}"#;
+    for (rest, param, code) in [
+        (r#""messages":[]"#.to_owned(), "messages", "empty_array"),
+        (
+            r#""messages":[{"role":"user"}]"#.to_owned(),
+            "messages[0].content",
+            "missing_required_parameter",
+        ),
+        (
+            format!(r#""messages":[{hi},{{"role":"system","content":null}}]"#),
+            "messages[1].content",
+            "missing_required_parameter",
+        ),
+        (
+            format!(r#""messages":[{hi}],"temperature":9"#),
+            "temperature",
+            "decimal_above_max_value",
+        ),
+        (
+            format!(r#""messages":[{hi}],"top_p":-0.5"#),
+            "top_p",
+            "decimal_below_min_value",
+        ),
+        (
+            format!(r#""messages":[{hi}],"frequency_penalty":2.5"#),
+            "frequency_penalty",
+            "decimal_above_max_value",
+        ),
+    ] {
+        let req = Request::post("/v1/chat/completions")
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer k")
+            .body(Body::from(format!(r#"{{"model":"m",{rest}}}"#)))
+            .unwrap();
+        let resp = direct.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let vendor: Value = serde_json::from_slice(&bytes).unwrap();
+        for model in ["chat", "claude"] {
+            let (status, said) = post(&r.gw, &format!(r#"{{"model":"{model}",{rest}}}"#)).await;
+            assert_eq!(status, 400, "{rest}: {said}");
+            assert_eq!(said["error"]["param"], param, "{said}");
+            assert_eq!(said["error"]["code"], code, "{said}");
+            assert_eq!(
+                said["error"]["message"], vendor["error"]["message"],
+                "{said}"
+            );
+        }
+    }
+    assert!(r.openai.lock().unwrap().is_empty(), "never sent");
+    assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_openai_target_gets_the_clients_body_and_an_anthropic_one_the_translation() {
     let r = rig();

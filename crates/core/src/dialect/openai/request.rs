@@ -174,8 +174,10 @@ pub struct RequestError {
     /// What is wrong with it, for the client.
     pub message: String,
     /// OpenAI's `code` for it: `invalid_value`, `integer_below_min_value` and
-    /// `integer_above_max_value` for a count out of its range, `invalid_type` for a `stop`
-    /// of the wrong JSON type.
+    /// `integer_above_max_value` for a count out of its range, `decimal_below_min_value` and
+    /// `decimal_above_max_value` for a sampling field out of its, `invalid_type` for a `stop`
+    /// of the wrong JSON type, `empty_array` for no message, `missing_required_parameter` for
+    /// a message without content.
     pub code: &'static str,
 }
 

@@ -227,6 +227,7 @@ impl ChatRequest {
                 ..invalid("n", message)
             });
         }
+        self.check_ranges()?;
         let mut messages = Vec::with_capacity(self.messages.len());
         let mut needs = Capabilities::NONE;
         for (i, m) in self.messages.iter_mut().enumerate() {
@@ -282,6 +283,41 @@ impl ChatRequest {
             user: self.user.clone(),
             ..Request::default()
         })
+    }
+
+    /// What OpenAI refuses whichever model serves: no message at all, a decimal sampling
+    /// field out of its range; in its words and codes, so that a client gets the same refusal
+    /// whatever the target (another vendor may take what OpenAI refuses, or refuse it in
+    /// words about its own fields).
+    fn check_ranges(&self) -> Result<(), RequestError> {
+        if self.messages.is_empty() {
+            return Err(RequestError {
+                code: "empty_array",
+                ..invalid(
+                    "messages",
+                    "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                )
+            });
+        }
+        for (field, value, min, max) in [
+            ("temperature", self.temperature, 0.0, 2.0),
+            ("top_p", self.top_p, 0.0, 1.0),
+            ("presence_penalty", self.presence_penalty, -2.0, 2.0),
+            ("frequency_penalty", self.frequency_penalty, -2.0, 2.0),
+        ] {
+            let Some(x) = value.filter(|x| !(min..=max).contains(x)) else {
+                continue;
+            };
+            let below = x < min;
+            let bound = if below { min } else { max };
+            let (message, code) =
+                crate::dialect::openai::decimal_out_of_range(field, &x.to_string(), below, bound);
+            return Err(RequestError {
+                code,
+                ..invalid(field, message)
+            });
+        }
+        Ok(())
     }
 
     /// The body's tools: functions only.
@@ -352,6 +388,20 @@ fn normalized_message(i: usize, m: &mut ChatMessage) -> Result<Message, RequestE
             ),
         ));
     };
+    // Only an assistant (calling tools, or saying nothing) may leave its content out, and a
+    // legacy `function` message (as the OpenAI fake takes them).
+    if role != Role::Assistant
+        && m.role != "function"
+        && matches!(m.content, None | Some(Value::Null))
+    {
+        return Err(RequestError {
+            code: "missing_required_parameter",
+            ..invalid(
+                format!("{at}.content"),
+                format!("Missing required parameter: '{at}.content'."),
+            )
+        });
+    }
     let mut content = content_parts(&mut m.content, at)?;
     if role == Role::Tool {
         let Some(call_id) = &m.tool_call_id else {
