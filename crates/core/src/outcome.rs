@@ -258,8 +258,8 @@ pub enum FailureReason {
     Attempt(ErrorKind),
     /// The overall deadline passed.
     DeadlineExceeded,
-    /// No target of the route (or its fallbacks) could take the request: all open, parked,
-    /// drained, or unable to meet its constraints.
+    /// No target of the route (or its fallbacks) could take the request now: all open,
+    /// parked, drained, over a cost cap, or held off by an override.
     NoTargetAvailable,
     /// The retry budget refused a retry, and the last attempt's error stands.
     BudgetExhausted(ErrorKind),
@@ -267,10 +267,11 @@ pub enum FailureReason {
     UnknownRoute,
     /// The caller went away (disconnected, timed out) before the request finished.
     Abandoned,
-    /// No member of the route (or its fallbacks) speaks a dialect that can express the
-    /// request (a feature it asks for has no equivalent there); the driver that excluded them
-    /// holds the field and the reason (`dialect::Unsupported`). Not the targets' fault: it
-    /// counts against no target's health, and the client gets a 400.
+    /// No member of the route (or its fallbacks) can take the request whatever its health:
+    /// its dialect cannot express it (a feature it asks for has no equivalent there), it
+    /// lacks a capability the request needs, or its context window cannot hold it. The
+    /// driver holds the field and the reason (`dialect::Unsupported`), or the sizes. Not the
+    /// targets' fault: it counts against no target's health, and the client gets a 400.
     Unsupported,
 }
 

@@ -125,47 +125,6 @@ fn an_openai_body_normalizes_whole() {
     );
 }
 
-/// `take_normalized` moves the messages' text out of the body (the same buffers, not
-/// copies), a string content and a text part alike; what it gives is checked whole by
-/// `an_openai_body_normalizes_whole` (`try_to_normalized` is a clone and a take).
-#[test]
-fn taking_the_normalized_request_moves_the_text() {
-    let body = full_openai_body();
-    let mut taken = serde_json::from_value::<openai::ChatRequest>(body).unwrap();
-    let texts = |r: &openai::ChatRequest| -> Vec<*const u8> {
-        // (A tool message's text becomes its result's, joined: not the same buffer.)
-        r.messages
-            .iter()
-            .filter(|m| m.role != "tool")
-            .flat_map(|m| match &m.content {
-                Some(Value::String(s)) => vec![s.as_ptr()],
-                Some(Value::Array(parts)) => parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str).map(str::as_ptr))
-                    .collect(),
-                _ => Vec::new(),
-            })
-            .collect()
-    };
-    let before = texts(&taken);
-    let request = taken.take_normalized().unwrap();
-    assert_eq!(request.messages[0].text_content(), "Be brief.");
-    assert_eq!(request.messages[5].text_content(), "A cat; 18C.");
-    let after: Vec<*const u8> = request
-        .messages
-        .iter()
-        .flat_map(|m| &m.content)
-        .filter_map(|p| match p {
-            Part::Text(t) => Some(t.as_ptr()),
-            _ => None,
-        })
-        .collect();
-    assert!(before.len() >= 2, "{before:?}");
-    for p in &before {
-        assert!(after.contains(p), "text at {p:?} was copied");
-    }
-}
-
 #[test]
 fn the_token_estimate_counts_tool_arguments_results_and_schemas() {
     let plain = parse(json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }] }))

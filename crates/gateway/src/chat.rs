@@ -391,7 +391,7 @@ fn parse_request(
     // again).
     let mut normalized = match request.take_normalized() {
         Ok(r) => r,
-        Err(e) => return Err(ApiError::invalid_param(&e.message, &e.param, e.code)),
+        Err(e) => return Err(refusal::normalizing(body, &e)),
     };
     // The client's own body rides along: an OpenAI target is sent it (model replaced). Set
     // in place: a struct update would copy the whole request once more.

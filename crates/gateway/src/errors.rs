@@ -189,8 +189,12 @@ impl ApiError {
         &self.body
     }
 
-    /// No target of the route can express a field of the request: the client's to fix.
+    /// No target of the route can express a field of the request, or hold it: the client's
+    /// to fix.
     fn unsupported(e: &RouteError) -> Self {
+        if let Some(t) = e.too_long {
+            return Self::invalid_param(&too_long(t), "messages", "context_length_exceeded");
+        }
         let mut err = match &e.unsupported {
             Some(u) => Self::bad_request_param(&u.to_string(), &u.field),
             None => Self::bad_request(&describe(e), Some("invalid_value")),
@@ -338,6 +342,24 @@ fn end_sentence(message: &mut String) {
 }
 
 /// What went wrong, for a client, without naming targets.
+/// What a request too long for every target it could go to is told: the sizes, estimated.
+fn too_long(t: switchyard_live::TooLong) -> String {
+    let asked = match t.max_tokens {
+        Some(out) => format!(
+            "about {} tokens (about {} in the messages, estimated, and {out} for the completion)",
+            u64::from(t.prompt) + u64::from(out),
+            t.prompt
+        ),
+        None => format!("about {} tokens in the messages (estimated)", t.prompt),
+    };
+    format!(
+        "The largest context window of the models this request can go to is {} tokens. \
+         However, you requested {asked}. Please reduce the length of the messages or \
+         completion.",
+        t.window
+    )
+}
+
 fn describe(e: &RouteError) -> String {
     match e.outcome {
         FailureReason::UnknownRoute => "The model names no route or target.".to_owned(),

@@ -51,7 +51,7 @@ fn rig() -> Rig {
         &path,
         format!(
             "providers:\n  - {{ name: o, dialect: openai, base_url: 'https://x', fake_base_url: 'http://o.fake' }}\n  - {{ name: an, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://an.fake' }}\n\
-             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n    - {{ name: tt, provider: o, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n    - {{ name: text, policy: static, targets: [tt] }}\n    - {{ name: both, policy: priority, tiers: [[to], [ta]] }}\n  plan: {{ max_attempts: 1 }}\n"
+             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n    - {{ name: tt, provider: o, model: m }}\n    - {{ name: ts, provider: o, model: m, context_window: 8000 }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n    - {{ name: text, policy: static, targets: [tt] }}\n    - {{ name: both, policy: priority, tiers: [[to], [ta]] }}\n    - {{ name: small, policy: static, targets: [ts], fallback: chat }}\n  plan: {{ max_attempts: 1 }}\n"
         ),
     )
     .unwrap();
@@ -178,12 +178,18 @@ async fn a_need_no_target_of_the_route_has_is_a_400_naming_it() {
 }
 
 /// A request no target of its route has the context window for is the client's to fix too:
-/// a 400 naming `messages` with the sizes (it was a 503 "retry after 1 s", which SDKs retry
-/// for ever), on both endpoints, and nothing is sent.
+/// a 400 `context_length_exceeded` naming `messages` with the sizes and the largest window
+/// (it was a 503 "retry after 1 s", which SDKs retry), on both endpoints; nothing is sent.
 #[tokio::test(start_paused = true)]
 async fn a_request_too_long_for_every_target_is_a_400_saying_so() {
     let r = rig();
-    for (model, stream) in [("chat", false), ("chat", true), ("both", false)] {
+    // `small` (8k) falls back to `chat` (128k): the larger window is the one named.
+    for (model, stream) in [
+        ("chat", false),
+        ("chat", true),
+        ("both", false),
+        ("small", false),
+    ] {
         let (status, body) = post(
             &r.gw,
             &format!(
@@ -194,9 +200,17 @@ async fn a_request_too_long_for_every_target_is_a_400_saying_so() {
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(body["error"]["param"], "messages");
+        assert_eq!(body["error"]["code"], "context_length_exceeded");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains("context window of"), "{message}");
-        assert!(message.contains("max_tokens: 4000000000"), "{message}");
+        assert!(
+            message
+                .contains("context window of the models this request can go to is 128000 tokens"),
+            "{message}"
+        );
+        assert!(
+            message.contains("4000000000 for the completion"),
+            "{message}"
+        );
     }
     let req = Request::post("/v1/messages")
         .header("content-type", "application/json")
@@ -214,7 +228,7 @@ async fn a_request_too_long_for_every_target_is_a_400_saying_so() {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("context window of"),
+            .contains("context window of the models"),
         "{body}"
     );
     assert!(r.openai.lock().unwrap().is_empty(), "never sent");
@@ -257,6 +271,29 @@ async fn what_openai_refuses_is_refused_in_its_words_whatever_the_target() {
             format!(r#""messages":[{hi}],"frequency_penalty":2.5"#),
             "frequency_penalty",
             "decimal_above_max_value",
+        ),
+        // Quoted as written, as OpenAI quotes it.
+        (
+            format!(r#""messages":[{hi}],"temperature":5.0"#),
+            "temperature",
+            "decimal_above_max_value",
+        ),
+        (
+            format!(r#""messages":[{hi}],"presence_penalty":-1e300"#),
+            "presence_penalty",
+            "decimal_below_min_value",
+        ),
+        // The messages first, as OpenAI: the empty array, not `n`; the content, not the
+        // temperature.
+        (
+            r#""messages":[],"n":0"#.to_owned(),
+            "messages",
+            "empty_array",
+        ),
+        (
+            r#""messages":[{"role":"user"}],"temperature":9"#.to_owned(),
+            "messages[0].content",
+            "missing_required_parameter",
         ),
     ] {
         let req = Request::post("/v1/chat/completions")

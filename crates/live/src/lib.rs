@@ -16,6 +16,6 @@ pub mod wall;
 
 pub use driver::{
     AttemptSink, ChatStream, Driver, NamedAttempts, RouteError, StreamBooking, StreamEvent,
-    StreamItem, TargetSnapshot,
+    StreamItem, TargetSnapshot, TooLong,
 };
 pub use transport::{HttpClient, InProcess, Transport};

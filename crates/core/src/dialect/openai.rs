@@ -15,8 +15,8 @@ mod stream;
 pub use forwarded::{Chunk, Forwarded, NotAReply, read_chunk, read_forwarded};
 
 pub use request::{
-    ChatMessage, ChatRequest, FunctionDef, MAX_CHOICES, MAX_STOP_SEQUENCES, Parsed, RequestError,
-    StreamOptions, ToolDef, WireFunctionCall, WireToolCall, check, content_text,
+    ChatMessage, ChatRequest, DECIMAL_RANGES, FunctionDef, MAX_CHOICES, MAX_STOP_SEQUENCES, Parsed,
+    RequestError, StreamOptions, ToolDef, WireFunctionCall, WireToolCall, check, content_text,
     estimate_prompt_tokens, image_source, parse, parse_role, pass_through, pass_through_at,
     role_name, unmodelled_fields,
 };

@@ -369,6 +369,30 @@ fn requests_too_big_for_a_window_skip_it_from_the_start() {
     let (outcome, tried, _) = drive(&mut r, &huge, t(0), |_| ok(10));
     assert!(tried.is_empty());
     assert_eq!(outcome, FinalOutcome::Failed(FailureReason::Unsupported));
+    // Through a fallback: `primary` (a, 8k) falls back to `backup` (c, 128k), which holds
+    // 20k; 200k fits neither.
+    let (outcome, tried, _) = drive(
+        &mut r,
+        &Request {
+            route: "primary".into(),
+            ..big.clone()
+        },
+        t(0),
+        |_| ok(10),
+    );
+    assert_eq!(tried, [id(&r, "c")]);
+    assert!(outcome.is_success());
+    let (outcome, tried, _) = drive(
+        &mut r,
+        &Request {
+            route: "primary".into(),
+            ..huge
+        },
+        t(0),
+        |_| ok(10),
+    );
+    assert!(tried.is_empty());
+    assert_eq!(outcome, FinalOutcome::Failed(FailureReason::Unsupported));
     // One that fits a target whose breaker is open is not the request's fault.
     let c = id(&r, "c");
     r.apply(Override::Force(c, BreakerMode::ForcedOpen), t(1))

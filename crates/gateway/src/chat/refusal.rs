@@ -134,3 +134,26 @@ fn out_of(
     let (message, code) = out_of_range(field, &n.to_string(), below, bound);
     Some(ApiError::invalid_param(&message, field, code))
 }
+
+/// What the normalization refused, for the client: a decimal out of its range quoted as the
+/// client wrote it (`5.0`, `1e300`), as OpenAI quotes it, not as a float prints.
+pub(super) fn normalizing(
+    body: &[u8],
+    e: &switchyard_core::dialect::openai::RequestError,
+) -> ApiError {
+    use switchyard_core::dialect::openai::{DECIMAL_RANGES, decimal_out_of_range};
+    let range = DECIMAL_RANGES.iter().find(|(field, ..)| *field == e.param);
+    let literal = || {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        value.get(&e.param).map(ToString::to_string)
+    };
+    if let (Some(&(field, min, max)), true) = (range, e.code.starts_with("decimal_"))
+        && let Some(got) = literal()
+    {
+        let below = e.code == "decimal_below_min_value";
+        let (message, code) =
+            decimal_out_of_range(field, &got, below, if below { min } else { max });
+        return ApiError::invalid_param(&message, field, code);
+    }
+    ApiError::invalid_param(&e.message, &e.param, e.code)
+}

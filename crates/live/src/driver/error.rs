@@ -22,6 +22,9 @@ pub struct RouteError {
     /// With `FailureReason::Unsupported`: what the route's first target cannot express
     /// (every member was excluded for some such field; this one names it to the client).
     pub unsupported: Option<Unsupported>,
+    /// With `FailureReason::Unsupported` and no field to name: the request is too long for
+    /// every target it could go to.
+    pub too_long: Option<TooLong>,
     /// What the upstream said about the error that decided the outcome (the last attempt
     /// that failed with the outcome's kind), for the client: its status, type, code, param
     /// and message, bounded and with keys redacted. It never took part in a decision.
@@ -65,28 +68,16 @@ impl RouteError {
     }
 }
 
-/// What a request too long for `target`'s context window is refused for (`messages`, with
-/// the sizes), or `None` when it fits.
-fn too_long(
-    request: &Request,
-    target: &switchyard_core::target::TargetParams,
-    dialect: switchyard_core::dialect::Dialect,
-) -> Option<Unsupported> {
-    let prompt = request.estimated_prompt_tokens;
-    let output = request.max_tokens_or_zero();
-    if target.fits(switchyard_core::request::Capabilities::NONE, prompt, output) {
-        return None;
-    }
-    Some(Unsupported {
-        field: "messages".to_owned(),
-        dialect,
-        reason: format!(
-            "the request needs about {} tokens (its messages and tools, estimated: {prompt}; \
-             max_tokens: {output}), more than a context window of {} tokens allows",
-            u64::from(prompt) + u64::from(output),
-            target.context_window
-        ),
-    })
+/// A request longer than every context window of the targets it could go to (its route and
+/// fallbacks, or the one it named) can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLong {
+    /// Its estimated prompt tokens (messages, tools).
+    pub prompt: u32,
+    /// Its `max_tokens`, when it set one.
+    pub max_tokens: Option<u32>,
+    /// The largest context window of those targets.
+    pub window: u32,
 }
 
 impl Driver {
@@ -101,8 +92,8 @@ impl Driver {
     }
 
     /// What the first member of the home route (or the named target) cannot express, or
-    /// the capability it lacks, or the context window it is too small in: every member was
-    /// unfit, incapable or too small.
+    /// the capability it lacks: every member was unfit or incapable (or too small:
+    /// [`Driver::too_long`] then).
     fn unsupported(&self, plan: &Plan, request: &Request) -> Option<Unsupported> {
         let core = self.core();
         let route = core.params().route(plan.home_route()?);
@@ -113,20 +104,51 @@ impl Driver {
         candidates.into_iter().find_map(|t| {
             let binding = &self.inner.bindings[t.index()];
             let target = &core.params().targets[t.index()];
-            dialect::check(binding.dialect, request)
-                .err()
-                .or_else(|| {
-                    let missing = request.required_capabilities().without(target.capabilities);
-                    let name = missing.names().next()?;
-                    Some(Unsupported {
-                        field: request.field_needing(missing)?,
-                        dialect: binding.dialect,
-                        reason: format!(
-                            "it needs the `{name}` capability, which no target of the route has"
-                        ),
-                    })
+            dialect::check(binding.dialect, request).err().or_else(|| {
+                let missing = request.required_capabilities().without(target.capabilities);
+                let name = missing.names().next()?;
+                Some(Unsupported {
+                    field: request.field_needing(missing)?,
+                    dialect: binding.dialect,
+                    reason: format!(
+                        "it needs the `{name}` capability, which no target of the route has"
+                    ),
                 })
-                .or_else(|| too_long(request, target, binding.dialect))
+            })
+        })
+    }
+
+    /// How `request` is too long for every target it could go to (the one it named, or its
+    /// home route's and its fallbacks'), or `None` when one could hold it.
+    fn too_long(&self, plan: &Plan, request: &Request) -> Option<TooLong> {
+        let core = self.core();
+        let params = core.params();
+        let mut targets = Vec::new();
+        match plan.pinned_target() {
+            Some(pin) => targets.push(pin),
+            None => {
+                let mut route = plan.home_route();
+                // Bounded: a fallback chain visits each route at most once.
+                for _ in 0..params.routes.len() {
+                    let Some(id) = route else {
+                        break;
+                    };
+                    let r = params.route(id);
+                    targets.extend(&r.members);
+                    route = r.fallback;
+                }
+            }
+        }
+        let window = targets
+            .iter()
+            .map(|t| params.targets[t.index()].context_window)
+            .max()?;
+        let prompt = request.estimated_prompt_tokens;
+        let needed = u64::from(prompt) + u64::from(request.max_tokens_or_zero());
+        (needed > u64::from(window)).then_some(TooLong {
+            prompt,
+            max_tokens: request.max_tokens,
+            window,
         })
     }
 
@@ -145,6 +167,9 @@ impl Driver {
         };
         let unsupported = (outcome == FailureReason::Unsupported)
             .then(|| self.unsupported(plan, request?))
+            .flatten();
+        let too_long = (outcome == FailureReason::Unsupported && unsupported.is_none())
+            .then(|| self.too_long(plan, request?))
             .flatten();
         let decided = match outcome {
             FailureReason::Attempt(k) | FailureReason::BudgetExhausted(k) => Some(k),
@@ -183,6 +208,7 @@ impl Driver {
                 })
                 .map(|d| d.max(Duration::from_secs(1))),
             unsupported,
+            too_long,
             upstream,
             cost: plan.cost(),
             tokens: plan.tokens(),
@@ -273,6 +299,7 @@ mod story_tests {
             ],
             retry_after: None,
             unsupported: None,
+            too_long: None,
             upstream: None,
             cost: 0.0,
             tokens: Usage::default(),

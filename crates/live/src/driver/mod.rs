@@ -40,7 +40,7 @@ use crate::adapter;
 use crate::credentials::CredentialStore;
 use crate::transport::{Prepared, Transport};
 
-pub use error::RouteError;
+pub use error::{RouteError, TooLong};
 pub use plan_loop::{AttemptSink, NamedAttempts};
 pub use stream::{ChatStream, StreamBooking, StreamEvent, StreamItem};
 

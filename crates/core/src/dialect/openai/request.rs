@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::dialect::{Dialect, Unsupported};
 use crate::request::{Image, ImageSource, Message, Part, Request, Role, Tool};
 
-pub use from_client::MAX_CHOICES;
+pub use from_client::{DECIMAL_RANGES, MAX_CHOICES};
 pub use pass_through::{Parsed, parse, pass_through, pass_through_at, unmodelled_fields};
 
 /// A Chat Completions request body, both as a client sends it to the gateway and as the live

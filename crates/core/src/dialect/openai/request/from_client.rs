@@ -193,6 +193,15 @@ fn wrong_type(param: &str, expected: &str, got: &Value) -> RequestError {
 /// refused, as OpenAI refuses it.
 pub const MAX_CHOICES: u32 = 128;
 
+/// The decimal sampling fields OpenAI bounds, with their ranges: `temperature`, `top_p`,
+/// `presence_penalty`, `frequency_penalty`, in that order.
+pub const DECIMAL_RANGES: [(&str, f64, f64); 4] = [
+    ("temperature", 0.0, 2.0),
+    ("top_p", 0.0, 1.0),
+    ("presence_penalty", -2.0, 2.0),
+    ("frequency_penalty", -2.0, 2.0),
+];
+
 impl ChatRequest {
     /// The normalized request this body asks for (its route is the model name), or what in
     /// it cannot be represented: an unknown role, a content part other than text and images,
@@ -208,26 +217,16 @@ impl ChatRequest {
     /// body into the request rather than copied (a prompt of megabytes is not copied once
     /// more): for a caller done with the messages, which are left without their text.
     pub fn take_normalized(&mut self) -> Result<Request, RequestError> {
-        if let Some(n) = self.n
-            && !(1..=MAX_CHOICES).contains(&n)
-        {
-            // OpenAI's own words and code, as it refuses the same value.
-            let (message, code) = if n == 0 {
-                crate::dialect::openai::out_of_range("n", "0", true, 1)
-            } else {
-                crate::dialect::openai::out_of_range(
-                    "n",
-                    &n.to_string(),
-                    false,
-                    i128::from(MAX_CHOICES),
-                )
-            };
+        // In OpenAI's order (the OpenAI fake's): the messages, then `n`, then sampling.
+        if self.messages.is_empty() {
             return Err(RequestError {
-                code,
-                ..invalid("n", message)
+                code: "empty_array",
+                ..invalid(
+                    "messages",
+                    "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                )
             });
         }
-        self.check_ranges()?;
         let mut messages = Vec::with_capacity(self.messages.len());
         let mut needs = Capabilities::NONE;
         for (i, m) in self.messages.iter_mut().enumerate() {
@@ -237,6 +236,7 @@ impl ChatRequest {
             }
             messages.push(message);
         }
+        self.check_ranges()?;
         let tools = self.normalized_tools()?;
         if !tools.is_empty() {
             needs = needs.union(Capabilities::TOOLS);
@@ -285,26 +285,39 @@ impl ChatRequest {
         })
     }
 
-    /// What OpenAI refuses whichever model serves: no message at all, a decimal sampling
-    /// field out of its range; in its words and codes, so that a client gets the same refusal
-    /// whatever the target (another vendor may take what OpenAI refuses, or refuse it in
-    /// words about its own fields).
+    /// What OpenAI refuses whichever model serves (with no message at all and a message
+    /// without content, `take_normalized`): `n` out of its range, a decimal sampling field
+    /// out of its ([`DECIMAL_RANGES`]); in its words and codes, so that a client gets the
+    /// same refusal whatever the target (another vendor may take what OpenAI refuses, or
+    /// refuse it in words about its own fields). A decimal is quoted as it prints here; the
+    /// gateway quotes the client's literal (`5.0`, `1e300`), as OpenAI does.
     fn check_ranges(&self) -> Result<(), RequestError> {
-        if self.messages.is_empty() {
-            return Err(RequestError {
-                code: "empty_array",
-                ..invalid(
-                    "messages",
-                    "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+        if let Some(n) = self.n
+            && !(1..=MAX_CHOICES).contains(&n)
+        {
+            // OpenAI's own words and code, as it refuses the same value.
+            let (message, code) = if n == 0 {
+                crate::dialect::openai::out_of_range("n", "0", true, 1)
+            } else {
+                crate::dialect::openai::out_of_range(
+                    "n",
+                    &n.to_string(),
+                    false,
+                    i128::from(MAX_CHOICES),
                 )
+            };
+            return Err(RequestError {
+                code,
+                ..invalid("n", message)
             });
         }
-        for (field, value, min, max) in [
-            ("temperature", self.temperature, 0.0, 2.0),
-            ("top_p", self.top_p, 0.0, 1.0),
-            ("presence_penalty", self.presence_penalty, -2.0, 2.0),
-            ("frequency_penalty", self.frequency_penalty, -2.0, 2.0),
-        ] {
+        let values = [
+            self.temperature,
+            self.top_p,
+            self.presence_penalty,
+            self.frequency_penalty,
+        ];
+        for ((field, min, max), value) in DECIMAL_RANGES.into_iter().zip(values) {
             let Some(x) = value.filter(|x| !(min..=max).contains(x)) else {
                 continue;
             };
@@ -388,12 +401,8 @@ fn normalized_message(i: usize, m: &mut ChatMessage) -> Result<Message, RequestE
             ),
         ));
     };
-    // Only an assistant (calling tools, or saying nothing) may leave its content out, and a
-    // legacy `function` message (as the OpenAI fake takes them).
-    if role != Role::Assistant
-        && m.role != "function"
-        && matches!(m.content, None | Some(Value::Null))
-    {
+    // Only an assistant (calling tools, or saying nothing) may leave its content out.
+    if role != Role::Assistant && matches!(m.content, None | Some(Value::Null)) {
         return Err(RequestError {
             code: "missing_required_parameter",
             ..invalid(

@@ -9,13 +9,8 @@ use serde_json::Value;
 use super::{invalid_type, out_of_range};
 use crate::server::request::Refusal;
 
-/// The decimal fields and their ranges.
-const DECIMALS: [(&str, f64, f64); 4] = [
-    ("temperature", 0.0, 2.0),
-    ("top_p", 0.0, 1.0),
-    ("presence_penalty", -2.0, 2.0),
-    ("frequency_penalty", -2.0, 2.0),
-];
+/// The decimal fields and their ranges (the gateway's too: it refuses them first).
+const DECIMALS: [(&str, f64, f64); 4] = switchyard_core::dialect::openai::DECIMAL_RANGES;
 
 /// The most stop sequences OpenAI takes (the router's rule too).
 const MAX_STOP: usize = switchyard_core::dialect::openai::MAX_STOP_SEQUENCES;
