@@ -48,39 +48,42 @@ impl<R: Rng> Router<R> {
         self.finish(plan, FinalOutcome::Failed(reason), now)
     }
 
-    /// Whether every member of every route the plan went through (its home route, then each
-    /// fallback up to the current one) was excluded as unfit for the request, lacks a
-    /// capability it needs (an image for a route without `vision`), or has a context window
-    /// the request does not fit (its estimated prompt and `max_tokens`): either way the
-    /// request, not the targets' health, is at fault, and the client can fix it.
+    /// Whether every target the plan could go to ([`Router::reachable`]) was excluded as
+    /// unfit for the request, lacks a capability it needs (an image for a route without
+    /// `vision`), or has a context window the request does not fit (its estimated prompt and
+    /// `max_tokens`): either way the request, not the targets' health, is at fault, and the
+    /// client can fix it.
     fn all_unfit(&self, plan: &Plan) -> bool {
-        let unfit = |t: TargetId| {
+        self.reachable(plan).into_iter().all(|t| {
             plan.is_unfit(t)
                 || !self.params.targets[t.index()].fits(
                     plan.needs,
                     plan.prompt_tokens,
                     plan.max_tokens,
                 )
-        };
-        // A request that named its target: that target alone could serve.
+        })
+    }
+
+    /// The targets `plan` could go to: the one it named, else every member of every route it
+    /// went through (its home route, then each fallback up to the current one).
+    pub fn reachable(&self, plan: &Plan) -> Vec<TargetId> {
         if let Some(pin) = plan.pin {
-            return unfit(pin);
+            return vec![pin];
         }
+        let mut targets = Vec::new();
         let mut route = plan.home_route;
         for _ in 0..=plan.fallback_hops {
             let Some(id) = route else {
                 break;
             };
             let r = self.params.route(id);
-            if !r.members.iter().all(|&t| unfit(t)) {
-                return false;
-            }
+            targets.extend(&r.members);
             if Some(id) == plan.route {
                 break;
             }
             route = r.fallback;
         }
-        true
+        targets
     }
 
     pub(super) fn finish(

@@ -118,30 +118,14 @@ impl Driver {
         })
     }
 
-    /// How `request` is too long for every target it could go to (the one it named, or its
-    /// home route's and its fallbacks'), or `None` when one could hold it.
+    /// How `request` is too long for every target it could go to (the core's
+    /// `Router::reachable`), or `None` when one could hold it.
     fn too_long(&self, plan: &Plan, request: &Request) -> Option<TooLong> {
         let core = self.core();
-        let params = core.params();
-        let mut targets = Vec::new();
-        match plan.pinned_target() {
-            Some(pin) => targets.push(pin),
-            None => {
-                let mut route = plan.home_route();
-                // Bounded: a fallback chain visits each route at most once.
-                for _ in 0..params.routes.len() {
-                    let Some(id) = route else {
-                        break;
-                    };
-                    let r = params.route(id);
-                    targets.extend(&r.members);
-                    route = r.fallback;
-                }
-            }
-        }
-        let window = targets
-            .iter()
-            .map(|t| params.targets[t.index()].context_window)
+        let window = core
+            .reachable(plan)
+            .into_iter()
+            .map(|t| core.params().targets[t.index()].context_window)
             .max()?;
         let prompt = request.estimated_prompt_tokens;
         let needed = u64::from(prompt) + u64::from(request.max_tokens_or_zero());
