@@ -514,3 +514,37 @@ fn the_launcher_serves_on_the_configured_serving_threads() {
     assert!(r.totals.requests >= 15, "{}", r.totals.requests);
     assert_eq!(r.totals.succeeded, r.totals.requests);
 }
+
+/// A request too long for every context window of its route fails `unsupported` through the
+/// gateway, as in the simulator (the gateway's 400 read with its attempt log: no attempt
+/// made), not `bad_request`; those that fit are served.
+#[test]
+fn a_request_no_target_can_hold_fails_unsupported_through_the_gateway_as_in_sim() {
+    let _serial = one_at_a_time();
+    let mut s = scenario("split-30-70.yaml");
+    s.duration = Duration::from_secs(3);
+    s.traffic.arrival = Arrival::Poisson { rate: 20.0 };
+    s.gateway = switchyard_runner::scenario::GatewayMode::Switchyard;
+    // The `summarize` class (p50 4 000 prompt tokens) mostly does not fit; `chat` mostly does.
+    for t in &mut s.router.targets {
+        t.context_window = 2000;
+    }
+    let sim = switchyard_runner::simulate(&s, 5).unwrap();
+    let live = through_gateway(&s, 5);
+    let unsupported = |r: &Report| r.totals.failures.get("unsupported").copied().unwrap_or(0);
+    assert!(unsupported(&sim) >= 5, "{:?}", sim.totals.failures);
+    assert_eq!(
+        live.totals.failures.keys().copied().collect::<Vec<_>>(),
+        ["unsupported"],
+        "{:?}",
+        live.totals.failures
+    );
+    // The gateway estimates the prompt from its text: one near the edge may fall either side.
+    assert!(
+        unsupported(&live).abs_diff(unsupported(&sim)) <= 2,
+        "sim {:?}, through the gateway {:?}",
+        sim.totals.failures,
+        live.totals.failures
+    );
+    assert!(live.totals.requests > unsupported(&live), "some are served");
+}

@@ -289,6 +289,22 @@ impl FailureReason {
             FailureReason::Unsupported => "unsupported",
         }
     }
+
+    /// The reason whose [`FailureReason::label`] is `label` (as the gateway's
+    /// `x-switchyard-outcome` header says it); `budget_exhausted` stands on `last_error`, the
+    /// kind of the last failed attempt, which its label does not carry. `None` for an unknown
+    /// label, or `budget_exhausted` without a last error.
+    pub fn from_label(label: &str, last_error: Option<ErrorKind>) -> Option<FailureReason> {
+        Some(match label {
+            "deadline_exceeded" => FailureReason::DeadlineExceeded,
+            "no_target_available" => FailureReason::NoTargetAvailable,
+            "budget_exhausted" => FailureReason::BudgetExhausted(last_error?),
+            "unknown_route" => FailureReason::UnknownRoute,
+            "abandoned" => FailureReason::Abandoned,
+            "unsupported" => FailureReason::Unsupported,
+            other => FailureReason::Attempt(ErrorKind::from_label(other)?),
+        })
+    }
 }
 
 /// The final outcome of a whole request.
@@ -317,6 +333,31 @@ impl FinalOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every reason reads back from its label (a budget's with the last error's kind).
+    #[test]
+    fn failure_reasons_round_trip_through_their_labels() {
+        let mut reasons = vec![
+            FailureReason::DeadlineExceeded,
+            FailureReason::NoTargetAvailable,
+            FailureReason::UnknownRoute,
+            FailureReason::Abandoned,
+            FailureReason::Unsupported,
+        ];
+        for kind in ErrorKind::ALL {
+            reasons.push(FailureReason::Attempt(kind));
+            reasons.push(FailureReason::BudgetExhausted(kind));
+        }
+        for r in reasons {
+            let last = match r {
+                FailureReason::BudgetExhausted(kind) => Some(kind),
+                _ => None,
+            };
+            assert_eq!(FailureReason::from_label(r.label(), last), Some(r), "{r:?}");
+        }
+        assert_eq!(FailureReason::from_label("budget_exhausted", None), None);
+        assert_eq!(FailureReason::from_label("nonsense", None), None);
+    }
 
     #[test]
     fn labels_are_unique_and_round_trip() {

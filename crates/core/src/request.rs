@@ -376,11 +376,6 @@ impl Request {
             .take_while(|m| m.role == Role::System)
             .count()
     }
-
-    /// `max_tokens` where one is set, else 0 (the router's reading: no output reserved).
-    pub fn max_tokens_or_zero(&self) -> u32 {
-        self.max_tokens.unwrap_or(0)
-    }
 }
 
 /// Why a reply ended.

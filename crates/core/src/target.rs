@@ -57,8 +57,12 @@ pub struct TargetParams {
     pub model: String,
     /// Prompt plus output tokens the model accepts.
     pub context_window: u32,
-    /// `max_tokens` for a request without one, where the vendor requires it (Anthropic);
-    /// `None`: the dialect's default ([`anthropic::DEFAULT_MAX_TOKENS`](crate::dialect::anthropic::DEFAULT_MAX_TOKENS)).
+    /// `max_tokens` for a request without one, where the vendor requires it (Anthropic),
+    /// counted by [`TargetParams::fits`] for such a request. As configured until
+    /// [`RouterParams::resolve_sent_max_tokens`](crate::router::RouterParams::resolve_sent_max_tokens)
+    /// sets what is really sent: the dialect's default
+    /// ([`anthropic::DEFAULT_MAX_TOKENS`](crate::dialect::anthropic::DEFAULT_MAX_TOKENS))
+    /// where none is configured, nothing for a vendor with its own default.
     pub default_max_tokens: Option<u32>,
     /// What the model can do; a request is sent here only when this contains everything it
     /// needs ([`TargetParams::fits`]).
@@ -91,11 +95,20 @@ pub struct CostCap {
 
 impl TargetParams {
     /// Can this target take a request with these traits at all? It must have every capability
-    /// in `needs`, and `prompt_tokens + max_tokens` must fit its context window (a request
-    /// without `max_tokens` passes 0). Health, limits and the cost cap are not considered here.
-    pub fn fits(&self, needs: Capabilities, prompt_tokens: u32, max_tokens: u32) -> bool {
+    /// in `needs`, and the prompt and the completion must fit its context window: the
+    /// request's `max_tokens`, or for a request without one the target's
+    /// `default_max_tokens` (what it is then sent), or none. Health, limits and the cost cap
+    /// are not considered here.
+    pub fn fits(&self, needs: Capabilities, prompt_tokens: u32, max_tokens: Option<u32>) -> bool {
         self.capabilities.contains(needs)
-            && u64::from(prompt_tokens) + u64::from(max_tokens) <= u64::from(self.context_window)
+            && u64::from(prompt_tokens) + u64::from(self.completion_tokens(max_tokens))
+                <= u64::from(self.context_window)
+    }
+
+    /// The completion a request with `max_tokens` (or none) asks of this target: its own, or
+    /// the target's `default_max_tokens` when it sets none, or 0.
+    pub fn completion_tokens(&self, max_tokens: Option<u32>) -> u32 {
+        max_tokens.or(self.default_max_tokens).unwrap_or(0)
     }
 }
 
@@ -145,10 +158,18 @@ mod tests {
             cost_cap: None,
             sla: None,
         };
-        assert!(t.fits(Capabilities::TOOLS, 600, 400));
-        assert!(!t.fits(Capabilities::TOOLS, 600, 401));
-        assert!(!t.fits(Capabilities::TOOLS.union(Capabilities::VISION), 1, 0));
-        assert!(t.fits(Capabilities::NONE, 1000, 0));
-        assert!(!t.fits(Capabilities::NONE, u32::MAX, u32::MAX));
+        assert!(t.fits(Capabilities::TOOLS, 600, Some(400)));
+        assert!(!t.fits(Capabilities::TOOLS, 600, Some(401)));
+        assert!(!t.fits(Capabilities::TOOLS.union(Capabilities::VISION), 1, None));
+        assert!(t.fits(Capabilities::NONE, 1000, None));
+        // Without `max_tokens`, what the target is then sent counts.
+        let sent = TargetParams {
+            default_max_tokens: Some(300),
+            ..t.clone()
+        };
+        assert!(sent.fits(Capabilities::NONE, 700, None));
+        assert!(!sent.fits(Capabilities::NONE, 701, None));
+        assert!(sent.fits(Capabilities::NONE, 701, Some(299)));
+        assert!(!t.fits(Capabilities::NONE, u32::MAX, Some(u32::MAX)));
     }
 }

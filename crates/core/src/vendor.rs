@@ -28,6 +28,10 @@ pub enum Dialect {
     AzureOpenai,
 }
 
+/// `max_tokens` sent to Anthropic for a request without one when the target configures no
+/// `default_max_tokens` (Anthropic requires the field; the others have defaults of their own).
+pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u32 = 4096;
+
 impl Dialect {
     /// Every dialect.
     pub const ALL: [Dialect; 4] = [
@@ -37,6 +41,17 @@ impl Dialect {
         Dialect::AzureOpenai,
     ];
 
+    /// The `max_tokens` a target of this dialect is sent for a request that sets none: where
+    /// the vendor requires one (Anthropic), the target's `configured` `default_max_tokens` or
+    /// else [`ANTHROPIC_DEFAULT_MAX_TOKENS`]; elsewhere none, whatever is configured (the
+    /// vendor's own default applies).
+    pub fn sent_max_tokens(self, configured: Option<u32>) -> Option<u32> {
+        match self {
+            Dialect::Anthropic => Some(configured.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS)),
+            Dialect::Openai | Dialect::Gemini | Dialect::AzureOpenai => None,
+        }
+    }
+
     /// The dialect as config files write it (`openai`, `anthropic`, `gemini`,
     /// `azure-openai`).
     pub const fn label(self) -> &'static str {
@@ -45,6 +60,24 @@ impl Dialect {
             Dialect::Anthropic => "anthropic",
             Dialect::Gemini => "gemini",
             Dialect::AzureOpenai => "azure-openai",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ANTHROPIC_DEFAULT_MAX_TOKENS as DEFAULT_MAX_TOKENS, Dialect};
+
+    /// Only a vendor that requires `max_tokens` is sent one when the request sets none.
+    #[test]
+    fn only_anthropic_is_sent_a_default_max_tokens() {
+        assert_eq!(
+            Dialect::Anthropic.sent_max_tokens(None),
+            Some(DEFAULT_MAX_TOKENS)
+        );
+        assert_eq!(Dialect::Anthropic.sent_max_tokens(Some(10)), Some(10));
+        for d in [Dialect::Openai, Dialect::Gemini, Dialect::AzureOpenai] {
+            assert_eq!(d.sent_max_tokens(Some(10)), None, "{d:?}");
         }
     }
 }

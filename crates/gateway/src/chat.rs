@@ -40,11 +40,21 @@ fn describe_bad_body(body: &[u8], access: &AccessLog) -> ApiError {
     let Err(e) = serde_json::from_value::<ChatRequest>(value.clone()) else {
         // The value reads, the bytes do not: what only the bytes have, a field written twice
         // (a JSON value keeps the last), in serde's words with its place.
-        let why = match serde_json::from_slice::<ChatRequest>(body) {
-            Err(e) => format!("Invalid request: {e}."),
-            Ok(_) => "Invalid request.".to_owned(),
+        let Err(e) = serde_json::from_slice::<ChatRequest>(body) else {
+            return ApiError::bad_request("Invalid request.", Some("invalid_value"));
         };
-        return ApiError::bad_request(&why, Some("invalid_value"));
+        let why = format!("Invalid request: {e}.");
+        // serde names the field ("duplicate field `temperature` at line 1 column 60"), not
+        // where it is: a top-level one is named in `param`, one in a message or tool is not.
+        let twice = why
+            .split_once("duplicate field `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(field, _)| field)
+            .filter(|field| value.get(field).is_some());
+        return match twice {
+            Some(field) => ApiError::bad_request_param(&why, field),
+            None => ApiError::bad_request(&why, Some("invalid_value")),
+        };
     };
     match value.as_object().and_then(culprit) {
         // A wrong type or an integer out of range in OpenAI's words, else serde's.
@@ -87,6 +97,8 @@ fn culprit(o: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
 
 /// Every attempt, in order (see [`attempt_log`]).
 pub(crate) const ATTEMPT_LOG: HeaderName = HeaderName::from_static("x-switchyard-attempt-log");
+/// Why a failed request failed (the router's reason, as reports label it).
+pub(crate) const OUTCOME: HeaderName = HeaderName::from_static("x-switchyard-outcome");
 /// The target that served the request.
 pub(crate) const TARGET: HeaderName = HeaderName::from_static("x-switchyard-target");
 /// How many attempts the request took.

@@ -23,6 +23,9 @@ pub(crate) struct ApiError {
     retry_after: Option<Duration>,
     /// The attempts made, for `x-switchyard-attempt-log`.
     attempt_log: Option<String>,
+    /// Why the router failed the request ([`FailureReason::label`]), for
+    /// `x-switchyard-outcome`: with `expose_attempts` only.
+    outcome: Option<&'static str>,
 }
 
 /// The most of a client's unknown `model` a 404 quotes, in bytes.
@@ -35,6 +38,7 @@ impl ApiError {
             body: Box::new(ErrorBody::new(message, kind, None, code)),
             retry_after: None,
             attempt_log: None,
+            outcome: None,
         }
     }
 
@@ -88,6 +92,7 @@ impl ApiError {
             )),
             retry_after: None,
             attempt_log: None,
+            outcome: None,
         }
     }
 
@@ -121,6 +126,19 @@ impl ApiError {
             &format!("This gateway does not serve {method} {path}."),
             "invalid_request_error",
             Some("unknown_url"),
+        )
+    }
+
+    /// A path the gateway serves, asked with a method it does not serve there (the
+    /// response's `allow` header lists those it does).
+    pub(crate) fn wrong_method(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!(
+                "This gateway does not serve {method} {path}; the `allow` header lists the methods it serves there."
+            ),
+            "invalid_request_error",
+            Some("method_not_allowed"),
         )
     }
 
@@ -213,7 +231,17 @@ impl ApiError {
     /// permission errors are the gateway's own business with its providers, never passed on.
     /// A wait is said in human units ("Retry after 20 s."). Target names (the attempt story
     /// and the attempt-log header) only when `expose_attempts`.
+    /// With `expose_attempts`, the failure's reason goes in `x-switchyard-outcome` too (what
+    /// the runner books a request failed through the gateway as).
     pub(crate) fn from_route(e: &RouteError, model: &str, expose_attempts: bool) -> Self {
+        let mut err = Self::decided(e, model, expose_attempts);
+        if expose_attempts {
+            err.outcome = Some(e.outcome.label());
+        }
+        err
+    }
+
+    fn decided(e: &RouteError, model: &str, expose_attempts: bool) -> Self {
         let (status, kind, code) = match e.outcome {
             FailureReason::UnknownRoute => return Self::model_not_found(model),
             FailureReason::Unsupported => return Self::unsupported(e),
@@ -265,6 +293,7 @@ impl ApiError {
             body: Box::new(body),
             retry_after: e.retry_after,
             attempt_log: None,
+            outcome: None,
         };
         // No attempt made (failed fast): no header, rather than an empty one.
         if expose_attempts && !e.attempts.is_empty() {
@@ -318,6 +347,7 @@ pub(crate) struct ErrorParts {
     pub(crate) message: String,
     pub(crate) retry_after: Option<Duration>,
     pub(crate) attempt_log: Option<String>,
+    pub(crate) outcome: Option<&'static str>,
 }
 
 impl From<ApiError> for ErrorParts {
@@ -327,6 +357,7 @@ impl From<ApiError> for ErrorParts {
             message: e.body.error.message,
             retry_after: e.retry_after,
             attempt_log: e.attempt_log,
+            outcome: e.outcome,
         }
     }
 }
@@ -344,19 +375,37 @@ fn end_sentence(message: &mut String) {
 /// What went wrong, for a client, without naming targets.
 /// What a request too long for every target it could go to is told: the sizes, estimated.
 fn too_long(t: switchyard_live::TooLong) -> String {
+    let total = u64::from(t.prompt) + u64::from(t.completion);
     let asked = match t.max_tokens {
         Some(out) => format!(
-            "about {} tokens (about {} in the messages, estimated, and {out} for the completion)",
-            u64::from(t.prompt) + u64::from(out),
+            "about {total} tokens (about {} in the messages, estimated, and {out} for the completion)",
             t.prompt
+        ),
+        None if t.completion > 0 => format!(
+            "about {total} tokens (about {} in the messages, estimated, and {} reserved for \
+             the completion, sent when `max_tokens` is not set)",
+            t.prompt, t.completion
         ),
         None => format!("about {} tokens in the messages (estimated)", t.prompt),
     };
+    let which = match t.max_tokens {
+        Some(_) => "The largest context window of the models this request can go to",
+        None => "The context window of the model with the most room for this request",
+    };
+    let fix = match t.window.checked_sub(t.prompt) {
+        Some(room) if room > 0 && t.max_tokens.is_none() && t.completion > 0 => format!(
+            "Please reduce the length of the messages, or set `max_tokens` to at most {room}."
+        ),
+        _ => "Please reduce the length of the messages or completion.".to_owned(),
+    };
     format!(
-        "The largest context window of the models this request can go to is {} tokens. \
-         However, you requested {asked}. Please reduce the length of the messages or \
-         completion.",
-        t.window
+        "{which} is {} tokens. However, {} {asked}. {fix}",
+        t.window,
+        if t.max_tokens.is_some() {
+            "you requested"
+        } else {
+            "this request needs"
+        }
     )
 }
 
@@ -426,8 +475,41 @@ impl IntoResponse for ApiError {
         {
             r.headers_mut().insert(crate::chat::ATTEMPT_LOG, v);
         }
+        if let Some(outcome) = self.outcome {
+            r.headers_mut()
+                .insert(crate::chat::OUTCOME, HeaderValue::from_static(outcome));
+        }
         r
     }
+}
+
+/// A path the gateway does not serve: 404 with a JSON error an SDK can show.
+pub(crate) async fn no_such_path(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    // The path only, and the method, bounded: a client chose them.
+    let path: String = uri.path().chars().take(128).collect();
+    let method: String = method.as_str().chars().take(32).collect();
+    axum::response::IntoResponse::into_response(ApiError::unknown_path(&method, &path))
+}
+
+/// A served path asked with another method: 405 with a JSON error an SDK can show, in the
+/// endpoint's dialect (Anthropic's on `/v1/messages`), not an empty body.
+pub(crate) async fn wrong_method(
+    axum::extract::State(gw): axum::extract::State<std::sync::Arc<crate::Gateway>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    access: crate::access_log::AccessLog,
+) -> axum::response::Response {
+    // The path only, and the method, bounded: a client chose them.
+    let path: String = uri.path().chars().take(128).collect();
+    let method: String = method.as_str().chars().take(32).collect();
+    let e = ApiError::wrong_method(&method, &path);
+    if uri.path() == crate::messages::PATH {
+        return crate::messages::refusal(&gw, e, access.request_id());
+    }
+    axum::response::IntoResponse::into_response(e)
 }
 
 #[cfg(test)]

@@ -545,7 +545,7 @@ impl Gateway {
 /// Only the `/v1/` routes count against `gateway.max_in_flight`: probes, metrics and the admin
 /// API must answer when the gateway is at its limit, which is when they are needed. The same
 /// routes get an access-log line each: one layer gives the line and admits or sheds the
-/// request (so a shed request is logged too).
+/// request (so a shed request is logged too, and a wrong method: its fallback is set first).
 pub fn app(gateway: Arc<Gateway>) -> Router {
     let limit = gateway.max_body;
     let api = Router::new()
@@ -553,6 +553,7 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route(messages::PATH, post(messages::create))
         .route("/v1/models", get(chat::models))
         .route("/v1/models/{model}", get(chat::model))
+        .method_not_allowed_fallback(errors::wrong_method)
         .route_layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             access_log::middleware,
@@ -569,16 +570,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .route("/admin/state", get(admin::state))
         .route("/admin/overrides", post(admin::overrides))
         .route("/admin/reload", post(admin::reload))
-        .fallback(
-            |method: axum::http::Method, uri: axum::http::Uri| async move {
-                // The path only, bounded: a client chose it.
-                let path: String = uri.path().chars().take(128).collect();
-                axum::response::IntoResponse::into_response(errors::ApiError::unknown_path(
-                    method.as_str(),
-                    &path,
-                ))
-            },
-        )
+        .fallback(errors::no_such_path)
+        .method_not_allowed_fallback(errors::wrong_method)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
 }

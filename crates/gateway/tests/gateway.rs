@@ -140,8 +140,8 @@ async fn the_admin_api_needs_its_token_and_checks_overrides(r: &Rig) {
     assert_eq!(status, 200);
 }
 
-/// An unknown path gets a JSON error an SDK can show; the forced-open target refuses chats; an
-/// override naming no target is refused.
+/// An unknown path, or a known one with another method, gets a JSON error an SDK can show;
+/// the forced-open target refuses chats; an override naming no target is refused.
 async fn unknown_paths_and_drained_targets_get_json_errors(r: &Rig) {
     // A path the gateway does not serve: a JSON error an SDK can show, not an empty 404.
     let (status, _, body) = call(
@@ -162,6 +162,26 @@ async fn unknown_paths_and_drained_targets_get_json_errors(r: &Rig) {
             .contains("POST /v1/messages/count_tokens"),
         "{body}"
     );
+    // A served path with another method: 405, the methods it serves in `allow`, and a JSON
+    // error in the endpoint's dialect, not an empty body.
+    for (path, anthropic) in [("/v1/chat/completions", false), ("/v1/messages", true)] {
+        let (status, headers, body) =
+            support::call_with_headers(&r.gw, "GET", path, Some("key"), String::new()).await;
+        assert_eq!(status, 405, "{path}: {body}");
+        assert_eq!(headers["allow"], "POST", "{path}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("GET {path}")), "{body}");
+        // Logged as any `/v1/` request is: the access line's id.
+        let id = headers["x-request-id"].to_str().unwrap();
+        if anthropic {
+            assert_eq!(body["type"], "error", "{body}");
+            assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+            assert_eq!(body["request_id"], id, "{body}");
+        } else {
+            assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+        }
+    }
     assert_eq!(post_chat(&r.gw, "chat").await.0, 503);
     let (status, _) = support::overrides(&r.gw, r#"{"action":"drain","target":"nope"}"#).await;
     assert_eq!(status, 400);
@@ -472,6 +492,27 @@ async fn a_missing_or_repeated_field_is_named() {
     let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
     let said = reply["error"]["message"].as_str().unwrap();
     assert!(said.contains("duplicate field `temperature`"), "{said}");
+    assert_eq!(reply["error"]["param"], "temperature", "{reply}");
+    // One inside a message is not named as if it were top-level.
+    let body = r#"{"model":"chat","messages":[{"role":"user","role":"user","content":"hi"}]}"#;
+    let (status, _, reply) = call(
+        &r.gw,
+        "POST",
+        "/v1/chat/completions",
+        Some("key"),
+        body.into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate field `role`"),
+        "{reply}"
+    );
+    assert_eq!(reply["error"]["param"], serde_json::Value::Null, "{reply}");
 }
 
 /// NU5: `n: 0` asks for no choice at all; OpenAI refuses it with a 400 naming `n`, and so does

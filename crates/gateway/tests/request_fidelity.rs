@@ -51,7 +51,7 @@ fn rig() -> Rig {
         &path,
         format!(
             "providers:\n  - {{ name: o, dialect: openai, base_url: 'https://x', fake_base_url: 'http://o.fake' }}\n  - {{ name: an, dialect: anthropic, base_url: 'https://y', fake_base_url: 'http://an.fake' }}\n\
-             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n    - {{ name: tt, provider: o, model: m }}\n    - {{ name: ts, provider: o, model: m, context_window: 8000 }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n    - {{ name: text, policy: static, targets: [tt] }}\n    - {{ name: both, policy: priority, tiers: [[to], [ta]] }}\n    - {{ name: small, policy: static, targets: [ts], fallback: chat }}\n  plan: {{ max_attempts: 1 }}\n"
+             router:\n  targets:\n    - {{ name: to, provider: o, model: m, {all} }}\n    - {{ name: ta, provider: an, model: m, {all} }}\n    - {{ name: tt, provider: o, model: m }}\n    - {{ name: ts, provider: o, model: m, context_window: 8000 }}\n    - {{ name: tc, provider: an, model: m, context_window: 8000, default_max_tokens: 4000 }}\n    - {{ name: td, provider: an, model: m, context_window: 8500 }}\n    - {{ name: tw, provider: an, model: m, context_window: 10000, default_max_tokens: 8000 }}\n  routes:\n    - {{ name: chat, policy: static, targets: [to] }}\n    - {{ name: claude, policy: static, targets: [ta] }}\n    - {{ name: text, policy: static, targets: [tt] }}\n    - {{ name: both, policy: priority, tiers: [[to], [ta]] }}\n    - {{ name: small, policy: static, targets: [ts], fallback: chat }}\n    - {{ name: tight, policy: static, targets: [tc] }}\n    - {{ name: tight-default, policy: static, targets: [td] }}\n    - {{ name: wide-or-small, policy: priority, tiers: [[tw], [ts]] }}\n    - {{ name: tight-or-small, policy: priority, tiers: [[tc], [ts]] }}\n  plan: {{ max_attempts: 1 }}\n"
         ),
     )
     .unwrap();
@@ -233,6 +233,70 @@ async fn a_request_too_long_for_every_target_is_a_400_saying_so() {
     );
     assert!(r.openai.lock().unwrap().is_empty(), "never sent");
     assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");
+}
+
+/// A request without `max_tokens` is sent an Anthropic target's `default_max_tokens`, so the
+/// context-window check counts it: a prompt that leaves less room than that goes to a target
+/// that holds it, or is refused naming the completion counted; with `max_tokens` set, the
+/// request's own counts.
+#[tokio::test(start_paused = true)]
+async fn a_targets_default_max_tokens_counts_against_its_window() {
+    let r = rig();
+    // About 5 000 tokens: under the 8 000-token window of `tc`, not with its 4 000 default.
+    let prompt = "word ".repeat(4000);
+    let request = |model: &str, max_tokens: &str| {
+        format!(
+            r#"{{"model":"{model}",{max_tokens}"messages":[{{"role":"user","content":"{prompt}"}}]}}"#
+        )
+    };
+    let (status, body) = post(&r.gw, &request("tight", "")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "context_length_exceeded");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("is 8000 tokens")
+            && message.contains("and 4000 reserved for the completion")
+            && message.contains("set `max_tokens` to at most"),
+        "{message}"
+    );
+    // Without a `default_max_tokens` of its own, an Anthropic target is sent 4096.
+    let (status, body) = post(&r.gw, &request("tight-default", "")).await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("is 8500 tokens") && message.contains("and 4096 reserved"),
+        "{message}"
+    );
+    // The window named is the one with the most room for the prompt (the OpenAI target's
+    // 8 000, sent no default), not the largest (10 000, 8 000 of it reserved).
+    let long = "word ".repeat(6800);
+    let (status, body) = post(
+        &r.gw,
+        &format!(
+            r#"{{"model":"wide-or-small","messages":[{{"role":"user","content":"{long}"}}]}}"#
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the most room for this request is 8000 tokens")
+            && message.contains("tokens in the messages (estimated)"),
+        "{message}"
+    );
+    assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");
+    // Priority to `tc`, which cannot hold it: the OpenAI target, which sends no default, serves.
+    let (status, body) = post(&r.gw, &request("tight-or-small", "")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(r.anthropic.lock().unwrap().is_empty(), "not sent to `tc`");
+    assert_eq!(r.openai.lock().unwrap().len(), 1);
+    // The request's own `max_tokens` leaves room: `tc` serves, sent that.
+    let (status, body) = post(&r.gw, &request("tight-or-small", r#""max_tokens":100,"#)).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = r.anthropic.lock().unwrap();
+    assert_eq!(sent.len(), 1);
+    let sent: Value = serde_json::from_slice(&sent[0]).unwrap();
+    assert_eq!(sent["max_tokens"], 100);
 }
 
 /// What OpenAI refuses whichever model serves (no message, a message without content, a

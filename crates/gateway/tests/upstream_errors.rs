@@ -197,6 +197,9 @@ async fn a_request_refused_on_a_parked_target_does_not_say_a_provider_answered()
         "{:?}",
         exposed.headers
     );
+    // Why it failed, the router's reason (what the runner books it as), with the attempts only.
+    assert_eq!(exposed.headers["x-switchyard-outcome"], "rate_limited");
+    assert!(!parked.headers.contains_key("x-switchyard-outcome"));
 }
 
 /// What `/admin/state` shows of a target that answered only 429s (docs/GATEWAY.md): its

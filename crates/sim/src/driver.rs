@@ -196,7 +196,7 @@ impl<'a, O: Observer> Sim<'a, O> {
         Ok(SimOutcome {
             router: routers.next().unwrap_or_else(|| {
                 Router::new(
-                    params.router.clone(),
+                    crate::router_params(params),
                     SeededRng::substream(params.seed, "router"),
                 )
             }),

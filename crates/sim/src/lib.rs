@@ -172,6 +172,20 @@ pub fn run<O: Observer>(params: &SimParams, observer: &mut O) -> Result<SimOutco
     Sim::new(params, observer, target_provider).run()
 }
 
+/// The run's router params, with what each target is sent for a request without
+/// `max_tokens` resolved from its provider's dialect, as the live driver resolves it.
+pub(crate) fn router_params(params: &SimParams) -> switchyard_core::router::RouterParams {
+    let mut router = params.router.clone();
+    router.resolve_sent_max_tokens(|name| {
+        params
+            .providers
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.profile.dialect)
+    });
+    router
+}
+
 /// Every operator action is one for the router (its ids in range, a pin inside its route):
 /// one built for another router (a variant's, say) would be refused when its time came. It
 /// is refused before the run starts, with the line the live runner fails with when the

@@ -809,3 +809,21 @@ fn a_profiles_cached_prompt_tokens_are_priced_at_the_cached_rate() {
         "{cached}"
     );
 }
+
+/// The simulator resolves what a target is sent for a request without `max_tokens` as the
+/// live driver does (for the window check): an Anthropic target its default, others none,
+/// whatever they configure; the run's router has it so.
+#[test]
+fn each_target_counts_what_it_is_sent_without_max_tokens() {
+    let routes = "  - { name: r, policy: priority, tiers: [[a], [b]] }\n";
+    let mut p = params(routes, "", 1.0, 1);
+    p.providers[1].profile.dialect = switchyard_core::dialect::Dialect::Anthropic;
+    p.router.targets[0].default_max_tokens = Some(10);
+    let out = run(&p, &mut Tally::default()).unwrap();
+    let targets = &out.router.params().targets;
+    assert_eq!(targets[0].default_max_tokens, None, "OpenAI is sent none");
+    assert_eq!(
+        targets[1].default_max_tokens,
+        Some(switchyard_core::dialect::anthropic::DEFAULT_MAX_TOKENS)
+    );
+}

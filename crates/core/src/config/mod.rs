@@ -126,7 +126,8 @@ pub struct TargetConfig {
     #[serde(default = "default_context_window")]
     pub context_window: u32,
     /// `max_tokens` sent for a request that sets none, to a vendor that requires one
-    /// (Anthropic); 1 to `context_window`; default 4096. Never sent where the vendor has its
+    /// (Anthropic), and counted for such a request against the target's `context_window`; 1
+    /// to `context_window`; default 4096. Never sent (nor counted) where the vendor has its
     /// own default (OpenAI, Azure OpenAI, Gemini).
     pub default_max_tokens: Option<u32>,
     /// Any of `streaming`, `tools`, `json_mode`, `vision`, `prefill` (the model continues a

@@ -17,8 +17,8 @@ pub const PATH: &str = "/v1/messages";
 /// The `anthropic-version` header every request carries (a provider's default headers).
 pub const VERSION: &str = "2023-06-01";
 /// `max_tokens` sent when the request has none (Anthropic requires it): a target's
-/// `default_max_tokens` overrides it.
-pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+/// `default_max_tokens` overrides it ([`Dialect::sent_max_tokens`](crate::vendor::Dialect::sent_max_tokens)).
+pub const DEFAULT_MAX_TOKENS: u32 = crate::vendor::ANTHROPIC_DEFAULT_MAX_TOKENS;
 
 /// A non-streamed reply (`"type": "message"`), also the `message` of a stream's
 /// `message_start` event (then with no content and no stop reason yet). Text blocks only:

@@ -243,7 +243,8 @@ pub struct Plan {
     pub(crate) home_route: Option<RouteId>,
     pub(crate) needs: Capabilities,
     pub(crate) prompt_tokens: u32,
-    pub(crate) max_tokens: u32,
+    /// The request's `max_tokens`, when it set one.
+    pub(crate) max_tokens: Option<u32>,
     pub(crate) stream: bool,
     pub(crate) started: Instant,
     pub(crate) deadline: Instant,
@@ -332,9 +333,9 @@ impl Plan {
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
-    /// The request's estimated prompt tokens and its `max_tokens`.
+    /// The request's estimated prompt tokens and its `max_tokens` (0 when it set none).
     pub fn traits(&self) -> (u32, u32) {
-        (self.prompt_tokens, self.max_tokens)
+        (self.prompt_tokens, self.max_tokens.unwrap_or(0))
     }
     /// Attempts sent so far.
     pub fn attempts(&self) -> usize {

@@ -54,7 +54,7 @@ impl<R: Rng> Router<R> {
         let r = &self.params.routes[route.index()];
         let frozen = self.overrides.is_frozen(route);
         let pinned = self.overrides.pin(route);
-        let tokens = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens);
+        let tokens = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens.unwrap_or(0));
         let first = plan.first_target();
         let mut choice = Choice::default();
         let mut ramp_skipped = 0u64;

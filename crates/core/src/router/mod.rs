@@ -154,7 +154,7 @@ impl<R: Rng> Router<R> {
             home_route: route,
             needs: request.required_capabilities(),
             prompt_tokens: request.estimated_prompt_tokens,
-            max_tokens: request.max_tokens_or_zero(),
+            max_tokens: request.max_tokens,
             stream: request.stream,
             started: now,
             deadline: now + self.params.plan.deadline,
@@ -323,7 +323,7 @@ impl<R: Rng> Router<R> {
             targets: &self.params.targets,
             health: &self.health,
             prompt_tokens: plan.prompt_tokens,
-            max_tokens: plan.max_tokens,
+            max_tokens: plan.max_tokens.unwrap_or(0),
             latency: &self.params.latency,
             now,
         };

@@ -80,6 +80,23 @@ impl PartialEq for Interner {
 }
 
 impl RouterParams {
+    /// Sets each target's `default_max_tokens` to what it is sent for a request without
+    /// `max_tokens` ([`Dialect::sent_max_tokens`](crate::vendor::Dialect::sent_max_tokens)),
+    /// its dialect found by its provider's name (a target whose provider has none is left
+    /// as it is): so that the context-window check ([`TargetParams::fits`]) counts it. The
+    /// live driver and the simulator both call this, so that they agree.
+    pub fn resolve_sent_max_tokens(
+        &mut self,
+        dialect_of: impl Fn(&str) -> Option<crate::vendor::Dialect>,
+    ) {
+        let providers = &self.providers;
+        for t in &mut self.targets {
+            if let Some(d) = dialect_of(providers.name(t.provider.index() as u32)) {
+                t.default_max_tokens = d.sent_max_tokens(t.default_max_tokens);
+            }
+        }
+    }
+
     /// The target named `name`, if there is one.
     pub fn target_id(&self, name: &str) -> Option<TargetId> {
         self.targets

@@ -35,7 +35,7 @@ impl<R: Rng> Router<R> {
         // A probe unreported by its timeout (and a second's grace) counts as failed.
         let probe = (probes & (1 << member) != 0)
             .then(|| h.breaker.probe_started(now, timeouts.first + PROBE_GRACE));
-        let tokens = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens);
+        let tokens = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens.unwrap_or(0));
         h.limits.take(now, tokens);
         if let Some(fleet) = self.fleet.as_mut() {
             fleet.admit(target.index(), tokens, now);

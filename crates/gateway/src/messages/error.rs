@@ -72,6 +72,7 @@ impl MessagesError {
                 message,
                 retry_after: None,
                 attempt_log: None,
+                outcome: None,
             },
             request_id: request_id.to_owned(),
         }
@@ -106,6 +107,9 @@ impl IntoResponse for MessagesError {
             && let Ok(v) = HeaderValue::from_str(&log)
         {
             headers.insert(crate::chat::ATTEMPT_LOG, v);
+        }
+        if let Some(outcome) = self.parts.outcome {
+            headers.insert(crate::chat::OUTCOME, HeaderValue::from_static(outcome));
         }
         r
     }

@@ -76,7 +76,10 @@ pub struct TooLong {
     pub prompt: u32,
     /// Its `max_tokens`, when it set one.
     pub max_tokens: Option<u32>,
-    /// The largest context window of those targets.
+    /// The completion counted on the target with the most room for the prompt: `max_tokens`,
+    /// or without it what that target is then sent (its `default_max_tokens`), or 0.
+    pub completion: u32,
+    /// That target's context window: the largest of those targets when `max_tokens` is set.
     pub window: u32,
 }
 
@@ -122,16 +125,32 @@ impl Driver {
     /// `Router::reachable`), or `None` when one could hold it.
     fn too_long(&self, plan: &Plan, request: &Request) -> Option<TooLong> {
         let core = self.core();
-        let window = core
+        let prompt = request.estimated_prompt_tokens;
+        let targets: Vec<_> = core
             .reachable(plan)
             .into_iter()
-            .map(|t| core.params().targets[t.index()].context_window)
-            .max()?;
-        let prompt = request.estimated_prompt_tokens;
-        let needed = u64::from(prompt) + u64::from(request.max_tokens_or_zero());
-        (needed > u64::from(window)).then_some(TooLong {
+            .map(|t| &core.params().targets[t.index()])
+            .collect();
+        // The core's own check, so that the two cannot disagree.
+        let holds = |t: &&switchyard_core::target::TargetParams| {
+            t.fits(
+                switchyard_core::request::Capabilities::NONE,
+                prompt,
+                request.max_tokens,
+            )
+        };
+        if targets.is_empty() || targets.iter().any(holds) {
+            return None;
+        }
+        // Named: the one with the most room for the prompt.
+        let (completion, window) = targets
+            .iter()
+            .map(|t| (t.completion_tokens(request.max_tokens), t.context_window))
+            .max_by_key(|&(completion, window)| (window.saturating_sub(completion), window))?;
+        Some(TooLong {
             prompt,
             max_tokens: request.max_tokens,
+            completion,
             window,
         })
     }

@@ -159,7 +159,7 @@ impl Driver {
 
     /// A driver whose upstream input is capped by `limits` (the live config's `limits:`).
     pub fn with_limits(
-        params: RouterParams,
+        mut params: RouterParams,
         store: CredentialStore,
         transport: Transport,
         seed: u64,
@@ -175,6 +175,12 @@ impl Driver {
                     .collect()
             })
             .collect();
+        // What a target is sent for a request without `max_tokens`, for the window check too.
+        params.resolve_sent_max_tokens(|provider| {
+            store
+                .provider_index(provider)
+                .map(|i| store.providers()[i].dialect)
+        });
         let mut bindings = Vec::with_capacity(params.targets.len());
         for t in &params.targets {
             let provider_name = params.providers.name(t.provider.index() as u32).to_owned();

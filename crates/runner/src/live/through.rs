@@ -130,7 +130,11 @@ pub(super) async fn through_gateway(
     let told = Told::read(response.headers(), params, ticket.intended);
     if status != 200 {
         let attempts = told.log.map(|(records, _)| records).unwrap_or_default();
-        return failed(failure_of(status), attempts);
+        let reason = told
+            .outcome
+            .and_then(|said| FailureReason::from_label(&said, last_error(&attempts)))
+            .unwrap_or_else(|| failure_of(status));
+        return failed(reason, attempts);
     }
     // A black-box gateway does not say which target served: the reply's model (or, for a
     // stream, the first chunk's) names it, read below.
@@ -202,7 +206,15 @@ fn gateway_request(
         .unwrap_or_default()
 }
 
-/// What a gateway's failure status means for the request.
+/// The kind of the last failed attempt (as the router's `Plan::last_error` reads it).
+fn last_error(attempts: &[AttemptRecord]) -> Option<ErrorKind> {
+    attempts.iter().rev().find_map(|a| a.outcome.error_kind())
+}
+
+/// What a gateway's failure status means for the request, when the gateway does not say
+/// (another gateway; this project's says why in `x-switchyard-outcome`, with the reason the
+/// router gave it, which a status cannot carry: a 503 is an overloaded provider or no target
+/// available, a 400 a bad request or a request no target can hold).
 fn failure_of(status: u16) -> FailureReason {
     match status {
         429 => FailureReason::Attempt(ErrorKind::RateLimited),
@@ -218,6 +230,8 @@ fn failure_of(status: u16) -> FailureReason {
 struct Told {
     target: Option<switchyard_core::id::TargetId>,
     log: Option<(Vec<AttemptRecord>, Option<usize>)>,
+    /// Why a failed request failed: the router's reason's label.
+    outcome: Option<String>,
 }
 
 impl Told {
@@ -232,6 +246,7 @@ impl Told {
             target: header("x-switchyard-target").and_then(|t| params.target_id(&t)),
             log: header("x-switchyard-attempt-log")
                 .and_then(|line| attempt_records(&line, params, intended)),
+            outcome: header("x-switchyard-outcome"),
         }
     }
 }
@@ -305,6 +320,21 @@ mod tests {
             "r.yaml",
         )
         .unwrap()
+    }
+
+    /// The last failed attempt's kind, past a cancelled one after it (a hedge that lost), as
+    /// the router's `Plan::last_error` reads it: a `budget_exhausted` reason stands on it.
+    #[test]
+    fn the_last_error_is_the_last_failed_attempts() {
+        let p = params();
+        let log = |line| attempt_records(line, &p, Instant::ZERO).unwrap().0;
+        let said = log("first%20one overloaded 0.400, b cancelled 0.100");
+        assert_eq!(last_error(&said), Some(ErrorKind::Overloaded));
+        assert_eq!(
+            FailureReason::from_label("budget_exhausted", last_error(&said)),
+            Some(FailureReason::BudgetExhausted(ErrorKind::Overloaded))
+        );
+        assert_eq!(last_error(&log("b success 0.100")), None);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub(super) fn routers(params: &SimParams) -> Vec<Router> {
                 format!("router/{i}")
             };
             let mut r = Router::new(
-                params.router.clone(),
+                crate::router_params(params),
                 SeededRng::substream(params.seed, &label),
             );
             if let Some(shared) = params.fleet.as_ref().and_then(|f| f.shared) {
