@@ -292,13 +292,15 @@ impl FailureReason {
 
     /// The reason whose [`FailureReason::label`] is `label` (as the gateway's
     /// `x-switchyard-outcome` header says it); `budget_exhausted` stands on `last_error`, the
-    /// kind of the last failed attempt, which its label does not carry. `None` for an unknown
-    /// label, or `budget_exhausted` without a last error.
+    /// kind of the last failed attempt, which its label does not carry (`server_error`
+    /// without one, as the router books it). `None` for an unknown label.
     pub fn from_label(label: &str, last_error: Option<ErrorKind>) -> Option<FailureReason> {
         Some(match label {
             "deadline_exceeded" => FailureReason::DeadlineExceeded,
             "no_target_available" => FailureReason::NoTargetAvailable,
-            "budget_exhausted" => FailureReason::BudgetExhausted(last_error?),
+            "budget_exhausted" => {
+                FailureReason::BudgetExhausted(last_error.unwrap_or(ErrorKind::ServerError))
+            }
             "unknown_route" => FailureReason::UnknownRoute,
             "abandoned" => FailureReason::Abandoned,
             "unsupported" => FailureReason::Unsupported,
@@ -355,7 +357,10 @@ mod tests {
             };
             assert_eq!(FailureReason::from_label(r.label(), last), Some(r), "{r:?}");
         }
-        assert_eq!(FailureReason::from_label("budget_exhausted", None), None);
+        assert_eq!(
+            FailureReason::from_label("budget_exhausted", None),
+            Some(FailureReason::BudgetExhausted(ErrorKind::ServerError))
+        );
         assert_eq!(FailureReason::from_label("nonsense", None), None);
     }
 

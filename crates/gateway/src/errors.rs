@@ -375,38 +375,33 @@ fn end_sentence(message: &mut String) {
 /// What went wrong, for a client, without naming targets.
 /// What a request too long for every target it could go to is told: the sizes, estimated.
 fn too_long(t: switchyard_live::TooLong) -> String {
-    let total = u64::from(t.prompt) + u64::from(t.completion);
-    let asked = match t.max_tokens {
-        Some(out) => format!(
-            "about {total} tokens (about {} in the messages, estimated, and {out} for the completion)",
+    let largest = format!(
+        "The largest context window of the models this request can go to is {} tokens.",
+        t.window
+    );
+    match (t.max_tokens, t.window.checked_sub(t.prompt)) {
+        (Some(out), _) => format!(
+            "{largest} However, you requested about {} tokens (about {} in the messages, \
+             estimated, and {out} for the completion). Please reduce the length of the \
+             messages or completion.",
+            u64::from(t.prompt) + u64::from(out),
             t.prompt
         ),
-        None if t.completion > 0 => format!(
-            "about {total} tokens (about {} in the messages, estimated, and {} reserved for \
-             the completion, sent when `max_tokens` is not set)",
-            t.prompt, t.completion
+        // Under the largest window: the completion each target is sent without `max_tokens`
+        // (an Anthropic target's default) left it no room.
+        (None, Some(room)) if room > 0 => format!(
+            "{largest} However, the messages are about {} tokens (estimated) and, without \
+             `max_tokens`, the completion each model is sent by default does not fit beside \
+             them. Please set `max_tokens` to at most {room}, or reduce the length of the \
+             messages.",
+            t.prompt
         ),
-        None => format!("about {} tokens in the messages (estimated)", t.prompt),
-    };
-    let which = match t.max_tokens {
-        Some(_) => "The largest context window of the models this request can go to",
-        None => "The context window of the model with the most room for this request",
-    };
-    let fix = match t.window.checked_sub(t.prompt) {
-        Some(room) if room > 0 && t.max_tokens.is_none() && t.completion > 0 => format!(
-            "Please reduce the length of the messages, or set `max_tokens` to at most {room}."
+        (None, _) => format!(
+            "{largest} However, the messages are about {} tokens (estimated). Please reduce \
+             the length of the messages.",
+            t.prompt
         ),
-        _ => "Please reduce the length of the messages or completion.".to_owned(),
-    };
-    format!(
-        "{which} is {} tokens. However, {} {asked}. {fix}",
-        t.window,
-        if t.max_tokens.is_some() {
-            "you requested"
-        } else {
-            "this request needs"
-        }
-    )
+    }
 }
 
 fn describe(e: &RouteError) -> String {
@@ -439,6 +434,10 @@ fn describe(e: &RouteError) -> String {
             "No provider was asked: the model's targets are held back after earlier errors ({}).",
             k.label()
         ),
+        // No answer at all: the provider could not be reached, or did not answer in time.
+        FailureReason::Attempt(k @ (ErrorKind::ConnectFailed | ErrorKind::Timeout)) => {
+            format!("The provider did not answer ({}).", k.label())
+        }
         FailureReason::Attempt(k) => format!("The provider's answer was an error: {}.", k.label()),
         FailureReason::BudgetExhausted(k) => format!(
             "The provider's answer was an error ({}), and the gateway's retry budget is spent.",

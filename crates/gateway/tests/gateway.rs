@@ -182,6 +182,13 @@ async fn unknown_paths_and_drained_targets_get_json_errors(r: &Rig) {
             assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
         }
     }
+    // Elsewhere too (probes, the admin API): JSON, not an empty body.
+    let (status, headers, body) =
+        support::call_with_headers(&r.gw, "POST", "/healthz", None, String::new()).await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(headers["allow"], "GET,HEAD");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
     assert_eq!(post_chat(&r.gw, "chat").await.0, 503);
     let (status, _) = support::overrides(&r.gw, r#"{"action":"drain","target":"nope"}"#).await;
     assert_eq!(status, 400);

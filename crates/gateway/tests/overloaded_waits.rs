@@ -44,6 +44,12 @@ async fn an_overloaded_503_says_when_to_retry_even_when_the_provider_did_not() {
     assert!(secs >= 1, "{secs}");
     let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("Retry after "), "{message}");
+    // Which 503 it is, for a key that may know (a runner through the gateway books it so):
+    // an overloaded provider's, not `no_target_available`.
+    assert!(!r.headers.contains_key("x-switchyard-outcome"));
+    let r = post(&gw, "ops-key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.headers["x-switchyard-outcome"], "overloaded");
 }
 
 /// The provider said when to come back (`retry-after: 4` on its 529) and the plan had no
@@ -86,12 +92,12 @@ async fn the_wait_is_its_own_sentence_after_a_message_without_a_stop() {
 
 async fn the_messages_endpoint_says_overloaded_with_anthropics_529() {
     let gw = gateway("anthropic", overloaded(Some("4")));
-    let body =
+    let sent =
         json!({"model": "chat", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
     let req = Request::post("/v1/messages")
         .header("content-type", "application/json")
         .header("x-api-key", "key")
-        .body(Body::from(body.to_string()))
+        .body(Body::from(sent.to_string()))
         .unwrap();
     let (status, headers, body) = support::send(&gw, req).await;
     assert_eq!(status, 529, "{body}");
@@ -103,4 +109,13 @@ async fn the_messages_endpoint_says_overloaded_with_anthropics_529() {
         e["error"]["message"], "Overloaded. Retry after 4 s.",
         "{body}"
     );
+    // With the attempts exposed, the reason too, on this endpoint as on the chat one.
+    let req = Request::post("/v1/messages")
+        .header("content-type", "application/json")
+        .header("x-api-key", "ops-key")
+        .body(Body::from(sent.to_string()))
+        .unwrap();
+    let (status, headers, body) = support::send(&gw, req).await;
+    assert_eq!(status, 529, "{body}");
+    assert_eq!(headers["x-switchyard-outcome"], "overloaded", "{body}");
 }

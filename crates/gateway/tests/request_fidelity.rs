@@ -255,8 +255,8 @@ async fn a_targets_default_max_tokens_counts_against_its_window() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("is 8000 tokens")
-            && message.contains("and 4000 reserved for the completion")
-            && message.contains("set `max_tokens` to at most"),
+            && message.contains("the messages are about 5004 tokens")
+            && message.contains("set `max_tokens` to at most 2996"),
         "{message}"
     );
     // Without a `default_max_tokens` of its own, an Anthropic target is sent 4096.
@@ -264,11 +264,11 @@ async fn a_targets_default_max_tokens_counts_against_its_window() {
     assert_eq!(status, 400, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("is 8500 tokens") && message.contains("and 4096 reserved"),
+        message.contains("is 8500 tokens") && message.contains("at most 3496"),
         "{message}"
     );
-    // The window named is the one with the most room for the prompt (the OpenAI target's
-    // 8 000, sent no default), not the largest (10 000, 8 000 of it reserved).
+    // The way out named is the largest window's (10 000, with its 8 000 default it did not
+    // hold the prompt), not the OpenAI target's (8 000, sent no default, too small).
     let long = "word ".repeat(6800);
     let (status, body) = post(
         &r.gw,
@@ -280,8 +280,7 @@ async fn a_targets_default_max_tokens_counts_against_its_window() {
     assert_eq!(status, 400, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("the most room for this request is 8000 tokens")
-            && message.contains("tokens in the messages (estimated)"),
+        message.contains("is 10000 tokens") && message.contains("at most 1496"),
         "{message}"
     );
     assert!(r.anthropic.lock().unwrap().is_empty(), "never sent");

@@ -279,3 +279,24 @@ async fn a_parking_has_a_router_line_with_its_fields() {
         assert!(p.get(other).is_none(), "{other} in {p}");
     }
 }
+
+/// A provider that could not be reached gave no answer, and the error says so (it said "The
+/// provider's answer was an error: connect_failed", found by a walkthrough).
+#[tokio::test]
+async fn an_unreachable_provider_did_not_answer() {
+    let text = format!(
+        "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://gone.stub' }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 1 }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        sha256_hex("key"),
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let gw = Gateway::new(&params, None, Transport::new(InProcess::new())).unwrap();
+    let r = post(&gw, "key", &[], chat("chat", false)).await;
+    assert_eq!(r.status, 502, "{}", r.body);
+    let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("The provider did not answer (connect_failed)."),
+        "{message}"
+    );
+}

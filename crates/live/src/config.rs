@@ -83,8 +83,9 @@ pub struct GatewayConfig {
     /// keeps busy. Read at start (a reload keeps it).
     pub pin_threads: Option<bool>,
     /// Whether clients learn which targets a request tried: the `x-switchyard-target`,
-    /// `x-switchyard-attempts` and `x-switchyard-attempt-log` headers, and target names in
-    /// error messages. Default `false` (they stay in the gateway's logs); a client key's own
+    /// `x-switchyard-attempts` and `x-switchyard-attempt-log` headers, an error's
+    /// `x-switchyard-outcome` (why the router failed it), and target names in error
+    /// messages. Default `false` (they stay in the gateway's logs); a client key's own
     /// `expose_attempts` overrides it for that key.
     #[serde(default)]
     pub expose_attempts: bool,

@@ -127,8 +127,9 @@ pub struct TargetConfig {
     pub context_window: u32,
     /// `max_tokens` sent for a request that sets none, to a vendor that requires one
     /// (Anthropic), and counted for such a request against the target's `context_window`; 1
-    /// to `context_window`; default 4096. Never sent (nor counted) where the vendor has its
-    /// own default (OpenAI, Azure OpenAI, Gemini).
+    /// to `context_window`; default 4096 (an Anthropic model with a smaller window should set
+    /// it lower, or takes no request without `max_tokens`). Never sent (nor counted) where the
+    /// vendor has its own default (OpenAI, Azure OpenAI, Gemini).
     pub default_max_tokens: Option<u32>,
     /// Any of `streaming`, `tools`, `json_mode`, `vision`, `prefill` (the model continues a
     /// final assistant message, so it can resume a stream another target broke: see a

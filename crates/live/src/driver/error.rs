@@ -74,12 +74,11 @@ impl RouteError {
 pub struct TooLong {
     /// Its estimated prompt tokens (messages, tools).
     pub prompt: u32,
-    /// Its `max_tokens`, when it set one.
+    /// Its `max_tokens`, when it set one. Without one, each target counted what it is then
+    /// sent (an Anthropic target its `default_max_tokens`): a prompt under the largest
+    /// window did not fit with that.
     pub max_tokens: Option<u32>,
-    /// The completion counted on the target with the most room for the prompt: `max_tokens`,
-    /// or without it what that target is then sent (its `default_max_tokens`), or 0.
-    pub completion: u32,
-    /// That target's context window: the largest of those targets when `max_tokens` is set.
+    /// The largest context window of those targets.
     pub window: u32,
 }
 
@@ -142,16 +141,10 @@ impl Driver {
         if targets.is_empty() || targets.iter().any(holds) {
             return None;
         }
-        // Named: the one with the most room for the prompt.
-        let (completion, window) = targets
-            .iter()
-            .map(|t| (t.completion_tokens(request.max_tokens), t.context_window))
-            .max_by_key(|&(completion, window)| (window.saturating_sub(completion), window))?;
         Some(TooLong {
             prompt,
             max_tokens: request.max_tokens,
-            completion,
-            window,
+            window: targets.iter().map(|t| t.context_window).max()?,
         })
     }
 
