@@ -230,9 +230,9 @@ impl ApiError {
     /// type, and an OpenAI client is told in OpenAI's words). Authentication and
     /// permission errors are the gateway's own business with its providers, never passed on.
     /// A wait is said in human units ("Retry after 20 s."). Target names (the attempt story
-    /// and the attempt-log header) only when `expose_attempts`.
-    /// With `expose_attempts`, the failure's reason goes in `x-switchyard-outcome` too (what
-    /// the runner books a request failed through the gateway as).
+    /// and the attempt-log header) only when `expose_attempts`, and then the failure's reason
+    /// in `x-switchyard-outcome` too (what the runner books a request failed through the
+    /// gateway as).
     pub(crate) fn from_route(e: &RouteError, model: &str, expose_attempts: bool) -> Self {
         let mut err = Self::decided(e, model, expose_attempts);
         if expose_attempts {
@@ -372,7 +372,6 @@ fn end_sentence(message: &mut String) {
     }
 }
 
-/// What went wrong, for a client, without naming targets.
 /// What a request too long for every target it could go to is told: the sizes, estimated.
 fn too_long(t: switchyard_live::TooLong) -> String {
     let largest = format!(
@@ -404,6 +403,7 @@ fn too_long(t: switchyard_live::TooLong) -> String {
     }
 }
 
+/// What went wrong, for a client, without naming targets.
 fn describe(e: &RouteError) -> String {
     match e.outcome {
         FailureReason::UnknownRoute => "The model names no route or target.".to_owned(),
@@ -482,14 +482,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The method and the path (not the query) of a request, bounded for a message: a client
+/// chose them.
+fn asked(method: &axum::http::Method, uri: &axum::http::Uri) -> (String, String) {
+    (
+        method.as_str().chars().take(32).collect(),
+        uri.path().chars().take(128).collect(),
+    )
+}
+
 /// A path the gateway does not serve: 404 with a JSON error an SDK can show.
 pub(crate) async fn no_such_path(
     method: axum::http::Method,
     uri: axum::http::Uri,
 ) -> axum::response::Response {
-    // The path only, and the method, bounded: a client chose them.
-    let path: String = uri.path().chars().take(128).collect();
-    let method: String = method.as_str().chars().take(32).collect();
+    let (method, path) = asked(&method, &uri);
     axum::response::IntoResponse::into_response(ApiError::unknown_path(&method, &path))
 }
 
@@ -501,9 +508,7 @@ pub(crate) async fn wrong_method(
     uri: axum::http::Uri,
     access: crate::access_log::AccessLog,
 ) -> axum::response::Response {
-    // The path only, and the method, bounded: a client chose them.
-    let path: String = uri.path().chars().take(128).collect();
-    let method: String = method.as_str().chars().take(32).collect();
+    let (method, path) = asked(&method, &uri);
     let e = ApiError::wrong_method(&method, &path);
     if uri.path() == crate::messages::PATH {
         return crate::messages::refusal(&gw, e, access.request_id());

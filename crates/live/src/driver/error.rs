@@ -138,9 +138,10 @@ impl Driver {
                 request.max_tokens,
             )
         };
-        if targets.is_empty() || targets.iter().any(holds) {
+        if targets.iter().any(holds) {
             return None;
         }
+        // No target at all: `max` says nothing is too long.
         Some(TooLong {
             prompt,
             max_tokens: request.max_tokens,
