@@ -101,8 +101,14 @@ impl TargetParams {
     /// are not considered here.
     pub fn fits(&self, needs: Capabilities, prompt_tokens: u32, max_tokens: Option<u32>) -> bool {
         self.capabilities.contains(needs)
-            && u64::from(prompt_tokens) + u64::from(self.completion_tokens(max_tokens))
-                <= u64::from(self.context_window)
+            && self.request_tokens(prompt_tokens, max_tokens) <= u64::from(self.context_window)
+    }
+
+    /// The tokens a request takes of this target: its prompt and [`Self::completion_tokens`].
+    /// What its window must hold, and what an attempt reserves of its `tokens_per_minute`
+    /// (and of a fleet's shared bucket) when it is sent.
+    pub fn request_tokens(&self, prompt_tokens: u32, max_tokens: Option<u32>) -> u64 {
+        u64::from(prompt_tokens) + u64::from(self.completion_tokens(max_tokens))
     }
 
     /// The completion a request with `max_tokens` (or none) asks of this target: its own, or

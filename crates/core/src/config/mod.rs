@@ -183,7 +183,7 @@ pub struct PriceConfig {
 pub struct LimitsConfig {
     /// Client-side request bucket; default none.
     pub requests_per_minute: Option<u64>,
-    /// Client-side token bucket (prompt + max output); default none.
+    /// Client-side token bucket (prompt + max output: the request's `max_tokens`, or the target's `default_max_tokens` when it sets none); default none.
     pub tokens_per_minute: Option<u64>,
     /// Learn limits from rate-limit headers; default true.
     pub learn: Option<bool>,

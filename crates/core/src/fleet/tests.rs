@@ -764,3 +764,51 @@ fn a_probe_token_whose_holder_stops_renewing_passes_on_three_syncs_later() {
         ProbeToken::Held { .. }
     ));
 }
+
+#[test]
+fn a_request_without_max_tokens_reserves_and_settles_the_default_completion() {
+    // `a` is sent 1000 completion tokens for a request that sets none: the lease's tokens
+    // are reserved for that, and the unused part comes back when the attempt ends.
+    let config = CONFIG.replace(
+        "context_window: 8000,\n      limits",
+        "context_window: 8000, default_max_tokens: 1000,\n      limits",
+    );
+    let mut r = Router::new(
+        load_router(&config, "fleet.yaml").unwrap(),
+        SeededRng::new(1),
+    );
+    r.join_fleet(FleetParams::default());
+    let mut f = Fleet3 {
+        store: StoreModel::new(),
+        routers: vec![r],
+    };
+    f.sync(0, t(0));
+    let tokens = |f: &Fleet3| {
+        f.routers[0].fleet().unwrap().leases(0).unwrap()[1]
+            .as_ref()
+            .unwrap()
+            .held()
+    };
+    const BLOCK: u64 = 50_000;
+    assert_eq!(tokens(&f), BLOCK);
+    let unset = Request {
+        max_tokens: None,
+        ..request("solo")
+    };
+    let mut plan = f.routers[0].begin(&unset, t(10));
+    let Action::Send { attempt, .. } = f.routers[0].next(&mut plan, t(10)) else {
+        panic!("not sent");
+    };
+    assert_eq!(
+        tokens(&f),
+        BLOCK - 1_100,
+        "the prompt and the default completion"
+    );
+    let report = AttemptReport {
+        prompt_tokens: 100,
+        completion_tokens: 10,
+        ..AttemptReport::new(Outcome::Success, Duration::from_millis(10))
+    };
+    f.routers[0].record(&mut plan, attempt, report, t(20));
+    assert_eq!(tokens(&f), BLOCK - 110, "what was used, no more");
+}

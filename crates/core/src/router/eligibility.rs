@@ -54,7 +54,6 @@ impl<R: Rng> Router<R> {
         let r = &self.params.routes[route.index()];
         let frozen = self.overrides.is_frozen(route);
         let pinned = self.overrides.pin(route);
-        let tokens = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens.unwrap_or(0));
         let first = plan.first_target();
         let mut choice = Choice::default();
         let mut ramp_skipped = 0u64;
@@ -94,6 +93,7 @@ impl<R: Rng> Router<R> {
                 choice.unparks_at = Some(choice.unparks_at.map_or(until, |u| u.min(until)));
                 continue;
             }
+            let tokens = t.request_tokens(plan.prompt_tokens, plan.max_tokens);
             if !h.limits.has_room(now, tokens)
                 || self
                     .fleet

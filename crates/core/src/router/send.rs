@@ -30,12 +30,15 @@ impl<R: Rng> Router<R> {
             return self.refuse_retry(plan, hedge, now);
         }
         let timeouts = self.timeouts(plan, now);
+        // What the target is asked for, reserved of its token limits: a request without
+        // `max_tokens` reserves the default completion the target is then sent.
+        let tokens =
+            self.params.targets[target.index()].request_tokens(plan.prompt_tokens, plan.max_tokens);
         let h = &mut self.health[target.index()];
         h.in_flight = h.in_flight.saturating_add(1);
         // A probe unreported by its timeout (and a second's grace) counts as failed.
         let probe = (probes & (1 << member) != 0)
             .then(|| h.breaker.probe_started(now, timeouts.first + PROBE_GRACE));
-        let tokens = u64::from(plan.prompt_tokens) + u64::from(plan.max_tokens.unwrap_or(0));
         h.limits.take(now, tokens);
         if let Some(fleet) = self.fleet.as_mut() {
             fleet.admit(target.index(), tokens, now);

@@ -1103,3 +1103,37 @@ fn a_timed_out_attempt_is_booked_its_prompt_estimate() {
     assert!((plan.cost() - 1e-4).abs() < 1e-15, "{}", plan.cost());
     assert!((plan.wasted_cost() - 1e-4).abs() < 1e-15);
 }
+
+#[test]
+fn a_request_without_max_tokens_reserves_the_default_completion_a_target_is_sent() {
+    // `x` is sent 4000 completion tokens for a request that sets none, and may take 5000
+    // tokens a minute: one such request in flight (100 + 4000 reserved) leaves too little
+    // for a second, which goes to `y`; one with `max_tokens: 100` (100 + 100) still fits.
+    let yaml = BASE.replace(
+        "routes:\n",
+        "  - { name: x, provider: px, model: mx, context_window: 100000, default_max_tokens: 4000,
+      limits: { tokens_per_minute: 5000 } }
+  - { name: y, provider: py, model: my, context_window: 100000 }
+routes:
+  - { name: limited, policy: priority, tiers: [[x], [y]] }
+",
+    );
+    let mut r = Router::new(load_router(&yaml, "test.yaml").unwrap(), SeededRng::new(1));
+    let (x, y) = (id(&r, "x"), id(&r, "y"));
+    let unset = Request {
+        max_tokens: None,
+        ..req("limited")
+    };
+    let mut first = r.begin(&unset, t(0));
+    assert_eq!(send(r.next(&mut first, t(0))).1, x);
+    let mut second = r.begin(&unset, t(1));
+    assert_eq!(
+        send(r.next(&mut second, t(1))).1,
+        y,
+        "4100 of 5000 reserved"
+    );
+    let mut set = r.begin(&req("limited"), t(2));
+    assert_eq!(send(r.next(&mut set, t(2))).1, x, "200 more fit");
+    let mut third = r.begin(&unset, t(3));
+    assert_eq!(send(r.next(&mut third, t(3))).1, y);
+}
