@@ -58,7 +58,9 @@ pub struct TargetParams {
     /// Prompt plus output tokens the model accepts.
     pub context_window: u32,
     /// `max_tokens` for a request without one, where the vendor requires it (Anthropic),
-    /// counted by [`TargetParams::fits`] for such a request. As configured until
+    /// counted for such a request by [`TargetParams::request_tokens`]: against the context
+    /// window ([`TargetParams::fits`]) and in what an attempt reserves of the target's token
+    /// limits. As configured until
     /// [`RouterParams::resolve_sent_max_tokens`](crate::router::RouterParams::resolve_sent_max_tokens)
     /// sets what is really sent: the dialect's default
     /// ([`anthropic::DEFAULT_MAX_TOKENS`](crate::dialect::anthropic::DEFAULT_MAX_TOKENS))

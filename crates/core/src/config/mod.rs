@@ -126,7 +126,8 @@ pub struct TargetConfig {
     #[serde(default = "default_context_window")]
     pub context_window: u32,
     /// `max_tokens` sent for a request that sets none, to a vendor that requires one
-    /// (Anthropic), and counted for such a request against the target's `context_window`; 1
+    /// (Anthropic), and counted for such a request against the target's `context_window` and
+    /// in what it reserves of `limits.tokens_per_minute`; 1
     /// to `context_window`; default 4096 (an Anthropic model with a smaller window should set
     /// it lower, or takes no request without `max_tokens`). Never sent (nor counted) where the
     /// vendor has its own default (OpenAI, Azure OpenAI, Gemini).
@@ -183,7 +184,7 @@ pub struct PriceConfig {
 pub struct LimitsConfig {
     /// Client-side request bucket; default none.
     pub requests_per_minute: Option<u64>,
-    /// Client-side token bucket (prompt + max output: the request's `max_tokens`, or the target's `default_max_tokens` when it sets none); default none.
+    /// Client-side token bucket (prompt + max output: the request's `max_tokens`, or for a request without one the target's `default_max_tokens`, 4096 for Anthropic unless set, none for the other vendors); default none.
     pub tokens_per_minute: Option<u64>,
     /// Learn limits from rate-limit headers; default true.
     pub learn: Option<bool>,

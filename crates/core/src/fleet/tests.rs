@@ -812,3 +812,44 @@ fn a_request_without_max_tokens_reserves_and_settles_the_default_completion() {
     f.routers[0].record(&mut plan, attempt, report, t(20));
     assert_eq!(tokens(&f), BLOCK - 110, "what was used, no more");
 }
+
+#[test]
+fn a_lease_without_room_for_the_default_completion_is_skipped() {
+    // `a`'s block is 2 000 tokens (5 % of 40 000), and it is sent 1 000 completion tokens
+    // for a request that sets none: one such request (100 + 1 000) leaves 900 held, room for
+    // the prompt but not for the completion, so the next one goes to `b`.
+    let config = CONFIG
+        .replace(
+            "context_window: 8000,\n      limits",
+            "context_window: 8000, default_max_tokens: 1000,\n      limits",
+        )
+        .replace("tokens_per_minute: 1000000", "tokens_per_minute: 40000");
+    let mut r = Router::new(
+        load_router(&config, "fleet.yaml").unwrap(),
+        SeededRng::new(1),
+    );
+    r.join_fleet(FleetParams::default());
+    let mut f = Fleet3 {
+        store: StoreModel::new(),
+        routers: vec![r],
+    };
+    f.sync(0, t(0));
+    let unset = Request {
+        max_tokens: None,
+        ..request("chat")
+    };
+    let mut first = f.routers[0].begin(&unset, t(10));
+    let Action::Send { target, .. } = f.routers[0].next(&mut first, t(10)) else {
+        panic!("not sent");
+    };
+    assert_eq!(target, TargetId::new(0));
+    let mut second = f.routers[0].begin(&unset, t(11));
+    let Action::Send { target, .. } = f.routers[0].next(&mut second, t(11)) else {
+        panic!("not sent");
+    };
+    assert_eq!(
+        target,
+        TargetId::new(1),
+        "a's lease holds 900 of the 1 100 needed"
+    );
+}

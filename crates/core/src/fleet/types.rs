@@ -262,7 +262,8 @@ impl<T> AdvisoryPage<T> {
 pub enum Resource {
     /// Requests.
     Requests,
-    /// Tokens (prompt plus `max_tokens`, reserved at admission).
+    /// Tokens (prompt plus `max_tokens`, or the target's `default_max_tokens` for a request
+    /// without one; reserved at admission).
     Tokens,
     /// Spend, in micro-dollars.
     MicroUsd,

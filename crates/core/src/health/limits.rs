@@ -113,8 +113,9 @@ pub struct LimitSnapshot {
 pub struct LimitParams {
     /// A client-side request bucket of this many a minute; `None`: none, unless learned.
     pub requests_per_minute: Option<u64>,
-    /// A client-side token bucket (estimated prompt tokens plus `max_tokens`) of this many a
-    /// minute; `None`: none, unless learned.
+    /// A client-side token bucket (estimated prompt tokens plus `max_tokens`, or the target's
+    /// `default_max_tokens` for a request without one) of this many a minute; `None`: none,
+    /// unless learned.
     pub tokens_per_minute: Option<u64>,
     /// Learn limits from rate-limit headers when none are configured.
     pub learn: bool,

@@ -219,6 +219,9 @@ pub(crate) struct Slot {
     pub record: AttemptRecord,
     /// The breaker's ticket when the attempt went as a half-open probe.
     pub probe: Option<ProbeTicket>,
+    /// The tokens its send reserved of the target's limits (and of a fleet's lease): what
+    /// its end settles against, whatever the target's parameters say by then.
+    pub reserved: u64,
     pub done: bool,
 }
 
@@ -447,12 +450,18 @@ impl Plan {
         self.history().next().map(|r| r.target)
     }
 
-    pub(crate) fn push(&mut self, record: AttemptRecord, probe: Option<ProbeTicket>) -> AttemptId {
+    pub(crate) fn push(
+        &mut self,
+        record: AttemptRecord,
+        probe: Option<ProbeTicket>,
+        reserved: u64,
+    ) -> AttemptId {
         let id = self.len;
         if let Some(slot) = self.slots.get_mut(usize::from(id)) {
             *slot = Some(Slot {
                 record,
                 probe,
+                reserved,
                 done: false,
             });
             self.len += 1;

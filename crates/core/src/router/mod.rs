@@ -323,6 +323,9 @@ impl<R: Rng> Router<R> {
             targets: &self.params.targets,
             health: &self.health,
             prompt_tokens: plan.prompt_tokens,
+            // Not each target's default completion: the other vendors' are unbounded, so
+            // counting Anthropic's alone would rank it behind them as dearer (see
+            // `least_cost_prices_a_request_without_max_tokens_at_its_prompt`).
             max_tokens: plan.max_tokens.unwrap_or(0),
             latency: &self.params.latency,
             now,

@@ -83,8 +83,10 @@ impl RouterParams {
     /// Sets each target's `default_max_tokens` to what it is sent for a request without
     /// `max_tokens` ([`Dialect::sent_max_tokens`](crate::vendor::Dialect::sent_max_tokens)),
     /// its dialect found by its provider's name (a target whose provider has none is left
-    /// as it is): so that the context-window check ([`TargetParams::fits`]) counts it. The
-    /// live driver and the simulator both call this, so that they agree.
+    /// as it is): so that the context-window check ([`TargetParams::fits`]) and the token
+    /// reservations of limits and fleet leases count it. The live driver and the simulator
+    /// both call this, so that they agree; a router built without it counts a configured
+    /// `default_max_tokens` for every vendor, and none where it is not configured.
     pub fn resolve_sent_max_tokens(
         &mut self,
         dialect_of: impl Fn(&str) -> Option<crate::vendor::Dialect>,

@@ -50,7 +50,7 @@ impl<R: Rng> Router<R> {
             latency: Duration::ZERO,
             hedge,
         };
-        let attempt = plan.push(record, probe);
+        let attempt = plan.push(record, probe, tokens);
         self.telemetry.attempt_sent(target, hedge);
         let continuation = if continuation {
             if let Some(r) = plan.resume.as_mut() {

@@ -1137,3 +1137,32 @@ routes:
     let mut third = r.begin(&unset, t(3));
     assert_eq!(send(r.next(&mut third, t(3))).1, y);
 }
+
+#[test]
+fn least_cost_prices_a_request_without_max_tokens_at_its_prompt() {
+    // `x` is the cheaper for the prompt and the dearer per output token, and is sent 4000
+    // completion tokens for a request that sets none. Priced at the prompt alone (the other
+    // target's completion is unbounded), a request without `max_tokens` goes to `x`; one
+    // that asks for 1000 tokens goes to `y`.
+    let yaml = BASE.replace(
+        "routes:\n",
+        "  - { name: x, provider: px, model: mx, context_window: 100000, default_max_tokens: 4000,
+      price: { input: 1, output: 10 } }
+  - { name: y, provider: py, model: my, context_window: 100000, price: { input: 2, output: 2 } }
+routes:
+  - { name: cheap, policy: least_cost, targets: [y, x] }
+",
+    );
+    let mut r = Router::new(load_router(&yaml, "test.yaml").unwrap(), SeededRng::new(1));
+    let (x, y) = (id(&r, "x"), id(&r, "y"));
+    let unset = Request {
+        max_tokens: None,
+        ..req("cheap")
+    };
+    assert_eq!(drive(&mut r, &unset, t(0), |_| ok(5)).1, [x]);
+    let long = Request {
+        max_tokens: Some(1000),
+        ..req("cheap")
+    };
+    assert_eq!(drive(&mut r, &long, t(10), |_| ok(5)).1, [y]);
+}
