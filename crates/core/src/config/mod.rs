@@ -184,9 +184,9 @@ pub struct PriceConfig {
 pub struct LimitsConfig {
     /// Client-side request bucket; default none.
     pub requests_per_minute: Option<u64>,
-    /// Client-side token bucket (prompt + max output: the request's `max_tokens`, or for a request without one the target's `default_max_tokens`, 4096 for Anthropic unless set, none for the other vendors); default none.
+    /// Client-side token bucket: each attempt takes its prompt + max output (the request's `max_tokens`, or for a request without one the target's `default_max_tokens`, 4096 for Anthropic unless set, none for the other vendors) when it is sent, and gets none of it back; with `learn`, a reply's rate-limit headers then set what is left (at most this limit); default none.
     pub tokens_per_minute: Option<u64>,
-    /// Learn limits from rate-limit headers; default true.
+    /// Learn limits from rate-limit headers: a bucket for a limit not configured here, and what is left of either bucket (at most its limit) from the remaining counts a reply gives; default true.
     pub learn: Option<bool>,
     /// How long a 429 without Retry-After parks the target; default 1s.
     pub default_park: Option<Duration>,

@@ -346,6 +346,27 @@ mod tests {
     }
 
     #[test]
+    fn a_replys_remaining_count_sets_what_is_left_of_a_configured_bucket_when_learning() {
+        for learn in [true, false] {
+            let mut l = Limits::new(LimitParams {
+                tokens_per_minute: Some(5000),
+                learn,
+                ..LimitParams::default()
+            });
+            l.take(secs(0), 4196);
+            assert!(!l.has_room(secs(0), 4196));
+            // The provider says far more is left: what is left is the limit, when learning.
+            let snap = LimitSnapshot {
+                remaining_tokens: Some(400_000),
+                ..LimitSnapshot::default()
+            };
+            assert!(!l.observe(secs(0), &snap));
+            assert_eq!(l.has_room(secs(0), 4196), learn, "learn {learn}");
+            assert_eq!(l.has_room(secs(0), 5000), learn, "learn {learn}");
+        }
+    }
+
+    #[test]
     fn hostile_snapshots_leave_the_limits_usable() {
         let mut l = Limits::new(LimitParams::default());
         let forever = LimitSnapshot {
