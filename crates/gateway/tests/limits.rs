@@ -110,3 +110,34 @@ async fn a_body_that_never_completes_gets_408_after_the_deadline() {
     assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
     assert_eq!(r.gw.in_flight(), 0);
 }
+
+/// A target whose own token bucket (`limits.tokens_per_minute`, 60 000: 1 000 a second, not
+/// reset from the provider's headers) has no room left for the next request: the 503
+/// `no_target_available` says, in `Retry-After`, when it will. The first request reserves
+/// 32 500 tokens and its prompt's estimate, leaving about 27 500; the second needs as many:
+/// about 5 s of refill (docs/GATEWAY.md, "Headers").
+#[tokio::test(start_paused = true)]
+async fn a_target_whose_token_bucket_is_short_says_when_it_has_room() {
+    let ta = support::TA.replace(
+        "model: m,",
+        "model: m, limits: { tokens_per_minute: 60000, learn: false },",
+    );
+    let gw = support::rig(&support::config(&ta, support::CHAT_TA, "")).gw;
+    let body = r#"{"model":"chat","max_tokens":32500,"messages":[{"role":"user","content":"hi"}]}"#;
+    let send = || {
+        support::call_with_headers(
+            &gw,
+            "POST",
+            support::CHAT_PATH,
+            Some(support::CLIENT_KEY),
+            body.to_owned(),
+        )
+    };
+    let (status, _, reply) = send().await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, headers, reply) = send().await;
+    assert_eq!(status, 503, "{reply}");
+    assert!(reply.contains("no_target_available"), "{reply}");
+    let after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((5..=6).contains(&after), "retry-after {after}: {reply}");
+}

@@ -195,6 +195,20 @@ impl Limits {
         }
     }
 
+    /// How long from `now` until an attempt reserving `tokens` fits both buckets as they
+    /// stand (zero when it fits now, or there is no bucket): when a request its buckets
+    /// turned away can be tried again. Parking is [`Limits::parked_until`]'s.
+    pub fn room_in(&self, now: Instant, tokens: u64) -> Duration {
+        let wait = |bucket: &Option<TokenBucket>, units: u64| {
+            bucket.as_ref().map_or(Duration::ZERO, |b| {
+                let mut b = b.clone();
+                b.refill(now);
+                b.wait_for(units)
+            })
+        };
+        wait(&self.requests, 1).max(wait(&self.tokens, tokens))
+    }
+
     /// Folds in what the provider's headers said. Exhausted limits park the target until
     /// their reset, at most [`MAX_RESET`] away. Returns true when that parked a target that
     /// was not parked.
@@ -364,6 +378,32 @@ mod tests {
             assert_eq!(l.has_room(secs(0), 4196), learn, "learn {learn}");
             assert_eq!(l.has_room(secs(0), 5000), learn, "learn {learn}");
         }
+    }
+
+    #[test]
+    fn room_in_is_the_wait_of_the_shorter_bucket_as_it_stands_now() {
+        assert_eq!(
+            Limits::new(LimitParams::default()).room_in(secs(0), u64::MAX),
+            Duration::ZERO,
+            "no bucket, no wait"
+        );
+        let mut l = Limits::new(LimitParams {
+            requests_per_minute: Some(60),
+            tokens_per_minute: Some(6000),
+            ..LimitParams::default()
+        });
+        l.take(secs(0), 6000);
+        // Tokens refill 100 a second: 1000 in 10 s, 500 in 5 s, as of any later `now`.
+        assert_eq!(l.room_in(secs(0), 1000), Duration::from_secs(10));
+        assert_eq!(l.room_in(secs(5), 1000), Duration::from_secs(5));
+        assert_eq!(l.room_in(secs(10), 1000), Duration::ZERO);
+        // More than the whole bucket needs a full one.
+        assert_eq!(l.room_in(secs(0), 9000), Duration::from_secs(60));
+        // The request bucket too: 60 taken leave none, one a second comes back.
+        for _ in 0..60 {
+            l.take(secs(60), 0);
+        }
+        assert_eq!(l.room_in(secs(60), 0), Duration::from_secs(1));
     }
 
     #[test]

@@ -450,6 +450,12 @@ impl Plan {
         self.history().next().map(|r| r.target)
     }
 
+    /// The tokens an attempt of this request on `target` reserves of its limits: the
+    /// prompt's estimate and its completion ([`TargetParams::request_tokens`](crate::target::TargetParams::request_tokens)).
+    pub fn request_tokens(&self, target: &crate::target::TargetParams) -> u64 {
+        target.request_tokens(self.prompt_tokens, self.max_tokens)
+    }
+
     pub(crate) fn push(
         &mut self,
         record: AttemptRecord,

@@ -218,9 +218,9 @@ impl Driver {
 impl Driver {
     /// How long until a target of the plan (the one it named, else the members of the
     /// routes it went through: its home route, then each fallback up to its current route)
-    /// can be tried again: the soonest a target's open breaker ends its cooldown
-    /// and its parking (a rate limit) ends, both read as a request arriving now would find
-    /// them; at most `plan.retry_after_max`. A target out for a reason without an end (a
+    /// can be tried again: the soonest a target's open breaker ends its cooldown, its
+    /// parking (a rate limit) ends and its buckets (`limits`) have room for the request, all
+    /// read as a request arriving now would find them; at most `plan.retry_after_max`. A target out for a reason without an end (a
     /// drain, a breaker forced open, half-open with its probes out) says nothing; when none
     /// says, [`NO_TARGET_RETRY_AFTER`].
     fn next_try(&self, plan: &Plan) -> Duration {
@@ -259,7 +259,10 @@ impl Driver {
                     BreakerState::Open { until } => until,
                     _ => now,
                 };
-                let at = reopens.max(h.limits.parked_until());
+                let room = now
+                    + h.limits
+                        .room_in(now, plan.request_tokens(&params.targets[t.index()]));
+                let at = reopens.max(h.limits.parked_until()).max(room);
                 (at > now).then(|| at.saturating_since(now))
             })
             .min()
