@@ -14,8 +14,9 @@
 //! - **Leases** ([`Lease`]): requests and tokens per minute and the cost cap are shared
 //!   buckets; a replica takes quota in blocks at sync time and admits from what it holds.
 //!   Tokens are reserved at admission (prompt plus `max_tokens`, or the target's
-//!   `default_max_tokens` for a request without one: [`TargetParams::request_tokens`](crate::target::TargetParams::request_tokens));
-//!   the unused part comes back.
+//!   `default_max_tokens` for a request without one:
+//!   [`TargetParams::request_tokens`](crate::target::TargetParams::request_tokens)); the
+//!   unused part comes back.
 //!   Over-admission is bounded by the blocks held, not by the request rate.
 //! - **The probe token**: a half-open target is probed only by the replica holding its
 //!   shared token, so a recovering provider sees the probes of one gateway.

@@ -381,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn room_in_is_the_wait_of_the_shorter_bucket_as_it_stands_now() {
+    fn room_in_is_the_wait_of_the_emptier_bucket_as_it_stands_now() {
         assert_eq!(
             Limits::new(LimitParams::default()).room_in(secs(0), u64::MAX),
             Duration::ZERO,

@@ -220,7 +220,9 @@ pub(crate) struct Slot {
     /// The breaker's ticket when the attempt went as a half-open probe.
     pub probe: Option<ProbeTicket>,
     /// The tokens its send reserved of the target's limits (and of a fleet's lease): what
-    /// its end settles against, whatever the target's parameters say by then.
+    /// its end settles against. A router's parameters do not change while it lives, so
+    /// reading them again would give the same; kept so that the settle cannot drift from the
+    /// reservation should that ever change (defensive; 8 bytes a slot).
     pub reserved: u64,
     pub done: bool,
 }
@@ -451,7 +453,8 @@ impl Plan {
     }
 
     /// The tokens an attempt of this request on `target` reserves of its limits: the
-    /// prompt's estimate and its completion ([`TargetParams::request_tokens`](crate::target::TargetParams::request_tokens)).
+    /// prompt's estimate and its completion
+    /// ([`TargetParams::request_tokens`](crate::target::TargetParams::request_tokens)).
     pub fn request_tokens(&self, target: &crate::target::TargetParams) -> u64 {
         target.request_tokens(self.prompt_tokens, self.max_tokens)
     }

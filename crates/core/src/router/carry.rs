@@ -18,7 +18,8 @@
 //! Attempts in flight stay on the old router (they report to it), so `in_flight` starts at
 //! zero, and a carried lease has their reservations spent: the unused part of each comes back
 //! to the old router's lease, which no longer syncs, so it never reaches the shared bucket
-//! (the fleet admits that much less until the bucket refills; never more than granted). Everything that could not carry is returned as [`NotCarried`], for the driver to log.
+//! (the fleet admits that much less until the bucket refills; never more than granted).
+//! Everything that could not carry is returned as [`NotCarried`], for the driver to log.
 //!
 //! Invariant: both routers' `now` share one origin (the live driver builds the replacement on
 //! the old router's clock), because breaker and parking deadlines are instants.

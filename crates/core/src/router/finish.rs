@@ -64,6 +64,29 @@ impl<R: Rng> Router<R> {
         })
     }
 
+    /// The targets `plan`'s request could be sent to once they recover: of those it could go
+    /// to ([`Router::reachable`]), each the operator has not taken out (drained, forced open)
+    /// that could hold the request at all (not unfit for its dialect, every capability it
+    /// needs, a window it fits, not excluded by an earlier outcome): the checks of
+    /// `Router::eligible` that time does not pass, for a refused request's `Retry-After`. (A
+    /// route an operator pinned or froze sends to its target whatever that target's health
+    /// and limits, so its other members need no check here.)
+    pub fn retry_candidates(&self, plan: &Plan) -> Vec<TargetId> {
+        self.reachable(plan)
+            .into_iter()
+            .filter(|&tid| {
+                let t = &self.params.targets[tid.index()];
+                !self.overrides.is_drained(tid)
+                    && self.health[tid.index()].breaker.mode()
+                        != crate::health::BreakerMode::ForcedOpen
+                    && !plan.is_unfit(tid)
+                    && t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
+                    && t.context_window >= plan.min_context
+                    && !plan.excluded(tid)
+            })
+            .collect()
+    }
+
     /// The targets `plan` could go to: the one it named, else every member of every route it
     /// went through (its home route, then each fallback up to the current one).
     pub fn reachable(&self, plan: &Plan) -> Vec<TargetId> {

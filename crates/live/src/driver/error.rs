@@ -2,7 +2,7 @@
 
 use switchyard_core::dialect::upstream::UpstreamError;
 use switchyard_core::dialect::{self, Unsupported};
-use switchyard_core::health::{BreakerMode, BreakerState};
+use switchyard_core::health::BreakerState;
 use switchyard_core::outcome::{AttemptRecord, ErrorKind, FailureReason, FinalOutcome};
 use switchyard_core::plan::{AttemptId, Plan};
 use switchyard_core::request::{Request, Usage};
@@ -216,54 +216,33 @@ impl Driver {
 }
 
 impl Driver {
-    /// How long until a target of the plan (the one it named, else the members of the
-    /// routes it went through: its home route, then each fallback up to its current route)
-    /// can be tried again: the soonest a target's open breaker ends its cooldown, its
-    /// parking (a rate limit) ends and its buckets (`limits`) have room for the request, all
-    /// read as a request arriving now would find them; at most `plan.retry_after_max`. A target out for a reason without an end (a
-    /// drain, a breaker forced open, half-open with its probes out) says nothing; when none
-    /// says, [`NO_TARGET_RETRY_AFTER`].
+    /// How long until a target of the plan could take the request again: of its
+    /// [`Router::retry_candidates`](switchyard_core::router::Router::retry_candidates) (the
+    /// targets it could reach that are not drained or forced open and could hold it at all),
+    /// the soonest one whose open breaker's cooldown, parking (a rate limit) and buckets'
+    /// wait for room for the request are all behind it, read as a request arriving now would
+    /// find them; at most `plan.retry_after_max`. A candidate held back by
+    /// none of these (half-open with its probes out, in a recovery ramp, out of a fleet's
+    /// lease or its cost cap) counts as ready now. With no candidate (every target drained,
+    /// forced open or unable to hold the request), [`NO_TARGET_RETRY_AFTER`].
     fn next_try(&self, plan: &Plan) -> Duration {
         let now = self.now();
         let core = self.core();
         let params = core.params();
-        let mut members = Vec::new();
-        if let Some(t) = plan.pinned_target() {
-            members.push(t);
-        } else {
-            // The routes the plan went through, as the core's `all_unfit` walks them: its
-            // home route, then each fallback up to the current one (bounded: a route is
-            // visited at most once per route in the config).
-            let mut route = plan.home_route();
-            for _ in 0..params.routes.len() {
-                let Some(id) = route else {
-                    break;
-                };
-                let r = params.route(id);
-                members.extend_from_slice(&r.members);
-                if Some(id) == plan.route() {
-                    break;
-                }
-                route = r.fallback;
-            }
-        }
-        members
+        core.retry_candidates(plan)
             .into_iter()
-            .filter(|&t| !core.overrides().is_drained(t))
-            .filter_map(|t| {
+            .map(|t| {
                 let h = core.health(t);
-                if h.breaker.mode() == BreakerMode::ForcedOpen {
-                    return None;
-                }
                 let reopens = match h.breaker.state_at(now) {
                     BreakerState::Open { until } => until,
                     _ => now,
                 };
-                let room = now
-                    + h.limits
-                        .room_in(now, plan.request_tokens(&params.targets[t.index()]));
-                let at = reopens.max(h.limits.parked_until()).max(room);
-                (at > now).then(|| at.saturating_since(now))
+                let tokens = plan.request_tokens(&params.targets[t.index()]);
+                let room = now + h.limits.room_in(now, tokens);
+                reopens
+                    .max(h.limits.parked_until())
+                    .max(room)
+                    .saturating_since(now)
             })
             .min()
             .unwrap_or(NO_TARGET_RETRY_AFTER)
