@@ -179,16 +179,19 @@ fn without_sharing_three_routers_admit_three_times_the_limit() {
     );
 }
 
+/// The tokens the first router's lease on `a` holds.
+fn lease_tokens(f: &Fleet3) -> u64 {
+    f.routers[0].fleet().unwrap().leases(0).unwrap()[1]
+        .as_ref()
+        .unwrap()
+        .held()
+}
+
 #[test]
 fn reserved_tokens_not_used_come_back_and_a_lease_over_its_block_gives_back() {
     let mut f = Fleet3::new(1, true);
     f.sync(0, t(0));
-    let tokens = |f: &Fleet3| {
-        f.routers[0].fleet().unwrap().leases(0).unwrap()[1]
-            .as_ref()
-            .unwrap()
-            .held()
-    };
+    let tokens = lease_tokens;
     const BLOCK: u64 = 50_000;
     assert_eq!(tokens(&f), BLOCK, "a block: 5 % of a million");
     // 200 reserved (prompt and max_tokens), 110 used: 90 come back.
@@ -765,14 +768,18 @@ fn a_probe_token_whose_holder_stops_renewing_passes_on_three_syncs_later() {
     ));
 }
 
-#[test]
-fn a_request_without_max_tokens_reserves_and_settles_the_default_completion() {
-    // `a` is sent 1000 completion tokens for a request that sets none: the lease's tokens
-    // are reserved for that, and the unused part comes back when the attempt ends.
-    let config = CONFIG.replace(
-        "context_window: 8000,\n      limits",
-        "context_window: 8000, default_max_tokens: 1000,\n      limits",
-    );
+/// One router in a fleet, synced once, where `a` is sent 1000 completion tokens for a request
+/// that sets none and may take `tokens_per_minute`.
+fn one_with_a_default_completion(tokens_per_minute: u64) -> Fleet3 {
+    let config = CONFIG
+        .replace(
+            "context_window: 8000,\n      limits",
+            "context_window: 8000, default_max_tokens: 1000,\n      limits",
+        )
+        .replace(
+            "tokens_per_minute: 1000000",
+            &format!("tokens_per_minute: {tokens_per_minute}"),
+        );
     let mut r = Router::new(
         load_router(&config, "fleet.yaml").unwrap(),
         SeededRng::new(1),
@@ -783,12 +790,15 @@ fn a_request_without_max_tokens_reserves_and_settles_the_default_completion() {
         routers: vec![r],
     };
     f.sync(0, t(0));
-    let tokens = |f: &Fleet3| {
-        f.routers[0].fleet().unwrap().leases(0).unwrap()[1]
-            .as_ref()
-            .unwrap()
-            .held()
-    };
+    f
+}
+
+#[test]
+fn a_request_without_max_tokens_reserves_and_settles_the_default_completion() {
+    // `a` is sent 1000 completion tokens for a request that sets none: the lease's tokens
+    // are reserved for that, and the unused part comes back when the attempt ends.
+    let mut f = one_with_a_default_completion(1_000_000);
+    let tokens = lease_tokens;
     const BLOCK: u64 = 50_000;
     assert_eq!(tokens(&f), BLOCK);
     let unset = Request {
@@ -818,22 +828,7 @@ fn a_lease_without_room_for_the_default_completion_is_skipped() {
     // `a`'s block is 2 000 tokens (5 % of 40 000), and it is sent 1 000 completion tokens
     // for a request that sets none: one such request (100 + 1 000) leaves 900 held, room for
     // the prompt but not for the completion, so the next one goes to `b`.
-    let config = CONFIG
-        .replace(
-            "context_window: 8000,\n      limits",
-            "context_window: 8000, default_max_tokens: 1000,\n      limits",
-        )
-        .replace("tokens_per_minute: 1000000", "tokens_per_minute: 40000");
-    let mut r = Router::new(
-        load_router(&config, "fleet.yaml").unwrap(),
-        SeededRng::new(1),
-    );
-    r.join_fleet(FleetParams::default());
-    let mut f = Fleet3 {
-        store: StoreModel::new(),
-        routers: vec![r],
-    };
-    f.sync(0, t(0));
+    let mut f = one_with_a_default_completion(40_000);
     let unset = Request {
         max_tokens: None,
         ..request("chat")
