@@ -72,8 +72,8 @@ async fn an_overloaded_reply_with_another_target_ready_says_one_second() {
     assert_eq!(retry_after(&headers), 1, "{body}");
 }
 
-/// `ta`'s window (2 000) can never hold a 32 500-token request, and its request bucket is
-/// nearly refilled; `tb` can, and its token bucket is far from room for another. The 503 says
+/// `ta`'s window (2 000) can never hold a 32 500-token request, and its request bucket, emptied
+/// by 12 requests, has room again in 5 s; `tb` can, and its token bucket is far from room for another. The 503 says
 /// `tb`'s wait (over a minute's refill, capped at 20 s), not `ta`'s 5 s.
 #[tokio::test(start_paused = true)]
 async fn a_target_that_could_never_hold_the_request_does_not_shorten_the_wait() {
@@ -96,5 +96,9 @@ async fn a_target_that_could_never_hold_the_request_does_not_shorten_the_wait() 
     assert_eq!(headers["x-switchyard-target"], "tb");
     let (status, headers, body) = post(&gw, 32500).await;
     assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        headers["x-switchyard-outcome"], "no_target_available",
+        "{body}"
+    );
     assert_eq!(retry_after(&headers), 20, "{body}");
 }

@@ -212,13 +212,18 @@ impl Fleet {
         self.revoked.get(subject).is_some_and(|u| u.is_live(now))
     }
 
-    /// Whether a peer said the target spent its cost cap, until a time after `now`.
-    pub fn cost_cap_spent(&self, target: usize, now: Instant) -> bool {
+    /// Until when a peer's advisory says the target spent its cost cap, if it still does.
+    pub fn cost_cap_spent_end(&self, target: usize, now: Instant) -> Option<Instant> {
         self.cost_spent_until
             .get(target)
             .copied()
             .flatten()
-            .is_some_and(|u| u > now)
+            .filter(|&u| u > now)
+    }
+
+    /// Whether a peer said the target spent its cost cap, until a time after `now`.
+    pub fn cost_cap_spent(&self, target: usize, now: Instant) -> bool {
+        self.cost_cap_spent_end(target, now).is_some()
     }
 
     /// Whether this replica may send the target a half-open probe: it holds the token, or

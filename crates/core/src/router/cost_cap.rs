@@ -37,6 +37,25 @@ impl<R: Rng> Router<R> {
                 .is_some_and(|f| f.cost_cap_spent(target.index(), now))
     }
 
+    /// Until when the target stays over its cost cap ([`Router::over_cost_cap`]): the end of
+    /// the current window by this router's books, or a peer's advisory's end, whichever is
+    /// later; `now` when it is not over.
+    pub(crate) fn cost_cap_until(&self, target: TargetId, now: Instant) -> Instant {
+        let own = self.params.targets[target.index()]
+            .cost_cap
+            .filter(|_| self.spent_cost_cap(target, now))
+            .map_or(now, |b| {
+                let len = b.window.as_nanos().max(1);
+                let next = (now.as_nanos() / len).saturating_add(1).saturating_mul(len);
+                Instant::from_nanos(next)
+            });
+        let peer = self
+            .fleet
+            .as_ref()
+            .and_then(|f| f.cost_cap_spent_end(target.index(), now));
+        own.max(peer.unwrap_or(now))
+    }
+
     /// Whether this router's own books say the target spent its cost cap in this window.
     pub(super) fn spent_cost_cap(&self, target: TargetId, now: Instant) -> bool {
         let Some(b) = self.params.targets[target.index()].cost_cap else {

@@ -2,11 +2,12 @@
 //! a plan gets its outcome and is counted.
 
 use super::Router;
-use crate::id::TargetId;
+use crate::health::{BreakerMode, BreakerState};
+use crate::id::{RouteId, TargetId};
 use crate::outcome::{ErrorKind, FailureReason, FinalOutcome};
 use crate::plan::{Action, Plan, Stage};
 use crate::rng::Rng;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 impl<R: Rng> Router<R> {
     /// Nothing left to try now. When targets are only parked (rate limits, a Retry-After)
@@ -64,27 +65,71 @@ impl<R: Rng> Router<R> {
         })
     }
 
-    /// The targets `plan`'s request could be sent to once they recover: of those it could go
-    /// to ([`Router::reachable`]), each the operator has not taken out (drained, forced open)
-    /// that could hold the request at all (not unfit for its dialect, every capability it
-    /// needs, a window it fits, not excluded by an earlier outcome): the checks of
-    /// `Router::eligible` that time does not pass, for a refused request's `Retry-After`. (A
-    /// route an operator pinned or froze sends to its target whatever that target's health
-    /// and limits, so its other members need no check here.)
-    pub fn retry_candidates(&self, plan: &Plan) -> Vec<TargetId> {
-        self.reachable(plan)
-            .into_iter()
-            .filter(|&tid| {
-                let t = &self.params.targets[tid.index()];
-                !self.overrides.is_drained(tid)
-                    && self.health[tid.index()].breaker.mode()
-                        != crate::health::BreakerMode::ForcedOpen
-                    && !plan.is_unfit(tid)
-                    && t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
-                    && t.context_window >= plan.min_context
-                    && !plan.excluded(tid)
-            })
-            .collect()
+    /// How long until a request like `plan`'s could be sent again, read as a request arriving
+    /// at `now` would find the targets it could go to ([`Router::reachable`]): the soonest
+    /// wait of a target that could hold it (not unfit for its dialect, every capability it
+    /// needs, a window it fits, not excluded by an earlier outcome) and is not taken out
+    /// (drained, forced open). A target's wait is the latest of its open breaker's cooldown
+    /// (a breaker the automaton runs), its parking, its cost cap's window, and its buckets'
+    /// room for the request; one held back by none of these (its probes out, a recovery ramp,
+    /// a fleet's lease) waits nothing. On a route an operator pinned or froze, eligibility
+    /// ignores health and limits: only its pinned target (a frozen route's first, once
+    /// tried) counts, and waits nothing. `None` with no such target: nothing says when.
+    /// What a refused request's `Retry-After` is read from (these are `Router::eligible`'s
+    /// checks, as time passes them).
+    pub fn retry_wait(&self, plan: &Plan, now: Instant) -> Option<Duration> {
+        let first = plan.first_target();
+        let wait = |tid: TargetId, route: Option<RouteId>| -> Option<Duration> {
+            let t = &self.params.targets[tid.index()];
+            let h = &self.health[tid.index()];
+            let pinned = route.and_then(|r| self.overrides.pin(r));
+            let frozen = route.is_some_and(|r| self.overrides.is_frozen(r));
+            if self.overrides.is_drained(tid)
+                || h.breaker.mode() == BreakerMode::ForcedOpen
+                || plan.is_unfit(tid)
+                || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
+                || t.context_window < plan.min_context
+                || plan.excluded(tid)
+                || pinned.is_some_and(|p| p != tid)
+                || (frozen && first.is_some_and(|f| f != tid))
+            {
+                return None;
+            }
+            if pinned.is_some() || frozen {
+                return Some(Duration::ZERO);
+            }
+            let reopens = match (h.breaker.mode(), h.breaker.state_at(now)) {
+                (BreakerMode::Automatic, BreakerState::Open { until }) => until,
+                _ => now,
+            };
+            let room = now + h.limits.room_in(now, plan.request_tokens(t));
+            let at = reopens
+                .max(h.limits.parked_until())
+                .max(self.cost_cap_until(tid, now))
+                .max(room);
+            Some(at.saturating_since(now))
+        };
+        if let Some(pin) = plan.pin {
+            return wait(pin, None);
+        }
+        let mut soonest: Option<Duration> = None;
+        let mut route = plan.home_route;
+        for _ in 0..=plan.fallback_hops {
+            let Some(id) = route else {
+                break;
+            };
+            let r = self.params.route(id);
+            for &tid in &r.members {
+                if let Some(w) = wait(tid, Some(id)) {
+                    soonest = Some(soonest.map_or(w, |s| s.min(w)));
+                }
+            }
+            if Some(id) == plan.route {
+                break;
+            }
+            route = r.fallback;
+        }
+        soonest
     }
 
     /// The targets `plan` could go to: the one it named, else every member of every route it

@@ -1166,3 +1166,96 @@ routes:
     };
     assert_eq!(drive(&mut r, &long, t(10), |_| ok(5)).1, [y]);
 }
+
+/// A request on `route` that found no target it could send to at `now` (parked targets past
+/// its deadline end it `rate_limited`): its plan, finished.
+fn refused(r: &mut Router, route: &str, now: Instant) -> Plan {
+    let mut plan = r.begin(&req(route), now);
+    let action = r.next(&mut plan, now);
+    assert!(
+        matches!(action, Action::Finish(FinalOutcome::Failed(_))) && plan.attempts() == 0,
+        "{action:?}"
+    );
+    plan
+}
+
+#[test]
+fn retry_wait_reads_the_targets_a_request_could_still_take() {
+    // `chat` tiers a, b, c. Park b for 10 s and c for 20 s.
+    let mut r = router();
+    let (a, b, c) = (id(&r, "a"), id(&r, "b"), id(&r, "c"));
+    let park = |r: &mut Router, target, secs| {
+        let snap = LimitSnapshot {
+            remaining_requests: Some(0),
+            reset_requests: Some(Duration::from_secs(secs)),
+            ..LimitSnapshot::default()
+        };
+        r.observe_limits(target, &snap, t(0));
+    };
+    park(&mut r, b, 10);
+    park(&mut r, c, 20);
+    // A drained target says nothing (it does not come back by itself): b's 10 s.
+    r.apply(Override::Drain(a), t(0)).unwrap();
+    let plan = refused(&mut r, "chat", t(0));
+    assert_eq!(r.retry_wait(&plan, t(0)), Some(Duration::from_secs(10)));
+    r.apply(Override::Restore(Scope::Target(a)), t(0)).unwrap();
+    // Over its cost cap until its window (1 h) ends: a waits for that, b's 10 s is sooner.
+    r.params.targets[a.index()].cost_cap = Some(crate::target::CostCap {
+        usd: 0.0001,
+        window: Duration::from_secs(3600),
+    });
+    drive(&mut r, &req("solo"), t(0), |_| ok(10));
+    let plan = refused(&mut r, "chat", t(20));
+    assert_eq!(
+        r.retry_wait(&plan, t(20)),
+        Some(Duration::from_millis(9_980))
+    );
+    // With b and c drained, a's cost-cap window says when: its end, 1 h from the start.
+    r.apply(Override::Drain(b), t(20)).unwrap();
+    r.apply(Override::Drain(c), t(20)).unwrap();
+    let plan = refused(&mut r, "chat", t(30));
+    assert_eq!(
+        r.retry_wait(&plan, t(30)),
+        Some(Duration::from_millis(3_600_000 - 30))
+    );
+}
+
+#[test]
+fn retry_wait_on_a_pinned_route_counts_only_its_pinned_target() {
+    // `primary` is [a] with fallback `backup` ([c]); pinned to a, a drained: nothing in
+    // `primary` can take the request (not even an idle member pinned away), so c's parking
+    // (10 s) says when.
+    let yaml = BASE.replace(
+        "  - { name: primary, policy: static, targets: [a], fallback: backup }\n",
+        "  - { name: primary, policy: priority, tiers: [[a], [b]], fallback: backup }\n",
+    );
+    let mut r = Router::new(load_router(&yaml, "test.yaml").unwrap(), SeededRng::new(1));
+    let (a, c) = (id(&r, "a"), id(&r, "c"));
+    let primary = r.params().route_id("primary").unwrap();
+    let snap = LimitSnapshot {
+        remaining_requests: Some(0),
+        reset_requests: Some(Duration::from_secs(10)),
+        ..LimitSnapshot::default()
+    };
+    r.observe_limits(c, &snap, t(0));
+    r.apply(Override::Pin(primary, a), t(0)).unwrap();
+    r.apply(Override::Drain(a), t(0)).unwrap();
+    let plan = refused(&mut r, "primary", t(0));
+    assert_eq!(r.retry_wait(&plan, t(0)), Some(Duration::from_secs(10)));
+}
+
+#[test]
+fn retry_wait_counts_an_open_breaker_only_while_the_automaton_runs_it() {
+    // Three server errors open a's breaker for 5 s; an operator then disables it, which lets
+    // everything through and leaves its state as it was: a waits nothing.
+    let mut r = router();
+    let a = id(&r, "a");
+    let (_, tried, end) = drive(&mut r, &req("solo"), t(0), |_| fail(ErrorKind::ServerError));
+    assert_eq!(tried, [a, a, a]);
+    let plan = r.begin(&req("solo"), end);
+    let wait = r.retry_wait(&plan, end).unwrap();
+    assert!(wait > Duration::from_secs(4), "{wait:?}");
+    r.apply(Override::Force(a, BreakerMode::Disabled), end)
+        .unwrap();
+    assert_eq!(r.retry_wait(&plan, end), Some(Duration::ZERO));
+}

@@ -2,7 +2,6 @@
 
 use switchyard_core::dialect::upstream::UpstreamError;
 use switchyard_core::dialect::{self, Unsupported};
-use switchyard_core::health::BreakerState;
 use switchyard_core::outcome::{AttemptRecord, ErrorKind, FailureReason, FinalOutcome};
 use switchyard_core::plan::{AttemptId, Plan};
 use switchyard_core::request::{Request, Usage};
@@ -216,37 +215,16 @@ impl Driver {
 }
 
 impl Driver {
-    /// How long until a target of the plan could take the request again: of its
-    /// [`Router::retry_candidates`](switchyard_core::router::Router::retry_candidates) (the
-    /// targets it could reach that are not drained or forced open and could hold it at all),
-    /// the soonest one whose open breaker's cooldown, parking (a rate limit) and buckets'
-    /// wait for room for the request are all behind it, read as a request arriving now would
-    /// find them; at most `plan.retry_after_max`. A candidate held back by
-    /// none of these (half-open with its probes out, in a recovery ramp, out of a fleet's
-    /// lease or its cost cap) counts as ready now. With no candidate (every target drained,
-    /// forced open or unable to hold the request), [`NO_TARGET_RETRY_AFTER`].
+    /// How long until the plan's request could be sent again
+    /// ([`Router::retry_wait`](switchyard_core::router::Router::retry_wait): the soonest
+    /// of the targets it could go to, by their breakers, parking, cost caps and buckets), at
+    /// most `plan.retry_after_max`; when no target says, [`NO_TARGET_RETRY_AFTER`].
     fn next_try(&self, plan: &Plan) -> Duration {
         let now = self.now();
         let core = self.core();
-        let params = core.params();
-        core.retry_candidates(plan)
-            .into_iter()
-            .map(|t| {
-                let h = core.health(t);
-                let reopens = match h.breaker.state_at(now) {
-                    BreakerState::Open { until } => until,
-                    _ => now,
-                };
-                let tokens = plan.request_tokens(&params.targets[t.index()]);
-                let room = now + h.limits.room_in(now, tokens);
-                reopens
-                    .max(h.limits.parked_until())
-                    .max(room)
-                    .saturating_since(now)
-            })
-            .min()
+        core.retry_wait(plan, now)
             .unwrap_or(NO_TARGET_RETRY_AFTER)
-            .min(params.plan.retry_after_max)
+            .min(core.params().plan.retry_after_max)
     }
 }
 
