@@ -1,6 +1,6 @@
 //! `Retry-After` on a 503 whose request no target could take now: read from the targets the
-//! request could still go to (`Driver::next_try`, `Router::retry_candidates`), not from one it
-//! could never use, and never longer than the wait of one that is ready.
+//! request could still go to (`Driver::next_try`, `Router::retry_wait`), not from one it could
+//! never use, and never longer than the wait of one that is ready.
 #![expect(clippy::unwrap_used, reason = "test code")]
 
 mod support;
@@ -72,9 +72,10 @@ async fn an_overloaded_reply_with_another_target_ready_says_one_second() {
     assert_eq!(retry_after(&headers), 1, "{body}");
 }
 
-/// `ta`'s window (2 000) can never hold a 32 500-token request, and its request bucket, emptied
-/// by 12 requests, has room again in 5 s; `tb` can, and its token bucket is far from room for another. The 503 says
-/// `tb`'s wait (over a minute's refill, capped at 20 s), not `ta`'s 5 s.
+/// `ta`'s window (2 000) can never hold a 32 500-token request, and its request bucket,
+/// emptied by 12 requests, has room again in 5 s; `tb` can, and its token bucket is far from
+/// room for another. The 503 says `tb`'s wait (over a minute's refill, capped at 20 s), not
+/// `ta`'s 5 s.
 #[tokio::test(start_paused = true)]
 async fn a_target_that_could_never_hold_the_request_does_not_shorten_the_wait() {
     let targets = "    - { name: ta, provider: b, model: m, context_window: 2000, limits: { requests_per_minute: 12, learn: false } }\n    - { name: tb, provider: b, model: m, limits: { tokens_per_minute: 40000, learn: false } }\n";

@@ -41,19 +41,24 @@ impl<R: Rng> Router<R> {
     /// the current window by this router's books, or a peer's advisory's end, whichever is
     /// later; `now` when it is not over.
     pub(crate) fn cost_cap_until(&self, target: TargetId, now: Instant) -> Instant {
-        let own = self.params.targets[target.index()]
-            .cost_cap
-            .filter(|_| self.spent_cost_cap(target, now))
-            .map_or(now, |b| {
-                let len = b.window.as_nanos().max(1);
-                let next = (now.as_nanos() / len).saturating_add(1).saturating_mul(len);
-                Instant::from_nanos(next)
-            });
+        let own = self.cost_cap_window_end(target, now);
         let peer = self
             .fleet
             .as_ref()
             .and_then(|f| f.cost_cap_spent_end(target.index(), now));
-        own.max(peer.unwrap_or(now))
+        own.max(peer).unwrap_or(now)
+    }
+
+    /// When the target's cost cap window ends, if it spent its cap in this one (by this
+    /// router's books).
+    pub(super) fn cost_cap_window_end(&self, target: TargetId, now: Instant) -> Option<Instant> {
+        let cap = self.params.targets[target.index()].cost_cap?;
+        if !self.spent_cost_cap(target, now) {
+            return None;
+        }
+        let len = cap.window.as_nanos().max(1);
+        let next = (now.as_nanos() / len).saturating_add(1).saturating_mul(len);
+        Some(Instant::from_nanos(next))
     }
 
     /// Whether this router's own books say the target spent its cost cap in this window.

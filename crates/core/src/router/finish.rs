@@ -1,7 +1,7 @@
 //! Ending a request: the failure it ends with when nothing is left to try, and the one place
 //! a plan gets its outcome and is counted.
 
-use super::Router;
+use super::{PanicMode, Router};
 use crate::health::{BreakerMode, BreakerState};
 use crate::id::{RouteId, TargetId};
 use crate::outcome::{ErrorKind, FailureReason, FinalOutcome};
@@ -70,11 +70,13 @@ impl<R: Rng> Router<R> {
     /// wait of a target that could hold it (not unfit for its dialect, every capability it
     /// needs, a window it fits, not excluded by an earlier outcome) and is not taken out
     /// (drained, forced open). A target's wait is the latest of its open breaker's cooldown
-    /// (a breaker the automaton runs), its parking, its cost cap's window, and its buckets'
-    /// room for the request; one held back by none of these (its probes out, a recovery ramp,
-    /// a fleet's lease) waits nothing. On a route an operator pinned or froze, eligibility
-    /// ignores health and limits: only its pinned target (a frozen route's first, once
-    /// tried) counts, and waits nothing. `None` with no such target: nothing says when.
+    /// (a breaker the automaton runs, without `panic_mode: bypass`), its parking, its cost
+    /// cap's window, and its buckets' room for the request; one held back by none of these
+    /// (its probes out, a recovery ramp, a fleet's lease) waits nothing. On a route an
+    /// operator pinned or froze, eligibility ignores health and limits but not the cost cap:
+    /// only its pinned target (a frozen route's first, once tried; any member before) counts,
+    /// forced open or not, waiting for its cost cap's window alone. `None` with no such
+    /// target: nothing says when.
     /// What a refused request's `Retry-After` is read from (these are `Router::eligible`'s
     /// checks, as time passes them).
     pub fn retry_wait(&self, plan: &Plan, now: Instant) -> Option<Duration> {
@@ -85,7 +87,6 @@ impl<R: Rng> Router<R> {
             let pinned = route.and_then(|r| self.overrides.pin(r));
             let frozen = route.is_some_and(|r| self.overrides.is_frozen(r));
             if self.overrides.is_drained(tid)
-                || h.breaker.mode() == BreakerMode::ForcedOpen
                 || plan.is_unfit(tid)
                 || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
                 || t.context_window < plan.min_context
@@ -95,22 +96,33 @@ impl<R: Rng> Router<R> {
             {
                 return None;
             }
+            // The cost cap is checked before a pin or a freeze, which then skip the rest.
+            let capped = self.cost_cap_until(tid, now);
             if pinned.is_some() || frozen {
-                return Some(Duration::ZERO);
+                return Some(capped.saturating_since(now));
             }
+            if h.breaker.mode() == BreakerMode::ForcedOpen {
+                return None;
+            }
+            // A breaker's cooldown holds a target back while the automaton runs it, and not
+            // under `panic_mode: bypass`, which sends to it when nothing else on its route
+            // would take the request.
             let reopens = match (h.breaker.mode(), h.breaker.state_at(now)) {
-                (BreakerMode::Automatic, BreakerState::Open { until }) => until,
+                (BreakerMode::Automatic, BreakerState::Open { until })
+                    if self.params.panic_mode != PanicMode::Bypass =>
+                {
+                    until
+                }
                 _ => now,
             };
             let room = now + h.limits.room_in(now, plan.request_tokens(t));
-            let at = reopens
-                .max(h.limits.parked_until())
-                .max(self.cost_cap_until(tid, now))
-                .max(room);
+            let at = reopens.max(h.limits.parked_until()).max(capped).max(room);
             Some(at.saturating_since(now))
         };
         if let Some(pin) = plan.pin {
-            return wait(pin, None);
+            // A request that named its target: the operator's pin or freeze of its route
+            // still applies.
+            return wait(pin, plan.route);
         }
         let mut soonest: Option<Duration> = None;
         let mut route = plan.home_route;

@@ -250,15 +250,4 @@ impl<R: Rng> Router<R> {
             AdvisoryKind::Revoked => {}
         }
     }
-
-    /// When the target's cost cap window ends, if it spent its cap in this one.
-    fn cost_cap_window_end(&self, target: TargetId, now: Instant) -> Option<Instant> {
-        let cap = self.params.targets[target.index()].cost_cap?;
-        if !self.spent_cost_cap(target, now) {
-            return None;
-        }
-        let len = cap.window.as_nanos().max(1);
-        let next = (now.as_nanos() / len).saturating_add(1).saturating_mul(len);
-        Some(Instant::from_nanos(next))
-    }
 }

@@ -1167,8 +1167,8 @@ routes:
     assert_eq!(drive(&mut r, &long, t(10), |_| ok(5)).1, [y]);
 }
 
-/// A request on `route` that found no target it could send to at `now` (parked targets past
-/// its deadline end it `rate_limited`): its plan, finished.
+/// A request on `route` that found no target it could send to at `now` (one whose targets are
+/// parked past `park_wait_max` ends `rate_limited`): its plan, finished.
 fn refused(r: &mut Router, route: &str, now: Instant) -> Plan {
     let mut plan = r.begin(&req(route), now);
     let action = r.next(&mut plan, now);
@@ -1257,5 +1257,53 @@ fn retry_wait_counts_an_open_breaker_only_while_the_automaton_runs_it() {
     assert!(wait > Duration::from_secs(4), "{wait:?}");
     r.apply(Override::Force(a, BreakerMode::Disabled), end)
         .unwrap();
+    assert_eq!(r.retry_wait(&plan, end), Some(Duration::ZERO));
+}
+
+#[test]
+fn retry_wait_on_a_pinned_route_still_counts_the_cost_cap_and_the_pin_of_a_named_target() {
+    let mut r = router();
+    let (a, b) = (id(&r, "a"), id(&r, "b"));
+    let chat = r.params().route_id("chat").unwrap();
+    r.apply(Override::Pin(chat, a), t(0)).unwrap();
+    // Pinned, a is sent to whatever its breaker says (forced open too): it waits nothing.
+    r.apply(Override::Force(a, BreakerMode::ForcedOpen), t(0))
+        .unwrap();
+    let plan = r.begin(&req("chat"), t(0));
+    assert_eq!(r.retry_wait(&plan, t(0)), Some(Duration::ZERO));
+    // But not past its cost cap: over it, a waits for its window's end (1 h).
+    r.apply(Override::Force(a, BreakerMode::Automatic), t(0))
+        .unwrap();
+    r.params.targets[a.index()].cost_cap = Some(crate::target::CostCap {
+        usd: 0.0001,
+        window: Duration::from_secs(3600),
+    });
+    drive(&mut r, &req("chat"), t(0), |_| ok(10));
+    let plan = refused(&mut r, "chat", t(10));
+    assert_eq!(
+        r.retry_wait(&plan, t(10)),
+        Some(Duration::from_millis(3_600_000 - 10))
+    );
+    // A request naming b, a member of the pinned route, cannot go to it while the pin holds,
+    // whatever b's own parking says: nothing says when.
+    let snap = LimitSnapshot {
+        remaining_requests: Some(0),
+        reset_requests: Some(Duration::from_secs(10)),
+        ..LimitSnapshot::default()
+    };
+    r.observe_limits(b, &snap, t(10));
+    let plan = refused(&mut r, "b", t(10));
+    assert_eq!(r.retry_wait(&plan, t(10)), None);
+}
+
+#[test]
+fn retry_wait_under_panic_bypass_counts_no_breaker_cooldown() {
+    // Bypass sends to a breaker-blocked member when nothing else on its route would take the
+    // request: an open breaker holds nothing back.
+    let mut r = router_with("panic_mode: bypass\n");
+    let a = id(&r, "a");
+    let (_, tried, end) = drive(&mut r, &req("solo"), t(0), |_| fail(ErrorKind::ServerError));
+    assert_eq!(tried, [a, a, a]);
+    let plan = r.begin(&req("solo"), end);
     assert_eq!(r.retry_wait(&plan, end), Some(Duration::ZERO));
 }
