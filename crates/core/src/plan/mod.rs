@@ -219,11 +219,6 @@ pub(crate) struct Slot {
     pub record: AttemptRecord,
     /// The breaker's ticket when the attempt went as a half-open probe.
     pub probe: Option<ProbeTicket>,
-    /// The tokens its send reserved of the target's limits (and of a fleet's lease): what
-    /// its end settles against. A router's parameters do not change while it lives, so
-    /// reading them again would give the same; kept so that the settle cannot drift from the
-    /// reservation should that ever change (defensive; 8 bytes a slot).
-    pub reserved: u64,
     pub done: bool,
 }
 
@@ -459,18 +454,12 @@ impl Plan {
         target.request_tokens(self.prompt_tokens, self.max_tokens)
     }
 
-    pub(crate) fn push(
-        &mut self,
-        record: AttemptRecord,
-        probe: Option<ProbeTicket>,
-        reserved: u64,
-    ) -> AttemptId {
+    pub(crate) fn push(&mut self, record: AttemptRecord, probe: Option<ProbeTicket>) -> AttemptId {
         let id = self.len;
         if let Some(slot) = self.slots.get_mut(usize::from(id)) {
             *slot = Some(Slot {
                 record,
                 probe,
-                reserved,
                 done: false,
             });
             self.len += 1;

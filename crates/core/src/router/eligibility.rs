@@ -61,12 +61,9 @@ impl<R: Rng> Router<R> {
         for (m, &tid) in r.members.iter().enumerate() {
             let bit = 1u64 << m;
             let t = &self.params.targets[tid.index()];
-            if plan.is_unfit(tid)
+            if !self.could_hold(plan, tid)
                 || self.overrides.is_drained(tid)
                 || self.over_cost_cap(tid, now)
-                || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
-                || t.context_window < plan.min_context
-                || plan.excluded(tid)
                 || pinned.is_some_and(|p| p != tid)
                 || plan.pin.is_some_and(|p| p != tid)
                 || (frozen && first.is_some_and(|f| f != tid))
@@ -93,7 +90,7 @@ impl<R: Rng> Router<R> {
                 choice.unparks_at = Some(choice.unparks_at.map_or(until, |u| u.min(until)));
                 continue;
             }
-            let tokens = t.request_tokens(plan.prompt_tokens, plan.max_tokens);
+            let tokens = plan.request_tokens(t);
             if !h.limits.has_room(now, tokens)
                 || self
                     .fleet

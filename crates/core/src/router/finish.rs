@@ -87,10 +87,7 @@ impl<R: Rng> Router<R> {
             let pinned = route.and_then(|r| self.overrides.pin(r));
             let frozen = route.is_some_and(|r| self.overrides.is_frozen(r));
             if self.overrides.is_drained(tid)
-                || plan.is_unfit(tid)
-                || !t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
-                || t.context_window < plan.min_context
-                || plan.excluded(tid)
+                || !self.could_hold(plan, tid)
                 || pinned.is_some_and(|p| p != tid)
                 || (frozen && first.is_some_and(|f| f != tid))
             {
@@ -124,24 +121,25 @@ impl<R: Rng> Router<R> {
             // still applies.
             return wait(pin, plan.route);
         }
-        let mut soonest: Option<Duration> = None;
-        let mut route = plan.home_route;
-        for _ in 0..=plan.fallback_hops {
-            let Some(id) = route else {
-                break;
-            };
-            let r = self.params.route(id);
-            for &tid in &r.members {
-                if let Some(w) = wait(tid, Some(id)) {
-                    soonest = Some(soonest.map_or(w, |s| s.min(w)));
-                }
-            }
-            if Some(id) == plan.route {
-                break;
-            }
-            route = r.fallback;
-        }
-        soonest
+        self.routes_gone_through(plan)
+            .into_iter()
+            .flat_map(|id| {
+                let members = &self.params.route(id).members;
+                members.iter().filter_map(move |&tid| wait(tid, Some(id)))
+            })
+            .min()
+    }
+
+    /// Whether `target` could take `plan`'s request at all, whatever its health and the
+    /// operator's overrides: not unfit for its dialect, every capability the request needs
+    /// and a window it fits, at least the window an earlier outcome asked for, not excluded
+    /// by one.
+    pub(super) fn could_hold(&self, plan: &Plan, target: TargetId) -> bool {
+        let t = &self.params.targets[target.index()];
+        !plan.is_unfit(target)
+            && t.fits(plan.needs, plan.prompt_tokens, plan.max_tokens)
+            && t.context_window >= plan.min_context
+            && !plan.excluded(target)
     }
 
     /// The targets `plan` could go to: the one it named, else every member of every route it
@@ -150,20 +148,28 @@ impl<R: Rng> Router<R> {
         if let Some(pin) = plan.pin {
             return vec![pin];
         }
-        let mut targets = Vec::new();
+        self.routes_gone_through(plan)
+            .into_iter()
+            .flat_map(|id| self.params.route(id).members.iter().copied())
+            .collect()
+    }
+
+    /// The routes `plan` went through: its home route, then each fallback up to its current
+    /// route (at most `fallback_hops` of them).
+    fn routes_gone_through(&self, plan: &Plan) -> Vec<RouteId> {
+        let mut routes = Vec::new();
         let mut route = plan.home_route;
         for _ in 0..=plan.fallback_hops {
             let Some(id) = route else {
                 break;
             };
-            let r = self.params.route(id);
-            targets.extend(&r.members);
+            routes.push(id);
             if Some(id) == plan.route {
                 break;
             }
-            route = r.fallback;
+            route = self.params.route(id).fallback;
         }
-        targets
+        routes
     }
 
     pub(super) fn finish(

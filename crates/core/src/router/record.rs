@@ -167,7 +167,7 @@ impl<R: Rng> Router<R> {
             .completion_tokens
             .saturating_add(report.completion_tokens);
         if let Some(fleet) = self.fleet.as_mut() {
-            let reserved = slot.reserved;
+            let reserved = plan.request_tokens(t);
             let used = u64::from(report.prompt_tokens) + u64::from(report.completion_tokens);
             let micro_usd = (cost * 1e6).round();
             let micro_usd = if micro_usd.is_finite() && micro_usd > 0.0 {

@@ -32,8 +32,7 @@ impl<R: Rng> Router<R> {
         let timeouts = self.timeouts(plan, now);
         // What the target is asked for, reserved of its token limits: a request without
         // `max_tokens` reserves the default completion the target is then sent.
-        let tokens =
-            self.params.targets[target.index()].request_tokens(plan.prompt_tokens, plan.max_tokens);
+        let tokens = plan.request_tokens(&self.params.targets[target.index()]);
         let h = &mut self.health[target.index()];
         h.in_flight = h.in_flight.saturating_add(1);
         // A probe unreported by its timeout (and a second's grace) counts as failed.
@@ -50,7 +49,7 @@ impl<R: Rng> Router<R> {
             latency: Duration::ZERO,
             hedge,
         };
-        let attempt = plan.push(record, probe, tokens);
+        let attempt = plan.push(record, probe);
         self.telemetry.attempt_sent(target, hedge);
         let continuation = if continuation {
             if let Some(r) = plan.resume.as_mut() {
