@@ -107,7 +107,8 @@ pub enum PanicModeConfig {
     /// Fail the request at once, as `no_target_available`.
     #[default]
     FailFast,
-    /// Ignore the breakers and spread over every target: a degraded answer beats none.
+    /// Ignore the breakers and spread over every target: a degraded answer beats none. Not
+    /// over a target an operator forced open (`forced_open` admits nothing).
     Bypass,
 }
 

@@ -14,8 +14,8 @@
 //! breaker's ramp are remembered, so a ramp never leaves a request with no target at all.
 
 use super::{PanicMode, Router};
-use crate::health::Admission;
 use crate::health::TargetHealth;
+use crate::health::{Admission, BreakerMode};
 use crate::id::{RouteId, TargetId};
 use crate::plan::Plan;
 use crate::request::Capabilities;
@@ -100,6 +100,8 @@ impl<R: Rng> Router<R> {
                 continue;
             }
             match h.breaker.admission(now) {
+                // An operator's `forced_open` admits nothing, panic or not.
+                Admission::Denied if h.breaker.mode() == BreakerMode::ForcedOpen => {}
                 Admission::Denied => breaker_blocked |= bit,
                 // In a fleet, only the holder of the shared probe token probes.
                 Admission::Probe
@@ -128,7 +130,7 @@ impl<R: Rng> Router<R> {
     }
 
     /// Panic mode: with every member blocked by its breaker alone, `bypass` lets them all
-    /// through. Entering it is logged once (on fresh passes).
+    /// through (not one an operator forced open: those are not counted as blocked). Entering it is logged once (on fresh passes).
     fn bypass_if_panicking(
         &mut self,
         choice: &mut Choice,
