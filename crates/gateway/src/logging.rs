@@ -5,8 +5,8 @@
 //! [`switchyard_live::config::GatewayConfig::log_level`]).
 //!
 //! Targets: `switchyard::access` (a line per `/v1/` request), `switchyard::router` (breaker
-//! transitions, overrides, parking, alerts), `switchyard::keys` (key revocations),
-//! `switchyard::reload`.
+//! transitions, overrides, parking, alerts), `switchyard::upstream` (attempts that got no
+//! response), `switchyard::keys` (key revocations), `switchyard::reload`.
 //!
 //! The formatter is the gateway's own, not `tracing-subscriber`'s: the access log writes a
 //! line for every request, and this one builds it in one buffer, written with one `write`

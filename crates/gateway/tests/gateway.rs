@@ -475,10 +475,25 @@ async fn a_value_of_the_wrong_type_is_refused_in_openais_words() {
 }
 
 /// A required field missing is named in `param`, as OpenAI names it; a field written twice
-/// is refused saying which and where (it said "Invalid request." and nothing else).
+/// is refused saying which and where (it said "Invalid request." and nothing else); a body
+/// that is JSON but no object says so (it said `model` was missing).
 #[tokio::test(start_paused = true)]
 async fn a_missing_or_repeated_field_is_named() {
     let r = rig(100);
+    for (body, kind) in [("[]", "an array"), ("\"x\"", "a string"), ("null", "null")] {
+        let (status, _, reply) = call(
+            &r.gw,
+            "POST",
+            "/v1/chat/completions",
+            Some("key"),
+            body.into(),
+        )
+        .await;
+        assert_eq!(status, 400, "{reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        let message = format!("The request body should be a JSON object, not {kind}.");
+        assert_eq!(reply["error"]["message"], message.as_str(), "{reply}");
+    }
     let hi = r#"[{"role":"user","content":"hi"}]"#;
     for (body, field) in [
         (r#"{"model":"chat"}"#.to_owned(), "messages"),

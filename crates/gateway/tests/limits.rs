@@ -141,3 +141,46 @@ async fn a_target_whose_token_bucket_is_short_says_when_it_has_room() {
     let after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((5..=6).contains(&after), "retry-after {after}: {reply}");
 }
+
+/// What `/admin/state` and `/metrics` show of a target's client-side buckets
+/// (docs/GATEWAY.md, "Overrides" and "Metrics"): its token bucket's size and what the first
+/// request left of it (32 500 tokens and its prompt's estimate reserved, none given back), no
+/// request bucket (none configured, none learned), and the same figure in both.
+#[tokio::test(start_paused = true)]
+async fn admin_state_and_metrics_show_what_is_left_of_a_targets_buckets() {
+    let ta = support::TA.replace(
+        "model: m,",
+        "model: m, limits: { tokens_per_minute: 60000, learn: false },",
+    );
+    let gw = support::rig(&support::config(&ta, support::CHAT_TA, "")).gw;
+    let state = support::admin_state(&gw).await;
+    let limits = &support::target(&state, "ta")["rate_limits"];
+    // Whole units, written as integers.
+    assert_eq!(limits["tokens"]["left"].as_i64(), Some(60000), "{state}");
+    let body = r#"{"model":"chat","max_tokens":32500,"messages":[{"role":"user","content":"hi"}]}"#;
+    let (status, _, reply) = support::call_with_headers(
+        &gw,
+        "POST",
+        support::CHAT_PATH,
+        Some(support::CLIENT_KEY),
+        body.to_owned(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let state = support::admin_state(&gw).await;
+    let limits = &support::target(&state, "ta")["rate_limits"];
+    assert_eq!(limits["tokens"]["per_minute"], 60000.0, "{state}");
+    assert!(limits["requests"].is_null(), "{state}");
+    let left = limits["tokens"]["left"].as_f64().unwrap();
+    // What the reply's time (paused, the fake's few ms) refilled is back too.
+    assert!((27_400.0..27_600.0).contains(&left), "{state}");
+    let (_, metrics) = support::call(&gw, "GET", "/metrics", None, String::new()).await;
+    let line = format!(
+        "switchyard_rate_limit_remaining{{provider=\"a\",target=\"ta\",limit=\"tokens\"}} {left}"
+    );
+    assert!(metrics.contains(&line), "{line}\n{metrics}");
+    assert!(
+        !metrics.contains("limit=\"requests\""),
+        "no request bucket: {metrics}"
+    );
+}

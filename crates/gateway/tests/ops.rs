@@ -64,6 +64,16 @@ async fn a_failover_logs_its_story(r: &Rig, logs: &Captured) {
     );
     assert_eq!(b["target"], "switchyard::router", "{b}");
     assert!(b.get("route").is_none(), "absent fields are left out: {b}");
+    // Each attempt that got no response has a warning saying where it went and why.
+    let unreached = logs.json();
+    let mut unreached = unreached.iter().filter(|l| l["event"] == "connect_failed");
+    let u = unreached.next().unwrap();
+    assert!(unreached.next().is_none(), "{}", logs.text());
+    let fields = ["level", "target", "target_name", "address"].map(|f| u[f].as_str());
+    let want = ["WARN", "switchyard::upstream", "tb", "b.fake:80"].map(Some);
+    assert_eq!(fields, want, "{u}");
+    // The in-process transport's words carry the URL: said without it.
+    assert_eq!(u["error"], "no route to this address", "{u}");
 }
 
 /// A streamed reply: its line comes when the stream has ended, with the usage.

@@ -107,10 +107,9 @@ async fn an_abandoned_continued_stream_logs_the_attempts_it_was_booked_with() {
 
 /// Route `chat` (`tb` alone, its breaker open 1 h once it fails) falls back to route `spare`
 /// (`tc` alone, open 3 s). Both fail once (nothing answers either): the next request finds no
-/// target in either route, and `tc` can be tried again in 3 s. `Retry-After` looks at the
-/// home route's members only (`Driver::next_try`), so it says 20 (`tb`'s hour, capped),
-/// although the request would be served by the fallback in 3 s (docs/GATEWAY.md, "Headers":
-/// "until the first target of the route ... can be tried again").
+/// target in either route, and `tc` can be tried again in 3 s. `Retry-After` counts the
+/// members of every route the request went through (`Router::retry_wait`), the fallback's
+/// included, so it says 3, not 20 (`tb`'s hour, capped) (docs/GATEWAY.md, "Headers").
 #[tokio::test(start_paused = true)]
 async fn no_target_available_retry_after_counts_the_fallback_route() {
     let tc = "    - { name: tc, provider: b, model: m, breaker: { consecutive_failures: 1, open_for: 3s, open_max: 3s } }\n";

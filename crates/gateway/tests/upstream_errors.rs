@@ -300,3 +300,106 @@ async fn an_unreachable_provider_did_not_answer() {
         "{message}"
     );
 }
+
+/// A gateway whose one target `t` (route `chat`, one attempt) is sent where nothing listens
+/// (a port bound, then let go), by the real HTTP client: its `fake_base_url` ends with
+/// `url_tail`, its provider and target entries with `provider` and `target`. The gateway and
+/// the port.
+#[expect(clippy::unwrap_used, reason = "test code")]
+fn nowhere(url_tail: &str, provider: &str, target: &str) -> (std::sync::Arc<Gateway>, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!(
+        "providers:\n  - {{ name: p, dialect: openai, base_url: 'https://x', fake_base_url: 'http://127.0.0.1:{port}{url_tail}'{provider} }}\n\
+         router:\n  targets:\n    - {{ name: t, provider: p, model: m{target} }}\n  routes:\n    - {{ name: chat, policy: static, targets: [t] }}\n  plan: {{ max_attempts: 1 }}\n\
+         gateway:\n  keys:\n    - {{ name: app, sha256: {} }}\n",
+        sha256_hex(support::CLIENT_KEY)
+    );
+    let params = switchyard_live::config::load_live(&text, "gw.yaml").unwrap();
+    let transport = switchyard_live::Transport::new(switchyard_live::transport::HttpClient::new());
+    (Gateway::new(&params, None, transport).unwrap(), port)
+}
+
+/// An attempt sent where nothing listens: the warning names the target, the address (host
+/// and port, not the URL's path or query; the config refuses user information) and the
+/// cause, at most once a second per target; the client is told only `connect_failed`
+/// (docs/GATEWAY.md, "Logs").
+#[tokio::test]
+async fn a_refused_connection_is_logged_with_its_address_and_cause() {
+    let logs = support::Captured::start();
+    let (gw, port) = nowhere(
+        "/v1?token=SECRET",
+        "",
+        ", breaker: { consecutive_failures: 10 }",
+    );
+    let send = || {
+        support::call(
+            &gw,
+            "POST",
+            "/v1/chat/completions",
+            Some(support::CLIENT_KEY),
+            support::chat(false),
+        )
+    };
+    let (status, body) = send().await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("connect_failed"), "{body}");
+    assert!(
+        !body.contains("127.0.0.1"),
+        "no address for the client: {body}"
+    );
+    let unreached = |logs: &support::Captured| {
+        let lines = logs.json();
+        lines
+            .into_iter()
+            .filter(|l| l["event"] == "connect_failed")
+            .collect::<Vec<_>>()
+    };
+    let lines = unreached(&logs);
+    assert_eq!(lines.len(), 1, "{}", logs.text());
+    let l = &lines[0];
+    assert_eq!(l["target_name"], "t", "{l}");
+    assert_eq!(l["address"], format!("127.0.0.1:{port}"), "{l}");
+    let error = l["error"].as_str().unwrap();
+    assert!(error.contains("refused"), "{l}");
+    assert!(l.get("left_out").is_none(), "{l}");
+    assert!(!logs.text().contains("SECRET"), "{}", logs.text());
+    // At most a line a second per target: two more failures within the second are left out,
+    // and the next line, a second on, counts them.
+    for _ in 0..2 {
+        send().await;
+    }
+    assert_eq!(unreached(&logs).len(), 1, "{}", logs.text());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    send().await;
+    let lines = unreached(&logs);
+    assert_eq!(lines.len(), 2, "{}", logs.text());
+    assert_eq!(lines[1]["left_out"], 2, "{}", lines[1]);
+}
+
+/// A provider whose key goes in the URL's query (`auth: query:key`): its unreached attempt's
+/// warning still names the host and port, and never the key.
+#[tokio::test]
+async fn a_query_auth_providers_unreached_attempt_names_its_address_never_its_key() {
+    let logs = support::Captured::start();
+    let (gw, port) = nowhere("", ", auth: 'query:key', mock_key: QUERYSECRET", "");
+    let (status, body) = support::call(
+        &gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(support::CLIENT_KEY),
+        support::chat(false),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    let lines = logs.json();
+    let l = lines
+        .iter()
+        .find(|l| l["event"] == "connect_failed")
+        .unwrap_or_else(|| panic!("{}", logs.text()));
+    assert_eq!(l["address"], format!("127.0.0.1:{port}"), "{l}");
+    assert!(!logs.text().contains("QUERYSECRET"), "{}", logs.text());
+}

@@ -33,6 +33,13 @@ impl TokenBucket {
         }
     }
 
+    /// A copy of the bucket as it stands at `now` (refilled to then), this one unchanged.
+    fn refilled(&self, now: Instant) -> Self {
+        let mut b = self.clone();
+        b.refill(now);
+        b
+    }
+
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_since(self.stamp).as_nanos() as f64;
         self.level = (self.level + self.capacity * elapsed / MINUTE_NANOS).min(self.capacity);
@@ -134,6 +141,25 @@ impl Default for LimitParams {
     }
 }
 
+/// A target's client-side buckets as they stand ([`Limits::levels`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BucketLevels {
+    /// The request bucket (one unit a request).
+    pub requests: Option<Level>,
+    /// The token bucket (what each attempt reserves).
+    pub tokens: Option<Level>,
+}
+
+/// One bucket's level.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Level {
+    /// Units left; below zero after an overdraft (a request bigger than the whole bucket,
+    /// let through when it was full; one a pinned or frozen route sent without looking).
+    pub left: f64,
+    /// Units a minute (configured, or learned from the provider's headers): the most it holds.
+    pub per_minute: f64,
+}
+
 /// One target's rate-limit state: when it is parked until, and its buckets.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -200,13 +226,29 @@ impl Limits {
     /// turned away can be tried again. Parking is [`Limits::parked_until`]'s.
     pub fn room_in(&self, now: Instant, tokens: u64) -> Duration {
         let wait = |bucket: &Option<TokenBucket>, units: u64| {
-            bucket.as_ref().map_or(Duration::ZERO, |b| {
-                let mut b = b.clone();
-                b.refill(now);
-                b.wait_for(units)
-            })
+            bucket
+                .as_ref()
+                .map_or(Duration::ZERO, |b| b.refilled(now).wait_for(units))
         };
         wait(&self.requests, 1).max(wait(&self.tokens, tokens))
+    }
+
+    /// Each bucket as it stands at `now` (refilled to then, nothing changed): `None` for a
+    /// target without that bucket, configured or learned. What an operator's view shows.
+    pub fn levels(&self, now: Instant) -> BucketLevels {
+        let level = |bucket: &Option<TokenBucket>| {
+            bucket.as_ref().map(|b| {
+                let b = b.refilled(now);
+                Level {
+                    left: b.level(),
+                    per_minute: b.capacity(),
+                }
+            })
+        };
+        BucketLevels {
+            requests: level(&self.requests),
+            tokens: level(&self.tokens),
+        }
     }
 
     /// Folds in what the provider's headers said. Exhausted limits park the target until
@@ -404,6 +446,37 @@ mod tests {
             l.take(secs(60), 0);
         }
         assert_eq!(l.room_in(secs(60), 0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn levels_show_each_bucket_refilled_to_now_without_changing_it() {
+        assert_eq!(
+            Limits::new(LimitParams::default()).levels(secs(0)),
+            BucketLevels::default(),
+            "no bucket, no level"
+        );
+        let mut l = Limits::new(LimitParams {
+            tokens_per_minute: Some(6000),
+            ..LimitParams::default()
+        });
+        l.take(secs(0), 7000);
+        let tokens = |l: &Limits, at| l.levels(secs(at)).tokens.map(|b| (b.left, b.per_minute));
+        // Overdrawn by 1000, then 100 a second back.
+        assert_eq!(tokens(&l, 0), Some((-1000.0, 6000.0)));
+        assert_eq!(tokens(&l, 30), Some((2000.0, 6000.0)));
+        assert_eq!(tokens(&l, 600), Some((6000.0, 6000.0)), "never past full");
+        assert_eq!(l.levels(secs(0)).requests, None);
+        // A learned bucket shows too.
+        l.observe(
+            secs(0),
+            &LimitSnapshot {
+                limit_requests: Some(100),
+                remaining_requests: Some(40),
+                ..LimitSnapshot::default()
+            },
+        );
+        let requests = l.levels(secs(0)).requests.map(|b| (b.left, b.per_minute));
+        assert_eq!(requests, Some((40.0, 100.0)));
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod window;
 
 pub use breaker::{Admission, Breaker, BreakerMode, BreakerParams, BreakerState, Transition};
 pub use latency::{LatencyParams, PeakEwma};
-pub use limits::{LimitParams, LimitSnapshot, Limits};
+pub use limits::{BucketLevels, Level, LimitParams, LimitSnapshot, Limits};
 
 /// Everything the router knows about one target's health.
 #[derive(Clone, Debug)]

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use crate::health::Level;
 use crate::id::TargetId;
 use crate::outcome::ErrorKind;
 use crate::rng::Rng;
@@ -36,15 +37,16 @@ fn histogram(out: &mut String, name: &str, labels: &str, h: &LatencyHistogram) {
 }
 
 /// The whole exposition, breakers as of their last transition (an `Open` whose cooldown
-/// ended stays `open` until a request polls it).
+/// ended stays `open` until a request polls it) and client-side buckets as of their last use
+/// (not refilled since).
 pub fn render<R: Rng>(router: &Router<R>) -> String {
     render_with(router, None)
 }
 
 /// The whole exposition, each breaker in the state a request arriving at `now` would find
-/// ([`Breaker::state_at`](crate::health::breaker::Breaker::state_at)): for a caller with a
-/// clock (the gateway's `/metrics`), so an idle target's breaker does not read `open` long
-/// after its cooldown ended.
+/// ([`Breaker::state_at`](crate::health::breaker::Breaker::state_at)) and each client-side
+/// bucket refilled to `now`: for a caller with a clock (the gateway's `/metrics`), so an idle
+/// target's breaker does not read `open` long after its cooldown ended.
 pub fn render_at<R: Rng>(router: &Router<R>, now: Instant) -> String {
     render_with(router, Some(now))
 }
@@ -222,6 +224,7 @@ fn health<R: Rng>(router: &Router<R>, now: Option<Instant>, out: &mut String) {
             router.health(TargetId::new(i as u32)).in_flight
         );
     }
+    rate_limits(router, now, out);
     out.push_str("# HELP switchyard_latency_alert Whether a latency alert is raised on the target.\n# TYPE switchyard_latency_alert gauge\n");
     for (i, r) in tel.rings.iter().enumerate() {
         let _ = writeln!(
@@ -230,5 +233,46 @@ fn health<R: Rng>(router: &Router<R>, now: Option<Instant>, out: &mut String) {
             target_labels(p, i),
             u8::from(r.alerting)
         );
+    }
+}
+
+/// A gauge family of [`rate_limits`]: its name, its help and what it reads of a bucket.
+type Family = (&'static str, &'static str, fn(&Level) -> f64);
+
+/// Each client-side bucket's level and size by target: at `now` (refilled to then) when given,
+/// else as of its last use. No sample for a target without that bucket (none configured and
+/// none learned).
+fn rate_limits<R: Rng>(router: &Router<R>, now: Option<Instant>, out: &mut String) {
+    let p = router.params();
+    let at = now.unwrap_or(Instant::ZERO);
+    let levels: Vec<_> = (0..p.targets.len())
+        .map(|i| router.health(TargetId::new(i as u32)).limits.levels(at))
+        .collect();
+    let families: [Family; 2] = [
+        (
+            "switchyard_rate_limit_remaining",
+            "Units left in a target's client-side bucket (requests or tokens), this process's own (in a fleet, not the shared one), below zero after an overdraft.",
+            |l| l.left.floor(),
+        ),
+        (
+            "switchyard_rate_limit_per_minute",
+            "Size of a target's client-side bucket (this process's own), configured or learned from the provider's headers.",
+            |l| l.per_minute,
+        ),
+    ];
+    for (name, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (i, l) in levels.iter().enumerate() {
+            for (kind, level) in [("requests", l.requests), ("tokens", l.tokens)] {
+                if let Some(level) = level {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{{},limit=\"{kind}\"}} {}",
+                        target_labels(p, i),
+                        value(&level)
+                    );
+                }
+            }
+        }
     }
 }

@@ -693,25 +693,27 @@ fn the_breaker_trips_probes_and_ramps_back() {
 
 #[test]
 fn panic_mode_fail_fast_and_bypass() {
-    let open_all = |r: &mut Router| {
-        for name in ["a", "b", "c"] {
-            let tid = id(r, name);
-            r.apply(Override::Force(tid, BreakerMode::ForcedOpen), t(0))
-                .unwrap();
-        }
+    // `solo`'s only target fails three times in one request: its breaker opens.
+    let open_a = |r: &mut Router| {
+        let (outcome, tried, _) = drive(r, &req("solo"), t(0), |_| fail(ErrorKind::ServerError));
+        assert!(!outcome.is_success());
+        assert_eq!(tried.len(), 3);
+        let a = id(r, "a");
+        assert_eq!(r.health(a).breaker.state().label(), "open");
     };
     let mut r = router();
-    open_all(&mut r);
-    let (outcome, tried, _) = drive(&mut r, &req("chat"), t(1), |_| ok(5));
+    open_a(&mut r);
+    let (outcome, tried, _) = drive(&mut r, &req("solo"), t(1), |_| ok(5));
     assert_eq!(
         outcome,
         FinalOutcome::Failed(FailureReason::NoTargetAvailable)
     );
     assert!(tried.is_empty());
     let mut r = router_with("panic_mode: bypass\n");
-    open_all(&mut r);
-    let (outcome, _, _) = drive(&mut r, &req("chat"), t(1), |_| ok(5));
+    open_a(&mut r);
+    let (outcome, tried, _) = drive(&mut r, &req("solo"), t(1), |_| ok(5));
     assert!(outcome.is_success());
+    assert_eq!(tried, [id(&r, "a")]);
     assert!(
         r.telemetry()
             .events
@@ -719,6 +721,49 @@ fn panic_mode_fail_fast_and_bypass() {
             .iter()
             .any(|e| e.kind.label() == "panic_bypass")
     );
+}
+
+#[test]
+fn panic_bypass_never_admits_a_target_an_operator_forced_open() {
+    // `forced_open` admits nothing (the operator's word), panic or not.
+    let mut r = router_with("panic_mode: bypass\n");
+    let a = id(&r, "a");
+    r.apply(Override::Force(a, BreakerMode::ForcedOpen), t(0))
+        .unwrap();
+    let (outcome, tried, _) = drive(&mut r, &req("solo"), t(1), |_| ok(5));
+    assert_eq!(
+        outcome,
+        FinalOutcome::Failed(FailureReason::NoTargetAvailable)
+    );
+    assert!(tried.is_empty());
+    assert!(
+        !r.telemetry()
+            .events
+            .events()
+            .iter()
+            .any(|e| e.kind.label() == "panic_bypass")
+    );
+}
+
+#[test]
+fn panic_bypass_admits_only_the_targets_their_breakers_opened() {
+    // `spread` (a, b, c): a and c forced open by an operator, b open after three failures.
+    let mut r = router_with("panic_mode: bypass\n");
+    let (a, b, c) = (id(&r, "a"), id(&r, "b"), id(&r, "c"));
+    for forced in [a, c] {
+        r.apply(Override::Force(forced, BreakerMode::ForcedOpen), t(0))
+            .unwrap();
+    }
+    let (_, tried, _) = drive(&mut r, &req("spread"), t(0), |_| {
+        fail(ErrorKind::ServerError)
+    });
+    assert_eq!(tried, [b, b, b]);
+    assert_eq!(r.health(b).breaker.state().label(), "open");
+    for i in 1..=4 {
+        let (outcome, tried, _) = drive(&mut r, &req("spread"), t(i), |_| ok(5));
+        assert!(outcome.is_success());
+        assert_eq!(tried, [b], "request {i}");
+    }
 }
 
 #[test]
@@ -1102,6 +1147,63 @@ fn a_timed_out_attempt_is_booked_its_prompt_estimate() {
     // 100 tokens at 1 USD a million, all wasted.
     assert!((plan.cost() - 1e-4).abs() < 1e-15, "{}", plan.cost());
     assert!((plan.wasted_cost() - 1e-4).abs() < 1e-15);
+}
+
+#[test]
+fn prometheus_shows_each_client_side_bucket_as_it_stands_at_the_scrape() {
+    let yaml = BASE.replace(
+        "routes:\n",
+        "  - { name: x, provider: px, model: mx, context_window: 100000,
+      limits: { requests_per_minute: 60, tokens_per_minute: 6000 } }
+  - { name: y, provider: py, model: my, context_window: 100000 }
+routes:
+  - { name: limited, policy: priority, tiers: [[x], [y]] }
+",
+    );
+    let mut r = Router::new(load_router(&yaml, "test.yaml").unwrap(), SeededRng::new(1));
+    let x = id(&r, "x");
+    // 100 prompt tokens and `max_tokens` 100 reserved when sent.
+    let mut plan = r.begin(&req("limited"), t(0));
+    assert_eq!(send(r.next(&mut plan, t(0))).1, x);
+    let at = |ms| crate::router::prometheus::render_at(&r, t(ms));
+    let sample = |text: &str, name: &str, kind: &str| {
+        let head = format!("{name}{{provider=\"px\",target=\"x\",limit=\"{kind}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(head.as_str()).map(str::to_owned))
+    };
+    let now = at(0);
+    assert_eq!(
+        sample(&now, "switchyard_rate_limit_remaining", "tokens").as_deref(),
+        Some("5800")
+    );
+    assert_eq!(
+        sample(&now, "switchyard_rate_limit_remaining", "requests").as_deref(),
+        Some("59")
+    );
+    assert_eq!(
+        sample(&now, "switchyard_rate_limit_per_minute", "tokens").as_deref(),
+        Some("6000")
+    );
+    assert_eq!(
+        sample(&now, "switchyard_rate_limit_per_minute", "requests").as_deref(),
+        Some("60")
+    );
+    // Refilled to the scrape's time: 100 tokens and one request a second.
+    let later = at(1_000);
+    assert_eq!(
+        sample(&later, "switchyard_rate_limit_remaining", "tokens").as_deref(),
+        Some("5900")
+    );
+    assert_eq!(
+        sample(&later, "switchyard_rate_limit_remaining", "requests").as_deref(),
+        Some("60")
+    );
+    // A target without a bucket has no sample.
+    assert!(
+        !now.contains("switchyard_rate_limit_remaining{provider=\"py\""),
+        "{now}"
+    );
+    assert!(now.contains("# TYPE switchyard_rate_limit_per_minute gauge"));
 }
 
 #[test]

@@ -124,7 +124,10 @@ impl Driver {
         let (key_index, key, send) = self.build(binding, request).map_err(|k| sent.fail(k))?;
         let response = match tokio::time::timeout_at(sent.deadline, send).await {
             Err(_) => return Err(sent.fail(ErrorKind::Timeout)),
-            Ok(Err(_)) => return Err(sent.fail(ErrorKind::ConnectFailed)),
+            Ok(Err(e)) => {
+                self.unreached(binding, &*e);
+                return Err(sent.fail(ErrorKind::ConnectFailed));
+            }
             Ok(Ok(r)) => r,
         };
         let (response, read) = response;

@@ -22,6 +22,7 @@ mod error;
 mod inflight;
 mod plan_loop;
 mod stream;
+mod unreached;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -56,6 +57,29 @@ struct Binding {
     /// The target's request but its body, for a reply and for a stream, by key index
     /// ([`adapter::prepare`]; `None` where nothing is made once).
     prepared: [Vec<Option<Arc<Prepared>>>; 2],
+    /// The host and port the target's requests go to (`Driver::unreached`'s lines): never
+    /// the URL's user information, path or query, where a key may be.
+    address: String,
+    /// `Driver::unreached`'s throttle: when its next line may be written (milliseconds
+    /// since the driver started), and the lines left out since the last.
+    unreached_next_ms: std::sync::atomic::AtomicU64,
+    unreached_left_out: std::sync::atomic::AtomicU64,
+}
+
+/// The host and port `base_url` names (the scheme's port when it names none); empty when it
+/// names no host.
+fn address(base_url: &str) -> String {
+    let Ok(uri) = base_url.parse::<axum::http::Uri>() else {
+        return String::new();
+    };
+    let Some(host) = uri.host() else {
+        return String::new();
+    };
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("http") => 80,
+        _ => 443,
+    });
+    format!("{host}:{port}")
 }
 
 #[derive(Debug)]
@@ -125,6 +149,9 @@ pub struct TargetSnapshot {
     pub drained: bool,
     /// Seconds until the target unparks (0 when not parked).
     pub parked_for_secs: f64,
+    /// The client-side buckets as they stand now: `null` for one the target does not have
+    /// (none configured, none learned).
+    pub rate_limits: RateLimits,
     pub in_flight: u32,
     pub latency_estimate_ms: f64,
     pub attempts: u64,
@@ -132,6 +159,39 @@ pub struct TargetSnapshot {
     pub errors: u64,
     /// `null` for a target that finished no attempt (none sent, or all cancelled).
     pub availability: Option<f64>,
+}
+
+/// A target's client-side buckets, for admin views.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct RateLimits {
+    pub requests: Option<BucketLevel>,
+    pub tokens: Option<BucketLevel>,
+}
+
+/// One bucket, in whole units: units left (below zero after an overdraft) and its size,
+/// units a minute.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct BucketLevel {
+    pub left: i64,
+    pub per_minute: u64,
+}
+
+impl From<switchyard_core::health::BucketLevels> for RateLimits {
+    fn from(l: switchyard_core::health::BucketLevels) -> Self {
+        // Whole units: a bucket refills continuously, its fractions say nothing an operator
+        // could act on.
+        let level = |b: Option<switchyard_core::health::Level>| {
+            // `as` saturates: a level is within ±u64::MAX units, far inside i64 in practice.
+            b.map(|b| BucketLevel {
+                left: b.left.floor() as i64,
+                per_minute: b.per_minute as u64,
+            })
+        };
+        RateLimits {
+            requests: level(l.requests),
+            tokens: level(l.tokens),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +275,9 @@ impl Driver {
                 default_max_tokens: t.default_max_tokens,
                 urls,
                 prepared,
+                address: address(&p.base_url),
+                unreached_next_ms: std::sync::atomic::AtomicU64::new(0),
+                unreached_left_out: std::sync::atomic::AtomicU64::new(0),
             });
         }
         let route_names = params
@@ -399,6 +462,7 @@ impl Driver {
                     parked_for_secs: left_millis(
                         h.limits.parked_until().saturating_since(now).as_secs_f64(),
                     ),
+                    rate_limits: h.limits.levels(now).into(),
                     in_flight: h.in_flight,
                     latency_estimate_ms: thousandths(h.latency.estimate().as_secs_f64() * 1e3),
                     attempts: stats.attempts,

@@ -276,7 +276,10 @@ impl HttpClient {
     async fn send_pooled(self, request: HttpRequest) -> Result<Response<Body>, TransportError> {
         let (parts, body) = request.into_parts();
         let (Some(authority), Some(scheme)) = (parts.uri.authority(), parts.uri.scheme()) else {
-            return Err(TransportError::Unroutable(parts.uri.to_string()));
+            // Never the URL itself: its query may hold a key (`auth: query:NAME`).
+            return Err(TransportError::Unroutable(
+                "a URL without a scheme or host".into(),
+            ));
         };
         let key = Key::new(*scheme == Scheme::HTTPS, authority.clone());
         let (pooled, host) = self.0.pool.take(&key);
@@ -286,7 +289,7 @@ impl HttpClient {
             Some(match host {
                 Some(h) => h,
                 None => HeaderValue::from_str(authority.as_str())
-                    .map_err(|_| TransportError::Unroutable(parts.uri.to_string()))?,
+                    .map_err(|_| TransportError::Unroutable(authority.as_str().to_owned()))?,
             })
         };
         let body = whole(body);
