@@ -8,7 +8,8 @@
 #
 # The training, bounded in count: zero-latency fakes of each dialect on loopback, the gateway in
 # front of them, and oha sending plain and streamed requests on the pass-through path (most of
-# the load), across dialects (OpenAI clients to Anthropic and Gemini targets),
+# the load; short prompts, 8 KB and 32 KB conversations, tools), across dialects (OpenAI
+# clients to Anthropic and Gemini targets),
 # and to /v1/messages; then two scenarios in simulated time, so the runner is trained too.
 #
 # Needs oha and an llvm-profdata of rustc's LLVM version: `rustup component add llvm-tools`, or
@@ -35,6 +36,14 @@ command -v oha > /dev/null || { echo "pgo.sh: needs oha (cargo install oha)" >&2
 command -v python3 > /dev/null || { echo "pgo.sh: needs python3" >&2; exit 2; }
 
 out="$root/target/pgo"
+# The tree the build starts from: its commit and a digest of its changes, compared again after
+# the second build, so that an edit or a checkout in between fails the build rather than
+# ship a binary trained on other code.
+tree_state() {
+  printf '%s %s\n' "$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+    "$(git diff HEAD 2>/dev/null | sha256sum | cut -c1-16)"
+}
+before="$(tree_state)"
 rm -rf "$out/raw" "$out/train" "$out/optimized"
 mkdir -p "$out/raw" "$out/train"
 # --target: the flags apply to the program only, not to build scripts and proc macros.
@@ -71,7 +80,7 @@ providers:
   - { name: zero-g, dialect: gemini, base_url: "https://generativelanguage.googleapis.com", fake_base_url: "$gemini" }
 router:
   targets:
-    - { name: zero-1, provider: zero, model: zero-1 }
+    - { name: zero-1, provider: zero, model: zero-1, capabilities: [streaming, tools, json_mode] }
     - { name: claude-zero, provider: zero-a, model: claude-zero }
     - { name: gemini-zero, provider: zero-g, model: gemini-zero }
   routes:
@@ -93,6 +102,25 @@ load() { # requests path body: every answer must be a 200
 chat() { echo "{\"model\":\"$1\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":16${2:-}}"; }
 load 30000 /v1/chat/completions "$(chat zero-1)"
 load 5000 /v1/chat/completions "$(chat zero-1 ',"stream":true')"
+# Longer conversations too (a system message and turns, 8 KB and 32 KB of text), and a
+# request with tools and sampling fields (the typed pass): the loops over a body's bytes and
+# the less usual fields are trained as well as the per-request work of a short one.
+long() { # model bytes
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+model, size = sys.argv[1], int(sys.argv[2])
+text = ("the quick brown fox jumps over a lazy dog while " * (size // 48 + 1))[:size]
+q = size // 4
+turns = [("system", 0), ("user", 1), ("assistant", 2), ("user", 3)]
+print(json.dumps({"model": model, "max_tokens": 16, "messages": [
+    {"role": role, "content": text[i * q:(i + 1) * q]} for role, i in turns]}))
+PY
+}
+tools=',"temperature":0.2,"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]'
+load 5000 /v1/chat/completions "$(long zero-1 8000)"
+load 1000 /v1/chat/completions "$(long zero-1 32000)"
+load 2000 /v1/chat/completions "$(chat zero-1 "$tools")"
+load 1000 /v1/chat/completions "$(long claude-zero 8000)"
 for model in claude-zero gemini-zero; do
   load 3000 /v1/chat/completions "$(chat "$model")"
   load 1000 /v1/chat/completions "$(chat "$model" ',"stream":true')"
@@ -113,7 +141,19 @@ profiles=("$out"/raw/*.profraw)
 for f in "${profiles[@]}"; do [ -s "$f" ] || { echo "pgo.sh: $f is empty" >&2; exit 1; }; done
 "$profdata" merge -o "$out/merged.profdata" "$out"/raw/*.profraw
 # From scratch (the folder was removed above): cargo does not see a changed profile.
+# rustc warns of each function whose code changed since the instrumented build (its counts
+# are dropped): the source changed in between, and the binary is not what was trained.
 RUSTFLAGS="-Cprofile-use=$out/merged.profdata" cargo build --quiet --profile dist -p switchyard \
-  --target "$host" --target-dir "$out/optimized"
+  --target "$host" --target-dir "$out/optimized" 2> "$out/optimized.log" ||
+  { cat "$out/optimized.log" >&2; exit 1; }
+cat "$out/optimized.log" >&2
+if [ "$(tree_state)" != "$before" ] || grep -q "hash mismatch" "$out/optimized.log"; then
+  echo "pgo.sh: the source changed during the build (the tree's commit or changes, or rustc's profile hash mismatch in $out/optimized.log); run it again" >&2
+  exit 1
+fi
 cp "$out/optimized/$host/dist/switchyard" "$out/switchyard"
-echo "target/pgo/switchyard (profile: target/pgo/merged.profdata, from ${#profiles[@]} processes)"
+# What was built: the commit, and whether the tree had changes beside it.
+built="$(cut -c1-12 <<< "$before")"
+if [ -n "$(git diff HEAD 2>/dev/null)" ]; then built="$built with uncommitted changes"; fi
+echo "$built" > "$out/switchyard.commit"
+echo "target/pgo/switchyard (profile: target/pgo/merged.profdata, from ${#profiles[@]} processes; built from $built)"
