@@ -20,24 +20,29 @@ use crate::secret::bearer;
 mod refusal;
 mod sse;
 
+/// What a client is told of a request body that is JSON but not an object (`None` for an
+/// object), on both endpoints: `The request body should be a JSON object, not an array.`
+pub(crate) fn not_an_object(value: &serde_json::Value) -> Option<String> {
+    let kind = match value {
+        serde_json::Value::Object(_) => return None,
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Null => "null",
+    };
+    Some(format!(
+        "The request body should be a JSON object, not {kind}."
+    ))
+}
+
 fn describe_bad_body(body: &[u8], access: &AccessLog) -> ApiError {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return ApiError::bad_request("We could not parse the JSON body of your request.", None);
     };
     // JSON, but not an object: said as such, not as a `model` missing from it.
-    let kind = match &value {
-        serde_json::Value::Object(_) => None,
-        serde_json::Value::Array(_) => Some("an array"),
-        serde_json::Value::String(_) => Some("a string"),
-        serde_json::Value::Number(_) => Some("a number"),
-        serde_json::Value::Bool(_) => Some("a boolean"),
-        serde_json::Value::Null => Some("null"),
-    };
-    if let Some(kind) = kind {
-        return ApiError::bad_request(
-            &format!("The request body should be a JSON object, not {kind}."),
-            None,
-        );
+    if let Some(said) = not_an_object(&value) {
+        return ApiError::bad_request(&said, None);
     }
     // The body is JSON: the `model` it names is logged, though the request is refused.
     if let Some(model) = value.get("model").and_then(serde_json::Value::as_str) {

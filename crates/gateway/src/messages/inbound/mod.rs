@@ -71,7 +71,7 @@ pub(crate) fn parse(body: &bytes::Bytes) -> Result<(Request, Origins), Refused> 
         Err(e) => return refuse("", format!("The request body is not valid JSON: {e}")),
     };
     let Some(top) = value.as_object() else {
-        return refuse("", "The request body should be a JSON object");
+        return refuse("", crate::chat::not_an_object(&value).unwrap_or_default());
     };
     if let Some(k) = top.keys().find(|k| !TOP_LEVEL.contains(&k.as_str())) {
         return extra(k.as_str());
