@@ -183,11 +183,12 @@ pub struct PriceConfig {
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Client-side request bucket; default none.
+    /// Client-side request bucket: at most this many a minute, whatever the provider allows
+    /// (see `learn`); default none.
     pub requests_per_minute: Option<u64>,
-    /// Client-side token bucket: each attempt takes its prompt + max output (the request's `max_tokens`, or for a request without one the target's `default_max_tokens`, 4096 for Anthropic unless set, none for the other vendors) when it is sent, and gets none of it back; with `learn`, a reply's rate-limit headers then set what is left (at most this limit); default none.
+    /// Client-side token bucket: each attempt takes its prompt + max output (the request's `max_tokens`, or for a request without one the target's `default_max_tokens`, 4096 for Anthropic unless set, none for the other vendors) when it is sent, and gets none of it back; this limit is a ceiling on what is sent, whatever the provider allows (see `learn`); default none.
     pub tokens_per_minute: Option<u64>,
-    /// Learn limits from rate-limit headers: a bucket for a limit not configured here, and what is left of either bucket (at most its limit) from the remaining counts a reply gives; default true.
+    /// Learn from rate-limit headers: a bucket for a limit not configured here, set to the remaining count each reply gives; and a configured bucket follows the provider's count, what the provider counts as used (its limit less its remaining) being used here too, so a reservation the provider counted smaller comes back, and never more than the configured size (without the provider's limit, its remaining count only lowers what is left); default true.
     pub learn: Option<bool>,
     /// How long a 429 without Retry-After parks the target; default 1s.
     pub default_park: Option<Duration>,

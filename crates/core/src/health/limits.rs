@@ -67,6 +67,23 @@ impl TokenBucket {
         self.level = (remaining as f64).min(self.capacity);
     }
 
+    /// A configured bucket (the operator's ceiling) following a reply's counts, after
+    /// refilling to `now`. With the provider's limit known, what the provider says was used
+    /// in its window is taken as used here too: the level is `remaining` less the provider's
+    /// limit over this one (0 to the capacity). Without it, the level is only lowered to
+    /// `remaining`, never raised.
+    pub fn follow(&mut self, now: Instant, provider_limit: Option<u64>, remaining: u64) {
+        self.refill(now);
+        let remaining = remaining as f64;
+        self.level = match provider_limit {
+            Some(limit) => {
+                let above = (limit as f64 - self.capacity).max(0.0);
+                (remaining - above).clamp(0.0, self.capacity)
+            }
+            None => self.level.min(remaining),
+        };
+    }
+
     /// Units left as of the last call; negative after an overdraft.
     pub fn level(&self) -> f64 {
         self.level
@@ -124,7 +141,9 @@ pub struct LimitParams {
     /// `default_max_tokens` for a request without one) of this many a minute; `None`: none,
     /// unless learned.
     pub tokens_per_minute: Option<u64>,
-    /// Learn limits from rate-limit headers when none are configured.
+    /// Learn limits from rate-limit headers: a bucket for a limit not configured, set to what
+    /// a reply says is left; a configured bucket only lowered to it (the configured rate is
+    /// a ceiling).
     pub learn: bool,
     /// How long a 429 without Retry-After parks the target.
     pub default_park: Duration,
@@ -262,12 +281,14 @@ impl Limits {
         if self.params.learn {
             learn(
                 &mut self.requests,
+                self.params.requests_per_minute.is_some(),
                 now,
                 snap.limit_requests,
                 snap.remaining_requests,
             );
             learn(
                 &mut self.tokens,
+                self.params.tokens_per_minute.is_some(),
                 now,
                 snap.limit_tokens,
                 snap.remaining_tokens,
@@ -285,8 +306,13 @@ impl Limits {
     }
 }
 
+/// Folds a reply's limit and remaining count into one bucket. A `configured` bucket is the
+/// operator's ceiling: what the provider counts as used is used here too, and a provider
+/// limit above this one adds nothing ([`TokenBucket::follow`]). A learned bucket is the
+/// provider's view, set to its count.
 fn learn(
     bucket: &mut Option<TokenBucket>,
+    configured: bool,
     now: Instant,
     limit: Option<u64>,
     remaining: Option<u64>,
@@ -295,7 +321,11 @@ fn learn(
         *bucket = limit.filter(|&l| l > 0).map(TokenBucket::per_minute);
     }
     if let (Some(b), Some(remaining)) = (bucket.as_mut(), remaining) {
-        b.set_level(now, remaining);
+        if configured {
+            b.follow(now, limit, remaining);
+        } else {
+            b.set_level(now, remaining);
+        }
     }
 }
 
@@ -411,8 +441,10 @@ mod tests {
             });
             l.take(secs(0), 4196);
             assert!(!l.has_room(secs(0), 4196));
-            // The provider says far more is left: what is left is the limit, when learning.
+            // The provider counts nothing used (its reservation was less than ours): what is
+            // left is the limit, when learning.
             let snap = LimitSnapshot {
+                limit_tokens: Some(400_000),
                 remaining_tokens: Some(400_000),
                 ..LimitSnapshot::default()
             };
@@ -420,6 +452,56 @@ mod tests {
             assert_eq!(l.has_room(secs(0), 4196), learn, "learn {learn}");
             assert_eq!(l.has_room(secs(0), 5000), learn, "learn {learn}");
         }
+    }
+
+    /// A configured limit below the provider's is a ceiling: a reply saying the provider
+    /// has far more left does not refill it (the trap: 60 a minute configured, 5 000 at
+    /// the provider, every reply reset the bucket to full and 133 went in two minutes).
+    #[test]
+    fn a_configured_limit_below_the_providers_stays_a_ceiling_when_learning() {
+        let mut l = Limits::new(LimitParams {
+            requests_per_minute: Some(60),
+            ..LimitParams::default()
+        });
+        let mut sent = 0u64;
+        while l.has_room(secs(0), 0) && sent < 1000 {
+            l.take(secs(0), 0);
+            sent += 1;
+            // The provider's own count: 5 000 a minute, `sent` used.
+            l.observe(
+                secs(0),
+                &LimitSnapshot {
+                    limit_requests: Some(5000),
+                    remaining_requests: Some(5000 - sent),
+                    ..LimitSnapshot::default()
+                },
+            );
+        }
+        assert_eq!(sent, 60, "the configured 60, not the provider's 5 000");
+        // Without the provider's limit, its count only lowers what is left.
+        let mut l = Limits::new(LimitParams {
+            requests_per_minute: Some(60),
+            ..LimitParams::default()
+        });
+        l.take(secs(0), 0);
+        let remaining = |n| LimitSnapshot {
+            remaining_requests: Some(n),
+            ..LimitSnapshot::default()
+        };
+        l.observe(secs(0), &remaining(4999));
+        assert_eq!(l.levels(secs(0)).requests.map(|b| b.left), Some(59.0));
+        l.observe(secs(0), &remaining(10));
+        assert_eq!(l.levels(secs(0)).requests.map(|b| b.left), Some(10.0));
+        // Others on the key used most of the provider's window: little is left here too.
+        l.observe(
+            secs(0),
+            &LimitSnapshot {
+                limit_requests: Some(100),
+                remaining_requests: Some(45),
+                ..LimitSnapshot::default()
+            },
+        );
+        assert_eq!(l.levels(secs(0)).requests.map(|b| b.left), Some(5.0));
     }
 
     #[test]
