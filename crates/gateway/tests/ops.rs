@@ -72,7 +72,7 @@ async fn a_failover_logs_its_story(r: &Rig, logs: &Captured) {
     let fields = ["level", "target", "target_name", "address"].map(|f| u[f].as_str());
     let want = ["WARN", "switchyard::upstream", "tb", "b.fake:80"].map(Some);
     assert_eq!(fields, want, "{u}");
-    // The in-process transport's words carry the URL: said without it.
+    // The in-process transport's words name the host: said as the address only.
     assert_eq!(u["error"], "no route to this address", "{u}");
 }
 

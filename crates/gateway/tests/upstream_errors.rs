@@ -344,6 +344,7 @@ async fn a_refused_connection_is_logged_with_its_address_and_cause() {
             support::chat(false),
         )
     };
+    let first = tokio::time::Instant::now();
     let (status, body) = send().await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("connect_failed"), "{body}");
@@ -371,6 +372,12 @@ async fn a_refused_connection_is_logged_with_its_address_and_cause() {
     // and the next line, a second on, counts them.
     for _ in 0..2 {
         send().await;
+    }
+    // Three refused connections take milliseconds; on a machine too loaded to make them
+    // within the second, the throttle rightly wrote more lines and there is nothing to check.
+    if first.elapsed() >= std::time::Duration::from_millis(900) {
+        eprintln!("skipped the throttle's check: the sends took over 900 ms");
+        return;
     }
     assert_eq!(unreached(&logs).len(), 1, "{}", logs.text());
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;

@@ -49,6 +49,11 @@ pub enum TransportError {
     /// No route for the request's authority (in-process transport).
     #[error("no provider at {0}")]
     Unroutable(String),
+    /// A request that cannot be sent as it is: no scheme or host (what the adapter makes of
+    /// a URL, key or header that is not valid HTTP), or a host that is not a valid `Host`.
+    /// Says nothing of the request, whose URL may hold a key.
+    #[error("the request could not be built: the target's URL, key or a header is not valid HTTP")]
+    Unbuilt,
 }
 
 /// A request on its way to a provider, its body whole.

@@ -25,8 +25,8 @@ impl Driver {
             return;
         }
         let left_out = binding.unreached_left_out.swap(0, Relaxed);
-        // A transport's words may carry the request's URL (an unroutable one's do, a layer's
-        // may): said without it, as the address is.
+        // The in-process transport's words name the request's host (said as the address
+        // already); a layer's may carry its URL: said without it.
         let cause = if chain_has_unroutable(error) {
             "no route to this address".to_owned()
         } else {
@@ -46,14 +46,14 @@ impl Driver {
     }
 }
 
-/// `text` with each URL query cut out: from a `?` to the next whitespace or closing quote or
-/// bracket, written `?…`.
+/// `text` with each URL query cut out: from a `?` to the next whitespace, written `?…` (not
+/// to a quote or bracket: a key, appended to the URL as it is, may hold those).
 fn without_queries(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_query = false;
     for c in text.chars() {
         if in_query {
-            if c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ']') {
+            if c.is_whitespace() {
                 in_query = false;
                 out.push(c);
             }
@@ -92,15 +92,15 @@ mod tests {
         let kept = without_queries(said);
         assert_eq!(
             kept,
-            "error sending request for url (https://h:443/v1/chat?…): tcp connect error: refused"
+            "error sending request for url (https://h:443/v1/chat?… tcp connect error: refused"
         );
         assert_eq!(
             without_queries("connection failed: Connection refused (os error 111)"),
             "connection failed: Connection refused (os error 111)"
         );
         assert_eq!(
-            without_queries("at 'http://h/?k=SECRET' now"),
-            "at 'http://h/?…' now"
+            without_queries("at 'http://h/?k=SE)CR\"ET' now"),
+            "at 'http://h/?… now"
         );
     }
 }

@@ -277,9 +277,7 @@ impl HttpClient {
         let (parts, body) = request.into_parts();
         let (Some(authority), Some(scheme)) = (parts.uri.authority(), parts.uri.scheme()) else {
             // Never the URL itself: its query may hold a key (`auth: query:NAME`).
-            return Err(TransportError::Unroutable(
-                "a URL without a scheme or host".into(),
-            ));
+            return Err(TransportError::Unbuilt);
         };
         let key = Key::new(*scheme == Scheme::HTTPS, authority.clone());
         let (pooled, host) = self.0.pool.take(&key);
@@ -289,7 +287,7 @@ impl HttpClient {
             Some(match host {
                 Some(h) => h,
                 None => HeaderValue::from_str(authority.as_str())
-                    .map_err(|_| TransportError::Unroutable(authority.as_str().to_owned()))?,
+                    .map_err(|_| TransportError::Unbuilt)?,
             })
         };
         let body = whole(body);

@@ -130,7 +130,7 @@ async fn a_prepared_request_without_an_authority_is_refused_as_a_built_one() {
         .send_prepared(prepared, b"{}".to_vec())
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::Unroutable(_)), "{err:?}");
+    assert!(matches!(err, TransportError::Unbuilt), "{err:?}");
 }
 
 #[test]
