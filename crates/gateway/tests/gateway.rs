@@ -481,16 +481,7 @@ async fn a_value_of_the_wrong_type_is_refused_in_openais_words() {
 async fn a_missing_or_repeated_field_is_named() {
     let r = rig(100);
     for (body, kind) in [("[]", "an array"), ("\"x\"", "a string"), ("null", "null")] {
-        let (status, _, reply) = call(
-            &r.gw,
-            "POST",
-            "/v1/chat/completions",
-            Some("key"),
-            body.into(),
-        )
-        .await;
-        assert_eq!(status, 400, "{reply}");
-        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        let reply = refused_chat(&r.gw, body.into()).await;
         let message = format!("The request body should be a JSON object, not {kind}.");
         assert_eq!(reply["error"]["message"], message.as_str(), "{reply}");
     }
@@ -499,42 +490,31 @@ async fn a_missing_or_repeated_field_is_named() {
         (r#"{"model":"chat"}"#.to_owned(), "messages"),
         (format!(r#"{{"messages":{hi}}}"#), "model"),
     ] {
-        let (status, _, reply) =
-            call(&r.gw, "POST", "/v1/chat/completions", Some("key"), body).await;
-        assert_eq!(status, 400, "{reply}");
-        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        let reply = refused_chat(&r.gw, body).await;
         assert_eq!(reply["error"]["param"], field, "{reply}");
         assert_eq!(reply["error"]["code"], "missing_required_parameter");
         let message = format!("Missing required parameter: '{field}'.");
         assert_eq!(reply["error"]["message"], message.as_str());
     }
     let body = format!(r#"{{"model":"chat","messages":{hi},"temperature":0.1,"temperature":0.2}}"#);
-    let (status, _, reply) = call(&r.gw, "POST", "/v1/chat/completions", Some("key"), body).await;
-    assert_eq!(status, 400, "{reply}");
-    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    let reply = refused_chat(&r.gw, body).await;
     let said = reply["error"]["message"].as_str().unwrap();
     assert!(said.contains("duplicate field `temperature`"), "{said}");
     assert_eq!(reply["error"]["param"], "temperature", "{reply}");
     // One inside a message is not named as if it were top-level.
     let body = r#"{"model":"chat","messages":[{"role":"user","role":"user","content":"hi"}]}"#;
-    let (status, _, reply) = call(
-        &r.gw,
-        "POST",
-        "/v1/chat/completions",
-        Some("key"),
-        body.into(),
-    )
-    .await;
-    assert_eq!(status, 400, "{reply}");
-    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("duplicate field `role`"),
-        "{reply}"
-    );
+    let reply = refused_chat(&r.gw, body.into()).await;
+    let said = reply["error"]["message"].as_str().unwrap();
+    assert!(said.contains("duplicate field `role`"), "{reply}");
     assert_eq!(reply["error"]["param"], serde_json::Value::Null, "{reply}");
+}
+
+/// `body` sent to `/v1/chat/completions` with the client key: its 400's JSON body.
+#[expect(clippy::unwrap_used, reason = "test code")]
+async fn refused_chat(gw: &std::sync::Arc<Gateway>, body: String) -> serde_json::Value {
+    let (status, _, reply) = call(gw, "POST", "/v1/chat/completions", Some("key"), body).await;
+    assert_eq!(status, 400, "{reply}");
+    serde_json::from_str(&reply).unwrap()
 }
 
 /// NU5: `n: 0` asks for no choice at all; OpenAI refuses it with a 400 naming `n`, and so does
