@@ -188,7 +188,7 @@ pub struct LimitsConfig {
     pub requests_per_minute: Option<u64>,
     /// Client-side token bucket: each attempt takes its prompt + max output (the request's `max_tokens`, or for a request without one the target's `default_max_tokens`, 4096 for Anthropic unless set, none for the other vendors) when it is sent, and gets none of it back; this limit is a ceiling on what is sent, whatever the provider allows (see `learn`); default none.
     pub tokens_per_minute: Option<u64>,
-    /// Learn from rate-limit headers: a bucket for a limit not configured here, set to the remaining count each reply gives; and a configured bucket follows the provider's count, what the provider counts as used (its limit less its remaining) being used here too, so a reservation the provider counted smaller comes back, and never more than the configured size (without the provider's limit, its remaining count only lowers what is left); default true.
+    /// Learn from rate-limit headers: a bucket for a limit not configured here, set to the remaining count each reply gives; and what is left of a configured bucket a reply can lower, never raise: to what the provider has left, less what its limit has over the configured one (others' use of the key counts here too); default true.
     pub learn: Option<bool>,
     /// How long a 429 without Retry-After parks the target; default 1s.
     pub default_park: Option<Duration>,

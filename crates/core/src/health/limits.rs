@@ -6,7 +6,8 @@
 //! Optional token buckets (requests per minute, tokens per minute) let traffic spill to other
 //! targets *before* the provider starts refusing. Their capacity comes from config or is
 //! learned from the dialect's rate-limit headers (`x-ratelimit-remaining-requests` and
-//! friends), which also set the current level: the provider knows best what is left.
+//! friends), which also set a learned bucket's level (the provider knows best what is left)
+//! and can lower a configured one's (never raise it: the configured rate is a ceiling).
 
 use crate::time::{Duration, Instant};
 
@@ -67,21 +68,19 @@ impl TokenBucket {
         self.level = (remaining as f64).min(self.capacity);
     }
 
-    /// A configured bucket (the operator's ceiling) following a reply's counts, after
-    /// refilling to `now`. With the provider's limit known, what the provider says was used
-    /// in its window is taken as used here too: the level is `remaining` less the provider's
-    /// limit over this one (0 to the capacity). Without it, the level is only lowered to
-    /// `remaining`, never raised.
+    /// A configured bucket (the operator's ceiling) after a reply's counts, refilled to
+    /// `now`: lowered, never raised, to what the provider has left (`remaining`, at most its
+    /// limit) less what its limit has over this bucket's (so others' use of the key counts
+    /// here too), not below zero. An overdraft stays. A provider's count is no reason to
+    /// send more than the configured rate: its own bucket refills, often faster than this one.
     pub fn follow(&mut self, now: Instant, provider_limit: Option<u64>, remaining: u64) {
         self.refill(now);
-        let remaining = remaining as f64;
-        self.level = match provider_limit {
-            Some(limit) => {
-                let above = (limit as f64 - self.capacity).max(0.0);
-                (remaining - above).clamp(0.0, self.capacity)
-            }
-            None => self.level.min(remaining),
-        };
+        let mut cap = remaining as f64;
+        if let Some(limit) = provider_limit.filter(|&l| l > 0) {
+            let limit = limit as f64;
+            cap = cap.min(limit) - (limit - self.capacity).max(0.0);
+        }
+        self.level = self.level.min(cap.max(0.0));
     }
 
     /// Units left as of the last call; negative after an overdraft.
@@ -142,8 +141,8 @@ pub struct LimitParams {
     /// unless learned.
     pub tokens_per_minute: Option<u64>,
     /// Learn limits from rate-limit headers: a bucket for a limit not configured, set to what
-    /// a reply says is left; a configured bucket only lowered to it (the configured rate is
-    /// a ceiling).
+    /// a reply says is left; a configured bucket only lowered by it ([`TokenBucket::follow`]:
+    /// the configured rate is a ceiling).
     pub learn: bool,
     /// How long a 429 without Retry-After parks the target.
     pub default_park: Duration,
@@ -307,9 +306,8 @@ impl Limits {
 }
 
 /// Folds a reply's limit and remaining count into one bucket. A `configured` bucket is the
-/// operator's ceiling: what the provider counts as used is used here too, and a provider
-/// limit above this one adds nothing ([`TokenBucket::follow`]). A learned bucket is the
-/// provider's view, set to its count.
+/// operator's ceiling, only ever lowered by the provider's count ([`TokenBucket::follow`]).
+/// A learned bucket is the provider's view, set to its count.
 fn learn(
     bucket: &mut Option<TokenBucket>,
     configured: bool,
@@ -432,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn a_replys_remaining_count_sets_what_is_left_of_a_configured_bucket_when_learning() {
+    fn a_replys_remaining_count_never_refills_a_configured_bucket() {
         for learn in [true, false] {
             let mut l = Limits::new(LimitParams {
                 tokens_per_minute: Some(5000),
@@ -441,67 +439,115 @@ mod tests {
             });
             l.take(secs(0), 4196);
             assert!(!l.has_room(secs(0), 4196));
-            // The provider counts nothing used (its reservation was less than ours): what is
-            // left is the limit, when learning.
+            // The provider counts nothing used: what is left here stays what is left.
             let snap = LimitSnapshot {
                 limit_tokens: Some(400_000),
                 remaining_tokens: Some(400_000),
                 ..LimitSnapshot::default()
             };
             assert!(!l.observe(secs(0), &snap));
-            assert_eq!(l.has_room(secs(0), 4196), learn, "learn {learn}");
-            assert_eq!(l.has_room(secs(0), 5000), learn, "learn {learn}");
+            assert!(!l.has_room(secs(0), 4196), "learn {learn}");
+            assert!(l.has_room(secs(0), 804), "learn {learn}");
+            // It says less is left than here: lowered, when learning.
+            let snap = LimitSnapshot {
+                remaining_tokens: Some(100),
+                ..LimitSnapshot::default()
+            };
+            l.observe(secs(0), &snap);
+            assert_eq!(l.has_room(secs(0), 804), !learn, "learn {learn}");
         }
     }
 
-    /// A configured limit below the provider's is a ceiling: a reply saying the provider
-    /// has far more left does not refill it (the trap: 60 a minute configured, 5 000 at
-    /// the provider, every reply reset the bucket to full and 133 went in two minutes).
+    /// A configured limit below the provider's is a ceiling: replies saying the provider has
+    /// far more left (its own bucket refilling as fast as its limit allows) do not refill it.
+    /// The trap: 60 a minute configured, 5 000 at the provider, and every reply set the
+    /// bucket back to full, so requests sent one after another were never held.
     #[test]
     fn a_configured_limit_below_the_providers_stays_a_ceiling_when_learning() {
-        let mut l = Limits::new(LimitParams {
-            requests_per_minute: Some(60),
-            ..LimitParams::default()
-        });
-        let mut sent = 0u64;
-        while l.has_room(secs(0), 0) && sent < 1000 {
-            l.take(secs(0), 0);
-            sent += 1;
-            // The provider's own count: 5 000 a minute, `sent` used.
-            l.observe(
-                secs(0),
-                &LimitSnapshot {
-                    limit_requests: Some(5000),
-                    remaining_requests: Some(5000 - sent),
-                    ..LimitSnapshot::default()
-                },
-            );
+        for latency_ms in [0, 20, 100, 500] {
+            let mut l = Limits::new(LimitParams {
+                requests_per_minute: Some(60),
+                ..LimitParams::default()
+            });
+            let mut provider = TokenBucket::per_minute(5000);
+            let (mut now, mut sent) = (Instant::ZERO, 0u64);
+            // Two minutes of requests one after another, each as soon as there is room.
+            while now < secs(120) && sent < 100_000 {
+                if l.has_room(now, 0) {
+                    l.take(now, 0);
+                    provider.take(now, 1);
+                    now += Duration::from_millis(latency_ms);
+                    provider.refill(now);
+                    l.observe(
+                        now,
+                        &LimitSnapshot {
+                            limit_requests: Some(5000),
+                            remaining_requests: Some(provider.level() as u64),
+                            ..LimitSnapshot::default()
+                        },
+                    );
+                    sent += 1;
+                }
+                now += Duration::from_millis(10);
+            }
+            // A full bucket of 60, then one a second: at most 180 in two minutes.
+            assert!((170..=181).contains(&sent), "{latency_ms} ms: {sent} sent");
         }
-        assert_eq!(sent, 60, "the configured 60, not the provider's 5 000");
-        // Without the provider's limit, its count only lowers what is left.
+    }
+
+    #[test]
+    fn a_providers_count_lowers_a_configured_bucket_to_what_it_leaves_this_one() {
+        let level = |l: &Limits| l.levels(secs(0)).requests.map(|b| b.left);
         let mut l = Limits::new(LimitParams {
             requests_per_minute: Some(60),
             ..LimitParams::default()
         });
-        l.take(secs(0), 0);
-        let remaining = |n| LimitSnapshot {
-            remaining_requests: Some(n),
+        let snap = |limit, remaining| LimitSnapshot {
+            limit_requests: limit,
+            remaining_requests: Some(remaining),
             ..LimitSnapshot::default()
         };
-        l.observe(secs(0), &remaining(4999));
-        assert_eq!(l.levels(secs(0)).requests.map(|b| b.left), Some(59.0));
-        l.observe(secs(0), &remaining(10));
-        assert_eq!(l.levels(secs(0)).requests.map(|b| b.left), Some(10.0));
-        // Others on the key used most of the provider's window: little is left here too.
+        l.take(secs(0), 0);
+        // Without the provider's limit, its remaining count only.
+        l.observe(secs(0), &snap(None, 4999));
+        assert_eq!(level(&l), Some(59.0));
+        l.observe(secs(0), &snap(None, 50));
+        assert_eq!(level(&l), Some(50.0));
+        // Others on the key used most of the provider's window: 45 of 100 left there, so
+        // 45 less the 40 its limit has over this one here.
+        l.observe(secs(0), &snap(Some(100), 45));
+        assert_eq!(level(&l), Some(5.0));
+        // A provider limit below this one takes nothing off; a remaining count above its
+        // own limit counts as its limit; a zero limit is no limit.
+        let mut l = Limits::new(LimitParams {
+            requests_per_minute: Some(60),
+            ..LimitParams::default()
+        });
+        l.observe(secs(0), &snap(Some(30), 20));
+        assert_eq!(level(&l), Some(20.0));
+        let mut l = Limits::new(LimitParams {
+            requests_per_minute: Some(60),
+            ..LimitParams::default()
+        });
+        l.observe(secs(0), &snap(Some(30), 500));
+        assert_eq!(level(&l), Some(30.0));
+        l.observe(secs(0), &snap(Some(0), 25));
+        assert_eq!(level(&l), Some(25.0));
+        // An overdraft stays one: a count never raises the level, nor clamps it to zero.
+        let mut l = Limits::new(LimitParams {
+            tokens_per_minute: Some(1000),
+            ..LimitParams::default()
+        });
+        l.take(secs(0), 1500);
         l.observe(
             secs(0),
             &LimitSnapshot {
-                limit_requests: Some(100),
-                remaining_requests: Some(45),
+                limit_tokens: Some(1000),
+                remaining_tokens: Some(0),
                 ..LimitSnapshot::default()
             },
         );
-        assert_eq!(l.levels(secs(0)).requests.map(|b| b.left), Some(5.0));
+        assert_eq!(l.levels(secs(0)).tokens.map(|b| b.left), Some(-500.0));
     }
 
     #[test]
