@@ -498,10 +498,13 @@ mod tests {
     #[test]
     fn a_providers_count_lowers_a_configured_bucket_to_what_it_leaves_this_one() {
         let level = |l: &Limits| l.levels(secs(0)).requests.map(|b| b.left);
-        let mut l = Limits::new(LimitParams {
-            requests_per_minute: Some(60),
-            ..LimitParams::default()
-        });
+        let sixty = || {
+            Limits::new(LimitParams {
+                requests_per_minute: Some(60),
+                ..LimitParams::default()
+            })
+        };
+        let mut l = sixty();
         let snap = |limit, remaining| LimitSnapshot {
             limit_requests: limit,
             remaining_requests: Some(remaining),
@@ -519,16 +522,10 @@ mod tests {
         assert_eq!(level(&l), Some(5.0));
         // A provider limit below this one takes nothing off; a remaining count above its
         // own limit counts as its limit; a zero limit is no limit.
-        let mut l = Limits::new(LimitParams {
-            requests_per_minute: Some(60),
-            ..LimitParams::default()
-        });
+        let mut l = sixty();
         l.observe(secs(0), &snap(Some(30), 20));
         assert_eq!(level(&l), Some(20.0));
-        let mut l = Limits::new(LimitParams {
-            requests_per_minute: Some(60),
-            ..LimitParams::default()
-        });
+        let mut l = sixty();
         l.observe(secs(0), &snap(Some(30), 500));
         assert_eq!(level(&l), Some(30.0));
         l.observe(secs(0), &snap(Some(0), 25));

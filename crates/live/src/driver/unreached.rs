@@ -67,19 +67,15 @@ fn without_queries(text: &str) -> String {
     out
 }
 
-/// Whether `error` or any of its sources is an unroutable request (whose words name its URL).
+/// Whether `error` or any of its sources is the in-process transport's unroutable request
+/// (whose words name its host).
 fn chain_has_unroutable(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if matches!(
+    std::iter::successors(Some(error), |e| e.source()).any(|e| {
+        matches!(
             e.downcast_ref::<crate::transport::TransportError>(),
             Some(crate::transport::TransportError::Unroutable(_))
-        ) {
-            return true;
-        }
-        next = e.source();
-    }
-    false
+        )
+    })
 }
 
 #[cfg(test)]
