@@ -43,7 +43,7 @@ pub(crate) fn validate(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Wri
             continue;
         }
         let is_live = text.lines().any(|l| l.starts_with("router:"));
-        match load_router(&text, &name, is_live) {
+        match load_router(&text, file, is_live) {
             Ok((params, providers)) => {
                 let providers = if is_live {
                     format!("{}, ", counted(providers, "provider"))
@@ -82,20 +82,22 @@ fn report_errors(errors: &[ConfigError], err: &mut dyn Write) {
     }
 }
 
-/// A live config's router and how many providers it has, or a router config's (0
-/// providers); or every error, in file order.
+/// A live config's router and how many providers it has (its CA file read, when it names
+/// one), or a router config's (0 providers); or every error, in file order.
 fn load_router(
     text: &str,
-    name: &str,
+    file: &std::path::Path,
     is_live: bool,
 ) -> Result<(switchyard_core::router::RouterParams, usize), Vec<ConfigError>> {
+    let name = &file.display().to_string();
     if is_live {
         // Every field error first; the semantic checks need a config that parses.
         switchyard_core::config::parse_yaml_all::<switchyard_live::config::LiveConfig>(text, name)
             .and_then(|_| {
-                switchyard_live::config::load_live(text, name)
-                    .map(|p| (p.router, p.providers.len()))
-                    .map_err(|e| vec![e])
+                let p = switchyard_live::config::load_live(text, name).map_err(|e| vec![e])?;
+                switchyard_live::config::roots::upstream_roots(&p.gateway, file, text)
+                    .map_err(|e| vec![e])?;
+                Ok((p.router, p.providers.len()))
             })
     } else {
         switchyard_core::config::parse_yaml_all::<switchyard_core::config::RouterConfig>(text, name)

@@ -552,3 +552,32 @@ providers:
         );
     }
 }
+
+/// A live config's `gateway.upstream_ca_file` is read as the gateway would read it (beside
+/// the config): a file that holds no certificate is an error at the field, a good one passes.
+#[test]
+fn a_live_configs_ca_file_is_checked() {
+    let dir = TempDir::new("validate-ca-file");
+    let text = "providers:\n  - { name: a, dialect: openai, base_url: 'https://x', fake_base_url: 'http://127.0.0.1:9' }\n\
+                router:\n  targets:\n    - { name: ta, provider: a, model: m }\n  routes:\n    - { name: chat, policy: static, targets: [ta] }\n\
+                gateway:\n  upstream_ca_file: ca.pem\n";
+    let file = dir.write("gw.yaml", text);
+    dir.write(
+        "ca.pem",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    );
+    let (code, _, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    assert!(
+        err.contains("gw.yaml:9:3: field `gateway.upstream_ca_file`"),
+        "{err}"
+    );
+    assert!(err.contains("ca.pem`: holds no certificate"), "{err}");
+    dir.write(
+        "ca.pem",
+        include_str!("../../live/src/transport/client/localhost.crt"),
+    );
+    let (code, out, err) = cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, EXIT_OK, "{err}");
+    assert!(out.contains("gw.yaml: ok (1 provider"), "{out}");
+}

@@ -232,7 +232,10 @@ pub fn read_config(path: &std::path::Path) -> Result<LiveParams, GatewayError> {
         path: name.clone(),
         message: e.to_string(),
     })?;
-    Ok(load_live(&text, &name)?)
+    let mut params = load_live(&text, &name)?;
+    params.upstream_roots =
+        switchyard_live::config::roots::upstream_roots(&params.gateway, path, &text)?;
+    Ok(params)
 }
 
 impl Gateway {

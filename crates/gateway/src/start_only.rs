@@ -30,7 +30,29 @@ pub(crate) fn of(params: &LiveParams) -> Settings {
             "gateway.shared_state",
             format!("{}", g.shared_state.is_some()),
         ),
+        ("gateway.upstream_ca_file", ca_file(params)),
     ]
+}
+
+/// `gateway.upstream_ca_file` as a warning shows it: the file, how many roots it held and a
+/// digest of them (a file rewritten in place with another authority differs), or `default`.
+fn ca_file(params: &LiveParams) -> String {
+    use std::hash::{Hash, Hasher};
+    let Some(file) = &params.gateway.upstream_ca_file else {
+        return "default".to_owned();
+    };
+    let roots = &params.upstream_roots.roots;
+    // `DefaultHasher::new` has fixed keys: the same roots give the same digest at a reload.
+    let mut digest = std::hash::DefaultHasher::new();
+    for root in roots {
+        root.subject.as_ref().hash(&mut digest);
+        root.subject_public_key_info.as_ref().hash(&mut digest);
+    }
+    format!(
+        "{file} ({} roots, digest {:016x})",
+        roots.len(),
+        digest.finish()
+    )
 }
 
 /// A setting as the file writes it, or `default` when the file leaves it unset.

@@ -92,6 +92,10 @@ pub struct GatewayConfig {
     /// Share breakers, parking, rate limits, cost caps and recovery with the other gateways
     /// of a fleet through Redis (docs/FLEET.md); without it this gateway decides alone.
     pub shared_state: Option<SharedStateConfig>,
+    /// A PEM file of certificate authorities trusted for https to providers besides the
+    /// built-in (Mozilla) roots: a private endpoint, a proxy with its own authority. Relative
+    /// to the config file's folder; at most 1 MiB. Read at start (a reload checks the file).
+    pub upstream_ca_file: Option<String>,
 }
 
 /// `gateway.shared_state`: the Redis a fleet of gateways shares, and how often each syncs.
@@ -562,6 +566,9 @@ pub struct LiveParams {
     pub gateway: GatewayConfig,
     /// From the `limits:` section.
     pub limits: InputLimits,
+    /// The roots `gateway.upstream_ca_file` holds ([`roots::upstream_roots`]); empty from
+    /// [`load_live`], which reads no other file.
+    pub upstream_roots: rustls::RootCertStore,
 }
 
 /// The largest `gateway.max_body_bytes`: 256 MiB.
@@ -585,8 +592,10 @@ pub fn load_live(text: &str, file: &str) -> Result<LiveParams, ConfigError> {
         router,
         gateway: config.gateway,
         limits,
+        upstream_roots: rustls::RootCertStore::empty(),
     })
 }
 
+pub mod roots;
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ mod overloaded_line;
 mod pinning;
 mod second_signal;
 mod streaming;
+mod upstream_tls;
 
 use streaming::{open_stream, post, read_until, slow_fake, stream_open};
 

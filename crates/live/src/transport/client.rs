@@ -47,6 +47,14 @@ fn idle_for(server: Option<u64>) -> Duration {
     }
 }
 
+/// The webpki roots and `extra`.
+fn trusted(extra: &rustls::RootCertStore) -> rustls::RootCertStore {
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    roots.roots.extend(extra.roots.iter().cloned());
+    roots
+}
+
 /// A request body up to this size is copied behind its head and written as one buffer; a
 /// bigger one goes in the same vectored write as the head.
 const COPY_BODY: usize = 4 * 1024;
@@ -229,8 +237,31 @@ impl HttpClient {
         Self::with_tls(hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots())
     }
 
+    /// A client that trusts `extra` besides the webpki roots (`gateway.upstream_ca_file`:
+    /// a private endpoint, a proxy with its own certificate authority); [`HttpClient::new`]
+    /// when `extra` is empty.
+    pub fn with_extra_roots(extra: &rustls::RootCertStore) -> Self {
+        if extra.is_empty() {
+            return Self::new();
+        }
+        // The provider hyper-rustls' `with_webpki_roots` uses (its `ring` feature), so the
+        // ciphers and versions offered are the same with or without extra roots.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        match rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+        {
+            Ok(builder) => Self::with_tls_config(
+                builder
+                    .with_root_certificates(trusted(extra))
+                    .with_no_client_auth(),
+            ),
+            // The provider's defaults always include a version: unreachable, and the
+            // webpki-only client is the safe answer if it ever were not.
+            Err(_) => Self::new(),
+        }
+    }
+
     /// A client that trusts the roots of `config` (a test's own certificate authority).
-    #[cfg(test)]
     fn with_tls_config(config: rustls::ClientConfig) -> Self {
         Self::with_tls(hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config))
     }

@@ -293,6 +293,7 @@ fn gateway_params(
             ..Default::default()
         },
         limits: Default::default(),
+        upstream_roots: switchyard_live::config::roots::RootCertStore::empty(),
     })
 }
 

@@ -430,7 +430,7 @@ async fn https_requests_share_one_tls_connection() {
     let cert = CertificateDer::from_pem_slice(include_bytes!("localhost.crt")).unwrap();
     let key = PrivateKeyDer::from_pem_slice(include_bytes!("localhost.key")).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
@@ -454,14 +454,10 @@ async fn https_requests_share_one_tls_connection() {
         }
     })
     .await;
+    // The certificate as an extra root (`gateway.upstream_ca_file`), beside the webpki ones.
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let client = HttpClient::with_tls_config(config);
+    let client = HttpClient::with_extra_roots(&roots);
     let url = url.replace("http://", "https://");
     for _ in 0..3 {
         assert_eq!(text(&client, &url).await.unwrap(), "secret");
@@ -471,6 +467,20 @@ async fn https_requests_share_one_tls_connection() {
     // A client with only the webpki roots does not trust that certificate.
     let plain = HttpClient::new();
     assert!(within(plain.send(post(&url))).await.is_err());
+}
+
+/// Extra roots add to the webpki ones: a client with a private authority still reaches the
+/// public vendors.
+#[test]
+fn extra_roots_keep_the_webpki_ones() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let cert = CertificateDer::from_pem_slice(include_bytes!("localhost.crt")).unwrap();
+    let mut extra = rustls::RootCertStore::empty();
+    extra.add(cert).unwrap();
+    let webpki = webpki_roots::TLS_SERVER_ROOTS.len();
+    assert!(webpki > 100, "{webpki}");
+    assert_eq!(super::trusted(&extra).len(), webpki + 1);
 }
 
 #[tokio::test]

@@ -1,0 +1,163 @@
+//! `gateway.upstream_ca_file`: certificate authorities trusted for providers' https besides
+//! the webpki roots, read from a PEM file beside the config.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use switchyard_core::config::{ConfigError, ValidationError};
+
+use super::GatewayConfig;
+
+/// The largest CA file read: a bundle of every public root is about 200 KiB.
+pub const MAX_CA_FILE_BYTES: u64 = 1 << 20;
+
+/// The field, as errors name it.
+const FIELD: &str = "gateway.upstream_ca_file";
+
+/// The roots `gateway.upstream_ca_file` holds (an empty store without one), its path taken
+/// from the folder of `config_file`, the config whose text is `text`; or why they cannot be
+/// read, naming the config file, the field's line and column, and the CA file.
+pub fn upstream_roots(
+    gateway: &GatewayConfig,
+    config_file: &Path,
+    text: &str,
+) -> Result<RootCertStore, ConfigError> {
+    let Some(file) = &gateway.upstream_ca_file else {
+        return Ok(RootCertStore::empty());
+    };
+    let path = beside(config_file, file);
+    read_roots(&path).map_err(|message| {
+        ValidationError::new(FIELD, format!("`{}`: {message}", path.display()))
+            .at(text, &config_file.display().to_string())
+    })
+}
+
+/// `file` as given when absolute, else in the folder of `config_file`.
+fn beside(config_file: &Path, file: &str) -> PathBuf {
+    let dir = config_file.parent().unwrap_or_else(|| Path::new(""));
+    dir.join(file)
+}
+
+/// Every certificate of a PEM file as a root; or why not (the file unreadable or too big, a
+/// section that does not decode, no certificate at all, or one that cannot be a root).
+fn read_roots(path: &Path) -> Result<RootCertStore, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut bytes = Vec::new();
+    // One byte more than allowed tells a file at the limit from a bigger one.
+    file.take(MAX_CA_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(format!(
+            "is bigger than {} KiB, the most a CA file may hold",
+            MAX_CA_FILE_BYTES / 1024
+        ));
+    }
+    let mut roots = RootCertStore::empty();
+    for (i, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
+        let n = i + 1;
+        let cert = cert.map_err(|e| format!("certificate {n} is not valid PEM: {e:?}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("certificate {n} cannot be a root: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("holds no certificate (a `-----BEGIN CERTIFICATE-----` section)".to_owned());
+    }
+    Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config naming `file` as its CA file, and its text.
+    fn config(file: &str) -> (GatewayConfig, String) {
+        let text = format!("providers: []\ngateway:\n  upstream_ca_file: {file}\n");
+        let gateway = GatewayConfig {
+            upstream_ca_file: Some(file.to_owned()),
+            ..Default::default()
+        };
+        (gateway, text)
+    }
+
+    /// A fresh folder under the target's temporary space, holding `files`.
+    fn folder(name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-roots-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, bytes) in files {
+            std::fs::write(dir.join(file), bytes).unwrap();
+        }
+        dir
+    }
+
+    const CERT: &[u8] = include_bytes!("../transport/client/localhost.crt");
+
+    #[test]
+    fn a_ca_file_is_read_from_beside_the_config() {
+        let dir = folder("beside", &[("ca.pem", CERT)]);
+        let (gateway, text) = config("ca.pem");
+        let roots = upstream_roots(&gateway, &dir.join("gateway.yaml"), &text).unwrap();
+        assert_eq!(roots.len(), 1);
+        // Two certificates in one bundle are two roots.
+        let bundle = [CERT, b"\n", CERT].concat();
+        let dir = folder("bundle", &[("ca.pem", &bundle)]);
+        let roots = upstream_roots(&gateway, &dir.join("gateway.yaml"), &text).unwrap();
+        assert_eq!(roots.len(), 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn without_a_ca_file_there_are_no_extra_roots() {
+        let roots = upstream_roots(&GatewayConfig::default(), Path::new("g.yaml"), "").unwrap();
+        assert!(roots.is_empty());
+    }
+
+    /// The error for `files` with the config naming `ca.pem`.
+    fn refused(name: &str, files: &[(&str, &[u8])]) -> String {
+        let dir = folder(name, files);
+        let (gateway, text) = config("ca.pem");
+        let e = upstream_roots(&gateway, &dir.join("gateway.yaml"), &text).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        let shown = e.to_string();
+        // The config file, the field's line and column, the field and the CA file.
+        assert_eq!((e.line, e.column), (3, 3), "{shown}");
+        assert!(shown.contains("gateway.yaml"), "{shown}");
+        assert!(shown.contains(FIELD), "{shown}");
+        assert!(shown.contains("ca.pem"), "{shown}");
+        shown
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_serve_is_refused_naming_the_config_field_and_file() {
+        assert!(refused("missing", &[]).contains("cannot read it"));
+        let empty = refused("empty", &[("ca.pem", b"")]);
+        assert!(empty.contains("holds no certificate"), "{empty}");
+        let key = refused(
+            "key",
+            &[(
+                "ca.pem",
+                include_bytes!("../transport/client/localhost.key"),
+            )],
+        );
+        assert!(key.contains("holds no certificate"), "{key}");
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let bad = refused("garbage", &[("ca.pem", garbage)]);
+        assert!(bad.contains("certificate 1 cannot be a root"), "{bad}");
+        let broken = [
+            CERT,
+            b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+        ]
+        .concat();
+        let bad = refused("broken", &[("ca.pem", &broken)]);
+        assert!(bad.contains("certificate 2 is not valid PEM"), "{bad}");
+        let huge = vec![b'#'; (MAX_CA_FILE_BYTES + 1) as usize];
+        let big = refused("huge", &[("ca.pem", &huge)]);
+        assert!(big.contains("bigger than 1024 KiB"), "{big}");
+    }
+}
