@@ -10,10 +10,14 @@
 # front of them, and oha sending plain and streamed requests on the pass-through path (most of
 # the load; short prompts, 8 KB and 32 KB conversations, tools), across dialects (OpenAI
 # clients to Anthropic and Gemini targets),
-# and to /v1/messages; then two scenarios in simulated time, so the runner is trained too.
+# and to /v1/messages; over TLS to a provider (an nginx terminating it with a throwaway
+# authority's certificate, trusted through `gateway.upstream_ca_file`: on kept connections,
+# and with a handshake a request), and a failover from a provider that refuses connections
+# (its breaker opening); then two scenarios in simulated time, so the runner is trained too.
 #
-# Needs oha and an llvm-profdata of rustc's LLVM version: `rustup component add llvm-tools`, or
-# LLVM_PROFDATA=/path/to/llvm-profdata. Takes two dist builds (10 to 15 minutes on 2 cores).
+# Needs oha, nginx, openssl, python3 and an llvm-profdata of rustc's LLVM version: `rustup
+# component add llvm-tools`, or LLVM_PROFDATA=/path/to/llvm-profdata. Takes two dist builds
+# (10 to 15 minutes on 2 cores).
 # Usage: crates/gateway/bench/pgo.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -34,6 +38,10 @@ if [ -z "$profdata" ] || ! version "$profdata" | grep -q "LLVM version $llvm\.";
 fi
 command -v oha > /dev/null || { echo "pgo.sh: needs oha (cargo install oha)" >&2; exit 2; }
 command -v python3 > /dev/null || { echo "pgo.sh: needs python3" >&2; exit 2; }
+for tool in nginx openssl; do
+  command -v "$tool" > /dev/null || { echo "pgo.sh: needs $tool, to train TLS to providers (apt-get install nginx-light openssl)" >&2; exit 2; }
+done
+. crates/gateway/bench/tls.sh
 
 out="$root/target/pgo"
 # The tree the build starts from: its commit and a digest of its changes, compared again after
@@ -54,7 +62,10 @@ RUSTFLAGS="-Cprofile-generate=$out/raw" cargo build --quiet --profile dist -p sw
 bin="$out/instrumented/$host/dist/switchyard"
 work="$out/train"
 export LLVM_PROFILE_FILE="$out/raw/%p.profraw"
-stop() { kill -INT $(jobs -p) 2>/dev/null || true; wait || true; }
+stop() {
+  tls_stop_nginx "$work/tls"; tls_stop_nginx "$work/tls1"
+  kill -INT $(jobs -p) 2>/dev/null || true; wait || true
+}
 trap stop EXIT
 wait_for() {
   for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
@@ -74,21 +85,38 @@ fake zero-g gemini gemini-zero
 openai="$(url zero)"
 anthropic="$(url zero-a)"
 gemini="$(url zero-g)"
+# TLS in front of the OpenAI fake: one nginx keeping connections, one closing each after a
+# request (so each request makes a handshake).
+tls_make_ca "$work/tls"
+mkdir -p "$work/tls1" && cp "$work"/tls/server.* "$work/tls1/"
+tls="$(tls_start_nginx "$work/tls" "${openai#http://}")"
+tls1="$(tls_start_nginx "$work/tls1" "${openai#http://}" 1)"
 cat > "$work/gateway.yaml" <<YAML
 environment: development
 providers:
   - { name: zero, dialect: openai, base_url: "https://api.openai.com", fake_base_url: "$openai" }
   - { name: zero-a, dialect: anthropic, base_url: "https://api.anthropic.com", fake_base_url: "$anthropic" }
   - { name: zero-g, dialect: gemini, base_url: "https://generativelanguage.googleapis.com", fake_base_url: "$gemini" }
+  - { name: zero-tls, dialect: openai, base_url: "https://api.openai.com", fake_base_url: "$tls" }
+  - { name: zero-tls1, dialect: openai, base_url: "https://api.openai.com", fake_base_url: "$tls1" }
+  - { name: dead, dialect: openai, base_url: "https://api.openai.com", fake_base_url: "http://127.0.0.1:1" }
 router:
   targets:
     - { name: zero-1, provider: zero, model: zero-1, capabilities: [streaming, tools, json_mode] }
     - { name: claude-zero, provider: zero-a, model: claude-zero }
     - { name: gemini-zero, provider: zero-g, model: gemini-zero }
+    - { name: zero-tls, provider: zero-tls, model: zero-1 }
+    - { name: zero-tls1, provider: zero-tls1, model: zero-1 }
+    - { name: dead-1, provider: dead, model: zero-1 }
   routes:
     - { name: zero-1, policy: static, targets: [zero-1] }
     - { name: claude-zero, policy: static, targets: [claude-zero] }
     - { name: gemini-zero, policy: static, targets: [gemini-zero] }
+    - { name: zero-tls, policy: static, targets: [zero-tls] }
+    - { name: zero-tls1, policy: static, targets: [zero-tls1] }
+    - { name: failover, policy: priority, tiers: [[dead-1], [zero-1]] }
+gateway:
+  upstream_ca_file: tls/ca.pem
 YAML
 "$bin" gateway --config "$work/gateway.yaml" --listen 127.0.0.1:0 > "$work/gw.txt" 2> "$work/gw.log" &
 gwpid=$!
@@ -131,6 +159,12 @@ for model in zero-1 claude-zero; do
   load 2000 /v1/messages "$(chat "$model")"
   load 1000 /v1/messages "$(chat "$model" ',"stream":true')"
 done
+# TLS to the provider (every production request), and a handshake a request.
+load 10000 /v1/chat/completions "$(chat zero-tls)"
+load 2000 /v1/chat/completions "$(chat zero-tls ',"stream":true')"
+load 500 /v1/chat/completions "$(chat zero-tls1)"
+# A failover: the first tier refuses connections until its breaker opens, then is skipped.
+load 2000 /v1/chat/completions "$(chat failover)"
 kill -INT "$gwpid"
 wait "$gwpid" || { echo "pgo.sh: the gateway did not stop cleanly (its log: $work/gw.log)" >&2; exit 1; }
 "$bin" run --quiet --out "$work/reports" scenarios/active-passive-outage.yaml scenarios/split-30-70.yaml ||

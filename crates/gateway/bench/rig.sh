@@ -14,7 +14,7 @@ work="$(mktemp -d)"
 rig_stop() {
   if declare -F rig_cleanup > /dev/null; then rig_cleanup; fi
   local pid
-  for pid in "$work"/nginx*.pid; do
+  for pid in "$work"/nginx*.pid "$work"/tls/nginx.pid; do
     if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
   done
   kill -INT $(jobs -p) 2>/dev/null
@@ -54,16 +54,27 @@ if command -v setsid > /dev/null && [[ $- != *m* ]]; then own_session=(setsid); 
 gateway_cmd=("${GATEWAY_BIN:-target/$rig_profile/switchyard}" gateway)
 if [ -n "${GATEWAY_THREADS:-}" ]; then gateway_cmd+=(--threads "$GATEWAY_THREADS"); fi
 fake="$(awk '{print $3}' "$work/fake.txt")"
+# RIG_UPSTREAM_TLS=1: the gateway reaches the fake over TLS, through an nginx terminating it
+# with a throwaway authority's certificate (tls.sh), as it reaches a provider in production;
+# RIG_UPSTREAM_TLS_REQUESTS=N closes each TLS connection after N requests (1: a handshake a
+# request). Not with a RIG_GATEWAY_YAML that has a `gateway:` section of its own.
+upstream="$fake"
+if [ "${RIG_UPSTREAM_TLS:-0}" = 1 ]; then
+  . crates/gateway/bench/tls.sh
+  tls_make_ca "$work/tls"
+  upstream="$(tls_start_nginx "$work/tls" "${fake#http://}" "${RIG_UPSTREAM_TLS_REQUESTS:-1000}")"
+fi
 cat > "$work/gateway.yaml" <<YAML
 environment: development
 providers:
-  - { name: zero, dialect: openai, base_url: "https://api.openai.com", fake_base_url: "$fake" }
+  - { name: zero, dialect: openai, base_url: "https://api.openai.com", fake_base_url: "$upstream" }
 router:
   targets:
     - { name: zero-1, provider: zero, model: zero-1 }
   routes:
     - { name: zero-1, policy: static, targets: [zero-1] }
 YAML
+if [ "$upstream" != "$fake" ]; then printf 'gateway:\n  upstream_ca_file: tls/ca.pem\n' >> "$work/gateway.yaml"; fi
 # Extra top-level config (e.g. a `gateway:` section), from $RIG_GATEWAY_YAML.
 if [ -n "${RIG_GATEWAY_YAML:-}" ]; then printf '%s\n' "$RIG_GATEWAY_YAML" >> "$work/gateway.yaml"; fi
 # The request: "hello", or a prompt of RIG_PROMPT_BYTES bytes of text ("word word ...").
