@@ -191,9 +191,8 @@ fn start(config: &std::path::Path, flags: &Flags) -> Result<Started, String> {
     // Before the credentials are resolved: a refusal must not depend on the keys at hand.
     switchyard_gateway::check_exposure(&params, addr, flags.allow_unauthenticated)
         .map_err(|e| e.to_string())?;
-    let transport = switchyard_live::Transport::new(switchyard_live::HttpClient::with_extra_roots(
-        &params.upstream_roots,
-    ));
+    let client = switchyard_live::HttpClient::with_extra_roots(&params.upstream_roots)?;
+    let transport = switchyard_live::Transport::new(client);
     let gw = switchyard_gateway::Gateway::new(&params, Some(config.to_owned()), transport)
         .map_err(|e| e.to_string())?;
     let threads = flags

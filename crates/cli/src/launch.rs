@@ -19,10 +19,11 @@ pub struct InProcessGateway;
 impl GatewayLauncher for InProcessGateway {
     fn launch(&self, params: LiveParams) -> Launch<'_> {
         Box::pin(async move {
+            let client = HttpClient::with_extra_roots(&params.upstream_roots)?;
             let gw = switchyard_gateway::Gateway::new(
                 &params,
                 None,
-                switchyard_live::Transport::new(HttpClient::new()),
+                switchyard_live::Transport::new(client),
             )
             .map_err(|e| e.to_string())?;
             // The config's validation bounds `threads` to 1..=256: never 0.

@@ -12,7 +12,7 @@
 # clients to Anthropic and Gemini targets),
 # and to /v1/messages; over TLS to a provider (an nginx terminating it with a throwaway
 # authority's certificate, trusted through `gateway.upstream_ca_file`: on kept connections,
-# and with a handshake a request), and a failover from a provider that refuses connections
+# and with a full handshake a request), and a failover from a provider that refuses connections
 # (its breaker opening); then two scenarios in simulated time, so the runner is trained too.
 #
 # Needs oha, nginx, openssl, python3 and an llvm-profdata of rustc's LLVM version: `rustup
@@ -86,7 +86,7 @@ openai="$(url zero)"
 anthropic="$(url zero-a)"
 gemini="$(url zero-g)"
 # TLS in front of the OpenAI fake: one nginx keeping connections, one closing each after a
-# request (so each request makes a handshake).
+# request without resumption (so each request makes a full handshake).
 tls_make_ca "$work/tls"
 mkdir -p "$work/tls1" && cp "$work"/tls/server.* "$work/tls1/"
 tls="$(tls_start_nginx "$work/tls" "${openai#http://}")"
@@ -159,7 +159,7 @@ for model in zero-1 claude-zero; do
   load 2000 /v1/messages "$(chat "$model")"
   load 1000 /v1/messages "$(chat "$model" ',"stream":true')"
 done
-# TLS to the provider (every production request), and a handshake a request.
+# TLS to the provider (every production request), and a full handshake a request.
 load 10000 /v1/chat/completions "$(chat zero-tls)"
 load 2000 /v1/chat/completions "$(chat zero-tls ',"stream":true')"
 load 500 /v1/chat/completions "$(chat zero-tls1)"

@@ -56,10 +56,17 @@ if [ -n "${GATEWAY_THREADS:-}" ]; then gateway_cmd+=(--threads "$GATEWAY_THREADS
 fake="$(awk '{print $3}' "$work/fake.txt")"
 # RIG_UPSTREAM_TLS=1: the gateway reaches the fake over TLS, through an nginx terminating it
 # with a throwaway authority's certificate (tls.sh), as it reaches a provider in production;
-# RIG_UPSTREAM_TLS_REQUESTS=N closes each TLS connection after N requests (1: a handshake a
-# request). Not with a RIG_GATEWAY_YAML that has a `gateway:` section of its own.
+# RIG_UPSTREAM_TLS_REQUESTS=N closes each TLS connection after N requests (1: a full handshake
+# a request). Not with a RIG_GATEWAY_YAML that has a `gateway:` section of its own.
+# `direct` and the bare nginx of latency.sh, stream.sh and cpu.sh still reach the fake in
+# plain HTTP: with TLS, compare builds of the gateway with each other, not with nginx.
 upstream="$fake"
 if [ "${RIG_UPSTREAM_TLS:-0}" = 1 ]; then
+  if grep -q '^gateway:' <<< "${RIG_GATEWAY_YAML:-}"; then
+    echo "rig.sh: RIG_UPSTREAM_TLS=1 writes the gateway: section; RIG_GATEWAY_YAML has its own" >&2
+    exit 2
+  fi
+  echo "(RIG_UPSTREAM_TLS=1: the gateway reaches the fake over TLS; direct and nginx do not)" >&2
   . crates/gateway/bench/tls.sh
   tls_make_ca "$work/tls"
   upstream="$(tls_start_nginx "$work/tls" "${fake#http://}" "${RIG_UPSTREAM_TLS_REQUESTS:-1000}")"

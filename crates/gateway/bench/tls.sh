@@ -9,20 +9,27 @@ tls_make_ca() {
   command -v openssl > /dev/null || { echo "tls.sh: needs openssl" >&2; return 1; }
   local dir="$1"
   mkdir -p "$dir"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=Switchyard bench authority" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2> /dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -subj "/CN=127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.csr" 2> /dev/null
+  # Quiet when it works; its own words, and a line of ours, when it does not.
+  tls_openssl() {
+    openssl "$@" 2> "$dir/openssl.log" || {
+      cat "$dir/openssl.log" >&2; echo "tls.sh: openssl $1 failed" >&2; return 1; }
+  }
+  tls_openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=Switchyard bench authority" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$dir/ca.key" -out "$dir/ca.pem" || return 1
+  tls_openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.csr" || return 1
   printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
     "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" > "$dir/server.ext"
-  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
-    -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" 2> /dev/null
+  tls_openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" || return 1
 }
 
 # Starts nginx terminating TLS on a free loopback port with DIR's certificate, forwarding to
 # UPSTREAM (host:port, plain HTTP, keep-alive), and prints its https URL. With REQUESTS (a
-# number), nginx closes each client connection after that many requests (1: a handshake a
-# request). Its pid in DIR/nginx.pid. Returns 1 when nginx is missing or does not start.
+# number), nginx closes each client connection after that many requests; with 1, a full
+# handshake a request (no session tickets or cache, so no resumed handshakes). Its pid in
+# DIR/nginx.pid, written before this returns. Returns 1 when nginx is missing or does not start.
 tls_start_nginx() {
   command -v nginx > /dev/null || { echo "tls.sh: needs nginx" >&2; return 1; }
   local dir="$1" upstream="$2" requests="${3:-1000}" port
@@ -40,6 +47,7 @@ http {
     ssl_certificate $dir/server.pem;
     ssl_certificate_key $dir/server.key;
     keepalive_requests $requests;
+$( [ "$requests" = 1 ] && echo "    ssl_session_tickets off; ssl_session_cache off;" )
     location / {
       proxy_pass http://fake; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_buffering off;
@@ -47,7 +55,12 @@ http {
   }
 }
 CONF
+  rm -f "$dir/nginx.pid"
   nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" > /dev/null || return 1
+  # nginx writes its pid file after it returns: wait for it (5 s at most), so a stop that
+  # follows at once finds it.
+  for _ in $(seq 50); do [ -s "$dir/nginx.pid" ] && break; sleep 0.1; done
+  [ -s "$dir/nginx.pid" ] || { echo "tls.sh: nginx wrote no pid file ($dir/error.log)" >&2; return 1; }
   echo "https://127.0.0.1:$port"
 }
 

@@ -35,23 +35,40 @@ pub(crate) fn of(params: &LiveParams) -> Settings {
 }
 
 /// `gateway.upstream_ca_file` as a warning shows it: the file, how many roots it held and a
-/// digest of them (a file rewritten in place with another authority differs), or `default`.
+/// digest of them (SHA-256 over each root's subject, key and name constraints, in sorted
+/// order: a file rewritten in place with another authority differs, the same roots
+/// reordered do not), or `default`.
 fn ca_file(params: &LiveParams) -> String {
-    use std::hash::{Hash, Hasher};
+    use sha2::{Digest, Sha256};
     let Some(file) = &params.gateway.upstream_ca_file else {
         return "default".to_owned();
     };
     let roots = &params.upstream_roots.roots;
-    // `DefaultHasher::new` has fixed keys: the same roots give the same digest at a reload.
-    let mut digest = std::hash::DefaultHasher::new();
-    for root in roots {
-        root.subject.as_ref().hash(&mut digest);
-        root.subject_public_key_info.as_ref().hash(&mut digest);
-    }
+    let mut each: Vec<[u8; 32]> = roots
+        .iter()
+        .map(|root| {
+            let mut h = Sha256::new();
+            for part in [
+                root.subject.as_ref(),
+                root.subject_public_key_info.as_ref(),
+                root.name_constraints.as_deref().unwrap_or_default(),
+            ] {
+                h.update((part.len() as u64).to_be_bytes());
+                h.update(part);
+            }
+            h.finalize().into()
+        })
+        .collect();
+    each.sort_unstable();
+    let digest = each
+        .iter()
+        .fold(Sha256::new(), |h, d| h.chain_update(d))
+        .finalize();
+    let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let n = roots.len();
     format!(
-        "{file} ({} roots, digest {:016x})",
-        roots.len(),
-        digest.finish()
+        "{file} ({n} root{}, digest {short})",
+        if n == 1 { "" } else { "s" }
     )
 }
 

@@ -94,7 +94,7 @@ pub struct GatewayConfig {
     pub shared_state: Option<SharedStateConfig>,
     /// A PEM file of certificate authorities trusted for https to providers besides the
     /// built-in (Mozilla) roots: a private endpoint, a proxy with its own authority. Relative
-    /// to the config file's folder; at most 1 MiB. Read at start (a reload checks the file).
+    /// to the config file's folder; at most 1 MiB. Read at start (a reload keeps its roots).
     pub upstream_ca_file: Option<String>,
 }
 

@@ -59,7 +59,8 @@ fn read_roots(path: &Path) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
     for (i, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
         let n = i + 1;
-        let cert = cert.map_err(|e| format!("certificate {n} is not valid PEM: {e:?}"))?;
+        let cert =
+            cert.map_err(|e| format!("after {} certificate(s): {}", n - 1, pem_error(&e)))?;
         roots
             .add(cert)
             .map_err(|e| format!("certificate {n} cannot be a root: {e}"))?;
@@ -68,6 +69,19 @@ fn read_roots(path: &Path) -> Result<RootCertStore, String> {
         return Err("holds no certificate (a `-----BEGIN CERTIFICATE-----` section)".to_owned());
     }
     Ok(roots)
+}
+
+/// What is wrong with a PEM file, in words of our own: the parser's errors carry the file's
+/// bytes (a section's label, a line), which may be a private key pasted by mistake.
+fn pem_error(e: &rustls::pki_types::pem::Error) -> &'static str {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { .. } => "a BEGIN line without its END line",
+        Error::IllegalSectionStart { .. } => "a malformed BEGIN line",
+        Error::Base64Decode(_) => "text between BEGIN and END that is not base64",
+        Error::SectionTooLarge => "a section too large",
+        _ => "text that is not PEM",
+    }
 }
 
 #[cfg(test)]
@@ -84,7 +98,7 @@ mod tests {
         (gateway, text)
     }
 
-    /// A fresh folder under the target's temporary space, holding `files`.
+    /// A fresh folder in the system's temporary folder, holding `files`.
     fn folder(name: &str, files: &[(&str, &[u8])]) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("switchyard-roots-{name}-{}", std::process::id()));
@@ -98,18 +112,20 @@ mod tests {
 
     const CERT: &[u8] = include_bytes!("../transport/client/localhost.crt");
 
-    #[test]
-    fn a_ca_file_is_read_from_beside_the_config() {
-        let dir = folder("beside", &[("ca.pem", CERT)]);
+    /// The roots of a config naming `ca.pem`, with `bytes` in it.
+    fn roots_of(name: &str, bytes: &[u8]) -> RootCertStore {
+        let dir = folder(name, &[("ca.pem", bytes)]);
         let (gateway, text) = config("ca.pem");
         let roots = upstream_roots(&gateway, &dir.join("gateway.yaml"), &text).unwrap();
-        assert_eq!(roots.len(), 1);
-        // Two certificates in one bundle are two roots.
-        let bundle = [CERT, b"\n", CERT].concat();
-        let dir = folder("bundle", &[("ca.pem", &bundle)]);
-        let roots = upstream_roots(&gateway, &dir.join("gateway.yaml"), &text).unwrap();
-        assert_eq!(roots.len(), 2);
         let _ = std::fs::remove_dir_all(dir);
+        roots
+    }
+
+    #[test]
+    fn a_ca_file_is_read_from_beside_the_config() {
+        assert_eq!(roots_of("beside", CERT).len(), 1);
+        // Two certificates in one bundle are two roots.
+        assert_eq!(roots_of("bundle", &[CERT, b"\n", CERT].concat()).len(), 2);
     }
 
     #[test]
@@ -138,13 +154,8 @@ mod tests {
         assert!(refused("missing", &[]).contains("cannot read it"));
         let empty = refused("empty", &[("ca.pem", b"")]);
         assert!(empty.contains("holds no certificate"), "{empty}");
-        let key = refused(
-            "key",
-            &[(
-                "ca.pem",
-                include_bytes!("../transport/client/localhost.key"),
-            )],
-        );
+        let key = include_bytes!("../transport/client/localhost.key");
+        let key = refused("key", &[("ca.pem", key)]);
         assert!(key.contains("holds no certificate"), "{key}");
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let bad = refused("garbage", &[("ca.pem", garbage)]);
@@ -155,9 +166,49 @@ mod tests {
         ]
         .concat();
         let bad = refused("broken", &[("ca.pem", &broken)]);
-        assert!(bad.contains("certificate 2 is not valid PEM"), "{bad}");
+        let words = "after 1 certificate(s): text between BEGIN and END that is not base64";
+        assert!(bad.contains(words), "{bad}");
         let huge = vec![b'#'; (MAX_CA_FILE_BYTES + 1) as usize];
         let big = refused("huge", &[("ca.pem", &huge)]);
         assert!(big.contains("bigger than 1024 KiB"), "{big}");
+        // At the limit, the file is read (and holds nothing).
+        let full = vec![b'#'; MAX_CA_FILE_BYTES as usize];
+        let full = refused("full", &[("ca.pem", &full)]);
+        assert!(full.contains("holds no certificate"), "{full}");
+    }
+
+    /// A file that never ends is read up to the limit, not to its end.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_endless_file_is_read_up_to_the_limit() {
+        let (gateway, text) = config("/dev/zero");
+        let e = upstream_roots(&gateway, Path::new("/tmp/gateway.yaml"), &text).unwrap_err();
+        assert!(e.to_string().contains("bigger than 1024 KiB"), "{e}");
+    }
+
+    /// A private key pasted on one line (a BEGIN line run into its text, or a section without
+    /// its END line) is refused in words of our own: nothing of the file is repeated, neither
+    /// as text nor as the byte values the parser's errors hold.
+    #[test]
+    fn a_bad_pem_file_is_described_without_its_bytes() {
+        let marker = "SECRETSECRET";
+        let values: Vec<String> = marker.bytes().map(|b| b.to_string()).collect();
+        let values = values.join(", ");
+        for (name, pem) in [
+            (
+                "run-on",
+                format!("-----BEGIN PRIVATE KEY-----{marker}-----END PRIVATE KEY-----\n"),
+            ),
+            ("no-end", format!("-----BEGIN PRIVATE KEY-----{marker}==\n")),
+            (
+                "unended",
+                format!("-----BEGIN CERTIFICATE-----\n{marker}\n"),
+            ),
+        ] {
+            let shown = refused(name, &[("ca.pem", pem.as_bytes())]);
+            assert!(!shown.contains(marker), "{shown}");
+            assert!(!shown.contains(&values), "{shown}");
+            assert!(shown.contains("after 0 certificate(s)"), "{shown}");
+        }
     }
 }

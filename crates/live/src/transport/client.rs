@@ -47,12 +47,18 @@ fn idle_for(server: Option<u64>) -> Duration {
     }
 }
 
-/// The webpki roots and `extra`.
-fn trusted(extra: &rustls::RootCertStore) -> rustls::RootCertStore {
+/// The TLS configuration of a client with `extra` roots: the webpki roots and `extra`, with
+/// the provider hyper-rustls' `with_webpki_roots` uses (its `ring` feature), so that the
+/// ciphers and versions offered are those of a client without extra roots.
+fn tls_config(extra: &rustls::RootCertStore) -> Result<rustls::ClientConfig, rustls::Error> {
     let mut roots =
         rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     roots.roots.extend(extra.roots.iter().cloned());
-    roots
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// A request body up to this size is copied behind its head and written as one buffer; a
@@ -239,26 +245,14 @@ impl HttpClient {
 
     /// A client that trusts `extra` besides the webpki roots (`gateway.upstream_ca_file`:
     /// a private endpoint, a proxy with its own certificate authority); [`HttpClient::new`]
-    /// when `extra` is empty.
-    pub fn with_extra_roots(extra: &rustls::RootCertStore) -> Self {
+    /// when `extra` is empty. Fails only if rustls cannot make a TLS configuration at all.
+    pub fn with_extra_roots(extra: &rustls::RootCertStore) -> Result<Self, String> {
         if extra.is_empty() {
-            return Self::new();
+            return Ok(Self::new());
         }
-        // The provider hyper-rustls' `with_webpki_roots` uses (its `ring` feature), so the
-        // ciphers and versions offered are the same with or without extra roots.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        match rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-        {
-            Ok(builder) => Self::with_tls_config(
-                builder
-                    .with_root_certificates(trusted(extra))
-                    .with_no_client_auth(),
-            ),
-            // The provider's defaults always include a version: unreachable, and the
-            // webpki-only client is the safe answer if it ever were not.
-            Err(_) => Self::new(),
-        }
+        tls_config(extra)
+            .map(Self::with_tls_config)
+            .map_err(|e| format!("cannot set up TLS with the extra roots: {e}"))
     }
 
     /// A client that trusts the roots of `config` (a test's own certificate authority).
