@@ -28,6 +28,7 @@
 pub mod access_log;
 mod admin;
 mod chat;
+mod config_file;
 mod errors;
 mod events;
 mod fleet;
@@ -41,6 +42,9 @@ mod shed;
 mod start_only;
 mod unrouted;
 
+pub use config_file::read_config;
+use config_file::{Purpose, read_config_for};
+
 pub use serve::{Listeners, Runtimes, serve, serve_threads};
 
 use std::collections::VecDeque;
@@ -53,7 +57,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use sha2::{Digest, Sha256};
 use switchyard_core::health::limits::TokenBucket;
-use switchyard_live::config::{LiveParams, decode_sha256, load_live};
+use switchyard_live::config::{LiveParams, decode_sha256};
 use switchyard_live::credentials::CredentialStore;
 use switchyard_live::{Driver, Transport};
 
@@ -223,38 +227,6 @@ fn build_router(params: &LiveParams, transport: Transport) -> Result<Driver, Gat
         1,
         params.limits,
     )?)
-}
-
-/// Reads and validates a live config file, and the roots of its `gateway.upstream_ca_file`.
-pub fn read_config(path: &std::path::Path) -> Result<LiveParams, GatewayError> {
-    read_config_for(path, Purpose::Start)
-}
-
-/// What a config is read for: a start needs its CA file; a reload does not use it (the client
-/// is built at start) and only warns when it cannot serve.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Purpose {
-    Start,
-    Reload,
-}
-
-fn read_config_for(path: &std::path::Path, purpose: Purpose) -> Result<LiveParams, GatewayError> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| GatewayError::Read {
-        path: name.clone(),
-        message: e.to_string(),
-    })?;
-    let mut params = load_live(&text, &name)?;
-    match switchyard_live::config::roots::upstream_roots(&params.gateway, path, &text) {
-        Ok(roots) => params.upstream_roots = roots,
-        Err(e) if purpose == Purpose::Reload => tracing::warn!(
-            target: "switchyard::reload",
-            error = %e,
-            "gateway.upstream_ca_file cannot serve: the roots read at start stay, and a start with this file would be refused"
-        ),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(params)
 }
 
 impl Gateway {
