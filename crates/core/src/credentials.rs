@@ -399,6 +399,22 @@ impl ProviderParams {
     }
 }
 
+/// `url`, the one provider `path` uses in `mode`, is http or https; or an error naming the
+/// field it came from (a fake's in mock mode, the vendor's otherwise).
+fn check_http(path: &str, mode: Mode, url: &str) -> Result<(), ValidationError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Ok(());
+    }
+    let field = match mode {
+        Mode::Fake => "fake_base_url",
+        Mode::Live => "base_url",
+    };
+    Err(ValidationError::new(
+        format!("{path}.{field}"),
+        format!("`{url}` is not an http(s) URL"),
+    ))
+}
+
 /// Validates provider configs for an environment, in order. `used` names the providers the
 /// router's targets use.
 ///
@@ -466,12 +482,7 @@ pub fn resolve_providers(
                 live_keys(&path, c, sources, environment, used)?,
             ),
         };
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(ValidationError::new(
-                format!("{path}.base_url"),
-                format!("`{base_url}` is not an http(s) URL"),
-            ));
-        }
+        check_http(&path, mode, &base_url)?;
         out.push(ProviderParams {
             name: c.name.clone(),
             dialect: c.dialect,

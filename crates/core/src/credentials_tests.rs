@@ -268,6 +268,10 @@ fn bad_provider_configs() {
     let ftp = provider(&OPENAI.replace("https://api.openai.com/", "ftp://api.openai.com"));
     let e = resolve_providers(&[ftp], Environment::Production, &[]).unwrap_err();
     assert_eq!(e.path, "providers[0].base_url");
+    // In development the fake's URL is the one used, and the one named.
+    let ftp = provider(&OPENAI.replace("http://127.0.0.1:9001", "ftp://127.0.0.1:9001"));
+    let e = resolve_providers(&[ftp], Environment::Development, &[]).unwrap_err();
+    assert_eq!(e.path, "providers[0].fake_base_url");
 }
 
 #[test]

@@ -16,8 +16,8 @@
 # (its breaker opening); then two scenarios in simulated time, so the runner is trained too.
 #
 # Needs oha, nginx, openssl, python3 and an llvm-profdata of rustc's LLVM version: `rustup
-# component add llvm-tools`, or LLVM_PROFDATA=/path/to/llvm-profdata. Takes two dist builds
-# (10 to 15 minutes on 2 cores).
+# component add llvm-tools`, or LLVM_PROFDATA=/path/to/llvm-profdata: on the machine that
+# builds, not where the binary runs. Takes two dist builds (6 to 15 minutes on 2 cores).
 # Usage: crates/gateway/bench/pgo.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"

@@ -1,5 +1,6 @@
-# Sourced by the gateway's bench scripts, from the repository root: builds the binary to deploy
-# (the `dist` profile: release with fat LTO; RIG_CARGO_PROFILE=release for a quicker build),
+# Sourced by the gateway's bench scripts, from the repository root: builds the `dist` binary
+# (release with fat LTO, what pgo.sh's build to deploy starts from; GATEWAY_BIN measures
+# another, such as target/pgo/switchyard; RIG_CARGO_PROFILE=release for a quicker build),
 # makes a scratch folder $work (removed on exit, with every background job stopped), starts a
 # zero-latency fake on loopback (or the profile $RIG_PROFILE_YAML, serving model zero-1) and
 # writes a gateway config in front of it (plus $RIG_GATEWAY_YAML, when set). Sets $fake (the fake's URL), $fakepid, $work/gateway.yaml and

@@ -43,7 +43,7 @@ mod start_only;
 mod unrouted;
 
 pub use config_file::read_config;
-use config_file::{Purpose, read_config_for};
+use config_file::read_for_reload;
 
 pub use serve::{Listeners, Runtimes, serve, serve_threads};
 
@@ -387,7 +387,7 @@ impl Gateway {
     }
 
     fn reload_from(&self, path: &std::path::Path) -> Result<(), GatewayError> {
-        let params = read_config_for(path, Purpose::Reload)?;
+        let (params, ca_usable) = read_for_reload(path)?;
         // A reload may not turn client authentication off: the start-time checks
         // (`check_exposure`) decide whether a gateway may run keyless, and they need a restart.
         if params.gateway.keys.is_empty() {
@@ -433,7 +433,12 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = secrets;
         self.expose_attempts
             .store(params.gateway.expose_attempts, Ordering::Relaxed);
-        start_only::warn_changed(&self.start_only, &start_only::of(&params));
+        let mut next = start_only::of(&params);
+        if !ca_usable {
+            // Warned about already: a start with it would be refused, not apply it.
+            start_only::keep_running(&mut next, &self.start_only, "gateway.upstream_ca_file");
+        }
+        start_only::warn_changed(&self.start_only, &next);
         for what in &lost {
             tracing::warn!(
                 target: "switchyard::reload",

@@ -37,7 +37,7 @@ pub(crate) fn of(params: &LiveParams) -> Settings {
 /// `gateway.upstream_ca_file` as a warning shows it: the file, how many roots it held and a
 /// digest of them (SHA-256 over each root's subject, key and name constraints, in sorted
 /// order: a file rewritten in place with another authority differs, the same roots
-/// reordered do not), or `default`.
+/// reordered or repeated do not), or `default`.
 fn ca_file(params: &LiveParams) -> String {
     use sha2::{Digest, Sha256};
     let Some(file) = &params.gateway.upstream_ca_file else {
@@ -59,13 +59,15 @@ fn ca_file(params: &LiveParams) -> String {
             h.finalize().into()
         })
         .collect();
+    // The same certificate twice is one root.
     each.sort_unstable();
+    each.dedup();
     let digest = each
         .iter()
         .fold(Sha256::new(), |h, d| h.chain_update(d))
         .finalize();
     let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let n = roots.len();
+    let n = each.len();
     format!(
         "{file} ({n} root{}, digest {short})",
         if n == 1 { "" } else { "s" }
@@ -75,6 +77,17 @@ fn ca_file(params: &LiveParams) -> String {
 /// A setting as the file writes it, or `default` when the file leaves it unset.
 fn set_or_default(value: Option<impl std::fmt::Display>) -> String {
     value.map_or_else(|| "default".to_owned(), |v| v.to_string())
+}
+
+/// Gives `name` in `next` its value in `running`, so that no warning compares them.
+pub(crate) fn keep_running(next: &mut Settings, running: &Settings, name: &str) {
+    let was = running
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.clone());
+    if let (Some(was), Some((_, now))) = (was, next.iter_mut().find(|(n, _)| *n == name)) {
+        *now = was;
+    }
 }
 
 /// Logs a warning for each setting `next` changes from `running`: the running value stays

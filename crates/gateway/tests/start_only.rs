@@ -31,8 +31,8 @@ async fn rv_a_reload_that_writes_the_running_thread_count_does_not_warn() {
 
 /// `gateway.upstream_ca_file` is read at start: a reload re-reads the file, warns when the
 /// roots it holds changed (even under the same name and count), and when it cannot serve
-/// warns too, without refusing the reload (the running roots stay); an unchanged file does
-/// not warn.
+/// warns that a start would be refused, without refusing the reload (the running roots
+/// stay); an unchanged file, or one repeating the same roots, does not warn.
 #[tokio::test(start_paused = true)]
 async fn a_reload_checks_the_ca_file_and_warns_when_its_roots_changed() {
     const CERT: &str = include_str!("../../live/src/transport/client/localhost.crt");
@@ -68,9 +68,16 @@ async fn a_reload_checks_the_ca_file_and_warns_when_its_roots_changed() {
     reload().await;
     assert_eq!(warnings(setting), 1, "{}", logs.text());
 
+    // The running authority twice: the same roots, no warning.
+    std::fs::write(&ca, format!("{CERT}{CERT}")).unwrap();
+    reload().await;
+    assert_eq!(warnings(setting), 1, "{}", logs.text());
+
     std::fs::write(&ca, "no certificate here\n").unwrap();
     reload().await;
     assert_eq!(warnings("holds no certificate"), 1, "{}", logs.text());
     assert_eq!(warnings("a start with this file would be refused"), 1);
+    // That warning says it all: not also one that a restart would apply the file.
+    assert_eq!(warnings(setting), 1, "{}", logs.text());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -150,14 +150,16 @@ fn a_provider_behind_a_private_authority_is_reached_with_upstream_ca_file() {
 
 /// Without the file, the handshake fails (the public roots do not know the authority): the
 /// terminator accepts the connection, no handshake completes, and the request fails over to
-/// the next tier as from any unreachable target.
+/// the next tier as from any unreachable target; the log line of the failed connection names
+/// the setting that would fix it.
 #[test]
 fn without_upstream_ca_file_a_private_authority_is_not_trusted_and_the_route_fails_over() {
     let dir = TempDir::new("gw-upstream-no-ca");
     let (_fake, upstream) = slow_fake(&dir, 3);
     let tls = terminator(upstream.clone());
     let config = behind_tls(&dir, &tls.addr, &upstream, "");
-    let (_gw, at) = start(gateway(&config, "127.0.0.1:0"));
+    let (mut gw, at) = start(gateway(&config, "127.0.0.1:0"));
+    let lines = stderr_lines(&mut gw.0);
     let addr = at.rsplit("http://").next().unwrap();
     let (status, target) = chat(addr);
     assert_eq!(
@@ -169,6 +171,9 @@ fn without_upstream_ca_file_a_private_authority_is_not_trusted_and_the_route_fai
         "the TLS target was tried"
     );
     assert_eq!(tls.handshakes.load(Ordering::SeqCst), 0);
+    // The log says what to do about it.
+    let hint = "needs that authority in gateway.upstream_ca_file";
+    wait_for(&lines, hint, &mut Vec::new());
 }
 
 /// A CA file that cannot serve stops the start: exit 2, naming the config, the field's line

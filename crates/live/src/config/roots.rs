@@ -28,6 +28,12 @@ pub fn upstream_roots(
     let Some(file) = &gateway.upstream_ca_file else {
         return Ok(RootCertStore::empty());
     };
+    if file.trim().is_empty() {
+        let message = "is empty: name a PEM file, or leave the field out";
+        return Err(
+            ValidationError::new(FIELD, message).at(text, &config_file.display().to_string())
+        );
+    }
     let path = beside(config_file, file);
     read_roots(&path).map_err(|message| {
         ValidationError::new(FIELD, format!("`{}`: {message}", path.display()))
@@ -63,12 +69,21 @@ fn read_roots(path: &Path) -> Result<RootCertStore, String> {
             cert.map_err(|e| format!("after {} certificate(s): {}", n - 1, pem_error(&e)))?;
         roots
             .add(cert)
-            .map_err(|e| format!("certificate {n} cannot be a root: {e}"))?;
+            .map_err(|e| format!("certificate {n} cannot be a root: {}", not_a_root(&e)))?;
     }
     if roots.is_empty() {
         return Err("holds no certificate (a `-----BEGIN CERTIFICATE-----` section)".to_owned());
     }
     Ok(roots)
+}
+
+/// Why a certificate cannot be a root: rustls's reason (`BadEncoding`), without its words
+/// for a peer's certificate.
+fn not_a_root(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(reason) => format!("{reason:?}"),
+        other => other.to_string(),
+    }
 }
 
 /// What is wrong with a PEM file, in words of our own: the parser's errors carry the file's
@@ -159,7 +174,10 @@ mod tests {
         assert!(key.contains("holds no certificate"), "{key}");
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let bad = refused("garbage", &[("ca.pem", garbage)]);
-        assert!(bad.contains("certificate 1 cannot be a root"), "{bad}");
+        assert!(
+            bad.contains("certificate 1 cannot be a root: BadEncoding"),
+            "{bad}"
+        );
         let broken = [
             CERT,
             b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
@@ -175,6 +193,15 @@ mod tests {
         let full = vec![b'#'; MAX_CA_FILE_BYTES as usize];
         let full = refused("full", &[("ca.pem", &full)]);
         assert!(full.contains("holds no certificate"), "{full}");
+    }
+
+    #[test]
+    fn an_empty_name_is_refused_as_such() {
+        let (mut gateway, text) = config("''");
+        gateway.upstream_ca_file = Some(" ".to_owned());
+        let e = upstream_roots(&gateway, Path::new("/tmp/gateway.yaml"), &text).unwrap_err();
+        assert!(e.to_string().contains("is empty: name a PEM file"), "{e}");
+        assert_eq!((e.line, e.column), (3, 3), "{e}");
     }
 
     /// A file that never ends is read up to the limit, not to its end.

@@ -61,6 +61,19 @@ fn tls_config(extra: &rustls::RootCertStore) -> Result<rustls::ClientConfig, rus
         .with_no_client_auth())
 }
 
+/// A failed connection's words, with what to do when the provider's certificate was not
+/// trusted (rustls says `invalid peer certificate`).
+fn with_hint(chain: String) -> String {
+    if chain.contains("invalid peer certificate") {
+        format!(
+            "{chain} (a provider whose certificate comes from a private authority needs that \
+             authority in gateway.upstream_ca_file)"
+        )
+    } else {
+        chain
+    }
+}
+
 /// A request body up to this size is copied behind its head and written as one buffer; a
 /// bigger one goes in the same vectored write as the head.
 const COPY_BODY: usize = 4 * 1024;
@@ -291,7 +304,7 @@ impl HttpClient {
             .clone()
             .oneshot(uri)
             .await
-            .map_err(|e| TransportError::Connect(error_chain(&*e)))?;
+            .map_err(|e| TransportError::Connect(with_hint(error_chain(&*e))))?;
         Ok(Conn::new(match io {
             hyper_rustls::MaybeHttpsStream::Http(tcp) => Stream::Plain(tcp.into_inner()),
             hyper_rustls::MaybeHttpsStream::Https(tls) => Stream::Tls(Box::new(tls.into_inner())),
