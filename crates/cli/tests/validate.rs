@@ -580,4 +580,16 @@ fn a_live_configs_ca_file_is_checked() {
     let (code, out, err) = cli(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, EXIT_OK, "{err}");
     assert!(out.contains("gw.yaml: ok (1 provider"), "{out}");
+    // A field left blank is YAML's null: refused, not taken as no file.
+    let blank = dir.write(
+        "blank.yaml",
+        &text.replace("upstream_ca_file: ca.pem", "upstream_ca_file:"),
+    );
+    let (code, _, err) = cli(&["validate", blank.to_str().unwrap()]);
+    assert_eq!(code, EXIT_BAD_INPUT, "{err}");
+    assert!(
+        err.contains("blank.yaml:9:3: field `gateway.upstream_ca_file`"),
+        "{err}"
+    );
+    assert!(err.contains("is empty: name a PEM file"), "{err}");
 }

@@ -18,7 +18,7 @@ rig_stop() {
   for pid in "$work"/nginx*.pid "$work"/tls/nginx.pid; do
     if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
   done
-  kill -INT $(jobs -p) 2>/dev/null
+  kill -INT $(jobs -p) 2>/dev/null || true
   sleep 0.3
   rm -rf "$work"
 }

@@ -33,7 +33,8 @@ tls_make_ca() {
 tls_start_nginx() {
   command -v nginx > /dev/null || { echo "tls.sh: needs nginx" >&2; return 1; }
   local dir="$1" upstream="$2" requests="${3:-1000}" port
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')" || return 1
+  [ -n "$port" ] || return 1
   cat > "$dir/nginx.conf" <<CONF
 worker_processes 1;
 pid $dir/nginx.pid;
@@ -66,5 +67,5 @@ CONF
 
 # Stops the nginx started in DIR, if any.
 tls_stop_nginx() {
-  if [ -f "$1/nginx.pid" ]; then kill "$(cat "$1/nginx.pid")" 2> /dev/null || true; fi
+  if [ -f "$1/nginx.pid" ]; then kill "$(cat "$1/nginx.pid")" 2> /dev/null || true; rm -f "$1/nginx.pid"; fi
 }

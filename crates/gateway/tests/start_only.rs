@@ -30,17 +30,18 @@ async fn rv_a_reload_that_writes_the_running_thread_count_does_not_warn() {
 }
 
 /// `gateway.upstream_ca_file` is read at start: a reload re-reads the file, warns when the
-/// roots it holds changed (even under the same name and count), and when it cannot serve
-/// warns that a start would be refused, without refusing the reload (the running roots
-/// stay); an unchanged file, or one repeating the same roots, does not warn.
+/// roots it holds changed (even under the same name), and when it cannot serve warns that a
+/// start would be refused, without refusing the reload (the running roots stay); an
+/// unchanged file, or one with the same roots reordered or repeated, does not warn.
 #[tokio::test(start_paused = true)]
 async fn a_reload_checks_the_ca_file_and_warns_when_its_roots_changed() {
     const CERT: &str = include_str!("../../live/src/transport/client/localhost.crt");
+    const OTHER: &str = include_str!("support/other-ca.crt");
     let logs = Captured::start();
     let dir = std::env::temp_dir().join(format!("switchyard-gw-reload-ca-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("ca.pem");
-    std::fs::write(&ca, CERT).unwrap();
+    std::fs::write(&ca, format!("{CERT}{OTHER}")).unwrap();
     let with_ca = config(
         TA,
         CHAT_TA,
@@ -59,17 +60,18 @@ async fn a_reload_checks_the_ca_file_and_warns_when_its_roots_changed() {
             .count()
     };
     let setting = "\"setting\":\"gateway.upstream_ca_file\"";
-    std::fs::write(&r.path, &with_ca).unwrap();
-    reload().await;
-    assert_eq!(warnings(setting), 0, "{}", logs.text());
-
-    // One root as before, another authority's.
-    std::fs::write(&ca, include_str!("support/other-ca.crt")).unwrap();
-    reload().await;
-    assert_eq!(warnings(setting), 1, "{}", logs.text());
-
-    // The running authority twice: the same roots, no warning.
-    std::fs::write(&ca, format!("{CERT}{CERT}")).unwrap();
+    // The same roots: unchanged, reordered, repeated.
+    for same in [
+        format!("{CERT}{OTHER}"),
+        format!("{OTHER}{CERT}"),
+        format!("{CERT}{OTHER}{CERT}"),
+    ] {
+        std::fs::write(&ca, same).unwrap();
+        reload().await;
+        assert_eq!(warnings(setting), 0, "{}", logs.text());
+    }
+    // One root of the two.
+    std::fs::write(&ca, OTHER).unwrap();
     reload().await;
     assert_eq!(warnings(setting), 1, "{}", logs.text());
 

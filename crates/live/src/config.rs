@@ -95,6 +95,8 @@ pub struct GatewayConfig {
     /// A PEM file of certificate authorities trusted for https to providers besides the
     /// built-in (Mozilla) roots: a private endpoint, a proxy with its own authority. Relative
     /// to the config file's folder; at most 1 MiB. Read at start (a reload keeps its roots).
+    #[serde(default, deserialize_with = "roots::named_file")]
+    #[schemars(with = "String")]
     pub upstream_ca_file: Option<String>,
 }
 
@@ -566,8 +568,7 @@ pub struct LiveParams {
     pub gateway: GatewayConfig,
     /// From the `limits:` section.
     pub limits: InputLimits,
-    /// The roots `gateway.upstream_ca_file` holds ([`roots::upstream_roots`]); empty from
-    /// [`load_live`], which reads no other file.
+    /// The roots of `gateway.upstream_ca_file` ([`roots::upstream_roots`]; not [`load_live`]'s).
     pub upstream_roots: rustls::RootCertStore,
 }
 

@@ -109,7 +109,8 @@ fn chat(addr: &str) -> (String, String) {
 #[test]
 fn a_provider_behind_a_private_authority_is_reached_with_upstream_ca_file() {
     let dir = TempDir::new("gw-upstream-ca");
-    let (_fake, upstream) = slow_fake(&dir, 10);
+    // 30 tokens at 10 a second: a stream still open seconds after its first event.
+    let (_fake, upstream) = slow_fake(&dir, 30);
     let tls = terminator(upstream.clone());
     std::fs::create_dir_all(dir.path().join("certs")).unwrap();
     dir.write("certs/ca.pem", CA);

@@ -29,10 +29,8 @@ pub fn upstream_roots(
         return Ok(RootCertStore::empty());
     };
     if file.trim().is_empty() {
-        let message = "is empty: name a PEM file, or leave the field out";
-        return Err(
-            ValidationError::new(FIELD, message).at(text, &config_file.display().to_string())
-        );
+        let at = config_file.display().to_string();
+        return Err(ValidationError::new(FIELD, EMPTY).at(text, &at));
     }
     let path = beside(config_file, file);
     read_roots(&path).map_err(|message| {
@@ -40,6 +38,21 @@ pub fn upstream_roots(
             .at(text, &config_file.display().to_string())
     })
 }
+
+/// `gateway.upstream_ca_file` as written: a field left blank (`upstream_ca_file:`, YAML's
+/// null) is refused, not read as no file, which would start without the roots meant.
+pub(super) fn named_file<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    match Option::<String>::deserialize(d)? {
+        None => Err(serde::de::Error::custom(EMPTY)),
+        named => Ok(named),
+    }
+}
+
+/// The words for a field without a file name.
+const EMPTY: &str = "is empty: name a PEM file, or leave the field out";
 
 /// `file` as given when absolute, else in the folder of `config_file`.
 fn beside(config_file: &Path, file: &str) -> PathBuf {
@@ -50,6 +63,11 @@ fn beside(config_file: &Path, file: &str) -> PathBuf {
 /// Every certificate of a PEM file as a root; or why not (the file unreadable or too big, a
 /// section that does not decode, no certificate at all, or one that cannot be a root).
 fn read_roots(path: &Path) -> Result<RootCertStore, String> {
+    // Before opening: a FIFO without a writer would block the open (and a reload's thread).
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file".to_owned());
+    }
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
     let mut bytes = Vec::new();
     // One byte more than allowed tells a file at the limit from a bigger one.
@@ -74,15 +92,29 @@ fn read_roots(path: &Path) -> Result<RootCertStore, String> {
     if roots.is_empty() {
         return Err("holds no certificate (a `-----BEGIN CERTIFICATE-----` section)".to_owned());
     }
+    // The parser skips sections of other kinds: a key, or OpenSSL's `TRUSTED CERTIFICATE`,
+    // whose authority would then not be trusted though the file names it.
+    let sections = bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| line.starts_with(b"-----BEGIN "))
+        .count();
+    if sections != roots.len() {
+        return Err(format!(
+            "holds {} section(s) that are not a `CERTIFICATE` (a key, or OpenSSL's `TRUSTED \
+             CERTIFICATE`): keep only the authorities' certificates",
+            sections.saturating_sub(roots.len())
+        ));
+    }
     Ok(roots)
 }
 
-/// Why a certificate cannot be a root: rustls's reason (`BadEncoding`), without its words
-/// for a peer's certificate.
-fn not_a_root(e: &rustls::Error) -> String {
+/// Why a certificate cannot be a root, in fixed words (rustls's errors may carry bytes).
+fn not_a_root(e: &rustls::Error) -> &'static str {
     match e {
-        rustls::Error::InvalidCertificate(reason) => format!("{reason:?}"),
-        other => other.to_string(),
+        rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => {
+            "BadEncoding (not a DER X.509 certificate)"
+        }
+        _ => "rustls cannot take it as a trust anchor",
     }
 }
 
@@ -175,7 +207,7 @@ mod tests {
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let bad = refused("garbage", &[("ca.pem", garbage)]);
         assert!(
-            bad.contains("certificate 1 cannot be a root: BadEncoding"),
+            bad.contains("certificate 1 cannot be a root: BadEncoding (not a DER"),
             "{bad}"
         );
         let broken = [
@@ -204,13 +236,29 @@ mod tests {
         assert_eq!((e.line, e.column), (3, 3), "{e}");
     }
 
-    /// A file that never ends is read up to the limit, not to its end.
+    /// A device or a FIFO is not read (an endless one, or one that would block the open).
     #[cfg(target_os = "linux")]
     #[test]
-    fn an_endless_file_is_read_up_to_the_limit() {
+    fn only_a_regular_file_is_read() {
         let (gateway, text) = config("/dev/zero");
         let e = upstream_roots(&gateway, Path::new("/tmp/gateway.yaml"), &text).unwrap_err();
-        assert!(e.to_string().contains("bigger than 1024 KiB"), "{e}");
+        assert!(e.to_string().contains("is not a regular file"), "{e}");
+    }
+
+    /// A key beside the certificate, or a section of another kind, is refused: its
+    /// authority, or the file's purpose, is not what the parser would take.
+    #[test]
+    fn a_section_that_is_not_a_certificate_is_refused() {
+        let key = include_bytes!("../transport/client/localhost.key");
+        let shown = refused("with-key", &[("ca.pem", &[CERT, key].concat())]);
+        assert!(
+            shown.contains("holds 1 section(s) that are not a `CERTIFICATE`"),
+            "{shown}"
+        );
+        let trusted = String::from_utf8_lossy(CERT).replace("CERTIFICATE", "TRUSTED CERTIFICATE");
+        let both = [CERT, trusted.as_bytes()].concat();
+        let shown = refused("trusted", &[("ca.pem", &both)]);
+        assert!(shown.contains("holds 1 section(s)"), "{shown}");
     }
 
     /// A private key pasted on one line (a BEGIN line run into its text, or a section without

@@ -61,10 +61,11 @@ fn tls_config(extra: &rustls::RootCertStore) -> Result<rustls::ClientConfig, rus
         .with_no_client_auth())
 }
 
-/// A failed connection's words, with what to do when the provider's certificate was not
-/// trusted (rustls says `invalid peer certificate`).
+/// A failed connection's words, with what to do when the provider's certificate comes from
+/// an authority the client does not know (rustls's `UnknownIssuer`; not an expired
+/// certificate, a wrong name, or an authority's certificate used as a server's).
 fn with_hint(chain: String) -> String {
-    if chain.contains("invalid peer certificate") {
+    if chain.contains("invalid peer certificate: UnknownIssuer") {
         format!(
             "{chain} (a provider whose certificate comes from a private authority needs that \
              authority in gateway.upstream_ca_file)"

@@ -469,6 +469,21 @@ async fn https_requests_share_one_tls_connection() {
     assert!(within(plain.send(post(&url))).await.is_err());
 }
 
+/// The hint to set `gateway.upstream_ca_file` comes with an unknown authority only.
+#[test]
+fn only_an_unknown_authority_gets_the_ca_file_hint() {
+    let hinted = super::with_hint("invalid peer certificate: UnknownIssuer".to_owned());
+    assert!(hinted.contains("gateway.upstream_ca_file"), "{hinted}");
+    for other in [
+        "invalid peer certificate: Expired",
+        "invalid peer certificate: NotValidForName",
+        "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+        "tcp connect error: Connection refused (os error 111)",
+    ] {
+        assert_eq!(super::with_hint(other.to_owned()), other);
+    }
+}
+
 /// Extra roots add to the webpki ones: a client with a private authority still reaches the
 /// public vendors. (The configuration's verifier shows its root store as a count.)
 #[test]
