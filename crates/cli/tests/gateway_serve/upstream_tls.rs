@@ -85,6 +85,24 @@ fn behind_tls(dir: &TempDir, tls: &str, plain: &str, gateway_extra: &str) -> Pat
     )
 }
 
+/// The gateway started on `config` at 127.0.0.1:0: the process, its stderr lines and its
+/// address (`host:port`).
+fn started(config: &Path) -> (Running, Receiver<String>, String) {
+    let (mut gw, at) = start(gateway(config, "127.0.0.1:0"));
+    let lines = stderr_lines(&mut gw.0);
+    let addr = at.rsplit("http://").next().unwrap().to_owned();
+    (gw, lines, addr)
+}
+
+/// Asserts that a chat request through the gateway at `addr` is answered 200 by `target`.
+fn served_by(addr: &str, target: &str) {
+    let (status, served) = chat(addr);
+    assert_eq!(
+        (status.as_str(), served.as_str()),
+        ("HTTP/1.1 200 OK", target)
+    );
+}
+
 /// A chat request through the gateway at `addr`: its status line and the target that served
 /// it (`x-switchyard-target`).
 fn chat(addr: &str) -> (String, String) {
@@ -121,14 +139,9 @@ fn a_provider_behind_a_private_authority_is_reached_with_upstream_ca_file() {
         &upstream,
         "  upstream_ca_file: certs/ca.pem\n",
     );
-    let (mut gw, at) = start(gateway(&config, "127.0.0.1:0"));
-    let lines = stderr_lines(&mut gw.0);
-    let addr = at.rsplit("http://").next().unwrap();
-    let (status, target) = chat(addr);
-    assert_eq!(
-        (status.as_str(), target.as_str()),
-        ("HTTP/1.1 200 OK", "ta")
-    );
+    let (gw, lines, addr) = started(&config);
+    let addr = addr.as_str();
+    served_by(addr, "ta");
     assert_eq!(tls.handshakes.load(Ordering::SeqCst), 1);
 
     dir.write("certs/ca.pem", OTHER_CA);
@@ -137,11 +150,7 @@ fn a_provider_behind_a_private_authority_is_reached_with_upstream_ca_file() {
     let mut stream = open_stream(addr);
     let began = read_until(&mut stream, "data: ");
     assert!(began.starts_with("HTTP/1.1 200"), "{began}");
-    let (status, target) = chat(addr);
-    assert_eq!(
-        (status.as_str(), target.as_str()),
-        ("HTTP/1.1 200 OK", "ta")
-    );
+    served_by(addr, "ta");
     assert_eq!(
         tls.handshakes.load(Ordering::SeqCst),
         2,
@@ -159,14 +168,8 @@ fn without_upstream_ca_file_a_private_authority_is_not_trusted_and_the_route_fai
     let (_fake, upstream) = slow_fake(&dir, 3);
     let tls = terminator(upstream.clone());
     let config = behind_tls(&dir, &tls.addr, &upstream, "");
-    let (mut gw, at) = start(gateway(&config, "127.0.0.1:0"));
-    let lines = stderr_lines(&mut gw.0);
-    let addr = at.rsplit("http://").next().unwrap();
-    let (status, target) = chat(addr);
-    assert_eq!(
-        (status.as_str(), target.as_str()),
-        ("HTTP/1.1 200 OK", "tb")
-    );
+    let (_gw, lines, addr) = started(&config);
+    served_by(&addr, "tb");
     assert!(
         tls.accepted.load(Ordering::SeqCst) >= 1,
         "the TLS target was tried"
