@@ -28,15 +28,14 @@ pub fn upstream_roots(
     let Some(file) = &gateway.upstream_ca_file else {
         return Ok(RootCertStore::empty());
     };
+    let refused = |message: String| {
+        ValidationError::new(FIELD, message).at(text, &config_file.display().to_string())
+    };
     if file.trim().is_empty() {
-        let at = config_file.display().to_string();
-        return Err(ValidationError::new(FIELD, EMPTY).at(text, &at));
+        return Err(refused(EMPTY.to_owned()));
     }
     let path = beside(config_file, file);
-    read_roots(&path).map_err(|message| {
-        ValidationError::new(FIELD, format!("`{}`: {message}", path.display()))
-            .at(text, &config_file.display().to_string())
-    })
+    read_roots(&path).map_err(|message| refused(format!("`{}`: {message}", path.display())))
 }
 
 /// `gateway.upstream_ca_file` as written: a field left blank (`upstream_ca_file:`, YAML's
